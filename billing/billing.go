@@ -1,0 +1,43 @@
+// Package billing is the domain of Pyng Receivables: organisations and their sites, API clients,
+// customer links (invitation → linked → revoked or expired) and, later, debit batches. It knows
+// nothing of HTTP or SQL: handlers translate requests into calls on Service, and a Store persists.
+package billing
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// Clock tells the time. It is injected so that expiry, retention and deadlines are testable
+// without sleeping.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns the current time, truncated to the millisecond precision of the wire and storage.
+func (SystemClock) Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns an unguessable identifier with a type prefix, in the style of "site_3kq…".
+func NewID(prefix string) string {
+	return prefix + "_" + RandomToken(16)
+}
+
+// RandomToken returns n random bytes in lowercase base32.
+func RandomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms.
+	return strings.ToLower(idEncoding.EncodeToString(b))
+}
+
+// Millis converts a time to the wire and storage representation: Unix milliseconds, UTC.
+func Millis(t time.Time) int64 { return t.UnixMilli() }
+
+// FromMillis is the inverse of Millis.
+func FromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

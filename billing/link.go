@@ -1,0 +1,90 @@
+package billing
+
+import (
+	"regexp"
+	"time"
+)
+
+// LinkState is the state of a customer link, as the partner sees it.
+type LinkState string
+
+// The link states of seed 000's LinkState.
+const (
+	LinkInvited LinkState = "invited"
+	LinkLinked  LinkState = "linked"
+	LinkExpired LinkState = "expired"
+	LinkRevoked LinkState = "revoked"
+)
+
+// Valid reports whether s is one of the four states.
+func (s LinkState) Valid() bool {
+	switch s {
+	case LinkInvited, LinkLinked, LinkExpired, LinkRevoked:
+		return true
+	}
+	return false
+}
+
+// RevokedBy says who revoked a link.
+type RevokedBy string
+
+// Who can revoke a link.
+const (
+	RevokedByCustomer RevokedBy = "customer"
+	RevokedByPartner  RevokedBy = "partner"
+)
+
+// Link is one invitation of a customer of a site, and what became of it. A (site,
+// customerReference) pair may have several links over time; at most one is active (invited and
+// not expired, or linked), and the newest is the pair's current link.
+type Link struct {
+	ID                string
+	SiteID            string
+	CustomerReference string
+	// StoredState is the state as last written. An invitation past ExpiresAt may still be stored as
+	// invited: use StateAt, which reads it as expired at once, without waiting for a sweep.
+	StoredState LinkState
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	LinkedAt    time.Time // zero unless linked (or linked, then revoked)
+	RevokedAt   time.Time // zero unless revoked
+	RevokedBy   RevokedBy // empty unless revoked
+	Customer    Customer  // zero until the customer signs up
+}
+
+// StateAt is the link's state at the given time.
+func (l Link) StateAt(now time.Time) LinkState {
+	if l.StoredState == LinkInvited && !now.Before(l.ExpiresAt) {
+		return LinkExpired
+	}
+	return l.StoredState
+}
+
+// Customer is what the customer tells Pyng at signup. It is never shown to the partner.
+type Customer struct {
+	Name          string
+	Email         string
+	BSB           string // six digits, no separator
+	AccountNumber string // digits only
+}
+
+var referencePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidReference reports whether s is a valid partner reference (customerReference,
+// batchReference, rowReference): 1 to 64 of A-Z, a-z, 0-9, hyphen and underscore.
+func ValidReference(s string) bool { return referencePattern.MatchString(s) }
+
+// invalidCustomerReference is the error seed 000 specifies, word for word.
+func invalidCustomerReference() *Error {
+	return Errorf(CodeLinkInvalidReference, "customerReference",
+		"customerReference must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores.")
+}
+
+// LinkFilter selects and pages the current links of a site. Links are ordered by
+// customerReference (byte order), which keeps pages stable while new customers are invited: a
+// page never repeats or skips a customer that existed when the listing began.
+type LinkFilter struct {
+	State LinkState // empty for all
+	After string    // customerReference of the last link of the previous page; empty for the first
+	Limit int
+}

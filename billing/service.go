@@ -1,0 +1,388 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// DefaultInvitationTTL is how long a signup link stays valid unless configured otherwise.
+const DefaultInvitationTTL = 7 * 24 * time.Hour
+
+// Service holds the rules of the domain. Every method that acts for a partner takes the Caller
+// and the siteId of the request and checks that the site belongs to the caller's organisation.
+type Service struct {
+	Store         Store
+	Clock         Clock
+	InvitationTTL time.Duration
+}
+
+// NewService returns a Service with the given store, the system clock and the default TTL.
+func NewService(store Store) *Service {
+	return &Service{Store: store, Clock: SystemClock{}, InvitationTTL: DefaultInvitationTTL}
+}
+
+func (s *Service) now() time.Time { return s.Clock.Now().UTC().Truncate(time.Millisecond) }
+
+// Now is the service's current time, for callers that present state at a moment (StateAt).
+func (s *Service) Now() time.Time { return s.now() }
+
+// siteNotFound is one answer for a site that does not exist and a site of another organisation,
+// so that nobody can probe for other organisations' sites.
+func siteNotFound() *Error {
+	return Errorf(CodeSiteNotFound, "siteId", "No site with this siteId exists for your organisation.")
+}
+
+func linkNotFound() *Error {
+	return Errorf(CodeLinkNotFound, "customerReference", "No customer link exists for this customerReference.")
+}
+
+// Site returns the site if it belongs to the caller's organisation.
+func (s *Service) Site(ctx context.Context, caller Caller, siteID string) (Site, error) {
+	site, err := s.Store.GetSite(ctx, siteID)
+	if errors.Is(err, ErrNotFound) || (err == nil && site.OrganisationID != caller.OrganisationID) {
+		return Site{}, siteNotFound()
+	}
+	if err != nil {
+		return Site{}, fmt.Errorf("get site: %w", err)
+	}
+	return site, nil
+}
+
+// Invite mints an invitation (seed 000): a new invited link for the customerReference, unless the
+// reference already has an active link.
+func (s *Service) Invite(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
+	if _, err := s.Site(ctx, caller, siteID); err != nil {
+		return Link{}, err
+	}
+	if !ValidReference(customerReference) {
+		return Link{}, invalidCustomerReference()
+	}
+	now := s.now()
+	l := Link{
+		ID:                NewID("lnk"),
+		SiteID:            siteID,
+		CustomerReference: customerReference,
+		StoredState:       LinkInvited,
+		CreatedAt:         now,
+		ExpiresAt:         now.Add(s.InvitationTTL),
+	}
+	err := s.Store.CreateLink(ctx, l)
+	if errors.Is(err, ErrDuplicate) {
+		return Link{}, Errorf(CodeLinkAlreadyExists, "customerReference",
+			"An active invitation or link already exists for this customerReference.")
+	}
+	if err != nil {
+		return Link{}, fmt.Errorf("create link: %w", err)
+	}
+	return l, nil
+}
+
+// Link returns the current link of a customerReference of the caller's site.
+func (s *Service) Link(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
+	if _, err := s.Site(ctx, caller, siteID); err != nil {
+		return Link{}, err
+	}
+	return s.currentLink(ctx, siteID, customerReference)
+}
+
+func (s *Service) currentLink(ctx context.Context, siteID, customerReference string) (Link, error) {
+	if !ValidReference(customerReference) {
+		return Link{}, linkNotFound()
+	}
+	l, err := s.Store.GetCurrentLink(ctx, siteID, customerReference)
+	if errors.Is(err, ErrNotFound) {
+		return Link{}, linkNotFound()
+	}
+	if err != nil {
+		return Link{}, fmt.Errorf("get current link: %w", err)
+	}
+	return l, nil
+}
+
+// MaxPageSize bounds LinkFilter.Limit (and every other list).
+const MaxPageSize = 100
+
+// Links lists the current links of the caller's site. next is the After of the following page,
+// empty on the last page.
+func (s *Service) Links(ctx context.Context, caller Caller, siteID string, f LinkFilter) (links []Link, next string, err error) {
+	if _, err := s.Site(ctx, caller, siteID); err != nil {
+		return nil, "", err
+	}
+	if f.Limit < 1 || f.Limit > MaxPageSize {
+		return nil, "", Errorf(CodeInvalidField, "limit", fmt.Sprintf("limit must be an integer from 1 to %d.", MaxPageSize))
+	}
+	if f.State != "" && !f.State.Valid() {
+		return nil, "", Errorf(CodeInvalidField, "state", "state must be one of invited, linked, expired, revoked.")
+	}
+	page := f
+	page.Limit = f.Limit + 1 // one more tells whether another page follows
+	links, err = s.Store.ListLinks(ctx, siteID, page, s.now())
+	if err != nil {
+		return nil, "", fmt.Errorf("list links: %w", err)
+	}
+	if len(links) > f.Limit {
+		links = links[:f.Limit]
+		next = links[len(links)-1].CustomerReference
+	}
+	return links, next, nil
+}
+
+// RevokeByPartner revokes an invited or linked link at the partner's request.
+func (s *Service) RevokeByPartner(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
+	l, err := s.Link(ctx, caller, siteID, customerReference)
+	if err != nil {
+		return Link{}, err
+	}
+	return s.revoke(ctx, l, RevokedByPartner)
+}
+
+func (s *Service) revoke(ctx context.Context, l Link, by RevokedBy) (Link, error) {
+	now := s.now()
+	if state := l.StateAt(now); state != LinkInvited && state != LinkLinked {
+		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
+			fmt.Sprintf("Only an invited or linked customer link can be revoked; this one is %s.", state))
+	}
+	revoked, err := s.Store.RevokeLink(ctx, l.ID, by, now)
+	if errors.Is(err, ErrStale) {
+		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
+			"The customer link changed state while it was being revoked; read it again.")
+	}
+	if err != nil {
+		return Link{}, fmt.Errorf("revoke link: %w", err)
+	}
+	return revoked, nil
+}
+
+// SandboxCustomer is who signs up when a partner uses the sandbox signup simulator.
+var SandboxCustomer = Customer{Name: "Sandbox Customer", Email: "customer@example.com", BSB: "062000", AccountNumber: "12345678"}
+
+// SimulateSignup completes the active invitation as if the customer had signed up (sandbox only;
+// the transport decides whether the sandbox is on).
+func (s *Service) SimulateSignup(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
+	if _, err := s.Site(ctx, caller, siteID); err != nil {
+		return Link{}, err
+	}
+	noInvitation := Errorf(CodeLinkNoActiveInvitation, "customerReference",
+		"There is no active invitation for this customerReference.")
+	l, err := s.currentLink(ctx, siteID, customerReference)
+	if errors.Is(err, ErrNotFound) || AsErrors(err) != nil {
+		return Link{}, noInvitation
+	}
+	if err != nil {
+		return Link{}, err
+	}
+	linked, err := s.linkCustomer(ctx, l, SandboxCustomer)
+	if AsErrors(err) != nil {
+		return Link{}, noInvitation
+	}
+	return linked, err
+}
+
+// SimulateCustomerRevocation revokes a linked link as if the customer had done it in the app.
+func (s *Service) SimulateCustomerRevocation(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
+	l, err := s.Link(ctx, caller, siteID, customerReference)
+	if err != nil {
+		return Link{}, err
+	}
+	return s.RevokeByCustomer(ctx, l.ID)
+}
+
+// SignupLink returns the link a signup token names, with its site, for the signup page.
+func (s *Service) SignupLink(ctx context.Context, linkID string) (Link, Site, error) {
+	l, err := s.Store.GetLink(ctx, linkID)
+	if err != nil {
+		return Link{}, Site{}, fmt.Errorf("get link: %w", err)
+	}
+	site, err := s.Store.GetSite(ctx, l.SiteID)
+	if err != nil {
+		return Link{}, Site{}, fmt.Errorf("get site: %w", err)
+	}
+	return l, site, nil
+}
+
+// CompleteSignup links the customer who signed up with the invitation linkID. It reports every
+// invalid field at once (targets name, email, bsb, accountNumber, consent); a link that is no
+// longer invited gives CodeLinkInvalidState.
+func (s *Service) CompleteSignup(ctx context.Context, linkID string, c Customer, consent bool) (Link, error) {
+	c, err := ValidateCustomer(c, consent)
+	if err != nil {
+		return Link{}, err
+	}
+	l, err := s.Store.GetLink(ctx, linkID)
+	if errors.Is(err, ErrNotFound) {
+		return Link{}, Errorf(CodeLinkNotFound, "token", "This signup link is not valid.")
+	}
+	if err != nil {
+		return Link{}, fmt.Errorf("get link: %w", err)
+	}
+	return s.linkCustomer(ctx, l, c)
+}
+
+func (s *Service) linkCustomer(ctx context.Context, l Link, c Customer) (Link, error) {
+	now := s.now()
+	if state := l.StateAt(now); state != LinkInvited {
+		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
+			fmt.Sprintf("Only an invited customer link can be completed; this one is %s.", state))
+	}
+	linked, err := s.Store.LinkCustomer(ctx, l.ID, c, now)
+	if errors.Is(err, ErrStale) {
+		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
+			"The invitation changed state while the signup was being completed.")
+	}
+	if err != nil {
+		return Link{}, fmt.Errorf("link customer: %w", err)
+	}
+	return linked, nil
+}
+
+// RevokeByCustomer revokes a linked link at the customer's request (the agreement page).
+func (s *Service) RevokeByCustomer(ctx context.Context, linkID string) (Link, error) {
+	l, err := s.Store.GetLink(ctx, linkID)
+	if errors.Is(err, ErrNotFound) {
+		return Link{}, linkNotFound()
+	}
+	if err != nil {
+		return Link{}, fmt.Errorf("get link: %w", err)
+	}
+	if l.StoredState != LinkLinked {
+		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
+			fmt.Sprintf("Only a linked agreement can be revoked by the customer; this one is %s.", l.StateAt(s.now())))
+	}
+	return s.revoke(ctx, l, RevokedByCustomer)
+}
+
+// Customer field codes, for the signup form.
+var CodeCustomerInvalidField = CodeOf("customer:invalid-field")
+
+// ValidateCustomer normalises what a customer typed at signup and reports every problem at once.
+func ValidateCustomer(c Customer, consent bool) (Customer, error) {
+	var errs Errors
+	c.Name = strings.TrimSpace(c.Name)
+	if n := utf8.RuneCountInString(c.Name); n < 1 || n > 100 {
+		errs = append(errs, Errorf(CodeCustomerInvalidField, "name", "Enter your name (up to 100 characters)."))
+	}
+	c.Email = strings.TrimSpace(c.Email)
+	if !validEmail(c.Email) {
+		errs = append(errs, Errorf(CodeCustomerInvalidField, "email", "Enter a valid email address, like name@example.com."))
+	}
+	c.BSB = stripSeparators(c.BSB)
+	if !allDigits(c.BSB) || len(c.BSB) != 6 {
+		errs = append(errs, Errorf(CodeCustomerInvalidField, "bsb", "Enter a BSB of 6 digits, like 062-000."))
+	}
+	c.AccountNumber = stripSeparators(c.AccountNumber)
+	if !allDigits(c.AccountNumber) || len(c.AccountNumber) < 5 || len(c.AccountNumber) > 9 {
+		errs = append(errs, Errorf(CodeCustomerInvalidField, "accountNumber", "Enter an account number of 5 to 9 digits."))
+	}
+	if !consent {
+		errs = append(errs, Errorf(CodeCustomerInvalidField, "consent", "Tick the box to agree to the direct debit agreement."))
+	}
+	return c, errs.Err()
+}
+
+func validEmail(s string) bool {
+	if len(s) > 254 {
+		return false
+	}
+	addr, err := mail.ParseAddress(s)
+	if err != nil || addr.Address != s || addr.Name != "" {
+		return false
+	}
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && strings.Contains(s[at+1:], ".")
+}
+
+func stripSeparators(s string) string {
+	return strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(s))
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// CreateOrganisation registers a partner organisation (operators only).
+func (s *Service) CreateOrganisation(ctx context.Context, name string) (Organisation, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return Organisation{}, Errorf(CodeInvalidField, "name", "name must not be empty.")
+	}
+	o := Organisation{ID: NewID("org"), Name: name, CreatedAt: s.now()}
+	if err := s.Store.CreateOrganisation(ctx, o); err != nil {
+		return Organisation{}, fmt.Errorf("create organisation: %w", err)
+	}
+	return o, nil
+}
+
+// CreateSite adds a site (in AUD) to an organisation (operators only).
+func (s *Service) CreateSite(ctx context.Context, organisationID, name string) (Site, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return Site{}, Errorf(CodeInvalidField, "name", "name must not be empty.")
+	}
+	site := Site{ID: NewID("site"), OrganisationID: organisationID, Name: name, Currency: "AUD", CreatedAt: s.now()}
+	err := s.Store.CreateSite(ctx, site)
+	if errors.Is(err, ErrNotFound) {
+		return Site{}, Errorf(CodeInvalidField, "org", "No organisation with this id exists.")
+	}
+	if err != nil {
+		return Site{}, fmt.Errorf("create site: %w", err)
+	}
+	return site, nil
+}
+
+// CreateClient issues API credentials for an organisation (operators only). The secret is
+// returned once; only its hash is stored.
+func (s *Service) CreateClient(ctx context.Context, organisationID string, scopes []Scope) (Client, string, error) {
+	if len(scopes) == 0 {
+		return Client{}, "", Errorf(CodeInvalidField, "scopes", "Name at least one scope.")
+	}
+	secret := "sec_" + RandomToken(32)
+	c := Client{ID: NewID("cli"), OrganisationID: organisationID, SecretHash: HashSecret(secret), Scopes: scopes, CreatedAt: s.now()}
+	err := s.Store.CreateClient(ctx, c)
+	if errors.Is(err, ErrNotFound) {
+		return Client{}, "", Errorf(CodeInvalidField, "org", "No organisation with this id exists.")
+	}
+	if err != nil {
+		return Client{}, "", fmt.Errorf("create client: %w", err)
+	}
+	return c, secret, nil
+}
+
+// RevokeClient stops a client from obtaining and using tokens (operators only).
+func (s *Service) RevokeClient(ctx context.Context, clientID string) (Client, error) {
+	c, err := s.Store.RevokeClient(ctx, clientID, s.now())
+	if errors.Is(err, ErrNotFound) {
+		return Client{}, Errorf(CodeInvalidField, "client", "No client with this id exists.")
+	}
+	if err != nil {
+		return Client{}, fmt.Errorf("revoke client: %w", err)
+	}
+	return c, nil
+}
+
+// ErrInvalidClient is the one answer for an unknown client, a wrong secret and a revoked client.
+var ErrInvalidClient = errors.New("invalid client")
+
+// AuthenticateClient checks client credentials.
+func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret string) (Client, error) {
+	c, err := s.Store.GetClient(ctx, clientID)
+	if errors.Is(err, ErrNotFound) {
+		return Client{}, ErrInvalidClient
+	}
+	if err != nil {
+		return Client{}, fmt.Errorf("get client: %w", err)
+	}
+	if !c.SecretMatches(secret) || c.Revoked() {
+		return Client{}, ErrInvalidClient
+	}
+	return c, nil
+}

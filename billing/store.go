@@ -1,0 +1,45 @@
+package billing
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists the domain. There is one implementation per database engine (package sqlite and
+// package postgres) and one behaviour suite (package storetest) that both must pass. Methods
+// return ErrNotFound, ErrDuplicate or ErrStale (wrapped or not) for the outcomes the Service acts
+// on; any other error is an internal failure.
+type Store interface {
+	CreateOrganisation(ctx context.Context, o Organisation) error
+	CountOrganisations(ctx context.Context) (int, error)
+	// CreateSite returns ErrNotFound when the organisation does not exist.
+	CreateSite(ctx context.Context, s Site) error
+	GetSite(ctx context.Context, id string) (Site, error)
+	// CreateClient returns ErrNotFound when the organisation does not exist.
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	// RevokeClient sets RevokedAt once; revoking a revoked client keeps the first time.
+	RevokeClient(ctx context.Context, id string, at time.Time) (Client, error)
+	// EnsureSigningKey stores candidate unless a signing key exists already, and returns the
+	// stored key, so that replicas starting together agree on one key.
+	EnsureSigningKey(ctx context.Context, candidate SigningKey) (SigningKey, error)
+
+	// CreateLink inserts l (state invited) as the current link of its (site, customerReference).
+	// In the same transaction it marks invitations of the pair that expired by l.CreatedAt as
+	// expired and the pair's earlier links as no longer current. It returns ErrDuplicate while the
+	// pair has an active link (invited and unexpired, or linked); the database enforces this, so
+	// of two concurrent calls exactly one succeeds.
+	CreateLink(ctx context.Context, l Link) error
+	// GetCurrentLink returns the newest link of the pair, or ErrNotFound.
+	GetCurrentLink(ctx context.Context, siteID, customerReference string) (Link, error)
+	GetLink(ctx context.Context, id string) (Link, error)
+	// ListLinks returns up to f.Limit current links of the site ordered by customerReference,
+	// those after f.After, with f.State (if set) compared with each link's state at now.
+	ListLinks(ctx context.Context, siteID string, f LinkFilter, now time.Time) ([]Link, error)
+	// LinkCustomer moves an invited link that has not expired at `at` to linked, recording the
+	// customer; otherwise ErrStale (ErrNotFound if there is no such link).
+	LinkCustomer(ctx context.Context, id string, c Customer, at time.Time) (Link, error)
+	// RevokeLink moves an active link (invited and unexpired at `at`, or linked) to revoked;
+	// otherwise ErrStale (ErrNotFound if there is no such link).
+	RevokeLink(ctx context.Context, id string, by RevokedBy, at time.Time) (Link, error)
+}

@@ -1,0 +1,163 @@
+// Package token issues and checks the signed tokens of the server: partner access tokens (OAuth 2.0
+// bearer tokens), signup tokens (the token of a signupUrl) and agreement tokens (the customer's
+// link to manage the agreement). All are JWTs signed with HS256 by the shared signing key, each
+// kind with its own audience so that one can never stand in for another.
+package token
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// The audiences of the three kinds of token.
+const (
+	audienceAccess    = "pyng:billing"
+	audienceSignup    = "pyng:signup"
+	audienceAgreement = "pyng:agreement"
+	issuer            = "pyng"
+)
+
+// ErrInvalid is a token that is malformed, forged, of the wrong kind or signed by another key.
+var ErrInvalid = errors.New("token is invalid")
+
+// ErrExpired is a genuine token past its expiry.
+var ErrExpired = errors.New("token has expired")
+
+// Issuer signs and verifies tokens with one key.
+type Issuer struct {
+	key   billing.SigningKey
+	nowFn func() time.Time
+}
+
+// NewIssuer returns an Issuer signing with key and reading the time from now.
+func NewIssuer(key billing.SigningKey, now func() time.Time) *Issuer {
+	return &Issuer{key: key, nowFn: now}
+}
+
+type accessClaims struct {
+	Organisation string `json:"org"`
+	Scope        string `json:"scope"`
+	jwt.RegisteredClaims
+}
+
+// Access issues an access token for caller valid for ttl, and returns when it expires.
+func (i *Issuer) Access(caller billing.Caller, ttl time.Duration) (string, time.Time, error) {
+	now := i.nowFn()
+	expires := now.Add(ttl)
+	claims := accessClaims{
+		Organisation: caller.OrganisationID,
+		Scope:        billing.FormatScopes(caller.Scopes),
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    issuer,
+			Subject:   caller.ClientID,
+			Audience:  jwt.ClaimStrings{audienceAccess},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(expires),
+			ID:        billing.RandomToken(12),
+		},
+	}
+	s, err := i.sign(claims)
+	return s, expires, err
+}
+
+// ParseAccess verifies an access token and returns the caller it was issued to.
+func (i *Issuer) ParseAccess(s string) (billing.Caller, error) {
+	var claims accessClaims
+	if err := i.parse(s, audienceAccess, &claims, jwt.WithExpirationRequired()); err != nil {
+		return billing.Caller{}, err
+	}
+	scopes, unknown := billing.ParseScopes(claims.Scope)
+	if claims.Subject == "" || claims.Organisation == "" || len(unknown) > 0 {
+		return billing.Caller{}, ErrInvalid
+	}
+	return billing.Caller{ClientID: claims.Subject, OrganisationID: claims.Organisation, Scopes: scopes}, nil
+}
+
+// Signup returns the signup token of an invitation. It is derived from the link alone (issued at
+// its creation, expiring with it), so the same link always gives the same signupUrl and the
+// partner can resend it. It is single-use because signing up moves the link out of invited.
+func (i *Issuer) Signup(l billing.Link) (string, error) {
+	return i.sign(linkClaims(l, audienceSignup, l.ExpiresAt))
+}
+
+// ParseSignup returns the link id of a signup token. A genuine but expired token gives the link
+// id together with ErrExpired, so the page can say the link expired rather than that it is forged.
+func (i *Issuer) ParseSignup(s string) (string, error) {
+	return i.parseLink(s, audienceSignup, jwt.WithExpirationRequired())
+}
+
+// Agreement returns the token of the customer's page to manage a linked agreement. It does not
+// expire: the customer may revoke at any time.
+func (i *Issuer) Agreement(l billing.Link) (string, error) {
+	return i.sign(linkClaims(l, audienceAgreement, time.Time{}))
+}
+
+// ParseAgreement returns the link id of an agreement token.
+func (i *Issuer) ParseAgreement(s string) (string, error) {
+	return i.parseLink(s, audienceAgreement)
+}
+
+func linkClaims(l billing.Link, audience string, expires time.Time) jwt.RegisteredClaims {
+	c := jwt.RegisteredClaims{
+		Issuer:   issuer,
+		Subject:  l.ID,
+		Audience: jwt.ClaimStrings{audience},
+		IssuedAt: jwt.NewNumericDate(l.CreatedAt),
+	}
+	if !expires.IsZero() {
+		c.ExpiresAt = jwt.NewNumericDate(expires)
+	}
+	return c
+}
+
+func (i *Issuer) parseLink(s, audience string, opts ...jwt.ParserOption) (string, error) {
+	var claims jwt.RegisteredClaims
+	err := i.parse(s, audience, &claims, opts...)
+	if err != nil && !errors.Is(err, ErrExpired) {
+		return "", err
+	}
+	if claims.Subject == "" {
+		return "", ErrInvalid
+	}
+	return claims.Subject, err
+}
+
+func (i *Issuer) sign(claims jwt.Claims) (string, error) {
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	t.Header["kid"] = i.key.ID
+	s, err := t.SignedString(i.key.Secret)
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return s, nil
+}
+
+func (i *Issuer) parse(s, audience string, claims jwt.Claims, opts ...jwt.ParserOption) error {
+	opts = append(opts,
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithAudience(audience),
+		jwt.WithIssuer(issuer),
+		jwt.WithTimeFunc(i.nowFn),
+	)
+	_, err := jwt.ParseWithClaims(s, claims, func(*jwt.Token) (any, error) { return i.key.Secret, nil }, opts...)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jwt.ErrTokenExpired) && onlyExpired(err):
+		return ErrExpired
+	default:
+		return ErrInvalid
+	}
+}
+
+// onlyExpired reports whether expiry is the token's only fault (the signature is good).
+func onlyExpired(err error) bool {
+	return !errors.Is(err, jwt.ErrTokenSignatureInvalid) && !errors.Is(err, jwt.ErrTokenMalformed) &&
+		!errors.Is(err, jwt.ErrTokenInvalidAudience) && !errors.Is(err, jwt.ErrTokenInvalidIssuer) &&
+		!errors.Is(err, jwt.ErrTokenUnverifiable)
+}

@@ -1,0 +1,80 @@
+package token_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/token"
+)
+
+func TestTokens(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	key := billing.SigningKey{ID: "key_a", Secret: []byte("0123456789abcdef0123456789abcdef")}
+	other := token.NewIssuer(billing.SigningKey{ID: "key_b", Secret: []byte("fedcba9876543210fedcba9876543210")}, clock)
+	issuer := token.NewIssuer(key, clock)
+	caller := billing.Caller{ClientID: "cli_1", OrganisationID: "org_1", Scopes: []billing.Scope{billing.ScopeCustomersRead}}
+	link := billing.Link{ID: "lnk_1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+
+	access, expires, err := issuer.Access(caller, time.Hour)
+	if err != nil || !expires.Equal(now.Add(time.Hour)) {
+		t.Fatalf("Access = %v, %v", expires, err)
+	}
+	signup, _ := issuer.Signup(link)
+	again, _ := issuer.Signup(link)
+	if signup != again {
+		t.Error("signup token of one link should be stable so the partner can resend the signupUrl")
+	}
+	agreement, _ := issuer.Agreement(link)
+	forged, _, _ := other.Access(caller, time.Hour)
+
+	t.Run("access token round trip", func(t *testing.T) {
+		got, err := issuer.ParseAccess(access)
+		if err != nil || got.ClientID != "cli_1" || got.OrganisationID != "org_1" || len(got.Scopes) != 1 {
+			t.Fatalf("ParseAccess = %+v, %v", got, err)
+		}
+	})
+	t.Run("signup and agreement tokens name the link", func(t *testing.T) {
+		if id, err := issuer.ParseSignup(signup); id != "lnk_1" || err != nil {
+			t.Errorf("ParseSignup = %q, %v", id, err)
+		}
+		if id, err := issuer.ParseAgreement(agreement); id != "lnk_1" || err != nil {
+			t.Errorf("ParseAgreement = %q, %v", id, err)
+		}
+	})
+	invalid := []struct{ name, token string }{
+		{"forged with another key", forged},
+		{"garbage", "not-a-token"},
+		{"empty", ""},
+		{"tampered", access[:len(access)-2] + "xx"},
+		{"signup token used as access token", signup},
+		{"agreement token used as access token", agreement},
+	}
+	for _, tc := range invalid {
+		t.Run(tc.name+" is invalid", func(t *testing.T) {
+			if _, err := issuer.ParseAccess(tc.token); !errors.Is(err, token.ErrInvalid) {
+				t.Errorf("ParseAccess error = %v, want ErrInvalid", err)
+			}
+		})
+	}
+	t.Run("access token used as signup token is invalid", func(t *testing.T) {
+		if _, err := issuer.ParseSignup(access); !errors.Is(err, token.ErrInvalid) {
+			t.Errorf("error = %v", err)
+		}
+	})
+	t.Run("expired tokens", func(t *testing.T) {
+		later := token.NewIssuer(key, func() time.Time { return now.Add(2 * time.Hour) })
+		if _, err := later.ParseAccess(access); !errors.Is(err, token.ErrExpired) {
+			t.Errorf("ParseAccess error = %v, want ErrExpired", err)
+		}
+		id, err := later.ParseSignup(signup)
+		if id != "lnk_1" || !errors.Is(err, token.ErrExpired) {
+			t.Errorf("ParseSignup = %q, %v; want the link id and ErrExpired", id, err)
+		}
+		if id, err := later.ParseAgreement(agreement); id != "lnk_1" || err != nil {
+			t.Errorf("agreement tokens do not expire: %q, %v", id, err)
+		}
+	})
+}
