@@ -17,6 +17,8 @@ const DefaultInvitationTTL = 7 * 24 * time.Hour
 // and the siteId of the request and checks that the site belongs to the caller's organisation.
 type Service struct {
 	Store         Store
+	Batches       BatchStore
+	Rail          Rail
 	Clock         Clock
 	InvitationTTL time.Duration
 }

@@ -1,0 +1,205 @@
+package billing
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// BatchState is the state of a debit batch.
+type BatchState string
+
+// The batch states: accepted on submission, inProgress once execution starts, completed when every
+// row is terminal.
+const (
+	BatchAccepted   BatchState = "accepted"
+	BatchInProgress BatchState = "inProgress"
+	BatchCompleted  BatchState = "completed"
+)
+
+// RowState is the state of one debit of a batch.
+type RowState string
+
+// The row states: pending → inProgress → succeeded or failed.
+const (
+	RowPending    RowState = "pending"
+	RowInProgress RowState = "inProgress"
+	RowSucceeded  RowState = "succeeded"
+	RowFailed     RowState = "failed"
+)
+
+// RowStates lists every row state, in lifecycle order.
+var RowStates = []RowState{RowPending, RowInProgress, RowSucceeded, RowFailed}
+
+// Valid reports whether s is one of the row states.
+func (s RowState) Valid() bool {
+	switch s {
+	case RowPending, RowInProgress, RowSucceeded, RowFailed:
+		return true
+	}
+	return false
+}
+
+// Terminal reports whether a row in state s will not change again.
+func (s RowState) Terminal() bool { return s == RowSucceeded || s == RowFailed }
+
+// FailureReason says why a row failed.
+type FailureReason string
+
+// The failure reasons.
+const (
+	// FailureCustomerNotActive: when the row executed, the customer was unknown or not linked.
+	FailureCustomerNotActive FailureReason = "customerNotActive"
+	// FailureInsufficientFunds: the customer's bank declined for lack of funds; try again later.
+	FailureInsufficientFunds FailureReason = "insufficientFunds"
+	// FailureAccountClosed: the customer's account is closed.
+	FailureAccountClosed FailureReason = "accountClosed"
+	// FailureExpired: the row could not finish within RowDeadline of submission.
+	FailureExpired FailureReason = "expired"
+)
+
+// Retryable reports whether submitting the same debit again in a later batch may succeed:
+// insufficient funds and expiry are transient; a closed account is not, and an inactive customer
+// is not until the customer links again.
+func (r FailureReason) Retryable() bool {
+	return r == FailureInsufficientFunds || r == FailureExpired
+}
+
+// Batch limits and lifetimes.
+const (
+	MaxBatchRows = 1000
+	// MaxAmount is the largest debit, in cents: AUD 10,000,000.00. It keeps a batch total far
+	// inside int64 and catches unit mistakes (dollars sent as cents times 100).
+	MaxAmount int64 = 1_000_000_000
+	// RowDeadline is how long after submission every row must be terminal.
+	RowDeadline = 24 * time.Hour
+	// BatchRetention is how long a batchReference is kept (and the batch readable) after
+	// submission; after it the batch is removed and the reference may be used again.
+	BatchRetention = 90 * 24 * time.Hour
+)
+
+// BatchRequest is a batch as the partner submits it.
+type BatchRequest struct {
+	Reference string
+	Rows      []RowRequest
+}
+
+// RowRequest is one debit as the partner submits it.
+type RowRequest struct {
+	Reference         string
+	CustomerReference string
+	Amount            int64
+}
+
+// Fingerprint identifies the request's content: two requests have the same fingerprint exactly
+// when they are the same batch, whatever the whitespace or key order of the JSON they came in.
+func (r BatchRequest) Fingerprint() []byte {
+	h := sha256.New()
+	field := func(s string) {
+		_ = binary.Write(h, binary.BigEndian, uint32(len(s)))
+		h.Write([]byte(s))
+	}
+	field(r.Reference)
+	_ = binary.Write(h, binary.BigEndian, uint32(len(r.Rows)))
+	for _, row := range r.Rows {
+		field(row.Reference)
+		field(row.CustomerReference)
+		_ = binary.Write(h, binary.BigEndian, row.Amount)
+	}
+	return h.Sum(nil)
+}
+
+// Batch error codes. An invalid field's target names the place, as rows[17].amount.
+var (
+	CodeBatchInvalidField      = CodeOf("batch:invalid-field")
+	CodeBatchReferenceConflict = CodeOf("batch:reference-conflict")
+	CodeBatchNotFound          = CodeOf("batch:not-found")
+)
+
+// ValidateBatch reports every problem of r at once, each with its target (rows[17].amount).
+func ValidateBatch(r BatchRequest) Errors {
+	var errs Errors
+	add := func(target, msg string) { errs = append(errs, Errorf(CodeBatchInvalidField, target, msg)) }
+	if !ValidReference(r.Reference) {
+		add("batchReference", "batchReference must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores.")
+	}
+	switch {
+	case len(r.Rows) == 0:
+		add("rows", fmt.Sprintf("rows must hold 1 to %d debits.", MaxBatchRows))
+	case len(r.Rows) > MaxBatchRows:
+		add("rows", fmt.Sprintf("rows must hold 1 to %d debits; this batch has %d.", MaxBatchRows, len(r.Rows)))
+	}
+	first := map[string]int{}
+	for i, row := range r.Rows {
+		at := func(field string) string { return fmt.Sprintf("rows[%d].%s", i, field) }
+		if !ValidReference(row.Reference) {
+			add(at("rowReference"), "rowReference must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores.")
+		} else if j, seen := first[row.Reference]; seen {
+			add(at("rowReference"), fmt.Sprintf("rowReference %s is already used by rows[%d]; each rowReference must be unique within the batch.", row.Reference, j))
+		} else {
+			first[row.Reference] = i
+		}
+		if !ValidReference(row.CustomerReference) {
+			add(at("customerReference"), "customerReference must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores.")
+		}
+		if row.Amount < 1 || row.Amount > MaxAmount {
+			add(at("amount"), AmountMessage)
+		}
+	}
+	return errs
+}
+
+// AmountMessage explains the amount rule; the transport uses it too for amounts that are not
+// JSON integers.
+var AmountMessage = fmt.Sprintf("amount must be an integer number of cents from 1 to %d.", MaxAmount)
+
+// Batch is a submitted batch of debits.
+type Batch struct {
+	ID          string
+	SiteID      string
+	Reference   string
+	Fingerprint []byte
+	State       BatchState
+	RowCount    int
+	TotalAmount int64
+	SubmittedAt time.Time
+	CompletedAt time.Time // zero until completed
+	// Deadline is when every row must be terminal (SubmittedAt + RowDeadline).
+	Deadline time.Time
+	// RetainUntil is when the batch is removed and its reference freed (SubmittedAt + BatchRetention).
+	RetainUntil time.Time
+}
+
+// Row is one debit of a batch and its outcome.
+type Row struct {
+	ID                string // also the rail's idempotency key
+	BatchID           string
+	Index             int // position in the submitted rows
+	Reference         string
+	CustomerReference string
+	Amount            int64
+	State             RowState
+	FailureReason     FailureReason // set when failed
+	OutcomeAt         time.Time     // when it became succeeded or failed
+}
+
+// Retryable reports whether a failed row may succeed if submitted again in a later batch.
+func (r Row) Retryable() bool { return r.State == RowFailed && r.FailureReason.Retryable() }
+
+// StateTotal is the number and amount of a batch's rows in one state.
+type StateTotal struct {
+	Count  int
+	Amount int64
+}
+
+// BatchSummary totals a batch's rows per state.
+type BatchSummary map[RowState]StateTotal
+
+// BatchFilter pages a site's batches, newest first.
+type BatchFilter struct {
+	// After is the batch that ended the previous page (its SubmittedAt and ID); zero for the first.
+	AfterSubmittedAt time.Time
+	AfterID          string
+	Limit            int
+}

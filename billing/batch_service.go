@@ -1,0 +1,232 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+func batchNotFound() *Error {
+	return Errorf(CodeBatchNotFound, "batchReference", "No batch with this batchReference exists for this site.")
+}
+
+// SubmitBatch accepts a batch for execution, idempotently on its reference: the same request again
+// returns the stored batch with replayed true; a different request with a retained reference is a
+// conflict. Customers are not checked here: a row whose customer is not linked when it executes
+// fails with customerNotActive.
+func (s *Service) SubmitBatch(ctx context.Context, caller Caller, siteID string, req BatchRequest) (b Batch, replayed bool, err error) {
+	site, err := s.Site(ctx, caller, siteID)
+	if err != nil {
+		return Batch{}, false, err
+	}
+	if errs := ValidateBatch(req); len(errs) > 0 {
+		return Batch{}, false, errs
+	}
+	now := s.now()
+	b = Batch{
+		ID:          NewID("bat"),
+		SiteID:      site.ID,
+		Reference:   req.Reference,
+		Fingerprint: req.Fingerprint(),
+		State:       BatchAccepted,
+		RowCount:    len(req.Rows),
+		SubmittedAt: now,
+		Deadline:    now.Add(RowDeadline),
+		RetainUntil: now.Add(BatchRetention),
+	}
+	rows := make([]Row, len(req.Rows))
+	for i, r := range req.Rows {
+		b.TotalAmount += r.Amount
+		rows[i] = Row{
+			ID:                NewID("row"),
+			BatchID:           b.ID,
+			Index:             i,
+			Reference:         r.Reference,
+			CustomerReference: r.CustomerReference,
+			Amount:            r.Amount,
+			State:             RowPending,
+		}
+	}
+	stored, created, err := s.Batches.CreateBatch(ctx, b, rows)
+	if err != nil {
+		return Batch{}, false, fmt.Errorf("create batch: %w", err)
+	}
+	if created {
+		return stored, false, nil
+	}
+	if string(stored.Fingerprint) != string(b.Fingerprint) {
+		return Batch{}, false, Errorf(CodeBatchReferenceConflict, "batchReference", fmt.Sprintf(
+			"batchReference %s is already taken by a different batch, submitted at %s; use a new batchReference for a different batch.",
+			req.Reference, stored.SubmittedAt.Format(time.RFC3339)))
+	}
+	return stored, true, nil
+}
+
+// Batch returns the caller's batch with its summary and rows (only those in rowState unless empty).
+func (s *Service) Batch(ctx context.Context, caller Caller, siteID, reference string, rowState RowState) (Batch, BatchSummary, []Row, error) {
+	if _, err := s.Site(ctx, caller, siteID); err != nil {
+		return Batch{}, nil, nil, err
+	}
+	if rowState != "" && !rowState.Valid() {
+		return Batch{}, nil, nil, Errorf(CodeInvalidField, "rowState", "rowState must be one of pending, inProgress, succeeded, failed.")
+	}
+	if !ValidReference(reference) {
+		return Batch{}, nil, nil, batchNotFound()
+	}
+	b, err := s.Batches.GetBatch(ctx, siteID, reference)
+	if errors.Is(err, ErrNotFound) || (err == nil && !s.now().Before(b.RetainUntil)) {
+		return Batch{}, nil, nil, batchNotFound()
+	}
+	if err != nil {
+		return Batch{}, nil, nil, fmt.Errorf("get batch: %w", err)
+	}
+	summary, err := s.Batches.BatchSummary(ctx, b.ID)
+	if err != nil {
+		return Batch{}, nil, nil, fmt.Errorf("batch summary: %w", err)
+	}
+	rows, err := s.Batches.BatchRows(ctx, b.ID, rowState)
+	if err != nil {
+		return Batch{}, nil, nil, fmt.Errorf("batch rows: %w", err)
+	}
+	return b, summary, rows, nil
+}
+
+// ListBatches lists the caller's batches of the site, newest first. next is the filter of the
+// following page, nil on the last page.
+func (s *Service) ListBatches(ctx context.Context, caller Caller, siteID string, f BatchFilter) (batches []Batch, next *BatchFilter, err error) {
+	if _, err := s.Site(ctx, caller, siteID); err != nil {
+		return nil, nil, err
+	}
+	if f.Limit < 1 || f.Limit > MaxPageSize {
+		return nil, nil, Errorf(CodeInvalidField, "limit", fmt.Sprintf("limit must be an integer from 1 to %d.", MaxPageSize))
+	}
+	page := f
+	page.Limit = f.Limit + 1
+	batches, err = s.Batches.ListBatches(ctx, siteID, page)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list batches: %w", err)
+	}
+	if len(batches) > f.Limit {
+		batches = batches[:f.Limit]
+		last := batches[len(batches)-1]
+		next = &BatchFilter{AfterSubmittedAt: last.SubmittedAt, AfterID: last.ID, Limit: f.Limit}
+	}
+	return batches, next, nil
+}
+
+// minSettleWait keeps a batch waiting on its rail from being polled in a tight loop.
+const minSettleWait = 50 * time.Millisecond
+
+// ExecuteBatch advances a batch as far as it can go now: it fails the rows whose customer is not
+// linked, submits the others to the rail, and records the outcomes the rail has settled. It
+// reports whether the batch is completed, or else how long to wait before calling again. Every
+// step is safe to repeat after a crash: the rail is idempotent per row and rows only move forward.
+func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, wait time.Duration, err error) {
+	b, err := s.Batches.GetBatchByID(ctx, batchID)
+	if errors.Is(err, ErrNotFound) {
+		return true, 0, nil // purged after retention: nothing left to do
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("get batch: %w", err)
+	}
+	if b.State == BatchCompleted {
+		return true, 0, nil
+	}
+	now := s.now()
+	if !now.Before(b.Deadline) {
+		_, err := s.Batches.ExpireOverdueRows(ctx, now)
+		return err == nil, 0, err
+	}
+	if err := s.Batches.StartBatch(ctx, b.ID, now); err != nil {
+		return false, 0, fmt.Errorf("start batch: %w", err)
+	}
+	if err := s.submitPending(ctx, b, now); err != nil {
+		return false, 0, err
+	}
+	next, err := s.recordSettled(ctx, b)
+	if err != nil {
+		return false, 0, err
+	}
+	completed, err := s.Batches.CompleteBatch(ctx, b.ID, s.now())
+	if err != nil || completed {
+		return completed, 0, err
+	}
+	wait = max(next.Sub(s.now()), minSettleWait)
+	return false, wait, nil
+}
+
+// submitPending fails the pending rows whose customer is not linked and sends the rest to the rail.
+func (s *Service) submitPending(ctx context.Context, b Batch, now time.Time) error {
+	pending, err := s.Batches.PendingRows(ctx, b.ID)
+	if err != nil {
+		return fmt.Errorf("pending rows: %w", err)
+	}
+	var inactive []RowOutcome
+	var debits []Debit
+	var ids []string
+	for _, p := range pending {
+		if !p.Linked {
+			inactive = append(inactive, RowOutcome{RowID: p.ID, Failure: FailureCustomerNotActive, At: now})
+			continue
+		}
+		debits = append(debits, Debit{Key: p.ID, Amount: p.Amount, Currency: "AUD", Customer: p.Customer})
+		ids = append(ids, p.ID)
+	}
+	if len(inactive) > 0 {
+		if err := s.Batches.RecordOutcomes(ctx, inactive); err != nil {
+			return fmt.Errorf("record inactive customers: %w", err)
+		}
+	}
+	if len(debits) == 0 {
+		return nil
+	}
+	if err := s.Rail.Submit(ctx, debits); err != nil {
+		return fmt.Errorf("submit debits: %w", err)
+	}
+	if err := s.Batches.MarkInProgress(ctx, ids); err != nil {
+		return fmt.Errorf("mark rows in progress: %w", err)
+	}
+	return nil
+}
+
+// recordSettled records the outcomes the rail has settled and returns when the next unsettled
+// debit expects to settle (zero if none is waiting).
+func (s *Service) recordSettled(ctx context.Context, b Batch) (time.Time, error) {
+	ids, err := s.Batches.InProgressRows(ctx, b.ID)
+	if err != nil || len(ids) == 0 {
+		return time.Time{}, err
+	}
+	outcomes, err := s.Rail.Outcomes(ctx, ids)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("debit outcomes: %w", err)
+	}
+	var settled []RowOutcome
+	var next time.Time
+	for _, o := range outcomes {
+		switch {
+		case o.Settled:
+			settled = append(settled, RowOutcome{RowID: o.Key, Failure: o.Failure, At: o.SettledAt})
+		case next.IsZero() || o.SettlesAt.Before(next):
+			next = o.SettlesAt
+		}
+	}
+	if len(settled) > 0 {
+		if err := s.Batches.RecordOutcomes(ctx, settled); err != nil {
+			return time.Time{}, fmt.Errorf("record outcomes: %w", err)
+		}
+	}
+	return next, nil
+}
+
+// ExpireOverdue fails every row still open at its batch's deadline (the periodic job). Whatever
+// the rail does later, a partner sees every row terminal within RowDeadline of submission.
+func (s *Service) ExpireOverdue(ctx context.Context) (int, error) {
+	return s.Batches.ExpireOverdueRows(ctx, s.now())
+}
+
+// PurgeBatches removes the batches past their retention, freeing their references (the periodic
+// job). The rail's ledger keeps its own record of every debit.
+func (s *Service) PurgeBatches(ctx context.Context) (int, error) {
+	return s.Batches.PurgeBatches(ctx, s.now())
+}

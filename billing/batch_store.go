@@ -1,0 +1,64 @@
+package billing
+
+import (
+	"context"
+	"time"
+)
+
+// PendingRow is a pending row with its customer's current link, as execution needs it.
+type PendingRow struct {
+	Row
+	// Linked reports whether the row's customer has a linked link now; Customer is its details.
+	Linked   bool
+	Customer Customer
+}
+
+// RowOutcome is the terminal state a row reaches: failed with Failure, or succeeded when Failure
+// is empty.
+type RowOutcome struct {
+	RowID   string
+	Failure FailureReason
+	At      time.Time
+}
+
+// BatchStore persists batches and their rows. Like Store, one implementation per engine and one
+// behaviour suite. Writes that move rows are set-based: one statement for many rows.
+type BatchStore interface {
+	// CreateBatch stores b and its rows and enqueues the batch's execution job, all in one
+	// transaction, so that an accepted batch always runs. If the site has a batch with the same
+	// reference whose RetainUntil is after b.SubmittedAt, nothing is written and that batch is
+	// returned with created false (so of concurrent identical submissions one creates, the rest
+	// read it); an older batch with the reference is deleted first.
+	CreateBatch(ctx context.Context, b Batch, rows []Row) (stored Batch, created bool, err error)
+	// GetBatch returns the retained batch of the site with the reference, or ErrNotFound.
+	GetBatch(ctx context.Context, siteID, reference string) (Batch, error)
+	GetBatchByID(ctx context.Context, id string) (Batch, error)
+	// BatchRows returns the batch's rows in submission order, only those in state unless empty.
+	BatchRows(ctx context.Context, batchID string, state RowState) ([]Row, error)
+	// BatchSummary counts and sums the batch's rows per state (states without rows left out).
+	BatchSummary(ctx context.Context, batchID string) (BatchSummary, error)
+	// ListBatches returns up to f.Limit batches of the site, newest first (SubmittedAt, then ID,
+	// both descending), those after f's cursor.
+	ListBatches(ctx context.Context, siteID string, f BatchFilter) ([]Batch, error)
+
+	// StartBatch moves an accepted batch to inProgress; any other state is left as it is.
+	StartBatch(ctx context.Context, batchID string, at time.Time) error
+	// PendingRows returns the batch's pending rows with their customers' current links.
+	PendingRows(ctx context.Context, batchID string) ([]PendingRow, error)
+	// MarkInProgress moves the given pending rows to inProgress.
+	MarkInProgress(ctx context.Context, rowIDs []string) error
+	// InProgressRows returns the ids of the batch's inProgress rows.
+	InProgressRows(ctx context.Context, batchID string) ([]string, error)
+	// RecordOutcomes moves each row that is still pending or inProgress to its terminal state; a
+	// row already terminal keeps its outcome.
+	RecordOutcomes(ctx context.Context, outcomes []RowOutcome) error
+	// CompleteBatch marks the batch completed at `at` if none of its rows is open, and reports
+	// whether it is completed.
+	CompleteBatch(ctx context.Context, batchID string, at time.Time) (bool, error)
+	// ExpireOverdueRows fails with FailureExpired every open row of a batch whose Deadline is at
+	// or before now, completes those batches, and returns how many rows it failed.
+	ExpireOverdueRows(ctx context.Context, now time.Time) (int, error)
+	// PurgeBatches deletes the batches (and rows) whose RetainUntil is at or before now, and
+	// returns how many.
+	PurgeBatches(ctx context.Context, now time.Time) (int, error)
+}

@@ -1,0 +1,34 @@
+package billing
+
+import (
+	"context"
+	"time"
+)
+
+// Debit is one instruction to the payment network: take Amount from the customer's account.
+type Debit struct {
+	// Key is the idempotency key (the row's id): submitting a key again never debits again.
+	Key      string
+	Amount   int64
+	Currency string
+	Customer Customer
+}
+
+// DebitOutcome is what the network says of a submitted debit.
+type DebitOutcome struct {
+	Key     string
+	Settled bool
+	// Failure is empty when a settled debit succeeded.
+	Failure   FailureReason
+	SettledAt time.Time // when Settled
+	SettlesAt time.Time // when not yet Settled, when the network expects to settle it
+}
+
+// Rail is the adapter to a payment network.
+type Rail interface {
+	// Submit sends the debits. It is idempotent per Debit.Key: a key submitted before is not
+	// debited again, whatever the amount, so a retried or re-run job never debits twice.
+	Submit(ctx context.Context, debits []Debit) error
+	// Outcomes reports the debits with the given keys; keys never submitted are left out.
+	Outcomes(ctx context.Context, keys []string) ([]DebitOutcome, error)
+}

@@ -1,0 +1,141 @@
+// Package jobs runs the server's background work on River, a job queue kept in the server's own
+// database: executing submitted batches, failing rows still open at their 24-hour deadline, and
+// removing batches past their 90-day retention. The batch execution job is inserted in the same
+// transaction as its batch (see the stores' CreateBatch), so an accepted batch always runs.
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// ExecuteBatch executes one batch, step by step until it is completed.
+type ExecuteBatch struct {
+	BatchID string `json:"batchId"`
+}
+
+// Kind is the job's name in the queue.
+func (ExecuteBatch) Kind() string { return "execute_batch" }
+
+// InsertOpts: snoozing while the rail settles does not use attempts; attempts are spent only by
+// errors (a database or rail outage), and the 24-hour deadline bounds the batch whatever happens.
+func (ExecuteBatch) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
+
+// ExpireOverdueRows fails rows still open at their batch's deadline.
+type ExpireOverdueRows struct{}
+
+// Kind is the job's name in the queue.
+func (ExpireOverdueRows) Kind() string { return "expire_overdue_rows" }
+
+// PurgeBatches removes batches past their retention.
+type PurgeBatches struct{}
+
+// Kind is the job's name in the queue.
+func (PurgeBatches) Kind() string { return "purge_batches" }
+
+// maxRetryDelay caps River's exponential backoff so a batch resumes soon after an outage ends.
+const maxRetryDelay = time.Minute
+
+type executeBatchWorker struct {
+	river.WorkerDefaults[ExecuteBatch]
+	service *billing.Service
+}
+
+func (w *executeBatchWorker) Work(ctx context.Context, job *river.Job[ExecuteBatch]) error {
+	done, wait, err := w.service.ExecuteBatch(ctx, job.Args.BatchID)
+	if err != nil {
+		return err
+	}
+	if !done {
+		return river.JobSnooze(wait)
+	}
+	return nil
+}
+
+func (w *executeBatchWorker) NextRetry(job *river.Job[ExecuteBatch]) time.Time {
+	delay := time.Duration(1<<min(job.Attempt, 10)) * 100 * time.Millisecond
+	return time.Now().Add(min(delay, maxRetryDelay))
+}
+
+type expireOverdueWorker struct {
+	river.WorkerDefaults[ExpireOverdueRows]
+	service *billing.Service
+	logger  *slog.Logger
+}
+
+func (w *expireOverdueWorker) Work(ctx context.Context, _ *river.Job[ExpireOverdueRows]) error {
+	n, err := w.service.ExpireOverdue(ctx)
+	if n > 0 {
+		w.logger.Warn("rows failed at their 24-hour deadline", "rows", n)
+	}
+	return err
+}
+
+type purgeBatchesWorker struct {
+	river.WorkerDefaults[PurgeBatches]
+	service *billing.Service
+	logger  *slog.Logger
+}
+
+func (w *purgeBatchesWorker) Work(ctx context.Context, _ *river.Job[PurgeBatches]) error {
+	n, err := w.service.PurgeBatches(ctx)
+	if n > 0 {
+		w.logger.Info("batches removed after their retention", "batches", n)
+	}
+	return err
+}
+
+// Config tunes the workers.
+type Config struct {
+	// Workers is how many jobs run at once in this process.
+	Workers int
+	// PollInterval is how often the queue is polled for jobs (SQLite has no notifications;
+	// PostgreSQL is notified at once and polls only as a fallback).
+	PollInterval time.Duration
+	// RescueAfter is how long a job may run before another worker takes it over, for jobs whose
+	// process died. Batch execution is safe to repeat, so a short time is safe. A job's own
+	// timeout is half of it (one step handles at most 1000 rows).
+	RescueAfter time.Duration
+	// SweepInterval is how often the deadline and retention jobs run.
+	SweepInterval time.Duration
+}
+
+// DefaultConfig is the production tuning.
+var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute}
+
+// NewClient returns a River client that works the server's jobs with service. Start it with
+// Start(ctx) and stop it with Stop(ctx).
+func NewClient[TTx any](driver riverdriver.Driver[TTx], service *billing.Service, logger *slog.Logger, cfg Config) (*river.Client[TTx], error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &executeBatchWorker{service: service})
+	river.AddWorker(workers, &expireOverdueWorker{service: service, logger: logger})
+	river.AddWorker(workers, &purgeBatchesWorker{service: service, logger: logger})
+	sweep := river.PeriodicInterval(cfg.SweepInterval)
+	return river.NewClient(driver, &river.Config{
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Workers:              workers,
+		FetchPollInterval:    cfg.PollInterval,
+		FetchCooldown:        min(cfg.PollInterval, river.FetchCooldownDefault),
+		JobTimeout:           cfg.RescueAfter / 2,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		Logger:               logger,
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(sweep, func() (river.JobArgs, *river.InsertOpts) { return ExpireOverdueRows{}, nil },
+				&river.PeriodicJobOpts{ID: "expire_overdue_rows", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(max(cfg.SweepInterval, time.Hour)),
+				func() (river.JobArgs, *river.InsertOpts) { return PurgeBatches{}, nil },
+				&river.PeriodicJobOpts{ID: "purge_batches", RunOnStart: true}),
+		},
+	})
+}
+
+// NewInserter returns a River client that only inserts jobs, for the stores' transactional enqueue.
+func NewInserter[TTx any](driver riverdriver.Driver[TTx]) (*river.Client[TTx], error) {
+	return river.NewClient(driver, &river.Config{})
+}
