@@ -1,0 +1,189 @@
+// Package app wires the server together: configuration, storage, the domain service, the API and
+// the customer's pages. cmd/pyng runs it; tests start it on loopback.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/httpapi"
+	"github.com/pyng/receivables/storage"
+	"github.com/pyng/receivables/token"
+	"github.com/pyng/receivables/web"
+)
+
+// Deps are the parts the HTTP handler is built from.
+type Deps struct {
+	Service        *billing.Service
+	Tokens         *token.Issuer
+	Logger         *slog.Logger
+	PublicURL      string
+	Sandbox        bool
+	AccessTokenTTL time.Duration
+	ClientCacheTTL time.Duration
+	Ready          func(context.Context) error
+	Metrics        *prometheus.Registry
+}
+
+// NewHandler mounts the customer's pages and the partner API on one handler.
+func NewHandler(d Deps) http.Handler {
+	pages := web.New(web.Config{Service: d.Service, Tokens: d.Tokens, Logger: d.Logger, PublicURL: d.PublicURL})
+	api := httpapi.New(httpapi.Config{
+		Service:        d.Service,
+		Tokens:         d.Tokens,
+		Logger:         d.Logger,
+		PublicURL:      d.PublicURL,
+		Sandbox:        d.Sandbox,
+		AccessTokenTTL: d.AccessTokenTTL,
+		ClientCacheTTL: d.ClientCacheTTL,
+		Ready:          d.Ready,
+		Metrics:        d.Metrics,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/signup", pages)
+	mux.Handle("/agreement", pages)
+	mux.Handle("/agreement/", pages)
+	mux.Handle("/", api)
+	return mux
+}
+
+// Tokens returns the issuer of the database's signing key, creating the key on first use. Every
+// replica on one database agrees on the key.
+func Tokens(ctx context.Context, store billing.Store, clock billing.Clock) (*token.Issuer, error) {
+	candidate := billing.SigningKey{ID: billing.NewID("key"), Secret: []byte(billing.RandomToken(32)), CreatedAt: clock.Now()}
+	key, err := store.EnsureSigningKey(ctx, candidate)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	return token.NewIssuer(key, clock.Now), nil
+}
+
+// Server is a configured server, ready to run.
+type Server struct {
+	cfg     Config
+	db      storage.Database
+	logger  *slog.Logger
+	handler http.Handler
+	out     io.Writer
+	banner  string // how to use the demo credentials, printed once the server listens
+}
+
+// New opens the database (applying migrations), prepares the signing key and, on the first start
+// of an empty sandbox database, creates demo credentials; Run prints how to use them to out.
+func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*Server, error) {
+	db, err := storage.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	service := billing.NewService(db)
+	service.InvitationTTL = cfg.InvitationTTL
+	tokens, err := Tokens(ctx, db, service.Clock)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	var banner string
+	if cfg.Sandbox {
+		if banner, err = createDemo(ctx, service, cfg); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	handler := NewHandler(Deps{
+		Service:        service,
+		Tokens:         tokens,
+		Logger:         logger,
+		PublicURL:      cfg.PublicURL,
+		Sandbox:        cfg.Sandbox,
+		AccessTokenTTL: cfg.AccessTokenTTL,
+		ClientCacheTTL: cfg.ClientCacheTTL,
+		Ready:          db.Ping,
+		Metrics:        metrics,
+	})
+	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, out: out, banner: banner}, nil
+}
+
+// shutdownGrace is how long in-flight requests may take to finish after a stop signal.
+const shutdownGrace = 25 * time.Second
+
+// Run serves until ctx is done, then lets in-flight requests finish and closes the database.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.db.Close()
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	s.logger.Info("serving", "addr", ln.Addr().String(), "publicUrl", s.cfg.PublicURL,
+		"engine", s.db.Engine(), "sandbox", s.cfg.Sandbox)
+	fmt.Fprint(s.out, s.banner)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// createDemo gives an empty sandbox database a demo organisation, site and API client with every
+// scope, and returns how to use them with a ready curl line, so the README walkthrough needs no
+// other step. A database that has an organisation already gets nothing.
+func createDemo(ctx context.Context, service *billing.Service, cfg Config) (string, error) {
+	n, err := service.Store.CountOrganisations(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	org, err := service.CreateOrganisation(ctx, "Demo Organisation")
+	if err != nil {
+		return "", err
+	}
+	site, err := service.CreateSite(ctx, org.ID, "Demo Site")
+	if err != nil {
+		return "", err
+	}
+	client, secret, err := service.CreateClient(ctx, org.ID, billing.AllScopes)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(`
+Sandbox ready: this empty database now has a demo organisation.
+  organisation  %s
+  site          %s
+  client id     %s
+  client secret %s   (shown once; stored only as a hash)
+
+Get a token:
+  curl -s -u '%s:%s' -d grant_type=client_credentials %s/oauth2/token
+
+`, org.ID, site.ID, client.ID, secret, client.ID, secret, cfg.PublicURL), nil
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/dbtest"
+)
+
+// admin runs "pyng admin ..." in process against databaseURL and returns its exit code, stdout
+// and stderr.
+func runPyng(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestAdminCommands(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			db := "-database-url=" + dbtest.URL(t, engine)
+
+			code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", "Acme Pty Ltd")
+			var org struct{ OrganisationID, Name string }
+			decodeOne(t, code, out, errOut, &org)
+			if org.Name != "Acme Pty Ltd" || !strings.HasPrefix(org.OrganisationID, "org_") {
+				t.Fatalf("org create = %+v", org)
+			}
+
+			code, out, errOut = runPyng(t, "admin", "site", "create", db, "--org", org.OrganisationID, "--name", "Acme Plumbing")
+			var site struct{ SiteID, OrganisationID, Name string }
+			decodeOne(t, code, out, errOut, &site)
+			if site.OrganisationID != org.OrganisationID || site.Name != "Acme Plumbing" || site.SiteID == "" {
+				t.Fatalf("site create = %+v", site)
+			}
+
+			code, out, errOut = runPyng(t, "admin", "client", "create", db, "--org", org.OrganisationID,
+				"--scopes", "billing:customers:invite billing:customers:read")
+			var client struct {
+				ClientID, ClientSecret, OrganisationID string
+				Scopes                                 []string
+			}
+			decodeOne(t, code, out, errOut, &client)
+			if client.ClientSecret == "" || client.OrganisationID != org.OrganisationID ||
+				strings.Join(client.Scopes, " ") != "billing:customers:invite billing:customers:read" {
+				t.Fatalf("client create = %+v", client)
+			}
+
+			code, out, errOut = runPyng(t, "admin", "client", "revoke", db, "--client", client.ClientID)
+			var revoked struct {
+				ClientID  string
+				RevokedAt int64
+			}
+			decodeOne(t, code, out, errOut, &revoked)
+			if revoked.ClientID != client.ClientID || revoked.RevokedAt == 0 {
+				t.Fatalf("client revoke = %+v", revoked)
+			}
+
+			bad := []struct {
+				name string
+				args []string
+				want string
+			}{
+				{"no command", nil, "a command is required"},
+				{"unknown command", []string{"launch"}, `unknown command "launch"`},
+				{"admin without verb", []string{"admin", "org"}, "needs a noun and a verb"},
+				{"unknown admin command", []string{"admin", "org", "delete", db}, `unknown admin command "org delete"`},
+				{"missing required flag", []string{"admin", "org", "create", db}, "--name is required"},
+				{"unknown flag", []string{"admin", "org", "create", db, "--nom", "x"}, "flag provided but not defined: -nom"},
+				{"stray argument", []string{"admin", "org", "create", db, "--name", "x", "extra"}, `unexpected argument "extra"`},
+				{"site of missing org", []string{"admin", "site", "create", db, "--org", "org_missing", "--name", "x"}, "No organisation with this id exists."},
+				{"client of missing org", []string{"admin", "client", "create", db, "--org", "org_missing", "--scopes", "billing:batches:read"}, "No organisation with this id exists."},
+				{"unknown scope", []string{"admin", "client", "create", db, "--org", org.OrganisationID, "--scopes", "billing:everything"}, `unknown scope "billing:everything"`},
+				{"revoke missing client", []string{"admin", "client", "revoke", db, "--client", "cli_missing"}, "No client with this id exists."},
+				{"bad database url", []string{"admin", "org", "create", "-database-url=mysql://x", "--name", "x"}, "mysql"},
+			}
+			for _, tc := range bad {
+				code, out, errOut := runPyng(t, tc.args...)
+				if code == 0 || out != "" {
+					t.Errorf("%s: exit %d, stdout %q; want a failure and nothing on stdout", tc.name, code, out)
+				}
+				if strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {
+					t.Errorf("%s: stderr %q; want one line containing %q", tc.name, errOut, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func decodeOne(t *testing.T, code int, out, errOut string, v any) {
+	t.Helper()
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Count(out, "\n") != 1 {
+		t.Fatalf("stdout %q: want one JSON object on one line", out)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("stdout %q: %v", out, err)
+	}
+}
+
+func TestServeRejectsBadConfiguration(t *testing.T) {
+	code, _, errOut := runPyng(t, "serve", "-invitation-ttl", "a week")
+	if code != 2 || !strings.Contains(errOut, "-invitation-ttl") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// buildPyng compiles the command once per test binary, as an operator would run it.
+func buildPyng(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pyng")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServeFirstRunWalkthrough starts the real binary on an empty database, as the README's first
+// command does, and follows the credentials it prints; then SIGTERM stops it cleanly.
+func TestServeFirstRunWalkthrough(t *testing.T) {
+	bin := buildPyng(t)
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			addr := freeAddr(t)
+			cmd := exec.Command(bin, "serve")
+			cmd.Env = append(os.Environ(), "PYNG_ADDR="+addr, "PYNG_DATABASE_URL="+dbtest.URL(t, engine))
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+			banner := readBanner(t, stdout)
+			clientID := field(t, banner, `client id\s+(\S+)`)
+			secret := field(t, banner, `client secret\s+(\S+)`)
+			siteID := field(t, banner, `site\s+(site_\S+)`)
+			if !strings.Contains(banner, "curl") || !strings.Contains(banner, "http://"+addr+"/oauth2/token") {
+				t.Errorf("banner lacks a ready curl line:\n%s", banner)
+			}
+
+			form := url.Values{"grant_type": {"client_credentials"}}
+			req, _ := http.NewRequest("POST", "http://"+addr+"/oauth2/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(clientID, secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 || siteID == "" {
+				t.Fatalf("token with printed credentials: %d", resp.StatusCode)
+			}
+
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("after SIGTERM: %v\n%s", err, stderr.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("server did not stop within 10s of SIGTERM")
+			}
+			if !strings.Contains(stderr.String(), "shutting down") {
+				t.Errorf("no shutdown log:\n%s", stderr.String())
+			}
+		})
+	}
+}
+
+// readBanner reads the first-run banner up to the curl line.
+func readBanner(t *testing.T, r io.Reader) string {
+	t.Helper()
+	lines := make(chan string)
+	go func() {
+		s := bufio.NewScanner(r)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	var b strings.Builder
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("server exited before printing the banner:\n%s", b.String())
+			}
+			fmt.Fprintln(&b, line)
+			if strings.Contains(line, "curl ") {
+				go func() {
+					for range lines {
+					}
+				}()
+				return b.String()
+			}
+		case <-timeout:
+			t.Fatalf("no banner within 30s:\n%s", b.String())
+		}
+	}
+}
+
+func field(t *testing.T, text, pattern string) string {
+	t.Helper()
+	m := regexp.MustCompile(pattern).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("%q not found in:\n%s", pattern, text)
+	}
+	return m[1]
+}

@@ -1,0 +1,147 @@
+// Package dbtest gives tests a fresh, empty, migrated database on each engine. Every package that
+// touches storage runs its tests on both engines:
+//
+//	for _, engine := range dbtest.Engines() {
+//		t.Run(engine, func(t *testing.T) {
+//			db := dbtest.Open(t, engine)
+//			...
+//		})
+//	}
+//
+// PostgreSQL is required: when it cannot be reached the test fails, never skips, so that no run
+// passes without the PostgreSQL half. The server is found at $PYNG_TEST_POSTGRES_URL, by default
+// DefaultPostgresURL; each test gets a schema of its own there, dropped when the test ends.
+package dbtest
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/storage"
+)
+
+// DefaultPostgresURL is the test server when PYNG_TEST_POSTGRES_URL is not set.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// PostgresURLEnv names the environment variable that overrides DefaultPostgresURL.
+const PostgresURLEnv = "PYNG_TEST_POSTGRES_URL"
+
+const startHint = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" +
+	" (or point " + PostgresURLEnv + " at a server)"
+
+// Engines lists the engines every storage test runs on.
+func Engines() []string { return []string{storage.EngineSQLite, storage.EnginePostgres} }
+
+// URL returns the URL of a fresh, empty database for this test: a file in t.TempDir() for SQLite,
+// a new schema (set as search_path) for PostgreSQL, dropped at the end of the test.
+func URL(t testing.TB, engine string) string {
+	t.Helper()
+	switch engine {
+	case storage.EngineSQLite:
+		return "sqlite://" + filepath.Join(t.TempDir(), "pyng.db")
+	case storage.EnginePostgres:
+		return postgresURL(t)
+	default:
+		t.Fatalf("dbtest: unknown engine %q (want one of %v)", engine, Engines())
+		return ""
+	}
+}
+
+// Open opens a fresh database on engine (see URL), closed when the test ends.
+func Open(t testing.TB, engine string) storage.Database {
+	t.Helper()
+	u := URL(t, engine)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := storage.Open(ctx, u)
+	if err != nil {
+		t.Fatalf("dbtest: open %s database: %v", engine, err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("dbtest: close %s database: %v", engine, err)
+		}
+	})
+	return db
+}
+
+// admin is the connection every test of this binary shares to create and drop schemas.
+var admin struct {
+	once sync.Once
+	url  *url.URL
+	pool *pgxpool.Pool
+	err  error
+}
+
+func adminPool() (*pgxpool.Pool, *url.URL, error) {
+	admin.once.Do(func() {
+		raw := os.Getenv(PostgresURLEnv)
+		if raw == "" {
+			raw = DefaultPostgresURL
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			admin.err = fmt.Errorf("%s=%q is not a postgres:// URL", PostgresURLEnv, raw)
+			return
+		}
+		cfg, err := pgxpool.ParseConfig(raw)
+		if err != nil {
+			admin.err = fmt.Errorf("parse %s: %w", PostgresURLEnv, err)
+			return
+		}
+		cfg.MaxConns = 4
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err == nil {
+			err = pool.Ping(ctx)
+		}
+		if err != nil {
+			if pool != nil {
+				pool.Close()
+			}
+			admin.err = fmt.Errorf("PostgreSQL at %s is unreachable: %w; %s", u.Redacted(), err, startHint)
+			return
+		}
+		admin.url, admin.pool = u, pool
+	})
+	return admin.pool, admin.url, admin.err
+}
+
+func postgresURL(t testing.TB) string {
+	t.Helper()
+	pool, base, err := adminPool()
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	schema := "test_" + billing.RandomToken(10)
+	ident := pgx.Identifier{schema}.Sanitize()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+ident); err != nil {
+		t.Fatalf("dbtest: create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA "+ident+" CASCADE"); err != nil {
+			t.Errorf("dbtest: drop schema %s: %v", schema, err)
+		}
+	})
+	u := *base
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,128 @@
+package postgres_test
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/postgres"
+)
+
+func open(t *testing.T, url string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestReplicasOpeningTogetherMigrateOnce(t *testing.T) {
+	t.Parallel()
+	u := dbtest.URL(t, "postgres")
+	const n = 5
+	type opened struct {
+		store *postgres.Store
+		err   error
+	}
+	results := make(chan opened, n)
+	for range n {
+		go func() {
+			s, err := postgres.Open(context.Background(), u)
+			results <- opened{s, err}
+		}()
+	}
+	for range n {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("Open: %v", r.err)
+			continue
+		}
+		r.store.Close()
+	}
+	s := open(t, u)
+	var applied int
+	if err := s.Pool().QueryRow(context.Background(),
+		"SELECT count(*) FROM goose_db_version WHERE version_id > 0").Scan(&applied); err != nil {
+		t.Fatalf("count applied migrations: %v", err)
+	}
+	if want := migrationCount(t); applied != want {
+		t.Fatalf("%d migrations recorded, want %d (each once)", applied, want)
+	}
+}
+
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	entries, err := postgres.Migrations()
+	if err != nil {
+		t.Fatalf("migrations: %v", err)
+	}
+	return len(entries)
+}
+
+func TestTablesLiveInTheSearchPathSchema(t *testing.T) {
+	t.Parallel()
+	u := dbtest.URL(t, "postgres")
+	s := open(t, u)
+	rows, err := s.Pool().Query(context.Background(),
+		"SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1")
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"api_clients", "customer_links", "goose_db_version", "organisations", "signing_keys", "sites"}
+	if !slices.Equal(tables, want) {
+		t.Fatalf("tables in the schema = %q, want %q", tables, want)
+	}
+	var schema string
+	if err := s.Pool().QueryRow(context.Background(), "SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(u, "search_path="+schema) {
+		t.Fatalf("current_schema() = %q, not the schema of %s", schema, u)
+	}
+}
+
+func TestPoolMaxConnsSizesThePool(t *testing.T) {
+	t.Parallel()
+	s := open(t, dbtest.URL(t, "postgres")+"&pool_max_conns=3")
+	if got := s.Pool().Config().MaxConns; got != 3 {
+		t.Fatalf("MaxConns = %d, want 3", got)
+	}
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+func TestOpenRefusesAMissingSchema(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(dbtest.URL(t, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", "no_such_schema_here")
+	u.RawQuery = q.Encode()
+	s, err := postgres.Open(context.Background(), u.String())
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded with a search_path naming no schema")
+	}
+	if !strings.Contains(err.Error(), "no schema of search_path exists") {
+		t.Fatalf("error %q, want it to say the schema is missing", err)
+	}
+}

@@ -1,0 +1,119 @@
+// Package storage opens the database a URL names, on whichever engine it names, behind one
+// interface.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/postgres"
+	"github.com/pyng/receivables/sqlite"
+)
+
+// Database is an open billing.Store on one engine.
+type Database interface {
+	billing.Store
+	// Engine is "sqlite" or "postgres".
+	Engine() string
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// The engines Engine reports.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgres"
+)
+
+// SQLite is a Database on SQLite; DB gives the *sql.DB to share.
+type SQLite struct{ *sqlite.Store }
+
+// Engine returns "sqlite".
+func (SQLite) Engine() string { return EngineSQLite }
+
+// Postgres is a Database on PostgreSQL; Pool gives the pgxpool.Pool to share.
+type Postgres struct{ *postgres.Store }
+
+// Engine returns "postgres".
+func (Postgres) Engine() string { return EnginePostgres }
+
+var schemePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
+
+// Open opens the database that url names and applies its pending migrations.
+//
+//   - postgres://… or postgresql://… is a PostgreSQL database; see postgres.Open for the
+//     parameters it takes (pool_max_conns, search_path, …).
+//   - sqlite:PATH is a SQLite database file: sqlite:///abs/path.db (or sqlite:/abs/path.db) is
+//     absolute, sqlite:data/pyng.db is relative to the working directory. sqlite://host/… and
+//     query parameters are refused.
+//   - Anything without a scheme is a path to a SQLite file.
+//
+// For SQLite, the file's directory is created if missing.
+func Open(ctx context.Context, url string) (Database, error) {
+	scheme := strings.ToLower(strings.TrimSuffix(schemePattern.FindString(url), ":"))
+	switch scheme {
+	case "postgres", "postgresql":
+		s, err := postgres.Open(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		return Postgres{s}, nil
+	case "sqlite", "":
+		path, err := SQLitePath(url)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("storage: create directory of %s: %w", path, err)
+		}
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		return SQLite{s}, nil
+	default:
+		return nil, fmt.Errorf("storage: unknown database scheme %q in %s (want postgres://, postgresql://, sqlite: or a file path)", scheme+":", redact(url))
+	}
+}
+
+// SQLitePath is the file path that a sqlite: URL, or a plain path, names.
+func SQLitePath(url string) (string, error) {
+	path := url
+	if schemePattern.MatchString(url) {
+		scheme := strings.TrimSuffix(schemePattern.FindString(url), ":")
+		if !strings.EqualFold(scheme, "sqlite") {
+			return "", fmt.Errorf("storage: not a sqlite URL: %s", redact(url))
+		}
+		path = url[len(scheme)+1:]
+		if rest, ok := strings.CutPrefix(path, "//"); ok {
+			// sqlite:///abs/path: an empty host, then an absolute path.
+			if !strings.HasPrefix(rest, "/") {
+				return "", fmt.Errorf("storage: sqlite URL %s has a host; write sqlite:///absolute/path or sqlite:relative/path", url)
+			}
+			path = rest
+		}
+	}
+	if strings.ContainsRune(path, '?') {
+		return "", fmt.Errorf("storage: sqlite URL %s: parameters are not supported", url)
+	}
+	if path == "" {
+		return "", errors.New("storage: sqlite URL names no file")
+	}
+	return path, nil
+}
+
+// redact hides a password in a URL for error messages.
+func redact(url string) string {
+	if i := strings.Index(url, "@"); i >= 0 {
+		if j := strings.Index(url, "://"); j >= 0 && j < i {
+			return url[:j+3] + "…" + url[i:]
+		}
+	}
+	return url
+}

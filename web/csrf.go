@@ -1,0 +1,70 @@
+package web
+
+import (
+	"crypto/subtle"
+	"net/http"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// csrfField is the form field that must echo the CSRF cookie.
+const csrfField = "csrf"
+
+// csrfTokenBytes is the randomness of a CSRF token: 256 bits.
+const csrfTokenBytes = 32
+
+// csrf is the double-submit token: a random value in an HttpOnly, SameSite=Strict cookie, which
+// every form posts back in a hidden field. Another site can neither read the cookie nor set it
+// (the __Host- prefix, over https, stops even a sibling subdomain from planting one).
+type csrf struct {
+	cookie string
+	secure bool
+}
+
+func newCSRF(secure bool) csrf {
+	if secure {
+		return csrf{cookie: "__Host-pyng-csrf", secure: true}
+	}
+	return csrf{cookie: "pyng-csrf"}
+}
+
+// token returns the visitor's CSRF token, setting a new cookie unless the request carries a
+// well-formed one already (so that two open tabs keep working).
+func (c csrf) token(w http.ResponseWriter, r *http.Request) string {
+	if ck, err := r.Cookie(c.cookie); err == nil && wellFormed(ck.Value) {
+		return ck.Value
+	}
+	v := billing.RandomToken(csrfTokenBytes)
+	http.SetCookie(w, &http.Cookie{
+		Name:     c.cookie,
+		Value:    v,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   c.secure,
+		SameSite: http.SameSiteStrictMode,
+	})
+	return v
+}
+
+// valid reports whether the posted form echoes the cookie. The form must be parsed.
+func (c csrf) valid(r *http.Request) bool {
+	ck, err := r.Cookie(c.cookie)
+	if err != nil || !wellFormed(ck.Value) {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(ck.Value), []byte(r.PostForm.Get(csrfField))) == 1
+}
+
+// wellFormed reports whether v looks like a token this server issues: lowercase base32 of
+// csrfTokenBytes bytes.
+func wellFormed(v string) bool {
+	if len(v) != (csrfTokenBytes*8+4)/5 {
+		return false
+	}
+	for _, r := range v {
+		if (r < 'a' || r > 'z') && (r < '2' || r > '7') {
+			return false
+		}
+	}
+	return true
+}

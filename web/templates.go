@@ -1,0 +1,120 @@
+package web
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"time"
+)
+
+//go:embed templates
+var files embed.FS
+
+// style is the one stylesheet, inlined in every page and allowed by its hash, so that the
+// Content-Security-Policy needs neither 'unsafe-inline' nor a stylesheet route.
+var style = mustRead("templates/style.css")
+
+// contentSecurityPolicy allows nothing but the inline stylesheet and forms posted to this origin.
+var contentSecurityPolicy = "default-src 'none'; style-src '" + styleHash(style) + "'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func styleHash(css string) string {
+	sum := sha256.Sum256([]byte(css))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// pages are the templates by name, each with the layout.
+var pages = map[string]*template.Template{
+	"signup":    parsePage("signup"),
+	"agreement": parsePage("agreement"),
+	"error":     parsePage("error"),
+}
+
+var funcs = template.FuncMap{
+	// style is trusted: it is our own embedded file, and the CSP hash is computed over its bytes.
+	"style": func() template.CSS { return template.CSS(style) }, //nolint:gosec // our own file
+	"date":  formatTime,
+}
+
+func parsePage(name string) *template.Template {
+	return template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
+}
+
+func mustRead(name string) string {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// formatTime shows a moment the way the pages do. Times are shown in UTC, said so.
+func formatTime(t time.Time) string {
+	return t.UTC().Format("2 January 2006 at 15:04 UTC")
+}
+
+// problem is what the error page shows: a status, a heading and what the customer can do.
+type problem struct {
+	Status  int
+	Title   string
+	Message string
+}
+
+func pageNotFound() *problem {
+	return &problem{http.StatusNotFound, "Page not found", "There is no page at this address. Check the link you were given."}
+}
+
+func methodNotAllowed() *problem {
+	return &problem{http.StatusMethodNotAllowed, "That didn't work", "This page can't be used that way. Go back and use the page's own buttons."}
+}
+
+func forbidden() *problem {
+	return &problem{http.StatusForbidden, "We couldn't accept this form",
+		"For your security, we only accept forms sent from this site's own pages in the same browser session, and this one could not be checked. Nothing was changed. Go back, reload the page and try again."}
+}
+
+func badForm() *problem {
+	return &problem{http.StatusBadRequest, "We couldn't read this form", "Nothing was changed. Go back, reload the page and try again."}
+}
+
+func internalError() *problem {
+	return &problem{http.StatusInternalServerError, "Something went wrong on our side",
+		"Nothing has been lost. Please try again in a few minutes."}
+}
+
+func missingToken() *problem {
+	return &problem{http.StatusBadRequest, "This link is incomplete",
+		"The address is missing part of the link you were sent. Open the link again, copying all of it."}
+}
+
+func invalidSignupLink() *problem {
+	return &problem{http.StatusNotFound, "This signup link isn't valid",
+		"We couldn't recognise this link. Check that you copied all of it, or ask the business that sent it for a new one. Nothing was changed."}
+}
+
+func expiredSignupLink(site string) *problem {
+	return &problem{http.StatusGone, "This invitation has expired",
+		"Signup links are valid for a limited time, and this one has run out. Ask " + site + " to send you a new link. Nothing was changed."}
+}
+
+func revokedSignupLink(site string) *problem {
+	return &problem{http.StatusGone, "This invitation has been cancelled",
+		"This signup link can no longer be used. If you still want to set up payments, ask " + site + " for a new link. Nothing was changed."}
+}
+
+func usedSignupLink(site string) *problem {
+	return &problem{http.StatusConflict, "This link has already been used",
+		"Someone has already signed up with this link, so it can't be used again. If that was you, you're all set: manage your agreement from the page you saw after signing up. If it wasn't you, contact " + site + ". Nothing was changed."}
+}
+
+func invalidAgreementLink() *problem {
+	return &problem{http.StatusNotFound, "We couldn't find this agreement",
+		"We couldn't recognise this link. Use the link to the page you saw after signing up, copying all of it."}
+}
+
+func alreadyRevoked(site string, at time.Time) *problem {
+	return &problem{http.StatusConflict, "This agreement is already revoked",
+		"Your direct debit agreement with " + site + " was revoked on " + formatTime(at) + ", so there is nothing more to do. No further debits will be made under it."}
+}

@@ -1,0 +1,173 @@
+// Package web is the customer's side ("the Pyng App"): the server-rendered signup page a signupUrl
+// opens and the page where the customer manages (and may revoke) the debit agreement.
+//
+// The pages work without JavaScript. Every state-changing form is protected twice against
+// cross-site request forgery: net/http's CrossOriginProtection rejects cross-origin browser
+// requests, and a double-submit token (a random cookie that the form must echo) rejects what gets
+// past it. Every response carries a strict Content-Security-Policy, no-referrer (tokens travel in
+// the URL) and no-store.
+package web
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/token"
+)
+
+// Config is what the pages need.
+type Config struct {
+	Service *billing.Service
+	Tokens  *token.Issuer
+	Logger  *slog.Logger
+	// PublicURL is the server's external base URL; links on the pages are built from it, and
+	// cookies are marked Secure when it is https.
+	PublicURL string
+}
+
+// maxFormBytes bounds the body of a form post; the forms are a few hundred bytes.
+const maxFormBytes = 16 << 10
+
+// handler serves the customer's pages.
+type handler struct {
+	service   *billing.Service
+	tokens    *token.Issuer
+	logger    *slog.Logger
+	publicURL string
+	csrf      csrf
+	mux       *http.ServeMux
+}
+
+// New returns the handler of the customer's pages: GET and POST /signup?token=..., GET
+// /agreement?token=... and POST /agreement/revoke.
+func New(cfg Config) http.Handler {
+	h := &handler{
+		service:   cfg.Service,
+		tokens:    cfg.Tokens,
+		logger:    cfg.Logger,
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		csrf:      newCSRF(strings.HasPrefix(cfg.PublicURL, "https://")),
+		mux:       http.NewServeMux(),
+	}
+	if h.logger == nil {
+		h.logger = slog.Default()
+	}
+	h.mux.Handle("/signup", h.methods(map[string]http.HandlerFunc{
+		http.MethodGet:  h.showSignup,
+		http.MethodPost: h.protect(h.submitSignup),
+	}))
+	h.mux.Handle("/agreement", h.methods(map[string]http.HandlerFunc{
+		http.MethodGet: h.showAgreement,
+	}))
+	h.mux.Handle("/agreement/revoke", h.methods(map[string]http.HandlerFunc{
+		http.MethodPost: h.protect(h.revokeAgreement),
+	}))
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { h.fail(w, r, pageNotFound()) })
+	return h
+}
+
+// ServeHTTP sets the security headers every page carries, then routes.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("X-Frame-Options", "DENY")
+	// The signup and agreement tokens are in the URL: never send it to another site, never cache.
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Cache-Control", "no-store")
+	h.mux.ServeHTTP(w, r)
+}
+
+// methods dispatches by method, answering others with a 405 page that lists the allowed ones.
+// HEAD is served as GET.
+func (h *handler) methods(byMethod map[string]http.HandlerFunc) http.Handler {
+	allowed := make([]string, 0, len(byMethod)+1)
+	for m := range byMethod {
+		allowed = append(allowed, m)
+	}
+	if byMethod[http.MethodGet] != nil {
+		allowed = append(allowed, http.MethodHead)
+	}
+	slices.Sort(allowed)
+	allow := strings.Join(allowed, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		method := r.Method
+		if method == http.MethodHead {
+			method = http.MethodGet
+		}
+		next, ok := byMethod[method]
+		if !ok {
+			w.Header().Set("Allow", allow)
+			h.fail(w, r, methodNotAllowed())
+			return
+		}
+		next(w, r)
+	})
+}
+
+// protect guards a state-changing form: first net/http's cross-origin protection, then the
+// double-submit token. A request that fails either gets the 403 page and changes nothing.
+func (h *handler) protect(next http.HandlerFunc) http.HandlerFunc {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, forbidden())
+	}))
+	checked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			h.fail(w, r, badForm())
+			return
+		}
+		if !h.csrf.valid(r) {
+			h.fail(w, r, forbidden())
+			return
+		}
+		next(w, r)
+	})
+	return cop.Handler(checked).ServeHTTP
+}
+
+// render writes a page with its status. The page is rendered whole before anything is sent, so
+// a template failure is a clean 500.
+func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		h.logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
+		http.Error(w, "Something went wrong on our side. Please try again later.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// fail renders the error page of p.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, p *problem) {
+	h.render(w, r, p.Status, "error", p)
+}
+
+// usable reports whether a token resolved to something the request can act on; if not, it has
+// shown why (p), or an internal failure (err).
+func (h *handler) usable(w http.ResponseWriter, r *http.Request, what string, p *problem, err error) bool {
+	switch {
+	case err != nil:
+		h.internal(w, r, what, err)
+		return false
+	case p != nil:
+		h.fail(w, r, p)
+		return false
+	}
+	return true
+}
+
+// internal logs an unexpected failure and shows a page that gives away nothing of it.
+func (h *handler) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
+	h.logger.ErrorContext(r.Context(), what, "path", r.URL.Path, "err", err)
+	h.fail(w, r, internalError())
+}
