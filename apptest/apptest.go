@@ -1,0 +1,231 @@
+// Package apptest starts the whole server on loopback for black-box tests over HTTP, on a fresh
+// database of the engine under test, with a clock the test controls.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/storage"
+	"github.com/pyng/receivables/token"
+)
+
+// APIVersion is the value of the Pyng-Api-Version header every /billing/ call needs.
+const APIVersion = "urn:pyng:api:billing:version:v1"
+
+// Clock is a clock the test moves by hand. It starts at the real time.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Partner is an organisation with one site and one API client holding every scope.
+type Partner struct {
+	Organisation billing.Organisation
+	Site         billing.Site
+	ClientID     string
+	ClientSecret string
+}
+
+// Server is a running server and what a test needs to reach behind it.
+type Server struct {
+	URL     string
+	Engine  string
+	Store   storage.Database
+	Service *billing.Service
+	Tokens  *token.Issuer
+	Clock   *Clock
+	// Partner is a partner created at start, for tests that need only one.
+	Partner
+	// HTTP is a client that checks every response against the OpenAPI document and fails the
+	// test on any mismatch.
+	HTTP *http.Client
+}
+
+// Options change how the server is started.
+type Options struct {
+	NoSandbox      bool
+	ClientCacheTTL time.Duration
+}
+
+// Start runs a server on loopback on a fresh database of engine, stopped when the test ends.
+func Start(t testing.TB, engine string, opts ...Options) *Server {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	db := dbtest.Open(t, engine)
+	clock := &Clock{now: time.Now().UTC().Truncate(time.Millisecond)}
+	service := billing.NewService(db)
+	service.Clock = clock
+	tokens, err := app.Tokens(context.Background(), db, clock)
+	if err != nil {
+		t.Fatalf("signing key: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	url := "http://" + srv.Listener.Addr().String()
+	srv.Config.Handler = app.NewHandler(app.Deps{
+		Service:        service,
+		Tokens:         tokens,
+		Logger:         testLogger(),
+		PublicURL:      url,
+		Sandbox:        !o.NoSandbox,
+		AccessTokenTTL: time.Hour,
+		ClientCacheTTL: o.ClientCacheTTL,
+		Ready:          db.Ping,
+		Metrics:        prometheus.NewRegistry(),
+	})
+	srv.Start()
+	t.Cleanup(srv.Close)
+	s := &Server{URL: url, Engine: engine, Store: db, Service: service, Tokens: tokens, Clock: clock}
+	s.HTTP = &http.Client{Transport: validating(t, http.DefaultTransport)}
+	s.Partner = s.NewPartner(t, billing.AllScopes...)
+	return s
+}
+
+// testLogger discards the server's logs unless PYNG_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("PYNG_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// NewPartner creates an organisation with a site and an API client holding scopes.
+func (s *Server) NewPartner(t testing.TB, scopes ...billing.Scope) Partner {
+	t.Helper()
+	ctx := context.Background()
+	org, err := s.Service.CreateOrganisation(ctx, "Partner "+billing.RandomToken(4))
+	if err != nil {
+		t.Fatalf("create organisation: %v", err)
+	}
+	site, err := s.Service.CreateSite(ctx, org.ID, "Site of "+org.Name)
+	if err != nil {
+		t.Fatalf("create site: %v", err)
+	}
+	client, secret, err := s.Service.CreateClient(ctx, org.ID, scopes)
+	if err != nil {
+		t.Fatalf("create client: %v", err)
+	}
+	return Partner{Organisation: org, Site: site, ClientID: client.ID, ClientSecret: secret}
+}
+
+// Token obtains an access token for the partner's client through /oauth2/token with a real OAuth
+// 2.0 client library, asking for scopes (all of the client's when none are given).
+func (s *Server) Token(t testing.TB, p Partner, scopes ...billing.Scope) string {
+	t.Helper()
+	cfg := clientcredentials.Config{ClientID: p.ClientID, ClientSecret: p.ClientSecret, TokenURL: s.URL + "/oauth2/token"}
+	for _, sc := range scopes {
+		cfg.Scopes = append(cfg.Scopes, string(sc))
+	}
+	tok, err := cfg.Token(context.WithValue(context.Background(), oauth2HTTPClient, s.HTTP))
+	if err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	return tok.AccessToken
+}
+
+// Response is a response read whole.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test if it cannot.
+func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Request is one call to the server. Body is sent as is when it is a string or []byte, and as JSON
+// otherwise. Unless set, Content-Type is application/json when there is a body, and
+// Pyng-Api-Version is the current version on /billing/ paths (set it to "-" to omit it).
+type Request struct {
+	Method, Path, Token string
+	Body                any
+	Header              map[string]string
+}
+
+// Do sends the request through the validating client and reads the response.
+func (s *Server) Do(t testing.TB, r Request) *Response {
+	t.Helper()
+	var body io.Reader
+	switch b := r.Body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	case []byte:
+		body = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("encode body: %v", err)
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(r.Method, s.URL+r.Path, body)
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if strings.HasPrefix(r.Path, "/billing/") {
+		req.Header.Set("Pyng-Api-Version", APIVersion)
+	}
+	if r.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	for k, v := range r.Header {
+		if v == "-" {
+			req.Header.Del(k)
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := s.HTTP.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", r.Method, r.Path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+}

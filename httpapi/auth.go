@@ -1,0 +1,234 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/token"
+)
+
+// realm names this server in WWW-Authenticate challenges.
+const realm = `realm="pyng"`
+
+// authenticate checks the bearer token of a /billing/ request (RFC 6750) and that it grants
+// scope. On failure it sets the WWW-Authenticate challenge and returns the coded error.
+func (a *server) authenticate(w http.ResponseWriter, r *http.Request, scope billing.Scope) (billing.Caller, error) {
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 {
+		w.Header().Set("WWW-Authenticate", "Bearer "+realm)
+		return billing.Caller{}, billing.Errorf(codeMissingToken, "Authorization",
+			"An access token is required: send Authorization: Bearer <token>, obtained from POST /oauth2/token.")
+	}
+	invalid := func(message string) error {
+		w.Header().Set("WWW-Authenticate", "Bearer "+realm+`, error="invalid_token"`)
+		return billing.Errorf(codeInvalidToken, "Authorization", message)
+	}
+	scheme, raw, ok := strings.Cut(values[0], " ")
+	if len(values) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") || !isToken68(raw) {
+		return billing.Caller{}, invalid("The Authorization header must be of the form: Bearer <token>.")
+	}
+	caller, err := a.cfg.Tokens.ParseAccess(raw)
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return billing.Caller{}, invalid("The access token has expired; obtain a new one from POST /oauth2/token.")
+	case err != nil:
+		return billing.Caller{}, invalid("The access token is not valid.")
+	}
+	client, err := a.clients.get(r.Context(), caller.ClientID)
+	switch {
+	case errors.Is(err, billing.ErrNotFound):
+		return billing.Caller{}, invalid("The access token is not valid.")
+	case err != nil:
+		return billing.Caller{}, fmt.Errorf("get client: %w", err)
+	case client.Revoked() || client.OrganisationID != caller.OrganisationID:
+		return billing.Caller{}, invalid("The access token is no longer valid: its API client has been revoked.")
+	}
+	infoOf(r.Context()).clientID = caller.ClientID
+	if !slices.Contains(caller.Scopes, scope) {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer %s, error="insufficient_scope", scope="%s"`, realm, scope))
+		return billing.Caller{}, billing.Errorf(codeInsufficientScope, "Authorization",
+			fmt.Sprintf("The access token lacks the scope %s that this endpoint requires.", scope))
+	}
+	return caller, nil
+}
+
+// isToken68 reports whether s is a token68 (RFC 9110 §11.2), the syntax of a bearer token.
+func isToken68(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for _, c := range body {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~+/", c)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// clientCache remembers, per process, the API clients behind access tokens, so that a revoked
+// client's tokens stop working within ttl without a database read on every request. A revoked
+// client is remembered for good: revocation is final.
+type clientCache struct {
+	store   billing.Store
+	ttl     time.Duration
+	mu      sync.Mutex
+	entries map[string]cachedClient
+}
+
+type cachedClient struct {
+	client  billing.Client
+	fetched time.Time
+}
+
+func (c *clientCache) get(ctx context.Context, id string) (billing.Client, error) {
+	if c.ttl > 0 {
+		c.mu.Lock()
+		e, ok := c.entries[id]
+		c.mu.Unlock()
+		if ok && (e.client.Revoked() || time.Since(e.fetched) < c.ttl) {
+			return e.client, nil
+		}
+	}
+	client, err := c.store.GetClient(ctx, id)
+	if err != nil {
+		return billing.Client{}, err
+	}
+	if c.ttl > 0 {
+		c.mu.Lock()
+		c.entries[id] = cachedClient{client: client, fetched: time.Now()}
+		c.mu.Unlock()
+	}
+	return client, nil
+}
+
+// tokenResponse is the successful answer of the token endpoint (RFC 6749 §5.1).
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+}
+
+// oauthError is an error answer of the token endpoint (RFC 6749 §5.2).
+type oauthError struct {
+	status      int
+	Code        string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+func (e *oauthError) Error() string { return e.Code + ": " + e.Description }
+
+func invalidRequest(description string) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, Code: "invalid_request", Description: description}
+}
+
+func invalidScope(description string) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, Code: "invalid_scope", Description: description}
+}
+
+var errInvalidClient = &oauthError{status: http.StatusUnauthorized, Code: "invalid_client",
+	Description: "Client authentication failed: unknown client, wrong secret or revoked client."}
+
+// token is POST /oauth2/token: the client credentials grant (RFC 6749 §4.4).
+func (a *server) token(w http.ResponseWriter, r *http.Request) {
+	resp, err := a.issue(w, r)
+	var oe *oauthError
+	switch {
+	case errors.As(err, &oe):
+		if oe.status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", "Basic "+realm)
+		}
+		writeJSON(w, oe.status, oe)
+	case err != nil:
+		a.log.ErrorContext(r.Context(), "internal error", "traceId", traceIDOf(r.Context()), "path", r.URL.Path, "error", err)
+		writeJSON(w, http.StatusInternalServerError, &oauthError{Code: "server_error",
+			Description: "Something went wrong on our side; try again later."})
+	default:
+		writeJSON(w, http.StatusOK, resp)
+	}
+}
+
+func (a *server) issue(w http.ResponseWriter, r *http.Request) (tokenResponse, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return tokenResponse{}, invalidRequest("The request body must be application/x-www-form-urlencoded.")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		return tokenResponse{}, invalidRequest("The request body is not a valid form.")
+	}
+	form := r.PostForm
+	for name, values := range form {
+		if len(values) > 1 {
+			return tokenResponse{}, invalidRequest("The parameter " + name + " is repeated.")
+		}
+	}
+	switch grant := form.Get("grant_type"); grant {
+	case "":
+		return tokenResponse{}, invalidRequest("grant_type is required; this server supports client_credentials.")
+	case "client_credentials":
+	default:
+		return tokenResponse{}, &oauthError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
+			Description: "Only the client_credentials grant is supported."}
+	}
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		if form.Has("client_id") || form.Has("client_secret") {
+			return tokenResponse{}, invalidRequest("Authenticate the client one way only: HTTP Basic, or client_id and client_secret in the body.")
+		}
+		// RFC 6749 §2.3.1: the credentials are form-encoded before Basic encoding.
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return tokenResponse{}, errInvalidClient
+		}
+	} else {
+		id, secret = form.Get("client_id"), form.Get("client_secret")
+	}
+	if id == "" || secret == "" {
+		return tokenResponse{}, errInvalidClient
+	}
+	client, err := a.cfg.Service.AuthenticateClient(r.Context(), id, secret)
+	if errors.Is(err, billing.ErrInvalidClient) {
+		return tokenResponse{}, errInvalidClient
+	}
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	infoOf(r.Context()).clientID = client.ID
+	scopes := client.Scopes
+	if requested := form.Get("scope"); strings.TrimSpace(requested) != "" {
+		var unknown []string
+		scopes, unknown = billing.ParseScopes(requested)
+		if len(unknown) > 0 {
+			return tokenResponse{}, invalidScope("Unknown scope: " + strings.Join(unknown, " ") + ".")
+		}
+		for _, s := range scopes {
+			if !slices.Contains(client.Scopes, s) {
+				return tokenResponse{}, invalidScope("This client is not granted the scope " + string(s) + ".")
+			}
+		}
+	}
+	caller := billing.Caller{ClientID: client.ID, OrganisationID: client.OrganisationID, Scopes: scopes}
+	access, _, err := a.cfg.Tokens.Access(caller, a.cfg.AccessTokenTTL)
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	return tokenResponse{
+		AccessToken: access,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(a.cfg.AccessTokenTTL / time.Second),
+		Scope:       billing.FormatScopes(scopes),
+	}, nil
+}

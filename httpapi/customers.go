@@ -1,0 +1,210 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// invitationJSON is seed 000's InvitationResponse.
+type invitationJSON struct {
+	CustomerReference string            `json:"customerReference"`
+	SignupURL         string            `json:"signupUrl"`
+	ExpiresAt         int64             `json:"expiresAt"`
+	State             billing.LinkState `json:"state"`
+}
+
+// linkJSON is a customer link as the partner sees it. Optional fields are omitted when they do
+// not apply.
+type linkJSON struct {
+	CustomerReference string            `json:"customerReference"`
+	State             billing.LinkState `json:"state"`
+	CreatedAt         int64             `json:"createdAt"`
+	ExpiresAt         int64             `json:"expiresAt"`
+	LinkedAt          int64             `json:"linkedAt,omitzero"`
+	RevokedAt         int64             `json:"revokedAt,omitzero"`
+	RevokedBy         billing.RevokedBy `json:"revokedBy,omitempty"`
+	SignupURL         string            `json:"signupUrl,omitempty"`
+}
+
+// signupURL is the link the partner delivers to its customer.
+func (a *server) signupURL(l billing.Link) (string, error) {
+	t, err := a.cfg.Tokens.Signup(l)
+	if err != nil {
+		return "", err
+	}
+	return a.cfg.PublicURL + "/signup?token=" + t, nil
+}
+
+// linkOf presents l as it stands now: an invitation past its expiry reads expired at once.
+func (a *server) linkOf(l billing.Link) (linkJSON, error) {
+	j := linkJSON{
+		CustomerReference: l.CustomerReference,
+		State:             l.StateAt(a.cfg.Service.Now()),
+		CreatedAt:         billing.Millis(l.CreatedAt),
+		ExpiresAt:         billing.Millis(l.ExpiresAt),
+		RevokedBy:         l.RevokedBy,
+	}
+	if !l.LinkedAt.IsZero() {
+		j.LinkedAt = billing.Millis(l.LinkedAt)
+	}
+	if !l.RevokedAt.IsZero() {
+		j.RevokedAt = billing.Millis(l.RevokedAt)
+	}
+	if j.State == billing.LinkInvited {
+		var err error
+		if j.SignupURL, err = a.signupURL(l); err != nil {
+			return linkJSON{}, err
+		}
+	}
+	return j, nil
+}
+
+// linkResult answers with one link, or passes err on.
+func (a *server) linkResult(l billing.Link, err error) (result, error) {
+	if err != nil {
+		return result{}, err
+	}
+	j, err := a.linkOf(l)
+	if err != nil {
+		return result{}, err
+	}
+	return result{status: http.StatusOK, body: dataEnvelope{Data: j}}, nil
+}
+
+type invitationRequest struct {
+	CustomerReference string `json:"customerReference"`
+}
+
+// invite is seed 000: POST /billing/sites/{siteId}/customers/invitations.
+func (a *server) invite(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
+	var req invitationRequest
+	if err := decodeJSON(w, r, &req, bodyRequired); err != nil {
+		return result{}, err
+	}
+	l, err := a.cfg.Service.Invite(r.Context(), caller, r.PathValue("siteId"), req.CustomerReference)
+	if err != nil {
+		return result{}, err
+	}
+	url, err := a.signupURL(l)
+	if err != nil {
+		return result{}, err
+	}
+	return result{status: http.StatusCreated, body: dataEnvelope{Data: invitationJSON{
+		CustomerReference: l.CustomerReference,
+		SignupURL:         url,
+		ExpiresAt:         billing.Millis(l.ExpiresAt),
+		State:             l.StateAt(a.cfg.Service.Now()),
+	}}}, nil
+}
+
+// defaultPageSize is the page size of a list without ?limit=.
+const defaultPageSize = 50
+
+// listLinks is GET /billing/sites/{siteId}/customers: the current link of each customer, by
+// customerReference in byte order, paged by an opaque cursor.
+func (a *server) listLinks(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
+	siteID := r.PathValue("siteId")
+	query := r.URL.Query()
+	f := billing.LinkFilter{Limit: defaultPageSize}
+	if query.Has("limit") {
+		n, err := strconv.Atoi(single(query["limit"]))
+		if err != nil {
+			n = 0 // out of range: the Service reports it with its one message for limit
+		}
+		f.Limit = n
+	}
+	if query.Has("state") {
+		// One of the four states, else the Service reports it; a repeated state is never valid.
+		f.State = billing.LinkState(single(query["state"]))
+		if f.State == "" {
+			f.State = "-"
+		}
+	}
+	if query.Has("cursor") {
+		after, ok := decodeCursor(single(query["cursor"]))
+		if !ok {
+			// The site is checked first, so that an unknown site answers the same whatever else.
+			if _, err := a.cfg.Service.Site(r.Context(), caller, siteID); err != nil {
+				return result{}, err
+			}
+			return result{}, billing.Errorf(billing.CodeInvalidField, "cursor",
+				"cursor is not valid: pass the nextCursor of the previous page as it was given.")
+		}
+		f.After = after
+	}
+	links, next, err := a.cfg.Service.Links(r.Context(), caller, siteID, f)
+	if err != nil {
+		return result{}, err
+	}
+	data := make([]linkJSON, 0, len(links))
+	for _, l := range links {
+		j, err := a.linkOf(l)
+		if err != nil {
+			return result{}, err
+		}
+		data = append(data, j)
+	}
+	body := dataEnvelope{Data: data}
+	if next != "" {
+		body.NextCursor = encodeCursor(next)
+	}
+	return result{status: http.StatusOK, body: body}, nil
+}
+
+// single is the value of a query parameter given once, or "" (invalid) when it is repeated.
+func single(values []string) string {
+	if len(values) != 1 {
+		return ""
+	}
+	return values[0]
+}
+
+// The cursor is the customerReference of the last link of the page, base64url-encoded. It is
+// opaque to partners so that it may change.
+func encodeCursor(after string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(after))
+}
+
+func decodeCursor(cursor string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !billing.ValidReference(string(b)) {
+		return "", false
+	}
+	return string(b), true
+}
+
+// getLink is GET /billing/sites/{siteId}/customers/{customerReference}.
+func (a *server) getLink(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
+	return a.linkResult(a.cfg.Service.Link(r.Context(), caller, r.PathValue("siteId"), r.PathValue("customerReference")))
+}
+
+// revokeLink is POST /billing/sites/{siteId}/customers/{customerReference}/revoke.
+func (a *server) revokeLink(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
+	return a.linkAction(w, r, caller, a.cfg.Service.RevokeByPartner)
+}
+
+// simulateSignup is the sandbox's POST .../sandbox/customers/{customerReference}/signup.
+func (a *server) simulateSignup(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
+	return a.linkAction(w, r, caller, a.cfg.Service.SimulateSignup)
+}
+
+// simulateCustomerRevocation is the sandbox's POST .../customer-revocation.
+func (a *server) simulateCustomerRevocation(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
+	return a.linkAction(w, r, caller, a.cfg.Service.SimulateCustomerRevocation)
+}
+
+// linkActionFunc is a Service method that acts on the current link of a customerReference.
+type linkActionFunc = func(ctx context.Context, caller billing.Caller, siteID, customerReference string) (billing.Link, error)
+
+// linkAction runs an action that takes no parameters: the body is empty or {}.
+func (a *server) linkAction(w http.ResponseWriter, r *http.Request, caller billing.Caller, act linkActionFunc) (result, error) {
+	var empty struct{}
+	if err := decodeJSON(w, r, &empty, bodyOptional); err != nil {
+		return result{}, err
+	}
+	return a.linkResult(act(r.Context(), caller, r.PathValue("siteId"), r.PathValue("customerReference")))
+}

@@ -1,0 +1,127 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// maxBodyBytes bounds every request body (413 beyond).
+const maxBodyBytes = 64 << 10
+
+// body says whether a request body is required.
+type body int
+
+const (
+	bodyRequired body = iota
+	// bodyOptional: an empty body is taken as {}, and needs no Content-Type.
+	bodyOptional
+)
+
+// decodeJSON reads the request body, a JSON object, into dst, the one way every JSON endpoint
+// does it: at most maxBodyBytes (413), Content-Type application/json (415), well-formed UTF-8
+// JSON with no trailing data and no repeated member (400 malformed-json), a JSON object, member
+// names exactly as documented (400 unknown-field, with the field as target), values of the
+// documented types (400 invalid-field, with the field as target). A JSON null leaves the field
+// unset. Targets name nested fields as in rows[3].amount.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, need body) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return billing.Errorf(codeBodyTooLarge, "",
+			fmt.Sprintf("The request body must not exceed %d KiB.", maxBodyBytes>>10))
+	}
+	if err != nil {
+		return fmt.Errorf("read request body: %w", err)
+	}
+	data = bytes.TrimSpace(data)
+	if need == bodyOptional && len(data) == 0 {
+		return nil
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return billing.Errorf(codeUnsupportedMediaType, "Content-Type",
+			"Send the request body as JSON, with Content-Type: application/json.")
+	}
+	err = json.Unmarshal(data, dst, json.RejectUnknownMembers(true))
+	var syntax *jsontext.SyntacticError
+	var semantic *json.SemanticError
+	switch {
+	case errors.As(err, &syntax):
+		return billing.Errorf(codeMalformedJSON, "",
+			fmt.Sprintf("The request body is not well-formed JSON: %v (at byte %d).", syntax.Err, syntax.ByteOffset))
+	case len(data) == 0 || data[0] != '{' || (errors.As(err, &semantic) && semantic.JSONPointer == ""):
+		return billing.Errorf(codeMalformedJSON, "", "The request body must be a JSON object.")
+	case errors.As(err, &semantic) && errors.Is(semantic.Err, json.ErrUnknownName):
+		target := fieldPath(semantic.JSONPointer)
+		return billing.Errorf(codeUnknownField, target, target+" is not a field of this request.")
+	case errors.As(err, &semantic):
+		target := fieldPath(semantic.JSONPointer)
+		return billing.Errorf(billing.CodeInvalidField, target, target+" must be "+kindOf(semantic.GoType)+".")
+	case err != nil:
+		return fmt.Errorf("decode request body: %w", err)
+	}
+	return nil
+}
+
+// isJSON reports whether a Content-Type is JSON in UTF-8, the only encoding JSON has (RFC 8259).
+func isJSON(contentType string) bool {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	charset, ok := params["charset"]
+	return !ok || strings.EqualFold(charset, "utf-8")
+}
+
+// fieldPath turns a JSON pointer into a field path: /rows/3/amount → rows[3].amount.
+func fieldPath(p jsontext.Pointer) string {
+	var b strings.Builder
+	for token := range p.Tokens() {
+		if _, err := strconv.Atoi(token); err == nil {
+			b.WriteString("[" + token + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(token)
+	}
+	return b.String()
+}
+
+// kindOf names the JSON kind a Go type is decoded from, for error messages.
+func kindOf(t reflect.Type) string {
+	if t == nil {
+		return "of another type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "of another type"
+}

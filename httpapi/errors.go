@@ -1,0 +1,118 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// Transport error codes: problems with the request itself rather than with what it asks for.
+// They follow the scheme of the domain's codes (billing/errors.go).
+var (
+	codeMissingToken         = billing.CodeOf("auth:missing-token")
+	codeInvalidToken         = billing.CodeOf("auth:invalid-token")
+	codeInsufficientScope    = billing.CodeOf("auth:insufficient-scope")
+	codeInvalidAPIVersion    = billing.CodeOf("request:invalid-api-version")
+	codeUnsupportedMediaType = billing.CodeOf("request:unsupported-media-type")
+	codeMalformedJSON        = billing.CodeOf("request:malformed-json")
+	codeUnknownField         = billing.CodeOf("request:unknown-field")
+	codeBodyTooLarge         = billing.CodeOf("request:body-too-large")
+	codeNotFound             = billing.CodeOf("request:not-found")
+	codeMethodNotAllowed     = billing.CodeOf("request:method-not-allowed")
+)
+
+// statusOf is the one table from error code to HTTP status. A code missing from it is a
+// programming error, answered as a 500 and logged.
+var statusOf = map[billing.Code]int{
+	billing.CodeSiteNotFound:           http.StatusNotFound,
+	billing.CodeLinkAlreadyExists:      http.StatusConflict,
+	billing.CodeLinkInvalidReference:   http.StatusBadRequest,
+	billing.CodeLinkNotFound:           http.StatusNotFound,
+	billing.CodeLinkInvalidState:       http.StatusConflict,
+	billing.CodeLinkNoActiveInvitation: http.StatusConflict,
+	billing.CodeInvalidField:           http.StatusBadRequest,
+	billing.CodeCustomerInvalidField:   http.StatusBadRequest,
+	billing.CodeInternal:               http.StatusInternalServerError,
+	codeMissingToken:                   http.StatusUnauthorized,
+	codeInvalidToken:                   http.StatusUnauthorized,
+	codeInsufficientScope:              http.StatusForbidden,
+	codeInvalidAPIVersion:              http.StatusBadRequest,
+	codeUnsupportedMediaType:           http.StatusUnsupportedMediaType,
+	codeMalformedJSON:                  http.StatusBadRequest,
+	codeUnknownField:                   http.StatusBadRequest,
+	codeBodyTooLarge:                   http.StatusRequestEntityTooLarge,
+	codeNotFound:                       http.StatusNotFound,
+	codeMethodNotAllowed:               http.StatusMethodNotAllowed,
+}
+
+// errorJSON is one problem in the error envelope.
+type errorJSON struct {
+	Code           billing.Code `json:"code"`
+	DisplayMessage string       `json:"displayMessage"`
+	Target         string       `json:"target,omitempty"`
+}
+
+// errorEnvelope is the body of every error answer of the API (the token endpoint excepted, which
+// answers as RFC 6749 §5.2 says).
+type errorEnvelope struct {
+	Errors  []errorJSON `json:"errors"`
+	TraceID string      `json:"traceId"`
+}
+
+// dataEnvelope is the body of every successful /billing/ answer.
+type dataEnvelope struct {
+	Data       any    `json:"data"`
+	NextCursor string `json:"nextCursor,omitempty"`
+	TraceID    string `json:"traceId"`
+}
+
+const contentTypeJSON = "application/json;charset=UTF-8"
+
+// writeJSON writes v as the JSON body of an answer with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		// Every value written here is made of plain fields; failing to encode one is a bug.
+		panic("httpapi: encode response: " + err.Error())
+	}
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.WriteHeader(status)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+// writeError answers with the error envelope. err is a coded billing error (or list of them); any
+// other error is an internal failure: it is logged with the trace id and answered as a 500 that
+// shows nothing of it.
+func (a *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	traceID := traceIDOf(r.Context())
+	errs := billing.AsErrors(err)
+	status, known := 0, false
+	if len(errs) > 0 {
+		status, known = statusOf[errs[0].Code]
+	}
+	if !known {
+		a.log.ErrorContext(r.Context(), "internal error", "traceId", traceID, "method", r.Method,
+			"path", r.URL.Path, "error", err)
+		status = http.StatusInternalServerError
+		errs = billing.Errors{billing.Errorf(billing.CodeInternal, "",
+			"Something went wrong on our side. Try again later; if it persists, contact Pyng support with the traceId.")}
+	}
+	body := errorEnvelope{TraceID: traceID}
+	for _, e := range errs {
+		body.Errors = append(body.Errors, errorJSON{Code: e.Code, DisplayMessage: e.Message, Target: e.Target})
+	}
+	writeJSON(w, status, body)
+}
+
+// notFound is the answer for a path the API does not serve (and the sandbox paths when the
+// sandbox is off).
+func notFound() error {
+	return billing.Errorf(codeNotFound, "", "There is no such endpoint. See /openapi.yaml for the endpoints of this API.")
+}
+
+// logPanic records a recovered panic.
+func (a *server) logPanic(r *http.Request, v any, stack []byte) {
+	a.log.ErrorContext(r.Context(), "panic", "traceId", traceIDOf(r.Context()), "method", r.Method,
+		"path", r.URL.Path, "panic", v, "stack", string(stack))
+}

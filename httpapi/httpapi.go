@@ -1,0 +1,324 @@
+// Package httpapi is the partner-facing HTTP API: the OAuth 2.0 token endpoint, the /billing/
+// endpoints, health checks, metrics and the OpenAPI document.
+//
+// Every /billing/ request passes the same gates, in this order: the route (404, 405), the bearer
+// token and its scope (401, 403), the Pyng-Api-Version header (400), then the handler, where the
+// Service checks that the site belongs to the caller (404). Every answer carries a traceId, in
+// the Pyng-Trace-Id header and, on /billing/, in the body.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pyng/receivables/api"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/token"
+)
+
+// Config is what the API needs.
+type Config struct {
+	Service *billing.Service
+	Tokens  *token.Issuer
+	Logger  *slog.Logger
+	// PublicURL is the base of every signupUrl: PublicURL + "/signup?token=" + token.
+	PublicURL string
+	// Sandbox enables the /billing/sites/{siteId}/sandbox/ simulators (404 otherwise).
+	Sandbox bool
+	// AccessTokenTTL is the lifetime of the access tokens /oauth2/token issues.
+	AccessTokenTTL time.Duration
+	// ClientCacheTTL is how long a client's revocation status is cached per process; 0 checks the
+	// database on every request.
+	ClientCacheTTL time.Duration
+	// Ready reports whether the server can serve (GET /readyz).
+	Ready func(context.Context) error
+	// Metrics receives the API's collectors and is served at GET /metrics.
+	Metrics *prometheus.Registry
+}
+
+// APIVersion is the only value of the Pyng-Api-Version header this server accepts.
+const APIVersion = "urn:pyng:api:billing:version:v1"
+
+// TraceHeader is the response header that carries the request's traceId.
+const TraceHeader = "Pyng-Trace-Id"
+
+type server struct {
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	clients  *clientCache
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New returns the API's handler.
+func New(cfg Config) http.Handler {
+	a := &server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.cfg.Metrics == nil {
+		a.cfg.Metrics = prometheus.NewRegistry()
+	}
+	if a.cfg.Ready == nil {
+		a.cfg.Ready = func(context.Context) error { return nil }
+	}
+	a.clients = &clientCache{store: cfg.Service.Store, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
+	a.requests = register(a.cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pyng_http_requests_total",
+		Help: "HTTP requests answered, by route pattern, method and status.",
+	}, []string{"route", "method", "status"}))
+	a.duration = register(a.cfg.Metrics, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "pyng_http_request_duration_seconds",
+		Help:    "Time taken to answer HTTP requests, by route pattern and method.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"route", "method"}))
+	a.routes()
+	return a
+}
+
+// register adds c to reg, or returns the collector of the same name already there (when two
+// handlers share one registry).
+func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
+	if err := reg.Register(c); err != nil {
+		if already, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if existing, ok := already.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(fmt.Sprintf("httpapi: register metrics: %v", err))
+	}
+	return c
+}
+
+func (a *server) routes() {
+	m := a.mux
+	m.HandleFunc("POST /oauth2/token", a.token)
+	m.HandleFunc("GET /healthz", a.healthz)
+	m.HandleFunc("GET /readyz", a.readyz)
+	m.HandleFunc("GET /openapi.yaml", serveOpenAPI)
+	m.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Metrics, promhttp.HandlerOpts{}))
+
+	const site = "/billing/sites/{siteId}"
+	a.handle("POST "+site+"/customers/invitations", billing.ScopeCustomersInvite, a.invite)
+	a.handle("GET "+site+"/customers", billing.ScopeCustomersRead, a.listLinks)
+	a.handle("GET "+site+"/customers/{customerReference}", billing.ScopeCustomersRead, a.getLink)
+	a.handle("POST "+site+"/customers/{customerReference}/revoke", billing.ScopeCustomersRevoke, a.revokeLink)
+	if a.cfg.Sandbox {
+		a.handle("POST "+site+"/sandbox/customers/{customerReference}/signup", billing.ScopeCustomersInvite, a.simulateSignup)
+		a.handle("POST "+site+"/sandbox/customers/{customerReference}/customer-revocation", billing.ScopeCustomersRevoke, a.simulateCustomerRevocation)
+	}
+}
+
+// result is what a /billing/ handler answers on success; handle adds the traceId.
+type result struct {
+	status int
+	body   dataEnvelope
+}
+
+// billingFunc handles a /billing/ request of an authenticated caller.
+type billingFunc func(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error)
+
+// handle registers a /billing/ route behind the gates every such route shares: the bearer token
+// and its scope, then the API version.
+func (a *server) handle(pattern string, scope billing.Scope, f billingFunc) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		caller, err := a.authenticate(w, r, scope)
+		if err == nil {
+			err = checkVersion(r)
+		}
+		var res result
+		if err == nil {
+			res, err = f(w, r, caller)
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		res.body.TraceID = traceIDOf(r.Context())
+		writeJSON(w, res.status, res.body)
+	})
+}
+
+// checkVersion enforces the Pyng-Api-Version header.
+func checkVersion(r *http.Request) error {
+	values := r.Header.Values("Pyng-Api-Version")
+	switch {
+	case len(values) == 0 || values[0] == "":
+		return billing.Errorf(codeInvalidAPIVersion, "Pyng-Api-Version",
+			"The Pyng-Api-Version header is required; send "+APIVersion+".")
+	case len(values) > 1 || values[0] != APIVersion:
+		return billing.Errorf(codeInvalidAPIVersion, "Pyng-Api-Version",
+			"This Pyng-Api-Version is not supported; send "+APIVersion+".")
+	}
+	return nil
+}
+
+// requestInfo is what the handlers learn about a request that its log line reports.
+type requestInfo struct {
+	traceID  string
+	clientID string
+}
+
+type infoKey struct{}
+
+func infoOf(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(infoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+func traceIDOf(ctx context.Context) string { return infoOf(ctx).traceID }
+
+// newTraceID returns a random UUID (version 4), as text.
+func newTraceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms.
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// ServeHTTP gives the request a traceId, routes it, turns an unknown route or method into the
+// error envelope, recovers a panic into a 500, and records one log line and the metrics.
+func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := &requestInfo{traceID: newTraceID()}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	sw := &statusWriter{ResponseWriter: w}
+	sw.Header().Set(TraceHeader, info.traceID)
+	if r.URL.Path == "/oauth2/token" {
+		// RFC 6749 §5.1: no answer of the token endpoint may be cached.
+		sw.Header().Set("Cache-Control", "no-store")
+		sw.Header().Set("Pragma", "no-cache")
+	}
+	h, route := a.mux.Handler(r)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			if !sw.wroteHeader {
+				a.writeError(sw, r, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+			} else {
+				a.log.ErrorContext(r.Context(), "panic after the answer began", "traceId", info.traceID,
+					"panic", v, "stack", string(debug.Stack()))
+			}
+		}
+		a.observe(r, route, sw.status, time.Since(start), info)
+	}()
+	if route == "" {
+		route = "unmatched"
+		a.unmatched(sw, r, h)
+		return
+	}
+	a.mux.ServeHTTP(sw, r)
+}
+
+// unmatched answers a request no route takes: 405 with Allow when the path exists for other
+// methods, 404 otherwise. h is the mux's own answer, consulted for the Allow list.
+func (a *server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	probe := &probeWriter{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		a.writeError(w, r, billing.Errorf(codeMethodNotAllowed, "",
+			"This endpoint does not accept the "+r.Method+" method; the Allow header lists those it does."))
+		return
+	}
+	a.writeError(w, r, notFound())
+}
+
+// knownMethods bounds the method label of the metrics.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+func (a *server) observe(r *http.Request, route string, status int, took time.Duration, info *requestInfo) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	method := r.Method
+	if !knownMethods[method] {
+		method = "other"
+	}
+	a.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	a.duration.WithLabelValues(route, method).Observe(took.Seconds())
+	a.log.InfoContext(r.Context(), "request", "method", r.Method, "route", route, "status", status,
+		"duration", took, "traceId", info.traceID, "clientId", info.clientID)
+}
+
+// statusWriter remembers the status of the answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// probeWriter records what a handler would answer, and discards it.
+type probeWriter struct {
+	header http.Header
+	status int
+}
+
+func (p *probeWriter) Header() http.Header { return p.header }
+func (p *probeWriter) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+func (p *probeWriter) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+func (a *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyTimeout bounds the readiness check, so that a stuck database fails it rather than hangs it.
+const readyTimeout = 2 * time.Second
+
+func (a *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := a.cfg.Ready(ctx); err != nil {
+		a.log.WarnContext(ctx, "not ready", "traceId", traceIDOf(ctx), "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(api.OpenAPI)
+}

@@ -1,0 +1,201 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/httpapi"
+	"github.com/pyng/receivables/token"
+)
+
+func TestRoutes(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		tests := []struct {
+			name, method, path string
+			status             int
+			code, allow        string
+		}{
+			{"an unknown path is 404 request:not-found", http.MethodGet, "/nowhere", 404, "request:not-found", ""},
+			{"an unknown /billing/ path is 404 request:not-found", http.MethodGet, "/billing/sites/" + s.Site.ID + "/nowhere", 404, "request:not-found", ""},
+			{"another method on an endpoint is 405 with Allow", http.MethodDelete, "/billing/sites/" + s.Site.ID + "/customers", 405, "request:method-not-allowed", "GET, HEAD"},
+			{"PUT on the invitations endpoint is 405 with Allow", http.MethodPut, "/billing/sites/" + s.Site.ID + "/customers/invitations", 405, "request:method-not-allowed", "GET, HEAD, POST"},
+			{"GET on the token endpoint is 405 with Allow", http.MethodGet, "/oauth2/token", 405, "request:method-not-allowed", "POST"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				r := s.Do(t, apptest.Request{Method: tt.method, Path: tt.path, Token: p.token})
+				wantError(t, r, tt.status, tt.code, "")
+				if got := r.Header.Get("Allow"); got != tt.allow {
+					t.Errorf("Allow = %q, want %q", got, tt.allow)
+				}
+			})
+		}
+	})
+}
+
+func TestEveryAnswerHasATraceID(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		seen := map[string]bool{}
+		for _, r := range []*apptest.Response{
+			p.invite(t, "ACME-001"),
+			p.invite(t, "ACME-001"),
+			p.invite(t, "bad ref"),
+			p.list(t, ""),
+			p.list(t, "?limit=0"),
+			p.get(t, "ACME-001"),
+			p.get(t, "ACME-404"),
+			p.post(t, "/customers/ACME-001/revoke"),
+			p.post(t, "/customers/ACME-001/revoke"),
+			p.post(t, "/sandbox/customers/ACME-001/signup"),
+			s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/billing/sites/" + s.Site.ID + "/customers"}),
+			s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/billing/sites/" + s.Site.ID + "/customers", Token: p.token, Header: map[string]string{"Pyng-Api-Version": "-"}}),
+			s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/billing/nowhere", Token: p.token}),
+		} {
+			var body struct{ TraceID string }
+			r.JSON(t, &body)
+			header := r.Header.Get("Pyng-Trace-Id")
+			if !uuidV4.MatchString(body.TraceID) || body.TraceID != header {
+				t.Errorf("%d %s: traceId %q, Pyng-Trace-Id %q; want one UUID v4 in both", r.Status, r.Body, body.TraceID, header)
+			}
+			if ct := r.Header.Get("Content-Type"); ct != "application/json;charset=UTF-8" {
+				t.Errorf("%d %s: Content-Type %q", r.Status, r.Body, ct)
+			}
+			if seen[header] {
+				t.Errorf("traceId %s used twice", header)
+			}
+			seen[header] = true
+		}
+	})
+}
+
+func TestOperationsEndpoints(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		p.list(t, "")
+		for _, path := range []string{"/healthz", "/readyz"} {
+			r := s.Do(t, apptest.Request{Method: http.MethodGet, Path: path})
+			wantStatus(t, r, http.StatusOK)
+			if strings.TrimSpace(string(r.Body)) != `{"status":"ok"}` {
+				t.Errorf("GET %s = %s", path, r.Body)
+			}
+		}
+		r := s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/metrics"})
+		wantStatus(t, r, http.StatusOK)
+		for _, want := range []string{
+			`pyng_http_requests_total{method="GET",route="GET /billing/sites/{siteId}/customers",status="200"} 1`,
+			`pyng_http_requests_total{method="POST",route="POST /oauth2/token",status="200"} 1`,
+			`pyng_http_request_duration_seconds_count{method="GET",route="GET /billing/sites/{siteId}/customers"} 1`,
+		} {
+			if !strings.Contains(string(r.Body), want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+	})
+}
+
+// store is a billing.Store whose GetSite is fn; the client it knows is cli.
+type store struct {
+	billing.Store
+	client      billing.Client
+	getSiteFunc func() (billing.Site, error)
+}
+
+func (s store) GetClient(context.Context, string) (billing.Client, error) { return s.client, nil }
+func (s store) GetSite(context.Context, string) (billing.Site, error)     { return s.getSiteFunc() }
+
+// bareAPI serves httpapi.New over a store that fails as told, and returns a token for it and the
+// server's log.
+func bareAPI(t *testing.T, getSite func() (billing.Site, error), ready func(context.Context) error) (*httptest.Server, string, *bytes.Buffer) {
+	t.Helper()
+	client := billing.Client{ID: "cli_test", OrganisationID: "org_test", Scopes: billing.AllScopes}
+	tokens := token.NewIssuer(billing.SigningKey{ID: "key_test", Secret: []byte("secret")}, time.Now)
+	var log bytes.Buffer
+	h := httpapi.New(httpapi.Config{
+		Service:        billing.NewService(store{client: client, getSiteFunc: getSite}),
+		Tokens:         tokens,
+		Logger:         slog.New(slog.NewJSONHandler(&log, nil)),
+		AccessTokenTTL: time.Hour,
+		Ready:          ready,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	tok, _, err := tokens.Access(billing.Caller{ClientID: client.ID, OrganisationID: client.OrganisationID, Scopes: client.Scopes}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, tok, &log
+}
+
+func TestFailuresAreOpaque500sLoggedWithTheTraceID(t *testing.T) {
+	const secret = "database password is hunter2"
+	for _, tt := range []struct {
+		name    string
+		getSite func() (billing.Site, error)
+	}{
+		{"an unknown error is a 500 internal", func() (billing.Site, error) { return billing.Site{}, errors.New(secret) }},
+		{"a panic is a 500 internal", func() (billing.Site, error) { panic(secret) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, tok, log := bareAPI(t, tt.getSite, nil)
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/billing/sites/site_x/customers", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Pyng-Api-Version", httpapi.APIVersion)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var body errorBody
+			if err := json.Unmarshal(data, &body); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 500 || len(body.Errors) != 1 || body.Errors[0].Code != codePrefix+"internal" {
+				t.Fatalf("answer = %d %s, want 500 internal", resp.StatusCode, data)
+			}
+			if strings.Contains(string(data), "hunter2") {
+				t.Errorf("the answer shows the internal error: %s", data)
+			}
+			logged := log.String()
+			if !strings.Contains(logged, "hunter2") || !strings.Contains(logged, `"traceId":"`+body.TraceID+`"`) {
+				t.Errorf("the log does not record the error with traceId %s:\n%s", body.TraceID, logged)
+			}
+			if !strings.Contains(logged, `"msg":"request","method":"GET","route":"GET /billing/sites/{siteId}/customers","status":500`) ||
+				!strings.Contains(logged, `"clientId":"cli_test"`) {
+				t.Errorf("no request line with route, status and clientId:\n%s", logged)
+			}
+		})
+	}
+}
+
+func TestReadyzFailsWhenNotReady(t *testing.T) {
+	t.Parallel()
+	srv, _, _ := bareAPI(t, nil, func(context.Context) error { return errors.New("database unreachable") })
+	resp, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(string(data), "unreachable") {
+		t.Errorf("GET /readyz = %d %s, want 503 without the cause", resp.StatusCode, data)
+	}
+	if resp, err := http.Get(srv.URL + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz = %v, %v; want 200 while not ready", resp, err)
+	}
+}
