@@ -22,38 +22,14 @@ import (
 	"github.com/pyng/receivables/web"
 )
 
-// Deps are the parts the HTTP handler is built from.
-type Deps struct {
-	Service        *billing.Service
-	Tokens         *token.Issuer
-	Logger         *slog.Logger
-	PublicURL      string
-	Sandbox        bool
-	AccessTokenTTL time.Duration
-	ClientCacheTTL time.Duration
-	Ready          func(context.Context) error
-	Metrics        *prometheus.Registry
-}
-
 // NewHandler mounts the customer's pages and the partner API on one handler.
-func NewHandler(d Deps) http.Handler {
-	pages := web.New(web.Config{Service: d.Service, Tokens: d.Tokens, Logger: d.Logger, PublicURL: d.PublicURL})
-	api := httpapi.New(httpapi.Config{
-		Service:        d.Service,
-		Tokens:         d.Tokens,
-		Logger:         d.Logger,
-		PublicURL:      d.PublicURL,
-		Sandbox:        d.Sandbox,
-		AccessTokenTTL: d.AccessTokenTTL,
-		ClientCacheTTL: d.ClientCacheTTL,
-		Ready:          d.Ready,
-		Metrics:        d.Metrics,
-	})
+func NewHandler(cfg httpapi.Config) http.Handler {
+	pages := web.New(web.Config{Service: cfg.Service, Tokens: cfg.Tokens, Logger: cfg.Logger, PublicURL: cfg.PublicURL})
 	mux := http.NewServeMux()
 	mux.Handle("/signup", pages)
 	mux.Handle("/agreement", pages)
 	mux.Handle("/agreement/", pages)
-	mux.Handle("/", api)
+	mux.Handle("/", httpapi.New(cfg))
 	return mux
 }
 
@@ -101,7 +77,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler := NewHandler(Deps{
+	handler := NewHandler(httpapi.Config{
 		Service:        service,
 		Tokens:         tokens,
 		Logger:         logger,

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pyng/receivables/jobs"
 )
 
 // Config is the server's configuration, read once at start from flags, each of which has an
@@ -22,6 +24,10 @@ type Config struct {
 	AccessTokenTTL time.Duration
 	ClientCacheTTL time.Duration
 	LogFormat      string
+	// SettlementDelay is how long the sandbox rail takes to settle a debit.
+	SettlementDelay time.Duration
+	// Jobs tunes the background workers.
+	Jobs jobs.Config
 }
 
 // setting is one configuration value: its flag, environment variable, default and meaning.
@@ -38,6 +44,10 @@ var settings = []setting{
 	{"access-token-ttl", "PYNG_ACCESS_TOKEN_TTL", "1h", "lifetime of OAuth 2.0 access tokens"},
 	{"client-cache-ttl", "PYNG_CLIENT_CACHE_TTL", "30s", "how long a replica caches that an API client is not revoked"},
 	{"log-format", "PYNG_LOG_FORMAT", "text", "log format: text or json"},
+	{"sandbox-settlement-delay", "PYNG_SANDBOX_SETTLEMENT_DELAY", "3s", "how long the sandbox rail takes to settle a debit"},
+	{"job-workers", "PYNG_JOB_WORKERS", "8", "how many jobs (batch executions) run at once in this process"},
+	{"job-poll-interval", "PYNG_JOB_POLL_INTERVAL", "200ms", "how often the job queue is polled (PostgreSQL also notifies at once)"},
+	{"job-rescue-after", "PYNG_JOB_RESCUE_AFTER", "2m", "how long a job may run before another worker takes it over (for jobs of a process that died)"},
 }
 
 // DatabaseSettings are the settings the admin and migrate commands read.
@@ -92,13 +102,30 @@ func Load(values map[string]*string) (Config, error) {
 		return d
 	}
 	c := Config{
-		Addr:           get("addr"),
-		DatabaseURL:    get("database-url"),
-		PublicURL:      strings.TrimSuffix(get("public-url"), "/"),
-		InvitationTTL:  duration("invitation-ttl"),
-		AccessTokenTTL: duration("access-token-ttl"),
-		ClientCacheTTL: duration("client-cache-ttl"),
-		LogFormat:      get("log-format"),
+		Addr:            get("addr"),
+		DatabaseURL:     get("database-url"),
+		PublicURL:       strings.TrimSuffix(get("public-url"), "/"),
+		InvitationTTL:   duration("invitation-ttl"),
+		AccessTokenTTL:  duration("access-token-ttl"),
+		ClientCacheTTL:  duration("client-cache-ttl"),
+		LogFormat:       get("log-format"),
+		SettlementDelay: duration("sandbox-settlement-delay"),
+		Jobs: jobs.Config{
+			PollInterval:  duration("job-poll-interval"),
+			RescueAfter:   duration("job-rescue-after"),
+			SweepInterval: jobs.DefaultConfig.SweepInterval,
+		},
+	}
+	workers, err := strconv.Atoi(get("job-workers"))
+	if err != nil || workers < 1 || workers > 1000 {
+		errs = append(errs, fmt.Errorf("-job-workers: %q is not a number from 1 to 1000", get("job-workers")))
+	}
+	c.Jobs.Workers = workers
+	if c.Jobs.PollInterval < time.Millisecond {
+		errs = append(errs, errors.New("-job-poll-interval must be at least 1ms"))
+	}
+	if c.Jobs.RescueAfter < 2*time.Second {
+		errs = append(errs, errors.New("-job-rescue-after must be at least 2s"))
 	}
 	sandbox, err := strconv.ParseBool(get("sandbox"))
 	if err != nil {

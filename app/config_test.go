@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pyng/receivables/jobs"
 )
 
 func load(t *testing.T, env map[string]string, args ...string) (Config, error) {
@@ -28,7 +30,8 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:pyng.db", PublicURL: "http://127.0.0.1:8080",
 		InvitationTTL: 7 * 24 * time.Hour, Sandbox: true, AccessTokenTTL: time.Hour,
-		ClientCacheTTL: 30 * time.Second, LogFormat: "text",
+		ClientCacheTTL: 30 * time.Second, LogFormat: "text", SettlementDelay: 3 * time.Second,
+		Jobs: jobs.Config{Workers: 8, PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute},
 	}
 	if c != want {
 		t.Errorf("defaults = %+v\nwant %+v", c, want)
@@ -73,6 +76,10 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"public URL without scheme", []string{"-public-url", "pay.example.com"}, "-public-url"},
 		{"empty database URL", []string{"-database-url", ""}, "-database-url is required"},
 		{"unknown log format", []string{"-log-format", "xml"}, "-log-format"},
+		{"no job workers", []string{"-job-workers", "0"}, "-job-workers"},
+		{"job workers not a number", []string{"-job-workers", "many"}, "-job-workers"},
+		{"rescue too soon", []string{"-job-rescue-after", "1s"}, "-job-rescue-after must be at least 2s"},
+		{"settlement delay not a duration", []string{"-sandbox-settlement-delay", "soon"}, "-sandbox-settlement-delay"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/httpapi"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/token"
 )
@@ -96,7 +97,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
-	srv.Config.Handler = app.NewHandler(app.Deps{
+	srv.Config.Handler = app.NewHandler(httpapi.Config{
 		Service:        service,
 		Tokens:         tokens,
 		Logger:         testLogger(),
