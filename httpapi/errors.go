@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 
@@ -71,14 +72,16 @@ const contentTypeJSON = "application/json;charset=UTF-8"
 
 // writeJSON writes v as the JSON body of an answer with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false) // messages quote "<token>"; nothing here is embedded in HTML
+	if err := enc.Encode(v); err != nil {
 		// Every value written here is made of plain fields; failing to encode one is a bug.
 		panic("httpapi: encode response: " + err.Error())
 	}
 	w.Header().Set("Content-Type", contentTypeJSON)
 	w.WriteHeader(status)
-	_, _ = w.Write(append(data, '\n'))
+	_, _ = w.Write(body.Bytes())
 }
 
 // writeError answers with the error envelope. err is a coded billing error (or list of them); any
