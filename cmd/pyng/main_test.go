@@ -124,16 +124,24 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 	}
 }
 
-// buildPyng compiles the command once per test binary, as an operator would run it.
-func buildPyng(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pyng")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
+// pyngBinary is the command compiled once for the tests that run it as an operator would.
+var pyngBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pyng-test-")
+	if err != nil {
+		panic(err)
+	}
+	pyngBinary = filepath.Join(dir, "pyng")
+	cmd := exec.Command("go", "build", "-o", pyngBinary, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
 	}
-	return bin
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func freeAddr(t *testing.T) string {
@@ -149,7 +157,7 @@ func freeAddr(t *testing.T) string {
 // TestServeFirstRunWalkthrough starts the real binary on an empty database, as the README's first
 // command does, and follows the credentials it prints; then SIGTERM stops it cleanly.
 func TestServeFirstRunWalkthrough(t *testing.T) {
-	bin := buildPyng(t)
+	bin := pyngBinary
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
