@@ -17,6 +17,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/httpapi"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/token"
 	"github.com/pyng/receivables/web"
@@ -50,6 +51,7 @@ type Server struct {
 	db      storage.Database
 	logger  *slog.Logger
 	handler http.Handler
+	service *billing.Service
 	out     io.Writer
 	banner  string // how to use the demo credentials, printed once the server listens
 }
@@ -63,6 +65,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	}
 	service := billing.NewService(db)
 	service.InvitationTTL = cfg.InvitationTTL
+	service.Batches = db
+	// The sandbox rail is the only payment network adapter so far, in sandbox and out of it.
+	service.Rail = &rail.Sandbox{Ledger: db, Clock: service.Clock, SettlementDelay: cfg.SettlementDelay}
 	tokens, err := Tokens(ctx, db, service.Clock)
 	if err != nil {
 		db.Close()
@@ -88,17 +93,23 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		Ready:          db.Ping,
 		Metrics:        metrics,
 	})
-	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, out: out, banner: banner}, nil
+	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, service: service, out: out, banner: banner}, nil
 }
 
 // shutdownGrace is how long in-flight requests may take to finish after a stop signal.
 const shutdownGrace = 25 * time.Second
 
-// Run serves until ctx is done, then lets in-flight requests finish and closes the database.
+// Run serves and works the job queue until ctx is done, then lets in-flight requests and running
+// jobs finish and closes the database.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.db.Close()
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
+		return err
+	}
+	stopJobs, err := StartJobs(context.WithoutCancel(ctx), s.db, s.service, s.logger, s.cfg.Jobs)
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	srv := &http.Server{
@@ -119,7 +130,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	s.logger.Info("shutting down: finishing in-flight requests")
+	s.logger.Info("shutting down: finishing in-flight requests and running jobs")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -127,6 +138,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// A job cut short here is safe: batch execution resumes where it stopped on the next start.
+	if err := stopJobs(shutdownCtx); err != nil {
+		return fmt.Errorf("stop jobs: %w", err)
 	}
 	return nil
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/httpapi"
+	"github.com/pyng/receivables/jobs"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/token"
 )
@@ -78,6 +80,11 @@ type Server struct {
 type Options struct {
 	NoSandbox      bool
 	ClientCacheTTL time.Duration
+	// SettlementDelay is how long the sandbox rail takes to settle, on the test's clock.
+	SettlementDelay time.Duration
+	// NoJobs leaves the job workers stopped, so that the test drives execution itself with
+	// Service.ExecuteBatch, ExpireOverdue and PurgeBatches.
+	NoJobs bool
 }
 
 // Start runs a server on loopback on a fresh database of engine, stopped when the test ends.
@@ -91,6 +98,19 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	clock := &Clock{now: time.Now().UTC().Truncate(time.Millisecond)}
 	service := billing.NewService(db)
 	service.Clock = clock
+	service.Batches = db
+	service.Rail = &rail.Sandbox{Ledger: db, Clock: clock, SettlementDelay: o.SettlementDelay}
+	if !o.NoJobs {
+		stop, err := app.StartJobs(context.Background(), db, service, testLogger(), testJobs)
+		if err != nil {
+			t.Fatalf("start jobs: %v", err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = stop(ctx)
+		})
+	}
 	tokens, err := app.Tokens(context.Background(), db, clock)
 	if err != nil {
 		t.Fatalf("signing key: %v", err)
@@ -115,6 +135,9 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	s.Partner = s.NewPartner(t, billing.AllScopes...)
 	return s
 }
+
+// testJobs polls the queue often so that tests wait little for their batches.
+var testJobs = jobs.Config{Workers: 4, PollInterval: 20 * time.Millisecond, RescueAfter: 10 * time.Second, SweepInterval: time.Minute}
 
 // testLogger discards the server's logs unless PYNG_TEST_LOG is set.
 func testLogger() *slog.Logger {

@@ -42,13 +42,14 @@ const startHint = "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /
 // Engines lists the engines every storage test runs on.
 func Engines() []string { return []string{storage.EngineSQLite, storage.EnginePostgres} }
 
-// URL returns the URL of a fresh, empty database for this test: a file in t.TempDir() for SQLite,
-// a new schema (set as search_path) for PostgreSQL, dropped at the end of the test.
+// URL returns the URL of a fresh, empty database for this test: a file in t.TempDir() for SQLite
+// (already migrated: a copy of an empty database migrated once per test binary), a new schema
+// (set as search_path) for PostgreSQL, dropped at the end of the test.
 func URL(t testing.TB, engine string) string {
 	t.Helper()
 	switch engine {
 	case storage.EngineSQLite:
-		return "sqlite://" + filepath.Join(t.TempDir(), "pyng.db")
+		return sqliteURL(t)
 	case storage.EnginePostgres:
 		return postgresURL(t)
 	default:
@@ -73,6 +74,54 @@ func Open(t testing.TB, engine string) storage.Database {
 		}
 	})
 	return db
+}
+
+// sqliteTemplate is an empty SQLite database with every migration applied, made once per test
+// binary. Copying it is far cheaper than migrating each test's file: River's migrations rebuild
+// tables, and modernc's SQLite is slow under the race detector.
+var sqliteTemplate struct {
+	once  sync.Once
+	bytes []byte
+	err   error
+}
+
+func sqliteURL(t testing.TB) string {
+	t.Helper()
+	sqliteTemplate.once.Do(func() {
+		sqliteTemplate.bytes, sqliteTemplate.err = migratedSQLite()
+	})
+	if sqliteTemplate.err != nil {
+		t.Fatalf("dbtest: migrated SQLite template: %v", sqliteTemplate.err)
+	}
+	path := filepath.Join(t.TempDir(), "pyng.db")
+	if err := os.WriteFile(path, sqliteTemplate.bytes, 0o600); err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	return "sqlite://" + path
+}
+
+// migratedSQLite returns the bytes of a new, migrated SQLite database file. Closing the database
+// checkpoints its write-ahead log into the file, so the file alone holds it.
+func migratedSQLite() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "pyng-dbtest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "pyng.db")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := storage.Open(ctx, "sqlite://"+path)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Close(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path + "-wal"); err == nil {
+		return nil, fmt.Errorf("%s-wal is left after closing", path)
+	}
+	return os.ReadFile(path)
 }
 
 // admin is the connection every test of this binary shares to create and drop schemas.

@@ -1,6 +1,7 @@
-// Package postgres is the billing.Store on PostgreSQL (pgx v5). Its schema lives in migrations/
-// and is applied by goose on Open, under an advisory lock; its queries live in queries.sql,
-// compiled by sqlc into internal/dbsqlc.
+// Package postgres is the billing.Store and billing.BatchStore on PostgreSQL (pgx v5). Its schema
+// lives in migrations/ and is applied by goose on Open, followed by River's own migrations (the
+// job queue lives in the same schema), both under one advisory lock; its queries live in
+// queries.sql, compiled by sqlc into internal/dbsqlc.
 package postgres
 
 //go:generate go tool -modfile=../tools/go.mod sqlc generate -f sqlc.yaml
@@ -20,9 +21,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/postgres/internal/dbsqlc"
 )
 
@@ -33,18 +37,21 @@ var migrations embed.FS
 type Store struct {
 	pool *pgxpool.Pool
 	q    *dbsqlc.Queries
+	// inserter enqueues jobs in the store's transactions (CreateBatch's execution job).
+	inserter *river.Client[pgx.Tx]
 }
 
 var _ billing.Store = (*Store)(nil)
 
-// Open connects to the database at url and applies the pending migrations.
+// Open connects to the database at url and applies the pending migrations, goose's then River's.
 //
 // url is a libpq connection URL (postgres://user:pass@host:port/db?param=value) or keyword/value
 // string. Besides the libpq parameters (sslmode, ...) it accepts pgxpool's: pool_max_conns sets
 // the size of the pool (default: the greater of 4 and the number of CPUs), and pool_min_conns,
 // pool_max_conn_lifetime, pool_max_conn_idle_time and pool_health_check_period tune it. Any other
 // parameter, such as search_path, is a run-time setting of every connection: with search_path the
-// tables, and goose's version table, live in the first schema of that path, which must exist.
+// tables, goose's version table and River's tables live in the first schema of that path, which
+// must exist.
 //
 // Several replicas may call Open at once: migrations run under a session-level advisory lock,
 // one per schema, so one replica migrates while the others wait.
@@ -53,46 +60,75 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", err)
 	}
-	if err := migrate(ctx, cfg.ConnConfig); err != nil {
-		return nil, fmt.Errorf("postgres: migrate: %w", err)
-	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	return &Store{pool: pool, q: dbsqlc.New(pool)}, nil
+	if err := migrate(ctx, cfg.ConnConfig, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	inserter, err := jobs.NewInserter(riverpgxv5.New(pool))
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: job inserter: %w", err)
+	}
+	return &Store{pool: pool, q: dbsqlc.New(pool), inserter: inserter}, nil
 }
 
-// migrate applies the migrations through a database/sql connection that lives only as long as
-// the migration.
-func migrate(ctx context.Context, cc *pgx.ConnConfig) error {
+// lockWait is how long Open waits for another replica's migrations.
+const lockWait = 5 * time.Minute
+
+// migrate applies goose's migrations, through a database/sql connection pool that lives only as
+// long as the migration, then River's, through pool (River's migrations and its queries name no
+// schema: they use search_path). A connection of its own holds the advisory lock meanwhile.
+func migrate(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Pool) error {
 	db := stdlib.OpenDB(*cc)
 	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 
 	var schema *string
-	if err := db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return err
 	}
 	if schema == nil {
 		return errors.New("no schema of search_path exists")
 	}
-	locker, err := lock.NewPostgresSessionLocker(
-		lock.WithLockID(lockID(*schema)),
-		lock.WithLockTimeout(1, 300), // retry every second for five minutes
-	)
-	if err != nil {
-		return err
+	id := lockID(*schema)
+	lockCtx, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	if _, err := conn.ExecContext(lockCtx, "SELECT pg_advisory_lock($1)", id); err != nil {
+		return fmt.Errorf("wait for the migration lock of schema %s: %w", *schema, err)
 	}
+	defer func() {
+		// Closing the connection would release the lock too; unlocking first lets the next
+		// replica go without waiting for the pool to close it.
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", id)
+	}()
+
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithSessionLocker(locker))
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys)
 	if err != nil {
 		return err
 	}
-	_, err = p.Up(ctx)
-	return err
+	if _, err := p.Up(ctx); err != nil {
+		return err
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	return nil
 }
 
 // lockID is the advisory lock that serialises migrations of one schema. Schemas migrate

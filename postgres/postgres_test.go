@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/postgres"
 )
@@ -53,6 +56,16 @@ func TestReplicasOpeningTogetherMigrateOnce(t *testing.T) {
 	if want := migrationCount(t); applied != want {
 		t.Fatalf("%d migrations recorded, want %d (each once)", applied, want)
 	}
+	if err := s.Pool().QueryRow(context.Background(), "SELECT count(*) FROM river_migration").Scan(&applied); err != nil {
+		t.Fatalf("count applied River migrations: %v", err)
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(s.Pool()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(m.AllVersions()); applied != want {
+		t.Fatalf("%d River migrations recorded, want %d (each once)", applied, want)
+	}
 }
 
 func migrationCount(t *testing.T) int {
@@ -84,7 +97,11 @@ func TestTablesLiveInTheSearchPathSchema(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"api_clients", "customer_links", "goose_db_version", "organisations", "signing_keys", "sites"}
+	want := []string{
+		"api_clients", "batch_rows", "batches", "customer_links", "goose_db_version", "organisations",
+		"river_job", "river_leader", "river_migration", "river_notification", "river_queue",
+		"sandbox_ledger", "signing_keys", "sites",
+	}
 	if !slices.Equal(tables, want) {
 		t.Fatalf("tables in the schema = %q, want %q", tables, want)
 	}

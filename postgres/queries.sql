@@ -95,3 +95,119 @@ UPDATE customer_links
 SET state = 'revoked', revoked_at = CAST(sqlc.arg(at) AS BIGINT), revoked_by = CAST(sqlc.arg(revoked_by) AS TEXT)
 WHERE id = sqlc.arg(id) AND ((state = 'invited' AND expires_at > sqlc.arg(at)) OR state = 'linked')
 RETURNING *;
+
+-- name: DeleteBatchPastRetention :exec
+-- Frees a reference whose batch is past its retention, before CreateBatch inserts a new one.
+DELETE FROM batches
+WHERE site_id = @site_id AND reference = @reference AND retain_until <= @at;
+
+-- name: InsertBatch :one
+-- Returns no row when the site has a batch with the reference (waiting, if another transaction
+-- is inserting it, for that transaction to end).
+INSERT INTO batches (id, site_id, reference, fingerprint, state, row_count, total_amount,
+                     submitted_at, completed_at, deadline_at, retain_until)
+VALUES (@id, @site_id, @reference, @fingerprint, @state, @row_count, @total_amount,
+        @submitted_at, sqlc.narg(completed_at), @deadline_at, @retain_until)
+ON CONFLICT (site_id, reference) DO NOTHING
+RETURNING *;
+
+-- name: InsertBatchRows :copyfrom
+INSERT INTO batch_rows (id, batch_id, idx, row_reference, customer_reference, amount, state)
+VALUES (@id, @batch_id, @idx, @row_reference, @customer_reference, @amount, @state);
+
+-- name: GetBatch :one
+SELECT * FROM batches WHERE site_id = @site_id AND reference = @reference;
+
+-- name: GetBatchByID :one
+SELECT * FROM batches WHERE id = @id;
+
+-- name: BatchRows :many
+SELECT * FROM batch_rows WHERE batch_id = @batch_id ORDER BY idx;
+
+-- name: BatchRowsInState :many
+SELECT * FROM batch_rows WHERE batch_id = @batch_id AND state = @state ORDER BY idx;
+
+-- name: BatchSummary :many
+SELECT state, count(*) AS row_count, sum(amount)::bigint AS amount
+FROM batch_rows WHERE batch_id = @batch_id
+GROUP BY state;
+
+-- name: ListBatches :many
+SELECT * FROM batches
+WHERE site_id = @site_id
+ORDER BY submitted_at DESC, id DESC
+LIMIT @lim;
+
+-- name: ListBatchesAfter :many
+-- The page after the batch (after_submitted_at, after_id) in the order of ListBatches.
+SELECT * FROM batches
+WHERE site_id = @site_id AND (submitted_at, id) < (@after_submitted_at::bigint, @after_id::text)
+ORDER BY submitted_at DESC, id DESC
+LIMIT @lim;
+
+-- name: StartBatch :exec
+UPDATE batches SET state = 'inProgress' WHERE id = @id AND state = 'accepted';
+
+-- name: PendingRows :many
+-- The batch's pending rows with the current link of their customer at the batch's site, if any.
+SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state,
+       r.failure_reason, r.outcome_at,
+       coalesce(l.state = 'linked', FALSE)::boolean AS linked,
+       l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
+FROM batch_rows AS r
+JOIN batches AS b ON b.id = r.batch_id
+LEFT JOIN customer_links AS l
+       ON l.site_id = b.site_id AND l.customer_reference = r.customer_reference AND l.is_current
+WHERE r.batch_id = @batch_id AND r.state = 'pending'
+ORDER BY r.idx;
+
+-- name: MarkInProgress :exec
+UPDATE batch_rows SET state = 'inProgress'
+WHERE state = 'pending' AND id = ANY (@ids::text[]);
+
+-- name: InProgressRows :many
+SELECT id FROM batch_rows WHERE batch_id = @batch_id AND state = 'inProgress' ORDER BY idx;
+
+-- name: RecordOutcomes :exec
+-- The i-th outcome is row ids[i]: failed with failures[i], or succeeded when it is empty, at
+-- ats[i] (the arrays are zipped: unnest in a select list). Rows already terminal keep their
+-- outcome.
+UPDATE batch_rows AS r
+SET state = CASE WHEN o.failure = '' THEN 'succeeded' ELSE 'failed' END,
+    failure_reason = nullif(o.failure, ''),
+    outcome_at = o.at
+FROM (SELECT unnest(@ids::text[]) AS id, unnest(@failures::text[]) AS failure,
+             unnest(@ats::bigint[]) AS at) AS o
+WHERE r.id = o.id AND r.state IN ('pending', 'inProgress');
+
+-- name: CompleteBatch :exec
+UPDATE batches SET state = 'completed', completed_at = @at::bigint
+WHERE batches.id = @id AND batches.state <> 'completed'
+  AND NOT EXISTS (SELECT 1 FROM batch_rows AS r
+                  WHERE r.batch_id = batches.id AND r.state IN ('pending', 'inProgress'));
+
+-- name: ExpireOverdueRows :execrows
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = @now::bigint
+WHERE state IN ('pending', 'inProgress')
+  AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= @now::bigint AND state <> 'completed');
+
+-- name: CompleteOverdueBatches :exec
+UPDATE batches SET state = 'completed', completed_at = @now::bigint
+WHERE deadline_at <= @now::bigint AND state <> 'completed';
+
+-- name: PurgeBatches :execrows
+DELETE FROM batches WHERE retain_until <= @now;
+
+-- name: RecordDebits :exec
+-- The i-th entry is (keys[i], amounts[i], and so on); an empty failure is a debit that succeeds. Keys
+-- already in the ledger are left as they are.
+INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)
+SELECT e.key, e.amount, e.bsb, e.account_number, nullif(e.failure, ''), e.submitted_at, e.settles_at
+FROM (SELECT unnest(@keys::text[]) AS key, unnest(@amounts::bigint[]) AS amount,
+             unnest(@bsbs::text[]) AS bsb, unnest(@account_numbers::text[]) AS account_number,
+             unnest(@failures::text[]) AS failure, unnest(@submitted_ats::bigint[]) AS submitted_at,
+             unnest(@settles_ats::bigint[]) AS settles_at) AS e
+ON CONFLICT (idempotency_key) DO NOTHING;
+
+-- name: LedgerEntries :many
+SELECT * FROM sandbox_ledger WHERE idempotency_key = ANY (@keys::text[]);

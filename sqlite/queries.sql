@@ -95,3 +95,131 @@ UPDATE customer_links
 SET state = 'revoked', revoked_at = CAST(sqlc.arg(at) AS BIGINT), revoked_by = CAST(sqlc.arg(revoked_by) AS TEXT)
 WHERE id = sqlc.arg(id) AND ((state = 'invited' AND expires_at > sqlc.arg(at)) OR state = 'linked')
 RETURNING *;
+
+-- name: DeleteBatchPastRetention :exec
+-- Frees a reference whose batch is past its retention, before CreateBatch inserts a new one.
+DELETE FROM batches
+WHERE site_id = sqlc.arg(site_id) AND reference = sqlc.arg(reference) AND retain_until <= sqlc.arg(at);
+
+-- name: InsertBatch :one
+-- Returns no row when the site has a batch with the reference.
+INSERT INTO batches (id, site_id, reference, fingerprint, state, row_count, total_amount,
+                     submitted_at, completed_at, deadline_at, retain_until)
+VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(reference), sqlc.arg(fingerprint), sqlc.arg(state),
+        sqlc.arg(row_count), sqlc.arg(total_amount), sqlc.arg(submitted_at), sqlc.narg(completed_at),
+        sqlc.arg(deadline_at), sqlc.arg(retain_until))
+ON CONFLICT (site_id, reference) DO NOTHING
+RETURNING *;
+
+-- name: InsertBatchRows :exec
+-- rows is a JSON array of {"id", "idx", "ref", "customer", "amount"}: one statement for the batch.
+INSERT INTO batch_rows (id, batch_id, idx, row_reference, customer_reference, amount, state)
+SELECT json_extract(r.value, '$.id'), sqlc.arg(batch_id), json_extract(r.value, '$.idx'),
+       json_extract(r.value, '$.ref'), json_extract(r.value, '$.customer'),
+       json_extract(r.value, '$.amount'), 'pending'
+FROM json_each(sqlc.arg(rows)) AS r;
+
+-- name: GetBatch :one
+SELECT * FROM batches WHERE site_id = sqlc.arg(site_id) AND reference = sqlc.arg(reference);
+
+-- name: GetBatchByID :one
+SELECT * FROM batches WHERE id = sqlc.arg(id);
+
+-- name: BatchRows :many
+SELECT * FROM batch_rows WHERE batch_id = sqlc.arg(batch_id) ORDER BY idx;
+
+-- name: BatchRowsInState :many
+SELECT * FROM batch_rows WHERE batch_id = sqlc.arg(batch_id) AND state = sqlc.arg(state) ORDER BY idx;
+
+-- name: BatchSummary :many
+SELECT state, count(*) AS row_count, CAST(sum(amount) AS BIGINT) AS amount
+FROM batch_rows WHERE batch_id = sqlc.arg(batch_id)
+GROUP BY state;
+
+-- name: ListBatches :many
+SELECT * FROM batches
+WHERE site_id = sqlc.arg(site_id)
+ORDER BY submitted_at DESC, id DESC
+LIMIT sqlc.arg(lim);
+
+-- name: ListBatchesAfter :many
+-- The page after the batch (after_submitted_at, after_id) in the order of ListBatches.
+SELECT * FROM batches
+WHERE site_id = sqlc.arg(site_id)
+  AND (submitted_at < sqlc.arg(after_submitted_at)
+       OR (submitted_at = sqlc.arg(after_submitted_at) AND id < sqlc.arg(after_id)))
+ORDER BY submitted_at DESC, id DESC
+LIMIT sqlc.arg(lim);
+
+-- name: StartBatch :exec
+UPDATE batches SET state = 'inProgress' WHERE id = sqlc.arg(id) AND state = 'accepted';
+
+-- name: PendingRows :many
+-- The batch's pending rows with the current link of their customer at the batch's site, if any.
+SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state,
+       r.failure_reason, r.outcome_at,
+       CAST(coalesce(l.state = 'linked', FALSE) AS BOOLEAN) AS linked,
+       l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
+FROM batch_rows AS r
+JOIN batches AS b ON b.id = r.batch_id
+LEFT JOIN customer_links AS l
+       ON l.site_id = b.site_id AND l.customer_reference = r.customer_reference AND l.is_current
+WHERE r.batch_id = sqlc.arg(batch_id) AND r.state = 'pending'
+ORDER BY r.idx;
+
+-- name: MarkInProgress :exec
+-- ids is a JSON array of row ids.
+UPDATE batch_rows SET state = 'inProgress'
+WHERE state = 'pending' AND id IN (SELECT value FROM json_each(sqlc.arg(ids)));
+
+-- name: InProgressRows :many
+SELECT id FROM batch_rows WHERE batch_id = sqlc.arg(batch_id) AND state = 'inProgress' ORDER BY idx;
+
+-- name: RecordOutcomes :exec
+-- outcomes is a JSON array of {"id", "failure", "at"}; an empty failure means succeeded. Rows
+-- already terminal keep their outcome. sqlc's SQLite parser does not accept UPDATE ... FROM, and a
+-- correlated subquery over json_each is quadratic (half a second for 1000 rows), so this is an
+-- upsert that always conflicts: the join picks the open rows by primary key and DO UPDATE moves
+-- them. No row is ever inserted: every selected row exists.
+INSERT INTO batch_rows (id, batch_id, idx, row_reference, customer_reference, amount, state,
+                        failure_reason, outcome_at)
+SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount,
+       CASE WHEN json_extract(o.value, '$.failure') = '' THEN 'succeeded' ELSE 'failed' END,
+       nullif(json_extract(o.value, '$.failure'), ''), json_extract(o.value, '$.at')
+FROM json_each(sqlc.arg(outcomes)) AS o
+JOIN batch_rows AS r ON r.id = json_extract(o.value, '$.id')
+WHERE r.state IN ('pending', 'inProgress')
+ON CONFLICT (id) DO UPDATE
+SET state = excluded.state, failure_reason = excluded.failure_reason, outcome_at = excluded.outcome_at;
+
+-- name: CompleteBatch :exec
+UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(at) AS BIGINT)
+WHERE batches.id = sqlc.arg(id) AND batches.state <> 'completed'
+  AND NOT EXISTS (SELECT 1 FROM batch_rows AS r
+                  WHERE r.batch_id = batches.id AND r.state IN ('pending', 'inProgress'));
+
+-- name: ExpireOverdueRows :execrows
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = CAST(sqlc.arg(now) AS BIGINT)
+WHERE state IN ('pending', 'inProgress')
+  AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed');
+
+-- name: CompleteOverdueBatches :exec
+UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(now) AS BIGINT)
+WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed';
+
+-- name: PurgeBatches :execrows
+DELETE FROM batches WHERE retain_until <= sqlc.arg(now);
+
+-- name: RecordDebits :exec
+-- entries is a JSON array of {"key", "amount", "bsb", "account", "failure", "submitted", "settles"};
+-- an empty failure is a debit that succeeds. Keys already in the ledger are left as they are.
+INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)
+SELECT json_extract(value, '$.key'), json_extract(value, '$.amount'), json_extract(value, '$.bsb'),
+       json_extract(value, '$.account'), nullif(json_extract(value, '$.failure'), ''),
+       json_extract(value, '$.submitted'), json_extract(value, '$.settles')
+FROM json_each(sqlc.arg(entries)) WHERE TRUE
+ON CONFLICT (idempotency_key) DO NOTHING;
+
+-- name: LedgerEntries :many
+-- keys is a JSON array of idempotency keys.
+SELECT * FROM sandbox_ledger WHERE idempotency_key IN (SELECT value FROM json_each(sqlc.arg(keys)));

@@ -1,5 +1,6 @@
-// Package sqlite is the billing.Store on SQLite (modernc.org/sqlite, no cgo): one file, WAL
-// journal, one connection. Its schema lives in migrations/ and is applied by goose on Open; its
+// Package sqlite is the billing.Store and billing.BatchStore on SQLite (modernc.org/sqlite, no
+// cgo): one file, WAL journal, one connection. Its schema lives in migrations/ and is applied by
+// goose on Open, followed by River's own migrations (the job queue lives in the same file); its
 // queries live in queries.sql, compiled by sqlc into internal/dbsqlc.
 package sqlite
 
@@ -16,10 +17,14 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/sqlite/internal/dbsqlc"
 )
 
@@ -34,12 +39,14 @@ const busyTimeout = 10 * time.Second
 type Store struct {
 	db *sql.DB
 	q  *dbsqlc.Queries
+	// inserter enqueues jobs in the store's transactions (CreateBatch's execution job).
+	inserter *river.Client[*sql.Tx]
 }
 
 var _ billing.Store = (*Store)(nil)
 
 // Open opens (creating if missing) the SQLite database file at path and applies the pending
-// migrations. The file's directory must exist. The pool holds a single connection, so writes in
+// migrations, goose's then River's. The file's directory must exist. The pool holds a single connection, so writes in
 // this process never contend for the file lock; every transaction begins IMMEDIATE, so one that
 // writes never has to upgrade a read lock held by another process.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -63,7 +70,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
-	return &Store{db: db, q: dbsqlc.New(db)}, nil
+	inserter, err := jobs.NewInserter(riversqlite.New(db))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: job inserter: %w", err)
+	}
+	return &Store{db: db, q: dbsqlc.New(db), inserter: inserter}, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -76,8 +88,17 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	// p.Close would close db, which the Store keeps.
-	_, err = p.Up(ctx)
-	return err
+	if _, err := p.Up(ctx); err != nil {
+		return err
+	}
+	m, err := rivermigrate.New(riversqlite.New(db), nil)
+	if err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	return nil
 }
 
 // DB is the underlying pool (one connection), for packages that share the database, such as

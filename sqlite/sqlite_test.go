@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/sqlite"
 )
@@ -66,6 +69,17 @@ func TestReopeningKeepsDataAndMigratesOnce(t *testing.T) {
 	s = open(t, path)
 	if n, err := s.CountOrganisations(ctx); err != nil || n != 1 {
 		t.Fatalf("CountOrganisations after reopening = %d, %v; want 1", n, err)
+	}
+	var applied int
+	if err := s.DB().QueryRow("SELECT count(*) FROM river_migration").Scan(&applied); err != nil {
+		t.Fatalf("count applied River migrations: %v", err)
+	}
+	m, err := rivermigrate.New(riversqlite.New(s.DB()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(m.AllVersions()); applied != want {
+		t.Fatalf("%d River migrations recorded, want %d (each once)", applied, want)
 	}
 }
 

@@ -13,12 +13,15 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/postgres"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/sqlite"
 )
 
-// Database is an open billing.Store on one engine.
+// Database is an open billing.Store, billing.BatchStore and sandbox rail.Ledger on one engine.
 type Database interface {
 	billing.Store
+	billing.BatchStore
+	rail.Ledger
 	// Engine is "sqlite" or "postgres".
 	Engine() string
 	Ping(ctx context.Context) error

@@ -24,6 +24,36 @@ func TestStore(t *testing.T) {
 	}
 }
 
+func TestBatchStore(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			storetest.RunBatches(t, func(t *testing.T) storetest.Batches {
+				db := dbtest.Open(t, engine)
+				return storetest.Batches{Store: db, ExecuteBatchJobsFunc: executeBatchJobs(t, db)}
+			})
+		})
+	}
+}
+
+// executeBatchJobs counts the execute_batch jobs of a batch in River's table, read directly.
+func executeBatchJobs(t *testing.T, db storage.Database) func(ctx context.Context, batchID string) (int, error) {
+	t.Helper()
+	return func(ctx context.Context, batchID string) (n int, err error) {
+		switch db := db.(type) {
+		case storage.SQLite:
+			err = db.DB().QueryRowContext(ctx, `SELECT count(*) FROM river_job
+				WHERE kind = 'execute_batch' AND json_extract(args, '$.batchId') = ?`, batchID).Scan(&n)
+		case storage.Postgres:
+			err = db.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job
+				WHERE kind = 'execute_batch' AND args->>'batchId' = $1`, batchID).Scan(&n)
+		default:
+			t.Fatalf("unknown database %T", db)
+		}
+		return n, err
+	}
+}
+
 func TestOpenDispatchesOnTheURL(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)

@@ -9,6 +9,111 @@ import (
 	"context"
 )
 
+const batchRows = `-- name: BatchRows :many
+SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at FROM batch_rows WHERE batch_id = $1 ORDER BY idx
+`
+
+func (q *Queries) BatchRows(ctx context.Context, batchID string) ([]BatchRow, error) {
+	rows, err := q.db.Query(ctx, batchRows, batchID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BatchRow
+	for rows.Next() {
+		var i BatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchID,
+			&i.Idx,
+			&i.RowReference,
+			&i.CustomerReference,
+			&i.Amount,
+			&i.State,
+			&i.FailureReason,
+			&i.OutcomeAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const batchRowsInState = `-- name: BatchRowsInState :many
+SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at FROM batch_rows WHERE batch_id = $1 AND state = $2 ORDER BY idx
+`
+
+type BatchRowsInStateParams struct {
+	BatchID string
+	State   string
+}
+
+func (q *Queries) BatchRowsInState(ctx context.Context, arg BatchRowsInStateParams) ([]BatchRow, error) {
+	rows, err := q.db.Query(ctx, batchRowsInState, arg.BatchID, arg.State)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BatchRow
+	for rows.Next() {
+		var i BatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchID,
+			&i.Idx,
+			&i.RowReference,
+			&i.CustomerReference,
+			&i.Amount,
+			&i.State,
+			&i.FailureReason,
+			&i.OutcomeAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const batchSummary = `-- name: BatchSummary :many
+SELECT state, count(*) AS row_count, sum(amount)::bigint AS amount
+FROM batch_rows WHERE batch_id = $1
+GROUP BY state
+`
+
+type BatchSummaryRow struct {
+	State    string
+	RowCount int64
+	Amount   int64
+}
+
+func (q *Queries) BatchSummary(ctx context.Context, batchID string) ([]BatchSummaryRow, error) {
+	rows, err := q.db.Query(ctx, batchSummary, batchID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BatchSummaryRow
+	for rows.Next() {
+		var i BatchSummaryRow
+		if err := rows.Scan(&i.State, &i.RowCount, &i.Amount); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const clearCurrentLink = `-- name: ClearCurrentLink :exec
 UPDATE customer_links SET is_current = FALSE
 WHERE site_id = $1 AND customer_reference = $2 AND is_current
@@ -21,6 +126,33 @@ type ClearCurrentLinkParams struct {
 
 func (q *Queries) ClearCurrentLink(ctx context.Context, arg ClearCurrentLinkParams) error {
 	_, err := q.db.Exec(ctx, clearCurrentLink, arg.SiteID, arg.CustomerReference)
+	return err
+}
+
+const completeBatch = `-- name: CompleteBatch :exec
+UPDATE batches SET state = 'completed', completed_at = $1::bigint
+WHERE batches.id = $2 AND batches.state <> 'completed'
+  AND NOT EXISTS (SELECT 1 FROM batch_rows AS r
+                  WHERE r.batch_id = batches.id AND r.state IN ('pending', 'inProgress'))
+`
+
+type CompleteBatchParams struct {
+	At int64
+	ID string
+}
+
+func (q *Queries) CompleteBatch(ctx context.Context, arg CompleteBatchParams) error {
+	_, err := q.db.Exec(ctx, completeBatch, arg.At, arg.ID)
+	return err
+}
+
+const completeOverdueBatches = `-- name: CompleteOverdueBatches :exec
+UPDATE batches SET state = 'completed', completed_at = $1::bigint
+WHERE deadline_at <= $1::bigint AND state <> 'completed'
+`
+
+func (q *Queries) CompleteOverdueBatches(ctx context.Context, now int64) error {
+	_, err := q.db.Exec(ctx, completeOverdueBatches, now)
 	return err
 }
 
@@ -100,6 +232,23 @@ func (q *Queries) CreateSite(ctx context.Context, arg CreateSiteParams) error {
 	return err
 }
 
+const deleteBatchPastRetention = `-- name: DeleteBatchPastRetention :exec
+DELETE FROM batches
+WHERE site_id = $1 AND reference = $2 AND retain_until <= $3
+`
+
+type DeleteBatchPastRetentionParams struct {
+	SiteID    string
+	Reference string
+	At        int64
+}
+
+// Frees a reference whose batch is past its retention, before CreateBatch inserts a new one.
+func (q *Queries) DeleteBatchPastRetention(ctx context.Context, arg DeleteBatchPastRetentionParams) error {
+	_, err := q.db.Exec(ctx, deleteBatchPastRetention, arg.SiteID, arg.Reference, arg.At)
+	return err
+}
+
 const expireInvitations = `-- name: ExpireInvitations :exec
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = $1 AND customer_reference = $2 AND is_current
@@ -117,6 +266,71 @@ type ExpireInvitationsParams struct {
 func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsParams) error {
 	_, err := q.db.Exec(ctx, expireInvitations, arg.SiteID, arg.CustomerReference, arg.At)
 	return err
+}
+
+const expireOverdueRows = `-- name: ExpireOverdueRows :execrows
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = $1::bigint
+WHERE state IN ('pending', 'inProgress')
+  AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= $1::bigint AND state <> 'completed')
+`
+
+func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, error) {
+	result, err := q.db.Exec(ctx, expireOverdueRows, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const getBatch = `-- name: GetBatch :one
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches WHERE site_id = $1 AND reference = $2
+`
+
+type GetBatchParams struct {
+	SiteID    string
+	Reference string
+}
+
+func (q *Queries) GetBatch(ctx context.Context, arg GetBatchParams) (Batch, error) {
+	row := q.db.QueryRow(ctx, getBatch, arg.SiteID, arg.Reference)
+	var i Batch
+	err := row.Scan(
+		&i.ID,
+		&i.SiteID,
+		&i.Reference,
+		&i.Fingerprint,
+		&i.State,
+		&i.RowCount,
+		&i.TotalAmount,
+		&i.SubmittedAt,
+		&i.CompletedAt,
+		&i.DeadlineAt,
+		&i.RetainUntil,
+	)
+	return i, err
+}
+
+const getBatchByID = `-- name: GetBatchByID :one
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches WHERE id = $1
+`
+
+func (q *Queries) GetBatchByID(ctx context.Context, id string) (Batch, error) {
+	row := q.db.QueryRow(ctx, getBatchByID, id)
+	var i Batch
+	err := row.Scan(
+		&i.ID,
+		&i.SiteID,
+		&i.Reference,
+		&i.Fingerprint,
+		&i.State,
+		&i.RowCount,
+		&i.TotalAmount,
+		&i.SubmittedAt,
+		&i.CompletedAt,
+		&i.DeadlineAt,
+		&i.RetainUntil,
+	)
+	return i, err
 }
 
 const getClient = `-- name: GetClient :one
@@ -229,6 +443,96 @@ func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
 	return i, err
 }
 
+const inProgressRows = `-- name: InProgressRows :many
+SELECT id FROM batch_rows WHERE batch_id = $1 AND state = 'inProgress' ORDER BY idx
+`
+
+func (q *Queries) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
+	rows, err := q.db.Query(ctx, inProgressRows, batchID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const insertBatch = `-- name: InsertBatch :one
+INSERT INTO batches (id, site_id, reference, fingerprint, state, row_count, total_amount,
+                     submitted_at, completed_at, deadline_at, retain_until)
+VALUES ($1, $2, $3, $4, $5, $6, $7,
+        $8, $9, $10, $11)
+ON CONFLICT (site_id, reference) DO NOTHING
+RETURNING id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until
+`
+
+type InsertBatchParams struct {
+	ID          string
+	SiteID      string
+	Reference   string
+	Fingerprint []byte
+	State       string
+	RowCount    int32
+	TotalAmount int64
+	SubmittedAt int64
+	CompletedAt *int64
+	DeadlineAt  int64
+	RetainUntil int64
+}
+
+// Returns no row when the site has a batch with the reference (waiting, if another transaction
+// is inserting it, for that transaction to end).
+func (q *Queries) InsertBatch(ctx context.Context, arg InsertBatchParams) (Batch, error) {
+	row := q.db.QueryRow(ctx, insertBatch,
+		arg.ID,
+		arg.SiteID,
+		arg.Reference,
+		arg.Fingerprint,
+		arg.State,
+		arg.RowCount,
+		arg.TotalAmount,
+		arg.SubmittedAt,
+		arg.CompletedAt,
+		arg.DeadlineAt,
+		arg.RetainUntil,
+	)
+	var i Batch
+	err := row.Scan(
+		&i.ID,
+		&i.SiteID,
+		&i.Reference,
+		&i.Fingerprint,
+		&i.State,
+		&i.RowCount,
+		&i.TotalAmount,
+		&i.SubmittedAt,
+		&i.CompletedAt,
+		&i.DeadlineAt,
+		&i.RetainUntil,
+	)
+	return i, err
+}
+
+type InsertBatchRowsParams struct {
+	ID                string
+	BatchID           string
+	Idx               int32
+	RowReference      string
+	CustomerReference string
+	Amount            int64
+	State             string
+}
+
 const insertLink = `-- name: InsertLink :exec
 INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at)
 VALUES ($1, $2, $3, 'invited', TRUE, $4, $5)
@@ -267,6 +571,38 @@ type InsertSigningKeyParams struct {
 func (q *Queries) InsertSigningKey(ctx context.Context, arg InsertSigningKeyParams) error {
 	_, err := q.db.Exec(ctx, insertSigningKey, arg.ID, arg.Secret, arg.CreatedAt)
 	return err
+}
+
+const ledgerEntries = `-- name: LedgerEntries :many
+SELECT idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at FROM sandbox_ledger WHERE idempotency_key = ANY ($1::text[])
+`
+
+func (q *Queries) LedgerEntries(ctx context.Context, keys []string) ([]SandboxLedger, error) {
+	rows, err := q.db.Query(ctx, ledgerEntries, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SandboxLedger
+	for rows.Next() {
+		var i SandboxLedger
+		if err := rows.Scan(
+			&i.IdempotencyKey,
+			&i.Amount,
+			&i.Bsb,
+			&i.AccountNumber,
+			&i.Failure,
+			&i.SubmittedAt,
+			&i.SettlesAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const linkCustomer = `-- name: LinkCustomer :one
@@ -314,6 +650,102 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		&i.CustomerAccountNumber,
 	)
 	return i, err
+}
+
+const listBatches = `-- name: ListBatches :many
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches
+WHERE site_id = $1
+ORDER BY submitted_at DESC, id DESC
+LIMIT $2
+`
+
+type ListBatchesParams struct {
+	SiteID string
+	Lim    int32
+}
+
+func (q *Queries) ListBatches(ctx context.Context, arg ListBatchesParams) ([]Batch, error) {
+	rows, err := q.db.Query(ctx, listBatches, arg.SiteID, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Batch
+	for rows.Next() {
+		var i Batch
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteID,
+			&i.Reference,
+			&i.Fingerprint,
+			&i.State,
+			&i.RowCount,
+			&i.TotalAmount,
+			&i.SubmittedAt,
+			&i.CompletedAt,
+			&i.DeadlineAt,
+			&i.RetainUntil,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listBatchesAfter = `-- name: ListBatchesAfter :many
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches
+WHERE site_id = $1 AND (submitted_at, id) < ($2::bigint, $3::text)
+ORDER BY submitted_at DESC, id DESC
+LIMIT $4
+`
+
+type ListBatchesAfterParams struct {
+	SiteID           string
+	AfterSubmittedAt int64
+	AfterID          string
+	Lim              int32
+}
+
+// The page after the batch (after_submitted_at, after_id) in the order of ListBatches.
+func (q *Queries) ListBatchesAfter(ctx context.Context, arg ListBatchesAfterParams) ([]Batch, error) {
+	rows, err := q.db.Query(ctx, listBatchesAfter,
+		arg.SiteID,
+		arg.AfterSubmittedAt,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Batch
+	for rows.Next() {
+		var i Batch
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteID,
+			&i.Reference,
+			&i.Fingerprint,
+			&i.State,
+			&i.RowCount,
+			&i.TotalAmount,
+			&i.SubmittedAt,
+			&i.CompletedAt,
+			&i.DeadlineAt,
+			&i.RetainUntil,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listExpiredLinks = `-- name: ListExpiredLinks :many
@@ -532,6 +964,153 @@ func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStatePara
 	return items, nil
 }
 
+const markInProgress = `-- name: MarkInProgress :exec
+UPDATE batch_rows SET state = 'inProgress'
+WHERE state = 'pending' AND id = ANY ($1::text[])
+`
+
+func (q *Queries) MarkInProgress(ctx context.Context, ids []string) error {
+	_, err := q.db.Exec(ctx, markInProgress, ids)
+	return err
+}
+
+const pendingRows = `-- name: PendingRows :many
+SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state,
+       r.failure_reason, r.outcome_at,
+       coalesce(l.state = 'linked', FALSE)::boolean AS linked,
+       l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
+FROM batch_rows AS r
+JOIN batches AS b ON b.id = r.batch_id
+LEFT JOIN customer_links AS l
+       ON l.site_id = b.site_id AND l.customer_reference = r.customer_reference AND l.is_current
+WHERE r.batch_id = $1 AND r.state = 'pending'
+ORDER BY r.idx
+`
+
+type PendingRowsRow struct {
+	ID                    string
+	BatchID               string
+	Idx                   int32
+	RowReference          string
+	CustomerReference     string
+	Amount                int64
+	State                 string
+	FailureReason         *string
+	OutcomeAt             *int64
+	Linked                bool
+	CustomerName          *string
+	CustomerEmail         *string
+	CustomerBsb           *string
+	CustomerAccountNumber *string
+}
+
+// The batch's pending rows with the current link of their customer at the batch's site, if any.
+func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRowsRow, error) {
+	rows, err := q.db.Query(ctx, pendingRows, batchID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []PendingRowsRow
+	for rows.Next() {
+		var i PendingRowsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchID,
+			&i.Idx,
+			&i.RowReference,
+			&i.CustomerReference,
+			&i.Amount,
+			&i.State,
+			&i.FailureReason,
+			&i.OutcomeAt,
+			&i.Linked,
+			&i.CustomerName,
+			&i.CustomerEmail,
+			&i.CustomerBsb,
+			&i.CustomerAccountNumber,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const purgeBatches = `-- name: PurgeBatches :execrows
+DELETE FROM batches WHERE retain_until <= $1
+`
+
+func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeBatches, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const recordDebits = `-- name: RecordDebits :exec
+INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)
+SELECT e.key, e.amount, e.bsb, e.account_number, nullif(e.failure, ''), e.submitted_at, e.settles_at
+FROM (SELECT unnest($1::text[]) AS key, unnest($2::bigint[]) AS amount,
+             unnest($3::text[]) AS bsb, unnest($4::text[]) AS account_number,
+             unnest($5::text[]) AS failure, unnest($6::bigint[]) AS submitted_at,
+             unnest($7::bigint[]) AS settles_at) AS e
+ON CONFLICT (idempotency_key) DO NOTHING
+`
+
+type RecordDebitsParams struct {
+	Keys           []string
+	Amounts        []int64
+	Bsbs           []string
+	AccountNumbers []string
+	Failures       []string
+	SubmittedAts   []int64
+	SettlesAts     []int64
+}
+
+// The i-th entry is (keys[i], amounts[i], and so on); an empty failure is a debit that succeeds. Keys
+// already in the ledger are left as they are.
+func (q *Queries) RecordDebits(ctx context.Context, arg RecordDebitsParams) error {
+	_, err := q.db.Exec(ctx, recordDebits,
+		arg.Keys,
+		arg.Amounts,
+		arg.Bsbs,
+		arg.AccountNumbers,
+		arg.Failures,
+		arg.SubmittedAts,
+		arg.SettlesAts,
+	)
+	return err
+}
+
+const recordOutcomes = `-- name: RecordOutcomes :exec
+UPDATE batch_rows AS r
+SET state = CASE WHEN o.failure = '' THEN 'succeeded' ELSE 'failed' END,
+    failure_reason = nullif(o.failure, ''),
+    outcome_at = o.at
+FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS failure,
+             unnest($3::bigint[]) AS at) AS o
+WHERE r.id = o.id AND r.state IN ('pending', 'inProgress')
+`
+
+type RecordOutcomesParams struct {
+	Ids      []string
+	Failures []string
+	Ats      []int64
+}
+
+// The i-th outcome is row ids[i]: failed with failures[i], or succeeded when it is empty, at
+// ats[i] (the arrays are zipped: unnest in a select list). Rows already terminal keep their
+// outcome.
+func (q *Queries) RecordOutcomes(ctx context.Context, arg RecordOutcomesParams) error {
+	_, err := q.db.Exec(ctx, recordOutcomes, arg.Ids, arg.Failures, arg.Ats)
+	return err
+}
+
 const revokeClient = `-- name: RevokeClient :one
 UPDATE api_clients SET revoked_at = coalesce(revoked_at, CAST($1 AS BIGINT))
 WHERE id = $2
@@ -590,4 +1169,13 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerAccountNumber,
 	)
 	return i, err
+}
+
+const startBatch = `-- name: StartBatch :exec
+UPDATE batches SET state = 'inProgress' WHERE id = $1 AND state = 'accepted'
+`
+
+func (q *Queries) StartBatch(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, startBatch, id)
+	return err
 }

@@ -13,6 +13,32 @@ type ApiClient struct {
 	RevokedAt      *int64
 }
 
+type Batch struct {
+	ID          string
+	SiteID      string
+	Reference   string
+	Fingerprint []byte
+	State       string
+	RowCount    int32
+	TotalAmount int64
+	SubmittedAt int64
+	CompletedAt *int64
+	DeadlineAt  int64
+	RetainUntil int64
+}
+
+type BatchRow struct {
+	ID                string
+	BatchID           string
+	Idx               int32
+	RowReference      string
+	CustomerReference string
+	Amount            int64
+	State             string
+	FailureReason     *string
+	OutcomeAt         *int64
+}
+
 type CustomerLink struct {
 	ID                    string
 	SiteID                string
@@ -34,6 +60,16 @@ type Organisation struct {
 	ID        string
 	Name      string
 	CreatedAt int64
+}
+
+type SandboxLedger struct {
+	IdempotencyKey string
+	Amount         int64
+	Bsb            string
+	AccountNumber  string
+	Failure        *string
+	SubmittedAt    int64
+	SettlesAt      int64
 }
 
 type SigningKey struct {

@@ -10,6 +10,120 @@ import (
 	"database/sql"
 )
 
+const batchRows = `-- name: BatchRows :many
+SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at FROM batch_rows WHERE batch_id = ?1 ORDER BY idx
+`
+
+func (q *Queries) BatchRows(ctx context.Context, batchID string) ([]BatchRow, error) {
+	rows, err := q.db.QueryContext(ctx, batchRows, batchID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BatchRow
+	for rows.Next() {
+		var i BatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchID,
+			&i.Idx,
+			&i.RowReference,
+			&i.CustomerReference,
+			&i.Amount,
+			&i.State,
+			&i.FailureReason,
+			&i.OutcomeAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const batchRowsInState = `-- name: BatchRowsInState :many
+SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at FROM batch_rows WHERE batch_id = ?1 AND state = ?2 ORDER BY idx
+`
+
+type BatchRowsInStateParams struct {
+	BatchID string
+	State   string
+}
+
+func (q *Queries) BatchRowsInState(ctx context.Context, arg BatchRowsInStateParams) ([]BatchRow, error) {
+	rows, err := q.db.QueryContext(ctx, batchRowsInState, arg.BatchID, arg.State)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BatchRow
+	for rows.Next() {
+		var i BatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchID,
+			&i.Idx,
+			&i.RowReference,
+			&i.CustomerReference,
+			&i.Amount,
+			&i.State,
+			&i.FailureReason,
+			&i.OutcomeAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const batchSummary = `-- name: BatchSummary :many
+SELECT state, count(*) AS row_count, CAST(sum(amount) AS BIGINT) AS amount
+FROM batch_rows WHERE batch_id = ?1
+GROUP BY state
+`
+
+type BatchSummaryRow struct {
+	State    string
+	RowCount int64
+	Amount   int64
+}
+
+func (q *Queries) BatchSummary(ctx context.Context, batchID string) ([]BatchSummaryRow, error) {
+	rows, err := q.db.QueryContext(ctx, batchSummary, batchID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BatchSummaryRow
+	for rows.Next() {
+		var i BatchSummaryRow
+		if err := rows.Scan(&i.State, &i.RowCount, &i.Amount); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const clearCurrentLink = `-- name: ClearCurrentLink :exec
 UPDATE customer_links SET is_current = FALSE
 WHERE site_id = ?1 AND customer_reference = ?2 AND is_current
@@ -22,6 +136,33 @@ type ClearCurrentLinkParams struct {
 
 func (q *Queries) ClearCurrentLink(ctx context.Context, arg ClearCurrentLinkParams) error {
 	_, err := q.db.ExecContext(ctx, clearCurrentLink, arg.SiteID, arg.CustomerReference)
+	return err
+}
+
+const completeBatch = `-- name: CompleteBatch :exec
+UPDATE batches SET state = 'completed', completed_at = CAST(?1 AS BIGINT)
+WHERE batches.id = ?2 AND batches.state <> 'completed'
+  AND NOT EXISTS (SELECT 1 FROM batch_rows AS r
+                  WHERE r.batch_id = batches.id AND r.state IN ('pending', 'inProgress'))
+`
+
+type CompleteBatchParams struct {
+	At int64
+	ID string
+}
+
+func (q *Queries) CompleteBatch(ctx context.Context, arg CompleteBatchParams) error {
+	_, err := q.db.ExecContext(ctx, completeBatch, arg.At, arg.ID)
+	return err
+}
+
+const completeOverdueBatches = `-- name: CompleteOverdueBatches :exec
+UPDATE batches SET state = 'completed', completed_at = CAST(?1 AS BIGINT)
+WHERE deadline_at <= ?1 AND state <> 'completed'
+`
+
+func (q *Queries) CompleteOverdueBatches(ctx context.Context, now int64) error {
+	_, err := q.db.ExecContext(ctx, completeOverdueBatches, now)
 	return err
 }
 
@@ -101,6 +242,23 @@ func (q *Queries) CreateSite(ctx context.Context, arg CreateSiteParams) error {
 	return err
 }
 
+const deleteBatchPastRetention = `-- name: DeleteBatchPastRetention :exec
+DELETE FROM batches
+WHERE site_id = ?1 AND reference = ?2 AND retain_until <= ?3
+`
+
+type DeleteBatchPastRetentionParams struct {
+	SiteID    string
+	Reference string
+	At        int64
+}
+
+// Frees a reference whose batch is past its retention, before CreateBatch inserts a new one.
+func (q *Queries) DeleteBatchPastRetention(ctx context.Context, arg DeleteBatchPastRetentionParams) error {
+	_, err := q.db.ExecContext(ctx, deleteBatchPastRetention, arg.SiteID, arg.Reference, arg.At)
+	return err
+}
+
 const expireInvitations = `-- name: ExpireInvitations :exec
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = ?1 AND customer_reference = ?2 AND is_current
@@ -118,6 +276,71 @@ type ExpireInvitationsParams struct {
 func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsParams) error {
 	_, err := q.db.ExecContext(ctx, expireInvitations, arg.SiteID, arg.CustomerReference, arg.At)
 	return err
+}
+
+const expireOverdueRows = `-- name: ExpireOverdueRows :execrows
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = CAST(?1 AS BIGINT)
+WHERE state IN ('pending', 'inProgress')
+  AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= ?1 AND state <> 'completed')
+`
+
+func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, expireOverdueRows, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const getBatch = `-- name: GetBatch :one
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches WHERE site_id = ?1 AND reference = ?2
+`
+
+type GetBatchParams struct {
+	SiteID    string
+	Reference string
+}
+
+func (q *Queries) GetBatch(ctx context.Context, arg GetBatchParams) (Batch, error) {
+	row := q.db.QueryRowContext(ctx, getBatch, arg.SiteID, arg.Reference)
+	var i Batch
+	err := row.Scan(
+		&i.ID,
+		&i.SiteID,
+		&i.Reference,
+		&i.Fingerprint,
+		&i.State,
+		&i.RowCount,
+		&i.TotalAmount,
+		&i.SubmittedAt,
+		&i.CompletedAt,
+		&i.DeadlineAt,
+		&i.RetainUntil,
+	)
+	return i, err
+}
+
+const getBatchByID = `-- name: GetBatchByID :one
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches WHERE id = ?1
+`
+
+func (q *Queries) GetBatchByID(ctx context.Context, id string) (Batch, error) {
+	row := q.db.QueryRowContext(ctx, getBatchByID, id)
+	var i Batch
+	err := row.Scan(
+		&i.ID,
+		&i.SiteID,
+		&i.Reference,
+		&i.Fingerprint,
+		&i.State,
+		&i.RowCount,
+		&i.TotalAmount,
+		&i.SubmittedAt,
+		&i.CompletedAt,
+		&i.DeadlineAt,
+		&i.RetainUntil,
+	)
+	return i, err
 }
 
 const getClient = `-- name: GetClient :one
@@ -230,6 +453,108 @@ func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
 	return i, err
 }
 
+const inProgressRows = `-- name: InProgressRows :many
+SELECT id FROM batch_rows WHERE batch_id = ?1 AND state = 'inProgress' ORDER BY idx
+`
+
+func (q *Queries) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, inProgressRows, batchID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const insertBatch = `-- name: InsertBatch :one
+INSERT INTO batches (id, site_id, reference, fingerprint, state, row_count, total_amount,
+                     submitted_at, completed_at, deadline_at, retain_until)
+VALUES (?1, ?2, ?3, ?4, ?5,
+        ?6, ?7, ?8, ?9,
+        ?10, ?11)
+ON CONFLICT (site_id, reference) DO NOTHING
+RETURNING id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until
+`
+
+type InsertBatchParams struct {
+	ID          string
+	SiteID      string
+	Reference   string
+	Fingerprint []byte
+	State       string
+	RowCount    int64
+	TotalAmount int64
+	SubmittedAt int64
+	CompletedAt sql.NullInt64
+	DeadlineAt  int64
+	RetainUntil int64
+}
+
+// Returns no row when the site has a batch with the reference.
+func (q *Queries) InsertBatch(ctx context.Context, arg InsertBatchParams) (Batch, error) {
+	row := q.db.QueryRowContext(ctx, insertBatch,
+		arg.ID,
+		arg.SiteID,
+		arg.Reference,
+		arg.Fingerprint,
+		arg.State,
+		arg.RowCount,
+		arg.TotalAmount,
+		arg.SubmittedAt,
+		arg.CompletedAt,
+		arg.DeadlineAt,
+		arg.RetainUntil,
+	)
+	var i Batch
+	err := row.Scan(
+		&i.ID,
+		&i.SiteID,
+		&i.Reference,
+		&i.Fingerprint,
+		&i.State,
+		&i.RowCount,
+		&i.TotalAmount,
+		&i.SubmittedAt,
+		&i.CompletedAt,
+		&i.DeadlineAt,
+		&i.RetainUntil,
+	)
+	return i, err
+}
+
+const insertBatchRows = `-- name: InsertBatchRows :exec
+INSERT INTO batch_rows (id, batch_id, idx, row_reference, customer_reference, amount, state)
+SELECT json_extract(r.value, '$.id'), ?1, json_extract(r.value, '$.idx'),
+       json_extract(r.value, '$.ref'), json_extract(r.value, '$.customer'),
+       json_extract(r.value, '$.amount'), 'pending'
+FROM json_each(?2) AS r
+`
+
+type InsertBatchRowsParams struct {
+	BatchID string
+	Rows    interface{}
+}
+
+// rows is a JSON array of {"id", "idx", "ref", "customer", "amount"}: one statement for the batch.
+func (q *Queries) InsertBatchRows(ctx context.Context, arg InsertBatchRowsParams) error {
+	_, err := q.db.ExecContext(ctx, insertBatchRows, arg.BatchID, arg.Rows)
+	return err
+}
+
 const insertLink = `-- name: InsertLink :exec
 INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at)
 VALUES (?1, ?2, ?3, 'invited', TRUE, ?4, ?5)
@@ -268,6 +593,42 @@ type InsertSigningKeyParams struct {
 func (q *Queries) InsertSigningKey(ctx context.Context, arg InsertSigningKeyParams) error {
 	_, err := q.db.ExecContext(ctx, insertSigningKey, arg.ID, arg.Secret, arg.CreatedAt)
 	return err
+}
+
+const ledgerEntries = `-- name: LedgerEntries :many
+SELECT idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at FROM sandbox_ledger WHERE idempotency_key IN (SELECT value FROM json_each(?1))
+`
+
+// keys is a JSON array of idempotency keys.
+func (q *Queries) LedgerEntries(ctx context.Context, keys interface{}) ([]SandboxLedger, error) {
+	rows, err := q.db.QueryContext(ctx, ledgerEntries, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SandboxLedger
+	for rows.Next() {
+		var i SandboxLedger
+		if err := rows.Scan(
+			&i.IdempotencyKey,
+			&i.Amount,
+			&i.Bsb,
+			&i.AccountNumber,
+			&i.Failure,
+			&i.SubmittedAt,
+			&i.SettlesAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const linkCustomer = `-- name: LinkCustomer :one
@@ -315,6 +676,110 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		&i.CustomerAccountNumber,
 	)
 	return i, err
+}
+
+const listBatches = `-- name: ListBatches :many
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches
+WHERE site_id = ?1
+ORDER BY submitted_at DESC, id DESC
+LIMIT ?2
+`
+
+type ListBatchesParams struct {
+	SiteID string
+	Lim    int64
+}
+
+func (q *Queries) ListBatches(ctx context.Context, arg ListBatchesParams) ([]Batch, error) {
+	rows, err := q.db.QueryContext(ctx, listBatches, arg.SiteID, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Batch
+	for rows.Next() {
+		var i Batch
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteID,
+			&i.Reference,
+			&i.Fingerprint,
+			&i.State,
+			&i.RowCount,
+			&i.TotalAmount,
+			&i.SubmittedAt,
+			&i.CompletedAt,
+			&i.DeadlineAt,
+			&i.RetainUntil,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listBatchesAfter = `-- name: ListBatchesAfter :many
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches
+WHERE site_id = ?1
+  AND (submitted_at < ?2
+       OR (submitted_at = ?2 AND id < ?3))
+ORDER BY submitted_at DESC, id DESC
+LIMIT ?4
+`
+
+type ListBatchesAfterParams struct {
+	SiteID           string
+	AfterSubmittedAt int64
+	AfterID          string
+	Lim              int64
+}
+
+// The page after the batch (after_submitted_at, after_id) in the order of ListBatches.
+func (q *Queries) ListBatchesAfter(ctx context.Context, arg ListBatchesAfterParams) ([]Batch, error) {
+	rows, err := q.db.QueryContext(ctx, listBatchesAfter,
+		arg.SiteID,
+		arg.AfterSubmittedAt,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Batch
+	for rows.Next() {
+		var i Batch
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteID,
+			&i.Reference,
+			&i.Fingerprint,
+			&i.State,
+			&i.RowCount,
+			&i.TotalAmount,
+			&i.SubmittedAt,
+			&i.CompletedAt,
+			&i.DeadlineAt,
+			&i.RetainUntil,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listExpiredLinks = `-- name: ListExpiredLinks :many
@@ -545,6 +1010,137 @@ func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStatePara
 	return items, nil
 }
 
+const markInProgress = `-- name: MarkInProgress :exec
+UPDATE batch_rows SET state = 'inProgress'
+WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?1))
+`
+
+// ids is a JSON array of row ids.
+func (q *Queries) MarkInProgress(ctx context.Context, ids interface{}) error {
+	_, err := q.db.ExecContext(ctx, markInProgress, ids)
+	return err
+}
+
+const pendingRows = `-- name: PendingRows :many
+SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state,
+       r.failure_reason, r.outcome_at,
+       CAST(coalesce(l.state = 'linked', FALSE) AS BOOLEAN) AS linked,
+       l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
+FROM batch_rows AS r
+JOIN batches AS b ON b.id = r.batch_id
+LEFT JOIN customer_links AS l
+       ON l.site_id = b.site_id AND l.customer_reference = r.customer_reference AND l.is_current
+WHERE r.batch_id = ?1 AND r.state = 'pending'
+ORDER BY r.idx
+`
+
+type PendingRowsRow struct {
+	ID                    string
+	BatchID               string
+	Idx                   int64
+	RowReference          string
+	CustomerReference     string
+	Amount                int64
+	State                 string
+	FailureReason         sql.NullString
+	OutcomeAt             sql.NullInt64
+	Linked                bool
+	CustomerName          sql.NullString
+	CustomerEmail         sql.NullString
+	CustomerBsb           sql.NullString
+	CustomerAccountNumber sql.NullString
+}
+
+// The batch's pending rows with the current link of their customer at the batch's site, if any.
+func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRowsRow, error) {
+	rows, err := q.db.QueryContext(ctx, pendingRows, batchID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []PendingRowsRow
+	for rows.Next() {
+		var i PendingRowsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchID,
+			&i.Idx,
+			&i.RowReference,
+			&i.CustomerReference,
+			&i.Amount,
+			&i.State,
+			&i.FailureReason,
+			&i.OutcomeAt,
+			&i.Linked,
+			&i.CustomerName,
+			&i.CustomerEmail,
+			&i.CustomerBsb,
+			&i.CustomerAccountNumber,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const purgeBatches = `-- name: PurgeBatches :execrows
+DELETE FROM batches WHERE retain_until <= ?1
+`
+
+func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, purgeBatches, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const recordDebits = `-- name: RecordDebits :exec
+INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)
+SELECT json_extract(value, '$.key'), json_extract(value, '$.amount'), json_extract(value, '$.bsb'),
+       json_extract(value, '$.account'), nullif(json_extract(value, '$.failure'), ''),
+       json_extract(value, '$.submitted'), json_extract(value, '$.settles')
+FROM json_each(?1) WHERE TRUE
+ON CONFLICT (idempotency_key) DO NOTHING
+`
+
+// entries is a JSON array of {"key", "amount", "bsb", "account", "failure", "submitted", "settles"};
+// an empty failure is a debit that succeeds. Keys already in the ledger are left as they are.
+func (q *Queries) RecordDebits(ctx context.Context, entries interface{}) error {
+	_, err := q.db.ExecContext(ctx, recordDebits, entries)
+	return err
+}
+
+const recordOutcomes = `-- name: RecordOutcomes :exec
+INSERT INTO batch_rows (id, batch_id, idx, row_reference, customer_reference, amount, state,
+                        failure_reason, outcome_at)
+SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount,
+       CASE WHEN json_extract(o.value, '$.failure') = '' THEN 'succeeded' ELSE 'failed' END,
+       nullif(json_extract(o.value, '$.failure'), ''), json_extract(o.value, '$.at')
+FROM json_each(?1) AS o
+JOIN batch_rows AS r ON r.id = json_extract(o.value, '$.id')
+WHERE r.state IN ('pending', 'inProgress')
+ON CONFLICT (id) DO UPDATE
+SET state = excluded.state, failure_reason = excluded.failure_reason, outcome_at = excluded.outcome_at
+`
+
+// outcomes is a JSON array of {"id", "failure", "at"}; an empty failure means succeeded. Rows
+// already terminal keep their outcome. sqlc's SQLite parser does not accept UPDATE ... FROM, and a
+// correlated subquery over json_each is quadratic (half a second for 1000 rows), so this is an
+// upsert that always conflicts: the join picks the open rows by primary key and DO UPDATE moves
+// them. No row is ever inserted: every selected row exists.
+func (q *Queries) RecordOutcomes(ctx context.Context, outcomes interface{}) error {
+	_, err := q.db.ExecContext(ctx, recordOutcomes, outcomes)
+	return err
+}
+
 const revokeClient = `-- name: RevokeClient :one
 UPDATE api_clients SET revoked_at = coalesce(revoked_at, CAST(?1 AS BIGINT))
 WHERE id = ?2
@@ -603,4 +1199,13 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerAccountNumber,
 	)
 	return i, err
+}
+
+const startBatch = `-- name: StartBatch :exec
+UPDATE batches SET state = 'inProgress' WHERE id = ?1 AND state = 'accepted'
+`
+
+func (q *Queries) StartBatch(ctx context.Context, id string) error {
+	_, err := q.db.ExecContext(ctx, startBatch, id)
+	return err
 }

@@ -17,6 +17,32 @@ type ApiClient struct {
 	RevokedAt      sql.NullInt64
 }
 
+type Batch struct {
+	ID          string
+	SiteID      string
+	Reference   string
+	Fingerprint []byte
+	State       string
+	RowCount    int64
+	TotalAmount int64
+	SubmittedAt int64
+	CompletedAt sql.NullInt64
+	DeadlineAt  int64
+	RetainUntil int64
+}
+
+type BatchRow struct {
+	ID                string
+	BatchID           string
+	Idx               int64
+	RowReference      string
+	CustomerReference string
+	Amount            int64
+	State             string
+	FailureReason     sql.NullString
+	OutcomeAt         sql.NullInt64
+}
+
 type CustomerLink struct {
 	ID                    string
 	SiteID                string
@@ -38,6 +64,16 @@ type Organisation struct {
 	ID        string
 	Name      string
 	CreatedAt int64
+}
+
+type SandboxLedger struct {
+	IdempotencyKey string
+	Amount         int64
+	Bsb            string
+	AccountNumber  string
+	Failure        sql.NullString
+	SubmittedAt    int64
+	SettlesAt      int64
 }
 
 type SigningKey struct {

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/storage"
+)
+
+const apiVersion = "urn:pyng:api:billing:version:v1"
+
+// process is one running "pyng serve".
+type process struct {
+	cmd    *exec.Cmd
+	base   string
+	stderr *bytes.Buffer
+}
+
+// startServer starts the binary on databaseURL with env added, and waits until it answers.
+func startServer(t *testing.T, bin, databaseURL string, env ...string) (*process, io.Reader) {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), append([]string{"PYNG_ADDR=" + addr, "PYNG_DATABASE_URL=" + databaseURL}, env...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, base: "http://" + addr, stderr: &bytes.Buffer{}}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(p.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, stdout
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready within 30s:\n%s", p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill stops the process the hard way, as a crash or an OOM kill would.
+func (p *process) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+}
+
+// partner calls the API as one partner.
+type partner struct {
+	t            *testing.T
+	base, siteID string
+	token        string
+}
+
+func (p *partner) call(method, path string, body any, out any) int {
+	p.t.Helper()
+	var r io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		r = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, p.base+"/billing/sites/"+p.siteID+path, r)
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	req.Header.Set("Pyng-Api-Version", apiVersion)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			p.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+func token(t *testing.T, base, clientID, secret string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}}
+	req, _ := http.NewRequest("POST", base+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(clientID, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token: %d %v", resp.StatusCode, err)
+	}
+	return tok.AccessToken
+}
+
+type batchView struct {
+	Data struct {
+		State string
+		Rows  []struct {
+			RowReference, State, FailureReason string
+			Amount                             int64
+		}
+	}
+}
+
+// TestCrashDuringExecutionLosesNothingAndDebitsOnce submits batches to a server process, kills it
+// with SIGKILL while rows are executing, starts it again on the same database, and checks that
+// every row ends terminal and the sandbox rail's ledger has exactly one debit per row it settled.
+func TestCrashDuringExecutionLosesNothingAndDebitsOnce(t *testing.T) {
+	bin := pyngBinary
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			databaseURL := dbtest.URL(t, engine)
+			env := []string{"PYNG_SANDBOX_SETTLEMENT_DELAY=700ms", "PYNG_JOB_RESCUE_AFTER=2s",
+				"PYNG_JOB_POLL_INTERVAL=50ms", "PYNG_JOB_WORKERS=2"}
+			first, stdout := startServer(t, bin, databaseURL, env...)
+			banner := readBanner(t, stdout)
+			clientID, secret := field(t, banner, `client id\s+(\S+)`), field(t, banner, `client secret\s+(\S+)`)
+			p := &partner{t: t, base: first.base, siteID: field(t, banner, `site\s+(site_\S+)`)}
+			p.token = token(t, p.base, clientID, secret)
+
+			customers := []string{"C1", "C2", "C3", "C4"}
+			for _, c := range customers {
+				if st := p.call("POST", "/customers/invitations", map[string]string{"customerReference": c}, nil); st != 201 {
+					t.Fatalf("invite %s: %d", c, st)
+				}
+				if st := p.call("POST", "/sandbox/customers/"+c+"/signup", nil, nil); st != 200 {
+					t.Fatalf("sandbox signup %s: %d", c, st)
+				}
+			}
+			const batches, rowsPerBatch = 6, 150
+			for b := range batches {
+				var rows []map[string]any
+				for i := range rowsPerBatch {
+					customer := customers[i%len(customers)]
+					if i%25 == 0 {
+						customer = "NOBODY" // fails customerNotActive
+					}
+					rows = append(rows, map[string]any{"rowReference": fmt.Sprintf("R%d", i),
+						"customerReference": customer, "amount": 1000 + i})
+				}
+				body := map[string]any{"batchReference": fmt.Sprintf("B%d", b), "rows": rows}
+				if st := p.call("POST", "/batches", body, nil); st != 202 {
+					t.Fatalf("submit B%d: %d", b, st)
+				}
+			}
+			// Kill once execution is under way: some rows handed to the rail, not all settled.
+			waitFor(t, 20*time.Second, "rows in progress before the crash", func() bool {
+				var v batchView
+				p.call("GET", "/batches/B0", nil, &v)
+				return v.Data.State == "inProgress"
+			})
+			first.kill(t)
+
+			second, _ := startServer(t, bin, databaseURL, env...)
+			p.base = second.base
+			succeeded := 0
+			for b := range batches {
+				var v batchView
+				waitFor(t, 60*time.Second, fmt.Sprintf("batch B%d completed after the restart", b), func() bool {
+					p.call("GET", fmt.Sprintf("/batches/B%d", b), nil, &v)
+					return v.Data.State == "completed"
+				})
+				if len(v.Data.Rows) != rowsPerBatch {
+					t.Fatalf("B%d has %d rows, want %d", b, len(v.Data.Rows), rowsPerBatch)
+				}
+				for _, r := range v.Data.Rows {
+					switch {
+					case r.State == "succeeded":
+						succeeded++
+					case r.State != "failed":
+						t.Errorf("B%d %s is %s after completion", b, r.RowReference, r.State)
+					}
+				}
+			}
+			second.kill(t)
+
+			debits, perRow, ofSucceeded := ledgerCounts(t, databaseURL)
+			if perRow > 1 {
+				t.Errorf("a row was debited %d times", perRow)
+			}
+			if ofSucceeded != succeeded {
+				t.Errorf("succeeded rows with a debit = %d, want every one of the %d succeeded rows", ofSucceeded, succeeded)
+			}
+			if want := batches * (rowsPerBatch - rowsPerBatch/25); debits != want {
+				t.Errorf("ledger has %d debits, want one for each of the %d rows with a linked customer", debits, want)
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, done func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !done() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ledgerCounts reads the sandbox rail's ledger directly: how many debits it holds, the most debits
+// of any one row, and how many succeeded rows have a debit.
+func ledgerCounts(t *testing.T, databaseURL string) (debits, maxPerRow, ofSucceeded int) {
+	t.Helper()
+	const (
+		countDebits    = `SELECT count(*) FROM sandbox_ledger`
+		maxPerRowQuery = `SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM sandbox_ledger GROUP BY idempotency_key) AS per_row`
+		succeededRows  = `SELECT count(*) FROM batch_rows r JOIN sandbox_ledger l ON l.idempotency_key = r.id WHERE r.state = 'succeeded'`
+	)
+	ctx := context.Background()
+	db, err := storage.Open(ctx, databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	out := []*int{&debits, &maxPerRow, &ofSucceeded}
+	for i, q := range []string{countDebits, maxPerRowQuery, succeededRows} {
+		switch d := db.(type) {
+		case storage.SQLite:
+			err = d.DB().QueryRowContext(ctx, q).Scan(out[i])
+		case storage.Postgres:
+			err = d.Pool().QueryRow(ctx, q).Scan(out[i])
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return debits, maxPerRow, ofSucceeded
+}

@@ -1,0 +1,358 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/jobs"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/sqlite/internal/dbsqlc"
+)
+
+var (
+	_ billing.BatchStore = (*Store)(nil)
+	_ rail.Ledger        = (*Store)(nil)
+)
+
+// The set-based statements take their many values as one JSON array, read with json_each.
+type (
+	rowJSON struct {
+		ID       string `json:"id"`
+		Idx      int    `json:"idx"`
+		Ref      string `json:"ref"`
+		Customer string `json:"customer"`
+		Amount   int64  `json:"amount"`
+	}
+	outcomeJSON struct {
+		ID      string `json:"id"`
+		Failure string `json:"failure"`
+		At      int64  `json:"at"`
+	}
+	ledgerJSON struct {
+		Key       string `json:"key"`
+		Amount    int64  `json:"amount"`
+		BSB       string `json:"bsb"`
+		Account   string `json:"account"`
+		Failure   string `json:"failure"`
+		Submitted int64  `json:"submitted"`
+		Settles   int64  `json:"settles"`
+	}
+)
+
+// jsonArray encodes the values of s, mapped by fn, as a JSON array ("[]" when empty, never null).
+func jsonArray[S ~[]E, E, J any](s S, fn func(E) J) (string, error) {
+	out := make([]J, len(s))
+	for i, e := range s {
+		out[i] = fn(e)
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+func (s *Store) CreateBatch(ctx context.Context, b billing.Batch, rows []billing.Row) (stored billing.Batch, created bool, err error) {
+	rowsJSON, err := jsonArray(rows, func(r billing.Row) rowJSON {
+		return rowJSON{ID: r.ID, Idx: r.Index, Ref: r.Reference, Customer: r.CustomerReference, Amount: r.Amount}
+	})
+	if err != nil {
+		return billing.Batch{}, false, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return billing.Batch{}, false, err
+	}
+	defer tx.Rollback() // a no-op once committed; undoes nothing when the batch existed
+	q := s.q.WithTx(tx)
+	if err := q.DeleteBatchPastRetention(ctx, dbsqlc.DeleteBatchPastRetentionParams{
+		SiteID:    b.SiteID,
+		Reference: b.Reference,
+		At:        billing.Millis(b.SubmittedAt),
+	}); err != nil {
+		return billing.Batch{}, false, fmt.Errorf("delete batch past retention: %w", err)
+	}
+	r, err := q.InsertBatch(ctx, dbsqlc.InsertBatchParams{
+		ID:          b.ID,
+		SiteID:      b.SiteID,
+		Reference:   b.Reference,
+		Fingerprint: b.Fingerprint,
+		State:       string(b.State),
+		RowCount:    int64(b.RowCount),
+		TotalAmount: b.TotalAmount,
+		SubmittedAt: billing.Millis(b.SubmittedAt),
+		CompletedAt: nullMillis(b.CompletedAt),
+		DeadlineAt:  billing.Millis(b.Deadline),
+		RetainUntil: billing.Millis(b.RetainUntil),
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		existing, err := q.GetBatch(ctx, dbsqlc.GetBatchParams{SiteID: b.SiteID, Reference: b.Reference})
+		if err != nil {
+			return billing.Batch{}, false, fmt.Errorf("get the batch holding the reference: %w", mapErr(err))
+		}
+		return batch(existing), false, nil
+	}
+	if err != nil {
+		return billing.Batch{}, false, fmt.Errorf("insert batch: %w", mapErr(err))
+	}
+	if err := q.InsertBatchRows(ctx, dbsqlc.InsertBatchRowsParams{BatchID: b.ID, Rows: rowsJSON}); err != nil {
+		return billing.Batch{}, false, fmt.Errorf("insert batch rows: %w", mapErr(err))
+	}
+	if _, err := s.inserter.InsertTx(ctx, tx, jobs.ExecuteBatch{BatchID: b.ID}, nil); err != nil {
+		return billing.Batch{}, false, fmt.Errorf("enqueue batch execution: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return billing.Batch{}, false, err
+	}
+	return batch(r), true, nil
+}
+
+func (s *Store) GetBatch(ctx context.Context, siteID, reference string) (billing.Batch, error) {
+	r, err := s.q.GetBatch(ctx, dbsqlc.GetBatchParams{SiteID: siteID, Reference: reference})
+	if err != nil {
+		return billing.Batch{}, mapErr(err)
+	}
+	return batch(r), nil
+}
+
+func (s *Store) GetBatchByID(ctx context.Context, id string) (billing.Batch, error) {
+	r, err := s.q.GetBatchByID(ctx, id)
+	if err != nil {
+		return billing.Batch{}, mapErr(err)
+	}
+	return batch(r), nil
+}
+
+func (s *Store) BatchRows(ctx context.Context, batchID string, state billing.RowState) ([]billing.Row, error) {
+	var (
+		rs  []dbsqlc.BatchRow
+		err error
+	)
+	if state == "" {
+		rs, err = s.q.BatchRows(ctx, batchID)
+	} else {
+		rs, err = s.q.BatchRowsInState(ctx, dbsqlc.BatchRowsInStateParams{BatchID: batchID, State: string(state)})
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]billing.Row, len(rs))
+	for i, r := range rs {
+		rows[i] = row(r)
+	}
+	return rows, nil
+}
+
+func (s *Store) BatchSummary(ctx context.Context, batchID string) (billing.BatchSummary, error) {
+	rs, err := s.q.BatchSummary(ctx, batchID)
+	if err != nil {
+		return nil, err
+	}
+	summary := billing.BatchSummary{}
+	for _, r := range rs {
+		summary[billing.RowState(r.State)] = billing.StateTotal{Count: int(r.RowCount), Amount: r.Amount}
+	}
+	return summary, nil
+}
+
+func (s *Store) ListBatches(ctx context.Context, siteID string, f billing.BatchFilter) ([]billing.Batch, error) {
+	var (
+		rs  []dbsqlc.Batch
+		err error
+		lim = int64(max(f.Limit, 0))
+	)
+	if f.AfterID == "" && f.AfterSubmittedAt.IsZero() {
+		rs, err = s.q.ListBatches(ctx, dbsqlc.ListBatchesParams{SiteID: siteID, Lim: lim})
+	} else {
+		rs, err = s.q.ListBatchesAfter(ctx, dbsqlc.ListBatchesAfterParams{
+			SiteID:           siteID,
+			AfterSubmittedAt: billing.Millis(f.AfterSubmittedAt),
+			AfterID:          f.AfterID,
+			Lim:              lim,
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	batches := make([]billing.Batch, len(rs))
+	for i, r := range rs {
+		batches[i] = batch(r)
+	}
+	return batches, nil
+}
+
+func (s *Store) StartBatch(ctx context.Context, batchID string, _ time.Time) error {
+	return s.q.StartBatch(ctx, batchID)
+}
+
+func (s *Store) PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error) {
+	rs, err := s.q.PendingRows(ctx, batchID)
+	if err != nil {
+		return nil, err
+	}
+	pending := make([]billing.PendingRow, len(rs))
+	for i, r := range rs {
+		pending[i] = billing.PendingRow{
+			Row: row(dbsqlc.BatchRow{
+				ID:                r.ID,
+				BatchID:           r.BatchID,
+				Idx:               r.Idx,
+				RowReference:      r.RowReference,
+				CustomerReference: r.CustomerReference,
+				Amount:            r.Amount,
+				State:             r.State,
+				FailureReason:     r.FailureReason,
+				OutcomeAt:         r.OutcomeAt,
+			}),
+			Linked: r.Linked,
+			Customer: billing.Customer{
+				Name:          r.CustomerName.String,
+				Email:         r.CustomerEmail.String,
+				BSB:           r.CustomerBsb.String,
+				AccountNumber: r.CustomerAccountNumber.String,
+			},
+		}
+	}
+	return pending, nil
+}
+
+func (s *Store) MarkInProgress(ctx context.Context, rowIDs []string) error {
+	if len(rowIDs) == 0 {
+		return nil
+	}
+	ids, err := jsonArray(rowIDs, func(id string) string { return id })
+	if err != nil {
+		return err
+	}
+	return s.q.MarkInProgress(ctx, ids)
+}
+
+func (s *Store) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
+	return s.q.InProgressRows(ctx, batchID)
+}
+
+func (s *Store) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	js, err := jsonArray(outcomes, func(o billing.RowOutcome) outcomeJSON {
+		return outcomeJSON{ID: o.RowID, Failure: string(o.Failure), At: billing.Millis(o.At)}
+	})
+	if err != nil {
+		return err
+	}
+	return s.q.RecordOutcomes(ctx, js)
+}
+
+func (s *Store) CompleteBatch(ctx context.Context, batchID string, at time.Time) (bool, error) {
+	if err := s.q.CompleteBatch(ctx, dbsqlc.CompleteBatchParams{ID: batchID, At: billing.Millis(at)}); err != nil {
+		return false, err
+	}
+	r, err := s.q.GetBatchByID(ctx, batchID)
+	if err != nil {
+		return false, mapErr(err)
+	}
+	return r.State == string(billing.BatchCompleted), nil
+}
+
+func (s *Store) ExpireOverdueRows(ctx context.Context, now time.Time) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() // a no-op once committed
+	q := s.q.WithTx(tx)
+	n, err := q.ExpireOverdueRows(ctx, billing.Millis(now))
+	if err != nil {
+		return 0, fmt.Errorf("expire rows: %w", err)
+	}
+	if err := q.CompleteOverdueBatches(ctx, billing.Millis(now)); err != nil {
+		return 0, fmt.Errorf("complete batches: %w", err)
+	}
+	return int(n), tx.Commit()
+}
+
+func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
+	n, err := s.q.PurgeBatches(ctx, billing.Millis(now))
+	return int(n), err
+}
+
+func (s *Store) RecordDebits(ctx context.Context, entries []rail.LedgerEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	es, err := jsonArray(entries, func(e rail.LedgerEntry) ledgerJSON {
+		return ledgerJSON{
+			Key:       e.Key,
+			Amount:    e.Amount,
+			BSB:       e.BSB,
+			Account:   e.AccountNumber,
+			Failure:   string(e.Failure),
+			Submitted: billing.Millis(e.SubmittedAt),
+			Settles:   billing.Millis(e.SettlesAt),
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return s.q.RecordDebits(ctx, es)
+}
+
+func (s *Store) LedgerEntries(ctx context.Context, keys []string) ([]rail.LedgerEntry, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	ks, err := jsonArray(keys, func(k string) string { return k })
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.q.LedgerEntries(ctx, ks)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]rail.LedgerEntry, len(rs))
+	for i, r := range rs {
+		entries[i] = rail.LedgerEntry{
+			Key:           r.IdempotencyKey,
+			Amount:        r.Amount,
+			BSB:           r.Bsb,
+			AccountNumber: r.AccountNumber,
+			Failure:       billing.FailureReason(r.Failure.String),
+			SubmittedAt:   billing.FromMillis(r.SubmittedAt),
+			SettlesAt:     billing.FromMillis(r.SettlesAt),
+		}
+	}
+	return entries, nil
+}
+
+func batch(r dbsqlc.Batch) billing.Batch {
+	return billing.Batch{
+		ID:          r.ID,
+		SiteID:      r.SiteID,
+		Reference:   r.Reference,
+		Fingerprint: r.Fingerprint,
+		State:       billing.BatchState(r.State),
+		RowCount:    int(r.RowCount),
+		TotalAmount: r.TotalAmount,
+		SubmittedAt: billing.FromMillis(r.SubmittedAt),
+		CompletedAt: fromNullMillis(r.CompletedAt),
+		Deadline:    billing.FromMillis(r.DeadlineAt),
+		RetainUntil: billing.FromMillis(r.RetainUntil),
+	}
+}
+
+func row(r dbsqlc.BatchRow) billing.Row {
+	return billing.Row{
+		ID:                r.ID,
+		BatchID:           r.BatchID,
+		Index:             int(r.Idx),
+		Reference:         r.RowReference,
+		CustomerReference: r.CustomerReference,
+		Amount:            r.Amount,
+		State:             billing.RowState(r.State),
+		FailureReason:     billing.FailureReason(r.FailureReason.String),
+		OutcomeAt:         fromNullMillis(r.OutcomeAt),
+	}
+}
