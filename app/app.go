@@ -96,6 +96,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, service: service, out: out, banner: banner}, nil
 }
 
+// Close releases a server that will not Run.
+func (s *Server) Close() error { return s.db.Close() }
+
 // shutdownGrace is how long in-flight requests may take to finish after a stop signal.
 const shutdownGrace = 25 * time.Second
 
@@ -149,12 +152,20 @@ func (s *Server) Run(ctx context.Context) error {
 // createDemo gives an empty sandbox database a demo organisation, site and API client with every
 // scope, and returns how to use them with a ready curl line, so the README walkthrough needs no
 // other step. A database that has an organisation already gets nothing.
+const demoOrganisationID = "org_demo"
+
 func createDemo(ctx context.Context, service *billing.Service, cfg Config) (string, error) {
 	n, err := service.Store.CountOrganisations(ctx)
 	if err != nil || n > 0 {
 		return "", err
 	}
-	org, err := service.CreateOrganisation(ctx, "Demo Organisation")
+	// One fixed id: of several replicas starting together on an empty database, the database
+	// lets exactly one create the demo; the others find it taken and print nothing.
+	org := billing.Organisation{ID: demoOrganisationID, Name: "Demo Organisation", CreatedAt: service.Now()}
+	err = service.Store.CreateOrganisation(ctx, org)
+	if errors.Is(err, billing.ErrDuplicate) {
+		return "", nil
+	}
 	if err != nil {
 		return "", err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/storage"
 )
 
 // syncBuffer collects what the server prints while the test reads it.
@@ -126,4 +127,39 @@ func waitReady(t *testing.T, base string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("server not ready")
+}
+
+// TestReplicasStartingTogetherCreateOneDemo starts several servers at once on one empty database:
+// exactly one creates the demo organisation.
+func TestReplicasStartingTogetherCreateOneDemo(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			databaseURL := dbtest.URL(t, engine)
+			cfg, err := app.Load(map[string]*string{"database-url": &databaseURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for i := range 4 {
+				wg.Go(func() {
+					server, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard)
+					if err != nil {
+						t.Errorf("replica %d: %v", i, err)
+						return
+					}
+					server.Close()
+				})
+			}
+			wg.Wait()
+			db, err := storage.Open(context.Background(), databaseURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if n, err := db.CountOrganisations(context.Background()); n != 1 || err != nil {
+				t.Errorf("organisations = %d, %v; want the one demo organisation", n, err)
+			}
+		})
+	}
 }
