@@ -200,6 +200,9 @@ func TestBearerToken(t *testing.T) {
 			{billing.ScopeCustomersRead, http.MethodPost, "/customers/ACME-001/revoke", billing.ScopeCustomersRevoke},
 			{billing.ScopeCustomersRead, http.MethodPost, "/sandbox/customers/ACME-001/signup", billing.ScopeCustomersInvite},
 			{billing.ScopeCustomersInvite, http.MethodPost, "/sandbox/customers/ACME-001/customer-revocation", billing.ScopeCustomersRevoke},
+			{billing.ScopeBatchesRead, http.MethodPost, "/batches", billing.ScopeBatchesWrite},
+			{billing.ScopeBatchesWrite, http.MethodGet, "/batches", billing.ScopeBatchesRead},
+			{billing.ScopeBatchesWrite, http.MethodGet, "/batches/B-1", billing.ScopeBatchesRead},
 		}
 		for _, tt := range scoped {
 			t.Run("a token without "+string(tt.requiredScopes)+" gets 403 on "+tt.method+" "+tt.path, func(t *testing.T) {
@@ -267,6 +270,12 @@ func TestAPIVersionAndCheckOrder(t *testing.T) {
 						{http.MethodGet, "/customers/ACME-VERSION", nil},
 						{http.MethodPost, "/customers/ACME-VERSION/revoke", nil},
 						{http.MethodPost, "/sandbox/customers/ACME-VERSION/signup", nil},
+						{http.MethodPost, "/batches", batchRequest("B-VERSION", debit{"R0", "ACME-VERSION", 100})},
+						{http.MethodPost, "/batches", map[string]any{"batchReference": "", "colour": "red"}},
+						{http.MethodGet, "/batches", nil},
+						{http.MethodGet, "/batches?cursor=!!!", nil},
+						{http.MethodGet, "/batches/B-VERSION", nil},
+						{http.MethodGet, "/batches/B-VERSION?rowState=done", nil},
 					} {
 						r := tt.p.do(t, ep.method, ep.path, ep.body, "Pyng-Api-Version", tt.version)
 						wantError(t, r, tt.status, tt.code, tt.target)
@@ -274,9 +283,12 @@ func TestAPIVersionAndCheckOrder(t *testing.T) {
 				})
 			}
 		})
-		// Nothing was invited by the refused requests.
+		// Nothing was invited or submitted by the refused requests.
 		if pg := p.mustList(t, ""); len(pg.Data) != 0 {
 			t.Errorf("customers = %v, want none", refs(pg.Data))
+		}
+		if pg := p.mustListBatches(t, ""); len(pg.Data) != 0 {
+			t.Errorf("batches = %v, want none", batchRefs(pg.Data))
 		}
 	})
 }
@@ -286,6 +298,7 @@ func TestSiteOfAnotherOrganisationLooksMissing(t *testing.T) {
 		p := mainPartner(t, s)
 		other := newPartner(t, s)
 		other.mustInvite(t, "ACME-001")
+		other.mustSubmit(t, batchRequest("B-1", debit{"R0", "ACME-001", 100}))
 		theirs := partner{s: s, token: p.token, site: other.site}
 		missing := partner{s: s, token: p.token, site: "site_doesnotexist"}
 		for _, ep := range []struct {
@@ -298,6 +311,11 @@ func TestSiteOfAnotherOrganisationLooksMissing(t *testing.T) {
 			{"revoke", http.MethodPost, "/customers/ACME-001/revoke", nil},
 			{"sandbox signup", http.MethodPost, "/sandbox/customers/ACME-001/signup", nil},
 			{"sandbox customer revocation", http.MethodPost, "/sandbox/customers/ACME-001/customer-revocation", nil},
+			{"submit batch", http.MethodPost, "/batches", batchRequest("B-1", debit{"R0", "ACME-001", 100})},
+			{"submit invalid batch", http.MethodPost, "/batches", batchRequest("", debit{"R0", "ACME-001", 0})},
+			{"list batches", http.MethodGet, "/batches", nil},
+			{"get batch", http.MethodGet, "/batches/B-1", nil},
+			{"get batch rows in a state", http.MethodGet, "/batches/B-1?rowState=failed", nil},
 		} {
 			t.Run(ep.name, func(t *testing.T) {
 				a := wantError(t, theirs.do(t, ep.method, ep.path, ep.body), http.StatusNotFound, "site:not-found", "siteId")
@@ -309,6 +327,9 @@ func TestSiteOfAnotherOrganisationLooksMissing(t *testing.T) {
 		}
 		if l := other.mustGet(t, "ACME-001"); l.State != "invited" {
 			t.Errorf("the other organisation's customer is %s, want invited", l.State)
+		}
+		if b := other.mustGetBatch(t, "B-1", ""); b.TotalAmount != 100 {
+			t.Errorf("the other organisation's batch = %+v", b)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/pyng/receivables/billing"
@@ -109,14 +110,7 @@ const defaultPageSize = 50
 func (a *server) listLinks(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
 	siteID := r.PathValue("siteId")
 	query := r.URL.Query()
-	f := billing.LinkFilter{Limit: defaultPageSize}
-	if query.Has("limit") {
-		n, err := strconv.Atoi(single(query["limit"]))
-		if err != nil {
-			n = 0 // out of range: the Service reports it with its one message for limit
-		}
-		f.Limit = n
-	}
+	f := billing.LinkFilter{Limit: pageSize(query)}
 	if query.Has("state") {
 		// One of the four states, else the Service reports it; a repeated state is never valid.
 		f.State = billing.LinkState(single(query["state"]))
@@ -127,12 +121,7 @@ func (a *server) listLinks(w http.ResponseWriter, r *http.Request, caller billin
 	if query.Has("cursor") {
 		after, ok := decodeCursor(single(query["cursor"]))
 		if !ok {
-			// The site is checked first, so that an unknown site answers the same whatever else.
-			if _, err := a.cfg.Service.Site(r.Context(), caller, siteID); err != nil {
-				return result{}, err
-			}
-			return result{}, billing.Errorf(billing.CodeInvalidField, "cursor",
-				"cursor is not valid: pass the nextCursor of the previous page as it was given.")
+			return result{}, a.invalidCursor(r, caller, siteID)
 		}
 		f.After = after
 	}
@@ -153,6 +142,29 @@ func (a *server) listLinks(w http.ResponseWriter, r *http.Request, caller billin
 		body.NextCursor = encodeCursor(next)
 	}
 	return result{status: http.StatusOK, body: body}, nil
+}
+
+// pageSize is the ?limit= of a list: defaultPageSize when absent, and 0 (out of range, which the
+// Service reports with its one message for limit) when it is not one integer.
+func pageSize(query url.Values) int {
+	if !query.Has("limit") {
+		return defaultPageSize
+	}
+	n, err := strconv.Atoi(single(query["limit"]))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// invalidCursor is the answer to a ?cursor= that is not one this server gave. The site is checked
+// first, so that an unknown site answers the same whatever else the request holds.
+func (a *server) invalidCursor(r *http.Request, caller billing.Caller, siteID string) error {
+	if _, err := a.cfg.Service.Site(r.Context(), caller, siteID); err != nil {
+		return err
+	}
+	return billing.Errorf(billing.CodeInvalidField, "cursor",
+		"cursor is not valid: pass the nextCursor of the previous page as it was given.")
 }
 
 // single is the value of a query parameter given once, or "" (invalid) when it is repeated.

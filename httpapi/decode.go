@@ -17,7 +17,7 @@ import (
 	"github.com/pyng/receivables/billing"
 )
 
-// maxBodyBytes bounds every request body (413 beyond).
+// maxBodyBytes bounds every request body (413 beyond) but a batch's, which decodeJSONUpTo bounds.
 const maxBodyBytes = 64 << 10
 
 // body says whether a request body is required.
@@ -36,11 +36,15 @@ const (
 // documented types (400 invalid-field, with the field as target). A JSON null leaves the field
 // unset. Targets name nested fields as in rows[3].amount.
 func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, need body) error {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	return decodeJSONUpTo(w, r, dst, need, maxBodyBytes)
+}
+
+// decodeJSONUpTo is decodeJSON for a body of at most limit bytes.
+func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, dst any, need body, limit int64) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return billing.Errorf(codeBodyTooLarge, "",
-			fmt.Sprintf("The request body must not exceed %d KiB.", maxBodyBytes>>10))
+		return billing.Errorf(codeBodyTooLarge, "", "The request body must not exceed "+byteSize(limit)+".")
 	}
 	if err != nil {
 		return fmt.Errorf("read request body: %w", err)
@@ -72,6 +76,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, need body) erro
 		return fmt.Errorf("decode request body: %w", err)
 	}
 	return nil
+}
+
+// byteSize writes a body limit for people: 64 KiB, 1 MiB.
+func byteSize(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 // isJSON reports whether a Content-Type is JSON in UTF-8, the only encoding JSON has (RFC 8259).

@@ -21,6 +21,7 @@ var (
 	codeBodyTooLarge         = billing.CodeOf("request:body-too-large")
 	codeNotFound             = billing.CodeOf("request:not-found")
 	codeMethodNotAllowed     = billing.CodeOf("request:method-not-allowed")
+	codeNotAcceptable        = billing.CodeOf("request:not-acceptable")
 )
 
 // statusOf is the one table from error code to HTTP status. A code missing from it is a
@@ -34,6 +35,9 @@ var statusOf = map[billing.Code]int{
 	billing.CodeLinkNoActiveInvitation: http.StatusConflict,
 	billing.CodeInvalidField:           http.StatusBadRequest,
 	billing.CodeCustomerInvalidField:   http.StatusBadRequest,
+	billing.CodeBatchInvalidField:      http.StatusBadRequest,
+	billing.CodeBatchReferenceConflict: http.StatusConflict,
+	billing.CodeBatchNotFound:          http.StatusNotFound,
 	billing.CodeInternal:               http.StatusInternalServerError,
 	codeMissingToken:                   http.StatusUnauthorized,
 	codeInvalidToken:                   http.StatusUnauthorized,
@@ -45,6 +49,7 @@ var statusOf = map[billing.Code]int{
 	codeBodyTooLarge:                   http.StatusRequestEntityTooLarge,
 	codeNotFound:                       http.StatusNotFound,
 	codeMethodNotAllowed:               http.StatusMethodNotAllowed,
+	codeNotAcceptable:                  http.StatusNotAcceptable,
 }
 
 // errorJSON is one problem in the error envelope.

@@ -113,6 +113,9 @@ func (a *server) routes() {
 	a.handle("GET "+site+"/customers", billing.ScopeCustomersRead, a.listLinks)
 	a.handle("GET "+site+"/customers/{customerReference}", billing.ScopeCustomersRead, a.getLink)
 	a.handle("POST "+site+"/customers/{customerReference}/revoke", billing.ScopeCustomersRevoke, a.revokeLink)
+	a.handle("POST "+site+"/batches", billing.ScopeBatchesWrite, a.submitBatch)
+	a.handle("GET "+site+"/batches", billing.ScopeBatchesRead, a.listBatches)
+	a.handle("GET "+site+"/batches/{batchReference}", billing.ScopeBatchesRead, a.getBatch)
 	if a.cfg.Sandbox {
 		a.handle("POST "+site+"/sandbox/customers/{customerReference}/signup", billing.ScopeCustomersInvite, a.simulateSignup)
 		a.handle("POST "+site+"/sandbox/customers/{customerReference}/customer-revocation", billing.ScopeCustomersRevoke, a.simulateCustomerRevocation)
@@ -123,6 +126,8 @@ func (a *server) routes() {
 type result struct {
 	status int
 	body   dataEnvelope
+	// writeFunc, when set, writes the answer instead, in a media type other than JSON.
+	writeFunc func(w http.ResponseWriter)
 }
 
 // billingFunc handles a /billing/ request of an authenticated caller.
@@ -142,6 +147,10 @@ func (a *server) handle(pattern string, scope billing.Scope, f billingFunc) {
 		}
 		if err != nil {
 			a.writeError(w, r, err)
+			return
+		}
+		if res.writeFunc != nil {
+			res.writeFunc(w)
 			return
 		}
 		res.body.TraceID = traceIDOf(r.Context())

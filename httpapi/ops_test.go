@@ -30,6 +30,8 @@ func TestRoutes(t *testing.T) {
 			{"an unknown path is 404 request:not-found", http.MethodGet, "/nowhere", 404, "request:not-found", ""},
 			{"an unknown /billing/ path is 404 request:not-found", http.MethodGet, "/billing/sites/" + s.Site.ID + "/nowhere", 404, "request:not-found", ""},
 			{"another method on an endpoint is 405 with Allow", http.MethodDelete, "/billing/sites/" + s.Site.ID + "/customers", 405, "request:method-not-allowed", "GET, HEAD"},
+			{"DELETE on the batches endpoint is 405 with Allow", http.MethodDelete, "/billing/sites/" + s.Site.ID + "/batches", 405, "request:method-not-allowed", "GET, HEAD, POST"},
+			{"POST on a batch is 405 with Allow", http.MethodPost, "/billing/sites/" + s.Site.ID + "/batches/B-1", 405, "request:method-not-allowed", "GET, HEAD"},
 			{"PUT on the invitations endpoint is 405 with Allow", http.MethodPut, "/billing/sites/" + s.Site.ID + "/customers/invitations", 405, "request:method-not-allowed", "GET, HEAD, POST"},
 			{"GET on the token endpoint is 405 with Allow", http.MethodGet, "/oauth2/token", 405, "request:method-not-allowed", "POST"},
 		}
@@ -61,6 +63,9 @@ func TestEveryAnswerHasATraceID(t *testing.T) {
 			p.post(t, "/customers/ACME-001/revoke"),
 			p.post(t, "/customers/ACME-001/revoke"),
 			p.post(t, "/sandbox/customers/ACME-001/signup"),
+			p.submit(t, batchRequest("B-1", debit{"R0", "ACME-001", 100})),
+			p.submit(t, batchRequest("B-1", debit{"R0", "ACME-001", 1.5})),
+			p.getBatch(t, "B-404", ""),
 			s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/billing/sites/" + s.Site.ID + "/customers"}),
 			s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/billing/sites/" + s.Site.ID + "/customers", Token: p.token, Header: map[string]string{"Pyng-Api-Version": "-"}}),
 			s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/billing/nowhere", Token: p.token}),

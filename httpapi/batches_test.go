@@ -1,0 +1,900 @@
+package httpapi_test
+
+import (
+	"cmp"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+)
+
+// The bodies of the batch endpoints, decoded loosely: the validating client has checked them
+// exactly.
+type receipt struct {
+	BatchReference string `json:"batchReference"`
+	State          string `json:"state"`
+	RowCount       int    `json:"rowCount"`
+	TotalAmount    int64  `json:"totalAmount"`
+	SubmittedAt    int64  `json:"submittedAt"`
+}
+
+type stateTotal struct {
+	Count  int   `json:"count"`
+	Amount int64 `json:"amount"`
+}
+
+type batchRow struct {
+	RowReference      string `json:"rowReference"`
+	CustomerReference string `json:"customerReference"`
+	Amount            int64  `json:"amount"`
+	State             string `json:"state"`
+	FailureReason     string `json:"failureReason"`
+	Retryable         *bool  `json:"retryable"`
+	OutcomeAt         int64  `json:"outcomeAt"`
+}
+
+func (r batchRow) String() string {
+	return fmt.Sprintf("{%s %s %d %s failureReason=%q retryable=%v outcomeAt=%d}",
+		r.RowReference, r.CustomerReference, r.Amount, r.State, r.FailureReason, deref(r.Retryable), r.OutcomeAt)
+}
+
+type batch struct {
+	BatchReference string                `json:"batchReference"`
+	State          string                `json:"state"`
+	RowCount       int                   `json:"rowCount"`
+	TotalAmount    int64                 `json:"totalAmount"`
+	SubmittedAt    int64                 `json:"submittedAt"`
+	CompletedAt    int64                 `json:"completedAt"`
+	Summary        map[string]stateTotal `json:"summary"`
+	Rows           []batchRow            `json:"rows"`
+}
+
+type batchPage struct {
+	Data       []batch `json:"data"`
+	NextCursor string  `json:"nextCursor"`
+}
+
+// debit is a row of a submission; Amount is any JSON value, so that tests can send wrong ones.
+type debit struct {
+	RowReference      string `json:"rowReference"`
+	CustomerReference string `json:"customerReference"`
+	Amount            any    `json:"amount"`
+}
+
+func batchRequest(ref string, rows ...debit) map[string]any {
+	return map[string]any{"batchReference": ref, "rows": rows}
+}
+
+func (p partner) submit(t testing.TB, body any) *apptest.Response {
+	t.Helper()
+	return p.do(t, http.MethodPost, "/batches", body)
+}
+
+// mustSubmit submits a new batch and returns its receipt.
+func (p partner) mustSubmit(t testing.TB, body any) receipt {
+	t.Helper()
+	r := p.submit(t, body)
+	wantStatus(t, r, http.StatusAccepted)
+	if got := r.Header.Get("Idempotent-Replayed"); got != "" {
+		t.Fatalf("Idempotent-Replayed = %q on a new batch", got)
+	}
+	return receiptOf(t, r)
+}
+
+func receiptOf(t testing.TB, r *apptest.Response) receipt {
+	t.Helper()
+	var body struct{ Data receipt }
+	r.JSON(t, &body)
+	return body.Data
+}
+
+func (p partner) getBatch(t testing.TB, ref, query string, header ...string) *apptest.Response {
+	t.Helper()
+	return p.do(t, http.MethodGet, "/batches/"+ref+query, nil, header...)
+}
+
+func (p partner) mustGetBatch(t testing.TB, ref, query string) batch {
+	t.Helper()
+	r := p.getBatch(t, ref, query)
+	wantStatus(t, r, http.StatusOK)
+	var body struct{ Data batch }
+	r.JSON(t, &body)
+	return body.Data
+}
+
+func (p partner) listBatches(t testing.TB, query string) *apptest.Response {
+	t.Helper()
+	return p.do(t, http.MethodGet, "/batches"+query, nil)
+}
+
+func (p partner) mustListBatches(t testing.TB, query string) batchPage {
+	t.Helper()
+	r := p.listBatches(t, query)
+	wantStatus(t, r, http.StatusOK)
+	var pg batchPage
+	r.JSON(t, &pg)
+	return pg
+}
+
+// link invites each customer and signs it up in the sandbox.
+func (p partner) link(t testing.TB, refs ...string) {
+	t.Helper()
+	for _, ref := range refs {
+		p.mustInvite(t, ref)
+		wantStatus(t, p.post(t, "/sandbox/customers/"+ref+"/signup"), http.StatusOK)
+	}
+}
+
+// awaitCompleted polls the batch until the job workers have completed it.
+func (p partner) awaitCompleted(t testing.TB, ref string) batch {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b := p.mustGetBatch(t, ref, "")
+		if b.State == "completed" {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batch %s is still %s after 30s: %+v", ref, b.State, b.Summary)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// execute runs the batch's execution step directly, as the job would (for servers without jobs).
+func (p partner) execute(t testing.TB, ref string) (done bool) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := p.s.Store.GetBatch(ctx, p.site, ref)
+	if err != nil {
+		t.Fatalf("get batch %s: %v", ref, err)
+	}
+	done, _, err = p.s.Service.ExecuteBatch(ctx, b.ID)
+	if err != nil {
+		t.Fatalf("execute batch %s: %v", ref, err)
+	}
+	return done
+}
+
+// refresh gives the partner a new token, after the clock moved past the old one's lifetime.
+func (p *partner) refresh(t testing.TB) { p.token = p.s.Token(t, p.p) }
+
+func rowRefs(rows []batchRow) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.RowReference
+	}
+	return out
+}
+
+func batchRefs(batches []batch) []string {
+	out := make([]string, len(batches))
+	for i, b := range batches {
+		out[i] = b.BatchReference
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// validBatch is a valid submission of two rows, as a map that a test can spoil.
+func validBatch() map[string]any {
+	return map[string]any{
+		"batchReference": "B-1",
+		"rows": []any{
+			map[string]any{"rowReference": "R0", "customerReference": "C0", "amount": 100},
+			map[string]any{"rowReference": "R1", "customerReference": "C1", "amount": 200},
+		},
+	}
+}
+
+func row(b map[string]any, i int) map[string]any { return b["rows"].([]any)[i].(map[string]any) }
+
+func manyRows(n int) []any {
+	rows := make([]any, n)
+	for i := range rows {
+		rows[i] = map[string]any{"rowReference": fmt.Sprintf("R%d", i), "customerReference": "C", "amount": 100}
+	}
+	return rows
+}
+
+func TestSubmitBatchValidation(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		const invalid, unknown = "batch:invalid-field", "request:unknown-field"
+		tests := []struct {
+			name         string
+			spoil        func(b map[string]any)
+			code, target string
+		}{
+			{"a fractional amount is rejected", func(b map[string]any) { row(b, 1)["amount"] = 1.5 }, invalid, "rows[1].amount"},
+			{"an integral amount written with a fraction is rejected", func(b map[string]any) { row(b, 1)["amount"] = json.RawMessage("100.0") }, invalid, "rows[1].amount"},
+			{"an amount with an exponent is rejected", func(b map[string]any) { row(b, 1)["amount"] = json.RawMessage("1e2") }, invalid, "rows[1].amount"},
+			{"an amount in a string is rejected", func(b map[string]any) { row(b, 1)["amount"] = "100" }, invalid, "rows[1].amount"},
+			{"a boolean amount is rejected", func(b map[string]any) { row(b, 1)["amount"] = true }, invalid, "rows[1].amount"},
+			{"a null amount is rejected", func(b map[string]any) { row(b, 1)["amount"] = nil }, invalid, "rows[1].amount"},
+			{"a missing amount is rejected", func(b map[string]any) { delete(row(b, 1), "amount") }, invalid, "rows[1].amount"},
+			{"a negative amount is rejected", func(b map[string]any) { row(b, 1)["amount"] = -100 }, invalid, "rows[1].amount"},
+			{"a zero amount is rejected", func(b map[string]any) { row(b, 1)["amount"] = 0 }, invalid, "rows[1].amount"},
+			{"an amount over the maximum is rejected", func(b map[string]any) { row(b, 1)["amount"] = billing.MaxAmount + 1 }, invalid, "rows[1].amount"},
+			{"an amount beyond 64 bits is rejected", func(b map[string]any) { row(b, 1)["amount"] = json.RawMessage("99999999999999999999999") }, invalid, "rows[1].amount"},
+			{"an empty batchReference is rejected", func(b map[string]any) { b["batchReference"] = "" }, invalid, "batchReference"},
+			{"a batchReference of 65 characters is rejected", func(b map[string]any) { b["batchReference"] = strings.Repeat("b", 65) }, invalid, "batchReference"},
+			{"a batchReference with a space is rejected", func(b map[string]any) { b["batchReference"] = "B 1" }, invalid, "batchReference"},
+			{"a missing batchReference is rejected", func(b map[string]any) { delete(b, "batchReference") }, invalid, "batchReference"},
+			{"a numeric batchReference is rejected", func(b map[string]any) { b["batchReference"] = 1 }, invalid, "batchReference"},
+			{"missing rows are rejected", func(b map[string]any) { delete(b, "rows") }, invalid, "rows"},
+			{"null rows are rejected", func(b map[string]any) { b["rows"] = nil }, invalid, "rows"},
+			{"empty rows are rejected", func(b map[string]any) { b["rows"] = []any{} }, invalid, "rows"},
+			{"1001 rows are rejected", func(b map[string]any) { b["rows"] = manyRows(billing.MaxBatchRows + 1) }, invalid, "rows"},
+			{"rows that are an object are rejected", func(b map[string]any) { b["rows"] = map[string]any{} }, invalid, "rows"},
+			{"rows that are a string are rejected", func(b map[string]any) { b["rows"] = "R0,C0,100" }, invalid, "rows"},
+			{"a row that is not an object is rejected", func(b map[string]any) { b["rows"].([]any)[1] = 5 }, invalid, "rows[1]"},
+			{"a duplicate rowReference is rejected on the later row", func(b map[string]any) { row(b, 1)["rowReference"] = "R0" }, invalid, "rows[1].rowReference"},
+			{"an invalid rowReference is rejected", func(b map[string]any) { row(b, 0)["rowReference"] = "R/0" }, invalid, "rows[0].rowReference"},
+			{"a missing rowReference is rejected", func(b map[string]any) { delete(row(b, 0), "rowReference") }, invalid, "rows[0].rowReference"},
+			{"an invalid customerReference is rejected", func(b map[string]any) { row(b, 0)["customerReference"] = "ACME/001" }, invalid, "rows[0].customerReference"},
+			{"a customerReference of 65 characters is rejected", func(b map[string]any) { row(b, 0)["customerReference"] = strings.Repeat("c", 65) }, invalid, "rows[0].customerReference"},
+			{"a numeric customerReference is rejected", func(b map[string]any) { row(b, 0)["customerReference"] = 7 }, invalid, "rows[0].customerReference"},
+			{"an unknown member of the batch is rejected by name", func(b map[string]any) { b["currency"] = "AUD" }, unknown, "currency"},
+			{"an unknown member of a row is rejected by its path", func(b map[string]any) { row(b, 1)["colour"] = "red" }, unknown, "rows[1].colour"},
+			{"member names are case-sensitive", func(b map[string]any) { row(b, 0)["Amount"] = 100 }, unknown, "rows[0].Amount"},
+		}
+		t.Run("each problem alone", func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					t.Parallel()
+					b := validBatch()
+					tt.spoil(b)
+					e := wantError(t, p.submit(t, b), http.StatusBadRequest, tt.code, tt.target)
+					if strings.HasSuffix(tt.target, ".amount") && e.DisplayMessage != billing.AmountMessage {
+						t.Errorf("message = %q, want %q", e.DisplayMessage, billing.AmountMessage)
+					}
+				})
+			}
+		})
+
+		t.Run("every problem is reported at once", func(t *testing.T) {
+			r := p.submit(t, `{"batchReference": "", "currency": "AUD", "rows": [
+				{"rowReference": "R0", "customerReference": "C0", "amount": 1.5},
+				{"rowReference": "R0", "customerReference": "C1", "amount": 0, "colour": "red"},
+				7,
+				{"rowReference": "R3", "customerReference": 5, "amount": "x"},
+				{"rowReference": "R4", "customerReference": "C4", "amount": 400}]}`)
+			wantStatus(t, r, http.StatusBadRequest)
+			var body errorBody
+			r.JSON(t, &body)
+			var got []string
+			for _, e := range body.Errors {
+				got = append(got, strings.TrimPrefix(e.Code, codePrefix)+" "+e.Target)
+			}
+			want := []string{
+				"request:unknown-field currency",
+				"batch:invalid-field batchReference",
+				"batch:invalid-field rows[0].amount",
+				"request:unknown-field rows[1].colour",
+				"batch:invalid-field rows[1].rowReference",
+				"batch:invalid-field rows[1].amount",
+				"batch:invalid-field rows[2]",
+				"batch:invalid-field rows[3].customerReference",
+				"batch:invalid-field rows[3].amount",
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("errors =\n%s\nwant, in the order of the body,\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+
+		t.Run("the body rules of every endpoint apply", func(t *testing.T) {
+			for _, tt := range []struct {
+				name, contentType, body string
+				status                  int
+				code, target            string
+			}{
+				{"no Content-Type is 415", "-", `{"batchReference":"B-1"}`, 415, "request:unsupported-media-type", "Content-Type"},
+				{"text/csv is 415", "text/csv", "rowReference,customerReference,amount\nR0,C0,100", 415, "request:unsupported-media-type", "Content-Type"},
+				{"malformed JSON is 400", "", `{"batchReference":"B-1","rows":[`, 400, "request:malformed-json", ""},
+				{"an array is 400", "", `[{"batchReference":"B-1"}]`, 400, "request:malformed-json", ""},
+				{"a repeated member in a row is 400", "", `{"batchReference":"B-1","rows":[{"rowReference":"R0","amount":1,"amount":2}]}`, 400, "request:malformed-json", ""},
+				{"a body over 1 MiB is 413", "", `{"batchReference":"` + strings.Repeat("b", 1<<20) + `"}`, 413, "request:body-too-large", ""},
+			} {
+				t.Run(tt.name, func(t *testing.T) {
+					t.Parallel()
+					ct := cmp.Or(tt.contentType, "application/json")
+					wantError(t, p.do(t, http.MethodPost, "/batches", tt.body, "Content-Type", ct), tt.status, tt.code, tt.target)
+				})
+			}
+		})
+
+		t.Run("nothing is stored for a refused submission", func(t *testing.T) {
+			if pg := p.mustListBatches(t, ""); len(pg.Data) != 0 {
+				t.Errorf("batches = %v, want none", batchRefs(pg.Data))
+			}
+			wantError(t, p.getBatch(t, "B-1", ""), http.StatusNotFound, "batch:not-found", "batchReference")
+		})
+
+		t.Run("the limits themselves are accepted", func(t *testing.T) {
+			ref := strings.Repeat("B", 64)
+			rows := manyRows(billing.MaxBatchRows)
+			rows[0] = map[string]any{"rowReference": strings.Repeat("r", 64), "customerReference": strings.Repeat("c", 64), "amount": billing.MaxAmount}
+			rc := p.mustSubmit(t, map[string]any{"batchReference": ref, "rows": rows})
+			if rc.RowCount != billing.MaxBatchRows || rc.TotalAmount != billing.MaxAmount+100*(billing.MaxBatchRows-1) {
+				t.Errorf("receipt = %+v", rc)
+			}
+		})
+
+		t.Run("unknown and unlinked customers are not validation errors", func(t *testing.T) {
+			p.mustInvite(t, "INVITED")
+			p.mustSubmit(t, batchRequest("B-CUSTOMERS", debit{"R0", "NOBODY", 100}, debit{"R1", "INVITED", 100}))
+		})
+	})
+}
+
+func TestSubmitBatch(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		t.Run("202 with the receipt and the batch's Location", func(t *testing.T) {
+			t.Parallel()
+			p := newPartner(t, s)
+			r := p.submit(t, batchRequest("B-1", debit{"R0", "C0", 100}, debit{"R1", "C1", 250}))
+			wantStatus(t, r, http.StatusAccepted)
+			rc := receiptOf(t, r)
+			want := receipt{BatchReference: "B-1", State: "accepted", RowCount: 2, TotalAmount: 350, SubmittedAt: s.Clock.Now().UnixMilli()}
+			if rc != want {
+				t.Errorf("receipt = %+v, want %+v", rc, want)
+			}
+			loc := r.Header.Get("Location")
+			if want := "/billing/sites/" + p.site + "/batches/B-1"; loc != want {
+				t.Errorf("Location = %q, want %q", loc, want)
+			}
+			got := s.Do(t, apptest.Request{Method: http.MethodGet, Path: loc, Token: p.token})
+			wantStatus(t, got, http.StatusOK)
+		})
+
+		t.Run("the same body again replays the receipt with Idempotent-Replayed", func(t *testing.T) {
+			t.Parallel()
+			p := newPartner(t, s)
+			body := batchRequest("B-1", debit{"R0", "C0", 100})
+			first := p.mustSubmit(t, body)
+			r := p.submit(t, body)
+			wantStatus(t, r, http.StatusAccepted)
+			if got := r.Header.Get("Idempotent-Replayed"); got != "true" {
+				t.Errorf("Idempotent-Replayed = %q, want true", got)
+			}
+			if again := receiptOf(t, r); again != first {
+				t.Errorf("replayed receipt = %+v, want the original %+v", again, first)
+			}
+			if pg := p.mustListBatches(t, ""); len(pg.Data) != 1 {
+				t.Errorf("batches = %v, want one", batchRefs(pg.Data))
+			}
+		})
+
+		t.Run("whitespace and member order do not make a body different", func(t *testing.T) {
+			t.Parallel()
+			p := newPartner(t, s)
+			first := p.mustSubmit(t, `{"batchReference":"B-1","rows":[{"rowReference":"R0","customerReference":"C0","amount":100}]}`)
+			r := p.submit(t, "{\n  \"rows\": [ { \"amount\": 100, \"customerReference\": \"C0\",\n \"rowReference\": \"R0\" } ],\n  \"batchReference\": \"B-1\"\n}\n")
+			wantStatus(t, r, http.StatusAccepted)
+			if r.Header.Get("Idempotent-Replayed") != "true" || receiptOf(t, r) != first {
+				t.Errorf("answer = %s (Idempotent-Replayed %q), want a replay of %+v", r.Body, r.Header.Get("Idempotent-Replayed"), first)
+			}
+		})
+
+		conflicts := []struct {
+			name string
+			rows []debit
+		}{
+			{"another amount", []debit{{"R0", "C0", 101}}},
+			{"another customer", []debit{{"R0", "C9", 100}}},
+			{"another rowReference", []debit{{"R9", "C0", 100}}},
+			{"another row", []debit{{"R0", "C0", 100}, {"R1", "C0", 100}}},
+		}
+		for _, tt := range conflicts {
+			t.Run("the reference with a different body is 409: "+tt.name, func(t *testing.T) {
+				t.Parallel()
+				p := newPartner(t, s)
+				first := p.mustSubmit(t, batchRequest("B-1", debit{"R0", "C0", 100}))
+				e := wantError(t, p.submit(t, batchRequest("B-1", tt.rows...)), http.StatusConflict, "batch:reference-conflict", "batchReference")
+				if !strings.Contains(e.DisplayMessage, "already taken by a different batch") {
+					t.Errorf("message %q does not say the reference is taken by a different batch", e.DisplayMessage)
+				}
+				if b := p.mustGetBatch(t, "B-1", ""); b.TotalAmount != first.TotalAmount || len(b.Rows) != 1 {
+					t.Errorf("the batch changed: %+v", b)
+				}
+			})
+		}
+
+		t.Run("of ten concurrent identical submissions one creates the batch and nine replay it", func(t *testing.T) {
+			t.Parallel()
+			p := newPartner(t, s)
+			body := batchRequest("B-RACE", debit{"R0", "C0", 100}, debit{"R1", "C1", 200})
+			var wg sync.WaitGroup
+			answers := make(chan *apptest.Response, 10)
+			for range 10 {
+				wg.Go(func() { answers <- p.submit(t, body) })
+			}
+			wg.Wait()
+			close(answers)
+			fresh, receipts := 0, map[receipt]bool{}
+			for r := range answers {
+				wantStatus(t, r, http.StatusAccepted)
+				if r.Header.Get("Idempotent-Replayed") == "" {
+					fresh++
+				}
+				receipts[receiptOf(t, r)] = true
+			}
+			if fresh != 1 || len(receipts) != 1 {
+				t.Errorf("%d answers without Idempotent-Replayed and %d distinct receipts, want 1 and 1", fresh, len(receipts))
+			}
+			if pg := p.mustListBatches(t, ""); len(pg.Data) != 1 {
+				t.Errorf("batches = %v, want one", batchRefs(pg.Data))
+			}
+		})
+
+		t.Run("the same reference on another site of the organisation is independent", func(t *testing.T) {
+			t.Parallel()
+			p := newPartner(t, s)
+			site, err := s.Service.CreateSite(context.Background(), p.p.Organisation.ID, "Second site")
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := partner{s: s, p: p.p, token: p.token, site: site.ID}
+			p.mustSubmit(t, batchRequest("B-1", debit{"R0", "C0", 100}))
+			other.mustSubmit(t, batchRequest("B-1", debit{"R0", "C0", 999}))
+			if b := p.mustGetBatch(t, "B-1", ""); b.TotalAmount != 100 {
+				t.Errorf("the first site's batch has total %d, want 100", b.TotalAmount)
+			}
+		})
+	})
+}
+
+func TestBatchReferenceRetention(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		p := mainPartner(t, s)
+		p.link(t, "C0")
+		old := p.mustSubmit(t, batchRequest("B-1", debit{"R0", "C0", 100}))
+		p.awaitCompleted(t, "B-1")
+
+		s.Clock.Advance(billing.BatchRetention - time.Millisecond)
+		p.refresh(t)
+		t.Run("just before 90 days the reference still conflicts and replays", func(t *testing.T) {
+			wantError(t, p.submit(t, batchRequest("B-1", debit{"R0", "C0", 200})), http.StatusConflict, "batch:reference-conflict", "batchReference")
+			r := p.submit(t, batchRequest("B-1", debit{"R0", "C0", 100}))
+			wantStatus(t, r, http.StatusAccepted)
+			if r.Header.Get("Idempotent-Replayed") != "true" || receiptOf(t, r) != old {
+				t.Errorf("answer %s, want a replay of %+v", r.Body, old)
+			}
+		})
+
+		s.Clock.Advance(time.Millisecond)
+		if _, err := s.Service.PurgeBatches(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Run("after 90 days the batch is gone", func(t *testing.T) {
+			wantError(t, p.getBatch(t, "B-1", ""), http.StatusNotFound, "batch:not-found", "batchReference")
+			if pg := p.mustListBatches(t, ""); len(pg.Data) != 0 {
+				t.Errorf("batches = %v, want none", batchRefs(pg.Data))
+			}
+		})
+		t.Run("after 90 days the reference may be used for a new batch", func(t *testing.T) {
+			fresh := p.mustSubmit(t, batchRequest("B-1", debit{"R0", "C0", 200}))
+			if fresh.TotalAmount != 200 || fresh.SubmittedAt != s.Clock.Now().UnixMilli() {
+				t.Errorf("receipt = %+v, want the new batch", fresh)
+			}
+		})
+	})
+}
+
+func TestBatchExecution(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		p.link(t, "LINKED")
+		p.mustInvite(t, "INVITED")
+		rc := p.mustSubmit(t, batchRequest("B-1",
+			debit{"R-OK", "LINKED", 10000},
+			debit{"R-NSF", "LINKED", 1051},
+			debit{"R-CLOSED", "LINKED", 1052},
+			debit{"R-UNKNOWN", "NOBODY", 500},
+			debit{"R-INVITED", "INVITED", 700},
+		))
+		b := p.awaitCompleted(t, "B-1")
+		now := s.Clock.Now().UnixMilli()
+
+		t.Run("every row reaches its outcome", func(t *testing.T) {
+			want := []batchRow{
+				{"R-OK", "LINKED", 10000, "succeeded", "", nil, now},
+				{"R-NSF", "LINKED", 1051, "failed", "insufficientFunds", ptr(true), now},
+				{"R-CLOSED", "LINKED", 1052, "failed", "accountClosed", ptr(false), now},
+				{"R-UNKNOWN", "NOBODY", 500, "failed", "customerNotActive", ptr(false), now},
+				{"R-INVITED", "INVITED", 700, "failed", "customerNotActive", ptr(false), now},
+			}
+			if len(b.Rows) != len(want) {
+				t.Fatalf("rows = %+v", b.Rows)
+			}
+			for i, got := range b.Rows {
+				w := want[i]
+				if got.RowReference != w.RowReference || got.CustomerReference != w.CustomerReference || got.Amount != w.Amount ||
+					got.State != w.State || got.FailureReason != w.FailureReason || !equalPtr(got.Retryable, w.Retryable) || got.OutcomeAt != w.OutcomeAt {
+					t.Errorf("rows[%d] = %v, want %v", i, got, w)
+				}
+			}
+		})
+
+		t.Run("the completed batch has its summary and completedAt", func(t *testing.T) {
+			wantSummary := map[string]stateTotal{
+				"pending": {}, "inProgress": {}, "succeeded": {1, 10000}, "failed": {4, 1051 + 1052 + 500 + 700},
+			}
+			if fmt.Sprint(b.Summary) != fmt.Sprint(wantSummary) {
+				t.Errorf("summary = %v, want %v", b.Summary, wantSummary)
+			}
+			if b.CompletedAt != now || b.SubmittedAt != rc.SubmittedAt || b.RowCount != 5 || b.TotalAmount != rc.TotalAmount {
+				t.Errorf("batch = %+v, want completedAt %d and the receipt's figures %+v", b, now, rc)
+			}
+		})
+
+		t.Run("a replay after completion answers the receipt of acceptance", func(t *testing.T) {
+			r := p.submit(t, batchRequest("B-1",
+				debit{"R-OK", "LINKED", 10000}, debit{"R-NSF", "LINKED", 1051}, debit{"R-CLOSED", "LINKED", 1052},
+				debit{"R-UNKNOWN", "NOBODY", 500}, debit{"R-INVITED", "INVITED", 700}))
+			wantStatus(t, r, http.StatusAccepted)
+			if got := receiptOf(t, r); got != rc || r.Header.Get("Idempotent-Replayed") != "true" {
+				t.Errorf("replay = %+v, want %+v with Idempotent-Replayed", got, rc)
+			}
+		})
+
+		t.Run("rowState selects the rows in a state, the summary still counts all", func(t *testing.T) {
+			for state, want := range map[string][]string{
+				"failed":     {"R-NSF", "R-CLOSED", "R-UNKNOWN", "R-INVITED"},
+				"succeeded":  {"R-OK"},
+				"pending":    {},
+				"inProgress": {},
+			} {
+				got := p.mustGetBatch(t, "B-1", "?rowState="+state)
+				if !slices.Equal(rowRefs(got.Rows), want) || fmt.Sprint(got.Summary) != fmt.Sprint(b.Summary) {
+					t.Errorf("rowState=%s gives rows %v and summary %v, want %v and %v", state, rowRefs(got.Rows), got.Summary, want, b.Summary)
+				}
+			}
+			for _, query := range []string{"?rowState=done", "?rowState=Failed", "?rowState=", "?rowState=failed&rowState=succeeded"} {
+				wantError(t, p.getBatch(t, "B-1", query), http.StatusBadRequest, "request:invalid-field", "rowState")
+			}
+		})
+
+		t.Run("text/csv gives the rows as CSV, the same as the JSON", func(t *testing.T) {
+			r := p.getBatch(t, "B-1", "", "Accept", "text/csv")
+			wantStatus(t, r, http.StatusOK)
+			if ct := r.Header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
+				t.Errorf("Content-Type = %q", ct)
+			}
+			if cd := r.Header.Get("Content-Disposition"); cd != `attachment; filename="B-1.csv"` {
+				t.Errorf("Content-Disposition = %q", cd)
+			}
+			if !uuidV4.MatchString(r.Header.Get("Pyng-Trace-Id")) {
+				t.Errorf("Pyng-Trace-Id = %q", r.Header.Get("Pyng-Trace-Id"))
+			}
+			records, err := csv.NewReader(strings.NewReader(string(r.Body))).ReadAll()
+			if err != nil {
+				t.Fatalf("CSV: %v\n%s", err, r.Body)
+			}
+			want := [][]string{{"rowReference", "customerReference", "amount", "state", "failureReason", "retryable", "outcomeAt"}}
+			for _, row := range b.Rows {
+				retryable := ""
+				if row.Retryable != nil {
+					retryable = strconv.FormatBool(*row.Retryable)
+				}
+				want = append(want, []string{row.RowReference, row.CustomerReference, strconv.FormatInt(row.Amount, 10),
+					row.State, row.FailureReason, retryable, strconv.FormatInt(row.OutcomeAt, 10)})
+			}
+			if fmt.Sprint(records) != fmt.Sprint(want) {
+				t.Errorf("CSV =\n%v\nwant\n%v", records, want)
+			}
+			filtered := p.getBatch(t, "B-1", "?rowState=succeeded", "Accept", "text/csv")
+			if lines := strings.Split(strings.TrimSpace(string(filtered.Body)), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[1], "R-OK,") {
+				t.Errorf("CSV of rowState=succeeded =\n%s", filtered.Body)
+			}
+		})
+
+		t.Run("the Accept header chooses between JSON and CSV", func(t *testing.T) {
+			for accept, want := range map[string]string{
+				"-":                                 "application/json;charset=UTF-8",
+				"application/json":                  "application/json;charset=UTF-8",
+				"*/*":                               "application/json;charset=UTF-8",
+				"application/*":                     "application/json;charset=UTF-8",
+				"text/csv;q=0.5, application/json":  "application/json;charset=UTF-8",
+				"text/csv, application/json":        "application/json;charset=UTF-8",
+				"text/csv, application/json;q=0.9":  "text/csv; charset=utf-8",
+				"text/*":                            "text/csv; charset=utf-8",
+				"text/html, text/csv;q=0.1":         "text/csv; charset=utf-8",
+				"application/json;q=0, text/csv":    "text/csv; charset=utf-8",
+				"TEXT/CSV":                          "text/csv; charset=utf-8",
+				"text/csv; charset=utf-8, */*;q=.5": "text/csv; charset=utf-8",
+			} {
+				r := p.getBatch(t, "B-1", "", "Accept", accept)
+				wantStatus(t, r, http.StatusOK)
+				if got := r.Header.Get("Content-Type"); got != want {
+					t.Errorf("Accept %q gives %q, want %q", accept, got, want)
+				}
+				if got := r.Header.Get("Vary"); got != "Accept" {
+					t.Errorf("Accept %q: Vary = %q, want Accept", accept, got)
+				}
+			}
+			for _, accept := range []string{"text/html", "application/xml, text/plain", "application/json;q=0, text/csv;q=0"} {
+				wantError(t, p.getBatch(t, "B-1", "", "Accept", accept), http.StatusNotAcceptable, "request:not-acceptable", "Accept")
+			}
+		})
+	})
+}
+
+func equalPtr[T comparable](a, b *T) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func TestBatchExecutionSteps(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		p := mainPartner(t, s)
+		p.link(t, "A", "B")
+
+		t.Run("a customer revoked after submission fails customerNotActive", func(t *testing.T) {
+			p.mustSubmit(t, batchRequest("B-REVOKED", debit{"R0", "B", 100}))
+			wantStatus(t, p.post(t, "/customers/B/revoke"), http.StatusOK)
+			if !p.execute(t, "B-REVOKED") {
+				t.Error("the batch did not complete: its one row needs no settlement")
+			}
+			b := p.mustGetBatch(t, "B-REVOKED", "")
+			if r := b.Rows[0]; r.State != "failed" || r.FailureReason != "customerNotActive" || !equalPtr(r.Retryable, ptr(false)) {
+				t.Errorf("row = %+v, want failed customerNotActive, not retryable", r)
+			}
+			if b.State != "completed" {
+				t.Errorf("batch is %s, want completed", b.State)
+			}
+		})
+
+		t.Run("rows are inProgress until the rail settles them", func(t *testing.T) {
+			rc := p.mustSubmit(t, batchRequest("B-SLOW", debit{"R0", "A", 10000}, debit{"R1", "A", 2051}))
+			b := p.mustGetBatch(t, "B-SLOW", "")
+			if b.State != "accepted" || b.Summary["pending"] != (stateTotal{2, 12051}) {
+				t.Errorf("before execution: %s %v, want accepted with 2 pending rows", b.State, b.Summary)
+			}
+			if p.execute(t, "B-SLOW") {
+				t.Fatal("the batch completed before its debits settled")
+			}
+			b = p.mustGetBatch(t, "B-SLOW", "")
+			if b.State != "inProgress" || b.Summary["inProgress"] != (stateTotal{2, 12051}) || b.CompletedAt != 0 {
+				t.Errorf("after one step: %+v, want inProgress with 2 rows inProgress", b)
+			}
+			for _, r := range b.Rows {
+				if r.State != "inProgress" || r.OutcomeAt != 0 || r.FailureReason != "" || r.Retryable != nil {
+					t.Errorf("row = %+v, want inProgress without outcome", r)
+				}
+			}
+			s.Clock.Advance(time.Hour - time.Millisecond)
+			if p.execute(t, "B-SLOW") {
+				t.Fatal("the batch completed before the settlement delay")
+			}
+			s.Clock.Advance(time.Millisecond)
+			if !p.execute(t, "B-SLOW") {
+				t.Fatal("the batch did not complete once its debits settled")
+			}
+			p.refresh(t)
+			b = p.mustGetBatch(t, "B-SLOW", "")
+			settled := rc.SubmittedAt + time.Hour.Milliseconds()
+			if b.State != "completed" || b.CompletedAt != s.Clock.Now().UnixMilli() ||
+				b.Summary["succeeded"] != (stateTotal{1, 10000}) || b.Summary["failed"] != (stateTotal{1, 2051}) {
+				t.Errorf("after settlement: %+v", b)
+			}
+			for _, r := range b.Rows {
+				if r.OutcomeAt != settled {
+					t.Errorf("row %s outcomeAt = %d, want the settlement time %d", r.RowReference, r.OutcomeAt, settled)
+				}
+			}
+		})
+
+		t.Run("every open row fails expired at the 24-hour deadline", func(t *testing.T) {
+			p.mustSubmit(t, batchRequest("B-STARTED", debit{"R0", "A", 100}, debit{"R1", "NOBODY", 200}))
+			p.execute(t, "B-STARTED") // R0 inProgress, R1 failed customerNotActive
+			p.mustSubmit(t, batchRequest("B-WAITING", debit{"R0", "A", 300}, debit{"R1", "A", 400}))
+			s.Clock.Advance(billing.RowDeadline - time.Millisecond)
+			if n, err := s.Service.ExpireOverdue(ctx); err != nil || n != 0 {
+				t.Fatalf("before the deadline ExpireOverdue = %d, %v; want 0 rows", n, err)
+			}
+			s.Clock.Advance(time.Millisecond)
+			deadline := s.Clock.Now().UnixMilli()
+			if n, err := s.Service.ExpireOverdue(ctx); err != nil || n != 3 {
+				t.Fatalf("at the deadline ExpireOverdue = %d, %v; want 3 rows", n, err)
+			}
+			p.refresh(t)
+			started := p.mustGetBatch(t, "B-STARTED", "")
+			waiting := p.mustGetBatch(t, "B-WAITING", "")
+			for _, b := range []batch{started, waiting} {
+				if b.State != "completed" || b.CompletedAt != deadline {
+					t.Errorf("batch %s is %s (completedAt %d), want completed at the deadline %d", b.BatchReference, b.State, b.CompletedAt, deadline)
+				}
+			}
+			for _, r := range slices.Concat(started.Rows[:1], waiting.Rows) {
+				if r.State != "failed" || r.FailureReason != "expired" || !equalPtr(r.Retryable, ptr(true)) || r.OutcomeAt != deadline {
+					t.Errorf("row = %+v, want failed expired, retryable, at %d", r, deadline)
+				}
+			}
+			if r := started.Rows[1]; r.FailureReason != "customerNotActive" {
+				t.Errorf("a row already failed changed: %+v", r)
+			}
+			if !p.execute(t, "B-WAITING") {
+				t.Error("executing an expired batch did not report it done")
+			}
+			if b := p.mustGetBatch(t, "B-WAITING", ""); fmt.Sprint(b.Rows) != fmt.Sprint(waiting.Rows) {
+				t.Errorf("executing after expiry changed the rows: %+v", b.Rows)
+			}
+		})
+	}, apptest.Options{NoJobs: true, SettlementDelay: time.Hour})
+}
+
+func TestBatchOfAnotherSiteOrOrganisationLooksMissing(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		site, err := s.Service.CreateSite(context.Background(), s.Organisation.ID, "Second site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sibling := partner{s: s, p: p.p, token: p.token, site: site.ID}
+		sibling.mustSubmit(t, batchRequest("B-SIBLING", debit{"R0", "C0", 100}))
+		other := newPartner(t, s)
+		other.mustSubmit(t, batchRequest("B-OTHER", debit{"R0", "C0", 100}))
+
+		missing := wantError(t, p.getBatch(t, "B-MISSING", ""), http.StatusNotFound, "batch:not-found", "batchReference")
+		for name, r := range map[string]*apptest.Response{
+			"a batch of another site of the organisation": p.getBatch(t, "B-SIBLING", ""),
+			"a batch of another organisation":             p.getBatch(t, "B-OTHER", ""),
+			"an invalid batchReference":                   p.getBatch(t, "B%20SPACE", ""),
+			"a missing batch as CSV":                      p.getBatch(t, "B-MISSING", "", "Accept", "text/csv"),
+		} {
+			if e := wantError(t, r, http.StatusNotFound, "batch:not-found", "batchReference"); e != missing {
+				t.Errorf("%s answers %+v, a missing batch %+v", name, e, missing)
+			}
+		}
+		theirs := partner{s: s, token: p.token, site: other.site}
+		wantError(t, theirs.getBatch(t, "B-OTHER", ""), http.StatusNotFound, "site:not-found", "siteId")
+		if pg := p.mustListBatches(t, ""); len(pg.Data) != 0 {
+			t.Errorf("the site lists %v, want none of the other sites' batches", batchRefs(pg.Data))
+		}
+	})
+}
+
+func TestListBatches(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		t.Run("an empty site lists nothing", func(t *testing.T) {
+			r := p.listBatches(t, "")
+			wantStatus(t, r, http.StatusOK)
+			if string(r.Body[:10]) != `{"data":[]` {
+				t.Errorf("body = %s, want data to be an empty array", r.Body)
+			}
+		})
+		var want []string
+		for i := range 5 {
+			ref := fmt.Sprintf("B%d", i)
+			p.mustSubmit(t, batchRequest(ref, debit{"R0", "C0", int64(100 + i)}))
+			want = slices.Insert(want, 0, ref)
+			s.Clock.Advance(time.Millisecond)
+		}
+
+		t.Run("batches are listed newest first, without rows", func(t *testing.T) {
+			pg := p.mustListBatches(t, "")
+			if !slices.Equal(batchRefs(pg.Data), want) || pg.NextCursor != "" {
+				t.Errorf("list = %v (next %q), want %v", batchRefs(pg.Data), pg.NextCursor, want)
+			}
+			if b := pg.Data[0]; b.State != "accepted" || b.RowCount != 1 || b.TotalAmount != 104 || b.Rows != nil || b.Summary != nil {
+				t.Errorf("newest = %+v", b)
+			}
+		})
+
+		t.Run("paging with limit 2 through 5 batches, submitting more between pages, skips and repeats none", func(t *testing.T) {
+			var seen []string
+			cursor := ""
+			for page := 1; ; page++ {
+				query := "?limit=2"
+				if cursor != "" {
+					query += "&cursor=" + cursor
+				}
+				pg := p.mustListBatches(t, query)
+				if len(pg.Data) > 2 {
+					t.Fatalf("page %d has %d batches, limit 2", page, len(pg.Data))
+				}
+				seen = append(seen, batchRefs(pg.Data)...)
+				p.mustSubmit(t, batchRequest(fmt.Sprintf("NEW%d", page), debit{"R0", "C0", 100}))
+				if pg.NextCursor == "" {
+					break
+				}
+				cursor = pg.NextCursor
+			}
+			if !slices.Equal(seen, want) {
+				t.Errorf("pages gave %v, want %v", seen, want)
+			}
+		})
+
+		t.Run("limit defaults to 50", func(t *testing.T) {
+			for i := range 50 {
+				p.mustSubmit(t, batchRequest(fmt.Sprintf("MORE%d", i), debit{"R0", "C0", 100}))
+			}
+			if pg := p.mustListBatches(t, ""); len(pg.Data) != 50 || pg.NextCursor == "" {
+				t.Errorf("the first page has %d batches (next %q), want 50 and a nextCursor", len(pg.Data), pg.NextCursor)
+			}
+		})
+
+		for _, tt := range []struct{ query, target string }{
+			{"?limit=0", "limit"},
+			{"?limit=101", "limit"},
+			{"?limit=ten", "limit"},
+			{"?limit=1&limit=2", "limit"},
+			{"?cursor=!!!", "cursor"},
+			{"?cursor=" + cursorOf("B0"), "cursor"},
+			{"?cursor=" + cursorOf("x.bat_1"), "cursor"},
+			{"?cursor=" + cursorOf("1.a b"), "cursor"},
+			{"?cursor=", "cursor"},
+		} {
+			t.Run("invalid "+tt.target+" is 400 invalid-field: "+tt.query, func(t *testing.T) {
+				wantError(t, p.listBatches(t, tt.query), http.StatusBadRequest, "request:invalid-field", tt.target)
+			})
+		}
+		t.Run("an invalid cursor for a missing site is the site's 404", func(t *testing.T) {
+			missing := partner{s: s, token: p.token, site: "site_doesnotexist"}
+			wantError(t, missing.listBatches(t, "?cursor=!!!"), http.StatusNotFound, "site:not-found", "siteId")
+		})
+	}, apptest.Options{NoJobs: true})
+}
+
+func TestThousandRowBatch(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		customers := make([]string, 10)
+		for i := range customers {
+			customers[i] = fmt.Sprintf("C%d", i)
+		}
+		p.link(t, customers...)
+		rows := make([]debit, billing.MaxBatchRows)
+		want := map[string]stateTotal{"pending": {}, "inProgress": {}}
+		var total int64
+		for i := range rows {
+			amount := int64(1000 + i) // amounts ending in 51 and 52 cents: 10 of each
+			rows[i] = debit{fmt.Sprintf("R%04d", i), customers[i%len(customers)], amount}
+			total += amount
+			state := "succeeded"
+			if amount%100 == 51 || amount%100 == 52 {
+				state = "failed"
+			}
+			st := want[state]
+			st.Count++
+			st.Amount += amount
+			want[state] = st
+		}
+		rc := p.mustSubmit(t, batchRequest("B-1000", rows...))
+		if rc.RowCount != 1000 || rc.TotalAmount != total {
+			t.Errorf("receipt = %+v, want 1000 rows totalling %d", rc, total)
+		}
+		b := p.awaitCompleted(t, "B-1000")
+		if fmt.Sprint(b.Summary) != fmt.Sprint(want) || want["failed"].Count != 20 {
+			t.Errorf("summary = %v, want %v", b.Summary, want)
+		}
+		if len(b.Rows) != 1000 {
+			t.Fatalf("%d rows, want 1000", len(b.Rows))
+		}
+		for i, r := range b.Rows {
+			if r.RowReference != rows[i].RowReference || (r.State != "succeeded" && r.State != "failed") || r.OutcomeAt == 0 {
+				t.Fatalf("rows[%d] = %+v, want %s terminal", i, r, rows[i].RowReference)
+			}
+		}
+	})
+}
