@@ -92,6 +92,20 @@ func (s *Service) Batch(ctx context.Context, caller Caller, siteID, reference st
 	return b, summary, rows, nil
 }
 
+// SimulateDeadline fails every open row of the batch with expired, as if its 24-hour deadline had
+// passed now (sandbox only; the transport decides whether the sandbox is on), so a partner can
+// test the expired path without waiting a day. A completed batch is left as it is.
+func (s *Service) SimulateDeadline(ctx context.Context, caller Caller, siteID, reference string) (Batch, BatchSummary, []Row, error) {
+	b, _, _, err := s.Batch(ctx, caller, siteID, reference, "")
+	if err != nil {
+		return Batch{}, nil, nil, err
+	}
+	if _, err := s.Batches.ExpireBatch(ctx, b.ID, s.now()); err != nil {
+		return Batch{}, nil, nil, fmt.Errorf("expire batch: %w", err)
+	}
+	return s.Batch(ctx, caller, siteID, reference, "")
+}
+
 // ListBatches lists the caller's batches of the site, newest first. next is the filter of the
 // following page, nil on the last page.
 func (s *Service) ListBatches(ctx context.Context, caller Caller, siteID string, f BatchFilter) (batches []Batch, next *BatchFilter, err error) {
@@ -135,7 +149,7 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 	}
 	now := s.now()
 	if !now.Before(b.Deadline) {
-		_, err := s.Batches.ExpireOverdueRows(ctx, now)
+		_, err := s.Batches.ExpireBatch(ctx, b.ID, now)
 		return err == nil, 0, err
 	}
 	if err := s.Batches.StartBatch(ctx, b.ID, now); err != nil {

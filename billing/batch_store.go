@@ -58,6 +58,9 @@ type BatchStore interface {
 	// ExpireOverdueRows fails with FailureExpired every open row of a batch whose Deadline is at
 	// or before now, completes those batches, and returns how many rows it failed.
 	ExpireOverdueRows(ctx context.Context, now time.Time) (int, error)
+	// ExpireBatch fails with FailureExpired every open row of one batch at `at`, completes the
+	// batch, and returns how many rows it failed.
+	ExpireBatch(ctx context.Context, batchID string, at time.Time) (int, error)
 	// PurgeBatches deletes the batches (and rows) whose RetainUntil is at or before now, and
 	// returns how many.
 	PurgeBatches(ctx context.Context, now time.Time) (int, error)

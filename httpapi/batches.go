@@ -303,11 +303,30 @@ func (a *server) getBatch(w http.ResponseWriter, r *http.Request, caller billing
 	if asCSV {
 		return result{writeFunc: func(w http.ResponseWriter) { writeRowsCSV(w, b.Reference, rows) }}, nil
 	}
+	return batchDetail(b, summary, rows), nil
+}
+
+// batchDetail answers with a batch, its summary and its rows.
+func batchDetail(b billing.Batch, summary billing.BatchSummary, rows []billing.Row) result {
 	detail := batchDetailJSON{batchJSON: batchOf(b), Summary: summaryOf(summary), Rows: make([]rowJSON, len(rows))}
 	for i, row := range rows {
 		detail.Rows[i] = rowOf(row)
 	}
-	return result{status: http.StatusOK, body: dataEnvelope{Data: detail}}, nil
+	return result{status: http.StatusOK, body: dataEnvelope{Data: detail}}
+}
+
+// simulateDeadline is the sandbox's POST .../sandbox/batches/{batchReference}/deadline: the batch
+// as if its 24-hour deadline had passed, every open row failed as expired.
+func (a *server) simulateDeadline(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
+	var empty struct{}
+	if err := decodeJSON(w, r, &empty, bodyOptional); err != nil {
+		return result{}, err
+	}
+	b, summary, rows, err := a.cfg.Service.SimulateDeadline(r.Context(), caller, r.PathValue("siteId"), r.PathValue("batchReference"))
+	if err != nil {
+		return result{}, err
+	}
+	return batchDetail(b, summary, rows), nil
 }
 
 // csvHeader is the first line of a batch's CSV.

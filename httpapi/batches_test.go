@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/csv"
@@ -738,6 +739,40 @@ func TestBatchExecutionSteps(t *testing.T) {
 			if b := p.mustGetBatch(t, "B-WAITING", ""); fmt.Sprint(b.Rows) != fmt.Sprint(waiting.Rows) {
 				t.Errorf("executing after expiry changed the rows: %+v", b.Rows)
 			}
+		})
+
+		t.Run("the sandbox deadline simulator fails the open rows of one batch at once", func(t *testing.T) {
+			p.refresh(t)
+			p.mustSubmit(t, batchRequest("B-SIMULATED", debit{"R0", "A", 500}, debit{"R1", "NOBODY", 600}, debit{"R2", "A", 700}))
+			p.mustSubmit(t, batchRequest("B-UNTOUCHED", debit{"R0", "A", 800}))
+			p.execute(t, "B-SIMULATED") // R0 and R2 inProgress, R1 failed customerNotActive
+			r := p.post(t, "/sandbox/batches/B-SIMULATED/deadline")
+			wantStatus(t, r, http.StatusOK)
+			var got struct{ Data batch }
+			r.JSON(t, &got)
+			now := s.Clock.Now().UnixMilli()
+			if got.Data.State != "completed" || got.Data.CompletedAt != now || got.Data.Summary["failed"] != (stateTotal{3, 1800}) {
+				t.Errorf("batch = %+v, want completed now with every row failed", got.Data)
+			}
+			for _, r := range []batchRow{got.Data.Rows[0], got.Data.Rows[2]} {
+				if r.FailureReason != "expired" || !equalPtr(r.Retryable, ptr(true)) || r.OutcomeAt != now {
+					t.Errorf("row = %+v, want failed expired, retryable, now", r)
+				}
+			}
+			if r := got.Data.Rows[1]; r.FailureReason != "customerNotActive" {
+				t.Errorf("a row already failed changed: %+v", r)
+			}
+			if b := p.mustGetBatch(t, "B-UNTOUCHED", ""); b.State != "accepted" {
+				t.Errorf("another batch is %s, want it untouched (accepted)", b.State)
+			}
+			again := p.post(t, "/sandbox/batches/B-SIMULATED/deadline")
+			wantStatus(t, again, http.StatusOK)
+			if string(again.Body[:bytes.Index(again.Body, []byte(`"traceId"`))]) != string(r.Body[:bytes.Index(r.Body, []byte(`"traceId"`))]) {
+				t.Errorf("simulating the deadline of a completed batch changed it:\n%s\n%s", r.Body, again.Body)
+			}
+			wantError(t, p.post(t, "/sandbox/batches/B-MISSING/deadline"), http.StatusNotFound, "batch:not-found", "batchReference")
+			other := newPartner(t, s)
+			wantError(t, other.post(t, "/sandbox/batches/B-UNTOUCHED/deadline"), http.StatusNotFound, "batch:not-found", "batchReference")
 		})
 	}, apptest.Options{NoJobs: true, SettlementDelay: time.Hour})
 }

@@ -355,11 +355,16 @@ func TestSandboxSimulatorsAreAbsentOutsideTheSandbox(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		p := mainPartner(t, s)
 		p.mustInvite(t, "ACME-001")
-		for _, path := range []string{"/sandbox/customers/ACME-001/signup", "/sandbox/customers/ACME-001/customer-revocation"} {
+		p.mustSubmit(t, batchRequest("B1", debit{"R0", "ACME-001", 100}))
+		for _, path := range []string{"/sandbox/customers/ACME-001/signup", "/sandbox/customers/ACME-001/customer-revocation",
+			"/sandbox/batches/B1/deadline"} {
 			wantError(t, p.post(t, path), http.StatusNotFound, "request:not-found", "")
 		}
 		if l := p.mustGet(t, "ACME-001"); l.State != "invited" {
 			t.Errorf("state = %s, want invited", l.State)
+		}
+		if b := p.mustGetBatch(t, "B1", ""); b.Rows[0].FailureReason == "expired" {
+			t.Errorf("row = %+v, want it not expired", b.Rows[0])
 		}
 	}, apptest.Options{NoSandbox: true})
 }

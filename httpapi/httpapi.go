@@ -119,6 +119,7 @@ func (a *server) routes() {
 	if a.cfg.Sandbox {
 		a.handle("POST "+site+"/sandbox/customers/{customerReference}/signup", billing.ScopeCustomersInvite, a.simulateSignup)
 		a.handle("POST "+site+"/sandbox/customers/{customerReference}/customer-revocation", billing.ScopeCustomersRevoke, a.simulateCustomerRevocation)
+		a.handle("POST "+site+"/sandbox/batches/{batchReference}/deadline", billing.ScopeBatchesWrite, a.simulateDeadline)
 	}
 }
 

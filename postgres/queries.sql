@@ -195,6 +195,14 @@ WHERE state IN ('pending', 'inProgress')
 UPDATE batches SET state = 'completed', completed_at = @now::bigint
 WHERE deadline_at <= @now::bigint AND state <> 'completed';
 
+-- name: ExpireBatchRows :execrows
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = @at::bigint
+WHERE batch_id = @batch_id AND state IN ('pending', 'inProgress');
+
+-- name: CompleteExpiredBatch :exec
+UPDATE batches SET state = 'completed', completed_at = @at::bigint
+WHERE id = @batch_id AND state <> 'completed';
+
 -- name: PurgeBatches :execrows
 DELETE FROM batches WHERE retain_until <= @now;
 

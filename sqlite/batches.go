@@ -274,6 +274,23 @@ func (s *Store) ExpireOverdueRows(ctx context.Context, now time.Time) (int, erro
 	return int(n), tx.Commit()
 }
 
+func (s *Store) ExpireBatch(ctx context.Context, batchID string, at time.Time) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() // a no-op once committed
+	q := s.q.WithTx(tx)
+	n, err := q.ExpireBatchRows(ctx, dbsqlc.ExpireBatchRowsParams{At: billing.Millis(at), BatchID: batchID})
+	if err != nil {
+		return 0, fmt.Errorf("expire rows: %w", err)
+	}
+	if err := q.CompleteExpiredBatch(ctx, dbsqlc.CompleteExpiredBatchParams{At: billing.Millis(at), BatchID: batchID}); err != nil {
+		return 0, fmt.Errorf("complete batch: %w", err)
+	}
+	return int(n), tx.Commit()
+}
+
 func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
 	n, err := s.q.PurgeBatches(ctx, billing.Millis(now))
 	return int(n), err

@@ -207,6 +207,14 @@ WHERE state IN ('pending', 'inProgress')
 UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(now) AS BIGINT)
 WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed';
 
+-- name: ExpireBatchRows :execrows
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = CAST(sqlc.arg(at) AS BIGINT)
+WHERE batch_id = sqlc.arg(batch_id) AND state IN ('pending', 'inProgress');
+
+-- name: CompleteExpiredBatch :exec
+UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(at) AS BIGINT)
+WHERE id = sqlc.arg(batch_id) AND state <> 'completed';
+
 -- name: PurgeBatches :execrows
 DELETE FROM batches WHERE retain_until <= sqlc.arg(now);
 

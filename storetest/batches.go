@@ -37,6 +37,7 @@ func RunBatches(t *testing.T, open func(t *testing.T) Batches) {
 	t.Run("PendingRows", s.pendingRows)
 	t.Run("Execution", s.execution)
 	t.Run("ExpireOverdueRows", s.expireOverdueRows)
+	t.Run("ExpireBatch", s.expireBatch)
 	t.Run("PurgeBatches", s.purgeBatches)
 	t.Run("Ledger", s.ledger)
 }
@@ -783,6 +784,41 @@ func (s batchSuite) expireOverdueRows(t *testing.T) {
 		if got := getBatch(t, b.store, batch.ID); got.State != billing.BatchCompleted || !got.CompletedAt.Equal(batch.Deadline) {
 			t.Fatalf("batch = %+v, want completed at its deadline", got)
 		}
+	})
+}
+
+func (s batchSuite) expireBatch(t *testing.T) {
+	t.Run("open rows of that batch alone fail as expired and it completes", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		batch, rows := createBatch(t, b.store, b.site.ID, "batch-1", 3, t0)
+		markInProgress(t, b.store, rows[1])
+		recordOutcomes(t, b.store, billing.RowOutcome{RowID: rows[2].ID, Failure: billing.FailureAccountClosed, At: t0})
+		other, otherRows := createBatch(t, b.store, b.site.ID, "batch-2", 1, t0)
+		at := t0.Add(time.Minute)
+
+		n, err := b.store.ExpireBatch(context.Background(), batch.ID, at)
+		wantErr(t, "ExpireBatch", err, nil)
+		if n != 2 {
+			t.Fatalf("ExpireBatch = %d, want 2", n)
+		}
+		wantEqual(t, "rows of the batch", batchRows(t, b.store, batch.ID, ""), []billing.Row{
+			failed(rows[0], billing.FailureExpired, at),
+			failed(rows[1], billing.FailureExpired, at),
+			failed(rows[2], billing.FailureAccountClosed, t0),
+		})
+		want := batch
+		want.State, want.CompletedAt = billing.BatchCompleted, at
+		wantEqual(t, "expired batch", getBatch(t, b.store, batch.ID), want)
+		wantEqual(t, "other batch", getBatch(t, b.store, other.ID), other)
+		wantEqual(t, "rows of the other batch", batchRows(t, b.store, other.ID, ""), otherRows)
+
+		n, err = b.store.ExpireBatch(context.Background(), batch.ID, at.Add(time.Minute))
+		wantErr(t, "ExpireBatch again", err, nil)
+		if n != 0 {
+			t.Fatalf("ExpireBatch again = %d, want 0", n)
+		}
+		wantEqual(t, "batch expired again", getBatch(t, b.store, batch.ID), want)
 	})
 }
 

@@ -156,6 +156,21 @@ func (q *Queries) CompleteBatch(ctx context.Context, arg CompleteBatchParams) er
 	return err
 }
 
+const completeExpiredBatch = `-- name: CompleteExpiredBatch :exec
+UPDATE batches SET state = 'completed', completed_at = CAST(?1 AS BIGINT)
+WHERE id = ?2 AND state <> 'completed'
+`
+
+type CompleteExpiredBatchParams struct {
+	At      int64
+	BatchID string
+}
+
+func (q *Queries) CompleteExpiredBatch(ctx context.Context, arg CompleteExpiredBatchParams) error {
+	_, err := q.db.ExecContext(ctx, completeExpiredBatch, arg.At, arg.BatchID)
+	return err
+}
+
 const completeOverdueBatches = `-- name: CompleteOverdueBatches :exec
 UPDATE batches SET state = 'completed', completed_at = CAST(?1 AS BIGINT)
 WHERE deadline_at <= ?1 AND state <> 'completed'
@@ -257,6 +272,24 @@ type DeleteBatchPastRetentionParams struct {
 func (q *Queries) DeleteBatchPastRetention(ctx context.Context, arg DeleteBatchPastRetentionParams) error {
 	_, err := q.db.ExecContext(ctx, deleteBatchPastRetention, arg.SiteID, arg.Reference, arg.At)
 	return err
+}
+
+const expireBatchRows = `-- name: ExpireBatchRows :execrows
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = CAST(?1 AS BIGINT)
+WHERE batch_id = ?2 AND state IN ('pending', 'inProgress')
+`
+
+type ExpireBatchRowsParams struct {
+	At      int64
+	BatchID string
+}
+
+func (q *Queries) ExpireBatchRows(ctx context.Context, arg ExpireBatchRowsParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, expireBatchRows, arg.At, arg.BatchID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const expireInvitations = `-- name: ExpireInvitations :exec
