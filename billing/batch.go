@@ -59,12 +59,7 @@ const (
 	FailureExpired FailureReason = "expired"
 )
 
-// Retryable reports whether submitting the same debit again in a later batch may succeed:
-// insufficient funds and expiry are transient; a closed account is not, and an inactive customer
-// is not until the customer links again.
-func (r FailureReason) Retryable() bool {
-	return r == FailureInsufficientFunds || r == FailureExpired
-}
+
 
 // Batch limits and lifetimes.
 const (
@@ -182,10 +177,26 @@ type Row struct {
 	State             RowState
 	FailureReason     FailureReason // set when failed
 	OutcomeAt         time.Time     // when it became succeeded or failed
+	// CustomerLinkedNow reports, for a row read back, whether its customer is linked at the time
+	// of reading (set by Service.Batch for rows that failed customerNotActive).
+	CustomerLinkedNow bool
 }
 
-// Retryable reports whether a failed row may succeed if submitted again in a later batch.
-func (r Row) Retryable() bool { return r.State == RowFailed && r.FailureReason.Retryable() }
+// Retryable reports whether a failed row may succeed if submitted again in a later batch:
+// insufficient funds and expiry are transient; a closed account is not; an inactive customer is
+// not, until the customer links again.
+func (r Row) Retryable() bool {
+	if r.State != RowFailed {
+		return false
+	}
+	switch r.FailureReason {
+	case FailureInsufficientFunds, FailureExpired:
+		return true
+	case FailureCustomerNotActive:
+		return r.CustomerLinkedNow
+	}
+	return false
+}
 
 // StateTotal is the number and amount of a batch's rows in one state.
 type StateTotal struct {

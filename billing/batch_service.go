@@ -89,7 +89,32 @@ func (s *Service) Batch(ctx context.Context, caller Caller, siteID, reference st
 	if err != nil {
 		return Batch{}, nil, nil, fmt.Errorf("batch rows: %w", err)
 	}
+	if err := s.markLinkedAgain(ctx, siteID, rows); err != nil {
+		return Batch{}, nil, nil, err
+	}
 	return b, summary, rows, nil
+}
+
+// markLinkedAgain sets CustomerLinkedNow on the rows that failed customerNotActive whose customer
+// has linked since, which makes them retryable.
+func (s *Service) markLinkedAgain(ctx context.Context, siteID string, rows []Row) error {
+	var refs []string
+	for _, r := range rows {
+		if r.FailureReason == FailureCustomerNotActive {
+			refs = append(refs, r.CustomerReference)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	linked, err := s.Batches.LinkedCustomers(ctx, siteID, refs)
+	if err != nil {
+		return fmt.Errorf("linked customers: %w", err)
+	}
+	for i, r := range rows {
+		rows[i].CustomerLinkedNow = r.FailureReason == FailureCustomerNotActive && linked[r.CustomerReference]
+	}
+	return nil
 }
 
 // SimulateDeadline fails every open row of the batch with expired, as if its 24-hour deadline had

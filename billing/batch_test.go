@@ -102,6 +102,14 @@ func TestRetryable(t *testing.T) {
 			t.Errorf("%s: retryable = %v, want %v", reason, row.Retryable(), retryable)
 		}
 	}
+	linkedAgain := billing.Row{State: billing.RowFailed, FailureReason: billing.FailureCustomerNotActive, CustomerLinkedNow: true}
+	if !linkedAgain.Retryable() {
+		t.Error("a customerNotActive row whose customer has linked since is retryable")
+	}
+	closedButLinked := billing.Row{State: billing.RowFailed, FailureReason: billing.FailureAccountClosed, CustomerLinkedNow: true}
+	if closedButLinked.Retryable() {
+		t.Error("an accountClosed row is not retryable, linked or not")
+	}
 	if (billing.Row{State: billing.RowSucceeded}).Retryable() {
 		t.Error("a succeeded row is not retryable")
 	}

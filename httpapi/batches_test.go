@@ -662,6 +662,10 @@ func TestBatchExecutionSteps(t *testing.T) {
 			if b.State != "completed" {
 				t.Errorf("batch is %s, want completed", b.State)
 			}
+			p.link(t, "B")
+			if r := p.mustGetBatch(t, "B-REVOKED", "").Rows[0]; r.FailureReason != "customerNotActive" || !equalPtr(r.Retryable, ptr(true)) {
+				t.Errorf("once the customer links again, row = %+v, want customerNotActive and retryable", r)
+			}
 		})
 
 		t.Run("rows are inProgress until the rail settles them", func(t *testing.T) {

@@ -246,6 +246,18 @@ func (s *Store) ExpireOverdueRows(ctx context.Context, now time.Time) (int, erro
 	return int(n), tx.Commit(ctx)
 }
 
+func (s *Store) LinkedCustomers(ctx context.Context, siteID string, customerReferences []string) (map[string]bool, error) {
+	linked, err := s.q.LinkedCustomers(ctx, dbsqlc.LinkedCustomersParams{SiteID: siteID, Refs: customerReferences})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(linked))
+	for _, ref := range linked {
+		out[ref] = true
+	}
+	return out, nil
+}
+
 func (s *Store) ExpireBatch(ctx context.Context, batchID string, at time.Time) (int, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {

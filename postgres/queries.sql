@@ -203,6 +203,11 @@ WHERE batch_id = @batch_id AND state IN ('pending', 'inProgress');
 UPDATE batches SET state = 'completed', completed_at = @at::bigint
 WHERE id = @batch_id AND state <> 'completed';
 
+-- name: LinkedCustomers :many
+SELECT customer_reference FROM customer_links
+WHERE site_id = @site_id AND is_current AND state = 'linked'
+  AND customer_reference = ANY(@refs::text[]);
+
 -- name: PurgeBatches :execrows
 DELETE FROM batches WHERE retain_until <= @now;
 

@@ -215,6 +215,12 @@ WHERE batch_id = sqlc.arg(batch_id) AND state IN ('pending', 'inProgress');
 UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(at) AS BIGINT)
 WHERE id = sqlc.arg(batch_id) AND state <> 'completed';
 
+-- name: LinkedCustomers :many
+-- refs is a JSON array of customerReferences.
+SELECT customer_reference FROM customer_links
+WHERE site_id = sqlc.arg(site_id) AND is_current AND state = 'linked'
+  AND customer_reference IN (SELECT value FROM json_each(sqlc.arg(refs)));
+
 -- name: PurgeBatches :execrows
 DELETE FROM batches WHERE retain_until <= sqlc.arg(now);
 

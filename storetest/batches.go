@@ -540,7 +540,7 @@ func compareBytes(a, b string) int {
 }
 
 func (s batchSuite) pendingRows(t *testing.T) {
-	t.Run("each pending row comes with its customer's current link at the batch's site", func(t *testing.T) {
+	t.Run("each pending row comes with its customer's current link at the batch's site, and LinkedCustomers agrees", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		store := b.store
@@ -588,6 +588,14 @@ func (s batchSuite) pendingRows(t *testing.T) {
 			if (customers[i] == "unknown" || customers[i] == "invited") && p.Customer != (billing.Customer{}) {
 				t.Errorf("row of customer %s: Customer = %+v, want none", customers[i], p.Customer)
 			}
+		}
+		linked, err := store.LinkedCustomers(context.Background(), b.site.ID, customers)
+		wantErr(t, "LinkedCustomers", err, nil)
+		wantEqual(t, "LinkedCustomers", linked, map[string]bool{"linked": true, "relinked": true})
+		none, err := store.LinkedCustomers(context.Background(), b.site.ID, []string{"unknown"})
+		wantErr(t, "LinkedCustomers of nobody linked", err, nil)
+		if len(none) != 0 {
+			t.Errorf("LinkedCustomers of nobody linked = %v, want none", none)
 		}
 	})
 	t.Run("a batch without pending rows gives none", func(t *testing.T) {

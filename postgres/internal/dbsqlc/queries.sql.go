@@ -685,6 +685,37 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 	return i, err
 }
 
+const linkedCustomers = `-- name: LinkedCustomers :many
+SELECT customer_reference FROM customer_links
+WHERE site_id = $1 AND is_current AND state = 'linked'
+  AND customer_reference = ANY($2::text[])
+`
+
+type LinkedCustomersParams struct {
+	SiteID string
+	Refs   []string
+}
+
+func (q *Queries) LinkedCustomers(ctx context.Context, arg LinkedCustomersParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, linkedCustomers, arg.SiteID, arg.Refs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var customer_reference string
+		if err := rows.Scan(&customer_reference); err != nil {
+			return nil, err
+		}
+		items = append(items, customer_reference)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listBatches = `-- name: ListBatches :many
 SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches
 WHERE site_id = $1
