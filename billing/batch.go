@@ -59,8 +59,6 @@ const (
 	FailureExpired FailureReason = "expired"
 )
 
-
-
 // Batch limits and lifetimes.
 const (
 	MaxBatchRows = 1000
