@@ -37,7 +37,7 @@ type setting struct {
 
 var settings = []setting{
 	{"addr", "PYNG_ADDR", "127.0.0.1:8080", "address to listen on"},
-	{"database-url", "PYNG_DATABASE_URL", "sqlite:pyng.db", "database: a sqlite: URL or file path (embedded), or a postgres:// URL"},
+	{"database-url", "PYNG_DATABASE_URL", "sqlite:pyng.db", "database: a sqlite: URL or file path (embedded), or a postgres:// URL whose parameters also configure the connection pool: pool_max_conns (default max(4, CPUs)), pool_min_conns, pool_max_conn_lifetime, pool_max_conn_idle_time, pool_health_check_period"},
 	{"public-url", "PYNG_PUBLIC_URL", "", "external base URL of the server, used in signupUrl (default http://ADDR)"},
 	{"invitation-ttl", "PYNG_INVITATION_TTL", "168h", "how long a signup link stays valid (Go duration)"},
 	{"sandbox", "PYNG_SANDBOX", "true", "sandbox mode: demo credentials on first start and the sandbox simulators"},

@@ -30,6 +30,15 @@ type process struct {
 // startServer starts the binary on databaseURL with env added, and waits until it answers.
 func startServer(t *testing.T, bin, databaseURL string, env ...string) (*process, io.Reader) {
 	t.Helper()
+	p, stdout := launchServer(t, bin, databaseURL, env...)
+	p.waitReady(t)
+	return p, stdout
+}
+
+// launchServer starts the binary on databaseURL with env added, without waiting for it, so that
+// several can start at once.
+func launchServer(t *testing.T, bin, databaseURL string, env ...string) (*process, io.Reader) {
+	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), append([]string{"PYNG_ADDR=" + addr, "PYNG_DATABASE_URL=" + databaseURL}, env...)...)
@@ -43,13 +52,19 @@ func startServer(t *testing.T, bin, databaseURL string, env ...string) (*process
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return p, stdout
+}
+
+// waitReady waits until the process answers /readyz.
+func (p *process) waitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(p.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p, stdout
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -186,14 +201,7 @@ func TestCrashDuringExecutionLosesNothingAndDebitsOnce(t *testing.T) {
 			p.base = second.base
 			succeeded := 0
 			for b := range batches {
-				var v batchView
-				waitFor(t, 60*time.Second, fmt.Sprintf("batch B%d completed after the restart", b), func() bool {
-					p.call("GET", fmt.Sprintf("/batches/B%d", b), nil, &v)
-					return v.Data.State == "completed"
-				})
-				if len(v.Data.Rows) != rowsPerBatch {
-					t.Fatalf("B%d has %d rows, want %d", b, len(v.Data.Rows), rowsPerBatch)
-				}
+				v := waitCompleted(t, 60*time.Second, p.call, fmt.Sprintf("B%d", b), rowsPerBatch)
 				for _, r := range v.Data.Rows {
 					switch {
 					case r.State == "succeeded":
@@ -217,6 +225,21 @@ func TestCrashDuringExecutionLosesNothingAndDebitsOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitCompleted polls batch reference with call until it is completed, and returns it after
+// checking that it has wantRows rows.
+func waitCompleted(t *testing.T, limit time.Duration, call func(method, path string, body, out any) int, reference string, wantRows int) batchView {
+	t.Helper()
+	var v batchView
+	waitFor(t, limit, "batch "+reference+" completed", func() bool {
+		call("GET", "/batches/"+reference, nil, &v)
+		return v.Data.State == "completed"
+	})
+	if len(v.Data.Rows) != wantRows {
+		t.Fatalf("%s has %d rows, want %d", reference, len(v.Data.Rows), wantRows)
+	}
+	return v
 }
 
 func waitFor(t *testing.T, limit time.Duration, what string, done func() bool) {

@@ -1,0 +1,110 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
+)
+
+// TestConcurrentExecutionsOfABatchDebitEachRowOnce runs one batch's execution in several goroutines
+// at once, as two replicas do when River's rescuer hands a slow but living job to another worker:
+// the batch completes with the right outcomes and the rail's ledger holds one debit per row.
+func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := dbtest.Open(t, engine)
+			service := billing.NewService(db)
+			service.Batches = db
+			service.Rail = &rail.Sandbox{Ledger: db, Clock: service.Clock}
+
+			org, err := service.CreateOrganisation(ctx, "Acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			site, err := service.CreateSite(ctx, org.ID, "Acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			caller := billing.Caller{OrganisationID: org.ID, Scopes: billing.AllScopes}
+			for _, c := range []string{"C1", "C2", "C3"} {
+				if _, err := service.Invite(ctx, caller, site.ID, c); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := service.SimulateSignup(ctx, caller, site.ID, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const rows = 300
+			req := billing.BatchRequest{Reference: "B1"}
+			for i := range rows {
+				customer := []string{"C1", "C2", "C3", "NOBODY"}[i%4]
+				req.Rows = append(req.Rows, billing.RowRequest{Reference: fmt.Sprintf("R%d", i), CustomerReference: customer, Amount: int64(100 + i)})
+			}
+			batch, _, err := service.SubmitBatch(ctx, caller, site.ID, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			const executors = 8
+			var wg sync.WaitGroup
+			errs := make([]error, executors)
+			for e := range executors {
+				wg.Go(func() {
+					for {
+						done, _, err := service.ExecuteBatch(ctx, batch.ID)
+						if err != nil || done {
+							errs[e] = err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			for e, err := range errs {
+				if err != nil {
+					t.Fatalf("executor %d: %v", e, err)
+				}
+			}
+
+			_, _, stored, err := service.Batch(ctx, caller, site.ID, "B1", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for i, r := range stored {
+				want, reason := billing.RowSucceeded, rail.Outcome(r.Amount)
+				if i%4 == 3 {
+					reason = billing.FailureCustomerNotActive
+				}
+				if reason != "" {
+					want = billing.RowFailed
+				}
+				if r.State != want || r.FailureReason != reason {
+					t.Errorf("row %s is %s %q, want %s %q", r.Reference, r.State, r.FailureReason, want, reason)
+				}
+				keys = append(keys, r.ID)
+			}
+			entries, err := db.LedgerEntries(ctx, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			perKey := map[string]int{}
+			for _, e := range entries {
+				perKey[e.Key]++
+				if perKey[e.Key] > 1 {
+					t.Errorf("row %s debited %d times", e.Key, perKey[e.Key])
+				}
+			}
+			if want := rows - rows/4; len(perKey) != want {
+				t.Errorf("%d rows debited, want the %d rows of linked customers", len(perKey), want)
+			}
+		})
+	}
+}

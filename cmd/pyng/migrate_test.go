@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/storage"
+)
+
+// schemaState is what the migrations leave in a database: goose's applied versions (each
+// should be recorded once), River's, and the tables.
+type schemaState struct {
+	gooseVersions, distinctGooseVersions, riverVersions int
+	tables                                              string
+}
+
+// readSchema reads the schema state of the database at databaseURL directly, without opening it
+// through storage (which would migrate it).
+func readSchema(t *testing.T, engine, databaseURL string) schemaState {
+	t.Helper()
+	tables := `SELECT string_agg(table_name::text, ' ' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = current_schema()`
+	if engine == storage.EngineSQLite {
+		tables = `SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)`
+	}
+	db := openDirect(t, engine, databaseURL)
+	defer db.Close()
+	var s schemaState
+	for _, q := range []struct {
+		query string
+		dest  []any
+	}{
+		{`SELECT count(*), count(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0`,
+			[]any{&s.gooseVersions, &s.distinctGooseVersions}},
+		{`SELECT count(*) FROM river_migration`, []any{&s.riverVersions}},
+		{tables, []any{&s.tables}},
+	} {
+		if err := db.QueryRow(q.query).Scan(q.dest...); err != nil {
+			t.Fatalf("%s: %v", q.query, err)
+		}
+	}
+	return s
+}
+
+// execSQL runs one statement on the database at databaseURL directly.
+func execSQL(t *testing.T, engine, databaseURL, statement string) {
+	t.Helper()
+	db := openDirect(t, engine, databaseURL)
+	defer db.Close()
+	if _, err := db.Exec(statement); err != nil {
+		t.Fatalf("%s: %v", statement, err)
+	}
+}
+
+// openDirect opens the database at databaseURL with database/sql, bypassing storage.Open (which
+// would migrate it).
+func openDirect(t *testing.T, engine, databaseURL string) *sql.DB {
+	t.Helper()
+	driver, dsn := "pgx", databaseURL
+	if engine == storage.EngineSQLite {
+		path, err := storage.SQLitePath(databaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		driver, dsn = "sqlite", path
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// migrationFiles counts the engine's migration files in the source tree.
+func migrationFiles(t *testing.T, engine string) int {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join("..", "..", engine, "migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+func TestMigrateAppliesEveryMigrationOnceAndIsIdempotent(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			// An empty database: dbtest's SQLite databases come migrated already.
+			databaseURL := "sqlite:" + filepath.Join(t.TempDir(), "pyng.db")
+			if engine == storage.EnginePostgres {
+				databaseURL = dbtest.URL(t, engine)
+			}
+			var first schemaState
+			for run := range 2 {
+				code, out, errOut := runPyng(t, "migrate", "-database-url="+databaseURL)
+				if code != 0 || out != "" || errOut != "" {
+					t.Fatalf("migrate #%d: exit %d, stdout %q, stderr %q; want 0 and no output", run+1, code, out, errOut)
+				}
+				got := readSchema(t, engine, databaseURL)
+				if run == 0 {
+					first = got
+					if want := migrationFiles(t, engine); got.gooseVersions != want || got.distinctGooseVersions != want {
+						t.Fatalf("goose recorded %d versions (%d distinct), want each of the %d migrations once",
+							got.gooseVersions, got.distinctGooseVersions, want)
+					}
+					for _, table := range []string{"batch_rows", "batches", "customer_links", "river_job", "sandbox_ledger", "signing_keys"} {
+						if !strings.Contains(" "+got.tables+" ", " "+table+" ") {
+							t.Errorf("table %s missing after migrate: %s", table, got.tables)
+						}
+					}
+					if got.riverVersions == 0 {
+						t.Error("River's migrations were not applied")
+					}
+				} else if got != first {
+					t.Fatalf("migrate again changed the schema: %+v, then %+v", first, got)
+				}
+			}
+
+			// A rollback deploys the previous binary on a schema that a newer release migrated
+			// further: it finds nothing to do.
+			execSQL(t, engine, databaseURL, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)`)
+			if code, out, errOut := runPyng(t, "migrate", "-database-url="+databaseURL); code != 0 || out != "" || errOut != "" {
+				t.Fatalf("migrate on a schema with a newer version: exit %d, stdout %q, stderr %q; want 0 and no output", code, out, errOut)
+			}
+		})
+	}
+}
+
+// TestMigrateAndServeStartingTogether starts several "pyng migrate" and "pyng serve" processes at
+// once on one empty PostgreSQL database, as a deploy step racing new replicas would: every one
+// succeeds, each migration is applied once, and one demo organisation is created.
+func TestMigrateAndServeStartingTogether(t *testing.T) {
+	t.Parallel()
+	databaseURL := dbtest.URL(t, storage.EnginePostgres)
+	type migration struct {
+		cmd *exec.Cmd
+		out *bytes.Buffer
+	}
+	var migrations []migration
+	var servers []*process
+	for i := range 5 {
+		if i%2 == 1 {
+			p, _ := launchServer(t, pyngBinary, databaseURL)
+			servers = append(servers, p)
+			continue
+		}
+		m := migration{cmd: exec.Command(pyngBinary, "migrate", "-database-url="+databaseURL), out: &bytes.Buffer{}}
+		m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
+		if err := m.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		migrations = append(migrations, m)
+	}
+	for i, m := range migrations {
+		if err := m.cmd.Wait(); err != nil || m.out.Len() > 0 {
+			t.Errorf("migrate #%d: %v, output %q", i+1, err, m.out)
+		}
+	}
+	for _, p := range servers {
+		p.waitReady(t)
+	}
+	got := readSchema(t, storage.EnginePostgres, databaseURL)
+	if want := migrationFiles(t, storage.EnginePostgres); got.gooseVersions != want || got.distinctGooseVersions != want {
+		t.Errorf("goose recorded %d versions (%d distinct), want each of the %d migrations once",
+			got.gooseVersions, got.distinctGooseVersions, want)
+	}
+	db := openDirect(t, storage.EnginePostgres, databaseURL)
+	defer db.Close()
+	if got.riverVersions == 0 {
+		t.Error("River's migrations were not applied")
+	}
+	var organisations int
+	if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM organisations`).Scan(&organisations); err != nil {
+		t.Fatal(err)
+	}
+	if organisations != 1 {
+		t.Errorf("%d organisations after two sandbox servers started on an empty database, want the one demo", organisations)
+	}
+}
