@@ -271,7 +271,21 @@ func (s *Store) EnsureSigningKey(ctx context.Context, candidate billing.SigningK
 	return billing.SigningKey{ID: r.ID, Secret: r.Secret, CreatedAt: billing.FromMillis(r.CreatedAt)}, nil
 }
 
+// CreateLink tries the common case first: a customer reference that has no current link (its
+// first invitation), where expiring and clearing would change nothing, is one INSERT without a
+// transaction, as a mint is one round trip. When the pair has a current link the INSERT violates
+// the unique index of current links, and the transaction that expires and clears it runs.
 func (s *Store) CreateLink(ctx context.Context, l billing.Link) error {
+	insert := dbsqlc.InsertLinkParams{
+		ID:                l.ID,
+		SiteID:            l.SiteID,
+		CustomerReference: l.CustomerReference,
+		CreatedAt:         billing.Millis(l.CreatedAt),
+		ExpiresAt:         billing.Millis(l.ExpiresAt),
+	}
+	if err := mapErr(s.q.InsertLink(ctx, insert)); !errors.Is(err, billing.ErrDuplicate) {
+		return err
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -291,13 +305,7 @@ func (s *Store) CreateLink(ctx context.Context, l billing.Link) error {
 	}); err != nil {
 		return fmt.Errorf("clear current link: %w", err)
 	}
-	if err := q.InsertLink(ctx, dbsqlc.InsertLinkParams{
-		ID:                l.ID,
-		SiteID:            l.SiteID,
-		CustomerReference: l.CustomerReference,
-		CreatedAt:         billing.Millis(l.CreatedAt),
-		ExpiresAt:         billing.Millis(l.ExpiresAt),
-	}); err != nil {
+	if err := q.InsertLink(ctx, insert); err != nil {
 		return mapErr(err)
 	}
 	return tx.Commit(ctx)
