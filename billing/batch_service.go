@@ -177,15 +177,20 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 		_, err := s.Batches.ExpireBatch(ctx, b.ID, now)
 		return err == nil, 0, err
 	}
+	// Rows move to inProgress only once the batch has started, so a batch still accepted has none
+	// waiting on the rail from an earlier step.
+	startedBefore := b.State != BatchAccepted
 	if err := s.Batches.StartBatch(ctx, b.ID, now); err != nil {
 		return false, 0, fmt.Errorf("start batch: %w", err)
 	}
-	if err := s.submitPending(ctx, b, now); err != nil {
-		return false, 0, err
-	}
-	next, err := s.recordSettled(ctx, b)
+	next, err := s.submitPending(ctx, b, now)
 	if err != nil {
 		return false, 0, err
+	}
+	if startedBefore {
+		if next, err = s.recordSettled(ctx, b, next); err != nil {
+			return false, 0, err
+		}
 	}
 	completed, err := s.Batches.CompleteBatch(ctx, b.ID, s.now())
 	if err != nil || completed {
@@ -195,65 +200,83 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 	return false, wait, nil
 }
 
-// submitPending fails the pending rows whose customer is not linked and sends the rest to the rail.
-func (s *Service) submitPending(ctx context.Context, b Batch, now time.Time) error {
+// submitPending fails the pending rows whose customer is not linked, sends the rest to the rail,
+// records the outcomes the rail settled at once and marks the others inProgress. It returns when
+// the first unsettled debit expects to settle (zero if none).
+func (s *Service) submitPending(ctx context.Context, b Batch, now time.Time) (time.Time, error) {
 	pending, err := s.Batches.PendingRows(ctx, b.ID)
 	if err != nil {
-		return fmt.Errorf("pending rows: %w", err)
+		return time.Time{}, fmt.Errorf("pending rows: %w", err)
 	}
-	var inactive []RowOutcome
+	var outcomes []RowOutcome
 	var debits []Debit
-	var ids []string
 	for _, p := range pending {
 		if !p.Linked {
-			inactive = append(inactive, RowOutcome{RowID: p.ID, Failure: FailureCustomerNotActive, At: now})
+			outcomes = append(outcomes, RowOutcome{RowID: p.ID, Failure: FailureCustomerNotActive, At: now})
 			continue
 		}
 		debits = append(debits, Debit{Key: p.ID, Amount: p.Amount, Currency: "AUD", Customer: p.Customer})
-		ids = append(ids, p.ID)
 	}
-	if len(inactive) > 0 {
-		if err := s.Batches.RecordOutcomes(ctx, inactive); err != nil {
-			return fmt.Errorf("record inactive customers: %w", err)
+	var next time.Time
+	var waiting []string
+	if len(debits) > 0 {
+		submitted, err := s.Rail.Submit(ctx, debits)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("submit debits: %w", err)
+		}
+		var settled []RowOutcome
+		settled, waiting, next = split(submitted)
+		outcomes = append(outcomes, settled...)
+	}
+	if len(outcomes) > 0 {
+		if err := s.Batches.RecordOutcomes(ctx, outcomes); err != nil {
+			return time.Time{}, fmt.Errorf("record outcomes: %w", err)
 		}
 	}
-	if len(debits) == 0 {
-		return nil
+	if len(waiting) > 0 {
+		if err := s.Batches.MarkInProgress(ctx, waiting); err != nil {
+			return time.Time{}, fmt.Errorf("mark rows in progress: %w", err)
+		}
 	}
-	if err := s.Rail.Submit(ctx, debits); err != nil {
-		return fmt.Errorf("submit debits: %w", err)
-	}
-	if err := s.Batches.MarkInProgress(ctx, ids); err != nil {
-		return fmt.Errorf("mark rows in progress: %w", err)
-	}
-	return nil
+	return next, nil
 }
 
-// recordSettled records the outcomes the rail has settled and returns when the next unsettled
-// debit expects to settle (zero if none is waiting).
-func (s *Service) recordSettled(ctx context.Context, b Batch) (time.Time, error) {
+// split sorts the rail's outcomes into the rows they settle and the rows still waiting, with the
+// time the first of those expects to settle.
+func split(outcomes []DebitOutcome) (settled []RowOutcome, waiting []string, next time.Time) {
+	for _, o := range outcomes {
+		if o.Settled {
+			settled = append(settled, RowOutcome{RowID: o.Key, Failure: o.Failure, At: o.SettledAt})
+			continue
+		}
+		waiting = append(waiting, o.Key)
+		if next.IsZero() || o.SettlesAt.Before(next) {
+			next = o.SettlesAt
+		}
+	}
+	return settled, waiting, next
+}
+
+// recordSettled records the outcomes the rail has settled of the batch's inProgress rows, and
+// returns when the next unsettled debit expects to settle: the earlier of next and those still
+// waiting (zero if none is).
+func (s *Service) recordSettled(ctx context.Context, b Batch, next time.Time) (time.Time, error) {
 	ids, err := s.Batches.InProgressRows(ctx, b.ID)
 	if err != nil || len(ids) == 0 {
-		return time.Time{}, err
+		return next, err
 	}
 	outcomes, err := s.Rail.Outcomes(ctx, ids)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("debit outcomes: %w", err)
 	}
-	var settled []RowOutcome
-	var next time.Time
-	for _, o := range outcomes {
-		switch {
-		case o.Settled:
-			settled = append(settled, RowOutcome{RowID: o.Key, Failure: o.Failure, At: o.SettledAt})
-		case next.IsZero() || o.SettlesAt.Before(next):
-			next = o.SettlesAt
-		}
-	}
+	settled, _, waitingNext := split(outcomes)
 	if len(settled) > 0 {
 		if err := s.Batches.RecordOutcomes(ctx, settled); err != nil {
 			return time.Time{}, fmt.Errorf("record outcomes: %w", err)
 		}
+	}
+	if next.IsZero() || (!waitingNext.IsZero() && waitingNext.Before(next)) {
+		next = waitingNext
 	}
 	return next, nil
 }

@@ -26,9 +26,11 @@ type DebitOutcome struct {
 
 // Rail is the adapter to a payment network.
 type Rail interface {
-	// Submit sends the debits. It is idempotent per Debit.Key: a key submitted before is not
-	// debited again, whatever the amount, so a retried or re-run job never debits twice.
-	Submit(ctx context.Context, debits []Debit) error
+	// Submit sends the debits and returns their outcomes as they stand (a network that settles at
+	// once answers them settled). It is idempotent per Debit.Key: a key submitted before is not
+	// debited again, whatever the amount, and its first outcome is returned, so a retried or re-run
+	// job never debits twice.
+	Submit(ctx context.Context, debits []Debit) ([]DebitOutcome, error)
 	// Outcomes reports the debits with the given keys; keys never submitted are left out.
 	Outcomes(ctx context.Context, keys []string) ([]DebitOutcome, error)
 }

@@ -280,9 +280,9 @@ func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
 	return int(n), err
 }
 
-func (s *Store) RecordDebits(ctx context.Context, entries []rail.LedgerEntry) error {
+func (s *Store) RecordDebits(ctx context.Context, entries []rail.LedgerEntry) (int, error) {
 	if len(entries) == 0 {
-		return nil
+		return 0, nil
 	}
 	n := len(entries)
 	p := dbsqlc.RecordDebitsParams{
@@ -298,7 +298,8 @@ func (s *Store) RecordDebits(ctx context.Context, entries []rail.LedgerEntry) er
 		p.Keys[i], p.Amounts[i], p.Bsbs[i], p.AccountNumbers[i] = e.Key, e.Amount, e.BSB, e.AccountNumber
 		p.Failures[i], p.SubmittedAts[i], p.SettlesAts[i] = string(e.Failure), billing.Millis(e.SubmittedAt), billing.Millis(e.SettlesAt)
 	}
-	return s.q.RecordDebits(ctx, p)
+	recorded, err := s.q.RecordDebits(ctx, p)
+	return int(recorded), err
 }
 
 func (s *Store) LedgerEntries(ctx context.Context, keys []string) ([]rail.LedgerEntry, error) {

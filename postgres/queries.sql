@@ -211,7 +211,7 @@ WHERE site_id = @site_id AND is_current AND state = 'linked'
 -- name: PurgeBatches :execrows
 DELETE FROM batches WHERE retain_until <= @now;
 
--- name: RecordDebits :exec
+-- name: RecordDebits :execrows
 -- The i-th entry is (keys[i], amounts[i], and so on); an empty failure is a debit that succeeds. Keys
 -- already in the ledger are left as they are.
 INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)

@@ -24,9 +24,10 @@ type LedgerEntry struct {
 
 // Ledger is the sandbox rail's durable record, kept in the server's database.
 type Ledger interface {
-	// RecordDebits inserts the entries whose key is not in the ledger yet; an entry whose key is
-	// there already is ignored, so submitting a debit twice records it once.
-	RecordDebits(ctx context.Context, entries []LedgerEntry) error
+	// RecordDebits inserts the entries whose key is not in the ledger yet, and returns how many it
+	// inserted; an entry whose key is there already is ignored, so submitting a debit twice
+	// records it once.
+	RecordDebits(ctx context.Context, entries []LedgerEntry) (int, error)
 	// LedgerEntries returns the entries with the given keys.
 	LedgerEntries(ctx context.Context, keys []string) ([]LedgerEntry, error)
 }
@@ -56,10 +57,11 @@ func Outcome(amount int64) billing.FailureReason {
 	return ""
 }
 
-// Submit records the debits in the ledger, each once.
-func (s *Sandbox) Submit(ctx context.Context, debits []billing.Debit) error {
+// Submit records the debits in the ledger, each once, and returns their outcomes as recorded.
+func (s *Sandbox) Submit(ctx context.Context, debits []billing.Debit) ([]billing.DebitOutcome, error) {
 	now := s.Clock.Now()
 	entries := make([]LedgerEntry, len(debits))
+	keys := make([]string, len(debits))
 	for i, d := range debits {
 		entries[i] = LedgerEntry{
 			Key:           d.Key,
@@ -70,11 +72,17 @@ func (s *Sandbox) Submit(ctx context.Context, debits []billing.Debit) error {
 			SubmittedAt:   now,
 			SettlesAt:     now.Add(s.SettlementDelay),
 		}
+		keys[i] = d.Key
 	}
-	if err := s.Ledger.RecordDebits(ctx, entries); err != nil {
-		return fmt.Errorf("sandbox ledger: %w", err)
+	recorded, err := s.Ledger.RecordDebits(ctx, entries)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox ledger: %w", err)
 	}
-	return nil
+	if recorded < len(entries) {
+		// Some were submitted before (a job run again after a crash): their first record stands.
+		return s.Outcomes(ctx, keys)
+	}
+	return s.outcomes(entries), nil
 }
 
 // Outcomes reports each recorded debit, settled once its settlement time has come.
@@ -83,6 +91,10 @@ func (s *Sandbox) Outcomes(ctx context.Context, keys []string) ([]billing.DebitO
 	if err != nil {
 		return nil, fmt.Errorf("sandbox ledger: %w", err)
 	}
+	return s.outcomes(entries), nil
+}
+
+func (s *Sandbox) outcomes(entries []LedgerEntry) []billing.DebitOutcome {
 	now := s.Clock.Now()
 	outcomes := make([]billing.DebitOutcome, len(entries))
 	for i, e := range entries {
@@ -92,5 +104,5 @@ func (s *Sandbox) Outcomes(ctx context.Context, keys []string) ([]billing.DebitO
 		}
 		outcomes[i] = o
 	}
-	return outcomes, nil
+	return outcomes
 }

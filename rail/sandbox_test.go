@@ -1,9 +1,15 @@
 package rail_test
 
 import (
+	"context"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
 )
 
@@ -27,5 +33,49 @@ func TestSandboxOutcomeByMagicAmount(t *testing.T) {
 		if got := rail.Outcome(tc.amount); got != tc.want {
 			t.Errorf("Outcome(%d) = %q, want %q", tc.amount, got, tc.want)
 		}
+	}
+}
+
+type fixedClock struct{ t time.Time }
+
+func (c *fixedClock) Now() time.Time { return c.t }
+
+func TestSandboxSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			clock := &fixedClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+			sandbox := &rail.Sandbox{Ledger: dbtest.Open(t, engine), Clock: clock, SettlementDelay: time.Minute}
+			customer := billing.Customer{BSB: "062000", AccountNumber: "12345678"}
+			debits := []billing.Debit{{Key: "row_1", Amount: 100, Customer: customer}, {Key: "row_2", Amount: 4551, Customer: customer}}
+
+			first, err := sandbox.Submit(ctx, debits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			settlesAt := clock.t.Add(time.Minute)
+			want := []billing.DebitOutcome{{Key: "row_1", SettlesAt: settlesAt}, {Key: "row_2", SettlesAt: settlesAt}}
+			if !reflect.DeepEqual(first, want) {
+				t.Fatalf("first Submit = %+v, want unsettled until %v", first, settlesAt)
+			}
+
+			// A job run again after a crash submits the same rows later: nothing is debited again
+			// and the first submission's outcomes stand.
+			clock.t = settlesAt
+			again, err := sandbox.Submit(ctx, append(debits, billing.Debit{Key: "row_3", Amount: 4552, Customer: customer}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.SortFunc(again, func(a, b billing.DebitOutcome) int { return strings.Compare(a.Key, b.Key) })
+			want = []billing.DebitOutcome{
+				{Key: "row_1", Settled: true, SettledAt: settlesAt, SettlesAt: settlesAt},
+				{Key: "row_2", Settled: true, Failure: billing.FailureInsufficientFunds, SettledAt: settlesAt, SettlesAt: settlesAt},
+				{Key: "row_3", SettlesAt: settlesAt.Add(time.Minute)},
+			}
+			if !reflect.DeepEqual(again, want) {
+				t.Fatalf("second Submit = %+v\nwant %+v", again, want)
+			}
+		})
 	}
 }

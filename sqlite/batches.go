@@ -312,9 +312,9 @@ func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
 	return int(n), err
 }
 
-func (s *Store) RecordDebits(ctx context.Context, entries []rail.LedgerEntry) error {
+func (s *Store) RecordDebits(ctx context.Context, entries []rail.LedgerEntry) (int, error) {
 	if len(entries) == 0 {
-		return nil
+		return 0, nil
 	}
 	es, err := jsonArray(entries, func(e rail.LedgerEntry) ledgerJSON {
 		return ledgerJSON{
@@ -328,9 +328,10 @@ func (s *Store) RecordDebits(ctx context.Context, entries []rail.LedgerEntry) er
 		}
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return s.q.RecordDebits(ctx, es)
+	n, err := s.q.RecordDebits(ctx, es)
+	return int(n), err
 }
 
 func (s *Store) LedgerEntries(ctx context.Context, keys []string) ([]rail.LedgerEntry, error) {

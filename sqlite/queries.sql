@@ -224,7 +224,7 @@ WHERE site_id = sqlc.arg(site_id) AND is_current AND state = 'linked'
 -- name: PurgeBatches :execrows
 DELETE FROM batches WHERE retain_until <= sqlc.arg(now);
 
--- name: RecordDebits :exec
+-- name: RecordDebits :execrows
 -- entries is a JSON array of {"key", "amount", "bsb", "account", "failure", "submitted", "settles"};
 -- an empty failure is a debit that succeeds. Keys already in the ledger are left as they are.
 INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)

@@ -838,7 +838,7 @@ func (s batchSuite) purgeBatches(t *testing.T) {
 		due, _ := createBatch(t, b.store, b.site.ID, "due", 1, t0.Add(time.Minute))
 		kept, keptRows := createBatch(t, b.store, b.site.ID, "kept", 2, t0.Add(time.Minute+time.Millisecond))
 		entry := rail.LedgerEntry{Key: oldRows[0].ID, Amount: oldRows[0].Amount, BSB: "062000", AccountNumber: "12345678", SubmittedAt: t0, SettlesAt: t0}
-		wantErr(t, "RecordDebits", b.store.RecordDebits(context.Background(), []rail.LedgerEntry{entry}), nil)
+		recordDebits(t, b.store, 1, entry)
 
 		n, err := b.store.PurgeBatches(context.Background(), due.RetainUntil)
 		wantErr(t, "PurgeBatches", err, nil)
@@ -868,6 +868,16 @@ func (s batchSuite) purgeBatches(t *testing.T) {
 	})
 }
 
+// recordDebits records entries in the ledger and checks how many were new.
+func recordDebits(t *testing.T, store BatchStore, want int, entries ...rail.LedgerEntry) {
+	t.Helper()
+	n, err := store.RecordDebits(context.Background(), entries)
+	wantErr(t, "RecordDebits", err, nil)
+	if n != want {
+		t.Fatalf("RecordDebits recorded %d, want %d", n, want)
+	}
+}
+
 func (s batchSuite) ledger(t *testing.T) {
 	entry := func(key string, amount int64) rail.LedgerEntry {
 		return rail.LedgerEntry{
@@ -886,23 +896,23 @@ func (s batchSuite) ledger(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		entries := []rail.LedgerEntry{entry("k1", 100), entry("k2", 151), entry("k3", 252)}
-		wantErr(t, "RecordDebits", b.store.RecordDebits(context.Background(), entries), nil)
+		recordDebits(t, b.store, 3, entries...)
 		wantEqual(t, "LedgerEntries", ledgerEntries(t, b.store, "k1", "k2", "k3"), entries)
 	})
 	t.Run("a key recorded again keeps its first entry", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		first := entry("k1", 100)
-		wantErr(t, "RecordDebits", b.store.RecordDebits(context.Background(), []rail.LedgerEntry{first}), nil)
+		recordDebits(t, b.store, 1, first)
 		again := entry("k1", 151)
 		again.SubmittedAt = t0.Add(time.Hour)
-		wantErr(t, "RecordDebits again", b.store.RecordDebits(context.Background(), []rail.LedgerEntry{again, entry("k2", 200)}), nil)
+		recordDebits(t, b.store, 1, again, entry("k2", 200))
 		wantEqual(t, "LedgerEntries", ledgerEntries(t, b.store, "k1", "k2"), []rail.LedgerEntry{first, entry("k2", 200)})
 	})
 	t.Run("a key repeated in one call is recorded once", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
-		wantErr(t, "RecordDebits", b.store.RecordDebits(context.Background(), []rail.LedgerEntry{entry("k1", 100), entry("k1", 100)}), nil)
+		recordDebits(t, b.store, 1, entry("k1", 100), entry("k1", 100))
 		if got := ledgerEntries(t, b.store, "k1"); len(got) != 1 {
 			t.Fatalf("LedgerEntries = %+v, want one entry", got)
 		}
@@ -910,11 +920,11 @@ func (s batchSuite) ledger(t *testing.T) {
 	t.Run("only recorded keys are returned", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
-		wantErr(t, "RecordDebits", b.store.RecordDebits(context.Background(), []rail.LedgerEntry{entry("k1", 100), entry("k2", 200)}), nil)
+		recordDebits(t, b.store, 2, entry("k1", 100), entry("k2", 200))
 		wantEqual(t, "LedgerEntries", ledgerEntries(t, b.store, "k2", "k-missing"), []rail.LedgerEntry{entry("k2", 200)})
 		if got := ledgerEntries(t, b.store); len(got) != 0 {
 			t.Fatalf("LedgerEntries of no keys = %+v, want none", got)
 		}
-		wantErr(t, "RecordDebits of nothing", b.store.RecordDebits(context.Background(), nil), nil)
+		recordDebits(t, b.store, 0)
 	})
 }

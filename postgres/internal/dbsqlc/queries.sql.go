@@ -1116,7 +1116,7 @@ func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
 	return result.RowsAffected(), nil
 }
 
-const recordDebits = `-- name: RecordDebits :exec
+const recordDebits = `-- name: RecordDebits :execrows
 INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)
 SELECT e.key, e.amount, e.bsb, e.account_number, nullif(e.failure, ''), e.submitted_at, e.settles_at
 FROM (SELECT unnest($1::text[]) AS key, unnest($2::bigint[]) AS amount,
@@ -1138,8 +1138,8 @@ type RecordDebitsParams struct {
 
 // The i-th entry is (keys[i], amounts[i], and so on); an empty failure is a debit that succeeds. Keys
 // already in the ledger are left as they are.
-func (q *Queries) RecordDebits(ctx context.Context, arg RecordDebitsParams) error {
-	_, err := q.db.Exec(ctx, recordDebits,
+func (q *Queries) RecordDebits(ctx context.Context, arg RecordDebitsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, recordDebits,
 		arg.Keys,
 		arg.Amounts,
 		arg.Bsbs,
@@ -1148,7 +1148,10 @@ func (q *Queries) RecordDebits(ctx context.Context, arg RecordDebitsParams) erro
 		arg.SubmittedAts,
 		arg.SettlesAts,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const recordOutcomes = `-- name: RecordOutcomes :exec

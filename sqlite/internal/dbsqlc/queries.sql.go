@@ -1170,7 +1170,7 @@ func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
 	return result.RowsAffected()
 }
 
-const recordDebits = `-- name: RecordDebits :exec
+const recordDebits = `-- name: RecordDebits :execrows
 INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)
 SELECT json_extract(value, '$.key'), json_extract(value, '$.amount'), json_extract(value, '$.bsb'),
        json_extract(value, '$.account'), nullif(json_extract(value, '$.failure'), ''),
@@ -1181,9 +1181,12 @@ ON CONFLICT (idempotency_key) DO NOTHING
 
 // entries is a JSON array of {"key", "amount", "bsb", "account", "failure", "submitted", "settles"};
 // an empty failure is a debit that succeeds. Keys already in the ledger are left as they are.
-func (q *Queries) RecordDebits(ctx context.Context, entries interface{}) error {
-	_, err := q.db.ExecContext(ctx, recordDebits, entries)
-	return err
+func (q *Queries) RecordDebits(ctx context.Context, entries interface{}) (int64, error) {
+	result, err := q.db.ExecContext(ctx, recordDebits, entries)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const recordOutcomes = `-- name: RecordOutcomes :exec
