@@ -88,19 +88,20 @@ type RowRequest struct {
 // Fingerprint identifies the request's content: two requests have the same fingerprint exactly
 // when they are the same batch, whatever the whitespace or key order of the JSON they came in.
 func (r BatchRequest) Fingerprint() []byte {
-	h := sha256.New()
+	buf := make([]byte, 0, 64+len(r.Rows)*48)
 	field := func(s string) {
-		_ = binary.Write(h, binary.BigEndian, uint32(len(s)))
-		h.Write([]byte(s))
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+		buf = append(buf, s...)
 	}
 	field(r.Reference)
-	_ = binary.Write(h, binary.BigEndian, uint32(len(r.Rows)))
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(r.Rows)))
 	for _, row := range r.Rows {
 		field(row.Reference)
 		field(row.CustomerReference)
-		_ = binary.Write(h, binary.BigEndian, row.Amount)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(row.Amount))
 	}
-	return h.Sum(nil)
+	sum := sha256.Sum256(buf)
+	return sum[:]
 }
 
 // Batch error codes. An invalid field's target names the place, as rows[17].amount.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -21,6 +22,10 @@ type Service struct {
 	Rail          Rail
 	Clock         Clock
 	InvitationTTL time.Duration
+
+	// sites caches the sites read, by id: a site never changes or goes away once created, and every
+	// partner call checks its site, so this saves a database round trip per request.
+	sites sync.Map
 }
 
 // NewService returns a Service with the given store, the system clock and the default TTL.
@@ -45,7 +50,7 @@ func linkNotFound() *Error {
 
 // Site returns the site if it belongs to the caller's organisation.
 func (s *Service) Site(ctx context.Context, caller Caller, siteID string) (Site, error) {
-	site, err := s.Store.GetSite(ctx, siteID)
+	site, err := s.site(ctx, siteID)
 	if errors.Is(err, ErrNotFound) || (err == nil && site.OrganisationID != caller.OrganisationID) {
 		return Site{}, siteNotFound()
 	}
@@ -53,6 +58,19 @@ func (s *Service) Site(ctx context.Context, caller Caller, siteID string) (Site,
 		return Site{}, fmt.Errorf("get site: %w", err)
 	}
 	return site, nil
+}
+
+// site reads a site through the cache. Only sites found are cached, so a site created by another
+// process is seen at once.
+func (s *Service) site(ctx context.Context, id string) (Site, error) {
+	if cached, ok := s.sites.Load(id); ok {
+		return cached.(Site), nil
+	}
+	site, err := s.Store.GetSite(ctx, id)
+	if err == nil {
+		s.sites.Store(id, site)
+	}
+	return site, err
 }
 
 // Invite mints an invitation (seed 000): a new invited link for the customerReference, unless the
@@ -200,7 +218,7 @@ func (s *Service) SignupLink(ctx context.Context, linkID string) (Link, Site, er
 	if err != nil {
 		return Link{}, Site{}, fmt.Errorf("get link: %w", err)
 	}
-	site, err := s.Store.GetSite(ctx, l.SiteID)
+	site, err := s.site(ctx, l.SiteID)
 	if err != nil {
 		return Link{}, Site{}, fmt.Errorf("get site: %w", err)
 	}
