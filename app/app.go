@@ -90,6 +90,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		Sandbox:        cfg.Sandbox,
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		ClientCacheTTL: cfg.ClientCacheTTL,
+		RateLimit:      cfg.RateLimit,
 		Ready:          db.Ping,
 		Metrics:        metrics,
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -23,7 +24,9 @@ type Config struct {
 	Sandbox        bool
 	AccessTokenTTL time.Duration
 	ClientCacheTTL time.Duration
-	LogFormat      string
+	// RateLimit is the requests a second each API client may make to one replica (0: no limit).
+	RateLimit float64
+	LogFormat string
 	// SettlementDelay is how long the sandbox rail takes to settle a debit.
 	SettlementDelay time.Duration
 	// Jobs tunes the background workers.
@@ -43,6 +46,7 @@ var settings = []setting{
 	{"sandbox", "PYNG_SANDBOX", "true", "sandbox mode: demo credentials on first start and the sandbox simulators"},
 	{"access-token-ttl", "PYNG_ACCESS_TOKEN_TTL", "1h", "lifetime of OAuth 2.0 access tokens"},
 	{"client-cache-ttl", "PYNG_CLIENT_CACHE_TTL", "30s", "how long a replica caches that an API client is not revoked"},
+	{"rate-limit", "PYNG_RATE_LIMIT", "100", "requests a second each API client may make to this replica, in bursts of twice as many (0: no limit)"},
 	{"log-format", "PYNG_LOG_FORMAT", "text", "log format: text or json"},
 	{"sandbox-settlement-delay", "PYNG_SANDBOX_SETTLEMENT_DELAY", "3s", "how long the sandbox rail takes to settle a debit"},
 	{"job-workers", "PYNG_JOB_WORKERS", "8", "how many jobs (batch executions) run at once in this process"},
@@ -116,6 +120,11 @@ func Load(values map[string]*string) (Config, error) {
 			SweepInterval: jobs.DefaultConfig.SweepInterval,
 		},
 	}
+	rateLimit, err := strconv.ParseFloat(get("rate-limit"), 64)
+	if err != nil || rateLimit < 0 || math.IsInf(rateLimit, 0) || math.IsNaN(rateLimit) {
+		errs = append(errs, fmt.Errorf("-rate-limit: %q is not a number of requests a second (0 for no limit)", get("rate-limit")))
+	}
+	c.RateLimit = rateLimit
 	workers, err := strconv.Atoi(get("job-workers"))
 	if err != nil || workers < 1 || workers > 1000 {
 		errs = append(errs, fmt.Errorf("-job-workers: %q is not a number from 1 to 1000", get("job-workers")))

@@ -80,6 +80,8 @@ type Server struct {
 type Options struct {
 	NoSandbox      bool
 	ClientCacheTTL time.Duration
+	// RateLimit is the requests a second each API client may make (0: no limit).
+	RateLimit float64
 	// SettlementDelay is how long the sandbox rail takes to settle, on the test's clock.
 	SettlementDelay time.Duration
 	// NoJobs leaves the job workers stopped, so that the test drives execution itself with
@@ -125,6 +127,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		Sandbox:        !o.NoSandbox,
 		AccessTokenTTL: time.Hour,
 		ClientCacheTTL: o.ClientCacheTTL,
+		RateLimit:      o.RateLimit,
 		Ready:          db.Ping,
 		Metrics:        prometheus.NewRegistry(),
 	})

@@ -53,6 +53,9 @@ func (a *server) authenticate(w http.ResponseWriter, r *http.Request, scope bill
 		return billing.Caller{}, invalid("The access token is no longer valid: its API client has been revoked.")
 	}
 	infoOf(r.Context()).clientID = caller.ClientID
+	if err := a.limits.allow(w, caller.ClientID); err != nil {
+		return billing.Caller{}, err
+	}
 	if !slices.Contains(caller.Scopes, scope) {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer %s, error="insufficient_scope", scope="%s"`, realm, scope))
 		return billing.Caller{}, billing.Errorf(codeInsufficientScope, "Authorization",

@@ -238,6 +238,30 @@ func TestExpiredAccessTokenIsRejected(t *testing.T) {
 	})
 }
 
+func TestRateLimitPerClient(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		// A limit of one request every two seconds allows a burst of one: the second request at
+		// once is refused.
+		wantStatus(t, p.list(t, ""), http.StatusOK)
+		r := p.list(t, "")
+		wantError(t, r, http.StatusTooManyRequests, "request:rate-limited", "")
+		if got := r.Header.Get("Retry-After"); got != "2" && got != "1" {
+			t.Errorf("Retry-After = %q, want the 2 seconds (or 1, if a second has gone by) until a request is allowed", got)
+		}
+		// A refused invitation is not minted.
+		wantError(t, p.invite(t, "ACME-001"), http.StatusTooManyRequests, "request:rate-limited", "")
+		// Each client has its own bucket.
+		other := newPartner(t, s)
+		wantStatus(t, other.list(t, ""), http.StatusOK)
+		// Refused requests take nothing from the bucket: after two seconds there is room again.
+		time.Sleep(2 * time.Second)
+		if page := p.mustList(t, ""); len(page.Data) != 0 {
+			t.Errorf("customers = %+v, want none: the refused invitation changed nothing", page.Data)
+		}
+	}, apptest.Options{RateLimit: 0.5})
+}
+
 func TestAPIVersionAndCheckOrder(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		p := mainPartner(t, s)

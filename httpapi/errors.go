@@ -14,6 +14,7 @@ var (
 	codeMissingToken         = billing.CodeOf("auth:missing-token")
 	codeInvalidToken         = billing.CodeOf("auth:invalid-token")
 	codeInsufficientScope    = billing.CodeOf("auth:insufficient-scope")
+	codeRateLimited          = billing.CodeOf("request:rate-limited")
 	codeInvalidAPIVersion    = billing.CodeOf("request:invalid-api-version")
 	codeUnsupportedMediaType = billing.CodeOf("request:unsupported-media-type")
 	codeMalformedJSON        = billing.CodeOf("request:malformed-json")
@@ -42,6 +43,7 @@ var statusOf = map[billing.Code]int{
 	codeMissingToken:                   http.StatusUnauthorized,
 	codeInvalidToken:                   http.StatusUnauthorized,
 	codeInsufficientScope:              http.StatusForbidden,
+	codeRateLimited:                    http.StatusTooManyRequests,
 	codeInvalidAPIVersion:              http.StatusBadRequest,
 	codeUnsupportedMediaType:           http.StatusUnsupportedMediaType,
 	codeMalformedJSON:                  http.StatusBadRequest,

@@ -39,6 +39,9 @@ type Config struct {
 	// ClientCacheTTL is how long a client's revocation status is cached per process; 0 checks the
 	// database on every request.
 	ClientCacheTTL time.Duration
+	// RateLimit is how many /billing/ requests a second each API client may make to this process
+	// (in bursts of up to twice as many); 0 sets no limit.
+	RateLimit float64
 	// Ready reports whether the server can serve (GET /readyz).
 	Ready func(context.Context) error
 	// Metrics receives the API's collectors and is served at GET /metrics.
@@ -56,6 +59,7 @@ type server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	clients  *clientCache
+	limits   *rateLimits
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
@@ -73,6 +77,7 @@ func New(cfg Config) http.Handler {
 		a.cfg.Ready = func(context.Context) error { return nil }
 	}
 	a.clients = &clientCache{store: cfg.Service.Store, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
+	a.limits = newRateLimits(cfg.RateLimit)
 	a.requests = register(a.cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pyng_http_requests_total",
 		Help: "HTTP requests answered, by route pattern, method and status.",

@@ -73,6 +73,7 @@ func startServer(ctx context.Context, bin, databaseURL, dir string) (*process, e
 		"PYNG_DATABASE_URL="+databaseURL,
 		"PYNG_SANDBOX=true",
 		"PYNG_SANDBOX_SETTLEMENT_DELAY=0",
+		"PYNG_RATE_LIMIT=0", // the bench is one client pushing the server to its limit
 		"PYNG_LOG_FORMAT=text",
 	)
 	cmd.Stderr = logFile
