@@ -1,0 +1,15 @@
+package jobs
+
+import (
+	"github.com/riverqueue/river"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// ExecuteBatchWorker gives the external tests the worker River runs.
+func ExecuteBatchWorker(service *billing.Service) river.Worker[ExecuteBatch] {
+	return &executeBatchWorker{service: service}
+}
+
+// MaxRetryDelay is maxRetryDelay, for the external tests.
+const MaxRetryDelay = maxRetryDelay

@@ -1,0 +1,87 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/jobs"
+	"github.com/pyng/receivables/rail"
+)
+
+type fixedClock struct{ t time.Time }
+
+func (c *fixedClock) Now() time.Time { return c.t }
+
+func TestRetryDelayGrowsAndIsCapped(t *testing.T) {
+	w := jobs.ExecuteBatchWorker(nil)
+	previous := time.Duration(0)
+	for attempt := 1; attempt <= 25; attempt++ {
+		job := &river.Job[jobs.ExecuteBatch]{JobRow: &rivertype.JobRow{Attempt: attempt}}
+		delay := time.Until(w.NextRetry(job))
+		if delay > jobs.MaxRetryDelay+time.Second {
+			t.Fatalf("attempt %d: retry in %v, want at most %v", attempt, delay, jobs.MaxRetryDelay)
+		}
+		if delay+time.Second < previous {
+			t.Fatalf("attempt %d: retry in %v, sooner than the attempt before (%v)", attempt, delay, previous)
+		}
+		previous = delay
+	}
+}
+
+// TestExecuteBatchSnoozesUntilTheRailSettles checks the worker's contract with River: a batch whose
+// debits have not settled is snoozed (which uses no attempt) until they are due, and a completed
+// batch finishes the job.
+func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := dbtest.Open(t, engine)
+			clock := &fixedClock{t: time.Now().UTC().Truncate(time.Millisecond)}
+			service := billing.NewService(db)
+			service.Batches, service.Clock = db, clock
+			service.Rail = &rail.Sandbox{Ledger: db, Clock: clock, SettlementDelay: time.Hour}
+			org, err := service.CreateOrganisation(ctx, "Acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			site, err := service.CreateSite(ctx, org.ID, "Acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			caller := billing.Caller{OrganisationID: org.ID, Scopes: billing.AllScopes}
+			if _, err := service.Invite(ctx, caller, site.ID, "C1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := service.SimulateSignup(ctx, caller, site.ID, "C1"); err != nil {
+				t.Fatal(err)
+			}
+			b, _, err := service.SubmitBatch(ctx, caller, site.ID, billing.BatchRequest{Reference: "B1",
+				Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			w := jobs.ExecuteBatchWorker(service)
+			job := &river.Job[jobs.ExecuteBatch]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: jobs.ExecuteBatch{BatchID: b.ID}}
+			var snooze *river.JobSnoozeError
+			if err := w.Work(ctx, job); !errors.As(err, &snooze) || snooze.Duration != time.Hour {
+				t.Fatalf("Work before settlement = %v, want a snooze of 1h", err)
+			}
+			clock.t = clock.t.Add(time.Hour)
+			if err := w.Work(ctx, job); err != nil {
+				t.Fatalf("Work after settlement = %v, want the job done", err)
+			}
+			if err := w.Work(ctx, job); err != nil {
+				t.Fatalf("Work of a completed batch = %v, want the job done", err)
+			}
+		})
+	}
+}
