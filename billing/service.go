@@ -190,7 +190,7 @@ func (s *Service) SimulateSignup(ctx context.Context, caller Caller, siteID, cus
 	noInvitation := Errorf(CodeLinkNoActiveInvitation, "customerReference",
 		"There is no active invitation for this customerReference.")
 	l, err := s.currentLink(ctx, siteID, customerReference)
-	if errors.Is(err, ErrNotFound) || AsErrors(err) != nil {
+	if AsErrors(err) != nil {
 		return Link{}, noInvitation
 	}
 	if err != nil {
@@ -225,20 +225,13 @@ func (s *Service) SignupLink(ctx context.Context, linkID string) (Link, Site, er
 	return l, site, nil
 }
 
-// CompleteSignup links the customer who signed up with the invitation linkID. It reports every
-// invalid field at once (targets name, email, bsb, accountNumber, consent); a link that is no
-// longer invited gives CodeLinkInvalidState.
-func (s *Service) CompleteSignup(ctx context.Context, linkID string, c Customer, consent bool) (Link, error) {
+// CompleteSignup links the customer who signed up with the invitation l, as SignupLink read it.
+// It reports every invalid field at once (targets name, email, bsb, accountNumber, consent); a link
+// that is no longer invited, or has moved on since it was read, gives CodeLinkInvalidState.
+func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, consent bool) (Link, error) {
 	c, err := ValidateCustomer(c, consent)
 	if err != nil {
 		return Link{}, err
-	}
-	l, err := s.Store.GetLink(ctx, linkID)
-	if errors.Is(err, ErrNotFound) {
-		return Link{}, Errorf(CodeLinkNotFound, "token", "This signup link is not valid.")
-	}
-	if err != nil {
-		return Link{}, fmt.Errorf("get link: %w", err)
 	}
 	return s.linkCustomer(ctx, l, c)
 }

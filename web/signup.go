@@ -146,7 +146,7 @@ func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 		AccountNumber: r.PostForm.Get("accountNumber"),
 	}
 	consent := r.PostForm.Get("consent") != ""
-	linked, err := h.service.CompleteSignup(r.Context(), l.ID, c, consent)
+	linked, err := h.service.CompleteSignup(r.Context(), l, c, consent)
 	if err != nil {
 		page := newSignupPage(site, tok, r.PostForm.Get(csrfField), c, consent)
 		switch errs := billing.AsErrors(err); {
