@@ -34,6 +34,17 @@ func NewHandler(cfg httpapi.Config) http.Handler {
 	return mux
 }
 
+// NewService returns the domain service over db, reading time from clock, with the sandbox rail,
+// the only payment network adapter so far (in sandbox mode and out of it).
+func NewService(db storage.Database, clock billing.Clock, invitationTTL, settlementDelay time.Duration) *billing.Service {
+	service := billing.NewService(db)
+	service.Clock = clock
+	service.InvitationTTL = invitationTTL
+	service.Batches = db
+	service.Rail = &rail.Sandbox{Ledger: db, Clock: clock, SettlementDelay: settlementDelay}
+	return service
+}
+
 // Tokens returns the issuer of the database's signing key, creating the key on first use. Every
 // replica on one database agrees on the key.
 func Tokens(ctx context.Context, store billing.Store, clock billing.Clock) (*token.Issuer, error) {
@@ -63,11 +74,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	service := billing.NewService(db)
-	service.InvitationTTL = cfg.InvitationTTL
-	service.Batches = db
-	// The sandbox rail is the only payment network adapter so far, in sandbox and out of it.
-	service.Rail = &rail.Sandbox{Ledger: db, Clock: service.Clock, SettlementDelay: cfg.SettlementDelay}
+	service := NewService(db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay)
 	tokens, err := Tokens(ctx, db, service.Clock)
 	if err != nil {
 		db.Close()

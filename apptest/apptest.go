@@ -25,7 +25,6 @@ import (
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/httpapi"
 	"github.com/pyng/receivables/jobs"
-	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/token"
 )
@@ -98,10 +97,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	}
 	db := dbtest.Open(t, engine)
 	clock := &Clock{now: time.Now().UTC().Truncate(time.Millisecond)}
-	service := billing.NewService(db)
-	service.Clock = clock
-	service.Batches = db
-	service.Rail = &rail.Sandbox{Ledger: db, Clock: clock, SettlementDelay: o.SettlementDelay}
+	service := app.NewService(db, clock, billing.DefaultInvitationTTL, o.SettlementDelay)
 	if !o.NoJobs {
 		stop, err := app.StartJobs(context.Background(), db, service, testLogger(), testJobs)
 		if err != nil {
