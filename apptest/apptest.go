@@ -104,6 +104,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		AccessTokenTTL: time.Hour,
 		ClientCacheTTL: o.ClientCacheTTL,
 		RateLimit:      o.RateLimit,
+		Clock:          clock,
 		Ready:          db.Ping,
 		Metrics:        prometheus.NewRegistry(),
 	})
