@@ -98,6 +98,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		ClientCacheTTL: cfg.ClientCacheTTL,
 		RateLimit:      cfg.RateLimit,
+		Clock:          service.Clock,
 		Ready:          db.Ping,
 		Metrics:        metrics,
 	})

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,36 +35,132 @@ type Config struct {
 	Jobs jobs.Config
 }
 
-// setting is one configuration value: its flag, environment variable, default and meaning.
+// setting is one configuration value: its flag, environment variable, default and meaning, and
+// how its text becomes its field of Config.
 type setting struct {
 	flag, env, def, usage string
+	// parse checks value and stores it in c; its errors name the flag.
+	parse func(c *Config, flag, value string) error
 }
 
+// addrFlag is the one setting Load asks for by name: the public URL defaults to the address only
+// when the command listens.
+const addrFlag = "addr"
+
 var settings = []setting{
-	{"addr", "PYNG_ADDR", "127.0.0.1:8080", "address to listen on"},
-	{"database-url", "PYNG_DATABASE_URL", "sqlite:pyng.db", "database: a sqlite: URL or file path (embedded), or a postgres:// URL whose parameters also configure the connection pool: pool_max_conns (default max(4, CPUs)), pool_min_conns, pool_max_conn_lifetime, pool_max_conn_idle_time, pool_health_check_period"},
-	{"public-url", "PYNG_PUBLIC_URL", "", "external base URL of the server, used in signupUrl (default http://ADDR)"},
-	{"invitation-ttl", "PYNG_INVITATION_TTL", "168h", "how long a signup link stays valid (Go duration)"},
-	{"sandbox", "PYNG_SANDBOX", "true", "sandbox mode: demo credentials on first start and the sandbox simulators"},
-	{"access-token-ttl", "PYNG_ACCESS_TOKEN_TTL", "1h", "lifetime of OAuth 2.0 access tokens"},
-	{"client-cache-ttl", "PYNG_CLIENT_CACHE_TTL", "30s", "how long a replica caches that an API client is not revoked"},
-	{"rate-limit", "PYNG_RATE_LIMIT", "100", "requests a second each API client may make to this replica, in bursts of twice as many (0: no limit)"},
-	{"log-format", "PYNG_LOG_FORMAT", "text", "log format: text or json"},
-	{"sandbox-settlement-delay", "PYNG_SANDBOX_SETTLEMENT_DELAY", "3s", "how long the sandbox rail takes to settle a debit"},
-	{"job-workers", "PYNG_JOB_WORKERS", "8", "how many jobs (batch executions) run at once in this process"},
-	{"job-poll-interval", "PYNG_JOB_POLL_INTERVAL", "200ms", "how often the job queue is polled (PostgreSQL also notifies at once)"},
-	{"job-rescue-after", "PYNG_JOB_RESCUE_AFTER", "2m", "how long a job may run before another worker takes it over (for jobs of a process that died)"},
+	{addrFlag, "PYNG_ADDR", "127.0.0.1:8080", "address to listen on", func(c *Config, flag, v string) error {
+		c.Addr = v
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("-%s: %q is not host:port", flag, v)
+		}
+		return nil
+	}},
+	{"database-url", "PYNG_DATABASE_URL", "sqlite:pyng.db", "database: a sqlite: URL or file path (embedded), or a postgres:// URL whose parameters also configure the connection pool: pool_max_conns (default max(4, CPUs)), pool_min_conns, pool_max_conn_lifetime, pool_max_conn_idle_time, pool_health_check_period", func(c *Config, flag, v string) error {
+		c.DatabaseURL = v
+		if v == "" {
+			return fmt.Errorf("-%s is required", flag)
+		}
+		return nil
+	}},
+	{"public-url", "PYNG_PUBLIC_URL", "", "external base URL of the server, used in signupUrl (default http://ADDR)", func(c *Config, flag, v string) error {
+		c.PublicURL = strings.TrimSuffix(v, "/")
+		if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+			return fmt.Errorf("-%s: %q must start with http:// or https://", flag, c.PublicURL)
+		}
+		return nil
+	}},
+	{"invitation-ttl", "PYNG_INVITATION_TTL", "168h", "how long a signup link stays valid (Go duration)",
+		duration(func(c *Config) *time.Duration { return &c.InvitationTTL }, positive)},
+	{"sandbox", "PYNG_SANDBOX", "true", "sandbox mode: demo credentials on first start and the sandbox simulators", func(c *Config, flag, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.Sandbox = b
+		if err != nil {
+			return fmt.Errorf("-%s: %q is not true or false", flag, v)
+		}
+		return nil
+	}},
+	{"access-token-ttl", "PYNG_ACCESS_TOKEN_TTL", "1h", "lifetime of OAuth 2.0 access tokens",
+		duration(func(c *Config) *time.Duration { return &c.AccessTokenTTL }, positive)},
+	{"client-cache-ttl", "PYNG_CLIENT_CACHE_TTL", "30s", "how long a replica caches that an API client is not revoked",
+		duration(func(c *Config) *time.Duration { return &c.ClientCacheTTL }, nil)},
+	{"rate-limit", "PYNG_RATE_LIMIT", "100", "requests a second each API client may make to this replica, in bursts of twice as many (0: no limit)", func(c *Config, flag, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		c.RateLimit = f
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return fmt.Errorf("-%s: %q is not a number of requests a second (0 for no limit)", flag, v)
+		}
+		return nil
+	}},
+	{"log-format", "PYNG_LOG_FORMAT", "text", "log format: text or json", func(c *Config, flag, v string) error {
+		c.LogFormat = v
+		if v != "text" && v != "json" {
+			return fmt.Errorf("-%s: %q is not text or json", flag, v)
+		}
+		return nil
+	}},
+	{"sandbox-settlement-delay", "PYNG_SANDBOX_SETTLEMENT_DELAY", "3s", "how long the sandbox rail takes to settle a debit",
+		duration(func(c *Config) *time.Duration { return &c.SettlementDelay }, nil)},
+	{"job-workers", "PYNG_JOB_WORKERS", "8", "how many jobs (batch executions) run at once in this process", func(c *Config, flag, v string) error {
+		n, err := strconv.Atoi(v)
+		c.Jobs.Workers = n
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("-%s: %q is not a number from 1 to 1000", flag, v)
+		}
+		return nil
+	}},
+	{"job-poll-interval", "PYNG_JOB_POLL_INTERVAL", "200ms", "how often the job queue is polled (PostgreSQL also notifies at once)",
+		duration(func(c *Config) *time.Duration { return &c.Jobs.PollInterval }, atLeast(time.Millisecond))},
+	{"job-rescue-after", "PYNG_JOB_RESCUE_AFTER", "2m", "how long a job may run before another worker takes it over (for jobs of a process that died)",
+		duration(func(c *Config) *time.Duration { return &c.Jobs.RescueAfter }, atLeast(2*time.Second))},
+}
+
+// duration parses a Go duration that is not negative into *field(c), then checks bound (if any)
+// on it. A value that is not a duration reads as 0, which the bound may reject as well.
+func duration(field func(*Config) *time.Duration, bound func(flag string, d time.Duration) error) func(*Config, string, string) error {
+	return func(c *Config, flag, v string) error {
+		d, err := time.ParseDuration(v)
+		*field(c) = d
+		if err != nil || d < 0 {
+			err = fmt.Errorf("-%s: %q is not a duration such as 168h or 30s", flag, v)
+		}
+		if bound != nil {
+			err = errors.Join(err, bound(flag, d))
+		}
+		return err
+	}
+}
+
+func positive(flag string, d time.Duration) error {
+	if d == 0 {
+		return fmt.Errorf("-%s must be positive", flag)
+	}
+	return nil
+}
+
+func atLeast(least time.Duration) func(string, time.Duration) error {
+	return func(flag string, d time.Duration) error {
+		if d < least {
+			return fmt.Errorf("-%s must be at least %v", flag, least)
+		}
+		return nil
+	}
 }
 
 // DatabaseSettings are the settings the admin and migrate commands read.
 var DatabaseSettings = []string{"database-url"}
 
 // RegisterFlags defines the flags named in only (all when only is empty) on fs, with defaults
-// taken from the environment. Parse the flag set, then call Load.
+// taken from the environment. Parse the flag set, then call Load. It panics on a name that is no
+// setting, as fs does on a flag defined twice.
 func RegisterFlags(fs *flag.FlagSet, only ...string) map[string]*string {
+	for _, name := range only {
+		if !isSetting(name) {
+			panic(fmt.Sprintf("app.RegisterFlags: no setting is named %q", name))
+		}
+	}
 	values := map[string]*string{}
 	for _, s := range settings {
-		if len(only) > 0 && !contains(only, s.flag) {
+		if len(only) > 0 && !slices.Contains(only, s.flag) {
 			continue
 		}
 		def := s.def
@@ -74,95 +172,30 @@ func RegisterFlags(fs *flag.FlagSet, only ...string) map[string]*string {
 	return values
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+func isSetting(name string) bool {
+	return slices.ContainsFunc(settings, func(s setting) bool { return s.flag == name })
 }
 
 // Load validates the flag values into a Config; settings that were not registered keep their
 // defaults.
 func Load(values map[string]*string) (Config, error) {
-	get := func(name string) string {
-		if v, ok := values[name]; ok {
-			return strings.TrimSpace(*v)
-		}
-		for _, s := range settings {
-			if s.flag == name {
-				return s.def
-			}
-		}
-		return ""
-	}
 	var errs []error
-	duration := func(name string) time.Duration {
-		d, err := time.ParseDuration(get(name))
-		if err != nil || d < 0 {
-			errs = append(errs, fmt.Errorf("-%s: %q is not a duration such as 168h or 30s", name, get(name)))
-		}
-		return d
-	}
-	c := Config{
-		Addr:            get("addr"),
-		DatabaseURL:     get("database-url"),
-		PublicURL:       strings.TrimSuffix(get("public-url"), "/"),
-		InvitationTTL:   duration("invitation-ttl"),
-		AccessTokenTTL:  duration("access-token-ttl"),
-		ClientCacheTTL:  duration("client-cache-ttl"),
-		LogFormat:       get("log-format"),
-		SettlementDelay: duration("sandbox-settlement-delay"),
-		Jobs: jobs.Config{
-			PollInterval:  duration("job-poll-interval"),
-			RescueAfter:   duration("job-rescue-after"),
-			SweepInterval: jobs.DefaultConfig.SweepInterval,
-		},
-	}
-	rateLimit, err := strconv.ParseFloat(get("rate-limit"), 64)
-	if err != nil || rateLimit < 0 || math.IsInf(rateLimit, 0) || math.IsNaN(rateLimit) {
-		errs = append(errs, fmt.Errorf("-rate-limit: %q is not a number of requests a second (0 for no limit)", get("rate-limit")))
-	}
-	c.RateLimit = rateLimit
-	workers, err := strconv.Atoi(get("job-workers"))
-	if err != nil || workers < 1 || workers > 1000 {
-		errs = append(errs, fmt.Errorf("-job-workers: %q is not a number from 1 to 1000", get("job-workers")))
-	}
-	c.Jobs.Workers = workers
-	if c.Jobs.PollInterval < time.Millisecond {
-		errs = append(errs, errors.New("-job-poll-interval must be at least 1ms"))
-	}
-	if c.Jobs.RescueAfter < 2*time.Second {
-		errs = append(errs, errors.New("-job-rescue-after must be at least 2s"))
-	}
-	sandbox, err := strconv.ParseBool(get("sandbox"))
-	if err != nil {
-		errs = append(errs, fmt.Errorf("-sandbox: %q is not true or false", get("sandbox")))
-	}
-	c.Sandbox = sandbox
-	if c.InvitationTTL == 0 {
-		errs = append(errs, errors.New("-invitation-ttl must be positive"))
-	}
-	if c.AccessTokenTTL == 0 {
-		errs = append(errs, errors.New("-access-token-ttl must be positive"))
-	}
-	if c.DatabaseURL == "" {
-		errs = append(errs, errors.New("-database-url is required"))
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		errs = append(errs, fmt.Errorf("-log-format: %q is not text or json", c.LogFormat))
-	}
-	if _, ok := values["addr"]; ok {
-		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-			errs = append(errs, fmt.Errorf("-addr: %q is not host:port", c.Addr))
-		}
-		if c.PublicURL == "" {
-			c.PublicURL = "http://" + reachable(c.Addr)
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		if !isSetting(name) {
+			errs = append(errs, fmt.Errorf("no setting is named %q", name))
 		}
 	}
-	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
-		errs = append(errs, fmt.Errorf("-public-url: %q must start with http:// or https://", c.PublicURL))
+	var c Config
+	for _, s := range settings {
+		v := s.def
+		if given, ok := values[s.flag]; ok {
+			v = strings.TrimSpace(*given)
+		}
+		errs = append(errs, s.parse(&c, s.flag, v))
+	}
+	c.Jobs.SweepInterval = jobs.DefaultConfig.SweepInterval
+	if _, listens := values[addrFlag]; listens && c.PublicURL == "" {
+		c.PublicURL = "http://" + reachable(c.Addr)
 	}
 	return c, errors.Join(errs...)
 }

@@ -2,6 +2,8 @@ package app
 
 import (
 	"flag"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +93,128 @@ func TestConfigRejectsBadValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestEverySettingParsesItsOwnDefault(t *testing.T) {
+	for _, s := range settings {
+		var c Config
+		if err := s.parse(&c, s.flag, s.def); err != nil {
+			t.Errorf("-%s: default %q: %v", s.flag, s.def, err)
+		}
+	}
+}
+
+// notSettings are the Config fields Load fills without a setting.
+var notSettings = map[string]bool{"Jobs.SweepInterval": true}
+
+// TestEveryConfigFieldIsSetByExactlyOneSetting parses each setting's default into a zero Config
+// and into one whose every field holds a value no default has: the fields that change are the
+// setting's. A field no setting writes would keep its zero value silently.
+func TestEveryConfigFieldIsSetByExactlyOneSetting(t *testing.T) {
+	var sentinel Config
+	for _, f := range leaves(reflect.ValueOf(&sentinel).Elem(), "") {
+		switch f.value.Kind() {
+		case reflect.String:
+			f.value.SetString("\x00sentinel")
+		case reflect.Bool:
+			f.value.SetBool(true)
+		case reflect.Int, reflect.Int64:
+			f.value.SetInt(-987654321)
+		case reflect.Float64:
+			f.value.SetFloat(-9876.5)
+		default:
+			t.Fatalf("Config.%s: no sentinel for a %v", f.name, f.value.Type())
+		}
+	}
+	writers := map[string][]string{} // field → the settings that write it
+	for _, s := range settings {
+		var written []string
+		for _, start := range []Config{{}, sentinel} {
+			c := start
+			_ = s.parse(&c, s.flag, s.def)
+			before := leaves(reflect.ValueOf(&start).Elem(), "")
+			for i, f := range leaves(reflect.ValueOf(&c).Elem(), "") {
+				if !f.value.Equal(before[i].value) && !slices.Contains(written, f.name) {
+					written = append(written, f.name)
+				}
+			}
+		}
+		if len(written) != 1 {
+			t.Errorf("-%s writes the fields %v, want one", s.flag, written)
+		}
+		for _, name := range written {
+			writers[name] = append(writers[name], s.flag)
+		}
+	}
+	fields := map[string]bool{}
+	for _, f := range leaves(reflect.ValueOf(&Config{}).Elem(), "") {
+		fields[f.name] = true
+		switch n := len(writers[f.name]); {
+		case notSettings[f.name] && n > 0:
+			t.Errorf("Config.%s is listed as set by no setting, yet %v write it", f.name, writers[f.name])
+		case notSettings[f.name]:
+		case n != 1:
+			t.Errorf("Config.%s is written by the settings %v, want exactly one", f.name, writers[f.name])
+		}
+	}
+	for name := range notSettings {
+		if !fields[name] {
+			t.Errorf("notSettings names %s, which Config does not have", name)
+		}
+	}
+}
+
+type leaf struct {
+	name  string
+	value reflect.Value
+}
+
+// leaves lists the fields of the struct v that are not structs themselves, depth first, named by
+// their path ("Jobs.Workers").
+func leaves(v reflect.Value, prefix string) []leaf {
+	var out []leaf
+	for i := range v.NumField() {
+		name := prefix + v.Type().Field(i).Name
+		if f := v.Field(i); f.Kind() == reflect.Struct {
+			out = append(out, leaves(f, name+".")...)
+		} else {
+			out = append(out, leaf{name, f})
+		}
+	}
+	return out
+}
+
+func TestDatabaseSettingsRegisterOnlyTheDatabaseURL(t *testing.T) {
+	t.Setenv("PYNG_ADDR", "localhost") // not registered, so its bad value is not read
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	values := RegisterFlags(fs, DatabaseSettings...)
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	if !slices.Equal(names, []string{"database-url"}) {
+		t.Fatalf("flags = %v, want only database-url", names)
+	}
+	if err := fs.Parse([]string{"-database-url", "postgres://db/pyng"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(values)
+	if err != nil || c.DatabaseURL != "postgres://db/pyng" || c.PublicURL != "" {
+		t.Errorf("Load = %+v, %v; want the database URL and no public URL (the command does not listen)", c, err)
+	}
+}
+
+func TestMisspeltSettingNamesAreCaught(t *testing.T) {
+	t.Run("RegisterFlags panics on a name that is no setting", func(t *testing.T) {
+		defer func() {
+			if recover() == nil {
+				t.Error("RegisterFlags(databse-url) did not panic")
+			}
+		}()
+		RegisterFlags(flag.NewFlagSet("migrate", flag.ContinueOnError), "databse-url")
+	})
+	t.Run("Load rejects a value under a name that is no setting", func(t *testing.T) {
+		url := "postgres://db/pyng"
+		if _, err := Load(map[string]*string{"databse-url": &url}); err == nil || !strings.Contains(err.Error(), `"databse-url"`) {
+			t.Errorf("error = %v, want it to name databse-url", err)
+		}
+	})
 }

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/httpapi"
 	"github.com/pyng/receivables/jobs"
@@ -31,26 +31,6 @@ import (
 
 // APIVersion is the value of the Pyng-Api-Version header every /billing/ call needs.
 const APIVersion = "urn:pyng:api:billing:version:v1"
-
-// Clock is a clock the test moves by hand. It starts at the real time.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // Partner is an organisation with one site and one API client holding every scope.
 type Partner struct {
@@ -67,7 +47,7 @@ type Server struct {
 	Store   storage.Database
 	Service *billing.Service
 	Tokens  *token.Issuer
-	Clock   *Clock
+	Clock   *clocktest.Clock
 	// Partner is a partner created at start, for tests that need only one.
 	Partner
 	// HTTP is a client that checks every response against the OpenAPI document and fails the
@@ -96,7 +76,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		o = opts[0]
 	}
 	db := dbtest.Open(t, engine)
-	clock := &Clock{now: time.Now().UTC().Truncate(time.Millisecond)}
+	clock := clocktest.New()
 	service := app.NewService(db, clock, billing.DefaultInvitationTTL, o.SettlementDelay)
 	if !o.NoJobs {
 		stop, err := app.StartJobs(context.Background(), db, service, testLogger(), testJobs)
@@ -124,6 +104,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		AccessTokenTTL: time.Hour,
 		ClientCacheTTL: o.ClientCacheTTL,
 		RateLimit:      o.RateLimit,
+		Clock:          clock,
 		Ready:          db.Ping,
 		Metrics:        prometheus.NewRegistry(),
 	})

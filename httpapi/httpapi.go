@@ -42,6 +42,8 @@ type Config struct {
 	// RateLimit is how many /billing/ requests a second each API client may make to this process
 	// (in bursts of up to twice as many); 0 sets no limit.
 	RateLimit float64
+	// Clock tells the time to the rate limits; nil is the system clock.
+	Clock billing.Clock
 	// Ready reports whether the server can serve (GET /readyz).
 	Ready func(context.Context) error
 	// Metrics receives the API's collectors and is served at GET /metrics.
@@ -77,7 +79,7 @@ func New(cfg Config) http.Handler {
 		a.cfg.Ready = func(context.Context) error { return nil }
 	}
 	a.clients = &clientCache{store: cfg.Service.Store, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
-	a.limits = newRateLimits(cfg.RateLimit)
+	a.limits = newRateLimits(cfg.RateLimit, cfg.Clock)
 	a.requests = register(a.cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pyng_http_requests_total",
 		Help: "HTTP requests answered, by route pattern, method and status.",

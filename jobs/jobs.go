@@ -106,7 +106,9 @@ type Config struct {
 	SweepInterval time.Duration
 }
 
-// DefaultConfig is the production tuning.
+// DefaultConfig is the tuning for a process that has no settings of its own. The server reads
+// Workers, PollInterval and RescueAfter from its settings (by default it polls more often) and
+// takes only SweepInterval from here.
 var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute}
 
 // NewClient returns a River client that works the server's jobs with service. Start it with

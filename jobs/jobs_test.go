@@ -10,14 +10,11 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/rail"
 )
-
-type fixedClock struct{ t time.Time }
-
-func (c *fixedClock) Now() time.Time { return c.t }
 
 func TestRetryDelayGrowsAndIsCapped(t *testing.T) {
 	w := jobs.ExecuteBatchWorker(nil)
@@ -44,7 +41,7 @@ func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := dbtest.Open(t, engine)
-			clock := &fixedClock{t: time.Now().UTC().Truncate(time.Millisecond)}
+			clock := clocktest.New()
 			service := billing.NewService(db)
 			service.Batches, service.Clock = db, clock
 			service.Rail = &rail.Sandbox{Ledger: db, Clock: clock, SettlementDelay: time.Hour}
@@ -75,7 +72,7 @@ func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
 			if err := w.Work(ctx, job); !errors.As(err, &snooze) || snooze.Duration != time.Hour {
 				t.Fatalf("Work before settlement = %v, want a snooze of 1h", err)
 			}
-			clock.t = clock.t.Add(time.Hour)
+			clock.Advance(time.Hour)
 			if err := w.Work(ctx, job); err != nil {
 				t.Fatalf("Work after settlement = %v, want the job done", err)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
 )
@@ -36,16 +37,12 @@ func TestSandboxOutcomeByMagicAmount(t *testing.T) {
 	}
 }
 
-type fixedClock struct{ t time.Time }
-
-func (c *fixedClock) Now() time.Time { return c.t }
-
 func TestSandboxSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clock := &fixedClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+			clock := clocktest.At(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 			sandbox := &rail.Sandbox{Ledger: dbtest.Open(t, engine), Clock: clock, SettlementDelay: time.Minute}
 			customer := billing.Customer{BSB: "062000", AccountNumber: "12345678"}
 			debits := []billing.Debit{{Key: "row_1", Amount: 100, Customer: customer}, {Key: "row_2", Amount: 4551, Customer: customer}}
@@ -54,7 +51,7 @@ func TestSandboxSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T
 			if err != nil {
 				t.Fatal(err)
 			}
-			settlesAt := clock.t.Add(time.Minute)
+			settlesAt := clock.Now().Add(time.Minute)
 			want := []billing.DebitOutcome{{Key: "row_1", SettlesAt: settlesAt}, {Key: "row_2", SettlesAt: settlesAt}}
 			if !reflect.DeepEqual(first, want) {
 				t.Fatalf("first Submit = %+v, want unsettled until %v", first, settlesAt)
@@ -62,7 +59,7 @@ func TestSandboxSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T
 
 			// A job run again after a crash submits the same rows later: nothing is debited again
 			// and the first submission's outcomes stand.
-			clock.t = settlesAt
+			clock.Set(settlesAt)
 			again, err := sandbox.Submit(ctx, append(debits, billing.Debit{Key: "row_3", Amount: 4552, Customer: customer}))
 			if err != nil {
 				t.Fatal(err)

@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/token"
 )
 
 func TestTokens(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	clock := clocktest.At(now).Now
 	key := billing.SigningKey{ID: "key_a", Secret: []byte("0123456789abcdef0123456789abcdef")}
 	other := token.NewIssuer(billing.SigningKey{ID: "key_b", Secret: []byte("fedcba9876543210fedcba9876543210")}, clock)
 	issuer := token.NewIssuer(key, clock)
@@ -65,7 +66,7 @@ func TestTokens(t *testing.T) {
 		}
 	})
 	t.Run("expired tokens", func(t *testing.T) {
-		later := token.NewIssuer(key, func() time.Time { return now.Add(2 * time.Hour) })
+		later := token.NewIssuer(key, clocktest.At(now.Add(2*time.Hour)).Now)
 		if _, err := later.ParseAccess(access); !errors.Is(err, token.ErrExpired) {
 			t.Errorf("ParseAccess error = %v, want ErrExpired", err)
 		}

@@ -12,35 +12,22 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/token"
 	"github.com/pyng/receivables/web"
 )
-
-// clock is a clock the test moves by hand, in Unix milliseconds.
-type clock struct{ ms atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ms.Store(time.Now().UnixMilli())
-	return c
-}
-
-func (c *clock) Now() time.Time { return time.UnixMilli(c.ms.Load()).UTC() }
-
-func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 
 // fixture is the customer's pages served on loopback over a fresh database, with one site.
 type fixture struct {
 	url    string
 	svc    *billing.Service
 	tokens *token.Issuer
-	clock  *clock
+	clock  *clocktest.Clock
 	caller billing.Caller
 	site   billing.Site
 	client *http.Client
@@ -63,7 +50,7 @@ func setup(t *testing.T, engine string, publicURL ...string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	db := dbtest.Open(t, engine)
-	clk := newClock()
+	clk := clocktest.New()
 	svc := billing.NewService(db)
 	svc.Clock = clk
 	key := billing.SigningKey{ID: "key_test", Secret: []byte(billing.RandomToken(32)), CreatedAt: clk.Now()}
