@@ -22,6 +22,8 @@ type Database interface {
 	billing.Store
 	billing.BatchStore
 	rail.Ledger
+	// Conn is the database for components with tables of their own, such as the sandbox rail.
+	Conn() Conn
 	// Engine is "sqlite" or "postgres".
 	Engine() string
 	Ping(ctx context.Context) error
