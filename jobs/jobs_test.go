@@ -12,7 +12,7 @@ import (
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/jobs"
-	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/sandbox"
 )
 
 type fixedClock struct{ t time.Time }
@@ -47,7 +47,11 @@ func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
 			clock := &fixedClock{t: time.Now().UTC().Truncate(time.Millisecond)}
 			service := billing.NewService(db)
 			service.Batches, service.Clock = db, clock
-			service.Rail = &rail.Sandbox{Ledger: db, Clock: clock, SettlementDelay: time.Hour}
+			ledger, err := sandbox.OpenLedger(ctx, db.Conn())
+			if err != nil {
+				t.Fatal(err)
+			}
+			service.Rail = &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: time.Hour}
 			org, err := service.CreateOrganisation(ctx, "Acme")
 			if err != nil {
 				t.Fatal(err)
