@@ -17,7 +17,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/httpapi"
-	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/token"
 	"github.com/pyng/receivables/web"
@@ -35,14 +35,19 @@ func NewHandler(cfg httpapi.Config) http.Handler {
 }
 
 // NewService returns the domain service over db, reading time from clock, with the sandbox rail,
-// the only payment network adapter so far (in sandbox mode and out of it).
-func NewService(db storage.Database, clock billing.Clock, invitationTTL, settlementDelay time.Duration) *billing.Service {
+// the only payment network adapter so far (in sandbox mode and out of it). The rail keeps its
+// ledger in db, in tables it migrates itself.
+func NewService(ctx context.Context, db storage.Database, clock billing.Clock, invitationTTL, settlementDelay time.Duration) (*billing.Service, error) {
+	ledger, err := sandbox.OpenLedger(ctx, db.Conn())
+	if err != nil {
+		return nil, err
+	}
 	service := billing.NewService(db)
 	service.Clock = clock
 	service.InvitationTTL = invitationTTL
 	service.Batches = db
-	service.Rail = &rail.Sandbox{Ledger: db, Clock: clock, SettlementDelay: settlementDelay}
-	return service
+	service.Rail = &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: settlementDelay}
+	return service, nil
 }
 
 // Tokens returns the issuer of the database's signing key, creating the key on first use. Every
@@ -74,7 +79,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	service := NewService(db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay)
+	service, err := NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	tokens, err := Tokens(ctx, db, service.Clock)
 	if err != nil {
 		db.Close()

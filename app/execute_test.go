@@ -8,7 +8,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
-	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/sandbox"
 )
 
 // TestConcurrentExecutionsOfABatchDebitEachRowOnce runs one batch's execution in several goroutines
@@ -22,7 +22,11 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 			db := dbtest.Open(t, engine)
 			service := billing.NewService(db)
 			service.Batches = db
-			service.Rail = &rail.Sandbox{Ledger: db, Clock: service.Clock}
+			ledger, err := sandbox.OpenLedger(ctx, db.Conn())
+			if err != nil {
+				t.Fatal(err)
+			}
+			service.Rail = &sandbox.Rail{Ledger: ledger, Clock: service.Clock}
 
 			org, err := service.CreateOrganisation(ctx, "Acme")
 			if err != nil {
@@ -79,7 +83,7 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 			}
 			var keys []string
 			for i, r := range stored {
-				want, reason := billing.RowSucceeded, rail.Outcome(r.Amount)
+				want, reason := billing.RowSucceeded, sandbox.Outcome(r.Amount)
 				if i%4 == 3 {
 					reason = billing.FailureCustomerNotActive
 				}
@@ -91,7 +95,7 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 				}
 				keys = append(keys, r.ID)
 			}
-			entries, err := db.LedgerEntries(ctx, keys)
+			entries, err := ledger.Entries(ctx, keys)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -77,7 +77,10 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	}
 	db := dbtest.Open(t, engine)
 	clock := clocktest.New()
-	service := app.NewService(db, clock, billing.DefaultInvitationTTL, o.SettlementDelay)
+	service, err := app.NewService(context.Background(), db, clock, billing.DefaultInvitationTTL, o.SettlementDelay)
+	if err != nil {
+		t.Fatalf("service: %v", err)
+	}
 	if !o.NoJobs {
 		stop, err := app.StartJobs(context.Background(), db, service, testLogger(), testJobs)
 		if err != nil {

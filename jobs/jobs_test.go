@@ -13,7 +13,7 @@ import (
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/jobs"
-	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/sandbox"
 )
 
 func TestRetryDelayGrowsAndIsCapped(t *testing.T) {
@@ -44,7 +44,11 @@ func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
 			clock := clocktest.New()
 			service := billing.NewService(db)
 			service.Batches, service.Clock = db, clock
-			service.Rail = &rail.Sandbox{Ledger: db, Clock: clock, SettlementDelay: time.Hour}
+			ledger, err := sandbox.OpenLedger(ctx, db.Conn())
+			if err != nil {
+				t.Fatal(err)
+			}
+			service.Rail = &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: time.Hour}
 			org, err := service.CreateOrganisation(ctx, "Acme")
 			if err != nil {
 				t.Fatal(err)

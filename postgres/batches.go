@@ -11,13 +11,9 @@ import (
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/postgres/internal/dbsqlc"
-	"github.com/pyng/receivables/rail"
 )
 
-var (
-	_ billing.BatchStore = (*Store)(nil)
-	_ rail.Ledger        = (*Store)(nil)
-)
+var _ billing.BatchStore = (*Store)(nil)
 
 // CreateBatch runs at READ COMMITTED whatever the server's default: when a concurrent
 // transaction is inserting the same (site, reference), the insert waits for it to end and then
@@ -278,51 +274,6 @@ func (s *Store) ExpireBatch(ctx context.Context, batchID string, at time.Time) (
 func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
 	n, err := s.q.PurgeBatches(ctx, billing.Millis(now))
 	return int(n), err
-}
-
-func (s *Store) RecordDebits(ctx context.Context, entries []rail.LedgerEntry) (int, error) {
-	if len(entries) == 0 {
-		return 0, nil
-	}
-	n := len(entries)
-	p := dbsqlc.RecordDebitsParams{
-		Keys:           make([]string, n),
-		Amounts:        make([]int64, n),
-		Bsbs:           make([]string, n),
-		AccountNumbers: make([]string, n),
-		Failures:       make([]string, n),
-		SubmittedAts:   make([]int64, n),
-		SettlesAts:     make([]int64, n),
-	}
-	for i, e := range entries {
-		p.Keys[i], p.Amounts[i], p.Bsbs[i], p.AccountNumbers[i] = e.Key, e.Amount, e.BSB, e.AccountNumber
-		p.Failures[i], p.SubmittedAts[i], p.SettlesAts[i] = string(e.Failure), billing.Millis(e.SubmittedAt), billing.Millis(e.SettlesAt)
-	}
-	recorded, err := s.q.RecordDebits(ctx, p)
-	return int(recorded), err
-}
-
-func (s *Store) LedgerEntries(ctx context.Context, keys []string) ([]rail.LedgerEntry, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	rs, err := s.q.LedgerEntries(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	entries := make([]rail.LedgerEntry, len(rs))
-	for i, r := range rs {
-		entries[i] = rail.LedgerEntry{
-			Key:           r.IdempotencyKey,
-			Amount:        r.Amount,
-			BSB:           r.Bsb,
-			AccountNumber: r.AccountNumber,
-			Failure:       billing.FailureReason(deref(r.Failure)),
-			SubmittedAt:   billing.FromMillis(r.SubmittedAt),
-			SettlesAt:     billing.FromMillis(r.SettlesAt),
-		}
-	}
-	return entries, nil
 }
 
 func batch(r dbsqlc.Batch) billing.Batch {

@@ -210,17 +210,3 @@ WHERE site_id = @site_id AND is_current AND state = 'linked'
 
 -- name: PurgeBatches :execrows
 DELETE FROM batches WHERE retain_until <= @now;
-
--- name: RecordDebits :execrows
--- The i-th entry is (keys[i], amounts[i], and so on); an empty failure is a debit that succeeds. Keys
--- already in the ledger are left as they are.
-INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)
-SELECT e.key, e.amount, e.bsb, e.account_number, nullif(e.failure, ''), e.submitted_at, e.settles_at
-FROM (SELECT unnest(@keys::text[]) AS key, unnest(@amounts::bigint[]) AS amount,
-             unnest(@bsbs::text[]) AS bsb, unnest(@account_numbers::text[]) AS account_number,
-             unnest(@failures::text[]) AS failure, unnest(@submitted_ats::bigint[]) AS submitted_at,
-             unnest(@settles_ats::bigint[]) AS settles_at) AS e
-ON CONFLICT (idempotency_key) DO NOTHING;
-
--- name: LedgerEntries :many
-SELECT * FROM sandbox_ledger WHERE idempotency_key = ANY (@keys::text[]);

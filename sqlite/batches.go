@@ -10,14 +10,10 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/jobs"
-	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/sqlite/internal/dbsqlc"
 )
 
-var (
-	_ billing.BatchStore = (*Store)(nil)
-	_ rail.Ledger        = (*Store)(nil)
-)
+var _ billing.BatchStore = (*Store)(nil)
 
 // The set-based statements take their many values as one JSON array, read with json_each.
 type (
@@ -32,15 +28,6 @@ type (
 		ID      string `json:"id"`
 		Failure string `json:"failure"`
 		At      int64  `json:"at"`
-	}
-	ledgerJSON struct {
-		Key       string `json:"key"`
-		Amount    int64  `json:"amount"`
-		BSB       string `json:"bsb"`
-		Account   string `json:"account"`
-		Failure   string `json:"failure"`
-		Submitted int64  `json:"submitted"`
-		Settles   int64  `json:"settles"`
 	}
 )
 
@@ -310,55 +297,6 @@ func (s *Store) ExpireBatch(ctx context.Context, batchID string, at time.Time) (
 func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
 	n, err := s.q.PurgeBatches(ctx, billing.Millis(now))
 	return int(n), err
-}
-
-func (s *Store) RecordDebits(ctx context.Context, entries []rail.LedgerEntry) (int, error) {
-	if len(entries) == 0 {
-		return 0, nil
-	}
-	es, err := jsonArray(entries, func(e rail.LedgerEntry) ledgerJSON {
-		return ledgerJSON{
-			Key:       e.Key,
-			Amount:    e.Amount,
-			BSB:       e.BSB,
-			Account:   e.AccountNumber,
-			Failure:   string(e.Failure),
-			Submitted: billing.Millis(e.SubmittedAt),
-			Settles:   billing.Millis(e.SettlesAt),
-		}
-	})
-	if err != nil {
-		return 0, err
-	}
-	n, err := s.q.RecordDebits(ctx, es)
-	return int(n), err
-}
-
-func (s *Store) LedgerEntries(ctx context.Context, keys []string) ([]rail.LedgerEntry, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	ks, err := jsonArray(keys, func(k string) string { return k })
-	if err != nil {
-		return nil, err
-	}
-	rs, err := s.q.LedgerEntries(ctx, ks)
-	if err != nil {
-		return nil, err
-	}
-	entries := make([]rail.LedgerEntry, len(rs))
-	for i, r := range rs {
-		entries[i] = rail.LedgerEntry{
-			Key:           r.IdempotencyKey,
-			Amount:        r.Amount,
-			BSB:           r.Bsb,
-			AccountNumber: r.AccountNumber,
-			Failure:       billing.FailureReason(r.Failure.String),
-			SubmittedAt:   billing.FromMillis(r.SubmittedAt),
-			SettlesAt:     billing.FromMillis(r.SettlesAt),
-		}
-	}
-	return entries, nil
 }
 
 func batch(r dbsqlc.Batch) billing.Batch {

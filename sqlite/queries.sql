@@ -223,17 +223,3 @@ WHERE site_id = sqlc.arg(site_id) AND is_current AND state = 'linked'
 
 -- name: PurgeBatches :execrows
 DELETE FROM batches WHERE retain_until <= sqlc.arg(now);
-
--- name: RecordDebits :execrows
--- entries is a JSON array of {"key", "amount", "bsb", "account", "failure", "submitted", "settles"};
--- an empty failure is a debit that succeeds. Keys already in the ledger are left as they are.
-INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)
-SELECT json_extract(value, '$.key'), json_extract(value, '$.amount'), json_extract(value, '$.bsb'),
-       json_extract(value, '$.account'), nullif(json_extract(value, '$.failure'), ''),
-       json_extract(value, '$.submitted'), json_extract(value, '$.settles')
-FROM json_each(sqlc.arg(entries)) WHERE TRUE
-ON CONFLICT (idempotency_key) DO NOTHING;
-
--- name: LedgerEntries :many
--- keys is a JSON array of idempotency keys.
-SELECT * FROM sandbox_ledger WHERE idempotency_key IN (SELECT value FROM json_each(sqlc.arg(keys)));

@@ -8,15 +8,13 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/billing"
-	"github.com/pyng/receivables/rail"
 )
 
-// BatchStore is what the batch suite exercises: billing.BatchStore and the sandbox rail's Ledger,
-// with billing.Store to set up organisations, sites and links.
+// BatchStore is what the batch suite exercises: billing.BatchStore, with billing.Store to set up
+// organisations, sites and links.
 type BatchStore interface {
 	billing.Store
 	billing.BatchStore
-	rail.Ledger
 }
 
 // Batches is a fresh, empty store for one test of the batch suite.
@@ -26,9 +24,8 @@ type Batches struct {
 	ExecuteBatchJobsFunc func(ctx context.Context, batchID string) (int, error)
 }
 
-// RunBatches runs the suite of billing.BatchStore and rail.Ledger. open returns a fresh, empty
-// store for one test and closes it when the test ends; every subtest calls it, and they run in
-// parallel.
+// RunBatches runs the suite of billing.BatchStore. open returns a fresh, empty store for one test
+// and closes it when the test ends; every subtest calls it, and they run in parallel.
 func RunBatches(t *testing.T, open func(t *testing.T) Batches) {
 	s := batchSuite{openFunc: open}
 	t.Run("CreateBatch", s.createBatch)
@@ -39,7 +36,6 @@ func RunBatches(t *testing.T, open func(t *testing.T) Batches) {
 	t.Run("ExpireOverdueRows", s.expireOverdueRows)
 	t.Run("ExpireBatch", s.expireBatch)
 	t.Run("PurgeBatches", s.purgeBatches)
-	t.Run("Ledger", s.ledger)
 }
 
 type batchSuite struct {
@@ -365,7 +361,7 @@ func (s batchSuite) createBatch(t *testing.T) {
 		want := make([]billing.Row, len(rows))
 		for i, r := range rows {
 			at := t0.Add(time.Duration(i) * time.Millisecond)
-			reason := rail.Outcome(r.Amount)
+			reason := []billing.FailureReason{"", billing.FailureInsufficientFunds, billing.FailureAccountClosed}[i%3]
 			outcomes[i] = billing.RowOutcome{RowID: r.ID, Failure: reason, At: at}
 			if reason == "" {
 				want[i] = succeeded(r, at)
@@ -834,11 +830,9 @@ func (s batchSuite) purgeBatches(t *testing.T) {
 	t.Run("batches at or past their retention are removed with their rows", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
-		old, oldRows := createBatch(t, b.store, b.site.ID, "old", 2, t0)
+		old, _ := createBatch(t, b.store, b.site.ID, "old", 2, t0)
 		due, _ := createBatch(t, b.store, b.site.ID, "due", 1, t0.Add(time.Minute))
 		kept, keptRows := createBatch(t, b.store, b.site.ID, "kept", 2, t0.Add(time.Minute+time.Millisecond))
-		entry := rail.LedgerEntry{Key: oldRows[0].ID, Amount: oldRows[0].Amount, BSB: "062000", AccountNumber: "12345678", SubmittedAt: t0, SettlesAt: t0}
-		recordDebits(t, b.store, 1, entry)
 
 		n, err := b.store.PurgeBatches(context.Background(), due.RetainUntil)
 		wantErr(t, "PurgeBatches", err, nil)
@@ -854,9 +848,6 @@ func (s batchSuite) purgeBatches(t *testing.T) {
 		}
 		wantEqual(t, "kept batch", getBatch(t, b.store, kept.ID), kept)
 		wantEqual(t, "kept rows", batchRows(t, b.store, kept.ID, ""), keptRows)
-		entries, err := b.store.LedgerEntries(context.Background(), []string{entry.Key})
-		wantErr(t, "LedgerEntries", err, nil)
-		wantEqual(t, "the ledger outlives the batch", entries, []rail.LedgerEntry{entry})
 
 		n, err = b.store.PurgeBatches(context.Background(), due.RetainUntil)
 		wantErr(t, "PurgeBatches again", err, nil)
@@ -865,66 +856,5 @@ func (s batchSuite) purgeBatches(t *testing.T) {
 		}
 		// The reference is free again.
 		createBatch(t, b.store, b.site.ID, "old", 1, due.RetainUntil)
-	})
-}
-
-// recordDebits records entries in the ledger and checks how many were new.
-func recordDebits(t *testing.T, store BatchStore, want int, entries ...rail.LedgerEntry) {
-	t.Helper()
-	n, err := store.RecordDebits(context.Background(), entries)
-	wantErr(t, "RecordDebits", err, nil)
-	if n != want {
-		t.Fatalf("RecordDebits recorded %d, want %d", n, want)
-	}
-}
-
-func (s batchSuite) ledger(t *testing.T) {
-	entry := func(key string, amount int64) rail.LedgerEntry {
-		return rail.LedgerEntry{
-			Key: key, Amount: amount, BSB: "062000", AccountNumber: "12345678",
-			Failure: rail.Outcome(amount), SubmittedAt: t0, SettlesAt: t0.Add(3 * time.Second),
-		}
-	}
-	ledgerEntries := func(t *testing.T, store BatchStore, keys ...string) []rail.LedgerEntry {
-		t.Helper()
-		entries, err := store.LedgerEntries(context.Background(), keys)
-		wantErr(t, "LedgerEntries", err, nil)
-		slices.SortFunc(entries, func(a, b rail.LedgerEntry) int { return compareBytes(a.Key, b.Key) })
-		return entries
-	}
-	t.Run("entries round-trip", func(t *testing.T) {
-		t.Parallel()
-		b := s.setup(t)
-		entries := []rail.LedgerEntry{entry("k1", 100), entry("k2", 151), entry("k3", 252)}
-		recordDebits(t, b.store, 3, entries...)
-		wantEqual(t, "LedgerEntries", ledgerEntries(t, b.store, "k1", "k2", "k3"), entries)
-	})
-	t.Run("a key recorded again keeps its first entry", func(t *testing.T) {
-		t.Parallel()
-		b := s.setup(t)
-		first := entry("k1", 100)
-		recordDebits(t, b.store, 1, first)
-		again := entry("k1", 151)
-		again.SubmittedAt = t0.Add(time.Hour)
-		recordDebits(t, b.store, 1, again, entry("k2", 200))
-		wantEqual(t, "LedgerEntries", ledgerEntries(t, b.store, "k1", "k2"), []rail.LedgerEntry{first, entry("k2", 200)})
-	})
-	t.Run("a key repeated in one call is recorded once", func(t *testing.T) {
-		t.Parallel()
-		b := s.setup(t)
-		recordDebits(t, b.store, 1, entry("k1", 100), entry("k1", 100))
-		if got := ledgerEntries(t, b.store, "k1"); len(got) != 1 {
-			t.Fatalf("LedgerEntries = %+v, want one entry", got)
-		}
-	})
-	t.Run("only recorded keys are returned", func(t *testing.T) {
-		t.Parallel()
-		b := s.setup(t)
-		recordDebits(t, b.store, 2, entry("k1", 100), entry("k2", 200))
-		wantEqual(t, "LedgerEntries", ledgerEntries(t, b.store, "k2", "k-missing"), []rail.LedgerEntry{entry("k2", 200)})
-		if got := ledgerEntries(t, b.store); len(got) != 0 {
-			t.Fatalf("LedgerEntries of no keys = %+v, want none", got)
-		}
-		recordDebits(t, b.store, 0)
 	})
 }

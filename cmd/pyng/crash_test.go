@@ -270,12 +270,7 @@ func ledgerCounts(t *testing.T, databaseURL string) (debits, maxPerRow, ofSuccee
 	defer db.Close()
 	out := []*int{&debits, &maxPerRow, &ofSucceeded}
 	for i, q := range []string{countDebits, maxPerRowQuery, succeededRows} {
-		switch d := db.(type) {
-		case storage.SQLite:
-			err = d.DB().QueryRowContext(ctx, q).Scan(out[i])
-		case storage.Postgres:
-			err = d.Pool().QueryRow(ctx, q).Scan(out[i])
-		}
+		err := db.Conn().Query(ctx, q, nil, func(row storage.Scanner) error { return row.Scan(out[i]) })
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -136,7 +137,10 @@ func migrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return db.Close()
+	// Opening the database applied the engine's migrations; the sandbox rail migrates its ledger's
+	// tables itself.
+	_, err = sandbox.OpenLedger(ctx, db.Conn())
+	return errors.Join(err, db.Close())
 }
 
 // openDatabase opens (and so migrates) the database the flags name.

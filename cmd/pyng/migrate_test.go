@@ -109,7 +109,7 @@ func TestMigrateAppliesEveryMigrationOnceAndIsIdempotent(t *testing.T) {
 						t.Fatalf("goose recorded %d versions (%d distinct), want each of the %d migrations once",
 							got.gooseVersions, got.distinctGooseVersions, want)
 					}
-					for _, table := range []string{"batch_rows", "batches", "customer_links", "river_job", "sandbox_ledger", "signing_keys"} {
+					for _, table := range []string{"batch_rows", "batches", "customer_links", "river_job", "sandbox_goose_version", "sandbox_ledger", "signing_keys"} {
 						if !strings.Contains(" "+got.tables+" ", " "+table+" ") {
 							t.Errorf("table %s missing after migrate: %s", table, got.tables)
 						}

@@ -606,38 +606,6 @@ func (q *Queries) InsertSigningKey(ctx context.Context, arg InsertSigningKeyPara
 	return err
 }
 
-const ledgerEntries = `-- name: LedgerEntries :many
-SELECT idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at FROM sandbox_ledger WHERE idempotency_key = ANY ($1::text[])
-`
-
-func (q *Queries) LedgerEntries(ctx context.Context, keys []string) ([]SandboxLedger, error) {
-	rows, err := q.db.Query(ctx, ledgerEntries, keys)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []SandboxLedger
-	for rows.Next() {
-		var i SandboxLedger
-		if err := rows.Scan(
-			&i.IdempotencyKey,
-			&i.Amount,
-			&i.Bsb,
-			&i.AccountNumber,
-			&i.Failure,
-			&i.SubmittedAt,
-			&i.SettlesAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const linkCustomer = `-- name: LinkCustomer :one
 UPDATE customer_links
 SET state = 'linked', linked_at = CAST($1 AS BIGINT),
@@ -1110,44 +1078,6 @@ DELETE FROM batches WHERE retain_until <= $1
 
 func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
 	result, err := q.db.Exec(ctx, purgeBatches, now)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const recordDebits = `-- name: RecordDebits :execrows
-INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)
-SELECT e.key, e.amount, e.bsb, e.account_number, nullif(e.failure, ''), e.submitted_at, e.settles_at
-FROM (SELECT unnest($1::text[]) AS key, unnest($2::bigint[]) AS amount,
-             unnest($3::text[]) AS bsb, unnest($4::text[]) AS account_number,
-             unnest($5::text[]) AS failure, unnest($6::bigint[]) AS submitted_at,
-             unnest($7::bigint[]) AS settles_at) AS e
-ON CONFLICT (idempotency_key) DO NOTHING
-`
-
-type RecordDebitsParams struct {
-	Keys           []string
-	Amounts        []int64
-	Bsbs           []string
-	AccountNumbers []string
-	Failures       []string
-	SubmittedAts   []int64
-	SettlesAts     []int64
-}
-
-// The i-th entry is (keys[i], amounts[i], and so on); an empty failure is a debit that succeeds. Keys
-// already in the ledger are left as they are.
-func (q *Queries) RecordDebits(ctx context.Context, arg RecordDebitsParams) (int64, error) {
-	result, err := q.db.Exec(ctx, recordDebits,
-		arg.Keys,
-		arg.Amounts,
-		arg.Bsbs,
-		arg.AccountNumbers,
-		arg.Failures,
-		arg.SubmittedAts,
-		arg.SettlesAts,
-	)
 	if err != nil {
 		return 0, err
 	}

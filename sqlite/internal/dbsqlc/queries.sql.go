@@ -628,42 +628,6 @@ func (q *Queries) InsertSigningKey(ctx context.Context, arg InsertSigningKeyPara
 	return err
 }
 
-const ledgerEntries = `-- name: LedgerEntries :many
-SELECT idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at FROM sandbox_ledger WHERE idempotency_key IN (SELECT value FROM json_each(?1))
-`
-
-// keys is a JSON array of idempotency keys.
-func (q *Queries) LedgerEntries(ctx context.Context, keys interface{}) ([]SandboxLedger, error) {
-	rows, err := q.db.QueryContext(ctx, ledgerEntries, keys)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []SandboxLedger
-	for rows.Next() {
-		var i SandboxLedger
-		if err := rows.Scan(
-			&i.IdempotencyKey,
-			&i.Amount,
-			&i.Bsb,
-			&i.AccountNumber,
-			&i.Failure,
-			&i.SubmittedAt,
-			&i.SettlesAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const linkCustomer = `-- name: LinkCustomer :one
 UPDATE customer_links
 SET state = 'linked', linked_at = CAST(?1 AS BIGINT),
@@ -1164,25 +1128,6 @@ DELETE FROM batches WHERE retain_until <= ?1
 
 func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
 	result, err := q.db.ExecContext(ctx, purgeBatches, now)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected()
-}
-
-const recordDebits = `-- name: RecordDebits :execrows
-INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at)
-SELECT json_extract(value, '$.key'), json_extract(value, '$.amount'), json_extract(value, '$.bsb'),
-       json_extract(value, '$.account'), nullif(json_extract(value, '$.failure'), ''),
-       json_extract(value, '$.submitted'), json_extract(value, '$.settles')
-FROM json_each(?1) WHERE TRUE
-ON CONFLICT (idempotency_key) DO NOTHING
-`
-
-// entries is a JSON array of {"key", "amount", "bsb", "account", "failure", "submitted", "settles"};
-// an empty failure is a debit that succeeds. Keys already in the ledger are left as they are.
-func (q *Queries) RecordDebits(ctx context.Context, entries interface{}) (int64, error) {
-	result, err := q.db.ExecContext(ctx, recordDebits, entries)
 	if err != nil {
 		return 0, err
 	}

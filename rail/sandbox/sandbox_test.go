@@ -1,4 +1,4 @@
-package rail_test
+package sandbox_test
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
-	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/sandbox"
 )
 
-func TestSandboxOutcomeByMagicAmount(t *testing.T) {
+func TestOutcomeByMagicAmount(t *testing.T) {
 	cases := []struct {
 		amount int64
 		want   billing.FailureReason
@@ -31,23 +31,23 @@ func TestSandboxOutcomeByMagicAmount(t *testing.T) {
 		{5100, ""},
 	}
 	for _, tc := range cases {
-		if got := rail.Outcome(tc.amount); got != tc.want {
+		if got := sandbox.Outcome(tc.amount); got != tc.want {
 			t.Errorf("Outcome(%d) = %q, want %q", tc.amount, got, tc.want)
 		}
 	}
 }
 
-func TestSandboxSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T) {
+func TestSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			clock := clocktest.At(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
-			sandbox := &rail.Sandbox{Ledger: dbtest.Open(t, engine), Clock: clock, SettlementDelay: time.Minute}
+			rail := &sandbox.Rail{Ledger: openLedger(t, engine), Clock: clock, SettlementDelay: time.Minute}
 			customer := billing.Customer{BSB: "062000", AccountNumber: "12345678"}
 			debits := []billing.Debit{{Key: "row_1", Amount: 100, Customer: customer}, {Key: "row_2", Amount: 4551, Customer: customer}}
 
-			first, err := sandbox.Submit(ctx, debits)
+			first, err := rail.Submit(ctx, debits)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +60,7 @@ func TestSandboxSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T
 			// A job run again after a crash submits the same rows later: nothing is debited again
 			// and the first submission's outcomes stand.
 			clock.Set(settlesAt)
-			again, err := sandbox.Submit(ctx, append(debits, billing.Debit{Key: "row_3", Amount: 4552, Customer: customer}))
+			again, err := rail.Submit(ctx, append(debits, billing.Debit{Key: "row_3", Amount: 4552, Customer: customer}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,83 @@
+// Package sandbox is the sandbox payment rail: it debits nobody, keeps a durable ledger of what it
+// was asked to debit, and decides outcomes from magic amounts so partners can test every path. Its
+// ledger lives in the server's database, in tables and migrations of its own.
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// Rail is the sandbox rail.
+type Rail struct {
+	Ledger          *Ledger
+	Clock           billing.Clock
+	SettlementDelay time.Duration
+}
+
+var _ billing.Rail = (*Rail)(nil)
+
+// Outcome is the sandbox's decision for an amount in cents: an amount ending in 51 cents fails
+// with insufficientFunds, one ending in 52 cents with accountClosed, and every other succeeds.
+func Outcome(amount int64) billing.FailureReason {
+	switch amount % 100 {
+	case 51:
+		return billing.FailureInsufficientFunds
+	case 52:
+		return billing.FailureAccountClosed
+	}
+	return ""
+}
+
+// Submit records the debits in the ledger, each once, and returns their outcomes as recorded.
+func (r *Rail) Submit(ctx context.Context, debits []billing.Debit) ([]billing.DebitOutcome, error) {
+	now := r.Clock.Now()
+	entries := make([]Entry, len(debits))
+	keys := make([]string, len(debits))
+	for i, d := range debits {
+		entries[i] = Entry{
+			Key:           d.Key,
+			Amount:        d.Amount,
+			BSB:           d.Customer.BSB,
+			AccountNumber: d.Customer.AccountNumber,
+			Failure:       Outcome(d.Amount),
+			SubmittedAt:   now,
+			SettlesAt:     now.Add(r.SettlementDelay),
+		}
+		keys[i] = d.Key
+	}
+	recorded, err := r.Ledger.Record(ctx, entries)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox ledger: %w", err)
+	}
+	if recorded < len(entries) {
+		// Some were submitted before (a job run again after a crash): their first record stands.
+		return r.Outcomes(ctx, keys)
+	}
+	return r.outcomes(entries), nil
+}
+
+// Outcomes reports each recorded debit, settled once its settlement time has come.
+func (r *Rail) Outcomes(ctx context.Context, keys []string) ([]billing.DebitOutcome, error) {
+	entries, err := r.Ledger.Entries(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox ledger: %w", err)
+	}
+	return r.outcomes(entries), nil
+}
+
+func (r *Rail) outcomes(entries []Entry) []billing.DebitOutcome {
+	now := r.Clock.Now()
+	outcomes := make([]billing.DebitOutcome, len(entries))
+	for i, e := range entries {
+		o := billing.DebitOutcome{Key: e.Key, SettlesAt: e.SettlesAt}
+		if !now.Before(e.SettlesAt) {
+			o.Settled, o.Failure, o.SettledAt = true, e.Failure, e.SettlesAt
+		}
+		outcomes[i] = o
+	}
+	return outcomes
+}

@@ -1,0 +1,55 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+)
+
+// Conn runs hand-written SQL and migrations on the store's database for components that keep
+// tables of their own in it; it is storage.Conn on SQLite.
+type Conn struct{ db *sql.DB }
+
+// Conn returns the Conn on the store's database.
+func (s *Store) Conn() *Conn { return &Conn{db: s.db} }
+
+// Dialect returns "sqlite".
+func (*Conn) Dialect() string { return "sqlite" }
+
+// Exec runs one statement and returns how many rows it affected.
+func (c *Conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := c.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// Query runs one query and calls scan for each row, stopping at the first error.
+func (c *Conn) Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error {
+	rows, err := c.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Migrate applies the pending goose migrations of fsys, recorded in versionTable, without a lock
+// as the store's own migrations: replicas share a database on PostgreSQL only.
+func (c *Conn) Migrate(ctx context.Context, fsys fs.FS, versionTable string) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, c.db, fsys, goose.WithTableName(versionTable))
+	if err != nil {
+		return err
+	}
+	// p.Close would close db, which the Store keeps.
+	_, err = p.Up(ctx)
+	return err
+}

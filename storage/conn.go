@@ -1,0 +1,36 @@
+package storage
+
+import (
+	"context"
+	"io/fs"
+)
+
+// Conn is the database as seen by a component that keeps tables of its own beside the engine's
+// (the sandbox rail's ledger): it writes its SQL for each dialect and migrates its tables with
+// its own goose version table, without knowing the engine's packages.
+type Conn interface {
+	// Dialect is EngineSQLite or EnginePostgres: the SQL the caller writes, with ? or ?N
+	// placeholders on SQLite and $N on PostgreSQL.
+	Dialect() string
+	// Exec runs one statement and returns how many rows it affected.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	// Query runs one query and calls scan for each row, stopping at the first error. scan must
+	// not use the Conn: on SQLite the query holds the only connection until it returns.
+	Query(ctx context.Context, query string, args []any, scan func(Scanner) error) error
+	// Migrate applies the pending goose migrations of fsys (SQL files at its root, for this
+	// dialect) and records them in versionTable, a table of the caller's apart from the engine's.
+	// On PostgreSQL, replicas migrating together take turns, as for the engine's migrations.
+	Migrate(ctx context.Context, fsys fs.FS, versionTable string) error
+}
+
+// Scanner reads the current row into dest, as database/sql and pgx do. It is an alias of an
+// unnamed interface so that the engines, which cannot import storage, implement Conn's Query.
+type Scanner = interface {
+	Scan(dest ...any) error
+}
+
+// Conn returns the database's Conn.
+func (d SQLite) Conn() Conn { return d.Store.Conn() }
+
+// Conn returns the database's Conn.
+func (d Postgres) Conn() Conn { return d.Store.Conn() }
