@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-func batchNotFound() *Error {
-	return Errorf(CodeBatchNotFound, "batchReference", "No batch with this batchReference exists for this site.")
-}
-
 // SubmitBatch accepts a batch for execution, idempotently on its reference: the same request again
 // returns the stored batch with replayed true; a different request with a retained reference is a
 // conflict. Customers are not checked here: a row whose customer is not linked when it executes
@@ -69,7 +65,7 @@ func (s *Service) Batch(ctx context.Context, caller Caller, siteID, reference st
 		return Batch{}, nil, nil, err
 	}
 	if rowState != "" && !rowState.Valid() {
-		return Batch{}, nil, nil, Errorf(CodeInvalidField, "rowState", "rowState must be one of pending, inProgress, succeeded, failed.")
+		return Batch{}, nil, nil, invalidRowState()
 	}
 	if !ValidReference(reference) {
 		return Batch{}, nil, nil, batchNotFound()
@@ -138,7 +134,7 @@ func (s *Service) ListBatches(ctx context.Context, caller Caller, siteID string,
 		return nil, nil, err
 	}
 	if f.Limit < 1 || f.Limit > MaxPageSize {
-		return nil, nil, Errorf(CodeInvalidField, "limit", fmt.Sprintf("limit must be an integer from 1 to %d.", MaxPageSize))
+		return nil, nil, invalidPageSize()
 	}
 	page := f
 	page.Limit = f.Limit + 1

@@ -74,12 +74,6 @@ var referencePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // batchReference, rowReference): 1 to 64 of A-Z, a-z, 0-9, hyphen and underscore.
 func ValidReference(s string) bool { return referencePattern.MatchString(s) }
 
-// invalidCustomerReference is the error seed 000 specifies, word for word.
-func invalidCustomerReference() *Error {
-	return Errorf(CodeLinkInvalidReference, "customerReference",
-		"customerReference must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores.")
-}
-
 // LinkFilter selects and pages the current links of a site. Links are ordered by
 // customerReference (byte order), which keeps pages stable while new customers are invited: a
 // page never repeats or skips a customer that existed when the listing began.

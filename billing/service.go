@@ -38,16 +38,6 @@ func (s *Service) now() time.Time { return s.Clock.Now().UTC().Truncate(time.Mil
 // Now is the service's current time, for callers that present state at a moment (StateAt).
 func (s *Service) Now() time.Time { return s.now() }
 
-// siteNotFound is one answer for a site that does not exist and a site of another organisation,
-// so that nobody can probe for other organisations' sites.
-func siteNotFound() *Error {
-	return Errorf(CodeSiteNotFound, "siteId", "No site with this siteId exists for your organisation.")
-}
-
-func linkNotFound() *Error {
-	return Errorf(CodeLinkNotFound, "customerReference", "No customer link exists for this customerReference.")
-}
-
 // Site returns the site if it belongs to the caller's organisation.
 func (s *Service) Site(ctx context.Context, caller Caller, siteID string) (Site, error) {
 	site, err := s.site(ctx, siteID)
@@ -134,10 +124,10 @@ func (s *Service) Links(ctx context.Context, caller Caller, siteID string, f Lin
 		return nil, "", err
 	}
 	if f.Limit < 1 || f.Limit > MaxPageSize {
-		return nil, "", Errorf(CodeInvalidField, "limit", fmt.Sprintf("limit must be an integer from 1 to %d.", MaxPageSize))
+		return nil, "", invalidPageSize()
 	}
 	if f.State != "" && !f.State.Valid() {
-		return nil, "", Errorf(CodeInvalidField, "state", "state must be one of invited, linked, expired, revoked.")
+		return nil, "", invalidLinkState()
 	}
 	page := f
 	page.Limit = f.Limit + 1 // one more tells whether another page follows
@@ -269,9 +259,6 @@ func (s *Service) RevokeByCustomer(ctx context.Context, linkID string) (Link, er
 	return s.revoke(ctx, l, RevokedByCustomer)
 }
 
-// Customer field codes, for the signup form.
-var CodeCustomerInvalidField = CodeOf("customer:invalid-field")
-
 // ValidateCustomer normalises what a customer typed at signup and reports every problem at once.
 func ValidateCustomer(c Customer, consent bool) (Customer, error) {
 	var errs Errors
@@ -381,9 +368,6 @@ func (s *Service) RevokeClient(ctx context.Context, clientID string) (Client, er
 	}
 	return c, nil
 }
-
-// ErrInvalidClient is the one answer for an unknown client, a wrong secret and a revoked client.
-var ErrInvalidClient = errors.New("invalid client")
 
 // AuthenticateClient checks client credentials.
 func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret string) (Client, error) {

@@ -175,7 +175,7 @@ func (p *batchParser) unknown(prefix string, members map[string]jsontext.Value) 
 		if prefix != "" {
 			target = prefix + "." + name
 		}
-		p.problems = append(p.problems, billing.Errorf(codeUnknownField, target, target+" is not a field of this request."))
+		p.problems = append(p.problems, billing.Errorf(billing.CodeUnknownField, target, target+" is not a field of this request."))
 	}
 }
 
@@ -376,7 +376,7 @@ func prefersCSV(accept []string) (bool, error) {
 	}
 	qJSON, qCSV := acceptQuality(ranges, "application", "json"), acceptQuality(ranges, "text", "csv")
 	if qJSON == 0 && qCSV == 0 {
-		return false, billing.Errorf(codeNotAcceptable, "Accept",
+		return false, billing.Errorf(billing.CodeNotAcceptable, "Accept",
 			"This endpoint answers application/json or text/csv; send an Accept header that allows one of them.")
 	}
 	return qCSV > qJSON, nil

@@ -169,10 +169,10 @@ func checkVersion(r *http.Request) error {
 	values := r.Header.Values("Pyng-Api-Version")
 	switch {
 	case len(values) == 0 || values[0] == "":
-		return billing.Errorf(codeInvalidAPIVersion, "Pyng-Api-Version",
+		return billing.Errorf(billing.CodeInvalidAPIVersion, "Pyng-Api-Version",
 			"The Pyng-Api-Version header is required; send "+APIVersion+".")
 	case len(values) > 1 || values[0] != APIVersion:
-		return billing.Errorf(codeInvalidAPIVersion, "Pyng-Api-Version",
+		return billing.Errorf(billing.CodeInvalidAPIVersion, "Pyng-Api-Version",
 			"This Pyng-Api-Version is not supported; send "+APIVersion+".")
 	}
 	return nil
@@ -247,7 +247,7 @@ func (a *server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handle
 	h.ServeHTTP(probe, r)
 	if probe.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", probe.header.Get("Allow"))
-		a.writeError(w, r, billing.Errorf(codeMethodNotAllowed, "",
+		a.writeError(w, r, billing.Errorf(billing.CodeMethodNotAllowed, "",
 			"This endpoint does not accept the "+r.Method+" method; the Allow header lists those it does."))
 		return
 	}
