@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
@@ -20,9 +21,7 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := dbtest.Open(t, engine)
-			service := billing.NewService(db)
-			service.Batches = db
-			service.Rail = &rail.Sandbox{Ledger: db, Clock: service.Clock}
+			service := app.NewService(db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0)
 
 			org, err := service.CreateOrganisation(ctx, "Acme")
 			if err != nil {

@@ -76,7 +76,7 @@ func New(cfg Config) http.Handler {
 	if a.cfg.Ready == nil {
 		a.cfg.Ready = func(context.Context) error { return nil }
 	}
-	a.clients = &clientCache{store: cfg.Service.Store, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
+	a.clients = &clientCache{service: cfg.Service, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
 	a.limits = newRateLimits(cfg.RateLimit)
 	a.requests = register(a.cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pyng_http_requests_total",

@@ -9,10 +9,10 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/jobs"
-	"github.com/pyng/receivables/rail"
 )
 
 type fixedClock struct{ t time.Time }
@@ -45,9 +45,7 @@ func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
 			ctx := context.Background()
 			db := dbtest.Open(t, engine)
 			clock := &fixedClock{t: time.Now().UTC().Truncate(time.Millisecond)}
-			service := billing.NewService(db)
-			service.Batches, service.Clock = db, clock
-			service.Rail = &rail.Sandbox{Ledger: db, Clock: clock, SettlementDelay: time.Hour}
+			service := app.NewService(db, clock, billing.DefaultInvitationTTL, time.Hour)
 			org, err := service.CreateOrganisation(ctx, "Acme")
 			if err != nil {
 				t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/token"
@@ -39,6 +40,7 @@ func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 type fixture struct {
 	url    string
 	svc    *billing.Service
+	store  billing.Store
 	tokens *token.Issuer
 	clock  *clock
 	caller billing.Caller
@@ -64,8 +66,7 @@ func setup(t *testing.T, engine string, publicURL ...string) *fixture {
 	ctx := context.Background()
 	db := dbtest.Open(t, engine)
 	clk := newClock()
-	svc := billing.NewService(db)
-	svc.Clock = clk
+	svc := app.NewService(db, clk, billing.DefaultInvitationTTL, 0)
 	key := billing.SigningKey{ID: "key_test", Secret: []byte(billing.RandomToken(32)), CreatedAt: clk.Now()}
 	tokens := token.NewIssuer(key, clk.Now)
 	srv := httptest.NewUnstartedServer(nil)
@@ -89,6 +90,7 @@ func setup(t *testing.T, engine string, publicURL ...string) *fixture {
 	return &fixture{
 		url:    base,
 		svc:    svc,
+		store:  db,
 		tokens: tokens,
 		clock:  clk,
 		caller: billing.Caller{OrganisationID: org.ID, Scopes: billing.AllScopes},
@@ -114,7 +116,7 @@ func (f *fixture) invite(t *testing.T) (billing.Link, string) {
 // link reads a link from the store.
 func (f *fixture) link(t *testing.T, id string) billing.Link {
 	t.Helper()
-	l, err := f.svc.Store.GetLink(context.Background(), id)
+	l, err := f.store.GetLink(context.Background(), id)
 	if err != nil {
 		t.Fatalf("get link: %v", err)
 	}
@@ -596,7 +598,7 @@ func TestExpiredInvitationIsGoneAndChangesNothing(t *testing.T) {
 		l, tok := f.invite(t)
 		s := f.openForm(t, tok)
 
-		f.clock.Advance(f.svc.InvitationTTL - 2*time.Second)
+		f.clock.Advance(billing.DefaultInvitationTTL - 2*time.Second)
 		f.get(t, "/signup?token="+url.QueryEscape(tok)).status(t, http.StatusOK)
 
 		f.clock.Advance(2 * time.Second) // now exactly expiresAt: expired

@@ -132,20 +132,22 @@ func migrate(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, values)
+	db, _, err := openDatabase(ctx, values)
 	if err != nil {
 		return err
 	}
 	return db.Close()
 }
 
-// openDatabase opens (and so migrates) the database the flags name.
-func openDatabase(ctx context.Context, values map[string]*string) (storage.Database, error) {
+// openDatabase opens (and so migrates) the database the flags name, and returns the
+// configuration the flags and the environment give.
+func openDatabase(ctx context.Context, values map[string]*string) (storage.Database, app.Config, error) {
 	cfg, err := app.Load(values)
 	if err != nil {
-		return nil, usageError{err.Error()}
+		return nil, app.Config{}, usageError{err.Error()}
 	}
-	return storage.Open(ctx, cfg.DatabaseURL)
+	db, err := storage.Open(ctx, cfg.DatabaseURL)
+	return db, cfg, err
 }
 
 // adminCommand is one "pyng admin NOUN VERB" command: its flags and what it does with them.
@@ -202,12 +204,13 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 			return usageError{fmt.Sprintf("--%s is required", name)}
 		}
 	}
-	db, err := openDatabase(ctx, values)
+	db, cfg, err := openDatabase(ctx, values)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	out, err := cmd.run(ctx, billing.NewService(db), f)
+	service := app.NewService(db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay)
+	out, err := cmd.run(ctx, service, f)
 	var be *billing.Error
 	if errors.As(err, &be) {
 		return usageError{fmt.Sprintf("--%s: %s", be.Target, be.Message)}
