@@ -31,12 +31,11 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			caller := billing.Caller{OrganisationID: org.ID, Scopes: billing.AllScopes}
 			for _, c := range []string{"C1", "C2", "C3"} {
-				if _, err := service.Invite(ctx, caller, site.ID, c); err != nil {
+				if _, err := service.Invite(ctx, site, c); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := service.SimulateSignup(ctx, caller, site.ID, c); err != nil {
+				if _, err := service.SimulateSignup(ctx, site, c); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -46,7 +45,7 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 				customer := []string{"C1", "C2", "C3", "NOBODY"}[i%4]
 				req.Rows = append(req.Rows, billing.RowRequest{Reference: fmt.Sprintf("R%d", i), CustomerReference: customer, Amount: int64(100 + i)})
 			}
-			batch, _, err := service.SubmitBatch(ctx, caller, site.ID, req)
+			batch, _, err := service.SubmitBatch(ctx, site, req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +71,7 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 				}
 			}
 
-			_, _, stored, err := service.Batch(ctx, caller, site.ID, "B1", "")
+			_, _, stored, err := service.Batch(ctx, site, "B1", "")
 			if err != nil {
 				t.Fatal(err)
 			}

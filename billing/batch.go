@@ -41,6 +41,14 @@ func (s RowState) Valid() bool {
 	return false
 }
 
+// ParseRowState reads the state a batch's rows are filtered by, as a partner wrote it.
+func ParseRowState(s string) (RowState, error) {
+	if state := RowState(s); state.Valid() {
+		return state, nil
+	}
+	return "", invalidRowState()
+}
+
 // Terminal reports whether a row in state s will not change again.
 func (s RowState) Terminal() bool { return s == RowSucceeded || s == RowFailed }
 

@@ -14,11 +14,7 @@ import (
 // returns the stored batch with replayed true; a different request with a retained reference is a
 // conflict. Customers are not checked here: a row whose customer is not linked when it executes
 // fails with customerNotActive.
-func (s *Service) SubmitBatch(ctx context.Context, caller Caller, siteID string, req BatchRequest) (b Batch, replayed bool, err error) {
-	site, err := s.Site(ctx, caller, siteID)
-	if err != nil {
-		return Batch{}, false, err
-	}
+func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) (b Batch, replayed bool, err error) {
 	if errs := ValidateBatch(req); len(errs) > 0 {
 		return Batch{}, false, errs
 	}
@@ -62,18 +58,15 @@ func (s *Service) SubmitBatch(ctx context.Context, caller Caller, siteID string,
 	return stored, true, nil
 }
 
-// Batch returns the caller's batch with its summary and rows (only those in rowState unless empty).
-func (s *Service) Batch(ctx context.Context, caller Caller, siteID, reference string, rowState RowState) (Batch, BatchSummary, []Row, error) {
-	if _, err := s.Site(ctx, caller, siteID); err != nil {
-		return Batch{}, nil, nil, err
-	}
+// Batch returns the site's batch with its summary and rows (only those in rowState unless empty).
+func (s *Service) Batch(ctx context.Context, site Site, reference string, rowState RowState) (Batch, BatchSummary, []Row, error) {
 	if rowState != "" && !rowState.Valid() {
 		return Batch{}, nil, nil, invalidRowState()
 	}
 	if !ValidReference(reference) {
 		return Batch{}, nil, nil, batchNotFound()
 	}
-	b, err := s.batches.GetBatch(ctx, siteID, reference)
+	b, err := s.batches.GetBatch(ctx, site.ID, reference)
 	if errors.Is(err, ErrNotFound) || (err == nil && !s.now().Before(b.RetainUntil)) {
 		return Batch{}, nil, nil, batchNotFound()
 	}
@@ -88,7 +81,7 @@ func (s *Service) Batch(ctx context.Context, caller Caller, siteID, reference st
 	if err != nil {
 		return Batch{}, nil, nil, fmt.Errorf("batch rows: %w", err)
 	}
-	if err := s.markLinkedAgain(ctx, siteID, rows); err != nil {
+	if err := s.markLinkedAgain(ctx, site.ID, rows); err != nil {
 		return Batch{}, nil, nil, err
 	}
 	return b, summary, rows, nil
@@ -119,29 +112,26 @@ func (s *Service) markLinkedAgain(ctx context.Context, siteID string, rows []Row
 // SimulateDeadline fails every open row of the batch with expired, as if its 24-hour deadline had
 // passed now (sandbox only; the transport decides whether the sandbox is on), so a partner can
 // test the expired path without waiting a day. A completed batch is left as it is.
-func (s *Service) SimulateDeadline(ctx context.Context, caller Caller, siteID, reference string) (Batch, BatchSummary, []Row, error) {
-	b, _, _, err := s.Batch(ctx, caller, siteID, reference, "")
+func (s *Service) SimulateDeadline(ctx context.Context, site Site, reference string) (Batch, BatchSummary, []Row, error) {
+	b, _, _, err := s.Batch(ctx, site, reference, "")
 	if err != nil {
 		return Batch{}, nil, nil, err
 	}
 	if _, err := s.batches.ExpireBatch(ctx, b.ID, s.now()); err != nil {
 		return Batch{}, nil, nil, fmt.Errorf("expire batch: %w", err)
 	}
-	return s.Batch(ctx, caller, siteID, reference, "")
+	return s.Batch(ctx, site, reference, "")
 }
 
-// ListBatches lists the caller's batches of the site, newest first. next is the filter of the
-// following page, nil on the last page.
-func (s *Service) ListBatches(ctx context.Context, caller Caller, siteID string, f BatchFilter) (batches []Batch, next *BatchFilter, err error) {
-	if _, err := s.Site(ctx, caller, siteID); err != nil {
-		return nil, nil, err
-	}
-	if f.Limit < 1 || f.Limit > MaxPageSize {
+// ListBatches lists the site's batches, newest first. next is the filter of the following page,
+// nil on the last page.
+func (s *Service) ListBatches(ctx context.Context, site Site, f BatchFilter) (batches []Batch, next *BatchFilter, err error) {
+	if !validPageSize(f.Limit) {
 		return nil, nil, invalidPageSize()
 	}
 	page := f
 	page.Limit = f.Limit + 1
-	batches, err = s.batches.ListBatches(ctx, siteID, page)
+	batches, err = s.batches.ListBatches(ctx, site.ID, page)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list batches: %w", err)
 	}

@@ -8,7 +8,7 @@ import (
 // LinkState is the state of a customer link, as the partner sees it.
 type LinkState string
 
-// The link states of seed 000's LinkState.
+// The link states.
 const (
 	LinkInvited LinkState = "invited"
 	LinkLinked  LinkState = "linked"
@@ -23,6 +23,14 @@ func (s LinkState) Valid() bool {
 		return true
 	}
 	return false
+}
+
+// ParseLinkState reads the state a list of links is filtered by, as a partner wrote it.
+func ParseLinkState(s string) (LinkState, error) {
+	if state := LinkState(s); state.Valid() {
+		return state, nil
+	}
+	return "", invalidLinkState()
 }
 
 // RevokedBy says who revoked a link.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -82,7 +83,8 @@ func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Mil
 // Now is the service's current time, for callers that present state at a moment (StateAt).
 func (s *Service) Now() time.Time { return s.now() }
 
-// Site returns the site if it belongs to the caller's organisation.
+// Site returns the site if it belongs to the caller's organisation. It is the one check of a
+// site's ownership: the transport calls it once per request and hands the site to the method.
 func (s *Service) Site(ctx context.Context, caller Caller, siteID string) (Site, error) {
 	site, err := s.site(ctx, siteID)
 	if errors.Is(err, ErrNotFound) || (err == nil && site.OrganisationID != caller.OrganisationID) {
@@ -107,19 +109,16 @@ func (s *Service) site(ctx context.Context, id string) (Site, error) {
 	return site, err
 }
 
-// Invite mints an invitation (seed 000): a new invited link for the customerReference, unless the
-// reference already has an active link.
-func (s *Service) Invite(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
-	if _, err := s.Site(ctx, caller, siteID); err != nil {
-		return Link{}, err
-	}
+// Invite mints an invitation: a new invited link for the customerReference, unless the reference
+// already has an active link.
+func (s *Service) Invite(ctx context.Context, site Site, customerReference string) (Link, error) {
 	if !ValidReference(customerReference) {
 		return Link{}, invalidCustomerReference()
 	}
 	now := s.now()
 	l := Link{
 		ID:                NewID("lnk"),
-		SiteID:            siteID,
+		SiteID:            site.ID,
 		CustomerReference: customerReference,
 		StoredState:       LinkInvited,
 		CreatedAt:         now,
@@ -136,12 +135,9 @@ func (s *Service) Invite(ctx context.Context, caller Caller, siteID, customerRef
 	return l, nil
 }
 
-// Link returns the current link of a customerReference of the caller's site.
-func (s *Service) Link(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
-	if _, err := s.Site(ctx, caller, siteID); err != nil {
-		return Link{}, err
-	}
-	return s.currentLink(ctx, siteID, customerReference)
+// Link returns the current link of a customerReference of the site.
+func (s *Service) Link(ctx context.Context, site Site, customerReference string) (Link, error) {
+	return s.currentLink(ctx, site.ID, customerReference)
 }
 
 func (s *Service) currentLink(ctx context.Context, siteID, customerReference string) (Link, error) {
@@ -161,13 +157,22 @@ func (s *Service) currentLink(ctx context.Context, siteID, customerReference str
 // MaxPageSize bounds LinkFilter.Limit (and every other list).
 const MaxPageSize = 100
 
-// Links lists the current links of the caller's site. next is the After of the following page,
-// empty on the last page.
-func (s *Service) Links(ctx context.Context, caller Caller, siteID string, f LinkFilter) (links []Link, next string, err error) {
-	if _, err := s.Site(ctx, caller, siteID); err != nil {
-		return nil, "", err
+func validPageSize(n int) bool { return n >= 1 && n <= MaxPageSize }
+
+// ParsePageSize reads the size of a page of a list as a partner wrote it: an integer from 1 to
+// MaxPageSize.
+func ParsePageSize(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || !validPageSize(n) {
+		return 0, invalidPageSize()
 	}
-	if f.Limit < 1 || f.Limit > MaxPageSize {
+	return n, nil
+}
+
+// Links lists the current links of the site. next is the After of the following page, empty on
+// the last page.
+func (s *Service) Links(ctx context.Context, site Site, f LinkFilter) (links []Link, next string, err error) {
+	if !validPageSize(f.Limit) {
 		return nil, "", invalidPageSize()
 	}
 	if f.State != "" && !f.State.Valid() {
@@ -175,7 +180,7 @@ func (s *Service) Links(ctx context.Context, caller Caller, siteID string, f Lin
 	}
 	page := f
 	page.Limit = f.Limit + 1 // one more tells whether another page follows
-	links, err = s.store.ListLinks(ctx, siteID, page, s.now())
+	links, err = s.store.ListLinks(ctx, site.ID, page, s.now())
 	if err != nil {
 		return nil, "", fmt.Errorf("list links: %w", err)
 	}
@@ -187,8 +192,8 @@ func (s *Service) Links(ctx context.Context, caller Caller, siteID string, f Lin
 }
 
 // RevokeByPartner revokes an invited or linked link at the partner's request.
-func (s *Service) RevokeByPartner(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
-	l, err := s.Link(ctx, caller, siteID, customerReference)
+func (s *Service) RevokeByPartner(ctx context.Context, site Site, customerReference string) (Link, error) {
+	l, err := s.Link(ctx, site, customerReference)
 	if err != nil {
 		return Link{}, err
 	}
@@ -217,13 +222,10 @@ var SandboxCustomer = Customer{Name: "Sandbox Customer", Email: "customer@exampl
 
 // SimulateSignup completes the active invitation as if the customer had signed up (sandbox only;
 // the transport decides whether the sandbox is on).
-func (s *Service) SimulateSignup(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
-	if _, err := s.Site(ctx, caller, siteID); err != nil {
-		return Link{}, err
-	}
+func (s *Service) SimulateSignup(ctx context.Context, site Site, customerReference string) (Link, error) {
 	noInvitation := Errorf(CodeLinkNoActiveInvitation, "customerReference",
 		"There is no active invitation for this customerReference.")
-	l, err := s.currentLink(ctx, siteID, customerReference)
+	l, err := s.currentLink(ctx, site.ID, customerReference)
 	if AsErrors(err) != nil {
 		return Link{}, noInvitation
 	}
@@ -238,17 +240,21 @@ func (s *Service) SimulateSignup(ctx context.Context, caller Caller, siteID, cus
 }
 
 // SimulateCustomerRevocation revokes a linked link as if the customer had done it in the app.
-func (s *Service) SimulateCustomerRevocation(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
-	l, err := s.Link(ctx, caller, siteID, customerReference)
+func (s *Service) SimulateCustomerRevocation(ctx context.Context, site Site, customerReference string) (Link, error) {
+	l, err := s.Link(ctx, site, customerReference)
 	if err != nil {
 		return Link{}, err
 	}
 	return s.RevokeByCustomer(ctx, l.ID)
 }
 
-// SignupLink returns the link a signup token names, with its site, for the signup page.
-func (s *Service) SignupLink(ctx context.Context, linkID string) (Link, Site, error) {
+// LinkByID returns the link with the id, and its site: the customer's pages look up the link a
+// signup or an agreement token names. An id no link has gives CodeLinkNotFound.
+func (s *Service) LinkByID(ctx context.Context, linkID string) (Link, Site, error) {
 	l, err := s.store.GetLink(ctx, linkID)
+	if errors.Is(err, ErrNotFound) {
+		return Link{}, Site{}, linkIDNotFound()
+	}
 	if err != nil {
 		return Link{}, Site{}, fmt.Errorf("get link: %w", err)
 	}
@@ -259,7 +265,7 @@ func (s *Service) SignupLink(ctx context.Context, linkID string) (Link, Site, er
 	return l, site, nil
 }
 
-// CompleteSignup links the customer who signed up with the invitation l, as SignupLink read it.
+// CompleteSignup links the customer who signed up with the invitation l, as LinkByID read it.
 // It reports every invalid field at once (targets name, email, bsb, accountNumber, consent); a link
 // that is no longer invited, or has moved on since it was read, gives CodeLinkInvalidState.
 func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, consent bool) (Link, error) {

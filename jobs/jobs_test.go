@@ -54,14 +54,13 @@ func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			caller := billing.Caller{OrganisationID: org.ID, Scopes: billing.AllScopes}
-			if _, err := service.Invite(ctx, caller, site.ID, "C1"); err != nil {
+			if _, err := service.Invite(ctx, site, "C1"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := service.SimulateSignup(ctx, caller, site.ID, "C1"); err != nil {
+			if _, err := service.SimulateSignup(ctx, site, "C1"); err != nil {
 				t.Fatal(err)
 			}
-			b, _, err := service.SubmitBatch(ctx, caller, site.ID, billing.BatchRequest{Reference: "B1",
+			b, _, err := service.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
 				Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}})
 			if err != nil {
 				t.Fatal(err)
