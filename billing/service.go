@@ -382,7 +382,7 @@ func (s *Service) CreateSite(ctx context.Context, organisationID, name string) (
 	site := Site{ID: NewID("site"), OrganisationID: organisationID, Name: name, Currency: "AUD", Rail: RailSandbox, CreatedAt: s.now()}
 	err := s.store.CreateSite(ctx, site)
 	if errors.Is(err, ErrNotFound) {
-		return Site{}, Errorf(CodeInvalidField, "org", "No organisation with this id exists.")
+		return Site{}, unknownOrganisation()
 	}
 	if err != nil {
 		return Site{}, fmt.Errorf("create site: %w", err)
@@ -400,7 +400,7 @@ func (s *Service) CreateClient(ctx context.Context, organisationID string, scope
 	c := Client{ID: NewID("cli"), OrganisationID: organisationID, SecretHash: HashSecret(secret), Scopes: scopes, CreatedAt: s.now()}
 	err := s.store.CreateClient(ctx, c)
 	if errors.Is(err, ErrNotFound) {
-		return Client{}, "", Errorf(CodeInvalidField, "org", "No organisation with this id exists.")
+		return Client{}, "", unknownOrganisation()
 	}
 	if err != nil {
 		return Client{}, "", fmt.Errorf("create client: %w", err)
@@ -412,7 +412,7 @@ func (s *Service) CreateClient(ctx context.Context, organisationID string, scope
 func (s *Service) RevokeClient(ctx context.Context, clientID string) (Client, error) {
 	c, err := s.store.RevokeClient(ctx, clientID, s.now())
 	if errors.Is(err, ErrNotFound) {
-		return Client{}, Errorf(CodeInvalidField, "client", "No client with this id exists.")
+		return Client{}, unknownClient()
 	}
 	if err != nil {
 		return Client{}, fmt.Errorf("revoke client: %w", err)

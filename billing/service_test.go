@@ -168,3 +168,39 @@ func TestExecutionFailsWhenTheSiteRailIsNotRegistered(t *testing.T) {
 		})
 	}
 }
+
+// The operators' commands name the field of an unknown id, as every other error does.
+func TestUnknownIDsOfOperatorCommandsNameTheirField(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := dbtest.Open(t, engine)
+			service := billing.NewService(billing.Config{Store: db, Batches: db, Rails: map[string]billing.Rail{billing.RailSandbox: &recordingRail{}},
+				Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
+			for _, tc := range []struct {
+				name   string
+				call   func() error
+				target string
+			}{
+				{"a site of an unknown organisation", func() error {
+					_, err := service.CreateSite(ctx, "org_missing", "Acme")
+					return err
+				}, "organisationId"},
+				{"a client of an unknown organisation", func() error {
+					_, _, err := service.CreateClient(ctx, "org_missing", billing.AllScopes)
+					return err
+				}, "organisationId"},
+				{"the revocation of an unknown client", func() error {
+					_, err := service.RevokeClient(ctx, "cli_missing")
+					return err
+				}, "clientId"},
+			} {
+				errs := billing.AsErrors(tc.call())
+				if len(errs) != 1 || errs[0].Code != billing.CodeInvalidField || errs[0].Target != tc.target {
+					t.Errorf("%s: errors %v, want one invalid-field with target %s", tc.name, errs, tc.target)
+				}
+			}
+		})
+	}
+}

@@ -179,6 +179,17 @@ var adminCommands = map[string]adminCommand{
 	}},
 }
 
+// flagOf is the flag of the admin commands that gives the field an error's target names.
+func flagOf(target string) string {
+	switch target {
+	case "organisationId":
+		return "org"
+	case "clientId":
+		return "client"
+	}
+	return target
+}
+
 func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) < 2 {
 		return usageError{"admin needs a noun and a verb, for example: admin org create --name NAME"}
@@ -213,7 +224,7 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	out, err := cmd.run(ctx, service, f)
 	var be *billing.Error
 	if errors.As(err, &be) {
-		return usageError{fmt.Sprintf("--%s: %s", be.Target, be.Message)}
+		return usageError{fmt.Sprintf("--%s: %s", flagOf(be.Target), be.Message)}
 	}
 	if err != nil {
 		return err
