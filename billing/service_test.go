@@ -82,12 +82,25 @@ func (r *recordingRail) sent() []billing.Debit {
 	return r.debits
 }
 
-// submitOneDebit returns a service over db with the given rails, and a batch of one debit of a
-// linked customer submitted at site, ready to execute.
-func submitOneDebit(t *testing.T, db storage.Database, rails map[string]billing.Rail, site billing.Site) (*billing.Service, billing.Batch) {
+// onEachEngine runs test, in parallel, on a fresh database of every engine.
+func onEachEngine(t *testing.T, test func(t *testing.T, db storage.Database)) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			test(t, dbtest.Open(t, engine))
+		})
+	}
+}
+
+// newService is a service over db with the given rails.
+func newService(db storage.Database, rails map[string]billing.Rail) *billing.Service {
+	return billing.NewService(billing.Config{Store: db, Batches: db, Rails: rails, Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
+}
+
+// submitOneDebit submits at site a batch of one debit of a linked customer, ready to execute.
+func submitOneDebit(t *testing.T, service *billing.Service, site billing.Site) billing.Batch {
 	t.Helper()
 	ctx := context.Background()
-	service := billing.NewService(billing.Config{Store: db, Batches: db, Rails: rails, Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
 	if _, err := service.Invite(ctx, site, "C1"); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +112,7 @@ func submitOneDebit(t *testing.T, db storage.Database, rails map[string]billing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return service, b
+	return b
 }
 
 // newOrganisation stores an organisation and returns its id.
@@ -113,94 +126,81 @@ func newOrganisation(t *testing.T, db storage.Database) string {
 }
 
 func TestDebitsGoToTheRailOfTheirSiteInItsCurrency(t *testing.T) {
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := dbtest.Open(t, engine)
-			site := billing.Site{ID: billing.NewID("site"), OrganisationID: newOrganisation(t, db), Name: "Kiwi",
-				Currency: "NZD", Rail: billing.RailSandbox, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
-			if err := db.CreateSite(ctx, site); err != nil {
-				t.Fatal(err)
-			}
-			sandbox, other := &recordingRail{}, &recordingRail{}
-			service, b := submitOneDebit(t, db, map[string]billing.Rail{billing.RailSandbox: sandbox, "other": other}, site)
-			done, _, err := service.ExecuteBatch(ctx, b.ID)
-			if err != nil || !done {
-				t.Fatalf("ExecuteBatch = %v, %v; want done", done, err)
-			}
-			if sent := sandbox.sent(); len(sent) != 1 || sent[0].Currency != "NZD" || sent[0].Amount != 100 {
-				t.Errorf("the site's rail was sent %+v, want one debit of 100 NZD", sent)
-			}
-			if sent := other.sent(); len(sent) != 0 {
-				t.Errorf("another rail was sent %+v, want nothing", sent)
-			}
-		})
-	}
+	onEachEngine(t, func(t *testing.T, db storage.Database) {
+		ctx := context.Background()
+		site := billing.Site{ID: billing.NewID("site"), OrganisationID: newOrganisation(t, db), Name: "Kiwi",
+			Currency: "NZD", Rail: billing.RailSandbox, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+		if err := db.CreateSite(ctx, site); err != nil {
+			t.Fatal(err)
+		}
+		sandbox, other := &recordingRail{}, &recordingRail{}
+		service := newService(db, map[string]billing.Rail{billing.RailSandbox: sandbox, "other": other})
+		b := submitOneDebit(t, service, site)
+		done, _, err := service.ExecuteBatch(ctx, b.ID)
+		if err != nil || !done {
+			t.Fatalf("ExecuteBatch = %v, %v; want done", done, err)
+		}
+		if sent := sandbox.sent(); len(sent) != 1 || sent[0].Currency != "NZD" || sent[0].Amount != 100 {
+			t.Errorf("the site's rail was sent %+v, want one debit of 100 NZD", sent)
+		}
+		if sent := other.sent(); len(sent) != 0 {
+			t.Errorf("another rail was sent %+v, want nothing", sent)
+		}
+	})
 }
 
 func TestExecutionFailsWhenTheSiteRailIsNotRegistered(t *testing.T) {
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := dbtest.Open(t, engine)
-			other := &recordingRail{}
-			setup := billing.NewService(billing.Config{Store: db, Batches: db, Rails: map[string]billing.Rail{"other": other},
-				Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
-			site, err := setup.CreateSite(ctx, newOrganisation(t, db), "Acme")
-			if err != nil {
-				t.Fatal(err)
+	onEachEngine(t, func(t *testing.T, db storage.Database) {
+		ctx := context.Background()
+		other := &recordingRail{}
+		service := newService(db, map[string]billing.Rail{"other": other})
+		site, err := service.CreateSite(ctx, newOrganisation(t, db), "Acme") // on the sandbox rail
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := submitOneDebit(t, service, site)
+		done, _, err := service.ExecuteBatch(ctx, b.ID)
+		if done || err == nil || billing.AsErrors(err) != nil {
+			t.Fatalf("ExecuteBatch = %v, %v; want an internal error", done, err)
+		}
+		for _, want := range []string{site.ID, `"sandbox"`, "not registered"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %s", err, want)
 			}
-			service, b := submitOneDebit(t, db, map[string]billing.Rail{"other": other}, site)
-			done, _, err := service.ExecuteBatch(ctx, b.ID)
-			if done || err == nil || billing.AsErrors(err) != nil {
-				t.Fatalf("ExecuteBatch = %v, %v; want an internal error", done, err)
-			}
-			for _, want := range []string{site.ID, `"sandbox"`, "not registered"} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not say %s", err, want)
-				}
-			}
-			if sent := other.sent(); len(sent) != 0 {
-				t.Errorf("a rail the site does not name was sent %+v", sent)
-			}
-		})
-	}
+		}
+		if sent := other.sent(); len(sent) != 0 {
+			t.Errorf("a rail the site does not name was sent %+v", sent)
+		}
+	})
 }
 
 // The operators' commands name the field of an unknown id, as every other error does.
 func TestUnknownIDsOfOperatorCommandsNameTheirField(t *testing.T) {
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := dbtest.Open(t, engine)
-			service := billing.NewService(billing.Config{Store: db, Batches: db, Rails: map[string]billing.Rail{billing.RailSandbox: &recordingRail{}},
-				Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
-			for _, tc := range []struct {
-				name   string
-				call   func() error
-				target string
-			}{
-				{"a site of an unknown organisation", func() error {
-					_, err := service.CreateSite(ctx, "org_missing", "Acme")
-					return err
-				}, "organisationId"},
-				{"a client of an unknown organisation", func() error {
-					_, _, err := service.CreateClient(ctx, "org_missing", billing.AllScopes)
-					return err
-				}, "organisationId"},
-				{"the revocation of an unknown client", func() error {
-					_, err := service.RevokeClient(ctx, "cli_missing")
-					return err
-				}, "clientId"},
-			} {
-				errs := billing.AsErrors(tc.call())
-				if len(errs) != 1 || errs[0].Code != billing.CodeInvalidField || errs[0].Target != tc.target {
-					t.Errorf("%s: errors %v, want one invalid-field with target %s", tc.name, errs, tc.target)
-				}
+	onEachEngine(t, func(t *testing.T, db storage.Database) {
+		ctx := context.Background()
+		service := newService(db, map[string]billing.Rail{billing.RailSandbox: &recordingRail{}})
+		for _, tc := range []struct {
+			name   string
+			call   func() error
+			target string
+		}{
+			{"a site of an unknown organisation", func() error {
+				_, err := service.CreateSite(ctx, "org_missing", "Acme")
+				return err
+			}, "organisationId"},
+			{"a client of an unknown organisation", func() error {
+				_, _, err := service.CreateClient(ctx, "org_missing", billing.AllScopes)
+				return err
+			}, "organisationId"},
+			{"the revocation of an unknown client", func() error {
+				_, err := service.RevokeClient(ctx, "cli_missing")
+				return err
+			}, "clientId"},
+		} {
+			errs := billing.AsErrors(tc.call())
+			if len(errs) != 1 || errs[0].Code != billing.CodeInvalidField || errs[0].Target != tc.target {
+				t.Errorf("%s: errors %v, want one invalid-field with target %s", tc.name, errs, tc.target)
 			}
-		})
-	}
+		}
+	})
 }
