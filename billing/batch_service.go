@@ -147,7 +147,7 @@ func (s *Service) ListBatches(ctx context.Context, site Site, f BatchFilter) (ba
 const minSettleWait = 50 * time.Millisecond
 
 // ExecuteBatch advances a batch as far as it can go now: it fails the rows whose customer is not
-// linked, submits the others to the rail, and records the outcomes the rail has settled. It
+// linked, submits the others to the site's rail, and records the outcomes it has settled. It
 // reports whether the batch is completed, or else how long to wait before calling again. Every
 // step is safe to repeat after a crash: the rail is idempotent per row and rows only move forward.
 func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, wait time.Duration, err error) {

@@ -17,7 +17,7 @@ import (
 // DefaultInvitationTTL is how long a signup link stays valid unless configured otherwise.
 const DefaultInvitationTTL = 7 * 24 * time.Hour
 
-// Service holds the rules of the domain. Methods that act on a site take the Site that Site
+// Service holds the rules of the domain. Methods that act on a site take the Site that Service.Site
 // resolved for the caller, which checks that it belongs to the caller's organisation.
 type Service struct {
 	store         Store
@@ -36,8 +36,9 @@ type Config struct {
 	Store   Store
 	Batches BatchStore
 	// Rails are the payment rails by name; each site's debits go to the rail it names (Site.Rail).
-	Rails         map[string]Rail
-	Clock         Clock
+	Rails map[string]Rail
+	Clock Clock
+	// InvitationTTL is how long a signup link stays valid (DefaultInvitationTTL unless configured).
 	InvitationTTL time.Duration
 }
 
