@@ -34,20 +34,23 @@ func NewHandler(cfg httpapi.Config) http.Handler {
 	return mux
 }
 
-// NewService returns the domain service over db, reading time from clock, with the sandbox rail,
-// the only payment network adapter so far (in sandbox mode and out of it). The rail keeps its
-// ledger in db, in tables it migrates itself.
+// NewService returns the domain service over db, reading time from clock. It registers the
+// payment rails: the sandbox rail is the only adapter so far (in sandbox mode and out of it); it
+// keeps its ledger in db, in tables it migrates itself.
 func NewService(ctx context.Context, db storage.Database, clock billing.Clock, invitationTTL, settlementDelay time.Duration) (*billing.Service, error) {
 	ledger, err := sandbox.OpenLedger(ctx, db.Conn())
 	if err != nil {
 		return nil, err
 	}
-	service := billing.NewService(db)
-	service.Clock = clock
-	service.InvitationTTL = invitationTTL
-	service.Batches = db
-	service.Rail = &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: settlementDelay}
-	return service, nil
+	return billing.NewService(billing.Config{
+		Store:   db,
+		Batches: db,
+		Rails: map[string]billing.Rail{
+			billing.RailSandbox: &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: settlementDelay},
+		},
+		Clock:         clock,
+		InvitationTTL: invitationTTL,
+	}), nil
 }
 
 // Tokens returns the issuer of the database's signing key, creating the key on first use. Every
@@ -79,12 +82,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	service, err := NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay)
+	clock := billing.SystemClock{}
+	service, err := NewService(ctx, db, clock, cfg.InvitationTTL, cfg.SettlementDelay)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	tokens, err := Tokens(ctx, db, service.Clock)
+	tokens, err := Tokens(ctx, db, clock)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -107,7 +111,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		ClientCacheTTL: cfg.ClientCacheTTL,
 		RateLimit:      cfg.RateLimit,
-		Clock:          service.Clock,
+		Clock:          clock,
 		Ready:          db.Ping,
 		Metrics:        metrics,
 	})
@@ -167,32 +171,12 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// createDemo gives an empty sandbox database a demo organisation, site and API client with every
-// scope, and returns how to use them with a ready curl line, so the README walkthrough needs no
-// other step. A database that has an organisation already gets nothing.
-const demoOrganisationID = "org_demo"
-
+// createDemo gives an empty sandbox database a demo partner (billing.Service.CreateDemo), and
+// returns how to use it with a ready curl line, so the README walkthrough needs no other step. A
+// database that has an organisation already gets nothing, and nothing is printed.
 func createDemo(ctx context.Context, service *billing.Service, cfg Config) (string, error) {
-	n, err := service.Store.CountOrganisations(ctx)
-	if err != nil || n > 0 {
-		return "", err
-	}
-	// One fixed id: of several replicas starting together on an empty database, the database
-	// lets exactly one create the demo; the others find it taken and print nothing.
-	org := billing.Organisation{ID: demoOrganisationID, Name: "Demo Organisation", CreatedAt: service.Now()}
-	err = service.Store.CreateOrganisation(ctx, org)
-	if errors.Is(err, billing.ErrDuplicate) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	site, err := service.CreateSite(ctx, org.ID, "Demo Site")
-	if err != nil {
-		return "", err
-	}
-	client, secret, err := service.CreateClient(ctx, org.ID, billing.AllScopes)
-	if err != nil {
+	demo, created, err := service.CreateDemo(ctx)
+	if err != nil || !created {
 		return "", err
 	}
 	return fmt.Sprintf(`
@@ -205,5 +189,5 @@ Sandbox ready: this empty database now has a demo organisation.
 Get a token:
   curl -s -u '%s:%s' -d grant_type=client_credentials %s/oauth2/token
 
-`, org.ID, site.ID, client.ID, secret, client.ID, secret, cfg.PublicURL), nil
+`, demo.Organisation.ID, demo.Site.ID, demo.Client.ID, demo.Secret, demo.Client.ID, demo.Secret, cfg.PublicURL), nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail/sandbox"
@@ -20,13 +21,14 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := dbtest.Open(t, engine)
-			service := billing.NewService(db)
-			service.Batches = db
-			ledger, err := sandbox.OpenLedger(ctx, db.Conn())
+			service, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			service.Rail = &sandbox.Rail{Ledger: ledger, Clock: service.Clock}
+			ledger, err := sandbox.OpenLedger(ctx, db.Conn()) // the service's own, opened again to read it
+			if err != nil {
+				t.Fatal(err)
+			}
 
 			org, err := service.CreateOrganisation(ctx, "Acme")
 			if err != nil {
@@ -36,12 +38,11 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			caller := billing.Caller{OrganisationID: org.ID, Scopes: billing.AllScopes}
 			for _, c := range []string{"C1", "C2", "C3"} {
-				if _, err := service.Invite(ctx, caller, site.ID, c); err != nil {
+				if _, err := service.Invite(ctx, site, c); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := service.SimulateSignup(ctx, caller, site.ID, c); err != nil {
+				if _, err := service.SimulateSignup(ctx, site, c); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -51,7 +52,7 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 				customer := []string{"C1", "C2", "C3", "NOBODY"}[i%4]
 				req.Rows = append(req.Rows, billing.RowRequest{Reference: fmt.Sprintf("R%d", i), CustomerReference: customer, Amount: int64(100 + i)})
 			}
-			batch, _, err := service.SubmitBatch(ctx, caller, site.ID, req)
+			batch, _, err := service.SubmitBatch(ctx, site, req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +78,7 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 				}
 			}
 
-			_, _, stored, err := service.Batch(ctx, caller, site.ID, "B1", "")
+			_, _, stored, err := service.Batch(ctx, site, "B1", "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -85,7 +85,7 @@ func TestValidatorRejectsWhatTheDocumentDoesNot(t *testing.T) {
 		resp   canned
 		passes bool
 	}{
-		{"the seed's 201 passes", invite, canned{201, jsonHeader(), fmt.Sprintf(invitation, "")}, true},
+		{"a documented 201 passes", invite, canned{201, jsonHeader(), fmt.Sprintf(invitation, "")}, true},
 		{"an extra field fails", invite, canned{201, jsonHeader(), fmt.Sprintf(invitation, `,"extra":1`)}, false},
 		{"an undocumented status fails", invite, canned{202, jsonHeader(), fmt.Sprintf(invitation, "")}, false},
 		{"a missing Pyng-Trace-Id header fails", invite, canned{201, http.Header{"Content-Type": {"application/json"}}, fmt.Sprintf(invitation, "")}, false},

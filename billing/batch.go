@@ -41,6 +41,14 @@ func (s RowState) Valid() bool {
 	return false
 }
 
+// ParseRowState reads the state a batch's rows are filtered by, as a partner wrote it.
+func ParseRowState(s string) (RowState, error) {
+	if state := RowState(s); state.Valid() {
+		return state, nil
+	}
+	return "", invalidRowState()
+}
+
 // Terminal reports whether a row in state s will not change again.
 func (s RowState) Terminal() bool { return s == RowSucceeded || s == RowFailed }
 
@@ -104,19 +112,12 @@ func (r BatchRequest) Fingerprint() []byte {
 	return sum[:]
 }
 
-// Batch error codes. An invalid field's target names the place, as rows[17].amount.
-var (
-	CodeBatchInvalidField      = CodeOf("batch:invalid-field")
-	CodeBatchReferenceConflict = CodeOf("batch:reference-conflict")
-	CodeBatchNotFound          = CodeOf("batch:not-found")
-)
-
 // ValidateBatch reports every problem of r at once, each with its target (rows[17].amount).
 func ValidateBatch(r BatchRequest) Errors {
 	var errs Errors
 	add := func(target, msg string) { errs = append(errs, Errorf(CodeBatchInvalidField, target, msg)) }
 	if !ValidReference(r.Reference) {
-		add("batchReference", "batchReference must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores.")
+		add("batchReference", referenceMessage("batchReference"))
 	}
 	switch {
 	case len(r.Rows) == 0:
@@ -128,14 +129,14 @@ func ValidateBatch(r BatchRequest) Errors {
 	for i, row := range r.Rows {
 		at := func(field string) string { return fmt.Sprintf("rows[%d].%s", i, field) }
 		if !ValidReference(row.Reference) {
-			add(at("rowReference"), "rowReference must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores.")
+			add(at("rowReference"), referenceMessage("rowReference"))
 		} else if j, seen := first[row.Reference]; seen {
 			add(at("rowReference"), fmt.Sprintf("rowReference %s is already used by rows[%d]; each rowReference must be unique within the batch.", row.Reference, j))
 		} else {
 			first[row.Reference] = i
 		}
 		if !ValidReference(row.CustomerReference) {
-			add(at("customerReference"), "customerReference must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores.")
+			add(at("customerReference"), referenceMessage("customerReference"))
 		}
 		if row.Amount < 1 || row.Amount > MaxAmount {
 			add(at("amount"), AmountMessage)

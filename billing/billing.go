@@ -1,6 +1,7 @@
 // Package billing is the domain of Pyng Receivables: organisations and their sites, API clients,
-// customer links (invitation → linked → revoked or expired) and, later, debit batches. It knows
-// nothing of HTTP or SQL: handlers translate requests into calls on Service, and a Store persists.
+// customer links (invitation → linked → revoked or expired) and debit batches with their execution
+// on payment rails. It knows nothing of HTTP or SQL: handlers translate requests into calls on
+// Service, and a Store and a BatchStore persist.
 package billing
 
 import (

@@ -2,6 +2,8 @@ package billing
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -10,21 +12,52 @@ type Code string
 
 const codePrefix = "urn:pyng:platform:billing:error:"
 
-// Domain error codes. Transport-level codes (malformed JSON, authentication, ...) live beside the
-// transport, but follow the same scheme.
+// Every error code of the server, in the domain and in the transport: this is the one list. Each
+// has its HTTP status in the API's table and its entry in the OpenAPI document; tests check both.
 const (
+	// The rules of the domain.
 	CodeSiteNotFound           Code = codePrefix + "site:not-found"
 	CodeLinkAlreadyExists      Code = codePrefix + "customer-link:already-exists"
 	CodeLinkInvalidReference   Code = codePrefix + "customer-link:invalid-reference"
 	CodeLinkNotFound           Code = codePrefix + "customer-link:not-found"
 	CodeLinkInvalidState       Code = codePrefix + "customer-link:invalid-state"
 	CodeLinkNoActiveInvitation Code = codePrefix + "customer-link:no-active-invitation"
+	CodeCustomerInvalidField   Code = codePrefix + "customer:invalid-field"
+	// An invalid field of a batch submission; its target names the place, as rows[17].amount.
+	CodeBatchInvalidField      Code = codePrefix + "batch:invalid-field"
+	CodeBatchReferenceConflict Code = codePrefix + "batch:reference-conflict"
+	CodeBatchNotFound          Code = codePrefix + "batch:not-found"
 	CodeInvalidField           Code = codePrefix + "request:invalid-field"
 	CodeInternal               Code = codePrefix + "internal"
+
+	// The request itself rather than what it asks for: authentication, headers, the body's form,
+	// the route.
+	CodeMissingToken         Code = codePrefix + "auth:missing-token"
+	CodeInvalidToken         Code = codePrefix + "auth:invalid-token"
+	CodeInsufficientScope    Code = codePrefix + "auth:insufficient-scope"
+	CodeRateLimited          Code = codePrefix + "request:rate-limited"
+	CodeInvalidAPIVersion    Code = codePrefix + "request:invalid-api-version"
+	CodeUnsupportedMediaType Code = codePrefix + "request:unsupported-media-type"
+	CodeMalformedJSON        Code = codePrefix + "request:malformed-json"
+	CodeUnknownField         Code = codePrefix + "request:unknown-field"
+	CodeBodyTooLarge         Code = codePrefix + "request:body-too-large"
+	CodeEndpointNotFound     Code = codePrefix + "request:not-found"
+	CodeMethodNotAllowed     Code = codePrefix + "request:method-not-allowed"
+	CodeNotAcceptable        Code = codePrefix + "request:not-acceptable"
 )
 
-// CodeOf builds a code from its suffix, for packages that define their own codes.
-func CodeOf(suffix string) Code { return Code(codePrefix + suffix) }
+var codes = []Code{
+	CodeSiteNotFound, CodeLinkAlreadyExists, CodeLinkInvalidReference, CodeLinkNotFound,
+	CodeLinkInvalidState, CodeLinkNoActiveInvitation, CodeCustomerInvalidField,
+	CodeBatchInvalidField, CodeBatchReferenceConflict, CodeBatchNotFound, CodeInvalidField,
+	CodeInternal,
+	CodeMissingToken, CodeInvalidToken, CodeInsufficientScope, CodeRateLimited,
+	CodeInvalidAPIVersion, CodeUnsupportedMediaType, CodeMalformedJSON, CodeUnknownField,
+	CodeBodyTooLarge, CodeEndpointNotFound, CodeMethodNotAllowed, CodeNotAcceptable,
+}
+
+// Codes lists every error code, for the tests that check each is answered and documented.
+func Codes() []Code { return slices.Clone(codes) }
 
 // Error is a problem a caller can act on: a code, a message fit to show a person, and the field
 // or parameter it concerns, if any.
@@ -80,6 +113,11 @@ func AsErrors(err error) Errors {
 	return nil
 }
 
+// HasCode reports whether err carries a problem with code.
+func HasCode(err error, code Code) bool {
+	return slices.ContainsFunc(AsErrors(err), func(e *Error) bool { return e.Code == code })
+}
+
 // Sentinel errors a Store returns; the Service turns them into coded errors with messages.
 var (
 	// ErrNotFound: no row matched.
@@ -89,3 +127,54 @@ var (
 	// ErrStale: a conditional update matched no row because the state had moved on.
 	ErrStale = errors.New("state changed")
 )
+
+// ErrInvalidClient is the one answer for an unknown client, a wrong secret and a revoked client.
+var ErrInvalidClient = errors.New("invalid client")
+
+// siteNotFound is one answer for a site that does not exist and a site of another organisation,
+// so that nobody can probe for other organisations' sites.
+func siteNotFound() *Error {
+	return Errorf(CodeSiteNotFound, "siteId", "No site with this siteId exists for your organisation.")
+}
+
+func linkNotFound() *Error {
+	return Errorf(CodeLinkNotFound, "customerReference", "No customer link exists for this customerReference.")
+}
+
+// linkIDNotFound is the answer for a link id that a token named but that no link has.
+func linkIDNotFound() *Error {
+	return Errorf(CodeLinkNotFound, "", "No customer link has this id.")
+}
+
+func batchNotFound() *Error {
+	return Errorf(CodeBatchNotFound, "batchReference", "No batch with this batchReference exists for this site.")
+}
+
+// referenceMessage states the rule of every partner reference (ValidReference) for field.
+func referenceMessage(field string) string {
+	return field + " must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores."
+}
+
+func invalidCustomerReference() *Error {
+	return Errorf(CodeLinkInvalidReference, "customerReference", referenceMessage("customerReference"))
+}
+
+func invalidPageSize() *Error {
+	return Errorf(CodeInvalidField, "limit", fmt.Sprintf("limit must be an integer from 1 to %d.", MaxPageSize))
+}
+
+func invalidLinkState() *Error {
+	return Errorf(CodeInvalidField, "state", "state must be one of invited, linked, expired, revoked.")
+}
+
+func invalidRowState() *Error {
+	return Errorf(CodeInvalidField, "rowState", "rowState must be one of pending, inProgress, succeeded, failed.")
+}
+
+func unknownOrganisation() *Error {
+	return Errorf(CodeInvalidField, "organisationId", "No organisation with this id exists.")
+}
+
+func unknownClient() *Error {
+	return Errorf(CodeInvalidField, "clientId", "No client with this id exists.")
+}

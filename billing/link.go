@@ -8,7 +8,7 @@ import (
 // LinkState is the state of a customer link, as the partner sees it.
 type LinkState string
 
-// The link states of seed 000's LinkState.
+// The link states.
 const (
 	LinkInvited LinkState = "invited"
 	LinkLinked  LinkState = "linked"
@@ -23,6 +23,14 @@ func (s LinkState) Valid() bool {
 		return true
 	}
 	return false
+}
+
+// ParseLinkState reads the state a list of links is filtered by, as a partner wrote it.
+func ParseLinkState(s string) (LinkState, error) {
+	if state := LinkState(s); state.Valid() {
+		return state, nil
+	}
+	return "", invalidLinkState()
 }
 
 // RevokedBy says who revoked a link.
@@ -73,12 +81,6 @@ var referencePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // ValidReference reports whether s is a valid partner reference (customerReference,
 // batchReference, rowReference): 1 to 64 of A-Z, a-z, 0-9, hyphen and underscore.
 func ValidReference(s string) bool { return referencePattern.MatchString(s) }
-
-// invalidCustomerReference is the error seed 000 specifies, word for word.
-func invalidCustomerReference() *Error {
-	return Errorf(CodeLinkInvalidReference, "customerReference",
-		"customerReference must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores.")
-}
 
 // LinkFilter selects and pages the current links of a site. Links are ordered by
 // customerReference (byte order), which keeps pages stable while new customers are invited: a

@@ -24,7 +24,11 @@ type DebitOutcome struct {
 	SettlesAt time.Time // when not yet Settled, when the network expects to settle it
 }
 
-// Rail is the adapter to a payment network.
+// RailSandbox is the name of the sandbox rail, the rail of every site so far.
+const RailSandbox = "sandbox"
+
+// Rail is the adapter to a payment network. A Service holds its rails by name, and each site
+// names the rail its debits go to.
 type Rail interface {
 	// Submit sends the debits and returns their outcomes as they stand (a network that settles at
 	// once answers them settled). It is idempotent per Debit.Key: a key submitted before is not

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/mail"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,41 +17,75 @@ import (
 // DefaultInvitationTTL is how long a signup link stays valid unless configured otherwise.
 const DefaultInvitationTTL = 7 * 24 * time.Hour
 
-// Service holds the rules of the domain. Every method that acts for a partner takes the Caller
-// and the siteId of the request and checks that the site belongs to the caller's organisation.
+// Service holds the rules of the domain. Methods that act on a site take the Site that Service.Site
+// resolved for the caller, which checks that it belongs to the caller's organisation.
 type Service struct {
-	Store         Store
-	Batches       BatchStore
-	Rail          Rail
-	Clock         Clock
-	InvitationTTL time.Duration
+	store         Store
+	batches       BatchStore
+	rails         map[string]Rail
+	clock         Clock
+	invitationTTL time.Duration
 
 	// sites caches the sites read, by id: a site never changes or goes away once created, and every
 	// partner call checks its site, so this saves a database round trip per request.
 	sites sync.Map
 }
 
-// NewService returns a Service with the given store, the system clock and the default TTL.
-func NewService(store Store) *Service {
-	return &Service{Store: store, Clock: SystemClock{}, InvitationTTL: DefaultInvitationTTL}
+// Config is every dependency of a Service; none may be left out.
+type Config struct {
+	Store   Store
+	Batches BatchStore
+	// Rails are the payment rails by name; each site's debits go to the rail it names (Site.Rail).
+	Rails map[string]Rail
+	Clock Clock
+	// InvitationTTL is how long a signup link stays valid (DefaultInvitationTTL unless configured).
+	InvitationTTL time.Duration
 }
 
-func (s *Service) now() time.Time { return s.Clock.Now().UTC().Truncate(time.Millisecond) }
+// NewService returns the service over cfg. It panics when a dependency is missing: that is a
+// mistake in the program's wiring, not a condition a caller could handle, and it shows on the
+// first start of any test or server.
+func NewService(cfg Config) *Service {
+	var missing []string
+	if cfg.Store == nil {
+		missing = append(missing, "Store")
+	}
+	if cfg.Batches == nil {
+		missing = append(missing, "Batches")
+	}
+	if len(cfg.Rails) == 0 {
+		missing = append(missing, "Rails")
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Rails)) {
+		if cfg.Rails[name] == nil {
+			missing = append(missing, fmt.Sprintf("Rails[%q]", name))
+		}
+	}
+	if cfg.Clock == nil {
+		missing = append(missing, "Clock")
+	}
+	if cfg.InvitationTTL <= 0 {
+		missing = append(missing, "InvitationTTL")
+	}
+	if len(missing) > 0 {
+		panic("billing: NewService: missing " + strings.Join(missing, ", "))
+	}
+	return &Service{
+		store:         cfg.Store,
+		batches:       cfg.Batches,
+		rails:         maps.Clone(cfg.Rails),
+		clock:         cfg.Clock,
+		invitationTTL: cfg.InvitationTTL,
+	}
+}
+
+func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Millisecond) }
 
 // Now is the service's current time, for callers that present state at a moment (StateAt).
 func (s *Service) Now() time.Time { return s.now() }
 
-// siteNotFound is one answer for a site that does not exist and a site of another organisation,
-// so that nobody can probe for other organisations' sites.
-func siteNotFound() *Error {
-	return Errorf(CodeSiteNotFound, "siteId", "No site with this siteId exists for your organisation.")
-}
-
-func linkNotFound() *Error {
-	return Errorf(CodeLinkNotFound, "customerReference", "No customer link exists for this customerReference.")
-}
-
-// Site returns the site if it belongs to the caller's organisation.
+// Site returns the site if it belongs to the caller's organisation. It is the one check of a
+// site's ownership: the transport calls it once per request and hands the site to the method.
 func (s *Service) Site(ctx context.Context, caller Caller, siteID string) (Site, error) {
 	site, err := s.site(ctx, siteID)
 	if errors.Is(err, ErrNotFound) || (err == nil && site.OrganisationID != caller.OrganisationID) {
@@ -66,32 +103,29 @@ func (s *Service) site(ctx context.Context, id string) (Site, error) {
 	if cached, ok := s.sites.Load(id); ok {
 		return cached.(Site), nil
 	}
-	site, err := s.Store.GetSite(ctx, id)
+	site, err := s.store.GetSite(ctx, id)
 	if err == nil {
 		s.sites.Store(id, site)
 	}
 	return site, err
 }
 
-// Invite mints an invitation (seed 000): a new invited link for the customerReference, unless the
-// reference already has an active link.
-func (s *Service) Invite(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
-	if _, err := s.Site(ctx, caller, siteID); err != nil {
-		return Link{}, err
-	}
+// Invite mints an invitation: a new invited link for the customerReference, unless the reference
+// already has an active link.
+func (s *Service) Invite(ctx context.Context, site Site, customerReference string) (Link, error) {
 	if !ValidReference(customerReference) {
 		return Link{}, invalidCustomerReference()
 	}
 	now := s.now()
 	l := Link{
 		ID:                NewID("lnk"),
-		SiteID:            siteID,
+		SiteID:            site.ID,
 		CustomerReference: customerReference,
 		StoredState:       LinkInvited,
 		CreatedAt:         now,
-		ExpiresAt:         now.Add(s.InvitationTTL),
+		ExpiresAt:         now.Add(s.invitationTTL),
 	}
-	err := s.Store.CreateLink(ctx, l)
+	err := s.store.CreateLink(ctx, l)
 	if errors.Is(err, ErrDuplicate) {
 		return Link{}, Errorf(CodeLinkAlreadyExists, "customerReference",
 			"An active invitation or link already exists for this customerReference.")
@@ -102,19 +136,16 @@ func (s *Service) Invite(ctx context.Context, caller Caller, siteID, customerRef
 	return l, nil
 }
 
-// Link returns the current link of a customerReference of the caller's site.
-func (s *Service) Link(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
-	if _, err := s.Site(ctx, caller, siteID); err != nil {
-		return Link{}, err
-	}
-	return s.currentLink(ctx, siteID, customerReference)
+// Link returns the current link of a customerReference of the site.
+func (s *Service) Link(ctx context.Context, site Site, customerReference string) (Link, error) {
+	return s.currentLink(ctx, site.ID, customerReference)
 }
 
 func (s *Service) currentLink(ctx context.Context, siteID, customerReference string) (Link, error) {
 	if !ValidReference(customerReference) {
 		return Link{}, linkNotFound()
 	}
-	l, err := s.Store.GetCurrentLink(ctx, siteID, customerReference)
+	l, err := s.store.GetCurrentLink(ctx, siteID, customerReference)
 	if errors.Is(err, ErrNotFound) {
 		return Link{}, linkNotFound()
 	}
@@ -127,21 +158,30 @@ func (s *Service) currentLink(ctx context.Context, siteID, customerReference str
 // MaxPageSize bounds LinkFilter.Limit (and every other list).
 const MaxPageSize = 100
 
-// Links lists the current links of the caller's site. next is the After of the following page,
-// empty on the last page.
-func (s *Service) Links(ctx context.Context, caller Caller, siteID string, f LinkFilter) (links []Link, next string, err error) {
-	if _, err := s.Site(ctx, caller, siteID); err != nil {
-		return nil, "", err
+func validPageSize(n int) bool { return n >= 1 && n <= MaxPageSize }
+
+// ParsePageSize reads the size of a page of a list as a partner wrote it: an integer from 1 to
+// MaxPageSize.
+func ParsePageSize(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || !validPageSize(n) {
+		return 0, invalidPageSize()
 	}
-	if f.Limit < 1 || f.Limit > MaxPageSize {
-		return nil, "", Errorf(CodeInvalidField, "limit", fmt.Sprintf("limit must be an integer from 1 to %d.", MaxPageSize))
+	return n, nil
+}
+
+// Links lists the current links of the site. next is the After of the following page, empty on
+// the last page.
+func (s *Service) Links(ctx context.Context, site Site, f LinkFilter) (links []Link, next string, err error) {
+	if !validPageSize(f.Limit) {
+		return nil, "", invalidPageSize()
 	}
 	if f.State != "" && !f.State.Valid() {
-		return nil, "", Errorf(CodeInvalidField, "state", "state must be one of invited, linked, expired, revoked.")
+		return nil, "", invalidLinkState()
 	}
 	page := f
 	page.Limit = f.Limit + 1 // one more tells whether another page follows
-	links, err = s.Store.ListLinks(ctx, siteID, page, s.now())
+	links, err = s.store.ListLinks(ctx, site.ID, page, s.now())
 	if err != nil {
 		return nil, "", fmt.Errorf("list links: %w", err)
 	}
@@ -153,8 +193,8 @@ func (s *Service) Links(ctx context.Context, caller Caller, siteID string, f Lin
 }
 
 // RevokeByPartner revokes an invited or linked link at the partner's request.
-func (s *Service) RevokeByPartner(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
-	l, err := s.Link(ctx, caller, siteID, customerReference)
+func (s *Service) RevokeByPartner(ctx context.Context, site Site, customerReference string) (Link, error) {
+	l, err := s.Link(ctx, site, customerReference)
 	if err != nil {
 		return Link{}, err
 	}
@@ -167,7 +207,7 @@ func (s *Service) revoke(ctx context.Context, l Link, by RevokedBy) (Link, error
 		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
 			fmt.Sprintf("Only an invited or linked customer link can be revoked; this one is %s.", state))
 	}
-	revoked, err := s.Store.RevokeLink(ctx, l.ID, by, now)
+	revoked, err := s.store.RevokeLink(ctx, l.ID, by, now)
 	if errors.Is(err, ErrStale) {
 		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
 			"The customer link changed state while it was being revoked; read it again.")
@@ -183,13 +223,10 @@ var SandboxCustomer = Customer{Name: "Sandbox Customer", Email: "customer@exampl
 
 // SimulateSignup completes the active invitation as if the customer had signed up (sandbox only;
 // the transport decides whether the sandbox is on).
-func (s *Service) SimulateSignup(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
-	if _, err := s.Site(ctx, caller, siteID); err != nil {
-		return Link{}, err
-	}
+func (s *Service) SimulateSignup(ctx context.Context, site Site, customerReference string) (Link, error) {
 	noInvitation := Errorf(CodeLinkNoActiveInvitation, "customerReference",
 		"There is no active invitation for this customerReference.")
-	l, err := s.currentLink(ctx, siteID, customerReference)
+	l, err := s.currentLink(ctx, site.ID, customerReference)
 	if AsErrors(err) != nil {
 		return Link{}, noInvitation
 	}
@@ -204,17 +241,21 @@ func (s *Service) SimulateSignup(ctx context.Context, caller Caller, siteID, cus
 }
 
 // SimulateCustomerRevocation revokes a linked link as if the customer had done it in the app.
-func (s *Service) SimulateCustomerRevocation(ctx context.Context, caller Caller, siteID, customerReference string) (Link, error) {
-	l, err := s.Link(ctx, caller, siteID, customerReference)
+func (s *Service) SimulateCustomerRevocation(ctx context.Context, site Site, customerReference string) (Link, error) {
+	l, err := s.Link(ctx, site, customerReference)
 	if err != nil {
 		return Link{}, err
 	}
 	return s.RevokeByCustomer(ctx, l.ID)
 }
 
-// SignupLink returns the link a signup token names, with its site, for the signup page.
-func (s *Service) SignupLink(ctx context.Context, linkID string) (Link, Site, error) {
-	l, err := s.Store.GetLink(ctx, linkID)
+// LinkByID returns the link with the id, and its site: the customer's pages look up the link a
+// signup or an agreement token names. An id no link has gives CodeLinkNotFound.
+func (s *Service) LinkByID(ctx context.Context, linkID string) (Link, Site, error) {
+	l, err := s.store.GetLink(ctx, linkID)
+	if errors.Is(err, ErrNotFound) {
+		return Link{}, Site{}, linkIDNotFound()
+	}
 	if err != nil {
 		return Link{}, Site{}, fmt.Errorf("get link: %w", err)
 	}
@@ -225,7 +266,7 @@ func (s *Service) SignupLink(ctx context.Context, linkID string) (Link, Site, er
 	return l, site, nil
 }
 
-// CompleteSignup links the customer who signed up with the invitation l, as SignupLink read it.
+// CompleteSignup links the customer who signed up with the invitation l, as LinkByID read it.
 // It reports every invalid field at once (targets name, email, bsb, accountNumber, consent); a link
 // that is no longer invited, or has moved on since it was read, gives CodeLinkInvalidState.
 func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, consent bool) (Link, error) {
@@ -242,7 +283,7 @@ func (s *Service) linkCustomer(ctx context.Context, l Link, c Customer) (Link, e
 		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
 			fmt.Sprintf("Only an invited customer link can be completed; this one is %s.", state))
 	}
-	linked, err := s.Store.LinkCustomer(ctx, l.ID, c, now)
+	linked, err := s.store.LinkCustomer(ctx, l.ID, c, now)
 	if errors.Is(err, ErrStale) {
 		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
 			"The invitation changed state while the signup was being completed.")
@@ -255,7 +296,7 @@ func (s *Service) linkCustomer(ctx context.Context, l Link, c Customer) (Link, e
 
 // RevokeByCustomer revokes a linked link at the customer's request (the agreement page).
 func (s *Service) RevokeByCustomer(ctx context.Context, linkID string) (Link, error) {
-	l, err := s.Store.GetLink(ctx, linkID)
+	l, err := s.store.GetLink(ctx, linkID)
 	if errors.Is(err, ErrNotFound) {
 		return Link{}, linkNotFound()
 	}
@@ -268,9 +309,6 @@ func (s *Service) RevokeByCustomer(ctx context.Context, linkID string) (Link, er
 	}
 	return s.revoke(ctx, l, RevokedByCustomer)
 }
-
-// Customer field codes, for the signup form.
-var CodeCustomerInvalidField = CodeOf("customer:invalid-field")
 
 // ValidateCustomer normalises what a customer typed at signup and reports every problem at once.
 func ValidateCustomer(c Customer, consent bool) (Customer, error) {
@@ -329,22 +367,23 @@ func (s *Service) CreateOrganisation(ctx context.Context, name string) (Organisa
 		return Organisation{}, Errorf(CodeInvalidField, "name", "name must not be empty.")
 	}
 	o := Organisation{ID: NewID("org"), Name: name, CreatedAt: s.now()}
-	if err := s.Store.CreateOrganisation(ctx, o); err != nil {
+	if err := s.store.CreateOrganisation(ctx, o); err != nil {
 		return Organisation{}, fmt.Errorf("create organisation: %w", err)
 	}
 	return o, nil
 }
 
-// CreateSite adds a site (in AUD) to an organisation (operators only).
+// CreateSite adds a site to an organisation (operators only): in AUD, on the sandbox rail, the
+// only currency and rail so far.
 func (s *Service) CreateSite(ctx context.Context, organisationID, name string) (Site, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return Site{}, Errorf(CodeInvalidField, "name", "name must not be empty.")
 	}
-	site := Site{ID: NewID("site"), OrganisationID: organisationID, Name: name, Currency: "AUD", CreatedAt: s.now()}
-	err := s.Store.CreateSite(ctx, site)
+	site := Site{ID: NewID("site"), OrganisationID: organisationID, Name: name, Currency: "AUD", Rail: RailSandbox, CreatedAt: s.now()}
+	err := s.store.CreateSite(ctx, site)
 	if errors.Is(err, ErrNotFound) {
-		return Site{}, Errorf(CodeInvalidField, "org", "No organisation with this id exists.")
+		return Site{}, unknownOrganisation()
 	}
 	if err != nil {
 		return Site{}, fmt.Errorf("create site: %w", err)
@@ -360,9 +399,9 @@ func (s *Service) CreateClient(ctx context.Context, organisationID string, scope
 	}
 	secret := "sec_" + RandomToken(32)
 	c := Client{ID: NewID("cli"), OrganisationID: organisationID, SecretHash: HashSecret(secret), Scopes: scopes, CreatedAt: s.now()}
-	err := s.Store.CreateClient(ctx, c)
+	err := s.store.CreateClient(ctx, c)
 	if errors.Is(err, ErrNotFound) {
-		return Client{}, "", Errorf(CodeInvalidField, "org", "No organisation with this id exists.")
+		return Client{}, "", unknownOrganisation()
 	}
 	if err != nil {
 		return Client{}, "", fmt.Errorf("create client: %w", err)
@@ -372,9 +411,9 @@ func (s *Service) CreateClient(ctx context.Context, organisationID string, scope
 
 // RevokeClient stops a client from obtaining and using tokens (operators only).
 func (s *Service) RevokeClient(ctx context.Context, clientID string) (Client, error) {
-	c, err := s.Store.RevokeClient(ctx, clientID, s.now())
+	c, err := s.store.RevokeClient(ctx, clientID, s.now())
 	if errors.Is(err, ErrNotFound) {
-		return Client{}, Errorf(CodeInvalidField, "client", "No client with this id exists.")
+		return Client{}, unknownClient()
 	}
 	if err != nil {
 		return Client{}, fmt.Errorf("revoke client: %w", err)
@@ -382,20 +421,27 @@ func (s *Service) RevokeClient(ctx context.Context, clientID string) (Client, er
 	return c, nil
 }
 
-// ErrInvalidClient is the one answer for an unknown client, a wrong secret and a revoked client.
-var ErrInvalidClient = errors.New("invalid client")
-
 // AuthenticateClient checks client credentials.
 func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret string) (Client, error) {
-	c, err := s.Store.GetClient(ctx, clientID)
+	c, err := s.Client(ctx, clientID)
+	if err != nil {
+		return Client{}, err
+	}
+	if !c.SecretMatches(secret) || c.Revoked() {
+		return Client{}, ErrInvalidClient
+	}
+	return c, nil
+}
+
+// Client returns an API client, revoked or not, as the check of an access token needs it; it
+// returns ErrInvalidClient when no client has the id.
+func (s *Service) Client(ctx context.Context, clientID string) (Client, error) {
+	c, err := s.store.GetClient(ctx, clientID)
 	if errors.Is(err, ErrNotFound) {
 		return Client{}, ErrInvalidClient
 	}
 	if err != nil {
 		return Client{}, fmt.Errorf("get client: %w", err)
-	}
-	if !c.SecretMatches(secret) || c.Revoked() {
-		return Client{}, ErrInvalidClient
 	}
 	return c, nil
 }

@@ -45,7 +45,7 @@ func (a *server) authenticate(w http.ResponseWriter, r *http.Request, scope bill
 	}
 	client, err := a.clients.get(r.Context(), caller.ClientID)
 	switch {
-	case errors.Is(err, billing.ErrNotFound):
+	case errors.Is(err, billing.ErrInvalidClient):
 		return billing.Caller{}, invalid("The access token is not valid.")
 	case err != nil:
 		return billing.Caller{}, fmt.Errorf("get client: %w", err)
@@ -83,7 +83,7 @@ func isToken68(s string) bool {
 // client's tokens stop working within ttl without a database read on every request. A revoked
 // client is remembered for good: revocation is final.
 type clientCache struct {
-	store   billing.Store
+	service *billing.Service
 	ttl     time.Duration
 	mu      sync.Mutex
 	entries map[string]cachedClient
@@ -103,7 +103,7 @@ func (c *clientCache) get(ctx context.Context, id string) (billing.Client, error
 			return e.client, nil
 		}
 	}
-	client, err := c.store.GetClient(ctx, id)
+	client, err := c.service.Client(ctx, id)
 	if err != nil {
 		return billing.Client{}, err
 	}

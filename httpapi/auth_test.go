@@ -135,7 +135,7 @@ func TestBearerToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := s.Service.Invite(context.Background(), caller, s.Site.ID, "ACME-SIGNUP")
+		l, err := s.Service.Invite(context.Background(), s.Site, "ACME-SIGNUP")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -115,32 +115,29 @@ func batchPath(siteID, reference string) string {
 
 // submitBatch is POST /billing/sites/{siteId}/batches: 202 with the receipt, for a new batch and
 // (with Idempotent-Replayed: true) for the same batch submitted again.
-func (a *server) submitBatch(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
-	siteID := r.PathValue("siteId")
+func (a *server) submitBatch(w http.ResponseWriter, r *http.Request) (atSite, error) {
 	var body jsontext.Value
 	if err := decodeJSONUpTo(w, r, &body, bodyRequired, maxBatchBodyBytes); err != nil {
-		return result{}, err
+		return nil, err
 	}
-	req, problems := parseBatchRequest(body)
-	if len(problems) > 0 {
-		// The site first, as the Service checks it before it validates.
-		if _, err := a.cfg.Service.Site(r.Context(), caller, siteID); err != nil {
+	return func(site billing.Site) (result, error) {
+		req, problems := parseBatchRequest(body)
+		if len(problems) > 0 {
+			return result{}, mergeProblems(problems, billing.ValidateBatch(req))
+		}
+		b, replayed, err := a.cfg.Service.SubmitBatch(r.Context(), site, req)
+		if err != nil {
 			return result{}, err
 		}
-		return result{}, mergeProblems(problems, billing.ValidateBatch(req))
-	}
-	b, replayed, err := a.cfg.Service.SubmitBatch(r.Context(), caller, siteID, req)
-	if err != nil {
-		return result{}, err
-	}
-	w.Header().Set("Location", batchPath(siteID, b.Reference))
-	if replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
-	}
-	// The receipt of acceptance, the same on every replay: GET gives the batch as it stands.
-	receipt := batchOf(b)
-	receipt.State, receipt.CompletedAt = billing.BatchAccepted, 0
-	return result{status: http.StatusAccepted, body: dataEnvelope{Data: receipt}}, nil
+		w.Header().Set("Location", batchPath(site.ID, b.Reference))
+		if replayed {
+			w.Header().Set("Idempotent-Replayed", "true")
+		}
+		// The receipt of acceptance, the same on every replay: GET gives the batch as it stands.
+		receipt := batchOf(b)
+		receipt.State, receipt.CompletedAt = billing.BatchAccepted, 0
+		return result{status: http.StatusAccepted, body: dataEnvelope{Data: receipt}}, nil
+	}, nil
 }
 
 // batchRequestJSON and rowRequestJSON are the body of a submission with every member kept raw,
@@ -175,7 +172,7 @@ func (p *batchParser) unknown(prefix string, members map[string]jsontext.Value) 
 		if prefix != "" {
 			target = prefix + "." + name
 		}
-		p.problems = append(p.problems, billing.Errorf(codeUnknownField, target, target+" is not a field of this request."))
+		p.problems = append(p.problems, billing.Errorf(billing.CodeUnknownField, target, target+" is not a field of this request."))
 	}
 }
 
@@ -282,28 +279,30 @@ func rowIndex(target string) int {
 
 // getBatch is GET /billing/sites/{siteId}/batches/{batchReference}: the batch with its summary and
 // rows as JSON, or its rows as CSV when the client prefers text/csv.
-func (a *server) getBatch(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
+func (a *server) getBatch(w http.ResponseWriter, r *http.Request) (atSite, error) {
 	asCSV, err := prefersCSV(r.Header.Values("Accept"))
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
-	var rowState billing.RowState
-	if query := r.URL.Query(); query.Has("rowState") {
-		// One of the four states, else the Service reports it; a repeated rowState is never valid.
-		rowState = billing.RowState(single(query["rowState"]))
-		if rowState == "" {
-			rowState = "-"
+	return func(site billing.Site) (result, error) {
+		var rowState billing.RowState
+		if query := r.URL.Query(); query.Has("rowState") {
+			state, err := billing.ParseRowState(single(query["rowState"])) // a repeated rowState is never valid
+			if err != nil {
+				return result{}, err
+			}
+			rowState = state
 		}
-	}
-	b, summary, rows, err := a.cfg.Service.Batch(r.Context(), caller, r.PathValue("siteId"), r.PathValue("batchReference"), rowState)
-	if err != nil {
-		return result{}, err
-	}
-	w.Header().Set("Vary", "Accept")
-	if asCSV {
-		return result{writeFunc: func(w http.ResponseWriter) { writeRowsCSV(w, b.Reference, rows) }}, nil
-	}
-	return batchDetail(b, summary, rows), nil
+		b, summary, rows, err := a.cfg.Service.Batch(r.Context(), site, r.PathValue("batchReference"), rowState)
+		if err != nil {
+			return result{}, err
+		}
+		w.Header().Set("Vary", "Accept")
+		if asCSV {
+			return result{writeFunc: func(w http.ResponseWriter) { writeRowsCSV(w, b.Reference, rows) }}, nil
+		}
+		return batchDetail(b, summary, rows), nil
+	}, nil
 }
 
 // batchDetail answers with a batch, its summary and its rows.
@@ -317,16 +316,18 @@ func batchDetail(b billing.Batch, summary billing.BatchSummary, rows []billing.R
 
 // simulateDeadline is the sandbox's POST .../sandbox/batches/{batchReference}/deadline: the batch
 // as if its 24-hour deadline had passed, every open row failed as expired.
-func (a *server) simulateDeadline(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
+func (a *server) simulateDeadline(w http.ResponseWriter, r *http.Request) (atSite, error) {
 	var empty struct{}
 	if err := decodeJSON(w, r, &empty, bodyOptional); err != nil {
-		return result{}, err
+		return nil, err
 	}
-	b, summary, rows, err := a.cfg.Service.SimulateDeadline(r.Context(), caller, r.PathValue("siteId"), r.PathValue("batchReference"))
-	if err != nil {
-		return result{}, err
-	}
-	return batchDetail(b, summary, rows), nil
+	return func(site billing.Site) (result, error) {
+		b, summary, rows, err := a.cfg.Service.SimulateDeadline(r.Context(), site, r.PathValue("batchReference"))
+		if err != nil {
+			return result{}, err
+		}
+		return batchDetail(b, summary, rows), nil
+	}, nil
 }
 
 // csvHeader is the first line of a batch's CSV.
@@ -376,7 +377,7 @@ func prefersCSV(accept []string) (bool, error) {
 	}
 	qJSON, qCSV := acceptQuality(ranges, "application", "json"), acceptQuality(ranges, "text", "csv")
 	if qJSON == 0 && qCSV == 0 {
-		return false, billing.Errorf(codeNotAcceptable, "Accept",
+		return false, billing.Errorf(billing.CodeNotAcceptable, "Accept",
 			"This endpoint answers application/json or text/csv; send an Accept header that allows one of them.")
 	}
 	return qCSV > qJSON, nil
@@ -419,29 +420,34 @@ func acceptQuality(ranges, typ, sub string) float64 {
 
 // listBatches is GET /billing/sites/{siteId}/batches: the site's batches, newest first, paged by
 // an opaque cursor.
-func (a *server) listBatches(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
-	siteID := r.PathValue("siteId")
-	query := r.URL.Query()
-	f := billing.BatchFilter{Limit: pageSize(query)}
-	if query.Has("cursor") {
-		var ok bool
-		if f, ok = decodeBatchCursor(single(query["cursor"]), f.Limit); !ok {
-			return result{}, a.invalidCursor(r, caller, siteID)
+func (a *server) listBatches(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return func(site billing.Site) (result, error) {
+		query := r.URL.Query()
+		var f billing.BatchFilter
+		if query.Has("cursor") {
+			var ok bool
+			if f, ok = decodeBatchCursor(single(query["cursor"])); !ok {
+				return result{}, invalidCursor()
+			}
 		}
-	}
-	batches, next, err := a.cfg.Service.ListBatches(r.Context(), caller, siteID, f)
-	if err != nil {
-		return result{}, err
-	}
-	data := make([]batchJSON, len(batches))
-	for i, b := range batches {
-		data[i] = batchOf(b)
-	}
-	body := dataEnvelope{Data: data}
-	if next != nil {
-		body.NextCursor = encodeBatchCursor(*next)
-	}
-	return result{status: http.StatusOK, body: body}, nil
+		var err error
+		if f.Limit, err = pageSize(query); err != nil {
+			return result{}, err
+		}
+		batches, next, err := a.cfg.Service.ListBatches(r.Context(), site, f)
+		if err != nil {
+			return result{}, err
+		}
+		data := make([]batchJSON, len(batches))
+		for i, b := range batches {
+			data[i] = batchOf(b)
+		}
+		body := dataEnvelope{Data: data}
+		if next != nil {
+			body.NextCursor = encodeBatchCursor(*next)
+		}
+		return result{status: http.StatusOK, body: body}, nil
+	}, nil
 }
 
 // A batch cursor is the submittedAt (Unix ms) and id of the last batch of the page, as
@@ -450,7 +456,7 @@ func encodeBatchCursor(f billing.BatchFilter) string {
 	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d.%s", billing.Millis(f.AfterSubmittedAt), f.AfterID))
 }
 
-func decodeBatchCursor(cursor string, limit int) (billing.BatchFilter, bool) {
+func decodeBatchCursor(cursor string) (billing.BatchFilter, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil {
 		return billing.BatchFilter{}, false
@@ -460,5 +466,5 @@ func decodeBatchCursor(cursor string, limit int) (billing.BatchFilter, bool) {
 	if err != nil || at < 0 || !billing.ValidReference(id) {
 		return billing.BatchFilter{}, false
 	}
-	return billing.BatchFilter{AfterSubmittedAt: billing.FromMillis(at), AfterID: id, Limit: limit}, true
+	return billing.BatchFilter{AfterSubmittedAt: billing.FromMillis(at), AfterID: id}, true
 }

@@ -5,12 +5,11 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/pyng/receivables/billing"
 )
 
-// invitationJSON is seed 000's InvitationResponse.
+// invitationJSON is the answer to an invitation.
 type invitationJSON struct {
 	CustomerReference string            `json:"customerReference"`
 	SignupURL         string            `json:"signupUrl"`
@@ -80,26 +79,28 @@ type invitationRequest struct {
 	CustomerReference string `json:"customerReference"`
 }
 
-// invite is seed 000: POST /billing/sites/{siteId}/customers/invitations.
-func (a *server) invite(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
+// invite is POST /billing/sites/{siteId}/customers/invitations.
+func (a *server) invite(w http.ResponseWriter, r *http.Request) (atSite, error) {
 	var req invitationRequest
 	if err := decodeJSON(w, r, &req, bodyRequired); err != nil {
-		return result{}, err
+		return nil, err
 	}
-	l, err := a.cfg.Service.Invite(r.Context(), caller, r.PathValue("siteId"), req.CustomerReference)
-	if err != nil {
-		return result{}, err
-	}
-	url, err := a.signupURL(l)
-	if err != nil {
-		return result{}, err
-	}
-	return result{status: http.StatusCreated, body: dataEnvelope{Data: invitationJSON{
-		CustomerReference: l.CustomerReference,
-		SignupURL:         url,
-		ExpiresAt:         billing.Millis(l.ExpiresAt),
-		State:             l.StateAt(a.cfg.Service.Now()),
-	}}}, nil
+	return func(site billing.Site) (result, error) {
+		l, err := a.cfg.Service.Invite(r.Context(), site, req.CustomerReference)
+		if err != nil {
+			return result{}, err
+		}
+		url, err := a.signupURL(l)
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusCreated, body: dataEnvelope{Data: invitationJSON{
+			CustomerReference: l.CustomerReference,
+			SignupURL:         url,
+			ExpiresAt:         billing.Millis(l.ExpiresAt),
+			State:             l.StateAt(a.cfg.Service.Now()),
+		}}}, nil
+	}, nil
 }
 
 // defaultPageSize is the page size of a list without ?limit=.
@@ -107,62 +108,57 @@ const defaultPageSize = 50
 
 // listLinks is GET /billing/sites/{siteId}/customers: the current link of each customer, by
 // customerReference in byte order, paged by an opaque cursor.
-func (a *server) listLinks(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
-	siteID := r.PathValue("siteId")
-	query := r.URL.Query()
-	f := billing.LinkFilter{Limit: pageSize(query)}
-	if query.Has("state") {
-		// One of the four states, else the Service reports it; a repeated state is never valid.
-		f.State = billing.LinkState(single(query["state"]))
-		if f.State == "" {
-			f.State = "-"
+func (a *server) listLinks(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return func(site billing.Site) (result, error) {
+		query := r.URL.Query()
+		var f billing.LinkFilter
+		if query.Has("cursor") {
+			after, ok := decodeCursor(single(query["cursor"]))
+			if !ok {
+				return result{}, invalidCursor()
+			}
+			f.After = after
 		}
-	}
-	if query.Has("cursor") {
-		after, ok := decodeCursor(single(query["cursor"]))
-		if !ok {
-			return result{}, a.invalidCursor(r, caller, siteID)
+		var err error
+		if f.Limit, err = pageSize(query); err != nil {
+			return result{}, err
 		}
-		f.After = after
-	}
-	links, next, err := a.cfg.Service.Links(r.Context(), caller, siteID, f)
-	if err != nil {
-		return result{}, err
-	}
-	data := make([]linkJSON, 0, len(links))
-	for _, l := range links {
-		j, err := a.linkOf(l)
+		if query.Has("state") {
+			// A repeated state is never valid.
+			if f.State, err = billing.ParseLinkState(single(query["state"])); err != nil {
+				return result{}, err
+			}
+		}
+		links, next, err := a.cfg.Service.Links(r.Context(), site, f)
 		if err != nil {
 			return result{}, err
 		}
-		data = append(data, j)
-	}
-	body := dataEnvelope{Data: data}
-	if next != "" {
-		body.NextCursor = encodeCursor(next)
-	}
-	return result{status: http.StatusOK, body: body}, nil
+		data := make([]linkJSON, 0, len(links))
+		for _, l := range links {
+			j, err := a.linkOf(l)
+			if err != nil {
+				return result{}, err
+			}
+			data = append(data, j)
+		}
+		body := dataEnvelope{Data: data}
+		if next != "" {
+			body.NextCursor = encodeCursor(next)
+		}
+		return result{status: http.StatusOK, body: body}, nil
+	}, nil
 }
 
-// pageSize is the ?limit= of a list: defaultPageSize when absent, and 0 (out of range, which the
-// Service reports with its one message for limit) when it is not one integer.
-func pageSize(query url.Values) int {
+// pageSize is the ?limit= of a list: defaultPageSize when absent; a repeated limit is never valid.
+func pageSize(query url.Values) (int, error) {
 	if !query.Has("limit") {
-		return defaultPageSize
+		return defaultPageSize, nil
 	}
-	n, err := strconv.Atoi(single(query["limit"]))
-	if err != nil {
-		return 0
-	}
-	return n
+	return billing.ParsePageSize(single(query["limit"]))
 }
 
-// invalidCursor is the answer to a ?cursor= that is not one this server gave. The site is checked
-// first, so that an unknown site answers the same whatever else the request holds.
-func (a *server) invalidCursor(r *http.Request, caller billing.Caller, siteID string) error {
-	if _, err := a.cfg.Service.Site(r.Context(), caller, siteID); err != nil {
-		return err
-	}
+// invalidCursor is the answer to a ?cursor= that is not one this server gave.
+func invalidCursor() error {
 	return billing.Errorf(billing.CodeInvalidField, "cursor",
 		"cursor is not valid: pass the nextCursor of the previous page as it was given.")
 }
@@ -190,33 +186,37 @@ func decodeCursor(cursor string) (string, bool) {
 }
 
 // getLink is GET /billing/sites/{siteId}/customers/{customerReference}.
-func (a *server) getLink(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
-	return a.linkResult(a.cfg.Service.Link(r.Context(), caller, r.PathValue("siteId"), r.PathValue("customerReference")))
+func (a *server) getLink(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return func(site billing.Site) (result, error) {
+		return a.linkResult(a.cfg.Service.Link(r.Context(), site, r.PathValue("customerReference")))
+	}, nil
 }
 
 // revokeLink is POST /billing/sites/{siteId}/customers/{customerReference}/revoke.
-func (a *server) revokeLink(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
-	return a.linkAction(w, r, caller, a.cfg.Service.RevokeByPartner)
+func (a *server) revokeLink(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return a.linkAction(w, r, a.cfg.Service.RevokeByPartner)
 }
 
 // simulateSignup is the sandbox's POST .../sandbox/customers/{customerReference}/signup.
-func (a *server) simulateSignup(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
-	return a.linkAction(w, r, caller, a.cfg.Service.SimulateSignup)
+func (a *server) simulateSignup(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return a.linkAction(w, r, a.cfg.Service.SimulateSignup)
 }
 
 // simulateCustomerRevocation is the sandbox's POST .../customer-revocation.
-func (a *server) simulateCustomerRevocation(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error) {
-	return a.linkAction(w, r, caller, a.cfg.Service.SimulateCustomerRevocation)
+func (a *server) simulateCustomerRevocation(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return a.linkAction(w, r, a.cfg.Service.SimulateCustomerRevocation)
 }
 
 // linkActionFunc is a Service method that acts on the current link of a customerReference.
-type linkActionFunc = func(ctx context.Context, caller billing.Caller, siteID, customerReference string) (billing.Link, error)
+type linkActionFunc = func(ctx context.Context, site billing.Site, customerReference string) (billing.Link, error)
 
 // linkAction runs an action that takes no parameters: the body is empty or {}.
-func (a *server) linkAction(w http.ResponseWriter, r *http.Request, caller billing.Caller, act linkActionFunc) (result, error) {
+func (a *server) linkAction(w http.ResponseWriter, r *http.Request, act linkActionFunc) (atSite, error) {
 	var empty struct{}
 	if err := decodeJSON(w, r, &empty, bodyOptional); err != nil {
-		return result{}, err
+		return nil, err
 	}
-	return a.linkResult(act(r.Context(), caller, r.PathValue("siteId"), r.PathValue("customerReference")))
+	return func(site billing.Site) (result, error) {
+		return a.linkResult(act(r.Context(), site, r.PathValue("customerReference")))
+	}, nil
 }

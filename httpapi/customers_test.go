@@ -13,21 +13,21 @@ import (
 	"github.com/pyng/receivables/billing"
 )
 
-// The seed's error bodies, word for word.
+// The invitation endpoint's error bodies, word for word.
 var (
-	seedAlreadyExists = apiError{
+	alreadyExists = apiError{
 		Code:           codePrefix + "customer-link:already-exists",
 		DisplayMessage: "An active invitation or link already exists for this customerReference.",
 		Target:         "customerReference",
 	}
-	seedInvalidReference = apiError{
+	invalidReference = apiError{
 		Code:           codePrefix + "customer-link:invalid-reference",
 		DisplayMessage: "customerReference must be 1–64 characters and contain only alphanumeric characters, hyphens, and underscores.",
 		Target:         "customerReference",
 	}
 )
 
-func wantSeedError(t testing.TB, r *apptest.Response, status int, want apiError) {
+func wantExactError(t testing.TB, r *apptest.Response, status int, want apiError) {
 	t.Helper()
 	wantStatus(t, r, status)
 	var body errorBody
@@ -44,12 +44,12 @@ func TestInvite(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		p := mainPartner(t, s)
 
-		t.Run("201 with the seed's InvitationResponse and expiresAt = now + TTL", func(t *testing.T) {
+		t.Run("201 with the invitation and expiresAt = now + TTL", func(t *testing.T) {
 			t.Parallel()
 			r := p.invite(t, "ACME-001")
 			wantStatus(t, r, http.StatusCreated)
 			if ct := r.Header.Get("Content-Type"); ct != "application/json;charset=UTF-8" {
-				t.Errorf("Content-Type = %q, want the seed's application/json;charset=UTF-8", ct)
+				t.Errorf("Content-Type = %q, want application/json;charset=UTF-8", ct)
 			}
 			var body struct {
 				Data    invitation
@@ -68,17 +68,17 @@ func TestInvite(t *testing.T) {
 			}
 		})
 
-		t.Run("a second invitation while one is active is the seed's 409", func(t *testing.T) {
+		t.Run("a second invitation while one is active is 409 already-exists", func(t *testing.T) {
 			t.Parallel()
 			p.mustInvite(t, "ACME-DUP")
-			wantSeedError(t, p.invite(t, "ACME-DUP"), http.StatusConflict, seedAlreadyExists)
+			wantExactError(t, p.invite(t, "ACME-DUP"), http.StatusConflict, alreadyExists)
 		})
 
 		t.Run("a linked customer cannot be invited again", func(t *testing.T) {
 			t.Parallel()
 			p.mustInvite(t, "ACME-LINKED")
 			wantStatus(t, p.post(t, "/sandbox/customers/ACME-LINKED/signup"), http.StatusOK)
-			wantSeedError(t, p.invite(t, "ACME-LINKED"), http.StatusConflict, seedAlreadyExists)
+			wantExactError(t, p.invite(t, "ACME-LINKED"), http.StatusConflict, alreadyExists)
 		})
 
 		t.Run("a new invitation may be minted once the previous is revoked", func(t *testing.T) {
@@ -141,9 +141,9 @@ func TestInvite(t *testing.T) {
 			{"a null customerReference", `{"customerReference":null}`},
 		}
 		for _, tt := range invalid {
-			t.Run("the seed's 400 for "+tt.name, func(t *testing.T) {
+			t.Run("400 invalid-reference for "+tt.name, func(t *testing.T) {
 				t.Parallel()
-				wantSeedError(t, p.do(t, http.MethodPost, "/customers/invitations", tt.body), http.StatusBadRequest, seedInvalidReference)
+				wantExactError(t, p.do(t, http.MethodPost, "/customers/invitations", tt.body), http.StatusBadRequest, invalidReference)
 			})
 		}
 		t.Run("a customerReference of 64 characters is valid", func(t *testing.T) {
@@ -159,7 +159,7 @@ func TestInvitationAfterExpiry(t *testing.T) {
 		first := p.mustInvite(t, "ACME-001")
 		s.Clock.Advance(billing.DefaultInvitationTTL - 1)
 		p.token = s.Token(t, s.Partner) // the first expired with the clock's move
-		wantSeedError(t, p.invite(t, "ACME-001"), http.StatusConflict, seedAlreadyExists)
+		wantExactError(t, p.invite(t, "ACME-001"), http.StatusConflict, alreadyExists)
 		s.Clock.Advance(1) // now exactly expiresAt
 
 		t.Run("an invitation reads expired at once, in GET one and in the list", func(t *testing.T) {

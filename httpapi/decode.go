@@ -44,7 +44,7 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, dst any, need body, 
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return billing.Errorf(codeBodyTooLarge, "", "The request body must not exceed "+byteSize(limit)+".")
+		return billing.Errorf(billing.CodeBodyTooLarge, "", "The request body must not exceed "+byteSize(limit)+".")
 	}
 	if err != nil {
 		return fmt.Errorf("read request body: %w", err)
@@ -54,7 +54,7 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, dst any, need body, 
 		return nil
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
-		return billing.Errorf(codeUnsupportedMediaType, "Content-Type",
+		return billing.Errorf(billing.CodeUnsupportedMediaType, "Content-Type",
 			"Send the request body as JSON, with Content-Type: application/json.")
 	}
 	err = json.Unmarshal(data, dst, json.RejectUnknownMembers(true))
@@ -62,13 +62,13 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, dst any, need body, 
 	var semantic *json.SemanticError
 	switch {
 	case errors.As(err, &syntax):
-		return billing.Errorf(codeMalformedJSON, "",
+		return billing.Errorf(billing.CodeMalformedJSON, "",
 			fmt.Sprintf("The request body is not well-formed JSON: %v (at byte %d).", syntax.Err, syntax.ByteOffset))
 	case len(data) == 0 || data[0] != '{' || (errors.As(err, &semantic) && semantic.JSONPointer == ""):
-		return billing.Errorf(codeMalformedJSON, "", "The request body must be a JSON object.")
+		return billing.Errorf(billing.CodeMalformedJSON, "", "The request body must be a JSON object.")
 	case errors.As(err, &semantic) && errors.Is(semantic.Err, json.ErrUnknownName):
 		target := fieldPath(semantic.JSONPointer)
-		return billing.Errorf(codeUnknownField, target, target+" is not a field of this request.")
+		return billing.Errorf(billing.CodeUnknownField, target, target+" is not a field of this request.")
 	case errors.As(err, &semantic):
 		target := fieldPath(semantic.JSONPointer)
 		return billing.Errorf(billing.CodeInvalidField, target, target+" must be "+kindOf(semantic.GoType)+".")

@@ -8,21 +8,12 @@ import (
 	"github.com/pyng/receivables/billing"
 )
 
-// Transport error codes: problems with the request itself rather than with what it asks for.
-// They follow the scheme of the domain's codes (billing/errors.go).
-var (
-	codeMissingToken         = billing.CodeOf("auth:missing-token")
-	codeInvalidToken         = billing.CodeOf("auth:invalid-token")
-	codeInsufficientScope    = billing.CodeOf("auth:insufficient-scope")
-	codeRateLimited          = billing.CodeOf("request:rate-limited")
-	codeInvalidAPIVersion    = billing.CodeOf("request:invalid-api-version")
-	codeUnsupportedMediaType = billing.CodeOf("request:unsupported-media-type")
-	codeMalformedJSON        = billing.CodeOf("request:malformed-json")
-	codeUnknownField         = billing.CodeOf("request:unknown-field")
-	codeBodyTooLarge         = billing.CodeOf("request:body-too-large")
-	codeNotFound             = billing.CodeOf("request:not-found")
-	codeMethodNotAllowed     = billing.CodeOf("request:method-not-allowed")
-	codeNotAcceptable        = billing.CodeOf("request:not-acceptable")
+// The codes the authentication and rate-limit gates answer with, under their short names.
+const (
+	codeMissingToken      = billing.CodeMissingToken
+	codeInvalidToken      = billing.CodeInvalidToken
+	codeInsufficientScope = billing.CodeInsufficientScope
+	codeRateLimited       = billing.CodeRateLimited
 )
 
 // statusOf is the one table from error code to HTTP status. A code missing from it is a
@@ -40,18 +31,18 @@ var statusOf = map[billing.Code]int{
 	billing.CodeBatchReferenceConflict: http.StatusConflict,
 	billing.CodeBatchNotFound:          http.StatusNotFound,
 	billing.CodeInternal:               http.StatusInternalServerError,
-	codeMissingToken:                   http.StatusUnauthorized,
-	codeInvalidToken:                   http.StatusUnauthorized,
-	codeInsufficientScope:              http.StatusForbidden,
-	codeRateLimited:                    http.StatusTooManyRequests,
-	codeInvalidAPIVersion:              http.StatusBadRequest,
-	codeUnsupportedMediaType:           http.StatusUnsupportedMediaType,
-	codeMalformedJSON:                  http.StatusBadRequest,
-	codeUnknownField:                   http.StatusBadRequest,
-	codeBodyTooLarge:                   http.StatusRequestEntityTooLarge,
-	codeNotFound:                       http.StatusNotFound,
-	codeMethodNotAllowed:               http.StatusMethodNotAllowed,
-	codeNotAcceptable:                  http.StatusNotAcceptable,
+	billing.CodeMissingToken:           http.StatusUnauthorized,
+	billing.CodeInvalidToken:           http.StatusUnauthorized,
+	billing.CodeInsufficientScope:      http.StatusForbidden,
+	billing.CodeRateLimited:            http.StatusTooManyRequests,
+	billing.CodeInvalidAPIVersion:      http.StatusBadRequest,
+	billing.CodeUnsupportedMediaType:   http.StatusUnsupportedMediaType,
+	billing.CodeMalformedJSON:          http.StatusBadRequest,
+	billing.CodeUnknownField:           http.StatusBadRequest,
+	billing.CodeBodyTooLarge:           http.StatusRequestEntityTooLarge,
+	billing.CodeEndpointNotFound:       http.StatusNotFound,
+	billing.CodeMethodNotAllowed:       http.StatusMethodNotAllowed,
+	billing.CodeNotAcceptable:          http.StatusNotAcceptable,
 }
 
 // errorJSON is one problem in the error envelope.
@@ -118,11 +109,5 @@ func (a *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // notFound is the answer for a path the API does not serve (and the sandbox paths when the
 // sandbox is off).
 func notFound() error {
-	return billing.Errorf(codeNotFound, "", "There is no such endpoint. See /openapi.yaml for the endpoints of this API.")
-}
-
-// logPanic records a recovered panic.
-func (a *server) logPanic(r *http.Request, v any, stack []byte) {
-	a.log.ErrorContext(r.Context(), "panic", "traceId", traceIDOf(r.Context()), "method", r.Method,
-		"path", r.URL.Path, "panic", v, "stack", string(stack))
+	return billing.Errorf(billing.CodeEndpointNotFound, "", "There is no such endpoint. See /openapi.yaml for the endpoints of this API.")
 }

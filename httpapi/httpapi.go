@@ -2,9 +2,10 @@
 // endpoints, health checks, metrics and the OpenAPI document.
 //
 // Every /billing/ request passes the same gates, in this order: the route (404, 405), the bearer
-// token and its scope (401, 403), the Pyng-Api-Version header (400), then the handler, where the
-// Service checks that the site belongs to the caller (404). Every answer carries a traceId, in
-// the Pyng-Trace-Id header and, on /billing/, in the body.
+// token and its scope (401, 403), the Pyng-Api-Version header (400), the handler's reading of the
+// body and headers (413, 415, 400, 406), then the site, resolved once (404 unless it belongs to
+// the caller), at which the handler acts. Every answer carries a traceId, in the Pyng-Trace-Id
+// header and, on /billing/, in the body.
 package httpapi
 
 import (
@@ -78,7 +79,7 @@ func New(cfg Config) http.Handler {
 	if a.cfg.Ready == nil {
 		a.cfg.Ready = func(context.Context) error { return nil }
 	}
-	a.clients = &clientCache{store: cfg.Service.Store, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
+	a.clients = &clientCache{service: cfg.Service, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
 	a.limits = newRateLimits(cfg.RateLimit, cfg.Clock)
 	a.requests = register(a.cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pyng_http_requests_total",
@@ -138,21 +139,20 @@ type result struct {
 	writeFunc func(w http.ResponseWriter)
 }
 
-// billingFunc handles a /billing/ request of an authenticated caller.
-type billingFunc func(w http.ResponseWriter, r *http.Request, caller billing.Caller) (result, error)
+// billingFunc handles a /billing/ request in the API's order of checks: it reads the body and
+// headers the request must have (a problem there is answered whatever the site), and returns what
+// to do at the site, which the gate resolves next.
+type billingFunc func(w http.ResponseWriter, r *http.Request) (atSite, error)
+
+// atSite finishes a /billing/ request at the caller's site; the rest of the request (fields,
+// query parameters, references) is checked there.
+type atSite func(site billing.Site) (result, error)
 
 // handle registers a /billing/ route behind the gates every such route shares: the bearer token
-// and its scope, then the API version.
+// and its scope, the API version, then, once the handler has read the request, the site.
 func (a *server) handle(pattern string, scope billing.Scope, f billingFunc) {
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		caller, err := a.authenticate(w, r, scope)
-		if err == nil {
-			err = checkVersion(r)
-		}
-		var res result
-		if err == nil {
-			res, err = f(w, r, caller)
-		}
+		res, err := a.gate(w, r, scope, f)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -166,15 +166,36 @@ func (a *server) handle(pattern string, scope billing.Scope, f billingFunc) {
 	})
 }
 
+// gate passes a /billing/ request through the checks in order and, if it passes them all, acts at
+// its site.
+func (a *server) gate(w http.ResponseWriter, r *http.Request, scope billing.Scope, f billingFunc) (result, error) {
+	caller, err := a.authenticate(w, r, scope)
+	if err != nil {
+		return result{}, err
+	}
+	if err := checkVersion(r); err != nil {
+		return result{}, err
+	}
+	act, err := f(w, r)
+	if err != nil {
+		return result{}, err
+	}
+	site, err := a.cfg.Service.Site(r.Context(), caller, r.PathValue("siteId"))
+	if err != nil {
+		return result{}, err
+	}
+	return act(site)
+}
+
 // checkVersion enforces the Pyng-Api-Version header.
 func checkVersion(r *http.Request) error {
 	values := r.Header.Values("Pyng-Api-Version")
 	switch {
 	case len(values) == 0 || values[0] == "":
-		return billing.Errorf(codeInvalidAPIVersion, "Pyng-Api-Version",
+		return billing.Errorf(billing.CodeInvalidAPIVersion, "Pyng-Api-Version",
 			"The Pyng-Api-Version header is required; send "+APIVersion+".")
 	case len(values) > 1 || values[0] != APIVersion:
-		return billing.Errorf(codeInvalidAPIVersion, "Pyng-Api-Version",
+		return billing.Errorf(billing.CodeInvalidAPIVersion, "Pyng-Api-Version",
 			"This Pyng-Api-Version is not supported; send "+APIVersion+".")
 	}
 	return nil
@@ -249,7 +270,7 @@ func (a *server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handle
 	h.ServeHTTP(probe, r)
 	if probe.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", probe.header.Get("Allow"))
-		a.writeError(w, r, billing.Errorf(codeMethodNotAllowed, "",
+		a.writeError(w, r, billing.Errorf(billing.CodeMethodNotAllowed, "",
 			"This endpoint does not accept the "+r.Method+" method; the Allow header lists those it does."))
 		return
 	}

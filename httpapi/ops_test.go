@@ -112,12 +112,17 @@ func TestOperationsEndpoints(t *testing.T) {
 	})
 }
 
-// store is a billing.Store whose GetSite is fn; the client it knows is cli.
+// store is a store whose GetSite is getSiteFunc; the client it knows is client. The service
+// reaches nothing else of it.
 type store struct {
 	billing.Store
+	billing.BatchStore
 	client      billing.Client
 	getSiteFunc func() (billing.Site, error)
 }
+
+// unusedRail is a rail the requests of these tests never reach.
+type unusedRail struct{ billing.Rail }
 
 func (s store) GetClient(context.Context, string) (billing.Client, error) { return s.client, nil }
 func (s store) GetSite(context.Context, string) (billing.Site, error)     { return s.getSiteFunc() }
@@ -129,8 +134,15 @@ func bareAPI(t *testing.T, getSite func() (billing.Site, error), ready func(cont
 	client := billing.Client{ID: "cli_test", OrganisationID: "org_test", Scopes: billing.AllScopes}
 	tokens := token.NewIssuer(billing.SigningKey{ID: "key_test", Secret: []byte("secret")}, time.Now)
 	var log bytes.Buffer
+	st := store{client: client, getSiteFunc: getSite}
 	h := httpapi.New(httpapi.Config{
-		Service:        billing.NewService(store{client: client, getSiteFunc: getSite}),
+		Service: billing.NewService(billing.Config{
+			Store:         st,
+			Batches:       st,
+			Rails:         map[string]billing.Rail{billing.RailSandbox: unusedRail{}},
+			Clock:         billing.SystemClock{},
+			InvitationTTL: billing.DefaultInvitationTTL,
+		}),
 		Tokens:         tokens,
 		Logger:         slog.New(slog.NewJSONHandler(&log, nil)),
 		AccessTokenTTL: time.Hour,

@@ -9,11 +9,11 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/jobs"
-	"github.com/pyng/receivables/rail/sandbox"
 )
 
 func TestRetryDelayGrowsAndIsCapped(t *testing.T) {
@@ -42,13 +42,10 @@ func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
 			ctx := context.Background()
 			db := dbtest.Open(t, engine)
 			clock := clocktest.New()
-			service := billing.NewService(db)
-			service.Batches, service.Clock = db, clock
-			ledger, err := sandbox.OpenLedger(ctx, db.Conn())
+			service, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
-			service.Rail = &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: time.Hour}
 			org, err := service.CreateOrganisation(ctx, "Acme")
 			if err != nil {
 				t.Fatal(err)
@@ -57,14 +54,13 @@ func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			caller := billing.Caller{OrganisationID: org.ID, Scopes: billing.AllScopes}
-			if _, err := service.Invite(ctx, caller, site.ID, "C1"); err != nil {
+			if _, err := service.Invite(ctx, site, "C1"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := service.SimulateSignup(ctx, caller, site.ID, "C1"); err != nil {
+			if _, err := service.SimulateSignup(ctx, site, "C1"); err != nil {
 				t.Fatal(err)
 			}
-			b, _, err := service.SubmitBatch(ctx, caller, site.ID, billing.BatchRequest{Reference: "B1",
+			b, _, err := service.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
 				Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}})
 			if err != nil {
 				t.Fatal(err)

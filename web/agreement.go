@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -56,8 +55,8 @@ func (h *handler) agreement(ctx context.Context, tok string) (billing.Link, bill
 	if err != nil {
 		return billing.Link{}, billing.Site{}, invalidAgreementLink(), nil
 	}
-	l, site, err := h.service.SignupLink(ctx, linkID)
-	if errors.Is(err, billing.ErrNotFound) {
+	l, site, err := h.service.LinkByID(ctx, linkID)
+	if billing.HasCode(err, billing.CodeLinkNotFound) {
 		return billing.Link{}, billing.Site{}, invalidAgreementLink(), nil
 	}
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 )
 
@@ -261,7 +262,7 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 			}
 			b.see("h1", "This signup link isn't valid")
 			late := invite(t, s, accessToken, "ACME-002")
-			s.Clock.Advance(s.Service.InvitationTTL + time.Second)
+			s.Clock.Advance(billing.DefaultInvitationTTL + time.Second)
 			if status := b.load(chromedp.Navigate(late)); status != http.StatusGone {
 				t.Errorf("expired link: status %d, want 410", status)
 			}

@@ -101,8 +101,8 @@ func (h *handler) invitation(ctx context.Context, tok string) (billing.Link, bil
 	if err != nil && !tokenExpired {
 		return billing.Link{}, billing.Site{}, invalidSignupLink(), nil
 	}
-	l, site, err := h.service.SignupLink(ctx, linkID)
-	if errors.Is(err, billing.ErrNotFound) {
+	l, site, err := h.service.LinkByID(ctx, linkID)
+	if billing.HasCode(err, billing.CodeLinkNotFound) {
 		return billing.Link{}, billing.Site{}, invalidSignupLink(), nil
 	}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
@@ -26,9 +27,9 @@ import (
 type fixture struct {
 	url    string
 	svc    *billing.Service
+	store  billing.Store
 	tokens *token.Issuer
 	clock  *clocktest.Clock
-	caller billing.Caller
 	site   billing.Site
 	client *http.Client
 }
@@ -51,8 +52,10 @@ func setup(t *testing.T, engine string, publicURL ...string) *fixture {
 	ctx := context.Background()
 	db := dbtest.Open(t, engine)
 	clk := clocktest.New()
-	svc := billing.NewService(db)
-	svc.Clock = clk
+	svc, err := app.NewService(ctx, db, clk, billing.DefaultInvitationTTL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	key := billing.SigningKey{ID: "key_test", Secret: []byte(billing.RandomToken(32)), CreatedAt: clk.Now()}
 	tokens := token.NewIssuer(key, clk.Now)
 	srv := httptest.NewUnstartedServer(nil)
@@ -76,9 +79,9 @@ func setup(t *testing.T, engine string, publicURL ...string) *fixture {
 	return &fixture{
 		url:    base,
 		svc:    svc,
+		store:  db,
 		tokens: tokens,
 		clock:  clk,
-		caller: billing.Caller{OrganisationID: org.ID, Scopes: billing.AllScopes},
 		site:   site,
 		client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
@@ -87,7 +90,7 @@ func setup(t *testing.T, engine string, publicURL ...string) *fixture {
 // invite mints an invitation for a fresh customerReference and returns it with its signup token.
 func (f *fixture) invite(t *testing.T) (billing.Link, string) {
 	t.Helper()
-	l, err := f.svc.Invite(context.Background(), f.caller, f.site.ID, "CUST-"+billing.RandomToken(5))
+	l, err := f.svc.Invite(context.Background(), f.site, "CUST-"+billing.RandomToken(5))
 	if err != nil {
 		t.Fatalf("invite: %v", err)
 	}
@@ -101,7 +104,7 @@ func (f *fixture) invite(t *testing.T) (billing.Link, string) {
 // link reads a link from the store.
 func (f *fixture) link(t *testing.T, id string) billing.Link {
 	t.Helper()
-	l, err := f.svc.Store.GetLink(context.Background(), id)
+	l, err := f.store.GetLink(context.Background(), id)
 	if err != nil {
 		t.Fatalf("get link: %v", err)
 	}
@@ -362,7 +365,7 @@ func TestValidSignupLinksTheCustomer(t *testing.T) {
 				if got.StoredState != billing.LinkLinked || got.Customer != want || !got.LinkedAt.Equal(f.clock.Now()) {
 					t.Errorf("stored link = %s %+v linked at %v, want linked %+v at %v", got.StoredState, got.Customer, got.LinkedAt, want, f.clock.Now())
 				}
-				api, err := f.svc.Link(context.Background(), f.caller, f.site.ID, l.CustomerReference)
+				api, err := f.svc.Link(context.Background(), f.site, l.CustomerReference)
 				if err != nil || api.StateAt(f.clock.Now()) != billing.LinkLinked {
 					t.Errorf("partner sees %s (%v), want linked", api.StateAt(f.clock.Now()), err)
 				}
@@ -540,7 +543,7 @@ func TestUnusableSignupTokensShowAnErrorPageAndChangeNothing(t *testing.T) {
 				name: "invitation revoked by the partner is gone",
 				arrange: func(t *testing.T) (string, billing.Link) {
 					l, tok := f.invite(t)
-					if _, err := f.svc.RevokeByPartner(ctx, f.caller, f.site.ID, l.CustomerReference); err != nil {
+					if _, err := f.svc.RevokeByPartner(ctx, f.site, l.CustomerReference); err != nil {
 						t.Fatal(err)
 					}
 					return tok, f.link(t, l.ID)
@@ -583,7 +586,7 @@ func TestExpiredInvitationIsGoneAndChangesNothing(t *testing.T) {
 		l, tok := f.invite(t)
 		s := f.openForm(t, tok)
 
-		f.clock.Advance(f.svc.InvitationTTL - 2*time.Second)
+		f.clock.Advance(billing.DefaultInvitationTTL - 2*time.Second)
 		f.get(t, "/signup?token="+url.QueryEscape(tok)).status(t, http.StatusOK)
 
 		f.clock.Advance(2 * time.Second) // now exactly expiresAt: expired
@@ -710,7 +713,7 @@ func TestAgreementPage(t *testing.T) {
 			if got.StoredState != billing.LinkRevoked || got.RevokedBy != billing.RevokedByCustomer {
 				t.Errorf("stored link %s by %q, want revoked by customer", got.StoredState, got.RevokedBy)
 			}
-			api, err := f.svc.Link(ctx, f.caller, f.site.ID, l.CustomerReference)
+			api, err := f.svc.Link(ctx, f.site, l.CustomerReference)
 			if err != nil || api.StateAt(f.clock.Now()) != billing.LinkRevoked || api.RevokedBy != billing.RevokedByCustomer {
 				t.Errorf("partner sees %s by %q (%v), want revoked by customer", api.StateAt(f.clock.Now()), api.RevokedBy, err)
 			}
@@ -736,7 +739,7 @@ func TestAgreementPage(t *testing.T) {
 		t.Run("an agreement the site ended says so, with no revoke button", func(t *testing.T) {
 			t.Parallel()
 			l, agreement := f.linked(t)
-			if _, err := f.svc.RevokeByPartner(ctx, f.caller, f.site.ID, l.CustomerReference); err != nil {
+			if _, err := f.svc.RevokeByPartner(ctx, f.site, l.CustomerReference); err != nil {
 				t.Fatal(err)
 			}
 			p := open(t, agreement)
@@ -787,6 +790,13 @@ func TestAgreementPage(t *testing.T) {
 				l, tok := f.invite(t)
 				agreementToken(t, f.signUp(t, tok, validForm(tok)))
 				return tok, f.link(t, l.ID)
+			}, wantStatus: http.StatusNotFound},
+			{name: "genuine agreement token of an unknown link is not found", token: func(t *testing.T) (string, billing.Link) {
+				tok, err := f.tokens.Agreement(billing.Link{ID: "lnk_unknown", LinkedAt: f.clock.Now()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tok, billing.Link{}
 			}, wantStatus: http.StatusNotFound},
 			{name: "agreement token of an invitation never signed up is not found", token: func(t *testing.T) (string, billing.Link) {
 				l, _ := f.invite(t)

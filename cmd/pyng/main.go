@@ -133,7 +133,7 @@ func migrate(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, values)
+	db, _, err := openDatabase(ctx, values)
 	if err != nil {
 		return err
 	}
@@ -143,13 +143,15 @@ func migrate(ctx context.Context, args []string) error {
 	return errors.Join(err, db.Close())
 }
 
-// openDatabase opens (and so migrates) the database the flags name.
-func openDatabase(ctx context.Context, values map[string]*string) (storage.Database, error) {
+// openDatabase opens (and so migrates) the database the flags name, and returns the
+// configuration the flags and the environment give.
+func openDatabase(ctx context.Context, values map[string]*string) (storage.Database, app.Config, error) {
 	cfg, err := app.Load(values)
 	if err != nil {
-		return nil, usageError{err.Error()}
+		return nil, app.Config{}, usageError{err.Error()}
 	}
-	return storage.Open(ctx, cfg.DatabaseURL)
+	db, err := storage.Open(ctx, cfg.DatabaseURL)
+	return db, cfg, err
 }
 
 // adminCommand is one "pyng admin NOUN VERB" command: its flags and what it does with them.
@@ -181,6 +183,17 @@ var adminCommands = map[string]adminCommand{
 	}},
 }
 
+// flagOf is the flag of the admin commands that gives the field an error's target names.
+func flagOf(target string) string {
+	switch target {
+	case "organisationId":
+		return "org"
+	case "clientId":
+		return "client"
+	}
+	return target
+}
+
 func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) < 2 {
 		return usageError{"admin needs a noun and a verb, for example: admin org create --name NAME"}
@@ -206,15 +219,19 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 			return usageError{fmt.Sprintf("--%s is required", name)}
 		}
 	}
-	db, err := openDatabase(ctx, values)
+	db, cfg, err := openDatabase(ctx, values)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	out, err := cmd.run(ctx, billing.NewService(db), f)
+	service, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay)
+	if err != nil {
+		return err
+	}
+	out, err := cmd.run(ctx, service, f)
 	var be *billing.Error
 	if errors.As(err, &be) {
-		return usageError{fmt.Sprintf("--%s: %s", be.Target, be.Message)}
+		return usageError{fmt.Sprintf("--%s: %s", flagOf(be.Target), be.Message)}
 	}
 	if err != nil {
 		return err

@@ -85,10 +85,10 @@ func TestAdminCommands(t *testing.T) {
 				{"missing required flag", []string{"admin", "org", "create", db}, "--name is required"},
 				{"unknown flag", []string{"admin", "org", "create", db, "--nom", "x"}, "flag provided but not defined: -nom"},
 				{"stray argument", []string{"admin", "org", "create", db, "--name", "x", "extra"}, `unexpected argument "extra"`},
-				{"site of missing org", []string{"admin", "site", "create", db, "--org", "org_missing", "--name", "x"}, "No organisation with this id exists."},
-				{"client of missing org", []string{"admin", "client", "create", db, "--org", "org_missing", "--scopes", "billing:batches:read"}, "No organisation with this id exists."},
+				{"site of missing org", []string{"admin", "site", "create", db, "--org", "org_missing", "--name", "x"}, "--org: No organisation with this id exists."},
+				{"client of missing org", []string{"admin", "client", "create", db, "--org", "org_missing", "--scopes", "billing:batches:read"}, "--org: No organisation with this id exists."},
 				{"unknown scope", []string{"admin", "client", "create", db, "--org", org.OrganisationID, "--scopes", "billing:everything"}, `unknown scope "billing:everything"`},
-				{"revoke missing client", []string{"admin", "client", "revoke", db, "--client", "cli_missing"}, "No client with this id exists."},
+				{"revoke missing client", []string{"admin", "client", "revoke", db, "--client", "cli_missing"}, "--client: No client with this id exists."},
 				{"bad database url", []string{"admin", "org", "create", "-database-url=mysql://x", "--name", "x"}, "mysql"},
 			}
 			for _, tc := range bad {

@@ -133,9 +133,13 @@ func TestLedgerKeepsTheDebitsOfPurgedBatches(t *testing.T) {
 				t.Fatal(err)
 			}
 			clock := clocktest.At(t0)
-			service := billing.NewService(db)
-			service.Clock, service.Batches = clock, db
-			service.Rail = &sandbox.Rail{Ledger: ledger, Clock: clock}
+			service := billing.NewService(billing.Config{
+				Store:         db,
+				Batches:       db,
+				Rails:         map[string]billing.Rail{billing.RailSandbox: &sandbox.Rail{Ledger: ledger, Clock: clock}},
+				Clock:         clock,
+				InvitationTTL: billing.DefaultInvitationTTL,
+			})
 			org, err := service.CreateOrganisation(ctx, "Acme")
 			if err != nil {
 				t.Fatal(err)
@@ -144,14 +148,13 @@ func TestLedgerKeepsTheDebitsOfPurgedBatches(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			caller := billing.Caller{OrganisationID: org.ID, Scopes: billing.AllScopes}
-			if _, err := service.Invite(ctx, caller, site.ID, "C1"); err != nil {
+			if _, err := service.Invite(ctx, site, "C1"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := service.SimulateSignup(ctx, caller, site.ID, "C1"); err != nil {
+			if _, err := service.SimulateSignup(ctx, site, "C1"); err != nil {
 				t.Fatal(err)
 			}
-			batch, _, err := service.SubmitBatch(ctx, caller, site.ID, billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{
+			batch, _, err := service.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{
 				{Reference: "R1", CustomerReference: "C1", Amount: 100},
 				{Reference: "R2", CustomerReference: "C1", Amount: 151},
 			}})
@@ -161,7 +164,7 @@ func TestLedgerKeepsTheDebitsOfPurgedBatches(t *testing.T) {
 			if done, _, err := service.ExecuteBatch(ctx, batch.ID); err != nil || !done {
 				t.Fatalf("ExecuteBatch = done %v, %v; want done", done, err)
 			}
-			_, _, rows, err := service.Batch(ctx, caller, site.ID, "B1", "")
+			_, _, rows, err := service.Batch(ctx, site, "B1", "")
 			if err != nil {
 				t.Fatal(err)
 			}

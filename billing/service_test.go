@@ -1,0 +1,206 @@
+package billing_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/storage"
+)
+
+func TestNewServiceRefusesAMissingDependency(t *testing.T) {
+	complete := func() billing.Config {
+		return billing.Config{
+			Store:         struct{ billing.Store }{},
+			Batches:       struct{ billing.BatchStore }{},
+			Rails:         map[string]billing.Rail{billing.RailSandbox: &recordingRail{}},
+			Clock:         billing.SystemClock{},
+			InvitationTTL: time.Hour,
+		}
+	}
+	cases := []struct {
+		name    string
+		change  func(c *billing.Config)
+		missing string // "" when the service is built
+	}{
+		{"every dependency given", func(*billing.Config) {}, ""},
+		{"no store", func(c *billing.Config) { c.Store = nil }, "Store"},
+		{"no batch store", func(c *billing.Config) { c.Batches = nil }, "Batches"},
+		{"no rail", func(c *billing.Config) { c.Rails = nil }, "Rails"},
+		{"a rail registered as nil", func(c *billing.Config) { c.Rails["other"] = nil }, `Rails["other"]`},
+		{"no clock", func(c *billing.Config) { c.Clock = nil }, "Clock"},
+		{"no invitation lifetime", func(c *billing.Config) { c.InvitationTTL = 0 }, "InvitationTTL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := complete()
+			tc.change(&cfg)
+			defer func() {
+				got, _ := recover().(string)
+				switch {
+				case tc.missing == "" && got != "":
+					t.Errorf("NewService panicked: %s", got)
+				case tc.missing != "" && !strings.Contains(got, "missing "+tc.missing):
+					t.Errorf("NewService panicked with %q, want it to name the missing %s", got, tc.missing)
+				}
+			}()
+			if s := billing.NewService(cfg); s == nil {
+				t.Error("NewService returned nil")
+			}
+		})
+	}
+}
+
+// recordingRail settles every debit at once as a success, and keeps what it was sent.
+type recordingRail struct {
+	mu     sync.Mutex
+	debits []billing.Debit
+}
+
+func (r *recordingRail) Submit(_ context.Context, debits []billing.Debit) ([]billing.DebitOutcome, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.debits = append(r.debits, debits...)
+	out := make([]billing.DebitOutcome, len(debits))
+	for i, d := range debits {
+		out[i] = billing.DebitOutcome{Key: d.Key, Settled: true, SettledAt: time.Now().UTC()}
+	}
+	return out, nil
+}
+
+func (r *recordingRail) Outcomes(context.Context, []string) ([]billing.DebitOutcome, error) {
+	return nil, nil
+}
+
+func (r *recordingRail) sent() []billing.Debit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.debits
+}
+
+// onEachEngine runs test, in parallel, on a fresh database of every engine.
+func onEachEngine(t *testing.T, test func(t *testing.T, db storage.Database)) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			test(t, dbtest.Open(t, engine))
+		})
+	}
+}
+
+// newService is a service over db with the given rails.
+func newService(db storage.Database, rails map[string]billing.Rail) *billing.Service {
+	return billing.NewService(billing.Config{Store: db, Batches: db, Rails: rails, Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
+}
+
+// submitOneDebit submits at site a batch of one debit of a linked customer, ready to execute.
+func submitOneDebit(t *testing.T, service *billing.Service, site billing.Site) billing.Batch {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := service.Invite(ctx, site, "C1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.SimulateSignup(ctx, site, "C1"); err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := service.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
+		Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// newOrganisation stores an organisation and returns its id.
+func newOrganisation(t *testing.T, db storage.Database) string {
+	t.Helper()
+	org := billing.Organisation{ID: billing.NewID("org"), Name: "Acme", CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := db.CreateOrganisation(context.Background(), org); err != nil {
+		t.Fatal(err)
+	}
+	return org.ID
+}
+
+func TestDebitsGoToTheRailOfTheirSiteInItsCurrency(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db storage.Database) {
+		ctx := context.Background()
+		site := billing.Site{ID: billing.NewID("site"), OrganisationID: newOrganisation(t, db), Name: "Kiwi",
+			Currency: "NZD", Rail: billing.RailSandbox, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+		if err := db.CreateSite(ctx, site); err != nil {
+			t.Fatal(err)
+		}
+		sandbox, other := &recordingRail{}, &recordingRail{}
+		service := newService(db, map[string]billing.Rail{billing.RailSandbox: sandbox, "other": other})
+		b := submitOneDebit(t, service, site)
+		done, _, err := service.ExecuteBatch(ctx, b.ID)
+		if err != nil || !done {
+			t.Fatalf("ExecuteBatch = %v, %v; want done", done, err)
+		}
+		if sent := sandbox.sent(); len(sent) != 1 || sent[0].Currency != "NZD" || sent[0].Amount != 100 {
+			t.Errorf("the site's rail was sent %+v, want one debit of 100 NZD", sent)
+		}
+		if sent := other.sent(); len(sent) != 0 {
+			t.Errorf("another rail was sent %+v, want nothing", sent)
+		}
+	})
+}
+
+func TestExecutionFailsWhenTheSiteRailIsNotRegistered(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db storage.Database) {
+		ctx := context.Background()
+		other := &recordingRail{}
+		service := newService(db, map[string]billing.Rail{"other": other})
+		site, err := service.CreateSite(ctx, newOrganisation(t, db), "Acme") // on the sandbox rail
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := submitOneDebit(t, service, site)
+		done, _, err := service.ExecuteBatch(ctx, b.ID)
+		if done || err == nil || billing.AsErrors(err) != nil {
+			t.Fatalf("ExecuteBatch = %v, %v; want an internal error", done, err)
+		}
+		for _, want := range []string{site.ID, `"sandbox"`, "not registered"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %s", err, want)
+			}
+		}
+		if sent := other.sent(); len(sent) != 0 {
+			t.Errorf("a rail the site does not name was sent %+v", sent)
+		}
+	})
+}
+
+// The operators' commands name the field of an unknown id, as every other error does.
+func TestUnknownIDsOfOperatorCommandsNameTheirField(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db storage.Database) {
+		ctx := context.Background()
+		service := newService(db, map[string]billing.Rail{billing.RailSandbox: &recordingRail{}})
+		for _, tc := range []struct {
+			name   string
+			call   func() error
+			target string
+		}{
+			{"a site of an unknown organisation", func() error {
+				_, err := service.CreateSite(ctx, "org_missing", "Acme")
+				return err
+			}, "organisationId"},
+			{"a client of an unknown organisation", func() error {
+				_, _, err := service.CreateClient(ctx, "org_missing", billing.AllScopes)
+				return err
+			}, "organisationId"},
+			{"the revocation of an unknown client", func() error {
+				_, err := service.RevokeClient(ctx, "cli_missing")
+				return err
+			}, "clientId"},
+		} {
+			errs := billing.AsErrors(tc.call())
+			if len(errs) != 1 || errs[0].Code != billing.CodeInvalidField || errs[0].Target != tc.target {
+				t.Errorf("%s: errors %v, want one invalid-field with target %s", tc.name, errs, tc.target)
+			}
+		}
+	})
+}
