@@ -17,6 +17,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/httpapi"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/token"
@@ -45,8 +46,8 @@ func NewService(ctx context.Context, db storage.Database, clock billing.Clock, i
 	return billing.NewService(billing.Config{
 		Store:   db,
 		Batches: db,
-		Rails: map[string]billing.Rail{
-			billing.RailSandbox: &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: settlementDelay},
+		Rails: map[string]rail.Rail{
+			rail.Sandbox: &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: settlementDelay},
 		},
 		Clock:         clock,
 		InvitationTTL: invitationTTL,

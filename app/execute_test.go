@@ -84,7 +84,7 @@ func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 			}
 			var keys []string
 			for i, r := range stored {
-				want, reason := billing.RowSucceeded, sandbox.Outcome(r.Amount)
+				want, reason := billing.RowSucceeded, billing.FailureReason(sandbox.Outcome(r.Amount))
 				if i%4 == 3 {
 					reason = billing.FailureCustomerNotActive
 				}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/pyng/receivables/rail"
 )
 
 // BatchState is the state of a debit batch.
@@ -60,9 +62,9 @@ const (
 	// FailureCustomerNotActive: when the row executed, the customer was unknown or not linked.
 	FailureCustomerNotActive FailureReason = "customerNotActive"
 	// FailureInsufficientFunds: the customer's bank declined for lack of funds; try again later.
-	FailureInsufficientFunds FailureReason = "insufficientFunds"
+	FailureInsufficientFunds = FailureReason(rail.FailureInsufficientFunds)
 	// FailureAccountClosed: the customer's account is closed.
-	FailureAccountClosed FailureReason = "accountClosed"
+	FailureAccountClosed = FailureReason(rail.FailureAccountClosed)
 	// FailureExpired: the row could not finish within RowDeadline of submission.
 	FailureExpired FailureReason = "expired"
 )

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pyng/receivables/rail"
 )
 
 // SubmitBatch accepts a batch for execution, idempotently on its reference: the same request again
@@ -166,7 +168,7 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 		_, err := s.batches.ExpireBatch(ctx, b.ID, now)
 		return err == nil, 0, err
 	}
-	site, rail, err := s.railOf(ctx, b.SiteID)
+	site, siteRail, err := s.railOf(ctx, b.SiteID)
 	if err != nil {
 		return false, 0, err
 	}
@@ -176,12 +178,12 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 	if err := s.batches.StartBatch(ctx, b.ID, now); err != nil {
 		return false, 0, fmt.Errorf("start batch: %w", err)
 	}
-	next, err := s.submitPending(ctx, b, site, rail, now)
+	next, err := s.submitPending(ctx, b, site, siteRail, now)
 	if err != nil {
 		return false, 0, err
 	}
 	if startedBefore {
-		if next, err = s.recordSettled(ctx, b, rail, next); err != nil {
+		if next, err = s.recordSettled(ctx, b, siteRail, next); err != nil {
 			return false, 0, err
 		}
 	}
@@ -195,7 +197,7 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 
 // railOf returns the batch's site and the rail it names. A site naming a rail this service has not
 // registered is a fault of the server's set-up, which no retry mends until it is fixed.
-func (s *Service) railOf(ctx context.Context, siteID string) (Site, Rail, error) {
+func (s *Service) railOf(ctx context.Context, siteID string) (Site, rail.Rail, error) {
 	site, err := s.site(ctx, siteID)
 	if err != nil {
 		return Site{}, nil, fmt.Errorf("get site: %w", err)
@@ -203,37 +205,38 @@ func (s *Service) railOf(ctx context.Context, siteID string) (Site, Rail, error)
 	if site.Rail == "" {
 		// TEMPORARY, until the stores keep Site.Rail: a site read back has none, and every site so
 		// far is on the sandbox rail. Remove with the stores' change.
-		site.Rail = RailSandbox
+		site.Rail = rail.Sandbox
 	}
-	rail, ok := s.rails[site.Rail]
+	siteRail, ok := s.rails[site.Rail]
 	if !ok {
 		return Site{}, nil, fmt.Errorf("site %s names the payment rail %q, which is not registered with the service (registered: %s)",
 			site.ID, site.Rail, strings.Join(slices.Sorted(maps.Keys(s.rails)), ", "))
 	}
-	return site, rail, nil
+	return site, siteRail, nil
 }
 
 // submitPending fails the pending rows whose customer is not linked, sends the rest to the site's
 // rail in the site's currency, records the outcomes the rail settled at once and marks the others
 // inProgress. It returns when the first unsettled debit expects to settle (zero if none).
-func (s *Service) submitPending(ctx context.Context, b Batch, site Site, rail Rail, now time.Time) (time.Time, error) {
+func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRail rail.Rail, now time.Time) (time.Time, error) {
 	pending, err := s.batches.PendingRows(ctx, b.ID)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("pending rows: %w", err)
 	}
 	var outcomes []RowOutcome
-	var debits []Debit
+	var debits []rail.Debit
 	for _, p := range pending {
 		if !p.Linked {
 			outcomes = append(outcomes, RowOutcome{RowID: p.ID, Failure: FailureCustomerNotActive, At: now})
 			continue
 		}
-		debits = append(debits, Debit{Key: p.ID, Amount: p.Amount, Currency: site.Currency, Customer: p.Customer})
+		debits = append(debits, rail.Debit{Key: p.ID, Amount: p.Amount, Currency: site.Currency,
+			Account: rail.Account{Name: p.Customer.Name, BSB: p.Customer.BSB, Number: p.Customer.AccountNumber}})
 	}
 	var next time.Time
 	var waiting []string
 	if len(debits) > 0 {
-		submitted, err := rail.Submit(ctx, debits)
+		submitted, err := siteRail.Submit(ctx, debits)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("submit debits: %w", err)
 		}
@@ -256,10 +259,10 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, rail Ra
 
 // split sorts the rail's outcomes into the rows they settle and the rows still waiting, with the
 // time the first of those expects to settle.
-func split(outcomes []DebitOutcome) (settled []RowOutcome, waiting []string, next time.Time) {
+func split(outcomes []rail.Outcome) (settled []RowOutcome, waiting []string, next time.Time) {
 	for _, o := range outcomes {
 		if o.Settled {
-			settled = append(settled, RowOutcome{RowID: o.Key, Failure: o.Failure, At: o.SettledAt})
+			settled = append(settled, RowOutcome{RowID: o.Key, Failure: FailureReason(o.Failure), At: o.SettledAt})
 			continue
 		}
 		waiting = append(waiting, o.Key)
@@ -273,12 +276,12 @@ func split(outcomes []DebitOutcome) (settled []RowOutcome, waiting []string, nex
 // recordSettled records the outcomes the rail has settled of the batch's inProgress rows, and
 // returns when the next unsettled debit expects to settle: the earlier of next and those still
 // waiting (zero if none is).
-func (s *Service) recordSettled(ctx context.Context, b Batch, rail Rail, next time.Time) (time.Time, error) {
+func (s *Service) recordSettled(ctx context.Context, b Batch, siteRail rail.Rail, next time.Time) (time.Time, error) {
 	ids, err := s.batches.InProgressRows(ctx, b.ID)
 	if err != nil || len(ids) == 0 {
 		return next, err
 	}
-	outcomes, err := rail.Outcomes(ctx, ids)
+	outcomes, err := siteRail.Outcomes(ctx, ids)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("debit outcomes: %w", err)
 	}

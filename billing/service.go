@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pyng/receivables/rail"
 )
 
 // DefaultInvitationTTL is how long a signup link stays valid unless configured otherwise.
@@ -22,7 +24,7 @@ const DefaultInvitationTTL = 7 * 24 * time.Hour
 type Service struct {
 	store         Store
 	batches       BatchStore
-	rails         map[string]Rail
+	rails         map[string]rail.Rail
 	clock         Clock
 	invitationTTL time.Duration
 
@@ -36,7 +38,7 @@ type Config struct {
 	Store   Store
 	Batches BatchStore
 	// Rails are the payment rails by name; each site's debits go to the rail it names (Site.Rail).
-	Rails map[string]Rail
+	Rails map[string]rail.Rail
 	Clock Clock
 	// InvitationTTL is how long a signup link stays valid (DefaultInvitationTTL unless configured).
 	InvitationTTL time.Duration
@@ -380,7 +382,7 @@ func (s *Service) CreateSite(ctx context.Context, organisationID, name string) (
 	if name == "" {
 		return Site{}, Errorf(CodeInvalidField, "name", "name must not be empty.")
 	}
-	site := Site{ID: NewID("site"), OrganisationID: organisationID, Name: name, Currency: "AUD", Rail: RailSandbox, CreatedAt: s.now()}
+	site := Site{ID: NewID("site"), OrganisationID: organisationID, Name: name, Currency: "AUD", Rail: rail.Sandbox, CreatedAt: s.now()}
 	err := s.store.CreateSite(ctx, site)
 	if errors.Is(err, ErrNotFound) {
 		return Site{}, unknownOrganisation()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -17,7 +18,7 @@ func TestNewServiceRefusesAMissingDependency(t *testing.T) {
 		return billing.Config{
 			Store:         struct{ billing.Store }{},
 			Batches:       struct{ billing.BatchStore }{},
-			Rails:         map[string]billing.Rail{billing.RailSandbox: &recordingRail{}},
+			Rails:         map[string]rail.Rail{rail.Sandbox: &recordingRail{}},
 			Clock:         billing.SystemClock{},
 			InvitationTTL: time.Hour,
 		}
@@ -58,25 +59,25 @@ func TestNewServiceRefusesAMissingDependency(t *testing.T) {
 // recordingRail settles every debit at once as a success, and keeps what it was sent.
 type recordingRail struct {
 	mu     sync.Mutex
-	debits []billing.Debit
+	debits []rail.Debit
 }
 
-func (r *recordingRail) Submit(_ context.Context, debits []billing.Debit) ([]billing.DebitOutcome, error) {
+func (r *recordingRail) Submit(_ context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.debits = append(r.debits, debits...)
-	out := make([]billing.DebitOutcome, len(debits))
+	out := make([]rail.Outcome, len(debits))
 	for i, d := range debits {
-		out[i] = billing.DebitOutcome{Key: d.Key, Settled: true, SettledAt: time.Now().UTC()}
+		out[i] = rail.Outcome{Key: d.Key, Settled: true, SettledAt: time.Now().UTC()}
 	}
 	return out, nil
 }
 
-func (r *recordingRail) Outcomes(context.Context, []string) ([]billing.DebitOutcome, error) {
+func (r *recordingRail) Outcomes(context.Context, []string) ([]rail.Outcome, error) {
 	return nil, nil
 }
 
-func (r *recordingRail) sent() []billing.Debit {
+func (r *recordingRail) sent() []rail.Debit {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.debits
@@ -93,7 +94,7 @@ func onEachEngine(t *testing.T, test func(t *testing.T, db storage.Database)) {
 }
 
 // newService is a service over db with the given rails.
-func newService(db storage.Database, rails map[string]billing.Rail) *billing.Service {
+func newService(db storage.Database, rails map[string]rail.Rail) *billing.Service {
 	return billing.NewService(billing.Config{Store: db, Batches: db, Rails: rails, Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
 }
 
@@ -129,12 +130,12 @@ func TestDebitsGoToTheRailOfTheirSiteInItsCurrency(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, db storage.Database) {
 		ctx := context.Background()
 		site := billing.Site{ID: billing.NewID("site"), OrganisationID: newOrganisation(t, db), Name: "Kiwi",
-			Currency: "NZD", Rail: billing.RailSandbox, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+			Currency: "NZD", Rail: rail.Sandbox, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 		if err := db.CreateSite(ctx, site); err != nil {
 			t.Fatal(err)
 		}
 		sandbox, other := &recordingRail{}, &recordingRail{}
-		service := newService(db, map[string]billing.Rail{billing.RailSandbox: sandbox, "other": other})
+		service := newService(db, map[string]rail.Rail{rail.Sandbox: sandbox, "other": other})
 		b := submitOneDebit(t, service, site)
 		done, _, err := service.ExecuteBatch(ctx, b.ID)
 		if err != nil || !done {
@@ -153,7 +154,7 @@ func TestExecutionFailsWhenTheSiteRailIsNotRegistered(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, db storage.Database) {
 		ctx := context.Background()
 		other := &recordingRail{}
-		service := newService(db, map[string]billing.Rail{"other": other})
+		service := newService(db, map[string]rail.Rail{"other": other})
 		site, err := service.CreateSite(ctx, newOrganisation(t, db), "Acme") // on the sandbox rail
 		if err != nil {
 			t.Fatal(err)
@@ -178,7 +179,7 @@ func TestExecutionFailsWhenTheSiteRailIsNotRegistered(t *testing.T) {
 func TestUnknownIDsOfOperatorCommandsNameTheirField(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, db storage.Database) {
 		ctx := context.Background()
-		service := newService(db, map[string]billing.Rail{billing.RailSandbox: &recordingRail{}})
+		service := newService(db, map[string]rail.Rail{rail.Sandbox: &recordingRail{}})
 		for _, tc := range []struct {
 			name   string
 			call   func() error

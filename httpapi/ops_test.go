@@ -16,6 +16,7 @@ import (
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/httpapi"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/token"
 )
 
@@ -122,7 +123,7 @@ type store struct {
 }
 
 // unusedRail is a rail the requests of these tests never reach.
-type unusedRail struct{ billing.Rail }
+type unusedRail struct{ rail.Rail }
 
 func (s store) GetClient(context.Context, string) (billing.Client, error) { return s.client, nil }
 func (s store) GetSite(context.Context, string) (billing.Site, error)     { return s.getSiteFunc() }
@@ -139,7 +140,7 @@ func bareAPI(t *testing.T, getSite func() (billing.Site, error), ready func(cont
 		Service: billing.NewService(billing.Config{
 			Store:         st,
 			Batches:       st,
-			Rails:         map[string]billing.Rail{billing.RailSandbox: unusedRail{}},
+			Rails:         map[string]rail.Rail{rail.Sandbox: unusedRail{}},
 			Clock:         billing.SystemClock{},
 			InvitationTTL: billing.DefaultInvitationTTL,
 		}),

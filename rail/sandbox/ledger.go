@@ -8,7 +8,7 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -18,7 +18,7 @@ type Entry struct {
 	Amount        int64
 	BSB           string
 	AccountNumber string
-	Failure       billing.FailureReason // empty for a debit that succeeds
+	Failure       rail.Failure // empty for a debit that succeeds
 	SubmittedAt   time.Time
 	SettlesAt     time.Time
 }
@@ -88,8 +88,8 @@ func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
 		if err := row.Scan(&e.Key, &e.Amount, &e.BSB, &e.AccountNumber, &failure, &submitted, &settlesAt); err != nil {
 			return err
 		}
-		e.Failure = billing.FailureReason(failure)
-		e.SubmittedAt, e.SettlesAt = billing.FromMillis(submitted), billing.FromMillis(settlesAt)
+		e.Failure = rail.Failure(failure)
+		e.SubmittedAt, e.SettlesAt = time.UnixMilli(submitted).UTC(), time.UnixMilli(settlesAt).UTC()
 		entries = append(entries, e)
 		return nil
 	})
@@ -130,7 +130,7 @@ ON CONFLICT (idempotency_key) DO NOTHING`,
 			}
 			es := make([]entryJSON, len(entries))
 			for i, e := range entries {
-				es[i] = entryJSON{e.Key, e.Amount, e.BSB, e.AccountNumber, string(e.Failure), billing.Millis(e.SubmittedAt), billing.Millis(e.SettlesAt)}
+				es[i] = entryJSON{e.Key, e.Amount, e.BSB, e.AccountNumber, string(e.Failure), e.SubmittedAt.UnixMilli(), e.SettlesAt.UnixMilli()}
 			}
 			b, err := json.Marshal(es)
 			return []any{string(b)}, err
@@ -155,7 +155,7 @@ ON CONFLICT (idempotency_key) DO NOTHING`,
 			submitted, settles := make([]int64, n), make([]int64, n)
 			for i, e := range entries {
 				keys[i], amounts[i], bsbs[i], accounts[i], failures[i] = e.Key, e.Amount, e.BSB, e.AccountNumber, string(e.Failure)
-				submitted[i], settles[i] = billing.Millis(e.SubmittedAt), billing.Millis(e.SettlesAt)
+				submitted[i], settles[i] = e.SubmittedAt.UnixMilli(), e.SettlesAt.UnixMilli()
 			}
 			return []any{keys, amounts, bsbs, accounts, failures, submitted, settles}, nil
 		},

@@ -12,6 +12,7 @@ import (
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
 )
@@ -136,7 +137,7 @@ func TestLedgerKeepsTheDebitsOfPurgedBatches(t *testing.T) {
 			service := billing.NewService(billing.Config{
 				Store:         db,
 				Batches:       db,
-				Rails:         map[string]billing.Rail{billing.RailSandbox: &sandbox.Rail{Ledger: ledger, Clock: clock}},
+				Rails:         map[string]rail.Rail{rail.Sandbox: &sandbox.Rail{Ledger: ledger, Clock: clock}},
 				Clock:         clock,
 				InvitationTTL: billing.DefaultInvitationTTL,
 			})

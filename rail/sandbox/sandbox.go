@@ -8,32 +8,37 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/rail"
 )
+
+// Clock tells the time; the server passes the service's clock so that tests can move it.
+type Clock interface {
+	Now() time.Time
+}
 
 // Rail is the sandbox rail.
 type Rail struct {
 	Ledger          *Ledger
-	Clock           billing.Clock
+	Clock           Clock
 	SettlementDelay time.Duration
 }
 
-var _ billing.Rail = (*Rail)(nil)
+var _ rail.Rail = (*Rail)(nil)
 
 // Outcome is the sandbox's decision for an amount in cents: an amount ending in 51 cents fails
 // with insufficientFunds, one ending in 52 cents with accountClosed, and every other succeeds.
-func Outcome(amount int64) billing.FailureReason {
+func Outcome(amount int64) rail.Failure {
 	switch amount % 100 {
 	case 51:
-		return billing.FailureInsufficientFunds
+		return rail.FailureInsufficientFunds
 	case 52:
-		return billing.FailureAccountClosed
+		return rail.FailureAccountClosed
 	}
 	return ""
 }
 
 // Submit records the debits in the ledger, each once, and returns their outcomes as recorded.
-func (r *Rail) Submit(ctx context.Context, debits []billing.Debit) ([]billing.DebitOutcome, error) {
+func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
 	now := r.Clock.Now()
 	entries := make([]Entry, len(debits))
 	keys := make([]string, len(debits))
@@ -41,8 +46,8 @@ func (r *Rail) Submit(ctx context.Context, debits []billing.Debit) ([]billing.De
 		entries[i] = Entry{
 			Key:           d.Key,
 			Amount:        d.Amount,
-			BSB:           d.Customer.BSB,
-			AccountNumber: d.Customer.AccountNumber,
+			BSB:           d.Account.BSB,
+			AccountNumber: d.Account.Number,
 			Failure:       Outcome(d.Amount),
 			SubmittedAt:   now,
 			SettlesAt:     now.Add(r.SettlementDelay),
@@ -61,7 +66,7 @@ func (r *Rail) Submit(ctx context.Context, debits []billing.Debit) ([]billing.De
 }
 
 // Outcomes reports each recorded debit, settled once its settlement time has come.
-func (r *Rail) Outcomes(ctx context.Context, keys []string) ([]billing.DebitOutcome, error) {
+func (r *Rail) Outcomes(ctx context.Context, keys []string) ([]rail.Outcome, error) {
 	entries, err := r.Ledger.Entries(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox ledger: %w", err)
@@ -69,11 +74,11 @@ func (r *Rail) Outcomes(ctx context.Context, keys []string) ([]billing.DebitOutc
 	return r.outcomes(entries), nil
 }
 
-func (r *Rail) outcomes(entries []Entry) []billing.DebitOutcome {
+func (r *Rail) outcomes(entries []Entry) []rail.Outcome {
 	now := r.Clock.Now()
-	outcomes := make([]billing.DebitOutcome, len(entries))
+	outcomes := make([]rail.Outcome, len(entries))
 	for i, e := range entries {
-		o := billing.DebitOutcome{Key: e.Key, SettlesAt: e.SettlesAt}
+		o := rail.Outcome{Key: e.Key, SettlesAt: e.SettlesAt}
 		if !now.Before(e.SettlesAt) {
 			o.Settled, o.Failure, o.SettledAt = true, e.Failure, e.SettlesAt
 		}

@@ -8,26 +8,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/sandbox"
 )
 
 func TestOutcomeByMagicAmount(t *testing.T) {
 	cases := []struct {
 		amount int64
-		want   billing.FailureReason
+		want   rail.Failure
 	}{
 		{1, ""},
 		{100, ""},
 		{50, ""},
-		{51, billing.FailureInsufficientFunds},
-		{12351, billing.FailureInsufficientFunds},
-		{52, billing.FailureAccountClosed},
-		{999952, billing.FailureAccountClosed},
+		{51, rail.FailureInsufficientFunds},
+		{12351, rail.FailureInsufficientFunds},
+		{52, rail.FailureAccountClosed},
+		{999952, rail.FailureAccountClosed},
 		{53, ""},
-		{151, billing.FailureInsufficientFunds},
+		{151, rail.FailureInsufficientFunds},
 		{5100, ""},
 	}
 	for _, tc := range cases {
@@ -43,16 +43,16 @@ func TestSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			clock := clocktest.At(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
-			rail := &sandbox.Rail{Ledger: openLedger(t, engine), Clock: clock, SettlementDelay: time.Minute}
-			customer := billing.Customer{BSB: "062000", AccountNumber: "12345678"}
-			debits := []billing.Debit{{Key: "row_1", Amount: 100, Customer: customer}, {Key: "row_2", Amount: 4551, Customer: customer}}
+			sandboxRail := &sandbox.Rail{Ledger: openLedger(t, engine), Clock: clock, SettlementDelay: time.Minute}
+			account := rail.Account{BSB: "062000", Number: "12345678"}
+			debits := []rail.Debit{{Key: "row_1", Amount: 100, Account: account}, {Key: "row_2", Amount: 4551, Account: account}}
 
-			first, err := rail.Submit(ctx, debits)
+			first, err := sandboxRail.Submit(ctx, debits)
 			if err != nil {
 				t.Fatal(err)
 			}
 			settlesAt := clock.Now().Add(time.Minute)
-			want := []billing.DebitOutcome{{Key: "row_1", SettlesAt: settlesAt}, {Key: "row_2", SettlesAt: settlesAt}}
+			want := []rail.Outcome{{Key: "row_1", SettlesAt: settlesAt}, {Key: "row_2", SettlesAt: settlesAt}}
 			if !reflect.DeepEqual(first, want) {
 				t.Fatalf("first Submit = %+v, want unsettled until %v", first, settlesAt)
 			}
@@ -60,14 +60,14 @@ func TestSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T) {
 			// A job run again after a crash submits the same rows later: nothing is debited again
 			// and the first submission's outcomes stand.
 			clock.Set(settlesAt)
-			again, err := rail.Submit(ctx, append(debits, billing.Debit{Key: "row_3", Amount: 4552, Customer: customer}))
+			again, err := sandboxRail.Submit(ctx, append(debits, rail.Debit{Key: "row_3", Amount: 4552, Account: account}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			slices.SortFunc(again, func(a, b billing.DebitOutcome) int { return strings.Compare(a.Key, b.Key) })
-			want = []billing.DebitOutcome{
+			slices.SortFunc(again, func(a, b rail.Outcome) int { return strings.Compare(a.Key, b.Key) })
+			want = []rail.Outcome{
 				{Key: "row_1", Settled: true, SettledAt: settlesAt, SettlesAt: settlesAt},
-				{Key: "row_2", Settled: true, Failure: billing.FailureInsufficientFunds, SettledAt: settlesAt, SettlesAt: settlesAt},
+				{Key: "row_2", Settled: true, Failure: rail.FailureInsufficientFunds, SettledAt: settlesAt, SettlesAt: settlesAt},
 				{Key: "row_3", SettlesAt: settlesAt.Add(time.Minute)},
 			}
 			if !reflect.DeepEqual(again, want) {

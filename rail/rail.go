@@ -1,0 +1,61 @@
+// Package rail is the contract between billing and the payment networks ("rails") that move the
+// money: a Rail takes debits and reports their outcomes. The contract uses none of billing's types,
+// so billing imports it, each rail is a package of its own (rail/sandbox) written against it, and
+// billing routes each site's debits to the rail the site names.
+package rail
+
+import (
+	"context"
+	"time"
+)
+
+// Account is the bank account a debit is drawn from.
+type Account struct {
+	Name   string // the account holder, as the customer gave it
+	BSB    string // six digits, no separator
+	Number string // digits only
+}
+
+// Debit is one instruction to a rail: take Amount (minor units of Currency) from Account.
+type Debit struct {
+	// Key is the idempotency key (the row's id): submitting a key again never debits again.
+	Key      string
+	Amount   int64
+	Currency string
+	Account  Account
+}
+
+// Failure says why a settled debit failed, as a camelCase reason the API shows partners.
+type Failure string
+
+// The failures a rail reports.
+const (
+	// FailureInsufficientFunds: the bank declined for lack of funds; the debit may succeed later.
+	FailureInsufficientFunds Failure = "insufficientFunds"
+	// FailureAccountClosed: the account is closed.
+	FailureAccountClosed Failure = "accountClosed"
+)
+
+// Outcome is what a rail says of a submitted debit.
+type Outcome struct {
+	Key     string
+	Settled bool
+	// Failure is empty when a settled debit succeeded.
+	Failure   Failure
+	SettledAt time.Time // when Settled
+	SettlesAt time.Time // when not yet Settled, when the rail expects to settle it
+}
+
+// Rail is the adapter to one payment network.
+type Rail interface {
+	// Submit sends the debits and returns their outcomes as they stand (a rail that settles at
+	// once answers them settled). It is idempotent per Debit.Key: a key submitted before is not
+	// debited again, whatever the amount, and its first outcome is returned, so a retried or re-run
+	// job never debits twice.
+	Submit(ctx context.Context, debits []Debit) ([]Outcome, error)
+	// Outcomes reports the debits with the given keys; keys never submitted are left out.
+	Outcomes(ctx context.Context, keys []string) ([]Outcome, error)
+}
+
+// Sandbox is the name of the sandbox rail, which debits nobody.
+const Sandbox = "sandbox"
