@@ -1,8 +1,8 @@
 // Command pyng-bench measures the server against the machine's own limit, in the same run: it
 // builds and starts "pyng serve" on a fresh database per engine, provisions a partner, runs each
-// scenario of issue 5 for a bounded time and count on loopback, runs the same database work
-// directly as the baseline, and prints a table (and writes a JSON file) of each figure, its
-// baseline, their ratio against the issue's target, latencies and the server's peak RSS.
+// scenario (mint, accept, execute, read, soak) for a bounded time and count on loopback, runs the
+// same database work directly as the baseline, and prints a table (and writes a JSON file) of each
+// figure, its baseline, their ratio against its target, latencies and the server's peak RSS.
 //
 //	go run ./cmd/pyng-bench                       # both engines, about 8 minutes
 //	go run ./cmd/pyng-bench -engines sqlite -duration 3s -soak 30s

@@ -59,7 +59,7 @@ type row struct {
 	PeakRSSMB float64 `json:"peakRssMB"`
 }
 
-// target is the issue's bound on a ratio: at least or at most Value.
+// target is the bound set on a ratio: at least or at most Value.
 type target struct {
 	AtLeast bool    `json:"atLeast"`
 	Value   float64 `json:"value"`
@@ -134,7 +134,7 @@ type soak struct {
 	Met      bool `json:"met"`
 }
 
-// soakRSSLimit is the issue's bound on the server's RSS during the soak.
+// soakRSSLimit is the bound set on the server's RSS during the soak.
 const soakRSSLimit = 150 << 20
 
 func (r *report) count() {
