@@ -180,7 +180,7 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 	// Rows move to inProgress only once the batch has started, so a batch still accepted has none
 	// waiting on the rail from an earlier step.
 	startedBefore := b.State != BatchAccepted
-	if err := s.Batches.StartBatch(ctx, b.ID, now); err != nil {
+	if err := s.Batches.StartBatch(ctx, b.ID); err != nil {
 		return false, 0, fmt.Errorf("start batch: %w", err)
 	}
 	next, err := s.submitPending(ctx, b, now)

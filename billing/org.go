@@ -22,6 +22,7 @@ type Site struct {
 	OrganisationID string
 	Name           string
 	Currency       string
+	Rail           string // the name of the site's payment rail, such as "sandbox"
 	CreatedAt      time.Time
 }
 
