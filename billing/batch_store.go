@@ -21,8 +21,9 @@ type RowOutcome struct {
 	At      time.Time
 }
 
-// BatchStore persists batches and their rows. Like Store, one implementation per engine and one
-// behaviour suite. Writes that move rows are set-based: one statement for many rows.
+// BatchStore persists batches and their rows. Like Store, it is implemented once over each
+// engine's driver and checked by one behaviour suite. Writes that move rows are set-based: one
+// statement for many rows.
 type BatchStore interface {
 	// CreateBatch stores b and its rows and enqueues the batch's ExecuteBatchJob, all in one
 	// transaction, so that an accepted batch always runs. If the site has a batch with the same

@@ -1,5 +1,5 @@
 // Package storetest is the behaviour suite of billing.Store: every method and every outcome its
-// documentation promises. Each engine's store must pass it; storage's tests run it on all of them.
+// documentation promises. storage.Store must pass it on every engine; storage's tests run it on each.
 package storetest
 
 import (
