@@ -175,7 +175,7 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 	// Rows move to inProgress only once the batch has started, so a batch still accepted has none
 	// waiting on the rail from an earlier step.
 	startedBefore := b.State != BatchAccepted
-	if err := s.batches.StartBatch(ctx, b.ID, now); err != nil {
+	if err := s.batches.StartBatch(ctx, b.ID); err != nil {
 		return false, 0, fmt.Errorf("start batch: %w", err)
 	}
 	next, err := s.submitPending(ctx, b, site, siteRail, now)
@@ -201,11 +201,6 @@ func (s *Service) railOf(ctx context.Context, siteID string) (Site, rail.Rail, e
 	site, err := s.site(ctx, siteID)
 	if err != nil {
 		return Site{}, nil, fmt.Errorf("get site: %w", err)
-	}
-	if site.Rail == "" {
-		// TEMPORARY, until the stores keep Site.Rail: a site read back has none, and every site so
-		// far is on the sandbox rail. Remove with the stores' change.
-		site.Rail = rail.Sandbox
 	}
 	siteRail, ok := s.rails[site.Rail]
 	if !ok {

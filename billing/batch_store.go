@@ -21,10 +21,11 @@ type RowOutcome struct {
 	At      time.Time
 }
 
-// BatchStore persists batches and their rows. Like Store, one implementation per engine and one
-// behaviour suite. Writes that move rows are set-based: one statement for many rows.
+// BatchStore persists batches and their rows. Like Store, it is implemented once over each
+// engine's driver and checked by one behaviour suite. Writes that move rows are set-based: one
+// statement for many rows.
 type BatchStore interface {
-	// CreateBatch stores b and its rows and enqueues the batch's execution job, all in one
+	// CreateBatch stores b and its rows and enqueues the batch's ExecuteBatchJob, all in one
 	// transaction, so that an accepted batch always runs. If the site has a batch with the same
 	// reference whose RetainUntil is after b.SubmittedAt, nothing is written and that batch is
 	// returned with created false (so of concurrent identical submissions one creates, the rest
@@ -45,7 +46,7 @@ type BatchStore interface {
 	ListBatches(ctx context.Context, siteID string, f BatchFilter) ([]Batch, error)
 
 	// StartBatch moves an accepted batch to inProgress; any other state is left as it is.
-	StartBatch(ctx context.Context, batchID string, at time.Time) error
+	StartBatch(ctx context.Context, batchID string) error
 	// PendingRows returns the batch's pending rows with their customers' current links.
 	PendingRows(ctx context.Context, batchID string) ([]PendingRow, error)
 	// MarkInProgress moves the given pending rows to inProgress.
@@ -68,3 +69,24 @@ type BatchStore interface {
 	// returns how many.
 	PurgeBatches(ctx context.Context, now time.Time) (int, error)
 }
+
+// Job is a job of the server's queue: its Kind names it in the queue, and its fields, encoded as
+// JSON, are its arguments. It is the method set of River's JobArgs, so that the domain can name
+// the jobs its stores enqueue without knowing the queue.
+type Job interface {
+	Kind() string
+}
+
+// ExecuteBatchJob executes one batch, step by step until it is completed. CreateBatch enqueues it
+// in the batch's transaction; package jobs works it.
+type ExecuteBatchJob struct {
+	BatchID string `json:"batchId"`
+}
+
+// Kind is the job's name in the queue.
+func (ExecuteBatchJob) Kind() string { return "execute_batch" }
+
+// MaxAttempts is how many times the job may fail before the queue gives it up. Snoozing while the
+// rail settles does not use attempts; attempts are spent only by errors (a database or rail
+// outage), and the 24-hour deadline bounds the batch whatever happens.
+func (ExecuteBatchJob) MaxAttempts() int { return 1000 }

@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// Store persists the domain. There is one implementation per database engine (package sqlite and
-// package postgres) and one behaviour suite (package storetest) that both must pass. Methods
+// Store persists the domain. It is implemented once, by package storage over each engine's
+// driver (package sqlite, package postgres), and checked on every engine by one behaviour suite
+// (package storetest). Methods
 // return ErrNotFound, ErrDuplicate or ErrStale (wrapped or not) for the outcomes the Service acts
 // on; any other error is an internal failure.
 type Store interface {

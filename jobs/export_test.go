@@ -7,7 +7,7 @@ import (
 )
 
 // ExecuteBatchWorker gives the external tests the worker River runs.
-func ExecuteBatchWorker(service *billing.Service) river.Worker[ExecuteBatch] {
+func ExecuteBatchWorker(service *billing.Service) river.Worker[billing.ExecuteBatchJob] {
 	return &executeBatchWorker{service: service}
 }
 

@@ -1,7 +1,9 @@
 // Package jobs runs the server's background work on River, a job queue kept in the server's own
 // database: executing submitted batches, failing rows still open at their 24-hour deadline, and
-// removing batches past their 90-day retention. The batch execution job is inserted in the same
-// transaction as its batch (see the stores' CreateBatch), so an accepted batch always runs.
+// removing batches past their 90-day retention. The batch execution job, billing.ExecuteBatchJob,
+// is inserted by the store in the same transaction as its batch (see storage.Store.CreateBatch),
+// so an accepted batch always runs. NewConfig gives the River configuration that works them; the
+// database gives the client for its engine (storage.Database.NewJobClient).
 package jobs
 
 import (
@@ -10,22 +12,9 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 
 	"github.com/pyng/receivables/billing"
 )
-
-// ExecuteBatch executes one batch, step by step until it is completed.
-type ExecuteBatch struct {
-	BatchID string `json:"batchId"`
-}
-
-// Kind is the job's name in the queue.
-func (ExecuteBatch) Kind() string { return "execute_batch" }
-
-// InsertOpts: snoozing while the rail settles does not use attempts; attempts are spent only by
-// errors (a database or rail outage), and the 24-hour deadline bounds the batch whatever happens.
-func (ExecuteBatch) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
 
 // ExpireOverdueRows fails rows still open at their batch's deadline.
 type ExpireOverdueRows struct{}
@@ -43,11 +32,11 @@ func (PurgeBatches) Kind() string { return "purge_batches" }
 const maxRetryDelay = time.Minute
 
 type executeBatchWorker struct {
-	river.WorkerDefaults[ExecuteBatch]
+	river.WorkerDefaults[billing.ExecuteBatchJob]
 	service *billing.Service
 }
 
-func (w *executeBatchWorker) Work(ctx context.Context, job *river.Job[ExecuteBatch]) error {
+func (w *executeBatchWorker) Work(ctx context.Context, job *river.Job[billing.ExecuteBatchJob]) error {
 	done, wait, err := w.service.ExecuteBatch(ctx, job.Args.BatchID)
 	if err != nil {
 		return err
@@ -58,7 +47,7 @@ func (w *executeBatchWorker) Work(ctx context.Context, job *river.Job[ExecuteBat
 	return nil
 }
 
-func (w *executeBatchWorker) NextRetry(job *river.Job[ExecuteBatch]) time.Time {
+func (w *executeBatchWorker) NextRetry(job *river.Job[billing.ExecuteBatchJob]) time.Time {
 	delay := time.Duration(1<<min(job.Attempt, 10)) * 100 * time.Millisecond
 	return time.Now().Add(min(delay, maxRetryDelay))
 }
@@ -111,15 +100,16 @@ type Config struct {
 // takes only SweepInterval from here.
 var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute}
 
-// NewClient returns a River client that works the server's jobs with service. Start it with
-// Start(ctx) and stop it with Stop(ctx).
-func NewClient[TTx any](driver riverdriver.Driver[TTx], service *billing.Service, logger *slog.Logger, cfg Config) (*river.Client[TTx], error) {
+// NewConfig returns the River configuration that works the server's jobs with service: the
+// workers, the queue's tuning and the periodic sweeps. A database makes a client of it
+// (storage.Database.NewJobClient); start it with Start(ctx) and stop it with Stop(ctx).
+func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config) *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &executeBatchWorker{service: service})
 	river.AddWorker(workers, &expireOverdueWorker{service: service, logger: logger})
 	river.AddWorker(workers, &purgeBatchesWorker{service: service, logger: logger})
 	sweep := river.PeriodicInterval(cfg.SweepInterval)
-	return river.NewClient(driver, &river.Config{
+	return &river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:              workers,
 		FetchPollInterval:    cfg.PollInterval,
@@ -134,10 +124,5 @@ func NewClient[TTx any](driver riverdriver.Driver[TTx], service *billing.Service
 				func() (river.JobArgs, *river.InsertOpts) { return PurgeBatches{}, nil },
 				&river.PeriodicJobOpts{ID: "purge_batches", RunOnStart: true}),
 		},
-	})
-}
-
-// NewInserter returns a River client that only inserts jobs, for the stores' transactional enqueue.
-func NewInserter[TTx any](driver riverdriver.Driver[TTx]) (*river.Client[TTx], error) {
-	return river.NewClient(driver, &river.Config{})
+	}
 }

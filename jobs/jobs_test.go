@@ -20,7 +20,7 @@ func TestRetryDelayGrowsAndIsCapped(t *testing.T) {
 	w := jobs.ExecuteBatchWorker(nil)
 	previous := time.Duration(0)
 	for attempt := 1; attempt <= 25; attempt++ {
-		job := &river.Job[jobs.ExecuteBatch]{JobRow: &rivertype.JobRow{Attempt: attempt}}
+		job := &river.Job[billing.ExecuteBatchJob]{JobRow: &rivertype.JobRow{Attempt: attempt}}
 		delay := time.Until(w.NextRetry(job))
 		if delay > jobs.MaxRetryDelay+time.Second {
 			t.Fatalf("attempt %d: retry in %v, want at most %v", attempt, delay, jobs.MaxRetryDelay)
@@ -67,7 +67,7 @@ func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
 			}
 
 			w := jobs.ExecuteBatchWorker(service)
-			job := &river.Job[jobs.ExecuteBatch]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: jobs.ExecuteBatch{BatchID: b.ID}}
+			job := &river.Job[billing.ExecuteBatchJob]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: billing.ExecuteBatchJob{BatchID: b.ID}}
 			var snooze *river.JobSnoozeError
 			if err := w.Work(ctx, job); !errors.As(err, &snooze) || snooze.Duration != time.Hour {
 				t.Fatalf("Work before settlement = %v, want a snooze of 1h", err)

@@ -1,7 +1,9 @@
-// Package postgres is the billing.Store and billing.BatchStore on PostgreSQL (pgx v5). Its schema
-// lives in migrations/ and is applied by goose on Open, followed by River's own migrations (the
-// job queue lives in the same schema), both under one advisory lock; its queries live in
-// queries.sql, compiled by sqlc into internal/dbsqlc.
+// Package postgres is package storage's driver on PostgreSQL (pgx v5). It runs the statements
+// storage.Store orchestrates, one method of driver.Executor each, and keeps only what is
+// PostgreSQL's own: its queries (queries.sql, compiled by sqlc into internal/dbsqlc), its bulk
+// path (COPY), its error codes and its column types. Its schema lives in migrations/ and is
+// applied by goose on Open, followed by River's own migrations (the job queue lives in the same
+// schema), both under one advisory lock.
 package postgres
 
 //go:generate go tool -modfile=../tools/go.mod sqlc generate -f sqlc.yaml
@@ -13,7 +15,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,14 +27,15 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/pyng/receivables/billing"
-	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/postgres/internal/dbsqlc"
+	"github.com/pyng/receivables/storage/driver"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is the billing.Store on a PostgreSQL database.
+// Store is one PostgreSQL database (a schema of it, per search_path): the driver.Driver of
+// package storage on PostgreSQL, and the sandbox rail's ledger.
 type Store struct {
 	pool *pgxpool.Pool
 	q    *dbsqlc.Queries
@@ -41,7 +43,7 @@ type Store struct {
 	inserter *river.Client[pgx.Tx]
 }
 
-var _ billing.Store = (*Store)(nil)
+var _ driver.Driver = (*Store)(nil)
 
 // Open connects to the database at url and applies the pending migrations, goose's then River's.
 //
@@ -68,7 +70,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
-	inserter, err := jobs.NewInserter(riverpgxv5.New(pool))
+	// An insert-only client: the jobs enqueued in the store's transactions are worked by the
+	// client NewJobClient gives the server.
+	inserter, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: job inserter: %w", err)
@@ -139,8 +143,28 @@ func lockID(schema string) int64 {
 	return int64(h.Sum64())
 }
 
-// Pool is the underlying connection pool, for packages that share the database, such as River.
+// Pool is the underlying connection pool, for the tests of this package.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Engine returns "postgres".
+func (s *Store) Engine() string { return "postgres" }
+
+// Executor runs each statement on its own, on a connection of the pool.
+func (s *Store) Executor() driver.Executor { return executor{q: s.q} }
+
+// Begin starts a READ COMMITTED transaction (see driver.Driver.Begin).
+func (s *Store) Begin(ctx context.Context) (driver.ExecutorTx, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return nil, err
+	}
+	return txExecutor{executor: executor{q: s.q.WithTx(tx)}, tx: tx, inserter: s.inserter}, nil
+}
+
+// NewJobClient returns a River client of the job queue in the database's schema.
+func (s *Store) NewJobClient(cfg *river.Config) (driver.JobClient, error) {
+	return river.NewClient(riverpgxv5.New(s.pool), cfg)
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
@@ -151,283 +175,149 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// mapErr turns the constraint violations the Service acts on into billing's sentinel errors.
+// executor runs statements on the pool or in a transaction.
+type executor struct {
+	q *dbsqlc.Queries
+}
+
+type txExecutor struct {
+	executor
+	tx       pgx.Tx
+	inserter *river.Client[pgx.Tx]
+}
+
+func (t txExecutor) InsertJob(ctx context.Context, job billing.Job) error {
+	_, err := t.inserter.InsertTx(ctx, t.tx, job, driver.InsertOpts(job))
+	return err
+}
+
+func (t txExecutor) Commit(ctx context.Context) error { return t.tx.Commit(ctx) }
+
+func (t txExecutor) Rollback(ctx context.Context) error {
+	if err := t.tx.Rollback(ctx); !errors.Is(err, pgx.ErrTxClosed) {
+		return err
+	}
+	return nil
+}
+
+// mapErr marks the errors whose meaning package storage decides: constraint violations, and no
+// row where one was expected.
 func mapErr(err error) error {
 	var e *pgconn.PgError
 	if errors.As(err, &e) {
 		switch e.Code {
 		case "23505": // unique_violation
-			return fmt.Errorf("%w: %w", billing.ErrDuplicate, err)
+			return driver.Mark(driver.ErrUniqueViolation, err)
 		case "23503": // foreign_key_violation
-			return fmt.Errorf("%w: %w", billing.ErrNotFound, err)
+			return driver.Mark(driver.ErrForeignKeyViolation, err)
 		}
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: %w", billing.ErrNotFound, err)
+		return driver.Mark(driver.ErrNoRows, err)
 	}
 	return err
 }
 
-func (s *Store) CreateOrganisation(ctx context.Context, o billing.Organisation) error {
-	err := s.q.CreateOrganisation(ctx, dbsqlc.CreateOrganisationParams{
-		ID:        o.ID,
-		Name:      o.Name,
-		CreatedAt: billing.Millis(o.CreatedAt),
-	})
-	return mapErr(err)
+// one and many map the rows of a query to billing types, marking its error.
+func one[R, T any](fn func(R) T) func(R, error) (T, error)      { return driver.One(mapErr, fn) }
+func many[R, T any](fn func(R) T) func([]R, error) ([]T, error) { return driver.Many(mapErr, fn) }
+
+// lim is a page size as the queries take it (storage bounds it to an int32).
+func lim(n int) int32 { return int32(n) }
+
+func (e executor) CreateOrganisation(ctx context.Context, o billing.Organisation) error {
+	return mapErr(e.q.CreateOrganisation(ctx, dbsqlc.CreateOrganisationParams{ID: o.ID, Name: o.Name, CreatedAt: billing.Millis(o.CreatedAt)}))
 }
 
-func (s *Store) CountOrganisations(ctx context.Context) (int, error) {
-	n, err := s.q.CountOrganisations(ctx)
+func (e executor) CountOrganisations(ctx context.Context) (int, error) {
+	n, err := e.q.CountOrganisations(ctx)
 	return int(n), err
 }
 
-func (s *Store) CreateSite(ctx context.Context, site billing.Site) error {
-	err := s.q.CreateSite(ctx, dbsqlc.CreateSiteParams{
-		ID:             site.ID,
-		OrganisationID: site.OrganisationID,
-		Name:           site.Name,
-		Currency:       site.Currency,
-		CreatedAt:      billing.Millis(site.CreatedAt),
-	})
-	return mapErr(err)
+func (e executor) CreateSite(ctx context.Context, s billing.Site) error {
+	return mapErr(e.q.CreateSite(ctx, dbsqlc.CreateSiteParams{
+		ID:             s.ID,
+		OrganisationID: s.OrganisationID,
+		Name:           s.Name,
+		Currency:       s.Currency,
+		Rail:           s.Rail,
+		CreatedAt:      billing.Millis(s.CreatedAt),
+	}))
 }
 
-func (s *Store) GetSite(ctx context.Context, id string) (billing.Site, error) {
-	r, err := s.q.GetSite(ctx, id)
-	if err != nil {
-		return billing.Site{}, mapErr(err)
-	}
-	return billing.Site{
-		ID:             r.ID,
-		OrganisationID: r.OrganisationID,
-		Name:           r.Name,
-		Currency:       r.Currency,
-		CreatedAt:      billing.FromMillis(r.CreatedAt),
-	}, nil
+func (e executor) GetSite(ctx context.Context, id string) (billing.Site, error) {
+	return one(site)(e.q.GetSite(ctx, id))
 }
 
-func (s *Store) CreateClient(ctx context.Context, c billing.Client) error {
-	err := s.q.CreateClient(ctx, dbsqlc.CreateClientParams{
+func (e executor) CreateClient(ctx context.Context, c billing.Client) error {
+	return mapErr(e.q.CreateClient(ctx, dbsqlc.CreateClientParams{
 		ID:             c.ID,
 		OrganisationID: c.OrganisationID,
 		SecretHash:     c.SecretHash,
 		Scopes:         billing.FormatScopes(c.Scopes),
 		CreatedAt:      billing.Millis(c.CreatedAt),
 		RevokedAt:      nullMillis(c.RevokedAt),
-	})
-	return mapErr(err)
+	}))
 }
 
-func (s *Store) GetClient(ctx context.Context, id string) (billing.Client, error) {
-	r, err := s.q.GetClient(ctx, id)
-	if err != nil {
-		return billing.Client{}, mapErr(err)
-	}
-	return client(r), nil
+func (e executor) GetClient(ctx context.Context, id string) (billing.Client, error) {
+	return one(client)(e.q.GetClient(ctx, id))
 }
 
-func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time) (billing.Client, error) {
-	r, err := s.q.RevokeClient(ctx, dbsqlc.RevokeClientParams{ID: id, RevokedAt: billing.Millis(at)})
-	if err != nil {
-		return billing.Client{}, mapErr(err)
-	}
-	return client(r), nil
+func (e executor) RevokeClient(ctx context.Context, id string, at time.Time) (billing.Client, error) {
+	return one(client)(e.q.RevokeClient(ctx, dbsqlc.RevokeClientParams{ID: id, RevokedAt: billing.Millis(at)}))
 }
 
-func client(r dbsqlc.ApiClient) billing.Client {
-	return billing.Client{
-		ID:             r.ID,
-		OrganisationID: r.OrganisationID,
-		SecretHash:     r.SecretHash,
-		Scopes:         scopes(r.Scopes),
-		CreatedAt:      billing.FromMillis(r.CreatedAt),
-		RevokedAt:      fromNullMillis(r.RevokedAt),
-	}
+func (e executor) InsertSigningKey(ctx context.Context, k billing.SigningKey) error {
+	return mapErr(e.q.InsertSigningKey(ctx, dbsqlc.InsertSigningKeyParams{ID: k.ID, Secret: k.Secret, CreatedAt: billing.Millis(k.CreatedAt)}))
 }
 
-// scopes reads the stored scope list as written, keeping scopes this build does not know.
-func scopes(s string) []billing.Scope {
-	var out []billing.Scope
-	for _, f := range strings.Fields(s) {
-		out = append(out, billing.Scope(f))
-	}
-	return out
+func (e executor) GetSigningKey(ctx context.Context) (billing.SigningKey, error) {
+	return one(signingKey)(e.q.GetSigningKey(ctx))
 }
 
-func (s *Store) EnsureSigningKey(ctx context.Context, candidate billing.SigningKey) (billing.SigningKey, error) {
-	err := s.q.InsertSigningKey(ctx, dbsqlc.InsertSigningKeyParams{
-		ID:        candidate.ID,
-		Secret:    candidate.Secret,
-		CreatedAt: billing.Millis(candidate.CreatedAt),
-	})
-	if err != nil {
-		return billing.SigningKey{}, err
-	}
-	r, err := s.q.GetSigningKey(ctx)
-	if err != nil {
-		return billing.SigningKey{}, err
-	}
-	return billing.SigningKey{ID: r.ID, Secret: r.Secret, CreatedAt: billing.FromMillis(r.CreatedAt)}, nil
+func (e executor) InsertLink(ctx context.Context, l billing.Link) error {
+	return mapErr(e.q.InsertLink(ctx, dbsqlc.InsertLinkParams{ID: l.ID, SiteID: l.SiteID, CustomerReference: l.CustomerReference,
+		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt)}))
 }
 
-// CreateLink tries the common case first: a customer reference that has no current link (its
-// first invitation), where expiring and clearing would change nothing, is one INSERT without a
-// transaction, as a mint is one round trip. When the pair has a current link the INSERT violates
-// the unique index of current links, and the transaction that expires and clears it runs.
-func (s *Store) CreateLink(ctx context.Context, l billing.Link) error {
-	insert := dbsqlc.InsertLinkParams{
-		ID:                l.ID,
-		SiteID:            l.SiteID,
-		CustomerReference: l.CustomerReference,
-		CreatedAt:         billing.Millis(l.CreatedAt),
-		ExpiresAt:         billing.Millis(l.ExpiresAt),
-	}
-	if err := mapErr(s.q.InsertLink(ctx, insert)); !errors.Is(err, billing.ErrDuplicate) {
-		return err
-	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx) // a no-op once committed
-	q := s.q.WithTx(tx)
-	if err := q.ExpireInvitations(ctx, dbsqlc.ExpireInvitationsParams{
-		SiteID:            l.SiteID,
-		CustomerReference: l.CustomerReference,
-		At:                billing.Millis(l.CreatedAt),
-	}); err != nil {
-		return fmt.Errorf("expire invitations: %w", err)
-	}
-	if err := q.ClearCurrentLink(ctx, dbsqlc.ClearCurrentLinkParams{
-		SiteID:            l.SiteID,
-		CustomerReference: l.CustomerReference,
-	}); err != nil {
-		return fmt.Errorf("clear current link: %w", err)
-	}
-	if err := q.InsertLink(ctx, insert); err != nil {
-		return mapErr(err)
-	}
-	return tx.Commit(ctx)
+func (e executor) ExpireInvitations(ctx context.Context, siteID, customerReference string, at time.Time) error {
+	return e.q.ExpireInvitations(ctx, dbsqlc.ExpireInvitationsParams{SiteID: siteID, CustomerReference: customerReference, At: billing.Millis(at)})
 }
 
-func (s *Store) GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error) {
-	r, err := s.q.GetCurrentLink(ctx, dbsqlc.GetCurrentLinkParams{SiteID: siteID, CustomerReference: customerReference})
-	if err != nil {
-		return billing.Link{}, mapErr(err)
-	}
-	return link(r), nil
+func (e executor) ClearCurrentLink(ctx context.Context, siteID, customerReference string) error {
+	return e.q.ClearCurrentLink(ctx, dbsqlc.ClearCurrentLinkParams{SiteID: siteID, CustomerReference: customerReference})
 }
 
-func (s *Store) GetLink(ctx context.Context, id string) (billing.Link, error) {
-	r, err := s.q.GetLink(ctx, id)
-	if err != nil {
-		return billing.Link{}, mapErr(err)
-	}
-	return link(r), nil
+func (e executor) GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error) {
+	return one(link)(e.q.GetCurrentLink(ctx, dbsqlc.GetCurrentLinkParams{SiteID: siteID, CustomerReference: customerReference}))
 }
 
-func (s *Store) ListLinks(ctx context.Context, siteID string, f billing.LinkFilter, now time.Time) ([]billing.Link, error) {
-	var (
-		rows []dbsqlc.CustomerLink
-		err  error
-		lim  = int32(min(max(f.Limit, 0), 1<<31-1))
-	)
-	switch f.State {
-	case "":
-		rows, err = s.q.ListLinks(ctx, dbsqlc.ListLinksParams{SiteID: siteID, After: f.After, Lim: lim})
-	case billing.LinkInvited:
-		rows, err = s.q.ListInvitedLinks(ctx, dbsqlc.ListInvitedLinksParams{SiteID: siteID, After: f.After, Now: billing.Millis(now), Lim: lim})
-	case billing.LinkExpired:
-		rows, err = s.q.ListExpiredLinks(ctx, dbsqlc.ListExpiredLinksParams{SiteID: siteID, After: f.After, Now: billing.Millis(now), Lim: lim})
-	case billing.LinkLinked, billing.LinkRevoked:
-		rows, err = s.q.ListLinksInState(ctx, dbsqlc.ListLinksInStateParams{SiteID: siteID, After: f.After, State: string(f.State), Lim: lim})
-	default:
-		return nil, fmt.Errorf("list links: unknown state %q", f.State)
-	}
-	if err != nil {
-		return nil, err
-	}
-	links := make([]billing.Link, len(rows))
-	for i, r := range rows {
-		links[i] = link(r)
-	}
-	return links, nil
+func (e executor) GetLink(ctx context.Context, id string) (billing.Link, error) {
+	return one(link)(e.q.GetLink(ctx, id))
 }
 
-func (s *Store) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
-	r, err := s.q.LinkCustomer(ctx, dbsqlc.LinkCustomerParams{
-		ID:                    id,
-		At:                    billing.Millis(at),
-		CustomerName:          c.Name,
-		CustomerEmail:         c.Email,
-		CustomerBsb:           c.BSB,
-		CustomerAccountNumber: c.AccountNumber,
-	})
-	if err != nil {
-		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
-	}
-	return link(r), nil
+func (e executor) ListLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListLinks(ctx, dbsqlc.ListLinksParams{SiteID: p.SiteID, After: p.After, Lim: lim(p.Limit)}))
 }
 
-func (s *Store) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {
-	r, err := s.q.RevokeLink(ctx, dbsqlc.RevokeLinkParams{ID: id, At: billing.Millis(at), RevokedBy: string(by)})
-	if err != nil {
-		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
-	}
-	return link(r), nil
+func (e executor) ListInvitedLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListInvitedLinks(ctx, dbsqlc.ListInvitedLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: lim(p.Limit)}))
 }
 
-// staleOrNotFound explains why a conditional update of link id failed: ErrStale when the link
-// exists (its state had moved on), ErrNotFound when it does not.
-func (s *Store) staleOrNotFound(ctx context.Context, id string, err error) error {
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return err
-	}
-	if _, err := s.q.GetLink(ctx, id); err != nil {
-		return mapErr(err)
-	}
-	return billing.ErrStale
+func (e executor) ListExpiredLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListExpiredLinks(ctx, dbsqlc.ListExpiredLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: lim(p.Limit)}))
 }
 
-func link(r dbsqlc.CustomerLink) billing.Link {
-	return billing.Link{
-		ID:                r.ID,
-		SiteID:            r.SiteID,
-		CustomerReference: r.CustomerReference,
-		StoredState:       billing.LinkState(r.State),
-		CreatedAt:         billing.FromMillis(r.CreatedAt),
-		ExpiresAt:         billing.FromMillis(r.ExpiresAt),
-		LinkedAt:          fromNullMillis(r.LinkedAt),
-		RevokedAt:         fromNullMillis(r.RevokedAt),
-		RevokedBy:         billing.RevokedBy(deref(r.RevokedBy)),
-		Customer: billing.Customer{
-			Name:          deref(r.CustomerName),
-			Email:         deref(r.CustomerEmail),
-			BSB:           deref(r.CustomerBsb),
-			AccountNumber: deref(r.CustomerAccountNumber),
-		},
-	}
+func (e executor) ListLinksInState(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListLinksInState(ctx, dbsqlc.ListLinksInStateParams{SiteID: p.SiteID, After: p.After, State: string(p.State), Lim: lim(p.Limit)}))
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+func (e executor) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
+	return one(link)(e.q.LinkCustomer(ctx, dbsqlc.LinkCustomerParams{ID: id, At: billing.Millis(at),
+		CustomerName: c.Name, CustomerEmail: c.Email, CustomerBsb: c.BSB, CustomerAccountNumber: c.AccountNumber}))
 }
 
-func nullMillis(t time.Time) *int64 {
-	if t.IsZero() {
-		return nil
-	}
-	ms := billing.Millis(t)
-	return &ms
-}
-
-func fromNullMillis(n *int64) time.Time {
-	if n == nil {
-		return time.Time{}
-	}
-	return billing.FromMillis(*n)
+func (e executor) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {
+	return one(link)(e.q.RevokeLink(ctx, dbsqlc.RevokeLinkParams{ID: id, At: billing.Millis(at), RevokedBy: string(by)}))
 }

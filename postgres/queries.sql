@@ -5,8 +5,8 @@ INSERT INTO organisations (id, name, created_at) VALUES (sqlc.arg(id), sqlc.arg(
 SELECT count(*) FROM organisations;
 
 -- name: CreateSite :exec
-INSERT INTO sites (id, organisation_id, name, currency, created_at)
-VALUES (sqlc.arg(id), sqlc.arg(organisation_id), sqlc.arg(name), sqlc.arg(currency), sqlc.arg(created_at));
+INSERT INTO sites (id, organisation_id, name, currency, rail, created_at)
+VALUES (sqlc.arg(id), sqlc.arg(organisation_id), sqlc.arg(name), sqlc.arg(currency), sqlc.arg(rail), sqlc.arg(created_at));
 
 -- name: GetSite :one
 SELECT * FROM sites WHERE id = sqlc.arg(id);
@@ -150,8 +150,7 @@ UPDATE batches SET state = 'inProgress' WHERE id = @id AND state = 'accepted';
 
 -- name: PendingRows :many
 -- The batch's pending rows with the current link of their customer at the batch's site, if any.
-SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state,
-       r.failure_reason, r.outcome_at,
+SELECT sqlc.embed(r),
        coalesce(l.state = 'linked', FALSE)::boolean AS linked,
        l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
 FROM batch_rows AS r

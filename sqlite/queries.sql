@@ -5,8 +5,8 @@ INSERT INTO organisations (id, name, created_at) VALUES (sqlc.arg(id), sqlc.arg(
 SELECT count(*) FROM organisations;
 
 -- name: CreateSite :exec
-INSERT INTO sites (id, organisation_id, name, currency, created_at)
-VALUES (sqlc.arg(id), sqlc.arg(organisation_id), sqlc.arg(name), sqlc.arg(currency), sqlc.arg(created_at));
+INSERT INTO sites (id, organisation_id, name, currency, rail, created_at)
+VALUES (sqlc.arg(id), sqlc.arg(organisation_id), sqlc.arg(name), sqlc.arg(currency), sqlc.arg(rail), sqlc.arg(created_at));
 
 -- name: GetSite :one
 SELECT * FROM sites WHERE id = sqlc.arg(id);
@@ -156,8 +156,7 @@ UPDATE batches SET state = 'inProgress' WHERE id = sqlc.arg(id) AND state = 'acc
 
 -- name: PendingRows :many
 -- The batch's pending rows with the current link of their customer at the batch's site, if any.
-SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state,
-       r.failure_reason, r.outcome_at,
+SELECT sqlc.embed(r),
        CAST(coalesce(l.state = 'linked', FALSE) AS BOOLEAN) AS linked,
        l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
 FROM batch_rows AS r
@@ -174,23 +173,6 @@ WHERE state = 'pending' AND id IN (SELECT value FROM json_each(sqlc.arg(ids)));
 
 -- name: InProgressRows :many
 SELECT id FROM batch_rows WHERE batch_id = sqlc.arg(batch_id) AND state = 'inProgress' ORDER BY idx;
-
--- name: RecordOutcomes :exec
--- outcomes is a JSON array of {"id", "failure", "at"}; an empty failure means succeeded. Rows
--- already terminal keep their outcome. sqlc's SQLite parser does not accept UPDATE ... FROM, and a
--- correlated subquery over json_each is quadratic (half a second for 1000 rows), so this is an
--- upsert that always conflicts: the join picks the open rows by primary key and DO UPDATE moves
--- them. No row is ever inserted: every selected row exists.
-INSERT INTO batch_rows (id, batch_id, idx, row_reference, customer_reference, amount, state,
-                        failure_reason, outcome_at)
-SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount,
-       CASE WHEN json_extract(o.value, '$.failure') = '' THEN 'succeeded' ELSE 'failed' END,
-       nullif(json_extract(o.value, '$.failure'), ''), json_extract(o.value, '$.at')
-FROM json_each(sqlc.arg(outcomes)) AS o
-JOIN batch_rows AS r ON r.id = json_extract(o.value, '$.id')
-WHERE r.state IN ('pending', 'inProgress')
-ON CONFLICT (id) DO UPDATE
-SET state = excluded.state, failure_reason = excluded.failure_reason, outcome_at = excluded.outcome_at;
 
 -- name: CompleteBatch :exec
 UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(at) AS BIGINT)

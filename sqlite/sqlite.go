@@ -1,7 +1,10 @@
-// Package sqlite is the billing.Store and billing.BatchStore on SQLite (modernc.org/sqlite, no
-// cgo): one file, WAL journal, one connection. Its schema lives in migrations/ and is applied by
-// goose on Open, followed by River's own migrations (the job queue lives in the same file); its
-// queries live in queries.sql, compiled by sqlc into internal/dbsqlc.
+// Package sqlite is package storage's driver on SQLite (modernc.org/sqlite, no cgo): one file,
+// WAL journal, one connection. It runs the statements storage.Store orchestrates, one method of
+// driver.Executor each, and keeps only what is SQLite's own: its queries (queries.sql, compiled
+// by sqlc into internal/dbsqlc, and the few sqlc cannot parse, written in Go), its bulk path (a
+// JSON array read with json_each), its error codes and its column types. Its schema lives in
+// migrations/ and is applied by goose on Open, followed by River's own migrations (the job queue
+// lives in the same file).
 package sqlite
 
 //go:generate go tool -modfile=../tools/go.mod sqlc generate -f sqlc.yaml
@@ -24,8 +27,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/pyng/receivables/billing"
-	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/sqlite/internal/dbsqlc"
+	"github.com/pyng/receivables/storage/driver"
 )
 
 //go:embed migrations/*.sql
@@ -35,7 +38,8 @@ var migrations embed.FS
 // with SQLITE_BUSY.
 const busyTimeout = 10 * time.Second
 
-// Store is the billing.Store on one SQLite database file.
+// Store is one SQLite database file: the driver.Driver of package storage on SQLite, and the
+// sandbox rail's ledger.
 type Store struct {
 	db *sql.DB
 	q  *dbsqlc.Queries
@@ -43,7 +47,7 @@ type Store struct {
 	inserter *river.Client[*sql.Tx]
 }
 
-var _ billing.Store = (*Store)(nil)
+var _ driver.Driver = (*Store)(nil)
 
 // Open opens (creating if missing) the SQLite database file at path and applies the pending
 // migrations, goose's then River's. The file's directory must exist. The pool holds a single connection, so writes in
@@ -70,7 +74,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
-	inserter, err := jobs.NewInserter(riversqlite.New(db))
+	// An insert-only client: the jobs enqueued in the store's transactions are worked by the
+	// client NewJobClient gives the server.
+	inserter, err := river.NewClient(riversqlite.New(db), &river.Config{})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: job inserter: %w", err)
@@ -101,9 +107,28 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// DB is the underlying pool (one connection), for packages that share the database, such as
-// River's SQLite driver.
+// DB is the underlying pool (one connection), for the tests of this package.
 func (s *Store) DB() *sql.DB { return s.db }
+
+// Engine returns "sqlite".
+func (s *Store) Engine() string { return "sqlite" }
+
+// Executor runs each statement on its own.
+func (s *Store) Executor() driver.Executor { return executor{q: s.q, db: s.db} }
+
+// Begin starts a transaction; the connection's _txlock makes it BEGIN IMMEDIATE.
+func (s *Store) Begin(ctx context.Context) (driver.ExecutorTx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return txExecutor{executor: executor{q: s.q.WithTx(tx), db: tx}, tx: tx, inserter: s.inserter}, nil
+}
+
+// NewJobClient returns a River client of the job queue in the database file.
+func (s *Store) NewJobClient(cfg *river.Config) (driver.JobClient, error) {
+	return river.NewClient(riversqlite.New(s.db), cfg)
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -111,279 +136,147 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// mapErr turns the constraint violations the Service acts on into billing's sentinel errors.
+// executor runs statements on the pool or in a transaction (db is the one q runs on).
+type executor struct {
+	q  *dbsqlc.Queries
+	db dbsqlc.DBTX
+}
+
+type txExecutor struct {
+	executor
+	tx       *sql.Tx
+	inserter *river.Client[*sql.Tx]
+}
+
+func (t txExecutor) InsertJob(ctx context.Context, job billing.Job) error {
+	_, err := t.inserter.InsertTx(ctx, t.tx, job, driver.InsertOpts(job))
+	return err
+}
+
+func (t txExecutor) Commit(context.Context) error { return t.tx.Commit() }
+
+func (t txExecutor) Rollback(context.Context) error {
+	if err := t.tx.Rollback(); !errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	return nil
+}
+
+// mapErr marks the errors whose meaning package storage decides: constraint violations, and no
+// row where one was expected.
 func mapErr(err error) error {
 	var e *msqlite.Error
 	if errors.As(err, &e) {
 		switch e.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return fmt.Errorf("%w: %w", billing.ErrDuplicate, err)
+			return driver.Mark(driver.ErrUniqueViolation, err)
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-			return fmt.Errorf("%w: %w", billing.ErrNotFound, err)
+			return driver.Mark(driver.ErrForeignKeyViolation, err)
 		}
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: %w", billing.ErrNotFound, err)
+		return driver.Mark(driver.ErrNoRows, err)
 	}
 	return err
 }
 
-func (s *Store) CreateOrganisation(ctx context.Context, o billing.Organisation) error {
-	err := s.q.CreateOrganisation(ctx, dbsqlc.CreateOrganisationParams{
-		ID:        o.ID,
-		Name:      o.Name,
-		CreatedAt: billing.Millis(o.CreatedAt),
-	})
-	return mapErr(err)
+// one and many map the rows of a query to billing types, marking its error.
+func one[R, T any](fn func(R) T) func(R, error) (T, error)      { return driver.One(mapErr, fn) }
+func many[R, T any](fn func(R) T) func([]R, error) ([]T, error) { return driver.Many(mapErr, fn) }
+
+func (e executor) CreateOrganisation(ctx context.Context, o billing.Organisation) error {
+	return mapErr(e.q.CreateOrganisation(ctx, dbsqlc.CreateOrganisationParams{ID: o.ID, Name: o.Name, CreatedAt: billing.Millis(o.CreatedAt)}))
 }
 
-func (s *Store) CountOrganisations(ctx context.Context) (int, error) {
-	n, err := s.q.CountOrganisations(ctx)
+func (e executor) CountOrganisations(ctx context.Context) (int, error) {
+	n, err := e.q.CountOrganisations(ctx)
 	return int(n), err
 }
 
-func (s *Store) CreateSite(ctx context.Context, site billing.Site) error {
-	err := s.q.CreateSite(ctx, dbsqlc.CreateSiteParams{
-		ID:             site.ID,
-		OrganisationID: site.OrganisationID,
-		Name:           site.Name,
-		Currency:       site.Currency,
-		CreatedAt:      billing.Millis(site.CreatedAt),
-	})
-	return mapErr(err)
+func (e executor) CreateSite(ctx context.Context, s billing.Site) error {
+	return mapErr(e.q.CreateSite(ctx, dbsqlc.CreateSiteParams{
+		ID:             s.ID,
+		OrganisationID: s.OrganisationID,
+		Name:           s.Name,
+		Currency:       s.Currency,
+		Rail:           s.Rail,
+		CreatedAt:      billing.Millis(s.CreatedAt),
+	}))
 }
 
-func (s *Store) GetSite(ctx context.Context, id string) (billing.Site, error) {
-	r, err := s.q.GetSite(ctx, id)
-	if err != nil {
-		return billing.Site{}, mapErr(err)
-	}
-	return billing.Site{
-		ID:             r.ID,
-		OrganisationID: r.OrganisationID,
-		Name:           r.Name,
-		Currency:       r.Currency,
-		CreatedAt:      billing.FromMillis(r.CreatedAt),
-	}, nil
+func (e executor) GetSite(ctx context.Context, id string) (billing.Site, error) {
+	return one(site)(e.q.GetSite(ctx, id))
 }
 
-func (s *Store) CreateClient(ctx context.Context, c billing.Client) error {
-	err := s.q.CreateClient(ctx, dbsqlc.CreateClientParams{
+func (e executor) CreateClient(ctx context.Context, c billing.Client) error {
+	return mapErr(e.q.CreateClient(ctx, dbsqlc.CreateClientParams{
 		ID:             c.ID,
 		OrganisationID: c.OrganisationID,
 		SecretHash:     c.SecretHash,
 		Scopes:         billing.FormatScopes(c.Scopes),
 		CreatedAt:      billing.Millis(c.CreatedAt),
 		RevokedAt:      nullMillis(c.RevokedAt),
-	})
-	return mapErr(err)
+	}))
 }
 
-func (s *Store) GetClient(ctx context.Context, id string) (billing.Client, error) {
-	r, err := s.q.GetClient(ctx, id)
-	if err != nil {
-		return billing.Client{}, mapErr(err)
-	}
-	return client(r), nil
+func (e executor) GetClient(ctx context.Context, id string) (billing.Client, error) {
+	return one(client)(e.q.GetClient(ctx, id))
 }
 
-func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time) (billing.Client, error) {
-	r, err := s.q.RevokeClient(ctx, dbsqlc.RevokeClientParams{ID: id, RevokedAt: billing.Millis(at)})
-	if err != nil {
-		return billing.Client{}, mapErr(err)
-	}
-	return client(r), nil
+func (e executor) RevokeClient(ctx context.Context, id string, at time.Time) (billing.Client, error) {
+	return one(client)(e.q.RevokeClient(ctx, dbsqlc.RevokeClientParams{ID: id, RevokedAt: billing.Millis(at)}))
 }
 
-func client(r dbsqlc.ApiClient) billing.Client {
-	return billing.Client{
-		ID:             r.ID,
-		OrganisationID: r.OrganisationID,
-		SecretHash:     r.SecretHash,
-		Scopes:         scopes(r.Scopes),
-		CreatedAt:      billing.FromMillis(r.CreatedAt),
-		RevokedAt:      fromNullMillis(r.RevokedAt),
-	}
+func (e executor) InsertSigningKey(ctx context.Context, k billing.SigningKey) error {
+	return mapErr(e.q.InsertSigningKey(ctx, dbsqlc.InsertSigningKeyParams{ID: k.ID, Secret: k.Secret, CreatedAt: billing.Millis(k.CreatedAt)}))
 }
 
-// scopes reads the stored scope list as written, keeping scopes this build does not know.
-func scopes(s string) []billing.Scope {
-	var out []billing.Scope
-	for _, f := range strings.Fields(s) {
-		out = append(out, billing.Scope(f))
-	}
-	return out
+func (e executor) GetSigningKey(ctx context.Context) (billing.SigningKey, error) {
+	return one(signingKey)(e.q.GetSigningKey(ctx))
 }
 
-func (s *Store) EnsureSigningKey(ctx context.Context, candidate billing.SigningKey) (billing.SigningKey, error) {
-	err := s.q.InsertSigningKey(ctx, dbsqlc.InsertSigningKeyParams{
-		ID:        candidate.ID,
-		Secret:    candidate.Secret,
-		CreatedAt: billing.Millis(candidate.CreatedAt),
-	})
-	if err != nil {
-		return billing.SigningKey{}, err
-	}
-	r, err := s.q.GetSigningKey(ctx)
-	if err != nil {
-		return billing.SigningKey{}, err
-	}
-	return billing.SigningKey{ID: r.ID, Secret: r.Secret, CreatedAt: billing.FromMillis(r.CreatedAt)}, nil
+func (e executor) InsertLink(ctx context.Context, l billing.Link) error {
+	return mapErr(e.q.InsertLink(ctx, dbsqlc.InsertLinkParams{ID: l.ID, SiteID: l.SiteID, CustomerReference: l.CustomerReference,
+		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt)}))
 }
 
-// CreateLink tries the common case first: a customer reference that has no current link (its
-// first invitation), where expiring and clearing would change nothing, is one INSERT without a
-// transaction, as a mint is one round trip. When the pair has a current link the INSERT violates
-// the unique index of current links, and the transaction that expires and clears it runs.
-func (s *Store) CreateLink(ctx context.Context, l billing.Link) (err error) {
-	insert := dbsqlc.InsertLinkParams{
-		ID:                l.ID,
-		SiteID:            l.SiteID,
-		CustomerReference: l.CustomerReference,
-		CreatedAt:         billing.Millis(l.CreatedAt),
-		ExpiresAt:         billing.Millis(l.ExpiresAt),
-	}
-	if err := mapErr(s.q.InsertLink(ctx, insert)); !errors.Is(err, billing.ErrDuplicate) {
-		return err
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	q := s.q.WithTx(tx)
-	if err := q.ExpireInvitations(ctx, dbsqlc.ExpireInvitationsParams{
-		SiteID:            l.SiteID,
-		CustomerReference: l.CustomerReference,
-		At:                billing.Millis(l.CreatedAt),
-	}); err != nil {
-		return fmt.Errorf("expire invitations: %w", err)
-	}
-	if err := q.ClearCurrentLink(ctx, dbsqlc.ClearCurrentLinkParams{
-		SiteID:            l.SiteID,
-		CustomerReference: l.CustomerReference,
-	}); err != nil {
-		return fmt.Errorf("clear current link: %w", err)
-	}
-	if err := q.InsertLink(ctx, insert); err != nil {
-		return mapErr(err)
-	}
-	return tx.Commit()
+func (e executor) ExpireInvitations(ctx context.Context, siteID, customerReference string, at time.Time) error {
+	return e.q.ExpireInvitations(ctx, dbsqlc.ExpireInvitationsParams{SiteID: siteID, CustomerReference: customerReference, At: billing.Millis(at)})
 }
 
-func (s *Store) GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error) {
-	r, err := s.q.GetCurrentLink(ctx, dbsqlc.GetCurrentLinkParams{SiteID: siteID, CustomerReference: customerReference})
-	if err != nil {
-		return billing.Link{}, mapErr(err)
-	}
-	return link(r), nil
+func (e executor) ClearCurrentLink(ctx context.Context, siteID, customerReference string) error {
+	return e.q.ClearCurrentLink(ctx, dbsqlc.ClearCurrentLinkParams{SiteID: siteID, CustomerReference: customerReference})
 }
 
-func (s *Store) GetLink(ctx context.Context, id string) (billing.Link, error) {
-	r, err := s.q.GetLink(ctx, id)
-	if err != nil {
-		return billing.Link{}, mapErr(err)
-	}
-	return link(r), nil
+func (e executor) GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error) {
+	return one(link)(e.q.GetCurrentLink(ctx, dbsqlc.GetCurrentLinkParams{SiteID: siteID, CustomerReference: customerReference}))
 }
 
-func (s *Store) ListLinks(ctx context.Context, siteID string, f billing.LinkFilter, now time.Time) ([]billing.Link, error) {
-	var (
-		rows []dbsqlc.CustomerLink
-		err  error
-		lim  = int64(max(f.Limit, 0))
-	)
-	switch f.State {
-	case "":
-		rows, err = s.q.ListLinks(ctx, dbsqlc.ListLinksParams{SiteID: siteID, After: f.After, Lim: lim})
-	case billing.LinkInvited:
-		rows, err = s.q.ListInvitedLinks(ctx, dbsqlc.ListInvitedLinksParams{SiteID: siteID, After: f.After, Now: billing.Millis(now), Lim: lim})
-	case billing.LinkExpired:
-		rows, err = s.q.ListExpiredLinks(ctx, dbsqlc.ListExpiredLinksParams{SiteID: siteID, After: f.After, Now: billing.Millis(now), Lim: lim})
-	case billing.LinkLinked, billing.LinkRevoked:
-		rows, err = s.q.ListLinksInState(ctx, dbsqlc.ListLinksInStateParams{SiteID: siteID, After: f.After, State: string(f.State), Lim: lim})
-	default:
-		return nil, fmt.Errorf("list links: unknown state %q", f.State)
-	}
-	if err != nil {
-		return nil, err
-	}
-	links := make([]billing.Link, len(rows))
-	for i, r := range rows {
-		links[i] = link(r)
-	}
-	return links, nil
+func (e executor) GetLink(ctx context.Context, id string) (billing.Link, error) {
+	return one(link)(e.q.GetLink(ctx, id))
 }
 
-func (s *Store) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
-	r, err := s.q.LinkCustomer(ctx, dbsqlc.LinkCustomerParams{
-		ID:                    id,
-		At:                    billing.Millis(at),
-		CustomerName:          c.Name,
-		CustomerEmail:         c.Email,
-		CustomerBsb:           c.BSB,
-		CustomerAccountNumber: c.AccountNumber,
-	})
-	if err != nil {
-		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
-	}
-	return link(r), nil
+func (e executor) ListLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListLinks(ctx, dbsqlc.ListLinksParams{SiteID: p.SiteID, After: p.After, Lim: int64(p.Limit)}))
 }
 
-func (s *Store) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {
-	r, err := s.q.RevokeLink(ctx, dbsqlc.RevokeLinkParams{ID: id, At: billing.Millis(at), RevokedBy: string(by)})
-	if err != nil {
-		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
-	}
-	return link(r), nil
+func (e executor) ListInvitedLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListInvitedLinks(ctx, dbsqlc.ListInvitedLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: int64(p.Limit)}))
 }
 
-// staleOrNotFound explains why a conditional update of link id failed: ErrStale when the link
-// exists (its state had moved on), ErrNotFound when it does not.
-func (s *Store) staleOrNotFound(ctx context.Context, id string, err error) error {
-	if !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	if _, err := s.q.GetLink(ctx, id); err != nil {
-		return mapErr(err)
-	}
-	return billing.ErrStale
+func (e executor) ListExpiredLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListExpiredLinks(ctx, dbsqlc.ListExpiredLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: int64(p.Limit)}))
 }
 
-func link(r dbsqlc.CustomerLink) billing.Link {
-	return billing.Link{
-		ID:                r.ID,
-		SiteID:            r.SiteID,
-		CustomerReference: r.CustomerReference,
-		StoredState:       billing.LinkState(r.State),
-		CreatedAt:         billing.FromMillis(r.CreatedAt),
-		ExpiresAt:         billing.FromMillis(r.ExpiresAt),
-		LinkedAt:          fromNullMillis(r.LinkedAt),
-		RevokedAt:         fromNullMillis(r.RevokedAt),
-		RevokedBy:         billing.RevokedBy(r.RevokedBy.String),
-		Customer: billing.Customer{
-			Name:          r.CustomerName.String,
-			Email:         r.CustomerEmail.String,
-			BSB:           r.CustomerBsb.String,
-			AccountNumber: r.CustomerAccountNumber.String,
-		},
-	}
+func (e executor) ListLinksInState(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListLinksInState(ctx, dbsqlc.ListLinksInStateParams{SiteID: p.SiteID, After: p.After, State: string(p.State), Lim: int64(p.Limit)}))
 }
 
-func nullMillis(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: billing.Millis(t), Valid: true}
+func (e executor) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
+	return one(link)(e.q.LinkCustomer(ctx, dbsqlc.LinkCustomerParams{ID: id, At: billing.Millis(at),
+		CustomerName: c.Name, CustomerEmail: c.Email, CustomerBsb: c.BSB, CustomerAccountNumber: c.AccountNumber}))
 }
 
-func fromNullMillis(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return billing.FromMillis(n.Int64)
+func (e executor) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {
+	return one(link)(e.q.RevokeLink(ctx, dbsqlc.RevokeLinkParams{ID: id, At: billing.Millis(at), RevokedBy: string(by)}))
 }

@@ -2,6 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,14 +63,14 @@ func TestReopeningKeepsDataAndMigratesOnce(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	o := billing.Organisation{ID: "org_1", Name: "Acme", CreatedAt: time.UnixMilli(1).UTC()}
-	if err := s.CreateOrganisation(ctx, o); err != nil {
+	if err := s.Executor().CreateOrganisation(ctx, o); err != nil {
 		t.Fatalf("CreateOrganisation: %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	s = open(t, path)
-	if n, err := s.CountOrganisations(ctx); err != nil || n != 1 {
+	if n, err := s.Executor().CountOrganisations(ctx); err != nil || n != 1 {
 		t.Fatalf("CountOrganisations after reopening = %d, %v; want 1", n, err)
 	}
 	var applied int
@@ -85,12 +88,15 @@ func TestReopeningKeepsDataAndMigratesOnce(t *testing.T) {
 
 func TestOpenRefusesBadPaths(t *testing.T) {
 	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "missing")
 	for _, tc := range []struct {
-		name string
-		path string
-		want string
+		name   string
+		path   string
+		want   string
+		absent string // a path that must not exist after Open
 	}{
-		{name: "a missing directory is an error", path: filepath.Join(t.TempDir(), "missing", "pyng.db"), want: "sqlite"},
+		{name: "a missing directory is an error and is not created", path: filepath.Join(missing, "pyng.db"),
+			want: "unable to open database file", absent: missing},
 		{name: "an empty path is an error", path: "", want: "invalid database path"},
 		{name: "a path with a query is an error", path: "pyng.db?mode=ro", want: "invalid database path"},
 	} {
@@ -101,8 +107,11 @@ func TestOpenRefusesBadPaths(t *testing.T) {
 				s.Close()
 				t.Fatalf("Open(%q) succeeded, want an error", tc.path)
 			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Open(%q) error %q, want it to contain %q", tc.path, err, tc.want)
+			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path) {
+				t.Fatalf("Open(%q) error %q, want it to name the path and contain %q", tc.path, err, tc.want)
+			}
+			if _, err := os.Stat(tc.absent); tc.absent != "" && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("%s exists after Open (%v); creating directories is the caller's choice", tc.absent, err)
 			}
 		})
 	}

@@ -28,9 +28,3 @@ type Conn interface {
 type Scanner = interface {
 	Scan(dest ...any) error
 }
-
-// Conn returns the database's Conn.
-func (d SQLite) Conn() Conn { return d.Store.Conn() }
-
-// Conn returns the database's Conn.
-func (d Postgres) Conn() Conn { return d.Store.Conn() }

@@ -1,5 +1,7 @@
-// Package storage opens the database a URL names, on whichever engine it names, behind one
-// interface.
+// Package storage is the database of the server: Open opens the one a URL names, on whichever
+// engine it names, as a Database. Every store operation is written once here (Store), over the
+// driver.Driver each engine package implements (sqlite, postgres): the engines run statements,
+// package storage decides which ones run, in which transaction, and what their outcomes mean.
 package storage
 
 import (
@@ -11,12 +13,16 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/riverqueue/river"
+
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/postgres"
 	"github.com/pyng/receivables/sqlite"
+	"github.com/pyng/receivables/storage/driver"
 )
 
-// Database is an open billing.Store and billing.BatchStore on one engine.
+// Database is an open billing.Store and billing.BatchStore on one engine, which also keeps the
+// job queue.
 type Database interface {
 	billing.Store
 	billing.BatchStore
@@ -24,9 +30,15 @@ type Database interface {
 	Conn() Conn
 	// Engine is "sqlite" or "postgres".
 	Engine() string
+	// NewJobClient returns a River client of the database's job queue, configured by cfg: the
+	// server's workers, or an empty Config for a client that only inserts and lists jobs.
+	NewJobClient(cfg *river.Config) (JobClient, error)
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// JobClient is a River client of a Database's job queue, whatever its engine.
+type JobClient = driver.JobClient
 
 // The engines Engine reports.
 const (
@@ -34,17 +46,17 @@ const (
 	EnginePostgres = "postgres"
 )
 
-// SQLite is a Database on SQLite; DB gives the *sql.DB to share.
-type SQLite struct{ *sqlite.Store }
+// database is the Store with the engine's Conn.
+type database struct {
+	*Store
+	conn Conn
+}
 
-// Engine returns "sqlite".
-func (SQLite) Engine() string { return EngineSQLite }
+func (d database) Conn() Conn { return d.conn }
 
-// Postgres is a Database on PostgreSQL; Pool gives the pgxpool.Pool to share.
-type Postgres struct{ *postgres.Store }
-
-// Engine returns "postgres".
-func (Postgres) Engine() string { return EnginePostgres }
+func newDatabase(d driver.Driver, conn Conn) Database {
+	return database{Store: NewStore(d), conn: conn}
+}
 
 var schemePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
 
@@ -66,7 +78,7 @@ func Open(ctx context.Context, url string) (Database, error) {
 		if err != nil {
 			return nil, err
 		}
-		return Postgres{s}, nil
+		return newDatabase(s, s.Conn()), nil
 	case "sqlite", "":
 		path, err := SQLitePath(url)
 		if err != nil {
@@ -79,7 +91,7 @@ func Open(ctx context.Context, url string) (Database, error) {
 		if err != nil {
 			return nil, err
 		}
-		return SQLite{s}, nil
+		return newDatabase(s, s.Conn()), nil
 	default:
 		return nil, fmt.Errorf("storage: unknown database scheme %q in %s (want postgres://, postgresql://, sqlite: or a file path)", scheme+":", redact(url))
 	}

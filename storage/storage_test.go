@@ -2,15 +2,19 @@ package storage_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
-	"github.com/pyng/receivables/postgres"
-	"github.com/pyng/receivables/sqlite"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/storetest"
 )
@@ -36,22 +40,36 @@ func TestBatchStore(t *testing.T) {
 	}
 }
 
-// executeBatchJobs counts the execute_batch jobs of a batch in River's table, read directly.
+// executeBatchJobs counts the execute_batch jobs of a batch through the queue's own client.
 func executeBatchJobs(t *testing.T, db storage.Database) func(ctx context.Context, batchID string) (int, error) {
 	t.Helper()
-	return func(ctx context.Context, batchID string) (n int, err error) {
-		switch db := db.(type) {
-		case storage.SQLite:
-			err = db.DB().QueryRowContext(ctx, `SELECT count(*) FROM river_job
-				WHERE kind = 'execute_batch' AND json_extract(args, '$.batchId') = ?`, batchID).Scan(&n)
-		case storage.Postgres:
-			err = db.Pool().QueryRow(ctx, `SELECT count(*) FROM river_job
-				WHERE kind = 'execute_batch' AND args->>'batchId' = $1`, batchID).Scan(&n)
-		default:
-			t.Fatalf("unknown database %T", db)
-		}
-		return n, err
+	queue, err := db.NewJobClient(&river.Config{})
+	if err != nil {
+		t.Fatalf("NewJobClient: %v", err)
 	}
+	return func(ctx context.Context, batchID string) (int, error) {
+		jobs, err := jobsOfBatch(ctx, queue, batchID)
+		return len(jobs), err
+	}
+}
+
+// jobsOfBatch lists the execute_batch jobs whose arguments name the batch.
+func jobsOfBatch(ctx context.Context, queue storage.JobClient, batchID string) ([]*rivertype.JobRow, error) {
+	res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.ExecuteBatchJob{}.Kind()).First(10_000))
+	if err != nil {
+		return nil, err
+	}
+	var out []*rivertype.JobRow
+	for _, j := range res.Jobs {
+		var args billing.ExecuteBatchJob
+		if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+			return nil, fmt.Errorf("job %d: %w", j.ID, err)
+		}
+		if args.BatchID == batchID {
+			out = append(out, j)
+		}
+	}
+	return out, nil
 }
 
 func TestOpenDispatchesOnTheURL(t *testing.T) {
@@ -128,27 +146,84 @@ func TestOpenRefusesBadURLs(t *testing.T) {
 	}
 }
 
-func TestOpenGivesEachEnginesHandle(t *testing.T) {
+// executeWorker works execute_batch jobs by reporting the batch each names.
+type executeWorker struct {
+	river.WorkerDefaults[billing.ExecuteBatchJob]
+	worked chan string
+}
+
+func (w *executeWorker) Work(_ context.Context, job *river.Job[billing.ExecuteBatchJob]) error {
+	w.worked <- job.Args.BatchID
+	return nil
+}
+
+func TestTheJobClientWorksTheJobCreateBatchEnqueued(t *testing.T) {
 	t.Parallel()
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			switch db := dbtest.Open(t, engine).(type) {
-			case storage.SQLite:
-				if db.DB() == nil {
-					t.Fatal("SQLite.DB() is nil")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			db := dbtest.Open(t, engine)
+			batch := createBatch(t, db)
+
+			worker := &executeWorker{worked: make(chan string, 1)}
+			workers := river.NewWorkers()
+			river.AddWorker(workers, worker)
+			queue, err := db.NewJobClient(&river.Config{
+				Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}},
+				Workers:           workers,
+				FetchPollInterval: 50 * time.Millisecond,
+				FetchCooldown:     50 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatalf("NewJobClient: %v", err)
+			}
+			jobs, err := jobsOfBatch(ctx, queue, batch.ID)
+			if err != nil || len(jobs) != 1 {
+				t.Fatalf("execute_batch jobs of the batch before working = %d (%v), want 1", len(jobs), err)
+			}
+			if got, want := jobs[0].MaxAttempts, (billing.ExecuteBatchJob{}).MaxAttempts(); got != want {
+				t.Errorf("job's MaxAttempts = %d, want the %d the job asks for", got, want)
+			}
+			if err := queue.Start(ctx); err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			defer func() {
+				if err := queue.Stop(context.Background()); err != nil {
+					t.Errorf("Stop: %v", err)
 				}
-			case storage.Postgres:
-				if db.Pool() == nil {
-					t.Fatal("Postgres.Pool() is nil")
+			}()
+			select {
+			case id := <-worker.worked:
+				if id != batch.ID {
+					t.Fatalf("worker got batch %q, want %q", id, batch.ID)
 				}
-			default:
-				t.Fatalf("Open returned %T", db)
+			case <-ctx.Done():
+				t.Fatal("the job was not worked")
 			}
 		})
 	}
-	var (
-		_ storage.Database = storage.SQLite{Store: (*sqlite.Store)(nil)}
-		_ storage.Database = storage.Postgres{Store: (*postgres.Store)(nil)}
-	)
+}
+
+// createBatch stores a batch of one row at a new site.
+func createBatch(t *testing.T, db storage.Database) billing.Batch {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	org := billing.Organisation{ID: billing.NewID("org"), Name: "Acme", CreatedAt: now}
+	site := billing.Site{ID: billing.NewID("site"), OrganisationID: org.ID, Name: "Acme", Currency: "AUD", Rail: "sandbox", CreatedAt: now}
+	if err := db.CreateOrganisation(ctx, org); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	b := billing.Batch{ID: billing.NewID("bat"), SiteID: site.ID, Reference: "B1", Fingerprint: []byte{1}, State: billing.BatchAccepted,
+		RowCount: 1, TotalAmount: 100, SubmittedAt: now, Deadline: now.Add(billing.RowDeadline), RetainUntil: now.Add(billing.BatchRetention)}
+	rows := []billing.Row{{ID: billing.NewID("row"), BatchID: b.ID, Reference: "R1", CustomerReference: "C1", Amount: 100, State: billing.RowPending}}
+	if _, created, err := db.CreateBatch(ctx, b, rows); err != nil || !created {
+		t.Fatalf("CreateBatch = %v, %v; want created", created, err)
+	}
+	return b
 }

@@ -20,7 +20,7 @@ type BatchStore interface {
 // Batches is a fresh, empty store for one test of the batch suite.
 type Batches struct {
 	Store BatchStore
-	// ExecuteBatchJobsFunc counts the jobs.ExecuteBatch jobs in the store's queue for the batch.
+	// ExecuteBatchJobsFunc counts the billing.ExecuteBatchJob jobs in the store's queue for the batch.
 	ExecuteBatchJobsFunc func(ctx context.Context, batchID string) (int, error)
 }
 
@@ -612,18 +612,18 @@ func (s batchSuite) execution(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		batch, rows := createBatch(t, b.store, b.site.ID, "batch-1", 1, t0)
-		wantErr(t, "StartBatch", b.store.StartBatch(context.Background(), batch.ID, t0), nil)
+		wantErr(t, "StartBatch", b.store.StartBatch(context.Background(), batch.ID), nil)
 		want := batch
 		want.State = billing.BatchInProgress
 		wantEqual(t, "after StartBatch", getBatch(t, b.store, batch.ID), want)
-		wantErr(t, "StartBatch again", b.store.StartBatch(context.Background(), batch.ID, t0), nil)
+		wantErr(t, "StartBatch again", b.store.StartBatch(context.Background(), batch.ID), nil)
 		wantEqual(t, "after StartBatch again", getBatch(t, b.store, batch.ID), want)
 
 		recordOutcomes(t, b.store, billing.RowOutcome{RowID: rows[0].ID, At: t0})
 		if _, err := b.store.CompleteBatch(context.Background(), batch.ID, t0); err != nil {
 			t.Fatalf("CompleteBatch: %v", err)
 		}
-		wantErr(t, "StartBatch of a completed batch", b.store.StartBatch(context.Background(), batch.ID, t0), nil)
+		wantErr(t, "StartBatch of a completed batch", b.store.StartBatch(context.Background(), batch.ID), nil)
 		if got := getBatch(t, b.store, batch.ID); got.State != billing.BatchCompleted {
 			t.Fatalf("state after StartBatch of a completed batch = %s, want completed", got.State)
 		}

@@ -1,5 +1,5 @@
 // Package storetest is the behaviour suite of billing.Store: every method and every outcome its
-// documentation promises. Each engine's store must pass it; storage's tests run it on all of them.
+// documentation promises. storage.Store must pass it on every engine; storage's tests run it on each.
 package storetest
 
 import (
@@ -65,7 +65,7 @@ func createOrganisation(t *testing.T, store billing.Store) billing.Organisation 
 
 func createSite(t *testing.T, store billing.Store, orgID string) billing.Site {
 	t.Helper()
-	site := billing.Site{ID: billing.NewID("site"), OrganisationID: orgID, Name: "Acme Online", Currency: "AUD", CreatedAt: t0}
+	site := billing.Site{ID: billing.NewID("site"), OrganisationID: orgID, Name: "Acme Online", Currency: "AUD", Rail: "sandbox", CreatedAt: t0}
 	if err := store.CreateSite(context.Background(), site); err != nil {
 		t.Fatalf("CreateSite: %v", err)
 	}
@@ -242,6 +242,19 @@ func (s suite) site(t *testing.T) {
 		got, err := b.store.GetSite(context.Background(), b.site.ID)
 		wantErr(t, "GetSite", err, nil)
 		wantEqual(t, "GetSite", got, b.site)
+	})
+	t.Run("a site's rail is stored and read back", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		for _, rail := range []string{"sandbox", "another-rail"} {
+			site := billing.Site{ID: billing.NewID("site"), OrganisationID: b.org.ID, Name: "x", Currency: "AUD", Rail: rail, CreatedAt: t0}
+			wantErr(t, "CreateSite", b.store.CreateSite(context.Background(), site), nil)
+			got, err := b.store.GetSite(context.Background(), site.ID)
+			wantErr(t, "GetSite", err, nil)
+			if got.Rail != rail {
+				t.Errorf("rail of a site created on %q reads back %q", rail, got.Rail)
+			}
+		}
 	})
 	t.Run("a site of a missing organisation is not found", func(t *testing.T) {
 		t.Parallel()

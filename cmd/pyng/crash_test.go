@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -213,7 +215,11 @@ func TestCrashDuringExecutionLosesNothingAndDebitsOnce(t *testing.T) {
 			}
 			second.kill(t)
 
-			debits, perRow, ofSucceeded := ledgerCounts(t, databaseURL)
+			references := make([]string, batches)
+			for b := range batches {
+				references[b] = fmt.Sprintf("B%d", b)
+			}
+			debits, perRow, ofSucceeded := ledgerCounts(t, databaseURL, p.siteID, references)
 			if perRow > 1 {
 				t.Errorf("a row was debited %d times", perRow)
 			}
@@ -253,27 +259,50 @@ func waitFor(t *testing.T, limit time.Duration, what string, done func() bool) {
 	}
 }
 
-// ledgerCounts reads the sandbox rail's ledger directly: how many debits it holds, the most debits
-// of any one row, and how many succeeded rows have a debit.
-func ledgerCounts(t *testing.T, databaseURL string) (debits, maxPerRow, ofSucceeded int) {
+// ledgerCounts reads the sandbox rail's ledger through its own store: how many
+// debits it holds for the rows of the site's batches with the references, the most debits of any
+// one row, and how many succeeded rows have a debit.
+func ledgerCounts(t *testing.T, databaseURL, siteID string, references []string) (debits, maxPerRow, ofSucceeded int) {
 	t.Helper()
-	const (
-		countDebits    = `SELECT count(*) FROM sandbox_ledger`
-		maxPerRowQuery = `SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM sandbox_ledger GROUP BY idempotency_key) AS per_row`
-		succeededRows  = `SELECT count(*) FROM batch_rows r JOIN sandbox_ledger l ON l.idempotency_key = r.id WHERE r.state = 'succeeded'`
-	)
 	ctx := context.Background()
 	db, err := storage.Open(ctx, databaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	out := []*int{&debits, &maxPerRow, &ofSucceeded}
-	for i, q := range []string{countDebits, maxPerRowQuery, succeededRows} {
-		err := db.Conn().Query(ctx, q, nil, func(row storage.Scanner) error { return row.Scan(out[i]) })
+	var rows []billing.Row
+	for _, ref := range references {
+		b, err := db.GetBatch(ctx, siteID, ref)
 		if err != nil {
-			t.Fatalf("%s: %v", q, err)
+			t.Fatalf("batch %s: %v", ref, err)
+		}
+		rs, err := db.BatchRows(ctx, b.ID, "")
+		if err != nil {
+			t.Fatalf("rows of %s: %v", ref, err)
+		}
+		rows = append(rows, rs...)
+	}
+	keys := make([]string, len(rows))
+	for i, r := range rows {
+		keys[i] = r.ID
+	}
+	ledger, err := sandbox.OpenLedger(ctx, db.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := ledger.Entries(ctx, keys)
+	if err != nil {
+		t.Fatalf("ledger entries: %v", err)
+	}
+	perRow := map[string]int{}
+	for _, e := range entries {
+		perRow[e.Key]++
+		maxPerRow = max(maxPerRow, perRow[e.Key])
+	}
+	for _, r := range rows {
+		if r.State == billing.RowSucceeded && perRow[r.ID] > 0 {
+			ofSucceeded++
 		}
 	}
-	return debits, maxPerRow, ofSucceeded
+	return len(entries), maxPerRow, ofSucceeded
 }

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
@@ -252,7 +252,11 @@ func TestThreeReplicasShareOnePostgreSQLDatabase(t *testing.T) {
 		}
 	}
 
-	debits, perRow, ofSucceeded := ledgerCounts(t, databaseURL)
+	references := make([]string, batches)
+	for b := range batches {
+		references[b] = fmt.Sprintf("B%02d", b)
+	}
+	debits, perRow, ofSucceeded := ledgerCounts(t, databaseURL, r.p.siteID, references)
 	if perRow > 1 {
 		t.Errorf("a row was debited %d times", perRow)
 	}
@@ -278,10 +282,10 @@ func TestThreeReplicasShareOnePostgreSQLDatabase(t *testing.T) {
 		"jobs finished per client %v; %d jobs rescued from the killed replica", r.answered, victim, len(clients), finishers, rescued)
 }
 
-// batchJobs reads River's execute_batch jobs: the distinct River clients that worked any of them
-// (each fetch appends the client's id to attempted_by), how many jobs each client finished, and how
-// many jobs River's rescuer took back from a dead worker. It waits until there are want jobs, all
-// completed.
+// batchJobs reads River's execute_batch jobs through the queue's own client: the distinct River
+// clients that worked any of them (each fetch appends the client's id to attempted_by), how many
+// jobs each client finished, and how many jobs River's rescuer took back from a dead worker. It
+// waits until there are want jobs, all completed.
 func batchJobs(t *testing.T, databaseURL string, want int) (clients []string, finishers []int, rescued int) {
 	t.Helper()
 	ctx := context.Background()
@@ -290,39 +294,47 @@ func batchJobs(t *testing.T, databaseURL string, want int) (clients []string, fi
 		t.Fatal(err)
 	}
 	defer db.Close()
-	pool := db.(storage.Postgres).Pool()
+	queue, err := db.NewJobClient(&river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// River records a job's completion shortly after the job returns, so the batch may read
 	// completed a moment before its job does.
-	var jobs, done int
+	var jobs []*rivertype.JobRow
 	waitFor(t, 10*time.Second, fmt.Sprintf("%d completed execute_batch jobs", want), func() bool {
-		err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE state = 'completed'),
-			count(*) FILTER (WHERE EXISTS (SELECT 1 FROM unnest(errors) AS e WHERE e->>'error' LIKE '%rescued%'))
-			FROM river_job WHERE kind = 'execute_batch'`).Scan(&jobs, &done, &rescued)
+		res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.ExecuteBatchJob{}.Kind()).First(10_000))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return jobs == want && done == want
+		jobs = res.Jobs
+		done := 0
+		for _, j := range jobs {
+			if j.State == rivertype.JobStateCompleted {
+				done++
+			}
+		}
+		return len(jobs) == want && done == want
 	})
-	clients = queryStrings(t, pool, `SELECT DISTINCT unnest(attempted_by) FROM river_job WHERE kind = 'execute_batch' ORDER BY 1`)
+	finished := map[string]int{}
+	for _, j := range jobs {
+		for _, c := range j.AttemptedBy {
+			if !slices.Contains(clients, c) {
+				clients = append(clients, c)
+			}
+		}
+		if n := len(j.AttemptedBy); n > 0 {
+			finished[j.AttemptedBy[n-1]]++
+		}
+		if slices.ContainsFunc(j.Errors, func(e rivertype.AttemptError) bool { return strings.Contains(e.Error, "rescued") }) {
+			rescued++
+		}
+	}
+	slices.Sort(clients)
 	finishers = make([]int, len(clients))
-	for _, c := range queryStrings(t, pool, `SELECT attempted_by[array_length(attempted_by, 1)] FROM river_job WHERE kind = 'execute_batch'`) {
-		finishers[slices.Index(clients, c)]++
+	for i, c := range clients {
+		finishers[i] = finished[c]
 	}
 	return clients, finishers, rescued
-}
-
-// queryStrings runs a query of one text column.
-func queryStrings(t *testing.T, pool *pgxpool.Pool, query string) []string {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), query)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	values, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return values
 }
 
 // sampleConnections counts, every 20ms until the returned function is called, the connections

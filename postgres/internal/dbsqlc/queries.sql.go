@@ -224,8 +224,8 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 }
 
 const createSite = `-- name: CreateSite :exec
-INSERT INTO sites (id, organisation_id, name, currency, created_at)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO sites (id, organisation_id, name, currency, rail, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)
 `
 
 type CreateSiteParams struct {
@@ -233,6 +233,7 @@ type CreateSiteParams struct {
 	OrganisationID string
 	Name           string
 	Currency       string
+	Rail           string
 	CreatedAt      int64
 }
 
@@ -242,6 +243,7 @@ func (q *Queries) CreateSite(ctx context.Context, arg CreateSiteParams) error {
 		arg.OrganisationID,
 		arg.Name,
 		arg.Currency,
+		arg.Rail,
 		arg.CreatedAt,
 	)
 	return err
@@ -460,7 +462,7 @@ func (q *Queries) GetSigningKey(ctx context.Context) (GetSigningKeyRow, error) {
 }
 
 const getSite = `-- name: GetSite :one
-SELECT id, organisation_id, name, currency, created_at FROM sites WHERE id = $1
+SELECT id, organisation_id, name, currency, created_at, rail FROM sites WHERE id = $1
 `
 
 func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
@@ -472,6 +474,7 @@ func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
 		&i.Name,
 		&i.Currency,
 		&i.CreatedAt,
+		&i.Rail,
 	)
 	return i, err
 }
@@ -1007,8 +1010,7 @@ func (q *Queries) MarkInProgress(ctx context.Context, ids []string) error {
 }
 
 const pendingRows = `-- name: PendingRows :many
-SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state,
-       r.failure_reason, r.outcome_at,
+SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at,
        coalesce(l.state = 'linked', FALSE)::boolean AS linked,
        l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
 FROM batch_rows AS r
@@ -1020,15 +1022,7 @@ ORDER BY r.idx
 `
 
 type PendingRowsRow struct {
-	ID                    string
-	BatchID               string
-	Idx                   int32
-	RowReference          string
-	CustomerReference     string
-	Amount                int64
-	State                 string
-	FailureReason         *string
-	OutcomeAt             *int64
+	BatchRow              BatchRow
 	Linked                bool
 	CustomerName          *string
 	CustomerEmail         *string
@@ -1047,15 +1041,15 @@ func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRow
 	for rows.Next() {
 		var i PendingRowsRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.BatchID,
-			&i.Idx,
-			&i.RowReference,
-			&i.CustomerReference,
-			&i.Amount,
-			&i.State,
-			&i.FailureReason,
-			&i.OutcomeAt,
+			&i.BatchRow.ID,
+			&i.BatchRow.BatchID,
+			&i.BatchRow.Idx,
+			&i.BatchRow.RowReference,
+			&i.BatchRow.CustomerReference,
+			&i.BatchRow.Amount,
+			&i.BatchRow.State,
+			&i.BatchRow.FailureReason,
+			&i.BatchRow.OutcomeAt,
 			&i.Linked,
 			&i.CustomerName,
 			&i.CustomerEmail,

@@ -85,4 +85,5 @@ type Site struct {
 	Name           string
 	Currency       string
 	CreatedAt      int64
+	Rail           string
 }

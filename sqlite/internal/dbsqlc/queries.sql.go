@@ -234,8 +234,8 @@ func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisation
 }
 
 const createSite = `-- name: CreateSite :exec
-INSERT INTO sites (id, organisation_id, name, currency, created_at)
-VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT INTO sites (id, organisation_id, name, currency, rail, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 `
 
 type CreateSiteParams struct {
@@ -243,6 +243,7 @@ type CreateSiteParams struct {
 	OrganisationID string
 	Name           string
 	Currency       string
+	Rail           string
 	CreatedAt      int64
 }
 
@@ -252,6 +253,7 @@ func (q *Queries) CreateSite(ctx context.Context, arg CreateSiteParams) error {
 		arg.OrganisationID,
 		arg.Name,
 		arg.Currency,
+		arg.Rail,
 		arg.CreatedAt,
 	)
 	return err
@@ -470,7 +472,7 @@ func (q *Queries) GetSigningKey(ctx context.Context) (GetSigningKeyRow, error) {
 }
 
 const getSite = `-- name: GetSite :one
-SELECT id, organisation_id, name, currency, created_at FROM sites WHERE id = ?1
+SELECT id, organisation_id, name, currency, created_at, rail FROM sites WHERE id = ?1
 `
 
 func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
@@ -482,6 +484,7 @@ func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
 		&i.Name,
 		&i.Currency,
 		&i.CreatedAt,
+		&i.Rail,
 	)
 	return i, err
 }
@@ -1054,8 +1057,7 @@ func (q *Queries) MarkInProgress(ctx context.Context, ids interface{}) error {
 }
 
 const pendingRows = `-- name: PendingRows :many
-SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state,
-       r.failure_reason, r.outcome_at,
+SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at,
        CAST(coalesce(l.state = 'linked', FALSE) AS BOOLEAN) AS linked,
        l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
 FROM batch_rows AS r
@@ -1067,15 +1069,7 @@ ORDER BY r.idx
 `
 
 type PendingRowsRow struct {
-	ID                    string
-	BatchID               string
-	Idx                   int64
-	RowReference          string
-	CustomerReference     string
-	Amount                int64
-	State                 string
-	FailureReason         sql.NullString
-	OutcomeAt             sql.NullInt64
+	BatchRow              BatchRow
 	Linked                bool
 	CustomerName          sql.NullString
 	CustomerEmail         sql.NullString
@@ -1094,15 +1088,15 @@ func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRow
 	for rows.Next() {
 		var i PendingRowsRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.BatchID,
-			&i.Idx,
-			&i.RowReference,
-			&i.CustomerReference,
-			&i.Amount,
-			&i.State,
-			&i.FailureReason,
-			&i.OutcomeAt,
+			&i.BatchRow.ID,
+			&i.BatchRow.BatchID,
+			&i.BatchRow.Idx,
+			&i.BatchRow.RowReference,
+			&i.BatchRow.CustomerReference,
+			&i.BatchRow.Amount,
+			&i.BatchRow.State,
+			&i.BatchRow.FailureReason,
+			&i.BatchRow.OutcomeAt,
 			&i.Linked,
 			&i.CustomerName,
 			&i.CustomerEmail,
@@ -1132,29 +1126,6 @@ func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
 		return 0, err
 	}
 	return result.RowsAffected()
-}
-
-const recordOutcomes = `-- name: RecordOutcomes :exec
-INSERT INTO batch_rows (id, batch_id, idx, row_reference, customer_reference, amount, state,
-                        failure_reason, outcome_at)
-SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount,
-       CASE WHEN json_extract(o.value, '$.failure') = '' THEN 'succeeded' ELSE 'failed' END,
-       nullif(json_extract(o.value, '$.failure'), ''), json_extract(o.value, '$.at')
-FROM json_each(?1) AS o
-JOIN batch_rows AS r ON r.id = json_extract(o.value, '$.id')
-WHERE r.state IN ('pending', 'inProgress')
-ON CONFLICT (id) DO UPDATE
-SET state = excluded.state, failure_reason = excluded.failure_reason, outcome_at = excluded.outcome_at
-`
-
-// outcomes is a JSON array of {"id", "failure", "at"}; an empty failure means succeeded. Rows
-// already terminal keep their outcome. sqlc's SQLite parser does not accept UPDATE ... FROM, and a
-// correlated subquery over json_each is quadratic (half a second for 1000 rows), so this is an
-// upsert that always conflicts: the join picks the open rows by primary key and DO UPDATE moves
-// them. No row is ever inserted: every selected row exists.
-func (q *Queries) RecordOutcomes(ctx context.Context, outcomes interface{}) error {
-	_, err := q.db.ExecContext(ctx, recordOutcomes, outcomes)
-	return err
 }
 
 const revokeClient = `-- name: RevokeClient :one

@@ -89,4 +89,5 @@ type Site struct {
 	Name           string
 	Currency       string
 	CreatedAt      int64
+	Rail           string
 }

@@ -1,0 +1,220 @@
+// Package driver is the seam between package storage, which writes each store operation once,
+// and the engine packages (sqlite, postgres), which each implement it, as River's riverdriver is
+// for River. An Executor runs one statement a method, taking and returning billing types; it
+// decides nothing. Which statements run, in which transaction, and what an outcome means for the
+// caller (billing.ErrDuplicate, ErrNotFound, ErrStale) are package storage's.
+//
+// It is a package of its own because the engines implement it and package storage, which opens
+// them, imports the engines.
+package driver
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// Driver is one engine's open database.
+type Driver interface {
+	// Engine names the engine: "sqlite" or "postgres".
+	Engine() string
+	// Executor runs each statement on its own, outside any transaction.
+	Executor() Executor
+	// Begin starts a transaction. On PostgreSQL it is READ COMMITTED whatever the server's
+	// default, so that a statement sees what transactions it waited for committed (CreateBatch
+	// relies on it); on SQLite it takes the write lock at once (IMMEDIATE).
+	Begin(ctx context.Context) (ExecutorTx, error)
+	// NewJobClient returns a River client of the job queue kept in the database, configured by
+	// cfg (an empty Config gives a client that only inserts and lists jobs).
+	NewJobClient(cfg *river.Config) (JobClient, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// JobClient is what the server and its tests use of a River client (river.Client[TTx] has these
+// methods whatever the engine's transaction type TTx).
+type JobClient interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+}
+
+// ExecutorTx is an Executor inside a transaction.
+type ExecutorTx interface {
+	Executor
+	// InsertJob enqueues job in the transaction: it runs only if the transaction commits.
+	InsertJob(ctx context.Context, job billing.Job) error
+	Commit(ctx context.Context) error
+	// Rollback undoes the transaction; after Commit it does nothing.
+	Rollback(ctx context.Context) error
+}
+
+// Executor runs the statements of the stores, one a method. A method that returns one row
+// returns an error that wraps ErrNoRows when no row matched; a write that breaks a constraint
+// returns one that wraps ErrUniqueViolation or ErrForeignKeyViolation (see Mark).
+type Executor interface {
+	CreateOrganisation(ctx context.Context, o billing.Organisation) error
+	CountOrganisations(ctx context.Context) (int, error)
+	CreateSite(ctx context.Context, s billing.Site) error
+	GetSite(ctx context.Context, id string) (billing.Site, error)
+	CreateClient(ctx context.Context, c billing.Client) error
+	GetClient(ctx context.Context, id string) (billing.Client, error)
+	// RevokeClient sets the client's RevokedAt unless it is set.
+	RevokeClient(ctx context.Context, id string, at time.Time) (billing.Client, error)
+	// InsertSigningKey stores k unless a signing key exists.
+	InsertSigningKey(ctx context.Context, k billing.SigningKey) error
+	GetSigningKey(ctx context.Context) (billing.SigningKey, error)
+
+	// InsertLink inserts l as the invited, current link of its pair; ErrUniqueViolation when the
+	// pair has a current link.
+	InsertLink(ctx context.Context, l billing.Link) error
+	// ExpireInvitations marks the pair's current link expired if it is an invitation that
+	// expired by at.
+	ExpireInvitations(ctx context.Context, siteID, customerReference string, at time.Time) error
+	// ClearCurrentLink makes the pair's current link no longer current.
+	ClearCurrentLink(ctx context.Context, siteID, customerReference string) error
+	GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error)
+	GetLink(ctx context.Context, id string) (billing.Link, error)
+	// ListLinks and the three below return a page of the site's current links (see LinkPage).
+	ListLinks(ctx context.Context, p LinkPage) ([]billing.Link, error)
+	// ListInvitedLinks: those stored as invited that have not expired at p.Now.
+	ListInvitedLinks(ctx context.Context, p LinkPage) ([]billing.Link, error)
+	// ListExpiredLinks: those stored as expired, or as invited and expired at p.Now.
+	ListExpiredLinks(ctx context.Context, p LinkPage) ([]billing.Link, error)
+	// ListLinksInState: those stored in p.State.
+	ListLinksInState(ctx context.Context, p LinkPage) ([]billing.Link, error)
+	// LinkCustomer moves the link to linked if it is invited and unexpired at `at`; ErrNoRows if
+	// not (or if there is no such link).
+	LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error)
+	// RevokeLink moves the link to revoked if it is invited and unexpired at `at`, or linked;
+	// ErrNoRows if not (or if there is no such link).
+	RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error)
+	// LinkedCustomers returns which of refs have a linked current link at the site.
+	LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]string, error)
+
+	// DeleteBatchPastRetention deletes the site's batch with the reference if its RetainUntil is
+	// at or before at.
+	DeleteBatchPastRetention(ctx context.Context, siteID, reference string, at time.Time) error
+	// InsertBatch inserts b and returns it as stored; ErrNoRows when the site has a batch with
+	// the reference (on PostgreSQL, after waiting for a transaction inserting one to end).
+	InsertBatch(ctx context.Context, b billing.Batch) (billing.Batch, error)
+	// InsertBatchRows inserts the rows, pending, into the batch by the engine's bulk path.
+	InsertBatchRows(ctx context.Context, batchID string, rows []billing.Row) error
+	GetBatch(ctx context.Context, siteID, reference string) (billing.Batch, error)
+	GetBatchByID(ctx context.Context, id string) (billing.Batch, error)
+	// BatchRows returns the batch's rows in submission order.
+	BatchRows(ctx context.Context, batchID string) ([]billing.Row, error)
+	// BatchRowsInState returns the batch's rows in state, in submission order.
+	BatchRowsInState(ctx context.Context, batchID string, state billing.RowState) ([]billing.Row, error)
+	// BatchSummary counts and sums the batch's rows per state.
+	BatchSummary(ctx context.Context, batchID string) ([]StateTotal, error)
+	// ListBatches returns up to limit of the site's batches, newest first.
+	ListBatches(ctx context.Context, siteID string, limit int) ([]billing.Batch, error)
+	// ListBatchesAfter returns up to limit of the site's batches after the one submitted at
+	// afterSubmittedAt with id afterID, in the order of ListBatches.
+	ListBatchesAfter(ctx context.Context, siteID string, afterSubmittedAt time.Time, afterID string, limit int) ([]billing.Batch, error)
+	// StartBatch moves the batch to inProgress if it is accepted.
+	StartBatch(ctx context.Context, batchID string) error
+	// PendingRows returns the batch's pending rows with their customers' current links.
+	PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error)
+	// MarkInProgress moves those of the rows that are pending to inProgress.
+	MarkInProgress(ctx context.Context, rowIDs []string) error
+	// InProgressRows returns the ids of the batch's inProgress rows, in submission order.
+	InProgressRows(ctx context.Context, batchID string) ([]string, error)
+	// RecordOutcomes moves those of the rows that are pending or inProgress to their outcome.
+	RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcome) error
+	// CompleteBatch marks the batch completed at `at` unless it is, or one of its rows is open.
+	CompleteBatch(ctx context.Context, batchID string, at time.Time) error
+	// ExpireOverdueRows fails as expired the open rows of uncompleted batches whose deadline is
+	// at or before now, and returns how many.
+	ExpireOverdueRows(ctx context.Context, now time.Time) (int, error)
+	// CompleteOverdueBatches completes the uncompleted batches whose deadline is at or before now.
+	CompleteOverdueBatches(ctx context.Context, now time.Time) error
+	// ExpireBatchRows fails as expired the batch's open rows at `at`, and returns how many.
+	ExpireBatchRows(ctx context.Context, batchID string, at time.Time) (int, error)
+	// CompleteExpiredBatch completes the batch at `at` unless it is completed.
+	CompleteExpiredBatch(ctx context.Context, batchID string, at time.Time) error
+	// PurgeBatches deletes the batches whose RetainUntil is at or before now and returns how many.
+	PurgeBatches(ctx context.Context, now time.Time) (int, error)
+}
+
+// LinkPage selects a page of a site's current links, ordered by customer reference: up to Limit
+// of those after After. Now and State are for the listings that take them.
+type LinkPage struct {
+	SiteID string
+	After  string
+	Limit  int
+	Now    time.Time
+	State  billing.LinkState
+}
+
+// StateTotal is how many rows of a batch are in State, and their amount.
+type StateTotal struct {
+	State  billing.RowState
+	Count  int
+	Amount int64
+}
+
+// The facts an Executor reports by wrapping them in its errors (see Mark).
+var (
+	ErrNoRows              = errors.New("no rows")
+	ErrUniqueViolation     = errors.New("unique violation")
+	ErrForeignKeyViolation = errors.New("foreign key violation")
+)
+
+// Mark returns err marked with fact (one of the errors above): errors.Is(result, fact) holds,
+// and the message is err's own.
+func Mark(fact, err error) error { return marked{fact: fact, err: err} }
+
+type marked struct{ fact, err error }
+
+func (m marked) Error() string   { return m.err.Error() }
+func (m marked) Unwrap() []error { return []error{m.fact, m.err} }
+
+// InsertOpts are the River insert options a job asks for (nil for the queue's defaults).
+func InsertOpts(job billing.Job) *river.InsertOpts {
+	if j, ok := job.(interface{ MaxAttempts() int }); ok {
+		return &river.InsertOpts{MaxAttempts: j.MaxAttempts()}
+	}
+	return nil
+}
+
+// One adapts fn, which maps one row a query returned, to the query's results: fn(r), or the
+// query's error marked by mark.
+func One[R, T any](mark func(error) error, fn func(R) T) func(R, error) (T, error) {
+	return func(r R, err error) (T, error) {
+		if err != nil {
+			var zero T
+			return zero, mark(err)
+		}
+		return fn(r), nil
+	}
+}
+
+// Many is One for a query that returns many rows.
+func Many[R, T any](mark func(error) error, fn func(R) T) func([]R, error) ([]T, error) {
+	return func(rs []R, err error) ([]T, error) {
+		if err != nil {
+			return nil, mark(err)
+		}
+		out := make([]T, len(rs))
+		for i, r := range rs {
+			out[i] = fn(r)
+		}
+		return out, nil
+	}
+}
+
+// Scopes reads a stored scope list as written, keeping scopes this build does not know.
+func Scopes(s string) []billing.Scope {
+	var out []billing.Scope
+	for _, f := range strings.Fields(s) {
+		out = append(out, billing.Scope(f))
+	}
+	return out
+}

@@ -1,0 +1,341 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/storage/driver"
+)
+
+// Store is billing.Store and billing.BatchStore over one engine's driver: each operation's
+// statements, its transaction and the meaning of its outcomes, written once for every engine.
+type Store struct {
+	d driver.Driver
+}
+
+var (
+	_ billing.Store      = (*Store)(nil)
+	_ billing.BatchStore = (*Store)(nil)
+)
+
+// NewStore returns the store over d.
+func NewStore(d driver.Driver) *Store { return &Store{d: d} }
+
+// Engine names the engine: EngineSQLite or EnginePostgres.
+func (s *Store) Engine() string { return s.d.Engine() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.d.Ping(ctx) }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.d.Close() }
+
+// NewJobClient returns a River client of the job queue kept in the database (see
+// driver.Driver.NewJobClient).
+func (s *Store) NewJobClient(cfg *river.Config) (JobClient, error) { return s.d.NewJobClient(cfg) }
+
+// interpret turns the facts an executor reports into the errors the Service acts on: a unique
+// violation is ErrDuplicate, a foreign key violation (a missing parent) or no row is ErrNotFound.
+func interpret(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, driver.ErrUniqueViolation):
+		return fmt.Errorf("%w: %w", billing.ErrDuplicate, err)
+	case errors.Is(err, driver.ErrForeignKeyViolation), errors.Is(err, driver.ErrNoRows):
+		return fmt.Errorf("%w: %w", billing.ErrNotFound, err)
+	}
+	return err
+}
+
+// result interprets the error of a method that returns a value.
+func result[T any](v T, err error) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, interpret(err)
+	}
+	return v, nil
+}
+
+// limit bounds a page size to what every engine takes.
+func limit(n int) int { return min(max(n, 0), math.MaxInt32) }
+
+func (s *Store) CreateOrganisation(ctx context.Context, o billing.Organisation) error {
+	return interpret(s.d.Executor().CreateOrganisation(ctx, o))
+}
+
+func (s *Store) CountOrganisations(ctx context.Context) (int, error) {
+	return s.d.Executor().CountOrganisations(ctx)
+}
+
+func (s *Store) CreateSite(ctx context.Context, site billing.Site) error {
+	return interpret(s.d.Executor().CreateSite(ctx, site))
+}
+
+func (s *Store) GetSite(ctx context.Context, id string) (billing.Site, error) {
+	return result(s.d.Executor().GetSite(ctx, id))
+}
+
+func (s *Store) CreateClient(ctx context.Context, c billing.Client) error {
+	return interpret(s.d.Executor().CreateClient(ctx, c))
+}
+
+func (s *Store) GetClient(ctx context.Context, id string) (billing.Client, error) {
+	return result(s.d.Executor().GetClient(ctx, id))
+}
+
+func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time) (billing.Client, error) {
+	return result(s.d.Executor().RevokeClient(ctx, id, at))
+}
+
+// EnsureSigningKey inserts the candidate unless a key exists, then reads the one key stored.
+func (s *Store) EnsureSigningKey(ctx context.Context, candidate billing.SigningKey) (billing.SigningKey, error) {
+	e := s.d.Executor()
+	if err := e.InsertSigningKey(ctx, candidate); err != nil {
+		return billing.SigningKey{}, err
+	}
+	return e.GetSigningKey(ctx)
+}
+
+// CreateLink tries the common case first: a customer reference that has no current link (its
+// first invitation), where expiring and clearing would change nothing, is one INSERT without a
+// transaction, as a mint is one round trip. When the pair has a current link the INSERT violates
+// the unique index of current links, and the transaction that expires and clears it runs; there,
+// a unique violation means the pair's link is still active.
+func (s *Store) CreateLink(ctx context.Context, l billing.Link) error {
+	if err := s.d.Executor().InsertLink(ctx, l); !errors.Is(err, driver.ErrUniqueViolation) {
+		return interpret(err)
+	}
+	tx, err := s.d.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) // a no-op once committed
+	if err := tx.ExpireInvitations(ctx, l.SiteID, l.CustomerReference, l.CreatedAt); err != nil {
+		return fmt.Errorf("expire invitations: %w", err)
+	}
+	if err := tx.ClearCurrentLink(ctx, l.SiteID, l.CustomerReference); err != nil {
+		return fmt.Errorf("clear current link: %w", err)
+	}
+	if err := tx.InsertLink(ctx, l); err != nil {
+		return interpret(err)
+	}
+	return tx.Commit(ctx)
+}
+
+func (s *Store) GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error) {
+	return result(s.d.Executor().GetCurrentLink(ctx, siteID, customerReference))
+}
+
+func (s *Store) GetLink(ctx context.Context, id string) (billing.Link, error) {
+	return result(s.d.Executor().GetLink(ctx, id))
+}
+
+// ListLinks picks the listing that filters by f.State in SQL, so that a page is full whatever
+// the state.
+func (s *Store) ListLinks(ctx context.Context, siteID string, f billing.LinkFilter, now time.Time) ([]billing.Link, error) {
+	e := s.d.Executor()
+	p := driver.LinkPage{SiteID: siteID, After: f.After, Limit: limit(f.Limit), Now: now, State: f.State}
+	switch f.State {
+	case "":
+		return e.ListLinks(ctx, p)
+	case billing.LinkInvited:
+		return e.ListInvitedLinks(ctx, p)
+	case billing.LinkExpired:
+		return e.ListExpiredLinks(ctx, p)
+	case billing.LinkLinked, billing.LinkRevoked:
+		return e.ListLinksInState(ctx, p)
+	}
+	return nil, fmt.Errorf("list links: unknown state %q", f.State)
+}
+
+func (s *Store) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
+	l, err := s.d.Executor().LinkCustomer(ctx, id, c, at)
+	if err != nil {
+		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
+	}
+	return l, nil
+}
+
+func (s *Store) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {
+	l, err := s.d.Executor().RevokeLink(ctx, id, by, at)
+	if err != nil {
+		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
+	}
+	return l, nil
+}
+
+// staleOrNotFound explains why a conditional update of link id matched no row: ErrStale when the
+// link exists (its state had moved on), ErrNotFound when it does not.
+func (s *Store) staleOrNotFound(ctx context.Context, id string, err error) error {
+	if !errors.Is(err, driver.ErrNoRows) {
+		return err
+	}
+	if _, err := s.d.Executor().GetLink(ctx, id); err != nil {
+		return interpret(err)
+	}
+	return billing.ErrStale
+}
+
+// CreateBatch frees the reference if its batch is past retention, inserts the batch, its rows
+// and its execution job in one transaction. When the insert finds the reference held it reads
+// the batch holding it and writes nothing. On PostgreSQL the transaction is READ COMMITTED: when
+// a concurrent transaction is inserting the same (site, reference), the insert waits for it to
+// end and then does nothing, and the next statement's fresh snapshot sees the batch it committed.
+func (s *Store) CreateBatch(ctx context.Context, b billing.Batch, rows []billing.Row) (stored billing.Batch, created bool, err error) {
+	tx, err := s.d.Begin(ctx)
+	if err != nil {
+		return billing.Batch{}, false, err
+	}
+	defer tx.Rollback(ctx) // a no-op once committed; undoes nothing when the batch existed
+	if err := tx.DeleteBatchPastRetention(ctx, b.SiteID, b.Reference, b.SubmittedAt); err != nil {
+		return billing.Batch{}, false, fmt.Errorf("delete batch past retention: %w", err)
+	}
+	stored, err = tx.InsertBatch(ctx, b)
+	if errors.Is(err, driver.ErrNoRows) {
+		existing, err := tx.GetBatch(ctx, b.SiteID, b.Reference)
+		if err != nil {
+			return billing.Batch{}, false, fmt.Errorf("get the batch holding the reference: %w", interpret(err))
+		}
+		return existing, false, nil
+	}
+	if err != nil {
+		return billing.Batch{}, false, fmt.Errorf("insert batch: %w", interpret(err))
+	}
+	if err := tx.InsertBatchRows(ctx, b.ID, rows); err != nil {
+		return billing.Batch{}, false, fmt.Errorf("insert batch rows: %w", interpret(err))
+	}
+	if err := tx.InsertJob(ctx, billing.ExecuteBatchJob{BatchID: b.ID}); err != nil {
+		return billing.Batch{}, false, fmt.Errorf("enqueue batch execution: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return billing.Batch{}, false, err
+	}
+	return stored, true, nil
+}
+
+func (s *Store) GetBatch(ctx context.Context, siteID, reference string) (billing.Batch, error) {
+	return result(s.d.Executor().GetBatch(ctx, siteID, reference))
+}
+
+func (s *Store) GetBatchByID(ctx context.Context, id string) (billing.Batch, error) {
+	return result(s.d.Executor().GetBatchByID(ctx, id))
+}
+
+func (s *Store) BatchRows(ctx context.Context, batchID string, state billing.RowState) ([]billing.Row, error) {
+	if state == "" {
+		return s.d.Executor().BatchRows(ctx, batchID)
+	}
+	return s.d.Executor().BatchRowsInState(ctx, batchID, state)
+}
+
+func (s *Store) LinkedCustomers(ctx context.Context, siteID string, customerReferences []string) (map[string]bool, error) {
+	linked, err := s.d.Executor().LinkedCustomers(ctx, siteID, customerReferences)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(linked))
+	for _, ref := range linked {
+		out[ref] = true
+	}
+	return out, nil
+}
+
+func (s *Store) BatchSummary(ctx context.Context, batchID string) (billing.BatchSummary, error) {
+	totals, err := s.d.Executor().BatchSummary(ctx, batchID)
+	if err != nil {
+		return nil, err
+	}
+	summary := billing.BatchSummary{}
+	for _, t := range totals {
+		summary[t.State] = billing.StateTotal{Count: t.Count, Amount: t.Amount}
+	}
+	return summary, nil
+}
+
+func (s *Store) ListBatches(ctx context.Context, siteID string, f billing.BatchFilter) ([]billing.Batch, error) {
+	if f.AfterID == "" && f.AfterSubmittedAt.IsZero() {
+		return s.d.Executor().ListBatches(ctx, siteID, limit(f.Limit))
+	}
+	return s.d.Executor().ListBatchesAfter(ctx, siteID, f.AfterSubmittedAt, f.AfterID, limit(f.Limit))
+}
+
+func (s *Store) StartBatch(ctx context.Context, batchID string) error {
+	return s.d.Executor().StartBatch(ctx, batchID)
+}
+
+func (s *Store) PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error) {
+	return s.d.Executor().PendingRows(ctx, batchID)
+}
+
+func (s *Store) MarkInProgress(ctx context.Context, rowIDs []string) error {
+	if len(rowIDs) == 0 {
+		return nil
+	}
+	return s.d.Executor().MarkInProgress(ctx, rowIDs)
+}
+
+func (s *Store) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
+	return s.d.Executor().InProgressRows(ctx, batchID)
+}
+
+func (s *Store) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	return s.d.Executor().RecordOutcomes(ctx, outcomes)
+}
+
+// CompleteBatch completes the batch if none of its rows is open, then reads whether it is
+// completed (by this call or an earlier one).
+func (s *Store) CompleteBatch(ctx context.Context, batchID string, at time.Time) (bool, error) {
+	e := s.d.Executor()
+	if err := e.CompleteBatch(ctx, batchID, at); err != nil {
+		return false, err
+	}
+	b, err := e.GetBatchByID(ctx, batchID)
+	if err != nil {
+		return false, interpret(err)
+	}
+	return b.State == billing.BatchCompleted, nil
+}
+
+// ExpireOverdueRows fails the overdue rows and completes their batches in one transaction, so
+// that no batch is left completed with open rows or overdue with none.
+func (s *Store) ExpireOverdueRows(ctx context.Context, now time.Time) (int, error) {
+	return s.expire(ctx, func(tx driver.ExecutorTx) (int, error) { return tx.ExpireOverdueRows(ctx, now) },
+		func(tx driver.ExecutorTx) error { return tx.CompleteOverdueBatches(ctx, now) })
+}
+
+// ExpireBatch is ExpireOverdueRows for one batch, whatever its deadline.
+func (s *Store) ExpireBatch(ctx context.Context, batchID string, at time.Time) (int, error) {
+	return s.expire(ctx, func(tx driver.ExecutorTx) (int, error) { return tx.ExpireBatchRows(ctx, batchID, at) },
+		func(tx driver.ExecutorTx) error { return tx.CompleteExpiredBatch(ctx, batchID, at) })
+}
+
+// expire runs expireRows then complete in one transaction and returns how many rows expired.
+func (s *Store) expire(ctx context.Context, expireRows func(driver.ExecutorTx) (int, error), complete func(driver.ExecutorTx) error) (int, error) {
+	tx, err := s.d.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx) // a no-op once committed
+	n, err := expireRows(tx)
+	if err != nil {
+		return 0, fmt.Errorf("expire rows: %w", err)
+	}
+	if err := complete(tx); err != nil {
+		return 0, fmt.Errorf("complete batches: %w", err)
+	}
+	return n, tx.Commit(ctx)
+}
+
+func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
+	return s.d.Executor().PurgeBatches(ctx, now)
+}
