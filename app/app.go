@@ -35,23 +35,33 @@ func NewHandler(cfg httpapi.Config) http.Handler {
 	return mux
 }
 
-// NewService returns the domain service over db, reading time from clock. It registers the
-// payment rails: the sandbox rail is the only adapter so far (in sandbox mode and out of it); it
-// keeps its ledger in db, in tables it migrates itself.
+// NewService returns the domain service over db, reading time from clock, with the rails of
+// OpenRails.
 func NewService(ctx context.Context, db storage.Database, clock billing.Clock, invitationTTL, settlementDelay time.Duration) (*billing.Service, error) {
-	ledger, err := sandbox.OpenLedger(ctx, db.Conn())
+	rails, err := OpenRails(ctx, db, clock, settlementDelay)
 	if err != nil {
 		return nil, err
 	}
 	return billing.NewService(billing.Config{
-		Store:   db,
-		Batches: db,
-		Rails: map[string]rail.Rail{
-			rail.Sandbox: &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: settlementDelay},
-		},
+		Store:         db,
+		Batches:       db,
+		Rails:         rails,
 		Clock:         clock,
 		InvitationTTL: invitationTTL,
 	}), nil
+}
+
+// OpenRails opens the payment rails the server offers, by the name a site gives (Site.Rail),
+// applying the migrations of the tables a rail keeps in db of its own. It is the one place where a
+// rail is registered. The sandbox rail is the only one so far, in sandbox mode and out of it.
+func OpenRails(ctx context.Context, db storage.Database, clock billing.Clock, settlementDelay time.Duration) (map[string]rail.Rail, error) {
+	ledger, err := sandbox.OpenLedger(ctx, db.Conn())
+	if err != nil {
+		return nil, fmt.Errorf("sandbox rail: %w", err)
+	}
+	return map[string]rail.Rail{
+		rail.Sandbox: &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: settlementDelay},
+	}, nil
 }
 
 // Tokens returns the issuer of the database's signing key, creating the key on first use. Every

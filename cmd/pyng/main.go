@@ -20,7 +20,6 @@ import (
 
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
-	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -137,9 +136,8 @@ func migrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Opening the database applied the engine's migrations; the sandbox rail migrates its ledger's
-	// tables itself.
-	_, err = sandbox.OpenLedger(ctx, db.Conn())
+	// Opening the database applied the engine's migrations; each rail migrates its own tables.
+	_, err = app.OpenRails(ctx, db, billing.SystemClock{}, 0)
 	return errors.Join(err, db.Close())
 }
 
