@@ -26,11 +26,8 @@ import (
 
 // NewHandler mounts the customer's pages and the partner API on one handler.
 func NewHandler(cfg httpapi.Config) http.Handler {
-	pages := web.New(web.Config{Service: cfg.Service, Tokens: cfg.Tokens, Logger: cfg.Logger, PublicURL: cfg.PublicURL})
 	mux := http.NewServeMux()
-	mux.Handle("/signup", pages)
-	mux.Handle("/agreement", pages)
-	mux.Handle("/agreement/", pages)
+	web.Mount(mux, web.Config{Service: cfg.Service, Tokens: cfg.Tokens, Logger: cfg.Logger, PublicURL: cfg.PublicURL})
 	mux.Handle("/", httpapi.New(cfg))
 	return mux
 }
