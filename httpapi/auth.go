@@ -25,12 +25,12 @@ func (a *server) authenticate(w http.ResponseWriter, r *http.Request, scope bill
 	values := r.Header.Values("Authorization")
 	if len(values) == 0 {
 		w.Header().Set("WWW-Authenticate", "Bearer "+realm)
-		return billing.Caller{}, billing.Errorf(codeMissingToken, "Authorization",
+		return billing.Caller{}, billing.Errorf(billing.CodeMissingToken, "Authorization",
 			"An access token is required: send Authorization: Bearer <token>, obtained from POST /oauth2/token.")
 	}
 	invalid := func(message string) error {
 		w.Header().Set("WWW-Authenticate", "Bearer "+realm+`, error="invalid_token"`)
-		return billing.Errorf(codeInvalidToken, "Authorization", message)
+		return billing.Errorf(billing.CodeInvalidToken, "Authorization", message)
 	}
 	scheme, raw, ok := strings.Cut(values[0], " ")
 	if len(values) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") || !isToken68(raw) {
@@ -58,7 +58,7 @@ func (a *server) authenticate(w http.ResponseWriter, r *http.Request, scope bill
 	}
 	if !slices.Contains(caller.Scopes, scope) {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer %s, error="insufficient_scope", scope="%s"`, realm, scope))
-		return billing.Caller{}, billing.Errorf(codeInsufficientScope, "Authorization",
+		return billing.Caller{}, billing.Errorf(billing.CodeInsufficientScope, "Authorization",
 			fmt.Sprintf("The access token lacks the scope %s that this endpoint requires.", scope))
 	}
 	return caller, nil
@@ -84,6 +84,7 @@ func isToken68(s string) bool {
 // client is remembered for good: revocation is final.
 type clientCache struct {
 	service *billing.Service
+	clock   billing.Clock
 	ttl     time.Duration
 	mu      sync.Mutex
 	entries map[string]cachedClient
@@ -99,7 +100,7 @@ func (c *clientCache) get(ctx context.Context, id string) (billing.Client, error
 		c.mu.Lock()
 		e, ok := c.entries[id]
 		c.mu.Unlock()
-		if ok && (e.client.Revoked() || time.Since(e.fetched) < c.ttl) {
+		if ok && (e.client.Revoked() || c.clock.Now().Sub(e.fetched) < c.ttl) {
 			return e.client, nil
 		}
 	}
@@ -109,7 +110,7 @@ func (c *clientCache) get(ctx context.Context, id string) (billing.Client, error
 	}
 	if c.ttl > 0 {
 		c.mu.Lock()
-		c.entries[id] = cachedClient{client: client, fetched: time.Now()}
+		c.entries[id] = cachedClient{client: client, fetched: c.clock.Now()}
 		c.mu.Unlock()
 	}
 	return client, nil

@@ -238,6 +238,20 @@ func TestExpiredAccessTokenIsRejected(t *testing.T) {
 	})
 }
 
+func TestRevokedClientStopsWithinTheClientCacheLifetime(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		wantStatus(t, p.list(t, ""), http.StatusOK) // the client is cached now
+		if _, err := s.Service.RevokeClient(context.Background(), p.p.ClientID); err != nil {
+			t.Fatal(err)
+		}
+		s.Clock.Advance(30*time.Second - time.Millisecond)
+		wantStatus(t, p.list(t, ""), http.StatusOK)
+		s.Clock.Advance(time.Millisecond) // the cache lifetime has passed on the server's clock
+		wantError(t, p.list(t, ""), http.StatusUnauthorized, "auth:invalid-token", "Authorization")
+	}, apptest.Options{ClientCacheTTL: 30 * time.Second})
+}
+
 func TestRateLimitPerClient(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		p := mainPartner(t, s)

@@ -8,14 +8,6 @@ import (
 	"github.com/pyng/receivables/billing"
 )
 
-// The codes the authentication and rate-limit gates answer with, under their short names.
-const (
-	codeMissingToken      = billing.CodeMissingToken
-	codeInvalidToken      = billing.CodeInvalidToken
-	codeInsufficientScope = billing.CodeInsufficientScope
-	codeRateLimited       = billing.CodeRateLimited
-)
-
 // statusOf is the one table from error code to HTTP status. A code missing from it is a
 // programming error, answered as a 500 and logged.
 var statusOf = map[billing.Code]int{

@@ -43,7 +43,7 @@ type Config struct {
 	// RateLimit is how many /billing/ requests a second each API client may make to this process
 	// (in bursts of up to twice as many); 0 sets no limit.
 	RateLimit float64
-	// Clock tells the time to the rate limits; nil is the system clock.
+	// Clock tells the time to the rate limits and the client cache; nil is the system clock.
 	Clock billing.Clock
 	// Ready reports whether the server can serve (GET /readyz).
 	Ready func(context.Context) error
@@ -79,8 +79,11 @@ func New(cfg Config) http.Handler {
 	if a.cfg.Ready == nil {
 		a.cfg.Ready = func(context.Context) error { return nil }
 	}
-	a.clients = &clientCache{service: cfg.Service, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
-	a.limits = newRateLimits(cfg.RateLimit, cfg.Clock)
+	if a.cfg.Clock == nil {
+		a.cfg.Clock = billing.SystemClock{}
+	}
+	a.clients = &clientCache{service: cfg.Service, clock: a.cfg.Clock, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
+	a.limits = newRateLimits(cfg.RateLimit, a.cfg.Clock)
 	a.requests = register(a.cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pyng_http_requests_total",
 		Help: "HTTP requests answered, by route pattern, method and status.",

@@ -25,9 +25,6 @@ type rateLimits struct {
 // newRateLimits returns buckets of perSecond requests a second that fill on clock (nil: the
 // system clock).
 func newRateLimits(perSecond float64, clock billing.Clock) *rateLimits {
-	if clock == nil {
-		clock = billing.SystemClock{}
-	}
 	return &rateLimits{perSecond: rate.Limit(perSecond), burst: max(1, int(math.Ceil(2*perSecond))), clock: clock}
 }
 
@@ -48,6 +45,6 @@ func (l *rateLimits) allow(w http.ResponseWriter, clientID string) error {
 	}
 	reservation.CancelAt(now) // the request is refused, so it takes nothing from the bucket
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
-	return billing.Errorf(codeRateLimited, "",
+	return billing.Errorf(billing.CodeRateLimited, "",
 		"Too many requests from this API client; wait for the number of seconds in Retry-After and try again.")
 }
