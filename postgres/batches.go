@@ -22,10 +22,10 @@ func (e executor) InsertBatch(ctx context.Context, b billing.Batch) (billing.Bat
 		Reference:   b.Reference,
 		Fingerprint: b.Fingerprint,
 		State:       string(b.State),
-		RowCount:    int32(b.RowCount),
+		RowCount:    int64(b.RowCount),
 		TotalAmount: b.TotalAmount,
 		SubmittedAt: billing.Millis(b.SubmittedAt),
-		CompletedAt: nullMillis(b.CompletedAt),
+		CompletedAt: driver.NullMillis(b.CompletedAt),
 		DeadlineAt:  billing.Millis(b.Deadline),
 		RetainUntil: billing.Millis(b.RetainUntil),
 	}))
@@ -35,7 +35,7 @@ func (e executor) InsertBatch(ctx context.Context, b billing.Batch) (billing.Bat
 func (e executor) InsertBatchRows(ctx context.Context, batchID string, rows []billing.Row) error {
 	params := make([]dbsqlc.InsertBatchRowsParams, len(rows))
 	for i, r := range rows {
-		params[i] = dbsqlc.InsertBatchRowsParams{ID: r.ID, BatchID: batchID, Idx: int32(r.Index), RowReference: r.Reference,
+		params[i] = dbsqlc.InsertBatchRowsParams{ID: r.ID, BatchID: batchID, Idx: int64(r.Index), RowReference: r.Reference,
 			CustomerReference: r.CustomerReference, Amount: r.Amount, State: string(billing.RowPending)}
 	}
 	_, err := e.q.InsertBatchRows(ctx, params)
@@ -63,12 +63,12 @@ func (e executor) BatchSummary(ctx context.Context, batchID string) ([]driver.St
 }
 
 func (e executor) ListBatches(ctx context.Context, siteID string, limit int) ([]billing.Batch, error) {
-	return many(batch)(e.q.ListBatches(ctx, dbsqlc.ListBatchesParams{SiteID: siteID, Lim: lim(limit)}))
+	return many(batch)(e.q.ListBatches(ctx, dbsqlc.ListBatchesParams{SiteID: siteID, Lim: int64(limit)}))
 }
 
 func (e executor) ListBatchesAfter(ctx context.Context, siteID string, afterSubmittedAt time.Time, afterID string, limit int) ([]billing.Batch, error) {
 	return many(batch)(e.q.ListBatchesAfter(ctx, dbsqlc.ListBatchesAfterParams{SiteID: siteID,
-		AfterSubmittedAt: billing.Millis(afterSubmittedAt), AfterID: afterID, Lim: lim(limit)}))
+		AfterSubmittedAt: billing.Millis(afterSubmittedAt), AfterID: afterID, Lim: int64(limit)}))
 }
 
 func (e executor) LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]string, error) {

@@ -222,9 +222,6 @@ func mapErr(err error) error {
 func one[R, T any](fn func(R) T) func(R, error) (T, error)      { return driver.One(mapErr, fn) }
 func many[R, T any](fn func(R) T) func([]R, error) ([]T, error) { return driver.Many(mapErr, fn) }
 
-// lim is a page size as the queries take it (storage bounds it to an int32).
-func lim(n int) int32 { return int32(n) }
-
 func (e executor) CreateOrganisation(ctx context.Context, o billing.Organisation) error {
 	return mapErr(e.q.CreateOrganisation(ctx, dbsqlc.CreateOrganisationParams{ID: o.ID, Name: o.Name, CreatedAt: billing.Millis(o.CreatedAt)}))
 }
@@ -256,7 +253,7 @@ func (e executor) CreateClient(ctx context.Context, c billing.Client) error {
 		SecretHash:     c.SecretHash,
 		Scopes:         billing.FormatScopes(c.Scopes),
 		CreatedAt:      billing.Millis(c.CreatedAt),
-		RevokedAt:      nullMillis(c.RevokedAt),
+		RevokedAt:      driver.NullMillis(c.RevokedAt),
 	}))
 }
 
@@ -298,19 +295,19 @@ func (e executor) GetLink(ctx context.Context, id string) (billing.Link, error) 
 }
 
 func (e executor) ListLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
-	return many(link)(e.q.ListLinks(ctx, dbsqlc.ListLinksParams{SiteID: p.SiteID, After: p.After, Lim: lim(p.Limit)}))
+	return many(link)(e.q.ListLinks(ctx, dbsqlc.ListLinksParams{SiteID: p.SiteID, After: p.After, Lim: int64(p.Limit)}))
 }
 
 func (e executor) ListInvitedLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
-	return many(link)(e.q.ListInvitedLinks(ctx, dbsqlc.ListInvitedLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: lim(p.Limit)}))
+	return many(link)(e.q.ListInvitedLinks(ctx, dbsqlc.ListInvitedLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: int64(p.Limit)}))
 }
 
 func (e executor) ListExpiredLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
-	return many(link)(e.q.ListExpiredLinks(ctx, dbsqlc.ListExpiredLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: lim(p.Limit)}))
+	return many(link)(e.q.ListExpiredLinks(ctx, dbsqlc.ListExpiredLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: int64(p.Limit)}))
 }
 
 func (e executor) ListLinksInState(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
-	return many(link)(e.q.ListLinksInState(ctx, dbsqlc.ListLinksInStateParams{SiteID: p.SiteID, After: p.After, State: string(p.State), Lim: lim(p.Limit)}))
+	return many(link)(e.q.ListLinksInState(ctx, dbsqlc.ListLinksInStateParams{SiteID: p.SiteID, After: p.After, State: string(p.State), Lim: int64(p.Limit)}))
 }
 
 func (e executor) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {

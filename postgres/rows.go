@@ -1,106 +1,43 @@
 package postgres
 
 import (
-	"time"
-
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/postgres/internal/dbsqlc"
 	"github.com/pyng/receivables/storage/driver"
 )
 
-// The conversions between sqlc's rows and billing's types. Times are stored as Unix
-// milliseconds; PostgreSQL's nullable columns are pointers.
+// sqlc's rows to billing's types, through package driver's records, which have the fields of
+// sqlc's rows on both engines (the conversions do not compile if they drift apart).
 
 func site(r dbsqlc.Site) billing.Site {
-	return billing.Site{ID: r.ID, OrganisationID: r.OrganisationID, Name: r.Name, Currency: r.Currency, Rail: r.Rail,
-		CreatedAt: billing.FromMillis(r.CreatedAt)}
+	return driver.SiteRecord(r).Site()
 }
 
 func client(r dbsqlc.ApiClient) billing.Client {
-	return billing.Client{ID: r.ID, OrganisationID: r.OrganisationID, SecretHash: r.SecretHash, Scopes: driver.Scopes(r.Scopes),
-		CreatedAt: billing.FromMillis(r.CreatedAt), RevokedAt: fromNullMillis(r.RevokedAt)}
+	return driver.ClientRecord(r).Client()
 }
 
 func signingKey(r dbsqlc.GetSigningKeyRow) billing.SigningKey {
-	return billing.SigningKey{ID: r.ID, Secret: r.Secret, CreatedAt: billing.FromMillis(r.CreatedAt)}
+	return driver.SigningKeyRecord(r).SigningKey()
 }
 
 func link(r dbsqlc.CustomerLink) billing.Link {
-	return billing.Link{
-		ID:                r.ID,
-		SiteID:            r.SiteID,
-		CustomerReference: r.CustomerReference,
-		StoredState:       billing.LinkState(r.State),
-		CreatedAt:         billing.FromMillis(r.CreatedAt),
-		ExpiresAt:         billing.FromMillis(r.ExpiresAt),
-		LinkedAt:          fromNullMillis(r.LinkedAt),
-		RevokedAt:         fromNullMillis(r.RevokedAt),
-		RevokedBy:         billing.RevokedBy(deref(r.RevokedBy)),
-		Customer:          customer(r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber),
-	}
-}
-
-func customer(name, email, bsb, accountNumber *string) billing.Customer {
-	return billing.Customer{Name: deref(name), Email: deref(email), BSB: deref(bsb), AccountNumber: deref(accountNumber)}
+	return driver.LinkRecord(r).Link()
 }
 
 func batch(r dbsqlc.Batch) billing.Batch {
-	return billing.Batch{
-		ID:          r.ID,
-		SiteID:      r.SiteID,
-		Reference:   r.Reference,
-		Fingerprint: r.Fingerprint,
-		State:       billing.BatchState(r.State),
-		RowCount:    int(r.RowCount),
-		TotalAmount: r.TotalAmount,
-		SubmittedAt: billing.FromMillis(r.SubmittedAt),
-		CompletedAt: fromNullMillis(r.CompletedAt),
-		Deadline:    billing.FromMillis(r.DeadlineAt),
-		RetainUntil: billing.FromMillis(r.RetainUntil),
-	}
+	return driver.BatchRecord(r).Batch()
 }
 
 func row(r dbsqlc.BatchRow) billing.Row {
-	return billing.Row{
-		ID:                r.ID,
-		BatchID:           r.BatchID,
-		Index:             int(r.Idx),
-		Reference:         r.RowReference,
-		CustomerReference: r.CustomerReference,
-		Amount:            r.Amount,
-		State:             billing.RowState(r.State),
-		FailureReason:     billing.FailureReason(deref(r.FailureReason)),
-		OutcomeAt:         fromNullMillis(r.OutcomeAt),
-	}
+	return driver.RowRecord(r).Row()
 }
 
 func pendingRow(r dbsqlc.PendingRowsRow) billing.PendingRow {
-	return billing.PendingRow{Row: row(r.BatchRow), Linked: r.Linked,
-		Customer: customer(r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber)}
+	return driver.PendingRow(driver.RowRecord(r.BatchRow), r.Linked,
+		r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber)
 }
 
 func stateTotal(r dbsqlc.BatchSummaryRow) driver.StateTotal {
-	return driver.StateTotal{State: billing.RowState(r.State), Count: int(r.RowCount), Amount: r.Amount}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func nullMillis(t time.Time) *int64 {
-	if t.IsZero() {
-		return nil
-	}
-	ms := billing.Millis(t)
-	return &ms
-}
-
-func fromNullMillis(n *int64) time.Time {
-	if n == nil {
-		return time.Time{}
-	}
-	return billing.FromMillis(*n)
+	return driver.StateTotalRecord(r).StateTotal()
 }

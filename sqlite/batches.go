@@ -50,7 +50,7 @@ func (e executor) InsertBatch(ctx context.Context, b billing.Batch) (billing.Bat
 		RowCount:    int64(b.RowCount),
 		TotalAmount: b.TotalAmount,
 		SubmittedAt: billing.Millis(b.SubmittedAt),
-		CompletedAt: nullMillis(b.CompletedAt),
+		CompletedAt: driver.NullMillis(b.CompletedAt),
 		DeadlineAt:  billing.Millis(b.Deadline),
 		RetainUntil: billing.Millis(b.RetainUntil),
 	}))

@@ -215,7 +215,7 @@ func (e executor) CreateClient(ctx context.Context, c billing.Client) error {
 		SecretHash:     c.SecretHash,
 		Scopes:         billing.FormatScopes(c.Scopes),
 		CreatedAt:      billing.Millis(c.CreatedAt),
-		RevokedAt:      nullMillis(c.RevokedAt),
+		RevokedAt:      driver.NullMillis(c.RevokedAt),
 	}))
 }
 

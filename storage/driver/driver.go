@@ -11,7 +11,6 @@ package driver
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -208,13 +207,4 @@ func Many[R, T any](mark func(error) error, fn func(R) T) func([]R, error) ([]T,
 		}
 		return out, nil
 	}
-}
-
-// Scopes reads a stored scope list as written, keeping scopes this build does not know.
-func Scopes(s string) []billing.Scope {
-	var out []billing.Scope
-	for _, f := range strings.Fields(s) {
-		out = append(out, billing.Scope(f))
-	}
-	return out
 }

@@ -7,6 +7,7 @@ package dbsqlc
 
 import (
 	"context"
+	"database/sql"
 )
 
 const batchRows = `-- name: BatchRows :many
@@ -193,7 +194,7 @@ type CreateClientParams struct {
 	SecretHash     []byte
 	Scopes         string
 	CreatedAt      int64
-	RevokedAt      *int64
+	RevokedAt      sql.NullInt64
 }
 
 func (q *Queries) CreateClient(ctx context.Context, arg CreateClientParams) error {
@@ -518,10 +519,10 @@ type InsertBatchParams struct {
 	Reference   string
 	Fingerprint []byte
 	State       string
-	RowCount    int32
+	RowCount    int64
 	TotalAmount int64
 	SubmittedAt int64
-	CompletedAt *int64
+	CompletedAt sql.NullInt64
 	DeadlineAt  int64
 	RetainUntil int64
 }
@@ -562,7 +563,7 @@ func (q *Queries) InsertBatch(ctx context.Context, arg InsertBatchParams) (Batch
 type InsertBatchRowsParams struct {
 	ID                string
 	BatchID           string
-	Idx               int32
+	Idx               int64
 	RowReference      string
 	CustomerReference string
 	Amount            int64
@@ -696,7 +697,7 @@ LIMIT $2
 
 type ListBatchesParams struct {
 	SiteID string
-	Lim    int32
+	Lim    int64
 }
 
 func (q *Queries) ListBatches(ctx context.Context, arg ListBatchesParams) ([]Batch, error) {
@@ -742,7 +743,7 @@ type ListBatchesAfterParams struct {
 	SiteID           string
 	AfterSubmittedAt int64
 	AfterID          string
-	Lim              int32
+	Lim              int64
 }
 
 // The page after the batch (after_submitted_at, after_id) in the order of ListBatches.
@@ -795,7 +796,7 @@ type ListExpiredLinksParams struct {
 	SiteID string
 	After  string
 	Now    int64
-	Lim    int32
+	Lim    int64
 }
 
 // Invitations marked expired, and those still stored as invited that expired by now.
@@ -851,7 +852,7 @@ type ListInvitedLinksParams struct {
 	SiteID string
 	After  string
 	Now    int64
-	Lim    int32
+	Lim    int64
 }
 
 // Invitations still open at now.
@@ -905,7 +906,7 @@ LIMIT $3
 type ListLinksParams struct {
 	SiteID string
 	After  string
-	Lim    int32
+	Lim    int64
 }
 
 func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]CustomerLink, error) {
@@ -955,7 +956,7 @@ type ListLinksInStateParams struct {
 	SiteID string
 	After  string
 	State  string
-	Lim    int32
+	Lim    int64
 }
 
 // For the states that time does not change: linked and revoked.
@@ -1024,10 +1025,10 @@ ORDER BY r.idx
 type PendingRowsRow struct {
 	BatchRow              BatchRow
 	Linked                bool
-	CustomerName          *string
-	CustomerEmail         *string
-	CustomerBsb           *string
-	CustomerAccountNumber *string
+	CustomerName          sql.NullString
+	CustomerEmail         sql.NullString
+	CustomerBsb           sql.NullString
+	CustomerAccountNumber sql.NullString
 }
 
 // The batch's pending rows with the current link of their customer at the batch's site, if any.

@@ -4,13 +4,17 @@
 
 package dbsqlc
 
+import (
+	"database/sql"
+)
+
 type ApiClient struct {
 	ID             string
 	OrganisationID string
 	SecretHash     []byte
 	Scopes         string
 	CreatedAt      int64
-	RevokedAt      *int64
+	RevokedAt      sql.NullInt64
 }
 
 type Batch struct {
@@ -19,10 +23,10 @@ type Batch struct {
 	Reference   string
 	Fingerprint []byte
 	State       string
-	RowCount    int32
+	RowCount    int64
 	TotalAmount int64
 	SubmittedAt int64
-	CompletedAt *int64
+	CompletedAt sql.NullInt64
 	DeadlineAt  int64
 	RetainUntil int64
 }
@@ -30,13 +34,13 @@ type Batch struct {
 type BatchRow struct {
 	ID                string
 	BatchID           string
-	Idx               int32
+	Idx               int64
 	RowReference      string
 	CustomerReference string
 	Amount            int64
 	State             string
-	FailureReason     *string
-	OutcomeAt         *int64
+	FailureReason     sql.NullString
+	OutcomeAt         sql.NullInt64
 }
 
 type CustomerLink struct {
@@ -47,13 +51,13 @@ type CustomerLink struct {
 	IsCurrent             bool
 	CreatedAt             int64
 	ExpiresAt             int64
-	LinkedAt              *int64
-	RevokedAt             *int64
-	RevokedBy             *string
-	CustomerName          *string
-	CustomerEmail         *string
-	CustomerBsb           *string
-	CustomerAccountNumber *string
+	LinkedAt              sql.NullInt64
+	RevokedAt             sql.NullInt64
+	RevokedBy             sql.NullString
+	CustomerName          sql.NullString
+	CustomerEmail         sql.NullString
+	CustomerBsb           sql.NullString
+	CustomerAccountNumber sql.NullString
 }
 
 type Organisation struct {
@@ -67,7 +71,7 @@ type SandboxLedger struct {
 	Amount         int64
 	Bsb            string
 	AccountNumber  string
-	Failure        *string
+	Failure        sql.NullString
 	SubmittedAt    int64
 	SettlesAt      int64
 }

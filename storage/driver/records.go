@@ -1,0 +1,194 @@
+package driver
+
+import (
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// The records are the rows of the engines' queries as both engines' sqlc reads them: the same
+// fields, in the same order, of the same types (times as Unix milliseconds, nullable columns as
+// sql.Null* values). An engine turns its sqlc row into one with a Go conversion, such as
+// driver.SiteRecord(r), which stops compiling if the two drift apart, and the record into a
+// billing type with its method: the mapping is written once, here.
+
+// SiteRecord is a row of sites.
+type SiteRecord struct {
+	ID             string
+	OrganisationID string
+	Name           string
+	Currency       string
+	CreatedAt      int64
+	Rail           string
+}
+
+func (r SiteRecord) Site() billing.Site {
+	return billing.Site{ID: r.ID, OrganisationID: r.OrganisationID, Name: r.Name, Currency: r.Currency, Rail: r.Rail,
+		CreatedAt: billing.FromMillis(r.CreatedAt)}
+}
+
+// ClientRecord is a row of api_clients.
+type ClientRecord struct {
+	ID             string
+	OrganisationID string
+	SecretHash     []byte
+	Scopes         string
+	CreatedAt      int64
+	RevokedAt      sql.NullInt64
+}
+
+func (r ClientRecord) Client() billing.Client {
+	return billing.Client{ID: r.ID, OrganisationID: r.OrganisationID, SecretHash: r.SecretHash, Scopes: scopes(r.Scopes),
+		CreatedAt: billing.FromMillis(r.CreatedAt), RevokedAt: FromNullMillis(r.RevokedAt)}
+}
+
+// scopes reads a stored scope list as written, keeping scopes this build does not know.
+func scopes(s string) []billing.Scope {
+	var out []billing.Scope
+	for _, f := range strings.Fields(s) {
+		out = append(out, billing.Scope(f))
+	}
+	return out
+}
+
+// SigningKeyRecord is what GetSigningKey reads of signing_keys.
+type SigningKeyRecord struct {
+	ID        string
+	Secret    []byte
+	CreatedAt int64
+}
+
+func (r SigningKeyRecord) SigningKey() billing.SigningKey {
+	return billing.SigningKey{ID: r.ID, Secret: r.Secret, CreatedAt: billing.FromMillis(r.CreatedAt)}
+}
+
+// LinkRecord is a row of customer_links.
+type LinkRecord struct {
+	ID                    string
+	SiteID                string
+	CustomerReference     string
+	State                 string
+	IsCurrent             bool
+	CreatedAt             int64
+	ExpiresAt             int64
+	LinkedAt              sql.NullInt64
+	RevokedAt             sql.NullInt64
+	RevokedBy             sql.NullString
+	CustomerName          sql.NullString
+	CustomerEmail         sql.NullString
+	CustomerBsb           sql.NullString
+	CustomerAccountNumber sql.NullString
+}
+
+func (r LinkRecord) Link() billing.Link {
+	return billing.Link{
+		ID:                r.ID,
+		SiteID:            r.SiteID,
+		CustomerReference: r.CustomerReference,
+		StoredState:       billing.LinkState(r.State),
+		CreatedAt:         billing.FromMillis(r.CreatedAt),
+		ExpiresAt:         billing.FromMillis(r.ExpiresAt),
+		LinkedAt:          FromNullMillis(r.LinkedAt),
+		RevokedAt:         FromNullMillis(r.RevokedAt),
+		RevokedBy:         billing.RevokedBy(r.RevokedBy.String),
+		Customer:          customer(r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber),
+	}
+}
+
+func customer(name, email, bsb, accountNumber sql.NullString) billing.Customer {
+	return billing.Customer{Name: name.String, Email: email.String, BSB: bsb.String, AccountNumber: accountNumber.String}
+}
+
+// BatchRecord is a row of batches.
+type BatchRecord struct {
+	ID          string
+	SiteID      string
+	Reference   string
+	Fingerprint []byte
+	State       string
+	RowCount    int64
+	TotalAmount int64
+	SubmittedAt int64
+	CompletedAt sql.NullInt64
+	DeadlineAt  int64
+	RetainUntil int64
+}
+
+func (r BatchRecord) Batch() billing.Batch {
+	return billing.Batch{
+		ID:          r.ID,
+		SiteID:      r.SiteID,
+		Reference:   r.Reference,
+		Fingerprint: r.Fingerprint,
+		State:       billing.BatchState(r.State),
+		RowCount:    int(r.RowCount),
+		TotalAmount: r.TotalAmount,
+		SubmittedAt: billing.FromMillis(r.SubmittedAt),
+		CompletedAt: FromNullMillis(r.CompletedAt),
+		Deadline:    billing.FromMillis(r.DeadlineAt),
+		RetainUntil: billing.FromMillis(r.RetainUntil),
+	}
+}
+
+// RowRecord is a row of batch_rows.
+type RowRecord struct {
+	ID                string
+	BatchID           string
+	Idx               int64
+	RowReference      string
+	CustomerReference string
+	Amount            int64
+	State             string
+	FailureReason     sql.NullString
+	OutcomeAt         sql.NullInt64
+}
+
+func (r RowRecord) Row() billing.Row {
+	return billing.Row{
+		ID:                r.ID,
+		BatchID:           r.BatchID,
+		Index:             int(r.Idx),
+		Reference:         r.RowReference,
+		CustomerReference: r.CustomerReference,
+		Amount:            r.Amount,
+		State:             billing.RowState(r.State),
+		FailureReason:     billing.FailureReason(r.FailureReason.String),
+		OutcomeAt:         FromNullMillis(r.OutcomeAt),
+	}
+}
+
+// PendingRow is a row of PendingRows: the batch row, whether its customer is linked, and the
+// customer's details from the link (sqlc embeds the batch row as a struct of its own package, so
+// a Go conversion cannot reach it).
+func PendingRow(r RowRecord, linked bool, name, email, bsb, accountNumber sql.NullString) billing.PendingRow {
+	return billing.PendingRow{Row: r.Row(), Linked: linked, Customer: customer(name, email, bsb, accountNumber)}
+}
+
+// StateTotalRecord is a row of BatchSummary.
+type StateTotalRecord struct {
+	State    string
+	RowCount int64
+	Amount   int64
+}
+
+func (r StateTotalRecord) StateTotal() StateTotal {
+	return StateTotal{State: billing.RowState(r.State), Count: int(r.RowCount), Amount: r.Amount}
+}
+
+// NullMillis is t as a nullable column: NULL when t is zero.
+func NullMillis(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: billing.Millis(t), Valid: true}
+}
+
+// FromNullMillis reads a nullable time column: the zero time when NULL.
+func FromNullMillis(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return billing.FromMillis(n.Int64)
+}
