@@ -10,7 +10,9 @@ import (
 	"github.com/pyng/receivables/storage/driver"
 )
 
-// The set-based statements take their many values as one JSON array, read with json_each.
+// The set-based statements take their many values as one JSON array. An array of objects is read
+// with jsonb_each, whose values are binary JSON that json_extract and ->> read without parsing
+// each object's text again (json_each would render each one as text first).
 type (
 	rowJSON struct {
 		ID       string `json:"id"`
@@ -56,7 +58,7 @@ func (e executor) InsertBatch(ctx context.Context, b billing.Batch) (billing.Bat
 	}))
 }
 
-// InsertBatchRows inserts the rows as one JSON array, read with json_each: one statement.
+// InsertBatchRows inserts the rows as one JSON array, read with jsonb_each: one statement.
 func (e executor) InsertBatchRows(ctx context.Context, batchID string, rows []billing.Row) error {
 	js, err := jsonArray(rows, func(r billing.Row) rowJSON {
 		return rowJSON{ID: r.ID, Idx: r.Index, Ref: r.Reference, Customer: r.CustomerReference, Amount: r.Amount}
@@ -126,14 +128,14 @@ func (e executor) InProgressRows(ctx context.Context, batchID string) ([]string,
 
 // recordOutcomes is written here, not in queries.sql, because sqlc's SQLite parser does not
 // accept UPDATE ... FROM. outcomes is a JSON array of {"id", "failure", "at"}; an empty failure
-// means succeeded. One statement for the lot: SQLite walks json_each and finds each row by its
+// means succeeded. One statement for the lot: SQLite walks jsonb_each and finds each row by its
 // primary key. Rows already terminal keep their outcome.
 const recordOutcomes = `UPDATE batch_rows
 SET state = CASE WHEN o.failure = '' THEN 'succeeded' ELSE 'failed' END,
     failure_reason = nullif(o.failure, ''),
     outcome_at = o.at
 FROM (SELECT value ->> '$.id' AS id, value ->> '$.failure' AS failure, value ->> '$.at' AS at
-      FROM json_each(?)) AS o
+      FROM jsonb_each(?)) AS o
 WHERE batch_rows.id = o.id AND batch_rows.state IN ('pending', 'inProgress')`
 
 func (e executor) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcome) error {

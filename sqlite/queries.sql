@@ -117,7 +117,7 @@ INSERT INTO batch_rows (id, batch_id, idx, row_reference, customer_reference, am
 SELECT json_extract(r.value, '$.id'), sqlc.arg(batch_id), json_extract(r.value, '$.idx'),
        json_extract(r.value, '$.ref'), json_extract(r.value, '$.customer'),
        json_extract(r.value, '$.amount'), 'pending'
-FROM json_each(sqlc.arg(rows)) AS r;
+FROM jsonb_each(sqlc.arg(rows)) AS r;
 
 -- name: GetBatch :one
 SELECT * FROM batches WHERE site_id = sqlc.arg(site_id) AND reference = sqlc.arg(reference);

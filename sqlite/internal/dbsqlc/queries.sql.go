@@ -577,7 +577,7 @@ INSERT INTO batch_rows (id, batch_id, idx, row_reference, customer_reference, am
 SELECT json_extract(r.value, '$.id'), ?1, json_extract(r.value, '$.idx'),
        json_extract(r.value, '$.ref'), json_extract(r.value, '$.customer'),
        json_extract(r.value, '$.amount'), 'pending'
-FROM json_each(?2) AS r
+FROM jsonb_each(?2) AS r
 `
 
 type InsertBatchRowsParams struct {
