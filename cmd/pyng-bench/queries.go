@@ -27,12 +27,12 @@ VALUES ($1, $2, $3, '\x00', 'accepted', $4, $5, $6, $7, $8)`
                      submitted_at, deadline_at, retain_until)
 VALUES (?, ?, ?, x'00', 'accepted', ?, ?, ?, ?, ?)`
 	// insertBatchRowsSQLite is SQLite's bulk path, the store's: the rows as one JSON array read
-	// with json_each. (PostgreSQL's is COPY, which takes no SQL.)
+	// with jsonb_each. (PostgreSQL's is COPY, which takes no SQL.)
 	insertBatchRowsSQLite = `INSERT INTO batch_rows (id, batch_id, idx, row_reference, customer_reference, amount, state)
 SELECT json_extract(r.value, '$.id'), ?, json_extract(r.value, '$.idx'),
        json_extract(r.value, '$.ref'), json_extract(r.value, '$.customer'),
        json_extract(r.value, '$.amount'), 'pending'
-FROM json_each(?) AS r`
+FROM jsonb_each(?) AS r`
 
 	// recordOutcomesPG is scenario 3's baseline: 1000 rows moved to their outcome by one
 	// set-based UPDATE, zipping arrays of ids, failures and times.
@@ -42,12 +42,13 @@ SET state = CASE WHEN o.failure = '' THEN 'succeeded' ELSE 'failed' END,
     outcome_at = o.at
 FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS failure, unnest($3::bigint[]) AS at) AS o
 WHERE r.id = o.id AND r.state IN ('pending', 'inProgress')`
-	// recordOutcomesSQLite is the same with a JSON array of {"id", "failure", "at"}.
+	// recordOutcomesSQLite is the same with a JSON array of {"id", "failure", "at"}, read with
+	// jsonb_each as the store does.
 	recordOutcomesSQLite = `UPDATE batch_rows
 SET state = CASE WHEN json_extract(o.value, '$.failure') = '' THEN 'succeeded' ELSE 'failed' END,
     failure_reason = nullif(json_extract(o.value, '$.failure'), ''),
     outcome_at = json_extract(o.value, '$.at')
-FROM json_each(?) AS o
+FROM jsonb_each(?) AS o
 WHERE batch_rows.id = json_extract(o.value, '$.id') AND batch_rows.state IN ('pending', 'inProgress')`
 
 	// batchRowsPG is scenario 4's baseline: a batch's rows in submission order.
