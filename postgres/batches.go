@@ -1,35 +1,14 @@
+// The executor's methods whose statements differ per engine: the bulk paths. The others, the same
+// on both engines, are in executor.go, generated from sqlite/executor.go.
+
 package postgres
 
 import (
 	"context"
-	"time"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/postgres/internal/dbsqlc"
-	"github.com/pyng/receivables/storage/driver"
 )
-
-func (e executor) DeleteBatchPastRetention(ctx context.Context, siteID, reference string, at time.Time) error {
-	return e.q.DeleteBatchPastRetention(ctx, dbsqlc.DeleteBatchPastRetentionParams{SiteID: siteID, Reference: reference, At: billing.Millis(at)})
-}
-
-// InsertBatch returns no row when the site has a batch with the reference, after waiting, if
-// another transaction is inserting one, for that transaction to end.
-func (e executor) InsertBatch(ctx context.Context, b billing.Batch) (billing.Batch, error) {
-	return one(batch)(e.q.InsertBatch(ctx, dbsqlc.InsertBatchParams{
-		ID:          b.ID,
-		SiteID:      b.SiteID,
-		Reference:   b.Reference,
-		Fingerprint: b.Fingerprint,
-		State:       string(b.State),
-		RowCount:    int64(b.RowCount),
-		TotalAmount: b.TotalAmount,
-		SubmittedAt: billing.Millis(b.SubmittedAt),
-		CompletedAt: driver.NullMillis(b.CompletedAt),
-		DeadlineAt:  billing.Millis(b.Deadline),
-		RetainUntil: billing.Millis(b.RetainUntil),
-	}))
-}
 
 // InsertBatchRows copies the rows in (COPY FROM STDIN).
 func (e executor) InsertBatchRows(ctx context.Context, batchID string, rows []billing.Row) error {
@@ -42,53 +21,12 @@ func (e executor) InsertBatchRows(ctx context.Context, batchID string, rows []bi
 	return mapErr(err)
 }
 
-func (e executor) GetBatch(ctx context.Context, siteID, reference string) (billing.Batch, error) {
-	return one(batch)(e.q.GetBatch(ctx, dbsqlc.GetBatchParams{SiteID: siteID, Reference: reference}))
-}
-
-func (e executor) GetBatchByID(ctx context.Context, id string) (billing.Batch, error) {
-	return one(batch)(e.q.GetBatchByID(ctx, id))
-}
-
-func (e executor) BatchRows(ctx context.Context, batchID string) ([]billing.Row, error) {
-	return many(row)(e.q.BatchRows(ctx, batchID))
-}
-
-func (e executor) BatchRowsInState(ctx context.Context, batchID string, state billing.RowState) ([]billing.Row, error) {
-	return many(row)(e.q.BatchRowsInState(ctx, dbsqlc.BatchRowsInStateParams{BatchID: batchID, State: string(state)}))
-}
-
-func (e executor) BatchSummary(ctx context.Context, batchID string) ([]driver.StateTotal, error) {
-	return many(stateTotal)(e.q.BatchSummary(ctx, batchID))
-}
-
-func (e executor) ListBatches(ctx context.Context, siteID string, limit int) ([]billing.Batch, error) {
-	return many(batch)(e.q.ListBatches(ctx, dbsqlc.ListBatchesParams{SiteID: siteID, Lim: int64(limit)}))
-}
-
-func (e executor) ListBatchesAfter(ctx context.Context, siteID string, afterSubmittedAt time.Time, afterID string, limit int) ([]billing.Batch, error) {
-	return many(batch)(e.q.ListBatchesAfter(ctx, dbsqlc.ListBatchesAfterParams{SiteID: siteID,
-		AfterSubmittedAt: billing.Millis(afterSubmittedAt), AfterID: afterID, Lim: int64(limit)}))
-}
-
 func (e executor) LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]string, error) {
 	return e.q.LinkedCustomers(ctx, dbsqlc.LinkedCustomersParams{SiteID: siteID, Refs: refs})
 }
 
-func (e executor) StartBatch(ctx context.Context, batchID string) error {
-	return e.q.StartBatch(ctx, batchID)
-}
-
-func (e executor) PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error) {
-	return many(pendingRow)(e.q.PendingRows(ctx, batchID))
-}
-
 func (e executor) MarkInProgress(ctx context.Context, rowIDs []string) error {
 	return e.q.MarkInProgress(ctx, rowIDs)
-}
-
-func (e executor) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
-	return e.q.InProgressRows(ctx, batchID)
 }
 
 // RecordOutcomes passes the outcomes as three arrays, zipped by the statement.
@@ -102,31 +40,4 @@ func (e executor) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutc
 		p.Ids[i], p.Failures[i], p.Ats[i] = o.RowID, string(o.Failure), billing.Millis(o.At)
 	}
 	return e.q.RecordOutcomes(ctx, p)
-}
-
-func (e executor) CompleteBatch(ctx context.Context, batchID string, at time.Time) error {
-	return e.q.CompleteBatch(ctx, dbsqlc.CompleteBatchParams{ID: batchID, At: billing.Millis(at)})
-}
-
-func (e executor) ExpireOverdueRows(ctx context.Context, now time.Time) (int, error) {
-	n, err := e.q.ExpireOverdueRows(ctx, billing.Millis(now))
-	return int(n), err
-}
-
-func (e executor) CompleteOverdueBatches(ctx context.Context, now time.Time) error {
-	return e.q.CompleteOverdueBatches(ctx, billing.Millis(now))
-}
-
-func (e executor) ExpireBatchRows(ctx context.Context, batchID string, at time.Time) (int, error) {
-	n, err := e.q.ExpireBatchRows(ctx, dbsqlc.ExpireBatchRowsParams{At: billing.Millis(at), BatchID: batchID})
-	return int(n), err
-}
-
-func (e executor) CompleteExpiredBatch(ctx context.Context, batchID string, at time.Time) error {
-	return e.q.CompleteExpiredBatch(ctx, dbsqlc.CompleteExpiredBatchParams{At: billing.Millis(at), BatchID: batchID})
-}
-
-func (e executor) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
-	n, err := e.q.PurgeBatches(ctx, billing.Millis(now))
-	return int(n), err
 }

@@ -7,6 +7,7 @@
 package postgres
 
 //go:generate go tool -modfile=../tools/go.mod sqlc generate -f sqlc.yaml
+//go:generate go run ../internal/executorgen ../sqlite/executor.go executor.go
 
 import (
 	"context"
@@ -216,105 +217,4 @@ func mapErr(err error) error {
 		return driver.Mark(driver.ErrNoRows, err)
 	}
 	return err
-}
-
-// one and many map the rows of a query to billing types, marking its error.
-func one[R, T any](fn func(R) T) func(R, error) (T, error)      { return driver.One(mapErr, fn) }
-func many[R, T any](fn func(R) T) func([]R, error) ([]T, error) { return driver.Many(mapErr, fn) }
-
-func (e executor) CreateOrganisation(ctx context.Context, o billing.Organisation) error {
-	return mapErr(e.q.CreateOrganisation(ctx, dbsqlc.CreateOrganisationParams{ID: o.ID, Name: o.Name, CreatedAt: billing.Millis(o.CreatedAt)}))
-}
-
-func (e executor) CountOrganisations(ctx context.Context) (int, error) {
-	n, err := e.q.CountOrganisations(ctx)
-	return int(n), err
-}
-
-func (e executor) CreateSite(ctx context.Context, s billing.Site) error {
-	return mapErr(e.q.CreateSite(ctx, dbsqlc.CreateSiteParams{
-		ID:             s.ID,
-		OrganisationID: s.OrganisationID,
-		Name:           s.Name,
-		Currency:       s.Currency,
-		Rail:           s.Rail,
-		CreatedAt:      billing.Millis(s.CreatedAt),
-	}))
-}
-
-func (e executor) GetSite(ctx context.Context, id string) (billing.Site, error) {
-	return one(site)(e.q.GetSite(ctx, id))
-}
-
-func (e executor) CreateClient(ctx context.Context, c billing.Client) error {
-	return mapErr(e.q.CreateClient(ctx, dbsqlc.CreateClientParams{
-		ID:             c.ID,
-		OrganisationID: c.OrganisationID,
-		SecretHash:     c.SecretHash,
-		Scopes:         billing.FormatScopes(c.Scopes),
-		CreatedAt:      billing.Millis(c.CreatedAt),
-		RevokedAt:      driver.NullMillis(c.RevokedAt),
-	}))
-}
-
-func (e executor) GetClient(ctx context.Context, id string) (billing.Client, error) {
-	return one(client)(e.q.GetClient(ctx, id))
-}
-
-func (e executor) RevokeClient(ctx context.Context, id string, at time.Time) (billing.Client, error) {
-	return one(client)(e.q.RevokeClient(ctx, dbsqlc.RevokeClientParams{ID: id, RevokedAt: billing.Millis(at)}))
-}
-
-func (e executor) InsertSigningKey(ctx context.Context, k billing.SigningKey) error {
-	return mapErr(e.q.InsertSigningKey(ctx, dbsqlc.InsertSigningKeyParams{ID: k.ID, Secret: k.Secret, CreatedAt: billing.Millis(k.CreatedAt)}))
-}
-
-func (e executor) GetSigningKey(ctx context.Context) (billing.SigningKey, error) {
-	return one(signingKey)(e.q.GetSigningKey(ctx))
-}
-
-func (e executor) InsertLink(ctx context.Context, l billing.Link) error {
-	return mapErr(e.q.InsertLink(ctx, dbsqlc.InsertLinkParams{ID: l.ID, SiteID: l.SiteID, CustomerReference: l.CustomerReference,
-		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt)}))
-}
-
-func (e executor) ExpireInvitations(ctx context.Context, siteID, customerReference string, at time.Time) error {
-	return e.q.ExpireInvitations(ctx, dbsqlc.ExpireInvitationsParams{SiteID: siteID, CustomerReference: customerReference, At: billing.Millis(at)})
-}
-
-func (e executor) ClearCurrentLink(ctx context.Context, siteID, customerReference string) error {
-	return e.q.ClearCurrentLink(ctx, dbsqlc.ClearCurrentLinkParams{SiteID: siteID, CustomerReference: customerReference})
-}
-
-func (e executor) GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error) {
-	return one(link)(e.q.GetCurrentLink(ctx, dbsqlc.GetCurrentLinkParams{SiteID: siteID, CustomerReference: customerReference}))
-}
-
-func (e executor) GetLink(ctx context.Context, id string) (billing.Link, error) {
-	return one(link)(e.q.GetLink(ctx, id))
-}
-
-func (e executor) ListLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
-	return many(link)(e.q.ListLinks(ctx, dbsqlc.ListLinksParams{SiteID: p.SiteID, After: p.After, Lim: int64(p.Limit)}))
-}
-
-func (e executor) ListInvitedLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
-	return many(link)(e.q.ListInvitedLinks(ctx, dbsqlc.ListInvitedLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: int64(p.Limit)}))
-}
-
-func (e executor) ListExpiredLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
-	return many(link)(e.q.ListExpiredLinks(ctx, dbsqlc.ListExpiredLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: int64(p.Limit)}))
-}
-
-func (e executor) ListLinksInState(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
-	return many(link)(e.q.ListLinksInState(ctx, dbsqlc.ListLinksInStateParams{SiteID: p.SiteID, After: p.After, State: string(p.State), Lim: int64(p.Limit)}))
-}
-
-func (e executor) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
-	return one(link)(e.q.LinkCustomer(ctx, dbsqlc.LinkCustomerParams{ID: id, At: billing.Millis(at),
-		CustomerName: c.Name, CustomerEmail: c.Email, CustomerBsb: c.BSB, CustomerAccountNumber: c.AccountNumber}))
-}
-
-func (e executor) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {
-	return one(link)(e.q.RevokeLink(ctx, dbsqlc.RevokeLinkParams{ID: id, At: billing.Millis(at), RevokedBy: string(by)}))
 }

@@ -1,13 +1,14 @@
+// The executor's methods whose statements differ per engine: the bulk paths. The others, the same
+// on both engines, are in executor.go.
+
 package sqlite
 
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/sqlite/internal/dbsqlc"
-	"github.com/pyng/receivables/storage/driver"
 )
 
 // The set-based statements take their many values as one JSON array. An array of objects is read
@@ -38,26 +39,6 @@ func jsonArray[S ~[]E, E, J any](s S, fn func(E) J) (string, error) {
 	return string(b), err
 }
 
-func (e executor) DeleteBatchPastRetention(ctx context.Context, siteID, reference string, at time.Time) error {
-	return e.q.DeleteBatchPastRetention(ctx, dbsqlc.DeleteBatchPastRetentionParams{SiteID: siteID, Reference: reference, At: billing.Millis(at)})
-}
-
-func (e executor) InsertBatch(ctx context.Context, b billing.Batch) (billing.Batch, error) {
-	return one(batch)(e.q.InsertBatch(ctx, dbsqlc.InsertBatchParams{
-		ID:          b.ID,
-		SiteID:      b.SiteID,
-		Reference:   b.Reference,
-		Fingerprint: b.Fingerprint,
-		State:       string(b.State),
-		RowCount:    int64(b.RowCount),
-		TotalAmount: b.TotalAmount,
-		SubmittedAt: billing.Millis(b.SubmittedAt),
-		CompletedAt: driver.NullMillis(b.CompletedAt),
-		DeadlineAt:  billing.Millis(b.Deadline),
-		RetainUntil: billing.Millis(b.RetainUntil),
-	}))
-}
-
 // InsertBatchRows inserts the rows as one JSON array, read with jsonb_each: one statement.
 func (e executor) InsertBatchRows(ctx context.Context, batchID string, rows []billing.Row) error {
 	js, err := jsonArray(rows, func(r billing.Row) rowJSON {
@@ -69,35 +50,6 @@ func (e executor) InsertBatchRows(ctx context.Context, batchID string, rows []bi
 	return mapErr(e.q.InsertBatchRows(ctx, dbsqlc.InsertBatchRowsParams{BatchID: batchID, Rows: js}))
 }
 
-func (e executor) GetBatch(ctx context.Context, siteID, reference string) (billing.Batch, error) {
-	return one(batch)(e.q.GetBatch(ctx, dbsqlc.GetBatchParams{SiteID: siteID, Reference: reference}))
-}
-
-func (e executor) GetBatchByID(ctx context.Context, id string) (billing.Batch, error) {
-	return one(batch)(e.q.GetBatchByID(ctx, id))
-}
-
-func (e executor) BatchRows(ctx context.Context, batchID string) ([]billing.Row, error) {
-	return many(row)(e.q.BatchRows(ctx, batchID))
-}
-
-func (e executor) BatchRowsInState(ctx context.Context, batchID string, state billing.RowState) ([]billing.Row, error) {
-	return many(row)(e.q.BatchRowsInState(ctx, dbsqlc.BatchRowsInStateParams{BatchID: batchID, State: string(state)}))
-}
-
-func (e executor) BatchSummary(ctx context.Context, batchID string) ([]driver.StateTotal, error) {
-	return many(stateTotal)(e.q.BatchSummary(ctx, batchID))
-}
-
-func (e executor) ListBatches(ctx context.Context, siteID string, limit int) ([]billing.Batch, error) {
-	return many(batch)(e.q.ListBatches(ctx, dbsqlc.ListBatchesParams{SiteID: siteID, Lim: int64(limit)}))
-}
-
-func (e executor) ListBatchesAfter(ctx context.Context, siteID string, afterSubmittedAt time.Time, afterID string, limit int) ([]billing.Batch, error) {
-	return many(batch)(e.q.ListBatchesAfter(ctx, dbsqlc.ListBatchesAfterParams{SiteID: siteID,
-		AfterSubmittedAt: billing.Millis(afterSubmittedAt), AfterID: afterID, Lim: int64(limit)}))
-}
-
 func (e executor) LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]string, error) {
 	js, err := json.Marshal(refs)
 	if err != nil {
@@ -106,24 +58,12 @@ func (e executor) LinkedCustomers(ctx context.Context, siteID string, refs []str
 	return e.q.LinkedCustomers(ctx, dbsqlc.LinkedCustomersParams{SiteID: siteID, Refs: string(js)})
 }
 
-func (e executor) StartBatch(ctx context.Context, batchID string) error {
-	return e.q.StartBatch(ctx, batchID)
-}
-
-func (e executor) PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error) {
-	return many(pendingRow)(e.q.PendingRows(ctx, batchID))
-}
-
 func (e executor) MarkInProgress(ctx context.Context, rowIDs []string) error {
 	ids, err := json.Marshal(rowIDs)
 	if err != nil {
 		return err
 	}
 	return e.q.MarkInProgress(ctx, string(ids))
-}
-
-func (e executor) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
-	return e.q.InProgressRows(ctx, batchID)
 }
 
 // recordOutcomes is written here, not in queries.sql, because sqlc's SQLite parser does not
@@ -147,31 +87,4 @@ func (e executor) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutc
 	}
 	_, err = e.db.ExecContext(ctx, recordOutcomes, js)
 	return err
-}
-
-func (e executor) CompleteBatch(ctx context.Context, batchID string, at time.Time) error {
-	return e.q.CompleteBatch(ctx, dbsqlc.CompleteBatchParams{ID: batchID, At: billing.Millis(at)})
-}
-
-func (e executor) ExpireOverdueRows(ctx context.Context, now time.Time) (int, error) {
-	n, err := e.q.ExpireOverdueRows(ctx, billing.Millis(now))
-	return int(n), err
-}
-
-func (e executor) CompleteOverdueBatches(ctx context.Context, now time.Time) error {
-	return e.q.CompleteOverdueBatches(ctx, billing.Millis(now))
-}
-
-func (e executor) ExpireBatchRows(ctx context.Context, batchID string, at time.Time) (int, error) {
-	n, err := e.q.ExpireBatchRows(ctx, dbsqlc.ExpireBatchRowsParams{At: billing.Millis(at), BatchID: batchID})
-	return int(n), err
-}
-
-func (e executor) CompleteExpiredBatch(ctx context.Context, batchID string, at time.Time) error {
-	return e.q.CompleteExpiredBatch(ctx, dbsqlc.CompleteExpiredBatchParams{At: billing.Millis(at), BatchID: batchID})
-}
-
-func (e executor) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
-	n, err := e.q.PurgeBatches(ctx, billing.Millis(now))
-	return int(n), err
 }

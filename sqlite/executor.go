@@ -1,0 +1,243 @@
+// The executor methods whose text is the same on both engines are written once, in
+// sqlite/executor.go; postgres/executor.go is generated from it (package and sqlc import renamed)
+// by `go generate ./postgres/`, to be run after every change to the SQLite file. The engines' sqlc
+// types have the same names and fields (sqlc.yaml's overrides); what differs (the bulk paths,
+// mapErr, transactions) stays in each engine's own files.
+
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/sqlite/internal/dbsqlc"
+	"github.com/pyng/receivables/storage/driver"
+)
+
+// one and many map the rows of a query to billing types, marking its error.
+func one[R, T any](fn func(R) T) func(R, error) (T, error)      { return driver.One(mapErr, fn) }
+func many[R, T any](fn func(R) T) func([]R, error) ([]T, error) { return driver.Many(mapErr, fn) }
+
+func (e executor) CreateOrganisation(ctx context.Context, o billing.Organisation) error {
+	return mapErr(e.q.CreateOrganisation(ctx, dbsqlc.CreateOrganisationParams{ID: o.ID, Name: o.Name, CreatedAt: billing.Millis(o.CreatedAt)}))
+}
+
+func (e executor) CountOrganisations(ctx context.Context) (int, error) {
+	n, err := e.q.CountOrganisations(ctx)
+	return int(n), err
+}
+
+func (e executor) CreateSite(ctx context.Context, s billing.Site) error {
+	return mapErr(e.q.CreateSite(ctx, dbsqlc.CreateSiteParams{
+		ID:             s.ID,
+		OrganisationID: s.OrganisationID,
+		Name:           s.Name,
+		Currency:       s.Currency,
+		Rail:           s.Rail,
+		CreatedAt:      billing.Millis(s.CreatedAt),
+	}))
+}
+
+func (e executor) GetSite(ctx context.Context, id string) (billing.Site, error) {
+	return one(site)(e.q.GetSite(ctx, id))
+}
+
+func (e executor) CreateClient(ctx context.Context, c billing.Client) error {
+	return mapErr(e.q.CreateClient(ctx, dbsqlc.CreateClientParams{
+		ID:             c.ID,
+		OrganisationID: c.OrganisationID,
+		SecretHash:     c.SecretHash,
+		Scopes:         billing.FormatScopes(c.Scopes),
+		CreatedAt:      billing.Millis(c.CreatedAt),
+		RevokedAt:      driver.NullMillis(c.RevokedAt),
+	}))
+}
+
+func (e executor) GetClient(ctx context.Context, id string) (billing.Client, error) {
+	return one(client)(e.q.GetClient(ctx, id))
+}
+
+func (e executor) RevokeClient(ctx context.Context, id string, at time.Time) (billing.Client, error) {
+	return one(client)(e.q.RevokeClient(ctx, dbsqlc.RevokeClientParams{ID: id, RevokedAt: billing.Millis(at)}))
+}
+
+func (e executor) InsertSigningKey(ctx context.Context, k billing.SigningKey) error {
+	return mapErr(e.q.InsertSigningKey(ctx, dbsqlc.InsertSigningKeyParams{ID: k.ID, Secret: k.Secret, CreatedAt: billing.Millis(k.CreatedAt)}))
+}
+
+func (e executor) GetSigningKey(ctx context.Context) (billing.SigningKey, error) {
+	return one(signingKey)(e.q.GetSigningKey(ctx))
+}
+
+func (e executor) InsertLink(ctx context.Context, l billing.Link) error {
+	return mapErr(e.q.InsertLink(ctx, dbsqlc.InsertLinkParams{ID: l.ID, SiteID: l.SiteID, CustomerReference: l.CustomerReference,
+		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt)}))
+}
+
+func (e executor) ExpireInvitations(ctx context.Context, siteID, customerReference string, at time.Time) error {
+	return e.q.ExpireInvitations(ctx, dbsqlc.ExpireInvitationsParams{SiteID: siteID, CustomerReference: customerReference, At: billing.Millis(at)})
+}
+
+func (e executor) ClearCurrentLink(ctx context.Context, siteID, customerReference string) error {
+	return e.q.ClearCurrentLink(ctx, dbsqlc.ClearCurrentLinkParams{SiteID: siteID, CustomerReference: customerReference})
+}
+
+func (e executor) GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error) {
+	return one(link)(e.q.GetCurrentLink(ctx, dbsqlc.GetCurrentLinkParams{SiteID: siteID, CustomerReference: customerReference}))
+}
+
+func (e executor) GetLink(ctx context.Context, id string) (billing.Link, error) {
+	return one(link)(e.q.GetLink(ctx, id))
+}
+
+func (e executor) ListLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListLinks(ctx, dbsqlc.ListLinksParams{SiteID: p.SiteID, After: p.After, Lim: int64(p.Limit)}))
+}
+
+func (e executor) ListInvitedLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListInvitedLinks(ctx, dbsqlc.ListInvitedLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: int64(p.Limit)}))
+}
+
+func (e executor) ListExpiredLinks(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListExpiredLinks(ctx, dbsqlc.ListExpiredLinksParams{SiteID: p.SiteID, After: p.After, Now: billing.Millis(p.Now), Lim: int64(p.Limit)}))
+}
+
+func (e executor) ListLinksInState(ctx context.Context, p driver.LinkPage) ([]billing.Link, error) {
+	return many(link)(e.q.ListLinksInState(ctx, dbsqlc.ListLinksInStateParams{SiteID: p.SiteID, After: p.After, State: string(p.State), Lim: int64(p.Limit)}))
+}
+
+func (e executor) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
+	return one(link)(e.q.LinkCustomer(ctx, dbsqlc.LinkCustomerParams{ID: id, At: billing.Millis(at),
+		CustomerName: c.Name, CustomerEmail: c.Email, CustomerBsb: c.BSB, CustomerAccountNumber: c.AccountNumber}))
+}
+
+func (e executor) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {
+	return one(link)(e.q.RevokeLink(ctx, dbsqlc.RevokeLinkParams{ID: id, At: billing.Millis(at), RevokedBy: string(by)}))
+}
+
+func (e executor) DeleteBatchPastRetention(ctx context.Context, siteID, reference string, at time.Time) error {
+	return e.q.DeleteBatchPastRetention(ctx, dbsqlc.DeleteBatchPastRetentionParams{SiteID: siteID, Reference: reference, At: billing.Millis(at)})
+}
+
+// InsertBatch returns no row when the site has a batch with the reference (on PostgreSQL after
+// waiting, if another transaction is inserting one, for that transaction to end).
+func (e executor) InsertBatch(ctx context.Context, b billing.Batch) (billing.Batch, error) {
+	return one(batch)(e.q.InsertBatch(ctx, dbsqlc.InsertBatchParams{
+		ID:          b.ID,
+		SiteID:      b.SiteID,
+		Reference:   b.Reference,
+		Fingerprint: b.Fingerprint,
+		State:       string(b.State),
+		RowCount:    int64(b.RowCount),
+		TotalAmount: b.TotalAmount,
+		SubmittedAt: billing.Millis(b.SubmittedAt),
+		CompletedAt: driver.NullMillis(b.CompletedAt),
+		DeadlineAt:  billing.Millis(b.Deadline),
+		RetainUntil: billing.Millis(b.RetainUntil),
+	}))
+}
+
+func (e executor) GetBatch(ctx context.Context, siteID, reference string) (billing.Batch, error) {
+	return one(batch)(e.q.GetBatch(ctx, dbsqlc.GetBatchParams{SiteID: siteID, Reference: reference}))
+}
+
+func (e executor) GetBatchByID(ctx context.Context, id string) (billing.Batch, error) {
+	return one(batch)(e.q.GetBatchByID(ctx, id))
+}
+
+func (e executor) BatchRows(ctx context.Context, batchID string) ([]billing.Row, error) {
+	return many(row)(e.q.BatchRows(ctx, batchID))
+}
+
+func (e executor) BatchRowsInState(ctx context.Context, batchID string, state billing.RowState) ([]billing.Row, error) {
+	return many(row)(e.q.BatchRowsInState(ctx, dbsqlc.BatchRowsInStateParams{BatchID: batchID, State: string(state)}))
+}
+
+func (e executor) BatchSummary(ctx context.Context, batchID string) ([]driver.StateTotal, error) {
+	return many(stateTotal)(e.q.BatchSummary(ctx, batchID))
+}
+
+func (e executor) ListBatches(ctx context.Context, siteID string, limit int) ([]billing.Batch, error) {
+	return many(batch)(e.q.ListBatches(ctx, dbsqlc.ListBatchesParams{SiteID: siteID, Lim: int64(limit)}))
+}
+
+func (e executor) ListBatchesAfter(ctx context.Context, siteID string, afterSubmittedAt time.Time, afterID string, limit int) ([]billing.Batch, error) {
+	return many(batch)(e.q.ListBatchesAfter(ctx, dbsqlc.ListBatchesAfterParams{SiteID: siteID,
+		AfterSubmittedAt: billing.Millis(afterSubmittedAt), AfterID: afterID, Lim: int64(limit)}))
+}
+
+func (e executor) StartBatch(ctx context.Context, batchID string) error {
+	return e.q.StartBatch(ctx, batchID)
+}
+
+func (e executor) PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error) {
+	return many(pendingRow)(e.q.PendingRows(ctx, batchID))
+}
+
+func (e executor) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
+	return e.q.InProgressRows(ctx, batchID)
+}
+
+func (e executor) CompleteBatch(ctx context.Context, batchID string, at time.Time) error {
+	return e.q.CompleteBatch(ctx, dbsqlc.CompleteBatchParams{ID: batchID, At: billing.Millis(at)})
+}
+
+func (e executor) ExpireOverdueRows(ctx context.Context, now time.Time) (int, error) {
+	n, err := e.q.ExpireOverdueRows(ctx, billing.Millis(now))
+	return int(n), err
+}
+
+func (e executor) CompleteOverdueBatches(ctx context.Context, now time.Time) error {
+	return e.q.CompleteOverdueBatches(ctx, billing.Millis(now))
+}
+
+func (e executor) ExpireBatchRows(ctx context.Context, batchID string, at time.Time) (int, error) {
+	n, err := e.q.ExpireBatchRows(ctx, dbsqlc.ExpireBatchRowsParams{At: billing.Millis(at), BatchID: batchID})
+	return int(n), err
+}
+
+func (e executor) CompleteExpiredBatch(ctx context.Context, batchID string, at time.Time) error {
+	return e.q.CompleteExpiredBatch(ctx, dbsqlc.CompleteExpiredBatchParams{At: billing.Millis(at), BatchID: batchID})
+}
+
+func (e executor) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
+	n, err := e.q.PurgeBatches(ctx, billing.Millis(now))
+	return int(n), err
+}
+
+// sqlc's rows to billing's types, through package driver's records, which have the fields of
+// sqlc's rows on both engines (the conversions do not compile if they drift apart).
+
+func site(r dbsqlc.Site) billing.Site {
+	return driver.SiteRecord(r).Site()
+}
+
+func client(r dbsqlc.ApiClient) billing.Client {
+	return driver.ClientRecord(r).Client()
+}
+
+func signingKey(r dbsqlc.GetSigningKeyRow) billing.SigningKey {
+	return driver.SigningKeyRecord(r).SigningKey()
+}
+
+func link(r dbsqlc.CustomerLink) billing.Link {
+	return driver.LinkRecord(r).Link()
+}
+
+func batch(r dbsqlc.Batch) billing.Batch {
+	return driver.BatchRecord(r).Batch()
+}
+
+func row(r dbsqlc.BatchRow) billing.Row {
+	return driver.RowRecord(r).Row()
+}
+
+func pendingRow(r dbsqlc.PendingRowsRow) billing.PendingRow {
+	return driver.PendingRow(driver.RowRecord(r.BatchRow), r.Linked,
+		r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber)
+}
+
+func stateTotal(r dbsqlc.BatchSummaryRow) driver.StateTotal {
+	return driver.StateTotalRecord(r).StateTotal()
+}
