@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -187,7 +189,35 @@ func (a *server) gate(w http.ResponseWriter, r *http.Request, scope billing.Scop
 	if err != nil {
 		return result{}, err
 	}
+	if err := checkQuery(r.URL.RawQuery); err != nil {
+		return result{}, err
+	}
 	return act(site)
+}
+
+// checkQuery refuses a query string that does not decode, naming the parameter as target:
+// net/url drops such a parameter silently, which would answer as if it had not been sent (the
+// first page, the default limit). It parses as url.ParseQuery does, so a query it lets through
+// reads the same in every handler.
+func checkQuery(raw string) error {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		key, errName := url.QueryUnescape(name)
+		_, errValue := url.QueryUnescape(value)
+		if errName != nil || errValue != nil || strings.Contains(pair, ";") {
+			if errName != nil {
+				key = name
+			}
+			return billing.Errorf(billing.CodeInvalidField, key, "The query parameter "+key+
+				" is not well-formed: percent-encode reserved characters (%XX) and separate parameters with &.")
+		}
+	}
+	return nil
 }
 
 // checkVersion enforces the Pyng-Api-Version header.
