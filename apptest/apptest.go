@@ -66,6 +66,10 @@ type Options struct {
 	// NoJobs leaves the job workers stopped, so that the test drives execution itself with
 	// Service.ExecuteBatch, ExpireOverdue and PurgeBatches.
 	NoJobs bool
+	// Logger receives the server's logs (nil: discarded unless PYNG_TEST_LOG is set).
+	Logger *slog.Logger
+	// ReadTimeout is the server's http.Server.ReadTimeout (0: none).
+	ReadTimeout time.Duration
 }
 
 // Start runs a server on loopback on a fresh database of engine, stopped when the test ends.
@@ -77,12 +81,16 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	}
 	db := dbtest.Open(t, engine)
 	clock := clocktest.New()
+	logger := o.Logger
+	if logger == nil {
+		logger = testLogger()
+	}
 	service, err := app.NewService(context.Background(), db, clock, billing.DefaultInvitationTTL, o.SettlementDelay)
 	if err != nil {
 		t.Fatalf("service: %v", err)
 	}
 	if !o.NoJobs {
-		stop, err := app.StartJobs(context.Background(), db, service, testLogger(), testJobs)
+		stop, err := app.StartJobs(context.Background(), db, service, logger, testJobs)
 		if err != nil {
 			t.Fatalf("start jobs: %v", err)
 		}
@@ -101,7 +109,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	srv.Config.Handler = app.NewHandler(httpapi.Config{
 		Service:        service,
 		Tokens:         tokens,
-		Logger:         testLogger(),
+		Logger:         logger,
 		PublicURL:      url,
 		Sandbox:        !o.NoSandbox,
 		AccessTokenTTL: time.Hour,
@@ -111,6 +119,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		Ready:          db.Ping,
 		Metrics:        prometheus.NewRegistry(),
 	})
+	srv.Config.ReadTimeout = o.ReadTimeout
 	srv.Start()
 	t.Cleanup(srv.Close)
 	s := &Server{URL: url, Engine: engine, Store: db, Service: service, Tokens: tokens, Clock: clock}
