@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,12 +25,23 @@ import (
 	"github.com/pyng/receivables/web"
 )
 
-// NewHandler mounts the customer's pages and the partner API on one handler.
+// NewHandler mounts the customer's pages and the partner API on one handler. A path that is not
+// in ServeMux's clean form goes to the API, which answers its JSON 404, unless its clean form is
+// a page's: the pages keep the mux's redirect to it.
 func NewHandler(cfg httpapi.Config) http.Handler {
 	mux := http.NewServeMux()
 	web.Mount(mux, web.Config{Service: cfg.Service, Tokens: cfg.Tokens, Logger: cfg.Logger, PublicURL: cfg.PublicURL})
-	mux.Handle("/", httpapi.New(cfg))
-	return mux
+	api := httpapi.New(cfg)
+	mux.Handle("/", api)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if clean := httpapi.CleanPath(r.URL.Path); clean != r.URL.Path && r.Method != http.MethodConnect {
+			if _, pattern := mux.Handler(&http.Request{Method: r.Method, Host: r.Host, URL: &url.URL{Path: clean}}); pattern == "/" {
+				api.ServeHTTP(w, r)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // NewService returns the domain service over db, reading time from clock, with the rails of

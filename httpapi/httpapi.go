@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -260,8 +261,8 @@ func newTraceID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// ServeHTTP gives the request a traceId, routes it, turns an unknown route or method into the
-// error envelope, recovers a panic into a 500, and records one log line and the metrics.
+// ServeHTTP gives the request a traceId, routes it, turns an unknown route or method (or a path
+// not in its clean form) into the error envelope, recovers a panic into a 500, and records one log line and the metrics.
 func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{traceID: newTraceID()}
@@ -274,6 +275,11 @@ func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sw.Header().Set("Pragma", "no-cache")
 	}
 	h, route := a.mux.Handler(r)
+	if r.Method != http.MethodConnect && CleanPath(r.URL.Path) != r.URL.Path {
+		// ServeMux would redirect to the cleaned path, in HTML: a client that followed it would
+		// reach another endpoint than the one it named ("/billing/sites//customers").
+		h, route = nil, ""
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -296,11 +302,29 @@ func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(sw, r)
 }
 
+// CleanPath is a URL path as ServeMux cleans it before routing: no empty, "." or ".." segments,
+// a trailing slash kept. A path that differs from its cleaned form is not one the API serves.
+func CleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	clean := path.Clean(p)
+	if p[len(p)-1] == '/' && clean != "/" {
+		clean += "/"
+	}
+	return clean
+}
+
 // unmatched answers a request no route takes: 405 with Allow when the path exists for other
-// methods, 404 otherwise. h is the mux's own answer, consulted for the Allow list.
+// methods, 404 otherwise. h is the mux's own answer, consulted for the Allow list (nil: 404).
 func (a *server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	probe := &probeWriter{header: http.Header{}}
-	h.ServeHTTP(probe, r)
+	if h != nil {
+		h.ServeHTTP(probe, r)
+	}
 	if probe.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", probe.header.Get("Allow"))
 		a.writeError(w, r, billing.Errorf(billing.CodeMethodNotAllowed, "",

@@ -217,3 +217,57 @@ func TestReadyzFailsWhenNotReady(t *testing.T) {
 		t.Errorf("GET /healthz = %v, %v; want 200 while not ready", resp, err)
 	}
 }
+
+// TestNonCanonicalPathsAreTheAPIsNotFound checks that a path ServeMux would clean (a doubled
+// slash, a dot segment) is answered with the API's JSON 404 and a traceId, not the mux's HTML
+// redirect, which sent "/billing/sites//customers" to another path; the pages' paths keep theirs.
+func TestNonCanonicalPathsAreTheAPIsNotFound(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		site := "/billing/sites/" + s.Site.ID
+		for _, tt := range []struct{ method, path string }{
+			{http.MethodGet, "/" + site + "/customers"},
+			{http.MethodGet, "/billing/sites//customers"},
+			{http.MethodGet, site + "//customers"},
+			{http.MethodGet, site + "/./customers"},
+			{http.MethodGet, site + "/customers/../batches"},
+			{http.MethodGet, "/billing/sites/" + s.Site.ID + "%2F%2Fcustomers"},
+			{http.MethodPost, site + "/customers//invitations"},
+			{http.MethodPost, "//oauth2/token"},
+			{http.MethodGet, "//healthz"},
+			{http.MethodGet, "//nowhere"},
+		} {
+			t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+				t.Parallel()
+				r := s.Do(t, apptest.Request{Method: tt.method, Path: tt.path, Token: p.token})
+				wantError(t, r, http.StatusNotFound, "request:not-found", "")
+				var body errorBody
+				r.JSON(t, &body)
+				if !uuidV4.MatchString(body.TraceID) || body.TraceID != r.Header.Get("Pyng-Trace-Id") {
+					t.Errorf("traceId %q, Pyng-Trace-Id %q; want one UUID v4 in both", body.TraceID, r.Header.Get("Pyng-Trace-Id"))
+				}
+				if ct := r.Header.Get("Content-Type"); ct != "application/json;charset=UTF-8" {
+					t.Errorf("Content-Type %q, want the API's JSON", ct)
+				}
+			})
+		}
+		noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for path, location := range map[string]string{
+			"//signup?token=x":   "/signup?token=x",
+			"/agreement//revoke": "/agreement/revoke",
+			"/x/../agreement":    "/agreement",
+		} {
+			t.Run("the pages' path "+path+" still redirects to "+location, func(t *testing.T) {
+				t.Parallel()
+				resp, err := noRedirects.Get(s.URL + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != location {
+					t.Errorf("GET %s = %d Location %q, want 307 to %s", path, resp.StatusCode, resp.Header.Get("Location"), location)
+				}
+			})
+		}
+	})
+}
