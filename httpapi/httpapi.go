@@ -5,7 +5,8 @@
 // token and its scope (401, 403), the Pyng-Api-Version header (400), the handler's reading of the
 // body and headers (413, 415, 400, 406), then the site, resolved once (404 unless it belongs to
 // the caller), at which the handler acts. Every answer carries a traceId, in the Pyng-Trace-Id
-// header and, on /billing/, in the body.
+// header and, on /billing/, in the body; no /billing/ answer may be cached (Cache-Control:
+// no-store), errors included.
 package httpapi
 
 import (
@@ -274,8 +275,13 @@ func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sw.Header().Set("Cache-Control", "no-store")
 		sw.Header().Set("Pragma", "no-cache")
 	}
+	clean := CleanPath(r.URL.Path)
+	if strings.HasPrefix(clean, "/billing/") {
+		// The answers hold signup tokens and exports; an error must not stand in for a later answer.
+		sw.Header().Set("Cache-Control", "no-store")
+	}
 	h, route := a.mux.Handler(r)
-	if r.Method != http.MethodConnect && CleanPath(r.URL.Path) != r.URL.Path {
+	if r.Method != http.MethodConnect && clean != r.URL.Path {
 		// ServeMux would redirect to the cleaned path, in HTML: a client that followed it would
 		// reach another endpoint than the one it named ("/billing/sites//customers").
 		h, route = nil, ""

@@ -271,3 +271,33 @@ func TestNonCanonicalPathsAreTheAPIsNotFound(t *testing.T) {
 		}
 	})
 }
+
+// TestBillingAnswersAreNeverCached checks Cache-Control: no-store on every kind of /billing/
+// answer: they hold signup tokens and CSV exports, and an error of one request must not stand in
+// for the answer of the next.
+func TestBillingAnswersAreNeverCached(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		p.link(t, "ACME-001")
+		p.mustSubmit(t, batchRequest("B-1", debit{"R1", "ACME-001", 100}))
+		site := "/billing/sites/" + p.site
+		for name, r := range map[string]*apptest.Response{
+			"an invitation with its signupUrl": p.invite(t, "ACME-002"),
+			"a customer":                       p.get(t, "ACME-002"),
+			"a page of customers":              p.list(t, "?limit=1"),
+			"a batch's CSV export":             p.getBatch(t, "B-1", "", "Accept", "text/csv"),
+			"a batch receipt":                  p.submit(t, batchRequest("B-2", debit{"R1", "ACME-001", 100})),
+			"400":                              p.list(t, "?limit=0"),
+			"401":                              s.Do(t, apptest.Request{Method: http.MethodGet, Path: site + "/customers"}),
+			"404 site":                         partner{s: s, token: p.token, site: "site_doesnotexist"}.list(t, ""),
+			"404 endpoint":                     s.Do(t, apptest.Request{Method: http.MethodGet, Path: site + "/nowhere", Token: p.token}),
+			"404 unclean path":                 s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/" + site + "/customers", Token: p.token}),
+			"405":                              s.Do(t, apptest.Request{Method: http.MethodDelete, Path: site + "/customers", Token: p.token}),
+			"409":                              p.invite(t, "ACME-002"),
+		} {
+			if got := r.Header.Get("Cache-Control"); got != "no-store" {
+				t.Errorf("%s (%d): Cache-Control %q, want no-store", name, r.Status, got)
+			}
+		}
+	})
+}
