@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,15 +26,24 @@ import (
 	"github.com/pyng/receivables/web"
 )
 
+// HSTS is the Strict-Transport-Security of every answer when the public URL is https: browsers
+// then reach the server over https only, for two years, subdomains included.
+const HSTS = "max-age=63072000; includeSubDomains"
+
 // NewHandler mounts the customer's pages and the partner API on one handler. A path that is not
 // in ServeMux's clean form goes to the API, which answers its JSON 404, unless its clean form is
-// a page's: the pages keep the mux's redirect to it.
+// a page's: the pages keep the mux's redirect to it. Behind an https public URL every answer
+// carries HSTS (TLS ends at the load balancer, so the request itself says nothing of it).
 func NewHandler(cfg httpapi.Config) http.Handler {
 	mux := http.NewServeMux()
 	web.Mount(mux, web.Config{Service: cfg.Service, Tokens: cfg.Tokens, Logger: cfg.Logger, PublicURL: cfg.PublicURL})
 	api := httpapi.New(cfg)
 	mux.Handle("/", api)
+	https := strings.HasPrefix(cfg.PublicURL, "https://")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if https {
+			w.Header().Set("Strict-Transport-Security", HSTS)
+		}
 		if clean := httpapi.CleanPath(r.URL.Path); clean != r.URL.Path && r.Method != http.MethodConnect {
 			if _, pattern := mux.Handler(&http.Request{Method: r.Method, Host: r.Host, URL: &url.URL{Path: clean}}); pattern == "/" {
 				api.ServeHTTP(w, r)

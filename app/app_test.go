@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/storage"
 )
@@ -161,5 +162,50 @@ func TestReplicasStartingTogetherCreateOneDemo(t *testing.T) {
 				t.Errorf("organisations = %d, %v; want the one demo organisation", n, err)
 			}
 		})
+	}
+}
+
+// TestHSTSWhenThePublicURLIsHTTPS checks that behind an https public URL every answer, of the
+// API and of the pages, carries Strict-Transport-Security, and that none does behind http (where
+// a browser would be told to insist on an https the server does not offer).
+func TestHSTSWhenThePublicURLIsHTTPS(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		for publicURL, want := range map[string]string{
+			"https://pay.example.com": "max-age=63072000; includeSubDomains",
+			"":                        "",
+		} {
+			t.Run(engine+" "+publicURL, func(t *testing.T) {
+				t.Parallel()
+				s := apptest.Start(t, engine, apptest.Options{PublicURL: publicURL})
+				token := s.Token(t, s.Partner)
+				site := "/billing/sites/" + s.Site.ID
+				answers := map[string]*apptest.Response{
+					"a page of customers": s.Do(t, apptest.Request{Method: http.MethodGet, Path: site + "/customers", Token: token}),
+					"an API error":        s.Do(t, apptest.Request{Method: http.MethodGet, Path: site + "/customers"}),
+					"a token error":       s.Do(t, apptest.Request{Method: http.MethodPost, Path: "/oauth2/token", Body: "grant_type=password", Header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}),
+					"an unknown path":     s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/nowhere"}),
+					"liveness":            s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/healthz"}),
+				}
+				// The pages are HTML, which the validating client does not read.
+				noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				for name, path := range map[string]string{
+					"the signup page":    "/signup?token=forged",
+					"the agreement page": "/agreement?token=forged",
+					"a page's redirect":  "//signup",
+				} {
+					resp, err := noRedirects.Get(s.URL + path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					answers[name] = &apptest.Response{Status: resp.StatusCode, Header: resp.Header}
+				}
+				for name, r := range answers {
+					if got := r.Header.Get("Strict-Transport-Security"); got != want {
+						t.Errorf("%s (%d): Strict-Transport-Security %q, want %q", name, r.Status, got, want)
+					}
+				}
+			})
+		}
 	}
 }

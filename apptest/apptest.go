@@ -70,6 +70,9 @@ type Options struct {
 	Logger *slog.Logger
 	// ReadTimeout is the server's http.Server.ReadTimeout (0: none).
 	ReadTimeout time.Duration
+	// PublicURL is the server's public base URL (default: its loopback URL), to see how it
+	// answers behind an https load balancer.
+	PublicURL string
 }
 
 // Start runs a server on loopback on a fresh database of engine, stopped when the test ends.
@@ -106,11 +109,15 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
+	public := url
+	if o.PublicURL != "" {
+		public = o.PublicURL
+	}
 	srv.Config.Handler = app.NewHandler(httpapi.Config{
 		Service:        service,
 		Tokens:         tokens,
 		Logger:         logger,
-		PublicURL:      url,
+		PublicURL:      public,
 		Sandbox:        !o.NoSandbox,
 		AccessTokenTTL: time.Hour,
 		ClientCacheTTL: o.ClientCacheTTL,
