@@ -141,6 +141,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		ClientCacheTTL: cfg.ClientCacheTTL,
 		RateLimit:      cfg.RateLimit,
+		TokenRateLimit: cfg.TokenRateLimit,
 		Clock:          clock,
 		Ready:          db.Ping,
 		Metrics:        metrics,

@@ -28,7 +28,10 @@ type Config struct {
 	ClientCacheTTL time.Duration
 	// RateLimit is the requests a second each API client may make to one replica (0: no limit).
 	RateLimit float64
-	LogFormat string
+	// TokenRateLimit is the token requests a minute each client id, and each remote address, may
+	// make to one replica (0: no limit).
+	TokenRateLimit float64
+	LogFormat      string
 	// SettlementDelay is how long the sandbox rail takes to settle a debit.
 	SettlementDelay time.Duration
 	// Jobs tunes the background workers.
@@ -83,14 +86,10 @@ var settings = []setting{
 		duration(func(c *Config) *time.Duration { return &c.AccessTokenTTL }, positive)},
 	{"client-cache-ttl", "PYNG_CLIENT_CACHE_TTL", "30s", "how long a replica caches that an API client is not revoked",
 		duration(func(c *Config) *time.Duration { return &c.ClientCacheTTL }, nil)},
-	{"rate-limit", "PYNG_RATE_LIMIT", "100", "requests a second each API client may make to this replica, in bursts of twice as many (0: no limit)", func(c *Config, flag, v string) error {
-		f, err := strconv.ParseFloat(v, 64)
-		c.RateLimit = f
-		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-			return fmt.Errorf("-%s: %q is not a number of requests a second (0 for no limit)", flag, v)
-		}
-		return nil
-	}},
+	{"rate-limit", "PYNG_RATE_LIMIT", "100", "requests a second each API client may make to this replica, in bursts of twice as many (0: no limit)",
+		requestRate(func(c *Config) *float64 { return &c.RateLimit }, "a second")},
+	{"token-rate-limit", "PYNG_TOKEN_RATE_LIMIT", "60", "requests a minute to /oauth2/token that each client id, and each remote address, may make to this replica, in bursts of as many (0: no limit)",
+		requestRate(func(c *Config) *float64 { return &c.TokenRateLimit }, "a minute")},
 	{"log-format", "PYNG_LOG_FORMAT", "text", "log format: text or json", func(c *Config, flag, v string) error {
 		c.LogFormat = v
 		if v != "text" && v != "json" {
@@ -127,6 +126,19 @@ func duration(field func(*Config) *time.Duration, bound func(flag string, d time
 			err = errors.Join(err, bound(flag, d))
 		}
 		return err
+	}
+}
+
+// requestRate parses a number of requests per unit ("a second") that is not negative into
+// *field(c); 0 sets no limit.
+func requestRate(field func(*Config) *float64, per string) func(*Config, string, string) error {
+	return func(c *Config, flag, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		*field(c) = f
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return fmt.Errorf("-%s: %q is not a number of requests %s (0 for no limit)", flag, v, per)
+		}
+		return nil
 	}
 }
 

@@ -32,7 +32,7 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:pyng.db", PublicURL: "http://127.0.0.1:8080",
 		InvitationTTL: 7 * 24 * time.Hour, Sandbox: true, AccessTokenTTL: time.Hour,
-		ClientCacheTTL: 30 * time.Second, RateLimit: 100, LogFormat: "text", SettlementDelay: 3 * time.Second,
+		ClientCacheTTL: 30 * time.Second, RateLimit: 100, TokenRateLimit: 60, LogFormat: "text", SettlementDelay: 3 * time.Second,
 		Jobs: jobs.Config{Workers: 8, PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute},
 	}
 	if c != want {
@@ -81,6 +81,8 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"no job workers", []string{"-job-workers", "0"}, "-job-workers"},
 		{"negative rate limit", []string{"-rate-limit", "-1"}, "-rate-limit"},
 		{"rate limit not a number", []string{"-rate-limit", "lots"}, "-rate-limit"},
+		{"negative token rate limit", []string{"-token-rate-limit", "-1"}, "-token-rate-limit"},
+		{"token rate limit not a number", []string{"-token-rate-limit", "NaN"}, "-token-rate-limit: \"NaN\" is not a number of requests a minute"},
 		{"job workers not a number", []string{"-job-workers", "many"}, "-job-workers"},
 		{"rescue too soon", []string{"-job-rescue-after", "1s"}, "-job-rescue-after must be at least 2s"},
 		{"settlement delay not a duration", []string{"-sandbox-settlement-delay", "soon"}, "-sandbox-settlement-delay"},

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -61,6 +62,9 @@ type Options struct {
 	ClientCacheTTL time.Duration
 	// RateLimit is the requests a second each API client may make (0: no limit).
 	RateLimit float64
+	// TokenRateLimit is the /oauth2/token requests a minute each client id and each remote
+	// address may make (0: no limit).
+	TokenRateLimit float64
 	// SettlementDelay is how long the sandbox rail takes to settle, on the test's clock.
 	SettlementDelay time.Duration
 	// NoJobs leaves the job workers stopped, so that the test drives execution itself with
@@ -122,6 +126,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		AccessTokenTTL: time.Hour,
 		ClientCacheTTL: o.ClientCacheTTL,
 		RateLimit:      o.RateLimit,
+		TokenRateLimit: o.TokenRateLimit,
 		Clock:          clock,
 		Ready:          db.Ping,
 		Metrics:        prometheus.NewRegistry(),
@@ -133,6 +138,16 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	s.HTTP = &http.Client{Transport: validating(t, http.DefaultTransport)}
 	s.Partner = s.NewPartner(t, billing.AllScopes...)
 	return s
+}
+
+// From returns a client like HTTP (validating every answer) whose connections come from the
+// loopback address ip, such as 127.0.0.2, so that the server sees another remote address.
+func (s *Server) From(t testing.TB, ip string) *http.Client {
+	t.Helper()
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext
+	t.Cleanup(transport.CloseIdleConnections)
+	return &http.Client{Transport: validating(t, transport)}
 }
 
 // testJobs polls the queue often so that tests wait little for their batches.

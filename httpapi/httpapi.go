@@ -47,6 +47,9 @@ type Config struct {
 	// RateLimit is how many /billing/ requests a second each API client may make to this process
 	// (in bursts of up to twice as many); 0 sets no limit.
 	RateLimit float64
+	// TokenRateLimit is how many /oauth2/token requests a minute each client id, and each remote
+	// address, may make to this process (in bursts of as many); 0 sets no limit.
+	TokenRateLimit float64
 	// Clock tells the time to the rate limits and the client cache; nil is the system clock.
 	Clock billing.Clock
 	// Ready reports whether the server can serve (GET /readyz).
@@ -66,7 +69,8 @@ type server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	clients  *clientCache
-	limits   *rateLimits
+	limits   *buckets // /billing/ requests, by API client
+	tokens   *buckets // /oauth2/token requests, by client id and by remote address
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
@@ -88,6 +92,7 @@ func New(cfg Config) http.Handler {
 	}
 	a.clients = &clientCache{service: cfg.Service, clock: a.cfg.Clock, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
 	a.limits = newRateLimits(cfg.RateLimit, a.cfg.Clock)
+	a.tokens = newTokenLimits(cfg.TokenRateLimit, a.cfg.Clock)
 	a.requests = register(a.cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pyng_http_requests_total",
 		Help: "HTTP requests answered, by route pattern, method and status.",
