@@ -163,6 +163,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ln = limitListener(ln, s.cfg.MaxConnections)
 	stopJobs, err := StartJobs(context.WithoutCancel(ctx), s.db, s.service, s.logger, s.cfg.Jobs)
 	if err != nil {
 		ln.Close()
@@ -177,7 +178,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	s.logger.Info("serving", "addr", ln.Addr().String(), "publicUrl", s.cfg.PublicURL,
-		"engine", s.db.Engine(), "sandbox", s.cfg.Sandbox)
+		"engine", s.db.Engine(), "sandbox", s.cfg.Sandbox, "maxConnections", s.cfg.MaxConnections)
 	fmt.Fprint(s.out, s.banner)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

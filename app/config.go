@@ -32,6 +32,8 @@ type Config struct {
 	// make to one replica (0: no limit).
 	TokenRateLimit float64
 	LogFormat      string
+	// MaxConnections bounds the connections the server holds open at once.
+	MaxConnections int
 	// SettlementDelay is how long the sandbox rail takes to settle a debit.
 	SettlementDelay time.Duration
 	// Jobs tunes the background workers.
@@ -99,6 +101,14 @@ var settings = []setting{
 	}},
 	{"sandbox-settlement-delay", "PYNG_SANDBOX_SETTLEMENT_DELAY", "3s", "how long the sandbox rail takes to settle a debit",
 		duration(func(c *Config) *time.Duration { return &c.SettlementDelay }, nil)},
+	{"max-connections", "PYNG_MAX_CONNECTIONS", "1000", "connections this replica holds open at once, idle keep-alives included; more wait in the kernel's queue until one closes", func(c *Config, flag, v string) error {
+		n, err := strconv.Atoi(v)
+		c.MaxConnections = n
+		if err != nil || n < 1 {
+			return fmt.Errorf("-%s: %q is not a number of connections (at least 1)", flag, v)
+		}
+		return nil
+	}},
 	{"job-workers", "PYNG_JOB_WORKERS", "8", "how many jobs (batch executions) run at once in this process", func(c *Config, flag, v string) error {
 		n, err := strconv.Atoi(v)
 		c.Jobs.Workers = n

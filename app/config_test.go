@@ -32,7 +32,7 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:pyng.db", PublicURL: "http://127.0.0.1:8080",
 		InvitationTTL: 7 * 24 * time.Hour, Sandbox: true, AccessTokenTTL: time.Hour,
-		ClientCacheTTL: 30 * time.Second, RateLimit: 100, TokenRateLimit: 60, LogFormat: "text", SettlementDelay: 3 * time.Second,
+		ClientCacheTTL: 30 * time.Second, RateLimit: 100, TokenRateLimit: 60, LogFormat: "text", MaxConnections: 1000, SettlementDelay: 3 * time.Second,
 		Jobs: jobs.Config{Workers: 8, PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute},
 	}
 	if c != want {
@@ -84,6 +84,8 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"negative token rate limit", []string{"-token-rate-limit", "-1"}, "-token-rate-limit"},
 		{"token rate limit not a number", []string{"-token-rate-limit", "NaN"}, "-token-rate-limit: \"NaN\" is not a number of requests a minute"},
 		{"job workers not a number", []string{"-job-workers", "many"}, "-job-workers"},
+		{"no connections", []string{"-max-connections", "0"}, "-max-connections"},
+		{"connections not a number", []string{"-max-connections", "lots"}, "-max-connections"},
 		{"rescue too soon", []string{"-job-rescue-after", "1s"}, "-job-rescue-after must be at least 2s"},
 		{"settlement delay not a duration", []string{"-sandbox-settlement-delay", "soon"}, "-sandbox-settlement-delay"},
 	}
