@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/jobs"
+	"github.com/pyng/receivables/storage"
 )
 
 // Config is the server's configuration, read once at start from flags, each of which has an
@@ -48,9 +49,13 @@ type setting struct {
 	parse func(c *Config, flag, value string) error
 }
 
-// addrFlag is the one setting Load asks for by name: the public URL defaults to the address only
-// when the command listens.
-const addrFlag = "addr"
+// addrFlag and sandboxFlag are the settings Load asks for by name: the public URL defaults to
+// the address only when the command listens, and only a command that serves must say whether
+// it is a sandbox.
+const (
+	addrFlag    = "addr"
+	sandboxFlag = "sandbox"
+)
 
 var settings = []setting{
 	{addrFlag, "PYNG_ADDR", "127.0.0.1:8080", "address to listen on", func(c *Config, flag, v string) error {
@@ -76,7 +81,13 @@ var settings = []setting{
 	}},
 	{"invitation-ttl", "PYNG_INVITATION_TTL", "168h", "how long a signup link stays valid (Go duration)",
 		duration(func(c *Config) *time.Duration { return &c.InvitationTTL }, positive)},
-	{"sandbox", "PYNG_SANDBOX", "true", "sandbox mode: demo credentials on first start and the sandbox simulators", func(c *Config, flag, v string) error {
+	{sandboxFlag, "PYNG_SANDBOX", "", "sandbox mode, true or false: demo credentials on first start and the sandbox simulators (default true with the embedded SQLite; with any other database it must be set)", func(c *Config, flag, v string) error {
+		if v == "" {
+			// Unset: the one-command sandbox of the embedded database. Load refuses to serve
+			// any other database with it unset.
+			c.Sandbox = true
+			return nil
+		}
 		b, err := strconv.ParseBool(v)
 		c.Sandbox = b
 		if err != nil {
@@ -194,6 +205,18 @@ func RegisterFlags(fs *flag.FlagSet, only ...string) map[string]*string {
 	return values
 }
 
+// embedded reports whether a database URL names the embedded SQLite.
+func embedded(databaseURL string) bool {
+	_, err := storage.SQLitePath(databaseURL)
+	return err == nil
+}
+
+// envOf is the environment variable of the setting flag.
+func envOf(flag string) string {
+	i := slices.IndexFunc(settings, func(s setting) bool { return s.flag == flag })
+	return settings[i].env
+}
+
 func isSetting(name string) bool {
 	return slices.ContainsFunc(settings, func(s setting) bool { return s.flag == name })
 }
@@ -216,6 +239,12 @@ func Load(values map[string]*string) (Config, error) {
 		errs = append(errs, s.parse(&c, s.flag, v))
 	}
 	c.Jobs.SweepInterval = jobs.DefaultConfig.SweepInterval
+	if v, serves := values[sandboxFlag]; serves && strings.TrimSpace(*v) == "" && c.DatabaseURL != "" && !embedded(c.DatabaseURL) {
+		// A production database that forgot the setting would otherwise get a demo client with
+		// every scope and the simulators that link customers without them.
+		errs = append(errs, fmt.Errorf("-%s (env %s) must be set to true or false when the database is not the embedded SQLite: sandbox mode creates a demo API client with every scope and serves the simulators",
+			sandboxFlag, envOf(sandboxFlag)))
+	}
 	if _, listens := values[addrFlag]; listens && c.PublicURL == "" {
 		c.PublicURL = "http://" + reachable(c.Addr)
 	}
