@@ -272,3 +272,17 @@ func TestSandboxMustBeSetExplicitlyBeyondTheEmbeddedDatabase(t *testing.T) {
 		}
 	})
 }
+
+// TestEverySettingIsInTheREADME checks that the README's configuration table has a row for each
+// setting, with its flag and environment variable.
+func TestEverySettingIsInTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		if row := "| `-" + s.flag + "` | `" + s.env + "` |"; !strings.Contains(string(readme), row) {
+			t.Errorf("README.md has no configuration row starting %s", row)
+		}
+	}
+}
