@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,12 +26,32 @@ import (
 	"github.com/pyng/receivables/web"
 )
 
-// NewHandler mounts the customer's pages and the partner API on one handler.
+// HSTS is the Strict-Transport-Security of every answer when the public URL is https: browsers
+// then reach the server over https only, for two years, subdomains included.
+const HSTS = "max-age=63072000; includeSubDomains"
+
+// NewHandler mounts the customer's pages and the partner API on one handler. A path that is not
+// in ServeMux's clean form goes to the API, which answers its JSON 404, unless its clean form is
+// a page's: the pages keep the mux's redirect to it. Behind an https public URL every answer
+// carries HSTS (TLS ends at the load balancer, so the request itself says nothing of it).
 func NewHandler(cfg httpapi.Config) http.Handler {
 	mux := http.NewServeMux()
 	web.Mount(mux, web.Config{Service: cfg.Service, Tokens: cfg.Tokens, Logger: cfg.Logger, PublicURL: cfg.PublicURL})
-	mux.Handle("/", httpapi.New(cfg))
-	return mux
+	api := httpapi.New(cfg)
+	mux.Handle("/", api)
+	https := strings.HasPrefix(cfg.PublicURL, "https://")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if https {
+			w.Header().Set("Strict-Transport-Security", HSTS)
+		}
+		if clean := httpapi.CleanPath(r.URL.Path); clean != r.URL.Path && r.Method != http.MethodConnect {
+			if _, pattern := mux.Handler(&http.Request{Method: r.Method, Host: r.Host, URL: &url.URL{Path: clean}}); pattern == "/" {
+				api.ServeHTTP(w, r)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // NewService returns the domain service over db, reading time from clock, with the rails of
@@ -119,6 +141,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		ClientCacheTTL: cfg.ClientCacheTTL,
 		RateLimit:      cfg.RateLimit,
+		TokenRateLimit: cfg.TokenRateLimit,
 		Clock:          clock,
 		Ready:          db.Ping,
 		Metrics:        metrics,
@@ -140,6 +163,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ln = limitListener(ln, s.cfg.MaxConnections)
 	stopJobs, err := StartJobs(context.WithoutCancel(ctx), s.db, s.service, s.logger, s.cfg.Jobs)
 	if err != nil {
 		ln.Close()
@@ -154,7 +178,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	s.logger.Info("serving", "addr", ln.Addr().String(), "publicUrl", s.cfg.PublicURL,
-		"engine", s.db.Engine(), "sandbox", s.cfg.Sandbox)
+		"engine", s.db.Engine(), "sandbox", s.cfg.Sandbox, "maxConnections", s.cfg.MaxConnections)
 	fmt.Fprint(s.out, s.banner)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

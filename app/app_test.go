@@ -1,12 +1,15 @@
 package app_test
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/storage"
 )
@@ -159,6 +163,165 @@ func TestReplicasStartingTogetherCreateOneDemo(t *testing.T) {
 			defer db.Close()
 			if n, err := db.CountOrganisations(context.Background()); n != 1 || err != nil {
 				t.Errorf("organisations = %d, %v; want the one demo organisation", n, err)
+			}
+		})
+	}
+}
+
+// TestHSTSWhenThePublicURLIsHTTPS checks that behind an https public URL every answer, of the
+// API and of the pages, carries Strict-Transport-Security, and that none does behind http (where
+// a browser would be told to insist on an https the server does not offer).
+func TestHSTSWhenThePublicURLIsHTTPS(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		for publicURL, want := range map[string]string{
+			"https://pay.example.com": "max-age=63072000; includeSubDomains",
+			"":                        "",
+		} {
+			t.Run(engine+" "+publicURL, func(t *testing.T) {
+				t.Parallel()
+				s := apptest.Start(t, engine, apptest.Options{PublicURL: publicURL})
+				token := s.Token(t, s.Partner)
+				site := "/billing/sites/" + s.Site.ID
+				answers := map[string]*apptest.Response{
+					"a page of customers": s.Do(t, apptest.Request{Method: http.MethodGet, Path: site + "/customers", Token: token}),
+					"an API error":        s.Do(t, apptest.Request{Method: http.MethodGet, Path: site + "/customers"}),
+					"a token error":       s.Do(t, apptest.Request{Method: http.MethodPost, Path: "/oauth2/token", Body: "grant_type=password", Header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}),
+					"an unknown path":     s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/nowhere"}),
+					"liveness":            s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/healthz"}),
+				}
+				// The pages are HTML, which the validating client does not read.
+				noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				for name, path := range map[string]string{
+					"the signup page":    "/signup?token=forged",
+					"the agreement page": "/agreement?token=forged",
+					"a page's redirect":  "//signup",
+				} {
+					resp, err := noRedirects.Get(s.URL + path)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					answers[name] = &apptest.Response{Status: resp.StatusCode, Header: resp.Header}
+				}
+				for name, r := range answers {
+					if got := r.Header.Get("Strict-Transport-Security"); got != want {
+						t.Errorf("%s (%d): Strict-Transport-Security %q, want %q", name, r.Status, got, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// serve runs app.New and Run on a free loopback address with the settings given, until the test
+// ends, and returns the server's address once it is ready.
+func serve(t *testing.T, engine string, settings map[string]string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	values := map[string]*string{"addr": &addr, "database-url": ptr(dbtest.URL(t, engine))}
+	for name, v := range settings {
+		values[name] = ptr(v)
+	}
+	cfg, err := app.Load(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- server.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	// Without keep-alives, so that the readiness checks hold no connection afterwards.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp, err := client.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// keepAlive opens a connection to addr and sends GET /healthz on it, leaving it open.
+func keepAlive(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return conn, bufio.NewReader(conn)
+}
+
+// answered reads the answer to the request sent on conn within wait, and reports whether it came.
+func answered(t *testing.T, conn net.Conn, r *bufio.Reader, wait time.Duration) bool {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	resp, err := http.ReadResponse(r, nil)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz = %d", resp.StatusCode)
+	}
+	return true
+}
+
+// TestConnectionsBeyondTheLimitWait opens more keep-alive connections than -max-connections
+// allows against a real server on loopback: the extra ones are not served while the limit holds,
+// and each is served once a held connection closes.
+func TestConnectionsBeyondTheLimitWait(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			addr := serve(t, engine, map[string]string{"max-connections": "2"})
+			first, firstReader := keepAlive(t, addr)
+			second, secondReader := keepAlive(t, addr)
+			if !answered(t, first, firstReader, 10*time.Second) || !answered(t, second, secondReader, 10*time.Second) {
+				t.Fatal("the connections within the limit were not served")
+			}
+			third, thirdReader := keepAlive(t, addr)
+			fourth, fourthReader := keepAlive(t, addr)
+			if answered(t, third, thirdReader, 500*time.Millisecond) {
+				t.Fatal("a third connection was served while two were held open, the limit")
+			}
+			first.Close()
+			if !answered(t, third, thirdReader, 10*time.Second) {
+				t.Fatal("the third connection was not served once the first closed")
+			}
+			if answered(t, fourth, fourthReader, 500*time.Millisecond) {
+				t.Fatal("a fourth connection was served while two were held open, the limit")
+			}
+			second.Close()
+			if !answered(t, fourth, fourthReader, 10*time.Second) {
+				t.Fatal("the fourth connection was not served once the second closed")
 			}
 		})
 	}

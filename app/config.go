@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/jobs"
+	"github.com/pyng/receivables/storage"
 )
 
 // Config is the server's configuration, read once at start from flags, each of which has an
@@ -28,7 +29,12 @@ type Config struct {
 	ClientCacheTTL time.Duration
 	// RateLimit is the requests a second each API client may make to one replica (0: no limit).
 	RateLimit float64
-	LogFormat string
+	// TokenRateLimit is the token requests a minute each client id, and each remote address, may
+	// make to one replica (0: no limit).
+	TokenRateLimit float64
+	LogFormat      string
+	// MaxConnections bounds the connections the server holds open at once.
+	MaxConnections int
 	// SettlementDelay is how long the sandbox rail takes to settle a debit.
 	SettlementDelay time.Duration
 	// Jobs tunes the background workers.
@@ -43,9 +49,13 @@ type setting struct {
 	parse func(c *Config, flag, value string) error
 }
 
-// addrFlag is the one setting Load asks for by name: the public URL defaults to the address only
-// when the command listens.
-const addrFlag = "addr"
+// addrFlag and sandboxFlag are the settings Load asks for by name: the public URL defaults to
+// the address only when the command listens, and only a command that serves must say whether
+// it is a sandbox.
+const (
+	addrFlag    = "addr"
+	sandboxFlag = "sandbox"
+)
 
 var settings = []setting{
 	{addrFlag, "PYNG_ADDR", "127.0.0.1:8080", "address to listen on", func(c *Config, flag, v string) error {
@@ -71,7 +81,13 @@ var settings = []setting{
 	}},
 	{"invitation-ttl", "PYNG_INVITATION_TTL", "168h", "how long a signup link stays valid (Go duration)",
 		duration(func(c *Config) *time.Duration { return &c.InvitationTTL }, positive)},
-	{"sandbox", "PYNG_SANDBOX", "true", "sandbox mode: demo credentials on first start and the sandbox simulators", func(c *Config, flag, v string) error {
+	{sandboxFlag, "PYNG_SANDBOX", "", "sandbox mode, true or false: demo credentials on first start and the sandbox simulators (default true with the embedded SQLite; with any other database it must be set)", func(c *Config, flag, v string) error {
+		if v == "" {
+			// Unset: the one-command sandbox of the embedded database. Load refuses to serve
+			// any other database with it unset.
+			c.Sandbox = true
+			return nil
+		}
 		b, err := strconv.ParseBool(v)
 		c.Sandbox = b
 		if err != nil {
@@ -83,14 +99,10 @@ var settings = []setting{
 		duration(func(c *Config) *time.Duration { return &c.AccessTokenTTL }, positive)},
 	{"client-cache-ttl", "PYNG_CLIENT_CACHE_TTL", "30s", "how long a replica caches that an API client is not revoked",
 		duration(func(c *Config) *time.Duration { return &c.ClientCacheTTL }, nil)},
-	{"rate-limit", "PYNG_RATE_LIMIT", "100", "requests a second each API client may make to this replica, in bursts of twice as many (0: no limit)", func(c *Config, flag, v string) error {
-		f, err := strconv.ParseFloat(v, 64)
-		c.RateLimit = f
-		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-			return fmt.Errorf("-%s: %q is not a number of requests a second (0 for no limit)", flag, v)
-		}
-		return nil
-	}},
+	{"rate-limit", "PYNG_RATE_LIMIT", "100", "requests a second each API client may make to this replica, in bursts of twice as many (0: no limit)",
+		requestRate(func(c *Config) *float64 { return &c.RateLimit }, "a second")},
+	{"token-rate-limit", "PYNG_TOKEN_RATE_LIMIT", "60", "requests a minute to /oauth2/token that each client id, and each remote address, may make to this replica, in bursts of as many (0: no limit)",
+		requestRate(func(c *Config) *float64 { return &c.TokenRateLimit }, "a minute")},
 	{"log-format", "PYNG_LOG_FORMAT", "text", "log format: text or json", func(c *Config, flag, v string) error {
 		c.LogFormat = v
 		if v != "text" && v != "json" {
@@ -100,6 +112,14 @@ var settings = []setting{
 	}},
 	{"sandbox-settlement-delay", "PYNG_SANDBOX_SETTLEMENT_DELAY", "3s", "how long the sandbox rail takes to settle a debit",
 		duration(func(c *Config) *time.Duration { return &c.SettlementDelay }, nil)},
+	{"max-connections", "PYNG_MAX_CONNECTIONS", "1000", "connections this replica holds open at once, idle keep-alives included; more wait in the kernel's queue until one closes", func(c *Config, flag, v string) error {
+		n, err := strconv.Atoi(v)
+		c.MaxConnections = n
+		if err != nil || n < 1 {
+			return fmt.Errorf("-%s: %q is not a number of connections (at least 1)", flag, v)
+		}
+		return nil
+	}},
 	{"job-workers", "PYNG_JOB_WORKERS", "8", "how many jobs (batch executions) run at once in this process", func(c *Config, flag, v string) error {
 		n, err := strconv.Atoi(v)
 		c.Jobs.Workers = n
@@ -127,6 +147,19 @@ func duration(field func(*Config) *time.Duration, bound func(flag string, d time
 			err = errors.Join(err, bound(flag, d))
 		}
 		return err
+	}
+}
+
+// requestRate parses a number of requests per unit ("a second") that is not negative into
+// *field(c); 0 sets no limit.
+func requestRate(field func(*Config) *float64, per string) func(*Config, string, string) error {
+	return func(c *Config, flag, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		*field(c) = f
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return fmt.Errorf("-%s: %q is not a number of requests %s (0 for no limit)", flag, v, per)
+		}
+		return nil
 	}
 }
 
@@ -172,6 +205,18 @@ func RegisterFlags(fs *flag.FlagSet, only ...string) map[string]*string {
 	return values
 }
 
+// embedded reports whether a database URL names the embedded SQLite.
+func embedded(databaseURL string) bool {
+	_, err := storage.SQLitePath(databaseURL)
+	return err == nil
+}
+
+// envOf is the environment variable of the setting flag.
+func envOf(flag string) string {
+	i := slices.IndexFunc(settings, func(s setting) bool { return s.flag == flag })
+	return settings[i].env
+}
+
 func isSetting(name string) bool {
 	return slices.ContainsFunc(settings, func(s setting) bool { return s.flag == name })
 }
@@ -194,6 +239,12 @@ func Load(values map[string]*string) (Config, error) {
 		errs = append(errs, s.parse(&c, s.flag, v))
 	}
 	c.Jobs.SweepInterval = jobs.DefaultConfig.SweepInterval
+	if v, serves := values[sandboxFlag]; serves && strings.TrimSpace(*v) == "" && c.DatabaseURL != "" && !embedded(c.DatabaseURL) {
+		// A production database that forgot the setting would otherwise get a demo client with
+		// every scope and the simulators that link customers without them.
+		errs = append(errs, fmt.Errorf("-%s (env %s) must be set to true or false when the database is not the embedded SQLite: sandbox mode creates a demo API client with every scope and serves the simulators",
+			sandboxFlag, envOf(sandboxFlag)))
+	}
 	if _, listens := values[addrFlag]; listens && c.PublicURL == "" {
 		c.PublicURL = "http://" + reachable(c.Addr)
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"flag"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -32,7 +33,7 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:pyng.db", PublicURL: "http://127.0.0.1:8080",
 		InvitationTTL: 7 * 24 * time.Hour, Sandbox: true, AccessTokenTTL: time.Hour,
-		ClientCacheTTL: 30 * time.Second, RateLimit: 100, LogFormat: "text", SettlementDelay: 3 * time.Second,
+		ClientCacheTTL: 30 * time.Second, RateLimit: 100, TokenRateLimit: 60, LogFormat: "text", MaxConnections: 1000, SettlementDelay: 3 * time.Second,
 		Jobs: jobs.Config{Workers: 8, PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute},
 	}
 	if c != want {
@@ -81,7 +82,11 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"no job workers", []string{"-job-workers", "0"}, "-job-workers"},
 		{"negative rate limit", []string{"-rate-limit", "-1"}, "-rate-limit"},
 		{"rate limit not a number", []string{"-rate-limit", "lots"}, "-rate-limit"},
+		{"negative token rate limit", []string{"-token-rate-limit", "-1"}, "-token-rate-limit"},
+		{"token rate limit not a number", []string{"-token-rate-limit", "NaN"}, "-token-rate-limit: \"NaN\" is not a number of requests a minute"},
 		{"job workers not a number", []string{"-job-workers", "many"}, "-job-workers"},
+		{"no connections", []string{"-max-connections", "0"}, "-max-connections"},
+		{"connections not a number", []string{"-max-connections", "lots"}, "-max-connections"},
 		{"rescue too soon", []string{"-job-rescue-after", "1s"}, "-job-rescue-after must be at least 2s"},
 		{"settlement delay not a duration", []string{"-sandbox-settlement-delay", "soon"}, "-sandbox-settlement-delay"},
 	}
@@ -217,4 +222,67 @@ func TestMisspeltSettingNamesAreCaught(t *testing.T) {
 			t.Errorf("error = %v, want it to name databse-url", err)
 		}
 	})
+}
+
+// TestSandboxMustBeSetExplicitlyBeyondTheEmbeddedDatabase checks that the one-command sandbox
+// stays the default of the embedded SQLite, while serving any other database with PYNG_SANDBOX
+// unset is refused, in one line that names the setting: a production deployment that forgot it
+// would otherwise get a demo client with every scope and the simulators.
+func TestSandboxMustBeSetExplicitlyBeyondTheEmbeddedDatabase(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		sandbox bool
+		refused bool
+	}{
+		{name: "the default SQLite database is a sandbox", sandbox: true},
+		{name: "a SQLite file path is a sandbox", args: []string{"-database-url", "/var/lib/pyng/pyng.db"}, sandbox: true},
+		{name: "SQLite with PYNG_SANDBOX=false is not", env: map[string]string{"PYNG_SANDBOX": "false"}, sandbox: false},
+		{name: "postgres:// without the setting is refused", args: []string{"-database-url", "postgres://db/pyng"}, refused: true},
+		{name: "postgresql:// without the setting is refused", env: map[string]string{"PYNG_DATABASE_URL": "postgresql://db/pyng"}, refused: true},
+		{name: "an empty PYNG_SANDBOX counts as unset", env: map[string]string{"PYNG_DATABASE_URL": "postgres://db/pyng", "PYNG_SANDBOX": " "}, refused: true},
+		{name: "postgres:// with PYNG_SANDBOX=false serves no sandbox", env: map[string]string{"PYNG_DATABASE_URL": "postgres://db/pyng", "PYNG_SANDBOX": "false"}, sandbox: false},
+		{name: "postgres:// with PYNG_SANDBOX=true serves the sandbox", env: map[string]string{"PYNG_DATABASE_URL": "postgres://db/pyng", "PYNG_SANDBOX": "true"}, sandbox: true},
+		{name: "postgres:// with -sandbox=false serves no sandbox", args: []string{"-database-url", "postgres://db/pyng", "-sandbox=false"}, sandbox: false},
+		{name: "the flag wins over the environment", env: map[string]string{"PYNG_SANDBOX": "true"}, args: []string{"-database-url", "postgres://db/pyng", "-sandbox", "false"}, sandbox: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("PYNG_SANDBOX", "") // whatever the environment of the test run says
+			t.Setenv("PYNG_DATABASE_URL", "")
+			os.Unsetenv("PYNG_SANDBOX")
+			os.Unsetenv("PYNG_DATABASE_URL")
+			c, err := load(t, tc.env, tc.args...)
+			if tc.refused {
+				if err == nil || !strings.Contains(err.Error(), "-sandbox") || !strings.Contains(err.Error(), "PYNG_SANDBOX") || strings.Contains(err.Error(), "\n") {
+					t.Errorf("error = %v, want one line naming -sandbox and PYNG_SANDBOX", err)
+				}
+				return
+			}
+			if err != nil || c.Sandbox != tc.sandbox {
+				t.Errorf("Load = sandbox %v, %v; want sandbox %v", c.Sandbox, err, tc.sandbox)
+			}
+		})
+	}
+	t.Run("commands that do not serve need no sandbox setting", func(t *testing.T) {
+		url := "postgres://db/pyng"
+		if _, err := Load(map[string]*string{"database-url": &url}); err != nil {
+			t.Errorf("Load of the database URL alone: %v", err)
+		}
+	})
+}
+
+// TestEverySettingIsInTheREADME checks that the README's configuration table has a row for each
+// setting, with its flag and environment variable.
+func TestEverySettingIsInTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		if row := "| `-" + s.flag + "` | `" + s.env + "` |"; !strings.Contains(string(readme), row) {
+			t.Errorf("README.md has no configuration row starting %s", row)
+		}
+	}
 }

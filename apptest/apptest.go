@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -61,11 +62,21 @@ type Options struct {
 	ClientCacheTTL time.Duration
 	// RateLimit is the requests a second each API client may make (0: no limit).
 	RateLimit float64
+	// TokenRateLimit is the /oauth2/token requests a minute each client id and each remote
+	// address may make (0: no limit).
+	TokenRateLimit float64
 	// SettlementDelay is how long the sandbox rail takes to settle, on the test's clock.
 	SettlementDelay time.Duration
 	// NoJobs leaves the job workers stopped, so that the test drives execution itself with
 	// Service.ExecuteBatch, ExpireOverdue and PurgeBatches.
 	NoJobs bool
+	// Logger receives the server's logs (nil: discarded unless PYNG_TEST_LOG is set).
+	Logger *slog.Logger
+	// ReadTimeout is the server's http.Server.ReadTimeout (0: none).
+	ReadTimeout time.Duration
+	// PublicURL is the server's public base URL (default: its loopback URL), to see how it
+	// answers behind an https load balancer.
+	PublicURL string
 }
 
 // Start runs a server on loopback on a fresh database of engine, stopped when the test ends.
@@ -77,12 +88,16 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	}
 	db := dbtest.Open(t, engine)
 	clock := clocktest.New()
+	logger := o.Logger
+	if logger == nil {
+		logger = testLogger()
+	}
 	service, err := app.NewService(context.Background(), db, clock, billing.DefaultInvitationTTL, o.SettlementDelay)
 	if err != nil {
 		t.Fatalf("service: %v", err)
 	}
 	if !o.NoJobs {
-		stop, err := app.StartJobs(context.Background(), db, service, testLogger(), testJobs)
+		stop, err := app.StartJobs(context.Background(), db, service, logger, testJobs)
 		if err != nil {
 			t.Fatalf("start jobs: %v", err)
 		}
@@ -98,25 +113,41 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
+	public := url
+	if o.PublicURL != "" {
+		public = o.PublicURL
+	}
 	srv.Config.Handler = app.NewHandler(httpapi.Config{
 		Service:        service,
 		Tokens:         tokens,
-		Logger:         testLogger(),
-		PublicURL:      url,
+		Logger:         logger,
+		PublicURL:      public,
 		Sandbox:        !o.NoSandbox,
 		AccessTokenTTL: time.Hour,
 		ClientCacheTTL: o.ClientCacheTTL,
 		RateLimit:      o.RateLimit,
+		TokenRateLimit: o.TokenRateLimit,
 		Clock:          clock,
 		Ready:          db.Ping,
 		Metrics:        prometheus.NewRegistry(),
 	})
+	srv.Config.ReadTimeout = o.ReadTimeout
 	srv.Start()
 	t.Cleanup(srv.Close)
 	s := &Server{URL: url, Engine: engine, Store: db, Service: service, Tokens: tokens, Clock: clock}
 	s.HTTP = &http.Client{Transport: validating(t, http.DefaultTransport)}
 	s.Partner = s.NewPartner(t, billing.AllScopes...)
 	return s
+}
+
+// From returns a client like HTTP (validating every answer) whose connections come from the
+// loopback address ip, such as 127.0.0.2, so that the server sees another remote address.
+func (s *Server) From(t testing.TB, ip string) *http.Client {
+	t.Helper()
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext
+	t.Cleanup(transport.CloseIdleConnections)
+	return &http.Client{Transport: validating(t, transport)}
 }
 
 // testJobs polls the queue often so that tests wait little for their batches.

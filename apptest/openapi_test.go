@@ -66,7 +66,7 @@ func (c canned) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestValidatorRejectsWhatTheDocumentDoesNot(t *testing.T) {
 	const trace = "9ae2e340-b983-4274-b400-c974a9ab40ab"
 	jsonHeader := func(extra ...string) http.Header {
-		h := http.Header{"Content-Type": {"application/json;charset=UTF-8"}, "Pyng-Trace-Id": {trace}}
+		h := http.Header{"Content-Type": {"application/json;charset=UTF-8"}, "Pyng-Trace-Id": {trace}, "Cache-Control": {"no-store"}}
 		for i := 0; i+1 < len(extra); i += 2 {
 			h.Set(extra[i], extra[i+1])
 		}
@@ -88,7 +88,8 @@ func TestValidatorRejectsWhatTheDocumentDoesNot(t *testing.T) {
 		{"a documented 201 passes", invite, canned{201, jsonHeader(), fmt.Sprintf(invitation, "")}, true},
 		{"an extra field fails", invite, canned{201, jsonHeader(), fmt.Sprintf(invitation, `,"extra":1`)}, false},
 		{"an undocumented status fails", invite, canned{202, jsonHeader(), fmt.Sprintf(invitation, "")}, false},
-		{"a missing Pyng-Trace-Id header fails", invite, canned{201, http.Header{"Content-Type": {"application/json"}}, fmt.Sprintf(invitation, "")}, false},
+		{"a missing Pyng-Trace-Id header fails", invite, canned{201, http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}}, fmt.Sprintf(invitation, "")}, false},
+		{"a /billing/ answer without Cache-Control: no-store fails", invite, canned{201, jsonHeader("Cache-Control", "private"), fmt.Sprintf(invitation, "")}, false},
 		{"a traceId unlike the header fails", invite, canned{201, jsonHeader("Pyng-Trace-Id", "1ae2e340-b983-4274-b400-c974a9ab40ab"), fmt.Sprintf(invitation, "")}, false},
 		{"an unknown error code fails", invite, canned{409, jsonHeader(), `{"errors":[{"code":"nope","displayMessage":"x"}],"traceId":"` + trace + `"}`}, false},
 		{"a 401 without WWW-Authenticate fails", invite, canned{401, jsonHeader(), `{"errors":[{"code":"urn:pyng:platform:billing:error:auth:missing-token","displayMessage":"x"}],"traceId":"` + trace + `"}`}, false},

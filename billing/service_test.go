@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,6 +202,57 @@ func TestUnknownIDsOfOperatorCommandsNameTheirField(t *testing.T) {
 			errs := billing.AsErrors(tc.call())
 			if len(errs) != 1 || errs[0].Code != billing.CodeInvalidField || errs[0].Target != tc.target {
 				t.Errorf("%s: errors %v, want one invalid-field with target %s", tc.name, errs, tc.target)
+			}
+		}
+	})
+}
+
+// siteReadCounter counts the sites its store reads.
+type siteReadCounter struct {
+	billing.Store
+	reads atomic.Int64
+}
+
+func (c *siteReadCounter) GetSite(ctx context.Context, id string) (billing.Site, error) {
+	c.reads.Add(1)
+	return c.Store.GetSite(ctx, id)
+}
+
+// TestAnotherOrganisationsSiteCostsWhatAMissingSiteCosts checks that Service.Site does the same
+// store reads for a site of another organisation as for a site that does not exist, however often
+// it is asked, so that neither the answer nor the time it takes tells a prober which sites exist;
+// the owner's site is still read once and then served from the cache.
+func TestAnotherOrganisationsSiteCostsWhatAMissingSiteCosts(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db storage.Database) {
+		ctx := context.Background()
+		store := &siteReadCounter{Store: db}
+		service := billing.NewService(billing.Config{Store: store, Batches: db, Rails: map[string]rail.Rail{rail.Sandbox: &recordingRail{}},
+			Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
+		site, err := service.CreateSite(ctx, newOrganisation(t, db), "Acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner := billing.Caller{OrganisationID: site.OrganisationID}
+		prober := billing.Caller{OrganisationID: newOrganisation(t, db)}
+		reads := func(caller billing.Caller, siteID string) (int64, error) {
+			before := store.reads.Load()
+			_, err := service.Site(ctx, caller, siteID)
+			return store.reads.Load() - before, err
+		}
+		if _, err := reads(owner, site.ID); err != nil {
+			t.Fatalf("the owner's site: %v", err)
+		}
+		for i := range 3 {
+			foreign, errForeign := reads(prober, site.ID)
+			missing, errMissing := reads(prober, "site_doesnotexist")
+			if foreign != missing || foreign == 0 {
+				t.Errorf("request %d: another organisation's site took %d store reads, a missing site %d; want the same, at least one", i+1, foreign, missing)
+			}
+			if errForeign == nil || errMissing == nil || errForeign.Error() != errMissing.Error() {
+				t.Errorf("request %d: another organisation's site answers %v, a missing site %v; want the same not-found", i+1, errForeign, errMissing)
+			}
+			if n, err := reads(owner, site.ID); n != 0 || err != nil {
+				t.Errorf("request %d: the owner's cached site took %d store reads (%v), want none", i+1, n, err)
 			}
 		}
 	})

@@ -164,6 +164,11 @@ func (a *server) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *server) issue(w http.ResponseWriter, r *http.Request) (tokenResponse, error) {
+	// The address's limit comes before the body is read, the client id's before the secret is
+	// checked: a refused request costs no database read.
+	if err := a.tokens.allowToken(w, addressKey(r.RemoteAddr), "address"); err != nil {
+		return tokenResponse{}, err
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
 		return tokenResponse{}, invalidRequest("The request body must be application/x-www-form-urlencoded.")
 	}
@@ -202,6 +207,9 @@ func (a *server) issue(w http.ResponseWriter, r *http.Request) (tokenResponse, e
 	}
 	if id == "" || secret == "" {
 		return tokenResponse{}, errInvalidClient
+	}
+	if err := a.tokens.allowToken(w, "client "+id, "client"); err != nil {
+		return tokenResponse{}, err
 	}
 	client, err := a.cfg.Service.AuthenticateClient(r.Context(), id, secret)
 	if errors.Is(err, billing.ErrInvalidClient) {

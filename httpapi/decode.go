@@ -47,7 +47,10 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, dst any, need body, 
 		return billing.Errorf(billing.CodeBodyTooLarge, "", "The request body must not exceed "+byteSize(limit)+".")
 	}
 	if err != nil {
-		return fmt.Errorf("read request body: %w", err)
+		// The body ended before its Content-Length or stopped arriving until the read timeout:
+		// the client's failure, not ours (and when it has gone, no one reads the answer).
+		return billing.Errorf(billing.CodeMalformedJSON, "",
+			"The request body did not arrive whole: it ended before its Content-Length, or came too slowly.")
 	}
 	data = bytes.TrimSpace(data)
 	if need == bodyOptional && len(data) == 0 {

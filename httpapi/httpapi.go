@@ -5,7 +5,8 @@
 // token and its scope (401, 403), the Pyng-Api-Version header (400), the handler's reading of the
 // body and headers (413, 415, 400, 406), then the site, resolved once (404 unless it belongs to
 // the caller), at which the handler acts. Every answer carries a traceId, in the Pyng-Trace-Id
-// header and, on /billing/, in the body.
+// header and, on /billing/, in the body; no /billing/ answer may be cached (Cache-Control:
+// no-store), errors included.
 package httpapi
 
 import (
@@ -14,8 +15,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +47,9 @@ type Config struct {
 	// RateLimit is how many /billing/ requests a second each API client may make to this process
 	// (in bursts of up to twice as many); 0 sets no limit.
 	RateLimit float64
+	// TokenRateLimit is how many /oauth2/token requests a minute each client id, and each remote
+	// address, may make to this process (in bursts of as many); 0 sets no limit.
+	TokenRateLimit float64
 	// Clock tells the time to the rate limits and the client cache; nil is the system clock.
 	Clock billing.Clock
 	// Ready reports whether the server can serve (GET /readyz).
@@ -62,7 +69,8 @@ type server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	clients  *clientCache
-	limits   *rateLimits
+	limits   *buckets // /billing/ requests, by API client
+	tokens   *buckets // /oauth2/token requests, by client id and by remote address
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
@@ -84,6 +92,7 @@ func New(cfg Config) http.Handler {
 	}
 	a.clients = &clientCache{service: cfg.Service, clock: a.cfg.Clock, ttl: cfg.ClientCacheTTL, entries: map[string]cachedClient{}}
 	a.limits = newRateLimits(cfg.RateLimit, a.cfg.Clock)
+	a.tokens = newTokenLimits(cfg.TokenRateLimit, a.cfg.Clock)
 	a.requests = register(a.cfg.Metrics, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pyng_http_requests_total",
 		Help: "HTTP requests answered, by route pattern, method and status.",
@@ -187,7 +196,35 @@ func (a *server) gate(w http.ResponseWriter, r *http.Request, scope billing.Scop
 	if err != nil {
 		return result{}, err
 	}
+	if err := checkQuery(r.URL.RawQuery); err != nil {
+		return result{}, err
+	}
 	return act(site)
+}
+
+// checkQuery refuses a query string that does not decode, naming the parameter as target:
+// net/url drops such a parameter silently, which would answer as if it had not been sent (the
+// first page, the default limit). It parses as url.ParseQuery does, so a query it lets through
+// reads the same in every handler.
+func checkQuery(raw string) error {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		key, errName := url.QueryUnescape(name)
+		_, errValue := url.QueryUnescape(value)
+		if errName != nil || errValue != nil || strings.Contains(pair, ";") {
+			if errName != nil {
+				key = name
+			}
+			return billing.Errorf(billing.CodeInvalidField, key, "The query parameter "+key+
+				" is not well-formed: percent-encode reserved characters (%XX) and separate parameters with &.")
+		}
+	}
+	return nil
 }
 
 // checkVersion enforces the Pyng-Api-Version header.
@@ -230,8 +267,8 @@ func newTraceID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// ServeHTTP gives the request a traceId, routes it, turns an unknown route or method into the
-// error envelope, recovers a panic into a 500, and records one log line and the metrics.
+// ServeHTTP gives the request a traceId, routes it, turns an unknown route or method (or a path
+// not in its clean form) into the error envelope, recovers a panic into a 500, and records one log line and the metrics.
 func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{traceID: newTraceID()}
@@ -243,7 +280,17 @@ func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sw.Header().Set("Cache-Control", "no-store")
 		sw.Header().Set("Pragma", "no-cache")
 	}
+	clean := CleanPath(r.URL.Path)
+	if strings.HasPrefix(clean, "/billing/") {
+		// The answers hold signup tokens and exports; an error must not stand in for a later answer.
+		sw.Header().Set("Cache-Control", "no-store")
+	}
 	h, route := a.mux.Handler(r)
+	if r.Method != http.MethodConnect && clean != r.URL.Path {
+		// ServeMux would redirect to the cleaned path, in HTML: a client that followed it would
+		// reach another endpoint than the one it named ("/billing/sites//customers").
+		h, route = nil, ""
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -266,11 +313,29 @@ func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(sw, r)
 }
 
+// CleanPath is a URL path as ServeMux cleans it before routing: no empty, "." or ".." segments,
+// a trailing slash kept. A path that differs from its cleaned form is not one the API serves.
+func CleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	clean := path.Clean(p)
+	if p[len(p)-1] == '/' && clean != "/" {
+		clean += "/"
+	}
+	return clean
+}
+
 // unmatched answers a request no route takes: 405 with Allow when the path exists for other
-// methods, 404 otherwise. h is the mux's own answer, consulted for the Allow list.
+// methods, 404 otherwise. h is the mux's own answer, consulted for the Allow list (nil: 404).
 func (a *server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	probe := &probeWriter{header: http.Header{}}
-	h.ServeHTTP(probe, r)
+	if h != nil {
+		h.ServeHTTP(probe, r)
+	}
 	if probe.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", probe.header.Get("Allow"))
 		a.writeError(w, r, billing.Errorf(billing.CodeMethodNotAllowed, "",

@@ -154,3 +154,51 @@ func TestListCustomers(t *testing.T) {
 		})
 	})
 }
+
+// TestMalformedQueryStringsAreRefused checks that a query string net/url cannot decode is
+// answered 400 naming the parameter, on every endpoint that reads one, instead of being dropped
+// (which answered as if the parameter had not been sent: page 1, 50 items).
+func TestMalformedQueryStringsAreRefused(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		p.link(t, "ACME-001")
+		p.mustInvite(t, "ACME-002")
+		p.mustSubmit(t, batchRequest("B-1", debit{"R1", "ACME-001", 100}))
+		endpoints := map[string]func(query string) *apptest.Response{
+			"GET customers": func(q string) *apptest.Response { return p.list(t, q) },
+			"GET batches":   func(q string) *apptest.Response { return p.listBatches(t, q) },
+			"GET one batch": func(q string) *apptest.Response { return p.getBatch(t, "B-1", q) },
+			"POST invitation": func(q string) *apptest.Response {
+				return p.do(t, http.MethodPost, "/customers/invitations"+q, map[string]string{"customerReference": "ACME-003"})
+			},
+		}
+		malformed := []struct{ query, target string }{
+			{"?cursor=%%%", "cursor"},
+			{"?limit=%zz", "limit"},
+			{"?limit=1&cursor=%", "cursor"},
+			{"?rowState=succeeded%2", "rowState"},
+			{"?state=%ZZ&limit=1", "state"},
+			{"?limit=1;cursor=x", "limit"},
+			{"?%zz=1", "%zz"},
+		}
+		for name, call := range endpoints {
+			for _, tt := range malformed {
+				t.Run(name+" "+tt.query+" is 400 invalid-field naming "+tt.target, func(t *testing.T) {
+					wantError(t, call(tt.query), http.StatusBadRequest, "request:invalid-field", tt.target)
+				})
+			}
+		}
+		t.Run("a malformed query at a missing site is the site's 404", func(t *testing.T) {
+			missing := partner{s: s, token: p.token, site: "site_doesnotexist"}
+			wantError(t, missing.list(t, "?cursor=%%%"), http.StatusNotFound, "site:not-found", "siteId")
+		})
+		t.Run("percent-encoded parameters that decode are read as decoded", func(t *testing.T) {
+			if pg := p.mustList(t, "?%6Cimit=%31&state=%69nvited"); len(pg.Data) != 1 || pg.Data[0].CustomerReference != "ACME-002" {
+				t.Errorf("list = %+v, want the one invited customer ACME-002", pg.Data)
+			}
+			if r := p.listBatches(t, "?limit=%31%30"); r.Status != http.StatusOK {
+				t.Errorf("GET batches?limit=%%31%%30 = %d %s, want 200", r.Status, r.Body)
+			}
+		})
+	})
+}

@@ -217,3 +217,87 @@ func TestReadyzFailsWhenNotReady(t *testing.T) {
 		t.Errorf("GET /healthz = %v, %v; want 200 while not ready", resp, err)
 	}
 }
+
+// TestNonCanonicalPathsAreTheAPIsNotFound checks that a path ServeMux would clean (a doubled
+// slash, a dot segment) is answered with the API's JSON 404 and a traceId, not the mux's HTML
+// redirect, which sent "/billing/sites//customers" to another path; the pages' paths keep theirs.
+func TestNonCanonicalPathsAreTheAPIsNotFound(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		site := "/billing/sites/" + s.Site.ID
+		for _, tt := range []struct{ method, path string }{
+			{http.MethodGet, "/" + site + "/customers"},
+			{http.MethodGet, "/billing/sites//customers"},
+			{http.MethodGet, site + "//customers"},
+			{http.MethodGet, site + "/./customers"},
+			{http.MethodGet, site + "/customers/../batches"},
+			{http.MethodGet, "/billing/sites/" + s.Site.ID + "%2F%2Fcustomers"},
+			{http.MethodPost, site + "/customers//invitations"},
+			{http.MethodPost, "//oauth2/token"},
+			{http.MethodGet, "//healthz"},
+			{http.MethodGet, "//nowhere"},
+		} {
+			t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+				t.Parallel()
+				r := s.Do(t, apptest.Request{Method: tt.method, Path: tt.path, Token: p.token})
+				wantError(t, r, http.StatusNotFound, "request:not-found", "")
+				var body errorBody
+				r.JSON(t, &body)
+				if !uuidV4.MatchString(body.TraceID) || body.TraceID != r.Header.Get("Pyng-Trace-Id") {
+					t.Errorf("traceId %q, Pyng-Trace-Id %q; want one UUID v4 in both", body.TraceID, r.Header.Get("Pyng-Trace-Id"))
+				}
+				if ct := r.Header.Get("Content-Type"); ct != "application/json;charset=UTF-8" {
+					t.Errorf("Content-Type %q, want the API's JSON", ct)
+				}
+			})
+		}
+		noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for path, location := range map[string]string{
+			"//signup?token=x":   "/signup?token=x",
+			"/agreement//revoke": "/agreement/revoke",
+			"/x/../agreement":    "/agreement",
+		} {
+			t.Run("the pages' path "+path+" still redirects to "+location, func(t *testing.T) {
+				t.Parallel()
+				resp, err := noRedirects.Get(s.URL + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != location {
+					t.Errorf("GET %s = %d Location %q, want 307 to %s", path, resp.StatusCode, resp.Header.Get("Location"), location)
+				}
+			})
+		}
+	})
+}
+
+// TestBillingAnswersAreNeverCached checks Cache-Control: no-store on every kind of /billing/
+// answer: they hold signup tokens and CSV exports, and an error of one request must not stand in
+// for the answer of the next.
+func TestBillingAnswersAreNeverCached(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		p.link(t, "ACME-001")
+		p.mustSubmit(t, batchRequest("B-1", debit{"R1", "ACME-001", 100}))
+		site := "/billing/sites/" + p.site
+		for name, r := range map[string]*apptest.Response{
+			"an invitation with its signupUrl": p.invite(t, "ACME-002"),
+			"a customer":                       p.get(t, "ACME-002"),
+			"a page of customers":              p.list(t, "?limit=1"),
+			"a batch's CSV export":             p.getBatch(t, "B-1", "", "Accept", "text/csv"),
+			"a batch receipt":                  p.submit(t, batchRequest("B-2", debit{"R1", "ACME-001", 100})),
+			"400":                              p.list(t, "?limit=0"),
+			"401":                              s.Do(t, apptest.Request{Method: http.MethodGet, Path: site + "/customers"}),
+			"404 site":                         partner{s: s, token: p.token, site: "site_doesnotexist"}.list(t, ""),
+			"404 endpoint":                     s.Do(t, apptest.Request{Method: http.MethodGet, Path: site + "/nowhere", Token: p.token}),
+			"404 unclean path":                 s.Do(t, apptest.Request{Method: http.MethodGet, Path: "/" + site + "/customers", Token: p.token}),
+			"405":                              s.Do(t, apptest.Request{Method: http.MethodDelete, Path: site + "/customers", Token: p.token}),
+			"409":                              p.invite(t, "ACME-002"),
+		} {
+			if got := r.Header.Get("Cache-Control"); got != "no-store" {
+				t.Errorf("%s (%d): Cache-Control %q, want no-store", name, r.Status, got)
+			}
+		}
+	})
+}

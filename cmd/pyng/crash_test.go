@@ -43,7 +43,8 @@ func launchServer(t *testing.T, bin, databaseURL string, env ...string) (*proces
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), append([]string{"PYNG_ADDR=" + addr, "PYNG_DATABASE_URL=" + databaseURL}, env...)...)
+	// A PostgreSQL database serves only with PYNG_SANDBOX set; these servers are sandboxes.
+	cmd.Env = append(os.Environ(), append([]string{"PYNG_ADDR=" + addr, "PYNG_DATABASE_URL=" + databaseURL, "PYNG_SANDBOX=true"}, env...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

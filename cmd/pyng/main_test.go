@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/storage"
 )
 
 // admin runs "pyng admin ..." in process against databaseURL and returns its exit code, stdout
@@ -124,6 +125,16 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 	}
 }
 
+// TestServeRefusesPostgreSQLWithoutTheSandboxSetting checks that a PostgreSQL server does not
+// start as a sandbox by default: it exits at once, saying in one line which setting to set.
+func TestServeRefusesPostgreSQLWithoutTheSandboxSetting(t *testing.T) {
+	t.Setenv("PYNG_SANDBOX", "")
+	code, out, errOut := runPyng(t, "serve", "-database-url", "postgres://postgres@127.0.0.1:1/none", "-addr", "127.0.0.1:0")
+	if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "-sandbox (env PYNG_SANDBOX) must be set to true or false") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line naming -sandbox and PYNG_SANDBOX", code, out, errOut)
+	}
+}
+
 // pyngBinary is the command compiled once for the tests that run it as an operator would.
 var pyngBinary string
 
@@ -164,6 +175,10 @@ func TestServeFirstRunWalkthrough(t *testing.T) {
 			addr := freeAddr(t)
 			cmd := exec.Command(bin, "serve")
 			cmd.Env = append(os.Environ(), "PYNG_ADDR="+addr, "PYNG_DATABASE_URL="+dbtest.URL(t, engine))
+			if engine == storage.EnginePostgres {
+				// The embedded SQLite is a sandbox by default; PostgreSQL must say so.
+				cmd.Env = append(cmd.Env, "PYNG_SANDBOX=true")
+			}
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
