@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/storage"
 )
 
 // admin runs "pyng admin ..." in process against databaseURL and returns its exit code, stdout
@@ -155,7 +156,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // TestServeFirstRunWalkthrough starts the real binary on an empty database, as the README's first
-// command does, and follows the credentials it prints; then SIGTERM stops it cleanly.
+// command does, and follows the credentials it prints; then SIGTERM stops it cleanly. On SQLite
+// it is given no key, as in the README: the sandbox makes its own.
 func TestServeFirstRunWalkthrough(t *testing.T) {
 	bin := pyngBinary
 	for _, engine := range dbtest.Engines() {
@@ -164,6 +166,9 @@ func TestServeFirstRunWalkthrough(t *testing.T) {
 			addr := freeAddr(t)
 			cmd := exec.Command(bin, "serve")
 			cmd.Env = append(os.Environ(), "PYNG_ADDR="+addr, "PYNG_DATABASE_URL="+dbtest.URL(t, engine))
+			if engine == storage.EnginePostgres {
+				cmd.Env = append(cmd.Env, "PYNG_ENCRYPTION_KEY="+dbtest.KeyRing)
+			}
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)

@@ -17,7 +17,7 @@ ALTER TABLE signing_keys_new RENAME TO signing_keys;
 
 -- The links whose bank details are kept, by the time they were revoked: the erasure of the
 -- details of revoked links reads only these.
-CREATE INDEX customer_links_details_revoked ON customer_links (revoked_at) WHERE customer_bsb IS NOT NULL;
+CREATE INDEX IF NOT EXISTS customer_links_details_revoked ON customer_links (revoked_at) WHERE customer_bsb IS NOT NULL;
 
 -- +goose Down
 DROP INDEX customer_links_details_revoked;
