@@ -15,10 +15,12 @@ package dbtest
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +71,16 @@ func Keyring() *seal.Keyring {
 		panic(err)
 	}
 	return k
+}
+
+// KeyRingOf is a key ring of keys with the given ids, the first current, each key derived from its
+// id: the same ids give the same keys, so that tests can seal with one ring and open with another.
+func KeyRingOf(ids ...string) string {
+	entries := make([]string, len(ids))
+	for i, id := range ids {
+		entries[i] = id + ":" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat(id, seal.KeySize))[:seal.KeySize])
+	}
+	return strings.Join(entries, ",")
 }
 
 // Open opens a fresh database on engine (see URL), sealing with Keyring, closed when the test

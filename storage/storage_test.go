@@ -253,7 +253,7 @@ func TestResealNeverBringsErasedDetailsBack(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			ctx := context.Background()
 			url := dbtest.URL(t, engine)
-			k1, err := seal.Parse("k1:" + strings.Repeat("A", 43))
+			k1, err := seal.Parse(dbtest.KeyRingOf("k1"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -278,7 +278,7 @@ func TestResealNeverBringsErasedDetailsBack(t *testing.T) {
 				}
 			}
 
-			k2, err := seal.Parse("k2:" + strings.Repeat("B", 43) + ",k1:" + strings.Repeat("A", 43))
+			k2, err := seal.Parse(dbtest.KeyRingOf("k2", "k1"))
 			if err != nil {
 				t.Fatal(err)
 			}

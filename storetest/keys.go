@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage"
 )
@@ -34,15 +34,10 @@ type sealingSuite struct {
 	fresh func(t *testing.T) Reopen
 }
 
-// ring is a key ring of the given ids, each with a key of its own derived from its id.
+// ring is dbtest.KeyRingOf the ids, parsed.
 func ring(t *testing.T, ids ...string) *seal.Keyring {
 	t.Helper()
-	var entries []string
-	for _, id := range ids {
-		key := []byte(strings.Repeat(id, 32))[:32]
-		entries = append(entries, id+":"+base64.StdEncoding.EncodeToString(key))
-	}
-	k, err := seal.Parse(strings.Join(entries, ","))
+	k, err := seal.Parse(dbtest.KeyRingOf(ids...))
 	if err != nil {
 		t.Fatal(err)
 	}

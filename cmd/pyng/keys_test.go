@@ -37,15 +37,6 @@ func runBinary(t *testing.T, env []string, args ...string) (int, string, string)
 	return 0, stdout.String(), stderr.String()
 }
 
-// keyRing is a key ring of the given ids, each with a key of its own derived from its id.
-func keyRing(ids ...string) string {
-	var entries []string
-	for _, id := range ids {
-		entries = append(entries, id+":"+base64.StdEncoding.EncodeToString([]byte(strings.Repeat(id, 32))[:32]))
-	}
-	return strings.Join(entries, ",")
-}
-
 // TestSandboxMakesItsKeyBesideItsDatabaseAndSaysSo starts the binary as the README does, with no
 // key, on a new SQLite file: it makes a key file beside the database that only its owner reads,
 // says where on stderr and in the banner, and uses the same key on the next start. The database
@@ -154,7 +145,7 @@ func TestAdminKeysRotate(t *testing.T) {
 			databaseURL := dbtest.URL(t, engine)
 			env := []string{"PYNG_SANDBOX_SETTLEMENT_DELAY=0", "PYNG_JOB_POLL_INTERVAL=50ms", "PYNG_RATE_LIMIT=0"}
 
-			first, stdout := startServer(t, pyngBinary, databaseURL, append(env, "PYNG_ENCRYPTION_KEY="+keyRing("k1"))...)
+			first, stdout := startServer(t, pyngBinary, databaseURL, append(env, "PYNG_ENCRYPTION_KEY="+dbtest.KeyRingOf("k1"))...)
 			banner := readBanner(t, stdout)
 			clientID, secret := field(t, banner, `client id\s+(\S+)`), field(t, banner, `client secret\s+(\S+)`)
 			p := &partner{t: t, base: first.base, siteID: field(t, banner, `site\s+(site_\S+)`)}
@@ -177,7 +168,7 @@ func TestAdminKeysRotate(t *testing.T) {
 			first.kill(t)
 
 			// The new key first in the ring, the server restarted with it; it serves meanwhile.
-			ring := "PYNG_ENCRYPTION_KEY=" + keyRing("k2", "k1")
+			ring := "PYNG_ENCRYPTION_KEY=" + dbtest.KeyRingOf("k2", "k1")
 			second, _ := startServer(t, pyngBinary, databaseURL, append(env, ring)...)
 			p.base = second.base
 			stopCalls := make(chan struct{})
@@ -230,7 +221,7 @@ func TestAdminKeysRotate(t *testing.T) {
 			second.kill(t)
 
 			// k1 dropped: the server reads everything with k2 alone, and debits the customers.
-			third, _ := startServer(t, pyngBinary, databaseURL, append(env, "PYNG_ENCRYPTION_KEY="+keyRing("k2"))...)
+			third, _ := startServer(t, pyngBinary, databaseURL, append(env, "PYNG_ENCRYPTION_KEY="+dbtest.KeyRingOf("k2"))...)
 			p.base = third.base
 			p.token = token(t, p.base, clientID, secret)
 			if st := p.call("POST", "/batches", map[string]any{"batchReference": "B2", "rows": rows}, nil); st != 202 {

@@ -2,7 +2,6 @@ package sandbox_test
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,14 +14,10 @@ import (
 	"github.com/pyng/receivables/storage"
 )
 
-// ring is a key ring of the given ids, each with a key of its own derived from its id.
+// ring is dbtest.KeyRingOf the ids, parsed.
 func ring(t *testing.T, ids ...string) *seal.Keyring {
 	t.Helper()
-	var entries []string
-	for _, id := range ids {
-		entries = append(entries, id+":"+base64.StdEncoding.EncodeToString([]byte(strings.Repeat(id, 32))[:32]))
-	}
-	k, err := seal.Parse(strings.Join(entries, ","))
+	k, err := seal.Parse(dbtest.KeyRingOf(ids...))
 	if err != nil {
 		t.Fatal(err)
 	}
