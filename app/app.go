@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -83,15 +84,15 @@ func OpenRails(ctx context.Context, db storage.Database, clock billing.Clock, se
 	}, nil
 }
 
-// Tokens returns the issuer of the database's signing key, creating the key on first use. Every
-// replica on one database agrees on the key.
-func Tokens(ctx context.Context, store billing.Store, clock billing.Clock) (*token.Issuer, error) {
+// Tokens returns the issuer of the database's signing keys, creating the first key on first use:
+// every replica on one database agrees on it. The issuer signs with the current key and verifies
+// with every key stored; Reload (or ReloadEvery) reads them again after a rotation.
+func Tokens(ctx context.Context, db storage.Database, clock billing.Clock) (*token.Issuer, error) {
 	candidate := billing.SigningKey{ID: billing.NewID("key"), Secret: []byte(billing.RandomToken(32)), CreatedAt: clock.Now()}
-	key, err := store.EnsureSigningKey(ctx, candidate)
-	if err != nil {
+	if _, err := db.EnsureSigningKey(ctx, candidate); err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
-	return token.NewIssuer(key, clock.Now), nil
+	return token.NewIssuerFrom(ctx, db.SigningKeys, clock.Now)
 }
 
 // Server is a configured server, ready to run.
@@ -101,14 +102,29 @@ type Server struct {
 	logger  *slog.Logger
 	handler http.Handler
 	service *billing.Service
+	tokens  *token.Issuer
 	out     io.Writer
 	banner  string // how to use the demo credentials, printed once the server listens
 }
 
-// New opens the database (applying migrations), prepares the signing key and, on the first start
-// of an empty sandbox database, creates demo credentials; Run prints how to use them to out.
+// New reads the key ring (see Keyring), opens the database (applying migrations), prepares the
+// signing key and, on the first start of an empty sandbox database, creates demo credentials; Run
+// prints how to use them to out, and where the sandbox's key is if it made one.
 func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*Server, error) {
-	db, err := storage.Open(ctx, cfg.DatabaseURL)
+	keys, created, err := Keyring(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var banner string
+	if created != "" {
+		logger.Warn("generated the sandbox's encryption key; back it up with the database, without it customers' bank details cannot be read",
+			"path", created)
+		banner = keyFileBanner(created)
+	}
+	if info, err := os.Stat(cfg.EncryptionKeyFile); cfg.EncryptionKeyFile != "" && err == nil && info.Mode().Perm()&0o077 != 0 {
+		logger.Warn("the key file can be read by others than its owner", "path", cfg.EncryptionKeyFile, "mode", info.Mode().Perm().String())
+	}
+	db, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithKeyring(keys))
 	if err != nil {
 		return nil, err
 	}
@@ -123,12 +139,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		db.Close()
 		return nil, err
 	}
-	var banner string
 	if cfg.Sandbox {
-		if banner, err = createDemo(ctx, service, cfg); err != nil {
+		demo, err := createDemo(ctx, service, cfg)
+		if err != nil {
 			db.Close()
 			return nil, err
 		}
+		banner += demo
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -146,7 +163,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		Ready:          db.Ping,
 		Metrics:        metrics,
 	})
-	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, service: service, out: out, banner: banner}, nil
+	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, service: service, tokens: tokens, out: out, banner: banner}, nil
 }
 
 // Close releases a server that will not Run.
@@ -169,6 +186,15 @@ func (s *Server) Run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		s.tokens.ReloadEvery(reloadCtx, s.cfg.SigningKeyReload, func(err error) {
+			s.logger.Warn("signing keys not reloaded; the ones read before stay in use", "err", err)
+		})
+	}()
+	defer func() { stopReload(); <-reloaded }() // before the database closes
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -52,7 +52,7 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 			}
 			addr := ln.Addr().String()
 			ln.Close()
-			cfg, err := app.Load(map[string]*string{"addr": &addr, "database-url": ptr(dbtest.URL(t, engine))})
+			cfg, err := app.Load(map[string]*string{"addr": &addr, "database-url": ptr(dbtest.URL(t, engine)), "encryption-key": ptr(dbtest.KeyRing)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +140,11 @@ func TestReplicasStartingTogetherCreateOneDemo(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			databaseURL := dbtest.URL(t, engine)
-			cfg, err := app.Load(map[string]*string{"database-url": &databaseURL})
+			values := map[string]*string{"database-url": &databaseURL}
+			if engine == storage.EnginePostgres {
+				values["encryption-key"] = ptr(dbtest.KeyRing) // on SQLite the replicas share the key the sandbox makes
+			}
+			cfg, err := app.Load(values)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,7 +227,7 @@ func serve(t *testing.T, engine string, settings map[string]string) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	values := map[string]*string{"addr": &addr, "database-url": ptr(dbtest.URL(t, engine))}
+	values := map[string]*string{"addr": &addr, "database-url": ptr(dbtest.URL(t, engine)), "encryption-key": ptr(dbtest.KeyRing)}
 	for name, v := range settings {
 		values[name] = ptr(v)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/jobs"
+	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -39,6 +40,12 @@ type Config struct {
 	SettlementDelay time.Duration
 	// Jobs tunes the background workers.
 	Jobs jobs.Config
+	// EncryptionKey is the key ring that seals customers' bank details and the signing keys
+	// (seal.Parse's format); EncryptionKeyFile names a file holding one. See Keyring.
+	EncryptionKey     string
+	EncryptionKeyFile string
+	// SigningKeyReload is how often a replica reads the signing keys again, picking up rotations.
+	SigningKeyReload time.Duration
 }
 
 // setting is one configuration value: its flag, environment variable, default and meaning, and
@@ -132,6 +139,48 @@ var settings = []setting{
 		duration(func(c *Config) *time.Duration { return &c.Jobs.PollInterval }, atLeast(time.Millisecond))},
 	{"job-rescue-after", "PYNG_JOB_RESCUE_AFTER", "2m", "how long a job may run before another worker takes it over (for jobs of a process that died)",
 		duration(func(c *Config) *time.Duration { return &c.Jobs.RescueAfter }, atLeast(2*time.Second))},
+	{encryptionKeyFlag, "PYNG_ENCRYPTION_KEY", "", "key ring sealing customers' bank details and the signing keys: id:base64key[,id:base64key...], 32-byte AES-256 keys, the first seals and every one opens (prefer the environment or -encryption-key-file to this flag)", func(c *Config, flag, v string) error {
+		c.EncryptionKey = v
+		if v == "" {
+			return nil
+		}
+		if _, err := seal.Parse(v); err != nil {
+			return fmt.Errorf("-%s (PYNG_ENCRYPTION_KEY): %w", flag, err)
+		}
+		return nil
+	}},
+	{encryptionKeyFileFlag, "PYNG_ENCRYPTION_KEY_FILE", "", "file holding the key ring, in the format of -encryption-key", func(c *Config, flag, v string) error {
+		c.EncryptionKeyFile = v
+		return nil
+	}},
+	{"bank-details-retention", "PYNG_BANK_DETAILS_RETENTION", "90d", "how long a customer's bank details, name and email are kept after their link is revoked (a Go duration, or days such as 90d)", func(c *Config, flag, v string) error {
+		d, err := parseDays(v)
+		c.Jobs.BankDetailsRetention = d
+		if err != nil || d < 0 {
+			return fmt.Errorf("-%s: %q is not a duration such as 90d or 2160h", flag, v)
+		}
+		return nil
+	}},
+	{"signing-key-reload", "PYNG_SIGNING_KEY_RELOAD", "1m", "how often a replica reads the signing keys again, picking up a rotation",
+		duration(func(c *Config) *time.Duration { return &c.SigningKeyReload }, atLeast(100*time.Millisecond))},
+}
+
+// The settings of the key ring, which Load checks together.
+const (
+	encryptionKeyFlag     = "encryption-key"
+	encryptionKeyFileFlag = "encryption-key-file"
+)
+
+// KeySettings are the settings of the key ring, for the admin commands that seal.
+var KeySettings = []string{encryptionKeyFlag, encryptionKeyFileFlag}
+
+// parseDays parses a Go duration, or a whole number of days such as 90d.
+func parseDays(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.ParseInt(days, 10, 32)
+		return time.Duration(n) * 24 * time.Hour, err
+	}
+	return time.ParseDuration(v)
 }
 
 // duration parses a Go duration that is not negative into *field(c), then checks bound (if any)
@@ -244,6 +293,9 @@ func Load(values map[string]*string) (Config, error) {
 		// every scope and the simulators that link customers without them.
 		errs = append(errs, fmt.Errorf("-%s (env %s) must be set to true or false when the database is not the embedded SQLite: sandbox mode creates a demo API client with every scope and serves the simulators",
 			sandboxFlag, envOf(sandboxFlag)))
+	}
+	if c.EncryptionKey != "" && c.EncryptionKeyFile != "" {
+		errs = append(errs, fmt.Errorf("-%s and -%s are both set: give the key ring one way", encryptionKeyFlag, encryptionKeyFileFlag))
 	}
 	if _, listens := values[addrFlag]; listens && c.PublicURL == "" {
 		c.PublicURL = "http://" + reachable(c.Addr)

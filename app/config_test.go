@@ -34,7 +34,9 @@ func TestConfigDefaults(t *testing.T) {
 		Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:pyng.db", PublicURL: "http://127.0.0.1:8080",
 		InvitationTTL: 7 * 24 * time.Hour, Sandbox: true, AccessTokenTTL: time.Hour,
 		ClientCacheTTL: 30 * time.Second, RateLimit: 100, TokenRateLimit: 60, LogFormat: "text", MaxConnections: 1000, SettlementDelay: 3 * time.Second,
-		Jobs: jobs.Config{Workers: 8, PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute},
+		Jobs: jobs.Config{Workers: 8, PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
+			BankDetailsRetention: 90 * 24 * time.Hour},
+		SigningKeyReload: time.Minute,
 	}
 	if c != want {
 		t.Errorf("defaults = %+v\nwant %+v", c, want)
@@ -89,6 +91,12 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"connections not a number", []string{"-max-connections", "lots"}, "-max-connections"},
 		{"rescue too soon", []string{"-job-rescue-after", "1s"}, "-job-rescue-after must be at least 2s"},
 		{"settlement delay not a duration", []string{"-sandbox-settlement-delay", "soon"}, "-sandbox-settlement-delay"},
+		{"key ring that is not one", []string{"-encryption-key", "k1"}, "-encryption-key (PYNG_ENCRYPTION_KEY): key ring entry 1 is not id:base64key"},
+		{"key ring with a short key", []string{"-encryption-key", "k1:c2hvcnQ="}, "5 bytes; want 32"},
+		{"key ring given twice", []string{"-encryption-key", "k1:" + strings.Repeat("A", 43), "-encryption-key-file", "/keys"}, "are both set"},
+		{"retention that is no duration", []string{"-bank-details-retention", "3 months"}, "-bank-details-retention"},
+		{"negative retention", []string{"-bank-details-retention", "-1d"}, "-bank-details-retention"},
+		{"signing key reload too often", []string{"-signing-key-reload", "1ms"}, "-signing-key-reload must be at least 100ms"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,6 +105,15 @@ func TestConfigRejectsBadValues(t *testing.T) {
 				t.Errorf("error = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestBankDetailsRetentionTakesDays(t *testing.T) {
+	for v, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "0d": 0, "36h": 36 * time.Hour} {
+		c, err := load(t, nil, "-bank-details-retention", v)
+		if err != nil || c.Jobs.BankDetailsRetention != want {
+			t.Errorf("-bank-details-retention %s = %v, %v; want %v", v, c.Jobs.BankDetailsRetention, err, want)
+		}
 	}
 }
 

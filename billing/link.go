@@ -90,3 +90,7 @@ type LinkFilter struct {
 	After string    // customerReference of the last link of the previous page; empty for the first
 	Limit int
 }
+
+// DefaultBankDetailsRetention is how long a customer's details are kept after their link ends,
+// unless configured otherwise.
+const DefaultBankDetailsRetention = 90 * 24 * time.Hour

@@ -43,4 +43,8 @@ type Store interface {
 	// RevokeLink moves an active link (invited and unexpired at `at`, or linked) to revoked;
 	// otherwise ErrStale (ErrNotFound if there is no such link).
 	RevokeLink(ctx context.Context, id string, by RevokedBy, at time.Time) (Link, error)
+	// EraseBankDetails erases the Customer of every link revoked at or before endedBefore (an
+	// invitation that expired never had one); the links keep their states and times. It returns
+	// how many links it erased.
+	EraseBankDetails(ctx context.Context, endedBefore time.Time) (int, error)
 }

@@ -15,10 +15,12 @@ package dbtest
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -58,19 +61,47 @@ func URL(t testing.TB, engine string) string {
 	}
 }
 
-// Open opens a fresh database on engine (see URL), closed when the test ends.
+// KeyRing is the key ring the tests' databases seal with, as PYNG_ENCRYPTION_KEY gives it.
+const KeyRing = "test:dGVzdCBrZXkgb2YgdGhlIHB5bmcgdGVzdHMsIDMyIGI="
+
+// Keyring is KeyRing parsed.
+func Keyring() *seal.Keyring {
+	k, err := seal.Parse(KeyRing)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// KeyRingOf is a key ring of keys with the given ids, the first current, each key derived from its
+// id: the same ids give the same keys, so that tests can seal with one ring and open with another.
+func KeyRingOf(ids ...string) string {
+	entries := make([]string, len(ids))
+	for i, id := range ids {
+		entries[i] = id + ":" + base64.StdEncoding.EncodeToString([]byte(strings.Repeat(id, seal.KeySize))[:seal.KeySize])
+	}
+	return strings.Join(entries, ",")
+}
+
+// Open opens a fresh database on engine (see URL), sealing with Keyring, closed when the test
+// ends.
 func Open(t testing.TB, engine string) storage.Database {
 	t.Helper()
-	u := URL(t, engine)
+	return OpenURL(t, URL(t, engine), storage.WithKeyring(Keyring()))
+}
+
+// OpenURL opens the database at url with opts, closed when the test ends.
+func OpenURL(t testing.TB, url string, opts ...storage.Option) storage.Database {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := storage.Open(ctx, u)
+	db, err := storage.Open(ctx, url, opts...)
 	if err != nil {
-		t.Fatalf("dbtest: open %s database: %v", engine, err)
+		t.Fatalf("dbtest: open %s: %v", url, err)
 	}
 	t.Cleanup(func() {
 		if err := db.Close(); err != nil {
-			t.Errorf("dbtest: close %s database: %v", engine, err)
+			t.Errorf("dbtest: close %s: %v", url, err)
 		}
 	})
 	return db

@@ -1,6 +1,9 @@
 package jobs
 
 import (
+	"log/slog"
+	"time"
+
 	"github.com/riverqueue/river"
 
 	"github.com/pyng/receivables/billing"
@@ -13,3 +16,8 @@ func ExecuteBatchWorker(service *billing.Service) river.Worker[billing.ExecuteBa
 
 // MaxRetryDelay is maxRetryDelay, for the external tests.
 const MaxRetryDelay = maxRetryDelay
+
+// EraseBankDetailsWorker gives the external tests the worker River runs.
+func EraseBankDetailsWorker(service *billing.Service, retention time.Duration) river.Worker[EraseBankDetails] {
+	return &eraseBankDetailsWorker{service: service, logger: slog.New(slog.DiscardHandler), retention: retention}
+}

@@ -1,6 +1,7 @@
 // Package jobs runs the server's background work on River, a job queue kept in the server's own
-// database: executing submitted batches, failing rows still open at their 24-hour deadline, and
-// removing batches past their 90-day retention. The batch execution job, billing.ExecuteBatchJob,
+// database: executing submitted batches, failing rows still open at their 24-hour deadline,
+// removing batches past their 90-day retention, and erasing customers' bank details some time
+// after their links end. The batch execution job, billing.ExecuteBatchJob,
 // is inserted by the store in the same transaction as its batch (see storage.Store.CreateBatch),
 // so an accepted batch always runs. NewConfig gives the River configuration that works them; the
 // database gives the client for its engine (storage.Database.NewJobClient).
@@ -27,6 +28,13 @@ type PurgeBatches struct{}
 
 // Kind is the job's name in the queue.
 func (PurgeBatches) Kind() string { return "purge_batches" }
+
+// EraseBankDetails erases the bank details of links that ended long enough ago, and the rails'
+// copies of them.
+type EraseBankDetails struct{}
+
+// Kind is the job's name in the queue.
+func (EraseBankDetails) Kind() string { return "erase_bank_details" }
 
 // maxRetryDelay caps River's exponential backoff so a batch resumes soon after an outage ends.
 const maxRetryDelay = time.Minute
@@ -80,6 +88,23 @@ func (w *purgeBatchesWorker) Work(ctx context.Context, _ *river.Job[PurgeBatches
 	return err
 }
 
+type eraseBankDetailsWorker struct {
+	river.WorkerDefaults[EraseBankDetails]
+	service   *billing.Service
+	logger    *slog.Logger
+	retention time.Duration
+}
+
+// Work erases what is due; replicas that run it at once erase nothing twice, for what one erased
+// the other finds erased.
+func (w *eraseBankDetailsWorker) Work(ctx context.Context, _ *river.Job[EraseBankDetails]) error {
+	links, debits, err := w.service.EraseBankDetails(ctx, w.retention)
+	if links > 0 || debits > 0 {
+		w.logger.Info("bank details erased after their retention", "links", links, "railDebits", debits, "retention", w.retention.String())
+	}
+	return err
+}
+
 // Config tunes the workers.
 type Config struct {
 	// Workers is how many jobs run at once in this process.
@@ -93,12 +118,15 @@ type Config struct {
 	RescueAfter time.Duration
 	// SweepInterval is how often the deadline and retention jobs run.
 	SweepInterval time.Duration
+	// BankDetailsRetention is how long a customer's bank details are kept after their link ends.
+	BankDetailsRetention time.Duration
 }
 
 // DefaultConfig is the tuning for a process that has no settings of its own. The server reads
-// Workers, PollInterval and RescueAfter from its settings (by default it polls more often) and
-// takes only SweepInterval from here.
-var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute}
+// Workers, PollInterval, RescueAfter and BankDetailsRetention from its settings (by default it
+// polls more often) and takes only SweepInterval from here.
+var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
+	BankDetailsRetention: billing.DefaultBankDetailsRetention}
 
 // NewConfig returns the River configuration that works the server's jobs with service: the
 // workers, the queue's tuning and the periodic sweeps. A database makes a client of it
@@ -108,7 +136,9 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config) *river
 	river.AddWorker(workers, &executeBatchWorker{service: service})
 	river.AddWorker(workers, &expireOverdueWorker{service: service, logger: logger})
 	river.AddWorker(workers, &purgeBatchesWorker{service: service, logger: logger})
+	river.AddWorker(workers, &eraseBankDetailsWorker{service: service, logger: logger, retention: cfg.BankDetailsRetention})
 	sweep := river.PeriodicInterval(cfg.SweepInterval)
+	hourly := river.PeriodicInterval(max(cfg.SweepInterval, time.Hour))
 	return &river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:              workers,
@@ -120,9 +150,10 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config) *river
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(sweep, func() (river.JobArgs, *river.InsertOpts) { return ExpireOverdueRows{}, nil },
 				&river.PeriodicJobOpts{ID: "expire_overdue_rows", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(max(cfg.SweepInterval, time.Hour)),
-				func() (river.JobArgs, *river.InsertOpts) { return PurgeBatches{}, nil },
+			river.NewPeriodicJob(hourly, func() (river.JobArgs, *river.InsertOpts) { return PurgeBatches{}, nil },
 				&river.PeriodicJobOpts{ID: "purge_batches", RunOnStart: true}),
+			river.NewPeriodicJob(hourly, func() (river.JobArgs, *river.InsertOpts) { return EraseBankDetails{}, nil },
+				&river.PeriodicJobOpts{ID: "erase_bank_details", RunOnStart: true}),
 		},
 	}
 }

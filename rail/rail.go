@@ -57,5 +57,16 @@ type Rail interface {
 	Outcomes(ctx context.Context, keys []string) ([]Outcome, error)
 }
 
+// AccountEraser is a Rail that keeps copies of the accounts it was given, such as a ledger of
+// debits. The server erases customers' bank details some time after their links end; it has such
+// a rail erase its copies of the accounts of debits submitted as long ago. A debit is submitted
+// while its customer is linked, so before the link ends: a copy is never kept longer than the
+// link's.
+type AccountEraser interface {
+	// EraseAccounts erases the accounts of the debits submitted at or before `before`, keeping
+	// what the rail answers of them, and returns how many debits it erased.
+	EraseAccounts(ctx context.Context, before time.Time) (int, error)
+}
+
 // Sandbox is the name of the sandbox rail, which debits nobody.
 const Sandbox = "sandbox"

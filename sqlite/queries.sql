@@ -24,11 +24,16 @@ WHERE id = sqlc.arg(id)
 RETURNING *;
 
 -- name: InsertSigningKey :exec
-INSERT INTO signing_keys (id, secret, created_at) VALUES (sqlc.arg(id), sqlc.arg(secret), sqlc.arg(created_at))
+-- The first key, unless a key exists: of replicas starting together one inserts it and the others
+-- conflict on seq 1 and do nothing; once keys were rotated and the first deleted, none comes back.
+INSERT INTO signing_keys (id, seq, secret, created_at)
+SELECT sqlc.arg(id), 1, sqlc.arg(secret), sqlc.arg(created_at)
+WHERE NOT EXISTS (SELECT 1 FROM signing_keys)
 ON CONFLICT DO NOTHING;
 
 -- name: GetSigningKey :one
-SELECT id, secret, created_at FROM signing_keys WHERE singleton;
+-- The current key.
+SELECT id, secret, created_at FROM signing_keys ORDER BY seq DESC LIMIT 1;
 
 -- name: ExpireInvitations :exec
 -- Only the pair's current link can be stored as invited: CreateLink expires or refuses the
@@ -205,3 +210,45 @@ WHERE site_id = sqlc.arg(site_id) AND is_current AND state = 'linked'
 
 -- name: PurgeBatches :execrows
 DELETE FROM batches WHERE retain_until <= sqlc.arg(now);
+
+-- name: AddSigningKey :exec
+-- The new current key; two added at once conflict on seq.
+INSERT INTO signing_keys (id, seq, secret, created_at)
+SELECT sqlc.arg(id), coalesce(max(seq), 0) + 1, sqlc.arg(secret), sqlc.arg(created_at) FROM signing_keys;
+
+-- name: ListSigningKeys :many
+-- Every key, the current first.
+SELECT id, secret, created_at FROM signing_keys ORDER BY seq DESC;
+
+-- name: DeleteSigningKeysExcept :execrows
+DELETE FROM signing_keys WHERE id <> sqlc.arg(id);
+
+-- name: UpdateSigningKeySecret :execrows
+-- Writes the secret only if it is still old_secret, so that a concurrent change is not undone.
+UPDATE signing_keys SET secret = sqlc.arg(new_secret) WHERE id = sqlc.arg(id) AND secret = sqlc.arg(old_secret);
+
+-- name: LinkDetailsAfter :many
+-- A page, by id, of the links that hold a customer's details.
+SELECT id, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links
+WHERE id > sqlc.arg(after) AND customer_bsb IS NOT NULL
+ORDER BY id
+LIMIT sqlc.arg(lim);
+
+-- name: UpdateLinkDetails :execrows
+-- Writes the details only if they are still the old ones (NULL reads as ''), so that a concurrent
+-- change, such as their erasure, is not undone.
+UPDATE customer_links
+SET customer_name = nullif(CAST(sqlc.arg(name) AS TEXT), ''), customer_email = nullif(CAST(sqlc.arg(email) AS TEXT), ''),
+    customer_bsb = nullif(CAST(sqlc.arg(bsb) AS TEXT), ''), customer_account_number = nullif(CAST(sqlc.arg(account_number) AS TEXT), '')
+WHERE id = sqlc.arg(id)
+  AND coalesce(customer_name, '') = CAST(sqlc.arg(old_name) AS TEXT) AND coalesce(customer_email, '') = CAST(sqlc.arg(old_email) AS TEXT)
+  AND coalesce(customer_bsb, '') = CAST(sqlc.arg(old_bsb) AS TEXT) AND coalesce(customer_account_number, '') = CAST(sqlc.arg(old_account_number) AS TEXT);
+
+-- name: EraseBankDetails :execrows
+-- Up to lim of the links revoked at or before `before` that still hold a customer's details lose
+-- them; the link keeps its state and times.
+UPDATE customer_links
+SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_account_number = NULL
+WHERE id IN (SELECT l.id FROM customer_links AS l
+             WHERE l.customer_bsb IS NOT NULL AND l.state = 'revoked' AND l.revoked_at <= CAST(sqlc.arg(before) AS BIGINT)
+             LIMIT sqlc.arg(lim));

@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"io/fs"
+
+	"github.com/pyng/receivables/seal"
 )
 
 // Conn is the database as seen by a component that keeps tables of its own beside the engine's
@@ -21,7 +23,25 @@ type Conn interface {
 	// dialect) and records them in versionTable, a table of the caller's apart from the engine's.
 	// On PostgreSQL, replicas migrating together take turns, as for the engine's migrations.
 	Migrate(ctx context.Context, fsys fs.FS, versionTable string) error
+	// Keyring is the database's key ring, with which a component seals what it keeps of
+	// customers' details (nil when the database was opened without one; see WithKeyring).
+	Keyring() *seal.Keyring
 }
+
+// engineConn is Conn as the engines implement it; the database adds its key ring.
+type engineConn interface {
+	Dialect() string
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	Query(ctx context.Context, query string, args []any, scan func(Scanner) error) error
+	Migrate(ctx context.Context, fsys fs.FS, versionTable string) error
+}
+
+type keyedConn struct {
+	engineConn
+	keys *seal.Keyring
+}
+
+func (c keyedConn) Keyring() *seal.Keyring { return c.keys }
 
 // Scanner reads the current row into dest, as database/sql and pgx do. It is an alias of an
 // unnamed interface so that the engines, which cannot import storage, implement Conn's Query.

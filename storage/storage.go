@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/postgres"
+	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/sqlite"
 	"github.com/pyng/receivables/storage/driver"
 )
@@ -28,6 +30,17 @@ type Database interface {
 	billing.BatchStore
 	// Conn is the database for components with tables of their own, such as the sandbox rail.
 	Conn() Conn
+	// Keyring is the key ring the database seals with (nil when opened without one).
+	Keyring() *seal.Keyring
+	// SigningKeys returns every signing key, the current first.
+	SigningKeys(ctx context.Context) ([]billing.SigningKey, error)
+	// RotateSigningKey makes candidate the current signing key, deleting the others if
+	// retireOthers, and returns how many it deleted.
+	RotateSigningKey(ctx context.Context, candidate billing.SigningKey, retireOthers bool) (retired int, err error)
+	// ResealLinks and ResealSigningKeys seal again with the current key what is plaintext or
+	// sealed with another key, and return how many rows they sealed.
+	ResealLinks(ctx context.Context, batchSize int) (int, error)
+	ResealSigningKeys(ctx context.Context) (int, error)
 	// Engine is "sqlite" or "postgres".
 	Engine() string
 	// NewJobClient returns a River client of the database's job queue, configured by cfg: the
@@ -54,8 +67,22 @@ type database struct {
 
 func (d database) Conn() Conn { return d.conn }
 
-func newDatabase(d driver.Driver, conn Conn) Database {
-	return database{Store: NewStore(d), conn: conn}
+func newDatabase(d driver.Driver, conn engineConn, keys *seal.Keyring) Database {
+	return database{Store: NewStore(d, keys), conn: keyedConn{engineConn: conn, keys: keys}}
+}
+
+// Option is an option of Open.
+type Option func(*options)
+
+type options struct {
+	keys *seal.Keyring
+}
+
+// WithKeyring has the database seal what it keeps of customers' details and signing keys with
+// keys, and give keys to the components of its Conn. Without it the database reads plaintext
+// values only and stores no customer's details or signing key.
+func WithKeyring(keys *seal.Keyring) Option {
+	return func(o *options) { o.keys = keys }
 }
 
 var schemePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
@@ -70,7 +97,11 @@ var schemePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
 //   - Anything without a scheme is a path to a SQLite file.
 //
 // For SQLite, the file's directory is created if missing.
-func Open(ctx context.Context, url string) (Database, error) {
+func Open(ctx context.Context, url string, opts ...Option) (Database, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	scheme := strings.ToLower(strings.TrimSuffix(schemePattern.FindString(url), ":"))
 	switch scheme {
 	case "postgres", "postgresql":
@@ -78,7 +109,7 @@ func Open(ctx context.Context, url string) (Database, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newDatabase(s, s.Conn()), nil
+		return newDatabase(s, s.Conn(), o.keys), nil
 	case "sqlite", "":
 		path, err := SQLitePath(url)
 		if err != nil {
@@ -87,14 +118,31 @@ func Open(ctx context.Context, url string) (Database, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("storage: create directory of %s: %w", path, err)
 		}
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("storage: create %s: %w", path, err)
+		}
 		s, err := sqlite.Open(ctx, path)
 		if err != nil {
 			return nil, err
 		}
-		return newDatabase(s, s.Conn()), nil
+		return newDatabase(s, s.Conn(), o.keys), nil
 	default:
 		return nil, fmt.Errorf("storage: unknown database scheme %q in %s (want postgres://, postgresql://, sqlite: or a file path)", scheme+":", redact(url))
 	}
+}
+
+// createPrivate creates the empty file at path, readable and writable by its owner only (0600),
+// unless it exists: it holds customers' details. SQLite gives the -wal and -shm files it makes
+// beside a database the database file's permissions.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // SQLitePath is the file path that a sqlite: URL, or a plain path, names.

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/storetest"
 )
@@ -226,4 +228,114 @@ func createBatch(t *testing.T, db storage.Database) billing.Batch {
 		t.Fatalf("CreateBatch = %v, %v; want created", created, err)
 	}
 	return b
+}
+
+func TestSealing(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			storetest.RunSealing(t, func(t *testing.T) storetest.Reopen {
+				url := dbtest.URL(t, engine)
+				return func(t *testing.T, keys *seal.Keyring) storage.Database {
+					return dbtest.OpenURL(t, url, storage.WithKeyring(keys))
+				}
+			})
+		})
+	}
+}
+
+// TestResealNeverBringsErasedDetailsBack erases the details of revoked links after ResealLinks
+// read them and before it writes them sealed again: the erasure stands. (On SQLite the erasure
+// waits for the page's transaction, the database's one connection; on PostgreSQL it commits
+// first.) It sets a hook of the package, so it does not run in parallel.
+func TestResealNeverBringsErasedDetailsBack(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			url := dbtest.URL(t, engine)
+			k1, err := seal.Parse(dbtest.KeyRingOf("k1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db := dbtest.OpenURL(t, url, storage.WithKeyring(k1))
+			org := billing.Organisation{ID: billing.NewID("org"), Name: "Acme", CreatedAt: time.Now()}
+			site := billing.Site{ID: billing.NewID("site"), OrganisationID: org.ID, Name: "Acme", Currency: "AUD", Rail: "sandbox", CreatedAt: time.Now()}
+			if err := errors.Join(db.CreateOrganisation(ctx, org), db.CreateSite(ctx, site)); err != nil {
+				t.Fatal(err)
+			}
+			at := time.Now().Truncate(time.Millisecond)
+			const n = 6
+			for i := range n {
+				l := billing.Link{ID: billing.NewID("lnk"), SiteID: site.ID, CustomerReference: fmt.Sprintf("C%d", i), StoredState: billing.LinkInvited, CreatedAt: at, ExpiresAt: at.Add(time.Hour)}
+				if err := db.CreateLink(ctx, l); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.LinkCustomer(ctx, l.ID, billing.SandboxCustomer, at); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.RevokeLink(ctx, l.ID, billing.RevokedByCustomer, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			k2, err := seal.Parse(dbtest.KeyRingOf("k2", "k1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db = dbtest.OpenURL(t, url, storage.WithKeyring(k2))
+			erased := make(chan int, 1)
+			started := false
+			storage.SetBeforeResealWrite(t, func() {
+				if started {
+					return
+				}
+				started = true
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					n, err := db.EraseBankDetails(ctx, at)
+					if err != nil {
+						t.Error(err)
+					}
+					erased <- n
+				}()
+				select {
+				case <-done:
+				case <-time.After(300 * time.Millisecond): // SQLite: it waits for this transaction
+				}
+			})
+			if _, err := db.ResealLinks(ctx, 2); err != nil {
+				t.Fatal(err)
+			}
+			if got := <-erased; got != n {
+				t.Fatalf("EraseBankDetails erased %d links, want %d", got, n)
+			}
+			left := 0
+			err = db.Conn().Query(ctx, "SELECT count(*) FROM customer_links WHERE customer_bsb IS NOT NULL OR customer_name IS NOT NULL", nil,
+				func(row storage.Scanner) error { return row.Scan(&left) })
+			if err != nil || left != 0 {
+				t.Fatalf("%d links hold details after their erasure (%v)", left, err)
+			}
+		})
+	}
+}
+
+// TestSQLiteFilesAreTheOwnersAlone opens a new SQLite database and finds it, and the -wal and
+// -shm files SQLite keeps beside it while it is open, readable and writable by their owner only:
+// they hold customers' details.
+func TestSQLiteFilesAreTheOwnersAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", "pyng.db")
+	db := dbtest.OpenURL(t, "sqlite://"+path, storage.WithKeyring(dbtest.Keyring()))
+	if err := db.CreateOrganisation(context.Background(), billing.Organisation{ID: billing.NewID("org"), Name: "Acme", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", filepath.Base(file), perm)
+		}
+	}
 }

@@ -10,13 +10,17 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage/driver"
 )
 
 // Store is billing.Store and billing.BatchStore over one engine's driver: each operation's
 // statements, its transaction and the meaning of its outcomes, written once for every engine.
+// It seals what it keeps of customers' details and signing keys with its key ring (see
+// package seal), and opens them as it reads.
 type Store struct {
-	d driver.Driver
+	d    driver.Driver
+	keys *seal.Keyring
 }
 
 var (
@@ -24,8 +28,12 @@ var (
 	_ billing.BatchStore = (*Store)(nil)
 )
 
-// NewStore returns the store over d.
-func NewStore(d driver.Driver) *Store { return &Store{d: d} }
+// NewStore returns the store over d, sealing with keys. With no key ring (nil) it reads
+// plaintext values but refuses to store a customer's details or a signing key.
+func NewStore(d driver.Driver, keys *seal.Keyring) *Store { return &Store{d: d, keys: keys} }
+
+// Keyring is the store's key ring.
+func (s *Store) Keyring() *seal.Keyring { return s.keys }
 
 // Engine names the engine: EngineSQLite or EnginePostgres.
 func (s *Store) Engine() string { return s.d.Engine() }
@@ -94,13 +102,22 @@ func (s *Store) RevokeClient(ctx context.Context, id string, at time.Time) (bill
 	return result(s.d.Executor().RevokeClient(ctx, id, at))
 }
 
-// EnsureSigningKey inserts the candidate unless a key exists, then reads the one key stored.
+// EnsureSigningKey inserts the candidate, sealed, unless a key exists, then reads the current
+// key.
 func (s *Store) EnsureSigningKey(ctx context.Context, candidate billing.SigningKey) (billing.SigningKey, error) {
 	e := s.d.Executor()
-	if err := e.InsertSigningKey(ctx, candidate); err != nil {
+	sealed, err := s.sealKey(candidate)
+	if err != nil {
 		return billing.SigningKey{}, err
 	}
-	return e.GetSigningKey(ctx)
+	if err := e.InsertSigningKey(ctx, sealed); err != nil {
+		return billing.SigningKey{}, err
+	}
+	k, err := e.GetSigningKey(ctx)
+	if err != nil {
+		return billing.SigningKey{}, err
+	}
+	return s.openKey(k)
 }
 
 // CreateLink tries the common case first: a customer reference that has no current link (its
@@ -130,16 +147,20 @@ func (s *Store) CreateLink(ctx context.Context, l billing.Link) error {
 }
 
 func (s *Store) GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error) {
-	return result(s.d.Executor().GetCurrentLink(ctx, siteID, customerReference))
+	return s.openLink(result(s.d.Executor().GetCurrentLink(ctx, siteID, customerReference)))
 }
 
 func (s *Store) GetLink(ctx context.Context, id string) (billing.Link, error) {
-	return result(s.d.Executor().GetLink(ctx, id))
+	return s.openLink(result(s.d.Executor().GetLink(ctx, id)))
 }
 
 // ListLinks picks the listing that filters by f.State in SQL, so that a page is full whatever
 // the state.
 func (s *Store) ListLinks(ctx context.Context, siteID string, f billing.LinkFilter, now time.Time) ([]billing.Link, error) {
+	return s.openLinks(s.listLinks(ctx, siteID, f, now))
+}
+
+func (s *Store) listLinks(ctx context.Context, siteID string, f billing.LinkFilter, now time.Time) ([]billing.Link, error) {
 	e := s.d.Executor()
 	p := driver.LinkPage{SiteID: siteID, After: f.After, Limit: limit(f.Limit), Now: now, State: f.State}
 	switch f.State {
@@ -156,11 +177,15 @@ func (s *Store) ListLinks(ctx context.Context, siteID string, f billing.LinkFilt
 }
 
 func (s *Store) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
-	l, err := s.d.Executor().LinkCustomer(ctx, id, c, at)
+	sealed, err := s.sealCustomer(c)
+	if err != nil {
+		return billing.Link{}, err
+	}
+	l, err := s.d.Executor().LinkCustomer(ctx, id, sealed, at)
 	if err != nil {
 		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
 	}
-	return l, nil
+	return s.openLink(l, nil)
 }
 
 func (s *Store) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {
@@ -168,7 +193,7 @@ func (s *Store) RevokeLink(ctx context.Context, id string, by billing.RevokedBy,
 	if err != nil {
 		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
 	}
-	return l, nil
+	return s.openLink(l, nil)
 }
 
 // staleOrNotFound explains why a conditional update of link id matched no row: ErrStale when the
@@ -271,7 +296,16 @@ func (s *Store) StartBatch(ctx context.Context, batchID string) error {
 }
 
 func (s *Store) PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error) {
-	return s.d.Executor().PendingRows(ctx, batchID)
+	rows, err := s.d.Executor().PendingRows(ctx, batchID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		if rows[i].Customer, err = s.openCustomer(rows[i].Customer); err != nil {
+			return nil, fmt.Errorf("row %s: %w", rows[i].ID, err)
+		}
+	}
+	return rows, nil
 }
 
 func (s *Store) MarkInProgress(ctx context.Context, rowIDs []string) error {

@@ -64,8 +64,9 @@ func BenchmarkSignup(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			t := jwt.NewWithClaims(jwt.SigningMethodHS256, linkClaims(l, audienceSignup, l.ExpiresAt))
-			t.Header["kid"] = i.key.ID
-			if _, err := t.SignedString(i.key.Secret); err != nil {
+			key := i.keys.Load().current
+			t.Header["kid"] = key.ID
+			if _, err := t.SignedString(key.Secret); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -27,6 +27,7 @@ type accessCache struct {
 type verifiedAccess struct {
 	caller  billing.Caller
 	expires time.Time
+	kid     string // the key that signed it
 }
 
 // callerCopy is the cached caller with scopes of its own, so that no caller can change another's.

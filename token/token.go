@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -29,17 +30,27 @@ var ErrInvalid = errors.New("token is invalid")
 // ErrExpired is a genuine token past its expiry.
 var ErrExpired = errors.New("token has expired")
 
-// Issuer signs and verifies tokens with one key.
+// errUnknownKey is a token whose kid names no key the Issuer holds.
+var errUnknownKey = errors.New("token: unknown signing key")
+
+// Issuer signs tokens with the current signing key and verifies them with the key their kid
+// names, of the keys it holds.
 type Issuer struct {
-	key    billing.SigningKey
+	keys   atomic.Pointer[keySet]
+	reload *reloader // nil for an Issuer of one key
 	nowFn  func() time.Time
 	access *accessCache
-	signer *signer
 }
 
-// NewIssuer returns an Issuer signing with key and reading the time from now.
+// NewIssuer returns an Issuer of one key, signing with it and reading the time from now.
 func NewIssuer(key billing.SigningKey, now func() time.Time) *Issuer {
-	return &Issuer{key: key, nowFn: now, access: newAccessCache(accessCacheSize), signer: newSigner(key)}
+	set, err := newKeySet([]billing.SigningKey{key})
+	if err != nil {
+		panic(err) // a key without a secret is a mistake of the caller's
+	}
+	i := &Issuer{nowFn: now, access: newAccessCache(accessCacheSize)}
+	i.keys.Store(set)
+	return i
 }
 
 type accessClaims struct {
@@ -70,10 +81,12 @@ func (i *Issuer) Access(caller billing.Caller, ttl time.Duration) (string, time.
 
 // ParseAccess verifies an access token and returns the caller it was issued to. A token verified
 // once is remembered until it expires, so a partner's later requests skip the decoding and the
-// HMAC; its expiry is still checked on every call.
+// HMAC; its expiry, and that the Issuer still holds its key, are still checked on every call.
 func (i *Issuer) ParseAccess(s string) (billing.Caller, error) {
 	now := i.nowFn()
-	if v, ok := i.access.get(s); ok {
+	if v, ok := i.access.get(s); ok && !i.holds(v.kid) {
+		i.access.remove(s) // its key was retired: verify it again, which fails
+	} else if ok {
 		if !now.Before(v.expires) { // the parser's rule: expired from the exp second on
 			i.access.remove(s)
 			return billing.Caller{}, ErrExpired
@@ -91,7 +104,8 @@ func (i *Issuer) ParseAccess(s string) (billing.Caller, error) {
 // verifyAccess is ParseAccess without the cache.
 func (i *Issuer) verifyAccess(s string) (verifiedAccess, error) {
 	var claims accessClaims
-	if err := i.parse(s, audienceAccess, &claims, jwt.WithExpirationRequired()); err != nil {
+	kid, err := i.parse(s, audienceAccess, &claims, jwt.WithExpirationRequired())
+	if err != nil {
 		return verifiedAccess{}, err
 	}
 	scopes, unknown := billing.ParseScopes(claims.Scope)
@@ -101,6 +115,7 @@ func (i *Issuer) verifyAccess(s string) (verifiedAccess, error) {
 	return verifiedAccess{
 		caller:  billing.Caller{ClientID: claims.Subject, OrganisationID: claims.Organisation, Scopes: scopes},
 		expires: claims.ExpiresAt.Time,
+		kid:     kid,
 	}, nil
 }
 
@@ -131,7 +146,7 @@ func (i *Issuer) ParseAgreement(s string) (string, error) {
 func (i *Issuer) signLink(l billing.Link, audience string, expires time.Time) (string, error) {
 	var buf [192]byte
 	if claims, ok := linkClaimsJSON(buf[:0], l.ID, audience, l.CreatedAt, expires); ok {
-		return i.signer.sign(claims), nil
+		return i.keys.Load().signer.sign(claims), nil
 	}
 	return i.sign(linkClaims(l, audience, expires))
 }
@@ -151,7 +166,7 @@ func linkClaims(l billing.Link, audience string, expires time.Time) jwt.Register
 
 func (i *Issuer) parseLink(s, audience string, opts ...jwt.ParserOption) (string, error) {
 	var claims jwt.RegisteredClaims
-	err := i.parse(s, audience, &claims, opts...)
+	_, err := i.parse(s, audience, &claims, opts...)
 	if err != nil && !errors.Is(err, ErrExpired) {
 		return "", err
 	}
@@ -166,24 +181,32 @@ func (i *Issuer) sign(claims jwt.Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	return i.signer.sign(c), nil
+	return i.keys.Load().signer.sign(c), nil
 }
 
-func (i *Issuer) parse(s, audience string, claims jwt.Claims, opts ...jwt.ParserOption) error {
+// parse verifies the token s with the key its kid names and decodes its claims; it returns the
+// kid.
+func (i *Issuer) parse(s, audience string, claims jwt.Claims, opts ...jwt.ParserOption) (kid string, err error) {
 	opts = append(opts,
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithAudience(audience),
 		jwt.WithIssuer(issuer),
 		jwt.WithTimeFunc(i.nowFn),
 	)
-	_, err := jwt.ParseWithClaims(s, claims, func(*jwt.Token) (any, error) { return i.key.Secret, nil }, opts...)
+	_, err = jwt.ParseWithClaims(s, claims, func(t *jwt.Token) (any, error) {
+		kid, _ = t.Header["kid"].(string)
+		if secret, ok := i.secret(kid); ok {
+			return secret, nil
+		}
+		return nil, errUnknownKey
+	}, opts...)
 	switch {
 	case err == nil:
-		return nil
+		return kid, nil
 	case errors.Is(err, jwt.ErrTokenExpired) && onlyExpired(err):
-		return ErrExpired
+		return kid, ErrExpired
 	default:
-		return ErrInvalid
+		return "", ErrInvalid
 	}
 }
 

@@ -267,7 +267,7 @@ func startInProcess(ctx context.Context, databaseURL, dir string) (*serverUnderT
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	values := app.RegisterFlags(fs)
 	if err := fs.Parse([]string{"-addr", addr, "-database-url", databaseURL, "-sandbox=true",
-		"-sandbox-settlement-delay", "0", "-rate-limit", "0", "-log-format", "text"}); err != nil {
+		"-sandbox-settlement-delay", "0", "-rate-limit", "0", "-log-format", "text", "-encryption-key", benchKeyRing()}); err != nil {
 		return nil, err
 	}
 	cfg, err := app.Load(values)

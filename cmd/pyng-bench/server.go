@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pyng/receivables/seal"
 )
 
 // buildServer compiles cmd/pyng of the module the bench runs in into dir, without cgo as the
@@ -75,6 +77,7 @@ func startServer(ctx context.Context, bin, databaseURL, dir string) (*process, e
 		"PYNG_SANDBOX_SETTLEMENT_DELAY=0",
 		"PYNG_RATE_LIMIT=0", // the bench is one client pushing the server to its limit
 		"PYNG_LOG_FORMAT=text",
+		"PYNG_ENCRYPTION_KEY="+benchKeyRing(),
 	)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
@@ -243,4 +246,14 @@ func resetPeak(pid int) bool {
 	}
 	_, err = io.WriteString(f, "5")
 	return errors.Join(err, f.Close()) == nil
+}
+
+// benchKeyRing is a key ring of one new key, for the server under test: outside a sandbox on
+// SQLite the server needs one.
+func benchKeyRing() string {
+	entry, err := seal.Generate("bench")
+	if err != nil {
+		panic(err) // the id is valid
+	}
+	return entry
 }

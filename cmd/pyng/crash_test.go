@@ -37,14 +37,15 @@ func startServer(t *testing.T, bin, databaseURL string, env ...string) (*process
 	return p, stdout
 }
 
-// launchServer starts the binary on databaseURL with env added, without waiting for it, so that
-// several can start at once.
+// launchServer starts the binary on databaseURL, sealing with the tests' key ring, with env added
+// (which may give another), without waiting for it, so that several can start at once.
 func launchServer(t *testing.T, bin, databaseURL string, env ...string) (*process, io.Reader) {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve")
 	// A PostgreSQL database serves only with PYNG_SANDBOX set; these servers are sandboxes.
-	cmd.Env = append(os.Environ(), append([]string{"PYNG_ADDR=" + addr, "PYNG_DATABASE_URL=" + databaseURL, "PYNG_SANDBOX=true"}, env...)...)
+	cmd.Env = append(os.Environ(), append([]string{"PYNG_ADDR=" + addr, "PYNG_DATABASE_URL=" + databaseURL, "PYNG_SANDBOX=true",
+		"PYNG_ENCRYPTION_KEY=" + dbtest.KeyRing}, env...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +267,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, done func() bool) {
 func ledgerCounts(t *testing.T, databaseURL, siteID string, references []string) (debits, maxPerRow, ofSucceeded int) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := storage.Open(ctx, databaseURL)
+	db, err := storage.Open(ctx, databaseURL, storage.WithKeyring(dbtest.Keyring()))
 	if err != nil {
 		t.Fatal(err)
 	}

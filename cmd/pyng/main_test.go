@@ -166,7 +166,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // TestServeFirstRunWalkthrough starts the real binary on an empty database, as the README's first
-// command does, and follows the credentials it prints; then SIGTERM stops it cleanly.
+// command does, and follows the credentials it prints; then SIGTERM stops it cleanly. On SQLite
+// it is given no key, as in the README: the sandbox makes its own.
 func TestServeFirstRunWalkthrough(t *testing.T) {
 	bin := pyngBinary
 	for _, engine := range dbtest.Engines() {
@@ -176,8 +177,9 @@ func TestServeFirstRunWalkthrough(t *testing.T) {
 			cmd := exec.Command(bin, "serve")
 			cmd.Env = append(os.Environ(), "PYNG_ADDR="+addr, "PYNG_DATABASE_URL="+dbtest.URL(t, engine))
 			if engine == storage.EnginePostgres {
-				// The embedded SQLite is a sandbox by default; PostgreSQL must say so.
-				cmd.Env = append(cmd.Env, "PYNG_SANDBOX=true")
+				// The embedded SQLite is a sandbox by default; PostgreSQL must say so, and must be given
+				// the key ring its replicas share.
+				cmd.Env = append(cmd.Env, "PYNG_SANDBOX=true", "PYNG_ENCRYPTION_KEY="+dbtest.KeyRing)
 			}
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {

@@ -4,18 +4,22 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"time"
 
 	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage"
 )
 
 // Entry is one debit the sandbox rail accepted.
 type Entry struct {
-	Key           string // the idempotency key; unique in the ledger
-	Amount        int64
+	Key    string // the idempotency key; unique in the ledger
+	Amount int64
+	// BSB and AccountNumber are the account debited, stored sealed with the database's key ring;
+	// both empty once erased (see EraseAccounts).
 	BSB           string
 	AccountNumber string
 	Failure       rail.Failure // empty for a debit that succeeds
@@ -24,11 +28,19 @@ type Entry struct {
 }
 
 // Ledger is the sandbox rail's durable record of debits, in its own table of the server's
-// database. It knows nothing of batches: an entry outlives the batch its debit came from.
+// database. It knows nothing of batches: an entry outlives the batch its debit came from. It
+// seals the account of each debit with the key ring of the database's Conn.
 type Ledger struct {
 	conn storage.Conn
+	keys *seal.Keyring
 	sql  dialect
 }
+
+// The sealed columns, each the additional data of its values (see seal.Keyring.Seal).
+const (
+	sealedBSB           = "sandbox_ledger.bsb"
+	sealedAccountNumber = "sandbox_ledger.account_number"
+)
 
 //go:embed migrations
 var migrations embed.FS
@@ -50,7 +62,7 @@ func OpenLedger(ctx context.Context, conn storage.Conn) (*Ledger, error) {
 	if err := conn.Migrate(ctx, fsys, VersionTable); err != nil {
 		return nil, fmt.Errorf("sandbox ledger: migrate: %w", err)
 	}
-	return &Ledger{conn: conn, sql: d}, nil
+	return &Ledger{conn: conn, keys: conn.Keyring(), sql: d}, nil
 }
 
 // Record inserts the entries whose key is not in the ledger yet, in one statement, and returns
@@ -60,7 +72,17 @@ func (l *Ledger) Record(ctx context.Context, entries []Entry) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
-	args, err := l.sql.recordArgs(entries)
+	sealed := make([]Entry, len(entries))
+	for i, e := range entries {
+		var errBSB, errNumber error
+		e.BSB, errBSB = l.keys.SealString(sealedBSB, e.BSB)
+		e.AccountNumber, errNumber = l.keys.SealString(sealedAccountNumber, e.AccountNumber)
+		if err := errors.Join(errBSB, errNumber); err != nil {
+			return 0, fmt.Errorf("seal the account of %s: %w", e.Key, err)
+		}
+		sealed[i] = e
+	}
+	args, err := l.sql.recordArgs(sealed)
 	if err != nil {
 		return 0, err
 	}
@@ -88,12 +110,104 @@ func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
 		if err := row.Scan(&e.Key, &e.Amount, &e.BSB, &e.AccountNumber, &failure, &submitted, &settlesAt); err != nil {
 			return err
 		}
+		var errBSB, errNumber error
+		e.BSB, errBSB = l.keys.OpenString(sealedBSB, e.BSB)
+		e.AccountNumber, errNumber = l.keys.OpenString(sealedAccountNumber, e.AccountNumber)
+		if err := errors.Join(errBSB, errNumber); err != nil {
+			return fmt.Errorf("the account of %s: %w", e.Key, err)
+		}
 		e.Failure = rail.Failure(failure)
 		e.SubmittedAt, e.SettlesAt = time.UnixMilli(submitted).UTC(), time.UnixMilli(settlesAt).UTC()
 		entries = append(entries, e)
 		return nil
 	})
 	return entries, err
+}
+
+// eraseBatch is how many entries one statement of EraseAccounts erases, so that no statement
+// holds many rows' locks for long.
+const eraseBatch = 1000
+
+// EraseAccounts erases the account (BSB and account number) of every entry submitted at or
+// before `before`, a batch at a time, and returns how many entries it erased. The entry keeps its
+// amount, outcome and times: the rail still answers for the debit.
+func (l *Ledger) EraseAccounts(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		n, err := l.conn.Exec(ctx, l.sql.erase, before.UnixMilli(), eraseBatch)
+		total += int(n)
+		if err != nil || n < eraseBatch {
+			return total, err
+		}
+	}
+}
+
+// Reseal seals again, with the current key of the ring, the account of every entry that holds
+// one in plaintext or sealed with another key, a page of size entries at a time, each page in
+// one statement; it returns how many entries it sealed. An entry whose account changed between
+// the read and the write (erased) is left as it is.
+func (l *Ledger) Reseal(ctx context.Context, size int) (int, error) {
+	if size < 1 {
+		return 0, fmt.Errorf("sandbox ledger: reseal: page size %d", size)
+	}
+	total, after := 0, ""
+	for {
+		var page []resealed
+		err := l.conn.Query(ctx, l.sql.accountsAfter, []any{after, size}, func(row storage.Scanner) error {
+			var r resealed
+			if err := row.Scan(&r.Key, &r.OldBSB, &r.OldAccount); err != nil {
+				return err
+			}
+			page = append(page, r)
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("sandbox ledger: read accounts after %q: %w", after, err)
+		}
+		if beforeResealWrite != nil {
+			beforeResealWrite()
+		}
+		var stale []resealed
+		for _, r := range page {
+			if !l.keys.Stale(r.OldBSB) && !l.keys.Stale(r.OldAccount) {
+				continue
+			}
+			var errBSB, errNumber error
+			r.NewBSB, errBSB = l.keys.Reseal(sealedBSB, r.OldBSB)
+			r.NewAccount, errNumber = l.keys.Reseal(sealedAccountNumber, r.OldAccount)
+			if err := errors.Join(errBSB, errNumber); err != nil {
+				return total, fmt.Errorf("sandbox ledger: the account of %s: %w", r.Key, err)
+			}
+			stale = append(stale, r)
+		}
+		if len(stale) > 0 {
+			args, err := l.sql.resealArgs(stale)
+			if err != nil {
+				return total, err
+			}
+			n, err := l.conn.Exec(ctx, l.sql.reseal, args...)
+			total += int(n)
+			if err != nil {
+				return total, fmt.Errorf("sandbox ledger: reseal: %w", err)
+			}
+		}
+		if len(page) < size {
+			return total, nil
+		}
+		after = page[len(page)-1].Key
+	}
+}
+
+// beforeResealWrite, when set by a test, runs between the read of a page and its write.
+var beforeResealWrite func()
+
+// resealed is an entry's account as read, and as sealed again.
+type resealed struct {
+	Key        string `json:"key"`
+	OldBSB     string `json:"oldBsb"`
+	OldAccount string `json:"oldAccount"`
+	NewBSB     string `json:"bsb"`
+	NewAccount string `json:"account"`
 }
 
 // dialect is the ledger's SQL for one engine. Times are Unix milliseconds, as in the engines'
@@ -106,6 +220,14 @@ type dialect struct {
 	// settlement times of the keys that keysArg encodes.
 	entries string
 	keysArg func([]string) (any, error)
+	// erase blanks the account of up to $2 entries submitted at or before $1 that hold one.
+	erase string
+	// accountsAfter selects the key, bsb and account number of up to $2 entries holding an
+	// account whose key is after $1, by key.
+	accountsAfter string
+	// reseal writes each entry's new account where its account is still the old one.
+	reseal     string
+	resealArgs func([]resealed) ([]any, error)
 }
 
 var dialects = map[string]dialect{
@@ -142,6 +264,18 @@ FROM sandbox_ledger WHERE idempotency_key IN (SELECT value FROM json_each(?))`,
 			b, err := json.Marshal(keys)
 			return string(b), err
 		},
+		erase: `UPDATE sandbox_ledger SET bsb = '', account_number = ''
+WHERE idempotency_key IN (SELECT idempotency_key FROM sandbox_ledger WHERE bsb <> '' AND submitted_at <= ?1 LIMIT ?2)`,
+		accountsAfter: `SELECT idempotency_key, bsb, account_number FROM sandbox_ledger
+WHERE idempotency_key > ?1 AND bsb <> '' ORDER BY idempotency_key LIMIT ?2`,
+		reseal: `UPDATE sandbox_ledger AS l SET bsb = json_extract(v.value, '$.bsb'), account_number = json_extract(v.value, '$.account')
+FROM jsonb_each(?) AS v
+WHERE l.idempotency_key = json_extract(v.value, '$.key')
+  AND l.bsb = json_extract(v.value, '$.oldBsb') AND l.account_number = json_extract(v.value, '$.oldAccount')`,
+		resealArgs: func(rs []resealed) ([]any, error) {
+			b, err := json.Marshal(rs)
+			return []any{string(b)}, err
+		},
 	},
 	storage.EnginePostgres: {
 		// PostgreSQL takes one array per column, the i-th entry being the i-th of each.
@@ -163,5 +297,20 @@ ON CONFLICT (idempotency_key) DO NOTHING`,
 		entries: `SELECT idempotency_key, amount, bsb, account_number, coalesce(failure, ''), submitted_at, settles_at
 FROM sandbox_ledger WHERE idempotency_key = ANY ($1::text[])`,
 		keysArg: func(keys []string) (any, error) { return keys, nil },
+		erase: `UPDATE sandbox_ledger SET bsb = '', account_number = ''
+WHERE idempotency_key IN (SELECT idempotency_key FROM sandbox_ledger WHERE bsb <> '' AND submitted_at <= $1 LIMIT $2)`,
+		accountsAfter: `SELECT idempotency_key, bsb, account_number FROM sandbox_ledger
+WHERE idempotency_key > $1 AND bsb <> '' ORDER BY idempotency_key LIMIT $2`,
+		reseal: `UPDATE sandbox_ledger AS l SET bsb = v.bsb, account_number = v.account_number
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS v (key, old_bsb, old_account_number, bsb, account_number)
+WHERE l.idempotency_key = v.key AND l.bsb = v.old_bsb AND l.account_number = v.old_account_number`,
+		resealArgs: func(rs []resealed) ([]any, error) {
+			n := len(rs)
+			keys, oldBSBs, oldAccounts, bsbs, accounts := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			for i, r := range rs {
+				keys[i], oldBSBs[i], oldAccounts[i], bsbs[i], accounts[i] = r.Key, r.OldBSB, r.OldAccount, r.NewBSB, r.NewAccount
+			}
+			return []any{keys, oldBSBs, oldAccounts, bsbs, accounts}, nil
+		},
 	},
 }

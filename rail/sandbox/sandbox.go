@@ -23,7 +23,10 @@ type Rail struct {
 	SettlementDelay time.Duration
 }
 
-var _ rail.Rail = (*Rail)(nil)
+var (
+	_ rail.Rail          = (*Rail)(nil)
+	_ rail.AccountEraser = (*Rail)(nil)
+)
 
 // Outcome is the sandbox's decision for an amount in cents: an amount ending in 51 cents fails
 // with insufficientFunds, one ending in 52 cents with accountClosed, and every other succeeds.
@@ -85,4 +88,20 @@ func (r *Rail) outcomes(entries []Entry) []rail.Outcome {
 		outcomes[i] = o
 	}
 	return outcomes
+}
+
+// EraseAccounts erases the accounts of the ledger's entries submitted at or before `before`.
+func (r *Rail) EraseAccounts(ctx context.Context, before time.Time) (int, error) {
+	n, err := r.Ledger.EraseAccounts(ctx, before)
+	if err != nil {
+		return n, fmt.Errorf("sandbox ledger: %w", err)
+	}
+	return n, nil
+}
+
+// Reseal seals the ledger's accounts again with the current key of the database's key ring, and
+// returns the table and how many entries it sealed.
+func (r *Rail) Reseal(ctx context.Context, size int) (table string, n int, err error) {
+	n, err = r.Ledger.Reseal(ctx, size)
+	return "sandbox_ledger", n, err
 }

@@ -65,9 +65,19 @@ type Executor interface {
 	GetClient(ctx context.Context, id string) (billing.Client, error)
 	// RevokeClient sets the client's RevokedAt unless it is set.
 	RevokeClient(ctx context.Context, id string, at time.Time) (billing.Client, error)
-	// InsertSigningKey stores k unless a signing key exists.
+	// InsertSigningKey stores k as the first key unless a signing key exists.
 	InsertSigningKey(ctx context.Context, k billing.SigningKey) error
+	// GetSigningKey returns the current key: the one added last.
 	GetSigningKey(ctx context.Context) (billing.SigningKey, error)
+	// AddSigningKey stores k as the current key; ErrUniqueViolation when another was added at the
+	// same moment.
+	AddSigningKey(ctx context.Context, k billing.SigningKey) error
+	// SigningKeys returns every key, the current first.
+	SigningKeys(ctx context.Context) ([]billing.SigningKey, error)
+	// DeleteSigningKeysExcept deletes every key but the one with id, and returns how many.
+	DeleteSigningKeysExcept(ctx context.Context, id string) (int, error)
+	// UpdateSigningKeySecret writes the key's secret if it is still old, and reports whether it did.
+	UpdateSigningKeySecret(ctx context.Context, id string, old, new []byte) (bool, error)
 
 	// InsertLink inserts l as the invited, current link of its pair; ErrUniqueViolation when the
 	// pair has a current link.
@@ -95,6 +105,15 @@ type Executor interface {
 	RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error)
 	// LinkedCustomers returns which of refs have a linked current link at the site.
 	LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]string, error)
+	// LinkDetailsAfter returns up to limit of the links that hold a customer's details, as stored,
+	// those whose id is after `after`, ordered by id.
+	LinkDetailsAfter(ctx context.Context, after string, limit int) ([]LinkDetails, error)
+	// UpdateLinkDetails writes next's details to its link if they are still old's (an empty field
+	// is NULL), and reports whether it did.
+	UpdateLinkDetails(ctx context.Context, old, next LinkDetails) (bool, error)
+	// EraseBankDetails clears the customer's details of up to limit links revoked at or before
+	// `before`, and returns how many.
+	EraseBankDetails(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// DeleteBatchPastRetention deletes the site's batch with the reference if its RetainUntil is
 	// at or before at.
@@ -150,6 +169,13 @@ type LinkPage struct {
 	Limit  int
 	Now    time.Time
 	State  billing.LinkState
+}
+
+// LinkDetails are the customer's details of a link as stored: sealed, or plaintext written before
+// sealing existed; empty for NULL.
+type LinkDetails struct {
+	LinkID   string
+	Customer billing.Customer
 }
 
 // StateTotal is how many rows of a batch are in State, and their amount.

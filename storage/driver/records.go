@@ -53,7 +53,7 @@ func scopes(s string) []billing.Scope {
 	return out
 }
 
-// SigningKeyRecord is what GetSigningKey reads of signing_keys.
+// SigningKeyRecord is what GetSigningKey and SigningKeys read of signing_keys.
 type SigningKeyRecord struct {
 	ID        string
 	Secret    []byte
@@ -99,6 +99,19 @@ func (r LinkRecord) Link() billing.Link {
 
 func customer(name, email, bsb, accountNumber sql.NullString) billing.Customer {
 	return billing.Customer{Name: name.String, Email: email.String, BSB: bsb.String, AccountNumber: accountNumber.String}
+}
+
+// LinkDetailsRecord is a row of LinkDetailsAfter.
+type LinkDetailsRecord struct {
+	ID                    string
+	CustomerName          sql.NullString
+	CustomerEmail         sql.NullString
+	CustomerBsb           sql.NullString
+	CustomerAccountNumber sql.NullString
+}
+
+func (r LinkDetailsRecord) LinkDetails() LinkDetails {
+	return LinkDetails{LinkID: r.ID, Customer: customer(r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber)}
 }
 
 // BatchRecord is a row of batches.

@@ -10,6 +10,23 @@ import (
 	"database/sql"
 )
 
+const addSigningKey = `-- name: AddSigningKey :exec
+INSERT INTO signing_keys (id, seq, secret, created_at)
+SELECT $1, coalesce(max(seq), 0) + 1, $2, $3 FROM signing_keys
+`
+
+type AddSigningKeyParams struct {
+	ID        string
+	Secret    []byte
+	CreatedAt int64
+}
+
+// The new current key; two added at once conflict on seq.
+func (q *Queries) AddSigningKey(ctx context.Context, arg AddSigningKeyParams) error {
+	_, err := q.db.Exec(ctx, addSigningKey, arg.ID, arg.Secret, arg.CreatedAt)
+	return err
+}
+
 const batchRows = `-- name: BatchRows :many
 SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at FROM batch_rows WHERE batch_id = $1 ORDER BY idx
 `
@@ -267,6 +284,41 @@ func (q *Queries) DeleteBatchPastRetention(ctx context.Context, arg DeleteBatchP
 	return err
 }
 
+const deleteSigningKeysExcept = `-- name: DeleteSigningKeysExcept :execrows
+DELETE FROM signing_keys WHERE id <> $1
+`
+
+func (q *Queries) DeleteSigningKeysExcept(ctx context.Context, id string) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteSigningKeysExcept, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const eraseBankDetails = `-- name: EraseBankDetails :execrows
+UPDATE customer_links
+SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_account_number = NULL
+WHERE id IN (SELECT l.id FROM customer_links AS l
+             WHERE l.customer_bsb IS NOT NULL AND l.state = 'revoked' AND l.revoked_at <= CAST($1 AS BIGINT)
+             LIMIT $2)
+`
+
+type EraseBankDetailsParams struct {
+	Before int64
+	Lim    int64
+}
+
+// Up to lim of the links revoked at or before `before` that still hold a customer's details lose
+// them; the link keeps its state and times.
+func (q *Queries) EraseBankDetails(ctx context.Context, arg EraseBankDetailsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, eraseBankDetails, arg.Before, arg.Lim)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const expireBatchRows = `-- name: ExpireBatchRows :execrows
 UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = $1::bigint
 WHERE batch_id = $2 AND state IN ('pending', 'inProgress')
@@ -446,7 +498,7 @@ func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) 
 }
 
 const getSigningKey = `-- name: GetSigningKey :one
-SELECT id, secret, created_at FROM signing_keys WHERE singleton
+SELECT id, secret, created_at FROM signing_keys ORDER BY seq DESC LIMIT 1
 `
 
 type GetSigningKeyRow struct {
@@ -455,6 +507,7 @@ type GetSigningKeyRow struct {
 	CreatedAt int64
 }
 
+// The current key.
 func (q *Queries) GetSigningKey(ctx context.Context) (GetSigningKeyRow, error) {
 	row := q.db.QueryRow(ctx, getSigningKey)
 	var i GetSigningKeyRow
@@ -595,7 +648,9 @@ func (q *Queries) InsertLink(ctx context.Context, arg InsertLinkParams) error {
 }
 
 const insertSigningKey = `-- name: InsertSigningKey :exec
-INSERT INTO signing_keys (id, secret, created_at) VALUES ($1, $2, $3)
+INSERT INTO signing_keys (id, seq, secret, created_at)
+SELECT $1, 1, $2, $3
+WHERE NOT EXISTS (SELECT 1 FROM signing_keys)
 ON CONFLICT DO NOTHING
 `
 
@@ -605,6 +660,8 @@ type InsertSigningKeyParams struct {
 	CreatedAt int64
 }
 
+// The first key, unless a key exists: of replicas starting together one inserts it and the others
+// conflict on seq 1 and do nothing; once keys were rotated and the first deleted, none comes back.
 func (q *Queries) InsertSigningKey(ctx context.Context, arg InsertSigningKeyParams) error {
 	_, err := q.db.Exec(ctx, insertSigningKey, arg.ID, arg.Secret, arg.CreatedAt)
 	return err
@@ -655,6 +712,53 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		&i.CustomerAccountNumber,
 	)
 	return i, err
+}
+
+const linkDetailsAfter = `-- name: LinkDetailsAfter :many
+SELECT id, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links
+WHERE id > $1 AND customer_bsb IS NOT NULL
+ORDER BY id
+LIMIT $2
+`
+
+type LinkDetailsAfterParams struct {
+	After string
+	Lim   int64
+}
+
+type LinkDetailsAfterRow struct {
+	ID                    string
+	CustomerName          sql.NullString
+	CustomerEmail         sql.NullString
+	CustomerBsb           sql.NullString
+	CustomerAccountNumber sql.NullString
+}
+
+// A page, by id, of the links that hold a customer's details.
+func (q *Queries) LinkDetailsAfter(ctx context.Context, arg LinkDetailsAfterParams) ([]LinkDetailsAfterRow, error) {
+	rows, err := q.db.Query(ctx, linkDetailsAfter, arg.After, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LinkDetailsAfterRow
+	for rows.Next() {
+		var i LinkDetailsAfterRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.CustomerName,
+			&i.CustomerEmail,
+			&i.CustomerBsb,
+			&i.CustomerAccountNumber,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const linkedCustomers = `-- name: LinkedCustomers :many
@@ -1000,6 +1104,37 @@ func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStatePara
 	return items, nil
 }
 
+const listSigningKeys = `-- name: ListSigningKeys :many
+SELECT id, secret, created_at FROM signing_keys ORDER BY seq DESC
+`
+
+type ListSigningKeysRow struct {
+	ID        string
+	Secret    []byte
+	CreatedAt int64
+}
+
+// Every key, the current first.
+func (q *Queries) ListSigningKeys(ctx context.Context) ([]ListSigningKeysRow, error) {
+	rows, err := q.db.Query(ctx, listSigningKeys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListSigningKeysRow
+	for rows.Next() {
+		var i ListSigningKeysRow
+		if err := rows.Scan(&i.ID, &i.Secret, &i.CreatedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const markInProgress = `-- name: MarkInProgress :exec
 UPDATE batch_rows SET state = 'inProgress'
 WHERE state = 'pending' AND id = ANY ($1::text[])
@@ -1170,4 +1305,64 @@ UPDATE batches SET state = 'inProgress' WHERE id = $1 AND state = 'accepted'
 func (q *Queries) StartBatch(ctx context.Context, id string) error {
 	_, err := q.db.Exec(ctx, startBatch, id)
 	return err
+}
+
+const updateLinkDetails = `-- name: UpdateLinkDetails :execrows
+UPDATE customer_links
+SET customer_name = nullif(CAST($1 AS text), ''), customer_email = nullif(CAST($2 AS text), ''),
+    customer_bsb = nullif(CAST($3 AS text), ''), customer_account_number = nullif(CAST($4 AS text), '')
+WHERE id = $5
+  AND coalesce(customer_name, '') = CAST($6 AS text) AND coalesce(customer_email, '') = CAST($7 AS text)
+  AND coalesce(customer_bsb, '') = CAST($8 AS text) AND coalesce(customer_account_number, '') = CAST($9 AS text)
+`
+
+type UpdateLinkDetailsParams struct {
+	Name             string
+	Email            string
+	Bsb              string
+	AccountNumber    string
+	ID               string
+	OldName          string
+	OldEmail         string
+	OldBsb           string
+	OldAccountNumber string
+}
+
+// Writes the details only if they are still the old ones (NULL reads as ”), so that a concurrent
+// change, such as their erasure, is not undone.
+func (q *Queries) UpdateLinkDetails(ctx context.Context, arg UpdateLinkDetailsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, updateLinkDetails,
+		arg.Name,
+		arg.Email,
+		arg.Bsb,
+		arg.AccountNumber,
+		arg.ID,
+		arg.OldName,
+		arg.OldEmail,
+		arg.OldBsb,
+		arg.OldAccountNumber,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const updateSigningKeySecret = `-- name: UpdateSigningKeySecret :execrows
+UPDATE signing_keys SET secret = $1 WHERE id = $2 AND secret = $3
+`
+
+type UpdateSigningKeySecretParams struct {
+	NewSecret []byte
+	ID        string
+	OldSecret []byte
+}
+
+// Writes the secret only if it is still old_secret, so that a concurrent change is not undone.
+func (q *Queries) UpdateSigningKeySecret(ctx context.Context, arg UpdateSigningKeySecretParams) (int64, error) {
+	result, err := q.db.Exec(ctx, updateSigningKeySecret, arg.NewSecret, arg.ID, arg.OldSecret)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

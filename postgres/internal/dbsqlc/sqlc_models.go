@@ -78,9 +78,9 @@ type SandboxLedger struct {
 
 type SigningKey struct {
 	ID        string
-	Singleton bool
 	Secret    []byte
 	CreatedAt int64
+	Seq       int64
 }
 
 type Site struct {

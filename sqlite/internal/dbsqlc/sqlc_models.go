@@ -78,7 +78,7 @@ type SandboxLedger struct {
 
 type SigningKey struct {
 	ID        string
-	Singleton bool
+	Seq       int64
 	Secret    []byte
 	CreatedAt int64
 }

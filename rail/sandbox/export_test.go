@@ -1,0 +1,8 @@
+package sandbox
+
+// SetBeforeResealWrite has Reseal call fn between the read of each page and its write, until the
+// test ends.
+func SetBeforeResealWrite(t interface{ Cleanup(func()) }, fn func()) {
+	beforeResealWrite = fn
+	t.Cleanup(func() { beforeResealWrite = nil })
+}
