@@ -300,10 +300,18 @@ func (s *Store) PendingRows(ctx context.Context, batchID string) ([]billing.Pend
 	if err != nil {
 		return nil, err
 	}
+	// A batch's rows share few customers: each customer's details are opened once, not per row.
+	opened := map[billing.Customer]billing.Customer{}
 	for i := range rows {
-		if rows[i].Customer, err = s.openCustomer(rows[i].Customer); err != nil {
-			return nil, fmt.Errorf("row %s: %w", rows[i].ID, err)
+		sealed := rows[i].Customer
+		c, ok := opened[sealed]
+		if !ok {
+			if c, err = s.openCustomer(sealed); err != nil {
+				return nil, fmt.Errorf("row %s: %w", rows[i].ID, err)
+			}
+			opened[sealed] = c
 		}
+		rows[i].Customer = c
 	}
 	return rows, nil
 }

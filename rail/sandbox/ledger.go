@@ -36,6 +36,9 @@ type Ledger struct {
 	sql  dialect
 }
 
+// account is a debit's BSB and account number, sealed or not.
+type account struct{ bsb, number string }
+
 // The sealed columns, each the additional data of its values (see seal.Keyring.Seal).
 const (
 	sealedBSB           = "sandbox_ledger.bsb"
@@ -72,14 +75,23 @@ func (l *Ledger) Record(ctx context.Context, entries []Entry) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
+	// Debits of one submission share few accounts: each account is sealed once per call (its
+	// debits then share a ciphertext, telling no more than their rows' customer does).
+	sealedAccounts := map[account]account{}
 	sealed := make([]Entry, len(entries))
 	for i, e := range entries {
-		var errBSB, errNumber error
-		e.BSB, errBSB = l.keys.SealString(sealedBSB, e.BSB)
-		e.AccountNumber, errNumber = l.keys.SealString(sealedAccountNumber, e.AccountNumber)
-		if err := errors.Join(errBSB, errNumber); err != nil {
-			return 0, fmt.Errorf("seal the account of %s: %w", e.Key, err)
+		plain := account{e.BSB, e.AccountNumber}
+		s, ok := sealedAccounts[plain]
+		if !ok {
+			var errBSB, errNumber error
+			s.bsb, errBSB = l.keys.SealString(sealedBSB, e.BSB)
+			s.number, errNumber = l.keys.SealString(sealedAccountNumber, e.AccountNumber)
+			if err := errors.Join(errBSB, errNumber); err != nil {
+				return 0, fmt.Errorf("seal the account of %s: %w", e.Key, err)
+			}
+			sealedAccounts[plain] = s
 		}
+		e.BSB, e.AccountNumber = s.bsb, s.number
 		sealed[i] = e
 	}
 	args, err := l.sql.recordArgs(sealed)
@@ -101,6 +113,7 @@ func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
 		return nil, err
 	}
 	var entries []Entry
+	opened := map[account]account{} // the debits of one submission share their sealed accounts
 	err = l.conn.Query(ctx, l.sql.entries, []any{arg}, func(row storage.Scanner) error {
 		var (
 			e                    Entry
@@ -110,12 +123,18 @@ func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
 		if err := row.Scan(&e.Key, &e.Amount, &e.BSB, &e.AccountNumber, &failure, &submitted, &settlesAt); err != nil {
 			return err
 		}
-		var errBSB, errNumber error
-		e.BSB, errBSB = l.keys.OpenString(sealedBSB, e.BSB)
-		e.AccountNumber, errNumber = l.keys.OpenString(sealedAccountNumber, e.AccountNumber)
-		if err := errors.Join(errBSB, errNumber); err != nil {
-			return fmt.Errorf("the account of %s: %w", e.Key, err)
+		sealed := account{e.BSB, e.AccountNumber}
+		plain, ok := opened[sealed]
+		if !ok {
+			var errBSB, errNumber error
+			plain.bsb, errBSB = l.keys.OpenString(sealedBSB, e.BSB)
+			plain.number, errNumber = l.keys.OpenString(sealedAccountNumber, e.AccountNumber)
+			if err := errors.Join(errBSB, errNumber); err != nil {
+				return fmt.Errorf("the account of %s: %w", e.Key, err)
+			}
+			opened[sealed] = plain
 		}
+		e.BSB, e.AccountNumber = plain.bsb, plain.number
 		e.Failure = rail.Failure(failure)
 		e.SubmittedAt, e.SettlesAt = time.UnixMilli(submitted).UTC(), time.UnixMilli(settlesAt).UTC()
 		entries = append(entries, e)
