@@ -147,13 +147,9 @@ func (a *server) getBatch(w http.ResponseWriter, r *http.Request) (atSite, error
 		return nil, err
 	}
 	return func(site billing.Site) (result, error) {
-		var rowState billing.RowState
-		if query := r.URL.Query(); query.Has("rowState") {
-			state, err := billing.ParseRowState(single(query["rowState"])) // a repeated rowState is never valid
-			if err != nil {
-				return result{}, err
-			}
-			rowState = state
+		rowState, err := rowStateOf(r.URL.Query())
+		if err != nil {
+			return result{}, err
 		}
 		b, summary, rows, err := a.cfg.Service.Batch(r.Context(), site, r.PathValue("batchReference"), rowState)
 		if err != nil {
@@ -165,6 +161,14 @@ func (a *server) getBatch(w http.ResponseWriter, r *http.Request) (atSite, error
 		}
 		return batchDetail(b, summary, rows), nil
 	}, nil
+}
+
+// rowStateOf reads the query of GET one batch: ?rowState=, or "" for every row.
+func rowStateOf(query url.Values) (billing.RowState, error) {
+	if !query.Has("rowState") {
+		return "", nil
+	}
+	return billing.ParseRowState(single(query["rowState"])) // a repeated rowState is never valid
 }
 
 // batchDetail answers with a batch, its summary and its rows.
@@ -284,16 +288,8 @@ func acceptQuality(ranges, typ, sub string) float64 {
 // an opaque cursor.
 func (a *server) listBatches(w http.ResponseWriter, r *http.Request) (atSite, error) {
 	return func(site billing.Site) (result, error) {
-		query := r.URL.Query()
-		var f billing.BatchFilter
-		if query.Has("cursor") {
-			var ok bool
-			if f, ok = decodeBatchCursor(single(query["cursor"])); !ok {
-				return result{}, invalidCursor()
-			}
-		}
-		var err error
-		if f.Limit, err = pageSize(query); err != nil {
+		f, err := batchFilterOf(r.URL.Query())
+		if err != nil {
 			return result{}, err
 		}
 		batches, next, err := a.cfg.Service.ListBatches(r.Context(), site, f)
@@ -312,12 +308,30 @@ func (a *server) listBatches(w http.ResponseWriter, r *http.Request) (atSite, er
 	}, nil
 }
 
+// batchFilterOf reads the query of a list of batches: ?cursor=, then ?limit=.
+func batchFilterOf(query url.Values) (billing.BatchFilter, error) {
+	var f billing.BatchFilter
+	if query.Has("cursor") {
+		var ok bool
+		if f, ok = decodeBatchCursor(single(query["cursor"])); !ok {
+			return billing.BatchFilter{}, invalidCursor()
+		}
+	}
+	var err error
+	if f.Limit, err = pageSize(query); err != nil {
+		return billing.BatchFilter{}, err
+	}
+	return f, nil
+}
+
 // A batch cursor is the submittedAt (Unix ms) and id of the last batch of the page, as
 // "<ms>.<id>", base64url-encoded: opaque to partners so that it may change.
 func encodeBatchCursor(f billing.BatchFilter) string {
 	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d.%s", billing.Millis(f.AfterSubmittedAt), f.AfterID))
 }
 
+// decodeBatchCursor reads a cursor as encodeBatchCursor writes it, and no other way (as
+// decodeCursor).
 func decodeBatchCursor(cursor string) (billing.BatchFilter, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil {
@@ -328,5 +342,9 @@ func decodeBatchCursor(cursor string) (billing.BatchFilter, bool) {
 	if err != nil || at < 0 || !billing.ValidReference(id) {
 		return billing.BatchFilter{}, false
 	}
-	return billing.BatchFilter{AfterSubmittedAt: billing.FromMillis(at), AfterID: id}, true
+	f := billing.BatchFilter{AfterSubmittedAt: billing.FromMillis(at), AfterID: id}
+	if encodeBatchCursor(f) != cursor {
+		return billing.BatchFilter{}, false
+	}
+	return f, true
 }
