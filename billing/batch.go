@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/pyng/receivables/rail"
@@ -114,35 +115,114 @@ func (r BatchRequest) Fingerprint() []byte {
 	return sum[:]
 }
 
-// ValidateBatch reports every problem of r at once, each with its target (rows[17].amount).
+// MaxReportedProblems bounds the problems a refused batch reports: the first ones in the order
+// of the request, then one more that says how many more there were. It keeps the answer to the
+// worst body small whatever the body holds.
+const MaxReportedProblems = 100
+
+// BatchProblems gathers the problems of a batch in the order they are reported, keeping the
+// first MaxReportedProblems and counting the rest. A reader that finds many problems asks Full
+// before building one, and counts it with Skip instead.
+type BatchProblems struct {
+	list Errors
+	more int
+}
+
+// Full reports whether a further problem would only be counted.
+func (p *BatchProblems) Full() bool { return len(p.list) >= MaxReportedProblems }
+
+// Add reports problems, in order.
+func (p *BatchProblems) Add(errs ...*Error) {
+	for _, e := range errs {
+		if p.Full() {
+			p.more++
+			continue
+		}
+		p.list = append(p.list, e)
+	}
+}
+
+// Skip counts n problems that come next in order without building them: the caller has seen
+// that p is Full.
+func (p *BatchProblems) Skip(n int) { p.more += n }
+
+// Len is how many problems have been reported, listed or counted.
+func (p *BatchProblems) Len() int { return len(p.list) + p.more }
+
+// Errors is the problems as they are answered: those listed, then, when some were only counted,
+// one more saying how many.
+func (p *BatchProblems) Errors() Errors {
+	if p.more == 0 {
+		return p.list
+	}
+	more := fmt.Sprintf("%d more problems are", p.more)
+	if p.more == 1 {
+		more = "1 more problem is"
+	}
+	return append(p.list, Errorf(CodeBatchInvalidField, "", fmt.Sprintf(
+		"%s not listed: only the first %d problems of a batch are. Correct these and submit the batch again to see the rest.",
+		more, MaxReportedProblems)))
+}
+
+// ValidateBatch reports the problems of r, each with its target (rows[17].amount), in the order
+// of the request: at most MaxReportedProblems, then one saying how many more there were. The rows
+// of a batch of more than MaxBatchRows rows are not checked one by one: the batch is refused for
+// its size.
 func ValidateBatch(r BatchRequest) Errors {
+	var c BatchCheck
+	var p BatchProblems
+	p.Add(c.Batch(r.Reference, len(r.Rows))...)
+	if len(r.Rows) <= MaxBatchRows {
+		for i, row := range r.Rows {
+			p.Add(c.Row(i, row)...)
+		}
+	}
+	return p.Errors()
+}
+
+// BatchCheck applies the rules of a batch a member at a time, in the order of the request (Batch,
+// then Row for each row in turn), so that a reader of the request can put the problems it finds
+// itself among the rules' without holding every problem at once. The zero value is ready to use.
+type BatchCheck struct {
+	first map[string]int // the row that first used each rowReference
+}
+
+// Batch reports the problems of the batch's own members, for a batch of rows rows.
+func (c *BatchCheck) Batch(reference string, rows int) Errors {
 	var errs Errors
-	add := func(target, msg string) { errs = append(errs, Errorf(CodeBatchInvalidField, target, msg)) }
-	if !ValidReference(r.Reference) {
-		add("batchReference", referenceMessage("batchReference"))
+	if !ValidReference(reference) {
+		errs = append(errs, Errorf(CodeBatchInvalidField, "batchReference", referenceMessage("batchReference")))
 	}
 	switch {
-	case len(r.Rows) == 0:
-		add("rows", fmt.Sprintf("rows must hold 1 to %d debits.", MaxBatchRows))
-	case len(r.Rows) > MaxBatchRows:
-		add("rows", fmt.Sprintf("rows must hold 1 to %d debits; this batch has %d.", MaxBatchRows, len(r.Rows)))
+	case rows == 0:
+		errs = append(errs, Errorf(CodeBatchInvalidField, "rows", fmt.Sprintf("rows must hold 1 to %d debits.", MaxBatchRows)))
+	case rows > MaxBatchRows:
+		errs = append(errs, Errorf(CodeBatchInvalidField, "rows", fmt.Sprintf("rows must hold 1 to %d debits; this batch has %d.", MaxBatchRows, rows)))
 	}
-	first := map[string]int{}
-	for i, row := range r.Rows {
-		at := func(field string) string { return fmt.Sprintf("rows[%d].%s", i, field) }
-		if !ValidReference(row.Reference) {
-			add(at("rowReference"), referenceMessage("rowReference"))
-		} else if j, seen := first[row.Reference]; seen {
-			add(at("rowReference"), fmt.Sprintf("rowReference %s is already used by rows[%d]; each rowReference must be unique within the batch.", row.Reference, j))
-		} else {
-			first[row.Reference] = i
+	return errs
+}
+
+// Row reports the problems of row i; the rows before it must have been checked, in order.
+func (c *BatchCheck) Row(i int, row RowRequest) Errors {
+	var errs Errors
+	add := func(field, msg string) {
+		errs = append(errs, Errorf(CodeBatchInvalidField, "rows["+strconv.Itoa(i)+"]."+field, msg))
+	}
+	if !ValidReference(row.Reference) {
+		add("rowReference", referenceMessage("rowReference"))
+	} else if j, seen := c.first[row.Reference]; seen {
+		add("rowReference", fmt.Sprintf("rowReference %s is already used by rows[%d]; each rowReference must be unique within the batch.", row.Reference, j))
+	} else {
+		if c.first == nil {
+			c.first = map[string]int{}
 		}
-		if !ValidReference(row.CustomerReference) {
-			add(at("customerReference"), referenceMessage("customerReference"))
-		}
-		if row.Amount < 1 || row.Amount > MaxAmount {
-			add(at("amount"), AmountMessage)
-		}
+		c.first[row.Reference] = i
+	}
+	if !ValidReference(row.CustomerReference) {
+		add("customerReference", referenceMessage("customerReference"))
+	}
+	if row.Amount < 1 || row.Amount > MaxAmount {
+		add("amount", AmountMessage)
 	}
 	return errs
 }

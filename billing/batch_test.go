@@ -114,3 +114,47 @@ func TestRetryable(t *testing.T) {
 		t.Error("a succeeded row is not retryable")
 	}
 }
+
+func TestValidateBatchReportsTheFirstProblemsAndHowManyMore(t *testing.T) {
+	invalidAmounts := func(n int) billing.BatchRequest {
+		r := validBatch(n)
+		for i := range r.Rows {
+			r.Rows[i].Amount = 0
+		}
+		return r
+	}
+	more := func(n string) string {
+		return n + " not listed: only the first 100 problems of a batch are. Correct these and submit the batch again to see the rest."
+	}
+	cases := []struct {
+		name  string
+		r     billing.BatchRequest
+		count int    // problems listed, the last one saying how many more when there are
+		last  string // the last problem's message
+	}{
+		{"100 problems are all listed", invalidAmounts(100), 100, billing.AmountMessage},
+		{"of 101 problems, 100 are listed and one more counted", invalidAmounts(101), 101, more("1 more problem is")},
+		{"of 1000 problems, 100 are listed and 900 more counted", invalidAmounts(1000), 101, more("900 more problems are")},
+		{"the rows of a batch of too many are not checked one by one", func() billing.BatchRequest {
+			r := invalidAmounts(5000)
+			r.Reference = ""
+			return r
+		}(), 2, "rows must hold 1 to 1000 debits; this batch has 5000."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := billing.ValidateBatch(tc.r)
+			if len(errs) != tc.count || errs[len(errs)-1].Message != tc.last {
+				t.Fatalf("%d problems, the last %+v; want %d, the last saying %q", len(errs), errs[len(errs)-1], tc.count, tc.last)
+			}
+			for _, e := range errs {
+				if e.Code != billing.CodeBatchInvalidField {
+					t.Errorf("problem %+v: want code %s", e, billing.CodeBatchInvalidField)
+				}
+			}
+			if tc.count > billing.MaxReportedProblems && errs[len(errs)-1].Target != "" {
+				t.Errorf("the count of the problems not listed has target %q, want none", errs[len(errs)-1].Target)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -144,6 +145,79 @@ func invalidScope(description string) *oauthError {
 var errInvalidClient = &oauthError{status: http.StatusUnauthorized, Code: "invalid_client",
 	Description: "Client authentication failed: unknown client, wrong secret or revoked client."}
 
+// tokenRequest is what a token request asks, as read from its form and Authorization header.
+type tokenRequest struct {
+	clientID, secret string
+	scope            string // as sent: space-separated, possibly empty
+}
+
+// maxCredentialBytes bounds a client id and a secret: none this server issues is near as long,
+// so a longer one is refused as an unknown client without a read of the database.
+const maxCredentialBytes = 256
+
+// readTokenRequest reads the form of a token request (RFC 6749 §4.4.2) and the client's
+// credentials, in HTTP Basic (form-encoded first, §2.3.1) or in the form, but not both.
+func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return tokenRequest{}, invalidRequest("The request body must be application/x-www-form-urlencoded.")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		return tokenRequest{}, invalidRequest("The request body is not a valid form.")
+	}
+	form := r.PostForm
+	// The first repeated parameter by name, so that the same request always gets the same answer.
+	for _, name := range slices.Sorted(maps.Keys(form)) {
+		if len(form[name]) > 1 {
+			return tokenRequest{}, invalidRequest("The parameter " + quoted(name) + " is repeated.")
+		}
+	}
+	switch grant := form.Get("grant_type"); grant {
+	case "":
+		return tokenRequest{}, invalidRequest("grant_type is required; this server supports client_credentials.")
+	case "client_credentials":
+	default:
+		return tokenRequest{}, &oauthError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
+			Description: "Only the client_credentials grant is supported."}
+	}
+	req := tokenRequest{scope: form.Get("scope")}
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		if form.Has("client_id") || form.Has("client_secret") {
+			return tokenRequest{}, invalidRequest("Authenticate the client one way only: HTTP Basic, or client_id and client_secret in the body.")
+		}
+		var err1, err2 error
+		req.clientID, err1 = url.QueryUnescape(id)
+		req.secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return tokenRequest{}, errInvalidClient
+		}
+	} else {
+		req.clientID, req.secret = form.Get("client_id"), form.Get("client_secret")
+	}
+	if req.clientID == "" || req.secret == "" || len(req.clientID) > maxCredentialBytes || len(req.secret) > maxCredentialBytes {
+		return tokenRequest{}, errInvalidClient
+	}
+	return req, nil
+}
+
+// maxListedScopes bounds the unknown scopes an answer lists.
+const maxListedScopes = 5
+
+// unknownScopes says which scopes of a request are unknown: the first few, each quoted at most
+// maxQuotedName bytes long, and how many more.
+func unknownScopes(unknown []string) string {
+	listed := make([]string, min(len(unknown), maxListedScopes))
+	for i := range listed {
+		listed[i] = quoted(unknown[i])
+	}
+	more := ""
+	if n := len(unknown) - len(listed); n > 0 {
+		more = fmt.Sprintf(" and %d more", n)
+	}
+	return "Unknown scope: " + strings.Join(listed, " ") + more + "."
+}
+
 // token is POST /oauth2/token: the client credentials grant (RFC 6749 §4.4).
 func (a *server) token(w http.ResponseWriter, r *http.Request) {
 	resp, err := a.issue(w, r)
@@ -169,49 +243,14 @@ func (a *server) issue(w http.ResponseWriter, r *http.Request) (tokenResponse, e
 	if err := a.tokens.allowToken(w, addressKey(r.RemoteAddr), "address"); err != nil {
 		return tokenResponse{}, err
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		return tokenResponse{}, invalidRequest("The request body must be application/x-www-form-urlencoded.")
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	if err := r.ParseForm(); err != nil {
-		return tokenResponse{}, invalidRequest("The request body is not a valid form.")
-	}
-	form := r.PostForm
-	for name, values := range form {
-		if len(values) > 1 {
-			return tokenResponse{}, invalidRequest("The parameter " + name + " is repeated.")
-		}
-	}
-	switch grant := form.Get("grant_type"); grant {
-	case "":
-		return tokenResponse{}, invalidRequest("grant_type is required; this server supports client_credentials.")
-	case "client_credentials":
-	default:
-		return tokenResponse{}, &oauthError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
-			Description: "Only the client_credentials grant is supported."}
-	}
-	id, secret, basic := r.BasicAuth()
-	if basic {
-		if form.Has("client_id") || form.Has("client_secret") {
-			return tokenResponse{}, invalidRequest("Authenticate the client one way only: HTTP Basic, or client_id and client_secret in the body.")
-		}
-		// RFC 6749 §2.3.1: the credentials are form-encoded before Basic encoding.
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(id)
-		secret, err2 = url.QueryUnescape(secret)
-		if err1 != nil || err2 != nil {
-			return tokenResponse{}, errInvalidClient
-		}
-	} else {
-		id, secret = form.Get("client_id"), form.Get("client_secret")
-	}
-	if id == "" || secret == "" {
-		return tokenResponse{}, errInvalidClient
-	}
-	if err := a.tokens.allowToken(w, "client "+id, "client"); err != nil {
+	req, err := readTokenRequest(w, r)
+	if err != nil {
 		return tokenResponse{}, err
 	}
-	client, err := a.cfg.Service.AuthenticateClient(r.Context(), id, secret)
+	if err := a.tokens.allowToken(w, "client "+req.clientID, "client"); err != nil {
+		return tokenResponse{}, err
+	}
+	client, err := a.cfg.Service.AuthenticateClient(r.Context(), req.clientID, req.secret)
 	if errors.Is(err, billing.ErrInvalidClient) {
 		return tokenResponse{}, errInvalidClient
 	}
@@ -220,11 +259,11 @@ func (a *server) issue(w http.ResponseWriter, r *http.Request) (tokenResponse, e
 	}
 	infoOf(r.Context()).clientID = client.ID
 	scopes := client.Scopes
-	if requested := form.Get("scope"); strings.TrimSpace(requested) != "" {
+	if strings.TrimSpace(req.scope) != "" {
 		var unknown []string
-		scopes, unknown = billing.ParseScopes(requested)
+		scopes, unknown = billing.ParseScopes(req.scope)
 		if len(unknown) > 0 {
-			return tokenResponse{}, invalidScope("Unknown scope: " + strings.Join(unknown, " ") + ".")
+			return tokenResponse{}, invalidScope(unknownScopes(unknown))
 		}
 		for _, s := range scopes {
 			if !slices.Contains(client.Scopes, s) {

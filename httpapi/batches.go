@@ -1,18 +1,14 @@
 package httpapi
 
 import (
-	"cmp"
 	"encoding/base64"
 	"encoding/csv"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
-	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/pyng/receivables/billing"
@@ -121,9 +117,12 @@ func (a *server) submitBatch(w http.ResponseWriter, r *http.Request) (atSite, er
 		return nil, err
 	}
 	return func(site billing.Site) (result, error) {
-		req, problems := parseBatchRequest(body)
+		req, problems, err := readBatchRequest(r.Context(), body)
+		if err != nil {
+			return result{}, err
+		}
 		if len(problems) > 0 {
-			return result{}, mergeProblems(problems, billing.ValidateBatch(req))
+			return result{}, problems
 		}
 		b, replayed, err := a.cfg.Service.SubmitBatch(r.Context(), site, req)
 		if err != nil {
@@ -140,143 +139,6 @@ func (a *server) submitBatch(w http.ResponseWriter, r *http.Request) (atSite, er
 	}, nil
 }
 
-// batchRequestJSON and rowRequestJSON are the body of a submission with every member kept raw,
-// so that every problem of the body is found, not only the first as decoding into typed fields
-// would.
-type batchRequestJSON struct {
-	BatchReference jsontext.Value            `json:"batchReference"`
-	Rows           jsontext.Value            `json:"rows"`
-	Unknown        map[string]jsontext.Value `json:",unknown"`
-}
-
-type rowRequestJSON struct {
-	RowReference      jsontext.Value            `json:"rowReference"`
-	CustomerReference jsontext.Value            `json:"customerReference"`
-	Amount            jsontext.Value            `json:"amount"`
-	Unknown           map[string]jsontext.Value `json:",unknown"`
-}
-
-// batchParser collects the problems of a submission's body while reading it.
-type batchParser struct {
-	problems billing.Errors
-}
-
-func (p *batchParser) invalid(target, message string) {
-	p.problems = append(p.problems, billing.Errorf(billing.CodeBatchInvalidField, target, message))
-}
-
-// unknown reports the members of an object (at prefix) that the request does not take.
-func (p *batchParser) unknown(prefix string, members map[string]jsontext.Value) {
-	for _, name := range slices.Sorted(maps.Keys(members)) {
-		target := name
-		if prefix != "" {
-			target = prefix + "." + name
-		}
-		p.problems = append(p.problems, billing.Errorf(billing.CodeUnknownField, target, target+" is not a field of this request."))
-	}
-}
-
-// str reads a string member; absent or null reads "", which validation reports.
-func (p *batchParser) str(target string, v jsontext.Value) string {
-	var s string
-	switch v.Kind() {
-	case 0, 'n':
-		return ""
-	case '"':
-		if json.Unmarshal(v, &s) == nil {
-			return s
-		}
-	}
-	p.invalid(target, target+" must be a string.")
-	return ""
-}
-
-// amount reads an amount: a JSON integer, without fraction or exponent, within int64; absent or
-// null reads 0, which validation reports.
-func (p *batchParser) amount(target string, v jsontext.Value) int64 {
-	switch v.Kind() {
-	case 0, 'n':
-		return 0
-	case '0':
-		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
-			return n
-		}
-	}
-	p.invalid(target, billing.AmountMessage)
-	return 0
-}
-
-// parseBatchRequest reads a submission whose body is a JSON object, reporting every member of the
-// wrong type and every unknown member.
-func parseBatchRequest(body jsontext.Value) (billing.BatchRequest, billing.Errors) {
-	var p batchParser
-	var raw batchRequestJSON
-	if err := json.Unmarshal(body, &raw); err != nil {
-		// decodeJSON has checked that body is one well-formed object, which always decodes here.
-		p.invalid("", "The request body must be a JSON object.")
-		return billing.BatchRequest{}, p.problems
-	}
-	req := billing.BatchRequest{Reference: p.str("batchReference", raw.BatchReference)}
-	p.unknown("", raw.Unknown)
-	var rows []jsontext.Value
-	switch raw.Rows.Kind() {
-	case 0, 'n':
-	case '[':
-		_ = json.Unmarshal(raw.Rows, &rows) // an array always decodes into []jsontext.Value
-	default:
-		p.invalid("rows", fmt.Sprintf("rows must be an array of 1 to %d debits.", billing.MaxBatchRows))
-	}
-	req.Rows = make([]billing.RowRequest, len(rows))
-	for i, v := range rows {
-		at := fmt.Sprintf("rows[%d]", i)
-		var row rowRequestJSON
-		if v.Kind() != '{' || json.Unmarshal(v, &row) != nil {
-			p.invalid(at, at+" must be an object with rowReference, customerReference and amount.")
-			continue
-		}
-		req.Rows[i] = billing.RowRequest{
-			Reference:         p.str(at+".rowReference", row.RowReference),
-			CustomerReference: p.str(at+".customerReference", row.CustomerReference),
-			Amount:            p.amount(at+".amount", row.Amount),
-		}
-		p.unknown(at, row.Unknown)
-	}
-	return req, p.problems
-}
-
-// mergeProblems reports the problems found while reading a body with those validation finds in
-// what could be read, leaving out the validation problems of a place already reported (an amount
-// of the wrong type also reads as a missing amount), in the order of the rows.
-func mergeProblems(read, validation billing.Errors) billing.Errors {
-	reported := func(target string) bool {
-		return slices.ContainsFunc(read, func(e *billing.Error) bool {
-			return target == e.Target || strings.HasPrefix(target, e.Target+".") || strings.HasPrefix(target, e.Target+"[")
-		})
-	}
-	all := slices.Clone(read)
-	for _, e := range validation {
-		if !reported(e.Target) {
-			all = append(all, e)
-		}
-	}
-	slices.SortStableFunc(all, func(a, b *billing.Error) int { return cmp.Compare(rowIndex(a.Target), rowIndex(b.Target)) })
-	return all
-}
-
-// rowIndex is the row a target names (rows[17].amount is 17), or -1 for a member of the batch.
-func rowIndex(target string) int {
-	rest, ok := strings.CutPrefix(target, "rows[")
-	if !ok {
-		return -1
-	}
-	n, _, _ := strings.Cut(rest, "]")
-	i, err := strconv.Atoi(n)
-	if err != nil {
-		return -1
-	}
-	return i
-}
-
 // getBatch is GET /billing/sites/{siteId}/batches/{batchReference}: the batch with its summary and
 // rows as JSON, or its rows as CSV when the client prefers text/csv.
 func (a *server) getBatch(w http.ResponseWriter, r *http.Request) (atSite, error) {
@@ -285,13 +147,9 @@ func (a *server) getBatch(w http.ResponseWriter, r *http.Request) (atSite, error
 		return nil, err
 	}
 	return func(site billing.Site) (result, error) {
-		var rowState billing.RowState
-		if query := r.URL.Query(); query.Has("rowState") {
-			state, err := billing.ParseRowState(single(query["rowState"])) // a repeated rowState is never valid
-			if err != nil {
-				return result{}, err
-			}
-			rowState = state
+		rowState, err := rowStateOf(r.URL.Query())
+		if err != nil {
+			return result{}, err
 		}
 		b, summary, rows, err := a.cfg.Service.Batch(r.Context(), site, r.PathValue("batchReference"), rowState)
 		if err != nil {
@@ -303,6 +161,14 @@ func (a *server) getBatch(w http.ResponseWriter, r *http.Request) (atSite, error
 		}
 		return batchDetail(b, summary, rows), nil
 	}, nil
+}
+
+// rowStateOf reads the query of GET one batch: ?rowState=, or "" for every row.
+func rowStateOf(query url.Values) (billing.RowState, error) {
+	if !query.Has("rowState") {
+		return "", nil
+	}
+	return billing.ParseRowState(single(query["rowState"])) // a repeated rowState is never valid
 }
 
 // batchDetail answers with a batch, its summary and its rows.
@@ -422,16 +288,8 @@ func acceptQuality(ranges, typ, sub string) float64 {
 // an opaque cursor.
 func (a *server) listBatches(w http.ResponseWriter, r *http.Request) (atSite, error) {
 	return func(site billing.Site) (result, error) {
-		query := r.URL.Query()
-		var f billing.BatchFilter
-		if query.Has("cursor") {
-			var ok bool
-			if f, ok = decodeBatchCursor(single(query["cursor"])); !ok {
-				return result{}, invalidCursor()
-			}
-		}
-		var err error
-		if f.Limit, err = pageSize(query); err != nil {
+		f, err := batchFilterOf(r.URL.Query())
+		if err != nil {
 			return result{}, err
 		}
 		batches, next, err := a.cfg.Service.ListBatches(r.Context(), site, f)
@@ -450,12 +308,30 @@ func (a *server) listBatches(w http.ResponseWriter, r *http.Request) (atSite, er
 	}, nil
 }
 
+// batchFilterOf reads the query of a list of batches: ?cursor=, then ?limit=.
+func batchFilterOf(query url.Values) (billing.BatchFilter, error) {
+	var f billing.BatchFilter
+	if query.Has("cursor") {
+		var ok bool
+		if f, ok = decodeBatchCursor(single(query["cursor"])); !ok {
+			return billing.BatchFilter{}, invalidCursor()
+		}
+	}
+	var err error
+	if f.Limit, err = pageSize(query); err != nil {
+		return billing.BatchFilter{}, err
+	}
+	return f, nil
+}
+
 // A batch cursor is the submittedAt (Unix ms) and id of the last batch of the page, as
 // "<ms>.<id>", base64url-encoded: opaque to partners so that it may change.
 func encodeBatchCursor(f billing.BatchFilter) string {
 	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d.%s", billing.Millis(f.AfterSubmittedAt), f.AfterID))
 }
 
+// decodeBatchCursor reads a cursor as encodeBatchCursor writes it, and no other way (as
+// decodeCursor).
 func decodeBatchCursor(cursor string) (billing.BatchFilter, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil {
@@ -466,5 +342,9 @@ func decodeBatchCursor(cursor string) (billing.BatchFilter, bool) {
 	if err != nil || at < 0 || !billing.ValidReference(id) {
 		return billing.BatchFilter{}, false
 	}
-	return billing.BatchFilter{AfterSubmittedAt: billing.FromMillis(at), AfterID: id}, true
+	f := billing.BatchFilter{AfterSubmittedAt: billing.FromMillis(at), AfterID: id}
+	if encodeBatchCursor(f) != cursor {
+		return billing.BatchFilter{}, false
+	}
+	return f, true
 }

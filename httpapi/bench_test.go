@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/pyng/receivables/apptest/badbatch"
 	"github.com/pyng/receivables/billing"
 )
 
@@ -33,8 +35,8 @@ func batchBody(n int) []byte {
 }
 
 // BenchmarkDecodeBatch reads and validates a 1000-row submission as submitBatch does before it
-// reaches the store: the body read and checked as one JSON object, every member parsed with its
-// problems collected, then the batch rules.
+// reaches the store: the body read and checked as one JSON object, then every member read with
+// the problems of reading it and of the batch rules.
 func BenchmarkDecodeBatch(b *testing.B) {
 	body := batchBody(billing.MaxBatchRows)
 	b.SetBytes(int64(len(body)))
@@ -46,8 +48,8 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		if err := decodeJSONUpTo(discard{}, r, &raw, bodyRequired, maxBatchBodyBytes); err != nil {
 			b.Fatal(err)
 		}
-		req, problems := parseBatchRequest(raw)
-		if len(problems) > 0 || len(billing.ValidateBatch(req)) > 0 || len(req.Rows) != billing.MaxBatchRows {
+		req, problems, err := readBatchRequest(r.Context(), raw)
+		if err != nil || len(problems) > 0 || len(req.Rows) != billing.MaxBatchRows {
 			b.Fatalf("%d rows, problems %v", len(req.Rows), problems)
 		}
 	}
@@ -115,3 +117,26 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 func (w *countingWriter) WriteHeader(int) {}
+
+// BenchmarkDecodeBadBatch reads and answers each hostile body of up to 1 MiB as submitBatch does.
+func BenchmarkDecodeBadBatch(b *testing.B) {
+	for _, body := range badbatch.Bodies(maxBatchBodyBytes) {
+		b.Run(strings.ReplaceAll(body.Name, " ", "_"), func(b *testing.B) {
+			b.SetBytes(int64(len(body.JSON)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/billing/sites/site_1/batches", bytes.NewReader(body.JSON))
+				r.Header.Set("Content-Type", "application/json")
+				var raw jsontext.Value
+				if err := decodeJSONUpTo(discard{}, r, &raw, bodyRequired, maxBatchBodyBytes); err != nil {
+					b.Fatal(err)
+				}
+				_, problems, err := readBatchRequest(r.Context(), raw)
+				if err != nil || len(problems) == 0 {
+					b.Fatalf("problems %v, %v", problems, err)
+				}
+				writeJSON(discard{}, http.StatusBadRequest, problems)
+			}
+		})
+	}
+}

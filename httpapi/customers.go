@@ -110,24 +110,9 @@ const defaultPageSize = 50
 // customerReference in byte order, paged by an opaque cursor.
 func (a *server) listLinks(w http.ResponseWriter, r *http.Request) (atSite, error) {
 	return func(site billing.Site) (result, error) {
-		query := r.URL.Query()
-		var f billing.LinkFilter
-		if query.Has("cursor") {
-			after, ok := decodeCursor(single(query["cursor"]))
-			if !ok {
-				return result{}, invalidCursor()
-			}
-			f.After = after
-		}
-		var err error
-		if f.Limit, err = pageSize(query); err != nil {
+		f, err := linkFilterOf(r.URL.Query())
+		if err != nil {
 			return result{}, err
-		}
-		if query.Has("state") {
-			// A repeated state is never valid.
-			if f.State, err = billing.ParseLinkState(single(query["state"])); err != nil {
-				return result{}, err
-			}
 		}
 		links, next, err := a.cfg.Service.Links(r.Context(), site, f)
 		if err != nil {
@@ -147,6 +132,30 @@ func (a *server) listLinks(w http.ResponseWriter, r *http.Request) (atSite, erro
 		}
 		return result{status: http.StatusOK, body: body}, nil
 	}, nil
+}
+
+// linkFilterOf reads the query of a list of links: ?cursor=, ?limit=, ?state=, checked in that
+// order.
+func linkFilterOf(query url.Values) (billing.LinkFilter, error) {
+	var f billing.LinkFilter
+	if query.Has("cursor") {
+		after, ok := decodeCursor(single(query["cursor"]))
+		if !ok {
+			return billing.LinkFilter{}, invalidCursor()
+		}
+		f.After = after
+	}
+	var err error
+	if f.Limit, err = pageSize(query); err != nil {
+		return billing.LinkFilter{}, err
+	}
+	if query.Has("state") {
+		// A repeated state is never valid.
+		if f.State, err = billing.ParseLinkState(single(query["state"])); err != nil {
+			return billing.LinkFilter{}, err
+		}
+	}
+	return f, nil
 }
 
 // pageSize is the ?limit= of a list: defaultPageSize when absent; a repeated limit is never valid.
@@ -177,9 +186,11 @@ func encodeCursor(after string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(after))
 }
 
+// decodeCursor reads a cursor as encodeCursor writes it, and no other way: base64 decoding also
+// takes other trailing bits and line breaks, which would make other cursors of the same page.
 func decodeCursor(cursor string) (string, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !billing.ValidReference(string(b)) {
+	if err != nil || !billing.ValidReference(string(b)) || encodeCursor(string(b)) != cursor {
 		return "", false
 	}
 	return string(b), true

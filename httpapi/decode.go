@@ -99,18 +99,19 @@ func isJSON(contentType string) bool {
 	return !ok || strings.EqualFold(charset, "utf-8")
 }
 
-// fieldPath turns a JSON pointer into a field path: /rows/3/amount → rows[3].amount.
+// fieldPath turns a JSON pointer into a field path: /rows/3/amount → rows[3].amount. A long name
+// is quoted cut.
 func fieldPath(p jsontext.Pointer) string {
 	var b strings.Builder
 	for token := range p.Tokens() {
 		if _, err := strconv.Atoi(token); err == nil {
-			b.WriteString("[" + token + "]")
+			b.WriteString("[" + quoted(token) + "]")
 			continue
 		}
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(token)
+		b.WriteString(quoted(token))
 	}
 	return b.String()
 }

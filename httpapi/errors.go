@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/pyng/receivables/billing"
@@ -76,8 +77,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeError answers with the error envelope. err is a coded billing error (or list of them); any
 // other error is an internal failure: it is logged with the trace id and answered as a 500 that
-// shows nothing of it.
+// shows nothing of it. A request whose client has gone away, which is why it failed, is answered
+// nothing: there is nobody to read it.
 func (a *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if ctx := r.Context(); ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return
+	}
 	traceID := traceIDOf(r.Context())
 	errs := billing.AsErrors(err)
 	status, known := 0, false

@@ -352,7 +352,10 @@ var knownMethods = map[string]bool{
 }
 
 func (a *server) observe(r *http.Request, route string, status int, took time.Duration, info *requestInfo) {
-	if status == 0 {
+	switch {
+	case status == 0 && r.Context().Err() != nil:
+		status = statusClientGone
+	case status == 0:
 		status = http.StatusOK
 	}
 	method := r.Method
@@ -364,6 +367,10 @@ func (a *server) observe(r *http.Request, route string, status int, took time.Du
 	a.log.InfoContext(r.Context(), "request", "method", r.Method, "route", route, "status", status,
 		"duration", took, "traceId", info.traceID, "clientId", info.clientID)
 }
+
+// statusClientGone is the status recorded (never sent) for a request answered nothing because its
+// client went away first: nginx's 499.
+const statusClientGone = 499
 
 // statusWriter remembers the status of the answer.
 type statusWriter struct {

@@ -134,18 +134,12 @@ func (h *handler) showSignup(w http.ResponseWriter, r *http.Request) {
 // submitSignup is POST /signup: link the customer, then show the agreement page; or show the form
 // again with a message beside each field to correct.
 func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
-	tok := r.PostForm.Get("token")
+	form := signupFormOf(r.PostForm)
+	tok, c, consent := form.token, form.customer, form.consent
 	l, site, p, err := h.invitation(r.Context(), tok)
 	if !h.usable(w, r, "signup link", p, err) {
 		return
 	}
-	c := billing.Customer{
-		Name:          r.PostForm.Get("name"),
-		Email:         r.PostForm.Get("email"),
-		BSB:           r.PostForm.Get("bsb"),
-		AccountNumber: r.PostForm.Get("accountNumber"),
-	}
-	consent := r.PostForm.Get("consent") != ""
 	linked, err := h.service.CompleteSignup(r.Context(), l, c, consent)
 	if err != nil {
 		page := newSignupPage(site, tok, r.PostForm.Get(csrfField), c, consent)

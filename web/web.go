@@ -130,8 +130,7 @@ func (h *handler) protect(next http.HandlerFunc) http.HandlerFunc {
 		h.fail(w, r, forbidden())
 	}))
 	checked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-		if err := r.ParseForm(); err != nil {
+		if !readForm(w, r) {
 			h.fail(w, r, badForm())
 			return
 		}

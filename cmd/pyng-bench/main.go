@@ -1,8 +1,9 @@
 // Command pyng-bench measures the server against the machine's own limit, in the same run: it
 // builds and starts "pyng serve" on a fresh database per engine, provisions a partner, runs each
-// scenario (mint, accept, execute, read, soak) for a bounded time and count on loopback, runs the
-// same database work directly as the baseline, and prints a table (and writes a JSON file) of each
-// figure, its baseline, their ratio against its target, latencies and the server's peak RSS.
+// scenario (mint, accept, badbatch, execute, read, soak) for a bounded time and count on
+// loopback, runs the same database work directly as the baseline, and prints a table (and writes a
+// JSON file) of each figure, its baseline, their ratio against its target, latencies and the
+// server's peak RSS.
 //
 //	go run ./cmd/pyng-bench                       # both engines, about 8 minutes
 //	go run ./cmd/pyng-bench -engines sqlite -duration 3s -soak 30s
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("pyng-bench", flag.ContinueOnError)
 	engines := fs.String("engines", "sqlite,postgres", "engines to measure, comma-separated")
-	scenarios := fs.String("scenarios", strings.Join(scenarioNames, ","), "scenarios to run, comma-separated (read needs execute)")
+	scenarios := fs.String("scenarios", strings.Join(scenarioNames, ","), "scenarios to run, comma-separated (read needs execute, badbatch accept)")
 	fs.StringVar(&o.postgresURL, "postgres-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"PostgreSQL server; the bench creates two schemas there (server and baseline) and drops them at the end")
 	fs.DurationVar(&o.duration, "duration", 6*time.Second, "how long each measured phase runs (server and baseline each)")
@@ -96,6 +97,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if slices.Contains(o.scenarios, "read") && !slices.Contains(o.scenarios, "execute") {
 		return errors.New("-scenarios: read reads a batch of execute; run execute too")
+	}
+	if slices.Contains(o.scenarios, "badbatch") && !slices.Contains(o.scenarios, "accept") {
+		return errors.New("-scenarios: badbatch compares with accept's latencies; run accept too")
 	}
 	switch {
 	case o.duration <= 0 || o.soak <= 0:

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/pyng/receivables/apptest/badbatch"
 )
 
 // bench runs the scenarios on one engine: the server under test, a partner client of it, and the
@@ -23,6 +26,9 @@ type bench struct {
 	base      baseline
 	customers []string // linked customers of the site
 	report    *engineReport
+	// accepted is the accept scenario's c=1 load of valid 1000-row batches, which badbatch's
+	// figures are compared with.
+	accepted *measure
 }
 
 // serverUnderTest is the server the scenarios drive.
@@ -40,7 +46,9 @@ const (
 	maxRequests = 1_000_000
 	// maxBatches bounds a phase of the accept scenario, so the batches it leaves to execute
 	// drain in seconds.
-	maxBatches     = 150
+	maxBatches = 150
+	// maxBadBatches bounds each shape of the badbatch scenario.
+	maxBadBatches  = 50
 	batchRows      = 1000
 	executeBatches = 50
 	linkedCount    = 50
@@ -53,10 +61,11 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("provision: %w", err)
 	}
 	steps := map[string]func(context.Context) ([]row, error){
-		"mint":    b.mint,
-		"accept":  b.accept,
-		"execute": b.execute,
-		"read":    b.read,
+		"mint":     b.mint,
+		"accept":   b.accept,
+		"badbatch": b.badbatch,
+		"execute":  b.execute,
+		"read":     b.read,
 		"soak": func(ctx context.Context) ([]row, error) {
 			s, err := b.soak(ctx)
 			b.report.Soak = s
@@ -74,8 +83,9 @@ func (b *bench) run(ctx context.Context) error {
 	return nil
 }
 
-// scenarioNames are the scenarios in the order they run. Read needs execute's batches.
-var scenarioNames = []string{"mint", "accept", "execute", "read", "soak"}
+// scenarioNames are the scenarios in the order they run. Read needs execute's batches, badbatch
+// accept's latencies.
+var scenarioNames = []string{"mint", "accept", "badbatch", "execute", "read", "soak"}
 
 // scenario runs one scenario with the server's peak RSS reset before it, and a CPU profile of
 // it when asked for.
@@ -208,6 +218,7 @@ func (b *bench) accept(ctx context.Context) ([]row, error) {
 		})
 		name := fmt.Sprintf("accept c=%d", c)
 		if c == 1 {
+			b.accepted = &server
 			rows = append(rows, newRow(name, "p50 ms", ms(server.percentile(50)), ms(base.percentile(50)), server, base,
 				&target{AtLeast: false, Value: 2}))
 		}
@@ -215,6 +226,41 @@ func (b *bench) accept(ctx context.Context) ([]row, error) {
 		if c == 1 {
 			rows = append(rows, newRow("accept c=1 quiet", "p50 ms", ms(quiet.percentile(50)), ms(base.percentile(50)), quiet, base, nil))
 		}
+	}
+	return rows, nil
+}
+
+// badBatchLimit is the largest body the server reads; maxBadAnswer bounds the answer to any of
+// the hostile ones.
+const (
+	badBatchLimit = 1 << 20
+	maxBadAnswer  = 32 << 10
+)
+
+// badbatch is scenario 2b: the most costly invalid bodies of up to 1 MiB that we could make
+// (badbatch.Bodies), each submitted at concurrency 1; its p50 against the p50 of accept c=1, a
+// valid 1000-row batch, in the same run. An answer other than a 400 of at most maxBadAnswer bytes
+// is an error.
+func (b *bench) badbatch(ctx context.Context) ([]row, error) {
+	if b.accepted == nil {
+		return nil, errors.New("badbatch compares with accept c=1, which did not run")
+	}
+	var rows []row
+	for _, body := range badbatch.Bodies(badBatchLimit) {
+		server := b.onServer(ctx, 1, maxBadBatches, func(ctx context.Context, w, i int) (time.Duration, error) {
+			var answer []byte
+			took, err := timed(func() error {
+				var err error
+				answer, err = b.client.call(ctx, http.MethodPost, "/batches", body.JSON, http.StatusBadRequest, true)
+				return err
+			})
+			if err == nil && len(answer) > maxBadAnswer {
+				err = fmt.Errorf("%s: an answer of %d bytes", body.Name, len(answer))
+			}
+			return took, err
+		})
+		rows = append(rows, newRow("badbatch "+body.Name, "p50 ms", ms(server.percentile(50)), ms(b.accepted.percentile(50)),
+			server, *b.accepted, &target{AtLeast: false, Value: 2}))
 	}
 	return rows, nil
 }
