@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,24 +20,6 @@ import (
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/storage"
 )
-
-// syncBuffer collects what the server prints while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestShutdownLetsInFlightRequestsFinish starts a request, stops the server while the request's
 // body is still arriving, and checks that the request is answered in full before Run returns.
@@ -56,7 +37,7 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out := &syncBuffer{}
+			out := &apptest.SyncBuffer{}
 			server, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), out)
 			if err != nil {
 				t.Fatal(err)

@@ -92,10 +92,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	if logger == nil {
 		logger = testLogger()
 	}
-	service, err := app.NewService(context.Background(), db, clock, billing.DefaultInvitationTTL, o.SettlementDelay)
-	if err != nil {
-		t.Fatalf("service: %v", err)
-	}
+	service := serviceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay})
 	if !o.NoJobs {
 		stop, err := app.StartJobs(context.Background(), db, service, logger, testJobs)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
@@ -86,35 +87,12 @@ func (r *recordingRail) sent() []rail.Debit {
 
 // onEachEngine runs test, in parallel, on a fresh database of every engine.
 func onEachEngine(t *testing.T, test func(t *testing.T, db storage.Database)) {
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			test(t, dbtest.Open(t, engine))
-		})
-	}
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) { test(t, dbtest.Open(t, engine)) })
 }
 
 // newService is a service over db with the given rails.
 func newService(db storage.Database, rails map[string]rail.Rail) *billing.Service {
 	return billing.NewService(billing.Config{Store: db, Batches: db, Rails: rails, Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
-}
-
-// submitOneDebit submits at site a batch of one debit of a linked customer, ready to execute.
-func submitOneDebit(t *testing.T, service *billing.Service, site billing.Site) billing.Batch {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := service.Invite(ctx, site, "C1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := service.SimulateSignup(ctx, site, "C1"); err != nil {
-		t.Fatal(err)
-	}
-	b, _, err := service.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
-		Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // newOrganisation stores an organisation and returns its id.
@@ -137,7 +115,7 @@ func TestDebitsGoToTheRailOfTheirSiteInItsCurrency(t *testing.T) {
 		}
 		sandbox, other := &recordingRail{}, &recordingRail{}
 		service := newService(db, map[string]rail.Rail{rail.Sandbox: sandbox, "other": other})
-		b := submitOneDebit(t, service, site)
+		b := apptest.SubmitOneDebit(t, service, site)
 		done, _, err := service.ExecuteBatch(ctx, b.ID)
 		if err != nil || !done {
 			t.Fatalf("ExecuteBatch = %v, %v; want done", done, err)
@@ -160,7 +138,7 @@ func TestExecutionFailsWhenTheSiteRailIsNotRegistered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := submitOneDebit(t, service, site)
+		b := apptest.SubmitOneDebit(t, service, site)
 		done, _, err := service.ExecuteBatch(ctx, b.ID)
 		if done || err == nil || billing.AsErrors(err) != nil {
 			t.Fatalf("ExecuteBatch = %v, %v; want an internal error", done, err)

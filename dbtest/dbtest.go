@@ -225,3 +225,14 @@ func postgresURL(t testing.TB) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// OnEachEngine runs test as a parallel subtest of t on each engine, named after it.
+func OnEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	t.Helper()
+	for _, engine := range Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			test(t, engine)
+		})
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,28 +16,10 @@ import (
 	"github.com/pyng/receivables/dbtest"
 )
 
-// logBuffer collects a server's JSON log lines while the test reads them.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// requestLines are the log's request lines for route.
-func (l *logBuffer) requestLines(route string) []map[string]any {
+// requestLines are the request lines for route of a server's JSON log.
+func requestLines(log *apptest.SyncBuffer, route string) []map[string]any {
 	var lines []map[string]any
-	for _, line := range strings.Split(l.String(), "\n") {
+	for _, line := range strings.Split(log.String(), "\n") {
 		var entry map[string]any
 		if json.Unmarshal([]byte(line), &entry) == nil && entry["msg"] == "request" && entry["route"] == route {
 			lines = append(lines, entry)
@@ -93,7 +74,7 @@ func TestIncompleteRequestBodiesAre400sNotLoggedAsErrors(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			log := &logBuffer{}
+			log := &apptest.SyncBuffer{}
 			s := apptest.Start(t, engine, apptest.Options{
 				Logger:      slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 				ReadTimeout: 500 * time.Millisecond,
@@ -120,17 +101,17 @@ func TestIncompleteRequestBodiesAre400sNotLoggedAsErrors(t *testing.T) {
 					readAnswer(t, conn)
 				})
 				t.Run(e.name+": closed after part of the body is answered 400 to no one", func(t *testing.T) {
-					before := len(log.requestLines(e.route))
+					before := len(requestLines(log, e.route))
 					conn := rawRequest(t, s, p.token, e.path, "application/json", 100, e.body)
 					conn.Close()
 					deadline := time.Now().Add(20 * time.Second)
-					for len(log.requestLines(e.route)) == before {
+					for len(requestLines(log, e.route)) == before {
 						if time.Now().After(deadline) {
 							t.Fatalf("no request line logged for %s", e.route)
 						}
 						time.Sleep(10 * time.Millisecond)
 					}
-					lines := log.requestLines(e.route)
+					lines := requestLines(log, e.route)
 					if status := lines[len(lines)-1]["status"]; status != float64(http.StatusBadRequest) {
 						t.Errorf("request logged with status %v, want 400", status)
 					}

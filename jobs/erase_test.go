@@ -9,45 +9,25 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/jobs"
-	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
 )
 
 const retention = 90 * 24 * time.Hour
 
-// revokedCustomer gives a fresh database a customer who signed up, was debited once through the
-// sandbox rail and revoked; it returns the service, the link and the row debited.
-func revokedCustomer(t *testing.T, db storage.Database, clock *clocktest.Clock) (*billing.Service, billing.Link, string) {
+// revokedCustomer gives a fresh database of engine a customer who signed up, was debited once
+// through the sandbox rail and revoked; it returns the database, the service, the link and the row
+// debited.
+func revokedCustomer(t *testing.T, engine string, clock *clocktest.Clock) (storage.Database, *billing.Service, billing.Link, string) {
 	t.Helper()
 	ctx := context.Background()
-	service, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	org, err := service.CreateOrganisation(ctx, "Acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	site, err := service.CreateSite(ctx, org.ID, "Acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := service.Invite(ctx, site, "C1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := service.SimulateSignup(ctx, site, "C1"); err != nil {
-		t.Fatal(err)
-	}
-	b, _, err := service.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
-		Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+	site := apptest.NewSite(t, service, "Acme")
+	b := apptest.SubmitOneDebit(t, service, site)
 	if done, _, err := service.ExecuteBatch(ctx, b.ID); err != nil || !done {
 		t.Fatalf("ExecuteBatch = %v, %v", done, err)
 	}
@@ -60,7 +40,7 @@ func revokedCustomer(t *testing.T, db storage.Database, clock *clocktest.Clock) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return service, l, rows[0].ID
+	return db, service, l, rows[0].ID
 }
 
 // erased reports whether the link, and the ledger's entry of the row, hold no bank details.
@@ -71,11 +51,7 @@ func erased(t *testing.T, db storage.Database, linkID, rowID string) (link, entr
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger, err := sandbox.OpenLedger(ctx, db.Conn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := ledger.Entries(ctx, []string{rowID})
+	es, err := apptest.SandboxLedger(t, db).Entries(ctx, []string{rowID})
 	if err != nil || len(es) != 1 {
 		t.Fatalf("the ledger's entry of %s: %+v, %v", rowID, es, err)
 	}
@@ -95,79 +71,71 @@ func TestEraseBankDetailsAfterTheRetention(t *testing.T) {
 		{"a millisecond before the retention has passed since the revocation the link keeps its details", retention - time.Millisecond, false, true},
 		{"once it has, the link's details are erased", retention, true, true},
 	}
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range cases {
-				t.Run(tc.rule, func(t *testing.T) {
-					t.Parallel()
-					db := dbtest.Open(t, engine)
-					clock := clocktest.New()
-					service, l, rowID := revokedCustomer(t, db, clock)
-					clock.Set(l.RevokedAt.Add(tc.after))
-					w := jobs.EraseBankDetailsWorker(service, retention)
-					if err := w.Work(context.Background(), &river.Job[jobs.EraseBankDetails]{}); err != nil {
-						t.Fatal(err)
-					}
-					if link, ledger := erased(t, db, l.ID, rowID); link != tc.wantLink || ledger != tc.wantLedger {
-						t.Fatalf("erased: the link's details %v, the ledger's copy %v; want %v and %v", link, ledger, tc.wantLink, tc.wantLedger)
-					}
-					after, err := db.GetLink(context.Background(), l.ID)
-					if err != nil {
-						t.Fatal(err)
-					}
-					after.Customer = l.Customer
-					if after != l {
-						t.Fatalf("the link changed beyond its details:\n got %+v\nwant %+v", after, l)
-					}
-				})
-			}
-		})
-	}
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		for _, tc := range cases {
+			t.Run(tc.rule, func(t *testing.T) {
+				t.Parallel()
+				clock := clocktest.New()
+				db, service, l, rowID := revokedCustomer(t, engine, clock)
+				clock.Set(l.RevokedAt.Add(tc.after))
+				w := jobs.EraseBankDetailsWorker(service, retention)
+				if err := w.Work(context.Background(), &river.Job[jobs.EraseBankDetails]{}); err != nil {
+					t.Fatal(err)
+				}
+				if link, ledger := erased(t, db, l.ID, rowID); link != tc.wantLink || ledger != tc.wantLedger {
+					t.Fatalf("erased: the link's details %v, the ledger's copy %v; want %v and %v", link, ledger, tc.wantLink, tc.wantLedger)
+				}
+				after, err := db.GetLink(context.Background(), l.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				after.Customer = l.Customer
+				if after != l {
+					t.Fatalf("the link changed beyond its details:\n got %+v\nwant %+v", after, l)
+				}
+			})
+		}
+	})
 }
 
 // TestEraseBankDetailsRunsPeriodicallyOnEveryReplicaWithoutHarm starts two River clients of the
 // server's configuration on one database, as two replicas do: the periodic job runs on start and
 // erases what is due; the workers of both, run again at once, find nothing left and fail nothing.
 func TestEraseBankDetailsRunsPeriodicallyOnEveryReplicaWithoutHarm(t *testing.T) {
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := dbtest.Open(t, engine)
-			clock := clocktest.New()
-			service, l, rowID := revokedCustomer(t, db, clock)
-			clock.Set(l.RevokedAt.Add(retention))
-			cfg := jobs.DefaultConfig
-			cfg.PollInterval = 50 * time.Millisecond
-			cfg.BankDetailsRetention = retention
-			for range 2 {
-				client, err := db.NewJobClient(jobs.NewConfig(service, slog.New(slog.DiscardHandler), cfg))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := client.Start(ctx); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = client.Stop(context.Background()) })
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		db, service, l, rowID := revokedCustomer(t, engine, clock)
+		clock.Set(l.RevokedAt.Add(retention))
+		cfg := jobs.DefaultConfig
+		cfg.PollInterval = 50 * time.Millisecond
+		cfg.BankDetailsRetention = retention
+		for range 2 {
+			client, err := db.NewJobClient(jobs.NewConfig(service, slog.New(slog.DiscardHandler), cfg))
+			if err != nil {
+				t.Fatal(err)
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for link, ledger := erased(t, db, l.ID, rowID); !link || !ledger; link, ledger = erased(t, db, l.ID, rowID) {
-				if time.Now().After(deadline) {
-					t.Fatal("the bank details were not erased within 30s of the replicas' start")
+			if err := client.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = client.Stop(context.Background()) })
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for link, ledger := erased(t, db, l.ID, rowID); !link || !ledger; link, ledger = erased(t, db, l.ID, rowID) {
+			if time.Now().After(deadline) {
+				t.Fatal("the bank details were not erased within 30s of the replicas' start")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		var wg sync.WaitGroup
+		for range 2 {
+			w := jobs.EraseBankDetailsWorker(service, retention)
+			wg.Go(func() {
+				if err := w.Work(ctx, &river.Job[jobs.EraseBankDetails]{}); err != nil {
+					t.Error(err)
 				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			var wg sync.WaitGroup
-			for range 2 {
-				w := jobs.EraseBankDetailsWorker(service, retention)
-				wg.Go(func() {
-					if err := w.Work(ctx, &river.Job[jobs.EraseBankDetails]{}); err != nil {
-						t.Error(err)
-					}
-				})
-			}
-			wg.Wait()
-		})
-	}
+			})
+		}
+		wg.Wait()
+	})
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
@@ -36,49 +36,24 @@ func TestRetryDelayGrowsAndIsCapped(t *testing.T) {
 // debits have not settled is snoozed (which uses no attempt) until they are due, and a completed
 // batch finishes the job.
 func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := dbtest.Open(t, engine)
-			clock := clocktest.New()
-			service, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			org, err := service.CreateOrganisation(ctx, "Acme")
-			if err != nil {
-				t.Fatal(err)
-			}
-			site, err := service.CreateSite(ctx, org.ID, "Acme")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := service.Invite(ctx, site, "C1"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := service.SimulateSignup(ctx, site, "C1"); err != nil {
-				t.Fatal(err)
-			}
-			b, _, err := service.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
-				Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}})
-			if err != nil {
-				t.Fatal(err)
-			}
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		service, _ := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock, SettlementDelay: time.Hour})
+		b := apptest.SubmitOneDebit(t, service, apptest.NewSite(t, service, "Acme"))
 
-			w := jobs.ExecuteBatchWorker(service)
-			job := &river.Job[billing.ExecuteBatchJob]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: billing.ExecuteBatchJob{BatchID: b.ID}}
-			var snooze *river.JobSnoozeError
-			if err := w.Work(ctx, job); !errors.As(err, &snooze) || snooze.Duration != time.Hour {
-				t.Fatalf("Work before settlement = %v, want a snooze of 1h", err)
-			}
-			clock.Advance(time.Hour)
-			if err := w.Work(ctx, job); err != nil {
-				t.Fatalf("Work after settlement = %v, want the job done", err)
-			}
-			if err := w.Work(ctx, job); err != nil {
-				t.Fatalf("Work of a completed batch = %v, want the job done", err)
-			}
-		})
-	}
+		w := jobs.ExecuteBatchWorker(service)
+		job := &river.Job[billing.ExecuteBatchJob]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: billing.ExecuteBatchJob{BatchID: b.ID}}
+		var snooze *river.JobSnoozeError
+		if err := w.Work(ctx, job); !errors.As(err, &snooze) || snooze.Duration != time.Hour {
+			t.Fatalf("Work before settlement = %v, want a snooze of 1h", err)
+		}
+		clock.Advance(time.Hour)
+		if err := w.Work(ctx, job); err != nil {
+			t.Fatalf("Work after settlement = %v, want the job done", err)
+		}
+		if err := w.Work(ctx, job); err != nil {
+			t.Fatalf("Work of a completed batch = %v, want the job done", err)
+		}
+	})
 }

@@ -29,45 +29,42 @@ func queryInts(t *testing.T, conn storage.Conn, query string, args ...any) []int
 }
 
 func TestConnRunsTheCallersSQL(t *testing.T) {
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := dbtest.Open(t, engine)
-			conn := db.Conn()
-			if conn.Dialect() != db.Engine() {
-				t.Fatalf("Dialect() = %q, want the engine %q", conn.Dialect(), db.Engine())
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		db := dbtest.Open(t, engine)
+		conn := db.Conn()
+		if conn.Dialect() != db.Engine() {
+			t.Fatalf("Dialect() = %q, want the engine %q", conn.Dialect(), db.Engine())
+		}
+		insert, greater := `INSERT INTO conn_test (n) VALUES (?), (?), (?)`, `SELECT n FROM conn_test WHERE n > ? ORDER BY n`
+		if engine == storage.EnginePostgres {
+			insert, greater = `INSERT INTO conn_test (n) VALUES ($1), ($2), ($3)`, `SELECT n FROM conn_test WHERE n > $1 ORDER BY n`
+		}
+		for _, s := range []struct {
+			query string
+			args  []any
+			want  int64
+		}{
+			{`CREATE TABLE conn_test (n INTEGER NOT NULL)`, nil, 0},
+			{insert, []any{3, 1, 2}, 3},
+			{`UPDATE conn_test SET n = n + 10 WHERE n < 3`, nil, 2},
+		} {
+			n, err := conn.Exec(ctx, s.query, s.args...)
+			if err != nil || n != s.want {
+				t.Fatalf("Exec(%s) = %d, %v; want %d rows affected", s.query, n, err, s.want)
 			}
-			insert, greater := `INSERT INTO conn_test (n) VALUES (?), (?), (?)`, `SELECT n FROM conn_test WHERE n > ? ORDER BY n`
-			if engine == storage.EnginePostgres {
-				insert, greater = `INSERT INTO conn_test (n) VALUES ($1), ($2), ($3)`, `SELECT n FROM conn_test WHERE n > $1 ORDER BY n`
-			}
-			for _, s := range []struct {
-				query string
-				args  []any
-				want  int64
-			}{
-				{`CREATE TABLE conn_test (n INTEGER NOT NULL)`, nil, 0},
-				{insert, []any{3, 1, 2}, 3},
-				{`UPDATE conn_test SET n = n + 10 WHERE n < 3`, nil, 2},
-			} {
-				n, err := conn.Exec(ctx, s.query, s.args...)
-				if err != nil || n != s.want {
-					t.Fatalf("Exec(%s) = %d, %v; want %d rows affected", s.query, n, err, s.want)
-				}
-			}
-			if got := queryInts(t, conn, greater, 3); !slices.Equal(got, []int{11, 12}) {
-				t.Fatalf("Query = %v, want [11 12], a call of scan per row", got)
-			}
+		}
+		if got := queryInts(t, conn, greater, 3); !slices.Equal(got, []int{11, 12}) {
+			t.Fatalf("Query = %v, want [11 12], a call of scan per row", got)
+		}
 
-			stop := errors.New("stop")
-			calls := 0
-			err := conn.Query(ctx, `SELECT n FROM conn_test`, nil, func(storage.Scanner) error { calls++; return stop })
-			if !errors.Is(err, stop) || calls != 1 {
-				t.Fatalf("Query with a failing scan = %v after %d calls, want its error after 1", err, calls)
-			}
-		})
-	}
+		stop := errors.New("stop")
+		calls := 0
+		err := conn.Query(ctx, `SELECT n FROM conn_test`, nil, func(storage.Scanner) error { calls++; return stop })
+		if !errors.Is(err, stop) || calls != 1 {
+			t.Fatalf("Query with a failing scan = %v after %d calls, want its error after 1", err, calls)
+		}
+	})
 }
 
 // migrations is a component's own migrations: a table, created once.
@@ -78,28 +75,25 @@ DROP TABLE widgets;
 `)}}
 
 func TestConnMigrateRecordsInItsOwnVersionTable(t *testing.T) {
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			conn := dbtest.Open(t, engine).Conn()
-			engineVersions := queryInts(t, conn, `SELECT version_id FROM goose_db_version ORDER BY id`)
-			for run := range 2 {
-				if err := conn.Migrate(ctx, migrations, "widgets_version"); err != nil {
-					t.Fatalf("Migrate #%d: %v", run+1, err)
-				}
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		conn := dbtest.Open(t, engine).Conn()
+		engineVersions := queryInts(t, conn, `SELECT version_id FROM goose_db_version ORDER BY id`)
+		for run := range 2 {
+			if err := conn.Migrate(ctx, migrations, "widgets_version"); err != nil {
+				t.Fatalf("Migrate #%d: %v", run+1, err)
 			}
-			if got := queryInts(t, conn, `SELECT version_id FROM widgets_version WHERE version_id > 0`); !slices.Equal(got, []int{1}) {
-				t.Fatalf("widgets_version holds versions %v, want [1]", got)
-			}
-			if got := queryInts(t, conn, `SELECT count(*) FROM widgets`); !slices.Equal(got, []int{0}) {
-				t.Fatalf("count of widgets = %v, want the table, empty", got)
-			}
-			if got := queryInts(t, conn, `SELECT version_id FROM goose_db_version ORDER BY id`); !slices.Equal(got, engineVersions) {
-				t.Fatalf("the engine's goose_db_version went from %v to %v", engineVersions, got)
-			}
-		})
-	}
+		}
+		if got := queryInts(t, conn, `SELECT version_id FROM widgets_version WHERE version_id > 0`); !slices.Equal(got, []int{1}) {
+			t.Fatalf("widgets_version holds versions %v, want [1]", got)
+		}
+		if got := queryInts(t, conn, `SELECT count(*) FROM widgets`); !slices.Equal(got, []int{0}) {
+			t.Fatalf("count of widgets = %v, want the table, empty", got)
+		}
+		if got := queryInts(t, conn, `SELECT version_id FROM goose_db_version ORDER BY id`); !slices.Equal(got, engineVersions) {
+			t.Fatalf("the engine's goose_db_version went from %v to %v", engineVersions, got)
+		}
+	})
 }
 
 // TestConnMigrateOfReplicasTogetherAppliesEachMigrationOnce migrates one PostgreSQL schema from

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
-	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
 )
@@ -108,87 +108,55 @@ func TestLedger(t *testing.T) {
 			record(t, l, 0)
 		}},
 	}
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range cases {
-				t.Run(tc.rule, func(t *testing.T) {
-					t.Parallel()
-					tc.run(t, openLedger(t, engine))
-				})
-			}
-		})
-	}
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		for _, tc := range cases {
+			t.Run(tc.rule, func(t *testing.T) {
+				t.Parallel()
+				tc.run(t, openLedger(t, engine))
+			})
+		}
+	})
 }
 
 // TestLedgerKeepsTheDebitsOfPurgedBatches runs a batch through the service with the sandbox rail,
 // purges it, and finds every debit still in the ledger: the ledger is the rail's record, not the
 // engine's, and no purge of batches reaches it.
 func TestLedgerKeepsTheDebitsOfPurgedBatches(t *testing.T) {
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := dbtest.Open(t, engine)
-			ledger, err := sandbox.OpenLedger(ctx, db.Conn())
-			if err != nil {
-				t.Fatal(err)
-			}
-			clock := clocktest.At(t0)
-			service := billing.NewService(billing.Config{
-				Store:         db,
-				Batches:       db,
-				Rails:         map[string]rail.Rail{rail.Sandbox: &sandbox.Rail{Ledger: ledger, Clock: clock}},
-				Clock:         clock,
-				InvitationTTL: billing.DefaultInvitationTTL,
-			})
-			org, err := service.CreateOrganisation(ctx, "Acme")
-			if err != nil {
-				t.Fatal(err)
-			}
-			site, err := service.CreateSite(ctx, org.ID, "Acme")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := service.Invite(ctx, site, "C1"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := service.SimulateSignup(ctx, site, "C1"); err != nil {
-				t.Fatal(err)
-			}
-			batch, _, err := service.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{
-				{Reference: "R1", CustomerReference: "C1", Amount: 100},
-				{Reference: "R2", CustomerReference: "C1", Amount: 151},
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if done, _, err := service.ExecuteBatch(ctx, batch.ID); err != nil || !done {
-				t.Fatalf("ExecuteBatch = done %v, %v; want done", done, err)
-			}
-			_, _, rows, err := service.Batch(ctx, site, "B1", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys := make([]string, len(rows))
-			for i, r := range rows {
-				keys[i] = r.ID
-			}
-			debited := entries(t, ledger, keys...)
-			if len(debited) != len(rows) {
-				t.Fatalf("the ledger holds %d debits of the batch, want %d", len(debited), len(rows))
-			}
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.At(t0)
+		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		ledger := apptest.SandboxLedger(t, db)
+		site := apptest.NewSite(t, service, "Acme")
+		apptest.LinkedCustomer(t, service, site, "C1")
+		batch := apptest.SubmitBatch(t, service, site, "B1",
+			billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100},
+			billing.RowRequest{Reference: "R2", CustomerReference: "C1", Amount: 151})
+		if done, _, err := service.ExecuteBatch(ctx, batch.ID); err != nil || !done {
+			t.Fatalf("ExecuteBatch = done %v, %v; want done", done, err)
+		}
+		_, _, rows, err := service.Batch(ctx, site, "B1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := make([]string, len(rows))
+		for i, r := range rows {
+			keys[i] = r.ID
+		}
+		debited := entries(t, ledger, keys...)
+		if len(debited) != len(rows) {
+			t.Fatalf("the ledger holds %d debits of the batch, want %d", len(debited), len(rows))
+		}
 
-			clock.Set(batch.RetainUntil)
-			if n, err := service.PurgeBatches(ctx); err != nil || n != 1 {
-				t.Fatalf("PurgeBatches = %d, %v; want the batch purged", n, err)
-			}
-			if _, err := db.GetBatchByID(ctx, batch.ID); err == nil {
-				t.Fatal("the batch is still there after its purge")
-			}
-			wantEntries(t, entries(t, ledger, keys...), debited)
-		})
-	}
+		clock.Set(batch.RetainUntil)
+		if n, err := service.PurgeBatches(ctx); err != nil || n != 1 {
+			t.Fatalf("PurgeBatches = %d, %v; want the batch purged", n, err)
+		}
+		if _, err := db.GetBatchByID(ctx, batch.ID); err == nil {
+			t.Fatal("the batch is still there after its purge")
+		}
+		wantEntries(t, entries(t, ledger, keys...), debited)
+	})
 }
 
 // queryInt runs a query of one integer.
@@ -220,41 +188,38 @@ func TestOpenLedgerMigratesItsOwnTable(t *testing.T) {
 		{"the table of an engine database is adopted with its debits", insertEntry, false},
 		{"a database without the table gets it", `DROP TABLE sandbox_ledger`, true},
 	}
-	for _, engine := range dbtest.Engines() {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			for _, tc := range cases {
-				t.Run(tc.rule, func(t *testing.T) {
-					t.Parallel()
-					conn := dbtest.Open(t, engine).Conn()
-					const engineVersions = `SELECT count(*) FROM goose_db_version`
-					engineBefore := queryInt(t, conn, engineVersions)
-					if _, err := conn.Exec(ctx, tc.before); err != nil {
-						t.Fatalf("%s: %v", tc.before, err)
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		for _, tc := range cases {
+			t.Run(tc.rule, func(t *testing.T) {
+				t.Parallel()
+				conn := dbtest.Open(t, engine).Conn()
+				const engineVersions = `SELECT count(*) FROM goose_db_version`
+				engineBefore := queryInt(t, conn, engineVersions)
+				if _, err := conn.Exec(ctx, tc.before); err != nil {
+					t.Fatalf("%s: %v", tc.before, err)
+				}
+				for open := range 2 {
+					l, err := sandbox.OpenLedger(ctx, conn)
+					if err != nil {
+						t.Fatalf("OpenLedger #%d: %v", open+1, err)
 					}
-					for open := range 2 {
-						l, err := sandbox.OpenLedger(ctx, conn)
-						if err != nil {
-							t.Fatalf("OpenLedger #%d: %v", open+1, err)
-						}
-						if open == 0 && tc.record {
-							record(t, l, 1, want...)
-						}
-						wantEntries(t, entries(t, l, "k1"), want)
+					if open == 0 && tc.record {
+						record(t, l, 1, want...)
 					}
-					const versions = `SELECT count(*) FROM ` + sandbox.VersionTable + ` WHERE version_id > 0 AND is_applied`
-					files, err := filepath.Glob(filepath.Join("migrations", engine, "*.sql"))
-					if err != nil || len(files) == 0 {
-						t.Fatalf("the ledger's %s migrations: %v, %v", engine, files, err)
-					}
-					if n := queryInt(t, conn, versions); n != len(files) {
-						t.Errorf("%s recorded %d migrations, want each of its %d once", sandbox.VersionTable, n, len(files))
-					}
-					if n := queryInt(t, conn, engineVersions); n != engineBefore {
-						t.Errorf("the engine's goose_db_version went from %d rows to %d", engineBefore, n)
-					}
-				})
-			}
-		})
-	}
+					wantEntries(t, entries(t, l, "k1"), want)
+				}
+				const versions = `SELECT count(*) FROM ` + sandbox.VersionTable + ` WHERE version_id > 0 AND is_applied`
+				files, err := filepath.Glob(filepath.Join("migrations", engine, "*.sql"))
+				if err != nil || len(files) == 0 {
+					t.Fatalf("the ledger's %s migrations: %v, %v", engine, files, err)
+				}
+				if n := queryInt(t, conn, versions); n != len(files) {
+					t.Errorf("%s recorded %d migrations, want each of its %d once", sandbox.VersionTable, n, len(files))
+				}
+				if n := queryInt(t, conn, engineVersions); n != engineBefore {
+					t.Errorf("the engine's goose_db_version went from %d rows to %d", engineBefore, n)
+				}
+			})
+		}
+	})
 }
