@@ -33,10 +33,11 @@ func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) 
 		RetainUntil: now.Add(BatchRetention),
 	}
 	rows := make([]Row, len(req.Rows))
+	ids := NewIDs("row", len(req.Rows))
 	for i, r := range req.Rows {
 		b.TotalAmount += r.Amount
 		rows[i] = Row{
-			ID:                NewID("row"),
+			ID:                ids[i],
 			BatchID:           b.ID,
 			Index:             i,
 			Reference:         r.Reference,

@@ -37,6 +37,9 @@ func TestOpenConfiguresTheConnection(t *testing.T) {
 		{pragma: "journal_mode", want: "wal"},
 		{pragma: "foreign_keys", want: "1"},
 		{pragma: "busy_timeout", want: "10000"},
+		{pragma: "synchronous", want: "1"}, // NORMAL
+		{pragma: "temp_store", want: "2"},  // MEMORY
+		{pragma: "cache_size", want: "-16384"},
 	} {
 		var got string
 		if err := s.DB().QueryRow("PRAGMA " + tc.pragma).Scan(&got); err != nil {

@@ -208,21 +208,26 @@ func (s *Store) staleOrNotFound(ctx context.Context, id string, err error) error
 	return billing.ErrStale
 }
 
-// CreateBatch frees the reference if its batch is past retention, inserts the batch, its rows
-// and its execution job in one transaction. When the insert finds the reference held it reads
-// the batch holding it and writes nothing. On PostgreSQL the transaction is READ COMMITTED: when
-// a concurrent transaction is inserting the same (site, reference), the insert waits for it to
-// end and then does nothing, and the next statement's fresh snapshot sees the batch it committed.
+// CreateBatch inserts the batch, its rows and its execution job in one transaction. When the
+// insert finds the reference held, it frees the reference if its batch is past retention and
+// inserts again; when the reference is still held it reads the batch holding it and writes
+// nothing. (A new reference, the common case, so costs no delete.) On PostgreSQL the transaction
+// is READ COMMITTED: when a concurrent transaction is inserting the same (site, reference), the
+// insert waits for it to end and then does nothing, and the next statement's fresh snapshot sees
+// the batch it committed.
 func (s *Store) CreateBatch(ctx context.Context, b billing.Batch, rows []billing.Row) (stored billing.Batch, created bool, err error) {
 	tx, err := s.d.Begin(ctx)
 	if err != nil {
 		return billing.Batch{}, false, err
 	}
 	defer tx.Rollback(ctx) // a no-op once committed; undoes nothing when the batch existed
-	if err := tx.DeleteBatchPastRetention(ctx, b.SiteID, b.Reference, b.SubmittedAt); err != nil {
-		return billing.Batch{}, false, fmt.Errorf("delete batch past retention: %w", err)
-	}
 	stored, err = tx.InsertBatch(ctx, b)
+	if errors.Is(err, driver.ErrNoRows) {
+		if err := tx.DeleteBatchPastRetention(ctx, b.SiteID, b.Reference, b.SubmittedAt); err != nil {
+			return billing.Batch{}, false, fmt.Errorf("delete batch past retention: %w", err)
+		}
+		stored, err = tx.InsertBatch(ctx, b)
+	}
 	if errors.Is(err, driver.ErrNoRows) {
 		existing, err := tx.GetBatch(ctx, b.SiteID, b.Reference)
 		if err != nil {

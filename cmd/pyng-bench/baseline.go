@@ -14,6 +14,7 @@ import (
 	_ "modernc.org/sqlite" // the SQLite driver the server uses
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/sqlite"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -176,25 +177,19 @@ func (b *pgBaseline) readRows(ctx context.Context, batchID string) (int, error) 
 	return len(out), err
 }
 
-// sqliteBaseline is the baseline on SQLite, through modernc.org/sqlite with the DSN pragmas of
-// sqlite.Open: WAL, synchronous NORMAL, busy_timeout, immediate transactions, foreign keys, and
-// one connection.
+// sqliteBaseline is the baseline on SQLite, through modernc.org/sqlite with sqlite.Open's DSN
+// (sqlite.DSN: WAL, synchronous NORMAL, busy_timeout, immediate transactions, foreign keys, the
+// page cache and in-memory temporary storage) and one connection.
 type sqliteBaseline struct {
 	db     *sql.DB
 	siteID string
-}
-
-// sqliteDSN is sqlite.Open's DSN for path.
-func sqliteDSN(path string) string {
-	return path + "?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
 }
 
 func openSQLiteBaseline(ctx context.Context, path string) (*sqliteBaseline, error) {
 	if err := migrate(ctx, "sqlite:"+path); err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", sqliteDSN(path))
+	db, err := sql.Open("sqlite", sqlite.DSN(path))
 	if err != nil {
 		return nil, err
 	}
