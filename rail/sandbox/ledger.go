@@ -39,6 +39,24 @@ type Ledger struct {
 // account is a debit's BSB and account number, sealed or not.
 type account struct{ bsb, number string }
 
+// eachAccountOnce returns a function that applies fn (sealing or opening) to both fields of an
+// account, computing each distinct account once.
+func eachAccountOnce(fn func(aad, value string) (string, error)) func(account) (account, error) {
+	done := map[account]account{}
+	return func(a account) (account, error) {
+		if c, ok := done[a]; ok {
+			return c, nil
+		}
+		bsb, errBSB := fn(sealedBSB, a.bsb)
+		number, errNumber := fn(sealedAccountNumber, a.number)
+		if err := errors.Join(errBSB, errNumber); err != nil {
+			return account{}, err
+		}
+		done[a] = account{bsb, number}
+		return done[a], nil
+	}
+}
+
 // The sealed columns, each the additional data of its values (see seal.Keyring.Seal).
 const (
 	sealedBSB           = "sandbox_ledger.bsb"
@@ -75,23 +93,16 @@ func (l *Ledger) Record(ctx context.Context, entries []Entry) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
-	// Debits of one submission share few accounts: each account is sealed once per call (its
-	// debits then share a ciphertext, telling no more than their rows' customer does).
-	sealedAccounts := map[account]account{}
+	// Debits of one submission share few accounts: each is sealed once per call (its debits then
+	// share a ciphertext, telling no more than their rows' customer does).
+	seal := eachAccountOnce(l.keys.SealString)
 	sealed := make([]Entry, len(entries))
 	for i, e := range entries {
-		plain := account{e.BSB, e.AccountNumber}
-		s, ok := sealedAccounts[plain]
-		if !ok {
-			var errBSB, errNumber error
-			s.bsb, errBSB = l.keys.SealString(sealedBSB, e.BSB)
-			s.number, errNumber = l.keys.SealString(sealedAccountNumber, e.AccountNumber)
-			if err := errors.Join(errBSB, errNumber); err != nil {
-				return 0, fmt.Errorf("seal the account of %s: %w", e.Key, err)
-			}
-			sealedAccounts[plain] = s
+		a, err := seal(account{e.BSB, e.AccountNumber})
+		if err != nil {
+			return 0, fmt.Errorf("seal the account of %s: %w", e.Key, err)
 		}
-		e.BSB, e.AccountNumber = s.bsb, s.number
+		e.BSB, e.AccountNumber = a.bsb, a.number
 		sealed[i] = e
 	}
 	args, err := l.sql.recordArgs(sealed)
@@ -113,7 +124,7 @@ func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
 		return nil, err
 	}
 	var entries []Entry
-	opened := map[account]account{} // the debits of one submission share their sealed accounts
+	open := eachAccountOnce(l.keys.OpenString) // the debits of one submission share their sealed accounts
 	err = l.conn.Query(ctx, l.sql.entries, []any{arg}, func(row storage.Scanner) error {
 		var (
 			e                    Entry
@@ -123,16 +134,9 @@ func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
 		if err := row.Scan(&e.Key, &e.Amount, &e.BSB, &e.AccountNumber, &failure, &submitted, &settlesAt); err != nil {
 			return err
 		}
-		sealed := account{e.BSB, e.AccountNumber}
-		plain, ok := opened[sealed]
-		if !ok {
-			var errBSB, errNumber error
-			plain.bsb, errBSB = l.keys.OpenString(sealedBSB, e.BSB)
-			plain.number, errNumber = l.keys.OpenString(sealedAccountNumber, e.AccountNumber)
-			if err := errors.Join(errBSB, errNumber); err != nil {
-				return fmt.Errorf("the account of %s: %w", e.Key, err)
-			}
-			opened[sealed] = plain
+		plain, err := open(account{e.BSB, e.AccountNumber})
+		if err != nil {
+			return fmt.Errorf("the account of %s: %w", e.Key, err)
 		}
 		e.BSB, e.AccountNumber = plain.bsb, plain.number
 		e.Failure = rail.Failure(failure)
