@@ -83,6 +83,16 @@ func KeyRingOf(ids ...string) string {
 	return strings.Join(entries, ",")
 }
 
+// KeyringOf is KeyRingOf the ids, parsed.
+func KeyringOf(t testing.TB, ids ...string) *seal.Keyring {
+	t.Helper()
+	k, err := seal.Parse(KeyRingOf(ids...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // Open opens a fresh database on engine (see URL), sealing with Keyring, closed when the test
 // ends.
 func Open(t testing.TB, engine string) storage.Database {

@@ -253,10 +253,7 @@ func TestResealNeverBringsErasedDetailsBack(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			ctx := context.Background()
 			url := dbtest.URL(t, engine)
-			k1, err := seal.Parse(dbtest.KeyRingOf("k1"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			k1 := dbtest.KeyringOf(t, "k1")
 			db := dbtest.OpenURL(t, url, storage.WithKeyring(k1))
 			org := billing.Organisation{ID: billing.NewID("org"), Name: "Acme", CreatedAt: time.Now()}
 			site := billing.Site{ID: billing.NewID("site"), OrganisationID: org.ID, Name: "Acme", Currency: "AUD", Rail: "sandbox", CreatedAt: time.Now()}
@@ -278,10 +275,7 @@ func TestResealNeverBringsErasedDetailsBack(t *testing.T) {
 				}
 			}
 
-			k2, err := seal.Parse(dbtest.KeyRingOf("k2", "k1"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			k2 := dbtest.KeyringOf(t, "k2", "k1")
 			db = dbtest.OpenURL(t, url, storage.WithKeyring(k2))
 			erased := make(chan int, 1)
 			started := false
@@ -311,7 +305,7 @@ func TestResealNeverBringsErasedDetailsBack(t *testing.T) {
 				t.Fatalf("EraseBankDetails erased %d links, want %d", got, n)
 			}
 			left := 0
-			err = db.Conn().Query(ctx, "SELECT count(*) FROM customer_links WHERE customer_bsb IS NOT NULL OR customer_name IS NOT NULL", nil,
+			err := db.Conn().Query(ctx, "SELECT count(*) FROM customer_links WHERE customer_bsb IS NOT NULL OR customer_name IS NOT NULL", nil,
 				func(row storage.Scanner) error { return row.Scan(&left) })
 			if err != nil || left != 0 {
 				t.Fatalf("%d links hold details after their erasure (%v)", left, err)

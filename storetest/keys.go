@@ -34,16 +34,6 @@ type sealingSuite struct {
 	fresh func(t *testing.T) Reopen
 }
 
-// ring is dbtest.KeyRingOf the ids, parsed.
-func ring(t *testing.T, ids ...string) *seal.Keyring {
-	t.Helper()
-	k, err := seal.Parse(dbtest.KeyRingOf(ids...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // raw runs a statement written with ? placeholders on db's own tables, bypassing the store.
 func raw(t *testing.T, db storage.Database, query string, args ...any) {
 	t.Helper()
@@ -136,7 +126,7 @@ func linked(t *testing.T, db storage.Database, ref string) (billing.Site, billin
 func (s sealingSuite) sealed(t *testing.T) {
 	t.Run("a customer's details are stored sealed with the current key, and every read opens them", func(t *testing.T) {
 		t.Parallel()
-		db := s.fresh(t)(t, ring(t, "k2", "k1"))
+		db := s.fresh(t)(t, dbtest.KeyringOf(t, "k2", "k1"))
 		site, l := linked(t, db, "C1")
 		wantEqual(t, "LinkCustomer's link", l.Customer, customer)
 		stored := rawStrings(t, db, storedDetails, l.ID)[0]
@@ -159,7 +149,7 @@ func (s sealingSuite) sealed(t *testing.T) {
 	})
 	t.Run("a signing key's secret is stored sealed with the current key", func(t *testing.T) {
 		t.Parallel()
-		db := s.fresh(t)(t, ring(t, "k2", "k1"))
+		db := s.fresh(t)(t, dbtest.KeyringOf(t, "k2", "k1"))
 		k := signingKey(1)
 		got, err := db.EnsureSigningKey(context.Background(), k)
 		wantErr(t, "EnsureSigningKey", err, nil)
@@ -172,7 +162,7 @@ func (s sealingSuite) sealed(t *testing.T) {
 	t.Run("values written in plaintext before sealing existed are read", func(t *testing.T) {
 		t.Parallel()
 		reopen := s.fresh(t)
-		db := reopen(t, ring(t, "k1"))
+		db := reopen(t, dbtest.KeyringOf(t, "k1"))
 		_, l := linked(t, db, "C1")
 		k := signingKey(1)
 		if _, err := db.EnsureSigningKey(context.Background(), k); err != nil {
@@ -181,7 +171,7 @@ func (s sealingSuite) sealed(t *testing.T) {
 		raw(t, db, `UPDATE customer_links SET customer_name = ?, customer_email = ?, customer_bsb = ?, customer_account_number = ? WHERE id = ?`,
 			customer.Name, customer.Email, customer.BSB, customer.AccountNumber, l.ID)
 		raw(t, db, `UPDATE signing_keys SET secret = ? WHERE id = ?`, k.Secret, k.ID)
-		for _, keys := range []*seal.Keyring{ring(t, "k1"), nil} {
+		for _, keys := range []*seal.Keyring{dbtest.KeyringOf(t, "k1"), nil} {
 			db := reopen(t, keys)
 			wantEqual(t, fmt.Sprintf("GetLink with ring %v", keys.IDs()), getLink(t, db, l.ID).Customer, customer)
 			got, err := db.SigningKeys(context.Background())
@@ -192,18 +182,18 @@ func (s sealingSuite) sealed(t *testing.T) {
 	t.Run("values sealed with an earlier key are read while the ring has it, and never read wrong", func(t *testing.T) {
 		t.Parallel()
 		reopen := s.fresh(t)
-		db := reopen(t, ring(t, "k1"))
+		db := reopen(t, dbtest.KeyringOf(t, "k1"))
 		_, l := linked(t, db, "C1")
 		k := signingKey(1)
 		if _, err := db.EnsureSigningKey(context.Background(), k); err != nil {
 			t.Fatal(err)
 		}
-		db = reopen(t, ring(t, "k2", "k1"))
+		db = reopen(t, dbtest.KeyringOf(t, "k2", "k1"))
 		wantEqual(t, "GetLink with k2,k1", getLink(t, db, l.ID).Customer, customer)
 		got, err := db.EnsureSigningKey(context.Background(), signingKey(2))
 		wantErr(t, "EnsureSigningKey with k2,k1", err, nil)
 		wantEqual(t, "EnsureSigningKey with k2,k1", got, k)
-		for _, keys := range []*seal.Keyring{ring(t, "k2"), nil} {
+		for _, keys := range []*seal.Keyring{dbtest.KeyringOf(t, "k2"), nil} {
 			db := reopen(t, keys)
 			if l, err := db.GetLink(context.Background(), l.ID); err == nil {
 				t.Fatalf("GetLink with ring %v = %+v, want an error: the ring lacks k1", keys.IDs(), l.Customer)
@@ -232,7 +222,7 @@ func (s sealingSuite) reseal(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		reopen := s.fresh(t)
-		db := reopen(t, ring(t, "k1"))
+		db := reopen(t, dbtest.KeyringOf(t, "k1"))
 		org := createOrganisation(t, db)
 		site := createSite(t, db, org.ID)
 		var ids []string
@@ -250,7 +240,7 @@ func (s sealingSuite) reseal(t *testing.T) {
 			raw(t, db, `UPDATE customer_links SET customer_name = ?, customer_email = ?, customer_bsb = ?, customer_account_number = ? WHERE id = ?`,
 				customer.Name, customer.Email, customer.BSB, customer.AccountNumber, id)
 		}
-		db = reopen(t, ring(t, "k2", "k1"))
+		db = reopen(t, dbtest.KeyringOf(t, "k2", "k1"))
 		ids = append(ids, linkCustomer(t, db, createLink(t, db, site.ID, "C-new", t0).ID, t0).ID)
 
 		for run, want := range []struct{ links, keys int }{{7, 1}, {0, 0}} {
@@ -267,7 +257,7 @@ func (s sealingSuite) reseal(t *testing.T) {
 		}
 		wantSealedWith(t, "signing key", "k2", storedSecret(t, db, k.ID), string(k.Secret))
 		// The old key can go: everything reads with k2 alone.
-		db = reopen(t, ring(t, "k2"))
+		db = reopen(t, dbtest.KeyringOf(t, "k2"))
 		for _, id := range ids {
 			wantEqual(t, "GetLink with k2 alone", getLink(t, db, id).Customer, customer)
 		}
@@ -281,7 +271,7 @@ func (s sealingSuite) signingKeyRotation(t *testing.T) {
 	t.Run("rotation adds the current key and keeps the earlier, and the first key never comes back", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
-		db := s.fresh(t)(t, ring(t, "k1"))
+		db := s.fresh(t)(t, dbtest.KeyringOf(t, "k1"))
 		first := signingKey(1)
 		if _, err := db.EnsureSigningKey(ctx, first); err != nil {
 			t.Fatal(err)
@@ -315,7 +305,7 @@ func (s sealingSuite) signingKeyRotation(t *testing.T) {
 	t.Run("of concurrent rotations each adds its key or fails as a duplicate", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
-		db := s.fresh(t)(t, ring(t, "k1"))
+		db := s.fresh(t)(t, dbtest.KeyringOf(t, "k1"))
 		first := signingKey(0)
 		if _, err := db.EnsureSigningKey(ctx, first); err != nil {
 			t.Fatal(err)
@@ -343,7 +333,7 @@ func (s sealingSuite) eraseBankDetails(t *testing.T) {
 	t.Run("the details of links revoked by the cutoff are erased, and nothing else changes", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
-		db := s.fresh(t)(t, ring(t, "k1"))
+		db := s.fresh(t)(t, dbtest.KeyringOf(t, "k1"))
 		org := createOrganisation(t, db)
 		site := createSite(t, db, org.ID)
 		cutoff := t0.Add(time.Hour)
@@ -381,7 +371,7 @@ func (s sealingSuite) eraseBankDetails(t *testing.T) {
 	t.Run("erasure goes through more links than one statement takes", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
-		db := s.fresh(t)(t, ring(t, "k1"))
+		db := s.fresh(t)(t, dbtest.KeyringOf(t, "k1"))
 		org := createOrganisation(t, db)
 		site := createSite(t, db, org.ID)
 		const n = 1203

@@ -14,16 +14,6 @@ import (
 	"github.com/pyng/receivables/storage"
 )
 
-// ring is dbtest.KeyRingOf the ids, parsed.
-func ring(t *testing.T, ids ...string) *seal.Keyring {
-	t.Helper()
-	k, err := seal.Parse(dbtest.KeyRingOf(ids...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // reopen returns a function that opens the ledger of one fresh database of engine with a key
 // ring, the same database at each call.
 func reopen(t *testing.T, engine string) func(keys *seal.Keyring) (*sandbox.Ledger, storage.Conn) {
@@ -84,14 +74,14 @@ func TestLedgerSealsAccounts(t *testing.T) {
 		run  func(t *testing.T, engine string)
 	}{
 		{"accounts are stored sealed with the current key and read in clear", func(t *testing.T, engine string) {
-			l, conn := reopen(t, engine)(ring(t, "k2", "k1"))
+			l, conn := reopen(t, engine)(dbtest.KeyringOf(t, "k2", "k1"))
 			es := []sandbox.Entry{entry("k1", 100), entry("k2", 151)}
 			record(t, l, 2, es...)
 			wantSealedWith(t, conn, "k2")
 			wantEntries(t, entries(t, l, "k1", "k2"), es)
 		}},
 		{"entries written in plaintext before sealing are read", func(t *testing.T, engine string) {
-			l, conn := reopen(t, engine)(ring(t, "k1"))
+			l, conn := reopen(t, engine)(dbtest.KeyringOf(t, "k1"))
 			insertPlain(t, conn, "k1")
 			wantEntries(t, entries(t, l, "k1"), []sandbox.Entry{entry("k1", 100)})
 		}},
@@ -106,7 +96,7 @@ func TestLedgerSealsAccounts(t *testing.T) {
 		}},
 		{"rotation seals plaintext and earlier keys' accounts with the current key, once", func(t *testing.T, engine string) {
 			open := reopen(t, engine)
-			l, conn := open(ring(t, "k1"))
+			l, conn := open(dbtest.KeyringOf(t, "k1"))
 			var es []sandbox.Entry
 			for i := range 5 {
 				es = append(es, entry(fmt.Sprintf("e%d", i), 100))
@@ -115,7 +105,7 @@ func TestLedgerSealsAccounts(t *testing.T) {
 			insertPlain(t, conn, "p1")
 			insertPlain(t, conn, "p2")
 			es = append(es, entry("p1", 100), entry("p2", 100))
-			l, _ = open(ring(t, "k2", "k1"))
+			l, _ = open(dbtest.KeyringOf(t, "k2", "k1"))
 			record(t, l, 1, entry("new", 100))
 			es = append(es, entry("new", 100))
 			for run, want := range []int{7, 0} {
@@ -125,7 +115,7 @@ func TestLedgerSealsAccounts(t *testing.T) {
 				}
 			}
 			wantSealedWith(t, conn, "k2")
-			l, _ = open(ring(t, "k2"))
+			l, _ = open(dbtest.KeyringOf(t, "k2"))
 			keys := make([]string, len(es))
 			for i, e := range es {
 				keys[i] = e.Key
@@ -136,7 +126,7 @@ func TestLedgerSealsAccounts(t *testing.T) {
 			}
 		}},
 		{"erasure blanks the accounts of entries submitted by the cutoff, once, and keeps their outcomes", func(t *testing.T, engine string) {
-			l, conn := reopen(t, engine)(ring(t, "k1"))
+			l, conn := reopen(t, engine)(dbtest.KeyringOf(t, "k1"))
 			old, recent := entry("old", 151), entry("recent", 100)
 			recent.SubmittedAt, recent.SettlesAt = t0.Add(time.Hour+time.Millisecond), t0.Add(2*time.Hour)
 			record(t, l, 2, old, recent)
@@ -155,9 +145,9 @@ func TestLedgerSealsAccounts(t *testing.T) {
 		}},
 		{"rotation never brings an erased account back", func(t *testing.T, engine string) {
 			open := reopen(t, engine)
-			l, conn := open(ring(t, "k1"))
+			l, conn := open(dbtest.KeyringOf(t, "k1"))
 			record(t, l, 3, entry("e1", 100), entry("e2", 100), entry("e3", 100))
-			l, _ = open(ring(t, "k2", "k1"))
+			l, _ = open(dbtest.KeyringOf(t, "k2", "k1"))
 			sandbox.SetBeforeResealWrite(t, func() {
 				if _, err := l.EraseAccounts(ctx, t0); err != nil {
 					t.Error(err)
