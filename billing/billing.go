@@ -7,7 +7,6 @@ package billing
 import (
 	"crypto/rand"
 	"encoding/base32"
-	"strings"
 	"time"
 )
 
@@ -26,9 +25,7 @@ func (SystemClock) Now() time.Time { return time.Now().UTC().Truncate(time.Milli
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // NewID returns an unguessable identifier with a type prefix, in the style of "site_3kq…".
-func NewID(prefix string) string {
-	return prefix + "_" + RandomToken(16)
-}
+func NewID(prefix string) string { return NewIDs(prefix, 1)[0] }
 
 // NewIDs returns n identifiers like NewID's, each of 16 random bytes of its own, taken from one
 // read of crypto/rand: a batch's rows get their ids without a read per row.
@@ -50,8 +47,8 @@ func NewIDs(prefix string, n int) []string {
 // RandomToken returns n random bytes in lowercase base32.
 func RandomToken(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms.
-	return strings.ToLower(idEncoding.EncodeToString(b))
+	_, _ = rand.Read(b)                 // crypto/rand.Read never fails on supported platforms.
+	return idEncoding.EncodeToString(b) // the alphabet is lowercase
 }
 
 // Millis converts a time to the wire and storage representation: Unix milliseconds, UTC.
