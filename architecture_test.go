@@ -27,6 +27,7 @@ var mayImport = map[string][]string{
 	"token":          {"billing"},
 	"httpapi":        {"billing", "token", "api"},
 	"web":            {"billing", "token"},
+	"webhook":        {},
 }
 
 // knowsNothingOf lists, per package, the outside packages (by prefix) it must not import: the
@@ -34,6 +35,7 @@ var mayImport = map[string][]string{
 var knowsNothingOf = map[string][]string{
 	"billing": {"net/http", "database/sql", "github.com/jackc/", "modernc.org/", "github.com/riverqueue/"},
 	"rail":    {"net/http", "database/sql", "github.com/jackc/", "modernc.org/", "github.com/riverqueue/"},
+	"webhook": {"net/http", "database/sql", "github.com/riverqueue/"},
 }
 
 func TestImportRules(t *testing.T) {

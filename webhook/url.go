@@ -1,0 +1,173 @@
+package webhook
+
+import (
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// MaxURLBytes is the longest endpoint URL accepted.
+const MaxURLBytes = 2048
+
+// URLError is the error of CheckURL: Reason says, in English a partner can read, which rule the
+// URL breaks.
+type URLError struct {
+	Reason string
+}
+
+func (e *URLError) Error() string { return "the webhook URL " + e.Reason }
+
+// CheckURL reports whether raw may be the endpoint of a partner's webhooks: an absolute URL of at
+// most MaxURLBytes bytes, with the scheme https (or http when allowPrivate), a host, a port from 1
+// to 65535 if one is given, and neither user information nor a fragment. Outside allowPrivate,
+// which only the sandbox sets, the host may not be localhost or a name under .localhost, nor an IP
+// address that Forbidden refuses. A host name is resolved only when a delivery connects, and the
+// address it resolves to is checked then (webhook/deliver).
+//
+// The error is a *URLError.
+func CheckURL(raw string, allowPrivate bool) error {
+	if len(raw) > MaxURLBytes {
+		return &URLError{"must be at most " + strconv.Itoa(MaxURLBytes) + " bytes long"}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return &URLError{"is not a valid URL"}
+	}
+	if !u.IsAbs() {
+		return &URLError{"must be absolute, such as https://example.com/webhooks"}
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowPrivate:
+	case allowPrivate:
+		return &URLError{"must use https or http"}
+	default:
+		return &URLError{"must use https"}
+	}
+	if u.Opaque != "" || u.Host == "" {
+		return &URLError{"must have a host"}
+	}
+	if u.User != nil {
+		return &URLError{"must not contain a user name or password"}
+	}
+	// url.Parse drops an empty fragment ("https://example.com/#"); a '#' left after parsing can
+	// only start a fragment.
+	if strings.Contains(raw, "#") {
+		return &URLError{"must not have a fragment (#)"}
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return &URLError{"must have a port from 1 to 65535"}
+		}
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return &URLError{"must have a host"}
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		if !allowPrivate && Forbidden(addr) {
+			return &URLError{"must not point to a private, loopback, link-local or otherwise non-public address"}
+		}
+		return nil
+	}
+	if strings.HasPrefix(u.Host, "[") {
+		return &URLError{"has an invalid IPv6 address"}
+	}
+	// A name whose last label is a number is an IPv4 address in a legacy form (127.1, 0x7f.1,
+	// 2130706433) to some resolvers and no domain name to any.
+	name := strings.TrimSuffix(host, ".")
+	last := name[strings.LastIndexByte(name, '.')+1:]
+	if last == "" || isNumeric(last) {
+		return &URLError{"has an invalid host name"}
+	}
+	if !allowPrivate && (name == "localhost" || strings.HasSuffix(name, ".localhost")) {
+		return &URLError{"must not point to localhost"}
+	}
+	return nil
+}
+
+// isNumeric reports whether a host label reads as a number: decimal digits, or 0x and hex digits.
+func isNumeric(label string) bool {
+	if hex, ok := strings.CutPrefix(label, "0x"); ok {
+		return strings.Trim(hex, "0123456789abcdef") == ""
+	}
+	return strings.Trim(label, "0123456789") == ""
+}
+
+// forbidden are the networks no delivery may reach outside the sandbox: addresses of this host,
+// of the private networks it may sit in, of the cloud provider's services, and addresses that are
+// not one host's. An IPv6 address that carries an IPv4 address is judged by that IPv4 address
+// (embeddedIPv4) before this list is read.
+var forbidden = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),       // "this network", with the unspecified 0.0.0.0 (RFC 791)
+	netip.MustParsePrefix("10.0.0.0/8"),      // private (RFC 1918)
+	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space, carrier-grade NAT (RFC 6598); Alibaba Cloud's metadata 100.100.100.200
+	netip.MustParsePrefix("127.0.0.0/8"),     // loopback
+	netip.MustParsePrefix("169.254.0.0/16"),  // link-local (RFC 3927); the cloud metadata address 169.254.169.254
+	netip.MustParsePrefix("172.16.0.0/12"),   // private (RFC 1918)
+	netip.MustParsePrefix("192.168.0.0/16"),  // private (RFC 1918)
+	netip.MustParsePrefix("224.0.0.0/4"),     // multicast
+	netip.MustParsePrefix("240.0.0.0/4"),     // reserved (RFC 1112), with the broadcast 255.255.255.255
+	netip.MustParsePrefix("::/128"),          // unspecified
+	netip.MustParsePrefix("::1/128"),         // loopback
+	netip.MustParsePrefix("fc00::/7"),        // unique local (RFC 4193); AWS's metadata fd00:ec2::254
+	netip.MustParsePrefix("fe80::/10"),       // link-local
+	netip.MustParsePrefix("fec0::/10"),       // site-local, deprecated (RFC 3879)
+	netip.MustParsePrefix("ff00::/8"),        // multicast
+	netip.MustParsePrefix("100::/64"),        // discard-only (RFC 6666)
+	netip.MustParsePrefix("2001:db8::/32"),   // documentation (RFC 3849), never a host
+	netip.MustParsePrefix("192.0.2.0/24"),    // documentation (RFC 5737), never a host
+	netip.MustParsePrefix("198.51.100.0/24"), // documentation (RFC 5737), never a host
+	netip.MustParsePrefix("203.0.113.0/24"),  // documentation (RFC 5737), never a host
+	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking (RFC 2544), never a host on the Internet
+	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments (RFC 6890), never a host on the Internet
+}
+
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
+
+// Forbidden reports whether no delivery may reach addr outside the sandbox. It refuses, in IPv4:
+// 0.0.0.0/8 (with the unspecified address), loopback 127/8, private 10/8, 172.16/12 and 192.168/16,
+// shared 100.64/10 (carrier-grade NAT), link-local 169.254/16 (with the cloud metadata address
+// 169.254.169.254), multicast 224/4, reserved 240/4 (with the broadcast 255.255.255.255), the
+// documentation networks 192.0.2/24, 198.51.100/24, 203.0.113/24, benchmarking 198.18/15 and the
+// protocol assignments 192.0.0/24; in IPv6: the unspecified ::, loopback ::1, unique local fc00::/7
+// (with AWS's metadata address fd00:ec2::254), link-local fe80::/10, site-local fec0::/10,
+// multicast ff00::/8, discard-only 100::/64 and documentation 2001:db8::/32. An IPv6 address that
+// carries an IPv4 address (IPv4-mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, 6to4 2002::/16) is
+// judged by the IPv4 address it carries. The invalid Addr is forbidden too. An IPv6 zone is
+// ignored.
+func Forbidden(addr netip.Addr) bool {
+	if !addr.IsValid() {
+		return true
+	}
+	addr = addr.WithZone("")
+	if v4, ok := embeddedIPv4(addr); ok {
+		addr = v4
+	}
+	for _, p := range forbidden {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// embeddedIPv4 gives the IPv4 address an IPv6 address carries, if it is of a form that carries
+// one.
+func embeddedIPv4(addr netip.Addr) (netip.Addr, bool) {
+	switch {
+	case addr.Is4In6():
+		return addr.Unmap(), true
+	case nat64.Contains(addr):
+		b := addr.As16()
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(addr):
+		b := addr.As16()
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
+}
