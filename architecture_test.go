@@ -15,19 +15,20 @@ const module = "github.com/pyng/receivables/"
 // (dbtest, storetest, apptest, clocktest) and commands (app, cmd/...) wire things together and are
 // free to import anything.
 var mayImport = map[string][]string{
-	"billing":        {"rail"},
-	"rail":           {},
-	"rail/sandbox":   {"rail", "storage", "seal"},
-	"seal":           {},
-	"storage/driver": {"billing"},
-	"sqlite":         {"billing", "storage/driver", "sqlite/internal/dbsqlc"},
-	"postgres":       {"billing", "storage/driver", "postgres/internal/dbsqlc"},
-	"storage":        {"billing", "storage/driver", "sqlite", "postgres", "seal"},
-	"jobs":           {"billing"},
-	"token":          {"billing"},
-	"httpapi":        {"billing", "token", "api"},
-	"web":            {"billing", "token"},
-	"webhook":        {},
+	"billing":         {"rail"},
+	"rail":            {},
+	"rail/sandbox":    {"rail", "storage", "seal"},
+	"seal":            {},
+	"storage/driver":  {"billing"},
+	"sqlite":          {"billing", "storage/driver", "sqlite/internal/dbsqlc"},
+	"postgres":        {"billing", "storage/driver", "postgres/internal/dbsqlc"},
+	"storage":         {"billing", "storage/driver", "sqlite", "postgres", "seal"},
+	"jobs":            {"billing"},
+	"token":           {"billing"},
+	"httpapi":         {"billing", "token", "api"},
+	"web":             {"billing", "token"},
+	"webhook":         {},
+	"webhook/deliver": {"webhook"},
 }
 
 // knowsNothingOf lists, per package, the outside packages (by prefix) it must not import: the

@@ -1,0 +1,266 @@
+// Package deliver sends signed webhooks (see package webhook) to partners' endpoints over HTTP.
+//
+// One Send is one attempt: a POST of the body, signed, answered by a 2xx within the timeout, or
+// failed. Retries and their schedule belong to the caller. Redirects are not followed, proxies are
+// not used, and outside the sandbox every connection is checked when it is made: the address a
+// host name resolves to is the one checked, on each dial, so a name that resolves to a public
+// address when the URL is saved and to a private one later (DNS rebinding) is still refused.
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pyng/receivables/webhook"
+)
+
+// DefaultTimeout is the time an attempt has, from the dial to the end of the response, when
+// Options.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// DefaultUserAgent is the User-Agent of deliveries when Options.UserAgent is empty.
+const DefaultUserAgent = "Pyng-Webhooks/1"
+
+// maxResponseBytes is how much of a response body is read (and discarded) so that its connection
+// can be reused; a longer body closes the connection instead.
+const maxResponseBytes = 64 << 10
+
+// maxErrBytes bounds Result.Err.
+const maxErrBytes = 200
+
+// Options configure a Client.
+type Options struct {
+	// AllowPrivate lets deliveries reach any address and use http: the sandbox only.
+	AllowPrivate bool
+	// Timeout bounds each attempt; DefaultTimeout when zero.
+	Timeout time.Duration
+	// UserAgent is sent with each delivery; DefaultUserAgent when empty.
+	UserAgent string
+}
+
+// Client sends deliveries. It is safe for concurrent use and reuses connections between them.
+type Client struct {
+	http         *http.Client
+	allowPrivate bool
+	timeout      time.Duration
+	userAgent    string
+}
+
+// New makes a Client.
+func New(o Options) *Client {
+	c := &Client{allowPrivate: o.AllowPrivate, timeout: o.Timeout, userAgent: o.UserAgent}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.userAgent == "" {
+		c.userAgent = DefaultUserAgent
+	}
+	dialer := &net.Dialer{Timeout: c.timeout, KeepAlive: 30 * time.Second}
+	if !o.AllowPrivate {
+		dialer.ControlContext = refusePrivate
+	}
+	transport := &http.Transport{
+		Proxy:                  nil, // a proxy would be the address checked, not the partner's
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    c.timeout,
+		MaxIdleConns:           100,
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        90 * time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	c.http = &http.Client{
+		Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	return c
+}
+
+// CloseIdleConnections closes the connections kept for reuse.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
+// Request is one delivery attempt.
+type Request struct {
+	URL string
+	// ID is the message id (webhook-id), the same on every attempt of one message.
+	ID string
+	// Timestamp is the attempt's time (webhook-timestamp); receivers refuse one far from their
+	// clock.
+	Timestamp time.Time
+	// Body is sent as it is, the exact bytes signed.
+	Body []byte
+	// Secrets sign the body, each adding one signature: two during a rotation.
+	Secrets []webhook.Secret
+}
+
+// Result is the outcome of one attempt.
+type Result struct {
+	// Status is the HTTP status of the response, 0 when there was none.
+	Status int
+	// Err says, shortly and for the partner, why the attempt failed; empty when it succeeded.
+	Err string
+	// Duration is the time from the start of the attempt to its end.
+	Duration time.Duration
+}
+
+// OK reports whether the attempt succeeded: a 2xx status.
+func (r Result) OK() bool { return r.Status >= 200 && r.Status <= 299 }
+
+// Send makes one attempt at delivering r: a POST of r.Body as application/json with the headers
+// webhook-id, webhook-timestamp and webhook-signature. A request that cannot be sent (a URL that
+// webhook.CheckURL refuses, no id, no timestamp, no secret) fails without a connection.
+func (c *Client) Send(ctx context.Context, r Request) Result {
+	start := time.Now()
+	res := c.send(ctx, r, true)
+	res.Duration = time.Since(start)
+	if len(res.Err) > maxErrBytes {
+		res.Err = strings.ToValidUTF8(res.Err[:maxErrBytes], "")
+	}
+	return res
+}
+
+func (c *Client) send(ctx context.Context, r Request, checkURL bool) Result {
+	if checkURL {
+		if err := webhook.CheckURL(r.URL, c.allowPrivate); err != nil {
+			return Result{Err: err.Error()}
+		}
+	}
+	switch {
+	case r.ID == "":
+		return Result{Err: "no message id"}
+	case r.Timestamp.IsZero():
+		return Result{Err: "no timestamp"}
+	case len(r.Secrets) == 0:
+		return Result{Err: "no signing secret"}
+	}
+	for _, s := range r.Secrets {
+		if s.IsZero() {
+			return Result{Err: "no signing secret"}
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return Result{Err: "the webhook URL is not valid"}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	for _, h := range webhook.Headers(r.ID, r.Timestamp, r.Body, r.Secrets...) {
+		req.Header.Set(h.Name, h.Value)
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return Result{Err: c.describe(ctx, err)}
+	}
+	// Read a little of the body so that the connection can serve the next delivery; what the
+	// partner answers is not used.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
+	_ = resp.Body.Close()
+
+	res := Result{Status: resp.StatusCode}
+	switch {
+	case res.OK():
+	case resp.StatusCode >= 300 && resp.StatusCode <= 399:
+		res.Err = fmt.Sprintf("redirect not followed: status %d", resp.StatusCode)
+	default:
+		res.Err = fmt.Sprintf("status %d, not 2xx", resp.StatusCode)
+	}
+	return res
+}
+
+// refusedError is the error of a dial to an address outside the sandbox may not reach.
+type refusedError struct {
+	addr string
+}
+
+func (e *refusedError) Error() string {
+	return "refused address: " + e.addr + " is not a public address"
+}
+
+// refusePrivate is the dialer's check of each connection, made after the name is resolved and
+// before the connection is: address is the IP address and port about to be dialled.
+func refusePrivate(_ context.Context, _, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return &refusedError{addr: address}
+	}
+	if webhook.Forbidden(ap.Addr()) {
+		return &refusedError{addr: ap.Addr().WithZone("").String()}
+	}
+	return nil
+}
+
+// describe says, shortly and without this host's addresses, why a request got no response.
+func (c *Client) describe(ctx context.Context, err error) string {
+	var (
+		refused  *refusedError
+		dnsErr   *net.DNSError
+		certErr  *tls.CertificateVerificationError
+		hostErr  x509.HostnameError
+		authErr  x509.UnknownAuthorityError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+		alert    tls.AlertError
+		netErr   net.Error
+		opErr    *net.OpError
+		sysErr   syscall.Errno
+		timedOut = errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()
+	)
+	switch {
+	case errors.As(err, &refused):
+		return refused.Error()
+	case timedOut || ctx.Err() == context.DeadlineExceeded:
+		return "timeout after " + c.timeout.String()
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return "DNS: no such host " + dnsErr.Name
+		}
+		return "DNS lookup of " + dnsErr.Name + " failed"
+	case errors.As(err, &hostErr):
+		return "TLS: the certificate is not valid for " + hostErr.Host
+	case errors.As(err, &authErr):
+		return "TLS: the certificate is signed by an unknown authority"
+	case errors.As(err, &invalid):
+		return "TLS: the certificate is not valid: " + strings.TrimPrefix(invalid.Error(), "x509: ")
+	case errors.As(err, &certErr):
+		return "TLS: the certificate is not valid"
+	case errors.Is(err, http.ErrSchemeMismatch), errors.As(err, &record):
+		return "TLS: the server did not answer with TLS"
+	case errors.As(err, &alert):
+		return "TLS: handshake failed: " + strings.TrimPrefix(alert.Error(), "tls: ")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		return "host unreachable"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed without a response"
+	case errors.As(err, &sysErr):
+		return "connection failed: " + sysErr.Error()
+	case errors.As(err, &opErr):
+		return "connection failed"
+	case strings.Contains(err.Error(), "tls:"):
+		return "TLS handshake failed"
+	}
+	return "request failed"
+}
