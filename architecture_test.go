@@ -15,15 +15,15 @@ const module = "github.com/pyng/receivables/"
 // (dbtest, storetest, apptest, clocktest) and commands (app, cmd/...) wire things together and are
 // free to import anything.
 var mayImport = map[string][]string{
-	"billing":         {"rail"},
+	"billing":         {"rail", "webhook"},
 	"rail":            {},
 	"rail/sandbox":    {"rail", "storage", "seal"},
 	"seal":            {},
 	"storage/driver":  {"billing"},
 	"sqlite":          {"billing", "storage/driver", "sqlite/internal/dbsqlc"},
 	"postgres":        {"billing", "storage/driver", "postgres/internal/dbsqlc"},
-	"storage":         {"billing", "storage/driver", "sqlite", "postgres", "seal"},
-	"jobs":            {"billing"},
+	"storage":         {"billing", "storage/driver", "sqlite", "postgres", "seal", "webhook"},
+	"jobs":            {"billing", "webhook/deliver"},
 	"token":           {"billing"},
 	"httpapi":         {"billing", "token", "api"},
 	"web":             {"billing", "token"},

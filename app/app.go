@@ -56,8 +56,8 @@ func NewHandler(cfg httpapi.Config) http.Handler {
 }
 
 // NewService returns the domain service over db, reading time from clock, with the rails of
-// OpenRails.
-func NewService(ctx context.Context, db storage.Database, clock billing.Clock, invitationTTL, settlementDelay time.Duration) (*billing.Service, error) {
+// OpenRails. In the sandbox, webhook URLs may be http and name internal hosts.
+func NewService(ctx context.Context, db storage.Database, clock billing.Clock, invitationTTL, settlementDelay time.Duration, sandbox bool) (*billing.Service, error) {
 	rails, err := OpenRails(ctx, db, clock, settlementDelay)
 	if err != nil {
 		return nil, err
@@ -65,9 +65,12 @@ func NewService(ctx context.Context, db storage.Database, clock billing.Clock, i
 	return billing.NewService(billing.Config{
 		Store:         db,
 		Batches:       db,
+		Events:        db,
 		Rails:         rails,
 		Clock:         clock,
 		InvitationTTL: invitationTTL,
+
+		AllowPrivateWebhooks: sandbox,
 	}), nil
 }
 
@@ -129,7 +132,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		return nil, err
 	}
 	clock := billing.SystemClock{}
-	service, err := NewService(ctx, db, clock, cfg.InvitationTTL, cfg.SettlementDelay)
+	service, err := NewService(ctx, db, clock, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
 	if err != nil {
 		db.Close()
 		return nil, err

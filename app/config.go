@@ -161,6 +161,28 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{"webhook-workers", "PYNG_WEBHOOK_WORKERS", "16", "how many webhook deliveries this process sends at once (a queue apart from batch execution)", func(c *Config, flag, v string) error {
+		n, err := strconv.Atoi(v)
+		c.Jobs.WebhookWorkers = n
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("-%s: %q is not a number from 1 to 1000", flag, v)
+		}
+		return nil
+	}},
+	{"webhook-retry-schedule", "PYNG_WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h", "how long a failed webhook delivery waits before each next attempt (comma-separated Go durations; the first attempt is immediate, the one after the last wait is the last)", func(c *Config, flag, v string) error {
+		c.Jobs.RetrySchedule = nil
+		for part := range strings.SplitSeq(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(part))
+			if err != nil || d <= 0 {
+				return fmt.Errorf("-%s: %q is not a list of positive durations such as 5s,5m,30m", flag, v)
+			}
+			c.Jobs.RetrySchedule = append(c.Jobs.RetrySchedule, d)
+		}
+		if len(c.Jobs.RetrySchedule) > 20 {
+			return fmt.Errorf("-%s: at most 20 retries", flag)
+		}
+		return nil
+	}},
 	{"signing-key-reload", "PYNG_SIGNING_KEY_RELOAD", "1m", "how often a replica reads the signing keys again, picking up a rotation",
 		duration(func(c *Config) *time.Duration { return &c.SigningKeyReload }, atLeast(100*time.Millisecond))},
 }
@@ -288,6 +310,7 @@ func Load(values map[string]*string) (Config, error) {
 		errs = append(errs, s.parse(&c, s.flag, v))
 	}
 	c.Jobs.SweepInterval = jobs.DefaultConfig.SweepInterval
+	c.Jobs.AllowPrivateWebhooks = c.Sandbox
 	if v, serves := values[sandboxFlag]; serves && strings.TrimSpace(*v) == "" && c.DatabaseURL != "" && !embedded(c.DatabaseURL) {
 		// A production database that forgot the setting would otherwise get a demo client with
 		// every scope and the simulators that link customers without them.

@@ -40,7 +40,7 @@ func NewService(t testing.TB, engine string, opts ...ServiceOptions) (*billing.S
 // serviceOver builds the server's billing service over db.
 func serviceOver(t testing.TB, db storage.Database, o ServiceOptions) *billing.Service {
 	t.Helper()
-	service, err := app.NewService(context.Background(), db, o.Clock, billing.DefaultInvitationTTL, o.SettlementDelay)
+	service, err := app.NewService(context.Background(), db, o.Clock, billing.DefaultInvitationTTL, o.SettlementDelay, true)
 	if err != nil {
 		t.Fatalf("service: %v", err)
 	}

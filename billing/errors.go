@@ -24,11 +24,16 @@ const (
 	CodeLinkNoActiveInvitation Code = codePrefix + "customer-link:no-active-invitation"
 	CodeCustomerInvalidField   Code = codePrefix + "customer:invalid-field"
 	// An invalid field of a batch submission; its target names the place, as rows[17].amount.
-	CodeBatchInvalidField      Code = codePrefix + "batch:invalid-field"
-	CodeBatchReferenceConflict Code = codePrefix + "batch:reference-conflict"
-	CodeBatchNotFound          Code = codePrefix + "batch:not-found"
-	CodeInvalidField           Code = codePrefix + "request:invalid-field"
-	CodeInternal               Code = codePrefix + "internal"
+	CodeBatchInvalidField       Code = codePrefix + "batch:invalid-field"
+	CodeBatchReferenceConflict  Code = codePrefix + "batch:reference-conflict"
+	CodeBatchNotFound           Code = codePrefix + "batch:not-found"
+	CodeInvalidField            Code = codePrefix + "request:invalid-field"
+	CodeWebhookInvalidURL       Code = codePrefix + "webhook-endpoint:invalid-url"
+	CodeWebhookEndpointNotFound Code = codePrefix + "webhook-endpoint:not-found"
+	CodeWebhookEndpointLimit    Code = codePrefix + "webhook-endpoint:limit-reached"
+	CodeWebhookEndpointDisabled Code = codePrefix + "webhook-endpoint:disabled"
+	CodeWebhookDeliveryNotFound Code = codePrefix + "webhook-delivery:not-found"
+	CodeInternal                Code = codePrefix + "internal"
 
 	// The request itself rather than what it asks for: authentication, headers, the body's form,
 	// the route.
@@ -50,6 +55,8 @@ var codes = []Code{
 	CodeSiteNotFound, CodeLinkAlreadyExists, CodeLinkInvalidReference, CodeLinkNotFound,
 	CodeLinkInvalidState, CodeLinkNoActiveInvitation, CodeCustomerInvalidField,
 	CodeBatchInvalidField, CodeBatchReferenceConflict, CodeBatchNotFound, CodeInvalidField,
+	CodeWebhookInvalidURL, CodeWebhookEndpointNotFound, CodeWebhookEndpointLimit,
+	CodeWebhookEndpointDisabled, CodeWebhookDeliveryNotFound,
 	CodeInternal,
 	CodeMissingToken, CodeInvalidToken, CodeInsufficientScope, CodeRateLimited,
 	CodeInvalidAPIVersion, CodeUnsupportedMediaType, CodeMalformedJSON, CodeUnknownField,

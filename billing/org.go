@@ -36,10 +36,13 @@ const (
 	ScopeCustomersRevoke Scope = "billing:customers:revoke"
 	ScopeBatchesWrite    Scope = "billing:batches:write"
 	ScopeBatchesRead     Scope = "billing:batches:read"
+	ScopeEventsRead      Scope = "billing:events:read"
+	ScopeWebhooksManage  Scope = "billing:webhooks:manage"
 )
 
 // AllScopes lists every scope, in a stable order.
-var AllScopes = []Scope{ScopeCustomersInvite, ScopeCustomersRead, ScopeCustomersRevoke, ScopeBatchesWrite, ScopeBatchesRead}
+var AllScopes = []Scope{ScopeCustomersInvite, ScopeCustomersRead, ScopeCustomersRevoke, ScopeBatchesWrite, ScopeBatchesRead,
+	ScopeEventsRead, ScopeWebhooksManage}
 
 // ParseScopes reads a space-separated scope list (RFC 6749 §3.3). Unknown scopes are returned
 // separately so the caller can report them; duplicates are dropped.

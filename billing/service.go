@@ -24,9 +24,12 @@ const DefaultInvitationTTL = 7 * 24 * time.Hour
 type Service struct {
 	store         Store
 	batches       BatchStore
+	events        EventStore
 	rails         map[string]rail.Rail
 	clock         Clock
 	invitationTTL time.Duration
+	// allowPrivateWebhooks lets webhook URLs be http and name internal hosts (the sandbox).
+	allowPrivateWebhooks bool
 
 	// sites caches the sites read, by id: a site never changes or goes away once created, and every
 	// partner call checks its site, so this saves a database round trip per request.
@@ -37,11 +40,15 @@ type Service struct {
 type Config struct {
 	Store   Store
 	Batches BatchStore
+	Events  EventStore
 	// Rails are the payment rails by name; each site's debits go to the rail it names (Site.Rail).
 	Rails map[string]rail.Rail
 	Clock Clock
 	// InvitationTTL is how long a signup link stays valid (DefaultInvitationTTL unless configured).
 	InvitationTTL time.Duration
+	// AllowPrivateWebhooks lets webhook URLs be http and name loopback or private hosts: the
+	// sandbox's setting, where a partner's receiver runs on its own machine.
+	AllowPrivateWebhooks bool
 }
 
 // NewService returns the service over cfg. It panics when a dependency is missing: that is a
@@ -54,6 +61,9 @@ func NewService(cfg Config) *Service {
 	}
 	if cfg.Batches == nil {
 		missing = append(missing, "Batches")
+	}
+	if cfg.Events == nil {
+		missing = append(missing, "Events")
 	}
 	if len(cfg.Rails) == 0 {
 		missing = append(missing, "Rails")
@@ -75,9 +85,12 @@ func NewService(cfg Config) *Service {
 	return &Service{
 		store:         cfg.Store,
 		batches:       cfg.Batches,
+		events:        cfg.Events,
 		rails:         maps.Clone(cfg.Rails),
 		clock:         cfg.Clock,
 		invitationTTL: cfg.InvitationTTL,
+
+		allowPrivateWebhooks: cfg.AllowPrivateWebhooks,
 	}
 }
 

@@ -20,6 +20,7 @@ func TestNewServiceRefusesAMissingDependency(t *testing.T) {
 		return billing.Config{
 			Store:         struct{ billing.Store }{},
 			Batches:       struct{ billing.BatchStore }{},
+			Events:        struct{ billing.EventStore }{},
 			Rails:         map[string]rail.Rail{rail.Sandbox: &recordingRail{}},
 			Clock:         billing.SystemClock{},
 			InvitationTTL: time.Hour,
@@ -92,7 +93,7 @@ func onEachEngine(t *testing.T, test func(t *testing.T, db storage.Database)) {
 
 // newService is a service over db with the given rails.
 func newService(db storage.Database, rails map[string]rail.Rail) *billing.Service {
-	return billing.NewService(billing.Config{Store: db, Batches: db, Rails: rails, Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
+	return billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
 }
 
 // newOrganisation stores an organisation and returns its id.
@@ -204,7 +205,7 @@ func TestAnotherOrganisationsSiteCostsWhatAMissingSiteCosts(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, db storage.Database) {
 		ctx := context.Background()
 		store := &siteReadCounter{Store: db}
-		service := billing.NewService(billing.Config{Store: store, Batches: db, Rails: map[string]rail.Rail{rail.Sandbox: &recordingRail{}},
+		service := billing.NewService(billing.Config{Store: store, Batches: db, Events: db, Rails: map[string]rail.Rail{rail.Sandbox: &recordingRail{}},
 			Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
 		site, err := service.CreateSite(ctx, newOrganisation(t, db), "Acme")
 		if err != nil {

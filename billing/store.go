@@ -48,3 +48,47 @@ type Store interface {
 	// how many links it erased.
 	EraseBankDetails(ctx context.Context, endedBefore time.Time) (int, error)
 }
+
+// EventStore persists events, webhook endpoints and their deliveries. Like Store, it is
+// implemented once over each engine's driver. The events themselves are written by the Store and
+// BatchStore operations that make the changes, in the same transaction; with each, a delivery
+// (and its DeliverWebhookJob) for every enabled endpoint of the site that subscribes to it.
+type EventStore interface {
+	// ListEvents returns up to f.Limit of the site's events in order, those after the event
+	// f.After (ErrNotFound when the site has no such event), only of f.Type unless empty.
+	ListEvents(ctx context.Context, siteID string, f EventFilter) ([]Event, error)
+	GetEvent(ctx context.Context, id string) (Event, error)
+	// ExpireInvitations marks expired up to limit of the invitations that expired by now, with a
+	// customer.expired event each, and returns how many. Of replicas running it at once, each link
+	// is expired (and its event written) by one.
+	ExpireInvitations(ctx context.Context, now time.Time, limit int) (int, error)
+	// PurgeEvents deletes the events written at or before `before`, with their deliveries.
+	PurgeEvents(ctx context.Context, before time.Time) (int, error)
+
+	CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) error
+	CountWebhookEndpoints(ctx context.Context, siteID string) (int, error)
+	// WebhookEndpoints returns the site's endpoints, oldest first.
+	WebhookEndpoints(ctx context.Context, siteID string) ([]WebhookEndpoint, error)
+	// WebhookEndpoint returns the endpoint with its secrets, or ErrNotFound.
+	WebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error)
+	// UpdateWebhookEndpoint writes e over the stored endpoint; ErrNotFound if there is none.
+	UpdateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) error
+	// DeleteWebhookEndpoint deletes the site's endpoint and its deliveries; ErrNotFound if there is
+	// none.
+	DeleteWebhookEndpoint(ctx context.Context, siteID, id string) error
+
+	// SendTestEvent writes e and one delivery of it, to the endpoint only, with its job.
+	SendTestEvent(ctx context.Context, e Event, endpointID string) (Delivery, error)
+	// Deliveries returns up to f.Limit of the endpoint's deliveries with their attempts, newest
+	// first, those before the delivery f.Before (ErrNotFound when the endpoint has no such one).
+	Deliveries(ctx context.Context, endpointID string, f DeliveryFilter) ([]Delivery, error)
+	// Delivery returns the delivery with its attempts, or ErrNotFound.
+	Delivery(ctx context.Context, id string) (Delivery, error)
+	// RetryDelivery makes the delivery pending again and enqueues another attempt.
+	RetryDelivery(ctx context.Context, id string) error
+	// RecordAttempt adds attempt a to delivery d and moves it on: succeeded on a 2xx; failed on
+	// an error when final; else still pending. On an error, the endpoint is marked failing since
+	// a.At unless it was already, and disabled (with a webhookEndpoint.disabled event) when it has
+	// been failing for failureLimit or longer; a success clears its failing mark.
+	RecordAttempt(ctx context.Context, d Delivery, a DeliveryAttempt, final bool, failureLimit time.Duration) error
+}

@@ -18,35 +18,10 @@ import (
 // take about 200 KiB, so this leaves room for any formatting.
 const maxBatchBodyBytes = 1 << 20
 
-// batchJSON is a batch as it stands, without its rows (an item of the list), or as it was
-// accepted (the receipt).
-type batchJSON struct {
-	BatchReference string             `json:"batchReference"`
-	State          billing.BatchState `json:"state"`
-	RowCount       int                `json:"rowCount"`
-	TotalAmount    int64              `json:"totalAmount"`
-	SubmittedAt    int64              `json:"submittedAt"`
-	CompletedAt    int64              `json:"completedAt,omitzero"`
-}
-
 // batchDetailJSON is a batch with its summary and rows (GET one).
 type batchDetailJSON struct {
-	batchJSON
-	Summary summaryJSON `json:"summary"`
-	Rows    []rowJSON   `json:"rows"`
-}
-
-// summaryJSON has every row state, with zeros for a state no row is in.
-type summaryJSON struct {
-	Pending    totalJSON `json:"pending"`
-	InProgress totalJSON `json:"inProgress"`
-	Succeeded  totalJSON `json:"succeeded"`
-	Failed     totalJSON `json:"failed"`
-}
-
-type totalJSON struct {
-	Count  int   `json:"count"`
-	Amount int64 `json:"amount"`
+	billing.BatchSummaryView
+	Rows []rowJSON `json:"rows"`
 }
 
 // rowJSON is one row and its outcome: failureReason and retryable when failed, outcomeAt when
@@ -59,32 +34,6 @@ type rowJSON struct {
 	FailureReason     billing.FailureReason `json:"failureReason,omitempty"`
 	Retryable         *bool                 `json:"retryable,omitempty"`
 	OutcomeAt         int64                 `json:"outcomeAt,omitzero"`
-}
-
-func batchOf(b billing.Batch) batchJSON {
-	j := batchJSON{
-		BatchReference: b.Reference,
-		State:          b.State,
-		RowCount:       b.RowCount,
-		TotalAmount:    b.TotalAmount,
-		SubmittedAt:    billing.Millis(b.SubmittedAt),
-	}
-	if !b.CompletedAt.IsZero() {
-		j.CompletedAt = billing.Millis(b.CompletedAt)
-	}
-	return j
-}
-
-func summaryOf(s billing.BatchSummary) summaryJSON {
-	total := func(state billing.RowState) totalJSON {
-		return totalJSON{Count: s[state].Count, Amount: s[state].Amount}
-	}
-	return summaryJSON{
-		Pending:    total(billing.RowPending),
-		InProgress: total(billing.RowInProgress),
-		Succeeded:  total(billing.RowSucceeded),
-		Failed:     total(billing.RowFailed),
-	}
 }
 
 func rowOf(r billing.Row) rowJSON {
@@ -133,7 +82,7 @@ func (a *server) submitBatch(w http.ResponseWriter, r *http.Request) (atSite, er
 			w.Header().Set("Idempotent-Replayed", "true")
 		}
 		// The receipt of acceptance, the same on every replay: GET gives the batch as it stands.
-		receipt := batchOf(b)
+		receipt := billing.ViewBatch(b)
 		receipt.State, receipt.CompletedAt = billing.BatchAccepted, 0
 		return result{status: http.StatusAccepted, body: dataEnvelope{Data: receipt}}, nil
 	}, nil
@@ -173,7 +122,7 @@ func rowStateOf(query url.Values) (billing.RowState, error) {
 
 // batchDetail answers with a batch, its summary and its rows.
 func batchDetail(b billing.Batch, summary billing.BatchSummary, rows []billing.Row) result {
-	detail := batchDetailJSON{batchJSON: batchOf(b), Summary: summaryOf(summary), Rows: make([]rowJSON, len(rows))}
+	detail := batchDetailJSON{BatchSummaryView: billing.BatchSummaryView{BatchView: billing.ViewBatch(b), Summary: billing.ViewSummary(summary)}, Rows: make([]rowJSON, len(rows))}
 	for i, row := range rows {
 		detail.Rows[i] = rowOf(row)
 	}
@@ -296,9 +245,9 @@ func (a *server) listBatches(w http.ResponseWriter, r *http.Request) (atSite, er
 		if err != nil {
 			return result{}, err
 		}
-		data := make([]batchJSON, len(batches))
+		data := make([]billing.BatchView, len(batches))
 		for i, b := range batches {
-			data[i] = batchOf(b)
+			data[i] = billing.ViewBatch(b)
 		}
 		body := dataEnvelope{Data: data}
 		if next != nil {

@@ -17,17 +17,10 @@ type invitationJSON struct {
 	State             billing.LinkState `json:"state"`
 }
 
-// linkJSON is a customer link as the partner sees it. Optional fields are omitted when they do
-// not apply.
+// linkJSON is a customer link as the partner sees it, with the signup link while it is invited.
 type linkJSON struct {
-	CustomerReference string            `json:"customerReference"`
-	State             billing.LinkState `json:"state"`
-	CreatedAt         int64             `json:"createdAt"`
-	ExpiresAt         int64             `json:"expiresAt"`
-	LinkedAt          int64             `json:"linkedAt,omitzero"`
-	RevokedAt         int64             `json:"revokedAt,omitzero"`
-	RevokedBy         billing.RevokedBy `json:"revokedBy,omitempty"`
-	SignupURL         string            `json:"signupUrl,omitempty"`
+	billing.LinkView
+	SignupURL string `json:"signupUrl,omitempty"`
 }
 
 // signupURL is the link the partner delivers to its customer.
@@ -41,19 +34,7 @@ func (a *server) signupURL(l billing.Link) (string, error) {
 
 // linkOf presents l as it stands now: an invitation past its expiry reads expired at once.
 func (a *server) linkOf(l billing.Link) (linkJSON, error) {
-	j := linkJSON{
-		CustomerReference: l.CustomerReference,
-		State:             l.StateAt(a.cfg.Service.Now()),
-		CreatedAt:         billing.Millis(l.CreatedAt),
-		ExpiresAt:         billing.Millis(l.ExpiresAt),
-		RevokedBy:         l.RevokedBy,
-	}
-	if !l.LinkedAt.IsZero() {
-		j.LinkedAt = billing.Millis(l.LinkedAt)
-	}
-	if !l.RevokedAt.IsZero() {
-		j.RevokedAt = billing.Millis(l.RevokedAt)
-	}
+	j := linkJSON{LinkView: billing.ViewLink(l, a.cfg.Service.Now())}
 	if j.State == billing.LinkInvited {
 		var err error
 		if j.SignupURL, err = a.signupURL(l); err != nil {

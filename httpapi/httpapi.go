@@ -136,7 +136,18 @@ func (a *server) routes() {
 	a.handle("POST "+site+"/batches", billing.ScopeBatchesWrite, a.submitBatch)
 	a.handle("GET "+site+"/batches", billing.ScopeBatchesRead, a.listBatches)
 	a.handle("GET "+site+"/batches/{batchReference}", billing.ScopeBatchesRead, a.getBatch)
+	a.handle("GET "+site+"/events", billing.ScopeEventsRead, a.listEvents)
+	const endpoint = site + "/webhook-endpoints/{endpointId}"
+	a.handle("POST "+site+"/webhook-endpoints", billing.ScopeWebhooksManage, a.createWebhookEndpoint)
+	a.handle("GET "+site+"/webhook-endpoints", billing.ScopeWebhooksManage, a.listWebhookEndpoints)
+	a.handle("GET "+endpoint, billing.ScopeWebhooksManage, a.getWebhookEndpoint)
+	a.handle("PATCH "+endpoint, billing.ScopeWebhooksManage, a.updateWebhookEndpoint)
+	a.handle("DELETE "+endpoint, billing.ScopeWebhooksManage, a.deleteWebhookEndpoint)
+	a.handle("POST "+endpoint+"/secret-rotation", billing.ScopeWebhooksManage, a.rotateWebhookSecret)
+	a.handle("GET "+endpoint+"/deliveries", billing.ScopeWebhooksManage, a.listDeliveries)
+	a.handle("POST "+endpoint+"/deliveries/{deliveryId}/retry", billing.ScopeWebhooksManage, a.retryDelivery)
 	if a.cfg.Sandbox {
+		a.handle("POST "+site+"/sandbox/webhook-endpoints/{endpointId}/test", billing.ScopeWebhooksManage, a.simulateWebhookTest)
 		a.handle("POST "+site+"/sandbox/customers/{customerReference}/signup", billing.ScopeCustomersInvite, a.simulateSignup)
 		a.handle("POST "+site+"/sandbox/customers/{customerReference}/customer-revocation", billing.ScopeCustomersRevoke, a.simulateCustomerRevocation)
 		a.handle("POST "+site+"/sandbox/batches/{batchReference}/deadline", billing.ScopeBatchesWrite, a.simulateDeadline)

@@ -118,6 +118,7 @@ func TestOperationsEndpoints(t *testing.T) {
 type store struct {
 	billing.Store
 	billing.BatchStore
+	billing.EventStore
 	client      billing.Client
 	getSiteFunc func() (billing.Site, error)
 }
@@ -140,6 +141,7 @@ func bareAPI(t *testing.T, getSite func() (billing.Site, error), ready func(cont
 		Service: billing.NewService(billing.Config{
 			Store:         st,
 			Batches:       st,
+			Events:        st,
 			Rails:         map[string]rail.Rail{rail.Sandbox: unusedRail{}},
 			Clock:         billing.SystemClock{},
 			InvitationTTL: billing.DefaultInvitationTTL,

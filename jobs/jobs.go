@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/webhook/deliver"
 )
 
 // ExpireOverdueRows fails rows still open at their batch's deadline.
@@ -120,13 +121,20 @@ type Config struct {
 	SweepInterval time.Duration
 	// BankDetailsRetention is how long a customer's bank details are kept after their link ends.
 	BankDetailsRetention time.Duration
+	// WebhookWorkers is how many deliveries of events to partners' endpoints are sent at once, in
+	// a queue of their own (billing.WebhookQueue).
+	WebhookWorkers int
+	// AllowPrivateWebhooks lets deliveries go to loopback and private addresses (the sandbox).
+	AllowPrivateWebhooks bool
+	// RetrySchedule is how long a failed delivery waits before each next attempt.
+	RetrySchedule []time.Duration
 }
 
 // DefaultConfig is the tuning for a process that has no settings of its own. The server reads
 // Workers, PollInterval, RescueAfter and BankDetailsRetention from its settings (by default it
 // polls more often) and takes only SweepInterval from here.
 var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
-	BankDetailsRetention: billing.DefaultBankDetailsRetention}
+	BankDetailsRetention: billing.DefaultBankDetailsRetention, WebhookWorkers: 16, RetrySchedule: DefaultRetrySchedule}
 
 // NewConfig returns the River configuration that works the server's jobs with service: the
 // workers, the queue's tuning and the periodic sweeps. A database makes a client of it
@@ -137,10 +145,17 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config) *river
 	river.AddWorker(workers, &expireOverdueWorker{service: service, logger: logger})
 	river.AddWorker(workers, &purgeBatchesWorker{service: service, logger: logger})
 	river.AddWorker(workers, &eraseBankDetailsWorker{service: service, logger: logger, retention: cfg.BankDetailsRetention})
+	webhooks := deliver.New(deliver.Options{AllowPrivate: cfg.AllowPrivateWebhooks, UserAgent: "Pyng-Webhooks/1"})
+	river.AddWorker(workers, &deliverWebhookWorker{service: service, client: webhooks, schedule: cfg.RetrySchedule})
+	river.AddWorker(workers, &expireInvitationsWorker{service: service, logger: logger})
+	river.AddWorker(workers, &purgeEventsWorker{service: service, logger: logger})
 	sweep := river.PeriodicInterval(cfg.SweepInterval)
 	hourly := river.PeriodicInterval(max(cfg.SweepInterval, time.Hour))
 	return &river.Config{
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault:   {MaxWorkers: cfg.Workers},
+			billing.WebhookQueue: {MaxWorkers: cfg.WebhookWorkers},
+		},
 		Workers:              workers,
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, river.FetchCooldownDefault),
@@ -154,6 +169,10 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config) *river
 				&river.PeriodicJobOpts{ID: "purge_batches", RunOnStart: true}),
 			river.NewPeriodicJob(hourly, func() (river.JobArgs, *river.InsertOpts) { return EraseBankDetails{}, nil },
 				&river.PeriodicJobOpts{ID: "erase_bank_details", RunOnStart: true}),
+			river.NewPeriodicJob(sweep, func() (river.JobArgs, *river.InsertOpts) { return ExpireInvitations{}, nil },
+				&river.PeriodicJobOpts{ID: "expire_invitations", RunOnStart: true}),
+			river.NewPeriodicJob(hourly, func() (river.JobArgs, *river.InsertOpts) { return PurgeEvents{}, nil },
+				&river.PeriodicJobOpts{ID: "purge_events", RunOnStart: true}),
 		},
 	}
 }

@@ -35,20 +35,24 @@ ON CONFLICT DO NOTHING;
 -- The current key.
 SELECT id, secret, created_at FROM signing_keys ORDER BY seq DESC LIMIT 1;
 
--- name: ExpireInvitations :exec
+-- name: ExpireInvitations :many
 -- Only the pair's current link can be stored as invited: CreateLink expires or refuses the
 -- current invitation before it adds another. Saying so lets the is_current index serve.
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = sqlc.arg(site_id) AND customer_reference = sqlc.arg(customer_reference) AND is_current
-  AND state = 'invited' AND expires_at <= sqlc.arg(at);
+  AND state = 'invited' AND expires_at <= sqlc.arg(at)
+RETURNING *;
 
 -- name: ClearCurrentLink :exec
 UPDATE customer_links SET is_current = FALSE
 WHERE site_id = sqlc.arg(site_id) AND customer_reference = sqlc.arg(customer_reference) AND is_current;
 
--- name: InsertLink :exec
+-- name: InsertLink :execrows
+-- Inserts nothing (and says so) when the pair has a current or active link: CreateLink then
+-- expires and clears it in the same transaction, which an error would have aborted on PostgreSQL.
 INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at)
-VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(customer_reference), 'invited', TRUE, sqlc.arg(created_at), sqlc.arg(expires_at));
+VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(customer_reference), 'invited', TRUE, sqlc.arg(created_at), sqlc.arg(expires_at))
+ON CONFLICT DO NOTHING;
 
 -- name: GetCurrentLink :one
 SELECT * FROM customer_links
@@ -184,7 +188,7 @@ FROM (SELECT unnest(@ids::text[]) AS id, unnest(@failures::text[]) AS failure,
              unnest(@ats::bigint[]) AS at) AS o
 WHERE r.id = o.id AND r.state IN ('pending', 'inProgress');
 
--- name: CompleteBatch :exec
+-- name: CompleteBatch :execrows
 UPDATE batches SET state = 'completed', completed_at = @at::bigint
 WHERE batches.id = @id AND batches.state <> 'completed'
   AND NOT EXISTS (SELECT 1 FROM batch_rows AS r
@@ -195,15 +199,16 @@ UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at =
 WHERE state IN ('pending', 'inProgress')
   AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= @now::bigint AND state <> 'completed');
 
--- name: CompleteOverdueBatches :exec
+-- name: CompleteOverdueBatches :many
 UPDATE batches SET state = 'completed', completed_at = @now::bigint
-WHERE deadline_at <= @now::bigint AND state <> 'completed';
+WHERE deadline_at <= @now::bigint AND state <> 'completed'
+RETURNING id;
 
 -- name: ExpireBatchRows :execrows
 UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = @at::bigint
 WHERE batch_id = @batch_id AND state IN ('pending', 'inProgress');
 
--- name: CompleteExpiredBatch :exec
+-- name: CompleteExpiredBatch :execrows
 UPDATE batches SET state = 'completed', completed_at = @at::bigint
 WHERE id = @batch_id AND state <> 'completed';
 
@@ -256,3 +261,112 @@ SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_a
 WHERE id IN (SELECT l.id FROM customer_links AS l
              WHERE l.customer_bsb IS NOT NULL AND l.state = 'revoked' AND l.revoked_at <= CAST(sqlc.arg(before) AS BIGINT)
              LIMIT sqlc.arg(lim));
+
+-- Events and webhooks.
+
+-- name: InsertEvent :exec
+INSERT INTO events (id, site_id, type, created_at, body)
+VALUES (@id, @site_id, @type, @created_at, @body);
+
+-- name: GetEvent :one
+SELECT id, site_id, type, created_at, body FROM events WHERE id = @id;
+
+-- name: EventPosition :one
+SELECT CAST(txid AS TEXT) AS txid, seq FROM events WHERE site_id = @site_id AND id = @id;
+
+-- name: ListEvents :many
+-- Only events whose transaction is below the oldest one still running (see the migration).
+SELECT id, site_id, type, created_at, body FROM events
+WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
+  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY txid, seq
+LIMIT @lim;
+
+-- name: ListEventsOfType :many
+SELECT id, site_id, type, created_at, body FROM events
+WHERE site_id = @site_id AND type = @type AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
+  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY txid, seq
+LIMIT @lim;
+
+-- name: PurgeEvents :execrows
+DELETE FROM events WHERE created_at <= @before;
+
+-- name: ExpireDueInvitations :many
+-- The invitations past their expiry, up to lim of them, marked expired. A replica running the
+-- same sweep waits for the other's update, then finds the link no longer invited.
+UPDATE customer_links SET state = 'expired'
+WHERE state = 'invited' AND id IN (SELECT c.id FROM customer_links AS c
+                                   WHERE c.state = 'invited' AND c.expires_at <= @now
+                                   ORDER BY c.expires_at LIMIT @lim)
+RETURNING *;
+
+-- name: InsertWebhookEndpoint :exec
+INSERT INTO webhook_endpoints (id, site_id, url, event_types, state, secret, created_at)
+VALUES (@id, @site_id, @url, @event_types, @state, @secret, @created_at);
+
+-- name: CountWebhookEndpoints :one
+SELECT count(*) FROM webhook_endpoints WHERE site_id = @site_id;
+
+-- name: ListWebhookEndpoints :many
+SELECT * FROM webhook_endpoints WHERE site_id = @site_id ORDER BY created_at, id;
+
+-- name: GetWebhookEndpoint :one
+SELECT * FROM webhook_endpoints WHERE id = @id;
+
+-- name: UpdateWebhookEndpoint :execrows
+UPDATE webhook_endpoints
+SET url = @url, event_types = @event_types, state = @state,
+    disabled_reason = sqlc.narg(disabled_reason), secret = @secret,
+    previous_secret = sqlc.narg(previous_secret), previous_secret_until = sqlc.narg(previous_secret_until),
+    failing_since = sqlc.narg(failing_since)
+WHERE id = @id;
+
+-- name: DeleteWebhookEndpoint :execrows
+DELETE FROM webhook_endpoints WHERE site_id = @site_id AND id = @id;
+
+-- name: EnabledWebhookEndpoints :many
+SELECT id, event_types FROM webhook_endpoints WHERE site_id = @site_id AND state = 'enabled';
+
+-- name: MarkEndpointSucceeded :exec
+UPDATE webhook_endpoints SET failing_since = NULL WHERE id = @id AND failing_since IS NOT NULL;
+
+-- name: MarkEndpointFailing :exec
+UPDATE webhook_endpoints SET failing_since = @at::bigint WHERE id = @id AND failing_since IS NULL;
+
+-- name: DisableFailingEndpoint :execrows
+-- Disables the endpoint if it is enabled and has failed since cutoff or earlier.
+UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = 'failing'
+WHERE id = @id AND state = 'enabled' AND failing_since <= @cutoff::bigint;
+
+-- name: InsertDelivery :exec
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at)
+VALUES (@id, @endpoint_id, @event_id, @event_type, 'pending', @created_at);
+
+-- name: GetDelivery :one
+SELECT * FROM webhook_deliveries WHERE id = @id;
+
+-- name: ListDeliveries :many
+SELECT * FROM webhook_deliveries WHERE endpoint_id = @endpoint_id
+ORDER BY created_at DESC, id DESC
+LIMIT @lim;
+
+-- name: ListDeliveriesBefore :many
+SELECT * FROM webhook_deliveries
+WHERE endpoint_id = @endpoint_id
+  AND (created_at < @created_at OR (created_at = @created_at AND id < @id))
+ORDER BY created_at DESC, id DESC
+LIMIT @lim;
+
+-- name: SetDeliveryState :exec
+UPDATE webhook_deliveries SET state = @state WHERE id = @id;
+
+-- name: InsertAttempt :exec
+INSERT INTO webhook_attempts (delivery_id, n, attempted_at, status, error, duration_ms)
+SELECT @delivery_id, COALESCE(MAX(n), 0) + 1, @attempted_at, @status, @error, @duration_ms
+FROM webhook_attempts WHERE delivery_id = @delivery_id;
+
+-- name: DeliveryAttempts :many
+SELECT * FROM webhook_attempts
+WHERE delivery_id = ANY(@ids::text[])
+ORDER BY delivery_id, n;

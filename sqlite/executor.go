@@ -70,13 +70,14 @@ func (e executor) GetSigningKey(ctx context.Context) (billing.SigningKey, error)
 	return one(signingKey)(e.q.GetSigningKey(ctx))
 }
 
-func (e executor) InsertLink(ctx context.Context, l billing.Link) error {
-	return mapErr(e.q.InsertLink(ctx, dbsqlc.InsertLinkParams{ID: l.ID, SiteID: l.SiteID, CustomerReference: l.CustomerReference,
-		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt)}))
+func (e executor) InsertLink(ctx context.Context, l billing.Link) (bool, error) {
+	n, err := e.q.InsertLink(ctx, dbsqlc.InsertLinkParams{ID: l.ID, SiteID: l.SiteID, CustomerReference: l.CustomerReference,
+		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt)})
+	return n == 1, mapErr(err)
 }
 
-func (e executor) ExpireInvitations(ctx context.Context, siteID, customerReference string, at time.Time) error {
-	return e.q.ExpireInvitations(ctx, dbsqlc.ExpireInvitationsParams{SiteID: siteID, CustomerReference: customerReference, At: billing.Millis(at)})
+func (e executor) ExpireInvitations(ctx context.Context, siteID, customerReference string, at time.Time) ([]billing.Link, error) {
+	return many(link)(e.q.ExpireInvitations(ctx, dbsqlc.ExpireInvitationsParams{SiteID: siteID, CustomerReference: customerReference, At: billing.Millis(at)}))
 }
 
 func (e executor) ClearCurrentLink(ctx context.Context, siteID, customerReference string) error {
@@ -179,8 +180,9 @@ func (e executor) InProgressRows(ctx context.Context, batchID string) ([]string,
 	return e.q.InProgressRows(ctx, batchID)
 }
 
-func (e executor) CompleteBatch(ctx context.Context, batchID string, at time.Time) error {
-	return e.q.CompleteBatch(ctx, dbsqlc.CompleteBatchParams{ID: batchID, At: billing.Millis(at)})
+func (e executor) CompleteBatch(ctx context.Context, batchID string, at time.Time) (bool, error) {
+	n, err := e.q.CompleteBatch(ctx, dbsqlc.CompleteBatchParams{ID: batchID, At: billing.Millis(at)})
+	return n == 1, err
 }
 
 func (e executor) ExpireOverdueRows(ctx context.Context, now time.Time) (int, error) {
@@ -188,7 +190,7 @@ func (e executor) ExpireOverdueRows(ctx context.Context, now time.Time) (int, er
 	return int(n), err
 }
 
-func (e executor) CompleteOverdueBatches(ctx context.Context, now time.Time) error {
+func (e executor) CompleteOverdueBatches(ctx context.Context, now time.Time) ([]string, error) {
 	return e.q.CompleteOverdueBatches(ctx, billing.Millis(now))
 }
 
@@ -197,8 +199,9 @@ func (e executor) ExpireBatchRows(ctx context.Context, batchID string, at time.T
 	return int(n), err
 }
 
-func (e executor) CompleteExpiredBatch(ctx context.Context, batchID string, at time.Time) error {
-	return e.q.CompleteExpiredBatch(ctx, dbsqlc.CompleteExpiredBatchParams{At: billing.Millis(at), BatchID: batchID})
+func (e executor) CompleteExpiredBatch(ctx context.Context, batchID string, at time.Time) (bool, error) {
+	n, err := e.q.CompleteExpiredBatch(ctx, dbsqlc.CompleteExpiredBatchParams{At: billing.Millis(at), BatchID: batchID})
+	return n == 1, err
 }
 
 func (e executor) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
@@ -208,6 +211,110 @@ func (e executor) PurgeBatches(ctx context.Context, now time.Time) (int, error) 
 
 // sqlc's rows to billing's types, through package driver's records, which have the fields of
 // sqlc's rows on both engines (the conversions do not compile if they drift apart).
+
+func (e executor) InsertEvent(ctx context.Context, ev billing.Event) error {
+	return mapErr(e.q.InsertEvent(ctx, dbsqlc.InsertEventParams{ID: ev.ID, SiteID: ev.SiteID, Type: string(ev.Type),
+		CreatedAt: billing.Millis(ev.CreatedAt), Body: string(ev.Body)}))
+}
+
+func (e executor) GetEvent(ctx context.Context, id string) (billing.Event, error) {
+	return one(func(r dbsqlc.GetEventRow) billing.Event { return driver.EventRecord(r).Event() })(e.q.GetEvent(ctx, id))
+}
+
+func (e executor) PurgeEvents(ctx context.Context, before time.Time) (int, error) {
+	n, err := e.q.PurgeEvents(ctx, billing.Millis(before))
+	return int(n), err
+}
+
+func (e executor) ExpireDueInvitations(ctx context.Context, now time.Time, limit int) ([]billing.Link, error) {
+	return many(link)(e.q.ExpireDueInvitations(ctx, dbsqlc.ExpireDueInvitationsParams{Now: billing.Millis(now), Lim: int64(limit)}))
+}
+
+func (e executor) InsertWebhookEndpoint(ctx context.Context, se driver.StoredEndpoint) error {
+	ep := se.Endpoint
+	return mapErr(e.q.InsertWebhookEndpoint(ctx, dbsqlc.InsertWebhookEndpointParams{ID: ep.ID, SiteID: ep.SiteID, Url: ep.URL,
+		EventTypes: driver.FormatEventTypes(ep.EventTypes), State: string(ep.State), Secret: se.Secret, CreatedAt: billing.Millis(ep.CreatedAt)}))
+}
+
+func (e executor) CountWebhookEndpoints(ctx context.Context, siteID string) (int, error) {
+	n, err := e.q.CountWebhookEndpoints(ctx, siteID)
+	return int(n), err
+}
+
+func (e executor) ListWebhookEndpoints(ctx context.Context, siteID string) ([]driver.StoredEndpoint, error) {
+	return many(endpoint)(e.q.ListWebhookEndpoints(ctx, siteID))
+}
+
+func (e executor) GetWebhookEndpoint(ctx context.Context, id string) (driver.StoredEndpoint, error) {
+	return one(endpoint)(e.q.GetWebhookEndpoint(ctx, id))
+}
+
+func (e executor) UpdateWebhookEndpoint(ctx context.Context, se driver.StoredEndpoint) (bool, error) {
+	ep := se.Endpoint
+	n, err := e.q.UpdateWebhookEndpoint(ctx, dbsqlc.UpdateWebhookEndpointParams{
+		ID:                  ep.ID,
+		Url:                 ep.URL,
+		EventTypes:          driver.FormatEventTypes(ep.EventTypes),
+		State:               string(ep.State),
+		DisabledReason:      driver.NullString(ep.DisabledReason),
+		Secret:              se.Secret,
+		PreviousSecret:      driver.NullString(se.PreviousSecret),
+		PreviousSecretUntil: driver.NullMillis(ep.PreviousSecretUntil),
+		FailingSince:        driver.NullMillis(ep.FailingSince),
+	})
+	return n == 1, err
+}
+
+func (e executor) DeleteWebhookEndpoint(ctx context.Context, siteID, id string) (bool, error) {
+	n, err := e.q.DeleteWebhookEndpoint(ctx, dbsqlc.DeleteWebhookEndpointParams{SiteID: siteID, ID: id})
+	return n == 1, err
+}
+
+func (e executor) EnabledWebhookEndpoints(ctx context.Context, siteID string) ([]driver.Subscription, error) {
+	return many(func(r dbsqlc.EnabledWebhookEndpointsRow) driver.Subscription {
+		return driver.SubscriptionRecord(r).Subscription()
+	})(e.q.EnabledWebhookEndpoints(ctx, siteID))
+}
+
+func (e executor) MarkEndpointSucceeded(ctx context.Context, id string) error {
+	return e.q.MarkEndpointSucceeded(ctx, id)
+}
+
+func (e executor) MarkEndpointFailing(ctx context.Context, id string, at time.Time) error {
+	return e.q.MarkEndpointFailing(ctx, dbsqlc.MarkEndpointFailingParams{ID: id, At: billing.Millis(at)})
+}
+
+func (e executor) DisableFailingEndpoint(ctx context.Context, id string, cutoff time.Time) (bool, error) {
+	n, err := e.q.DisableFailingEndpoint(ctx, dbsqlc.DisableFailingEndpointParams{ID: id, Cutoff: billing.Millis(cutoff)})
+	return n == 1, err
+}
+
+func (e executor) InsertDelivery(ctx context.Context, d billing.Delivery) error {
+	return mapErr(e.q.InsertDelivery(ctx, dbsqlc.InsertDeliveryParams{ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID,
+		EventType: string(d.EventType), CreatedAt: billing.Millis(d.CreatedAt)}))
+}
+
+func (e executor) GetDelivery(ctx context.Context, id string) (billing.Delivery, error) {
+	return one(delivery)(e.q.GetDelivery(ctx, id))
+}
+
+func (e executor) ListDeliveries(ctx context.Context, endpointID string, limit int) ([]billing.Delivery, error) {
+	return many(delivery)(e.q.ListDeliveries(ctx, dbsqlc.ListDeliveriesParams{EndpointID: endpointID, Lim: int64(limit)}))
+}
+
+func (e executor) ListDeliveriesBefore(ctx context.Context, endpointID string, createdAt time.Time, id string, limit int) ([]billing.Delivery, error) {
+	return many(delivery)(e.q.ListDeliveriesBefore(ctx, dbsqlc.ListDeliveriesBeforeParams{EndpointID: endpointID,
+		CreatedAt: billing.Millis(createdAt), ID: id, Lim: int64(limit)}))
+}
+
+func (e executor) SetDeliveryState(ctx context.Context, id string, state billing.DeliveryState) error {
+	return e.q.SetDeliveryState(ctx, dbsqlc.SetDeliveryStateParams{ID: id, State: string(state)})
+}
+
+func (e executor) InsertAttempt(ctx context.Context, deliveryID string, a billing.DeliveryAttempt) error {
+	return mapErr(e.q.InsertAttempt(ctx, dbsqlc.InsertAttemptParams{DeliveryID: deliveryID, AttemptedAt: billing.Millis(a.At),
+		Status: int64(a.Status), Error: a.Error, DurationMs: a.Duration.Milliseconds()}))
+}
 
 func site(r dbsqlc.Site) billing.Site {
 	return driver.SiteRecord(r).Site()
@@ -219,6 +326,18 @@ func client(r dbsqlc.ApiClient) billing.Client {
 
 func signingKey(r dbsqlc.GetSigningKeyRow) billing.SigningKey {
 	return driver.SigningKeyRecord(r).SigningKey()
+}
+
+func endpoint(r dbsqlc.WebhookEndpoint) driver.StoredEndpoint {
+	return driver.EndpointRecord(r).Endpoint()
+}
+
+func delivery(r dbsqlc.WebhookDelivery) billing.Delivery {
+	return driver.DeliveryRecord(r).Delivery()
+}
+
+func attempt(r dbsqlc.WebhookAttempt) driver.DeliveryAttempt {
+	return driver.AttemptRecord(r).Attempt()
 }
 
 func link(r dbsqlc.CustomerLink) billing.Link {

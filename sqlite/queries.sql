@@ -35,20 +35,24 @@ ON CONFLICT DO NOTHING;
 -- The current key.
 SELECT id, secret, created_at FROM signing_keys ORDER BY seq DESC LIMIT 1;
 
--- name: ExpireInvitations :exec
+-- name: ExpireInvitations :many
 -- Only the pair's current link can be stored as invited: CreateLink expires or refuses the
 -- current invitation before it adds another. Saying so lets the is_current index serve.
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = sqlc.arg(site_id) AND customer_reference = sqlc.arg(customer_reference) AND is_current
-  AND state = 'invited' AND expires_at <= sqlc.arg(at);
+  AND state = 'invited' AND expires_at <= sqlc.arg(at)
+RETURNING *;
 
 -- name: ClearCurrentLink :exec
 UPDATE customer_links SET is_current = FALSE
 WHERE site_id = sqlc.arg(site_id) AND customer_reference = sqlc.arg(customer_reference) AND is_current;
 
--- name: InsertLink :exec
+-- name: InsertLink :execrows
+-- Inserts nothing (and says so) when the pair has a current or active link: CreateLink then
+-- expires and clears it in the same transaction, which an error would have aborted on PostgreSQL.
 INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at)
-VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(customer_reference), 'invited', TRUE, sqlc.arg(created_at), sqlc.arg(expires_at));
+VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(customer_reference), 'invited', TRUE, sqlc.arg(created_at), sqlc.arg(expires_at))
+ON CONFLICT DO NOTHING;
 
 -- name: GetCurrentLink :one
 SELECT * FROM customer_links
@@ -179,7 +183,7 @@ WHERE state = 'pending' AND id IN (SELECT value FROM json_each(sqlc.arg(ids)));
 -- name: InProgressRows :many
 SELECT id FROM batch_rows WHERE batch_id = sqlc.arg(batch_id) AND state = 'inProgress' ORDER BY idx;
 
--- name: CompleteBatch :exec
+-- name: CompleteBatch :execrows
 UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(at) AS BIGINT)
 WHERE batches.id = sqlc.arg(id) AND batches.state <> 'completed'
   AND NOT EXISTS (SELECT 1 FROM batch_rows AS r
@@ -190,15 +194,16 @@ UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at =
 WHERE state IN ('pending', 'inProgress')
   AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed');
 
--- name: CompleteOverdueBatches :exec
+-- name: CompleteOverdueBatches :many
 UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(now) AS BIGINT)
-WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed';
+WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed'
+RETURNING id;
 
 -- name: ExpireBatchRows :execrows
 UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = CAST(sqlc.arg(at) AS BIGINT)
 WHERE batch_id = sqlc.arg(batch_id) AND state IN ('pending', 'inProgress');
 
--- name: CompleteExpiredBatch :exec
+-- name: CompleteExpiredBatch :execrows
 UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(at) AS BIGINT)
 WHERE id = sqlc.arg(batch_id) AND state <> 'completed';
 
@@ -252,3 +257,110 @@ SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_a
 WHERE id IN (SELECT l.id FROM customer_links AS l
              WHERE l.customer_bsb IS NOT NULL AND l.state = 'revoked' AND l.revoked_at <= CAST(sqlc.arg(before) AS BIGINT)
              LIMIT sqlc.arg(lim));
+
+-- Events and webhooks.
+
+-- name: InsertEvent :exec
+INSERT INTO events (id, site_id, type, created_at, body)
+VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(type), sqlc.arg(created_at), sqlc.arg(body));
+
+-- name: GetEvent :one
+SELECT id, site_id, type, created_at, body FROM events WHERE id = sqlc.arg(id);
+
+-- name: EventPosition :one
+SELECT seq FROM events WHERE site_id = sqlc.arg(site_id) AND id = sqlc.arg(id);
+
+-- name: ListEvents :many
+SELECT id, site_id, type, created_at, body FROM events
+WHERE site_id = sqlc.arg(site_id) AND seq > sqlc.arg(after_seq)
+ORDER BY seq
+LIMIT sqlc.arg(lim);
+
+-- name: ListEventsOfType :many
+SELECT id, site_id, type, created_at, body FROM events
+WHERE site_id = sqlc.arg(site_id) AND type = sqlc.arg(type) AND seq > sqlc.arg(after_seq)
+ORDER BY seq
+LIMIT sqlc.arg(lim);
+
+-- name: PurgeEvents :execrows
+DELETE FROM events WHERE created_at <= sqlc.arg(before);
+
+-- name: ExpireDueInvitations :many
+-- The invitations past their expiry, up to lim of them, marked expired. On PostgreSQL a replica
+-- running the same sweep waits for the other's update, then finds the link no longer invited.
+UPDATE customer_links SET state = 'expired'
+WHERE state = 'invited' AND id IN (SELECT id FROM customer_links AS c
+                                   WHERE c.state = 'invited' AND c.expires_at <= sqlc.arg(now)
+                                   ORDER BY c.expires_at LIMIT sqlc.arg(lim))
+RETURNING *;
+
+-- name: InsertWebhookEndpoint :exec
+INSERT INTO webhook_endpoints (id, site_id, url, event_types, state, secret, created_at)
+VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(url), sqlc.arg(event_types), sqlc.arg(state), sqlc.arg(secret), sqlc.arg(created_at));
+
+-- name: CountWebhookEndpoints :one
+SELECT count(*) FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id);
+
+-- name: ListWebhookEndpoints :many
+SELECT * FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id) ORDER BY created_at, id;
+
+-- name: GetWebhookEndpoint :one
+SELECT * FROM webhook_endpoints WHERE id = sqlc.arg(id);
+
+-- name: UpdateWebhookEndpoint :execrows
+UPDATE webhook_endpoints
+SET url = sqlc.arg(url), event_types = sqlc.arg(event_types), state = sqlc.arg(state),
+    disabled_reason = sqlc.narg(disabled_reason), secret = sqlc.arg(secret),
+    previous_secret = sqlc.narg(previous_secret), previous_secret_until = sqlc.narg(previous_secret_until),
+    failing_since = sqlc.narg(failing_since)
+WHERE id = sqlc.arg(id);
+
+-- name: DeleteWebhookEndpoint :execrows
+DELETE FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id) AND id = sqlc.arg(id);
+
+-- name: EnabledWebhookEndpoints :many
+SELECT id, event_types FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id) AND state = 'enabled';
+
+-- name: MarkEndpointSucceeded :exec
+UPDATE webhook_endpoints SET failing_since = NULL WHERE id = sqlc.arg(id) AND failing_since IS NOT NULL;
+
+-- name: MarkEndpointFailing :exec
+UPDATE webhook_endpoints SET failing_since = CAST(sqlc.arg(at) AS BIGINT) WHERE id = sqlc.arg(id) AND failing_since IS NULL;
+
+-- name: DisableFailingEndpoint :execrows
+-- Disables the endpoint if it is enabled and has failed since cutoff or earlier.
+UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = 'failing'
+WHERE id = sqlc.arg(id) AND state = 'enabled' AND failing_since <= CAST(sqlc.arg(cutoff) AS BIGINT);
+
+-- name: InsertDelivery :exec
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at)
+VALUES (sqlc.arg(id), sqlc.arg(endpoint_id), sqlc.arg(event_id), sqlc.arg(event_type), 'pending', sqlc.arg(created_at));
+
+-- name: GetDelivery :one
+SELECT * FROM webhook_deliveries WHERE id = sqlc.arg(id);
+
+-- name: ListDeliveries :many
+SELECT * FROM webhook_deliveries WHERE endpoint_id = sqlc.arg(endpoint_id)
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(lim);
+
+-- name: ListDeliveriesBefore :many
+SELECT * FROM webhook_deliveries
+WHERE endpoint_id = sqlc.arg(endpoint_id)
+  AND (created_at < sqlc.arg(created_at) OR (created_at = sqlc.arg(created_at) AND id < sqlc.arg(id)))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(lim);
+
+-- name: SetDeliveryState :exec
+UPDATE webhook_deliveries SET state = sqlc.arg(state) WHERE id = sqlc.arg(id);
+
+-- name: InsertAttempt :exec
+INSERT INTO webhook_attempts (delivery_id, n, attempted_at, status, error, duration_ms)
+SELECT sqlc.arg(delivery_id), COALESCE(MAX(n), 0) + 1, sqlc.arg(attempted_at), sqlc.arg(status), sqlc.arg(error), sqlc.arg(duration_ms)
+FROM webhook_attempts WHERE delivery_id = sqlc.arg(delivery_id);
+
+-- name: DeliveryAttempts :many
+-- ids is a JSON array of delivery ids.
+SELECT * FROM webhook_attempts
+WHERE delivery_id IN (SELECT value FROM json_each(sqlc.arg(ids)))
+ORDER BY delivery_id, n;

@@ -28,6 +28,7 @@ import (
 type Database interface {
 	billing.Store
 	billing.BatchStore
+	billing.EventStore
 	// Conn is the database for components with tables of their own, such as the sandbox rail.
 	Conn() Conn
 	// Keyring is the key ring the database seals with (nil when opened without one).

@@ -120,30 +120,37 @@ func (s *Store) EnsureSigningKey(ctx context.Context, candidate billing.SigningK
 	return s.openKey(k)
 }
 
-// CreateLink tries the common case first: a customer reference that has no current link (its
-// first invitation), where expiring and clearing would change nothing, is one INSERT without a
-// transaction, as a mint is one round trip. When the pair has a current link the INSERT violates
-// the unique index of current links, and the transaction that expires and clears it runs; there,
-// a unique violation means the pair's link is still active.
+// CreateLink inserts the link and its customer.invited event in one transaction. The common case,
+// a customer reference with no current link (its first invitation), is one INSERT that inserts;
+// when the pair has a current link it inserts nothing, and the invitation it may hold that
+// expired is marked so (with its customer.expired event, unless the sweep wrote it) and cleared
+// before the INSERT is tried again. Nothing inserted then means the pair's link is still active.
 func (s *Store) CreateLink(ctx context.Context, l billing.Link) error {
-	if err := s.d.Executor().InsertLink(ctx, l); !errors.Is(err, driver.ErrUniqueViolation) {
-		return interpret(err)
-	}
-	tx, err := s.d.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx) // a no-op once committed
-	if err := tx.ExpireInvitations(ctx, l.SiteID, l.CustomerReference, l.CreatedAt); err != nil {
-		return fmt.Errorf("expire invitations: %w", err)
-	}
-	if err := tx.ClearCurrentLink(ctx, l.SiteID, l.CustomerReference); err != nil {
-		return fmt.Errorf("clear current link: %w", err)
-	}
-	if err := tx.InsertLink(ctx, l); err != nil {
-		return interpret(err)
-	}
-	return tx.Commit(ctx)
+	return s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		inserted, err := tx.InsertLink(ctx, l)
+		if err != nil {
+			return interpret(err)
+		}
+		if !inserted {
+			expired, err := tx.ExpireInvitations(ctx, l.SiteID, l.CustomerReference, l.CreatedAt)
+			if err != nil {
+				return fmt.Errorf("expire invitations: %w", err)
+			}
+			if err := s.recordLinks(ctx, tx, billing.EventCustomerExpired, expired, l.CreatedAt); err != nil {
+				return err
+			}
+			if err := tx.ClearCurrentLink(ctx, l.SiteID, l.CustomerReference); err != nil {
+				return fmt.Errorf("clear current link: %w", err)
+			}
+			if inserted, err = tx.InsertLink(ctx, l); err != nil {
+				return interpret(err)
+			}
+			if !inserted {
+				return billing.ErrDuplicate
+			}
+		}
+		return s.recordLinks(ctx, tx, billing.EventCustomerInvited, []billing.Link{l}, l.CreatedAt)
+	})
 }
 
 func (s *Store) GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error) {
@@ -181,19 +188,32 @@ func (s *Store) LinkCustomer(ctx context.Context, id string, c billing.Customer,
 	if err != nil {
 		return billing.Link{}, err
 	}
-	l, err := s.d.Executor().LinkCustomer(ctx, id, sealed, at)
-	if err != nil {
-		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
-	}
-	return s.openLink(l, nil)
+	return s.moveLink(ctx, id, billing.EventCustomerLinked, at, func(tx driver.ExecutorTx) (billing.Link, error) {
+		return tx.LinkCustomer(ctx, id, sealed, at)
+	})
 }
 
 func (s *Store) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {
-	l, err := s.d.Executor().RevokeLink(ctx, id, by, at)
+	return s.moveLink(ctx, id, billing.EventCustomerRevoked, at, func(tx driver.ExecutorTx) (billing.Link, error) {
+		return tx.RevokeLink(ctx, id, by, at)
+	})
+}
+
+// moveLink runs move, a conditional update of link id, and writes the event of the link it moved
+// in the same transaction.
+func (s *Store) moveLink(ctx context.Context, id string, t billing.EventType, at time.Time, move func(driver.ExecutorTx) (billing.Link, error)) (billing.Link, error) {
+	var moved billing.Link
+	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		var err error
+		if moved, err = move(tx); err != nil {
+			return err
+		}
+		return s.recordLinks(ctx, tx, t, []billing.Link{moved}, at)
+	})
 	if err != nil {
 		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
 	}
-	return s.openLink(l, nil)
+	return s.openLink(moved, nil)
 }
 
 // staleOrNotFound explains why a conditional update of link id matched no row: ErrStale when the
@@ -243,6 +263,10 @@ func (s *Store) CreateBatch(ctx context.Context, b billing.Batch, rows []billing
 	}
 	if err := tx.InsertJob(ctx, billing.ExecuteBatchJob{BatchID: b.ID}); err != nil {
 		return billing.Batch{}, false, fmt.Errorf("enqueue batch execution: %w", err)
+	}
+	accepted := billing.BatchSummary{billing.RowPending: {Count: b.RowCount, Amount: b.TotalAmount}}
+	if err := s.recordBatch(ctx, tx, billing.EventBatchAccepted, stored, accepted, b.SubmittedAt); err != nil {
+		return billing.Batch{}, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return billing.Batch{}, false, err
@@ -339,14 +363,20 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcom
 	return s.d.Executor().RecordOutcomes(ctx, outcomes)
 }
 
-// CompleteBatch completes the batch if none of its rows is open, then reads whether it is
-// completed (by this call or an earlier one).
+// CompleteBatch completes the batch if none of its rows is open, with its batch.completed event,
+// then reads whether it is completed (by this call or an earlier one).
 func (s *Store) CompleteBatch(ctx context.Context, batchID string, at time.Time) (bool, error) {
-	e := s.d.Executor()
-	if err := e.CompleteBatch(ctx, batchID, at); err != nil {
+	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		completed, err := tx.CompleteBatch(ctx, batchID, at)
+		if err != nil || !completed {
+			return err
+		}
+		return s.recordCompleted(ctx, tx, []string{batchID}, at)
+	})
+	if err != nil {
 		return false, err
 	}
-	b, err := e.GetBatchByID(ctx, batchID)
+	b, err := s.d.Executor().GetBatchByID(ctx, batchID)
 	if err != nil {
 		return false, interpret(err)
 	}
@@ -356,31 +386,38 @@ func (s *Store) CompleteBatch(ctx context.Context, batchID string, at time.Time)
 // ExpireOverdueRows fails the overdue rows and completes their batches in one transaction, so
 // that no batch is left completed with open rows or overdue with none.
 func (s *Store) ExpireOverdueRows(ctx context.Context, now time.Time) (int, error) {
-	return s.expire(ctx, func(tx driver.ExecutorTx) (int, error) { return tx.ExpireOverdueRows(ctx, now) },
-		func(tx driver.ExecutorTx) error { return tx.CompleteOverdueBatches(ctx, now) })
+	return s.expire(ctx, now, func(tx driver.ExecutorTx) (int, error) { return tx.ExpireOverdueRows(ctx, now) },
+		func(tx driver.ExecutorTx) ([]string, error) { return tx.CompleteOverdueBatches(ctx, now) })
 }
 
 // ExpireBatch is ExpireOverdueRows for one batch, whatever its deadline.
 func (s *Store) ExpireBatch(ctx context.Context, batchID string, at time.Time) (int, error) {
-	return s.expire(ctx, func(tx driver.ExecutorTx) (int, error) { return tx.ExpireBatchRows(ctx, batchID, at) },
-		func(tx driver.ExecutorTx) error { return tx.CompleteExpiredBatch(ctx, batchID, at) })
+	return s.expire(ctx, at, func(tx driver.ExecutorTx) (int, error) { return tx.ExpireBatchRows(ctx, batchID, at) },
+		func(tx driver.ExecutorTx) ([]string, error) {
+			completed, err := tx.CompleteExpiredBatch(ctx, batchID, at)
+			if err != nil || !completed {
+				return nil, err
+			}
+			return []string{batchID}, nil
+		})
 }
 
-// expire runs expireRows then complete in one transaction and returns how many rows expired.
-func (s *Store) expire(ctx context.Context, expireRows func(driver.ExecutorTx) (int, error), complete func(driver.ExecutorTx) error) (int, error) {
-	tx, err := s.d.Begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback(ctx) // a no-op once committed
-	n, err := expireRows(tx)
-	if err != nil {
-		return 0, fmt.Errorf("expire rows: %w", err)
-	}
-	if err := complete(tx); err != nil {
-		return 0, fmt.Errorf("complete batches: %w", err)
-	}
-	return n, tx.Commit(ctx)
+// expire runs expireRows then complete in one transaction, with the batch.completed event of each
+// batch complete completed, and returns how many rows expired.
+func (s *Store) expire(ctx context.Context, at time.Time, expireRows func(driver.ExecutorTx) (int, error), complete func(driver.ExecutorTx) ([]string, error)) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		var err error
+		if n, err = expireRows(tx); err != nil {
+			return fmt.Errorf("expire rows: %w", err)
+		}
+		completed, err := complete(tx)
+		if err != nil {
+			return fmt.Errorf("complete batches: %w", err)
+		}
+		return s.recordCompleted(ctx, tx, completed, at)
+	})
+	return n, err
 }
 
 func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {

@@ -300,7 +300,7 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer db.Close()
-		service, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay)
+		service, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
 		if err != nil {
 			return err
 		}

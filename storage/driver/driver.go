@@ -79,12 +79,12 @@ type Executor interface {
 	// UpdateSigningKeySecret writes the key's secret if it is still old, and reports whether it did.
 	UpdateSigningKeySecret(ctx context.Context, id string, old, new []byte) (bool, error)
 
-	// InsertLink inserts l as the invited, current link of its pair; ErrUniqueViolation when the
-	// pair has a current link.
-	InsertLink(ctx context.Context, l billing.Link) error
+	// InsertLink inserts l as the invited, current link of its pair, and reports whether it did:
+	// nothing is inserted when the pair has a current or an active link.
+	InsertLink(ctx context.Context, l billing.Link) (bool, error)
 	// ExpireInvitations marks the pair's current link expired if it is an invitation that
-	// expired by at.
-	ExpireInvitations(ctx context.Context, siteID, customerReference string, at time.Time) error
+	// expired by at, and returns it so.
+	ExpireInvitations(ctx context.Context, siteID, customerReference string, at time.Time) ([]billing.Link, error)
 	// ClearCurrentLink makes the pair's current link no longer current.
 	ClearCurrentLink(ctx context.Context, siteID, customerReference string) error
 	GetCurrentLink(ctx context.Context, siteID, customerReference string) (billing.Link, error)
@@ -146,19 +146,107 @@ type Executor interface {
 	InProgressRows(ctx context.Context, batchID string) ([]string, error)
 	// RecordOutcomes moves those of the rows that are pending or inProgress to their outcome.
 	RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcome) error
-	// CompleteBatch marks the batch completed at `at` unless it is, or one of its rows is open.
-	CompleteBatch(ctx context.Context, batchID string, at time.Time) error
+	// CompleteBatch marks the batch completed at `at` unless it is, or one of its rows is open,
+	// and reports whether it did.
+	CompleteBatch(ctx context.Context, batchID string, at time.Time) (bool, error)
 	// ExpireOverdueRows fails as expired the open rows of uncompleted batches whose deadline is
 	// at or before now, and returns how many.
 	ExpireOverdueRows(ctx context.Context, now time.Time) (int, error)
-	// CompleteOverdueBatches completes the uncompleted batches whose deadline is at or before now.
-	CompleteOverdueBatches(ctx context.Context, now time.Time) error
+	// CompleteOverdueBatches completes the uncompleted batches whose deadline is at or before now,
+	// and returns their ids.
+	CompleteOverdueBatches(ctx context.Context, now time.Time) ([]string, error)
 	// ExpireBatchRows fails as expired the batch's open rows at `at`, and returns how many.
 	ExpireBatchRows(ctx context.Context, batchID string, at time.Time) (int, error)
-	// CompleteExpiredBatch completes the batch at `at` unless it is completed.
-	CompleteExpiredBatch(ctx context.Context, batchID string, at time.Time) error
+	// CompleteExpiredBatch completes the batch at `at` unless it is completed, and reports whether
+	// it did.
+	CompleteExpiredBatch(ctx context.Context, batchID string, at time.Time) (bool, error)
 	// PurgeBatches deletes the batches whose RetainUntil is at or before now and returns how many.
 	PurgeBatches(ctx context.Context, now time.Time) (int, error)
+
+	InsertEvent(ctx context.Context, e billing.Event) error
+	GetEvent(ctx context.Context, id string) (billing.Event, error)
+	// EventPosition is where the site's event id stands in the order of its events.
+	EventPosition(ctx context.Context, siteID, id string) (EventPosition, error)
+	// ListEvents returns a page of the site's events, in their order (see EventPage). On
+	// PostgreSQL it leaves out the events of transactions that may still be followed by one that
+	// commits an event before them.
+	ListEvents(ctx context.Context, p EventPage) ([]billing.Event, error)
+	// PurgeEvents deletes the events written at or before `before` (and their deliveries), and
+	// returns how many.
+	PurgeEvents(ctx context.Context, before time.Time) (int, error)
+	// ExpireDueInvitations marks expired up to limit of the invitations that expired by now, and
+	// returns them so.
+	ExpireDueInvitations(ctx context.Context, now time.Time, limit int) ([]billing.Link, error)
+
+	InsertWebhookEndpoint(ctx context.Context, e StoredEndpoint) error
+	CountWebhookEndpoints(ctx context.Context, siteID string) (int, error)
+	// ListWebhookEndpoints returns the site's endpoints, oldest first.
+	ListWebhookEndpoints(ctx context.Context, siteID string) ([]StoredEndpoint, error)
+	GetWebhookEndpoint(ctx context.Context, id string) (StoredEndpoint, error)
+	// UpdateWebhookEndpoint writes every field of e but its site and creation time, and reports
+	// whether the endpoint exists.
+	UpdateWebhookEndpoint(ctx context.Context, e StoredEndpoint) (bool, error)
+	// DeleteWebhookEndpoint deletes the site's endpoint and its deliveries, and reports whether
+	// there was one.
+	DeleteWebhookEndpoint(ctx context.Context, siteID, id string) (bool, error)
+	// EnabledWebhookEndpoints returns the site's enabled endpoints and what they subscribe to.
+	EnabledWebhookEndpoints(ctx context.Context, siteID string) ([]Subscription, error)
+	// MarkEndpointSucceeded clears the endpoint's FailingSince.
+	MarkEndpointSucceeded(ctx context.Context, id string) error
+	// MarkEndpointFailing sets the endpoint's FailingSince to at unless it is set.
+	MarkEndpointFailing(ctx context.Context, id string, at time.Time) error
+	// DisableFailingEndpoint disables the endpoint, as failing, if it is enabled and has been
+	// failing since cutoff or earlier, and reports whether it did.
+	DisableFailingEndpoint(ctx context.Context, id string, cutoff time.Time) (bool, error)
+
+	// InsertDelivery inserts d, pending.
+	InsertDelivery(ctx context.Context, d billing.Delivery) error
+	GetDelivery(ctx context.Context, id string) (billing.Delivery, error)
+	// ListDeliveries returns up to limit of the endpoint's deliveries, newest first.
+	ListDeliveries(ctx context.Context, endpointID string, limit int) ([]billing.Delivery, error)
+	// ListDeliveriesBefore returns up to limit of the endpoint's deliveries after the one made at
+	// createdAt with id, in the order of ListDeliveries.
+	ListDeliveriesBefore(ctx context.Context, endpointID string, createdAt time.Time, id string, limit int) ([]billing.Delivery, error)
+	SetDeliveryState(ctx context.Context, id string, state billing.DeliveryState) error
+	// InsertAttempt adds a to the delivery's attempts, numbered after the others.
+	InsertAttempt(ctx context.Context, deliveryID string, a billing.DeliveryAttempt) error
+	// DeliveryAttempts returns the attempts of the deliveries, each delivery's in order.
+	DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([]DeliveryAttempt, error)
+}
+
+// EventPosition is where an event stands in the order of its site's events; the zero position
+// is before the first. Tx is the writing transaction's id on PostgreSQL ("0" or "" on SQLite,
+// which orders by Seq alone).
+type EventPosition struct {
+	Tx  string
+	Seq int64
+}
+
+// EventPage selects up to Limit of a site's events after After, only of Type unless empty.
+type EventPage struct {
+	SiteID string
+	After  EventPosition
+	Type   billing.EventType
+	Limit  int
+}
+
+// StoredEndpoint is a webhook endpoint as stored: its secrets sealed (Endpoint's are zero).
+type StoredEndpoint struct {
+	Endpoint       billing.WebhookEndpoint
+	Secret         string
+	PreviousSecret string // empty for NULL
+}
+
+// Subscription is an enabled endpoint of a site and the event types it is sent.
+type Subscription struct {
+	EndpointID string
+	EventTypes []billing.EventType
+}
+
+// DeliveryAttempt is an attempt of the delivery DeliveryID.
+type DeliveryAttempt struct {
+	DeliveryID string
+	Attempt    billing.DeliveryAttempt
 }
 
 // LinkPage selects a page of a site's current links, ordered by customer reference: up to Limit
@@ -203,10 +291,14 @@ func (m marked) Unwrap() []error { return []error{m.fact, m.err} }
 
 // InsertOpts are the River insert options a job asks for (nil for the queue's defaults).
 func InsertOpts(job billing.Job) *river.InsertOpts {
+	var opts river.InsertOpts
 	if j, ok := job.(interface{ MaxAttempts() int }); ok {
-		return &river.InsertOpts{MaxAttempts: j.MaxAttempts()}
+		opts.MaxAttempts = j.MaxAttempts()
 	}
-	return nil
+	if j, ok := job.(interface{ Queue() string }); ok {
+		opts.Queue = j.Queue()
+	}
+	return &opts
 }
 
 // One adapts fn, which maps one row a query returned, to the query's results: fn(r), or the

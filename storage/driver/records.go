@@ -205,3 +205,110 @@ func FromNullMillis(n sql.NullInt64) time.Time {
 	}
 	return billing.FromMillis(n.Int64)
 }
+
+// EventRecord is a row of the event queries.
+type EventRecord struct {
+	ID        string
+	SiteID    string
+	Type      string
+	CreatedAt int64
+	Body      string
+}
+
+func (r EventRecord) Event() billing.Event {
+	return billing.Event{ID: r.ID, SiteID: r.SiteID, Type: billing.EventType(r.Type), CreatedAt: billing.FromMillis(r.CreatedAt), Body: []byte(r.Body)}
+}
+
+// EndpointRecord is a row of webhook_endpoints.
+type EndpointRecord struct {
+	ID                  string
+	SiteID              string
+	Url                 string
+	EventTypes          string
+	State               string
+	DisabledReason      sql.NullString
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	CreatedAt           int64
+	FailingSince        sql.NullInt64
+}
+
+func (r EndpointRecord) Endpoint() StoredEndpoint {
+	return StoredEndpoint{
+		Endpoint: billing.WebhookEndpoint{
+			ID:                  r.ID,
+			SiteID:              r.SiteID,
+			URL:                 r.Url,
+			EventTypes:          EventTypes(r.EventTypes),
+			State:               billing.EndpointState(r.State),
+			DisabledReason:      r.DisabledReason.String,
+			PreviousSecretUntil: FromNullMillis(r.PreviousSecretUntil),
+			CreatedAt:           billing.FromMillis(r.CreatedAt),
+			FailingSince:        FromNullMillis(r.FailingSince),
+		},
+		Secret:         r.Secret,
+		PreviousSecret: r.PreviousSecret.String,
+	}
+}
+
+// SubscriptionRecord is a row of EnabledWebhookEndpoints.
+type SubscriptionRecord struct {
+	ID         string
+	EventTypes string
+}
+
+func (r SubscriptionRecord) Subscription() Subscription {
+	return Subscription{EndpointID: r.ID, EventTypes: EventTypes(r.EventTypes)}
+}
+
+// EventTypes reads a stored list of event types (space-separated).
+func EventTypes(s string) []billing.EventType {
+	var out []billing.EventType
+	for _, f := range strings.Fields(s) {
+		out = append(out, billing.EventType(f))
+	}
+	return out
+}
+
+// FormatEventTypes is the inverse of EventTypes.
+func FormatEventTypes(types []billing.EventType) string {
+	parts := make([]string, len(types))
+	for i, t := range types {
+		parts[i] = string(t)
+	}
+	return strings.Join(parts, " ")
+}
+
+// DeliveryRecord is a row of webhook_deliveries.
+type DeliveryRecord struct {
+	ID         string
+	EndpointID string
+	EventID    string
+	EventType  string
+	State      string
+	CreatedAt  int64
+}
+
+func (r DeliveryRecord) Delivery() billing.Delivery {
+	return billing.Delivery{ID: r.ID, EndpointID: r.EndpointID, EventID: r.EventID, EventType: billing.EventType(r.EventType),
+		State: billing.DeliveryState(r.State), CreatedAt: billing.FromMillis(r.CreatedAt)}
+}
+
+// AttemptRecord is a row of webhook_attempts.
+type AttemptRecord struct {
+	DeliveryID  string
+	N           int64
+	AttemptedAt int64
+	Status      int64
+	Error       string
+	DurationMs  int64
+}
+
+func (r AttemptRecord) Attempt() DeliveryAttempt {
+	return DeliveryAttempt{DeliveryID: r.DeliveryID, Attempt: billing.DeliveryAttempt{
+		At: billing.FromMillis(r.AttemptedAt), Status: int(r.Status), Error: r.Error, Duration: time.Duration(r.DurationMs) * time.Millisecond}}
+}
+
+// NullString is s as a nullable column: NULL when s is empty.
+func NullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

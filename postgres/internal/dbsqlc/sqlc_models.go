@@ -6,6 +6,8 @@ package dbsqlc
 
 import (
 	"database/sql"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type ApiClient struct {
@@ -60,6 +62,16 @@ type CustomerLink struct {
 	CustomerAccountNumber sql.NullString
 }
 
+type Event struct {
+	Seq       int64
+	Txid      pgtype.Uint64
+	ID        string
+	SiteID    string
+	Type      string
+	CreatedAt int64
+	Body      string
+}
+
 type Organisation struct {
 	ID        string
 	Name      string
@@ -90,4 +102,36 @@ type Site struct {
 	Currency       string
 	CreatedAt      int64
 	Rail           string
+}
+
+type WebhookAttempt struct {
+	DeliveryID  string
+	N           int64
+	AttemptedAt int64
+	Status      int64
+	Error       string
+	DurationMs  int64
+}
+
+type WebhookDelivery struct {
+	ID         string
+	EndpointID string
+	EventID    string
+	EventType  string
+	State      string
+	CreatedAt  int64
+}
+
+type WebhookEndpoint struct {
+	ID                  string
+	SiteID              string
+	Url                 string
+	EventTypes          string
+	State               string
+	DisabledReason      sql.NullString
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	CreatedAt           int64
+	FailingSince        sql.NullInt64
 }

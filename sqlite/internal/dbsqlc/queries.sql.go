@@ -156,7 +156,7 @@ func (q *Queries) ClearCurrentLink(ctx context.Context, arg ClearCurrentLinkPara
 	return err
 }
 
-const completeBatch = `-- name: CompleteBatch :exec
+const completeBatch = `-- name: CompleteBatch :execrows
 UPDATE batches SET state = 'completed', completed_at = CAST(?1 AS BIGINT)
 WHERE batches.id = ?2 AND batches.state <> 'completed'
   AND NOT EXISTS (SELECT 1 FROM batch_rows AS r
@@ -168,12 +168,15 @@ type CompleteBatchParams struct {
 	ID string
 }
 
-func (q *Queries) CompleteBatch(ctx context.Context, arg CompleteBatchParams) error {
-	_, err := q.db.ExecContext(ctx, completeBatch, arg.At, arg.ID)
-	return err
+func (q *Queries) CompleteBatch(ctx context.Context, arg CompleteBatchParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, completeBatch, arg.At, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
-const completeExpiredBatch = `-- name: CompleteExpiredBatch :exec
+const completeExpiredBatch = `-- name: CompleteExpiredBatch :execrows
 UPDATE batches SET state = 'completed', completed_at = CAST(?1 AS BIGINT)
 WHERE id = ?2 AND state <> 'completed'
 `
@@ -183,19 +186,41 @@ type CompleteExpiredBatchParams struct {
 	BatchID string
 }
 
-func (q *Queries) CompleteExpiredBatch(ctx context.Context, arg CompleteExpiredBatchParams) error {
-	_, err := q.db.ExecContext(ctx, completeExpiredBatch, arg.At, arg.BatchID)
-	return err
+func (q *Queries) CompleteExpiredBatch(ctx context.Context, arg CompleteExpiredBatchParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, completeExpiredBatch, arg.At, arg.BatchID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
-const completeOverdueBatches = `-- name: CompleteOverdueBatches :exec
+const completeOverdueBatches = `-- name: CompleteOverdueBatches :many
 UPDATE batches SET state = 'completed', completed_at = CAST(?1 AS BIGINT)
 WHERE deadline_at <= ?1 AND state <> 'completed'
+RETURNING id
 `
 
-func (q *Queries) CompleteOverdueBatches(ctx context.Context, now int64) error {
-	_, err := q.db.ExecContext(ctx, completeOverdueBatches, now)
-	return err
+func (q *Queries) CompleteOverdueBatches(ctx context.Context, now int64) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, completeOverdueBatches, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const countOrganisations = `-- name: CountOrganisations :one
@@ -204,6 +229,17 @@ SELECT count(*) FROM organisations
 
 func (q *Queries) CountOrganisations(ctx context.Context) (int64, error) {
 	row := q.db.QueryRowContext(ctx, countOrganisations)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const countWebhookEndpoints = `-- name: CountWebhookEndpoints :one
+SELECT count(*) FROM webhook_endpoints WHERE site_id = ?1
+`
+
+func (q *Queries) CountWebhookEndpoints(ctx context.Context, siteID string) (int64, error) {
+	row := q.db.QueryRowContext(ctx, countWebhookEndpoints, siteID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -305,6 +341,111 @@ func (q *Queries) DeleteSigningKeysExcept(ctx context.Context, id string) (int64
 	return result.RowsAffected()
 }
 
+const deleteWebhookEndpoint = `-- name: DeleteWebhookEndpoint :execrows
+DELETE FROM webhook_endpoints WHERE site_id = ?1 AND id = ?2
+`
+
+type DeleteWebhookEndpointParams struct {
+	SiteID string
+	ID     string
+}
+
+func (q *Queries) DeleteWebhookEndpoint(ctx context.Context, arg DeleteWebhookEndpointParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteWebhookEndpoint, arg.SiteID, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const deliveryAttempts = `-- name: DeliveryAttempts :many
+SELECT delivery_id, n, attempted_at, status, error, duration_ms FROM webhook_attempts
+WHERE delivery_id IN (SELECT value FROM json_each(?1))
+ORDER BY delivery_id, n
+`
+
+// ids is a JSON array of delivery ids.
+func (q *Queries) DeliveryAttempts(ctx context.Context, ids interface{}) ([]WebhookAttempt, error) {
+	rows, err := q.db.QueryContext(ctx, deliveryAttempts, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookAttempt
+	for rows.Next() {
+		var i WebhookAttempt
+		if err := rows.Scan(
+			&i.DeliveryID,
+			&i.N,
+			&i.AttemptedAt,
+			&i.Status,
+			&i.Error,
+			&i.DurationMs,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const disableFailingEndpoint = `-- name: DisableFailingEndpoint :execrows
+UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = 'failing'
+WHERE id = ?1 AND state = 'enabled' AND failing_since <= CAST(?2 AS BIGINT)
+`
+
+type DisableFailingEndpointParams struct {
+	ID     string
+	Cutoff int64
+}
+
+// Disables the endpoint if it is enabled and has failed since cutoff or earlier.
+func (q *Queries) DisableFailingEndpoint(ctx context.Context, arg DisableFailingEndpointParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, disableFailingEndpoint, arg.ID, arg.Cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const enabledWebhookEndpoints = `-- name: EnabledWebhookEndpoints :many
+SELECT id, event_types FROM webhook_endpoints WHERE site_id = ?1 AND state = 'enabled'
+`
+
+type EnabledWebhookEndpointsRow struct {
+	ID         string
+	EventTypes string
+}
+
+func (q *Queries) EnabledWebhookEndpoints(ctx context.Context, siteID string) ([]EnabledWebhookEndpointsRow, error) {
+	rows, err := q.db.QueryContext(ctx, enabledWebhookEndpoints, siteID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EnabledWebhookEndpointsRow
+	for rows.Next() {
+		var i EnabledWebhookEndpointsRow
+		if err := rows.Scan(&i.ID, &i.EventTypes); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const eraseBankDetails = `-- name: EraseBankDetails :execrows
 UPDATE customer_links
 SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_account_number = NULL
@@ -328,6 +469,22 @@ func (q *Queries) EraseBankDetails(ctx context.Context, arg EraseBankDetailsPara
 	return result.RowsAffected()
 }
 
+const eventPosition = `-- name: EventPosition :one
+SELECT seq FROM events WHERE site_id = ?1 AND id = ?2
+`
+
+type EventPositionParams struct {
+	SiteID string
+	ID     string
+}
+
+func (q *Queries) EventPosition(ctx context.Context, arg EventPositionParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, eventPosition, arg.SiteID, arg.ID)
+	var seq int64
+	err := row.Scan(&seq)
+	return seq, err
+}
+
 const expireBatchRows = `-- name: ExpireBatchRows :execrows
 UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = CAST(?1 AS BIGINT)
 WHERE batch_id = ?2 AND state IN ('pending', 'inProgress')
@@ -346,10 +503,64 @@ func (q *Queries) ExpireBatchRows(ctx context.Context, arg ExpireBatchRowsParams
 	return result.RowsAffected()
 }
 
-const expireInvitations = `-- name: ExpireInvitations :exec
+const expireDueInvitations = `-- name: ExpireDueInvitations :many
+UPDATE customer_links SET state = 'expired'
+WHERE state = 'invited' AND id IN (SELECT id FROM customer_links AS c
+                                   WHERE c.state = 'invited' AND c.expires_at <= ?1
+                                   ORDER BY c.expires_at LIMIT ?2)
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number
+`
+
+type ExpireDueInvitationsParams struct {
+	Now int64
+	Lim int64
+}
+
+// The invitations past their expiry, up to lim of them, marked expired. On PostgreSQL a replica
+// running the same sweep waits for the other's update, then finds the link no longer invited.
+func (q *Queries) ExpireDueInvitations(ctx context.Context, arg ExpireDueInvitationsParams) ([]CustomerLink, error) {
+	rows, err := q.db.QueryContext(ctx, expireDueInvitations, arg.Now, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []CustomerLink
+	for rows.Next() {
+		var i CustomerLink
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteID,
+			&i.CustomerReference,
+			&i.State,
+			&i.IsCurrent,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+			&i.LinkedAt,
+			&i.RevokedAt,
+			&i.RevokedBy,
+			&i.CustomerName,
+			&i.CustomerEmail,
+			&i.CustomerBsb,
+			&i.CustomerAccountNumber,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const expireInvitations = `-- name: ExpireInvitations :many
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = ?1 AND customer_reference = ?2 AND is_current
   AND state = 'invited' AND expires_at <= ?3
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number
 `
 
 type ExpireInvitationsParams struct {
@@ -360,9 +571,42 @@ type ExpireInvitationsParams struct {
 
 // Only the pair's current link can be stored as invited: CreateLink expires or refuses the
 // current invitation before it adds another. Saying so lets the is_current index serve.
-func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsParams) error {
-	_, err := q.db.ExecContext(ctx, expireInvitations, arg.SiteID, arg.CustomerReference, arg.At)
-	return err
+func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsParams) ([]CustomerLink, error) {
+	rows, err := q.db.QueryContext(ctx, expireInvitations, arg.SiteID, arg.CustomerReference, arg.At)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []CustomerLink
+	for rows.Next() {
+		var i CustomerLink
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteID,
+			&i.CustomerReference,
+			&i.State,
+			&i.IsCurrent,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+			&i.LinkedAt,
+			&i.RevokedAt,
+			&i.RevokedBy,
+			&i.CustomerName,
+			&i.CustomerEmail,
+			&i.CustomerBsb,
+			&i.CustomerAccountNumber,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const expireOverdueRows = `-- name: ExpireOverdueRows :execrows
@@ -480,6 +724,49 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 	return i, err
 }
 
+const getDelivery = `-- name: GetDelivery :one
+SELECT id, endpoint_id, event_id, event_type, state, created_at FROM webhook_deliveries WHERE id = ?1
+`
+
+func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, error) {
+	row := q.db.QueryRowContext(ctx, getDelivery, id)
+	var i WebhookDelivery
+	err := row.Scan(
+		&i.ID,
+		&i.EndpointID,
+		&i.EventID,
+		&i.EventType,
+		&i.State,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const getEvent = `-- name: GetEvent :one
+SELECT id, site_id, type, created_at, body FROM events WHERE id = ?1
+`
+
+type GetEventRow struct {
+	ID        string
+	SiteID    string
+	Type      string
+	CreatedAt int64
+	Body      string
+}
+
+func (q *Queries) GetEvent(ctx context.Context, id string) (GetEventRow, error) {
+	row := q.db.QueryRowContext(ctx, getEvent, id)
+	var i GetEventRow
+	err := row.Scan(
+		&i.ID,
+		&i.SiteID,
+		&i.Type,
+		&i.CreatedAt,
+		&i.Body,
+	)
+	return i, err
+}
+
 const getLink = `-- name: GetLink :one
 SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links WHERE id = ?1
 `
@@ -542,6 +829,29 @@ func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
 	return i, err
 }
 
+const getWebhookEndpoint = `-- name: GetWebhookEndpoint :one
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since FROM webhook_endpoints WHERE id = ?1
+`
+
+func (q *Queries) GetWebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error) {
+	row := q.db.QueryRowContext(ctx, getWebhookEndpoint, id)
+	var i WebhookEndpoint
+	err := row.Scan(
+		&i.ID,
+		&i.SiteID,
+		&i.Url,
+		&i.EventTypes,
+		&i.State,
+		&i.DisabledReason,
+		&i.Secret,
+		&i.PreviousSecret,
+		&i.PreviousSecretUntil,
+		&i.CreatedAt,
+		&i.FailingSince,
+	)
+	return i, err
+}
+
 const inProgressRows = `-- name: InProgressRows :many
 SELECT id FROM batch_rows WHERE batch_id = ?1 AND state = 'inProgress' ORDER BY idx
 `
@@ -567,6 +877,31 @@ func (q *Queries) InProgressRows(ctx context.Context, batchID string) ([]string,
 		return nil, err
 	}
 	return items, nil
+}
+
+const insertAttempt = `-- name: InsertAttempt :exec
+INSERT INTO webhook_attempts (delivery_id, n, attempted_at, status, error, duration_ms)
+SELECT ?1, COALESCE(MAX(n), 0) + 1, ?2, ?3, ?4, ?5
+FROM webhook_attempts WHERE delivery_id = ?1
+`
+
+type InsertAttemptParams struct {
+	DeliveryID  string
+	AttemptedAt int64
+	Status      int64
+	Error       string
+	DurationMs  int64
+}
+
+func (q *Queries) InsertAttempt(ctx context.Context, arg InsertAttemptParams) error {
+	_, err := q.db.ExecContext(ctx, insertAttempt,
+		arg.DeliveryID,
+		arg.AttemptedAt,
+		arg.Status,
+		arg.Error,
+		arg.DurationMs,
+	)
+	return err
 }
 
 const insertBatch = `-- name: InsertBatch :one
@@ -644,9 +979,60 @@ func (q *Queries) InsertBatchRows(ctx context.Context, arg InsertBatchRowsParams
 	return err
 }
 
-const insertLink = `-- name: InsertLink :exec
+const insertDelivery = `-- name: InsertDelivery :exec
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at)
+VALUES (?1, ?2, ?3, ?4, 'pending', ?5)
+`
+
+type InsertDeliveryParams struct {
+	ID         string
+	EndpointID string
+	EventID    string
+	EventType  string
+	CreatedAt  int64
+}
+
+func (q *Queries) InsertDelivery(ctx context.Context, arg InsertDeliveryParams) error {
+	_, err := q.db.ExecContext(ctx, insertDelivery,
+		arg.ID,
+		arg.EndpointID,
+		arg.EventID,
+		arg.EventType,
+		arg.CreatedAt,
+	)
+	return err
+}
+
+const insertEvent = `-- name: InsertEvent :exec
+
+INSERT INTO events (id, site_id, type, created_at, body)
+VALUES (?1, ?2, ?3, ?4, ?5)
+`
+
+type InsertEventParams struct {
+	ID        string
+	SiteID    string
+	Type      string
+	CreatedAt int64
+	Body      string
+}
+
+// Events and webhooks.
+func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error {
+	_, err := q.db.ExecContext(ctx, insertEvent,
+		arg.ID,
+		arg.SiteID,
+		arg.Type,
+		arg.CreatedAt,
+		arg.Body,
+	)
+	return err
+}
+
+const insertLink = `-- name: InsertLink :execrows
 INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at)
 VALUES (?1, ?2, ?3, 'invited', TRUE, ?4, ?5)
+ON CONFLICT DO NOTHING
 `
 
 type InsertLinkParams struct {
@@ -657,15 +1043,20 @@ type InsertLinkParams struct {
 	ExpiresAt         int64
 }
 
-func (q *Queries) InsertLink(ctx context.Context, arg InsertLinkParams) error {
-	_, err := q.db.ExecContext(ctx, insertLink,
+// Inserts nothing (and says so) when the pair has a current or active link: CreateLink then
+// expires and clears it in the same transaction, which an error would have aborted on PostgreSQL.
+func (q *Queries) InsertLink(ctx context.Context, arg InsertLinkParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, insertLink,
 		arg.ID,
 		arg.SiteID,
 		arg.CustomerReference,
 		arg.CreatedAt,
 		arg.ExpiresAt,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const insertSigningKey = `-- name: InsertSigningKey :exec
@@ -685,6 +1076,34 @@ type InsertSigningKeyParams struct {
 // conflict on seq 1 and do nothing; once keys were rotated and the first deleted, none comes back.
 func (q *Queries) InsertSigningKey(ctx context.Context, arg InsertSigningKeyParams) error {
 	_, err := q.db.ExecContext(ctx, insertSigningKey, arg.ID, arg.Secret, arg.CreatedAt)
+	return err
+}
+
+const insertWebhookEndpoint = `-- name: InsertWebhookEndpoint :exec
+INSERT INTO webhook_endpoints (id, site_id, url, event_types, state, secret, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+`
+
+type InsertWebhookEndpointParams struct {
+	ID         string
+	SiteID     string
+	Url        string
+	EventTypes string
+	State      string
+	Secret     string
+	CreatedAt  int64
+}
+
+func (q *Queries) InsertWebhookEndpoint(ctx context.Context, arg InsertWebhookEndpointParams) error {
+	_, err := q.db.ExecContext(ctx, insertWebhookEndpoint,
+		arg.ID,
+		arg.SiteID,
+		arg.Url,
+		arg.EventTypes,
+		arg.State,
+		arg.Secret,
+		arg.CreatedAt,
+	)
 	return err
 }
 
@@ -910,6 +1329,203 @@ func (q *Queries) ListBatchesAfter(ctx context.Context, arg ListBatchesAfterPara
 			&i.CompletedAt,
 			&i.DeadlineAt,
 			&i.RetainUntil,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listDeliveries = `-- name: ListDeliveries :many
+SELECT id, endpoint_id, event_id, event_type, state, created_at FROM webhook_deliveries WHERE endpoint_id = ?1
+ORDER BY created_at DESC, id DESC
+LIMIT ?2
+`
+
+type ListDeliveriesParams struct {
+	EndpointID string
+	Lim        int64
+}
+
+func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) ([]WebhookDelivery, error) {
+	rows, err := q.db.QueryContext(ctx, listDeliveries, arg.EndpointID, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookDelivery
+	for rows.Next() {
+		var i WebhookDelivery
+		if err := rows.Scan(
+			&i.ID,
+			&i.EndpointID,
+			&i.EventID,
+			&i.EventType,
+			&i.State,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listDeliveriesBefore = `-- name: ListDeliveriesBefore :many
+SELECT id, endpoint_id, event_id, event_type, state, created_at FROM webhook_deliveries
+WHERE endpoint_id = ?1
+  AND (created_at < ?2 OR (created_at = ?2 AND id < ?3))
+ORDER BY created_at DESC, id DESC
+LIMIT ?4
+`
+
+type ListDeliveriesBeforeParams struct {
+	EndpointID string
+	CreatedAt  int64
+	ID         string
+	Lim        int64
+}
+
+func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBeforeParams) ([]WebhookDelivery, error) {
+	rows, err := q.db.QueryContext(ctx, listDeliveriesBefore,
+		arg.EndpointID,
+		arg.CreatedAt,
+		arg.ID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookDelivery
+	for rows.Next() {
+		var i WebhookDelivery
+		if err := rows.Scan(
+			&i.ID,
+			&i.EndpointID,
+			&i.EventID,
+			&i.EventType,
+			&i.State,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEvents = `-- name: ListEvents :many
+SELECT id, site_id, type, created_at, body FROM events
+WHERE site_id = ?1 AND seq > ?2
+ORDER BY seq
+LIMIT ?3
+`
+
+type ListEventsParams struct {
+	SiteID   string
+	AfterSeq int64
+	Lim      int64
+}
+
+type ListEventsRow struct {
+	ID        string
+	SiteID    string
+	Type      string
+	CreatedAt int64
+	Body      string
+}
+
+func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
+	rows, err := q.db.QueryContext(ctx, listEvents, arg.SiteID, arg.AfterSeq, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsRow
+	for rows.Next() {
+		var i ListEventsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteID,
+			&i.Type,
+			&i.CreatedAt,
+			&i.Body,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsOfType = `-- name: ListEventsOfType :many
+SELECT id, site_id, type, created_at, body FROM events
+WHERE site_id = ?1 AND type = ?2 AND seq > ?3
+ORDER BY seq
+LIMIT ?4
+`
+
+type ListEventsOfTypeParams struct {
+	SiteID   string
+	Type     string
+	AfterSeq int64
+	Lim      int64
+}
+
+type ListEventsOfTypeRow struct {
+	ID        string
+	SiteID    string
+	Type      string
+	CreatedAt int64
+	Body      string
+}
+
+func (q *Queries) ListEventsOfType(ctx context.Context, arg ListEventsOfTypeParams) ([]ListEventsOfTypeRow, error) {
+	rows, err := q.db.QueryContext(ctx, listEventsOfType,
+		arg.SiteID,
+		arg.Type,
+		arg.AfterSeq,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEventsOfTypeRow
+	for rows.Next() {
+		var i ListEventsOfTypeRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteID,
+			&i.Type,
+			&i.CreatedAt,
+			&i.Body,
 		); err != nil {
 			return nil, err
 		}
@@ -1186,6 +1802,68 @@ func (q *Queries) ListSigningKeys(ctx context.Context) ([]ListSigningKeysRow, er
 	return items, nil
 }
 
+const listWebhookEndpoints = `-- name: ListWebhookEndpoints :many
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since FROM webhook_endpoints WHERE site_id = ?1 ORDER BY created_at, id
+`
+
+func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]WebhookEndpoint, error) {
+	rows, err := q.db.QueryContext(ctx, listWebhookEndpoints, siteID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookEndpoint
+	for rows.Next() {
+		var i WebhookEndpoint
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteID,
+			&i.Url,
+			&i.EventTypes,
+			&i.State,
+			&i.DisabledReason,
+			&i.Secret,
+			&i.PreviousSecret,
+			&i.PreviousSecretUntil,
+			&i.CreatedAt,
+			&i.FailingSince,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const markEndpointFailing = `-- name: MarkEndpointFailing :exec
+UPDATE webhook_endpoints SET failing_since = CAST(?1 AS BIGINT) WHERE id = ?2 AND failing_since IS NULL
+`
+
+type MarkEndpointFailingParams struct {
+	At int64
+	ID string
+}
+
+func (q *Queries) MarkEndpointFailing(ctx context.Context, arg MarkEndpointFailingParams) error {
+	_, err := q.db.ExecContext(ctx, markEndpointFailing, arg.At, arg.ID)
+	return err
+}
+
+const markEndpointSucceeded = `-- name: MarkEndpointSucceeded :exec
+UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL
+`
+
+func (q *Queries) MarkEndpointSucceeded(ctx context.Context, id string) error {
+	_, err := q.db.ExecContext(ctx, markEndpointSucceeded, id)
+	return err
+}
+
 const markInProgress = `-- name: MarkInProgress :exec
 UPDATE batch_rows SET state = 'inProgress'
 WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?1))
@@ -1269,6 +1947,18 @@ func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
 	return result.RowsAffected()
 }
 
+const purgeEvents = `-- name: PurgeEvents :execrows
+DELETE FROM events WHERE created_at <= ?1
+`
+
+func (q *Queries) PurgeEvents(ctx context.Context, before int64) (int64, error) {
+	result, err := q.db.ExecContext(ctx, purgeEvents, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const revokeClient = `-- name: RevokeClient :one
 UPDATE api_clients SET revoked_at = coalesce(revoked_at, CAST(?1 AS BIGINT))
 WHERE id = ?2
@@ -1327,6 +2017,20 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerAccountNumber,
 	)
 	return i, err
+}
+
+const setDeliveryState = `-- name: SetDeliveryState :exec
+UPDATE webhook_deliveries SET state = ?1 WHERE id = ?2
+`
+
+type SetDeliveryStateParams struct {
+	State string
+	ID    string
+}
+
+func (q *Queries) SetDeliveryState(ctx context.Context, arg SetDeliveryStateParams) error {
+	_, err := q.db.ExecContext(ctx, setDeliveryState, arg.State, arg.ID)
+	return err
 }
 
 const startBatch = `-- name: StartBatch :exec
@@ -1392,6 +2096,45 @@ type UpdateSigningKeySecretParams struct {
 // Writes the secret only if it is still old_secret, so that a concurrent change is not undone.
 func (q *Queries) UpdateSigningKeySecret(ctx context.Context, arg UpdateSigningKeySecretParams) (int64, error) {
 	result, err := q.db.ExecContext(ctx, updateSigningKeySecret, arg.NewSecret, arg.ID, arg.OldSecret)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const updateWebhookEndpoint = `-- name: UpdateWebhookEndpoint :execrows
+UPDATE webhook_endpoints
+SET url = ?1, event_types = ?2, state = ?3,
+    disabled_reason = ?4, secret = ?5,
+    previous_secret = ?6, previous_secret_until = ?7,
+    failing_since = ?8
+WHERE id = ?9
+`
+
+type UpdateWebhookEndpointParams struct {
+	Url                 string
+	EventTypes          string
+	State               string
+	DisabledReason      sql.NullString
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	FailingSince        sql.NullInt64
+	ID                  string
+}
+
+func (q *Queries) UpdateWebhookEndpoint(ctx context.Context, arg UpdateWebhookEndpointParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, updateWebhookEndpoint,
+		arg.Url,
+		arg.EventTypes,
+		arg.State,
+		arg.DisabledReason,
+		arg.Secret,
+		arg.PreviousSecret,
+		arg.PreviousSecretUntil,
+		arg.FailingSince,
+		arg.ID,
+	)
 	if err != nil {
 		return 0, err
 	}

@@ -1,0 +1,372 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pyng/receivables/webhook"
+)
+
+// Events lists the site's events, oldest first. next is the eventId to list after for the
+// following page, empty on the last page.
+func (s *Service) Events(ctx context.Context, site Site, f EventFilter) (events []Event, next string, err error) {
+	if !validPageSize(f.Limit) {
+		return nil, "", invalidPageSize()
+	}
+	if f.Type != "" && !f.Type.Valid() {
+		return nil, "", invalidEventType()
+	}
+	page := f
+	page.Limit = f.Limit + 1
+	events, err = s.events.ListEvents(ctx, site.ID, page)
+	if errors.Is(err, ErrNotFound) {
+		return nil, "", Errorf(CodeInvalidField, "after",
+			"after must be the eventId of an event of this site from the last 30 days.")
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	if len(events) > f.Limit {
+		events = events[:f.Limit]
+		next = events[len(events)-1].ID
+	}
+	return events, next, nil
+}
+
+// ParseEventType reads the type a list of events is filtered by, as a partner wrote it.
+func ParseEventType(s string) (EventType, error) {
+	if t := EventType(s); t.Valid() {
+		return t, nil
+	}
+	return "", invalidEventType()
+}
+
+func invalidEventType() *Error {
+	return Errorf(CodeInvalidField, "type", "type must be one of "+eventTypeList()+".")
+}
+
+func eventTypeList() string {
+	names := make([]string, len(EventTypes))
+	for i, t := range EventTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+// expireBatchSize bounds the invitations one sweep step expires, so a transaction stays short.
+const expireBatchSize = 500
+
+// ExpireInvitations marks expired the invitations past their expiry, each with its
+// customer.expired event, and returns how many.
+func (s *Service) ExpireInvitations(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.events.ExpireInvitations(ctx, s.now(), expireBatchSize)
+		total += n
+		if err != nil || n < expireBatchSize {
+			return total, err
+		}
+	}
+}
+
+// PurgeEvents deletes the events past EventRetention, and their deliveries.
+func (s *Service) PurgeEvents(ctx context.Context) (int, error) {
+	return s.events.PurgeEvents(ctx, s.now().Add(-EventRetention))
+}
+
+// checkEventTypes normalises the event types of an endpoint request: none means every type;
+// AllEventTypes stands alone; duplicates are dropped.
+func checkEventTypes(types []EventType) ([]EventType, error) {
+	if len(types) == 0 {
+		return []EventType{AllEventTypes}, nil
+	}
+	var out []EventType
+	for _, t := range types {
+		switch {
+		case t == AllEventTypes && len(types) == 1:
+		case t == EventWebhookTest || !t.Valid():
+			return nil, Errorf(CodeInvalidField, "eventTypes", fmt.Sprintf(
+				"eventTypes must hold \"*\" alone (every type) or types among %s; %q is not one.", subscribableList(), t))
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func subscribableList() string {
+	var names []string
+	for _, t := range EventTypes {
+		if t != EventWebhookTest {
+			names = append(names, string(t))
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// checkWebhookURL applies the URL rules (package webhook): https outside the sandbox, and no host
+// that is a private, loopback or other internal address.
+func (s *Service) checkWebhookURL(raw string) error {
+	if err := webhook.CheckURL(raw, s.allowPrivateWebhooks); err != nil {
+		var urlErr *webhook.URLError
+		if errors.As(err, &urlErr) {
+			return Errorf(CodeWebhookInvalidURL, "url", "The webhook URL "+urlErr.Reason+".")
+		}
+		return err
+	}
+	return nil
+}
+
+// CreateWebhookEndpoint adds an endpoint to the site, enabled, with a new secret.
+func (s *Service) CreateWebhookEndpoint(ctx context.Context, site Site, req WebhookEndpointRequest) (WebhookEndpoint, error) {
+	if req.URL == nil {
+		return WebhookEndpoint{}, Errorf(CodeInvalidField, "url", "url is required.")
+	}
+	if err := s.checkWebhookURL(*req.URL); err != nil {
+		return WebhookEndpoint{}, err
+	}
+	var types []EventType
+	if req.EventTypes != nil {
+		types = *req.EventTypes
+	}
+	types, err := checkEventTypes(types)
+	if err != nil {
+		return WebhookEndpoint{}, err
+	}
+	if req.State != nil {
+		return WebhookEndpoint{}, Errorf(CodeInvalidField, "state", "A new endpoint is enabled; set its state with an update.")
+	}
+	n, err := s.events.CountWebhookEndpoints(ctx, site.ID)
+	if err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("count webhook endpoints: %w", err)
+	}
+	if n >= MaxWebhookEndpoints {
+		return WebhookEndpoint{}, Errorf(CodeWebhookEndpointLimit, "", fmt.Sprintf(
+			"A site can have at most %d webhook endpoints; delete one first.", MaxWebhookEndpoints))
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return WebhookEndpoint{}, err
+	}
+	e := WebhookEndpoint{ID: NewID("whe"), SiteID: site.ID, URL: *req.URL, EventTypes: types, State: EndpointEnabled,
+		Secret: secret, CreatedAt: s.now()}
+	if err := s.events.CreateWebhookEndpoint(ctx, e); err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("create webhook endpoint: %w", err)
+	}
+	return e, nil
+}
+
+// WebhookEndpoints returns the site's endpoints, oldest first.
+func (s *Service) WebhookEndpoints(ctx context.Context, site Site) ([]WebhookEndpoint, error) {
+	return s.events.WebhookEndpoints(ctx, site.ID)
+}
+
+// WebhookEndpoint returns the site's endpoint with the id.
+func (s *Service) WebhookEndpoint(ctx context.Context, site Site, id string) (WebhookEndpoint, error) {
+	e, err := s.events.WebhookEndpoint(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && e.SiteID != site.ID) {
+		return WebhookEndpoint{}, endpointNotFound()
+	}
+	if err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("get webhook endpoint: %w", err)
+	}
+	return e, nil
+}
+
+func endpointNotFound() *Error {
+	return Errorf(CodeWebhookEndpointNotFound, "endpointId", "No webhook endpoint with this endpointId exists for this site.")
+}
+
+// UpdateWebhookEndpoint changes what req sets of the endpoint. Enabling it clears its failures,
+// so that it has five days again before it is disabled.
+func (s *Service) UpdateWebhookEndpoint(ctx context.Context, site Site, id string, req WebhookEndpointRequest) (WebhookEndpoint, error) {
+	var errs Errors
+	if req.URL != nil {
+		if err := s.checkWebhookURL(*req.URL); err != nil {
+			errs = append(errs, AsErrors(err)...)
+			if AsErrors(err) == nil {
+				return WebhookEndpoint{}, err
+			}
+		}
+	}
+	var types []EventType
+	if req.EventTypes != nil {
+		var err error
+		if types, err = checkEventTypes(*req.EventTypes); err != nil {
+			errs = append(errs, AsErrors(err)...)
+		}
+	}
+	if req.State != nil && !req.State.Valid() {
+		errs = append(errs, Errorf(CodeInvalidField, "state", "state must be enabled or disabled."))
+	}
+	if len(errs) > 0 {
+		return WebhookEndpoint{}, errs
+	}
+	e, err := s.WebhookEndpoint(ctx, site, id)
+	if err != nil {
+		return WebhookEndpoint{}, err
+	}
+	if req.URL != nil {
+		e.URL = *req.URL
+	}
+	if req.EventTypes != nil {
+		e.EventTypes = types
+	}
+	if req.State != nil && *req.State != e.State {
+		e.State = *req.State
+		e.FailingSince = time.Time{}
+		e.DisabledReason = ""
+		if e.State == EndpointDisabled {
+			e.DisabledReason = DisabledByPartner
+		}
+	}
+	if err := s.events.UpdateWebhookEndpoint(ctx, e); errors.Is(err, ErrNotFound) {
+		return WebhookEndpoint{}, endpointNotFound()
+	} else if err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("update webhook endpoint: %w", err)
+	}
+	return e, nil
+}
+
+// DeleteWebhookEndpoint deletes the site's endpoint and its deliveries.
+func (s *Service) DeleteWebhookEndpoint(ctx context.Context, site Site, id string) error {
+	err := s.events.DeleteWebhookEndpoint(ctx, site.ID, id)
+	if errors.Is(err, ErrNotFound) {
+		return endpointNotFound()
+	}
+	return err
+}
+
+// RotateWebhookSecret gives the endpoint a new secret. The one it replaces goes on signing beside
+// it for SecretRotationOverlap, so a partner can deploy the new one without losing a delivery.
+func (s *Service) RotateWebhookSecret(ctx context.Context, site Site, id string) (WebhookEndpoint, error) {
+	e, err := s.WebhookEndpoint(ctx, site, id)
+	if err != nil {
+		return WebhookEndpoint{}, err
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return WebhookEndpoint{}, err
+	}
+	e.PreviousSecret, e.PreviousSecretUntil, e.Secret = e.Secret, s.now().Add(SecretRotationOverlap), secret
+	if err := s.events.UpdateWebhookEndpoint(ctx, e); err != nil {
+		return WebhookEndpoint{}, fmt.Errorf("rotate webhook secret: %w", err)
+	}
+	return e, nil
+}
+
+// Deliveries lists the deliveries to the site's endpoint, newest first; next is the Before of the
+// following page, empty on the last.
+func (s *Service) Deliveries(ctx context.Context, site Site, endpointID string, f DeliveryFilter) (ds []Delivery, next string, err error) {
+	if !validPageSize(f.Limit) {
+		return nil, "", invalidPageSize()
+	}
+	if _, err := s.WebhookEndpoint(ctx, site, endpointID); err != nil {
+		return nil, "", err
+	}
+	page := f
+	page.Limit = f.Limit + 1
+	ds, err = s.events.Deliveries(ctx, endpointID, page)
+	if errors.Is(err, ErrNotFound) {
+		return nil, "", errInvalidDeliveryCursor
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("list deliveries: %w", err)
+	}
+	if len(ds) > f.Limit {
+		ds = ds[:f.Limit]
+		next = ds[len(ds)-1].ID
+	}
+	return ds, next, nil
+}
+
+var errInvalidDeliveryCursor = Errorf(CodeInvalidField, "cursor",
+	"cursor is not valid: pass the nextCursor of the previous page as it was given.")
+
+// RetryDelivery sends the delivery again now, whatever its state; its attempts so far are kept.
+func (s *Service) RetryDelivery(ctx context.Context, site Site, endpointID, deliveryID string) (Delivery, error) {
+	e, err := s.WebhookEndpoint(ctx, site, endpointID)
+	if err != nil {
+		return Delivery{}, err
+	}
+	d, err := s.events.Delivery(ctx, deliveryID)
+	if errors.Is(err, ErrNotFound) || (err == nil && d.EndpointID != e.ID) {
+		return Delivery{}, Errorf(CodeWebhookDeliveryNotFound, "deliveryId", "No delivery with this deliveryId exists for this endpoint.")
+	}
+	if err != nil {
+		return Delivery{}, fmt.Errorf("get delivery: %w", err)
+	}
+	if e.State != EndpointEnabled {
+		return Delivery{}, Errorf(CodeWebhookEndpointDisabled, "endpointId", "The endpoint is disabled; enable it before retrying a delivery.")
+	}
+	if err := s.events.RetryDelivery(ctx, d.ID); err != nil {
+		return Delivery{}, fmt.Errorf("retry delivery: %w", err)
+	}
+	d.State = DeliveryPending
+	return d, nil
+}
+
+// SendTestEvent sends a webhook.test event to the endpoint alone (the sandbox simulator).
+func (s *Service) SendTestEvent(ctx context.Context, site Site, endpointID string) (Delivery, error) {
+	e, err := s.WebhookEndpoint(ctx, site, endpointID)
+	if err != nil {
+		return Delivery{}, err
+	}
+	if e.State != EndpointEnabled {
+		return Delivery{}, Errorf(CodeWebhookEndpointDisabled, "endpointId", "The endpoint is disabled; enable it before testing it.")
+	}
+	event, err := NewEvent(EventWebhookTest, site.ID, s.now(), ViewWebhookEndpoint(e))
+	if err != nil {
+		return Delivery{}, err
+	}
+	d, err := s.events.SendTestEvent(ctx, event, e.ID)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("send test event: %w", err)
+	}
+	return d, nil
+}
+
+// WebhookMessage is what one attempt of a delivery sends.
+type WebhookMessage struct {
+	Delivery Delivery
+	URL      string
+	Event    Event
+	Secrets  []webhook.Secret
+}
+
+// ErrEndpointDisabled is returned by WebhookMessage for a delivery whose endpoint is disabled:
+// nothing is sent to it.
+var ErrEndpointDisabled = errors.New("webhook endpoint disabled")
+
+// WebhookMessage returns what to send for the delivery now: ErrNotFound when the delivery is gone
+// (its endpoint deleted or its event past retention), ErrEndpointDisabled when its endpoint is
+// disabled.
+func (s *Service) WebhookMessage(ctx context.Context, deliveryID string) (WebhookMessage, error) {
+	d, err := s.events.Delivery(ctx, deliveryID)
+	if err != nil {
+		return WebhookMessage{}, err
+	}
+	e, err := s.events.WebhookEndpoint(ctx, d.EndpointID)
+	if err != nil {
+		return WebhookMessage{}, err
+	}
+	if e.State != EndpointEnabled {
+		return WebhookMessage{}, ErrEndpointDisabled
+	}
+	event, err := s.events.GetEvent(ctx, d.EventID)
+	if err != nil {
+		return WebhookMessage{}, err
+	}
+	return WebhookMessage{Delivery: d, URL: e.URL, Event: event, Secrets: e.SecretsAt(s.now())}, nil
+}
+
+// RecordDeliveryAttempt records attempt a of delivery d (see EventStore.RecordAttempt); final says
+// the retry schedule is spent.
+func (s *Service) RecordDeliveryAttempt(ctx context.Context, d Delivery, a DeliveryAttempt, final bool) error {
+	return s.events.RecordAttempt(ctx, d, a, final, EndpointFailureLimit)
+}

@@ -1,0 +1,216 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// listEvents is GET /billing/sites/{siteId}/events: the site's events, oldest first, after the
+// event ?after= names, only of ?type= if given.
+func (a *server) listEvents(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return func(site billing.Site) (result, error) {
+		f, err := eventFilterOf(r.URL.Query())
+		if err != nil {
+			return result{}, err
+		}
+		events, next, err := a.cfg.Service.Events(r.Context(), site, f)
+		if err != nil {
+			return result{}, err
+		}
+		data := make([]json.RawMessage, len(events))
+		for i, e := range events {
+			data[i] = e.Body // the exact bytes the webhooks of the event signed
+		}
+		return result{status: http.StatusOK, body: dataEnvelope{Data: data, NextCursor: next}}, nil
+	}, nil
+}
+
+// eventFilterOf reads ?after=, ?limit= and ?type=, in that order.
+func eventFilterOf(query url.Values) (billing.EventFilter, error) {
+	var f billing.EventFilter
+	if query.Has("after") {
+		if f.After = single(query["after"]); f.After == "" {
+			return billing.EventFilter{}, billing.Errorf(billing.CodeInvalidField, "after", "after must be one eventId.")
+		}
+	}
+	var err error
+	if f.Limit, err = pageSize(query); err != nil {
+		return billing.EventFilter{}, err
+	}
+	if query.Has("type") {
+		// A repeated type is never valid.
+		if f.Type, err = billing.ParseEventType(single(query["type"])); err != nil {
+			return billing.EventFilter{}, err
+		}
+	}
+	return f, nil
+}
+
+// webhookEndpointRequest is the body of a creation or an update of an endpoint.
+type webhookEndpointRequest struct {
+	URL        *string                `json:"url"`
+	EventTypes *[]billing.EventType   `json:"eventTypes"`
+	State      *billing.EndpointState `json:"state"`
+}
+
+func (req webhookEndpointRequest) domain() billing.WebhookEndpointRequest {
+	return billing.WebhookEndpointRequest{URL: req.URL, EventTypes: req.EventTypes, State: req.State}
+}
+
+func endpointWithSecret(e billing.WebhookEndpoint) billing.WebhookEndpointWithSecret {
+	return billing.WebhookEndpointWithSecret{WebhookEndpointView: billing.ViewWebhookEndpoint(e), Secret: e.Secret.String()}
+}
+
+// createWebhookEndpoint is POST /billing/sites/{siteId}/webhook-endpoints.
+func (a *server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	var req webhookEndpointRequest
+	if err := decodeJSON(w, r, &req, bodyRequired); err != nil {
+		return nil, err
+	}
+	return func(site billing.Site) (result, error) {
+		e, err := a.cfg.Service.CreateWebhookEndpoint(r.Context(), site, req.domain())
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusCreated, body: dataEnvelope{Data: endpointWithSecret(e)}}, nil
+	}, nil
+}
+
+// listWebhookEndpoints is GET /billing/sites/{siteId}/webhook-endpoints: every endpoint of the
+// site (at most billing.MaxWebhookEndpoints), oldest first.
+func (a *server) listWebhookEndpoints(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return func(site billing.Site) (result, error) {
+		endpoints, err := a.cfg.Service.WebhookEndpoints(r.Context(), site)
+		if err != nil {
+			return result{}, err
+		}
+		data := make([]billing.WebhookEndpointView, len(endpoints))
+		for i, e := range endpoints {
+			data[i] = billing.ViewWebhookEndpoint(e)
+		}
+		return result{status: http.StatusOK, body: dataEnvelope{Data: data}}, nil
+	}, nil
+}
+
+// endpointResult answers with one endpoint, or passes err on.
+func endpointResult(e billing.WebhookEndpoint, err error) (result, error) {
+	if err != nil {
+		return result{}, err
+	}
+	return result{status: http.StatusOK, body: dataEnvelope{Data: billing.ViewWebhookEndpoint(e)}}, nil
+}
+
+// getWebhookEndpoint is GET .../webhook-endpoints/{endpointId}.
+func (a *server) getWebhookEndpoint(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return func(site billing.Site) (result, error) {
+		return endpointResult(a.cfg.Service.WebhookEndpoint(r.Context(), site, r.PathValue("endpointId")))
+	}, nil
+}
+
+// updateWebhookEndpoint is PATCH .../webhook-endpoints/{endpointId}: the fields sent change.
+func (a *server) updateWebhookEndpoint(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	var req webhookEndpointRequest
+	if err := decodeJSON(w, r, &req, bodyRequired); err != nil {
+		return nil, err
+	}
+	return func(site billing.Site) (result, error) {
+		return endpointResult(a.cfg.Service.UpdateWebhookEndpoint(r.Context(), site, r.PathValue("endpointId"), req.domain()))
+	}, nil
+}
+
+// deleteWebhookEndpoint is DELETE .../webhook-endpoints/{endpointId}: it answers with the endpoint
+// as it was.
+func (a *server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return func(site billing.Site) (result, error) {
+		id := r.PathValue("endpointId")
+		e, err := a.cfg.Service.WebhookEndpoint(r.Context(), site, id)
+		if err != nil {
+			return result{}, err
+		}
+		if err := a.cfg.Service.DeleteWebhookEndpoint(r.Context(), site, id); err != nil {
+			return result{}, err
+		}
+		return endpointResult(e, nil)
+	}, nil
+}
+
+// rotateWebhookSecret is POST .../webhook-endpoints/{endpointId}/secret-rotation.
+func (a *server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	var empty struct{}
+	if err := decodeJSON(w, r, &empty, bodyOptional); err != nil {
+		return nil, err
+	}
+	return func(site billing.Site) (result, error) {
+		e, err := a.cfg.Service.RotateWebhookSecret(r.Context(), site, r.PathValue("endpointId"))
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusOK, body: dataEnvelope{Data: endpointWithSecret(e)}}, nil
+	}, nil
+}
+
+// listDeliveries is GET .../webhook-endpoints/{endpointId}/deliveries: newest first.
+func (a *server) listDeliveries(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	return func(site billing.Site) (result, error) {
+		query := r.URL.Query()
+		var f billing.DeliveryFilter
+		if query.Has("cursor") {
+			before, ok := decodeCursor(single(query["cursor"]))
+			if !ok {
+				return result{}, invalidCursor()
+			}
+			f.Before = before
+		}
+		var err error
+		if f.Limit, err = pageSize(query); err != nil {
+			return result{}, err
+		}
+		ds, next, err := a.cfg.Service.Deliveries(r.Context(), site, r.PathValue("endpointId"), f)
+		if err != nil {
+			return result{}, err
+		}
+		data := make([]billing.DeliveryView, len(ds))
+		for i, d := range ds {
+			data[i] = billing.ViewDelivery(d)
+		}
+		body := dataEnvelope{Data: data}
+		if next != "" {
+			body.NextCursor = encodeCursor(next)
+		}
+		return result{status: http.StatusOK, body: body}, nil
+	}, nil
+}
+
+// retryDelivery is POST .../deliveries/{deliveryId}/retry: another attempt, now.
+func (a *server) retryDelivery(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	var empty struct{}
+	if err := decodeJSON(w, r, &empty, bodyOptional); err != nil {
+		return nil, err
+	}
+	return func(site billing.Site) (result, error) {
+		d, err := a.cfg.Service.RetryDelivery(r.Context(), site, r.PathValue("endpointId"), r.PathValue("deliveryId"))
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusAccepted, body: dataEnvelope{Data: billing.ViewDelivery(d)}}, nil
+	}, nil
+}
+
+// simulateWebhookTest is the sandbox's POST .../sandbox/webhook-endpoints/{endpointId}/test: a
+// webhook.test event sent to the endpoint alone.
+func (a *server) simulateWebhookTest(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	var empty struct{}
+	if err := decodeJSON(w, r, &empty, bodyOptional); err != nil {
+		return nil, err
+	}
+	return func(site billing.Site) (result, error) {
+		d, err := a.cfg.Service.SendTestEvent(r.Context(), site, r.PathValue("endpointId"))
+		if err != nil {
+			return result{}, err
+		}
+		return result{status: http.StatusAccepted, body: dataEnvelope{Data: billing.ViewDelivery(d)}}, nil
+	}, nil
+}

@@ -1,0 +1,35 @@
+// The executor's event methods whose statements differ per engine: PostgreSQL orders a site's
+// events by (writing transaction, seq) and lists only those no later commit can precede (see
+// migration 00005).
+
+package postgres
+
+import (
+	"context"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/postgres/internal/dbsqlc"
+	"github.com/pyng/receivables/storage/driver"
+)
+
+func (e executor) EventPosition(ctx context.Context, siteID, id string) (driver.EventPosition, error) {
+	r, err := e.q.EventPosition(ctx, dbsqlc.EventPositionParams{SiteID: siteID, ID: id})
+	return driver.EventPosition{Tx: r.Txid, Seq: r.Seq}, mapErr(err)
+}
+
+func (e executor) ListEvents(ctx context.Context, p driver.EventPage) ([]billing.Event, error) {
+	tx := p.After.Tx
+	if tx == "" {
+		tx = "0"
+	}
+	toEvent := func(r dbsqlc.ListEventsRow) billing.Event { return driver.EventRecord(r).Event() }
+	if p.Type == "" {
+		return many(toEvent)(e.q.ListEvents(ctx, dbsqlc.ListEventsParams{SiteID: p.SiteID, AfterTxid: tx, AfterSeq: p.After.Seq, Lim: int64(p.Limit)}))
+	}
+	return many(func(r dbsqlc.ListEventsOfTypeRow) billing.Event { return toEvent(dbsqlc.ListEventsRow(r)) })(
+		e.q.ListEventsOfType(ctx, dbsqlc.ListEventsOfTypeParams{SiteID: p.SiteID, Type: string(p.Type), AfterTxid: tx, AfterSeq: p.After.Seq, Lim: int64(p.Limit)}))
+}
+
+func (e executor) DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([]driver.DeliveryAttempt, error) {
+	return many(attempt)(e.q.DeliveryAttempts(ctx, deliveryIDs))
+}

@@ -1,0 +1,35 @@
+// The executor's event methods whose statements differ per engine: SQLite orders a site's events
+// by seq alone, for it commits one writer at a time.
+
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/sqlite/internal/dbsqlc"
+	"github.com/pyng/receivables/storage/driver"
+)
+
+func (e executor) EventPosition(ctx context.Context, siteID, id string) (driver.EventPosition, error) {
+	seq, err := e.q.EventPosition(ctx, dbsqlc.EventPositionParams{SiteID: siteID, ID: id})
+	return driver.EventPosition{Seq: seq}, mapErr(err)
+}
+
+func (e executor) ListEvents(ctx context.Context, p driver.EventPage) ([]billing.Event, error) {
+	toEvent := func(r dbsqlc.ListEventsRow) billing.Event { return driver.EventRecord(r).Event() }
+	if p.Type == "" {
+		return many(toEvent)(e.q.ListEvents(ctx, dbsqlc.ListEventsParams{SiteID: p.SiteID, AfterSeq: p.After.Seq, Lim: int64(p.Limit)}))
+	}
+	return many(func(r dbsqlc.ListEventsOfTypeRow) billing.Event { return toEvent(dbsqlc.ListEventsRow(r)) })(
+		e.q.ListEventsOfType(ctx, dbsqlc.ListEventsOfTypeParams{SiteID: p.SiteID, Type: string(p.Type), AfterSeq: p.After.Seq, Lim: int64(p.Limit)}))
+}
+
+func (e executor) DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([]driver.DeliveryAttempt, error) {
+	ids, err := json.Marshal(deliveryIDs)
+	if err != nil {
+		return nil, err
+	}
+	return many(attempt)(e.q.DeliveryAttempts(ctx, string(ids)))
+}

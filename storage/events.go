@@ -1,0 +1,353 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/storage/driver"
+	"github.com/pyng/receivables/webhook"
+)
+
+var _ billing.EventStore = (*Store)(nil)
+
+// inTx runs fn in a transaction and commits it if fn succeeds.
+func (s *Store) inTx(ctx context.Context, fn func(driver.ExecutorTx) error) error {
+	tx, err := s.d.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) // a no-op once committed
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// record writes the events in tx, and for each a delivery, with the job that makes its first
+// attempt, to every enabled endpoint of its site that subscribes to its type: the outbox, so that
+// an event exists exactly when its change committed, and its deliveries exactly when it does.
+func (s *Store) record(ctx context.Context, tx driver.ExecutorTx, events ...billing.Event) error {
+	subscriptions := map[string][]driver.Subscription{} // by site
+	for _, e := range events {
+		if err := tx.InsertEvent(ctx, e); err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
+		subs, ok := subscriptions[e.SiteID]
+		if !ok {
+			var err error
+			if subs, err = tx.EnabledWebhookEndpoints(ctx, e.SiteID); err != nil {
+				return fmt.Errorf("webhook endpoints: %w", err)
+			}
+			subscriptions[e.SiteID] = subs
+		}
+		for _, sub := range subs {
+			ep := billing.WebhookEndpoint{EventTypes: sub.EventTypes}
+			if !ep.Subscribes(e.Type) {
+				continue
+			}
+			if _, err := s.deliver(ctx, tx, e, sub.EndpointID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deliver writes a pending delivery of e to the endpoint and enqueues its first attempt.
+func (s *Store) deliver(ctx context.Context, tx driver.ExecutorTx, e billing.Event, endpointID string) (billing.Delivery, error) {
+	d := billing.Delivery{ID: billing.NewID("dlv"), EndpointID: endpointID, EventID: e.ID, EventType: e.Type,
+		State: billing.DeliveryPending, CreatedAt: e.CreatedAt, Attempts: []billing.DeliveryAttempt{}}
+	if err := tx.InsertDelivery(ctx, d); err != nil {
+		return billing.Delivery{}, fmt.Errorf("insert delivery: %w", interpret(err))
+	}
+	if err := tx.InsertJob(ctx, billing.DeliverWebhookJob{DeliveryID: d.ID}); err != nil {
+		return billing.Delivery{}, fmt.Errorf("enqueue delivery: %w", err)
+	}
+	return d, nil
+}
+
+// recordLinks records an event of type t for each link, as it stands at `at`.
+func (s *Store) recordLinks(ctx context.Context, tx driver.ExecutorTx, t billing.EventType, links []billing.Link, at time.Time) error {
+	events := make([]billing.Event, len(links))
+	for i, l := range links {
+		var err error
+		if events[i], err = billing.LinkEvent(t, l, at); err != nil {
+			return err
+		}
+	}
+	return s.record(ctx, tx, events...)
+}
+
+// recordBatch records an event of type t of the batch with its summary.
+func (s *Store) recordBatch(ctx context.Context, tx driver.ExecutorTx, t billing.EventType, b billing.Batch, summary billing.BatchSummary, at time.Time) error {
+	e, err := billing.BatchEvent(t, b, summary, at)
+	if err != nil {
+		return err
+	}
+	return s.record(ctx, tx, e)
+}
+
+// recordCompleted records batch.completed for each of the batches, as tx sees them.
+func (s *Store) recordCompleted(ctx context.Context, tx driver.ExecutorTx, batchIDs []string, at time.Time) error {
+	for _, id := range batchIDs {
+		b, err := tx.GetBatchByID(ctx, id)
+		if err != nil {
+			return fmt.Errorf("get completed batch: %w", interpret(err))
+		}
+		totals, err := tx.BatchSummary(ctx, id)
+		if err != nil {
+			return fmt.Errorf("completed batch summary: %w", err)
+		}
+		summary := billing.BatchSummary{}
+		for _, t := range totals {
+			summary[t.State] = billing.StateTotal{Count: t.Count, Amount: t.Amount}
+		}
+		if err := s.recordBatch(ctx, tx, billing.EventBatchCompleted, b, summary, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) ListEvents(ctx context.Context, siteID string, f billing.EventFilter) ([]billing.Event, error) {
+	e := s.d.Executor()
+	var after driver.EventPosition
+	if f.After != "" {
+		var err error
+		if after, err = e.EventPosition(ctx, siteID, f.After); err != nil {
+			return nil, interpret(err)
+		}
+	}
+	return e.ListEvents(ctx, driver.EventPage{SiteID: siteID, After: after, Type: f.Type, Limit: limit(f.Limit)})
+}
+
+func (s *Store) GetEvent(ctx context.Context, id string) (billing.Event, error) {
+	return result(s.d.Executor().GetEvent(ctx, id))
+}
+
+func (s *Store) ExpireInvitations(ctx context.Context, now time.Time, max int) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		expired, err := tx.ExpireDueInvitations(ctx, now, max)
+		if err != nil {
+			return fmt.Errorf("expire invitations: %w", err)
+		}
+		n = len(expired)
+		return s.recordLinks(ctx, tx, billing.EventCustomerExpired, expired, now)
+	})
+	return n, err
+}
+
+func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int, error) {
+	return s.d.Executor().PurgeEvents(ctx, before)
+}
+
+// The sealed columns of webhook endpoints (see keys.go).
+const (
+	sealedEndpointSecret         = "webhook_endpoints.secret"
+	sealedEndpointPreviousSecret = "webhook_endpoints.previous_secret"
+)
+
+// sealEndpoint seals the endpoint's secrets for storing.
+func (s *Store) sealEndpoint(e billing.WebhookEndpoint) (driver.StoredEndpoint, error) {
+	stored := driver.StoredEndpoint{Endpoint: e}
+	stored.Endpoint.Secret, stored.Endpoint.PreviousSecret = webhook.Secret{}, webhook.Secret{}
+	var errs [2]error
+	stored.Secret, errs[0] = s.keys.SealString(sealedEndpointSecret, e.Secret.String())
+	if !e.PreviousSecret.IsZero() {
+		stored.PreviousSecret, errs[1] = s.keys.SealString(sealedEndpointPreviousSecret, e.PreviousSecret.String())
+	}
+	if err := errors.Join(errs[:]...); err != nil {
+		return driver.StoredEndpoint{}, fmt.Errorf("webhook endpoint %s: %w", e.ID, err)
+	}
+	return stored, nil
+}
+
+// openEndpoint opens the secrets of a stored endpoint.
+func (s *Store) openEndpoint(stored driver.StoredEndpoint) (billing.WebhookEndpoint, error) {
+	e := stored.Endpoint
+	secret := func(aad, sealed string) (webhook.Secret, error) {
+		if sealed == "" {
+			return webhook.Secret{}, nil
+		}
+		text, err := s.keys.OpenString(aad, sealed)
+		if err != nil {
+			return webhook.Secret{}, err
+		}
+		return webhook.ParseSecret(text)
+	}
+	var errs [2]error
+	e.Secret, errs[0] = secret(sealedEndpointSecret, stored.Secret)
+	e.PreviousSecret, errs[1] = secret(sealedEndpointPreviousSecret, stored.PreviousSecret)
+	if err := errors.Join(errs[:]...); err != nil {
+		return billing.WebhookEndpoint{}, fmt.Errorf("webhook endpoint %s: %w", e.ID, err)
+	}
+	return e, nil
+}
+
+func (s *Store) CreateWebhookEndpoint(ctx context.Context, e billing.WebhookEndpoint) error {
+	stored, err := s.sealEndpoint(e)
+	if err != nil {
+		return err
+	}
+	return interpret(s.d.Executor().InsertWebhookEndpoint(ctx, stored))
+}
+
+func (s *Store) CountWebhookEndpoints(ctx context.Context, siteID string) (int, error) {
+	return s.d.Executor().CountWebhookEndpoints(ctx, siteID)
+}
+
+func (s *Store) WebhookEndpoints(ctx context.Context, siteID string) ([]billing.WebhookEndpoint, error) {
+	stored, err := s.d.Executor().ListWebhookEndpoints(ctx, siteID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]billing.WebhookEndpoint, len(stored))
+	for i, se := range stored {
+		if out[i], err = s.openEndpoint(se); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) WebhookEndpoint(ctx context.Context, id string) (billing.WebhookEndpoint, error) {
+	stored, err := s.d.Executor().GetWebhookEndpoint(ctx, id)
+	if err != nil {
+		return billing.WebhookEndpoint{}, interpret(err)
+	}
+	return s.openEndpoint(stored)
+}
+
+func (s *Store) UpdateWebhookEndpoint(ctx context.Context, e billing.WebhookEndpoint) error {
+	stored, err := s.sealEndpoint(e)
+	if err != nil {
+		return err
+	}
+	found, err := s.d.Executor().UpdateWebhookEndpoint(ctx, stored)
+	if err == nil && !found {
+		return billing.ErrNotFound
+	}
+	return err
+}
+
+func (s *Store) DeleteWebhookEndpoint(ctx context.Context, siteID, id string) error {
+	found, err := s.d.Executor().DeleteWebhookEndpoint(ctx, siteID, id)
+	if err == nil && !found {
+		return billing.ErrNotFound
+	}
+	return err
+}
+
+func (s *Store) SendTestEvent(ctx context.Context, e billing.Event, endpointID string) (billing.Delivery, error) {
+	var d billing.Delivery
+	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		if err := tx.InsertEvent(ctx, e); err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
+		var err error
+		d, err = s.deliver(ctx, tx, e, endpointID)
+		return err
+	})
+	return d, err
+}
+
+func (s *Store) Deliveries(ctx context.Context, endpointID string, f billing.DeliveryFilter) ([]billing.Delivery, error) {
+	e := s.d.Executor()
+	var ds []billing.Delivery
+	var err error
+	if f.Before == "" {
+		ds, err = e.ListDeliveries(ctx, endpointID, limit(f.Limit))
+	} else {
+		var before billing.Delivery
+		if before, err = e.GetDelivery(ctx, f.Before); err != nil || before.EndpointID != endpointID {
+			return nil, billing.ErrNotFound
+		}
+		ds, err = e.ListDeliveriesBefore(ctx, endpointID, before.CreatedAt, before.ID, limit(f.Limit))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ds, s.withAttempts(ctx, ds)
+}
+
+// withAttempts reads the attempts of the deliveries into them.
+func (s *Store) withAttempts(ctx context.Context, ds []billing.Delivery) error {
+	ids := make([]string, len(ds))
+	index := make(map[string]int, len(ds))
+	for i, d := range ds {
+		ids[i], index[d.ID] = d.ID, i
+		ds[i].Attempts = []billing.DeliveryAttempt{}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	attempts, err := s.d.Executor().DeliveryAttempts(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("delivery attempts: %w", err)
+	}
+	for _, a := range attempts {
+		i := index[a.DeliveryID]
+		ds[i].Attempts = append(ds[i].Attempts, a.Attempt)
+	}
+	return nil
+}
+
+func (s *Store) Delivery(ctx context.Context, id string) (billing.Delivery, error) {
+	d, err := s.d.Executor().GetDelivery(ctx, id)
+	if err != nil {
+		return billing.Delivery{}, interpret(err)
+	}
+	ds := []billing.Delivery{d}
+	return ds[0], s.withAttempts(ctx, ds)
+}
+
+func (s *Store) RetryDelivery(ctx context.Context, id string) error {
+	return s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		if _, err := tx.GetDelivery(ctx, id); err != nil {
+			return interpret(err)
+		}
+		if err := tx.SetDeliveryState(ctx, id, billing.DeliveryPending); err != nil {
+			return err
+		}
+		return tx.InsertJob(ctx, billing.DeliverWebhookJob{DeliveryID: id})
+	})
+}
+
+func (s *Store) RecordAttempt(ctx context.Context, d billing.Delivery, a billing.DeliveryAttempt, final bool, failureLimit time.Duration) error {
+	return s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		if err := tx.InsertAttempt(ctx, d.ID, a); err != nil {
+			return fmt.Errorf("insert attempt: %w", interpret(err))
+		}
+		if a.Succeeded() {
+			if err := tx.SetDeliveryState(ctx, d.ID, billing.DeliverySucceeded); err != nil {
+				return err
+			}
+			return tx.MarkEndpointSucceeded(ctx, d.EndpointID)
+		}
+		if final {
+			if err := tx.SetDeliveryState(ctx, d.ID, billing.DeliveryFailed); err != nil {
+				return err
+			}
+		}
+		if err := tx.MarkEndpointFailing(ctx, d.EndpointID, a.At); err != nil {
+			return err
+		}
+		disabled, err := tx.DisableFailingEndpoint(ctx, d.EndpointID, a.At.Add(-failureLimit))
+		if err != nil || !disabled {
+			return err
+		}
+		stored, err := tx.GetWebhookEndpoint(ctx, d.EndpointID)
+		if err != nil {
+			return interpret(err)
+		}
+		e, err := billing.NewEvent(billing.EventWebhookEndpointDisabled, stored.Endpoint.SiteID, a.At, billing.ViewWebhookEndpoint(stored.Endpoint))
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, e)
+	})
+}
