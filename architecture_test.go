@@ -18,6 +18,7 @@ var mayImport = map[string][]string{
 	"billing":         {"rail", "webhook"},
 	"rail":            {},
 	"rail/sandbox":    {"rail", "storage", "seal"},
+	"rail/becs/aba":   {},
 	"seal":            {},
 	"storage/driver":  {"billing"},
 	"sqlite":          {"billing", "storage/driver", "sqlite/internal/dbsqlc"},

@@ -1,0 +1,326 @@
+package aba
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxProblems bounds the problems Read reports, so that a large file of garbage costs a bounded
+// amount of memory to refuse.
+const maxProblems = 1000
+
+// decoder reads a file record by record, collecting every problem.
+type decoder struct {
+	rec  []byte // the record being read, without its line ending
+	line int
+	typ  RecordType
+	errs Errors
+}
+
+func (d *decoder) fail(f field, at int, problem string) {
+	d.errs = append(d.errs, &FieldError{Line: d.line, Record: d.typ, Field: f.name, Column: f.col + at, Problem: problem})
+}
+
+func (d *decoder) raw(f field) string { return string(d.rec[f.col-1 : f.col-1+f.width]) }
+
+// parse reads a whole file; see Read.
+func parse(b []byte) (File, error) {
+	var (
+		d         decoder
+		f         File
+		items     RecordType // RecordDetail or RecordReturn, once one is seen
+		count     int        // records of type 1 and 2
+		sums      Totals     // of the items read whole
+		sumsWhole = true     // whether every item's code and amount were read
+		read      *Totals    // what the type 7 record says, when it was read whole
+		sawTotal  bool
+		totalLine int
+	)
+	for len(b) > 0 {
+		if len(d.errs) >= maxProblems {
+			d.fail(fRecord, 0, fmt.Sprintf("more than %d problems; the rest of the file was not read", maxProblems))
+			return File{}, d.errs
+		}
+		var line []byte
+		lfEnded := false
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			} else {
+				lfEnded = true
+			}
+		} else {
+			line, b = b, nil // the last record may lack its CRLF
+		}
+		d.line++
+		d.rec = line
+		if len(line) == 0 {
+			d.typ = 0
+			d.fail(fRecord, 0, "is empty; a record is 120 characters")
+			continue
+		}
+		d.typ = RecordType(line[0])
+		whole := len(line) == recordLen
+		if !whole {
+			d.fail(field{"record length", min(len(line), recordLen) + 1, 0}, 0,
+				fmt.Sprintf("is %d characters; a record is %d", len(line), recordLen))
+		}
+		if lfEnded {
+			d.fail(field{"line ending", len(line) + 1, 0}, 0, "is LF alone; a record ends with CRLF")
+		}
+		if d.line == 1 && d.typ != RecordDescriptive {
+			d.fail(fRecordType, 0, "a file starts with a descriptive record (type 0)")
+		}
+		switch d.typ {
+		case RecordDescriptive:
+			if d.line != 1 {
+				d.fail(fRecordType, 0, "a descriptive record may only be the first record")
+			} else if whole {
+				d.descriptive(&f)
+			}
+		case RecordDetail, RecordReturn:
+			count++
+			if sawTotal {
+				d.fail(fRecordType, 0, "follows the file total record, which ends the file")
+			}
+			if items == 0 {
+				items = d.typ
+			} else if items != d.typ {
+				d.fail(fRecordType, 0, "a file holds detail records or returned-item records, not both")
+			}
+			if !whole {
+				sumsWhole = false
+				break
+			}
+			var e Entry
+			if d.typ == RecordDetail {
+				dt := d.detail()
+				f.Details, e = append(f.Details, dt), dt.Entry
+			} else {
+				r := d.ret()
+				f.Returns, e = append(f.Returns, r), r.Entry
+			}
+			if e.Code == 0 || e.Amount == 0 {
+				sumsWhole = false // already reported
+			} else if e.Code.IsDebit() {
+				sums.Debit += e.Amount
+			} else {
+				sums.Credit += e.Amount
+			}
+		case RecordTotal:
+			if sawTotal {
+				d.fail(fRecordType, 0, "a second file total record")
+				break
+			}
+			sawTotal, totalLine = true, d.line
+			if whole {
+				read = d.total()
+			}
+		default:
+			d.fail(fRecordType, 0, fmt.Sprintf("%q is not a record type; a record is of type 0, 1, 2 or 7", line[:1]))
+		}
+	}
+
+	switch {
+	case d.line == 0:
+		d.errs = append(d.errs, &FieldError{Line: 1, Record: RecordDescriptive, Field: fRecord.name, Column: 1,
+			Problem: "the file is empty"})
+	case !sawTotal:
+		d.errs = append(d.errs, &FieldError{Line: d.line + 1, Record: RecordTotal, Field: fRecord.name, Column: 1,
+			Problem: "is missing: the file ends without its file total record"})
+	case count == 0:
+		d.errs = append(d.errs, &FieldError{Line: totalLine, Record: RecordTotal, Field: fRecord.name, Column: 1,
+			Problem: "follows the descriptive record; a file needs at least one detail or returned-item record"})
+	}
+	if read != nil {
+		d.line, d.typ = totalLine, RecordTotal
+		if int(read.Count) != count {
+			d.fail(fCount, 0, fmt.Sprintf("is %d; the file has %d detail or returned-item records", read.Count, count))
+		}
+		if sumsWhole {
+			sums.Net = sums.Credit - sums.Debit
+			if sums.Net < 0 {
+				sums.Net = -sums.Net
+			}
+			for _, c := range []struct {
+				f          field
+				read, want int64
+				of         string
+			}{
+				{fNet, read.Net, sums.Net, "the difference of the credit and debit totals of the records"},
+				{fCredit, read.Credit, sums.Credit, "the total of the records' credits"},
+				{fDebit, read.Debit, sums.Debit, "the total of the records' debits"},
+			} {
+				if c.read != c.want {
+					d.fail(c.f, 0, fmt.Sprintf("is %d; %s is %d", c.read, c.of, c.want))
+				}
+			}
+		}
+	}
+	if len(d.errs) > 0 {
+		return File{}, d.errs
+	}
+	return f, nil
+}
+
+// blank checks that a filler field is all blanks.
+func (d *decoder) blank(f field) {
+	raw := d.raw(f)
+	if i := strings.IndexFunc(raw, func(r rune) bool { return r != ' ' }); i >= 0 {
+		d.fail(f, i, fmt.Sprintf("must be blank; it holds %q", raw[i:i+1]))
+	}
+}
+
+// text reads a left-justified, blank-filled text field.
+func (d *decoder) text(f field, required bool) string {
+	v := strings.TrimRight(d.raw(f), " ")
+	if at, p := checkText(v, f.width, required); p != "" {
+		d.fail(f, at, p)
+	}
+	return v
+}
+
+// number reads a right-justified, zero-filled number in [lo, hi]; ok is false (and the problem
+// reported) otherwise.
+func (d *decoder) number(f field, lo, hi int64) (n int64, ok bool) {
+	raw := d.raw(f)
+	if at, p := checkDigits(raw, f.width); p != "" {
+		d.fail(f, at, p+"; the field is zero-filled")
+		return 0, false
+	}
+	n, _ = strconv.ParseInt(raw, 10, 64) // at most 10 digits: it fits
+	if n < lo || n > hi {
+		d.fail(f, 0, fmt.Sprintf("is %s; it must be from %d to %d", raw, lo, hi))
+		return 0, false
+	}
+	return n, true
+}
+
+// digits reads a field of digits kept as text (a user ID).
+func (d *decoder) digits(f field) string {
+	raw := d.raw(f)
+	if at, p := checkDigits(raw, f.width); p != "" {
+		d.fail(f, at, p)
+	}
+	return raw
+}
+
+// account reads a right-justified, blank-filled account number.
+func (d *decoder) account(f field) string {
+	v := strings.TrimLeft(d.raw(f), " ")
+	if at, p := checkAccount(v); p != "" {
+		if v != "" {
+			at += f.width - len(v) // where the character falls in the right-justified field
+		}
+		d.fail(f, at, p)
+	}
+	return v
+}
+
+// bsb reads a BSB, which the file carries as NNN-NNN.
+func (d *decoder) bsb(f field) BSB {
+	raw := d.raw(f)
+	b, at, p := canonicalBSB(BSB(raw))
+	if p != "" {
+		d.fail(f, at, p)
+	}
+	return b
+}
+
+func (d *decoder) descriptive(f *File) {
+	d.blank(fBlank0a)
+	reel, _ := d.number(fReel, 1, 99)
+	f.ReelSequence = int(reel)
+	f.Institution = d.raw(fInstitution)
+	if at, p := checkInstitution(f.Institution); p != "" {
+		d.fail(fInstitution, at, p)
+	}
+	d.blank(fBlank0b)
+	f.UserName = d.text(fUserName, true)
+	f.UserID = d.digits(fUserID)
+	f.Description = d.text(fDescription, true)
+	raw := d.raw(fDate)
+	if at, p := checkDigits(raw, 6); p != "" {
+		d.fail(fDate, at, p+"; the date is DDMMYY")
+	} else {
+		day, _ := strconv.Atoi(raw[0:2])
+		month, _ := strconv.Atoi(raw[2:4])
+		year, _ := strconv.Atoi(raw[4:6])
+		t := time.Date(2000+year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
+		if t.Day() != day || int(t.Month()) != month {
+			d.fail(fDate, 0, fmt.Sprintf("is %s, which is not a date (DDMMYY)", raw))
+		}
+		f.ProcessingDate = t
+	}
+	d.blank(fBlankTrailer)
+}
+
+func (d *decoder) entry() Entry {
+	var e Entry
+	e.BSB = d.bsb(fBSB)
+	e.Account = d.account(fAccount)
+	if code, ok := d.number(fCode, 0, 99); ok {
+		if c := TransactionCode(code); c.Valid() {
+			e.Code = c
+		} else {
+			d.fail(fCode, 0, fmt.Sprintf("is %02d; it must be 13 or 50 to 57", code))
+		}
+	}
+	e.Amount, _ = d.number(fAmount, 1, maxAmount)
+	e.Title = d.text(fTitle, true)
+	e.LodgementReference = d.text(fLodgement, false)
+	e.TraceBSB = d.bsb(fTraceBSB)
+	e.TraceAccount = d.account(fTraceAccount)
+	e.Remitter = d.text(fRemitter, true)
+	return e
+}
+
+func (d *decoder) detail() Detail {
+	dt := Detail{Entry: d.entry()}
+	switch ind := d.raw(fIndicator); {
+	case ind == " ":
+	case Indicator(ind).Valid():
+		dt.Indicator = Indicator(ind)
+	default:
+		d.fail(fIndicator, 0, fmt.Sprintf("is %q; it must be blank, N, T, W, X or Y", ind))
+	}
+	dt.WithholdingTax, _ = d.number(fWithholding, 0, 99_999_999)
+	return dt
+}
+
+func (d *decoder) ret() Return {
+	r := Return{Entry: d.entry()}
+	if reason, ok := d.number(fReason, 1, 9); ok {
+		r.Reason = ReturnReason(reason)
+	}
+	day, _ := d.number(fOriginalDay, 1, 31)
+	r.OriginalDay = int(day)
+	r.OriginalUserID = d.digits(fOriginalUser)
+	return r
+}
+
+// total reads the type 7 record; nil when a number of it cannot be read (the problem reported).
+func (d *decoder) total() *Totals {
+	if raw := d.raw(fFiller); raw != totalFiller {
+		i := 0
+		for raw[i] == totalFiller[i] {
+			i++
+		}
+		d.fail(fFiller, i, fmt.Sprintf("is %q; it must be %s", raw, totalFiller))
+	}
+	d.blank(fBlank7a)
+	net, ok1 := d.number(fNet, 0, maxAmount)
+	credit, ok2 := d.number(fCredit, 0, maxAmount)
+	debit, ok3 := d.number(fDebit, 0, maxAmount)
+	d.blank(fBlank7b)
+	count, ok4 := d.number(fCount, 0, 999_999)
+	d.blank(fBlankTrailer)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return nil
+	}
+	return &Totals{Net: net, Credit: credit, Debit: debit, Count: int(count)}
+}
