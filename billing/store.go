@@ -47,4 +47,7 @@ type Store interface {
 	// invitation that expired never had one); the links keep their states and times. It returns
 	// how many links it erased.
 	EraseBankDetails(ctx context.Context, endedBefore time.Time) (int, error)
+
+	// The operator's listings and the rotation of a client's secret (admin.go).
+	OperatorStore
 }

@@ -205,3 +205,14 @@ func FromNullMillis(n sql.NullInt64) time.Time {
 	}
 	return billing.FromMillis(n.Int64)
 }
+
+// OrganisationRecord is a row of organisations.
+type OrganisationRecord struct {
+	ID        string
+	Name      string
+	CreatedAt int64
+}
+
+func (r OrganisationRecord) Organisation() billing.Organisation {
+	return billing.Organisation{ID: r.ID, Name: r.Name, CreatedAt: billing.FromMillis(r.CreatedAt)}
+}
