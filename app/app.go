@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -144,6 +145,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	}
 	if cfg.Sandbox {
 		demo, err := createDemo(ctx, service, cfg)
+		if err == nil && demo == "" {
+			demo, err = existingDemo(ctx, service, cfg, logger)
+		}
 		if err != nil {
 			db.Close()
 			return nil, err
@@ -251,4 +255,37 @@ Get a token:
   curl -s -u '%s:%s' -d grant_type=client_credentials %s/oauth2/token
 
 `, demo.Organisation.ID, demo.Site.ID, demo.Client.ID, demo.Secret, demo.Client.ID, demo.Secret, cfg.PublicURL), nil
+}
+
+// existingDemo says, on a restart of a sandbox whose demo organisation exists, how to get working
+// credentials for it again: the first client's secret was shown once, at the first start, and is
+// gone with that terminal. It logs the demo's ids and returns the commands that give the demo
+// client a new secret or make another client; nothing when the demo organisation does not exist.
+func existingDemo(ctx context.Context, service *billing.Service, cfg Config, logger *slog.Logger) (string, error) {
+	demo, ok, err := service.FindDemo(ctx)
+	if err != nil || !ok {
+		return "", err
+	}
+	logger.Info("sandbox: the demo organisation exists; its client's first secret was shown once, at the first start",
+		"organisation", demo.Organisation.ID, "site", demo.Site.ID, "client", demo.Client.ID)
+	database := "-database-url \"$PYNG_DATABASE_URL\""
+	if path, err := storage.SQLitePath(cfg.DatabaseURL); err == nil {
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+		database = "-database-url 'sqlite:" + path + "'"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nSandbox: this database has its demo organisation already (shown once, at the first start).\n")
+	fmt.Fprintf(&b, "  organisation  %s\n", demo.Organisation.ID)
+	if demo.Site.ID != "" {
+		fmt.Fprintf(&b, "  site          %s\n", demo.Site.ID)
+	}
+	if demo.Client.ID != "" {
+		fmt.Fprintf(&b, "  client id     %s\n\nGive that client a new secret (the old one stops working):\n  pyng admin client rotate-secret --client %s %s\n",
+			demo.Client.ID, demo.Client.ID, database)
+	}
+	fmt.Fprintf(&b, "\nOr make a new client for the demo organisation:\n  pyng admin client create --org %s --scopes '%s' %s\n\n",
+		demo.Organisation.ID, billing.FormatScopes(billing.AllScopes), database)
+	return b.String(), nil
 }

@@ -420,7 +420,7 @@ func (s *Service) CreateClient(ctx context.Context, organisationID string, scope
 	if len(scopes) == 0 {
 		return Client{}, "", Errorf(CodeInvalidField, "scopes", "Name at least one scope.")
 	}
-	secret := "sec_" + RandomToken(32)
+	secret := newClientSecret()
 	c := Client{ID: NewID("cli"), OrganisationID: organisationID, SecretHash: HashSecret(secret), Scopes: scopes, CreatedAt: s.now()}
 	err := s.store.CreateClient(ctx, c)
 	if errors.Is(err, ErrNotFound) {

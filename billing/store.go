@@ -47,6 +47,9 @@ type Store interface {
 	// invitation that expired never had one); the links keep their states and times. It returns
 	// how many links it erased.
 	EraseBankDetails(ctx context.Context, endedBefore time.Time) (int, error)
+
+	// The operator's listings and the rotation of a client's secret (admin.go).
+	OperatorStore
 }
 
 // EventStore persists events, webhook endpoints and their deliveries. Like Store, it is

@@ -10,14 +10,19 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/pyng/receivables/storage/driver"
 )
 
 // Conn runs hand-written SQL and migrations on the store's database for components that keep
 // tables of their own in it; it is storage.Conn on PostgreSQL.
-type Conn struct{ pool *pgxpool.Pool }
+type Conn struct {
+	pool    *pgxpool.Pool
+	applied *driver.MigrationLog
+}
 
 // Conn returns the Conn on the store's pool.
-func (s *Store) Conn() *Conn { return &Conn{pool: s.pool} }
+func (s *Store) Conn() *Conn { return &Conn{pool: s.pool, applied: s.applied} }
 
 // Dialect returns "postgres".
 func (*Conn) Dialect() string { return "postgres" }
@@ -72,6 +77,7 @@ func (c *Conn) Migrate(ctx context.Context, fsys fs.FS, versionTable string) err
 	if err != nil {
 		return err
 	}
-	_, err = p.Up(ctx)
+	results, err := p.Up(ctx)
+	c.applied.Add(driver.GooseMigrations(versionTable, results))
 	return err
 }

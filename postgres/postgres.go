@@ -42,6 +42,8 @@ type Store struct {
 	q    *dbsqlc.Queries
 	// inserter enqueues jobs in the store's transactions (CreateBatch's execution job).
 	inserter *river.Client[pgx.Tx]
+	// applied are the migrations Open applied, and then the Conn's (see Migrations).
+	applied *driver.MigrationLog
 }
 
 var _ driver.Driver = (*Store)(nil)
@@ -67,7 +69,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	if err := migrate(ctx, cfg.ConnConfig, pool); err != nil {
+	applied, err := migrate(ctx, cfg.ConnConfig, pool)
+	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
@@ -78,7 +81,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: job inserter: %w", err)
 	}
-	return &Store{pool: pool, q: dbsqlc.New(pool), inserter: inserter}, nil
+	return &Store{pool: pool, q: dbsqlc.New(pool), inserter: inserter, applied: driver.NewMigrationLog(applied)}, nil
 }
 
 // lockWait is how long Open waits for another replica's migrations.
@@ -87,27 +90,27 @@ const lockWait = 5 * time.Minute
 // migrate applies goose's migrations, through a database/sql connection pool that lives only as
 // long as the migration, then River's, through pool (River's migrations and its queries name no
 // schema: they use search_path). A connection of its own holds the advisory lock meanwhile.
-func migrate(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Pool) error {
+func migrate(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Pool) ([]driver.Migration, error) {
 	db := stdlib.OpenDB(*cc)
 	defer db.Close()
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
 
 	var schema *string
 	if err := conn.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
-		return err
+		return nil, err
 	}
 	if schema == nil {
-		return errors.New("no schema of search_path exists")
+		return nil, errors.New("no schema of search_path exists")
 	}
 	id := lockID(*schema)
 	lockCtx, cancel := context.WithTimeout(ctx, lockWait)
 	defer cancel()
 	if _, err := conn.ExecContext(lockCtx, "SELECT pg_advisory_lock($1)", id); err != nil {
-		return fmt.Errorf("wait for the migration lock of schema %s: %w", *schema, err)
+		return nil, fmt.Errorf("wait for the migration lock of schema %s: %w", *schema, err)
 	}
 	defer func() {
 		// Closing the connection would release the lock too; unlocking first lets the next
@@ -117,24 +120,30 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Pool) error 
 
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return err
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, err
 	}
 	m, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
-		return fmt.Errorf("river: %w", err)
+		return nil, fmt.Errorf("river: %w", err)
 	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("river: %w", err)
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return nil, fmt.Errorf("river: %w", err)
 	}
-	return nil
+	return append(driver.GooseMigrations(driver.MigrationsOfSchema, results), driver.RiverMigrations(res)...), nil
 }
+
+// Migrations returns the migrations applied since Open, Open's first and then those of the
+// store's Conns.
+func (s *Store) Migrations() []driver.Migration { return s.applied.List() }
 
 // lockID is the advisory lock that serialises migrations of one schema. Schemas migrate
 // independently, so tests that isolate themselves by schema do not wait for one another.

@@ -370,3 +370,35 @@ FROM webhook_attempts WHERE delivery_id = @delivery_id;
 SELECT * FROM webhook_attempts
 WHERE delivery_id = ANY(@ids::text[])
 ORDER BY delivery_id, n;
+
+-- The operator's listings and the rotation of a client's secret (pyng admin). A listing is paged
+-- by (created_at, id), starting after (-1, ''); an empty organisation_id lists every organisation's.
+
+-- name: ListOrganisations :many
+SELECT * FROM organisations
+WHERE (created_at, id) > (@after_created_at::bigint, @after_id::text)
+ORDER BY created_at, id
+LIMIT @lim;
+
+-- name: GetOrganisation :one
+SELECT * FROM organisations WHERE id = @id;
+
+-- name: ListSites :many
+SELECT * FROM sites
+WHERE (@organisation_id::text = '' OR organisation_id = @organisation_id::text)
+  AND (created_at, id) > (@after_created_at::bigint, @after_id::text)
+ORDER BY created_at, id
+LIMIT @lim;
+
+-- name: ListClients :many
+SELECT * FROM api_clients
+WHERE (@organisation_id::text = '' OR organisation_id = @organisation_id::text)
+  AND (created_at, id) > (@after_created_at::bigint, @after_id::text)
+ORDER BY created_at, id
+LIMIT @lim;
+
+-- name: SetClientSecret :one
+-- Replaces the secret of a client that is not revoked; no row when there is no such client.
+UPDATE api_clients SET secret_hash = @secret_hash
+WHERE id = @id AND revoked_at IS NULL
+RETURNING *;

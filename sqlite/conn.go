@@ -6,14 +6,19 @@ import (
 	"io/fs"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/pyng/receivables/storage/driver"
 )
 
 // Conn runs hand-written SQL and migrations on the store's database for components that keep
 // tables of their own in it; it is storage.Conn on SQLite.
-type Conn struct{ db *sql.DB }
+type Conn struct {
+	db      *sql.DB
+	applied *driver.MigrationLog
+}
 
 // Conn returns the Conn on the store's database.
-func (s *Store) Conn() *Conn { return &Conn{db: s.db} }
+func (s *Store) Conn() *Conn { return &Conn{db: s.db, applied: s.applied} }
 
 // Dialect returns "sqlite".
 func (*Conn) Dialect() string { return "sqlite" }
@@ -50,6 +55,7 @@ func (c *Conn) Migrate(ctx context.Context, fsys fs.FS, versionTable string) err
 		return err
 	}
 	// p.Close would close db, which the Store keeps.
-	_, err = p.Up(ctx)
+	results, err := p.Up(ctx)
+	c.applied.Add(driver.GooseMigrations(versionTable, results))
 	return err
 }

@@ -407,3 +407,32 @@ func listedSigningKey(r dbsqlc.ListSigningKeysRow) billing.SigningKey {
 func linkDetails(r dbsqlc.LinkDetailsAfterRow) driver.LinkDetails {
 	return driver.LinkDetailsRecord(r).LinkDetails()
 }
+
+// The operator's listings and the rotation of a client's secret.
+
+func (e executor) ListOrganisations(ctx context.Context, p driver.Page) ([]billing.Organisation, error) {
+	return many(organisation)(e.q.ListOrganisations(ctx, dbsqlc.ListOrganisationsParams{
+		AfterCreatedAt: p.AfterMillis(), AfterID: p.AfterID, Lim: int64(p.Limit)}))
+}
+
+func (e executor) GetOrganisation(ctx context.Context, id string) (billing.Organisation, error) {
+	return one(organisation)(e.q.GetOrganisation(ctx, id))
+}
+
+func (e executor) ListSites(ctx context.Context, p driver.Page) ([]billing.Site, error) {
+	return many(site)(e.q.ListSites(ctx, dbsqlc.ListSitesParams{OrganisationID: p.OrganisationID,
+		AfterCreatedAt: p.AfterMillis(), AfterID: p.AfterID, Lim: int64(p.Limit)}))
+}
+
+func (e executor) ListClients(ctx context.Context, p driver.Page) ([]billing.Client, error) {
+	return many(client)(e.q.ListClients(ctx, dbsqlc.ListClientsParams{OrganisationID: p.OrganisationID,
+		AfterCreatedAt: p.AfterMillis(), AfterID: p.AfterID, Lim: int64(p.Limit)}))
+}
+
+func (e executor) SetClientSecret(ctx context.Context, id string, secretHash []byte) (billing.Client, error) {
+	return one(client)(e.q.SetClientSecret(ctx, dbsqlc.SetClientSecretParams{ID: id, SecretHash: secretHash}))
+}
+
+func organisation(r dbsqlc.Organisation) billing.Organisation {
+	return driver.OrganisationRecord(r).Organisation()
+}

@@ -364,3 +364,35 @@ FROM webhook_attempts WHERE delivery_id = sqlc.arg(delivery_id);
 SELECT * FROM webhook_attempts
 WHERE delivery_id IN (SELECT value FROM json_each(sqlc.arg(ids)))
 ORDER BY delivery_id, n;
+
+-- The operator's listings and the rotation of a client's secret (pyng admin). A listing is paged
+-- by (created_at, id), starting after (-1, ''); an empty organisation_id lists every organisation's.
+
+-- name: ListOrganisations :many
+SELECT * FROM organisations
+WHERE created_at > sqlc.arg(after_created_at) OR (created_at = sqlc.arg(after_created_at) AND id > sqlc.arg(after_id))
+ORDER BY created_at, id
+LIMIT sqlc.arg(lim);
+
+-- name: GetOrganisation :one
+SELECT * FROM organisations WHERE id = sqlc.arg(id);
+
+-- name: ListSites :many
+SELECT * FROM sites
+WHERE (CAST(sqlc.arg(organisation_id) AS TEXT) = '' OR organisation_id = sqlc.arg(organisation_id))
+  AND (created_at > sqlc.arg(after_created_at) OR (created_at = sqlc.arg(after_created_at) AND id > sqlc.arg(after_id)))
+ORDER BY created_at, id
+LIMIT sqlc.arg(lim);
+
+-- name: ListClients :many
+SELECT * FROM api_clients
+WHERE (CAST(sqlc.arg(organisation_id) AS TEXT) = '' OR organisation_id = sqlc.arg(organisation_id))
+  AND (created_at > sqlc.arg(after_created_at) OR (created_at = sqlc.arg(after_created_at) AND id > sqlc.arg(after_id)))
+ORDER BY created_at, id
+LIMIT sqlc.arg(lim);
+
+-- name: SetClientSecret :one
+-- Replaces the secret of a client that is not revoked; no row when there is no such client.
+UPDATE api_clients SET secret_hash = sqlc.arg(secret_hash)
+WHERE id = sqlc.arg(id) AND revoked_at IS NULL
+RETURNING *;

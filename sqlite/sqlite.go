@@ -45,6 +45,8 @@ type Store struct {
 	q  *dbsqlc.Queries
 	// inserter enqueues jobs in the store's transactions (CreateBatch's execution job).
 	inserter *river.Client[*sql.Tx]
+	// applied are the migrations Open applied, and then the Conn's (see Migrations).
+	applied *driver.MigrationLog
 }
 
 var _ driver.Driver = (*Store)(nil)
@@ -65,7 +67,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, db); err != nil {
+	applied, err := migrate(ctx, db)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: migrate %s: %w", path, err)
 	}
@@ -76,7 +79,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: job inserter: %w", err)
 	}
-	return &Store{db: db, q: dbsqlc.New(db), inserter: inserter}, nil
+	return &Store{db: db, q: dbsqlc.New(db), inserter: inserter, applied: driver.NewMigrationLog(applied)}, nil
 }
 
 // cacheKiB is the page cache of the connection. SQLite's default (2 MiB) is less than one
@@ -98,28 +101,35 @@ func DSN(path string) string {
 		fmt.Sprintf("&_pragma=cache_size(-%d)", cacheKiB)
 }
 
-func migrate(ctx context.Context, db *sql.DB) error {
+// migrate applies the pending migrations and returns those it applied.
+func migrate(ctx context.Context, db *sql.DB) ([]driver.Migration, error) {
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// p.Close would close db, which the Store keeps.
-	if _, err := p.Up(ctx); err != nil {
-		return err
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, err
 	}
 	m, err := rivermigrate.New(riversqlite.New(db), nil)
 	if err != nil {
-		return fmt.Errorf("river: %w", err)
+		return nil, fmt.Errorf("river: %w", err)
 	}
-	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("river: %w", err)
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return nil, fmt.Errorf("river: %w", err)
 	}
-	return nil
+	return append(driver.GooseMigrations(driver.MigrationsOfSchema, results), driver.RiverMigrations(res)...), nil
 }
+
+// Migrations returns the migrations applied since Open, Open's first and then those of the
+// store's Conns.
+func (s *Store) Migrations() []driver.Migration { return s.applied.List() }
 
 // DB is the underlying pool (one connection), for the tests of this package.
 func (s *Store) DB() *sql.DB { return s.db }

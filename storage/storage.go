@@ -49,7 +49,13 @@ type Database interface {
 	NewJobClient(cfg *river.Config) (JobClient, error)
 	Ping(ctx context.Context) error
 	Close() error
+	// Migrations returns the migrations this process applied since it opened the database: the
+	// engine's schema's and River's on Open, then those of components through Conn.Migrate.
+	Migrations() []Migration
 }
+
+// Migration is one migration applied (see Database.Migrations).
+type Migration = driver.Migration
 
 // JobClient is a River client of a Database's job queue, whatever its engine.
 type JobClient = driver.JobClient

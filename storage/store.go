@@ -44,6 +44,10 @@ func (s *Store) Ping(ctx context.Context) error { return s.d.Ping(ctx) }
 // Close closes the database.
 func (s *Store) Close() error { return s.d.Close() }
 
+// Migrations returns the migrations applied since the database was opened (see
+// driver.Driver.Migrations).
+func (s *Store) Migrations() []driver.Migration { return s.d.Migrations() }
+
 // NewJobClient returns a River client of the job queue kept in the database (see
 // driver.Driver.NewJobClient).
 func (s *Store) NewJobClient(cfg *river.Config) (JobClient, error) { return s.d.NewJobClient(cfg) }
@@ -422,4 +426,40 @@ func (s *Store) expire(ctx context.Context, at time.Time, expireRows func(driver
 
 func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
 	return s.d.Executor().PurgeBatches(ctx, now)
+}
+
+// The operator's listings and the rotation of a client's secret (billing.OperatorStore).
+
+func page(p billing.OperatorPage) driver.Page {
+	return driver.Page{OrganisationID: p.OrganisationID, AfterCreatedAt: p.AfterCreatedAt, AfterID: p.AfterID, Limit: limit(p.Limit)}
+}
+
+func (s *Store) ListOrganisations(ctx context.Context, p billing.OperatorPage) ([]billing.Organisation, error) {
+	return s.d.Executor().ListOrganisations(ctx, page(p))
+}
+
+func (s *Store) GetOrganisation(ctx context.Context, id string) (billing.Organisation, error) {
+	return result(s.d.Executor().GetOrganisation(ctx, id))
+}
+
+func (s *Store) ListSites(ctx context.Context, p billing.OperatorPage) ([]billing.Site, error) {
+	return s.d.Executor().ListSites(ctx, page(p))
+}
+
+func (s *Store) ListClients(ctx context.Context, p billing.OperatorPage) ([]billing.Client, error) {
+	return s.d.Executor().ListClients(ctx, page(p))
+}
+
+// SetClientSecret updates the client unless it is revoked; when nothing was updated, it reads
+// the client to tell a missing one (ErrNotFound) from a revoked one (ErrStale).
+func (s *Store) SetClientSecret(ctx context.Context, id string, secretHash []byte) (billing.Client, error) {
+	e := s.d.Executor()
+	c, err := e.SetClientSecret(ctx, id, secretHash)
+	if !errors.Is(err, driver.ErrNoRows) {
+		return result(c, err)
+	}
+	if _, err := e.GetClient(ctx, id); err != nil {
+		return billing.Client{}, interpret(err)
+	}
+	return billing.Client{}, fmt.Errorf("%w: client %s is revoked", billing.ErrStale, id)
 }

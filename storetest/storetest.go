@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) billing.Store) {
 	t.Run("LinkCustomer", s.linkCustomer)
 	t.Run("RevokeLink", s.revokeLink)
 	t.Run("ListLinks", s.listLinks)
+	t.Run("Operator", s.operator)
 }
 
 type suite struct {

@@ -2,7 +2,8 @@
 //
 //	pyng serve      run the server (migrations are applied on start)
 //	pyng migrate    apply the database migrations and exit
-//	pyng admin ...  create organisations, sites and API clients; revoke clients; rotate keys
+//	pyng admin ...  create, list and show organisations, sites and API clients; revoke clients and
+//	                give them new secrets; rotate keys
 package main
 
 import (
@@ -12,9 +13,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"iter"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,20 +30,40 @@ import (
 	"github.com/pyng/receivables/storage"
 )
 
-const usage = `usage:
+// usage is the usage of every command; "pyng admin -h" prints adminUsage, and "pyng admin NOUN
+// VERB -h" that command's line of it with its flags.
+var usage = `usage:
   pyng serve [flags]                                   run the server
-  pyng migrate [-database-url URL]                     apply database migrations and exit
-  pyng admin org create --name NAME
-  pyng admin site create --org ORGID --name NAME
-  pyng admin client create --org ORGID --scopes "SCOPE SCOPE"
-  pyng admin client revoke --client CLIENTID
-  pyng admin keys generate [--id KEYID]                 print a new key ring entry
-  pyng admin keys rotate [--batch-size N]               seal every value again with the current key
-  pyng admin signing-key rotate [--retire-others]       make a new current token signing key
-  pyng admin signing-key list
+  pyng migrate [-database-url URL]                     apply database migrations, print them as JSON
+` + adminUsage + `
 Every command takes -database-url (env PYNG_DATABASE_URL); the admin commands also take the key
 ring (-encryption-key or -encryption-key-file, env PYNG_ENCRYPTION_KEY or PYNG_ENCRYPTION_KEY_FILE).
+The admin commands open an existing database only: "pyng serve" or "pyng migrate" creates one.
+A list command prints one JSON object a line; every other command prints one JSON object.
 "pyng serve -h" lists the server's flags.`
+
+// adminOrder is the order of the admin commands in the usage.
+var adminOrder = []string{
+	"org create", "org list", "org show",
+	"site create", "site list", "site show",
+	"client create", "client list", "client show", "client revoke", "client rotate-secret",
+	"keys generate", "keys rotate", "signing-key rotate", "signing-key list",
+}
+
+// adminUsage is one line per admin command: its flags and what it does.
+var adminUsage = func() string {
+	lines := make([]string, len(adminOrder))
+	width := 0
+	for i, name := range adminOrder {
+		lines[i] = "pyng admin " + name + " " + adminCommands[name].synopsis
+		width = max(width, len(lines[i]))
+	}
+	var b strings.Builder
+	for i, name := range adminOrder {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, lines[i], adminCommands[name].about)
+	}
+	return b.String()
+}()
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -52,11 +76,21 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
+// help is a request for a command's usage (-h): run prints text to stderr, as package flag
+// does, and exits 0.
+type help struct{ text string }
+
+func (help) Error() string { return "help requested" }
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, stdout, stderr)
 	var ue usageError
+	var h help
 	switch {
 	case err == nil:
+		return 0
+	case errors.As(err, &h):
+		fmt.Fprintln(stderr, h.text)
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprintln(stderr, usage)
@@ -81,7 +115,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr)
 	case "migrate":
-		return migrate(ctx, args[1:])
+		return migrate(ctx, args[1:], stdout)
 	case "admin":
 		return admin(ctx, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
@@ -135,29 +169,61 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
-func migrate(ctx context.Context, args []string) error {
+func migrate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	values := app.RegisterFlags(fs, app.DatabaseSettings...)
 	if err := parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return help{"usage: pyng migrate [-database-url URL]\n" +
+				"Applies the pending migrations (the schema's, River's, and each rail's own tables'), creating\n" +
+				"the database if it does not exist, and prints those it applied:\n" +
+				`  {"applied":[{"component":"schema","version":1,"name":"00001_init.sql"},...]}` + "\n" +
+				"The component is schema, river, or a rail's goose version table (sandbox_goose_version).\n" +
+				flagDefaults(fs)}
+		}
 		return err
 	}
-	db, _, err := openDatabase(ctx, values, false)
+	db, _, err := openDatabase(ctx, values, false, false)
 	if err != nil {
 		return err
 	}
 	// Opening the database applied the engine's migrations; each rail migrates its own tables.
-	_, err = app.OpenRails(ctx, db, billing.SystemClock{}, 0)
-	return errors.Join(err, db.Close())
+	if _, err := app.OpenRails(ctx, db, billing.SystemClock{}, 0); err != nil {
+		return errors.Join(err, db.Close())
+	}
+	applied := []map[string]any{}
+	for _, m := range db.Migrations() {
+		applied = append(applied, map[string]any{"component": m.Component, "version": m.Version, "name": m.Name})
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]any{"applied": applied})
+}
+
+// flagDefaults is what fs.PrintDefaults prints.
+func flagDefaults(fs *flag.FlagSet) string {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	return strings.TrimRight(b.String(), "\n")
 }
 
 // openDatabase opens (and so migrates) the database the flags name, and returns the
 // configuration the flags and the environment give. It opens the database with the key ring they
 // give, or the sandbox's if it has one (see app.KeyringIfAny); with needKeys, a key ring is
-// required.
-func openDatabase(ctx context.Context, values map[string]*string, needKeys bool) (storage.Database, app.Config, error) {
+// required. With mustExist, a SQLite file that does not exist is an error naming its path, not a
+// new, empty database.
+func openDatabase(ctx context.Context, values map[string]*string, needKeys, mustExist bool) (storage.Database, app.Config, error) {
 	cfg, err := app.Load(values)
 	if err != nil {
 		return nil, app.Config{}, usageError{err.Error()}
+	}
+	if mustExist {
+		if err := sqliteFileExists(cfg.DatabaseURL); err != nil {
+			return nil, app.Config{}, err
+		}
 	}
 	keys, err := app.KeyringIfAny(cfg)
 	if err != nil {
@@ -172,12 +238,16 @@ func openDatabase(ctx context.Context, values map[string]*string, needKeys bool)
 
 // adminCommand is one "pyng admin NOUN VERB" command: its flags and what it does with them.
 type adminCommand struct {
-	flags    []string          // required flags
-	optional map[string]string // optional flags, with their defaults
-	bools    []string          // optional boolean flags
+	synopsis, about string            // its flags and what it does, for the usage
+	flags           []string          // required flags
+	optional        map[string]string // optional flags, with their defaults
+	bools           []string          // optional boolean flags
 	// keys: the command seals, so a key ring is required. noDatabase: it needs none.
 	keys, noDatabase bool
-	run              func(ctx context.Context, a adminEnv, f map[string]string) (any, error)
+	// run returns the one object the command prints; each, for a listing, calls emit with each
+	// object it prints, one a line.
+	run  func(ctx context.Context, a adminEnv, f map[string]string) (any, error)
+	each func(ctx context.Context, a adminEnv, f map[string]string, emit func(any) error) error
 }
 
 // adminEnv is what an admin command works on: the service over the database, and the database.
@@ -188,15 +258,15 @@ type adminEnv struct {
 }
 
 var adminCommands = map[string]adminCommand{
-	"org create": {flags: []string{"name"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+	"org create": {synopsis: "--name NAME", about: "create an organisation", flags: []string{"name"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
 		o, err := a.service.CreateOrganisation(ctx, f["name"])
 		return map[string]any{"organisationId": o.ID, "name": o.Name}, err
 	}},
-	"site create": {flags: []string{"org", "name"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+	"site create": {synopsis: "--org ORGID --name NAME", about: "create a site", flags: []string{"org", "name"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
 		site, err := a.service.CreateSite(ctx, f["org"], f["name"])
 		return map[string]any{"siteId": site.ID, "organisationId": site.OrganisationID, "name": site.Name}, err
 	}},
-	"client create": {flags: []string{"org", "scopes"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+	"client create": {synopsis: `--org ORGID --scopes "SCOPE SCOPE"`, about: "create an API client; prints its secret once", flags: []string{"org", "scopes"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
 		scopes, unknown := billing.ParseScopes(f["scopes"])
 		if len(unknown) > 0 {
 			return nil, usageError{fmt.Sprintf("unknown scope %q; scopes are: %s", unknown[0], billing.FormatScopes(billing.AllScopes))}
@@ -204,11 +274,11 @@ var adminCommands = map[string]adminCommand{
 		c, secret, err := a.service.CreateClient(ctx, f["org"], scopes)
 		return map[string]any{"clientId": c.ID, "clientSecret": secret, "organisationId": c.OrganisationID, "scopes": c.Scopes}, err
 	}},
-	"client revoke": {flags: []string{"client"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+	"client revoke": {synopsis: "--client CLIENTID", about: "revoke an API client", flags: []string{"client"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
 		c, err := a.service.RevokeClient(ctx, f["client"])
 		return map[string]any{"clientId": c.ID, "organisationId": c.OrganisationID, "revokedAt": billing.Millis(c.RevokedAt)}, err
 	}},
-	"keys generate": {optional: map[string]string{"id": ""}, noDatabase: true, run: func(_ context.Context, _ adminEnv, f map[string]string) (any, error) {
+	"keys generate": {synopsis: "[--id KEYID]", about: "print a new key ring entry", optional: map[string]string{"id": ""}, noDatabase: true, run: func(_ context.Context, _ adminEnv, f map[string]string) (any, error) {
 		id := f["id"]
 		if id == "" {
 			id = "k" + time.Now().UTC().Format("20060102")
@@ -219,7 +289,7 @@ var adminCommands = map[string]adminCommand{
 		}
 		return map[string]any{"keyId": id, "key": entry}, nil
 	}},
-	"keys rotate": {optional: map[string]string{"batch-size": "1000"}, keys: true, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+	"keys rotate": {synopsis: "[--batch-size N]", about: "seal every value again with the current key", optional: map[string]string{"batch-size": "1000"}, keys: true, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
 		size, err := strconv.Atoi(f["batch-size"])
 		if err != nil || size < 1 || size > 100_000 {
 			return nil, usageError{fmt.Sprintf("--batch-size: %q is not a number from 1 to 100000", f["batch-size"])}
@@ -227,7 +297,7 @@ var adminCommands = map[string]adminCommand{
 		resealed, err := app.Reseal(ctx, a.db, size)
 		return map[string]any{"keyId": a.db.Keyring().Current(), "resealed": resealed}, err
 	}},
-	"signing-key rotate": {bools: []string{"retire-others"}, keys: true, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+	"signing-key rotate": {synopsis: "[--retire-others]", about: "make a new current token signing key", bools: []string{"retire-others"}, keys: true, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
 		k := billing.SigningKey{ID: billing.NewID("key"), Secret: []byte(billing.RandomToken(32)), CreatedAt: time.Now()}
 		retired, err := a.db.RotateSigningKey(ctx, k, f["retire-others"] == "true")
 		if errors.Is(err, billing.ErrDuplicate) {
@@ -235,7 +305,7 @@ var adminCommands = map[string]adminCommand{
 		}
 		return map[string]any{"signingKeyId": k.ID, "retiredKeys": retired}, err
 	}},
-	"signing-key list": {keys: true, run: func(ctx context.Context, a adminEnv, _ map[string]string) (any, error) {
+	"signing-key list": {about: "list the token signing keys", keys: true, run: func(ctx context.Context, a adminEnv, _ map[string]string) (any, error) {
 		keys, err := a.db.SigningKeys(ctx)
 		list := make([]map[string]any, len(keys))
 		for i, k := range keys {
@@ -243,6 +313,99 @@ var adminCommands = map[string]adminCommand{
 		}
 		return map[string]any{"signingKeys": list}, err
 	}},
+
+	"org list": {about: "list the organisations", each: func(ctx context.Context, a adminEnv, _ map[string]string, emit func(any) error) error {
+		return emitAll(a.service.Organisations(ctx), organisationJSON, emit)
+	}},
+	"org show": {synopsis: "--org ORGID", about: "show an organisation", flags: []string{"org"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+		o, err := a.service.Organisation(ctx, f["org"])
+		return organisationJSON(o), err
+	}},
+	"site list": {synopsis: "[--org ORGID]", about: "list the sites, of one organisation or of all", optional: map[string]string{"org": ""},
+		each: func(ctx context.Context, a adminEnv, f map[string]string, emit func(any) error) error {
+			return emitAll(a.service.Sites(ctx, f["org"]), siteJSON, emit)
+		}},
+	"site show": {synopsis: "--site SITEID", about: "show a site", flags: []string{"site"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+		site, err := a.service.SiteByID(ctx, f["site"])
+		return siteJSON(site), err
+	}},
+	"client list": {synopsis: "[--org ORGID]", about: "list the API clients, of one organisation or of all (no secrets)", optional: map[string]string{"org": ""},
+		each: func(ctx context.Context, a adminEnv, f map[string]string, emit func(any) error) error {
+			return emitAll(a.service.Clients(ctx, f["org"]), clientJSON, emit)
+		}},
+	"client show": {synopsis: "--client CLIENTID", about: "show an API client (no secret)", flags: []string{"client"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+		c, err := a.service.ClientByID(ctx, f["client"])
+		return clientJSON(c), err
+	}},
+	"client rotate-secret": {synopsis: "--client CLIENTID", about: "give a client a new secret, printed once; the old one stops working",
+		flags: []string{"client"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+			c, secret, err := a.service.RotateClientSecret(ctx, f["client"])
+			return map[string]any{"clientId": c.ID, "clientSecret": secret, "organisationId": c.OrganisationID, "scopes": c.Scopes}, err
+		}},
+}
+
+// emitAll emits each item of a listing as the object of asJSON, stopping at the first error.
+func emitAll[T any](items iter.Seq2[T, error], asJSON func(T) map[string]any, emit func(any) error) error {
+	for v, err := range items {
+		if err != nil {
+			return err
+		}
+		if err := emit(asJSON(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The objects the admin commands print of organisations, sites and clients; times are Unix
+// milliseconds, as in the API. A client's is never its secret or the secret's hash.
+
+func organisationJSON(o billing.Organisation) map[string]any {
+	return map[string]any{"organisationId": o.ID, "name": o.Name, "createdAt": billing.Millis(o.CreatedAt)}
+}
+
+func siteJSON(s billing.Site) map[string]any {
+	return map[string]any{"siteId": s.ID, "organisationId": s.OrganisationID, "name": s.Name, "currency": s.Currency,
+		"rail": s.Rail, "createdAt": billing.Millis(s.CreatedAt)}
+}
+
+func clientJSON(c billing.Client) map[string]any {
+	var revokedAt *int64
+	if c.Revoked() {
+		ms := billing.Millis(c.RevokedAt)
+		revokedAt = &ms
+	}
+	return map[string]any{"clientId": c.ID, "organisationId": c.OrganisationID, "scopes": c.Scopes,
+		"createdAt": billing.Millis(c.CreatedAt), "revokedAt": revokedAt}
+}
+
+// sqliteFileExists fails, naming the path it tried, when databaseURL names a SQLite file that
+// does not exist: opening it would create a new, empty database (a relative default path run from
+// another directory would). Other URLs pass; their engine reports a database that is missing.
+func sqliteFileExists(databaseURL string) error {
+	path, err := storage.SQLitePath(databaseURL)
+	if err != nil {
+		return nil // not SQLite, or a URL storage.Open refuses with its own message
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		abs, _ := filepath.Abs(path)
+		return fmt.Errorf("no database at %s (-database-url or PYNG_DATABASE_URL %q): name an existing database, or create one with \"pyng migrate\" or \"pyng serve\"", abs, databaseURL)
+	} else if err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	return nil
+}
+
+// flagUsage is what each flag of the admin commands gives.
+var flagUsage = map[string]string{
+	"org":           "organisation id (org_...)",
+	"site":          "site id (site_...)",
+	"client":        "API client id (cli_...)",
+	"name":          "name",
+	"scopes":        "space-separated scopes: " + billing.FormatScopes(billing.AllScopes),
+	"id":            "key id (default k and today's date, as k20260301)",
+	"batch-size":    "rows sealed again per transaction, 1 to 100000",
+	"retire-others": "delete every other signing key: tokens they signed stop working",
 }
 
 // flagOf is the flag of the admin commands that gives the field an error's target names.
@@ -252,11 +415,16 @@ func flagOf(target string) string {
 		return "org"
 	case "clientId":
 		return "client"
+	case "siteId":
+		return "site"
 	}
 	return target
 }
 
 func admin(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) || len(args) > 1 && isHelp(args[1]) {
+		return help{"usage:\n" + adminUsage + "Run \"pyng admin NOUN VERB -h\" for a command's flags."}
+	}
 	if len(args) < 2 {
 		return usageError{"admin needs a noun and a verb, for example: admin org create --name NAME"}
 	}
@@ -269,16 +437,19 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	values := app.RegisterFlags(fs, append(append([]string{}, app.DatabaseSettings...), app.KeySettings...)...)
 	given := map[string]*string{}
 	for _, f := range cmd.flags {
-		given[f] = fs.String(f, "", "")
+		given[f] = fs.String(f, "", flagUsage[f]+" (required)")
 	}
 	for f, def := range cmd.optional {
-		given[f] = fs.String(f, def, "")
+		given[f] = fs.String(f, def, flagUsage[f])
 	}
 	flags := map[string]*bool{}
 	for _, f := range cmd.bools {
-		flags[f] = fs.Bool(f, false, "")
+		flags[f] = fs.Bool(f, false, flagUsage[f])
 	}
 	if err := parse(fs, args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return help{fmt.Sprintf("usage: pyng admin %s %s\n%s.\n%s", name, cmd.synopsis, cmd.about, flagDefaults(fs))}
+		}
 		return err
 	}
 	f := map[string]string{}
@@ -295,7 +466,7 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	var env adminEnv
 	if !cmd.noDatabase {
-		db, cfg, err := openDatabase(ctx, values, cmd.keys)
+		db, cfg, err := openDatabase(ctx, values, cmd.keys, true)
 		if err != nil {
 			return err
 		}
@@ -306,13 +477,28 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		env = adminEnv{service: service, db: db}
 	}
-	out, err := cmd.run(ctx, env, f)
+	var out any
+	var err error
+	if cmd.each != nil {
+		err = cmd.each(ctx, env, f, json.NewEncoder(stdout).Encode)
+	} else {
+		out, err = cmd.run(ctx, env, f)
+	}
 	var be *billing.Error
 	if errors.As(err, &be) {
 		return usageError{fmt.Sprintf("--%s: %s", flagOf(be.Target), be.Message)}
 	}
-	if err != nil {
+	if err != nil || cmd.each != nil {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(out)
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,9 +101,10 @@ func TestMigrateAppliesEveryMigrationOnceAndIsIdempotent(t *testing.T) {
 			var first schemaState
 			for run := range 2 {
 				code, out, errOut := runPyng(t, "migrate", "-database-url="+databaseURL)
-				if code != 0 || out != "" || errOut != "" {
-					t.Fatalf("migrate #%d: exit %d, stdout %q, stderr %q; want 0 and no output", run+1, code, out, errOut)
+				if code != 0 || errOut != "" {
+					t.Fatalf("migrate #%d: exit %d, stderr %q; want 0 and nothing on stderr", run+1, code, errOut)
 				}
+				applied := appliedOf(t, out)
 				got := readSchema(t, engine, databaseURL)
 				if run == 0 {
 					first = got
@@ -117,19 +120,63 @@ func TestMigrateAppliesEveryMigrationOnceAndIsIdempotent(t *testing.T) {
 					if got.riverVersions == 0 {
 						t.Error("River's migrations were not applied")
 					}
-				} else if got != first {
-					t.Fatalf("migrate again changed the schema: %+v, then %+v", first, got)
+					// It printed each migration it applied: every one, the first time.
+					ledger, err := os.ReadDir(filepath.Join("..", "..", "rail", "sandbox", "migrations", engine))
+					if err != nil {
+						t.Fatal(err)
+					}
+					for component, want := range map[string]int{"schema": migrationFiles(t, engine), "river": got.riverVersions, "sandbox_goose_version": len(ledger)} {
+						if n := applied[component]; n != want {
+							t.Errorf("migrate printed %d migrations of %s, want %d: %s", n, component, want, out)
+						}
+					}
+					if !strings.Contains(out, `{"component":"schema","name":"00001_init.sql","version":1}`) {
+						t.Errorf("migrate printed %s, want each migration's component, name and version", out)
+					}
+				} else {
+					if got != first {
+						t.Fatalf("migrate again changed the schema: %+v, then %+v", first, got)
+					}
+					if out != `{"applied":[]}`+"\n" {
+						t.Errorf("migrate again printed %q, want an empty list", out)
+					}
 				}
 			}
 
 			// A rollback deploys the previous binary on a schema that a newer release migrated
 			// further: it finds nothing to do.
 			execSQL(t, engine, databaseURL, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)`)
-			if code, out, errOut := runPyng(t, "migrate", "-database-url="+databaseURL); code != 0 || out != "" || errOut != "" {
-				t.Fatalf("migrate on a schema with a newer version: exit %d, stdout %q, stderr %q; want 0 and no output", code, out, errOut)
+			if code, out, errOut := runPyng(t, "migrate", "-database-url="+databaseURL); code != 0 || out != `{"applied":[]}`+"\n" || errOut != "" {
+				t.Fatalf("migrate on a schema with a newer version: exit %d, stdout %q, stderr %q; want 0 and nothing applied", code, out, errOut)
 			}
 		})
 	}
+}
+
+// appliedOf reads the output of pyng migrate: how many migrations of each component it applied.
+// It fails the test on output that is not one JSON object or that names a migration twice.
+func appliedOf(t *testing.T, out string) map[string]int {
+	t.Helper()
+	var printed struct {
+		Applied []struct {
+			Component, Name string
+			Version         int64
+		}
+	}
+	if strings.Count(out, "\n") != 1 || json.Unmarshal([]byte(out), &printed) != nil || printed.Applied == nil {
+		t.Fatalf("migrate printed %q, want one JSON object with its applied list", out)
+	}
+	n := map[string]int{}
+	seen := map[string]bool{}
+	for _, m := range printed.Applied {
+		key := fmt.Sprintf("%s %d", m.Component, m.Version)
+		if seen[key] || m.Name == "" {
+			t.Errorf("migrate printed %s (%q) twice or without a name: %s", key, m.Name, out)
+		}
+		seen[key] = true
+		n[m.Component]++
+	}
+	return n
 }
 
 // TestMigrateAndServeStartingTogether starts several "pyng migrate" and "pyng serve" processes at
@@ -151,15 +198,35 @@ func TestMigrateAndServeStartingTogether(t *testing.T) {
 			continue
 		}
 		m := migration{cmd: exec.Command(pyngBinary, "migrate", "-database-url="+databaseURL), out: &bytes.Buffer{}}
-		m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
+		m.cmd.Stdout, m.cmd.Stderr = m.out, m.out // stderr stays empty, or appliedOf fails
 		if err := m.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		migrations = append(migrations, m)
 	}
 	for i, m := range migrations {
-		if err := m.cmd.Wait(); err != nil || m.out.Len() > 0 {
+		if err := m.cmd.Wait(); err != nil {
 			t.Errorf("migrate #%d: %v, output %q", i+1, err, m.out)
+		}
+	}
+	// Each migration was applied once: no two processes report the same one.
+	applied := map[string]int{}
+	for _, m := range migrations {
+		appliedOf(t, m.out.String()) // one JSON object, nothing on stderr
+		var printed struct {
+			Applied []struct {
+				Component string
+				Version   int64
+			}
+		}
+		_ = json.Unmarshal(m.out.Bytes(), &printed)
+		for _, a := range printed.Applied {
+			applied[fmt.Sprintf("%s %d", a.Component, a.Version)]++
+		}
+	}
+	for m, n := range applied {
+		if n > 1 {
+			t.Errorf("migration %s reported applied by %d processes", m, n)
 		}
 	}
 	for _, p := range servers {

@@ -11,9 +11,14 @@ package driver
 import (
 	"context"
 	"errors"
+	"path"
+	"slices"
+	"sync"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/pyng/receivables/billing"
 )
@@ -33,6 +38,9 @@ type Driver interface {
 	NewJobClient(cfg *river.Config) (JobClient, error)
 	Ping(ctx context.Context) error
 	Close() error
+	// Migrations returns the migrations applied since the database was opened: on opening, then
+	// by its Conns.
+	Migrations() []Migration
 }
 
 // JobClient is what the server and its tests use of a River client (river.Client[TTx] has these
@@ -212,6 +220,17 @@ type Executor interface {
 	InsertAttempt(ctx context.Context, deliveryID string, a billing.DeliveryAttempt) error
 	// DeliveryAttempts returns the attempts of the deliveries, each delivery's in order.
 	DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([]DeliveryAttempt, error)
+
+	// The operator's listings (see Page) and the rotation of a client's secret.
+	ListOrganisations(ctx context.Context, p Page) ([]billing.Organisation, error)
+	GetOrganisation(ctx context.Context, id string) (billing.Organisation, error)
+	// ListSites and ListClients list those of p.OrganisationID, or of every organisation when it
+	// is empty.
+	ListSites(ctx context.Context, p Page) ([]billing.Site, error)
+	ListClients(ctx context.Context, p Page) ([]billing.Client, error)
+	// SetClientSecret replaces the secret hash of the client unless it is revoked, and returns the
+	// client; ErrNoRows when there is no client with id that is not revoked.
+	SetClientSecret(ctx context.Context, id string, secretHash []byte) (billing.Client, error)
 }
 
 // EventPosition is where an event stands in the order of its site's events; the zero position
@@ -325,4 +344,88 @@ func Many[R, T any](mark func(error) error, fn func(R) T) func([]R, error) ([]T,
 		}
 		return out, nil
 	}
+}
+
+// Migration is one migration applied on opening a database or by a component's Conn: of the
+// engine's schema (component "schema"), of River's job queue ("river"), or of a component's own
+// tables (its goose version table, such as "sandbox_goose_version").
+type Migration struct {
+	Component string
+	Version   int64
+	Name      string
+}
+
+// The components of the migrations an engine applies on Open.
+const (
+	MigrationsOfSchema = "schema"
+	MigrationsOfRiver  = "river"
+)
+
+// GooseMigrations are the migrations goose's Up reports, of component.
+func GooseMigrations(component string, results []*goose.MigrationResult) []Migration {
+	out := make([]Migration, 0, len(results))
+	for _, r := range results {
+		if r == nil || r.Source == nil {
+			continue
+		}
+		out = append(out, Migration{Component: component, Version: r.Source.Version, Name: path.Base(r.Source.Path)})
+	}
+	return out
+}
+
+// RiverMigrations are the migrations River's Migrate reports.
+func RiverMigrations(res *rivermigrate.MigrateResult) []Migration {
+	if res == nil {
+		return nil
+	}
+	out := make([]Migration, 0, len(res.Versions))
+	for _, v := range res.Versions {
+		out = append(out, Migration{Component: MigrationsOfRiver, Version: int64(v.Version), Name: v.Name})
+	}
+	return out
+}
+
+// MigrationLog is the list of migrations a database applied since it was opened; its methods are
+// safe for concurrent use.
+type MigrationLog struct {
+	mu   sync.Mutex
+	list []Migration
+}
+
+// NewMigrationLog returns a log holding applied.
+func NewMigrationLog(applied []Migration) *MigrationLog {
+	return &MigrationLog{list: slices.Clone(applied)}
+}
+
+// Add appends applied to the log.
+func (l *MigrationLog) Add(applied []Migration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.list = append(l.list, applied...)
+}
+
+// List returns the migrations in the order they were applied.
+func (l *MigrationLog) List() []Migration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.list)
+}
+
+// Page selects a page of an operator's listing, ordered by creation time and id: up to Limit
+// of those after the one created at AfterCreatedAt with AfterID (the zero Page's cursor is before
+// the first), of OrganisationID if set.
+type Page struct {
+	OrganisationID string
+	AfterCreatedAt time.Time
+	AfterID        string
+	Limit          int
+}
+
+// AfterMillis is the page's cursor time in the stored milliseconds: -1, before every row, for
+// the zero time.
+func (p Page) AfterMillis() int64 {
+	if p.AfterCreatedAt.IsZero() {
+		return -1
+	}
+	return billing.Millis(p.AfterCreatedAt)
 }

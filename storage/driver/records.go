@@ -312,3 +312,14 @@ func (r AttemptRecord) Attempt() DeliveryAttempt {
 
 // NullString is s as a nullable column: NULL when s is empty.
 func NullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// OrganisationRecord is a row of organisations.
+type OrganisationRecord struct {
+	ID        string
+	Name      string
+	CreatedAt int64
+}
+
+func (r OrganisationRecord) Organisation() billing.Organisation {
+	return billing.Organisation{ID: r.ID, Name: r.Name, CreatedAt: billing.FromMillis(r.CreatedAt)}
+}

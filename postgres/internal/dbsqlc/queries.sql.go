@@ -773,6 +773,17 @@ func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) 
 	return i, err
 }
 
+const getOrganisation = `-- name: GetOrganisation :one
+SELECT id, name, created_at FROM organisations WHERE id = $1
+`
+
+func (q *Queries) GetOrganisation(ctx context.Context, id string) (Organisation, error) {
+	row := q.db.QueryRow(ctx, getOrganisation, id)
+	var i Organisation
+	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
+	return i, err
+}
+
 const getSigningKey = `-- name: GetSigningKey :one
 SELECT id, secret, created_at FROM signing_keys ORDER BY seq DESC LIMIT 1
 `
@@ -1296,6 +1307,53 @@ func (q *Queries) ListBatchesAfter(ctx context.Context, arg ListBatchesAfterPara
 	return items, nil
 }
 
+const listClients = `-- name: ListClients :many
+SELECT id, organisation_id, secret_hash, scopes, created_at, revoked_at FROM api_clients
+WHERE ($1::text = '' OR organisation_id = $1::text)
+  AND (created_at, id) > ($2::bigint, $3::text)
+ORDER BY created_at, id
+LIMIT $4
+`
+
+type ListClientsParams struct {
+	OrganisationID string
+	AfterCreatedAt int64
+	AfterID        string
+	Lim            int64
+}
+
+func (q *Queries) ListClients(ctx context.Context, arg ListClientsParams) ([]ApiClient, error) {
+	rows, err := q.db.Query(ctx, listClients,
+		arg.OrganisationID,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ApiClient
+	for rows.Next() {
+		var i ApiClient
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganisationID,
+			&i.SecretHash,
+			&i.Scopes,
+			&i.CreatedAt,
+			&i.RevokedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listDeliveries = `-- name: ListDeliveries :many
 SELECT id, endpoint_id, event_id, event_type, state, created_at FROM webhook_deliveries WHERE endpoint_id = $1
 ORDER BY created_at DESC, id DESC
@@ -1708,6 +1766,42 @@ func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStatePara
 	return items, nil
 }
 
+const listOrganisations = `-- name: ListOrganisations :many
+
+SELECT id, name, created_at FROM organisations
+WHERE (created_at, id) > ($1::bigint, $2::text)
+ORDER BY created_at, id
+LIMIT $3
+`
+
+type ListOrganisationsParams struct {
+	AfterCreatedAt int64
+	AfterID        string
+	Lim            int64
+}
+
+// The operator's listings and the rotation of a client's secret (pyng admin). A listing is paged
+// by (created_at, id), starting after (-1, ”); an empty organisation_id lists every organisation's.
+func (q *Queries) ListOrganisations(ctx context.Context, arg ListOrganisationsParams) ([]Organisation, error) {
+	rows, err := q.db.Query(ctx, listOrganisations, arg.AfterCreatedAt, arg.AfterID, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Organisation
+	for rows.Next() {
+		var i Organisation
+		if err := rows.Scan(&i.ID, &i.Name, &i.CreatedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listSigningKeys = `-- name: ListSigningKeys :many
 SELECT id, secret, created_at FROM signing_keys ORDER BY seq DESC
 `
@@ -1729,6 +1823,53 @@ func (q *Queries) ListSigningKeys(ctx context.Context) ([]ListSigningKeysRow, er
 	for rows.Next() {
 		var i ListSigningKeysRow
 		if err := rows.Scan(&i.ID, &i.Secret, &i.CreatedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listSites = `-- name: ListSites :many
+SELECT id, organisation_id, name, currency, created_at, rail FROM sites
+WHERE ($1::text = '' OR organisation_id = $1::text)
+  AND (created_at, id) > ($2::bigint, $3::text)
+ORDER BY created_at, id
+LIMIT $4
+`
+
+type ListSitesParams struct {
+	OrganisationID string
+	AfterCreatedAt int64
+	AfterID        string
+	Lim            int64
+}
+
+func (q *Queries) ListSites(ctx context.Context, arg ListSitesParams) ([]Site, error) {
+	rows, err := q.db.Query(ctx, listSites,
+		arg.OrganisationID,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Site
+	for rows.Next() {
+		var i Site
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganisationID,
+			&i.Name,
+			&i.Currency,
+			&i.CreatedAt,
+			&i.Rail,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -1969,6 +2110,32 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerEmail,
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
+	)
+	return i, err
+}
+
+const setClientSecret = `-- name: SetClientSecret :one
+UPDATE api_clients SET secret_hash = $1
+WHERE id = $2 AND revoked_at IS NULL
+RETURNING id, organisation_id, secret_hash, scopes, created_at, revoked_at
+`
+
+type SetClientSecretParams struct {
+	SecretHash []byte
+	ID         string
+}
+
+// Replaces the secret of a client that is not revoked; no row when there is no such client.
+func (q *Queries) SetClientSecret(ctx context.Context, arg SetClientSecretParams) (ApiClient, error) {
+	row := q.db.QueryRow(ctx, setClientSecret, arg.SecretHash, arg.ID)
+	var i ApiClient
+	err := row.Scan(
+		&i.ID,
+		&i.OrganisationID,
+		&i.SecretHash,
+		&i.Scopes,
+		&i.CreatedAt,
+		&i.RevokedAt,
 	)
 	return i, err
 }
