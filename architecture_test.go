@@ -27,6 +27,7 @@ var mayImport = map[string][]string{
 	"token":          {"billing"},
 	"httpapi":        {"billing", "token", "api"},
 	"web":            {"billing", "token"},
+	"client":         {},
 }
 
 // knowsNothingOf lists, per package, the outside packages (by prefix) it must not import: the
