@@ -29,6 +29,7 @@ var mayImport = map[string][]string{
 	"httpapi":         {"billing", "token", "api"},
 	"web":             {"billing", "token"},
 	"webhook":         {},
+	"client":          {},
 	"webhook/deliver": {"webhook"},
 }
 

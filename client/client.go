@@ -1,0 +1,251 @@
+// Package client is the Go client of the Pyng B2B Receivables API: a partner imports it to invite
+// its customers, follow their links and submit and poll batches of debits.
+//
+//	c, err := client.New(client.Config{
+//		BaseURL:      "https://sample.pyng.com.au",
+//		ClientID:     "cli_...",
+//		ClientSecret: "sec_...",
+//	})
+//	site := c.Site("site_...")
+//	inv, err := site.InviteCustomer(ctx, "ACME-001")
+//
+// The client obtains and renews its access tokens itself (OAuth 2.0 client credentials, through
+// golang.org/x/oauth2/clientcredentials), sets the Pyng-Api-Version header on every call, and
+// sends a request again after 429 and 5xx answers where that is safe (see [Config.MaxRetries]).
+// An error answer is an [*Error] carrying the code, target and traceId of the answer; a list is
+// an iterator ([iter.Seq2]) that follows the pages' cursors.
+//
+// The client is written by hand rather than over code generated from api/openapi.yaml. Generated
+// code (oapi-codegen) gives one function per operation with pointer-heavy types, a response
+// wrapper per status and a runtime dependency; a partner wants a few typed calls that return the
+// answer or an error, iterators and retries, which would be a hand-written layer over it anyway.
+// The document still binds the client: the module's tests generate a client from the document and
+// compile it, and this package's tests run against the real server, whose every answer is
+// validated against the document, so the two cannot drift apart unnoticed.
+//
+// Adding a route is one small method on [Site] (routes.go): it describes the request (method,
+// path, query, body, whether sending it again is safe) and decodes the answer's data, or reads
+// a page and lists it with the iterator every list shares.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// APIVersion is the version of the API this client speaks, sent as the Pyng-Api-Version header.
+const APIVersion = "urn:pyng:api:billing:version:v1"
+
+// Config says where the API is and which API client to call it as.
+type Config struct {
+	// BaseURL is the server's URL, such as https://sample.pyng.com.au (the sandbox) or
+	// https://app.pyng.com.au (production).
+	BaseURL string
+	// ClientID and ClientSecret are the API client's credentials, as supplied by Pyng.
+	ClientID, ClientSecret string
+	// Scopes are the scopes to ask for; all of the API client's when empty.
+	Scopes []string
+	// HTTPClient sends the requests, token requests included; http.DefaultClient when nil. Its
+	// Transport is wrapped to add the access token.
+	HTTPClient *http.Client
+	// MaxRetries is how many times a request is sent again after an answer that may succeed
+	// later: 429 (the server refused it before acting on it, so every request is retried) and
+	// 500, 502, 503 and 504 (only where sending it again is safe: reads, a batch submission,
+	// which is idempotent on its batchReference, and the sandbox's deadline). 0 means 3;
+	// a negative value turns retries off.
+	MaxRetries int
+	// MaxRetryWait is the longest the client waits before a retry (1 minute when 0). An answer
+	// whose Retry-After asks for longer, or for longer than the context's deadline leaves, is
+	// returned as it is.
+	MaxRetryWait time.Duration
+}
+
+// Client calls the API. It is safe for concurrent use.
+type Client struct {
+	base       *url.URL
+	http       *http.Client
+	maxRetries int
+	maxWait    time.Duration
+}
+
+// New returns a client for cfg. It makes no request: the first call obtains the access token.
+func New(cfg Config) (*Client, error) {
+	base, err := url.Parse(strings.TrimSuffix(cfg.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("pyng client: BaseURL %q is not an http or https URL", cfg.BaseURL)
+	}
+	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return nil, fmt.Errorf("pyng client: ClientID and ClientSecret are required")
+	}
+	hc := http.DefaultClient
+	if cfg.HTTPClient != nil {
+		hc = cfg.HTTPClient
+	}
+	creds := clientcredentials.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		TokenURL:     base.String() + "/oauth2/token",
+		Scopes:       cfg.Scopes,
+		AuthStyle:    oauth2.AuthStyleInHeader,
+	}
+	// The token source outlives any one call, so it gets a context of its own that carries
+	// only the HTTP client to fetch tokens with.
+	tokens := creds.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, hc))
+	authed := *hc
+	authed.Transport = &oauth2.Transport{Source: tokens, Base: hc.Transport}
+	c := &Client{base: base, http: &authed, maxRetries: cfg.MaxRetries, maxWait: cfg.MaxRetryWait}
+	if c.maxRetries == 0 {
+		c.maxRetries = 3
+	}
+	if c.maxWait == 0 {
+		c.maxWait = time.Minute
+	}
+	return c, nil
+}
+
+// Site is a site of the partner's organisation, as supplied by Pyng; every /billing/ route is
+// under one.
+type Site struct {
+	c  *Client
+	id string
+}
+
+// Site returns the site with this siteId.
+func (c *Client) Site(siteID string) *Site { return &Site{c: c, id: siteID} }
+
+// ID is the site's siteId.
+func (s *Site) ID() string { return s.id }
+
+// request is one call of a route.
+type request struct {
+	method string
+	// path is the route's path under /billing/sites/{siteId}/, its segments unescaped.
+	path   []string
+	query  url.Values
+	body   any // sent as JSON when not nil
+	accept string
+	// safe says that sending the request again after a 5xx cannot do anything twice.
+	safe bool
+}
+
+// answer is a successful answer, read whole.
+type answer struct {
+	header http.Header
+	body   []byte
+}
+
+// data decodes the data member of an answer's {data, traceId} envelope.
+func data[T any](a *answer, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	var envelope struct {
+		Data *T `json:"data"`
+	}
+	if err := json.Unmarshal(a.body, &envelope); err != nil || envelope.Data == nil {
+		return nil, fmt.Errorf("pyng client: the answer is not a {data, traceId} envelope: %.200s", a.body)
+	}
+	return envelope.Data, nil
+}
+
+// send makes the request for the site, sending it again as Config.MaxRetries allows, and returns
+// the successful answer or an *Error.
+func (s *Site) send(ctx context.Context, r request) (*answer, error) {
+	u := *s.c.base
+	segments := append([]string{"billing", "sites", s.id}, r.path...)
+	escaped := make([]string, len(segments))
+	for i, seg := range segments {
+		escaped[i] = url.PathEscape(seg)
+	}
+	u.RawPath = u.EscapedPath() + "/" + strings.Join(escaped, "/")
+	u.Path, _ = url.PathUnescape(u.RawPath) // cannot fail: every segment was escaped
+	u.RawQuery = r.query.Encode()
+	var payload []byte
+	if r.body != nil {
+		var err error
+		if payload, err = json.Marshal(r.body); err != nil {
+			return nil, fmt.Errorf("pyng client: encode the request: %w", err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		a, err := s.c.once(ctx, r, u.String(), payload)
+		apiErr, ok := err.(*Error)
+		if !ok || attempt >= s.c.maxRetries || !apiErr.retryable(r.safe) {
+			return a, err
+		}
+		wait := apiErr.RetryAfter
+		if wait == 0 {
+			wait = 250 * time.Millisecond << attempt
+		}
+		if deadline, ok := ctx.Deadline(); wait > s.c.maxWait || ok && time.Until(deadline) < wait {
+			return nil, err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("pyng client: %w while waiting to retry after %w", ctx.Err(), err)
+		case <-timer.C:
+		}
+	}
+}
+
+// once sends the request once.
+func (c *Client) once(ctx context.Context, r request, u string, payload []byte) (*answer, error) {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		return nil, fmt.Errorf("pyng client: %w", err)
+	}
+	req.Header.Set("Pyng-Api-Version", APIVersion)
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	accept := r.accept
+	if accept == "" {
+		accept = "application/json"
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("pyng client: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("pyng client: %s %s: read the answer: %w", r.method, req.URL.Path, err)
+	}
+	if resp.StatusCode >= 300 {
+		return nil, errorOf(resp, data, time.Now())
+	}
+	return &answer{header: resp.Header, body: data}, nil
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date (RFC 9110 §10.2.3).
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
+}

@@ -1,0 +1,443 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/client"
+	"github.com/pyng/receivables/dbtest"
+)
+
+// onEachEngine runs test, in parallel, against a fresh server of every storage engine, with a
+// client of the server's partner whose every answer is checked against the OpenAPI document.
+func onEachEngine(t *testing.T, test func(t *testing.T, s *apptest.Server, site *client.Site), opts ...apptest.Options) {
+	t.Helper()
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			s := apptest.Start(t, engine, opts...)
+			test(t, s, newClient(t, s, s.Partner).Site(s.Site.ID))
+		})
+	}
+}
+
+// newClient is a client of the partner that sends through the server's validating HTTP client.
+func newClient(t testing.TB, s *apptest.Server, p apptest.Partner, scopes ...string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{BaseURL: s.URL, ClientID: p.ClientID, ClientSecret: p.ClientSecret, Scopes: scopes, HTTPClient: s.HTTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// must(call)(t) is the result of call, failing t when it returned an error.
+func must[T any](v T, err error) func(testing.TB) T {
+	return func(t testing.TB) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// collect reads a whole list.
+func collect[T any](t testing.TB, seq func(yield func(T, error) bool)) []T {
+	t.Helper()
+	var items []T
+	for item, err := range seq {
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, item)
+	}
+	return items
+}
+
+func TestCustomerLinksThroughTheClient(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server, site *client.Site) {
+		ctx := context.Background()
+		refs := []string{"C-1", "C-2", "C-3", "C-4", "C-5"}
+		for _, ref := range refs {
+			inv := must(site.InviteCustomer(ctx, ref))(t)
+			if inv.CustomerReference != ref || inv.State != client.LinkInvited || !strings.Contains(inv.SignupURL, "/signup?token=") ||
+				inv.ExpiresAt.Time().Before(s.Clock.Now()) {
+				t.Fatalf("invitation = %+v", inv)
+			}
+		}
+
+		t.Run("the iterator follows every page in order", func(t *testing.T) {
+			links := collect(t, site.ListCustomers(ctx, client.ListCustomersOptions{Limit: 2}))
+			var got []string
+			for _, l := range links {
+				got = append(got, l.CustomerReference)
+			}
+			if !slices.Equal(got, refs) {
+				t.Errorf("listed %v, want %v", got, refs)
+			}
+			page := must(site.CustomersPage(ctx, client.ListCustomersOptions{Limit: 2}))(t)
+			if len(page.Items) != 2 || page.NextCursor == "" || page.TraceID == "" {
+				t.Errorf("first page = %+v, want 2 links, a cursor and a traceId", page)
+			}
+			rest := collect(t, site.ListCustomers(ctx, client.ListCustomersOptions{Limit: 2, Cursor: page.NextCursor}))
+			if len(rest) != 3 || rest[0].CustomerReference != "C-3" {
+				t.Errorf("from the first page's cursor = %+v, want C-3 to C-5", rest)
+			}
+		})
+
+		t.Run("breaking out of the iterator stops it", func(t *testing.T) {
+			n := 0
+			for _, err := range site.ListCustomers(ctx, client.ListCustomersOptions{Limit: 1}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n++; n == 2 {
+					break
+				}
+			}
+			if n != 2 {
+				t.Errorf("read %d links, want 2", n)
+			}
+		})
+
+		t.Run("signup, filter by state, revocations", func(t *testing.T) {
+			l := must(site.SimulateSignup(ctx, "C-1"))(t)
+			if l.State != client.LinkLinked || l.LinkedAt == 0 || l.SignupURL != "" {
+				t.Errorf("after signup: %+v", l)
+			}
+			must(site.SimulateSignup(ctx, "C-2"))(t)
+			linked := collect(t, site.ListCustomers(ctx, client.ListCustomersOptions{State: client.LinkLinked}))
+			if len(linked) != 2 || linked[0].CustomerReference != "C-1" || linked[1].CustomerReference != "C-2" {
+				t.Errorf("linked = %+v, want C-1 and C-2", linked)
+			}
+			l = must(site.RevokeCustomer(ctx, "C-1"))(t)
+			if l.State != client.LinkRevoked || l.RevokedBy != "partner" || l.RevokedAt == 0 {
+				t.Errorf("after the partner's revocation: %+v", l)
+			}
+			l = must(site.SimulateCustomerRevocation(ctx, "C-2"))(t)
+			if l.State != client.LinkRevoked || l.RevokedBy != "customer" {
+				t.Errorf("after the customer's revocation: %+v", l)
+			}
+			if got := must(site.GetCustomer(ctx, "C-2"))(t); *got != *l {
+				t.Errorf("GetCustomer = %+v, want %+v", got, l)
+			}
+		})
+	})
+}
+
+func TestBatchesThroughTheClient(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server, site *client.Site) {
+		ctx := context.Background()
+		must(site.InviteCustomer(ctx, "ACME-001"))(t)
+		must(site.SimulateSignup(ctx, "ACME-001"))(t)
+		submission := client.BatchRequest{BatchReference: "B-1", Rows: []client.RowRequest{
+			{RowReference: "R1", CustomerReference: "ACME-001", Amount: 12000},
+			{RowReference: "R2", CustomerReference: "ACME-001", Amount: 4552},
+			{RowReference: "R3", CustomerReference: "NOBODY", Amount: 9900},
+		}}
+		receipt := must(site.SubmitBatch(ctx, submission))(t)
+		if receipt.BatchReference != "B-1" || receipt.State != client.BatchAccepted || receipt.RowCount != 3 ||
+			receipt.TotalAmount != 26452 || receipt.SubmittedAt.Time() != s.Clock.Now() || receipt.Replayed {
+			t.Errorf("receipt = %+v", receipt)
+		}
+		if again := must(site.SubmitBatch(ctx, submission))(t); !again.Replayed || again.SubmittedAt != receipt.SubmittedAt {
+			t.Errorf("the same submission again = %+v, want the receipt replayed", again)
+		}
+
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		b := must(site.AwaitBatch(ctx, "B-1", 20*time.Millisecond))(t)
+		want := []client.Row{
+			{RowReference: "R1", CustomerReference: "ACME-001", Amount: 12000, State: client.RowSucceeded},
+			{RowReference: "R2", CustomerReference: "ACME-001", Amount: 4552, State: client.RowFailed, FailureReason: client.FailureAccountClosed},
+			{RowReference: "R3", CustomerReference: "NOBODY", Amount: 9900, State: client.RowFailed, FailureReason: client.FailureCustomerNotActive},
+		}
+		for i := range b.Rows {
+			if b.Rows[i].OutcomeAt == 0 {
+				t.Errorf("row %s has no outcomeAt", b.Rows[i].RowReference)
+			}
+			b.Rows[i].OutcomeAt = 0
+		}
+		if !slices.Equal(b.Rows, want) || b.CompletedAt == 0 ||
+			b.Summary != (client.BatchSummary{Succeeded: client.StateTotal{Count: 1, Amount: 12000}, Failed: client.StateTotal{Count: 2, Amount: 14452}}) {
+			t.Errorf("completed batch = %+v\nwant rows %+v", b, want)
+		}
+
+		failed := must(site.GetBatch(ctx, "B-1", client.GetBatchOptions{RowState: client.RowFailed}))(t)
+		if len(failed.Rows) != 2 || failed.Summary != b.Summary {
+			t.Errorf("rowState=failed gave %+v", failed)
+		}
+
+		data := must(site.GetBatchCSV(ctx, "B-1", client.GetBatchOptions{}))(t)
+		records, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+		if err != nil || len(records) != 4 || records[0][0] != "rowReference" || records[2][4] != "accountClosed" {
+			t.Errorf("CSV = %q (%v)", data, err)
+		}
+
+		must(site.SubmitBatch(ctx, client.BatchRequest{BatchReference: "B-2", Rows: submission.Rows[:1]}))(t)
+		must(site.SubmitBatch(ctx, client.BatchRequest{BatchReference: "B-3", Rows: submission.Rows[:1]}))(t)
+		var refs []string
+		for _, b := range collect(t, site.ListBatches(ctx, client.ListBatchesOptions{Limit: 2})) {
+			refs = append(refs, b.BatchReference)
+		}
+		// All three were submitted at the same instant of the test's clock, so their order is
+		// the server's tie-break; each is listed once.
+		if slices.Sort(refs); !slices.Equal(refs, []string{"B-1", "B-2", "B-3"}) {
+			t.Errorf("listed batches %v, want B-1 to B-3 once each", refs)
+		}
+	})
+}
+
+func TestSimulateDeadlineExpiresTheOpenRows(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server, site *client.Site) {
+		ctx := context.Background()
+		must(site.SubmitBatch(ctx, client.BatchRequest{BatchReference: "D-1", Rows: []client.RowRequest{
+			{RowReference: "R1", CustomerReference: "ACME-001", Amount: 5000},
+		}}))(t)
+		b := must(site.SimulateDeadline(ctx, "D-1"))(t)
+		if b.State != client.BatchCompleted || len(b.Rows) != 1 || b.Rows[0].FailureReason != client.FailureExpired || !b.Rows[0].Retryable {
+			t.Errorf("after the deadline: %+v", b)
+		}
+	}, apptest.Options{NoJobs: true})
+}
+
+// uuid is the form of a traceId.
+var uuid = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestErrorsCarryCodeTargetAndTraceID(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server, site *client.Site) {
+		ctx := context.Background()
+		must(site.SubmitBatch(ctx, client.BatchRequest{BatchReference: "TAKEN", Rows: []client.RowRequest{
+			{RowReference: "R1", CustomerReference: "ACME-001", Amount: 100},
+		}}))(t)
+		readOnly := newClient(t, s, s.Partner, string(billing.ScopeCustomersRead)).Site(s.Site.ID)
+		tests := []struct {
+			name   string
+			call   func() error
+			status int
+			code   client.Code
+			target string
+			more   int
+		}{
+			{"every problem of a refused batch, each with its target", func() error {
+				_, err := site.SubmitBatch(ctx, client.BatchRequest{BatchReference: "B-1", Rows: []client.RowRequest{
+					{RowReference: "R1", CustomerReference: "ACME-001", Amount: 0},
+					{RowReference: "R1", CustomerReference: "ACME 002", Amount: 100},
+				}})
+				return err
+			}, http.StatusBadRequest, client.CodeBatchInvalidField, "rows[0].amount", 3},
+			{"a reference taken by another batch", func() error {
+				_, err := site.SubmitBatch(ctx, client.BatchRequest{BatchReference: "TAKEN", Rows: []client.RowRequest{
+					{RowReference: "R1", CustomerReference: "ACME-001", Amount: 200},
+				}})
+				return err
+			}, http.StatusConflict, client.CodeBatchReferenceConflict, "batchReference", 0},
+			{"an unknown batch", func() error {
+				_, err := site.GetBatch(ctx, "NOPE", client.GetBatchOptions{})
+				return err
+			}, http.StatusNotFound, client.CodeBatchNotFound, "batchReference", 0},
+			{"a site of nobody", func() error {
+				_, err := newClient(t, s, s.Partner).Site("site_nobody").GetCustomer(ctx, "ACME-001")
+				return err
+			}, http.StatusNotFound, client.CodeSiteNotFound, "siteId", 0},
+			{"a token without the scope", func() error {
+				_, err := readOnly.InviteCustomer(ctx, "ACME-003")
+				return err
+			}, http.StatusForbidden, client.CodeInsufficientScope, "Authorization", 0},
+			{"an invalid reference", func() error {
+				_, err := site.InviteCustomer(ctx, "no spaces")
+				return err
+			}, http.StatusBadRequest, client.CodeLinkInvalidReference, "customerReference", 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				err := tt.call()
+				var apiErr *client.Error
+				if !errors.As(err, &apiErr) {
+					t.Fatalf("error = %v (%T), want a *client.Error", err, err)
+				}
+				if apiErr.StatusCode != tt.status || apiErr.Code != tt.code || apiErr.Target != tt.target || !uuid.MatchString(apiErr.TraceID) {
+					t.Errorf("error = %+v, want %d %s target %q and a traceId", apiErr, tt.status, tt.code, tt.target)
+				}
+				if tt.more > 0 && len(apiErr.Problems) != tt.more {
+					t.Errorf("problems = %+v, want %d", apiErr.Problems, tt.more)
+				}
+				if !errors.Is(err, tt.code) || errors.Is(err, client.CodeInternal) {
+					t.Errorf("errors.Is does not match the answer's code alone: %v", err)
+				}
+				if !strings.Contains(err.Error(), apiErr.TraceID) {
+					t.Errorf("the message %q does not quote the traceId", err)
+				}
+			})
+		}
+	})
+}
+
+func TestCodesAreTheServers(t *testing.T) {
+	var server []string
+	for _, c := range billing.Codes() {
+		server = append(server, string(c))
+	}
+	var ours []string
+	for _, c := range client.Codes() {
+		ours = append(ours, string(c))
+	}
+	slices.Sort(server)
+	slices.Sort(ours)
+	if !slices.Equal(ours, server) {
+		t.Errorf("client.Codes() = %v\nbilling.Codes() = %v", ours, server)
+	}
+}
+
+// flaky is a loopback API that answers each /billing/ request with the next of its answers (then
+// with the last one), and issues tokens.
+type flaky struct {
+	answers []answer
+
+	mu       sync.Mutex
+	requests []seen
+}
+
+type answer struct {
+	status     int
+	retryAfter string
+}
+
+type seen struct {
+	at      time.Time
+	body    string
+	version string
+	auth    string
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/oauth2/token" {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"tok","token_type":"Bearer","expires_in":3600,"scope":""}`)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	n := len(f.requests)
+	f.requests = append(f.requests, seen{at: time.Now(), body: string(body), version: r.Header.Get("Pyng-Api-Version"), auth: r.Header.Get("Authorization")})
+	f.mu.Unlock()
+	a := f.answers[min(n, len(f.answers)-1)]
+	const trace = "9ae2e340-b983-4274-b400-c974a9ab40ab"
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Pyng-Trace-Id", trace)
+	if a.retryAfter != "" {
+		w.Header().Set("Retry-After", a.retryAfter)
+	}
+	w.WriteHeader(a.status)
+	switch {
+	case a.status == http.StatusAccepted:
+		fmt.Fprintf(w, `{"data":{"batchReference":"B-1","state":"accepted","rowCount":1,"totalAmount":100,"submittedAt":1},"traceId":%q}`, trace)
+	case a.status == http.StatusCreated:
+		fmt.Fprintf(w, `{"data":{"customerReference":"C-1","signupUrl":"http://x/signup?token=t","expiresAt":1,"state":"invited"},"traceId":%q}`, trace)
+	case a.status == http.StatusTooManyRequests:
+		fmt.Fprintf(w, `{"errors":[{"code":"urn:pyng:platform:billing:error:request:rate-limited","displayMessage":"slow down"}],"traceId":%q}`, trace)
+	default:
+		fmt.Fprintf(w, `{"errors":[{"code":"urn:pyng:platform:billing:error:internal","displayMessage":"sorry"}],"traceId":%q}`, trace)
+	}
+}
+
+func TestRetriesHonourRetryAfterWhereSafe(t *testing.T) {
+	t.Parallel()
+	submit := func(ctx context.Context, site *client.Site) error {
+		_, err := site.SubmitBatch(ctx, client.BatchRequest{BatchReference: "B-1", Rows: []client.RowRequest{{RowReference: "R1", CustomerReference: "C-1", Amount: 100}}})
+		return err
+	}
+	invite := func(ctx context.Context, site *client.Site) error {
+		_, err := site.InviteCustomer(ctx, "C-1")
+		return err
+	}
+	get := func(ctx context.Context, site *client.Site) error {
+		_, err := site.GetBatch(ctx, "B-1", client.GetBatchOptions{})
+		return err
+	}
+	tests := []struct {
+		name       string
+		call       func(context.Context, *client.Site) error
+		answers    []answer
+		maxRetries int
+		maxWait    time.Duration
+		timeout    time.Duration
+		requests   int
+		wantStatus int           // 0: success
+		minElapsed time.Duration // the Retry-After waits the client must have honoured
+	}{
+		{"a batch submission is sent again after 429 and 503, waiting as asked", submit,
+			[]answer{{429, "1"}, {503, "1"}, {202, ""}}, 0, 0, 0, 3, 0, 2 * time.Second},
+		{"an invitation is sent again after 429: the server refused it before acting", invite,
+			[]answer{{429, "1"}, {201, ""}}, 0, 0, 0, 2, 0, time.Second},
+		{"an invitation is not sent again after a 503: it may have been minted", invite,
+			[]answer{{503, "1"}, {201, ""}}, 0, 0, 0, 1, 503, 0},
+		{"a 500 is retried without Retry-After after a short backoff", get,
+			[]answer{{500, ""}, {500, ""}, {202, ""}}, 0, 0, 0, 3, 0, 750 * time.Millisecond},
+		{"the retries stop at MaxRetries and return the last answer", get,
+			[]answer{{503, ""}}, 2, 0, 0, 3, 503, 0},
+		{"a negative MaxRetries turns retries off", submit,
+			[]answer{{429, "1"}, {202, ""}}, -1, 0, 0, 1, 429, 0},
+		{"a Retry-After beyond MaxRetryWait is returned at once", submit,
+			[]answer{{429, "120"}, {202, ""}}, 0, 0, 0, 1, 429, 0},
+		{"a Retry-After beyond the context's deadline is returned at once", submit,
+			[]answer{{503, "5"}, {202, ""}}, 0, 0, 2 * time.Second, 1, 503, 0},
+		{"a Retry-After as an HTTP date is honoured", submit,
+			[]answer{{503, time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)}, {202, ""}}, 0, 0, 0, 2, 0, 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := &flaky{answers: tt.answers}
+			srv := httptest.NewServer(f)
+			t.Cleanup(srv.Close)
+			c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec",
+				HTTPClient: srv.Client(), MaxRetries: tt.maxRetries, MaxRetryWait: tt.maxWait})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if tt.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
+				defer cancel()
+			}
+			err = tt.call(ctx, c.Site("site_1"))
+			var apiErr *client.Error
+			switch {
+			case tt.wantStatus == 0 && err != nil:
+				t.Fatalf("error = %v, want success", err)
+			case tt.wantStatus != 0 && (!errors.As(err, &apiErr) || apiErr.StatusCode != tt.wantStatus):
+				t.Fatalf("error = %v, want the %d answer", err, tt.wantStatus)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.requests) != tt.requests {
+				t.Fatalf("the server saw %d requests, want %d", len(f.requests), tt.requests)
+			}
+			for _, r := range f.requests {
+				if r.body != f.requests[0].body || r.version != client.APIVersion || r.auth != "Bearer tok" {
+					t.Errorf("request %+v differs from the first %+v or lacks the version or token", r, f.requests[0])
+				}
+			}
+			if elapsed := f.requests[len(f.requests)-1].at.Sub(f.requests[0].at); elapsed < tt.minElapsed {
+				t.Errorf("the retries came %v after the first request, want at least %v", elapsed, tt.minElapsed)
+			}
+		})
+	}
+}

@@ -1,0 +1,153 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Code identifies an error of the API; every code is a URN under
+// urn:pyng:platform:billing:error:. A Code is an error, so that
+//
+//	errors.Is(err, client.CodeBatchNotFound)
+//
+// reports whether an answer carried it.
+type Code string
+
+func (c Code) Error() string { return string(c) }
+
+const codePrefix = "urn:pyng:platform:billing:error:"
+
+// The codes of the API, as its document lists them.
+const (
+	CodeMissingToken            Code = codePrefix + "auth:missing-token"
+	CodeInvalidToken            Code = codePrefix + "auth:invalid-token"
+	CodeInsufficientScope       Code = codePrefix + "auth:insufficient-scope"
+	CodeRateLimited             Code = codePrefix + "request:rate-limited"
+	CodeInvalidAPIVersion       Code = codePrefix + "request:invalid-api-version"
+	CodeUnsupportedMediaType    Code = codePrefix + "request:unsupported-media-type"
+	CodeMalformedJSON           Code = codePrefix + "request:malformed-json"
+	CodeUnknownField            Code = codePrefix + "request:unknown-field"
+	CodeInvalidField            Code = codePrefix + "request:invalid-field"
+	CodeBodyTooLarge            Code = codePrefix + "request:body-too-large"
+	CodeEndpointNotFound        Code = codePrefix + "request:not-found"
+	CodeMethodNotAllowed        Code = codePrefix + "request:method-not-allowed"
+	CodeNotAcceptable           Code = codePrefix + "request:not-acceptable"
+	CodeSiteNotFound            Code = codePrefix + "site:not-found"
+	CodeLinkInvalidReference    Code = codePrefix + "customer-link:invalid-reference"
+	CodeLinkAlreadyExists       Code = codePrefix + "customer-link:already-exists"
+	CodeLinkNotFound            Code = codePrefix + "customer-link:not-found"
+	CodeLinkInvalidState        Code = codePrefix + "customer-link:invalid-state"
+	CodeLinkNoActiveInvitation  Code = codePrefix + "customer-link:no-active-invitation"
+	CodeCustomerInvalidField    Code = codePrefix + "customer:invalid-field"
+	CodeBatchInvalidField       Code = codePrefix + "batch:invalid-field"
+	CodeBatchReferenceConflict  Code = codePrefix + "batch:reference-conflict"
+	CodeBatchNotFound           Code = codePrefix + "batch:not-found"
+	CodeInternal                Code = codePrefix + "internal"
+	CodeWebhookInvalidURL       Code = codePrefix + "webhook-endpoint:invalid-url"
+	CodeWebhookEndpointNotFound Code = codePrefix + "webhook-endpoint:not-found"
+	CodeWebhookEndpointLimit    Code = codePrefix + "webhook-endpoint:limit-reached"
+	CodeWebhookEndpointDisabled Code = codePrefix + "webhook-endpoint:disabled"
+	CodeWebhookDeliveryNotFound Code = codePrefix + "webhook-delivery:not-found"
+)
+
+// Codes lists every code above.
+func Codes() []Code {
+	return []Code{
+		CodeMissingToken, CodeInvalidToken, CodeInsufficientScope, CodeRateLimited,
+		CodeInvalidAPIVersion, CodeUnsupportedMediaType, CodeMalformedJSON, CodeUnknownField,
+		CodeInvalidField, CodeBodyTooLarge, CodeEndpointNotFound, CodeMethodNotAllowed,
+		CodeNotAcceptable, CodeSiteNotFound, CodeLinkInvalidReference, CodeLinkAlreadyExists,
+		CodeLinkNotFound, CodeLinkInvalidState, CodeLinkNoActiveInvitation,
+		CodeCustomerInvalidField, CodeBatchInvalidField, CodeBatchReferenceConflict,
+		CodeBatchNotFound, CodeInternal, CodeWebhookInvalidURL, CodeWebhookEndpointNotFound,
+		CodeWebhookEndpointLimit, CodeWebhookEndpointDisabled, CodeWebhookDeliveryNotFound,
+	}
+}
+
+// Problem is one error of an error answer.
+type Problem struct {
+	Code Code `json:"code"`
+	// Target names the field, parameter or header concerned (rows[17].amount); empty when none.
+	Target string `json:"target,omitempty"`
+	// DisplayMessage is a message fit to show a person.
+	DisplayMessage string `json:"displayMessage"`
+}
+
+// Error is an error answer of the API ({errors, traceId}). Code, Target and Message are those of
+// its first problem; a refused batch lists every problem of its body in Problems.
+type Error struct {
+	// StatusCode is the HTTP status of the answer.
+	StatusCode int
+	Code       Code
+	Target     string
+	Message    string
+	// TraceID identifies the request at Pyng: quote it to Pyng support.
+	TraceID  string
+	Problems []Problem
+	// RetryAfter is the wait the answer asked for (Retry-After), if any.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "pyng: %d", e.StatusCode)
+	if e.Code != "" {
+		fmt.Fprintf(&b, " %s", strings.TrimPrefix(string(e.Code), codePrefix))
+	}
+	if e.Target != "" {
+		fmt.Fprintf(&b, " (%s)", e.Target)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if n := len(e.Problems); n > 1 {
+		fmt.Fprintf(&b, " (and %d more problems)", n-1)
+	}
+	if e.TraceID != "" {
+		fmt.Fprintf(&b, " [traceId %s]", e.TraceID)
+	}
+	return b.String()
+}
+
+// Is reports whether target is a Code that one of the problems carries.
+func (e *Error) Is(target error) bool {
+	code, ok := target.(Code)
+	return ok && slices.ContainsFunc(e.Problems, func(p Problem) bool { return p.Code == code })
+}
+
+// retryable reports whether the request may be sent again after this answer: a 429 always (the
+// server refused it before acting on it), a 5xx when sending the request again is safe.
+func (e *Error) retryable(safe bool) bool {
+	switch e.StatusCode {
+	case http.StatusTooManyRequests:
+		return true
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return safe
+	}
+	return false
+}
+
+// errorOf reads an error answer. An answer that is not the API's envelope (a proxy's page) is an
+// Error without problems.
+func errorOf(resp *http.Response, body []byte, now time.Time) *Error {
+	e := &Error{StatusCode: resp.StatusCode, TraceID: resp.Header.Get("Pyng-Trace-Id"), RetryAfter: retryAfter(resp.Header, now)}
+	var envelope struct {
+		Errors  []Problem `json:"errors"`
+		TraceID string    `json:"traceId"`
+	}
+	if json.Unmarshal(body, &envelope) == nil && len(envelope.Errors) > 0 {
+		e.Problems = envelope.Errors
+		e.Code, e.Target, e.Message = envelope.Errors[0].Code, envelope.Errors[0].Target, envelope.Errors[0].DisplayMessage
+		if envelope.TraceID != "" {
+			e.TraceID = envelope.TraceID
+		}
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return e
+}

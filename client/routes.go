@@ -1,0 +1,212 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Each method below is one route of the API under /billing/sites/{siteId}/.
+
+// InviteCustomer mints a signup link for the customer (POST customers/invitations). It is not
+// sent again after a 5xx: the invitation may have been minted.
+func (s *Site) InviteCustomer(ctx context.Context, customerReference string) (*Invitation, error) {
+	return data[Invitation](s.send(ctx, request{method: http.MethodPost, path: []string{"customers", "invitations"},
+		body: map[string]string{"customerReference": customerReference}}))
+}
+
+// ListCustomersOptions filter and page a list of customers.
+type ListCustomersOptions struct {
+	// State keeps only the links in this state (all when empty).
+	State LinkState
+	// Limit is the page size, 1 to 100 (the server's default, 50, when 0).
+	Limit int
+	// Cursor starts the list at a page's NextCursor (at the start when empty).
+	Cursor string
+}
+
+// CustomersPage reads one page of the site's customers, ordered by customerReference (GET
+// customers).
+func (s *Site) CustomersPage(ctx context.Context, opts ListCustomersOptions) (*Page[Link], error) {
+	q := pageQuery(opts.Limit, opts.Cursor)
+	if opts.State != "" {
+		q.Set("state", string(opts.State))
+	}
+	return page[Link](s.send(ctx, request{method: http.MethodGet, path: []string{"customers"}, query: q, safe: true}))
+}
+
+// ListCustomers iterates over the site's customers, page after page, from opts.Cursor. It stops
+// at the first error, which it yields.
+func (s *Site) ListCustomers(ctx context.Context, opts ListCustomersOptions) iter.Seq2[Link, error] {
+	return list(opts.Cursor, func(cursor string) (*Page[Link], error) {
+		opts.Cursor = cursor
+		return s.CustomersPage(ctx, opts)
+	})
+}
+
+// GetCustomer reads the customer's current link (GET customers/{customerReference}).
+func (s *Site) GetCustomer(ctx context.Context, customerReference string) (*Link, error) {
+	return data[Link](s.send(ctx, request{method: http.MethodGet, path: []string{"customers", customerReference}, safe: true}))
+}
+
+// RevokeCustomer revokes the customer's link (POST customers/{customerReference}/revoke).
+func (s *Site) RevokeCustomer(ctx context.Context, customerReference string) (*Link, error) {
+	return data[Link](s.send(ctx, request{method: http.MethodPost, path: []string{"customers", customerReference, "revoke"}}))
+}
+
+// SubmitBatch submits a batch of debits (POST batches). The submission is idempotent on its
+// batchReference, so it is sent again after a 429 or 5xx; the receipt of a replay has Replayed.
+func (s *Site) SubmitBatch(ctx context.Context, batch BatchRequest) (*BatchReceipt, error) {
+	a, err := s.send(ctx, request{method: http.MethodPost, path: []string{"batches"}, body: batch, safe: true})
+	receipt, err := data[BatchReceipt](a, err)
+	if err != nil {
+		return nil, err
+	}
+	receipt.Replayed = a.header.Get("Idempotent-Replayed") == "true"
+	return receipt, nil
+}
+
+// ListBatchesOptions page a list of batches.
+type ListBatchesOptions struct {
+	// Limit is the page size, 1 to 100 (the server's default, 50, when 0).
+	Limit int
+	// Cursor starts the list at a page's NextCursor (at the start when empty).
+	Cursor string
+}
+
+// BatchesPage reads one page of the site's batches, newest first (GET batches).
+func (s *Site) BatchesPage(ctx context.Context, opts ListBatchesOptions) (*Page[Batch], error) {
+	q := pageQuery(opts.Limit, opts.Cursor)
+	return page[Batch](s.send(ctx, request{method: http.MethodGet, path: []string{"batches"}, query: q, safe: true}))
+}
+
+// ListBatches iterates over the site's batches, page after page, from opts.Cursor. It stops at
+// the first error, which it yields.
+func (s *Site) ListBatches(ctx context.Context, opts ListBatchesOptions) iter.Seq2[Batch, error] {
+	return list(opts.Cursor, func(cursor string) (*Page[Batch], error) {
+		opts.Cursor = cursor
+		return s.BatchesPage(ctx, opts)
+	})
+}
+
+// GetBatchOptions filter the rows of a batch.
+type GetBatchOptions struct {
+	// RowState keeps only the rows in this state (the summary still counts every row).
+	RowState RowState
+}
+
+func (o GetBatchOptions) query() url.Values {
+	q := url.Values{}
+	if o.RowState != "" {
+		q.Set("rowState", string(o.RowState))
+	}
+	return q
+}
+
+// GetBatch reads the batch with its summary and rows (GET batches/{batchReference}).
+func (s *Site) GetBatch(ctx context.Context, batchReference string, opts GetBatchOptions) (*BatchDetail, error) {
+	return data[BatchDetail](s.send(ctx, request{method: http.MethodGet, path: []string{"batches", batchReference}, query: opts.query(), safe: true}))
+}
+
+// GetBatchCSV reads the batch's rows as CSV (RFC 4180), for reconciliation in a spreadsheet.
+func (s *Site) GetBatchCSV(ctx context.Context, batchReference string, opts GetBatchOptions) ([]byte, error) {
+	a, err := s.send(ctx, request{method: http.MethodGet, path: []string{"batches", batchReference}, query: opts.query(), accept: "text/csv", safe: true})
+	if err != nil {
+		return nil, err
+	}
+	return a.body, nil
+}
+
+// AwaitBatch reads the batch every interval until it is completed, and returns it then. It
+// gives up when ctx ends.
+func (s *Site) AwaitBatch(ctx context.Context, batchReference string, interval time.Duration) (*BatchDetail, error) {
+	for {
+		b, err := s.GetBatch(ctx, batchReference, GetBatchOptions{})
+		if err != nil || b.State == BatchCompleted {
+			return b, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("pyng client: batch %s is still %s: %w", batchReference, b.State, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}
+
+// SimulateSignup completes the customer's active invitation as if the customer had signed up
+// (sandbox only; POST sandbox/customers/{customerReference}/signup).
+func (s *Site) SimulateSignup(ctx context.Context, customerReference string) (*Link, error) {
+	return data[Link](s.send(ctx, request{method: http.MethodPost, path: []string{"sandbox", "customers", customerReference, "signup"}}))
+}
+
+// SimulateCustomerRevocation revokes the customer's link as if the customer had done it
+// (sandbox only; POST sandbox/customers/{customerReference}/customer-revocation).
+func (s *Site) SimulateCustomerRevocation(ctx context.Context, customerReference string) (*Link, error) {
+	return data[Link](s.send(ctx, request{method: http.MethodPost, path: []string{"sandbox", "customers", customerReference, "customer-revocation"}}))
+}
+
+// SimulateDeadline fails the batch's open rows as if its 24-hour deadline had passed, and
+// returns the batch (sandbox only; POST sandbox/batches/{batchReference}/deadline). Repeating it
+// changes nothing, so it is sent again after a 5xx.
+func (s *Site) SimulateDeadline(ctx context.Context, batchReference string) (*BatchDetail, error) {
+	return data[BatchDetail](s.send(ctx, request{method: http.MethodPost, path: []string{"sandbox", "batches", batchReference, "deadline"}, safe: true}))
+}
+
+// Page is one page of a list. NextCursor reads the next page; it is empty on the last.
+type Page[T any] struct {
+	Items      []T    `json:"data"`
+	NextCursor string `json:"nextCursor,omitempty"`
+	TraceID    string `json:"traceId"`
+}
+
+// page decodes a page of a list.
+func page[T any](a *answer, err error) (*Page[T], error) {
+	if err != nil {
+		return nil, err
+	}
+	var p Page[T]
+	if err := json.Unmarshal(a.body, &p); err != nil {
+		return nil, fmt.Errorf("pyng client: the answer is not a page: %w", err)
+	}
+	return &p, nil
+}
+
+// pageQuery is the query of a page.
+func pageQuery(limit int, cursor string) url.Values {
+	q := url.Values{}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	return q
+}
+
+// list iterates over the items of a list, reading its pages with read from cursor on.
+func list[T any](cursor string, read func(cursor string) (*Page[T], error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for {
+			p, err := read(cursor)
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			for _, item := range p.Items {
+				if !yield(item, nil) {
+					return
+				}
+			}
+			if p.NextCursor == "" {
+				return
+			}
+			cursor = p.NextCursor
+		}
+	}
+}
