@@ -92,9 +92,11 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	if logger == nil {
 		logger = testLogger()
 	}
-	service := serviceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay})
+	service := serviceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay, NoSandbox: o.NoSandbox})
 	if !o.NoJobs {
-		stop, err := app.StartJobs(context.Background(), db, service, logger, testJobs)
+		jobsConfig := testJobs
+		jobsConfig.AllowPrivateWebhooks = !o.NoSandbox
+		stop, err := app.StartJobs(context.Background(), db, service, logger, jobsConfig)
 		if err != nil {
 			t.Fatalf("start jobs: %v", err)
 		}
@@ -149,7 +151,7 @@ func (s *Server) From(t testing.TB, ip string) *http.Client {
 
 // testJobs polls the queue often so that tests wait little for their batches.
 var testJobs = jobs.Config{Workers: 4, PollInterval: 20 * time.Millisecond, RescueAfter: 10 * time.Second, SweepInterval: time.Minute,
-	WebhookWorkers: 4, RetrySchedule: jobs.DefaultRetrySchedule, AllowPrivateWebhooks: true}
+	WebhookWorkers: 4, RetrySchedule: jobs.DefaultRetrySchedule}
 
 // testLogger discards the server's logs unless PYNG_TEST_LOG is set.
 func testLogger() *slog.Logger {

@@ -20,6 +20,8 @@ type ServiceOptions struct {
 	Clock billing.Clock
 	// SettlementDelay is how long the sandbox rail takes to settle, on Clock.
 	SettlementDelay time.Duration
+	// NoSandbox applies the rules outside the sandbox (webhook URLs: https, public hosts).
+	NoSandbox bool
 }
 
 // NewService builds the server's billing service, with the rails it offers, over a fresh
@@ -40,7 +42,7 @@ func NewService(t testing.TB, engine string, opts ...ServiceOptions) (*billing.S
 // serviceOver builds the server's billing service over db.
 func serviceOver(t testing.TB, db storage.Database, o ServiceOptions) *billing.Service {
 	t.Helper()
-	service, err := app.NewService(context.Background(), db, o.Clock, billing.DefaultInvitationTTL, o.SettlementDelay, true)
+	service, err := app.NewService(context.Background(), db, o.Clock, billing.DefaultInvitationTTL, o.SettlementDelay, !o.NoSandbox)
 	if err != nil {
 		t.Fatalf("service: %v", err)
 	}

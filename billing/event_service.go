@@ -78,11 +78,11 @@ func (s *Service) PurgeEvents(ctx context.Context) (int, error) {
 	return s.events.PurgeEvents(ctx, s.now().Add(-EventRetention))
 }
 
-// checkEventTypes normalises the event types of an endpoint request: none means every type;
+// checkEventTypes normalises the event types of an endpoint request: at least one;
 // AllEventTypes stands alone; duplicates are dropped.
 func checkEventTypes(types []EventType) ([]EventType, error) {
 	if len(types) == 0 {
-		return []EventType{AllEventTypes}, nil
+		return nil, Errorf(CodeInvalidField, "eventTypes", `eventTypes must hold at least one type, or "*" for every type.`)
 	}
 	var out []EventType
 	for _, t := range types {
@@ -130,13 +130,12 @@ func (s *Service) CreateWebhookEndpoint(ctx context.Context, site Site, req Webh
 	if err := s.checkWebhookURL(*req.URL); err != nil {
 		return WebhookEndpoint{}, err
 	}
-	var types []EventType
+	types := []EventType{AllEventTypes}
 	if req.EventTypes != nil {
-		types = *req.EventTypes
-	}
-	types, err := checkEventTypes(types)
-	if err != nil {
-		return WebhookEndpoint{}, err
+		var err error
+		if types, err = checkEventTypes(*req.EventTypes); err != nil {
+			return WebhookEndpoint{}, err
+		}
 	}
 	if req.State != nil {
 		return WebhookEndpoint{}, Errorf(CodeInvalidField, "state", "A new endpoint is enabled; set its state with an update.")

@@ -50,8 +50,10 @@ func (w *deliverWebhookWorker) Work(ctx context.Context, job *river.Job[billing.
 	if err != nil {
 		return err
 	}
+	// The attempt is recorded on the service's clock, as every other time; the signed timestamp
+	// is the wall clock's, which the receiver compares with its own to refuse replays.
 	at := w.service.Now()
-	res := w.client.Send(ctx, deliver.Request{URL: msg.URL, ID: msg.Event.ID, Timestamp: at, Body: msg.Event.Body, Secrets: msg.Secrets})
+	res := w.client.Send(ctx, deliver.Request{URL: msg.URL, ID: msg.Event.ID, Timestamp: time.Now(), Body: msg.Event.Body, Secrets: msg.Secrets})
 	final := job.Attempt > len(w.schedule)
 	attempt := billing.DeliveryAttempt{At: at, Status: res.Status, Error: res.Err, Duration: res.Duration}
 	if !res.OK() && attempt.Error == "" {

@@ -1,0 +1,654 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+)
+
+// event is an event as the list and the webhooks carry it.
+type event struct {
+	EventID   string          `json:"eventId"`
+	Type      string          `json:"type"`
+	CreatedAt int64           `json:"createdAt"`
+	SiteID    string          `json:"siteId"`
+	Data      json.RawMessage `json:"data"`
+}
+
+type eventPage struct {
+	Data       []json.RawMessage `json:"data"`
+	NextCursor string            `json:"nextCursor"`
+}
+
+// events lists the partner's events with query, and returns each event's bytes and its decoding.
+func (p partner) events(t testing.TB, query string) (raw []json.RawMessage, events []event, next string) {
+	t.Helper()
+	r := p.do(t, http.MethodGet, "/events"+query, nil)
+	wantStatus(t, r, http.StatusOK)
+	var pg eventPage
+	r.JSON(t, &pg)
+	for _, item := range pg.Data {
+		var e event
+		if err := json.Unmarshal(item, &e); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	return pg.Data, events, pg.NextCursor
+}
+
+// eventsUntil lists the partner's events until the last is of type last, and returns them.
+func (p partner) eventsUntil(t testing.TB, last string) []event {
+	t.Helper()
+	_, events := p.awaitEvents(t, func(events []event) bool { return len(events) > 0 && events[len(events)-1].Type == last })
+	return events
+}
+
+// awaitEvents lists the partner's events until done holds of them. An event is listed once every
+// transaction that began before it has ended (on PostgreSQL), which is a moment after it commits.
+func (p partner) awaitEvents(t testing.TB, done func([]event) bool) ([]json.RawMessage, []event) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		raw, events, _ := p.events(t, "?limit=100")
+		if done(events) {
+			return raw, events
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the events are %v", types(events))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// atLeast is an awaitEvents condition: n events or more.
+func atLeast(n int) func([]event) bool { return func(events []event) bool { return len(events) >= n } }
+
+func types(events []event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.Type
+	}
+	return out
+}
+
+// Every change a partner can see writes its event, oldest first, carrying the object GET answers
+// with at that moment, and nothing of what the customer told Pyng.
+func TestEveryChangeWritesItsEvent(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		ctx := context.Background()
+
+		p.mustInvite(t, "cust-a")
+		wantStatus(t, p.post(t, "/sandbox/customers/cust-a/signup"), http.StatusOK)
+		linked := p.mustGet(t, "cust-a")
+		wantStatus(t, p.post(t, "/customers/cust-a/revoke"), http.StatusOK)
+		revoked := p.mustGet(t, "cust-a")
+		p.mustInvite(t, "cust-b")
+		s.Clock.Advance(billing.DefaultInvitationTTL)
+		p.token = s.Token(t, p.p) // the one before has expired on the test's clock
+		if n, err := s.Service.ExpireInvitations(ctx); err != nil || n != 1 {
+			t.Fatalf("ExpireInvitations = %d, %v; want 1", n, err)
+		}
+		if n, err := s.Service.ExpireInvitations(ctx); err != nil || n != 0 {
+			t.Fatalf("ExpireInvitations again = %d, %v; want 0: an expiry is written once", n, err)
+		}
+		expired := p.mustGet(t, "cust-b")
+		p.mustInvite(t, "cust-c")
+		wantStatus(t, p.post(t, "/sandbox/customers/cust-c/signup"), http.StatusOK)
+		wantStatus(t, p.do(t, http.MethodPost, "/batches", map[string]any{"batchReference": "b-1", "rows": []map[string]any{
+			{"rowReference": "r1", "customerReference": "cust-c", "amount": 1000},
+			{"rowReference": "r2", "customerReference": "cust-a", "amount": 2000},
+		}}), http.StatusAccepted)
+		s.Clock.Advance(time.Hour) // past the sandbox's settlement
+		p.token = s.Token(t, p.p)
+		events := p.eventsUntil(t, "batch.completed")
+
+		want := []string{"customer.invited", "customer.linked", "customer.revoked", "customer.invited", "customer.expired",
+			"customer.invited", "customer.linked", "batch.accepted", "batch.completed"}
+		if got := types(events); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("event types = %v, want %v", got, want)
+		}
+		seen := map[string]bool{}
+		for _, e := range events {
+			if e.SiteID != p.site || !strings.HasPrefix(e.EventID, "evt_") || seen[e.EventID] || e.CreatedAt == 0 {
+				t.Errorf("event %+v: want a unique evt_ id, the site %s and a time", e, p.site)
+			}
+			seen[e.EventID] = true
+		}
+		// The data is the link as GET answered at that moment, less the signup URL.
+		asGet := func(l link) string {
+			l.SignupURL = ""
+			b, _ := json.Marshal(l)
+			return string(b)
+		}
+		dataOf := func(e event) string {
+			var l link
+			if err := json.Unmarshal(e.Data, &l); err != nil {
+				t.Fatal(err)
+			}
+			return asGet(l)
+		}
+		for i, want := range map[int]link{1: linked, 2: revoked, 4: expired} {
+			if got := dataOf(events[i]); got != asGet(want) {
+				t.Errorf("%s data = %s, want %s", events[i].Type, got, asGet(want))
+			}
+		}
+		if bytes.Contains(events[0].Data, []byte("signupUrl")) {
+			t.Errorf("customer.invited carries the signup URL: %s", events[0].Data)
+		}
+		var revokedData link
+		_ = json.Unmarshal(events[2].Data, &revokedData)
+		if revokedData.RevokedBy != "partner" {
+			t.Errorf("customer.revoked data has revokedBy %q, want partner", revokedData.RevokedBy)
+		}
+
+		var accepted, completed struct {
+			billing.BatchSummaryView
+			Rows json.RawMessage `json:"rows"`
+		}
+		_ = json.Unmarshal(events[7].Data, &accepted)
+		_ = json.Unmarshal(events[8].Data, &completed)
+		if accepted.State != billing.BatchAccepted || accepted.Summary.Pending != (billing.TotalView{Count: 2, Amount: 3000}) || accepted.Rows != nil {
+			t.Errorf("batch.accepted data = %s", events[7].Data)
+		}
+		if completed.State != billing.BatchCompleted || completed.CompletedAt == 0 || completed.Rows != nil ||
+			completed.Summary.Succeeded != (billing.TotalView{Count: 1, Amount: 1000}) || completed.Summary.Failed != (billing.TotalView{Count: 1, Amount: 2000}) {
+			t.Errorf("batch.completed data = %s", events[8].Data)
+		}
+
+		raw, _ := p.awaitEvents(t, atLeast(len(events)))
+		for _, secret := range []string{billing.SandboxCustomer.Name, billing.SandboxCustomer.Email, billing.SandboxCustomer.BSB, billing.SandboxCustomer.AccountNumber} {
+			for _, item := range raw {
+				if bytes.Contains(item, []byte(secret)) {
+					t.Errorf("an event shows the partner %q of what the customer told Pyng: %s", secret, item)
+				}
+			}
+		}
+	})
+}
+
+func TestEventsListPagesFiltersAndRefuses(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		for _, ref := range []string{"e1", "e2", "e3", "e4", "e5"} {
+			p.mustInvite(t, ref)
+		}
+		wantStatus(t, p.post(t, "/sandbox/customers/e2/signup"), http.StatusOK)
+		p.awaitEvents(t, atLeast(6))
+		all, allEvents, next := p.events(t, "")
+		if len(all) != 6 || next != "" {
+			t.Fatalf("%d events and nextCursor %q, want 6 and none", len(all), next)
+		}
+		var paged []json.RawMessage
+		query := "?limit=4"
+		for {
+			items, _, next := p.events(t, query)
+			paged = append(paged, items...)
+			if next == "" {
+				break
+			}
+			query = "?limit=4&after=" + next
+		}
+		if !equalItems(paged, all) {
+			t.Errorf("paging by 4 gave %d events, not the list's", len(paged))
+		}
+		_, after, _ := p.events(t, "?after="+allEvents[3].EventID)
+		if len(after) != 2 || after[0].EventID != allEvents[4].EventID {
+			t.Errorf("after the 4th event: %v", types(after))
+		}
+		_, linked, _ := p.events(t, "?type=customer.linked")
+		if len(linked) != 1 || linked[0].EventID != allEvents[5].EventID {
+			t.Errorf("?type=customer.linked gave %v", types(linked))
+		}
+
+		other := newPartner(t, s)
+		other.mustInvite(t, "x1")
+		_, otherEvents := other.awaitEvents(t, atLeast(1))
+		if len(otherEvents) != 1 {
+			t.Errorf("another partner sees %d events, want its own 1", len(otherEvents))
+		}
+		for _, tc := range []struct{ query, target string }{
+			{"?after=evt_unknown", "after"},
+			{"?after=" + otherEvents[0].EventID, "after"}, // another site's event
+			{"?after=a&after=b", "after"},
+			{"?type=customer.exploded", "type"},
+			{"?type=customer.linked&type=customer.revoked", "type"},
+			{"?limit=0", "limit"},
+			{"?limit=101", "limit"},
+		} {
+			wantError(t, p.do(t, http.MethodGet, "/events"+tc.query, nil), http.StatusBadRequest,
+				"request:invalid-field", tc.target)
+		}
+	})
+}
+
+func equalItems(a, b []json.RawMessage) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// endpoint is a webhook endpoint as the API answers with it.
+type endpoint struct {
+	EndpointID     string   `json:"endpointId"`
+	URL            string   `json:"url"`
+	EventTypes     []string `json:"eventTypes"`
+	CreatedAt      int64    `json:"createdAt"`
+	State          string   `json:"state"`
+	DisabledReason string   `json:"disabledReason"`
+	Secret         string   `json:"secret"`
+}
+
+func endpointOf(t testing.TB, r *apptest.Response) endpoint {
+	t.Helper()
+	var body struct{ Data endpoint }
+	r.JSON(t, &body)
+	return body.Data
+}
+
+func (p partner) createEndpoint(t testing.TB, body any) endpoint {
+	t.Helper()
+	r := p.do(t, http.MethodPost, "/webhook-endpoints", body)
+	wantStatus(t, r, http.StatusCreated)
+	return endpointOf(t, r)
+}
+
+func (p partner) endpoints(t testing.TB) []endpoint {
+	t.Helper()
+	r := p.do(t, http.MethodGet, "/webhook-endpoints", nil)
+	wantStatus(t, r, http.StatusOK)
+	var body struct{ Data []endpoint }
+	r.JSON(t, &body)
+	return body.Data
+}
+
+func TestWebhookEndpointsLifecycle(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		created := p.createEndpoint(t, map[string]any{"url": "https://example.com/hooks"})
+		if !strings.HasPrefix(created.Secret, "whsec_") || created.State != "enabled" ||
+			strings.Join(created.EventTypes, ",") != "*" || created.URL != "https://example.com/hooks" {
+			t.Fatalf("created = %+v", created)
+		}
+		path := "/webhook-endpoints/" + created.EndpointID
+		got := endpointOf(t, p.do(t, http.MethodGet, path, nil))
+		if got.Secret != "" || got.EndpointID != created.EndpointID {
+			t.Errorf("GET shows %+v; the secret is shown only when made", got)
+		}
+
+		updated := endpointOf(t, p.do(t, http.MethodPatch, path, map[string]any{
+			"url": "https://example.com/v2", "eventTypes": []string{"batch.completed", "customer.linked", "batch.completed"}}))
+		if updated.URL != "https://example.com/v2" || strings.Join(updated.EventTypes, ",") != "batch.completed,customer.linked" {
+			t.Errorf("updated = %+v", updated)
+		}
+		disabled := endpointOf(t, p.do(t, http.MethodPatch, path, map[string]any{"state": "disabled"}))
+		if disabled.State != "disabled" || disabled.DisabledReason != "partner" || disabled.URL != updated.URL {
+			t.Errorf("disabled = %+v", disabled)
+		}
+		enabled := endpointOf(t, p.do(t, http.MethodPatch, path, map[string]any{"state": "enabled"}))
+		if enabled.State != "enabled" || enabled.DisabledReason != "" {
+			t.Errorf("enabled = %+v", enabled)
+		}
+
+		r := p.do(t, http.MethodPost, path+"/secret-rotation", nil)
+		wantStatus(t, r, http.StatusOK)
+		if rotated := endpointOf(t, r); !strings.HasPrefix(rotated.Secret, "whsec_") || rotated.Secret == created.Secret {
+			t.Errorf("rotation gave %q after %q", rotated.Secret, created.Secret)
+		}
+
+		s.Clock.Advance(time.Millisecond) // the list is oldest first
+		second := p.createEndpoint(t, map[string]any{"url": "https://example.com/second", "eventTypes": []string{"customer.revoked"}})
+		if list := p.endpoints(t); len(list) != 2 || list[0].EndpointID != created.EndpointID || list[1].EndpointID != second.EndpointID || list[0].Secret != "" {
+			t.Errorf("list = %+v", list)
+		}
+		other := newPartner(t, s)
+		wantError(t, other.do(t, http.MethodGet, path, nil), http.StatusNotFound, "webhook-endpoint:not-found", "endpointId")
+		wantError(t, other.do(t, http.MethodDelete, path, nil), http.StatusNotFound, "webhook-endpoint:not-found", "endpointId")
+
+		deleted := endpointOf(t, p.do(t, http.MethodDelete, path, nil))
+		if deleted.EndpointID != created.EndpointID {
+			t.Errorf("DELETE answered %+v", deleted)
+		}
+		wantError(t, p.do(t, http.MethodGet, path, nil), http.StatusNotFound, "webhook-endpoint:not-found", "endpointId")
+		wantError(t, p.do(t, http.MethodDelete, path, nil), http.StatusNotFound, "webhook-endpoint:not-found", "endpointId")
+
+		for range billing.MaxWebhookEndpoints - 1 {
+			p.createEndpoint(t, map[string]any{"url": "https://example.com/more"})
+		}
+		wantError(t, p.do(t, http.MethodPost, "/webhook-endpoints", map[string]any{"url": "https://example.com/one-too-many"}),
+			http.StatusConflict, "webhook-endpoint:limit-reached", "")
+	})
+}
+
+// Bad input is refused with a clear error and a target, and changes nothing.
+func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
+	const invalidField = "request:invalid-field"
+	const invalidURL = "webhook-endpoint:invalid-url"
+	cases := []struct {
+		name         string
+		method, body string
+		sandbox      bool // the sandbox allows http and private hosts
+		status       int
+		code, target string
+	}{
+		{"no url", "POST", `{}`, true, 400, invalidField, "url"},
+		{"url not a string", "POST", `{"url": 5}`, true, 400, invalidField, "url"},
+		{"ftp", "POST", `{"url": "ftp://example.com/x"}`, true, 400, invalidURL, "url"},
+		{"relative", "POST", `{"url": "/hooks"}`, true, 400, invalidURL, "url"},
+		{"userinfo", "POST", `{"url": "https://user:pw@example.com/x"}`, true, 400, invalidURL, "url"},
+		{"too long", "POST", `{"url": "https://example.com/` + strings.Repeat("a", 2048) + `"}`, true, 400, invalidURL, "url"},
+		{"http outside the sandbox", "POST", `{"url": "http://example.com/x"}`, false, 400, invalidURL, "url"},
+		{"loopback outside the sandbox", "POST", `{"url": "https://127.0.0.1/x"}`, false, 400, invalidURL, "url"},
+		{"localhost outside the sandbox", "POST", `{"url": "https://localhost/x"}`, false, 400, invalidURL, "url"},
+		{"private outside the sandbox", "POST", `{"url": "https://10.1.2.3/x"}`, false, 400, invalidURL, "url"},
+		{"link-local outside the sandbox", "POST", `{"url": "https://[fe80::1]/x"}`, false, 400, invalidURL, "url"},
+		{"metadata address outside the sandbox", "POST", `{"url": "https://169.254.169.254/latest"}`, false, 400, invalidURL, "url"},
+		{"unknown event type", "POST", `{"url": "https://example.com/x", "eventTypes": ["customer.exploded"]}`, true, 400, invalidField, "eventTypes"},
+		{"star among others", "POST", `{"url": "https://example.com/x", "eventTypes": ["*", "batch.completed"]}`, true, 400, invalidField, "eventTypes"},
+		{"the test type", "POST", `{"url": "https://example.com/x", "eventTypes": ["webhook.test"]}`, true, 400, invalidField, "eventTypes"},
+		{"event types not a list", "POST", `{"url": "https://example.com/x", "eventTypes": "batch.completed"}`, true, 400, invalidField, "eventTypes"},
+		{"state on creation", "POST", `{"url": "https://example.com/x", "state": "disabled"}`, true, 400, invalidField, "state"},
+		{"unknown member", "POST", `{"url": "https://example.com/x", "colour": "blue"}`, true, 400, "request:unknown-field", "colour"},
+		{"malformed", "POST", `{"url": `, true, 400, "request:malformed-json", ""},
+		{"not an object", "POST", `["https://example.com/x"]`, true, 400, "request:malformed-json", ""},
+		{"bad state", "PATCH", `{"state": "paused"}`, true, 400, invalidField, "state"},
+		{"bad url on update", "PATCH", `{"url": "gopher://example.com"}`, true, 400, invalidURL, "url"},
+		{"private url on update outside the sandbox", "PATCH", `{"url": "https://192.168.1.1/x"}`, false, 400, invalidURL, "url"},
+		{"bad types on update", "PATCH", `{"eventTypes": []}`, true, 400, invalidField, "eventTypes"},
+		{"unknown member on update", "PATCH", `{"secret": "whsec_x"}`, true, 400, "request:unknown-field", "secret"},
+	}
+	for _, sandbox := range []bool{true, false} {
+		s := apptest.Start(t, "sqlite", apptest.Options{NoSandbox: !sandbox})
+		p := newPartner(t, s)
+		existing := p.createEndpoint(t, map[string]any{"url": "https://example.com/existing"})
+		before := p.endpoints(t)
+		for _, tc := range cases {
+			if tc.sandbox && !sandbox && tc.code == invalidURL {
+				continue // a URL the sandbox refuses is refused outside it too, tested there
+			}
+			if !tc.sandbox && sandbox {
+				continue
+			}
+			t.Run(tc.name, func(t *testing.T) {
+				path := "/webhook-endpoints"
+				if tc.method == "PATCH" {
+					path += "/" + existing.EndpointID
+				}
+				wantError(t, p.do(t, tc.method, path, tc.body), tc.status, tc.code, tc.target)
+				if after := p.endpoints(t); !reflect.DeepEqual(after, before) {
+					t.Errorf("endpoints changed: %+v, were %+v", after, before)
+				}
+			})
+		}
+	}
+	// The sandbox takes the http and loopback URLs a partner's receiver on its own machine has.
+	s := apptest.Start(t, "sqlite")
+	p := newPartner(t, s)
+	p.createEndpoint(t, map[string]any{"url": "http://127.0.0.1:9999/hooks"})
+	p.createEndpoint(t, map[string]any{"url": "http://localhost:9999/hooks", "eventTypes": []string{"*"}})
+}
+
+func TestWebhookRoutesNeedTheirScopes(t *testing.T) {
+	s := apptest.Start(t, "sqlite")
+	p := newPartner(t, s)
+	e := p.createEndpoint(t, map[string]any{"url": "https://example.com/x"})
+	limited := p
+	limited.token = s.Token(t, p.p, billing.ScopeCustomersRead, billing.ScopeBatchesRead)
+	base := "/webhook-endpoints/" + e.EndpointID
+	for _, tc := range []struct{ method, path, scope string }{
+		{"GET", "/events", "billing:events:read"},
+		{"POST", "/webhook-endpoints", "billing:webhooks:manage"},
+		{"GET", "/webhook-endpoints", "billing:webhooks:manage"},
+		{"GET", base, "billing:webhooks:manage"},
+		{"PATCH", base, "billing:webhooks:manage"},
+		{"DELETE", base, "billing:webhooks:manage"},
+		{"POST", base + "/secret-rotation", "billing:webhooks:manage"},
+		{"GET", base + "/deliveries", "billing:webhooks:manage"},
+		{"POST", base + "/deliveries/dlv_x/retry", "billing:webhooks:manage"},
+		{"POST", "/sandbox/webhook-endpoints/" + e.EndpointID + "/test", "billing:webhooks:manage"},
+	} {
+		r := limited.do(t, tc.method, tc.path, nil)
+		wantError(t, r, http.StatusForbidden, "auth:insufficient-scope", "Authorization")
+		if !strings.Contains(r.Header.Get("WWW-Authenticate"), `scope="`+tc.scope+`"`) {
+			t.Errorf("%s %s: WWW-Authenticate %q, want scope %s", tc.method, tc.path, r.Header.Get("WWW-Authenticate"), tc.scope)
+		}
+	}
+}
+
+// receiver is a partner's webhook endpoint on loopback. It verifies every delivery with the
+// official Standard Webhooks library, against each of the secrets it is given.
+type receiver struct {
+	t      testing.TB
+	srv    *httptest.Server
+	mu     sync.Mutex
+	status int
+	got    []delivery
+}
+
+type delivery struct {
+	header http.Header
+	body   []byte
+}
+
+func newReceiver(t testing.TB) *receiver {
+	rc := &receiver{t: t, status: http.StatusOK}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.got = append(rc.got, delivery{header: r.Header.Clone(), body: body})
+		status := rc.status
+		rc.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) answer(status int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.status = status
+}
+
+// await waits until n deliveries came, and returns them.
+func (rc *receiver) await(n int) []delivery {
+	rc.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rc.mu.Lock()
+		got := append([]delivery(nil), rc.got...)
+		rc.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			rc.t.Fatalf("%d deliveries came, want %d", len(got), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// verify checks d with the Standard Webhooks library and each secret.
+func verify(t testing.TB, d delivery, secrets ...string) {
+	t.Helper()
+	for _, secret := range secrets {
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wh.Verify(d.body, d.header); err != nil {
+			t.Errorf("the Standard Webhooks library refuses the delivery with secret %d: %v", len(secret), err)
+		}
+	}
+}
+
+func TestWebhooksAreSignedAsTheEventsListHasThem(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		rc := newReceiver(t)
+		all := p.createEndpoint(t, map[string]any{"url": rc.srv.URL + "/all"})
+		p.createEndpoint(t, map[string]any{"url": rc.srv.URL + "/revocations", "eventTypes": []string{"customer.revoked"}})
+
+		p.mustInvite(t, "w1")
+		got := rc.await(1)
+		raw, events := p.awaitEvents(t, atLeast(1))
+		d := got[0]
+		verify(t, d, all.Secret)
+		if !bytes.Equal(d.body, raw[0]) {
+			t.Errorf("the delivery's body %s is not the events list's %s", d.body, raw[0])
+		}
+		if d.header.Get("webhook-id") != events[0].EventID || d.header.Get("Content-Type") != "application/json" {
+			t.Errorf("headers %v", d.header)
+		}
+
+		// During a rotation both secrets sign: a receiver still on the old one loses nothing.
+		r := p.do(t, http.MethodPost, "/webhook-endpoints/"+all.EndpointID+"/secret-rotation", nil)
+		rotated := endpointOf(t, r)
+		wantStatus(t, p.post(t, "/sandbox/customers/w1/signup"), http.StatusOK)
+		got = rc.await(2)
+		verify(t, got[1], all.Secret, rotated.Secret)
+		if n := strings.Count(got[1].header.Get("webhook-signature"), "v1,"); n != 2 {
+			t.Errorf("webhook-signature %q: want two signatures during the rotation", got[1].header.Get("webhook-signature"))
+		}
+
+		// The endpoint subscribed to revocations gets those alone.
+		wantStatus(t, p.post(t, "/customers/w1/revoke"), http.StatusOK)
+		got = rc.await(4)
+		time.Sleep(100 * time.Millisecond)
+		var revocations int
+		for _, d := range rc.await(4) {
+			var e event
+			_ = json.Unmarshal(d.body, &e)
+			if e.Type == "customer.revoked" {
+				revocations++
+			}
+		}
+		if len(rc.got) != 4 || revocations != 2 {
+			t.Errorf("%d deliveries, %d of customer.revoked; want 4 and 2", len(got), revocations)
+		}
+
+		// The deliveries list shows each attempt; a sandbox test goes to the endpoint alone.
+		r = p.do(t, http.MethodPost, "/sandbox/webhook-endpoints/"+all.EndpointID+"/test", nil)
+		wantStatus(t, r, http.StatusAccepted)
+		test := rc.await(5)[4]
+		verify(t, test, rotated.Secret)
+		var testEvent event
+		_ = json.Unmarshal(test.body, &testEvent)
+		if testEvent.Type != "webhook.test" {
+			t.Errorf("the test delivered %s", testEvent.Type)
+		}
+		deliveries := p.awaitDeliveries(t, all.EndpointID, 4, "succeeded")
+		for _, d := range deliveries {
+			if len(d.Attempts) != 1 || d.Attempts[0].Status != 200 || d.Attempts[0].Error != "" {
+				t.Errorf("delivery %+v: want one attempt answered 200", d)
+			}
+		}
+	})
+}
+
+type deliveryJSON struct {
+	DeliveryID string `json:"deliveryId"`
+	EventID    string `json:"eventId"`
+	EventType  string `json:"eventType"`
+	State      string `json:"state"`
+	Attempts   []struct {
+		Status int    `json:"status"`
+		Error  string `json:"error"`
+	} `json:"attempts"`
+}
+
+// awaitDeliveries waits until the endpoint's newest n deliveries are all in state, and returns
+// them.
+func (p partner) awaitDeliveries(t testing.TB, endpointID string, n int, state string) []deliveryJSON {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := p.do(t, http.MethodGet, "/webhook-endpoints/"+endpointID+"/deliveries", nil)
+		wantStatus(t, r, http.StatusOK)
+		var body struct{ Data []deliveryJSON }
+		r.JSON(t, &body)
+		done := len(body.Data) >= n
+		for _, d := range body.Data {
+			done = done && d.State == state
+		}
+		if done {
+			return body.Data
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries = %+v, want %d %s", body.Data, n, state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAFailedDeliveryIsRecordedAndRetriedOnRequest(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		rc := newReceiver(t)
+		rc.answer(http.StatusServiceUnavailable)
+		e := p.createEndpoint(t, map[string]any{"url": rc.srv.URL})
+		p.mustInvite(t, "f1")
+		rc.await(1)
+		var failed []deliveryJSON
+		deadline := time.Now().Add(20 * time.Second)
+		for len(failed) == 0 || len(failed[0].Attempts) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no attempt recorded: %+v", failed)
+			}
+			r := p.do(t, http.MethodGet, "/webhook-endpoints/"+e.EndpointID+"/deliveries", nil)
+			var body struct{ Data []deliveryJSON }
+			r.JSON(t, &body)
+			failed = body.Data
+		}
+		d := failed[0]
+		if d.State != "pending" || d.Attempts[0].Status != 503 || d.Attempts[0].Error == "" {
+			t.Errorf("after a 503: %+v; want pending, with the status and an error", d)
+		}
+
+		rc.answer(http.StatusOK)
+		r := p.do(t, http.MethodPost, "/webhook-endpoints/"+e.EndpointID+"/deliveries/"+d.DeliveryID+"/retry", nil)
+		wantStatus(t, r, http.StatusAccepted)
+		retried := p.awaitDeliveries(t, e.EndpointID, 1, "succeeded")
+		if last := retried[0].Attempts[len(retried[0].Attempts)-1]; last.Status != 200 {
+			t.Errorf("after the retry: %+v", retried[0])
+		}
+		got := rc.await(2)
+		verify(t, got[len(got)-1], e.Secret)
+		if got[0].header.Get("webhook-id") != got[len(got)-1].header.Get("webhook-id") {
+			t.Errorf("a retry has another webhook-id: receivers de-duplicate on it")
+		}
+
+		base := "/webhook-endpoints/" + e.EndpointID
+		wantError(t, p.do(t, http.MethodPost, base+"/deliveries/dlv_unknown/retry", nil), http.StatusNotFound,
+			"webhook-delivery:not-found", "deliveryId")
+		wantError(t, p.do(t, http.MethodGet, base+"/deliveries?cursor=!", nil), http.StatusBadRequest,
+			"request:invalid-field", "cursor")
+		wantError(t, p.do(t, http.MethodGet, base+"/deliveries?limit=500", nil), http.StatusBadRequest,
+			"request:invalid-field", "limit")
+		wantStatus(t, p.do(t, http.MethodPatch, base, map[string]any{"state": "disabled"}), http.StatusOK)
+		wantError(t, p.do(t, http.MethodPost, base+"/deliveries/"+d.DeliveryID+"/retry", nil), http.StatusConflict,
+			"webhook-endpoint:disabled", "endpointId")
+		wantError(t, p.do(t, http.MethodPost, "/sandbox/webhook-endpoints/"+e.EndpointID+"/test", nil), http.StatusConflict,
+			"webhook-endpoint:disabled", "endpointId")
+	})
+}
