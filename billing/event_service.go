@@ -338,13 +338,10 @@ type WebhookMessage struct {
 	Secrets  []webhook.Secret
 }
 
-// ErrEndpointDisabled is returned by WebhookMessage for a delivery whose endpoint is disabled:
-// nothing is sent to it.
-var ErrEndpointDisabled = errors.New("webhook endpoint disabled")
-
-// WebhookMessage returns what to send for the delivery now: ErrNotFound when the delivery is gone
-// (its endpoint deleted or its event past retention), ErrEndpointDisabled when its endpoint is
-// disabled.
+// WebhookMessage returns what to send for the delivery now, or ErrNotFound when the delivery is
+// gone (its endpoint deleted or its event past retention). A delivery to an endpoint that was
+// disabled since it was made is failed, with an attempt that says why, and ErrNotFound returned:
+// it is skipped, not kept for when the endpoint is enabled (the events list has it).
 func (s *Service) WebhookMessage(ctx context.Context, deliveryID string) (WebhookMessage, error) {
 	d, err := s.events.Delivery(ctx, deliveryID)
 	if err != nil {
@@ -355,7 +352,11 @@ func (s *Service) WebhookMessage(ctx context.Context, deliveryID string) (Webhoo
 		return WebhookMessage{}, err
 	}
 	if e.State != EndpointEnabled {
-		return WebhookMessage{}, ErrEndpointDisabled
+		skipped := DeliveryAttempt{At: s.now(), Error: "not sent: the endpoint is disabled"}
+		if err := s.events.SkipDelivery(ctx, d.ID, skipped); err != nil {
+			return WebhookMessage{}, fmt.Errorf("skip delivery: %w", err)
+		}
+		return WebhookMessage{}, ErrNotFound
 	}
 	event, err := s.events.GetEvent(ctx, d.EventID)
 	if err != nil {

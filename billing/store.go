@@ -94,4 +94,7 @@ type EventStore interface {
 	// a.At unless it was already, and disabled (with a webhookEndpoint.disabled event) when it has
 	// been failing for failureLimit or longer; a success clears its failing mark.
 	RecordAttempt(ctx context.Context, d Delivery, a DeliveryAttempt, final bool, failureLimit time.Duration) error
+	// SkipDelivery records a, an attempt that sent nothing, and fails the delivery; its endpoint
+	// is left as it is.
+	SkipDelivery(ctx context.Context, deliveryID string, a DeliveryAttempt) error
 }

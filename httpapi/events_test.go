@@ -652,3 +652,74 @@ func TestAFailedDeliveryIsRecordedAndRetriedOnRequest(t *testing.T) {
 			"webhook-endpoint:disabled", "endpointId")
 	})
 }
+
+// An endpoint whose every delivery failed for five days is disabled, visibly: its state says so,
+// and a webhookEndpoint.disabled event goes to the site's other endpoints and the events list.
+func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		failing, healthy := newReceiver(t), newReceiver(t)
+		failing.answer(http.StatusInternalServerError)
+		bad := p.createEndpoint(t, map[string]any{"url": failing.srv.URL})
+		good := p.createEndpoint(t, map[string]any{"url": healthy.srv.URL})
+		p.mustInvite(t, "d1")
+		failing.await(1)
+		healthy.await(1)
+		first := p.awaitAttempts(t, bad.EndpointID, 1)
+
+		s.Clock.Advance(billing.EndpointFailureLimit - time.Minute)
+		p.token = s.Token(t, p.p)
+		wantStatus(t, p.post(t, "/webhook-endpoints/"+bad.EndpointID+"/deliveries/"+first.DeliveryID+"/retry"), http.StatusAccepted)
+		failing.await(2)
+		p.awaitAttempts(t, bad.EndpointID, 2)
+		if e := endpointOf(t, p.do(t, http.MethodGet, "/webhook-endpoints/"+bad.EndpointID, nil)); e.State != "enabled" {
+			t.Fatalf("after failing for less than five days the endpoint is %s", e.State)
+		}
+
+		s.Clock.Advance(time.Minute)
+		p.token = s.Token(t, p.p)
+		wantStatus(t, p.post(t, "/webhook-endpoints/"+bad.EndpointID+"/deliveries/"+first.DeliveryID+"/retry"), http.StatusAccepted)
+		failing.await(3)
+		got := healthy.await(2)
+		verify(t, got[1], good.Secret)
+		var disabledEvent event
+		_ = json.Unmarshal(got[1].body, &disabledEvent)
+		var data endpoint
+		_ = json.Unmarshal(disabledEvent.Data, &data)
+		if disabledEvent.Type != "webhookEndpoint.disabled" || data.EndpointID != bad.EndpointID || data.DisabledReason != "failing" || data.Secret != "" {
+			t.Errorf("the healthy endpoint got %s", got[1].body)
+		}
+		e := endpointOf(t, p.do(t, http.MethodGet, "/webhook-endpoints/"+bad.EndpointID, nil))
+		if e.State != "disabled" || e.DisabledReason != "failing" {
+			t.Errorf("the failing endpoint is %+v, want disabled as failing", e)
+		}
+		p.awaitEvents(t, func(events []event) bool {
+			return len(events) == 2 && events[1].Type == "webhookEndpoint.disabled"
+		})
+
+		// Enabling it gives it five days again, and deliveries flow once it answers.
+		failing.answer(http.StatusOK)
+		wantStatus(t, p.do(t, http.MethodPatch, "/webhook-endpoints/"+bad.EndpointID, map[string]any{"state": "enabled"}), http.StatusOK)
+		p.mustInvite(t, "d2")
+		verify(t, failing.await(4)[3], bad.Secret)
+	})
+}
+
+// awaitAttempts waits until the endpoint's newest delivery has n attempts, and returns it.
+func (p partner) awaitAttempts(t testing.TB, endpointID string, n int) deliveryJSON {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := p.do(t, http.MethodGet, "/webhook-endpoints/"+endpointID+"/deliveries", nil)
+		wantStatus(t, r, http.StatusOK)
+		var body struct{ Data []deliveryJSON }
+		r.JSON(t, &body)
+		if len(body.Data) > 0 && len(body.Data[0].Attempts) >= n {
+			return body.Data[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries = %+v, want %d attempts", body.Data, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

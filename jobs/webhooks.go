@@ -41,10 +41,9 @@ type deliverWebhookWorker struct {
 
 func (w *deliverWebhookWorker) Work(ctx context.Context, job *river.Job[billing.DeliverWebhookJob]) error {
 	msg, err := w.service.WebhookMessage(ctx, job.Args.DeliveryID)
-	if errors.Is(err, billing.ErrNotFound) || errors.Is(err, billing.ErrEndpointDisabled) {
+	if errors.Is(err, billing.ErrNotFound) {
 		// The endpoint was deleted or disabled, or the event is past its retention: nothing to
-		// send. Enabling the endpoint again does not bring back what was skipped; the events
-		// list has it, and a delivery can be retried.
+		// send.
 		return nil
 	}
 	if err != nil {

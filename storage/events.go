@@ -351,3 +351,12 @@ func (s *Store) RecordAttempt(ctx context.Context, d billing.Delivery, a billing
 		return s.record(ctx, tx, e)
 	})
 }
+
+func (s *Store) SkipDelivery(ctx context.Context, deliveryID string, a billing.DeliveryAttempt) error {
+	return s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		if err := tx.InsertAttempt(ctx, deliveryID, a); err != nil {
+			return fmt.Errorf("insert attempt: %w", interpret(err))
+		}
+		return tx.SetDeliveryState(ctx, deliveryID, billing.DeliveryFailed)
+	})
+}

@@ -1,0 +1,55 @@
+// Command webhook-receiver is the webhook receiver of the README's walkthrough: it verifies every
+// delivery with the Standard Webhooks library, skips one it has seen (deliveries are at least
+// once), and prints the event.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"sync"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+func main() {
+	wh, err := standardwebhooks.NewWebhook(os.Getenv("PYNG_WEBHOOK_SECRET")) // whsec_...
+	if err != nil {
+		log.Fatal(err)
+	}
+	http.Handle("POST /pyng", receiver(wh, os.Stdout))
+	log.Fatal(http.ListenAndServe("127.0.0.1:9000", nil))
+}
+
+// receiver answers 204 to a delivery it verified, 400 to any other request.
+func receiver(wh *standardwebhooks.Webhook, out io.Writer) http.Handler {
+	var mu sync.Mutex
+	seen := map[string]bool{} // by webhook-id; keep it in your database
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil || wh.Verify(body, r.Header) != nil {
+			http.Error(w, "not signed by Pyng", http.StatusBadRequest)
+			return
+		}
+		var event struct {
+			EventID   string          `json:"eventId"`
+			Type      string          `json:"type"`
+			CreatedAt int64           `json:"createdAt"`
+			Data      json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(body, &event); err != nil {
+			http.Error(w, "not an event", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !seen[event.EventID] {
+			seen[event.EventID] = true
+			fmt.Fprintf(out, "%s %d %s\n", event.Type, event.CreatedAt, event.Data)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
