@@ -18,6 +18,7 @@ var mayImport = map[string][]string{
 	"billing":         {"rail", "webhook"},
 	"rail":            {},
 	"rail/sandbox":    {"rail", "storage", "seal"},
+	"rail/becs":       {"rail", "rail/becs/aba", "storage", "seal"},
 	"rail/becs/aba":   {},
 	"seal":            {},
 	"storage/driver":  {"billing"},

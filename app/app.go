@@ -22,6 +22,7 @@ import (
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/httpapi"
 	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/token"
@@ -77,14 +78,20 @@ func NewService(ctx context.Context, db storage.Database, clock billing.Clock, i
 
 // OpenRails opens the payment rails the server offers, by the name a site gives (Site.Rail),
 // applying the migrations of the tables a rail keeps in db of its own. It is the one place where a
-// rail is registered. The sandbox rail is the only one so far, in sandbox mode and out of it.
+// rail is registered: the sandbox rail (every site's until an operator moves it) and the BECS
+// rail, in sandbox mode and out of it.
 func OpenRails(ctx context.Context, db storage.Database, clock billing.Clock, settlementDelay time.Duration) (map[string]rail.Rail, error) {
 	ledger, err := sandbox.OpenLedger(ctx, db.Conn())
 	if err != nil {
 		return nil, fmt.Errorf("sandbox rail: %w", err)
 	}
+	becsRail, err := becs.Open(ctx, db.Conn(), clock)
+	if err != nil {
+		return nil, err
+	}
 	return map[string]rail.Rail{
 		rail.Sandbox: &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: settlementDelay},
+		rail.BECS:    becsRail,
 	}, nil
 }
 
@@ -188,7 +195,12 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	ln = limitListener(ln, s.cfg.MaxConnections)
-	stopJobs, err := StartJobs(context.WithoutCancel(ctx), s.db, s.service, s.logger, s.cfg.Jobs)
+	tasks, err := BECSTasks(ctx, s.db, billing.SystemClock{}, s.cfg, s.logger)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("becs rail: %w", err)
+	}
+	stopJobs, err := StartJobs(context.WithoutCancel(ctx), s.db, s.service, s.logger, s.cfg.Jobs, tasks...)
 	if err != nil {
 		ln.Close()
 		return err

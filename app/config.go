@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // the BECS cut-offs' time zone, whatever the host has
 
 	"github.com/pyng/receivables/jobs"
+	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage"
 )
@@ -46,6 +48,11 @@ type Config struct {
 	EncryptionKeyFile string
 	// SigningKeyReload is how often a replica reads the signing keys again, picking up rotations.
 	SigningKeyReload time.Duration
+	// BECSCutoffs is when the BECS rail cuts its files (becs.ParseSchedule), in BECSTimezone;
+	// BECSOutbox is the directory files are delivered to ("" for none).
+	BECSCutoffs  string
+	BECSTimezone string
+	BECSOutbox   string
 }
 
 // setting is one configuration value: its flag, environment variable, default and meaning, and
@@ -185,6 +192,30 @@ var settings = []setting{
 	}},
 	{"signing-key-reload", "PYNG_SIGNING_KEY_RELOAD", "1m", "how often a replica reads the signing keys again, picking up a rotation",
 		duration(func(c *Config) *time.Duration { return &c.SigningKeyReload }, atLeast(100*time.Millisecond))},
+	{"becs-cutoffs", "PYNG_BECS_CUTOFFS", "09:00,15:00", "when the BECS rail cuts a file of each site's debits: local times of PYNG_BECS_TIMEZONE such as 09:00,15:00, or an interval such as 10m (for testing)", func(c *Config, flag, v string) error {
+		c.BECSCutoffs = v
+		if _, err := becs.ParseSchedule(v, time.UTC); err != nil {
+			return fmt.Errorf("-%s: %w", flag, err)
+		}
+		return nil
+	}},
+	{"becs-timezone", "PYNG_BECS_TIMEZONE", "Australia/Sydney", "the time zone of the BECS cut-offs and of the files' processing dates (an IANA name)", func(c *Config, flag, v string) error {
+		c.BECSTimezone = v
+		if _, err := time.LoadLocation(v); err != nil || v == "" {
+			return fmt.Errorf("-%s: %q is not a time zone such as Australia/Sydney", flag, v)
+		}
+		return nil
+	}},
+	{"becs-outbox", "PYNG_BECS_OUTBOX", "", "directory the BECS rail delivers its files to, each written atomically, for the operator to lodge with the bank (empty: files stay in the database, for pyng admin becs files get)", func(c *Config, flag, v string) error {
+		c.BECSOutbox = v
+		if v == "" {
+			return nil
+		}
+		if info, err := os.Stat(v); err != nil || !info.IsDir() {
+			return fmt.Errorf("-%s: %q is not a directory", flag, v)
+		}
+		return nil
+	}},
 }
 
 // The settings of the key ring, which Load checks together.

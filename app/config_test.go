@@ -37,6 +37,7 @@ func TestConfigDefaults(t *testing.T) {
 		Jobs: jobs.Config{Workers: 8, PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
 			BankDetailsRetention: 90 * 24 * time.Hour, WebhookWorkers: 16, RetrySchedule: jobs.DefaultRetrySchedule, AllowPrivateWebhooks: true},
 		SigningKeyReload: time.Minute,
+		BECSCutoffs:      "09:00,15:00", BECSTimezone: "Australia/Sydney",
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v\nwant %+v", c, want)

@@ -198,8 +198,10 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 
 // railOf returns the batch's site and the rail it names. A site naming a rail this service has not
 // registered is a fault of the server's set-up, which no retry mends until it is fixed.
+// The site is read afresh, not from the cache, so that a site an operator moves to another rail
+// (SetSiteRail) is routed there by every replica from its next step.
 func (s *Service) railOf(ctx context.Context, siteID string) (Site, rail.Rail, error) {
-	site, err := s.site(ctx, siteID)
+	site, err := s.store.GetSite(ctx, siteID)
 	if err != nil {
 		return Site{}, nil, fmt.Errorf("get site: %w", err)
 	}
@@ -226,7 +228,7 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 			outcomes = append(outcomes, RowOutcome{RowID: p.ID, Failure: FailureCustomerNotActive, At: now})
 			continue
 		}
-		debits = append(debits, rail.Debit{Key: p.ID, Amount: p.Amount, Currency: site.Currency,
+		debits = append(debits, rail.Debit{Key: p.ID, Amount: p.Amount, Currency: site.Currency, Site: site.ID, Deadline: b.Deadline,
 			Account: rail.Account{Name: p.Customer.Name, BSB: p.Customer.BSB, Number: p.Customer.AccountNumber}})
 	}
 	var next time.Time
@@ -254,14 +256,17 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 }
 
 // split sorts the rail's outcomes into the rows they settle and the rows still waiting, with the
-// time the first of those expects to settle.
+// time the first of those expects to settle. A debit the rail holds queued, not sent yet, is
+// neither: its row stays pending, and is submitted again (idempotently) at the time it gives.
 func split(outcomes []rail.Outcome) (settled []RowOutcome, waiting []string, next time.Time) {
 	for _, o := range outcomes {
 		if o.Settled {
 			settled = append(settled, RowOutcome{RowID: o.Key, Failure: FailureReason(o.Failure), At: o.SettledAt})
 			continue
 		}
-		waiting = append(waiting, o.Key)
+		if !o.Queued {
+			waiting = append(waiting, o.Key)
+		}
 		if next.IsZero() || o.SettlesAt.Before(next) {
 			next = o.SettlesAt
 		}
@@ -291,6 +296,26 @@ func (s *Service) recordSettled(ctx context.Context, b Batch, siteRail rail.Rail
 		next = waitingNext
 	}
 	return next, nil
+}
+
+// RecordRailOutcomes records the outcomes the named rail has settled of the debits with the given
+// keys (rows' ids), at once rather than at their batches' next step: a rail's operator command
+// that settles debits (a BECS file lodged) calls it. It returns how many it recorded; rows already
+// terminal keep their outcome.
+func (s *Service) RecordRailOutcomes(ctx context.Context, railName string, keys []string) (int, error) {
+	r, ok := s.rails[railName]
+	if !ok {
+		return 0, fmt.Errorf("no payment rail %q is registered", railName)
+	}
+	outcomes, err := r.Outcomes(ctx, keys)
+	if err != nil {
+		return 0, fmt.Errorf("debit outcomes: %w", err)
+	}
+	settled, _, _ := split(outcomes)
+	if err := s.batches.RecordOutcomes(ctx, settled); err != nil {
+		return 0, fmt.Errorf("record outcomes: %w", err)
+	}
+	return len(settled), nil
 }
 
 // ExpireOverdue fails every row still open at its batch's deadline (the periodic job). Whatever

@@ -414,6 +414,28 @@ func (s *Service) CreateSite(ctx context.Context, organisationID, name string) (
 	return site, nil
 }
 
+// SetSiteRail moves a site to the named rail (operators only): its debits not yet submitted go to
+// that rail from their batch's next step. Debits a rail has taken stay with it. The rail must be
+// registered with the service.
+func (s *Service) SetSiteRail(ctx context.Context, siteID, railName string) (Site, error) {
+	if _, ok := s.rails[railName]; !ok {
+		return Site{}, Errorf(CodeInvalidField, "rail", fmt.Sprintf("rail must be one of %s.", strings.Join(slices.Sorted(maps.Keys(s.rails)), ", ")))
+	}
+	err := s.store.SetSiteRail(ctx, siteID, railName)
+	if errors.Is(err, ErrNotFound) {
+		return Site{}, Errorf(CodeInvalidField, "site", "No site with this id exists.")
+	}
+	if err != nil {
+		return Site{}, fmt.Errorf("set site rail: %w", err)
+	}
+	s.sites.Delete(siteID)
+	site, err := s.store.GetSite(ctx, siteID)
+	if err != nil {
+		return Site{}, fmt.Errorf("get site: %w", err)
+	}
+	return site, nil
+}
+
 // CreateClient issues API credentials for an organisation (operators only). The secret is
 // returned once; only its hash is stored.
 func (s *Service) CreateClient(ctx context.Context, organisationID string, scopes []Scope) (Client, string, error) {

@@ -16,6 +16,8 @@ type Store interface {
 	// CreateSite returns ErrNotFound when the organisation does not exist.
 	CreateSite(ctx context.Context, s Site) error
 	GetSite(ctx context.Context, id string) (Site, error)
+	// SetSiteRail names the rail the site's debits go to; ErrNotFound when there is no such site.
+	SetSiteRail(ctx context.Context, id, rail string) error
 	// CreateClient returns ErrNotFound when the organisation does not exist.
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)

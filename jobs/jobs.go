@@ -137,9 +137,10 @@ var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2
 	BankDetailsRetention: billing.DefaultBankDetailsRetention, WebhookWorkers: 16, RetrySchedule: DefaultRetrySchedule}
 
 // NewConfig returns the River configuration that works the server's jobs with service: the
-// workers, the queue's tuning and the periodic sweeps. A database makes a client of it
+// workers, the queue's tuning and the periodic sweeps, and the periodic tasks of other
+// components (the BECS rail's cut-off and delivery). A database makes a client of it
 // (storage.Database.NewJobClient); start it with Start(ctx) and stop it with Stop(ctx).
-func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config) *river.Config {
+func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks ...Task) *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &executeBatchWorker{service: service})
 	river.AddWorker(workers, &expireOverdueWorker{service: service, logger: logger})
@@ -149,6 +150,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config) *river
 	river.AddWorker(workers, &deliverWebhookWorker{service: service, client: webhooks, schedule: cfg.RetrySchedule})
 	river.AddWorker(workers, &expireInvitationsWorker{service: service, logger: logger})
 	river.AddWorker(workers, &purgeEventsWorker{service: service, logger: logger})
+	periodicTasks := addTasks(workers, tasks)
 	sweep := river.PeriodicInterval(cfg.SweepInterval)
 	hourly := river.PeriodicInterval(max(cfg.SweepInterval, time.Hour))
 	return &river.Config{
@@ -162,7 +164,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config) *river
 		JobTimeout:           cfg.RescueAfter / 2,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Logger:               logger,
-		PeriodicJobs: []*river.PeriodicJob{
+		PeriodicJobs: append([]*river.PeriodicJob{
 			river.NewPeriodicJob(sweep, func() (river.JobArgs, *river.InsertOpts) { return ExpireOverdueRows{}, nil },
 				&river.PeriodicJobOpts{ID: "expire_overdue_rows", RunOnStart: true}),
 			river.NewPeriodicJob(hourly, func() (river.JobArgs, *river.InsertOpts) { return PurgeBatches{}, nil },
@@ -173,6 +175,6 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config) *river
 				&river.PeriodicJobOpts{ID: "expire_invitations", RunOnStart: true}),
 			river.NewPeriodicJob(hourly, func() (river.JobArgs, *river.InsertOpts) { return PurgeEvents{}, nil },
 				&river.PeriodicJobOpts{ID: "purge_events", RunOnStart: true}),
-		},
+		}, periodicTasks...),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -80,4 +81,45 @@ func (c *Conn) Migrate(ctx context.Context, fsys fs.FS, versionTable string) err
 	results, err := p.Up(ctx)
 	c.applied.Add(driver.GooseMigrations(versionTable, results))
 	return err
+}
+
+// InTx runs fn in a READ COMMITTED transaction, committed when fn returns nil.
+func (c *Conn) InTx(ctx context.Context, fn func(tx interface {
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error
+}) error) error {
+	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx) // a no-op once committed
+	if err := fn(txConn{tx}); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// txConn runs statements in a transaction of InTx.
+type txConn struct{ tx pgx.Tx }
+
+func (c txConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := c.tx.Exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (c txConn) Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error {
+	rows, err := c.tx.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

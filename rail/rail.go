@@ -23,6 +23,11 @@ type Debit struct {
 	Amount   int64
 	Currency string
 	Account  Account
+	// Site is the site the debit is taken for; a rail that sends files sends one per site.
+	Site string
+	// Deadline is when the debit's row fails expired unless it has settled: a rail must not move
+	// the money after it.
+	Deadline time.Time
 }
 
 // Failure says why a settled debit failed, as a camelCase reason the API shows partners.
@@ -44,6 +49,11 @@ type Outcome struct {
 	Failure   Failure
 	SettledAt time.Time // when Settled
 	SettlesAt time.Time // when not yet Settled, when the rail expects to settle it
+	// Queued reports, of a debit not Settled, that the rail holds it without having sent it yet
+	// (a file rail before its cut-off): its row stays pending until it is sent.
+	Queued bool
+	// FileID is the file the debit went in, for a rail that sends files; empty before.
+	FileID string
 }
 
 // Rail is the adapter to one payment network.
@@ -68,5 +78,10 @@ type AccountEraser interface {
 	EraseAccounts(ctx context.Context, before time.Time) (int, error)
 }
 
-// Sandbox is the name of the sandbox rail, which debits nobody.
-const Sandbox = "sandbox"
+// The names of the rails, as a site names its own (Site.Rail).
+const (
+	// Sandbox is the sandbox rail, which debits nobody.
+	Sandbox = "sandbox"
+	// BECS is the Australian direct-entry rail: debits sent in files to the debit user's bank.
+	BECS = "becs"
+)

@@ -59,3 +59,44 @@ func (c *Conn) Migrate(ctx context.Context, fsys fs.FS, versionTable string) err
 	c.applied.Add(driver.GooseMigrations(versionTable, results))
 	return err
 }
+
+// InTx runs fn in a transaction (BEGIN IMMEDIATE), committed when fn returns nil.
+func (c *Conn) InTx(ctx context.Context, fn func(tx interface {
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error
+}) error) error {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // a no-op once committed
+	if err := fn(txConn{tx}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// txConn runs statements in a transaction of InTx.
+type txConn struct{ tx *sql.Tx }
+
+func (c txConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := c.tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c txConn) Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error {
+	rows, err := c.tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -43,6 +43,11 @@ func (e executor) GetSite(ctx context.Context, id string) (billing.Site, error) 
 	return one(site)(e.q.GetSite(ctx, id))
 }
 
+func (e executor) SetSiteRail(ctx context.Context, id, rail string) (bool, error) {
+	n, err := e.q.SetSiteRail(ctx, dbsqlc.SetSiteRailParams{ID: id, Rail: rail})
+	return n > 0, err
+}
+
 func (e executor) CreateClient(ctx context.Context, c billing.Client) error {
 	return mapErr(e.q.CreateClient(ctx, dbsqlc.CreateClientParams{
 		ID:             c.ID,

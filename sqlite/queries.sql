@@ -11,6 +11,9 @@ VALUES (sqlc.arg(id), sqlc.arg(organisation_id), sqlc.arg(name), sqlc.arg(curren
 -- name: GetSite :one
 SELECT * FROM sites WHERE id = sqlc.arg(id);
 
+-- name: SetSiteRail :execrows
+UPDATE sites SET rail = sqlc.arg(rail) WHERE id = sqlc.arg(id);
+
 -- name: CreateClient :exec
 INSERT INTO api_clients (id, organisation_id, secret_hash, scopes, created_at, revoked_at)
 VALUES (sqlc.arg(id), sqlc.arg(organisation_id), sqlc.arg(secret_hash), sqlc.arg(scopes), sqlc.arg(created_at), sqlc.narg(revoked_at));

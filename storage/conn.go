@@ -23,6 +23,10 @@ type Conn interface {
 	// dialect) and records them in versionTable, a table of the caller's apart from the engine's.
 	// On PostgreSQL, replicas migrating together take turns, as for the engine's migrations.
 	Migrate(ctx context.Context, fsys fs.FS, versionTable string) error
+	// InTx runs fn in a transaction, which it commits if fn returns nil and rolls back
+	// otherwise. fn runs its statements on tx only (on SQLite the transaction holds the only
+	// connection); on PostgreSQL the transaction is READ COMMITTED.
+	InTx(ctx context.Context, fn func(tx Statements) error) error
 	// Keyring is the database's key ring, with which a component seals what it keeps of
 	// customers' details (nil when the database was opened without one; see WithKeyring).
 	Keyring() *seal.Keyring
@@ -34,6 +38,14 @@ type engineConn interface {
 	Exec(ctx context.Context, query string, args ...any) (int64, error)
 	Query(ctx context.Context, query string, args []any, scan func(Scanner) error) error
 	Migrate(ctx context.Context, fsys fs.FS, versionTable string) error
+	InTx(ctx context.Context, fn func(tx Statements) error) error
+}
+
+// Statements runs statements, as Conn does: in a transaction of InTx. It is an alias of an
+// unnamed interface, as Scanner is, so that the engines implement it.
+type Statements = interface {
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	Query(ctx context.Context, query string, args []any, scan func(Scanner) error) error
 }
 
 type keyedConn struct {

@@ -94,6 +94,14 @@ func (s *Store) GetSite(ctx context.Context, id string) (billing.Site, error) {
 	return result(s.d.Executor().GetSite(ctx, id))
 }
 
+func (s *Store) SetSiteRail(ctx context.Context, id, rail string) error {
+	found, err := s.d.Executor().SetSiteRail(ctx, id, rail)
+	if err == nil && !found {
+		return billing.ErrNotFound
+	}
+	return err
+}
+
 func (s *Store) CreateClient(ctx context.Context, c billing.Client) error {
 	return interpret(s.d.Executor().CreateClient(ctx, c))
 }

@@ -69,6 +69,8 @@ type Executor interface {
 	CountOrganisations(ctx context.Context) (int, error)
 	CreateSite(ctx context.Context, s billing.Site) error
 	GetSite(ctx context.Context, id string) (billing.Site, error)
+	// SetSiteRail sets the site's rail and reports whether the site exists.
+	SetSiteRail(ctx context.Context, id, rail string) (bool, error)
 	CreateClient(ctx context.Context, c billing.Client) error
 	GetClient(ctx context.Context, id string) (billing.Client, error)
 	// RevokeClient sets the client's RevokedAt unless it is set.

@@ -2209,6 +2209,23 @@ func (q *Queries) SetDeliveryState(ctx context.Context, arg SetDeliveryStatePara
 	return err
 }
 
+const setSiteRail = `-- name: SetSiteRail :execrows
+UPDATE sites SET rail = ?1 WHERE id = ?2
+`
+
+type SetSiteRailParams struct {
+	Rail string
+	ID   string
+}
+
+func (q *Queries) SetSiteRail(ctx context.Context, arg SetSiteRailParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, setSiteRail, arg.Rail, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const startBatch = `-- name: StartBatch :exec
 UPDATE batches SET state = 'inProgress' WHERE id = ?1 AND state = 'accepted'
 `

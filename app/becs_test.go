@@ -1,0 +1,75 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/clocktest"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
+)
+
+// TestBECSCutOffTaskCutsAndDeliversToTheOutbox runs the BECS tasks that the server's jobs run on
+// the settings' schedule.
+func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		site := apptest.NewSite(t, service, "Acme")
+		r, err := becs.Open(ctx, db.Conn(), clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.SetUser(ctx, site.ID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
+			Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
+			t.Fatal(err)
+		}
+		if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
+			t.Fatal(err)
+		}
+		b := apptest.SubmitOneDebit(t, service, site)
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+
+		outbox := t.TempDir()
+		tasks, err := app.BECSTasks(ctx, db, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
+			slog.New(slog.DiscardHandler))
+		if err != nil || len(tasks) != 2 || tasks[0].Name != "becs_cut" {
+			t.Fatalf("BECSTasks = %+v, %v", tasks, err)
+		}
+		if now := clock.Now(); !tasks[0].Next(now).Equal(now.Add(10 * time.Minute)) {
+			t.Fatalf("the cut-off's next run after %v is %v, want 10 minutes later", now, tasks[0].Next(now))
+		}
+		if err := tasks[0].Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		files, err := r.Files(ctx, site.ID)
+		if err != nil || len(files) != 1 || files[0].DeliveredAt.IsZero() {
+			t.Fatalf("Files = %+v, %v; want one file, delivered", files, err)
+		}
+		written, err := os.ReadFile(filepath.Join(outbox, files[0].Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, err := aba.Read(bytes.NewReader(written)); err != nil || f.Totals().Debit != 100 {
+			t.Fatalf("the outbox's file: %+v, %v", f.Totals(), err)
+		}
+		if err := tasks[1].Run(ctx); err != nil {
+			t.Fatalf("the delivery task with nothing to deliver: %v", err)
+		}
+		if entries, _ := os.ReadDir(outbox); len(entries) != 1 {
+			t.Fatalf("the outbox holds %d entries, want the one file", len(entries))
+		}
+	})
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/storage"
+)
+
+// TestBECSAdminCommands puts a site on the BECS rail, has a batch of it cut into a file, and
+// lists, gets and lodges the file with the operator's commands.
+func TestBECSAdminCommands(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			url := dbtest.URL(t, engine)
+			db := "-database-url=" + url
+			key := "-encryption-key=" + dbtest.KeyRing
+
+			code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", "Acme")
+			var org struct{ OrganisationID string }
+			decodeOne(t, code, out, errOut, &org)
+			code, out, errOut = runPyng(t, "admin", "site", "create", db, "--org", org.OrganisationID, "--name", "Acme")
+			var site struct{ SiteID string }
+			decodeOne(t, code, out, errOut, &site)
+
+			user := []string{"--user-id", "123456", "--user-name", "ACME PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
+				"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "ACME"}
+			setRail := func(extra ...string) (int, string, string) {
+				return runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID}, extra...)...)
+			}
+			for _, bad := range []struct {
+				args []string
+				want string
+			}{
+				{[]string{"--rail", "becs"}, "--user-id, --user-name"},
+				{append(append([]string{"--rail", "becs"}, user...), "--user-id", "12"), "user"},
+				{append(append([]string{"--rail", "becs"}, user...), "--trace-bsb", "06200"), "BSB"},
+				{append(append([]string{"--rail", "becs"}, user...), "--remitter", "ÄCME"), "emitter"},
+				{[]string{"--rail", "swift"}, "--rail"},
+			} {
+				if code, out, errOut := setRail(bad.args...); code != 2 || out != "" || !strings.Contains(errOut, bad.want) {
+					t.Errorf("set-rail %v = %d, %q, %q; want 2 and a message naming %q", bad.args, code, out, errOut, bad.want)
+				}
+			}
+			code, out, errOut = setRail(append(append([]string{"--rail", "becs"}, user...), "--self-balancing")...)
+			var set struct {
+				SiteID, Rail string
+				DebitUser    struct {
+					UserID, TraceBsb string
+					SelfBalancing    bool
+				}
+			}
+			decodeOne(t, code, out, errOut, &set)
+			if set.Rail != "becs" || set.DebitUser.UserID != "123456" || set.DebitUser.TraceBsb != "062-000" || !set.DebitUser.SelfBalancing {
+				t.Fatalf("set-rail = %+v", set)
+			}
+
+			// A batch of the site, executed and cut, as the server's jobs would.
+			store, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			service, err := app.NewService(ctx, store, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := store.GetSite(ctx, site.SiteID)
+			if err != nil || s.Rail != "becs" {
+				t.Fatalf("site = %+v, %v", s, err)
+			}
+			if _, err := service.Invite(ctx, s, "C1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := service.SimulateSignup(ctx, s, "C1"); err != nil {
+				t.Fatal(err)
+			}
+			b, _, err := service.SubmitBatch(ctx, s, billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{
+				{Reference: "R1", CustomerReference: "C1", Amount: 1234}, {Reference: "R2", CustomerReference: "C1", Amount: 5678}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+			r, err := becs.Open(ctx, store.Conn(), billing.SystemClock{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := r.Cut(ctx, mustLocation(t))
+			if err != nil || len(files) != 1 {
+				t.Fatalf("Cut = %+v, %v", files, err)
+			}
+
+			code, out, errOut = runPyng(t, "admin", "becs", "files", "list", db, key, "--site", site.SiteID)
+			var listed struct {
+				ID, Checksum, State string
+				Rows                int
+				Total, CutAt        int64
+			}
+			decodeOne(t, code, out, errOut, &listed)
+			if listed.ID != files[0].ID || listed.Rows != 2 || listed.Total != 1234+5678 || listed.State != "cut" ||
+				listed.Checksum != "sha256:"+files[0].Checksum || listed.CutAt != billing.Millis(files[0].CutAt) {
+				t.Fatalf("files list = %+v, want the file cut %+v", listed, files[0])
+			}
+
+			code, out, errOut = runPyng(t, "admin", "becs", "files", "get", files[0].ID, db, key)
+			if code != 0 || errOut != "" {
+				t.Fatalf("files get = %d, %s", code, errOut)
+			}
+			parsed, err := aba.Read(strings.NewReader(out))
+			if err != nil || parsed.Totals().Debit != 1234+5678 || len(parsed.Details) != 3 {
+				t.Fatalf("files get gave a file of %+v (%d details), %v; want the two debits and the balancing credit", parsed.Totals(), len(parsed.Details), err)
+			}
+			stored, _ := r.Content(ctx, files[0].ID)
+			if !bytes.Equal([]byte(out), stored) {
+				t.Fatal("files get did not give the stored bytes")
+			}
+
+			code, out, errOut = runPyng(t, "admin", "becs", "files", "lodged", files[0].ID, db, key)
+			var lodged struct {
+				ID, State string
+				LodgedAt  int64
+			}
+			decodeOne(t, code, out, errOut, &lodged)
+			if lodged.State != "lodged" || lodged.LodgedAt == 0 {
+				t.Fatalf("files lodged = %+v", lodged)
+			}
+			_, _, rows, err := service.Batch(ctx, s, "B1", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, row := range rows {
+				if row.State != billing.RowSucceeded || billing.Millis(row.OutcomeAt) != lodged.LodgedAt {
+					t.Errorf("row %s is %s at %v once its file is lodged, want succeeded at the lodging", row.ID, row.State, row.OutcomeAt)
+				}
+			}
+
+			if code, _, errOut := runPyng(t, "admin", "becs", "files", "get", "file_nope", db, key); code != 2 || !strings.Contains(errOut, "no BECS file") {
+				t.Errorf("files get of an unknown file = %d, %q", code, errOut)
+			}
+			code, out, _ = runPyng(t, "admin", "becs", "files", "list", db, key, "--site", "site_other")
+			if code != 0 || out != "" {
+				t.Errorf("files list of a site without files = %d, %q; want nothing", code, out)
+			}
+		})
+	}
+}
+
+func mustLocation(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Australia/Sydney")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}

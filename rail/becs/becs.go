@@ -1,0 +1,302 @@
+// Package becs is the BECS direct-entry rail: the debits of each site on it are gathered into a
+// direct-entry ("ABA") file at each cut-off, the file is stored in the database, whole and with
+// its checksum, before it is delivered to the debit user's bank (to a directory an operator
+// uploads from), and the debits succeed once the file is lodged. Its tables and migrations are
+// its own (becs_goose_version), reached through storage.Conn; the file format is package aba.
+package becs
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/seal"
+	"github.com/pyng/receivables/storage"
+)
+
+// Clock tells the time; the server passes the service's clock so that tests can move it.
+type Clock interface {
+	Now() time.Time
+}
+
+// Rail is the BECS rail over the database of its Conn.
+type Rail struct {
+	conn  storage.Conn
+	keys  *seal.Keyring
+	clock Clock
+	// Poll is how long a debit not yet settled waits before its batch asks again.
+	Poll time.Duration
+}
+
+var _ rail.Rail = (*Rail)(nil)
+
+// LodgeMargin is how long before the earliest deadline of its debits a file can last be lodged,
+// and a debit last be cut into a file: the time the server has to record the debits succeeded
+// before their rows would fail expired.
+const LodgeMargin = 15 * time.Minute
+
+// DefaultPoll is the Rail's Poll unless set.
+const DefaultPoll = time.Minute
+
+//go:embed migrations
+var migrations embed.FS
+
+// VersionTable is the goose version table of the rail's migrations.
+const VersionTable = "becs_goose_version"
+
+// ErrNotFound is the error of a file or debit user that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Open applies the rail's pending migrations to conn's database and returns the rail.
+func Open(ctx context.Context, conn storage.Conn, clock Clock) (*Rail, error) {
+	if conn.Dialect() != storage.EngineSQLite && conn.Dialect() != storage.EnginePostgres {
+		return nil, fmt.Errorf("becs rail: no SQL for dialect %q", conn.Dialect())
+	}
+	fsys, err := fs.Sub(migrations, "migrations/"+conn.Dialect())
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Migrate(ctx, fsys, VersionTable); err != nil {
+		return nil, fmt.Errorf("becs rail: migrate: %w", err)
+	}
+	return &Rail{conn: conn, keys: conn.Keyring(), clock: clock, Poll: DefaultPoll}, nil
+}
+
+// q is a statement written with $N placeholders, in the dialect of the rail's database.
+func (r *Rail) q(query string) string {
+	if r.conn.Dialect() == storage.EngineSQLite {
+		return strings.ReplaceAll(query, "$", "?")
+	}
+	return query
+}
+
+// in is the condition that column is one of the values of a JSON array of strings given as
+// placeholder $n.
+func (r *Rail) in(column string, n int) string {
+	if r.conn.Dialect() == storage.EngineSQLite {
+		return fmt.Sprintf("%s IN (SELECT value FROM json_each(?%d))", column, n)
+	}
+	return fmt.Sprintf("%s IN (SELECT jsonb_array_elements_text($%d::jsonb))", column, n)
+}
+
+func jsonArg(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// The sealed columns, each the additional data of its values (see seal.Keyring.Seal).
+const (
+	sealedBSB     = "becs_debits.bsb"
+	sealedAccount = "becs_debits.account_number"
+	sealedTitle   = "becs_debits.title"
+	sealedContent = "becs_files.content"
+)
+
+// idEncoding spells the rail's own identifiers (files'), as billing spells its.
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func newID(prefix string) string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms.
+	return prefix + "_" + idEncoding.EncodeToString(b)
+}
+
+// LodgementReference is the reference a debit carries in its file, shown on the customer's
+// statement and given back in a returns file: "PY" and the first 16 characters of the key's
+// random part, unique among the rail's debits (the table holds it unique).
+func LodgementReference(key string) string {
+	_, random, _ := strings.Cut(key, "_")
+	random = strings.ToUpper(random)
+	if len(random) > aba.MaxLodgementReference-2 {
+		random = random[:aba.MaxLodgementReference-2]
+	}
+	return "PY" + random
+}
+
+// Title is the title of account a debit carries: the account holder's name in the BECS character
+// set (others become blanks), blanks collapsed, at most aba.MaxTitle characters.
+func Title(name string) string {
+	var b strings.Builder
+	for _, c := range name {
+		if c < 128 && aba.ValidText(string(c)) {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte(' ')
+		}
+	}
+	t := strings.Join(strings.Fields(b.String()), " ")
+	if len(t) > aba.MaxTitle {
+		t = strings.TrimSpace(t[:aba.MaxTitle])
+	}
+	if t == "" {
+		t = "ACCOUNT HOLDER"
+	}
+	return t
+}
+
+// debitJSON is a debit as Submit inserts it.
+type debitJSON struct {
+	Key       string `json:"key"`
+	Site      string `json:"site"`
+	Ref       string `json:"ref"`
+	Amount    int64  `json:"amount"`
+	BSB       string `json:"bsb"`
+	Account   string `json:"account"`
+	Title     string `json:"title"`
+	Submitted int64  `json:"submitted"`
+	Deadline  int64  `json:"deadline"`
+}
+
+// Submit records the debits not recorded yet, each to be put in its site's next file, and
+// returns their outcomes as they stand: a debit submitted again keeps its first record.
+func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
+	if len(debits) == 0 {
+		return nil, nil
+	}
+	now := r.clock.Now().UnixMilli()
+	sealed := map[string]string{} // the debits of a submission share few accounts: seal each once
+	sealOnce := func(aad, v string) (string, error) {
+		if s, ok := sealed[aad+"\x00"+v]; ok {
+			return s, nil
+		}
+		s, err := r.keys.SealString(aad, v)
+		sealed[aad+"\x00"+v] = s
+		return s, err
+	}
+	records := make([]debitJSON, len(debits))
+	keys := make([]string, len(debits))
+	for i, d := range debits {
+		if d.Currency != "AUD" {
+			return nil, fmt.Errorf("becs rail: debit %s is in %s; BECS debits only AUD", d.Key, d.Currency)
+		}
+		if d.Site == "" {
+			return nil, fmt.Errorf("becs rail: debit %s names no site", d.Key)
+		}
+		bsb, err1 := sealOnce(sealedBSB, d.Account.BSB)
+		account, err2 := sealOnce(sealedAccount, d.Account.Number)
+		title, err3 := sealOnce(sealedTitle, Title(d.Account.Name))
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, fmt.Errorf("becs rail: seal the account of %s: %w", d.Key, err)
+		}
+		records[i] = debitJSON{Key: d.Key, Site: d.Site, Ref: LodgementReference(d.Key), Amount: d.Amount,
+			BSB: bsb, Account: account, Title: title, Submitted: now, Deadline: d.Deadline.UnixMilli()}
+		keys[i] = d.Key
+	}
+	arg, err := jsonArg(records)
+	if err != nil {
+		return nil, err
+	}
+	insert := `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline)
+SELECT e.key, e.site, e.ref, e.amount, e.bsb, e.account, e.title, e.submitted, e.deadline
+FROM jsonb_to_recordset($1::jsonb) AS e (key text, site text, ref text, amount bigint, bsb text, account text, title text, submitted bigint, deadline bigint)
+ON CONFLICT (idempotency_key) DO NOTHING`
+	if r.conn.Dialect() == storage.EngineSQLite {
+		insert = `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline)
+SELECT value ->> 'key', value ->> 'site', value ->> 'ref', value ->> 'amount', value ->> 'bsb', value ->> 'account',
+       value ->> 'title', value ->> 'submitted', value ->> 'deadline'
+FROM json_each(?1) WHERE TRUE
+ON CONFLICT (idempotency_key) DO NOTHING`
+	}
+	if _, err := r.conn.Exec(ctx, insert, arg); err != nil {
+		return nil, fmt.Errorf("becs rail: record debits: %w", err)
+	}
+	return r.Outcomes(ctx, keys)
+}
+
+// Outcomes reports each recorded debit: queued until a cut puts it in a file, then waiting for
+// the file to be lodged, then succeeded when it was lodged.
+func (r *Rail) Outcomes(ctx context.Context, keys []string) ([]rail.Outcome, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	arg, err := jsonArg(keys)
+	if err != nil {
+		return nil, err
+	}
+	now := r.clock.Now()
+	next := now.Add(r.Poll)
+	var outcomes []rail.Outcome
+	err = r.conn.Query(ctx, r.q(`SELECT d.idempotency_key, coalesce(d.file_id, ''), coalesce(f.lodged_at, 0)
+FROM becs_debits d LEFT JOIN becs_files f ON f.id = d.file_id
+WHERE `+r.in("d.idempotency_key", 1)), []any{arg}, func(row storage.Scanner) error {
+		var o rail.Outcome
+		var lodged int64
+		if err := row.Scan(&o.Key, &o.FileID, &lodged); err != nil {
+			return err
+		}
+		switch {
+		case o.FileID == "":
+			o.Queued, o.SettlesAt = true, next
+		case lodged == 0:
+			o.SettlesAt = next
+		default:
+			o.Settled, o.SettledAt = true, time.UnixMilli(lodged).UTC()
+		}
+		outcomes = append(outcomes, o)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("becs rail: outcomes: %w", err)
+	}
+	return outcomes, nil
+}
+
+// SetUser puts the site's debit user in place (or replaces it), after checking that a file of
+// a debit can be made for it; its errors are aba.Errors naming the fields at fault.
+func (r *Rail) SetUser(ctx context.Context, siteID string, u aba.DebitUser) (aba.DebitUser, error) {
+	bsb, err := aba.ParseBSB(string(u.TraceBSB))
+	if err != nil {
+		return aba.DebitUser{}, err
+	}
+	u.TraceBSB = bsb
+	sample := []aba.Debit{{BSB: "062-000", Account: "12345678", Title: "CHECK", Amount: 1, LodgementReference: "CHECK"}}
+	if _, err := aba.NewDebitFile(u, r.clock.Now(), sample); err != nil {
+		return aba.DebitUser{}, err
+	}
+	balancing := 0
+	if u.SelfBalancing {
+		balancing = 1
+	}
+	_, err = r.conn.Exec(ctx, r.q(`INSERT INTO becs_users (site_id, user_id, user_name, institution, description, trace_bsb, trace_account, remitter, self_balancing, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (site_id) DO UPDATE SET user_id = excluded.user_id, user_name = excluded.user_name, institution = excluded.institution,
+  description = excluded.description, trace_bsb = excluded.trace_bsb, trace_account = excluded.trace_account,
+  remitter = excluded.remitter, self_balancing = excluded.self_balancing, updated_at = excluded.updated_at`),
+		siteID, u.UserID, u.UserName, u.Institution, u.Description, string(u.TraceBSB), u.TraceAccount, u.Remitter, balancing, r.clock.Now().UnixMilli())
+	if err != nil {
+		return aba.DebitUser{}, fmt.Errorf("becs rail: set the debit user of %s: %w", siteID, err)
+	}
+	return u, nil
+}
+
+// User returns the site's debit user, or ErrNotFound.
+func (r *Rail) User(ctx context.Context, siteID string) (aba.DebitUser, error) {
+	return user(ctx, r.conn, r.q, siteID)
+}
+
+func user(ctx context.Context, s storage.Statements, q func(string) string, siteID string) (aba.DebitUser, error) {
+	var u aba.DebitUser
+	found := false
+	err := s.Query(ctx, q(`SELECT user_id, user_name, institution, description, trace_bsb, trace_account, remitter, self_balancing
+FROM becs_users WHERE site_id = $1`), []any{siteID}, func(row storage.Scanner) error {
+		var bsb string
+		var balancing int64
+		found = true
+		err := row.Scan(&u.UserID, &u.UserName, &u.Institution, &u.Description, &bsb, &u.TraceAccount, &u.Remitter, &balancing)
+		u.TraceBSB, u.SelfBalancing = aba.BSB(bsb), balancing != 0
+		return err
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("the debit user of site %s: %w", siteID, ErrNotFound)
+	}
+	return u, err
+}

@@ -1,0 +1,370 @@
+package becs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/storage"
+)
+
+var sydney = func() *time.Location {
+	loc, err := time.LoadLocation("Australia/Sydney")
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}()
+
+// User is a valid debit user.
+var User = aba.DebitUser{UserID: "123456", UserName: "ACME PTY LTD", Institution: "CBA", Description: "RECEIVABLES",
+	TraceBSB: "062-000", TraceAccount: "87654321", Remitter: "ACME"}
+
+// fixture is a service with one site on the BECS rail.
+type fixture struct {
+	clock   *clocktest.Clock
+	service *billing.Service
+	db      storage.Database
+	rail    *becs.Rail
+	site    billing.Site
+}
+
+func newFixture(t *testing.T, engine string) fixture {
+	t.Helper()
+	ctx := context.Background()
+	clock := clocktest.New()
+	service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+	r, err := becs.Open(ctx, db.Conn(), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := apptest.NewSite(t, service, "Acme")
+	if _, err := r.SetUser(ctx, site.ID, User); err != nil {
+		t.Fatal(err)
+	}
+	if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil || site.Rail != rail.BECS {
+		t.Fatalf("SetSiteRail = %+v, %v", site, err)
+	}
+	return fixture{clock: clock, service: service, db: db, rail: r, site: site}
+}
+
+// submit links customers C1, C2 and submits batch ref of the amounts, one row each, alternating
+// the customers, and executes it once.
+func (f fixture) submit(t *testing.T, ref string, amounts ...int64) billing.Batch {
+	t.Helper()
+	ctx := context.Background()
+	for _, c := range []string{"C1", "C2"} {
+		if _, err := f.service.Invite(ctx, f.site, c); err == nil {
+			if _, err := f.service.SimulateSignup(ctx, f.site, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rows := make([]billing.RowRequest, len(amounts))
+	for i, a := range amounts {
+		rows[i] = billing.RowRequest{Reference: fmt.Sprintf("R%d", i), CustomerReference: []string{"C1", "C2"}[i%2], Amount: a}
+	}
+	b := apptest.SubmitBatch(t, f.service, f.site, ref, rows...)
+	f.execute(t, b)
+	return b
+}
+
+func (f fixture) execute(t *testing.T, b billing.Batch) bool {
+	t.Helper()
+	done, _, err := f.service.ExecuteBatch(context.Background(), b.ID)
+	if err != nil {
+		t.Fatalf("ExecuteBatch: %v", err)
+	}
+	return done
+}
+
+// states returns the batch's rows' states, in order.
+func (f fixture) rows(t *testing.T, ref string) []billing.Row {
+	t.Helper()
+	_, _, rows, err := f.service.Batch(context.Background(), f.site, ref, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func states(rows []billing.Row) []string {
+	var s []string
+	for _, r := range rows {
+		s = append(s, string(r.State)+string(r.FailureReason))
+	}
+	return s
+}
+
+func TestACutFileHoldsEveryQueuedDebitOnceAndItsRowsSucceedWhenLodged(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100, 250, 9999)
+		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"pending", "pending", "pending"}) {
+			t.Fatalf("before the cut rows are %v, want pending: queued for the next file", got)
+		}
+		files, err := f.rail.Cut(ctx, sydney)
+		if err != nil || len(files) != 1 {
+			t.Fatalf("Cut = %+v, %v; want one file", files, err)
+		}
+		file := files[0]
+		if file.Rows != 3 || file.Total != 100+250+9999 || file.SiteID != f.site.ID || file.EarliestDeadline != b.Deadline {
+			t.Fatalf("file = %+v", file)
+		}
+		if again, err := f.rail.Cut(ctx, sydney); err != nil || len(again) != 0 {
+			t.Fatalf("a second Cut = %+v, %v; want no file: every debit is in one already", again, err)
+		}
+		f.execute(t, b)
+		rows := f.rows(t, "B1")
+		if got := states(rows); !slices.Equal(got, []string{"inProgress", "inProgress", "inProgress"}) {
+			t.Fatalf("after the cut rows are %v, want inProgress", got)
+		}
+
+		content, err := f.rail.Content(ctx, file.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := aba.Read(bytes.NewReader(content))
+		if err != nil {
+			t.Fatalf("the stored file does not read: %v", err)
+		}
+		if parsed.Totals().Debit != file.Total || len(parsed.Details) != 3 || parsed.UserID != User.UserID {
+			t.Fatalf("the file's totals %+v, details %d", parsed.Totals(), len(parsed.Details))
+		}
+		byRef := map[string]int64{}
+		for _, d := range parsed.Details {
+			byRef[d.LodgementReference] = d.Amount
+			if d.Title != "Sandbox Customer" || d.Account != billing.SandboxCustomer.AccountNumber {
+				t.Errorf("detail %+v: want the customer's account and name", d)
+			}
+		}
+		for _, r := range rows {
+			if byRef[becs.LodgementReference(r.ID)] != r.Amount {
+				t.Errorf("row %s (%d) is not in the file under its lodgement reference: %v", r.ID, r.Amount, byRef)
+			}
+		}
+
+		dir := t.TempDir()
+		delivered, err := f.rail.Deliver(ctx, dir)
+		if err != nil || len(delivered) != 1 {
+			t.Fatalf("Deliver = %+v, %v", delivered, err)
+		}
+		entries, _ := os.ReadDir(dir)
+		if len(entries) != 1 || entries[0].Name() != file.Name() {
+			t.Fatalf("the outbox holds %v, want only %s", entries, file.Name())
+		}
+		if written, _ := os.ReadFile(filepath.Join(dir, file.Name())); !bytes.Equal(written, content) {
+			t.Fatal("the delivered file's bytes differ from the stored file's")
+		}
+		if again, err := f.rail.Deliver(ctx, dir); err != nil || len(again) != 0 {
+			t.Fatalf("a second Deliver = %+v, %v; want nothing", again, err)
+		}
+		if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileDelivered {
+			t.Fatalf("state %s, want delivered", got.State(f.clock.Now()))
+		}
+
+		f.clock.Advance(time.Hour)
+		lodged, err := f.rail.Lodge(ctx, file.ID)
+		if err != nil || lodged.State(f.clock.Now()) != becs.FileLodged {
+			t.Fatalf("Lodge = %+v, %v", lodged, err)
+		}
+		if again, err := f.rail.Lodge(ctx, file.ID); err != nil || !again.LodgedAt.Equal(lodged.LodgedAt) {
+			t.Fatalf("lodging again = %+v, %v; want the first lodging, unchanged", again, err)
+		}
+		if !f.execute(t, b) {
+			t.Fatal("the batch is not completed once its file is lodged")
+		}
+		for _, r := range f.rows(t, "B1") {
+			if r.State != billing.RowSucceeded || !r.OutcomeAt.Equal(lodged.LodgedAt) {
+				t.Errorf("row %s: %s at %v, want succeeded at the lodging %v", r.ID, r.State, r.OutcomeAt, lodged.LodgedAt)
+			}
+		}
+	})
+}
+
+func TestAFileIsPerSiteAndLaterDebitsGoInTheNextFile(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		other := apptest.NewSite(t, f.service, "Other")
+		if _, err := f.rail.SetUser(ctx, other.ID, User); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.service.SetSiteRail(ctx, other.ID, rail.BECS); err != nil {
+			t.Fatal(err)
+		}
+		f.submit(t, "B1", 100)
+		g := f
+		g.site, _ = f.db.GetSite(ctx, other.ID)
+		g.submit(t, "B1", 200)
+		files, err := f.rail.Cut(ctx, sydney)
+		if err != nil || len(files) != 2 {
+			t.Fatalf("Cut = %+v, %v; want a file per site", files, err)
+		}
+		f.submit(t, "B2", 300, 400)
+		files2, err := f.rail.Cut(ctx, sydney)
+		if err != nil || len(files2) != 1 || files2[0].Total != 700 || files2[0].SiteID != f.site.ID {
+			t.Fatalf("the next Cut = %+v, %v; want one file of the new batch", files2, err)
+		}
+		list, err := f.rail.Files(ctx, f.site.ID)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("Files = %+v, %v", list, err)
+		}
+	})
+}
+
+func TestLodgingAfterTheDeadlineIsRefusedAndTheRowsExpire(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100, 200)
+		files, err := f.rail.Cut(ctx, sydney)
+		if err != nil || len(files) != 1 {
+			t.Fatalf("Cut = %+v, %v", files, err)
+		}
+		f.clock.Set(b.Deadline.Add(-becs.LodgeMargin))
+		_, err = f.rail.Lodge(ctx, files[0].ID)
+		if !errors.Is(err, becs.ErrTooLate) {
+			t.Fatalf("Lodge within the margin of the deadline = %v, want ErrTooLate", err)
+		}
+		got, _ := f.rail.File(ctx, files[0].ID)
+		if !got.LodgedAt.IsZero() || got.State(f.clock.Now()) != becs.FileExpired {
+			t.Fatalf("the refused file is %+v (%s), want not lodged, expired", got, got.State(f.clock.Now()))
+		}
+		f.clock.Set(b.Deadline)
+		if n, err := f.service.ExpireOverdue(ctx); err != nil || n != 2 {
+			t.Fatalf("ExpireOverdue = %d, %v", n, err)
+		}
+		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"failedexpired", "failedexpired"}) {
+			t.Fatalf("rows %v, want failed expired", got)
+		}
+		if _, err := f.rail.Lodge(ctx, files[0].ID); !errors.Is(err, becs.ErrTooLate) {
+			t.Fatalf("Lodge after the deadline = %v, want ErrTooLate", err)
+		}
+	})
+}
+
+func TestADebitTooCloseToItsDeadlineIsNotCut(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100)
+		f.clock.Set(b.Deadline.Add(-becs.LodgeMargin))
+		if files, err := f.rail.Cut(ctx, sydney); err != nil || len(files) != 0 {
+			t.Fatalf("Cut = %+v, %v; want no file: it could not be lodged in time", files, err)
+		}
+	})
+}
+
+// TestConcurrentCutsPutEachDebitInOneFile cuts from several Rails on one database at once, as
+// replicas would.
+func TestConcurrentCutsPutEachDebitInOneFile(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		var total int64
+		for i := range 5 {
+			amounts := []int64{int64(100 + i), int64(200 + i), int64(300 + i)}
+			f.submit(t, fmt.Sprintf("B%d", i), amounts...)
+			total += amounts[0] + amounts[1] + amounts[2]
+		}
+		const cutters = 4
+		var wg sync.WaitGroup
+		results := make([][]becs.File, cutters)
+		errs := make([]error, cutters)
+		for i := range cutters {
+			r, err := becs.Open(ctx, f.db.Conn(), f.clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Go(func() { results[i], errs[i] = r.Cut(ctx, sydney) })
+		}
+		wg.Wait()
+		var files []becs.File
+		for i := range cutters {
+			if errs[i] != nil {
+				t.Fatalf("cutter %d: %v", i, errs[i])
+			}
+			files = append(files, results[i]...)
+		}
+		if len(files) != 1 || files[0].Rows != 15 || files[0].Total != total {
+			t.Fatalf("the cutters cut %+v; want one file of all 15 debits, %d", files, total)
+		}
+	})
+}
+
+func TestSetUserChecksEveryField(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		bad := User
+		bad.UserID, bad.Remitter = "12", "ÄCME"
+		_, err := f.rail.SetUser(ctx, f.site.ID, bad)
+		var errs aba.Errors
+		if !errors.As(err, &errs) || len(errs) != 2 {
+			t.Fatalf("SetUser(bad) = %v, want the two problems", err)
+		}
+		if _, err := f.rail.SetUser(ctx, f.site.ID, aba.DebitUser{TraceBSB: "06200"}); err == nil {
+			t.Fatal("a bad trace BSB was accepted")
+		}
+		if u, err := f.rail.User(ctx, f.site.ID); err != nil || u != User {
+			t.Fatalf("User = %+v, %v; want the first, unchanged", u, err)
+		}
+	})
+}
+
+func TestTitle(t *testing.T) {
+	for _, c := range []struct{ name, want string }{
+		{"Jane Citizen", "Jane Citizen"},
+		{"  Zoë  O'Brien-Smith ", "Zo O'Brien-Smith"},
+		{"", "ACCOUNT HOLDER"},
+		{"™™", "ACCOUNT HOLDER"},
+		{"A Very Long Name Indeed Of Someone Important", "A Very Long Name Indeed Of Someo"},
+	} {
+		if got := becs.Title(c.name); got != c.want || !aba.ValidText(got) || len(got) > aba.MaxTitle {
+			t.Errorf("Title(%q) = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	s, err := becs.ParseSchedule("15:00, 09:00", sydney)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(day, h, m int) time.Time { return time.Date(2026, 4, day, h, m, 0, 0, sydney) }
+	for _, c := range []struct{ now, want time.Time }{
+		{at(1, 8, 0), at(1, 9, 0)},
+		{at(1, 9, 0), at(1, 15, 0)},
+		{at(1, 16, 0), at(2, 9, 0)},
+		// 5 April 2026: daylight saving ends in Sydney at 03:00; 09:00 is still 09:00 local.
+		{at(4, 15, 30), at(5, 9, 0)},
+	} {
+		if got := s.Next(c.now); !got.Equal(c.want) {
+			t.Errorf("Next(%v) = %v, want %v", c.now, got, c.want)
+		}
+	}
+	if s, err := becs.ParseSchedule("10m", sydney); err != nil || s.Next(at(1, 0, 0)) != at(1, 0, 10) {
+		t.Fatalf("interval: %+v, %v", s, err)
+	}
+	for _, bad := range []string{"", "9", "25:00", "09:00,09:00", "0s"} {
+		if _, err := becs.ParseSchedule(bad, sydney); err == nil {
+			t.Errorf("ParseSchedule(%q) accepted", bad)
+		}
+	}
+}

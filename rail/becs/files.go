@@ -1,0 +1,373 @@
+package becs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/storage"
+)
+
+// FileState is where a file stands.
+type FileState string
+
+// The states of a file: cut (stored), delivered (to the outbox directory), lodged (with the
+// bank, so its debits succeeded), or expired: not lodged, and too late to be (its debits failed
+// expired, or are about to).
+const (
+	FileCut       FileState = "cut"
+	FileDelivered FileState = "delivered"
+	FileLodged    FileState = "lodged"
+	FileExpired   FileState = "expired"
+)
+
+// File is a direct-entry file as the rail keeps it.
+type File struct {
+	ID       string
+	SiteID   string
+	CutAt    time.Time
+	Rows     int
+	Total    int64 // the sum of its debits, in cents
+	Checksum string
+	// EarliestDeadline is the earliest deadline of its debits: it can be lodged until
+	// LodgeMargin before it.
+	EarliestDeadline time.Time
+	DeliveredAt      time.Time // zero until delivered
+	LodgedAt         time.Time // zero until lodged
+}
+
+// State is the file's state at now.
+func (f File) State(now time.Time) FileState {
+	switch {
+	case !f.LodgedAt.IsZero():
+		return FileLodged
+	case !now.Before(f.LodgeBy()):
+		return FileExpired
+	case !f.DeliveredAt.IsZero():
+		return FileDelivered
+	}
+	return FileCut
+}
+
+// LodgeBy is when it is too late to lodge the file.
+func (f File) LodgeBy() time.Time { return f.EarliestDeadline.Add(-LodgeMargin) }
+
+// Name is the file's name in the outbox directory.
+func (f File) Name() string { return f.ID + ".aba" }
+
+// maxFileRows bounds the debits of one file, inside the format's six-digit count.
+const maxFileRows = 500_000
+
+// Cut puts every queued debit of each site into a new file of the site, stored whole with its
+// checksum, and returns the files it cut. Each file is cut in one transaction that claims its
+// debits, so a debit goes in exactly one file however many replicas cut at once, and a cut
+// interrupted leaves nothing. A debit whose deadline is less than LodgeMargin away is left out:
+// its file could not be lodged in time, so its row fails expired. loc is the debit user's time
+// zone, in which the file's processing date is the day of the cut.
+func (r *Rail) Cut(ctx context.Context, loc *time.Location) ([]File, error) {
+	now := r.clock.Now()
+	var sites []string
+	err := r.conn.Query(ctx, r.q(`SELECT DISTINCT site_id FROM becs_debits WHERE file_id IS NULL AND deadline > $1 ORDER BY site_id`),
+		[]any{now.Add(LodgeMargin).UnixMilli()}, func(row storage.Scanner) error {
+			var s string
+			sites = append(sites, s)
+			return row.Scan(&sites[len(sites)-1])
+		})
+	if err != nil {
+		return nil, fmt.Errorf("becs rail: sites to cut: %w", err)
+	}
+	var files []File
+	var errs []error
+	for _, site := range sites {
+		f, cut, err := r.cutSite(ctx, site, now, loc)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("becs rail: cut a file of site %s: %w", site, err))
+			continue
+		}
+		if cut {
+			files = append(files, f)
+		}
+	}
+	return files, errors.Join(errs...)
+}
+
+// BeforeCutCommit, when set by a test, runs in a cut's transaction before it commits.
+var BeforeCutCommit func()
+
+// claimed is a debit a cut claimed, its account still sealed.
+type claimed struct {
+	key, ref, bsb, account, title string
+	amount, deadline              int64
+}
+
+func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, loc *time.Location) (f File, cut bool, err error) {
+	f = File{ID: newID("file"), SiteID: site, CutAt: now.Truncate(time.Millisecond)}
+	err = r.conn.InTx(ctx, func(tx storage.Statements) error {
+		u, err := user(ctx, tx, r.q, site)
+		if err != nil {
+			return err
+		}
+		var debits []claimed
+		err = tx.Query(ctx, r.q(`UPDATE becs_debits SET file_id = $1
+WHERE idempotency_key IN (SELECT idempotency_key FROM becs_debits
+                          WHERE site_id = $2 AND file_id IS NULL AND deadline > $3 ORDER BY idempotency_key LIMIT $4)
+  AND file_id IS NULL
+RETURNING idempotency_key, lodgement_reference, bsb, account_number, title, amount, deadline`),
+			[]any{f.ID, site, now.Add(LodgeMargin).UnixMilli(), maxFileRows}, func(row storage.Scanner) error {
+				var d claimed
+				err := row.Scan(&d.key, &d.ref, &d.bsb, &d.account, &d.title, &d.amount, &d.deadline)
+				debits = append(debits, d)
+				return err
+			})
+		if err != nil || len(debits) == 0 {
+			return err
+		}
+		content, err := r.build(&f, u, loc, debits)
+		if err != nil {
+			return err
+		}
+		sealed, err := r.keys.SealString(sealedContent, string(content))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, r.q(`INSERT INTO becs_files (id, site_id, cut_at, row_count, total, earliest_deadline, checksum, content)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`), f.ID, site, f.CutAt.UnixMilli(), f.Rows, f.Total, f.EarliestDeadline.UnixMilli(), f.Checksum, sealed); err != nil {
+			return err
+		}
+		if BeforeCutCommit != nil {
+			BeforeCutCommit()
+		}
+		cut = true
+		return nil
+	})
+	return f, cut && err == nil, err
+}
+
+// build makes the file of the claimed debits, in the order of their lodgement references, and
+// sets f's rows, total, earliest deadline and checksum.
+func (r *Rail) build(f *File, u aba.DebitUser, loc *time.Location, debits []claimed) ([]byte, error) {
+	slices.SortFunc(debits, func(a, b claimed) int {
+		if a.ref < b.ref {
+			return -1
+		}
+		return 1
+	})
+	opened := map[string]string{}
+	open := func(aad, v string) (string, error) {
+		if p, ok := opened[aad+"\x00"+v]; ok {
+			return p, nil
+		}
+		p, err := r.keys.OpenString(aad, v)
+		opened[aad+"\x00"+v] = p
+		return p, err
+	}
+	items := make([]aba.Debit, len(debits))
+	earliest := debits[0].deadline
+	for i, d := range debits {
+		bsb, err1 := open(sealedBSB, d.bsb)
+		account, err2 := open(sealedAccount, d.account)
+		title, err3 := open(sealedTitle, d.title)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, fmt.Errorf("the account of %s: %w", d.key, err)
+		}
+		items[i] = aba.Debit{BSB: aba.BSB(bsb), Account: account, Title: title, Amount: d.amount, LodgementReference: d.ref}
+		f.Total += d.amount
+		earliest = min(earliest, d.deadline)
+	}
+	file, err := aba.NewDebitFile(u, f.CutAt.In(loc), items)
+	if err != nil {
+		return nil, err
+	}
+	content, err := file.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(content)
+	f.Rows, f.Checksum, f.EarliestDeadline = len(debits), hex.EncodeToString(sum[:]), time.UnixMilli(earliest).UTC()
+	return content, nil
+}
+
+const fileColumns = `id, site_id, cut_at, row_count, total, earliest_deadline, checksum, coalesce(delivered_at, 0), coalesce(lodged_at, 0)`
+
+func scanFile(row storage.Scanner) (File, error) {
+	var f File
+	var cut, earliest, delivered, lodged int64
+	err := row.Scan(&f.ID, &f.SiteID, &cut, &f.Rows, &f.Total, &earliest, &f.Checksum, &delivered, &lodged)
+	f.CutAt, f.EarliestDeadline = time.UnixMilli(cut).UTC(), time.UnixMilli(earliest).UTC()
+	if delivered != 0 {
+		f.DeliveredAt = time.UnixMilli(delivered).UTC()
+	}
+	if lodged != 0 {
+		f.LodgedAt = time.UnixMilli(lodged).UTC()
+	}
+	return f, err
+}
+
+// Files returns the site's files, oldest first.
+func (r *Rail) Files(ctx context.Context, siteID string) ([]File, error) {
+	var files []File
+	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE site_id = $1 ORDER BY cut_at, id`), []any{siteID},
+		func(row storage.Scanner) error {
+			f, err := scanFile(row)
+			files = append(files, f)
+			return err
+		})
+	return files, err
+}
+
+// File returns the file with the id, or ErrNotFound.
+func (r *Rail) File(ctx context.Context, id string) (File, error) {
+	var f File
+	found := false
+	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE id = $1`), []any{id}, func(row storage.Scanner) error {
+		found = true
+		var err error
+		f, err = scanFile(row)
+		return err
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("file %s: %w", id, ErrNotFound)
+	}
+	return f, err
+}
+
+// Content returns the file's exact bytes, checked against its checksum.
+func (r *Rail) Content(ctx context.Context, id string) ([]byte, error) {
+	var sealed, checksum string
+	found := false
+	err := r.conn.Query(ctx, r.q(`SELECT content, checksum FROM becs_files WHERE id = $1`), []any{id}, func(row storage.Scanner) error {
+		found = true
+		return row.Scan(&sealed, &checksum)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("file %s: %w", id, ErrNotFound)
+	}
+	content, err := r.keys.OpenString(sealedContent, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("file %s: %w", id, err)
+	}
+	if sum := sha256.Sum256([]byte(content)); hex.EncodeToString(sum[:]) != checksum {
+		return nil, fmt.Errorf("file %s: its bytes do not match its checksum %s", id, checksum)
+	}
+	return []byte(content), nil
+}
+
+// Keys returns the keys (rows' ids) of the debits in the file.
+func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
+	var keys []string
+	err := r.conn.Query(ctx, r.q(`SELECT idempotency_key FROM becs_debits WHERE file_id = $1 ORDER BY lodgement_reference`), []any{fileID},
+		func(row storage.Scanner) error {
+			var k string
+			err := row.Scan(&k)
+			keys = append(keys, k)
+			return err
+		})
+	return keys, err
+}
+
+// Deliver writes every file not yet delivered to dir, each atomically (written under a
+// temporary name, synced, then renamed to its Name, and the directory synced), and marks it
+// delivered; it returns the files it delivered. A delivery interrupted is done again whole: the
+// file's name is its id, so the directory never holds a file twice, nor part of one.
+func (r *Rail) Deliver(ctx context.Context, dir string) ([]File, error) {
+	var files []File
+	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE delivered_at IS NULL ORDER BY cut_at, id`), nil,
+		func(row storage.Scanner) error {
+			f, err := scanFile(row)
+			files = append(files, f)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("becs rail: files to deliver: %w", err)
+	}
+	var delivered []File
+	for _, f := range files {
+		content, err := r.Content(ctx, f.ID)
+		if err != nil {
+			return delivered, err
+		}
+		if err := writeAtomically(dir, f.Name(), content); err != nil {
+			return delivered, fmt.Errorf("becs rail: deliver file %s: %w", f.ID, err)
+		}
+		if BeforeDeliveredMark != nil {
+			BeforeDeliveredMark()
+		}
+		f.DeliveredAt = r.clock.Now().Truncate(time.Millisecond)
+		if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL`),
+			f.ID, f.DeliveredAt.UnixMilli()); err != nil {
+			return delivered, fmt.Errorf("becs rail: mark file %s delivered: %w", f.ID, err)
+		}
+		delivered = append(delivered, f)
+	}
+	return delivered, nil
+}
+
+// BeforeDeliveredMark, when set by a test, runs after a file is written and before it is marked
+// delivered.
+var BeforeDeliveredMark func()
+
+// writeAtomically writes content to dir/name so that dir holds either no file of that name or
+// the whole of it.
+func writeAtomically(dir, name string, content []byte) error {
+	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(content); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ErrTooLate is the error of lodging a file after it could be.
+var ErrTooLate = errors.New("too late to lodge")
+
+// Lodge records that the file was lodged with the bank now, so that its debits succeed. Lodging
+// a file lodged before changes nothing. It refuses (ErrTooLate) once it is less than
+// LodgeMargin before the earliest deadline of the file's debits: their rows are about to fail
+// expired, or have, and the partner must not be told a debit failed whose money moves.
+func (r *Rail) Lodge(ctx context.Context, id string) (File, error) {
+	f, err := r.File(ctx, id)
+	if err != nil || !f.LodgedAt.IsZero() {
+		return f, err
+	}
+	now := r.clock.Now().Truncate(time.Millisecond)
+	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET lodged_at = $2 WHERE id = $1 AND lodged_at IS NULL AND earliest_deadline > $3`),
+		id, now.UnixMilli(), now.Add(LodgeMargin).UnixMilli())
+	if err != nil {
+		return f, fmt.Errorf("becs rail: lodge file %s: %w", id, err)
+	}
+	if f, err = r.File(ctx, id); err != nil || n == 1 || !f.LodgedAt.IsZero() {
+		return f, err
+	}
+	return f, fmt.Errorf("%w: file %s was cut at %s; the earliest deadline of its debits is %s, and a file must be lodged at least %s before it. "+
+		"Its debits fail (or have failed) expired and the partner is told so: do not lodge this file with the bank; its debits can be submitted again in a new batch",
+		ErrTooLate, id, f.CutAt.Format(time.RFC3339), f.EarliestDeadline.Format(time.RFC3339), LodgeMargin)
+}
