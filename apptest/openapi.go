@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -190,4 +191,39 @@ func withBody(req *http.Request, body []byte) *http.Request {
 	r := req.Clone(context.Background())
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return r
+}
+
+// CheckWebhook checks a webhook delivery the server sent against the document's webhooks: the
+// event's type is one the document describes, the body matches its schema and the documented
+// headers are present and well-formed.
+func CheckWebhook(header http.Header, body []byte) error {
+	c, err := contract()
+	if err != nil {
+		return err
+	}
+	var value any
+	if err := json.Unmarshal(body, &value); err != nil {
+		return fmt.Errorf("webhook body: %w", err)
+	}
+	typ, _ := value.(map[string]any)["type"].(string)
+	item := c.doc.Webhooks[typ]
+	if item == nil || item.Post == nil {
+		return fmt.Errorf("api/openapi.yaml describes no webhook %q", typ)
+	}
+	var errs []error
+	for _, p := range item.Post.Parameters {
+		got := header.Get(p.Value.Name)
+		if got == "" {
+			errs = append(errs, fmt.Errorf("webhook %s: no %s header", typ, p.Value.Name))
+			continue
+		}
+		if err := p.Value.Schema.Value.VisitJSON(got, openapi3.EnableJSONSchema2020()); err != nil {
+			errs = append(errs, fmt.Errorf("webhook %s: header %s %q: %w", typ, p.Value.Name, got, err))
+		}
+	}
+	schema := item.Post.RequestBody.Value.Content.Get("application/json").Schema.Value
+	if err := schema.VisitJSON(value, openapi3.EnableJSONSchema2020(), openapi3.MultiErrors()); err != nil {
+		errs = append(errs, fmt.Errorf("webhook %s: body %s: %w", typ, body, err))
+	}
+	return errors.Join(errs...)
 }

@@ -122,3 +122,30 @@ func TestValidatorRejectsWhatTheDocumentDoesNot(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckWebhookRefusesWhatTheDocumentDoesNot(t *testing.T) {
+	header := http.Header{}
+	header.Set("webhook-id", "evt_abc")
+	header.Set("webhook-timestamp", "1764500000")
+	header.Set("webhook-signature", "v1,c2lnbmF0dXJl")
+	body := `{"eventId":"evt_abc","type":"customer.invited","createdAt":1764500000000,"siteId":"site_x",` +
+		`"data":{"customerReference":"A-1","state":"invited","createdAt":1764500000000,"expiresAt":1765100000000}}`
+	if err := CheckWebhook(header, []byte(body)); err != nil {
+		t.Fatalf("a valid delivery: %v", err)
+	}
+	noID := header.Clone()
+	noID.Del("webhook-id")
+	for name, tc := range map[string]struct {
+		header http.Header
+		body   string
+	}{
+		"unknown type":      {header, strings.Replace(body, "customer.invited", "customer.exploded", 1)},
+		"missing header":    {noID, body},
+		"signupUrl in data": {header, strings.Replace(body, `"state":"invited"`, `"state":"invited","signupUrl":"https://x/signup?token=a"`, 1)},
+		"batch data":        {header, strings.Replace(body, "customer.invited", "batch.accepted", 1)},
+	} {
+		if err := CheckWebhook(tc.header, []byte(tc.body)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -488,9 +488,13 @@ func (rc *receiver) await(n int) []delivery {
 	}
 }
 
-// verify checks d with the Standard Webhooks library and each secret.
+// verify checks d with the Standard Webhooks library and each secret, and against the OpenAPI
+// document's webhooks.
 func verify(t testing.TB, d delivery, secrets ...string) {
 	t.Helper()
+	if err := apptest.CheckWebhook(d.header, d.body); err != nil {
+		t.Error(err)
+	}
 	for _, secret := range secrets {
 		wh, err := standardwebhooks.NewWebhook(secret)
 		if err != nil {

@@ -42,6 +42,44 @@ func TestBatchStore(t *testing.T) {
 	}
 }
 
+func TestEventStore(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			storetest.RunEvents(t, func(t *testing.T) storetest.Events {
+				db := dbtest.Open(t, engine)
+				return storetest.Events{Store: db, DeliveryJobsFunc: deliveryJobs(t, db)}
+			})
+		})
+	}
+}
+
+// deliveryJobs counts the deliver_webhook jobs of a delivery through the queue's own client.
+func deliveryJobs(t *testing.T, db storage.Database) func(ctx context.Context, deliveryID string) (int, error) {
+	t.Helper()
+	queue, err := db.NewJobClient(&river.Config{})
+	if err != nil {
+		t.Fatalf("NewJobClient: %v", err)
+	}
+	return func(ctx context.Context, deliveryID string) (int, error) {
+		res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.DeliverWebhookJob{}.Kind()).First(10_000))
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for _, j := range res.Jobs {
+			var args billing.DeliverWebhookJob
+			if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+				return 0, fmt.Errorf("job %d: %w", j.ID, err)
+			}
+			if args.DeliveryID == deliveryID {
+				n++
+			}
+		}
+		return n, nil
+	}
+}
+
 // executeBatchJobs counts the execute_batch jobs of a batch through the queue's own client.
 func executeBatchJobs(t *testing.T, db storage.Database) func(ctx context.Context, batchID string) (int, error) {
 	t.Helper()

@@ -1,0 +1,411 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/webhook"
+)
+
+// EventStore is what the events suite exercises: billing.EventStore, with the stores whose
+// changes write events.
+type EventStore interface {
+	billing.Store
+	billing.BatchStore
+	billing.EventStore
+}
+
+// Events is a fresh, empty store for one test of the events suite.
+type Events struct {
+	Store EventStore
+	// DeliveryJobsFunc counts the billing.DeliverWebhookJob jobs in the store's queue for the
+	// delivery.
+	DeliveryJobsFunc func(ctx context.Context, deliveryID string) (int, error)
+}
+
+// RunEvents runs the suite of billing.EventStore and of the events the other stores write. open
+// returns a fresh, empty store for one test; the subtests run in parallel.
+func RunEvents(t *testing.T, open func(t *testing.T) Events) {
+	s := eventSuite{openFunc: open}
+	t.Run("EachChangeWritesItsEvent", s.eachChange)
+	t.Run("ARefusedChangeWritesNoEvent", s.refusedChange)
+	t.Run("Deliveries", s.deliveries)
+	t.Run("ExpireInvitations", s.expireInvitations)
+	t.Run("ListEvents", s.listEvents)
+	t.Run("PurgeEvents", s.purgeEvents)
+	t.Run("RecordAttempt", s.recordAttempt)
+}
+
+type eventSuite struct {
+	openFunc func(t *testing.T) Events
+}
+
+type eventBundle struct {
+	Events
+	site billing.Site
+}
+
+func (s eventSuite) setup(t *testing.T) eventBundle {
+	t.Helper()
+	b := eventBundle{Events: s.openFunc(t)}
+	b.site = createSite(t, b.Store, createOrganisation(t, b.Store).ID)
+	return b
+}
+
+// events lists the site's events f selects, once n of them are listed. On PostgreSQL an event is
+// listed once every transaction that began before it has ended, a moment after it committed
+// (other tests' transactions count too).
+func (b eventBundle) events(t *testing.T, f billing.EventFilter, n int) []billing.Event {
+	t.Helper()
+	if f.Limit == 0 {
+		f.Limit = 1000
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		events, err := b.Store.ListEvents(context.Background(), b.site.ID, f)
+		if err != nil {
+			t.Fatalf("ListEvents: %v", err)
+		}
+		if len(events) >= n || time.Now().After(deadline) {
+			return events
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func eventTypes(events []billing.Event) []billing.EventType {
+	out := make([]billing.EventType, len(events))
+	for i, e := range events {
+		out[i] = e.Type
+	}
+	return out
+}
+
+func (b eventBundle) invite(t *testing.T, ref string, at time.Time) billing.Link {
+	t.Helper()
+	l := newLink(b.site.ID, ref, at)
+	if err := b.Store.CreateLink(context.Background(), l); err != nil {
+		t.Fatalf("CreateLink: %v", err)
+	}
+	return l
+}
+
+func (b eventBundle) endpoint(t *testing.T, state billing.EndpointState, types ...billing.EventType) billing.WebhookEndpoint {
+	t.Helper()
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := billing.WebhookEndpoint{ID: billing.NewID("whe"), SiteID: b.site.ID, URL: "https://example.com/hooks",
+		EventTypes: types, State: state, Secret: secret, CreatedAt: t0}
+	if state == billing.EndpointDisabled {
+		e.DisabledReason = billing.DisabledByPartner
+	}
+	if err := b.Store.CreateWebhookEndpoint(context.Background(), e); err != nil {
+		t.Fatalf("CreateWebhookEndpoint: %v", err)
+	}
+	return e
+}
+
+func (b eventBundle) deliveries(t *testing.T, endpointID string) []billing.Delivery {
+	t.Helper()
+	ds, err := b.Store.Deliveries(context.Background(), endpointID, billing.DeliveryFilter{Limit: 1000})
+	if err != nil {
+		t.Fatalf("Deliveries: %v", err)
+	}
+	return ds
+}
+
+func (s eventSuite) eachChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	l := b.invite(t, "cust-1", t0)
+	linked, err := b.Store.LinkCustomer(ctx, l.ID, customer, t0.Add(time.Minute))
+	wantErr(t, "LinkCustomer", err, nil)
+	_, err = b.Store.RevokeLink(ctx, l.ID, billing.RevokedByCustomer, t0.Add(2*time.Minute))
+	wantErr(t, "RevokeLink", err, nil)
+	b.invite(t, "cust-2", t0)
+	n, err := b.Store.ExpireInvitations(ctx, t0.Add(ttl), 100)
+	if err != nil || n != 1 {
+		t.Fatalf("ExpireInvitations = %d, %v; want 1", n, err)
+	}
+	batch, rows := newBatch(b.site.ID, "batch-1", 2, t0)
+	_, _, err = b.Store.CreateBatch(ctx, batch, rows)
+	wantErr(t, "CreateBatch", err, nil)
+	wantErr(t, "RecordOutcomes", b.Store.RecordOutcomes(ctx, []billing.RowOutcome{
+		{RowID: rows[0].ID, At: t0}, {RowID: rows[1].ID, Failure: billing.FailureInsufficientFunds, At: t0},
+	}), nil)
+	completed, err := b.Store.CompleteBatch(ctx, batch.ID, t0.Add(time.Hour))
+	if err != nil || !completed {
+		t.Fatalf("CompleteBatch = %v, %v", completed, err)
+	}
+	completed, err = b.Store.CompleteBatch(ctx, batch.ID, t0.Add(2*time.Hour))
+	if err != nil || !completed {
+		t.Fatalf("CompleteBatch again = %v, %v", completed, err)
+	}
+
+	events := b.events(t, billing.EventFilter{}, 7)
+	want := []billing.EventType{billing.EventCustomerInvited, billing.EventCustomerLinked, billing.EventCustomerRevoked,
+		billing.EventCustomerInvited, billing.EventCustomerExpired, billing.EventBatchAccepted, billing.EventBatchCompleted}
+	if got := eventTypes(events); !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v (a batch completes once)", got, want)
+	}
+	if events[1].CreatedAt != linked.LinkedAt || events[6].CreatedAt != t0.Add(time.Hour) {
+		t.Errorf("events are not at their changes: %v, %v", events[1].CreatedAt, events[6].CreatedAt)
+	}
+	for _, e := range events {
+		if e.SiteID != b.site.ID || len(e.Body) == 0 {
+			t.Errorf("event %+v", e)
+		}
+		got, err := b.Store.GetEvent(ctx, e.ID)
+		wantErr(t, "GetEvent", err, nil)
+		wantEqual(t, "GetEvent", got, e)
+	}
+}
+
+func (s eventSuite) refusedChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	l := b.invite(t, "cust-1", t0)
+	err := b.Store.CreateLink(ctx, newLink(b.site.ID, "cust-1", t0))
+	wantErr(t, "CreateLink of an active pair", err, billing.ErrDuplicate)
+	_, err = b.Store.LinkCustomer(ctx, l.ID, customer, t0.Add(ttl))
+	wantErr(t, "LinkCustomer after the expiry", err, billing.ErrStale)
+	batch, rows := newBatch(b.site.ID, "batch-1", 2, t0)
+	_, _, err = b.Store.CreateBatch(ctx, batch, rows)
+	wantErr(t, "CreateBatch", err, nil)
+	again, againRows := newBatch(b.site.ID, "batch-1", 2, t0)
+	_, created, err := b.Store.CreateBatch(ctx, again, againRows)
+	if err != nil || created {
+		t.Fatalf("CreateBatch of a retained reference = %v, %v", created, err)
+	}
+	want := []billing.EventType{billing.EventCustomerInvited, billing.EventBatchAccepted}
+	if got := eventTypes(b.events(t, billing.EventFilter{}, len(want))); !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+func (s eventSuite) deliveries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	all := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
+	linkedOnly := b.endpoint(t, billing.EndpointEnabled, billing.EventCustomerLinked)
+	disabled := b.endpoint(t, billing.EndpointDisabled, billing.AllEventTypes)
+	b.invite(t, "cust-1", t0)
+	event := b.events(t, billing.EventFilter{}, 1)[0]
+
+	ds := b.deliveries(t, all.ID)
+	if len(ds) != 1 || ds[0].EventID != event.ID || ds[0].State != billing.DeliveryPending || ds[0].EventType != billing.EventCustomerInvited {
+		t.Fatalf("deliveries to the endpoint of every type: %+v", ds)
+	}
+	if n, err := b.DeliveryJobsFunc(ctx, ds[0].ID); err != nil || n != 1 {
+		t.Fatalf("%d jobs of the delivery (%v), want 1", n, err)
+	}
+	if ds := b.deliveries(t, linkedOnly.ID); len(ds) != 0 {
+		t.Errorf("the endpoint of customer.linked got %+v", ds)
+	}
+	if ds := b.deliveries(t, disabled.ID); len(ds) != 0 {
+		t.Errorf("the disabled endpoint got %+v", ds)
+	}
+
+	wantErr(t, "RetryDelivery", b.Store.RetryDelivery(ctx, ds[0].ID), nil)
+	if n, err := b.DeliveryJobsFunc(ctx, ds[0].ID); err != nil || n != 2 {
+		t.Fatalf("%d jobs after a retry (%v), want 2", n, err)
+	}
+	wantErr(t, "RetryDelivery of none", b.Store.RetryDelivery(ctx, "dlv_missing"), billing.ErrNotFound)
+
+	test, err := billing.NewEvent(billing.EventWebhookTest, b.site.ID, t0, billing.ViewWebhookEndpoint(linkedOnly))
+	wantErr(t, "NewEvent", err, nil)
+	d, err := b.Store.SendTestEvent(ctx, test, linkedOnly.ID)
+	wantErr(t, "SendTestEvent", err, nil)
+	if got := b.deliveries(t, linkedOnly.ID); len(got) != 1 || got[0].ID != d.ID || got[0].EventID != test.ID {
+		t.Errorf("after the test: %+v", got)
+	}
+	if got := b.deliveries(t, all.ID); len(got) != 1 {
+		t.Errorf("the test went to another endpoint too: %+v", got)
+	}
+
+	wantErr(t, "DeleteWebhookEndpoint", b.Store.DeleteWebhookEndpoint(ctx, b.site.ID, all.ID), nil)
+	_, err = b.Store.Delivery(ctx, ds[0].ID)
+	wantErr(t, "Delivery of a deleted endpoint", err, billing.ErrNotFound)
+	wantErr(t, "DeleteWebhookEndpoint again", b.Store.DeleteWebhookEndpoint(ctx, b.site.ID, all.ID), billing.ErrNotFound)
+}
+
+// Replicas sweeping at once write each expiry once.
+func (s eventSuite) expireInvitations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	const n = 24
+	for i := range n {
+		b.invite(t, "cust-"+string(rune('a'+i)), t0)
+	}
+	b.invite(t, "fresh", t0.Add(time.Hour)) // not expired at the sweep
+	var (
+		mu    sync.Mutex
+		total int
+		wg    sync.WaitGroup
+	)
+	for range 4 {
+		wg.Go(func() {
+			for {
+				k, err := b.Store.ExpireInvitations(ctx, t0.Add(ttl), 5)
+				if err != nil {
+					t.Errorf("ExpireInvitations: %v", err)
+					return
+				}
+				mu.Lock()
+				total += k
+				mu.Unlock()
+				if k == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	expired := b.events(t, billing.EventFilter{Type: billing.EventCustomerExpired}, n)
+	if total != n || len(expired) != n {
+		t.Fatalf("the sweeps expired %d links with %d events, want %d", total, len(expired), n)
+	}
+	fresh, err := b.Store.GetCurrentLink(ctx, b.site.ID, "fresh")
+	wantErr(t, "GetCurrentLink", err, nil)
+	if fresh.StoredState != billing.LinkInvited {
+		t.Errorf("an open invitation was expired: %+v", fresh)
+	}
+}
+
+func (s eventSuite) listEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	for _, ref := range []string{"a", "b", "c", "d", "e"} {
+		b.invite(t, ref, t0)
+	}
+	l, err := b.Store.GetCurrentLink(ctx, b.site.ID, "c")
+	wantErr(t, "GetCurrentLink", err, nil)
+	_, err = b.Store.LinkCustomer(ctx, l.ID, customer, t0)
+	wantErr(t, "LinkCustomer", err, nil)
+	all := b.events(t, billing.EventFilter{}, 6)
+	if len(all) != 6 {
+		t.Fatalf("%d events, want 6", len(all))
+	}
+	var paged []billing.Event
+	f := billing.EventFilter{Limit: 4}
+	for {
+		page := b.events(t, f, 0)
+		paged = append(paged, page...)
+		if len(page) < f.Limit {
+			break
+		}
+		f.After = page[len(page)-1].ID
+	}
+	wantEqual(t, "paged events", paged, all)
+	wantEqual(t, "events of a type", b.events(t, billing.EventFilter{Type: billing.EventCustomerLinked}, 1), all[5:])
+	wantEqual(t, "events of a type after one", b.events(t, billing.EventFilter{Type: billing.EventCustomerInvited, After: all[3].ID}, 1), all[4:5])
+
+	other := s.setup(t)
+	other.invite(t, "x", t0)
+	otherEvent := other.events(t, billing.EventFilter{}, 1)[0]
+	for _, after := range []string{"evt_missing", otherEvent.ID} {
+		_, err := b.Store.ListEvents(ctx, b.site.ID, billing.EventFilter{After: after, Limit: 10})
+		wantErr(t, "ListEvents after "+after, err, billing.ErrNotFound)
+	}
+}
+
+func (s eventSuite) purgeEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	e := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
+	b.invite(t, "old", t0)
+	b.invite(t, "new", t0.Add(time.Hour))
+	b.events(t, billing.EventFilter{}, 2)
+	n, err := b.Store.PurgeEvents(ctx, t0)
+	if err != nil || n != 1 {
+		t.Fatalf("PurgeEvents = %d, %v; want 1", n, err)
+	}
+	events := b.events(t, billing.EventFilter{}, 1)
+	if len(events) != 1 || !events[0].CreatedAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("after the purge: %v", eventTypes(events))
+	}
+	if ds := b.deliveries(t, e.ID); len(ds) != 1 || ds[0].EventID != events[0].ID {
+		t.Errorf("the purged event's delivery is left: %+v", ds)
+	}
+}
+
+func (s eventSuite) recordAttempt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	failing := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
+	watcher := b.endpoint(t, billing.EndpointEnabled, billing.EventWebhookEndpointDisabled)
+	b.invite(t, "cust-1", t0)
+	d := b.deliveries(t, failing.ID)[0]
+	limit := billing.EndpointFailureLimit
+	attempt := func(at time.Time, status int, final bool) {
+		t.Helper()
+		a := billing.DeliveryAttempt{At: at, Status: status, Duration: 15 * time.Millisecond}
+		if status >= 300 || status == 0 {
+			a.Error = "status"
+		}
+		wantErr(t, "RecordAttempt", b.Store.RecordAttempt(ctx, d, a, final, limit), nil)
+	}
+	endpoint := func() billing.WebhookEndpoint {
+		t.Helper()
+		e, err := b.Store.WebhookEndpoint(ctx, failing.ID)
+		wantErr(t, "WebhookEndpoint", err, nil)
+		return e
+	}
+
+	attempt(t0, 500, false)
+	if e := endpoint(); !e.FailingSince.Equal(t0) || e.State != billing.EndpointEnabled {
+		t.Fatalf("after a failure: %+v", e)
+	}
+	attempt(t0.Add(time.Hour), 200, false)
+	if got, _ := b.Store.Delivery(ctx, d.ID); got.State != billing.DeliverySucceeded || len(got.Attempts) != 2 || got.Attempts[1].Status != 200 {
+		t.Fatalf("after a success: %+v", got)
+	}
+	if e := endpoint(); !e.FailingSince.IsZero() {
+		t.Fatalf("a success leaves FailingSince %v", e.FailingSince)
+	}
+	start := t0.Add(2 * time.Hour)
+	attempt(start, 0, false)
+	attempt(start.Add(limit-time.Millisecond), 503, true)
+	if e := endpoint(); e.State != billing.EndpointEnabled || !e.FailingSince.Equal(start) {
+		t.Fatalf("failing for less than the limit: %+v", e)
+	}
+	if got, _ := b.Store.Delivery(ctx, d.ID); got.State != billing.DeliveryFailed {
+		t.Fatalf("after the final attempt: %+v", got)
+	}
+	attempt(start.Add(limit), 503, false)
+	attempt(start.Add(limit+time.Hour), 503, false)
+	if e := endpoint(); e.State != billing.EndpointDisabled || e.DisabledReason != billing.DisabledFailing {
+		t.Fatalf("failing for the limit: %+v", e)
+	}
+	disabled := b.events(t, billing.EventFilter{Type: billing.EventWebhookEndpointDisabled}, 1)
+	if len(disabled) != 1 {
+		t.Fatalf("%d webhookEndpoint.disabled events, want 1", len(disabled))
+	}
+	if ds := b.deliveries(t, watcher.ID); len(ds) != 1 || ds[0].EventID != disabled[0].ID {
+		t.Errorf("the other endpoint's deliveries: %+v", ds)
+	}
+
+	skip := billing.DeliveryAttempt{At: start.Add(limit + 2*time.Hour), Error: "not sent"}
+	wantErr(t, "SkipDelivery", b.Store.SkipDelivery(ctx, d.ID, skip), nil)
+	if got, _ := b.Store.Delivery(ctx, d.ID); got.State != billing.DeliveryFailed || len(got.Attempts) != 7 {
+		t.Errorf("after a skip: %+v", got)
+	}
+	err := b.Store.RecordAttempt(ctx, billing.Delivery{ID: "dlv_missing", EndpointID: failing.ID}, billing.DeliveryAttempt{At: t0, Status: 200}, false, limit)
+	if !errors.Is(err, billing.ErrNotFound) {
+		t.Errorf("RecordAttempt of no delivery: %v, want ErrNotFound", err)
+	}
+}
