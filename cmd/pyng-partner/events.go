@@ -111,16 +111,13 @@ func follow(ctx context.Context, e *env, f func(client.Event) error) error {
 	if o.limit < 0 {
 		return usagef("--limit must be 0 or more")
 	}
-	after := o.after
+	after, from := o.after, "after "+o.after
 	if after == "" {
 		// From now on: past the newest event listed.
 		if after, err = newest(ctx, e.site, t); err != nil {
 			return ended(ctx, err)
 		}
-	}
-	from := "from now on"
-	if after != "" {
-		from = "after " + after
+		from = "from now on"
 	}
 	fmt.Fprintf(e.stderr, "Following the events of site %s %s. Ctrl-C stops.\n", o.site, from)
 	wait, seen := time.Duration(o.interval), 0

@@ -31,7 +31,7 @@ not sent the event again.`,
 		run: listen},
 	{name: "webhooks create", summary: "Add a webhook endpoint: prints its secret, shown this once",
 		flags: func(fs *flag.FlagSet, o *options) {
-			fs.StringVar(&o.endpointURL, "url", "", "where the events are sent (required; https, or http in the sandbox)")
+			fs.StringVar(&o.endpointURL, "endpoint-url", "", "where the events are sent (required; https, or http in the sandbox)")
 			fs.StringVar(&o.events, "events", "", "the event types sent to it, separated by commas (default: every type)")
 		},
 		run: createEndpoint},
@@ -39,7 +39,7 @@ not sent the event again.`,
 	{name: "webhooks show", args: "ENDPOINT_ID", nargs: 1, summary: "Show a webhook endpoint", run: showEndpoint},
 	{name: "webhooks update", args: "ENDPOINT_ID", nargs: 1, summary: "Change a webhook endpoint's URL, event types or state",
 		flags: func(fs *flag.FlagSet, o *options) {
-			fs.StringVar(&o.endpointURL, "url", "", "the new URL")
+			fs.StringVar(&o.endpointURL, "endpoint-url", "", "the new URL")
 			fs.StringVar(&o.events, "events", "", "the new event types, separated by commas (* for every type)")
 			fs.BoolVar(&o.enable, "enable", false, "enable it")
 			fs.BoolVar(&o.disable, "disable", false, "disable it: nothing is sent to it until enabled")
@@ -83,7 +83,7 @@ func eventTypes(list string) []client.EventType {
 
 func createEndpoint(ctx context.Context, e *env, _ []string) error {
 	if e.opts.endpointURL == "" {
-		return usagef("--url is required")
+		return usagef("--endpoint-url is required")
 	}
 	ep, err := e.site.CreateWebhookEndpoint(ctx, client.WebhookEndpointRequest{URL: e.opts.endpointURL, EventTypes: eventTypes(e.opts.events)})
 	if err != nil {
@@ -151,7 +151,7 @@ func updateEndpoint(ctx context.Context, e *env, args []string) error {
 		u.State = client.EndpointDisabled
 	}
 	if u.URL == "" && u.EventTypes == nil && u.State == "" {
-		return usagef("nothing to change: give --url, --events, --enable or --disable")
+		return usagef("nothing to change: give --endpoint-url, --events, --enable or --disable")
 	}
 	ep, err := e.site.UpdateWebhookEndpoint(ctx, args[0], u)
 	return showEndpointOf(e, ep, err)
