@@ -32,6 +32,8 @@ var mayImport = map[string][]string{
 	"webhook":         {},
 	"client":          {},
 	"webhook/deliver": {"webhook"},
+	// The partner's CLI reaches the API only through the client, as a partner's program would.
+	"cmd/pyng-partner": {"client", "webhook"},
 }
 
 // knowsNothingOf lists, per package, the outside packages (by prefix) it must not import: the

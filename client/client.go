@@ -1,5 +1,6 @@
 // Package client is the Go client of the Pyng B2B Receivables API: a partner imports it to invite
-// its customers, follow their links and submit and poll batches of debits.
+// its customers, follow their links, submit and poll batches of debits, read the site's events and
+// manage the webhook endpoints they are sent to. It covers every /billing/ route.
 //
 //	c, err := client.New(client.Config{
 //		BaseURL:      "https://sample.pyng.com.au",

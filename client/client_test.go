@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -316,6 +317,9 @@ type flaky struct {
 type answer struct {
 	status     int
 	retryAfter string
+	// retryDate, when set, makes Retry-After the HTTP date this long after the answer (which
+	// drops the fraction of its second).
+	retryDate time.Duration
 }
 
 type seen struct {
@@ -323,6 +327,8 @@ type seen struct {
 	body    string
 	version string
 	auth    string
+	// notBefore is the earliest instant the answer's Retry-After allowed the next request.
+	notBefore time.Time
 }
 
 func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -334,15 +340,23 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	n := len(f.requests)
-	f.requests = append(f.requests, seen{at: time.Now(), body: string(body), version: r.Header.Get("Pyng-Api-Version"), auth: r.Header.Get("Authorization")})
-	f.mu.Unlock()
 	a := f.answers[min(n, len(f.answers)-1)]
+	req := seen{at: time.Now(), body: string(body), version: r.Header.Get("Pyng-Api-Version"), auth: r.Header.Get("Authorization")}
 	const trace = "9ae2e340-b983-4274-b400-c974a9ab40ab"
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Pyng-Trace-Id", trace)
-	if a.retryAfter != "" {
+	switch {
+	case a.retryAfter != "":
 		w.Header().Set("Retry-After", a.retryAfter)
+		secs, _ := strconv.Atoi(a.retryAfter)
+		req.notBefore = req.at.Add(time.Duration(secs) * time.Second)
+	case a.retryDate != 0:
+		// The date the header can say: the instant it names, to the second.
+		req.notBefore = time.Now().Add(a.retryDate).Truncate(time.Second)
+		w.Header().Set("Retry-After", req.notBefore.UTC().Format(http.TimeFormat))
 	}
+	f.requests = append(f.requests, req)
+	f.mu.Unlock()
 	w.WriteHeader(a.status)
 	switch {
 	case a.status == http.StatusAccepted:
@@ -379,26 +393,28 @@ func TestRetriesHonourRetryAfterWhereSafe(t *testing.T) {
 		timeout    time.Duration
 		requests   int
 		wantStatus int           // 0: success
-		minElapsed time.Duration // the Retry-After waits the client must have honoured
+		minElapsed time.Duration // the least time from the first request to the last
 	}{
 		{"a batch submission is sent again after 429 and 503, waiting as asked", submit,
-			[]answer{{429, "1"}, {503, "1"}, {202, ""}}, 0, 0, 0, 3, 0, 2 * time.Second},
+			[]answer{{status: 429, retryAfter: "1"}, {status: 503, retryAfter: "1"}, {status: 202}}, 0, 0, 0, 3, 0, 2 * time.Second},
 		{"an invitation is sent again after 429: the server refused it before acting", invite,
-			[]answer{{429, "1"}, {201, ""}}, 0, 0, 0, 2, 0, time.Second},
+			[]answer{{status: 429, retryAfter: "1"}, {status: 201}}, 0, 0, 0, 2, 0, time.Second},
 		{"an invitation is not sent again after a 503: it may have been minted", invite,
-			[]answer{{503, "1"}, {201, ""}}, 0, 0, 0, 1, 503, 0},
+			[]answer{{status: 503, retryAfter: "1"}, {status: 201}}, 0, 0, 0, 1, 503, 0},
 		{"a 500 is retried without Retry-After after a short backoff", get,
-			[]answer{{500, ""}, {500, ""}, {202, ""}}, 0, 0, 0, 3, 0, 750 * time.Millisecond},
+			[]answer{{status: 500}, {status: 500}, {status: 202}}, 0, 0, 0, 3, 0, 750 * time.Millisecond},
 		{"the retries stop at MaxRetries and return the last answer", get,
-			[]answer{{503, ""}}, 2, 0, 0, 3, 503, 0},
+			[]answer{{status: 503}}, 2, 0, 0, 3, 503, 0},
 		{"a negative MaxRetries turns retries off", submit,
-			[]answer{{429, "1"}, {202, ""}}, -1, 0, 0, 1, 429, 0},
+			[]answer{{status: 429, retryAfter: "1"}, {status: 202}}, -1, 0, 0, 1, 429, 0},
 		{"a Retry-After beyond MaxRetryWait is returned at once", submit,
-			[]answer{{429, "120"}, {202, ""}}, 0, 0, 0, 1, 429, 0},
+			[]answer{{status: 429, retryAfter: "120"}, {status: 202}}, 0, 0, 0, 1, 429, 0},
 		{"a Retry-After beyond the context's deadline is returned at once", submit,
-			[]answer{{503, "5"}, {202, ""}}, 0, 0, 2 * time.Second, 1, 503, 0},
+			[]answer{{status: 503, retryAfter: "5"}, {status: 202}}, 0, 0, 2 * time.Second, 1, 503, 0},
+		// The date is 1 to 2 s after the answer (it has no fraction of a second); each retry is
+		// checked against the instant the date names.
 		{"a Retry-After as an HTTP date is honoured", submit,
-			[]answer{{503, time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)}, {202, ""}}, 0, 0, 0, 2, 0, 500 * time.Millisecond},
+			[]answer{{status: 503, retryDate: 2 * time.Second}, {status: 202}}, 0, 0, 0, 2, 0, time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -433,6 +449,12 @@ func TestRetriesHonourRetryAfterWhereSafe(t *testing.T) {
 			for _, r := range f.requests {
 				if r.body != f.requests[0].body || r.version != client.APIVersion || r.auth != "Bearer tok" {
 					t.Errorf("request %+v differs from the first %+v or lacks the version or token", r, f.requests[0])
+				}
+			}
+			for i := 1; i < len(f.requests); i++ {
+				if prev := f.requests[i-1]; !prev.notBefore.IsZero() && f.requests[i].at.Before(prev.notBefore) {
+					t.Errorf("request %d came at %v, before the %v the previous answer's Retry-After named",
+						i+1, f.requests[i].at.Format(time.RFC3339Nano), prev.notBefore.Format(time.RFC3339Nano))
 				}
 			}
 			if elapsed := f.requests[len(f.requests)-1].at.Sub(f.requests[0].at); elapsed < tt.minElapsed {

@@ -157,6 +157,118 @@ func (s *Site) SimulateDeadline(ctx context.Context, batchReference string) (*Ba
 	return data[BatchDetail](s.send(ctx, request{method: http.MethodPost, path: []string{"sandbox", "batches", batchReference, "deadline"}, safe: true}))
 }
 
+// ListEventsOptions filter and page the events list.
+type ListEventsOptions struct {
+	// After starts the list after the event with this eventId (at the oldest event of the last
+	// 30 days when empty).
+	After string
+	// Type keeps only the events of this type (all when empty).
+	Type EventType
+	// Limit is the page size, 1 to 100 (the server's default, 50, when 0).
+	Limit int
+}
+
+// EventsPage reads one page of the site's events, oldest first (GET events). Its NextCursor is
+// the eventId to pass as After for the next page.
+func (s *Site) EventsPage(ctx context.Context, opts ListEventsOptions) (*Page[Event], error) {
+	q := pageQuery(opts.Limit, "")
+	if opts.After != "" {
+		q.Set("after", opts.After)
+	}
+	if opts.Type != "" {
+		q.Set("type", string(opts.Type))
+	}
+	return page[Event](s.send(ctx, request{method: http.MethodGet, path: []string{"events"}, query: q, safe: true}))
+}
+
+// ListEvents iterates over the site's events, oldest first, after opts.After, page after page,
+// up to the newest. It stops at the first error, which it yields. To follow the events as they
+// come, read on later with After set to the eventId of the last event read.
+func (s *Site) ListEvents(ctx context.Context, opts ListEventsOptions) iter.Seq2[Event, error] {
+	return list(opts.After, func(after string) (*Page[Event], error) {
+		opts.After = after
+		return s.EventsPage(ctx, opts)
+	})
+}
+
+// CreateWebhookEndpoint adds an endpoint the site's events are sent to (POST
+// webhook-endpoints). The answer carries the endpoint's secret, shown this once.
+func (s *Site) CreateWebhookEndpoint(ctx context.Context, endpoint WebhookEndpointRequest) (*WebhookEndpointWithSecret, error) {
+	return data[WebhookEndpointWithSecret](s.send(ctx, request{method: http.MethodPost, path: []string{"webhook-endpoints"}, body: endpoint}))
+}
+
+// WebhookEndpoints lists the site's endpoints (at most 16), oldest first, without their secrets
+// (GET webhook-endpoints).
+func (s *Site) WebhookEndpoints(ctx context.Context) ([]WebhookEndpoint, error) {
+	p, err := page[WebhookEndpoint](s.send(ctx, request{method: http.MethodGet, path: []string{"webhook-endpoints"}, safe: true}))
+	if err != nil {
+		return nil, err
+	}
+	return p.Items, nil
+}
+
+// GetWebhookEndpoint reads an endpoint, without its secret (GET webhook-endpoints/{endpointId}).
+func (s *Site) GetWebhookEndpoint(ctx context.Context, endpointID string) (*WebhookEndpoint, error) {
+	return data[WebhookEndpoint](s.send(ctx, request{method: http.MethodGet, path: []string{"webhook-endpoints", endpointID}, safe: true}))
+}
+
+// UpdateWebhookEndpoint changes the fields of the endpoint that update sets (PATCH
+// webhook-endpoints/{endpointId}). Setting them again changes nothing, so it is sent again after
+// a 5xx.
+func (s *Site) UpdateWebhookEndpoint(ctx context.Context, endpointID string, update WebhookEndpointUpdate) (*WebhookEndpoint, error) {
+	return data[WebhookEndpoint](s.send(ctx, request{method: http.MethodPatch, path: []string{"webhook-endpoints", endpointID}, body: update, safe: true}))
+}
+
+// DeleteWebhookEndpoint deletes the endpoint and its deliveries, and returns the endpoint as it
+// was (DELETE webhook-endpoints/{endpointId}).
+func (s *Site) DeleteWebhookEndpoint(ctx context.Context, endpointID string) (*WebhookEndpoint, error) {
+	return data[WebhookEndpoint](s.send(ctx, request{method: http.MethodDelete, path: []string{"webhook-endpoints", endpointID}}))
+}
+
+// RotateWebhookSecret gives the endpoint a new secret, returned this once (POST
+// webhook-endpoints/{endpointId}/secret-rotation). For 24 hours deliveries are signed with both
+// the new and the previous secret. It is not sent again after a 5xx: the secret may have turned.
+func (s *Site) RotateWebhookSecret(ctx context.Context, endpointID string) (*WebhookEndpointWithSecret, error) {
+	return data[WebhookEndpointWithSecret](s.send(ctx, request{method: http.MethodPost, path: []string{"webhook-endpoints", endpointID, "secret-rotation"}}))
+}
+
+// ListDeliveriesOptions page a list of deliveries.
+type ListDeliveriesOptions struct {
+	// Limit is the page size, 1 to 100 (the server's default, 50, when 0).
+	Limit int
+	// Cursor starts the list at a page's NextCursor (at the newest when empty).
+	Cursor string
+}
+
+// DeliveriesPage reads one page of the endpoint's deliveries with their attempts, newest first
+// (GET webhook-endpoints/{endpointId}/deliveries).
+func (s *Site) DeliveriesPage(ctx context.Context, endpointID string, opts ListDeliveriesOptions) (*Page[Delivery], error) {
+	q := pageQuery(opts.Limit, opts.Cursor)
+	return page[Delivery](s.send(ctx, request{method: http.MethodGet, path: []string{"webhook-endpoints", endpointID, "deliveries"}, query: q, safe: true}))
+}
+
+// ListDeliveries iterates over the endpoint's deliveries, newest first, page after page, from
+// opts.Cursor. It stops at the first error, which it yields.
+func (s *Site) ListDeliveries(ctx context.Context, endpointID string, opts ListDeliveriesOptions) iter.Seq2[Delivery, error] {
+	return list(opts.Cursor, func(cursor string) (*Page[Delivery], error) {
+		opts.Cursor = cursor
+		return s.DeliveriesPage(ctx, endpointID, opts)
+	})
+}
+
+// RetryDelivery makes another attempt of the delivery now, and returns it as queued (POST
+// webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry). The endpoint must be enabled.
+func (s *Site) RetryDelivery(ctx context.Context, endpointID, deliveryID string) (*Delivery, error) {
+	return data[Delivery](s.send(ctx, request{method: http.MethodPost, path: []string{"webhook-endpoints", endpointID, "deliveries", deliveryID, "retry"}}))
+}
+
+// SimulateWebhookTest sends a webhook.test event, whose data is the endpoint, to this endpoint
+// alone, signed as every delivery is, and returns its delivery (sandbox only; POST
+// sandbox/webhook-endpoints/{endpointId}/test).
+func (s *Site) SimulateWebhookTest(ctx context.Context, endpointID string) (*Delivery, error) {
+	return data[Delivery](s.send(ctx, request{method: http.MethodPost, path: []string{"sandbox", "webhook-endpoints", endpointID, "test"}}))
+}
+
 // Page is one page of a list. NextCursor reads the next page; it is empty on the last.
 type Page[T any] struct {
 	Items      []T    `json:"data"`

@@ -1,6 +1,11 @@
 package client
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Timestamp is an instant on the wire: a Unix timestamp in milliseconds, UTC. Zero means absent.
 type Timestamp int64
@@ -147,4 +152,151 @@ type Row struct {
 	FailureReason     FailureReason `json:"failureReason,omitempty"`
 	Retryable         bool          `json:"retryable,omitempty"`
 	OutcomeAt         Timestamp     `json:"outcomeAt,omitempty"`
+}
+
+// EventType names a kind of event.
+type EventType string
+
+// The event types.
+const (
+	EventCustomerInvited         EventType = "customer.invited"
+	EventCustomerLinked          EventType = "customer.linked"
+	EventCustomerRevoked         EventType = "customer.revoked"
+	EventCustomerExpired         EventType = "customer.expired"
+	EventBatchAccepted           EventType = "batch.accepted"
+	EventBatchCompleted          EventType = "batch.completed"
+	EventWebhookEndpointDisabled EventType = "webhookEndpoint.disabled"
+	// EventWebhookTest is the sandbox's test of an endpoint, sent to that endpoint alone.
+	EventWebhookTest EventType = "webhook.test"
+	// EventAll subscribes an endpoint to every type, including types added later.
+	EventAll EventType = "*"
+)
+
+// Event is a change of state, as the events list gives it and as webhooks deliver it. Data is
+// the resource as it stood then; LinkData, BatchData and EndpointData decode it by Type.
+type Event struct {
+	EventID   string          `json:"eventId"`
+	Type      EventType       `json:"type"`
+	CreatedAt Timestamp       `json:"createdAt"`
+	SiteID    string          `json:"siteId"`
+	Data      json.RawMessage `json:"data"`
+	// Raw is the event as the server sent it: byte for byte the body of its webhook deliveries.
+	Raw json.RawMessage `json:"-"`
+}
+
+// UnmarshalJSON decodes the event and keeps its bytes in Raw.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	type plain Event
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*e = Event(p)
+	e.Raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
+// LinkData is the data of a customer.* event: the link (without its signup URL).
+func (e Event) LinkData() (*Link, error) {
+	return eventData[Link](e, "customer.")
+}
+
+// BatchData is the data of a batch.* event: the batch and its summary, without rows.
+func (e Event) BatchData() (*BatchDetail, error) {
+	return eventData[BatchDetail](e, "batch.")
+}
+
+// EndpointData is the data of a webhookEndpoint.disabled or webhook.test event: the endpoint.
+func (e Event) EndpointData() (*WebhookEndpoint, error) {
+	return eventData[WebhookEndpoint](e, "webhook")
+}
+
+func eventData[T any](e Event, prefix string) (*T, error) {
+	if !strings.HasPrefix(string(e.Type), prefix) {
+		return nil, fmt.Errorf("pyng client: a %s event does not carry a %T", e.Type, *new(T))
+	}
+	var v T
+	if err := json.Unmarshal(e.Data, &v); err != nil {
+		return nil, fmt.Errorf("pyng client: the data of %s event %s: %w", e.Type, e.EventID, err)
+	}
+	return &v, nil
+}
+
+// EndpointState is the state of a webhook endpoint.
+type EndpointState string
+
+// The states of a webhook endpoint.
+const (
+	EndpointEnabled  EndpointState = "enabled"
+	EndpointDisabled EndpointState = "disabled"
+)
+
+// WebhookEndpoint is a URL the site's events are sent to. DisabledReason is set while it is
+// disabled: "partner" (the partner disabled it) or "failing" (every delivery failed for five
+// days).
+type WebhookEndpoint struct {
+	EndpointID     string        `json:"endpointId"`
+	URL            string        `json:"url"`
+	EventTypes     []EventType   `json:"eventTypes"`
+	CreatedAt      Timestamp     `json:"createdAt"`
+	State          EndpointState `json:"state"`
+	DisabledReason string        `json:"disabledReason,omitempty"`
+}
+
+// WebhookEndpointWithSecret is an endpoint with its signing secret, given only when the endpoint
+// is made and when its secret is rotated.
+type WebhookEndpointWithSecret struct {
+	WebhookEndpoint
+	// Secret (whsec_...) verifies the endpoint's deliveries: pass it as it is to a Standard
+	// Webhooks library.
+	Secret string `json:"secret"`
+}
+
+// WebhookEndpointRequest makes an endpoint.
+type WebhookEndpointRequest struct {
+	// URL receives the events, by POST: https (also http in the sandbox).
+	URL string `json:"url"`
+	// EventTypes are the types sent to it; every type (EventAll) when empty.
+	EventTypes []EventType `json:"eventTypes,omitempty"`
+}
+
+// WebhookEndpointUpdate changes an endpoint: only the fields set change.
+type WebhookEndpointUpdate struct {
+	URL        string        `json:"url,omitempty"`
+	EventTypes []EventType   `json:"eventTypes,omitempty"`
+	State      EndpointState `json:"state,omitempty"`
+}
+
+// DeliveryState is where a delivery stands.
+type DeliveryState string
+
+// The states of a delivery.
+const (
+	DeliveryPending   DeliveryState = "pending"
+	DeliverySucceeded DeliveryState = "succeeded"
+	DeliveryFailed    DeliveryState = "failed"
+)
+
+// Delivery is the sending of one event to one endpoint, over one or more attempts.
+type Delivery struct {
+	DeliveryID string            `json:"deliveryId"`
+	EventID    string            `json:"eventId"`
+	EventType  EventType         `json:"eventType"`
+	State      DeliveryState     `json:"state"`
+	CreatedAt  Timestamp         `json:"createdAt"`
+	Attempts   []DeliveryAttempt `json:"attempts"`
+}
+
+// DeliveryAttempt is one request of a delivery: Status when the endpoint answered, Error when
+// it did not answer 2xx.
+type DeliveryAttempt struct {
+	AttemptedAt Timestamp `json:"attemptedAt"`
+	Status      int       `json:"status,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	DurationMs  int64     `json:"durationMs"`
+}
+
+// Duration is how long the attempt took.
+func (a DeliveryAttempt) Duration() time.Duration {
+	return time.Duration(a.DurationMs) * time.Millisecond
 }

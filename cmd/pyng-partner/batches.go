@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/pyng/receivables/client"
+)
+
+// The polling intervals of --wait, events tail and webhooks listen.
+const (
+	defaultInterval    = time.Second
+	defaultMaxInterval = 10 * time.Second
+)
+
+var batchCommands = []command{
+	{name: "batches submit", args: "FILE.csv", nargs: 1,
+		summary: "Submit a batch of debits from a CSV file",
+		help: `The file has a row a line: rowReference,customerReference,amount, amounts in dollars and
+cents (120.00), or in whole cents (12000) with --cents; a first line of those three names is
+a header. Every problem of the file is reported with its line number before anything is sent.
+FILE "-" reads standard input. Submitting the same batch again returns its receipt.
+With --wait, a progress bar of the rows settled, then a summary by outcome.`,
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.reference, "reference", "", "the batchReference (required): the batch's id, unique within the site for 90 days")
+			fs.BoolVar(&o.cents, "cents", false, "amounts are whole cents (12000), not dollars and cents (120.00)")
+			fs.BoolVar(&o.wait, "wait", false, "wait until every row is settled, showing progress, and print a summary by outcome")
+			fs.Var(&o.interval, "interval", "how often --wait reads the batch")
+		},
+		run: submitBatch},
+	{name: "batches list", summary: "List the site's batches, newest first", run: listBatches},
+	{name: "batches show", args: "BATCH_REFERENCE", nargs: 1,
+		summary: "Show a batch: its summary and its rows, as a table or CSV",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.rowState, "row-state", "", "only the rows in this state: pending, inProgress, succeeded or failed")
+			fs.BoolVar(&o.csv, "csv", false, "write the rows as CSV (RFC 4180), for a spreadsheet")
+		},
+		run: showBatch},
+}
+
+func submitBatch(ctx context.Context, e *env, args []string) error {
+	ref := e.opts.reference
+	if ref == "" {
+		return usagef("--reference is required")
+	}
+	if !reference.MatchString(ref) {
+		return usagef("--reference %q must be %s", ref, referenceRule)
+	}
+	var in io.Reader = os.Stdin
+	name := "stdin"
+	if args[0] != "-" {
+		f, err := os.Open(args[0])
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in, name = f, args[0]
+	}
+	rows, err := readRows(in, name, e.opts.cents)
+	if err != nil {
+		return err
+	}
+	receipt, err := e.site.SubmitBatch(ctx, client.BatchRequest{BatchReference: ref, Rows: rows})
+	if err != nil {
+		return err
+	}
+	if !e.opts.wait {
+		return e.emit(receipt, func(w io.Writer) {
+			fmt.Fprintf(w, "Batch %s %s: %s, %s.\n", receipt.BatchReference, receipt.State, rowCount(receipt.RowCount), dollars(receipt.TotalAmount))
+			if receipt.Replayed {
+				fmt.Fprintln(w, "The same batch was submitted before: this is its receipt.")
+			}
+		})
+	}
+	b, err := awaitBatch(ctx, e, receipt)
+	if err != nil {
+		return err
+	}
+	s := summarise(b)
+	return e.emit(s, func(w io.Writer) {
+		fmt.Fprintf(w, "Batch %s %s: %s, %s.\n\n", s.BatchReference, s.State, rowCount(s.RowCount), dollars(s.TotalAmount))
+		row(w, "OUTCOME", "ROWS", "AMOUNT", "")
+		for _, o := range s.Outcomes {
+			retry := ""
+			if o.Retryable {
+				retry = "retryable"
+			}
+			row(w, o.name(), o.Count, dollars(o.Amount), retry)
+		}
+	})
+}
+
+// awaitBatch reads the batch every --interval until it is completed, with a progress bar of its
+// rows settled on stderr.
+func awaitBatch(ctx context.Context, e *env, receipt *client.BatchReceipt) (*client.BatchDetail, error) {
+	bar := progressbar.NewOptions(receipt.RowCount,
+		progressbar.OptionSetWriter(e.stderr),
+		progressbar.OptionSetDescription("rows settled"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetRenderBlankState(true),
+		progressbar.OptionUseANSICodes(e.stderrTTY),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }),
+	)
+	defer bar.Close()
+	for {
+		b, err := e.site.GetBatch(ctx, receipt.BatchReference, client.GetBatchOptions{})
+		if err != nil {
+			return nil, err
+		}
+		if settled := b.Summary.Succeeded.Count + b.Summary.Failed.Count; int64(settled) != bar.State().CurrentNum || !bar.IsStarted() {
+			_ = bar.Set(settled)
+		}
+		if b.State == client.BatchCompleted {
+			return b, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("batch %s is still %s: %w", b.BatchReference, b.State, ctx.Err())
+		case <-time.After(time.Duration(e.opts.interval)):
+		}
+	}
+}
+
+// batchSummary is a batch with its rows counted by outcome.
+type batchSummary struct {
+	BatchReference string            `json:"batchReference"`
+	State          client.BatchState `json:"state"`
+	RowCount       int               `json:"rowCount"`
+	TotalAmount    int64             `json:"totalAmount"`
+	CompletedAt    client.Timestamp  `json:"completedAt,omitempty"`
+	Outcomes       []outcome         `json:"outcomes"`
+}
+
+// outcome is the number and amount of the rows of one state and failure reason.
+type outcome struct {
+	State         client.RowState      `json:"state"`
+	FailureReason client.FailureReason `json:"failureReason,omitempty"`
+	Retryable     bool                 `json:"retryable,omitempty"`
+	Count         int                  `json:"count"`
+	Amount        int64                `json:"amount"`
+}
+
+func (o outcome) name() string {
+	if o.FailureReason != "" {
+		return string(o.State) + " " + string(o.FailureReason)
+	}
+	return string(o.State)
+}
+
+// summarise counts a batch's rows by outcome: succeeded first, then each failure reason, most
+// rows first.
+func summarise(b *client.BatchDetail) batchSummary {
+	s := batchSummary{BatchReference: b.BatchReference, State: b.State, RowCount: b.RowCount, TotalAmount: b.TotalAmount, CompletedAt: b.CompletedAt}
+	for _, r := range b.Rows {
+		i := slices.IndexFunc(s.Outcomes, func(o outcome) bool { return o.State == r.State && o.FailureReason == r.FailureReason })
+		if i < 0 {
+			s.Outcomes = append(s.Outcomes, outcome{State: r.State, FailureReason: r.FailureReason, Retryable: r.Retryable})
+			i = len(s.Outcomes) - 1
+		}
+		s.Outcomes[i].Count++
+		s.Outcomes[i].Amount += r.Amount
+	}
+	rank := map[client.RowState]int{client.RowSucceeded: 0, client.RowFailed: 1, client.RowInProgress: 2, client.RowPending: 3}
+	slices.SortStableFunc(s.Outcomes, func(a, b outcome) int {
+		if a.State != b.State {
+			return rank[a.State] - rank[b.State]
+		}
+		return b.Count - a.Count
+	})
+	return s
+}
+
+func listBatches(ctx context.Context, e *env, _ []string) error {
+	return each(e, e.site.ListBatches(ctx, client.ListBatchesOptions{Limit: 100}),
+		[]any{"BATCH", "STATE", "ROWS", "TOTAL", "SUBMITTED", "COMPLETED"},
+		func(w io.Writer, b client.Batch) {
+			row(w, b.BatchReference, b.State, b.RowCount, dollars(b.TotalAmount), when(b.SubmittedAt), when(b.CompletedAt))
+		})
+}
+
+func showBatch(ctx context.Context, e *env, args []string) error {
+	var opts client.GetBatchOptions
+	switch s := client.RowState(e.opts.rowState); s {
+	case "", client.RowPending, client.RowInProgress, client.RowSucceeded, client.RowFailed:
+		opts.RowState = s
+	default:
+		return usagef("--row-state %q is not one of pending, inProgress, succeeded, failed", s)
+	}
+	if e.opts.csv {
+		data, err := e.site.GetBatchCSV(ctx, args[0], opts)
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(data)
+		return err
+	}
+	b, err := e.site.GetBatch(ctx, args[0], opts)
+	if err != nil {
+		return err
+	}
+	return e.emit(b, func(w io.Writer) {
+		fmt.Fprintf(w, "Batch %s %s: %s, %s, submitted %s, completed %s.\n", b.BatchReference, b.State, rowCount(b.RowCount),
+			dollars(b.TotalAmount), when(b.SubmittedAt), when(b.CompletedAt))
+		for _, t := range []struct {
+			state string
+			total client.StateTotal
+		}{{"pending", b.Summary.Pending}, {"inProgress", b.Summary.InProgress}, {"succeeded", b.Summary.Succeeded}, {"failed", b.Summary.Failed}} {
+			if t.total.Count > 0 {
+				fmt.Fprintf(w, "  %s\t%s\t%s\n", t.state, rowCount(t.total.Count), dollars(t.total.Amount))
+			}
+		}
+		fmt.Fprintln(w)
+		row(w, "ROW", "CUSTOMER", "AMOUNT", "STATE", "FAILURE", "RETRYABLE", "OUTCOME AT")
+		for _, r := range b.Rows {
+			retry := "-"
+			if r.State == client.RowFailed {
+				retry = fmt.Sprint(r.Retryable)
+			}
+			row(w, r.RowReference, r.CustomerReference, dollars(r.Amount), r.State, orDash(r.FailureReason), retry, when(r.OutcomeAt))
+		}
+	})
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/client"
+)
+
+// file writes content to a file of the test and returns its path.
+func file(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const invoices = `rowReference,customerReference,amount
+INV-1,ACME-001,120.00
+INV-2,ACME-001,45.51
+INV-3,NOBODY,99.00
+`
+
+func TestBatchCommands(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		ok(t, s, "customers", "invite", "ACME-001")
+		ok(t, s, "sandbox", "signup", "ACME-001")
+		path := file(t, "invoices.csv", invoices)
+
+		t.Run("--wait shows the rows settled and ends with a summary by outcome", func(t *testing.T) {
+			r := ok(t, s, "batches", "submit", path, "--reference", "B-1", "--wait", "--interval", "20ms")
+			got := one[batchSummary](t, r.stdout)
+			want := batchSummary{BatchReference: "B-1", State: client.BatchCompleted, RowCount: 3, TotalAmount: 26451, CompletedAt: got.CompletedAt,
+				Outcomes: []outcome{
+					{State: client.RowSucceeded, Count: 1, Amount: 12000},
+					{State: client.RowFailed, FailureReason: client.FailureInsufficientFunds, Retryable: true, Count: 1, Amount: 4551},
+					{State: client.RowFailed, FailureReason: client.FailureCustomerNotActive, Count: 1, Amount: 9900},
+				}}
+			if got.CompletedAt == 0 || !equalSummaries(got, want) {
+				t.Errorf("summary = %+v\nwant %+v", got, want)
+			}
+			if !strings.Contains(r.stderr, "rows settled") || !strings.Contains(r.stderr, "(3/3)") {
+				t.Errorf("no progress bar reaching 3/3 on stderr: %q", r.stderr)
+			}
+		})
+
+		t.Run("the same file again is the receipt replayed; as a table, the summary", func(t *testing.T) {
+			receipt := one[client.BatchReceipt](t, ok(t, s, "batches", "submit", path, "--reference", "B-1").stdout)
+			if receipt.BatchReference != "B-1" || receipt.RowCount != 3 || receipt.TotalAmount != 26451 {
+				t.Errorf("receipt = %+v", receipt)
+			}
+			table := ok(t, s, "batches", "submit", path, "--reference", "B-1", "--wait", "--json=false").stdout
+			for _, want := range []string{
+				`(?m)^Batch B-1 completed: 3 rows, 264\.51\.$`,
+				`(?m)^succeeded +1 +120\.00`,
+				`(?m)^failed insufficientFunds +1 +45\.51 +retryable$`,
+				`(?m)^failed customerNotActive +1 +99\.00`,
+			} {
+				if !regexp.MustCompile(want).MatchString(table) {
+					t.Errorf("summary table lacks %s:\n%s", want, table)
+				}
+			}
+		})
+
+		t.Run("amounts in cents with --cents, from stdin", func(t *testing.T) {
+			r := cliIn(t, s, "R1,ACME-001,12000\nR2,ACME-001,1\n", "batches", "submit", "-", "--reference", "B-2", "--cents")
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if receipt := one[client.BatchReceipt](t, r.stdout); receipt.RowCount != 2 || receipt.TotalAmount != 12001 {
+				t.Errorf("receipt = %+v", receipt)
+			}
+		})
+
+		t.Run("list and show, as JSON, a table and CSV", func(t *testing.T) {
+			batches := decode[client.Batch](t, ok(t, s, "batches", "list").stdout)
+			var refs []string
+			for _, b := range batches {
+				refs = append(refs, b.BatchReference)
+			}
+			if slices.Sort(refs); !slices.Equal(refs, []string{"B-1", "B-2"}) {
+				t.Errorf("batches list = %v", refs)
+			}
+			b := one[client.BatchDetail](t, ok(t, s, "batches", "show", "B-1").stdout)
+			if len(b.Rows) != 3 || b.Rows[1].FailureReason != client.FailureInsufficientFunds || b.Summary.Failed.Count != 2 {
+				t.Errorf("batches show = %+v", b)
+			}
+			failed := one[client.BatchDetail](t, ok(t, s, "batches", "show", "B-1", "--row-state", "failed").stdout)
+			if len(failed.Rows) != 2 {
+				t.Errorf("--row-state failed gave %+v", failed.Rows)
+			}
+			table := ok(t, s, "batches", "show", "B-1", "--json=false").stdout
+			if !regexp.MustCompile(`(?m)^INV-2 +ACME-001 +45\.51 +failed +insufficientFunds +true `).MatchString(table) {
+				t.Errorf("batches show as a table:\n%s", table)
+			}
+			csv := ok(t, s, "batches", "show", "B-1", "--csv").stdout
+			if lines := strings.Split(strings.TrimSpace(csv), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[0], "rowReference,customerReference,amount,state") ||
+				!strings.HasPrefix(lines[2], "INV-2,ACME-001,4551,failed,insufficientFunds,true,") {
+				t.Errorf("batches show --csv:\n%s", csv)
+			}
+			listTable := ok(t, s, "batches", "list", "--json=false").stdout
+			if !regexp.MustCompile(`(?m)^B-1 +completed +3 +264\.51 `).MatchString(listTable) {
+				t.Errorf("batches list as a table:\n%s", listTable)
+			}
+		})
+
+		t.Run("the sandbox's deadline", func(t *testing.T) {
+			got := one[batchSummary](t, ok(t, s, "sandbox", "deadline", "B-1").stdout)
+			if got.BatchReference != "B-1" || got.State != client.BatchCompleted {
+				t.Errorf("sandbox deadline = %+v", got)
+			}
+		})
+	})
+}
+
+func equalSummaries(a, b batchSummary) bool {
+	return a.BatchReference == b.BatchReference && a.State == b.State && a.RowCount == b.RowCount &&
+		a.TotalAmount == b.TotalAmount && a.CompletedAt == b.CompletedAt && slices.Equal(a.Outcomes, b.Outcomes)
+}
+
+func TestCSVProblemsAreReportedWithTheirLinesAndNothingIsSent(t *testing.T) {
+	s := apptest.Start(t, "sqlite")
+	tests := []struct {
+		name    string
+		content string
+		args    []string
+		stderr  string
+	}{
+		{"every problem of the file, each with its line", "rowReference,customerReference,amount\n" +
+			"INV-1,ACME-001,12000\n" +
+			"INV-1,ACME 001,45.5\n" +
+			"INV-3,NOBODY\n" +
+			"INV-4,ACME-001,0.00\n" +
+			"INV-5,ACME-001,10000000.01\n" +
+			"INV-6,ACME-001,1.00\n" +
+			"\"INV-7,ACME-001,1.00\n", nil,
+			`F:2: amount "12000" must be dollars and cents such as 120.00 (pass --cents for a file of whole cents)
+F:3: rowReference "INV-1" is also on line 2; each row of a batch has its own
+F:3: customerReference "ACME 001" must be 1 to 64 of A-Z, a-z, 0-9, hyphen and underscore
+F:3: amount "45.5" must be dollars and cents such as 120.00
+F:4: 2 fields; a row is rowReference,customerReference,amount
+F:5: amount "0.00" must be from 0.01 to 10000000.00
+F:6: amount "10000000.01" must be from 0.01 to 10000000.00
+F:8: extraneous or missing " in quoted-field
+F: 8 problems; nothing was sent.
+`},
+		{"dollars in a file of cents", "R1,ACME-001,120.00\n", []string{"--cents"},
+			"F:1: amount \"120.00\" must be whole cents such as 12000 (--cents)\nF: 1 problem; nothing was sent.\n"},
+		{"a header alone", "rowReference,customerReference,amount\n", nil,
+			"F: no rows; a batch has 1 to 1000\nF: 1 problem; nothing was sent.\n"},
+		{"more than 1000 rows", "rowReference,customerReference,amount\n" + manyRows(1001), nil,
+			"F: 1001 rows; a batch has at most 1000\nF: 1 problem; nothing was sent.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := file(t, "rows.csv", tt.content)
+			r := cli(t, s, append([]string{"batches", "submit", path, "--reference", "B-1"}, tt.args...)...)
+			if want := strings.ReplaceAll(tt.stderr, "F:", path+":"); r.code != 1 || r.stdout != "" || r.stderr != want {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 1 and stderr:\n%s", r.code, r.stdout, r.stderr, want)
+			}
+		})
+	}
+	if _, err := siteOf(t, s).GetBatch(t.Context(), "B-1", client.GetBatchOptions{}); !errors.Is(err, client.CodeBatchNotFound) {
+		t.Errorf("after refused files, the batch: %v; want none sent", err)
+	}
+	if maxRows != billing.MaxBatchRows || maxAmount != billing.MaxAmount {
+		t.Errorf("the CLI's limits (%d rows, %d cents) are not the API's (%d, %d)", maxRows, maxAmount, billing.MaxBatchRows, billing.MaxAmount)
+	}
+}
+
+func manyRows(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString("R" + strconv.Itoa(i) + ",ACME-001,1.00\n")
+	}
+	return b.String()
+}

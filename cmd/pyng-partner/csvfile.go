@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/pyng/receivables/client"
+)
+
+// The rules of a batch the API checks, checked again here so that every problem of a file is
+// reported with its line before anything is sent (the API's document states them).
+const (
+	maxRows   = 1000
+	maxAmount = 1_000_000_000 // cents: 10,000,000.00
+)
+
+// reference is the form of a batchReference, rowReference and customerReference.
+var reference = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+const referenceRule = "1 to 64 of A-Z, a-z, 0-9, hyphen and underscore"
+
+var (
+	dollarsAndCents = regexp.MustCompile(`^[0-9]+\.[0-9]{2}$`)
+	wholeCents      = regexp.MustCompile(`^[0-9]+$`)
+)
+
+// inputError is an input the command refused before sending anything: a problem a line.
+type inputError struct {
+	problems []string
+	summary  string
+}
+
+func (e inputError) Error() string {
+	return strings.Join(append(append([]string(nil), e.problems...), e.summary), "\n")
+}
+
+// readRows reads the rows of a batch from a CSV file of rowReference,customerReference,amount,
+// with an optional header line of those three names. Amounts are dollars and cents (120.00),
+// or whole cents (12000) when cents is set. It reports every problem of the file, each with
+// its line, in an inputError.
+func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	var (
+		rows     []client.RowRequest
+		problems []string
+		lineOf   = map[string]int{}
+	)
+	problem := func(line int, format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
+	}
+	for first := true; ; first = false {
+		record, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var parseErr *csv.ParseError
+		if errors.As(err, &parseErr) {
+			problem(parseErr.Line, "%v", parseErr.Err)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		line, _ := cr.FieldPos(0)
+		for i := range record {
+			record[i] = strings.TrimSpace(record[i])
+		}
+		if first {
+			record[0] = strings.TrimPrefix(record[0], "\ufeff")
+			if len(record) == 3 && strings.EqualFold(record[0], "rowReference") &&
+				strings.EqualFold(record[1], "customerReference") && strings.EqualFold(record[2], "amount") {
+				continue
+			}
+		}
+		if len(record) != 3 {
+			problem(line, "%d fields; a row is rowReference,customerReference,amount", len(record))
+			continue
+		}
+		rowRef, customer, amountText := record[0], record[1], record[2]
+		ok := true
+		if !reference.MatchString(rowRef) {
+			problem(line, "rowReference %q must be %s", rowRef, referenceRule)
+			ok = false
+		} else if prev, dup := lineOf[rowRef]; dup {
+			problem(line, "rowReference %q is also on line %d; each row of a batch has its own", rowRef, prev)
+			ok = false
+		} else {
+			lineOf[rowRef] = line
+		}
+		if !reference.MatchString(customer) {
+			problem(line, "customerReference %q must be %s", customer, referenceRule)
+			ok = false
+		}
+		amount, err := parseAmount(amountText, cents)
+		if err != nil {
+			problem(line, "%v", err)
+			ok = false
+		}
+		if ok {
+			rows = append(rows, client.RowRequest{RowReference: rowRef, CustomerReference: customer, Amount: amount})
+		}
+	}
+	if len(problems) == 0 && len(rows) == 0 {
+		problems = append(problems, fmt.Sprintf("%s: no rows; a batch has 1 to %d", name, maxRows))
+	}
+	if n := len(rows); n > maxRows {
+		problems = append(problems, fmt.Sprintf("%s: %d rows; a batch has at most %d", name, n, maxRows))
+	}
+	if len(problems) > 0 {
+		s := "s"
+		if len(problems) == 1 {
+			s = ""
+		}
+		return nil, inputError{problems: problems, summary: fmt.Sprintf("%s: %d problem%s; nothing was sent.", name, len(problems), s)}
+	}
+	return rows, nil
+}
+
+// parseAmount reads an amount, in dollars and cents or in whole cents, as cents.
+func parseAmount(text string, cents bool) (int64, error) {
+	digits := text
+	switch {
+	case cents && wholeCents.MatchString(text):
+	case cents:
+		return 0, fmt.Errorf("amount %q must be whole cents such as 12000 (--cents)", text)
+	case dollarsAndCents.MatchString(text):
+		digits = strings.Replace(text, ".", "", 1)
+	case wholeCents.MatchString(text):
+		return 0, fmt.Errorf("amount %q must be dollars and cents such as 120.00 (pass --cents for a file of whole cents)", text)
+	default:
+		return 0, fmt.Errorf("amount %q must be dollars and cents such as 120.00", text)
+	}
+	v, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || v < 1 || v > maxAmount {
+		if cents {
+			return 0, fmt.Errorf("amount %q must be from 1 to %d cents", text, maxAmount)
+		}
+		return 0, fmt.Errorf("amount %q must be from 0.01 to %s", text, dollars(maxAmount))
+	}
+	return v, nil
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/client"
+)
+
+// running is the binary running in the background.
+type running struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	lines  chan string // stderr, a line at a time
+	stderr strings.Builder
+	mu     sync.Mutex
+}
+
+// start starts the binary with args against the server and waits for the first line of its
+// stderr that matches ready, which it returns.
+func start(t *testing.T, s *apptest.Server, ready string, args ...string) (*running, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	r := &running{cmd: exec.CommandContext(ctx, binary, args...), lines: make(chan string, 100)}
+	r.cmd.Env = environ(s)
+	r.cmd.Stdout = &r.stdout
+	stderr, err := r.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			r.mu.Lock()
+			r.stderr.WriteString(sc.Text() + "\n")
+			r.mu.Unlock()
+			r.lines <- sc.Text()
+		}
+		close(r.lines)
+	}()
+	re := regexp.MustCompile(ready)
+	for line := range r.lines {
+		if m := re.FindString(line); m != "" {
+			return r, m
+		}
+	}
+	t.Fatalf("pyng-partner %v ended without printing %s: %s", args, ready, r.stderr.String())
+	return nil, ""
+}
+
+// wait waits for the binary to end and returns what it gave.
+func (r *running) wait(t *testing.T, s *apptest.Server, args ...string) result {
+	t.Helper()
+	for range r.lines { // drain stderr
+	}
+	err := r.cmd.Wait()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	res := result{code: r.cmd.ProcessState.ExitCode(), stdout: r.stdout.String(), stderr: r.stderr.String()}
+	recordRun(s, args, res.code)
+	return res
+}
+
+func TestEventsCommands(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		site := siteOf(t, s)
+		ctx := context.Background()
+		if _, err := site.InviteCustomer(ctx, "OLD-1"); err != nil {
+			t.Fatal(err)
+		}
+		old := waitForEvents(t, site, 1)[0]
+
+		t.Run("tail from now prints the new events only, as the server sent them", func(t *testing.T) {
+			args := []string{"events", "tail", "--limit", "2", "--interval", "20ms", "--max-interval", "100ms"}
+			tail, _ := start(t, s, "^Following the events of site .* from now on", args...)
+			for _, ref := range []string{"NEW-1", "NEW-2"} {
+				if _, err := site.InviteCustomer(ctx, ref); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := tail.wait(t, s, args...)
+			events := decode[client.Event](t, r.stdout)
+			if r.code != 0 || len(events) != 2 {
+				t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+			}
+			listed := waitForEvents(t, site, 3)
+			for i, e := range events {
+				if l, err := e.LinkData(); err != nil || l.CustomerReference != []string{"NEW-1", "NEW-2"}[i] {
+					t.Errorf("event %d = %s", i, e.Raw)
+				}
+				if string(e.Raw) != string(listed[i+1].Raw) {
+					t.Errorf("tail printed %s, the list has %s", e.Raw, listed[i+1].Raw)
+				}
+			}
+		})
+
+		t.Run("tail from --after, as a table, of one type", func(t *testing.T) {
+			r := ok(t, s, "events", "tail", "--after", old.EventID, "--type", "customer.invited", "--limit", "2", "--json=false")
+			lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			if len(lines) != 2 || !regexp.MustCompile(`customer\.invited +evt_[a-z2-7]+ +customer NEW-1 invited$`).MatchString(lines[0]) {
+				t.Errorf("tail --after as a table:\n%s", r.stdout)
+			}
+		})
+
+		t.Run("list", func(t *testing.T) {
+			all := decode[client.Event](t, ok(t, s, "events", "list").stdout)
+			if len(all) != 3 || all[0].EventID != old.EventID {
+				t.Errorf("events list = %+v", all)
+			}
+			after := decode[client.Event](t, ok(t, s, "events", "list", "--after", old.EventID, "--type", "customer.invited").stdout)
+			if len(after) != 2 {
+				t.Errorf("events list --after = %+v", after)
+			}
+		})
+
+		t.Run("an after of no event exits 1", func(t *testing.T) {
+			r := cli(t, s, "events", "tail", "--after", "evt_nothing", "--limit", "1")
+			if r.code != 1 || !strings.Contains(r.stderr, string(client.CodeInvalidField)+" (after)") {
+				t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+			}
+		})
+	})
+}
+
+// waitForEvents waits until the site lists n events (on PostgreSQL an event is listed once every
+// older transaction has ended) and returns them.
+func waitForEvents(t *testing.T, site *client.Site, n int) []client.Event {
+	t.Helper()
+	var events []client.Event
+	for deadline := time.Now().Add(30 * time.Second); len(events) < n && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		events = events[:0]
+		for e, err := range site.ListEvents(context.Background(), client.ListEventsOptions{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			events = append(events, e)
+		}
+	}
+	if len(events) < n {
+		t.Fatalf("%d events listed, want %d", len(events), n)
+	}
+	return events
+}
+
+// delivered is a request a receiver got.
+type delivered struct {
+	header http.Header
+	body   []byte
+}
+
+// receiver is a webhook receiver on loopback that answers status and keeps what it got.
+func receiver(t *testing.T, status int) (string, func() []delivered) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []delivered
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, delivered{r.Header.Clone(), body})
+		mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/webhooks", func() []delivered {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]delivered(nil), got...)
+	}
+}
+
+func TestWebhooksListenForwardsSignedEvents(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		site := siteOf(t, s)
+		ctx := context.Background()
+		url, got := receiver(t, http.StatusNoContent)
+		args := []string{"webhooks", "listen", "--forward-to", url, "--limit", "2", "--interval", "20ms", "--max-interval", "100ms"}
+		listen, secret := start(t, s, `whsec_[A-Za-z0-9+/]+=*`, args...)
+		// The secret comes before the follower reads "now"; wait for that too.
+		for line := range listen.lines {
+			if strings.HasPrefix(line, "Following the events") {
+				break
+			}
+		}
+		if _, err := site.InviteCustomer(ctx, "ACME-001"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := site.SimulateSignup(ctx, "ACME-001"); err != nil {
+			t.Fatal(err)
+		}
+		r := listen.wait(t, s, args...)
+		if r.code != 0 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		reports := decode[forwarded](t, r.stdout)
+		deliveries := got()
+		if len(reports) != 2 || len(deliveries) != 2 {
+			t.Fatalf("reported %+v, the receiver got %d requests", reports, len(deliveries))
+		}
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := waitForEvents(t, site, 2)
+		for i, d := range deliveries {
+			if err := wh.Verify(d.body, d.header); err != nil {
+				t.Errorf("delivery %d does not verify with the printed secret: %v", i, err)
+			}
+			if string(d.body) != string(listed[i].Raw) || d.header.Get("webhook-id") != listed[i].EventID {
+				t.Errorf("delivery %d: %s (id %s), want the event %s", i, d.body, d.header.Get("webhook-id"), listed[i].Raw)
+			}
+			if reports[i].EventID != listed[i].EventID || reports[i].Status != http.StatusNoContent || reports[i].Error != "" {
+				t.Errorf("report %d = %+v", i, reports[i])
+			}
+		}
+		if wrong, _ := standardwebhooks.NewWebhook("whsec_" + strings.Repeat("A", 43) + "="); wrong.Verify(deliveries[0].body, deliveries[0].header) == nil {
+			t.Error("a delivery verifies with another secret")
+		}
+
+		t.Run("a secret of one's own, and a receiver that fails is reported", func(t *testing.T) {
+			failing, got := receiver(t, http.StatusInternalServerError)
+			const own = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+			listed := waitForEvents(t, site, 2)
+			r := ok(t, s, "webhooks", "listen", "--forward-to", failing, "--secret", own, "--after", listed[0].EventID, "--limit", "1")
+			report := one[forwarded](t, r.stdout)
+			if report.Status != 500 || report.Error == "" || !strings.Contains(r.stderr, own) {
+				t.Errorf("report = %+v, stderr %q", report, r.stderr)
+			}
+			wh, _ := standardwebhooks.NewWebhook(own)
+			if d := got(); len(d) != 1 || wh.Verify(d[0].body, d[0].header) != nil {
+				t.Errorf("the receiver got %d requests, or one that does not verify with --secret", len(d))
+			}
+		})
+	})
+}
