@@ -7,6 +7,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/webhook/deliver"
 )
 
 // ExecuteBatchWorker gives the external tests the worker River runs.
@@ -20,4 +21,9 @@ const MaxRetryDelay = maxRetryDelay
 // EraseBankDetailsWorker gives the external tests the worker River runs.
 func EraseBankDetailsWorker(service *billing.Service, retention time.Duration) river.Worker[EraseBankDetails] {
 	return &eraseBankDetailsWorker{service: service, logger: slog.New(slog.DiscardHandler), retention: retention}
+}
+
+// DeliverWebhookWorker gives the external tests the worker River runs, sending with client.
+func DeliverWebhookWorker(service *billing.Service, client *deliver.Client, schedule []time.Duration) river.Worker[billing.DeliverWebhookJob] {
+	return &deliverWebhookWorker{service: service, client: client, schedule: schedule}
 }

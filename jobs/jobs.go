@@ -1,7 +1,8 @@
 // Package jobs runs the server's background work on River, a job queue kept in the server's own
 // database: executing submitted batches, failing rows still open at their 24-hour deadline,
-// removing batches past their 90-day retention, and erasing customers' bank details some time
-// after their links end. The batch execution job, billing.ExecuteBatchJob,
+// removing batches past their 90-day retention, erasing customers' bank details some time after
+// their links end, sending webhook deliveries (on a queue of their own, with the retry schedule),
+// writing customer.expired for invitations past their expiry, and removing events after 30 days. The batch execution job, billing.ExecuteBatchJob,
 // is inserted by the store in the same transaction as its batch (see storage.Store.CreateBatch),
 // so an accepted batch always runs. NewConfig gives the River configuration that works them; the
 // database gives the client for its engine (storage.Database.NewJobClient).
