@@ -111,15 +111,17 @@ func subscribableList() string {
 
 // checkWebhookURL applies the URL rules (package webhook): https outside the sandbox, and no host
 // that is a private, loopback or other internal address.
-func (s *Service) checkWebhookURL(raw string) error {
-	if err := webhook.CheckURL(raw, s.allowPrivateWebhooks); err != nil {
-		var urlErr *webhook.URLError
-		if errors.As(err, &urlErr) {
-			return Errorf(CodeWebhookInvalidURL, "url", "The webhook URL "+urlErr.Reason+".")
-		}
-		return err
+func (s *Service) checkWebhookURL(raw string) *Error {
+	err := webhook.CheckURL(raw, s.allowPrivateWebhooks)
+	if err == nil {
+		return nil
 	}
-	return nil
+	message := err.Error() + "."
+	var urlErr *webhook.URLError
+	if errors.As(err, &urlErr) {
+		message = "The webhook URL " + urlErr.Reason + "."
+	}
+	return Errorf(CodeWebhookInvalidURL, "url", message)
 }
 
 // CreateWebhookEndpoint adds an endpoint to the site, enabled, with a new secret.
@@ -127,8 +129,8 @@ func (s *Service) CreateWebhookEndpoint(ctx context.Context, site Site, req Webh
 	if req.URL == nil {
 		return WebhookEndpoint{}, Errorf(CodeInvalidField, "url", "url is required.")
 	}
-	if err := s.checkWebhookURL(*req.URL); err != nil {
-		return WebhookEndpoint{}, err
+	if problem := s.checkWebhookURL(*req.URL); problem != nil {
+		return WebhookEndpoint{}, problem
 	}
 	types := []EventType{AllEventTypes}
 	if req.EventTypes != nil {
@@ -186,11 +188,8 @@ func endpointNotFound() *Error {
 func (s *Service) UpdateWebhookEndpoint(ctx context.Context, site Site, id string, req WebhookEndpointRequest) (WebhookEndpoint, error) {
 	var errs Errors
 	if req.URL != nil {
-		if err := s.checkWebhookURL(*req.URL); err != nil {
-			errs = append(errs, AsErrors(err)...)
-			if AsErrors(err) == nil {
-				return WebhookEndpoint{}, err
-			}
+		if problem := s.checkWebhookURL(*req.URL); problem != nil {
+			errs = append(errs, problem)
 		}
 	}
 	var types []EventType
