@@ -77,6 +77,8 @@ type Options struct {
 	// PublicURL is the server's public base URL (default: its loopback URL), to see how it
 	// answers behind an https load balancer.
 	PublicURL string
+	// RetrySchedule is the webhook deliveries' retry schedule (nil: jobs.DefaultRetrySchedule).
+	RetrySchedule []time.Duration
 }
 
 // Start runs a server on loopback on a fresh database of engine, stopped when the test ends.
@@ -94,7 +96,11 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	}
 	service := serviceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay})
 	if !o.NoJobs {
-		stop, err := app.StartJobs(context.Background(), db, service, logger, testJobs)
+		cfg := testJobs
+		if o.RetrySchedule != nil {
+			cfg.RetrySchedule = o.RetrySchedule
+		}
+		stop, err := app.StartJobs(context.Background(), db, service, logger, cfg)
 		if err != nil {
 			t.Fatalf("start jobs: %v", err)
 		}
