@@ -37,6 +37,7 @@ type Receiver struct {
 	accepted map[string][]byte
 	received map[string]int
 	requests int
+	inFlight int
 	problems []string
 }
 
@@ -134,7 +135,17 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 			status = http.StatusBadRequest
 		}
 	}
-	if status/100 == 2 {
+	r.inFlight++
+	r.mu.Unlock()
+	// A message counts as received once answered; a sender that goes away before the answer
+	// (killed mid-delivery) has to send it again.
+	select {
+	case <-time.After(delay):
+	case <-req.Context().Done():
+	}
+	r.mu.Lock()
+	r.inFlight--
+	if req.Context().Err() == nil && status/100 == 2 {
 		if prev, ok := r.accepted[id]; ok && !bytes.Equal(prev, body) {
 			r.problemf("message %s arrived twice with different bodies:\n%s\n%s", id, prev, body)
 		}
@@ -142,7 +153,6 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 		r.received[id]++
 	}
 	r.mu.Unlock()
-	time.Sleep(delay)
 	w.WriteHeader(status)
 }
 
@@ -151,8 +161,9 @@ func (r *Receiver) problemf(format string, args ...any) {
 	r.problems = append(r.problems, fmt.Sprintf(format, args...))
 }
 
-// Accepted returns, by webhook-id, the body of every message the receiver answered 2xx, and how
-// many times it did (more than once when a message was sent again).
+// Accepted returns, by webhook-id, the body of every message the receiver answered 2xx (to a
+// sender still there to read the answer), and how many times it did (more than once when a
+// message was sent again).
 func (r *Receiver) Accepted() (bodies map[string][]byte, times map[string]int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -171,6 +182,13 @@ func (r *Receiver) Requests() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.requests
+}
+
+// InFlight is how many requests the receiver has read and not yet answered.
+func (r *Receiver) InFlight() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inFlight
 }
 
 // Problems are the deliveries that broke a rule: a signature the library refused, one message id
