@@ -96,14 +96,9 @@ func TestCrashDuringDeliveryLosesNoEvent(t *testing.T) {
 			for round := range rounds {
 				waitCompleted(t, 60*time.Second, p.call, fmt.Sprintf("B%d", round), perRound-1)
 			}
-			events := p.events()
 			// River's rescuer gives a killed process's running jobs back after RescueAfter, on its
 			// round every 30 seconds.
-			waitFor(t, 120*time.Second, fmt.Sprintf("all %d events received", len(events)), func() bool {
-				got, _ := recv.Accepted()
-				return len(got) >= len(events)
-			})
-			recv.CheckEvents(t, events)
+			events := recv.AwaitEvents(t, 120*time.Second, p.events)
 			_, times := recv.Accepted()
 			again := 0
 			for _, n := range times {

@@ -81,12 +81,7 @@ func TestThreeReplicasDeliverEachEventOnce(t *testing.T) {
 		waitCompleted(t, 60*time.Second, r.call, fmt.Sprintf("B%d", b), len(rows))
 	}
 	r.p.base = r.replicas[r.pick()].base
-	events := r.p.events()
-	waitFor(t, 30*time.Second, fmt.Sprintf("all %d events received", len(events)), func() bool {
-		got, _ := recv.Accepted()
-		return len(got) >= len(events)
-	})
-	recv.CheckEvents(t, events)
+	events := recv.AwaitEvents(t, 30*time.Second, r.p.events)
 	_, times := recv.Accepted()
 	for id, n := range times {
 		if n != 1 {
