@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +28,24 @@ func (p *partner) get(path string) []byte {
 		p.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
 	}
 	return body
+}
+
+// stop ends the process with SIGTERM and waits for it, so that its database connections are
+// closed before the test's database is dropped.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("server did not stop within 30s of SIGTERM")
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
 }
 
 // events reads the site's whole events list.
@@ -107,6 +126,7 @@ func TestCrashDuringDeliveryLosesNoEvent(t *testing.T) {
 			if want := rounds * (perRound + perRound - 1 + 1 + 2); len(events) != want {
 				t.Errorf("%d events, want %d (invitations, signups, a revocation, a batch accepted and completed per round)", len(events), want)
 			}
+			server.stop(t)
 			t.Logf("%d events, each received; %d sent again after a kill", len(events), again)
 		})
 	}

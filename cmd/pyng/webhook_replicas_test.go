@@ -145,6 +145,9 @@ func TestThreeReplicasDeliverEachEventOnce(t *testing.T) {
 	if len(clients) < 2 {
 		t.Errorf("deliveries were sent by %d replica(s) %v, want the work spread over at least 2", len(clients), clients)
 	}
+	for _, p := range r.replicas {
+		p.stop(t)
+	}
 	t.Logf("%d events delivered once each; deliveries sent per replica %v", len(events), slices.Sorted(maps.Values(clients)))
 }
 
