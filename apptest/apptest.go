@@ -77,6 +77,8 @@ type Options struct {
 	// PublicURL is the server's public base URL (default: its loopback URL), to see how it
 	// answers behind an https load balancer.
 	PublicURL string
+	// RetrySchedule is the webhook deliveries' retry schedule (nil: jobs.DefaultRetrySchedule).
+	RetrySchedule []time.Duration
 }
 
 // Start runs a server on loopback on a fresh database of engine, stopped when the test ends.
@@ -96,6 +98,9 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	if !o.NoJobs {
 		jobsConfig := testJobs
 		jobsConfig.AllowPrivateWebhooks = !o.NoSandbox
+		if o.RetrySchedule != nil {
+			jobsConfig.RetrySchedule = o.RetrySchedule
+		}
 		stop, err := app.StartJobs(context.Background(), db, service, logger, jobsConfig)
 		if err != nil {
 			t.Fatalf("start jobs: %v", err)

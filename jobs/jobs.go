@@ -131,6 +131,13 @@ type Config struct {
 	RetrySchedule []time.Duration
 }
 
+// webhookFetchCooldown is the least time between two fetches of the webhooks queue. A delivery to
+// a partner that answers at once takes a millisecond or two, so River's default cooldown (100ms,
+// with at most WebhookWorkers jobs a fetch) would cap deliveries at WebhookWorkers × 10 a second.
+// The cooldown only spaces fetches that are due (a job inserted or finished while the last fetch
+// was full, or the poll): an idle queue is not fetched more often.
+const webhookFetchCooldown = 2 * time.Millisecond
+
 // DefaultConfig is the tuning for a process that has no settings of its own. The server reads
 // Workers, PollInterval, RescueAfter and BankDetailsRetention from its settings (by default it
 // polls more often) and takes only SweepInterval from here.
@@ -157,7 +164,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 	return &river.Config{
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault:   {MaxWorkers: cfg.Workers},
-			billing.WebhookQueue: {MaxWorkers: cfg.WebhookWorkers},
+			billing.WebhookQueue: {MaxWorkers: cfg.WebhookWorkers, FetchCooldown: webhookFetchCooldown},
 		},
 		Workers:              workers,
 		FetchPollInterval:    cfg.PollInterval,

@@ -66,6 +66,7 @@ func (b *bench) run(ctx context.Context) error {
 		"badbatch": b.badbatch,
 		"execute":  b.execute,
 		"read":     b.read,
+		"webhooks": b.webhooks,
 		"soak": func(ctx context.Context) ([]row, error) {
 			s, err := b.soak(ctx)
 			b.report.Soak = s
@@ -85,7 +86,7 @@ func (b *bench) run(ctx context.Context) error {
 
 // scenarioNames are the scenarios in the order they run. Read needs execute's batches, badbatch
 // accept's latencies.
-var scenarioNames = []string{"mint", "accept", "badbatch", "execute", "read", "soak"}
+var scenarioNames = []string{"mint", "accept", "badbatch", "execute", "read", "soak", "webhooks"}
 
 // scenario runs one scenario with the server's peak RSS reset before it, and a CPU profile of
 // it when asked for.
@@ -292,6 +293,11 @@ func executeRef(i int) string { return fmt.Sprintf("E-%d", i) }
 // executeOnServer submits the batches together and waits for them all to complete. Its
 // latencies are each batch's time from its 202 to its completedAt.
 func (b *bench) executeOnServer(ctx context.Context) (measure, error) {
+	return b.executeBatchesOnServer(ctx, executeRef)
+}
+
+// executeBatchesOnServer is executeOnServer with the batches' references given by executeRef.
+func (b *bench) executeBatchesOnServer(ctx context.Context, executeRef func(int) string) (measure, error) {
 	bodies := make([][]byte, executeBatches)
 	for i := range bodies {
 		bodies[i] = batchJSON(executeRef(i), batchRows, b.customers)

@@ -36,6 +36,11 @@ const DefaultUserAgent = "Pyng-Webhooks/1"
 // can be reused; a longer body closes the connection instead.
 const maxResponseBytes = 64 << 10
 
+// maxIdleConnsPerHost is how many connections to one partner's host are kept for reuse: as many
+// as the server's default webhook workers, which may all be sending to the same partner, so that
+// a burst of deliveries does not open (and for https, handshake) a connection each.
+const maxIdleConnsPerHost = 16
+
 // maxErrBytes bounds Result.Err.
 const maxErrBytes = 200
 
@@ -77,7 +82,7 @@ func New(o Options) *Client {
 		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:    c.timeout,
 		MaxIdleConns:           100,
-		MaxIdleConnsPerHost:    4,
+		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}

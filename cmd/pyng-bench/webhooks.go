@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// The webhooks scenario's bounds.
+const (
+	// webhookEndpoints is how many endpoints of the site the delivery phase sends to (the most a
+	// site may have): each invitation is that many deliveries, so the deliveries, not the
+	// invitations, are what limits the phase.
+	webhookEndpoints = 16
+	// deliveryInvites is how many invitations the delivery phase makes.
+	deliveryInvites = 500
+	// webhookWorkers is the server's default PYNG_WEBHOOK_WORKERS, the concurrency of the bare
+	// POSTs compared with.
+	webhookWorkers = 16
+)
+
+// receiver is a partner's endpoint on loopback that answers 200 at once and counts what it
+// received since its last reset, with the times of the first and the last.
+type receiver struct {
+	url  string
+	srv  *http.Server
+	mu   sync.Mutex
+	n    int
+	body int // bytes of the last body, to send the same size in the bare POSTs
+	t0   time.Time
+	t1   time.Time
+}
+
+func startReceiver() (*receiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &receiver{url: "http://" + ln.Addr().String() + "/hook"}
+	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		n, _ := io.Copy(io.Discard, req.Body)
+		now := time.Now()
+		r.mu.Lock()
+		if r.n == 0 {
+			r.t0 = now
+		}
+		r.n++
+		r.t1 = now
+		r.body = int(n)
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+func (r *receiver) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n, r.t0, r.t1 = 0, time.Time{}, time.Time{}
+}
+
+// seen is how many requests arrived since the reset, from the first to the last.
+func (r *receiver) seen() (n, body int, elapsed time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n, r.body, r.t1.Sub(r.t0)
+}
+
+// awaitCount waits until the receiver has n requests since its reset.
+func (r *receiver) awaitCount(ctx context.Context, n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		got, _, _ := r.seen()
+		switch {
+		case got >= n:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("the receiver got %d of %d deliveries within %s", got, n, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// webhooks is scenario 6: with a receiver on loopback that answers 200 at once, (a) mint c=32 and
+// execute 50×1000 with one endpoint subscribed to every event, against the same without it in
+// the same run; (b) deliveries per second to 16 endpoints of the receiver, from the first
+// received to the last, against as many bare HTTP POSTs of the same size from Go at the server's
+// 16 delivery workers. The endpoints are deleted at the end.
+func (b *bench) webhooks(ctx context.Context) ([]row, error) {
+	recv, err := startReceiver()
+	if err != nil {
+		return nil, err
+	}
+	defer recv.srv.Close()
+	var endpoints []string
+	defer func() {
+		for _, id := range endpoints {
+			_, _ = b.client.call(context.WithoutCancel(ctx), http.MethodDelete, "/webhook-endpoints/"+id, nil, http.StatusOK, false)
+		}
+	}()
+	subscribe := func() error {
+		body, _ := json.Marshal(map[string]any{"url": fmt.Sprintf("%s/%d", recv.url, len(endpoints))})
+		answer, err := b.client.call(ctx, http.MethodPost, "/webhook-endpoints", body, http.StatusCreated, true)
+		if err != nil {
+			return err
+		}
+		var e struct{ Data struct{ EndpointID string } }
+		if err := json.Unmarshal(answer, &e); err != nil {
+			return err
+		}
+		endpoints = append(endpoints, e.Data.EndpointID)
+		return nil
+	}
+	mint := func(prefix string) measure {
+		return b.onServer(ctx, 32, maxRequests, func(ctx context.Context, w, i int) (time.Duration, error) {
+			ref := fmt.Sprintf("%s-%d", prefix, i)
+			return timed(func() error { return b.client.invite(ctx, ref) })
+		})
+	}
+	execute := func(prefix string) (measure, error) {
+		return as(ctx, roleClient, func(ctx context.Context) (measure, error) {
+			return b.executeBatchesOnServer(ctx, func(i int) string { return fmt.Sprintf("%s-%d", prefix, i) })
+		})
+	}
+	rowsRate := func(m measure) float64 { return m.rate() * batchRows }
+
+	// (a) Without, then with one endpoint.
+	mintWithout := mint("WM0")
+	executeWithout, err := execute("WE0")
+	if err != nil {
+		return nil, err
+	}
+	if err := subscribe(); err != nil {
+		return nil, err
+	}
+	recv.reset()
+	mintWith := mint("WM1")
+	// Every event of a phase is delivered before the next starts.
+	if err := recv.awaitCount(ctx, mintWith.ops, drainLimit); err != nil {
+		return nil, err
+	}
+	executeWith, err := execute("WE1")
+	if err != nil {
+		return nil, err
+	}
+	if err := recv.awaitCount(ctx, mintWith.ops+2*executeBatches, drainLimit); err != nil {
+		return nil, err
+	}
+	rows := []row{
+		newRow("mint c=32 + endpoint", "req/s", mintWith.rate(), mintWithout.rate(), mintWith, mintWithout, &target{AtLeast: true, Value: 0.85}),
+		newRow(fmt.Sprintf("execute %d×%d + endpoint", executeBatches, batchRows), "rows/s", rowsRate(executeWith), rowsRate(executeWithout),
+			executeWith, executeWithout, &target{AtLeast: true, Value: 0.85}),
+	}
+
+	// (b) Deliveries per second.
+	for len(endpoints) < webhookEndpoints {
+		if err := subscribe(); err != nil {
+			return rows, err
+		}
+	}
+	recv.reset()
+	invited := b.onServer(ctx, 32, deliveryInvites, func(ctx context.Context, w, i int) (time.Duration, error) {
+		ref := fmt.Sprintf("WD-%d", i)
+		return timed(func() error { return b.client.invite(ctx, ref) })
+	})
+	deliveries := invited.ops * webhookEndpoints
+	if err := recv.awaitCount(ctx, deliveries, drainLimit); err != nil {
+		return rows, err
+	}
+	n, size, elapsed := recv.seen()
+	server := measure{ops: n, elapsed: elapsed, errors: invited.errors, firstError: invited.firstError}
+	recv.reset()
+	bare, err := as(ctx, roleBaseline, func(ctx context.Context) (measure, error) {
+		return barePosts(ctx, recv.url+"/bare", deliveries, size), nil
+	})
+	if err != nil {
+		return rows, err
+	}
+	if got, _, _ := recv.seen(); got != deliveries && bare.errors == 0 {
+		return rows, fmt.Errorf("the receiver got %d bare POSTs of %d", got, deliveries)
+	}
+	rows = append(rows, newRow(fmt.Sprintf("deliver %d×%d", deliveryInvites, webhookEndpoints), "deliv/s", server.rate(), bare.rate(),
+		server, bare, &target{AtLeast: true, Value: 0.5}))
+	return rows, nil
+}
+
+// barePosts sends n POSTs of a body of size bytes to url from webhookWorkers goroutines, with a
+// client that keeps a connection per goroutine: what Go alone does on this machine.
+func barePosts(ctx context.Context, url string, n, size int) measure {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: webhookWorkers, DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	body := bytes.Repeat([]byte("x"), size)
+	return load(ctx, webhookWorkers, time.Hour, n, func(ctx context.Context, w, i int) (time.Duration, error) {
+		return timed(func() error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return errors.New(resp.Status)
+			}
+			return nil
+		})
+	})
+}
