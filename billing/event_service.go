@@ -342,11 +342,7 @@ type WebhookMessage struct {
 // disabled since it was made is failed, with an attempt that says why, and ErrNotFound returned:
 // it is skipped, not kept for when the endpoint is enabled (the events list has it).
 func (s *Service) WebhookMessage(ctx context.Context, deliveryID string) (WebhookMessage, error) {
-	d, err := s.events.Delivery(ctx, deliveryID)
-	if err != nil {
-		return WebhookMessage{}, err
-	}
-	e, err := s.events.WebhookEndpoint(ctx, d.EndpointID)
+	d, e, event, err := s.events.DeliveryMessage(ctx, deliveryID)
 	if err != nil {
 		return WebhookMessage{}, err
 	}
@@ -356,10 +352,6 @@ func (s *Service) WebhookMessage(ctx context.Context, deliveryID string) (Webhoo
 			return WebhookMessage{}, fmt.Errorf("skip delivery: %w", err)
 		}
 		return WebhookMessage{}, ErrNotFound
-	}
-	event, err := s.events.GetEvent(ctx, d.EventID)
-	if err != nil {
-		return WebhookMessage{}, err
 	}
 	return WebhookMessage{Delivery: d, URL: e.URL, Event: event, Secrets: e.SecretsAt(s.now())}, nil
 }

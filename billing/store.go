@@ -89,6 +89,9 @@ type EventStore interface {
 	Deliveries(ctx context.Context, endpointID string, f DeliveryFilter) ([]Delivery, error)
 	// Delivery returns the delivery with its attempts, or ErrNotFound.
 	Delivery(ctx context.Context, id string) (Delivery, error)
+	// DeliveryMessage returns the delivery (without its attempts), its endpoint with its secrets,
+	// and its event, in one read; ErrNotFound when one of them is gone.
+	DeliveryMessage(ctx context.Context, deliveryID string) (Delivery, WebhookEndpoint, Event, error)
 	// RetryDelivery makes the delivery pending again and enqueues another attempt.
 	RetryDelivery(ctx context.Context, id string) error
 	// RecordAttempt adds attempt a to delivery d and moves it on: succeeded on a 2xx; failed on

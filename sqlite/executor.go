@@ -316,6 +316,11 @@ func (e executor) SetDeliveryState(ctx context.Context, id string, state billing
 	return e.q.SetDeliveryState(ctx, dbsqlc.SetDeliveryStateParams{ID: id, State: string(state)})
 }
 
+func (e executor) DeliveryMessage(ctx context.Context, deliveryID string) (driver.DeliveryMessage, error) {
+	return one(func(r dbsqlc.DeliveryMessageRow) driver.DeliveryMessage { return driver.MessageRecord(r).Message() })(
+		e.q.DeliveryMessage(ctx, deliveryID))
+}
+
 func (e executor) InsertAttempt(ctx context.Context, deliveryID string, a billing.DeliveryAttempt) error {
 	return mapErr(e.q.InsertAttempt(ctx, dbsqlc.InsertAttemptParams{DeliveryID: deliveryID, AttemptedAt: billing.Millis(a.At),
 		Status: int64(a.Status), Error: a.Error, DurationMs: a.Duration.Milliseconds()}))

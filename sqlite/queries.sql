@@ -399,3 +399,13 @@ LIMIT sqlc.arg(lim);
 UPDATE api_clients SET secret_hash = sqlc.arg(secret_hash)
 WHERE id = sqlc.arg(id) AND revoked_at IS NULL
 RETURNING *;
+
+-- name: DeliveryMessage :one
+-- What one attempt of a delivery sends, in one read: the delivery, its endpoint and its event.
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at,
+       e.site_id, e.url, e.state AS endpoint_state, e.secret, e.previous_secret, e.previous_secret_until,
+       ev.body
+FROM webhook_deliveries AS d
+JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
+JOIN events AS ev ON ev.id = d.event_id
+WHERE d.id = sqlc.arg(id);

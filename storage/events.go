@@ -360,3 +360,15 @@ func (s *Store) SkipDelivery(ctx context.Context, deliveryID string, a billing.D
 		return tx.SetDeliveryState(ctx, deliveryID, billing.DeliveryFailed)
 	})
 }
+
+func (s *Store) DeliveryMessage(ctx context.Context, deliveryID string) (billing.Delivery, billing.WebhookEndpoint, billing.Event, error) {
+	m, err := s.d.Executor().DeliveryMessage(ctx, deliveryID)
+	if err != nil {
+		return billing.Delivery{}, billing.WebhookEndpoint{}, billing.Event{}, interpret(err)
+	}
+	e, err := s.openEndpoint(m.Endpoint)
+	if err != nil {
+		return billing.Delivery{}, billing.WebhookEndpoint{}, billing.Event{}, err
+	}
+	return m.Delivery, e, m.Event, nil
+}

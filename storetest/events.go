@@ -209,6 +209,14 @@ func (s eventSuite) deliveries(t *testing.T) {
 	if n, err := b.DeliveryJobsFunc(ctx, ds[0].ID); err != nil || n != 1 {
 		t.Fatalf("%d jobs of the delivery (%v), want 1", n, err)
 	}
+	d, e, ev, err := b.Store.DeliveryMessage(ctx, ds[0].ID)
+	wantErr(t, "DeliveryMessage", err, nil)
+	if d.ID != ds[0].ID || e.ID != all.ID || e.URL != all.URL || e.Secret.String() != all.Secret.String() ||
+		ev.ID != event.ID || string(ev.Body) != string(event.Body) {
+		t.Errorf("DeliveryMessage = %+v, %+v, %+v", d, e, ev)
+	}
+	_, _, _, err = b.Store.DeliveryMessage(ctx, "dlv_missing")
+	wantErr(t, "DeliveryMessage of none", err, billing.ErrNotFound)
 	if ds := b.deliveries(t, linkedOnly.ID); len(ds) != 0 {
 		t.Errorf("the endpoint of customer.linked got %+v", ds)
 	}
@@ -224,9 +232,9 @@ func (s eventSuite) deliveries(t *testing.T) {
 
 	test, err := billing.NewEvent(billing.EventWebhookTest, b.site.ID, t0, billing.ViewWebhookEndpoint(linkedOnly))
 	wantErr(t, "NewEvent", err, nil)
-	d, err := b.Store.SendTestEvent(ctx, test, linkedOnly.ID)
+	testDelivery, err := b.Store.SendTestEvent(ctx, test, linkedOnly.ID)
 	wantErr(t, "SendTestEvent", err, nil)
-	if got := b.deliveries(t, linkedOnly.ID); len(got) != 1 || got[0].ID != d.ID || got[0].EventID != test.ID {
+	if got := b.deliveries(t, linkedOnly.ID); len(got) != 1 || got[0].ID != testDelivery.ID || got[0].EventID != test.ID {
 		t.Errorf("after the test: %+v", got)
 	}
 	if got := b.deliveries(t, all.ID); len(got) != 1 {

@@ -222,6 +222,8 @@ type Executor interface {
 	InsertAttempt(ctx context.Context, deliveryID string, a billing.DeliveryAttempt) error
 	// DeliveryAttempts returns the attempts of the deliveries, each delivery's in order.
 	DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([]DeliveryAttempt, error)
+	// DeliveryMessage reads the delivery with its endpoint and its event, in one statement.
+	DeliveryMessage(ctx context.Context, deliveryID string) (DeliveryMessage, error)
 
 	// The operator's listings (see Page) and the rotation of a client's secret.
 	ListOrganisations(ctx context.Context, p Page) ([]billing.Organisation, error)
@@ -262,6 +264,14 @@ type StoredEndpoint struct {
 type Subscription struct {
 	EndpointID string
 	EventTypes []billing.EventType
+}
+
+// DeliveryMessage is a delivery (without its attempts), its endpoint (what sending needs of it,
+// its secrets sealed) and its event.
+type DeliveryMessage struct {
+	Delivery billing.Delivery
+	Endpoint StoredEndpoint
+	Event    billing.Event
 }
 
 // DeliveryAttempt is an attempt of the delivery DeliveryID.

@@ -323,3 +323,34 @@ type OrganisationRecord struct {
 func (r OrganisationRecord) Organisation() billing.Organisation {
 	return billing.Organisation{ID: r.ID, Name: r.Name, CreatedAt: billing.FromMillis(r.CreatedAt)}
 }
+
+// MessageRecord is a row of DeliveryMessage.
+type MessageRecord struct {
+	ID                  string
+	EndpointID          string
+	EventID             string
+	EventType           string
+	State               string
+	CreatedAt           int64
+	SiteID              string
+	Url                 string
+	EndpointState       string
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	Body                string
+}
+
+func (r MessageRecord) Message() DeliveryMessage {
+	d := DeliveryRecord{ID: r.ID, EndpointID: r.EndpointID, EventID: r.EventID, EventType: r.EventType, State: r.State, CreatedAt: r.CreatedAt}.Delivery()
+	return DeliveryMessage{
+		Delivery: d,
+		Endpoint: StoredEndpoint{
+			Endpoint: billing.WebhookEndpoint{ID: r.EndpointID, SiteID: r.SiteID, URL: r.Url, State: billing.EndpointState(r.EndpointState),
+				PreviousSecretUntil: FromNullMillis(r.PreviousSecretUntil)},
+			Secret:         r.Secret,
+			PreviousSecret: r.PreviousSecret.String,
+		},
+		Event: billing.Event{ID: r.EventID, Type: billing.EventType(r.EventType), SiteID: r.SiteID, Body: []byte(r.Body)},
+	}
+}

@@ -395,6 +395,54 @@ func (q *Queries) DeliveryAttempts(ctx context.Context, ids interface{}) ([]Webh
 	return items, nil
 }
 
+const deliveryMessage = `-- name: DeliveryMessage :one
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at,
+       e.site_id, e.url, e.state AS endpoint_state, e.secret, e.previous_secret, e.previous_secret_until,
+       ev.body
+FROM webhook_deliveries AS d
+JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
+JOIN events AS ev ON ev.id = d.event_id
+WHERE d.id = ?1
+`
+
+type DeliveryMessageRow struct {
+	ID                  string
+	EndpointID          string
+	EventID             string
+	EventType           string
+	State               string
+	CreatedAt           int64
+	SiteID              string
+	Url                 string
+	EndpointState       string
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	Body                string
+}
+
+// What one attempt of a delivery sends, in one read: the delivery, its endpoint and its event.
+func (q *Queries) DeliveryMessage(ctx context.Context, id string) (DeliveryMessageRow, error) {
+	row := q.db.QueryRowContext(ctx, deliveryMessage, id)
+	var i DeliveryMessageRow
+	err := row.Scan(
+		&i.ID,
+		&i.EndpointID,
+		&i.EventID,
+		&i.EventType,
+		&i.State,
+		&i.CreatedAt,
+		&i.SiteID,
+		&i.Url,
+		&i.EndpointState,
+		&i.Secret,
+		&i.PreviousSecret,
+		&i.PreviousSecretUntil,
+		&i.Body,
+	)
+	return i, err
+}
+
 const disableFailingEndpoint = `-- name: DisableFailingEndpoint :execrows
 UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = 'failing'
 WHERE id = ?1 AND state = 'enabled' AND failing_since <= CAST(?2 AS BIGINT)
