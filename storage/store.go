@@ -1,10 +1,13 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -388,6 +391,10 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 		if err != nil {
 			return fmt.Errorf("return rows: %w", err)
 		}
+		// The events in a stable order: a batch's rows in the order of the batch.
+		slices.SortFunc(rows, func(a, b billing.Row) int {
+			return cmp.Or(strings.Compare(a.BatchID, b.BatchID), cmp.Compare(a.Index, b.Index))
+		})
 		at := map[string]time.Time{}
 		for _, r := range returns {
 			at[r.RowID] = r.At

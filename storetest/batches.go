@@ -154,14 +154,6 @@ func markInProgress(t *testing.T, store BatchStore, rows ...billing.Row) {
 	wantErr(t, "MarkInProgress", store.MarkInProgress(context.Background(), progress), nil)
 }
 
-func rowIDs(rows []billing.Row) []string {
-	ids := make([]string, len(rows))
-	for i, r := range rows {
-		ids[i] = r.ID
-	}
-	return ids
-}
-
 // succeeded and failed are what a row looks like after its outcome is recorded.
 func succeeded(r billing.Row, at time.Time) billing.Row {
 	r.State, r.OutcomeAt = billing.RowSucceeded, at
