@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,9 +14,11 @@ import (
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/sshdtest"
 )
 
 // apiRow is a row as GET of a batch shows it.
@@ -222,5 +227,76 @@ func returnedEvents(t *testing.T, srv *apptest.Server, token, siteID string, wan
 			return events
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory runs the BECS tasks against a real
+// OpenSSH server: the cut-off uploads the file, which lodges it (its rows succeed at once), and
+// the returns task imports the returns file the bank put in its directory, then moves it aside.
+func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			clock := clocktest.New()
+			service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+			site := apptest.NewSite(t, service, "Acme")
+			r, err := becs.Open(ctx, db.Conn(), clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.SetUser(ctx, site.ID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
+				Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
+				t.Fatal(err)
+			}
+			if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
+				t.Fatal(err)
+			}
+			b := apptest.SubmitOneDebit(t, service, site)
+			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+			out, returnsDir := filepath.Join(sshd.Dir, engine, "out"), filepath.Join(sshd.Dir, engine, "returns")
+			for _, d := range []string{out, returnsDir} {
+				if err := os.MkdirAll(d, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tasks, err := app.BECSTasks(ctx, db, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney",
+				BECSSFTPURL: sshd.URL(engine + "/out"), BECSSFTPKeyFile: sshd.KeyFile, BECSSFTPKnownHosts: sshd.KnownHosts,
+				BECSSFTPReturnsDir: returnsDir}, slog.New(slog.DiscardHandler))
+			if err != nil || len(tasks) != 3 || tasks[2].Name != "becs_returns" {
+				t.Fatalf("BECSTasks = %+v, %v; want the cut, the delivery and the returns", tasks, err)
+			}
+			if err := tasks[0].Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, _, rows, err := service.Batch(ctx, site, b.Reference, "")
+			if err != nil || len(rows) != 1 || rows[0].State != billing.RowSucceeded || rows[0].FileID == "" {
+				t.Fatalf("rows %+v, %v; want succeeded once the file is uploaded", rows, err)
+			}
+			content, err := os.ReadFile(filepath.Join(out, rows[0].FileID+".aba"))
+			if err != nil {
+				t.Fatalf("the file is not on the server: %v", err)
+			}
+			returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(rows[0].ID): aba.ReturnPaymentStopped}, clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(returnsDir, "RET001.aba"), returns, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := tasks[2].Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, _, rows, _ = service.Batch(ctx, site, b.Reference, "")
+			if rows[0].ReturnReason != "paymentStopped" || rows[0].State != billing.RowSucceeded {
+				t.Fatalf("row %+v; want returned, paymentStopped", rows[0])
+			}
+			if _, err := os.Stat(filepath.Join(returnsDir, "imported", "RET001.aba")); err != nil {
+				t.Fatalf("the returns file was not moved to imported/: %v", err)
+			}
+		})
 	}
 }
