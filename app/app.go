@@ -195,7 +195,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	ln = limitListener(ln, s.cfg.MaxConnections)
-	tasks, err := BECSTasks(ctx, s.db, billing.SystemClock{}, s.cfg, s.logger)
+	tasks, err := BECSTasks(ctx, s.db, s.service, billing.SystemClock{}, s.cfg, s.logger)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("becs rail: %w", err)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -53,6 +54,12 @@ type Config struct {
 	BECSCutoffs  string
 	BECSTimezone string
 	BECSOutbox   string
+	// BECSSFTPURL, with its key file and known hosts, is the bank's SFTP server files are
+	// delivered (and so lodged) to; BECSSFTPReturnsDir its directory of returns files.
+	BECSSFTPURL        string
+	BECSSFTPKeyFile    string
+	BECSSFTPKnownHosts string
+	BECSSFTPReturnsDir string
 }
 
 // setting is one configuration value: its flag, environment variable, default and meaning, and
@@ -214,6 +221,25 @@ var settings = []setting{
 		if info, err := os.Stat(v); err != nil || !info.IsDir() {
 			return fmt.Errorf("-%s: %q is not a directory", flag, v)
 		}
+		return nil
+	}},
+	{"becs-sftp-url", "PYNG_BECS_SFTP_URL", "", "the bank's SFTP server the BECS rail delivers its files to, as sftp://user@host:port/dir; a file uploaded there is lodged (empty: none; not with PYNG_BECS_OUTBOX)", func(c *Config, flag, v string) error {
+		c.BECSSFTPURL = v
+		if u, err := url.Parse(v); v != "" && (err != nil || u.Scheme != "sftp" || u.Host == "" || u.User == nil) {
+			return fmt.Errorf("-%s: %q is not of the form sftp://user@host:port/dir", flag, v)
+		}
+		return nil
+	}},
+	{"becs-sftp-key-file", "PYNG_BECS_SFTP_KEY_FILE", "", "the private key (OpenSSH format) the BECS rail logs in to the SFTP server with", func(c *Config, flag, v string) error {
+		c.BECSSFTPKeyFile = v
+		return nil
+	}},
+	{"becs-sftp-known-hosts", "PYNG_BECS_SFTP_KNOWN_HOSTS", "", "a known_hosts file holding the SFTP server's host key, the only key accepted", func(c *Config, flag, v string) error {
+		c.BECSSFTPKnownHosts = v
+		return nil
+	}},
+	{"becs-sftp-returns-dir", "PYNG_BECS_SFTP_RETURNS_DIR", "", "the SFTP server's directory the bank puts returns files in, imported every minute (each moved to imported/ or rejected/ beside it; empty: none)", func(c *Config, flag, v string) error {
+		c.BECSSFTPReturnsDir = v
 		return nil
 	}},
 }

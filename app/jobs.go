@@ -9,7 +9,9 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/jobs"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -27,9 +29,11 @@ func StartJobs(ctx context.Context, db storage.Database, service *billing.Servic
 }
 
 // BECSTasks are the BECS rail's periodic tasks: the cut-off, on the schedule of the settings,
-// which cuts a file of each site's queued debits and delivers it, and the delivery, every minute,
-// which delivers the files a failed delivery left (and lodges none: lodging is the operator's).
-func BECSTasks(ctx context.Context, db storage.Database, clock billing.Clock, cfg Config, logger *slog.Logger) ([]jobs.Task, error) {
+// which cuts a file of each site's queued debits and delivers it; the delivery, every minute,
+// which delivers the files a failed delivery left (to an outbox directory, where the operator
+// lodges them, or to the bank's SFTP server, which lodges them: their rows succeed); and, with
+// an SFTP returns directory, the import of the returns files found there, every minute.
+func BECSTasks(ctx context.Context, db storage.Database, service *billing.Service, clock billing.Clock, cfg Config, logger *slog.Logger) ([]jobs.Task, error) {
 	loc, err := time.LoadLocation(cfg.BECSTimezone)
 	if err != nil {
 		return nil, err
@@ -42,14 +46,31 @@ func BECSTasks(ctx context.Context, db storage.Database, clock billing.Clock, cf
 	if err != nil {
 		return nil, err
 	}
+	dest, err := becsDestination(cfg)
+	if err != nil {
+		return nil, err
+	}
 	deliver := func(ctx context.Context) error {
-		if cfg.BECSOutbox == "" {
+		if dest == nil {
 			return nil
 		}
-		files, err := r.Deliver(ctx, cfg.BECSOutbox)
+		files, err := r.Deliver(ctx, dest)
 		for _, f := range files {
+			if dest.Lodges() {
+				logger.Info("BECS file lodged with the bank by SFTP", "file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "to", dest.String())
+				continue
+			}
 			logger.Info("BECS file delivered to the outbox; lodge it with the bank, then run pyng admin becs files lodged",
-				"file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "dir", cfg.BECSOutbox)
+				"file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "dir", dest.String())
+		}
+		if dest.Lodges() && service != nil {
+			for _, f := range files {
+				keys, kerr := r.Keys(ctx, f.ID)
+				if kerr == nil {
+					_, kerr = service.RecordRailOutcomes(ctx, rail.BECS, keys)
+				}
+				err = errors.Join(err, kerr) // else its batches record them at their next step
+			}
 		}
 		return err
 	}
@@ -60,8 +81,47 @@ func BECSTasks(ctx context.Context, db storage.Database, clock billing.Clock, cf
 		}
 		return errors.Join(err, deliver(ctx))
 	}
-	return []jobs.Task{
+	tasks := []jobs.Task{
 		{Name: "becs_cut", Next: schedule.Next, Run: cut},
-		{Name: "becs_deliver", Next: func(t time.Time) time.Time { return t.Add(time.Minute) }, Run: deliver},
-	}, nil
+		{Name: "becs_deliver", Next: everyMinute, Run: deliver},
+	}
+	if sftpDest, ok := dest.(*becs.SFTP); ok && cfg.BECSSFTPReturnsDir != "" && service != nil {
+		tasks = append(tasks, jobs.Task{Name: "becs_returns", Next: everyMinute, Run: func(ctx context.Context) error {
+			return sftpDest.FetchReturns(ctx, func(f becs.ReturnsFile) (bool, error) {
+				report, err := ImportBECSReturns(ctx, r, service, clock, f.Content)
+				if rejected := errors.As(err, new(aba.Errors)) || errors.Is(err, becs.ErrNotReturns); rejected {
+					logger.Error("BECS returns file rejected, nothing imported; moved to rejected/", "file", f.Name, "err", err)
+					return true, nil
+				}
+				if err != nil {
+					return false, err
+				}
+				logger.Info("BECS returns file imported; moved to imported/", "file", f.Name, "items", report.Items,
+					"returned", report.Returned, "alreadyReturned", report.AlreadyReturned, "unmatched", len(report.Unmatched))
+				for _, it := range report.Unmatched {
+					logger.Warn("BECS returned item matches no row; kept (pyng admin becs returns unmatched)", "file", f.Name,
+						"line", it.Line, "lodgementReference", it.Return.LodgementReference, "amount", it.Return.Amount, "problem", it.Problem)
+				}
+				return false, nil
+			})
+		}})
+	}
+	return tasks, nil
+}
+
+func everyMinute(t time.Time) time.Time { return t.Add(time.Minute) }
+
+// becsDestination is where the BECS rail delivers its files: the bank's SFTP server, or the
+// outbox directory, or nowhere (nil).
+func becsDestination(cfg Config) (becs.Destination, error) {
+	switch {
+	case cfg.BECSSFTPURL != "" && cfg.BECSOutbox != "":
+		return nil, errors.New("set PYNG_BECS_SFTP_URL or PYNG_BECS_OUTBOX, not both")
+	case cfg.BECSSFTPURL != "":
+		return becs.OpenSFTP(becs.SFTPConfig{URL: cfg.BECSSFTPURL, KeyFile: cfg.BECSSFTPKeyFile, KnownHosts: cfg.BECSSFTPKnownHosts,
+			ReturnsDir: cfg.BECSSFTPReturnsDir})
+	case cfg.BECSOutbox != "":
+		return becs.Dir(cfg.BECSOutbox), nil
+	}
+	return nil, nil
 }

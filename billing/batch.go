@@ -259,15 +259,27 @@ type Row struct {
 	State             RowState
 	FailureReason     FailureReason // set when failed
 	OutcomeAt         time.Time     // when it became succeeded or failed
+	// FileID is the file the debit went in, on a rail that sends files; empty before (and on
+	// other rails).
+	FileID string
+	// ReturnedAt is when a succeeded debit was recorded returned by the customer's bank (zero
+	// unless it was); ReturnReason is the rail's reason, ReturnRetryable whether the same debit
+	// may be presented again.
+	ReturnedAt      time.Time
+	ReturnReason    ReturnReason
+	ReturnRetryable bool
 	// CustomerLinkedNow reports, for a row read back, whether its customer is linked at the time
 	// of reading (set by Service.Batch for rows that failed customerNotActive).
 	CustomerLinkedNow bool
 }
 
-// Retryable reports whether a failed row may succeed if submitted again in a later batch:
-// insufficient funds and expiry are transient; a closed account is not; an inactive customer is
-// not, until the customer links again.
+// Retryable reports whether a failed or returned row may succeed if submitted again in a later
+// batch: insufficient funds and expiry are transient; a closed account is not; an inactive
+// customer is not, until the customer links again; a return is as its rail says.
 func (r Row) Retryable() bool {
+	if r.Returned() {
+		return r.ReturnRetryable
+	}
 	if r.State != RowFailed {
 		return false
 	}
@@ -278,6 +290,22 @@ func (r Row) Retryable() bool {
 		return r.CustomerLinkedNow
 	}
 	return false
+}
+
+// Returned reports whether the row succeeded and was then returned by the customer's bank.
+func (r Row) Returned() bool { return r.State == RowSucceeded && !r.ReturnedAt.IsZero() }
+
+// ReturnReason says why the customer's bank returned a debit that had succeeded, as a camelCase
+// word the rail gives (on the BECS rail, the return reason codes: invalidBsb, paymentStopped,
+// accountClosed, customerDeceased, invalidAccount, referToCustomer, ...).
+type ReturnReason string
+
+// RowReturn is a succeeded debit returned by the customer's bank, as a rail reports it.
+type RowReturn struct {
+	RowID     string
+	Reason    ReturnReason
+	Retryable bool
+	At        time.Time
 }
 
 // StateTotal is the number and amount of a batch's rows in one state.

@@ -232,7 +232,7 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 			Account: rail.Account{Name: p.Customer.Name, BSB: p.Customer.BSB, Number: p.Customer.AccountNumber}})
 	}
 	var next time.Time
-	var waiting []string
+	var waiting []RowProgress
 	if len(debits) > 0 {
 		submitted, err := siteRail.Submit(ctx, debits)
 		if err != nil {
@@ -258,14 +258,14 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 // split sorts the rail's outcomes into the rows they settle and the rows still waiting, with the
 // time the first of those expects to settle. A debit the rail holds queued, not sent yet, is
 // neither: its row stays pending, and is submitted again (idempotently) at the time it gives.
-func split(outcomes []rail.Outcome) (settled []RowOutcome, waiting []string, next time.Time) {
+func split(outcomes []rail.Outcome) (settled []RowOutcome, waiting []RowProgress, next time.Time) {
 	for _, o := range outcomes {
 		if o.Settled {
-			settled = append(settled, RowOutcome{RowID: o.Key, Failure: FailureReason(o.Failure), At: o.SettledAt})
+			settled = append(settled, RowOutcome{RowID: o.Key, Failure: FailureReason(o.Failure), At: o.SettledAt, FileID: o.FileID})
 			continue
 		}
 		if !o.Queued {
-			waiting = append(waiting, o.Key)
+			waiting = append(waiting, RowProgress{RowID: o.Key, FileID: o.FileID})
 		}
 		if next.IsZero() || o.SettlesAt.Before(next) {
 			next = o.SettlesAt
@@ -316,6 +316,69 @@ func (s *Service) RecordRailOutcomes(ctx context.Context, railName string, keys 
 		return 0, fmt.Errorf("record outcomes: %w", err)
 	}
 	return len(settled), nil
+}
+
+// ReturnReport is what ReturnRows did with each return.
+type ReturnReport struct {
+	// Returned are the rows returned now, as they stand.
+	Returned []ReturnedRow
+	// AlreadyReturned are the ids of the rows returned before: a return recorded again changes
+	// nothing.
+	AlreadyReturned []string
+	// Unmatched says, of each return that matches no succeeded row (by its row's id), why.
+	Unmatched map[string]string
+}
+
+// ReturnRows records the returns of succeeded debits that the customer's bank gave back (a rail's
+// operator command or job that reads the bank's returns calls it): each row keeps its state,
+// succeeded, and gains its return, with a debit.returned event, in one transaction. A row
+// returned before is left as it is; a return whose row does not exist (purged after its
+// retention) or did not succeed is reported in Unmatched, and changes nothing.
+func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnReport, error) {
+	report := ReturnReport{Unmatched: map[string]string{}}
+	if len(returns) == 0 {
+		return report, nil
+	}
+	returned, err := s.batches.ReturnRows(ctx, returns)
+	if err != nil {
+		return ReturnReport{}, fmt.Errorf("return rows: %w", err)
+	}
+	report.Returned = returned
+	done := map[string]bool{}
+	for _, r := range returned {
+		done[r.ID] = true
+	}
+	var rest []string
+	for _, r := range returns {
+		if !done[r.RowID] {
+			rest = append(rest, r.RowID)
+		}
+	}
+	if len(rest) == 0 {
+		return report, nil
+	}
+	rows, err := s.batches.RowsByID(ctx, rest)
+	if err != nil {
+		return ReturnReport{}, fmt.Errorf("rows by id: %w", err)
+	}
+	found := map[string]Row{}
+	for _, r := range rows {
+		found[r.ID] = r
+	}
+	for _, id := range rest {
+		r, ok := found[id]
+		switch {
+		case !ok:
+			report.Unmatched[id] = "no such row: it was never submitted here, or its batch was removed after its retention"
+		case r.Returned():
+			if !slices.Contains(report.AlreadyReturned, id) {
+				report.AlreadyReturned = append(report.AlreadyReturned, id)
+			}
+		default:
+			report.Unmatched[id] = fmt.Sprintf("the row is %s, not succeeded", r.State)
+		}
+	}
+	return report, nil
 }
 
 // ExpireOverdue fails every row still open at its batch's deadline (the periodic job). Whatever

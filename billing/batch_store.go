@@ -19,6 +19,14 @@ type RowOutcome struct {
 	RowID   string
 	Failure FailureReason
 	At      time.Time
+	FileID  string // the file the debit went in, on a rail that sends files
+}
+
+// RowProgress is a row that leaves pending, sent to its rail (in the file FileID, on a rail that
+// sends files).
+type RowProgress struct {
+	RowID  string
+	FileID string
 }
 
 // BatchStore persists batches and their rows. Like Store, it is implemented once over each
@@ -49,12 +57,13 @@ type BatchStore interface {
 	StartBatch(ctx context.Context, batchID string) error
 	// PendingRows returns the batch's pending rows with their customers' current links.
 	PendingRows(ctx context.Context, batchID string) ([]PendingRow, error)
-	// MarkInProgress moves the given pending rows to inProgress.
-	MarkInProgress(ctx context.Context, rowIDs []string) error
+	// MarkInProgress moves the given pending rows to inProgress, with the files they went in.
+	MarkInProgress(ctx context.Context, rows []RowProgress) error
 	// InProgressRows returns the ids of the batch's inProgress rows.
 	InProgressRows(ctx context.Context, batchID string) ([]string, error)
-	// RecordOutcomes moves each row that is still pending or inProgress to its terminal state; a
-	// row already terminal keeps its outcome.
+	// RecordOutcomes moves each row that is still pending or inProgress to its terminal state
+	// (and records its file, when the outcome names one); a row already terminal keeps its
+	// outcome.
 	RecordOutcomes(ctx context.Context, outcomes []RowOutcome) error
 	// CompleteBatch marks the batch completed at `at` if none of its rows is open, and reports
 	// whether it is completed.
@@ -65,9 +74,22 @@ type BatchStore interface {
 	// ExpireBatch fails with FailureExpired every open row of one batch at `at`, completes the
 	// batch, and returns how many rows it failed.
 	ExpireBatch(ctx context.Context, batchID string, at time.Time) (int, error)
+	// ReturnRows records the returns of the rows that are succeeded and not returned yet, each
+	// with its debit.returned event, in one transaction, and returns those rows as they now
+	// stand, with their batches' references; the others are left as they are.
+	ReturnRows(ctx context.Context, returns []RowReturn) ([]ReturnedRow, error)
+	// RowsByID returns the rows with the given ids that exist, in no particular order.
+	RowsByID(ctx context.Context, ids []string) ([]Row, error)
 	// PurgeBatches deletes the batches (and rows) whose RetainUntil is at or before now, and
 	// returns how many.
 	PurgeBatches(ctx context.Context, now time.Time) (int, error)
+}
+
+// ReturnedRow is a row with the reference of its batch.
+type ReturnedRow struct {
+	Row
+	BatchReference string
+	SiteID         string
 }
 
 // Job is a job of the server's queue: its Kind names it in the queue, and its fields, encoded as

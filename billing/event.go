@@ -12,12 +12,15 @@ type EventType string
 // The event types. Every change of state a partner can see writes one, in the transaction of the
 // change (package storage), so no change is without its event and no event without its change.
 const (
-	EventCustomerInvited         EventType = "customer.invited"
-	EventCustomerLinked          EventType = "customer.linked"
-	EventCustomerRevoked         EventType = "customer.revoked"
-	EventCustomerExpired         EventType = "customer.expired"
-	EventBatchAccepted           EventType = "batch.accepted"
-	EventBatchCompleted          EventType = "batch.completed"
+	EventCustomerInvited EventType = "customer.invited"
+	EventCustomerLinked  EventType = "customer.linked"
+	EventCustomerRevoked EventType = "customer.revoked"
+	EventCustomerExpired EventType = "customer.expired"
+	EventBatchAccepted   EventType = "batch.accepted"
+	EventBatchCompleted  EventType = "batch.completed"
+	// EventDebitReturned: a succeeded debit was returned by the customer's bank (a rail whose
+	// debits can be, such as BECS).
+	EventDebitReturned           EventType = "debit.returned"
 	EventWebhookEndpointDisabled EventType = "webhookEndpoint.disabled"
 	// EventWebhookTest is sent only to the endpoint a partner tests (the sandbox simulator).
 	EventWebhookTest EventType = "webhook.test"
@@ -26,7 +29,7 @@ const (
 // EventTypes lists every event type, in a stable order.
 var EventTypes = []EventType{
 	EventCustomerInvited, EventCustomerLinked, EventCustomerRevoked, EventCustomerExpired,
-	EventBatchAccepted, EventBatchCompleted, EventWebhookEndpointDisabled, EventWebhookTest,
+	EventBatchAccepted, EventBatchCompleted, EventDebitReturned, EventWebhookEndpointDisabled, EventWebhookTest,
 }
 
 // Valid reports whether t is one of EventTypes.
@@ -84,6 +87,12 @@ func LinkEvent(t EventType, l Link, at time.Time) (Event, error) {
 // BatchEvent is an event of a batch, with the batch and its summary.
 func BatchEvent(t EventType, b Batch, s BatchSummary, at time.Time) (Event, error) {
 	return NewEvent(t, b.SiteID, at, BatchSummaryView{BatchView: ViewBatch(b), Summary: ViewSummary(s)})
+}
+
+// RowEvent is an event of a row of a batch, with the row as GET of the batch shows it and the
+// batch's reference.
+func RowEvent(t EventType, r ReturnedRow, at time.Time) (Event, error) {
+	return NewEvent(t, r.SiteID, at, BatchRowView{BatchReference: r.BatchReference, RowView: ViewRow(r.Row)})
 }
 
 // EventFilter selects a page of a site's events, oldest first: up to Limit of those written

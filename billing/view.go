@@ -94,3 +94,51 @@ type BatchSummaryView struct {
 	BatchView
 	Summary SummaryView `json:"summary"`
 }
+
+// RowView is one row of a batch and its outcome, as GET of the batch shows it: failureReason and
+// retryable when failed; outcomeAt when succeeded or failed; fileId once its debit went in a file
+// (on a rail that sends files); returnedAt, returnReason and retryable when a succeeded debit was
+// returned by the customer's bank.
+type RowView struct {
+	RowReference      string        `json:"rowReference"`
+	CustomerReference string        `json:"customerReference"`
+	Amount            int64         `json:"amount"`
+	State             RowState      `json:"state"`
+	FailureReason     FailureReason `json:"failureReason,omitempty"`
+	Retryable         *bool         `json:"retryable,omitempty"`
+	OutcomeAt         int64         `json:"outcomeAt,omitzero"`
+	FileID            string        `json:"fileId,omitempty"`
+	ReturnedAt        int64         `json:"returnedAt,omitzero"`
+	ReturnReason      ReturnReason  `json:"returnReason,omitempty"`
+}
+
+// ViewRow presents r.
+func ViewRow(r Row) RowView {
+	v := RowView{
+		RowReference:      r.Reference,
+		CustomerReference: r.CustomerReference,
+		Amount:            r.Amount,
+		State:             r.State,
+		FileID:            r.FileID,
+	}
+	if r.State == RowFailed || r.Returned() {
+		retryable := r.Retryable()
+		v.Retryable = &retryable
+	}
+	if r.State == RowFailed {
+		v.FailureReason = r.FailureReason
+	}
+	if r.State.Terminal() {
+		v.OutcomeAt = Millis(r.OutcomeAt)
+	}
+	if r.Returned() {
+		v.ReturnedAt, v.ReturnReason = Millis(r.ReturnedAt), r.ReturnReason
+	}
+	return v
+}
+
+// BatchRowView is a row with its batch's reference: the data of the row events.
+type BatchRowView struct {
+	BatchReference string `json:"batchReference"`
+	RowView
+}

@@ -24,34 +24,10 @@ type batchDetailJSON struct {
 	Rows []rowJSON `json:"rows"`
 }
 
-// rowJSON is one row and its outcome: failureReason and retryable when failed, outcomeAt when
-// succeeded or failed.
-type rowJSON struct {
-	RowReference      string                `json:"rowReference"`
-	CustomerReference string                `json:"customerReference"`
-	Amount            int64                 `json:"amount"`
-	State             billing.RowState      `json:"state"`
-	FailureReason     billing.FailureReason `json:"failureReason,omitempty"`
-	Retryable         *bool                 `json:"retryable,omitempty"`
-	OutcomeAt         int64                 `json:"outcomeAt,omitzero"`
-}
+// rowJSON is one row and its outcome.
+type rowJSON = billing.RowView
 
-func rowOf(r billing.Row) rowJSON {
-	j := rowJSON{
-		RowReference:      r.Reference,
-		CustomerReference: r.CustomerReference,
-		Amount:            r.Amount,
-		State:             r.State,
-	}
-	if r.State == billing.RowFailed {
-		retryable := r.Retryable()
-		j.FailureReason, j.Retryable = r.FailureReason, &retryable
-	}
-	if r.State.Terminal() {
-		j.OutcomeAt = billing.Millis(r.OutcomeAt)
-	}
-	return j
-}
+func rowOf(r billing.Row) rowJSON { return billing.ViewRow(r) }
 
 // batchPath is the URL of a batch, the Location of its receipt.
 func batchPath(siteID, reference string) string {

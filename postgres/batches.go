@@ -25,8 +25,35 @@ func (e executor) LinkedCustomers(ctx context.Context, siteID string, refs []str
 	return e.q.LinkedCustomers(ctx, dbsqlc.LinkedCustomersParams{SiteID: siteID, Refs: refs})
 }
 
-func (e executor) MarkInProgress(ctx context.Context, rowIDs []string) error {
-	return e.q.MarkInProgress(ctx, rowIDs)
+func (e executor) MarkInProgress(ctx context.Context, rows []billing.RowProgress) error {
+	p := dbsqlc.MarkInProgressParams{Ids: make([]string, len(rows)), FileIds: make([]string, len(rows))}
+	for i, r := range rows {
+		p.Ids[i], p.FileIds[i] = r.RowID, r.FileID
+	}
+	return e.q.MarkInProgress(ctx, p)
+}
+
+// ReturnRows passes the returns as four arrays, zipped by the statement, and reads the rows
+// returned.
+func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.Row, error) {
+	p := dbsqlc.ReturnRowsParams{
+		Ids:        make([]string, len(returns)),
+		Reasons:    make([]string, len(returns)),
+		Retryables: make([]bool, len(returns)),
+		Ats:        make([]int64, len(returns)),
+	}
+	for i, r := range returns {
+		p.Ids[i], p.Reasons[i], p.Retryables[i], p.Ats[i] = r.RowID, string(r.Reason), r.Retryable, billing.Millis(r.At)
+	}
+	ids, err := e.q.ReturnRows(ctx, p)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	return e.RowsByID(ctx, ids)
+}
+
+func (e executor) RowsByID(ctx context.Context, ids []string) ([]billing.Row, error) {
+	return many(row)(e.q.RowsByID(ctx, ids))
 }
 
 // RecordOutcomes passes the outcomes as three arrays, zipped by the statement.
@@ -35,9 +62,10 @@ func (e executor) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutc
 		Ids:      make([]string, len(outcomes)),
 		Failures: make([]string, len(outcomes)),
 		Ats:      make([]int64, len(outcomes)),
+		FileIds:  make([]string, len(outcomes)),
 	}
 	for i, o := range outcomes {
-		p.Ids[i], p.Failures[i], p.Ats[i] = o.RowID, string(o.Failure), billing.Millis(o.At)
+		p.Ids[i], p.Failures[i], p.Ats[i], p.FileIds[i] = o.RowID, string(o.Failure), billing.Millis(o.At), o.FileID
 	}
 	return e.q.RecordOutcomes(ctx, p)
 }

@@ -173,22 +173,37 @@ WHERE r.batch_id = @batch_id AND r.state = 'pending'
 ORDER BY r.idx;
 
 -- name: MarkInProgress :exec
-UPDATE batch_rows SET state = 'inProgress'
-WHERE state = 'pending' AND id = ANY (@ids::text[]);
+-- Row ids[i] went in the file file_ids[i] (none when empty).
+UPDATE batch_rows AS r SET state = 'inProgress', file_id = coalesce(nullif(p.file_id, ''), r.file_id)
+FROM (SELECT unnest(@ids::text[]) AS id, unnest(@file_ids::text[]) AS file_id) AS p
+WHERE r.id = p.id AND r.state = 'pending';
+
+-- name: ReturnRows :many
+-- Row ids[i] was returned at ats[i] for reasons[i]; only succeeded rows not returned yet change.
+UPDATE batch_rows AS r
+SET returned_at = o.at, return_reason = o.reason, return_retryable = o.retryable
+FROM (SELECT unnest(@ids::text[]) AS id, unnest(@reasons::text[]) AS reason,
+             unnest(@retryables::boolean[]) AS retryable, unnest(@ats::bigint[]) AS at) AS o
+WHERE r.id = o.id AND r.state = 'succeeded' AND r.returned_at IS NULL
+RETURNING r.id;
+
+-- name: RowsByID :many
+SELECT * FROM batch_rows WHERE id = ANY (@ids::text[]);
 
 -- name: InProgressRows :many
 SELECT id FROM batch_rows WHERE batch_id = @batch_id AND state = 'inProgress' ORDER BY idx;
 
 -- name: RecordOutcomes :exec
 -- The i-th outcome is row ids[i]: failed with failures[i], or succeeded when it is empty, at
--- ats[i] (the arrays are zipped: unnest in a select list). Rows already terminal keep their
--- outcome.
+-- ats[i], in the file file_ids[i] when not empty (the arrays are zipped: unnest in a select
+-- list). Rows already terminal keep their outcome.
 UPDATE batch_rows AS r
 SET state = CASE WHEN o.failure = '' THEN 'succeeded' ELSE 'failed' END,
     failure_reason = nullif(o.failure, ''),
-    outcome_at = o.at
+    outcome_at = o.at,
+    file_id = coalesce(nullif(o.file_id, ''), r.file_id)
 FROM (SELECT unnest(@ids::text[]) AS id, unnest(@failures::text[]) AS failure,
-             unnest(@ats::bigint[]) AS at) AS o
+             unnest(@ats::bigint[]) AS at, unnest(@file_ids::text[]) AS file_id) AS o
 WHERE r.id = o.id AND r.state IN ('pending', 'inProgress');
 
 -- name: CompleteBatch :execrows

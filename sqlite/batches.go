@@ -26,6 +26,17 @@ type (
 		ID      string `json:"id"`
 		Failure string `json:"failure"`
 		At      int64  `json:"at"`
+		File    string `json:"file"`
+	}
+	progressJSON struct {
+		ID   string `json:"id"`
+		File string `json:"file"`
+	}
+	returnJSON struct {
+		ID        string `json:"id"`
+		Reason    string `json:"reason"`
+		Retryable bool   `json:"retryable"`
+		At        int64  `json:"at"`
 	}
 )
 
@@ -58,12 +69,64 @@ func (e executor) LinkedCustomers(ctx context.Context, siteID string, refs []str
 	return e.q.LinkedCustomers(ctx, dbsqlc.LinkedCustomersParams{SiteID: siteID, Refs: string(js)})
 }
 
-func (e executor) MarkInProgress(ctx context.Context, rowIDs []string) error {
-	ids, err := json.Marshal(rowIDs)
+// markInProgress, like recordOutcomes, is an UPDATE ... FROM: rows is a JSON array of {"id",
+// "file"}; an empty file leaves the row's as it is.
+const markInProgress = `UPDATE batch_rows
+SET state = 'inProgress', file_id = coalesce(nullif(p.file, ''), batch_rows.file_id)
+FROM (SELECT value ->> '$.id' AS id, value ->> '$.file' AS file FROM jsonb_each(?)) AS p
+WHERE batch_rows.id = p.id AND batch_rows.state = 'pending'`
+
+func (e executor) MarkInProgress(ctx context.Context, rows []billing.RowProgress) error {
+	js, err := jsonArray(rows, func(r billing.RowProgress) progressJSON { return progressJSON{ID: r.RowID, File: r.FileID} })
 	if err != nil {
 		return err
 	}
-	return e.q.MarkInProgress(ctx, string(ids))
+	_, err = e.db.ExecContext(ctx, markInProgress, js)
+	return err
+}
+
+// returnRows records returns, given as a JSON array of {"id", "reason", "retryable", "at"}, of
+// the rows that are succeeded and not returned yet, and gives their ids.
+const returnRows = `UPDATE batch_rows
+SET returned_at = o.at, return_reason = o.reason, return_retryable = o.retryable
+FROM (SELECT value ->> '$.id' AS id, value ->> '$.reason' AS reason, value ->> '$.retryable' AS retryable,
+             value ->> '$.at' AS at
+      FROM jsonb_each(?)) AS o
+WHERE batch_rows.id = o.id AND batch_rows.state = 'succeeded' AND batch_rows.returned_at IS NULL
+RETURNING batch_rows.id`
+
+func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.Row, error) {
+	js, err := jsonArray(returns, func(r billing.RowReturn) returnJSON {
+		return returnJSON{ID: r.RowID, Reason: string(r.Reason), Retryable: r.Retryable, At: billing.Millis(r.At)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	rs, err := e.db.QueryContext(ctx, returnRows, js)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var ids []string
+	for rs.Next() {
+		var id string
+		if err := rs.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rs.Err(); err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	return e.RowsByID(ctx, ids)
+}
+
+func (e executor) RowsByID(ctx context.Context, ids []string) ([]billing.Row, error) {
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	return many(row)(e.q.RowsByID(ctx, string(js)))
 }
 
 // recordOutcomes is written here, not in queries.sql, because sqlc's SQLite parser does not
@@ -73,14 +136,16 @@ func (e executor) MarkInProgress(ctx context.Context, rowIDs []string) error {
 const recordOutcomes = `UPDATE batch_rows
 SET state = CASE WHEN o.failure = '' THEN 'succeeded' ELSE 'failed' END,
     failure_reason = nullif(o.failure, ''),
-    outcome_at = o.at
-FROM (SELECT value ->> '$.id' AS id, value ->> '$.failure' AS failure, value ->> '$.at' AS at
+    outcome_at = o.at,
+    file_id = coalesce(nullif(o.file, ''), batch_rows.file_id)
+FROM (SELECT value ->> '$.id' AS id, value ->> '$.failure' AS failure, value ->> '$.at' AS at,
+             value ->> '$.file' AS file
       FROM jsonb_each(?)) AS o
 WHERE batch_rows.id = o.id AND batch_rows.state IN ('pending', 'inProgress')`
 
 func (e executor) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcome) error {
 	js, err := jsonArray(outcomes, func(o billing.RowOutcome) outcomeJSON {
-		return outcomeJSON{ID: o.RowID, Failure: string(o.Failure), At: billing.Millis(o.At)}
+		return outcomeJSON{ID: o.RowID, Failure: string(o.Failure), At: billing.Millis(o.At), File: o.FileID}
 	})
 	if err != nil {
 		return err

@@ -178,10 +178,9 @@ LEFT JOIN customer_links AS l
 WHERE r.batch_id = sqlc.arg(batch_id) AND r.state = 'pending'
 ORDER BY r.idx;
 
--- name: MarkInProgress :exec
+-- name: RowsByID :many
 -- ids is a JSON array of row ids.
-UPDATE batch_rows SET state = 'inProgress'
-WHERE state = 'pending' AND id IN (SELECT value FROM json_each(sqlc.arg(ids)));
+SELECT * FROM batch_rows WHERE id IN (SELECT value FROM json_each(sqlc.arg(ids)));
 
 -- name: InProgressRows :many
 SELECT id FROM batch_rows WHERE batch_id = sqlc.arg(batch_id) AND state = 'inProgress' ORDER BY idx;

@@ -1,10 +1,13 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -357,11 +360,11 @@ func (s *Store) PendingRows(ctx context.Context, batchID string) ([]billing.Pend
 	return rows, nil
 }
 
-func (s *Store) MarkInProgress(ctx context.Context, rowIDs []string) error {
-	if len(rowIDs) == 0 {
+func (s *Store) MarkInProgress(ctx context.Context, rows []billing.RowProgress) error {
+	if len(rows) == 0 {
 		return nil
 	}
-	return s.d.Executor().MarkInProgress(ctx, rowIDs)
+	return s.d.Executor().MarkInProgress(ctx, rows)
 }
 
 func (s *Store) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
@@ -373,6 +376,56 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcom
 		return nil
 	}
 	return s.d.Executor().RecordOutcomes(ctx, outcomes)
+}
+
+// ReturnRows records the returns and, for each row returned, its debit.returned event with the
+// row as it now stands and its batch's reference, in one transaction.
+func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.ReturnedRow, error) {
+	if len(returns) == 0 {
+		return nil, nil
+	}
+	var out []billing.ReturnedRow
+	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		out = nil
+		rows, err := tx.ReturnRows(ctx, returns)
+		if err != nil {
+			return fmt.Errorf("return rows: %w", err)
+		}
+		// The events in a stable order: a batch's rows in the order of the batch.
+		slices.SortFunc(rows, func(a, b billing.Row) int {
+			return cmp.Or(strings.Compare(a.BatchID, b.BatchID), cmp.Compare(a.Index, b.Index))
+		})
+		at := map[string]time.Time{}
+		for _, r := range returns {
+			at[r.RowID] = r.At
+		}
+		batches := map[string]billing.Batch{}
+		events := make([]billing.Event, 0, len(rows))
+		for _, r := range rows {
+			b, ok := batches[r.BatchID]
+			if !ok {
+				if b, err = tx.GetBatchByID(ctx, r.BatchID); err != nil {
+					return fmt.Errorf("the batch of a returned row: %w", interpret(err))
+				}
+				batches[r.BatchID] = b
+			}
+			returned := billing.ReturnedRow{Row: r, BatchReference: b.Reference, SiteID: b.SiteID}
+			e, err := billing.RowEvent(billing.EventDebitReturned, returned, at[r.ID])
+			if err != nil {
+				return err
+			}
+			out, events = append(out, returned), append(events, e)
+		}
+		return s.record(ctx, tx, events...)
+	})
+	return out, err
+}
+
+func (s *Store) RowsByID(ctx context.Context, ids []string) ([]billing.Row, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return s.d.Executor().RowsByID(ctx, ids)
 }
 
 // CompleteBatch completes the batch if none of its rows is open, with its batch.completed event,

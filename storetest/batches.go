@@ -15,6 +15,7 @@ import (
 type BatchStore interface {
 	billing.Store
 	billing.BatchStore
+	billing.EventStore
 }
 
 // Batches is a fresh, empty store for one test of the batch suite.
@@ -36,6 +37,7 @@ func RunBatches(t *testing.T, open func(t *testing.T) Batches) {
 	t.Run("ExpireOverdueRows", s.expireOverdueRows)
 	t.Run("ExpireBatch", s.expireBatch)
 	t.Run("PurgeBatches", s.purgeBatches)
+	t.Run("ReturnRows", s.returnRows)
 }
 
 type batchSuite struct {
@@ -145,15 +147,11 @@ func recordOutcomes(t *testing.T, store BatchStore, outcomes ...billing.RowOutco
 
 func markInProgress(t *testing.T, store BatchStore, rows ...billing.Row) {
 	t.Helper()
-	wantErr(t, "MarkInProgress", store.MarkInProgress(context.Background(), rowIDs(rows)), nil)
-}
-
-func rowIDs(rows []billing.Row) []string {
-	ids := make([]string, len(rows))
+	progress := make([]billing.RowProgress, len(rows))
 	for i, r := range rows {
-		ids[i] = r.ID
+		progress[i] = billing.RowProgress{RowID: r.ID}
 	}
-	return ids
+	wantErr(t, "MarkInProgress", store.MarkInProgress(context.Background(), progress), nil)
 }
 
 // succeeded and failed are what a row looks like after its outcome is recorded.
@@ -857,4 +855,115 @@ func (s batchSuite) purgeBatches(t *testing.T) {
 		// The reference is free again.
 		createBatch(t, b.store, b.site.ID, "old", 1, due.RetainUntil)
 	})
+}
+
+func (s batchSuite) returnRows(t *testing.T) {
+	t.Run("a row keeps the file it went in, from inProgress or from its outcome", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		batch, rows := createBatch(t, b.store, b.site.ID, "batch-1", 3, t0)
+		wantErr(t, "MarkInProgress", b.store.MarkInProgress(context.Background(), []billing.RowProgress{
+			{RowID: rows[0].ID, FileID: "file_a"}, {RowID: rows[1].ID}}), nil)
+		recordOutcomes(t, b.store,
+			billing.RowOutcome{RowID: rows[0].ID, At: t0}, // keeps file_a
+			billing.RowOutcome{RowID: rows[2].ID, At: t0, FileID: "file_b"})
+		want := []billing.Row{succeeded(rows[0], t0), inProgress(rows[1]), succeeded(rows[2], t0)}
+		want[0].FileID, want[2].FileID = "file_a", "file_b"
+		wantEqual(t, "BatchRows", batchRows(t, b.store, batch.ID, ""), want)
+	})
+	t.Run("only succeeded rows are returned, once, each with its event in the transaction", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		batch, rows := createBatch(t, b.store, b.site.ID, "batch-1", 4, t0)
+		recordOutcomes(t, b.store,
+			billing.RowOutcome{RowID: rows[0].ID, At: t0, FileID: "file_a"},
+			billing.RowOutcome{RowID: rows[1].ID, At: t0, FileID: "file_a"},
+			billing.RowOutcome{RowID: rows[2].ID, Failure: billing.FailureExpired, At: t0})
+		at := t0.Add(48 * time.Hour)
+		returns := []billing.RowReturn{
+			{RowID: rows[0].ID, Reason: "referToCustomer", Retryable: true, At: at},
+			{RowID: rows[1].ID, Reason: "accountClosed", At: at},
+			{RowID: rows[2].ID, Reason: "accountClosed", At: at}, // failed: not returned
+			{RowID: rows[3].ID, Reason: "accountClosed", At: at}, // pending: not returned
+			{RowID: "row_missing", Reason: "accountClosed", At: at},
+		}
+		returned, err := b.store.ReturnRows(context.Background(), returns)
+		wantErr(t, "ReturnRows", err, nil)
+		want := []billing.Row{succeeded(rows[0], t0), succeeded(rows[1], t0), failed(rows[2], billing.FailureExpired, t0), rows[3]}
+		want[0].FileID, want[1].FileID = "file_a", "file_a"
+		want[0].ReturnedAt, want[0].ReturnReason, want[0].ReturnRetryable = at, "referToCustomer", true
+		want[1].ReturnedAt, want[1].ReturnReason = at, "accountClosed"
+		slices.SortFunc(returned, func(x, y billing.ReturnedRow) int { return x.Index - y.Index })
+		wantEqual(t, "ReturnRows", returned, []billing.ReturnedRow{
+			{Row: want[0], BatchReference: batch.Reference, SiteID: b.site.ID},
+			{Row: want[1], BatchReference: batch.Reference, SiteID: b.site.ID}})
+		wantEqual(t, "BatchRows", batchRows(t, b.store, batch.ID, ""), want)
+		if events := returnedEvents(t, b.store, b.site.ID, 2); len(events) != 2 {
+			t.Fatalf("debit.returned events: %d, want one a returned row", len(events))
+		}
+
+		later := []billing.RowReturn{{RowID: rows[0].ID, Reason: "accountClosed", At: at.Add(time.Hour)}}
+		again, err := b.store.ReturnRows(context.Background(), append(returns, later...))
+		wantErr(t, "ReturnRows again", err, nil)
+		if len(again) != 0 {
+			t.Fatalf("ReturnRows again returned %+v; want nothing: a row is returned once", again)
+		}
+		wantEqual(t, "BatchRows after returning again", batchRows(t, b.store, batch.ID, ""), want)
+		if events := returnedEvents(t, b.store, b.site.ID, 3); len(events) != 2 {
+			t.Fatalf("debit.returned events after returning again: %d; want still 2", len(events))
+		}
+		byID, err := b.store.RowsByID(context.Background(), []string{rows[3].ID, "row_missing", rows[0].ID})
+		wantErr(t, "RowsByID", err, nil)
+		slices.SortFunc(byID, func(x, y billing.Row) int { return x.Index - y.Index })
+		wantEqual(t, "RowsByID", byID, []billing.Row{want[0], want[3]})
+	})
+	t.Run("of concurrent returns of the same rows, one returns each row", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		_, rows := createBatch(t, b.store, b.site.ID, "batch-1", 20, t0)
+		var outcomes []billing.RowOutcome
+		var returns []billing.RowReturn
+		for _, r := range rows {
+			outcomes = append(outcomes, billing.RowOutcome{RowID: r.ID, At: t0})
+			returns = append(returns, billing.RowReturn{RowID: r.ID, Reason: "paymentStopped", At: t0.Add(time.Hour)})
+		}
+		recordOutcomes(t, b.store, outcomes...)
+		const importers = 4
+		counts := make(chan int, importers)
+		errs := make(chan error, importers)
+		for range importers {
+			go func() {
+				got, err := b.store.ReturnRows(context.Background(), returns)
+				counts <- len(got)
+				errs <- err
+			}()
+		}
+		total := 0
+		for range importers {
+			total += <-counts
+			if err := <-errs; err != nil {
+				t.Errorf("ReturnRows: %v", err)
+			}
+		}
+		events := returnedEvents(t, b.store, b.site.ID, len(rows))
+		if total != len(rows) || len(events) != len(rows) {
+			t.Fatalf("the importers returned %d rows and wrote %d events; want %d of each", total, len(events), len(rows))
+		}
+	})
+}
+
+// returnedEvents lists the site's debit.returned events once at least want are listed, or after
+// a few seconds (the events list shows an event once every transaction older than its own has
+// ended, and other tests run transactions at the same time).
+func returnedEvents(t *testing.T, store BatchStore, siteID string, want int) []billing.Event {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		events, err := store.ListEvents(context.Background(), siteID, billing.EventFilter{Type: billing.EventDebitReturned, Limit: 100})
+		wantErr(t, "ListEvents", err, nil)
+		if len(events) >= want || time.Now().After(deadline) {
+			return events
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -24,7 +25,9 @@ const becsUsage = `BECS rail:
   pyng admin site set-rail --site SITEID --rail sandbox
   pyng admin becs files list --site SITEID            one JSON line a file
   pyng admin becs files get FILEID                    the file's exact bytes
-  pyng admin becs files lodged FILEID                 record that the file was lodged with the bank`
+  pyng admin becs files lodged FILEID                 record that the file was lodged with the bank
+  pyng admin becs returns import FILE                 import the bank's returns file (- for stdin)
+  pyng admin becs returns unmatched                   one JSON line an item kept that matched no row`
 
 // The debit user's flags of "site set-rail", each the field of aba.DebitUser it sets.
 var debitUserFlags = []string{"user-id", "user-name", "bank", "description", "trace-bsb", "trace-account", "remitter"}
@@ -84,16 +87,20 @@ func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) 
 }
 
 // becsAdmin runs "pyng admin becs NOUN VERB [ID] [flags]".
-func becsAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		return usageError{"admin becs needs a noun and a verb, for example: admin becs files list --site SITEID"}
 	}
 	name := args[0] + " " + args[1]
 	args = args[2:]
 	var id string
-	if name == "files get" || name == "files lodged" {
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return usageError{fmt.Sprintf("admin becs %s needs a file id", name)}
+	if name == "files get" || name == "files lodged" || name == "returns import" {
+		if len(args) == 0 || (strings.HasPrefix(args[0], "-") && args[0] != "-") {
+			what := "a file id"
+			if name == "returns import" {
+				what = "the returns file's path"
+			}
+			return usageError{fmt.Sprintf("admin becs %s needs %s", name, what)}
 		}
 		id, args = args[0], args[1:]
 	}
@@ -108,7 +115,7 @@ func becsAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	switch name {
-	case "files list", "files get", "files lodged":
+	case "files list", "files get", "files lodged", "returns import", "returns unmatched":
 	default:
 		return usageError{fmt.Sprintf("unknown admin command \"becs %s\"", name)}
 	}
@@ -123,6 +130,9 @@ func becsAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	r, err := becs.Open(ctx, db.Conn(), billing.SystemClock{})
 	if err != nil {
 		return err
+	}
+	if strings.HasPrefix(name, "returns ") {
+		return becsReturns(ctx, name, id, r, db, cfg, stdin, stdout, stderr)
 	}
 	err = becsFiles(ctx, name, id, *site, r, db, cfg, stdout)
 	if errors.Is(err, becs.ErrNotFound) {
@@ -188,4 +198,66 @@ func fileJSON(f becs.File, now time.Time) map[string]any {
 		out["lodgedAt"] = billing.Millis(f.LodgedAt)
 	}
 	return out
+}
+
+// maxReturnsFile bounds a returns file read: 200,000 items of 122 bytes.
+const maxReturnsFile = 200_000 * 122
+
+// becsReturns imports a returns file, or lists the items kept that matched no row.
+func becsReturns(ctx context.Context, name, path string, r *becs.Rail, db storage.Database, cfg app.Config, stdin io.Reader, stdout, stderr io.Writer) error {
+	enc := json.NewEncoder(stdout)
+	if name == "returns unmatched" {
+		kept, err := r.Unmatched(ctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range kept {
+			if err := enc.Encode(map[string]any{"source": "sha256:" + u.Source, "line": u.Line, "lodgementReference": u.LodgementReference,
+				"amount": u.Amount, "reasonCode": int(u.Reason), "reason": u.Reason.Name(), "problem": u.Problem,
+				"importedAt": billing.Millis(u.ImportedAt)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	in := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		defer f.Close()
+		in = f
+	}
+	content, err := io.ReadAll(io.LimitReader(in, maxReturnsFile+1))
+	if err != nil {
+		return err
+	}
+	if len(content) > maxReturnsFile {
+		return fmt.Errorf("the returns file is larger than %d bytes; nothing was imported", maxReturnsFile)
+	}
+	service, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
+	if err != nil {
+		return err
+	}
+	report, err := app.ImportBECSReturns(ctx, r, service, billing.SystemClock{}, content)
+	var fields aba.Errors
+	if errors.As(err, &fields) {
+		for _, e := range fields {
+			fmt.Fprintf(stderr, "%s: %s\n", path, e)
+		}
+		return fmt.Errorf("%s is not a valid returns file (%d problems above); nothing was imported", path, len(fields))
+	}
+	if errors.Is(err, becs.ErrNotReturns) {
+		return fmt.Errorf("%s: %w; nothing was imported", path, err)
+	}
+	if err != nil {
+		return err
+	}
+	for _, it := range report.Unmatched {
+		fmt.Fprintf(stderr, "%s: line %d: lodgement reference %q, %d cents, %s: %s; kept (pyng admin becs returns unmatched)\n",
+			path, it.Line, it.Return.LodgementReference, it.Return.Amount, it.Return.Reason.Name(), it.Problem)
+	}
+	return enc.Encode(map[string]any{"source": "sha256:" + report.Source, "items": report.Items, "returned": report.Returned,
+		"alreadyReturned": report.AlreadyReturned, "unmatched": len(report.Unmatched)})
 }

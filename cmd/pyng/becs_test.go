@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +149,8 @@ func TestBECSAdminCommands(t *testing.T) {
 				}
 			}
 
+			testReturnsImport(t, db, key, service, s, stored, rows)
+
 			if code, _, errOut := runPyng(t, "admin", "becs", "files", "get", "file_nope", db, key); code != 2 || !strings.Contains(errOut, "no BECS file") {
 				t.Errorf("files get of an unknown file = %d, %q", code, errOut)
 			}
@@ -164,4 +169,74 @@ func mustLocation(t *testing.T) *time.Location {
 		t.Fatal(err)
 	}
 	return loc
+}
+
+// testReturnsImport imports, with the built binary, a returns file of the first of the rows
+// (succeeded, in the file content) and of an item that matches none: twice, then malformed.
+func testReturnsImport(t *testing.T, db, key string, service *billing.Service, site billing.Site, content []byte, rows []billing.Row) {
+	t.Helper()
+	returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(rows[0].ID): aba.ReturnAccountClosed}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := aba.Read(bytes.NewReader(returns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := f.Returns[0]
+	stray.LodgementReference, stray.Reason = "PYSTRAY", aba.ReturnPaymentStopped
+	f.Returns = append(f.Returns, stray)
+	if returns, err = f.MarshalText(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "returns.aba")
+	if err := os.WriteFile(path, returns, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type imported struct {
+		Source                                      string
+		Items, Returned, AlreadyReturned, Unmatched int
+	}
+	for i, want := range []imported{{Items: 2, Returned: 1, Unmatched: 1}, {Items: 2, AlreadyReturned: 1, Unmatched: 1}} {
+		code, out, errOut := runPyng(t, "admin", "becs", "returns", "import", path, db, key)
+		var got imported
+		if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
+			t.Fatalf("returns import #%d = %d, %q, %q", i+1, code, out, errOut)
+		}
+		got.Source = ""
+		if got != want || !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, `"PYSTRAY"`) ||
+			!strings.Contains(errOut, "no debit") || strings.Count(errOut, "\n") != 1 {
+			t.Fatalf("returns import #%d = %+v, stderr %q; want %+v and the stray item on stderr", i+1, got, errOut, want)
+		}
+	}
+	_, _, after, err := service.Batch(context.Background(), site, "B1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := after[0]; r.State != billing.RowSucceeded || r.ReturnReason != "accountClosed" || r.ReturnedAt.IsZero() || r.Retryable() {
+		t.Fatalf("the returned row is %+v; want succeeded, returned accountClosed, not retryable", r)
+	}
+	if after[1].Returned() {
+		t.Fatalf("the other row is returned: %+v", after[1])
+	}
+
+	bad := filepath.Join(dir, "bad.aba")
+	if err := os.WriteFile(bad, bytes.Replace(returns, []byte("PYSTRAY"), []byte("PY~TRAY"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runPyng(t, "admin", "becs", "returns", "import", bad, db, key)
+	if code != 1 || out != "" || !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, "column") || !strings.Contains(errOut, "nothing was imported") {
+		t.Fatalf("a malformed returns file = %d, %q, %q; want 1 and its errors with line and column", code, out, errOut)
+	}
+	code, out, errOut = runPyng(t, "admin", "becs", "returns", "unmatched", db, key)
+	var kept struct {
+		Line               int
+		LodgementReference string
+		Reason             string
+	}
+	decodeOne(t, code, out, errOut, &kept)
+	if kept.Line != 3 || kept.LodgementReference != "PYSTRAY" || kept.Reason != "paymentStopped" {
+		t.Fatalf("returns unmatched = %+v; want the stray item, once", kept)
+	}
 }

@@ -118,7 +118,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return migrate(ctx, args[1:], stdout)
 	case "admin":
 		if len(args) > 1 && args[1] == "becs" {
-			return becsAdmin(ctx, args[2:], stdout, stderr)
+			return becsAdmin(ctx, args[2:], os.Stdin, stdout, stderr)
 		}
 		return admin(ctx, args[1:], stdout)
 	case "help", "-h", "-help", "--help":

@@ -160,7 +160,7 @@ func TestACutFileHoldsEveryQueuedDebitOnceAndItsRowsSucceedWhenLodged(t *testing
 		}
 
 		dir := t.TempDir()
-		delivered, err := f.rail.Deliver(ctx, dir)
+		delivered, err := f.rail.Deliver(ctx, becs.Dir(dir))
 		if err != nil || len(delivered) != 1 {
 			t.Fatalf("Deliver = %+v, %v", delivered, err)
 		}
@@ -171,7 +171,7 @@ func TestACutFileHoldsEveryQueuedDebitOnceAndItsRowsSucceedWhenLodged(t *testing
 		if written, _ := os.ReadFile(filepath.Join(dir, file.Name())); !bytes.Equal(written, content) {
 			t.Fatal("the delivered file's bytes differ from the stored file's")
 		}
-		if again, err := f.rail.Deliver(ctx, dir); err != nil || len(again) != 0 {
+		if again, err := f.rail.Deliver(ctx, becs.Dir(dir)); err != nil || len(again) != 0 {
 			t.Fatalf("a second Deliver = %+v, %v; want nothing", again, err)
 		}
 		if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileDelivered {

@@ -275,11 +275,13 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 	return keys, err
 }
 
-// Deliver writes every file not yet delivered to dir, each atomically (written under a
-// temporary name, synced, then renamed to its Name, and the directory synced), and marks it
-// delivered; it returns the files it delivered. A delivery interrupted is done again whole: the
-// file's name is its id, so the directory never holds a file twice, nor part of one.
-func (r *Rail) Deliver(ctx context.Context, dir string) ([]File, error) {
+// Deliver puts every file not yet delivered to dest, each atomically (Destination.Put), and
+// marks it delivered; it returns the files it delivered. A delivery interrupted is done again
+// whole: the file's name is its id, so the destination never holds a file twice, nor part of
+// one. When dest lodges what it is given (the bank's SFTP server), a file is marked lodged with
+// its delivery, so its debits succeed; a file that could no longer be lodged in time (within
+// LodgeMargin of its debits' earliest deadline) is not put there at all.
+func (r *Rail) Deliver(ctx context.Context, dest Destination) ([]File, error) {
 	var files []File
 	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE delivered_at IS NULL ORDER BY cut_at, id`), nil,
 		func(row storage.Scanner) error {
@@ -292,20 +294,37 @@ func (r *Rail) Deliver(ctx context.Context, dir string) ([]File, error) {
 	}
 	var delivered []File
 	for _, f := range files {
+		if dest.Lodges() && !r.clock.Now().Before(f.LodgeBy()) {
+			continue // too late to lodge: its rows fail expired, and the bank must not see it
+		}
 		content, err := r.Content(ctx, f.ID)
 		if err != nil {
 			return delivered, err
 		}
-		if err := writeAtomically(dir, f.Name(), content); err != nil {
-			return delivered, fmt.Errorf("becs rail: deliver file %s: %w", f.ID, err)
+		if err := dest.Put(ctx, f.Name(), content); err != nil {
+			return delivered, fmt.Errorf("becs rail: deliver file %s to %s: %w", f.ID, dest, err)
 		}
 		if BeforeDeliveredMark != nil {
 			BeforeDeliveredMark()
 		}
-		f.DeliveredAt = r.clock.Now().Truncate(time.Millisecond)
-		if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL`),
-			f.ID, f.DeliveredAt.UnixMilli()); err != nil {
+		now := r.clock.Now().Truncate(time.Millisecond)
+		f.DeliveredAt = now
+		mark := `UPDATE becs_files SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL`
+		if dest.Lodges() {
+			// The file is with the bank: its debits will be debited, so it is lodged even if
+			// the upload ended within the margin, as long as the debits' rows are not expired.
+			f.LodgedAt = now
+			mark = `UPDATE becs_files SET delivered_at = $2, lodged_at = coalesce(lodged_at, $2) WHERE id = $1 AND delivered_at IS NULL AND earliest_deadline > $2`
+		}
+		n, err := r.conn.Exec(ctx, r.q(mark), f.ID, now.UnixMilli())
+		if err != nil {
 			return delivered, fmt.Errorf("becs rail: mark file %s delivered: %w", f.ID, err)
+		}
+		if n == 0 && dest.Lodges() {
+			if again, err := r.File(ctx, f.ID); err != nil || again.DeliveredAt.IsZero() {
+				return delivered, fmt.Errorf("becs rail: file %s was uploaded to %s after the deadline of its debits, whose rows failed expired: "+
+					"have the bank recall it", f.ID, dest)
+			}
 		}
 		delivered = append(delivered, f)
 	}

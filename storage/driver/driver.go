@@ -150,12 +150,19 @@ type Executor interface {
 	StartBatch(ctx context.Context, batchID string) error
 	// PendingRows returns the batch's pending rows with their customers' current links.
 	PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error)
-	// MarkInProgress moves those of the rows that are pending to inProgress.
-	MarkInProgress(ctx context.Context, rowIDs []string) error
+	// MarkInProgress moves those of the rows that are pending to inProgress, each with its file
+	// (none when empty).
+	MarkInProgress(ctx context.Context, rows []billing.RowProgress) error
 	// InProgressRows returns the ids of the batch's inProgress rows, in submission order.
 	InProgressRows(ctx context.Context, batchID string) ([]string, error)
-	// RecordOutcomes moves those of the rows that are pending or inProgress to their outcome.
+	// RecordOutcomes moves those of the rows that are pending or inProgress to their outcome (and
+	// sets the file of those whose outcome names one).
 	RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcome) error
+	// ReturnRows records the returns of those of the rows that are succeeded and not returned,
+	// and returns them as they now stand, in no particular order.
+	ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.Row, error)
+	// RowsByID returns the rows with the ids that exist, in no particular order.
+	RowsByID(ctx context.Context, ids []string) ([]billing.Row, error)
 	// CompleteBatch marks the batch completed at `at` unless it is, or one of its rows is open,
 	// and reports whether it did.
 	CompleteBatch(ctx context.Context, batchID string, at time.Time) (bool, error)

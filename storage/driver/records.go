@@ -156,6 +156,10 @@ type RowRecord struct {
 	State             string
 	FailureReason     sql.NullString
 	OutcomeAt         sql.NullInt64
+	FileID            sql.NullString
+	ReturnedAt        sql.NullInt64
+	ReturnReason      sql.NullString
+	ReturnRetryable   bool
 }
 
 func (r RowRecord) Row() billing.Row {
@@ -169,6 +173,10 @@ func (r RowRecord) Row() billing.Row {
 		State:             billing.RowState(r.State),
 		FailureReason:     billing.FailureReason(r.FailureReason.String),
 		OutcomeAt:         FromNullMillis(r.OutcomeAt),
+		FileID:            r.FileID.String,
+		ReturnedAt:        FromNullMillis(r.ReturnedAt),
+		ReturnReason:      billing.ReturnReason(r.ReturnReason.String),
+		ReturnRetryable:   r.ReturnRetryable,
 	}
 }
 

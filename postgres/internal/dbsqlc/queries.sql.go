@@ -28,7 +28,7 @@ func (q *Queries) AddSigningKey(ctx context.Context, arg AddSigningKeyParams) er
 }
 
 const batchRows = `-- name: BatchRows :many
-SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at FROM batch_rows WHERE batch_id = $1 ORDER BY idx
+SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at, file_id, returned_at, return_reason, return_retryable FROM batch_rows WHERE batch_id = $1 ORDER BY idx
 `
 
 func (q *Queries) BatchRows(ctx context.Context, batchID string) ([]BatchRow, error) {
@@ -50,6 +50,10 @@ func (q *Queries) BatchRows(ctx context.Context, batchID string) ([]BatchRow, er
 			&i.State,
 			&i.FailureReason,
 			&i.OutcomeAt,
+			&i.FileID,
+			&i.ReturnedAt,
+			&i.ReturnReason,
+			&i.ReturnRetryable,
 		); err != nil {
 			return nil, err
 		}
@@ -62,7 +66,7 @@ func (q *Queries) BatchRows(ctx context.Context, batchID string) ([]BatchRow, er
 }
 
 const batchRowsInState = `-- name: BatchRowsInState :many
-SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at FROM batch_rows WHERE batch_id = $1 AND state = $2 ORDER BY idx
+SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at, file_id, returned_at, return_reason, return_retryable FROM batch_rows WHERE batch_id = $1 AND state = $2 ORDER BY idx
 `
 
 type BatchRowsInStateParams struct {
@@ -89,6 +93,10 @@ func (q *Queries) BatchRowsInState(ctx context.Context, arg BatchRowsInStatePara
 			&i.State,
 			&i.FailureReason,
 			&i.OutcomeAt,
+			&i.FileID,
+			&i.ReturnedAt,
+			&i.ReturnReason,
+			&i.ReturnRetryable,
 		); err != nil {
 			return nil, err
 		}
@@ -1988,17 +1996,24 @@ func (q *Queries) MarkEndpointSucceeded(ctx context.Context, id string) error {
 }
 
 const markInProgress = `-- name: MarkInProgress :exec
-UPDATE batch_rows SET state = 'inProgress'
-WHERE state = 'pending' AND id = ANY ($1::text[])
+UPDATE batch_rows AS r SET state = 'inProgress', file_id = coalesce(nullif(p.file_id, ''), r.file_id)
+FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS file_id) AS p
+WHERE r.id = p.id AND r.state = 'pending'
 `
 
-func (q *Queries) MarkInProgress(ctx context.Context, ids []string) error {
-	_, err := q.db.Exec(ctx, markInProgress, ids)
+type MarkInProgressParams struct {
+	Ids     []string
+	FileIds []string
+}
+
+// Row ids[i] went in the file file_ids[i] (none when empty).
+func (q *Queries) MarkInProgress(ctx context.Context, arg MarkInProgressParams) error {
+	_, err := q.db.Exec(ctx, markInProgress, arg.Ids, arg.FileIds)
 	return err
 }
 
 const pendingRows = `-- name: PendingRows :many
-SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at,
+SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at, r.file_id, r.returned_at, r.return_reason, r.return_retryable,
        coalesce(l.state = 'linked', FALSE)::boolean AS linked,
        l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
 FROM batch_rows AS r
@@ -2038,6 +2053,10 @@ func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRow
 			&i.BatchRow.State,
 			&i.BatchRow.FailureReason,
 			&i.BatchRow.OutcomeAt,
+			&i.BatchRow.FileID,
+			&i.BatchRow.ReturnedAt,
+			&i.BatchRow.ReturnReason,
+			&i.BatchRow.ReturnRetryable,
 			&i.Linked,
 			&i.CustomerName,
 			&i.CustomerEmail,
@@ -2082,9 +2101,10 @@ const recordOutcomes = `-- name: RecordOutcomes :exec
 UPDATE batch_rows AS r
 SET state = CASE WHEN o.failure = '' THEN 'succeeded' ELSE 'failed' END,
     failure_reason = nullif(o.failure, ''),
-    outcome_at = o.at
+    outcome_at = o.at,
+    file_id = coalesce(nullif(o.file_id, ''), r.file_id)
 FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS failure,
-             unnest($3::bigint[]) AS at) AS o
+             unnest($3::bigint[]) AS at, unnest($4::text[]) AS file_id) AS o
 WHERE r.id = o.id AND r.state IN ('pending', 'inProgress')
 `
 
@@ -2092,14 +2112,62 @@ type RecordOutcomesParams struct {
 	Ids      []string
 	Failures []string
 	Ats      []int64
+	FileIds  []string
 }
 
 // The i-th outcome is row ids[i]: failed with failures[i], or succeeded when it is empty, at
-// ats[i] (the arrays are zipped: unnest in a select list). Rows already terminal keep their
-// outcome.
+// ats[i], in the file file_ids[i] when not empty (the arrays are zipped: unnest in a select
+// list). Rows already terminal keep their outcome.
 func (q *Queries) RecordOutcomes(ctx context.Context, arg RecordOutcomesParams) error {
-	_, err := q.db.Exec(ctx, recordOutcomes, arg.Ids, arg.Failures, arg.Ats)
+	_, err := q.db.Exec(ctx, recordOutcomes,
+		arg.Ids,
+		arg.Failures,
+		arg.Ats,
+		arg.FileIds,
+	)
 	return err
+}
+
+const returnRows = `-- name: ReturnRows :many
+UPDATE batch_rows AS r
+SET returned_at = o.at, return_reason = o.reason, return_retryable = o.retryable
+FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS reason,
+             unnest($3::boolean[]) AS retryable, unnest($4::bigint[]) AS at) AS o
+WHERE r.id = o.id AND r.state = 'succeeded' AND r.returned_at IS NULL
+RETURNING r.id
+`
+
+type ReturnRowsParams struct {
+	Ids        []string
+	Reasons    []string
+	Retryables []bool
+	Ats        []int64
+}
+
+// Row ids[i] was returned at ats[i] for reasons[i]; only succeeded rows not returned yet change.
+func (q *Queries) ReturnRows(ctx context.Context, arg ReturnRowsParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, returnRows,
+		arg.Ids,
+		arg.Reasons,
+		arg.Retryables,
+		arg.Ats,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const revokeClient = `-- name: RevokeClient :one
@@ -2160,6 +2228,44 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerAccountNumber,
 	)
 	return i, err
+}
+
+const rowsByID = `-- name: RowsByID :many
+SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at, file_id, returned_at, return_reason, return_retryable FROM batch_rows WHERE id = ANY ($1::text[])
+`
+
+func (q *Queries) RowsByID(ctx context.Context, ids []string) ([]BatchRow, error) {
+	rows, err := q.db.Query(ctx, rowsByID, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BatchRow
+	for rows.Next() {
+		var i BatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchID,
+			&i.Idx,
+			&i.RowReference,
+			&i.CustomerReference,
+			&i.Amount,
+			&i.State,
+			&i.FailureReason,
+			&i.OutcomeAt,
+			&i.FileID,
+			&i.ReturnedAt,
+			&i.ReturnReason,
+			&i.ReturnRetryable,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const setClientSecret = `-- name: SetClientSecret :one

@@ -43,6 +43,10 @@ type BatchRow struct {
 	State             string
 	FailureReason     sql.NullString
 	OutcomeAt         sql.NullInt64
+	FileID            sql.NullString
+	ReturnedAt        sql.NullInt64
+	ReturnReason      sql.NullString
+	ReturnRetryable   bool
 }
 
 type CustomerLink struct {

@@ -28,7 +28,7 @@ func (q *Queries) AddSigningKey(ctx context.Context, arg AddSigningKeyParams) er
 }
 
 const batchRows = `-- name: BatchRows :many
-SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at FROM batch_rows WHERE batch_id = ?1 ORDER BY idx
+SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at, file_id, returned_at, return_reason, return_retryable FROM batch_rows WHERE batch_id = ?1 ORDER BY idx
 `
 
 func (q *Queries) BatchRows(ctx context.Context, batchID string) ([]BatchRow, error) {
@@ -50,6 +50,10 @@ func (q *Queries) BatchRows(ctx context.Context, batchID string) ([]BatchRow, er
 			&i.State,
 			&i.FailureReason,
 			&i.OutcomeAt,
+			&i.FileID,
+			&i.ReturnedAt,
+			&i.ReturnReason,
+			&i.ReturnRetryable,
 		); err != nil {
 			return nil, err
 		}
@@ -65,7 +69,7 @@ func (q *Queries) BatchRows(ctx context.Context, batchID string) ([]BatchRow, er
 }
 
 const batchRowsInState = `-- name: BatchRowsInState :many
-SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at FROM batch_rows WHERE batch_id = ?1 AND state = ?2 ORDER BY idx
+SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at, file_id, returned_at, return_reason, return_retryable FROM batch_rows WHERE batch_id = ?1 AND state = ?2 ORDER BY idx
 `
 
 type BatchRowsInStateParams struct {
@@ -92,6 +96,10 @@ func (q *Queries) BatchRowsInState(ctx context.Context, arg BatchRowsInStatePara
 			&i.State,
 			&i.FailureReason,
 			&i.OutcomeAt,
+			&i.FileID,
+			&i.ReturnedAt,
+			&i.ReturnReason,
+			&i.ReturnRetryable,
 		); err != nil {
 			return nil, err
 		}
@@ -2062,19 +2070,8 @@ func (q *Queries) MarkEndpointSucceeded(ctx context.Context, id string) error {
 	return err
 }
 
-const markInProgress = `-- name: MarkInProgress :exec
-UPDATE batch_rows SET state = 'inProgress'
-WHERE state = 'pending' AND id IN (SELECT value FROM json_each(?1))
-`
-
-// ids is a JSON array of row ids.
-func (q *Queries) MarkInProgress(ctx context.Context, ids interface{}) error {
-	_, err := q.db.ExecContext(ctx, markInProgress, ids)
-	return err
-}
-
 const pendingRows = `-- name: PendingRows :many
-SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at,
+SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at, r.file_id, r.returned_at, r.return_reason, r.return_retryable,
        CAST(coalesce(l.state = 'linked', FALSE) AS BOOLEAN) AS linked,
        l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
 FROM batch_rows AS r
@@ -2114,6 +2111,10 @@ func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRow
 			&i.BatchRow.State,
 			&i.BatchRow.FailureReason,
 			&i.BatchRow.OutcomeAt,
+			&i.BatchRow.FileID,
+			&i.BatchRow.ReturnedAt,
+			&i.BatchRow.ReturnReason,
+			&i.BatchRow.ReturnRetryable,
 			&i.Linked,
 			&i.CustomerName,
 			&i.CustomerEmail,
@@ -2215,6 +2216,48 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerAccountNumber,
 	)
 	return i, err
+}
+
+const rowsByID = `-- name: RowsByID :many
+SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at, file_id, returned_at, return_reason, return_retryable FROM batch_rows WHERE id IN (SELECT value FROM json_each(?1))
+`
+
+// ids is a JSON array of row ids.
+func (q *Queries) RowsByID(ctx context.Context, ids interface{}) ([]BatchRow, error) {
+	rows, err := q.db.QueryContext(ctx, rowsByID, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []BatchRow
+	for rows.Next() {
+		var i BatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchID,
+			&i.Idx,
+			&i.RowReference,
+			&i.CustomerReference,
+			&i.Amount,
+			&i.State,
+			&i.FailureReason,
+			&i.OutcomeAt,
+			&i.FileID,
+			&i.ReturnedAt,
+			&i.ReturnReason,
+			&i.ReturnRetryable,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const setClientSecret = `-- name: SetClientSecret :one

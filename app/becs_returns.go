@@ -1,0 +1,59 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/rail/becs"
+)
+
+// BECSReturnsReport is what importing a BECS returns file did.
+type BECSReturnsReport struct {
+	Source          string // the SHA-256 of the file, hex
+	Items           int
+	Returned        int // rows returned by this import
+	AlreadyReturned int // rows an earlier import returned
+	// Unmatched are the items that match no row that could be returned, each with its Problem;
+	// the rail keeps them (becs.Rail.Unmatched).
+	Unmatched []becs.ReturnedItem
+}
+
+// ImportBECSReturns imports a returns file of the BECS rail: it matches each item to its debit
+// by lodgement reference, records the return of each debit's row (which stays succeeded) with
+// its debit.returned event, and keeps the items that match no row that could be returned. A file
+// that does not read changes nothing (the error is aba.Errors, or wraps becs.ErrNotReturns).
+// Importing a file again changes nothing: a row is returned once, an item kept once.
+func ImportBECSReturns(ctx context.Context, r *becs.Rail, service *billing.Service, clock billing.Clock, content []byte) (BECSReturnsReport, error) {
+	returns, err := r.MatchReturns(ctx, content)
+	if err != nil {
+		return BECSReturnsReport{}, err
+	}
+	report := BECSReturnsReport{Source: returns.Source, Items: len(returns.Items)}
+	now := clock.Now()
+	var rows []billing.RowReturn
+	for _, it := range returns.Items {
+		if it.Key != "" {
+			rows = append(rows, billing.RowReturn{RowID: it.Key, Reason: billing.ReturnReason(it.Return.Reason.Name()),
+				Retryable: it.Return.Reason.Retryable(), At: now})
+		}
+	}
+	done, err := service.ReturnRows(ctx, rows)
+	if err != nil {
+		return BECSReturnsReport{}, err
+	}
+	report.Returned, report.AlreadyReturned = len(done.Returned), len(done.AlreadyReturned)
+	for i := range returns.Items {
+		it := &returns.Items[i]
+		if why, ok := done.Unmatched[it.Key]; ok && it.Key != "" {
+			it.Problem = "its debit's row cannot be returned: " + why
+		}
+		if it.Problem != "" {
+			report.Unmatched = append(report.Unmatched, *it)
+		}
+	}
+	if _, err := r.KeepUnmatched(ctx, returns.Source, returns.Items); err != nil {
+		return report, fmt.Errorf("the returns are recorded; keeping the items that matched nothing failed (import the file again): %w", err)
+	}
+	return report, nil
+}

@@ -1,0 +1,302 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/sshdtest"
+)
+
+// apiRow is a row as GET of a batch shows it.
+type apiRow struct {
+	RowReference string
+	State        string
+	Retryable    *bool
+	FileID       string
+	ReturnedAt   int64
+	ReturnReason string
+}
+
+// TestBECSReturnsImportReturnsSucceededRowsOnce cuts and lodges a file of three debits, imports
+// a returns file of two of them and of two items that match none, and reads the rows and the
+// debit.returned events over HTTP (every answer checked against the API document).
+func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			srv := apptest.Start(t, engine, apptest.Options{NoJobs: true})
+			service, site := srv.Service, srv.Partner.Site
+			r, err := becs.Open(ctx, srv.Store.Conn(), srv.Clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.SetUser(ctx, site.ID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
+				Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
+				t.Fatal(err)
+			}
+			if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
+				t.Fatal(err)
+			}
+			apptest.LinkedCustomer(t, service, site, "C1")
+			b := apptest.SubmitBatch(t, service, site, "B1", billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100},
+				billing.RowRequest{Reference: "R2", CustomerReference: "C1", Amount: 200},
+				billing.RowRequest{Reference: "R3", CustomerReference: "C1", Amount: 300})
+			execute := func() {
+				t.Helper()
+				if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			execute()
+			files, err := r.Cut(ctx, time.UTC)
+			if err != nil || len(files) != 1 {
+				t.Fatalf("Cut = %+v, %v", files, err)
+			}
+			file := files[0]
+			execute()
+			token := srv.Token(t, srv.Partner)
+			getRows := func() []apiRow {
+				t.Helper()
+				res := srv.Do(t, apptest.Request{Method: "GET", Path: "/billing/sites/" + site.ID + "/batches/B1", Token: token})
+				var body struct{ Data struct{ Rows []apiRow } }
+				res.JSON(t, &body)
+				if res.Status != 200 || len(body.Data.Rows) != 3 {
+					t.Fatalf("GET the batch = %d %s", res.Status, res.Body)
+				}
+				return body.Data.Rows
+			}
+			for _, row := range getRows() {
+				if row.State != "inProgress" || row.FileID != file.ID {
+					t.Fatalf("after the cut, row %+v; want inProgress in %s", row, file.ID)
+				}
+			}
+			if _, err := r.Lodge(ctx, file.ID); err != nil {
+				t.Fatal(err)
+			}
+			execute()
+
+			_, _, rows, err := service.Batch(ctx, site, "B1", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			content, err := r.Content(ctx, file.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{
+				becs.LodgementReference(rows[0].ID): aba.ReturnReferToCustomer,
+				becs.LodgementReference(rows[1].ID): aba.ReturnAccountClosed,
+			}, srv.Clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Two items that match no row: a reference of no debit, and a debit's reference with
+			// another amount.
+			returns = withItems(t, returns,
+				aba.Return{Entry: entry("PYNOSUCHDEBIT", 500), Reason: aba.ReturnPaymentStopped, OriginalDay: 1, OriginalUserID: "123456"},
+				aba.Return{Entry: entry(becs.LodgementReference(rows[2].ID), 301), Reason: aba.ReturnInvalidAccount, OriginalDay: 1, OriginalUserID: "123456"})
+
+			srv.Clock.Advance(48 * time.Hour)
+			report, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, returns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if report.Items != 4 || report.Returned != 2 || report.AlreadyReturned != 0 || len(report.Unmatched) != 2 {
+				t.Fatalf("import = %+v", report)
+			}
+			returnedAt := billing.Millis(srv.Clock.Now())
+			token = srv.Token(t, srv.Partner) // the first expired with the clock's advance
+			want := []struct {
+				reason    string
+				retryable bool
+			}{{"referToCustomer", true}, {"accountClosed", false}, {"", false}}
+			check := func() {
+				t.Helper()
+				for i, row := range getRows() {
+					w := want[i]
+					if row.State != "succeeded" || row.FileID != file.ID || row.ReturnReason != w.reason {
+						t.Errorf("row %d = %+v; want succeeded, in %s, returned for %q", i, row, file.ID, w.reason)
+					}
+					if w.reason != "" && (row.ReturnedAt != returnedAt || row.Retryable == nil || *row.Retryable != w.retryable) {
+						t.Errorf("row %d = %+v; want returned at %d, retryable %v", i, row, returnedAt, w.retryable)
+					}
+					if w.reason == "" && (row.ReturnedAt != 0 || row.Retryable != nil) {
+						t.Errorf("row %d = %+v; want no return", i, row)
+					}
+				}
+			}
+			check()
+			events := returnedEvents(t, srv, token, site.ID, 2)
+			if len(events) != 2 || events[0].Data.BatchReference != "B1" || events[0].Data.RowReference != "R1" ||
+				events[0].Data.ReturnReason != "referToCustomer" || events[1].Data.RowReference != "R2" {
+				t.Fatalf("debit.returned events = %+v", events)
+			}
+
+			// The same file again changes nothing.
+			srv.Clock.Advance(time.Minute)
+			again, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, returns)
+			if err != nil || again.Returned != 0 || again.AlreadyReturned != 2 || len(again.Unmatched) != 2 {
+				t.Fatalf("the second import = %+v, %v", again, err)
+			}
+			check()
+			kept, err := r.Unmatched(ctx)
+			if err != nil || len(kept) != 2 || kept[0].LodgementReference != "PYNOSUCHDEBIT" || kept[1].Line != 5 ||
+				!strings.Contains(kept[1].Problem, "amount") {
+				t.Fatalf("Unmatched = %+v, %v; want the two items, once", kept, err)
+			}
+
+			// A malformed file, and a direct-entry file, change nothing at all.
+			bad := []byte(strings.Replace(string(returns), "PYNOSUCHDEBIT", "PYNOSUCHDEBIT\u00e9", 1))
+			var fields aba.Errors
+			if _, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, bad); !errors.As(err, &fields) {
+				t.Fatalf("a malformed file: %v; want the format's errors", err)
+			}
+			if _, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, content); !errors.Is(err, becs.ErrNotReturns) {
+				t.Fatalf("a direct-entry file: %v; want ErrNotReturns", err)
+			}
+			check()
+			if kept, _ := r.Unmatched(ctx); len(kept) != 2 {
+				t.Fatalf("Unmatched after the bad files: %d, want 2", len(kept))
+			}
+			if events := returnedEvents(t, srv, token, site.ID, 3); len(events) != 2 {
+				t.Fatalf("debit.returned events after importing again: %d, want 2", len(events))
+			}
+		})
+	}
+}
+
+func entry(ref string, amount int64) aba.Entry {
+	return aba.Entry{BSB: "062-000", Account: "12345678", Code: aba.CodeDebit, Amount: amount, Title: "SOMEONE",
+		LodgementReference: ref, TraceBSB: "062-000", TraceAccount: "1234567", Remitter: "ACME"}
+}
+
+// withItems adds items to a returns file.
+func withItems(t *testing.T, content []byte, items ...aba.Return) []byte {
+	t.Helper()
+	f, err := aba.Read(strings.NewReader(string(content)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Returns = append(f.Returns, items...)
+	out, err := f.MarshalText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+type returnedEvent struct {
+	Type string
+	Data struct {
+		BatchReference string
+		apiRow
+	}
+}
+
+// returnedEvents lists the site's debit.returned events over HTTP once want are listed, or after
+// a few seconds.
+func returnedEvents(t *testing.T, srv *apptest.Server, token, siteID string, want int) []returnedEvent {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		res := srv.Do(t, apptest.Request{Method: "GET", Path: "/billing/sites/" + siteID + "/events?type=debit.returned", Token: token})
+		var body struct{ Data []json.RawMessage }
+		res.JSON(t, &body)
+		events := make([]returnedEvent, len(body.Data))
+		for i, raw := range body.Data {
+			if err := json.Unmarshal(raw, &events[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(events) >= want || time.Now().After(deadline) {
+			return events
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory runs the BECS tasks against a real
+// OpenSSH server: the cut-off uploads the file, which lodges it (its rows succeed at once), and
+// the returns task imports the returns file the bank put in its directory, then moves it aside.
+func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			clock := clocktest.New()
+			service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+			site := apptest.NewSite(t, service, "Acme")
+			r, err := becs.Open(ctx, db.Conn(), clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.SetUser(ctx, site.ID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
+				Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
+				t.Fatal(err)
+			}
+			if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
+				t.Fatal(err)
+			}
+			b := apptest.SubmitOneDebit(t, service, site)
+			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+			out, returnsDir := filepath.Join(sshd.Dir, engine, "out"), filepath.Join(sshd.Dir, engine, "returns")
+			for _, d := range []string{out, returnsDir} {
+				if err := os.MkdirAll(d, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tasks, err := app.BECSTasks(ctx, db, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney",
+				BECSSFTPURL: sshd.URL(engine + "/out"), BECSSFTPKeyFile: sshd.KeyFile, BECSSFTPKnownHosts: sshd.KnownHosts,
+				BECSSFTPReturnsDir: returnsDir}, slog.New(slog.DiscardHandler))
+			if err != nil || len(tasks) != 3 || tasks[2].Name != "becs_returns" {
+				t.Fatalf("BECSTasks = %+v, %v; want the cut, the delivery and the returns", tasks, err)
+			}
+			if err := tasks[0].Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, _, rows, err := service.Batch(ctx, site, b.Reference, "")
+			if err != nil || len(rows) != 1 || rows[0].State != billing.RowSucceeded || rows[0].FileID == "" {
+				t.Fatalf("rows %+v, %v; want succeeded once the file is uploaded", rows, err)
+			}
+			content, err := os.ReadFile(filepath.Join(out, rows[0].FileID+".aba"))
+			if err != nil {
+				t.Fatalf("the file is not on the server: %v", err)
+			}
+			returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(rows[0].ID): aba.ReturnPaymentStopped}, clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(returnsDir, "RET001.aba"), returns, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := tasks[2].Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, _, rows, _ = service.Batch(ctx, site, b.Reference, "")
+			if rows[0].ReturnReason != "paymentStopped" || rows[0].State != billing.RowSucceeded {
+				t.Fatalf("row %+v; want returned, paymentStopped", rows[0])
+			}
+			if _, err := os.Stat(filepath.Join(returnsDir, "imported", "RET001.aba")); err != nil {
+				t.Fatalf("the returns file was not moved to imported/: %v", err)
+			}
+		})
+	}
+}

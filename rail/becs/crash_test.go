@@ -1,0 +1,235 @@
+package becs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/storage"
+)
+
+// The crash test's child: it cuts and delivers the files of the database at BECS_CRASH_DB to the
+// outbox BECS_CRASH_OUTBOX, and kills itself with SIGKILL at the BECS_CRASH_AFTER-th time it
+// reaches the point BECS_CRASH_AT: a cut's transaction about to commit ("cut"), or a file
+// written to the outbox and not yet marked delivered ("deliver").
+func TestMain(m *testing.M) {
+	if url := os.Getenv("BECS_CRASH_DB"); url != "" {
+		os.Exit(crashChild(url))
+	}
+	os.Exit(m.Run())
+}
+
+func crashChild(url string) int {
+	ctx := context.Background()
+	after, _ := strconv.Atoi(os.Getenv("BECS_CRASH_AFTER"))
+	reached := 0
+	crash := func() {
+		if reached++; reached == after {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
+	switch os.Getenv("BECS_CRASH_AT") {
+	case "cut":
+		becs.BeforeCutCommit = crash
+	case "deliver":
+		becs.BeforeDeliveredMark = crash
+	}
+	db, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	r, err := becs.Open(ctx, db.Conn(), billing.SystemClock{})
+	if err == nil {
+		_, err = r.Cut(ctx, sydney)
+	}
+	if err == nil {
+		_, err = r.Deliver(ctx, becs.Dir(os.Getenv("BECS_CRASH_OUTBOX")))
+	}
+	fmt.Fprintln(os.Stderr, "the child was not killed:", err)
+	return 3
+}
+
+// TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile kills a process with SIGKILL
+// while it cuts files and while it delivers them, runs the cut and the delivery again, and
+// checks the money: every debit is in exactly one file, every file is in the outbox once, whole,
+// and nothing else is, and the detail records of each file add up to its debits, to the cent.
+func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		for _, at := range []struct {
+			point string
+			after int
+		}{{"cut", 1}, {"cut", 2}, {"deliver", 1}, {"deliver", 2}} {
+			t.Run(fmt.Sprintf("%s/%s-%d", engine, at.point, at.after), func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				url := dbtest.URL(t, engine)
+				db := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
+				service, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := becs.Open(ctx, db.Conn(), billing.SystemClock{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Three sites, so that a crash can come between the files of one cut.
+				want := map[string]int64{} // row id → amount
+				for s := range 3 {
+					site := apptest.NewSite(t, service, fmt.Sprintf("Site %d", s))
+					if _, err := r.SetUser(ctx, site.ID, User); err != nil {
+						t.Fatal(err)
+					}
+					if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
+						t.Fatal(err)
+					}
+					apptest.LinkedCustomer(t, service, site, "C1")
+					for b := range 2 {
+						var rows []billing.RowRequest
+						for i := range 40 {
+							rows = append(rows, billing.RowRequest{Reference: fmt.Sprintf("R%d", i), CustomerReference: "C1", Amount: int64(1 + s*100_000 + b*1000 + i*37)})
+						}
+						batch := apptest.SubmitBatch(t, service, site, fmt.Sprintf("B%d", b), rows...)
+						if _, _, err := service.ExecuteBatch(ctx, batch.ID); err != nil {
+							t.Fatal(err)
+						}
+						_, _, got, err := service.Batch(ctx, site, batch.Reference, "")
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, row := range got {
+							want[row.ID] = row.Amount
+						}
+					}
+				}
+
+				outbox := t.TempDir()
+				child := exec.Command(os.Args[0], "-test.run=^$")
+				child.Env = append(os.Environ(), "BECS_CRASH_DB="+url, "BECS_CRASH_AT="+at.point,
+					"BECS_CRASH_AFTER="+strconv.Itoa(at.after), "BECS_CRASH_OUTBOX="+outbox)
+				var stderr bytes.Buffer
+				child.Stderr = &stderr
+				err = child.Run()
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+					t.Fatalf("the child ended with %v, want killed by SIGKILL: %s", err, stderr.String())
+				}
+
+				// After the crash: cut and deliver again, as the next run of the task does.
+				if _, err := r.Cut(ctx, sydney); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.Deliver(ctx, becs.Dir(outbox)); err != nil {
+					t.Fatal(err)
+				}
+				checkFiles(t, r, db, outbox, want)
+			})
+		}
+	}
+}
+
+// checkFiles checks that every debit of want (row id → amount) is in exactly one file, that the
+// outbox holds each file once, whole, and nothing else, and that each file's detail records add up
+// to its debits' amounts.
+func checkFiles(t *testing.T, r *becs.Rail, db storage.Database, outbox string, want map[string]int64) {
+	t.Helper()
+	ctx := context.Background()
+	var sites []string
+	err := db.Conn().Query(ctx, `SELECT DISTINCT site_id FROM becs_debits ORDER BY site_id`, nil, func(row storage.Scanner) error {
+		var s string
+		sites = append(sites, s)
+		return row.Scan(&sites[len(sites)-1])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFile := map[string]string{} // row id → file
+	var names []string
+	var total int64
+	for _, site := range sites {
+		files, err := r.Files(ctx, site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if f.DeliveredAt.IsZero() {
+				t.Errorf("file %s is not delivered", f.ID)
+			}
+			names = append(names, f.Name())
+			keys, err := r.Keys(ctx, f.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sum int64
+			for _, k := range keys {
+				if other, ok := inFile[k]; ok {
+					t.Errorf("debit %s is in files %s and %s", k, other, f.ID)
+				}
+				inFile[k] = f.ID
+				sum += want[k]
+			}
+			delivered, err := os.ReadFile(filepath.Join(outbox, f.Name()))
+			if err != nil {
+				t.Errorf("file %s is not in the outbox: %v", f.ID, err)
+				continue
+			}
+			stored, err := r.Content(ctx, f.ID)
+			if err != nil || !bytes.Equal(delivered, stored) {
+				t.Errorf("file %s in the outbox differs from the stored file (%v)", f.ID, err)
+			}
+			parsed, err := aba.Read(bytes.NewReader(delivered))
+			if err != nil {
+				t.Fatalf("file %s does not read: %v", f.ID, err)
+			}
+			var details int64
+			for _, d := range parsed.Details {
+				if d.Code.IsDebit() {
+					details += d.Amount
+				}
+			}
+			if details != sum || f.Total != sum || f.Rows != len(keys) {
+				t.Errorf("file %s: detail records %d, total %d, rows %d; its debits add up to %d in %d rows", f.ID, details, f.Total, f.Rows, sum, len(keys))
+			}
+			total += sum
+		}
+	}
+	for id := range want {
+		if _, ok := inFile[id]; !ok {
+			t.Errorf("row %s is in no file", id)
+		}
+	}
+	var wantTotal int64
+	for _, a := range want {
+		wantTotal += a
+	}
+	if len(inFile) != len(want) || total != wantTotal {
+		t.Errorf("the files hold %d debits of %d cents; want %d of %d", len(inFile), total, len(want), wantTotal)
+	}
+	entries, _ := os.ReadDir(outbox)
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	slices.Sort(got)
+	slices.Sort(names)
+	if !slices.Equal(got, names) {
+		t.Errorf("the outbox holds %s; want exactly the files %s", strings.Join(got, " "), strings.Join(names, " "))
+	}
+}

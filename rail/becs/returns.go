@@ -1,0 +1,197 @@
+package becs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/storage"
+)
+
+// sealedRecord is the sealed column of an unmatched item's record.
+const sealedRecord = "becs_unmatched_returns.record"
+
+// Returns is a returns file the bank sent, read, with each item matched to the debit it returns.
+type Returns struct {
+	// Source is the SHA-256 of the file's bytes, hex.
+	Source string
+	Items  []ReturnedItem
+}
+
+// ReturnedItem is one item of a returns file.
+type ReturnedItem struct {
+	Line   int // its line in the file (the descriptive record is line 1)
+	Return aba.Return
+	// Key is the key (the row's id) of the debit the item returns, when it matches one: a debit
+	// of the rail that went in a file, with the item's lodgement reference and amount.
+	Key string
+	// Problem says why the item matches no debit (Key is then empty), or, once the caller
+	// found the debit's row could not be returned, why not.
+	Problem string
+	record  []byte
+}
+
+// ErrNotReturns is the error of a direct-entry file given where a returns file is expected.
+var ErrNotReturns = errors.New("not a returns file")
+
+// MatchReturns reads a returns file (type 2 records) and matches each of its items to the debit
+// it returns, by lodgement reference. A file that does not read (aba.Errors, with each problem's
+// line and column) or is not a returns file (ErrNotReturns) is an error, and nothing is matched.
+// It writes nothing.
+func (r *Rail) MatchReturns(ctx context.Context, content []byte) (Returns, error) {
+	f, err := aba.Read(bytes.NewReader(content))
+	if err != nil {
+		return Returns{}, err
+	}
+	if len(f.Details) > 0 || len(f.Returns) == 0 {
+		return Returns{}, fmt.Errorf("%w: it holds %d detail records (type 1) and %d returned-item records (type 2); "+
+			"a returns file holds returned items only", ErrNotReturns, len(f.Details), len(f.Returns))
+	}
+	sum := sha256.Sum256(content)
+	out := Returns{Source: hex.EncodeToString(sum[:]), Items: make([]ReturnedItem, len(f.Returns))}
+	lines := bytes.Split(content, crlf)
+	refs := make([]string, len(f.Returns))
+	for i, ret := range f.Returns {
+		out.Items[i] = ReturnedItem{Line: i + 2, Return: ret, record: lines[i+1]}
+		refs[i] = ret.LodgementReference
+	}
+	type debit struct {
+		key, file string
+		amount    int64
+	}
+	debits := map[string]debit{}
+	arg, err := jsonArg(refs)
+	if err != nil {
+		return Returns{}, err
+	}
+	err = r.conn.Query(ctx, r.q(`SELECT lodgement_reference, idempotency_key, coalesce(file_id, ''), amount FROM becs_debits WHERE `+
+		r.in("lodgement_reference", 1)), []any{arg}, func(row storage.Scanner) error {
+		var ref string
+		var d debit
+		err := row.Scan(&ref, &d.key, &d.file, &d.amount)
+		debits[ref] = d
+		return err
+	})
+	if err != nil {
+		return Returns{}, fmt.Errorf("becs rail: match returns: %w", err)
+	}
+	for i := range out.Items {
+		it := &out.Items[i]
+		d, ok := debits[it.Return.LodgementReference]
+		switch {
+		case !ok:
+			it.Problem = "no debit of this rail has this lodgement reference"
+		case d.file == "":
+			it.Problem = "its debit was never put in a file"
+		case d.amount != it.Return.Amount:
+			it.Problem = fmt.Sprintf("its debit's amount is %d cents, the item's %d", d.amount, it.Return.Amount)
+		default:
+			it.Key = d.key
+		}
+	}
+	return out, nil
+}
+
+var crlf = []byte("\r\n")
+
+// UnmatchedReturn is an item of a returns file kept because it matched no debit that could be
+// returned.
+type UnmatchedReturn struct {
+	Source             string // the SHA-256 of the file it came in
+	Line               int
+	LodgementReference string
+	Amount             int64
+	Reason             aba.ReturnReason
+	Problem            string
+	ImportedAt         time.Time
+}
+
+// KeepUnmatched keeps the items of the returns file that have a Problem, each once however many
+// times the file is imported, and forgets those kept from an earlier import that now have none
+// (their debit's row has since been returned); it returns how many it added.
+func (r *Rail) KeepUnmatched(ctx context.Context, source string, items []ReturnedItem) (int, error) {
+	now := r.clock.Now().UnixMilli()
+	var matched []int
+	for _, it := range items {
+		if it.Problem == "" {
+			matched = append(matched, it.Line)
+		}
+	}
+	lines, err := jsonArg(matched)
+	if err != nil {
+		return 0, err
+	}
+	forget := `DELETE FROM becs_unmatched_returns WHERE source = $1 AND line IN (SELECT jsonb_array_elements_text($2::jsonb)::bigint)`
+	if r.conn.Dialect() == storage.EngineSQLite {
+		forget = `DELETE FROM becs_unmatched_returns WHERE source = ?1 AND line IN (SELECT value FROM json_each(?2))`
+	}
+	added := 0
+	err = r.conn.InTx(ctx, func(tx storage.Statements) error {
+		added = 0
+		if len(matched) > 0 {
+			if _, err := tx.Exec(ctx, forget, source, lines); err != nil {
+				return fmt.Errorf("becs rail: forget returns matched since: %w", err)
+			}
+		}
+		for _, it := range items {
+			if it.Problem == "" {
+				continue
+			}
+			record, err := r.keys.SealString(sealedRecord, string(it.record))
+			if err != nil {
+				return err
+			}
+			n, err := tx.Exec(ctx, r.q(`INSERT INTO becs_unmatched_returns (source, line, lodgement_reference, amount, reason, problem, record, imported_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (source, line) DO NOTHING`),
+				source, it.Line, it.Return.LodgementReference, it.Return.Amount, int(it.Return.Reason), it.Problem, record, now)
+			if err != nil {
+				return fmt.Errorf("becs rail: keep an unmatched return: %w", err)
+			}
+			added += int(n)
+		}
+		return nil
+	})
+	return added, err
+}
+
+// Unmatched returns the unmatched items kept, in the order they were imported.
+func (r *Rail) Unmatched(ctx context.Context) ([]UnmatchedReturn, error) {
+	var out []UnmatchedReturn
+	err := r.conn.Query(ctx, `SELECT source, line, lodgement_reference, amount, reason, problem, imported_at FROM becs_unmatched_returns
+ORDER BY imported_at, source, line`, nil, func(row storage.Scanner) error {
+		var u UnmatchedReturn
+		var line, reason, at int64
+		err := row.Scan(&u.Source, &line, &u.LodgementReference, &u.Amount, &reason, &u.Problem, &at)
+		u.Line, u.Reason, u.ImportedAt = int(line), aba.ReturnReason(reason), time.UnixMilli(at).UTC()
+		out = append(out, u)
+		return err
+	})
+	return out, err
+}
+
+// ReturnsOf makes the returns file the debit user's bank would send back for some debits of a
+// direct-entry file (content, as the rail cut it): each debit whose lodgement reference is a key
+// of reasons, returned for its reason, processed on day at. It is for tests, the benchmark and
+// an operator's drills: a real returns file comes from the bank.
+func ReturnsOf(content []byte, reasons map[string]aba.ReturnReason, at time.Time) ([]byte, error) {
+	f, err := aba.Read(bytes.NewReader(content))
+	if err != nil {
+		return nil, err
+	}
+	out := aba.File{ReelSequence: 1, Institution: f.Institution, UserName: f.UserName, UserID: f.UserID,
+		Description: "RETURNS", ProcessingDate: at}
+	for _, d := range f.Details {
+		reason, ok := reasons[d.LodgementReference]
+		if !ok || !d.Code.IsDebit() {
+			continue
+		}
+		out.Returns = append(out.Returns, aba.Return{Entry: d.Entry, Reason: reason,
+			OriginalDay: f.ProcessingDate.Day(), OriginalUserID: f.UserID})
+	}
+	return out.MarshalText()
+}

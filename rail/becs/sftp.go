@@ -1,0 +1,253 @@
+package becs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Destination is where the rail delivers its files.
+type Destination interface {
+	// Put writes content as the file name, atomically: the destination holds either no file of
+	// that name or the whole of it, and putting it again leaves one file.
+	Put(ctx context.Context, name string, content []byte) error
+	// Lodges reports whether a file put there is lodged with the bank (the bank's SFTP server),
+	// rather than waiting for an operator to lodge it (an outbox directory).
+	Lodges() bool
+	// String names the destination in logs, without credentials.
+	String() string
+}
+
+// Dir is an outbox directory an operator uploads files from.
+type Dir string
+
+// Put writes the file under a temporary name, syncs it, renames it and syncs the directory.
+func (d Dir) Put(_ context.Context, name string, content []byte) error {
+	return writeAtomically(string(d), name, content)
+}
+
+// Lodges is false: the operator lodges the file.
+func (Dir) Lodges() bool     { return false }
+func (d Dir) String() string { return string(d) }
+
+// SFTPConfig says how to reach the bank's SFTP server.
+type SFTPConfig struct {
+	// URL is sftp://user@host:port/dir: where files are put (dir relative to the login directory
+	// unless it starts with a second slash).
+	URL string
+	// KeyFile is the client's private key (OpenSSH format, unencrypted).
+	KeyFile string
+	// KnownHosts is a known_hosts file holding the server's host key: no other key is accepted.
+	KnownHosts string
+	// ReturnsDir is the server's directory the bank puts returns files in ("" for none).
+	ReturnsDir string
+	// Timeout bounds connecting and each file's transfer (0: a minute).
+	Timeout time.Duration
+}
+
+// SFTP is a directory on the bank's SFTP server.
+type SFTP struct {
+	addr, dir, returnsDir string
+	timeout               time.Duration
+	client                *ssh.ClientConfig
+	display               string
+}
+
+// OpenSFTP checks cfg and reads its key and known hosts; it connects only when used.
+func OpenSFTP(cfg SFTPConfig) (*SFTP, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Scheme != "sftp" || u.Host == "" || u.User == nil || u.User.Username() == "" {
+		return nil, fmt.Errorf("the SFTP URL %q is not of the form sftp://user@host:port/dir", cfg.URL)
+	}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		return nil, errors.New("the SFTP URL must not hold a password: the rail logs in with its key file")
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "22")
+	}
+	key, err := os.ReadFile(cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("the SFTP key file: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("the SFTP key file %s: %w", cfg.KeyFile, err)
+	}
+	if cfg.KnownHosts == "" {
+		return nil, errors.New("the SFTP server's host key must be pinned: set its known_hosts file")
+	}
+	hostKeys, err := knownhosts.New(cfg.KnownHosts)
+	if err != nil {
+		return nil, fmt.Errorf("the SFTP known hosts file: %w", err)
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	dir := strings.TrimPrefix(u.Path, "/")
+	if dir == "" {
+		dir = "."
+	}
+	return &SFTP{addr: addr, dir: dir, returnsDir: cfg.ReturnsDir, timeout: timeout, display: "sftp://" + u.User.Username() + "@" + addr + "/" + dir,
+		client: &ssh.ClientConfig{User: u.User.Username(), Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: hostKeys, Timeout: timeout}}, nil
+}
+
+func (s *SFTP) String() string { return s.display }
+
+// Lodges is true: a file on the bank's server is lodged.
+func (*SFTP) Lodges() bool { return true }
+
+// session connects and runs fn with an SFTP client, within the timeout.
+func (s *SFTP) session(ctx context.Context, fn func(c *sftp.Client) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("sftp: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	sc, chans, reqs, err := ssh.NewClientConn(conn, s.addr, s.client)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("sftp: %w", err)
+	}
+	client := ssh.NewClient(sc, chans, reqs)
+	defer client.Close()
+	c, err := sftp.NewClient(client)
+	if err != nil {
+		return fmt.Errorf("sftp: %w", err)
+	}
+	defer c.Close()
+	return fn(c)
+}
+
+// Put uploads content under a temporary name (a dot file), then renames it to name on the
+// server, so that the directory never shows part of a file. A file of that name already there
+// with the same bytes (an upload whose record was interrupted) is left as it is.
+func (s *SFTP) Put(ctx context.Context, name string, content []byte) error {
+	return s.session(ctx, func(c *sftp.Client) error {
+		final := path.Join(s.dir, name)
+		if same, err := sameFile(c, final, content); err != nil || same {
+			return err
+		}
+		tmp := path.Join(s.dir, "."+name+".tmp")
+		f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
+			return fmt.Errorf("sftp: create %s: %w", tmp, err)
+		}
+		if _, err := f.Write(content); err != nil {
+			f.Close()
+			return fmt.Errorf("sftp: write %s: %w", tmp, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("sftp: close %s: %w", tmp, err)
+		}
+		if err := c.PosixRename(tmp, final); err != nil {
+			return fmt.Errorf("sftp: rename %s to %s: %w", tmp, final, err)
+		}
+		return nil
+	})
+}
+
+func sameFile(c *sftp.Client, name string, content []byte) (bool, error) {
+	f, err := c.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sftp: open %s: %w", name, err)
+	}
+	defer f.Close()
+	got, err := io.ReadAll(io.LimitReader(f, int64(len(content))+1))
+	if err != nil {
+		return false, fmt.Errorf("sftp: read %s: %w", name, err)
+	}
+	return bytes.Equal(got, content), nil
+}
+
+// ReturnsFile is a returns file found on the server.
+type ReturnsFile struct {
+	Name    string
+	Content []byte
+}
+
+// maxReturnsFile bounds a returns file fetched: 200,000 items.
+const maxReturnsFile = 200_000 * 122
+
+// FetchReturns reads the returns files in the returns directory (not dot files, nor
+// directories), for fn to import each; a file fn accepts (nil) is moved into imported/, one it
+// refuses for its content (rejected true) into rejected/, so that each is imported once. It
+// returns the first error of fn that is not a rejection.
+func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejected bool, err error)) error {
+	if s.returnsDir == "" {
+		return nil
+	}
+	return s.session(ctx, func(c *sftp.Client) error {
+		entries, err := c.ReadDir(s.returnsDir)
+		if err != nil {
+			return fmt.Errorf("sftp: list %s: %w", s.returnsDir, err)
+		}
+		var errs []error
+		for _, e := range entries {
+			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			name := path.Join(s.returnsDir, e.Name())
+			content, err := readAll(c, name)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rejected, err := fn(ReturnsFile{Name: e.Name(), Content: content})
+			to := "imported"
+			switch {
+			case rejected:
+				to = "rejected"
+			case err != nil:
+				errs = append(errs, err)
+				continue
+			}
+			dir := path.Join(s.returnsDir, to)
+			if err := c.MkdirAll(dir); err != nil {
+				errs = append(errs, fmt.Errorf("sftp: mkdir %s: %w", dir, err))
+				continue
+			}
+			if err := c.PosixRename(name, path.Join(dir, e.Name())); err != nil {
+				errs = append(errs, fmt.Errorf("sftp: move %s to %s: %w", name, dir, err))
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+func readAll(c *sftp.Client, name string) ([]byte, error) {
+	f, err := c.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("sftp: open %s: %w", name, err)
+	}
+	defer f.Close()
+	content, err := io.ReadAll(io.LimitReader(f, maxReturnsFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("sftp: read %s: %w", name, err)
+	}
+	if len(content) > maxReturnsFile {
+		return nil, fmt.Errorf("sftp: %s is larger than %d bytes", name, maxReturnsFile)
+	}
+	return content, nil
+}
