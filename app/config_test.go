@@ -38,6 +38,7 @@ func TestConfigDefaults(t *testing.T) {
 			BankDetailsRetention: 90 * 24 * time.Hour, WebhookWorkers: 16, RetrySchedule: jobs.DefaultRetrySchedule, AllowPrivateWebhooks: true},
 		SigningKeyReload: time.Minute,
 		BECSCutoffs:      "09:00,15:00", BECSTimezone: "Australia/Sydney",
+		MailFrom: "Pyng <no-reply@pyng.invalid>", ManagementLinkTTL: 30 * 24 * time.Hour,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v\nwant %+v", c, want)
