@@ -37,9 +37,16 @@ const HSTS = "max-age=63072000; includeSubDomains"
 // in ServeMux's clean form goes to the API, which answers its JSON 404, unless its clean form is
 // a page's: the pages keep the mux's redirect to it. Behind an https public URL every answer
 // carries HSTS (TLS ends at the load balancer, so the request itself says nothing of it).
-func NewHandler(cfg httpapi.Config) http.Handler {
+//
+// pages, if given, completes the pages' configuration (their BECS user IDs, the management links'
+// lifetime).
+func NewHandler(cfg httpapi.Config, pages ...func(*web.Config)) http.Handler {
 	mux := http.NewServeMux()
-	web.Mount(mux, web.Config{Service: cfg.Service, Tokens: cfg.Tokens, Logger: cfg.Logger, PublicURL: cfg.PublicURL})
+	pagesConfig := web.Config{Service: cfg.Service, Tokens: cfg.Tokens, Logger: cfg.Logger, PublicURL: cfg.PublicURL}
+	for _, f := range pages {
+		f(&pagesConfig)
+	}
+	web.Mount(mux, pagesConfig)
 	api := httpapi.New(cfg)
 	mux.Handle("/", api)
 	https := strings.HasPrefix(cfg.PublicURL, "https://")
@@ -150,6 +157,20 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		db.Close()
 		return nil, err
 	}
+	tokens.SetAgreementTTL(cfg.ManagementLinkTTL)
+	debitUserID, err := BECSUserIDs(ctx, db, clock)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	mailer, err := Mailer(cfg, service, tokens, debitUserID, logger)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if mailer != nil {
+		cfg.Jobs.SendEmailFunc = mailer.Send
+	}
 	if cfg.Sandbox {
 		demo, err := createDemo(ctx, service, cfg)
 		if err == nil && demo == "" {
@@ -176,7 +197,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		Clock:          clock,
 		Ready:          db.Ping,
 		Metrics:        metrics,
-	})
+	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, cfg.ManagementLinkTTL })
 	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, service: service, tokens: tokens, out: out, banner: banner}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"slices"
@@ -60,6 +61,11 @@ type Config struct {
 	BECSSFTPKeyFile    string
 	BECSSFTPKnownHosts string
 	BECSSFTPReturnsDir string
+	// SMTPURL is the SMTP server of the emails to customers ("" for none); MailFrom their sender.
+	SMTPURL  string
+	MailFrom string
+	// ManagementLinkTTL is how long a customer's link to manage their agreement lasts.
+	ManagementLinkTTL time.Duration
 }
 
 // setting is one configuration value: its flag, environment variable, default and meaning, and
@@ -213,6 +219,22 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{"smtp-url", "PYNG_SMTP_URL", "", "SMTP server of the emails to customers: smtp://[user:password@]host[:port] (STARTTLS when offered; ?tls=required insists) or smtps://... (empty: in the sandbox emails are written to the log; outside it they wait in the queue, with a warning at start)", func(c *Config, flag, v string) error {
+		c.SMTPURL = v
+		if v != "" && !strings.HasPrefix(v, "smtp://") && !strings.HasPrefix(v, "smtps://") {
+			return fmt.Errorf("-%s: must start with smtp:// or smtps://", flag)
+		}
+		return nil
+	}},
+	{"mail-from", "PYNG_MAIL_FROM", "Pyng <no-reply@pyng.invalid>", "the sender of the emails to customers, an address with an optional name", func(c *Config, flag, v string) error {
+		c.MailFrom = v
+		if _, err := mail.ParseAddress(v); err != nil {
+			return fmt.Errorf("-%s: %q is not an email address: %v", flag, v, err)
+		}
+		return nil
+	}},
+	{"management-link-ttl", "PYNG_MANAGEMENT_LINK_TTL", "720h", "how long a customer's link to manage their agreement lasts (Go duration); a new one comes by email",
+		duration(func(c *Config) *time.Duration { return &c.ManagementLinkTTL }, positive)},
 	{"becs-outbox", "PYNG_BECS_OUTBOX", "", "directory the BECS rail delivers its files to, each written atomically, for the operator to lodge with the bank (empty: files stay in the database, for pyng admin becs files get)", func(c *Config, flag, v string) error {
 		c.BECSOutbox = v
 		if v == "" {

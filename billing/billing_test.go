@@ -40,3 +40,20 @@ func TestNewIDsAreDistinctIDsOfNewIDsFormat(t *testing.T) {
 		})
 	}
 }
+
+func TestValidABN(t *testing.T) {
+	for abn, want := range map[string]bool{
+		"51824753556":  true,  // the ABR's example
+		"53004085616":  true,  // a real ABN
+		"51824753557":  false, // last digit changed
+		"15824753556":  false, // digits swapped
+		"5182475355":   false, // 10 digits
+		"518247535560": false,
+		"5182475355a":  false,
+		"":             false,
+	} {
+		if got := billing.ValidABN(abn); got != want {
+			t.Errorf("ValidABN(%q) = %v, want %v", abn, got, want)
+		}
+	}
+}

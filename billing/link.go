@@ -1,8 +1,14 @@
 package billing
 
 import (
+	"fmt"
+	"maps"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // LinkState is the state of a customer link, as the partner sees it.
@@ -58,6 +64,9 @@ type Link struct {
 	RevokedAt   time.Time // zero unless revoked
 	RevokedBy   RevokedBy // empty unless revoked
 	Customer    Customer  // zero until the customer signs up
+	// Metadata is the partner's own keys and values, given with the invitation (nil for none).
+	// It is the partner's, shown back to the partner; never what the customer told Pyng.
+	Metadata map[string]string
 }
 
 // StateAt is the link's state at the given time.
@@ -94,3 +103,42 @@ type LinkFilter struct {
 // DefaultBankDetailsRetention is how long a customer's details are kept after their link ends,
 // unless configured otherwise.
 const DefaultBankDetailsRetention = 90 * 24 * time.Hour
+
+// The bounds of an invitation's metadata.
+const (
+	MaxMetadataKeys        = 20
+	MaxMetadataKeyLength   = 40
+	MaxMetadataValueLength = 500
+)
+
+// ValidateMetadata checks the partner's metadata of an invitation: at most MaxMetadataKeys keys,
+// each of 1 to MaxMetadataKeyLength characters, each value a string of at most
+// MaxMetadataValueLength characters, none with control characters. Every problem is reported,
+// with the target metadata.KEY (or metadata for their number). Empty metadata is none: nil.
+func ValidateMetadata(m map[string]string) (map[string]string, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	var errs Errors
+	if len(m) > MaxMetadataKeys {
+		errs = append(errs, Errorf(CodeInvalidField, "metadata",
+			fmt.Sprintf("metadata may have at most %d keys; it has %d.", MaxMetadataKeys, len(m))))
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		target := "metadata." + k
+		if n := utf8.RuneCountInString(k); n < 1 || n > MaxMetadataKeyLength || hasControl(k) {
+			errs = append(errs, Errorf(CodeInvalidField, target,
+				fmt.Sprintf("A metadata key must be 1 to %d characters, without control characters.", MaxMetadataKeyLength)))
+			continue
+		}
+		if v := m[k]; utf8.RuneCountInString(v) > MaxMetadataValueLength || hasControl(v) {
+			errs = append(errs, Errorf(CodeInvalidField, target,
+				fmt.Sprintf("A metadata value must be a string of at most %d characters, without control characters.", MaxMetadataValueLength)))
+		}
+	}
+	return m, errs.Err()
+}
+
+func hasControl(s string) bool {
+	return !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl)
+}

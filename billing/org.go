@@ -24,7 +24,28 @@ type Site struct {
 	Currency       string
 	Rail           string // the name of the site's payment rail, such as "sandbox"
 	CreatedAt      time.Time
+	// DebitUser is the business that debits the site's customers, as its Direct Debit Request
+	// service agreement names it; zero until an operator sets it.
+	DebitUser DebitUser
+	// TimeZone is the IANA name of the site's time zone (DefaultTimeZone unless set), in which
+	// the customer's pages and emails show times.
+	TimeZone string
 }
+
+// DefaultTimeZone is a site's time zone unless an operator sets another.
+const DefaultTimeZone = "Australia/Sydney"
+
+// DebitUser is the business that debits a site's customers (the "debit user" of BECS).
+type DebitUser struct {
+	Name    string // legal name
+	ABN     string // 11 digits, no spaces
+	Phone   string
+	Email   string
+	Address string // postal address, one line
+}
+
+// Set reports whether an operator has set the debit user.
+func (d DebitUser) Set() bool { return d.Name != "" }
 
 // Scope grants a client access to a group of operations.
 type Scope string

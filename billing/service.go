@@ -136,8 +136,23 @@ func (s *Service) site(ctx context.Context, id string) (Site, error) {
 // Invite mints an invitation: a new invited link for the customerReference, unless the reference
 // already has an active link.
 func (s *Service) Invite(ctx context.Context, site Site, customerReference string) (Link, error) {
+	return s.InviteWithMetadata(ctx, site, customerReference, nil)
+}
+
+// InviteWithMetadata is Invite with the partner's metadata (see ValidateMetadata), kept with the
+// link. Every problem of the reference and the metadata is reported at once; nothing is stored.
+func (s *Service) InviteWithMetadata(ctx context.Context, site Site, customerReference string, metadata map[string]string) (Link, error) {
+	var errs Errors
 	if !ValidReference(customerReference) {
-		return Link{}, invalidCustomerReference()
+		errs = append(errs, invalidCustomerReference())
+	}
+	metadata, err := ValidateMetadata(metadata)
+	errs = append(errs, AsErrors(err)...)
+	switch {
+	case len(errs) == 1:
+		return Link{}, errs[0]
+	case len(errs) > 1:
+		return Link{}, errs
 	}
 	now := s.now()
 	l := Link{
@@ -147,8 +162,9 @@ func (s *Service) Invite(ctx context.Context, site Site, customerReference strin
 		StoredState:       LinkInvited,
 		CreatedAt:         now,
 		ExpiresAt:         now.Add(s.invitationTTL),
+		Metadata:          metadata,
 	}
-	err := s.store.CreateLink(ctx, l)
+	err = s.store.CreateLink(ctx, l)
 	if errors.Is(err, ErrDuplicate) {
 		return Link{}, Errorf(CodeLinkAlreadyExists, "customerReference",
 			"An active invitation or link already exists for this customerReference.")

@@ -18,6 +18,9 @@ type Store interface {
 	GetSite(ctx context.Context, id string) (Site, error)
 	// SetSiteRail names the rail the site's debits go to; ErrNotFound when there is no such site.
 	SetSiteRail(ctx context.Context, id, rail string) error
+	// UpdateSiteDebitUser sets the site's debit user and time zone; ErrNotFound when there is no
+	// such site.
+	UpdateSiteDebitUser(ctx context.Context, id string, d DebitUser, timeZone string) error
 	// CreateClient returns ErrNotFound when the organisation does not exist.
 	CreateClient(ctx context.Context, c Client) error
 	GetClient(ctx context.Context, id string) (Client, error)
@@ -40,11 +43,15 @@ type Store interface {
 	// those after f.After, with f.State (if set) compared with each link's state at now.
 	ListLinks(ctx context.Context, siteID string, f LinkFilter, now time.Time) ([]Link, error)
 	// LinkCustomer moves an invited link that has not expired at `at` to linked, recording the
-	// customer; otherwise ErrStale (ErrNotFound if there is no such link).
-	LinkCustomer(ctx context.Context, id string, c Customer, at time.Time) (Link, error)
-	// RevokeLink moves an active link (invited and unexpired at `at`, or linked) to revoked;
+	// customer, and enqueues the customer's EmailSignupConfirmation in the same transaction;
 	// otherwise ErrStale (ErrNotFound if there is no such link).
+	LinkCustomer(ctx context.Context, id string, c Customer, at time.Time) (Link, error)
+	// RevokeLink moves an active link (invited and unexpired at `at`, or linked) to revoked, and
+	// for a link a customer signed up with enqueues their EmailRevocationConfirmation in the same
+	// transaction; otherwise ErrStale (ErrNotFound if there is no such link).
 	RevokeLink(ctx context.Context, id string, by RevokedBy, at time.Time) (Link, error)
+	// EnqueueEmail enqueues job (its own transaction).
+	EnqueueEmail(ctx context.Context, job SendEmailJob) error
 	// EraseBankDetails erases the Customer of every link revoked at or before endedBefore (an
 	// invitation that expired never had one); the links keep their states and times. It returns
 	// how many links it erased.

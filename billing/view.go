@@ -17,6 +17,8 @@ type LinkView struct {
 	LinkedAt          int64     `json:"linkedAt,omitzero"`
 	RevokedAt         int64     `json:"revokedAt,omitzero"`
 	RevokedBy         RevokedBy `json:"revokedBy,omitempty"`
+	// Metadata is the partner's own, as given with the invitation.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // ViewLink presents l as it stands at now: an invitation past its expiry reads expired.
@@ -27,6 +29,7 @@ func ViewLink(l Link, now time.Time) LinkView {
 		CreatedAt:         Millis(l.CreatedAt),
 		ExpiresAt:         Millis(l.ExpiresAt),
 		RevokedBy:         l.RevokedBy,
+		Metadata:          l.Metadata,
 	}
 	if !l.LinkedAt.IsZero() {
 		v.LinkedAt = Millis(l.LinkedAt)

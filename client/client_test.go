@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -68,6 +70,24 @@ func collect[T any](t testing.TB, seq func(yield func(T, error) bool)) []T {
 		items = append(items, item)
 	}
 	return items
+}
+
+func TestInvitationMetadataThroughTheClient(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server, site *client.Site) {
+		ctx := context.Background()
+		meta := map[string]string{"accountId": "8841", "plan": "pro"}
+		must(site.Invite(ctx, client.InvitationRequest{CustomerReference: "META-1", Metadata: meta}))(t)
+		l := must(site.GetCustomer(ctx, "META-1"))(t)
+		if !maps.Equal(l.Metadata, meta) {
+			t.Errorf("metadata = %v, want %v", l.Metadata, meta)
+		}
+		_, err := site.Invite(ctx, client.InvitationRequest{CustomerReference: "META-2", Metadata: map[string]string{"note": strings.Repeat("x", 501)}})
+		var e *client.Error
+		if !errors.As(err, &e) || e.Target != "metadata.note" {
+			t.Errorf("a 501-character value: %v, want an error with target metadata.note", err)
+		}
+		must(site.RevokeCustomer(ctx, "META-1"))(t)
+	})
 }
 
 func TestCustomerLinksThroughTheClient(t *testing.T) {
@@ -134,7 +154,7 @@ func TestCustomerLinksThroughTheClient(t *testing.T) {
 			if l.State != client.LinkRevoked || l.RevokedBy != "customer" {
 				t.Errorf("after the customer's revocation: %+v", l)
 			}
-			if got := must(site.GetCustomer(ctx, "C-2"))(t); *got != *l {
+			if got := must(site.GetCustomer(ctx, "C-2"))(t); !reflect.DeepEqual(got, l) {
 				t.Errorf("GetCustomer = %+v, want %+v", got, l)
 			}
 		})

@@ -16,8 +16,12 @@ import (
 // InviteCustomer mints a signup link for the customer (POST customers/invitations). It is not
 // sent again after a 5xx: the invitation may have been minted.
 func (s *Site) InviteCustomer(ctx context.Context, customerReference string) (*Invitation, error) {
-	return data[Invitation](s.send(ctx, request{method: http.MethodPost, path: []string{"customers", "invitations"},
-		body: map[string]string{"customerReference": customerReference}}))
+	return s.Invite(ctx, InvitationRequest{CustomerReference: customerReference})
+}
+
+// Invite is InviteCustomer with the rest of an invitation: the partner's metadata.
+func (s *Site) Invite(ctx context.Context, req InvitationRequest) (*Invitation, error) {
+	return data[Invitation](s.send(ctx, request{method: http.MethodPost, path: []string{"customers", "invitations"}, body: req}))
 }
 
 // ListCustomersOptions filter and page a list of customers.

@@ -29,6 +29,15 @@ const (
 	LinkRevoked LinkState = "revoked"
 )
 
+// InvitationRequest is an invitation to mint.
+type InvitationRequest struct {
+	CustomerReference string `json:"customerReference"`
+	// Metadata is the partner's own keys and values for the customer (at most 20 keys of up to
+	// 40 characters, values up to 500 characters), returned with the customer and in its events.
+	// It is for the partner's own identifiers, not for the customer's contact details.
+	Metadata map[string]string `json:"metadata,omitempty"`
+}
+
 // Invitation is a new invitation: the customer's signup link and when it expires.
 type Invitation struct {
 	CustomerReference string `json:"customerReference"`
@@ -50,6 +59,8 @@ type Link struct {
 	// RevokedBy is "customer" or "partner".
 	RevokedBy string `json:"revokedBy,omitempty"`
 	SignupURL string `json:"signupUrl,omitempty"`
+	// Metadata is the partner's own, as given with the invitation.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // BatchState is the state of a batch.

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"net/url"
 
+	json "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/pyng/receivables/billing"
 )
 
@@ -58,6 +61,28 @@ func (a *server) linkResult(l billing.Link, err error) (result, error) {
 
 type invitationRequest struct {
 	CustomerReference string `json:"customerReference"`
+	// Metadata is the partner's own keys and values (billing.ValidateMetadata).
+	Metadata metadataField `json:"metadata"`
+}
+
+// metadataField is the metadata of an invitation: an object of strings, or absent. Unlike a
+// plain map it tells a null, which the document does not allow, from an absent member.
+type metadataField struct {
+	m    map[string]string
+	null bool
+}
+
+func (f *metadataField) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	if d.PeekKind() == 'n' {
+		f.null = true
+		_, err := d.ReadToken()
+		return err
+	}
+	return json.UnmarshalDecode(d, &f.m)
+}
+
+func (f metadataField) MarshalJSONTo(e *jsontext.Encoder) error {
+	return json.MarshalEncode(e, f.m)
 }
 
 // invite is POST /billing/sites/{siteId}/customers/invitations.
@@ -66,8 +91,11 @@ func (a *server) invite(w http.ResponseWriter, r *http.Request) (atSite, error) 
 	if err := decodeJSON(w, r, &req, bodyRequired); err != nil {
 		return nil, err
 	}
+	if req.Metadata.null {
+		return nil, billing.Errorf(billing.CodeInvalidField, "metadata", "metadata must be an object, or left out.")
+	}
 	return func(site billing.Site) (result, error) {
-		l, err := a.cfg.Service.Invite(r.Context(), site, req.CustomerReference)
+		l, err := a.cfg.Service.InviteWithMetadata(r.Context(), site, req.CustomerReference, req.Metadata.m)
 		if err != nil {
 			return result{}, err
 		}

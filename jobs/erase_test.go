@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func TestEraseBankDetailsAfterTheRetention(t *testing.T) {
 					t.Fatal(err)
 				}
 				after.Customer = l.Customer
-				if after != l {
+				if !reflect.DeepEqual(after, l) {
 					t.Fatalf("the link changed beyond its details:\n got %+v\nwant %+v", after, l)
 				}
 			})

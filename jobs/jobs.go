@@ -107,6 +107,23 @@ func (w *eraseBankDetailsWorker) Work(ctx context.Context, _ *river.Job[EraseBan
 	return err
 }
 
+// emailWait is how long an email waits in the queue, while no SMTP server is configured, before
+// it is looked at again.
+const emailWait = 5 * time.Minute
+
+// sendEmailWorker sends an email to a customer; a failure is retried with River's backoff.
+type sendEmailWorker struct {
+	river.WorkerDefaults[billing.SendEmailJob]
+	send func(ctx context.Context, job billing.SendEmailJob) error
+}
+
+func (w *sendEmailWorker) Work(ctx context.Context, job *river.Job[billing.SendEmailJob]) error {
+	if w.send == nil {
+		return river.JobSnooze(emailWait)
+	}
+	return w.send(ctx, job.Args)
+}
+
 // Config tunes the workers.
 type Config struct {
 	// Workers is how many jobs run at once in this process.
@@ -129,6 +146,9 @@ type Config struct {
 	AllowPrivateWebhooks bool
 	// RetrySchedule is how long a failed delivery waits before each next attempt.
 	RetrySchedule []time.Duration
+	// SendEmailFunc writes and sends the email of a billing.SendEmailJob (email.Mailer.Send);
+	// nil while no SMTP server is configured, when the emails wait in the queue.
+	SendEmailFunc func(ctx context.Context, job billing.SendEmailJob) error
 }
 
 // webhookFetchCooldown is the least time between two fetches of the webhooks queue. A delivery to
@@ -158,6 +178,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 	river.AddWorker(workers, &deliverWebhookWorker{service: service, client: webhooks, schedule: cfg.RetrySchedule})
 	river.AddWorker(workers, &expireInvitationsWorker{service: service, logger: logger})
 	river.AddWorker(workers, &purgeEventsWorker{service: service, logger: logger})
+	river.AddWorker(workers, &sendEmailWorker{send: cfg.SendEmailFunc})
 	periodicTasks := addTasks(workers, tasks)
 	sweep := river.PeriodicInterval(cfg.SweepInterval)
 	hourly := river.PeriodicInterval(max(cfg.SweepInterval, time.Hour))

@@ -50,6 +50,12 @@ func (e executor) SetSiteRail(ctx context.Context, id, rail string) (bool, error
 	return n > 0, err
 }
 
+func (e executor) UpdateSiteDebitUser(ctx context.Context, id string, d billing.DebitUser, timeZone string) (bool, error) {
+	n, err := e.q.UpdateSiteDebitUser(ctx, dbsqlc.UpdateSiteDebitUserParams{ID: id, DebitUserName: d.Name, DebitUserAbn: d.ABN,
+		DebitUserPhone: d.Phone, DebitUserEmail: d.Email, DebitUserAddress: d.Address, TimeZone: timeZone})
+	return n > 0, err
+}
+
 func (e executor) CreateClient(ctx context.Context, c billing.Client) error {
 	return mapErr(e.q.CreateClient(ctx, dbsqlc.CreateClientParams{
 		ID:             c.ID,
@@ -79,7 +85,7 @@ func (e executor) GetSigningKey(ctx context.Context) (billing.SigningKey, error)
 
 func (e executor) InsertLink(ctx context.Context, l billing.Link) (bool, error) {
 	n, err := e.q.InsertLink(ctx, dbsqlc.InsertLinkParams{ID: l.ID, SiteID: l.SiteID, CustomerReference: l.CustomerReference,
-		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt)})
+		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt), Metadata: driver.Metadata(l.Metadata)})
 	return n == 1, mapErr(err)
 }
 

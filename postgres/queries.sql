@@ -14,6 +14,13 @@ SELECT * FROM sites WHERE id = sqlc.arg(id);
 -- name: SetSiteRail :execrows
 UPDATE sites SET rail = sqlc.arg(rail) WHERE id = sqlc.arg(id);
 
+-- name: UpdateSiteDebitUser :execrows
+UPDATE sites
+SET debit_user_name = sqlc.arg(debit_user_name), debit_user_abn = sqlc.arg(debit_user_abn),
+    debit_user_phone = sqlc.arg(debit_user_phone), debit_user_email = sqlc.arg(debit_user_email),
+    debit_user_address = sqlc.arg(debit_user_address), time_zone = sqlc.arg(time_zone)
+WHERE id = sqlc.arg(id);
+
 -- name: CreateClient :exec
 INSERT INTO api_clients (id, organisation_id, secret_hash, scopes, created_at, revoked_at)
 VALUES (sqlc.arg(id), sqlc.arg(organisation_id), sqlc.arg(secret_hash), sqlc.arg(scopes), sqlc.arg(created_at), sqlc.narg(revoked_at));
@@ -53,8 +60,8 @@ WHERE site_id = sqlc.arg(site_id) AND customer_reference = sqlc.arg(customer_ref
 -- name: InsertLink :execrows
 -- Inserts nothing (and says so) when the pair has a current or active link: CreateLink then
 -- expires and clears it in the same transaction, which an error would have aborted on PostgreSQL.
-INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at)
-VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(customer_reference), 'invited', TRUE, sqlc.arg(created_at), sqlc.arg(expires_at))
+INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at, metadata)
+VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(customer_reference), 'invited', TRUE, sqlc.arg(created_at), sqlc.arg(expires_at), sqlc.narg(metadata))
 ON CONFLICT DO NOTHING;
 
 -- name: GetCurrentLink :one

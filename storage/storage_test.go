@@ -48,7 +48,7 @@ func TestEventStore(t *testing.T) {
 			t.Parallel()
 			storetest.RunEvents(t, func(t *testing.T) storetest.Events {
 				db := dbtest.Open(t, engine)
-				return storetest.Events{Store: db, DeliveryJobsFunc: deliveryJobs(t, db)}
+				return storetest.Events{Store: db, DeliveryJobsFunc: deliveryJobs(t, db), EmailJobsFunc: emailJobs(t, db)}
 			})
 		})
 	}
@@ -77,6 +77,33 @@ func deliveryJobs(t *testing.T, db storage.Database) func(ctx context.Context, d
 			}
 		}
 		return n, nil
+	}
+}
+
+// emailJobs lists the encoded arguments of the send_email jobs of a link through the queue's own
+// client.
+func emailJobs(t *testing.T, db storage.Database) func(ctx context.Context, linkID string) ([]string, error) {
+	t.Helper()
+	queue, err := db.NewJobClient(&river.Config{})
+	if err != nil {
+		t.Fatalf("NewJobClient: %v", err)
+	}
+	return func(ctx context.Context, linkID string) ([]string, error) {
+		res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.SendEmailJob{}.Kind()).First(10_000))
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, j := range res.Jobs {
+			var args billing.SendEmailJob
+			if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+				return nil, fmt.Errorf("job %d: %w", j.ID, err)
+			}
+			if args.LinkID == linkID {
+				out = append(out, string(j.EncodedArgs))
+			}
+		}
+		return out, nil
 	}
 }
 

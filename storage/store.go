@@ -105,6 +105,14 @@ func (s *Store) SetSiteRail(ctx context.Context, id, rail string) error {
 	return err
 }
 
+func (s *Store) UpdateSiteDebitUser(ctx context.Context, id string, d billing.DebitUser, timeZone string) error {
+	found, err := s.d.Executor().UpdateSiteDebitUser(ctx, id, d, timeZone)
+	if err == nil && !found {
+		return billing.ErrNotFound
+	}
+	return err
+}
+
 func (s *Store) CreateClient(ctx context.Context, c billing.Client) error {
 	return interpret(s.d.Executor().CreateClient(ctx, c))
 }
@@ -223,12 +231,39 @@ func (s *Store) moveLink(ctx context.Context, id string, t billing.EventType, at
 		if moved, err = move(tx); err != nil {
 			return err
 		}
-		return s.recordLinks(ctx, tx, t, []billing.Link{moved}, at)
+		if err := s.recordLinks(ctx, tx, t, []billing.Link{moved}, at); err != nil {
+			return err
+		}
+		return s.emailCustomer(ctx, tx, t, moved)
 	})
 	if err != nil {
 		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
 	}
 	return s.openLink(moved, nil)
+}
+
+// emailCustomer enqueues, in tx, the email to the customer that the change t of link l calls for:
+// the signup confirmation on linking, the revocation confirmation on revoking a link the customer
+// signed up with (an invitation revoked unused has no one to write to).
+func (s *Store) emailCustomer(ctx context.Context, tx driver.ExecutorTx, t billing.EventType, l billing.Link) error {
+	var kind billing.EmailKind
+	switch {
+	case t == billing.EventCustomerLinked:
+		kind = billing.EmailSignupConfirmation
+	case t == billing.EventCustomerRevoked && !l.LinkedAt.IsZero() && l.Customer.Email != "":
+		kind = billing.EmailRevocationConfirmation
+	default:
+		return nil
+	}
+	if err := tx.InsertJob(ctx, billing.SendEmailJob{LinkID: l.ID, Email: kind}); err != nil {
+		return fmt.Errorf("enqueue email: %w", err)
+	}
+	return nil
+}
+
+// EnqueueEmail enqueues job in a transaction of its own.
+func (s *Store) EnqueueEmail(ctx context.Context, job billing.SendEmailJob) error {
+	return s.inTx(ctx, func(tx driver.ExecutorTx) error { return tx.InsertJob(ctx, job) })
 }
 
 // staleOrNotFound explains why a conditional update of link id matched no row: ErrStale when the

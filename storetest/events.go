@@ -2,8 +2,11 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +29,9 @@ type Events struct {
 	// DeliveryJobsFunc counts the billing.DeliverWebhookJob jobs in the store's queue for the
 	// delivery.
 	DeliveryJobsFunc func(ctx context.Context, deliveryID string) (int, error)
+	// EmailJobsFunc returns the arguments, as the queue keeps them (JSON), of the
+	// billing.SendEmailJob jobs in the store's queue for the link.
+	EmailJobsFunc func(ctx context.Context, linkID string) ([]string, error)
 }
 
 // RunEvents runs the suite of billing.EventStore and of the events the other stores write. open
@@ -39,6 +45,8 @@ func RunEvents(t *testing.T, open func(t *testing.T) Events) {
 	t.Run("ListEvents", s.listEvents)
 	t.Run("PurgeEvents", s.purgeEvents)
 	t.Run("RecordAttempt", s.recordAttempt)
+	t.Run("Metadata", s.metadata)
+	t.Run("EmailJobs", s.emailJobs)
 }
 
 type eventSuite struct {
@@ -416,4 +424,106 @@ func (s eventSuite) recordAttempt(t *testing.T) {
 	if !errors.Is(err, billing.ErrNotFound) {
 		t.Errorf("RecordAttempt of no delivery: %v, want ErrNotFound", err)
 	}
+}
+
+func (s eventSuite) metadata(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	l := newLink(b.site.ID, "cust-meta", t0)
+	l.Metadata = map[string]string{"accountId": "8841", "note": "ünïcode 'quoted' \"and\" more"}
+	wantErr(t, "CreateLink", b.Store.CreateLink(ctx, l), nil)
+	wantEqual(t, "GetLink", getLink(t, b.Store, l.ID), l)
+	linked, err := b.Store.LinkCustomer(ctx, l.ID, customer, t0.Add(time.Minute))
+	wantErr(t, "LinkCustomer", err, nil)
+	if !maps.Equal(linked.Metadata, l.Metadata) {
+		t.Errorf("LinkCustomer returned metadata %v, want %v", linked.Metadata, l.Metadata)
+	}
+	events := b.events(t, billing.EventFilter{}, 2)
+	for _, e := range events {
+		var body struct {
+			Data struct{ Metadata map[string]string }
+		}
+		if err := json.Unmarshal(e.Body, &body); err != nil || !maps.Equal(body.Data.Metadata, l.Metadata) {
+			t.Errorf("%s carries metadata %v (%v), want %v", e.Type, body.Data.Metadata, err, l.Metadata)
+		}
+	}
+	none := b.invite(t, "cust-none", t0)
+	if got := getLink(t, b.Store, none.ID).Metadata; got != nil {
+		t.Errorf("a link without metadata reads back %v, want nil", got)
+	}
+}
+
+// emailJobs returns the email jobs of the link, decoded, after checking that their arguments
+// hold nothing of what the customer told Pyng.
+func (b eventBundle) emailJobs(t *testing.T, linkID string) []billing.SendEmailJob {
+	t.Helper()
+	raw, err := b.EmailJobsFunc(context.Background(), linkID)
+	if err != nil {
+		t.Fatalf("email jobs: %v", err)
+	}
+	var jobs []billing.SendEmailJob
+	for _, r := range raw {
+		for _, secret := range []string{customer.Name, customer.Email, customer.BSB, customer.AccountNumber} {
+			if strings.Contains(r, secret) {
+				t.Errorf("an email job's arguments %s hold the customer's %q", r, secret)
+			}
+		}
+		var j billing.SendEmailJob
+		if err := json.Unmarshal([]byte(r), &j); err != nil {
+			t.Fatalf("email job %s: %v", r, err)
+		}
+		jobs = append(jobs, j)
+	}
+	slices.SortFunc(jobs, func(a, b billing.SendEmailJob) int { return strings.Compare(string(a.Email), string(b.Email)) })
+	return jobs
+}
+
+func (s eventSuite) emailJobs(t *testing.T) {
+	ctx := context.Background()
+	job := func(l billing.Link, kind billing.EmailKind) billing.SendEmailJob {
+		return billing.SendEmailJob{LinkID: l.ID, Email: kind}
+	}
+	t.Run("linking enqueues the signup confirmation; revoking, the revocation confirmation", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		l := b.invite(t, "cust-1", t0)
+		if got := b.emailJobs(t, l.ID); len(got) != 0 {
+			t.Fatalf("an invitation enqueued emails %v", got)
+		}
+		_, err := b.Store.LinkCustomer(ctx, l.ID, customer, t0.Add(time.Minute))
+		wantErr(t, "LinkCustomer", err, nil)
+		wantEqual(t, "email jobs after linking", b.emailJobs(t, l.ID), []billing.SendEmailJob{job(l, billing.EmailSignupConfirmation)})
+		_, err = b.Store.RevokeLink(ctx, l.ID, billing.RevokedByPartner, t0.Add(2*time.Minute))
+		wantErr(t, "RevokeLink", err, nil)
+		wantEqual(t, "email jobs after revoking", b.emailJobs(t, l.ID),
+			[]billing.SendEmailJob{job(l, billing.EmailRevocationConfirmation), job(l, billing.EmailSignupConfirmation)})
+	})
+	t.Run("a refused change enqueues no email", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		l := b.invite(t, "cust-1", t0)
+		_, err := b.Store.LinkCustomer(ctx, l.ID, customer, t0.Add(ttl)) // expired
+		wantErr(t, "LinkCustomer of an expired invitation", err, billing.ErrStale)
+		if got := b.emailJobs(t, l.ID); len(got) != 0 {
+			t.Errorf("a refused signup enqueued %v", got)
+		}
+	})
+	t.Run("an invitation revoked unused has no one to write to", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		l := b.invite(t, "cust-1", t0)
+		_, err := b.Store.RevokeLink(ctx, l.ID, billing.RevokedByPartner, t0.Add(time.Minute))
+		wantErr(t, "RevokeLink", err, nil)
+		if got := b.emailJobs(t, l.ID); len(got) != 0 {
+			t.Errorf("revoking an invitation enqueued %v", got)
+		}
+	})
+	t.Run("EnqueueEmail enqueues the job", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		l := b.invite(t, "cust-1", t0)
+		wantErr(t, "EnqueueEmail", b.Store.EnqueueEmail(ctx, job(l, billing.EmailManagementLink)), nil)
+		wantEqual(t, "email jobs", b.emailJobs(t, l.ID), []billing.SendEmailJob{job(l, billing.EmailManagementLink)})
+	})
 }

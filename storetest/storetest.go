@@ -66,7 +66,8 @@ func createOrganisation(t *testing.T, store billing.Store) billing.Organisation 
 
 func createSite(t *testing.T, store billing.Store, orgID string) billing.Site {
 	t.Helper()
-	site := billing.Site{ID: billing.NewID("site"), OrganisationID: orgID, Name: "Acme Online", Currency: "AUD", Rail: "sandbox", CreatedAt: t0}
+	site := billing.Site{ID: billing.NewID("site"), OrganisationID: orgID, Name: "Acme Online", Currency: "AUD", Rail: "sandbox", CreatedAt: t0,
+		TimeZone: billing.DefaultTimeZone}
 	if err := store.CreateSite(context.Background(), site); err != nil {
 		t.Fatalf("CreateSite: %v", err)
 	}
@@ -256,6 +257,19 @@ func (s suite) site(t *testing.T) {
 				t.Errorf("rail of a site created on %q reads back %q", rail, got.Rail)
 			}
 		}
+	})
+	t.Run("a site's debit user and time zone are stored and read back", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		d := billing.DebitUser{Name: "Acme Pty Ltd", ABN: "51824753556", Phone: "02 9999 0000", Email: "billing@acme.example",
+			Address: "1 George St, Sydney NSW 2000"}
+		wantErr(t, "UpdateSiteDebitUser", b.store.UpdateSiteDebitUser(context.Background(), b.site.ID, d, "Australia/Perth"), nil)
+		got, err := b.store.GetSite(context.Background(), b.site.ID)
+		wantErr(t, "GetSite", err, nil)
+		want := b.site
+		want.DebitUser, want.TimeZone = d, "Australia/Perth"
+		wantEqual(t, "GetSite", got, want)
+		wantErr(t, "UpdateSiteDebitUser of an unknown site", b.store.UpdateSiteDebitUser(context.Background(), "site_nope", d, "UTC"), billing.ErrNotFound)
 	})
 	t.Run("a site of a missing organisation is not found", func(t *testing.T) {
 		t.Parallel()

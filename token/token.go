@@ -40,7 +40,13 @@ type Issuer struct {
 	reload *reloader // nil for an Issuer of one key
 	nowFn  func() time.Time
 	access *accessCache
+	// agreementTTL is how long an agreement token lasts (0: it does not expire).
+	agreementTTL atomic.Int64
 }
+
+// SetAgreementTTL makes the agreement tokens issued from now on expire ttl after they are
+// issued (0: never, the default).
+func (i *Issuer) SetAgreementTTL(ttl time.Duration) { i.agreementTTL.Store(int64(ttl)) }
 
 // NewIssuer returns an Issuer of one key, signing with it and reading the time from now.
 func NewIssuer(key billing.SigningKey, now func() time.Time) *Issuer {
@@ -132,10 +138,18 @@ func (i *Issuer) ParseSignup(s string) (string, error) {
 	return i.parseLink(s, audienceSignup, jwt.WithExpirationRequired())
 }
 
-// Agreement returns the token of the customer's page to manage a linked agreement. It does not
-// expire: the customer may revoke at any time.
+// Agreement returns the token of the customer's page to manage a linked agreement (the
+// management link). With an agreement TTL (SetAgreementTTL) it is issued now and expires after
+// it, and a new one comes by email; without, it is derived from the link alone and never expires.
 func (i *Issuer) Agreement(l billing.Link) (string, error) {
-	return i.signLink(l, audienceAgreement, time.Time{})
+	ttl := time.Duration(i.agreementTTL.Load())
+	if ttl <= 0 {
+		return i.signLink(l, audienceAgreement, time.Time{})
+	}
+	now := i.nowFn().Truncate(time.Second)
+	issued := l
+	issued.CreatedAt = now
+	return i.signLink(issued, audienceAgreement, now.Add(ttl))
 }
 
 // ParseAgreement returns the link id of an agreement token.

@@ -79,3 +79,22 @@ func TestTokens(t *testing.T) {
 		}
 	})
 }
+
+func TestAgreementTokensExpireAfterTheirTTL(t *testing.T) {
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	clock := now
+	issuer := token.NewIssuer(billing.SigningKey{ID: "key_1", Secret: []byte("0123456789abcdef0123456789abcdef")}, func() time.Time { return clock })
+	issuer.SetAgreementTTL(30 * 24 * time.Hour)
+	tok, err := issuer.Agreement(billing.Link{ID: "lnk_1", CreatedAt: now.Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock = now.Add(30*24*time.Hour - time.Second)
+	if id, err := issuer.ParseAgreement(tok); err != nil || id != "lnk_1" {
+		t.Errorf("a second before its expiry: %q, %v", id, err)
+	}
+	clock = now.Add(30 * 24 * time.Hour)
+	if id, err := issuer.ParseAgreement(tok); !errors.Is(err, token.ErrExpired) || id != "lnk_1" {
+		t.Errorf("at its expiry: %q, %v; want lnk_1 with ErrExpired", id, err)
+	}
+}

@@ -2,11 +2,13 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/token"
 )
 
 // agreementPage is what the agreement page shows: the agreement, and a way to revoke it while it
@@ -27,6 +29,8 @@ type agreementPage struct {
 	RevokedByCustomer bool
 	// ManageURL is this page's address, to keep.
 	ManageURL string
+	// EmailLink is the form to have a new management link sent.
+	EmailLink *emailLinkForm
 }
 
 // maskAccount shows only the last four digits of an account number: ••••5678.
@@ -52,6 +56,9 @@ func (h *handler) agreement(ctx context.Context, tok string) (billing.Link, bill
 		return billing.Link{}, billing.Site{}, missingToken(), nil
 	}
 	linkID, err := h.tokens.ParseAgreement(tok)
+	if errors.Is(err, token.ErrExpired) {
+		return billing.Link{}, billing.Site{}, expiredManagementLink(), nil
+	}
 	if err != nil {
 		return billing.Link{}, billing.Site{}, invalidAgreementLink(), nil
 	}
@@ -92,6 +99,7 @@ func (h *handler) showAgreement(w http.ResponseWriter, r *http.Request) {
 	}
 	if !page.Revoked {
 		page.CSRF = h.csrf.token(w, r)
+		page.EmailLink = &emailLinkForm{Token: tok, CSRF: page.CSRF, Validity: validity(h.managementLinkTTL)}
 	}
 	h.render(w, r, http.StatusOK, "agreement", page)
 }

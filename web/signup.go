@@ -31,12 +31,14 @@ func (f field) DescribedBy() string {
 
 // signupPage is what the signup form shows.
 type signupPage struct {
-	Title   string
-	Site    string
-	Token   string
-	CSRF    string
-	Fields  []field
-	Consent bool
+	Title string
+	Site  string
+	// ServiceAgreement is the address of the site's Direct Debit Request Service Agreement.
+	ServiceAgreement string
+	Token            string
+	CSRF             string
+	Fields           []field
+	Consent          bool
 	// ConsentError is the message beside the consent box, if any.
 	ConsentError string
 	// Problems lists every message, for the summary at the top of the form.
@@ -57,12 +59,14 @@ func signupFields(c billing.Customer) []field {
 
 func newSignupPage(site billing.Site, tok, csrfToken string, c billing.Customer, consent bool) *signupPage {
 	return &signupPage{
-		Title:   "Set up payments to " + site.Name,
-		Site:    site.Name,
-		Token:   tok,
-		CSRF:    csrfToken,
-		Fields:  signupFields(c),
-		Consent: consent,
+		Title: "Set up payments to " + site.Name,
+		Site:  site.Name,
+		Token: tok,
+
+		ServiceAgreement: serviceAgreementPath(site.ID),
+		CSRF:             csrfToken,
+		Fields:           signupFields(c),
+		Consent:          consent,
 	}
 }
 

@@ -30,6 +30,9 @@ var pages = map[string]*template.Template{
 	"signup":    parsePage("signup"),
 	"agreement": parsePage("agreement"),
 	"error":     parsePage("error"),
+
+	"serviceagreement": parsePage("serviceagreement"),
+	"emaillinksent":    parsePage("emaillinksent"),
 }
 
 var funcs = template.FuncMap{
@@ -39,7 +42,7 @@ var funcs = template.FuncMap{
 }
 
 func parsePage(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
+	return template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/emaillink.html", "templates/"+name+".html"))
 }
 
 func mustRead(name string) string {
@@ -60,61 +63,64 @@ type problem struct {
 	Status  int
 	Title   string
 	Message string
+	// EmailLink, when not nil, shows the "email me my management link" form (see emailLinkForm).
+	EmailLink *emailLinkForm
 }
 
 func pageNotFound() *problem {
-	return &problem{http.StatusNotFound, "Page not found", "There is no page at this address. Check the link you were given."}
+	return &problem{http.StatusNotFound, "Page not found", "There is no page at this address. Check the link you were given.", nil}
 }
 
 func methodNotAllowed() *problem {
-	return &problem{http.StatusMethodNotAllowed, "That didn't work", "This page can't be used that way. Go back and use the page's own buttons."}
+	return &problem{http.StatusMethodNotAllowed, "That didn't work", "This page can't be used that way. Go back and use the page's own buttons.", nil}
 }
 
 func forbidden() *problem {
 	return &problem{http.StatusForbidden, "We couldn't accept this form",
-		"For your security, we only accept forms sent from this site's own pages in the same browser session, and this one could not be checked. Nothing was changed. Go back, reload the page and try again."}
+		"For your security, we only accept forms sent from this site's own pages in the same browser session, and this one could not be checked. Nothing was changed. Go back, reload the page and try again.", nil}
 }
 
 func badForm() *problem {
-	return &problem{http.StatusBadRequest, "We couldn't read this form", "Nothing was changed. Go back, reload the page and try again."}
+	return &problem{http.StatusBadRequest, "We couldn't read this form", "Nothing was changed. Go back, reload the page and try again.", nil}
 }
 
 func internalError() *problem {
 	return &problem{http.StatusInternalServerError, "Something went wrong on our side",
-		"Nothing has been lost. Please try again in a few minutes."}
+		"Nothing has been lost. Please try again in a few minutes.", nil}
 }
 
 func missingToken() *problem {
 	return &problem{http.StatusBadRequest, "This link is incomplete",
-		"The address is missing part of the link you were sent. Open the link again, copying all of it."}
+		"The address is missing part of the link you were sent. Open the link again, copying all of it.", nil}
 }
 
 func invalidSignupLink() *problem {
 	return &problem{http.StatusNotFound, "This signup link isn't valid",
-		"We couldn't recognise this link. Check that you copied all of it, or ask the business that sent it for a new one. Nothing was changed."}
+		"We couldn't recognise this link. Check that you copied all of it, or ask the business that sent it for a new one. Nothing was changed.", nil}
 }
 
 func expiredSignupLink(site string) *problem {
 	return &problem{http.StatusGone, "This invitation has expired",
-		"Signup links are valid for a limited time, and this one has run out. Ask " + site + " to send you a new link. Nothing was changed."}
+		"Signup links are valid for a limited time, and this one has run out. Ask " + site + " to send you a new link. Nothing was changed.", nil}
 }
 
 func revokedSignupLink(site string) *problem {
 	return &problem{http.StatusGone, "This invitation has been cancelled",
-		"This signup link can no longer be used. If you still want to set up payments, ask " + site + " for a new link. Nothing was changed."}
+		"This signup link can no longer be used. If you still want to set up payments, ask " + site + " for a new link. Nothing was changed.", nil}
 }
 
 func usedSignupLink(site string) *problem {
 	return &problem{http.StatusConflict, "This link has already been used",
-		"Someone has already signed up with this link, so it can't be used again. If that was you, you're all set: manage your agreement from the page you saw after signing up. If it wasn't you, contact " + site + ". Nothing was changed."}
+		"Someone has already signed up with this link, so it can't be used again. If that was you, you're all set: manage your agreement from the page you saw after signing up, or get a new link to it by email below. If it wasn't you, contact " + site + ". Nothing was changed.",
+		&emailLinkForm{}}
 }
 
 func invalidAgreementLink() *problem {
 	return &problem{http.StatusNotFound, "We couldn't find this agreement",
-		"We couldn't recognise this link. Use the link to the page you saw after signing up, copying all of it."}
+		"We couldn't recognise this link. Use the link to the page you saw after signing up, copying all of it.", nil}
 }
 
 func alreadyRevoked(site string, at time.Time) *problem {
 	return &problem{http.StatusConflict, "This agreement is already revoked",
-		"Your direct debit agreement with " + site + " was revoked on " + formatTime(at) + ", so there is nothing more to do. No further debits will be made under it."}
+		"Your direct debit agreement with " + site + " was revoked on " + formatTime(at) + ", so there is nothing more to do. No further debits will be made under it.", nil}
 }

@@ -10,10 +10,12 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/token"
@@ -27,6 +29,12 @@ type Config struct {
 	// PublicURL is the server's external base URL; links on the pages are built from it, and
 	// cookies are marked Secure when it is https.
 	PublicURL string
+	// DebitUserIDFunc returns a site's BECS user ID for its service agreement ("" when it has
+	// none); nil when no rail has one.
+	DebitUserIDFunc func(ctx context.Context, siteID string) (string, error)
+	// ManagementLinkTTL is how long a management link lasts (0: it does not expire), for the
+	// pages to say.
+	ManagementLinkTTL time.Duration
 }
 
 // maxFormBytes bounds the body of a form post; the forms are a few hundred bytes.
@@ -40,6 +48,9 @@ type handler struct {
 	publicURL string
 	csrf      csrf
 	mux       *http.ServeMux
+
+	debitUserID       func(ctx context.Context, siteID string) (string, error)
+	managementLinkTTL time.Duration
 }
 
 // Mount serves the customer's pages on mux at the paths they own (Paths); the rest of mux's paths
@@ -53,7 +64,7 @@ func Mount(mux *http.ServeMux, cfg Config) {
 
 // Paths are the patterns of the paths the pages own: a path under them that no page serves gets
 // the pages' own not-found page, not the API's JSON answer.
-var Paths = []string{"/signup", "/agreement", "/agreement/"}
+var Paths = []string{"/signup", "/agreement", "/agreement/", "/service-agreement/"}
 
 // New returns the handler of the customer's pages: GET and POST /signup?token=..., GET
 // /agreement?token=... and POST /agreement/revoke.
@@ -65,6 +76,9 @@ func New(cfg Config) http.Handler {
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		csrf:      newCSRF(strings.HasPrefix(cfg.PublicURL, "https://")),
 		mux:       http.NewServeMux(),
+
+		debitUserID:       cfg.DebitUserIDFunc,
+		managementLinkTTL: cfg.ManagementLinkTTL,
 	}
 	if h.logger == nil {
 		h.logger = slog.Default()
@@ -78,6 +92,12 @@ func New(cfg Config) http.Handler {
 	}))
 	h.mux.Handle("/agreement/revoke", h.methods(map[string]http.HandlerFunc{
 		http.MethodPost: h.protect(h.revokeAgreement),
+	}))
+	h.mux.Handle("/agreement/email-link", h.methods(map[string]http.HandlerFunc{
+		http.MethodPost: h.protect(h.emailLink),
+	}))
+	h.mux.Handle("/service-agreement/{siteId}", h.methods(map[string]http.HandlerFunc{
+		http.MethodGet: h.showServiceAgreement,
 	}))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { h.fail(w, r, pageNotFound()) })
 	return h
@@ -161,6 +181,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 
 // fail renders the error page of p.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, p *problem) {
+	h.withEmailLinkForm(w, r, p)
 	h.render(w, r, p.Status, "error", p)
 }
 

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/pyng/receivables/client"
 )
@@ -12,7 +13,10 @@ import (
 var customerCommands = []command{
 	{name: "customers invite", args: "CUSTOMER_REFERENCE", nargs: 1,
 		summary: "Invite a customer: prints the signup link to send them",
-		run:     inviteCustomer},
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.Var(&o.metadata, "metadata", "KEY=VALUE of your own for the customer, such as accountId=8841 (repeatable; your identifiers, not the customer's contact details)")
+		},
+		run: inviteCustomer},
 	{name: "customers list", summary: "List the site's customers and their links",
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.state, "state", "", "only the links in this state: invited, linked, expired or revoked")
@@ -25,13 +29,33 @@ var customerCommands = []command{
 }
 
 func inviteCustomer(ctx context.Context, e *env, args []string) error {
-	inv, err := e.site.InviteCustomer(ctx, args[0])
+	inv, err := e.site.Invite(ctx, client.InvitationRequest{CustomerReference: args[0], Metadata: e.opts.metadata})
 	if err != nil {
 		return err
 	}
 	return e.emit(inv, func(w io.Writer) {
 		fmt.Fprintf(w, "Invited %s. Send them this signup link (valid until %s):\n%s\n", inv.CustomerReference, when(inv.ExpiresAt), inv.SignupURL)
 	})
+}
+
+// metadataFlag gathers repeated --metadata KEY=VALUE flags.
+type metadataFlag map[string]string
+
+func (m *metadataFlag) String() string { return "" }
+
+func (m *metadataFlag) Set(v string) error {
+	key, value, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("%q is not KEY=VALUE", v)
+	}
+	if _, dup := (*m)[key]; dup {
+		return fmt.Errorf("key %q is given twice", key)
+	}
+	if *m == nil {
+		*m = metadataFlag{}
+	}
+	(*m)[key] = value
+	return nil
 }
 
 var linkHeader = []any{"CUSTOMER", "STATE", "CREATED", "LINKED", "REVOKED", "EXPIRES"}

@@ -71,6 +71,7 @@ type options struct {
 	cents, wait, csv, enable, disable                                                    bool
 	limit                                                                                int
 	interval, maxInterval                                                                durationFlag
+	metadata                                                                             metadataFlag
 }
 
 // env is what a command runs with.

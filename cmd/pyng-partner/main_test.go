@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -173,12 +175,21 @@ func TestCustomerCommands(t *testing.T) {
 			t.Errorf("invite as a table:\n%s", table)
 		}
 
+		ok(t, s, "customers", "invite", "ACME-META", "--metadata", "accountId=8841", "--metadata", "note=a=b")
+		if meta := one[client.Link](t, ok(t, s, "customers", "show", "ACME-META").stdout).Metadata; !maps.Equal(meta, map[string]string{"accountId": "8841", "note": "a=b"}) {
+			t.Errorf("customers invite --metadata: the customer's metadata is %v", meta)
+		}
+		if r := cli(t, s, "customers", "invite", "ACME-BAD", "--metadata", "novalue"); r.code != 2 {
+			t.Errorf("--metadata without =: exit %d, stderr %q; want 2", r.code, r.stderr)
+		}
+		ok(t, s, "customers", "revoke", "ACME-META")
+
 		linked := one[client.Link](t, ok(t, s, "sandbox", "signup", "ACME-001").stdout)
 		if linked.State != client.LinkLinked {
 			t.Errorf("sandbox signup = %+v", linked)
 		}
 		links := decode[client.Link](t, ok(t, s, "customers", "list").stdout)
-		if len(links) != 2 || links[0].CustomerReference != "ACME-001" || links[0].State != client.LinkLinked || links[1].State != client.LinkInvited {
+		if len(links) != 3 || links[0].CustomerReference != "ACME-001" || links[0].State != client.LinkLinked || links[1].State != client.LinkInvited {
 			t.Errorf("customers list = %+v", links)
 		}
 		only := decode[client.Link](t, ok(t, s, "customers", "list", "--state", "invited").stdout)
@@ -189,7 +200,7 @@ func TestCustomerCommands(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^CUSTOMER +STATE +CREATED`).MatchString(listTable) || !regexp.MustCompile(`(?m)^ACME-001 +linked `).MatchString(listTable) {
 			t.Errorf("customers list as a table:\n%s", listTable)
 		}
-		if shown := one[client.Link](t, ok(t, s, "customers", "show", "ACME-001").stdout); shown != linked {
+		if shown := one[client.Link](t, ok(t, s, "customers", "show", "ACME-001").stdout); !reflect.DeepEqual(shown, linked) {
 			t.Errorf("customers show = %+v, want %+v", shown, linked)
 		}
 		revoked := one[client.Link](t, ok(t, s, "customers", "revoke", "ACME-001").stdout)

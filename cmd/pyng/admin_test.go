@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -301,4 +302,44 @@ func readUntil(t *testing.T, r io.Reader, marker string) string {
 			t.Fatalf("no %q within 30s:\n%s", marker, b.String())
 		}
 	}
+}
+
+// TestAdminSiteUpdate sets a site's debit user and time zone with the built binary, which show
+// and list then print; every invalid field is reported at once and nothing is written.
+func TestAdminSiteUpdate(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		env := []string{"PYNG_DATABASE_URL=" + dbtest.URL(t, engine)}
+		org := pyngOne(t, env, "admin", "org", "create", "--name", "Acme")["organisationId"].(string)
+		site := pyngOne(t, env, "admin", "site", "create", "--org", org, "--name", "Acme Online")["siteId"].(string)
+		if s := pyngOne(t, env, "admin", "site", "show", "--site", site); s["timeZone"] != "Australia/Sydney" || s["debitUser"] != nil {
+			t.Errorf("a new site = %v, want Australia/Sydney and no debit user", s)
+		}
+
+		code, _, errOut := pyng(t, env, "admin", "site", "update", "--site", site, "--legal-name", "Acme Pty Ltd", "--abn", "51 824 753 557",
+			"--email", "not-an-address", "--time-zone", "Mars/Olympus")
+		if code != 2 || !strings.Contains(errOut, "--abn:") || !strings.Contains(errOut, "--email:") || !strings.Contains(errOut, "--time-zone:") {
+			t.Errorf("invalid fields: exit %d, stderr %q; want 2 naming --abn, --email and --time-zone", code, errOut)
+		}
+		if s := pyngOne(t, env, "admin", "site", "show", "--site", site); s["debitUser"] != nil {
+			t.Errorf("a refused update wrote %v", s["debitUser"])
+		}
+
+		updated := pyngOne(t, env, "admin", "site", "update", "--site", site, "--legal-name", "Acme Pty Ltd", "--abn", "51 824 753 556",
+			"--phone", "02 9999 0000", "--email", "billing@acme.example", "--address", "1 George St, Sydney NSW 2000")
+		want := map[string]any{"legalName": "Acme Pty Ltd", "abn": "51824753556", "phone": "02 9999 0000", "email": "billing@acme.example",
+			"address": "1 George St, Sydney NSW 2000"}
+		if !maps.Equal(updated["debitUser"].(map[string]any), want) || updated["timeZone"] != "Australia/Sydney" {
+			t.Errorf("site update = %v, want debitUser %v in Australia/Sydney", updated, want)
+		}
+		pyngOne(t, env, "admin", "site", "update", "--site", site, "--time-zone", "Australia/Perth", "--phone", "+61 8 9999 0000")
+		want["phone"] = "+61 8 9999 0000"
+		for _, s := range []map[string]any{pyngOne(t, env, "admin", "site", "show", "--site", site), pyngJSON(t, env, "admin", "site", "list")[0]} {
+			if !maps.Equal(s["debitUser"].(map[string]any), want) || s["timeZone"] != "Australia/Perth" {
+				t.Errorf("after a second update, the site = %v; want the other fields kept", s)
+			}
+		}
+		if code, _, errOut := pyng(t, env, "admin", "site", "update", "--site", "site_nope", "--abn", "51824753556"); code != 2 || !strings.Contains(errOut, "--site:") {
+			t.Errorf("an unknown site: exit %d, stderr %q", code, errOut)
+		}
+	})
 }

@@ -45,7 +45,7 @@ A list command prints one JSON object a line; every other command prints one JSO
 // adminOrder is the order of the admin commands in the usage.
 var adminOrder = []string{
 	"org create", "org list", "org show",
-	"site create", "site list", "site show",
+	"site create", "site list", "site show", "site update",
 	"client create", "client list", "client show", "client revoke", "client rotate-secret",
 	"keys generate", "keys rotate", "signing-key rotate", "signing-key list",
 }
@@ -332,6 +332,19 @@ var adminCommands = map[string]adminCommand{
 		site, err := a.service.SiteByID(ctx, f["site"])
 		return siteJSON(site), err
 	}},
+	"site update": {synopsis: "--site SITEID [--legal-name NAME] [--abn ABN] [--phone PHONE] [--email EMAIL] [--address ADDRESS] [--time-zone TZ]",
+		about: "set the site's debit user (the business that debits its customers, named in its Direct Debit Request service agreement) and time zone; a flag left out keeps its value",
+		flags: []string{"site"}, optional: siteUpdateFlags(), run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+			var u billing.SiteUpdate
+			for flag, field := range map[string]**string{"legal-name": &u.LegalName, "abn": &u.ABN, "phone": &u.Phone,
+				"email": &u.Email, "address": &u.Address, "time-zone": &u.TimeZone} {
+				if v, ok := f[flag]; ok && v != "" {
+					*field = &v
+				}
+			}
+			site, err := a.service.UpdateSite(ctx, f["site"], u)
+			return siteJSON(site), err
+		}},
 	"client list": {synopsis: "[--org ORGID]", about: "list the API clients, of one organisation or of all (no secrets)", optional: map[string]string{"org": ""},
 		each: func(ctx context.Context, a adminEnv, f map[string]string, emit func(any) error) error {
 			return emitAll(a.service.Clients(ctx, f["org"]), clientJSON, emit)
@@ -368,8 +381,17 @@ func organisationJSON(o billing.Organisation) map[string]any {
 }
 
 func siteJSON(s billing.Site) map[string]any {
-	return map[string]any{"siteId": s.ID, "organisationId": s.OrganisationID, "name": s.Name, "currency": s.Currency,
-		"rail": s.Rail, "createdAt": billing.Millis(s.CreatedAt)}
+	out := map[string]any{"siteId": s.ID, "organisationId": s.OrganisationID, "name": s.Name, "currency": s.Currency,
+		"rail": s.Rail, "createdAt": billing.Millis(s.CreatedAt), "timeZone": s.TimeZone}
+	if d := s.DebitUser; d != (billing.DebitUser{}) {
+		out["debitUser"] = map[string]any{"legalName": d.Name, "abn": d.ABN, "phone": d.Phone, "email": d.Email, "address": d.Address}
+	}
+	return out
+}
+
+// siteUpdateFlags are the optional flags of "site update", empty when left out.
+func siteUpdateFlags() map[string]string {
+	return map[string]string{"legal-name": "", "abn": "", "phone": "", "email": "", "address": "", "time-zone": ""}
 }
 
 func clientJSON(c billing.Client) map[string]any {
@@ -487,9 +509,12 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	} else {
 		out, err = cmd.run(ctx, env, f)
 	}
-	var be *billing.Error
-	if errors.As(err, &be) {
-		return usageError{fmt.Sprintf("--%s: %s", flagOf(be.Target), be.Message)}
+	if errs := billing.AsErrors(err); errs != nil {
+		msgs := make([]string, len(errs))
+		for i, be := range errs {
+			msgs[i] = fmt.Sprintf("--%s: %s", flagOf(be.Target), be.Message)
+		}
+		return usageError{strings.Join(msgs, "\n")}
 	}
 	if err != nil || cmd.each != nil {
 		return err

@@ -71,6 +71,9 @@ type Executor interface {
 	GetSite(ctx context.Context, id string) (billing.Site, error)
 	// SetSiteRail sets the site's rail and reports whether the site exists.
 	SetSiteRail(ctx context.Context, id, rail string) (bool, error)
+	// UpdateSiteDebitUser sets the site's debit user and time zone and reports whether the site
+	// exists.
+	UpdateSiteDebitUser(ctx context.Context, id string, d billing.DebitUser, timeZone string) (bool, error)
 	CreateClient(ctx context.Context, c billing.Client) error
 	GetClient(ctx context.Context, id string) (billing.Client, error)
 	// RevokeClient sets the client's RevokedAt unless it is set.

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"database/sql"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -16,17 +17,25 @@ import (
 
 // SiteRecord is a row of sites.
 type SiteRecord struct {
-	ID             string
-	OrganisationID string
-	Name           string
-	Currency       string
-	CreatedAt      int64
-	Rail           string
+	ID               string
+	OrganisationID   string
+	Name             string
+	Currency         string
+	CreatedAt        int64
+	Rail             string
+	DebitUserName    string
+	DebitUserAbn     string
+	DebitUserPhone   string
+	DebitUserEmail   string
+	DebitUserAddress string
+	TimeZone         string
 }
 
 func (r SiteRecord) Site() billing.Site {
 	return billing.Site{ID: r.ID, OrganisationID: r.OrganisationID, Name: r.Name, Currency: r.Currency, Rail: r.Rail,
-		CreatedAt: billing.FromMillis(r.CreatedAt)}
+		CreatedAt: billing.FromMillis(r.CreatedAt), TimeZone: r.TimeZone,
+		DebitUser: billing.DebitUser{Name: r.DebitUserName, ABN: r.DebitUserAbn, Phone: r.DebitUserPhone,
+			Email: r.DebitUserEmail, Address: r.DebitUserAddress}}
 }
 
 // ClientRecord is a row of api_clients.
@@ -80,6 +89,7 @@ type LinkRecord struct {
 	CustomerEmail         sql.NullString
 	CustomerBsb           sql.NullString
 	CustomerAccountNumber sql.NullString
+	Metadata              sql.NullString
 }
 
 func (r LinkRecord) Link() billing.Link {
@@ -94,7 +104,33 @@ func (r LinkRecord) Link() billing.Link {
 		RevokedAt:         FromNullMillis(r.RevokedAt),
 		RevokedBy:         billing.RevokedBy(r.RevokedBy.String),
 		Customer:          customer(r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber),
+		Metadata:          metadata(r.Metadata),
 	}
+}
+
+// metadata reads a link's stored metadata, a JSON object of strings (NULL for none). The store
+// wrote it from a map, so it always decodes; were it not to, the link would read without it.
+func metadata(s sql.NullString) map[string]string {
+	if !s.Valid {
+		return nil
+	}
+	var m map[string]string
+	if json.Unmarshal([]byte(s.String), &m) != nil || len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// Metadata is how a link's metadata is stored: a JSON object, or NULL for none.
+func Metadata(m map[string]string) sql.NullString {
+	if len(m) == 0 {
+		return sql.NullString{}
+	}
+	b, err := json.Marshal(m)
+	if err != nil { // a map of strings always encodes
+		panic(err)
+	}
+	return sql.NullString{String: string(b), Valid: true}
 }
 
 func customer(name, email, bsb, accountNumber sql.NullString) billing.Customer {

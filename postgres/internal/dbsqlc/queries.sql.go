@@ -550,7 +550,7 @@ UPDATE customer_links SET state = 'expired'
 WHERE state = 'invited' AND id IN (SELECT c.id FROM customer_links AS c
                                    WHERE c.state = 'invited' AND c.expires_at <= $1
                                    ORDER BY c.expires_at LIMIT $2)
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
 `
 
 type ExpireDueInvitationsParams struct {
@@ -584,6 +584,7 @@ func (q *Queries) ExpireDueInvitations(ctx context.Context, arg ExpireDueInvitat
 			&i.CustomerEmail,
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
+			&i.Metadata,
 		); err != nil {
 			return nil, err
 		}
@@ -599,7 +600,7 @@ const expireInvitations = `-- name: ExpireInvitations :many
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = $1 AND customer_reference = $2 AND is_current
   AND state = 'invited' AND expires_at <= $3
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
 `
 
 type ExpireInvitationsParams struct {
@@ -634,6 +635,7 @@ func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsPa
 			&i.CustomerEmail,
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
+			&i.Metadata,
 		); err != nil {
 			return nil, err
 		}
@@ -729,7 +731,7 @@ func (q *Queries) GetClient(ctx context.Context, id string) (ApiClient, error) {
 }
 
 const getCurrentLink = `-- name: GetCurrentLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
 WHERE site_id = $1 AND customer_reference = $2 AND is_current
 `
 
@@ -756,6 +758,7 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 		&i.CustomerEmail,
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
+		&i.Metadata,
 	)
 	return i, err
 }
@@ -804,7 +807,7 @@ func (q *Queries) GetEvent(ctx context.Context, id string) (GetEventRow, error) 
 }
 
 const getLink = `-- name: GetLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links WHERE id = $1
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links WHERE id = $1
 `
 
 func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) {
@@ -825,6 +828,7 @@ func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) 
 		&i.CustomerEmail,
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
+		&i.Metadata,
 	)
 	return i, err
 }
@@ -859,7 +863,7 @@ func (q *Queries) GetSigningKey(ctx context.Context) (GetSigningKeyRow, error) {
 }
 
 const getSite = `-- name: GetSite :one
-SELECT id, organisation_id, name, currency, created_at, rail FROM sites WHERE id = $1
+SELECT id, organisation_id, name, currency, created_at, rail, debit_user_name, debit_user_abn, debit_user_phone, debit_user_email, debit_user_address, time_zone FROM sites WHERE id = $1
 `
 
 func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
@@ -872,6 +876,12 @@ func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
 		&i.Currency,
 		&i.CreatedAt,
 		&i.Rail,
+		&i.DebitUserName,
+		&i.DebitUserAbn,
+		&i.DebitUserPhone,
+		&i.DebitUserEmail,
+		&i.DebitUserAddress,
+		&i.TimeZone,
 	)
 	return i, err
 }
@@ -1065,8 +1075,8 @@ func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error 
 }
 
 const insertLink = `-- name: InsertLink :execrows
-INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at)
-VALUES ($1, $2, $3, 'invited', TRUE, $4, $5)
+INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at, metadata)
+VALUES ($1, $2, $3, 'invited', TRUE, $4, $5, $6)
 ON CONFLICT DO NOTHING
 `
 
@@ -1076,6 +1086,7 @@ type InsertLinkParams struct {
 	CustomerReference string
 	CreatedAt         int64
 	ExpiresAt         int64
+	Metadata          sql.NullString
 }
 
 // Inserts nothing (and says so) when the pair has a current or active link: CreateLink then
@@ -1087,6 +1098,7 @@ func (q *Queries) InsertLink(ctx context.Context, arg InsertLinkParams) (int64, 
 		arg.CustomerReference,
 		arg.CreatedAt,
 		arg.ExpiresAt,
+		arg.Metadata,
 	)
 	if err != nil {
 		return 0, err
@@ -1148,7 +1160,7 @@ SET state = 'linked', linked_at = CAST($1 AS BIGINT),
     customer_name = CAST($2 AS TEXT), customer_email = CAST($3 AS TEXT),
     customer_bsb = CAST($4 AS TEXT), customer_account_number = CAST($5 AS TEXT)
 WHERE id = $6 AND state = 'invited' AND expires_at > $1
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
 `
 
 type LinkCustomerParams struct {
@@ -1185,6 +1197,7 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		&i.CustomerEmail,
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
+		&i.Metadata,
 	)
 	return i, err
 }
@@ -1607,7 +1620,7 @@ func (q *Queries) ListEventsOfType(ctx context.Context, arg ListEventsOfTypePara
 }
 
 const listExpiredLinks = `-- name: ListExpiredLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
   AND (state = 'expired' OR (state = 'invited' AND expires_at <= $3))
 ORDER BY customer_reference
@@ -1651,6 +1664,7 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 			&i.CustomerEmail,
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
+			&i.Metadata,
 		); err != nil {
 			return nil, err
 		}
@@ -1663,7 +1677,7 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 }
 
 const listInvitedLinks = `-- name: ListInvitedLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
   AND state = 'invited' AND expires_at > $3
 ORDER BY customer_reference
@@ -1707,6 +1721,7 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 			&i.CustomerEmail,
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
+			&i.Metadata,
 		); err != nil {
 			return nil, err
 		}
@@ -1719,7 +1734,7 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 }
 
 const listLinks = `-- name: ListLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
 ORDER BY customer_reference
 LIMIT $3
@@ -1755,6 +1770,7 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 			&i.CustomerEmail,
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
+			&i.Metadata,
 		); err != nil {
 			return nil, err
 		}
@@ -1767,7 +1783,7 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 }
 
 const listLinksInState = `-- name: ListLinksInState :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
   AND state = $3
 ORDER BY customer_reference
@@ -1811,6 +1827,7 @@ func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStatePara
 			&i.CustomerEmail,
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
+			&i.Metadata,
 		); err != nil {
 			return nil, err
 		}
@@ -1890,7 +1907,7 @@ func (q *Queries) ListSigningKeys(ctx context.Context) ([]ListSigningKeysRow, er
 }
 
 const listSites = `-- name: ListSites :many
-SELECT id, organisation_id, name, currency, created_at, rail FROM sites
+SELECT id, organisation_id, name, currency, created_at, rail, debit_user_name, debit_user_abn, debit_user_phone, debit_user_email, debit_user_address, time_zone FROM sites
 WHERE ($1::text = '' OR organisation_id = $1::text)
   AND (created_at, id) > ($2::bigint, $3::text)
 ORDER BY created_at, id
@@ -1925,6 +1942,12 @@ func (q *Queries) ListSites(ctx context.Context, arg ListSitesParams) ([]Site, e
 			&i.Currency,
 			&i.CreatedAt,
 			&i.Rail,
+			&i.DebitUserName,
+			&i.DebitUserAbn,
+			&i.DebitUserPhone,
+			&i.DebitUserEmail,
+			&i.DebitUserAddress,
+			&i.TimeZone,
 		); err != nil {
 			return nil, err
 		}
@@ -2199,7 +2222,7 @@ const revokeLink = `-- name: RevokeLink :one
 UPDATE customer_links
 SET state = 'revoked', revoked_at = CAST($1 AS BIGINT), revoked_by = CAST($2 AS TEXT)
 WHERE id = $3 AND ((state = 'invited' AND expires_at > $1) OR state = 'linked')
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
 `
 
 type RevokeLinkParams struct {
@@ -2226,6 +2249,7 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerEmail,
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
+		&i.Metadata,
 	)
 	return i, err
 }
@@ -2388,6 +2412,40 @@ type UpdateSigningKeySecretParams struct {
 // Writes the secret only if it is still old_secret, so that a concurrent change is not undone.
 func (q *Queries) UpdateSigningKeySecret(ctx context.Context, arg UpdateSigningKeySecretParams) (int64, error) {
 	result, err := q.db.Exec(ctx, updateSigningKeySecret, arg.NewSecret, arg.ID, arg.OldSecret)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const updateSiteDebitUser = `-- name: UpdateSiteDebitUser :execrows
+UPDATE sites
+SET debit_user_name = $1, debit_user_abn = $2,
+    debit_user_phone = $3, debit_user_email = $4,
+    debit_user_address = $5, time_zone = $6
+WHERE id = $7
+`
+
+type UpdateSiteDebitUserParams struct {
+	DebitUserName    string
+	DebitUserAbn     string
+	DebitUserPhone   string
+	DebitUserEmail   string
+	DebitUserAddress string
+	TimeZone         string
+	ID               string
+}
+
+func (q *Queries) UpdateSiteDebitUser(ctx context.Context, arg UpdateSiteDebitUserParams) (int64, error) {
+	result, err := q.db.Exec(ctx, updateSiteDebitUser,
+		arg.DebitUserName,
+		arg.DebitUserAbn,
+		arg.DebitUserPhone,
+		arg.DebitUserEmail,
+		arg.DebitUserAddress,
+		arg.TimeZone,
+		arg.ID,
+	)
 	if err != nil {
 		return 0, err
 	}

@@ -64,6 +64,7 @@ type CustomerLink struct {
 	CustomerEmail         sql.NullString
 	CustomerBsb           sql.NullString
 	CustomerAccountNumber sql.NullString
+	Metadata              sql.NullString
 }
 
 type Event struct {
@@ -100,12 +101,18 @@ type SigningKey struct {
 }
 
 type Site struct {
-	ID             string
-	OrganisationID string
-	Name           string
-	Currency       string
-	CreatedAt      int64
-	Rail           string
+	ID               string
+	OrganisationID   string
+	Name             string
+	Currency         string
+	CreatedAt        int64
+	Rail             string
+	DebitUserName    string
+	DebitUserAbn     string
+	DebitUserPhone   string
+	DebitUserEmail   string
+	DebitUserAddress string
+	TimeZone         string
 }
 
 type WebhookAttempt struct {

@@ -1,0 +1,51 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/email"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/storage"
+	"github.com/pyng/receivables/token"
+)
+
+// Mailer is the sender of the emails to customers that cfg configures: through PYNG_SMTP_URL;
+// without it, in the sandbox, to the log; and otherwise none (nil), with a warning: the emails
+// then wait in the queue until an SMTP server is configured.
+func Mailer(cfg Config, service *billing.Service, tokens *token.Issuer, debitUserID func(context.Context, string) (string, error), logger *slog.Logger) (*email.Mailer, error) {
+	var sender email.Sender
+	switch {
+	case cfg.SMTPURL != "":
+		var err error
+		if sender, err = email.SMTP(cfg.SMTPURL); err != nil {
+			return nil, fmt.Errorf("-smtp-url (PYNG_SMTP_URL): %w", err)
+		}
+	case cfg.Sandbox:
+		sender = email.Log(logger)
+	default:
+		logger.Warn("no SMTP server is configured (PYNG_SMTP_URL): the emails to customers (signup and revocation confirmations, management links) wait in the queue until one is")
+		return nil, nil
+	}
+	return email.New(email.Config{Service: service, Tokens: tokens, PublicURL: cfg.PublicURL, From: cfg.MailFrom, Sender: sender,
+		DebitUserIDFunc: debitUserID, ManagementLinkTTL: cfg.ManagementLinkTTL}), nil
+}
+
+// BECSUserIDs returns the function that gives a site's BECS user ID ("" when the site has no BECS
+// debit user), for its service agreement.
+func BECSUserIDs(ctx context.Context, db storage.Database, clock billing.Clock) (func(context.Context, string) (string, error), error) {
+	r, err := becs.Open(ctx, db.Conn(), clock)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, siteID string) (string, error) {
+		u, err := r.User(ctx, siteID)
+		if errors.Is(err, becs.ErrNotFound) {
+			return "", nil
+		}
+		return u.UserID, err
+	}, nil
+}

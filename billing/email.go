@@ -1,0 +1,62 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// EmailKind names an email Pyng sends to a customer, at the address the customer gave on the
+// signup page. The partner never gives Pyng a customer's contact details, so no email goes to a
+// customer before they sign up.
+type EmailKind string
+
+// The emails to a customer.
+const (
+	// EmailSignupConfirmation confirms a signup: what was agreed, the service agreement and the
+	// management link.
+	EmailSignupConfirmation EmailKind = "signupConfirmation"
+	// EmailRevocationConfirmation confirms that the agreement ended (by the customer or the site).
+	EmailRevocationConfirmation EmailKind = "revocationConfirmation"
+	// EmailManagementLink sends a new management link, at the customer's request.
+	EmailManagementLink EmailKind = "managementLink"
+)
+
+// SendEmailJob sends one email to the customer of a link. It is enqueued in the transaction of
+// the change it tells of (the store's LinkCustomer and RevokeLink, or RequestManagementLink). It
+// carries the link's id and the kind of email, never the address or anything else of what the
+// customer told Pyng: a job's arguments are kept in plaintext, the customer's details only
+// sealed. The worker reads them from the store when it sends.
+type SendEmailJob struct {
+	LinkID string    `json:"linkId"`
+	Email  EmailKind `json:"email"`
+}
+
+// Kind is the job's name in the queue.
+func (SendEmailJob) Kind() string { return "send_email" }
+
+// MaxAttempts is how often a failed send is tried (River's backoff between: about three days
+// in all).
+func (SendEmailJob) MaxAttempts() int { return 20 }
+
+// RequestManagementLink sends a new management link to the customer of the link, if email is the
+// address the customer gave (compared without regard to case) and the link was ever linked.
+// It answers the same either way, so that it tells no one whether an address is known.
+func (s *Service) RequestManagementLink(ctx context.Context, linkID, email string) error {
+	l, err := s.store.GetLink(ctx, linkID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get link: %w", err)
+	}
+	email = strings.TrimSpace(email)
+	if l.LinkedAt.IsZero() || l.Customer.Email == "" || !strings.EqualFold(l.Customer.Email, email) {
+		return nil
+	}
+	if err := s.store.EnqueueEmail(ctx, SendEmailJob{LinkID: l.ID, Email: EmailManagementLink}); err != nil {
+		return fmt.Errorf("enqueue email: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+// Package ddr is the Direct Debit Request Service Agreement of a site: the terms BECS requires a
+// debit user to give the customers it debits (the debit arrangements, notice of changes, how to
+// stop or defer a debit, disputes, the customer's obligations, confidentiality, and how to
+// contact the debit user), written once. The customer's page shows it and the signup
+// confirmation email carries it, both from Sections; Text is its plain-text rendering.
+//
+// It is pure: it imports nothing of the module and does no I/O.
+package ddr
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Title is the agreement's title.
+const Title = "Direct Debit Request Service Agreement"
+
+// Terms are the facts the agreement is written from.
+type Terms struct {
+	// Site is the name the customer knows the business by.
+	Site string
+	// DebitUser is the debiting business's legal name, ABN, phone, email and postal address, as an
+	// operator set them; empty until then (the agreement then names the site and Pyng's contact).
+	DebitUser, ABN, Phone, Email, Address string
+	// UserID is the debit user's APCA user ID, when the site debits through BECS; empty otherwise.
+	UserID string
+}
+
+// Section is one heading of the agreement and its paragraphs.
+type Section struct {
+	Heading    string
+	Paragraphs []string
+}
+
+// debitor is who debits: the legal name with the site's name, or the site's name alone.
+func (t Terms) debitor() string {
+	switch {
+	case t.DebitUser == "":
+		return t.Site
+	case t.DebitUser == t.Site:
+		return t.DebitUser
+	}
+	return fmt.Sprintf("%s (trading as %s)", t.DebitUser, t.Site)
+}
+
+// contact is how to reach the debit user.
+func (t Terms) contact() string {
+	var ways []string
+	if t.Phone != "" {
+		ways = append(ways, "by phone on "+t.Phone)
+	}
+	if t.Email != "" {
+		ways = append(ways, "by email to "+t.Email)
+	}
+	if t.Address != "" {
+		ways = append(ways, "by post to "+t.Address)
+	}
+	if len(ways) == 0 {
+		return "through the contact details " + t.Site + " has given you"
+	}
+	return strings.Join(ways, ", or ")
+}
+
+// Sections is the agreement, in order.
+func Sections(t Terms) []Section {
+	who := t.debitor()
+	id := []string{"This agreement is between you (the customer) and " + who + " (\"we\", \"us\"), the debit user."}
+	var facts []string
+	if t.ABN != "" {
+		facts = append(facts, "ABN "+formatABN(t.ABN))
+	}
+	if t.UserID != "" {
+		facts = append(facts, "direct debit user ID "+t.UserID)
+	}
+	if len(facts) > 0 {
+		id = append(id, who+": "+strings.Join(facts, ", ")+".")
+	}
+	id = append(id, "It sets out the terms on which we debit your account under the Direct Debit Request you made when you signed up through Pyng, which processes the debits for us, and your rights. Keep a copy.")
+	return []Section{
+		{"Who this agreement is with", id},
+		{"The debit arrangements", []string{
+			"We will debit your nominated account only for amounts you owe us, in Australian dollars, in accordance with your Direct Debit Request and this agreement.",
+			"Debits are made through the Bulk Electronic Clearing System (BECS). If a debit falls due on a day that is not a business day, it is made on the next business day. If you are unsure when a debit will be processed, ask your financial institution.",
+			"We will give you at least 14 days' written notice before we change the amount, frequency or timing of the debits, unless you agreed to the change.",
+		}},
+		{"Changes to this agreement", []string{
+			"We may change this agreement by giving you at least 14 days' written notice. You may ask us to change the arrangements, such as deferring a debit or changing your account, by contacting us " + t.contact() + ".",
+		}},
+		{"Stopping or deferring a debit, and cancelling", []string{
+			"You may stop or defer a particular debit, or cancel this agreement at any time, by contacting us " + t.contact() + " at least 3 business days before the debit is due. You may also cancel it yourself, at once, on the page Pyng sent you to manage it.",
+			"You may also ask your financial institution to stop a debit or cancel the arrangement. Cancelling the arrangement does not end what you owe us: you will need to pay it another way.",
+		}},
+		{"Disputes", []string{
+			"If you believe a debit was wrong, contact us " + t.contact() + " as soon as you can. We will respond within 5 business days. If we find the debit was wrong, we will refund it to your account and tell you the amount; if we find it was right, we will give you our reasons and the evidence for them.",
+			"You may also raise a dispute with your financial institution at any time; it may ask us to look into the debit under the BECS rules.",
+		}},
+		{"Your obligations", []string{
+			"Make sure your nominated account can be debited by direct debit (direct debit is not available on every account: check with your financial institution), that the account details you gave are correct, and that there is enough cleared money in the account when each debit is due.",
+			"If a debit is returned or dishonoured, your financial institution may charge you a fee, and we may try the debit again or ask you to pay another way. Tell us if you close or change your account.",
+		}},
+		{"Confidentiality", []string{
+			"We and Pyng keep your personal information and account details confidential and secure. We disclose them only as needed to process your debits (to Pyng and to the financial institutions involved), to investigate a dispute or a claim, or where the law requires it.",
+		}},
+		{"Contact", []string{
+			"Contact " + who + " " + t.contact() + ".",
+		}},
+	}
+}
+
+// Text is the agreement as plain text, for an email.
+func Text(t Terms) string {
+	var b strings.Builder
+	b.WriteString(Title + "\n" + strings.Repeat("=", len(Title)) + "\n")
+	for _, s := range Sections(t) {
+		b.WriteString("\n" + s.Heading + "\n" + strings.Repeat("-", len(s.Heading)) + "\n")
+		for _, p := range s.Paragraphs {
+			b.WriteString(p + "\n\n")
+		}
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+// formatABN writes an ABN as the ABR does: 51 824 753 556.
+func formatABN(abn string) string {
+	if len(abn) != 11 {
+		return abn
+	}
+	return abn[:2] + " " + abn[2:5] + " " + abn[5:8] + " " + abn[8:]
+}

@@ -1,0 +1,39 @@
+package ddr_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pyng/receivables/ddr"
+)
+
+// TestTheAgreementHasWhatBECSRequires checks the agreement has each part BECS requires of a DDR
+// service agreement and names the debit user as the operator set it.
+func TestTheAgreementHasWhatBECSRequires(t *testing.T) {
+	terms := ddr.Terms{Site: "Acme Online", DebitUser: "Acme Pty Ltd", ABN: "51824753556", Phone: "02 9999 0000",
+		Email: "billing@acme.example", Address: "1 George St, Sydney NSW 2000", UserID: "123456"}
+	text := ddr.Text(terms)
+	var headings []string
+	for _, s := range ddr.Sections(terms) {
+		headings = append(headings, s.Heading)
+	}
+	for _, want := range []string{"The debit arrangements", "Changes to this agreement", "Stopping or deferring a debit, and cancelling",
+		"Disputes", "Your obligations", "Confidentiality", "Contact"} {
+		if !strings.Contains(strings.Join(headings, "|"), want) {
+			t.Errorf("no section %q in %v", want, headings)
+		}
+	}
+	for _, want := range []string{ddr.Title, "Acme Pty Ltd (trading as Acme Online)", "ABN 51 824 753 556", "direct debit user ID 123456",
+		"02 9999 0000", "billing@acme.example", "1 George St, Sydney NSW 2000", "14 days"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the agreement does not say %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestAnAgreementWithoutADebitUserNamesTheSite(t *testing.T) {
+	text := ddr.Text(ddr.Terms{Site: "Acme Online"})
+	if !strings.Contains(text, "between you (the customer) and Acme Online") || strings.Contains(text, "ABN") || strings.Contains(text, "user ID") {
+		t.Errorf("the agreement of a site without a debit user:\n%s", text)
+	}
+}

@@ -1,0 +1,257 @@
+// Package email writes and sends Pyng's emails to a customer, at the address the customer gave on
+// the signup page: the signup confirmation (what was agreed, the Direct Debit Request Service
+// Agreement, the management link), the revocation confirmation and a new management link. Each is
+// sent by a billing.SendEmailJob, which names the link and the kind of email only; Mailer.Send
+// reads the rest (sealed at rest) from the service when it sends. Messages have a plain-text and
+// an HTML part and are built and sent with github.com/wneessen/go-mail.
+package email
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	mail "github.com/wneessen/go-mail"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/ddr"
+	"github.com/pyng/receivables/token"
+)
+
+// Sender sends a message.
+type Sender interface {
+	Send(ctx context.Context, m *mail.Msg) error
+}
+
+// smtpSender sends through an SMTP server.
+type smtpSender struct{ client *mail.Client }
+
+// SMTP returns the Sender of an SMTP URL: smtp://[user:password@]host[:port] (port 587 by
+// default, STARTTLS when the server offers it; add ?tls=required to insist on it) or
+// smtps://[user:password@]host[:port] (TLS from the start, port 465 by default).
+func SMTP(rawURL string) (Sender, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() == "" || (u.Scheme != "smtp" && u.Scheme != "smtps") {
+		return nil, fmt.Errorf("%q is not an smtp:// or smtps:// URL with a host", redact(rawURL))
+	}
+	opts := []mail.Option{mail.WithTimeout(30 * time.Second)}
+	port := 587
+	if u.Scheme == "smtps" {
+		port = 465
+		opts = append(opts, mail.WithSSL())
+	} else if u.Query().Get("tls") == "required" {
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	} else {
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))
+	}
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+			return nil, fmt.Errorf("%q: the port is not a number from 1 to 65535", redact(rawURL))
+		}
+	}
+	opts = append(opts, mail.WithPort(port))
+	if u.User != nil {
+		password, _ := u.User.Password()
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthPlain), mail.WithUsername(u.User.Username()), mail.WithPassword(password))
+	}
+	c, err := mail.NewClient(u.Hostname(), opts...)
+	if err != nil {
+		return nil, err
+	}
+	return smtpSender{client: c}, nil
+}
+
+func (s smtpSender) Send(ctx context.Context, m *mail.Msg) error {
+	return s.client.DialAndSendWithContext(ctx, m)
+}
+
+// redact hides the password of an SMTP URL.
+func redact(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		return u.Redacted()
+	}
+	return "(an unreadable URL)"
+}
+
+// logSender writes each message to the log instead of sending it: the sandbox's sender when no
+// SMTP server is configured.
+type logSender struct{ logger *slog.Logger }
+
+// Log returns the Sender that writes messages to logger.
+func Log(logger *slog.Logger) Sender { return logSender{logger: logger} }
+
+func (s logSender) Send(ctx context.Context, m *mail.Msg) error {
+	var buf bytes.Buffer
+	if _, err := m.WriteTo(&buf); err != nil {
+		return err
+	}
+	s.logger.InfoContext(ctx, "email (no SMTP server configured: written to the log, not sent)",
+		"to", strings.Join(m.GetToString(), ", "), "subject", strings.Join(m.GetGenHeader(mail.HeaderSubject), ""), "message", buf.String())
+	return nil
+}
+
+// Config is what a Mailer needs.
+type Config struct {
+	Service *billing.Service
+	Tokens  *token.Issuer
+	// PublicURL is the server's external base URL, of the links in the emails.
+	PublicURL string
+	// From is the sender's address, such as "Pyng <no-reply@example.com>".
+	From   string
+	Sender Sender
+	// DebitUserIDFunc returns a site's BECS user ID ("" when it has none), for the service
+	// agreement; nil when no rail has one.
+	DebitUserIDFunc func(ctx context.Context, siteID string) (string, error)
+	// ManagementLinkTTL is how long a management link lasts (0: it does not expire).
+	ManagementLinkTTL time.Duration
+}
+
+// Mailer writes and sends the emails to customers.
+type Mailer struct{ cfg Config }
+
+// New returns the Mailer of cfg.
+func New(cfg Config) *Mailer {
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	return &Mailer{cfg: cfg}
+}
+
+// Send writes and sends the email of job. A link whose customer's details were erased (long
+// after it ended), or that no longer exists, gets no email and no error.
+func (m *Mailer) Send(ctx context.Context, job billing.SendEmailJob) error {
+	if m.cfg.Sender == nil {
+		return ErrNotConfigured
+	}
+	l, _, err := m.cfg.Service.LinkByID(ctx, job.LinkID)
+	if billing.HasCode(err, billing.CodeLinkNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if l.Customer.Email == "" {
+		return nil
+	}
+	site, err := m.cfg.Service.SiteByID(ctx, l.SiteID) // read fresh: its debit user may have changed
+	if err != nil {
+		return err
+	}
+	msg, err := m.Message(ctx, job.Email, l, site)
+	if err != nil {
+		return err
+	}
+	return m.cfg.Sender.Send(ctx, msg)
+}
+
+// content is what the templates of an email show.
+type content struct {
+	Kind                billing.EmailKind
+	Site, Name          string
+	BSB, Account        string
+	LinkedAt, RevokedAt string
+	RevokedByCustomer   bool
+	ManageURL           string
+	AgreementURL        string
+	Validity            string
+	Agreement           []ddr.Section
+}
+
+// Message writes the email of kind to the customer of l, a link of site.
+func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.Link, site billing.Site) (*mail.Msg, error) {
+	loc, err := time.LoadLocation(site.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	when := func(t time.Time) string { return t.In(loc).Format("2 January 2006 at 15:04 MST") }
+	terms := ddr.Terms{Site: site.Name, DebitUser: site.DebitUser.Name, ABN: site.DebitUser.ABN, Phone: site.DebitUser.Phone,
+		Email: site.DebitUser.Email, Address: site.DebitUser.Address}
+	if m.cfg.DebitUserIDFunc != nil {
+		if terms.UserID, err = m.cfg.DebitUserIDFunc(ctx, site.ID); err != nil {
+			return nil, err
+		}
+	}
+	c := content{Kind: kind, Site: site.Name, Name: l.Customer.Name, BSB: formatBSB(l.Customer.BSB), Account: maskAccount(l.Customer.AccountNumber),
+		LinkedAt: when(l.LinkedAt), RevokedByCustomer: l.RevokedBy == billing.RevokedByCustomer,
+		AgreementURL: m.cfg.PublicURL + "/service-agreement/" + site.ID, Validity: validity(m.cfg.ManagementLinkTTL)}
+	if !l.RevokedAt.IsZero() {
+		c.RevokedAt = when(l.RevokedAt)
+	}
+	var subject string
+	switch kind {
+	case billing.EmailSignupConfirmation:
+		subject = "Your direct debit agreement with " + site.Name
+		c.Agreement = ddr.Sections(terms)
+	case billing.EmailRevocationConfirmation:
+		subject = "Your direct debit agreement with " + site.Name + " has ended"
+	case billing.EmailManagementLink:
+		subject = "Your link to manage your agreement with " + site.Name
+	default:
+		return nil, fmt.Errorf("unknown email %q", kind)
+	}
+	if kind != billing.EmailRevocationConfirmation {
+		tok, err := m.cfg.Tokens.Agreement(l)
+		if err != nil {
+			return nil, err
+		}
+		c.ManageURL = m.cfg.PublicURL + "/agreement?token=" + url.QueryEscape(tok)
+	}
+	var text, html bytes.Buffer
+	if err := textTemplate.Execute(&text, c); err != nil {
+		return nil, err
+	}
+	if err := htmlTemplate.Execute(&html, c); err != nil {
+		return nil, err
+	}
+	msg := mail.NewMsg()
+	if err := msg.From(m.cfg.From); err != nil {
+		return nil, fmt.Errorf("the sender's address %q: %w", m.cfg.From, err)
+	}
+	if err := msg.To(l.Customer.Email); err != nil {
+		return nil, fmt.Errorf("the customer's address: %w", err)
+	}
+	msg.Subject(subject)
+	msg.SetBodyString(mail.TypeTextPlain, text.String())
+	msg.AddAlternativeString(mail.TypeTextHTML, html.String())
+	if kind == billing.EmailSignupConfirmation {
+		if err := msg.AttachReader("direct-debit-request-service-agreement.txt", strings.NewReader(ddr.Text(terms)),
+			mail.WithFileContentType(mail.TypeTextPlain)); err != nil {
+			return nil, err
+		}
+	}
+	return msg, nil
+}
+
+// ErrNotConfigured is returned by a Mailer without a Sender.
+var ErrNotConfigured = errors.New("email: no SMTP server is configured")
+
+func validity(ttl time.Duration) string {
+	if ttl <= 0 {
+		return ""
+	}
+	if ttl%(24*time.Hour) == 0 {
+		if days := ttl / (24 * time.Hour); days != 1 {
+			return fmt.Sprintf("%d days", days)
+		}
+		return "1 day"
+	}
+	return ttl.String()
+}
+
+func maskAccount(n string) string {
+	if len(n) > 4 {
+		n = n[len(n)-4:]
+	}
+	return "••••" + n
+}
+
+func formatBSB(b string) string {
+	if len(b) != 6 {
+		return b
+	}
+	return b[:3] + "-" + b[3:]
+}

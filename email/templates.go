@@ -1,0 +1,58 @@
+package email
+
+import (
+	htmltemplate "html/template"
+	texttemplate "text/template"
+)
+
+const textSource = `Hello {{.Name}},
+{{if eq .Kind "signupConfirmation"}}
+You have set up a direct debit agreement with {{.Site}} through Pyng, on {{.LinkedAt}}.
+
+What you agreed: {{.Site}} may collect the amounts it asks Pyng to collect from you, in Australian
+dollars, by direct debit from your account BSB {{.BSB}}, account {{.Account}}, under its Direct
+Debit Request Service Agreement, attached to this email and at:
+{{.AgreementURL}}
+
+You can see or revoke your agreement at any time at this private link{{with .Validity}} (it lasts {{.}};
+after that, ask for a new one on the page it opens){{end}}:
+{{.ManageURL}}
+{{else if eq .Kind "revocationConfirmation"}}
+Your direct debit agreement with {{.Site}} (account BSB {{.BSB}}, account {{.Account}}) ended on
+{{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else}}: {{.Site}} ended it{{end}}.
+No further debits will be made under it.
+{{else}}
+Here is your new link to see or revoke your direct debit agreement with {{.Site}}{{with .Validity}} (it lasts {{.}}){{end}}:
+{{.ManageURL}}
+
+If you didn't ask for it, you can ignore this email: the link is only sent to you.
+{{end}}
+Pyng collects payments by direct debit for the businesses that use it.
+`
+
+const htmlSource = `<!doctype html>
+<html lang="en-AU"><head><meta charset="utf-8"><title>Pyng</title></head>
+<body style="font-family: sans-serif; line-height: 1.5; max-width: 40em">
+<p>Hello {{.Name}},</p>
+{{if eq .Kind "signupConfirmation"}}
+<p>You have set up a direct debit agreement with {{.Site}} through Pyng, on {{.LinkedAt}}.</p>
+<p><strong>What you agreed:</strong> {{.Site}} may collect the amounts it asks Pyng to collect from you, in Australian dollars, by direct debit from your account BSB {{.BSB}}, account {{.Account}}, under its <a href="{{.AgreementURL}}">Direct Debit Request Service Agreement</a>, below and attached.</p>
+<p><a href="{{.ManageURL}}">See or revoke your agreement</a>{{with .Validity}} (this private link lasts {{.}}; after that, ask for a new one on the page it opens){{end}}.</p>
+<h2>Direct Debit Request Service Agreement</h2>
+{{range .Agreement}}<h3>{{.Heading}}</h3>
+{{range .Paragraphs}}<p>{{.}}</p>
+{{end}}{{end}}
+{{else if eq .Kind "revocationConfirmation"}}
+<p>Your direct debit agreement with {{.Site}} (account BSB {{.BSB}}, account {{.Account}}) ended on {{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else}}: {{.Site}} ended it{{end}}. No further debits will be made under it.</p>
+{{else}}
+<p><a href="{{.ManageURL}}">Here is your new link to see or revoke your direct debit agreement with {{.Site}}</a>{{with .Validity}} (it lasts {{.}}){{end}}.</p>
+<p>If you didn't ask for it, you can ignore this email: the link is only sent to you.</p>
+{{end}}
+<p style="color: #555">Pyng collects payments by direct debit for the businesses that use it.</p>
+</body></html>
+`
+
+var (
+	textTemplate = texttemplate.Must(texttemplate.New("text").Parse(textSource))
+	htmlTemplate = htmltemplate.Must(htmltemplate.New("html").Parse(htmlSource))
+)

@@ -1,0 +1,143 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/pyng/receivables/apptest"
+)
+
+// rawLink is GET of a customer, every member as it came.
+func (p partner) rawLink(t testing.TB, ref string) map[string]json.RawMessage {
+	t.Helper()
+	r := p.get(t, ref)
+	wantStatus(t, r, http.StatusOK)
+	var body struct{ Data map[string]json.RawMessage }
+	r.JSON(t, &body)
+	return body.Data
+}
+
+func TestInvitationMetadata(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		t.Run("metadata is returned by GET of the customer and in each of its events", func(t *testing.T) {
+			t.Parallel()
+			p := newPartner(t, s)
+			meta := map[string]string{"accountId": "8841", "plan": "pro", "région": "Île-de-France"}
+			r := p.do(t, http.MethodPost, "/customers/invitations", map[string]any{"customerReference": "META-1", "metadata": meta})
+			wantStatus(t, r, http.StatusCreated)
+			var got struct{ Metadata map[string]string }
+			if err := json.Unmarshal(p.rawLink(t, "META-1")["metadata"], &got.Metadata); err != nil || !maps.Equal(got.Metadata, meta) {
+				t.Fatalf("GET metadata = %v (%v), want %v", got.Metadata, err, meta)
+			}
+			wantStatus(t, p.post(t, "/sandbox/customers/META-1/signup"), http.StatusOK)
+			wantStatus(t, p.post(t, "/customers/META-1/revoke"), http.StatusOK)
+			events := p.eventsUntil(t, "customer.revoked")
+			if len(events) != 3 {
+				t.Fatalf("events = %v, want invited, linked, revoked", types(events))
+			}
+			for _, e := range events {
+				var data struct{ Metadata map[string]string }
+				if err := json.Unmarshal(e.Data, &data); err != nil || !maps.Equal(data.Metadata, meta) {
+					t.Errorf("%s carries metadata %v (%v), want %v", e.Type, data.Metadata, err, meta)
+				}
+			}
+		})
+
+		t.Run("an invitation without metadata has none, and shows no metadata member", func(t *testing.T) {
+			t.Parallel()
+			p := newPartner(t, s)
+			for ref, body := range map[string]map[string]any{
+				"NONE-1": {"customerReference": "NONE-1"},
+				"NONE-2": {"customerReference": "NONE-2", "metadata": map[string]string{}},
+			} {
+				wantStatus(t, p.do(t, http.MethodPost, "/customers/invitations", body), http.StatusCreated)
+				if m, ok := p.rawLink(t, ref)["metadata"]; ok {
+					t.Errorf("%s: metadata = %s, want no member", ref, m)
+				}
+			}
+		})
+
+		t.Run("GET of a linked customer shows nothing of what the customer gave Pyng", func(t *testing.T) {
+			t.Parallel()
+			p := newPartner(t, s)
+			p.link(t, "PRIVATE-1")
+			data := p.rawLink(t, "PRIVATE-1")
+			allowed := map[string]bool{"customerReference": true, "state": true, "createdAt": true, "expiresAt": true, "linkedAt": true}
+			for k := range data {
+				if !allowed[k] {
+					t.Errorf("GET of a linked customer has member %q", k)
+				}
+			}
+			raw := fmt.Sprint(data)
+			// The sandbox signup's customer (billing.SandboxCustomer).
+			for _, secret := range []string{"Sandbox Customer", "customer@example.com", "062000", "062-000", "12345678", "5678"} {
+				if strings.Contains(raw, secret) {
+					t.Errorf("GET of a linked customer shows %q: %s", secret, raw)
+				}
+			}
+		})
+
+		long := func(n int) string { return strings.Repeat("x", n) }
+		tooMany := map[string]string{}
+		for i := range 21 {
+			tooMany[fmt.Sprintf("k%02d", i)] = "v"
+		}
+		twenty := map[string]string{}
+		for i := range 20 {
+			twenty[fmt.Sprintf("k%02d", i)] = long(500)
+		}
+		for _, tc := range []struct {
+			name     string
+			metadata any
+			target   string // empty: accepted
+		}{
+			{"20 keys of 500-character values are accepted", twenty, ""},
+			{"a 40-character key is accepted", map[string]string{long(40): "v"}, ""},
+			{"21 keys are refused", tooMany, "metadata"},
+			{"a 41-character key is refused", map[string]string{long(41): "v"}, "metadata." + long(41)},
+			{"an empty key is refused", map[string]string{"": "v"}, "metadata."},
+			{"a 501-character value is refused", map[string]string{"note": long(501)}, "metadata.note"},
+			{"a value with a control character is refused", map[string]string{"note": "a\nb"}, "metadata.note"},
+			{"a number is refused", map[string]any{"count": 5}, "metadata.count"},
+			{"an object value is refused", map[string]any{"nested": map[string]string{"a": "b"}}, "metadata.nested"},
+			{"metadata that is not an object is refused", []string{"a"}, "metadata"},
+			{"null metadata is refused", nil, "metadata"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				p := newPartner(t, s)
+				r := p.do(t, http.MethodPost, "/customers/invitations", map[string]any{"customerReference": "VAL-1", "metadata": tc.metadata})
+				if tc.target == "" {
+					wantStatus(t, r, http.StatusCreated)
+					return
+				}
+				wantStatus(t, r, http.StatusBadRequest)
+				var body errorBody
+				r.JSON(t, &body)
+				if len(body.Errors) == 0 || body.Errors[0].Target != tc.target || body.Errors[0].Code != codePrefix+"request:invalid-field" {
+					t.Errorf("errors = %+v, want request:invalid-field with target %q", body.Errors, tc.target)
+				}
+				wantStatus(t, p.get(t, "VAL-1"), http.StatusNotFound)
+				if _, events, _ := p.events(t, ""); len(events) != 0 {
+					t.Errorf("a refused invitation wrote events %v", types(events))
+				}
+			})
+		}
+
+		t.Run("an invalid reference and invalid metadata are reported together", func(t *testing.T) {
+			t.Parallel()
+			p := newPartner(t, s)
+			r := p.do(t, http.MethodPost, "/customers/invitations", map[string]any{"customerReference": "bad ref", "metadata": map[string]string{"note": long(501)}})
+			wantStatus(t, r, http.StatusBadRequest)
+			var body errorBody
+			r.JSON(t, &body)
+			if len(body.Errors) != 2 || body.Errors[0].Target != "customerReference" || body.Errors[1].Target != "metadata.note" {
+				t.Errorf("errors = %+v, want customerReference then metadata.note", body.Errors)
+			}
+		})
+	})
+}

@@ -1,0 +1,113 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/storage"
+)
+
+// emailJobs lists the send_email jobs of the link.
+func (f *fixture) emailJobs(t *testing.T, linkID string) []billing.SendEmailJob {
+	t.Helper()
+	queue, err := f.store.(storage.Database).NewJobClient(&river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := queue.JobList(context.Background(), river.NewJobListParams().Kinds(billing.SendEmailJob{}.Kind()).First(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []billing.SendEmailJob
+	for _, j := range res.Jobs {
+		var args billing.SendEmailJob
+		if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+			t.Fatal(err)
+		}
+		if args.LinkID == linkID {
+			out = append(out, args)
+		}
+	}
+	return out
+}
+
+func TestServiceAgreementPage(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		path := "/service-agreement/" + f.site.ID
+		p := f.get(t, path)
+		p.status(t, http.StatusOK)
+		p.contains(t, "Direct Debit Request Service Agreement", "Acme Plumbing Supplies", "The debit arrangements", "Disputes",
+			"Your obligations", "Confidentiality", "Stopping or deferring a debit")
+		name, abn := "Acme Plumbing Pty Ltd", "51824753556"
+		if _, err := f.svc.UpdateSite(context.Background(), f.site.ID, billing.SiteUpdate{LegalName: &name, ABN: &abn}); err != nil {
+			t.Fatal(err)
+		}
+		f.get(t, path).contains(t, "Acme Plumbing Pty Ltd (trading as Acme Plumbing Supplies)", "ABN 51 824 753 556")
+		f.get(t, "/service-agreement/site_nope").status(t, http.StatusNotFound)
+
+		_, tok := f.invite(t)
+		f.get(t, "/signup?token="+url.QueryEscape(tok)).contains(t, `href="`+path+`"`)
+	})
+}
+
+func TestEmailMeMyManagementLink(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		l, agreement := f.linked(t)
+		if got := f.emailJobs(t, l.ID); len(got) != 1 || got[0].Email != billing.EmailSignupConfirmation {
+			t.Fatalf("after signing up, the email jobs are %v; want the signup confirmation", got)
+		}
+		manage := f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+		manage.status(t, http.StatusOK)
+		manage.contains(t, "Email me my management link", `action="/agreement/email-link"`)
+		s := sessionFrom(t, manage)
+
+		known := f.post(t, "/agreement/email-link", url.Values{"token": {agreement}, "email": {"ADA@example.com"}}, s, nil)
+		unknown := f.post(t, "/agreement/email-link", url.Values{"token": {agreement}, "email": {"someone@example.com"}}, s, nil)
+		known.status(t, http.StatusOK)
+		unknown.status(t, http.StatusOK)
+		if known.Body != unknown.Body {
+			t.Errorf("the answer differs for a known and an unknown address:\n%s\n---\n%s", known.Body, unknown.Body)
+		}
+		got := f.emailJobs(t, l.ID)
+		if len(got) != 2 || got[1].Email != billing.EmailManagementLink {
+			t.Errorf("email jobs = %v; want one management link, for the known address only", got)
+		}
+		f.post(t, "/agreement/email-link", url.Values{"token": {"forged"}, "email": {"ada@example.com"}}, s, nil).status(t, http.StatusOK)
+	})
+}
+
+func TestAnExpiredManagementLinkShowsHowToGetANewOne(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		f.tokens.SetAgreementTTL(time.Hour)
+		l, agreement := f.linked(t)
+		f.get(t, "/agreement?token="+url.QueryEscape(agreement)).status(t, http.StatusOK)
+		f.clock.Advance(time.Hour)
+		p := f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+		p.status(t, http.StatusGone)
+		p.contains(t, "This link to your agreement has expired", "Email me my management link", `name="token" value="`+agreement+`"`)
+		f.post(t, "/agreement/email-link", url.Values{"token": {agreement}, "email": {"ada@example.com"}}, sessionFrom(t, p), nil).status(t, http.StatusOK)
+		if got := f.emailJobs(t, l.ID); len(got) != 2 || got[1].Email != billing.EmailManagementLink {
+			t.Errorf("email jobs = %v; want a new management link", got)
+		}
+
+		// The page of a signup link already used offers the same form.
+		_, signup := f.invite(t)
+		f.signUp(t, signup, validForm(signup))
+		used := f.get(t, "/signup?token="+url.QueryEscape(signup))
+		used.status(t, http.StatusConflict)
+		used.contains(t, "Email me my management link", `name="token" value="`+signup+`"`)
+	})
+}

@@ -1,0 +1,76 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/pyng/receivables/token"
+)
+
+// emailLinkForm is the "email me my management link" form: on the management page, on the page
+// of a management link that expired, and on the page of a signup link already used. Token is the
+// page's token (an agreement or a signup token, expired or not), which names the link.
+type emailLinkForm struct {
+	Token, CSRF string
+	Validity    string
+}
+
+// validity says how long a management link lasts, for the form.
+func validity(ttl time.Duration) string {
+	if ttl <= 0 {
+		return "until you revoke the agreement"
+	}
+	if days := ttl / (24 * time.Hour); days >= 1 && ttl%(24*time.Hour) == 0 {
+		if days == 1 {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", days)
+	}
+	return ttl.String()
+}
+
+// withEmailLinkForm fills the form of a problem page: the token of the request (of its query or
+// form) and a CSRF token.
+func (h *handler) withEmailLinkForm(w http.ResponseWriter, r *http.Request, p *problem) {
+	if p.EmailLink == nil {
+		return
+	}
+	tok := r.URL.Query().Get("token")
+	if r.PostForm != nil && r.PostForm.Get("token") != "" {
+		tok = r.PostForm.Get("token")
+	}
+	p.EmailLink = &emailLinkForm{Token: tok, CSRF: h.csrf.token(w, r), Validity: validity(h.managementLinkTTL)}
+}
+
+// linkOfToken is the id of the link an agreement or signup token names, expired or not.
+func (h *handler) linkOfToken(tok string) (string, bool) {
+	if id, err := h.tokens.ParseAgreement(tok); err == nil || errors.Is(err, token.ErrExpired) {
+		return id, true
+	}
+	if id, err := h.tokens.ParseSignup(tok); err == nil || errors.Is(err, token.ErrExpired) {
+		return id, true
+	}
+	return "", false
+}
+
+// emailLink is POST /agreement/email-link: a new management link is sent to the address the
+// customer gave, if the address typed is that one. The answer is the same whether or not it is,
+// and whether or not the token names a link that was ever linked: the page tells no one which
+// addresses Pyng knows.
+func (h *handler) emailLink(w http.ResponseWriter, r *http.Request) {
+	if linkID, ok := h.linkOfToken(r.PostForm.Get("token")); ok {
+		if err := h.service.RequestManagementLink(r.Context(), linkID, r.PostForm.Get("email")); err != nil {
+			h.internal(w, r, "request management link", err)
+			return
+		}
+	}
+	h.render(w, r, http.StatusOK, "emaillinksent", &problem{Title: "Check your email"})
+}
+
+func expiredManagementLink() *problem {
+	return &problem{Status: http.StatusGone, Title: "This link to your agreement has expired",
+		Message:   "For your security, links to manage your agreement last a limited time. Your agreement itself has not changed. To get a new link, enter the email address you signed up with below.",
+		EmailLink: &emailLinkForm{}}
+}
