@@ -28,7 +28,7 @@ var mayImport = map[string][]string{
 	"jobs":            {"billing", "webhook/deliver"},
 	"token":           {"billing"},
 	"httpapi":         {"billing", "token", "api"},
-	"web":             {"billing", "token"},
+	"web":             {"billing", "token", "rail/becs/aba"},
 	"webhook":         {},
 	"client":          {},
 	"webhook/deliver": {"webhook"},

@@ -7,6 +7,9 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+	_ "time/tzdata" // the pages show times in Australian zones whatever the host has installed
+
+	"github.com/pyng/receivables/billing"
 )
 
 //go:embed templates
@@ -28,14 +31,15 @@ func styleHash(css string) string {
 // pages are the templates by name, each with the layout.
 var pages = map[string]*template.Template{
 	"signup":    parsePage("signup"),
+	"review":    parsePage("review"),
 	"agreement": parsePage("agreement"),
+	"revoke":    parsePage("revoke"),
 	"error":     parsePage("error"),
 }
 
 var funcs = template.FuncMap{
 	// style is trusted: it is our own embedded file, and the CSP hash is computed over its bytes.
 	"style": func() template.CSS { return template.CSS(style) }, //nolint:gosec // our own file
-	"date":  formatTime,
 }
 
 func parsePage(name string) *template.Template {
@@ -50,9 +54,26 @@ func mustRead(name string) string {
 	return string(b)
 }
 
-// formatTime shows a moment the way the pages do. Times are shown in UTC, said so.
-func formatTime(t time.Time) string {
-	return t.UTC().Format("2 January 2006 at 15:04 UTC")
+// sydney is the zone the pages show times in, until a site has one of its own.
+var sydney = mustLoadLocation("Australia/Sydney")
+
+func mustLoadLocation(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}
+
+// siteZone is the time zone of the site's customers: every time a page shows is in it.
+func siteZone(billing.Site) *time.Location {
+	return sydney
+}
+
+// formatTime shows a moment the way the pages do: in the site's time zone, named, as in
+// "2 March 2026 at 3:04 pm AEDT". Every time a page shows goes through it.
+func formatTime(site billing.Site, t time.Time) string {
+	return t.In(siteZone(site)).Format("2 January 2006 at 3:04 pm MST")
 }
 
 // problem is what the error page shows: a status, a heading and what the customer can do.
@@ -114,7 +135,7 @@ func invalidAgreementLink() *problem {
 		"We couldn't recognise this link. Use the link to the page you saw after signing up, copying all of it."}
 }
 
-func alreadyRevoked(site string, at time.Time) *problem {
+func alreadyRevoked(site billing.Site, at time.Time) *problem {
 	return &problem{http.StatusConflict, "This agreement is already revoked",
-		"Your direct debit agreement with " + site + " was revoked on " + formatTime(at) + ", so there is nothing more to do. No further debits will be made under it."}
+		"Your direct debit agreement with " + site.Name + " was revoked on " + formatTime(site, at) + ", so there is nothing more to do. No further debits will be made under it."}
 }

@@ -43,6 +43,17 @@ type BatchRow struct {
 	OutcomeAt         sql.NullInt64
 }
 
+type BsbDirectory struct {
+	Bsb      string
+	Mnemonic string
+	Branch   string
+	Address  string
+	Suburb   string
+	State    string
+	Postcode string
+	Payments string
+}
+
 type CustomerLink struct {
 	ID                    string
 	SiteID                string
@@ -58,6 +69,10 @@ type CustomerLink struct {
 	CustomerEmail         sql.NullString
 	CustomerBsb           sql.NullString
 	CustomerAccountNumber sql.NullString
+	CustomerAccountName   sql.NullString
+	CustomerType          sql.NullString
+	CustomerBusinessName  sql.NullString
+	CustomerAbn           sql.NullString
 }
 
 type Event struct {
