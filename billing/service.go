@@ -106,6 +106,9 @@ func (s *Service) Now() time.Time { return s.now() }
 // from the store every time, as a missing site is, so that both cost one read: were the one
 // cached and the other not, the time of the same 404 would tell a prober which site ids exist.
 func (s *Service) Site(ctx context.Context, caller Caller, siteID string) (Site, error) {
+	if !PlainText(siteID) {
+		return Site{}, siteNotFound()
+	}
 	if cached, ok := s.sites.Load(siteID); ok && cached.(Site).OrganisationID == caller.OrganisationID {
 		return cached.(Site), nil
 	}
@@ -276,6 +279,9 @@ func (s *Service) SimulateCustomerRevocation(ctx context.Context, site Site, cus
 // LinkByID returns the link with the id, and its site: the customer's pages look up the link a
 // signup or an agreement token names. An id no link has gives CodeLinkNotFound.
 func (s *Service) LinkByID(ctx context.Context, linkID string) (Link, Site, error) {
+	if !PlainText(linkID) {
+		return Link{}, Site{}, linkIDNotFound()
+	}
 	l, err := s.store.GetLink(ctx, linkID)
 	if errors.Is(err, ErrNotFound) {
 		return Link{}, Site{}, linkIDNotFound()
@@ -538,6 +544,9 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 // Client returns an API client, revoked or not, as the check of an access token needs it; it
 // returns ErrInvalidClient when no client has the id.
 func (s *Service) Client(ctx context.Context, clientID string) (Client, error) {
+	if !PlainText(clientID) {
+		return Client{}, ErrInvalidClient
+	}
 	c, err := s.store.GetClient(ctx, clientID)
 	if errors.Is(err, ErrNotFound) {
 		return Client{}, ErrInvalidClient
