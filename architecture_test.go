@@ -28,7 +28,7 @@ var mayImport = map[string][]string{
 	"jobs":            {"billing", "webhook/deliver"},
 	"token":           {"billing"},
 	"httpapi":         {"billing", "token", "api"},
-	"web":             {"billing", "token", "ddr"},
+	"web":             {"billing", "token", "ddr", "rail/becs/aba"},
 	"ddr":             {},
 	"email":           {"billing", "token", "ddr"},
 	"webhook":         {},

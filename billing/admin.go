@@ -107,7 +107,10 @@ func (s *Service) Sites(ctx context.Context, organisationID string) iter.Seq2[Si
 // SiteByID returns the site with the id, whichever organisation's it is (operators only; a
 // partner's call goes through Site, which checks the organisation).
 func (s *Service) SiteByID(ctx context.Context, id string) (Site, error) {
-	site, err := s.store.GetSite(ctx, id)
+	site, err := Site{}, error(ErrNotFound) // no id holds a control character
+	if PlainText(id) {
+		site, err = s.store.GetSite(ctx, id)
+	}
 	if errors.Is(err, ErrNotFound) {
 		return Site{}, Errorf(CodeInvalidField, "siteId", "No site with this id exists.")
 	}
@@ -131,7 +134,10 @@ func (s *Service) Clients(ctx context.Context, organisationID string) iter.Seq2[
 
 // ClientByID returns the API client with the id, revoked or not (operators only).
 func (s *Service) ClientByID(ctx context.Context, id string) (Client, error) {
-	c, err := s.store.GetClient(ctx, id)
+	c, err := Client{}, error(ErrNotFound) // no id holds a control character
+	if PlainText(id) {
+		c, err = s.store.GetClient(ctx, id)
+	}
 	if errors.Is(err, ErrNotFound) {
 		return Client{}, unknownClient()
 	}

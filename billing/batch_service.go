@@ -229,7 +229,7 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 			continue
 		}
 		debits = append(debits, rail.Debit{Key: p.ID, Amount: p.Amount, Currency: site.Currency, Site: site.ID, Deadline: b.Deadline,
-			Account: rail.Account{Name: p.Customer.Name, BSB: p.Customer.BSB, Number: p.Customer.AccountNumber}})
+			Account: rail.Account{Name: p.Customer.Name, Title: p.Customer.AccountName, BSB: p.Customer.BSB, Number: p.Customer.AccountNumber}})
 	}
 	var next time.Time
 	var waiting []RowProgress

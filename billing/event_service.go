@@ -169,6 +169,9 @@ func (s *Service) WebhookEndpoints(ctx context.Context, site Site) ([]WebhookEnd
 
 // WebhookEndpoint returns the site's endpoint with the id.
 func (s *Service) WebhookEndpoint(ctx context.Context, site Site, id string) (WebhookEndpoint, error) {
+	if !PlainText(id) { // no id holds one, and a PostgreSQL text cannot be compared with NUL
+		return WebhookEndpoint{}, endpointNotFound()
+	}
 	e, err := s.events.WebhookEndpoint(ctx, id)
 	if errors.Is(err, ErrNotFound) || (err == nil && e.SiteID != site.ID) {
 		return WebhookEndpoint{}, endpointNotFound()
@@ -292,7 +295,10 @@ func (s *Service) RetryDelivery(ctx context.Context, site Site, endpointID, deli
 	if err != nil {
 		return Delivery{}, err
 	}
-	d, err := s.events.Delivery(ctx, deliveryID)
+	d, err := Delivery{}, error(ErrNotFound) // no id holds a control character
+	if PlainText(deliveryID) {
+		d, err = s.events.Delivery(ctx, deliveryID)
+	}
 	if errors.Is(err, ErrNotFound) || (err == nil && d.EndpointID != e.ID) {
 		return Delivery{}, Errorf(CodeWebhookDeliveryNotFound, "deliveryId", "No delivery with this deliveryId exists for this endpoint.")
 	}

@@ -79,10 +79,37 @@ func (l Link) StateAt(now time.Time) LinkState {
 
 // Customer is what the customer tells Pyng at signup. It is never shown to the partner.
 type Customer struct {
-	Name          string
+	Name          string // the person who signed up
 	Email         string
 	BSB           string // six digits, no separator
 	AccountNumber string // digits only
+	// AccountName is the title of the account, as the bank knows it: it goes into a direct-entry
+	// file. Empty for a customer who signed up before it was asked.
+	AccountName string
+	// Type says whether the account is the customer's own or a business's; empty for a customer
+	// who signed up before it was asked (read as an individual).
+	Type CustomerType
+	// BusinessName and ABN are a business's (empty for an individual). A business customer also
+	// declared that they are authorised to operate the account; that is not stored, as consent
+	// is not: a business customer cannot be linked without it.
+	BusinessName string
+	ABN          string // 11 digits, no separator
+}
+
+// CustomerType is whose the account is.
+type CustomerType string
+
+// The customer types.
+const (
+	CustomerIndividual CustomerType = "individual"
+	CustomerBusiness   CustomerType = "business"
+)
+
+// Declarations are what the customer ticks at signup: consent to the direct debit agreement,
+// and, for a business's account, that they are authorised to operate it.
+type Declarations struct {
+	Consent    bool
+	Authorised bool
 }
 
 var referencePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -35,6 +35,20 @@ type Site struct {
 // DefaultTimeZone is a site's time zone unless an operator sets another.
 const DefaultTimeZone = "Australia/Sydney"
 
+// Location is the site's time zone, in which its customers are shown times: TimeZone, or
+// DefaultTimeZone when it is unset (UpdateSite accepts only names the system knows).
+func (s Site) Location() *time.Location {
+	name := s.TimeZone
+	if name == "" {
+		name = DefaultTimeZone
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
 // DebitUser is the business that debits a site's customers (the "debit user" of BECS).
 type DebitUser struct {
 	Name    string // legal name

@@ -106,6 +106,9 @@ func (s *Service) Now() time.Time { return s.now() }
 // from the store every time, as a missing site is, so that both cost one read: were the one
 // cached and the other not, the time of the same 404 would tell a prober which site ids exist.
 func (s *Service) Site(ctx context.Context, caller Caller, siteID string) (Site, error) {
+	if !PlainText(siteID) {
+		return Site{}, siteNotFound()
+	}
 	if cached, ok := s.sites.Load(siteID); ok && cached.(Site).OrganisationID == caller.OrganisationID {
 		return cached.(Site), nil
 	}
@@ -258,7 +261,8 @@ func (s *Service) revoke(ctx context.Context, l Link, by RevokedBy) (Link, error
 }
 
 // SandboxCustomer is who signs up when a partner uses the sandbox signup simulator.
-var SandboxCustomer = Customer{Name: "Sandbox Customer", Email: "customer@example.com", BSB: "062000", AccountNumber: "12345678"}
+var SandboxCustomer = Customer{Name: "Sandbox Customer", Email: "customer@example.com", BSB: "062000", AccountNumber: "12345678",
+	AccountName: "Sandbox Customer", Type: CustomerIndividual}
 
 // SimulateSignup completes the active invitation as if the customer had signed up (sandbox only;
 // the transport decides whether the sandbox is on).
@@ -291,6 +295,9 @@ func (s *Service) SimulateCustomerRevocation(ctx context.Context, site Site, cus
 // LinkByID returns the link with the id, and its site: the customer's pages look up the link a
 // signup or an agreement token names. An id no link has gives CodeLinkNotFound.
 func (s *Service) LinkByID(ctx context.Context, linkID string) (Link, Site, error) {
+	if !PlainText(linkID) {
+		return Link{}, Site{}, linkIDNotFound()
+	}
 	l, err := s.store.GetLink(ctx, linkID)
 	if errors.Is(err, ErrNotFound) {
 		return Link{}, Site{}, linkIDNotFound()
@@ -305,11 +312,37 @@ func (s *Service) LinkByID(ctx context.Context, linkID string) (Link, Site, erro
 	return l, site, nil
 }
 
-// CompleteSignup links the customer who signed up with the invitation l, as LinkByID read it.
-// It reports every invalid field at once (targets name, email, bsb, accountNumber, consent); a link
-// that is no longer invited, or has moved on since it was read, gives CodeLinkInvalidState.
-func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, consent bool) (Link, error) {
-	c, err := ValidateCustomer(c, consent)
+// CheckSignup checks what a customer typed at signup, before anything is stored: every invalid
+// field at once (targets name, email, accountName, customerType, businessName, abn, bsb,
+// accountNumber, consent, authorised), and, when the operator has imported the BSB directory, a
+// BSB it does not list. It returns the details as they would be kept, and the BSB's branch when
+// the directory lists it (zero otherwise).
+func (s *Service) CheckSignup(ctx context.Context, c Customer, d Declarations) (Customer, Branch, error) {
+	c, err := ValidateCustomer(c, d)
+	errs := AsErrors(err)
+	if err != nil && errs == nil {
+		return Customer{}, Branch{}, err
+	}
+	var branch Branch
+	if !slices.ContainsFunc(errs, func(e *Error) bool { return e.Target == "bsb" }) {
+		b, known, loaded, err := s.Branch(ctx, c.BSB)
+		if err != nil {
+			return Customer{}, Branch{}, err
+		}
+		if loaded && !known {
+			errs = append(errs, Errorf(CodeCustomerInvalidField, "bsb",
+				"We can't find this BSB in the list of Australian bank branches. Check it on your statement or with your bank."))
+		}
+		branch = b
+	}
+	return c, branch, errs.Err()
+}
+
+// CompleteSignup links the customer who signed up with the invitation l, as LinkByID read it,
+// after checking the details as CheckSignup does. A link that is no longer invited, or has moved
+// on since it was read, gives CodeLinkInvalidState.
+func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, d Declarations) (Link, error) {
+	c, _, err := s.CheckSignup(ctx, c, d)
 	if err != nil {
 		return Link{}, err
 	}
@@ -349,33 +382,63 @@ func (s *Service) RevokeByCustomer(ctx context.Context, linkID string) (Link, er
 	return s.revoke(ctx, l, RevokedByCustomer)
 }
 
+// MaxAccountName is the longest title of an account: the width of the field of a direct-entry
+// file it goes into.
+const MaxAccountName = 32
+
 // ValidateCustomer normalises what a customer typed at signup and reports every problem at once.
-func ValidateCustomer(c Customer, consent bool) (Customer, error) {
+// Text must be printable (PlainText). An individual's business name and ABN are dropped.
+func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 	var errs Errors
+	invalid := func(target, message string) { errs = append(errs, Errorf(CodeCustomerInvalidField, target, message)) }
 	c.Name = strings.TrimSpace(c.Name)
-	if n := utf8.RuneCountInString(c.Name); n < 1 || n > 100 {
-		errs = append(errs, Errorf(CodeCustomerInvalidField, "name", "Enter your name (up to 100 characters)."))
+	if n := utf8.RuneCountInString(c.Name); n < 1 || n > 100 || !PlainText(c.Name) {
+		invalid("name", "Enter your name (up to 100 characters).")
 	}
 	c.Email = strings.TrimSpace(c.Email)
 	if !validEmail(c.Email) {
-		errs = append(errs, Errorf(CodeCustomerInvalidField, "email", "Enter a valid email address, like name@example.com."))
+		invalid("email", "Enter a valid email address, like name@example.com.")
+	}
+	plain := PlainText(c.AccountName) // before blanks are collapsed, which would hide line breaks and tabs
+	c.AccountName = strings.Join(strings.Fields(c.AccountName), " ")
+	if n := utf8.RuneCountInString(c.AccountName); n < 1 || n > MaxAccountName || !plain {
+		invalid("accountName", fmt.Sprintf("Enter the account name as your bank shows it (up to %d characters).", MaxAccountName))
+	}
+	switch c.Type {
+	case CustomerIndividual:
+		c.BusinessName, c.ABN = "", ""
+	case CustomerBusiness:
+		c.BusinessName = strings.TrimSpace(c.BusinessName)
+		if n := utf8.RuneCountInString(c.BusinessName); n < 1 || n > 100 || !PlainText(c.BusinessName) {
+			invalid("businessName", "Enter the business's name (up to 100 characters).")
+		}
+		c.ABN = stripSeparators(c.ABN)
+		if !ValidABN(c.ABN) {
+			invalid("abn", "Enter the business's ABN: 11 digits, like 51 824 753 556.")
+		}
+		if !d.Authorised {
+			invalid("authorised", "Tick the box to confirm that you are authorised to operate this account.")
+		}
+	default:
+		c.BusinessName, c.ABN = "", ""
+		invalid("customerType", "Choose whether the account is yours or a business's.")
 	}
 	c.BSB = stripSeparators(c.BSB)
 	if !allDigits(c.BSB) || len(c.BSB) != 6 {
-		errs = append(errs, Errorf(CodeCustomerInvalidField, "bsb", "Enter a BSB of 6 digits, like 062-000."))
+		invalid("bsb", "Enter a BSB of 6 digits, like 062-000.")
 	}
 	c.AccountNumber = stripSeparators(c.AccountNumber)
 	if !allDigits(c.AccountNumber) || len(c.AccountNumber) < 5 || len(c.AccountNumber) > 9 {
-		errs = append(errs, Errorf(CodeCustomerInvalidField, "accountNumber", "Enter an account number of 5 to 9 digits."))
+		invalid("accountNumber", "Enter an account number of 5 to 9 digits.")
 	}
-	if !consent {
-		errs = append(errs, Errorf(CodeCustomerInvalidField, "consent", "Tick the box to agree to the direct debit agreement."))
+	if !d.Consent {
+		invalid("consent", "Tick the box to agree to the direct debit agreement.")
 	}
 	return c, errs.Err()
 }
 
 func validEmail(s string) bool {
-	if len(s) > 254 {
+	if len(s) > 254 || !PlainText(s) {
 		return false
 	}
 	addr, err := mail.ParseAddress(s)
@@ -497,6 +560,9 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 // Client returns an API client, revoked or not, as the check of an access token needs it; it
 // returns ErrInvalidClient when no client has the id.
 func (s *Service) Client(ctx context.Context, clientID string) (Client, error) {
+	if !PlainText(clientID) {
+		return Client{}, ErrInvalidClient
+	}
 	c, err := s.store.GetClient(ctx, clientID)
 	if errors.Is(err, ErrNotFound) {
 		return Client{}, ErrInvalidClient

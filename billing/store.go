@@ -59,6 +59,8 @@ type Store interface {
 
 	// The operator's listings and the rotation of a client's secret (admin.go).
 	OperatorStore
+	// The BSB directory (bsb.go).
+	BranchStore
 }
 
 // EventStore persists events, webhook endpoints and their deliveries. Like Store, it is

@@ -163,11 +163,8 @@ type content struct {
 
 // Message writes the email of kind to the customer of l, a link of site.
 func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.Link, site billing.Site) (*mail.Msg, error) {
-	loc, err := time.LoadLocation(site.TimeZone)
-	if err != nil {
-		loc = time.UTC
-	}
-	when := func(t time.Time) string { return t.In(loc).Format("2 January 2006 at 15:04 MST") }
+	when := func(t time.Time) string { return t.In(site.Location()).Format("2 January 2006 at 3:04 pm MST") }
+	var err error
 	terms := ddr.Terms{Site: site.Name, DebitUser: site.DebitUser.Name, ABN: site.DebitUser.ABN, Phone: site.DebitUser.Phone,
 		Email: site.DebitUser.Email, Address: site.DebitUser.Address}
 	if m.cfg.DebitUserIDFunc != nil {

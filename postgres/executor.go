@@ -123,7 +123,8 @@ func (e executor) ListLinksInState(ctx context.Context, p driver.LinkPage) ([]bi
 
 func (e executor) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
 	return one(link)(e.q.LinkCustomer(ctx, dbsqlc.LinkCustomerParams{ID: id, At: billing.Millis(at),
-		CustomerName: c.Name, CustomerEmail: c.Email, CustomerBsb: c.BSB, CustomerAccountNumber: c.AccountNumber}))
+		CustomerName: c.Name, CustomerEmail: c.Email, CustomerBsb: c.BSB, CustomerAccountNumber: c.AccountNumber,
+		CustomerAccountName: c.AccountName, CustomerType: string(c.Type), CustomerBusinessName: c.BusinessName, CustomerAbn: c.ABN}))
 }
 
 func (e executor) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {
@@ -371,8 +372,9 @@ func row(r dbsqlc.BatchRow) billing.Row {
 }
 
 func pendingRow(r dbsqlc.PendingRowsRow) billing.PendingRow {
-	return driver.PendingRow(driver.RowRecord(r.BatchRow), r.Linked,
-		r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber)
+	return driver.PendingRow(driver.RowRecord(r.BatchRow), r.Linked, driver.CustomerColumns{
+		Name: r.CustomerName, Email: r.CustomerEmail, BSB: r.CustomerBsb, AccountNumber: r.CustomerAccountNumber,
+		AccountName: r.CustomerAccountName, Type: r.CustomerType, BusinessName: r.CustomerBusinessName, ABN: r.CustomerAbn})
 }
 
 func stateTotal(r dbsqlc.BatchSummaryRow) driver.StateTotal {
@@ -408,7 +410,9 @@ func (e executor) UpdateLinkDetails(ctx context.Context, old, next driver.LinkDe
 	n, err := e.q.UpdateLinkDetails(ctx, dbsqlc.UpdateLinkDetailsParams{
 		ID:   next.LinkID,
 		Name: next.Customer.Name, Email: next.Customer.Email, Bsb: next.Customer.BSB, AccountNumber: next.Customer.AccountNumber,
+		AccountName: next.Customer.AccountName, Type: string(next.Customer.Type), BusinessName: next.Customer.BusinessName, Abn: next.Customer.ABN,
 		OldName: old.Customer.Name, OldEmail: old.Customer.Email, OldBsb: old.Customer.BSB, OldAccountNumber: old.Customer.AccountNumber,
+		OldAccountName: old.Customer.AccountName, OldType: string(old.Customer.Type), OldBusinessName: old.Customer.BusinessName, OldAbn: old.Customer.ABN,
 	})
 	return n > 0, mapErr(err)
 }
@@ -416,6 +420,30 @@ func (e executor) UpdateLinkDetails(ctx context.Context, old, next driver.LinkDe
 func (e executor) EraseBankDetails(ctx context.Context, before time.Time, limit int) (int, error) {
 	n, err := e.q.EraseBankDetails(ctx, dbsqlc.EraseBankDetailsParams{Before: billing.Millis(before), Lim: int64(limit)})
 	return int(n), mapErr(err)
+}
+
+// The BSB directory.
+
+func (e executor) DeleteBranches(ctx context.Context) error {
+	return mapErr(e.q.DeleteBranches(ctx))
+}
+
+func (e executor) InsertBranch(ctx context.Context, b billing.Branch) error {
+	return mapErr(e.q.InsertBranch(ctx, dbsqlc.InsertBranchParams{Bsb: b.BSB, Mnemonic: b.Mnemonic, Branch: b.Name,
+		Address: b.Address, Suburb: b.Suburb, State: b.State, Postcode: b.Postcode, Payments: b.Payments}))
+}
+
+func (e executor) GetBranch(ctx context.Context, bsb string) (billing.Branch, error) {
+	return one(branch)(e.q.GetBranch(ctx, bsb))
+}
+
+func (e executor) HasBranches(ctx context.Context) (bool, error) {
+	n, err := e.q.CountBranches(ctx)
+	return n > 0, mapErr(err)
+}
+
+func branch(r dbsqlc.BsbDirectory) billing.Branch {
+	return driver.BranchRecord(r).AsBranch()
 }
 
 func listedSigningKey(r dbsqlc.ListSigningKeysRow) billing.SigningKey {

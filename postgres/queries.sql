@@ -105,7 +105,9 @@ LIMIT sqlc.arg(lim);
 UPDATE customer_links
 SET state = 'linked', linked_at = CAST(sqlc.arg(at) AS BIGINT),
     customer_name = CAST(sqlc.arg(customer_name) AS TEXT), customer_email = CAST(sqlc.arg(customer_email) AS TEXT),
-    customer_bsb = CAST(sqlc.arg(customer_bsb) AS TEXT), customer_account_number = CAST(sqlc.arg(customer_account_number) AS TEXT)
+    customer_bsb = CAST(sqlc.arg(customer_bsb) AS TEXT), customer_account_number = CAST(sqlc.arg(customer_account_number) AS TEXT),
+    customer_account_name = CAST(sqlc.arg(customer_account_name) AS TEXT), customer_type = CAST(sqlc.arg(customer_type) AS TEXT),
+    customer_business_name = CAST(sqlc.arg(customer_business_name) AS TEXT), customer_abn = CAST(sqlc.arg(customer_abn) AS TEXT)
 WHERE id = sqlc.arg(id) AND state = 'invited' AND expires_at > sqlc.arg(at)
 RETURNING *;
 
@@ -171,7 +173,8 @@ UPDATE batches SET state = 'inProgress' WHERE id = @id AND state = 'accepted';
 -- The batch's pending rows with the current link of their customer at the batch's site, if any.
 SELECT sqlc.embed(r),
        coalesce(l.state = 'linked', FALSE)::boolean AS linked,
-       l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
+       l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number,
+       l.customer_account_name, l.customer_type, l.customer_business_name, l.customer_abn
 FROM batch_rows AS r
 JOIN batches AS b ON b.id = r.batch_id
 LEFT JOIN customer_links AS l
@@ -263,7 +266,9 @@ UPDATE signing_keys SET secret = sqlc.arg(new_secret) WHERE id = sqlc.arg(id) AN
 
 -- name: LinkDetailsAfter :many
 -- A page, by id, of the links that hold a customer's details.
-SELECT id, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links
+SELECT id, customer_name, customer_email, customer_bsb, customer_account_number,
+       customer_account_name, customer_type, customer_business_name, customer_abn
+FROM customer_links
 WHERE id > sqlc.arg(after) AND customer_bsb IS NOT NULL
 ORDER BY id
 LIMIT sqlc.arg(lim);
@@ -273,16 +278,21 @@ LIMIT sqlc.arg(lim);
 -- change, such as their erasure, is not undone.
 UPDATE customer_links
 SET customer_name = nullif(CAST(sqlc.arg(name) AS text), ''), customer_email = nullif(CAST(sqlc.arg(email) AS text), ''),
-    customer_bsb = nullif(CAST(sqlc.arg(bsb) AS text), ''), customer_account_number = nullif(CAST(sqlc.arg(account_number) AS text), '')
+    customer_bsb = nullif(CAST(sqlc.arg(bsb) AS text), ''), customer_account_number = nullif(CAST(sqlc.arg(account_number) AS text), ''),
+    customer_account_name = nullif(CAST(sqlc.arg(account_name) AS text), ''), customer_type = nullif(CAST(sqlc.arg(type) AS text), ''),
+    customer_business_name = nullif(CAST(sqlc.arg(business_name) AS text), ''), customer_abn = nullif(CAST(sqlc.arg(abn) AS text), '')
 WHERE id = sqlc.arg(id)
   AND coalesce(customer_name, '') = CAST(sqlc.arg(old_name) AS text) AND coalesce(customer_email, '') = CAST(sqlc.arg(old_email) AS text)
-  AND coalesce(customer_bsb, '') = CAST(sqlc.arg(old_bsb) AS text) AND coalesce(customer_account_number, '') = CAST(sqlc.arg(old_account_number) AS text);
+  AND coalesce(customer_bsb, '') = CAST(sqlc.arg(old_bsb) AS text) AND coalesce(customer_account_number, '') = CAST(sqlc.arg(old_account_number) AS text)
+  AND coalesce(customer_account_name, '') = CAST(sqlc.arg(old_account_name) AS text) AND coalesce(customer_type, '') = CAST(sqlc.arg(old_type) AS text)
+  AND coalesce(customer_business_name, '') = CAST(sqlc.arg(old_business_name) AS text) AND coalesce(customer_abn, '') = CAST(sqlc.arg(old_abn) AS text);
 
 -- name: EraseBankDetails :execrows
 -- Up to lim of the links revoked at or before `before` that still hold a customer's details lose
 -- them; the link keeps its state and times.
 UPDATE customer_links
-SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_account_number = NULL
+SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_account_number = NULL,
+    customer_account_name = NULL, customer_type = NULL, customer_business_name = NULL, customer_abn = NULL
 WHERE id IN (SELECT l.id FROM customer_links AS l
              WHERE l.customer_bsb IS NOT NULL AND l.state = 'revoked' AND l.revoked_at <= CAST(sqlc.arg(before) AS BIGINT)
              LIMIT sqlc.arg(lim));
@@ -437,3 +447,19 @@ FROM webhook_deliveries AS d
 JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
 JOIN events AS ev ON ev.id = d.event_id
 WHERE d.id = @id;
+
+-- The BSB directory (pyng admin bsb import replaces it whole, in one transaction).
+
+-- name: DeleteBranches :exec
+DELETE FROM bsb_directory;
+
+-- name: InsertBranch :exec
+INSERT INTO bsb_directory (bsb, mnemonic, branch, address, suburb, state, postcode, payments)
+VALUES (@bsb, @mnemonic, @branch, @address, @suburb, @state, @postcode, @payments);
+
+-- name: GetBranch :one
+SELECT * FROM bsb_directory WHERE bsb = @bsb;
+
+-- name: CountBranches :one
+-- 0 or 1: whether the directory holds any branch.
+SELECT count(*) FROM (SELECT 1 FROM bsb_directory LIMIT 1) AS any_branch;

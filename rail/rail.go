@@ -11,7 +11,10 @@ import (
 
 // Account is the bank account a debit is drawn from.
 type Account struct {
-	Name   string // the account holder, as the customer gave it
+	Name string // the account holder, as the customer gave it
+	// Title is the title of the account as the bank knows it, as the customer gave it; empty for
+	// a customer who signed up before it was asked (a rail that needs one uses Name).
+	Title  string
 	BSB    string // six digits, no separator
 	Number string // digits only
 }

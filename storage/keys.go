@@ -17,6 +17,10 @@ const (
 	sealedEmail         = "customer_links.customer_email"
 	sealedBSB           = "customer_links.customer_bsb"
 	sealedAccountNumber = "customer_links.customer_account_number"
+	sealedAccountName   = "customer_links.customer_account_name"
+	sealedType          = "customer_links.customer_type"
+	sealedBusinessName  = "customer_links.customer_business_name"
+	sealedABN           = "customer_links.customer_abn"
 	sealedSigningKey    = "signing_keys.secret"
 )
 
@@ -31,11 +35,17 @@ func (s *Store) openCustomer(c billing.Customer) (billing.Customer, error) {
 }
 
 func (s *Store) eachDetail(c billing.Customer, fn func(aad, value string) (string, error)) (billing.Customer, error) {
-	var errs [4]error
+	var errs [8]error
+	var typ string
 	c.Name, errs[0] = fn(sealedName, c.Name)
 	c.Email, errs[1] = fn(sealedEmail, c.Email)
 	c.BSB, errs[2] = fn(sealedBSB, c.BSB)
 	c.AccountNumber, errs[3] = fn(sealedAccountNumber, c.AccountNumber)
+	c.AccountName, errs[4] = fn(sealedAccountName, c.AccountName)
+	typ, errs[5] = fn(sealedType, string(c.Type))
+	c.Type = billing.CustomerType(typ)
+	c.BusinessName, errs[6] = fn(sealedBusinessName, c.BusinessName)
+	c.ABN, errs[7] = fn(sealedABN, c.ABN)
 	if err := errors.Join(errs[:]...); err != nil {
 		return billing.Customer{}, fmt.Errorf("customer details: %w", err)
 	}
@@ -192,7 +202,7 @@ func (s *Store) resealLinkPage(ctx context.Context, after string, size int) (n i
 	}
 	for _, old := range page {
 		c := old.Customer
-		if !s.keys.Stale(c.Name) && !s.keys.Stale(c.Email) && !s.keys.Stale(c.BSB) && !s.keys.Stale(c.AccountNumber) {
+		if !s.staleCustomer(c) {
 			continue
 		}
 		opened, err := s.openCustomer(c)
@@ -218,6 +228,16 @@ func (s *Store) resealLinkPage(ctx context.Context, after string, size int) (n i
 		return n, "", nil
 	}
 	return n, page[len(page)-1].LinkID, nil
+}
+
+// staleCustomer reports whether any of the customer's details, as stored, should be sealed again.
+func (s *Store) staleCustomer(c billing.Customer) bool {
+	for _, v := range []string{c.Name, c.Email, c.BSB, c.AccountNumber, c.AccountName, string(c.Type), c.BusinessName, c.ABN} {
+		if s.keys.Stale(v) {
+			return true
+		}
+	}
+	return false
 }
 
 // beforeResealWrite, when set by a test, runs between the read of a page and its writes.

@@ -47,12 +47,16 @@ func rawStrings(t *testing.T, db storage.Database, query string, args ...any) []
 	t.Helper()
 	var out [][]string
 	err := db.Conn().Query(context.Background(), dialect(db, query), args, func(row storage.Scanner) error {
-		var a, b, c, d *string
-		if err := row.Scan(&a, &b, &c, &d); err != nil {
+		cols := make([]*string, strings.Count(strings.Split(query, " FROM ")[0], ",")+1)
+		dest := make([]any, len(cols))
+		for i := range cols {
+			dest[i] = &cols[i]
+		}
+		if err := row.Scan(dest...); err != nil {
 			return err
 		}
 		var r []string
-		for _, p := range []*string{a, b, c, d} {
+		for _, p := range cols {
 			if p == nil {
 				r = append(r, "")
 			} else {
@@ -86,7 +90,8 @@ func dialect(db storage.Database, query string) string {
 	return b.String()
 }
 
-const storedDetails = `SELECT customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links WHERE id = ?`
+const storedDetails = `SELECT customer_name, customer_email, customer_bsb, customer_account_number, customer_account_name,
+customer_type, customer_business_name, customer_abn FROM customer_links WHERE id = ?`
 
 // storedSecret is a signing key's secret as stored.
 func storedSecret(t *testing.T, db storage.Database, id string) []string {
@@ -130,7 +135,8 @@ func (s sealingSuite) sealed(t *testing.T) {
 		site, l := linked(t, db, "C1")
 		wantEqual(t, "LinkCustomer's link", l.Customer, customer)
 		stored := rawStrings(t, db, storedDetails, l.ID)[0]
-		wantSealedWith(t, "customer details", "k2", stored, customer.Name, customer.BSB, customer.AccountNumber, customer.Email)
+		wantSealedWith(t, "customer details", "k2", stored, customer.Name, customer.BSB, customer.AccountNumber, customer.Email,
+			customer.AccountName, customer.BusinessName, customer.ABN, string(customer.Type))
 
 		wantEqual(t, "GetLink", getLink(t, db, l.ID).Customer, customer)
 		wantEqual(t, "GetCurrentLink", getCurrentLink(t, db, site.ID, "C1").Customer, customer)
@@ -168,8 +174,10 @@ func (s sealingSuite) sealed(t *testing.T) {
 		if _, err := db.EnsureSigningKey(context.Background(), k); err != nil {
 			t.Fatal(err)
 		}
-		raw(t, db, `UPDATE customer_links SET customer_name = ?, customer_email = ?, customer_bsb = ?, customer_account_number = ? WHERE id = ?`,
-			customer.Name, customer.Email, customer.BSB, customer.AccountNumber, l.ID)
+		raw(t, db, `UPDATE customer_links SET customer_name = ?, customer_email = ?, customer_bsb = ?, customer_account_number = ?,
+			customer_account_name = ?, customer_type = ?, customer_business_name = ?, customer_abn = ? WHERE id = ?`,
+			customer.Name, customer.Email, customer.BSB, customer.AccountNumber,
+			customer.AccountName, string(customer.Type), customer.BusinessName, customer.ABN, l.ID)
 		raw(t, db, `UPDATE signing_keys SET secret = ? WHERE id = ?`, k.Secret, k.ID)
 		for _, keys := range []*seal.Keyring{dbtest.KeyringOf(t, "k1"), nil} {
 			db := reopen(t, keys)
@@ -237,8 +245,10 @@ func (s sealingSuite) reseal(t *testing.T) {
 		// Two links in plaintext, as written before sealing; five sealed with k1; then one
 		// sealed with k2, the new current key.
 		for _, id := range ids[:2] {
-			raw(t, db, `UPDATE customer_links SET customer_name = ?, customer_email = ?, customer_bsb = ?, customer_account_number = ? WHERE id = ?`,
-				customer.Name, customer.Email, customer.BSB, customer.AccountNumber, id)
+			raw(t, db, `UPDATE customer_links SET customer_name = ?, customer_email = ?, customer_bsb = ?, customer_account_number = ?,
+				customer_account_name = ?, customer_type = ?, customer_business_name = ?, customer_abn = ? WHERE id = ?`,
+				customer.Name, customer.Email, customer.BSB, customer.AccountNumber,
+				customer.AccountName, string(customer.Type), customer.BusinessName, customer.ABN, id)
 		}
 		db = reopen(t, dbtest.KeyringOf(t, "k2", "k1"))
 		ids = append(ids, linkCustomer(t, db, createLink(t, db, site.ID, "C-new", t0).ID, t0).ID)

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) billing.Store) {
 	t.Run("RevokeLink", s.revokeLink)
 	t.Run("ListLinks", s.listLinks)
 	t.Run("Operator", s.operator)
+	t.Run("Branches", s.branches)
 }
 
 type suite struct {
@@ -110,7 +111,8 @@ func createLink(t *testing.T, store billing.Store, siteID, ref string, at time.T
 	return l
 }
 
-var customer = billing.Customer{Name: "Jane Citizen", Email: "jane@example.com", BSB: "062000", AccountNumber: "12345678"}
+var customer = billing.Customer{Name: "Jane Citizen", Email: "jane@example.com", BSB: "062000", AccountNumber: "12345678",
+	AccountName: "CITIZEN HOLDINGS PTY LTD", Type: billing.CustomerBusiness, BusinessName: "Citizen Holdings Pty Ltd", ABN: "51824753556"}
 
 func linkCustomer(t *testing.T, store billing.Store, id string, at time.Time) billing.Link {
 	t.Helper()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/token"
@@ -14,23 +13,33 @@ import (
 // agreementPage is what the agreement page shows: the agreement, and a way to revoke it while it
 // is in force.
 type agreementPage struct {
-	Title     string
-	Site      string
-	Token     string
-	CSRF      string
-	Name      string
-	Email     string
-	BSB       string
-	Account   string
-	LinkedAt  time.Time
-	Revoked   bool
-	RevokedAt time.Time
+	Title        string
+	Site         string
+	Token        string
+	Name         string
+	Email        string
+	AccountName  string
+	Business     bool
+	BusinessName string
+	ABN          string
+	BSB          string
+	Account      string
+	LinkedAt     string
+	Revoked      bool
+	RevokedAt    string
 	// RevokedByCustomer says who ended the agreement: the customer here, or the site.
 	RevokedByCustomer bool
-	// ManageURL is this page's address, to keep.
-	ManageURL string
-	// EmailLink is the form to have a new management link sent.
+	// ManageURL is this page's address, to keep; RevokeURL the page that asks to confirm a
+	// revocation.
+	ManageURL, RevokeURL string
+	// CSRF protects EmailLink, the form to have a new management link sent.
+	CSRF      string
 	EmailLink *emailLinkForm
+}
+
+// revokePage asks the customer to confirm a revocation before it happens.
+type revokePage struct {
+	Title, Site, Token, CSRF, ManageURL string
 }
 
 // maskAccount shows only the last four digits of an account number: ••••5678.
@@ -39,6 +48,14 @@ func maskAccount(n string) string {
 		n = n[len(n)-4:]
 	}
 	return "••••" + n
+}
+
+// formatABN shows an ABN the way the ABR prints it: 51 824 753 556.
+func formatABN(a string) string {
+	if len(a) != 11 {
+		return a
+	}
+	return a[:2] + " " + a[2:5] + " " + a[5:8] + " " + a[8:]
 }
 
 // formatBSB shows a BSB the way it is printed on cards and statements: 062-000.
@@ -75,7 +92,7 @@ func (h *handler) agreement(ctx context.Context, tok string) (billing.Link, bill
 	return l, site, nil, nil
 }
 
-// showAgreement is GET /agreement?token=...: the agreement and, while it is in force, the form to
+// showAgreement is GET /agreement?token=...: the agreement and, while it is in force, the way to
 // revoke it.
 func (h *handler) showAgreement(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
@@ -83,29 +100,58 @@ func (h *handler) showAgreement(w http.ResponseWriter, r *http.Request) {
 	if !h.usable(w, r, "agreement", p, err) {
 		return
 	}
+	c := l.Customer
 	page := &agreementPage{
 		Title:             "Your agreement with " + site.Name,
 		Site:              site.Name,
 		Token:             tok,
-		Name:              l.Customer.Name,
-		Email:             l.Customer.Email,
-		BSB:               formatBSB(l.Customer.BSB),
-		Account:           maskAccount(l.Customer.AccountNumber),
-		LinkedAt:          l.LinkedAt,
+		Name:              c.Name,
+		Email:             c.Email,
+		AccountName:       c.AccountName,
+		Business:          c.Type == billing.CustomerBusiness,
+		BusinessName:      c.BusinessName,
+		ABN:               formatABN(c.ABN),
+		BSB:               formatBSB(c.BSB),
+		Account:           maskAccount(c.AccountNumber),
+		LinkedAt:          formatTime(site, l.LinkedAt),
 		Revoked:           l.StoredState == billing.LinkRevoked,
-		RevokedAt:         l.RevokedAt,
 		RevokedByCustomer: l.RevokedBy == billing.RevokedByCustomer,
 		ManageURL:         h.publicURL + "/agreement?token=" + url.QueryEscape(tok),
+		RevokeURL:         "/agreement/revoke?token=" + url.QueryEscape(tok),
 	}
-	if !page.Revoked {
+	if page.Revoked {
+		page.RevokedAt = formatTime(site, l.RevokedAt)
+	} else {
 		page.CSRF = h.csrf.token(w, r)
 		page.EmailLink = &emailLinkForm{Token: tok, CSRF: page.CSRF, Validity: validity(h.managementLinkTTL)}
 	}
 	h.render(w, r, http.StatusOK, "agreement", page)
 }
 
-// revokeAgreement is POST /agreement/revoke: the customer ends the agreement, then sees it
-// revoked.
+// confirmRevocation is GET /agreement/revoke?token=...: the second page, which asks the customer
+// to confirm before the agreement is revoked.
+func (h *handler) confirmRevocation(w http.ResponseWriter, r *http.Request) {
+	tok := r.URL.Query().Get("token")
+	l, site, p, err := h.agreement(r.Context(), tok)
+	if !h.usable(w, r, "agreement", p, err) {
+		return
+	}
+	if l.StoredState == billing.LinkRevoked {
+		h.fail(w, r, alreadyRevoked(site, l.RevokedAt))
+		return
+	}
+	h.render(w, r, http.StatusOK, "revoke", &revokePage{
+		Title:     "Revoke your agreement with " + site.Name + "?",
+		Site:      site.Name,
+		Token:     tok,
+		CSRF:      h.csrf.token(w, r),
+		ManageURL: "/agreement?token=" + url.QueryEscape(tok),
+	})
+}
+
+// revokeAgreement is POST /agreement/revoke, from the confirmation page: the customer ends the
+// agreement, then sees it revoked. A post without the confirmation (confirm=yes) shows the
+// confirmation page and changes nothing.
 func (h *handler) revokeAgreement(w http.ResponseWriter, r *http.Request) {
 	tok := r.PostForm.Get("token")
 	l, site, p, err := h.agreement(r.Context(), tok)
@@ -113,7 +159,11 @@ func (h *handler) revokeAgreement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if l.StoredState == billing.LinkRevoked {
-		h.fail(w, r, alreadyRevoked(site.Name, l.RevokedAt))
+		h.fail(w, r, alreadyRevoked(site, l.RevokedAt))
+		return
+	}
+	if r.PostForm.Get("confirm") != "yes" {
+		http.Redirect(w, r, "/agreement/revoke?token="+url.QueryEscape(tok), http.StatusSeeOther)
 		return
 	}
 	if _, err := h.service.RevokeByCustomer(r.Context(), l.ID); err != nil {
@@ -123,7 +173,7 @@ func (h *handler) revokeAgreement(w http.ResponseWriter, r *http.Request) {
 		}
 		// Revoked in the meantime (by the site, or from another tab): say when.
 		if l, _, _, err := h.agreement(r.Context(), tok); err == nil && l.StoredState == billing.LinkRevoked {
-			h.fail(w, r, alreadyRevoked(site.Name, l.RevokedAt))
+			h.fail(w, r, alreadyRevoked(site, l.RevokedAt))
 			return
 		}
 		h.internal(w, r, "revoke agreement", err)

@@ -2,10 +2,12 @@ package web_test
 
 import (
 	"context"
+	_ "embed"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +23,8 @@ import (
 // chromium-headless-shell is what CI installs.
 var browserNames = []string{"/usr/bin/chromium-headless-shell", "chromium-headless-shell", "chromium", "chromium-browser"}
 
-// artifactsEnv overrides where the screenshots go (by default artifacts/screenshots at the
-// repository root).
+// artifactsEnv names the directory the test's artifacts go to (screenshots/ in it); by default
+// a temporary directory, which the test keeps and logs. .ci/run sets it to .ci/artifacts.
 const artifactsEnv = "PYNG_ARTIFACTS_DIR"
 
 // findBrowser returns the path of a headless Chromium, or fails the test: the end-to-end test is
@@ -44,20 +46,32 @@ func screenshotDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv(artifactsEnv)
 	if dir == "" {
-		root, err := filepath.Abs("..") // tests run in web/; the module root is its parent
-		if err != nil {
+		var err error
+		if dir, err = os.MkdirTemp("", "pyng-artifacts-"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-			t.Fatalf("repository root %s has no go.mod; set %s", root, artifactsEnv)
-		}
-		dir = filepath.Join(root, "artifacts")
 	}
 	dir = filepath.Join(dir, "screenshots")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("create %s: %v", dir, err)
 	}
+	t.Logf("screenshots in %s", dir)
 	return dir
+}
+
+// axeSource is axe-core, vendored by testdata/axe/update.sh.
+//
+//go:embed testdata/axe/axe.min.js
+var axeSource string
+
+// The widths the pages are captured at: a phone's and a desktop's.
+var viewports = []struct {
+	name          string
+	width, height int64
+	mobile        bool
+}{
+	{"phone", 390, 844, true},
+	{"desktop", 1280, 900, false},
 }
 
 // startBrowser starts one headless Chromium for the test and its subtests.
@@ -93,7 +107,7 @@ func newTab(t *testing.T, browser context.Context, shotsDir, prefix string) *tab
 	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel() })
 	tb := &tab{t: t, ctx: ctx, shotsDir: shotsDir, prefix: prefix}
-	tb.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)))
+	tb.viewport(0)
 	return tb
 }
 
@@ -133,18 +147,77 @@ func (b *tab) see(sel, want string) {
 	}
 }
 
-// screenshot saves the whole page as a PNG.
-func (b *tab) screenshot(name string) {
+// viewport sets the tab to the size of viewports[i].
+func (b *tab) viewport(i int) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	v := viewports[i]
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+	if v.mobile {
+		opts = []chromedp.EmulateViewportOption{chromedp.EmulateMobile, chromedp.EmulateScale(2)}
+	}
+	b.do(chromedp.EmulateViewport(v.width, v.height, opts...))
+}
+
+// check checks the page as it stands: axe-core finds no accessibility violation, and a PNG of
+// the whole page at each width goes to the artifacts. The tab is left at a phone's width.
+func (b *tab) check(name string) {
+	b.t.Helper()
+	b.accessible(name)
+	for i, v := range viewports {
+		b.viewport(i)
+		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			b.t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(b.shotsDir, b.prefix+"-"+name+"-"+v.name+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			b.t.Fatalf("save screenshot: %v", err)
+		}
+	}
+	b.viewport(0)
+}
+
+// violation is what axe-core reports of one rule the page breaks.
+type violation struct {
+	ID     string   `json:"id"`
+	Impact string   `json:"impact"`
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+// accessible runs axe-core's every rule (WCAG 2.x A and AA, and its best practices) on the page,
+// and fails the test on any violation. axe is evaluated through the DevTools protocol, which the
+// pages' Content-Security-Policy (no scripts at all) does not govern.
+func (b *tab) accessible(name string) {
+	b.t.Helper()
+	for _, v := range b.violations(name) {
+		b.t.Errorf("%s: accessibility violation %s (%s): %s, at %s", name, v.ID, v.Impact, v.Help, strings.Join(v.Nodes, "; "))
+	}
+}
+
+// violations runs axe-core on the page and returns what it finds.
+func (b *tab) violations(name string) []violation {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, chromedp.Evaluate[chromedp.Void](axeSource)); err != nil {
+		b.t.Fatalf("inject axe-core: %v", err)
+	}
+	found, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]violation](`axe.run(document, {resultTypes: ["violations"]}).then(r =>
+		r.violations.map(v => ({id: v.id, impact: v.impact || "", help: v.help, nodes: v.nodes.map(n => n.target.join(" "))})))`,
+		chromedp.EvalAwaitPromise))
 	if err != nil {
-		b.t.Fatalf("screenshot %s: %v", name, err)
+		b.t.Fatalf("run axe-core on %s: %v", name, err)
 	}
-	path := filepath.Join(b.shotsDir, b.prefix+"-"+name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		b.t.Fatalf("save screenshot: %v", err)
+	return found
+}
+
+// value returns the value of the input sel matches.
+func (b *tab) value(sel string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("browser: value of %s: %v", sel, err)
 	}
-	b.t.Logf("screenshot %s", path)
+	return v
 }
 
 // customer is a customer link as the partner API shows it.
@@ -182,10 +255,13 @@ func customerLink(t *testing.T, s *apptest.Server, accessToken, reference string
 	return c
 }
 
-// TestBrowserSignupAndRevocation drives the customer's pages in headless Chromium at a phone's
-// size, against the whole server: the partner mints an invitation over the API, the customer
-// signs up (after correcting mistakes), the API says linked; the customer revokes, the API says
-// revoked by the customer; expired and forged links show error pages.
+// TestBrowserSignupAndRevocation drives the customer's pages in headless Chromium, against the
+// whole server: the partner mints an invitation over the API; the customer signs up for a
+// business (after correcting mistakes, each shown beside its field), checks the details on the
+// review page, goes back to change them, and confirms; the API says linked. The customer asks to
+// revoke, is asked to confirm, keeps the agreement, then revokes it; the API says revoked by the
+// customer. Expired and forged links show error pages. Every page passes axe-core with no
+// violation and is captured at a phone's and a desktop's width.
 func TestBrowserSignupAndRevocation(t *testing.T) {
 	browser := startBrowser(t)
 	shots := screenshotDir(t)
@@ -196,6 +272,12 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 			accessToken := s.Token(t, s.Partner)
 			signupURL := invite(t, s, accessToken, "ACME-001")
 			b := newTab(t, browser, shots, engine)
+			state := func(want string) {
+				t.Helper()
+				if c := customerLink(t, s, accessToken, "ACME-001"); c.Data.State != want {
+					t.Errorf("the API says %q, want %q", c.Data.State, want)
+				}
+			}
 
 			// The customer opens the link the partner sent.
 			if status := b.load(chromedp.Navigate(signupURL)); status != http.StatusOK {
@@ -203,12 +285,16 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 			}
 			b.see("h1", "Set up payments to "+s.Site.Name)
 			b.see("#agreement-text", "Australian dollars (AUD)")
-			b.screenshot("1-signup-form")
+			b.check("1-signup-form")
 
-			// A first try with mistakes and no consent: each is shown beside its field.
+			// A first try with mistakes and no ticks: each is shown beside its field.
 			b.do(
+				chromedp.Click(chromedp.CSS("#customerType-business")),
 				chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"),
 				chromedp.SendKeys(chromedp.CSS("#email"), "ada@"),
+				chromedp.SendKeys(chromedp.CSS("#businessName"), "Analytical Engines Pty Ltd"),
+				chromedp.SendKeys(chromedp.CSS("#abn"), "51 824 753 557"),
+				chromedp.SendKeys(chromedp.CSS("#accountName"), "ANALYTICAL ENGINES"),
 				chromedp.SendKeys(chromedp.CSS("#bsb"), "062-00"),
 				chromedp.SendKeys(chromedp.CSS("#accountNumber"), "12345678"),
 			)
@@ -216,42 +302,82 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 				t.Fatalf("submit with mistakes: status %d, want 400", status)
 			}
 			b.see("#email-error", "Enter a valid email address")
+			b.see("#abn-error", "Enter the business's ABN")
 			b.see("#bsb-error", "Enter a BSB of 6 digits")
+			b.see("#authorised-error", "authorised to operate this account")
 			b.see("#consent-error", "Tick the box")
-			if got, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.CSS("#name"))); err != nil || got != "Ada Lovelace" {
-				t.Errorf("name field after errors = %q (%v), want what was typed", got, err)
+			b.see(".summary", "Enter a valid email address")
+			if got := b.value("#name"); got != "Ada Lovelace" {
+				t.Errorf("name field after errors = %q, want what was typed", got)
 			}
-			b.screenshot("2-form-with-errors")
-			if c := customerLink(t, s, accessToken, "ACME-001"); c.Data.State != "invited" {
-				t.Errorf("after the rejected form the API says %q, want invited", c.Data.State)
-			}
+			b.check("2-form-with-errors")
+			state("invited")
 
-			// Corrected, with consent: the confirmation page.
+			// Corrected, with the boxes ticked: the review, where nothing is stored yet.
 			b.do(
 				chromedp.SetValue(chromedp.CSS("#email"), "ada@example.com"),
+				chromedp.SetValue(chromedp.CSS("#abn"), "51 824 753 556"),
 				chromedp.SetValue(chromedp.CSS("#bsb"), "062-000"),
+				chromedp.Click(chromedp.CSS("#authorised")),
 				chromedp.Click(chromedp.CSS("#consent")),
 			)
 			if status := b.load(chromedp.Click(chromedp.CSS(`button[type="submit"]`))); status != http.StatusOK {
-				t.Fatalf("submit: status %d, want 200 after the redirect", status)
+				t.Fatalf("submit for review: status %d, want 200", status)
+			}
+			b.see("h1", "Check your details")
+			b.see("#review-business", "Analytical Engines Pty Ltd")
+			b.see("#review-abn", "51824753556")
+			b.see("#review-bsb", "062-000")
+			b.see("#review-account", "12345678")
+			b.check("3-review")
+			state("invited")
+
+			// Back to change the account name, then to the review again.
+			if status := b.load(chromedp.Click(chromedp.CSS("#edit"))); status != http.StatusOK {
+				t.Fatalf("change my details: status %d, want 200", status)
+			}
+			if got := b.value("#businessName"); got != "Analytical Engines Pty Ltd" {
+				t.Errorf("business name back on the form = %q", got)
+			}
+			b.do(chromedp.SetValue(chromedp.CSS("#accountName"), "ANALYTICAL ENGINES PTY LTD"))
+			if status := b.load(chromedp.Click(chromedp.CSS(`button[type="submit"]`))); status != http.StatusOK {
+				t.Fatalf("submit for review again: status %d, want 200", status)
+			}
+			b.see("#review-account-name", "ANALYTICAL ENGINES PTY LTD")
+			state("invited")
+
+			// Confirmed: the agreement page.
+			if status := b.load(chromedp.Click(chromedp.CSS("#confirm"))); status != http.StatusOK {
+				t.Fatalf("confirm: status %d, want 200 after the redirect", status)
 			}
 			b.see("h1", "You're linked with "+s.Site.Name)
 			b.see("dl", "••••5678")
-			b.screenshot("3-agreement")
-			if c := customerLink(t, s, accessToken, "ACME-001"); c.Data.State != "linked" {
-				t.Errorf("after signup the API says %q, want linked", c.Data.State)
-			}
+			b.see("dl", "51 824 753 556")
+			b.check("4-agreement")
+			state("linked")
 
-			// The customer revokes from the agreement page.
+			// Revoking asks first; the customer keeps the agreement, then revokes it.
+			if status := b.load(chromedp.Click(chromedp.CSS("#revoke"))); status != http.StatusOK {
+				t.Fatalf("revoke: status %d, want 200", status)
+			}
+			b.see("h1", "Revoke your agreement with "+s.Site.Name+"?")
+			b.check("5-revoke-confirmation")
+			state("linked")
+			if status := b.load(chromedp.Click(chromedp.CSS(".back a"))); status != http.StatusOK {
+				t.Fatalf("keep my agreement: status %d, want 200", status)
+			}
+			b.see("h1", "You're linked with "+s.Site.Name)
+			state("linked")
+			b.load(chromedp.Click(chromedp.CSS("#revoke")))
 			if status := b.load(chromedp.Click(chromedp.CSS(`form[action="/agreement/revoke"] button`))); status != http.StatusOK {
-				t.Fatalf("revoke: status %d, want 200 after the redirect", status)
+				t.Fatalf("confirm the revocation: status %d, want 200 after the redirect", status)
 			}
 			b.see("h1", "is revoked")
 			b.see("main", "You revoked this direct debit agreement")
-			if n, err := chromedp.Run(b.ctx, chromedp.Nodes(chromedp.CSS("button"), chromedp.AtLeast(0))); err != nil || len(n) != 0 {
+			if n, err := chromedp.Run(b.ctx, chromedp.Nodes(chromedp.CSS("button, a.button"), chromedp.AtLeast(0))); err != nil || len(n) != 0 {
 				t.Errorf("revoked page has %d buttons (%v), want none", len(n), err)
 			}
-			b.screenshot("4-agreement-revoked")
+			b.check("6-agreement-revoked")
 			if c := customerLink(t, s, accessToken, "ACME-001"); c.Data.State != "revoked" || c.Data.RevokedBy != "customer" {
 				t.Errorf("after revocation the API says %q by %q, want revoked by customer", c.Data.State, c.Data.RevokedBy)
 			}
@@ -261,6 +387,7 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 				t.Errorf("forged link: status %d, want 404", status)
 			}
 			b.see("h1", "This signup link isn't valid")
+			b.check("7-error-forged")
 			late := invite(t, s, accessToken, "ACME-002")
 			s.Clock.Advance(billing.DefaultInvitationTTL + time.Second)
 			if status := b.load(chromedp.Navigate(late)); status != http.StatusGone {
@@ -268,7 +395,19 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 			}
 			b.see("h1", "This invitation has expired")
 			b.see("main", "Ask "+s.Site.Name+" to send you a new link")
-			b.screenshot("5-error-expired")
+			b.check("8-error-expired")
+
+			// The check can fail: the same page, with an unlabelled input and an image without
+			// text added, breaks two of axe's rules.
+			b.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("main").insertAdjacentHTML("beforeend",
+				'<input type="text"><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">')`))
+			var ids []string
+			for _, v := range b.violations("a broken page") {
+				ids = append(ids, v.ID)
+			}
+			if !slices.Contains(ids, "label") || !slices.Contains(ids, "image-alt") {
+				t.Errorf("axe-core found %v on a page with an unlabelled input and an image without text; want label and image-alt", ids)
+			}
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -29,6 +28,8 @@ const maxSignupPage = 6*maxFormBytes + 16<<10
 func FuzzSignupForm(f *testing.F) {
 	for _, seed := range []string{
 		"token=t&csrf=c&name=Ada+Lovelace&email=ada%40example.com&bsb=062-000&accountNumber=12345678&consent=on",
+		"token=t&step=confirm&customerType=business&name=Ada&email=a%40b.co&businessName=Acme&abn=51+824+753+556&accountName=ACME+PTY&bsb=062000&accountNumber=123456&authorised=yes&consent=yes",
+		"customerType=individual&accountName=%00&businessName=%FF&abn=51824753557&name=A%0Ab&email=a%09b%40c.de",
 		"name=&email=&bsb=&accountNumber=",
 		"name=%20%20&email=a@b&bsb=062+000&accountNumber=1234-5678&consent=",
 		"name=A&name=B&consent=on&consent=",
@@ -49,25 +50,31 @@ func FuzzSignupForm(f *testing.F) {
 			t.Fatalf("a form of %d bytes was read", len(body))
 		}
 		form := signupFormOf(r.PostForm)
-		written := url.Values{"token": {form.token}, "name": {form.customer.Name}, "email": {form.customer.Email},
-			"bsb": {form.customer.BSB}, "accountNumber": {form.customer.AccountNumber}}
-		if form.consent {
-			written.Set("consent", "on")
-		}
-		again := formRequest("/signup", written.Encode())
+		form.step = "" // the review page's hidden fields carry all but the step
+		again := formRequest("/signup", form.values().Encode())
 		if !readForm(httptest.NewRecorder(), again) || signupFormOf(again.PostForm) != form {
 			t.Fatalf("%+v written again reads %+v", form, signupFormOf(again.PostForm))
 		}
 
-		c, err := billing.ValidateCustomer(form.customer, form.consent)
+		c, err := billing.ValidateCustomer(form.customer, form.declarations)
 		if err == nil {
-			if kept, err := billing.ValidateCustomer(c, true); err != nil || kept != c {
+			if kept, err := billing.ValidateCustomer(c, form.declarations); err != nil || kept != c {
 				t.Fatalf("details %+v accepted are kept as %+v, which reads %+v, %v", form.customer, c, kept, err)
+			}
+			for _, s := range []string{c.Name, c.Email, c.AccountName, c.BusinessName} {
+				if !billing.PlainText(s) {
+					t.Fatalf("details %+v accepted with %q, which is not plain text", c, s)
+				}
+			}
+			review := newReviewPage(site, "csrf", signupForm{token: form.token, customer: c, declarations: form.declarations}, billing.Branch{})
+			var out bytes.Buffer
+			if err := pages["review"].ExecuteTemplate(&out, "layout", review); err != nil {
+				t.Fatalf("the review page: %v", err)
 			}
 			return
 		}
 		errs := billing.AsErrors(err)
-		page := newSignupPage(site, form.token, "csrf", form.customer, form.consent)
+		page := newSignupPage(site, form.token, "csrf", form.customer, form.declarations)
 		if !page.withErrors(errs) || len(page.Problems) != len(errs) {
 			t.Fatalf("problems %v, of which the page shows %v", errs, page.Problems)
 		}

@@ -3,17 +3,21 @@ package web
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/rail/becs/aba"
 	"github.com/pyng/receivables/token"
 )
 
 // field is one text input of the signup form.
 type field struct {
 	Name, Label, Hint, Type, Autocomplete, InputMode string
+	MaxLength                                        int
 	Value, Error                                     string
 }
 
@@ -37,27 +41,43 @@ type signupPage struct {
 	ServiceAgreement string
 	Token            string
 	CSRF             string
-	Fields           []field
-	Consent          bool
-	// ConsentError is the message beside the consent box, if any.
-	ConsentError string
-	// Problems lists every message, for the summary at the top of the form.
+	// Fields are the text inputs by name.
+	Fields map[string]*field
+	// Type is the customer type chosen, if any; TypeError the message beside the choice.
+	Type      billing.CustomerType
+	TypeError string
+	// Consent and Authorised are the boxes ticked; their errors are shown beside them.
+	Consent, Authorised           bool
+	ConsentError, AuthorisedError string
+	// Problems lists every message, in the form's order, for the summary at the top of the form.
 	Problems []fieldProblem
 }
 
-type fieldProblem struct{ Field, Message string }
+// fieldProblem is one message of the summary, linking to the input (Anchor) it concerns.
+type fieldProblem struct{ Field, Anchor, Message string }
 
-// signupFields are the form's inputs, in order, filled from what the customer typed.
-func signupFields(c billing.Customer) []field {
-	return []field{
-		{Name: "name", Label: "Full name", Type: "text", Autocomplete: "name", Value: c.Name},
-		{Name: "email", Label: "Email address", Type: "email", Autocomplete: "email", InputMode: "email", Value: c.Email},
-		{Name: "bsb", Label: "BSB", Hint: "6 digits, for example 062-000", Type: "text", Autocomplete: "off", InputMode: "numeric", Value: c.BSB},
-		{Name: "accountNumber", Label: "Account number", Hint: "5 to 9 digits", Type: "text", Autocomplete: "off", InputMode: "numeric", Value: c.AccountNumber},
+// formOrder is the order of the form's inputs, which the summary of problems follows.
+var formOrder = []string{"customerType", "name", "email", "businessName", "abn", "accountName", "bsb", "accountNumber", "authorised", "consent"}
+
+// signupFields are the form's text inputs, filled from what the customer typed.
+func signupFields(c billing.Customer) map[string]*field {
+	fields := []*field{
+		{Name: "name", Label: "Your full name", Type: "text", Autocomplete: "name", MaxLength: 100, Value: c.Name},
+		{Name: "email", Label: "Email address", Type: "email", Autocomplete: "email", InputMode: "email", MaxLength: 254, Value: c.Email},
+		{Name: "businessName", Label: "Business name", Hint: "For a business account only", Type: "text", Autocomplete: "organization", MaxLength: 100, Value: c.BusinessName},
+		{Name: "abn", Label: "ABN", Hint: "For a business account only: 11 digits, for example 51 824 753 556", Type: "text", Autocomplete: "off", InputMode: "numeric", MaxLength: 14, Value: c.ABN},
+		{Name: "accountName", Label: "Account name", Hint: "As your bank shows it on your statement, up to 32 characters", Type: "text", Autocomplete: "off", MaxLength: billing.MaxAccountName, Value: c.AccountName},
+		{Name: "bsb", Label: "BSB", Hint: "6 digits, for example 062-000", Type: "text", Autocomplete: "off", InputMode: "numeric", MaxLength: 7, Value: c.BSB},
+		{Name: "accountNumber", Label: "Account number", Hint: "5 to 9 digits", Type: "text", Autocomplete: "off", InputMode: "numeric", MaxLength: 11, Value: c.AccountNumber},
 	}
+	out := make(map[string]*field, len(fields))
+	for _, f := range fields {
+		out[f.Name] = f
+	}
+	return out
 }
 
-func newSignupPage(site billing.Site, tok, csrfToken string, c billing.Customer, consent bool) *signupPage {
+func newSignupPage(site billing.Site, tok, csrfToken string, c billing.Customer, d billing.Declarations) *signupPage {
 	return &signupPage{
 		Title: "Set up payments to " + site.Name,
 		Site:  site.Name,
@@ -66,32 +86,101 @@ func newSignupPage(site billing.Site, tok, csrfToken string, c billing.Customer,
 		ServiceAgreement: serviceAgreementPath(site.ID),
 		CSRF:             csrfToken,
 		Fields:           signupFields(c),
-		Consent:          consent,
+		Type:             c.Type,
+		Consent:          d.Consent,
+		Authorised:       d.Authorised,
 	}
 }
 
-// withErrors puts each message beside its field. It reports false when no message concerns a
-// field of the form.
+// withErrors puts each message beside its input, and lists them in the form's order. It reports
+// false when no message concerns an input of the form.
 func (p *signupPage) withErrors(errs billing.Errors) bool {
 	for _, e := range errs {
-		if e.Target == "consent" {
+		anchor := e.Target
+		switch e.Target {
+		case "consent":
 			p.ConsentError = e.Message
-		} else if !p.setFieldError(e.Target, e.Message) {
-			continue
+		case "authorised":
+			p.AuthorisedError = e.Message
+		case "customerType":
+			p.TypeError = e.Message
+			anchor = "customerType-individual"
+		default:
+			f, ok := p.Fields[e.Target]
+			if !ok {
+				continue
+			}
+			f.Error = e.Message
 		}
-		p.Problems = append(p.Problems, fieldProblem{Field: e.Target, Message: e.Message})
+		p.Problems = append(p.Problems, fieldProblem{Field: e.Target, Anchor: anchor, Message: e.Message})
 	}
+	slices.SortStableFunc(p.Problems, func(a, b fieldProblem) int {
+		return slices.Index(formOrder, a.Field) - slices.Index(formOrder, b.Field)
+	})
 	return len(p.Problems) > 0
 }
 
-func (p *signupPage) setFieldError(name, message string) bool {
-	for i := range p.Fields {
-		if p.Fields[i].Name == name {
-			p.Fields[i].Error = message
-			return true
-		}
+// reviewPage is the "check your details" step: what the customer typed, as it will be kept,
+// before anything is stored.
+type reviewPage struct {
+	Title    string
+	Site     string
+	CSRF     string
+	Customer billing.Customer
+	Business bool
+	BSB      string
+	// Bank and Branch name the BSB's branch when the BSB directory lists it.
+	Bank, Branch string
+	// Hidden are the form's fields, carried to the confirmation or back to the form.
+	Hidden []hiddenField
+}
+
+type hiddenField struct{ Name, Value string }
+
+func newReviewPage(site billing.Site, csrfToken string, f signupForm, branch billing.Branch) *reviewPage {
+	p := &reviewPage{
+		Title:    "Check your details",
+		Site:     site.Name,
+		CSRF:     csrfToken,
+		Customer: f.customer,
+		Business: f.customer.Type == billing.CustomerBusiness,
+		BSB:      formatBSB(f.customer.BSB),
 	}
-	return false
+	if branch.BSB != "" {
+		p.Bank, p.Branch = bankName(branch.Mnemonic), branchName(branch)
+	}
+	values := f.values()
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		p.Hidden = append(p.Hidden, hiddenField{Name: name, Value: values.Get(name)})
+	}
+	return p
+}
+
+// banks names the financial institutions of the commonest mnemonics of APCA's BSB directory;
+// others are shown by their mnemonic.
+var banks = map[string]string{
+	"ANZ": "ANZ", "CBA": "Commonwealth Bank", "WBC": "Westpac", "NAB": "National Australia Bank",
+	"STG": "St.George Bank", "BOM": "Bank of Melbourne", "BSA": "BankSA", "BQL": "Bank of Queensland",
+	"BEN": "Bendigo Bank", "MBL": "Macquarie Bank", "ING": "ING", "SUN": "Suncorp Bank", "HBS": "Heritage Bank",
+	"AMP": "AMP Bank", "CTI": "Citibank", "HSB": "HSBC", "UBS": "UBS", "BWA": "Bankwest", "ADL": "Adelaide Bank",
+}
+
+func bankName(mnemonic string) string {
+	if name, ok := banks[mnemonic]; ok {
+		return name
+	}
+	return mnemonic
+}
+
+func branchName(b billing.Branch) string {
+	name := b.Name
+	if b.Suburb != "" && !strings.EqualFold(b.Suburb, b.Name) {
+		name += ", " + b.Suburb
+	}
+	if b.State != "" {
+		name += " " + b.State
+	}
+	return name
 }
 
 // invitation resolves a signup token to its link and site, or to the problem the customer sees
@@ -131,30 +220,38 @@ func (h *handler) invitation(ctx context.Context, tok string) (billing.Link, bil
 func (h *handler) showSignup(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	if _, site, p, err := h.invitation(r.Context(), tok); h.usable(w, r, "signup link", p, err) {
-		h.render(w, r, http.StatusOK, "signup", newSignupPage(site, tok, h.csrf.token(w, r), billing.Customer{}, false))
+		h.render(w, r, http.StatusOK, "signup", newSignupPage(site, tok, h.csrf.token(w, r), billing.Customer{}, billing.Declarations{}))
 	}
 }
 
-// submitSignup is POST /signup: link the customer, then show the agreement page; or show the form
-// again with a message beside each field to correct.
+// submitSignup is POST /signup. The form is checked and shown for review ("check your
+// details"), or again with a message beside each field to correct; nothing is stored. From the
+// review, the customer goes back to change the details, or confirms them: the customer is linked,
+// and sees the agreement page.
 func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 	form := signupFormOf(r.PostForm)
-	tok, c, consent := form.token, form.customer, form.consent
-	l, site, p, err := h.invitation(r.Context(), tok)
+	l, site, p, err := h.invitation(r.Context(), form.token)
 	if !h.usable(w, r, "signup link", p, err) {
 		return
 	}
-	linked, err := h.service.CompleteSignup(r.Context(), l, c, consent)
+	csrfToken := r.PostForm.Get(csrfField)
+	if form.step == stepEdit {
+		h.render(w, r, http.StatusOK, "signup", newSignupPage(site, form.token, csrfToken, form.customer, form.declarations))
+		return
+	}
+	c, branch, err := h.check(r.Context(), form)
 	if err != nil {
-		page := newSignupPage(site, tok, r.PostForm.Get(csrfField), c, consent)
-		switch errs := billing.AsErrors(err); {
-		case errs == nil:
-			h.internal(w, r, "complete signup", err)
-		case page.withErrors(errs):
-			h.render(w, r, http.StatusBadRequest, "signup", page)
-		default: // the invitation moved on while the form was being sent (used, revoked or expired)
-			h.showSignupProblem(w, r, tok)
-		}
+		h.refused(w, r, site, form, err)
+		return
+	}
+	form.customer = c
+	if form.step != stepConfirm {
+		h.render(w, r, http.StatusOK, "review", newReviewPage(site, csrfToken, form, branch))
+		return
+	}
+	linked, err := h.service.CompleteSignup(r.Context(), l, c, form.declarations)
+	if err != nil {
+		h.refused(w, r, site, form, err)
 		return
 	}
 	agreement, err := h.tokens.Agreement(linked)
@@ -163,6 +260,36 @@ func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/agreement?token="+url.QueryEscape(agreement), http.StatusSeeOther)
+}
+
+// check checks the form as the service does, and the account name against the BECS character
+// set (it goes into direct-entry files).
+func (h *handler) check(ctx context.Context, f signupForm) (billing.Customer, billing.Branch, error) {
+	c, branch, err := h.service.CheckSignup(ctx, f.customer, f.declarations)
+	errs := billing.AsErrors(err)
+	if err != nil && errs == nil {
+		return billing.Customer{}, billing.Branch{}, err
+	}
+	named := slices.ContainsFunc(errs, func(e *billing.Error) bool { return e.Target == "accountName" })
+	if !named && !aba.ValidText(c.AccountName) {
+		errs = append(errs, billing.Errorf(billing.CodeCustomerInvalidField, "accountName",
+			"Write the account name in English letters, digits, spaces and common punctuation (no accents), as your bank statement shows it."))
+	}
+	return c, branch, errs.Err()
+}
+
+// refused shows the form again with the problems of err beside their fields, or why the
+// invitation can no longer be used.
+func (h *handler) refused(w http.ResponseWriter, r *http.Request, site billing.Site, form signupForm, err error) {
+	page := newSignupPage(site, form.token, r.PostForm.Get(csrfField), form.customer, form.declarations)
+	switch errs := billing.AsErrors(err); {
+	case errs == nil:
+		h.internal(w, r, "complete signup", err)
+	case page.withErrors(errs):
+		h.render(w, r, http.StatusBadRequest, "signup", page)
+	default: // the invitation moved on while the form was being sent (used, revoked or expired)
+		h.showSignupProblem(w, r, form.token)
+	}
 }
 
 // showSignupProblem reads the invitation again and shows why it can no longer be used.

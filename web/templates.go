@@ -7,6 +7,9 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+	_ "time/tzdata" // the pages show times in Australian zones whatever the host has installed
+
+	"github.com/pyng/receivables/billing"
 )
 
 //go:embed templates
@@ -28,7 +31,9 @@ func styleHash(css string) string {
 // pages are the templates by name, each with the layout.
 var pages = map[string]*template.Template{
 	"signup":    parsePage("signup"),
+	"review":    parsePage("review"),
 	"agreement": parsePage("agreement"),
+	"revoke":    parsePage("revoke"),
 	"error":     parsePage("error"),
 
 	"serviceagreement": parsePage("serviceagreement"),
@@ -38,7 +43,6 @@ var pages = map[string]*template.Template{
 var funcs = template.FuncMap{
 	// style is trusted: it is our own embedded file, and the CSP hash is computed over its bytes.
 	"style": func() template.CSS { return template.CSS(style) }, //nolint:gosec // our own file
-	"date":  formatTime,
 }
 
 func parsePage(name string) *template.Template {
@@ -53,9 +57,10 @@ func mustRead(name string) string {
 	return string(b)
 }
 
-// formatTime shows a moment the way the pages do. Times are shown in UTC, said so.
-func formatTime(t time.Time) string {
-	return t.UTC().Format("2 January 2006 at 15:04 UTC")
+// formatTime shows a moment the way the pages do: in the site's time zone, named, as in
+// "2 March 2026 at 3:04 pm AEDT". Every time a page shows goes through it.
+func formatTime(site billing.Site, t time.Time) string {
+	return t.In(site.Location()).Format("2 January 2006 at 3:04 pm MST")
 }
 
 // problem is what the error page shows: a status, a heading and what the customer can do.
@@ -120,7 +125,7 @@ func invalidAgreementLink() *problem {
 		"We couldn't recognise this link. Use the link to the page you saw after signing up, copying all of it.", nil}
 }
 
-func alreadyRevoked(site string, at time.Time) *problem {
+func alreadyRevoked(site billing.Site, at time.Time) *problem {
 	return &problem{http.StatusConflict, "This agreement is already revoked",
-		"Your direct debit agreement with " + site + " was revoked on " + formatTime(at) + ", so there is nothing more to do. No further debits will be made under it.", nil}
+		"Your direct debit agreement with " + site.Name + " was revoked on " + formatTime(site, at) + ", so there is nothing more to do. No further debits will be made under it.", nil}
 }

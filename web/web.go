@@ -66,8 +66,9 @@ func Mount(mux *http.ServeMux, cfg Config) {
 // the pages' own not-found page, not the API's JSON answer.
 var Paths = []string{"/signup", "/agreement", "/agreement/", "/service-agreement/"}
 
-// New returns the handler of the customer's pages: GET and POST /signup?token=..., GET
-// /agreement?token=... and POST /agreement/revoke.
+// New returns the handler of the customer's pages: GET and POST /signup?token=... (the form, the
+// review of the details, the confirmation), GET /agreement?token=..., and GET and POST
+// /agreement/revoke (the page that asks to confirm a revocation, and the revocation).
 func New(cfg Config) http.Handler {
 	h := &handler{
 		service:   cfg.Service,
@@ -91,6 +92,7 @@ func New(cfg Config) http.Handler {
 		http.MethodGet: h.showAgreement,
 	}))
 	h.mux.Handle("/agreement/revoke", h.methods(map[string]http.HandlerFunc{
+		http.MethodGet:  h.confirmRevocation,
 		http.MethodPost: h.protect(h.revokeAgreement),
 	}))
 	h.mux.Handle("/agreement/email-link", h.methods(map[string]http.HandlerFunc{

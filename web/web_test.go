@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -257,16 +258,31 @@ func cloneForm(v url.Values) url.Values {
 	return out
 }
 
-// validForm is a customer who fills every field correctly.
+// validForm is a customer who fills every field correctly and confirms the details at once (as
+// the review page's confirm button posts them).
 func validForm(tok string) url.Values {
 	return url.Values{
 		"token":         {tok},
+		"step":          {"confirm"},
+		"customerType":  {"individual"},
 		"name":          {"Ada Lovelace"},
 		"email":         {"ada@example.com"},
+		"accountName":   {"A LOVELACE"},
 		"bsb":           {"062-000"},
 		"accountNumber": {"12345678"},
 		"consent":       {"yes"},
 	}
+}
+
+// businessForm is a business customer who fills every field correctly.
+func businessForm(tok string) url.Values {
+	form := validForm(tok)
+	form.Set("customerType", "business")
+	form.Set("businessName", "Analytical Engines Pty Ltd")
+	form.Set("abn", "51 824 753 556")
+	form.Set("accountName", "ANALYTICAL ENGINES PTY LTD")
+	form.Set("authorised", "yes")
+	return form
 }
 
 // signUp fills the form of tok as a browser does.
@@ -361,7 +377,8 @@ func TestValidSignupLinksTheCustomer(t *testing.T) {
 					t.Errorf("redirect's agreement token names %q (%v), want %q", id, err, l.ID)
 				}
 				got := f.link(t, l.ID)
-				want := billing.Customer{Name: "Ada Lovelace", Email: "ada@example.com", BSB: tt.wantBSB, AccountNumber: tt.wantAcct}
+				want := billing.Customer{Name: "Ada Lovelace", Email: "ada@example.com", BSB: tt.wantBSB, AccountNumber: tt.wantAcct,
+					AccountName: "A LOVELACE", Type: billing.CustomerIndividual}
 				if got.StoredState != billing.LinkLinked || got.Customer != want || !got.LinkedAt.Equal(f.clock.Now()) {
 					t.Errorf("stored link = %s %+v linked at %v, want linked %+v at %v", got.StoredState, got.Customer, got.LinkedAt, want, f.clock.Now())
 				}
@@ -456,7 +473,7 @@ func TestInvalidSignupShowsEachProblemBesideItsField(t *testing.T) {
 				p.contains(t, tt.messages...)
 				p.contains(t, `class="summary" role="alert"`, `aria-invalid="true"`)
 				// What was typed is kept, so that only the wrong answer needs typing again.
-				for _, k := range []string{"name", "email", "bsb", "accountNumber"} {
+				for _, k := range []string{"name", "email", "accountName", "bsb", "accountNumber"} {
 					if v := form.Get(k); strings.TrimSpace(v) != "" && !strings.ContainsRune(v, '<') {
 						p.contains(t, `value="`+v+`"`)
 					}
@@ -683,11 +700,16 @@ func TestAgreementPage(t *testing.T) {
 		ctx := context.Background()
 		revoke := func(t *testing.T, agreement string, s session, header map[string]string) page {
 			t.Helper()
-			return f.post(t, "/agreement/revoke", url.Values{"token": {agreement}}, s, header)
+			return f.post(t, "/agreement/revoke", url.Values{"token": {agreement}, "confirm": {"yes"}}, s, header)
 		}
 		open := func(t *testing.T, agreement string) page {
 			t.Helper()
 			return f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+		}
+		// confirmation opens the page that asks to confirm a revocation.
+		confirmation := func(t *testing.T, agreement string) page {
+			t.Helper()
+			return f.get(t, "/agreement/revoke?token="+url.QueryEscape(agreement))
 		}
 
 		t.Run("says the customer is linked with the site, since when, with the account masked", func(t *testing.T) {
@@ -696,14 +718,14 @@ func TestAgreementPage(t *testing.T) {
 			p := open(t, agreement)
 			p.status(t, http.StatusOK)
 			p.contains(t, "You're linked with Acme Plumbing Supplies", "••••5678", "062-000",
-				l.LinkedAt.UTC().Format("2 January 2006 at 15:04 UTC"), `action="/agreement/revoke"`, "Revoke agreement")
+				sydneyTime(l.LinkedAt), `href="/agreement/revoke?token=`, "Revoke agreement")
 			p.lacks(t, "12345678")
 		})
 
 		t.Run("the customer revokes the agreement, and the page then says so with no revoke button", func(t *testing.T) {
 			t.Parallel()
 			l, agreement := f.linked(t)
-			s := sessionFrom(t, open(t, agreement))
+			s := sessionFrom(t, confirmation(t, agreement))
 			p := revoke(t, agreement, s, nil)
 			p.status(t, http.StatusSeeOther)
 			if got := p.Header.Get("Location"); got != "/agreement?token="+url.QueryEscape(agreement) {
@@ -720,13 +742,13 @@ func TestAgreementPage(t *testing.T) {
 			after := open(t, agreement)
 			after.status(t, http.StatusOK)
 			after.contains(t, "Your agreement with Acme Plumbing Supplies is revoked", "You revoked this direct debit agreement")
-			after.lacks(t, `action="/agreement/revoke"`, "Revoke agreement</button>")
+			after.lacks(t, `href="/agreement/revoke`, "Revoke agreement</a>")
 		})
 
 		t.Run("revoking twice says it is already revoked and changes nothing", func(t *testing.T) {
 			t.Parallel()
 			l, agreement := f.linked(t)
-			s := sessionFrom(t, open(t, agreement))
+			s := sessionFrom(t, confirmation(t, agreement))
 			revoke(t, agreement, s, nil).status(t, http.StatusSeeOther)
 			before := f.link(t, l.ID)
 			f.clock.Advance(time.Second) // shared clock: other cases only move forward with it
@@ -745,7 +767,7 @@ func TestAgreementPage(t *testing.T) {
 			p := open(t, agreement)
 			p.status(t, http.StatusOK)
 			p.contains(t, "Acme Plumbing Supplies ended this direct debit agreement")
-			p.lacks(t, `action="/agreement/revoke"`)
+			p.lacks(t, `href="/agreement/revoke`)
 		})
 
 		for _, tt := range []struct {
@@ -760,7 +782,7 @@ func TestAgreementPage(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
 				l, agreement := f.linked(t)
-				s := sessionFrom(t, open(t, agreement))
+				s := sessionFrom(t, confirmation(t, agreement))
 				if tt.noCSRF {
 					s.token = ""
 				}
@@ -811,7 +833,7 @@ func TestAgreementPage(t *testing.T) {
 				t.Parallel()
 				tok, before := tt.token(t)
 				s := f.session(t)
-				for _, p := range []page{open(t, tok), revoke(t, tok, s, nil)} {
+				for _, p := range []page{open(t, tok), confirmation(t, tok), revoke(t, tok, s, nil)} {
 					p.status(t, tt.wantStatus)
 					p.contains(t, `role="alert"`)
 					p.lacks(t, "Ada Lovelace", "ada@example.com", "5678")
@@ -887,7 +909,7 @@ func TestUnknownPathsAndWrongMethods(t *testing.T) {
 			wantAllow          string
 		}{
 			{name: "unknown page under /agreement/ is not found", method: http.MethodGet, path: "/agreement/settings", wantStatus: http.StatusNotFound},
-			{name: "GET of the revoke action is not allowed", method: http.MethodGet, path: "/agreement/revoke", wantStatus: http.StatusMethodNotAllowed, wantAllow: "POST"},
+			{name: "DELETE of the revoke action is not allowed", method: http.MethodDelete, path: "/agreement/revoke", wantStatus: http.StatusMethodNotAllowed, wantAllow: "GET, HEAD, POST"},
 			{name: "PUT of the signup page is not allowed", method: http.MethodPut, path: "/signup", wantStatus: http.StatusMethodNotAllowed, wantAllow: "GET, HEAD, POST"},
 			{name: "POST of the agreement page is not allowed", method: http.MethodPost, path: "/agreement", wantStatus: http.StatusMethodNotAllowed, wantAllow: "GET, HEAD"},
 		}
@@ -904,3 +926,17 @@ func TestUnknownPathsAndWrongMethods(t *testing.T) {
 		}
 	})
 }
+
+// sydneyTime is how the pages show a moment: in the site's zone, Australia/Sydney for now.
+func sydneyTime(t time.Time) string {
+	loc, err := time.LoadLocation("Australia/Sydney")
+	if err != nil {
+		panic(err)
+	}
+	return t.In(loc).Format("2 January 2006 at 3:04 pm MST")
+}
+
+var hiddenPattern = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+
+// unescape reads an attribute value as html/template wrote it.
+func unescape(s string) string { return html.UnescapeString(s) }

@@ -249,6 +249,8 @@ func wantAllSealedWith(t *testing.T, databaseURL, id string) {
 		`SELECT customer_email FROM customer_links WHERE customer_email IS NOT NULL`,
 		`SELECT customer_bsb FROM customer_links WHERE customer_bsb IS NOT NULL`,
 		`SELECT customer_account_number FROM customer_links WHERE customer_account_number IS NOT NULL`,
+		`SELECT customer_account_name FROM customer_links WHERE customer_account_name IS NOT NULL`,
+		`SELECT customer_type FROM customer_links WHERE customer_type IS NOT NULL`,
 		`SELECT bsb FROM sandbox_ledger`,
 		`SELECT account_number FROM sandbox_ledger`,
 	}

@@ -245,6 +245,8 @@ type adminCommand struct {
 	flags           []string          // required flags
 	optional        map[string]string // optional flags, with their defaults
 	bools           []string          // optional boolean flags
+	// arg names the one argument the command takes after its noun and verb, if any (a file).
+	arg string
 	// keys: the command seals, so a key ring is required. noDatabase: it needs none.
 	keys, noDatabase bool
 	// run returns the one object the command prints; each, for a listing, calls emit with each
@@ -316,6 +318,17 @@ var adminCommands = map[string]adminCommand{
 		}
 		return map[string]any{"signingKeys": list}, err
 	}},
+
+	"bsb import": {synopsis: "FILE", about: "replace the BSB directory with APCA's file (the CSV APCA publishes)", arg: "file",
+		run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+			file, err := os.Open(f["file"])
+			if err != nil {
+				return nil, err
+			}
+			defer file.Close()
+			n, err := a.service.ImportBranches(ctx, file)
+			return map[string]any{"branches": n}, err
+		}},
 
 	"org list": {about: "list the organisations", each: func(ctx context.Context, a adminEnv, _ map[string]string, emit func(any) error) error {
 		return emitAll(a.service.Organisations(ctx), organisationJSON, emit)
@@ -471,7 +484,12 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, f := range cmd.bools {
 		flags[f] = fs.Bool(f, false, flagUsage[f])
 	}
-	if err := parse(fs, args[2:]); err != nil {
+	args = args[2:]
+	var arg string
+	if cmd.arg != "" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		arg, args = args[0], args[1:]
+	}
+	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return help{fmt.Sprintf("usage: pyng admin %s %s\n%s.\n%s", name, cmd.synopsis, cmd.about, flagDefaults(fs))}
 		}
@@ -488,6 +506,12 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 		if f[name] == "" {
 			return usageError{fmt.Sprintf("--%s is required", name)}
 		}
+	}
+	if cmd.arg != "" {
+		if arg == "" {
+			return usageError{fmt.Sprintf("admin %s needs a %s: pyng admin %s %s", name, cmd.arg, name, cmd.synopsis)}
+		}
+		f[cmd.arg] = arg
 	}
 	var env adminEnv
 	if !cmd.noDatabase {

@@ -94,7 +94,10 @@ func (r *replicaSet) signUpThroughTheForm(t *testing.T, signupURL string) {
 		"email":         {"jo@example.com"},
 		"bsb":           {"062-000"},
 		"accountNumber": {"12345678"},
+		"accountName":   {"J CITIZEN"},
+		"customerType":  {"individual"},
 		"consent":       {"yes"},
+		"step":          {"confirm"}, // the review page's confirm button
 	}
 	req, _ := http.NewRequest("POST", r.replicas[r.pick()].base+"/signup", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

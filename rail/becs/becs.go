@@ -122,6 +122,15 @@ func LodgementReference(key string) string {
 	return "PY" + random
 }
 
+// AccountTitle is the title of account a debit carries: the account's name as the customer gave
+// it, or, for a customer who signed up before it was asked, the account holder's name.
+func AccountTitle(a rail.Account) string {
+	if strings.TrimSpace(a.Title) != "" {
+		return Title(a.Title)
+	}
+	return Title(a.Name)
+}
+
 // Title is the title of account a debit carries: the account holder's name in the BECS character
 // set (others become blanks), blanks collapsed, at most aba.MaxTitle characters.
 func Title(name string) string {
@@ -183,7 +192,7 @@ func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome,
 		}
 		bsb, err1 := sealOnce(sealedBSB, d.Account.BSB)
 		account, err2 := sealOnce(sealedAccount, d.Account.Number)
-		title, err3 := sealOnce(sealedTitle, Title(d.Account.Name))
+		title, err3 := sealOnce(sealedTitle, AccountTitle(d.Account))
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, fmt.Errorf("becs rail: seal the account of %s: %w", d.Key, err)
 		}

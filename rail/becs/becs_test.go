@@ -368,3 +368,18 @@ func TestSchedule(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountTitleIsTheAccountNameWhenGiven(t *testing.T) {
+	for _, c := range []struct {
+		account rail.Account
+		want    string
+	}{
+		{rail.Account{Name: "Jane Citizen", Title: "CITIZEN HOLDINGS PTY LTD"}, "CITIZEN HOLDINGS PTY LTD"},
+		{rail.Account{Name: "Jane Citizen"}, "Jane Citizen"},
+		{rail.Account{Name: "Jane Citizen", Title: "   "}, "Jane Citizen"},
+	} {
+		if got := becs.AccountTitle(c.account); got != c.want {
+			t.Errorf("AccountTitle(%+v) = %q, want %q", c.account, got, c.want)
+		}
+	}
+}

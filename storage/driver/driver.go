@@ -128,6 +128,14 @@ type Executor interface {
 	// `before`, and returns how many.
 	EraseBankDetails(ctx context.Context, before time.Time, limit int) (int, error)
 
+	// DeleteBranches empties the BSB directory; InsertBranch adds one branch to it.
+	DeleteBranches(ctx context.Context) error
+	InsertBranch(ctx context.Context, b billing.Branch) error
+	// GetBranch returns the branch of the BSB; ErrNoRows if the directory has none.
+	GetBranch(ctx context.Context, bsb string) (billing.Branch, error)
+	// HasBranches reports whether the directory holds any branch.
+	HasBranches(ctx context.Context) (bool, error)
+
 	// DeleteBatchPastRetention deletes the site's batch with the reference if its RetainUntil is
 	// at or before at.
 	DeleteBatchPastRetention(ctx context.Context, siteID, reference string, at time.Time) error

@@ -90,6 +90,10 @@ type LinkRecord struct {
 	CustomerBsb           sql.NullString
 	CustomerAccountNumber sql.NullString
 	Metadata              sql.NullString
+	CustomerAccountName   sql.NullString
+	CustomerType          sql.NullString
+	CustomerBusinessName  sql.NullString
+	CustomerAbn           sql.NullString
 }
 
 func (r LinkRecord) Link() billing.Link {
@@ -103,8 +107,9 @@ func (r LinkRecord) Link() billing.Link {
 		LinkedAt:          FromNullMillis(r.LinkedAt),
 		RevokedAt:         FromNullMillis(r.RevokedAt),
 		RevokedBy:         billing.RevokedBy(r.RevokedBy.String),
-		Customer:          customer(r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber),
-		Metadata:          metadata(r.Metadata),
+		Customer: customer(r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber,
+			r.CustomerAccountName, r.CustomerType, r.CustomerBusinessName, r.CustomerAbn),
+		Metadata: metadata(r.Metadata),
 	}
 }
 
@@ -133,8 +138,19 @@ func Metadata(m map[string]string) sql.NullString {
 	return sql.NullString{String: string(b), Valid: true}
 }
 
-func customer(name, email, bsb, accountNumber sql.NullString) billing.Customer {
-	return billing.Customer{Name: name.String, Email: email.String, BSB: bsb.String, AccountNumber: accountNumber.String}
+func customer(name, email, bsb, accountNumber, accountName, typ, businessName, abn sql.NullString) billing.Customer {
+	return billing.Customer{Name: name.String, Email: email.String, BSB: bsb.String, AccountNumber: accountNumber.String,
+		AccountName: accountName.String, Type: billing.CustomerType(typ.String), BusinessName: businessName.String, ABN: abn.String}
+}
+
+// CustomerColumns are the customer's columns of a link, as a query that joins customer_links
+// reads them (PendingRows).
+type CustomerColumns struct {
+	Name, Email, BSB, AccountNumber, AccountName, Type, BusinessName, ABN sql.NullString
+}
+
+func (c CustomerColumns) customer() billing.Customer {
+	return customer(c.Name, c.Email, c.BSB, c.AccountNumber, c.AccountName, c.Type, c.BusinessName, c.ABN)
 }
 
 // LinkDetailsRecord is a row of LinkDetailsAfter.
@@ -144,10 +160,32 @@ type LinkDetailsRecord struct {
 	CustomerEmail         sql.NullString
 	CustomerBsb           sql.NullString
 	CustomerAccountNumber sql.NullString
+	CustomerAccountName   sql.NullString
+	CustomerType          sql.NullString
+	CustomerBusinessName  sql.NullString
+	CustomerAbn           sql.NullString
 }
 
 func (r LinkDetailsRecord) LinkDetails() LinkDetails {
-	return LinkDetails{LinkID: r.ID, Customer: customer(r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber)}
+	return LinkDetails{LinkID: r.ID, Customer: customer(r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber,
+		r.CustomerAccountName, r.CustomerType, r.CustomerBusinessName, r.CustomerAbn)}
+}
+
+// BranchRecord is a row of bsb_directory.
+type BranchRecord struct {
+	Bsb      string
+	Mnemonic string
+	Branch   string
+	Address  string
+	Suburb   string
+	State    string
+	Postcode string
+	Payments string
+}
+
+func (r BranchRecord) AsBranch() billing.Branch {
+	return billing.Branch{BSB: r.Bsb, Mnemonic: r.Mnemonic, Name: r.Branch, Address: r.Address, Suburb: r.Suburb,
+		State: r.State, Postcode: r.Postcode, Payments: r.Payments}
 }
 
 // BatchRecord is a row of batches.
@@ -219,8 +257,8 @@ func (r RowRecord) Row() billing.Row {
 // PendingRow is a row of PendingRows: the batch row, whether its customer is linked, and the
 // customer's details from the link (sqlc embeds the batch row as a struct of its own package, so
 // a Go conversion cannot reach it).
-func PendingRow(r RowRecord, linked bool, name, email, bsb, accountNumber sql.NullString) billing.PendingRow {
-	return billing.PendingRow{Row: r.Row(), Linked: linked, Customer: customer(name, email, bsb, accountNumber)}
+func PendingRow(r RowRecord, linked bool, c CustomerColumns) billing.PendingRow {
+	return billing.PendingRow{Row: r.Row(), Linked: linked, Customer: c.customer()}
 }
 
 // StateTotalRecord is a row of BatchSummary.

@@ -219,6 +219,18 @@ func (q *Queries) CompleteOverdueBatches(ctx context.Context, now int64) ([]stri
 	return items, nil
 }
 
+const countBranches = `-- name: CountBranches :one
+SELECT count(*) FROM (SELECT 1 FROM bsb_directory LIMIT 1) AS any_branch
+`
+
+// 0 or 1: whether the directory holds any branch.
+func (q *Queries) CountBranches(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countBranches)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countOrganisations = `-- name: CountOrganisations :one
 SELECT count(*) FROM organisations
 `
@@ -322,6 +334,17 @@ type DeleteBatchPastRetentionParams struct {
 // Frees a reference whose batch is past its retention, before CreateBatch inserts a new one.
 func (q *Queries) DeleteBatchPastRetention(ctx context.Context, arg DeleteBatchPastRetentionParams) error {
 	_, err := q.db.Exec(ctx, deleteBatchPastRetention, arg.SiteID, arg.Reference, arg.At)
+	return err
+}
+
+const deleteBranches = `-- name: DeleteBranches :exec
+
+DELETE FROM bsb_directory
+`
+
+// The BSB directory (pyng admin bsb import replaces it whole, in one transaction).
+func (q *Queries) DeleteBranches(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, deleteBranches)
 	return err
 }
 
@@ -485,7 +508,8 @@ func (q *Queries) EnabledWebhookEndpoints(ctx context.Context, siteID string) ([
 
 const eraseBankDetails = `-- name: EraseBankDetails :execrows
 UPDATE customer_links
-SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_account_number = NULL
+SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_account_number = NULL,
+    customer_account_name = NULL, customer_type = NULL, customer_business_name = NULL, customer_abn = NULL
 WHERE id IN (SELECT l.id FROM customer_links AS l
              WHERE l.customer_bsb IS NOT NULL AND l.state = 'revoked' AND l.revoked_at <= CAST($1 AS BIGINT)
              LIMIT $2)
@@ -550,7 +574,7 @@ UPDATE customer_links SET state = 'expired'
 WHERE state = 'invited' AND id IN (SELECT c.id FROM customer_links AS c
                                    WHERE c.state = 'invited' AND c.expires_at <= $1
                                    ORDER BY c.expires_at LIMIT $2)
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
 `
 
 type ExpireDueInvitationsParams struct {
@@ -585,6 +609,10 @@ func (q *Queries) ExpireDueInvitations(ctx context.Context, arg ExpireDueInvitat
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -600,7 +628,7 @@ const expireInvitations = `-- name: ExpireInvitations :many
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = $1 AND customer_reference = $2 AND is_current
   AND state = 'invited' AND expires_at <= $3
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
 `
 
 type ExpireInvitationsParams struct {
@@ -636,6 +664,10 @@ func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsPa
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -712,6 +744,26 @@ func (q *Queries) GetBatchByID(ctx context.Context, id string) (Batch, error) {
 	return i, err
 }
 
+const getBranch = `-- name: GetBranch :one
+SELECT bsb, mnemonic, branch, address, suburb, state, postcode, payments FROM bsb_directory WHERE bsb = $1
+`
+
+func (q *Queries) GetBranch(ctx context.Context, bsb string) (BsbDirectory, error) {
+	row := q.db.QueryRow(ctx, getBranch, bsb)
+	var i BsbDirectory
+	err := row.Scan(
+		&i.Bsb,
+		&i.Mnemonic,
+		&i.Branch,
+		&i.Address,
+		&i.Suburb,
+		&i.State,
+		&i.Postcode,
+		&i.Payments,
+	)
+	return i, err
+}
+
 const getClient = `-- name: GetClient :one
 SELECT id, organisation_id, secret_hash, scopes, created_at, revoked_at FROM api_clients WHERE id = $1
 `
@@ -731,7 +783,7 @@ func (q *Queries) GetClient(ctx context.Context, id string) (ApiClient, error) {
 }
 
 const getCurrentLink = `-- name: GetCurrentLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
 WHERE site_id = $1 AND customer_reference = $2 AND is_current
 `
 
@@ -759,6 +811,10 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
 		&i.Metadata,
+		&i.CustomerAccountName,
+		&i.CustomerType,
+		&i.CustomerBusinessName,
+		&i.CustomerAbn,
 	)
 	return i, err
 }
@@ -807,7 +863,7 @@ func (q *Queries) GetEvent(ctx context.Context, id string) (GetEventRow, error) 
 }
 
 const getLink = `-- name: GetLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links WHERE id = $1
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links WHERE id = $1
 `
 
 func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) {
@@ -829,6 +885,10 @@ func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) 
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
 		&i.Metadata,
+		&i.CustomerAccountName,
+		&i.CustomerType,
+		&i.CustomerBusinessName,
+		&i.CustomerAbn,
 	)
 	return i, err
 }
@@ -1024,6 +1084,36 @@ type InsertBatchRowsParams struct {
 	State             string
 }
 
+const insertBranch = `-- name: InsertBranch :exec
+INSERT INTO bsb_directory (bsb, mnemonic, branch, address, suburb, state, postcode, payments)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+`
+
+type InsertBranchParams struct {
+	Bsb      string
+	Mnemonic string
+	Branch   string
+	Address  string
+	Suburb   string
+	State    string
+	Postcode string
+	Payments string
+}
+
+func (q *Queries) InsertBranch(ctx context.Context, arg InsertBranchParams) error {
+	_, err := q.db.Exec(ctx, insertBranch,
+		arg.Bsb,
+		arg.Mnemonic,
+		arg.Branch,
+		arg.Address,
+		arg.Suburb,
+		arg.State,
+		arg.Postcode,
+		arg.Payments,
+	)
+	return err
+}
+
 const insertDelivery = `-- name: InsertDelivery :exec
 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at)
 VALUES ($1, $2, $3, $4, 'pending', $5)
@@ -1158,9 +1248,11 @@ const linkCustomer = `-- name: LinkCustomer :one
 UPDATE customer_links
 SET state = 'linked', linked_at = CAST($1 AS BIGINT),
     customer_name = CAST($2 AS TEXT), customer_email = CAST($3 AS TEXT),
-    customer_bsb = CAST($4 AS TEXT), customer_account_number = CAST($5 AS TEXT)
-WHERE id = $6 AND state = 'invited' AND expires_at > $1
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
+    customer_bsb = CAST($4 AS TEXT), customer_account_number = CAST($5 AS TEXT),
+    customer_account_name = CAST($6 AS TEXT), customer_type = CAST($7 AS TEXT),
+    customer_business_name = CAST($8 AS TEXT), customer_abn = CAST($9 AS TEXT)
+WHERE id = $10 AND state = 'invited' AND expires_at > $1
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
 `
 
 type LinkCustomerParams struct {
@@ -1169,6 +1261,10 @@ type LinkCustomerParams struct {
 	CustomerEmail         string
 	CustomerBsb           string
 	CustomerAccountNumber string
+	CustomerAccountName   string
+	CustomerType          string
+	CustomerBusinessName  string
+	CustomerAbn           string
 	ID                    string
 }
 
@@ -1179,6 +1275,10 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		arg.CustomerEmail,
 		arg.CustomerBsb,
 		arg.CustomerAccountNumber,
+		arg.CustomerAccountName,
+		arg.CustomerType,
+		arg.CustomerBusinessName,
+		arg.CustomerAbn,
 		arg.ID,
 	)
 	var i CustomerLink
@@ -1198,12 +1298,18 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
 		&i.Metadata,
+		&i.CustomerAccountName,
+		&i.CustomerType,
+		&i.CustomerBusinessName,
+		&i.CustomerAbn,
 	)
 	return i, err
 }
 
 const linkDetailsAfter = `-- name: LinkDetailsAfter :many
-SELECT id, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links
+SELECT id, customer_name, customer_email, customer_bsb, customer_account_number,
+       customer_account_name, customer_type, customer_business_name, customer_abn
+FROM customer_links
 WHERE id > $1 AND customer_bsb IS NOT NULL
 ORDER BY id
 LIMIT $2
@@ -1220,6 +1326,10 @@ type LinkDetailsAfterRow struct {
 	CustomerEmail         sql.NullString
 	CustomerBsb           sql.NullString
 	CustomerAccountNumber sql.NullString
+	CustomerAccountName   sql.NullString
+	CustomerType          sql.NullString
+	CustomerBusinessName  sql.NullString
+	CustomerAbn           sql.NullString
 }
 
 // A page, by id, of the links that hold a customer's details.
@@ -1238,6 +1348,10 @@ func (q *Queries) LinkDetailsAfter(ctx context.Context, arg LinkDetailsAfterPara
 			&i.CustomerEmail,
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -1620,7 +1734,7 @@ func (q *Queries) ListEventsOfType(ctx context.Context, arg ListEventsOfTypePara
 }
 
 const listExpiredLinks = `-- name: ListExpiredLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
   AND (state = 'expired' OR (state = 'invited' AND expires_at <= $3))
 ORDER BY customer_reference
@@ -1665,6 +1779,10 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -1677,7 +1795,7 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 }
 
 const listInvitedLinks = `-- name: ListInvitedLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
   AND state = 'invited' AND expires_at > $3
 ORDER BY customer_reference
@@ -1722,6 +1840,10 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -1734,7 +1856,7 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 }
 
 const listLinks = `-- name: ListLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
 ORDER BY customer_reference
 LIMIT $3
@@ -1771,6 +1893,10 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -1783,7 +1909,7 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 }
 
 const listLinksInState = `-- name: ListLinksInState :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
   AND state = $3
 ORDER BY customer_reference
@@ -1828,6 +1954,10 @@ func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStatePara
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -2038,7 +2168,8 @@ func (q *Queries) MarkInProgress(ctx context.Context, arg MarkInProgressParams) 
 const pendingRows = `-- name: PendingRows :many
 SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at, r.file_id, r.returned_at, r.return_reason, r.return_retryable,
        coalesce(l.state = 'linked', FALSE)::boolean AS linked,
-       l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
+       l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number,
+       l.customer_account_name, l.customer_type, l.customer_business_name, l.customer_abn
 FROM batch_rows AS r
 JOIN batches AS b ON b.id = r.batch_id
 LEFT JOIN customer_links AS l
@@ -2054,6 +2185,10 @@ type PendingRowsRow struct {
 	CustomerEmail         sql.NullString
 	CustomerBsb           sql.NullString
 	CustomerAccountNumber sql.NullString
+	CustomerAccountName   sql.NullString
+	CustomerType          sql.NullString
+	CustomerBusinessName  sql.NullString
+	CustomerAbn           sql.NullString
 }
 
 // The batch's pending rows with the current link of their customer at the batch's site, if any.
@@ -2085,6 +2220,10 @@ func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRow
 			&i.CustomerEmail,
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -2222,7 +2361,7 @@ const revokeLink = `-- name: RevokeLink :one
 UPDATE customer_links
 SET state = 'revoked', revoked_at = CAST($1 AS BIGINT), revoked_by = CAST($2 AS TEXT)
 WHERE id = $3 AND ((state = 'invited' AND expires_at > $1) OR state = 'linked')
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
 `
 
 type RevokeLinkParams struct {
@@ -2250,6 +2389,10 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
 		&i.Metadata,
+		&i.CustomerAccountName,
+		&i.CustomerType,
+		&i.CustomerBusinessName,
+		&i.CustomerAbn,
 	)
 	return i, err
 }
@@ -2361,10 +2504,14 @@ func (q *Queries) StartBatch(ctx context.Context, id string) error {
 const updateLinkDetails = `-- name: UpdateLinkDetails :execrows
 UPDATE customer_links
 SET customer_name = nullif(CAST($1 AS text), ''), customer_email = nullif(CAST($2 AS text), ''),
-    customer_bsb = nullif(CAST($3 AS text), ''), customer_account_number = nullif(CAST($4 AS text), '')
-WHERE id = $5
-  AND coalesce(customer_name, '') = CAST($6 AS text) AND coalesce(customer_email, '') = CAST($7 AS text)
-  AND coalesce(customer_bsb, '') = CAST($8 AS text) AND coalesce(customer_account_number, '') = CAST($9 AS text)
+    customer_bsb = nullif(CAST($3 AS text), ''), customer_account_number = nullif(CAST($4 AS text), ''),
+    customer_account_name = nullif(CAST($5 AS text), ''), customer_type = nullif(CAST($6 AS text), ''),
+    customer_business_name = nullif(CAST($7 AS text), ''), customer_abn = nullif(CAST($8 AS text), '')
+WHERE id = $9
+  AND coalesce(customer_name, '') = CAST($10 AS text) AND coalesce(customer_email, '') = CAST($11 AS text)
+  AND coalesce(customer_bsb, '') = CAST($12 AS text) AND coalesce(customer_account_number, '') = CAST($13 AS text)
+  AND coalesce(customer_account_name, '') = CAST($14 AS text) AND coalesce(customer_type, '') = CAST($15 AS text)
+  AND coalesce(customer_business_name, '') = CAST($16 AS text) AND coalesce(customer_abn, '') = CAST($17 AS text)
 `
 
 type UpdateLinkDetailsParams struct {
@@ -2372,11 +2519,19 @@ type UpdateLinkDetailsParams struct {
 	Email            string
 	Bsb              string
 	AccountNumber    string
+	AccountName      string
+	Type             string
+	BusinessName     string
+	Abn              string
 	ID               string
 	OldName          string
 	OldEmail         string
 	OldBsb           string
 	OldAccountNumber string
+	OldAccountName   string
+	OldType          string
+	OldBusinessName  string
+	OldAbn           string
 }
 
 // Writes the details only if they are still the old ones (NULL reads as ”), so that a concurrent
@@ -2387,11 +2542,19 @@ func (q *Queries) UpdateLinkDetails(ctx context.Context, arg UpdateLinkDetailsPa
 		arg.Email,
 		arg.Bsb,
 		arg.AccountNumber,
+		arg.AccountName,
+		arg.Type,
+		arg.BusinessName,
+		arg.Abn,
 		arg.ID,
 		arg.OldName,
 		arg.OldEmail,
 		arg.OldBsb,
 		arg.OldAccountNumber,
+		arg.OldAccountName,
+		arg.OldType,
+		arg.OldBusinessName,
+		arg.OldAbn,
 	)
 	if err != nil {
 		return 0, err

@@ -231,6 +231,18 @@ func (q *Queries) CompleteOverdueBatches(ctx context.Context, now int64) ([]stri
 	return items, nil
 }
 
+const countBranches = `-- name: CountBranches :one
+SELECT count(*) FROM (SELECT 1 FROM bsb_directory LIMIT 1) AS any_branch
+`
+
+// 0 or 1: whether the directory holds any branch.
+func (q *Queries) CountBranches(ctx context.Context) (int64, error) {
+	row := q.db.QueryRowContext(ctx, countBranches)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countOrganisations = `-- name: CountOrganisations :one
 SELECT count(*) FROM organisations
 `
@@ -334,6 +346,17 @@ type DeleteBatchPastRetentionParams struct {
 // Frees a reference whose batch is past its retention, before CreateBatch inserts a new one.
 func (q *Queries) DeleteBatchPastRetention(ctx context.Context, arg DeleteBatchPastRetentionParams) error {
 	_, err := q.db.ExecContext(ctx, deleteBatchPastRetention, arg.SiteID, arg.Reference, arg.At)
+	return err
+}
+
+const deleteBranches = `-- name: DeleteBranches :exec
+
+DELETE FROM bsb_directory
+`
+
+// The BSB directory (pyng admin bsb import replaces it whole, in one transaction).
+func (q *Queries) DeleteBranches(ctx context.Context) error {
+	_, err := q.db.ExecContext(ctx, deleteBranches)
 	return err
 }
 
@@ -504,7 +527,8 @@ func (q *Queries) EnabledWebhookEndpoints(ctx context.Context, siteID string) ([
 
 const eraseBankDetails = `-- name: EraseBankDetails :execrows
 UPDATE customer_links
-SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_account_number = NULL
+SET customer_name = NULL, customer_email = NULL, customer_bsb = NULL, customer_account_number = NULL,
+    customer_account_name = NULL, customer_type = NULL, customer_business_name = NULL, customer_abn = NULL
 WHERE id IN (SELECT l.id FROM customer_links AS l
              WHERE l.customer_bsb IS NOT NULL AND l.state = 'revoked' AND l.revoked_at <= CAST(?1 AS BIGINT)
              LIMIT ?2)
@@ -564,7 +588,7 @@ UPDATE customer_links SET state = 'expired'
 WHERE state = 'invited' AND id IN (SELECT id FROM customer_links AS c
                                    WHERE c.state = 'invited' AND c.expires_at <= ?1
                                    ORDER BY c.expires_at LIMIT ?2)
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
 `
 
 type ExpireDueInvitationsParams struct {
@@ -599,6 +623,10 @@ func (q *Queries) ExpireDueInvitations(ctx context.Context, arg ExpireDueInvitat
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -617,7 +645,7 @@ const expireInvitations = `-- name: ExpireInvitations :many
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = ?1 AND customer_reference = ?2 AND is_current
   AND state = 'invited' AND expires_at <= ?3
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
 `
 
 type ExpireInvitationsParams struct {
@@ -653,6 +681,10 @@ func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsPa
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -732,6 +764,26 @@ func (q *Queries) GetBatchByID(ctx context.Context, id string) (Batch, error) {
 	return i, err
 }
 
+const getBranch = `-- name: GetBranch :one
+SELECT bsb, mnemonic, branch, address, suburb, state, postcode, payments FROM bsb_directory WHERE bsb = ?1
+`
+
+func (q *Queries) GetBranch(ctx context.Context, bsb string) (BsbDirectory, error) {
+	row := q.db.QueryRowContext(ctx, getBranch, bsb)
+	var i BsbDirectory
+	err := row.Scan(
+		&i.Bsb,
+		&i.Mnemonic,
+		&i.Branch,
+		&i.Address,
+		&i.Suburb,
+		&i.State,
+		&i.Postcode,
+		&i.Payments,
+	)
+	return i, err
+}
+
 const getClient = `-- name: GetClient :one
 SELECT id, organisation_id, secret_hash, scopes, created_at, revoked_at FROM api_clients WHERE id = ?1
 `
@@ -751,7 +803,7 @@ func (q *Queries) GetClient(ctx context.Context, id string) (ApiClient, error) {
 }
 
 const getCurrentLink = `-- name: GetCurrentLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
 WHERE site_id = ?1 AND customer_reference = ?2 AND is_current
 `
 
@@ -779,6 +831,10 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
 		&i.Metadata,
+		&i.CustomerAccountName,
+		&i.CustomerType,
+		&i.CustomerBusinessName,
+		&i.CustomerAbn,
 	)
 	return i, err
 }
@@ -827,7 +883,7 @@ func (q *Queries) GetEvent(ctx context.Context, id string) (GetEventRow, error) 
 }
 
 const getLink = `-- name: GetLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links WHERE id = ?1
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links WHERE id = ?1
 `
 
 func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) {
@@ -849,6 +905,10 @@ func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) 
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
 		&i.Metadata,
+		&i.CustomerAccountName,
+		&i.CustomerType,
+		&i.CustomerBusinessName,
+		&i.CustomerAbn,
 	)
 	return i, err
 }
@@ -1056,6 +1116,37 @@ func (q *Queries) InsertBatchRows(ctx context.Context, arg InsertBatchRowsParams
 	return err
 }
 
+const insertBranch = `-- name: InsertBranch :exec
+INSERT INTO bsb_directory (bsb, mnemonic, branch, address, suburb, state, postcode, payments)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+        ?7, ?8)
+`
+
+type InsertBranchParams struct {
+	Bsb      string
+	Mnemonic string
+	Branch   string
+	Address  string
+	Suburb   string
+	State    string
+	Postcode string
+	Payments string
+}
+
+func (q *Queries) InsertBranch(ctx context.Context, arg InsertBranchParams) error {
+	_, err := q.db.ExecContext(ctx, insertBranch,
+		arg.Bsb,
+		arg.Mnemonic,
+		arg.Branch,
+		arg.Address,
+		arg.Suburb,
+		arg.State,
+		arg.Postcode,
+		arg.Payments,
+	)
+	return err
+}
+
 const insertDelivery = `-- name: InsertDelivery :exec
 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at)
 VALUES (?1, ?2, ?3, ?4, 'pending', ?5)
@@ -1190,9 +1281,11 @@ const linkCustomer = `-- name: LinkCustomer :one
 UPDATE customer_links
 SET state = 'linked', linked_at = CAST(?1 AS BIGINT),
     customer_name = CAST(?2 AS TEXT), customer_email = CAST(?3 AS TEXT),
-    customer_bsb = CAST(?4 AS TEXT), customer_account_number = CAST(?5 AS TEXT)
-WHERE id = ?6 AND state = 'invited' AND expires_at > ?1
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
+    customer_bsb = CAST(?4 AS TEXT), customer_account_number = CAST(?5 AS TEXT),
+    customer_account_name = CAST(?6 AS TEXT), customer_type = CAST(?7 AS TEXT),
+    customer_business_name = CAST(?8 AS TEXT), customer_abn = CAST(?9 AS TEXT)
+WHERE id = ?10 AND state = 'invited' AND expires_at > ?1
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
 `
 
 type LinkCustomerParams struct {
@@ -1201,6 +1294,10 @@ type LinkCustomerParams struct {
 	CustomerEmail         string
 	CustomerBsb           string
 	CustomerAccountNumber string
+	CustomerAccountName   string
+	CustomerType          string
+	CustomerBusinessName  string
+	CustomerAbn           string
 	ID                    string
 }
 
@@ -1211,6 +1308,10 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		arg.CustomerEmail,
 		arg.CustomerBsb,
 		arg.CustomerAccountNumber,
+		arg.CustomerAccountName,
+		arg.CustomerType,
+		arg.CustomerBusinessName,
+		arg.CustomerAbn,
 		arg.ID,
 	)
 	var i CustomerLink
@@ -1230,12 +1331,18 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
 		&i.Metadata,
+		&i.CustomerAccountName,
+		&i.CustomerType,
+		&i.CustomerBusinessName,
+		&i.CustomerAbn,
 	)
 	return i, err
 }
 
 const linkDetailsAfter = `-- name: LinkDetailsAfter :many
-SELECT id, customer_name, customer_email, customer_bsb, customer_account_number FROM customer_links
+SELECT id, customer_name, customer_email, customer_bsb, customer_account_number,
+       customer_account_name, customer_type, customer_business_name, customer_abn
+FROM customer_links
 WHERE id > ?1 AND customer_bsb IS NOT NULL
 ORDER BY id
 LIMIT ?2
@@ -1252,6 +1359,10 @@ type LinkDetailsAfterRow struct {
 	CustomerEmail         sql.NullString
 	CustomerBsb           sql.NullString
 	CustomerAccountNumber sql.NullString
+	CustomerAccountName   sql.NullString
+	CustomerType          sql.NullString
+	CustomerBusinessName  sql.NullString
+	CustomerAbn           sql.NullString
 }
 
 // A page, by id, of the links that hold a customer's details.
@@ -1270,6 +1381,10 @@ func (q *Queries) LinkDetailsAfter(ctx context.Context, arg LinkDetailsAfterPara
 			&i.CustomerEmail,
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -1671,7 +1786,7 @@ func (q *Queries) ListEventsOfType(ctx context.Context, arg ListEventsOfTypePara
 }
 
 const listExpiredLinks = `-- name: ListExpiredLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
   AND (state = 'expired' OR (state = 'invited' AND expires_at <= ?3))
 ORDER BY customer_reference
@@ -1716,6 +1831,10 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -1731,7 +1850,7 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 }
 
 const listInvitedLinks = `-- name: ListInvitedLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
   AND state = 'invited' AND expires_at > ?3
 ORDER BY customer_reference
@@ -1776,6 +1895,10 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -1791,7 +1914,7 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 }
 
 const listLinks = `-- name: ListLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
 ORDER BY customer_reference
 LIMIT ?3
@@ -1828,6 +1951,10 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -1843,7 +1970,7 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 }
 
 const listLinksInState = `-- name: ListLinksInState :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
   AND state = ?3
 ORDER BY customer_reference
@@ -1888,6 +2015,10 @@ func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStatePara
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
 			&i.Metadata,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -2096,7 +2227,8 @@ func (q *Queries) MarkEndpointSucceeded(ctx context.Context, id string) error {
 const pendingRows = `-- name: PendingRows :many
 SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at, r.file_id, r.returned_at, r.return_reason, r.return_retryable,
        CAST(coalesce(l.state = 'linked', FALSE) AS BOOLEAN) AS linked,
-       l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number
+       l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number,
+       l.customer_account_name, l.customer_type, l.customer_business_name, l.customer_abn
 FROM batch_rows AS r
 JOIN batches AS b ON b.id = r.batch_id
 LEFT JOIN customer_links AS l
@@ -2112,6 +2244,10 @@ type PendingRowsRow struct {
 	CustomerEmail         sql.NullString
 	CustomerBsb           sql.NullString
 	CustomerAccountNumber sql.NullString
+	CustomerAccountName   sql.NullString
+	CustomerType          sql.NullString
+	CustomerBusinessName  sql.NullString
+	CustomerAbn           sql.NullString
 }
 
 // The batch's pending rows with the current link of their customer at the batch's site, if any.
@@ -2143,6 +2279,10 @@ func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRow
 			&i.CustomerEmail,
 			&i.CustomerBsb,
 			&i.CustomerAccountNumber,
+			&i.CustomerAccountName,
+			&i.CustomerType,
+			&i.CustomerBusinessName,
+			&i.CustomerAbn,
 		); err != nil {
 			return nil, err
 		}
@@ -2210,7 +2350,7 @@ const revokeLink = `-- name: RevokeLink :one
 UPDATE customer_links
 SET state = 'revoked', revoked_at = CAST(?1 AS BIGINT), revoked_by = CAST(?2 AS TEXT)
 WHERE id = ?3 AND ((state = 'invited' AND expires_at > ?1) OR state = 'linked')
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
 `
 
 type RevokeLinkParams struct {
@@ -2238,6 +2378,10 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerBsb,
 		&i.CustomerAccountNumber,
 		&i.Metadata,
+		&i.CustomerAccountName,
+		&i.CustomerType,
+		&i.CustomerBusinessName,
+		&i.CustomerAbn,
 	)
 	return i, err
 }
@@ -2353,10 +2497,14 @@ func (q *Queries) StartBatch(ctx context.Context, id string) error {
 const updateLinkDetails = `-- name: UpdateLinkDetails :execrows
 UPDATE customer_links
 SET customer_name = nullif(CAST(?1 AS TEXT), ''), customer_email = nullif(CAST(?2 AS TEXT), ''),
-    customer_bsb = nullif(CAST(?3 AS TEXT), ''), customer_account_number = nullif(CAST(?4 AS TEXT), '')
-WHERE id = ?5
-  AND coalesce(customer_name, '') = CAST(?6 AS TEXT) AND coalesce(customer_email, '') = CAST(?7 AS TEXT)
-  AND coalesce(customer_bsb, '') = CAST(?8 AS TEXT) AND coalesce(customer_account_number, '') = CAST(?9 AS TEXT)
+    customer_bsb = nullif(CAST(?3 AS TEXT), ''), customer_account_number = nullif(CAST(?4 AS TEXT), ''),
+    customer_account_name = nullif(CAST(?5 AS TEXT), ''), customer_type = nullif(CAST(?6 AS TEXT), ''),
+    customer_business_name = nullif(CAST(?7 AS TEXT), ''), customer_abn = nullif(CAST(?8 AS TEXT), '')
+WHERE id = ?9
+  AND coalesce(customer_name, '') = CAST(?10 AS TEXT) AND coalesce(customer_email, '') = CAST(?11 AS TEXT)
+  AND coalesce(customer_bsb, '') = CAST(?12 AS TEXT) AND coalesce(customer_account_number, '') = CAST(?13 AS TEXT)
+  AND coalesce(customer_account_name, '') = CAST(?14 AS TEXT) AND coalesce(customer_type, '') = CAST(?15 AS TEXT)
+  AND coalesce(customer_business_name, '') = CAST(?16 AS TEXT) AND coalesce(customer_abn, '') = CAST(?17 AS TEXT)
 `
 
 type UpdateLinkDetailsParams struct {
@@ -2364,11 +2512,19 @@ type UpdateLinkDetailsParams struct {
 	Email            string
 	Bsb              string
 	AccountNumber    string
+	AccountName      string
+	Type             string
+	BusinessName     string
+	Abn              string
 	ID               string
 	OldName          string
 	OldEmail         string
 	OldBsb           string
 	OldAccountNumber string
+	OldAccountName   string
+	OldType          string
+	OldBusinessName  string
+	OldAbn           string
 }
 
 // Writes the details only if they are still the old ones (NULL reads as ”), so that a concurrent
@@ -2379,11 +2535,19 @@ func (q *Queries) UpdateLinkDetails(ctx context.Context, arg UpdateLinkDetailsPa
 		arg.Email,
 		arg.Bsb,
 		arg.AccountNumber,
+		arg.AccountName,
+		arg.Type,
+		arg.BusinessName,
+		arg.Abn,
 		arg.ID,
 		arg.OldName,
 		arg.OldEmail,
 		arg.OldBsb,
 		arg.OldAccountNumber,
+		arg.OldAccountName,
+		arg.OldType,
+		arg.OldBusinessName,
+		arg.OldAbn,
 	)
 	if err != nil {
 		return 0, err

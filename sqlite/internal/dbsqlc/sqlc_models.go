@@ -47,6 +47,17 @@ type BatchRow struct {
 	ReturnRetryable   bool
 }
 
+type BsbDirectory struct {
+	Bsb      string
+	Mnemonic string
+	Branch   string
+	Address  string
+	Suburb   string
+	State    string
+	Postcode string
+	Payments string
+}
+
 type CustomerLink struct {
 	ID                    string
 	SiteID                string
@@ -63,6 +74,10 @@ type CustomerLink struct {
 	CustomerBsb           sql.NullString
 	CustomerAccountNumber sql.NullString
 	Metadata              sql.NullString
+	CustomerAccountName   sql.NullString
+	CustomerType          sql.NullString
+	CustomerBusinessName  sql.NullString
+	CustomerAbn           sql.NullString
 }
 
 type Event struct {

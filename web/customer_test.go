@@ -1,0 +1,290 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+)
+
+// apcaDirectory is a small BSB directory in APCA's format.
+const apcaDirectory = `"062-000","CBA","Sydney","Level 1, 48 Martin Place","Sydney","NSW","2000","PEH"
+"733-000","WBC","Parramatta","142 Marsden Street","Parramatta","NSW","2150","PEH"
+`
+
+// review posts the form to be checked, as its button does, and returns the page.
+func (f *fixture) review(t *testing.T, form url.Values, s session) page {
+	t.Helper()
+	form = cloneForm(form)
+	form.Del("step") // the form's own button: review
+	return f.post(t, "/signup", form, s, nil)
+}
+
+// hiddenFields reads the hidden fields of the first form of a page.
+func hiddenFields(t *testing.T, p page) url.Values {
+	t.Helper()
+	first, _, _ := strings.Cut(p.Body, "</form>")
+	out := url.Values{}
+	for _, m := range hiddenPattern.FindAllStringSubmatch(first, -1) {
+		out.Add(m[1], unescape(m[2]))
+	}
+	return out
+}
+
+func TestReviewStepShowsTheDetailsAndStoresNothingUntilConfirmed(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		for _, tt := range []struct {
+			name string
+			form func(tok string) url.Values
+			want billing.Customer
+			show []string
+		}{
+			{
+				name: "an individual",
+				form: validForm,
+				want: billing.Customer{Name: "Ada Lovelace", Email: "ada@example.com", BSB: "062000", AccountNumber: "12345678",
+					AccountName: "A LOVELACE", Type: billing.CustomerIndividual},
+				show: []string{"Check your details", "Ada Lovelace", "ada@example.com", "A LOVELACE", "062-000", "12345678", "Your own"},
+			},
+			{
+				name: "a business, with its name and ABN",
+				form: businessForm,
+				want: billing.Customer{Name: "Ada Lovelace", Email: "ada@example.com", BSB: "062000", AccountNumber: "12345678",
+					AccountName: "ANALYTICAL ENGINES PTY LTD", Type: billing.CustomerBusiness, BusinessName: "Analytical Engines Pty Ltd", ABN: "51824753556"},
+				show: []string{"Check your details", "Analytical Engines Pty Ltd", "51824753556", "ANALYTICAL ENGINES PTY LTD", "You are authorised to operate this account"},
+			},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				l, tok := f.invite(t)
+				s := f.openForm(t, tok)
+				before := f.link(t, l.ID)
+				p := f.review(t, tt.form(tok), s)
+				p.status(t, http.StatusOK)
+				p.contains(t, tt.show...)
+				p.contains(t, `name="step" value="confirm"`, `name="step" value="edit"`)
+				f.unchanged(t, before)
+				if got := f.link(t, l.ID).StoredState; got != billing.LinkInvited {
+					t.Fatalf("after the review the link is %s, want invited", got)
+				}
+
+				// "Change my details" goes back to the form, filled in.
+				edit := hiddenFields(t, p)
+				edit.Set("step", "edit")
+				back := f.post(t, "/signup", edit, s, nil)
+				back.status(t, http.StatusOK)
+				back.contains(t, `value="`+tt.want.AccountName+`"`, `value="ada@example.com"`, `value="yes" checked`)
+				f.unchanged(t, before)
+
+				// Confirming links the customer, with the details as reviewed.
+				confirm := hiddenFields(t, p)
+				if confirm.Get("step") != "confirm" {
+					t.Fatalf("the review's first form posts step %q, want confirm", confirm.Get("step"))
+				}
+				agreementToken(t, f.post(t, "/signup", confirm, s, nil))
+				got := f.link(t, l.ID)
+				if got.StoredState != billing.LinkLinked || got.Customer != tt.want {
+					t.Errorf("stored %s %+v, want linked %+v", got.StoredState, got.Customer, tt.want)
+				}
+			})
+		}
+	})
+}
+
+func TestNewFieldsAreCheckedBesideThemAndNothingIsStored(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		for _, tt := range []struct {
+			name          string
+			form          func(string) url.Values
+			change        map[string]string
+			drop          string
+			field, anchor string
+			message       string
+		}{
+			{name: "customer type is required", form: validForm, drop: "customerType", field: "customerType", anchor: "customerType-individual", message: "Choose whether the account is yours or a business"},
+			{name: "customer type must be one of the two", form: validForm, change: map[string]string{"customerType": "trust"}, field: "customerType", anchor: "customerType-individual", message: "Choose whether the account is yours or a business"},
+			{name: "account name is required", form: validForm, change: map[string]string{"accountName": " "}, field: "accountName", message: "Enter the account name as your bank shows it (up to 32 characters)."},
+			{name: "account name longer than 32 characters is refused", form: validForm, change: map[string]string{"accountName": strings.Repeat("A", 33)}, field: "accountName", message: "Enter the account name as your bank shows it (up to 32 characters)."},
+			{name: "account name outside the BECS character set is refused", form: validForm, change: map[string]string{"accountName": "ZOË O’BRIEN"}, field: "accountName", message: "Write the account name in English letters, digits, spaces and common punctuation"},
+			{name: "a business's name is required", form: businessForm, change: map[string]string{"businessName": ""}, field: "businessName", message: "Enter the business&#39;s name"},
+			{name: "a business's ABN must pass the checksum", form: businessForm, change: map[string]string{"abn": "51 824 753 557"}, field: "abn", message: "Enter the business&#39;s ABN: 11 digits"},
+			{name: "a business's ABN must have 11 digits", form: businessForm, change: map[string]string{"abn": "5182475355"}, field: "abn", message: "Enter the business&#39;s ABN"},
+			{name: "a business's customer must be authorised to operate the account", form: businessForm, drop: "authorised", field: "authorised", message: "Tick the box to confirm that you are authorised to operate this account."},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				l, tok := f.invite(t)
+				before := f.link(t, l.ID)
+				form := tt.form(tok)
+				for k, v := range tt.change {
+					form.Set(k, v)
+				}
+				if tt.drop != "" {
+					form.Del(tt.drop)
+				}
+				s := f.openForm(t, tok)
+				for _, p := range []page{f.review(t, form, s), f.post(t, "/signup", form, s, nil)} {
+					p.status(t, http.StatusBadRequest)
+					anchor := tt.anchor
+					if anchor == "" {
+						anchor = tt.field
+					}
+					p.contains(t, `id="`+tt.field+`-error">`+tt.message, `href="#`+anchor+`"`)
+					f.unchanged(t, before)
+				}
+			})
+		}
+	})
+}
+
+func TestControlCharactersAndInvalidUTF8AreRefusedBesideTheirField(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		for _, field := range []string{"name", "email", "accountName", "businessName", "abn", "bsb", "accountNumber"} {
+			for _, bad := range []struct{ name, text string }{
+				{"NUL", "\x00"}, {"a line break", "\n"}, {"an escape", "\x1b"}, {"invalid UTF-8", "\xff"}, {"a C1 control", "\u0085"},
+			} {
+				t.Run(field+" with "+bad.name, func(t *testing.T) {
+					t.Parallel()
+					l, tok := f.invite(t)
+					before := f.link(t, l.ID)
+					form := businessForm(tok)
+					form.Set(field, form.Get(field)[:1]+bad.text+form.Get(field)[1:])
+					s := f.openForm(t, tok)
+					for _, p := range []page{f.review(t, form, s), f.post(t, "/signup", form, s, nil)} {
+						p.status(t, http.StatusBadRequest)
+						p.contains(t, `id="`+field+`-error"`, `href="#`+field+`"`)
+						f.unchanged(t, before)
+					}
+				})
+			}
+		}
+		t.Run("a signup token with a NUL is not found", func(t *testing.T) {
+			t.Parallel()
+			_, tok := f.invite(t)
+			for _, p := range []page{
+				f.get(t, "/signup?token="+url.QueryEscape(tok+"\x00")),
+				f.post(t, "/signup", validForm(tok+"\x00"), f.session(t), nil),
+				f.get(t, "/agreement?token="+url.QueryEscape("\xff"+tok)),
+			} {
+				p.status(t, http.StatusNotFound)
+			}
+		})
+	})
+}
+
+func TestBSBDirectory(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		l, tok := f.invite(t)
+		s := f.openForm(t, tok)
+		form := validForm(tok)
+		form.Set("bsb", "111-111")
+
+		// Before the operator imports the directory, any BSB of 6 digits is accepted.
+		before := f.review(t, form, s)
+		before.status(t, http.StatusOK)
+		before.contains(t, "111-111")
+		before.lacks(t, `id="review-branch"`)
+
+		if n, err := f.svc.ImportBranches(context.Background(), strings.NewReader(apcaDirectory)); err != nil || n != 2 {
+			t.Fatalf("ImportBranches = %d, %v", n, err)
+		}
+		unknown := f.review(t, form, s)
+		unknown.status(t, http.StatusBadRequest)
+		unknown.contains(t, `id="bsb-error">We can&#39;t find this BSB`, `href="#bsb"`, `value="111-111"`)
+		f.unchanged(t, f.link(t, l.ID))
+		f.post(t, "/signup", form, s, nil).status(t, http.StatusBadRequest)
+		if got := f.link(t, l.ID).StoredState; got != billing.LinkInvited {
+			t.Fatalf("a confirmation with an unknown BSB left the link %s, want invited", got)
+		}
+
+		form.Set("bsb", "733000")
+		known := f.review(t, form, s)
+		known.status(t, http.StatusOK)
+		known.contains(t, `id="review-branch">Westpac, Parramatta NSW`, "733-000")
+		agreementToken(t, f.post(t, "/signup", form, s, nil))
+	})
+}
+
+func TestRevocationAsksForConfirmationFirst(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		l, agreement := f.linked(t)
+		before := f.link(t, l.ID)
+		page := f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+		page.contains(t, `<a class="button danger" id="revoke" href="/agreement/revoke?token=`)
+		page.lacks(t, `action="/agreement/revoke"`) // the agreement page itself revokes nothing
+
+		confirm := f.get(t, "/agreement/revoke?token="+url.QueryEscape(agreement))
+		confirm.status(t, http.StatusOK)
+		confirm.contains(t, "Revoke your agreement with Acme Plumbing Supplies?", `name="confirm" value="yes"`,
+			"Yes, revoke my agreement", "No, keep my agreement", `href="/agreement?token=`)
+		f.unchanged(t, before)
+
+		s := sessionFrom(t, confirm)
+		// A post without the confirmation goes to the confirmation page and changes nothing.
+		p := f.post(t, "/agreement/revoke", url.Values{"token": {agreement}}, s, nil)
+		p.status(t, http.StatusSeeOther)
+		if got := p.Header.Get("Location"); got != "/agreement/revoke?token="+url.QueryEscape(agreement) {
+			t.Errorf("Location %q, want the confirmation page", got)
+		}
+		f.unchanged(t, before)
+
+		f.post(t, "/agreement/revoke", url.Values{"token": {agreement}, "confirm": {"yes"}}, s, nil).status(t, http.StatusSeeOther)
+		if got := f.link(t, l.ID); got.StoredState != billing.LinkRevoked || got.RevokedBy != billing.RevokedByCustomer {
+			t.Fatalf("after confirming: %s by %q, want revoked by the customer", got.StoredState, got.RevokedBy)
+		}
+		again := f.get(t, "/agreement/revoke?token="+url.QueryEscape(agreement))
+		again.status(t, http.StatusConflict)
+		again.contains(t, "This agreement is already revoked", sydneyTime(f.link(t, l.ID).RevokedAt))
+	})
+}
+
+func TestTimesAreShownInTheSitesZone(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		_, agreement := f.linked(t)
+		p := f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+		// clocktest's clock starts at a fixed moment; in Sydney it is shown with the zone's name.
+		want := sydneyTime(f.clock.Now())
+		if !strings.HasSuffix(want, "AEST") && !strings.HasSuffix(want, "AEDT") {
+			t.Fatalf("Sydney time %q names no Australian zone", want)
+		}
+		p.contains(t, want)
+		p.lacks(t, "UTC")
+		if utc := f.clock.Now().UTC().Format("15:04"); f.clock.Now().In(time.UTC).Hour() != mustSydney(f.clock.Now()).Hour() {
+			p.lacks(t, "at "+utc+" ")
+		}
+
+		// A site in Perth shows its customers Perth's time.
+		perth := "Australia/Perth"
+		if _, err := f.svc.UpdateSite(context.Background(), f.site.ID, billing.SiteUpdate{TimeZone: &perth}); err != nil {
+			t.Fatal(err)
+		}
+		loc, _ := time.LoadLocation(perth)
+		p = f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+		p.contains(t, f.clock.Now().In(loc).Format("2 January 2006 at 3:04 pm MST"))
+		p.lacks(t, want)
+	})
+}
+
+func mustSydney(t time.Time) time.Time {
+	loc, err := time.LoadLocation("Australia/Sydney")
+	if err != nil {
+		panic(err)
+	}
+	return t.In(loc)
+}
