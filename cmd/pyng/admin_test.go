@@ -19,25 +19,10 @@ import (
 	"github.com/pyng/receivables/dbtest"
 )
 
-// pyng runs the built binary with args and env added to the test's environment, and returns its
-// exit code, stdout and stderr.
-func pyng(t *testing.T, env []string, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := exec.Command(pyngBinary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatalf("pyng %v: %v", args, err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
-}
-
 // pyngJSON runs the built binary, which must succeed, and decodes each line of its stdout.
 func pyngJSON(t *testing.T, env []string, args ...string) []map[string]any {
 	t.Helper()
-	code, out, errOut := pyng(t, env, args...)
+	code, out, errOut := runBinary(t, env, args...)
 	if code != 0 {
 		t.Fatalf("pyng %v: exit %d: %s", args, code, errOut)
 	}
@@ -132,7 +117,7 @@ func TestAdminListAndShow(t *testing.T) {
 		if r := pyngOne(t, env, "admin", "client", "show", "--client", revoked); r["revokedAt"] == nil {
 			t.Errorf("client show of a revoked client = %v, want its revokedAt", r)
 		}
-		_, out, _ := pyng(t, env, "admin", "client", "list")
+		_, out, _ := runBinary(t, env, "admin", "client", "list")
 		if strings.Contains(out, created["clientSecret"].(string)) {
 			t.Error("client list prints a secret")
 		}
@@ -180,7 +165,7 @@ func TestAdminUsage(t *testing.T) {
 		}{name + " -h", append(strings.Fields("admin "+name), "-h"), 0, "usage: pyng admin " + name})
 	}
 	for _, tc := range tests {
-		code, out, errOut := pyng(t, nil, tc.args...)
+		code, out, errOut := runBinary(t, nil, tc.args...)
 		if code != tc.code || out != "" || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit %d, no stdout, stderr containing %q", tc.name, code, out, errOut, tc.code, tc.want)
 		}
@@ -315,7 +300,7 @@ func TestAdminSiteUpdate(t *testing.T) {
 			t.Errorf("a new site = %v, want Australia/Sydney and no debit user", s)
 		}
 
-		code, _, errOut := pyng(t, env, "admin", "site", "update", "--site", site, "--legal-name", "Acme Pty Ltd", "--abn", "51 824 753 557",
+		code, _, errOut := runBinary(t, env, "admin", "site", "update", "--site", site, "--legal-name", "Acme Pty Ltd", "--abn", "51 824 753 557",
 			"--email", "not-an-address", "--time-zone", "Mars/Olympus")
 		if code != 2 || !strings.Contains(errOut, "--abn:") || !strings.Contains(errOut, "--email:") || !strings.Contains(errOut, "--time-zone:") {
 			t.Errorf("invalid fields: exit %d, stderr %q; want 2 naming --abn, --email and --time-zone", code, errOut)
@@ -338,7 +323,7 @@ func TestAdminSiteUpdate(t *testing.T) {
 				t.Errorf("after a second update, the site = %v; want the other fields kept", s)
 			}
 		}
-		if code, _, errOut := pyng(t, env, "admin", "site", "update", "--site", "site_nope", "--abn", "51824753556"); code != 2 || !strings.Contains(errOut, "--site:") {
+		if code, _, errOut := runBinary(t, env, "admin", "site", "update", "--site", "site_nope", "--abn", "51824753556"); code != 2 || !strings.Contains(errOut, "--site:") {
 			t.Errorf("an unknown site: exit %d, stderr %q", code, errOut)
 		}
 	})

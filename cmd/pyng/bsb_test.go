@@ -22,11 +22,11 @@ func TestAdminBSBImport(t *testing.T) {
 				t.Fatalf("bsb import printed %v, want 4 branches", got)
 			}
 		}
-		code, _, errOut := pyng(t, env, "admin", "bsb", "import", "testdata/bsb-twice.csv")
+		code, _, errOut := runBinary(t, env, "admin", "bsb", "import", "testdata/bsb-twice.csv")
 		if code == 0 || !strings.Contains(errOut, "BSB 062-000 is also on line 1") {
 			t.Errorf("import of a file with a BSB twice: exit %d, %q; want a failure naming the line", code, errOut)
 		}
-		if code, _, errOut := pyng(t, env, "admin", "bsb", "import"); code != 2 || !strings.Contains(errOut, "needs a file") {
+		if code, _, errOut := runBinary(t, env, "admin", "bsb", "import"); code != 2 || !strings.Contains(errOut, "needs a file") {
 			t.Errorf("import without a file: exit %d, %q; want a usage error", code, errOut)
 		}
 

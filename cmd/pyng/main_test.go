@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -236,34 +235,7 @@ func TestServeFirstRunWalkthrough(t *testing.T) {
 // readBanner reads the first-run banner up to the curl line.
 func readBanner(t *testing.T, r io.Reader) string {
 	t.Helper()
-	lines := make(chan string)
-	go func() {
-		s := bufio.NewScanner(r)
-		for s.Scan() {
-			lines <- s.Text()
-		}
-		close(lines)
-	}()
-	var b strings.Builder
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("server exited before printing the banner:\n%s", b.String())
-			}
-			fmt.Fprintln(&b, line)
-			if strings.Contains(line, "curl ") {
-				go func() {
-					for range lines {
-					}
-				}()
-				return b.String()
-			}
-		case <-timeout:
-			t.Fatalf("no banner within 30s:\n%s", b.String())
-		}
-	}
+	return readUntil(t, r, "curl ")
 }
 
 func field(t *testing.T, text, pattern string) string {

@@ -291,33 +291,9 @@ func TestThreeReplicasShareOnePostgreSQLDatabase(t *testing.T) {
 // waits until there are want jobs, all completed.
 func batchJobs(t *testing.T, databaseURL string, want int) (clients []string, finishers []int, rescued int) {
 	t.Helper()
-	ctx := context.Background()
-	db, err := storage.Open(ctx, databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	queue, err := db.NewJobClient(&river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// River records a job's completion shortly after the job returns, so the batch may read
 	// completed a moment before its job does.
-	var jobs []*rivertype.JobRow
-	waitFor(t, 10*time.Second, fmt.Sprintf("%d completed execute_batch jobs", want), func() bool {
-		res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.ExecuteBatchJob{}.Kind()).First(10_000))
-		if err != nil {
-			t.Fatal(err)
-		}
-		jobs = res.Jobs
-		done := 0
-		for _, j := range jobs {
-			if j.State == rivertype.JobStateCompleted {
-				done++
-			}
-		}
-		return len(jobs) == want && done == want
-	})
+	jobs := completedJobs(t, databaseURL, billing.ExecuteBatchJob{}.Kind(), want)
 	finished := map[string]int{}
 	for _, j := range jobs {
 		for _, c := range j.AttemptedBy {
@@ -338,6 +314,32 @@ func batchJobs(t *testing.T, databaseURL string, want int) (clients []string, fi
 		finishers[i] = finished[c]
 	}
 	return clients, finishers, rescued
+}
+
+// completedJobs reads River's jobs of kind through the queue's own client, once there are want
+// of them, all completed.
+func completedJobs(t *testing.T, databaseURL, kind string, want int) []*rivertype.JobRow {
+	t.Helper()
+	ctx := context.Background()
+	db, err := storage.Open(ctx, databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	queue, err := db.NewJobClient(&river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []*rivertype.JobRow
+	waitFor(t, 10*time.Second, fmt.Sprintf("%d completed %s jobs", want, kind), func() bool {
+		res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(kind).First(10_000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = res.Jobs
+		return len(jobs) == want && !slices.ContainsFunc(jobs, func(j *rivertype.JobRow) bool { return j.State != rivertype.JobStateCompleted })
+	})
+	return jobs
 }
 
 // sampleConnections counts, every 20ms until the returned function is called, the connections

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -9,9 +8,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
@@ -135,7 +131,7 @@ func TestThreeReplicasDeliverEachEventOnce(t *testing.T) {
 
 	// And the queue: each delivery's job was worked once, by one replica, and not all by the same.
 	clients := map[string]int{}
-	for _, j := range deliveryJobs(t, databaseURL, len(events)) {
+	for _, j := range completedJobs(t, databaseURL, billing.DeliverWebhookJob{}.Kind(), len(events)) {
 		if j.Attempt != 1 || len(j.AttemptedBy) != 1 {
 			t.Errorf("deliver_webhook job %d: attempt %d by %v, want one attempt", j.ID, j.Attempt, j.AttemptedBy)
 			continue
@@ -149,29 +145,4 @@ func TestThreeReplicasDeliverEachEventOnce(t *testing.T) {
 		p.stop(t)
 	}
 	t.Logf("%d events delivered once each; deliveries sent per replica %v", len(events), slices.Sorted(maps.Values(clients)))
-}
-
-// deliveryJobs reads River's deliver_webhook jobs once there are want of them, all completed.
-func deliveryJobs(t *testing.T, databaseURL string, want int) []*rivertype.JobRow {
-	t.Helper()
-	ctx := context.Background()
-	db, err := storage.Open(ctx, databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	queue, err := db.NewJobClient(&river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var jobs []*rivertype.JobRow
-	waitFor(t, 10*time.Second, fmt.Sprintf("%d completed deliver_webhook jobs", want), func() bool {
-		res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.DeliverWebhookJob{}.Kind()).First(10_000))
-		if err != nil {
-			t.Fatal(err)
-		}
-		jobs = res.Jobs
-		return len(jobs) == want && !slices.ContainsFunc(jobs, func(j *rivertype.JobRow) bool { return j.State != rivertype.JobStateCompleted })
-	})
-	return jobs
 }
