@@ -287,7 +287,9 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 // file's row locked (FOR UPDATE SKIP LOCKED) from before the put until the mark commits, and the
 // others pass over it; in one process (SQLite's only) deliveries take turns. So a file the bank
 // or the operator has already taken from the destination is not put there again by a replica
-// that listed it before it was marked.
+// that listed it before it was marked. A replica killed while delivering holds its file until
+// PostgreSQL sees its connection close (at once for a killed process; for a host that vanished,
+// within the 5 minutes a delivery may stay idle in its transaction): the next run delivers it.
 func (r *Rail) Deliver(ctx context.Context, dest Destination) ([]File, error) {
 	var files []File
 	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE delivered_at IS NULL ORDER BY cut_at, id`), nil,
@@ -311,6 +313,11 @@ func (r *Rail) Deliver(ctx context.Context, dest Destination) ([]File, error) {
 		var done bool
 		if r.conn.Dialect() == storage.EnginePostgres {
 			err = r.conn.InTx(ctx, func(tx storage.Statements) error {
+				// Should this replica's host vanish mid-delivery, the server ends the session, and
+				// releases the row, rather than wait for TCP to notice.
+				if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '5min'`); err != nil {
+					return err
+				}
 				claimed := false
 				err := tx.Query(ctx, `SELECT id FROM becs_files WHERE id = $1 AND delivered_at IS NULL FOR UPDATE SKIP LOCKED`, []any{f.ID},
 					func(row storage.Scanner) error {
