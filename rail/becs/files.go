@@ -253,6 +253,9 @@ func (r *Rail) Content(ctx context.Context, id string) ([]byte, error) {
 	if !found {
 		return nil, fmt.Errorf("file %s: %w", id, ErrNotFound)
 	}
+	if sealed == "" {
+		return nil, fmt.Errorf("file %s: %w (its bank details were erased; its checksum is %s)", id, ErrErased, checksum)
+	}
 	content, err := r.keys.OpenString(sealedContent, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", id, err)
@@ -292,7 +295,7 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 // within the 5 minutes a delivery may stay idle in its transaction): the next run delivers it.
 func (r *Rail) Deliver(ctx context.Context, dest Destination) ([]File, error) {
 	var files []File
-	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE delivered_at IS NULL ORDER BY cut_at, id`), nil,
+	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE delivered_at IS NULL AND content <> '' ORDER BY cut_at, id`), nil,
 		func(row storage.Scanner) error {
 			f, err := scanFile(row)
 			files = append(files, f)
