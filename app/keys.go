@@ -116,8 +116,9 @@ Back it up with the database: without it they cannot be read.
 
 // Reseal seals again, with the current key of db's key ring, every sealed or plaintext value the
 // server keeps: customers' details, signing keys, and those of the rails that keep some (the
-// sandbox ledger's accounts), a batch of batchSize at a time. It returns how many values of each
-// table it sealed; run again, it finds nothing left to do.
+// sandbox ledger's accounts; the BECS rail's debits, files and unmatched returned items), a batch
+// of batchSize at a time. It returns how many rows of each table it sealed; run again, it finds
+// nothing left to do.
 func Reseal(ctx context.Context, db storage.Database, batchSize int) (map[string]int, error) {
 	if db.Keyring() == nil {
 		return nil, ErrNoKey
@@ -142,8 +143,23 @@ func Reseal(ctx context.Context, db storage.Database, batchSize int) (map[string
 				return out, fmt.Errorf("rail %s: %w", name, err)
 			}
 		}
+		if r, ok := r.(tablesResealer); ok {
+			tables, err := r.ResealTables(ctx, batchSize)
+			for table, n := range tables {
+				out[table] += n
+			}
+			if err != nil {
+				return out, fmt.Errorf("rail %s: %w", name, err)
+			}
+		}
 	}
 	return out, nil
+}
+
+// tablesResealer is a rail that keeps sealed values in several tables of its own (the BECS
+// rail's debits, files and unmatched returned items).
+type tablesResealer interface {
+	ResealTables(ctx context.Context, batchSize int) (map[string]int, error)
 }
 
 // resealer is a rail that keeps sealed values in a table of its own.

@@ -47,9 +47,11 @@ func (c *Conn) Query(ctx context.Context, query string, args []any, scan func(in
 	return rows.Err()
 }
 
-// Migrate applies the pending goose migrations of fsys, recorded in versionTable, without a lock
-// as the store's own migrations: replicas share a database on PostgreSQL only.
+// Migrate applies the pending goose migrations of fsys, recorded in versionTable, one opener of
+// the process at a time, as the store's own migrations (see migrating).
 func (c *Conn) Migrate(ctx context.Context, fsys fs.FS, versionTable string) error {
+	migrating.Lock()
+	defer migrating.Unlock()
 	p, err := goose.NewProvider(goose.DialectSQLite3, c.db, fsys, goose.WithTableName(versionTable))
 	if err != nil {
 		return err

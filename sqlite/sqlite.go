@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -101,8 +102,16 @@ func DSN(path string) string {
 		fmt.Sprintf("&_pragma=cache_size(-%d)", cacheKiB)
 }
 
+// migrating serialises the migrations of this process's SQLite databases. goose reads which
+// migrations are applied before it applies the others, so two openers of one file migrating at
+// once (replicas in one process, as the tests start them) would both apply the same migration.
+// Processes sharing a file are not served: run `pyng migrate` before starting a second.
+var migrating sync.Mutex
+
 // migrate applies the pending migrations and returns those it applied.
 func migrate(ctx context.Context, db *sql.DB) ([]driver.Migration, error) {
+	migrating.Lock()
+	defer migrating.Unlock()
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err

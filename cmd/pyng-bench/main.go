@@ -1,6 +1,6 @@
 // Command pyng-bench measures the server against the machine's own limit, in the same run: it
 // builds and starts "pyng serve" on a fresh database per engine, provisions a partner, runs each
-// scenario (mint, accept, badbatch, execute, read, soak, webhooks) for a bounded time and count on
+// scenario (mint, accept, badbatch, execute, read, soak, webhooks, becs) for a bounded time and count on
 // loopback, runs the same database work directly as the baseline, and prints a table (and writes a
 // JSON file) of each figure, its baseline, their ratio against its target, latencies and the
 // server's peak RSS.

@@ -67,6 +67,7 @@ func (b *bench) run(ctx context.Context) error {
 		"execute":  b.execute,
 		"read":     b.read,
 		"webhooks": b.webhooks,
+		"becs":     b.becs,
 		"soak": func(ctx context.Context) ([]row, error) {
 			s, err := b.soak(ctx)
 			b.report.Soak = s
@@ -86,7 +87,7 @@ func (b *bench) run(ctx context.Context) error {
 
 // scenarioNames are the scenarios in the order they run. Read needs execute's batches, badbatch
 // accept's latencies.
-var scenarioNames = []string{"mint", "accept", "badbatch", "execute", "read", "soak", "webhooks"}
+var scenarioNames = []string{"mint", "accept", "badbatch", "execute", "read", "soak", "webhooks", "becs"}
 
 // scenario runs one scenario with the server's peak RSS reset before it, and a CPU profile of
 // it when asked for.
@@ -343,9 +344,14 @@ func (b *bench) executeBatchesOnServer(ctx context.Context, executeRef func(int)
 // executeOnBaseline inserts the batches (not measured), then moves each batch's rows to the
 // outcomes the sandbox rail would give them, one UPDATE per batch.
 func (b *bench) executeOnBaseline(ctx context.Context) (measure, error) {
+	return b.executeBatchesOnBaseline(ctx, executeRef)
+}
+
+// executeBatchesOnBaseline is executeOnBaseline with the batches' references given by ref.
+func (b *bench) executeBatchesOnBaseline(ctx context.Context, ref func(int) string) (measure, error) {
 	batches := make([][]outcome, executeBatches)
 	for i := range batches {
-		_, ids, err := b.base.accept(ctx, batchJSON(executeRef(i), batchRows, b.customers))
+		_, ids, err := b.base.accept(ctx, batchJSON(ref(i), batchRows, b.customers))
 		if err != nil {
 			return measure{}, err
 		}

@@ -383,3 +383,64 @@ func TestAccountTitleIsTheAccountNameWhenGiven(t *testing.T) {
 		}
 	}
 }
+
+// countingDir is an outbox directory that counts the puts of each file and is slow to write, so
+// that deliverers running at once overlap.
+type countingDir struct {
+	becs.Dir
+	mu   sync.Mutex
+	puts map[string]int
+}
+
+func (d *countingDir) Put(ctx context.Context, name string, content []byte) error {
+	d.mu.Lock()
+	d.puts[name]++
+	d.mu.Unlock()
+	time.Sleep(50 * time.Millisecond)
+	return d.Dir.Put(ctx, name, content)
+}
+
+func TestConcurrentDeliveriesPutEachFileOnce(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		for i := range 3 {
+			f.submit(t, fmt.Sprintf("B%d", i), int64(100+i), int64(200+i))
+			if _, err := f.rail.Cut(ctx, sydney); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dest := &countingDir{Dir: becs.Dir(t.TempDir()), puts: map[string]int{}}
+		const deliverers = 4
+		var wg sync.WaitGroup
+		delivered := make([][]becs.File, deliverers)
+		errs := make([]error, deliverers)
+		for i := range deliverers {
+			r, err := becs.Open(ctx, f.db.Conn(), f.clock) // as a replica's rail
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Go(func() { delivered[i], errs[i] = r.Deliver(ctx, dest) })
+		}
+		wg.Wait()
+		files, err := f.rail.Files(ctx, f.site.ID)
+		if err != nil || len(files) != 3 {
+			t.Fatalf("Files = %d files, %v; want 3", len(files), err)
+		}
+		byDeliverer := map[string]int{}
+		for i := range deliverers {
+			if errs[i] != nil {
+				t.Fatalf("deliverer %d: %v", i, errs[i])
+			}
+			for _, d := range delivered[i] {
+				byDeliverer[d.ID]++
+			}
+		}
+		for _, file := range files {
+			if dest.puts[file.Name()] != 1 || byDeliverer[file.ID] != 1 || file.DeliveredAt.IsZero() {
+				t.Errorf("file %s was put %d times and reported delivered by %d deliverers (delivered at %v); want once",
+					file.ID, dest.puts[file.Name()], byDeliverer[file.ID], file.DeliveredAt)
+			}
+		}
+	})
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
@@ -21,13 +22,16 @@ import (
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/sshdtest"
 	"github.com/pyng/receivables/storage"
 )
 
 // The crash test's child: it cuts and delivers the files of the database at BECS_CRASH_DB to the
-// outbox BECS_CRASH_OUTBOX, and kills itself with SIGKILL at the BECS_CRASH_AFTER-th time it
-// reaches the point BECS_CRASH_AT: a cut's transaction about to commit ("cut"), or a file
-// written to the outbox and not yet marked delivered ("deliver").
+// outbox BECS_CRASH_OUTBOX, or to the SFTP server of BECS_CRASH_SFTP (URL, key file and known
+// hosts, separated by spaces), and kills itself with SIGKILL at the BECS_CRASH_AFTER-th time it
+// reaches the point BECS_CRASH_AT: a cut's transaction about to commit ("cut"), half of a file
+// uploaded to the SFTP server ("upload"), or a file written to its destination and not yet marked
+// delivered ("deliver").
 func TestMain(m *testing.M) {
 	if url := os.Getenv("BECS_CRASH_DB"); url != "" {
 		os.Exit(crashChild(url))
@@ -48,8 +52,15 @@ func crashChild(url string) int {
 	switch os.Getenv("BECS_CRASH_AT") {
 	case "cut":
 		becs.BeforeCutCommit = crash
+	case "upload":
+		becs.MidSFTPUpload = crash
 	case "deliver":
 		becs.BeforeDeliveredMark = crash
+	}
+	dest, err := crashDestination(os.Getenv("BECS_CRASH_OUTBOX"), os.Getenv("BECS_CRASH_SFTP"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
 	}
 	db, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
 	if err != nil {
@@ -61,23 +72,40 @@ func crashChild(url string) int {
 		_, err = r.Cut(ctx, sydney)
 	}
 	if err == nil {
-		_, err = r.Deliver(ctx, becs.Dir(os.Getenv("BECS_CRASH_OUTBOX")))
+		_, err = r.Deliver(ctx, dest)
 	}
 	fmt.Fprintln(os.Stderr, "the child was not killed:", err)
 	return 3
 }
 
+// crashDestination is the outbox directory, or the SFTP server of sftp: its URL, key file and
+// known hosts file, separated by spaces.
+func crashDestination(outbox, sftp string) (becs.Destination, error) {
+	if sftp == "" {
+		return becs.Dir(outbox), nil
+	}
+	parts := strings.Fields(sftp)
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("BECS_CRASH_SFTP %q: want a URL, a key file and a known hosts file", sftp)
+	}
+	return becs.OpenSFTP(becs.SFTPConfig{URL: parts[0], KeyFile: parts[1], KnownHosts: parts[2]})
+}
+
 // TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile kills a process with SIGKILL
-// while it cuts files and while it delivers them, runs the cut and the delivery again, and
-// checks the money: every debit is in exactly one file, every file is in the outbox once, whole,
-// and nothing else is, and the detail records of each file add up to its debits, to the cent.
+// while it cuts files and while it delivers them, to an outbox directory or to the bank's SFTP
+// server (a real OpenSSH server, killed also in the middle of an upload), runs the cut and the
+// delivery again, and checks the money: every debit is in exactly one file, every file is in the
+// destination's directory once, whole, and nothing else is (no partial upload, no duplicate), and
+// the detail records of each file add up to its debits, to the cent.
 func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T) {
+	sshd := sshdtest.Start(t)
 	for _, engine := range dbtest.Engines() {
 		for _, at := range []struct {
-			point string
-			after int
-		}{{"cut", 1}, {"cut", 2}, {"deliver", 1}, {"deliver", 2}} {
-			t.Run(fmt.Sprintf("%s/%s-%d", engine, at.point, at.after), func(t *testing.T) {
+			dest, point string
+			after       int
+		}{{"outbox", "cut", 1}, {"outbox", "cut", 2}, {"outbox", "deliver", 1}, {"outbox", "deliver", 2},
+			{"sftp", "upload", 1}, {"sftp", "upload", 2}, {"sftp", "deliver", 1}, {"sftp", "deliver", 2}} {
+			t.Run(fmt.Sprintf("%s/%s/%s-%d", engine, at.dest, at.point, at.after), func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
 				url := dbtest.URL(t, engine)
@@ -120,10 +148,22 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 					}
 				}
 
-				outbox := t.TempDir()
+				outbox, sftp := t.TempDir(), ""
+				var dest becs.Destination = becs.Dir(outbox)
+				if at.dest == "sftp" {
+					sub := fmt.Sprintf("crash-%s-%s-%d", engine, at.point, at.after)
+					outbox = filepath.Join(sshd.Dir, sub)
+					if err := os.MkdirAll(outbox, 0o700); err != nil {
+						t.Fatal(err)
+					}
+					sftp = strings.Join([]string{sshd.URL(sub), sshd.KeyFile, sshd.KnownHosts}, " ")
+					if dest, err = crashDestination("", sftp); err != nil {
+						t.Fatal(err)
+					}
+				}
 				child := exec.Command(os.Args[0], "-test.run=^$")
 				child.Env = append(os.Environ(), "BECS_CRASH_DB="+url, "BECS_CRASH_AT="+at.point,
-					"BECS_CRASH_AFTER="+strconv.Itoa(at.after), "BECS_CRASH_OUTBOX="+outbox)
+					"BECS_CRASH_AFTER="+strconv.Itoa(at.after), "BECS_CRASH_OUTBOX="+outbox, "BECS_CRASH_SFTP="+sftp)
 				var stderr bytes.Buffer
 				child.Stderr = &stderr
 				err = child.Run()
@@ -136,19 +176,39 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 				if _, err := r.Cut(ctx, sydney); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := r.Deliver(ctx, becs.Dir(outbox)); err != nil {
-					t.Fatal(err)
-				}
-				checkFiles(t, r, db, outbox, want)
+				// On PostgreSQL the file the child was delivering stays locked until the server has
+				// seen the child's connection close: the next runs deliver it.
+				waitDelivered(t, r, db, dest)
+				checkFiles(t, r, db, outbox, dest.Lodges(), want)
 			})
 		}
 	}
 }
 
+// waitDelivered delivers to dest, again while a file is left undelivered, for up to 10 seconds.
+func waitDelivered(t *testing.T, r *becs.Rail, db storage.Database, dest becs.Destination) {
+	t.Helper()
+	ctx := context.Background()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := r.Deliver(ctx, dest); err != nil {
+			t.Fatal(err)
+		}
+		var left int
+		err := db.Conn().Query(ctx, `SELECT count(*) FROM becs_files WHERE delivered_at IS NULL`, nil,
+			func(row storage.Scanner) error { return row.Scan(&left) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 || time.Now().After(deadline) {
+			return
+		}
+	}
+}
+
 // checkFiles checks that every debit of want (row id → amount) is in exactly one file, that the
-// outbox holds each file once, whole, and nothing else, and that each file's detail records add up
-// to its debits' amounts.
-func checkFiles(t *testing.T, r *becs.Rail, db storage.Database, outbox string, want map[string]int64) {
+// outbox holds each file once, whole, and nothing else, that each file is delivered (and lodged,
+// when its destination lodges), and that each file's detail records add up to its debits' amounts.
+func checkFiles(t *testing.T, r *becs.Rail, db storage.Database, outbox string, lodges bool, want map[string]int64) {
 	t.Helper()
 	ctx := context.Background()
 	var sites []string
@@ -169,8 +229,8 @@ func checkFiles(t *testing.T, r *becs.Rail, db storage.Database, outbox string, 
 			t.Fatal(err)
 		}
 		for _, f := range files {
-			if f.DeliveredAt.IsZero() {
-				t.Errorf("file %s is not delivered", f.ID)
+			if f.DeliveredAt.IsZero() || lodges && f.LodgedAt.IsZero() {
+				t.Errorf("file %s is delivered at %v, lodged at %v", f.ID, f.DeliveredAt, f.LodgedAt)
 			}
 			names = append(names, f.Name())
 			keys, err := r.Keys(ctx, f.ID)

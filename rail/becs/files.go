@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/pyng/receivables/rail/becs/aba"
@@ -252,6 +253,9 @@ func (r *Rail) Content(ctx context.Context, id string) ([]byte, error) {
 	if !found {
 		return nil, fmt.Errorf("file %s: %w", id, ErrNotFound)
 	}
+	if sealed == "" {
+		return nil, fmt.Errorf("file %s: %w (its bank details were erased; its checksum is %s)", id, ErrErased, checksum)
+	}
 	content, err := r.keys.OpenString(sealedContent, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", id, err)
@@ -281,9 +285,17 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 // one. When dest lodges what it is given (the bank's SFTP server), a file is marked lodged with
 // its delivery, so its debits succeed; a file that could no longer be lodged in time (within
 // LodgeMargin of its debits' earliest deadline) is not put there at all.
+//
+// Of replicas delivering at once, one delivers each file: on PostgreSQL a delivery holds the
+// file's row locked (FOR UPDATE SKIP LOCKED) from before the put until the mark commits, and the
+// others pass over it; in one process (SQLite's only) deliveries take turns. So a file the bank
+// or the operator has already taken from the destination is not put there again by a replica
+// that listed it before it was marked. A replica killed while delivering holds its file until
+// PostgreSQL sees its connection close (at once for a killed process; for a host that vanished,
+// within the 5 minutes a delivery may stay idle in its transaction): the next run delivers it.
 func (r *Rail) Deliver(ctx context.Context, dest Destination) ([]File, error) {
 	var files []File
-	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE delivered_at IS NULL ORDER BY cut_at, id`), nil,
+	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE delivered_at IS NULL AND content <> '' ORDER BY cut_at, id`), nil,
 		func(row storage.Scanner) error {
 			f, err := scanFile(row)
 			files = append(files, f)
@@ -292,43 +304,86 @@ func (r *Rail) Deliver(ctx context.Context, dest Destination) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("becs rail: files to deliver: %w", err)
 	}
+	if r.conn.Dialect() != storage.EnginePostgres {
+		delivering.Lock()
+		defer delivering.Unlock()
+	}
 	var delivered []File
 	for _, f := range files {
 		if dest.Lodges() && !r.clock.Now().Before(f.LodgeBy()) {
 			continue // too late to lodge: its rows fail expired, and the bank must not see it
 		}
-		content, err := r.Content(ctx, f.ID)
+		var done bool
+		if r.conn.Dialect() == storage.EnginePostgres {
+			err = r.conn.InTx(ctx, func(tx storage.Statements) error {
+				// Should this replica's host vanish mid-delivery, the server ends the session, and
+				// releases the row, rather than wait for TCP to notice.
+				if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '5min'`); err != nil {
+					return err
+				}
+				claimed := false
+				err := tx.Query(ctx, `SELECT id FROM becs_files WHERE id = $1 AND delivered_at IS NULL FOR UPDATE SKIP LOCKED`, []any{f.ID},
+					func(row storage.Scanner) error {
+						claimed = true
+						var id string
+						return row.Scan(&id)
+					})
+				if err != nil || !claimed {
+					return err // delivered, or being delivered, by another replica
+				}
+				done, err = r.deliverOne(ctx, tx, dest, &f)
+				return err
+			})
+		} else {
+			var again File
+			if again, err = r.File(ctx, f.ID); err == nil && again.DeliveredAt.IsZero() {
+				done, err = r.deliverOne(ctx, r.conn, dest, &f)
+			}
+		}
 		if err != nil {
 			return delivered, err
 		}
-		if err := dest.Put(ctx, f.Name(), content); err != nil {
-			return delivered, fmt.Errorf("becs rail: deliver file %s to %s: %w", f.ID, dest, err)
+		if done {
+			delivered = append(delivered, f)
 		}
-		if BeforeDeliveredMark != nil {
-			BeforeDeliveredMark()
-		}
-		now := r.clock.Now().Truncate(time.Millisecond)
-		f.DeliveredAt = now
-		mark := `UPDATE becs_files SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL`
-		if dest.Lodges() {
-			// The file is with the bank: its debits will be debited, so it is lodged even if
-			// the upload ended within the margin, as long as the debits' rows are not expired.
-			f.LodgedAt = now
-			mark = `UPDATE becs_files SET delivered_at = $2, lodged_at = coalesce(lodged_at, $2) WHERE id = $1 AND delivered_at IS NULL AND earliest_deadline > $2`
-		}
-		n, err := r.conn.Exec(ctx, r.q(mark), f.ID, now.UnixMilli())
-		if err != nil {
-			return delivered, fmt.Errorf("becs rail: mark file %s delivered: %w", f.ID, err)
-		}
-		if n == 0 && dest.Lodges() {
-			if again, err := r.File(ctx, f.ID); err != nil || again.DeliveredAt.IsZero() {
-				return delivered, fmt.Errorf("becs rail: file %s was uploaded to %s after the deadline of its debits, whose rows failed expired: "+
-					"have the bank recall it", f.ID, dest)
-			}
-		}
-		delivered = append(delivered, f)
 	}
 	return delivered, nil
+}
+
+// delivering makes the deliveries of one process take turns where the database has no row locks
+// (SQLite, which one process serves).
+var delivering sync.Mutex
+
+// deliverOne puts the file f to dest and marks it delivered with s.
+func (r *Rail) deliverOne(ctx context.Context, s storage.Statements, dest Destination, f *File) (bool, error) {
+	content, err := r.Content(ctx, f.ID)
+	if err != nil {
+		return false, err
+	}
+	if err := dest.Put(ctx, f.Name(), content); err != nil {
+		return false, fmt.Errorf("becs rail: deliver file %s to %s: %w", f.ID, dest, err)
+	}
+	if BeforeDeliveredMark != nil {
+		BeforeDeliveredMark()
+	}
+	now := r.clock.Now().Truncate(time.Millisecond)
+	f.DeliveredAt = now
+	mark := `UPDATE becs_files SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL`
+	if dest.Lodges() {
+		// The file is with the bank: its debits will be debited, so it is lodged even if
+		// the upload ended within the margin, as long as the debits' rows are not expired.
+		f.LodgedAt = now
+		mark = `UPDATE becs_files SET delivered_at = $2, lodged_at = coalesce(lodged_at, $2) WHERE id = $1 AND delivered_at IS NULL AND earliest_deadline > $2`
+	}
+	n, err := s.Exec(ctx, r.q(mark), f.ID, now.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("becs rail: mark file %s delivered: %w", f.ID, err)
+	}
+	if n == 0 && dest.Lodges() {
+		return false, fmt.Errorf("becs rail: file %s was uploaded to %s after the deadline of its debits, whose rows failed expired: "+
+			"have the bank recall it", f.ID, dest)
+	}
+	return n == 1, nil
 }
 
 // BeforeDeliveredMark, when set by a test, runs after a file is written and before it is marked

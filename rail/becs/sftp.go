@@ -151,7 +151,15 @@ func (s *SFTP) Put(ctx context.Context, name string, content []byte) error {
 		if err != nil {
 			return fmt.Errorf("sftp: create %s: %w", tmp, err)
 		}
-		if _, err := f.Write(content); err != nil {
+		half := len(content) / 2
+		if _, err := f.Write(content[:half]); err != nil {
+			f.Close()
+			return fmt.Errorf("sftp: write %s: %w", tmp, err)
+		}
+		if MidSFTPUpload != nil {
+			MidSFTPUpload()
+		}
+		if _, err := f.Write(content[half:]); err != nil {
 			f.Close()
 			return fmt.Errorf("sftp: write %s: %w", tmp, err)
 		}
@@ -164,6 +172,9 @@ func (s *SFTP) Put(ctx context.Context, name string, content []byte) error {
 		return nil
 	})
 }
+
+// MidSFTPUpload, when set by a test, runs when half of a file is written to the server.
+var MidSFTPUpload func()
 
 func sameFile(c *sftp.Client, name string, content []byte) (bool, error) {
 	f, err := c.Open(name)

@@ -1,0 +1,216 @@
+package becs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/storage"
+)
+
+// fixtureOn is newFixture over the database db.
+func fixtureOn(t *testing.T, db storage.Database) fixture {
+	t.Helper()
+	ctx := context.Background()
+	clock := clocktest.New()
+	service, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := becs.Open(ctx, db.Conn(), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := apptest.NewSite(t, service, "Acme")
+	if _, err := r.SetUser(ctx, site.ID, User); err != nil {
+		t.Fatal(err)
+	}
+	if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
+		t.Fatal(err)
+	}
+	return fixture{clock: clock, service: service, db: db, rail: r, site: site}
+}
+
+// lodgedFileWithAStrayReturn submits batch ref of two debits, cuts, delivers and lodges its
+// file, and imports a returns file of an item that matches no debit (kept unmatched); it returns
+// the file and its content.
+func lodgedFileWithAStrayReturn(t *testing.T, f fixture, ref string) (becs.File, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	f.submit(t, ref, 1234, 5678)
+	files, err := f.rail.Cut(ctx, sydney)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("Cut = %+v, %v", files, err)
+	}
+	if _, err := f.rail.Deliver(ctx, becs.Dir(t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rail.Lodge(ctx, files[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	content, err := f.rail.Content(ctx, files[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := f.rail.Keys(ctx, files[0].ID)
+	returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(keys[0]): aba.ReturnAccountClosed}, f.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := aba.Read(bytes.NewReader(returns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed.Returns[0].LodgementReference = "PYSTRAY" + ref
+	if returns, err = parsed.MarshalText(); err != nil {
+		t.Fatal(err)
+	}
+	matched, err := f.rail.MatchReturns(ctx, returns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.rail.KeepUnmatched(ctx, matched.Source, matched.Items); err != nil || n != 1 {
+		t.Fatalf("KeepUnmatched = %d, %v; want the stray item kept", n, err)
+	}
+	return files[0], content
+}
+
+// stored returns the values of a column of the rail's tables as stored, by the row's key.
+func stored(t *testing.T, conn storage.Conn, query string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := conn.Query(context.Background(), query, nil, func(row storage.Scanner) error {
+		var k, v string
+		err := row.Scan(&k, &v)
+		out[k] = v
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var sealedColumns = []string{
+	`SELECT idempotency_key, bsb FROM becs_debits`,
+	`SELECT idempotency_key, account_number FROM becs_debits`,
+	`SELECT idempotency_key, title FROM becs_debits`,
+	`SELECT id, content FROM becs_files`,
+	`SELECT lodgement_reference, record FROM becs_unmatched_returns`,
+}
+
+func TestErasureKeepsTheRecordOfWhatWasDebitedAndNoBankDetails(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		file, content := lodgedFileWithAStrayReturn(t, f, "B1")
+		erasedKeys, _ := f.rail.Keys(ctx, file.ID)
+		f.clock.Advance(time.Hour)
+		f.submit(t, "B2", 4321) // queued, its deadline a day away: it must stay whole
+
+		// The erasure job's work, with a retention that has just ended for B1.
+		links, debits, err := f.service.EraseBankDetails(ctx, time.Minute)
+		if err != nil || debits != 2 || links != 0 {
+			t.Fatalf("EraseBankDetails = %d links, %d debits, %v; want B1's 2 debits", links, debits, err)
+		}
+		for _, q := range sealedColumns {
+			for k, v := range stored(t, f.db.Conn(), q) {
+				erased := k == file.ID || strings.HasPrefix(k, "PYSTRAY")
+				for _, e := range erasedKeys {
+					erased = erased || k == e
+				}
+				if erased != (v == "") {
+					t.Errorf("%s: %s holds %q; want it erased: %v", q, k, v, erased)
+				}
+			}
+		}
+		// What was debited stays: the file's record, its debits' outcomes, and returns match.
+		if got, err := f.rail.File(ctx, file.ID); err != nil || got.Rows != 2 || got.Total != 1234+5678 || got.Checksum != file.Checksum || got.LodgedAt.IsZero() {
+			t.Errorf("File after the erasure = %+v, %v; want its record as before", got, err)
+		}
+		if _, err := f.rail.Content(ctx, file.ID); !errors.Is(err, becs.ErrErased) || !strings.Contains(err.Error(), file.Checksum) {
+			t.Errorf("Content of an erased file = %v; want ErrErased with its checksum", err)
+		}
+		outcomes, err := f.rail.Outcomes(ctx, erasedKeys)
+		if err != nil || len(outcomes) != 2 || !outcomes[0].Settled || outcomes[0].Failure != "" {
+			t.Errorf("Outcomes after the erasure = %+v, %v; want succeeded", outcomes, err)
+		}
+		returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(erasedKeys[1]): aba.ReturnPaymentStopped}, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := f.rail.MatchReturns(ctx, returns); err != nil || m.Items[0].Key != erasedKeys[1] {
+			t.Errorf("a return of an erased debit matches %+v, %v; want its debit", m.Items, err)
+		}
+		// The queued debit is cut and delivered with its account; the erased file is not delivered.
+		files, err := f.rail.Cut(ctx, sydney)
+		if err != nil || len(files) != 1 || files[0].Total != 4321 {
+			t.Fatalf("Cut after the erasure = %+v, %v", files, err)
+		}
+		if delivered, err := f.rail.Deliver(ctx, becs.Dir(t.TempDir())); err != nil || len(delivered) != 1 || delivered[0].ID != files[0].ID {
+			t.Fatalf("Deliver after the erasure = %+v, %v; want the new file", delivered, err)
+		}
+		if _, again, err := f.service.EraseBankDetails(ctx, 2*time.Hour); err != nil || again != 0 {
+			t.Errorf("EraseBankDetails of nothing older = %d, %v", again, err)
+		}
+	})
+}
+
+func TestRotationResealsTheRailsBankDetails(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		url := dbtest.URL(t, engine)
+		f := fixtureOn(t, dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.KeyringOf(t, "k1"))))
+		file, content := lodgedFileWithAStrayReturn(t, f, "B1")
+		f.submit(t, "B2", 4321)
+
+		rotated := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.KeyringOf(t, "k2", "k1")))
+		r, err := becs.Open(ctx, rotated.Conn(), f.clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.ResealTables(ctx, 1)
+		want := map[string]int{"becs_debits": 3, "becs_files": 1, "becs_unmatched_returns": 1}
+		if err != nil || len(got) != len(want) || got["becs_debits"] != 3 || got["becs_files"] != 1 || got["becs_unmatched_returns"] != 1 {
+			t.Fatalf("ResealTables = %v, %v; want %v", got, err, want)
+		}
+		for _, q := range sealedColumns {
+			for k, v := range stored(t, rotated.Conn(), q) {
+				if !strings.HasPrefix(v, "v1.k2.") {
+					t.Errorf("%s: %s holds %q; want it sealed with k2", q, k, v)
+				}
+			}
+		}
+		if again, err := r.ResealTables(ctx, 1000); err != nil || again["becs_debits"]+again["becs_files"]+again["becs_unmatched_returns"] != 0 {
+			t.Errorf("ResealTables again = %v, %v; want nothing", again, err)
+		}
+
+		// k1 dropped: the file reads whole, and the queued debit is cut with its account.
+		only := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.KeyringOf(t, "k2")))
+		r, err = becs.Open(ctx, only.Conn(), f.clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.Content(ctx, file.ID); err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("Content with k2 alone = %v; want the file's bytes", err)
+		}
+		files, err := r.Cut(ctx, sydney)
+		if err != nil || len(files) != 1 || files[0].Total != 4321 {
+			t.Fatalf("Cut with k2 alone = %+v, %v", files, err)
+		}
+		if _, err := r.Content(ctx, files[0].ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
