@@ -12,6 +12,19 @@ import (
 	"github.com/pyng/receivables/storage/driver"
 )
 
+// InsertEvents inserts the events as arrays of their columns: one statement.
+func (e executor) InsertEvents(ctx context.Context, events []billing.Event) error {
+	p := dbsqlc.InsertEventsParams{}
+	for _, ev := range events {
+		p.Ids = append(p.Ids, ev.ID)
+		p.SiteIds = append(p.SiteIds, ev.SiteID)
+		p.Types = append(p.Types, string(ev.Type))
+		p.CreatedAts = append(p.CreatedAts, billing.Millis(ev.CreatedAt))
+		p.Bodies = append(p.Bodies, string(ev.Body))
+	}
+	return mapErr(e.q.InsertEvents(ctx, p))
+}
+
 func (e executor) EventPosition(ctx context.Context, siteID, id string) (driver.EventPosition, error) {
 	r, err := e.q.EventPosition(ctx, dbsqlc.EventPositionParams{SiteID: siteID, ID: id})
 	return driver.EventPosition{Tx: r.Txid, Seq: r.Seq}, mapErr(err)

@@ -226,11 +226,6 @@ func (e executor) PurgeBatches(ctx context.Context, now time.Time) (int, error) 
 // sqlc's rows to billing's types, through package driver's records, which have the fields of
 // sqlc's rows on both engines (the conversions do not compile if they drift apart).
 
-func (e executor) InsertEvent(ctx context.Context, ev billing.Event) error {
-	return mapErr(e.q.InsertEvent(ctx, dbsqlc.InsertEventParams{ID: ev.ID, SiteID: ev.SiteID, Type: string(ev.Type),
-		CreatedAt: billing.Millis(ev.CreatedAt), Body: string(ev.Body)}))
-}
-
 func (e executor) GetEvent(ctx context.Context, id string) (billing.Event, error) {
 	return one(func(r dbsqlc.GetEventRow) billing.Event { return driver.EventRecord(r).Event() })(e.q.GetEvent(ctx, id))
 }

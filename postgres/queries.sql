@@ -299,9 +299,11 @@ WHERE id IN (SELECT l.id FROM customer_links AS l
 
 -- Events and webhooks.
 
--- name: InsertEvent :exec
+-- name: InsertEvents :exec
+-- One statement for them all, in their order: the arrays are read in step, and seq follows them.
 INSERT INTO events (id, site_id, type, created_at, body)
-VALUES (@id, @site_id, @type, @created_at, @body);
+SELECT unnest(@ids::text[]), unnest(@site_ids::text[]), unnest(@types::text[]), unnest(@created_ats::bigint[]),
+       unnest(@bodies::text[]);
 
 -- name: GetEvent :one
 SELECT id, site_id, type, created_at, body FROM events WHERE id = @id;

@@ -12,6 +12,26 @@ import (
 	"github.com/pyng/receivables/storage/driver"
 )
 
+// eventJSON is an event in the JSON array of InsertEvents.
+type eventJSON struct {
+	ID   string `json:"id"`
+	Site string `json:"site"`
+	Type string `json:"type"`
+	At   int64  `json:"at"`
+	Body string `json:"body"`
+}
+
+// InsertEvents inserts the events as one JSON array, read with jsonb_each: one statement.
+func (e executor) InsertEvents(ctx context.Context, events []billing.Event) error {
+	js, err := jsonArray(events, func(ev billing.Event) eventJSON {
+		return eventJSON{ID: ev.ID, Site: ev.SiteID, Type: string(ev.Type), At: billing.Millis(ev.CreatedAt), Body: string(ev.Body)}
+	})
+	if err != nil {
+		return err
+	}
+	return mapErr(e.q.InsertEvents(ctx, js))
+}
+
 func (e executor) EventPosition(ctx context.Context, siteID, id string) (driver.EventPosition, error) {
 	seq, err := e.q.EventPosition(ctx, dbsqlc.EventPositionParams{SiteID: siteID, ID: id})
 	return driver.EventPosition{Seq: seq}, mapErr(err)

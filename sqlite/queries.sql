@@ -279,9 +279,13 @@ WHERE id IN (SELECT l.id FROM customer_links AS l
 
 -- Events and webhooks.
 
--- name: InsertEvent :exec
+-- name: InsertEvents :exec
+-- events is a JSON array of {"id", "site", "type", "at", "body"}: one statement for them all, in
+-- their order (seq follows it).
 INSERT INTO events (id, site_id, type, created_at, body)
-VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(type), sqlc.arg(created_at), sqlc.arg(body));
+SELECT e.value ->> '$.id', e.value ->> '$.site', e.value ->> '$.type', e.value ->> '$.at', e.value ->> '$.body'
+FROM jsonb_each(sqlc.arg(events)) AS e
+ORDER BY e.key;
 
 -- name: GetEvent :one
 SELECT id, site_id, type, created_at, body FROM events WHERE id = sqlc.arg(id);

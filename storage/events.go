@@ -30,11 +30,14 @@ func (s *Store) inTx(ctx context.Context, fn func(driver.ExecutorTx) error) erro
 // attempt, to every enabled endpoint of its site that subscribes to its type: the outbox, so that
 // an event exists exactly when its change committed, and its deliveries exactly when it does.
 func (s *Store) record(ctx context.Context, tx driver.ExecutorTx, events ...billing.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := tx.InsertEvents(ctx, events); err != nil {
+		return fmt.Errorf("insert events: %w", err)
+	}
 	subscriptions := map[string][]driver.Subscription{} // by site
 	for _, e := range events {
-		if err := tx.InsertEvent(ctx, e); err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
 		subs, ok := subscriptions[e.SiteID]
 		if !ok {
 			var err error
@@ -245,7 +248,7 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, siteID, id string) er
 func (s *Store) SendTestEvent(ctx context.Context, e billing.Event, endpointID string) (billing.Delivery, error) {
 	var d billing.Delivery
 	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
-		if err := tx.InsertEvent(ctx, e); err != nil {
+		if err := tx.InsertEvents(ctx, []billing.Event{e}); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
 		var err error

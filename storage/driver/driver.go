@@ -191,7 +191,8 @@ type Executor interface {
 	// PurgeBatches deletes the batches whose RetainUntil is at or before now and returns how many.
 	PurgeBatches(ctx context.Context, now time.Time) (int, error)
 
-	InsertEvent(ctx context.Context, e billing.Event) error
+	// InsertEvents inserts the events, in their order, by the engine's bulk path.
+	InsertEvents(ctx context.Context, events []billing.Event) error
 	GetEvent(ctx context.Context, id string) (billing.Event, error)
 	// EventPosition is where the site's event id stands in the order of its events.
 	EventPosition(ctx context.Context, siteID, id string) (EventPosition, error)

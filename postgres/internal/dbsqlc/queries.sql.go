@@ -1138,28 +1138,30 @@ func (q *Queries) InsertDelivery(ctx context.Context, arg InsertDeliveryParams) 
 	return err
 }
 
-const insertEvent = `-- name: InsertEvent :exec
+const insertEvents = `-- name: InsertEvents :exec
 
 INSERT INTO events (id, site_id, type, created_at, body)
-VALUES ($1, $2, $3, $4, $5)
+SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::bigint[]),
+       unnest($5::text[])
 `
 
-type InsertEventParams struct {
-	ID        string
-	SiteID    string
-	Type      string
-	CreatedAt int64
-	Body      string
+type InsertEventsParams struct {
+	Ids        []string
+	SiteIds    []string
+	Types      []string
+	CreatedAts []int64
+	Bodies     []string
 }
 
 // Events and webhooks.
-func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error {
-	_, err := q.db.Exec(ctx, insertEvent,
-		arg.ID,
-		arg.SiteID,
-		arg.Type,
-		arg.CreatedAt,
-		arg.Body,
+// One statement for them all, in their order: the arrays are read in step, and seq follows them.
+func (q *Queries) InsertEvents(ctx context.Context, arg InsertEventsParams) error {
+	_, err := q.db.Exec(ctx, insertEvents,
+		arg.Ids,
+		arg.SiteIds,
+		arg.Types,
+		arg.CreatedAts,
+		arg.Bodies,
 	)
 	return err
 }

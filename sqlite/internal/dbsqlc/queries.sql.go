@@ -1171,29 +1171,19 @@ func (q *Queries) InsertDelivery(ctx context.Context, arg InsertDeliveryParams) 
 	return err
 }
 
-const insertEvent = `-- name: InsertEvent :exec
+const insertEvents = `-- name: InsertEvents :exec
 
 INSERT INTO events (id, site_id, type, created_at, body)
-VALUES (?1, ?2, ?3, ?4, ?5)
+SELECT e.value ->> '$.id', e.value ->> '$.site', e.value ->> '$.type', e.value ->> '$.at', e.value ->> '$.body'
+FROM jsonb_each(?1) AS e
+ORDER BY e.key
 `
 
-type InsertEventParams struct {
-	ID        string
-	SiteID    string
-	Type      string
-	CreatedAt int64
-	Body      string
-}
-
 // Events and webhooks.
-func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error {
-	_, err := q.db.ExecContext(ctx, insertEvent,
-		arg.ID,
-		arg.SiteID,
-		arg.Type,
-		arg.CreatedAt,
-		arg.Body,
-	)
+// events is a JSON array of {"id", "site", "type", "at", "body"}: one statement for them all, in
+// their order (seq follows it).
+func (q *Queries) InsertEvents(ctx context.Context, events interface{}) error {
+	_, err := q.db.ExecContext(ctx, insertEvents, events)
 	return err
 }
 
