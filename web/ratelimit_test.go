@@ -72,7 +72,7 @@ func TestEmailMeMyManagementLinkIsRateLimited(t *testing.T) {
 		// spent its bucket too), a fresh address is refused; another client is not.
 		f.clock.Advance(time.Hour) // full buckets again
 		for i := range web.DefaultEmailLinkLimits.PerClient {
-			ask("customer" + strconv.Itoa(i) + "@example.org").status(t, http.StatusOK)
+			ask("customer"+strconv.Itoa(i)+"@example.org").status(t, http.StatusOK)
 		}
 		refused(ask("fresh@example.org"), 3)
 		other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext},
