@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/rail"
@@ -25,7 +28,38 @@ func StartJobs(ctx context.Context, db storage.Database, service *billing.Servic
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("jobs: start: %w", err)
 	}
+	if cfg.SendEmailFunc != nil {
+		if n, err := wakeWaitingEmails(ctx, client); err != nil {
+			logger.Warn("the emails that waited for an SMTP server are sent within minutes, not at once", "err", err)
+		} else if n > 0 {
+			logger.Info("sending the emails that waited for an SMTP server", "emails", n)
+		}
+	}
 	return client.Stop, nil
+}
+
+// wakeWaitingEmails makes the email jobs that wait in the queue because no SMTP server was
+// configured when they were tried (snoozed for a few minutes: scheduled) available at once, now
+// that one is, and returns how many there were.
+func wakeWaitingEmails(ctx context.Context, client storage.JobClient) (int, error) {
+	params := river.NewJobListParams().Kinds(billing.SendEmailJob{}.Kind()).States(rivertype.JobStateScheduled).First(1000)
+	n := 0
+	for {
+		res, err := client.JobList(ctx, params)
+		if err != nil {
+			return n, err
+		}
+		for _, j := range res.Jobs {
+			if _, err := client.JobRetry(ctx, j.ID); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(res.Jobs) < 1000 {
+			return n, nil
+		}
+		params = params.After(river.JobListCursorFromJob(res.Jobs[len(res.Jobs)-1]))
+	}
 }
 
 // BECSTasks are the BECS rail's periodic tasks: the cut-off, on the schedule of the settings,

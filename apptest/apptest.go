@@ -28,6 +28,7 @@ import (
 	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/token"
+	"github.com/pyng/receivables/web"
 )
 
 // APIVersion is the value of the Pyng-Api-Version header every /billing/ call needs.
@@ -79,6 +80,14 @@ type Options struct {
 	PublicURL string
 	// RetrySchedule is the webhook deliveries' retry schedule (nil: jobs.DefaultRetrySchedule).
 	RetrySchedule []time.Duration
+	// Emails wires the emails to customers as the server does (app.Mailer): through SMTPURL;
+	// without it, in the sandbox, to Logger; otherwise they wait in the queue. Without Emails
+	// and SMTPURL the emails wait in the queue.
+	Emails bool
+	// SMTPURL is the SMTP server of the emails to customers (it implies Emails).
+	SMTPURL string
+	// ManagementLinkTTL is how long a management link lasts (0: it does not expire).
+	ManagementLinkTTL time.Duration
 }
 
 // Start runs a server on loopback on a fresh database of engine, stopped when the test ends.
@@ -95,9 +104,36 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		logger = testLogger()
 	}
 	service := serviceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay, NoSandbox: o.NoSandbox})
+	tokens, err := app.Tokens(context.Background(), db, clock)
+	if err != nil {
+		t.Fatalf("signing key: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	url := "http://" + srv.Listener.Addr().String()
+	public := url
+	if o.PublicURL != "" {
+		public = o.PublicURL
+	}
+	tokens.SetAgreementTTL(o.ManagementLinkTTL)
+	debitUserID, err := app.BECSUserIDs(context.Background(), db, clock)
+	if err != nil {
+		t.Fatalf("BECS user ids: %v", err)
+	}
+	var sendEmail func(context.Context, billing.SendEmailJob) error
+	if o.Emails || o.SMTPURL != "" {
+		mailer, err := app.Mailer(app.Config{SMTPURL: o.SMTPURL, Sandbox: !o.NoSandbox, PublicURL: public, MailFrom: "Pyng <no-reply@pyng.test>",
+			ManagementLinkTTL: o.ManagementLinkTTL}, service, tokens, debitUserID, logger)
+		if err != nil {
+			t.Fatalf("mailer: %v", err)
+		}
+		if mailer != nil {
+			sendEmail = mailer.Send
+		}
+	}
 	if !o.NoJobs {
 		jobsConfig := testJobs
 		jobsConfig.AllowPrivateWebhooks = !o.NoSandbox
+		jobsConfig.SendEmailFunc = sendEmail
 		if o.RetrySchedule != nil {
 			jobsConfig.RetrySchedule = o.RetrySchedule
 		}
@@ -110,16 +146,6 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 			defer cancel()
 			_ = stop(ctx)
 		})
-	}
-	tokens, err := app.Tokens(context.Background(), db, clock)
-	if err != nil {
-		t.Fatalf("signing key: %v", err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	url := "http://" + srv.Listener.Addr().String()
-	public := url
-	if o.PublicURL != "" {
-		public = o.PublicURL
 	}
 	srv.Config.Handler = app.NewHandler(httpapi.Config{
 		Service:        service,
@@ -134,7 +160,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		Clock:          clock,
 		Ready:          db.Ping,
 		Metrics:        prometheus.NewRegistry(),
-	})
+	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, o.ManagementLinkTTL })
 	srv.Config.ReadTimeout = o.ReadTimeout
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -17,6 +17,7 @@ import (
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/smtptest"
 )
 
 // browserNames are the headless Chromium builds the test looks for, best first. Debian's
@@ -243,6 +244,24 @@ func invite(t *testing.T, s *apptest.Server, accessToken, reference string) stri
 	return c.Data.SignupURL
 }
 
+// email waits for the nth email to the customer (ada@example.com) and reads it: its subject
+// is subject, and neither part shows the whole account number.
+func email(t *testing.T, inbox *smtptest.Server, n int, subject string) smtptest.Parts {
+	t.Helper()
+	m := inbox.Wait(t, n, 30*time.Second)[n-1]
+	if len(m.To) != 1 || m.To[0] != "ada@example.com" {
+		t.Errorf("email %d went to %v, want the address the customer gave", n, m.To)
+	}
+	p := m.MustRead(t)
+	if p.Subject != subject {
+		t.Errorf("email %d: subject %q, want %q", n, p.Subject, subject)
+	}
+	if strings.Contains(p.Text, "12345678") || strings.Contains(p.HTML, "12345678") {
+		t.Errorf("email %d shows the whole account number", n)
+	}
+	return p
+}
+
 // customerLink reads a customer's link over the partner API.
 func customerLink(t *testing.T, s *apptest.Server, accessToken, reference string) customer {
 	t.Helper()
@@ -258,9 +277,11 @@ func customerLink(t *testing.T, s *apptest.Server, accessToken, reference string
 // TestBrowserSignupAndRevocation drives the customer's pages in headless Chromium, against the
 // whole server: the partner mints an invitation over the API; the customer signs up for a
 // business (after correcting mistakes, each shown beside its field), checks the details on the
-// review page, goes back to change them, and confirms; the API says linked. The customer asks to
+// review page, goes back to change them, and confirms; the API says linked. The confirmation
+// email arrives at an SMTP server on loopback; the customer opens its management link, asks there
+// for a new link by email and opens the one the second email brings. The customer asks to
 // revoke, is asked to confirm, keeps the agreement, then revokes it; the API says revoked by the
-// customer. Expired and forged links show error pages. Every page passes axe-core with no
+// customer, and the revocation email arrives. Expired and forged links show error pages. Every page passes axe-core with no
 // violation and is captured at a phone's and a desktop's width.
 func TestBrowserSignupAndRevocation(t *testing.T) {
 	browser := startBrowser(t)
@@ -268,7 +289,8 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			s := apptest.Start(t, engine)
+			inbox := smtptest.Start(t)
+			s := apptest.Start(t, engine, apptest.Options{SMTPURL: inbox.URL(), ManagementLinkTTL: 30 * 24 * time.Hour})
 			accessToken := s.Token(t, s.Partner)
 			signupURL := invite(t, s, accessToken, "ACME-001")
 			b := newTab(t, browser, shots, engine)
@@ -356,12 +378,41 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 			b.check("4-agreement")
 			state("linked")
 
+			// The confirmation email arrives, with the management link in its text part; the
+			// customer opens it.
+			confirmation := email(t, inbox, 1, "Your direct debit agreement with "+s.Site.Name)
+			manage := confirmation.Link(t, s.URL+"/agreement?token=")
+			if status := b.load(chromedp.Navigate(manage)); status != http.StatusOK {
+				t.Fatalf("the email's management link: status %d, want 200", status)
+			}
+			b.see("h1", "You're linked with "+s.Site.Name)
+			b.see("dl", "••••5678")
+
+			// From that page the customer asks for a new link by email, and follows it.
+			s.Clock.Advance(time.Minute) // a new token, not the first one again
+			b.do(chromedp.SendKeys(chromedp.CSS("#email-link-address"), "ada@example.com"))
+			if status := b.load(chromedp.Click(chromedp.CSS(`form[action="/agreement/email-link"] button`))); status != http.StatusOK {
+				t.Fatalf("email me my management link: status %d, want 200", status)
+			}
+			b.see("h1", "Check your email")
+			b.check("5-email-link-sent")
+			again := email(t, inbox, 2, "Your link to manage your agreement with "+s.Site.Name)
+			manageAgain := again.Link(t, s.URL+"/agreement?token=")
+			if manageAgain == manage {
+				t.Errorf("the second email has the first email's link")
+			}
+			if status := b.load(chromedp.Navigate(manageAgain)); status != http.StatusOK {
+				t.Fatalf("the second email's management link: status %d, want 200", status)
+			}
+			b.see("h1", "You're linked with "+s.Site.Name)
+			state("linked")
+
 			// Revoking asks first; the customer keeps the agreement, then revokes it.
 			if status := b.load(chromedp.Click(chromedp.CSS("#revoke"))); status != http.StatusOK {
 				t.Fatalf("revoke: status %d, want 200", status)
 			}
 			b.see("h1", "Revoke your agreement with "+s.Site.Name+"?")
-			b.check("5-revoke-confirmation")
+			b.check("6-revoke-confirmation")
 			state("linked")
 			if status := b.load(chromedp.Click(chromedp.CSS(".back a"))); status != http.StatusOK {
 				t.Fatalf("keep my agreement: status %d, want 200", status)
@@ -377,9 +428,13 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 			if n, err := chromedp.Run(b.ctx, chromedp.Nodes(chromedp.CSS("button, a.button"), chromedp.AtLeast(0))); err != nil || len(n) != 0 {
 				t.Errorf("revoked page has %d buttons (%v), want none", len(n), err)
 			}
-			b.check("6-agreement-revoked")
+			b.check("7-agreement-revoked")
 			if c := customerLink(t, s, accessToken, "ACME-001"); c.Data.State != "revoked" || c.Data.RevokedBy != "customer" {
 				t.Errorf("after revocation the API says %q by %q, want revoked by customer", c.Data.State, c.Data.RevokedBy)
+			}
+			ended := email(t, inbox, 3, "Your direct debit agreement with "+s.Site.Name+" has ended")
+			if !strings.Contains(ended.Text, "when you revoked it") || strings.Contains(ended.Text, "/agreement?token=") {
+				t.Errorf("the revocation confirmation:\n%s", ended.Text)
 			}
 
 			// A forged link, and an invitation left past its expiry, show error pages.
@@ -387,7 +442,7 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 				t.Errorf("forged link: status %d, want 404", status)
 			}
 			b.see("h1", "This signup link isn't valid")
-			b.check("7-error-forged")
+			b.check("8-error-forged")
 			late := invite(t, s, accessToken, "ACME-002")
 			s.Clock.Advance(billing.DefaultInvitationTTL + time.Second)
 			if status := b.load(chromedp.Navigate(late)); status != http.StatusGone {
@@ -395,7 +450,7 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 			}
 			b.see("h1", "This invitation has expired")
 			b.see("main", "Ask "+s.Site.Name+" to send you a new link")
-			b.check("8-error-expired")
+			b.check("9-error-expired")
 
 			// The check can fail: the same page, with an unlabelled input and an image without
 			// text added, breaks two of axe's rules.

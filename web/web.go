@@ -35,6 +35,10 @@ type Config struct {
 	// ManagementLinkTTL is how long a management link lasts (0: it does not expire), for the
 	// pages to say.
 	ManagementLinkTTL time.Duration
+	// EmailLinkLimits bounds the "email me my management link" form (zero: the defaults).
+	EmailLinkLimits EmailLinkLimits
+	// Now is the time of the form's limits (nil: time.Now).
+	Now func() time.Time
 }
 
 // maxFormBytes bounds the body of a form post; the forms are a few hundred bytes.
@@ -51,6 +55,7 @@ type handler struct {
 
 	debitUserID       func(ctx context.Context, siteID string) (string, error)
 	managementLinkTTL time.Duration
+	emailLinkLimits   emailLinkLimits
 }
 
 // Mount serves the customer's pages on mux at the paths they own (Paths); the rest of mux's paths
@@ -81,6 +86,11 @@ func New(cfg Config) http.Handler {
 		debitUserID:       cfg.DebitUserIDFunc,
 		managementLinkTTL: cfg.ManagementLinkTTL,
 	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	h.emailLinkLimits = newEmailLinkLimits(cfg.EmailLinkLimits, now)
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}

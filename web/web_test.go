@@ -65,7 +65,7 @@ func setup(t *testing.T, engine string, publicURL ...string) *fixture {
 	if len(publicURL) > 0 {
 		public = publicURL[0]
 	}
-	srv.Config.Handler = web.New(web.Config{Service: svc, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), PublicURL: public})
+	srv.Config.Handler = web.New(web.Config{Service: svc, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), PublicURL: public, Now: clk.Now})
 	srv.Start()
 	t.Cleanup(srv.Close)
 

@@ -19,6 +19,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pyng/receivables/billing"
 )
@@ -49,6 +50,8 @@ type JobClient interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	// JobRetry makes a job that waits (scheduled, retryable, or ended) available to run at once.
+	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
 // ExecutorTx is an Executor inside a transaction.

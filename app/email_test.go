@@ -1,0 +1,261 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/smtptest"
+	"github.com/pyng/receivables/storage"
+)
+
+// logBuffer is a log the test reads, written by a server's goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+
+// emailJobs lists the send_email jobs in db's queue.
+func emailJobs(t *testing.T, db storage.Database) []*rivertype.JobRow {
+	t.Helper()
+	queue, err := db.NewJobClient(&river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := queue.JobList(context.Background(), river.NewJobListParams().Kinds(billing.SendEmailJob{}.Kind()).First(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Jobs
+}
+
+// waitFor polls cond every 20ms for up to timeout, failing the test with what if it never holds.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEmailJobsSendThroughSMTP runs the whole server with its job workers and an SMTP server on
+// loopback: a signup in the sandbox makes the confirmation arrive, a revocation the revocation
+// email, both sent by the send_email job through River; an SMTP server that answers 451 makes
+// the job fail and River retry it, and the email arrives on the next attempt.
+func TestEmailJobsSendThroughSMTP(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		inbox := smtptest.Start(t)
+		s := apptest.Start(t, engine, apptest.Options{SMTPURL: inbox.URL()})
+		tok := s.Token(t, s.Partner)
+		sites := "/billing/sites/" + s.Site.ID
+		call := func(path string, body any, want int) {
+			t.Helper()
+			if resp := s.Do(t, apptest.Request{Method: http.MethodPost, Path: sites + path, Token: tok, Body: body}); resp.Status != want {
+				t.Fatalf("POST %s: status %d, want %d: %s", path, resp.Status, want, resp.Body)
+			}
+		}
+		signUp := func(ref string) {
+			t.Helper()
+			call("/customers/invitations", map[string]string{"customerReference": ref}, http.StatusCreated)
+			call("/sandbox/customers/"+ref+"/signup", nil, http.StatusOK)
+		}
+		arrives := func(n int, subject string) smtptest.Parts {
+			t.Helper()
+			m := inbox.Wait(t, n, 30*time.Second)[n-1]
+			p := m.MustRead(t)
+			if len(m.To) != 1 || m.To[0] != billing.SandboxCustomer.Email || p.Subject != subject {
+				t.Errorf("email %d: to %v, subject %q; want to %s, %q", n, m.To, p.Subject, billing.SandboxCustomer.Email, subject)
+			}
+			return p
+		}
+
+		signUp("ACME-001")
+		confirmation := arrives(1, "Your direct debit agreement with "+s.Site.Name)
+		confirmation.Link(t, s.URL+"/agreement?token=")
+		call("/sandbox/customers/ACME-001/customer-revocation", nil, http.StatusOK)
+		arrives(2, "Your direct debit agreement with "+s.Site.Name+" has ended")
+
+		inbox.RefuseNext(1)
+		signUp("ACME-002")
+		arrives(3, "Your direct debit agreement with "+s.Site.Name)
+		if inbox.Refused() != 1 {
+			t.Errorf("the SMTP server refused %d messages, want 1", inbox.Refused())
+		}
+		waitFor(t, 10*time.Second, "the email jobs are not all completed", func() bool {
+			for _, j := range emailJobs(t, s.Store) {
+				if j.State != rivertype.JobStateCompleted {
+					return false
+				}
+			}
+			return true
+		})
+		var retried bool
+		for _, j := range emailJobs(t, s.Store) {
+			if len(j.Errors) == 1 && j.Attempt == 2 && strings.Contains(j.Errors[0].Error, "451") {
+				retried = true
+			}
+		}
+		if !retried {
+			t.Error("no email job failed with the 451 once and succeeded on its second attempt")
+		}
+		if got := len(inbox.Messages()); got != 3 {
+			t.Errorf("the SMTP server holds %d messages, want 3 (none twice)", got)
+		}
+	})
+}
+
+// TestSandboxWithoutSMTPWritesEmailsToTheLog: in the sandbox, with no SMTP server, the job
+// completes by writing the email to the server's log.
+func TestSandboxWithoutSMTPWritesEmailsToTheLog(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		var log logBuffer
+		s := apptest.Start(t, engine, apptest.Options{Emails: true, Logger: log.logger()})
+		apptest.LinkedCustomer(t, s.Service, s.Site, "ACME-001")
+		waitFor(t, 30*time.Second, "no email in the log", func() bool {
+			return strings.Contains(log.String(), "email (no SMTP server configured: written to the log, not sent)")
+		})
+		line := ""
+		for l := range strings.Lines(log.String()) {
+			if strings.Contains(l, "no SMTP server configured") {
+				line = l
+			}
+		}
+		for _, want := range []string{"to=<" + billing.SandboxCustomer.Email + ">", `subject="Your direct debit agreement with ` + s.Site.Name + `"`,
+			"/agreement?token", "Direct Debit Request Service Agreement"} {
+			if !strings.Contains(line, want) {
+				t.Errorf("the logged email lacks %q", want)
+			}
+		}
+		if strings.Contains(line, billing.SandboxCustomer.AccountNumber) {
+			t.Error("the logged email shows the whole account number")
+		}
+		waitFor(t, 10*time.Second, "the email job is not completed", func() bool {
+			jobs := emailJobs(t, s.Store)
+			return len(jobs) == 1 && jobs[0].State == rivertype.JobStateCompleted
+		})
+	})
+}
+
+// runServer runs app.New and Run with settings until stop is called (or the test ends), logging
+// to logger.
+func runServer(t *testing.T, settings map[string]string, logger *slog.Logger) (stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	values := map[string]*string{"addr": &addr}
+	for name, v := range settings {
+		values[name] = ptr(v)
+	}
+	cfg, err := app.Load(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := app.New(context.Background(), cfg, logger, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- server.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-ran; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured: a server outside the sandbox
+// with no SMTP server warns at start; its email jobs wait in the queue (snoozed, not failed, no
+// attempt spent). Restarted with PYNG_SMTP_URL, the server sends the waiting emails at once.
+func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		settings := map[string]string{"database-url": dbtest.URL(t, engine), "encryption-key": dbtest.KeyRing, "sandbox": "false",
+			"job-poll-interval": "20ms"}
+		var log logBuffer
+		stop := runServer(t, settings, log.logger())
+		if !strings.Contains(log.String(), "level=WARN msg=\"no SMTP server is configured (PYNG_SMTP_URL)") {
+			t.Errorf("no warning at start:\n%s", log.String())
+		}
+
+		db := dbtest.OpenURL(t, settings["database-url"], storage.WithKeyring(dbtest.Keyring()))
+		service, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		site := apptest.NewSite(t, service, "Acme Online")
+		l := apptest.LinkedCustomer(t, service, site, "ACME-001")
+		waitFor(t, 30*time.Second, "the email job was not tried", func() bool {
+			jobs := emailJobs(t, db)
+			return len(jobs) == 1 && jobs[0].AttemptedAt != nil
+		})
+		time.Sleep(time.Second) // a while, with the queue polled every 20ms
+		jobs := emailJobs(t, db)
+		if len(jobs) != 1 || jobs[0].State != rivertype.JobStateScheduled || len(jobs[0].Errors) != 0 || jobs[0].Attempt != 0 {
+			t.Fatalf("the email job while no SMTP server is configured: %+v; want it scheduled again, with no attempt spent and no error", jobs[0])
+		}
+		var args billing.SendEmailJob
+		if err := json.Unmarshal(jobs[0].EncodedArgs, &args); err != nil || args.LinkID != l.ID || args.Email != billing.EmailSignupConfirmation {
+			t.Errorf("the job's args = %s (%v)", jobs[0].EncodedArgs, err)
+		}
+		stop()
+
+		inbox := smtptest.Start(t)
+		settings["smtp-url"] = inbox.URL()
+		var log2 logBuffer
+		runServer(t, settings, log2.logger())
+		m := inbox.Wait(t, 1, 10*time.Second)[0]
+		if p := m.MustRead(t); m.To[0] != billing.SandboxCustomer.Email || p.Subject != "Your direct debit agreement with Acme Online" {
+			t.Errorf("the email that waited: to %v, subject %q", m.To, p.Subject)
+		}
+		if !strings.Contains(log2.String(), "sending the emails that waited for an SMTP server") || strings.Contains(log2.String(), "no SMTP server is configured") {
+			t.Errorf("the restarted server's log:\n%s", log2.String())
+		}
+		waitFor(t, 10*time.Second, "the email job is not completed", func() bool {
+			jobs := emailJobs(t, db)
+			return len(jobs) == 1 && jobs[0].State == rivertype.JobStateCompleted
+		})
+	})
+}

@@ -1,0 +1,83 @@
+package web_test
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/web"
+)
+
+// TestEmailMeMyManagementLinkIsRateLimited: the form cannot flood an inbox. An address may be
+// asked for three times an hour and a client may ask twenty times, whether or not the address is
+// the customer's: a known and an unknown address are refused alike, with the same page.
+func TestEmailMeMyManagementLinkIsRateLimited(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		l, agreement := f.linked(t)
+		s := sessionFrom(t, f.get(t, "/agreement?token="+url.QueryEscape(agreement)))
+		ask := func(address string) page {
+			t.Helper()
+			return f.post(t, "/agreement/email-link", url.Values{"token": {agreement}, "email": {address}}, s, nil)
+		}
+		// refused checks a refusal that says to wait minutes: an address's bucket fills again by
+		// one every 20 minutes, a client's every 3.
+		refused := func(p page, minutes int) {
+			t.Helper()
+			p.status(t, http.StatusTooManyRequests)
+			p.contains(t, "Too many requests for a new link", "Try again in "+strconv.Itoa(minutes)+" minutes")
+			if secs, err := strconv.Atoi(p.Header.Get("Retry-After")); err != nil || secs <= (minutes-1)*60 || secs > minutes*60 {
+				t.Errorf("Retry-After = %q, want about %d minutes", p.Header.Get("Retry-After"), minutes)
+			}
+		}
+		managementLinks := func() int {
+			n := 0
+			for _, j := range f.emailJobs(t, l.ID) {
+				if j.Email == billing.EmailManagementLink {
+					n++
+				}
+			}
+			return n
+		}
+
+		for range web.DefaultEmailLinkLimits.PerAddress {
+			ask("ada@example.com").status(t, http.StatusOK)
+			ask("someone@example.com").status(t, http.StatusOK)
+		}
+		known, unknown := ask("ada@example.com"), ask("someone@example.com")
+		refused(known, 20)
+		refused(unknown, 20)
+		if known.Body != unknown.Body {
+			t.Errorf("the refusal differs for a known and an unknown address:\n%s\n---\n%s", known.Body, unknown.Body)
+		}
+		refused(ask("  ADA@Example.COM "), 20) // the same address, however typed
+		if n := managementLinks(); n != web.DefaultEmailLinkLimits.PerAddress {
+			t.Errorf("%d management links queued, want %d", n, web.DefaultEmailLinkLimits.PerAddress)
+		}
+
+		// One address a third of an hour later may ask once more.
+		f.clock.Advance(20 * time.Minute)
+		ask("ada@example.com").status(t, http.StatusOK)
+		refused(ask("ada@example.com"), 20)
+		if n := managementLinks(); n != web.DefaultEmailLinkLimits.PerAddress+1 {
+			t.Errorf("%d management links queued, want %d", n, web.DefaultEmailLinkLimits.PerAddress+1)
+		}
+
+		// The client: after its twentieth request in the hour (counting the refused ones, which
+		// spent its bucket too), a fresh address is refused; another client is not.
+		f.clock.Advance(time.Hour) // full buckets again
+		for i := range web.DefaultEmailLinkLimits.PerClient {
+			ask("customer"+strconv.Itoa(i)+"@example.org").status(t, http.StatusOK)
+		}
+		refused(ask("fresh@example.org"), 3)
+		other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext},
+			CheckRedirect: f.client.CheckRedirect}
+		f.client = other
+		ask("fresh@example.org").status(t, http.StatusOK)
+	})
+}
