@@ -46,3 +46,17 @@ func (e executor) ListEvents(ctx context.Context, p driver.EventPage) ([]billing
 func (e executor) DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([]driver.DeliveryAttempt, error) {
 	return many(attempt)(e.q.DeliveryAttempts(ctx, deliveryIDs))
 }
+
+// InsertInvitation inserts the invitation and its event in one statement when the site has no
+// enabled webhook endpoint (see the query).
+func (e executor) InsertInvitation(ctx context.Context, l billing.Link, ev billing.Event) (driver.InvitationInsert, error) {
+	r, err := e.q.InsertInvitation(ctx, dbsqlc.InsertInvitationParams{
+		ID: l.ID, SiteID: l.SiteID, CustomerReference: l.CustomerReference,
+		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt), Metadata: driver.Metadata(l.Metadata),
+		EventID: ev.ID, EventType: string(ev.Type), EventCreatedAt: billing.Millis(ev.CreatedAt), EventBody: string(ev.Body),
+	})
+	if err != nil {
+		return driver.InvitationInsert{}, mapErr(err)
+	}
+	return driver.InvitationInsert{Inserted: r.Inserted == 1, NeedsTx: r.HasEndpoints}, nil
+}

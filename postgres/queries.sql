@@ -465,3 +465,24 @@ SELECT * FROM bsb_directory WHERE bsb = @bsb;
 -- name: CountBranches :one
 -- 0 or 1: whether the directory holds any branch.
 SELECT count(*) FROM (SELECT 1 FROM bsb_directory LIMIT 1) AS any_branch;
+
+-- name: InsertInvitation :one
+-- An invitation and its customer.invited event in one statement, so in one round trip and
+-- atomically, when the site has no enabled webhook endpoint (whose deliveries and their jobs must
+-- be written in the same transaction: then nothing is written, and has_endpoints says so).
+-- inserted is 0 when the pair has a current or active link.
+WITH endpoints AS (
+    SELECT 1 FROM webhook_endpoints WHERE webhook_endpoints.site_id = @site_id::text AND webhook_endpoints.state = 'enabled' LIMIT 1
+), link AS (
+    INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at, metadata)
+    SELECT @id::text, @site_id::text, @customer_reference::text, 'invited', TRUE, @created_at::bigint, @expires_at::bigint,
+           sqlc.narg(metadata)::text
+    WHERE NOT EXISTS (SELECT 1 FROM endpoints)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), event AS (
+    INSERT INTO events (id, site_id, type, created_at, body)
+    SELECT @event_id::text, @site_id::text, @event_type::text, @event_created_at::bigint, @event_body::text FROM link
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM event)::bigint AS inserted, EXISTS (SELECT 1 FROM endpoints) AS has_endpoints;

@@ -53,3 +53,9 @@ func (e executor) DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([
 	}
 	return many(attempt)(e.q.DeliveryAttempts(ctx, string(ids)))
 }
+
+// InsertInvitation always leaves the invitation to a transaction: SQLite has no data-modifying
+// common table expressions, and its transactions cost no round trip.
+func (e executor) InsertInvitation(context.Context, billing.Link, billing.Event) (driver.InvitationInsert, error) {
+	return driver.InvitationInsert{NeedsTx: true}, nil
+}

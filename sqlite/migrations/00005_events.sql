@@ -1,10 +1,11 @@
 -- +goose Up
 -- Events: every change of state a partner sees, written in the transaction of the change (an
 -- outbox). seq orders a site's events; SQLite takes one writer at a time, so seq order is commit
--- order and a reader paging by seq misses nothing. body is the event's JSON, kept as the exact
+-- order and a reader paging by seq misses nothing. seq is the rowid: a new one is above every one
+-- kept, for the purge removes the oldest (so AUTOINCREMENT and its extra write are not needed). body is the event's JSON, kept as the exact
 -- bytes that the events list returns and every webhook delivery signs.
 CREATE TABLE events (
-    seq        INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    seq        INTEGER NOT NULL PRIMARY KEY,
     id         TEXT    NOT NULL UNIQUE,
     site_id    TEXT    NOT NULL REFERENCES sites (id),
     type       TEXT    NOT NULL,

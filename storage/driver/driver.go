@@ -194,6 +194,10 @@ type Executor interface {
 	// PurgeBatches deletes the batches whose RetainUntil is at or before now and returns how many.
 	PurgeBatches(ctx context.Context, now time.Time) (int, error)
 
+	// InsertInvitation inserts the invited link l and its event e at once, outside any
+	// transaction, when the engine can do so atomically and the site has no enabled webhook
+	// endpoint; otherwise it writes nothing and says NeedsTx.
+	InsertInvitation(ctx context.Context, l billing.Link, e billing.Event) (InvitationInsert, error)
 	// InsertEvents inserts the events, in their order, by the engine's bulk path.
 	InsertEvents(ctx context.Context, events []billing.Event) error
 	GetEvent(ctx context.Context, id string) (billing.Event, error)
@@ -257,6 +261,13 @@ type Executor interface {
 	// SetClientSecret replaces the secret hash of the client unless it is revoked, and returns the
 	// client; ErrNoRows when there is no client with id that is not revoked.
 	SetClientSecret(ctx context.Context, id string, secretHash []byte) (billing.Client, error)
+}
+
+// InvitationInsert is what InsertInvitation did: Inserted the link and its event; or nothing,
+// because the pair has a current or active link (neither set), or because the invitation needs a
+// transaction (NeedsTx).
+type InvitationInsert struct {
+	Inserted, NeedsTx bool
 }
 
 // EventPosition is where an event stands in the order of its site's events; the zero position

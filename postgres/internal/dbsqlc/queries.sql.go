@@ -1166,6 +1166,64 @@ func (q *Queries) InsertEvents(ctx context.Context, arg InsertEventsParams) erro
 	return err
 }
 
+const insertInvitation = `-- name: InsertInvitation :one
+WITH endpoints AS (
+    SELECT 1 FROM webhook_endpoints WHERE webhook_endpoints.site_id = $1::text AND webhook_endpoints.state = 'enabled' LIMIT 1
+), link AS (
+    INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at, metadata)
+    SELECT $2::text, $1::text, $3::text, 'invited', TRUE, $4::bigint, $5::bigint,
+           $6::text
+    WHERE NOT EXISTS (SELECT 1 FROM endpoints)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), event AS (
+    INSERT INTO events (id, site_id, type, created_at, body)
+    SELECT $7::text, $1::text, $8::text, $9::bigint, $10::text FROM link
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM event)::bigint AS inserted, EXISTS (SELECT 1 FROM endpoints) AS has_endpoints
+`
+
+type InsertInvitationParams struct {
+	SiteID            string
+	ID                string
+	CustomerReference string
+	CreatedAt         int64
+	ExpiresAt         int64
+	Metadata          sql.NullString
+	EventID           string
+	EventType         string
+	EventCreatedAt    int64
+	EventBody         string
+}
+
+type InsertInvitationRow struct {
+	Inserted     int64
+	HasEndpoints bool
+}
+
+// An invitation and its customer.invited event in one statement, so in one round trip and
+// atomically, when the site has no enabled webhook endpoint (whose deliveries and their jobs must
+// be written in the same transaction: then nothing is written, and has_endpoints says so).
+// inserted is 0 when the pair has a current or active link.
+func (q *Queries) InsertInvitation(ctx context.Context, arg InsertInvitationParams) (InsertInvitationRow, error) {
+	row := q.db.QueryRow(ctx, insertInvitation,
+		arg.SiteID,
+		arg.ID,
+		arg.CustomerReference,
+		arg.CreatedAt,
+		arg.ExpiresAt,
+		arg.Metadata,
+		arg.EventID,
+		arg.EventType,
+		arg.EventCreatedAt,
+		arg.EventBody,
+	)
+	var i InsertInvitationRow
+	err := row.Scan(&i.Inserted, &i.HasEndpoints)
+	return i, err
+}
+
 const insertLink = `-- name: InsertLink :execrows
 INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at, metadata)
 VALUES ($1, $2, $3, 'invited', TRUE, $4, $5, $6)
