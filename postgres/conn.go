@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -18,39 +19,18 @@ import (
 // Conn runs hand-written SQL and migrations on the store's database for components that keep
 // tables of their own in it; it is storage.Conn on PostgreSQL.
 type Conn struct {
+	statements
 	pool    *pgxpool.Pool
 	applied *driver.MigrationLog
 }
 
 // Conn returns the Conn on the store's pool.
-func (s *Store) Conn() *Conn { return &Conn{pool: s.pool, applied: s.applied} }
+func (s *Store) Conn() *Conn {
+	return &Conn{statements: statements{s.pool}, pool: s.pool, applied: s.applied}
+}
 
 // Dialect returns "postgres".
 func (*Conn) Dialect() string { return "postgres" }
-
-// Exec runs one statement and returns how many rows it affected.
-func (c *Conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	tag, err := c.pool.Exec(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return tag.RowsAffected(), nil
-}
-
-// Query runs one query and calls scan for each row, stopping at the first error.
-func (c *Conn) Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error {
-	rows, err := c.pool.Query(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
 
 // Migrate applies the pending goose migrations of fsys, recorded in versionTable of the first
 // schema of search_path, through a database/sql connection that lives only as long as the
@@ -93,25 +73,32 @@ func (c *Conn) InTx(ctx context.Context, fn func(tx interface {
 		return err
 	}
 	defer tx.Rollback(ctx) // a no-op once committed
-	if err := fn(txConn{tx}); err != nil {
+	if err := fn(statements{tx}); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
 }
 
-// txConn runs statements in a transaction of InTx.
-type txConn struct{ tx pgx.Tx }
+// statements runs the Conn's statements, on the pool or in a transaction of InTx.
+type statements struct {
+	on interface {
+		Exec(ctx context.Context, query string, args ...any) (pgconn.CommandTag, error)
+		Query(ctx context.Context, query string, args ...any) (pgx.Rows, error)
+	}
+}
 
-func (c txConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	tag, err := c.tx.Exec(ctx, query, args...)
+// Exec runs one statement and returns how many rows it affected.
+func (s statements) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := s.on.Exec(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
 	return tag.RowsAffected(), nil
 }
 
-func (c txConn) Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error {
-	rows, err := c.tx.Query(ctx, query, args...)
+// Query runs one query and calls scan for each row, stopping at the first error.
+func (s statements) Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error {
+	rows, err := s.on.Query(ctx, query, args...)
 	if err != nil {
 		return err
 	}

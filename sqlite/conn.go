@@ -13,39 +13,18 @@ import (
 // Conn runs hand-written SQL and migrations on the store's database for components that keep
 // tables of their own in it; it is storage.Conn on SQLite.
 type Conn struct {
+	statements
 	db      *sql.DB
 	applied *driver.MigrationLog
 }
 
 // Conn returns the Conn on the store's database.
-func (s *Store) Conn() *Conn { return &Conn{db: s.db, applied: s.applied} }
+func (s *Store) Conn() *Conn {
+	return &Conn{statements: statements{s.db}, db: s.db, applied: s.applied}
+}
 
 // Dialect returns "sqlite".
 func (*Conn) Dialect() string { return "sqlite" }
-
-// Exec runs one statement and returns how many rows it affected.
-func (c *Conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := c.db.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// Query runs one query and calls scan for each row, stopping at the first error.
-func (c *Conn) Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error {
-	rows, err := c.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
 
 // Migrate applies the pending goose migrations of fsys, recorded in versionTable, one opener of
 // the process at a time, as the store's own migrations (see migrating).
@@ -72,25 +51,32 @@ func (c *Conn) InTx(ctx context.Context, fn func(tx interface {
 		return err
 	}
 	defer tx.Rollback() // a no-op once committed
-	if err := fn(txConn{tx}); err != nil {
+	if err := fn(statements{tx}); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-// txConn runs statements in a transaction of InTx.
-type txConn struct{ tx *sql.Tx }
+// statements runs the Conn's statements, on the database or in a transaction of InTx.
+type statements struct {
+	on interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	}
+}
 
-func (c txConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := c.tx.ExecContext(ctx, query, args...)
+// Exec runs one statement and returns how many rows it affected.
+func (s statements) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := s.on.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
 }
 
-func (c txConn) Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error {
-	rows, err := c.tx.QueryContext(ctx, query, args...)
+// Query runs one query and calls scan for each row, stopping at the first error.
+func (s statements) Query(ctx context.Context, query string, args []any, scan func(interface{ Scan(dest ...any) error }) error) error {
+	rows, err := s.on.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
