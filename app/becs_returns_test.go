@@ -15,7 +15,6 @@ import (
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
-	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/becs/aba"
 	"github.com/pyng/receivables/sshdtest"
@@ -41,17 +40,7 @@ func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
 			ctx := context.Background()
 			srv := apptest.Start(t, engine, apptest.Options{NoJobs: true})
 			service, site := srv.Service, srv.Partner.Site
-			r, err := becs.Open(ctx, srv.Store.Conn(), srv.Clock)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.SetUser(ctx, site.ID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
-				Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
-				t.Fatal(err)
-			}
-			if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
-				t.Fatal(err)
-			}
+			r, site := onBECS(t, service, srv.Store.Conn(), srv.Clock, site)
 			apptest.LinkedCustomer(t, service, site, "C1")
 			b := apptest.SubmitBatch(t, service, site, "B1", billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100},
 				billing.RowRequest{Reference: "R2", CustomerReference: "C1", Amount: 200},
@@ -242,17 +231,7 @@ func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 			clock := clocktest.New()
 			service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
 			site := apptest.NewSite(t, service, "Acme")
-			r, err := becs.Open(ctx, db.Conn(), clock)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.SetUser(ctx, site.ID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
-				Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
-				t.Fatal(err)
-			}
-			if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
-				t.Fatal(err)
-			}
+			_, site = onBECS(t, service, db.Conn(), clock, site)
 			b := apptest.SubmitOneDebit(t, service, site)
 			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 				t.Fatal(err)

@@ -11,11 +11,13 @@ import (
 
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/storage"
 )
 
 // TestBECSCutOffTaskCutsAndDeliversToTheOutbox runs the BECS tasks that the server's jobs run on
@@ -26,17 +28,7 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 		clock := clocktest.New()
 		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
 		site := apptest.NewSite(t, service, "Acme")
-		r, err := becs.Open(ctx, db.Conn(), clock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.SetUser(ctx, site.ID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
-			Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
-			t.Fatal(err)
-		}
-		if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
-			t.Fatal(err)
-		}
+		r, site := onBECS(t, service, db.Conn(), clock, site)
 		b := apptest.SubmitOneDebit(t, service, site)
 		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 			t.Fatal(err)
@@ -72,4 +64,24 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 			t.Fatalf("the outbox holds %d entries, want the one file", len(entries))
 		}
 	})
+}
+
+// onBECS puts the site on the BECS rail, with a debit user, and returns the rail (opened on conn)
+// and the site as it now is.
+func onBECS(t *testing.T, service *billing.Service, conn storage.Conn, clock becs.Clock, site billing.Site) (*becs.Rail, billing.Site) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := becs.Open(ctx, conn, clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SetUser(ctx, site.ID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
+		Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
+		t.Fatal(err)
+	}
+	site, err = service.SetSiteRail(ctx, site.ID, rail.BECS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, site
 }
