@@ -62,30 +62,20 @@ func (w *executeBatchWorker) NextRetry(job *river.Job[billing.ExecuteBatchJob]) 
 	return time.Now().Add(min(delay, maxRetryDelay))
 }
 
-type expireOverdueWorker struct {
-	river.WorkerDefaults[ExpireOverdueRows]
-	service *billing.Service
-	logger  *slog.Logger
+// sweepWorker runs one of the service's sweeps and, when it changed anything, logs how much:
+// the deadline sweep, the purges and the expiry of invitations.
+type sweepWorker[T river.JobArgs] struct {
+	river.WorkerDefaults[T]
+	sweep func(context.Context) (int, error)
+	// log is the logger's method of the message's level; the count is logged under unit.
+	log           func(msg string, args ...any)
+	message, unit string
 }
 
-func (w *expireOverdueWorker) Work(ctx context.Context, _ *river.Job[ExpireOverdueRows]) error {
-	n, err := w.service.ExpireOverdue(ctx)
+func (w *sweepWorker[T]) Work(ctx context.Context, _ *river.Job[T]) error {
+	n, err := w.sweep(ctx)
 	if n > 0 {
-		w.logger.Warn("rows failed at their 24-hour deadline", "rows", n)
-	}
-	return err
-}
-
-type purgeBatchesWorker struct {
-	river.WorkerDefaults[PurgeBatches]
-	service *billing.Service
-	logger  *slog.Logger
-}
-
-func (w *purgeBatchesWorker) Work(ctx context.Context, _ *river.Job[PurgeBatches]) error {
-	n, err := w.service.PurgeBatches(ctx)
-	if n > 0 {
-		w.logger.Info("batches removed after their retention", "batches", n)
+		w.log(w.message, w.unit, n)
 	}
 	return err
 }
@@ -171,13 +161,17 @@ var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2
 func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks ...Task) *river.Config {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &executeBatchWorker{service: service})
-	river.AddWorker(workers, &expireOverdueWorker{service: service, logger: logger})
-	river.AddWorker(workers, &purgeBatchesWorker{service: service, logger: logger})
+	river.AddWorker(workers, &sweepWorker[ExpireOverdueRows]{sweep: service.ExpireOverdue, log: logger.Warn,
+		message: "rows failed at their 24-hour deadline", unit: "rows"})
+	river.AddWorker(workers, &sweepWorker[PurgeBatches]{sweep: service.PurgeBatches, log: logger.Info,
+		message: "batches removed after their retention", unit: "batches"})
 	river.AddWorker(workers, &eraseBankDetailsWorker{service: service, logger: logger, retention: cfg.BankDetailsRetention})
 	webhooks := deliver.New(deliver.Options{AllowPrivate: cfg.AllowPrivateWebhooks, UserAgent: "Pyng-Webhooks/1"})
 	river.AddWorker(workers, &deliverWebhookWorker{service: service, client: webhooks, schedule: cfg.RetrySchedule})
-	river.AddWorker(workers, &expireInvitationsWorker{service: service, logger: logger})
-	river.AddWorker(workers, &purgeEventsWorker{service: service, logger: logger})
+	river.AddWorker(workers, &sweepWorker[ExpireInvitations]{sweep: service.ExpireInvitations, log: logger.Info,
+		message: "invitations expired", unit: "links"})
+	river.AddWorker(workers, &sweepWorker[PurgeEvents]{sweep: service.PurgeEvents, log: logger.Info,
+		message: "events removed after their retention", unit: "events"})
 	river.AddWorker(workers, &sendEmailWorker{send: cfg.SendEmailFunc})
 	periodicTasks := addTasks(workers, tasks)
 	sweep := river.PeriodicInterval(cfg.SweepInterval)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -75,32 +74,4 @@ func (w *deliverWebhookWorker) NextRetry(job *river.Job[billing.DeliverWebhookJo
 // Timeout leaves the attempt its HTTP timeout and the bookkeeping around it.
 func (w *deliverWebhookWorker) Timeout(*river.Job[billing.DeliverWebhookJob]) time.Duration {
 	return time.Minute
-}
-
-type expireInvitationsWorker struct {
-	river.WorkerDefaults[ExpireInvitations]
-	service *billing.Service
-	logger  *slog.Logger
-}
-
-func (w *expireInvitationsWorker) Work(ctx context.Context, _ *river.Job[ExpireInvitations]) error {
-	n, err := w.service.ExpireInvitations(ctx)
-	if n > 0 {
-		w.logger.Info("invitations expired", "links", n)
-	}
-	return err
-}
-
-type purgeEventsWorker struct {
-	river.WorkerDefaults[PurgeEvents]
-	service *billing.Service
-	logger  *slog.Logger
-}
-
-func (w *purgeEventsWorker) Work(ctx context.Context, _ *river.Job[PurgeEvents]) error {
-	n, err := w.service.PurgeEvents(ctx)
-	if n > 0 {
-		w.logger.Info("events removed after their retention", "events", n)
-	}
-	return err
 }
