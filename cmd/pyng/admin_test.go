@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -244,14 +243,7 @@ func TestRestartedSandboxTellsHowToGetCredentials(t *testing.T) {
 // tokenStatus asks for an access token with the client's credentials and returns the status.
 func tokenStatus(t *testing.T, base, clientID, secret string) int {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}}
-	req, _ := http.NewRequest("POST", base+"/oauth2/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(clientID, secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := requestToken(t, base, clientID, secret)
 	resp.Body.Close()
 	return resp.StatusCode
 }

@@ -121,7 +121,8 @@ func (p *partner) call(method, path string, body any, out any) int {
 	return resp.StatusCode
 }
 
-func token(t *testing.T, base, clientID, secret string) string {
+// requestToken asks the server at base for an access token with the client's credentials.
+func requestToken(t *testing.T, base, clientID, secret string) *http.Response {
 	t.Helper()
 	form := url.Values{"grant_type": {"client_credentials"}}
 	req, _ := http.NewRequest("POST", base+"/oauth2/token", strings.NewReader(form.Encode()))
@@ -131,6 +132,13 @@ func token(t *testing.T, base, clientID, secret string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// token is an access token of the client, which the server must grant.
+func token(t *testing.T, base, clientID, secret string) string {
+	t.Helper()
+	resp := requestToken(t, base, clientID, secret)
 	defer resp.Body.Close()
 	var tok struct {
 		AccessToken string `json:"access_token"`

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,17 +197,8 @@ func TestServeFirstRunWalkthrough(t *testing.T) {
 				t.Errorf("banner lacks a ready curl line:\n%s", banner)
 			}
 
-			form := url.Values{"grant_type": {"client_credentials"}}
-			req, _ := http.NewRequest("POST", "http://"+addr+"/oauth2/token", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(clientID, secret)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 200 || siteID == "" {
-				t.Fatalf("token with printed credentials: %d", resp.StatusCode)
+			if status := tokenStatus(t, "http://"+addr, clientID, secret); status != 200 || siteID == "" {
+				t.Fatalf("token with printed credentials: %d", status)
 			}
 
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
