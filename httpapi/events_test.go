@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -585,21 +586,30 @@ type deliveryJSON struct {
 // them.
 func (p partner) awaitDeliveries(t testing.TB, endpointID string, n int, state string) []deliveryJSON {
 	t.Helper()
+	return p.awaitDeliveriesWhere(t, endpointID, fmt.Sprintf("%d %s", n, state), func(ds []deliveryJSON) bool {
+		done := len(ds) >= n
+		for _, d := range ds {
+			done = done && d.State == state
+		}
+		return done
+	})
+}
+
+// awaitDeliveriesWhere lists the endpoint's deliveries until done holds of them, and returns them;
+// want says what done waits for.
+func (p partner) awaitDeliveriesWhere(t testing.TB, endpointID, want string, done func([]deliveryJSON) bool) []deliveryJSON {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		r := p.do(t, http.MethodGet, "/webhook-endpoints/"+endpointID+"/deliveries", nil)
 		wantStatus(t, r, http.StatusOK)
 		var body struct{ Data []deliveryJSON }
 		r.JSON(t, &body)
-		done := len(body.Data) >= n
-		for _, d := range body.Data {
-			done = done && d.State == state
-		}
-		if done {
+		if done(body.Data) {
 			return body.Data
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("deliveries = %+v, want %d %s", body.Data, n, state)
+			t.Fatalf("deliveries = %+v, want %s", body.Data, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -613,18 +623,7 @@ func TestAFailedDeliveryIsRecordedAndRetriedOnRequest(t *testing.T) {
 		e := p.createEndpoint(t, map[string]any{"url": rc.srv.URL})
 		p.mustInvite(t, "f1")
 		rc.await(1)
-		var failed []deliveryJSON
-		deadline := time.Now().Add(20 * time.Second)
-		for len(failed) == 0 || len(failed[0].Attempts) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("no attempt recorded: %+v", failed)
-			}
-			r := p.do(t, http.MethodGet, "/webhook-endpoints/"+e.EndpointID+"/deliveries", nil)
-			var body struct{ Data []deliveryJSON }
-			r.JSON(t, &body)
-			failed = body.Data
-		}
-		d := failed[0]
+		d := p.awaitAttempts(t, e.EndpointID, 1)
 		if d.State != "pending" || d.Attempts[0].Status != 503 || d.Attempts[0].Error == "" {
 			t.Errorf("after a 503: %+v; want pending, with the status and an error", d)
 		}
@@ -712,18 +711,7 @@ func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 // awaitAttempts waits until the endpoint's newest delivery has n attempts, and returns it.
 func (p partner) awaitAttempts(t testing.TB, endpointID string, n int) deliveryJSON {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r := p.do(t, http.MethodGet, "/webhook-endpoints/"+endpointID+"/deliveries", nil)
-		wantStatus(t, r, http.StatusOK)
-		var body struct{ Data []deliveryJSON }
-		r.JSON(t, &body)
-		if len(body.Data) > 0 && len(body.Data[0].Attempts) >= n {
-			return body.Data[0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deliveries = %+v, want %d attempts", body.Data, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return p.awaitDeliveriesWhere(t, endpointID, fmt.Sprintf("%d attempts", n), func(ds []deliveryJSON) bool {
+		return len(ds) > 0 && len(ds[0].Attempts) >= n
+	})[0]
 }
