@@ -19,7 +19,8 @@ import (
 )
 
 // StartJobs starts working the job queue kept in db with service, and the periodic tasks, and
-// returns the function that stops it (waiting for running jobs to finish or ctx to end).
+// looking for due webhook deliveries; it returns the function that stops them (waiting for running
+// jobs to finish or ctx to end).
 func StartJobs(ctx context.Context, db storage.Database, service *billing.Service, logger *slog.Logger, cfg jobs.Config, tasks ...jobs.Task) (stop func(context.Context) error, err error) {
 	client, err := db.NewJobClient(jobs.NewConfig(service, logger, cfg, tasks...))
 	if err != nil {
@@ -28,6 +29,17 @@ func StartJobs(ctx context.Context, db storage.Database, service *billing.Servic
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("jobs: start: %w", err)
 	}
+	scheduling, stopScheduling := context.WithCancel(context.WithoutCancel(ctx))
+	scheduled := make(chan struct{})
+	go func() {
+		defer close(scheduled)
+		jobs.ScheduleDeliveries(scheduling, service, logger, cfg)
+	}()
+	stop = func(ctx context.Context) error {
+		stopScheduling()
+		<-scheduled
+		return client.Stop(ctx)
+	}
 	if cfg.SendEmailFunc != nil {
 		if n, err := wakeWaitingEmails(ctx, client); err != nil {
 			logger.Warn("the emails that waited for an SMTP server are sent within minutes, not at once", "err", err)
@@ -35,7 +47,7 @@ func StartJobs(ctx context.Context, db storage.Database, service *billing.Servic
 			logger.Info("sending the emails that waited for an SMTP server", "emails", n)
 		}
 	}
-	return client.Stop, nil
+	return stop, nil
 }
 
 // wakeWaitingEmails makes the email jobs that wait in the queue because no SMTP server was

@@ -71,6 +71,7 @@ func TestAReceiverThatIsDownLosesNothing(t *testing.T) {
 		schedule := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
 			800 * time.Millisecond, 1600 * time.Millisecond, 3 * time.Second, 10 * time.Second}
 		srv := apptest.Start(t, engine, apptest.Options{RetrySchedule: schedule})
+		srv.Clock.Run(t) // the retries come due on the server's clock
 		p := partnerAPI{t: t, srv: srv, token: srv.Token(t, srv.Partner)}
 		recv := apptest.NewReceiver(t)
 

@@ -308,7 +308,7 @@ func (s *Service) RetryDelivery(ctx context.Context, site Site, endpointID, deli
 	if e.State != EndpointEnabled {
 		return Delivery{}, Errorf(CodeWebhookEndpointDisabled, "endpointId", "The endpoint is disabled; enable it before retrying a delivery.")
 	}
-	if err := s.events.RetryDelivery(ctx, d.ID); err != nil {
+	if err := s.events.RetryDelivery(ctx, d.ID, s.now()); err != nil {
 		return Delivery{}, fmt.Errorf("retry delivery: %w", err)
 	}
 	d.State = DeliveryPending
@@ -335,35 +335,72 @@ func (s *Service) SendTestEvent(ctx context.Context, site Site, endpointID strin
 	return d, nil
 }
 
-// WebhookMessage is what one attempt of a delivery sends.
-type WebhookMessage struct {
-	Delivery Delivery
-	URL      string
-	Event    Event
-	Secrets  []webhook.Secret
+// ScheduleDeliveries enqueues the sending of every endpoint's due deliveries, one run an endpoint
+// a period (see DeliverWebhooksJob), and returns how many endpoints have some.
+func (s *Service) ScheduleDeliveries(ctx context.Context, period time.Duration) (int, error) {
+	return s.events.ScheduleDeliveries(ctx, s.now(), period)
 }
 
-// WebhookMessage returns what to send for the delivery now, or ErrNotFound when the delivery is
-// gone (its endpoint deleted or its event past retention). A delivery to an endpoint that was
-// disabled since it was made is failed, with an attempt that says why, and ErrNotFound returned:
-// it is skipped, not kept for when the endpoint is enabled (the events list has it).
-func (s *Service) WebhookMessage(ctx context.Context, deliveryID string) (WebhookMessage, error) {
-	d, e, event, err := s.events.DeliveryMessage(ctx, deliveryID)
-	if err != nil {
-		return WebhookMessage{}, err
-	}
-	if e.State != EndpointEnabled {
-		skipped := DeliveryAttempt{At: s.now(), Error: "not sent: the endpoint is disabled"}
-		if err := s.events.SkipDelivery(ctx, d.ID, skipped); err != nil {
-			return WebhookMessage{}, fmt.Errorf("skip delivery: %w", err)
+// WebhookBatch is what a round of an endpoint's deliveries sends: the deliveries due, to the
+// endpoint's URL, signed with its secrets.
+type WebhookBatch struct {
+	EndpointID string
+	URL        string
+	Secrets    []webhook.Secret
+	Due        []DueDelivery
+}
+
+// HoldWebhooks gives a run, holder, the sending of the endpoint's deliveries for lease, or renews
+// its hold; false when another run holds them (see DeliverWebhooksJob).
+func (s *Service) HoldWebhooks(ctx context.Context, endpointID, holder string, lease time.Duration) (bool, error) {
+	now := s.now()
+	return s.events.LeaseEndpoint(ctx, endpointID, holder, now, now.Add(lease))
+}
+
+// ReleaseWebhooks ends holder's hold of the endpoint's deliveries.
+func (s *Service) ReleaseWebhooks(ctx context.Context, endpointID, holder string) error {
+	return s.events.ReleaseEndpoint(ctx, endpointID, holder)
+}
+
+// DueWebhooks returns up to limit of the endpoint's deliveries due now, after `after` in the order
+// they came due, to be sent; none when the endpoint is gone (its deliveries with it). The endpoint
+// is read after its deliveries, so that a delivery of an event written after a rotation of the
+// secret is signed by the new secret too. The deliveries due to an endpoint that was disabled
+// since they were made are failed, each with an attempt that says why: they are skipped, not kept
+// for when the endpoint is enabled (the events list has their events).
+func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueDelivery, limit int) (WebhookBatch, error) {
+	for {
+		now := s.now()
+		due, err := s.events.DueDeliveries(ctx, endpointID, now, after, limit)
+		if err != nil {
+			return WebhookBatch{}, fmt.Errorf("due deliveries: %w", err)
 		}
-		return WebhookMessage{}, ErrNotFound
+		if len(due) == 0 {
+			return WebhookBatch{EndpointID: endpointID}, nil
+		}
+		e, err := s.events.WebhookEndpoint(ctx, endpointID)
+		if errors.Is(err, ErrNotFound) {
+			return WebhookBatch{EndpointID: endpointID}, nil
+		}
+		if err != nil {
+			return WebhookBatch{}, fmt.Errorf("webhook endpoint: %w", err)
+		}
+		if e.State == EndpointEnabled {
+			return WebhookBatch{EndpointID: e.ID, URL: e.URL, Secrets: e.SecretsAt(now), Due: due}, nil
+		}
+		ids := make([]string, len(due))
+		for i, d := range due {
+			ids[i] = d.Delivery.ID
+		}
+		skipped := DeliveryAttempt{At: now, Error: "not sent: the endpoint is disabled"}
+		if err := s.events.SkipDeliveries(ctx, ids, skipped); err != nil {
+			return WebhookBatch{}, fmt.Errorf("skip deliveries: %w", err)
+		}
 	}
-	return WebhookMessage{Delivery: d, URL: e.URL, Event: event, Secrets: e.SecretsAt(s.now())}, nil
 }
 
-// RecordDeliveryAttempt records attempt a of delivery d (see EventStore.RecordAttempt); final says
-// the retry schedule is spent.
-func (s *Service) RecordDeliveryAttempt(ctx context.Context, d Delivery, a DeliveryAttempt, final bool) error {
-	return s.events.RecordAttempt(ctx, d, a, final, EndpointFailureLimit)
+// RecordDeliveryAttempts records the outcomes of a round of the endpoint's deliveries (see
+// EventStore.RecordAttempts).
+func (s *Service) RecordDeliveryAttempts(ctx context.Context, endpointID string, outcomes []DeliveryOutcome) error {
+	return s.events.RecordAttempts(ctx, endpointID, outcomes, EndpointFailureLimit)
 }

@@ -66,7 +66,7 @@ type Store interface {
 // EventStore persists events, webhook endpoints and their deliveries. Like Store, it is
 // implemented once over each engine's driver. The events themselves are written by the Store and
 // BatchStore operations that make the changes, in the same transaction; with each, a delivery
-// (and its DeliverWebhookJob) for every enabled endpoint of the site that subscribes to it.
+// for every enabled endpoint of the site that subscribes to it.
 type EventStore interface {
 	// ListEvents returns up to f.Limit of the site's events in order, those after the event
 	// f.After (ErrNotFound when the site has no such event), only of f.Type unless empty.
@@ -91,24 +91,36 @@ type EventStore interface {
 	// none.
 	DeleteWebhookEndpoint(ctx context.Context, siteID, id string) error
 
-	// SendTestEvent writes e and one delivery of it, to the endpoint only, with its job.
+	// SendTestEvent writes e and one delivery of it, to the endpoint only.
 	SendTestEvent(ctx context.Context, e Event, endpointID string) (Delivery, error)
 	// Deliveries returns up to f.Limit of the endpoint's deliveries with their attempts, newest
 	// first, those before the delivery f.Before (ErrNotFound when the endpoint has no such one).
 	Deliveries(ctx context.Context, endpointID string, f DeliveryFilter) ([]Delivery, error)
 	// Delivery returns the delivery with its attempts, or ErrNotFound.
 	Delivery(ctx context.Context, id string) (Delivery, error)
-	// DeliveryMessage returns the delivery (without its attempts), its endpoint with its secrets,
-	// and its event, in one read; ErrNotFound when one of them is gone.
-	DeliveryMessage(ctx context.Context, deliveryID string) (Delivery, WebhookEndpoint, Event, error)
-	// RetryDelivery makes the delivery pending again and enqueues another attempt.
-	RetryDelivery(ctx context.Context, id string) error
-	// RecordAttempt adds attempt a to delivery d and moves it on: succeeded on a 2xx; failed on
-	// an error when final; else still pending. On an error, the endpoint is marked failing since
-	// a.At unless it was already, and disabled (with a webhookEndpoint.disabled event) when it has
-	// been failing for failureLimit or longer; a success clears its failing mark.
-	RecordAttempt(ctx context.Context, d Delivery, a DeliveryAttempt, final bool, failureLimit time.Duration) error
-	// SkipDelivery records a, an attempt that sent nothing, and fails the delivery; its endpoint
-	// is left as it is.
-	SkipDelivery(ctx context.Context, deliveryID string, a DeliveryAttempt) error
+	// RetryDelivery makes the delivery pending again, due at now, at the start of its schedule.
+	RetryDelivery(ctx context.Context, id string, now time.Time) error
+	// ScheduleDeliveries enqueues a DeliverWebhooksJob for each endpoint with deliveries due by
+	// now, of the round of now in period, unless that one waits or runs; and returns how many
+	// endpoints have some.
+	ScheduleDeliveries(ctx context.Context, now time.Time, period time.Duration) (int, error)
+	// LeaseEndpoint gives holder the endpoint's deliveries until `until` (or renews its lease),
+	// unless another holder has them past now, and reports whether holder has them. Of holders
+	// asking at once, one has them.
+	LeaseEndpoint(ctx context.Context, endpointID, holder string, now, until time.Time) (bool, error)
+	// ReleaseEndpoint ends holder's lease of the endpoint, if it has it.
+	ReleaseEndpoint(ctx context.Context, endpointID, holder string) error
+	// DueDeliveries returns up to limit of the endpoint's pending deliveries due by now (without
+	// their attempts), in the order they came due (Due, then id), those after `after`, each with
+	// its event's body.
+	DueDeliveries(ctx context.Context, endpointID string, now time.Time, after DueDelivery, limit int) ([]DueDelivery, error)
+	// RecordAttempts adds each outcome's attempt to its delivery (one that is gone is left out)
+	// and moves the delivery to the outcome's state. The endpoint is marked by the latest of the
+	// attempts: a success clears its failing mark; failures after it mark it failing since the
+	// first of them unless it was already, and disable it (with a webhookEndpoint.disabled event)
+	// when it has been failing for failureLimit or longer.
+	RecordAttempts(ctx context.Context, endpointID string, outcomes []DeliveryOutcome, failureLimit time.Duration) error
+	// SkipDeliveries records attempt a, which sent nothing, of each delivery and fails it; the
+	// endpoint is left as it is.
+	SkipDeliveries(ctx context.Context, deliveryIDs []string, a DeliveryAttempt) error
 }

@@ -128,7 +128,10 @@ type Delivery struct {
 	EventType  EventType
 	State      DeliveryState
 	CreatedAt  time.Time
-	Attempts   []DeliveryAttempt
+	// Tries counts the attempts since the delivery was made or a partner retried it: its place in
+	// the retry schedule.
+	Tries    int
+	Attempts []DeliveryAttempt
 }
 
 // DeliveryAttempt is one HTTP request of a delivery: the status the endpoint answered with, or
@@ -178,22 +181,68 @@ type DeliveryFilter struct {
 	Limit  int
 }
 
-// DeliverWebhookJob makes one attempt of a delivery. The store enqueues it in the transaction that
-// writes the event (and again when a partner retries a delivery); package jobs works it, and
-// decides from its attempt number when the delivery has failed for good.
-type DeliverWebhookJob struct {
-	DeliveryID string `json:"deliveryId"`
+// DeliverWebhooksJob sends the endpoint's due deliveries, in rounds, until none is due. The store
+// writes a delivery in the transaction of its event (the outbox); the job is enqueued by
+// Service.ScheduleDeliveries, which looks for due deliveries every poll interval. A run sends
+// only while it holds the endpoint's lease (Service.HoldWebhooks), so one run at a time sends an
+// endpoint's deliveries, whatever the number of replicas, and a run that died lets go when its
+// lease ends. The job is unique per endpoint and Round while it waits or runs: one new run an
+// endpoint a period, and a run that died holds up none after its period.
+type DeliverWebhooksJob struct {
+	EndpointID string `json:"endpointId"`
+	// Round is the period of the scheduling: its start in milliseconds over the period's length.
+	Round int64 `json:"round"`
 }
 
 // Kind is the job's name in the queue.
-func (DeliverWebhookJob) Kind() string { return "deliver_webhook" }
+func (DeliverWebhooksJob) Kind() string { return "deliver_webhooks" }
 
-// MaxAttempts is above any retry schedule: the worker ends the delivery at the schedule's end.
-func (DeliverWebhookJob) MaxAttempts() int { return 100 }
+// MaxAttempts is one: a run that fails leaves its deliveries due, and the next look for due
+// deliveries enqueues another.
+func (DeliverWebhooksJob) MaxAttempts() int { return 1 }
+
+// Unique makes the job one per endpoint and round while it waits or runs (package driver's
+// InsertJobs).
+func (DeliverWebhooksJob) Unique() bool { return true }
 
 // WebhookQueue is the queue of the deliveries: a queue of their own, with workers of their own,
 // so that slow partner endpoints never hold up the execution of batches.
 const WebhookQueue = "webhooks"
 
 // Queue names the job's queue.
-func (DeliverWebhookJob) Queue() string { return WebhookQueue }
+func (DeliverWebhooksJob) Queue() string { return WebhookQueue }
+
+// DueDelivery is a pending delivery whose next attempt is due (since Due), with the body of its
+// event.
+type DueDelivery struct {
+	Delivery Delivery
+	Due      time.Time
+	Body     []byte
+}
+
+// DeliveryOutcome is an attempt of a delivery and where it leaves the delivery: State, and when
+// it is still pending, the time of its next attempt.
+type DeliveryOutcome struct {
+	DeliveryID    string
+	Attempt       DeliveryAttempt
+	State         DeliveryState
+	NextAttemptAt time.Time
+}
+
+// RetrySchedule is how long a failed delivery waits before each next attempt (the first is made at
+// once); the attempt after the last wait is the last.
+type RetrySchedule []time.Duration
+
+// Outcome is where attempt a leaves delivery d: succeeded on a 2xx; else pending until the next
+// wait of the schedule has passed, or failed when the schedule is spent.
+func (s RetrySchedule) Outcome(d Delivery, a DeliveryAttempt) DeliveryOutcome {
+	o := DeliveryOutcome{DeliveryID: d.ID, Attempt: a, State: DeliverySucceeded}
+	switch tries := d.Tries + 1; {
+	case a.Succeeded():
+	case tries > len(s):
+		o.State = DeliveryFailed
+	default:
+		o.State, o.NextAttemptAt = DeliveryPending, a.At.Add(s[tries-1])
+	}
+	return o
+}

@@ -4,6 +4,7 @@ package clocktest
 
 import (
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -44,4 +45,34 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// Run moves the clock with the wall clock until the returned function is called (at the latest
+// when the test ends): for a test whose server must see time pass on its own, as retries come due.
+func (c *Clock) Run(t testing.TB) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				c.Advance(now.Sub(last))
+				last = now
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			close(done)
+			<-stopped
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }

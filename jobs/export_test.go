@@ -23,7 +23,11 @@ func EraseBankDetailsWorker(service *billing.Service, retention time.Duration) r
 	return &eraseBankDetailsWorker{service: service, logger: slog.New(slog.DiscardHandler), retention: retention}
 }
 
-// DeliverWebhookWorker gives the external tests the worker River runs, sending with client.
-func DeliverWebhookWorker(service *billing.Service, client *deliver.Client, schedule []time.Duration) river.Worker[billing.DeliverWebhookJob] {
-	return &deliverWebhookWorker{service: service, client: client, schedule: schedule}
+// DeliverWebhooksWorker gives the external tests the worker River runs, sending with client, at
+// most requests at once, taking deliveries for lease (and running for half of it).
+func DeliverWebhooksWorker(service *billing.Service, client *deliver.Client, schedule []time.Duration, lease time.Duration, requests int) river.Worker[billing.DeliverWebhooksJob] {
+	return newDeliverWebhooksWorker(service, client, schedule, lease, requests)
 }
+
+// EndpointRequests is endpointRequests, for the external tests.
+const EndpointRequests = endpointRequests

@@ -2,10 +2,12 @@
 // database: executing submitted batches, failing rows still open at their 24-hour deadline,
 // removing batches past their 90-day retention, erasing customers' bank details some time after
 // their links end, sending webhook deliveries (on a queue of their own, with the retry schedule),
-// writing customer.expired for invitations past their expiry, and removing events after 30 days. The batch execution job, billing.ExecuteBatchJob,
-// is inserted by the store in the same transaction as its batch (see storage.Store.CreateBatch),
-// so an accepted batch always runs. NewConfig gives the River configuration that works them; the
-// database gives the client for its engine (storage.Database.NewJobClient).
+// writing customer.expired for invitations past their expiry, and removing events after 30 days.
+// The batch execution job, billing.ExecuteBatchJob, is inserted by the store in the same
+// transaction as its batch (see storage.Store.CreateBatch), so an accepted batch always runs; a
+// webhook delivery is written in the transaction of its event, and ScheduleDeliveries, which runs
+// beside the queue, enqueues the jobs that send them. NewConfig gives the River configuration that
+// works them; the database gives the client for its engine (storage.Database.NewJobClient).
 package jobs
 
 import (
@@ -129,8 +131,8 @@ type Config struct {
 	SweepInterval time.Duration
 	// BankDetailsRetention is how long a customer's bank details are kept after their link ends.
 	BankDetailsRetention time.Duration
-	// WebhookWorkers is how many deliveries of events to partners' endpoints are sent at once, in
-	// a queue of their own (billing.WebhookQueue).
+	// WebhookWorkers is how many webhook requests this process sends at once, and how many
+	// endpoints' deliveries it works on at once, in a queue of their own (billing.WebhookQueue).
 	WebhookWorkers int
 	// AllowPrivateWebhooks lets deliveries go to loopback and private addresses (the sandbox).
 	AllowPrivateWebhooks bool
@@ -140,13 +142,6 @@ type Config struct {
 	// nil while no SMTP server is configured, when the emails wait in the queue.
 	SendEmailFunc func(ctx context.Context, job billing.SendEmailJob) error
 }
-
-// webhookFetchCooldown is the least time between two fetches of the webhooks queue. A delivery to
-// a partner that answers at once takes a millisecond or two, so River's default cooldown (100ms,
-// with at most WebhookWorkers jobs a fetch) would cap deliveries at WebhookWorkers × 10 a second.
-// The cooldown only spaces fetches that are due (a job inserted or finished while the last fetch
-// was full, or the poll): an idle queue is not fetched more often.
-const webhookFetchCooldown = 2 * time.Millisecond
 
 // DefaultConfig is the tuning for a process that has no settings of its own. The server reads
 // Workers, PollInterval, RescueAfter and BankDetailsRetention from its settings (by default it
@@ -167,7 +162,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 		message: "batches removed after their retention", unit: "batches"})
 	river.AddWorker(workers, &eraseBankDetailsWorker{service: service, logger: logger, retention: cfg.BankDetailsRetention})
 	webhooks := deliver.New(deliver.Options{AllowPrivate: cfg.AllowPrivateWebhooks, UserAgent: "Pyng-Webhooks/1"})
-	river.AddWorker(workers, &deliverWebhookWorker{service: service, client: webhooks, schedule: cfg.RetrySchedule})
+	river.AddWorker(workers, newDeliverWebhooksWorker(service, webhooks, cfg.RetrySchedule, deliveryLease(cfg), cfg.WebhookWorkers))
 	river.AddWorker(workers, &sweepWorker[ExpireInvitations]{sweep: service.ExpireInvitations, log: logger.Info,
 		message: "invitations expired", unit: "links"})
 	river.AddWorker(workers, &sweepWorker[PurgeEvents]{sweep: service.PurgeEvents, log: logger.Info,
@@ -179,7 +174,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 	return &river.Config{
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault:   {MaxWorkers: cfg.Workers},
-			billing.WebhookQueue: {MaxWorkers: cfg.WebhookWorkers, FetchCooldown: webhookFetchCooldown},
+			billing.WebhookQueue: {MaxWorkers: cfg.WebhookWorkers},
 		},
 		Workers:              workers,
 		FetchPollInterval:    cfg.PollInterval,

@@ -2,8 +2,10 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,24 +15,52 @@ import (
 
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/webhook/deliver"
 )
 
-func TestDeliveriesFollowTheRetryScheduleThenFail(t *testing.T) {
-	schedule := []time.Duration{time.Second, time.Minute, time.Hour}
-	w := jobs.DeliverWebhookWorker(nil, nil, schedule)
-	for attempt, want := range map[int]time.Duration{1: time.Second, 2: time.Minute, 3: time.Hour, 4: time.Hour} {
-		job := &river.Job[billing.DeliverWebhookJob]{JobRow: &rivertype.JobRow{Attempt: attempt}}
-		if got := time.Until(w.NextRetry(job)); got < want-time.Second || got > want {
-			t.Errorf("after attempt %d: retry in %v, want %v", attempt, got, want)
+func TestRetryScheduleOutcomes(t *testing.T) {
+	schedule := billing.RetrySchedule{time.Second, time.Minute}
+	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		tries, status int
+		state         billing.DeliveryState
+		next          time.Duration
+	}{
+		{0, 200, billing.DeliverySucceeded, 0},
+		{0, 500, billing.DeliveryPending, time.Second},
+		{1, 0, billing.DeliveryPending, time.Minute},
+		{2, 204, billing.DeliverySucceeded, 0},
+		{2, 410, billing.DeliveryFailed, 0},
+	} {
+		o := schedule.Outcome(billing.Delivery{ID: "dlv_1", Tries: c.tries}, billing.DeliveryAttempt{At: at, Status: c.status})
+		want := time.Time{}
+		if c.next > 0 {
+			want = at.Add(c.next)
+		}
+		if o.DeliveryID != "dlv_1" || o.State != c.state || !o.NextAttemptAt.Equal(want) || o.Attempt.Status != c.status {
+			t.Errorf("after try %d answered %d: %+v, want %s next at %v", c.tries+1, c.status, o, c.state, want)
 		}
 	}
+}
 
+// run works the endpoint's job once, as River would.
+func run(t testing.TB, w river.Worker[billing.DeliverWebhooksJob], endpointID string) {
+	t.Helper()
+	job := &river.Job[billing.DeliverWebhooksJob]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: billing.DeliverWebhooksJob{EndpointID: endpointID}}
+	if err := w.Work(context.Background(), job); err != nil {
+		t.Fatalf("Work: %v", err)
+	}
+}
+
+func TestDeliveriesFollowTheRetryScheduleThenFail(t *testing.T) {
+	schedule := []time.Duration{time.Second, time.Minute, time.Hour}
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		service, _ := apptest.NewService(t, engine)
+		clock := clocktest.New()
+		service, _ := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
 		site := apptest.NewSite(t, service, "Acme")
 		var answered atomic.Int32
 		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -46,27 +76,30 @@ func TestDeliveriesFollowTheRetryScheduleThenFail(t *testing.T) {
 		if _, err := service.Invite(ctx, site, "cust-1"); err != nil {
 			t.Fatal(err)
 		}
-		ds, _, err := service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 10})
-		if err != nil || len(ds) != 1 {
-			t.Fatalf("deliveries = %v, %v", ds, err)
-		}
-		w := jobs.DeliverWebhookWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), schedule)
-		for attempt := 1; attempt <= len(schedule)+1; attempt++ {
-			job := &river.Job[billing.DeliverWebhookJob]{JobRow: &rivertype.JobRow{Attempt: attempt}, Args: billing.DeliverWebhookJob{DeliveryID: ds[0].ID}}
-			err := w.Work(ctx, job)
-			final := attempt == len(schedule)+1
-			if final != (err == nil) {
-				t.Fatalf("attempt %d: Work = %v; want an error (a retry) before the last attempt and none after it", attempt, err)
+		w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), schedule, time.Minute, 16)
+		waits := append([]time.Duration{0}, schedule...)
+		for attempt, wait := range waits {
+			// Not due a moment before its time: a run sends nothing.
+			clock.Advance(wait - time.Millisecond)
+			run(t, w, e.ID)
+			if n := answered.Load(); n != int32(attempt) {
+				t.Fatalf("before attempt %d is due, the receiver was sent %d requests", attempt+1, n)
 			}
-			d, _, _ := service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 10})
+			clock.Advance(time.Millisecond)
+			run(t, w, e.ID)
+			ds, _, _ := service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 10})
+			final := attempt == len(schedule)
 			wantState := billing.DeliveryPending
 			if final {
 				wantState = billing.DeliveryFailed
 			}
-			if d[0].State != wantState || len(d[0].Attempts) != attempt || d[0].Attempts[attempt-1].Status != http.StatusBadGateway {
-				t.Fatalf("after attempt %d: %+v, want %s with %d attempts answered 502", attempt, d[0], wantState, attempt)
+			if len(ds) != 1 || ds[0].State != wantState || len(ds[0].Attempts) != attempt+1 || ds[0].Attempts[attempt].Status != http.StatusBadGateway ||
+				ds[0].Attempts[attempt].Error == "" {
+				t.Fatalf("after attempt %d: %+v, want %s with %d attempts answered 502", attempt+1, ds, wantState, attempt+1)
 			}
 		}
+		clock.Advance(24 * time.Hour)
+		run(t, w, e.ID)
 		if n := answered.Load(); n != int32(len(schedule)+1) {
 			t.Errorf("the receiver was sent %d requests, want %d", n, len(schedule)+1)
 		}
@@ -79,14 +112,99 @@ func TestDeliveriesFollowTheRetryScheduleThenFail(t *testing.T) {
 		if _, err := service.UpdateWebhookEndpoint(ctx, site, e.ID, billing.WebhookEndpointRequest{State: &disabled}); err != nil {
 			t.Fatal(err)
 		}
+		run(t, w, e.ID)
 		d, _, _ := service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 10})
-		job := &river.Job[billing.DeliverWebhookJob]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: billing.DeliverWebhookJob{DeliveryID: d[0].ID}}
-		if err := w.Work(ctx, job); err != nil {
-			t.Fatalf("Work for a disabled endpoint = %v", err)
-		}
-		d, _, _ = service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 10})
-		if d[0].State != billing.DeliveryFailed || len(d[0].Attempts) != 1 || d[0].Attempts[0].Status != 0 || answered.Load() != int32(len(schedule)+1) {
+		if d[0].State != billing.DeliveryFailed || len(d[0].Attempts) != 1 || d[0].Attempts[0].Status != 0 ||
+			d[0].Attempts[0].Error != "not sent: the endpoint is disabled" || answered.Load() != int32(len(schedule)+1) {
 			t.Errorf("a delivery to a disabled endpoint: %+v", d[0])
+		}
+	})
+}
+
+// A run sends every due delivery of its endpoint, in rounds, at most EndpointRequests at once and
+// no more than the process's limit, and records each once.
+func TestARunSendsTheEndpointsDueDeliveriesInRounds(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		service, _ := apptest.NewService(t, engine)
+		site := apptest.NewSite(t, service, "Acme")
+		var mu sync.Mutex
+		inFlight, most := 0, 0
+		received := map[string]int{}
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			inFlight++
+			most = max(most, inFlight)
+			received[r.Header.Get("webhook-id")]++
+			mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		}))
+		t.Cleanup(receiver.Close)
+		url := receiver.URL
+		e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 250 // more than two rounds
+		for i := range n {
+			if _, err := service.Invite(ctx, site, fmt.Sprintf("cust-%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
+		run(t, w, e.ID)
+		var ds []billing.Delivery
+		for f := (billing.DeliveryFilter{Limit: 100}); ; {
+			page, next, err := service.Deliveries(ctx, site, e.ID, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ds = append(ds, page...); next == "" {
+				break
+			}
+			f.Before = next
+		}
+		if len(ds) != n {
+			t.Fatalf("%d deliveries, want %d", len(ds), n)
+		}
+		for _, d := range ds {
+			if d.State != billing.DeliverySucceeded || len(d.Attempts) != 1 || received[d.EventID] != 1 {
+				t.Fatalf("delivery %+v: received %d times", d, received[d.EventID])
+			}
+		}
+		if most > jobs.EndpointRequests {
+			t.Errorf("%d requests at once to one endpoint, want at most %d", most, jobs.EndpointRequests)
+		}
+
+		// A run sends nothing while another holds the endpoint; with the process's limit below the
+		// endpoint's, the process's holds; a run whose time is spent sends nothing more, and what
+		// is left stays due.
+		most = 0
+		for i := range 20 {
+			if _, err := service.Invite(ctx, site, fmt.Sprintf("late-%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if held, err := service.HoldWebhooks(ctx, e.ID, "another run", time.Minute); err != nil || !held {
+			t.Fatalf("HoldWebhooks = %v, %v", held, err)
+		}
+		run(t, w, e.ID)
+		if len(received) != n {
+			t.Fatalf("a run sent %d deliveries while another held the endpoint", len(received)-n)
+		}
+		if err := service.ReleaseWebhooks(ctx, e.ID, "another run"); err != nil {
+			t.Fatal(err)
+		}
+		run(t, jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, 0, 16), e.ID)
+		if len(received) != n {
+			t.Fatalf("a run with no time sent %d deliveries", len(received)-n)
+		}
+		run(t, jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 2), e.ID)
+		if len(received) != n+20 || most > 2 {
+			t.Errorf("received %d deliveries, %d at most at once; want %d, at most 2", len(received), most, n+20)
 		}
 	})
 }

@@ -47,16 +47,34 @@ func (e executor) DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([
 	return many(attempt)(e.q.DeliveryAttempts(ctx, deliveryIDs))
 }
 
-// InsertInvitation inserts the invitation and its event in one statement when the site has no
-// enabled webhook endpoint (see the query).
-func (e executor) InsertInvitation(ctx context.Context, l billing.Link, ev billing.Event) (driver.InvitationInsert, error) {
-	r, err := e.q.InsertInvitation(ctx, dbsqlc.InsertInvitationParams{
+// InsertInvitation inserts the invitation, its event and the event's deliveries in one statement
+// (see the query), with an id ready for each endpoint the site may have.
+func (e executor) InsertInvitation(ctx context.Context, l billing.Link, ev billing.Event) (bool, error) {
+	n, err := e.q.InsertInvitation(ctx, dbsqlc.InsertInvitationParams{
 		ID: l.ID, SiteID: l.SiteID, CustomerReference: l.CustomerReference,
 		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt), Metadata: driver.Metadata(l.Metadata),
 		EventID: ev.ID, EventType: string(ev.Type), EventCreatedAt: billing.Millis(ev.CreatedAt), EventBody: string(ev.Body),
+		DeliveryIds: billing.NewIDs("dlv", billing.MaxWebhookEndpoints),
 	})
-	if err != nil {
-		return driver.InvitationInsert{}, mapErr(err)
+	return n == 1, mapErr(err)
+}
+
+// RecordDeliveryOutcomes records a round of deliveries as arrays of their columns: two statements.
+func (e executor) RecordDeliveryOutcomes(ctx context.Context, outcomes []billing.DeliveryOutcome) error {
+	var a dbsqlc.InsertAttemptsParams
+	var u dbsqlc.UpdateDeliveriesParams
+	for _, o := range outcomes {
+		a.DeliveryIds = append(a.DeliveryIds, o.DeliveryID)
+		a.AttemptedAts = append(a.AttemptedAts, billing.Millis(o.Attempt.At))
+		a.Statuses = append(a.Statuses, int64(o.Attempt.Status))
+		a.Errors = append(a.Errors, o.Attempt.Error)
+		a.DurationsMs = append(a.DurationsMs, o.Attempt.Duration.Milliseconds())
+		u.Ids = append(u.Ids, o.DeliveryID)
+		u.States = append(u.States, string(o.State))
+		u.NextAttemptAts = append(u.NextAttemptAts, driver.OptionalMillis(o.NextAttemptAt))
 	}
-	return driver.InvitationInsert{Inserted: r.Inserted == 1, NeedsTx: r.HasEndpoints}, nil
+	if err := e.q.InsertAttempts(ctx, a); err != nil {
+		return mapErr(err)
+	}
+	return e.q.UpdateDeliveries(ctx, u)
 }

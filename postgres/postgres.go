@@ -201,6 +201,11 @@ func (t txExecutor) InsertJob(ctx context.Context, job billing.Job) error {
 	return err
 }
 
+func (t txExecutor) InsertJobs(ctx context.Context, jobs []billing.Job) error {
+	_, err := t.inserter.InsertManyTx(ctx, t.tx, driver.InsertManyParams(jobs))
+	return err
+}
+
 func (t txExecutor) Commit(ctx context.Context) error { return t.tx.Commit(ctx) }
 
 func (t txExecutor) Rollback(ctx context.Context) error {

@@ -377,8 +377,8 @@ UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = 'failing'
 WHERE id = @id AND state = 'enabled' AND failing_since <= @cutoff::bigint;
 
 -- name: InsertDelivery :exec
-INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at)
-VALUES (@id, @endpoint_id, @event_id, @event_type, 'pending', @created_at);
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
+VALUES (@id, @endpoint_id, @event_id, @event_type, 'pending', @created_at, @created_at);
 
 -- name: GetDelivery :one
 SELECT * FROM webhook_deliveries WHERE id = @id;
@@ -395,13 +395,56 @@ WHERE endpoint_id = @endpoint_id
 ORDER BY created_at DESC, id DESC
 LIMIT @lim;
 
--- name: SetDeliveryState :exec
-UPDATE webhook_deliveries SET state = @state WHERE id = @id;
+-- name: RetryDelivery :execrows
+UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = @now::bigint WHERE id = @id;
 
--- name: InsertAttempt :exec
+-- name: DueEndpoints :many
+-- The endpoints with deliveries due: a look into webhook_deliveries_due per endpoint, for the
+-- endpoints are few (at most 16 a site) where the due deliveries may be many.
+SELECT e.id FROM webhook_endpoints AS e
+WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
+              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= @now::bigint);
+
+-- name: LeaseEndpoint :execrows
+-- Gives the holder the endpoint's lease until until, unless another holds it past now; 1 when it
+-- has it.
+UPDATE webhook_endpoints SET lease_holder = @holder, lease_until = @until::bigint
+WHERE id = @id AND (lease_until IS NULL OR lease_until <= @now::bigint OR lease_holder = @holder);
+
+-- name: ReleaseEndpoint :exec
+UPDATE webhook_endpoints SET lease_holder = NULL, lease_until = NULL
+WHERE id = @id AND lease_holder = @holder;
+
+-- name: DueDeliveries :many
+-- Up to lim of the endpoint's deliveries due by now, after the one due at after_at with after_id
+-- in the order they came due, with their events' bodies.
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, ev.body
+FROM webhook_deliveries AS d
+JOIN events AS ev ON ev.id = d.event_id
+WHERE d.endpoint_id = @endpoint_id AND d.state = 'pending' AND d.next_attempt_at <= @now::bigint
+  AND (d.next_attempt_at > @after_at::bigint OR (d.next_attempt_at = @after_at::bigint AND d.id > @after_id))
+ORDER BY d.next_attempt_at, d.id
+LIMIT @lim;
+
+-- name: InsertAttempts :exec
+-- The attempts of a round of deliveries, as arrays of their columns, each numbered after its
+-- delivery's others; an attempt of a delivery that is gone is left out.
 INSERT INTO webhook_attempts (delivery_id, n, attempted_at, status, error, duration_ms)
-SELECT @delivery_id, COALESCE(MAX(n), 0) + 1, @attempted_at, @status, @error, @duration_ms
-FROM webhook_attempts WHERE delivery_id = @delivery_id;
+SELECT a.delivery_id,
+       COALESCE((SELECT max(w.n) FROM webhook_attempts AS w WHERE w.delivery_id = a.delivery_id), 0) + 1,
+       a.attempted_at, a.status, a.error, a.duration_ms
+FROM (SELECT unnest(@delivery_ids::text[]) AS delivery_id, unnest(@attempted_ats::bigint[]) AS attempted_at,
+             unnest(@statuses::integer[]) AS status, unnest(@errors::text[]) AS error,
+             unnest(@durations_ms::bigint[]) AS duration_ms) AS a
+JOIN webhook_deliveries AS d ON d.id = a.delivery_id;
+
+-- name: UpdateDeliveries :exec
+-- Each delivery's state after its attempt (next_attempt_ats: 0 when it is no longer pending).
+UPDATE webhook_deliveries AS d
+SET state = o.state, tries = d.tries + 1, next_attempt_at = nullif(o.next_attempt_at, 0)
+FROM (SELECT unnest(@ids::text[]) AS id, unnest(@states::text[]) AS state,
+             unnest(@next_attempt_ats::bigint[]) AS next_attempt_at) AS o
+WHERE d.id = o.id;
 
 -- name: DeliveryAttempts :many
 SELECT * FROM webhook_attempts
@@ -440,16 +483,6 @@ UPDATE api_clients SET secret_hash = @secret_hash
 WHERE id = @id AND revoked_at IS NULL
 RETURNING *;
 
--- name: DeliveryMessage :one
--- What one attempt of a delivery sends, in one read: the delivery, its endpoint and its event.
-SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at,
-       e.site_id, e.url, e.state AS endpoint_state, e.secret, e.previous_secret, e.previous_secret_until,
-       ev.body
-FROM webhook_deliveries AS d
-JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
-JOIN events AS ev ON ev.id = d.event_id
-WHERE d.id = @id;
-
 -- The BSB directory (pyng admin bsb import replaces it whole, in one transaction).
 
 -- name: DeleteBranches :exec
@@ -467,22 +500,31 @@ SELECT * FROM bsb_directory WHERE bsb = @bsb;
 SELECT count(*) FROM (SELECT 1 FROM bsb_directory LIMIT 1) AS any_branch;
 
 -- name: InsertInvitation :one
--- An invitation and its customer.invited event in one statement, so in one round trip and
--- atomically, when the site has no enabled webhook endpoint (whose deliveries and their jobs must
--- be written in the same transaction: then nothing is written, and has_endpoints says so).
--- inserted is 0 when the pair has a current or active link.
-WITH endpoints AS (
-    SELECT 1 FROM webhook_endpoints WHERE webhook_endpoints.site_id = @site_id::text AND webhook_endpoints.state = 'enabled' LIMIT 1
-), link AS (
+-- An invitation, its customer.invited event and the event's deliveries (one to each enabled
+-- endpoint of the site that subscribes to the type, as billing.WebhookEndpoint.Subscribes) in one
+-- statement, so in one round trip and atomically. delivery_ids holds an id for each endpoint the
+-- site may have, numbered in the order of the endpoints' ids. Returns 0, having written nothing,
+-- when the pair has a current or active link.
+WITH link AS (
     INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at, metadata)
-    SELECT @id::text, @site_id::text, @customer_reference::text, 'invited', TRUE, @created_at::bigint, @expires_at::bigint,
-           sqlc.narg(metadata)::text
-    WHERE NOT EXISTS (SELECT 1 FROM endpoints)
+    VALUES (@id::text, @site_id::text, @customer_reference::text, 'invited', TRUE, @created_at::bigint, @expires_at::bigint,
+            sqlc.narg(metadata)::text)
     ON CONFLICT DO NOTHING
     RETURNING id
 ), event AS (
     INSERT INTO events (id, site_id, type, created_at, body)
     SELECT @event_id::text, @site_id::text, @event_type::text, @event_created_at::bigint, @event_body::text FROM link
     RETURNING id
+), subscribed AS (
+    SELECT e.id, row_number() OVER (ORDER BY e.id) AS n
+    FROM webhook_endpoints AS e
+    WHERE e.site_id = @site_id::text AND e.state = 'enabled'
+      AND string_to_array(e.event_types, ' ') && ARRAY['*', @event_type::text]
+), delivery AS (
+    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
+    SELECT ids.id, s.id, event.id, @event_type::text, 'pending', @event_created_at::bigint, @event_created_at::bigint
+    FROM event, subscribed AS s
+    JOIN (SELECT unnest(@delivery_ids::text[]) AS id, generate_series(1, cardinality(@delivery_ids::text[])) AS n) AS ids
+      ON ids.n = s.n
 )
-SELECT (SELECT count(*) FROM event)::bigint AS inserted, EXISTS (SELECT 1 FROM endpoints) AS has_endpoints;
+SELECT count(*) FROM event;

@@ -56,6 +56,49 @@ func (e executor) DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([
 
 // InsertInvitation always leaves the invitation to a transaction: SQLite has no data-modifying
 // common table expressions, and its transactions cost no round trip.
-func (e executor) InsertInvitation(context.Context, billing.Link, billing.Event) (driver.InvitationInsert, error) {
-	return driver.InvitationInsert{NeedsTx: true}, nil
+func (e executor) InsertInvitation(context.Context, billing.Link, billing.Event) (bool, error) {
+	return false, nil
+}
+
+// insertAttempts and updateDeliveries record a round of deliveries, given as a JSON array of
+// {"id", "at", "status", "error", "ms", "state", "next"} (next: 0 when no longer pending).
+const (
+	insertAttempts = `INSERT INTO webhook_attempts (delivery_id, n, attempted_at, status, error, duration_ms)
+SELECT o.id, COALESCE((SELECT max(w.n) FROM webhook_attempts AS w WHERE w.delivery_id = o.id), 0) + 1,
+       o.at, o.status, o.error, o.ms
+FROM (SELECT value ->> '$.id' AS id, value ->> '$.at' AS at, value ->> '$.status' AS status,
+             value ->> '$.error' AS error, value ->> '$.ms' AS ms
+      FROM jsonb_each(?)) AS o
+JOIN webhook_deliveries AS d ON d.id = o.id`
+	updateDeliveries = `UPDATE webhook_deliveries
+SET state = o.state, tries = tries + 1, next_attempt_at = nullif(o.next, 0)
+FROM (SELECT value ->> '$.id' AS id, value ->> '$.state' AS state, value ->> '$.next' AS next FROM jsonb_each(?)) AS o
+WHERE webhook_deliveries.id = o.id`
+)
+
+// deliveryOutcomeJSON is a delivery's outcome in the JSON array of insertAttempts and updateDeliveries.
+type deliveryOutcomeJSON struct {
+	ID     string `json:"id"`
+	At     int64  `json:"at"`
+	Status int    `json:"status"`
+	Error  string `json:"error"`
+	Ms     int64  `json:"ms"`
+	State  string `json:"state"`
+	Next   int64  `json:"next"`
+}
+
+func (e executor) RecordDeliveryOutcomes(ctx context.Context, outcomes []billing.DeliveryOutcome) error {
+	js, err := jsonArray(outcomes, func(o billing.DeliveryOutcome) deliveryOutcomeJSON {
+		a := o.Attempt
+		return deliveryOutcomeJSON{ID: o.DeliveryID, At: billing.Millis(a.At), Status: a.Status, Error: a.Error, Ms: a.Duration.Milliseconds(),
+			State: string(o.State), Next: driver.OptionalMillis(o.NextAttemptAt)}
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := e.db.ExecContext(ctx, insertAttempts, js); err != nil {
+		return mapErr(err)
+	}
+	_, err = e.db.ExecContext(ctx, updateDeliveries, js)
+	return err
 }

@@ -314,18 +314,29 @@ func (e executor) ListDeliveriesBefore(ctx context.Context, endpointID string, c
 		CreatedAt: billing.Millis(createdAt), ID: id, Lim: int64(limit)}))
 }
 
-func (e executor) SetDeliveryState(ctx context.Context, id string, state billing.DeliveryState) error {
-	return e.q.SetDeliveryState(ctx, dbsqlc.SetDeliveryStateParams{ID: id, State: string(state)})
+func (e executor) RetryDelivery(ctx context.Context, id string, now time.Time) (bool, error) {
+	n, err := e.q.RetryDelivery(ctx, dbsqlc.RetryDeliveryParams{ID: id, Now: billing.Millis(now)})
+	return n == 1, err
 }
 
-func (e executor) DeliveryMessage(ctx context.Context, deliveryID string) (driver.DeliveryMessage, error) {
-	return one(func(r dbsqlc.DeliveryMessageRow) driver.DeliveryMessage { return driver.MessageRecord(r).Message() })(
-		e.q.DeliveryMessage(ctx, deliveryID))
+func (e executor) LeaseEndpoint(ctx context.Context, id, holder string, now, until time.Time) (bool, error) {
+	n, err := e.q.LeaseEndpoint(ctx, dbsqlc.LeaseEndpointParams{ID: id, Holder: driver.NullString(holder), Now: billing.Millis(now),
+		Until: billing.Millis(until)})
+	return n == 1, err
 }
 
-func (e executor) InsertAttempt(ctx context.Context, deliveryID string, a billing.DeliveryAttempt) error {
-	return mapErr(e.q.InsertAttempt(ctx, dbsqlc.InsertAttemptParams{DeliveryID: deliveryID, AttemptedAt: billing.Millis(a.At),
-		Status: int64(a.Status), Error: a.Error, DurationMs: a.Duration.Milliseconds()}))
+func (e executor) ReleaseEndpoint(ctx context.Context, id, holder string) error {
+	return e.q.ReleaseEndpoint(ctx, dbsqlc.ReleaseEndpointParams{ID: id, Holder: driver.NullString(holder)})
+}
+
+func (e executor) DueDeliveries(ctx context.Context, endpointID string, now time.Time, after billing.DueDelivery, limit int) ([]billing.DueDelivery, error) {
+	return many(func(r dbsqlc.DueDeliveriesRow) billing.DueDelivery { return driver.DueDeliveryRecord(r).Due() })(
+		e.q.DueDeliveries(ctx, dbsqlc.DueDeliveriesParams{EndpointID: endpointID, Now: billing.Millis(now),
+			AfterAt: billing.Millis(after.Due), AfterID: after.Delivery.ID, Lim: int64(limit)}))
+}
+
+func (e executor) DueEndpoints(ctx context.Context, now time.Time) ([]string, error) {
+	return e.q.DueEndpoints(ctx, billing.Millis(now))
 }
 
 func site(r dbsqlc.Site) billing.Site {

@@ -356,8 +356,8 @@ UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = 'failing'
 WHERE id = sqlc.arg(id) AND state = 'enabled' AND failing_since <= CAST(sqlc.arg(cutoff) AS BIGINT);
 
 -- name: InsertDelivery :exec
-INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at)
-VALUES (sqlc.arg(id), sqlc.arg(endpoint_id), sqlc.arg(event_id), sqlc.arg(event_type), 'pending', sqlc.arg(created_at));
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
+VALUES (sqlc.arg(id), sqlc.arg(endpoint_id), sqlc.arg(event_id), sqlc.arg(event_type), 'pending', sqlc.arg(created_at), sqlc.arg(created_at));
 
 -- name: GetDelivery :one
 SELECT * FROM webhook_deliveries WHERE id = sqlc.arg(id);
@@ -374,13 +374,36 @@ WHERE endpoint_id = sqlc.arg(endpoint_id)
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(lim);
 
--- name: SetDeliveryState :exec
-UPDATE webhook_deliveries SET state = sqlc.arg(state) WHERE id = sqlc.arg(id);
+-- name: RetryDelivery :execrows
+UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = CAST(sqlc.arg(now) AS BIGINT) WHERE id = sqlc.arg(id);
 
--- name: InsertAttempt :exec
-INSERT INTO webhook_attempts (delivery_id, n, attempted_at, status, error, duration_ms)
-SELECT sqlc.arg(delivery_id), COALESCE(MAX(n), 0) + 1, sqlc.arg(attempted_at), sqlc.arg(status), sqlc.arg(error), sqlc.arg(duration_ms)
-FROM webhook_attempts WHERE delivery_id = sqlc.arg(delivery_id);
+-- name: DueEndpoints :many
+-- The endpoints with deliveries due: a look into webhook_deliveries_due per endpoint, for the
+-- endpoints are few (at most 16 a site) where the due deliveries may be many.
+SELECT e.id FROM webhook_endpoints AS e
+WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
+              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= CAST(sqlc.arg(now) AS BIGINT));
+
+-- name: LeaseEndpoint :execrows
+-- Gives the holder the endpoint's lease until until, unless another holds it past now; 1 when it
+-- has it.
+UPDATE webhook_endpoints SET lease_holder = sqlc.arg(holder), lease_until = CAST(sqlc.arg(until) AS BIGINT)
+WHERE id = sqlc.arg(id) AND (lease_until IS NULL OR lease_until <= CAST(sqlc.arg(now) AS BIGINT) OR lease_holder = sqlc.arg(holder));
+
+-- name: ReleaseEndpoint :exec
+UPDATE webhook_endpoints SET lease_holder = NULL, lease_until = NULL
+WHERE id = sqlc.arg(id) AND lease_holder = sqlc.arg(holder);
+
+-- name: DueDeliveries :many
+-- Up to lim of the endpoint's deliveries due by now, after the one due at after_at with after_id
+-- in the order they came due, with their events' bodies.
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, ev.body
+FROM webhook_deliveries AS d
+JOIN events AS ev ON ev.id = d.event_id
+WHERE d.endpoint_id = sqlc.arg(endpoint_id) AND d.state = 'pending' AND d.next_attempt_at <= CAST(sqlc.arg(now) AS BIGINT)
+  AND (d.next_attempt_at > CAST(sqlc.arg(after_at) AS BIGINT) OR (d.next_attempt_at = CAST(sqlc.arg(after_at) AS BIGINT) AND d.id > sqlc.arg(after_id)))
+ORDER BY d.next_attempt_at, d.id
+LIMIT sqlc.arg(lim);
 
 -- name: DeliveryAttempts :many
 -- ids is a JSON array of delivery ids.
@@ -419,16 +442,6 @@ LIMIT sqlc.arg(lim);
 UPDATE api_clients SET secret_hash = sqlc.arg(secret_hash)
 WHERE id = sqlc.arg(id) AND revoked_at IS NULL
 RETURNING *;
-
--- name: DeliveryMessage :one
--- What one attempt of a delivery sends, in one read: the delivery, its endpoint and its event.
-SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at,
-       e.site_id, e.url, e.state AS endpoint_state, e.secret, e.previous_secret, e.previous_secret_until,
-       ev.body
-FROM webhook_deliveries AS d
-JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
-JOIN events AS ev ON ev.id = d.event_id
-WHERE d.id = sqlc.arg(id);
 
 -- The BSB directory (pyng admin bsb import replaces it whole, in one transaction).
 

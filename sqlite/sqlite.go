@@ -186,6 +186,11 @@ func (t txExecutor) InsertJob(ctx context.Context, job billing.Job) error {
 	return err
 }
 
+func (t txExecutor) InsertJobs(ctx context.Context, jobs []billing.Job) error {
+	_, err := t.inserter.InsertManyTx(ctx, t.tx, driver.InsertManyParams(jobs))
+	return err
+}
+
 func (t txExecutor) Commit(context.Context) error { return t.tx.Commit() }
 
 func (t txExecutor) Rollback(context.Context) error {

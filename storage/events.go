@@ -26,9 +26,10 @@ func (s *Store) inTx(ctx context.Context, fn func(driver.ExecutorTx) error) erro
 	return tx.Commit(ctx)
 }
 
-// record writes the events in tx, and for each a delivery, with the job that makes its first
-// attempt, to every enabled endpoint of its site that subscribes to its type: the outbox, so that
-// an event exists exactly when its change committed, and its deliveries exactly when it does.
+// record writes the events in tx, and for each a pending delivery, due at once, to every enabled
+// endpoint of its site that subscribes to its type: the outbox, so that an event exists exactly
+// when its change committed, and its deliveries exactly when it does. ScheduleDeliveries finds
+// them due.
 func (s *Store) record(ctx context.Context, tx driver.ExecutorTx, events ...billing.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -59,15 +60,12 @@ func (s *Store) record(ctx context.Context, tx driver.ExecutorTx, events ...bill
 	return nil
 }
 
-// deliver writes a pending delivery of e to the endpoint and enqueues its first attempt.
+// deliver writes a pending delivery of e to the endpoint, due at once.
 func (s *Store) deliver(ctx context.Context, tx driver.ExecutorTx, e billing.Event, endpointID string) (billing.Delivery, error) {
 	d := billing.Delivery{ID: billing.NewID("dlv"), EndpointID: endpointID, EventID: e.ID, EventType: e.Type,
 		State: billing.DeliveryPending, CreatedAt: e.CreatedAt, Attempts: []billing.DeliveryAttempt{}}
 	if err := tx.InsertDelivery(ctx, d); err != nil {
 		return billing.Delivery{}, fmt.Errorf("insert delivery: %w", interpret(err))
-	}
-	if err := tx.InsertJob(ctx, billing.DeliverWebhookJob{DeliveryID: d.ID}); err != nil {
-		return billing.Delivery{}, fmt.Errorf("enqueue delivery: %w", err)
 	}
 	return d, nil
 }
@@ -308,46 +306,88 @@ func (s *Store) Delivery(ctx context.Context, id string) (billing.Delivery, erro
 	return ds[0], s.withAttempts(ctx, ds)
 }
 
-func (s *Store) RetryDelivery(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx driver.ExecutorTx) error {
-		if _, err := tx.GetDelivery(ctx, id); err != nil {
-			return interpret(err)
-		}
-		if err := tx.SetDeliveryState(ctx, id, billing.DeliveryPending); err != nil {
-			return err
-		}
-		return tx.InsertJob(ctx, billing.DeliverWebhookJob{DeliveryID: id})
-	})
+func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) error {
+	found, err := s.d.Executor().RetryDelivery(ctx, id, now)
+	if err == nil && !found {
+		return billing.ErrNotFound
+	}
+	return err
 }
 
-func (s *Store) RecordAttempt(ctx context.Context, d billing.Delivery, a billing.DeliveryAttempt, final bool, failureLimit time.Duration) error {
+// ScheduleDeliveries enqueues the jobs of the endpoints with due deliveries in one statement,
+// which leaves out an endpoint whose job of the round waits or runs (the job is unique).
+func (s *Store) ScheduleDeliveries(ctx context.Context, now time.Time, period time.Duration) (int, error) {
+	ids, err := s.d.Executor().DueEndpoints(ctx, now)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	round := billing.Millis(now) / max(period.Milliseconds(), 1)
+	jobs := make([]billing.Job, len(ids))
+	for i, id := range ids {
+		jobs[i] = billing.DeliverWebhooksJob{EndpointID: id, Round: round}
+	}
+	return len(ids), s.inTx(ctx, func(tx driver.ExecutorTx) error { return tx.InsertJobs(ctx, jobs) })
+}
+
+func (s *Store) LeaseEndpoint(ctx context.Context, endpointID, holder string, now, until time.Time) (bool, error) {
+	return s.d.Executor().LeaseEndpoint(ctx, endpointID, holder, now, until)
+}
+
+func (s *Store) ReleaseEndpoint(ctx context.Context, endpointID, holder string) error {
+	return s.d.Executor().ReleaseEndpoint(ctx, endpointID, holder)
+}
+
+func (s *Store) DueDeliveries(ctx context.Context, endpointID string, now time.Time, after billing.DueDelivery, limit int) ([]billing.DueDelivery, error) {
+	return s.d.Executor().DueDeliveries(ctx, endpointID, now, after, limit)
+}
+
+func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes []billing.DeliveryOutcome, failureLimit time.Duration) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	// The endpoint is marked by its latest attempts: a success, then the failures after it.
+	var lastSuccess, firstFailure, lastFailure time.Time
+	for _, o := range outcomes {
+		if o.Attempt.Succeeded() && o.Attempt.At.After(lastSuccess) {
+			lastSuccess = o.Attempt.At
+		}
+	}
+	for _, o := range outcomes {
+		at := o.Attempt.At
+		if o.Attempt.Succeeded() || !lastSuccess.IsZero() && !at.After(lastSuccess) {
+			continue
+		}
+		if firstFailure.IsZero() || at.Before(firstFailure) {
+			firstFailure = at
+		}
+		if at.After(lastFailure) {
+			lastFailure = at
+		}
+	}
 	return s.inTx(ctx, func(tx driver.ExecutorTx) error {
-		if err := tx.InsertAttempt(ctx, d.ID, a); err != nil {
-			return fmt.Errorf("insert attempt: %w", interpret(err))
+		if err := tx.RecordDeliveryOutcomes(ctx, outcomes); err != nil {
+			return fmt.Errorf("record delivery outcomes: %w", interpret(err))
 		}
-		if a.Succeeded() {
-			if err := tx.SetDeliveryState(ctx, d.ID, billing.DeliverySucceeded); err != nil {
-				return err
-			}
-			return tx.MarkEndpointSucceeded(ctx, d.EndpointID)
-		}
-		if final {
-			if err := tx.SetDeliveryState(ctx, d.ID, billing.DeliveryFailed); err != nil {
+		if !lastSuccess.IsZero() {
+			if err := tx.MarkEndpointSucceeded(ctx, endpointID); err != nil {
 				return err
 			}
 		}
-		if err := tx.MarkEndpointFailing(ctx, d.EndpointID, a.At); err != nil {
+		if firstFailure.IsZero() {
+			return nil
+		}
+		if err := tx.MarkEndpointFailing(ctx, endpointID, firstFailure); err != nil {
 			return err
 		}
-		disabled, err := tx.DisableFailingEndpoint(ctx, d.EndpointID, a.At.Add(-failureLimit))
+		disabled, err := tx.DisableFailingEndpoint(ctx, endpointID, lastFailure.Add(-failureLimit))
 		if err != nil || !disabled {
 			return err
 		}
-		stored, err := tx.GetWebhookEndpoint(ctx, d.EndpointID)
+		stored, err := tx.GetWebhookEndpoint(ctx, endpointID)
 		if err != nil {
 			return interpret(err)
 		}
-		e, err := billing.NewEvent(billing.EventWebhookEndpointDisabled, stored.Endpoint.SiteID, a.At, billing.ViewWebhookEndpoint(stored.Endpoint))
+		e, err := billing.NewEvent(billing.EventWebhookEndpointDisabled, stored.Endpoint.SiteID, lastFailure, billing.ViewWebhookEndpoint(stored.Endpoint))
 		if err != nil {
 			return err
 		}
@@ -355,23 +395,10 @@ func (s *Store) RecordAttempt(ctx context.Context, d billing.Delivery, a billing
 	})
 }
 
-func (s *Store) SkipDelivery(ctx context.Context, deliveryID string, a billing.DeliveryAttempt) error {
-	return s.inTx(ctx, func(tx driver.ExecutorTx) error {
-		if err := tx.InsertAttempt(ctx, deliveryID, a); err != nil {
-			return fmt.Errorf("insert attempt: %w", interpret(err))
-		}
-		return tx.SetDeliveryState(ctx, deliveryID, billing.DeliveryFailed)
-	})
-}
-
-func (s *Store) DeliveryMessage(ctx context.Context, deliveryID string) (billing.Delivery, billing.WebhookEndpoint, billing.Event, error) {
-	m, err := s.d.Executor().DeliveryMessage(ctx, deliveryID)
-	if err != nil {
-		return billing.Delivery{}, billing.WebhookEndpoint{}, billing.Event{}, interpret(err)
+func (s *Store) SkipDeliveries(ctx context.Context, deliveryIDs []string, a billing.DeliveryAttempt) error {
+	outcomes := make([]billing.DeliveryOutcome, len(deliveryIDs))
+	for i, id := range deliveryIDs {
+		outcomes[i] = billing.DeliveryOutcome{DeliveryID: id, Attempt: a, State: billing.DeliveryFailed}
 	}
-	e, err := s.openEndpoint(m.Endpoint)
-	if err != nil {
-		return billing.Delivery{}, billing.WebhookEndpoint{}, billing.Event{}, err
-	}
-	return m.Delivery, e, m.Event, nil
+	return s.inTx(ctx, func(tx driver.ExecutorTx) error { return tx.RecordDeliveryOutcomes(ctx, outcomes) })
 }

@@ -54,25 +54,25 @@ func TestEventStore(t *testing.T) {
 	}
 }
 
-// deliveryJobs counts the deliver_webhook jobs of a delivery through the queue's own client.
-func deliveryJobs(t *testing.T, db storage.Database) func(ctx context.Context, deliveryID string) (int, error) {
+// deliveryJobs counts the deliver_webhooks jobs of an endpoint through the queue's own client.
+func deliveryJobs(t *testing.T, db storage.Database) func(ctx context.Context, endpointID string) (int, error) {
 	t.Helper()
 	queue, err := db.NewJobClient(&river.Config{})
 	if err != nil {
 		t.Fatalf("NewJobClient: %v", err)
 	}
-	return func(ctx context.Context, deliveryID string) (int, error) {
-		res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.DeliverWebhookJob{}.Kind()).First(10_000))
+	return func(ctx context.Context, endpointID string) (int, error) {
+		res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.DeliverWebhooksJob{}.Kind()).First(10_000))
 		if err != nil {
 			return 0, err
 		}
 		n := 0
 		for _, j := range res.Jobs {
-			var args billing.DeliverWebhookJob
+			var args billing.DeliverWebhooksJob
 			if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
 				return 0, fmt.Errorf("job %d: %w", j.ID, err)
 			}
-			if args.DeliveryID == deliveryID {
+			if args.EndpointID == endpointID {
 				n++
 			}
 		}

@@ -149,15 +149,16 @@ func (s *Store) EnsureSigningKey(ctx context.Context, candidate billing.SigningK
 // expired is marked so (with its customer.expired event, unless the sweep wrote it) and cleared
 // before the INSERT is tried again. Nothing inserted then means the pair's link is still active.
 //
-// On PostgreSQL, a site without webhook endpoints has its invitation written by one statement
-// outside a transaction (InsertInvitation): one round trip where the transaction takes five.
+// On PostgreSQL the first invitation is written with its event and their deliveries by one
+// statement outside a transaction (InsertInvitation): one round trip where the transaction takes
+// five or more.
 func (s *Store) CreateLink(ctx context.Context, l billing.Link) error {
 	invited, err := billing.LinkEvent(billing.EventCustomerInvited, l, l.CreatedAt)
 	if err != nil {
 		return err
 	}
-	done, err := s.d.Executor().InsertInvitation(ctx, l, invited)
-	if err != nil || done.Inserted {
+	inserted, err := s.d.Executor().InsertInvitation(ctx, l, invited)
+	if err != nil || inserted {
 		return interpret(err)
 	}
 	return s.inTx(ctx, func(tx driver.ExecutorTx) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -26,9 +27,9 @@ type EventStore interface {
 // Events is a fresh, empty store for one test of the events suite.
 type Events struct {
 	Store EventStore
-	// DeliveryJobsFunc counts the billing.DeliverWebhookJob jobs in the store's queue for the
-	// delivery.
-	DeliveryJobsFunc func(ctx context.Context, deliveryID string) (int, error)
+	// DeliveryJobsFunc counts the billing.DeliverWebhooksJob jobs in the store's queue for the
+	// endpoint.
+	DeliveryJobsFunc func(ctx context.Context, endpointID string) (int, error)
 	// EmailJobsFunc returns the arguments, as the queue keeps them (JSON), of the
 	// billing.SendEmailJob jobs in the store's queue for the link.
 	EmailJobsFunc func(ctx context.Context, linkID string) ([]string, error)
@@ -41,10 +42,11 @@ func RunEvents(t *testing.T, open func(t *testing.T) Events) {
 	t.Run("EachChangeWritesItsEvent", s.eachChange)
 	t.Run("ARefusedChangeWritesNoEvent", s.refusedChange)
 	t.Run("Deliveries", s.deliveries)
+	t.Run("LeaseEndpoint", s.leaseEndpoint)
 	t.Run("ExpireInvitations", s.expireInvitations)
 	t.Run("ListEvents", s.listEvents)
 	t.Run("PurgeEvents", s.purgeEvents)
-	t.Run("RecordAttempt", s.recordAttempt)
+	t.Run("RecordAttempts", s.recordAttempts)
 	t.Run("Metadata", s.metadata)
 	t.Run("EmailJobs", s.emailJobs)
 }
@@ -200,31 +202,35 @@ func (s eventSuite) refusedChange(t *testing.T) {
 	}
 }
 
+// due reads the endpoint's deliveries due at now.
+func (b eventBundle) due(t *testing.T, endpointID string, now time.Time) []billing.DueDelivery {
+	t.Helper()
+	due, err := b.Store.DueDeliveries(context.Background(), endpointID, now, billing.DueDelivery{}, 100)
+	if err != nil {
+		t.Fatalf("DueDeliveries: %v", err)
+	}
+	return due
+}
+
 func (s eventSuite) deliveries(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := s.setup(t)
 	all := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
+	invitedOnly := b.endpoint(t, billing.EndpointEnabled, billing.EventCustomerInvited)
 	linkedOnly := b.endpoint(t, billing.EndpointEnabled, billing.EventCustomerLinked)
 	disabled := b.endpoint(t, billing.EndpointDisabled, billing.AllEventTypes)
 	b.invite(t, "cust-1", t0)
 	event := b.events(t, billing.EventFilter{}, 1)[0]
 
 	ds := b.deliveries(t, all.ID)
-	if len(ds) != 1 || ds[0].EventID != event.ID || ds[0].State != billing.DeliveryPending || ds[0].EventType != billing.EventCustomerInvited {
+	if len(ds) != 1 || ds[0].EventID != event.ID || ds[0].State != billing.DeliveryPending || ds[0].EventType != billing.EventCustomerInvited ||
+		ds[0].Tries != 0 || !ds[0].CreatedAt.Equal(t0) {
 		t.Fatalf("deliveries to the endpoint of every type: %+v", ds)
 	}
-	if n, err := b.DeliveryJobsFunc(ctx, ds[0].ID); err != nil || n != 1 {
-		t.Fatalf("%d jobs of the delivery (%v), want 1", n, err)
+	if other := b.deliveries(t, invitedOnly.ID); len(other) != 1 || other[0].EventID != event.ID || other[0].ID == ds[0].ID {
+		t.Errorf("the endpoint of customer.invited got %+v (the other's: %s)", other, ds[0].ID)
 	}
-	d, e, ev, err := b.Store.DeliveryMessage(ctx, ds[0].ID)
-	wantErr(t, "DeliveryMessage", err, nil)
-	if d.ID != ds[0].ID || e.ID != all.ID || e.URL != all.URL || e.Secret.String() != all.Secret.String() ||
-		ev.ID != event.ID || string(ev.Body) != string(event.Body) {
-		t.Errorf("DeliveryMessage = %+v, %+v, %+v", d, e, ev)
-	}
-	_, _, _, err = b.Store.DeliveryMessage(ctx, "dlv_missing")
-	wantErr(t, "DeliveryMessage of none", err, billing.ErrNotFound)
 	if ds := b.deliveries(t, linkedOnly.ID); len(ds) != 0 {
 		t.Errorf("the endpoint of customer.linked got %+v", ds)
 	}
@@ -232,11 +238,61 @@ func (s eventSuite) deliveries(t *testing.T) {
 		t.Errorf("the disabled endpoint got %+v", ds)
 	}
 
-	wantErr(t, "RetryDelivery", b.Store.RetryDelivery(ctx, ds[0].ID), nil)
-	if n, err := b.DeliveryJobsFunc(ctx, ds[0].ID); err != nil || n != 2 {
-		t.Fatalf("%d jobs after a retry (%v), want 2", n, err)
+	// Each endpoint with due deliveries gets one job a round, however often they are looked for.
+	for range 2 {
+		n, err := b.Store.ScheduleDeliveries(ctx, t0, time.Minute)
+		if err != nil || n != 2 {
+			t.Fatalf("ScheduleDeliveries = %d, %v; want the 2 endpoints with due deliveries", n, err)
+		}
 	}
-	wantErr(t, "RetryDelivery of none", b.Store.RetryDelivery(ctx, "dlv_missing"), billing.ErrNotFound)
+	jobs := func(want map[string]int) {
+		t.Helper()
+		for _, e := range []billing.WebhookEndpoint{all, invitedOnly, linkedOnly} {
+			if n, err := b.DeliveryJobsFunc(ctx, e.ID); err != nil || n != want[e.ID] {
+				t.Errorf("%d jobs of endpoint %s (%v), want %d", n, e.URL, err, want[e.ID])
+			}
+		}
+	}
+	jobs(map[string]int{all.ID: 1, invitedOnly.ID: 1})
+	if _, err := b.Store.ScheduleDeliveries(ctx, t0.Add(time.Minute), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	jobs(map[string]int{all.ID: 2, invitedOnly.ID: 2}) // the next round's
+	if n, err := b.Store.ScheduleDeliveries(ctx, t0.Add(-time.Millisecond), time.Minute); err != nil || n != 0 {
+		t.Errorf("ScheduleDeliveries before any is due = %d, %v", n, err)
+	}
+
+	// A delivery is due from its event's time, with the event's body.
+	if due := b.due(t, all.ID, t0.Add(-time.Millisecond)); len(due) != 0 {
+		t.Errorf("due before the event: %+v", due)
+	}
+	due := b.due(t, all.ID, t0)
+	if len(due) != 1 || due[0].Delivery.ID != ds[0].ID || due[0].Delivery.EventID != event.ID || string(due[0].Body) != string(event.Body) ||
+		!due[0].Due.Equal(t0) {
+		t.Errorf("DueDeliveries = %+v", due)
+	}
+	if after, err := b.Store.DueDeliveries(ctx, all.ID, t0, due[0], 100); err != nil || len(after) != 0 {
+		t.Errorf("DueDeliveries after the last = %+v, %v", after, err)
+	}
+
+	// A retried delivery starts its schedule again, due at the retry.
+	sent := billing.DeliveryOutcome{DeliveryID: ds[0].ID, Attempt: billing.DeliveryAttempt{At: t0, Status: 200}, State: billing.DeliverySucceeded}
+	wantErr(t, "RecordAttempts", b.Store.RecordAttempts(ctx, all.ID, []billing.DeliveryOutcome{sent}, billing.EndpointFailureLimit), nil)
+	if due := b.due(t, all.ID, t0.Add(time.Hour)); len(due) != 0 {
+		t.Errorf("a succeeded delivery is due: %+v", due)
+	}
+	retried := t0.Add(time.Hour)
+	wantErr(t, "RetryDelivery", b.Store.RetryDelivery(ctx, ds[0].ID, retried), nil)
+	if got, _ := b.Store.Delivery(ctx, ds[0].ID); got.State != billing.DeliveryPending || got.Tries != 0 || len(got.Attempts) != 1 {
+		t.Errorf("after a retry: %+v", got)
+	}
+	if due := b.due(t, all.ID, retried.Add(-time.Millisecond)); len(due) != 0 {
+		t.Errorf("a retried delivery is due before the retry: %+v", due)
+	}
+	if due := b.due(t, all.ID, retried); len(due) != 1 {
+		t.Errorf("a retried delivery is not due at the retry: %+v", due)
+	}
+	wantErr(t, "RetryDelivery of none", b.Store.RetryDelivery(ctx, "dlv_missing", retried), billing.ErrNotFound)
 
 	test, err := billing.NewEvent(billing.EventWebhookTest, b.site.ID, t0, billing.ViewWebhookEndpoint(linkedOnly))
 	wantErr(t, "NewEvent", err, nil)
@@ -248,11 +304,72 @@ func (s eventSuite) deliveries(t *testing.T) {
 	if got := b.deliveries(t, all.ID); len(got) != 1 {
 		t.Errorf("the test went to another endpoint too: %+v", got)
 	}
+	if due := b.due(t, linkedOnly.ID, t0); len(due) != 1 || string(due[0].Body) != string(test.Body) {
+		t.Errorf("the test's delivery is not due: %+v", due)
+	}
 
 	wantErr(t, "DeleteWebhookEndpoint", b.Store.DeleteWebhookEndpoint(ctx, b.site.ID, all.ID), nil)
 	_, err = b.Store.Delivery(ctx, ds[0].ID)
 	wantErr(t, "Delivery of a deleted endpoint", err, billing.ErrNotFound)
 	wantErr(t, "DeleteWebhookEndpoint again", b.Store.DeleteWebhookEndpoint(ctx, b.site.ID, all.ID), billing.ErrNotFound)
+}
+
+// An endpoint's lease has one holder at a time, of those asking at once too, until it ends or is
+// released.
+func (s eventSuite) leaseEndpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	e := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
+	lease := func(holder string, now time.Time) bool {
+		t.Helper()
+		held, err := b.Store.LeaseEndpoint(ctx, e.ID, holder, now, now.Add(time.Minute))
+		wantErr(t, "LeaseEndpoint", err, nil)
+		return held
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var holders []string
+	for i := range 8 {
+		wg.Go(func() {
+			if lease(fmt.Sprint("run ", i), t0) {
+				mu.Lock()
+				holders = append(holders, fmt.Sprint("run ", i))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(holders) != 1 {
+		t.Fatalf("holders of one lease asked at once: %v", holders)
+	}
+	first := holders[0]
+	if lease("other", t0.Add(time.Minute-time.Millisecond)) {
+		t.Error("another took the lease before it ended")
+	}
+	if !lease(first, t0.Add(30*time.Second)) {
+		t.Error("the holder could not renew its lease")
+	}
+	if lease("other", t0.Add(time.Minute)) {
+		t.Error("another took the renewed lease before it ended")
+	}
+	if !lease("other", t0.Add(90*time.Second)) {
+		t.Error("another could not take the lease once it ended")
+	}
+	if lease(first, t0.Add(91*time.Second)) {
+		t.Error("the holder whose lease ended took it back from the new one")
+	}
+	wantErr(t, "ReleaseEndpoint by a former holder", b.Store.ReleaseEndpoint(ctx, e.ID, first), nil)
+	if lease("third", t0.Add(92*time.Second)) {
+		t.Error("a former holder released the new holder's lease")
+	}
+	wantErr(t, "ReleaseEndpoint", b.Store.ReleaseEndpoint(ctx, e.ID, "other"), nil)
+	if !lease("third", t0.Add(92*time.Second)) {
+		t.Error("a released lease could not be taken")
+	}
+	if held, err := b.Store.LeaseEndpoint(ctx, "whe_missing", "x", t0, t0.Add(time.Minute)); err != nil || held {
+		t.Errorf("LeaseEndpoint of no endpoint = %v, %v", held, err)
+	}
 }
 
 // Replicas sweeping at once write each expiry once.
@@ -358,22 +475,27 @@ func (s eventSuite) purgeEvents(t *testing.T) {
 	}
 }
 
-func (s eventSuite) recordAttempt(t *testing.T) {
+func (s eventSuite) recordAttempts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := s.setup(t)
 	failing := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
 	watcher := b.endpoint(t, billing.EndpointEnabled, billing.EventWebhookEndpointDisabled)
 	b.invite(t, "cust-1", t0)
-	d := b.deliveries(t, failing.ID)[0]
+	b.invite(t, "cust-2", t0)
+	ds := b.deliveries(t, failing.ID)
+	d, other := ds[0], ds[1]
 	limit := billing.EndpointFailureLimit
-	attempt := func(at time.Time, status int, final bool) {
-		t.Helper()
+	outcome := func(d billing.Delivery, at time.Time, status int, state billing.DeliveryState, next time.Time) billing.DeliveryOutcome {
 		a := billing.DeliveryAttempt{At: at, Status: status, Duration: 15 * time.Millisecond}
 		if status >= 300 || status == 0 {
 			a.Error = "status"
 		}
-		wantErr(t, "RecordAttempt", b.Store.RecordAttempt(ctx, d, a, final, limit), nil)
+		return billing.DeliveryOutcome{DeliveryID: d.ID, Attempt: a, State: state, NextAttemptAt: next}
+	}
+	record := func(outcomes ...billing.DeliveryOutcome) {
+		t.Helper()
+		wantErr(t, "RecordAttempts", b.Store.RecordAttempts(ctx, failing.ID, outcomes, limit), nil)
 	}
 	endpoint := func() billing.WebhookEndpoint {
 		t.Helper()
@@ -381,29 +503,58 @@ func (s eventSuite) recordAttempt(t *testing.T) {
 		wantErr(t, "WebhookEndpoint", err, nil)
 		return e
 	}
-
-	attempt(t0, 500, false)
-	if e := endpoint(); !e.FailingSince.Equal(t0) || e.State != billing.EndpointEnabled {
-		t.Fatalf("after a failure: %+v", e)
+	delivery := func(id string) billing.Delivery {
+		t.Helper()
+		got, err := b.Store.Delivery(ctx, id)
+		wantErr(t, "Delivery", err, nil)
+		return got
 	}
-	attempt(t0.Add(time.Hour), 200, false)
-	if got, _ := b.Store.Delivery(ctx, d.ID); got.State != billing.DeliverySucceeded || len(got.Attempts) != 2 || got.Attempts[1].Status != 200 {
+
+	// Both fail: pending, due at their next attempts; the endpoint failing since the first.
+	record(outcome(d, t0.Add(time.Second), 500, billing.DeliveryPending, t0.Add(time.Minute)),
+		outcome(other, t0, 0, billing.DeliveryPending, t0.Add(2*time.Minute)))
+	if e := endpoint(); !e.FailingSince.Equal(t0) || e.State != billing.EndpointEnabled {
+		t.Fatalf("after failures: %+v", e)
+	}
+	if got := delivery(d.ID); got.State != billing.DeliveryPending || got.Tries != 1 || len(got.Attempts) != 1 || got.Attempts[0].Status != 500 ||
+		got.Attempts[0].Duration != 15*time.Millisecond || !got.Attempts[0].At.Equal(t0.Add(time.Second)) {
+		t.Fatalf("after a failure: %+v", got)
+	}
+	if due := b.due(t, failing.ID, t0.Add(time.Minute)); len(due) != 1 || due[0].Delivery.ID != d.ID || due[0].Delivery.Tries != 1 {
+		t.Fatalf("due at the first's next attempt: %+v", due)
+	}
+	if due := b.due(t, failing.ID, t0.Add(2*time.Minute)); len(due) != 2 {
+		t.Fatalf("due at the second's next attempt: %+v", due)
+	}
+
+	// A success after a failure clears the mark; the attempts are numbered in order.
+	record(outcome(other, t0.Add(time.Hour), 503, billing.DeliveryPending, t0.Add(2*time.Hour)),
+		outcome(d, t0.Add(time.Hour+time.Second), 200, billing.DeliverySucceeded, time.Time{}))
+	if got := delivery(d.ID); got.State != billing.DeliverySucceeded || got.Tries != 2 || len(got.Attempts) != 2 || got.Attempts[1].Status != 200 {
 		t.Fatalf("after a success: %+v", got)
 	}
 	if e := endpoint(); !e.FailingSince.IsZero() {
-		t.Fatalf("a success leaves FailingSince %v", e.FailingSince)
+		t.Fatalf("a success after the failures leaves FailingSince %v", e.FailingSince)
 	}
+	// Failures after the latest success mark the endpoint again, since the first of them.
 	start := t0.Add(2 * time.Hour)
-	attempt(start, 0, false)
-	attempt(start.Add(limit-time.Millisecond), 503, true)
+	record(outcome(d, start.Add(-time.Second), 200, billing.DeliverySucceeded, time.Time{}),
+		outcome(other, start, 0, billing.DeliveryPending, start.Add(time.Hour)))
+	if e := endpoint(); !e.FailingSince.Equal(start) {
+		t.Fatalf("a failure after a success in one round: FailingSince %v, want %v", e.FailingSince, start)
+	}
+	record(outcome(other, start.Add(limit-time.Millisecond), 503, billing.DeliveryFailed, time.Time{}))
 	if e := endpoint(); e.State != billing.EndpointEnabled || !e.FailingSince.Equal(start) {
 		t.Fatalf("failing for less than the limit: %+v", e)
 	}
-	if got, _ := b.Store.Delivery(ctx, d.ID); got.State != billing.DeliveryFailed {
+	if got := delivery(other.ID); got.State != billing.DeliveryFailed || got.Tries != 4 {
 		t.Fatalf("after the final attempt: %+v", got)
 	}
-	attempt(start.Add(limit), 503, false)
-	attempt(start.Add(limit+time.Hour), 503, false)
+	if due := b.due(t, failing.ID, start.Add(limit*2)); len(due) != 0 {
+		t.Fatalf("ended deliveries are due: %+v", due)
+	}
+	record(outcome(other, start.Add(limit), 503, billing.DeliveryFailed, time.Time{}))
+	record(outcome(other, start.Add(limit+time.Hour), 503, billing.DeliveryFailed, time.Time{}))
 	if e := endpoint(); e.State != billing.EndpointDisabled || e.DisabledReason != billing.DisabledFailing {
 		t.Fatalf("failing for the limit: %+v", e)
 	}
@@ -415,14 +566,24 @@ func (s eventSuite) recordAttempt(t *testing.T) {
 		t.Errorf("the other endpoint's deliveries: %+v", ds)
 	}
 
+	// A skip fails the deliveries and leaves the endpoint as it is; a delivery that is gone is
+	// left out.
+	if err := b.Store.UpdateWebhookEndpoint(ctx, billing.WebhookEndpoint{ID: failing.ID, SiteID: b.site.ID, URL: failing.URL,
+		EventTypes: failing.EventTypes, State: billing.EndpointEnabled, Secret: failing.Secret, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	skip := billing.DeliveryAttempt{At: start.Add(limit + 2*time.Hour), Error: "not sent"}
-	wantErr(t, "SkipDelivery", b.Store.SkipDelivery(ctx, d.ID, skip), nil)
-	if got, _ := b.Store.Delivery(ctx, d.ID); got.State != billing.DeliveryFailed || len(got.Attempts) != 7 {
+	wantErr(t, "SkipDeliveries", b.Store.SkipDeliveries(ctx, []string{other.ID, "dlv_missing"}, skip), nil)
+	if got := delivery(other.ID); got.State != billing.DeliveryFailed || len(got.Attempts) != 7 || got.Attempts[6].Error != "not sent" {
 		t.Errorf("after a skip: %+v", got)
 	}
-	err := b.Store.RecordAttempt(ctx, billing.Delivery{ID: "dlv_missing", EndpointID: failing.ID}, billing.DeliveryAttempt{At: t0, Status: 200}, false, limit)
-	if !errors.Is(err, billing.ErrNotFound) {
-		t.Errorf("RecordAttempt of no delivery: %v, want ErrNotFound", err)
+	if e := endpoint(); !e.FailingSince.IsZero() || e.State != billing.EndpointEnabled {
+		t.Errorf("a skip changed the endpoint: %+v", e)
+	}
+	wantErr(t, "RecordAttempts of no delivery", b.Store.RecordAttempts(ctx, failing.ID,
+		[]billing.DeliveryOutcome{outcome(billing.Delivery{ID: "dlv_missing"}, t0, 200, billing.DeliverySucceeded, time.Time{})}, limit), nil)
+	if _, err := b.Store.Delivery(ctx, "dlv_missing"); !errors.Is(err, billing.ErrNotFound) {
+		t.Errorf("RecordAttempts made a delivery: %v", err)
 	}
 }
 

@@ -129,11 +129,12 @@ func TestThreeReplicasDeliverEachEventOnce(t *testing.T) {
 		}
 	}
 
-	// And the queue: each delivery's job was worked once, by one replica, and not all by the same.
+	// And the queue: each run of the endpoint's deliveries was worked once, by one replica, and
+	// not all by the same.
 	clients := map[string]int{}
-	for _, j := range completedJobs(t, databaseURL, billing.DeliverWebhookJob{}.Kind(), len(events)) {
+	for _, j := range completedJobs(t, databaseURL, billing.DeliverWebhooksJob{}.Kind(), -1) {
 		if j.Attempt != 1 || len(j.AttemptedBy) != 1 {
-			t.Errorf("deliver_webhook job %d: attempt %d by %v, want one attempt", j.ID, j.Attempt, j.AttemptedBy)
+			t.Errorf("deliver_webhooks job %d: attempt %d by %v, want one attempt", j.ID, j.Attempt, j.AttemptedBy)
 			continue
 		}
 		clients[j.AttemptedBy[0]]++
@@ -144,5 +145,5 @@ func TestThreeReplicasDeliverEachEventOnce(t *testing.T) {
 	for _, p := range r.replicas {
 		p.stop(t)
 	}
-	t.Logf("%d events delivered once each; deliveries sent per replica %v", len(events), slices.Sorted(maps.Values(clients)))
+	t.Logf("%d events delivered once each; runs of deliveries per replica %v", len(events), slices.Sorted(maps.Values(clients)))
 }

@@ -59,6 +59,9 @@ type ExecutorTx interface {
 	Executor
 	// InsertJob enqueues job in the transaction: it runs only if the transaction commits.
 	InsertJob(ctx context.Context, job billing.Job) error
+	// InsertJobs enqueues the jobs in one statement; a unique job (InsertOpts) is left out while
+	// one like it waits or runs.
+	InsertJobs(ctx context.Context, jobs []billing.Job) error
 	Commit(ctx context.Context) error
 	// Rollback undoes the transaction; after Commit it does nothing.
 	Rollback(ctx context.Context) error
@@ -194,10 +197,10 @@ type Executor interface {
 	// PurgeBatches deletes the batches whose RetainUntil is at or before now and returns how many.
 	PurgeBatches(ctx context.Context, now time.Time) (int, error)
 
-	// InsertInvitation inserts the invited link l and its event e at once, outside any
-	// transaction, when the engine can do so atomically and the site has no enabled webhook
-	// endpoint; otherwise it writes nothing and says NeedsTx.
-	InsertInvitation(ctx context.Context, l billing.Link, e billing.Event) (InvitationInsert, error)
+	// InsertInvitation inserts the invited link l, its event e and e's deliveries at once, outside
+	// any transaction, when the engine can do so atomically and the pair has no current link;
+	// otherwise it writes nothing and reports false.
+	InsertInvitation(ctx context.Context, l billing.Link, e billing.Event) (bool, error)
 	// InsertEvents inserts the events, in their order, by the engine's bulk path.
 	InsertEvents(ctx context.Context, events []billing.Event) error
 	GetEvent(ctx context.Context, id string) (billing.Event, error)
@@ -243,13 +246,25 @@ type Executor interface {
 	// ListDeliveriesBefore returns up to limit of the endpoint's deliveries after the one made at
 	// createdAt with id, in the order of ListDeliveries.
 	ListDeliveriesBefore(ctx context.Context, endpointID string, createdAt time.Time, id string, limit int) ([]billing.Delivery, error)
-	SetDeliveryState(ctx context.Context, id string, state billing.DeliveryState) error
-	// InsertAttempt adds a to the delivery's attempts, numbered after the others.
-	InsertAttempt(ctx context.Context, deliveryID string, a billing.DeliveryAttempt) error
+	// RetryDelivery makes the delivery pending, due at now, with no tries; false when there is no
+	// such delivery.
+	RetryDelivery(ctx context.Context, id string, now time.Time) (bool, error)
+	// DueEndpoints returns the endpoints with pending deliveries due by now.
+	DueEndpoints(ctx context.Context, now time.Time) ([]string, error)
+	// LeaseEndpoint gives holder the endpoint's lease until until, unless another holder has it
+	// past now, and reports whether holder has it.
+	LeaseEndpoint(ctx context.Context, id, holder string, now, until time.Time) (bool, error)
+	// ReleaseEndpoint ends holder's lease of the endpoint, if it has it.
+	ReleaseEndpoint(ctx context.Context, id, holder string) error
+	// DueDeliveries returns up to limit of the endpoint's pending deliveries due by now, after
+	// `after` in the order they came due, with their events' bodies.
+	DueDeliveries(ctx context.Context, endpointID string, now time.Time, after billing.DueDelivery, limit int) ([]billing.DueDelivery, error)
+	// RecordDeliveryOutcomes adds each outcome's attempt to its delivery, numbered after the
+	// others, and sets the delivery's state and next attempt and counts the try; the outcome of a
+	// delivery that is gone is left out. One statement for each table.
+	RecordDeliveryOutcomes(ctx context.Context, outcomes []billing.DeliveryOutcome) error
 	// DeliveryAttempts returns the attempts of the deliveries, each delivery's in order.
 	DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([]DeliveryAttempt, error)
-	// DeliveryMessage reads the delivery with its endpoint and its event, in one statement.
-	DeliveryMessage(ctx context.Context, deliveryID string) (DeliveryMessage, error)
 
 	// The operator's listings (see Page) and the rotation of a client's secret.
 	ListOrganisations(ctx context.Context, p Page) ([]billing.Organisation, error)
@@ -261,13 +276,6 @@ type Executor interface {
 	// SetClientSecret replaces the secret hash of the client unless it is revoked, and returns the
 	// client; ErrNoRows when there is no client with id that is not revoked.
 	SetClientSecret(ctx context.Context, id string, secretHash []byte) (billing.Client, error)
-}
-
-// InvitationInsert is what InsertInvitation did: Inserted the link and its event; or nothing,
-// because the pair has a current or active link (neither set), or because the invitation needs a
-// transaction (NeedsTx).
-type InvitationInsert struct {
-	Inserted, NeedsTx bool
 }
 
 // EventPosition is where an event stands in the order of its site's events; the zero position
@@ -297,14 +305,6 @@ type StoredEndpoint struct {
 type Subscription struct {
 	EndpointID string
 	EventTypes []billing.EventType
-}
-
-// DeliveryMessage is a delivery (without its attempts), its endpoint (what sending needs of it,
-// its secrets sealed) and its event.
-type DeliveryMessage struct {
-	Delivery billing.Delivery
-	Endpoint StoredEndpoint
-	Event    billing.Event
 }
 
 // DeliveryAttempt is an attempt of the delivery DeliveryID.
@@ -362,7 +362,22 @@ func InsertOpts(job billing.Job) *river.InsertOpts {
 	if j, ok := job.(interface{ Queue() string }); ok {
 		opts.Queue = j.Queue()
 	}
+	if j, ok := job.(interface{ Unique() bool }); ok && j.Unique() {
+		// One job of the kind and arguments while it waits or runs; an ended or retryable one
+		// does not count.
+		opts.UniqueOpts = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateAvailable,
+			rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled}}
+	}
 	return &opts
+}
+
+// InsertManyParams are the jobs with their insert options, for River's InsertMany.
+func InsertManyParams(jobs []billing.Job) []river.InsertManyParams {
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, job := range jobs {
+		params[i] = river.InsertManyParams{Args: job, InsertOpts: InsertOpts(job)}
+	}
+	return params
 }
 
 // One adapts fn, which maps one row a query returned, to the query's results: fn(r), or the

@@ -280,6 +280,14 @@ func NullMillis(t time.Time) sql.NullInt64 {
 	return sql.NullInt64{Int64: billing.Millis(t), Valid: true}
 }
 
+// OptionalMillis is t in Unix milliseconds, 0 for the zero time.
+func OptionalMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return billing.Millis(t)
+}
+
 // FromNullMillis reads a nullable time column: the zero time when NULL.
 func FromNullMillis(n sql.NullInt64) time.Time {
 	if !n.Valid {
@@ -314,6 +322,8 @@ type EndpointRecord struct {
 	PreviousSecretUntil sql.NullInt64
 	CreatedAt           int64
 	FailingSince        sql.NullInt64
+	LeaseHolder         sql.NullString
+	LeaseUntil          sql.NullInt64
 }
 
 func (r EndpointRecord) Endpoint() StoredEndpoint {
@@ -364,17 +374,38 @@ func FormatEventTypes(types []billing.EventType) string {
 
 // DeliveryRecord is a row of webhook_deliveries.
 type DeliveryRecord struct {
-	ID         string
-	EndpointID string
-	EventID    string
-	EventType  string
-	State      string
-	CreatedAt  int64
+	ID            string
+	EndpointID    string
+	EventID       string
+	EventType     string
+	State         string
+	CreatedAt     int64
+	Tries         int64
+	NextAttemptAt sql.NullInt64
 }
 
 func (r DeliveryRecord) Delivery() billing.Delivery {
 	return billing.Delivery{ID: r.ID, EndpointID: r.EndpointID, EventID: r.EventID, EventType: billing.EventType(r.EventType),
-		State: billing.DeliveryState(r.State), CreatedAt: billing.FromMillis(r.CreatedAt)}
+		State: billing.DeliveryState(r.State), CreatedAt: billing.FromMillis(r.CreatedAt), Tries: int(r.Tries)}
+}
+
+// DueDeliveryRecord is a row of DueDeliveries.
+type DueDeliveryRecord struct {
+	ID            string
+	EndpointID    string
+	EventID       string
+	EventType     string
+	State         string
+	CreatedAt     int64
+	Tries         int64
+	NextAttemptAt sql.NullInt64
+	Body          string
+}
+
+func (r DueDeliveryRecord) Due() billing.DueDelivery {
+	d := DeliveryRecord{ID: r.ID, EndpointID: r.EndpointID, EventID: r.EventID, EventType: r.EventType, State: r.State,
+		CreatedAt: r.CreatedAt, Tries: r.Tries}.Delivery()
+	return billing.DueDelivery{Delivery: d, Due: FromNullMillis(r.NextAttemptAt), Body: []byte(r.Body)}
 }
 
 // AttemptRecord is a row of webhook_attempts.
@@ -404,35 +435,4 @@ type OrganisationRecord struct {
 
 func (r OrganisationRecord) Organisation() billing.Organisation {
 	return billing.Organisation{ID: r.ID, Name: r.Name, CreatedAt: billing.FromMillis(r.CreatedAt)}
-}
-
-// MessageRecord is a row of DeliveryMessage.
-type MessageRecord struct {
-	ID                  string
-	EndpointID          string
-	EventID             string
-	EventType           string
-	State               string
-	CreatedAt           int64
-	SiteID              string
-	Url                 string
-	EndpointState       string
-	Secret              string
-	PreviousSecret      sql.NullString
-	PreviousSecretUntil sql.NullInt64
-	Body                string
-}
-
-func (r MessageRecord) Message() DeliveryMessage {
-	d := DeliveryRecord{ID: r.ID, EndpointID: r.EndpointID, EventID: r.EventID, EventType: r.EventType, State: r.State, CreatedAt: r.CreatedAt}.Delivery()
-	return DeliveryMessage{
-		Delivery: d,
-		Endpoint: StoredEndpoint{
-			Endpoint: billing.WebhookEndpoint{ID: r.EndpointID, SiteID: r.SiteID, URL: r.Url, State: billing.EndpointState(r.EndpointState),
-				PreviousSecretUntil: FromNullMillis(r.PreviousSecretUntil)},
-			Secret:         r.Secret,
-			PreviousSecret: r.PreviousSecret.String,
-		},
-		Event: billing.Event{ID: r.EventID, Type: billing.EventType(r.EventType), SiteID: r.SiteID, Body: []byte(r.Body)},
-	}
 }

@@ -410,54 +410,6 @@ func (q *Queries) DeliveryAttempts(ctx context.Context, ids []string) ([]Webhook
 	return items, nil
 }
 
-const deliveryMessage = `-- name: DeliveryMessage :one
-SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at,
-       e.site_id, e.url, e.state AS endpoint_state, e.secret, e.previous_secret, e.previous_secret_until,
-       ev.body
-FROM webhook_deliveries AS d
-JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
-JOIN events AS ev ON ev.id = d.event_id
-WHERE d.id = $1
-`
-
-type DeliveryMessageRow struct {
-	ID                  string
-	EndpointID          string
-	EventID             string
-	EventType           string
-	State               string
-	CreatedAt           int64
-	SiteID              string
-	Url                 string
-	EndpointState       string
-	Secret              string
-	PreviousSecret      sql.NullString
-	PreviousSecretUntil sql.NullInt64
-	Body                string
-}
-
-// What one attempt of a delivery sends, in one read: the delivery, its endpoint and its event.
-func (q *Queries) DeliveryMessage(ctx context.Context, id string) (DeliveryMessageRow, error) {
-	row := q.db.QueryRow(ctx, deliveryMessage, id)
-	var i DeliveryMessageRow
-	err := row.Scan(
-		&i.ID,
-		&i.EndpointID,
-		&i.EventID,
-		&i.EventType,
-		&i.State,
-		&i.CreatedAt,
-		&i.SiteID,
-		&i.Url,
-		&i.EndpointState,
-		&i.Secret,
-		&i.PreviousSecret,
-		&i.PreviousSecretUntil,
-		&i.Body,
-	)
-	return i, err
-}
-
 const disableFailingEndpoint = `-- name: DisableFailingEndpoint :execrows
 UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = 'failing'
 WHERE id = $1 AND state = 'enabled' AND failing_since <= $2::bigint
@@ -475,6 +427,102 @@ func (q *Queries) DisableFailingEndpoint(ctx context.Context, arg DisableFailing
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const dueDeliveries = `-- name: DueDeliveries :many
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, ev.body
+FROM webhook_deliveries AS d
+JOIN events AS ev ON ev.id = d.event_id
+WHERE d.endpoint_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= $2::bigint
+  AND (d.next_attempt_at > $3::bigint OR (d.next_attempt_at = $3::bigint AND d.id > $4))
+ORDER BY d.next_attempt_at, d.id
+LIMIT $5
+`
+
+type DueDeliveriesParams struct {
+	EndpointID string
+	Now        int64
+	AfterAt    int64
+	AfterID    string
+	Lim        int64
+}
+
+type DueDeliveriesRow struct {
+	ID            string
+	EndpointID    string
+	EventID       string
+	EventType     string
+	State         string
+	CreatedAt     int64
+	Tries         int64
+	NextAttemptAt sql.NullInt64
+	Body          string
+}
+
+// Up to lim of the endpoint's deliveries due by now, after the one due at after_at with after_id
+// in the order they came due, with their events' bodies.
+func (q *Queries) DueDeliveries(ctx context.Context, arg DueDeliveriesParams) ([]DueDeliveriesRow, error) {
+	rows, err := q.db.Query(ctx, dueDeliveries,
+		arg.EndpointID,
+		arg.Now,
+		arg.AfterAt,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []DueDeliveriesRow
+	for rows.Next() {
+		var i DueDeliveriesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.EndpointID,
+			&i.EventID,
+			&i.EventType,
+			&i.State,
+			&i.CreatedAt,
+			&i.Tries,
+			&i.NextAttemptAt,
+			&i.Body,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const dueEndpoints = `-- name: DueEndpoints :many
+SELECT e.id FROM webhook_endpoints AS e
+WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
+              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= $1::bigint)
+`
+
+// The endpoints with deliveries due: a look into webhook_deliveries_due per endpoint, for the
+// endpoints are few (at most 16 a site) where the due deliveries may be many.
+func (q *Queries) DueEndpoints(ctx context.Context, now int64) ([]string, error) {
+	rows, err := q.db.Query(ctx, dueEndpoints, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const enabledWebhookEndpoints = `-- name: EnabledWebhookEndpoints :many
@@ -820,7 +868,7 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 }
 
 const getDelivery = `-- name: GetDelivery :one
-SELECT id, endpoint_id, event_id, event_type, state, created_at FROM webhook_deliveries WHERE id = $1
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries WHERE id = $1
 `
 
 func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, error) {
@@ -833,6 +881,8 @@ func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, 
 		&i.EventType,
 		&i.State,
 		&i.CreatedAt,
+		&i.Tries,
+		&i.NextAttemptAt,
 	)
 	return i, err
 }
@@ -947,7 +997,7 @@ func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
 }
 
 const getWebhookEndpoint = `-- name: GetWebhookEndpoint :one
-SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since FROM webhook_endpoints WHERE id = $1
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until FROM webhook_endpoints WHERE id = $1
 `
 
 func (q *Queries) GetWebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error) {
@@ -965,6 +1015,8 @@ func (q *Queries) GetWebhookEndpoint(ctx context.Context, id string) (WebhookEnd
 		&i.PreviousSecretUntil,
 		&i.CreatedAt,
 		&i.FailingSince,
+		&i.LeaseHolder,
+		&i.LeaseUntil,
 	)
 	return i, err
 }
@@ -993,27 +1045,34 @@ func (q *Queries) InProgressRows(ctx context.Context, batchID string) ([]string,
 	return items, nil
 }
 
-const insertAttempt = `-- name: InsertAttempt :exec
+const insertAttempts = `-- name: InsertAttempts :exec
 INSERT INTO webhook_attempts (delivery_id, n, attempted_at, status, error, duration_ms)
-SELECT $1, COALESCE(MAX(n), 0) + 1, $2, $3, $4, $5
-FROM webhook_attempts WHERE delivery_id = $1
+SELECT a.delivery_id,
+       COALESCE((SELECT max(w.n) FROM webhook_attempts AS w WHERE w.delivery_id = a.delivery_id), 0) + 1,
+       a.attempted_at, a.status, a.error, a.duration_ms
+FROM (SELECT unnest($1::text[]) AS delivery_id, unnest($2::bigint[]) AS attempted_at,
+             unnest($3::integer[]) AS status, unnest($4::text[]) AS error,
+             unnest($5::bigint[]) AS duration_ms) AS a
+JOIN webhook_deliveries AS d ON d.id = a.delivery_id
 `
 
-type InsertAttemptParams struct {
-	DeliveryID  string
-	AttemptedAt int64
-	Status      int64
-	Error       string
-	DurationMs  int64
+type InsertAttemptsParams struct {
+	DeliveryIds  []string
+	AttemptedAts []int64
+	Statuses     []int64
+	Errors       []string
+	DurationsMs  []int64
 }
 
-func (q *Queries) InsertAttempt(ctx context.Context, arg InsertAttemptParams) error {
-	_, err := q.db.Exec(ctx, insertAttempt,
-		arg.DeliveryID,
-		arg.AttemptedAt,
-		arg.Status,
-		arg.Error,
-		arg.DurationMs,
+// The attempts of a round of deliveries, as arrays of their columns, each numbered after its
+// delivery's others; an attempt of a delivery that is gone is left out.
+func (q *Queries) InsertAttempts(ctx context.Context, arg InsertAttemptsParams) error {
+	_, err := q.db.Exec(ctx, insertAttempts,
+		arg.DeliveryIds,
+		arg.AttemptedAts,
+		arg.Statuses,
+		arg.Errors,
+		arg.DurationsMs,
 	)
 	return err
 }
@@ -1115,8 +1174,8 @@ func (q *Queries) InsertBranch(ctx context.Context, arg InsertBranchParams) erro
 }
 
 const insertDelivery = `-- name: InsertDelivery :exec
-INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at)
-VALUES ($1, $2, $3, $4, 'pending', $5)
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
+VALUES ($1, $2, $3, $4, 'pending', $5, $5)
 `
 
 type InsertDeliveryParams struct {
@@ -1167,26 +1226,34 @@ func (q *Queries) InsertEvents(ctx context.Context, arg InsertEventsParams) erro
 }
 
 const insertInvitation = `-- name: InsertInvitation :one
-WITH endpoints AS (
-    SELECT 1 FROM webhook_endpoints WHERE webhook_endpoints.site_id = $1::text AND webhook_endpoints.state = 'enabled' LIMIT 1
-), link AS (
+WITH link AS (
     INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at, metadata)
-    SELECT $2::text, $1::text, $3::text, 'invited', TRUE, $4::bigint, $5::bigint,
-           $6::text
-    WHERE NOT EXISTS (SELECT 1 FROM endpoints)
+    VALUES ($1::text, $2::text, $3::text, 'invited', TRUE, $4::bigint, $5::bigint,
+            $6::text)
     ON CONFLICT DO NOTHING
     RETURNING id
 ), event AS (
     INSERT INTO events (id, site_id, type, created_at, body)
-    SELECT $7::text, $1::text, $8::text, $9::bigint, $10::text FROM link
+    SELECT $7::text, $2::text, $8::text, $9::bigint, $10::text FROM link
     RETURNING id
+), subscribed AS (
+    SELECT e.id, row_number() OVER (ORDER BY e.id) AS n
+    FROM webhook_endpoints AS e
+    WHERE e.site_id = $2::text AND e.state = 'enabled'
+      AND string_to_array(e.event_types, ' ') && ARRAY['*', $8::text]
+), delivery AS (
+    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
+    SELECT ids.id, s.id, event.id, $8::text, 'pending', $9::bigint, $9::bigint
+    FROM event, subscribed AS s
+    JOIN (SELECT unnest($11::text[]) AS id, generate_series(1, cardinality($11::text[])) AS n) AS ids
+      ON ids.n = s.n
 )
-SELECT (SELECT count(*) FROM event)::bigint AS inserted, EXISTS (SELECT 1 FROM endpoints) AS has_endpoints
+SELECT count(*) FROM event
 `
 
 type InsertInvitationParams struct {
-	SiteID            string
 	ID                string
+	SiteID            string
 	CustomerReference string
 	CreatedAt         int64
 	ExpiresAt         int64
@@ -1195,21 +1262,18 @@ type InsertInvitationParams struct {
 	EventType         string
 	EventCreatedAt    int64
 	EventBody         string
+	DeliveryIds       []string
 }
 
-type InsertInvitationRow struct {
-	Inserted     int64
-	HasEndpoints bool
-}
-
-// An invitation and its customer.invited event in one statement, so in one round trip and
-// atomically, when the site has no enabled webhook endpoint (whose deliveries and their jobs must
-// be written in the same transaction: then nothing is written, and has_endpoints says so).
-// inserted is 0 when the pair has a current or active link.
-func (q *Queries) InsertInvitation(ctx context.Context, arg InsertInvitationParams) (InsertInvitationRow, error) {
+// An invitation, its customer.invited event and the event's deliveries (one to each enabled
+// endpoint of the site that subscribes to the type, as billing.WebhookEndpoint.Subscribes) in one
+// statement, so in one round trip and atomically. delivery_ids holds an id for each endpoint the
+// site may have, numbered in the order of the endpoints' ids. Returns 0, having written nothing,
+// when the pair has a current or active link.
+func (q *Queries) InsertInvitation(ctx context.Context, arg InsertInvitationParams) (int64, error) {
 	row := q.db.QueryRow(ctx, insertInvitation,
-		arg.SiteID,
 		arg.ID,
+		arg.SiteID,
 		arg.CustomerReference,
 		arg.CreatedAt,
 		arg.ExpiresAt,
@@ -1218,10 +1282,11 @@ func (q *Queries) InsertInvitation(ctx context.Context, arg InsertInvitationPara
 		arg.EventType,
 		arg.EventCreatedAt,
 		arg.EventBody,
+		arg.DeliveryIds,
 	)
-	var i InsertInvitationRow
-	err := row.Scan(&i.Inserted, &i.HasEndpoints)
-	return i, err
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const insertLink = `-- name: InsertLink :execrows
@@ -1302,6 +1367,33 @@ func (q *Queries) InsertWebhookEndpoint(ctx context.Context, arg InsertWebhookEn
 		arg.CreatedAt,
 	)
 	return err
+}
+
+const leaseEndpoint = `-- name: LeaseEndpoint :execrows
+UPDATE webhook_endpoints SET lease_holder = $1, lease_until = $2::bigint
+WHERE id = $3 AND (lease_until IS NULL OR lease_until <= $4::bigint OR lease_holder = $1)
+`
+
+type LeaseEndpointParams struct {
+	Holder sql.NullString
+	Until  int64
+	ID     string
+	Now    int64
+}
+
+// Gives the holder the endpoint's lease until until, unless another holds it past now; 1 when it
+// has it.
+func (q *Queries) LeaseEndpoint(ctx context.Context, arg LeaseEndpointParams) (int64, error) {
+	result, err := q.db.Exec(ctx, leaseEndpoint,
+		arg.Holder,
+		arg.Until,
+		arg.ID,
+		arg.Now,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const linkCustomer = `-- name: LinkCustomer :one
@@ -1598,7 +1690,7 @@ func (q *Queries) ListClients(ctx context.Context, arg ListClientsParams) ([]Api
 }
 
 const listDeliveries = `-- name: ListDeliveries :many
-SELECT id, endpoint_id, event_id, event_type, state, created_at FROM webhook_deliveries WHERE endpoint_id = $1
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries WHERE endpoint_id = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $2
 `
@@ -1624,6 +1716,8 @@ func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) 
 			&i.EventType,
 			&i.State,
 			&i.CreatedAt,
+			&i.Tries,
+			&i.NextAttemptAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1636,7 +1730,7 @@ func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) 
 }
 
 const listDeliveriesBefore = `-- name: ListDeliveriesBefore :many
-SELECT id, endpoint_id, event_id, event_type, state, created_at FROM webhook_deliveries
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries
 WHERE endpoint_id = $1
   AND (created_at < $2 OR (created_at = $2 AND id < $3))
 ORDER BY created_at DESC, id DESC
@@ -1671,6 +1765,8 @@ func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBe
 			&i.EventType,
 			&i.State,
 			&i.CreatedAt,
+			&i.Tries,
+			&i.NextAttemptAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2150,7 +2246,7 @@ func (q *Queries) ListSites(ctx context.Context, arg ListSitesParams) ([]Site, e
 }
 
 const listWebhookEndpoints = `-- name: ListWebhookEndpoints :many
-SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since FROM webhook_endpoints WHERE site_id = $1 ORDER BY created_at, id
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until FROM webhook_endpoints WHERE site_id = $1 ORDER BY created_at, id
 `
 
 func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]WebhookEndpoint, error) {
@@ -2174,6 +2270,8 @@ func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]We
 			&i.PreviousSecretUntil,
 			&i.CreatedAt,
 			&i.FailingSince,
+			&i.LeaseHolder,
+			&i.LeaseUntil,
 		); err != nil {
 			return nil, err
 		}
@@ -2350,6 +2448,38 @@ func (q *Queries) RecordOutcomes(ctx context.Context, arg RecordOutcomesParams) 
 	return err
 }
 
+const releaseEndpoint = `-- name: ReleaseEndpoint :exec
+UPDATE webhook_endpoints SET lease_holder = NULL, lease_until = NULL
+WHERE id = $1 AND lease_holder = $2
+`
+
+type ReleaseEndpointParams struct {
+	ID     string
+	Holder sql.NullString
+}
+
+func (q *Queries) ReleaseEndpoint(ctx context.Context, arg ReleaseEndpointParams) error {
+	_, err := q.db.Exec(ctx, releaseEndpoint, arg.ID, arg.Holder)
+	return err
+}
+
+const retryDelivery = `-- name: RetryDelivery :execrows
+UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = $1::bigint WHERE id = $2
+`
+
+type RetryDeliveryParams struct {
+	Now int64
+	ID  string
+}
+
+func (q *Queries) RetryDelivery(ctx context.Context, arg RetryDeliveryParams) (int64, error) {
+	result, err := q.db.Exec(ctx, retryDelivery, arg.Now, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const returnRows = `-- name: ReturnRows :many
 UPDATE batch_rows AS r
 SET returned_at = o.at, return_reason = o.reason, return_retryable = o.retryable
@@ -2521,20 +2651,6 @@ func (q *Queries) SetClientSecret(ctx context.Context, arg SetClientSecretParams
 	return i, err
 }
 
-const setDeliveryState = `-- name: SetDeliveryState :exec
-UPDATE webhook_deliveries SET state = $1 WHERE id = $2
-`
-
-type SetDeliveryStateParams struct {
-	State string
-	ID    string
-}
-
-func (q *Queries) SetDeliveryState(ctx context.Context, arg SetDeliveryStateParams) error {
-	_, err := q.db.Exec(ctx, setDeliveryState, arg.State, arg.ID)
-	return err
-}
-
 const setSiteRail = `-- name: SetSiteRail :execrows
 UPDATE sites SET rail = $1 WHERE id = $2
 `
@@ -2558,6 +2674,26 @@ UPDATE batches SET state = 'inProgress' WHERE id = $1 AND state = 'accepted'
 
 func (q *Queries) StartBatch(ctx context.Context, id string) error {
 	_, err := q.db.Exec(ctx, startBatch, id)
+	return err
+}
+
+const updateDeliveries = `-- name: UpdateDeliveries :exec
+UPDATE webhook_deliveries AS d
+SET state = o.state, tries = d.tries + 1, next_attempt_at = nullif(o.next_attempt_at, 0)
+FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS state,
+             unnest($3::bigint[]) AS next_attempt_at) AS o
+WHERE d.id = o.id
+`
+
+type UpdateDeliveriesParams struct {
+	Ids            []string
+	States         []string
+	NextAttemptAts []int64
+}
+
+// Each delivery's state after its attempt (next_attempt_ats: 0 when it is no longer pending).
+func (q *Queries) UpdateDeliveries(ctx context.Context, arg UpdateDeliveriesParams) error {
+	_, err := q.db.Exec(ctx, updateDeliveries, arg.Ids, arg.States, arg.NextAttemptAts)
 	return err
 }
 

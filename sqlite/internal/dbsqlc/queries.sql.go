@@ -426,54 +426,6 @@ func (q *Queries) DeliveryAttempts(ctx context.Context, ids interface{}) ([]Webh
 	return items, nil
 }
 
-const deliveryMessage = `-- name: DeliveryMessage :one
-SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at,
-       e.site_id, e.url, e.state AS endpoint_state, e.secret, e.previous_secret, e.previous_secret_until,
-       ev.body
-FROM webhook_deliveries AS d
-JOIN webhook_endpoints AS e ON e.id = d.endpoint_id
-JOIN events AS ev ON ev.id = d.event_id
-WHERE d.id = ?1
-`
-
-type DeliveryMessageRow struct {
-	ID                  string
-	EndpointID          string
-	EventID             string
-	EventType           string
-	State               string
-	CreatedAt           int64
-	SiteID              string
-	Url                 string
-	EndpointState       string
-	Secret              string
-	PreviousSecret      sql.NullString
-	PreviousSecretUntil sql.NullInt64
-	Body                string
-}
-
-// What one attempt of a delivery sends, in one read: the delivery, its endpoint and its event.
-func (q *Queries) DeliveryMessage(ctx context.Context, id string) (DeliveryMessageRow, error) {
-	row := q.db.QueryRowContext(ctx, deliveryMessage, id)
-	var i DeliveryMessageRow
-	err := row.Scan(
-		&i.ID,
-		&i.EndpointID,
-		&i.EventID,
-		&i.EventType,
-		&i.State,
-		&i.CreatedAt,
-		&i.SiteID,
-		&i.Url,
-		&i.EndpointState,
-		&i.Secret,
-		&i.PreviousSecret,
-		&i.PreviousSecretUntil,
-		&i.Body,
-	)
-	return i, err
-}
-
 const disableFailingEndpoint = `-- name: DisableFailingEndpoint :execrows
 UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = 'failing'
 WHERE id = ?1 AND state = 'enabled' AND failing_since <= CAST(?2 AS BIGINT)
@@ -491,6 +443,108 @@ func (q *Queries) DisableFailingEndpoint(ctx context.Context, arg DisableFailing
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const dueDeliveries = `-- name: DueDeliveries :many
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, ev.body
+FROM webhook_deliveries AS d
+JOIN events AS ev ON ev.id = d.event_id
+WHERE d.endpoint_id = ?1 AND d.state = 'pending' AND d.next_attempt_at <= CAST(?2 AS BIGINT)
+  AND (d.next_attempt_at > CAST(?3 AS BIGINT) OR (d.next_attempt_at = CAST(?3 AS BIGINT) AND d.id > ?4))
+ORDER BY d.next_attempt_at, d.id
+LIMIT ?5
+`
+
+type DueDeliveriesParams struct {
+	EndpointID string
+	Now        int64
+	AfterAt    int64
+	AfterID    string
+	Lim        int64
+}
+
+type DueDeliveriesRow struct {
+	ID            string
+	EndpointID    string
+	EventID       string
+	EventType     string
+	State         string
+	CreatedAt     int64
+	Tries         int64
+	NextAttemptAt sql.NullInt64
+	Body          string
+}
+
+// Up to lim of the endpoint's deliveries due by now, after the one due at after_at with after_id
+// in the order they came due, with their events' bodies.
+func (q *Queries) DueDeliveries(ctx context.Context, arg DueDeliveriesParams) ([]DueDeliveriesRow, error) {
+	rows, err := q.db.QueryContext(ctx, dueDeliveries,
+		arg.EndpointID,
+		arg.Now,
+		arg.AfterAt,
+		arg.AfterID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []DueDeliveriesRow
+	for rows.Next() {
+		var i DueDeliveriesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.EndpointID,
+			&i.EventID,
+			&i.EventType,
+			&i.State,
+			&i.CreatedAt,
+			&i.Tries,
+			&i.NextAttemptAt,
+			&i.Body,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const dueEndpoints = `-- name: DueEndpoints :many
+SELECT e.id FROM webhook_endpoints AS e
+WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
+              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= CAST(?1 AS BIGINT))
+`
+
+// The endpoints with deliveries due: a look into webhook_deliveries_due per endpoint, for the
+// endpoints are few (at most 16 a site) where the due deliveries may be many.
+func (q *Queries) DueEndpoints(ctx context.Context, now int64) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, dueEndpoints, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const enabledWebhookEndpoints = `-- name: EnabledWebhookEndpoints :many
@@ -840,7 +894,7 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 }
 
 const getDelivery = `-- name: GetDelivery :one
-SELECT id, endpoint_id, event_id, event_type, state, created_at FROM webhook_deliveries WHERE id = ?1
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries WHERE id = ?1
 `
 
 func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, error) {
@@ -853,6 +907,8 @@ func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, 
 		&i.EventType,
 		&i.State,
 		&i.CreatedAt,
+		&i.Tries,
+		&i.NextAttemptAt,
 	)
 	return i, err
 }
@@ -967,7 +1023,7 @@ func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
 }
 
 const getWebhookEndpoint = `-- name: GetWebhookEndpoint :one
-SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since FROM webhook_endpoints WHERE id = ?1
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until FROM webhook_endpoints WHERE id = ?1
 `
 
 func (q *Queries) GetWebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error) {
@@ -985,6 +1041,8 @@ func (q *Queries) GetWebhookEndpoint(ctx context.Context, id string) (WebhookEnd
 		&i.PreviousSecretUntil,
 		&i.CreatedAt,
 		&i.FailingSince,
+		&i.LeaseHolder,
+		&i.LeaseUntil,
 	)
 	return i, err
 }
@@ -1014,31 +1072,6 @@ func (q *Queries) InProgressRows(ctx context.Context, batchID string) ([]string,
 		return nil, err
 	}
 	return items, nil
-}
-
-const insertAttempt = `-- name: InsertAttempt :exec
-INSERT INTO webhook_attempts (delivery_id, n, attempted_at, status, error, duration_ms)
-SELECT ?1, COALESCE(MAX(n), 0) + 1, ?2, ?3, ?4, ?5
-FROM webhook_attempts WHERE delivery_id = ?1
-`
-
-type InsertAttemptParams struct {
-	DeliveryID  string
-	AttemptedAt int64
-	Status      int64
-	Error       string
-	DurationMs  int64
-}
-
-func (q *Queries) InsertAttempt(ctx context.Context, arg InsertAttemptParams) error {
-	_, err := q.db.ExecContext(ctx, insertAttempt,
-		arg.DeliveryID,
-		arg.AttemptedAt,
-		arg.Status,
-		arg.Error,
-		arg.DurationMs,
-	)
-	return err
 }
 
 const insertBatch = `-- name: InsertBatch :one
@@ -1148,8 +1181,8 @@ func (q *Queries) InsertBranch(ctx context.Context, arg InsertBranchParams) erro
 }
 
 const insertDelivery = `-- name: InsertDelivery :exec
-INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at)
-VALUES (?1, ?2, ?3, ?4, 'pending', ?5)
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
+VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)
 `
 
 type InsertDeliveryParams struct {
@@ -1265,6 +1298,33 @@ func (q *Queries) InsertWebhookEndpoint(ctx context.Context, arg InsertWebhookEn
 		arg.CreatedAt,
 	)
 	return err
+}
+
+const leaseEndpoint = `-- name: LeaseEndpoint :execrows
+UPDATE webhook_endpoints SET lease_holder = ?1, lease_until = CAST(?2 AS BIGINT)
+WHERE id = ?3 AND (lease_until IS NULL OR lease_until <= CAST(?4 AS BIGINT) OR lease_holder = ?1)
+`
+
+type LeaseEndpointParams struct {
+	Holder sql.NullString
+	Until  int64
+	ID     string
+	Now    int64
+}
+
+// Gives the holder the endpoint's lease until until, unless another holds it past now; 1 when it
+// has it.
+func (q *Queries) LeaseEndpoint(ctx context.Context, arg LeaseEndpointParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, leaseEndpoint,
+		arg.Holder,
+		arg.Until,
+		arg.ID,
+		arg.Now,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const linkCustomer = `-- name: LinkCustomer :one
@@ -1579,7 +1639,7 @@ func (q *Queries) ListClients(ctx context.Context, arg ListClientsParams) ([]Api
 }
 
 const listDeliveries = `-- name: ListDeliveries :many
-SELECT id, endpoint_id, event_id, event_type, state, created_at FROM webhook_deliveries WHERE endpoint_id = ?1
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries WHERE endpoint_id = ?1
 ORDER BY created_at DESC, id DESC
 LIMIT ?2
 `
@@ -1605,6 +1665,8 @@ func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) 
 			&i.EventType,
 			&i.State,
 			&i.CreatedAt,
+			&i.Tries,
+			&i.NextAttemptAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1620,7 +1682,7 @@ func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) 
 }
 
 const listDeliveriesBefore = `-- name: ListDeliveriesBefore :many
-SELECT id, endpoint_id, event_id, event_type, state, created_at FROM webhook_deliveries
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries
 WHERE endpoint_id = ?1
   AND (created_at < ?2 OR (created_at = ?2 AND id < ?3))
 ORDER BY created_at DESC, id DESC
@@ -1655,6 +1717,8 @@ func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBe
 			&i.EventType,
 			&i.State,
 			&i.CreatedAt,
+			&i.Tries,
+			&i.NextAttemptAt,
 		); err != nil {
 			return nil, err
 		}
@@ -2153,7 +2217,7 @@ func (q *Queries) ListSites(ctx context.Context, arg ListSitesParams) ([]Site, e
 }
 
 const listWebhookEndpoints = `-- name: ListWebhookEndpoints :many
-SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since FROM webhook_endpoints WHERE site_id = ?1 ORDER BY created_at, id
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until FROM webhook_endpoints WHERE site_id = ?1 ORDER BY created_at, id
 `
 
 func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]WebhookEndpoint, error) {
@@ -2177,6 +2241,8 @@ func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]We
 			&i.PreviousSecretUntil,
 			&i.CreatedAt,
 			&i.FailingSince,
+			&i.LeaseHolder,
+			&i.LeaseUntil,
 		); err != nil {
 			return nil, err
 		}
@@ -2305,6 +2371,38 @@ DELETE FROM events WHERE created_at <= ?1
 
 func (q *Queries) PurgeEvents(ctx context.Context, before int64) (int64, error) {
 	result, err := q.db.ExecContext(ctx, purgeEvents, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const releaseEndpoint = `-- name: ReleaseEndpoint :exec
+UPDATE webhook_endpoints SET lease_holder = NULL, lease_until = NULL
+WHERE id = ?1 AND lease_holder = ?2
+`
+
+type ReleaseEndpointParams struct {
+	ID     string
+	Holder sql.NullString
+}
+
+func (q *Queries) ReleaseEndpoint(ctx context.Context, arg ReleaseEndpointParams) error {
+	_, err := q.db.ExecContext(ctx, releaseEndpoint, arg.ID, arg.Holder)
+	return err
+}
+
+const retryDelivery = `-- name: RetryDelivery :execrows
+UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = CAST(?1 AS BIGINT) WHERE id = ?2
+`
+
+type RetryDeliveryParams struct {
+	Now int64
+	ID  string
+}
+
+func (q *Queries) RetryDelivery(ctx context.Context, arg RetryDeliveryParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, retryDelivery, arg.Now, arg.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -2442,20 +2540,6 @@ func (q *Queries) SetClientSecret(ctx context.Context, arg SetClientSecretParams
 		&i.RevokedAt,
 	)
 	return i, err
-}
-
-const setDeliveryState = `-- name: SetDeliveryState :exec
-UPDATE webhook_deliveries SET state = ?1 WHERE id = ?2
-`
-
-type SetDeliveryStateParams struct {
-	State string
-	ID    string
-}
-
-func (q *Queries) SetDeliveryState(ctx context.Context, arg SetDeliveryStateParams) error {
-	_, err := q.db.ExecContext(ctx, setDeliveryState, arg.State, arg.ID)
-	return err
 }
 
 const setSiteRail = `-- name: SetSiteRail :execrows

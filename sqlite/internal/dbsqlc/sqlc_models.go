@@ -137,12 +137,14 @@ type WebhookAttempt struct {
 }
 
 type WebhookDelivery struct {
-	ID         string
-	EndpointID string
-	EventID    string
-	EventType  string
-	State      string
-	CreatedAt  int64
+	ID            string
+	EndpointID    string
+	EventID       string
+	EventType     string
+	State         string
+	CreatedAt     int64
+	Tries         int64
+	NextAttemptAt sql.NullInt64
 }
 
 type WebhookEndpoint struct {
@@ -157,4 +159,6 @@ type WebhookEndpoint struct {
 	PreviousSecretUntil sql.NullInt64
 	CreatedAt           int64
 	FailingSince        sql.NullInt64
+	LeaseHolder         sql.NullString
+	LeaseUntil          sql.NullInt64
 }
