@@ -119,8 +119,8 @@ func (r *receiver) awaitCount(ctx context.Context, n int, limit time.Duration) e
 }
 
 // webhooks is scenario 6: with a receiver on loopback that answers 200 at once, (a) mint c=32 and
-// execute 50×1000 with one endpoint subscribed to every event, against the same without it in
-// the same run; (b) deliveries per second to 16 endpoints of the receiver, against as many bare
+// execute 50×1000 with one endpoint subscribed to every event, each against the same without it
+// just before (the endpoint not yet made, or disabled); (b) deliveries per second to 16 endpoints of the receiver, against as many bare
 // HTTP POSTs of the same size from Go at the server's 16 delivery workers. In (b) the receiver
 // holds the requests while the invitations are made and counts from its release to the last
 // delivery received: the figure is the sending of deliveries, not the making of invitations
@@ -163,12 +163,15 @@ func (b *bench) webhooks(ctx context.Context) ([]row, error) {
 	}
 	rowsRate := func(m measure) float64 { return m.rate() * batchRows }
 
-	// (a) Without, then with one endpoint.
-	mintWithout := mint("WM0")
-	executeWithout, err := execute("WE0")
-	if err != nil {
-		return nil, err
+	// (a) Without, then with one endpoint, each pair measured back to back on the same database:
+	// the endpoint is subscribed after the mint without it, and disabled (so sent nothing) for the
+	// execute without it.
+	setState := func(state string) error {
+		body, _ := json.Marshal(map[string]string{"state": state})
+		_, err := b.client.call(ctx, http.MethodPatch, "/webhook-endpoints/"+endpoints[0], body, http.StatusOK, false)
+		return err
 	}
+	mintWithout := mint("WM0")
 	if err := subscribe(); err != nil {
 		return nil, err
 	}
@@ -176,6 +179,16 @@ func (b *bench) webhooks(ctx context.Context) ([]row, error) {
 	mintWith := mint("WM1")
 	// Every event of a phase is delivered before the next starts.
 	if err := recv.awaitCount(ctx, mintWith.ops, drainLimit); err != nil {
+		return nil, err
+	}
+	if err := setState("disabled"); err != nil {
+		return nil, err
+	}
+	executeWithout, err := execute("WE0")
+	if err != nil {
+		return nil, err
+	}
+	if err := setState("enabled"); err != nil {
 		return nil, err
 	}
 	executeWith, err := execute("WE1")
