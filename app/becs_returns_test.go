@@ -95,17 +95,18 @@ func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Two items that match no row: a reference of no debit, and a debit's reference with
-			// another amount.
+			// another amount; and R2's item again, which returns its row once.
 			returns = withItems(t, returns,
 				aba.Return{Entry: entry("PYNOSUCHDEBIT", 500), Reason: aba.ReturnPaymentStopped, OriginalDay: 1, OriginalUserID: "123456"},
-				aba.Return{Entry: entry(becs.LodgementReference(rows[2].ID), 301), Reason: aba.ReturnInvalidAccount, OriginalDay: 1, OriginalUserID: "123456"})
+				aba.Return{Entry: entry(becs.LodgementReference(rows[2].ID), 301), Reason: aba.ReturnInvalidAccount, OriginalDay: 1, OriginalUserID: "123456"},
+				aba.Return{Entry: entry(becs.LodgementReference(rows[1].ID), 200), Reason: aba.ReturnAccountClosed, OriginalDay: 1, OriginalUserID: "123456"})
 
 			srv.Clock.Advance(48 * time.Hour)
 			report, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, returns)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if report.Items != 4 || report.Returned != 2 || report.AlreadyReturned != 0 || len(report.Unmatched) != 2 {
+			if report.Items != 5 || report.Returned != 2 || report.AlreadyReturned != 0 || len(report.Unmatched) != 2 {
 				t.Fatalf("import = %+v", report)
 			}
 			returnedAt := billing.Millis(srv.Clock.Now())

@@ -348,10 +348,11 @@ func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnRe
 	for _, r := range returned {
 		done[r.ID] = true
 	}
-	var rest []string
+	var rest []string // each row once, however many of the returns name it
 	for _, r := range returns {
 		if !done[r.RowID] {
 			rest = append(rest, r.RowID)
+			done[r.RowID] = true
 		}
 	}
 	if len(rest) == 0 {
@@ -371,9 +372,7 @@ func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnRe
 		case !ok:
 			report.Unmatched[id] = "no such row: it was never submitted here, or its batch was removed after its retention"
 		case r.Returned():
-			if !slices.Contains(report.AlreadyReturned, id) {
-				report.AlreadyReturned = append(report.AlreadyReturned, id)
-			}
+			report.AlreadyReturned = append(report.AlreadyReturned, id)
 		default:
 			report.Unmatched[id] = fmt.Sprintf("the row is %s, not succeeded", r.State)
 		}

@@ -33,7 +33,7 @@ func (e executor) MarkInProgress(ctx context.Context, rows []billing.RowProgress
 	return e.q.MarkInProgress(ctx, p)
 }
 
-// ReturnRows passes the returns as four arrays, zipped by the statement, and reads the rows
+// ReturnRows passes the returns as four arrays, zipped by the statement, which gives the rows
 // returned.
 func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.Row, error) {
 	p := dbsqlc.ReturnRowsParams{
@@ -45,11 +45,7 @@ func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) (
 	for i, r := range returns {
 		p.Ids[i], p.Reasons[i], p.Retryables[i], p.Ats[i] = r.RowID, string(r.Reason), r.Retryable, billing.Millis(r.At)
 	}
-	ids, err := e.q.ReturnRows(ctx, p)
-	if err != nil || len(ids) == 0 {
-		return nil, err
-	}
-	return e.RowsByID(ctx, ids)
+	return many(row)(e.q.ReturnRows(ctx, p))
 }
 
 func (e executor) RowsByID(ctx context.Context, ids []string) ([]billing.Row, error) {

@@ -189,13 +189,14 @@ FROM (SELECT unnest(@ids::text[]) AS id, unnest(@file_ids::text[]) AS file_id) A
 WHERE r.id = p.id AND r.state = 'pending';
 
 -- name: ReturnRows :many
--- Row ids[i] was returned at ats[i] for reasons[i]; only succeeded rows not returned yet change.
+-- Row ids[i] was returned at ats[i] for reasons[i]; only succeeded rows not returned yet change,
+-- and come back as they now stand.
 UPDATE batch_rows AS r
 SET returned_at = o.at, return_reason = o.reason, return_retryable = o.retryable
 FROM (SELECT unnest(@ids::text[]) AS id, unnest(@reasons::text[]) AS reason,
              unnest(@retryables::boolean[]) AS retryable, unnest(@ats::bigint[]) AS at) AS o
 WHERE r.id = o.id AND r.state = 'succeeded' AND r.returned_at IS NULL
-RETURNING r.id;
+RETURNING r.*;
 
 -- name: RowsByID :many
 SELECT * FROM batch_rows WHERE id = ANY (@ids::text[]);

@@ -86,14 +86,17 @@ func (e executor) MarkInProgress(ctx context.Context, rows []billing.RowProgress
 }
 
 // returnRows records returns, given as a JSON array of {"id", "reason", "retryable", "at"}, of
-// the rows that are succeeded and not returned yet, and gives their ids.
+// the rows that are succeeded and not returned yet, and gives those rows as they now stand, their
+// columns in the order of dbsqlc.BatchRow's fields (reading them again by id would cost as much
+// as the update).
 const returnRows = `UPDATE batch_rows
 SET returned_at = o.at, return_reason = o.reason, return_retryable = o.retryable
 FROM (SELECT value ->> '$.id' AS id, value ->> '$.reason' AS reason, value ->> '$.retryable' AS retryable,
              value ->> '$.at' AS at
       FROM jsonb_each(?)) AS o
 WHERE batch_rows.id = o.id AND batch_rows.state = 'succeeded' AND batch_rows.returned_at IS NULL
-RETURNING batch_rows.id`
+RETURNING id, batch_id, idx, row_reference, customer_reference, amount, state, failure_reason, outcome_at, file_id,
+          returned_at, return_reason, return_retryable`
 
 func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.Row, error) {
 	js, err := jsonArray(returns, func(r billing.RowReturn) returnJSON {
@@ -107,18 +110,16 @@ func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) (
 		return nil, err
 	}
 	defer rs.Close()
-	var ids []string
+	rows := make([]billing.Row, 0, len(returns))
 	for rs.Next() {
-		var id string
-		if err := rs.Scan(&id); err != nil {
+		var r dbsqlc.BatchRow
+		if err := rs.Scan(&r.ID, &r.BatchID, &r.Idx, &r.RowReference, &r.CustomerReference, &r.Amount, &r.State,
+			&r.FailureReason, &r.OutcomeAt, &r.FileID, &r.ReturnedAt, &r.ReturnReason, &r.ReturnRetryable); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		rows = append(rows, row(r))
 	}
-	if err := rs.Err(); err != nil || len(ids) == 0 {
-		return nil, err
-	}
-	return e.RowsByID(ctx, ids)
+	return rows, rs.Err()
 }
 
 func (e executor) RowsByID(ctx context.Context, ids []string) ([]billing.Row, error) {

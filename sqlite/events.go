@@ -5,6 +5,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 
 	"github.com/pyng/receivables/billing"
@@ -12,24 +13,52 @@ import (
 	"github.com/pyng/receivables/storage/driver"
 )
 
-// eventJSON is an event in the JSON array of InsertEvents.
-type eventJSON struct {
-	ID   string `json:"id"`
-	Site string `json:"site"`
-	Type string `json:"type"`
-	At   int64  `json:"at"`
-	Body string `json:"body"`
+// InsertEvents inserts the events one by one, in their order, by one statement prepared for them
+// all. It is the one bulk write here that takes no JSON array: an event's body is itself JSON
+// text, which the array would escape and SQLite unescape again, and for the 10,000 events of a
+// returns file that cost three times or more what the prepared insert does (SQLite runs in the
+// process, so a statement per event costs no round trip).
+func (e executor) InsertEvents(ctx context.Context, events []billing.Event) error {
+	db := &preparedDB{DBTX: e.db}
+	defer db.close()
+	q := dbsqlc.New(db)
+	for _, ev := range events {
+		err := q.InsertEvent(ctx, dbsqlc.InsertEventParams{ID: ev.ID, SiteID: ev.SiteID, Type: string(ev.Type),
+			CreatedAt: billing.Millis(ev.CreatedAt), Body: string(ev.Body)})
+		if err != nil {
+			return mapErr(err)
+		}
+	}
+	return nil
 }
 
-// InsertEvents inserts the events as one JSON array, read with jsonb_each: one statement.
-func (e executor) InsertEvents(ctx context.Context, events []billing.Event) error {
-	js, err := jsonArray(events, func(ev billing.Event) eventJSON {
-		return eventJSON{ID: ev.ID, Site: ev.SiteID, Type: string(ev.Type), At: billing.Millis(ev.CreatedAt), Body: string(ev.Body)}
-	})
-	if err != nil {
-		return err
+// preparedDB prepares each statement it executes on its first run and reuses it after: for a
+// statement run once per value of a bulk write. Queries pass through unprepared.
+type preparedDB struct {
+	dbsqlc.DBTX
+	statements map[string]*sql.Stmt
+}
+
+func (p *preparedDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s, ok := p.statements[query]
+	if !ok {
+		var err error
+		if s, err = p.DBTX.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		if p.statements == nil {
+			p.statements = map[string]*sql.Stmt{}
+		}
+		p.statements[query] = s
 	}
-	return mapErr(e.q.InsertEvents(ctx, js))
+	return s.ExecContext(ctx, args...)
+}
+
+// close closes the prepared statements; closing one only frees it, so its error tells nothing.
+func (p *preparedDB) close() {
+	for _, s := range p.statements {
+		_ = s.Close()
+	}
 }
 
 func (e executor) EventPosition(ctx context.Context, siteID, id string) (driver.EventPosition, error) {

@@ -279,13 +279,10 @@ WHERE id IN (SELECT l.id FROM customer_links AS l
 
 -- Events and webhooks.
 
--- name: InsertEvents :exec
--- events is a JSON array of {"id", "site", "type", "at", "body"}: one statement for them all, in
--- their order (seq follows it).
+-- name: InsertEvent :exec
+-- One event: InsertEvents runs it prepared, once per event, in their order (seq follows it).
 INSERT INTO events (id, site_id, type, created_at, body)
-SELECT e.value ->> '$.id', e.value ->> '$.site', e.value ->> '$.type', e.value ->> '$.at', e.value ->> '$.body'
-FROM jsonb_each(sqlc.arg(events)) AS e
-ORDER BY e.key;
+VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(type), sqlc.arg(created_at), sqlc.arg(body));
 
 -- name: GetEvent :one
 SELECT id, site_id, type, created_at, body FROM events WHERE id = sqlc.arg(id);

@@ -433,7 +433,6 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 	}
 	var out []billing.ReturnedRow
 	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
-		out = nil
 		rows, err := tx.ReturnRows(ctx, returns)
 		if err != nil {
 			return fmt.Errorf("return rows: %w", err)
@@ -442,11 +441,8 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 		slices.SortFunc(rows, func(a, b billing.Row) int {
 			return cmp.Or(strings.Compare(a.BatchID, b.BatchID), cmp.Compare(a.Index, b.Index))
 		})
-		at := map[string]time.Time{}
-		for _, r := range returns {
-			at[r.RowID] = r.At
-		}
 		batches := map[string]billing.Batch{}
+		out = make([]billing.ReturnedRow, 0, len(rows))
 		events := make([]billing.Event, 0, len(rows))
 		for _, r := range rows {
 			b, ok := batches[r.BatchID]
@@ -457,7 +453,7 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 				batches[r.BatchID] = b
 			}
 			returned := billing.ReturnedRow{Row: r, BatchReference: b.Reference, SiteID: b.SiteID}
-			e, err := billing.RowEvent(billing.EventDebitReturned, returned, at[r.ID])
+			e, err := billing.RowEvent(billing.EventDebitReturned, returned, r.ReturnedAt)
 			if err != nil {
 				return err
 			}

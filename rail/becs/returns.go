@@ -64,7 +64,7 @@ func (r *Rail) MatchReturns(ctx context.Context, content []byte) (Returns, error
 		key, file string
 		amount    int64
 	}
-	debits := map[string]debit{}
+	debits := make(map[string]debit, len(refs))
 	arg, err := jsonArg(refs)
 	if err != nil {
 		return Returns{}, err

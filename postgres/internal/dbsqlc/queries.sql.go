@@ -2486,7 +2486,7 @@ SET returned_at = o.at, return_reason = o.reason, return_retryable = o.retryable
 FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS reason,
              unnest($3::boolean[]) AS retryable, unnest($4::bigint[]) AS at) AS o
 WHERE r.id = o.id AND r.state = 'succeeded' AND r.returned_at IS NULL
-RETURNING r.id
+RETURNING r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at, r.file_id, r.returned_at, r.return_reason, r.return_retryable
 `
 
 type ReturnRowsParams struct {
@@ -2496,8 +2496,9 @@ type ReturnRowsParams struct {
 	Ats        []int64
 }
 
-// Row ids[i] was returned at ats[i] for reasons[i]; only succeeded rows not returned yet change.
-func (q *Queries) ReturnRows(ctx context.Context, arg ReturnRowsParams) ([]string, error) {
+// Row ids[i] was returned at ats[i] for reasons[i]; only succeeded rows not returned yet change,
+// and come back as they now stand.
+func (q *Queries) ReturnRows(ctx context.Context, arg ReturnRowsParams) ([]BatchRow, error) {
 	rows, err := q.db.Query(ctx, returnRows,
 		arg.Ids,
 		arg.Reasons,
@@ -2508,13 +2509,27 @@ func (q *Queries) ReturnRows(ctx context.Context, arg ReturnRowsParams) ([]strin
 		return nil, err
 	}
 	defer rows.Close()
-	var items []string
+	var items []BatchRow
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var i BatchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchID,
+			&i.Idx,
+			&i.RowReference,
+			&i.CustomerReference,
+			&i.Amount,
+			&i.State,
+			&i.FailureReason,
+			&i.OutcomeAt,
+			&i.FileID,
+			&i.ReturnedAt,
+			&i.ReturnReason,
+			&i.ReturnRetryable,
+		); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -1204,19 +1204,30 @@ func (q *Queries) InsertDelivery(ctx context.Context, arg InsertDeliveryParams) 
 	return err
 }
 
-const insertEvents = `-- name: InsertEvents :exec
+const insertEvent = `-- name: InsertEvent :exec
 
 INSERT INTO events (id, site_id, type, created_at, body)
-SELECT e.value ->> '$.id', e.value ->> '$.site', e.value ->> '$.type', e.value ->> '$.at', e.value ->> '$.body'
-FROM jsonb_each(?1) AS e
-ORDER BY e.key
+VALUES (?1, ?2, ?3, ?4, ?5)
 `
 
+type InsertEventParams struct {
+	ID        string
+	SiteID    string
+	Type      string
+	CreatedAt int64
+	Body      string
+}
+
 // Events and webhooks.
-// events is a JSON array of {"id", "site", "type", "at", "body"}: one statement for them all, in
-// their order (seq follows it).
-func (q *Queries) InsertEvents(ctx context.Context, events interface{}) error {
-	_, err := q.db.ExecContext(ctx, insertEvents, events)
+// One event: InsertEvents runs it prepared, once per event, in their order (seq follows it).
+func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error {
+	_, err := q.db.ExecContext(ctx, insertEvent,
+		arg.ID,
+		arg.SiteID,
+		arg.Type,
+		arg.CreatedAt,
+		arg.Body,
+	)
 	return err
 }
 
