@@ -223,17 +223,17 @@ func (r *Receiver) CheckEvents(t testing.TB, events []Event) {
 	}
 }
 
-// AwaitEvents reads the events list with list until the receiver has accepted exactly its events
-// (on PostgreSQL the list shows an event only once every older transaction has ended, so a
-// webhook may come before its event is listed), then checks them with CheckEvents; it fails the
-// test after limit. It returns the events list.
-func (r *Receiver) AwaitEvents(t testing.TB, limit time.Duration, list func() []Event) []Event {
+// AwaitEvents reads the events list with list until it has want events and the receiver has
+// accepted exactly them (on PostgreSQL the list shows an event only once every older transaction
+// has ended, so a webhook may come before its event is listed, or after), then checks them with
+// CheckEvents; it fails the test after limit. It returns the events list.
+func (r *Receiver) AwaitEvents(t testing.TB, limit time.Duration, want int, list func() []Event) []Event {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
 		events := list()
 		got, _ := r.Accepted()
-		same := len(got) == len(events)
+		same := len(events) == want && len(got) == len(events)
 		for _, e := range events {
 			if _, ok := got[e.ID]; !ok {
 				same = false
@@ -242,7 +242,7 @@ func (r *Receiver) AwaitEvents(t testing.TB, limit time.Duration, list func() []
 		}
 		if same || time.Now().After(deadline) {
 			if !same {
-				t.Errorf("after %s the receiver has %d messages, the events list %d events", limit, len(got), len(events))
+				t.Errorf("after %s the receiver has %d messages, the events list %d events, want %d", limit, len(got), len(events), want)
 			}
 			r.CheckEvents(t, events)
 			return events
