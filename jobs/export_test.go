@@ -24,7 +24,7 @@ func EraseBankDetailsWorker(service *billing.Service, retention time.Duration) r
 }
 
 // DeliverWebhooksWorker gives the external tests the worker River runs, sending with client, at
-// most requests at once, taking deliveries for lease (and running for half of it).
+// most requests at once, holding the endpoint for lease (and running for half of it).
 func DeliverWebhooksWorker(service *billing.Service, client *deliver.Client, schedule []time.Duration, lease time.Duration, requests int) river.Worker[billing.DeliverWebhooksJob] {
 	return newDeliverWebhooksWorker(service, client, schedule, lease, requests)
 }

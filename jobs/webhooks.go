@@ -33,12 +33,13 @@ func (PurgeEvents) Kind() string { return "purge_events" }
 
 // The bounds of a run of an endpoint's deliveries.
 const (
-	// deliveryRound is how many due deliveries a run takes at a time: one statement takes them,
-	// and the attempts that ended by the time the next round is taken are recorded in one
-	// transaction.
+	// deliveryRound is how many due deliveries a run reads at a time (one statement), and how
+	// many attempts it records at most in one transaction.
 	deliveryRound = 100
 	// endpointRequests is how many requests a run sends to its endpoint at once.
 	endpointRequests = 8
+	// recordWait is how long the attempts that end are gathered for one recording transaction.
+	recordWait = 20 * time.Millisecond
 )
 
 // deliveryLease is how long a run holds its endpoint between renewals (and the period of the
@@ -47,9 +48,8 @@ const (
 // deliver.DefaultTimeout, so a run that lives never loses its hold.
 func deliveryLease(cfg Config) time.Duration { return cfg.RescueAfter / 2 }
 
-// deliverWebhooksWorker sends an endpoint's due deliveries while it holds the endpoint, a round at
-// a time, until none is due or its time (half the lease) is spent; what is left is due for the
-// next run.
+// deliverWebhooksWorker sends an endpoint's due deliveries while it holds the endpoint, until none
+// is due or its time (half the lease) is spent; what is left is due for the next run.
 type deliverWebhooksWorker struct {
 	river.WorkerDefaults[billing.DeliverWebhooksJob]
 	service  *billing.Service
@@ -65,77 +65,139 @@ func newDeliverWebhooksWorker(service *billing.Service, client *deliver.Client, 
 		requests: make(chan struct{}, max(requests, 1))}
 }
 
-// Work holds the endpoint, reads its due deliveries a round at a time and keeps endpointRequests
-// of them in flight: the next round is read, and the attempts that ended are recorded, while the
-// requests of the last are still out.
+// Work holds the endpoint and sends its due deliveries, keeping endpointRequests of them in
+// flight; the database is kept off that path: one goroutine reads the next round while the last
+// is sent, another records the attempts that ended, a round at a time.
 func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing.DeliverWebhooksJob]) error {
 	id, holder := job.Args.EndpointID, fmt.Sprintf("job %d", job.ID)
-	start := time.Now()
 	if held, err := w.service.HoldWebhooks(ctx, id, holder, w.lease); err != nil || !held {
 		return err // another run sends the endpoint's deliveries
 	}
 	defer func() { _ = w.service.ReleaseWebhooks(context.WithoutCancel(ctx), id, holder) }()
-	end, renewed := start.Add(w.lease/2), start
+	end := time.Now().Add(w.lease / 2)
+	rounds, readErr := w.read(ctx, id, holder, end)
+	outcomes := make(chan billing.DeliveryOutcome, deliveryRound)
+	recorded := make(chan error, 1)
+	go func() { recorded <- w.record(ctx, id, outcomes) }()
+
 	endpoint := make(chan struct{}, endpointRequests)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		ended []billing.DeliveryOutcome
-	)
-	// record records the attempts that ended, even when the run's context ended meanwhile.
-	record := func() error {
-		mu.Lock()
-		outcomes := ended
-		ended = nil
-		mu.Unlock()
-		if len(outcomes) == 0 {
-			return nil
-		}
-		if err := w.service.RecordDeliveryAttempts(context.WithoutCancel(ctx), id, outcomes); err != nil {
-			return fmt.Errorf("record delivery attempts: %w", err)
-		}
-		return nil
-	}
-	var (
-		err   error
-		after billing.DueDelivery // the last delivery read: the deliveries in flight are not read again
-	)
-rounds:
-	for time.Now().Before(end) && ctx.Err() == nil {
-		if time.Since(renewed) > w.lease/4 {
-			var held bool
-			if held, err = w.service.HoldWebhooks(ctx, id, holder, w.lease); err != nil || !held {
-				break
-			}
-			renewed = time.Now()
-		}
-		var batch billing.WebhookBatch
-		if batch, err = w.service.DueWebhooks(ctx, id, after, deliveryRound); err != nil || len(batch.Due) == 0 {
-			break
-		}
-		after = batch.Due[len(batch.Due)-1]
+	var wg sync.WaitGroup
+send:
+	for batch := range rounds {
 		for _, due := range batch.Due {
 			endpoint <- struct{}{}
 			w.requests <- struct{}{}
 			if ctx.Err() != nil || time.Now().After(end) {
 				<-w.requests
 				<-endpoint
-				break rounds // the rest is due for the next run
+				break send // the rest is due for the next run
 			}
 			wg.Go(func() {
 				defer func() { <-w.requests; <-endpoint }()
-				o := w.send(ctx, batch, due)
-				mu.Lock()
-				ended = append(ended, o)
-				mu.Unlock()
+				outcomes <- w.send(ctx, batch, due)
 			})
 		}
-		if err = record(); err != nil {
-			break
-		}
+	}
+	for range rounds { // let the reader end
 	}
 	wg.Wait()
-	return errors.Join(err, record())
+	close(outcomes)
+	return errors.Join(<-readErr, <-recorded)
+}
+
+// taken are the deliveries a run has read: a pass of its reader over the due deliveries skips
+// them (those in flight are still due, and a read may see one as due that was recorded since).
+type taken struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+// take adds the deliveries that were not taken and returns them.
+func (f *taken) take(due []billing.DueDelivery) []billing.DueDelivery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ids == nil {
+		f.ids = map[string]bool{}
+	}
+	var fresh []billing.DueDelivery
+	for _, d := range due {
+		if !f.ids[d.Delivery.ID] {
+			f.ids[d.Delivery.ID] = true
+			fresh = append(fresh, d)
+		}
+	}
+	return fresh
+}
+
+// read reads the endpoint's due deliveries a round ahead of the sending, in passes in the order
+// they came due, renewing the run's hold each quarter of the lease, until a pass finds none that is
+// not in flight, the hold is lost, or end; it then closes rounds and sends its error, if any. A
+// pass after the first finds the deliveries that came due behind the last (their transactions
+// committed late); a delivery is read once a run.
+func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end time.Time) (<-chan billing.WebhookBatch, <-chan error) {
+	rounds, errc := make(chan billing.WebhookBatch, 1), make(chan error, 1)
+	var read taken
+	go func() {
+		defer close(rounds)
+		renewed, found := time.Now(), false
+		var after billing.DueDelivery // where the pass stands
+		for time.Now().Before(end) && ctx.Err() == nil {
+			if time.Since(renewed) > w.lease/4 {
+				if held, err := w.service.HoldWebhooks(ctx, id, holder, w.lease); err != nil || !held {
+					errc <- err
+					return
+				}
+				renewed = time.Now()
+			}
+			batch, err := w.service.DueWebhooks(ctx, id, after, deliveryRound)
+			if err != nil {
+				errc <- err
+				return
+			}
+			if len(batch.Due) == 0 { // the end of a pass
+				if !found {
+					break
+				}
+				after, found = billing.DueDelivery{}, false
+				continue
+			}
+			after = batch.Due[len(batch.Due)-1]
+			if batch.Due = read.take(batch.Due); len(batch.Due) > 0 {
+				found = true
+				rounds <- batch
+			}
+		}
+		errc <- nil
+	}()
+	return rounds, errc
+}
+
+// record records the outcomes as they come, in transactions of up to a round's, each taking what
+// ended within recordWait of its first, until outcomes is closed; it goes on after an error (or
+// the run's context ended), so that what was sent is recorded, and returns the first error.
+func (w *deliverWebhooksWorker) record(ctx context.Context, id string, outcomes <-chan billing.DeliveryOutcome) error {
+	var first error
+	for o := range outcomes {
+		batch := []billing.DeliveryOutcome{o}
+		wait := time.NewTimer(recordWait)
+	more:
+		for len(batch) < deliveryRound {
+			select {
+			case o, ok := <-outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			case <-wait.C:
+				break more
+			}
+		}
+		wait.Stop()
+		if err := w.service.RecordDeliveryAttempts(context.WithoutCancel(ctx), id, batch); err != nil && first == nil {
+			first = fmt.Errorf("record delivery attempts: %w", err)
+		}
+	}
+	return first
 }
 
 // send makes one attempt of the delivery and says where it leaves it.
