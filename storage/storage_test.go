@@ -54,66 +54,61 @@ func TestEventStore(t *testing.T) {
 	}
 }
 
-// deliveryJobs counts the deliver_webhooks jobs of an endpoint through the queue's own client.
+// queueClient is a client of db's job queue that works nothing, to read it.
+func queueClient(t *testing.T, db storage.Database) storage.JobClient {
+	t.Helper()
+	queue, err := db.NewJobClient(&river.Config{})
+	if err != nil {
+		t.Fatalf("NewJobClient: %v", err)
+	}
+	return queue
+}
+
+// jobsOf lists the jobs of T's kind whose arguments match.
+func jobsOf[T river.JobArgs](ctx context.Context, queue storage.JobClient, match func(T) bool) ([]*rivertype.JobRow, error) {
+	var zero T
+	res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(zero.Kind()).First(10_000))
+	if err != nil {
+		return nil, err
+	}
+	var out []*rivertype.JobRow
+	for _, j := range res.Jobs {
+		var args T
+		if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+			return nil, fmt.Errorf("job %d: %w", j.ID, err)
+		}
+		if match(args) {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+// deliveryJobs counts the deliver_webhooks jobs of an endpoint.
 func deliveryJobs(t *testing.T, db storage.Database) func(ctx context.Context, endpointID string) (int, error) {
-	t.Helper()
-	queue, err := db.NewJobClient(&river.Config{})
-	if err != nil {
-		t.Fatalf("NewJobClient: %v", err)
-	}
+	queue := queueClient(t, db)
 	return func(ctx context.Context, endpointID string) (int, error) {
-		res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.DeliverWebhooksJob{}.Kind()).First(10_000))
-		if err != nil {
-			return 0, err
-		}
-		n := 0
-		for _, j := range res.Jobs {
-			var args billing.DeliverWebhooksJob
-			if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
-				return 0, fmt.Errorf("job %d: %w", j.ID, err)
-			}
-			if args.EndpointID == endpointID {
-				n++
-			}
-		}
-		return n, nil
+		jobs, err := jobsOf(ctx, queue, func(a billing.DeliverWebhooksJob) bool { return a.EndpointID == endpointID })
+		return len(jobs), err
 	}
 }
 
-// emailJobs lists the encoded arguments of the send_email jobs of a link through the queue's own
-// client.
+// emailJobs lists the encoded arguments of the send_email jobs of a link.
 func emailJobs(t *testing.T, db storage.Database) func(ctx context.Context, linkID string) ([]string, error) {
-	t.Helper()
-	queue, err := db.NewJobClient(&river.Config{})
-	if err != nil {
-		t.Fatalf("NewJobClient: %v", err)
-	}
+	queue := queueClient(t, db)
 	return func(ctx context.Context, linkID string) ([]string, error) {
-		res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.SendEmailJob{}.Kind()).First(10_000))
-		if err != nil {
-			return nil, err
+		jobs, err := jobsOf(ctx, queue, func(a billing.SendEmailJob) bool { return a.LinkID == linkID })
+		out := make([]string, len(jobs))
+		for i, j := range jobs {
+			out[i] = string(j.EncodedArgs)
 		}
-		var out []string
-		for _, j := range res.Jobs {
-			var args billing.SendEmailJob
-			if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
-				return nil, fmt.Errorf("job %d: %w", j.ID, err)
-			}
-			if args.LinkID == linkID {
-				out = append(out, string(j.EncodedArgs))
-			}
-		}
-		return out, nil
+		return out, err
 	}
 }
 
-// executeBatchJobs counts the execute_batch jobs of a batch through the queue's own client.
+// executeBatchJobs counts the execute_batch jobs of a batch.
 func executeBatchJobs(t *testing.T, db storage.Database) func(ctx context.Context, batchID string) (int, error) {
-	t.Helper()
-	queue, err := db.NewJobClient(&river.Config{})
-	if err != nil {
-		t.Fatalf("NewJobClient: %v", err)
-	}
+	queue := queueClient(t, db)
 	return func(ctx context.Context, batchID string) (int, error) {
 		jobs, err := jobsOfBatch(ctx, queue, batchID)
 		return len(jobs), err
@@ -122,21 +117,7 @@ func executeBatchJobs(t *testing.T, db storage.Database) func(ctx context.Contex
 
 // jobsOfBatch lists the execute_batch jobs whose arguments name the batch.
 func jobsOfBatch(ctx context.Context, queue storage.JobClient, batchID string) ([]*rivertype.JobRow, error) {
-	res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(billing.ExecuteBatchJob{}.Kind()).First(10_000))
-	if err != nil {
-		return nil, err
-	}
-	var out []*rivertype.JobRow
-	for _, j := range res.Jobs {
-		var args billing.ExecuteBatchJob
-		if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
-			return nil, fmt.Errorf("job %d: %w", j.ID, err)
-		}
-		if args.BatchID == batchID {
-			out = append(out, j)
-		}
-	}
-	return out, nil
+	return jobsOf(ctx, queue, func(a billing.ExecuteBatchJob) bool { return a.BatchID == batchID })
 }
 
 func TestOpenDispatchesOnTheURL(t *testing.T) {
