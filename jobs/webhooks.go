@@ -105,30 +105,6 @@ send:
 	return errors.Join(<-readErr, <-recorded)
 }
 
-// taken are the deliveries a run has read: a pass of its reader over the due deliveries skips
-// them (those in flight are still due, and a read may see one as due that was recorded since).
-type taken struct {
-	mu  sync.Mutex
-	ids map[string]bool
-}
-
-// take adds the deliveries that were not taken and returns them.
-func (f *taken) take(due []billing.DueDelivery) []billing.DueDelivery {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.ids == nil {
-		f.ids = map[string]bool{}
-	}
-	var fresh []billing.DueDelivery
-	for _, d := range due {
-		if !f.ids[d.Delivery.ID] {
-			f.ids[d.Delivery.ID] = true
-			fresh = append(fresh, d)
-		}
-	}
-	return fresh
-}
-
 // read reads the endpoint's due deliveries a round ahead of the sending, in passes in the order
 // they came due, renewing the run's hold each quarter of the lease, until a pass finds none that is
 // not in flight, the hold is lost, or end; it then closes rounds and sends its error, if any. A
@@ -136,11 +112,13 @@ func (f *taken) take(due []billing.DueDelivery) []billing.DueDelivery {
 // committed late); a delivery is read once a run.
 func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end time.Time) (<-chan billing.WebhookBatch, <-chan error) {
 	rounds, errc := make(chan billing.WebhookBatch, 1), make(chan error, 1)
-	var read taken
 	go func() {
 		defer close(rounds)
 		renewed, found := time.Now(), false
 		var after billing.DueDelivery // where the pass stands
+		// read are the deliveries the run has read: a pass skips them (those in flight are still
+		// due, and a read may see one as due that was recorded since).
+		read := map[string]bool{}
 		for time.Now().Before(end) && ctx.Err() == nil {
 			if time.Since(renewed) > w.lease/4 {
 				if held, err := w.service.HoldWebhooks(ctx, id, holder, w.lease); err != nil || !held {
@@ -162,7 +140,14 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 				continue
 			}
 			after = batch.Due[len(batch.Due)-1]
-			if batch.Due = read.take(batch.Due); len(batch.Due) > 0 {
+			fresh := batch.Due[:0]
+			for _, d := range batch.Due {
+				if !read[d.Delivery.ID] {
+					read[d.Delivery.ID] = true
+					fresh = append(fresh, d)
+				}
+			}
+			if batch.Due = fresh; len(fresh) > 0 {
 				found = true
 				rounds <- batch
 			}
