@@ -143,6 +143,10 @@ type Config struct {
 	SendEmailFunc func(ctx context.Context, job billing.SendEmailJob) error
 }
 
+// jobTimeout is a job's own timeout: half of RescueAfter, so that a job ends before another
+// worker may take it over.
+func (c Config) jobTimeout() time.Duration { return c.RescueAfter / 2 }
+
 // DefaultConfig is the tuning for a process that has no settings of its own. The server reads
 // Workers, PollInterval, RescueAfter and BankDetailsRetention from its settings (by default it
 // polls more often) and takes only SweepInterval from here.
@@ -179,7 +183,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 		Workers:              workers,
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, river.FetchCooldownDefault),
-		JobTimeout:           cfg.RescueAfter / 2,
+		JobTimeout:           cfg.jobTimeout(),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Logger:               logger,
 		PeriodicJobs: append([]*river.PeriodicJob{
