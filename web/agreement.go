@@ -128,16 +128,26 @@ func (h *handler) showAgreement(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "agreement", page)
 }
 
+// revocable reads the agreement of the link tok manages, for its revocation: false, having
+// answered, when the token is not usable or the agreement is revoked already.
+func (h *handler) revocable(w http.ResponseWriter, r *http.Request, tok string) (billing.Link, billing.Site, bool) {
+	l, site, p, err := h.agreement(r.Context(), tok)
+	if !h.usable(w, r, "agreement", p, err) {
+		return billing.Link{}, billing.Site{}, false
+	}
+	if l.StoredState == billing.LinkRevoked {
+		h.fail(w, r, alreadyRevoked(site, l.RevokedAt))
+		return billing.Link{}, billing.Site{}, false
+	}
+	return l, site, true
+}
+
 // confirmRevocation is GET /agreement/revoke?token=...: the second page, which asks the customer
 // to confirm before the agreement is revoked.
 func (h *handler) confirmRevocation(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
-	l, site, p, err := h.agreement(r.Context(), tok)
-	if !h.usable(w, r, "agreement", p, err) {
-		return
-	}
-	if l.StoredState == billing.LinkRevoked {
-		h.fail(w, r, alreadyRevoked(site, l.RevokedAt))
+	_, site, ok := h.revocable(w, r, tok)
+	if !ok {
 		return
 	}
 	h.render(w, r, http.StatusOK, "revoke", &revokePage{
@@ -154,12 +164,8 @@ func (h *handler) confirmRevocation(w http.ResponseWriter, r *http.Request) {
 // confirmation page and changes nothing.
 func (h *handler) revokeAgreement(w http.ResponseWriter, r *http.Request) {
 	tok := r.PostForm.Get("token")
-	l, site, p, err := h.agreement(r.Context(), tok)
-	if !h.usable(w, r, "agreement", p, err) {
-		return
-	}
-	if l.StoredState == billing.LinkRevoked {
-		h.fail(w, r, alreadyRevoked(site, l.RevokedAt))
+	l, site, ok := h.revocable(w, r, tok)
+	if !ok {
 		return
 	}
 	if r.PostForm.Get("confirm") != "yes" {
