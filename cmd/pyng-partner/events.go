@@ -80,13 +80,7 @@ func listEvents(ctx context.Context, e *env, _ []string) error {
 }
 
 func tailEvents(ctx context.Context, e *env, _ []string) error {
-	var tw interface {
-		io.Writer
-		Flush() error
-	}
-	if !e.json {
-		tw = newTable(e.stdout)
-	}
+	tw := newTable(e.stdout) // the table of the events as they come, unless e.json
 	return follow(ctx, e, func(ev client.Event) error {
 		if e.json {
 			_, err := fmt.Fprintf(e.stdout, "%s\n", ev.Raw)

@@ -236,13 +236,7 @@ func listen(ctx context.Context, e *env, _ []string) error {
 	}
 	fmt.Fprintf(e.stderr, "Ready. Forwarding the events of site %s to %s.\nWebhook signing secret: %s\n", o.site, o.forwardTo, secret)
 	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	var tw interface {
-		io.Writer
-		Flush() error
-	}
-	if !e.json {
-		tw = newTable(e.stdout)
-	}
+	tw := newTable(e.stdout) // the table of the events as they come, unless e.json
 	return follow(ctx, e, func(ev client.Event) error {
 		f := forward(ctx, hc, o.forwardTo, ev, secret)
 		if e.json {
