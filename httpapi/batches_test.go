@@ -89,14 +89,7 @@ func (p partner) mustSubmit(t testing.TB, body any) receipt {
 	if got := r.Header.Get("Idempotent-Replayed"); got != "" {
 		t.Fatalf("Idempotent-Replayed = %q on a new batch", got)
 	}
-	return receiptOf(t, r)
-}
-
-func receiptOf(t testing.TB, r *apptest.Response) receipt {
-	t.Helper()
-	var body struct{ Data receipt }
-	r.JSON(t, &body)
-	return body.Data
+	return dataOf[receipt](t, r)
 }
 
 func (p partner) getBatch(t testing.TB, ref, query string, header ...string) *apptest.Response {
@@ -108,9 +101,7 @@ func (p partner) mustGetBatch(t testing.TB, ref, query string) batch {
 	t.Helper()
 	r := p.getBatch(t, ref, query)
 	wantStatus(t, r, http.StatusOK)
-	var body struct{ Data batch }
-	r.JSON(t, &body)
-	return body.Data
+	return dataOf[batch](t, r)
 }
 
 func (p partner) listBatches(t testing.TB, query string) *apptest.Response {
@@ -347,7 +338,7 @@ func TestSubmitBatch(t *testing.T) {
 			p := newPartner(t, s)
 			r := p.submit(t, batchRequest("B-1", debit{"R0", "C0", 100}, debit{"R1", "C1", 250}))
 			wantStatus(t, r, http.StatusAccepted)
-			rc := receiptOf(t, r)
+			rc := dataOf[receipt](t, r)
 			want := receipt{BatchReference: "B-1", State: "accepted", RowCount: 2, TotalAmount: 350, SubmittedAt: s.Clock.Now().UnixMilli()}
 			if rc != want {
 				t.Errorf("receipt = %+v, want %+v", rc, want)
@@ -370,7 +361,7 @@ func TestSubmitBatch(t *testing.T) {
 			if got := r.Header.Get("Idempotent-Replayed"); got != "true" {
 				t.Errorf("Idempotent-Replayed = %q, want true", got)
 			}
-			if again := receiptOf(t, r); again != first {
+			if again := dataOf[receipt](t, r); again != first {
 				t.Errorf("replayed receipt = %+v, want the original %+v", again, first)
 			}
 			if pg := p.mustListBatches(t, ""); len(pg.Data) != 1 {
@@ -384,7 +375,7 @@ func TestSubmitBatch(t *testing.T) {
 			first := p.mustSubmit(t, `{"batchReference":"B-1","rows":[{"rowReference":"R0","customerReference":"C0","amount":100}]}`)
 			r := p.submit(t, "{\n  \"rows\": [ { \"amount\": 100, \"customerReference\": \"C0\",\n \"rowReference\": \"R0\" } ],\n  \"batchReference\": \"B-1\"\n}\n")
 			wantStatus(t, r, http.StatusAccepted)
-			if r.Header.Get("Idempotent-Replayed") != "true" || receiptOf(t, r) != first {
+			if r.Header.Get("Idempotent-Replayed") != "true" || dataOf[receipt](t, r) != first {
 				t.Errorf("answer = %s (Idempotent-Replayed %q), want a replay of %+v", r.Body, r.Header.Get("Idempotent-Replayed"), first)
 			}
 		})
@@ -430,7 +421,7 @@ func TestSubmitBatch(t *testing.T) {
 				if r.Header.Get("Idempotent-Replayed") == "" {
 					fresh++
 				}
-				receipts[receiptOf(t, r)] = true
+				receipts[dataOf[receipt](t, r)] = true
 			}
 			if fresh != 1 || len(receipts) != 1 {
 				t.Errorf("%d answers without Idempotent-Replayed and %d distinct receipts, want 1 and 1", fresh, len(receipts))
@@ -471,7 +462,7 @@ func TestBatchReferenceRetention(t *testing.T) {
 			wantError(t, p.submit(t, batchRequest("B-1", debit{"R0", "C0", 200})), http.StatusConflict, "batch:reference-conflict", "batchReference")
 			r := p.submit(t, batchRequest("B-1", debit{"R0", "C0", 100}))
 			wantStatus(t, r, http.StatusAccepted)
-			if r.Header.Get("Idempotent-Replayed") != "true" || receiptOf(t, r) != old {
+			if r.Header.Get("Idempotent-Replayed") != "true" || dataOf[receipt](t, r) != old {
 				t.Errorf("answer %s, want a replay of %+v", r.Body, old)
 			}
 		})
@@ -547,7 +538,7 @@ func TestBatchExecution(t *testing.T) {
 				debit{"R-OK", "LINKED", 10000}, debit{"R-NSF", "LINKED", 1051}, debit{"R-CLOSED", "LINKED", 1052},
 				debit{"R-UNKNOWN", "NOBODY", 500}, debit{"R-INVITED", "INVITED", 700}))
 			wantStatus(t, r, http.StatusAccepted)
-			if got := receiptOf(t, r); got != rc || r.Header.Get("Idempotent-Replayed") != "true" {
+			if got := dataOf[receipt](t, r); got != rc || r.Header.Get("Idempotent-Replayed") != "true" {
 				t.Errorf("replay = %+v, want %+v with Idempotent-Replayed", got, rc)
 			}
 		})

@@ -278,7 +278,7 @@ func TestRevokeCustomer(t *testing.T) {
 					return
 				}
 				wantStatus(t, r, http.StatusOK)
-				l := linkOf(t, r)
+				l := dataOf[link](t, r)
 				if l.State != "revoked" || l.RevokedBy != "partner" || l.RevokedAt != now || l.SignupURL != "" {
 					t.Errorf("link = %+v, want revoked by partner at %d", l, now)
 				}
@@ -300,7 +300,7 @@ func TestSandboxSimulators(t *testing.T) {
 			r := p.post(t, "/sandbox/customers/ACME-SIGNUP/signup")
 			wantStatus(t, r, http.StatusOK)
 			want := link{CustomerReference: "ACME-SIGNUP", State: "linked", CreatedAt: now, ExpiresAt: inv.ExpiresAt, LinkedAt: now}
-			if l := linkOf(t, r); l != want {
+			if l := dataOf[link](t, r); l != want {
 				t.Errorf("link = %+v, want %+v", l, want)
 			}
 			if pg := p.mustList(t, "?state=linked"); !slices.Contains(refs(pg.Data), "ACME-SIGNUP") {
@@ -335,7 +335,7 @@ func TestSandboxSimulators(t *testing.T) {
 			wantStatus(t, p.post(t, "/sandbox/customers/ACME-CUSTREV/signup"), http.StatusOK)
 			r := p.post(t, "/sandbox/customers/ACME-CUSTREV/customer-revocation")
 			wantStatus(t, r, http.StatusOK)
-			if l := linkOf(t, r); l.State != "revoked" || l.RevokedBy != "customer" || l.RevokedAt != now || l.LinkedAt != now {
+			if l := dataOf[link](t, r); l.State != "revoked" || l.RevokedBy != "customer" || l.RevokedAt != now || l.LinkedAt != now {
 				t.Errorf("link = %+v, want revoked by customer, having been linked", l)
 			}
 		})

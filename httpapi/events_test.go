@@ -260,27 +260,18 @@ type endpoint struct {
 	Secret         string   `json:"secret"`
 }
 
-func endpointOf(t testing.TB, r *apptest.Response) endpoint {
-	t.Helper()
-	var body struct{ Data endpoint }
-	r.JSON(t, &body)
-	return body.Data
-}
-
 func (p partner) createEndpoint(t testing.TB, body any) endpoint {
 	t.Helper()
 	r := p.do(t, http.MethodPost, "/webhook-endpoints", body)
 	wantStatus(t, r, http.StatusCreated)
-	return endpointOf(t, r)
+	return dataOf[endpoint](t, r)
 }
 
 func (p partner) endpoints(t testing.TB) []endpoint {
 	t.Helper()
 	r := p.do(t, http.MethodGet, "/webhook-endpoints", nil)
 	wantStatus(t, r, http.StatusOK)
-	var body struct{ Data []endpoint }
-	r.JSON(t, &body)
-	return body.Data
+	return dataOf[[]endpoint](t, r)
 }
 
 func TestWebhookEndpointsLifecycle(t *testing.T) {
@@ -292,28 +283,28 @@ func TestWebhookEndpointsLifecycle(t *testing.T) {
 			t.Fatalf("created = %+v", created)
 		}
 		path := "/webhook-endpoints/" + created.EndpointID
-		got := endpointOf(t, p.do(t, http.MethodGet, path, nil))
+		got := dataOf[endpoint](t, p.do(t, http.MethodGet, path, nil))
 		if got.Secret != "" || got.EndpointID != created.EndpointID {
 			t.Errorf("GET shows %+v; the secret is shown only when made", got)
 		}
 
-		updated := endpointOf(t, p.do(t, http.MethodPatch, path, map[string]any{
+		updated := dataOf[endpoint](t, p.do(t, http.MethodPatch, path, map[string]any{
 			"url": "https://example.com/v2", "eventTypes": []string{"batch.completed", "customer.linked", "batch.completed"}}))
 		if updated.URL != "https://example.com/v2" || strings.Join(updated.EventTypes, ",") != "batch.completed,customer.linked" {
 			t.Errorf("updated = %+v", updated)
 		}
-		disabled := endpointOf(t, p.do(t, http.MethodPatch, path, map[string]any{"state": "disabled"}))
+		disabled := dataOf[endpoint](t, p.do(t, http.MethodPatch, path, map[string]any{"state": "disabled"}))
 		if disabled.State != "disabled" || disabled.DisabledReason != "partner" || disabled.URL != updated.URL {
 			t.Errorf("disabled = %+v", disabled)
 		}
-		enabled := endpointOf(t, p.do(t, http.MethodPatch, path, map[string]any{"state": "enabled"}))
+		enabled := dataOf[endpoint](t, p.do(t, http.MethodPatch, path, map[string]any{"state": "enabled"}))
 		if enabled.State != "enabled" || enabled.DisabledReason != "" {
 			t.Errorf("enabled = %+v", enabled)
 		}
 
 		r := p.do(t, http.MethodPost, path+"/secret-rotation", nil)
 		wantStatus(t, r, http.StatusOK)
-		if rotated := endpointOf(t, r); !strings.HasPrefix(rotated.Secret, "whsec_") || rotated.Secret == created.Secret {
+		if rotated := dataOf[endpoint](t, r); !strings.HasPrefix(rotated.Secret, "whsec_") || rotated.Secret == created.Secret {
 			t.Errorf("rotation gave %q after %q", rotated.Secret, created.Secret)
 		}
 
@@ -326,7 +317,7 @@ func TestWebhookEndpointsLifecycle(t *testing.T) {
 		wantError(t, other.do(t, http.MethodGet, path, nil), http.StatusNotFound, "webhook-endpoint:not-found", "endpointId")
 		wantError(t, other.do(t, http.MethodDelete, path, nil), http.StatusNotFound, "webhook-endpoint:not-found", "endpointId")
 
-		deleted := endpointOf(t, p.do(t, http.MethodDelete, path, nil))
+		deleted := dataOf[endpoint](t, p.do(t, http.MethodDelete, path, nil))
 		if deleted.EndpointID != created.EndpointID {
 			t.Errorf("DELETE answered %+v", deleted)
 		}
@@ -528,7 +519,7 @@ func TestWebhooksAreSignedAsTheEventsListHasThem(t *testing.T) {
 
 		// During a rotation both secrets sign: a receiver still on the old one loses nothing.
 		r := p.do(t, http.MethodPost, "/webhook-endpoints/"+all.EndpointID+"/secret-rotation", nil)
-		rotated := endpointOf(t, r)
+		rotated := dataOf[endpoint](t, r)
 		wantStatus(t, p.post(t, "/sandbox/customers/w1/signup"), http.StatusOK)
 		got = rc.await(2)
 		verify(t, got[1], all.Secret, rotated.Secret)
@@ -603,13 +594,12 @@ func (p partner) awaitDeliveriesWhere(t testing.TB, endpointID, want string, don
 	for {
 		r := p.do(t, http.MethodGet, "/webhook-endpoints/"+endpointID+"/deliveries", nil)
 		wantStatus(t, r, http.StatusOK)
-		var body struct{ Data []deliveryJSON }
-		r.JSON(t, &body)
-		if done(body.Data) {
-			return body.Data
+		ds := dataOf[[]deliveryJSON](t, r)
+		if done(ds) {
+			return ds
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("deliveries = %+v, want %s", body.Data, want)
+			t.Fatalf("deliveries = %+v, want %s", ds, want)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -675,7 +665,7 @@ func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 		wantStatus(t, p.post(t, "/webhook-endpoints/"+bad.EndpointID+"/deliveries/"+first.DeliveryID+"/retry"), http.StatusAccepted)
 		failing.await(2)
 		p.awaitAttempts(t, bad.EndpointID, 2)
-		if e := endpointOf(t, p.do(t, http.MethodGet, "/webhook-endpoints/"+bad.EndpointID, nil)); e.State != "enabled" {
+		if e := dataOf[endpoint](t, p.do(t, http.MethodGet, "/webhook-endpoints/"+bad.EndpointID, nil)); e.State != "enabled" {
 			t.Fatalf("after failing for less than five days the endpoint is %s", e.State)
 		}
 
@@ -692,7 +682,7 @@ func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 		if disabledEvent.Type != "webhookEndpoint.disabled" || data.EndpointID != bad.EndpointID || data.DisabledReason != "failing" || data.Secret != "" {
 			t.Errorf("the healthy endpoint got %s", got[1].body)
 		}
-		e := endpointOf(t, p.do(t, http.MethodGet, "/webhook-endpoints/"+bad.EndpointID, nil))
+		e := dataOf[endpoint](t, p.do(t, http.MethodGet, "/webhook-endpoints/"+bad.EndpointID, nil))
 		if e.State != "disabled" || e.DisabledReason != "failing" {
 			t.Errorf("the failing endpoint is %+v, want disabled as failing", e)
 		}

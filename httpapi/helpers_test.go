@@ -66,9 +66,7 @@ func (p partner) mustInvite(t testing.TB, ref string) invitation {
 	t.Helper()
 	r := p.invite(t, ref)
 	wantStatus(t, r, http.StatusCreated)
-	var body struct{ Data invitation }
-	r.JSON(t, &body)
-	return body.Data
+	return dataOf[invitation](t, r)
 }
 
 func (p partner) get(t testing.TB, ref string) *apptest.Response {
@@ -80,7 +78,7 @@ func (p partner) mustGet(t testing.TB, ref string) link {
 	t.Helper()
 	r := p.get(t, ref)
 	wantStatus(t, r, http.StatusOK)
-	return linkOf(t, r)
+	return dataOf[link](t, r)
 }
 
 // snapshot is what GET one answers for ref, less the traceId: two snapshots are equal when
@@ -143,16 +141,17 @@ type apiError struct {
 	Target         string `json:"target"`
 }
 
+// dataOf decodes the data of an answer.
+func dataOf[T any](t testing.TB, r *apptest.Response) T {
+	t.Helper()
+	var body struct{ Data T }
+	r.JSON(t, &body)
+	return body.Data
+}
+
 type errorBody struct {
 	Errors  []apiError `json:"errors"`
 	TraceID string     `json:"traceId"`
-}
-
-func linkOf(t testing.TB, r *apptest.Response) link {
-	t.Helper()
-	var body struct{ Data link }
-	r.JSON(t, &body)
-	return body.Data
 }
 
 func refs(links []link) []string {

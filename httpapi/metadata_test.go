@@ -16,9 +16,7 @@ func (p partner) rawLink(t testing.TB, ref string) map[string]json.RawMessage {
 	t.Helper()
 	r := p.get(t, ref)
 	wantStatus(t, r, http.StatusOK)
-	var body struct{ Data map[string]json.RawMessage }
-	r.JSON(t, &body)
-	return body.Data
+	return dataOf[map[string]json.RawMessage](t, r)
 }
 
 func TestInvitationMetadata(t *testing.T) {
