@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/storage"
 )
@@ -95,24 +94,15 @@ func TestThreeReplicasCutEachBECSFileOnce(t *testing.T) {
 	databaseURL := dbtest.URL(t, storage.EnginePostgres)
 	db, key := "-database-url="+databaseURL, "-encryption-key="+dbtest.KeyRing
 
-	var org struct{ OrganisationID string }
-	code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", "Direct Entry Pty Ltd")
-	decodeOne(t, code, out, errOut, &org)
-	var site struct{ SiteID string }
-	code, out, errOut = runPyng(t, "admin", "site", "create", db, "--org", org.OrganisationID, "--name", "Direct Entry")
-	decodeOne(t, code, out, errOut, &site)
-	var client struct{ ClientID, ClientSecret string }
-	code, out, errOut = runPyng(t, "admin", "client", "create", db, "--org", org.OrganisationID,
-		"--scopes", billing.FormatScopes(billing.AllScopes))
-	decodeOne(t, code, out, errOut, &client)
-	code, out, errOut = runPyng(t, "admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs",
+	site, client := provisionSite(t, db, "Direct Entry")
+	code, out, errOut := runPyng(t, "admin", "site", "set-rail", db, key, "--site", site, "--rail", "becs",
 		"--user-id", "123456", "--user-name", "DIRECT ENTRY PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
 		"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "DIRECT ENTRY")
 	decodeOne(t, code, out, errOut, &struct{}{})
 
 	outbox := t.TempDir()
 	env := []string{"PYNG_JOB_POLL_INTERVAL=50ms", "PYNG_JOB_WORKERS=4", "PYNG_BECS_CUTOFFS=1s", "PYNG_BECS_OUTBOX=" + outbox}
-	r := &replicaSet{p: &partner{t: t, siteID: site.SiteID}, down: make([]bool, 3), answered: make([]int, 3)}
+	r := &replicaSet{p: &partner{t: t, siteID: site}, down: make([]bool, 3), answered: make([]int, 3)}
 	for range 3 {
 		p, _ := launchServer(t, pyngBinary, databaseURL, env...)
 		r.replicas = append(r.replicas, p)

@@ -145,20 +145,11 @@ func TestThreeReplicasShareOnePostgreSQLDatabase(t *testing.T) {
 
 	// Credentials provisioned by an operator with the admin commands, against the same database.
 	db := "-database-url=" + databaseURL
-	var org struct{ OrganisationID string }
-	code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", "Replicated Pty Ltd")
-	decodeOne(t, code, out, errOut, &org)
-	var site struct{ SiteID string }
-	code, out, errOut = runPyng(t, "admin", "site", "create", db, "--org", org.OrganisationID, "--name", "Replicated")
-	decodeOne(t, code, out, errOut, &site)
-	var client struct{ ClientID, ClientSecret string }
-	code, out, errOut = runPyng(t, "admin", "client", "create", db, "--org", org.OrganisationID,
-		"--scopes", billing.FormatScopes(billing.AllScopes))
-	decodeOne(t, code, out, errOut, &client)
+	site, client := provisionSite(t, db, "Replicated")
 
 	env := []string{"PYNG_JOB_POLL_INTERVAL=50ms", "PYNG_JOB_RESCUE_AFTER=2s",
 		"PYNG_SANDBOX_SETTLEMENT_DELAY=300ms", "PYNG_JOB_WORKERS=4"}
-	r := &replicaSet{p: &partner{t: t, siteID: site.SiteID}}
+	r := &replicaSet{p: &partner{t: t, siteID: site}}
 	// Each replica's pool is configured by its URL: a small pool, and an application_name that
 	// tells its connections apart in pg_stat_activity.
 	const poolMaxConns = 5
@@ -314,6 +305,26 @@ func batchJobs(t *testing.T, databaseURL string, want int) (clients []string, fi
 		finishers[i] = finished[c]
 	}
 	return clients, finishers, rescued
+}
+
+// provisionedClient is an API client as client create prints it.
+type provisionedClient struct{ ClientID, ClientSecret string }
+
+// provisionSite creates, with the admin commands against db (a -database-url flag), an
+// organisation and its site, both named name, and an API client of the organisation with every
+// scope; it returns the site's id and the client.
+func provisionSite(t *testing.T, db, name string) (siteID string, client provisionedClient) {
+	t.Helper()
+	var org struct{ OrganisationID string }
+	code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", name)
+	decodeOne(t, code, out, errOut, &org)
+	var site struct{ SiteID string }
+	code, out, errOut = runPyng(t, "admin", "site", "create", db, "--org", org.OrganisationID, "--name", name)
+	decodeOne(t, code, out, errOut, &site)
+	code, out, errOut = runPyng(t, "admin", "client", "create", db, "--org", org.OrganisationID,
+		"--scopes", billing.FormatScopes(billing.AllScopes))
+	decodeOne(t, code, out, errOut, &client)
+	return site.SiteID, client
 }
 
 // completedJobs reads River's jobs of kind through the queue's own client, once there are want
