@@ -362,13 +362,22 @@ func (s *Service) ReleaseWebhooks(ctx context.Context, endpointID, holder string
 	return s.events.ReleaseEndpoint(ctx, endpointID, holder)
 }
 
-// DueWebhooks returns up to limit of the endpoint's deliveries due now, after `after` in the order
-// they came due, to be sent; none when the endpoint is gone (its deliveries with it). The endpoint
+// FanOutLimit is how many of its site's new events an endpoint is given deliveries of at a time
+// (EventStore.FanOutDeliveries): one transaction writes them all, and while they are sent the
+// next ones are written.
+const FanOutLimit = 1000
+
+// DueWebhooks gives the endpoint the deliveries of up to FanOutLimit of its site's new events
+// (EventStore.FanOutDeliveries), then returns up to limit of its deliveries due now, after `after`
+// in the order they came due, to be sent; none when the endpoint is gone (its deliveries with it). The endpoint
 // is read after its deliveries, so that a delivery of an event written after a rotation of the
 // secret is signed by the new secret too. The deliveries due to an endpoint that was disabled
 // since they were made are failed, each with an attempt that says why: they are skipped, not kept
 // for when the endpoint is enabled (the events list has their events).
 func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueDelivery, limit int) (WebhookBatch, error) {
+	if _, err := s.events.FanOutDeliveries(ctx, endpointID, FanOutLimit); err != nil {
+		return WebhookBatch{}, fmt.Errorf("fan out deliveries: %w", err)
+	}
 	for {
 		now := s.now()
 		due, err := s.events.DueDeliveries(ctx, endpointID, now, after, limit)

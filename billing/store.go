@@ -100,9 +100,16 @@ type EventStore interface {
 	Delivery(ctx context.Context, id string) (Delivery, error)
 	// RetryDelivery makes the delivery pending again, due at now, at the start of its schedule.
 	RetryDelivery(ctx context.Context, id string, now time.Time) error
+	// FanOutDeliveries gives the endpoint, if enabled, a pending delivery, due at its event's
+	// time, of each of up to limit of its site's events that it has not been given or passed,
+	// in their order, of those it subscribes to; and returns how many events it took. An event's
+	// deliveries are made here, by the run that holds the endpoint, rather than in the event's
+	// transaction: the change that writes an event pays nothing for the site's endpoints. An
+	// endpoint is given the events written after it was made or last enabled.
+	FanOutDeliveries(ctx context.Context, endpointID string, limit int) (int, error)
 	// ScheduleDeliveries enqueues a DeliverWebhooksJob for each endpoint with deliveries due by
-	// now, of the round of now in period, unless that one waits or runs; and returns how many
-	// endpoints have some.
+	// now or events to be given (FanOutDeliveries), of the round of now in period, unless that one
+	// waits or runs; and returns how many endpoints have some.
 	ScheduleDeliveries(ctx context.Context, now time.Time, period time.Duration) (int, error)
 	// LeaseEndpoint gives holder the endpoint's deliveries until `until` (or renews its lease),
 	// unless another holder has them past now, and reports whether holder has them. Of holders

@@ -54,8 +54,12 @@ type WebhookEndpoint struct {
 	DisabledReason string
 }
 
-// Subscribes reports whether the endpoint is sent events of type t.
+// Subscribes reports whether the endpoint is sent the site's events of type t. A webhook.test
+// event is sent to the endpoint it tests alone (EventStore.SendTestEvent).
 func (e WebhookEndpoint) Subscribes(t EventType) bool {
+	if t == EventWebhookTest {
+		return false
+	}
 	return slices.Contains(e.EventTypes, AllEventTypes) || slices.Contains(e.EventTypes, t)
 }
 

@@ -40,6 +40,11 @@ const (
 	endpointRequests = 8
 	// recordWait is how long the attempts that end are gathered for one recording transaction.
 	recordWait = 20 * time.Millisecond
+	// passPause is how long a run waits before its next pass over its due deliveries when the last
+	// found less than a round: deliveries that come due one at a time (an event each) are then
+	// read, and recorded, in rounds rather than a query each, the reading not spinning while the
+	// endpoint's events trickle in.
+	passPause = 100 * time.Millisecond
 )
 
 // deliveryLease is how long a run holds its endpoint between renewals (and the period of the
@@ -114,8 +119,8 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 	rounds, errc := make(chan billing.WebhookBatch, 1), make(chan error, 1)
 	go func() {
 		defer close(rounds)
-		renewed, found := time.Now(), false
-		var after billing.DueDelivery // where the pass stands
+		renewed, found := time.Now(), 0 // found: the deliveries of this pass not read before
+		var after billing.DueDelivery   // where the pass stands
 		// read are the deliveries the run has read: a pass skips them (those in flight are still
 		// due, and a read may see one as due that was recorded since).
 		read := map[string]bool{}
@@ -133,10 +138,16 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 				return
 			}
 			if len(batch.Due) == 0 { // the end of a pass
-				if !found {
+				if found == 0 {
 					break
 				}
-				after, found = billing.DueDelivery{}, false
+				if found < deliveryRound { // a trickle: see passPause
+					select {
+					case <-ctx.Done():
+					case <-time.After(passPause):
+					}
+				}
+				after, found = billing.DueDelivery{}, 0
 				continue
 			}
 			after = batch.Due[len(batch.Due)-1]
@@ -148,7 +159,7 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 				}
 			}
 			if batch.Due = fresh; len(fresh) > 0 {
-				found = true
+				found += len(fresh)
 				rounds <- batch
 			}
 		}

@@ -55,6 +55,39 @@ func run(t testing.TB, w river.Worker[billing.DeliverWebhooksJob], endpointID st
 	}
 }
 
+// invite invites each customer and waits until the site's events list shows their events: on
+// PostgreSQL an event is given its deliveries once it is listed (see storage.FanOutDeliveries),
+// which is once every transaction begun before it has ended (other tests' too).
+func invite(t *testing.T, service *billing.Service, site billing.Site, refs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	invited := func() int {
+		t.Helper()
+		n := 0
+		for f := (billing.EventFilter{Type: billing.EventCustomerInvited, Limit: 100}); ; {
+			events, next, err := service.Events(ctx, site, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n += len(events); next == "" {
+				return n
+			}
+			f.After = next
+		}
+	}
+	want := invited() + len(refs)
+	for _, ref := range refs {
+		if _, err := service.Invite(ctx, site, ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); invited() < want; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the events of %d invitations are not listed", len(refs))
+		}
+	}
+}
+
 func TestDeliveriesFollowTheRetryScheduleThenFail(t *testing.T) {
 	schedule := []time.Duration{time.Second, time.Minute, time.Hour}
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
@@ -73,9 +106,7 @@ func TestDeliveriesFollowTheRetryScheduleThenFail(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := service.Invite(ctx, site, "cust-1"); err != nil {
-			t.Fatal(err)
-		}
+		invite(t, service, site, "cust-1")
 		w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), schedule, time.Minute, 16)
 		waits := append([]time.Duration{0}, schedule...)
 		for attempt, wait := range waits {
@@ -104,19 +135,21 @@ func TestDeliveriesFollowTheRetryScheduleThenFail(t *testing.T) {
 			t.Errorf("the receiver was sent %d requests, want %d", n, len(schedule)+1)
 		}
 
-		// A delivery to an endpoint disabled since is failed without a request.
-		if _, err := service.Invite(ctx, site, "cust-2"); err != nil {
-			t.Fatal(err)
-		}
+		// A retry of an endpoint disabled since is failed without a request, and the events written
+		// while it is disabled are not sent to it.
+		invite(t, service, site, "cust-2")
+		run(t, w, e.ID)
 		disabled := billing.EndpointDisabled
 		if _, err := service.UpdateWebhookEndpoint(ctx, site, e.ID, billing.WebhookEndpointRequest{State: &disabled}); err != nil {
 			t.Fatal(err)
 		}
+		invite(t, service, site, "cust-3")
+		clock.Advance(schedule[0])
 		run(t, w, e.ID)
 		d, _, _ := service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 10})
-		if d[0].State != billing.DeliveryFailed || len(d[0].Attempts) != 1 || d[0].Attempts[0].Status != 0 ||
-			d[0].Attempts[0].Error != "not sent: the endpoint is disabled" || answered.Load() != int32(len(schedule)+1) {
-			t.Errorf("a delivery to a disabled endpoint: %+v", d[0])
+		if len(d) != 2 || d[0].State != billing.DeliveryFailed || len(d[0].Attempts) != 2 || d[0].Attempts[1].Status != 0 ||
+			d[0].Attempts[1].Error != "not sent: the endpoint is disabled" || answered.Load() != int32(len(schedule)+2) {
+			t.Errorf("the deliveries after the endpoint was disabled: %+v, want the retry of cust-2's event skipped, none of cust-3's", d)
 		}
 	})
 }
@@ -149,11 +182,11 @@ func TestARunSendsTheEndpointsDueDeliveriesInRounds(t *testing.T) {
 			t.Fatal(err)
 		}
 		const n = 250 // more than two rounds
-		for i := range n {
-			if _, err := service.Invite(ctx, site, fmt.Sprintf("cust-%d", i)); err != nil {
-				t.Fatal(err)
-			}
+		refs := make([]string, n)
+		for i := range refs {
+			refs[i] = fmt.Sprintf("cust-%d", i)
 		}
+		invite(t, service, site, refs...)
 		w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
 		run(t, w, e.ID)
 		var ds []billing.Delivery
@@ -183,11 +216,11 @@ func TestARunSendsTheEndpointsDueDeliveriesInRounds(t *testing.T) {
 		// endpoint's, the process's holds; a run whose time is spent sends nothing more, and what
 		// is left stays due.
 		most = 0
-		for i := range 20 {
-			if _, err := service.Invite(ctx, site, fmt.Sprintf("late-%d", i)); err != nil {
-				t.Fatal(err)
-			}
+		late := make([]string, 20)
+		for i := range late {
+			late[i] = fmt.Sprintf("late-%d", i)
 		}
+		invite(t, service, site, late...)
 		if held, err := service.HoldWebhooks(ctx, e.ID, "another run", time.Minute); err != nil || !held {
 			t.Fatalf("HoldWebhooks = %v, %v", held, err)
 		}

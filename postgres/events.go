@@ -47,16 +47,48 @@ func (e executor) DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([
 	return many(attempt)(e.q.DeliveryAttempts(ctx, deliveryIDs))
 }
 
-// InsertInvitation inserts the invitation, its event and the event's deliveries in one statement
-// (see the query), with an id ready for each endpoint the site may have.
+// InsertInvitation inserts the invitation and its event in one statement (see the query).
 func (e executor) InsertInvitation(ctx context.Context, l billing.Link, ev billing.Event) (bool, error) {
 	n, err := e.q.InsertInvitation(ctx, dbsqlc.InsertInvitationParams{
 		ID: l.ID, SiteID: l.SiteID, CustomerReference: l.CustomerReference,
 		CreatedAt: billing.Millis(l.CreatedAt), ExpiresAt: billing.Millis(l.ExpiresAt), Metadata: driver.Metadata(l.Metadata),
 		EventID: ev.ID, EventType: string(ev.Type), EventCreatedAt: billing.Millis(ev.CreatedAt), EventBody: string(ev.Body),
-		DeliveryIds: billing.NewIDs("dlv", billing.MaxWebhookEndpoints),
 	})
 	return n == 1, mapErr(err)
+}
+
+func (e executor) EventsToSend(ctx context.Context, siteID string, after driver.EventPosition, limit int) ([]driver.EventToSend, error) {
+	tx := after.Tx
+	if tx == "" {
+		tx = "0"
+	}
+	return many(func(r dbsqlc.EventsToSendRow) driver.EventToSend {
+		return driver.EventToSend{Position: driver.EventPosition{Tx: r.Txid, Seq: r.Seq}, ID: r.ID, Type: billing.EventType(r.Type),
+			CreatedAt: billing.FromMillis(r.CreatedAt)}
+	})(e.q.EventsToSend(ctx, dbsqlc.EventsToSendParams{SiteID: siteID, AfterTxid: tx, AfterSeq: after.Seq, Lim: int64(limit)}))
+}
+
+func (e executor) EndpointToSend(ctx context.Context, id string) (driver.SendingEndpoint, error) {
+	return one(func(r dbsqlc.EndpointToSendRow) driver.SendingEndpoint {
+		return driver.SendingRecord(r.SiteID, r.State, r.EventTypes, driver.EventPosition{Tx: r.SentTxid, Seq: r.SentSeq})
+	})(e.q.EndpointToSend(ctx, id))
+}
+
+func (e executor) SetEndpointSent(ctx context.Context, id string, p driver.EventPosition) error {
+	return e.q.SetEndpointSent(ctx, dbsqlc.SetEndpointSentParams{ID: id, SentTxid: p.Tx, SentSeq: p.Seq})
+}
+
+// InsertDeliveries inserts the deliveries as arrays of their columns: one statement.
+func (e executor) InsertDeliveries(ctx context.Context, ds []billing.Delivery) error {
+	var p dbsqlc.InsertDeliveriesParams
+	for _, d := range ds {
+		p.Ids = append(p.Ids, d.ID)
+		p.EndpointIds = append(p.EndpointIds, d.EndpointID)
+		p.EventIds = append(p.EventIds, d.EventID)
+		p.EventTypes = append(p.EventTypes, string(d.EventType))
+		p.CreatedAts = append(p.CreatedAts, billing.Millis(d.CreatedAt))
+	}
+	return mapErr(e.q.InsertDeliveries(ctx, p))
 }
 
 // RecordDeliveryOutcomes records a round of deliveries as arrays of their columns: two statements.

@@ -251,7 +251,10 @@ func (e executor) CountWebhookEndpoints(ctx context.Context, siteID string) (int
 }
 
 func (e executor) ListWebhookEndpoints(ctx context.Context, siteID string) ([]driver.StoredEndpoint, error) {
-	return many(endpoint)(e.q.ListWebhookEndpoints(ctx, siteID))
+	listed := func(r dbsqlc.ListWebhookEndpointsRow) driver.StoredEndpoint {
+		return endpoint(dbsqlc.GetWebhookEndpointRow(r))
+	}
+	return many(listed)(e.q.ListWebhookEndpoints(ctx, siteID))
 }
 
 func (e executor) GetWebhookEndpoint(ctx context.Context, id string) (driver.StoredEndpoint, error) {
@@ -279,12 +282,6 @@ func (e executor) DeleteWebhookEndpoint(ctx context.Context, siteID, id string) 
 	return n == 1, err
 }
 
-func (e executor) EnabledWebhookEndpoints(ctx context.Context, siteID string) ([]driver.Subscription, error) {
-	return many(func(r dbsqlc.EnabledWebhookEndpointsRow) driver.Subscription {
-		return driver.SubscriptionRecord(r).Subscription()
-	})(e.q.EnabledWebhookEndpoints(ctx, siteID))
-}
-
 func (e executor) MarkEndpointSucceeded(ctx context.Context, id string) error {
 	return e.q.MarkEndpointSucceeded(ctx, id)
 }
@@ -296,11 +293,6 @@ func (e executor) MarkEndpointFailing(ctx context.Context, id string, at time.Ti
 func (e executor) DisableFailingEndpoint(ctx context.Context, id string, cutoff time.Time) (bool, error) {
 	n, err := e.q.DisableFailingEndpoint(ctx, dbsqlc.DisableFailingEndpointParams{ID: id, Cutoff: billing.Millis(cutoff)})
 	return n == 1, err
-}
-
-func (e executor) InsertDelivery(ctx context.Context, d billing.Delivery) error {
-	return mapErr(e.q.InsertDelivery(ctx, dbsqlc.InsertDeliveryParams{ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID,
-		EventType: string(d.EventType), CreatedAt: billing.Millis(d.CreatedAt)}))
 }
 
 func (e executor) GetDelivery(ctx context.Context, id string) (billing.Delivery, error) {
@@ -353,7 +345,7 @@ func signingKey(r dbsqlc.GetSigningKeyRow) billing.SigningKey {
 	return driver.SigningKeyRecord(r).SigningKey()
 }
 
-func endpoint(r dbsqlc.WebhookEndpoint) driver.StoredEndpoint {
+func endpoint(r dbsqlc.GetWebhookEndpointRow) driver.StoredEndpoint {
 	return driver.EndpointRecord(r).Endpoint()
 }
 

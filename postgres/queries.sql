@@ -340,6 +340,8 @@ WHERE state = 'invited' AND id IN (SELECT c.id FROM customer_links AS c
 RETURNING *;
 
 -- name: InsertWebhookEndpoint :exec
+-- The endpoint is sent the events of the transactions after its own (sent_txid's default; see
+-- migration 00011).
 INSERT INTO webhook_endpoints (id, site_id, url, event_types, state, secret, created_at)
 VALUES (@id, @site_id, @url, @event_types, @state, @secret, @created_at);
 
@@ -347,24 +349,30 @@ VALUES (@id, @site_id, @url, @event_types, @state, @secret, @created_at);
 SELECT count(*) FROM webhook_endpoints WHERE site_id = @site_id;
 
 -- name: ListWebhookEndpoints :many
-SELECT * FROM webhook_endpoints WHERE site_id = @site_id ORDER BY created_at, id;
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE site_id = @site_id ORDER BY created_at, id;
 
 -- name: GetWebhookEndpoint :one
-SELECT * FROM webhook_endpoints WHERE id = @id;
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE id = @id;
+
+-- name: EndpointToSend :one
+-- What the fan-out of the endpoint's deliveries reads of it.
+SELECT site_id, state, event_types, CAST(sent_txid AS TEXT) AS sent_txid, sent_seq FROM webhook_endpoints WHERE id = @id;
 
 -- name: UpdateWebhookEndpoint :execrows
 UPDATE webhook_endpoints
 SET url = @url, event_types = @event_types, state = @state,
     disabled_reason = sqlc.narg(disabled_reason), secret = @secret,
     previous_secret = sqlc.narg(previous_secret), previous_secret_until = sqlc.narg(previous_secret_until),
-    failing_since = sqlc.narg(failing_since)
+    failing_since = sqlc.narg(failing_since),
+    -- An endpoint enabled again is not sent the events of the time it was disabled.
+    sent_txid = CASE WHEN state = 'disabled' AND @state = 'enabled' THEN pg_current_xact_id() ELSE sent_txid END,
+    sent_seq = CASE WHEN state = 'disabled' AND @state = 'enabled' THEN 0 ELSE sent_seq END
 WHERE id = @id;
 
 -- name: DeleteWebhookEndpoint :execrows
 DELETE FROM webhook_endpoints WHERE site_id = @site_id AND id = @id;
-
--- name: EnabledWebhookEndpoints :many
-SELECT id, event_types FROM webhook_endpoints WHERE site_id = @site_id AND state = 'enabled';
 
 -- name: MarkEndpointSucceeded :exec
 UPDATE webhook_endpoints SET failing_since = NULL WHERE id = @id AND failing_since IS NOT NULL;
@@ -377,9 +385,27 @@ UPDATE webhook_endpoints SET failing_since = @at::bigint WHERE id = @id AND fail
 UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = 'failing'
 WHERE id = @id AND state = 'enabled' AND failing_since <= @cutoff::bigint;
 
--- name: InsertDelivery :exec
+-- name: InsertDeliveries :exec
+-- Pending deliveries, due at their events' times, as arrays of their columns; a delivery the
+-- endpoint has of the event is kept.
 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
-VALUES (@id, @endpoint_id, @event_id, @event_type, 'pending', @created_at, @created_at);
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, 'pending', d.created_at, d.created_at
+FROM (SELECT unnest(@ids::text[]) AS id, unnest(@endpoint_ids::text[]) AS endpoint_id, unnest(@event_ids::text[]) AS event_id,
+             unnest(@event_types::text[]) AS event_type, unnest(@created_ats::bigint[]) AS created_at) AS d
+ON CONFLICT DO NOTHING;
+
+-- name: EventsToSend :many
+-- Up to lim of the site's events after the position, in their order: those an endpoint is next
+-- given deliveries of (FanOutDeliveries); only of transactions no later commit can precede, as the
+-- events list.
+SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
+WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
+  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY txid, seq
+LIMIT @lim;
+
+-- name: SetEndpointSent :exec
+UPDATE webhook_endpoints SET sent_txid = CAST(sqlc.arg(sent_txid) AS TEXT)::xid8, sent_seq = @sent_seq WHERE id = @id;
 
 -- name: GetDelivery :one
 SELECT * FROM webhook_deliveries WHERE id = @id;
@@ -400,11 +426,15 @@ LIMIT @lim;
 UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = @now::bigint WHERE id = @id;
 
 -- name: DueEndpoints :many
--- The endpoints with deliveries due: a look into webhook_deliveries_due per endpoint, for the
--- endpoints are few (at most 16 a site) where the due deliveries may be many.
+-- The endpoints with deliveries due, or enabled with events to be given deliveries of: a look
+-- into webhook_deliveries_due and events_site_order per endpoint, for the endpoints are few (at
+-- most 16 a site) where the deliveries and events may be many.
 SELECT e.id FROM webhook_endpoints AS e
 WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
-              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= @now::bigint);
+              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= @now::bigint)
+   OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev
+                                       WHERE ev.site_id = e.site_id AND (ev.txid, ev.seq) > (e.sent_txid, e.sent_seq)
+                                         AND ev.txid < pg_snapshot_xmin(pg_current_snapshot())));
 
 -- name: LeaseEndpoint :execrows
 -- Gives the holder the endpoint's lease until until, unless another holds it past now; 1 when it
@@ -501,11 +531,8 @@ SELECT * FROM bsb_directory WHERE bsb = @bsb;
 SELECT count(*) FROM (SELECT 1 FROM bsb_directory LIMIT 1) AS any_branch;
 
 -- name: InsertInvitation :one
--- An invitation, its customer.invited event and the event's deliveries (one to each enabled
--- endpoint of the site that subscribes to the type, as billing.WebhookEndpoint.Subscribes) in one
--- statement, so in one round trip and atomically. delivery_ids holds an id for each endpoint the
--- site may have, numbered in the order of the endpoints' ids. Returns 0, having written nothing,
--- when the pair has a current or active link.
+-- An invitation and its customer.invited event in one statement, so in one round trip and
+-- atomically. Returns 0, having written nothing, when the pair has a current or active link.
 WITH link AS (
     INSERT INTO customer_links (id, site_id, customer_reference, state, is_current, created_at, expires_at, metadata)
     VALUES (@id::text, @site_id::text, @customer_reference::text, 'invited', TRUE, @created_at::bigint, @expires_at::bigint,
@@ -516,16 +543,5 @@ WITH link AS (
     INSERT INTO events (id, site_id, type, created_at, body)
     SELECT @event_id::text, @site_id::text, @event_type::text, @event_created_at::bigint, @event_body::text FROM link
     RETURNING id
-), subscribed AS (
-    SELECT e.id, row_number() OVER (ORDER BY e.id) AS n
-    FROM webhook_endpoints AS e
-    WHERE e.site_id = @site_id::text AND e.state = 'enabled'
-      AND string_to_array(e.event_types, ' ') && ARRAY['*', @event_type::text]
-), delivery AS (
-    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
-    SELECT ids.id, s.id, event.id, @event_type::text, 'pending', @event_created_at::bigint, @event_created_at::bigint
-    FROM event, subscribed AS s
-    JOIN (SELECT unnest(@delivery_ids::text[]) AS id, generate_series(1, cardinality(@delivery_ids::text[])) AS n) AS ids
-      ON ids.n = s.n
 )
 SELECT count(*) FROM event;

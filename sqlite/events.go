@@ -32,6 +32,42 @@ func (e executor) InsertEvents(ctx context.Context, events []billing.Event) erro
 	return nil
 }
 
+// InsertDeliveries inserts the deliveries by one statement, given a JSON array.
+func (e executor) InsertDeliveries(ctx context.Context, ds []billing.Delivery) error {
+	type deliveryJSON struct {
+		ID       string `json:"id"`
+		Endpoint string `json:"endpoint"`
+		Event    string `json:"event"`
+		Type     string `json:"type"`
+		At       int64  `json:"at"`
+	}
+	list := make([]deliveryJSON, len(ds))
+	for i, d := range ds {
+		list[i] = deliveryJSON{ID: d.ID, Endpoint: d.EndpointID, Event: d.EventID, Type: string(d.EventType), At: billing.Millis(d.CreatedAt)}
+	}
+	js, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	return mapErr(e.q.InsertDeliveries(ctx, string(js)))
+}
+
+func (e executor) EndpointToSend(ctx context.Context, id string) (driver.SendingEndpoint, error) {
+	return one(func(r dbsqlc.EndpointToSendRow) driver.SendingEndpoint {
+		return driver.SendingRecord(r.SiteID, r.State, r.EventTypes, driver.EventPosition{Seq: r.SentSeq})
+	})(e.q.EndpointToSend(ctx, id))
+}
+
+func (e executor) EventsToSend(ctx context.Context, siteID string, after driver.EventPosition, limit int) ([]driver.EventToSend, error) {
+	return many(func(r dbsqlc.EventsToSendRow) driver.EventToSend {
+		return driver.EventToSend{Position: driver.EventPosition{Seq: r.Seq}, ID: r.ID, Type: billing.EventType(r.Type), CreatedAt: billing.FromMillis(r.CreatedAt)}
+	})(e.q.EventsToSend(ctx, dbsqlc.EventsToSendParams{SiteID: siteID, AfterSeq: after.Seq, Lim: int64(limit)}))
+}
+
+func (e executor) SetEndpointSent(ctx context.Context, id string, p driver.EventPosition) error {
+	return e.q.SetEndpointSent(ctx, dbsqlc.SetEndpointSentParams{ID: id, SentSeq: p.Seq})
+}
+
 // preparedDB prepares each statement it executes on its first run and reuses it after: for a
 // statement run once per value of a bulk write. Queries pass through unprepared.
 type preparedDB struct {

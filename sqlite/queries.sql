@@ -315,6 +315,7 @@ WHERE state = 'invited' AND id IN (SELECT id FROM customer_links AS c
 RETURNING *;
 
 -- name: InsertWebhookEndpoint :exec
+-- The endpoint is sent the events after the latest (a trigger sets sent_seq; see migration 00011).
 INSERT INTO webhook_endpoints (id, site_id, url, event_types, state, secret, created_at)
 VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(url), sqlc.arg(event_types), sqlc.arg(state), sqlc.arg(secret), sqlc.arg(created_at));
 
@@ -322,24 +323,29 @@ VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(url), sqlc.arg(event_types), s
 SELECT count(*) FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id);
 
 -- name: ListWebhookEndpoints :many
-SELECT * FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id) ORDER BY created_at, id;
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id) ORDER BY created_at, id;
 
 -- name: GetWebhookEndpoint :one
-SELECT * FROM webhook_endpoints WHERE id = sqlc.arg(id);
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE id = sqlc.arg(id);
+
+-- name: EndpointToSend :one
+-- What the fan-out of the endpoint's deliveries reads of it.
+SELECT site_id, state, event_types, sent_seq FROM webhook_endpoints WHERE id = sqlc.arg(id);
 
 -- name: UpdateWebhookEndpoint :execrows
 UPDATE webhook_endpoints
 SET url = sqlc.arg(url), event_types = sqlc.arg(event_types), state = sqlc.arg(state),
     disabled_reason = sqlc.narg(disabled_reason), secret = sqlc.arg(secret),
     previous_secret = sqlc.narg(previous_secret), previous_secret_until = sqlc.narg(previous_secret_until),
-    failing_since = sqlc.narg(failing_since)
-WHERE id = sqlc.arg(id);
+    failing_since = sqlc.narg(failing_since),
+    -- An endpoint enabled again is not sent the events of the time it was disabled.
+    sent_seq = CASE WHEN state = 'disabled' AND sqlc.arg(state) = 'enabled' THEN (SELECT COALESCE(max(ev.seq), 0) FROM events AS ev) ELSE sent_seq END
+WHERE webhook_endpoints.id = sqlc.arg(id);
 
 -- name: DeleteWebhookEndpoint :execrows
 DELETE FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id) AND id = sqlc.arg(id);
-
--- name: EnabledWebhookEndpoints :many
-SELECT id, event_types FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id) AND state = 'enabled';
 
 -- name: MarkEndpointSucceeded :exec
 UPDATE webhook_endpoints SET failing_since = NULL WHERE id = sqlc.arg(id) AND failing_since IS NOT NULL;
@@ -352,9 +358,25 @@ UPDATE webhook_endpoints SET failing_since = CAST(sqlc.arg(at) AS BIGINT) WHERE 
 UPDATE webhook_endpoints SET state = 'disabled', disabled_reason = 'failing'
 WHERE id = sqlc.arg(id) AND state = 'enabled' AND failing_since <= CAST(sqlc.arg(cutoff) AS BIGINT);
 
--- name: InsertDelivery :exec
+-- name: InsertDeliveries :exec
+-- Pending deliveries, due at their events' times, given as a JSON array of {"id", "endpoint",
+-- "event", "type", "at"}; a delivery the endpoint has of the event is kept.
 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
-VALUES (sqlc.arg(id), sqlc.arg(endpoint_id), sqlc.arg(event_id), sqlc.arg(event_type), 'pending', sqlc.arg(created_at), sqlc.arg(created_at));
+SELECT d.value ->> '$.id', d.value ->> '$.endpoint', d.value ->> '$.event', d.value ->> '$.type', 'pending', d.value ->> '$.at', d.value ->> '$.at'
+FROM jsonb_each(sqlc.arg(deliveries)) AS d
+WHERE true
+ON CONFLICT DO NOTHING;
+
+-- name: EventsToSend :many
+-- Up to lim of the site's events after after_seq, in their order: those an endpoint is next given
+-- deliveries of (FanOutDeliveries).
+SELECT seq, id, type, created_at FROM events
+WHERE site_id = sqlc.arg(site_id) AND seq > sqlc.arg(after_seq)
+ORDER BY seq
+LIMIT sqlc.arg(lim);
+
+-- name: SetEndpointSent :exec
+UPDATE webhook_endpoints SET sent_seq = sqlc.arg(sent_seq) WHERE id = sqlc.arg(id);
 
 -- name: GetDelivery :one
 SELECT * FROM webhook_deliveries WHERE id = sqlc.arg(id);
@@ -375,11 +397,13 @@ LIMIT sqlc.arg(lim);
 UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = CAST(sqlc.arg(now) AS BIGINT) WHERE id = sqlc.arg(id);
 
 -- name: DueEndpoints :many
--- The endpoints with deliveries due: a look into webhook_deliveries_due per endpoint, for the
--- endpoints are few (at most 16 a site) where the due deliveries may be many.
+-- The endpoints with deliveries due, or enabled with events to be given deliveries of: a look
+-- into webhook_deliveries_due and events_site_seq per endpoint, for the endpoints are few (at
+-- most 16 a site) where the deliveries and events may be many.
 SELECT e.id FROM webhook_endpoints AS e
 WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
-              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= CAST(sqlc.arg(now) AS BIGINT));
+              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= CAST(sqlc.arg(now) AS BIGINT))
+   OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev WHERE ev.site_id = e.site_id AND ev.seq > e.sent_seq));
 
 -- name: LeaseEndpoint :execrows
 -- Gives the holder the endpoint's lease until until, unless another holds it past now; 1 when it

@@ -26,10 +26,8 @@ func (s *Store) inTx(ctx context.Context, fn func(driver.ExecutorTx) error) erro
 	return tx.Commit(ctx)
 }
 
-// record writes the events in tx, and for each a pending delivery, due at once, to every enabled
-// endpoint of its site that subscribes to its type: the outbox, so that an event exists exactly
-// when its change committed, and its deliveries exactly when it does. ScheduleDeliveries finds
-// them due.
+// record writes the events in tx: the outbox, so that an event exists exactly when its change
+// committed. Their deliveries are made by FanOutDeliveries.
 func (s *Store) record(ctx context.Context, tx driver.ExecutorTx, events ...billing.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -37,37 +35,39 @@ func (s *Store) record(ctx context.Context, tx driver.ExecutorTx, events ...bill
 	if err := tx.InsertEvents(ctx, events); err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
-	subscriptions := map[string][]driver.Subscription{} // by site
-	for _, e := range events {
-		subs, ok := subscriptions[e.SiteID]
-		if !ok {
-			var err error
-			if subs, err = tx.EnabledWebhookEndpoints(ctx, e.SiteID); err != nil {
-				return fmt.Errorf("webhook endpoints: %w", err)
-			}
-			subscriptions[e.SiteID] = subs
-		}
-		for _, sub := range subs {
-			ep := billing.WebhookEndpoint{EventTypes: sub.EventTypes}
-			if !ep.Subscribes(e.Type) {
-				continue
-			}
-			if _, err := s.deliver(ctx, tx, e, sub.EndpointID); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
 }
 
-// deliver writes a pending delivery of e to the endpoint, due at once.
-func (s *Store) deliver(ctx context.Context, tx driver.ExecutorTx, e billing.Event, endpointID string) (billing.Delivery, error) {
-	d := billing.Delivery{ID: billing.NewID("dlv"), EndpointID: endpointID, EventID: e.ID, EventType: e.Type,
-		State: billing.DeliveryPending, CreatedAt: e.CreatedAt, Attempts: []billing.DeliveryAttempt{}}
-	if err := tx.InsertDelivery(ctx, d); err != nil {
-		return billing.Delivery{}, fmt.Errorf("insert delivery: %w", interpret(err))
+// FanOutDeliveries reads the events after the endpoint's position outside a transaction, and
+// writes their deliveries and its new position in one only when there are some: the run holding
+// the endpoint is the one writer of both, and a delivery the endpoint has already is kept.
+func (s *Store) FanOutDeliveries(ctx context.Context, endpointID string, limit int) (int, error) {
+	e := s.d.Executor()
+	ep, err := e.EndpointToSend(ctx, endpointID)
+	if err != nil || !ep.Enabled {
+		return 0, interpret(err)
 	}
-	return d, nil
+	events, err := e.EventsToSend(ctx, ep.SiteID, ep.Sent, limit)
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	subscriber := billing.WebhookEndpoint{EventTypes: ep.EventTypes}
+	var ds []billing.Delivery
+	for _, ev := range events {
+		if subscriber.Subscribes(ev.Type) {
+			ds = append(ds, billing.Delivery{EndpointID: endpointID, EventID: ev.ID, EventType: ev.Type, CreatedAt: ev.CreatedAt})
+		}
+	}
+	for i, id := range billing.NewIDs("dlv", len(ds)) {
+		ds[i].ID = id
+	}
+	err = s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		if err := tx.InsertDeliveries(ctx, ds); err != nil {
+			return fmt.Errorf("insert deliveries: %w", interpret(err))
+		}
+		return tx.SetEndpointSent(ctx, endpointID, events[len(events)-1].Position)
+	})
+	return len(events), err
 }
 
 // recordLinks records an event of type t for each link, as it stands at `at`.
@@ -244,14 +244,16 @@ func (s *Store) DeleteWebhookEndpoint(ctx context.Context, siteID, id string) er
 }
 
 func (s *Store) SendTestEvent(ctx context.Context, e billing.Event, endpointID string) (billing.Delivery, error) {
-	var d billing.Delivery
+	d := billing.Delivery{ID: billing.NewID("dlv"), EndpointID: endpointID, EventID: e.ID, EventType: e.Type,
+		State: billing.DeliveryPending, CreatedAt: e.CreatedAt, Attempts: []billing.DeliveryAttempt{}}
 	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
 		if err := tx.InsertEvents(ctx, []billing.Event{e}); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
-		var err error
-		d, err = s.deliver(ctx, tx, e, endpointID)
-		return err
+		if err := tx.InsertDeliveries(ctx, []billing.Delivery{d}); err != nil {
+			return fmt.Errorf("insert delivery: %w", interpret(err))
+		}
+		return nil
 	})
 	return d, err
 }

@@ -42,6 +42,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) Events) {
 	t.Run("EachChangeWritesItsEvent", s.eachChange)
 	t.Run("ARefusedChangeWritesNoEvent", s.refusedChange)
 	t.Run("Deliveries", s.deliveries)
+	t.Run("FanOutDeliveries", s.fanOutDeliveries)
 	t.Run("LeaseEndpoint", s.leaseEndpoint)
 	t.Run("ExpireInvitations", s.expireInvitations)
 	t.Run("ListEvents", s.listEvents)
@@ -120,6 +121,20 @@ func (b eventBundle) endpoint(t *testing.T, state billing.EndpointState, types .
 		t.Fatalf("CreateWebhookEndpoint: %v", err)
 	}
 	return e
+}
+
+// fanOut gives each endpoint the deliveries of its site's new events, and returns how many events
+// each took.
+func (b eventBundle) fanOut(t *testing.T, endpoints ...billing.WebhookEndpoint) []int {
+	t.Helper()
+	taken := make([]int, len(endpoints))
+	for i, e := range endpoints {
+		var err error
+		if taken[i], err = b.Store.FanOutDeliveries(context.Background(), e.ID, 100); err != nil {
+			t.Fatalf("FanOutDeliveries: %v", err)
+		}
+	}
+	return taken
 }
 
 func (b eventBundle) deliveries(t *testing.T, endpointID string) []billing.Delivery {
@@ -223,6 +238,20 @@ func (s eventSuite) deliveries(t *testing.T) {
 	b.invite(t, "cust-1", t0)
 	event := b.events(t, billing.EventFilter{}, 1)[0]
 
+	// The event's transaction makes no delivery; the enabled endpoints have an event to be given.
+	if ds := b.deliveries(t, all.ID); len(ds) != 0 {
+		t.Fatalf("deliveries before the fan-out: %+v", ds)
+	}
+	if n, err := b.Store.ScheduleDeliveries(ctx, t0, time.Minute); err != nil || n != 3 {
+		t.Fatalf("ScheduleDeliveries before the fan-out = %d, %v; want the 3 enabled endpoints", n, err)
+	}
+	if taken := b.fanOut(t, all, invitedOnly, linkedOnly, disabled); !slices.Equal(taken, []int{1, 1, 1, 0}) {
+		t.Fatalf("events taken by the fan-out: %v, want the enabled endpoints' one each", taken)
+	}
+	if taken := b.fanOut(t, all, invitedOnly, linkedOnly); !slices.Equal(taken, []int{0, 0, 0}) {
+		t.Fatalf("events taken by the fan-out again: %v", taken)
+	}
+
 	ds := b.deliveries(t, all.ID)
 	if len(ds) != 1 || ds[0].EventID != event.ID || ds[0].State != billing.DeliveryPending || ds[0].EventType != billing.EventCustomerInvited ||
 		ds[0].Tries != 0 || !ds[0].CreatedAt.Equal(t0) {
@@ -238,7 +267,8 @@ func (s eventSuite) deliveries(t *testing.T) {
 		t.Errorf("the disabled endpoint got %+v", ds)
 	}
 
-	// Each endpoint with due deliveries gets one job a round, however often they are looked for.
+	// Each endpoint with due deliveries gets one job a round, however often they are looked for
+	// (the one before the fan-out included).
 	for range 2 {
 		n, err := b.Store.ScheduleDeliveries(ctx, t0, time.Minute)
 		if err != nil || n != 2 {
@@ -253,11 +283,11 @@ func (s eventSuite) deliveries(t *testing.T) {
 			}
 		}
 	}
-	jobs(map[string]int{all.ID: 1, invitedOnly.ID: 1})
+	jobs(map[string]int{all.ID: 1, invitedOnly.ID: 1, linkedOnly.ID: 1})
 	if _, err := b.Store.ScheduleDeliveries(ctx, t0.Add(time.Minute), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	jobs(map[string]int{all.ID: 2, invitedOnly.ID: 2}) // the next round's
+	jobs(map[string]int{all.ID: 2, invitedOnly.ID: 2, linkedOnly.ID: 1}) // the next round's
 	if n, err := b.Store.ScheduleDeliveries(ctx, t0.Add(-time.Millisecond), time.Minute); err != nil || n != 0 {
 		t.Errorf("ScheduleDeliveries before any is due = %d, %v", n, err)
 	}
@@ -312,6 +342,78 @@ func (s eventSuite) deliveries(t *testing.T) {
 	_, err = b.Store.Delivery(ctx, ds[0].ID)
 	wantErr(t, "Delivery of a deleted endpoint", err, billing.ErrNotFound)
 	wantErr(t, "DeleteWebhookEndpoint again", b.Store.DeleteWebhookEndpoint(ctx, b.site.ID, all.ID), billing.ErrNotFound)
+}
+
+// An endpoint is given a delivery of each event of its site written since it was made or last
+// enabled that it subscribes to, once, in the order of the events, at most limit events at a time.
+func (s eventSuite) fanOutDeliveries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	b.invite(t, "before", t0)
+	b.events(t, billing.EventFilter{}, 1)
+	all := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
+	linkedOnly := b.endpoint(t, billing.EndpointEnabled, billing.EventCustomerLinked)
+	for i := range 3 {
+		b.invite(t, fmt.Sprintf("after-%d", i), t0.Add(time.Duration(i)*time.Second))
+	}
+	events := b.events(t, billing.EventFilter{}, 4)[1:]
+
+	take := func(e billing.WebhookEndpoint, limit, want int) {
+		t.Helper()
+		if n, err := b.Store.FanOutDeliveries(ctx, e.ID, limit); err != nil || n != want {
+			t.Fatalf("FanOutDeliveries(%s, %d) = %d, %v; want %d", e.URL, limit, n, err, want)
+		}
+	}
+	take(all, 2, 2)
+	take(all, 2, 1)
+	take(all, 2, 0)
+	ds := b.deliveries(t, all.ID)
+	slices.Reverse(ds) // newest first
+	if len(ds) != 3 {
+		t.Fatalf("deliveries: %+v; want those of the 3 events after the endpoint was made", ds)
+	}
+	for i, d := range ds {
+		if d.EventID != events[i].ID || d.State != billing.DeliveryPending || !d.CreatedAt.Equal(events[i].CreatedAt) {
+			t.Errorf("delivery %d: %+v, of event %+v", i, d, events[i])
+		}
+	}
+	take(linkedOnly, 100, 3) // passed: it subscribes to none of them
+	if ds := b.deliveries(t, linkedOnly.ID); len(ds) != 0 {
+		t.Errorf("the endpoint of customer.linked got %+v", ds)
+	}
+
+	// Disabled, it is given nothing; enabled again, it is given the events written since.
+	setState := func(e billing.WebhookEndpoint, state billing.EndpointState) {
+		t.Helper()
+		e.State, e.DisabledReason = state, ""
+		if state == billing.EndpointDisabled {
+			e.DisabledReason = billing.DisabledByPartner
+		}
+		wantErr(t, "UpdateWebhookEndpoint", b.Store.UpdateWebhookEndpoint(ctx, e), nil)
+	}
+	setState(all, billing.EndpointDisabled)
+	b.invite(t, "while-disabled", t0)
+	b.events(t, billing.EventFilter{}, 5)
+	take(all, 100, 0)
+	setState(all, billing.EndpointEnabled)
+	b.invite(t, "enabled-again", t0.Add(time.Hour))
+	last := b.events(t, billing.EventFilter{}, 6)[5]
+	take(all, 100, 1)
+	if ds := b.deliveries(t, all.ID); len(ds) != 4 || ds[0].EventID != last.ID {
+		t.Errorf("after it was enabled again: %+v; want the delivery of %s alone added", ds, last.ID)
+	}
+
+	// A test event goes to the endpoint it tests alone.
+	test, err := billing.NewEvent(billing.EventWebhookTest, b.site.ID, t0, billing.ViewWebhookEndpoint(linkedOnly))
+	wantErr(t, "NewEvent", err, nil)
+	_, err = b.Store.SendTestEvent(ctx, test, linkedOnly.ID)
+	wantErr(t, "SendTestEvent", err, nil)
+	b.events(t, billing.EventFilter{}, 7)
+	take(all, 100, 1)
+	if ds := b.deliveries(t, all.ID); len(ds) != 4 {
+		t.Errorf("the test of another endpoint was given to this one: %+v", ds)
+	}
 }
 
 // An endpoint's lease has one holder at a time, of those asking at once too, until it ends or is
@@ -462,6 +564,7 @@ func (s eventSuite) purgeEvents(t *testing.T) {
 	b.invite(t, "old", t0)
 	b.invite(t, "new", t0.Add(time.Hour))
 	b.events(t, billing.EventFilter{}, 2)
+	b.fanOut(t, e)
 	n, err := b.Store.PurgeEvents(ctx, t0)
 	if err != nil || n != 1 {
 		t.Fatalf("PurgeEvents = %d, %v; want 1", n, err)
@@ -483,6 +586,8 @@ func (s eventSuite) recordAttempts(t *testing.T) {
 	watcher := b.endpoint(t, billing.EndpointEnabled, billing.EventWebhookEndpointDisabled)
 	b.invite(t, "cust-1", t0)
 	b.invite(t, "cust-2", t0)
+	b.events(t, billing.EventFilter{}, 2) // on PostgreSQL, the fan-out too takes the events the list shows
+	b.fanOut(t, failing, watcher)
 	ds := b.deliveries(t, failing.ID)
 	d, other := ds[0], ds[1]
 	limit := billing.EndpointFailureLimit
@@ -561,6 +666,9 @@ func (s eventSuite) recordAttempts(t *testing.T) {
 	disabled := b.events(t, billing.EventFilter{Type: billing.EventWebhookEndpointDisabled}, 1)
 	if len(disabled) != 1 {
 		t.Fatalf("%d webhookEndpoint.disabled events, want 1", len(disabled))
+	}
+	if taken := b.fanOut(t, failing, watcher); taken[0] != 0 || taken[1] != 1 {
+		t.Errorf("events taken by the disabled endpoint and the other: %v", taken)
 	}
 	if ds := b.deliveries(t, watcher.ID); len(ds) != 1 || ds[0].EventID != disabled[0].ID {
 		t.Errorf("the other endpoint's deliveries: %+v", ds)

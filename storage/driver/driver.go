@@ -197,7 +197,7 @@ type Executor interface {
 	// PurgeBatches deletes the batches whose RetainUntil is at or before now and returns how many.
 	PurgeBatches(ctx context.Context, now time.Time) (int, error)
 
-	// InsertInvitation inserts the invited link l, its event e and e's deliveries at once, outside
+	// InsertInvitation inserts the invited link l and its event e at once, outside
 	// any transaction, when the engine can do so atomically and the pair has no current link;
 	// otherwise it writes nothing and reports false.
 	InsertInvitation(ctx context.Context, l billing.Link, e billing.Event) (bool, error)
@@ -228,8 +228,14 @@ type Executor interface {
 	// DeleteWebhookEndpoint deletes the site's endpoint and its deliveries, and reports whether
 	// there was one.
 	DeleteWebhookEndpoint(ctx context.Context, siteID, id string) (bool, error)
-	// EnabledWebhookEndpoints returns the site's enabled endpoints and what they subscribe to.
-	EnabledWebhookEndpoints(ctx context.Context, siteID string) ([]Subscription, error)
+	// EndpointToSend returns what the fan-out of the endpoint's deliveries reads of it.
+	EndpointToSend(ctx context.Context, id string) (SendingEndpoint, error)
+	// EventsToSend returns up to limit of the site's events after `after`, in their order (on
+	// PostgreSQL, as ListEvents, only those no later commit can precede).
+	EventsToSend(ctx context.Context, siteID string, after EventPosition, limit int) ([]EventToSend, error)
+	// SetEndpointSent sets the position of the last event the endpoint was given a delivery of,
+	// or passed.
+	SetEndpointSent(ctx context.Context, id string, p EventPosition) error
 	// MarkEndpointSucceeded clears the endpoint's FailingSince.
 	MarkEndpointSucceeded(ctx context.Context, id string) error
 	// MarkEndpointFailing sets the endpoint's FailingSince to at unless it is set.
@@ -238,8 +244,9 @@ type Executor interface {
 	// failing since cutoff or earlier, and reports whether it did.
 	DisableFailingEndpoint(ctx context.Context, id string, cutoff time.Time) (bool, error)
 
-	// InsertDelivery inserts d, pending.
-	InsertDelivery(ctx context.Context, d billing.Delivery) error
+	// InsertDeliveries inserts the deliveries, pending and due at their CreatedAt, but for one
+	// the endpoint has of the event already.
+	InsertDeliveries(ctx context.Context, ds []billing.Delivery) error
 	GetDelivery(ctx context.Context, id string) (billing.Delivery, error)
 	// ListDeliveries returns up to limit of the endpoint's deliveries, newest first.
 	ListDeliveries(ctx context.Context, endpointID string, limit int) ([]billing.Delivery, error)
@@ -249,7 +256,8 @@ type Executor interface {
 	// RetryDelivery makes the delivery pending, due at now, with no tries; false when there is no
 	// such delivery.
 	RetryDelivery(ctx context.Context, id string, now time.Time) (bool, error)
-	// DueEndpoints returns the endpoints with pending deliveries due by now.
+	// DueEndpoints returns the endpoints with pending deliveries due by now, and the enabled ones
+	// with events after the last they were given deliveries of.
 	DueEndpoints(ctx context.Context, now time.Time) ([]string, error)
 	// LeaseEndpoint gives holder the endpoint's lease until until, unless another holder has it
 	// past now, and reports whether holder has it.
@@ -301,10 +309,23 @@ type StoredEndpoint struct {
 	PreviousSecret string // empty for NULL
 }
 
-// Subscription is an enabled endpoint of a site and the event types it is sent.
-type Subscription struct {
-	EndpointID string
+// SendingEndpoint is what the fan-out of an endpoint's deliveries reads of it: its site, whether
+// it is enabled, what it subscribes to, and the last of the site's events it was given a delivery
+// of, or passed.
+type SendingEndpoint struct {
+	SiteID     string
+	Enabled    bool
 	EventTypes []billing.EventType
+	Sent       EventPosition
+}
+
+// EventToSend is an event as the fan-out reads it: where it stands, and what a delivery of it
+// takes.
+type EventToSend struct {
+	Position  EventPosition
+	ID        string
+	Type      billing.EventType
+	CreatedAt time.Time
 }
 
 // DeliveryAttempt is an attempt of the delivery DeliveryID.

@@ -344,14 +344,9 @@ func (r EndpointRecord) Endpoint() StoredEndpoint {
 	}
 }
 
-// SubscriptionRecord is a row of EnabledWebhookEndpoints.
-type SubscriptionRecord struct {
-	ID         string
-	EventTypes string
-}
-
-func (r SubscriptionRecord) Subscription() Subscription {
-	return Subscription{EndpointID: r.ID, EventTypes: EventTypes(r.EventTypes)}
+// SendingRecord reads a row of EndpointToSend, its position read by the engine.
+func SendingRecord(siteID, state, eventTypes string, sent EventPosition) SendingEndpoint {
+	return SendingEndpoint{SiteID: siteID, Enabled: state == string(billing.EndpointEnabled), EventTypes: EventTypes(eventTypes), Sent: sent}
 }
 
 // EventTypes reads a stored list of event types (space-separated).

@@ -501,10 +501,14 @@ const dueEndpoints = `-- name: DueEndpoints :many
 SELECT e.id FROM webhook_endpoints AS e
 WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
               WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= $1::bigint)
+   OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev
+                                       WHERE ev.site_id = e.site_id AND (ev.txid, ev.seq) > (e.sent_txid, e.sent_seq)
+                                         AND ev.txid < pg_snapshot_xmin(pg_current_snapshot())))
 `
 
-// The endpoints with deliveries due: a look into webhook_deliveries_due per endpoint, for the
-// endpoints are few (at most 16 a site) where the due deliveries may be many.
+// The endpoints with deliveries due, or enabled with events to be given deliveries of: a look
+// into webhook_deliveries_due and events_site_order per endpoint, for the endpoints are few (at
+// most 16 a site) where the deliveries and events may be many.
 func (q *Queries) DueEndpoints(ctx context.Context, now int64) ([]string, error) {
 	rows, err := q.db.Query(ctx, dueEndpoints, now)
 	if err != nil {
@@ -525,33 +529,30 @@ func (q *Queries) DueEndpoints(ctx context.Context, now int64) ([]string, error)
 	return items, nil
 }
 
-const enabledWebhookEndpoints = `-- name: EnabledWebhookEndpoints :many
-SELECT id, event_types FROM webhook_endpoints WHERE site_id = $1 AND state = 'enabled'
+const endpointToSend = `-- name: EndpointToSend :one
+SELECT site_id, state, event_types, CAST(sent_txid AS TEXT) AS sent_txid, sent_seq FROM webhook_endpoints WHERE id = $1
 `
 
-type EnabledWebhookEndpointsRow struct {
-	ID         string
+type EndpointToSendRow struct {
+	SiteID     string
+	State      string
 	EventTypes string
+	SentTxid   string
+	SentSeq    int64
 }
 
-func (q *Queries) EnabledWebhookEndpoints(ctx context.Context, siteID string) ([]EnabledWebhookEndpointsRow, error) {
-	rows, err := q.db.Query(ctx, enabledWebhookEndpoints, siteID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []EnabledWebhookEndpointsRow
-	for rows.Next() {
-		var i EnabledWebhookEndpointsRow
-		if err := rows.Scan(&i.ID, &i.EventTypes); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+// What the fan-out of the endpoint's deliveries reads of it.
+func (q *Queries) EndpointToSend(ctx context.Context, id string) (EndpointToSendRow, error) {
+	row := q.db.QueryRow(ctx, endpointToSend, id)
+	var i EndpointToSendRow
+	err := row.Scan(
+		&i.SiteID,
+		&i.State,
+		&i.EventTypes,
+		&i.SentTxid,
+		&i.SentSeq,
+	)
+	return i, err
 }
 
 const eraseBankDetails = `-- name: EraseBankDetails :execrows
@@ -597,6 +598,63 @@ func (q *Queries) EventPosition(ctx context.Context, arg EventPositionParams) (E
 	var i EventPositionRow
 	err := row.Scan(&i.Txid, &i.Seq)
 	return i, err
+}
+
+const eventsToSend = `-- name: EventsToSend :many
+SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
+WHERE site_id = $1 AND (txid, seq) > (CAST($2 AS TEXT)::xid8, CAST($3 AS BIGINT))
+  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY txid, seq
+LIMIT $4
+`
+
+type EventsToSendParams struct {
+	SiteID    string
+	AfterTxid string
+	AfterSeq  int64
+	Lim       int64
+}
+
+type EventsToSendRow struct {
+	Txid      string
+	Seq       int64
+	ID        string
+	Type      string
+	CreatedAt int64
+}
+
+// Up to lim of the site's events after the position, in their order: those an endpoint is next
+// given deliveries of (FanOutDeliveries); only of transactions no later commit can precede, as the
+// events list.
+func (q *Queries) EventsToSend(ctx context.Context, arg EventsToSendParams) ([]EventsToSendRow, error) {
+	rows, err := q.db.Query(ctx, eventsToSend,
+		arg.SiteID,
+		arg.AfterTxid,
+		arg.AfterSeq,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EventsToSendRow
+	for rows.Next() {
+		var i EventsToSendRow
+		if err := rows.Scan(
+			&i.Txid,
+			&i.Seq,
+			&i.ID,
+			&i.Type,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const expireBatchRows = `-- name: ExpireBatchRows :execrows
@@ -997,12 +1055,29 @@ func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
 }
 
 const getWebhookEndpoint = `-- name: GetWebhookEndpoint :one
-SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until FROM webhook_endpoints WHERE id = $1
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE id = $1
 `
 
-func (q *Queries) GetWebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error) {
+type GetWebhookEndpointRow struct {
+	ID                  string
+	SiteID              string
+	Url                 string
+	EventTypes          string
+	State               string
+	DisabledReason      sql.NullString
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	CreatedAt           int64
+	FailingSince        sql.NullInt64
+	LeaseHolder         sql.NullString
+	LeaseUntil          sql.NullInt64
+}
+
+func (q *Queries) GetWebhookEndpoint(ctx context.Context, id string) (GetWebhookEndpointRow, error) {
 	row := q.db.QueryRow(ctx, getWebhookEndpoint, id)
-	var i WebhookEndpoint
+	var i GetWebhookEndpointRow
 	err := row.Scan(
 		&i.ID,
 		&i.SiteID,
@@ -1173,26 +1248,31 @@ func (q *Queries) InsertBranch(ctx context.Context, arg InsertBranchParams) erro
 	return err
 }
 
-const insertDelivery = `-- name: InsertDelivery :exec
+const insertDeliveries = `-- name: InsertDeliveries :exec
 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
-VALUES ($1, $2, $3, $4, 'pending', $5, $5)
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, 'pending', d.created_at, d.created_at
+FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS endpoint_id, unnest($3::text[]) AS event_id,
+             unnest($4::text[]) AS event_type, unnest($5::bigint[]) AS created_at) AS d
+ON CONFLICT DO NOTHING
 `
 
-type InsertDeliveryParams struct {
-	ID         string
-	EndpointID string
-	EventID    string
-	EventType  string
-	CreatedAt  int64
+type InsertDeliveriesParams struct {
+	Ids         []string
+	EndpointIds []string
+	EventIds    []string
+	EventTypes  []string
+	CreatedAts  []int64
 }
 
-func (q *Queries) InsertDelivery(ctx context.Context, arg InsertDeliveryParams) error {
-	_, err := q.db.Exec(ctx, insertDelivery,
-		arg.ID,
-		arg.EndpointID,
-		arg.EventID,
-		arg.EventType,
-		arg.CreatedAt,
+// Pending deliveries, due at their events' times, as arrays of their columns; a delivery the
+// endpoint has of the event is kept.
+func (q *Queries) InsertDeliveries(ctx context.Context, arg InsertDeliveriesParams) error {
+	_, err := q.db.Exec(ctx, insertDeliveries,
+		arg.Ids,
+		arg.EndpointIds,
+		arg.EventIds,
+		arg.EventTypes,
+		arg.CreatedAts,
 	)
 	return err
 }
@@ -1236,17 +1316,6 @@ WITH link AS (
     INSERT INTO events (id, site_id, type, created_at, body)
     SELECT $7::text, $2::text, $8::text, $9::bigint, $10::text FROM link
     RETURNING id
-), subscribed AS (
-    SELECT e.id, row_number() OVER (ORDER BY e.id) AS n
-    FROM webhook_endpoints AS e
-    WHERE e.site_id = $2::text AND e.state = 'enabled'
-      AND string_to_array(e.event_types, ' ') && ARRAY['*', $8::text]
-), delivery AS (
-    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
-    SELECT ids.id, s.id, event.id, $8::text, 'pending', $9::bigint, $9::bigint
-    FROM event, subscribed AS s
-    JOIN (SELECT unnest($11::text[]) AS id, generate_series(1, cardinality($11::text[])) AS n) AS ids
-      ON ids.n = s.n
 )
 SELECT count(*) FROM event
 `
@@ -1262,14 +1331,10 @@ type InsertInvitationParams struct {
 	EventType         string
 	EventCreatedAt    int64
 	EventBody         string
-	DeliveryIds       []string
 }
 
-// An invitation, its customer.invited event and the event's deliveries (one to each enabled
-// endpoint of the site that subscribes to the type, as billing.WebhookEndpoint.Subscribes) in one
-// statement, so in one round trip and atomically. delivery_ids holds an id for each endpoint the
-// site may have, numbered in the order of the endpoints' ids. Returns 0, having written nothing,
-// when the pair has a current or active link.
+// An invitation and its customer.invited event in one statement, so in one round trip and
+// atomically. Returns 0, having written nothing, when the pair has a current or active link.
 func (q *Queries) InsertInvitation(ctx context.Context, arg InsertInvitationParams) (int64, error) {
 	row := q.db.QueryRow(ctx, insertInvitation,
 		arg.ID,
@@ -1282,7 +1347,6 @@ func (q *Queries) InsertInvitation(ctx context.Context, arg InsertInvitationPara
 		arg.EventType,
 		arg.EventCreatedAt,
 		arg.EventBody,
-		arg.DeliveryIds,
 	)
 	var count int64
 	err := row.Scan(&count)
@@ -1356,6 +1420,8 @@ type InsertWebhookEndpointParams struct {
 	CreatedAt  int64
 }
 
+// The endpoint is sent the events of the transactions after its own (sent_txid's default; see
+// migration 00011).
 func (q *Queries) InsertWebhookEndpoint(ctx context.Context, arg InsertWebhookEndpointParams) error {
 	_, err := q.db.Exec(ctx, insertWebhookEndpoint,
 		arg.ID,
@@ -2246,18 +2312,35 @@ func (q *Queries) ListSites(ctx context.Context, arg ListSitesParams) ([]Site, e
 }
 
 const listWebhookEndpoints = `-- name: ListWebhookEndpoints :many
-SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until FROM webhook_endpoints WHERE site_id = $1 ORDER BY created_at, id
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE site_id = $1 ORDER BY created_at, id
 `
 
-func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]WebhookEndpoint, error) {
+type ListWebhookEndpointsRow struct {
+	ID                  string
+	SiteID              string
+	Url                 string
+	EventTypes          string
+	State               string
+	DisabledReason      sql.NullString
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	CreatedAt           int64
+	FailingSince        sql.NullInt64
+	LeaseHolder         sql.NullString
+	LeaseUntil          sql.NullInt64
+}
+
+func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]ListWebhookEndpointsRow, error) {
 	rows, err := q.db.Query(ctx, listWebhookEndpoints, siteID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []WebhookEndpoint
+	var items []ListWebhookEndpointsRow
 	for rows.Next() {
-		var i WebhookEndpoint
+		var i ListWebhookEndpointsRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.SiteID,
@@ -2666,6 +2749,21 @@ func (q *Queries) SetClientSecret(ctx context.Context, arg SetClientSecretParams
 	return i, err
 }
 
+const setEndpointSent = `-- name: SetEndpointSent :exec
+UPDATE webhook_endpoints SET sent_txid = CAST($1 AS TEXT)::xid8, sent_seq = $2 WHERE id = $3
+`
+
+type SetEndpointSentParams struct {
+	SentTxid string
+	SentSeq  int64
+	ID       string
+}
+
+func (q *Queries) SetEndpointSent(ctx context.Context, arg SetEndpointSentParams) error {
+	_, err := q.db.Exec(ctx, setEndpointSent, arg.SentTxid, arg.SentSeq, arg.ID)
+	return err
+}
+
 const setSiteRail = `-- name: SetSiteRail :execrows
 UPDATE sites SET rail = $1 WHERE id = $2
 `
@@ -2831,7 +2929,10 @@ UPDATE webhook_endpoints
 SET url = $1, event_types = $2, state = $3,
     disabled_reason = $4, secret = $5,
     previous_secret = $6, previous_secret_until = $7,
-    failing_since = $8
+    failing_since = $8,
+    -- An endpoint enabled again is not sent the events of the time it was disabled.
+    sent_txid = CASE WHEN state = 'disabled' AND $3 = 'enabled' THEN pg_current_xact_id() ELSE sent_txid END,
+    sent_seq = CASE WHEN state = 'disabled' AND $3 = 'enabled' THEN 0 ELSE sent_seq END
 WHERE id = $9
 `
 

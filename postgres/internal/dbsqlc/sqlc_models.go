@@ -164,4 +164,6 @@ type WebhookEndpoint struct {
 	FailingSince        sql.NullInt64
 	LeaseHolder         sql.NullString
 	LeaseUntil          sql.NullInt64
+	SentTxid            pgtype.Uint64
+	SentSeq             int64
 }

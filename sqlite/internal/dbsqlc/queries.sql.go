@@ -520,10 +520,12 @@ const dueEndpoints = `-- name: DueEndpoints :many
 SELECT e.id FROM webhook_endpoints AS e
 WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
               WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= CAST(?1 AS BIGINT))
+   OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev WHERE ev.site_id = e.site_id AND ev.seq > e.sent_seq))
 `
 
-// The endpoints with deliveries due: a look into webhook_deliveries_due per endpoint, for the
-// endpoints are few (at most 16 a site) where the due deliveries may be many.
+// The endpoints with deliveries due, or enabled with events to be given deliveries of: a look
+// into webhook_deliveries_due and events_site_seq per endpoint, for the endpoints are few (at
+// most 16 a site) where the deliveries and events may be many.
 func (q *Queries) DueEndpoints(ctx context.Context, now int64) ([]string, error) {
 	rows, err := q.db.QueryContext(ctx, dueEndpoints, now)
 	if err != nil {
@@ -547,36 +549,28 @@ func (q *Queries) DueEndpoints(ctx context.Context, now int64) ([]string, error)
 	return items, nil
 }
 
-const enabledWebhookEndpoints = `-- name: EnabledWebhookEndpoints :many
-SELECT id, event_types FROM webhook_endpoints WHERE site_id = ?1 AND state = 'enabled'
+const endpointToSend = `-- name: EndpointToSend :one
+SELECT site_id, state, event_types, sent_seq FROM webhook_endpoints WHERE id = ?1
 `
 
-type EnabledWebhookEndpointsRow struct {
-	ID         string
+type EndpointToSendRow struct {
+	SiteID     string
+	State      string
 	EventTypes string
+	SentSeq    int64
 }
 
-func (q *Queries) EnabledWebhookEndpoints(ctx context.Context, siteID string) ([]EnabledWebhookEndpointsRow, error) {
-	rows, err := q.db.QueryContext(ctx, enabledWebhookEndpoints, siteID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []EnabledWebhookEndpointsRow
-	for rows.Next() {
-		var i EnabledWebhookEndpointsRow
-		if err := rows.Scan(&i.ID, &i.EventTypes); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+// What the fan-out of the endpoint's deliveries reads of it.
+func (q *Queries) EndpointToSend(ctx context.Context, id string) (EndpointToSendRow, error) {
+	row := q.db.QueryRowContext(ctx, endpointToSend, id)
+	var i EndpointToSendRow
+	err := row.Scan(
+		&i.SiteID,
+		&i.State,
+		&i.EventTypes,
+		&i.SentSeq,
+	)
+	return i, err
 }
 
 const eraseBankDetails = `-- name: EraseBankDetails :execrows
@@ -617,6 +611,56 @@ func (q *Queries) EventPosition(ctx context.Context, arg EventPositionParams) (i
 	var seq int64
 	err := row.Scan(&seq)
 	return seq, err
+}
+
+const eventsToSend = `-- name: EventsToSend :many
+SELECT seq, id, type, created_at FROM events
+WHERE site_id = ?1 AND seq > ?2
+ORDER BY seq
+LIMIT ?3
+`
+
+type EventsToSendParams struct {
+	SiteID   string
+	AfterSeq int64
+	Lim      int64
+}
+
+type EventsToSendRow struct {
+	Seq       int64
+	ID        string
+	Type      string
+	CreatedAt int64
+}
+
+// Up to lim of the site's events after after_seq, in their order: those an endpoint is next given
+// deliveries of (FanOutDeliveries).
+func (q *Queries) EventsToSend(ctx context.Context, arg EventsToSendParams) ([]EventsToSendRow, error) {
+	rows, err := q.db.QueryContext(ctx, eventsToSend, arg.SiteID, arg.AfterSeq, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EventsToSendRow
+	for rows.Next() {
+		var i EventsToSendRow
+		if err := rows.Scan(
+			&i.Seq,
+			&i.ID,
+			&i.Type,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const expireBatchRows = `-- name: ExpireBatchRows :execrows
@@ -1023,12 +1067,29 @@ func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
 }
 
 const getWebhookEndpoint = `-- name: GetWebhookEndpoint :one
-SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until FROM webhook_endpoints WHERE id = ?1
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE id = ?1
 `
 
-func (q *Queries) GetWebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error) {
+type GetWebhookEndpointRow struct {
+	ID                  string
+	SiteID              string
+	Url                 string
+	EventTypes          string
+	State               string
+	DisabledReason      sql.NullString
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	CreatedAt           int64
+	FailingSince        sql.NullInt64
+	LeaseHolder         sql.NullString
+	LeaseUntil          sql.NullInt64
+}
+
+func (q *Queries) GetWebhookEndpoint(ctx context.Context, id string) (GetWebhookEndpointRow, error) {
 	row := q.db.QueryRowContext(ctx, getWebhookEndpoint, id)
-	var i WebhookEndpoint
+	var i GetWebhookEndpointRow
 	err := row.Scan(
 		&i.ID,
 		&i.SiteID,
@@ -1180,27 +1241,18 @@ func (q *Queries) InsertBranch(ctx context.Context, arg InsertBranchParams) erro
 	return err
 }
 
-const insertDelivery = `-- name: InsertDelivery :exec
+const insertDeliveries = `-- name: InsertDeliveries :exec
 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, state, created_at, next_attempt_at)
-VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)
+SELECT d.value ->> '$.id', d.value ->> '$.endpoint', d.value ->> '$.event', d.value ->> '$.type', 'pending', d.value ->> '$.at', d.value ->> '$.at'
+FROM jsonb_each(?1) AS d
+WHERE true
+ON CONFLICT DO NOTHING
 `
 
-type InsertDeliveryParams struct {
-	ID         string
-	EndpointID string
-	EventID    string
-	EventType  string
-	CreatedAt  int64
-}
-
-func (q *Queries) InsertDelivery(ctx context.Context, arg InsertDeliveryParams) error {
-	_, err := q.db.ExecContext(ctx, insertDelivery,
-		arg.ID,
-		arg.EndpointID,
-		arg.EventID,
-		arg.EventType,
-		arg.CreatedAt,
-	)
+// Pending deliveries, due at their events' times, given as a JSON array of {"id", "endpoint",
+// "event", "type", "at"}; a delivery the endpoint has of the event is kept.
+func (q *Queries) InsertDeliveries(ctx context.Context, deliveries interface{}) error {
+	_, err := q.db.ExecContext(ctx, insertDeliveries, deliveries)
 	return err
 }
 
@@ -1298,6 +1350,7 @@ type InsertWebhookEndpointParams struct {
 	CreatedAt  int64
 }
 
+// The endpoint is sent the events after the latest (a trigger sets sent_seq; see migration 00011).
 func (q *Queries) InsertWebhookEndpoint(ctx context.Context, arg InsertWebhookEndpointParams) error {
 	_, err := q.db.ExecContext(ctx, insertWebhookEndpoint,
 		arg.ID,
@@ -2228,18 +2281,35 @@ func (q *Queries) ListSites(ctx context.Context, arg ListSitesParams) ([]Site, e
 }
 
 const listWebhookEndpoints = `-- name: ListWebhookEndpoints :many
-SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until FROM webhook_endpoints WHERE site_id = ?1 ORDER BY created_at, id
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE site_id = ?1 ORDER BY created_at, id
 `
 
-func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]WebhookEndpoint, error) {
+type ListWebhookEndpointsRow struct {
+	ID                  string
+	SiteID              string
+	Url                 string
+	EventTypes          string
+	State               string
+	DisabledReason      sql.NullString
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	CreatedAt           int64
+	FailingSince        sql.NullInt64
+	LeaseHolder         sql.NullString
+	LeaseUntil          sql.NullInt64
+}
+
+func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]ListWebhookEndpointsRow, error) {
 	rows, err := q.db.QueryContext(ctx, listWebhookEndpoints, siteID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []WebhookEndpoint
+	var items []ListWebhookEndpointsRow
 	for rows.Next() {
-		var i WebhookEndpoint
+		var i ListWebhookEndpointsRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.SiteID,
@@ -2553,6 +2623,20 @@ func (q *Queries) SetClientSecret(ctx context.Context, arg SetClientSecretParams
 	return i, err
 }
 
+const setEndpointSent = `-- name: SetEndpointSent :exec
+UPDATE webhook_endpoints SET sent_seq = ?1 WHERE id = ?2
+`
+
+type SetEndpointSentParams struct {
+	SentSeq int64
+	ID      string
+}
+
+func (q *Queries) SetEndpointSent(ctx context.Context, arg SetEndpointSentParams) error {
+	_, err := q.db.ExecContext(ctx, setEndpointSent, arg.SentSeq, arg.ID)
+	return err
+}
+
 const setSiteRail = `-- name: SetSiteRail :execrows
 UPDATE sites SET rail = ?1 WHERE id = ?2
 `
@@ -2698,8 +2782,10 @@ UPDATE webhook_endpoints
 SET url = ?1, event_types = ?2, state = ?3,
     disabled_reason = ?4, secret = ?5,
     previous_secret = ?6, previous_secret_until = ?7,
-    failing_since = ?8
-WHERE id = ?9
+    failing_since = ?8,
+    -- An endpoint enabled again is not sent the events of the time it was disabled.
+    sent_seq = CASE WHEN state = 'disabled' AND ?3 = 'enabled' THEN (SELECT COALESCE(max(ev.seq), 0) FROM events AS ev) ELSE sent_seq END
+WHERE webhook_endpoints.id = ?9
 `
 
 type UpdateWebhookEndpointParams struct {

@@ -161,4 +161,5 @@ type WebhookEndpoint struct {
 	FailingSince        sql.NullInt64
 	LeaseHolder         sql.NullString
 	LeaseUntil          sql.NullInt64
+	SentSeq             int64
 }
