@@ -331,12 +331,15 @@ LIMIT @lim;
 DELETE FROM events WHERE created_at <= @before;
 
 -- name: ExpireDueInvitations :many
--- The invitations past their expiry, up to lim of them, marked expired. A replica running the
--- same sweep waits for the other's update, then finds the link no longer invited.
+-- The invitations past their expiry, up to lim of them, marked expired. The links are locked as
+-- they are picked, skipping those another transaction holds (a replica running the same sweep, an
+-- invitation again of the same customer): a sweep never waits, so two never deadlock, and what it
+-- skipped the other expires or the next sweep finds.
 UPDATE customer_links SET state = 'expired'
 WHERE state = 'invited' AND id IN (SELECT c.id FROM customer_links AS c
                                    WHERE c.state = 'invited' AND c.expires_at <= @now
-                                   ORDER BY c.expires_at LIMIT @lim)
+                                   ORDER BY c.expires_at LIMIT @lim
+                                   FOR UPDATE SKIP LOCKED)
 RETURNING *;
 
 -- name: InsertWebhookEndpoint :exec

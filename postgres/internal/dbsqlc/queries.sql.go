@@ -679,7 +679,8 @@ const expireDueInvitations = `-- name: ExpireDueInvitations :many
 UPDATE customer_links SET state = 'expired'
 WHERE state = 'invited' AND id IN (SELECT c.id FROM customer_links AS c
                                    WHERE c.state = 'invited' AND c.expires_at <= $1
-                                   ORDER BY c.expires_at LIMIT $2)
+                                   ORDER BY c.expires_at LIMIT $2
+                                   FOR UPDATE SKIP LOCKED)
 RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
 `
 
@@ -688,8 +689,10 @@ type ExpireDueInvitationsParams struct {
 	Lim int64
 }
 
-// The invitations past their expiry, up to lim of them, marked expired. A replica running the
-// same sweep waits for the other's update, then finds the link no longer invited.
+// The invitations past their expiry, up to lim of them, marked expired. The links are locked as
+// they are picked, skipping those another transaction holds (a replica running the same sweep, an
+// invitation again of the same customer): a sweep never waits, so two never deadlock, and what it
+// skipped the other expires or the next sweep finds.
 func (q *Queries) ExpireDueInvitations(ctx context.Context, arg ExpireDueInvitationsParams) ([]CustomerLink, error) {
 	rows, err := q.db.Query(ctx, expireDueInvitations, arg.Now, arg.Lim)
 	if err != nil {
