@@ -7,6 +7,7 @@ package billing
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/binary"
 	"time"
 )
 
@@ -24,21 +25,30 @@ func (SystemClock) Now() time.Time { return time.Now().UTC().Truncate(time.Milli
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// NewID returns an unguessable identifier with a type prefix, in the style of "site_3kq…".
+// NewID returns an identifier with a type prefix, in the style of "site_3kq…": 16 bytes, the
+// millisecond it was made (48 bits) and then 80 random bits, in lowercase base32. It is no secret
+// (no identifier authorises anything) and cannot be guessed; it starts with its time so that the
+// identifiers made together share their beginning, as UUIDv7's do: a B-tree index takes the new
+// ones in a few pages (on SQLite, a few pages written to the log per commit) where random ones
+// land on a page each.
 func NewID(prefix string) string { return NewIDs(prefix, 1)[0] }
 
-// NewIDs returns n identifiers like NewID's, each of 16 random bytes of its own, taken from one
+// NewIDs returns n identifiers like NewID's, of one millisecond, their random bits taken from one
 // read of crypto/rand: a batch's rows get their ids without a read per row.
 func NewIDs(prefix string, n int) []string {
-	const size = 16
+	const size, timeBytes = 16, 6
 	random := make([]byte, n*size)
 	_, _ = rand.Read(random) // crypto/rand.Read never fails on supported platforms.
+	var now [8]byte
+	binary.BigEndian.PutUint64(now[:], uint64(time.Now().UnixMilli()))
 	head := len(prefix) + 1
 	buf := make([]byte, head+idEncoding.EncodedLen(size))
 	copy(buf, prefix+"_")
 	ids := make([]string, n)
 	for i := range ids {
-		idEncoding.Encode(buf[head:], random[i*size:(i+1)*size])
+		id := random[i*size : (i+1)*size]
+		copy(id, now[8-timeBytes:])
+		idEncoding.Encode(buf[head:], id)
 		ids[i] = string(buf)
 	}
 	return ids
