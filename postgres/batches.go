@@ -6,6 +6,8 @@ package postgres
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/postgres/internal/dbsqlc"
 )
@@ -64,4 +66,20 @@ func (e executor) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutc
 		p.Ids[i], p.Failures[i], p.Ats[i], p.FileIds[i] = o.RowID, string(o.Failure), billing.Millis(o.At), o.FileID
 	}
 	return e.q.RecordOutcomes(ctx, p)
+}
+
+// PendingRows is planned for its batch each time it runs (pgx.QueryExecModeExec: an unnamed
+// statement), not by a plan the connection cached: a plan made while customer_links was small
+// reads the whole table for each of the batch's rows once it has grown, until an ANALYZE (seen
+// after a burst of invitations: the execution of a batch taking seconds instead of milliseconds).
+func (e executor) PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error) {
+	return many(pendingRow)(dbsqlc.New(plannedEachTime{e.db}).PendingRows(ctx, batchID))
+}
+
+// plannedEachTime runs its queries as unnamed statements, which PostgreSQL plans for their
+// arguments each time.
+type plannedEachTime struct{ dbsqlc.DBTX }
+
+func (p plannedEachTime) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return p.DBTX.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
 }

@@ -160,7 +160,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 func (s *Store) Engine() string { return "postgres" }
 
 // Executor runs each statement on its own, on a connection of the pool.
-func (s *Store) Executor() driver.Executor { return executor{q: s.q} }
+func (s *Store) Executor() driver.Executor { return executor{q: s.q, db: s.pool} }
 
 // Begin starts a READ COMMITTED transaction (see driver.Driver.Begin).
 func (s *Store) Begin(ctx context.Context) (driver.ExecutorTx, error) {
@@ -168,7 +168,7 @@ func (s *Store) Begin(ctx context.Context) (driver.ExecutorTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return txExecutor{executor: executor{q: s.q.WithTx(tx)}, tx: tx, inserter: s.inserter}, nil
+	return txExecutor{executor: executor{q: s.q.WithTx(tx), db: tx}, tx: tx, inserter: s.inserter}, nil
 }
 
 // NewJobClient returns a River client of the job queue in the database's schema.
@@ -185,9 +185,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// executor runs statements on the pool or in a transaction.
+// executor runs statements on the pool or in a transaction (db).
 type executor struct {
-	q *dbsqlc.Queries
+	q  *dbsqlc.Queries
+	db dbsqlc.DBTX
 }
 
 type txExecutor struct {

@@ -154,3 +154,7 @@ func (e executor) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutc
 	_, err = e.db.ExecContext(ctx, recordOutcomes, js)
 	return err
 }
+
+func (e executor) PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error) {
+	return many(pendingRow)(e.q.PendingRows(ctx, batchID))
+}

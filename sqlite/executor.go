@@ -184,10 +184,6 @@ func (e executor) StartBatch(ctx context.Context, batchID string) error {
 	return e.q.StartBatch(ctx, batchID)
 }
 
-func (e executor) PendingRows(ctx context.Context, batchID string) ([]billing.PendingRow, error) {
-	return many(pendingRow)(e.q.PendingRows(ctx, batchID))
-}
-
 func (e executor) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
 	return e.q.InProgressRows(ctx, batchID)
 }
