@@ -80,8 +80,15 @@ func NewService(ctx context.Context, db storage.Database, clock billing.Clock, i
 		InvitationTTL: invitationTTL,
 
 		AllowPrivateWebhooks: sandbox,
+		ExecuteChunk:         executeChunk[db.Engine()],
 	}), nil
 }
+
+// executeChunk is billing.Config.ExecuteChunk per engine: on SQLite's one connection, steps of 250
+// rows keep a batch submitted during another's execution from waiting for all of it (the accept
+// benchmark's p50 went from about 3 to 2 times its baseline); PostgreSQL's executions run beside
+// the other transactions, and one step per batch is its fewest round trips.
+var executeChunk = map[string]int{storage.EngineSQLite: 250}
 
 // OpenRails opens the payment rails the server offers, by the name a site gives (Site.Rail),
 // applying the migrations of the tables a rail keeps in db of its own. It is the one place where a

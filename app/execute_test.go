@@ -14,7 +14,8 @@ import (
 
 // TestConcurrentExecutionsOfABatchDebitEachRowOnce runs one batch's execution in several goroutines
 // at once, as two replicas do when River's rescuer hands a slow but living job to another worker:
-// the batch completes with the right outcomes and the rail's ledger holds one debit per row.
+// the batch completes with the right outcomes and the rail's ledger holds one debit per row. (On
+// SQLite its 300 rows execute in two steps, billing.Config.ExecuteChunk.)
 func TestConcurrentExecutionsOfABatchDebitEachRowOnce(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()

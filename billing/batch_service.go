@@ -221,6 +221,25 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 	if err != nil {
 		return time.Time{}, fmt.Errorf("pending rows: %w", err)
 	}
+	size := s.executeChunk
+	if size <= 0 {
+		size = max(len(pending), 1)
+	}
+	var next time.Time
+	for chunk := range slices.Chunk(pending, size) {
+		n, err := s.submitRows(ctx, b, site, siteRail, now, chunk)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !n.IsZero() && (next.IsZero() || n.Before(next)) {
+			next = n
+		}
+	}
+	return next, nil
+}
+
+// submitRows is submitPending's step for some of the batch's pending rows (Config.ExecuteChunk).
+func (s *Service) submitRows(ctx context.Context, b Batch, site Site, siteRail rail.Rail, now time.Time, pending []PendingRow) (time.Time, error) {
 	var outcomes []RowOutcome
 	var debits []rail.Debit
 	for _, p := range pending {

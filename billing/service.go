@@ -30,6 +30,8 @@ type Service struct {
 	invitationTTL time.Duration
 	// allowPrivateWebhooks lets webhook URLs be http and name internal hosts (the sandbox).
 	allowPrivateWebhooks bool
+	// executeChunk is Config.ExecuteChunk.
+	executeChunk int
 
 	// sites caches the sites read, by id: a site never changes or goes away once created, and every
 	// partner call checks its site, so this saves a database round trip per request.
@@ -49,6 +51,11 @@ type Config struct {
 	// AllowPrivateWebhooks lets webhook URLs be http and name loopback or private hosts: the
 	// sandbox's setting, where a partner's receiver runs on its own machine.
 	AllowPrivateWebhooks bool
+	// ExecuteChunk is how many of a batch's pending rows one step of its execution submits and
+	// records; zero (or less) is all of them in one step. The step's transactions hold the
+	// database for a chunk's rows, not the batch's: on an engine with one connection (SQLite), a
+	// batch submitted meanwhile then waits for one chunk at most.
+	ExecuteChunk int
 }
 
 // NewService returns the service over cfg. It panics when a dependency is missing: that is a
@@ -91,6 +98,7 @@ func NewService(cfg Config) *Service {
 		invitationTTL: cfg.InvitationTTL,
 
 		allowPrivateWebhooks: cfg.AllowPrivateWebhooks,
+		executeChunk:         cfg.ExecuteChunk,
 	}
 }
 
