@@ -335,8 +335,8 @@ func (s *Service) SendTestEvent(ctx context.Context, site Site, endpointID strin
 	return d, nil
 }
 
-// ScheduleDeliveries enqueues the sending of every endpoint's due deliveries, one run an endpoint
-// a period (see DeliverWebhooksJob), and returns how many endpoints have some.
+// ScheduleDeliveries enqueues the sending of every endpoint's due deliveries and new events, one
+// run an endpoint a period (see DeliverWebhooksJob), and returns how many endpoints have some.
 func (s *Service) ScheduleDeliveries(ctx context.Context, period time.Duration) (int, error) {
 	return s.events.ScheduleDeliveries(ctx, s.now(), period)
 }

@@ -185,9 +185,10 @@ type DeliveryFilter struct {
 	Limit  int
 }
 
-// DeliverWebhooksJob sends the endpoint's due deliveries, in rounds, until none is due. The store
-// writes a delivery in the transaction of its event (the outbox); the job is enqueued by
-// Service.ScheduleDeliveries, which looks for due deliveries every poll interval. A run sends
+// DeliverWebhooksJob makes the deliveries of the endpoint's new events (EventStore.FanOutDeliveries)
+// and sends its due deliveries, in rounds, until none is due. The store writes an event in the
+// transaction of its change (the outbox); the job is enqueued by Service.ScheduleDeliveries, which
+// looks for due deliveries and new events every poll interval. A run sends
 // only while it holds the endpoint's lease (Service.HoldWebhooks), so one run at a time sends an
 // endpoint's deliveries, whatever the number of replicas, and a run that died lets go when its
 // lease ends. The job is unique per endpoint and Round while it waits or runs: one new run an

@@ -4,9 +4,9 @@
 // their links end, sending webhook deliveries (on a queue of their own, with the retry schedule),
 // writing customer.expired for invitations past their expiry, and removing events after 30 days.
 // The batch execution job, billing.ExecuteBatchJob, is inserted by the store in the same
-// transaction as its batch (see storage.Store.CreateBatch), so an accepted batch always runs; a
-// webhook delivery is written in the transaction of its event, and ScheduleDeliveries, which runs
-// beside the queue, enqueues the jobs that send them. NewConfig gives the River configuration that
+// transaction as its batch (see storage.Store.CreateBatch), so an accepted batch always runs; an
+// event is written in the transaction of its change, and ScheduleDeliveries, which runs beside the
+// queue, enqueues the jobs that make its webhook deliveries and send them. NewConfig gives the River configuration that
 // works them; the database gives the client for its engine (storage.Database.NewJobClient).
 package jobs
 

@@ -210,9 +210,9 @@ func (w *deliverWebhooksWorker) send(ctx context.Context, batch billing.WebhookB
 	return w.schedule.Outcome(due.Delivery, a)
 }
 
-// ScheduleDeliveries looks for due deliveries every cfg.PollInterval until ctx ends, enqueuing a
-// run for each endpoint that has some (billing.Service.ScheduleDeliveries): the first attempts of
-// new events, the retries that came due, and the deliveries of a run that died. Every process
+// ScheduleDeliveries looks for due deliveries and new events every cfg.PollInterval until ctx
+// ends, enqueuing a run for each endpoint that has some (billing.Service.ScheduleDeliveries): the
+// first attempts of new events, the retries that came due, and the deliveries of a run that died. Every process
 // that works the queue runs it beside the queue's client (app.StartJobs).
 func ScheduleDeliveries(ctx context.Context, service *billing.Service, logger *slog.Logger, cfg Config) {
 	tick := time.NewTicker(cfg.PollInterval)

@@ -32,24 +32,24 @@ func (e executor) InsertEvents(ctx context.Context, events []billing.Event) erro
 	return nil
 }
 
-// InsertDeliveries inserts the deliveries by one statement, given a JSON array.
+// deliveryJSON is a delivery in the JSON array of InsertDeliveries.
+type deliveryJSON struct {
+	ID       string `json:"id"`
+	Endpoint string `json:"endpoint"`
+	Event    string `json:"event"`
+	Type     string `json:"type"`
+	At       int64  `json:"at"`
+}
+
+// InsertDeliveries inserts the deliveries as one JSON array, read with jsonb_each: one statement.
 func (e executor) InsertDeliveries(ctx context.Context, ds []billing.Delivery) error {
-	type deliveryJSON struct {
-		ID       string `json:"id"`
-		Endpoint string `json:"endpoint"`
-		Event    string `json:"event"`
-		Type     string `json:"type"`
-		At       int64  `json:"at"`
-	}
-	list := make([]deliveryJSON, len(ds))
-	for i, d := range ds {
-		list[i] = deliveryJSON{ID: d.ID, Endpoint: d.EndpointID, Event: d.EventID, Type: string(d.EventType), At: billing.Millis(d.CreatedAt)}
-	}
-	js, err := json.Marshal(list)
+	js, err := jsonArray(ds, func(d billing.Delivery) deliveryJSON {
+		return deliveryJSON{ID: d.ID, Endpoint: d.EndpointID, Event: d.EventID, Type: string(d.EventType), At: billing.Millis(d.CreatedAt)}
+	})
 	if err != nil {
 		return err
 	}
-	return mapErr(e.q.InsertDeliveries(ctx, string(js)))
+	return mapErr(e.q.InsertDeliveries(ctx, js))
 }
 
 func (e executor) EndpointToSend(ctx context.Context, id string) (driver.SendingEndpoint, error) {

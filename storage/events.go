@@ -62,8 +62,10 @@ func (s *Store) FanOutDeliveries(ctx context.Context, endpointID string, limit i
 		ds[i].ID = id
 	}
 	err = s.inTx(ctx, func(tx driver.ExecutorTx) error {
-		if err := tx.InsertDeliveries(ctx, ds); err != nil {
-			return fmt.Errorf("insert deliveries: %w", interpret(err))
+		if len(ds) > 0 { // none when the endpoint subscribes to none of the events
+			if err := tx.InsertDeliveries(ctx, ds); err != nil {
+				return fmt.Errorf("insert deliveries: %w", interpret(err))
+			}
 		}
 		return tx.SetEndpointSent(ctx, endpointID, events[len(events)-1].Position)
 	})
