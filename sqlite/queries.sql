@@ -279,11 +279,6 @@ WHERE id IN (SELECT l.id FROM customer_links AS l
 
 -- Events and webhooks.
 
--- name: InsertEvent :exec
--- One event: InsertEvents runs it prepared, once per event, in their order (seq follows it).
-INSERT INTO events (id, site_id, type, created_at, body)
-VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(type), sqlc.arg(created_at), sqlc.arg(body));
-
 -- name: GetEvent :one
 SELECT id, site_id, type, created_at, body FROM events WHERE id = sqlc.arg(id);
 

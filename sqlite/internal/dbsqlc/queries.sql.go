@@ -958,6 +958,7 @@ func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, 
 }
 
 const getEvent = `-- name: GetEvent :one
+
 SELECT id, site_id, type, created_at, body FROM events WHERE id = ?1
 `
 
@@ -969,6 +970,7 @@ type GetEventRow struct {
 	Body      string
 }
 
+// Events and webhooks.
 func (q *Queries) GetEvent(ctx context.Context, id string) (GetEventRow, error) {
 	row := q.db.QueryRowContext(ctx, getEvent, id)
 	var i GetEventRow
@@ -1253,33 +1255,6 @@ ON CONFLICT DO NOTHING
 // "event", "type", "at"}; a delivery the endpoint has of the event is kept.
 func (q *Queries) InsertDeliveries(ctx context.Context, deliveries interface{}) error {
 	_, err := q.db.ExecContext(ctx, insertDeliveries, deliveries)
-	return err
-}
-
-const insertEvent = `-- name: InsertEvent :exec
-
-INSERT INTO events (id, site_id, type, created_at, body)
-VALUES (?1, ?2, ?3, ?4, ?5)
-`
-
-type InsertEventParams struct {
-	ID        string
-	SiteID    string
-	Type      string
-	CreatedAt int64
-	Body      string
-}
-
-// Events and webhooks.
-// One event: InsertEvents runs it prepared, once per event, in their order (seq follows it).
-func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) error {
-	_, err := q.db.ExecContext(ctx, insertEvent,
-		arg.ID,
-		arg.SiteID,
-		arg.Type,
-		arg.CreatedAt,
-		arg.Body,
-	)
 	return err
 }
 
