@@ -431,6 +431,7 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 	if len(returns) == 0 {
 		return nil, nil
 	}
+	returns = firstReturns(returns)
 	var out []billing.ReturnedRow
 	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
 		rows, err := tx.ReturnRows(ctx, returns)
@@ -462,6 +463,20 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 		return s.record(ctx, tx, events...)
 	})
 	return out, err
+}
+
+// firstReturns is the first return of each row the returns name, in their order: a return
+// recorded twice in one call is recorded once, as when the second call comes later (an UPDATE ...
+// FROM of both would take either, unpredictably).
+func firstReturns(returns []billing.RowReturn) []billing.RowReturn {
+	seen := make(map[string]bool, len(returns))
+	return slices.DeleteFunc(slices.Clone(returns), func(r billing.RowReturn) bool {
+		if seen[r.RowID] {
+			return true
+		}
+		seen[r.RowID] = true
+		return false
+	})
 }
 
 func (s *Store) RowsByID(ctx context.Context, ids []string) ([]billing.Row, error) {

@@ -883,8 +883,9 @@ func (s batchSuite) returnRows(t *testing.T) {
 		returns := []billing.RowReturn{
 			{RowID: rows[0].ID, Reason: "referToCustomer", Retryable: true, At: at},
 			{RowID: rows[1].ID, Reason: "accountClosed", At: at},
-			{RowID: rows[2].ID, Reason: "accountClosed", At: at}, // failed: not returned
-			{RowID: rows[3].ID, Reason: "accountClosed", At: at}, // pending: not returned
+			{RowID: rows[0].ID, Reason: "accountClosed", At: at.Add(time.Minute)}, // named twice: the first return counts
+			{RowID: rows[2].ID, Reason: "accountClosed", At: at},                  // failed: not returned
+			{RowID: rows[3].ID, Reason: "accountClosed", At: at},                  // pending: not returned
 			{RowID: "row_missing", Reason: "accountClosed", At: at},
 		}
 		returned, err := b.store.ReturnRows(context.Background(), returns)

@@ -176,7 +176,7 @@ type Executor interface {
 	// sets the file of those whose outcome names one).
 	RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcome) error
 	// ReturnRows records the returns of those of the rows that are succeeded and not returned,
-	// and returns them as they now stand, in no particular order.
+	// and returns them as they now stand, in no particular order. Each row is named once.
 	ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.Row, error)
 	// RowsByID returns the rows with the ids that exist, in no particular order.
 	RowsByID(ctx context.Context, ids []string) ([]billing.Row, error)
