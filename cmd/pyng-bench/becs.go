@@ -28,6 +28,11 @@ const (
 	becsSites          = 10
 	becsBatchesPerSite = 10
 	becsReturns        = becsBatchesPerSite * batchRows
+	// becsReturnRuns is how many returns files of becsReturns items are imported, each of another
+	// file's debits, each import followed by the baseline's UPDATE of as many rows: a single
+	// import against a single UPDATE of a few tenths of a second gave ratios from 0.10 to 0.26 on
+	// one build, as the machine's load came and went.
+	becsReturnRuns = 3
 )
 
 // becs is scenario 7, the BECS rail's work, which the server does in its jobs and operator
@@ -36,10 +41,11 @@ const (
 // 100 batches of 1000 rows, of 10 sites, submitted and executed (their debits queued, not
 // measured), then cut into 10 files of 10,000 debits, stored sealed with their checksums; rows
 // per second of the cut, against the execute scenario's baseline (the set-based UPDATE of 1000
-// rows to their outcomes, 50 times), in the same run. (b) Once every file is lodged, importing a
-// returns file of 10,000 items (every debit of one file): matched by lodgement reference, each
-// row returned with its debit.returned event; rows per second against one set-based UPDATE that
-// records the same 10,000 returns on the baseline's rows.
+// rows to their outcomes, 50 times), in the same run. (b) Once every file is lodged, importing
+// returns files of 10,000 items (every debit of one file; becsReturnRuns of them, of as many
+// files): matched by lodgement reference, each row returned with its debit.returned event; rows
+// per second over the imports against a set-based UPDATE that records 10,000 returns on the
+// baseline's rows, run after each import.
 func (b *bench) becs(ctx context.Context) ([]row, error) {
 	db, cleanup, err := b.becsDatabase(ctx)
 	if err != nil {
@@ -108,13 +114,34 @@ func (b *bench) becs(ctx context.Context) ([]row, error) {
 			return rows, err
 		}
 	}
-	content, err := r.Content(ctx, files[0].ID)
-	if err != nil {
-		return rows, err
+	var imported, baseImport measure
+	for run := range becsReturnRuns {
+		m, err := importReturns(ctx, r, service, clock, files[run].ID)
+		if err != nil {
+			return rows, fmt.Errorf("import returns: %w", err)
+		}
+		imported = imported.add(m)
+		m, err = as(ctx, roleBaseline, func(ctx context.Context) (measure, error) { return b.returnsOnBaseline(ctx, run) })
+		if err != nil {
+			return rows, err
+		}
+		baseImport = baseImport.add(m)
 	}
-	keys, err := r.Keys(ctx, files[0].ID)
+	returned := float64(becsReturnRuns * becsReturns)
+	return append(rows, newRow(fmt.Sprintf("becs returns %d", becsReturns), "rows/s",
+		returned/imported.elapsed.Seconds(), returned/baseImport.elapsed.Seconds(), imported, baseImport,
+		&target{AtLeast: true, Value: 0.25})), nil
+}
+
+// importReturns imports a returns file of every debit of the lodged file, and measures the import.
+func importReturns(ctx context.Context, r *becs.Rail, service *billing.Service, clock billing.Clock, fileID string) (measure, error) {
+	content, err := r.Content(ctx, fileID)
 	if err != nil {
-		return rows, err
+		return measure{}, err
+	}
+	keys, err := r.Keys(ctx, fileID)
+	if err != nil {
+		return measure{}, err
 	}
 	reasons := make(map[string]aba.ReturnReason, len(keys))
 	for i, k := range keys {
@@ -122,30 +149,20 @@ func (b *bench) becs(ctx context.Context) ([]row, error) {
 	}
 	returns, err := becs.ReturnsOf(content, reasons, time.Now())
 	if err != nil {
-		return rows, err
+		return measure{}, err
 	}
-	var report app.BECSReturnsReport
-	imported, err := as(ctx, roleClient, func(ctx context.Context) (measure, error) {
-		var err error
-		d, _ := timed(func() error {
+	return as(ctx, roleClient, func(ctx context.Context) (measure, error) {
+		var report app.BECSReturnsReport
+		d, err := timed(func() error {
+			var err error
 			report, err = app.ImportBECSReturns(ctx, r, service, clock, returns)
 			return err
 		})
+		if err == nil && (report.Items != becsReturns || report.Returned != becsReturns) {
+			err = fmt.Errorf("the import returned %d rows of %d items; want %d", report.Returned, report.Items, becsReturns)
+		}
 		return measure{ops: 1, elapsed: d, latencies: []time.Duration{d}}, err
 	})
-	if err != nil {
-		return rows, fmt.Errorf("import returns: %w", err)
-	}
-	if report.Items != becsReturns || report.Returned != becsReturns {
-		return rows, fmt.Errorf("the import returned %d rows of %d items; want %d", report.Returned, report.Items, becsReturns)
-	}
-	baseImport, err := as(ctx, roleBaseline, b.returnsOnBaseline)
-	if err != nil {
-		return rows, err
-	}
-	return append(rows, newRow(fmt.Sprintf("becs returns %d", becsReturns), "rows/s",
-		becsReturns/imported.elapsed.Seconds(), becsReturns/baseImport.elapsed.Seconds(), imported, baseImport,
-		&target{AtLeast: true, Value: 0.25})), nil
 }
 
 // becsDatabase is a fresh database of the bench's engine for the becs scenario, with a key ring,
@@ -259,14 +276,14 @@ WHERE batch_rows.id = json_extract(o.value, '$.id') AND batch_rows.state = 'succ
 
 // returnsOnBaseline inserts becsReturns rows on the baseline database and moves them to succeeded
 // (not measured), then records the return of every one with one UPDATE in a transaction.
-func (b *bench) returnsOnBaseline(ctx context.Context) (measure, error) {
+func (b *bench) returnsOnBaseline(ctx context.Context, run int) (measure, error) {
 	type item struct {
 		ID     string `json:"id"`
 		Reason string `json:"reason"`
 	}
 	var items []item
 	for i := range becsBatchesPerSite {
-		_, ids, err := b.base.accept(ctx, batchJSON(fmt.Sprintf("BECS-R-%d", i), batchRows, b.customers))
+		_, ids, err := b.base.accept(ctx, batchJSON(fmt.Sprintf("BECS-R-%d-%d", run, i), batchRows, b.customers))
 		if err != nil {
 			return measure{}, err
 		}

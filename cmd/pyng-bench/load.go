@@ -28,6 +28,17 @@ func (m measure) rate() float64 {
 	return float64(m.ops) / m.elapsed.Seconds()
 }
 
+// add is the measure of m's operations and then o's, one after the other.
+func (m measure) add(o measure) measure {
+	m.ops, m.errors, m.elapsed = m.ops+o.ops, m.errors+o.errors, m.elapsed+o.elapsed
+	m.latencies = append(slices.Clone(m.latencies), o.latencies...)
+	slices.Sort(m.latencies)
+	if m.firstError == nil {
+		m.firstError = o.firstError
+	}
+	return m
+}
+
 // percentile is the p-th percentile of the latencies (nearest rank), 0 when there are none.
 func (m measure) percentile(p float64) time.Duration {
 	return percentile(m.latencies, p)
