@@ -19,6 +19,9 @@ const (
 	// site may have): each invitation is that many deliveries, so the deliveries, not the
 	// invitations, are what limits the phase.
 	webhookEndpoints = 16
+	// webhookPairs is how many times (a) measures mint and execute without the endpoint and then
+	// with it.
+	webhookPairs = 2
 	// deliveryInvites is how many invitations the delivery phase makes.
 	deliveryInvites = 500
 	// webhookWorkers is the server's default PYNG_WEBHOOK_WORKERS, the concurrency of the bare
@@ -120,7 +123,7 @@ func (r *receiver) awaitCount(ctx context.Context, n int, limit time.Duration) e
 
 // webhooks is scenario 6: with a receiver on loopback that answers 200 at once, (a) mint c=32 and
 // execute 50×1000 with one endpoint subscribed to every event, each against the same without it
-// just before (the endpoint not yet made, or disabled); (b) deliveries per second to 16 endpoints of the receiver, against as many bare
+// (the endpoint disabled) just before, twice over; (b) deliveries per second to 16 endpoints of the receiver, against as many bare
 // HTTP POSTs of the same size from Go at the server's 16 delivery workers. In (b) the receiver
 // holds the requests while the invitations are made and counts from its release to the last
 // delivery received: the figure is the sending of deliveries, not the making of invitations
@@ -163,40 +166,53 @@ func (b *bench) webhooks(ctx context.Context) ([]row, error) {
 	}
 	rowsRate := func(m measure) float64 { return m.rate() * batchRows }
 
-	// (a) Without, then with one endpoint, each pair measured back to back on the same database:
-	// the endpoint is subscribed after the mint without it, and disabled (so sent nothing) for the
-	// execute without it.
+	// (a) Without, then with one endpoint, in webhookPairs pairs, each measured back to back on
+	// the same database, the endpoint disabled (so sent nothing) for the one without. The pairs
+	// are summed, so that a passing load on the machine weighs on both sides.
 	setState := func(state string) error {
 		body, _ := json.Marshal(map[string]string{"state": state})
 		_, err := b.client.call(ctx, http.MethodPatch, "/webhook-endpoints/"+endpoints[0], body, http.StatusOK, false)
 		return err
 	}
-	mintWithout := mint("WM0")
 	if err := subscribe(); err != nil {
 		return nil, err
 	}
-	recv.reset()
-	mintWith := mint("WM1")
-	// Every event of a phase is delivered before the next starts.
-	if err := recv.awaitCount(ctx, mintWith.ops, drainLimit); err != nil {
-		return nil, err
+	// pairOf runs a phase with the endpoint disabled, then one with it enabled, and waits for the
+	// deliveries of the second: sent(m) is how many events its measure m made.
+	pairOf := func(without, with func() (measure, error), sent func(measure) int) (measure, measure, error) {
+		if err := setState("disabled"); err != nil {
+			return measure{}, measure{}, err
+		}
+		m0, err := without()
+		if err != nil {
+			return measure{}, measure{}, err
+		}
+		if err := setState("enabled"); err != nil {
+			return measure{}, measure{}, err
+		}
+		recv.reset()
+		m1, err := with()
+		if err == nil {
+			err = recv.awaitCount(ctx, sent(m1), drainLimit)
+		}
+		return m0, m1, err
 	}
-	if err := setState("disabled"); err != nil {
-		return nil, err
-	}
-	executeWithout, err := execute("WE0")
-	if err != nil {
-		return nil, err
-	}
-	if err := setState("enabled"); err != nil {
-		return nil, err
-	}
-	executeWith, err := execute("WE1")
-	if err != nil {
-		return nil, err
-	}
-	if err := recv.awaitCount(ctx, mintWith.ops+2*executeBatches, drainLimit); err != nil {
-		return nil, err
+	var mintWithout, mintWith, executeWithout, executeWith measure
+	for pair := range webhookPairs {
+		m0, m1, err := pairOf(func() (measure, error) { return mint(fmt.Sprintf("WM0-%d", pair)), nil },
+			func() (measure, error) { return mint(fmt.Sprintf("WM1-%d", pair)), nil },
+			func(m measure) int { return m.ops })
+		if err != nil {
+			return nil, err
+		}
+		mintWithout, mintWith = mintWithout.add(m0), mintWith.add(m1)
+		e0, e1, err := pairOf(func() (measure, error) { return execute(fmt.Sprintf("WE0-%d", pair)) },
+			func() (measure, error) { return execute(fmt.Sprintf("WE1-%d", pair)) },
+			func(measure) int { return 2 * executeBatches }) // batch.accepted and batch.completed
+		if err != nil {
+			return nil, err
+		}
+		executeWithout, executeWith = executeWithout.add(e0), executeWith.add(e1)
 	}
 	rows := []row{
 		newRow("mint c=32 + endpoint", "req/s", mintWith.rate(), mintWithout.rate(), mintWith, mintWithout, &target{AtLeast: true, Value: 0.85}),
