@@ -34,11 +34,19 @@ func batchPath(siteID, reference string) string {
 	return "/billing/sites/" + url.PathEscape(siteID) + "/batches/" + url.PathEscape(reference)
 }
 
+// decodeBatchBody reads a batch submission's body as decodeJSON reads any other, but for repeated
+// member names, which readBatchRequest looks for at less cost (see batchReader.repeated).
+func decodeBatchBody(w http.ResponseWriter, r *http.Request) (jsontext.Value, error) {
+	var body jsontext.Value
+	err := decodeJSONUpTo(w, r, &body, bodyRequired, maxBatchBodyBytes, jsontext.AllowDuplicateNames(true))
+	return body, err
+}
+
 // submitBatch is POST /billing/sites/{siteId}/batches: 202 with the receipt, for a new batch and
 // (with Idempotent-Replayed: true) for the same batch submitted again.
 func (a *server) submitBatch(w http.ResponseWriter, r *http.Request) (atSite, error) {
-	var body jsontext.Value
-	if err := decodeJSONUpTo(w, r, &body, bodyRequired, maxBatchBodyBytes); err != nil {
+	body, err := decodeBatchBody(w, r)
+	if err != nil {
 		return nil, err
 	}
 	return func(site billing.Site) (result, error) {

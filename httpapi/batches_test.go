@@ -296,7 +296,12 @@ func TestSubmitBatchValidation(t *testing.T) {
 				{"text/csv is 415", "text/csv", "rowReference,customerReference,amount\nR0,C0,100", 415, "request:unsupported-media-type", "Content-Type"},
 				{"malformed JSON is 400", "", `{"batchReference":"B-1","rows":[`, 400, "request:malformed-json", ""},
 				{"an array is 400", "", `[{"batchReference":"B-1"}]`, 400, "request:malformed-json", ""},
-				{"a repeated member in a row is 400", "", `{"batchReference":"B-1","rows":[{"rowReference":"R0","amount":1,"amount":2}]}`, 400, "request:malformed-json", ""},
+				{"a repeated member in a row is 400", "", `{"batchReference":"B-1","rows":[{"rowReference":"R0","customerReference":"C0","amount":1,"amount":2}]}`, 400, "request:malformed-json", ""},
+				{"a repeated rowReference in a row is 400", "", `{"batchReference":"B-1","rows":[{"rowReference":"R0","customerReference":"C0","rowReference":"R1","amount":1}]}`, 400, "request:malformed-json", ""},
+				{"a repeated member of the batch is 400", "", `{"batchReference":"B-1","rows":[{"rowReference":"R0","customerReference":"C0","amount":1}],"batchReference":"B-2"}`, 400, "request:malformed-json", ""},
+				{"repeated rows of the batch are 400", "", `{"rows":[],"batchReference":"B-1","rows":[{"rowReference":"R0","customerReference":"C0","amount":1}]}`, 400, "request:malformed-json", ""},
+				// A body with other problems is answered with them.
+				{"a repeated member beside a missing one is its problem", "", `{"batchReference":"B-1","rows":[{"rowReference":"R0","amount":1,"amount":2}]}`, 400, "batch:invalid-field", "rows[0].customerReference"},
 				{"a body over 1 MiB is 413", "", `{"batchReference":"` + strings.Repeat("b", 1<<20) + `"}`, 413, "request:body-too-large", ""},
 			} {
 				t.Run(tt.name, func(t *testing.T) {

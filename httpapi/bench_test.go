@@ -127,8 +127,8 @@ func BenchmarkDecodeBadBatch(b *testing.B) {
 			for b.Loop() {
 				r := httptest.NewRequest(http.MethodPost, "/billing/sites/site_1/batches", bytes.NewReader(body.JSON))
 				r.Header.Set("Content-Type", "application/json")
-				var raw jsontext.Value
-				if err := decodeJSONUpTo(discard{}, r, &raw, bodyRequired, maxBatchBodyBytes); err != nil {
+				raw, err := decodeBatchBody(discard{}, r)
+				if err != nil {
 					b.Fatal(err)
 				}
 				_, problems, err := readBatchRequest(r.Context(), raw)

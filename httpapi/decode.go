@@ -39,8 +39,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any, need body) erro
 	return decodeJSONUpTo(w, r, dst, need, maxBodyBytes)
 }
 
-// decodeJSONUpTo is decodeJSON for a body of at most limit bytes.
-func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, dst any, need body, limit int64) error {
+// decodeJSONUpTo is decodeJSON for a body of at most limit bytes, with the decoding options opts
+// besides.
+func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, dst any, need body, limit int64, opts ...json.Options) error {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
@@ -60,7 +61,11 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, dst any, need body, 
 		return billing.Errorf(billing.CodeUnsupportedMediaType, "Content-Type",
 			"Send the request body as JSON, with Content-Type: application/json.")
 	}
-	err = json.Unmarshal(data, dst, json.RejectUnknownMembers(true))
+	return decodeError(data, json.Unmarshal(data, dst, append([]json.Options{json.RejectUnknownMembers(true)}, opts...)...))
+}
+
+// decodeError is the error of decoding the request body data, err (nil when err is).
+func decodeError(data []byte, err error) error {
 	var syntax *jsontext.SyntacticError
 	var semantic *json.SemanticError
 	switch {
