@@ -51,12 +51,11 @@ type batchReader struct {
 	steps    int
 	problems billing.BatchProblems
 	name     []byte // the unquoted name of the member being read
-	// repeated reports a member of the batch or of a row named twice in its object. The body is
-	// read with repeated names allowed, and so are the members' values, unread: a repeated name
-	// is malformed JSON, but reading a body of 100,000 unknown names for repeats (as the JSON
-	// reader does, a hash table an object) took twice as long as the rest. A body with a
-	// problem is refused for it, and one without has no object but the batch and its rows, nor a
-	// name but theirs, so that these names are all that need looking at.
+	// repeated reports a member of the batch, or of a row, named twice in its object. The body
+	// is read with repeated names allowed, because searching every object for them (the JSON
+	// reader's hash table an object) cost more than the rest of refusing a body of 100,000
+	// unknown names. A body with a problem is refused for it; one without holds no object but
+	// the batch and its rows, nor a name but theirs, so that only these names need looking at.
 	repeated bool
 }
 
