@@ -295,17 +295,16 @@ func (br *batchReader) readRows(raw []byte, n int) ([]rowRead, error) {
 				return nil, err
 			}
 			field, known := rowField(name)
-			if known {
-				i := slices.Index(rowFields[:], field)
-				br.repeated = br.repeated || seen[i]
-				seen[i] = true
-			} else {
+			if !known {
 				row.unknown++
 				if err := dec.SkipValue(); err != nil {
 					return nil, fmt.Errorf("read batch rows: %w", err)
 				}
 				continue
 			}
+			i := slices.Index(rowFields[:], field)
+			br.repeated = br.repeated || seen[i]
+			seen[i] = true
 			v, err := dec.ReadValue()
 			if err != nil {
 				return nil, fmt.Errorf("read batch rows: %w", err)
