@@ -81,7 +81,7 @@ func (e executor) MarkInProgress(ctx context.Context, rows []billing.RowProgress
 	if err != nil {
 		return err
 	}
-	_, err = e.db.ExecContext(ctx, markInProgress, js)
+	_, err = e.exec(ctx, markInProgress, js)
 	return err
 }
 
@@ -105,7 +105,7 @@ func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) (
 	if err != nil {
 		return nil, err
 	}
-	rs, err := e.db.QueryContext(ctx, returnRows, js)
+	rs, err := e.query(ctx, returnRows, js)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func (e executor) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutc
 	if err != nil {
 		return err
 	}
-	_, err = e.db.ExecContext(ctx, recordOutcomes, js)
+	_, err = e.exec(ctx, recordOutcomes, js)
 	return err
 }
 

@@ -25,7 +25,7 @@ func (e executor) InsertEvents(ctx context.Context, events []billing.Event) erro
 		for _, ev := range chunk {
 			args = append(args, ev.ID, ev.SiteID, string(ev.Type), billing.Millis(ev.CreatedAt), string(ev.Body))
 		}
-		if _, err := e.db.ExecContext(ctx, insertEvents(len(chunk)), args...); err != nil {
+		if _, err := e.exec(ctx, insertEvents(len(chunk)), args...); err != nil {
 			return mapErr(err)
 		}
 	}
@@ -149,9 +149,9 @@ func (e executor) RecordDeliveryOutcomes(ctx context.Context, outcomes []billing
 	if err != nil {
 		return err
 	}
-	if _, err := e.db.ExecContext(ctx, insertAttempts, js); err != nil {
+	if _, err := e.exec(ctx, insertAttempts, js); err != nil {
 		return mapErr(err)
 	}
-	_, err = e.db.ExecContext(ctx, updateDeliveries, js)
+	_, err = e.exec(ctx, updateDeliveries, js)
 	return err
 }

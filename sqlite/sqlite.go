@@ -1,10 +1,10 @@
 // Package sqlite is package storage's driver on SQLite (modernc.org/sqlite, no cgo): one file,
 // WAL journal, one connection. It runs the statements storage.Store orchestrates, one method of
 // driver.Executor each, and keeps only what is SQLite's own: its queries (queries.sql, compiled
-// by sqlc into internal/dbsqlc, and the few sqlc cannot parse, written in Go), its bulk path (a
-// JSON array read with json_each), its error codes and its column types. Its schema lives in
-// migrations/ and is applied by goose on Open, followed by River's own migrations (the job queue
-// lives in the same file).
+// by sqlc into internal/dbsqlc, and the few sqlc cannot parse, written in Go; each prepared once
+// at Open, see prepared.go), its bulk path (a JSON array read with json_each), its error codes
+// and its column types. Its schema lives in migrations/ and is applied by goose on Open, followed
+// by River's own migrations (the job queue lives in the same file).
 package sqlite
 
 //go:generate go tool -modfile=../tools/go.mod sqlc generate -f sqlc.yaml
@@ -43,7 +43,9 @@ const busyTimeout = 10 * time.Second
 // sandbox rail's ledger.
 type Store struct {
 	db *sql.DB
-	q  *dbsqlc.Queries
+	q  *dbsqlc.Queries // its statements prepared (see prepared.go)
+	// prepared are the statements written in Go, prepared.
+	prepared preparedStatements
 	// inserter enqueues jobs in the store's transactions (CreateBatch's execution job).
 	inserter *river.Client[*sql.Tx]
 	// applied are the migrations Open applied, and then the Conn's (see Migrations).
@@ -80,7 +82,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: job inserter: %w", err)
 	}
-	return &Store{db: db, q: dbsqlc.New(db), inserter: inserter, applied: driver.NewMigrationLog(applied)}, nil
+	q, err := dbsqlc.Prepare(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	prepared, err := prepare(ctx, db, handWritten)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return &Store{db: db, q: q, prepared: prepared, inserter: inserter, applied: driver.NewMigrationLog(applied)}, nil
 }
 
 // cacheKiB is the page cache of the connection. SQLite's default (2 MiB) is less than one
@@ -147,7 +159,7 @@ func (s *Store) DB() *sql.DB { return s.db }
 func (s *Store) Engine() string { return "sqlite" }
 
 // Executor runs each statement on its own.
-func (s *Store) Executor() driver.Executor { return executor{q: s.q, db: s.db} }
+func (s *Store) Executor() driver.Executor { return executor{q: s.q, db: s.db, prepared: s.prepared} }
 
 // Begin starts a transaction; the connection's _txlock makes it BEGIN IMMEDIATE.
 func (s *Store) Begin(ctx context.Context) (driver.ExecutorTx, error) {
@@ -155,7 +167,7 @@ func (s *Store) Begin(ctx context.Context) (driver.ExecutorTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return txExecutor{executor: executor{q: s.q.WithTx(tx), db: tx}, tx: tx, inserter: s.inserter}, nil
+	return txExecutor{executor: executor{q: s.q.WithTx(tx), db: tx, tx: tx, prepared: s.prepared}, inserter: s.inserter}, nil
 }
 
 // NewJobClient returns a River client of the job queue in the database file.
@@ -166,18 +178,19 @@ func (s *Store) NewJobClient(cfg *river.Config) (driver.JobClient, error) {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// Close closes the database.
+// Close closes the database (and with its connection, the statements prepared on it).
 func (s *Store) Close() error { return s.db.Close() }
 
-// executor runs statements on the pool or in a transaction (db is the one q runs on).
+// executor runs statements on the pool or in a transaction, tx (db is the one q runs on).
 type executor struct {
-	q  *dbsqlc.Queries
-	db dbsqlc.DBTX
+	q        *dbsqlc.Queries
+	db       dbsqlc.DBTX
+	tx       *sql.Tx // nil on the pool
+	prepared preparedStatements
 }
 
 type txExecutor struct {
 	executor
-	tx       *sql.Tx
 	inserter *river.Client[*sql.Tx]
 }
 

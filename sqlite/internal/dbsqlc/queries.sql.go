@@ -23,7 +23,7 @@ type AddSigningKeyParams struct {
 
 // The new current key; two added at once conflict on seq.
 func (q *Queries) AddSigningKey(ctx context.Context, arg AddSigningKeyParams) error {
-	_, err := q.db.ExecContext(ctx, addSigningKey, arg.ID, arg.Secret, arg.CreatedAt)
+	_, err := q.exec(ctx, q.addSigningKeyStmt, addSigningKey, arg.ID, arg.Secret, arg.CreatedAt)
 	return err
 }
 
@@ -32,7 +32,7 @@ SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, fail
 `
 
 func (q *Queries) BatchRows(ctx context.Context, batchID string) ([]BatchRow, error) {
-	rows, err := q.db.QueryContext(ctx, batchRows, batchID)
+	rows, err := q.query(ctx, q.batchRowsStmt, batchRows, batchID)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ type BatchRowsInStateParams struct {
 }
 
 func (q *Queries) BatchRowsInState(ctx context.Context, arg BatchRowsInStateParams) ([]BatchRow, error) {
-	rows, err := q.db.QueryContext(ctx, batchRowsInState, arg.BatchID, arg.State)
+	rows, err := q.query(ctx, q.batchRowsInStateStmt, batchRowsInState, arg.BatchID, arg.State)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ type BatchSummaryRow struct {
 }
 
 func (q *Queries) BatchSummary(ctx context.Context, batchID string) ([]BatchSummaryRow, error) {
-	rows, err := q.db.QueryContext(ctx, batchSummary, batchID)
+	rows, err := q.query(ctx, q.batchSummaryStmt, batchSummary, batchID)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ type ClearCurrentLinkParams struct {
 }
 
 func (q *Queries) ClearCurrentLink(ctx context.Context, arg ClearCurrentLinkParams) error {
-	_, err := q.db.ExecContext(ctx, clearCurrentLink, arg.SiteID, arg.CustomerReference)
+	_, err := q.exec(ctx, q.clearCurrentLinkStmt, clearCurrentLink, arg.SiteID, arg.CustomerReference)
 	return err
 }
 
@@ -177,7 +177,7 @@ type CompleteBatchParams struct {
 }
 
 func (q *Queries) CompleteBatch(ctx context.Context, arg CompleteBatchParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, completeBatch, arg.At, arg.ID)
+	result, err := q.exec(ctx, q.completeBatchStmt, completeBatch, arg.At, arg.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -195,7 +195,7 @@ type CompleteExpiredBatchParams struct {
 }
 
 func (q *Queries) CompleteExpiredBatch(ctx context.Context, arg CompleteExpiredBatchParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, completeExpiredBatch, arg.At, arg.BatchID)
+	result, err := q.exec(ctx, q.completeExpiredBatchStmt, completeExpiredBatch, arg.At, arg.BatchID)
 	if err != nil {
 		return 0, err
 	}
@@ -209,7 +209,7 @@ RETURNING id
 `
 
 func (q *Queries) CompleteOverdueBatches(ctx context.Context, now int64) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, completeOverdueBatches, now)
+	rows, err := q.query(ctx, q.completeOverdueBatchesStmt, completeOverdueBatches, now)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +237,7 @@ SELECT count(*) FROM (SELECT 1 FROM bsb_directory LIMIT 1) AS any_branch
 
 // 0 or 1: whether the directory holds any branch.
 func (q *Queries) CountBranches(ctx context.Context) (int64, error) {
-	row := q.db.QueryRowContext(ctx, countBranches)
+	row := q.queryRow(ctx, q.countBranchesStmt, countBranches)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -248,7 +248,7 @@ SELECT count(*) FROM organisations
 `
 
 func (q *Queries) CountOrganisations(ctx context.Context) (int64, error) {
-	row := q.db.QueryRowContext(ctx, countOrganisations)
+	row := q.queryRow(ctx, q.countOrganisationsStmt, countOrganisations)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -259,7 +259,7 @@ SELECT count(*) FROM webhook_endpoints WHERE site_id = ?1
 `
 
 func (q *Queries) CountWebhookEndpoints(ctx context.Context, siteID string) (int64, error) {
-	row := q.db.QueryRowContext(ctx, countWebhookEndpoints, siteID)
+	row := q.queryRow(ctx, q.countWebhookEndpointsStmt, countWebhookEndpoints, siteID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -280,7 +280,7 @@ type CreateClientParams struct {
 }
 
 func (q *Queries) CreateClient(ctx context.Context, arg CreateClientParams) error {
-	_, err := q.db.ExecContext(ctx, createClient,
+	_, err := q.exec(ctx, q.createClientStmt, createClient,
 		arg.ID,
 		arg.OrganisationID,
 		arg.SecretHash,
@@ -302,7 +302,7 @@ type CreateOrganisationParams struct {
 }
 
 func (q *Queries) CreateOrganisation(ctx context.Context, arg CreateOrganisationParams) error {
-	_, err := q.db.ExecContext(ctx, createOrganisation, arg.ID, arg.Name, arg.CreatedAt)
+	_, err := q.exec(ctx, q.createOrganisationStmt, createOrganisation, arg.ID, arg.Name, arg.CreatedAt)
 	return err
 }
 
@@ -321,7 +321,7 @@ type CreateSiteParams struct {
 }
 
 func (q *Queries) CreateSite(ctx context.Context, arg CreateSiteParams) error {
-	_, err := q.db.ExecContext(ctx, createSite,
+	_, err := q.exec(ctx, q.createSiteStmt, createSite,
 		arg.ID,
 		arg.OrganisationID,
 		arg.Name,
@@ -345,7 +345,7 @@ type DeleteBatchPastRetentionParams struct {
 
 // Frees a reference whose batch is past its retention, before CreateBatch inserts a new one.
 func (q *Queries) DeleteBatchPastRetention(ctx context.Context, arg DeleteBatchPastRetentionParams) error {
-	_, err := q.db.ExecContext(ctx, deleteBatchPastRetention, arg.SiteID, arg.Reference, arg.At)
+	_, err := q.exec(ctx, q.deleteBatchPastRetentionStmt, deleteBatchPastRetention, arg.SiteID, arg.Reference, arg.At)
 	return err
 }
 
@@ -356,7 +356,7 @@ DELETE FROM bsb_directory
 
 // The BSB directory (pyng admin bsb import replaces it whole, in one transaction).
 func (q *Queries) DeleteBranches(ctx context.Context) error {
-	_, err := q.db.ExecContext(ctx, deleteBranches)
+	_, err := q.exec(ctx, q.deleteBranchesStmt, deleteBranches)
 	return err
 }
 
@@ -365,7 +365,7 @@ DELETE FROM signing_keys WHERE id <> ?1
 `
 
 func (q *Queries) DeleteSigningKeysExcept(ctx context.Context, id string) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteSigningKeysExcept, id)
+	result, err := q.exec(ctx, q.deleteSigningKeysExceptStmt, deleteSigningKeysExcept, id)
 	if err != nil {
 		return 0, err
 	}
@@ -382,7 +382,7 @@ type DeleteWebhookEndpointParams struct {
 }
 
 func (q *Queries) DeleteWebhookEndpoint(ctx context.Context, arg DeleteWebhookEndpointParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteWebhookEndpoint, arg.SiteID, arg.ID)
+	result, err := q.exec(ctx, q.deleteWebhookEndpointStmt, deleteWebhookEndpoint, arg.SiteID, arg.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -397,7 +397,7 @@ ORDER BY delivery_id, n
 
 // ids is a JSON array of delivery ids.
 func (q *Queries) DeliveryAttempts(ctx context.Context, ids interface{}) ([]WebhookAttempt, error) {
-	rows, err := q.db.QueryContext(ctx, deliveryAttempts, ids)
+	rows, err := q.query(ctx, q.deliveryAttemptsStmt, deliveryAttempts, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -438,7 +438,7 @@ type DisableFailingEndpointParams struct {
 
 // Disables the endpoint if it is enabled and has failed since cutoff or earlier.
 func (q *Queries) DisableFailingEndpoint(ctx context.Context, arg DisableFailingEndpointParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, disableFailingEndpoint, arg.ID, arg.Cutoff)
+	result, err := q.exec(ctx, q.disableFailingEndpointStmt, disableFailingEndpoint, arg.ID, arg.Cutoff)
 	if err != nil {
 		return 0, err
 	}
@@ -478,7 +478,7 @@ type DueDeliveriesRow struct {
 // Up to lim of the endpoint's deliveries due by now, after the one due at after_at with after_id
 // in the order they came due, with their events' bodies.
 func (q *Queries) DueDeliveries(ctx context.Context, arg DueDeliveriesParams) ([]DueDeliveriesRow, error) {
-	rows, err := q.db.QueryContext(ctx, dueDeliveries,
+	rows, err := q.query(ctx, q.dueDeliveriesStmt, dueDeliveries,
 		arg.EndpointID,
 		arg.Now,
 		arg.AfterAt,
@@ -527,7 +527,7 @@ WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
 // into webhook_deliveries_due and events_site_seq per endpoint, for the endpoints are few (at
 // most 16 a site) where the deliveries and events may be many.
 func (q *Queries) DueEndpoints(ctx context.Context, now int64) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, dueEndpoints, now)
+	rows, err := q.query(ctx, q.dueEndpointsStmt, dueEndpoints, now)
 	if err != nil {
 		return nil, err
 	}
@@ -562,7 +562,7 @@ type EndpointToSendRow struct {
 
 // What the fan-out of the endpoint's deliveries reads of it.
 func (q *Queries) EndpointToSend(ctx context.Context, id string) (EndpointToSendRow, error) {
-	row := q.db.QueryRowContext(ctx, endpointToSend, id)
+	row := q.queryRow(ctx, q.endpointToSendStmt, endpointToSend, id)
 	var i EndpointToSendRow
 	err := row.Scan(
 		&i.SiteID,
@@ -590,7 +590,7 @@ type EraseBankDetailsParams struct {
 // Up to lim of the links revoked at or before `before` that still hold a customer's details lose
 // them; the link keeps its state and times.
 func (q *Queries) EraseBankDetails(ctx context.Context, arg EraseBankDetailsParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, eraseBankDetails, arg.Before, arg.Lim)
+	result, err := q.exec(ctx, q.eraseBankDetailsStmt, eraseBankDetails, arg.Before, arg.Lim)
 	if err != nil {
 		return 0, err
 	}
@@ -607,7 +607,7 @@ type EventPositionParams struct {
 }
 
 func (q *Queries) EventPosition(ctx context.Context, arg EventPositionParams) (int64, error) {
-	row := q.db.QueryRowContext(ctx, eventPosition, arg.SiteID, arg.ID)
+	row := q.queryRow(ctx, q.eventPositionStmt, eventPosition, arg.SiteID, arg.ID)
 	var seq int64
 	err := row.Scan(&seq)
 	return seq, err
@@ -636,7 +636,7 @@ type EventsToSendRow struct {
 // Up to lim of the site's events after after_seq, in their order: those an endpoint is next given
 // deliveries of (FanOutDeliveries).
 func (q *Queries) EventsToSend(ctx context.Context, arg EventsToSendParams) ([]EventsToSendRow, error) {
-	rows, err := q.db.QueryContext(ctx, eventsToSend, arg.SiteID, arg.AfterSeq, arg.Lim)
+	rows, err := q.query(ctx, q.eventsToSendStmt, eventsToSend, arg.SiteID, arg.AfterSeq, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -674,7 +674,7 @@ type ExpireBatchRowsParams struct {
 }
 
 func (q *Queries) ExpireBatchRows(ctx context.Context, arg ExpireBatchRowsParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, expireBatchRows, arg.At, arg.BatchID)
+	result, err := q.exec(ctx, q.expireBatchRowsStmt, expireBatchRows, arg.At, arg.BatchID)
 	if err != nil {
 		return 0, err
 	}
@@ -697,7 +697,7 @@ type ExpireDueInvitationsParams struct {
 // The invitations past their expiry, up to lim of them, marked expired. On PostgreSQL a replica
 // running the same sweep waits for the other's update, then finds the link no longer invited.
 func (q *Queries) ExpireDueInvitations(ctx context.Context, arg ExpireDueInvitationsParams) ([]CustomerLink, error) {
-	rows, err := q.db.QueryContext(ctx, expireDueInvitations, arg.Now, arg.Lim)
+	rows, err := q.query(ctx, q.expireDueInvitationsStmt, expireDueInvitations, arg.Now, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -755,7 +755,7 @@ type ExpireInvitationsParams struct {
 // Only the pair's current link can be stored as invited: CreateLink expires or refuses the
 // current invitation before it adds another. Saying so lets the is_current index serve.
 func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsParams) ([]CustomerLink, error) {
-	rows, err := q.db.QueryContext(ctx, expireInvitations, arg.SiteID, arg.CustomerReference, arg.At)
+	rows, err := q.query(ctx, q.expireInvitationsStmt, expireInvitations, arg.SiteID, arg.CustomerReference, arg.At)
 	if err != nil {
 		return nil, err
 	}
@@ -804,7 +804,7 @@ WHERE state IN ('pending', 'inProgress')
 `
 
 func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, error) {
-	result, err := q.db.ExecContext(ctx, expireOverdueRows, now)
+	result, err := q.exec(ctx, q.expireOverdueRowsStmt, expireOverdueRows, now)
 	if err != nil {
 		return 0, err
 	}
@@ -821,7 +821,7 @@ type GetBatchParams struct {
 }
 
 func (q *Queries) GetBatch(ctx context.Context, arg GetBatchParams) (Batch, error) {
-	row := q.db.QueryRowContext(ctx, getBatch, arg.SiteID, arg.Reference)
+	row := q.queryRow(ctx, q.getBatchStmt, getBatch, arg.SiteID, arg.Reference)
 	var i Batch
 	err := row.Scan(
 		&i.ID,
@@ -844,7 +844,7 @@ SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, subm
 `
 
 func (q *Queries) GetBatchByID(ctx context.Context, id string) (Batch, error) {
-	row := q.db.QueryRowContext(ctx, getBatchByID, id)
+	row := q.queryRow(ctx, q.getBatchByIDStmt, getBatchByID, id)
 	var i Batch
 	err := row.Scan(
 		&i.ID,
@@ -867,7 +867,7 @@ SELECT bsb, mnemonic, branch, address, suburb, state, postcode, payments FROM bs
 `
 
 func (q *Queries) GetBranch(ctx context.Context, bsb string) (BsbDirectory, error) {
-	row := q.db.QueryRowContext(ctx, getBranch, bsb)
+	row := q.queryRow(ctx, q.getBranchStmt, getBranch, bsb)
 	var i BsbDirectory
 	err := row.Scan(
 		&i.Bsb,
@@ -887,7 +887,7 @@ SELECT id, organisation_id, secret_hash, scopes, created_at, revoked_at FROM api
 `
 
 func (q *Queries) GetClient(ctx context.Context, id string) (ApiClient, error) {
-	row := q.db.QueryRowContext(ctx, getClient, id)
+	row := q.queryRow(ctx, q.getClientStmt, getClient, id)
 	var i ApiClient
 	err := row.Scan(
 		&i.ID,
@@ -911,7 +911,7 @@ type GetCurrentLinkParams struct {
 }
 
 func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) (CustomerLink, error) {
-	row := q.db.QueryRowContext(ctx, getCurrentLink, arg.SiteID, arg.CustomerReference)
+	row := q.queryRow(ctx, q.getCurrentLinkStmt, getCurrentLink, arg.SiteID, arg.CustomerReference)
 	var i CustomerLink
 	err := row.Scan(
 		&i.ID,
@@ -942,7 +942,7 @@ SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_att
 `
 
 func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, error) {
-	row := q.db.QueryRowContext(ctx, getDelivery, id)
+	row := q.queryRow(ctx, q.getDeliveryStmt, getDelivery, id)
 	var i WebhookDelivery
 	err := row.Scan(
 		&i.ID,
@@ -972,7 +972,7 @@ type GetEventRow struct {
 
 // Events and webhooks.
 func (q *Queries) GetEvent(ctx context.Context, id string) (GetEventRow, error) {
-	row := q.db.QueryRowContext(ctx, getEvent, id)
+	row := q.queryRow(ctx, q.getEventStmt, getEvent, id)
 	var i GetEventRow
 	err := row.Scan(
 		&i.ID,
@@ -989,7 +989,7 @@ SELECT id, site_id, customer_reference, state, is_current, created_at, expires_a
 `
 
 func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) {
-	row := q.db.QueryRowContext(ctx, getLink, id)
+	row := q.queryRow(ctx, q.getLinkStmt, getLink, id)
 	var i CustomerLink
 	err := row.Scan(
 		&i.ID,
@@ -1020,7 +1020,7 @@ SELECT id, name, created_at FROM organisations WHERE id = ?1
 `
 
 func (q *Queries) GetOrganisation(ctx context.Context, id string) (Organisation, error) {
-	row := q.db.QueryRowContext(ctx, getOrganisation, id)
+	row := q.queryRow(ctx, q.getOrganisationStmt, getOrganisation, id)
 	var i Organisation
 	err := row.Scan(&i.ID, &i.Name, &i.CreatedAt)
 	return i, err
@@ -1038,7 +1038,7 @@ type GetSigningKeyRow struct {
 
 // The current key.
 func (q *Queries) GetSigningKey(ctx context.Context) (GetSigningKeyRow, error) {
-	row := q.db.QueryRowContext(ctx, getSigningKey)
+	row := q.queryRow(ctx, q.getSigningKeyStmt, getSigningKey)
 	var i GetSigningKeyRow
 	err := row.Scan(&i.ID, &i.Secret, &i.CreatedAt)
 	return i, err
@@ -1049,7 +1049,7 @@ SELECT id, organisation_id, name, currency, created_at, rail, debit_user_name, d
 `
 
 func (q *Queries) GetSite(ctx context.Context, id string) (Site, error) {
-	row := q.db.QueryRowContext(ctx, getSite, id)
+	row := q.queryRow(ctx, q.getSiteStmt, getSite, id)
 	var i Site
 	err := row.Scan(
 		&i.ID,
@@ -1090,7 +1090,7 @@ type GetWebhookEndpointRow struct {
 }
 
 func (q *Queries) GetWebhookEndpoint(ctx context.Context, id string) (GetWebhookEndpointRow, error) {
-	row := q.db.QueryRowContext(ctx, getWebhookEndpoint, id)
+	row := q.queryRow(ctx, q.getWebhookEndpointStmt, getWebhookEndpoint, id)
 	var i GetWebhookEndpointRow
 	err := row.Scan(
 		&i.ID,
@@ -1115,7 +1115,7 @@ SELECT id FROM batch_rows WHERE batch_id = ?1 AND state = 'inProgress' ORDER BY 
 `
 
 func (q *Queries) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, inProgressRows, batchID)
+	rows, err := q.query(ctx, q.inProgressRowsStmt, inProgressRows, batchID)
 	if err != nil {
 		return nil, err
 	}
@@ -1163,7 +1163,7 @@ type InsertBatchParams struct {
 
 // Returns no row when the site has a batch with the reference.
 func (q *Queries) InsertBatch(ctx context.Context, arg InsertBatchParams) (Batch, error) {
-	row := q.db.QueryRowContext(ctx, insertBatch,
+	row := q.queryRow(ctx, q.insertBatchStmt, insertBatch,
 		arg.ID,
 		arg.SiteID,
 		arg.Reference,
@@ -1208,7 +1208,7 @@ type InsertBatchRowsParams struct {
 
 // rows is a JSON array of {"id", "idx", "ref", "customer", "amount"}: one statement for the batch.
 func (q *Queries) InsertBatchRows(ctx context.Context, arg InsertBatchRowsParams) error {
-	_, err := q.db.ExecContext(ctx, insertBatchRows, arg.BatchID, arg.Rows)
+	_, err := q.exec(ctx, q.insertBatchRowsStmt, insertBatchRows, arg.BatchID, arg.Rows)
 	return err
 }
 
@@ -1230,7 +1230,7 @@ type InsertBranchParams struct {
 }
 
 func (q *Queries) InsertBranch(ctx context.Context, arg InsertBranchParams) error {
-	_, err := q.db.ExecContext(ctx, insertBranch,
+	_, err := q.exec(ctx, q.insertBranchStmt, insertBranch,
 		arg.Bsb,
 		arg.Mnemonic,
 		arg.Branch,
@@ -1254,7 +1254,7 @@ ON CONFLICT DO NOTHING
 // Pending deliveries, due at their events' times, given as a JSON array of {"id", "endpoint",
 // "event", "type", "at"}; a delivery the endpoint has of the event is kept.
 func (q *Queries) InsertDeliveries(ctx context.Context, deliveries interface{}) error {
-	_, err := q.db.ExecContext(ctx, insertDeliveries, deliveries)
+	_, err := q.exec(ctx, q.insertDeliveriesStmt, insertDeliveries, deliveries)
 	return err
 }
 
@@ -1276,7 +1276,7 @@ type InsertLinkParams struct {
 // Inserts nothing (and says so) when the pair has a current or active link: CreateLink then
 // expires and clears it in the same transaction, which an error would have aborted on PostgreSQL.
 func (q *Queries) InsertLink(ctx context.Context, arg InsertLinkParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, insertLink,
+	result, err := q.exec(ctx, q.insertLinkStmt, insertLink,
 		arg.ID,
 		arg.SiteID,
 		arg.CustomerReference,
@@ -1306,7 +1306,7 @@ type InsertSigningKeyParams struct {
 // The first key, unless a key exists: of replicas starting together one inserts it and the others
 // conflict on seq 1 and do nothing; once keys were rotated and the first deleted, none comes back.
 func (q *Queries) InsertSigningKey(ctx context.Context, arg InsertSigningKeyParams) error {
-	_, err := q.db.ExecContext(ctx, insertSigningKey, arg.ID, arg.Secret, arg.CreatedAt)
+	_, err := q.exec(ctx, q.insertSigningKeyStmt, insertSigningKey, arg.ID, arg.Secret, arg.CreatedAt)
 	return err
 }
 
@@ -1327,7 +1327,7 @@ type InsertWebhookEndpointParams struct {
 
 // The endpoint is sent the events after the latest (a trigger sets sent_seq; see migration 00011).
 func (q *Queries) InsertWebhookEndpoint(ctx context.Context, arg InsertWebhookEndpointParams) error {
-	_, err := q.db.ExecContext(ctx, insertWebhookEndpoint,
+	_, err := q.exec(ctx, q.insertWebhookEndpointStmt, insertWebhookEndpoint,
 		arg.ID,
 		arg.SiteID,
 		arg.Url,
@@ -1354,7 +1354,7 @@ type LeaseEndpointParams struct {
 // Gives the holder the endpoint's lease until until, unless another holds it past now; 1 when it
 // has it.
 func (q *Queries) LeaseEndpoint(ctx context.Context, arg LeaseEndpointParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, leaseEndpoint,
+	result, err := q.exec(ctx, q.leaseEndpointStmt, leaseEndpoint,
 		arg.Holder,
 		arg.Until,
 		arg.ID,
@@ -1391,7 +1391,7 @@ type LinkCustomerParams struct {
 }
 
 func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (CustomerLink, error) {
-	row := q.db.QueryRowContext(ctx, linkCustomer,
+	row := q.queryRow(ctx, q.linkCustomerStmt, linkCustomer,
 		arg.At,
 		arg.CustomerName,
 		arg.CustomerEmail,
@@ -1456,7 +1456,7 @@ type LinkDetailsAfterRow struct {
 
 // A page, by id, of the links that hold a customer's details.
 func (q *Queries) LinkDetailsAfter(ctx context.Context, arg LinkDetailsAfterParams) ([]LinkDetailsAfterRow, error) {
-	rows, err := q.db.QueryContext(ctx, linkDetailsAfter, arg.After, arg.Lim)
+	rows, err := q.query(ctx, q.linkDetailsAfterStmt, linkDetailsAfter, arg.After, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -1501,7 +1501,7 @@ type LinkedCustomersParams struct {
 
 // refs is a JSON array of customerReferences.
 func (q *Queries) LinkedCustomers(ctx context.Context, arg LinkedCustomersParams) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, linkedCustomers, arg.SiteID, arg.Refs)
+	rows, err := q.query(ctx, q.linkedCustomersStmt, linkedCustomers, arg.SiteID, arg.Refs)
 	if err != nil {
 		return nil, err
 	}
@@ -1536,7 +1536,7 @@ type ListBatchesParams struct {
 }
 
 func (q *Queries) ListBatches(ctx context.Context, arg ListBatchesParams) ([]Batch, error) {
-	rows, err := q.db.QueryContext(ctx, listBatches, arg.SiteID, arg.Lim)
+	rows, err := q.query(ctx, q.listBatchesStmt, listBatches, arg.SiteID, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -1588,7 +1588,7 @@ type ListBatchesAfterParams struct {
 
 // The page after the batch (after_submitted_at, after_id) in the order of ListBatches.
 func (q *Queries) ListBatchesAfter(ctx context.Context, arg ListBatchesAfterParams) ([]Batch, error) {
-	rows, err := q.db.QueryContext(ctx, listBatchesAfter,
+	rows, err := q.query(ctx, q.listBatchesAfterStmt, listBatchesAfter,
 		arg.SiteID,
 		arg.AfterSubmittedAt,
 		arg.AfterID,
@@ -1643,7 +1643,7 @@ type ListClientsParams struct {
 }
 
 func (q *Queries) ListClients(ctx context.Context, arg ListClientsParams) ([]ApiClient, error) {
-	rows, err := q.db.QueryContext(ctx, listClients,
+	rows, err := q.query(ctx, q.listClientsStmt, listClients,
 		arg.OrganisationID,
 		arg.AfterCreatedAt,
 		arg.AfterID,
@@ -1689,7 +1689,7 @@ type ListDeliveriesParams struct {
 }
 
 func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) ([]WebhookDelivery, error) {
-	rows, err := q.db.QueryContext(ctx, listDeliveries, arg.EndpointID, arg.Lim)
+	rows, err := q.query(ctx, q.listDeliveriesStmt, listDeliveries, arg.EndpointID, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -1736,7 +1736,7 @@ type ListDeliveriesBeforeParams struct {
 }
 
 func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBeforeParams) ([]WebhookDelivery, error) {
-	rows, err := q.db.QueryContext(ctx, listDeliveriesBefore,
+	rows, err := q.query(ctx, q.listDeliveriesBeforeStmt, listDeliveriesBefore,
 		arg.EndpointID,
 		arg.CreatedAt,
 		arg.ID,
@@ -1794,7 +1794,7 @@ type ListEventsRow struct {
 }
 
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
-	rows, err := q.db.QueryContext(ctx, listEvents, arg.SiteID, arg.AfterSeq, arg.Lim)
+	rows, err := q.query(ctx, q.listEventsStmt, listEvents, arg.SiteID, arg.AfterSeq, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -1845,7 +1845,7 @@ type ListEventsOfTypeRow struct {
 }
 
 func (q *Queries) ListEventsOfType(ctx context.Context, arg ListEventsOfTypeParams) ([]ListEventsOfTypeRow, error) {
-	rows, err := q.db.QueryContext(ctx, listEventsOfType,
+	rows, err := q.query(ctx, q.listEventsOfTypeStmt, listEventsOfType,
 		arg.SiteID,
 		arg.Type,
 		arg.AfterSeq,
@@ -1895,7 +1895,7 @@ type ListExpiredLinksParams struct {
 
 // Invitations marked expired, and those still stored as invited that expired by now.
 func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksParams) ([]CustomerLink, error) {
-	rows, err := q.db.QueryContext(ctx, listExpiredLinks,
+	rows, err := q.query(ctx, q.listExpiredLinksStmt, listExpiredLinks,
 		arg.SiteID,
 		arg.After,
 		arg.Now,
@@ -1959,7 +1959,7 @@ type ListInvitedLinksParams struct {
 
 // Invitations still open at now.
 func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksParams) ([]CustomerLink, error) {
-	rows, err := q.db.QueryContext(ctx, listInvitedLinks,
+	rows, err := q.query(ctx, q.listInvitedLinksStmt, listInvitedLinks,
 		arg.SiteID,
 		arg.After,
 		arg.Now,
@@ -2020,7 +2020,7 @@ type ListLinksParams struct {
 }
 
 func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]CustomerLink, error) {
-	rows, err := q.db.QueryContext(ctx, listLinks, arg.SiteID, arg.After, arg.Lim)
+	rows, err := q.query(ctx, q.listLinksStmt, listLinks, arg.SiteID, arg.After, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -2079,7 +2079,7 @@ type ListLinksInStateParams struct {
 
 // For the states that time does not change: linked and revoked.
 func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStateParams) ([]CustomerLink, error) {
-	rows, err := q.db.QueryContext(ctx, listLinksInState,
+	rows, err := q.query(ctx, q.listLinksInStateStmt, listLinksInState,
 		arg.SiteID,
 		arg.After,
 		arg.State,
@@ -2143,7 +2143,7 @@ type ListOrganisationsParams struct {
 // The operator's listings and the rotation of a client's secret (pyng admin). A listing is paged
 // by (created_at, id), starting after (-1, ”); an empty organisation_id lists every organisation's.
 func (q *Queries) ListOrganisations(ctx context.Context, arg ListOrganisationsParams) ([]Organisation, error) {
-	rows, err := q.db.QueryContext(ctx, listOrganisations, arg.AfterCreatedAt, arg.AfterID, arg.Lim)
+	rows, err := q.query(ctx, q.listOrganisationsStmt, listOrganisations, arg.AfterCreatedAt, arg.AfterID, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -2177,7 +2177,7 @@ type ListSigningKeysRow struct {
 
 // Every key, the current first.
 func (q *Queries) ListSigningKeys(ctx context.Context) ([]ListSigningKeysRow, error) {
-	rows, err := q.db.QueryContext(ctx, listSigningKeys)
+	rows, err := q.query(ctx, q.listSigningKeysStmt, listSigningKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -2215,7 +2215,7 @@ type ListSitesParams struct {
 }
 
 func (q *Queries) ListSites(ctx context.Context, arg ListSitesParams) ([]Site, error) {
-	rows, err := q.db.QueryContext(ctx, listSites,
+	rows, err := q.query(ctx, q.listSitesStmt, listSites,
 		arg.OrganisationID,
 		arg.AfterCreatedAt,
 		arg.AfterID,
@@ -2277,7 +2277,7 @@ type ListWebhookEndpointsRow struct {
 }
 
 func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]ListWebhookEndpointsRow, error) {
-	rows, err := q.db.QueryContext(ctx, listWebhookEndpoints, siteID)
+	rows, err := q.query(ctx, q.listWebhookEndpointsStmt, listWebhookEndpoints, siteID)
 	if err != nil {
 		return nil, err
 	}
@@ -2323,7 +2323,7 @@ type MarkEndpointFailingParams struct {
 }
 
 func (q *Queries) MarkEndpointFailing(ctx context.Context, arg MarkEndpointFailingParams) error {
-	_, err := q.db.ExecContext(ctx, markEndpointFailing, arg.At, arg.ID)
+	_, err := q.exec(ctx, q.markEndpointFailingStmt, markEndpointFailing, arg.At, arg.ID)
 	return err
 }
 
@@ -2332,7 +2332,7 @@ UPDATE webhook_endpoints SET failing_since = NULL WHERE id = ?1 AND failing_sinc
 `
 
 func (q *Queries) MarkEndpointSucceeded(ctx context.Context, id string) error {
-	_, err := q.db.ExecContext(ctx, markEndpointSucceeded, id)
+	_, err := q.exec(ctx, q.markEndpointSucceededStmt, markEndpointSucceeded, id)
 	return err
 }
 
@@ -2364,7 +2364,7 @@ type PendingRowsRow struct {
 
 // The batch's pending rows with the current link of their customer at the batch's site, if any.
 func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRowsRow, error) {
-	rows, err := q.db.QueryContext(ctx, pendingRows, batchID)
+	rows, err := q.query(ctx, q.pendingRowsStmt, pendingRows, batchID)
 	if err != nil {
 		return nil, err
 	}
@@ -2414,7 +2414,7 @@ DELETE FROM batches WHERE retain_until <= ?1
 `
 
 func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
-	result, err := q.db.ExecContext(ctx, purgeBatches, now)
+	result, err := q.exec(ctx, q.purgeBatchesStmt, purgeBatches, now)
 	if err != nil {
 		return 0, err
 	}
@@ -2426,7 +2426,7 @@ DELETE FROM events WHERE created_at <= ?1
 `
 
 func (q *Queries) PurgeEvents(ctx context.Context, before int64) (int64, error) {
-	result, err := q.db.ExecContext(ctx, purgeEvents, before)
+	result, err := q.exec(ctx, q.purgeEventsStmt, purgeEvents, before)
 	if err != nil {
 		return 0, err
 	}
@@ -2444,7 +2444,7 @@ type ReleaseEndpointParams struct {
 }
 
 func (q *Queries) ReleaseEndpoint(ctx context.Context, arg ReleaseEndpointParams) error {
-	_, err := q.db.ExecContext(ctx, releaseEndpoint, arg.ID, arg.Holder)
+	_, err := q.exec(ctx, q.releaseEndpointStmt, releaseEndpoint, arg.ID, arg.Holder)
 	return err
 }
 
@@ -2458,7 +2458,7 @@ type RetryDeliveryParams struct {
 }
 
 func (q *Queries) RetryDelivery(ctx context.Context, arg RetryDeliveryParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, retryDelivery, arg.Now, arg.ID)
+	result, err := q.exec(ctx, q.retryDeliveryStmt, retryDelivery, arg.Now, arg.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -2477,7 +2477,7 @@ type RevokeClientParams struct {
 }
 
 func (q *Queries) RevokeClient(ctx context.Context, arg RevokeClientParams) (ApiClient, error) {
-	row := q.db.QueryRowContext(ctx, revokeClient, arg.RevokedAt, arg.ID)
+	row := q.queryRow(ctx, q.revokeClientStmt, revokeClient, arg.RevokedAt, arg.ID)
 	var i ApiClient
 	err := row.Scan(
 		&i.ID,
@@ -2504,7 +2504,7 @@ type RevokeLinkParams struct {
 }
 
 func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (CustomerLink, error) {
-	row := q.db.QueryRowContext(ctx, revokeLink, arg.At, arg.RevokedBy, arg.ID)
+	row := q.queryRow(ctx, q.revokeLinkStmt, revokeLink, arg.At, arg.RevokedBy, arg.ID)
 	var i CustomerLink
 	err := row.Scan(
 		&i.ID,
@@ -2536,7 +2536,7 @@ SELECT id, batch_id, idx, row_reference, customer_reference, amount, state, fail
 
 // ids is a JSON array of row ids.
 func (q *Queries) RowsByID(ctx context.Context, ids interface{}) ([]BatchRow, error) {
-	rows, err := q.db.QueryContext(ctx, rowsByID, ids)
+	rows, err := q.query(ctx, q.rowsByIDStmt, rowsByID, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -2585,7 +2585,7 @@ type SetClientSecretParams struct {
 
 // Replaces the secret of a client that is not revoked; no row when there is no such client.
 func (q *Queries) SetClientSecret(ctx context.Context, arg SetClientSecretParams) (ApiClient, error) {
-	row := q.db.QueryRowContext(ctx, setClientSecret, arg.SecretHash, arg.ID)
+	row := q.queryRow(ctx, q.setClientSecretStmt, setClientSecret, arg.SecretHash, arg.ID)
 	var i ApiClient
 	err := row.Scan(
 		&i.ID,
@@ -2608,7 +2608,7 @@ type SetEndpointSentParams struct {
 }
 
 func (q *Queries) SetEndpointSent(ctx context.Context, arg SetEndpointSentParams) error {
-	_, err := q.db.ExecContext(ctx, setEndpointSent, arg.SentSeq, arg.ID)
+	_, err := q.exec(ctx, q.setEndpointSentStmt, setEndpointSent, arg.SentSeq, arg.ID)
 	return err
 }
 
@@ -2622,7 +2622,7 @@ type SetSiteRailParams struct {
 }
 
 func (q *Queries) SetSiteRail(ctx context.Context, arg SetSiteRailParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, setSiteRail, arg.Rail, arg.ID)
+	result, err := q.exec(ctx, q.setSiteRailStmt, setSiteRail, arg.Rail, arg.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -2634,7 +2634,7 @@ UPDATE batches SET state = 'inProgress' WHERE id = ?1 AND state = 'accepted'
 `
 
 func (q *Queries) StartBatch(ctx context.Context, id string) error {
-	_, err := q.db.ExecContext(ctx, startBatch, id)
+	_, err := q.exec(ctx, q.startBatchStmt, startBatch, id)
 	return err
 }
 
@@ -2674,7 +2674,7 @@ type UpdateLinkDetailsParams struct {
 // Writes the details only if they are still the old ones (NULL reads as ”), so that a concurrent
 // change, such as their erasure, is not undone.
 func (q *Queries) UpdateLinkDetails(ctx context.Context, arg UpdateLinkDetailsParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, updateLinkDetails,
+	result, err := q.exec(ctx, q.updateLinkDetailsStmt, updateLinkDetails,
 		arg.Name,
 		arg.Email,
 		arg.Bsb,
@@ -2711,7 +2711,7 @@ type UpdateSigningKeySecretParams struct {
 
 // Writes the secret only if it is still old_secret, so that a concurrent change is not undone.
 func (q *Queries) UpdateSigningKeySecret(ctx context.Context, arg UpdateSigningKeySecretParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, updateSigningKeySecret, arg.NewSecret, arg.ID, arg.OldSecret)
+	result, err := q.exec(ctx, q.updateSigningKeySecretStmt, updateSigningKeySecret, arg.NewSecret, arg.ID, arg.OldSecret)
 	if err != nil {
 		return 0, err
 	}
@@ -2737,7 +2737,7 @@ type UpdateSiteDebitUserParams struct {
 }
 
 func (q *Queries) UpdateSiteDebitUser(ctx context.Context, arg UpdateSiteDebitUserParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, updateSiteDebitUser,
+	result, err := q.exec(ctx, q.updateSiteDebitUserStmt, updateSiteDebitUser,
 		arg.DebitUserName,
 		arg.DebitUserAbn,
 		arg.DebitUserPhone,
@@ -2776,7 +2776,7 @@ type UpdateWebhookEndpointParams struct {
 }
 
 func (q *Queries) UpdateWebhookEndpoint(ctx context.Context, arg UpdateWebhookEndpointParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, updateWebhookEndpoint,
+	result, err := q.exec(ctx, q.updateWebhookEndpointStmt, updateWebhookEndpoint,
 		arg.Url,
 		arg.EventTypes,
 		arg.State,

@@ -7,6 +7,7 @@ package dbsqlc
 import (
 	"context"
 	"database/sql"
+	"fmt"
 )
 
 type DBTX interface {
@@ -20,12 +21,928 @@ func New(db DBTX) *Queries {
 	return &Queries{db: db}
 }
 
+func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
+	q := Queries{db: db}
+	var err error
+	if q.addSigningKeyStmt, err = db.PrepareContext(ctx, addSigningKey); err != nil {
+		return nil, fmt.Errorf("error preparing query AddSigningKey: %w", err)
+	}
+	if q.batchRowsStmt, err = db.PrepareContext(ctx, batchRows); err != nil {
+		return nil, fmt.Errorf("error preparing query BatchRows: %w", err)
+	}
+	if q.batchRowsInStateStmt, err = db.PrepareContext(ctx, batchRowsInState); err != nil {
+		return nil, fmt.Errorf("error preparing query BatchRowsInState: %w", err)
+	}
+	if q.batchSummaryStmt, err = db.PrepareContext(ctx, batchSummary); err != nil {
+		return nil, fmt.Errorf("error preparing query BatchSummary: %w", err)
+	}
+	if q.clearCurrentLinkStmt, err = db.PrepareContext(ctx, clearCurrentLink); err != nil {
+		return nil, fmt.Errorf("error preparing query ClearCurrentLink: %w", err)
+	}
+	if q.completeBatchStmt, err = db.PrepareContext(ctx, completeBatch); err != nil {
+		return nil, fmt.Errorf("error preparing query CompleteBatch: %w", err)
+	}
+	if q.completeExpiredBatchStmt, err = db.PrepareContext(ctx, completeExpiredBatch); err != nil {
+		return nil, fmt.Errorf("error preparing query CompleteExpiredBatch: %w", err)
+	}
+	if q.completeOverdueBatchesStmt, err = db.PrepareContext(ctx, completeOverdueBatches); err != nil {
+		return nil, fmt.Errorf("error preparing query CompleteOverdueBatches: %w", err)
+	}
+	if q.countBranchesStmt, err = db.PrepareContext(ctx, countBranches); err != nil {
+		return nil, fmt.Errorf("error preparing query CountBranches: %w", err)
+	}
+	if q.countOrganisationsStmt, err = db.PrepareContext(ctx, countOrganisations); err != nil {
+		return nil, fmt.Errorf("error preparing query CountOrganisations: %w", err)
+	}
+	if q.countWebhookEndpointsStmt, err = db.PrepareContext(ctx, countWebhookEndpoints); err != nil {
+		return nil, fmt.Errorf("error preparing query CountWebhookEndpoints: %w", err)
+	}
+	if q.createClientStmt, err = db.PrepareContext(ctx, createClient); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateClient: %w", err)
+	}
+	if q.createOrganisationStmt, err = db.PrepareContext(ctx, createOrganisation); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateOrganisation: %w", err)
+	}
+	if q.createSiteStmt, err = db.PrepareContext(ctx, createSite); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateSite: %w", err)
+	}
+	if q.deleteBatchPastRetentionStmt, err = db.PrepareContext(ctx, deleteBatchPastRetention); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteBatchPastRetention: %w", err)
+	}
+	if q.deleteBranchesStmt, err = db.PrepareContext(ctx, deleteBranches); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteBranches: %w", err)
+	}
+	if q.deleteSigningKeysExceptStmt, err = db.PrepareContext(ctx, deleteSigningKeysExcept); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteSigningKeysExcept: %w", err)
+	}
+	if q.deleteWebhookEndpointStmt, err = db.PrepareContext(ctx, deleteWebhookEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteWebhookEndpoint: %w", err)
+	}
+	if q.deliveryAttemptsStmt, err = db.PrepareContext(ctx, deliveryAttempts); err != nil {
+		return nil, fmt.Errorf("error preparing query DeliveryAttempts: %w", err)
+	}
+	if q.disableFailingEndpointStmt, err = db.PrepareContext(ctx, disableFailingEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query DisableFailingEndpoint: %w", err)
+	}
+	if q.dueDeliveriesStmt, err = db.PrepareContext(ctx, dueDeliveries); err != nil {
+		return nil, fmt.Errorf("error preparing query DueDeliveries: %w", err)
+	}
+	if q.dueEndpointsStmt, err = db.PrepareContext(ctx, dueEndpoints); err != nil {
+		return nil, fmt.Errorf("error preparing query DueEndpoints: %w", err)
+	}
+	if q.endpointToSendStmt, err = db.PrepareContext(ctx, endpointToSend); err != nil {
+		return nil, fmt.Errorf("error preparing query EndpointToSend: %w", err)
+	}
+	if q.eraseBankDetailsStmt, err = db.PrepareContext(ctx, eraseBankDetails); err != nil {
+		return nil, fmt.Errorf("error preparing query EraseBankDetails: %w", err)
+	}
+	if q.eventPositionStmt, err = db.PrepareContext(ctx, eventPosition); err != nil {
+		return nil, fmt.Errorf("error preparing query EventPosition: %w", err)
+	}
+	if q.eventsToSendStmt, err = db.PrepareContext(ctx, eventsToSend); err != nil {
+		return nil, fmt.Errorf("error preparing query EventsToSend: %w", err)
+	}
+	if q.expireBatchRowsStmt, err = db.PrepareContext(ctx, expireBatchRows); err != nil {
+		return nil, fmt.Errorf("error preparing query ExpireBatchRows: %w", err)
+	}
+	if q.expireDueInvitationsStmt, err = db.PrepareContext(ctx, expireDueInvitations); err != nil {
+		return nil, fmt.Errorf("error preparing query ExpireDueInvitations: %w", err)
+	}
+	if q.expireInvitationsStmt, err = db.PrepareContext(ctx, expireInvitations); err != nil {
+		return nil, fmt.Errorf("error preparing query ExpireInvitations: %w", err)
+	}
+	if q.expireOverdueRowsStmt, err = db.PrepareContext(ctx, expireOverdueRows); err != nil {
+		return nil, fmt.Errorf("error preparing query ExpireOverdueRows: %w", err)
+	}
+	if q.getBatchStmt, err = db.PrepareContext(ctx, getBatch); err != nil {
+		return nil, fmt.Errorf("error preparing query GetBatch: %w", err)
+	}
+	if q.getBatchByIDStmt, err = db.PrepareContext(ctx, getBatchByID); err != nil {
+		return nil, fmt.Errorf("error preparing query GetBatchByID: %w", err)
+	}
+	if q.getBranchStmt, err = db.PrepareContext(ctx, getBranch); err != nil {
+		return nil, fmt.Errorf("error preparing query GetBranch: %w", err)
+	}
+	if q.getClientStmt, err = db.PrepareContext(ctx, getClient); err != nil {
+		return nil, fmt.Errorf("error preparing query GetClient: %w", err)
+	}
+	if q.getCurrentLinkStmt, err = db.PrepareContext(ctx, getCurrentLink); err != nil {
+		return nil, fmt.Errorf("error preparing query GetCurrentLink: %w", err)
+	}
+	if q.getDeliveryStmt, err = db.PrepareContext(ctx, getDelivery); err != nil {
+		return nil, fmt.Errorf("error preparing query GetDelivery: %w", err)
+	}
+	if q.getEventStmt, err = db.PrepareContext(ctx, getEvent); err != nil {
+		return nil, fmt.Errorf("error preparing query GetEvent: %w", err)
+	}
+	if q.getLinkStmt, err = db.PrepareContext(ctx, getLink); err != nil {
+		return nil, fmt.Errorf("error preparing query GetLink: %w", err)
+	}
+	if q.getOrganisationStmt, err = db.PrepareContext(ctx, getOrganisation); err != nil {
+		return nil, fmt.Errorf("error preparing query GetOrganisation: %w", err)
+	}
+	if q.getSigningKeyStmt, err = db.PrepareContext(ctx, getSigningKey); err != nil {
+		return nil, fmt.Errorf("error preparing query GetSigningKey: %w", err)
+	}
+	if q.getSiteStmt, err = db.PrepareContext(ctx, getSite); err != nil {
+		return nil, fmt.Errorf("error preparing query GetSite: %w", err)
+	}
+	if q.getWebhookEndpointStmt, err = db.PrepareContext(ctx, getWebhookEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query GetWebhookEndpoint: %w", err)
+	}
+	if q.inProgressRowsStmt, err = db.PrepareContext(ctx, inProgressRows); err != nil {
+		return nil, fmt.Errorf("error preparing query InProgressRows: %w", err)
+	}
+	if q.insertBatchStmt, err = db.PrepareContext(ctx, insertBatch); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertBatch: %w", err)
+	}
+	if q.insertBatchRowsStmt, err = db.PrepareContext(ctx, insertBatchRows); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertBatchRows: %w", err)
+	}
+	if q.insertBranchStmt, err = db.PrepareContext(ctx, insertBranch); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertBranch: %w", err)
+	}
+	if q.insertDeliveriesStmt, err = db.PrepareContext(ctx, insertDeliveries); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertDeliveries: %w", err)
+	}
+	if q.insertLinkStmt, err = db.PrepareContext(ctx, insertLink); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertLink: %w", err)
+	}
+	if q.insertSigningKeyStmt, err = db.PrepareContext(ctx, insertSigningKey); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertSigningKey: %w", err)
+	}
+	if q.insertWebhookEndpointStmt, err = db.PrepareContext(ctx, insertWebhookEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertWebhookEndpoint: %w", err)
+	}
+	if q.leaseEndpointStmt, err = db.PrepareContext(ctx, leaseEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query LeaseEndpoint: %w", err)
+	}
+	if q.linkCustomerStmt, err = db.PrepareContext(ctx, linkCustomer); err != nil {
+		return nil, fmt.Errorf("error preparing query LinkCustomer: %w", err)
+	}
+	if q.linkDetailsAfterStmt, err = db.PrepareContext(ctx, linkDetailsAfter); err != nil {
+		return nil, fmt.Errorf("error preparing query LinkDetailsAfter: %w", err)
+	}
+	if q.linkedCustomersStmt, err = db.PrepareContext(ctx, linkedCustomers); err != nil {
+		return nil, fmt.Errorf("error preparing query LinkedCustomers: %w", err)
+	}
+	if q.listBatchesStmt, err = db.PrepareContext(ctx, listBatches); err != nil {
+		return nil, fmt.Errorf("error preparing query ListBatches: %w", err)
+	}
+	if q.listBatchesAfterStmt, err = db.PrepareContext(ctx, listBatchesAfter); err != nil {
+		return nil, fmt.Errorf("error preparing query ListBatchesAfter: %w", err)
+	}
+	if q.listClientsStmt, err = db.PrepareContext(ctx, listClients); err != nil {
+		return nil, fmt.Errorf("error preparing query ListClients: %w", err)
+	}
+	if q.listDeliveriesStmt, err = db.PrepareContext(ctx, listDeliveries); err != nil {
+		return nil, fmt.Errorf("error preparing query ListDeliveries: %w", err)
+	}
+	if q.listDeliveriesBeforeStmt, err = db.PrepareContext(ctx, listDeliveriesBefore); err != nil {
+		return nil, fmt.Errorf("error preparing query ListDeliveriesBefore: %w", err)
+	}
+	if q.listEventsStmt, err = db.PrepareContext(ctx, listEvents); err != nil {
+		return nil, fmt.Errorf("error preparing query ListEvents: %w", err)
+	}
+	if q.listEventsOfTypeStmt, err = db.PrepareContext(ctx, listEventsOfType); err != nil {
+		return nil, fmt.Errorf("error preparing query ListEventsOfType: %w", err)
+	}
+	if q.listExpiredLinksStmt, err = db.PrepareContext(ctx, listExpiredLinks); err != nil {
+		return nil, fmt.Errorf("error preparing query ListExpiredLinks: %w", err)
+	}
+	if q.listInvitedLinksStmt, err = db.PrepareContext(ctx, listInvitedLinks); err != nil {
+		return nil, fmt.Errorf("error preparing query ListInvitedLinks: %w", err)
+	}
+	if q.listLinksStmt, err = db.PrepareContext(ctx, listLinks); err != nil {
+		return nil, fmt.Errorf("error preparing query ListLinks: %w", err)
+	}
+	if q.listLinksInStateStmt, err = db.PrepareContext(ctx, listLinksInState); err != nil {
+		return nil, fmt.Errorf("error preparing query ListLinksInState: %w", err)
+	}
+	if q.listOrganisationsStmt, err = db.PrepareContext(ctx, listOrganisations); err != nil {
+		return nil, fmt.Errorf("error preparing query ListOrganisations: %w", err)
+	}
+	if q.listSigningKeysStmt, err = db.PrepareContext(ctx, listSigningKeys); err != nil {
+		return nil, fmt.Errorf("error preparing query ListSigningKeys: %w", err)
+	}
+	if q.listSitesStmt, err = db.PrepareContext(ctx, listSites); err != nil {
+		return nil, fmt.Errorf("error preparing query ListSites: %w", err)
+	}
+	if q.listWebhookEndpointsStmt, err = db.PrepareContext(ctx, listWebhookEndpoints); err != nil {
+		return nil, fmt.Errorf("error preparing query ListWebhookEndpoints: %w", err)
+	}
+	if q.markEndpointFailingStmt, err = db.PrepareContext(ctx, markEndpointFailing); err != nil {
+		return nil, fmt.Errorf("error preparing query MarkEndpointFailing: %w", err)
+	}
+	if q.markEndpointSucceededStmt, err = db.PrepareContext(ctx, markEndpointSucceeded); err != nil {
+		return nil, fmt.Errorf("error preparing query MarkEndpointSucceeded: %w", err)
+	}
+	if q.pendingRowsStmt, err = db.PrepareContext(ctx, pendingRows); err != nil {
+		return nil, fmt.Errorf("error preparing query PendingRows: %w", err)
+	}
+	if q.purgeBatchesStmt, err = db.PrepareContext(ctx, purgeBatches); err != nil {
+		return nil, fmt.Errorf("error preparing query PurgeBatches: %w", err)
+	}
+	if q.purgeEventsStmt, err = db.PrepareContext(ctx, purgeEvents); err != nil {
+		return nil, fmt.Errorf("error preparing query PurgeEvents: %w", err)
+	}
+	if q.releaseEndpointStmt, err = db.PrepareContext(ctx, releaseEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query ReleaseEndpoint: %w", err)
+	}
+	if q.retryDeliveryStmt, err = db.PrepareContext(ctx, retryDelivery); err != nil {
+		return nil, fmt.Errorf("error preparing query RetryDelivery: %w", err)
+	}
+	if q.revokeClientStmt, err = db.PrepareContext(ctx, revokeClient); err != nil {
+		return nil, fmt.Errorf("error preparing query RevokeClient: %w", err)
+	}
+	if q.revokeLinkStmt, err = db.PrepareContext(ctx, revokeLink); err != nil {
+		return nil, fmt.Errorf("error preparing query RevokeLink: %w", err)
+	}
+	if q.rowsByIDStmt, err = db.PrepareContext(ctx, rowsByID); err != nil {
+		return nil, fmt.Errorf("error preparing query RowsByID: %w", err)
+	}
+	if q.setClientSecretStmt, err = db.PrepareContext(ctx, setClientSecret); err != nil {
+		return nil, fmt.Errorf("error preparing query SetClientSecret: %w", err)
+	}
+	if q.setEndpointSentStmt, err = db.PrepareContext(ctx, setEndpointSent); err != nil {
+		return nil, fmt.Errorf("error preparing query SetEndpointSent: %w", err)
+	}
+	if q.setSiteRailStmt, err = db.PrepareContext(ctx, setSiteRail); err != nil {
+		return nil, fmt.Errorf("error preparing query SetSiteRail: %w", err)
+	}
+	if q.startBatchStmt, err = db.PrepareContext(ctx, startBatch); err != nil {
+		return nil, fmt.Errorf("error preparing query StartBatch: %w", err)
+	}
+	if q.updateLinkDetailsStmt, err = db.PrepareContext(ctx, updateLinkDetails); err != nil {
+		return nil, fmt.Errorf("error preparing query UpdateLinkDetails: %w", err)
+	}
+	if q.updateSigningKeySecretStmt, err = db.PrepareContext(ctx, updateSigningKeySecret); err != nil {
+		return nil, fmt.Errorf("error preparing query UpdateSigningKeySecret: %w", err)
+	}
+	if q.updateSiteDebitUserStmt, err = db.PrepareContext(ctx, updateSiteDebitUser); err != nil {
+		return nil, fmt.Errorf("error preparing query UpdateSiteDebitUser: %w", err)
+	}
+	if q.updateWebhookEndpointStmt, err = db.PrepareContext(ctx, updateWebhookEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query UpdateWebhookEndpoint: %w", err)
+	}
+	return &q, nil
+}
+
+func (q *Queries) Close() error {
+	var err error
+	if q.addSigningKeyStmt != nil {
+		if cerr := q.addSigningKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing addSigningKeyStmt: %w", cerr)
+		}
+	}
+	if q.batchRowsStmt != nil {
+		if cerr := q.batchRowsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing batchRowsStmt: %w", cerr)
+		}
+	}
+	if q.batchRowsInStateStmt != nil {
+		if cerr := q.batchRowsInStateStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing batchRowsInStateStmt: %w", cerr)
+		}
+	}
+	if q.batchSummaryStmt != nil {
+		if cerr := q.batchSummaryStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing batchSummaryStmt: %w", cerr)
+		}
+	}
+	if q.clearCurrentLinkStmt != nil {
+		if cerr := q.clearCurrentLinkStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing clearCurrentLinkStmt: %w", cerr)
+		}
+	}
+	if q.completeBatchStmt != nil {
+		if cerr := q.completeBatchStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing completeBatchStmt: %w", cerr)
+		}
+	}
+	if q.completeExpiredBatchStmt != nil {
+		if cerr := q.completeExpiredBatchStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing completeExpiredBatchStmt: %w", cerr)
+		}
+	}
+	if q.completeOverdueBatchesStmt != nil {
+		if cerr := q.completeOverdueBatchesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing completeOverdueBatchesStmt: %w", cerr)
+		}
+	}
+	if q.countBranchesStmt != nil {
+		if cerr := q.countBranchesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countBranchesStmt: %w", cerr)
+		}
+	}
+	if q.countOrganisationsStmt != nil {
+		if cerr := q.countOrganisationsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countOrganisationsStmt: %w", cerr)
+		}
+	}
+	if q.countWebhookEndpointsStmt != nil {
+		if cerr := q.countWebhookEndpointsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countWebhookEndpointsStmt: %w", cerr)
+		}
+	}
+	if q.createClientStmt != nil {
+		if cerr := q.createClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createClientStmt: %w", cerr)
+		}
+	}
+	if q.createOrganisationStmt != nil {
+		if cerr := q.createOrganisationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createOrganisationStmt: %w", cerr)
+		}
+	}
+	if q.createSiteStmt != nil {
+		if cerr := q.createSiteStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createSiteStmt: %w", cerr)
+		}
+	}
+	if q.deleteBatchPastRetentionStmt != nil {
+		if cerr := q.deleteBatchPastRetentionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteBatchPastRetentionStmt: %w", cerr)
+		}
+	}
+	if q.deleteBranchesStmt != nil {
+		if cerr := q.deleteBranchesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteBranchesStmt: %w", cerr)
+		}
+	}
+	if q.deleteSigningKeysExceptStmt != nil {
+		if cerr := q.deleteSigningKeysExceptStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteSigningKeysExceptStmt: %w", cerr)
+		}
+	}
+	if q.deleteWebhookEndpointStmt != nil {
+		if cerr := q.deleteWebhookEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteWebhookEndpointStmt: %w", cerr)
+		}
+	}
+	if q.deliveryAttemptsStmt != nil {
+		if cerr := q.deliveryAttemptsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deliveryAttemptsStmt: %w", cerr)
+		}
+	}
+	if q.disableFailingEndpointStmt != nil {
+		if cerr := q.disableFailingEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing disableFailingEndpointStmt: %w", cerr)
+		}
+	}
+	if q.dueDeliveriesStmt != nil {
+		if cerr := q.dueDeliveriesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing dueDeliveriesStmt: %w", cerr)
+		}
+	}
+	if q.dueEndpointsStmt != nil {
+		if cerr := q.dueEndpointsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing dueEndpointsStmt: %w", cerr)
+		}
+	}
+	if q.endpointToSendStmt != nil {
+		if cerr := q.endpointToSendStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing endpointToSendStmt: %w", cerr)
+		}
+	}
+	if q.eraseBankDetailsStmt != nil {
+		if cerr := q.eraseBankDetailsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing eraseBankDetailsStmt: %w", cerr)
+		}
+	}
+	if q.eventPositionStmt != nil {
+		if cerr := q.eventPositionStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing eventPositionStmt: %w", cerr)
+		}
+	}
+	if q.eventsToSendStmt != nil {
+		if cerr := q.eventsToSendStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing eventsToSendStmt: %w", cerr)
+		}
+	}
+	if q.expireBatchRowsStmt != nil {
+		if cerr := q.expireBatchRowsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing expireBatchRowsStmt: %w", cerr)
+		}
+	}
+	if q.expireDueInvitationsStmt != nil {
+		if cerr := q.expireDueInvitationsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing expireDueInvitationsStmt: %w", cerr)
+		}
+	}
+	if q.expireInvitationsStmt != nil {
+		if cerr := q.expireInvitationsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing expireInvitationsStmt: %w", cerr)
+		}
+	}
+	if q.expireOverdueRowsStmt != nil {
+		if cerr := q.expireOverdueRowsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing expireOverdueRowsStmt: %w", cerr)
+		}
+	}
+	if q.getBatchStmt != nil {
+		if cerr := q.getBatchStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getBatchStmt: %w", cerr)
+		}
+	}
+	if q.getBatchByIDStmt != nil {
+		if cerr := q.getBatchByIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getBatchByIDStmt: %w", cerr)
+		}
+	}
+	if q.getBranchStmt != nil {
+		if cerr := q.getBranchStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getBranchStmt: %w", cerr)
+		}
+	}
+	if q.getClientStmt != nil {
+		if cerr := q.getClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getClientStmt: %w", cerr)
+		}
+	}
+	if q.getCurrentLinkStmt != nil {
+		if cerr := q.getCurrentLinkStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getCurrentLinkStmt: %w", cerr)
+		}
+	}
+	if q.getDeliveryStmt != nil {
+		if cerr := q.getDeliveryStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getDeliveryStmt: %w", cerr)
+		}
+	}
+	if q.getEventStmt != nil {
+		if cerr := q.getEventStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getEventStmt: %w", cerr)
+		}
+	}
+	if q.getLinkStmt != nil {
+		if cerr := q.getLinkStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getLinkStmt: %w", cerr)
+		}
+	}
+	if q.getOrganisationStmt != nil {
+		if cerr := q.getOrganisationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getOrganisationStmt: %w", cerr)
+		}
+	}
+	if q.getSigningKeyStmt != nil {
+		if cerr := q.getSigningKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getSigningKeyStmt: %w", cerr)
+		}
+	}
+	if q.getSiteStmt != nil {
+		if cerr := q.getSiteStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getSiteStmt: %w", cerr)
+		}
+	}
+	if q.getWebhookEndpointStmt != nil {
+		if cerr := q.getWebhookEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getWebhookEndpointStmt: %w", cerr)
+		}
+	}
+	if q.inProgressRowsStmt != nil {
+		if cerr := q.inProgressRowsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing inProgressRowsStmt: %w", cerr)
+		}
+	}
+	if q.insertBatchStmt != nil {
+		if cerr := q.insertBatchStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertBatchStmt: %w", cerr)
+		}
+	}
+	if q.insertBatchRowsStmt != nil {
+		if cerr := q.insertBatchRowsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertBatchRowsStmt: %w", cerr)
+		}
+	}
+	if q.insertBranchStmt != nil {
+		if cerr := q.insertBranchStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertBranchStmt: %w", cerr)
+		}
+	}
+	if q.insertDeliveriesStmt != nil {
+		if cerr := q.insertDeliveriesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertDeliveriesStmt: %w", cerr)
+		}
+	}
+	if q.insertLinkStmt != nil {
+		if cerr := q.insertLinkStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertLinkStmt: %w", cerr)
+		}
+	}
+	if q.insertSigningKeyStmt != nil {
+		if cerr := q.insertSigningKeyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertSigningKeyStmt: %w", cerr)
+		}
+	}
+	if q.insertWebhookEndpointStmt != nil {
+		if cerr := q.insertWebhookEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertWebhookEndpointStmt: %w", cerr)
+		}
+	}
+	if q.leaseEndpointStmt != nil {
+		if cerr := q.leaseEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing leaseEndpointStmt: %w", cerr)
+		}
+	}
+	if q.linkCustomerStmt != nil {
+		if cerr := q.linkCustomerStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing linkCustomerStmt: %w", cerr)
+		}
+	}
+	if q.linkDetailsAfterStmt != nil {
+		if cerr := q.linkDetailsAfterStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing linkDetailsAfterStmt: %w", cerr)
+		}
+	}
+	if q.linkedCustomersStmt != nil {
+		if cerr := q.linkedCustomersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing linkedCustomersStmt: %w", cerr)
+		}
+	}
+	if q.listBatchesStmt != nil {
+		if cerr := q.listBatchesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listBatchesStmt: %w", cerr)
+		}
+	}
+	if q.listBatchesAfterStmt != nil {
+		if cerr := q.listBatchesAfterStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listBatchesAfterStmt: %w", cerr)
+		}
+	}
+	if q.listClientsStmt != nil {
+		if cerr := q.listClientsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listClientsStmt: %w", cerr)
+		}
+	}
+	if q.listDeliveriesStmt != nil {
+		if cerr := q.listDeliveriesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listDeliveriesStmt: %w", cerr)
+		}
+	}
+	if q.listDeliveriesBeforeStmt != nil {
+		if cerr := q.listDeliveriesBeforeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listDeliveriesBeforeStmt: %w", cerr)
+		}
+	}
+	if q.listEventsStmt != nil {
+		if cerr := q.listEventsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listEventsStmt: %w", cerr)
+		}
+	}
+	if q.listEventsOfTypeStmt != nil {
+		if cerr := q.listEventsOfTypeStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listEventsOfTypeStmt: %w", cerr)
+		}
+	}
+	if q.listExpiredLinksStmt != nil {
+		if cerr := q.listExpiredLinksStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listExpiredLinksStmt: %w", cerr)
+		}
+	}
+	if q.listInvitedLinksStmt != nil {
+		if cerr := q.listInvitedLinksStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listInvitedLinksStmt: %w", cerr)
+		}
+	}
+	if q.listLinksStmt != nil {
+		if cerr := q.listLinksStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listLinksStmt: %w", cerr)
+		}
+	}
+	if q.listLinksInStateStmt != nil {
+		if cerr := q.listLinksInStateStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listLinksInStateStmt: %w", cerr)
+		}
+	}
+	if q.listOrganisationsStmt != nil {
+		if cerr := q.listOrganisationsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listOrganisationsStmt: %w", cerr)
+		}
+	}
+	if q.listSigningKeysStmt != nil {
+		if cerr := q.listSigningKeysStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listSigningKeysStmt: %w", cerr)
+		}
+	}
+	if q.listSitesStmt != nil {
+		if cerr := q.listSitesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listSitesStmt: %w", cerr)
+		}
+	}
+	if q.listWebhookEndpointsStmt != nil {
+		if cerr := q.listWebhookEndpointsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listWebhookEndpointsStmt: %w", cerr)
+		}
+	}
+	if q.markEndpointFailingStmt != nil {
+		if cerr := q.markEndpointFailingStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing markEndpointFailingStmt: %w", cerr)
+		}
+	}
+	if q.markEndpointSucceededStmt != nil {
+		if cerr := q.markEndpointSucceededStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing markEndpointSucceededStmt: %w", cerr)
+		}
+	}
+	if q.pendingRowsStmt != nil {
+		if cerr := q.pendingRowsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing pendingRowsStmt: %w", cerr)
+		}
+	}
+	if q.purgeBatchesStmt != nil {
+		if cerr := q.purgeBatchesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing purgeBatchesStmt: %w", cerr)
+		}
+	}
+	if q.purgeEventsStmt != nil {
+		if cerr := q.purgeEventsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing purgeEventsStmt: %w", cerr)
+		}
+	}
+	if q.releaseEndpointStmt != nil {
+		if cerr := q.releaseEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing releaseEndpointStmt: %w", cerr)
+		}
+	}
+	if q.retryDeliveryStmt != nil {
+		if cerr := q.retryDeliveryStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing retryDeliveryStmt: %w", cerr)
+		}
+	}
+	if q.revokeClientStmt != nil {
+		if cerr := q.revokeClientStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing revokeClientStmt: %w", cerr)
+		}
+	}
+	if q.revokeLinkStmt != nil {
+		if cerr := q.revokeLinkStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing revokeLinkStmt: %w", cerr)
+		}
+	}
+	if q.rowsByIDStmt != nil {
+		if cerr := q.rowsByIDStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing rowsByIDStmt: %w", cerr)
+		}
+	}
+	if q.setClientSecretStmt != nil {
+		if cerr := q.setClientSecretStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setClientSecretStmt: %w", cerr)
+		}
+	}
+	if q.setEndpointSentStmt != nil {
+		if cerr := q.setEndpointSentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setEndpointSentStmt: %w", cerr)
+		}
+	}
+	if q.setSiteRailStmt != nil {
+		if cerr := q.setSiteRailStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setSiteRailStmt: %w", cerr)
+		}
+	}
+	if q.startBatchStmt != nil {
+		if cerr := q.startBatchStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing startBatchStmt: %w", cerr)
+		}
+	}
+	if q.updateLinkDetailsStmt != nil {
+		if cerr := q.updateLinkDetailsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing updateLinkDetailsStmt: %w", cerr)
+		}
+	}
+	if q.updateSigningKeySecretStmt != nil {
+		if cerr := q.updateSigningKeySecretStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing updateSigningKeySecretStmt: %w", cerr)
+		}
+	}
+	if q.updateSiteDebitUserStmt != nil {
+		if cerr := q.updateSiteDebitUserStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing updateSiteDebitUserStmt: %w", cerr)
+		}
+	}
+	if q.updateWebhookEndpointStmt != nil {
+		if cerr := q.updateWebhookEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing updateWebhookEndpointStmt: %w", cerr)
+		}
+	}
+	return err
+}
+
+func (q *Queries) exec(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) (sql.Result, error) {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+	case stmt != nil:
+		return stmt.ExecContext(ctx, args...)
+	default:
+		return q.db.ExecContext(ctx, query, args...)
+	}
+}
+
+func (q *Queries) query(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) (*sql.Rows, error) {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+	case stmt != nil:
+		return stmt.QueryContext(ctx, args...)
+	default:
+		return q.db.QueryContext(ctx, query, args...)
+	}
+}
+
+func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) *sql.Row {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...)
+	case stmt != nil:
+		return stmt.QueryRowContext(ctx, args...)
+	default:
+		return q.db.QueryRowContext(ctx, query, args...)
+	}
+}
+
 type Queries struct {
-	db DBTX
+	db                           DBTX
+	tx                           *sql.Tx
+	addSigningKeyStmt            *sql.Stmt
+	batchRowsStmt                *sql.Stmt
+	batchRowsInStateStmt         *sql.Stmt
+	batchSummaryStmt             *sql.Stmt
+	clearCurrentLinkStmt         *sql.Stmt
+	completeBatchStmt            *sql.Stmt
+	completeExpiredBatchStmt     *sql.Stmt
+	completeOverdueBatchesStmt   *sql.Stmt
+	countBranchesStmt            *sql.Stmt
+	countOrganisationsStmt       *sql.Stmt
+	countWebhookEndpointsStmt    *sql.Stmt
+	createClientStmt             *sql.Stmt
+	createOrganisationStmt       *sql.Stmt
+	createSiteStmt               *sql.Stmt
+	deleteBatchPastRetentionStmt *sql.Stmt
+	deleteBranchesStmt           *sql.Stmt
+	deleteSigningKeysExceptStmt  *sql.Stmt
+	deleteWebhookEndpointStmt    *sql.Stmt
+	deliveryAttemptsStmt         *sql.Stmt
+	disableFailingEndpointStmt   *sql.Stmt
+	dueDeliveriesStmt            *sql.Stmt
+	dueEndpointsStmt             *sql.Stmt
+	endpointToSendStmt           *sql.Stmt
+	eraseBankDetailsStmt         *sql.Stmt
+	eventPositionStmt            *sql.Stmt
+	eventsToSendStmt             *sql.Stmt
+	expireBatchRowsStmt          *sql.Stmt
+	expireDueInvitationsStmt     *sql.Stmt
+	expireInvitationsStmt        *sql.Stmt
+	expireOverdueRowsStmt        *sql.Stmt
+	getBatchStmt                 *sql.Stmt
+	getBatchByIDStmt             *sql.Stmt
+	getBranchStmt                *sql.Stmt
+	getClientStmt                *sql.Stmt
+	getCurrentLinkStmt           *sql.Stmt
+	getDeliveryStmt              *sql.Stmt
+	getEventStmt                 *sql.Stmt
+	getLinkStmt                  *sql.Stmt
+	getOrganisationStmt          *sql.Stmt
+	getSigningKeyStmt            *sql.Stmt
+	getSiteStmt                  *sql.Stmt
+	getWebhookEndpointStmt       *sql.Stmt
+	inProgressRowsStmt           *sql.Stmt
+	insertBatchStmt              *sql.Stmt
+	insertBatchRowsStmt          *sql.Stmt
+	insertBranchStmt             *sql.Stmt
+	insertDeliveriesStmt         *sql.Stmt
+	insertLinkStmt               *sql.Stmt
+	insertSigningKeyStmt         *sql.Stmt
+	insertWebhookEndpointStmt    *sql.Stmt
+	leaseEndpointStmt            *sql.Stmt
+	linkCustomerStmt             *sql.Stmt
+	linkDetailsAfterStmt         *sql.Stmt
+	linkedCustomersStmt          *sql.Stmt
+	listBatchesStmt              *sql.Stmt
+	listBatchesAfterStmt         *sql.Stmt
+	listClientsStmt              *sql.Stmt
+	listDeliveriesStmt           *sql.Stmt
+	listDeliveriesBeforeStmt     *sql.Stmt
+	listEventsStmt               *sql.Stmt
+	listEventsOfTypeStmt         *sql.Stmt
+	listExpiredLinksStmt         *sql.Stmt
+	listInvitedLinksStmt         *sql.Stmt
+	listLinksStmt                *sql.Stmt
+	listLinksInStateStmt         *sql.Stmt
+	listOrganisationsStmt        *sql.Stmt
+	listSigningKeysStmt          *sql.Stmt
+	listSitesStmt                *sql.Stmt
+	listWebhookEndpointsStmt     *sql.Stmt
+	markEndpointFailingStmt      *sql.Stmt
+	markEndpointSucceededStmt    *sql.Stmt
+	pendingRowsStmt              *sql.Stmt
+	purgeBatchesStmt             *sql.Stmt
+	purgeEventsStmt              *sql.Stmt
+	releaseEndpointStmt          *sql.Stmt
+	retryDeliveryStmt            *sql.Stmt
+	revokeClientStmt             *sql.Stmt
+	revokeLinkStmt               *sql.Stmt
+	rowsByIDStmt                 *sql.Stmt
+	setClientSecretStmt          *sql.Stmt
+	setEndpointSentStmt          *sql.Stmt
+	setSiteRailStmt              *sql.Stmt
+	startBatchStmt               *sql.Stmt
+	updateLinkDetailsStmt        *sql.Stmt
+	updateSigningKeySecretStmt   *sql.Stmt
+	updateSiteDebitUserStmt      *sql.Stmt
+	updateWebhookEndpointStmt    *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db: tx,
+		db:                           tx,
+		tx:                           tx,
+		addSigningKeyStmt:            q.addSigningKeyStmt,
+		batchRowsStmt:                q.batchRowsStmt,
+		batchRowsInStateStmt:         q.batchRowsInStateStmt,
+		batchSummaryStmt:             q.batchSummaryStmt,
+		clearCurrentLinkStmt:         q.clearCurrentLinkStmt,
+		completeBatchStmt:            q.completeBatchStmt,
+		completeExpiredBatchStmt:     q.completeExpiredBatchStmt,
+		completeOverdueBatchesStmt:   q.completeOverdueBatchesStmt,
+		countBranchesStmt:            q.countBranchesStmt,
+		countOrganisationsStmt:       q.countOrganisationsStmt,
+		countWebhookEndpointsStmt:    q.countWebhookEndpointsStmt,
+		createClientStmt:             q.createClientStmt,
+		createOrganisationStmt:       q.createOrganisationStmt,
+		createSiteStmt:               q.createSiteStmt,
+		deleteBatchPastRetentionStmt: q.deleteBatchPastRetentionStmt,
+		deleteBranchesStmt:           q.deleteBranchesStmt,
+		deleteSigningKeysExceptStmt:  q.deleteSigningKeysExceptStmt,
+		deleteWebhookEndpointStmt:    q.deleteWebhookEndpointStmt,
+		deliveryAttemptsStmt:         q.deliveryAttemptsStmt,
+		disableFailingEndpointStmt:   q.disableFailingEndpointStmt,
+		dueDeliveriesStmt:            q.dueDeliveriesStmt,
+		dueEndpointsStmt:             q.dueEndpointsStmt,
+		endpointToSendStmt:           q.endpointToSendStmt,
+		eraseBankDetailsStmt:         q.eraseBankDetailsStmt,
+		eventPositionStmt:            q.eventPositionStmt,
+		eventsToSendStmt:             q.eventsToSendStmt,
+		expireBatchRowsStmt:          q.expireBatchRowsStmt,
+		expireDueInvitationsStmt:     q.expireDueInvitationsStmt,
+		expireInvitationsStmt:        q.expireInvitationsStmt,
+		expireOverdueRowsStmt:        q.expireOverdueRowsStmt,
+		getBatchStmt:                 q.getBatchStmt,
+		getBatchByIDStmt:             q.getBatchByIDStmt,
+		getBranchStmt:                q.getBranchStmt,
+		getClientStmt:                q.getClientStmt,
+		getCurrentLinkStmt:           q.getCurrentLinkStmt,
+		getDeliveryStmt:              q.getDeliveryStmt,
+		getEventStmt:                 q.getEventStmt,
+		getLinkStmt:                  q.getLinkStmt,
+		getOrganisationStmt:          q.getOrganisationStmt,
+		getSigningKeyStmt:            q.getSigningKeyStmt,
+		getSiteStmt:                  q.getSiteStmt,
+		getWebhookEndpointStmt:       q.getWebhookEndpointStmt,
+		inProgressRowsStmt:           q.inProgressRowsStmt,
+		insertBatchStmt:              q.insertBatchStmt,
+		insertBatchRowsStmt:          q.insertBatchRowsStmt,
+		insertBranchStmt:             q.insertBranchStmt,
+		insertDeliveriesStmt:         q.insertDeliveriesStmt,
+		insertLinkStmt:               q.insertLinkStmt,
+		insertSigningKeyStmt:         q.insertSigningKeyStmt,
+		insertWebhookEndpointStmt:    q.insertWebhookEndpointStmt,
+		leaseEndpointStmt:            q.leaseEndpointStmt,
+		linkCustomerStmt:             q.linkCustomerStmt,
+		linkDetailsAfterStmt:         q.linkDetailsAfterStmt,
+		linkedCustomersStmt:          q.linkedCustomersStmt,
+		listBatchesStmt:              q.listBatchesStmt,
+		listBatchesAfterStmt:         q.listBatchesAfterStmt,
+		listClientsStmt:              q.listClientsStmt,
+		listDeliveriesStmt:           q.listDeliveriesStmt,
+		listDeliveriesBeforeStmt:     q.listDeliveriesBeforeStmt,
+		listEventsStmt:               q.listEventsStmt,
+		listEventsOfTypeStmt:         q.listEventsOfTypeStmt,
+		listExpiredLinksStmt:         q.listExpiredLinksStmt,
+		listInvitedLinksStmt:         q.listInvitedLinksStmt,
+		listLinksStmt:                q.listLinksStmt,
+		listLinksInStateStmt:         q.listLinksInStateStmt,
+		listOrganisationsStmt:        q.listOrganisationsStmt,
+		listSigningKeysStmt:          q.listSigningKeysStmt,
+		listSitesStmt:                q.listSitesStmt,
+		listWebhookEndpointsStmt:     q.listWebhookEndpointsStmt,
+		markEndpointFailingStmt:      q.markEndpointFailingStmt,
+		markEndpointSucceededStmt:    q.markEndpointSucceededStmt,
+		pendingRowsStmt:              q.pendingRowsStmt,
+		purgeBatchesStmt:             q.purgeBatchesStmt,
+		purgeEventsStmt:              q.purgeEventsStmt,
+		releaseEndpointStmt:          q.releaseEndpointStmt,
+		retryDeliveryStmt:            q.retryDeliveryStmt,
+		revokeClientStmt:             q.revokeClientStmt,
+		revokeLinkStmt:               q.revokeLinkStmt,
+		rowsByIDStmt:                 q.rowsByIDStmt,
+		setClientSecretStmt:          q.setClientSecretStmt,
+		setEndpointSentStmt:          q.setEndpointSentStmt,
+		setSiteRailStmt:              q.setSiteRailStmt,
+		startBatchStmt:               q.startBatchStmt,
+		updateLinkDetailsStmt:        q.updateLinkDetailsStmt,
+		updateSigningKeySecretStmt:   q.updateSigningKeySecretStmt,
+		updateSiteDebitUserStmt:      q.updateSiteDebitUserStmt,
+		updateWebhookEndpointStmt:    q.updateWebhookEndpointStmt,
 	}
 }
