@@ -189,6 +189,14 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{"email-workers", "PYNG_EMAIL_WORKERS", "4", "how many emails to customers this process sends at once (a queue apart from batch execution)", func(c *Config, flag, v string) error {
+		n, err := strconv.Atoi(v)
+		c.Jobs.EmailWorkers = n
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("-%s: %q is not a number from 1 to 1000", flag, v)
+		}
+		return nil
+	}},
 	{"webhook-retry-schedule", "PYNG_WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h", "how long a failed webhook delivery waits before each next attempt (comma-separated Go durations; the first attempt is immediate, the one after the last wait is the last)", func(c *Config, flag, v string) error {
 		c.Jobs.RetrySchedule = nil
 		for part := range strings.SplitSeq(v, ",") {

@@ -35,7 +35,7 @@ func TestConfigDefaults(t *testing.T) {
 		InvitationTTL: 7 * 24 * time.Hour, Sandbox: true, AccessTokenTTL: time.Hour,
 		ClientCacheTTL: 30 * time.Second, RateLimit: 100, TokenRateLimit: 60, LogFormat: "text", MaxConnections: 1000, SettlementDelay: 3 * time.Second,
 		Jobs: jobs.Config{Workers: 8, PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
-			BankDetailsRetention: 90 * 24 * time.Hour, WebhookWorkers: 16, RetrySchedule: jobs.DefaultRetrySchedule, AllowPrivateWebhooks: true},
+			BankDetailsRetention: 90 * 24 * time.Hour, WebhookWorkers: 16, EmailWorkers: 4, RetrySchedule: jobs.DefaultRetrySchedule, AllowPrivateWebhooks: true},
 		SigningKeyReload: time.Minute,
 		BECSCutoffs:      "09:00,15:00", BECSTimezone: "Australia/Sydney",
 		MailFrom: "Pyng <no-reply@pyng.invalid>", ManagementLinkTTL: 30 * 24 * time.Hour,

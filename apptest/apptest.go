@@ -182,7 +182,7 @@ func (s *Server) From(t testing.TB, ip string) *http.Client {
 
 // testJobs polls the queue often so that tests wait little for their batches.
 var testJobs = jobs.Config{Workers: 4, PollInterval: 20 * time.Millisecond, RescueAfter: 10 * time.Second, SweepInterval: time.Minute,
-	WebhookWorkers: 4, RetrySchedule: jobs.DefaultRetrySchedule}
+	WebhookWorkers: 4, EmailWorkers: 2, RetrySchedule: jobs.DefaultRetrySchedule}
 
 // testLogger discards the server's logs unless PYNG_TEST_LOG is set.
 func testLogger() *slog.Logger {

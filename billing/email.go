@@ -40,6 +40,14 @@ func (SendEmailJob) Kind() string { return "send_email" }
 // in all).
 func (SendEmailJob) MaxAttempts() int { return 20 }
 
+// EmailQueue is the queue of the emails: a queue of their own, with workers of their own, so that
+// neither a backlog of emails (the confirmations of many signups) nor an SMTP server that is slow
+// or down ever holds up the execution of batches.
+const EmailQueue = "emails"
+
+// Queue names the job's queue.
+func (SendEmailJob) Queue() string { return EmailQueue }
+
 // RequestManagementLink sends a new management link to the customer of the link, if email is the
 // address the customer gave (compared without regard to case) and the link was ever linked.
 // It answers the same either way, so that it tells no one whether an address is known.

@@ -1,8 +1,9 @@
 // Package jobs runs the server's background work on River, a job queue kept in the server's own
 // database: executing submitted batches, failing rows still open at their 24-hour deadline,
 // removing batches past their 90-day retention, erasing customers' bank details some time after
-// their links end, sending webhook deliveries (on a queue of their own, with the retry schedule),
-// writing customer.expired for invitations past their expiry, and removing events after 30 days.
+// their links end, sending webhook deliveries (on a queue of their own, with the retry schedule)
+// and the customers' emails (on another), writing customer.expired for invitations past their
+// expiry, and removing events after 30 days.
 // The batch execution job, billing.ExecuteBatchJob, is inserted by the store in the same
 // transaction as its batch (see storage.Store.CreateBatch), so an accepted batch always runs; an
 // event is written in the transaction of its change, and ScheduleDeliveries, which runs beside the
@@ -134,6 +135,9 @@ type Config struct {
 	// WebhookWorkers is how many webhook requests this process sends at once, and how many
 	// endpoints' deliveries it works on at once, in a queue of their own (billing.WebhookQueue).
 	WebhookWorkers int
+	// EmailWorkers is how many emails this process sends at once, in a queue of their own
+	// (billing.EmailQueue).
+	EmailWorkers int
 	// AllowPrivateWebhooks lets deliveries go to loopback and private addresses (the sandbox).
 	AllowPrivateWebhooks bool
 	// RetrySchedule is how long a failed delivery waits before each next attempt.
@@ -151,7 +155,7 @@ func (c Config) jobTimeout() time.Duration { return c.RescueAfter / 2 }
 // Workers, PollInterval, RescueAfter and BankDetailsRetention from its settings (by default it
 // polls more often) and takes only SweepInterval from here.
 var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
-	BankDetailsRetention: billing.DefaultBankDetailsRetention, WebhookWorkers: 16, RetrySchedule: DefaultRetrySchedule}
+	BankDetailsRetention: billing.DefaultBankDetailsRetention, WebhookWorkers: 16, EmailWorkers: 4, RetrySchedule: DefaultRetrySchedule}
 
 // NewConfig returns the River configuration that works the server's jobs with service: the
 // workers, the queue's tuning and the periodic sweeps, and the periodic tasks of other
@@ -179,6 +183,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault:   {MaxWorkers: cfg.Workers},
 			billing.WebhookQueue: {MaxWorkers: cfg.WebhookWorkers},
+			billing.EmailQueue:   {MaxWorkers: cfg.EmailWorkers},
 		},
 		Workers:              workers,
 		FetchPollInterval:    cfg.PollInterval,

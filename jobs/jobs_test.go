@@ -3,6 +3,8 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -54,6 +56,66 @@ func TestExecuteBatchSnoozesUntilTheRailSettles(t *testing.T) {
 		}
 		if err := w.Work(ctx, job); err != nil {
 			t.Fatalf("Work of a completed batch = %v, want the job done", err)
+		}
+	})
+}
+
+// TestEmailsNeverHoldUpBatchExecution runs the server's queue with two workers for jobs and one for
+// emails, while the SMTP server hangs (every send waits until the test ends) and more emails wait
+// than there are workers: the batch submitted after them is executed all the same. In one queue,
+// the emails would hold every worker.
+func TestEmailsNeverHoldUpBatchExecution(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		service, db := apptest.NewService(t, engine)
+		site := apptest.NewSite(t, service, "Acme")
+		for i := range 5 { // each signup enqueues its confirmation email
+			apptest.LinkedCustomer(t, service, site, fmt.Sprintf("C%d", i+2))
+		}
+		b := apptest.SubmitOneDebit(t, service, site)
+
+		hung, sending := make(chan struct{}), make(chan struct{}, 10)
+		defer close(hung)
+		cfg := jobs.DefaultConfig
+		cfg.Workers, cfg.EmailWorkers, cfg.PollInterval = 2, 1, 20*time.Millisecond
+		cfg.SendEmailFunc = func(ctx context.Context, _ billing.SendEmailJob) error {
+			sending <- struct{}{}
+			select {
+			case <-hung:
+			case <-ctx.Done():
+			}
+			return errors.New("the SMTP server did not answer")
+		}
+		client, err := db.NewJobClient(jobs.NewConfig(service, slog.New(slog.DiscardHandler), cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stopped, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = client.Stop(stopped)
+		})
+		select {
+		case <-sending:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no email was sent within 30s")
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got, err := db.GetBatchByID(ctx, b.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State == billing.BatchCompleted {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the batch is %s 30s after the queue started, while the emails hang", got.State)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 }
