@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -34,7 +35,7 @@ func TestConfigDefaults(t *testing.T) {
 		Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:pyng.db", PublicURL: "http://127.0.0.1:8080",
 		InvitationTTL: 7 * 24 * time.Hour, Sandbox: true, AccessTokenTTL: time.Hour,
 		ClientCacheTTL: 30 * time.Second, RateLimit: 100, TokenRateLimit: 60, LogFormat: "text", MaxConnections: 1000, SettlementDelay: 3 * time.Second,
-		Jobs: jobs.Config{Workers: 8, PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
+		Jobs: jobs.Config{Workers: min(8, 2*runtime.GOMAXPROCS(0)), PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
 			BankDetailsRetention: 90 * 24 * time.Hour, WebhookWorkers: 16, EmailWorkers: 4, RetrySchedule: jobs.DefaultRetrySchedule, AllowPrivateWebhooks: true},
 		SigningKeyReload: time.Minute,
 		BECSCutoffs:      "09:00,15:00", BECSTimezone: "Australia/Sydney",
@@ -48,13 +49,13 @@ func TestConfigDefaults(t *testing.T) {
 func TestConfigFromEnvironmentAndFlags(t *testing.T) {
 	env := map[string]string{
 		"PYNG_ADDR": "0.0.0.0:9000", "PYNG_DATABASE_URL": "postgres://db/pyng", "PYNG_INVITATION_TTL": "48h",
-		"PYNG_SANDBOX": "false",
+		"PYNG_SANDBOX": "false", "PYNG_JOB_WORKERS": "12",
 	}
 	c, err := load(t, env, "-invitation-ttl", "1h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "0.0.0.0:9000" || c.DatabaseURL != "postgres://db/pyng" || c.Sandbox {
+	if c.Addr != "0.0.0.0:9000" || c.DatabaseURL != "postgres://db/pyng" || c.Sandbox || c.Jobs.Workers != 12 {
 		t.Errorf("environment not applied: %+v", c)
 	}
 	if c.InvitationTTL != time.Hour {
@@ -89,6 +90,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"negative token rate limit", []string{"-token-rate-limit", "-1"}, "-token-rate-limit"},
 		{"token rate limit not a number", []string{"-token-rate-limit", "NaN"}, "-token-rate-limit: \"NaN\" is not a number of requests a minute"},
 		{"job workers not a number", []string{"-job-workers", "many"}, "-job-workers"},
+		{"job workers not auto", []string{"-job-workers", "Auto"}, "-job-workers"},
 		{"no connections", []string{"-max-connections", "0"}, "-max-connections"},
 		{"connections not a number", []string{"-max-connections", "lots"}, "-max-connections"},
 		{"rescue too soon", []string{"-job-rescue-after", "1s"}, "-job-rescue-after must be at least 2s"},
