@@ -153,12 +153,7 @@ var settings = []setting{
 			c.Jobs.Workers = autoJobWorkers()
 			return nil
 		}
-		n, err := strconv.Atoi(v)
-		c.Jobs.Workers = n
-		if err != nil || n < 1 || n > 1000 {
-			return fmt.Errorf("-%s: %q is not auto or a number from 1 to 1000", flag, v)
-		}
-		return nil
+		return workers(func(c *Config) *int { return &c.Jobs.Workers })(c, flag, v)
 	}},
 	{"job-poll-interval", "PYNG_JOB_POLL_INTERVAL", "200ms", "how often the job queue is polled (PostgreSQL also notifies at once)",
 		duration(func(c *Config) *time.Duration { return &c.Jobs.PollInterval }, atLeast(time.Millisecond))},
@@ -186,22 +181,10 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"webhook-workers", "PYNG_WEBHOOK_WORKERS", "16", "how many webhook deliveries this process sends at once (a queue apart from batch execution)", func(c *Config, flag, v string) error {
-		n, err := strconv.Atoi(v)
-		c.Jobs.WebhookWorkers = n
-		if err != nil || n < 1 || n > 1000 {
-			return fmt.Errorf("-%s: %q is not a number from 1 to 1000", flag, v)
-		}
-		return nil
-	}},
-	{"email-workers", "PYNG_EMAIL_WORKERS", "4", "how many emails to customers this process sends at once (a queue apart from batch execution)", func(c *Config, flag, v string) error {
-		n, err := strconv.Atoi(v)
-		c.Jobs.EmailWorkers = n
-		if err != nil || n < 1 || n > 1000 {
-			return fmt.Errorf("-%s: %q is not a number from 1 to 1000", flag, v)
-		}
-		return nil
-	}},
+	{"webhook-workers", "PYNG_WEBHOOK_WORKERS", "16", "how many webhook deliveries this process sends at once (a queue apart from batch execution)",
+		workers(func(c *Config) *int { return &c.Jobs.WebhookWorkers })},
+	{"email-workers", "PYNG_EMAIL_WORKERS", "4", "how many emails to customers this process sends at once (a queue apart from batch execution)",
+		workers(func(c *Config) *int { return &c.Jobs.EmailWorkers })},
 	{"webhook-retry-schedule", "PYNG_WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h", "how long a failed webhook delivery waits before each next attempt (comma-separated Go durations; the first attempt is immediate, the one after the last wait is the last)", func(c *Config, flag, v string) error {
 		c.Jobs.RetrySchedule = nil
 		for part := range strings.SplitSeq(v, ",") {
@@ -310,6 +293,18 @@ func duration(field func(*Config) *time.Duration, bound func(flag string, d time
 			err = errors.Join(err, bound(flag, d))
 		}
 		return err
+	}
+}
+
+// workers parses a number of workers, from 1 to 1000, into *field(c).
+func workers(field func(*Config) *int) func(*Config, string, string) error {
+	return func(c *Config, flag, v string) error {
+		n, err := strconv.Atoi(v)
+		*field(c) = n
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("-%s: %q is not a number from 1 to 1000", flag, v)
+		}
+		return nil
 	}
 }
 

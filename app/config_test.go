@@ -91,6 +91,8 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"token rate limit not a number", []string{"-token-rate-limit", "NaN"}, "-token-rate-limit: \"NaN\" is not a number of requests a minute"},
 		{"job workers not a number", []string{"-job-workers", "many"}, "-job-workers"},
 		{"job workers not auto", []string{"-job-workers", "Auto"}, "-job-workers"},
+		{"no email workers", []string{"-email-workers", "0"}, "-email-workers"},
+		{"too many webhook workers", []string{"-webhook-workers", "1001"}, "-webhook-workers"},
 		{"no connections", []string{"-max-connections", "0"}, "-max-connections"},
 		{"connections not a number", []string{"-max-connections", "lots"}, "-max-connections"},
 		{"rescue too soon", []string{"-job-rescue-after", "1s"}, "-job-rescue-after must be at least 2s"},
