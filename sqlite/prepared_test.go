@@ -4,7 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,9 +16,20 @@ import (
 // so.
 func TestHandWrittenStatementsArePrepared(t *testing.T) {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	names, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
+	}
+	var files []*ast.File
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
 	}
 	prepared := map[string]bool{}
 	for _, q := range handWritten {
@@ -27,7 +38,7 @@ func TestHandWrittenStatementsArePrepared(t *testing.T) {
 	consts := map[string]string{}    // the package's string constants, by name
 	runs := map[string]token.Pos{}   // the names exec and query run
 	direct := map[string]token.Pos{} // the names run on e.db without them
-	for _, f := range pkgs["sqlite"].Files {
+	for _, f := range files {
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.ValueSpec:
