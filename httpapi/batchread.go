@@ -294,7 +294,7 @@ func (br *batchReader) readRows(raw []byte, n int) ([]rowRead, error) {
 			if err != nil {
 				return nil, err
 			}
-			field, known := rowField(name)
+			i, known := rowField(name)
 			if !known {
 				row.unknown++
 				if err := dec.SkipValue(); err != nil {
@@ -302,7 +302,7 @@ func (br *batchReader) readRows(raw []byte, n int) ([]rowRead, error) {
 				}
 				continue
 			}
-			i := slices.Index(rowFields[:], field)
+			field := rowFields[i]
 			br.repeated = br.repeated || seen[i]
 			seen[i] = true
 			v, err := dec.ReadValue()
@@ -493,19 +493,21 @@ func rowPlaceOf(name []byte, index int) (string, bool) {
 		return "", true
 	}
 	if field, ok := bytes.CutPrefix(rest, []byte(".")); ok {
-		return rowField(field)
+		if i, known := rowField(field); known {
+			return rowFields[i], true
+		}
 	}
 	return "", false
 }
 
-// rowField reports whether name is a member of a row, and which.
-func rowField(name []byte) (string, bool) {
-	for _, f := range rowFields {
+// rowField reports whether name is a member of a row, and which: its index in rowFields.
+func rowField(name []byte) (int, bool) {
+	for i, f := range rowFields {
 		if string(name) == f {
-			return f, true
+			return i, true
 		}
 	}
-	return "", false
+	return -1, false
 }
 
 // leastMembers keeps, of the member names offered, the k least by (index, name), and counts them
