@@ -153,7 +153,10 @@ var settings = []setting{
 			c.Jobs.Workers = autoJobWorkers()
 			return nil
 		}
-		return workers(func(c *Config) *int { return &c.Jobs.Workers })(c, flag, v)
+		if err := workers(func(c *Config) *int { return &c.Jobs.Workers })(c, flag, v); err != nil {
+			return fmt.Errorf("%w, or auto", err)
+		}
+		return nil
 	}},
 	{"job-poll-interval", "PYNG_JOB_POLL_INTERVAL", "200ms", "how often the job queue is polled (PostgreSQL also notifies at once)",
 		duration(func(c *Config) *time.Duration { return &c.Jobs.PollInterval }, atLeast(time.Millisecond))},

@@ -90,7 +90,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"negative token rate limit", []string{"-token-rate-limit", "-1"}, "-token-rate-limit"},
 		{"token rate limit not a number", []string{"-token-rate-limit", "NaN"}, "-token-rate-limit: \"NaN\" is not a number of requests a minute"},
 		{"job workers not a number", []string{"-job-workers", "many"}, "-job-workers"},
-		{"job workers not auto", []string{"-job-workers", "Auto"}, "-job-workers"},
+		{"job workers not auto", []string{"-job-workers", "Auto"}, `-job-workers: "Auto" is not a number from 1 to 1000, or auto`},
 		{"no email workers", []string{"-email-workers", "0"}, "-email-workers"},
 		{"too many webhook workers", []string{"-webhook-workers", "1001"}, "-webhook-workers"},
 		{"no connections", []string{"-max-connections", "0"}, "-max-connections"},
