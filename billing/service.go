@@ -436,8 +436,12 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		invalid("bsb", "Enter a BSB of 6 digits, like 062-000.")
 	}
 	c.AccountNumber = stripSeparators(c.AccountNumber)
-	if !allDigits(c.AccountNumber) || len(c.AccountNumber) < 5 || len(c.AccountNumber) > 9 {
+	switch {
+	case !allDigits(c.AccountNumber) || len(c.AccountNumber) < 5 || len(c.AccountNumber) > 9:
 		invalid("accountNumber", "Enter an account number of 5 to 9 digits.")
+	case strings.Trim(c.AccountNumber, "0") == "":
+		// No bank account is all zeros, and a direct-entry file refuses one.
+		invalid("accountNumber", "Enter your account number: it cannot be all zeros.")
 	}
 	if !d.Consent {
 		invalid("consent", "Tick the box to agree to the direct debit agreement.")

@@ -448,6 +448,7 @@ func TestInvalidSignupShowsEachProblemBesideItsField(t *testing.T) {
 			{name: "account number must have at least 5 digits", change: map[string]string{"accountNumber": "1234"}, messages: []string{"Enter an account number of 5 to 9 digits."}},
 			{name: "account number must have at most 9 digits", change: map[string]string{"accountNumber": "1234567890"}, messages: []string{"Enter an account number of 5 to 9 digits."}},
 			{name: "account number must be digits", change: map[string]string{"accountNumber": "1234abcd"}, messages: []string{"Enter an account number of 5 to 9 digits."}},
+			{name: "account number must not be all zeros", change: map[string]string{"accountNumber": "00-000"}, messages: []string{"Enter your account number: it cannot be all zeros."}},
 			{name: "consent is required", drop: "consent", messages: []string{"Tick the box to agree to the direct debit agreement."}},
 			{
 				name:   "every problem is reported at once",
