@@ -246,6 +246,9 @@ type Batch struct {
 	Deadline time.Time
 	// RetainUntil is when the batch is removed and its reference freed (SubmittedAt + BatchRetention).
 	RetainUntil time.Time
+	// Rail is the payment rail the batch's debits go to: its site's when the batch was accepted
+	// (set by the store from the site's row), kept when the site moves to another.
+	Rail string
 }
 
 // Row is one debit of a batch and its outcome.

@@ -169,7 +169,7 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 		_, err := s.batches.ExpireBatch(ctx, b.ID, now)
 		return err == nil, 0, err
 	}
-	site, siteRail, err := s.railOf(ctx, b.SiteID)
+	site, siteRail, err := s.railOf(ctx, b)
 	if err != nil {
 		return false, 0, err
 	}
@@ -196,21 +196,21 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 	return false, wait, nil
 }
 
-// railOf returns the batch's site and the rail it names. A site naming a rail this service has not
-// registered is a fault of the server's set-up, which no retry mends until it is fixed.
-// The site is read afresh, not from the cache, so that a site an operator moves to another rail
-// (SetSiteRail) is routed there by every replica from its next step.
-func (s *Service) railOf(ctx context.Context, siteID string) (Site, rail.Rail, error) {
-	site, err := s.store.GetSite(ctx, siteID)
+// railOf returns the batch's site and the rail the batch was accepted on: a site that an operator
+// moves to another rail (SetSiteRail) keeps its earlier batches on the rail that may have taken
+// their debits already. A batch naming a rail this service has not registered is a fault of the
+// server's set-up, which no retry mends until it is fixed.
+func (s *Service) railOf(ctx context.Context, b Batch) (Site, rail.Rail, error) {
+	site, err := s.store.GetSite(ctx, b.SiteID)
 	if err != nil {
 		return Site{}, nil, fmt.Errorf("get site: %w", err)
 	}
-	siteRail, ok := s.rails[site.Rail]
+	batchRail, ok := s.rails[b.Rail]
 	if !ok {
-		return Site{}, nil, fmt.Errorf("site %s names the payment rail %q, which is not registered with the service (registered: %s)",
-			site.ID, site.Rail, strings.Join(slices.Sorted(maps.Keys(s.rails)), ", "))
+		return Site{}, nil, fmt.Errorf("batch %s of site %s names the payment rail %q, which is not registered with the service (registered: %s)",
+			b.ID, b.SiteID, b.Rail, strings.Join(slices.Sorted(maps.Keys(s.rails)), ", "))
 	}
-	return site, siteRail, nil
+	return site, batchRail, nil
 }
 
 // submitPending fails the pending rows whose customer is not linked, sends the rest to the site's

@@ -37,7 +37,8 @@ type BatchStore interface {
 	// transaction, so that an accepted batch always runs. If the site has a batch with the same
 	// reference whose RetainUntil is after b.SubmittedAt, nothing is written and that batch is
 	// returned with created false (so of concurrent identical submissions one creates, the rest
-	// read it); an older batch with the reference is deleted first.
+	// read it); an older batch with the reference is deleted first. The batch is stored on its
+	// site's rail as the site's row stands in that transaction, whatever b.Rail says.
 	CreateBatch(ctx context.Context, b Batch, rows []Row) (stored Batch, created bool, err error)
 	// GetBatch returns the retained batch of the site with the reference, or ErrNotFound.
 	GetBatch(ctx context.Context, siteID, reference string) (Batch, error)

@@ -505,9 +505,9 @@ func (s *Service) CreateSite(ctx context.Context, organisationID, name string) (
 	return site, nil
 }
 
-// SetSiteRail moves a site to the named rail (operators only): its debits not yet submitted go to
-// that rail from their batch's next step. Debits a rail has taken stay with it. The rail must be
-// registered with the service.
+// SetSiteRail moves a site to the named rail (operators only): the batches accepted from then on
+// go to that rail; a batch accepted before stays on the rail it was accepted on, so that no debit
+// is taken by two rails. The rail must be registered with the service.
 func (s *Service) SetSiteRail(ctx context.Context, siteID, railName string) (Site, error) {
 	if _, ok := s.rails[railName]; !ok {
 		return Site{}, Errorf(CodeInvalidField, "rail", fmt.Sprintf("rail must be one of %s.", strings.Join(slices.Sorted(maps.Keys(s.rails)), ", ")))

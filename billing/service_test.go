@@ -130,6 +130,66 @@ func TestDebitsGoToTheRailOfTheirSiteInItsCurrency(t *testing.T) {
 	})
 }
 
+// queueingRail holds every debit for a later cut-off (as the BECS rail does), and keeps what it
+// was sent.
+type queueingRail struct{ recordingRail }
+
+func (r *queueingRail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
+	if _, err := r.recordingRail.Submit(ctx, debits); err != nil {
+		return nil, err
+	}
+	out := make([]rail.Outcome, len(debits))
+	for i, d := range debits {
+		out[i] = rail.Outcome{Key: d.Key, Queued: true, SettlesAt: time.Now().Add(time.Hour)}
+	}
+	return out, nil
+}
+
+// TestASiteMovedToAnotherRailLeavesItsEarlierBatchesOnTheirs: a debit the first rail holds for its
+// cut-off must not be sent to the second rail as well (it would be collected twice); the batches
+// accepted after the move go to the second.
+func TestASiteMovedToAnotherRailLeavesItsEarlierBatchesOnTheirs(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db storage.Database) {
+		ctx := context.Background()
+		files, other := &queueingRail{}, &recordingRail{}
+		service := newService(db, map[string]rail.Rail{"files": files, "other": other})
+		site, err := service.CreateSite(ctx, newOrganisation(t, db), "Acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if site, err = service.SetSiteRail(ctx, site.ID, "files"); err != nil {
+			t.Fatal(err)
+		}
+		before := apptest.SubmitOneDebit(t, service, site)
+		if done, _, err := service.ExecuteBatch(ctx, before.ID); err != nil || done {
+			t.Fatalf("ExecuteBatch = %v, %v; want the debit held by its rail", done, err)
+		}
+		if _, err := service.SetSiteRail(ctx, site.ID, "other"); err != nil {
+			t.Fatal(err)
+		}
+		if done, _, err := service.ExecuteBatch(ctx, before.ID); err != nil || done {
+			t.Fatalf("ExecuteBatch after the move = %v, %v; want the debit still held by its rail", done, err)
+		}
+		if sent := files.sent(); len(sent) != 2 || sent[0].Key != sent[1].Key {
+			t.Errorf("the first rail was sent %+v, want the one debit, once a step", sent)
+		}
+		if sent := other.sent(); len(sent) != 0 {
+			t.Fatalf("the second rail was sent %+v of a batch accepted before the move", sent)
+		}
+
+		after := apptest.SubmitBatch(t, service, site, "B2", billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100})
+		if after.Rail != "other" {
+			t.Errorf("a batch accepted after the move is on %q, want other", after.Rail)
+		}
+		if done, _, err := service.ExecuteBatch(ctx, after.ID); err != nil || !done {
+			t.Fatalf("ExecuteBatch of a batch accepted after the move = %v, %v; want done", done, err)
+		}
+		if sent := other.sent(); len(sent) != 1 {
+			t.Errorf("the second rail was sent %+v, want the later batch's debit", sent)
+		}
+	})
+}
+
 func TestExecutionFailsWhenTheSiteRailIsNotRegistered(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, db storage.Database) {
 		ctx := context.Background()

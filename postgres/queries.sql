@@ -123,12 +123,15 @@ DELETE FROM batches
 WHERE site_id = @site_id AND reference = @reference AND retain_until <= @at;
 
 -- name: InsertBatch :one
+-- The batch takes its site's rail as the site's row stands now (not as a cache holds it); an
+-- unknown site's batch is refused by the foreign key.
 -- Returns no row when the site has a batch with the reference (waiting, if another transaction
 -- is inserting it, for that transaction to end).
 INSERT INTO batches (id, site_id, reference, fingerprint, state, row_count, total_amount,
-                     submitted_at, completed_at, deadline_at, retain_until)
+                     submitted_at, completed_at, deadline_at, retain_until, rail)
 VALUES (@id, @site_id, @reference, @fingerprint, @state, @row_count, @total_amount,
-        @submitted_at, sqlc.narg(completed_at), @deadline_at, @retain_until)
+        @submitted_at, sqlc.narg(completed_at), @deadline_at, @retain_until,
+        coalesce((SELECT sites.rail FROM sites WHERE sites.id = @site_id), ''))
 ON CONFLICT (site_id, reference) DO NOTHING
 RETURNING *;
 

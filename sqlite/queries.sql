@@ -123,12 +123,14 @@ DELETE FROM batches
 WHERE site_id = sqlc.arg(site_id) AND reference = sqlc.arg(reference) AND retain_until <= sqlc.arg(at);
 
 -- name: InsertBatch :one
+-- The batch takes its site's rail as the site's row stands now (not as a cache holds it); an
+-- unknown site's batch is refused by the foreign key.
 -- Returns no row when the site has a batch with the reference.
 INSERT INTO batches (id, site_id, reference, fingerprint, state, row_count, total_amount,
-                     submitted_at, completed_at, deadline_at, retain_until)
+                     submitted_at, completed_at, deadline_at, retain_until, rail)
 VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(reference), sqlc.arg(fingerprint), sqlc.arg(state),
         sqlc.arg(row_count), sqlc.arg(total_amount), sqlc.arg(submitted_at), sqlc.narg(completed_at),
-        sqlc.arg(deadline_at), sqlc.arg(retain_until))
+        sqlc.arg(deadline_at), sqlc.arg(retain_until), coalesce((SELECT sites.rail FROM sites WHERE sites.id = sqlc.arg(site_id)), ''))
 ON CONFLICT (site_id, reference) DO NOTHING
 RETURNING *;
 

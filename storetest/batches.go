@@ -96,6 +96,7 @@ func batchOf(siteID string, req billing.BatchRequest, at time.Time) (billing.Bat
 		SubmittedAt: at,
 		Deadline:    at.Add(billing.RowDeadline),
 		RetainUntil: at.Add(billing.BatchRetention),
+		Rail:        "sandbox", // the suite's sites' rail
 	}
 	rows := make([]billing.Row, len(req.Rows))
 	for i, r := range req.Rows {
@@ -194,6 +195,23 @@ func (s batchSuite) createBatch(t *testing.T) {
 		}
 		wantEqual(t, "GetBatchByID", getBatch(t, b.store, batch.ID), batch)
 		wantEqual(t, "BatchRows", batchRows(t, b.store, batch.ID, ""), rows)
+	})
+	t.Run("a batch is on its site's rail as it stands when the batch is created, and stays there", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		ctx := context.Background()
+		wantErr(t, "SetSiteRail", b.store.SetSiteRail(ctx, b.site.ID, "becs"), nil)
+		batch, rows := newBatch(b.site.ID, "batch-1", 1, t0)
+		batch.Rail = "" // the Service leaves it to the store
+		stored, _, err := b.store.CreateBatch(ctx, batch, rows)
+		wantErr(t, "CreateBatch", err, nil)
+		if stored.Rail != "becs" {
+			t.Fatalf("CreateBatch stored the batch on %q, want its site's becs", stored.Rail)
+		}
+		wantErr(t, "SetSiteRail", b.store.SetSiteRail(ctx, b.site.ID, "sandbox"), nil)
+		if got := getBatch(t, b.store, batch.ID); got.Rail != "becs" {
+			t.Fatalf("after its site moved to the sandbox, the batch is on %q, want becs still", got.Rail)
+		}
 	})
 	t.Run("an unknown batch is not found", func(t *testing.T) {
 		t.Parallel()

@@ -201,6 +201,7 @@ type BatchRecord struct {
 	CompletedAt sql.NullInt64
 	DeadlineAt  int64
 	RetainUntil int64
+	Rail        string
 }
 
 func (r BatchRecord) Batch() billing.Batch {
@@ -216,6 +217,7 @@ func (r BatchRecord) Batch() billing.Batch {
 		CompletedAt: FromNullMillis(r.CompletedAt),
 		Deadline:    billing.FromMillis(r.DeadlineAt),
 		RetainUntil: billing.FromMillis(r.RetainUntil),
+		Rail:        r.Rail,
 	}
 }
 

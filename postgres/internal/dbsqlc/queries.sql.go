@@ -803,7 +803,7 @@ func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, erro
 }
 
 const getBatch = `-- name: GetBatch :one
-SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches WHERE site_id = $1 AND reference = $2
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until, rail FROM batches WHERE site_id = $1 AND reference = $2
 `
 
 type GetBatchParams struct {
@@ -826,12 +826,13 @@ func (q *Queries) GetBatch(ctx context.Context, arg GetBatchParams) (Batch, erro
 		&i.CompletedAt,
 		&i.DeadlineAt,
 		&i.RetainUntil,
+		&i.Rail,
 	)
 	return i, err
 }
 
 const getBatchByID = `-- name: GetBatchByID :one
-SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches WHERE id = $1
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until, rail FROM batches WHERE id = $1
 `
 
 func (q *Queries) GetBatchByID(ctx context.Context, id string) (Batch, error) {
@@ -849,6 +850,7 @@ func (q *Queries) GetBatchByID(ctx context.Context, id string) (Batch, error) {
 		&i.CompletedAt,
 		&i.DeadlineAt,
 		&i.RetainUntil,
+		&i.Rail,
 	)
 	return i, err
 }
@@ -1157,11 +1159,12 @@ func (q *Queries) InsertAttempts(ctx context.Context, arg InsertAttemptsParams) 
 
 const insertBatch = `-- name: InsertBatch :one
 INSERT INTO batches (id, site_id, reference, fingerprint, state, row_count, total_amount,
-                     submitted_at, completed_at, deadline_at, retain_until)
+                     submitted_at, completed_at, deadline_at, retain_until, rail)
 VALUES ($1, $2, $3, $4, $5, $6, $7,
-        $8, $9, $10, $11)
+        $8, $9, $10, $11,
+        coalesce((SELECT sites.rail FROM sites WHERE sites.id = $2), ''))
 ON CONFLICT (site_id, reference) DO NOTHING
-RETURNING id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until
+RETURNING id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until, rail
 `
 
 type InsertBatchParams struct {
@@ -1178,6 +1181,8 @@ type InsertBatchParams struct {
 	RetainUntil int64
 }
 
+// The batch takes its site's rail as the site's row stands now (not as a cache holds it); an
+// unknown site's batch is refused by the foreign key.
 // Returns no row when the site has a batch with the reference (waiting, if another transaction
 // is inserting it, for that transaction to end).
 func (q *Queries) InsertBatch(ctx context.Context, arg InsertBatchParams) (Batch, error) {
@@ -1207,6 +1212,7 @@ func (q *Queries) InsertBatch(ctx context.Context, arg InsertBatchParams) (Batch
 		&i.CompletedAt,
 		&i.DeadlineAt,
 		&i.RetainUntil,
+		&i.Rail,
 	)
 	return i, err
 }
@@ -1616,7 +1622,7 @@ func (q *Queries) LinkedCustomers(ctx context.Context, arg LinkedCustomersParams
 }
 
 const listBatches = `-- name: ListBatches :many
-SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until, rail FROM batches
 WHERE site_id = $1
 ORDER BY submitted_at DESC, id DESC
 LIMIT $2
@@ -1648,6 +1654,7 @@ func (q *Queries) ListBatches(ctx context.Context, arg ListBatchesParams) ([]Bat
 			&i.CompletedAt,
 			&i.DeadlineAt,
 			&i.RetainUntil,
+			&i.Rail,
 		); err != nil {
 			return nil, err
 		}
@@ -1660,7 +1667,7 @@ func (q *Queries) ListBatches(ctx context.Context, arg ListBatchesParams) ([]Bat
 }
 
 const listBatchesAfter = `-- name: ListBatchesAfter :many
-SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until FROM batches
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until, rail FROM batches
 WHERE site_id = $1 AND (submitted_at, id) < ($2::bigint, $3::text)
 ORDER BY submitted_at DESC, id DESC
 LIMIT $4
@@ -1700,6 +1707,7 @@ func (q *Queries) ListBatchesAfter(ctx context.Context, arg ListBatchesAfterPara
 			&i.CompletedAt,
 			&i.DeadlineAt,
 			&i.RetainUntil,
+			&i.Rail,
 		); err != nil {
 			return nil, err
 		}

@@ -31,6 +31,7 @@ type Batch struct {
 	CompletedAt sql.NullInt64
 	DeadlineAt  int64
 	RetainUntil int64
+	Rail        string
 }
 
 type BatchRow struct {

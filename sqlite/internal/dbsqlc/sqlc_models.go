@@ -29,6 +29,7 @@ type Batch struct {
 	CompletedAt sql.NullInt64
 	DeadlineAt  int64
 	RetainUntil int64
+	Rail        string
 }
 
 type BatchRow struct {
