@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -96,11 +97,22 @@ func BECSTasks(ctx context.Context, db storage.Database, service *billing.Servic
 	if err != nil {
 		return nil, err
 	}
+	var warnedMu sync.Mutex
+	warnedExpired := map[string]bool{} // once a process: an expired file is listed at every delivery
 	deliver := func(ctx context.Context) error {
 		if dest == nil {
 			return nil
 		}
-		files, err := r.Deliver(ctx, dest)
+		files, expired, err := r.Deliver(ctx, dest)
+		warnedMu.Lock()
+		for _, f := range expired {
+			if !warnedExpired[f.ID] {
+				warnedExpired[f.ID] = true
+				logger.Warn("BECS file not delivered: too late to lodge, its rows fail expired; do not lodge it with the bank",
+					"file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "lodgeBy", f.LodgeBy(), "to", dest.String())
+			}
+		}
+		warnedMu.Unlock()
 		for _, f := range files {
 			if dest.Lodges() {
 				logger.Info("BECS file lodged with the bank by SFTP", "file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "to", dest.String())

@@ -160,7 +160,7 @@ func TestACutFileHoldsEveryQueuedDebitOnceAndItsRowsSucceedWhenLodged(t *testing
 		}
 
 		dir := t.TempDir()
-		delivered, err := f.rail.Deliver(ctx, becs.Dir(dir))
+		delivered, _, err := f.rail.Deliver(ctx, becs.Dir(dir))
 		if err != nil || len(delivered) != 1 {
 			t.Fatalf("Deliver = %+v, %v", delivered, err)
 		}
@@ -171,7 +171,7 @@ func TestACutFileHoldsEveryQueuedDebitOnceAndItsRowsSucceedWhenLodged(t *testing
 		if written, _ := os.ReadFile(filepath.Join(dir, file.Name())); !bytes.Equal(written, content) {
 			t.Fatal("the delivered file's bytes differ from the stored file's")
 		}
-		if again, err := f.rail.Deliver(ctx, becs.Dir(dir)); err != nil || len(again) != 0 {
+		if again, _, err := f.rail.Deliver(ctx, becs.Dir(dir)); err != nil || len(again) != 0 {
 			t.Fatalf("a second Deliver = %+v, %v; want nothing", again, err)
 		}
 		if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileDelivered {
@@ -420,7 +420,7 @@ func TestConcurrentDeliveriesPutEachFileOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wg.Go(func() { delivered[i], errs[i] = r.Deliver(ctx, dest) })
+			wg.Go(func() { delivered[i], _, errs[i] = r.Deliver(ctx, dest) })
 		}
 		wg.Wait()
 		files, err := f.rail.Files(ctx, f.site.ID)
@@ -443,4 +443,57 @@ func TestConcurrentDeliveriesPutEachFileOnce(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestASiteWhoseDebitsExceedAFilesTotalIsCutIntoSeveralFiles queues more than a file's ten-digit
+// amount fields hold (9,999,999,999 cents) for one site: the cut makes as many files as keep
+// each file's totals within them, rather than failing the site's cut at every cut-off.
+func TestASiteWhoseDebitsExceedAFilesTotalIsCutIntoSeveralFiles(t *testing.T) {
+	for _, selfBalancing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("selfBalancing=%t", selfBalancing), func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				f := newFixture(t, engine)
+				u := User
+				u.SelfBalancing = selfBalancing
+				if _, err := f.rail.SetUser(ctx, f.site.ID, u); err != nil {
+					t.Fatal(err)
+				}
+				amounts := []int64{100}
+				for range 25 {
+					amounts = append(amounts, billing.MaxAmount)
+				}
+				f.submit(t, "B1", amounts...)
+				files, err := f.rail.Cut(ctx, sydney)
+				if err != nil || len(files) != 3 {
+					t.Fatalf("Cut = %d files, %v; want 3: at most 9 debits of %d in each", len(files), err, billing.MaxAmount)
+				}
+				rows, total := 0, int64(0)
+				for _, file := range files {
+					rows, total = rows+file.Rows, total+file.Total
+					content, err := f.rail.Content(ctx, file.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					parsed, err := aba.Read(bytes.NewReader(content))
+					if err != nil {
+						t.Fatalf("file %s does not read: %v", file.ID, err)
+					}
+					want := aba.Totals{Net: file.Total, Debit: file.Total, Count: file.Rows}
+					if selfBalancing {
+						want = aba.Totals{Net: 0, Credit: file.Total, Debit: file.Total, Count: file.Rows + 1}
+					}
+					if got := parsed.Totals(); got != want || file.Total > 9_999_999_999 {
+						t.Errorf("file %s: totals %+v, want %+v within 9,999,999,999", file.ID, got, want)
+					}
+				}
+				if rows != len(amounts) || total != 100+25*billing.MaxAmount {
+					t.Fatalf("the files hold %d debits, %d cents; want every debit once: %d, %d", rows, total, len(amounts), 100+25*billing.MaxAmount)
+				}
+				if again, err := f.rail.Cut(ctx, sydney); err != nil || len(again) != 0 {
+					t.Fatalf("a second Cut = %+v, %v; want nothing left", again, err)
+				}
+			})
+		})
+	}
 }

@@ -72,7 +72,7 @@ func crashChild(url string) int {
 		_, err = r.Cut(ctx, sydney)
 	}
 	if err == nil {
-		_, err = r.Deliver(ctx, dest)
+		_, _, err = r.Deliver(ctx, dest)
 	}
 	fmt.Fprintln(os.Stderr, "the child was not killed:", err)
 	return 3
@@ -190,7 +190,7 @@ func waitDelivered(t *testing.T, r *becs.Rail, db storage.Database, dest becs.De
 	t.Helper()
 	ctx := context.Background()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := r.Deliver(ctx, dest); err != nil {
+		if _, _, err := r.Deliver(ctx, dest); err != nil {
 			t.Fatal(err)
 		}
 		var left int

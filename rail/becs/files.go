@@ -66,12 +66,17 @@ func (f File) Name() string { return f.ID + ".aba" }
 // maxFileRows bounds the debits of one file, inside the format's six-digit count.
 const maxFileRows = 500_000
 
-// Cut puts every queued debit of each site into a new file of the site, stored whole with its
-// checksum, and returns the files it cut. Each file is cut in one transaction that claims its
-// debits, so a debit goes in exactly one file however many replicas cut at once, and a cut
-// interrupted leaves nothing. A debit whose deadline is less than LodgeMargin away is left out:
-// its file could not be lodged in time, so its row fails expired. loc is the debit user's time
-// zone, in which the file's processing date is the day of the cut.
+// maxFileTotal bounds the sum of one file's debits, in cents: the most its totals' ten-digit
+// amount fields hold, as does, self-balancing, its credit of that sum.
+const maxFileTotal = 9_999_999_999
+
+// Cut puts every queued debit of each site into new files of the site, stored whole with their
+// checksums, and returns the files it cut: as many as keep each within maxFileRows debits and
+// maxFileTotal cents. Each file is cut in one transaction that claims its debits, so a debit
+// goes in exactly one file however many replicas cut at once, and a cut interrupted leaves
+// nothing. A debit whose deadline is less than LodgeMargin away is left out: its file could not
+// be lodged in time, so its row fails expired. loc is the debit user's time zone, in which the
+// file's processing date is the day of the cut.
 func (r *Rail) Cut(ctx context.Context, loc *time.Location) ([]File, error) {
 	now := r.clock.Now()
 	var sites []string
@@ -87,12 +92,14 @@ func (r *Rail) Cut(ctx context.Context, loc *time.Location) ([]File, error) {
 	var files []File
 	var errs []error
 	for _, site := range sites {
-		f, cut, err := r.cutSite(ctx, site, now, loc)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("becs rail: cut a file of site %s: %w", site, err))
-			continue
-		}
-		if cut {
+		for {
+			f, cut, err := r.cutSite(ctx, site, now, loc)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("becs rail: cut a file of site %s: %w", site, err))
+			}
+			if err != nil || !cut {
+				break
+			}
 			files = append(files, f)
 		}
 	}
@@ -116,12 +123,17 @@ func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, loc *tim
 			return err
 		}
 		var debits []claimed
+		// The first debits by key that fit in one file. A debit another cut claimed meanwhile is
+		// left out, which only makes the file smaller.
 		err = tx.Query(ctx, r.q(`UPDATE becs_debits SET file_id = $1
-WHERE idempotency_key IN (SELECT idempotency_key FROM becs_debits
-                          WHERE site_id = $2 AND file_id IS NULL AND deadline > $3 ORDER BY idempotency_key LIMIT $4)
+WHERE idempotency_key IN (SELECT idempotency_key FROM (
+                            SELECT idempotency_key, sum(amount) OVER (ORDER BY idempotency_key) AS running_total
+                            FROM becs_debits WHERE site_id = $2 AND file_id IS NULL AND deadline > $3
+                            ORDER BY idempotency_key LIMIT $4) AS first
+                          WHERE running_total <= $5)
   AND file_id IS NULL
 RETURNING idempotency_key, lodgement_reference, bsb, account_number, title, amount, deadline`),
-			[]any{f.ID, site, now.Add(LodgeMargin).UnixMilli(), maxFileRows}, func(row storage.Scanner) error {
+			[]any{f.ID, site, now.Add(LodgeMargin).UnixMilli(), maxFileRows, maxFileTotal}, func(row storage.Scanner) error {
 				var d claimed
 				err := row.Scan(&d.key, &d.ref, &d.bsb, &d.account, &d.title, &d.amount, &d.deadline)
 				debits = append(debits, d)
@@ -279,12 +291,15 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 	return keys, err
 }
 
-// Deliver puts every file not yet delivered to dest, each atomically (Destination.Put), and
-// marks it delivered; it returns the files it delivered. A delivery interrupted is done again
-// whole: the file's name is its id, so the destination never holds a file twice, nor part of
-// one. When dest lodges what it is given (the bank's SFTP server), a file is marked lodged with
-// its delivery, so its debits succeed; a file that could no longer be lodged in time (within
-// LodgeMargin of its debits' earliest deadline) is not put there at all.
+// Deliver puts every file neither delivered nor lodged to dest, each atomically
+// (Destination.Put), and marks it delivered; it returns the files it delivered. A delivery
+// interrupted is done again whole: the file's name is its id, so the destination never holds a
+// file twice, nor part of one. When dest lodges what it is given (the bank's SFTP server), a file
+// is marked lodged with its delivery, so its debits succeed. A file lodged otherwise (through the
+// bank's portal, then Lodge) is not delivered: the bank would collect its debits twice. A file
+// that could no longer be lodged in time (within LodgeMargin of its debits' earliest deadline) is
+// put nowhere, for no one to lodge: its rows fail expired. Deliver returns those as expired, for
+// the operator to be told.
 //
 // Of replicas delivering at once, one delivers each file: on PostgreSQL a delivery holds the
 // file's row locked (FOR UPDATE SKIP LOCKED) from before the put until the mark commits, and the
@@ -293,25 +308,26 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 // that listed it before it was marked. A replica killed while delivering holds its file until
 // PostgreSQL sees its connection close (at once for a killed process; for a host that vanished,
 // within the 5 minutes a delivery may stay idle in its transaction): the next run delivers it.
-func (r *Rail) Deliver(ctx context.Context, dest Destination) ([]File, error) {
+func (r *Rail) Deliver(ctx context.Context, dest Destination) (delivered, expired []File, err error) {
 	var files []File
-	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE delivered_at IS NULL AND content <> '' ORDER BY cut_at, id`), nil,
+	err = r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files
+WHERE delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_at, id`), nil,
 		func(row storage.Scanner) error {
 			f, err := scanFile(row)
 			files = append(files, f)
 			return err
 		})
 	if err != nil {
-		return nil, fmt.Errorf("becs rail: files to deliver: %w", err)
+		return nil, nil, fmt.Errorf("becs rail: files to deliver: %w", err)
 	}
 	if r.conn.Dialect() != storage.EnginePostgres {
 		delivering.Lock()
 		defer delivering.Unlock()
 	}
-	var delivered []File
 	for _, f := range files {
-		if dest.Lodges() && !r.clock.Now().Before(f.LodgeBy()) {
-			continue // too late to lodge: its rows fail expired, and the bank must not see it
+		if !r.clock.Now().Before(f.LodgeBy()) {
+			expired = append(expired, f) // its rows fail expired: neither the bank nor the operator may see it
+			continue
 		}
 		var done bool
 		if r.conn.Dialect() == storage.EnginePostgres {
@@ -322,32 +338,32 @@ func (r *Rail) Deliver(ctx context.Context, dest Destination) ([]File, error) {
 					return err
 				}
 				claimed := false
-				err := tx.Query(ctx, `SELECT id FROM becs_files WHERE id = $1 AND delivered_at IS NULL FOR UPDATE SKIP LOCKED`, []any{f.ID},
+				err := tx.Query(ctx, `SELECT id FROM becs_files WHERE id = $1 AND delivered_at IS NULL AND lodged_at IS NULL FOR UPDATE SKIP LOCKED`, []any{f.ID},
 					func(row storage.Scanner) error {
 						claimed = true
 						var id string
 						return row.Scan(&id)
 					})
 				if err != nil || !claimed {
-					return err // delivered, or being delivered, by another replica
+					return err // delivered, or being delivered, by another replica; or lodged since listed
 				}
 				done, err = r.deliverOne(ctx, tx, dest, &f)
 				return err
 			})
 		} else {
 			var again File
-			if again, err = r.File(ctx, f.ID); err == nil && again.DeliveredAt.IsZero() {
+			if again, err = r.File(ctx, f.ID); err == nil && again.DeliveredAt.IsZero() && again.LodgedAt.IsZero() {
 				done, err = r.deliverOne(ctx, r.conn, dest, &f)
 			}
 		}
 		if err != nil {
-			return delivered, err
+			return delivered, expired, err
 		}
 		if done {
 			delivered = append(delivered, f)
 		}
 	}
-	return delivered, nil
+	return delivered, expired, nil
 }
 
 // delivering makes the deliveries of one process take turns where the database has no row locks

@@ -53,7 +53,7 @@ func lodgedFileWithAStrayReturn(t *testing.T, f fixture, ref string) (becs.File,
 	if err != nil || len(files) != 1 {
 		t.Fatalf("Cut = %+v, %v", files, err)
 	}
-	if _, err := f.rail.Deliver(ctx, becs.Dir(t.TempDir())); err != nil {
+	if _, _, err := f.rail.Deliver(ctx, becs.Dir(t.TempDir())); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.rail.Lodge(ctx, files[0].ID); err != nil {
@@ -158,7 +158,7 @@ func TestErasureKeepsTheRecordOfWhatWasDebitedAndNoBankDetails(t *testing.T) {
 		if err != nil || len(files) != 1 || files[0].Total != 4321 {
 			t.Fatalf("Cut after the erasure = %+v, %v", files, err)
 		}
-		if delivered, err := f.rail.Deliver(ctx, becs.Dir(t.TempDir())); err != nil || len(delivered) != 1 || delivered[0].ID != files[0].ID {
+		if delivered, _, err := f.rail.Deliver(ctx, becs.Dir(t.TempDir())); err != nil || len(delivered) != 1 || delivered[0].ID != files[0].ID {
 			t.Fatalf("Deliver after the erasure = %+v, %v; want the new file", delivered, err)
 		}
 		if _, again, err := f.service.EraseBankDetails(ctx, 2*time.Hour); err != nil || again != 0 {

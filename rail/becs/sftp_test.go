@@ -3,12 +3,14 @@ package becs_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/sshdtest"
@@ -36,7 +38,7 @@ func TestSFTPDeliveryLodgesTheFileOnTheBanksServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if delivered, err := f.rail.Deliver(ctx, impostor); err == nil || !strings.Contains(err.Error(), "key") || len(delivered) != 0 {
+		if delivered, _, err := f.rail.Deliver(ctx, impostor); err == nil || !strings.Contains(err.Error(), "key") || len(delivered) != 0 {
 			t.Fatalf("Deliver to a server with another host key = %+v, %v; want refused", delivered, err)
 		}
 		if entries, _ := os.ReadDir(outbox); len(entries) != 0 {
@@ -47,7 +49,7 @@ func TestSFTPDeliveryLodgesTheFileOnTheBanksServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		delivered, err := f.rail.Deliver(ctx, dest)
+		delivered, _, err := f.rail.Deliver(ctx, dest)
 		if err != nil || len(delivered) != 1 || delivered[0].LodgedAt.IsZero() {
 			t.Fatalf("Deliver by SFTP = %+v, %v; want the file, lodged", delivered, err)
 		}
@@ -62,7 +64,7 @@ func TestSFTPDeliveryLodgesTheFileOnTheBanksServer(t *testing.T) {
 		if got, _ := f.rail.File(ctx, files[0].ID); got.State(f.clock.Now()) != becs.FileLodged {
 			t.Fatalf("the uploaded file is %s, want lodged", got.State(f.clock.Now()))
 		}
-		if again, err := f.rail.Deliver(ctx, dest); err != nil || len(again) != 0 {
+		if again, _, err := f.rail.Deliver(ctx, dest); err != nil || len(again) != 0 {
 			t.Fatalf("Deliver again = %+v, %v; want nothing", again, err)
 		}
 		f.execute(t, b)
@@ -109,4 +111,136 @@ func TestSFTPFetchReturnsMovesEachFileOnce(t *testing.T) {
 	if err := src.FetchReturns(context.Background(), fetch); err != nil || len(seen) != 0 {
 		t.Fatalf("fetching again = %v, %v; want nothing: each file is fetched once", seen, err)
 	}
+}
+
+// destinations are an outbox directory and a directory of the bank's SFTP server (sshd), each
+// empty, and the directory where what is put there lands.
+func destinations(t *testing.T, sshd sshdtest.Server) map[string]struct {
+	dest becs.Destination
+	dir  string
+} {
+	t.Helper()
+	outbox := t.TempDir()
+	onServer := filepath.Join(sshd.Dir, t.Name())
+	if err := os.MkdirAll(onServer, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	server, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL(t.Name()), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]struct {
+		dest becs.Destination
+		dir  string
+	}{"outbox": {becs.Dir(outbox), outbox}, "sftp": {server, onServer}}
+}
+
+// TestALodgedFileIsNeverDelivered lodges a file by hand (uploaded through the bank's portal
+// during an outage, then pyng admin becs files lodged): no destination is given it afterwards,
+// or the bank would collect its debits twice.
+func TestALodgedFileIsNeverDelivered(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		for name, d := range destinations(t, sshd) {
+			t.Run(name, func(t *testing.T) {
+				ctx := context.Background()
+				f := newFixture(t, engine)
+				b := f.submit(t, "B1", 100, 250)
+				files, err := f.rail.Cut(ctx, sydney)
+				if err != nil || len(files) != 1 {
+					t.Fatalf("Cut = %+v, %v", files, err)
+				}
+				lodged, err := f.rail.Lodge(ctx, files[0].ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				delivered, expired, err := f.rail.Deliver(ctx, d.dest)
+				if err != nil || len(delivered) != 0 || len(expired) != 0 {
+					t.Fatalf("Deliver of a lodged file = %+v, %+v, %v; want nothing", delivered, expired, err)
+				}
+				if entries, _ := os.ReadDir(d.dir); len(entries) != 0 {
+					t.Fatalf("the destination holds %v; want nothing: the file was lodged already", entries)
+				}
+				got, _ := f.rail.File(ctx, files[0].ID)
+				if !got.LodgedAt.Equal(lodged.LodgedAt) || !got.DeliveredAt.IsZero() {
+					t.Fatalf("the file is %+v; want lodged by hand, never delivered", got)
+				}
+				f.execute(t, b)
+				if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"succeeded", "succeeded"}) {
+					t.Fatalf("rows %v, want succeeded: the file was lodged", got)
+				}
+			})
+		}
+	})
+}
+
+// TestAFileTooLateToLodgeIsDeliveredNowhere lets a file's lodge-by time pass undelivered (the
+// destination was down): it is given to no destination, for no one to lodge, and Deliver
+// reports it expired.
+func TestAFileTooLateToLodgeIsDeliveredNowhere(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		for name, d := range destinations(t, sshd) {
+			t.Run(name, func(t *testing.T) {
+				ctx := context.Background()
+				f := newFixture(t, engine)
+				f.submit(t, "B1", 100, 250)
+				files, err := f.rail.Cut(ctx, sydney)
+				if err != nil || len(files) != 1 {
+					t.Fatalf("Cut = %+v, %v", files, err)
+				}
+				f.clock.Set(files[0].LodgeBy())
+				delivered, expired, err := f.rail.Deliver(ctx, d.dest)
+				if err != nil || len(delivered) != 0 || len(expired) != 1 || expired[0].ID != files[0].ID {
+					t.Fatalf("Deliver = %+v, %+v, %v; want no file delivered, the one file expired", delivered, expired, err)
+				}
+				if entries, _ := os.ReadDir(d.dir); len(entries) != 0 {
+					t.Fatalf("the destination holds %v; want nothing: the file's rows fail expired", entries)
+				}
+				if got, _ := f.rail.File(ctx, files[0].ID); got.State(f.clock.Now()) != becs.FileExpired || !got.DeliveredAt.IsZero() {
+					t.Fatalf("the file is %+v (%s); want expired, never delivered", got, got.State(f.clock.Now()))
+				}
+			})
+		}
+	})
+}
+
+// TestTheDeliveryTaskWarnsOnceOfAFileTooLateToLodge runs the server's delivery task after a
+// file's lodge-by time passed undelivered: the operator is told, at WARN with the file's id,
+// once, not at every minute's delivery.
+func TestTheDeliveryTaskWarnsOnceOfAFileTooLateToLodge(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 100)
+		files, err := f.rail.Cut(ctx, sydney)
+		if err != nil || len(files) != 1 {
+			t.Fatalf("Cut = %+v, %v", files, err)
+		}
+		f.clock.Set(files[0].LodgeBy())
+		outbox := t.TempDir()
+		var log bytes.Buffer
+		tasks, err := app.BECSTasks(ctx, f.db, f.service, f.clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
+			slog.New(slog.NewTextHandler(&log, nil)))
+		if err != nil || len(tasks) != 2 || tasks[1].Name != "becs_deliver" {
+			t.Fatalf("BECSTasks = %+v, %v", tasks, err)
+		}
+		for range 2 {
+			if err := tasks[1].Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if entries, _ := os.ReadDir(outbox); len(entries) != 0 {
+			t.Fatalf("the outbox holds %v; want nothing", entries)
+		}
+		var warnings []string
+		for line := range strings.Lines(log.String()) {
+			if strings.Contains(line, "level=WARN") && strings.Contains(line, "file="+files[0].ID) {
+				warnings = append(warnings, line)
+			}
+		}
+		if len(warnings) != 1 {
+			t.Fatalf("the log holds %d warnings of file %s, want 1:\n%s", len(warnings), files[0].ID, log.String())
+		}
+	})
 }
