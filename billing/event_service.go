@@ -78,11 +78,16 @@ func (s *Service) PurgeEvents(ctx context.Context) (int, error) {
 	return s.events.PurgeEvents(ctx, s.now().Add(-EventRetention))
 }
 
-// checkEventTypes normalises the event types of an endpoint request: at least one;
+// checkEventTypes normalises the event types of an endpoint request: one to maxEventTypes (as
+// the document's SubscribedEventTypes says: far more than the types there are);
 // AllEventTypes stands alone; duplicates are dropped.
 func checkEventTypes(types []EventType) ([]EventType, error) {
+	const maxEventTypes = 20
 	if len(types) == 0 {
 		return nil, Errorf(CodeInvalidField, "eventTypes", `eventTypes must hold at least one type, or "*" for every type.`)
+	}
+	if len(types) > maxEventTypes {
+		return nil, Errorf(CodeInvalidField, "eventTypes", fmt.Sprintf("eventTypes must hold at most %d types.", maxEventTypes))
 	}
 	var out []EventType
 	for _, t := range types {

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -356,8 +357,10 @@ func TestSandboxSimulatorsAreAbsentOutsideTheSandbox(t *testing.T) {
 		p := mainPartner(t, s)
 		p.mustInvite(t, "ACME-001")
 		p.mustSubmit(t, batchRequest("B1", debit{"R0", "ACME-001", 100}))
+		// An endpoint of a type that never comes here: nothing but a test would be sent to it.
+		e := p.createEndpoint(t, map[string]any{"url": "https://example.com/hooks", "eventTypes": []string{"webhookEndpoint.disabled"}})
 		for _, path := range []string{"/sandbox/customers/ACME-001/signup", "/sandbox/customers/ACME-001/customer-revocation",
-			"/sandbox/batches/B1/deadline"} {
+			"/sandbox/batches/B1/deadline", "/sandbox/webhook-endpoints/" + e.EndpointID + "/test"} {
 			wantError(t, p.post(t, path), http.StatusNotFound, "request:not-found", "")
 		}
 		if l := p.mustGet(t, "ACME-001"); l.State != "invited" {
@@ -365,6 +368,11 @@ func TestSandboxSimulatorsAreAbsentOutsideTheSandbox(t *testing.T) {
 		}
 		if b := p.mustGetBatch(t, "B1", ""); b.Rows[0].FailureReason == "expired" {
 			t.Errorf("row = %+v, want it not expired", b.Rows[0])
+		}
+		r := p.do(t, http.MethodGet, "/webhook-endpoints/"+e.EndpointID+"/deliveries", nil)
+		wantStatus(t, r, http.StatusOK)
+		if len(dataOf[[]json.RawMessage](t, r)) != 0 {
+			t.Errorf("the endpoint has deliveries %s, want none: no test was sent", r.Body)
 		}
 	}, apptest.Options{NoSandbox: true})
 }

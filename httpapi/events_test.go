@@ -16,8 +16,12 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
 )
 
 // event is an event as the list and the webhooks carry it.
@@ -169,6 +173,15 @@ func TestEveryChangeWritesItsEvent(t *testing.T) {
 		if completed.State != billing.BatchCompleted || completed.CompletedAt == 0 || completed.Rows != nil ||
 			completed.Summary.Succeeded != (billing.TotalView{Count: 1, Amount: 1000}) || completed.Summary.Failed != (billing.TotalView{Count: 1, Amount: 2000}) {
 			t.Errorf("batch.completed data = %s", events[8].Data)
+		}
+
+		// The customer revoking writes customer.revoked too, revokedBy customer.
+		wantStatus(t, p.post(t, "/sandbox/customers/cust-c/customer-revocation"), http.StatusOK)
+		byCustomer := p.mustGet(t, "cust-c")
+		events = p.eventsUntil(t, "customer.revoked")
+		last := events[len(events)-1]
+		if got := dataOf(last); got != asGet(byCustomer) || byCustomer.RevokedBy != "customer" {
+			t.Errorf("customer.revoked data = %s, want %s, revokedBy customer", got, asGet(byCustomer))
 		}
 
 		raw, _ := p.awaitEvents(t, atLeast(len(events)))
@@ -335,6 +348,10 @@ func TestWebhookEndpointsLifecycle(t *testing.T) {
 // Bad input is refused with a clear error and a target, and changes nothing.
 func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
 	const invalidField = "request:invalid-field"
+	// 21 known types, beyond the document's maxItems (a type given twice counts once, but a list
+	// so long can only be a mistake).
+	twentyOneTypes := strings.Repeat(`"customer.linked", "batch.completed", "customer.revoked", `, 7)
+	twentyOneTypes = strings.TrimSuffix(twentyOneTypes, ", ")
 	const invalidURL = "webhook-endpoint:invalid-url"
 	cases := []struct {
 		name         string
@@ -358,6 +375,7 @@ func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
 		{"unknown event type", "POST", `{"url": "https://example.com/x", "eventTypes": ["customer.exploded"]}`, true, 400, invalidField, "eventTypes"},
 		{"star among others", "POST", `{"url": "https://example.com/x", "eventTypes": ["*", "batch.completed"]}`, true, 400, invalidField, "eventTypes"},
 		{"the test type", "POST", `{"url": "https://example.com/x", "eventTypes": ["webhook.test"]}`, true, 400, invalidField, "eventTypes"},
+		{"more than 20 event types", "POST", `{"url": "https://example.com/x", "eventTypes": [` + twentyOneTypes + `]}`, true, 400, invalidField, "eventTypes"},
 		{"event types not a list", "POST", `{"url": "https://example.com/x", "eventTypes": "batch.completed"}`, true, 400, invalidField, "eventTypes"},
 		{"state on creation", "POST", `{"url": "https://example.com/x", "state": "disabled"}`, true, 400, invalidField, "state"},
 		{"unknown member", "POST", `{"url": "https://example.com/x", "colour": "blue"}`, true, 400, "request:unknown-field", "colour"},
@@ -367,6 +385,7 @@ func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
 		{"bad url on update", "PATCH", `{"url": "gopher://example.com"}`, true, 400, invalidURL, "url"},
 		{"private url on update outside the sandbox", "PATCH", `{"url": "https://192.168.1.1/x"}`, false, 400, invalidURL, "url"},
 		{"bad types on update", "PATCH", `{"eventTypes": []}`, true, 400, invalidField, "eventTypes"},
+		{"more than 20 event types on update", "PATCH", `{"eventTypes": [` + twentyOneTypes + `]}`, true, 400, invalidField, "eventTypes"},
 		{"unknown member on update", "PATCH", `{"secret": "whsec_x"}`, true, 400, "request:unknown-field", "secret"},
 	}
 	for _, sandbox := range []bool{true, false} {
@@ -427,6 +446,84 @@ func TestWebhookRoutesNeedTheirScopes(t *testing.T) {
 	}
 }
 
+// Another organisation's endpoint, or another site's, is not there for a caller: every route
+// of an endpoint answers 404 webhook-endpoint:not-found, and nothing of it changes.
+func TestAnotherSitesWebhookEndpointIsInvisible(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		rc := newReceiver(t)
+		rc.answer(http.StatusServiceUnavailable) // a delivery that fails, for the retry
+		e := p.createEndpoint(t, map[string]any{"url": rc.srv.URL})
+		p.mustInvite(t, "h1")
+		rc.await(1)
+		d := p.awaitAttempts(t, e.EndpointID, 1)
+		rc.answer(http.StatusOK)
+		base := "/webhook-endpoints/" + e.EndpointID
+		snapshot := func() string {
+			t.Helper()
+			var got string
+			for _, path := range []string{base, base + "/deliveries"} {
+				r := p.do(t, http.MethodGet, path, nil)
+				wantStatus(t, r, http.StatusOK)
+				var body struct{ Data json.RawMessage }
+				r.JSON(t, &body)
+				got += string(body.Data) + "\n"
+			}
+			return got
+		}
+		before := snapshot()
+
+		secondSite, err := s.Service.CreateSite(context.Background(), p.p.Organisation.ID, "Second site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		callers := []struct {
+			name   string
+			caller partner
+		}{
+			{"another organisation", newPartner(t, s)},
+			{"another site of the organisation", partner{s: s, p: p.p, token: p.token, site: secondSite.ID}},
+		}
+		routes := []struct {
+			name, method, path string
+			body               any
+		}{
+			{"read", http.MethodGet, base, nil},
+			{"update", http.MethodPatch, base, map[string]any{"url": "https://example.com/taken", "eventTypes": []string{"batch.completed"}, "state": "disabled"}},
+			{"delete", http.MethodDelete, base, nil},
+			{"rotate the secret", http.MethodPost, base + "/secret-rotation", nil},
+			{"list the deliveries", http.MethodGet, base + "/deliveries", nil},
+			{"retry a delivery", http.MethodPost, base + "/deliveries/" + d.DeliveryID + "/retry", nil},
+			{"test it (sandbox)", http.MethodPost, "/sandbox/webhook-endpoints/" + e.EndpointID + "/test", nil},
+		}
+		for _, c := range callers {
+			for _, tc := range routes {
+				t.Run(c.name+" cannot "+tc.name, func(t *testing.T) {
+					wantError(t, c.caller.do(t, tc.method, tc.path, tc.body), http.StatusNotFound, "webhook-endpoint:not-found", "endpointId")
+				})
+			}
+		}
+
+		time.Sleep(100 * time.Millisecond) // time for a retry or a test that should not be sent
+		if after := snapshot(); after != before {
+			t.Errorf("the endpoint and its deliveries changed:\n%s\nwere\n%s", after, before)
+		}
+		if n := rc.count(); n != 1 {
+			t.Errorf("the endpoint was sent %d requests, want the one failed delivery alone", n)
+		}
+		// Still enabled, at its URL, on its own secret alone (no rotation): the next event comes
+		// signed once, by the secret it was made with.
+		p.mustInvite(t, "h2")
+		next := rc.await(2)[1]
+		verify(t, next, e.Secret)
+		var nextEvent event
+		_ = json.Unmarshal(next.body, &nextEvent)
+		if nextEvent.Type != "customer.invited" || strings.Count(next.header.Get("webhook-signature"), "v1,") != 1 {
+			t.Errorf("the next delivery is %s, signed %q; want customer.invited, signed once", next.body, next.header.Get("webhook-signature"))
+		}
+	})
+}
+
 // receiver is a partner's webhook endpoint on loopback. It verifies every delivery with the
 // official Standard Webhooks library, against each of the secrets it is given.
 type receiver struct {
@@ -460,6 +557,13 @@ func (rc *receiver) answer(status int) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.status = status
+}
+
+// count is how many requests came.
+func (rc *receiver) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.got)
 }
 
 // await waits until n deliveries came, and returns them.
@@ -704,4 +808,90 @@ func (p partner) awaitAttempts(t testing.TB, endpointID string, n int) deliveryJ
 	return p.awaitDeliveriesWhere(t, endpointID, fmt.Sprintf("%d attempts", n), func(ds []deliveryJSON) bool {
 		return len(ds) > 0 && len(ds[0].Attempts) >= n
 	})[0]
+}
+
+// A debit the customer's bank returns (BECS) is delivered to the endpoints that subscribe to
+// debit.returned as the document's webhooks describe it: the row as GET of the batch shows it,
+// with its batch's reference, byte for byte the events list's item.
+func TestADebitReturnedIsDeliveredAsDocumented(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		p := newPartner(t, s)
+		r, err := becs.Open(ctx, s.Store.Conn(), s.Clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.SetUser(ctx, p.site, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
+			Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
+			t.Fatal(err)
+		}
+		site, err := s.Service.SetSiteRail(ctx, p.site, rail.BECS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := newReceiver(t)
+		e := p.createEndpoint(t, map[string]any{"url": rc.srv.URL, "eventTypes": []string{"debit.returned"}})
+		p.link(t, "C1")
+		p.mustSubmit(t, batchRequest("B1", debit{"R1", "C1", 100}, debit{"R2", "C1", 200}))
+		b, _, rows, err := s.Service.Batch(ctx, site, "B1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The test drives the rail: execute (the debits are queued), cut, lodge, execute again (the
+		// rows succeed). The job workers may execute the batch too: an execution is safe to repeat.
+		execute := func() {
+			t.Helper()
+			if _, _, err := s.Service.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		execute()
+		files, err := r.Cut(ctx, time.UTC)
+		if err != nil || len(files) != 1 {
+			t.Fatalf("Cut = %+v, %v; want one file", files, err)
+		}
+		if _, err := r.Lodge(ctx, files[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		execute()
+		content, err := r.Content(ctx, files[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{
+			becs.LodgementReference(rows[1].ID): aba.ReturnReferToCustomer,
+		}, s.Clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if report, err := app.ImportBECSReturns(ctx, r, s.Service, s.Clock, returns); err != nil || report.Returned != 1 {
+			t.Fatalf("ImportBECSReturns = %+v, %v; want one row returned", report, err)
+		}
+
+		d := rc.await(1)[0]
+		verify(t, d, e.Secret)
+		raw, events := p.awaitEvents(t, func(events []event) bool {
+			return len(events) > 0 && events[len(events)-1].Type == "debit.returned"
+		})
+		if !bytes.Equal(d.body, raw[len(raw)-1]) || d.header.Get("webhook-id") != events[len(events)-1].EventID {
+			t.Errorf("the delivery %s is not the events list's %s", d.body, raw[len(raw)-1])
+		}
+		var returned struct {
+			BatchReference string `json:"batchReference"`
+			RowReference   string `json:"rowReference"`
+			State          string `json:"state"`
+			Retryable      *bool  `json:"retryable"`
+			FileID         string `json:"fileId"`
+			ReturnedAt     int64  `json:"returnedAt"`
+			ReturnReason   string `json:"returnReason"`
+		}
+		var got event
+		_ = json.Unmarshal(d.body, &got)
+		_ = json.Unmarshal(got.Data, &returned)
+		if got.Type != "debit.returned" || returned.BatchReference != "B1" || returned.RowReference != "R2" || returned.State != "succeeded" ||
+			returned.ReturnReason != "referToCustomer" || returned.Retryable == nil || !*returned.Retryable ||
+			returned.FileID != files[0].ID || returned.ReturnedAt != s.Clock.Now().UnixMilli() {
+			t.Errorf("the debit.returned delivery is %s; want R2 of B1 in %s, returned for referToCustomer, retryable", d.body, files[0].ID)
+		}
+	})
 }
