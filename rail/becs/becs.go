@@ -113,15 +113,15 @@ func newID(prefix string) string {
 }
 
 // LodgementReference is the reference a debit carries in its file, shown on the customer's
-// statement and given back in a returns file: "PY" and the first 16 characters of the key's
-// random part, unique among the rail's debits (the table holds it unique).
+// statement and given back in a returns file: "PY" and the last 16 characters of the key, unique
+// among the rail's debits (the table holds it unique). The last, not the first: a row's id
+// starts with the millisecond it was made, which the rows of one batch share, so its first 16
+// characters hold only 32 random bits, and of a few thousand batches of 1000 rows two debits
+// would share a reference (the second failing to queue, its batch with it); the last 16 hold 78.
 func LodgementReference(key string) string {
-	_, random, _ := strings.Cut(key, "_")
-	random = strings.ToUpper(random)
-	if len(random) > aba.MaxLodgementReference-2 {
-		random = random[:aba.MaxLodgementReference-2]
-	}
-	return "PY" + random
+	_, id, _ := strings.Cut(key, "_")
+	id = strings.ToUpper(id)
+	return "PY" + id[max(len(id)-(aba.MaxLodgementReference-2), 0):]
 }
 
 // AccountTitle is the title of account a debit carries: the account's name as the customer gave
