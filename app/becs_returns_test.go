@@ -280,3 +280,65 @@ func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 		})
 	}
 }
+
+// TestBECSTasksDeliverToTheOutboxAndBySFTPTogether sets both PYNG_BECS_OUTBOX and
+// PYNG_BECS_SFTP_URL (the "to a directory, and/or by SFTP"): the cut-off writes the file
+// to the outbox, whole, and uploads it to a real OpenSSH server, which lodges it (its row
+// succeeds at once); the delivery task puts it nowhere again; the returns task is there.
+func TestBECSTasksDeliverToTheOutboxAndBySFTPTogether(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			clock := clocktest.New()
+			service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+			site := apptest.NewSite(t, service, "Acme")
+			r, site := onBECS(t, service, db.Conn(), clock, site)
+			b := apptest.SubmitOneDebit(t, service, site)
+			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+			outbox, onServer, returnsDir := t.TempDir(), filepath.Join(sshd.Dir, engine, "out"), filepath.Join(sshd.Dir, engine, "returns")
+			for _, d := range []string{onServer, returnsDir} {
+				if err := os.MkdirAll(d, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var log strings.Builder
+			tasks, err := app.BECSTasks(ctx, db, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox,
+				BECSSFTPURL: sshd.URL(engine + "/out"), BECSSFTPKeyFile: sshd.KeyFile, BECSSFTPKnownHosts: sshd.KnownHosts,
+				BECSSFTPReturnsDir: returnsDir}, slog.New(slog.NewTextHandler(&log, nil)))
+			if err != nil || len(tasks) != 3 || tasks[1].Name != "becs_deliver" || tasks[2].Name != "becs_returns" {
+				t.Fatalf("BECSTasks = %+v, %v; want the cut, the delivery and the returns", tasks, err)
+			}
+			if err := tasks[0].Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, _, rows, err := service.Batch(ctx, site, b.Reference, "")
+			if err != nil || len(rows) != 1 || rows[0].State != billing.RowSucceeded || rows[0].FileID == "" {
+				t.Fatalf("rows %+v, %v; want succeeded once the file is uploaded", rows, err)
+			}
+			file, err := r.File(ctx, rows[0].FileID)
+			if err != nil || file.DeliveredAt.IsZero() || file.LodgedAt.IsZero() {
+				t.Fatalf("File = %+v, %v; want delivered and lodged", file, err)
+			}
+			content, _ := r.Content(ctx, file.ID)
+			if err := tasks[1].Run(ctx); err != nil {
+				t.Fatalf("the delivery task with nothing to deliver: %v", err)
+			}
+			for _, dir := range []string{outbox, onServer} {
+				entries, _ := os.ReadDir(dir)
+				if len(entries) != 1 || entries[0].Name() != file.Name() {
+					t.Fatalf("%s holds %v, want only %s", dir, entries, file.Name())
+				}
+				if got, _ := os.ReadFile(filepath.Join(dir, file.Name())); string(got) != string(content) {
+					t.Fatalf("%s's file differs from the stored file", dir)
+				}
+			}
+			if !strings.Contains(log.String(), "do not lodge the copy") || !strings.Contains(log.String(), outbox+" and sftp://") {
+				t.Fatalf("the log does not say the file was lodged with a copy in the outbox:\n%s", log.String())
+			}
+		})
+	}
+}

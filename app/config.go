@@ -52,7 +52,8 @@ type Config struct {
 	// SigningKeyReload is how often a replica reads the signing keys again, picking up rotations.
 	SigningKeyReload time.Duration
 	// BECSCutoffs is when the BECS rail cuts its files (becs.ParseSchedule), in BECSTimezone;
-	// BECSOutbox is the directory files are delivered to ("" for none).
+	// BECSOutbox is the directory files are delivered to ("" for none): with BECSSFTPURL as
+	// well, each file is written there (a copy, for the record) and uploaded to the server.
 	BECSCutoffs  string
 	BECSTimezone string
 	BECSOutbox   string
@@ -234,7 +235,7 @@ var settings = []setting{
 	}},
 	{"management-link-ttl", "PYNG_MANAGEMENT_LINK_TTL", "720h", "how long a customer's link to manage their agreement lasts (Go duration); a new one comes by email",
 		duration(func(c *Config) *time.Duration { return &c.ManagementLinkTTL }, positive)},
-	{"becs-outbox", "PYNG_BECS_OUTBOX", "", "directory the BECS rail delivers its files to, each written atomically, for the operator to lodge with the bank (empty: files stay in the database, for pyng admin becs files get)", func(c *Config, flag, v string) error {
+	{"becs-outbox", "PYNG_BECS_OUTBOX", "", "directory the BECS rail delivers its files to, each written atomically, for the operator to lodge with the bank; with PYNG_BECS_SFTP_URL, a copy of each file the server lodges, for the record, not to lodge (empty: files stay in the database, for pyng admin becs files get)", func(c *Config, flag, v string) error {
 		c.BECSOutbox = v
 		if v == "" {
 			return nil
@@ -244,7 +245,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"becs-sftp-url", "PYNG_BECS_SFTP_URL", "", "the bank's SFTP server the BECS rail delivers its files to, as sftp://user@host:port/dir; a file uploaded there is lodged (empty: none; not with PYNG_BECS_OUTBOX)", func(c *Config, flag, v string) error {
+	{"becs-sftp-url", "PYNG_BECS_SFTP_URL", "", "the bank's SFTP server the BECS rail delivers its files to, as sftp://user@host:port/dir; a file uploaded there is lodged (empty: none; with PYNG_BECS_OUTBOX, each file is written to the outbox too, then uploaded)", func(c *Config, flag, v string) error {
 		c.BECSSFTPURL = v
 		if u, err := url.Parse(v); v != "" && (err != nil || u.Scheme != "sftp" || u.Host == "" || u.User == nil) {
 			return fmt.Errorf("-%s: %q is not of the form sftp://user@host:port/dir", flag, v)

@@ -78,8 +78,9 @@ func wakeWaitingEmails(ctx context.Context, client storage.JobClient) (int, erro
 // BECSTasks are the BECS rail's periodic tasks: the cut-off, on the schedule of the settings,
 // which cuts a file of each site's queued debits and delivers it; the delivery, every minute,
 // which delivers the files a failed delivery left (to an outbox directory, where the operator
-// lodges them, or to the bank's SFTP server, which lodges them: their rows succeed); and, with
-// an SFTP returns directory, the import of the returns files found there, every minute.
+// lodges them, or to the bank's SFTP server, which lodges them: their rows succeed; or to both,
+// the outbox keeping a copy of what the server lodged); and, with an SFTP returns directory,
+// the import of the returns files found there, every minute.
 func BECSTasks(ctx context.Context, db storage.Database, service *billing.Service, clock billing.Clock, cfg Config, logger *slog.Logger) ([]jobs.Task, error) {
 	loc, err := time.LoadLocation(cfg.BECSTimezone)
 	if err != nil {
@@ -93,7 +94,7 @@ func BECSTasks(ctx context.Context, db storage.Database, service *billing.Servic
 	if err != nil {
 		return nil, err
 	}
-	dest, err := becsDestination(cfg)
+	dest, server, err := becsDestination(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,12 @@ func BECSTasks(ctx context.Context, db storage.Database, service *billing.Servic
 		}
 		warnedMu.Unlock()
 		for _, f := range files {
-			if dest.Lodges() {
+			switch {
+			case dest.Lodges() && cfg.BECSOutbox != "":
+				logger.Info("BECS file lodged with the bank by SFTP, a copy written to the outbox for the record: do not lodge the copy",
+					"file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "to", dest.String())
+				continue
+			case dest.Lodges():
 				logger.Info("BECS file lodged with the bank by SFTP", "file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "to", dest.String())
 				continue
 			}
@@ -143,9 +149,9 @@ func BECSTasks(ctx context.Context, db storage.Database, service *billing.Servic
 		{Name: "becs_cut", Next: schedule.Next, Run: cut},
 		{Name: "becs_deliver", Next: everyMinute, Run: deliver},
 	}
-	if sftpDest, ok := dest.(*becs.SFTP); ok && cfg.BECSSFTPReturnsDir != "" && service != nil {
+	if server != nil && cfg.BECSSFTPReturnsDir != "" && service != nil {
 		tasks = append(tasks, jobs.Task{Name: "becs_returns", Next: everyMinute, Run: func(ctx context.Context) error {
-			return sftpDest.FetchReturns(ctx, func(f becs.ReturnsFile) (bool, error) {
+			return server.FetchReturns(ctx, func(f becs.ReturnsFile) (bool, error) {
 				report, err := ImportBECSReturns(ctx, r, service, clock, f.Content)
 				if rejected := errors.As(err, new(aba.Errors)) || errors.Is(err, becs.ErrNotReturns); rejected {
 					logger.Error("BECS returns file rejected, nothing imported; moved to rejected/", "file", f.Name, "err", err)
@@ -169,17 +175,29 @@ func BECSTasks(ctx context.Context, db storage.Database, service *billing.Servic
 
 func everyMinute(t time.Time) time.Time { return t.Add(time.Minute) }
 
-// becsDestination is where the BECS rail delivers its files: the bank's SFTP server, or the
-// outbox directory, or nowhere (nil).
-func becsDestination(cfg Config) (becs.Destination, error) {
-	switch {
-	case cfg.BECSSFTPURL != "" && cfg.BECSOutbox != "":
-		return nil, errors.New("set PYNG_BECS_SFTP_URL or PYNG_BECS_OUTBOX, not both")
-	case cfg.BECSSFTPURL != "":
-		return becs.OpenSFTP(becs.SFTPConfig{URL: cfg.BECSSFTPURL, KeyFile: cfg.BECSSFTPKeyFile, KnownHosts: cfg.BECSSFTPKnownHosts,
-			ReturnsDir: cfg.BECSSFTPReturnsDir})
-	case cfg.BECSOutbox != "":
-		return becs.Dir(cfg.BECSOutbox), nil
+// becsDestination is where the BECS rail delivers its files: the outbox directory, the bank's
+// SFTP server (also returned, for its returns directory), both (each file written to the outbox,
+// the operator's copy, then uploaded to the server, which lodges it), or nowhere (nil).
+func becsDestination(cfg Config) (becs.Destination, *becs.SFTP, error) {
+	var dests becs.Destinations
+	if cfg.BECSOutbox != "" {
+		dests = append(dests, becs.Dir(cfg.BECSOutbox))
 	}
-	return nil, nil
+	var server *becs.SFTP
+	if cfg.BECSSFTPURL != "" {
+		var err error
+		server, err = becs.OpenSFTP(becs.SFTPConfig{URL: cfg.BECSSFTPURL, KeyFile: cfg.BECSSFTPKeyFile, KnownHosts: cfg.BECSSFTPKnownHosts,
+			ReturnsDir: cfg.BECSSFTPReturnsDir})
+		if err != nil {
+			return nil, nil, err
+		}
+		dests = append(dests, server)
+	}
+	switch len(dests) {
+	case 0:
+		return nil, nil, nil
+	case 1:
+		return dests[0], server, nil
+	}
+	return dests, server, nil
 }

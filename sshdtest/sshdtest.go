@@ -26,8 +26,21 @@ type Server struct {
 	// Dir is a directory of the test's that the server serves (an absolute path).
 	Dir string
 	// KeyFile is the client's private key; KnownHosts a known_hosts file pinning the server's
-	// host key; OtherKnownHosts one naming another key for the same address.
+	// host key (Ed25519); OtherKnownHosts one naming another Ed25519 key for the same address.
 	KeyFile, KnownHosts, OtherKnownHosts string
+	// ExtraKnownHosts pins only the server's extra host key, when it has one (ExtraHostKey).
+	ExtraKnownHosts string
+}
+
+// Option changes the server Start runs.
+type Option func(*options)
+
+type options struct{ extraHostKey string }
+
+// ExtraHostKey gives the server a second host key, of the type keyType of ssh-keygen -t ("rsa",
+// "ecdsa"), besides its Ed25519 one: it offers both, as a bank's server may.
+func ExtraHostKey(keyType string) Option {
+	return func(o *options) { o.extraHostKey = keyType }
 }
 
 // URL is the sftp:// URL of a directory under Dir.
@@ -36,8 +49,12 @@ func (s Server) URL(sub string) string {
 }
 
 // Start runs sshd until the test ends. It fails the test (never skips it) when sshd is missing.
-func Start(t testing.TB) Server {
+func Start(t testing.TB, opts ...Option) Server {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if _, err := os.Stat(Binary); err != nil {
 		t.Fatalf("%s is missing: install openssh-server (apt-get install -y openssh-server)", Binary)
 	}
@@ -46,15 +63,20 @@ func Start(t testing.TB) Server {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	keygen := func(name string) {
+	keygen := func(name, keyType string) {
 		t.Helper()
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", filepath.Join(tmp, name)).CombinedOutput(); err != nil {
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", keyType, "-N", "", "-C", name, "-f", filepath.Join(tmp, name)).CombinedOutput(); err != nil {
 			t.Fatalf("ssh-keygen: %v: %s", err, out)
 		}
 	}
-	keygen("host_key")
-	keygen("other_host_key")
-	keygen("client_key")
+	keygen("host_key", "ed25519")
+	keygen("other_host_key", "ed25519")
+	keygen("client_key", "ed25519")
+	hostKeys := "HostKey " + filepath.Join(tmp, "host_key")
+	if o.extraHostKey != "" {
+		keygen("extra_host_key", o.extraHostKey)
+		hostKeys += "\nHostKey " + filepath.Join(tmp, "extra_host_key")
+	}
 	read := func(name string) string {
 		t.Helper()
 		b, err := os.ReadFile(filepath.Join(tmp, name))
@@ -81,7 +103,7 @@ func Start(t testing.TB) Server {
 	_, port, _ := net.SplitHostPort(addr)
 	config := write("sshd_config", fmt.Sprintf(`Port %s
 ListenAddress 127.0.0.1
-HostKey %s
+%s
 AuthorizedKeysFile %s
 PubkeyAuthentication yes
 PasswordAuthentication no
@@ -91,7 +113,7 @@ UsePAM no
 StrictModes no
 Subsystem sftp internal-sftp
 PidFile %s
-`, port, filepath.Join(tmp, "host_key"), filepath.Join(tmp, "authorized_keys"), filepath.Join(tmp, "sshd.pid")))
+`, port, hostKeys, filepath.Join(tmp, "authorized_keys"), filepath.Join(tmp, "sshd.pid")))
 	if os.Geteuid() == 0 {
 		_ = os.MkdirAll("/run/sshd", 0o755) // sshd's privilege separation directory, when run as root
 	}
@@ -128,6 +150,10 @@ PidFile %s
 		f := strings.Fields(read(key))
 		return fmt.Sprintf("[127.0.0.1]:%s %s %s\n", port, f[0], f[1])
 	}
-	return Server{Addr: addr, User: u.Username, Dir: dir, KeyFile: filepath.Join(tmp, "client_key"),
+	s := Server{Addr: addr, User: u.Username, Dir: dir, KeyFile: filepath.Join(tmp, "client_key"),
 		KnownHosts: write("known_hosts", hostLine("host_key.pub")), OtherKnownHosts: write("other_known_hosts", hostLine("other_host_key.pub"))}
+	if o.extraHostKey != "" {
+		s.ExtraKnownHosts = write("extra_known_hosts", hostLine("extra_host_key.pub"))
+	}
+	return s
 }

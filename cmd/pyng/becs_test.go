@@ -12,6 +12,7 @@ import (
 
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/becs/aba"
@@ -238,5 +239,81 @@ func testReturnsImport(t *testing.T, db, key string, service *billing.Service, s
 	decodeOne(t, code, out, errOut, &kept)
 	if kept.Line != 3 || kept.LodgementReference != "PYSTRAY" || kept.Reason != "paymentStopped" {
 		t.Fatalf("returns unmatched = %+v; want the stray item, once", kept)
+	}
+}
+
+// TestBECSFilesLodgedRefusesAFileTooLateToLodge: the command runs on the system's clock, so the
+// file is cut two days ago (the service and the rail on a clock set back): its debits' deadlines
+// have passed. Recording it lodged is refused, exit 1, with a message saying not to lodge it, and
+// the file stays unlodged.
+func TestBECSFilesLodgedRefusesAFileTooLateToLodge(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			url := dbtest.URL(t, engine)
+			db := "-database-url=" + url
+			key := "-encryption-key=" + dbtest.KeyRing
+
+			code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", "Acme")
+			var org struct{ OrganisationID string }
+			decodeOne(t, code, out, errOut, &org)
+			code, out, errOut = runPyng(t, "admin", "site", "create", db, "--org", org.OrganisationID, "--name", "Acme")
+			var site struct{ SiteID string }
+			decodeOne(t, code, out, errOut, &site)
+			code, out, errOut = runPyng(t, "admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs",
+				"--user-id", "123456", "--user-name", "ACME PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
+				"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "ACME")
+			decodeOne(t, code, out, errOut, new(struct{ SiteID string }))
+
+			store, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			clock := clocktest.At(time.Now().Add(-2 * billing.RowDeadline))
+			service, err := app.NewService(ctx, store, clock, billing.DefaultInvitationTTL, 0, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := store.GetSite(ctx, site.SiteID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := service.Invite(ctx, s, "C1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := service.SimulateSignup(ctx, s, "C1"); err != nil {
+				t.Fatal(err)
+			}
+			b, _, err := service.SubmitBatch(ctx, s, billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{
+				{Reference: "R1", CustomerReference: "C1", Amount: 1234}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+			r, err := becs.Open(ctx, store.Conn(), clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := r.Cut(ctx, mustLocation(t))
+			if err != nil || len(files) != 1 {
+				t.Fatalf("Cut = %+v, %v", files, err)
+			}
+			if !files[0].LodgeBy().Before(time.Now()) {
+				t.Fatalf("the file may be lodged until %v; want a time passed", files[0].LodgeBy())
+			}
+
+			code, out, errOut = runPyng(t, "admin", "becs", "files", "lodged", files[0].ID, db, key)
+			if code != 1 || out != "" || !strings.Contains(errOut, "refused: too late to lodge") ||
+				!strings.Contains(errOut, files[0].ID) || !strings.Contains(errOut, "do not lodge this file with the bank") {
+				t.Fatalf("files lodged of a file too late = %d, %q, %q; want 1 and a message refusing it", code, out, errOut)
+			}
+			if got, err := r.File(ctx, files[0].ID); err != nil || !got.LodgedAt.IsZero() {
+				t.Fatalf("the file is %+v, %v; want not lodged", got, err)
+			}
+		})
 	}
 }

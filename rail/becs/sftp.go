@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,41 @@ func (d Dir) Put(_ context.Context, name string, content []byte) error {
 // Lodges is false: the operator lodges the file.
 func (Dir) Lodges() bool     { return false }
 func (d Dir) String() string { return string(d) }
+
+// Destinations puts each file to every destination it holds, in turn: an outbox directory (the
+// operator's copy) and the bank's SFTP server (which lodges it), say. A put is whole only once
+// every destination has the file; one that fails part way is done again whole, which each
+// destination allows (Dir rewrites the file atomically, SFTP leaves a file already there with
+// the same bytes), so Deliver marks the file delivered, and lodged, only once all of them hold it.
+type Destinations []Destination
+
+// Put puts the file to each destination in turn, stopping at the first that fails.
+func (ds Destinations) Put(ctx context.Context, name string, content []byte) error {
+	for _, d := range ds {
+		if err := d.Put(ctx, name, content); err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// Lodges is true when any of the destinations lodges what it is given.
+func (ds Destinations) Lodges() bool {
+	for _, d := range ds {
+		if d.Lodges() {
+			return true
+		}
+	}
+	return false
+}
+
+func (ds Destinations) String() string {
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.String()
+	}
+	return strings.Join(names, " and ")
+}
 
 // SFTPConfig says how to reach the bank's SFTP server.
 type SFTPConfig struct {
@@ -94,6 +130,10 @@ func OpenSFTP(cfg SFTPConfig) (*SFTP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the SFTP known hosts file: %w", err)
 	}
+	algorithms, err := pinnedAlgorithms(hostKeys, addr)
+	if err != nil {
+		return nil, fmt.Errorf("the SFTP known hosts file: %w", err)
+	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
 		timeout = time.Minute
@@ -103,8 +143,51 @@ func OpenSFTP(cfg SFTPConfig) (*SFTP, error) {
 		dir = "."
 	}
 	return &SFTP{addr: addr, dir: dir, returnsDir: cfg.ReturnsDir, timeout: timeout, display: "sftp://" + u.User.Username() + "@" + addr + "/" + dir,
-		client: &ssh.ClientConfig{User: u.User.Username(), Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: hostKeys, Timeout: timeout}}, nil
+		client: &ssh.ClientConfig{User: u.User.Username(), Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: hostKeys, HostKeyAlgorithms: algorithms, Timeout: timeout}}, nil
 }
+
+// pinnedAlgorithms are the host key algorithms of the keys hostKeys pins for addr, for the
+// client to ask the server for those only: a server with several host keys (RSA and Ed25519,
+// say) would otherwise present the one the client prefers, which a known_hosts pinning another
+// refuses. It is nil (the client's defaults) when no key is pinned for addr (the connection is
+// refused anyway) or only a certificate authority (@cert-authority lines).
+//
+// knownhosts (of golang.org/x/crypto v0.58.0) does not list the keys of an address; its callback
+// does, in the KeyError it returns for a key it does not know.
+func pinnedAlgorithms(hostKeys ssh.HostKeyCallback, addr string) ([]string, error) {
+	err := hostKeys(addr, &net.TCPAddr{IP: net.IPv4zero}, noKey{})
+	var keyErr *knownhosts.KeyError
+	if !errors.As(err, &keyErr) {
+		return nil, err // nil: noKey matched, which it cannot
+	}
+	var algorithms []string
+	for _, k := range keyErr.Want {
+		for _, a := range keyAlgorithms(k.Key.Type()) {
+			if !slices.Contains(algorithms, a) {
+				algorithms = append(algorithms, a)
+			}
+		}
+	}
+	return algorithms, nil
+}
+
+// keyAlgorithms are the host key algorithms that sign with a key of the type keyType.
+func keyAlgorithms(keyType string) []string {
+	switch keyType {
+	case ssh.KeyAlgoRSA:
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	case ssh.CertAlgoRSAv01:
+		return []string{ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01, ssh.CertAlgoRSAv01}
+	}
+	return []string{keyType}
+}
+
+// noKey is a public key that matches no known host's.
+type noKey struct{}
+
+func (noKey) Type() string                        { return "none" }
+func (noKey) Marshal() []byte                     { return []byte("\x00\x00\x00\x04none") }
+func (noKey) Verify([]byte, *ssh.Signature) error { return errors.New("no key") }
 
 func (s *SFTP) String() string { return s.display }
 

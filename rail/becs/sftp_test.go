@@ -244,3 +244,112 @@ func TestTheDeliveryTaskWarnsOnceOfAFileTooLateToLodge(t *testing.T) {
 		}
 	})
 }
+
+// TestSFTPAsksForTheHostKeyTypeItPins connects to a server with two host keys, Ed25519 and RSA,
+// as a bank's may have: a known_hosts pinning either one is enough, the client asking for the
+// type pinned (left to itself it would ask for RSA first, and refuse the RSA key a known_hosts
+// pinning the Ed25519 one does not hold); one pinning another Ed25519 key is still refused.
+func TestSFTPAsksForTheHostKeyTypeItPins(t *testing.T) {
+	sshd := sshdtest.Start(t, sshdtest.ExtraHostKey("rsa"))
+	for _, c := range []struct {
+		name, knownHosts string
+		ok               bool
+	}{
+		{"the Ed25519 key pinned", sshd.KnownHosts, true},
+		{"the RSA key pinned", sshd.ExtraKnownHosts, true},
+		{"another Ed25519 key pinned", sshd.OtherKnownHosts, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(sshd.Dir, t.Name())
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			dest, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL(t.Name()), KeyFile: sshd.KeyFile, KnownHosts: c.knownHosts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = dest.Put(context.Background(), "F.aba", []byte("content"))
+			entries, _ := os.ReadDir(dir)
+			switch {
+			case c.ok && (err != nil || len(entries) != 1):
+				t.Fatalf("Put = %v, the server holds %v; want the file uploaded", err, entries)
+			case !c.ok && (err == nil || !strings.Contains(err.Error(), "key") || len(entries) != 0):
+				t.Fatalf("Put = %v, the server holds %v; want refused for its host key", err, entries)
+			}
+		})
+	}
+}
+
+// TestDeliveryToTheOutboxAndTheBanksServerTogether delivers a cut file to both an outbox
+// directory (the operator's copy) and a real OpenSSH server (which lodges it): a delivery the
+// server refuses leaves the file neither delivered nor lodged (the outbox's copy written, whole);
+// done again, the file is whole, once, in both places, lodged, and its rows succeed.
+func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100, 250)
+		files, err := f.rail.Cut(ctx, sydney)
+		if err != nil || len(files) != 1 {
+			t.Fatalf("Cut = %+v, %v", files, err)
+		}
+		content, _ := f.rail.Content(ctx, files[0].ID)
+		outbox, onServer := t.TempDir(), filepath.Join(sshd.Dir, engine)
+		if err := os.MkdirAll(onServer, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		holdsTheFile := func(dir string) {
+			t.Helper()
+			entries, _ := os.ReadDir(dir)
+			if len(entries) != 1 || entries[0].Name() != files[0].Name() {
+				t.Fatalf("%s holds %v, want only %s", dir, entries, files[0].Name())
+			}
+			if got, _ := os.ReadFile(filepath.Join(dir, files[0].Name())); !bytes.Equal(got, content) {
+				t.Fatalf("%s's file differs from the stored file", dir)
+			}
+		}
+
+		impostor, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL(engine), KeyFile: sshd.KeyFile, KnownHosts: sshd.OtherKnownHosts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if delivered, _, err := f.rail.Deliver(ctx, becs.Destinations{becs.Dir(outbox), impostor}); err == nil || len(delivered) != 0 {
+			t.Fatalf("Deliver with the server refused = %+v, %v; want an error", delivered, err)
+		}
+		holdsTheFile(outbox)
+		if entries, _ := os.ReadDir(onServer); len(entries) != 0 {
+			t.Fatalf("the server got %v from a refused connection", entries)
+		}
+		if got, _ := f.rail.File(ctx, files[0].ID); !got.DeliveredAt.IsZero() || !got.LodgedAt.IsZero() {
+			t.Fatalf("the file is %+v; want neither delivered nor lodged while the server does not have it", got)
+		}
+
+		server, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL(engine), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		both := becs.Destinations{becs.Dir(outbox), server}
+		if !both.Lodges() || both.String() != outbox+" and "+server.String() {
+			t.Fatalf("the destinations are %q, lodging %v; want both named, lodging", both, both.Lodges())
+		}
+		delivered, _, err := f.rail.Deliver(ctx, both)
+		if err != nil || len(delivered) != 1 || delivered[0].LodgedAt.IsZero() {
+			t.Fatalf("Deliver to both = %+v, %v; want the file, lodged", delivered, err)
+		}
+		holdsTheFile(outbox)
+		holdsTheFile(onServer)
+		if got, _ := f.rail.File(ctx, files[0].ID); got.State(f.clock.Now()) != becs.FileLodged {
+			t.Fatalf("the file is %s, want lodged", got.State(f.clock.Now()))
+		}
+		if again, _, err := f.rail.Deliver(ctx, both); err != nil || len(again) != 0 {
+			t.Fatalf("Deliver again = %+v, %v; want nothing", again, err)
+		}
+		holdsTheFile(outbox)
+		holdsTheFile(onServer)
+		f.execute(t, b)
+		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"succeeded", "succeeded"}) {
+			t.Fatalf("rows %v, want succeeded once the file is on the bank's server", got)
+		}
+	})
+}
