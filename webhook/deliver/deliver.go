@@ -158,6 +158,12 @@ func (c *Client) send(ctx context.Context, r Request, checkURL bool) Result {
 		}
 	}
 
+	// A caller whose own deadline comes first (a delivery run near its end) cuts the attempt
+	// short; the attempt then says so rather than claiming the full timeout passed.
+	timeout := c.timeout
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(deadline))
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
@@ -172,7 +178,7 @@ func (c *Client) send(ctx context.Context, r Request, checkURL bool) Result {
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Result{Err: c.describe(ctx, err)}
+		return Result{Err: c.describe(ctx, err, timeout)}
 	}
 	// Read a little of the body so that the connection can serve the next delivery; what the
 	// partner answers is not used.
@@ -213,7 +219,7 @@ func refusePrivate(_ context.Context, _, address string, _ syscall.RawConn) erro
 }
 
 // describe says, shortly and without this host's addresses, why a request got no response.
-func (c *Client) describe(ctx context.Context, err error) string {
+func (c *Client) describe(ctx context.Context, err error, timeout time.Duration) string {
 	var (
 		refused  *refusedError
 		dnsErr   *net.DNSError
@@ -231,6 +237,8 @@ func (c *Client) describe(ctx context.Context, err error) string {
 	switch {
 	case errors.As(err, &refused):
 		return refused.Error()
+	case (timedOut || ctx.Err() == context.DeadlineExceeded) && timeout < c.timeout:
+		return "timeout after " + timeout.Round(time.Millisecond).String() + ", when the sending run's time ended (the attempt's own limit is " + c.timeout.String() + ")"
 	case timedOut || ctx.Err() == context.DeadlineExceeded:
 		return "timeout after " + c.timeout.String()
 	case errors.Is(err, context.Canceled):

@@ -233,6 +233,25 @@ func TestSendTimesOut(t *testing.T) {
 	}
 }
 
+// TestSendSaysWhenItsCallersDeadlineCutItShort: a delivery run near its end gives an attempt less
+// than the client's timeout; the attempt's error must not claim the whole timeout passed.
+func TestSendSaysWhenItsCallersDeadlineCutItShort(t *testing.T) {
+	t.Parallel()
+	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})
+	c := deliver.New(deliver.Options{AllowPrivate: true, Timeout: 10 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	res := c.Send(ctx, request(rcv.URL, secret(t, 1)))
+	if res.OK() || !strings.Contains(res.Err, "the sending run's time ended") {
+		t.Errorf("Send = %+v, want a timeout of about 300ms that says the run's time ended", res)
+	}
+	if res.Duration > 5*time.Second {
+		t.Errorf("Duration = %v, want about 300ms", res.Duration)
+	}
+}
+
 func TestSendStopsWhenCanceled(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
