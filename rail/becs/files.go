@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -409,6 +410,17 @@ var BeforeDeliveredMark func()
 // writeAtomically writes content to dir/name so that dir holds either no file of that name or
 // the whole of it.
 func writeAtomically(dir, name string, content []byte) error {
+	// A process killed while writing leaves its temporary file; the write done again removes it,
+	// so that the directory is left holding nothing but whole files.
+	stale, err := filepath.Glob(filepath.Join(dir, "."+name+".*.tmp"))
+	if err != nil {
+		return err
+	}
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
 	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
 	if err != nil {
 		return err

@@ -353,3 +353,21 @@ func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 		}
 	})
 }
+
+// TestAnOutboxWriteDoneAgainRemovesTheTemporaryFileOfOneKilled: a process killed while writing a
+// file to the outbox leaves its temporary file; the delivery done again leaves only the whole file.
+func TestAnOutboxWriteDoneAgainRemovesTheTemporaryFileOfOneKilled(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".file_x.aba.123456.tmp")
+	if err := os.WriteFile(stale, []byte("part of a fi"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := becs.Dir(dir).Put(context.Background(), "file_x.aba", []byte("the whole file")); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 || entries[0].Name() != "file_x.aba" {
+		t.Fatalf("the outbox holds %v (%v), want the one whole file", entries, err)
+	}
+}
