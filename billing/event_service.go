@@ -213,27 +213,43 @@ func (s *Service) UpdateWebhookEndpoint(ctx context.Context, site Site, id strin
 	if len(errs) > 0 {
 		return WebhookEndpoint{}, errs
 	}
-	e, err := s.WebhookEndpoint(ctx, site, id)
-	if err != nil {
-		return WebhookEndpoint{}, err
-	}
-	if req.URL != nil {
-		e.URL = *req.URL
-	}
-	if req.EventTypes != nil {
-		e.EventTypes = types
-	}
-	if req.State != nil && *req.State != e.State {
-		e.State = *req.State
-		e.FailingSince = time.Time{}
-		e.DisabledReason = ""
-		if e.State == EndpointDisabled {
-			e.DisabledReason = DisabledByPartner
+	return s.changeWebhookEndpoint(ctx, site, id, func(e *WebhookEndpoint) {
+		if req.URL != nil {
+			e.URL = *req.URL
 		}
-	}
-	if err := s.events.UpdateWebhookEndpoint(ctx, e); errors.Is(err, ErrNotFound) {
+		if req.EventTypes != nil {
+			e.EventTypes = types
+		}
+		if req.State != nil && *req.State != e.State {
+			e.State = *req.State
+			e.FailingSince = time.Time{}
+			e.DisabledReason = ""
+			if e.State == EndpointDisabled {
+				e.DisabledReason = DisabledByPartner
+			}
+		}
+	})
+}
+
+// changeWebhookEndpoint makes change to the site's endpoint as it stands, in one transaction of
+// the store (EventStore.UpdateWebhookEndpoint): what another change wrote meanwhile (a rotation's
+// secret, the delivery run's disabling of the endpoint) is kept, never written over with what was
+// read before it.
+func (s *Service) changeWebhookEndpoint(ctx context.Context, site Site, id string, change func(*WebhookEndpoint)) (WebhookEndpoint, error) {
+	if !PlainText(id) { // no id holds one, and a PostgreSQL text cannot be compared with NUL
 		return WebhookEndpoint{}, endpointNotFound()
-	} else if err != nil {
+	}
+	e, err := s.events.UpdateWebhookEndpoint(ctx, id, func(e *WebhookEndpoint) error {
+		if e.SiteID != site.ID {
+			return ErrNotFound
+		}
+		change(e)
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return WebhookEndpoint{}, endpointNotFound()
+	}
+	if err != nil {
 		return WebhookEndpoint{}, fmt.Errorf("update webhook endpoint: %w", err)
 	}
 	return e, nil
@@ -251,19 +267,13 @@ func (s *Service) DeleteWebhookEndpoint(ctx context.Context, site Site, id strin
 // RotateWebhookSecret gives the endpoint a new secret. The one it replaces goes on signing beside
 // it for SecretRotationOverlap, so a partner can deploy the new one without losing a delivery.
 func (s *Service) RotateWebhookSecret(ctx context.Context, site Site, id string) (WebhookEndpoint, error) {
-	e, err := s.WebhookEndpoint(ctx, site, id)
-	if err != nil {
-		return WebhookEndpoint{}, err
-	}
 	secret, err := webhook.NewSecret()
 	if err != nil {
 		return WebhookEndpoint{}, err
 	}
-	e.PreviousSecret, e.PreviousSecretUntil, e.Secret = e.Secret, s.now().Add(SecretRotationOverlap), secret
-	if err := s.events.UpdateWebhookEndpoint(ctx, e); err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("rotate webhook secret: %w", err)
-	}
-	return e, nil
+	return s.changeWebhookEndpoint(ctx, site, id, func(e *WebhookEndpoint) {
+		e.PreviousSecret, e.PreviousSecretUntil, e.Secret = e.Secret, s.now().Add(SecretRotationOverlap), secret
+	})
 }
 
 // Deliveries lists the deliveries to the site's endpoint, newest first; next is the Before of the
@@ -402,12 +412,12 @@ func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueD
 		if e.State == EndpointEnabled {
 			return WebhookBatch{EndpointID: e.ID, URL: e.URL, Secrets: e.SecretsAt(now), Due: due}, nil
 		}
-		ids := make([]string, len(due))
+		ds := make([]Delivery, len(due))
 		for i, d := range due {
-			ids[i] = d.Delivery.ID
+			ds[i] = d.Delivery
 		}
 		skipped := DeliveryAttempt{At: now, Error: "not sent: the endpoint is disabled"}
-		if err := s.events.SkipDeliveries(ctx, ids, skipped); err != nil {
+		if err := s.events.SkipDeliveries(ctx, ds, skipped); err != nil {
 			return WebhookBatch{}, fmt.Errorf("skip deliveries: %w", err)
 		}
 	}

@@ -85,8 +85,13 @@ type EventStore interface {
 	WebhookEndpoints(ctx context.Context, siteID string) ([]WebhookEndpoint, error)
 	// WebhookEndpoint returns the endpoint with its secrets, or ErrNotFound.
 	WebhookEndpoint(ctx context.Context, id string) (WebhookEndpoint, error)
-	// UpdateWebhookEndpoint writes e over the stored endpoint; ErrNotFound if there is none.
-	UpdateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) error
+	// UpdateWebhookEndpoint reads the endpoint with its secrets, lets change change it, and writes
+	// what change leaves of it (but its ID, SiteID and CreatedAt), in one transaction that no other
+	// change of the endpoint interleaves with (another update, a rotation of its secret, the
+	// delivery run marking it failing or disabling it): each change is made to the endpoint as the
+	// one before left it, and none is lost. It returns the endpoint as written; ErrNotFound if there
+	// is none; change's error as it is, with nothing written.
+	UpdateWebhookEndpoint(ctx context.Context, id string, change func(*WebhookEndpoint) error) (WebhookEndpoint, error)
 	// DeleteWebhookEndpoint deletes the site's endpoint and its deliveries; ErrNotFound if there is
 	// none.
 	DeleteWebhookEndpoint(ctx context.Context, siteID, id string) error
@@ -98,7 +103,9 @@ type EventStore interface {
 	Deliveries(ctx context.Context, endpointID string, f DeliveryFilter) ([]Delivery, error)
 	// Delivery returns the delivery with its attempts, or ErrNotFound.
 	Delivery(ctx context.Context, id string) (Delivery, error)
-	// RetryDelivery makes the delivery pending again, due at now, at the start of its schedule.
+	// RetryDelivery makes the delivery pending again, due at now, at the start of its schedule,
+	// and counts the retry (Delivery.Retries): the outcome of an attempt in flight is recorded
+	// without moving the delivery (see RecordAttempts).
 	RetryDelivery(ctx context.Context, id string, now time.Time) error
 	// FanOutDeliveries gives the endpoint, if enabled, a pending delivery, due at its event's
 	// time, of each of up to limit of its site's events that it has not been given or passed,
@@ -122,12 +129,13 @@ type EventStore interface {
 	// its event's body.
 	DueDeliveries(ctx context.Context, endpointID string, now time.Time, after DueDelivery, limit int) ([]DueDelivery, error)
 	// RecordAttempts adds each outcome's attempt to its delivery (one that is gone is left out)
-	// and moves the delivery to the outcome's state. The endpoint is marked by the latest of the
-	// attempts: a success clears its failing mark; failures after it mark it failing since the
-	// first of them unless it was already, and disable it (with a webhookEndpoint.disabled event)
-	// when it has been failing for failureLimit or longer.
+	// and moves the delivery to the outcome's state, unless the delivery was retried since its
+	// outcome's Retries were read: then it stays as the retry left it. The endpoint is marked by
+	// the latest of the attempts: a success clears its failing mark; failures after it mark it
+	// failing since the first of them unless it was already, and disable it (with a
+	// webhookEndpoint.disabled event) when it has been failing for failureLimit or longer.
 	RecordAttempts(ctx context.Context, endpointID string, outcomes []DeliveryOutcome, failureLimit time.Duration) error
-	// SkipDeliveries records attempt a, which sent nothing, of each delivery and fails it; the
-	// endpoint is left as it is.
-	SkipDeliveries(ctx context.Context, deliveryIDs []string, a DeliveryAttempt) error
+	// SkipDeliveries records attempt a, which sent nothing, of each delivery and fails it unless
+	// it was retried since it was read (as RecordAttempts); the endpoint is left as it is.
+	SkipDeliveries(ctx context.Context, ds []Delivery, a DeliveryAttempt) error
 }

@@ -134,7 +134,11 @@ type Delivery struct {
 	CreatedAt  time.Time
 	// Tries counts the attempts since the delivery was made or a partner retried it: its place in
 	// the retry schedule.
-	Tries    int
+	Tries int
+	// Retries counts the partner's retries of the delivery (Service.RetryDelivery). An attempt's
+	// outcome moves the delivery only while its Retries are those read before the attempt
+	// (DeliveryOutcome.Retries), so that a retry made while the attempt was in flight stands.
+	Retries  int
 	Attempts []DeliveryAttempt
 }
 
@@ -232,6 +236,9 @@ type DeliveryOutcome struct {
 	Attempt       DeliveryAttempt
 	State         DeliveryState
 	NextAttemptAt time.Time
+	// Retries are the delivery's Retries as read before the attempt: when the partner retried it
+	// since, the attempt is recorded but the delivery stays as the retry left it.
+	Retries int
 }
 
 // RetrySchedule is how long a failed delivery waits before each next attempt (the first is made at
@@ -241,7 +248,7 @@ type RetrySchedule []time.Duration
 // Outcome is where attempt a leaves delivery d: succeeded on a 2xx; else pending until the next
 // wait of the schedule has passed, or failed when the schedule is spent.
 func (s RetrySchedule) Outcome(d Delivery, a DeliveryAttempt) DeliveryOutcome {
-	o := DeliveryOutcome{DeliveryID: d.ID, Attempt: a, State: DeliverySucceeded}
+	o := DeliveryOutcome{DeliveryID: d.ID, Attempt: a, State: DeliverySucceeded, Retries: d.Retries}
 	switch tries := d.Tries + 1; {
 	case a.Succeeded():
 	case tries > len(s):

@@ -104,6 +104,7 @@ func (e executor) RecordDeliveryOutcomes(ctx context.Context, outcomes []billing
 		u.Ids = append(u.Ids, o.DeliveryID)
 		u.States = append(u.States, string(o.State))
 		u.NextAttemptAts = append(u.NextAttemptAts, driver.OptionalMillis(o.NextAttemptAt))
+		u.Retries = append(u.Retries, int64(o.Retries))
 	}
 	if err := e.q.InsertAttempts(ctx, a); err != nil {
 		return mapErr(err)

@@ -362,6 +362,14 @@ FROM webhook_endpoints WHERE site_id = @site_id ORDER BY created_at, id;
 SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
 FROM webhook_endpoints WHERE id = @id;
 
+-- name: LockWebhookEndpoint :one
+-- The endpoint, read to be changed in this transaction (UpdateWebhookEndpoint), its row locked
+-- until the transaction ends: a change of it made meanwhile (another update, a rotation of its
+-- secret, the delivery run disabling it) waits, and one made before is read.
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE id = @id
+FOR UPDATE;
+
 -- name: EndpointToSend :one
 -- What the fan-out of the endpoint's deliveries reads of it.
 SELECT site_id, state, event_types, CAST(sent_txid AS TEXT) AS sent_txid, sent_seq FROM webhook_endpoints WHERE id = @id;
@@ -429,7 +437,10 @@ ORDER BY created_at DESC, id DESC
 LIMIT @lim;
 
 -- name: RetryDelivery :execrows
-UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = @now::bigint WHERE id = @id;
+-- A retry counts (retries): an attempt in flight when it is made leaves the delivery as the retry
+-- left it (see UpdateDeliveries).
+UPDATE webhook_deliveries SET state = 'pending', tries = 0, retries = retries + 1, next_attempt_at = @now::bigint
+WHERE id = @id;
 
 -- name: DueEndpoints :many
 -- The endpoints with deliveries due, or enabled with events to be given deliveries of: a look
@@ -455,7 +466,7 @@ WHERE id = @id AND lease_holder = @holder;
 -- name: DueDeliveries :many
 -- Up to lim of the endpoint's deliveries due by now, after the one due at after_at with after_id
 -- in the order they came due, with their events' bodies.
-SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, ev.body
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, d.retries, ev.body
 FROM webhook_deliveries AS d
 JOIN events AS ev ON ev.id = d.event_id
 WHERE d.endpoint_id = @endpoint_id AND d.state = 'pending' AND d.next_attempt_at <= @now::bigint
@@ -476,12 +487,13 @@ FROM (SELECT unnest(@delivery_ids::text[]) AS delivery_id, unnest(@attempted_ats
 JOIN webhook_deliveries AS d ON d.id = a.delivery_id;
 
 -- name: UpdateDeliveries :exec
--- Each delivery's state after its attempt (next_attempt_ats: 0 when it is no longer pending).
+-- Each delivery's state after its attempt (next_attempt_ats: 0 when it is no longer pending),
+-- unless it was retried since the run read it (its retries are not those read): the retry stands.
 UPDATE webhook_deliveries AS d
 SET state = o.state, tries = d.tries + 1, next_attempt_at = nullif(o.next_attempt_at, 0)
 FROM (SELECT unnest(@ids::text[]) AS id, unnest(@states::text[]) AS state,
-             unnest(@next_attempt_ats::bigint[]) AS next_attempt_at) AS o
-WHERE d.id = o.id;
+             unnest(@next_attempt_ats::bigint[]) AS next_attempt_at, unnest(@retries::bigint[]) AS retries) AS o
+WHERE d.id = o.id AND d.retries = o.retries;
 
 -- name: DeliveryAttempts :many
 SELECT * FROM webhook_attempts

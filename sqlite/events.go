@@ -114,7 +114,9 @@ func (e executor) InsertInvitation(context.Context, billing.Link, billing.Event)
 }
 
 // insertAttempts and updateDeliveries record a round of deliveries, given as a JSON array of
-// {"id", "at", "status", "error", "ms", "state", "next"} (next: 0 when no longer pending).
+// {"id", "at", "status", "error", "ms", "state", "next", "retries"} (next: 0 when no longer
+// pending; retries: the delivery's as the run read it). updateDeliveries leaves a delivery that
+// was retried since (its retries are not those read) as the retry left it.
 const (
 	insertAttempts = `INSERT INTO webhook_attempts (delivery_id, n, attempted_at, status, error, duration_ms)
 SELECT o.id, COALESCE((SELECT max(w.n) FROM webhook_attempts AS w WHERE w.delivery_id = o.id), 0) + 1,
@@ -125,26 +127,28 @@ FROM (SELECT value ->> '$.id' AS id, value ->> '$.at' AS at, value ->> '$.status
 JOIN webhook_deliveries AS d ON d.id = o.id`
 	updateDeliveries = `UPDATE webhook_deliveries
 SET state = o.state, tries = tries + 1, next_attempt_at = nullif(o.next, 0)
-FROM (SELECT value ->> '$.id' AS id, value ->> '$.state' AS state, value ->> '$.next' AS next FROM jsonb_each(?)) AS o
-WHERE webhook_deliveries.id = o.id`
+FROM (SELECT value ->> '$.id' AS id, value ->> '$.state' AS state, value ->> '$.next' AS next, value ->> '$.retries' AS retries
+      FROM jsonb_each(?)) AS o
+WHERE webhook_deliveries.id = o.id AND webhook_deliveries.retries = o.retries`
 )
 
 // deliveryOutcomeJSON is a delivery's outcome in the JSON array of insertAttempts and updateDeliveries.
 type deliveryOutcomeJSON struct {
-	ID     string `json:"id"`
-	At     int64  `json:"at"`
-	Status int    `json:"status"`
-	Error  string `json:"error"`
-	Ms     int64  `json:"ms"`
-	State  string `json:"state"`
-	Next   int64  `json:"next"`
+	ID      string `json:"id"`
+	At      int64  `json:"at"`
+	Status  int    `json:"status"`
+	Error   string `json:"error"`
+	Ms      int64  `json:"ms"`
+	State   string `json:"state"`
+	Next    int64  `json:"next"`
+	Retries int    `json:"retries"`
 }
 
 func (e executor) RecordDeliveryOutcomes(ctx context.Context, outcomes []billing.DeliveryOutcome) error {
 	js, err := jsonArray(outcomes, func(o billing.DeliveryOutcome) deliveryOutcomeJSON {
 		a := o.Attempt
 		return deliveryOutcomeJSON{ID: o.DeliveryID, At: billing.Millis(a.At), Status: a.Status, Error: a.Error, Ms: a.Duration.Milliseconds(),
-			State: string(o.State), Next: driver.OptionalMillis(o.NextAttemptAt)}
+			State: string(o.State), Next: driver.OptionalMillis(o.NextAttemptAt), Retries: o.Retries}
 	})
 	if err != nil {
 		return err

@@ -255,6 +255,13 @@ func (e executor) GetWebhookEndpoint(ctx context.Context, id string) (driver.Sto
 	return one(endpoint)(e.q.GetWebhookEndpoint(ctx, id))
 }
 
+func (e executor) LockWebhookEndpoint(ctx context.Context, id string) (driver.StoredEndpoint, error) {
+	locked := func(r dbsqlc.LockWebhookEndpointRow) driver.StoredEndpoint {
+		return endpoint(dbsqlc.GetWebhookEndpointRow(r))
+	}
+	return one(locked)(e.q.LockWebhookEndpoint(ctx, id))
+}
+
 func (e executor) UpdateWebhookEndpoint(ctx context.Context, se driver.StoredEndpoint) (bool, error) {
 	ep := se.Endpoint
 	n, err := e.q.UpdateWebhookEndpoint(ctx, dbsqlc.UpdateWebhookEndpointParams{

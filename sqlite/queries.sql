@@ -327,6 +327,12 @@ FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id) ORDER BY created_at, id
 SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
 FROM webhook_endpoints WHERE id = sqlc.arg(id);
 
+-- name: LockWebhookEndpoint :one
+-- The endpoint, read to be changed in this transaction (UpdateWebhookEndpoint): a transaction on
+-- SQLite begins IMMEDIATE, so that it holds the database's write lock already.
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE id = sqlc.arg(id);
+
 -- name: EndpointToSend :one
 -- What the fan-out of the endpoint's deliveries reads of it.
 SELECT site_id, state, event_types, sent_seq FROM webhook_endpoints WHERE id = sqlc.arg(id);
@@ -391,7 +397,10 @@ ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(lim);
 
 -- name: RetryDelivery :execrows
-UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = CAST(sqlc.arg(now) AS BIGINT) WHERE id = sqlc.arg(id);
+-- A retry counts (retries): an attempt in flight when it is made leaves the delivery as the retry
+-- left it (see RecordDeliveryOutcomes).
+UPDATE webhook_deliveries SET state = 'pending', tries = 0, retries = retries + 1, next_attempt_at = CAST(sqlc.arg(now) AS BIGINT)
+WHERE id = sqlc.arg(id);
 
 -- name: DueEndpoints :many
 -- The endpoints with deliveries due, or enabled with events to be given deliveries of: a look
@@ -415,7 +424,7 @@ WHERE id = sqlc.arg(id) AND lease_holder = sqlc.arg(holder);
 -- name: DueDeliveries :many
 -- Up to lim of the endpoint's deliveries due by now, after the one due at after_at with after_id
 -- in the order they came due, with their events' bodies.
-SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, ev.body
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, d.retries, ev.body
 FROM webhook_deliveries AS d
 JOIN events AS ev ON ev.id = d.event_id
 WHERE d.endpoint_id = sqlc.arg(endpoint_id) AND d.state = 'pending' AND d.next_attempt_at <= CAST(sqlc.arg(now) AS BIGINT)

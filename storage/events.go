@@ -225,16 +225,37 @@ func (s *Store) WebhookEndpoint(ctx context.Context, id string) (billing.Webhook
 	return s.openEndpoint(stored)
 }
 
-func (s *Store) UpdateWebhookEndpoint(ctx context.Context, e billing.WebhookEndpoint) error {
-	stored, err := s.sealEndpoint(e)
-	if err != nil {
+// UpdateWebhookEndpoint reads the endpoint locked (LockWebhookEndpoint) and writes it back changed
+// in the same transaction, so that a change made meanwhile (a rotation of the secret, the delivery
+// run disabling the endpoint) waits for this one and is not overwritten by it.
+func (s *Store) UpdateWebhookEndpoint(ctx context.Context, id string, change func(*billing.WebhookEndpoint) error) (billing.WebhookEndpoint, error) {
+	var e billing.WebhookEndpoint
+	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		locked, err := tx.LockWebhookEndpoint(ctx, id)
+		if err != nil {
+			return interpret(err)
+		}
+		if e, err = s.openEndpoint(locked); err != nil {
+			return err
+		}
+		if err := change(&e); err != nil {
+			return err
+		}
+		e.ID, e.SiteID, e.CreatedAt = locked.Endpoint.ID, locked.Endpoint.SiteID, locked.Endpoint.CreatedAt
+		stored, err := s.sealEndpoint(e)
+		if err != nil {
+			return err
+		}
+		found, err := tx.UpdateWebhookEndpoint(ctx, stored)
+		if err == nil && !found {
+			return billing.ErrNotFound
+		}
 		return err
+	})
+	if err != nil {
+		return billing.WebhookEndpoint{}, err
 	}
-	found, err := s.d.Executor().UpdateWebhookEndpoint(ctx, stored)
-	if err == nil && !found {
-		return billing.ErrNotFound
-	}
-	return err
+	return e, nil
 }
 
 func (s *Store) DeleteWebhookEndpoint(ctx context.Context, siteID, id string) error {
@@ -399,10 +420,10 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 	})
 }
 
-func (s *Store) SkipDeliveries(ctx context.Context, deliveryIDs []string, a billing.DeliveryAttempt) error {
-	outcomes := make([]billing.DeliveryOutcome, len(deliveryIDs))
-	for i, id := range deliveryIDs {
-		outcomes[i] = billing.DeliveryOutcome{DeliveryID: id, Attempt: a, State: billing.DeliveryFailed}
+func (s *Store) SkipDeliveries(ctx context.Context, ds []billing.Delivery, a billing.DeliveryAttempt) error {
+	outcomes := make([]billing.DeliveryOutcome, len(ds))
+	for i, d := range ds {
+		outcomes[i] = billing.DeliveryOutcome{DeliveryID: d.ID, Attempt: a, State: billing.DeliveryFailed, Retries: d.Retries}
 	}
 	return s.inTx(ctx, func(tx driver.ExecutorTx) error { return tx.RecordDeliveryOutcomes(ctx, outcomes) })
 }

@@ -48,6 +48,9 @@ func RunEvents(t *testing.T, open func(t *testing.T) Events) {
 	t.Run("ListEvents", s.listEvents)
 	t.Run("PurgeEvents", s.purgeEvents)
 	t.Run("RecordAttempts", s.recordAttempts)
+	t.Run("ARetryDuringAnAttemptStands", s.retryDuringAttempt)
+	t.Run("UpdateWebhookEndpoint", s.updateWebhookEndpoint)
+	t.Run("AnEndpointChangeLosesNoOtherChange", s.endpointChangesInterleaved)
 	t.Run("Metadata", s.metadata)
 	t.Run("EmailJobs", s.emailJobs)
 }
@@ -386,11 +389,14 @@ func (s eventSuite) fanOutDeliveries(t *testing.T) {
 	// Disabled, it is given nothing; enabled again, it is given the events written since.
 	setState := func(e billing.WebhookEndpoint, state billing.EndpointState) {
 		t.Helper()
-		e.State, e.DisabledReason = state, ""
-		if state == billing.EndpointDisabled {
-			e.DisabledReason = billing.DisabledByPartner
-		}
-		wantErr(t, "UpdateWebhookEndpoint", b.Store.UpdateWebhookEndpoint(ctx, e), nil)
+		_, err := b.Store.UpdateWebhookEndpoint(ctx, e.ID, func(e *billing.WebhookEndpoint) error {
+			e.State, e.DisabledReason = state, ""
+			if state == billing.EndpointDisabled {
+				e.DisabledReason = billing.DisabledByPartner
+			}
+			return nil
+		})
+		wantErr(t, "UpdateWebhookEndpoint", err, nil)
 	}
 	setState(all, billing.EndpointDisabled)
 	b.invite(t, "while-disabled", t0)
@@ -676,12 +682,14 @@ func (s eventSuite) recordAttempts(t *testing.T) {
 
 	// A skip fails the deliveries and leaves the endpoint as it is; a delivery that is gone is
 	// left out.
-	if err := b.Store.UpdateWebhookEndpoint(ctx, billing.WebhookEndpoint{ID: failing.ID, SiteID: b.site.ID, URL: failing.URL,
-		EventTypes: failing.EventTypes, State: billing.EndpointEnabled, Secret: failing.Secret, CreatedAt: t0}); err != nil {
+	if _, err := b.Store.UpdateWebhookEndpoint(ctx, failing.ID, func(e *billing.WebhookEndpoint) error {
+		e.State, e.DisabledReason, e.FailingSince = billing.EndpointEnabled, "", time.Time{}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	skip := billing.DeliveryAttempt{At: start.Add(limit + 2*time.Hour), Error: "not sent"}
-	wantErr(t, "SkipDeliveries", b.Store.SkipDeliveries(ctx, []string{other.ID, "dlv_missing"}, skip), nil)
+	wantErr(t, "SkipDeliveries", b.Store.SkipDeliveries(ctx, []billing.Delivery{other, {ID: "dlv_missing"}}, skip), nil)
 	if got := delivery(other.ID); got.State != billing.DeliveryFailed || len(got.Attempts) != 7 || got.Attempts[6].Error != "not sent" {
 		t.Errorf("after a skip: %+v", got)
 	}
@@ -795,4 +803,197 @@ func (s eventSuite) emailJobs(t *testing.T) {
 		wantErr(t, "EnqueueEmail", b.Store.EnqueueEmail(ctx, job(l, billing.EmailManagementLink)), nil)
 		wantEqual(t, "email jobs", b.emailJobs(t, l.ID), []billing.SendEmailJob{job(l, billing.EmailManagementLink)})
 	})
+}
+
+// A partner's retry of a delivery whose attempt is in flight stands: the attempt's outcome, read
+// before the retry, is recorded as an attempt but leaves the delivery pending and due at the
+// retry, at the start of its schedule.
+func (s eventSuite) retryDuringAttempt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	e := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
+	b.invite(t, "cust-1", t0)
+	b.events(t, billing.EventFilter{}, 1)
+	b.fanOut(t, e)
+	schedule := billing.RetrySchedule{time.Minute} // two attempts
+	failure := func(at time.Time) billing.DeliveryAttempt {
+		return billing.DeliveryAttempt{At: at, Status: 503, Error: "status 503", Duration: time.Millisecond}
+	}
+	record := func(o billing.DeliveryOutcome) {
+		t.Helper()
+		wantErr(t, "RecordAttempts", b.Store.RecordAttempts(ctx, e.ID, []billing.DeliveryOutcome{o}, billing.EndpointFailureLimit), nil)
+	}
+	first := b.due(t, e.ID, t0)
+	if len(first) != 1 {
+		t.Fatalf("due: %+v", first)
+	}
+	record(schedule.Outcome(first[0].Delivery, failure(t0)))
+
+	// The last attempt is in flight when the partner retries; its outcome (failed) comes after.
+	last := b.due(t, e.ID, t0.Add(time.Minute))
+	if len(last) != 1 || last[0].Delivery.Tries != 1 {
+		t.Fatalf("due for the last attempt: %+v", last)
+	}
+	retried := t0.Add(time.Minute + time.Second)
+	wantErr(t, "RetryDelivery", b.Store.RetryDelivery(ctx, last[0].Delivery.ID, retried), nil)
+	outcome := schedule.Outcome(last[0].Delivery, failure(t0.Add(time.Minute)))
+	if outcome.State != billing.DeliveryFailed {
+		t.Fatalf("the last attempt's outcome: %+v, want failed", outcome)
+	}
+	record(outcome)
+	got, err := b.Store.Delivery(ctx, last[0].Delivery.ID)
+	wantErr(t, "Delivery", err, nil)
+	if got.State != billing.DeliveryPending || got.Tries != 0 || len(got.Attempts) != 2 {
+		t.Fatalf("after the outcome of an attempt made before the retry: %+v; want pending, no tries, both attempts", got)
+	}
+	if due := b.due(t, e.ID, retried); len(due) != 1 || !due[0].Due.Equal(retried) {
+		t.Fatalf("the retried delivery is not due at the retry: %+v", due)
+	}
+
+	// A skip of the delivery as read before the retry leaves it pending too.
+	wantErr(t, "SkipDeliveries", b.Store.SkipDeliveries(ctx, []billing.Delivery{last[0].Delivery},
+		billing.DeliveryAttempt{At: retried, Error: "not sent"}), nil)
+	if got, _ := b.Store.Delivery(ctx, got.ID); got.State != billing.DeliveryPending || len(got.Attempts) != 3 {
+		t.Fatalf("after a skip of the delivery read before the retry: %+v", got)
+	}
+
+	// The outcome of the attempt the retry asked for moves the delivery as usual.
+	again := b.due(t, e.ID, retried)
+	record(schedule.Outcome(again[0].Delivery, billing.DeliveryAttempt{At: retried, Status: 200}))
+	if got, _ := b.Store.Delivery(ctx, got.ID); got.State != billing.DeliverySucceeded || got.Tries != 1 || len(got.Attempts) != 4 {
+		t.Fatalf("after the retried attempt succeeded: %+v", got)
+	}
+}
+
+func (s eventSuite) updateWebhookEndpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	e := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
+	secret, err := webhook.NewSecret()
+	wantErr(t, "NewSecret", err, nil)
+	until := t0.Add(billing.SecretRotationOverlap)
+
+	// The change is made to the endpoint as stored, secrets included, and written but for the
+	// endpoint's identity.
+	got, err := b.Store.UpdateWebhookEndpoint(ctx, e.ID, func(c *billing.WebhookEndpoint) error {
+		if c.URL != e.URL || c.Secret.String() != e.Secret.String() || c.SiteID != b.site.ID {
+			t.Errorf("change was given %+v, want the stored %+v", c, e)
+		}
+		c.URL, c.EventTypes = "https://example.com/other", []billing.EventType{billing.EventCustomerLinked}
+		c.PreviousSecret, c.PreviousSecretUntil, c.Secret = c.Secret, until, secret
+		c.ID, c.SiteID, c.CreatedAt = "whe_other", "site_other", t0.Add(time.Hour)
+		return nil
+	})
+	wantErr(t, "UpdateWebhookEndpoint", err, nil)
+	want := e
+	want.URL, want.EventTypes = "https://example.com/other", []billing.EventType{billing.EventCustomerLinked}
+	want.PreviousSecret, want.PreviousSecretUntil, want.Secret = e.Secret, until, secret
+	wantEqual(t, "UpdateWebhookEndpoint", got, want)
+	stored, err := b.Store.WebhookEndpoint(ctx, e.ID)
+	wantErr(t, "WebhookEndpoint", err, nil)
+	wantEqual(t, "WebhookEndpoint after the change", stored, want)
+
+	// A change that fails writes nothing, and its error is returned as it is.
+	refused := errors.New("refused")
+	_, err = b.Store.UpdateWebhookEndpoint(ctx, e.ID, func(c *billing.WebhookEndpoint) error {
+		c.URL = "https://example.com/refused"
+		return refused
+	})
+	wantErr(t, "UpdateWebhookEndpoint refused", err, refused)
+	stored, err = b.Store.WebhookEndpoint(ctx, e.ID)
+	wantErr(t, "WebhookEndpoint", err, nil)
+	wantEqual(t, "WebhookEndpoint after a refused change", stored, want)
+
+	_, err = b.Store.UpdateWebhookEndpoint(ctx, "whe_missing", func(*billing.WebhookEndpoint) error {
+		t.Error("change was called for no endpoint")
+		return nil
+	})
+	wantErr(t, "UpdateWebhookEndpoint of none", err, billing.ErrNotFound)
+}
+
+// A change of an endpoint made while another is being made (between its read and its write)
+// waits for it and is made to what it wrote: a rotation's secret, or the delivery run's disabling
+// of a failing endpoint, is never written over by a change that read the endpoint before it.
+func (s eventSuite) endpointChangesInterleaved(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	e := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
+	b.invite(t, "cust-1", t0)
+	b.events(t, billing.EventFilter{}, 1)
+	b.fanOut(t, e)
+	d := b.deliveries(t, e.ID)[0]
+	limit := billing.EndpointFailureLimit
+	fail := func(at time.Time) error {
+		o := billing.DeliveryOutcome{DeliveryID: d.ID, Attempt: billing.DeliveryAttempt{At: at, Error: "refused"},
+			State: billing.DeliveryPending, NextAttemptAt: at.Add(time.Hour)}
+		return b.Store.RecordAttempts(ctx, e.ID, []billing.DeliveryOutcome{o}, limit)
+	}
+	wantErr(t, "RecordAttempts", fail(t0), nil) // failing since t0
+
+	// while runs other (which changes the endpoint too) while a change of the URL is held between
+	// its read and its write, giving other a moment to overtake it, and returns the endpoint as
+	// stored after both.
+	while := func(url string, other func() error) billing.WebhookEndpoint {
+		t.Helper()
+		read, release := make(chan struct{}), make(chan struct{})
+		changed := make(chan error, 1)
+		go func() {
+			_, err := b.Store.UpdateWebhookEndpoint(ctx, e.ID, func(c *billing.WebhookEndpoint) error {
+				close(read)
+				<-release
+				c.URL = url
+				return nil
+			})
+			changed <- err
+		}()
+		<-read
+		otherDone := make(chan error, 1)
+		go func() { otherDone <- other() }()
+		var otherErr error
+		overtook := false
+		select {
+		case otherErr = <-otherDone:
+			overtook = true
+		case <-time.After(200 * time.Millisecond):
+		}
+		close(release)
+		wantErr(t, "UpdateWebhookEndpoint", <-changed, nil)
+		if !overtook {
+			otherErr = <-otherDone
+		}
+		wantErr(t, "the other change", otherErr, nil)
+		got, err := b.Store.WebhookEndpoint(ctx, e.ID)
+		wantErr(t, "WebhookEndpoint", err, nil)
+		return got
+	}
+
+	var rotated webhook.Secret
+	got := while("https://example.com/first", func() error {
+		secret, err := webhook.NewSecret()
+		if err != nil {
+			return err
+		}
+		after, err := b.Store.UpdateWebhookEndpoint(ctx, e.ID, func(c *billing.WebhookEndpoint) error {
+			c.PreviousSecret, c.PreviousSecretUntil, c.Secret = c.Secret, t0.Add(billing.SecretRotationOverlap), secret
+			return nil
+		})
+		rotated = after.Secret
+		return err
+	})
+	if got.Secret.String() != rotated.String() || got.PreviousSecret.String() != e.Secret.String() || got.URL != "https://example.com/first" {
+		t.Errorf("after a rotation during a change of the URL: secret %s, previous %s, url %s; want the rotation's %s, the first %s, and the URL",
+			got.Secret.String(), got.PreviousSecret.String(), got.URL, rotated.String(), e.Secret.String())
+	}
+
+	got = while("https://example.com/second", func() error { return fail(t0.Add(limit)) })
+	if got.State != billing.EndpointDisabled || got.DisabledReason != billing.DisabledFailing || !got.FailingSince.Equal(t0) ||
+		got.URL != "https://example.com/second" {
+		t.Errorf("after the delivery run disabled the endpoint during a change of the URL: %+v; want it disabled, failing since %v", got, t0)
+	}
+	if disabled := b.events(t, billing.EventFilter{Type: billing.EventWebhookEndpointDisabled}, 1); len(disabled) != 1 {
+		t.Errorf("%d webhookEndpoint.disabled events, want 1", len(disabled))
+	}
 }

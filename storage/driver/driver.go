@@ -222,6 +222,10 @@ type Executor interface {
 	// ListWebhookEndpoints returns the site's endpoints, oldest first.
 	ListWebhookEndpoints(ctx context.Context, siteID string) ([]StoredEndpoint, error)
 	GetWebhookEndpoint(ctx context.Context, id string) (StoredEndpoint, error)
+	// LockWebhookEndpoint is GetWebhookEndpoint for a change of the endpoint in the transaction:
+	// no other change of it is made until the transaction ends (on PostgreSQL its row is locked;
+	// a transaction on SQLite holds the database's write lock from its start).
+	LockWebhookEndpoint(ctx context.Context, id string) (StoredEndpoint, error)
 	// UpdateWebhookEndpoint writes every field of e but its site and creation time, and reports
 	// whether the endpoint exists.
 	UpdateWebhookEndpoint(ctx context.Context, e StoredEndpoint) (bool, error)
@@ -253,8 +257,8 @@ type Executor interface {
 	// ListDeliveriesBefore returns up to limit of the endpoint's deliveries after the one made at
 	// createdAt with id, in the order of ListDeliveries.
 	ListDeliveriesBefore(ctx context.Context, endpointID string, createdAt time.Time, id string, limit int) ([]billing.Delivery, error)
-	// RetryDelivery makes the delivery pending, due at now, with no tries; false when there is no
-	// such delivery.
+	// RetryDelivery makes the delivery pending, due at now, with no tries, and counts the retry
+	// (billing.Delivery.Retries); false when there is no such delivery.
 	RetryDelivery(ctx context.Context, id string, now time.Time) (bool, error)
 	// DueEndpoints returns the endpoints with pending deliveries due by now, and the enabled ones
 	// with events after the last they were given deliveries of.
@@ -268,8 +272,9 @@ type Executor interface {
 	// `after` in the order they came due, with their events' bodies.
 	DueDeliveries(ctx context.Context, endpointID string, now time.Time, after billing.DueDelivery, limit int) ([]billing.DueDelivery, error)
 	// RecordDeliveryOutcomes adds each outcome's attempt to its delivery, numbered after the
-	// others, and sets the delivery's state and next attempt and counts the try; the outcome of a
-	// delivery that is gone is left out. One statement for each table.
+	// others, and sets the delivery's state and next attempt and counts the try unless the
+	// delivery was retried since the outcome's Retries were read (the retry stands); the outcome
+	// of a delivery that is gone is left out. One statement for each table.
 	RecordDeliveryOutcomes(ctx context.Context, outcomes []billing.DeliveryOutcome) error
 	// DeliveryAttempts returns the attempts of the deliveries, each delivery's in order.
 	DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([]DeliveryAttempt, error)

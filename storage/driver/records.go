@@ -379,11 +379,12 @@ type DeliveryRecord struct {
 	CreatedAt     int64
 	Tries         int64
 	NextAttemptAt sql.NullInt64
+	Retries       int64
 }
 
 func (r DeliveryRecord) Delivery() billing.Delivery {
 	return billing.Delivery{ID: r.ID, EndpointID: r.EndpointID, EventID: r.EventID, EventType: billing.EventType(r.EventType),
-		State: billing.DeliveryState(r.State), CreatedAt: billing.FromMillis(r.CreatedAt), Tries: int(r.Tries)}
+		State: billing.DeliveryState(r.State), CreatedAt: billing.FromMillis(r.CreatedAt), Tries: int(r.Tries), Retries: int(r.Retries)}
 }
 
 // DueDeliveryRecord is a row of DueDeliveries.
@@ -396,12 +397,13 @@ type DueDeliveryRecord struct {
 	CreatedAt     int64
 	Tries         int64
 	NextAttemptAt sql.NullInt64
+	Retries       int64
 	Body          string
 }
 
 func (r DueDeliveryRecord) Due() billing.DueDelivery {
 	d := DeliveryRecord{ID: r.ID, EndpointID: r.EndpointID, EventID: r.EventID, EventType: r.EventType, State: r.State,
-		CreatedAt: r.CreatedAt, Tries: r.Tries}.Delivery()
+		CreatedAt: r.CreatedAt, Tries: r.Tries, Retries: r.Retries}.Delivery()
 	return billing.DueDelivery{Delivery: d, Due: FromNullMillis(r.NextAttemptAt), Body: []byte(r.Body)}
 }
 

@@ -430,7 +430,7 @@ func (q *Queries) DisableFailingEndpoint(ctx context.Context, arg DisableFailing
 }
 
 const dueDeliveries = `-- name: DueDeliveries :many
-SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, ev.body
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, d.retries, ev.body
 FROM webhook_deliveries AS d
 JOIN events AS ev ON ev.id = d.event_id
 WHERE d.endpoint_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= $2::bigint
@@ -456,6 +456,7 @@ type DueDeliveriesRow struct {
 	CreatedAt     int64
 	Tries         int64
 	NextAttemptAt sql.NullInt64
+	Retries       int64
 	Body          string
 }
 
@@ -485,6 +486,7 @@ func (q *Queries) DueDeliveries(ctx context.Context, arg DueDeliveriesParams) ([
 			&i.CreatedAt,
 			&i.Tries,
 			&i.NextAttemptAt,
+			&i.Retries,
 			&i.Body,
 		); err != nil {
 			return nil, err
@@ -931,7 +933,7 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 }
 
 const getDelivery = `-- name: GetDelivery :one
-SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries WHERE id = $1
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at, retries FROM webhook_deliveries WHERE id = $1
 `
 
 func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, error) {
@@ -946,6 +948,7 @@ func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, 
 		&i.CreatedAt,
 		&i.Tries,
 		&i.NextAttemptAt,
+		&i.Retries,
 	)
 	return i, err
 }
@@ -1767,7 +1770,7 @@ func (q *Queries) ListClients(ctx context.Context, arg ListClientsParams) ([]Api
 }
 
 const listDeliveries = `-- name: ListDeliveries :many
-SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries WHERE endpoint_id = $1
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at, retries FROM webhook_deliveries WHERE endpoint_id = $1
 ORDER BY created_at DESC, id DESC
 LIMIT $2
 `
@@ -1795,6 +1798,7 @@ func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) 
 			&i.CreatedAt,
 			&i.Tries,
 			&i.NextAttemptAt,
+			&i.Retries,
 		); err != nil {
 			return nil, err
 		}
@@ -1807,7 +1811,7 @@ func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) 
 }
 
 const listDeliveriesBefore = `-- name: ListDeliveriesBefore :many
-SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at, retries FROM webhook_deliveries
 WHERE endpoint_id = $1
   AND (created_at < $2 OR (created_at = $2 AND id < $3))
 ORDER BY created_at DESC, id DESC
@@ -1844,6 +1848,7 @@ func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBe
 			&i.CreatedAt,
 			&i.Tries,
 			&i.NextAttemptAt,
+			&i.Retries,
 		); err != nil {
 			return nil, err
 		}
@@ -2377,6 +2382,52 @@ func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]Li
 	return items, nil
 }
 
+const lockWebhookEndpoint = `-- name: LockWebhookEndpoint :one
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE id = $1
+FOR UPDATE
+`
+
+type LockWebhookEndpointRow struct {
+	ID                  string
+	SiteID              string
+	Url                 string
+	EventTypes          string
+	State               string
+	DisabledReason      sql.NullString
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	CreatedAt           int64
+	FailingSince        sql.NullInt64
+	LeaseHolder         sql.NullString
+	LeaseUntil          sql.NullInt64
+}
+
+// The endpoint, read to be changed in this transaction (UpdateWebhookEndpoint), its row locked
+// until the transaction ends: a change of it made meanwhile (another update, a rotation of its
+// secret, the delivery run disabling it) waits, and one made before is read.
+func (q *Queries) LockWebhookEndpoint(ctx context.Context, id string) (LockWebhookEndpointRow, error) {
+	row := q.db.QueryRow(ctx, lockWebhookEndpoint, id)
+	var i LockWebhookEndpointRow
+	err := row.Scan(
+		&i.ID,
+		&i.SiteID,
+		&i.Url,
+		&i.EventTypes,
+		&i.State,
+		&i.DisabledReason,
+		&i.Secret,
+		&i.PreviousSecret,
+		&i.PreviousSecretUntil,
+		&i.CreatedAt,
+		&i.FailingSince,
+		&i.LeaseHolder,
+		&i.LeaseUntil,
+	)
+	return i, err
+}
+
 const markEndpointFailing = `-- name: MarkEndpointFailing :exec
 UPDATE webhook_endpoints SET failing_since = $1::bigint WHERE id = $2 AND failing_since IS NULL
 `
@@ -2558,7 +2609,8 @@ func (q *Queries) ReleaseEndpoint(ctx context.Context, arg ReleaseEndpointParams
 }
 
 const retryDelivery = `-- name: RetryDelivery :execrows
-UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = $1::bigint WHERE id = $2
+UPDATE webhook_deliveries SET state = 'pending', tries = 0, retries = retries + 1, next_attempt_at = $1::bigint
+WHERE id = $2
 `
 
 type RetryDeliveryParams struct {
@@ -2566,6 +2618,8 @@ type RetryDeliveryParams struct {
 	ID  string
 }
 
+// A retry counts (retries): an attempt in flight when it is made leaves the delivery as the retry
+// left it (see UpdateDeliveries).
 func (q *Queries) RetryDelivery(ctx context.Context, arg RetryDeliveryParams) (int64, error) {
 	result, err := q.db.Exec(ctx, retryDelivery, arg.Now, arg.ID)
 	if err != nil {
@@ -2805,19 +2859,26 @@ const updateDeliveries = `-- name: UpdateDeliveries :exec
 UPDATE webhook_deliveries AS d
 SET state = o.state, tries = d.tries + 1, next_attempt_at = nullif(o.next_attempt_at, 0)
 FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS state,
-             unnest($3::bigint[]) AS next_attempt_at) AS o
-WHERE d.id = o.id
+             unnest($3::bigint[]) AS next_attempt_at, unnest($4::bigint[]) AS retries) AS o
+WHERE d.id = o.id AND d.retries = o.retries
 `
 
 type UpdateDeliveriesParams struct {
 	Ids            []string
 	States         []string
 	NextAttemptAts []int64
+	Retries        []int64
 }
 
-// Each delivery's state after its attempt (next_attempt_ats: 0 when it is no longer pending).
+// Each delivery's state after its attempt (next_attempt_ats: 0 when it is no longer pending),
+// unless it was retried since the run read it (its retries are not those read): the retry stands.
 func (q *Queries) UpdateDeliveries(ctx context.Context, arg UpdateDeliveriesParams) error {
-	_, err := q.db.Exec(ctx, updateDeliveries, arg.Ids, arg.States, arg.NextAttemptAts)
+	_, err := q.db.Exec(ctx, updateDeliveries,
+		arg.Ids,
+		arg.States,
+		arg.NextAttemptAts,
+		arg.Retries,
+	)
 	return err
 }
 

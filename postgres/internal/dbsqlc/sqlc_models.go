@@ -149,6 +149,7 @@ type WebhookDelivery struct {
 	CreatedAt     int64
 	Tries         int64
 	NextAttemptAt sql.NullInt64
+	Retries       int64
 }
 
 type WebhookEndpoint struct {

@@ -446,7 +446,7 @@ func (q *Queries) DisableFailingEndpoint(ctx context.Context, arg DisableFailing
 }
 
 const dueDeliveries = `-- name: DueDeliveries :many
-SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, ev.body
+SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, d.retries, ev.body
 FROM webhook_deliveries AS d
 JOIN events AS ev ON ev.id = d.event_id
 WHERE d.endpoint_id = ?1 AND d.state = 'pending' AND d.next_attempt_at <= CAST(?2 AS BIGINT)
@@ -472,6 +472,7 @@ type DueDeliveriesRow struct {
 	CreatedAt     int64
 	Tries         int64
 	NextAttemptAt sql.NullInt64
+	Retries       int64
 	Body          string
 }
 
@@ -501,6 +502,7 @@ func (q *Queries) DueDeliveries(ctx context.Context, arg DueDeliveriesParams) ([
 			&i.CreatedAt,
 			&i.Tries,
 			&i.NextAttemptAt,
+			&i.Retries,
 			&i.Body,
 		); err != nil {
 			return nil, err
@@ -940,7 +942,7 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 }
 
 const getDelivery = `-- name: GetDelivery :one
-SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries WHERE id = ?1
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at, retries FROM webhook_deliveries WHERE id = ?1
 `
 
 func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, error) {
@@ -955,6 +957,7 @@ func (q *Queries) GetDelivery(ctx context.Context, id string) (WebhookDelivery, 
 		&i.CreatedAt,
 		&i.Tries,
 		&i.NextAttemptAt,
+		&i.Retries,
 	)
 	return i, err
 }
@@ -1685,7 +1688,7 @@ func (q *Queries) ListClients(ctx context.Context, arg ListClientsParams) ([]Api
 }
 
 const listDeliveries = `-- name: ListDeliveries :many
-SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries WHERE endpoint_id = ?1
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at, retries FROM webhook_deliveries WHERE endpoint_id = ?1
 ORDER BY created_at DESC, id DESC
 LIMIT ?2
 `
@@ -1713,6 +1716,7 @@ func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) 
 			&i.CreatedAt,
 			&i.Tries,
 			&i.NextAttemptAt,
+			&i.Retries,
 		); err != nil {
 			return nil, err
 		}
@@ -1728,7 +1732,7 @@ func (q *Queries) ListDeliveries(ctx context.Context, arg ListDeliveriesParams) 
 }
 
 const listDeliveriesBefore = `-- name: ListDeliveriesBefore :many
-SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at FROM webhook_deliveries
+SELECT id, endpoint_id, event_id, event_type, state, created_at, tries, next_attempt_at, retries FROM webhook_deliveries
 WHERE endpoint_id = ?1
   AND (created_at < ?2 OR (created_at = ?2 AND id < ?3))
 ORDER BY created_at DESC, id DESC
@@ -1765,6 +1769,7 @@ func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBe
 			&i.CreatedAt,
 			&i.Tries,
 			&i.NextAttemptAt,
+			&i.Retries,
 		); err != nil {
 			return nil, err
 		}
@@ -2320,6 +2325,50 @@ func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]Li
 	return items, nil
 }
 
+const lockWebhookEndpoint = `-- name: LockWebhookEndpoint :one
+SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
+FROM webhook_endpoints WHERE id = ?1
+`
+
+type LockWebhookEndpointRow struct {
+	ID                  string
+	SiteID              string
+	Url                 string
+	EventTypes          string
+	State               string
+	DisabledReason      sql.NullString
+	Secret              string
+	PreviousSecret      sql.NullString
+	PreviousSecretUntil sql.NullInt64
+	CreatedAt           int64
+	FailingSince        sql.NullInt64
+	LeaseHolder         sql.NullString
+	LeaseUntil          sql.NullInt64
+}
+
+// The endpoint, read to be changed in this transaction (UpdateWebhookEndpoint): a transaction on
+// SQLite begins IMMEDIATE, so that it holds the database's write lock already.
+func (q *Queries) LockWebhookEndpoint(ctx context.Context, id string) (LockWebhookEndpointRow, error) {
+	row := q.queryRow(ctx, q.lockWebhookEndpointStmt, lockWebhookEndpoint, id)
+	var i LockWebhookEndpointRow
+	err := row.Scan(
+		&i.ID,
+		&i.SiteID,
+		&i.Url,
+		&i.EventTypes,
+		&i.State,
+		&i.DisabledReason,
+		&i.Secret,
+		&i.PreviousSecret,
+		&i.PreviousSecretUntil,
+		&i.CreatedAt,
+		&i.FailingSince,
+		&i.LeaseHolder,
+		&i.LeaseUntil,
+	)
+	return i, err
+}
+
 const markEndpointFailing = `-- name: MarkEndpointFailing :exec
 UPDATE webhook_endpoints SET failing_since = CAST(?1 AS BIGINT) WHERE id = ?2 AND failing_since IS NULL
 `
@@ -2456,7 +2505,8 @@ func (q *Queries) ReleaseEndpoint(ctx context.Context, arg ReleaseEndpointParams
 }
 
 const retryDelivery = `-- name: RetryDelivery :execrows
-UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = CAST(?1 AS BIGINT) WHERE id = ?2
+UPDATE webhook_deliveries SET state = 'pending', tries = 0, retries = retries + 1, next_attempt_at = CAST(?1 AS BIGINT)
+WHERE id = ?2
 `
 
 type RetryDeliveryParams struct {
@@ -2464,6 +2514,8 @@ type RetryDeliveryParams struct {
 	ID  string
 }
 
+// A retry counts (retries): an attempt in flight when it is made leaves the delivery as the retry
+// left it (see RecordDeliveryOutcomes).
 func (q *Queries) RetryDelivery(ctx context.Context, arg RetryDeliveryParams) (int64, error) {
 	result, err := q.exec(ctx, q.retryDeliveryStmt, retryDelivery, arg.Now, arg.ID)
 	if err != nil {

@@ -231,6 +231,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listWebhookEndpointsStmt, err = db.PrepareContext(ctx, listWebhookEndpoints); err != nil {
 		return nil, fmt.Errorf("error preparing query ListWebhookEndpoints: %w", err)
 	}
+	if q.lockWebhookEndpointStmt, err = db.PrepareContext(ctx, lockWebhookEndpoint); err != nil {
+		return nil, fmt.Errorf("error preparing query LockWebhookEndpoint: %w", err)
+	}
 	if q.markEndpointFailingStmt, err = db.PrepareContext(ctx, markEndpointFailing); err != nil {
 		return nil, fmt.Errorf("error preparing query MarkEndpointFailing: %w", err)
 	}
@@ -635,6 +638,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listWebhookEndpointsStmt: %w", cerr)
 		}
 	}
+	if q.lockWebhookEndpointStmt != nil {
+		if cerr := q.lockWebhookEndpointStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lockWebhookEndpointStmt: %w", cerr)
+		}
+	}
 	if q.markEndpointFailingStmt != nil {
 		if cerr := q.markEndpointFailingStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing markEndpointFailingStmt: %w", cerr)
@@ -833,6 +841,7 @@ type Queries struct {
 	listSigningKeysStmt          *sql.Stmt
 	listSitesStmt                *sql.Stmt
 	listWebhookEndpointsStmt     *sql.Stmt
+	lockWebhookEndpointStmt      *sql.Stmt
 	markEndpointFailingStmt      *sql.Stmt
 	markEndpointSucceededStmt    *sql.Stmt
 	pendingRowsStmt              *sql.Stmt
@@ -926,6 +935,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listSigningKeysStmt:          q.listSigningKeysStmt,
 		listSitesStmt:                q.listSitesStmt,
 		listWebhookEndpointsStmt:     q.listWebhookEndpointsStmt,
+		lockWebhookEndpointStmt:      q.lockWebhookEndpointStmt,
 		markEndpointFailingStmt:      q.markEndpointFailingStmt,
 		markEndpointSucceededStmt:    q.markEndpointSucceededStmt,
 		pendingRowsStmt:              q.pendingRowsStmt,
