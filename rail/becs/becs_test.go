@@ -83,6 +83,16 @@ func (f fixture) submit(t *testing.T, ref string, amounts ...int64) billing.Batc
 	return b
 }
 
+// cutOne cuts the queued debits, which must make one file, and returns it.
+func (f fixture) cutOne(t *testing.T) becs.File {
+	t.Helper()
+	files, err := f.rail.Cut(context.Background(), sydney)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("Cut = %+v, %v; want one file", files, err)
+	}
+	return files[0]
+}
+
 func (f fixture) execute(t *testing.T, b billing.Batch) bool {
 	t.Helper()
 	done, _, err := f.service.ExecuteBatch(context.Background(), b.ID)
@@ -118,11 +128,7 @@ func TestACutFileHoldsEveryQueuedDebitOnceAndItsRowsSucceedWhenLodged(t *testing
 		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"pending", "pending", "pending"}) {
 			t.Fatalf("before the cut rows are %v, want pending: queued for the next file", got)
 		}
-		files, err := f.rail.Cut(ctx, sydney)
-		if err != nil || len(files) != 1 {
-			t.Fatalf("Cut = %+v, %v; want one file", files, err)
-		}
-		file := files[0]
+		file := f.cutOne(t)
 		if file.Rows != 3 || file.Total != 100+250+9999 || file.SiteID != f.site.ID || file.EarliestDeadline != b.Deadline {
 			t.Fatalf("file = %+v", file)
 		}
@@ -233,16 +239,13 @@ func TestLodgingAfterTheDeadlineIsRefusedAndTheRowsExpire(t *testing.T) {
 		ctx := context.Background()
 		f := newFixture(t, engine)
 		b := f.submit(t, "B1", 100, 200)
-		files, err := f.rail.Cut(ctx, sydney)
-		if err != nil || len(files) != 1 {
-			t.Fatalf("Cut = %+v, %v", files, err)
-		}
+		file := f.cutOne(t)
 		f.clock.Set(b.Deadline.Add(-becs.LodgeMargin))
-		_, err = f.rail.Lodge(ctx, files[0].ID)
+		_, err := f.rail.Lodge(ctx, file.ID)
 		if !errors.Is(err, becs.ErrTooLate) {
 			t.Fatalf("Lodge within the margin of the deadline = %v, want ErrTooLate", err)
 		}
-		got, _ := f.rail.File(ctx, files[0].ID)
+		got, _ := f.rail.File(ctx, file.ID)
 		if !got.LodgedAt.IsZero() || got.State(f.clock.Now()) != becs.FileExpired {
 			t.Fatalf("the refused file is %+v (%s), want not lodged, expired", got, got.State(f.clock.Now()))
 		}
@@ -253,7 +256,7 @@ func TestLodgingAfterTheDeadlineIsRefusedAndTheRowsExpire(t *testing.T) {
 		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"failedexpired", "failedexpired"}) {
 			t.Fatalf("rows %v, want failed expired", got)
 		}
-		if _, err := f.rail.Lodge(ctx, files[0].ID); !errors.Is(err, becs.ErrTooLate) {
+		if _, err := f.rail.Lodge(ctx, file.ID); !errors.Is(err, becs.ErrTooLate) {
 			t.Fatalf("Lodge after the deadline = %v, want ErrTooLate", err)
 		}
 	})

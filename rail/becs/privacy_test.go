@@ -49,21 +49,18 @@ func lodgedFileWithAStrayReturn(t *testing.T, f fixture, ref string) (becs.File,
 	t.Helper()
 	ctx := context.Background()
 	f.submit(t, ref, 1234, 5678)
-	files, err := f.rail.Cut(ctx, sydney)
-	if err != nil || len(files) != 1 {
-		t.Fatalf("Cut = %+v, %v", files, err)
-	}
+	file := f.cutOne(t)
 	if _, _, err := f.rail.Deliver(ctx, becs.Dir(t.TempDir())); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.rail.Lodge(ctx, files[0].ID); err != nil {
+	if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
 		t.Fatal(err)
 	}
-	content, err := f.rail.Content(ctx, files[0].ID)
+	content, err := f.rail.Content(ctx, file.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := f.rail.Keys(ctx, files[0].ID)
+	keys, _ := f.rail.Keys(ctx, file.ID)
 	returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(keys[0]): aba.ReturnAccountClosed}, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +80,7 @@ func lodgedFileWithAStrayReturn(t *testing.T, f fixture, ref string) (becs.File,
 	if n, err := f.rail.KeepUnmatched(ctx, matched.Source, matched.Items); err != nil || n != 1 {
 		t.Fatalf("KeepUnmatched = %d, %v; want the stray item kept", n, err)
 	}
-	return files[0], content
+	return file, content
 }
 
 // stored returns the values of a column of the rail's tables as stored, by the row's key.

@@ -25,10 +25,7 @@ func TestSFTPDeliveryLodgesTheFileOnTheBanksServer(t *testing.T) {
 		ctx := context.Background()
 		f := newFixture(t, engine)
 		b := f.submit(t, "B1", 100, 250)
-		files, err := f.rail.Cut(ctx, sydney)
-		if err != nil || len(files) != 1 {
-			t.Fatalf("Cut = %+v, %v", files, err)
-		}
+		file := f.cutOne(t)
 		outbox := filepath.Join(sshd.Dir, engine)
 		if err := os.MkdirAll(outbox, 0o700); err != nil {
 			t.Fatal(err)
@@ -54,14 +51,14 @@ func TestSFTPDeliveryLodgesTheFileOnTheBanksServer(t *testing.T) {
 			t.Fatalf("Deliver by SFTP = %+v, %v; want the file, lodged", delivered, err)
 		}
 		entries, _ := os.ReadDir(outbox)
-		if len(entries) != 1 || entries[0].Name() != files[0].Name() {
-			t.Fatalf("the server's directory holds %v, want only %s", entries, files[0].Name())
+		if len(entries) != 1 || entries[0].Name() != file.Name() {
+			t.Fatalf("the server's directory holds %v, want only %s", entries, file.Name())
 		}
-		content, _ := f.rail.Content(ctx, files[0].ID)
-		if got, _ := os.ReadFile(filepath.Join(outbox, files[0].Name())); !bytes.Equal(got, content) {
+		content, _ := f.rail.Content(ctx, file.ID)
+		if got, _ := os.ReadFile(filepath.Join(outbox, file.Name())); !bytes.Equal(got, content) {
 			t.Fatal("the uploaded bytes differ from the stored file's")
 		}
-		if got, _ := f.rail.File(ctx, files[0].ID); got.State(f.clock.Now()) != becs.FileLodged {
+		if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileLodged {
 			t.Fatalf("the uploaded file is %s, want lodged", got.State(f.clock.Now()))
 		}
 		if again, _, err := f.rail.Deliver(ctx, dest); err != nil || len(again) != 0 {
@@ -146,11 +143,8 @@ func TestALodgedFileIsNeverDelivered(t *testing.T) {
 				ctx := context.Background()
 				f := newFixture(t, engine)
 				b := f.submit(t, "B1", 100, 250)
-				files, err := f.rail.Cut(ctx, sydney)
-				if err != nil || len(files) != 1 {
-					t.Fatalf("Cut = %+v, %v", files, err)
-				}
-				lodged, err := f.rail.Lodge(ctx, files[0].ID)
+				file := f.cutOne(t)
+				lodged, err := f.rail.Lodge(ctx, file.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -161,7 +155,7 @@ func TestALodgedFileIsNeverDelivered(t *testing.T) {
 				if entries, _ := os.ReadDir(d.dir); len(entries) != 0 {
 					t.Fatalf("the destination holds %v; want nothing: the file was lodged already", entries)
 				}
-				got, _ := f.rail.File(ctx, files[0].ID)
+				got, _ := f.rail.File(ctx, file.ID)
 				if !got.LodgedAt.Equal(lodged.LodgedAt) || !got.DeliveredAt.IsZero() {
 					t.Fatalf("the file is %+v; want lodged by hand, never delivered", got)
 				}
@@ -185,19 +179,16 @@ func TestAFileTooLateToLodgeIsDeliveredNowhere(t *testing.T) {
 				ctx := context.Background()
 				f := newFixture(t, engine)
 				f.submit(t, "B1", 100, 250)
-				files, err := f.rail.Cut(ctx, sydney)
-				if err != nil || len(files) != 1 {
-					t.Fatalf("Cut = %+v, %v", files, err)
-				}
-				f.clock.Set(files[0].LodgeBy())
+				file := f.cutOne(t)
+				f.clock.Set(file.LodgeBy())
 				delivered, expired, err := f.rail.Deliver(ctx, d.dest)
-				if err != nil || len(delivered) != 0 || len(expired) != 1 || expired[0].ID != files[0].ID {
+				if err != nil || len(delivered) != 0 || len(expired) != 1 || expired[0].ID != file.ID {
 					t.Fatalf("Deliver = %+v, %+v, %v; want no file delivered, the one file expired", delivered, expired, err)
 				}
 				if entries, _ := os.ReadDir(d.dir); len(entries) != 0 {
 					t.Fatalf("the destination holds %v; want nothing: the file's rows fail expired", entries)
 				}
-				if got, _ := f.rail.File(ctx, files[0].ID); got.State(f.clock.Now()) != becs.FileExpired || !got.DeliveredAt.IsZero() {
+				if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileExpired || !got.DeliveredAt.IsZero() {
 					t.Fatalf("the file is %+v (%s); want expired, never delivered", got, got.State(f.clock.Now()))
 				}
 			})
@@ -213,11 +204,8 @@ func TestTheDeliveryTaskWarnsOnceOfAFileTooLateToLodge(t *testing.T) {
 		ctx := context.Background()
 		f := newFixture(t, engine)
 		f.submit(t, "B1", 100)
-		files, err := f.rail.Cut(ctx, sydney)
-		if err != nil || len(files) != 1 {
-			t.Fatalf("Cut = %+v, %v", files, err)
-		}
-		f.clock.Set(files[0].LodgeBy())
+		file := f.cutOne(t)
+		f.clock.Set(file.LodgeBy())
 		outbox := t.TempDir()
 		var log bytes.Buffer
 		tasks, err := app.BECSTasks(ctx, f.db, f.service, f.clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
@@ -235,12 +223,12 @@ func TestTheDeliveryTaskWarnsOnceOfAFileTooLateToLodge(t *testing.T) {
 		}
 		var warnings []string
 		for line := range strings.Lines(log.String()) {
-			if strings.Contains(line, "level=WARN") && strings.Contains(line, "file="+files[0].ID) {
+			if strings.Contains(line, "level=WARN") && strings.Contains(line, "file="+file.ID) {
 				warnings = append(warnings, line)
 			}
 		}
 		if len(warnings) != 1 {
-			t.Fatalf("the log holds %d warnings of file %s, want 1:\n%s", len(warnings), files[0].ID, log.String())
+			t.Fatalf("the log holds %d warnings of file %s, want 1:\n%s", len(warnings), file.ID, log.String())
 		}
 	})
 }
@@ -290,11 +278,8 @@ func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 		ctx := context.Background()
 		f := newFixture(t, engine)
 		b := f.submit(t, "B1", 100, 250)
-		files, err := f.rail.Cut(ctx, sydney)
-		if err != nil || len(files) != 1 {
-			t.Fatalf("Cut = %+v, %v", files, err)
-		}
-		content, _ := f.rail.Content(ctx, files[0].ID)
+		file := f.cutOne(t)
+		content, _ := f.rail.Content(ctx, file.ID)
 		outbox, onServer := t.TempDir(), filepath.Join(sshd.Dir, engine)
 		if err := os.MkdirAll(onServer, 0o700); err != nil {
 			t.Fatal(err)
@@ -302,10 +287,10 @@ func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 		holdsTheFile := func(dir string) {
 			t.Helper()
 			entries, _ := os.ReadDir(dir)
-			if len(entries) != 1 || entries[0].Name() != files[0].Name() {
-				t.Fatalf("%s holds %v, want only %s", dir, entries, files[0].Name())
+			if len(entries) != 1 || entries[0].Name() != file.Name() {
+				t.Fatalf("%s holds %v, want only %s", dir, entries, file.Name())
 			}
-			if got, _ := os.ReadFile(filepath.Join(dir, files[0].Name())); !bytes.Equal(got, content) {
+			if got, _ := os.ReadFile(filepath.Join(dir, file.Name())); !bytes.Equal(got, content) {
 				t.Fatalf("%s's file differs from the stored file", dir)
 			}
 		}
@@ -321,7 +306,7 @@ func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 		if entries, _ := os.ReadDir(onServer); len(entries) != 0 {
 			t.Fatalf("the server got %v from a refused connection", entries)
 		}
-		if got, _ := f.rail.File(ctx, files[0].ID); !got.DeliveredAt.IsZero() || !got.LodgedAt.IsZero() {
+		if got, _ := f.rail.File(ctx, file.ID); !got.DeliveredAt.IsZero() || !got.LodgedAt.IsZero() {
 			t.Fatalf("the file is %+v; want neither delivered nor lodged while the server does not have it", got)
 		}
 
@@ -339,7 +324,7 @@ func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 		}
 		holdsTheFile(outbox)
 		holdsTheFile(onServer)
-		if got, _ := f.rail.File(ctx, files[0].ID); got.State(f.clock.Now()) != becs.FileLodged {
+		if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileLodged {
 			t.Fatalf("the file is %s, want lodged", got.State(f.clock.Now()))
 		}
 		if again, _, err := f.rail.Deliver(ctx, both); err != nil || len(again) != 0 {
