@@ -30,12 +30,7 @@ func TestBECSAdminCommands(t *testing.T) {
 			db := "-database-url=" + url
 			key := "-encryption-key=" + dbtest.KeyRing
 
-			code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", "Acme")
-			var org struct{ OrganisationID string }
-			decodeOne(t, code, out, errOut, &org)
-			code, out, errOut = runPyng(t, "admin", "site", "create", db, "--org", org.OrganisationID, "--name", "Acme")
-			var site struct{ SiteID string }
-			decodeOne(t, code, out, errOut, &site)
+			site := newSiteByCommand(t, db)
 
 			user := []string{"--user-id", "123456", "--user-name", "ACME PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
 				"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "ACME"}
@@ -56,7 +51,7 @@ func TestBECSAdminCommands(t *testing.T) {
 					t.Errorf("set-rail %v = %d, %q, %q; want 2 and a message naming %q", bad.args, code, out, errOut, bad.want)
 				}
 			}
-			code, out, errOut = setRail(append(append([]string{"--rail", "becs"}, user...), "--self-balancing")...)
+			code, out, errOut := setRail(append(append([]string{"--rail", "becs"}, user...), "--self-balancing")...)
 			var set struct {
 				SiteID, Rail string
 				DebitUser    struct {
@@ -255,13 +250,8 @@ func TestBECSFilesLodgedRefusesAFileTooLateToLodge(t *testing.T) {
 			db := "-database-url=" + url
 			key := "-encryption-key=" + dbtest.KeyRing
 
-			code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", "Acme")
-			var org struct{ OrganisationID string }
-			decodeOne(t, code, out, errOut, &org)
-			code, out, errOut = runPyng(t, "admin", "site", "create", db, "--org", org.OrganisationID, "--name", "Acme")
-			var site struct{ SiteID string }
-			decodeOne(t, code, out, errOut, &site)
-			code, out, errOut = runPyng(t, "admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs",
+			site := newSiteByCommand(t, db)
+			code, out, errOut := runPyng(t, "admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs",
 				"--user-id", "123456", "--user-name", "ACME PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
 				"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "ACME")
 			decodeOne(t, code, out, errOut, new(struct{ SiteID string }))
@@ -316,4 +306,16 @@ func TestBECSFilesLodgedRefusesAFileTooLateToLodge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newSiteByCommand makes an organisation and a site of it with the admin commands, on the database
+// of the -database-url flag db.
+func newSiteByCommand(t *testing.T, db string) (site struct{ SiteID string }) {
+	t.Helper()
+	code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", "Acme")
+	var org struct{ OrganisationID string }
+	decodeOne(t, code, out, errOut, &org)
+	code, out, errOut = runPyng(t, "admin", "site", "create", db, "--org", org.OrganisationID, "--name", "Acme")
+	decodeOne(t, code, out, errOut, &site)
+	return site
 }
