@@ -166,6 +166,9 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 	}
 	now := s.now()
 	if !now.Before(b.Deadline) {
+		if err := s.settleBeforeExpiring(ctx, b); err != nil {
+			return false, 0, err
+		}
 		_, err := s.batches.ExpireBatch(ctx, b.ID, now)
 		return err == nil, 0, err
 	}
@@ -399,10 +402,63 @@ func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnRe
 	return report, nil
 }
 
-// ExpireOverdue fails every row still open at its batch's deadline (the periodic job). Whatever
-// the rail does later, a partner sees every row terminal within RowDeadline of submission.
+// ExpireOverdue fails every row still open at its batch's deadline (the periodic job), once what
+// the rails settled of them is recorded. Whatever the rail does later, a partner sees every row
+// terminal within RowDeadline of submission. A batch whose rail cannot be asked is expired all
+// the same (its error returned): the deadline holds, and a rail that cannot answer has not had
+// a debit settled since it last did, as no step of the batch could record it either.
 func (s *Service) ExpireOverdue(ctx context.Context) (int, error) {
-	return s.batches.ExpireOverdueRows(ctx, s.now())
+	now := s.now()
+	overdue, err := s.batches.OverdueStartedBatches(ctx, now)
+	if err != nil {
+		return 0, fmt.Errorf("overdue batches: %w", err)
+	}
+	var errs []error
+	for _, b := range overdue {
+		if err := s.settleBeforeExpiring(ctx, b); err != nil {
+			errs = append(errs, fmt.Errorf("batch %s: %w", b.ID, err))
+		}
+	}
+	n, err := s.batches.ExpireOverdueRows(ctx, now)
+	return n, errors.Join(append(errs, err)...)
+}
+
+// settleBeforeExpiring records what the batch's rail settled of its open rows, before they
+// expire: a debit the rail has sent (a BECS file lodged) must be told succeeded, never expired,
+// even when no step recorded it before the deadline (the batch's job failing and backing off, say).
+// A rail that has a row's debit settles it before the deadline or never (a BECS file is not
+// lodged within LodgeMargin of it), so asking once at the deadline is enough.
+func (s *Service) settleBeforeExpiring(ctx context.Context, b Batch) error {
+	if b.State == BatchAccepted {
+		return nil // not started: no row of it has reached the rail
+	}
+	_, batchRail, err := s.railOf(ctx, b)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	for _, state := range []RowState{RowPending, RowInProgress} {
+		rows, err := s.batches.BatchRows(ctx, b.ID, state)
+		if err != nil {
+			return fmt.Errorf("open rows: %w", err)
+		}
+		for _, r := range rows {
+			keys = append(keys, r.ID)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	outcomes, err := batchRail.Outcomes(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("debit outcomes: %w", err)
+	}
+	if settled, _, _ := split(outcomes); len(settled) > 0 {
+		if err := s.batches.RecordOutcomes(ctx, settled); err != nil {
+			return fmt.Errorf("record outcomes: %w", err)
+		}
+	}
+	return nil
 }
 
 // PurgeBatches removes the batches past their retention, freeing their references (the periodic

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/storage"
@@ -188,6 +189,88 @@ func TestASiteMovedToAnotherRailLeavesItsEarlierBatchesOnTheirs(t *testing.T) {
 			t.Errorf("the second rail was sent %+v, want the later batch's debit", sent)
 		}
 	})
+}
+
+// sendingRail sends each debit it is given (neither queued nor settled), and reports them settled,
+// succeeded, once lodged (as the BECS rail does when a file is lodged).
+type sendingRail struct {
+	recordingRail
+	lodged atomic.Bool
+}
+
+func (r *sendingRail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
+	if _, err := r.recordingRail.Submit(ctx, debits); err != nil {
+		return nil, err
+	}
+	return r.Outcomes(ctx, keysOf(debits))
+}
+
+func (r *sendingRail) Outcomes(_ context.Context, keys []string) ([]rail.Outcome, error) {
+	out := make([]rail.Outcome, len(keys))
+	for i, k := range keys {
+		out[i] = rail.Outcome{Key: k, SettlesAt: time.Now().Add(time.Hour)}
+		if r.lodged.Load() {
+			out[i] = rail.Outcome{Key: k, Settled: true, SettledAt: time.Now().UTC()}
+		}
+	}
+	return out, nil
+}
+
+func keysOf(debits []rail.Debit) []string {
+	keys := make([]string, len(debits))
+	for i, d := range debits {
+		keys[i] = d.Key
+	}
+	return keys
+}
+
+// TestADebitSettledBeforeItsDeadlineIsNeverToldExpired: the rail settled the debit (its file
+// lodged) but no step of the batch recorded it before the deadline; whichever expires the batch,
+// its next step or the periodic sweep, asks the rail first, so the row succeeds.
+func TestADebitSettledBeforeItsDeadlineIsNeverToldExpired(t *testing.T) {
+	for _, expire := range []struct {
+		name string
+		run  func(ctx context.Context, service *billing.Service, b billing.Batch) error
+	}{
+		{"the batch's step", func(ctx context.Context, service *billing.Service, b billing.Batch) error {
+			_, _, err := service.ExecuteBatch(ctx, b.ID)
+			return err
+		}},
+		{"the sweep", func(ctx context.Context, service *billing.Service, _ billing.Batch) error {
+			_, err := service.ExpireOverdue(ctx)
+			return err
+		}},
+	} {
+		t.Run(expire.name, func(t *testing.T) {
+			onEachEngine(t, func(t *testing.T, db storage.Database) {
+				ctx := context.Background()
+				clock := clocktest.New()
+				files := &sendingRail{}
+				service := billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: map[string]rail.Rail{"files": files},
+					Clock: clock, InvitationTTL: time.Hour})
+				site, err := service.CreateSite(ctx, newOrganisation(t, db), "Acme")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if site, err = service.SetSiteRail(ctx, site.ID, "files"); err != nil {
+					t.Fatal(err)
+				}
+				b := apptest.SubmitOneDebit(t, service, site)
+				if done, _, err := service.ExecuteBatch(ctx, b.ID); err != nil || done {
+					t.Fatalf("ExecuteBatch = %v, %v; want the debit sent, not settled", done, err)
+				}
+				files.lodged.Store(true) // and no step runs before the deadline
+				clock.Set(b.Deadline)
+				if err := expire.run(ctx, service, b); err != nil {
+					t.Fatal(err)
+				}
+				_, _, rows, err := service.Batch(ctx, site, b.Reference, "")
+				if err != nil || len(rows) != 1 || rows[0].State != billing.RowSucceeded {
+					t.Fatalf("rows = %+v, %v; want the debit succeeded, as its rail settled it", rows, err)
+				}
+			})
+		})
+	}
 }
 
 func TestExecutionFailsWhenTheSiteRailIsNotRegistered(t *testing.T) {

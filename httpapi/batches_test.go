@@ -704,9 +704,11 @@ func TestBatchExecutionSteps(t *testing.T) {
 			}
 		})
 
-		t.Run("every open row fails expired at the 24-hour deadline", func(t *testing.T) {
+		t.Run("every open row fails expired at the 24-hour deadline, but for those the rail settled", func(t *testing.T) {
 			p.mustSubmit(t, batchRequest("B-STARTED", debit{"R0", "A", 100}, debit{"R1", "NOBODY", 200}))
 			p.execute(t, "B-STARTED") // R0 inProgress, R1 failed customerNotActive
+			// No step runs again before the deadline, though the sandbox settles R0 an hour after
+			// it was sent: what expires the batch asks the rail first, and R0 succeeds.
 			p.mustSubmit(t, batchRequest("B-WAITING", debit{"R0", "A", 300}, debit{"R1", "A", 400}))
 			s.Clock.Advance(billing.RowDeadline - time.Millisecond)
 			if n, err := s.Service.ExpireOverdue(ctx); err != nil || n != 0 {
@@ -714,8 +716,8 @@ func TestBatchExecutionSteps(t *testing.T) {
 			}
 			s.Clock.Advance(time.Millisecond)
 			deadline := s.Clock.Now().UnixMilli()
-			if n, err := s.Service.ExpireOverdue(ctx); err != nil || n != 3 {
-				t.Fatalf("at the deadline ExpireOverdue = %d, %v; want 3 rows", n, err)
+			if n, err := s.Service.ExpireOverdue(ctx); err != nil || n != 2 {
+				t.Fatalf("at the deadline ExpireOverdue = %d, %v; want 2 rows (B-WAITING's)", n, err)
 			}
 			p.refresh(t)
 			started := p.mustGetBatch(t, "B-STARTED", "")
@@ -725,10 +727,13 @@ func TestBatchExecutionSteps(t *testing.T) {
 					t.Errorf("batch %s is %s (completedAt %d), want completed at the deadline %d", b.BatchReference, b.State, b.CompletedAt, deadline)
 				}
 			}
-			for _, r := range slices.Concat(started.Rows[:1], waiting.Rows) {
+			for _, r := range waiting.Rows {
 				if r.State != "failed" || r.FailureReason != "expired" || !equalPtr(r.Retryable, ptr(true)) || r.OutcomeAt != deadline {
 					t.Errorf("row = %+v, want failed expired, retryable, at %d", r, deadline)
 				}
+			}
+			if r := started.Rows[0]; r.State != "succeeded" || r.OutcomeAt >= deadline {
+				t.Errorf("row = %+v, want succeeded when the sandbox settled it, before the deadline %d", r, deadline)
 			}
 			if r := started.Rows[1]; r.FailureReason != "customerNotActive" {
 				t.Errorf("a row already failed changed: %+v", r)

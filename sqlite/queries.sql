@@ -208,6 +208,11 @@ UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at =
 WHERE state IN ('pending', 'inProgress')
   AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed');
 
+-- name: OverdueStartedBatches :many
+-- The started batches past their deadline, not completed: what their rails settled is recorded
+-- before their open rows expire.
+SELECT * FROM batches WHERE deadline_at <= sqlc.arg(now) AND state = 'inProgress' ORDER BY deadline_at, id;
+
 -- name: CompleteOverdueBatches :many
 UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(now) AS BIGINT)
 WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed'

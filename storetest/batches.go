@@ -775,6 +775,32 @@ func (s batchSuite) expireOverdueRows(t *testing.T) {
 			t.Fatalf("ExpireOverdueRows again = %d, want 0", n)
 		}
 	})
+	t.Run("the started batches past their deadline are listed, the rails to be asked of them first", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		ctx := context.Background()
+		started, _ := createBatch(t, b.store, b.site.ID, "started", 1, t0)
+		wantErr(t, "StartBatch", b.store.StartBatch(ctx, started.ID), nil)
+		later, _ := createBatch(t, b.store, b.site.ID, "later", 1, t0.Add(time.Second))
+		wantErr(t, "StartBatch", b.store.StartBatch(ctx, later.ID), nil)
+		createBatch(t, b.store, b.site.ID, "not started", 1, t0) // accepted: none of its rows reached a rail
+		done, rows := createBatch(t, b.store, b.site.ID, "completed", 1, t0)
+		wantErr(t, "StartBatch", b.store.StartBatch(ctx, done.ID), nil)
+		recordOutcomes(t, b.store, billing.RowOutcome{RowID: rows[0].ID, At: t0})
+		if _, err := b.store.CompleteBatch(ctx, done.ID, t0); err != nil {
+			t.Fatalf("CompleteBatch: %v", err)
+		}
+		got, err := b.store.OverdueStartedBatches(ctx, started.Deadline)
+		wantErr(t, "OverdueStartedBatches", err, nil)
+		if len(got) != 1 || got[0].ID != started.ID || got[0].State != billing.BatchInProgress {
+			t.Fatalf("OverdueStartedBatches at the first deadline = %+v, want the started batch only", got)
+		}
+		got, err = b.store.OverdueStartedBatches(ctx, later.Deadline)
+		wantErr(t, "OverdueStartedBatches", err, nil)
+		if len(got) != 2 || got[0].ID != started.ID || got[1].ID != later.ID {
+			t.Fatalf("OverdueStartedBatches at the later deadline = %+v, want both started batches, oldest deadline first", got)
+		}
+	})
 	t.Run("a completed batch past its deadline is left as it is", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)

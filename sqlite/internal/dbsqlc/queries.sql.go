@@ -2392,6 +2392,48 @@ func (q *Queries) MarkEndpointSucceeded(ctx context.Context, id string) error {
 	return err
 }
 
+const overdueStartedBatches = `-- name: OverdueStartedBatches :many
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until, rail FROM batches WHERE deadline_at <= ?1 AND state = 'inProgress' ORDER BY deadline_at, id
+`
+
+// The started batches past their deadline, not completed: what their rails settled is recorded
+// before their open rows expire.
+func (q *Queries) OverdueStartedBatches(ctx context.Context, now int64) ([]Batch, error) {
+	rows, err := q.query(ctx, q.overdueStartedBatchesStmt, overdueStartedBatches, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Batch
+	for rows.Next() {
+		var i Batch
+		if err := rows.Scan(
+			&i.ID,
+			&i.SiteID,
+			&i.Reference,
+			&i.Fingerprint,
+			&i.State,
+			&i.RowCount,
+			&i.TotalAmount,
+			&i.SubmittedAt,
+			&i.CompletedAt,
+			&i.DeadlineAt,
+			&i.RetainUntil,
+			&i.Rail,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const pendingRows = `-- name: PendingRows :many
 SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at, r.file_id, r.returned_at, r.return_reason, r.return_retryable,
        CAST(coalesce(l.state = 'linked', FALSE) AS BOOLEAN) AS linked,
