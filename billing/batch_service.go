@@ -208,12 +208,18 @@ func (s *Service) railOf(ctx context.Context, b Batch) (Site, rail.Rail, error) 
 	if err != nil {
 		return Site{}, nil, fmt.Errorf("get site: %w", err)
 	}
-	batchRail, ok := s.rails[b.Rail]
+	batchRail, err := s.batchRail(b)
+	return site, batchRail, err
+}
+
+// batchRail is the rail the batch was accepted on.
+func (s *Service) batchRail(b Batch) (rail.Rail, error) {
+	r, ok := s.rails[b.Rail]
 	if !ok {
-		return Site{}, nil, fmt.Errorf("batch %s of site %s names the payment rail %q, which is not registered with the service (registered: %s)",
+		return nil, fmt.Errorf("batch %s of site %s names the payment rail %q, which is not registered with the service (registered: %s)",
 			b.ID, b.SiteID, b.Rail, strings.Join(slices.Sorted(maps.Keys(s.rails)), ", "))
 	}
-	return site, batchRail, nil
+	return r, nil
 }
 
 // submitPending fails the pending rows whose customer is not linked, sends the rest to the site's
@@ -304,15 +310,9 @@ func (s *Service) recordSettled(ctx context.Context, b Batch, siteRail rail.Rail
 	if err != nil || len(ids) == 0 {
 		return next, err
 	}
-	outcomes, err := siteRail.Outcomes(ctx, ids)
+	_, waitingNext, err := s.recordRailOutcomes(ctx, siteRail, ids)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("debit outcomes: %w", err)
-	}
-	settled, _, waitingNext := split(outcomes)
-	if len(settled) > 0 {
-		if err := s.batches.RecordOutcomes(ctx, settled); err != nil {
-			return time.Time{}, fmt.Errorf("record outcomes: %w", err)
-		}
+		return time.Time{}, err
 	}
 	if next.IsZero() || (!waitingNext.IsZero() && waitingNext.Before(next)) {
 		next = waitingNext
@@ -329,15 +329,25 @@ func (s *Service) RecordRailOutcomes(ctx context.Context, railName string, keys 
 	if !ok {
 		return 0, fmt.Errorf("no payment rail %q is registered", railName)
 	}
+	n, _, err := s.recordRailOutcomes(ctx, r, keys)
+	return n, err
+}
+
+// recordRailOutcomes asks r for the outcomes of the debits with the given keys and records those
+// it has settled; it returns how many, and when the next unsettled one expects to settle (zero if
+// none is waiting).
+func (s *Service) recordRailOutcomes(ctx context.Context, r rail.Rail, keys []string) (int, time.Time, error) {
 	outcomes, err := r.Outcomes(ctx, keys)
 	if err != nil {
-		return 0, fmt.Errorf("debit outcomes: %w", err)
+		return 0, time.Time{}, fmt.Errorf("debit outcomes: %w", err)
 	}
-	settled, _, _ := split(outcomes)
-	if err := s.batches.RecordOutcomes(ctx, settled); err != nil {
-		return 0, fmt.Errorf("record outcomes: %w", err)
+	settled, _, next := split(outcomes)
+	if len(settled) > 0 {
+		if err := s.batches.RecordOutcomes(ctx, settled); err != nil {
+			return 0, time.Time{}, fmt.Errorf("record outcomes: %w", err)
+		}
 	}
-	return len(settled), nil
+	return len(settled), next, nil
 }
 
 // ReturnReport is what ReturnRows did with each return.
@@ -432,33 +442,25 @@ func (s *Service) settleBeforeExpiring(ctx context.Context, b Batch) error {
 	if b.State == BatchAccepted {
 		return nil // not started: no row of it has reached the rail
 	}
-	_, batchRail, err := s.railOf(ctx, b)
+	batchRail, err := s.batchRail(b)
 	if err != nil {
 		return err
 	}
-	var keys []string
-	for _, state := range []RowState{RowPending, RowInProgress} {
-		rows, err := s.batches.BatchRows(ctx, b.ID, state)
-		if err != nil {
-			return fmt.Errorf("open rows: %w", err)
-		}
-		for _, r := range rows {
-			keys = append(keys, r.ID)
+	rows, err := s.batches.BatchRows(ctx, b.ID, "")
+	if err != nil {
+		return fmt.Errorf("batch rows: %w", err)
+	}
+	var open []string
+	for _, r := range rows {
+		if !r.State.Terminal() {
+			open = append(open, r.ID)
 		}
 	}
-	if len(keys) == 0 {
+	if len(open) == 0 {
 		return nil
 	}
-	outcomes, err := batchRail.Outcomes(ctx, keys)
-	if err != nil {
-		return fmt.Errorf("debit outcomes: %w", err)
-	}
-	if settled, _, _ := split(outcomes); len(settled) > 0 {
-		if err := s.batches.RecordOutcomes(ctx, settled); err != nil {
-			return fmt.Errorf("record outcomes: %w", err)
-		}
-	}
-	return nil
+	_, _, err = s.recordRailOutcomes(ctx, batchRail, open)
+	return err
 }
 
 // PurgeBatches removes the batches past their retention, freeing their references (the periodic
