@@ -114,14 +114,13 @@ func BECSTasks(ctx context.Context, db storage.Database, service *billing.Servic
 			}
 		}
 		warnedMu.Unlock()
+		lodged := "BECS file lodged with the bank by SFTP"
+		if cfg.BECSOutbox != "" {
+			lodged += ", a copy written to the outbox for the record: do not lodge the copy"
+		}
 		for _, f := range files {
-			switch {
-			case dest.Lodges() && cfg.BECSOutbox != "":
-				logger.Info("BECS file lodged with the bank by SFTP, a copy written to the outbox for the record: do not lodge the copy",
-					"file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "to", dest.String())
-				continue
-			case dest.Lodges():
-				logger.Info("BECS file lodged with the bank by SFTP", "file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "to", dest.String())
+			if dest.Lodges() {
+				logger.Info(lodged, "file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "to", dest.String())
 				continue
 			}
 			logger.Info("BECS file delivered to the outbox; lodge it with the bank, then run pyng admin becs files lodged",
