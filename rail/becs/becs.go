@@ -168,7 +168,10 @@ type debitJSON struct {
 }
 
 // Submit records the debits not recorded yet, each to be put in its site's next file, and
-// returns their outcomes as they stand: a debit submitted again keeps its first record.
+// returns their outcomes as they stand: a debit submitted again keeps its first record. Two
+// submissions of a debit at once (two executions of its batch) record it once: on PostgreSQL the
+// later one meets the earlier's lodgement reference, made from the same key, as often as its key,
+// so any conflict is taken for the debit recorded; one that was another debit's is an error.
 func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
 	if len(debits) == 0 {
 		return nil, nil
@@ -209,16 +212,38 @@ func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome,
 	insert := `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline)
 SELECT e.key, e.site, e.ref, e.amount, e.bsb, e.account, e.title, e.submitted, e.deadline
 FROM jsonb_to_recordset($1::jsonb) AS e (key text, site text, ref text, amount bigint, bsb text, account text, title text, submitted bigint, deadline bigint)
-ON CONFLICT (idempotency_key) DO NOTHING`
+ON CONFLICT DO NOTHING`
 	if r.conn.Dialect() == storage.EngineSQLite {
 		insert = `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline)
 SELECT value ->> 'key', value ->> 'site', value ->> 'ref', value ->> 'amount', value ->> 'bsb', value ->> 'account',
        value ->> 'title', value ->> 'submitted', value ->> 'deadline'
 FROM json_each(?1) WHERE TRUE
-ON CONFLICT (idempotency_key) DO NOTHING`
+ON CONFLICT DO NOTHING`
 	}
 	if _, err := r.conn.Exec(ctx, insert, arg); err != nil {
 		return nil, fmt.Errorf("becs rail: record debits: %w", err)
+	}
+	outcomes, err := r.Outcomes(ctx, keys)
+	if err == nil && len(outcomes) < len(keys) {
+		err = fmt.Errorf("becs rail: %d of %d debits were not recorded: each one's lodgement reference is another debit's", len(keys)-len(outcomes), len(keys))
+	}
+	return outcomes, err
+}
+
+// Withdraw removes the debits with the given keys that no file holds yet, so that no cut sends
+// them, and reports the others as they stand (rail.Withdrawer). A cut claims its debits in its
+// own transaction, so a debit is either withdrawn or in a file, never both.
+func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	arg, err := jsonArg(keys)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.conn.Exec(ctx, r.q(`DELETE FROM becs_debits
+WHERE file_id IS NULL AND idempotency_key IN (SELECT v.value FROM `+r.values(1)+`)`), arg); err != nil {
+		return nil, fmt.Errorf("becs rail: withdraw debits: %w", err)
 	}
 	return r.Outcomes(ctx, keys)
 }

@@ -500,3 +500,56 @@ func TestASiteWhoseDebitsExceedAFilesTotalIsCutIntoSeveralFiles(t *testing.T) {
 		})
 	}
 }
+
+// Two executions of a batch at once (a job and its rescue, or the deadline's settling) submit the
+// same debits together: each is recorded once and both submissions succeed. On PostgreSQL the
+// later insert used to meet the earlier's lodgement reference before its key and fail.
+func TestConcurrentSubmissionsOfTheSameDebitsRecordEachOnce(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		const rounds, perRound, submitters = 40, 2, 6 // the race is won or lost by a hair: run it often
+		debits := make([]rail.Debit, rounds*perRound)
+		var total int64
+		for i := range debits {
+			debits[i] = rail.Debit{Key: billing.NewID("row"), Amount: int64(100 + i), Currency: "AUD", Site: f.site.ID,
+				Account: rail.Account{BSB: "062-000", Number: "12345678", Name: "J CITIZEN"}, Deadline: f.clock.Now().Add(24 * time.Hour)}
+			total += debits[i].Amount
+		}
+		rails := make([]*becs.Rail, submitters)
+		for i := range rails {
+			r, err := becs.Open(ctx, f.db.Conn(), f.clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rails[i] = r
+		}
+		for round := range rounds {
+			batch := debits[round*perRound : (round+1)*perRound]
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			errs := make([]error, submitters)
+			for i, r := range rails {
+				wg.Go(func() {
+					<-start
+					outcomes, err := r.Submit(ctx, batch)
+					if err == nil && len(outcomes) != len(batch) {
+						err = fmt.Errorf("%d outcomes, want %d", len(outcomes), len(batch))
+					}
+					errs[i] = err
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("round %d, submitter %d: %v", round, i, err)
+				}
+			}
+		}
+		file := f.cutOne(t)
+		if file.Rows != len(debits) || file.Total != total {
+			t.Errorf("the file holds %d debits, %d cents; want each of the %d once, %d", file.Rows, file.Total, len(debits), total)
+		}
+	})
+}
