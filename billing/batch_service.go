@@ -222,8 +222,8 @@ func (s *Service) batchRail(b Batch) (rail.Rail, error) {
 	return r, nil
 }
 
-// submitPending fails the pending rows whose customer is not linked, sends the rest to the site's
-// rail in the site's currency, records the outcomes the rail settled at once and marks the others
+// submitPending fails the pending rows whose customer is not linked (unless the rail has sent
+// their debits: see withdraw), sends the rest to the site's rail in the site's currency, records the outcomes the rail settled at once and marks the others
 // inProgress. It returns when the first unsettled debit expects to settle (zero if none).
 func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRail rail.Rail, now time.Time) (time.Time, error) {
 	pending, err := s.batches.PendingRows(ctx, b.ID)
@@ -235,7 +235,15 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 		size = max(len(pending), 1)
 	}
 	var next time.Time
+	first := true
 	for chunk := range slices.Chunk(pending, size) {
+		if !first {
+			// A customer who revoked since the rows were read is not debited by a later chunk.
+			if err := s.dropRevoked(ctx, site, chunk); err != nil {
+				return time.Time{}, err
+			}
+		}
+		first = false
 		n, err := s.submitRows(ctx, b, site, siteRail, now, chunk)
 		if err != nil {
 			return time.Time{}, err
@@ -247,29 +255,66 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 	return next, nil
 }
 
+// dropRevoked marks the rows whose customer is no longer linked at the site as unlinked.
+func (s *Service) dropRevoked(ctx context.Context, site Site, rows []PendingRow) error {
+	var refs []string
+	for _, p := range rows {
+		if p.Linked && !slices.Contains(refs, p.CustomerReference) {
+			refs = append(refs, p.CustomerReference)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	linked, err := s.batches.LinkedCustomers(ctx, site.ID, refs)
+	if err != nil {
+		return fmt.Errorf("linked customers: %w", err)
+	}
+	for i := range rows {
+		rows[i].Linked = rows[i].Linked && linked[rows[i].CustomerReference]
+	}
+	return nil
+}
+
 // submitRows is submitPending's step for some of the batch's pending rows (Config.ExecuteChunk).
 func (s *Service) submitRows(ctx context.Context, b Batch, site Site, siteRail rail.Rail, now time.Time, pending []PendingRow) (time.Time, error) {
 	var outcomes []RowOutcome
 	var debits []rail.Debit
+	var unlinked []string
 	for _, p := range pending {
 		if !p.Linked {
-			outcomes = append(outcomes, RowOutcome{RowID: p.ID, Failure: FailureCustomerNotActive, At: now})
+			unlinked = append(unlinked, p.ID)
 			continue
 		}
 		debits = append(debits, rail.Debit{Key: p.ID, Amount: p.Amount, Currency: site.Currency, Site: site.ID, Deadline: b.Deadline,
 			Account: rail.Account{Name: p.Customer.Name, Title: p.Customer.AccountName, BSB: p.Customer.BSB, Number: p.Customer.AccountNumber}})
 	}
-	var next time.Time
-	var waiting []RowProgress
+	var answers []rail.Outcome
+	if len(unlinked) > 0 {
+		held, err := withdraw(ctx, siteRail, unlinked)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("withdraw debits: %w", err)
+		}
+		answers = held
+		isHeld := make(map[string]bool, len(held))
+		for _, o := range held {
+			isHeld[o.Key] = true
+		}
+		for _, id := range unlinked {
+			if !isHeld[id] {
+				outcomes = append(outcomes, RowOutcome{RowID: id, Failure: FailureCustomerNotActive, At: now})
+			}
+		}
+	}
 	if len(debits) > 0 {
 		submitted, err := siteRail.Submit(ctx, debits)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("submit debits: %w", err)
 		}
-		var settled []RowOutcome
-		settled, waiting, next = split(submitted)
-		outcomes = append(outcomes, settled...)
+		answers = append(answers, submitted...)
 	}
+	settled, waiting, next := split(answers)
+	outcomes = append(outcomes, settled...)
 	if len(outcomes) > 0 {
 		if err := s.batches.RecordOutcomes(ctx, outcomes); err != nil {
 			return time.Time{}, fmt.Errorf("record outcomes: %w", err)
@@ -281,6 +326,18 @@ func (s *Service) submitRows(ctx context.Context, b Batch, site Site, siteRail r
 		}
 	}
 	return next, nil
+}
+
+// withdraw stops what the rail holds unsent of the debits of rows whose customer is no longer
+// linked, and returns the rail's answers for the debits it sent all the same: before the
+// revocation, with the step that sent them cut short before recording it (a crash), or lodged in
+// a file before this step. A row whose debit the rail holds follows the rail, for money moved is
+// never told failed; the others fail customerNotActive.
+func withdraw(ctx context.Context, r rail.Rail, keys []string) ([]rail.Outcome, error) {
+	if w, ok := r.(rail.Withdrawer); ok {
+		return w.Withdraw(ctx, keys)
+	}
+	return r.Outcomes(ctx, keys) // a rail that sends at once holds nothing unsent
 }
 
 // split sorts the rail's outcomes into the rows they settle and the rows still waiting, with the

@@ -70,6 +70,15 @@ type Rail interface {
 	Outcomes(ctx context.Context, keys []string) ([]Outcome, error)
 }
 
+// Withdrawer is a Rail that holds debits queued before sending them (BECS, until its cut-off).
+// A debit whose customer revoked its authority must not be sent: the service withdraws it.
+type Withdrawer interface {
+	// Withdraw removes the debits with the given keys that the rail holds but has not sent, and
+	// reports the others it holds as they stand: a debit sent can no longer be stopped. Keys
+	// never submitted, and those withdrawn, are left out; a key withdrawn may be submitted again.
+	Withdraw(ctx context.Context, keys []string) ([]Outcome, error)
+}
+
 // AccountEraser is a Rail that keeps copies of the accounts it was given, such as a ledger of
 // debits. The server erases customers' bank details some time after their links end; it has such
 // a rail erase its copies of the accounts of debits submitted as long ago. A debit is submitted

@@ -1,0 +1,215 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/storage"
+)
+
+// A debit the BECS rail holds queued (before the cut-off) for a customer who then revokes is
+// withdrawn by the batch's next step, which fails the row customerNotActive: no cut sends it. (The
+// step used to fail the row and leave the debit queued, and the next cut lodged it: the customer
+// was debited while the partner was told the row failed.)
+func TestADebitQueuedWhenItsCustomerRevokesIsWithdrawn(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		site := apptest.NewSite(t, service, "Acme")
+		r, site := onBECS(t, service, db.Conn(), clock, site)
+		b := apptest.SubmitOneDebit(t, service, site)
+		// Step 1: the debit is queued on the rail (before the cut-off); the row stays pending.
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		// The customer revokes before any file is cut.
+		if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Minute)
+		// Step 2: the row fails customerNotActive.
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, _, rows, err := service.Batch(ctx, site, "B1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows[0].State != billing.RowFailed || rows[0].FailureReason != billing.FailureCustomerNotActive {
+			t.Errorf("row after the revocation = %s %s, want failed customerNotActive", rows[0].State, rows[0].FailureReason)
+		}
+		// The cut-off.
+		files, err := r.Cut(ctx, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) > 0 {
+			t.Errorf("the cut put the withdrawn debit in file %s (%d debits, %d cents)", files[0].ID, files[0].Rows, files[0].Total)
+		}
+	})
+}
+
+// A debit cut into a file that was lodged (the money moves) before its customer revoked, and
+// before the batch's next step: that step finds the row pending with its customer unlinked, and
+// records what the rail did, succeeded, rather than failing it customerNotActive.
+func TestADebitLodgedBeforeItsCustomerRevokedSucceeds(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		site := apptest.NewSite(t, service, "Acme")
+		r, site := onBECS(t, service, db.Conn(), clock, site)
+		b := apptest.SubmitOneDebit(t, service, site)
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		files, err := r.Cut(ctx, time.UTC)
+		if err != nil || len(files) != 1 {
+			t.Fatalf("Cut = %v, %v", files, err)
+		}
+		if _, err := r.Lodge(ctx, files[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		// The customer revokes after the file is lodged, before the batch's next step.
+		if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Minute)
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, _, rows, err := service.Batch(ctx, site, "B1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows[0].State != billing.RowSucceeded {
+			t.Errorf("row %s is %s %s, but its debit is in lodged file %s: want succeeded", rows[0].Reference, rows[0].State, rows[0].FailureReason, files[0].ID)
+		}
+	})
+}
+
+// hookRail wraps a rail: after runs once the rail took each Submit's debits, and failAfter says
+// whether the Submit then fails (a crash between the rail call and the recording).
+type hookRail struct {
+	rail.Rail
+	after     func(call int)
+	failAfter func(call int) bool
+	calls     int
+}
+
+func (h *hookRail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
+	h.calls++
+	out, err := h.Rail.Submit(ctx, debits)
+	if err == nil && h.after != nil {
+		h.after(h.calls)
+	}
+	if err == nil && h.failAfter != nil && h.failAfter(h.calls) {
+		return nil, errors.New("crash after the rail took the debits")
+	}
+	return out, err
+}
+
+// serviceWithHookedSandbox builds the server's service over a fresh database with its sandbox
+// rail wrapped in a hookRail, submitting chunk rows a step.
+func serviceWithHookedSandbox(t *testing.T, engine string, clock billing.Clock, chunk int) (*billing.Service, *hookRail, storage.Database) {
+	t.Helper()
+	ctx := context.Background()
+	db := dbtest.Open(t, engine)
+	rails, err := app.OpenRails(ctx, db, clock, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hookRail{Rail: rails[rail.Sandbox]}
+	rails[rail.Sandbox] = h
+	service := billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: clock,
+		InvitationTTL: billing.DefaultInvitationTTL, AllowPrivateWebhooks: true, ExecuteChunk: chunk})
+	return service, h, db
+}
+
+// The rail took a row's debit, the step crashed before recording it, and the customer revoked
+// before the job ran again: the retry records the rail's outcome of the debit rather than failing
+// the row customerNotActive (a partner told it failed would debit the customer again).
+func TestADebitTheRailTookBeforeACrashAndARevocationKeepsItsOutcome(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		service, h, db := serviceWithHookedSandbox(t, engine, billing.SystemClock{}, 0)
+		site := apptest.NewSite(t, service, "Acme")
+		b := apptest.SubmitOneDebit(t, service, site)
+		h.failAfter = func(call int) bool { return call == 1 }
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err == nil {
+			t.Fatal("the first step did not fail")
+		}
+		if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		// The job runs again.
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, _, rows, err := service.Batch(ctx, site, "B1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := apptest.SandboxLedger(t, db).Entries(ctx, []string{rows[0].ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) == 1 && rows[0].State == billing.RowFailed {
+			t.Errorf("row %s is failed %s, yet the rail's ledger holds its debit of %d (submitted %s)", rows[0].Reference,
+				rows[0].FailureReason, entries[0].Amount, entries[0].SubmittedAt)
+		}
+	})
+}
+
+// A batch of two rows for one customer, executed a row a chunk; the customer revokes (committed)
+// after the first chunk was sent and before the second is: the second row's debit is not sent.
+// (The step used to read every pending row's link once, before its first chunk. A revocation
+// between a chunk's check and its call to the rail, a moment, is after the debit was sent.)
+func TestARevocationDuringAnExecutionStopsItsLaterDebits(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		service, h, db := serviceWithHookedSandbox(t, engine, billing.SystemClock{}, 1)
+		site := apptest.NewSite(t, service, "Acme")
+		apptest.LinkedCustomer(t, service, site, "C1")
+		apptest.SubmitBatch(t, service, site, "B1",
+			billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100},
+			billing.RowRequest{Reference: "R2", CustomerReference: "C1", Amount: 200})
+		b, err := db.GetBatch(ctx, site.ID, "B1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var revokedAt time.Time
+		h.after = func(call int) {
+			if call == 1 {
+				if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
+					t.Error(err)
+				}
+				revokedAt = time.Now()
+			}
+		}
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, _, rows, err := service.Batch(ctx, site, "B1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := apptest.SandboxLedger(t, db).Entries(ctx, []string{rows[1].ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) == 1 {
+			t.Errorf("row R2's debit (%d) was sent to the rail after its customer's revocation had committed (at %s); the row is now %s %s",
+				entries[0].Amount, revokedAt.Format(time.RFC3339Nano), rows[1].State, rows[1].FailureReason)
+		}
+	})
+}
