@@ -161,10 +161,100 @@ func ValidateMetadata(m map[string]string) (map[string]string, error) {
 		if v := m[k]; utf8.RuneCountInString(v) > MaxMetadataValueLength || hasControl(v) {
 			errs = append(errs, Errorf(CodeInvalidField, target,
 				fmt.Sprintf("A metadata value must be a string of at most %d characters, without control characters.", MaxMetadataValueLength)))
+		} else if what := contactDetail(k, v); what != "" {
+			errs = append(errs, Errorf(CodeInvalidField, target,
+				fmt.Sprintf("Metadata is for the partner's own identifiers, never the customer's contact details, and %s: "+
+					"the customer gives Pyng their details themselves.", what)))
 		}
 	}
 	return m, errs.Err()
 }
+
+// contactDetail says what of the customer's contact details a metadata entry holds ("" for
+// none): a key that names one (email, phone, address, the customer's name) or a value that is an
+// email address or a phone number. The partner shares no contact details of its customer with
+// Pyng, and metadata is its only free text, so obvious ones are refused; a check of words cannot
+// be complete, which is why the API document says what metadata is for.
+func contactDetail(key, value string) string {
+	words := keyWords(key)
+	switch {
+	case slices.ContainsFunc(words, func(w string) bool { return contactWords[w] }):
+		return "this key names one"
+	case slices.Contains(words, "mobile") && (len(words) == 1 || slices.Contains(words, "number") || slices.Contains(words, "no")):
+		return "this key names one"
+	case slices.Contains(words, "address") && !slices.Contains(words, "ip") && !slices.Contains(words, "mac"):
+		return "this key names one"
+	case slices.Contains(words, "name") && !slices.ContainsFunc(words, func(w string) bool { return !personNameWords[w] }):
+		return "this key names the customer's name"
+	case emailPattern.MatchString(value):
+		return "this value holds an email address"
+	case isPhoneNumber(value):
+		return "this value is a phone number"
+	}
+	return ""
+}
+
+// contactWords are words of a metadata key that name a contact detail wherever they stand.
+var contactWords = map[string]bool{
+	"email": true, "mail": true, "phone": true, "telephone": true, "tel": true, "fax": true, "street": true,
+	"suburb": true, "postcode": true, "zipcode": true, "surname": true, "firstname": true, "lastname": true,
+	"fullname": true, "givenname": true, "familyname": true, "middlename": true,
+}
+
+// personNameWords are the words of a key that names a person's name when "name" is among them
+// and no other word is (customerName, firstName; not planName).
+var personNameWords = map[string]bool{
+	"name": true, "customer": true, "contact": true, "client": true, "account": true, "holder": true,
+	"full": true, "first": true, "last": true, "given": true, "family": true, "middle": true, "legal": true, "person": true,
+}
+
+// keyWords splits a key into its lower-case words at every character that is not a letter or a
+// digit and at each lower-to-upper case change: customer_email, customerEmail and
+// "Customer Email" are all customer, email.
+func keyWords(key string) []string {
+	var words []string
+	var word []rune
+	prevLower := false
+	flush := func() {
+		if len(word) > 0 {
+			words = append(words, strings.ToLower(string(word)))
+			word = word[:0]
+		}
+	}
+	for _, r := range key {
+		switch {
+		case !unicode.IsLetter(r) && !unicode.IsDigit(r):
+			flush()
+			prevLower = false
+			continue
+		case unicode.IsUpper(r) && prevLower:
+			flush()
+		}
+		word = append(word, r)
+		prevLower = unicode.IsLower(r) || unicode.IsDigit(r)
+	}
+	flush()
+	return words
+}
+
+var emailPattern = regexp.MustCompile(`[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[A-Za-z]{2,}`)
+
+// isPhoneNumber reports whether the value, without spaces, dots, dashes and brackets, is a phone
+// number: "+" and 8 to 15 digits, or an Australian number of 10 digits (02, 03, 04, 07, 08).
+func isPhoneNumber(value string) bool {
+	digits := strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" .-()", r) {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(value))
+	return internationalPhone.MatchString(digits) || australianPhone.MatchString(digits)
+}
+
+var (
+	internationalPhone = regexp.MustCompile(`^\+[0-9]{8,15}$`)
+	australianPhone    = regexp.MustCompile(`^0[23478][0-9]{8}$`)
+)
 
 func hasControl(s string) bool {
 	return !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl)

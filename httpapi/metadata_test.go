@@ -102,6 +102,11 @@ func TestInvitationMetadata(t *testing.T) {
 			{"a value with a control character is refused", map[string]string{"note": "a\nb"}, "metadata.note"},
 			{"a number is refused", map[string]any{"count": 5}, "metadata.count"},
 			{"an object value is refused", map[string]any{"nested": map[string]string{"a": "b"}}, "metadata.nested"},
+			{"a key naming the customer's email is refused", map[string]string{"email": "jane@example.com"}, "metadata.email"},
+			{"an email address under any key is refused", map[string]string{"note": "jane@example.com"}, "metadata.note"},
+			{"a phone number is refused", map[string]string{"ref": "+61 400 000 000"}, "metadata.ref"},
+			{"the customer's name is refused", map[string]string{"customerName": "Jane Citizen"}, "metadata.customerName"},
+			{"the partner's own names and numbers are accepted", map[string]string{"planName": "Gold", "accountId": "0000012345"}, ""},
 			{"metadata that is not an object is refused", []string{"a"}, "metadata"},
 			{"null metadata is refused", nil, "metadata"},
 		} {

@@ -1,0 +1,47 @@
+package billing
+
+import "testing"
+
+// The partner shares no contact details of its customer with Pyng: metadata naming or holding
+// one is refused, and the partner's own identifiers, however named, are not.
+func TestContactDetailsInMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		key, value string
+		refused    bool
+	}{
+		{"email", "jane@example.com", true},
+		{"customerEmail", "x", true},
+		{"customer_e-mail", "x", true},
+		{"Contact Phone", "x", true},
+		{"telephone", "x", true},
+		{"mobile", "x", true},
+		{"mobileNumber", "x", true},
+		{"billingAddress", "1 George St", true},
+		{"postcode", "2000", true},
+		{"name", "Jane Citizen", true},
+		{"customerName", "Jane Citizen", true},
+		{"first_name", "Jane", true},
+		{"surname", "Citizen", true},
+		{"accountHolderName", "J Citizen", true},
+		{"note", "write to jane.citizen+bills@example.com.au", true},
+		{"note", "+61 400 000 000", true},
+		{"note", "(02) 9999 9999", true},
+		{"note", "0412-345-678", true},
+		{"accountId", "ACC-1234", false},
+		{"planName", "Gold", false},
+		{"productName", "Widgets", false},
+		{"mobilePlan", "unlimited", false},
+		{"ipAddress", "192.0.2.1", false},
+		{"mailingList", "weekly", false},
+		{"invoice", "20261129", false},
+		{"orderNumber", "0000012345", false},
+		{"customerNumber", "61400000000", false},
+		{"region", "NSW", false},
+		{"handle", "@jane", false},
+	} {
+		got := contactDetail(tc.key, tc.value)
+		if (got != "") != tc.refused {
+			t.Errorf("contactDetail(%q, %q) = %q, want refused %v", tc.key, tc.value, got, tc.refused)
+		}
+	}
+}
