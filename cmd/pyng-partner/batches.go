@@ -81,6 +81,11 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 	}
 	b, err := awaitBatch(ctx, e, receipt)
 	if err != nil {
+		// Said plainly: a partner who took this for a failed submission and sent the rows again
+		// under another reference would debit every customer twice.
+		fmt.Fprintf(e.stderr, "pyng-partner: batch %s was accepted (%s, %s) and executes whatever happens here, but waiting for its outcome failed; "+
+			"read it with `batches show %s`, and do not submit its rows again under another reference.\n",
+			receipt.BatchReference, rowCount(receipt.RowCount), dollars(receipt.TotalAmount), receipt.BatchReference)
 		return err
 	}
 	s := summarise(b)
@@ -110,20 +115,22 @@ func awaitBatch(ctx context.Context, e *env, receipt *client.BatchReceipt) (*cli
 		progressbar.OptionUseANSICodes(e.stderrTTY),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }),
 	)
-	defer bar.Close()
 	for {
 		b, err := e.site.GetBatch(ctx, receipt.BatchReference, client.GetBatchOptions{})
 		if err != nil {
+			_ = bar.Exit() // as far as it got: Close would fill it
 			return nil, err
 		}
 		if settled := b.Summary.Succeeded.Count + b.Summary.Failed.Count; int64(settled) != bar.State().CurrentNum || !bar.IsStarted() {
 			_ = bar.Set(settled)
 		}
 		if b.State == client.BatchCompleted {
+			_ = bar.Close()
 			return b, nil
 		}
 		select {
 		case <-ctx.Done():
+			_ = bar.Exit()
 			return nil, fmt.Errorf("batch %s is still %s: %w", b.BatchReference, b.State, ctx.Err())
 		case <-time.After(time.Duration(e.opts.interval)):
 		}
