@@ -12,89 +12,83 @@ import (
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/storage"
 )
 
-// A debit the BECS rail holds queued (before the cut-off) for a customer who then revokes is
-// withdrawn by the batch's next step, which fails the row customerNotActive: no cut sends it. (The
-// step used to fail the row and leave the debit queued, and the next cut lodged it: the customer
-// was debited while the partner was told the row failed.)
-func TestADebitQueuedWhenItsCustomerRevokesIsWithdrawn(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		clock := clocktest.New()
-		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
-		site := apptest.NewSite(t, service, "Acme")
-		r, site := onBECS(t, service, db.Conn(), clock, site)
-		b := apptest.SubmitOneDebit(t, service, site)
-		// Step 1: the debit is queued on the rail (before the cut-off); the row stays pending.
-		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-			t.Fatal(err)
-		}
-		// The customer revokes before any file is cut.
-		if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
-			t.Fatal(err)
-		}
-		clock.Advance(time.Minute)
-		// Step 2: the row fails customerNotActive.
-		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-			t.Fatal(err)
-		}
-		_, _, rows, err := service.Batch(ctx, site, "B1", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rows[0].State != billing.RowFailed || rows[0].FailureReason != billing.FailureCustomerNotActive {
-			t.Errorf("row after the revocation = %s %s, want failed customerNotActive", rows[0].State, rows[0].FailureReason)
-		}
-		// The cut-off.
-		files, err := r.Cut(ctx, time.UTC)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(files) > 0 {
-			t.Errorf("the cut put the withdrawn debit in file %s (%d debits, %d cents)", files[0].ID, files[0].Rows, files[0].Total)
-		}
-	})
+// A customer's revocation stops the BECS debits the rail holds queued, before the cut-off: the
+// batch's next step withdraws them and fails their rows customerNotActive, and no cut sends them.
+// A debit already in a file that was lodged before the revocation is collected: the step records
+// its row succeeded. (The step used to fail the row in both cases without asking the rail, and left
+// the queued debit to be lodged: the customer was debited while the partner was told it failed.)
+func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		lodgedBefore bool // the debit is cut and its file lodged before the revocation
+		want         string
+	}{
+		{"queued for the cut-off", false, "failed customerNotActive"},
+		{"in a file lodged", true, "succeeded "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				clock := clocktest.New()
+				service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+				r, site := onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
+				b := apptest.SubmitOneDebit(t, service, site)
+				// The first step queues the debit on the rail; the row stays pending.
+				if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+					t.Fatal(err)
+				}
+				var lodged []becs.File
+				if tc.lodgedBefore {
+					lodged = cutAndLodge(t, r)
+				}
+				if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
+					t.Fatal(err)
+				}
+				clock.Advance(time.Minute)
+				if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+					t.Fatal(err)
+				}
+				_, _, rows, err := service.Batch(ctx, site, "B1", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := string(rows[0].State) + " " + string(rows[0].FailureReason); got != tc.want {
+					t.Errorf("row after the revocation = %q, want %q", got, tc.want)
+				}
+				// The cut-off after the revocation sends nothing.
+				files, err := r.Cut(ctx, time.UTC)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(files) > 0 {
+					t.Errorf("the cut after the revocation put the debit in file %s (%d debits, %d cents)", files[0].ID, files[0].Rows, files[0].Total)
+				}
+				if tc.lodgedBefore && len(lodged) != 1 {
+					t.Errorf("lodged before the revocation: %+v, want one file", lodged)
+				}
+			})
+		})
+	}
 }
 
-// A debit cut into a file that was lodged (the money moves) before its customer revoked, and
-// before the batch's next step: that step finds the row pending with its customer unlinked, and
-// records what the rail did, succeeded, rather than failing it customerNotActive.
-func TestADebitLodgedBeforeItsCustomerRevokedSucceeds(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		clock := clocktest.New()
-		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
-		site := apptest.NewSite(t, service, "Acme")
-		r, site := onBECS(t, service, db.Conn(), clock, site)
-		b := apptest.SubmitOneDebit(t, service, site)
-		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+// cutAndLodge cuts the rail's queued debits and lodges the files.
+func cutAndLodge(t *testing.T, r *becs.Rail) []becs.File {
+	t.Helper()
+	ctx := context.Background()
+	files, err := r.Cut(ctx, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, err := r.Lodge(ctx, f.ID); err != nil {
 			t.Fatal(err)
 		}
-		files, err := r.Cut(ctx, time.UTC)
-		if err != nil || len(files) != 1 {
-			t.Fatalf("Cut = %v, %v", files, err)
-		}
-		if _, err := r.Lodge(ctx, files[0].ID); err != nil {
-			t.Fatal(err)
-		}
-		// The customer revokes after the file is lodged, before the batch's next step.
-		if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
-			t.Fatal(err)
-		}
-		clock.Advance(time.Minute)
-		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-			t.Fatal(err)
-		}
-		_, _, rows, err := service.Batch(ctx, site, "B1", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rows[0].State != billing.RowSucceeded {
-			t.Errorf("row %s is %s %s, but its debit is in lodged file %s: want succeeded", rows[0].Reference, rows[0].State, rows[0].FailureReason, files[0].ID)
-		}
-	})
+	}
+	return files
 }
 
 // hookRail wraps a rail: after runs once the rail took each Submit's debits, and failAfter says
