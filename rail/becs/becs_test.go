@@ -387,20 +387,20 @@ func TestAccountTitleIsTheAccountNameWhenGiven(t *testing.T) {
 	}
 }
 
-// countingDir is an outbox directory that counts the puts of each file and is slow to write, so
-// that deliverers running at once overlap.
+// countingDir is an outbox directory that counts the stages of each file and is slow to stage,
+// so that deliverers running at once overlap.
 type countingDir struct {
 	becs.Dir
-	mu   sync.Mutex
-	puts map[string]int
+	mu     sync.Mutex
+	stages map[string]int
 }
 
-func (d *countingDir) Put(ctx context.Context, name string, content []byte) error {
+func (d *countingDir) Stage(ctx context.Context, name string, content []byte) error {
 	d.mu.Lock()
-	d.puts[name]++
+	d.stages[name]++
 	d.mu.Unlock()
 	time.Sleep(50 * time.Millisecond)
-	return d.Dir.Put(ctx, name, content)
+	return d.Dir.Stage(ctx, name, content)
 }
 
 func TestConcurrentDeliveriesPutEachFileOnce(t *testing.T) {
@@ -413,7 +413,7 @@ func TestConcurrentDeliveriesPutEachFileOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		dest := &countingDir{Dir: becs.Dir(t.TempDir()), puts: map[string]int{}}
+		dest := &countingDir{Dir: becs.Dir(t.TempDir()), stages: map[string]int{}}
 		const deliverers = 4
 		var wg sync.WaitGroup
 		delivered := make([][]becs.File, deliverers)
@@ -440,9 +440,9 @@ func TestConcurrentDeliveriesPutEachFileOnce(t *testing.T) {
 			}
 		}
 		for _, file := range files {
-			if dest.puts[file.Name()] != 1 || byDeliverer[file.ID] != 1 || file.DeliveredAt.IsZero() {
-				t.Errorf("file %s was put %d times and reported delivered by %d deliverers (delivered at %v); want once",
-					file.ID, dest.puts[file.Name()], byDeliverer[file.ID], file.DeliveredAt)
+			if dest.stages[file.Name()] != 1 || byDeliverer[file.ID] != 1 || file.DeliveredAt.IsZero() {
+				t.Errorf("file %s was staged %d times and reported delivered by %d deliverers (delivered at %v); want once",
+					file.ID, dest.stages[file.Name()], byDeliverer[file.ID], file.DeliveredAt)
 			}
 		}
 	})

@@ -30,8 +30,8 @@ import (
 // outbox BECS_CRASH_OUTBOX, or to the SFTP server of BECS_CRASH_SFTP (URL, key file and known
 // hosts, separated by spaces), and kills itself with SIGKILL at the BECS_CRASH_AFTER-th time it
 // reaches the point BECS_CRASH_AT: a cut's transaction about to commit ("cut"), half of a file
-// uploaded to the SFTP server ("upload"), or a file written to its destination and not yet marked
-// delivered ("deliver").
+// uploaded to the SFTP server ("upload"), a file staged to its destination and not yet marked
+// delivered ("deliver"), or one marked and not yet published ("publish").
 func TestMain(m *testing.M) {
 	if url := os.Getenv("BECS_CRASH_DB"); url != "" {
 		os.Exit(crashChild(url))
@@ -56,6 +56,8 @@ func crashChild(url string) int {
 		becs.MidSFTPUpload = crash
 	case "deliver":
 		becs.BeforeDeliveredMark = crash
+	case "publish":
+		becs.BeforePublish = crash
 	}
 	dest, err := crashDestination(os.Getenv("BECS_CRASH_OUTBOX"), os.Getenv("BECS_CRASH_SFTP"))
 	if err != nil {
@@ -103,8 +105,8 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 		for _, at := range []struct {
 			dest, point string
 			after       int
-		}{{"outbox", "cut", 1}, {"outbox", "cut", 2}, {"outbox", "deliver", 1}, {"outbox", "deliver", 2},
-			{"sftp", "upload", 1}, {"sftp", "upload", 2}, {"sftp", "deliver", 1}, {"sftp", "deliver", 2}} {
+		}{{"outbox", "cut", 1}, {"outbox", "cut", 2}, {"outbox", "deliver", 1}, {"outbox", "deliver", 2}, {"outbox", "publish", 2},
+			{"sftp", "upload", 1}, {"sftp", "upload", 2}, {"sftp", "deliver", 1}, {"sftp", "deliver", 2}, {"sftp", "publish", 2}} {
 			t.Run(fmt.Sprintf("%s/%s/%s-%d", engine, at.dest, at.point, at.after), func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
@@ -185,7 +187,8 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 	}
 }
 
-// waitDelivered delivers to dest, again while a file is left undelivered, for up to 10 seconds.
+// waitDelivered delivers to dest, again while a file is left undelivered or unpublished, for up
+// to 10 seconds.
 func waitDelivered(t *testing.T, r *becs.Rail, db storage.Database, dest becs.Destination) {
 	t.Helper()
 	ctx := context.Background()
@@ -194,7 +197,7 @@ func waitDelivered(t *testing.T, r *becs.Rail, db storage.Database, dest becs.De
 			t.Fatal(err)
 		}
 		var left int
-		err := db.Conn().Query(ctx, `SELECT count(*) FROM becs_files WHERE delivered_at IS NULL`, nil,
+		err := db.Conn().Query(ctx, `SELECT count(*) FROM becs_files WHERE delivered_at IS NULL OR published_at IS NULL`, nil,
 			func(row storage.Scanner) error { return row.Scan(&left) })
 		if err != nil {
 			t.Fatal(err)

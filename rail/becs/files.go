@@ -1,6 +1,7 @@
 package becs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -292,24 +292,32 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 	return keys, err
 }
 
-// Deliver puts every file neither delivered nor lodged to dest, each atomically
-// (Destination.Put), and marks it delivered; it returns the files it delivered. A delivery
-// interrupted is done again whole: the file's name is its id, so the destination never holds a
-// file twice, nor part of one. When dest lodges what it is given (the bank's SFTP server), a file
-// is marked lodged with its delivery, so its debits succeed. A file lodged otherwise (through the
-// bank's portal, then Lodge) is not delivered: the bank would collect its debits twice. A file
-// that could no longer be lodged in time (within LodgeMargin of its debits' earliest deadline) is
-// put nowhere, for no one to lodge: its rows fail expired. Deliver returns those as expired, for
-// the operator to be told.
+// Deliver delivers every file neither delivered nor lodged to dest, and returns the files it
+// delivered. A delivery stages the whole file to dest under a temporary name, marks it delivered
+// (and, when dest lodges what it is given, the bank's SFTP server, lodged, so its debits succeed),
+// then publishes it under its name (Destination). A delivery cut short before its mark is done
+// again whole, which the bank never saw; one cut short after it is published by the next run
+// (first of all), never staged again: so the destination never holds a file twice, nor part of
+// one, even where the bank takes each file away as it arrives. A file lodged otherwise (through
+// the bank's portal, then Lodge) is not delivered: the bank would collect its debits twice. A
+// file that could no longer be lodged in time (within LodgeMargin of its debits' earliest
+// deadline) is put nowhere, for no one to lodge: its rows fail expired. Deliver returns those as
+// expired, for the operator to be told.
 //
 // Of replicas delivering at once, one delivers each file: on PostgreSQL a delivery holds the
-// file's row locked (FOR UPDATE SKIP LOCKED) from before the put until the mark commits, and the
-// others pass over it; in one process (SQLite's only) deliveries take turns. So a file the bank
-// or the operator has already taken from the destination is not put there again by a replica
-// that listed it before it was marked. A replica killed while delivering holds its file until
-// PostgreSQL sees its connection close (at once for a killed process; for a host that vanished,
-// within the 5 minutes a delivery may stay idle in its transaction): the next run delivers it.
+// file's row locked (FOR UPDATE SKIP LOCKED) from before the stage until the mark commits, and the
+// others pass over it; in one process (SQLite's only) deliveries take turns. A replica killed
+// while delivering holds its file until PostgreSQL sees its connection close (at once for a killed
+// process; for a host that vanished, within the 5 minutes a delivery may stay idle in its
+// transaction): the next run delivers it.
 func (r *Rail) Deliver(ctx context.Context, dest Destination) (delivered, expired []File, err error) {
+	if r.conn.Dialect() != storage.EnginePostgres {
+		delivering.Lock()
+		defer delivering.Unlock()
+	}
+	if err := r.publishDelivered(ctx, dest); err != nil {
+		return nil, nil, err
+	}
 	var files []File
 	err = r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files
 WHERE delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_at, id`), nil,
@@ -321,16 +329,12 @@ WHERE delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_
 	if err != nil {
 		return nil, nil, fmt.Errorf("becs rail: files to deliver: %w", err)
 	}
-	if r.conn.Dialect() != storage.EnginePostgres {
-		delivering.Lock()
-		defer delivering.Unlock()
-	}
 	for _, f := range files {
 		if !r.clock.Now().Before(f.LodgeBy()) {
 			expired = append(expired, f) // its rows fail expired: neither the bank nor the operator may see it
 			continue
 		}
-		var done bool
+		var marked bool
 		if r.conn.Dialect() == storage.EnginePostgres {
 			err = r.conn.InTx(ctx, func(tx storage.Statements) error {
 				// Should this replica's host vanish mid-delivery, the server ends the session, and
@@ -348,19 +352,22 @@ WHERE delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_
 				if err != nil || !claimed {
 					return err // delivered, or being delivered, by another replica; or lodged since listed
 				}
-				done, err = r.deliverOne(ctx, tx, dest, &f)
+				marked, err = r.stageAndMark(ctx, tx, dest, &f)
 				return err
 			})
 		} else {
 			var again File
 			if again, err = r.File(ctx, f.ID); err == nil && again.DeliveredAt.IsZero() && again.LodgedAt.IsZero() {
-				done, err = r.deliverOne(ctx, r.conn, dest, &f)
+				marked, err = r.stageAndMark(ctx, r.conn, dest, &f)
 			}
+		}
+		if err == nil && marked {
+			err = r.publish(ctx, dest, f.ID)
 		}
 		if err != nil {
 			return delivered, expired, err
 		}
-		if done {
+		if marked {
 			delivered = append(delivered, f)
 		}
 	}
@@ -371,13 +378,14 @@ WHERE delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_
 // (SQLite, which one process serves).
 var delivering sync.Mutex
 
-// deliverOne puts the file f to dest and marks it delivered with s.
-func (r *Rail) deliverOne(ctx context.Context, s storage.Statements, dest Destination, f *File) (bool, error) {
+// stageAndMark stages the file f to dest and marks it delivered with s, and lodged if dest lodges
+// it; it reports whether it marked it.
+func (r *Rail) stageAndMark(ctx context.Context, s storage.Statements, dest Destination, f *File) (bool, error) {
 	content, err := r.Content(ctx, f.ID)
 	if err != nil {
 		return false, err
 	}
-	if err := dest.Put(ctx, f.Name(), content); err != nil {
+	if err := dest.Stage(ctx, f.Name(), content); err != nil {
 		return false, fmt.Errorf("becs rail: deliver file %s to %s: %w", f.ID, dest, err)
 	}
 	if BeforeDeliveredMark != nil {
@@ -387,8 +395,8 @@ func (r *Rail) deliverOne(ctx context.Context, s storage.Statements, dest Destin
 	f.DeliveredAt = now
 	mark := `UPDATE becs_files SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL`
 	if dest.Lodges() {
-		// The file is with the bank: its debits will be debited, so it is lodged even if
-		// the upload ended within the margin, as long as the debits' rows are not expired.
+		// Once published the file is with the bank: its debits will be debited, so it is lodged
+		// now, even within the margin, as long as the debits' rows are not expired.
 		f.LodgedAt = now
 		mark = `UPDATE becs_files SET delivered_at = $2, lodged_at = coalesce(lodged_at, $2) WHERE id = $1 AND delivered_at IS NULL AND earliest_deadline > $2`
 	}
@@ -397,55 +405,89 @@ func (r *Rail) deliverOne(ctx context.Context, s storage.Statements, dest Destin
 		return false, fmt.Errorf("becs rail: mark file %s delivered: %w", f.ID, err)
 	}
 	if n == 0 && dest.Lodges() {
-		return false, fmt.Errorf("becs rail: file %s was uploaded to %s after the deadline of its debits, whose rows failed expired: "+
-			"have the bank recall it", f.ID, dest)
+		return false, fmt.Errorf("becs rail: file %s was not published to %s: the deadline of its debits passed while it was staged, "+
+			"and their rows failed expired (its staged copy, %s, is for no one to lodge)", f.ID, dest, stagedName(f.Name()))
 	}
 	return n == 1, nil
 }
 
-// BeforeDeliveredMark, when set by a test, runs after a file is written and before it is marked
-// delivered.
-var BeforeDeliveredMark func()
-
-// writeAtomically writes content to dir/name so that dir holds either no file of that name or
-// the whole of it.
-func writeAtomically(dir, name string, content []byte) error {
-	// A process killed while writing leaves its temporary file; the write done again removes it,
-	// so that the directory is left holding nothing but whole files.
-	stale, err := filepath.Glob(filepath.Join(dir, "."+name+".*.tmp"))
+// publishDelivered publishes the files marked delivered that no run published: a crash, or a
+// failure of the destination, cut short the delivery between its mark and its publication.
+func (r *Rail) publishDelivered(ctx context.Context, dest Destination) error {
+	var ids []string
+	err := r.conn.Query(ctx, `SELECT id FROM becs_files WHERE published_at IS NULL AND delivered_at IS NOT NULL ORDER BY delivered_at, id`, nil,
+		func(row storage.Scanner) error {
+			var id string
+			err := row.Scan(&id)
+			ids = append(ids, id)
+			return err
+		})
 	if err != nil {
-		return err
+		return fmt.Errorf("becs rail: files to publish: %w", err)
 	}
-	for _, f := range stale {
-		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for _, id := range ids {
+		if err := r.publish(ctx, dest, id); err != nil {
 			return err
 		}
 	}
-	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	return nil
+}
+
+// publish publishes the delivered file id to dest, and records it.
+func (r *Rail) publish(ctx context.Context, dest Destination, id string) error {
+	if BeforePublish != nil {
+		BeforePublish()
+	}
+	name := File{ID: id}.Name()
+	if err := dest.Publish(ctx, name); err != nil {
+		return fmt.Errorf("becs rail: publish file %s to %s (it is marked delivered; the next delivery publishes it): %w", id, dest, err)
+	}
+	_, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET published_at = $2 WHERE id = $1 AND published_at IS NULL`),
+		id, r.clock.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("becs rail: mark file %s published: %w", id, err)
+	}
+	return nil
+}
+
+// BeforeDeliveredMark, when set by a test, runs after a file is staged and before it is marked
+// delivered; BeforePublish, before a file marked delivered is published.
+var BeforeDeliveredMark, BeforePublish func()
+
+// writeSynced writes content to the file name, replacing any, and syncs it.
+func writeSynced(name string, content []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
+	if _, err := f.Write(content); err != nil {
+		f.Close()
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+	if err := f.Sync(); err != nil {
+		f.Close()
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
+	return f.Close()
+}
+
+// syncDir syncs a directory, so that a rename in it survives a crash of the machine.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// sameContent reports whether the file name exists holding content.
+func sameContent(name string, content []byte) (bool, error) {
+	got, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil && bytes.Equal(got, content), err
 }
 
 // ErrTooLate is the error of lodging a file after it could be.

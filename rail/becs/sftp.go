@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -20,11 +21,20 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// Destination is where the rail delivers its files.
+// Destination is where the rail delivers its files. A delivery is in two steps, with the
+// file's record in between (Rail.Deliver): the file is staged whole under a temporary name, a
+// dot file that neither the bank nor an operator takes for a file to lodge, then, once marked
+// delivered, published under its own name. A file staged and not yet marked is staged again
+// after a crash, which the bank never saw; one marked is published and never staged again, so a
+// bank that takes each file as it arrives never gets one twice.
 type Destination interface {
-	// Put writes content as the file name, atomically: the destination holds either no file of
-	// that name or the whole of it, and putting it again leaves one file.
-	Put(ctx context.Context, name string, content []byte) error
+	// Stage writes content whole as name's temporary file, replacing what a stage cut short left
+	// there. A file already published there with the same bytes needs no staging.
+	Stage(ctx context.Context, name string, content []byte) error
+	// Publish renames name's temporary file to name, atomically: the destination holds either no
+	// file of that name or the whole of it. With no temporary file left (published before, by a
+	// run cut short after its rename) it does nothing.
+	Publish(ctx context.Context, name string) error
 	// Lodges reports whether a file put there is lodged with the bank (the bank's SFTP server),
 	// rather than waiting for an operator to lodge it (an outbox directory).
 	Lodges() bool
@@ -32,29 +42,57 @@ type Destination interface {
 	String() string
 }
 
+// stagedName is the temporary name a file is staged under: a dot file, which the bank's and the
+// operator's tools pass over.
+func stagedName(name string) string { return "." + name + ".tmp" }
+
 // Dir is an outbox directory an operator uploads files from.
 type Dir string
 
-// Put writes the file under a temporary name, syncs it, renames it and syncs the directory.
-func (d Dir) Put(_ context.Context, name string, content []byte) error {
-	return writeAtomically(string(d), name, content)
+// Stage writes the file under its temporary name and syncs it.
+func (d Dir) Stage(_ context.Context, name string, content []byte) error {
+	if same, err := sameContent(filepath.Join(string(d), name), content); err != nil || same {
+		return err
+	}
+	return writeSynced(filepath.Join(string(d), stagedName(name)), content)
+}
+
+// Publish renames the staged file and syncs the directory.
+func (d Dir) Publish(_ context.Context, name string) error {
+	err := os.Rename(filepath.Join(string(d), stagedName(name)), filepath.Join(string(d), name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(string(d))
 }
 
 // Lodges is false: the operator lodges the file.
 func (Dir) Lodges() bool     { return false }
 func (d Dir) String() string { return string(d) }
 
-// Destinations puts each file to every destination it holds, in turn: an outbox directory (the
-// operator's copy) and the bank's SFTP server (which lodges it), say. A put is whole only once
-// every destination has the file; one that fails part way is done again whole, which each
-// destination allows (Dir rewrites the file atomically, SFTP leaves a file already there with
-// the same bytes), so Deliver marks the file delivered, and lodged, only once all of them hold it.
+// Destinations puts each file to every destination it holds: an outbox directory (the
+// operator's copy) and the bank's SFTP server (which lodges it), say. A file is staged to every
+// destination before it is marked delivered, and lodged, and then published to each; a stage or
+// a publish that fails part way is done again, which each destination allows.
 type Destinations []Destination
 
-// Put puts the file to each destination in turn, stopping at the first that fails.
-func (ds Destinations) Put(ctx context.Context, name string, content []byte) error {
+// Stage stages the file to each destination in turn, stopping at the first that fails.
+func (ds Destinations) Stage(ctx context.Context, name string, content []byte) error {
 	for _, d := range ds {
-		if err := d.Put(ctx, name, content); err != nil {
+		if err := d.Stage(ctx, name, content); err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// Publish publishes the file to each destination in turn, stopping at the first that fails.
+func (ds Destinations) Publish(ctx context.Context, name string) error {
+	for _, d := range ds {
+		if err := d.Publish(ctx, name); err != nil {
 			return fmt.Errorf("%s: %w", d, err)
 		}
 	}
@@ -220,16 +258,15 @@ func (s *SFTP) session(ctx context.Context, fn func(c *sftp.Client) error) error
 	return fn(c)
 }
 
-// Put uploads content under a temporary name (a dot file), then renames it to name on the
-// server, so that the directory never shows part of a file. A file of that name already there
-// with the same bytes (an upload whose record was interrupted) is left as it is.
-func (s *SFTP) Put(ctx context.Context, name string, content []byte) error {
+// Stage uploads content as name's temporary file (a dot file), unless a file of that name is
+// there with the same bytes (published by a run whose record was cut short, before files were
+// staged first).
+func (s *SFTP) Stage(ctx context.Context, name string, content []byte) error {
 	return s.session(ctx, func(c *sftp.Client) error {
-		final := path.Join(s.dir, name)
-		if same, err := sameFile(c, final, content); err != nil || same {
+		if same, err := sameFile(c, path.Join(s.dir, name), content); err != nil || same {
 			return err
 		}
-		tmp := path.Join(s.dir, "."+name+".tmp")
+		tmp := path.Join(s.dir, stagedName(name))
 		f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 		if err != nil {
 			return fmt.Errorf("sftp: create %s: %w", tmp, err)
@@ -249,7 +286,18 @@ func (s *SFTP) Put(ctx context.Context, name string, content []byte) error {
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("sftp: close %s: %w", tmp, err)
 		}
-		if err := c.PosixRename(tmp, final); err != nil {
+		return nil
+	})
+}
+
+// Publish renames the staged file to name on the server (posix-rename, atomic).
+func (s *SFTP) Publish(ctx context.Context, name string) error {
+	return s.session(ctx, func(c *sftp.Client) error {
+		tmp, final := path.Join(s.dir, stagedName(name)), path.Join(s.dir, name)
+		if _, err := c.Stat(tmp); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err := c.PosixRename(tmp, final); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("sftp: rename %s to %s: %w", tmp, final, err)
 		}
 		return nil

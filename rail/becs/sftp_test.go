@@ -256,13 +256,16 @@ func TestSFTPAsksForTheHostKeyTypeItPins(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = dest.Put(context.Background(), "F.aba", []byte("content"))
+			err = dest.Stage(context.Background(), "F.aba", []byte("content"))
+			if err == nil {
+				err = dest.Publish(context.Background(), "F.aba")
+			}
 			entries, _ := os.ReadDir(dir)
 			switch {
 			case c.ok && (err != nil || len(entries) != 1):
-				t.Fatalf("Put = %v, the server holds %v; want the file uploaded", err, entries)
+				t.Fatalf("Stage and Publish = %v, the server holds %v; want the file uploaded", err, entries)
 			case !c.ok && (err == nil || !strings.Contains(err.Error(), "key") || len(entries) != 0):
-				t.Fatalf("Put = %v, the server holds %v; want refused for its host key", err, entries)
+				t.Fatalf("Stage = %v, the server holds %v; want refused for its host key", err, entries)
 			}
 		})
 	}
@@ -270,8 +273,9 @@ func TestSFTPAsksForTheHostKeyTypeItPins(t *testing.T) {
 
 // TestDeliveryToTheOutboxAndTheBanksServerTogether delivers a cut file to both an outbox
 // directory (the operator's copy) and a real OpenSSH server (which lodges it): a delivery the
-// server refuses leaves the file neither delivered nor lodged (the outbox's copy written, whole);
-// done again, the file is whole, once, in both places, lodged, and its rows succeed.
+// server refuses leaves the file neither delivered nor lodged, and the outbox with its staged copy
+// only, for no operator to lodge; done again, the file is whole, once, in both places, lodged,
+// and its rows succeed.
 func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 	sshd := sshdtest.Start(t)
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
@@ -302,7 +306,9 @@ func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 		if delivered, _, err := f.rail.Deliver(ctx, becs.Destinations{becs.Dir(outbox), impostor}); err == nil || len(delivered) != 0 {
 			t.Fatalf("Deliver with the server refused = %+v, %v; want an error", delivered, err)
 		}
-		holdsTheFile(outbox)
+		if entries, _ := os.ReadDir(outbox); len(entries) != 1 || entries[0].Name() != "."+file.Name()+".tmp" {
+			t.Fatalf("the outbox holds %v, want the staged copy only", entries)
+		}
 		if entries, _ := os.ReadDir(onServer); len(entries) != 0 {
 			t.Fatalf("the server got %v from a refused connection", entries)
 		}
@@ -339,20 +345,70 @@ func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 	})
 }
 
-// TestAnOutboxWriteDoneAgainRemovesTheTemporaryFileOfOneKilled: a process killed while writing a
-// file to the outbox leaves its temporary file; the delivery done again leaves only the whole file.
-func TestAnOutboxWriteDoneAgainRemovesTheTemporaryFileOfOneKilled(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	stale := filepath.Join(dir, ".file_x.aba.123456.tmp")
-	if err := os.WriteFile(stale, []byte("part of a fi"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := becs.Dir(dir).Put(context.Background(), "file_x.aba", []byte("the whole file")); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) != 1 || entries[0].Name() != "file_x.aba" {
-		t.Fatalf("the outbox holds %v (%v), want the one whole file", entries, err)
+// A delivery cut short (a crash, simulated by a panic) after the file was staged and before it
+// was marked delivered, or after the mark and before the file was published, is finished by the
+// next delivery, and the destination is given the file once: where the bank takes each file away
+// as it arrives (the test takes it at once), a file published twice would be collected twice. The
+// hooks are the package's, so the engines and destinations run one at a time.
+func TestADeliveryCutShortGivesTheFileOnce(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	type crash struct{}
+	for _, engine := range dbtest.Engines() {
+		for _, at := range []string{"before the mark", "before the publication"} {
+			for name, d := range destinations(t, sshd) {
+				t.Run(engine+"/"+at+"/"+name, func(t *testing.T) {
+					ctx := context.Background()
+					f := newFixture(t, engine)
+					b := f.submit(t, "B1", 100, 250)
+					file := f.cutOne(t)
+					hook := &becs.BeforeDeliveredMark
+					if at == "before the publication" {
+						hook = &becs.BeforePublish
+					}
+					*hook = func() { panic(crash{}) }
+					func() {
+						defer func() {
+							if p := recover(); p != (crash{}) {
+								t.Fatalf("the delivery ended with %v, want the simulated crash", p)
+							}
+						}()
+						_, _, _ = f.rail.Deliver(ctx, d.dest)
+					}()
+					*hook = nil
+					given := 0
+					take := func() { // the bank takes what was published
+						if _, err := os.Stat(filepath.Join(d.dir, file.Name())); err == nil {
+							given++
+							if err := os.Remove(filepath.Join(d.dir, file.Name())); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+					take()
+					for range 2 { // the next runs
+						if _, _, err := f.rail.Deliver(ctx, d.dest); err != nil {
+							t.Fatal(err)
+						}
+						take()
+					}
+					if given != 1 {
+						t.Errorf("the destination was given the file %d times, want once", given)
+					}
+					if entries, _ := os.ReadDir(d.dir); len(entries) != 0 {
+						t.Errorf("the destination holds %v after the file was taken; want nothing (no staged copy left)", entries)
+					}
+					got, err := f.rail.File(ctx, file.ID)
+					if err != nil || got.DeliveredAt.IsZero() || got.LodgedAt.IsZero() != !d.dest.Lodges() {
+						t.Errorf("the file is %+v, %v; want delivered, and lodged when the destination lodges", got, err)
+					}
+					if d.dest.Lodges() {
+						f.execute(t, b)
+						if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"succeeded", "succeeded"}) {
+							t.Errorf("rows %v, want succeeded: the file is with the bank", got)
+						}
+					}
+				})
+			}
+		}
 	}
 }
