@@ -105,7 +105,9 @@ type tab struct {
 func newTab(t *testing.T, browser context.Context, shotsDir, prefix string) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
+	// A bound against a browser that hangs, not a measure: a tab's pages, screenshots and
+	// accessibility checks take seconds, and on a loaded two-core machine over a minute.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel() })
 	tb := &tab{t: t, ctx: ctx, shotsDir: shotsDir, prefix: prefix}
 	tb.viewport(0)
