@@ -115,7 +115,7 @@ Back it up with the database: without it they cannot be read.
 }
 
 // Reseal seals again, with the current key of db's key ring, every sealed or plaintext value the
-// server keeps: customers' details, signing keys, and those of the rails that keep some (the
+// server keeps: customers' details, signing keys, webhook endpoints' secrets, and those of the rails that keep some (the
 // sandbox ledger's accounts; the BECS rail's debits, files and unmatched returned items), a batch
 // of batchSize at a time. It returns how many rows of each table it sealed; run again, it finds
 // nothing left to do.
@@ -130,6 +130,9 @@ func Reseal(ctx context.Context, db storage.Database, batchSize int) (map[string
 	}
 	if out["signing_keys"], err = db.ResealSigningKeys(ctx); err != nil {
 		return out, fmt.Errorf("signing keys: %w", err)
+	}
+	if out["webhook_endpoints"], err = db.ResealWebhookEndpoints(ctx); err != nil {
+		return out, fmt.Errorf("webhook endpoints: %w", err)
 	}
 	rails, err := OpenRails(ctx, db, billing.SystemClock{}, 0)
 	if err != nil {

@@ -154,6 +154,39 @@ const (
 	sealedEndpointPreviousSecret = "webhook_endpoints.previous_secret"
 )
 
+// ResealWebhookEndpoints seals again, with the current key of the ring, the secrets of every
+// webhook endpoint that holds one in plaintext or sealed with another key, and returns how many
+// endpoints it sealed. Each endpoint is resealed in a transaction of its own that holds it
+// (UpdateWebhookEndpoint), so a change made meanwhile, a rotation of its secret say, is kept.
+func (s *Store) ResealWebhookEndpoints(ctx context.Context) (int, error) {
+	n := 0
+	page := driver.Page{Limit: 500}
+	for {
+		sites, err := s.d.Executor().ListSites(ctx, page)
+		if err != nil || len(sites) == 0 {
+			return n, err
+		}
+		for _, site := range sites {
+			endpoints, err := s.d.Executor().ListWebhookEndpoints(ctx, site.ID)
+			if err != nil {
+				return n, err
+			}
+			for _, e := range endpoints {
+				if !s.keys.Stale(e.Secret) && (e.PreviousSecret == "" || !s.keys.Stale(e.PreviousSecret)) {
+					continue
+				}
+				if _, err := s.UpdateWebhookEndpoint(ctx, e.Endpoint.ID, func(*billing.WebhookEndpoint) error { return nil }); err != nil &&
+					!errors.Is(err, billing.ErrNotFound) { // deleted meanwhile
+					return n, fmt.Errorf("webhook endpoint %s: %w", e.Endpoint.ID, err)
+				}
+				n++
+			}
+		}
+		last := sites[len(sites)-1]
+		page.AfterCreatedAt, page.AfterID = last.CreatedAt, last.ID
+	}
+}
+
 // sealEndpoint seals the endpoint's secrets for storing.
 func (s *Store) sealEndpoint(e billing.WebhookEndpoint) (driver.StoredEndpoint, error) {
 	stored := driver.StoredEndpoint{Endpoint: e}

@@ -38,10 +38,11 @@ type Database interface {
 	// RotateSigningKey makes candidate the current signing key, deleting the others if
 	// retireOthers, and returns how many it deleted.
 	RotateSigningKey(ctx context.Context, candidate billing.SigningKey, retireOthers bool) (retired int, err error)
-	// ResealLinks and ResealSigningKeys seal again with the current key what is plaintext or
-	// sealed with another key, and return how many rows they sealed.
+	// ResealLinks, ResealSigningKeys and ResealWebhookEndpoints seal again with the current key
+	// what is plaintext or sealed with another key, and return how many rows they sealed.
 	ResealLinks(ctx context.Context, batchSize int) (int, error)
 	ResealSigningKeys(ctx context.Context) (int, error)
+	ResealWebhookEndpoints(ctx context.Context) (int, error)
 	// Engine is "sqlite" or "postgres".
 	Engine() string
 	// NewJobClient returns a River client of the database's job queue, configured by cfg: the

@@ -165,6 +165,14 @@ func TestAdminKeysRotate(t *testing.T) {
 				t.Fatalf("submit B1: %d", st)
 			}
 			waitCompleted(t, 30*time.Second, p.call, "B1", len(rows))
+			// A webhook endpoint whose secret was rotated: two sealed secrets.
+			var endpoint struct{ Data struct{ EndpointID string } }
+			if st := p.call("POST", "/webhook-endpoints", map[string]any{"url": "http://127.0.0.1:9/hook", "eventTypes": []string{"batch.completed"}}, &endpoint); st != 201 {
+				t.Fatalf("create a webhook endpoint: %d", st)
+			}
+			if st := p.call("POST", "/webhook-endpoints/"+endpoint.Data.EndpointID+"/secret-rotation", nil, nil); st != 200 {
+				t.Fatalf("rotate the endpoint's secret: %d", st)
+			}
 			first.kill(t)
 
 			// The new key first in the ring, the server restarted with it; it serves meanwhile.
@@ -209,7 +217,7 @@ func TestAdminKeysRotate(t *testing.T) {
 				}
 			}
 			// The site is on the sandbox: the BECS rail's tables hold nothing.
-			want := map[string]int{"customer_links": len(customers), "signing_keys": 1, "sandbox_ledger": len(rows),
+			want := map[string]int{"customer_links": len(customers), "signing_keys": 1, "webhook_endpoints": 1, "sandbox_ledger": len(rows),
 				"becs_debits": 0, "becs_files": 0, "becs_unmatched_returns": 0}
 			if fmt.Sprint(total) != fmt.Sprint(want) {
 				t.Fatalf("the two rotations together sealed %v, want each value once: %v", total, want)
@@ -217,7 +225,7 @@ func TestAdminKeysRotate(t *testing.T) {
 			var again rotation
 			code, out, errOut := runBinary(t, []string{"PYNG_DATABASE_URL=" + databaseURL, ring}, "admin", "keys", "rotate")
 			decodeOne(t, code, out, errOut, &again)
-			if fmt.Sprint(again.Resealed) != fmt.Sprint(map[string]int{"customer_links": 0, "signing_keys": 0, "sandbox_ledger": 0,
+			if fmt.Sprint(again.Resealed) != fmt.Sprint(map[string]int{"customer_links": 0, "signing_keys": 0, "webhook_endpoints": 0, "sandbox_ledger": 0,
 				"becs_debits": 0, "becs_files": 0, "becs_unmatched_returns": 0}) {
 				t.Fatalf("the rotation run again sealed %v, want nothing", again.Resealed)
 			}
@@ -235,6 +243,9 @@ func TestAdminKeysRotate(t *testing.T) {
 				if r.State != "succeeded" {
 					t.Errorf("B2 %s is %s %s after k1 was dropped, want succeeded", r.RowReference, r.State, r.FailureReason)
 				}
+			}
+			if st := p.call("GET", "/webhook-endpoints/"+endpoint.Data.EndpointID, nil, nil); st != 200 {
+				t.Errorf("GET the webhook endpoint after k1 was dropped: %d, want 200", st)
 			}
 			third.kill(t)
 			wantAllSealedWith(t, databaseURL, "k2")
@@ -256,6 +267,8 @@ func wantAllSealedWith(t *testing.T, databaseURL, id string) {
 		`SELECT customer_type FROM customer_links WHERE customer_type IS NOT NULL`,
 		`SELECT bsb FROM sandbox_ledger`,
 		`SELECT account_number FROM sandbox_ledger`,
+		`SELECT secret FROM webhook_endpoints`,
+		`SELECT previous_secret FROM webhook_endpoints WHERE previous_secret IS NOT NULL`,
 	}
 	for _, q := range queries {
 		n := 0
