@@ -145,7 +145,31 @@ func (m *Mailer) Send(ctx context.Context, job billing.SendEmailJob) error {
 	if err != nil {
 		return err
 	}
-	return m.cfg.Sender.Send(ctx, msg)
+	if err := m.cfg.Sender.Send(ctx, msg); err != nil {
+		// The job queue keeps the error, in plaintext, and logs it: it names the link, never the
+		// customer's address, which SMTP servers' refusals and go-mail's errors quote.
+		return fmt.Errorf("send the %s email of link %s: %s", job.Email, l.ID, withoutAddress(err.Error(), l.Customer.Email))
+	}
+	return nil
+}
+
+// withoutAddress is text with every occurrence of the address, in any case, replaced.
+func withoutAddress(text, address string) string {
+	if address == "" {
+		return text
+	}
+	var b strings.Builder
+	lower, find := strings.ToLower(text), strings.ToLower(address)
+	for {
+		i := strings.Index(lower, find)
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		b.WriteString(text[:i])
+		b.WriteString("(the customer's address)")
+		text, lower = text[i+len(find):], lower[i+len(find):]
+	}
 }
 
 // content is what the templates of an email show.
