@@ -111,6 +111,9 @@ var forbidden = []netip.Prefix{
 	netip.MustParsePrefix("240.0.0.0/4"),     // reserved (RFC 1112), with the broadcast 255.255.255.255
 	netip.MustParsePrefix("::/128"),          // unspecified
 	netip.MustParsePrefix("::1/128"),         // loopback
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible, deprecated (RFC 4291): routed to IPv4 by a tunnel where one is set up
+	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated (SIIT, RFC 2765), for a translator's network
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64 (RFC 8215): a local translator, never a global host
 	netip.MustParsePrefix("fc00::/7"),        // unique local (RFC 4193); AWS's metadata fd00:ec2::254
 	netip.MustParsePrefix("fe80::/10"),       // link-local
 	netip.MustParsePrefix("fec0::/10"),       // site-local, deprecated (RFC 3879)
@@ -136,7 +139,9 @@ var (
 // documentation networks 192.0.2/24, 198.51.100/24, 203.0.113/24, benchmarking 198.18/15 and the
 // protocol assignments 192.0.0/24; in IPv6: the unspecified ::, loopback ::1, unique local fc00::/7
 // (with AWS's metadata address fd00:ec2::254), link-local fe80::/10, site-local fec0::/10,
-// multicast ff00::/8, discard-only 100::/64 and documentation 2001:db8::/32. An IPv6 address that
+// multicast ff00::/8, discard-only 100::/64, documentation 2001:db8::/32, and the forms that a
+// tunnel or a local translator carries to IPv4: IPv4-compatible ::/96, IPv4-translated
+// ::ffff:0:0:0/96 and local-use NAT64 64:ff9b:1::/48. An IPv6 address that
 // carries an IPv4 address (IPv4-mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, 6to4 2002::/16) is
 // judged by the IPv4 address it carries. The invalid Addr is forbidden too. An IPv6 zone is
 // ignored.

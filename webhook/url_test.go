@@ -164,6 +164,12 @@ func TestForbidden(t *testing.T) {
 		{"64:ff9b::7f00:1", true},    // NAT64 of 127.0.0.1
 		{"64:ff9b::a9fe:a9fe", true}, // NAT64 of 169.254.169.254
 		{"64:ff9b::808:808", false},  // NAT64 of 8.8.8.8
+		{"64:ff9b:1::7f00:1", true},  // local-use NAT64 of 127.0.0.1
+		{"64:ff9b:1::808:808", true}, // local-use NAT64, even of a public address: a local translator
+		{"::7f00:1", true},           // IPv4-compatible 127.0.0.1
+		{"::a9fe:a9fe", true},        // IPv4-compatible 169.254.169.254
+		{"::808:808", true},          // IPv4-compatible, deprecated, of any address
+		{"::ffff:0:7f00:1", true},    // IPv4-translated 127.0.0.1
 		{"2002:c0a8:101::1", true},   // 6to4 of 192.168.1.1
 		{"2002:808:808::1", false},   // 6to4 of 8.8.8.8
 	}
