@@ -48,6 +48,12 @@ const EmailQueue = "emails"
 // Queue names the job's queue.
 func (SendEmailJob) Queue() string { return EmailQueue }
 
+// EmailKey is an email address as RequestManagementLink compares it, without regard to case or
+// surrounding spaces; the web pages' limit per address counts requests by it, so that no other
+// spelling of a customer's address (strings.EqualFold would take "ſ" for "s") escapes the limit
+// and still sends to them.
+func EmailKey(address string) string { return strings.ToLower(strings.TrimSpace(address)) }
+
 // RequestManagementLink sends a new management link to the customer of the link, if email is the
 // address the customer gave (compared without regard to case) and the link was ever linked.
 // It answers the same either way, so that it tells no one whether an address is known.
@@ -59,8 +65,7 @@ func (s *Service) RequestManagementLink(ctx context.Context, linkID, email strin
 	if err != nil {
 		return fmt.Errorf("get link: %w", err)
 	}
-	email = strings.TrimSpace(email)
-	if l.LinkedAt.IsZero() || l.Customer.Email == "" || !strings.EqualFold(l.Customer.Email, email) {
+	if l.LinkedAt.IsZero() || l.Customer.Email == "" || EmailKey(l.Customer.Email) != EmailKey(email) {
 		return nil
 	}
 	if err := s.store.EnqueueEmail(ctx, SendEmailJob{LinkID: l.ID, Email: EmailManagementLink}); err != nil {

@@ -5,11 +5,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/pyng/receivables/billing"
 )
 
 // EmailLinkLimits bounds the "email me my management link" form, so that it cannot be used to
@@ -90,7 +91,7 @@ func (e emailLinkLimits) allow(r *http.Request, address string) time.Duration {
 	if d := e.perClient.reserve(clientKey(r.RemoteAddr)); d > 0 {
 		return d
 	}
-	return e.perAddress.reserve(strings.ToLower(strings.TrimSpace(address)))
+	return e.perAddress.reserve(billing.EmailKey(address))
 }
 
 // clientKey is the bucket key of a remote address: its IP, an IPv6 address by its /64 (the

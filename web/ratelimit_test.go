@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/web"
 )
 
@@ -80,4 +82,40 @@ func TestEmailMeMyManagementLinkIsRateLimited(t *testing.T) {
 		f.client = other
 		ask("fresh@example.org").status(t, http.StatusOK)
 	})
+}
+
+// The limit per address of "email me my management link" counts every spelling of the address
+// that sends to it: the service used to send when strings.EqualFold matched, which takes "ſ"
+// (U+017F) for "s", while the limit counted strings.ToLower's spelling, so each spelling with "ſ"
+// had a limit of its own and still sent to the customer.
+func TestEmailMeMyManagementLinkIsLimitedPerAddressWhateverItsSpelling(t *testing.T) {
+	t.Parallel()
+	f := setup(t, storage.EngineSQLite)
+	l, tok := f.invite(t)
+	form := validForm(tok)
+	form.Set("email", "jess@sassy.example")
+	agreement := agreementToken(t, f.signUp(t, tok, form))
+	s := sessionFrom(t, f.get(t, "/agreement?token="+url.QueryEscape(agreement)))
+
+	variants := []string{"jess@sassy.example", "jeſs@sassy.example", "jesſ@sassy.example", "jeſſ@sassy.example",
+		"jess@ſassy.example", "jess@saſsy.example"}
+	accepted := 0
+	for _, v := range variants {
+		for range web.DefaultEmailLinkLimits.PerAddress {
+			p := f.post(t, "/agreement/email-link", url.Values{"token": {agreement}, "email": {v}}, s, nil)
+			if p.Status == http.StatusOK {
+				accepted++
+			}
+		}
+	}
+	n := 0
+	for _, j := range f.emailJobs(t, l.ID) {
+		if j.Email == billing.EmailManagementLink {
+			n++
+		}
+	}
+	if n > web.DefaultEmailLinkLimits.PerAddress {
+		t.Errorf("%d management-link emails queued to the one address %q in an hour (%d requests accepted), want at most %d; variants: %s",
+			n, "jess@sassy.example", accepted, web.DefaultEmailLinkLimits.PerAddress, strings.Join(variants, " "))
+	}
 }
