@@ -138,19 +138,22 @@ const (
 	MaxMetadataValueLength = 500
 )
 
-// ValidateMetadata checks the partner's metadata of an invitation: at most MaxMetadataKeys keys,
-// each of 1 to MaxMetadataKeyLength characters, each value a string of at most
-// MaxMetadataValueLength characters, none with control characters. Every problem is reported,
-// with the target metadata.KEY (or metadata for their number). Empty metadata is none: nil.
+// ValidateMetadata checks the partner's metadata of an invitation: at most MaxMetadataKeys keys
+// (more is the one problem reported), each of 1 to MaxMetadataKeyLength characters, each value a
+// string of at most MaxMetadataValueLength characters, none with control characters nor the
+// customer's contact details. Every problem is reported, with the target metadata.KEY (or
+// metadata for their number). Empty metadata is none: nil.
 func ValidateMetadata(m map[string]string) (map[string]string, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
-	var errs Errors
 	if len(m) > MaxMetadataKeys {
-		errs = append(errs, Errorf(CodeInvalidField, "metadata",
-			fmt.Sprintf("metadata may have at most %d keys; it has %d.", MaxMetadataKeys, len(m))))
+		// The keys are not looked at one by one: a request of thousands of them is not answered
+		// with thousands of problems.
+		return nil, Errors{Errorf(CodeInvalidField, "metadata",
+			fmt.Sprintf("metadata may have at most %d keys; it has %d.", MaxMetadataKeys, len(m)))}.Err()
 	}
+	var errs Errors
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		target := "metadata." + k
 		if n := utf8.RuneCountInString(k); n < 1 || n > MaxMetadataKeyLength || hasControl(k) {

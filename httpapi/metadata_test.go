@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/storage"
 )
 
 // rawLink is GET of a customer, every member as it came.
@@ -143,4 +144,28 @@ func TestInvitationMetadata(t *testing.T) {
 			}
 		})
 	})
+}
+
+// Metadata of thousands of bad keys in a 64 KiB body is answered with the one problem of their
+// number, not a problem a key (an answer many times the size of the request).
+func TestMetadataOfTooManyKeysIsOneProblem(t *testing.T) {
+	s := apptest.Start(t, storage.EngineSQLite)
+	p := mainPartner(t, s)
+	var b strings.Builder
+	b.WriteString(`{"customerReference":"AMP-1","metadata":{`)
+	for i := 0; b.Len() < 63<<10; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"\u0001%d":""`, i)
+	}
+	b.WriteString(`}}`)
+	r := p.do(t, http.MethodPost, "/customers/invitations", b.String(), "Content-Type", "application/json")
+	wantStatus(t, r, http.StatusBadRequest)
+	var body errorBody
+	r.JSON(t, &body)
+	if len(body.Errors) != 1 || body.Errors[0].Target != "metadata" {
+		t.Errorf("a %d-byte request of too many bad keys was answered with %d problems in %d bytes; want the one of their number",
+			b.Len(), len(body.Errors), len(r.Body))
+	}
 }
