@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -20,8 +21,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	http.Handle("POST /pyng", receiver(wh, os.Stdout))
-	log.Fatal(http.ListenAndServe("127.0.0.1:9000", nil))
+	mux := http.NewServeMux()
+	mux.Handle("POST /pyng", receiver(wh, os.Stdout))
+	srv := &http.Server{Addr: "127.0.0.1:9000", Handler: mux, // timeouts, so no client can hold it
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	log.Fatal(srv.ListenAndServe())
 }
 
 // receiver answers 204 to a delivery it verified, 400 to any other request.
