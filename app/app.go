@@ -222,7 +222,8 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ln = limitListener(ln, s.cfg.MaxConnections)
+	limited := limitListener(ln, s.cfg.MaxConnections)
+	ln = limited
 	tasks, err := BECSTasks(ctx, s.db, s.service, billing.SystemClock{}, s.cfg, s.logger)
 	if err != nil {
 		ln.Close()
@@ -248,6 +249,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		ConnState:         limited.ConnState,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	s.logger.Info("serving", "addr", ln.Addr().String(), "publicUrl", s.cfg.PublicURL,

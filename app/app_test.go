@@ -279,35 +279,76 @@ func answered(t *testing.T, conn net.Conn, r *bufio.Reader, wait time.Duration) 
 	return true
 }
 
-// TestConnectionsBeyondTheLimitWait opens more keep-alive connections than -max-connections
-// allows against a real server on loopback: the extra ones are not served while the limit holds,
-// and each is served once a held connection closes.
+// TestConnectionsBeyondTheLimitWait opens more connections than -max-connections allows against a
+// real server on loopback, the held ones busy with a request (a body still coming): the extra ones
+// are not served while the limit holds, and each is served once a held connection closes.
 func TestConnectionsBeyondTheLimitWait(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			addr := serve(t, engine, map[string]string{"max-connections": "2"})
-			first, firstReader := keepAlive(t, addr)
-			second, secondReader := keepAlive(t, addr)
-			if !answered(t, first, firstReader, 10*time.Second) || !answered(t, second, secondReader, 10*time.Second) {
-				t.Fatal("the connections within the limit were not served")
-			}
+			first, second := busy(t, addr), busy(t, addr)
 			third, thirdReader := keepAlive(t, addr)
 			fourth, fourthReader := keepAlive(t, addr)
-			if answered(t, third, thirdReader, 500*time.Millisecond) {
-				t.Fatal("a third connection was served while two were held open, the limit")
+			if answered(t, third, thirdReader, 1500*time.Millisecond) {
+				t.Fatal("a third connection was served while two were busy, the limit")
 			}
 			first.Close()
 			if !answered(t, third, thirdReader, 10*time.Second) {
 				t.Fatal("the third connection was not served once the first closed")
 			}
-			if answered(t, fourth, fourthReader, 500*time.Millisecond) {
-				t.Fatal("a fourth connection was served while two were held open, the limit")
+			// The third is idle now: the fourth takes its slot.
+			if !answered(t, fourth, fourthReader, 10*time.Second) {
+				t.Fatal("the fourth connection was not served in the slot of the idle third")
 			}
 			second.Close()
-			if !answered(t, fourth, fourthReader, 10*time.Second) {
-				t.Fatal("the fourth connection was not served once the second closed")
+		})
+	}
+}
+
+// TestNoOneHoldsEverySlotWithoutSendingRequests fills -max-connections with connections that hold
+// their slot without a request in progress, as one client could to keep everyone else out: idle
+// keep-alive connections, or connections that sent nothing. Another client is served all the
+// same, in the slot of the one idle longest, or of one that has sent nothing for a second.
+func TestNoOneHoldsEverySlotWithoutSendingRequests(t *testing.T) {
+	for _, held := range []string{"idle", "silent"} {
+		t.Run(held, func(t *testing.T) {
+			t.Parallel()
+			addr := serve(t, storage.EngineSQLite, map[string]string{"max-connections": "3"})
+			for range 3 {
+				if held == "silent" {
+					conn, err := net.Dial("tcp", addr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { conn.Close() })
+					continue
+				}
+				conn, r := keepAlive(t, addr)
+				if !answered(t, conn, r, 10*time.Second) {
+					t.Fatal("a connection within the limit was not served")
+				}
+			}
+			other, r := keepAlive(t, addr)
+			if !answered(t, other, r, 5*time.Second) {
+				t.Fatalf("another client was not served while %s connections held every slot", held)
 			}
 		})
 	}
+}
+
+// busy opens a connection to addr and starts a request on it whose body does not all come, so
+// that the server is busy with it until the connection closes (or its read timeout).
+func busy(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := io.WriteString(conn, "POST /oauth2/token HTTP/1.1\r\nHost: "+addr+
+		"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type="); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
