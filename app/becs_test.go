@@ -63,6 +63,17 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 		if entries, _ := os.ReadDir(outbox); len(entries) != 1 {
 			t.Fatalf("the outbox holds %d entries, want the one file", len(entries))
 		}
+		// Once the file's content is erased, the delivery task removes its copy from the outbox.
+		clock.Advance(time.Hour)
+		if _, _, err := service.EraseBankDetails(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := tasks[1].Run(ctx); err != nil {
+			t.Fatalf("the delivery task after the erasure: %v", err)
+		}
+		if entries, _ := os.ReadDir(outbox); len(entries) != 0 {
+			t.Fatalf("the outbox holds %v after the file's content was erased, want nothing", entries)
+		}
 	})
 }
 

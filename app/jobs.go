@@ -135,7 +135,11 @@ func BECSTasks(ctx context.Context, db storage.Database, service *billing.Servic
 				err = errors.Join(err, kerr) // else its batches record them at their next step
 			}
 		}
-		return err
+		removed, rerr := r.RemoveErasedCopies(ctx, dest)
+		if removed > 0 {
+			logger.Info("BECS files' copies removed from the outbox: their bank details' retention ended", "files", removed, "dir", dest.String())
+		}
+		return errors.Join(err, rerr)
 	}
 	cut := func(ctx context.Context) error {
 		files, err := r.Cut(ctx, loc)

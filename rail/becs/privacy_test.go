@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -208,6 +209,38 @@ func TestRotationResealsTheRailsBankDetails(t *testing.T) {
 		}
 		if _, err := r.Content(ctx, files[0].ID); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// Once a file's content is erased, its copy in the outbox goes too, once: Pyng keeps no copy of
+// bank details past their retention. A file not erased keeps its copy.
+func TestTheOutboxCopyOfAnErasedFileIsRemoved(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		outbox := becs.Dir(t.TempDir())
+		f.submit(t, "B1", 1234)
+		old := f.cutOne(t)
+		f.clock.Advance(time.Hour)
+		f.submit(t, "B2", 4321)
+		recent := f.cutOne(t)
+		if delivered, _, err := f.rail.Deliver(ctx, outbox); err != nil || len(delivered) != 2 {
+			t.Fatalf("Deliver = %+v, %v; want both files", delivered, err)
+		}
+		if _, _, err := f.service.EraseBankDetails(ctx, 30*time.Minute); err != nil { // B1's retention ended, B2's not
+			t.Fatal(err)
+		}
+		removed, err := f.rail.RemoveErasedCopies(ctx, outbox)
+		if err != nil || removed != 1 {
+			t.Fatalf("RemoveErasedCopies = %d, %v; want the erased file's", removed, err)
+		}
+		entries, _ := os.ReadDir(string(outbox))
+		if len(entries) != 1 || entries[0].Name() != recent.Name() {
+			t.Errorf("the outbox holds %v; want only %s, not the erased %s", entries, recent.Name(), old.Name())
+		}
+		if again, err := f.rail.RemoveErasedCopies(ctx, outbox); err != nil || again != 0 {
+			t.Errorf("RemoveErasedCopies again = %d, %v; want nothing", again, err)
 		}
 	})
 }

@@ -35,6 +35,10 @@ type Destination interface {
 	// file of that name or the whole of it. With no temporary file left (published before, by a
 	// run cut short after its rename) it does nothing.
 	Publish(ctx context.Context, name string) error
+	// Remove removes the copies of name kept for Pyng, published or staged, once the file's
+	// content is erased: Pyng keeps no copy of bank details past their retention. The bank's
+	// server keeps what it was given, the bank's to keep.
+	Remove(ctx context.Context, name string) error
 	// Lodges reports whether a file put there is lodged with the bank (the bank's SFTP server),
 	// rather than waiting for an operator to lodge it (an outbox directory).
 	Lodges() bool
@@ -69,6 +73,17 @@ func (d Dir) Publish(_ context.Context, name string) error {
 	return syncDir(string(d))
 }
 
+// Remove removes the outbox's copy of the file and any staged copy.
+func (d Dir) Remove(_ context.Context, name string) error {
+	var errs []error
+	for _, n := range []string{name, stagedName(name)} {
+		if err := os.Remove(filepath.Join(string(d), n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Lodges is false: the operator lodges the file.
 func (Dir) Lodges() bool     { return false }
 func (d Dir) String() string { return string(d) }
@@ -93,6 +108,16 @@ func (ds Destinations) Stage(ctx context.Context, name string, content []byte) e
 func (ds Destinations) Publish(ctx context.Context, name string) error {
 	for _, d := range ds {
 		if err := d.Publish(ctx, name); err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// Remove removes the copies each destination keeps for Pyng.
+func (ds Destinations) Remove(ctx context.Context, name string) error {
+	for _, d := range ds {
+		if err := d.Remove(ctx, name); err != nil {
 			return fmt.Errorf("%s: %w", d, err)
 		}
 	}
@@ -303,6 +328,10 @@ func (s *SFTP) Publish(ctx context.Context, name string) error {
 		return nil
 	})
 }
+
+// Remove leaves the bank's server as it is: the file published there is the bank's, and a
+// staged copy is removed by the rename of its delivery or never made.
+func (s *SFTP) Remove(context.Context, string) error { return nil }
 
 // MidSFTPUpload, when set by a test, runs when half of a file is written to the server.
 var MidSFTPUpload func()
