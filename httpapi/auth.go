@@ -238,8 +238,9 @@ func (a *server) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *server) issue(w http.ResponseWriter, r *http.Request) (tokenResponse, error) {
-	// The address's limit comes before the body is read, the client id's before the secret is
-	// checked: a refused request costs no database read.
+	// The address's limit comes before the body is read: a refused request costs no database
+	// read. A client id has two limits, its tokens and its wrong secrets, so that whoever knows a
+	// client id (not a secret) cannot keep its partner from getting tokens by guessing.
 	if err := a.tokens.allowToken(w, addressKey(r.RemoteAddr), "address"); err != nil {
 		return tokenResponse{}, err
 	}
@@ -247,14 +248,17 @@ func (a *server) issue(w http.ResponseWriter, r *http.Request) (tokenResponse, e
 	if err != nil {
 		return tokenResponse{}, err
 	}
-	if err := a.tokens.allowToken(w, "client "+req.clientID, "client"); err != nil {
-		return tokenResponse{}, err
-	}
 	client, err := a.cfg.Service.AuthenticateClient(r.Context(), req.clientID, req.secret)
 	if errors.Is(err, billing.ErrInvalidClient) {
+		if err := a.tokens.allowToken(w, "wrong secrets "+req.clientID, "client"); err != nil {
+			return tokenResponse{}, err
+		}
 		return tokenResponse{}, errInvalidClient
 	}
 	if err != nil {
+		return tokenResponse{}, err
+	}
+	if err := a.tokens.allowToken(w, "client "+req.clientID, "client"); err != nil {
 		return tokenResponse{}, err
 	}
 	infoOf(r.Context()).clientID = client.ID

@@ -66,9 +66,12 @@ func TestTokenEndpointIsRateLimitedPerClientAndPerAddress(t *testing.T) {
 			wantSlowDown(ask(one, d.ClientID, d.ClientSecret), "30")
 			wantIssued(ask(from(), d.ClientID, d.ClientSecret)) // the client is not held back elsewhere
 		})
-		t.Run("wrong secrets count against the client id", func(t *testing.T) {
-			wantStatus(t, ask(from(), d.ClientID, "sec_guess"), http.StatusUnauthorized)
-			wantSlowDown(ask(from(), d.ClientID, d.ClientSecret), "30")
+		t.Run("wrong secrets count against the client id's wrong secrets, never its tokens", func(t *testing.T) {
+			e := s.NewPartner(t, billing.AllScopes...)
+			wantStatus(t, ask(from(), e.ClientID, "sec_guess"), http.StatusUnauthorized)
+			wantStatus(t, ask(from(), e.ClientID, "sec_guess"), http.StatusUnauthorized)
+			wantSlowDown(ask(from(), e.ClientID, "sec_guess"), "30")
+			wantIssued(ask(from(), e.ClientID, e.ClientSecret)) // the partner is not locked out
 		})
 		t.Run("the buckets fill on the server's clock, and a refusal takes nothing", func(t *testing.T) {
 			s.Clock.Advance(30*time.Second - time.Millisecond)

@@ -24,7 +24,7 @@ const becsUsage = `BECS rail:
       --description DESC --trace-bsb 062-000 --trace-account ACCOUNT --remitter NAME [--self-balancing]
   pyng admin site set-rail --site SITEID --rail sandbox
   pyng admin becs files list --site SITEID            one JSON line a file
-  pyng admin becs files get FILEID                    the file's exact bytes
+  pyng admin becs files get FILEID                    the file's exact bytes (customers' bank details, in plaintext)
   pyng admin becs files lodged FILEID                 record that the file was lodged with the bank
   pyng admin becs returns import FILE                 import the bank's returns file (- for stdin)
   pyng admin becs returns unmatched                   one JSON line an item kept that matched no row`
