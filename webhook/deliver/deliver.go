@@ -196,24 +196,21 @@ func (c *Client) send(ctx context.Context, r Request, checkURL bool) Result {
 	return res
 }
 
-// refusedError is the error of a dial to an address outside the sandbox may not reach.
-type refusedError struct {
-	addr string
-}
+// refusedError is the error of a dial to an address outside the sandbox may not reach. Its text,
+// which the partner reads in the deliveries list, does not give the address: a URL naming one of
+// the server's internal hosts would learn its internal address.
+type refusedError struct{}
 
-func (e *refusedError) Error() string {
-	return "refused address: " + e.addr + " is not a public address"
+func (*refusedError) Error() string {
+	return "refused address: the host is not at a public address"
 }
 
 // refusePrivate is the dialer's check of each connection, made after the name is resolved and
 // before the connection is: address is the IP address and port about to be dialled.
 func refusePrivate(_ context.Context, _, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return &refusedError{addr: address}
-	}
-	if webhook.Forbidden(ap.Addr()) {
-		return &refusedError{addr: ap.Addr().WithZone("").String()}
+	if err != nil || webhook.Forbidden(ap.Addr()) {
+		return &refusedError{}
 	}
 	return nil
 }

@@ -357,10 +357,10 @@ func TestConnectionsToNonPublicAddressesAreRefusedWhenMade(t *testing.T) {
 		allowPrivate bool
 		wantErr      string
 	}{
-		{"an IPv4 loopback address is refused", rcv.URL, false, "refused address: 127.0.0.1 is not a public address"},
-		{"a name that resolves to loopback is refused", "http://localhost:" + port + "/", false, "refused address: 127.0.0.1 is not a public address"},
-		{"an IPv6 loopback address is refused", "http://[::1]:" + port + "/", false, "refused address: ::1 is not a public address"},
-		{"an IPv4-mapped loopback address is refused", "http://[::ffff:127.0.0.1]:" + port + "/", false, "refused address: 127.0.0.1 is not a public address"},
+		{"an IPv4 loopback address is refused", rcv.URL, false, "refused address: the host is not at a public address"},
+		{"a name that resolves to loopback is refused", "http://localhost:" + port + "/", false, "refused address: the host is not at a public address"},
+		{"an IPv6 loopback address is refused", "http://[::1]:" + port + "/", false, "refused address: the host is not at a public address"},
+		{"an IPv4-mapped loopback address is refused", "http://[::ffff:127.0.0.1]:" + port + "/", false, "refused address: the host is not at a public address"},
 		{"the sandbox reaches loopback", rcv.URL, true, ""},
 		{"the sandbox reaches a name that resolves to loopback", "http://localhost:" + port + "/", true, ""},
 	}
