@@ -75,6 +75,39 @@ func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T)
 	}
 }
 
+// A revocation withdraws the customer's BECS debits waiting for the cut-off at once: a cut-off
+// that comes before the batch's next step sends nothing of them, and that step fails their rows
+// customerNotActive.
+func TestARevocationWithdrawsTheQueuedDebitsAtOnce(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		r, site := onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
+		b := apptest.SubmitOneDebit(t, service, site)
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		if files, err := r.Cut(ctx, time.UTC); err != nil || len(files) != 0 {
+			t.Fatalf("the cut-off right after the revocation cut %+v, %v; want nothing", files, err)
+		}
+		clock.Advance(time.Minute)
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, _, rows, err := service.Batch(ctx, site, "B1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows[0].State != billing.RowFailed || rows[0].FailureReason != billing.FailureCustomerNotActive {
+			t.Errorf("row after the revocation = %s %s, want failed customerNotActive", rows[0].State, rows[0].FailureReason)
+		}
+	})
+}
+
 // cutAndLodge cuts the rail's queued debits and lodges the files.
 func cutAndLodge(t *testing.T, r *becs.Rail) []becs.File {
 	t.Helper()

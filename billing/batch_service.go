@@ -255,6 +255,31 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 	return next, nil
 }
 
+// withdrawUnsent has the rails withdraw the debits they hold unsent (a BECS debit waiting for its
+// cut-off) of the customer of the link, which is being revoked: a revocation stops at once every
+// debit not yet sent, rather than at its batch's next step, which a cut-off could come before. It
+// runs before the revocation is recorded, so that a rail that fails leaves the link as it was,
+// for the revocation to be asked again; a debit submitted again between the two is withdrawn by
+// its batch's next step (submitRows).
+func (s *Service) withdrawUnsent(ctx context.Context, l Link) error {
+	rows, err := s.batches.UnsentRowsOfCustomer(ctx, l.SiteID, l.CustomerReference)
+	if err != nil {
+		return fmt.Errorf("unsent rows of the customer: %w", err)
+	}
+	byRail := map[string][]string{}
+	for _, r := range rows {
+		byRail[r.Rail] = append(byRail[r.Rail], r.RowID)
+	}
+	for name, keys := range byRail {
+		if w, ok := s.rails[name].(rail.Withdrawer); ok {
+			if _, err := w.Withdraw(ctx, keys); err != nil {
+				return fmt.Errorf("withdraw the customer's debits from the %s rail: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
 // dropRevoked marks the rows whose customer is no longer linked at the site as unlinked.
 func (s *Service) dropRevoked(ctx context.Context, site Site, rows []PendingRow) error {
 	var refs []string

@@ -13,6 +13,11 @@ type PendingRow struct {
 	Customer Customer
 }
 
+// RowOnRail is a row and the rail of its batch.
+type RowOnRail struct {
+	RowID, Rail string
+}
+
 // RowOutcome is the terminal state a row reaches: failed with Failure, or succeeded when Failure
 // is empty.
 type RowOutcome struct {
@@ -60,6 +65,9 @@ type BatchStore interface {
 	PendingRows(ctx context.Context, batchID string) ([]PendingRow, error)
 	// MarkInProgress moves the given pending rows to inProgress, with the files they went in.
 	MarkInProgress(ctx context.Context, rows []RowProgress) error
+	// UnsentRowsOfCustomer returns the pending rows of the customer's started batches at the
+	// site, each with its batch's rail: those whose debits a rail may hold unsent.
+	UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string) ([]RowOnRail, error)
 	// InProgressRows returns the ids of the batch's inProgress rows.
 	InProgressRows(ctx context.Context, batchID string) ([]string, error)
 	// RecordOutcomes moves each row that is still pending or inProgress to its terminal state

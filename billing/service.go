@@ -257,6 +257,9 @@ func (s *Service) revoke(ctx context.Context, l Link, by RevokedBy) (Link, error
 		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
 			fmt.Sprintf("Only an invited or linked customer link can be revoked; this one is %s.", state))
 	}
+	if err := s.withdrawUnsent(ctx, l); err != nil {
+		return Link{}, err
+	}
 	revoked, err := s.store.RevokeLink(ctx, l.ID, by, now)
 	if errors.Is(err, ErrStale) {
 		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",

@@ -418,6 +418,10 @@ func (s *Store) MarkInProgress(ctx context.Context, rows []billing.RowProgress) 
 	return s.d.Executor().MarkInProgress(ctx, rows)
 }
 
+func (s *Store) UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string) ([]billing.RowOnRail, error) {
+	return s.d.Executor().UnsentRowsOfCustomer(ctx, siteID, customerReference)
+}
+
 func (s *Store) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
 	return s.d.Executor().InProgressRows(ctx, batchID)
 }

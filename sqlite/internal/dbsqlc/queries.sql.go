@@ -2739,6 +2739,48 @@ func (q *Queries) StartBatch(ctx context.Context, id string) error {
 	return err
 }
 
+const unsentRowsOfCustomer = `-- name: UnsentRowsOfCustomer :many
+SELECT r.id, b.rail
+FROM batches AS b
+JOIN batch_rows AS r ON r.batch_id = b.id AND r.state = 'pending'
+WHERE b.site_id = ?1 AND b.state = 'inProgress' AND r.customer_reference = ?2
+`
+
+type UnsentRowsOfCustomerParams struct {
+	SiteID            string
+	CustomerReference string
+}
+
+type UnsentRowsOfCustomerRow struct {
+	ID   string
+	Rail string
+}
+
+// The pending rows of the customer's started batches at the site, each with its batch's rail: the
+// debits a rail may hold unsent (a batch not started has sent nothing).
+func (q *Queries) UnsentRowsOfCustomer(ctx context.Context, arg UnsentRowsOfCustomerParams) ([]UnsentRowsOfCustomerRow, error) {
+	rows, err := q.query(ctx, q.unsentRowsOfCustomerStmt, unsentRowsOfCustomer, arg.SiteID, arg.CustomerReference)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []UnsentRowsOfCustomerRow
+	for rows.Next() {
+		var i UnsentRowsOfCustomerRow
+		if err := rows.Scan(&i.ID, &i.Rail); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const updateLinkDetails = `-- name: UpdateLinkDetails :execrows
 UPDATE customer_links
 SET customer_name = nullif(CAST(?1 AS TEXT), ''), customer_email = nullif(CAST(?2 AS TEXT), ''),

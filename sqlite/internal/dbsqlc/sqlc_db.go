@@ -279,6 +279,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.startBatchStmt, err = db.PrepareContext(ctx, startBatch); err != nil {
 		return nil, fmt.Errorf("error preparing query StartBatch: %w", err)
 	}
+	if q.unsentRowsOfCustomerStmt, err = db.PrepareContext(ctx, unsentRowsOfCustomer); err != nil {
+		return nil, fmt.Errorf("error preparing query UnsentRowsOfCustomer: %w", err)
+	}
 	if q.updateLinkDetailsStmt, err = db.PrepareContext(ctx, updateLinkDetails); err != nil {
 		return nil, fmt.Errorf("error preparing query UpdateLinkDetails: %w", err)
 	}
@@ -721,6 +724,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing startBatchStmt: %w", cerr)
 		}
 	}
+	if q.unsentRowsOfCustomerStmt != nil {
+		if cerr := q.unsentRowsOfCustomerStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing unsentRowsOfCustomerStmt: %w", cerr)
+		}
+	}
 	if q.updateLinkDetailsStmt != nil {
 		if cerr := q.updateLinkDetailsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing updateLinkDetailsStmt: %w", cerr)
@@ -865,6 +873,7 @@ type Queries struct {
 	setEndpointSentStmt          *sql.Stmt
 	setSiteRailStmt              *sql.Stmt
 	startBatchStmt               *sql.Stmt
+	unsentRowsOfCustomerStmt     *sql.Stmt
 	updateLinkDetailsStmt        *sql.Stmt
 	updateSigningKeySecretStmt   *sql.Stmt
 	updateSiteDebitUserStmt      *sql.Stmt
@@ -960,6 +969,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		setEndpointSentStmt:          q.setEndpointSentStmt,
 		setSiteRailStmt:              q.setSiteRailStmt,
 		startBatchStmt:               q.startBatchStmt,
+		unsentRowsOfCustomerStmt:     q.unsentRowsOfCustomerStmt,
 		updateLinkDetailsStmt:        q.updateLinkDetailsStmt,
 		updateSigningKeySecretStmt:   q.updateSigningKeySecretStmt,
 		updateSiteDebitUserStmt:      q.updateSiteDebitUserStmt,
