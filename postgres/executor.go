@@ -187,10 +187,11 @@ func (e executor) StartBatch(ctx context.Context, batchID string) error {
 }
 
 func (e executor) UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string) ([]billing.RowOnRail, error) {
-	return many(func(r dbsqlc.UnsentRowsOfCustomerRow) billing.RowOnRail {
-		return billing.RowOnRail{RowID: r.ID, Rail: r.Rail}
-	})(
-		e.q.UnsentRowsOfCustomer(ctx, dbsqlc.UnsentRowsOfCustomerParams{SiteID: siteID, CustomerReference: customerReference}))
+	return many(rowOnRail)(e.q.UnsentRowsOfCustomer(ctx, dbsqlc.UnsentRowsOfCustomerParams{SiteID: siteID, CustomerReference: customerReference}))
+}
+
+func rowOnRail(r dbsqlc.UnsentRowsOfCustomerRow) billing.RowOnRail {
+	return billing.RowOnRail{RowID: r.ID, Rail: r.Rail}
 }
 
 func (e executor) InProgressRows(ctx context.Context, batchID string) ([]string, error) {
