@@ -13,6 +13,7 @@ import (
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -182,17 +183,10 @@ func TestADebitTheRailTookBeforeACrashAndARevocationKeepsItsOutcome(t *testing.T
 		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, _, rows, err := service.Batch(ctx, site, "B1", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		entries, err := apptest.SandboxLedger(t, db).Entries(ctx, []string{rows[0].ID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(entries) == 1 && rows[0].State == billing.RowFailed {
-			t.Errorf("row %s is failed %s, yet the rail's ledger holds its debit of %d (submitted %s)", rows[0].Reference,
-				rows[0].FailureReason, entries[0].Amount, entries[0].SubmittedAt)
+		row, entries := rowAndLedger(t, service, db, site, 0)
+		if len(entries) == 1 && row.State == billing.RowFailed {
+			t.Errorf("row %s is failed %s, yet the rail's ledger holds its debit of %d (submitted %s)", row.Reference,
+				row.FailureReason, entries[0].Amount, entries[0].SubmittedAt)
 		}
 	})
 }
@@ -226,17 +220,25 @@ func TestARevocationDuringAnExecutionStopsItsLaterDebits(t *testing.T) {
 		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, _, rows, err := service.Batch(ctx, site, "B1", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		entries, err := apptest.SandboxLedger(t, db).Entries(ctx, []string{rows[1].ID})
-		if err != nil {
-			t.Fatal(err)
-		}
+		row, entries := rowAndLedger(t, service, db, site, 1)
 		if len(entries) == 1 {
 			t.Errorf("row R2's debit (%d) was sent to the rail after its customer's revocation had committed (at %s); the row is now %s %s",
-				entries[0].Amount, revokedAt.Format(time.RFC3339Nano), rows[1].State, rows[1].FailureReason)
+				entries[0].Amount, revokedAt.Format(time.RFC3339Nano), row.State, row.FailureReason)
 		}
 	})
+}
+
+// rowAndLedger reads row i of batch B1 and the sandbox ledger's entries of its debit.
+func rowAndLedger(t *testing.T, service *billing.Service, db storage.Database, site billing.Site, i int) (billing.Row, []sandbox.Entry) {
+	t.Helper()
+	ctx := context.Background()
+	_, _, rows, err := service.Batch(ctx, site, "B1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := apptest.SandboxLedger(t, db).Entries(ctx, []string{rows[i].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows[i], entries
 }
