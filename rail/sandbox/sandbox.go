@@ -6,6 +6,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pyng/receivables/rail"
@@ -40,9 +41,17 @@ func Outcome(amount int64) rail.Failure {
 	return ""
 }
 
-// Submit records the debits in the ledger, each once, and returns their outcomes as recorded.
+// Submit records the debits in the ledger, each once, and returns their outcomes as recorded. A
+// debit that would settle at or after its row's deadline is not taken (no outcome), as a real
+// rail must not move money for a row the partner is told expired: its row expires.
 func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
 	now := r.Clock.Now()
+	debits = slices.DeleteFunc(slices.Clone(debits), func(d rail.Debit) bool {
+		return !d.Deadline.IsZero() && !now.Add(r.SettlementDelay).Before(d.Deadline)
+	})
+	if len(debits) == 0 {
+		return nil, nil
+	}
 	entries := make([]Entry, len(debits))
 	keys := make([]string, len(debits))
 	for i, d := range debits {

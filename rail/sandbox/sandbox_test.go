@@ -76,3 +76,29 @@ func TestSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T) {
 		})
 	}
 }
+
+// A debit that would settle at or after its row's deadline is not taken: the row is told expired,
+// and no rail may move money for it. One that settles before is.
+func TestADebitThatWouldSettleAfterItsDeadlineIsNotTaken(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			clock := clocktest.At(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+			ledger := openLedger(t, engine)
+			sandboxRail := &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: time.Minute}
+			account := rail.Account{BSB: "062000", Number: "12345678"}
+			outcomes, err := sandboxRail.Submit(ctx, []rail.Debit{
+				{Key: "row_late", Amount: 100, Account: account, Deadline: clock.Now().Add(time.Minute)},
+				{Key: "row_in_time", Amount: 100, Account: account, Deadline: clock.Now().Add(time.Minute + time.Millisecond)},
+			})
+			if err != nil || len(outcomes) != 1 || outcomes[0].Key != "row_in_time" {
+				t.Fatalf("Submit = %+v, %v; want the debit in time only", outcomes, err)
+			}
+			entries, err := ledger.Entries(ctx, []string{"row_late", "row_in_time"})
+			if err != nil || len(entries) != 1 || entries[0].Key != "row_in_time" {
+				t.Errorf("the ledger holds %+v, %v; want the debit in time only", entries, err)
+			}
+		})
+	}
+}
