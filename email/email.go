@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -153,23 +154,15 @@ func (m *Mailer) Send(ctx context.Context, job billing.SendEmailJob) error {
 	return nil
 }
 
-// withoutAddress is text with every occurrence of the address, in any case, replaced.
+// withoutAddress is text with every occurrence of the address, in any case, replaced. A
+// case-insensitive regular expression matches on the text as it is: lower-casing the text first
+// would move the bytes of some characters (invalid UTF-8, "İ"), and cut the text in the wrong
+// places.
 func withoutAddress(text, address string) string {
 	if address == "" {
 		return text
 	}
-	var b strings.Builder
-	lower, find := strings.ToLower(text), strings.ToLower(address)
-	for {
-		i := strings.Index(lower, find)
-		if i < 0 {
-			b.WriteString(text)
-			return b.String()
-		}
-		b.WriteString(text[:i])
-		b.WriteString("(the customer's address)")
-		text, lower = text[i+len(find):], lower[i+len(find):]
-	}
+	return regexp.MustCompile("(?i)"+regexp.QuoteMeta(address)).ReplaceAllLiteralString(text, "(the customer's address)")
 }
 
 // content is what the templates of an email show.
