@@ -293,16 +293,17 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 }
 
 // Deliver delivers every file neither delivered nor lodged to dest, and returns the files it
-// delivered. A delivery stages the whole file to dest under a temporary name, marks it delivered
-// (and, when dest lodges what it is given, the bank's SFTP server, lodged, so its debits succeed),
-// then publishes it under its name (Destination). A delivery cut short before its mark is done
-// again whole, which the bank never saw; one cut short after it is published by the next run
-// (first of all), never staged again: so the destination never holds a file twice, nor part of
-// one, even where the bank takes each file away as it arrives. A file lodged otherwise (through
-// the bank's portal, then Lodge) is not delivered: the bank would collect its debits twice. A
-// file that could no longer be lodged in time (within LodgeMargin of its debits' earliest
-// deadline) is put nowhere, for no one to lodge: its rows fail expired. Deliver returns those as
-// expired, for the operator to be told.
+// delivered. A delivery stages the whole file to dest under a temporary name, marks it delivered,
+// then publishes it under its name (Destination) and records that; when dest lodges what it is
+// given (the bank's SFTP server), the file is lodged with its publication, so its debits succeed.
+// A delivery cut short before its mark is done again whole, which the bank never saw; one cut
+// short after it is published by the next run (first of all), never staged again: so the
+// destination never holds a file twice, nor part of one, even where the bank takes each file away
+// as it arrives. A file lodged otherwise (through the bank's portal, then Lodge) is not delivered:
+// the bank would collect its debits twice. A file that could no longer be lodged in time (within
+// LodgeMargin of its debits' earliest deadline) is put nowhere, for no one to lodge, its staged
+// copy, if any, removed: its rows fail expired. Deliver returns those as expired, for the operator
+// to be told.
 //
 // Of replicas delivering at once, one delivers each file: on PostgreSQL a delivery holds the
 // file's row locked (FOR UPDATE SKIP LOCKED) from before the stage until the mark commits, and the
@@ -315,19 +316,16 @@ func (r *Rail) Deliver(ctx context.Context, dest Destination) (delivered, expire
 		delivering.Lock()
 		defer delivering.Unlock()
 	}
-	if err := r.publishDelivered(ctx, dest); err != nil {
-		return nil, nil, err
-	}
+	delivered, expired, err = r.publishDelivered(ctx, dest)
 	var files []File
-	err = r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files
+	if qerr := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files
 WHERE delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_at, id`), nil,
 		func(row storage.Scanner) error {
 			f, err := scanFile(row)
 			files = append(files, f)
 			return err
-		})
-	if err != nil {
-		return nil, nil, fmt.Errorf("becs rail: files to deliver: %w", err)
+		}); qerr != nil {
+		return delivered, expired, errors.Join(err, fmt.Errorf("becs rail: files to deliver: %w", qerr))
 	}
 	for _, f := range files {
 		if !r.clock.Now().Before(f.LodgeBy()) {
@@ -335,8 +333,9 @@ WHERE delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_
 			continue
 		}
 		var marked bool
+		var ferr error
 		if r.conn.Dialect() == storage.EnginePostgres {
-			err = r.conn.InTx(ctx, func(tx storage.Statements) error {
+			ferr = r.conn.InTx(ctx, func(tx storage.Statements) error {
 				// Should this replica's host vanish mid-delivery, the server ends the session, and
 				// releases the row, rather than wait for TCP to notice.
 				if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '5min'`); err != nil {
@@ -357,29 +356,30 @@ WHERE delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_
 			})
 		} else {
 			var again File
-			if again, err = r.File(ctx, f.ID); err == nil && again.DeliveredAt.IsZero() && again.LodgedAt.IsZero() {
-				marked, err = r.stageAndMark(ctx, r.conn, dest, &f)
+			if again, ferr = r.File(ctx, f.ID); ferr == nil && again.DeliveredAt.IsZero() && again.LodgedAt.IsZero() {
+				marked, ferr = r.stageAndMark(ctx, r.conn, dest, &f)
 			}
 		}
-		if err == nil && marked {
-			err = r.publish(ctx, dest, f.ID)
+		if ferr == nil && marked {
+			var p publication
+			switch p, ferr = r.publish(ctx, dest, &f); {
+			case p == tooLate:
+				expired = append(expired, f)
+			case p == published && ferr == nil:
+				delivered = append(delivered, f)
+			}
 		}
-		if err != nil {
-			return delivered, expired, err
-		}
-		if marked {
-			delivered = append(delivered, f)
-		}
+		err = errors.Join(err, ferr) // the other files are delivered all the same
 	}
-	return delivered, expired, nil
+	return delivered, expired, err
 }
 
 // delivering makes the deliveries of one process take turns where the database has no row locks
 // (SQLite, which one process serves).
 var delivering sync.Mutex
 
-// stageAndMark stages the file f to dest and marks it delivered with s, and lodged if dest lodges
-// it; it reports whether it marked it.
+// stageAndMark stages the file f to dest and marks it delivered with s; it reports whether it
+// marked it.
 func (r *Rail) stageAndMark(ctx context.Context, s storage.Statements, dest Destination, f *File) (bool, error) {
 	content, err := r.Content(ctx, f.ID)
 	if err != nil {
@@ -392,62 +392,97 @@ func (r *Rail) stageAndMark(ctx context.Context, s storage.Statements, dest Dest
 		BeforeDeliveredMark()
 	}
 	now := r.clock.Now().Truncate(time.Millisecond)
-	f.DeliveredAt = now
-	mark := `UPDATE becs_files SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL`
-	if dest.Lodges() {
-		// Once published the file is with the bank: its debits will be debited, so it is lodged
-		// now, even within the margin, as long as the debits' rows are not expired.
-		f.LodgedAt = now
-		mark = `UPDATE becs_files SET delivered_at = $2, lodged_at = coalesce(lodged_at, $2) WHERE id = $1 AND delivered_at IS NULL AND earliest_deadline > $2`
-	}
-	n, err := s.Exec(ctx, r.q(mark), f.ID, now.UnixMilli())
+	n, err := s.Exec(ctx, r.q(`UPDATE becs_files SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL`), f.ID, now.UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("becs rail: mark file %s delivered: %w", f.ID, err)
 	}
-	if n == 0 && dest.Lodges() {
-		return false, fmt.Errorf("becs rail: file %s was not published to %s: the deadline of its debits passed while it was staged, "+
-			"and their rows failed expired (its staged copy, %s, is for no one to lodge)", f.ID, dest, stagedName(f.Name()))
-	}
+	f.DeliveredAt = now
 	return n == 1, nil
 }
 
-// publishDelivered publishes the files marked delivered that no run published: a crash, or a
-// failure of the destination, cut short the delivery between its mark and its publication.
-func (r *Rail) publishDelivered(ctx context.Context, dest Destination) error {
-	var ids []string
-	err := r.conn.Query(ctx, `SELECT id FROM becs_files WHERE published_at IS NULL AND delivered_at IS NOT NULL ORDER BY delivered_at, id`, nil,
+// publishDelivered publishes the files marked delivered that no run published (a crash, or a
+// failure of the destination, cut short the delivery between its mark and its publication), and
+// returns those it published and those too late to be.
+func (r *Rail) publishDelivered(ctx context.Context, dest Destination) (done, expired []File, err error) {
+	var files []File
+	err = r.conn.Query(ctx, `SELECT `+fileColumns+` FROM becs_files
+WHERE published_at IS NULL AND delivered_at IS NOT NULL AND removed_at IS NULL ORDER BY delivered_at, id`, nil,
 		func(row storage.Scanner) error {
-			var id string
-			err := row.Scan(&id)
-			ids = append(ids, id)
+			f, err := scanFile(row)
+			files = append(files, f)
 			return err
 		})
 	if err != nil {
-		return fmt.Errorf("becs rail: files to publish: %w", err)
+		return nil, nil, fmt.Errorf("becs rail: files to publish: %w", err)
 	}
-	for _, id := range ids {
-		if err := r.publish(ctx, dest, id); err != nil {
-			return err
+	for _, f := range files {
+		p, ferr := r.publish(ctx, dest, &f)
+		switch {
+		case p == tooLate:
+			expired = append(expired, f)
+		case p == published && ferr == nil:
+			done = append(done, f)
 		}
+		err = errors.Join(err, ferr) // one file that cannot be published holds up no other
 	}
-	return nil
+	return done, expired, err
 }
 
-// publish publishes the delivered file id to dest, and records it.
-func (r *Rail) publish(ctx context.Context, dest Destination, id string) error {
+// publication is what publish did with a file.
+type publication int
+
+const (
+	published       publication = iota
+	tooLate                     // not lodged and past its lodge-by time: not published, its staged copy removed
+	lodgedElsewhere             // lodged by the operator while staged: not published, its staged copy removed
+)
+
+// publish publishes the delivered file f to dest and records it, lodged if dest lodges it. A file
+// lodged otherwise since it was staged (Lodge), or whose lodge-by time has passed, is published
+// only if it was before (its staged copy gone: a crash came between the rename and its record);
+// else its staged copy is removed, for no one to lodge.
+func (r *Rail) publish(ctx context.Context, dest Destination, f *File) (publication, error) {
 	if BeforePublish != nil {
 		BeforePublish()
 	}
-	name := File{ID: id}.Name()
-	if err := dest.Publish(ctx, name); err != nil {
-		return fmt.Errorf("becs rail: publish file %s to %s (it is marked delivered; the next delivery publishes it): %w", id, dest, err)
+	now := r.clock.Now().Truncate(time.Millisecond)
+	if held := !f.LodgedAt.IsZero(); held || !now.Before(f.LodgeBy()) {
+		staged, err := dest.Unstage(ctx, f.Name())
+		if err != nil {
+			return published, fmt.Errorf("becs rail: remove the staged copy of file %s from %s: %w", f.ID, dest, err)
+		}
+		if staged {
+			_, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2 WHERE id = $1`), f.ID, now.UnixMilli())
+			if err != nil {
+				err = fmt.Errorf("becs rail: record file %s unpublished: %w", f.ID, err)
+			}
+			if held {
+				return lodgedElsewhere, err
+			}
+			return tooLate, err
+		}
+	} else if err := dest.Publish(ctx, f.Name()); err != nil {
+		return published, fmt.Errorf("becs rail: publish file %s to %s (it is staged there; the next delivery publishes it): %w", f.ID, dest, err)
 	}
-	_, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET published_at = $2 WHERE id = $1 AND published_at IS NULL`),
-		id, r.clock.Now().UnixMilli())
+	mark := `UPDATE becs_files SET published_at = $2 WHERE id = $1`
+	if dest.Lodges() {
+		// The file is with the bank: its debits will be debited, so it is lodged now, even within
+		// the margin, as long as the debits' rows are not expired.
+		mark = `UPDATE becs_files SET published_at = $2, lodged_at = coalesce(lodged_at, $2) WHERE id = $1 AND earliest_deadline > $2`
+	}
+	n, err := r.conn.Exec(ctx, r.q(mark), f.ID, now.UnixMilli())
 	if err != nil {
-		return fmt.Errorf("becs rail: mark file %s published: %w", id, err)
+		return published, fmt.Errorf("becs rail: mark file %s published: %w", f.ID, err)
 	}
-	return nil
+	if n == 0 {
+		_, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET published_at = $2 WHERE id = $1`), f.ID, now.UnixMilli())
+		return published, errors.Join(err, fmt.Errorf("becs rail: file %s reached %s after the deadline of its debits, whose rows failed expired: "+
+			"have the bank recall it", f.ID, dest))
+	}
+	if dest.Lodges() && f.LodgedAt.IsZero() {
+		f.LodgedAt = now
+	}
+	return published, nil
 }
 
 // BeforeDeliveredMark, when set by a test, runs after a file is staged and before it is marked

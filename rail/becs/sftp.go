@@ -35,9 +35,12 @@ type Destination interface {
 	// file of that name or the whole of it. With no temporary file left (published before, by a
 	// run cut short after its rename) it does nothing.
 	Publish(ctx context.Context, name string) error
+	// Unstage removes name's temporary file, for a file that is not to be published (too late to
+	// lodge, or lodged otherwise), and reports whether there was one: none means it was published.
+	Unstage(ctx context.Context, name string) (bool, error)
 	// Remove removes the copies of name kept for Pyng, published or staged, once the file's
 	// content is erased: Pyng keeps no copy of bank details past their retention. The bank's
-	// server keeps what it was given, the bank's to keep.
+	// server keeps what it was published, the bank's to keep.
 	Remove(ctx context.Context, name string) error
 	// Lodges reports whether a file put there is lodged with the bank (the bank's SFTP server),
 	// rather than waiting for an operator to lodge it (an outbox directory).
@@ -73,11 +76,25 @@ func (d Dir) Publish(_ context.Context, name string) error {
 	return syncDir(string(d))
 }
 
-// Remove removes the outbox's copy of the file and any staged copy.
+// Unstage removes the staged copy of the file.
+func (d Dir) Unstage(_ context.Context, name string) (bool, error) {
+	err := os.Remove(filepath.Join(string(d), stagedName(name)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Remove removes the outbox's copy of the file and any staged copy, those an earlier release
+// left (named .NAME.RANDOM.tmp) too.
 func (d Dir) Remove(_ context.Context, name string) error {
+	earlier, err := filepath.Glob(filepath.Join(string(d), "."+name+".*.tmp"))
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for _, n := range []string{name, stagedName(name)} {
-		if err := os.Remove(filepath.Join(string(d), n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for _, f := range append([]string{filepath.Join(string(d), name), filepath.Join(string(d), stagedName(name))}, earlier...) {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -112,6 +129,20 @@ func (ds Destinations) Publish(ctx context.Context, name string) error {
 		}
 	}
 	return nil
+}
+
+// Unstage removes the staged copies from every destination, and reports whether any had one: the
+// destinations are published to in turn, so a file is with the bank only once none has.
+func (ds Destinations) Unstage(ctx context.Context, name string) (bool, error) {
+	found := false
+	for _, d := range ds {
+		staged, err := d.Unstage(ctx, name)
+		if err != nil {
+			return found, fmt.Errorf("%s: %w", d, err)
+		}
+		found = found || staged
+	}
+	return found, nil
 }
 
 // Remove removes the copies each destination keeps for Pyng.
@@ -329,9 +360,25 @@ func (s *SFTP) Publish(ctx context.Context, name string) error {
 	})
 }
 
-// Remove leaves the bank's server as it is: the file published there is the bank's, and a
-// staged copy is removed by the rename of its delivery or never made.
-func (s *SFTP) Remove(context.Context, string) error { return nil }
+// Unstage removes the staged copy of the file from the server.
+func (s *SFTP) Unstage(ctx context.Context, name string) (bool, error) {
+	staged := false
+	err := s.session(ctx, func(c *sftp.Client) error {
+		err := c.Remove(path.Join(s.dir, stagedName(name)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		staged = err == nil
+		return err
+	})
+	return staged, err
+}
+
+// Remove removes a staged copy left on the server; the file published there is the bank's.
+func (s *SFTP) Remove(ctx context.Context, name string) error {
+	_, err := s.Unstage(ctx, name)
+	return err
+}
 
 // MidSFTPUpload, when set by a test, runs when half of a file is written to the server.
 var MidSFTPUpload func()

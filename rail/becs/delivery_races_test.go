@@ -1,0 +1,248 @@
+package becs_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/sshdtest"
+)
+
+// A delivery to the outbox cut short between its mark and its rename (a crash), with the server
+// back only after the file's lodge-by time, does not publish the file: its rows fail expired, and
+// an operator who uploads what the outbox holds must not find it there. Its staged copy goes.
+// The hook is the package's, so the engines run one at a time.
+func TestAFileStagedInTimeIsNotPublishedAfterItsLodgeBy(t *testing.T) {
+	type crash struct{}
+	onEachEngineInTurn(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100, 250)
+		file := f.cutOne(t)
+		outbox := t.TempDir()
+		becs.BeforePublish = func() { panic(crash{}) }
+		func() {
+			defer func() {
+				if p := recover(); p != (crash{}) {
+					t.Fatalf("the delivery ended with %v, want the simulated crash", p)
+				}
+			}()
+			_, _, _ = f.rail.Deliver(ctx, becs.Dir(outbox))
+		}()
+		becs.BeforePublish = nil
+		// The server comes back after the file's lodge-by time (and the rows' deadline).
+		f.clock.Set(file.EarliestDeadline.Add(time.Minute))
+		f.execute(t, b) // the rows expire
+		if _, _, err := f.rail.Deliver(ctx, becs.Dir(outbox)); err != nil {
+			t.Fatal(err)
+		}
+		rows := states(f.rows(t, "B1"))
+		if entries, _ := os.ReadDir(outbox); len(entries) != 0 {
+			t.Errorf("the outbox holds %v after the lodge-by time %v of %s, while its rows are %v",
+				entries, file.LodgeBy(), file.Name(), rows)
+		}
+	})
+}
+
+// failingPublish is a destination whose renames fail.
+type failingPublish struct{ becs.Destination }
+
+func (d failingPublish) Publish(context.Context, string) error { return errors.New("rename refused") }
+
+// A file is lodged with its publication on the bank's server, not before: while the rename fails
+// the rows are not told succeeded.
+func TestRowsSucceedOnlyOnceTheBankHasTheFile(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100)
+		file := f.cutOne(t)
+		dir := t.TempDir()
+		dest := failingPublish{lodgingDir{becs.Dir(dir)}}
+		_, _, err := f.rail.Deliver(ctx, dest)
+		if err == nil {
+			t.Fatal("Deliver succeeded; want the publication's error")
+		}
+		f.execute(t, b)
+		got := states(f.rows(t, "B1"))
+		if _, err := os.Stat(filepath.Join(dir, file.Name())); err != nil && got[0] == "succeeded" {
+			t.Errorf("rows %v while the destination holds no %s (only its staged copy): the partner is told the money moved", got, file.Name())
+		}
+	})
+}
+
+// lodgingDir is a directory standing for the bank's server: what is published there is lodged.
+type lodgingDir struct{ becs.Dir }
+
+func (lodgingDir) Lodges() bool { return true }
+
+// blockingRail is the BECS rail of another replica's execution of a batch, paused in Submit
+// after it read the rows (the customer linked) and before the debits reach the rail.
+type blockingRail struct {
+	inner   *becs.Rail
+	reached chan struct{}
+	release chan struct{}
+}
+
+func (r blockingRail) Submit(ctx context.Context, d []rail.Debit) ([]rail.Outcome, error) {
+	close(r.reached)
+	<-r.release
+	return r.inner.Submit(ctx, d)
+}
+func (r blockingRail) Outcomes(ctx context.Context, k []string) ([]rail.Outcome, error) {
+	return r.inner.Outcomes(ctx, k)
+}
+func (r blockingRail) Withdraw(ctx context.Context, k []string) ([]rail.Outcome, error) {
+	return r.inner.Withdraw(ctx, k)
+}
+
+func pausedExecution(t *testing.T, f fixture) (blockingRail, *billing.Service) {
+	r := blockingRail{inner: f.rail, reached: make(chan struct{}), release: make(chan struct{})}
+	return r, billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
+		Rails: map[string]rail.Rail{rail.BECS: r}, InvitationTTL: billing.DefaultInvitationTTL})
+}
+
+// Two executions of a batch at once and a revocation: the execution that read the customer linked
+// submits after the other one read it revoked, withdrew nothing and failed the row
+// customerNotActive. The first execution finds its customer revoked and withdraws the debit, so
+// no cut sends it: the customer is not debited for a row the partner was told failed.
+func TestADebitSubmittedAfterItsRowFailedCustomerNotActiveIsWithdrawn(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := apptest.SubmitOneDebit(t, f.service, f.site)
+		paused, other := pausedExecution(t, f)
+		done := make(chan error, 1)
+		go func() { _, _, err := other.ExecuteBatch(ctx, b.ID); done <- err }()
+		<-paused.reached
+		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		f.execute(t, b) // the second execution: the row fails customerNotActive
+		close(paused.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		rows := states(f.rows(t, "B1"))
+		files, err := f.rail.Cut(ctx, sydney)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) > 0 {
+			lodged, err := f.rail.Lodge(ctx, files[0].ID)
+			t.Errorf("row %v, and its debit was cut into file %s (lodged at %v, %v): money moved for a row told failed",
+				rows, files[0].ID, lodged.LodgedAt, err)
+		}
+	})
+}
+
+// One execution and a revocation during its submission: the revocation comes before the debit is
+// queued and withdraws nothing; the execution finds the customer revoked once the rail answers,
+// and withdraws the debit, so the cut-off before the batch's next step does not send it.
+func TestARevocationDuringASubmissionStopsTheNextCut(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := apptest.SubmitOneDebit(t, f.service, f.site)
+		paused, other := pausedExecution(t, f)
+		done := make(chan error, 1)
+		go func() { _, _, err := other.ExecuteBatch(ctx, b.ID); done <- err }()
+		<-paused.reached
+		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		close(paused.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		files, err := f.rail.Cut(ctx, sydney) // the cut-off, before the batch's next step
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) > 0 {
+			t.Errorf("the cut after the revocation put the revoked customer's debit in file %s", files[0].ID)
+		}
+	})
+}
+
+// The copies of an erased file in the outbox go, the temporary ones an earlier release left
+// (".NAME.RANDOM.tmp", from a crash while it wrote) too: they hold bank details in plaintext.
+func TestAnErasedFilesEarlierTemporaryCopiesAreRemoved(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 100)
+		file := f.cutOne(t)
+		dir := t.TempDir()
+		old := filepath.Join(dir, "."+file.Name()+".123456.tmp") // left by the old writeAtomically
+		if err := os.WriteFile(old, []byte("bank details"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.rail.Deliver(ctx, becs.Dir(dir)); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Hour)
+		if _, _, err := f.service.EraseBankDetails(ctx, time.Nanosecond); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.rail.RemoveErasedCopies(ctx, becs.Dir(dir)); err != nil || n != 1 {
+			t.Fatalf("RemoveErasedCopies = %d, %v", n, err)
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			t.Errorf("after the erasure and RemoveErasedCopies the outbox still holds %s", e.Name())
+		}
+	})
+}
+
+// A file staged on the bank's server whose deadline passes before it is published is not
+// published, and its staged copy is removed: it holds bank details, for a file no one may lodge.
+// The hook is the package's, so the engines run one at a time.
+func TestAStagedCopyTooLateToPublishIsRemovedFromTheBanksServer(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	onEachEngineInTurn(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 100)
+		file := f.cutOne(t)
+		d := destinations(t, sshd)["sftp"]
+		becs.BeforeDeliveredMark = func() { f.clock.Set(file.EarliestDeadline) }
+		_, _, err := f.rail.Deliver(ctx, d.dest)
+		becs.BeforeDeliveredMark = nil
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Hour)
+		for range 2 {
+			if _, _, err := f.rail.Deliver(ctx, d.dest); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := f.service.EraseBankDetails(ctx, time.Nanosecond); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.rail.RemoveErasedCopies(ctx, d.dest); err != nil {
+			t.Fatal(err)
+		}
+		entries, _ := os.ReadDir(d.dir)
+		for _, e := range entries {
+			t.Errorf("the bank's server still holds %s (plaintext bank details of an expired file)", e.Name())
+		}
+	})
+}
+
+// onEachEngineInTurn runs test on each engine, one after the other: for tests that set the
+// package's hooks.
+func onEachEngineInTurn(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) { test(t, engine) })
+	}
+}
