@@ -315,12 +315,25 @@ func (s *Service) submitRows(ctx context.Context, b Batch, site Site, siteRail r
 			Account: rail.Account{Name: p.Customer.Name, Title: p.Customer.AccountName, BSB: p.Customer.BSB, Number: p.Customer.AccountNumber}})
 	}
 	var answers []rail.Outcome
+	if len(debits) > 0 {
+		submitted, err := siteRail.Submit(ctx, debits)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("submit debits: %w", err)
+		}
+		// A revocation while the debits were being submitted found none of them to withdraw: those
+		// the rail holds queued of a customer no longer linked are withdrawn with the others.
+		var revoked []string
+		if answers, revoked, err = s.queuedOfRevoked(ctx, site, pending, submitted); err != nil {
+			return time.Time{}, err
+		}
+		unlinked = append(unlinked, revoked...)
+	}
 	if len(unlinked) > 0 {
 		held, err := withdraw(ctx, siteRail, unlinked)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("withdraw debits: %w", err)
 		}
-		answers = held
+		answers = append(answers, held...)
 		isHeld := make(map[string]bool, len(held))
 		for _, o := range held {
 			isHeld[o.Key] = true
@@ -330,13 +343,6 @@ func (s *Service) submitRows(ctx context.Context, b Batch, site Site, siteRail r
 				outcomes = append(outcomes, RowOutcome{RowID: id, Failure: FailureCustomerNotActive, At: now})
 			}
 		}
-	}
-	if len(debits) > 0 {
-		submitted, err := siteRail.Submit(ctx, debits)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("submit debits: %w", err)
-		}
-		answers = append(answers, submitted...)
 	}
 	settled, waiting, next := split(answers)
 	outcomes = append(outcomes, settled...)
@@ -351,6 +357,36 @@ func (s *Service) submitRows(ctx context.Context, b Batch, site Site, siteRail r
 		}
 	}
 	return next, nil
+}
+
+// queuedOfRevoked splits the rail's answers to a submission of the pending rows' debits into
+// those that stand and the keys of the debits it holds queued whose customer is no longer linked.
+func (s *Service) queuedOfRevoked(ctx context.Context, site Site, pending []PendingRow, answers []rail.Outcome) (stand []rail.Outcome, revoked []string, err error) {
+	customerOf := make(map[string]string, len(pending))
+	for _, p := range pending {
+		customerOf[p.ID] = p.CustomerReference
+	}
+	var refs []string
+	for _, o := range answers {
+		if ref := customerOf[o.Key]; o.Queued && !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
+		}
+	}
+	if len(refs) == 0 {
+		return answers, nil, nil
+	}
+	linked, err := s.batches.LinkedCustomers(ctx, site.ID, refs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("linked customers: %w", err)
+	}
+	for _, o := range answers {
+		if o.Queued && !linked[customerOf[o.Key]] {
+			revoked = append(revoked, o.Key)
+			continue
+		}
+		stand = append(stand, o)
+	}
+	return stand, revoked, nil
 }
 
 // withdraw stops what the rail holds unsent of the debits of rows whose customer is no longer
