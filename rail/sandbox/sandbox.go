@@ -42,15 +42,21 @@ func Outcome(amount int64) rail.Failure {
 }
 
 // Submit records the debits in the ledger, each once, and returns their outcomes as recorded. A
-// debit that would settle at or after its row's deadline is not taken (no outcome), as a real
-// rail must not move money for a row the partner is told expired: its row expires.
+// debit that would settle at or after its row's deadline is not taken, as a real rail must not
+// move money for a row the partner is told expired: it is answered queued until its deadline,
+// when its row expires.
 func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
 	now := r.Clock.Now()
+	var refused []rail.Outcome
 	debits = slices.DeleteFunc(slices.Clone(debits), func(d rail.Debit) bool {
-		return !d.Deadline.IsZero() && !now.Add(r.SettlementDelay).Before(d.Deadline)
+		late := !d.Deadline.IsZero() && !now.Add(r.SettlementDelay).Before(d.Deadline)
+		if late {
+			refused = append(refused, rail.Outcome{Key: d.Key, Queued: true, SettlesAt: d.Deadline})
+		}
+		return late
 	})
 	if len(debits) == 0 {
-		return nil, nil
+		return refused, nil
 	}
 	entries := make([]Entry, len(debits))
 	keys := make([]string, len(debits))
@@ -72,9 +78,10 @@ func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome,
 	}
 	if recorded < len(entries) {
 		// Some were submitted before (a job run again after a crash): their first record stands.
-		return r.Outcomes(ctx, keys)
+		outcomes, err := r.Outcomes(ctx, keys)
+		return append(outcomes, refused...), err
 	}
-	return r.outcomes(entries), nil
+	return append(r.outcomes(entries), refused...), nil
 }
 
 // Outcomes reports each recorded debit, settled once its settlement time has come.

@@ -78,7 +78,8 @@ func TestSubmitRecordsEachDebitOnceAndAnswersItsFirstOutcome(t *testing.T) {
 }
 
 // A debit that would settle at or after its row's deadline is not taken: the row is told expired,
-// and no rail may move money for it. One that settles before is.
+// and no rail may move money for it; it is answered queued until the deadline, so that its batch
+// waits until then rather than asking again and again. One that settles before is taken.
 func TestADebitThatWouldSettleAfterItsDeadlineIsNotTaken(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
@@ -92,8 +93,9 @@ func TestADebitThatWouldSettleAfterItsDeadlineIsNotTaken(t *testing.T) {
 				{Key: "row_late", Amount: 100, Account: account, Deadline: clock.Now().Add(time.Minute)},
 				{Key: "row_in_time", Amount: 100, Account: account, Deadline: clock.Now().Add(time.Minute + time.Millisecond)},
 			})
-			if err != nil || len(outcomes) != 1 || outcomes[0].Key != "row_in_time" {
-				t.Fatalf("Submit = %+v, %v; want the debit in time only", outcomes, err)
+			late := rail.Outcome{Key: "row_late", Queued: true, SettlesAt: clock.Now().Add(time.Minute)}
+			if err != nil || len(outcomes) != 2 || outcomes[0].Key != "row_in_time" || outcomes[1] != late {
+				t.Fatalf("Submit = %+v, %v; want the debit in time taken, the late one answered queued until its deadline", outcomes, err)
 			}
 			entries, err := ledger.Entries(ctx, []string{"row_late", "row_in_time"})
 			if err != nil || len(entries) != 1 || entries[0].Key != "row_in_time" {
