@@ -17,8 +17,9 @@ import (
 	"github.com/pyng/receivables/storage"
 )
 
-// A customer's revocation stops the BECS debits the rail holds queued, before the cut-off: the
-// batch's next step withdraws them and fails their rows customerNotActive, and no cut sends them.
+// A customer's revocation withdraws at once the BECS debits the rail holds queued, before the
+// cut-off: no cut sends them, even one before the batch's next step, and that step fails their rows
+// customerNotActive.
 // A debit already in a file that was lodged before the revocation is collected: the step records
 // its row succeeded. (The step used to fail the row in both cases without asking the rail, and left
 // the queued debit to be lodged: the customer was debited while the partner was told it failed.)
@@ -49,6 +50,14 @@ func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T)
 				if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
 					t.Fatal(err)
 				}
+				// A cut-off right after the revocation, before the batch's next step, sends nothing.
+				files, err := r.Cut(ctx, time.UTC)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(files) > 0 {
+					t.Errorf("the cut after the revocation put the debit in file %s (%d debits, %d cents)", files[0].ID, files[0].Rows, files[0].Total)
+				}
 				clock.Advance(time.Minute)
 				if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 					t.Fatal(err)
@@ -60,53 +69,12 @@ func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T)
 				if got := string(rows[0].State) + " " + string(rows[0].FailureReason); got != tc.want {
 					t.Errorf("row after the revocation = %q, want %q", got, tc.want)
 				}
-				// The cut-off after the revocation sends nothing.
-				files, err := r.Cut(ctx, time.UTC)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(files) > 0 {
-					t.Errorf("the cut after the revocation put the debit in file %s (%d debits, %d cents)", files[0].ID, files[0].Rows, files[0].Total)
-				}
 				if tc.lodgedBefore && len(lodged) != 1 {
 					t.Errorf("lodged before the revocation: %+v, want one file", lodged)
 				}
 			})
 		})
 	}
-}
-
-// A revocation withdraws the customer's BECS debits waiting for the cut-off at once: a cut-off
-// that comes before the batch's next step sends nothing of them, and that step fails their rows
-// customerNotActive.
-func TestARevocationWithdrawsTheQueuedDebitsAtOnce(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		clock := clocktest.New()
-		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
-		r, site := onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
-		b := apptest.SubmitOneDebit(t, service, site)
-		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
-			t.Fatal(err)
-		}
-		if files, err := r.Cut(ctx, time.UTC); err != nil || len(files) != 0 {
-			t.Fatalf("the cut-off right after the revocation cut %+v, %v; want nothing", files, err)
-		}
-		clock.Advance(time.Minute)
-		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-			t.Fatal(err)
-		}
-		_, _, rows, err := service.Batch(ctx, site, "B1", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rows[0].State != billing.RowFailed || rows[0].FailureReason != billing.FailureCustomerNotActive {
-			t.Errorf("row after the revocation = %s %s, want failed customerNotActive", rows[0].State, rows[0].FailureReason)
-		}
-	})
 }
 
 // cutAndLodge cuts the rail's queued debits and lodges the files.

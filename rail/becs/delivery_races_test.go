@@ -3,8 +3,10 @@ package becs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -110,67 +112,45 @@ func pausedExecution(t *testing.T, f fixture) (blockingRail, *billing.Service) {
 		Rails: map[string]rail.Rail{rail.BECS: r}, InvitationTTL: billing.DefaultInvitationTTL})
 }
 
-// Two executions of a batch at once and a revocation: the execution that read the customer linked
-// submits after the other one read it revoked, withdrew nothing and failed the row
-// customerNotActive. The first execution finds its customer revoked and withdraws the debit, so
-// no cut sends it: the customer is not debited for a row the partner was told failed.
-func TestADebitSubmittedAfterItsRowFailedCustomerNotActiveIsWithdrawn(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		f := newFixture(t, engine)
-		b := apptest.SubmitOneDebit(t, f.service, f.site)
-		paused, other := pausedExecution(t, f)
-		done := make(chan error, 1)
-		go func() { _, _, err := other.ExecuteBatch(ctx, b.ID); done <- err }()
-		<-paused.reached
-		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
-			t.Fatal(err)
-		}
-		f.execute(t, b) // the second execution: the row fails customerNotActive
-		close(paused.release)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		rows := states(f.rows(t, "B1"))
-		files, err := f.rail.Cut(ctx, sydney)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(files) > 0 {
-			lodged, err := f.rail.Lodge(ctx, files[0].ID)
-			t.Errorf("row %v, and its debit was cut into file %s (lodged at %v, %v): money moved for a row told failed",
-				rows, files[0].ID, lodged.LodgedAt, err)
-		}
-	})
-}
-
-// One execution and a revocation during its submission: the revocation comes before the debit is
-// queued and withdraws nothing; the execution finds the customer revoked once the rail answers,
-// and withdraws the debit, so the cut-off before the batch's next step does not send it.
+// A revocation while an execution of the batch submits its debit: the revocation comes before the
+// debit is queued and withdraws nothing (and, in the second case, another execution reads the
+// customer revoked, withdraws nothing and fails the row customerNotActive). The execution finds
+// the customer revoked once the rail answers and withdraws the debit, so the cut-off before the
+// batch's next step does not send it: the customer is not debited for a row told failed.
 func TestARevocationDuringASubmissionStopsTheNextCut(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		f := newFixture(t, engine)
-		b := apptest.SubmitOneDebit(t, f.service, f.site)
-		paused, other := pausedExecution(t, f)
-		done := make(chan error, 1)
-		go func() { _, _, err := other.ExecuteBatch(ctx, b.ID); done <- err }()
-		<-paused.reached
-		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
-			t.Fatal(err)
-		}
-		close(paused.release)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		files, err := f.rail.Cut(ctx, sydney) // the cut-off, before the batch's next step
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(files) > 0 {
-			t.Errorf("the cut after the revocation put the revoked customer's debit in file %s", files[0].ID)
-		}
-	})
+	for _, another := range []bool{false, true} {
+		t.Run(fmt.Sprintf("anotherExecution=%t", another), func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				f := newFixture(t, engine)
+				b := apptest.SubmitOneDebit(t, f.service, f.site)
+				paused, other := pausedExecution(t, f)
+				done := make(chan error, 1)
+				go func() { _, _, err := other.ExecuteBatch(ctx, b.ID); done <- err }()
+				<-paused.reached
+				if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
+					t.Fatal(err)
+				}
+				if another {
+					f.execute(t, b)
+				}
+				close(paused.release)
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				files, err := f.rail.Cut(ctx, sydney) // the cut-off, before the batch's next step
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(files) > 0 {
+					t.Errorf("the cut after the revocation put the revoked customer's debit in file %s", files[0].ID)
+				}
+				if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"failedcustomerNotActive"}) {
+					t.Errorf("row %v, want failed customerNotActive", got)
+				}
+			})
+		})
+	}
 }
 
 // The copies of an erased file in the outbox go, the temporary ones an earlier release left
