@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -44,7 +45,13 @@ func (e inputError) Error() string {
 // or whole cents (12000) when cents is set. It reports every problem of the file, each with
 // its line, in an inputError.
 func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error) {
-	cr := csv.NewReader(r)
+	// A spreadsheet's export may begin with a byte order mark: it goes before the CSV reader sees
+	// the first field, which may be quoted.
+	br := bufio.NewReader(r)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	var (
 		rows     []client.RowRequest
@@ -72,7 +79,6 @@ func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error)
 			record[i] = strings.TrimSpace(record[i])
 		}
 		if first {
-			record[0] = strings.TrimPrefix(record[0], "\ufeff")
 			if len(record) == 3 && strings.EqualFold(record[0], "rowReference") &&
 				strings.EqualFold(record[1], "customerReference") && strings.EqualFold(record[2], "amount") {
 				continue

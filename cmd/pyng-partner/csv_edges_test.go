@@ -1,0 +1,67 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// A spreadsheet's "CSV UTF-8" export (Google Sheets, LibreOffice with "quote all") starts with a
+// BOM and quotes every field; the header must still be recognised.
+func TestABOMBeforeAQuotedHeader(t *testing.T) {
+	in := "\ufeff\"rowReference\",\"customerReference\",\"amount\"\r\n\"INV-1\",\"ACME-001\",\"120.00\"\r\n"
+	rows, err := readRows(strings.NewReader(in), "f.csv", false)
+	if err != nil {
+		t.Fatalf("readRows: %v", err)
+	}
+	if len(rows) != 1 || rows[0].Amount != 12000 {
+		t.Errorf("rows = %+v", rows)
+	}
+}
+
+func TestABOMBeforeAQuotedRow(t *testing.T) {
+	in := "\ufeff\"INV-1\",\"ACME-001\",\"120.00\"\n"
+	rows, err := readRows(strings.NewReader(in), "f.csv", false)
+	if err != nil {
+		t.Fatalf("readRows: %v", err)
+	}
+	if len(rows) != 1 {
+		t.Errorf("rows = %+v", rows)
+	}
+}
+
+func TestAmountsOutOfShapeAreRefused(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		cents bool
+		ok    bool
+		want  int64
+	}{
+		{"1,000.00", false, false, 0}, {"-5", false, false, 0}, {"-5", true, false, 0}, {"0.001", false, false, 0},
+		{"0.00", false, false, 0}, {"0", true, false, 0}, {"10000000.00", false, true, 1_000_000_000},
+		{"10000000.01", false, false, 0}, {"+5.00", false, false, 0}, {"99999999999999999999.00", false, false, 0},
+		{"1000000001", true, false, 0}, {"0.01", false, true, 1}, {"１２.００", false, false, 0},
+	} {
+		v, err := parseAmount(c.in, c.cents)
+		if (err == nil) != c.ok || v != c.want {
+			t.Errorf("parseAmount(%q, %v) = %d, %v", c.in, c.cents, v, err)
+		}
+	}
+}
+
+func TestCRLFAndAQuotedAmountWithACommaAreRead(t *testing.T) {
+	in := "rowReference,customerReference,amount\r\nINV-1,ACME-001,\"1,000.00\"\r\nINV-2,ACME-001,5.00\r\n"
+	_, err := readRows(strings.NewReader(in), "f.csv", false)
+	if err == nil || !strings.Contains(err.Error(), "f.csv:2:") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// A header line in a file with a broken first line: still the problem with its line.
+func TestAParseErrorIsReportedWithItsLineAndReadingGoesOn(t *testing.T) {
+	in := "rowReference,customerReference,amount\nINV-1,\"ACME\"x,1.00\nINV-2,ACME,2.00\n"
+	_, err := readRows(strings.NewReader(in), "f.csv", false)
+	t.Logf("err = %v", err)
+	if err == nil {
+		t.Errorf("no error")
+	}
+}
