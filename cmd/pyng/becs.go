@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,19 +33,36 @@ const becsUsage = `BECS rail:
 // The debit user's flags of "site set-rail", each the field of aba.DebitUser it sets.
 var debitUserFlags = []string{"user-id", "user-name", "bank", "description", "trace-bsb", "trace-account", "remitter"}
 
-func init() {
+// setRailCommand is "site set-rail".
+func setRailCommand() adminCommand {
 	optional := map[string]string{}
 	for _, f := range debitUserFlags {
 		optional[f] = ""
 	}
-	adminCommands["site set-rail"] = adminCommand{flags: []string{"site", "rail"}, optional: optional, bools: []string{"self-balancing"},
-		run: setRail}
+	return adminCommand{
+		synopsis: "--site SITEID --rail sandbox|becs [the debit user's flags]",
+		about:    "put the site on a rail; for becs, with its debit user's details, each checked (its earlier batches stay on their rail)",
+		flags:    []string{"site", "rail"}, optional: optional, bools: []string{"self-balancing"}, run: setRail}
 }
 
 // setRail puts a site on a rail; for the BECS rail, with its debit user, every field checked
 // before anything is written.
 func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
 	out := map[string]any{"siteId": f["site"], "rail": f["rail"]}
+	if f["rail"] != rail.BECS {
+		var given []string
+		for _, name := range debitUserFlags {
+			if f[name] != "" {
+				given = append(given, "--"+name)
+			}
+		}
+		if f["self-balancing"] == "true" {
+			given = append(given, "--self-balancing")
+		}
+		if len(given) > 0 {
+			return nil, usageError{fmt.Sprintf("%s: the debit user's details are for --rail becs only, not %q", strings.Join(given, ", "), f["rail"])}
+		}
+	}
 	if f["rail"] == rail.BECS {
 		var missing []string
 		for _, name := range debitUserFlags {
@@ -88,6 +106,10 @@ func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) 
 
 // becsAdmin runs "pyng admin becs NOUN VERB [ID] [flags]".
 func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if slices.ContainsFunc(args[:min(len(args), 2)], func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+		fmt.Fprintln(stderr, becsUsage)
+		return nil
+	}
 	if len(args) < 2 {
 		return usageError{"admin becs needs a noun and a verb, for example: admin becs files list --site SITEID"}
 	}
@@ -121,6 +143,9 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	if name == "files list" && *site == "" {
 		return usageError{"--site is required"}
+	}
+	if name != "files list" && *site != "" {
+		return usageError{fmt.Sprintf("--site is for files list only: admin becs %s names its file, whatever its site", name)}
 	}
 	db, cfg, err := openDatabase(ctx, values, true, true)
 	if err != nil {

@@ -45,9 +45,9 @@ A list command prints one JSON object a line; every other command prints one JSO
 // adminOrder is the order of the admin commands in the usage.
 var adminOrder = []string{
 	"org create", "org list", "org show",
-	"site create", "site list", "site show", "site update",
+	"site create", "site list", "site show", "site update", "site set-rail",
 	"client create", "client list", "client show", "client revoke", "client rotate-secret",
-	"keys generate", "keys rotate", "signing-key rotate", "signing-key list",
+	"keys generate", "keys rotate", "signing-key rotate", "signing-key list", "bsb import",
 }
 
 // adminUsage is one line per admin command: its flags and what it does.
@@ -345,6 +345,7 @@ var adminCommands = map[string]adminCommand{
 		site, err := a.service.SiteByID(ctx, f["site"])
 		return siteJSON(site), err
 	}},
+	"site set-rail": setRailCommand(),
 	"site update": {synopsis: "--site SITEID [--legal-name NAME] [--abn ABN] [--phone PHONE] [--email EMAIL] [--address ADDRESS] [--time-zone TZ]",
 		about: "set the site's debit user (the business that debits its customers, named in its Direct Debit Request service agreement) and time zone; a flag left out keeps its value",
 		flags: []string{"site"}, optional: siteUpdateFlags(), run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
@@ -436,14 +437,23 @@ func sqliteFileExists(databaseURL string) error {
 
 // flagUsage is what each flag of the admin commands gives.
 var flagUsage = map[string]string{
-	"org":           "organisation id (org_...)",
-	"site":          "site id (site_...)",
-	"client":        "API client id (cli_...)",
-	"name":          "name",
-	"scopes":        "space-separated scopes: " + billing.FormatScopes(billing.AllScopes),
-	"id":            "key id (default k and today's date, as k20260301)",
-	"batch-size":    "rows sealed again per transaction, 1 to 100000",
-	"retire-others": "delete every other signing key: tokens they signed stop working",
+	"org":            "organisation id (org_...)",
+	"site":           "site id (site_...)",
+	"client":         "API client id (cli_...)",
+	"name":           "name",
+	"scopes":         "space-separated scopes: " + billing.FormatScopes(billing.AllScopes),
+	"id":             "key id (default k and today's date, as k20260301)",
+	"batch-size":     "rows sealed again per transaction, 1 to 100000",
+	"retire-others":  "delete every other signing key: tokens they signed stop working",
+	"rail":           "payment rail: sandbox or becs",
+	"user-id":        "BECS: the APCA user ID the bank gave the debit user, 6 digits",
+	"user-name":      "BECS: the debit user's name as the bank knows it, up to 26 characters",
+	"bank":           "BECS: the debit user's bank, its 3-letter code (CBA, WBC...)",
+	"description":    "BECS: the entries' description on statements, up to 12 characters",
+	"trace-bsb":      "BECS: the BSB of the debit user's account returns go to (062-000)",
+	"trace-account":  "BECS: the account number returns go to",
+	"remitter":       "BECS: the remitter's name on the customers' statements, up to 16 characters",
+	"self-balancing": "BECS: end each file with a credit to the trace account, as some banks require",
 }
 
 // flagOf is the flag of the admin commands that gives the field an error's target names.
@@ -461,7 +471,7 @@ func flagOf(target string) string {
 
 func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) > 0 && isHelp(args[0]) || len(args) > 1 && isHelp(args[1]) {
-		return help{"usage:\n" + adminUsage + "Run \"pyng admin NOUN VERB -h\" for a command's flags."}
+		return help{"usage:\n" + adminUsage + becsUsage + "\nRun \"pyng admin NOUN VERB -h\" for a command's flags."}
 	}
 	if len(args) < 2 {
 		return usageError{"admin needs a noun and a verb, for example: admin org create --name NAME"}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/storage"
+)
+
+// "pyng admin NOUN VERB -h" shows one command's flags: set-rail's help must say what it does and
+// what its flags are.
+func TestSetRailHelpDescribesItsFlags(t *testing.T) {
+	code, out, errOut := runPyng(t, "admin", "site", "set-rail", "-h")
+	if code != 0 || out != "" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	if !strings.Contains(errOut, "--rail") || !strings.Contains(errOut, "becs") {
+		t.Errorf("set-rail -h gives no synopsis of its flags: %q", errOut[:min(len(errOut), 120)])
+	}
+	for _, flag := range []string{"user-id", "trace-bsb", "rail"} {
+		i := strings.Index(errOut, "-"+flag+" string\n")
+		if i < 0 {
+			continue
+		}
+		rest := errOut[i+len("-"+flag+" string\n"):]
+		line, _, _ := strings.Cut(rest, "\n")
+		if d := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(line), "(required)")); d == "" {
+			t.Errorf("-%s has no description in set-rail -h", flag)
+		}
+	}
+}
+
+// "pyng admin -h" lists the admin commands (README), set-rail, becs and bsb import among them.
+func TestAdminHelpListsEveryCommand(t *testing.T) {
+	code, _, errOut := runPyng(t, "admin", "-h")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"site set-rail", "becs files list", "bsb import"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("admin -h does not list %q", want)
+		}
+	}
+}
+
+// Asking the becs commands for help is not a usage mistake.
+func TestBECSHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"admin", "becs", "-h"}, {"admin", "becs", "files", "-h"}} {
+		if code, _, errOut := runPyng(t, args...); code != 0 {
+			t.Errorf("pyng %v: exit %d, %q; want the becs usage and exit 0", args, code, errOut)
+		}
+	}
+}
+
+// "site set-rail --rail sandbox" with the BECS debit user's flags is refused: it used to drop them.
+func TestSetRailSandboxRefusesTheDebitUsersFlags(t *testing.T) {
+	db := "-database-url=" + dbtest.URL(t, "sqlite")
+	key := "-encryption-key=" + dbtest.KeyRing
+	site := newSiteByCommand(t, db)
+	code, out, _ := runPyng(t, "admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "sandbox", "--user-id", "123456")
+	if code == 0 {
+		t.Errorf("set-rail --rail sandbox --user-id 123456 = exit 0, %q: the flag was ignored", out)
+	}
+}
+
+// "becs files lodged FILEID --site OTHER" is refused: it took --site (files list's flag) and
+// ignored it, recording the file of another site lodged, and its rows succeeded.
+func TestBECSCommandsOfOneFileRefuseASite(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.URL(t, "sqlite")
+	db := "-database-url=" + url
+	key := "-encryption-key=" + dbtest.KeyRing
+	site := newSiteByCommand(t, db)
+	other := newSiteByCommand(t, db)
+	user := []string{"--user-id", "123456", "--user-name", "ACME PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
+		"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "ACME"}
+	if code, _, errOut := runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs"}, user...)...); code != 0 {
+		t.Fatal(errOut)
+	}
+	store, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	service, err := app.NewService(ctx, store, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := store.GetSite(ctx, site.SiteID)
+	if _, err := service.Invite(ctx, s, "C1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.SimulateSignup(ctx, s, "C1"); err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := service.SubmitBatch(ctx, s, billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 1234}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	r, err := becs.Open(ctx, store.Conn(), billing.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := r.Cut(ctx, mustLocation(t))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("Cut = %+v, %v", files, err)
+	}
+	code, out, errOut := runPyng(t, "admin", "becs", "files", "lodged", files[0].ID, db, key, "--site", other.SiteID)
+	if code == 0 {
+		t.Errorf("files lodged %s --site %s (a file of %s) = exit 0, %q %q: --site was ignored and the file recorded lodged",
+			files[0].ID, other.SiteID, site.SiteID, strings.TrimSpace(out), errOut)
+	}
+}

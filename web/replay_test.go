@@ -1,0 +1,46 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+)
+
+// Replaying the confirmation of a signup, or of a revocation, changes nothing and says why.
+func TestReplayedConfirmationsChangeNothing(t *testing.T) {
+	f := setup(t, "sqlite")
+	l, tok := f.invite(t)
+	s := f.openForm(t, tok)
+	f.post(t, "/signup", validForm(tok), s, nil).status(t, http.StatusSeeOther)
+	linked := f.link(t, l.ID)
+	other := validForm(tok)
+	other.Set("bsb", "083-004")
+	other.Set("accountNumber", "99999999")
+	f.post(t, "/signup", other, s, nil).status(t, http.StatusConflict)
+	f.unchanged(t, linked)
+
+	_, agreement := f.linked(t)
+	confirm := f.get(t, "/agreement/revoke?token="+url.QueryEscape(agreement))
+	rs := sessionFrom(t, confirm)
+	f.post(t, "/agreement/revoke", url.Values{"token": {agreement}, "confirm": {"yes"}}, rs, nil).status(t, http.StatusSeeOther)
+	f.post(t, "/agreement/revoke", url.Values{"token": {agreement}, "confirm": {"yes"}}, rs, nil).status(t, http.StatusConflict)
+}
+
+// Invalid bank details are refused beside their field, whatever their spelling.
+func TestInvalidBankDetailsAreRefusedWhateverTheirSpelling(t *testing.T) {
+	f := setup(t, "sqlite")
+	for _, c := range []struct{ field, value string }{
+		{"bsb", "06200"}, {"bsb", "0620001"}, {"bsb", "062.000"}, {"bsb", "０６２０００"}, {"bsb", "06２000"},
+		{"accountNumber", "1234"}, {"accountNumber", "1234567890"}, {"accountNumber", "000000"}, {"accountNumber", "1234\t5678"},
+		{"accountNumber", "+12345"},
+	} {
+		l, tok := f.invite(t)
+		form := validForm(tok)
+		form.Set(c.field, c.value)
+		p := f.post(t, "/signup", form, f.openForm(t, tok), nil)
+		if p.Status != http.StatusBadRequest {
+			t.Errorf("%s=%q: status %d, want 400", c.field, c.value, p.Status)
+		}
+		f.unchanged(t, f.link(t, l.ID))
+	}
+}
