@@ -156,8 +156,9 @@ const (
 
 // ResealWebhookEndpoints seals again, with the current key of the ring, the secrets of every
 // webhook endpoint that holds one in plaintext or sealed with another key, and returns how many
-// endpoints it sealed. Each endpoint is resealed in a transaction of its own that holds it
-// (UpdateWebhookEndpoint), so a change made meanwhile, a rotation of its secret say, is kept.
+// endpoints it sealed. Each endpoint is resealed in a transaction of its own that holds it, so a
+// change made meanwhile, a rotation of its secret say, is kept, and of two runs at once one
+// reseals it.
 func (s *Store) ResealWebhookEndpoints(ctx context.Context) (int, error) {
 	n := 0
 	page := driver.Page{Limit: 500}
@@ -172,19 +173,54 @@ func (s *Store) ResealWebhookEndpoints(ctx context.Context) (int, error) {
 				return n, err
 			}
 			for _, e := range endpoints {
-				if !s.keys.Stale(e.Secret) && (e.PreviousSecret == "" || !s.keys.Stale(e.PreviousSecret)) {
+				if !s.staleEndpoint(e) {
 					continue
 				}
-				if _, err := s.UpdateWebhookEndpoint(ctx, e.Endpoint.ID, func(*billing.WebhookEndpoint) error { return nil }); err != nil &&
-					!errors.Is(err, billing.ErrNotFound) { // deleted meanwhile
+				resealed, err := s.resealEndpoint(ctx, e.Endpoint.ID)
+				if err != nil {
 					return n, fmt.Errorf("webhook endpoint %s: %w", e.Endpoint.ID, err)
 				}
-				n++
+				if resealed {
+					n++
+				}
 			}
 		}
 		last := sites[len(sites)-1]
 		page.AfterCreatedAt, page.AfterID = last.CreatedAt, last.ID
 	}
+}
+
+// staleEndpoint reports whether a stored endpoint holds a secret in plaintext or sealed with
+// another key than the ring's current one.
+func (s *Store) staleEndpoint(e driver.StoredEndpoint) bool {
+	return s.keys.Stale(e.Secret) || e.PreviousSecret != "" && s.keys.Stale(e.PreviousSecret)
+}
+
+// resealEndpoint seals the endpoint's secrets again in a transaction that holds it, if they are
+// still stale then: of two rotations at once, one reseals it. It reports whether it did; an
+// endpoint deleted meanwhile is not.
+func (s *Store) resealEndpoint(ctx context.Context, id string) (bool, error) {
+	resealed := false
+	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		locked, err := tx.LockWebhookEndpoint(ctx, id)
+		if errors.Is(interpret(err), billing.ErrNotFound) || err == nil && !s.staleEndpoint(locked) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		e, err := s.openEndpoint(locked)
+		if err != nil {
+			return err
+		}
+		stored, err := s.sealEndpoint(e)
+		if err != nil {
+			return err
+		}
+		resealed, err = tx.UpdateWebhookEndpoint(ctx, stored)
+		return err
+	})
+	return resealed, err
 }
 
 // sealEndpoint seals the endpoint's secrets for storing.
