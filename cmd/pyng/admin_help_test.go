@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 
-	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
-	"github.com/pyng/receivables/rail/becs"
-	"github.com/pyng/receivables/storage"
 )
 
 // "pyng admin NOUN VERB -h" shows one command's flags: set-rail's help must say what it does and
@@ -71,51 +67,18 @@ func TestSetRailSandboxRefusesTheDebitUsersFlags(t *testing.T) {
 // "becs files lodged FILEID --site OTHER" is refused: it took --site (files list's flag) and
 // ignored it, recording the file of another site lodged, and its rows succeeded.
 func TestBECSCommandsOfOneFileRefuseASite(t *testing.T) {
-	ctx := context.Background()
 	url := dbtest.URL(t, "sqlite")
 	db := "-database-url=" + url
 	key := "-encryption-key=" + dbtest.KeyRing
 	site := newSiteByCommand(t, db)
 	other := newSiteByCommand(t, db)
-	user := []string{"--user-id", "123456", "--user-name", "ACME PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
-		"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "ACME"}
-	if code, _, errOut := runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs"}, user...)...); code != 0 {
+	if code, _, errOut := runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs"}, debitUserArgs...)...); code != 0 {
 		t.Fatal(errOut)
 	}
-	store, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	service, err := app.NewService(ctx, store, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, _ := store.GetSite(ctx, site.SiteID)
-	if _, err := service.Invite(ctx, s, "C1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := service.SimulateSignup(ctx, s, "C1"); err != nil {
-		t.Fatal(err)
-	}
-	b, _, err := service.SubmitBatch(ctx, s, billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 1234}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-		t.Fatal(err)
-	}
-	r, err := becs.Open(ctx, store.Conn(), billing.SystemClock{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := r.Cut(ctx, mustLocation(t))
-	if err != nil || len(files) != 1 {
-		t.Fatalf("Cut = %+v, %v", files, err)
-	}
-	code, out, errOut := runPyng(t, "admin", "becs", "files", "lodged", files[0].ID, db, key, "--site", other.SiteID)
+	file := cutBECSFile(t, url, site.SiteID, billing.SystemClock{}, 1234).file
+	code, out, errOut := runPyng(t, "admin", "becs", "files", "lodged", file.ID, db, key, "--site", other.SiteID)
 	if code == 0 {
 		t.Errorf("files lodged %s --site %s (a file of %s) = exit 0, %q %q: --site was ignored and the file recorded lodged",
-			files[0].ID, other.SiteID, site.SiteID, strings.TrimSpace(out), errOut)
+			file.ID, other.SiteID, site.SiteID, strings.TrimSpace(out), errOut)
 	}
 }

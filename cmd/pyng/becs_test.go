@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
@@ -32,8 +34,6 @@ func TestBECSAdminCommands(t *testing.T) {
 
 			site := newSiteByCommand(t, db)
 
-			user := []string{"--user-id", "123456", "--user-name", "ACME PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
-				"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "ACME"}
 			setRail := func(extra ...string) (int, string, string) {
 				return runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID}, extra...)...)
 			}
@@ -42,16 +42,16 @@ func TestBECSAdminCommands(t *testing.T) {
 				want string
 			}{
 				{[]string{"--rail", "becs"}, "--user-id, --user-name"},
-				{append(append([]string{"--rail", "becs"}, user...), "--user-id", "12"), "user"},
-				{append(append([]string{"--rail", "becs"}, user...), "--trace-bsb", "06200"), "BSB"},
-				{append(append([]string{"--rail", "becs"}, user...), "--remitter", "ÄCME"), "emitter"},
+				{append(append([]string{"--rail", "becs"}, debitUserArgs...), "--user-id", "12"), "user"},
+				{append(append([]string{"--rail", "becs"}, debitUserArgs...), "--trace-bsb", "06200"), "BSB"},
+				{append(append([]string{"--rail", "becs"}, debitUserArgs...), "--remitter", "ÄCME"), "emitter"},
 				{[]string{"--rail", "swift"}, "--rail"},
 			} {
 				if code, out, errOut := setRail(bad.args...); code != 2 || out != "" || !strings.Contains(errOut, bad.want) {
 					t.Errorf("set-rail %v = %d, %q, %q; want 2 and a message naming %q", bad.args, code, out, errOut, bad.want)
 				}
 			}
-			code, out, errOut := setRail(append(append([]string{"--rail", "becs"}, user...), "--self-balancing")...)
+			code, out, errOut := setRail(append(append([]string{"--rail", "becs"}, debitUserArgs...), "--self-balancing")...)
 			var set struct {
 				SiteID, Rail string
 				DebitUser    struct {
@@ -65,40 +65,10 @@ func TestBECSAdminCommands(t *testing.T) {
 			}
 
 			// A batch of the site, executed and cut, as the server's jobs would.
-			store, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
-			service, err := app.NewService(ctx, store, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := store.GetSite(ctx, site.SiteID)
-			if err != nil || s.Rail != "becs" {
-				t.Fatalf("site = %+v, %v", s, err)
-			}
-			if _, err := service.Invite(ctx, s, "C1"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := service.SimulateSignup(ctx, s, "C1"); err != nil {
-				t.Fatal(err)
-			}
-			b, _, err := service.SubmitBatch(ctx, s, billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{
-				{Reference: "R1", CustomerReference: "C1", Amount: 1234}, {Reference: "R2", CustomerReference: "C1", Amount: 5678}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-				t.Fatal(err)
-			}
-			r, err := becs.Open(ctx, store.Conn(), billing.SystemClock{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			files, err := r.Cut(ctx, mustLocation(t))
-			if err != nil || len(files) != 1 {
-				t.Fatalf("Cut = %+v, %v", files, err)
+			cut := cutBECSFile(t, url, site.SiteID, billing.SystemClock{}, 1234, 5678)
+			service, s, r, files := cut.service, cut.site, cut.rail, []becs.File{cut.file}
+			if s.Rail != "becs" {
+				t.Fatalf("site = %+v", s)
 			}
 
 			code, out, errOut = runPyng(t, "admin", "becs", "files", "list", db, key, "--site", site.SiteID)
@@ -251,47 +221,11 @@ func TestBECSFilesLodgedRefusesAFileTooLateToLodge(t *testing.T) {
 			key := "-encryption-key=" + dbtest.KeyRing
 
 			site := newSiteByCommand(t, db)
-			code, out, errOut := runPyng(t, "admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs",
-				"--user-id", "123456", "--user-name", "ACME PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
-				"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "ACME")
+			code, out, errOut := runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs"}, debitUserArgs...)...)
 			decodeOne(t, code, out, errOut, new(struct{ SiteID string }))
 
-			store, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
-			clock := clocktest.At(time.Now().Add(-2 * billing.RowDeadline))
-			service, err := app.NewService(ctx, store, clock, billing.DefaultInvitationTTL, 0, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := store.GetSite(ctx, site.SiteID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := service.Invite(ctx, s, "C1"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := service.SimulateSignup(ctx, s, "C1"); err != nil {
-				t.Fatal(err)
-			}
-			b, _, err := service.SubmitBatch(ctx, s, billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{
-				{Reference: "R1", CustomerReference: "C1", Amount: 1234}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-				t.Fatal(err)
-			}
-			r, err := becs.Open(ctx, store.Conn(), clock)
-			if err != nil {
-				t.Fatal(err)
-			}
-			files, err := r.Cut(ctx, mustLocation(t))
-			if err != nil || len(files) != 1 {
-				t.Fatalf("Cut = %+v, %v", files, err)
-			}
+			cut := cutBECSFile(t, url, site.SiteID, clocktest.At(time.Now().Add(-2*billing.RowDeadline)), 1234)
+			r, files := cut.rail, []becs.File{cut.file}
 			if !files[0].LodgeBy().Before(time.Now()) {
 				t.Fatalf("the file may be lodged until %v; want a time passed", files[0].LodgeBy())
 			}
@@ -318,4 +252,55 @@ func newSiteByCommand(t *testing.T, db string) (site struct{ SiteID string }) {
 	code, out, errOut = runPyng(t, "admin", "site", "create", db, "--org", org.OrganisationID, "--name", "Acme")
 	decodeOne(t, code, out, errOut, &site)
 	return site
+}
+
+// debitUserArgs are the flags of a valid debit user for "site set-rail --rail becs".
+var debitUserArgs = []string{"--user-id", "123456", "--user-name", "ACME PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
+	"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "ACME"}
+
+// cutFile is a BECS site's one file and the service, site and rail it was cut with.
+type cutFile struct {
+	service *billing.Service
+	site    billing.Site
+	rail    *becs.Rail
+	file    becs.File
+}
+
+// cutBECSFile links customer C1 at the site, on the BECS rail, of the database at url, submits
+// batch B1 of one row a amount, executes it and cuts its file as the server's jobs would, all on
+// clock.
+func cutBECSFile(t *testing.T, url, siteID string, clock billing.Clock, amounts ...int64) cutFile {
+	t.Helper()
+	ctx := context.Background()
+	store, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	service, err := app.NewService(ctx, store, clock, billing.DefaultInvitationTTL, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, err := store.GetSite(ctx, siteID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apptest.LinkedCustomer(t, service, site, "C1")
+	rows := make([]billing.RowRequest, len(amounts))
+	for i, a := range amounts {
+		rows[i] = billing.RowRequest{Reference: fmt.Sprintf("R%d", i+1), CustomerReference: "C1", Amount: a}
+	}
+	b := apptest.SubmitBatch(t, service, site, "B1", rows...)
+	if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	r, err := becs.Open(ctx, store.Conn(), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := r.Cut(ctx, mustLocation(t))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("Cut = %+v, %v", files, err)
+	}
+	return cutFile{service: service, site: site, rail: r, file: files[0]}
 }
