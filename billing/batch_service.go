@@ -99,12 +99,9 @@ func (s *Service) markLinkedAgain(ctx context.Context, siteID string, rows []Row
 			refs = append(refs, r.CustomerReference)
 		}
 	}
-	if len(refs) == 0 {
-		return nil
-	}
-	linked, err := s.batches.LinkedCustomers(ctx, siteID, refs)
+	linked, err := s.linkedNow(ctx, siteID, refs)
 	if err != nil {
-		return fmt.Errorf("linked customers: %w", err)
+		return err
 	}
 	for i, r := range rows {
 		rows[i].CustomerLinkedNow = r.FailureReason == FailureCustomerNotActive && linked[r.CustomerReference]
@@ -280,20 +277,31 @@ func (s *Service) withdrawUnsent(ctx context.Context, l Link) error {
 	return nil
 }
 
+// linkedNow reports which of the customer references have a linked link at the site now, asking
+// the store once, for each reference once; for none, it asks nothing.
+func (s *Service) linkedNow(ctx context.Context, siteID string, refs []string) (map[string]bool, error) {
+	refs = slices.Compact(slices.Sorted(slices.Values(refs)))
+	if len(refs) == 0 {
+		return map[string]bool{}, nil
+	}
+	linked, err := s.batches.LinkedCustomers(ctx, siteID, refs)
+	if err != nil {
+		return nil, fmt.Errorf("linked customers: %w", err)
+	}
+	return linked, nil
+}
+
 // dropRevoked marks the rows whose customer is no longer linked at the site as unlinked.
 func (s *Service) dropRevoked(ctx context.Context, site Site, rows []PendingRow) error {
 	var refs []string
 	for _, p := range rows {
-		if p.Linked && !slices.Contains(refs, p.CustomerReference) {
+		if p.Linked {
 			refs = append(refs, p.CustomerReference)
 		}
 	}
-	if len(refs) == 0 {
-		return nil
-	}
-	linked, err := s.batches.LinkedCustomers(ctx, site.ID, refs)
+	linked, err := s.linkedNow(ctx, site.ID, refs)
 	if err != nil {
-		return fmt.Errorf("linked customers: %w", err)
+		return err
 	}
 	for i := range rows {
 		rows[i].Linked = rows[i].Linked && linked[rows[i].CustomerReference]
@@ -368,16 +376,13 @@ func (s *Service) queuedOfRevoked(ctx context.Context, site Site, pending []Pend
 	}
 	var refs []string
 	for _, o := range answers {
-		if ref := customerOf[o.Key]; o.Queued && !slices.Contains(refs, ref) {
-			refs = append(refs, ref)
+		if o.Queued {
+			refs = append(refs, customerOf[o.Key])
 		}
 	}
-	if len(refs) == 0 {
-		return answers, nil, nil
-	}
-	linked, err := s.batches.LinkedCustomers(ctx, site.ID, refs)
+	linked, err := s.linkedNow(ctx, site.ID, refs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("linked customers: %w", err)
+		return nil, nil, err
 	}
 	for _, o := range answers {
 		if o.Queued && !linked[customerOf[o.Key]] {
