@@ -226,8 +226,13 @@ func scanFile(row storage.Scanner) (File, error) {
 
 // Files returns the site's files, oldest first.
 func (r *Rail) Files(ctx context.Context, siteID string) ([]File, error) {
+	return r.filesWhere(ctx, `site_id = $1 ORDER BY cut_at, id`, siteID)
+}
+
+// filesWhere returns the files the condition (and order) selects.
+func (r *Rail) filesWhere(ctx context.Context, condition string, args ...any) ([]File, error) {
 	var files []File
-	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE site_id = $1 ORDER BY cut_at, id`), []any{siteID},
+	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE `+condition), args,
 		func(row storage.Scanner) error {
 			f, err := scanFile(row)
 			files = append(files, f)
@@ -317,14 +322,8 @@ func (r *Rail) Deliver(ctx context.Context, dest Destination) (delivered, expire
 		defer delivering.Unlock()
 	}
 	delivered, expired, err = r.publishDelivered(ctx, dest)
-	var files []File
-	if qerr := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files
-WHERE delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_at, id`), nil,
-		func(row storage.Scanner) error {
-			f, err := scanFile(row)
-			files = append(files, f)
-			return err
-		}); qerr != nil {
+	files, qerr := r.filesWhere(ctx, `delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_at, id`)
+	if qerr != nil {
 		return delivered, expired, errors.Join(err, fmt.Errorf("becs rail: files to deliver: %w", qerr))
 	}
 	for _, f := range files {
@@ -404,14 +403,7 @@ func (r *Rail) stageAndMark(ctx context.Context, s storage.Statements, dest Dest
 // failure of the destination, cut short the delivery between its mark and its publication), and
 // returns those it published and those too late to be.
 func (r *Rail) publishDelivered(ctx context.Context, dest Destination) (done, expired []File, err error) {
-	var files []File
-	err = r.conn.Query(ctx, `SELECT `+fileColumns+` FROM becs_files
-WHERE published_at IS NULL AND delivered_at IS NOT NULL AND removed_at IS NULL ORDER BY delivered_at, id`, nil,
-		func(row storage.Scanner) error {
-			f, err := scanFile(row)
-			files = append(files, f)
-			return err
-		})
+	files, err := r.filesWhere(ctx, `published_at IS NULL AND delivered_at IS NOT NULL AND removed_at IS NULL ORDER BY delivered_at, id`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("becs rail: files to publish: %w", err)
 	}
