@@ -64,26 +64,19 @@ WHERE cut_at <= $1 AND content <> '' AND (delivered_at IS NOT NULL OR earliest_d
 // RemoveErasedCopies has dest remove the copies it keeps of the files whose content was erased
 // (EraseAccounts), the outbox's, once each, and returns how many files' copies it removed.
 func (r *Rail) RemoveErasedCopies(ctx context.Context, dest Destination) (int, error) {
-	var ids []string
-	err := r.conn.Query(ctx, `SELECT id FROM becs_files WHERE content = '' AND removed_at IS NULL ORDER BY cut_at, id`, nil,
-		func(row storage.Scanner) error {
-			var id string
-			err := row.Scan(&id)
-			ids = append(ids, id)
-			return err
-		})
+	files, err := r.filesWhere(ctx, `content = '' AND removed_at IS NULL ORDER BY cut_at, id`)
 	if err != nil {
 		return 0, fmt.Errorf("becs rail: files erased: %w", err)
 	}
-	for i, id := range ids {
-		if err := dest.Remove(ctx, File{ID: id}.Name()); err != nil {
-			return i, fmt.Errorf("becs rail: remove the copies of erased file %s from %s: %w", id, dest, err)
+	for i, f := range files {
+		if err := dest.Remove(ctx, f.Name()); err != nil {
+			return i, fmt.Errorf("becs rail: remove the copies of erased file %s from %s: %w", f.ID, dest, err)
 		}
-		if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2 WHERE id = $1`), id, r.clock.Now().UnixMilli()); err != nil {
-			return i, fmt.Errorf("becs rail: record the copies of file %s removed: %w", id, err)
+		if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2 WHERE id = $1`), f.ID, r.clock.Now().UnixMilli()); err != nil {
+			return i, fmt.Errorf("becs rail: record the copies of file %s removed: %w", f.ID, err)
 		}
 	}
-	return len(ids), nil
+	return len(files), nil
 }
 
 // sealedTable is a table of the rail's that holds sealed columns.

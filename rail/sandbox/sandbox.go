@@ -6,7 +6,6 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/pyng/receivables/rail"
@@ -47,17 +46,19 @@ func Outcome(amount int64) rail.Failure {
 // when its row expires.
 func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
 	now := r.Clock.Now()
+	var taken []rail.Debit
 	var refused []rail.Outcome
-	debits = slices.DeleteFunc(slices.Clone(debits), func(d rail.Debit) bool {
-		late := !d.Deadline.IsZero() && !now.Add(r.SettlementDelay).Before(d.Deadline)
-		if late {
+	for _, d := range debits {
+		if !d.Deadline.IsZero() && !now.Add(r.SettlementDelay).Before(d.Deadline) {
 			refused = append(refused, rail.Outcome{Key: d.Key, Queued: true, SettlesAt: d.Deadline})
+			continue
 		}
-		return late
-	})
-	if len(debits) == 0 {
+		taken = append(taken, d)
+	}
+	if len(taken) == 0 {
 		return refused, nil
 	}
+	debits = taken
 	entries := make([]Entry, len(debits))
 	keys := make([]string, len(debits))
 	for i, d := range debits {
