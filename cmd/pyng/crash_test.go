@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +27,26 @@ const apiVersion = "urn:pyng:api:billing:version:v1"
 type process struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
+}
+
+// lockedBuffer is a process's stderr, which a test reads while the process still writes it (the
+// copying goroutine of os/exec): a bytes.Buffer read then is a data race.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startServer starts the binary on databaseURL with env added, and waits until it answers.
@@ -50,7 +70,7 @@ func launchServer(t *testing.T, bin, databaseURL string, env ...string) (*proces
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, base: "http://" + addr, stderr: &bytes.Buffer{}}
+	p := &process{cmd: cmd, base: "http://" + addr, stderr: &lockedBuffer{}}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
