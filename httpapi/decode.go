@@ -61,7 +61,17 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, dst any, need body, 
 		return billing.Errorf(billing.CodeUnsupportedMediaType, "Content-Type",
 			"Send the request body as JSON, with Content-Type: application/json.")
 	}
-	return decodeError(data, json.Unmarshal(data, dst, append([]json.Options{json.RejectUnknownMembers(true)}, opts...)...))
+	opts = append([]json.Options{json.RejectUnknownMembers(true)}, opts...)
+	err = json.Unmarshal(data, dst, opts...)
+	if err != nil {
+		// The decoder stops at the first problem it meets, which may be a member's (unknown, or of
+		// the wrong type) before the body turns out not to be JSON at all: such a body is answered
+		// as malformed, not as a problem of a member the partner would then fix in vain.
+		if whole := json.Unmarshal(data, new(jsontext.Value), opts...); whole != nil {
+			err = whole
+		}
+	}
+	return decodeError(data, err)
 }
 
 // decodeError is the error of decoding the request body data, err (nil when err is).

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"path"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -130,13 +131,13 @@ func (a *server) routes() {
 
 	const site = "/billing/sites/{siteId}"
 	a.handle("POST "+site+"/customers/invitations", billing.ScopeCustomersInvite, a.invite)
-	a.handle("GET "+site+"/customers", billing.ScopeCustomersRead, a.listLinks)
+	a.handle("GET "+site+"/customers", billing.ScopeCustomersRead, a.listLinks, "cursor", "limit", "state")
 	a.handle("GET "+site+"/customers/{customerReference}", billing.ScopeCustomersRead, a.getLink)
 	a.handle("POST "+site+"/customers/{customerReference}/revoke", billing.ScopeCustomersRevoke, a.revokeLink)
 	a.handle("POST "+site+"/batches", billing.ScopeBatchesWrite, a.submitBatch)
-	a.handle("GET "+site+"/batches", billing.ScopeBatchesRead, a.listBatches)
-	a.handle("GET "+site+"/batches/{batchReference}", billing.ScopeBatchesRead, a.getBatch)
-	a.handle("GET "+site+"/events", billing.ScopeEventsRead, a.listEvents)
+	a.handle("GET "+site+"/batches", billing.ScopeBatchesRead, a.listBatches, "cursor", "limit")
+	a.handle("GET "+site+"/batches/{batchReference}", billing.ScopeBatchesRead, a.getBatch, "rowState")
+	a.handle("GET "+site+"/events", billing.ScopeEventsRead, a.listEvents, "after", "limit", "type")
 	const endpoint = site + "/webhook-endpoints/{endpointId}"
 	a.handle("POST "+site+"/webhook-endpoints", billing.ScopeWebhooksManage, a.createWebhookEndpoint)
 	a.handle("GET "+site+"/webhook-endpoints", billing.ScopeWebhooksManage, a.listWebhookEndpoints)
@@ -144,7 +145,7 @@ func (a *server) routes() {
 	a.handle("PATCH "+endpoint, billing.ScopeWebhooksManage, a.updateWebhookEndpoint)
 	a.handle("DELETE "+endpoint, billing.ScopeWebhooksManage, a.deleteWebhookEndpoint)
 	a.handle("POST "+endpoint+"/secret-rotation", billing.ScopeWebhooksManage, a.rotateWebhookSecret)
-	a.handle("GET "+endpoint+"/deliveries", billing.ScopeWebhooksManage, a.listDeliveries)
+	a.handle("GET "+endpoint+"/deliveries", billing.ScopeWebhooksManage, a.listDeliveries, "cursor", "limit")
 	a.handle("POST "+endpoint+"/deliveries/{deliveryId}/retry", billing.ScopeWebhooksManage, a.retryDelivery)
 	if a.cfg.Sandbox {
 		a.handle("POST "+site+"/sandbox/webhook-endpoints/{endpointId}/test", billing.ScopeWebhooksManage, a.simulateWebhookTest)
@@ -172,10 +173,11 @@ type billingFunc func(w http.ResponseWriter, r *http.Request) (atSite, error)
 type atSite func(site billing.Site) (result, error)
 
 // handle registers a /billing/ route behind the gates every such route shares: the bearer token
-// and its scope, the API version, then, once the handler has read the request, the site.
-func (a *server) handle(pattern string, scope billing.Scope, f billingFunc) {
+// and its scope, the API version, then, once the handler has read the request, the site and the
+// query string, which may hold only the route's params.
+func (a *server) handle(pattern string, scope billing.Scope, f billingFunc, params ...string) {
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		res, err := a.gate(w, r, scope, f)
+		res, err := a.gate(w, r, scope, f, params)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -191,7 +193,7 @@ func (a *server) handle(pattern string, scope billing.Scope, f billingFunc) {
 
 // gate passes a /billing/ request through the checks in order and, if it passes them all, acts at
 // its site.
-func (a *server) gate(w http.ResponseWriter, r *http.Request, scope billing.Scope, f billingFunc) (result, error) {
+func (a *server) gate(w http.ResponseWriter, r *http.Request, scope billing.Scope, f billingFunc, params []string) (result, error) {
 	caller, err := a.authenticate(w, r, scope)
 	if err != nil {
 		return result{}, err
@@ -207,7 +209,7 @@ func (a *server) gate(w http.ResponseWriter, r *http.Request, scope billing.Scop
 	if err != nil {
 		return result{}, err
 	}
-	if err := checkQuery(r.URL.RawQuery); err != nil {
+	if err := checkQuery(r.URL.RawQuery, params); err != nil {
 		return result{}, err
 	}
 	return act(site)
@@ -216,8 +218,10 @@ func (a *server) gate(w http.ResponseWriter, r *http.Request, scope billing.Scop
 // checkQuery refuses a query string that does not decode, naming the parameter as target:
 // net/url drops such a parameter silently, which would answer as if it had not been sent (the
 // first page, the default limit). It parses as url.ParseQuery does, so a query it lets through
-// reads the same in every handler.
-func checkQuery(raw string) error {
+// reads the same in every handler. A parameter that is not one of params is refused too, as an
+// unknown member of a body is: a misspelt ?limt=5 would otherwise answer the default page.
+func checkQuery(raw string, params []string) error {
+	var unknown error
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
@@ -234,8 +238,15 @@ func checkQuery(raw string) error {
 			return billing.Errorf(billing.CodeInvalidField, key, "The query parameter "+key+
 				" is not well-formed: percent-encode reserved characters (%XX) and separate parameters with &.")
 		}
+		if !slices.Contains(params, key) && unknown == nil {
+			takes := "This route takes no query parameter."
+			if len(params) > 0 {
+				takes = "This route takes " + strings.Join(params, ", ") + "."
+			}
+			unknown = billing.Errorf(billing.CodeUnknownField, quoted(key), "The query parameter "+quoted(key)+" is unknown. "+takes)
+		}
 	}
-	return nil
+	return unknown // after every parameter is found well-formed, as a body's syntax comes before its members
 }
 
 // checkVersion enforces the Pyng-Api-Version header.

@@ -23,9 +23,16 @@ func TestControlCharactersAndInvalidUTF8AreRefusedOnEachEngine(t *testing.T) {
 		if created.Status != http.StatusCreated {
 			t.Fatalf("create endpoint: %d %s", created.Status, created.Body)
 		}
-		var body struct{ Data struct{ ID string } }
+		var body struct {
+			Data struct {
+				EndpointID string `json:"endpointId"`
+			}
+		}
 		created.JSON(t, &body)
-		endpoint := body.Data.ID
+		endpoint := body.Data.EndpointID
+		if endpoint == "" {
+			t.Fatalf("no endpointId in %s", created.Body)
+		}
 		for _, bad := range []struct{ name, json, raw string }{
 			{"NUL", `\u0000`, "\x00"},
 			{"an escape", `\u001b`, "\x1b"},
