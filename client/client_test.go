@@ -185,8 +185,8 @@ func TestBatchesThroughTheClient(t *testing.T) {
 		b := must(site.AwaitBatch(ctx, "B-1", 20*time.Millisecond))(t)
 		want := []client.Row{
 			{RowReference: "R1", CustomerReference: "ACME-001", Amount: 12000, State: client.RowSucceeded},
-			{RowReference: "R2", CustomerReference: "ACME-001", Amount: 4552, State: client.RowFailed, FailureReason: client.FailureAccountClosed},
-			{RowReference: "R3", CustomerReference: "NOBODY", Amount: 9900, State: client.RowFailed, FailureReason: client.FailureCustomerNotActive},
+			{RowReference: "R2", CustomerReference: "ACME-001", Amount: 4552, State: client.RowFailed, FailureReason: client.FailureAccountClosed, Retryable: new(false)},
+			{RowReference: "R3", CustomerReference: "NOBODY", Amount: 9900, State: client.RowFailed, FailureReason: client.FailureCustomerNotActive, Retryable: new(false)},
 		}
 		for i := range b.Rows {
 			if b.Rows[i].OutcomeAt == 0 {
@@ -194,7 +194,7 @@ func TestBatchesThroughTheClient(t *testing.T) {
 			}
 			b.Rows[i].OutcomeAt = 0
 		}
-		if !slices.Equal(b.Rows, want) || b.CompletedAt == 0 ||
+		if !reflect.DeepEqual(b.Rows, want) || b.CompletedAt == 0 ||
 			b.Summary != (client.BatchSummary{Succeeded: client.StateTotal{Count: 1, Amount: 12000}, Failed: client.StateTotal{Count: 2, Amount: 14452}}) {
 			t.Errorf("completed batch = %+v\nwant rows %+v", b, want)
 		}
@@ -231,7 +231,7 @@ func TestSimulateDeadlineExpiresTheOpenRows(t *testing.T) {
 			{RowReference: "R1", CustomerReference: "ACME-001", Amount: 5000},
 		}}))(t)
 		b := must(site.SimulateDeadline(ctx, "D-1"))(t)
-		if b.State != client.BatchCompleted || len(b.Rows) != 1 || b.Rows[0].FailureReason != client.FailureExpired || !b.Rows[0].Retryable {
+		if b.State != client.BatchCompleted || len(b.Rows) != 1 || b.Rows[0].FailureReason != client.FailureExpired || !b.Rows[0].IsRetryable() {
 			t.Errorf("after the deadline: %+v", b)
 		}
 	}, apptest.Options{NoJobs: true})
@@ -322,6 +322,21 @@ func TestCodesAreTheServers(t *testing.T) {
 	slices.Sort(ours)
 	if !slices.Equal(ours, server) {
 		t.Errorf("client.Codes() = %v\nbilling.Codes() = %v", ours, server)
+	}
+}
+
+func TestEventTypesAreTheServers(t *testing.T) {
+	var server, ours []string
+	for _, e := range billing.EventTypes {
+		server = append(server, string(e))
+	}
+	for _, e := range client.EventTypes() {
+		ours = append(ours, string(e))
+	}
+	slices.Sort(server)
+	slices.Sort(ours)
+	if !slices.Equal(ours, server) {
+		t.Errorf("client.EventTypes() = %v\nbilling.EventTypes = %v", ours, server)
 	}
 }
 

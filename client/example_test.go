@@ -93,7 +93,7 @@ func Example() {
 	}
 	fmt.Println(batch.State, batch.Summary.Succeeded.Count, "succeeded,", batch.Summary.Failed.Count, "failed")
 	for _, row := range batch.Rows {
-		fmt.Println(row.RowReference, row.State, row.FailureReason, row.Retryable)
+		fmt.Println(row.RowReference, row.State, row.FailureReason, row.IsRetryable())
 	}
 	// Output:
 	// ACME-001 invited true

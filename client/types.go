@@ -153,16 +153,50 @@ type StateTotal struct {
 	Amount int64 `json:"amount"`
 }
 
-// Row is one debit of a batch and its outcome. FailureReason and Retryable are meaningful only
-// when the row failed; OutcomeAt is set once it succeeded or failed.
+// ReturnReason says why the customer's bank returned a debit that had succeeded (on the BECS
+// rail, for a few business days after it succeeded).
+type ReturnReason string
+
+// The reasons a bank returns a debit. Only ReturnReferToCustomer is retryable.
+const (
+	ReturnInvalidBSB         ReturnReason = "invalidBsb"
+	ReturnPaymentStopped     ReturnReason = "paymentStopped"
+	ReturnAccountClosed      ReturnReason = "accountClosed"
+	ReturnCustomerDeceased   ReturnReason = "customerDeceased"
+	ReturnInvalidAccount     ReturnReason = "invalidAccount"
+	ReturnReferToCustomer    ReturnReason = "referToCustomer"
+	ReturnDeleted            ReturnReason = "deleted"
+	ReturnInvalidUserID      ReturnReason = "invalidUserId"
+	ReturnTechnicallyInvalid ReturnReason = "technicallyInvalid"
+)
+
+// Row is one debit of a batch and its outcome. FailureReason is set when the row failed;
+// OutcomeAt once it succeeded or failed; FileID once a rail that sends files (BECS) put it in
+// one; ReturnedAt and ReturnReason when the customer's bank returned it after it succeeded.
+// Retryable, set when the row failed or was returned, says whether the same debit may succeed
+// if submitted again.
 type Row struct {
 	RowReference      string        `json:"rowReference"`
 	CustomerReference string        `json:"customerReference"`
 	Amount            int64         `json:"amount"`
 	State             RowState      `json:"state"`
 	FailureReason     FailureReason `json:"failureReason,omitempty"`
-	Retryable         bool          `json:"retryable,omitempty"`
+	Retryable         *bool         `json:"retryable,omitempty"`
 	OutcomeAt         Timestamp     `json:"outcomeAt,omitempty"`
+	FileID            string        `json:"fileId,omitempty"`
+	ReturnedAt        Timestamp     `json:"returnedAt,omitempty"`
+	ReturnReason      ReturnReason  `json:"returnReason,omitempty"`
+}
+
+// IsRetryable reports whether the row failed or was returned and the same debit may succeed if
+// submitted again.
+func (r Row) IsRetryable() bool { return r.Retryable != nil && *r.Retryable }
+
+// RowEvent is the data of a debit.* event: the row as GET of its batch shows it, and the
+// batch's reference.
+type RowEvent struct {
+	BatchReference string `json:"batchReference"`
+	Row
 }
 
 // EventType names a kind of event.
@@ -177,11 +211,21 @@ const (
 	EventBatchAccepted           EventType = "batch.accepted"
 	EventBatchCompleted          EventType = "batch.completed"
 	EventWebhookEndpointDisabled EventType = "webhookEndpoint.disabled"
+	// EventDebitReturned is a succeeded debit returned by the customer's bank (BECS rail).
+	EventDebitReturned EventType = "debit.returned"
 	// EventWebhookTest is the sandbox's test of an endpoint, sent to that endpoint alone.
 	EventWebhookTest EventType = "webhook.test"
 	// EventAll subscribes an endpoint to every type, including types added later.
 	EventAll EventType = "*"
 )
+
+// EventTypes lists every event type above but EventAll.
+func EventTypes() []EventType {
+	return []EventType{
+		EventCustomerInvited, EventCustomerLinked, EventCustomerRevoked, EventCustomerExpired,
+		EventBatchAccepted, EventBatchCompleted, EventDebitReturned, EventWebhookEndpointDisabled, EventWebhookTest,
+	}
+}
 
 // Event is a change of state, as the events list gives it and as webhooks deliver it. Data is
 // the resource as it stood then; LinkData, BatchData and EndpointData decode it by Type.
@@ -215,6 +259,11 @@ func (e Event) LinkData() (*Link, error) {
 // BatchData is the data of a batch.* event: the batch and its summary, without rows.
 func (e Event) BatchData() (*BatchDetail, error) {
 	return eventData[BatchDetail](e, "batch.")
+}
+
+// RowData is the data of a debit.* event: the row and its batch's reference.
+func (e Event) RowData() (*RowEvent, error) {
+	return eventData[RowEvent](e, "debit.")
 }
 
 // EndpointData is the data of a webhookEndpoint.disabled or webhook.test event: the endpoint.

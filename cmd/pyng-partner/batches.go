@@ -170,7 +170,7 @@ func summarise(b *client.BatchDetail) batchSummary {
 	for _, r := range b.Rows {
 		i := slices.IndexFunc(s.Outcomes, func(o outcome) bool { return o.State == r.State && o.FailureReason == r.FailureReason })
 		if i < 0 {
-			s.Outcomes = append(s.Outcomes, outcome{State: r.State, FailureReason: r.FailureReason, Retryable: r.Retryable})
+			s.Outcomes = append(s.Outcomes, outcome{State: r.State, FailureReason: r.FailureReason, Retryable: r.IsRetryable()})
 			i = len(s.Outcomes) - 1
 		}
 		s.Outcomes[i].Count++
@@ -229,8 +229,8 @@ func showBatch(ctx context.Context, e *env, args []string) error {
 		row(w, "ROW", "CUSTOMER", "AMOUNT", "STATE", "FAILURE", "RETRYABLE", "OUTCOME AT")
 		for _, r := range b.Rows {
 			retry := "-"
-			if r.State == client.RowFailed {
-				retry = fmt.Sprint(r.Retryable)
+			if r.Retryable != nil {
+				retry = fmt.Sprint(*r.Retryable)
 			}
 			row(w, r.RowReference, r.CustomerReference, dollars(r.Amount), r.State, orDash(r.FailureReason), retry, when(r.OutcomeAt))
 		}

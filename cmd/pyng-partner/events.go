@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/pyng/receivables/client"
@@ -52,6 +53,9 @@ func about(ev client.Event) string {
 		return fmt.Sprintf("batch %s %s: %d succeeded, %d failed of %d", b.BatchReference, b.State,
 			b.Summary.Succeeded.Count, b.Summary.Failed.Count, b.RowCount)
 	}
+	if r, err := ev.RowData(); err == nil {
+		return fmt.Sprintf("row %s of batch %s returned %s", r.RowReference, r.BatchReference, r.ReturnReason)
+	}
 	if ep, err := ev.EndpointData(); err == nil {
 		return fmt.Sprintf("endpoint %s %s %s", ep.EndpointID, ep.State, ep.URL)
 	}
@@ -61,9 +65,7 @@ func about(ev client.Event) string {
 // eventType reads --type.
 func eventType(o *options) (client.EventType, error) {
 	t := client.EventType(o.eventType)
-	switch t {
-	case "", client.EventCustomerInvited, client.EventCustomerLinked, client.EventCustomerRevoked, client.EventCustomerExpired,
-		client.EventBatchAccepted, client.EventBatchCompleted, client.EventWebhookEndpointDisabled, client.EventWebhookTest:
+	if t == "" || slices.Contains(client.EventTypes(), t) {
 		return t, nil
 	}
 	return "", usagef("--type %q is not an event type", t)

@@ -17,6 +17,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/client"
 )
 
@@ -128,6 +129,14 @@ func TestEventsCommands(t *testing.T) {
 			after := decode[client.Event](t, ok(t, s, "events", "list", "--after", old.EventID, "--type", "customer.invited").stdout)
 			if len(after) != 2 {
 				t.Errorf("events list --after = %+v", after)
+			}
+		})
+
+		t.Run("every event type of the server is a --type", func(t *testing.T) {
+			for _, typ := range billing.EventTypes {
+				if r := cli(t, s, "events", "list", "--type", string(typ)); r.code != 0 {
+					t.Errorf("events list --type %s: exit %d, stderr %q", typ, r.code, r.stderr)
+				}
 			}
 		})
 
