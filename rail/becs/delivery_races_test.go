@@ -169,6 +169,9 @@ func TestAnErasedFilesEarlierTemporaryCopiesAreRemoved(t *testing.T) {
 		if _, _, err := f.rail.Deliver(ctx, becs.Dir(dir)); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+			t.Fatal(err)
+		}
 		f.clock.Advance(time.Hour)
 		if _, _, err := f.service.EraseBankDetails(ctx, time.Nanosecond); err != nil {
 			t.Fatal(err)

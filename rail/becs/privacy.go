@@ -27,7 +27,8 @@ const eraseBatch = 1000
 //     reference, amount, times and file, so returns still match it and its outcome stands. A
 //     debit still queued, whose deadline has not passed, is left whole: it may yet be cut;
 //   - the content of each file cut at or before `before` (every debit in it was submitted
-//     before its cut) once it is delivered or too late to be: the file keeps its id, site,
+//     before its cut) once it is lodged or too late to be, never while the bank may still be
+//     given it (a file in the outbox waits for the operator to upload it): the file keeps its id, site,
 //     times, rows, total and checksum, the record of what was debited, against which a copy the
 //     operator or the bank keeps can be checked; its bytes can no longer be read (ErrErased);
 //   - the record (the bank's line, with the account) of each unmatched returned item imported
@@ -51,7 +52,7 @@ WHERE idempotency_key IN (SELECT idempotency_key FROM becs_debits
 		}
 	}
 	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET content = ''
-WHERE cut_at <= $1 AND content <> '' AND (delivered_at IS NOT NULL OR earliest_deadline <= $2)`), before.UnixMilli(), now); err != nil {
+WHERE cut_at <= $1 AND content <> '' AND (lodged_at IS NOT NULL OR earliest_deadline <= $2)`), before.UnixMilli(), now); err != nil {
 		return total, fmt.Errorf("becs rail: erase the content of files: %w", err)
 	}
 	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_unmatched_returns SET record = '' WHERE imported_at <= $1 AND record <> ''`),

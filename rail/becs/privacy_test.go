@@ -165,6 +165,44 @@ func TestErasureKeepsTheRecordOfWhatWasDebitedAndNoBankDetails(t *testing.T) {
 	})
 }
 
+// A file delivered to the outbox but not yet lodged is the operator's to upload: a retention
+// shorter than the time to its lodge-by (PYNG_BANK_DETAILS_RETENTION=0, say) erases neither its
+// content nor its outbox copy until it is lodged, or too late to be.
+func TestAFileNotYetLodgedIsNotErased(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 1234)
+		file := f.cutOne(t)
+		outbox := t.TempDir()
+		if _, _, err := f.rail.Deliver(ctx, becs.Dir(outbox)); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Minute)
+		if _, _, err := f.service.EraseBankDetails(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.rail.RemoveErasedCopies(ctx, becs.Dir(outbox)); err != nil || n != 0 {
+			t.Errorf("RemoveErasedCopies = %d, %v; want none", n, err)
+		}
+		if _, err := f.rail.Content(ctx, file.ID); err != nil {
+			t.Errorf("Content of a file delivered, not lodged, after the erasure = %v; want it whole", err)
+		}
+		if _, err := os.Stat(outbox + "/" + file.Name()); err != nil {
+			t.Errorf("the outbox copy of a file not lodged: %v; want it kept", err)
+		}
+		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.service.EraseBankDetails(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.rail.Content(ctx, file.ID); !errors.Is(err, becs.ErrErased) {
+			t.Errorf("Content of a lodged file after the erasure = %v; want ErrErased", err)
+		}
+	})
+}
+
 func TestRotationResealsTheRailsBankDetails(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
@@ -227,6 +265,11 @@ func TestTheOutboxCopyOfAnErasedFileIsRemoved(t *testing.T) {
 		recent := f.cutOne(t)
 		if delivered, _, err := f.rail.Deliver(ctx, outbox); err != nil || len(delivered) != 2 {
 			t.Fatalf("Deliver = %+v, %v; want both files", delivered, err)
+		}
+		for _, file := range []becs.File{old, recent} { // uploaded by the operator (see TestAFileNotYetLodgedIsNotErased)
+			if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if _, _, err := f.service.EraseBankDetails(ctx, 30*time.Minute); err != nil { // B1's retention ended, B2's not
 			t.Fatal(err)
