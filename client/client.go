@@ -11,10 +11,13 @@
 //	inv, err := site.InviteCustomer(ctx, "ACME-001")
 //
 // The client obtains and renews its access tokens itself (OAuth 2.0 client credentials, through
-// golang.org/x/oauth2/clientcredentials), sets the Pyng-Api-Version header on every call, and
-// sends a request again after 429 and 5xx answers where that is safe (see [Config.MaxRetries]).
-// An error answer is an [*Error] carrying the code, target and traceId of the answer; a list is
-// an iterator ([iter.Seq2]) that follows the pages' cursors.
+// golang.org/x/oauth2/clientcredentials): before one expires by its own clock, and when the
+// server answers that the token it sent has expired (their clocks need not agree), sending the
+// request again with a new one. It sets the Pyng-Api-Version header on every call, and sends a
+// request again after 429 and 5xx answers where that is safe (see [Config.MaxRetries]), the token
+// endpoint's included. An error answer is an [*Error] carrying the code, target and traceId of
+// the answer (the token endpoint's too); a list is an iterator ([iter.Seq2]) that follows the
+// pages' cursors.
 //
 // The client is written by hand rather than over code generated from api/openapi.yaml. Generated
 // code (oapi-codegen) gives one function per operation with pointer-heavy types, a response
@@ -39,6 +42,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -57,8 +61,8 @@ type Config struct {
 	ClientID, ClientSecret string
 	// Scopes are the scopes to ask for; all of the API client's when empty.
 	Scopes []string
-	// HTTPClient sends the requests, token requests included; http.DefaultClient when nil. Its
-	// Transport is wrapped to add the access token.
+	// HTTPClient sends the requests, token requests included; http.DefaultClient when nil. The
+	// client adds the access token to each request itself.
 	HTTPClient *http.Client
 	// MaxRetries is how many times a request is sent again after an answer that may succeed
 	// later: 429 (the server refused it before acting on it, so every request is retried) and
@@ -76,8 +80,33 @@ type Config struct {
 type Client struct {
 	base       *url.URL
 	http       *http.Client
+	tokens     *tokens
 	maxRetries int
 	maxWait    time.Duration
+}
+
+// tokens keeps the access token the client sends, and obtains another when it has expired by the
+// client's clock or the server refused it.
+type tokens struct {
+	creds clientcredentials.Config
+	http  *http.Client
+	mu    sync.Mutex // held while a token is obtained, so that concurrent calls obtain one
+	token *oauth2.Token
+}
+
+// get returns a valid access token other than refused (the one the server refused, if any).
+func (t *tokens) get(ctx context.Context, refused string) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.token.Valid() && t.token.AccessToken != refused {
+		return t.token.AccessToken, nil
+	}
+	token, err := t.creds.Token(context.WithValue(ctx, oauth2.HTTPClient, t.http))
+	if err != nil {
+		return "", tokenError(err, time.Now())
+	}
+	t.token = token
+	return token.AccessToken, nil
 }
 
 // New returns a client for cfg. It makes no request: the first call obtains the access token.
@@ -100,12 +129,7 @@ func New(cfg Config) (*Client, error) {
 		Scopes:       cfg.Scopes,
 		AuthStyle:    oauth2.AuthStyleInHeader,
 	}
-	// The token source outlives any one call, so it gets a context of its own that carries
-	// only the HTTP client to fetch tokens with.
-	tokens := creds.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, hc))
-	authed := *hc
-	authed.Transport = &oauth2.Transport{Source: tokens, Base: hc.Transport}
-	c := &Client{base: base, http: &authed, maxRetries: cfg.MaxRetries, maxWait: cfg.MaxRetryWait}
+	c := &Client{base: base, http: hc, tokens: &tokens{creds: creds, http: hc}, maxRetries: cfg.MaxRetries, maxWait: cfg.MaxRetryWait}
 	if c.maxRetries == 0 {
 		c.maxRetries = 3
 	}
@@ -202,8 +226,25 @@ func (s *Site) send(ctx context.Context, r request) (*answer, error) {
 	}
 }
 
-// once sends the request once.
+// once sends the request once, with the access token; and again with a new token when the server
+// refused that one (401 auth:invalid-token: it acted on nothing).
 func (c *Client) once(ctx context.Context, r request, u string, payload []byte) (*answer, error) {
+	token, err := c.tokens.get(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	a, err := c.exchange(ctx, r, u, payload, token)
+	if apiErr, ok := err.(*Error); ok && apiErr.StatusCode == http.StatusUnauthorized && apiErr.Code == CodeInvalidToken {
+		if token, err = c.tokens.get(ctx, token); err != nil {
+			return nil, err
+		}
+		return c.exchange(ctx, r, u, payload, token)
+	}
+	return a, err
+}
+
+// exchange sends the request with the access token and reads the answer.
+func (c *Client) exchange(ctx context.Context, r request, u string, payload []byte, token string) (*answer, error) {
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
@@ -212,6 +253,7 @@ func (c *Client) once(ctx context.Context, r request, u string, payload []byte) 
 	if err != nil {
 		return nil, fmt.Errorf("pyng client: %w", err)
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Pyng-Api-Version", APIVersion)
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")

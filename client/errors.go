@@ -2,11 +2,14 @@ package client
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // Code identifies an error of the API; every code is a URN under
@@ -78,7 +81,9 @@ type Problem struct {
 }
 
 // Error is an error answer of the API ({errors, traceId}). Code, Target and Message are those of
-// its first problem; a refused batch lists every problem of its body in Problems.
+// its first problem; a refused batch lists every problem of its body in Problems. An answer of
+// the token endpoint, when the client obtains an access token, is an Error too: its Code is the
+// OAuth 2.0 error (invalid_client, slow_down, ...), its Message the error_description.
 type Error struct {
 	// StatusCode is the HTTP status of the answer.
 	StatusCode int
@@ -90,6 +95,9 @@ type Error struct {
 	Problems []Problem
 	// RetryAfter is the wait the answer asked for (Retry-After), if any.
 	RetryAfter time.Duration
+	// beforeRequest says that the answer is the token endpoint's: the request itself was not
+	// sent, so sending it again is safe whatever it is.
+	beforeRequest bool
 }
 
 func (e *Error) Error() string {
@@ -126,9 +134,25 @@ func (e *Error) retryable(safe bool) bool {
 	case http.StatusTooManyRequests:
 		return true
 	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return safe
+		return safe || e.beforeRequest
 	}
 	return false
+}
+
+// tokenError is the error of obtaining an access token: an *Error for an answer of the token
+// endpoint ({error, error_description}, RFC 6749 §5.2), whose Code is the OAuth 2.0 error code
+// (invalid_client, slow_down, ...), with its status, traceId and Retry-After.
+func tokenError(err error, now time.Time) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response == nil {
+		return fmt.Errorf("pyng client: obtain an access token: %w", err)
+	}
+	e := &Error{StatusCode: re.Response.StatusCode, Code: Code(re.ErrorCode), Message: re.ErrorDescription,
+		TraceID: re.Response.Header.Get("Pyng-Trace-Id"), RetryAfter: retryAfter(re.Response.Header, now), beforeRequest: true}
+	if e.Message == "" {
+		e.Message = "the token endpoint answered " + http.StatusText(re.Response.StatusCode)
+	}
+	return e
 }
 
 // errorOf reads an error answer. An answer that is not the API's envelope (a proxy's page) is an

@@ -47,6 +47,15 @@ type Invitation struct {
 	State     LinkState `json:"state"`
 }
 
+// RevokedBy says who revoked a link.
+type RevokedBy string
+
+// Who revokes a link.
+const (
+	RevokedByCustomer RevokedBy = "customer"
+	RevokedByPartner  RevokedBy = "partner"
+)
+
 // Link is a customer's link. LinkedAt is set once the customer signed up, RevokedAt and RevokedBy
 // once revoked, SignupURL only while invited.
 type Link struct {
@@ -56,9 +65,8 @@ type Link struct {
 	ExpiresAt         Timestamp `json:"expiresAt"`
 	LinkedAt          Timestamp `json:"linkedAt,omitempty"`
 	RevokedAt         Timestamp `json:"revokedAt,omitempty"`
-	// RevokedBy is "customer" or "partner".
-	RevokedBy string `json:"revokedBy,omitempty"`
-	SignupURL string `json:"signupUrl,omitempty"`
+	RevokedBy         RevokedBy `json:"revokedBy,omitempty"`
+	SignupURL         string    `json:"signupUrl,omitempty"`
 	// Metadata is the partner's own, as given with the invitation.
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
@@ -132,11 +140,17 @@ type Batch struct {
 	CompletedAt    Timestamp  `json:"completedAt,omitempty"`
 }
 
-// BatchDetail is a batch with the totals of its rows in each state and its rows.
-type BatchDetail struct {
+// BatchWithSummary is a batch with the totals of its rows in each state: the data of the batch.*
+// events.
+type BatchWithSummary struct {
 	Batch
 	Summary BatchSummary `json:"summary"`
-	Rows    []Row        `json:"rows"`
+}
+
+// BatchDetail is a batch with the totals of its rows in each state and its rows.
+type BatchDetail struct {
+	BatchWithSummary
+	Rows []Row `json:"rows"`
 }
 
 // BatchSummary is the number and amount of a batch's rows in each state.
@@ -257,8 +271,8 @@ func (e Event) LinkData() (*Link, error) {
 }
 
 // BatchData is the data of a batch.* event: the batch and its summary, without rows.
-func (e Event) BatchData() (*BatchDetail, error) {
-	return eventData[BatchDetail](e, "batch.")
+func (e Event) BatchData() (*BatchWithSummary, error) {
+	return eventData[BatchWithSummary](e, "batch.")
 }
 
 // RowData is the data of a debit.* event: the row and its batch's reference.
@@ -291,16 +305,24 @@ const (
 	EndpointDisabled EndpointState = "disabled"
 )
 
+// DisabledReason says why an endpoint is disabled.
+type DisabledReason string
+
+// The reasons an endpoint is disabled.
+const (
+	DisabledByPartner DisabledReason = "partner" // the partner disabled it
+	DisabledFailing   DisabledReason = "failing" // every delivery failed for five days
+)
+
 // WebhookEndpoint is a URL the site's events are sent to. DisabledReason is set while it is
-// disabled: "partner" (the partner disabled it) or "failing" (every delivery failed for five
-// days).
+// disabled.
 type WebhookEndpoint struct {
-	EndpointID     string        `json:"endpointId"`
-	URL            string        `json:"url"`
-	EventTypes     []EventType   `json:"eventTypes"`
-	CreatedAt      Timestamp     `json:"createdAt"`
-	State          EndpointState `json:"state"`
-	DisabledReason string        `json:"disabledReason,omitempty"`
+	EndpointID     string         `json:"endpointId"`
+	URL            string         `json:"url"`
+	EventTypes     []EventType    `json:"eventTypes"`
+	CreatedAt      Timestamp      `json:"createdAt"`
+	State          EndpointState  `json:"state"`
+	DisabledReason DisabledReason `json:"disabledReason,omitempty"`
 }
 
 // WebhookEndpointWithSecret is an endpoint with its signing secret, given only when the endpoint
@@ -316,14 +338,17 @@ type WebhookEndpointWithSecret struct {
 type WebhookEndpointRequest struct {
 	// URL receives the events, by POST: https (also http in the sandbox).
 	URL string `json:"url"`
-	// EventTypes are the types sent to it; every type (EventAll) when empty.
-	EventTypes []EventType `json:"eventTypes,omitempty"`
+	// EventTypes are the types sent to it; every type (EventAll) when nil. An empty list that is
+	// not nil is sent, and refused: a filter that ends up empty subscribes to nothing rather than
+	// to everything.
+	EventTypes []EventType `json:"eventTypes,omitzero"`
 }
 
-// WebhookEndpointUpdate changes an endpoint: only the fields set change.
+// WebhookEndpointUpdate changes an endpoint: only the fields set change (EventTypes when not
+// nil; an empty list is sent, and refused).
 type WebhookEndpointUpdate struct {
 	URL        string        `json:"url,omitempty"`
-	EventTypes []EventType   `json:"eventTypes,omitempty"`
+	EventTypes []EventType   `json:"eventTypes,omitzero"`
 	State      EndpointState `json:"state,omitempty"`
 }
 

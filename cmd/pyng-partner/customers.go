@@ -63,7 +63,7 @@ var linkHeader = []any{"CUSTOMER", "STATE", "CREATED", "LINKED", "REVOKED", "EXP
 func linkRow(w io.Writer, l client.Link) {
 	revoked := when(l.RevokedAt)
 	if l.RevokedBy != "" {
-		revoked += " by " + l.RevokedBy
+		revoked += " by " + string(l.RevokedBy)
 	}
 	row(w, l.CustomerReference, l.State, when(l.CreatedAt), when(l.LinkedAt), revoked, when(l.ExpiresAt))
 }

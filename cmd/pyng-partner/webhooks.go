@@ -65,7 +65,7 @@ func endpointRow(w io.Writer, ep client.WebhookEndpoint) {
 	}
 	state := string(ep.State)
 	if ep.DisabledReason != "" {
-		state += " (" + ep.DisabledReason + ")"
+		state += " (" + string(ep.DisabledReason) + ")"
 	}
 	row(w, ep.EndpointID, ep.URL, strings.Join(types, ","), state, when(ep.CreatedAt))
 }

@@ -1,0 +1,78 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/client"
+)
+
+// The token endpoint's error answers ({error, error_description}, with Pyng-Trace-Id) reach the
+// caller as an *client.Error with the status and traceId, as every other error answer does, so
+// that pyng-partner (which reports an *client.Error with its traceId) can show them.
+func TestTokenErrorIsAnError(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server, _ *client.Site) {
+		wrong := s.Partner
+		wrong.ClientSecret = "sec_wrong"
+		_, err := newClient(t, s, wrong).Site(s.Site.ID).WebhookEndpoints(context.Background())
+		var apiErr *client.Error
+		if !errors.As(err, &apiErr) {
+			t.Fatalf("a wrong secret gave %v (%T), want a *client.Error", err, err)
+		}
+		if apiErr.StatusCode != http.StatusUnauthorized || !uuid.MatchString(apiErr.TraceID) {
+			t.Errorf("a wrong secret gave %+v, want 401 with the answer's traceId", apiErr)
+		}
+	})
+}
+
+// A 429 slow_down of the token endpoint, with Retry-After, is retried as the client's
+// Config.MaxRetries says every 429 is ("the server refused it before acting on it").
+func TestTokenSlowDownIsRetried(t *testing.T) {
+	t.Parallel()
+	var tokens atomic.Int32
+	const trace = "9ae2e340-b983-4274-b400-c974a9ab40ab"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Pyng-Trace-Id", trace)
+		if r.URL.Path == "/oauth2/token" {
+			if tokens.Add(1) == 1 {
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
+				fmt.Fprint(w, `{"error":"slow_down","error_description":"Too many token requests; try again after Retry-After seconds."}`)
+				return
+			}
+			fmt.Fprint(w, `{"access_token":"tok","token_type":"Bearer","expires_in":3600,"scope":""}`)
+			return
+		}
+		fmt.Fprintf(w, `{"data":[],"traceId":%q}`, trace)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Site("site_1").WebhookEndpoints(context.Background()); err != nil {
+		t.Errorf("after a token 429 with Retry-After: 1: %v (after %d token requests), want the call to succeed on a retry", err, tokens.Load())
+	}
+}
+
+// An access token the server answers as expired (401 auth:invalid-token) is replaced: the client
+// renews its tokens itself. The client's clock and the server's need not agree to the second;
+// here the server's runs ahead of it.
+func TestExpiredTokenIsRenewed(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server, site *client.Site) {
+		ctx := context.Background()
+		must(site.WebhookEndpoints(ctx))(t)
+		s.Clock.Advance(61 * time.Minute) // the token, of an hour, is expired at the server
+		if _, err := site.WebhookEndpoints(ctx); err != nil {
+			t.Errorf("once the server reads the token as expired: %v, want the client to take a new token", err)
+		}
+	})
+}
