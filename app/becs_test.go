@@ -63,7 +63,11 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 		if entries, _ := os.ReadDir(outbox); len(entries) != 1 {
 			t.Fatalf("the outbox holds %d entries, want the one file", len(entries))
 		}
-		// Once the file's content is erased, the delivery task removes its copy from the outbox.
+		// Once the file is lodged and its content erased, the delivery task removes its copy from
+		// the outbox.
+		if _, err := r.Lodge(ctx, files[0].ID); err != nil {
+			t.Fatal(err)
+		}
 		clock.Advance(time.Hour)
 		if _, _, err := service.EraseBankDetails(ctx, time.Minute); err != nil {
 			t.Fatal(err)
