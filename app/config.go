@@ -101,10 +101,15 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"public-url", "PYNG_PUBLIC_URL", "", "external base URL of the server, used in signupUrl (default http://ADDR)", func(c *Config, flag, v string) error {
+	{"public-url", "PYNG_PUBLIC_URL", "", "external base URL of the server, used in signupUrl and the customers' emails (in the sandbox, default http://ADDR; required, https, outside it)", func(c *Config, flag, v string) error {
 		c.PublicURL = strings.TrimSuffix(v, "/")
-		if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
-			return fmt.Errorf("-%s: %q must start with http:// or https://", flag, c.PublicURL)
+		if c.PublicURL == "" {
+			return nil
+		}
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+			strings.ContainsAny(c.PublicURL, " \t") || (u.Port() != "" && strings.Trim(u.Port(), "0123456789") != "") {
+			return fmt.Errorf("-%s (env PYNG_PUBLIC_URL): %q is not an http:// or https:// URL of a host, such as https://pay.example.com", flag, v)
 		}
 		return nil
 	}},
@@ -411,7 +416,15 @@ func Load(values map[string]*string) (Config, error) {
 	if c.EncryptionKey != "" && c.EncryptionKeyFile != "" {
 		errs = append(errs, fmt.Errorf("-%s and -%s are both set: give the key ring one way", encryptionKeyFlag, encryptionKeyFileFlag))
 	}
-	if _, listens := values[addrFlag]; listens && c.PublicURL == "" {
+	_, listens := values[addrFlag]
+	switch {
+	case listens && !c.Sandbox && !strings.HasPrefix(c.PublicURL, "https://"):
+		// Customers open the signup links and the links of their emails from anywhere: a
+		// default of http://localhost would send them nowhere, and plain http exposes their
+		// bank details and loses the Secure cookie and HSTS the pages rely on.
+		errs = append(errs, fmt.Errorf("-public-url (env %s) must be set, to an https:// URL, outside the sandbox: signup links and the customers' emails carry it (%q)",
+			envOf("public-url"), c.PublicURL))
+	case listens && c.PublicURL == "":
 		c.PublicURL = "http://" + reachable(c.Addr)
 	}
 	return c, errors.Join(errs...)

@@ -49,7 +49,7 @@ func TestConfigDefaults(t *testing.T) {
 func TestConfigFromEnvironmentAndFlags(t *testing.T) {
 	env := map[string]string{
 		"PYNG_ADDR": "0.0.0.0:9000", "PYNG_DATABASE_URL": "postgres://db/pyng", "PYNG_INVITATION_TTL": "48h",
-		"PYNG_SANDBOX": "false", "PYNG_JOB_WORKERS": "12",
+		"PYNG_SANDBOX": "false", "PYNG_JOB_WORKERS": "12", "PYNG_PUBLIC_URL": "https://pay.example.com/",
 	}
 	c, err := load(t, env, "-invitation-ttl", "1h")
 	if err != nil {
@@ -61,12 +61,34 @@ func TestConfigFromEnvironmentAndFlags(t *testing.T) {
 	if c.InvitationTTL != time.Hour {
 		t.Errorf("the flag should win over the environment: %v", c.InvitationTTL)
 	}
-	if c.PublicURL != "http://localhost:9000" {
-		t.Errorf("public URL of an unspecified host = %q, want http://localhost:9000", c.PublicURL)
+	if c.PublicURL != "https://pay.example.com" {
+		t.Errorf("public URL = %q, want https://pay.example.com", c.PublicURL)
 	}
-	c, err = load(t, map[string]string{"PYNG_PUBLIC_URL": "https://pay.example.com/"})
-	if err != nil || c.PublicURL != "https://pay.example.com" {
-		t.Errorf("public URL = %q, %v", c.PublicURL, err)
+	t.Setenv("PYNG_PUBLIC_URL", "")
+	c, err = load(t, map[string]string{"PYNG_ADDR": "0.0.0.0:9000", "PYNG_SANDBOX": "true"})
+	if err != nil || c.PublicURL != "http://localhost:9000" {
+		t.Errorf("the sandbox's public URL of an unspecified host = %q, %v; want http://localhost:9000", c.PublicURL, err)
+	}
+}
+
+// Outside the sandbox the public URL must be given, and https: customers open the signup links
+// and their emails' links from anywhere, and the pages' cookies are Secure only over https.
+func TestOutsideTheSandboxThePublicURLIsRequiredAndHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		name, url string
+		refused   bool
+	}{
+		{"not given", "", true},
+		{"http", "http://pay.example.com", true},
+		{"https", "https://pay.example.com", false},
+		{"https with a port and a path", "https://pay.example.com:8443/pyng/", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, map[string]string{"PYNG_SANDBOX": "false", "PYNG_PUBLIC_URL": tc.url})
+			if tc.refused != (err != nil) || err != nil && (!strings.Contains(err.Error(), "-public-url (env PYNG_PUBLIC_URL)") || !strings.Contains(err.Error(), "https://")) {
+				t.Errorf("Load = %q, %v; want refused %v, naming -public-url, PYNG_PUBLIC_URL and https://", c.PublicURL, err, tc.refused)
+			}
+		})
 	}
 }
 
@@ -82,6 +104,10 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"sandbox not a boolean", []string{"-sandbox", "maybe"}, "-sandbox"},
 		{"address without port", []string{"-addr", "localhost"}, "-addr"},
 		{"public URL without scheme", []string{"-public-url", "pay.example.com"}, "-public-url"},
+		{"public URL with a space", []string{"-public-url", "https://exa mple.com"}, "-public-url (env PYNG_PUBLIC_URL)"},
+		{"public URL with a port that is not a number", []string{"-public-url", "http://host:notaport"}, "-public-url"},
+		{"public URL without a host", []string{"-public-url", "http://"}, `-public-url (env PYNG_PUBLIC_URL): "http://" is not`},
+		{"public URL with a query", []string{"-public-url", "https://pay.example.com/?a=b"}, "-public-url"},
 		{"empty database URL", []string{"-database-url", ""}, "-database-url is required"},
 		{"unknown log format", []string{"-log-format", "xml"}, "-log-format"},
 		{"no job workers", []string{"-job-workers", "0"}, "-job-workers"},
@@ -278,6 +304,7 @@ func TestSandboxMustBeSetExplicitlyBeyondTheEmbeddedDatabase(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("PYNG_SANDBOX", "") // whatever the environment of the test run says
 			t.Setenv("PYNG_DATABASE_URL", "")
+			t.Setenv("PYNG_PUBLIC_URL", "https://pay.example.com") // required outside the sandbox
 			os.Unsetenv("PYNG_SANDBOX")
 			os.Unsetenv("PYNG_DATABASE_URL")
 			c, err := load(t, tc.env, tc.args...)

@@ -213,7 +213,7 @@ func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		settings := map[string]string{"database-url": dbtest.URL(t, engine), "encryption-key": dbtest.KeyRing, "sandbox": "false",
-			"job-poll-interval": "20ms"}
+			"public-url": "https://pay.example.com", "job-poll-interval": "20ms"}
 		var log logBuffer
 		stop := runServer(t, settings, log.logger())
 		if !strings.Contains(log.String(), "level=WARN msg=\"no SMTP server is configured (PYNG_SMTP_URL)") {

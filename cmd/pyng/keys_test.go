@@ -113,7 +113,7 @@ func TestServeRefusesToStartWithoutAGoodKey(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.rule, func(t *testing.T) {
 					env := append([]string{"PYNG_ADDR=" + freeAddr(t), "PYNG_DATABASE_URL=" + databaseURL,
-						"PYNG_SANDBOX=false", "PYNG_ENCRYPTION_KEY=", "PYNG_ENCRYPTION_KEY_FILE="}, tc.env...)
+						"PYNG_SANDBOX=false", "PYNG_PUBLIC_URL=https://pay.example.com", "PYNG_ENCRYPTION_KEY=", "PYNG_ENCRYPTION_KEY_FILE="}, tc.env...)
 					code, out, errOut := runBinary(t, env, "serve")
 					if code != tc.wantCode || out != "" || strings.Count(errOut, "\n") != 1 {
 						t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d and one line on stderr", code, out, errOut, tc.wantCode)
