@@ -58,7 +58,7 @@ func (c *Conn) Migrate(ctx context.Context, fsys fs.FS, versionTable string) err
 	if err != nil {
 		return err
 	}
-	results, err := p.Up(ctx)
+	results, err := driver.GooseUp(ctx, p, versionTable)
 	c.applied.Add(driver.GooseMigrations(versionTable, results))
 	return err
 }

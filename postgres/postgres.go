@@ -126,7 +126,7 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Pool) ([]dri
 	if err != nil {
 		return nil, err
 	}
-	results, err := p.Up(ctx)
+	results, err := driver.GooseUp(ctx, p, driver.MigrationsOfSchema)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func (c *Conn) Migrate(ctx context.Context, fsys fs.FS, versionTable string) err
 		return err
 	}
 	// p.Close would close db, which the Store keeps.
-	results, err := p.Up(ctx)
+	results, err := driver.GooseUp(ctx, p, versionTable)
 	c.applied.Add(driver.GooseMigrations(versionTable, results))
 	return err
 }

@@ -133,7 +133,7 @@ func migrate(ctx context.Context, db *sql.DB) ([]driver.Migration, error) {
 		return nil, err
 	}
 	// p.Close would close db, which the Store keeps.
-	results, err := p.Up(ctx)
+	results, err := driver.GooseUp(ctx, p, driver.MigrationsOfSchema)
 	if err != nil {
 		return nil, err
 	}
