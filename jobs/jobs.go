@@ -13,10 +13,12 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/webhook/deliver"
@@ -191,6 +193,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 		JobTimeout:           cfg.jobTimeout(),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Logger:               logger,
+		ErrorHandler:         jobErrors{logger},
 		PeriodicJobs: append([]*river.PeriodicJob{
 			river.NewPeriodicJob(sweep, func() (river.JobArgs, *river.InsertOpts) { return ExpireOverdueRows{}, nil },
 				&river.PeriodicJobOpts{ID: "expire_overdue_rows", RunOnStart: true}),
@@ -204,4 +207,28 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 				&river.PeriodicJobOpts{ID: "purge_events", RunOnStart: true}),
 		}, periodicTasks...),
 	}
+}
+
+// jobErrors logs each failed attempt of a job at WARN, and a job left with no attempt at ERROR:
+// River's own lines say so at INFO, and a BECS file that cannot be delivered or an email that
+// cannot be sent must reach the operator's alerts before the rows' deadline, not after.
+type jobErrors struct{ logger *slog.Logger }
+
+func (h jobErrors) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	h.log(ctx, job, err.Error())
+	return nil
+}
+
+func (h jobErrors) HandlePanic(ctx context.Context, job *rivertype.JobRow, value any, _ string) *river.ErrorHandlerResult {
+	h.log(ctx, job, fmt.Sprintf("panic: %v", value))
+	return nil
+}
+
+func (h jobErrors) log(ctx context.Context, job *rivertype.JobRow, err string) {
+	args := []any{"kind", job.Kind, "job", job.ID, "attempt", job.Attempt, "maxAttempts", job.MaxAttempts, "err", err}
+	if job.Attempt >= job.MaxAttempts {
+		h.logger.ErrorContext(ctx, "job failed, and has no attempt left", args...)
+		return
+	}
+	h.logger.WarnContext(ctx, "job attempt failed; it will be retried", args...)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +119,33 @@ func TestEmailsNeverHoldUpBatchExecution(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+}
+
+// A job's failed attempt is logged at WARN and its last at ERROR, naming the job's kind and the
+// error, through the River configuration the server runs (River's own lines are INFO): a BECS
+// file that cannot be delivered, or an email that cannot be sent, reaches the operator's alerts.
+func TestFailedJobAttemptsAreWarningsAndTheLastAnError(t *testing.T) {
+	service, _ := apptest.NewService(t, "sqlite")
+	var out strings.Builder
+	logger := slog.New(slog.NewTextHandler(&out, nil))
+	handler := jobs.NewConfig(service, logger, jobs.DefaultConfig).ErrorHandler
+	failed := errors.New("becs rail: deliver file file_1: permission denied")
+	for _, tc := range []struct {
+		attempt int
+		want    string
+	}{
+		{1, `level=WARN msg="job attempt failed; it will be retried" kind=run_task job=7 attempt=1 maxAttempts=3 err="becs rail: deliver file file_1: permission denied"`},
+		{3, `level=ERROR msg="job failed, and has no attempt left" kind=run_task job=7 attempt=3 maxAttempts=3 err="becs rail: deliver file file_1: permission denied"`},
+	} {
+		out.Reset()
+		handler.HandleError(context.Background(), &rivertype.JobRow{ID: 7, Kind: "run_task", Attempt: tc.attempt, MaxAttempts: 3}, failed)
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("attempt %d logged %q; want %q", tc.attempt, out.String(), tc.want)
+		}
+	}
+	out.Reset()
+	handler.HandlePanic(context.Background(), &rivertype.JobRow{ID: 8, Kind: "send_email", Attempt: 1, MaxAttempts: 20}, "nil map", "")
+	if !strings.Contains(out.String(), `level=WARN`) || !strings.Contains(out.String(), `err="panic: nil map"`) {
+		t.Errorf("a panic logged %q", out.String())
+	}
 }
