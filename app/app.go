@@ -252,6 +252,9 @@ func (s *Server) Run(ctx context.Context) error {
 		ConnState:         limited.ConnState,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
+	if unknown := UnknownEnvironment(os.Environ()); len(unknown) > 0 {
+		s.logger.Warn("the environment sets PYNG_ variables that are no setting (misspelt?); they are ignored", "names", strings.Join(unknown, ","))
+	}
 	s.logger.Info("serving", "addr", ln.Addr().String(), "publicUrl", s.cfg.PublicURL,
 		"engine", s.db.Engine(), "sandbox", s.cfg.Sandbox, "maxConnections", s.cfg.MaxConnections)
 	fmt.Fprint(s.out, s.banner)

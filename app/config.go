@@ -372,6 +372,20 @@ func RegisterFlags(fs *flag.FlagSet, only ...string) map[string]*string {
 	return values
 }
 
+// UnknownEnvironment lists the variables of environ (as os.Environ gives it) named PYNG_ that are
+// no setting's: a misspelt PYNG_SMTP_ULR would otherwise leave its setting at its default, unseen.
+func UnknownEnvironment(environ []string) []string {
+	var unknown []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "PYNG_") && !slices.ContainsFunc(settings, func(s setting) bool { return s.env == name }) {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown
+}
+
 // embedded reports whether a database URL names the embedded SQLite.
 func embedded(databaseURL string) bool {
 	_, err := storage.SQLitePath(databaseURL)
@@ -403,7 +417,12 @@ func Load(values map[string]*string) (Config, error) {
 		if given, ok := values[s.flag]; ok {
 			v = strings.TrimSpace(*given)
 		}
-		errs = append(errs, s.parse(&c, s.flag, v))
+		if err := s.parse(&c, s.flag, v); err != nil && !strings.Contains(err.Error(), s.env) {
+			// An operator sets most settings in the environment: the message names both.
+			errs = append(errs, fmt.Errorf("%w (env %s)", err, s.env))
+		} else {
+			errs = append(errs, err)
+		}
 	}
 	c.Jobs.SweepInterval = jobs.DefaultConfig.SweepInterval
 	c.Jobs.AllowPrivateWebhooks = c.Sandbox
@@ -414,7 +433,8 @@ func Load(values map[string]*string) (Config, error) {
 			sandboxFlag, envOf(sandboxFlag)))
 	}
 	if c.EncryptionKey != "" && c.EncryptionKeyFile != "" {
-		errs = append(errs, fmt.Errorf("-%s and -%s are both set: give the key ring one way", encryptionKeyFlag, encryptionKeyFileFlag))
+		errs = append(errs, fmt.Errorf("-%s (env %s) and -%s (env %s) are both set: give the key ring one way",
+			encryptionKeyFlag, envOf(encryptionKeyFlag), encryptionKeyFileFlag, envOf(encryptionKeyFileFlag)))
 	}
 	_, listens := values[addrFlag]
 	switch {

@@ -136,6 +136,9 @@ func TestConfigRejectsBadValues(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want it to mention %q", err, tc.want)
 			}
+			if err != nil && !strings.Contains(err.Error(), "PYNG_") {
+				t.Errorf("error = %v, want it to name the environment variable too", err)
+			}
 		})
 	}
 }
@@ -338,5 +341,14 @@ func TestEverySettingIsInTheREADME(t *testing.T) {
 		if row := "| `-" + s.flag + "` | `" + s.env + "` |"; !strings.Contains(string(readme), row) {
 			t.Errorf("README.md has no configuration row starting %s", row)
 		}
+	}
+}
+
+// A PYNG_ variable of the environment that is no setting's (a typo, say) is found, so that the
+// server can warn of it at start.
+func TestUnknownEnvironmentFindsMisspeltSettings(t *testing.T) {
+	got := UnknownEnvironment([]string{"PYNG_SMTP_ULR=smtp://x", "PYNG_SMTP_URL=smtp://x", "HOME=/root", "PYNG_BECS_OUTBOXX=/tmp", "PYNGX=1", "PYNG_ADDR=:8080"})
+	if want := []string{"PYNG_BECS_OUTBOXX", "PYNG_SMTP_ULR"}; !slices.Equal(got, want) {
+		t.Errorf("UnknownEnvironment = %v, want %v", got, want)
 	}
 }
