@@ -46,7 +46,8 @@ func TestAdminHelpListsEveryCommand(t *testing.T) {
 
 // Asking the becs commands for help is not a usage mistake.
 func TestBECSHelpExitsZero(t *testing.T) {
-	for _, args := range [][]string{{"admin", "becs", "-h"}, {"admin", "becs", "files", "-h"}} {
+	for _, args := range [][]string{{"admin", "becs", "-h"}, {"admin", "becs", "files", "-h"}, {"admin", "becs", "files", "get", "-h"},
+		{"admin", "becs", "files", "lodged", "--help"}, {"admin", "becs", "returns", "import", "-h"}} {
 		if code, _, errOut := runPyng(t, args...); code != 0 {
 			t.Errorf("pyng %v: exit %d, %q; want the becs usage and exit 0", args, code, errOut)
 		}
