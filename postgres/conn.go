@@ -58,7 +58,7 @@ func (c *Conn) Migrate(ctx context.Context, fsys fs.FS, versionTable string) err
 	if err != nil {
 		return err
 	}
-	results, err := driver.GooseUp(ctx, p, versionTable)
+	results, err := p.Up(ctx)
 	c.applied.Add(driver.GooseMigrations(versionTable, results))
 	return err
 }

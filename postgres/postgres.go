@@ -126,7 +126,7 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Pool) ([]dri
 	if err != nil {
 		return nil, err
 	}
-	results, err := driver.GooseUp(ctx, p, driver.MigrationsOfSchema)
+	results, err := p.Up(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func (c *Conn) Migrate(ctx context.Context, fsys fs.FS, versionTable string) err
 		return err
 	}
 	// p.Close would close db, which the Store keeps.
-	results, err := driver.GooseUp(ctx, p, versionTable)
+	results, err := p.Up(ctx)
 	c.applied.Add(driver.GooseMigrations(versionTable, results))
 	return err
 }

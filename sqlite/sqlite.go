@@ -133,7 +133,7 @@ func migrate(ctx context.Context, db *sql.DB) ([]driver.Migration, error) {
 		return nil, err
 	}
 	// p.Close would close db, which the Store keeps.
-	results, err := driver.GooseUp(ctx, p, driver.MigrationsOfSchema)
+	results, err := p.Up(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
 
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/storage"
-	"github.com/pyng/receivables/storage/driver"
 )
 
 // queryInts runs a query of one integer column.
@@ -130,35 +128,4 @@ func TestConnMigrateOfReplicasTogetherAppliesEachMigrationOnce(t *testing.T) {
 	if got := queryInts(t, conns[0], `SELECT version_id FROM slow_version WHERE version_id > 0`); !slices.Equal(got, []int{1}) {
 		t.Fatalf("slow_version holds versions %v, want [1]", got)
 	}
-}
-
-// A database that a newer build migrated (a version this build does not know, in the engine's
-// version table or a component's) is refused on opening, saying so, rather than served by code
-// that does not know its schema.
-func TestADatabaseANewerBuildMigratedIsRefused(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		url := dbtest.URL(t, engine)
-		conn := dbtest.OpenURL(t, url).Conn()
-		if err := conn.Migrate(ctx, migrations, "widgets_version"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(ctx, `INSERT INTO widgets_version (version_id, is_applied) VALUES (99, true)`); err != nil {
-			t.Fatal(err)
-		}
-		if err := conn.Migrate(ctx, migrations, "widgets_version"); !errors.Is(err, driver.ErrNewerSchema) || !strings.Contains(err.Error(), "widgets_version is at version 99") {
-			t.Errorf("Migrate of a component at a newer version = %v; want ErrNewerSchema naming widgets_version and 99", err)
-		}
-
-		if _, err := conn.Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (999, true)`); err != nil {
-			t.Fatal(err)
-		}
-		db, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
-		if err == nil {
-			db.Close()
-		}
-		if !errors.Is(err, driver.ErrNewerSchema) || !strings.Contains(err.Error(), "schema is at version 999") {
-			t.Errorf("Open of a database at a newer version = %v; want ErrNewerSchema naming the schema and 999", err)
-		}
-	})
 }

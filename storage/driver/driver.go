@@ -11,7 +11,6 @@ package driver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path"
 	"slices"
 	"sync"
@@ -453,28 +452,6 @@ const (
 	MigrationsOfSchema = "schema"
 	MigrationsOfRiver  = "river"
 )
-
-// GooseUp applies p's pending migrations of component, after checking that the database holds
-// none this build does not know: a database a newer build migrated is refused, not served by
-// code that does not know its schema (and whose older statements might undo the newer's rules).
-func GooseUp(ctx context.Context, p *goose.Provider, component string) ([]*goose.MigrationResult, error) {
-	current, err := p.GetDBVersion(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read the version of %s: %w", component, err)
-	}
-	var known int64
-	for _, s := range p.ListSources() {
-		known = max(known, s.Version)
-	}
-	if current > known {
-		return nil, fmt.Errorf("%w: %s is at version %d, this build knows versions up to %d; run the newer pyng that migrated it",
-			ErrNewerSchema, component, current, known)
-	}
-	return p.Up(ctx)
-}
-
-// ErrNewerSchema is the error of opening a database that a newer build migrated.
-var ErrNewerSchema = errors.New("the database was migrated by a newer build of pyng")
 
 // GooseMigrations are the migrations goose's Up reports, of component.
 func GooseMigrations(component string, results []*goose.MigrationResult) []Migration {
