@@ -17,6 +17,7 @@ import (
 	"time"
 	_ "time/tzdata" // the BECS cut-offs' time zone, whatever the host has
 
+	"github.com/pyng/receivables/email"
 	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/seal"
@@ -226,8 +227,11 @@ var settings = []setting{
 	}},
 	{"smtp-url", "PYNG_SMTP_URL", "", "SMTP server of the emails to customers: smtp://[user:password@]host[:port] (STARTTLS when offered; ?tls=required insists) or smtps://... (empty: in the sandbox emails are written to the log; outside it they wait in the queue, with a warning at start)", func(c *Config, flag, v string) error {
 		c.SMTPURL = v
-		if v != "" && !strings.HasPrefix(v, "smtp://") && !strings.HasPrefix(v, "smtps://") {
-			return fmt.Errorf("-%s: must start with smtp:// or smtps://", flag)
+		if v == "" {
+			return nil
+		}
+		if _, err := email.SMTP(v); err != nil { // what the server will send with, checked before it starts
+			return fmt.Errorf("-%s: %v", flag, err)
 		}
 		return nil
 	}},
@@ -436,6 +440,7 @@ func Load(values map[string]*string) (Config, error) {
 		errs = append(errs, fmt.Errorf("-%s (env %s) and -%s (env %s) are both set: give the key ring one way",
 			encryptionKeyFlag, envOf(encryptionKeyFlag), encryptionKeyFileFlag, envOf(encryptionKeyFileFlag)))
 	}
+	errs = append(errs, checkSFTP(c)...)
 	_, listens := values[addrFlag]
 	switch {
 	case listens && !c.Sandbox && !strings.HasPrefix(c.PublicURL, "https://"):
@@ -448,6 +453,31 @@ func Load(values map[string]*string) (Config, error) {
 		c.PublicURL = "http://" + reachable(c.Addr)
 	}
 	return c, errors.Join(errs...)
+}
+
+// checkSFTP checks the SFTP settings together: the key file and known_hosts of an SFTP server
+// must be given, and files; and none of them without the server's URL, where it would be ignored
+// unseen.
+func checkSFTP(c Config) []error {
+	var errs []error
+	named := func(flag string) string { return "-" + flag + " (env " + envOf(flag) + ")" }
+	files := []struct{ flag, path string }{{"becs-sftp-key-file", c.BECSSFTPKeyFile}, {"becs-sftp-known-hosts", c.BECSSFTPKnownHosts}}
+	if c.BECSSFTPURL == "" {
+		for _, s := range append(files, struct{ flag, path string }{"becs-sftp-returns-dir", c.BECSSFTPReturnsDir}) {
+			if s.path != "" {
+				errs = append(errs, fmt.Errorf("%s is set, but not %s: it is used only with the bank's SFTP server", named(s.flag), named("becs-sftp-url")))
+			}
+		}
+		return errs
+	}
+	for _, s := range files {
+		if s.path == "" {
+			errs = append(errs, fmt.Errorf("%s needs %s", named("becs-sftp-url"), named(s.flag)))
+		} else if info, err := os.Stat(s.path); err != nil || !info.Mode().IsRegular() {
+			errs = append(errs, fmt.Errorf("%s: %q is not a file", named(s.flag), s.path))
+		}
+	}
+	return errs
 }
 
 // reachable turns a listening address into one a browser can open: an unspecified host (":8080",
