@@ -217,14 +217,30 @@ func (w *deliverWebhooksWorker) send(ctx context.Context, batch billing.WebhookB
 func ScheduleDeliveries(ctx context.Context, service *billing.Service, logger *slog.Logger, cfg Config) {
 	tick := time.NewTicker(cfg.PollInterval)
 	defer tick.Stop()
+	var failing time.Time // since when each look has failed; zero while they succeed
+	var warned time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if _, err := service.ScheduleDeliveries(ctx, deliveryLease(cfg)); err != nil && ctx.Err() == nil {
-			logger.Warn("looking for due webhook deliveries", "err", err)
+		_, err := service.ScheduleDeliveries(ctx, deliveryLease(cfg))
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && (failing.IsZero() || time.Since(warned) >= failureLogEvery):
+			// Once a minute while the database is away, not at every poll.
+			if failing.IsZero() {
+				failing = time.Now()
+			}
+			warned = time.Now()
+			logger.Warn("looking for due webhook deliveries", "err", err, "failingFor", time.Since(failing).Round(time.Second))
+		case err == nil && !failing.IsZero():
+			logger.Info("looking for due webhook deliveries works again", "failedFor", time.Since(failing).Round(time.Second))
+			failing = time.Time{}
 		}
 	}
 }
+
+// failureLogEvery is how often a failure that repeats at every poll is logged.
+const failureLogEvery = time.Minute

@@ -3,8 +3,10 @@ package jobs_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -240,4 +242,23 @@ func TestARunSendsTheEndpointsDueDeliveriesInRounds(t *testing.T) {
 			t.Errorf("received %d deliveries, %d at most at once; want %d, at most 2", len(received), most, n+20)
 		}
 	})
+}
+
+// While the database is away, the scheduler of deliveries says so once a minute, not at every
+// poll (a log line each 200 ms drowned the rest of an outage's log).
+func TestAFailingLookForDueDeliveriesIsLoggedOnceAMinute(t *testing.T) {
+	service, db := apptest.NewService(t, "sqlite")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	logger := slog.New(slog.NewTextHandler(&out, nil))
+	cfg := jobs.DefaultConfig
+	cfg.PollInterval = 5 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	jobs.ScheduleDeliveries(ctx, service, logger, cfg)
+	if n := strings.Count(out.String(), `msg="looking for due webhook deliveries"`); n != 1 {
+		t.Errorf("%d warnings in 300 ms of polls every 5 ms against a closed database; want 1:\n%s", n, out.String())
+	}
 }
