@@ -256,7 +256,8 @@ func (s *Server) Run(ctx context.Context) error {
 		s.logger.Warn("the environment sets PYNG_ variables that are no setting (misspelt?); they are ignored", "names", strings.Join(unknown, ","))
 	}
 	s.logger.Info("serving", "addr", ln.Addr().String(), "publicUrl", s.cfg.PublicURL,
-		"engine", s.db.Engine(), "sandbox", s.cfg.Sandbox, "maxConnections", s.cfg.MaxConnections)
+		"engine", s.db.Engine(), "sandbox", s.cfg.Sandbox, "maxConnections", s.cfg.MaxConnections,
+		"smtp", orNone(redacted(s.cfg.SMTPURL)), "becsOutbox", orNone(s.cfg.BECSOutbox), "becsSftp", orNone(redacted(s.cfg.BECSSFTPURL)))
 	fmt.Fprint(s.out, s.banner)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -333,4 +334,24 @@ func existingDemo(ctx context.Context, service *billing.Service, cfg Config, log
 	fmt.Fprintf(&b, "\nOr make a new client for the demo organisation:\n  pyng admin client create --org %s --scopes '%s' %s\n\n",
 		demo.Organisation.ID, billing.FormatScopes(billing.AllScopes), database)
 	return b.String(), nil
+}
+
+// orNone is v, or "none" when empty: what the serving line says of a setting left out.
+func orNone(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
+}
+
+// redacted is a URL without its password, for the log ("" stays "").
+func redacted(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(an unreadable URL)"
+	}
+	return u.Redacted()
 }

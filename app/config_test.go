@@ -361,3 +361,16 @@ func TestUnknownEnvironmentFindsMisspeltSettings(t *testing.T) {
 		t.Errorf("UnknownEnvironment = %v, want %v", got, want)
 	}
 }
+
+// The serving line names the SMTP server and the bank's SFTP server without a password.
+func TestTheServingLineRedactsPasswords(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                "",
+		"smtp://pyng:s3cret@mail.example": "smtp://pyng:xxxxx@mail.example",
+		"sftp://pyng@bank.example:22/in":  "sftp://pyng@bank.example:22/in",
+	} {
+		if got := redacted(in); got != want {
+			t.Errorf("redacted(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
