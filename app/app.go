@@ -344,14 +344,15 @@ func orNone(v string) string {
 	return v
 }
 
-// redacted is a URL without its password, for the log ("" stays "").
+// redacted is a URL without its password, for the log and errors; one without a password stays
+// as it was written.
 func redacted(raw string) string {
-	if raw == "" {
-		return ""
-	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(an unreadable URL)"
+	}
+	if _, has := u.User.Password(); !has {
+		return raw
 	}
 	return u.Redacted()
 }

@@ -110,7 +110,7 @@ var settings = []setting{
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
 			strings.ContainsAny(c.PublicURL, " \t") || (u.Port() != "" && strings.Trim(u.Port(), "0123456789") != "") {
-			return fmt.Errorf("-%s (env PYNG_PUBLIC_URL): %q is not an http:// or https:// URL of a host, such as https://pay.example.com", flag, v)
+			return fmt.Errorf("-%s (env PYNG_PUBLIC_URL): %q is not an http:// or https:// URL of a host, such as https://pay.example.com", flag, redacted(v))
 		}
 		return nil
 	}},
@@ -376,13 +376,26 @@ func RegisterFlags(fs *flag.FlagSet, only ...string) map[string]*string {
 	return values
 }
 
+// isHTTPS reports whether a URL's scheme is https, in any case.
+func isHTTPS(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme == "https"
+}
+
+// otherVariables are the PYNG_ variables that are not the server's settings but the module's
+// other programs' (pyng-partner's credentials, the README's webhook receiver, the test suite), so
+// that a shell that exports them for those starts the server without a false warning.
+var otherVariables = []string{"PYNG_URL", "PYNG_SITE", "PYNG_CLIENT_ID", "PYNG_CLIENT_SECRET", "PYNG_WEBHOOK_SECRET",
+	"PYNG_TEST_POSTGRES_URL", "PYNG_TEST_LOG", "PYNG_ARTIFACTS_DIR"}
+
 // UnknownEnvironment lists the variables of environ (as os.Environ gives it) named PYNG_ that are
 // no setting's: a misspelt PYNG_SMTP_ULR would otherwise leave its setting at its default, unseen.
 func UnknownEnvironment(environ []string) []string {
 	var unknown []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "PYNG_") && !slices.ContainsFunc(settings, func(s setting) bool { return s.env == name }) {
+		if strings.HasPrefix(name, "PYNG_") && !slices.Contains(otherVariables, name) &&
+			!slices.ContainsFunc(settings, func(s setting) bool { return s.env == name }) {
 			unknown = append(unknown, name)
 		}
 	}
@@ -443,12 +456,12 @@ func Load(values map[string]*string) (Config, error) {
 	errs = append(errs, checkSFTP(c)...)
 	_, listens := values[addrFlag]
 	switch {
-	case listens && !c.Sandbox && !strings.HasPrefix(c.PublicURL, "https://"):
+	case listens && !c.Sandbox && !isHTTPS(c.PublicURL):
 		// Customers open the signup links and the links of their emails from anywhere: a
 		// default of http://localhost would send them nowhere, and plain http exposes their
 		// bank details and loses the Secure cookie and HSTS the pages rely on.
 		errs = append(errs, fmt.Errorf("-public-url (env %s) must be set, to an https:// URL, outside the sandbox: signup links and the customers' emails carry it (%q)",
-			envOf("public-url"), c.PublicURL))
+			envOf("public-url"), redacted(c.PublicURL)))
 	case listens && c.PublicURL == "":
 		c.PublicURL = "http://" + reachable(c.Addr)
 	}

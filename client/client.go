@@ -42,7 +42,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -90,14 +89,20 @@ type Client struct {
 type tokens struct {
 	creds clientcredentials.Config
 	http  *http.Client
-	mu    sync.Mutex // held while a token is obtained, so that concurrent calls obtain one
+	// turn is held while the token is read or obtained, so that concurrent calls obtain one; a
+	// channel rather than a mutex, so that a call waiting for it gives up when its context ends.
+	turn  chan struct{}
 	token *oauth2.Token
 }
 
 // get returns a valid access token other than refused (the one the server refused, if any).
 func (t *tokens) get(ctx context.Context, refused string) (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	select {
+	case t.turn <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("pyng client: waiting for an access token: %w", ctx.Err())
+	}
+	defer func() { <-t.turn }()
 	if t.token.Valid() && t.token.AccessToken != refused {
 		return t.token.AccessToken, nil
 	}
@@ -129,7 +134,7 @@ func New(cfg Config) (*Client, error) {
 		Scopes:       cfg.Scopes,
 		AuthStyle:    oauth2.AuthStyleInHeader,
 	}
-	c := &Client{base: base, http: hc, tokens: &tokens{creds: creds, http: hc}, maxRetries: cfg.MaxRetries, maxWait: cfg.MaxRetryWait}
+	c := &Client{base: base, http: hc, tokens: &tokens{creds: creds, http: hc, turn: make(chan struct{}, 1)}, maxRetries: cfg.MaxRetries, maxWait: cfg.MaxRetryWait}
 	if c.maxRetries == 0 {
 		c.maxRetries = 3
 	}

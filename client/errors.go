@@ -152,6 +152,9 @@ func tokenError(err error, now time.Time) error {
 	if e.Message == "" {
 		e.Message = "the token endpoint answered " + http.StatusText(re.Response.StatusCode)
 	}
+	if e.Code != "" { // so that errors.Is(err, client.Code("invalid_client")) holds, as for the API's codes
+		e.Problems = []Problem{{Code: e.Code, DisplayMessage: e.Message}}
+	}
 	return e
 }
 

@@ -29,6 +29,9 @@ func TestTokenErrorIsAnError(t *testing.T) {
 		if apiErr.StatusCode != http.StatusUnauthorized || !uuid.MatchString(apiErr.TraceID) {
 			t.Errorf("a wrong secret gave %+v, want 401 with the answer's traceId", apiErr)
 		}
+		if !errors.Is(err, client.Code("invalid_client")) {
+			t.Errorf("a wrong secret gave %v, not errors.Is invalid_client", err)
+		}
 	})
 }
 

@@ -13,7 +13,6 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -210,7 +209,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 }
 
 // jobErrors logs each failed attempt of a job at WARN, and a job left with no attempt at ERROR:
-// River's own lines say so at INFO, and a BECS file that cannot be delivered or an email that
+// River's own lines say so at INFO (a panic it logs at ERROR itself), and a BECS file that cannot be delivered or an email that
 // cannot be sent must reach the operator's alerts before the rows' deadline, not after.
 type jobErrors struct{ logger *slog.Logger }
 
@@ -219,8 +218,8 @@ func (h jobErrors) HandleError(ctx context.Context, job *rivertype.JobRow, err e
 	return nil
 }
 
-func (h jobErrors) HandlePanic(ctx context.Context, job *rivertype.JobRow, value any, _ string) *river.ErrorHandlerResult {
-	h.log(ctx, job, fmt.Sprintf("panic: %v", value))
+// HandlePanic leaves a panic to River, which logs it at ERROR with its stack.
+func (h jobErrors) HandlePanic(context.Context, *rivertype.JobRow, any, string) *river.ErrorHandlerResult {
 	return nil
 }
 

@@ -11,10 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail/sandbox"
@@ -25,28 +25,10 @@ const apiVersion = "urn:pyng:api:billing:version:v1"
 
 // process is one running "pyng serve".
 type process struct {
-	cmd    *exec.Cmd
-	base   string
-	stderr *lockedBuffer
-}
-
-// lockedBuffer is a process's stderr, which a test reads while the process still writes it (the
-// copying goroutine of os/exec): a bytes.Buffer read then is a data race.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	cmd  *exec.Cmd
+	base string
+	// stderr is read while the process still writes it (os/exec's copying goroutine).
+	stderr *apptest.SyncBuffer
 }
 
 // startServer starts the binary on databaseURL with env added, and waits until it answers.
@@ -70,7 +52,7 @@ func launchServer(t *testing.T, bin, databaseURL string, env ...string) (*proces
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, base: "http://" + addr, stderr: &lockedBuffer{}}
+	p := &process{cmd: cmd, base: "http://" + addr, stderr: &apptest.SyncBuffer{}}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
