@@ -118,6 +118,18 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Pool) ([]dri
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", id)
 	}()
 
+	// A schema that holds tables but none of pyng's migrations is another application's: pyng
+	// would add its tables beside them (or fail half-way on a name they share).
+	var foreign int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables
+WHERE table_schema = current_schema() AND NOT EXISTS (SELECT 1 FROM information_schema.tables
+    WHERE table_schema = current_schema() AND table_name = 'goose_db_version')`).Scan(&foreign); err != nil {
+		return nil, err
+	}
+	if foreign > 0 {
+		return nil, fmt.Errorf("%w: schema %s holds %d tables and no pyng migrations; give pyng a database or a schema (search_path) of its own",
+			driver.ErrForeignDatabase, *schema, foreign)
+	}
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err

@@ -124,6 +124,15 @@ var migrating sync.Mutex
 func migrate(ctx context.Context, db *sql.DB) ([]driver.Migration, error) {
 	migrating.Lock()
 	defer migrating.Unlock()
+	// A file that holds tables but none of pyng's migrations is another application's database.
+	var foreign int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
+AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version')`).Scan(&foreign); err != nil {
+		return nil, err
+	}
+	if foreign > 0 {
+		return nil, fmt.Errorf("%w: the file holds %d tables and no pyng migrations; give pyng a database file of its own", driver.ErrForeignDatabase, foreign)
+	}
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err

@@ -250,3 +250,33 @@ func TestMigrateAndServeStartingTogether(t *testing.T) {
 		t.Errorf("%d organisations after two sandbox servers started on an empty database, want the one demo", organisations)
 	}
 }
+
+// A database (on PostgreSQL, the schema search_path names) that holds another application's
+// tables and none of pyng's migrations is refused by migrate and serve, and left as it was:
+// pyng's tables would have gone in beside the others, or failed half-way on a name they share.
+func TestADatabaseOfAnotherApplicationIsRefused(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		databaseURL := dbtest.URL(t, engine)
+		if engine == storage.EngineSQLite { // dbtest's SQLite files come migrated
+			databaseURL = "sqlite:" + filepath.Join(t.TempDir(), "other.db")
+		}
+		execSQL(t, engine, databaseURL, `CREATE TABLE invoices (id INTEGER PRIMARY KEY)`)
+		for _, command := range [][]string{{"migrate", "-database-url=" + databaseURL},
+			{"serve", "-database-url=" + databaseURL, "-sandbox=true", "-encryption-key=" + dbtest.KeyRing, "-addr=" + freeAddr(t)}} {
+			code, out, errOut := runPyng(t, command...)
+			if code != 1 || out != "" || !strings.Contains(errOut, "holds 1 tables and no pyng migrations") {
+				t.Errorf("pyng %s on another application's database: exit %d, stdout %q, stderr %q; want exit 1 saying so", command[0], code, out, errOut)
+			}
+		}
+		db := openDirect(t, engine, databaseURL)
+		defer db.Close()
+		query := `SELECT count(*) FROM sqlite_master WHERE type = 'table'`
+		if engine == storage.EnginePostgres {
+			query = `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`
+		}
+		var tables int
+		if err := db.QueryRow(query).Scan(&tables); err != nil || tables != 1 {
+			t.Errorf("the database holds %d tables (%v) after the refusals; want its one table alone", tables, err)
+		}
+	})
+}

@@ -453,6 +453,10 @@ const (
 	MigrationsOfRiver  = "river"
 )
 
+// ErrForeignDatabase is the error of opening a database (or PostgreSQL schema) that holds
+// another application's tables and none of pyng's migrations.
+var ErrForeignDatabase = errors.New("the database is another application's")
+
 // GooseMigrations are the migrations goose's Up reports, of component.
 func GooseMigrations(component string, results []*goose.MigrationResult) []Migration {
 	out := make([]Migration, 0, len(results))
