@@ -146,6 +146,9 @@ type Config struct {
 	// SendEmailFunc writes and sends the email of a billing.SendEmailJob (email.Mailer.Send);
 	// nil while no SMTP server is configured, when the emails wait in the queue.
 	SendEmailFunc func(ctx context.Context, job billing.SendEmailJob) error
+	// JobFailedFunc, when set, is told of each failed attempt of a job, by its kind, and whether
+	// it was the last (the server counts them as a metric).
+	JobFailedFunc func(kind string, last bool)
 }
 
 // jobTimeout is a job's own timeout: half of RescueAfter, so that a job ends before another
@@ -192,7 +195,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 		JobTimeout:           cfg.jobTimeout(),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Logger:               logger,
-		ErrorHandler:         jobErrors{logger},
+		ErrorHandler:         jobErrors{logger: logger, failed: cfg.JobFailedFunc},
 		PeriodicJobs: append([]*river.PeriodicJob{
 			river.NewPeriodicJob(sweep, func() (river.JobArgs, *river.InsertOpts) { return ExpireOverdueRows{}, nil },
 				&river.PeriodicJobOpts{ID: "expire_overdue_rows", RunOnStart: true}),
@@ -211,7 +214,10 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 // jobErrors logs each failed attempt of a job at WARN, and a job left with no attempt at ERROR:
 // River's own lines say so at INFO (a panic it logs at ERROR itself), and a BECS file that cannot be delivered or an email that
 // cannot be sent must reach the operator's alerts before the rows' deadline, not after.
-type jobErrors struct{ logger *slog.Logger }
+type jobErrors struct {
+	logger *slog.Logger
+	failed func(kind string, last bool) // nil: none
+}
 
 func (h jobErrors) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
 	h.log(ctx, job, err.Error())
@@ -225,7 +231,11 @@ func (h jobErrors) HandlePanic(context.Context, *rivertype.JobRow, any, string) 
 
 func (h jobErrors) log(ctx context.Context, job *rivertype.JobRow, err string) {
 	args := []any{"kind", job.Kind, "job", job.ID, "attempt", job.Attempt, "maxAttempts", job.MaxAttempts, "err", err}
-	if job.Attempt >= job.MaxAttempts {
+	last := job.Attempt >= job.MaxAttempts
+	if h.failed != nil {
+		h.failed(job.Kind, last)
+	}
+	if last {
 		h.logger.ErrorContext(ctx, "job failed, and has no attempt left", args...)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,7 +129,10 @@ func TestFailedJobAttemptsAreWarningsAndTheLastAnError(t *testing.T) {
 	service, _ := apptest.NewService(t, "sqlite")
 	var out strings.Builder
 	logger := slog.New(slog.NewTextHandler(&out, nil))
-	handler := jobs.NewConfig(service, logger, jobs.DefaultConfig).ErrorHandler
+	cfg := jobs.DefaultConfig
+	var counted []string
+	cfg.JobFailedFunc = func(kind string, last bool) { counted = append(counted, fmt.Sprint(kind, " ", last)) }
+	handler := jobs.NewConfig(service, logger, cfg).ErrorHandler
 	failed := errors.New("becs rail: deliver file file_1: permission denied")
 	for _, tc := range []struct {
 		attempt int
@@ -142,5 +146,8 @@ func TestFailedJobAttemptsAreWarningsAndTheLastAnError(t *testing.T) {
 		if !strings.Contains(out.String(), tc.want) {
 			t.Errorf("attempt %d logged %q; want %q", tc.attempt, out.String(), tc.want)
 		}
+	}
+	if want := []string{"run_task false", "run_task true"}; !slices.Equal(counted, want) {
+		t.Errorf("JobFailedFunc was told %q, want %q (the metric pyng_job_failures_total)", counted, want)
 	}
 }
