@@ -70,22 +70,30 @@ func endpointRow(w io.Writer, ep client.WebhookEndpoint) {
 	row(w, ep.EndpointID, ep.URL, strings.Join(types, ","), state, when(ep.CreatedAt))
 }
 
-// eventTypes reads a list of event types separated by commas.
-func eventTypes(list string) []client.EventType {
+// eventTypes reads --events, a list of event types separated by commas: nil when not given; a
+// list given that names none (",") is a mistake, not every type.
+func eventTypes(list string) ([]client.EventType, error) {
 	var types []client.EventType
 	for t := range strings.SplitSeq(list, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			types = append(types, client.EventType(t))
 		}
 	}
-	return types
+	if types == nil && strings.TrimSpace(list) != "" {
+		return nil, usagef("--events %q names no event type", list)
+	}
+	return types, nil
 }
 
 func createEndpoint(ctx context.Context, e *env, _ []string) error {
 	if e.opts.endpointURL == "" {
 		return usagef("--endpoint-url is required")
 	}
-	ep, err := e.site.CreateWebhookEndpoint(ctx, client.WebhookEndpointRequest{URL: e.opts.endpointURL, EventTypes: eventTypes(e.opts.events)})
+	types, err := eventTypes(e.opts.events)
+	if err != nil {
+		return err
+	}
+	ep, err := e.site.CreateWebhookEndpoint(ctx, client.WebhookEndpointRequest{URL: e.opts.endpointURL, EventTypes: types})
 	if err != nil {
 		return err
 	}
@@ -141,7 +149,11 @@ func showEndpoint(ctx context.Context, e *env, args []string) error {
 
 func updateEndpoint(ctx context.Context, e *env, args []string) error {
 	o := e.opts
-	u := client.WebhookEndpointUpdate{URL: o.endpointURL, EventTypes: eventTypes(o.events)}
+	types, err := eventTypes(o.events)
+	if err != nil {
+		return err
+	}
+	u := client.WebhookEndpointUpdate{URL: o.endpointURL, EventTypes: types}
 	switch {
 	case o.enable && o.disable:
 		return usagef("--enable and --disable exclude each other")
