@@ -147,30 +147,38 @@ type batchSummary struct {
 	Outcomes       []outcome         `json:"outcomes"`
 }
 
-// outcome is the number and amount of the rows of one state and failure reason.
+// outcome is the number and amount of the rows of one state and failure reason, or return
+// reason (a succeeded debit the customer's bank returned).
 type outcome struct {
 	State         client.RowState      `json:"state"`
 	FailureReason client.FailureReason `json:"failureReason,omitempty"`
+	ReturnReason  client.ReturnReason  `json:"returnReason,omitempty"`
 	Retryable     bool                 `json:"retryable,omitempty"`
 	Count         int                  `json:"count"`
 	Amount        int64                `json:"amount"`
 }
 
 func (o outcome) name() string {
-	if o.FailureReason != "" {
+	switch {
+	case o.FailureReason != "":
 		return string(o.State) + " " + string(o.FailureReason)
+	case o.ReturnReason != "":
+		return string(o.State) + ", returned " + string(o.ReturnReason)
 	}
 	return string(o.State)
 }
 
-// summarise counts a batch's rows by outcome: succeeded first, then each failure reason, most
-// rows first.
+// summarise counts a batch's rows by outcome: succeeded first (those returned apart, by reason),
+// then each failure reason, most rows first.
 func summarise(b *client.BatchDetail) batchSummary {
 	s := batchSummary{BatchReference: b.BatchReference, State: b.State, RowCount: b.RowCount, TotalAmount: b.TotalAmount, CompletedAt: b.CompletedAt}
 	for _, r := range b.Rows {
-		i := slices.IndexFunc(s.Outcomes, func(o outcome) bool { return o.State == r.State && o.FailureReason == r.FailureReason })
+		i := slices.IndexFunc(s.Outcomes, func(o outcome) bool {
+			return o.State == r.State && o.FailureReason == r.FailureReason && o.ReturnReason == r.ReturnReason
+		})
 		if i < 0 {
-			s.Outcomes = append(s.Outcomes, outcome{State: r.State, FailureReason: r.FailureReason, Retryable: r.IsRetryable()})
+			s.Outcomes = append(s.Outcomes, outcome{State: r.State, FailureReason: r.FailureReason, ReturnReason: r.ReturnReason,
+				Retryable: r.IsRetryable()})
 			i = len(s.Outcomes) - 1
 		}
 		s.Outcomes[i].Count++
