@@ -162,7 +162,7 @@ func (k *Keyring) Open(aad, value string) ([]byte, error) {
 	}
 	plaintext, err := aead.Open(nil, payload[:nonceSize], payload[nonceSize:], []byte(aad))
 	if err != nil {
-		return nil, fmt.Errorf("open a value sealed with key %q as %s: it was altered, or sealed as another value", id, aad)
+		return nil, fmt.Errorf("open a value sealed with key %q as %s: the key ring's %q is not the key it was sealed with (check PYNG_ENCRYPTION_KEY), or the value was altered, or sealed as another value", id, aad, id)
 	}
 	return plaintext, nil
 }
