@@ -115,7 +115,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"invitation-ttl", "PYNG_INVITATION_TTL", "168h", "how long a signup link stays valid (Go duration)",
-		duration(func(c *Config) *time.Duration { return &c.InvitationTTL }, positive)},
+		duration(func(c *Config) *time.Duration { return &c.InvitationTTL }, atLeast(time.Minute))}, // a customer must have time to open it
 	{sandboxFlag, "PYNG_SANDBOX", "", "sandbox mode, true or false: demo credentials on first start and the sandbox simulators (default true with the embedded SQLite; with any other database it must be set)", func(c *Config, flag, v string) error {
 		if v == "" {
 			// Unset: the one-command sandbox of the embedded database. Load refuses to serve
@@ -150,8 +150,8 @@ var settings = []setting{
 	{"max-connections", "PYNG_MAX_CONNECTIONS", "1000", "connections this replica holds open at once, idle keep-alives included; more wait in the kernel's queue until one closes", func(c *Config, flag, v string) error {
 		n, err := strconv.Atoi(v)
 		c.MaxConnections = n
-		if err != nil || n < 1 {
-			return fmt.Errorf("-%s: %q is not a number of connections (at least 1)", flag, v)
+		if err != nil || n < 1 || n > maxConnections {
+			return fmt.Errorf("-%s: %q is not a number of connections from 1 to %d", flag, v, maxConnections)
 		}
 		return nil
 	}},
@@ -505,6 +505,10 @@ func reachable(addr string) string {
 	}
 	return net.JoinHostPort(host, port)
 }
+
+// maxConnections bounds -max-connections: far beyond what one process's file descriptors allow,
+// so that a typo of a few digits too many is refused rather than taken as no limit.
+const maxConnections = 1_000_000
 
 // autoJobWorkers is how many jobs run at once by default: twice the CPUs the process may use (an
 // execution waits for its database about as long as it computes), at most 8. More executions at

@@ -99,7 +99,8 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		want string
 	}{
 		{"duration that is not one", []string{"-invitation-ttl", "a week"}, "-invitation-ttl"},
-		{"zero invitation TTL", []string{"-invitation-ttl", "0s"}, "-invitation-ttl must be positive"},
+		{"zero invitation TTL", []string{"-invitation-ttl", "0s"}, "-invitation-ttl must be at least 1m0s"},
+		{"an invitation TTL of a nanosecond", []string{"-invitation-ttl", "1ns"}, "-invitation-ttl must be at least 1m0s"},
 		{"negative duration", []string{"-client-cache-ttl", "-1s"}, "-client-cache-ttl"},
 		{"sandbox not a boolean", []string{"-sandbox", "maybe"}, "-sandbox"},
 		{"address without port", []string{"-addr", "localhost"}, "-addr"},
@@ -130,6 +131,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"too many webhook workers", []string{"-webhook-workers", "1001"}, "-webhook-workers"},
 		{"no connections", []string{"-max-connections", "0"}, "-max-connections"},
 		{"connections not a number", []string{"-max-connections", "lots"}, "-max-connections"},
+		{"connections beyond any process's", []string{"-max-connections", "99999999999999"}, "from 1 to 1000000"},
 		{"rescue too soon", []string{"-job-rescue-after", "1s"}, "-job-rescue-after must be at least 2s"},
 		{"settlement delay not a duration", []string{"-sandbox-settlement-delay", "soon"}, "-sandbox-settlement-delay"},
 		{"key ring that is not one", []string{"-encryption-key", "k1"}, "-encryption-key (PYNG_ENCRYPTION_KEY): key ring entry 1 is not id:base64key"},
