@@ -31,3 +31,6 @@ func DeliverWebhooksWorker(service *billing.Service, client *deliver.Client, sch
 
 // EndpointRequests is endpointRequests, for the external tests.
 const EndpointRequests = endpointRequests
+
+// QuietRepeats gives the tests the log handler River is given.
+func QuietRepeats(h slog.Handler) slog.Handler { return newQuietRepeats(h) }

@@ -194,7 +194,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 		FetchCooldown:        min(cfg.PollInterval, river.FetchCooldownDefault),
 		JobTimeout:           cfg.jobTimeout(),
 		RescueStuckJobsAfter: cfg.RescueAfter,
-		Logger:               logger,
+		Logger:               slog.New(newQuietRepeats(logger.Handler())),
 		ErrorHandler:         jobErrors{logger: logger, failed: cfg.JobFailedFunc},
 		PeriodicJobs: append([]*river.PeriodicJob{
 			river.NewPeriodicJob(sweep, func() (river.JobArgs, *river.InsertOpts) { return ExpireOverdueRows{}, nil },
@@ -224,8 +224,12 @@ func (h jobErrors) HandleError(ctx context.Context, job *rivertype.JobRow, err e
 	return nil
 }
 
-// HandlePanic leaves a panic to River, which logs it at ERROR with its stack.
-func (h jobErrors) HandlePanic(context.Context, *rivertype.JobRow, any, string) *river.ErrorHandlerResult {
+// HandlePanic counts a panic as a failed attempt, and leaves its log line to River, which logs it
+// at ERROR with its stack.
+func (h jobErrors) HandlePanic(_ context.Context, job *rivertype.JobRow, _ any, _ string) *river.ErrorHandlerResult {
+	if h.failed != nil {
+		h.failed(job.Kind, job.Attempt >= job.MaxAttempts)
+	}
 	return nil
 }
 

@@ -151,3 +151,38 @@ func TestFailedJobAttemptsAreWarningsAndTheLastAnError(t *testing.T) {
 		t.Errorf("JobFailedFunc was told %q, want %q (the metric pyng_job_failures_total)", counted, want)
 	}
 }
+
+// River's own messages at WARN or above are logged once a minute while they repeat (during a
+// database outage its producer says the same at every poll), the next saying how many were left
+// out; its INFO lines, and other messages, pass as they are.
+func TestRiversRepeatedWarningsAreLoggedOnceAMinute(t *testing.T) {
+	var out strings.Builder
+	logger := slog.New(jobs.QuietRepeats(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t0 := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	log := func(at time.Duration, level slog.Level, msg string) {
+		r := slog.NewRecord(t0.Add(at), level, msg, 0)
+		_ = logger.Handler().Handle(context.Background(), r)
+	}
+	for i := range 5 {
+		log(time.Duration(i)*time.Second, slog.LevelError, "producer: Error fetching jobs")
+		log(time.Duration(i)*time.Second, slog.LevelInfo, "jobexecutor.JobExecutor: Job errored; retrying")
+	}
+	log(2*time.Second, slog.LevelWarn, "another message")
+	log(61*time.Second, slog.LevelError, "producer: Error fetching jobs")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var fetching []string
+	for _, l := range lines {
+		if strings.Contains(l, "Error fetching jobs") {
+			fetching = append(fetching, l)
+		}
+	}
+	if len(fetching) != 2 || strings.Contains(fetching[0], "repeated") || !strings.HasSuffix(fetching[1], "repeated=4") {
+		t.Errorf("the repeated error was logged as %q; want twice, the second with repeated=4", fetching)
+	}
+	if n := strings.Count(out.String(), "Job errored; retrying"); n != 5 {
+		t.Errorf("INFO lines logged %d times, want every one of 5", n)
+	}
+	if !strings.Contains(out.String(), "another message") {
+		t.Errorf("another message was left out:\n%s", out.String())
+	}
+}

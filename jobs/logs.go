@@ -1,0 +1,60 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// repeatEvery is how often one of River's own messages at WARN or above is logged while it
+// repeats: during a database outage its producer says the same at every fetch poll.
+const repeatEvery = time.Minute
+
+// quietRepeats is the log handler River is given: a WARN or ERROR message it logged less than
+// repeatEvery ago is counted, not logged again, and the next time it is logged it says how many
+// times it was left out (repeated). Messages below WARN, and the module's own, pass as they are.
+type quietRepeats struct {
+	slog.Handler
+	state *repeats
+}
+
+type repeats struct {
+	mu   sync.Mutex
+	last map[string]time.Time // by message, when it was last logged
+	left map[string]int       // by message, how many times it was left out since
+}
+
+func newQuietRepeats(h slog.Handler) quietRepeats {
+	return quietRepeats{Handler: h, state: &repeats{last: map[string]time.Time{}, left: map[string]int{}}}
+}
+
+func (q quietRepeats) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		return q.Handler.Handle(ctx, r)
+	}
+	s := q.state
+	s.mu.Lock()
+	if last, ok := s.last[r.Message]; ok && r.Time.Sub(last) < repeatEvery {
+		s.left[r.Message]++
+		s.mu.Unlock()
+		return nil
+	}
+	s.last[r.Message] = r.Time
+	left := s.left[r.Message]
+	delete(s.left, r.Message)
+	s.mu.Unlock()
+	if left > 0 {
+		r = r.Clone()
+		r.AddAttrs(slog.Int("repeated", left))
+	}
+	return q.Handler.Handle(ctx, r)
+}
+
+func (q quietRepeats) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return quietRepeats{Handler: q.Handler.WithAttrs(attrs), state: q.state}
+}
+
+func (q quietRepeats) WithGroup(name string) slog.Handler {
+	return quietRepeats{Handler: q.Handler.WithGroup(name), state: q.state}
+}
