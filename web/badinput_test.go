@@ -62,6 +62,14 @@ func (f *fixture) changedNothing(t *testing.T, form auditForm, emails int) {
 	}
 }
 
+// wantState fails t when the link is not in state.
+func (f *fixture) wantState(t *testing.T, linkID string, state billing.LinkState) {
+	t.Helper()
+	if got := f.link(t, linkID).StoredState; got != state {
+		t.Errorf("link %s is %s, want %s", linkID, got, state)
+	}
+}
+
 type auditForm struct {
 	name, path string
 	form       url.Values
@@ -176,9 +184,7 @@ func TestAnExpiredManagementLinkRevokesNothing(t *testing.T) {
 			})
 		}
 		f.unchanged(t, before)
-		if got := f.link(t, l.ID).StoredState; got != billing.LinkLinked {
-			t.Errorf("link is %s, want linked", got)
-		}
+		f.wantState(t, l.ID, billing.LinkLinked)
 	})
 }
 
@@ -221,12 +227,8 @@ func TestExpiredForgedTokensAreNotFoundNotExpired(t *testing.T) {
 		}
 		f.unchanged(t, f.link(t, invited.ID))
 		f.unchanged(t, linked)
-		if got := f.link(t, invited.ID).StoredState; got != billing.LinkInvited {
-			t.Errorf("invited link is %s, want invited", got)
-		}
-		if got := f.link(t, linked.ID).StoredState; got != billing.LinkLinked {
-			t.Errorf("linked link is %s, want linked", got)
-		}
+		f.wantState(t, invited.ID, billing.LinkInvited)
+		f.wantState(t, linked.ID, billing.LinkLinked)
 	})
 }
 
