@@ -194,7 +194,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	jobFailures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pyng_job_failures_total",
 		Help: "Failed attempts of background jobs, by kind; last=\"true\" when the job has no attempt left."}, []string{"kind", "last"})
-	metrics.MustRegister(jobFailures)
+	becsRail, err := becs.Open(ctx, db.Conn(), clock)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	metrics.MustRegister(jobFailures, newBECSBacklog(becsRail, clock, logger))
 	cfg.Jobs.JobFailedFunc = func(kind string, last bool) { jobFailures.WithLabelValues(kind, strconv.FormatBool(last)).Inc() }
 	handler := NewHandler(httpapi.Config{
 		Service:        service,

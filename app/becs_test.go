@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
@@ -63,10 +65,19 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 		if entries, _ := os.ReadDir(outbox); len(entries) != 1 {
 			t.Fatalf("the outbox holds %d entries, want the one file", len(entries))
 		}
+		// The metrics say a file waits in the outbox, and how long until it can no longer be lodged.
+		backlog := app.BECSBacklog(r, clock)
+		if got := gathered(t, backlog); got["pyng_becs_files_unlodged{state=delivered}"] != 1 || got["pyng_becs_files_unlodged{state=cut}"] != 0 ||
+			got["pyng_becs_earliest_lodge_by_seconds"] != files[0].LodgeBy().Sub(clock.Now()).Seconds() {
+			t.Errorf("the backlog's metrics with a file in the outbox = %v; want it delivered, lodge-by in %v", got, files[0].LodgeBy().Sub(clock.Now()))
+		}
 		// Once the file is lodged and its content erased, the delivery task removes its copy from
 		// the outbox.
 		if _, err := r.Lodge(ctx, files[0].ID); err != nil {
 			t.Fatal(err)
+		}
+		if got := gathered(t, backlog); len(got) != 2 || got["pyng_becs_files_unlodged{state=delivered}"] != 0 {
+			t.Errorf("the backlog's metrics once the file is lodged = %v; want no file and no lodge-by", got)
 		}
 		clock.Advance(time.Hour)
 		if _, _, err := service.EraseBankDetails(ctx, time.Minute); err != nil {
@@ -99,4 +110,26 @@ func onBECS(t *testing.T, service *billing.Service, conn storage.Conn, clock bec
 		t.Fatal(err)
 	}
 	return r, site
+}
+
+// gathered collects c's metrics, by name and labels (name{label=value}).
+func gathered(t *testing.T, c prometheus.Collector) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetName() + "=" + l.GetValue() + "}"
+			}
+			out[name] = m.GetGauge().GetValue()
+		}
+	}
+	return out
 }

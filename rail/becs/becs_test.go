@@ -553,3 +553,35 @@ func TestConcurrentSubmissionsOfTheSameDebitsRecordEachOnce(t *testing.T) {
 		}
 	})
 }
+
+// Unlodged is what the bank has yet to be given: a file cut and not delivered, then delivered
+// and not lodged, until it is lodged or too late to be (its lodge-by passed).
+func TestUnlodgedListsTheFilesTheBankHasYetToBeGiven(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 1234)
+		file := f.cutOne(t)
+		unlodged := func() []becs.File {
+			t.Helper()
+			files, err := f.rail.Unlodged(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return files
+		}
+		if got := unlodged(); len(got) != 1 || got[0].ID != file.ID || got[0].State(f.clock.Now()) != becs.FileCut {
+			t.Errorf("Unlodged after the cut = %+v; want the file, cut", got)
+		}
+		if _, _, err := f.rail.Deliver(ctx, becs.Dir(t.TempDir())); err != nil {
+			t.Fatal(err)
+		}
+		if got := unlodged(); len(got) != 1 || got[0].State(f.clock.Now()) != becs.FileDelivered {
+			t.Errorf("Unlodged after the delivery = %+v; want the file, delivered", got)
+		}
+		f.clock.Set(file.LodgeBy())
+		if got := unlodged(); len(got) != 0 {
+			t.Errorf("Unlodged at the file's lodge-by = %+v; want none (too late to lodge)", got)
+		}
+	})
+}

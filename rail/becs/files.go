@@ -229,6 +229,14 @@ func (r *Rail) Files(ctx context.Context, siteID string) ([]File, error) {
 	return r.filesWhere(ctx, `site_id = $1 ORDER BY cut_at, id`, siteID)
 }
 
+// Unlodged returns the files not lodged that still may be (their lodge-by time is ahead), the
+// earliest lodge-by first: what the bank has yet to be given, cut but not delivered, or delivered
+// to the outbox for the operator to upload.
+func (r *Rail) Unlodged(ctx context.Context) ([]File, error) {
+	return r.filesWhere(ctx, `lodged_at IS NULL AND earliest_deadline > $1 ORDER BY earliest_deadline, id`,
+		r.clock.Now().Add(LodgeMargin).UnixMilli())
+}
+
 // filesWhere returns the files the condition (and order) selects.
 func (r *Rail) filesWhere(ctx context.Context, condition string, args ...any) ([]File, error) {
 	var files []File

@@ -1,0 +1,54 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/rail/becs"
+)
+
+// becsBacklog is the metrics of the BECS files the bank has yet to be given, read at each scrape:
+// how many are cut but not delivered, or delivered (to the outbox) but not lodged, and how long
+// until the earliest of them can no longer be lodged, for an alert well before it (its rows then
+// fail expired, and the money is not collected).
+type becsBacklog struct {
+	rail   *becs.Rail
+	clock  billing.Clock
+	logger *slog.Logger
+	files  *prometheus.Desc
+	lodge  *prometheus.Desc
+}
+
+func newBECSBacklog(r *becs.Rail, clock billing.Clock, logger *slog.Logger) *becsBacklog {
+	return &becsBacklog{rail: r, clock: clock, logger: logger,
+		files: prometheus.NewDesc("pyng_becs_files_unlodged", "BECS files not lodged that still may be, by state: cut (not yet delivered) or delivered (to the outbox, for the operator to upload).", []string{"state"}, nil),
+		lodge: prometheus.NewDesc("pyng_becs_earliest_lodge_by_seconds", "Seconds until the earliest lodge-by time of the BECS files not lodged (absent when there is none).", nil, nil),
+	}
+}
+
+func (b *becsBacklog) Describe(ch chan<- *prometheus.Desc) { ch <- b.files; ch <- b.lodge }
+
+func (b *becsBacklog) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	files, err := b.rail.Unlodged(ctx)
+	if err != nil {
+		b.logger.Warn("metrics: the BECS files not lodged could not be read", "err", err)
+		return
+	}
+	now := b.clock.Now()
+	counts := map[becs.FileState]int{becs.FileCut: 0, becs.FileDelivered: 0}
+	for _, f := range files {
+		counts[f.State(now)]++
+	}
+	for _, state := range []becs.FileState{becs.FileCut, becs.FileDelivered} {
+		ch <- prometheus.MustNewConstMetric(b.files, prometheus.GaugeValue, float64(counts[state]), string(state))
+	}
+	if len(files) > 0 {
+		ch <- prometheus.MustNewConstMetric(b.lodge, prometheus.GaugeValue, files[0].LodgeBy().Sub(now).Seconds())
+	}
+}
