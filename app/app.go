@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/httpapi"
@@ -127,6 +128,7 @@ type Server struct {
 	db      storage.Database
 	logger  *slog.Logger
 	handler http.Handler
+	metrics *prometheus.Registry // served by the API's listener, or by its own (Config.MetricsAddr)
 	service *billing.Service
 	tokens  *token.Issuer
 	out     io.Writer
@@ -202,20 +204,21 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	metrics.MustRegister(jobFailures, newBECSBacklog(becsRail, clock, logger))
 	cfg.Jobs.JobFailedFunc = func(kind string, last bool) { jobFailures.WithLabelValues(kind, strconv.FormatBool(last)).Inc() }
 	handler := NewHandler(httpapi.Config{
-		Service:        service,
-		Tokens:         tokens,
-		Logger:         logger,
-		PublicURL:      cfg.PublicURL,
-		Sandbox:        cfg.Sandbox,
-		AccessTokenTTL: cfg.AccessTokenTTL,
-		ClientCacheTTL: cfg.ClientCacheTTL,
-		RateLimit:      cfg.RateLimit,
-		TokenRateLimit: cfg.TokenRateLimit,
-		Clock:          clock,
-		Ready:          db.Ping,
-		Metrics:        metrics,
+		Service:          service,
+		Tokens:           tokens,
+		Logger:           logger,
+		PublicURL:        cfg.PublicURL,
+		Sandbox:          cfg.Sandbox,
+		AccessTokenTTL:   cfg.AccessTokenTTL,
+		ClientCacheTTL:   cfg.ClientCacheTTL,
+		RateLimit:        cfg.RateLimit,
+		TokenRateLimit:   cfg.TokenRateLimit,
+		Clock:            clock,
+		Ready:            db.Ping,
+		Metrics:          metrics,
+		MetricsElsewhere: cfg.MetricsAddr != "",
 	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, cfg.ManagementLinkTTL })
-	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, service: service, tokens: tokens, out: out, banner: banner}, nil
+	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, metrics: metrics, service: service, tokens: tokens, out: out, banner: banner}, nil
 }
 
 // Close releases a server that will not Run.
@@ -234,6 +237,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	limited := limitListener(ln, s.cfg.MaxConnections)
 	ln = limited
+	metricsSrv, err := s.serveMetrics()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer metricsSrv() // after the API's listener: scrapes see the shutdown through
 	tasks, err := BECSTasks(ctx, s.db, s.service, billing.SystemClock{}, s.cfg, s.logger)
 	if err != nil {
 		ln.Close()
@@ -290,6 +299,25 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("stop jobs: %w", err)
 	}
 	return nil
+}
+
+// serveMetrics serves GET /metrics on a listener of its own when Config.MetricsAddr is set, and
+// returns the function that closes it (a no-op when it is not).
+func (s *Server) serveMetrics() (stop func(), err error) {
+	if s.cfg.MetricsAddr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}
+	go func() { _ = srv.Serve(ln) }()
+	s.logger.Info("serving metrics", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // createDemo gives an empty sandbox database a demo partner (billing.Service.CreateDemo), and

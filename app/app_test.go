@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -351,4 +352,34 @@ func busy(t *testing.T, addr string) net.Conn {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// With PYNG_METRICS_ADDR, GET /metrics is served on that address alone (the monitoring
+// network's), and the API's address answers it as a route it does not have.
+func TestMetricsOnAListenerOfTheirOwn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
+	addr := serve(t, "sqlite", map[string]string{"metrics-addr": metricsAddr})
+	for _, tc := range []struct {
+		url    string
+		status int
+		want   string
+	}{
+		{"http://" + addr + "/metrics", http.StatusNotFound, "request:not-found"},
+		{"http://" + metricsAddr + "/metrics", http.StatusOK, `pyng_becs_files_unlodged{state="cut"} 0`},
+	} {
+		resp, err := http.Get(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.want) {
+			t.Errorf("GET %s: %d %.300s; want %d with %q", tc.url, resp.StatusCode, body, tc.status, tc.want)
+		}
+	}
 }

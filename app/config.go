@@ -27,7 +27,9 @@ import (
 // Config is the server's configuration, read once at start from flags, each of which has an
 // environment-variable equivalent (the flag wins).
 type Config struct {
-	Addr           string
+	Addr string
+	// MetricsAddr, when set, is the listener of GET /metrics, apart from the API's.
+	MetricsAddr    string
 	DatabaseURL    string
 	PublicURL      string
 	InvitationTTL  time.Duration
@@ -91,6 +93,13 @@ var settings = []setting{
 	{addrFlag, "PYNG_ADDR", "127.0.0.1:8080", "address to listen on", func(c *Config, flag, v string) error {
 		c.Addr = v
 		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("-%s: %q is not host:port", flag, v)
+		}
+		return nil
+	}},
+	{"metrics-addr", "PYNG_METRICS_ADDR", "", "address of a listener of its own for GET /metrics, such as 127.0.0.1:9090, which the API's address then does not serve (empty: the API's address serves it)", func(c *Config, flag, v string) error {
+		c.MetricsAddr = v
+		if _, _, err := net.SplitHostPort(v); v != "" && err != nil {
 			return fmt.Errorf("-%s: %q is not host:port", flag, v)
 		}
 		return nil

@@ -55,8 +55,11 @@ type Config struct {
 	Clock billing.Clock
 	// Ready reports whether the server can serve (GET /readyz).
 	Ready func(context.Context) error
-	// Metrics receives the API's collectors and is served at GET /metrics.
-	Metrics *prometheus.Registry
+	// Metrics receives the API's collectors and is served at GET /metrics, unless
+	// MetricsElsewhere: then another listener serves it (PYNG_METRICS_ADDR), and the API's has
+	// no such route.
+	Metrics          *prometheus.Registry
+	MetricsElsewhere bool
 }
 
 // APIVersion is the only value of the Pyng-Api-Version header this server accepts.
@@ -127,7 +130,9 @@ func (a *server) routes() {
 	m.HandleFunc("GET /healthz", a.healthz)
 	m.HandleFunc("GET /readyz", a.readyz)
 	m.HandleFunc("GET /openapi.yaml", serveOpenAPI)
-	m.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Metrics, promhttp.HandlerOpts{}))
+	if !a.cfg.MetricsElsewhere {
+		m.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Metrics, promhttp.HandlerOpts{}))
+	}
 
 	const site = "/billing/sites/{siteId}"
 	a.handle("POST "+site+"/customers/invitations", billing.ScopeCustomersInvite, a.invite)
