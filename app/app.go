@@ -168,11 +168,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		return nil, err
 	}
 	tokens.SetAgreementTTL(cfg.ManagementLinkTTL)
-	debitUserID, err := BECSUserIDs(ctx, db, clock)
+	becsRail, err := becs.Open(ctx, db.Conn(), clock) // for the service agreement's user ID and the metrics
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	debitUserID := becsUserIDs(becsRail)
 	mailer, err := Mailer(cfg, service, tokens, debitUserID, logger)
 	if err != nil {
 		db.Close()
@@ -196,11 +197,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	jobFailures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pyng_job_failures_total",
 		Help: "Failed attempts of background jobs, by kind; last=\"true\" when the job has no attempt left."}, []string{"kind", "last"})
-	becsRail, err := becs.Open(ctx, db.Conn(), clock)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
 	metrics.MustRegister(jobFailures, newBECSBacklog(becsRail, clock, logger))
 	cfg.Jobs.JobFailedFunc = func(kind string, last bool) { jobFailures.WithLabelValues(kind, strconv.FormatBool(last)).Inc() }
 	handler := NewHandler(httpapi.Config{

@@ -41,11 +41,16 @@ func BECSUserIDs(ctx context.Context, db storage.Database, clock billing.Clock) 
 	if err != nil {
 		return nil, err
 	}
+	return becsUserIDs(r), nil
+}
+
+// becsUserIDs is BECSUserIDs over a rail already open.
+func becsUserIDs(r *becs.Rail) func(context.Context, string) (string, error) {
 	return func(ctx context.Context, siteID string) (string, error) {
 		u, err := r.User(ctx, siteID)
 		if errors.Is(err, becs.ErrNotFound) {
 			return "", nil
 		}
 		return u.UserID, err
-	}, nil
+	}
 }
