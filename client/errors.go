@@ -147,8 +147,8 @@ func tokenError(err error, now time.Time) error {
 	if !errors.As(err, &re) || re.Response == nil {
 		return fmt.Errorf("pyng client: obtain an access token: %w", err)
 	}
-	e := &Error{StatusCode: re.Response.StatusCode, Code: Code(re.ErrorCode), Message: re.ErrorDescription,
-		TraceID: re.Response.Header.Get("Pyng-Trace-Id"), RetryAfter: retryAfter(re.Response.Header, now), beforeRequest: true}
+	e := errorOf(re.Response, re.Body, now) // its status, traceId and Retry-After
+	e.Code, e.Message, e.beforeRequest = Code(re.ErrorCode), re.ErrorDescription, true
 	if e.Message == "" {
 		e.Message = "the token endpoint answered " + http.StatusText(re.Response.StatusCode)
 	}
