@@ -220,28 +220,27 @@ type jobErrors struct {
 }
 
 func (h jobErrors) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
-	h.log(ctx, job, err.Error())
+	args := []any{"kind", job.Kind, "job", job.ID, "attempt", job.Attempt, "maxAttempts", job.MaxAttempts, "err", err.Error()}
+	if h.count(job) {
+		h.logger.ErrorContext(ctx, "job failed, and has no attempt left", args...)
+	} else {
+		h.logger.WarnContext(ctx, "job attempt failed; it will be retried", args...)
+	}
 	return nil
 }
 
 // HandlePanic counts a panic as a failed attempt, and leaves its log line to River, which logs it
 // at ERROR with its stack.
 func (h jobErrors) HandlePanic(_ context.Context, job *rivertype.JobRow, _ any, _ string) *river.ErrorHandlerResult {
-	if h.failed != nil {
-		h.failed(job.Kind, job.Attempt >= job.MaxAttempts)
-	}
+	h.count(job)
 	return nil
 }
 
-func (h jobErrors) log(ctx context.Context, job *rivertype.JobRow, err string) {
-	args := []any{"kind", job.Kind, "job", job.ID, "attempt", job.Attempt, "maxAttempts", job.MaxAttempts, "err", err}
-	last := job.Attempt >= job.MaxAttempts
+// count tells failed of the job's failed attempt, and reports whether it was its last.
+func (h jobErrors) count(job *rivertype.JobRow) (last bool) {
+	last = job.Attempt >= job.MaxAttempts
 	if h.failed != nil {
 		h.failed(job.Kind, last)
 	}
-	if last {
-		h.logger.ErrorContext(ctx, "job failed, and has no attempt left", args...)
-		return
-	}
-	h.logger.WarnContext(ctx, "job attempt failed; it will be retried", args...)
+	return last
 }
