@@ -110,6 +110,14 @@ func wantEnvelope(t testing.TB, r *apptest.Response, status int, code, target st
 	return e
 }
 
+// orJSON is a case's Content-Type, application/json when the case gives none ("-" sends none).
+func orJSON(contentType string) string {
+	if contentType == "" {
+		return "application/json"
+	}
+	return contentType
+}
+
 // oversized is a JSON object just over the 64 KiB every body but a batch's may have.
 var oversized = `{"pad":"` + strings.Repeat("a", 64<<10) + `"}`
 
@@ -153,11 +161,7 @@ func TestEmptyBodyActionsRefuseBadBodiesAndChangeNothing(t *testing.T) {
 		for _, path := range actions {
 			for _, b := range bodies {
 				t.Run(path+" with "+b.name, func(t *testing.T) {
-					ct := b.contentType
-					if ct == "" {
-						ct = "application/json"
-					}
-					wantEnvelope(t, a.do(t, http.MethodPost, path, b.body, "Content-Type", ct), b.status, b.code, b.target)
+					wantEnvelope(t, a.do(t, http.MethodPost, path, b.body, "Content-Type", orJSON(b.contentType)), b.status, b.code, b.target)
 				})
 			}
 		}
@@ -205,15 +209,11 @@ func TestWebhookEndpointBodiesOfTheWrongKindOrTypes(t *testing.T) {
 		before := a.state(t)
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				ct := tc.contentType
-				if ct == "" {
-					ct = "application/json"
-				}
 				p := "/webhook-endpoints"
 				if tc.method == "PATCH" {
 					p = path
 				}
-				r := a.do(t, tc.method, p, tc.body, "Content-Type", ct)
+				r := a.do(t, tc.method, p, tc.body, "Content-Type", orJSON(tc.contentType))
 				before = a.unchanged(t, before)
 				wantEnvelope(t, r, tc.status, tc.code, tc.target)
 			})

@@ -52,6 +52,13 @@ func (f *fixture) managementLinks(t *testing.T, linkID string) int {
 
 // auditForm is one of the customer's forms, filled so that it would change something: a signup
 // confirmed, a revocation confirmed, a management link asked for with the customer's address.
+// filled is the form's fields with its session's CSRF token, as the page would post them.
+func (a auditForm) filled() url.Values {
+	filled := cloneForm(a.form)
+	filled.Set("csrf", a.session.token)
+	return filled
+}
+
 // changedNothing fails t when the form's link changed, or a management link was queued beyond
 // the emails there were before.
 func (f *fixture) changedNothing(t *testing.T, form auditForm, emails int) {
@@ -97,8 +104,7 @@ func TestUnreadableFormsAreRefusedAndChangeNothing(t *testing.T) {
 		f := setup(t, engine)
 		for _, form := range f.auditForms(t) {
 			emails := f.managementLinks(t, form.link.ID)
-			filled := cloneForm(form.form)
-			filled.Set("csrf", form.session.token)
+			filled := form.filled()
 			encoded := filled.Encode()
 			for _, bad := range []struct{ name, body string }{
 				{"a form over 16 KiB", encoded + "&pad=" + strings.Repeat("a", 16<<10)},
@@ -127,8 +133,7 @@ func TestFormsOfAnotherMediaTypeChangeNothing(t *testing.T) {
 		f := setup(t, engine)
 		for _, form := range f.auditForms(t) {
 			emails := f.managementLinks(t, form.link.ID)
-			filled := cloneForm(form.form)
-			filled.Set("csrf", form.session.token)
+			filled := form.filled()
 			var asJSON, multipart strings.Builder
 			asJSON.WriteString("{")
 			for k := range filled {
