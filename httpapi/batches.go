@@ -130,7 +130,10 @@ func (a *server) simulateDeadline(w http.ResponseWriter, r *http.Request) (atSit
 }
 
 // csvHeader is the first line of a batch's CSV.
-var csvHeader = []string{"rowReference", "customerReference", "amount", "state", "failureReason", "retryable", "outcomeAt"}
+// The BECS rail's columns come last, so that a sheet that reads the first seven by position still
+// reads them.
+var csvHeader = []string{"rowReference", "customerReference", "amount", "state", "failureReason", "retryable", "outcomeAt",
+	"fileId", "returnedAt", "returnReason"}
 
 // writeRowsCSV answers with rows as CSV (RFC 4180), one line per row after the header line, with
 // the JSON's values: amounts in cents, times in Unix milliseconds, and empty cells where the JSON
@@ -143,17 +146,22 @@ func writeRowsCSV(w http.ResponseWriter, reference string, rows []billing.Row) {
 	_ = out.Write(csvHeader)
 	for _, row := range rows {
 		j := rowOf(row)
-		var retryable, outcomeAt string
+		var retryable string
 		if j.Retryable != nil {
 			retryable = strconv.FormatBool(*j.Retryable)
 		}
-		if j.OutcomeAt != 0 {
-			outcomeAt = strconv.FormatInt(j.OutcomeAt, 10)
-		}
 		_ = out.Write([]string{spreadsheetSafe(j.RowReference), spreadsheetSafe(j.CustomerReference), strconv.FormatInt(j.Amount, 10),
-			string(j.State), string(j.FailureReason), retryable, outcomeAt})
+			string(j.State), string(j.FailureReason), retryable, csvMillis(j.OutcomeAt), j.FileID, csvMillis(j.ReturnedAt), string(j.ReturnReason)})
 	}
 	out.Flush() // a write error is the client going away; nothing is left to tell it
+}
+
+// csvMillis is a time of the JSON (Unix milliseconds) as a cell: empty where the JSON omits it.
+func csvMillis(ms int64) string {
+	if ms == 0 {
+		return ""
+	}
+	return strconv.FormatInt(ms, 10)
 }
 
 // spreadsheetSafe keeps a spreadsheet from reading a reference as a formula: references may start

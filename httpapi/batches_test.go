@@ -581,14 +581,16 @@ func TestBatchExecution(t *testing.T) {
 			if err != nil {
 				t.Fatalf("CSV: %v\n%s", err, r.Body)
 			}
-			want := [][]string{{"rowReference", "customerReference", "amount", "state", "failureReason", "retryable", "outcomeAt"}}
+			want := [][]string{{"rowReference", "customerReference", "amount", "state", "failureReason", "retryable", "outcomeAt",
+				"fileId", "returnedAt", "returnReason"}}
 			for _, row := range b.Rows {
 				retryable := ""
 				if row.Retryable != nil {
 					retryable = strconv.FormatBool(*row.Retryable)
 				}
+				// The sandbox's rows go in no file and are never returned: the BECS columns are empty.
 				want = append(want, []string{row.RowReference, row.CustomerReference, strconv.FormatInt(row.Amount, 10),
-					row.State, row.FailureReason, retryable, strconv.FormatInt(row.OutcomeAt, 10)})
+					row.State, row.FailureReason, retryable, strconv.FormatInt(row.OutcomeAt, 10), "", "", ""})
 			}
 			if fmt.Sprint(records) != fmt.Sprint(want) {
 				t.Errorf("CSV =\n%v\nwant\n%v", records, want)

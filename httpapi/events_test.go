@@ -3,12 +3,15 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -892,6 +895,21 @@ func TestADebitReturnedIsDeliveredAsDocumented(t *testing.T) {
 			returned.ReturnReason != "referToCustomer" || returned.Retryable == nil || !*returned.Retryable ||
 			returned.FileID != files[0].ID || returned.ReturnedAt != s.Clock.Now().UnixMilli() {
 			t.Errorf("the debit.returned delivery is %s; want R2 of B1 in %s, returned for referToCustomer, retryable", d.body, files[0].ID)
+		}
+
+		// The batch's CSV carries the file and the return too, for the partner who reconciles in a
+		// spreadsheet.
+		csvAnswer := p.getBatch(t, "B1", "", "Accept", "text/csv")
+		records, err := csv.NewReader(bytes.NewReader(csvAnswer.Body)).ReadAll()
+		if err != nil || len(records) != 3 {
+			t.Fatalf("the CSV is %s (%v); want a header and two rows", csvAnswer.Body, err)
+		}
+		at := strconv.FormatInt(s.Clock.Now().UnixMilli(), 10)
+		wantTail := map[string][]string{"R1": {files[0].ID, "", ""}, "R2": {files[0].ID, at, "referToCustomer"}}
+		for _, rec := range records[1:] {
+			if tail := rec[len(rec)-3:]; !slices.Equal(tail, wantTail[rec[0]]) || rec[5] != map[string]string{"R1": "", "R2": "true"}[rec[0]] {
+				t.Errorf("the CSV's line of %s is %v; want it to end %v", rec[0], rec, wantTail[rec[0]])
+			}
 		}
 	})
 }

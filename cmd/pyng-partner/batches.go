@@ -234,13 +234,22 @@ func showBatch(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		fmt.Fprintln(w)
-		row(w, "ROW", "CUSTOMER", "AMOUNT", "STATE", "FAILURE", "RETRYABLE", "OUTCOME AT")
-		for _, r := range b.Rows {
-			retry := "-"
-			if r.Retryable != nil {
-				retry = fmt.Sprint(*r.Retryable)
-			}
-			row(w, r.RowReference, r.CustomerReference, dollars(r.Amount), r.State, orDash(r.FailureReason), retry, when(r.OutcomeAt))
-		}
+		rowsTable(w, b.Rows)
 	})
+}
+
+// rowsTable writes a batch's rows as a table; RETURNED says why and when the customer's bank
+// returned a succeeded debit (the BECS rail).
+func rowsTable(w io.Writer, rows []client.Row) {
+	row(w, "ROW", "CUSTOMER", "AMOUNT", "STATE", "FAILURE", "RETRYABLE", "OUTCOME AT", "RETURNED")
+	for _, r := range rows {
+		retry, returned := "-", "-"
+		if r.Retryable != nil {
+			retry = fmt.Sprint(*r.Retryable)
+		}
+		if r.ReturnReason != "" {
+			returned = string(r.ReturnReason) + " " + when(r.ReturnedAt)
+		}
+		row(w, r.RowReference, r.CustomerReference, dollars(r.Amount), r.State, orDash(r.FailureReason), retry, when(r.OutcomeAt), returned)
+	}
 }

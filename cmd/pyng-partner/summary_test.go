@@ -2,6 +2,8 @@ package main
 
 import (
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pyng/receivables/client"
@@ -31,5 +33,25 @@ func TestTheSummaryCountsReturnedRowsApart(t *testing.T) {
 	}
 	if name := got[0].name(); name != "succeeded, returned referToCustomer" {
 		t.Errorf("the returned rows' outcome reads %q", name)
+	}
+}
+
+// The rows' table says of a returned row why and when its bank returned it, and "-" of the others.
+func TestTheRowsTableShowsReturns(t *testing.T) {
+	at := client.Timestamp(1777627803000)
+	var out strings.Builder
+	rowsTable(&out, []client.Row{
+		{RowReference: "R1", CustomerReference: "C1", Amount: 100, State: client.RowSucceeded, OutcomeAt: at},
+		{RowReference: "R2", CustomerReference: "C1", Amount: 200, State: client.RowSucceeded, OutcomeAt: at,
+			ReturnReason: client.ReturnReferToCustomer, ReturnedAt: at + 86_400_000, Retryable: new(true)},
+	})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := []string{
+		"ROW\tCUSTOMER\tAMOUNT\tSTATE\tFAILURE\tRETRYABLE\tOUTCOME AT\tRETURNED",
+		"R1\tC1\t1.00\tsucceeded\t-\t-\t" + when(at) + "\t-",
+		"R2\tC1\t2.00\tsucceeded\t-\ttrue\t" + when(at) + "\treferToCustomer " + when(at+86_400_000),
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("the table is\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
