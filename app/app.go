@@ -197,7 +197,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	jobFailures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pyng_job_failures_total",
 		Help: "Failed attempts of background jobs, by kind; last=\"true\" when the job has no attempt left."}, []string{"kind", "last"})
-	metrics.MustRegister(jobFailures, newBECSBacklog(becsRail, clock, logger))
+	metrics.MustRegister(jobFailures, newBECSBacklog(becsRail, clock, logger), newJobBacklog(db, logger))
 	cfg.Jobs.JobFailedFunc = func(kind string, last bool) { jobFailures.WithLabelValues(kind, strconv.FormatBool(last)).Inc() }
 	handler := NewHandler(httpapi.Config{
 		Service:          service,

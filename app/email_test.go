@@ -243,6 +243,12 @@ func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T
 		if err := json.Unmarshal(jobs[0].EncodedArgs, &args); err != nil || args.LinkID != l.ID || args.Email != billing.EmailSignupConfirmation {
 			t.Errorf("the job's args = %s (%v)", jobs[0].EncodedArgs, err)
 		}
+		// The operator sees the email waiting, and for how long, in the metrics.
+		backlog := gathered(t, app.JobBacklog(db))
+		if waited := time.Since(jobs[0].CreatedAt).Seconds(); backlog["pyng_jobs_waiting{queue=emails}"] != 1 ||
+			backlog["pyng_jobs_oldest_waiting_seconds{queue=emails}"] < waited-1 || backlog["pyng_jobs_oldest_waiting_seconds{queue=emails}"] > waited+5 {
+			t.Errorf("the metrics of the waiting email: %v; want 1 email waiting for about %.1fs", backlog, waited)
+		}
 		stop()
 
 		inbox := smtptest.Start(t)
@@ -260,5 +266,8 @@ func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T
 			jobs := emailJobs(t, db)
 			return len(jobs) == 1 && jobs[0].State == rivertype.JobStateCompleted
 		})
+		if backlog := gathered(t, app.JobBacklog(db)); backlog["pyng_jobs_waiting{queue=emails}"] != 0 || backlog["pyng_jobs_oldest_waiting_seconds{queue=emails}"] != 0 {
+			t.Errorf("the metrics once the email is sent: %v; want none waiting", backlog)
+		}
 	})
 }

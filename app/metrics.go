@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/storage"
 )
 
 // becsBacklog is the metrics of the BECS files the bank has yet to be given, read at each scrape:
@@ -50,5 +52,46 @@ func (b *becsBacklog) Collect(ch chan<- prometheus.Metric) {
 	}
 	if len(files) > 0 {
 		ch <- prometheus.MustNewConstMetric(b.lodge, prometheus.GaugeValue, files[0].LodgeBy().Sub(now).Seconds())
+	}
+}
+
+// jobBacklog is the metrics of the job queues' backlogs, read at each scrape: how many jobs of
+// each queue are not yet done, and how long the oldest of them has waited. An email queue that
+// only grows is an SMTP server that is down, refuses Pyng, or is not configured: customers are
+// not getting their confirmations.
+type jobBacklog struct {
+	db      storage.Database
+	logger  *slog.Logger
+	waiting *prometheus.Desc
+	oldest  *prometheus.Desc
+}
+
+// backlogQueues are the queues jobBacklog reads.
+var backlogQueues = []string{river.QueueDefault, billing.EmailQueue, billing.WebhookQueue}
+
+func newJobBacklog(db storage.Database, logger *slog.Logger) *jobBacklog {
+	return &jobBacklog{db: db, logger: logger,
+		waiting: prometheus.NewDesc("pyng_jobs_waiting", "Jobs not yet done (to run, running, or waiting to be tried again), by queue: default (batch executions and sweeps), emails, webhooks.", []string{"queue"}, nil),
+		oldest:  prometheus.NewDesc("pyng_jobs_oldest_waiting_seconds", "Seconds since the oldest job not yet done was enqueued, by queue (0 when there is none).", []string{"queue"}, nil),
+	}
+}
+
+func (b *jobBacklog) Describe(ch chan<- *prometheus.Desc) { ch <- b.waiting; ch <- b.oldest }
+
+func (b *jobBacklog) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, queue := range backlogQueues {
+		n, since, err := b.db.JobsWaiting(ctx, queue)
+		if err != nil {
+			b.logger.Warn("metrics: the jobs waiting could not be read", "queue", queue, "err", err)
+			return
+		}
+		age := 0.0 // on the wall clock, River's
+		if n > 0 {
+			age = max(time.Since(since).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(b.waiting, prometheus.GaugeValue, float64(n), queue)
+		ch <- prometheus.MustNewConstMetric(b.oldest, prometheus.GaugeValue, age, queue)
 	}
 }

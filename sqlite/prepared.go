@@ -15,7 +15,7 @@ import (
 
 // handWritten are the statements written in Go (sqlc cannot parse them) that Open prepares: the
 // inserts of events are prepared for one event (an invitation's) and for a full chunk.
-var handWritten = []string{markInProgress, returnRows, recordOutcomes, insertAttempts, updateDeliveries,
+var handWritten = []string{markInProgress, returnRows, recordOutcomes, insertAttempts, updateDeliveries, jobsWaiting,
 	insertEvents(1), insertEvents(eventsPerInsert)}
 
 // preparedStatements are statements prepared on the pool, by their text.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -43,6 +44,9 @@ type Database interface {
 	ResealLinks(ctx context.Context, batchSize int) (int, error)
 	ResealSigningKeys(ctx context.Context) (int, error)
 	ResealWebhookEndpoints(ctx context.Context) (int, error)
+	// JobsWaiting counts the jobs of the queue not yet done and returns when the oldest of them
+	// was enqueued (zero when none): the backlog an operator watches.
+	JobsWaiting(ctx context.Context, queue string) (int, time.Time, error)
 	// Engine is "sqlite" or "postgres".
 	Engine() string
 	// NewJobClient returns a River client of the database's job queue, configured by cfg: the

@@ -590,3 +590,7 @@ func (s *Store) SetClientSecret(ctx context.Context, id string, secretHash []byt
 	}
 	return billing.Client{}, fmt.Errorf("%w: client %s is revoked", billing.ErrStale, id)
 }
+
+func (s *Store) JobsWaiting(ctx context.Context, queue string) (int, time.Time, error) {
+	return s.d.Executor().JobsWaiting(ctx, queue)
+}

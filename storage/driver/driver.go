@@ -266,6 +266,9 @@ type Executor interface {
 	// RetryDelivery makes the delivery pending, due at now, with no tries, and counts the retry
 	// (billing.Delivery.Retries); false when there is no such delivery.
 	RetryDelivery(ctx context.Context, id string, now time.Time) (bool, error)
+	// JobsWaiting counts the jobs of the queue not yet done (available, pending, running,
+	// retryable or scheduled) and returns when the oldest of them was enqueued (zero when none).
+	JobsWaiting(ctx context.Context, queue string) (int, time.Time, error)
 	// DueEndpoints returns the endpoints with pending deliveries due by now, and the enabled ones
 	// with events after the last they were given deliveries of.
 	DueEndpoints(ctx context.Context, now time.Time) ([]string, error)
