@@ -114,6 +114,27 @@ func (t *tokens) get(ctx context.Context, refused string) (string, error) {
 	return token.AccessToken, nil
 }
 
+// Scopes returns the scopes the server granted the client's access token, obtaining a token
+// first if it has none: a partner's program can check at start that its API client may do what
+// it will be asked to (a scope it lacks fails each call with 403 auth:insufficient-scope).
+func (c *Client) Scopes(ctx context.Context) ([]string, error) {
+	if _, err := c.tokens.get(ctx, ""); err != nil {
+		return nil, err
+	}
+	return c.tokens.scopes(), nil
+}
+
+// scopes are the scopes granted with the current token (the token answer's scope member).
+func (t *tokens) scopes() []string {
+	t.turn <- struct{}{}
+	defer func() { <-t.turn }()
+	if t.token == nil {
+		return nil
+	}
+	scope, _ := t.token.Extra("scope").(string)
+	return strings.Fields(scope)
+}
+
 // New returns a client for cfg. It makes no request: the first call obtains the access token.
 func New(cfg Config) (*Client, error) {
 	base, err := url.Parse(strings.TrimSuffix(cfg.BaseURL, "/"))
@@ -273,6 +294,7 @@ func (c *Client) exchange(ctx context.Context, r request, u string, payload []by
 		return nil, fmt.Errorf("pyng client: %w", err)
 	}
 	defer resp.Body.Close()
+	recordResponse(ctx, resp)
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("pyng client: %s %s: read the answer: %w", r.method, req.URL.Path, err)
