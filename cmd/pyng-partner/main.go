@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -64,7 +65,7 @@ type command struct {
 // options are the flags of every command and of some.
 type options struct {
 	url, clientID, clientSecret, site string
-	json                              bool
+	json, verbose                     bool
 
 	// Command flags, each used by the commands that declare it.
 	state, rowState, reference, after, eventType, forwardTo, secret, endpointURL, events string
@@ -124,6 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.clientSecret, "client-secret", "", "the API client's secret (default $PYNG_CLIENT_SECRET; prefer the variable: a flag shows in the process list)")
 	fs.StringVar(&o.site, "site", "", "the siteId (default $PYNG_SITE)")
 	fs.BoolVar(&o.json, "json", false, "write JSON, one value a line (the default when stdout is not a terminal; --json=false writes tables)")
+	fs.BoolVar(&o.verbose, "verbose", false, "write each request to the API on stderr: method, path, status and traceId (quote the traceId to Pyng support)")
 	if cmd.flags != nil {
 		cmd.flags(fs, o)
 	}
@@ -155,7 +157,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		e.stderrTTY = isTerminal(f)
 	}
 	if err == nil && !cmd.offline {
-		e.site, err = connect(o)
+		e.site, err = connect(o, stderr)
 	}
 	if err == nil {
 		err = cmd.run(ctx, e, positional)
@@ -214,7 +216,7 @@ func writeAPIError(w io.Writer, e *client.Error) {
 }
 
 // connect makes the client of the site the options name.
-func connect(o *options) (*client.Site, error) {
+func connect(o *options, stderr io.Writer) (*client.Site, error) {
 	var missing []string
 	for _, req := range []struct{ value, name string }{
 		{o.url, "--url (PYNG_URL)"}, {o.clientID, "--client-id (PYNG_CLIENT_ID)"},
@@ -227,11 +229,36 @@ func connect(o *options) (*client.Site, error) {
 	if len(missing) > 0 {
 		return nil, usagef("missing %s", strings.Join(missing, ", "))
 	}
-	c, err := client.New(client.Config{BaseURL: o.url, ClientID: o.clientID, ClientSecret: o.clientSecret})
+	cfg := client.Config{BaseURL: o.url, ClientID: o.clientID, ClientSecret: o.clientSecret}
+	if o.verbose {
+		cfg.HTTPClient = &http.Client{Transport: verboseTransport{next: http.DefaultTransport, w: stderr}}
+	}
+	c, err := client.New(cfg)
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
 	return c.Site(o.site), nil
+}
+
+// verboseTransport writes a line on w for each request it sends (--verbose): the token requests
+// too, whose traceId Pyng support can find as well.
+type verboseTransport struct {
+	next http.RoundTripper
+	w    io.Writer
+}
+
+func (t verboseTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	path := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		path += "?" + r.URL.RawQuery
+	}
+	if err != nil {
+		fmt.Fprintf(t.w, "%s %s: %v\n", r.Method, path, err)
+		return nil, err
+	}
+	fmt.Fprintf(t.w, "%s %s: %s traceId %s\n", r.Method, path, resp.Status, orDash(resp.Header.Get("Pyng-Trace-Id")))
+	return resp, nil
 }
 
 // parseInterleaved parses flags wherever they stand among the positional arguments ("--" ends the

@@ -224,5 +224,22 @@ func TestCustomerCommands(t *testing.T) {
 				t.Errorf("an invalid reference: exit %d, stderr %q", r.code, r.stderr)
 			}
 		})
+
+		t.Run("--verbose writes each request with its status and traceId on stderr", func(t *testing.T) {
+			r := ok(t, s, "customers", "show", "ACME-002", "--verbose")
+			if shown := one[client.Link](t, r.stdout); shown.CustomerReference != "ACME-002" {
+				t.Errorf("stdout with --verbose: %q", r.stdout)
+			}
+			uuid := `[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`
+			want := regexp.MustCompile(`^POST /oauth2/token: 200 OK traceId ` + uuid + "\n" +
+				`GET /billing/sites/` + s.Site.ID + `/customers/ACME-002: 200 OK traceId ` + uuid + "\n$")
+			if !want.MatchString(r.stderr) {
+				t.Errorf("stderr with --verbose:\n%s", r.stderr)
+			}
+			missing := cli(t, s, "customers", "show", "NOPE", "--verbose")
+			if !regexp.MustCompile(`(?m)^GET /billing/sites/` + s.Site.ID + `/customers/NOPE: 404 Not Found traceId ` + uuid + `$`).MatchString(missing.stderr) {
+				t.Errorf("stderr of an error with --verbose:\n%s", missing.stderr)
+			}
+		})
 	})
 }
