@@ -200,19 +200,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	metrics.MustRegister(jobFailures, newBECSBacklog(becsRail, clock, logger), newJobBacklog(db, logger))
 	cfg.Jobs.JobFailedFunc = func(kind string, last bool) { jobFailures.WithLabelValues(kind, strconv.FormatBool(last)).Inc() }
 	handler := NewHandler(httpapi.Config{
-		Service:          service,
-		Tokens:           tokens,
-		Logger:           logger,
-		PublicURL:        cfg.PublicURL,
-		Sandbox:          cfg.Sandbox,
-		AccessTokenTTL:   cfg.AccessTokenTTL,
-		ClientCacheTTL:   cfg.ClientCacheTTL,
-		RateLimit:        cfg.RateLimit,
-		TokenRateLimit:   cfg.TokenRateLimit,
-		Clock:            clock,
-		Ready:            db.Ping,
-		Metrics:          metrics,
-		MetricsElsewhere: cfg.MetricsAddr != "",
+		Service:        service,
+		Tokens:         tokens,
+		Logger:         logger,
+		PublicURL:      cfg.PublicURL,
+		Sandbox:        cfg.Sandbox,
+		AccessTokenTTL: cfg.AccessTokenTTL,
+		ClientCacheTTL: cfg.ClientCacheTTL,
+		RateLimit:      cfg.RateLimit,
+		TokenRateLimit: cfg.TokenRateLimit,
+		Clock:          clock,
+		Ready:          db.Ping,
+		Metrics:        metrics,
+		NoMetricsRoute: metricsAt(cfg) != "api",
 	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, cfg.ManagementLinkTTL })
 	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, metrics: metrics, service: service, tokens: tokens, out: out, banner: banner}, nil
 }
@@ -272,7 +272,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.logger.Info("serving", "addr", ln.Addr().String(), "publicUrl", s.cfg.PublicURL,
 		"engine", s.db.Engine(), "sandbox", s.cfg.Sandbox, "maxConnections", s.cfg.MaxConnections,
-		"smtp", orNone(redacted(s.cfg.SMTPURL)), "becsOutbox", orNone(s.cfg.BECSOutbox), "becsSftp", orNone(redacted(s.cfg.BECSSFTPURL)))
+		"smtp", orNone(redacted(s.cfg.SMTPURL)), "becsOutbox", orNone(s.cfg.BECSOutbox), "becsSftp", orNone(redacted(s.cfg.BECSSFTPURL)),
+		"metrics", metricsAt(s.cfg))
 	fmt.Fprint(s.out, s.banner)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -295,6 +296,21 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("stop jobs: %w", err)
 	}
 	return nil
+}
+
+// metricsAt says where GET /metrics is served, for the serving line: on PYNG_METRICS_ADDR when
+// it is set; else, in the sandbox, on the API's listener ("api"); else nowhere ("none"): outside
+// the sandbox the metrics would tell the volume of a business, and which jobs wait, to whoever
+// reaches the API (a reverse proxy on the same host makes every client a local one).
+func metricsAt(cfg Config) string {
+	switch {
+	case cfg.MetricsAddr != "":
+		return cfg.MetricsAddr
+	case cfg.Sandbox:
+		return "api"
+	default:
+		return "none"
+	}
 }
 
 // serveMetrics serves GET /metrics on a listener of its own when Config.MetricsAddr is set, and

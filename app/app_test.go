@@ -354,32 +354,47 @@ func busy(t *testing.T, addr string) net.Conn {
 	return conn
 }
 
-// With PYNG_METRICS_ADDR, GET /metrics is served on that address alone (the monitoring
-// network's), and the API's address answers it as a route it does not have.
-func TestMetricsOnAListenerOfTheirOwn(t *testing.T) {
+// GET /metrics is served on PYNG_METRICS_ADDR alone when it is set (the monitoring network's),
+// the API's address answering it as a route it does not have; without it, on the API's address in
+// the sandbox, and nowhere outside it (the metrics would tell anyone the volume of a business).
+func TestMetricsAreServedWhereConfigured(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	metricsAddr := ln.Addr().String()
 	ln.Close()
-	addr := serve(t, "sqlite", map[string]string{"metrics-addr": metricsAddr})
+	production := map[string]string{"sandbox": "false", "public-url": "https://pay.example.com"}
 	for _, tc := range []struct {
-		url    string
-		status int
-		want   string
+		name     string
+		settings map[string]string
+		api      int // the status of GET /metrics on the API's address
 	}{
-		{"http://" + addr + "/metrics", http.StatusNotFound, "request:not-found"},
-		{"http://" + metricsAddr + "/metrics", http.StatusOK, `pyng_becs_files_unlodged{state="cut"} 0`},
+		{"their own listener", map[string]string{"metrics-addr": metricsAddr}, http.StatusNotFound},
+		{"the sandbox, without one", nil, http.StatusOK},
+		{"outside the sandbox, without one", production, http.StatusNotFound},
 	} {
-		resp, err := http.Get(tc.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.want) {
-			t.Errorf("GET %s: %d %.300s; want %d with %q", tc.url, resp.StatusCode, body, tc.status, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			addr := serve(t, "sqlite", tc.settings)
+			checks := map[string]int{"http://" + addr + "/metrics": tc.api} // URL: status
+			if tc.settings["metrics-addr"] != "" {
+				checks["http://"+metricsAddr+"/metrics"] = http.StatusOK
+			}
+			for url, status := range checks {
+				resp, err := http.Get(url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				want := "request:not-found"
+				if status == http.StatusOK {
+					want = `pyng_jobs_waiting{queue="emails"} 0`
+				}
+				if resp.StatusCode != status || !strings.Contains(string(body), want) {
+					t.Errorf("GET %s: %d %.300s; want %d with %q", url, resp.StatusCode, body, status, want)
+				}
+			}
+		})
 	}
 }

@@ -231,8 +231,8 @@ func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T
 			jobs := emailJobs(t, db)
 			return len(jobs) == 1 && jobs[0].AttemptedAt != nil
 		})
-		if !strings.Contains(log.String(), "smtp=none becsOutbox=none becsSftp=none") { // the serving line, logged by then
-			t.Errorf("the serving line does not say where emails and BECS files go:\n%s", log.String())
+		if !strings.Contains(log.String(), "smtp=none becsOutbox=none becsSftp=none metrics=none") { // the serving line, logged by then
+			t.Errorf("the serving line does not say where emails, BECS files and metrics go:\n%s", log.String())
 		}
 		time.Sleep(time.Second) // a while, with the queue polled every 20ms
 		jobs := emailJobs(t, db)

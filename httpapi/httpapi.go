@@ -55,11 +55,11 @@ type Config struct {
 	Clock billing.Clock
 	// Ready reports whether the server can serve (GET /readyz).
 	Ready func(context.Context) error
-	// Metrics receives the API's collectors and is served at GET /metrics, unless
-	// MetricsElsewhere: then another listener serves it (PYNG_METRICS_ADDR), and the API's has
-	// no such route.
-	Metrics          *prometheus.Registry
-	MetricsElsewhere bool
+	// Metrics receives the API's collectors and is served at GET /metrics, unless NoMetricsRoute:
+	// then the API's listener has no such route (another listener serves it, PYNG_METRICS_ADDR, or,
+	// outside the sandbox without one, none does).
+	Metrics        *prometheus.Registry
+	NoMetricsRoute bool
 }
 
 // APIVersion is the only value of the Pyng-Api-Version header this server accepts.
@@ -130,7 +130,7 @@ func (a *server) routes() {
 	m.HandleFunc("GET /healthz", a.healthz)
 	m.HandleFunc("GET /readyz", a.readyz)
 	m.HandleFunc("GET /openapi.yaml", serveOpenAPI)
-	if !a.cfg.MetricsElsewhere {
+	if !a.cfg.NoMetricsRoute {
 		m.Handle("GET /metrics", promhttp.HandlerFor(a.cfg.Metrics, promhttp.HandlerOpts{}))
 	}
 
