@@ -24,9 +24,11 @@ const (
 	CodeLinkNoActiveInvitation Code = codePrefix + "customer-link:no-active-invitation"
 	CodeCustomerInvalidField   Code = codePrefix + "customer:invalid-field"
 	// An invalid field of a batch submission; its target names the place, as rows[17].amount.
-	CodeBatchInvalidField       Code = codePrefix + "batch:invalid-field"
-	CodeBatchReferenceConflict  Code = codePrefix + "batch:reference-conflict"
-	CodeBatchNotFound           Code = codePrefix + "batch:not-found"
+	CodeBatchInvalidField      Code = codePrefix + "batch:invalid-field"
+	CodeBatchReferenceConflict Code = codePrefix + "batch:reference-conflict"
+	CodeBatchNotFound          Code = codePrefix + "batch:not-found"
+	// A sandbox simulator asked of a batch of a rail that moves money (BECS).
+	CodeBatchNotOnSandboxRail   Code = codePrefix + "batch:not-on-sandbox-rail"
 	CodeInvalidField            Code = codePrefix + "request:invalid-field"
 	CodeWebhookInvalidURL       Code = codePrefix + "webhook-endpoint:invalid-url"
 	CodeWebhookEndpointNotFound Code = codePrefix + "webhook-endpoint:not-found"
@@ -54,7 +56,7 @@ const (
 var codes = []Code{
 	CodeSiteNotFound, CodeLinkAlreadyExists, CodeLinkInvalidReference, CodeLinkNotFound,
 	CodeLinkInvalidState, CodeLinkNoActiveInvitation, CodeCustomerInvalidField,
-	CodeBatchInvalidField, CodeBatchReferenceConflict, CodeBatchNotFound, CodeInvalidField,
+	CodeBatchInvalidField, CodeBatchReferenceConflict, CodeBatchNotFound, CodeBatchNotOnSandboxRail, CodeInvalidField,
 	CodeWebhookInvalidURL, CodeWebhookEndpointNotFound, CodeWebhookEndpointLimit,
 	CodeWebhookEndpointDisabled, CodeWebhookDeliveryNotFound,
 	CodeInternal,

@@ -49,6 +49,7 @@ const (
 	CodeBatchInvalidField       Code = codePrefix + "batch:invalid-field"
 	CodeBatchReferenceConflict  Code = codePrefix + "batch:reference-conflict"
 	CodeBatchNotFound           Code = codePrefix + "batch:not-found"
+	CodeBatchNotOnSandboxRail   Code = codePrefix + "batch:not-on-sandbox-rail"
 	CodeInternal                Code = codePrefix + "internal"
 	CodeWebhookInvalidURL       Code = codePrefix + "webhook-endpoint:invalid-url"
 	CodeWebhookEndpointNotFound Code = codePrefix + "webhook-endpoint:not-found"
@@ -66,7 +67,7 @@ func Codes() []Code {
 		CodeNotAcceptable, CodeSiteNotFound, CodeLinkInvalidReference, CodeLinkAlreadyExists,
 		CodeLinkNotFound, CodeLinkInvalidState, CodeLinkNoActiveInvitation,
 		CodeCustomerInvalidField, CodeBatchInvalidField, CodeBatchReferenceConflict,
-		CodeBatchNotFound, CodeInternal, CodeWebhookInvalidURL, CodeWebhookEndpointNotFound,
+		CodeBatchNotFound, CodeBatchNotOnSandboxRail, CodeInternal, CodeWebhookInvalidURL, CodeWebhookEndpointNotFound,
 		CodeWebhookEndpointLimit, CodeWebhookEndpointDisabled, CodeWebhookDeliveryNotFound,
 	}
 }

@@ -23,6 +23,7 @@ var statusOf = map[billing.Code]int{
 	billing.CodeBatchInvalidField:       http.StatusBadRequest,
 	billing.CodeBatchReferenceConflict:  http.StatusConflict,
 	billing.CodeBatchNotFound:           http.StatusNotFound,
+	billing.CodeBatchNotOnSandboxRail:   http.StatusConflict,
 	billing.CodeWebhookInvalidURL:       http.StatusBadRequest,
 	billing.CodeWebhookEndpointNotFound: http.StatusNotFound,
 	billing.CodeWebhookEndpointLimit:    http.StatusConflict,
