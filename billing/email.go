@@ -21,6 +21,11 @@ const (
 	EmailRevocationConfirmation EmailKind = "revocationConfirmation"
 	// EmailManagementLink sends a new management link, at the customer's request.
 	EmailManagementLink EmailKind = "managementLink"
+	// EmailNone sends nothing: RequestManagementLink enqueues it when the address asked for is not
+	// the customer's, so that asking does the same work, in the same time, whether or not it is
+	// (the partner holds the signup link, whose page offers the form: the time of the answer
+	// would tell it whether a guessed address is its customer's).
+	EmailNone EmailKind = "none"
 )
 
 // SendEmailJob sends one email to the customer of a link. It is enqueued in the transaction of
@@ -56,7 +61,8 @@ func EmailKey(address string) string { return strings.ToLower(strings.TrimSpace(
 
 // RequestManagementLink sends a new management link to the customer of the link, if email is the
 // address the customer gave (compared without regard to case) and the link was ever linked.
-// It answers the same either way, so that it tells no one whether an address is known.
+// It answers the same either way, and does the same work (an email job, EmailNone when the
+// address is not the customer's), so that it tells no one whether an address is known.
 func (s *Service) RequestManagementLink(ctx context.Context, linkID, email string) error {
 	l, err := s.store.GetLink(ctx, linkID)
 	if errors.Is(err, ErrNotFound) {
@@ -65,10 +71,11 @@ func (s *Service) RequestManagementLink(ctx context.Context, linkID, email strin
 	if err != nil {
 		return fmt.Errorf("get link: %w", err)
 	}
+	kind := EmailManagementLink
 	if l.LinkedAt.IsZero() || l.Customer.Email == "" || EmailKey(l.Customer.Email) != EmailKey(email) {
-		return nil
+		kind = EmailNone
 	}
-	if err := s.store.EnqueueEmail(ctx, SendEmailJob{LinkID: l.ID, Email: EmailManagementLink}); err != nil {
+	if err := s.store.EnqueueEmail(ctx, SendEmailJob{LinkID: l.ID, Email: kind}); err != nil {
 		return fmt.Errorf("enqueue email: %w", err)
 	}
 	return nil

@@ -180,21 +180,55 @@ func ValidateMetadata(m map[string]string) (map[string]string, error) {
 // be complete, which is why the API document says what metadata is for.
 func contactDetail(key, value string) string {
 	words := keyWords(key)
+	// Two words that make one (post code, zip code, e mail) are read as that word too.
+	joined := slices.Clone(words)
+	for i := 1; i < len(words); i++ {
+		if isWord(words[i-1]) && isWord(words[i]) {
+			joined = append(joined, words[i-1]+words[i])
+		}
+	}
 	switch {
-	case slices.ContainsFunc(words, func(w string) bool { return contactWords[w] }):
+	case slices.ContainsFunc(joined, namesContact), slices.Equal(words, []string{"mobile"}):
 		return "this key names one"
-	case slices.Contains(words, "mobile") && (len(words) == 1 || slices.Contains(words, "number") || slices.Contains(words, "no")):
-		return "this key names one"
-	case slices.Contains(words, "address") && !slices.Contains(words, "ip") && !slices.Contains(words, "mac"):
+	case slices.Contains(words, "address") && !slices.ContainsFunc(words, func(w string) bool { return notPostalAddress[w] }):
 		return "this key names one"
 	case slices.Contains(words, "name") && !slices.ContainsFunc(words, func(w string) bool { return !personNameWords[w] }):
 		return "this key names the customer's name"
+	case emailPattern.MatchString(key) || isPhoneNumber(key):
+		return "this key is one"
 	case emailPattern.MatchString(value):
 		return "this value holds an email address"
 	case isPhoneNumber(value):
 		return "this value is a phone number"
 	}
 	return ""
+}
+
+// isWord reports whether a word of a key is of letters (keyWords keeps digits apart).
+func isWord(w string) bool { return !unicode.IsDigit([]rune(w)[0]) }
+
+// namesContact reports whether a word of a metadata key (or two words joined) names a contact
+// detail: one of contactWords, or a word that holds one without a space (emailaddress,
+// customeremail, phonenumber, mobilephone, customername, billingaddress).
+func namesContact(w string) bool {
+	prefixOf := func(suffix string) (string, bool) { return strings.CutSuffix(w, suffix) }
+	switch {
+	case contactWords[w], strings.Contains(w, "email"), strings.HasPrefix(w, "phone"):
+		return true
+	case strings.HasPrefix(w, "mobile"):
+		rest := strings.TrimPrefix(w, "mobile") // mobilePlan is not one
+		return rest == "number" || rest == "no" || rest == "phone"
+	}
+	if prefix, ok := prefixOf("phone"); ok && phoneOwners[prefix] {
+		return true
+	}
+	if prefix, ok := prefixOf("address"); ok && prefix != "" && !notPostalAddress[prefix] {
+		return true
+	}
+	if prefix, ok := prefixOf("name"); ok && prefix != "" && personNameWords[prefix] {
+		return true
+	}
+	return slices.ContainsFunc(compoundContactWords, func(c string) bool { return strings.Contains(w, c) })
 }
 
 // contactWords are words of a metadata key that name a contact detail wherever they stand.
@@ -204,6 +238,21 @@ var contactWords = map[string]bool{
 	"fullname": true, "givenname": true, "familyname": true, "middlename": true,
 }
 
+// compoundContactWords are the contactWords that name one inside a longer word too
+// (homepostcode, customersurname); the short ones (mail, tel, fax) would match other words.
+var compoundContactWords = []string{"telephone", "street", "suburb", "postcode", "zipcode", "surname", "firstname",
+	"lastname", "fullname", "givenname", "familyname", "middlename"}
+
+// phoneOwners are what a key's word may say before "phone" when it names a phone number
+// (mobilephone, homephone; not iphone or headphone).
+var phoneOwners = map[string]bool{
+	"mobile": true, "home": true, "work": true, "cell": true, "contact": true, "customer": true, "client": true,
+	"business": true, "office": true, "daytime": true, "primary": true, "secondary": true, "alt": true, "alternate": true,
+}
+
+// notPostalAddress are the words that make an "address" a network one (ipAddress, macAddress).
+var notPostalAddress = map[string]bool{"ip": true, "ipv": true, "mac": true, "ethernet": true, "wallet": true, "web": true}
+
 // personNameWords are the words of a key that names a person's name when "name" is among them
 // and no other word is (customerName, firstName; not planName).
 var personNameWords = map[string]bool{
@@ -212,12 +261,12 @@ var personNameWords = map[string]bool{
 }
 
 // keyWords splits a key into its lower-case words at every character that is not a letter or a
-// digit and at each lower-to-upper case change: customer_email, customerEmail and
-// "Customer Email" are all customer, email.
+// digit, at each lower-to-upper case change and between letters and digits: customer_email,
+// customerEmail and "Customer Email" are all customer, email; email2 is email, 2.
 func keyWords(key string) []string {
 	var words []string
 	var word []rune
-	prevLower := false
+	var prev rune
 	flush := func() {
 		if len(word) > 0 {
 			words = append(words, strings.ToLower(string(word)))
@@ -228,13 +277,14 @@ func keyWords(key string) []string {
 		switch {
 		case !unicode.IsLetter(r) && !unicode.IsDigit(r):
 			flush()
-			prevLower = false
+			prev = 0
 			continue
-		case unicode.IsUpper(r) && prevLower:
+		case unicode.IsUpper(r) && unicode.IsLower(prev),
+			unicode.IsDigit(r) != unicode.IsDigit(prev) && prev != 0:
 			flush()
 		}
 		word = append(word, r)
-		prevLower = unicode.IsLower(r) || unicode.IsDigit(r)
+		prev = r
 	}
 	flush()
 	return words
@@ -242,21 +292,22 @@ func keyWords(key string) []string {
 
 var emailPattern = regexp.MustCompile(`[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[A-Za-z]{2,}`)
 
-// isPhoneNumber reports whether the value, without spaces, dots, dashes and brackets, is a phone
-// number: "+" and 8 to 15 digits, or an Australian number of 10 digits (02, 03, 04, 07, 08).
+// isPhoneNumber reports whether the value, without spaces (a no-break space too), dots, dashes
+// and brackets, is a phone number: "+" and 8 to 15 digits, or an Australian number of 10 digits
+// (02, 03, 04, 07, 08), also dialled with the international prefix from Australia (0061).
 func isPhoneNumber(value string) bool {
 	digits := strings.Map(func(r rune) rune {
-		if strings.ContainsRune(" .-()", r) {
+		if unicode.IsSpace(r) || strings.ContainsRune(".-()", r) {
 			return -1
 		}
 		return r
-	}, strings.TrimSpace(value))
+	}, value)
 	return internationalPhone.MatchString(digits) || australianPhone.MatchString(digits)
 }
 
 var (
 	internationalPhone = regexp.MustCompile(`^\+[0-9]{8,15}$`)
-	australianPhone    = regexp.MustCompile(`^0[23478][0-9]{8}$`)
+	australianPhone    = regexp.MustCompile(`^(0|0061)[23478][0-9]{8}$`)
 )
 
 func hasControl(s string) bool {

@@ -126,7 +126,10 @@ func New(cfg Config) *Mailer {
 // after it ended), or that no longer exists, gets no email and no error.
 func (m *Mailer) Send(ctx context.Context, job billing.SendEmailJob) error {
 	if m.cfg.Sender == nil {
-		return ErrNotConfigured
+		return ErrNotConfigured // EmailNone too, so that it waits in the queue as the others do
+	}
+	if job.Email == billing.EmailNone {
+		return nil
 	}
 	l, _, err := m.cfg.Service.LinkByID(ctx, job.LinkID)
 	if billing.HasCode(err, billing.CodeLinkNotFound) {

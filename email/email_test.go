@@ -39,6 +39,10 @@ func TestEmailsToTheCustomerArriveThroughSMTP(t *testing.T) {
 			Sender: sender, ManagementLinkTTL: 30 * 24 * time.Hour,
 			DebitUserIDFunc: func(context.Context, string) (string, error) { return "123456", nil }})
 
+		// EmailNone, the job of a request for a management link with another address, sends nothing.
+		if err := mailer.Send(ctx, billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailNone}); err != nil || len(in.Messages()) != 0 {
+			t.Fatalf("send %s: %v, %d messages; want none sent", billing.EmailNone, err, len(in.Messages()))
+		}
 		for i, kind := range []billing.EmailKind{billing.EmailSignupConfirmation, billing.EmailManagementLink, billing.EmailRevocationConfirmation} {
 			if kind == billing.EmailRevocationConfirmation {
 				if _, err := service.RevokeByCustomer(ctx, l.ID); err != nil {
