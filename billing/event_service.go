@@ -20,12 +20,14 @@ func (s *Service) Events(ctx context.Context, site Site, f EventFilter) (events 
 	if f.Type != "" && !f.Type.Valid() {
 		return nil, "", invalidEventType()
 	}
+	if !PlainText(f.After) { // no eventId holds one, and a PostgreSQL text cannot be compared with NUL
+		return nil, "", invalidEventCursor()
+	}
 	page := f
 	page.Limit = f.Limit + 1
 	events, err = s.events.ListEvents(ctx, site.ID, page)
 	if errors.Is(err, ErrNotFound) {
-		return nil, "", Errorf(CodeInvalidField, "after",
-			"after must be the eventId of an event of this site from the last 30 days.")
+		return nil, "", invalidEventCursor()
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
@@ -35,6 +37,10 @@ func (s *Service) Events(ctx context.Context, site Site, f EventFilter) (events 
 		next = events[len(events)-1].ID
 	}
 	return events, next, nil
+}
+
+func invalidEventCursor() *Error {
+	return Errorf(CodeInvalidField, "after", "after must be the eventId of an event of this site from the last 30 days.")
 }
 
 // ParseEventType reads the type a list of events is filtered by, as a partner wrote it.
@@ -79,8 +85,8 @@ func (s *Service) PurgeEvents(ctx context.Context) (int, error) {
 }
 
 // checkEventTypes normalises the event types of an endpoint request: one to maxEventTypes (as
-// the document's SubscribedEventTypes says: far more than the types there are);
-// AllEventTypes stands alone; duplicates are dropped.
+// the document's SubscribedEventTypes says: far more than the types there are); duplicates are
+// dropped, and then AllEventTypes stands alone (["*", "*"] is "*" given twice).
 func checkEventTypes(types []EventType) ([]EventType, error) {
 	const maxEventTypes = 20
 	if len(types) == 0 {
@@ -89,16 +95,18 @@ func checkEventTypes(types []EventType) ([]EventType, error) {
 	if len(types) > maxEventTypes {
 		return nil, Errorf(CodeInvalidField, "eventTypes", fmt.Sprintf("eventTypes must hold at most %d types.", maxEventTypes))
 	}
-	var out []EventType
+	var out []EventType // a type given twice counts once, "*" too
 	for _, t := range types {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	for _, t := range out {
 		switch {
-		case t == AllEventTypes && len(types) == 1:
+		case t == AllEventTypes && len(out) == 1:
 		case t == EventWebhookTest || !t.Valid():
 			return nil, Errorf(CodeInvalidField, "eventTypes", fmt.Sprintf(
 				"eventTypes must hold \"*\" alone (every type) or types among %s; %q is not one.", subscribableList(), t))
-		}
-		if !slices.Contains(out, t) {
-			out = append(out, t)
 		}
 	}
 	return out, nil
@@ -144,16 +152,9 @@ func (s *Service) CreateWebhookEndpoint(ctx context.Context, site Site, req Webh
 			return WebhookEndpoint{}, err
 		}
 	}
-	if req.State != nil {
-		return WebhookEndpoint{}, Errorf(CodeInvalidField, "state", "A new endpoint is enabled; set its state with an update.")
-	}
-	n, err := s.events.CountWebhookEndpoints(ctx, site.ID)
-	if err != nil {
-		return WebhookEndpoint{}, fmt.Errorf("count webhook endpoints: %w", err)
-	}
-	if n >= MaxWebhookEndpoints {
-		return WebhookEndpoint{}, Errorf(CodeWebhookEndpointLimit, "", fmt.Sprintf(
-			"A site can have at most %d webhook endpoints; delete one first.", MaxWebhookEndpoints))
+	if req.State != nil { // the document's request to create one has no state
+		return WebhookEndpoint{}, Errorf(CodeUnknownField, "state",
+			"state is not a field of this request: a new endpoint is enabled; set its state with an update.")
 	}
 	secret, err := webhook.NewSecret()
 	if err != nil {
@@ -161,8 +162,13 @@ func (s *Service) CreateWebhookEndpoint(ctx context.Context, site Site, req Webh
 	}
 	e := WebhookEndpoint{ID: NewID("whe"), SiteID: site.ID, URL: *req.URL, EventTypes: types, State: EndpointEnabled,
 		Secret: secret, CreatedAt: s.now()}
-	if err := s.events.CreateWebhookEndpoint(ctx, e); err != nil {
+	created, err := s.events.CreateWebhookEndpoint(ctx, e, MaxWebhookEndpoints)
+	if err != nil {
 		return WebhookEndpoint{}, fmt.Errorf("create webhook endpoint: %w", err)
+	}
+	if !created {
+		return WebhookEndpoint{}, Errorf(CodeWebhookEndpointLimit, "", fmt.Sprintf(
+			"A site can have at most %d webhook endpoints; delete one first.", MaxWebhookEndpoints))
 	}
 	return e, nil
 }

@@ -79,8 +79,10 @@ type EventStore interface {
 	// PurgeEvents deletes the events written at or before `before`, with their deliveries.
 	PurgeEvents(ctx context.Context, before time.Time) (int, error)
 
-	CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint) error
-	CountWebhookEndpoints(ctx context.Context, siteID string) (int, error)
+	// CreateWebhookEndpoint inserts e unless its site has limit endpoints or more, and reports
+	// whether it did. The count and the insert are one operation: of creations at once, no more
+	// than the limit allows are made.
+	CreateWebhookEndpoint(ctx context.Context, e WebhookEndpoint, limit int) (bool, error)
 	// WebhookEndpoints returns the site's endpoints, oldest first.
 	WebhookEndpoints(ctx context.Context, siteID string) ([]WebhookEndpoint, error)
 	// WebhookEndpoint returns the endpoint with its secrets, or ErrNotFound.
@@ -126,7 +128,9 @@ type EventStore interface {
 	ReleaseEndpoint(ctx context.Context, endpointID, holder string) error
 	// DueDeliveries returns up to limit of the endpoint's pending deliveries due by now (without
 	// their attempts), in the order they came due (Due, then id), those after `after`, each with
-	// its event's body.
+	// its event's body; only those whose events ListEvents shows, so that no delivery (not even
+	// one made in its event's transaction, as SendTestEvent's) is sent of an event that an event
+	// committed later may precede in the list.
 	DueDeliveries(ctx context.Context, endpointID string, now time.Time, after DueDelivery, limit int) ([]DueDelivery, error)
 	// RecordAttempts adds each outcome's attempt to its delivery (one that is gone is left out)
 	// and moves the delivery to the outcome's state, unless the delivery was retried since its

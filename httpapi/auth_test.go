@@ -354,6 +354,9 @@ func TestSiteOfAnotherOrganisationLooksMissing(t *testing.T) {
 			{"list batches", http.MethodGet, "/batches", nil},
 			{"get batch", http.MethodGet, "/batches/B-1", nil},
 			{"get batch rows in a state", http.MethodGet, "/batches/B-1?rowState=failed", nil},
+			{"list events", http.MethodGet, "/events", nil},
+			{"list webhook endpoints", http.MethodGet, "/webhook-endpoints", nil},
+			{"add a webhook endpoint", http.MethodPost, "/webhook-endpoints", map[string]string{"url": "https://example.com/steal"}},
 		} {
 			t.Run(ep.name, func(t *testing.T) {
 				a := wantError(t, theirs.do(t, ep.method, ep.path, ep.body), http.StatusNotFound, "site:not-found", "siteId")
@@ -368,6 +371,9 @@ func TestSiteOfAnotherOrganisationLooksMissing(t *testing.T) {
 		}
 		if b := other.mustGetBatch(t, "B-1", ""); b.TotalAmount != 100 {
 			t.Errorf("the other organisation's batch = %+v", b)
+		}
+		if eps := other.endpoints(t); len(eps) != 0 {
+			t.Errorf("the other organisation's site has %d webhook endpoints, want none", len(eps))
 		}
 	})
 }

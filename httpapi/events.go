@@ -49,7 +49,8 @@ func eventFilterOf(query url.Values) (billing.EventFilter, error) {
 	return f, nil
 }
 
-// webhookEndpointRequest is the body of a creation or an update of an endpoint.
+// webhookEndpointRequest is the body of an update of an endpoint (the document's
+// WebhookEndpointUpdate).
 type webhookEndpointRequest struct {
 	URL        *string                `json:"url"`
 	EventTypes *[]billing.EventType   `json:"eventTypes"`
@@ -60,13 +61,25 @@ func (req webhookEndpointRequest) domain() billing.WebhookEndpointRequest {
 	return billing.WebhookEndpointRequest{URL: req.URL, EventTypes: req.EventTypes, State: req.State}
 }
 
+// newWebhookEndpointRequest is the body of a creation of an endpoint (the document's
+// WebhookEndpointRequest): without state, which is request:unknown-field as any member the
+// request does not take (a new endpoint is enabled).
+type newWebhookEndpointRequest struct {
+	URL        *string              `json:"url"`
+	EventTypes *[]billing.EventType `json:"eventTypes"`
+}
+
+func (req newWebhookEndpointRequest) domain() billing.WebhookEndpointRequest {
+	return billing.WebhookEndpointRequest{URL: req.URL, EventTypes: req.EventTypes}
+}
+
 func endpointWithSecret(e billing.WebhookEndpoint) billing.WebhookEndpointWithSecret {
 	return billing.WebhookEndpointWithSecret{WebhookEndpointView: billing.ViewWebhookEndpoint(e), Secret: e.Secret.String()}
 }
 
 // createWebhookEndpoint is POST /billing/sites/{siteId}/webhook-endpoints.
 func (a *server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) (atSite, error) {
-	var req webhookEndpointRequest
+	var req newWebhookEndpointRequest
 	if err := decodeJSON(w, r, &req, bodyRequired); err != nil {
 		return nil, err
 	}

@@ -380,7 +380,7 @@ func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
 		{"the test type", "POST", `{"url": "https://example.com/x", "eventTypes": ["webhook.test"]}`, true, 400, invalidField, "eventTypes"},
 		{"more than 20 event types", "POST", `{"url": "https://example.com/x", "eventTypes": [` + twentyOneTypes + `]}`, true, 400, invalidField, "eventTypes"},
 		{"event types not a list", "POST", `{"url": "https://example.com/x", "eventTypes": "batch.completed"}`, true, 400, invalidField, "eventTypes"},
-		{"state on creation", "POST", `{"url": "https://example.com/x", "state": "disabled"}`, true, 400, invalidField, "state"},
+		{"state on creation", "POST", `{"url": "https://example.com/x", "state": "disabled"}`, true, 400, "request:unknown-field", "state"},
 		{"unknown member", "POST", `{"url": "https://example.com/x", "colour": "blue"}`, true, 400, "request:unknown-field", "colour"},
 		{"malformed", "POST", `{"url": `, true, 400, "request:malformed-json", ""},
 		{"not an object", "POST", `["https://example.com/x"]`, true, 400, "request:malformed-json", ""},

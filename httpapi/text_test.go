@@ -55,6 +55,8 @@ func TestControlCharactersAndInvalidUTF8AreRefusedOnEachEngine(t *testing.T) {
 				{"row's customerReference", http.MethodPost, site + "/batches", `{"batchReference":"B1","rows":[{"rowReference":"R1","customerReference":"C` + bad.json + `","amount":100}]}`, http.StatusBadRequest},
 				{"batchReference in the path", http.MethodGet, site + "/batches/B" + url.PathEscape(bad.raw), "", http.StatusNotFound},
 				{"type filter of the events list", http.MethodGet, site + "/events?type=" + url.QueryEscape("customer.linked"+bad.raw), "", http.StatusBadRequest},
+				{"after cursor of the events list", http.MethodGet, site + "/events?after=" + url.QueryEscape("evt_"+bad.raw), "", http.StatusBadRequest},
+				{"after cursor of the events list alone", http.MethodGet, site + "/events?after=" + url.QueryEscape(bad.raw), "", http.StatusBadRequest},
 				{"webhook endpoint's url", http.MethodPost, site + "/webhook-endpoints", `{"url":"https://example.com/` + bad.json + `","eventTypes":["customer.linked"]}`, http.StatusBadRequest},
 				{"webhook endpoint's event type", http.MethodPost, site + "/webhook-endpoints", `{"url":"https://example.com/hook","eventTypes":["customer.linked` + bad.json + `"]}`, http.StatusBadRequest},
 				{"endpointId in the path", http.MethodGet, site + "/webhook-endpoints/we_" + url.PathEscape(bad.raw), "", http.StatusNotFound},

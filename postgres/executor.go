@@ -258,6 +258,11 @@ func (e executor) CountWebhookEndpoints(ctx context.Context, siteID string) (int
 	return int(n), err
 }
 
+func (e executor) LockSite(ctx context.Context, id string) error {
+	_, err := e.q.LockSite(ctx, id)
+	return mapErr(err)
+}
+
 func (e executor) ListWebhookEndpoints(ctx context.Context, siteID string) ([]driver.StoredEndpoint, error) {
 	listed := func(r dbsqlc.ListWebhookEndpointsRow) driver.StoredEndpoint {
 		return endpoint(dbsqlc.GetWebhookEndpointRow(r))

@@ -367,6 +367,14 @@ VALUES (@id, @site_id, @url, @event_types, @state, @secret, @created_at);
 -- name: CountWebhookEndpoints :one
 SELECT count(*) FROM webhook_endpoints WHERE site_id = @site_id;
 
+-- name: LockSite :one
+-- The site, read to add to what it holds in this transaction (a webhook endpoint, within the
+-- site's limit), its row locked until the transaction ends: another such addition waits, then
+-- counts what this one added. NO KEY UPDATE neither waits for nor holds up the writes that
+-- reference the site (their foreign key checks take KEY SHARE) or read it.
+SELECT id FROM sites WHERE id = @id
+FOR NO KEY UPDATE;
+
 -- name: ListWebhookEndpoints :many
 SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
 FROM webhook_endpoints WHERE site_id = @site_id ORDER BY created_at, id;
@@ -478,11 +486,15 @@ WHERE id = @id AND lease_holder = @holder;
 
 -- name: DueDeliveries :many
 -- Up to lim of the endpoint's deliveries due by now, after the one due at after_at with after_id
--- in the order they came due, with their events' bodies.
+-- in the order they came due, with their events' bodies; only of events the events list shows
+-- (as EventsToSend): a delivery made in its event's transaction (the sandbox's webhook.test) waits
+-- until no later commit can precede its event, so that a partner passing its eventId as `after`
+-- skips no event.
 SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, d.retries, ev.body
 FROM webhook_deliveries AS d
 JOIN events AS ev ON ev.id = d.event_id
 WHERE d.endpoint_id = @endpoint_id AND d.state = 'pending' AND d.next_attempt_at <= @now::bigint
+  AND ev.txid < pg_snapshot_xmin(pg_current_snapshot())
   AND (d.next_attempt_at > @after_at::bigint OR (d.next_attempt_at = @after_at::bigint AND d.id > @after_id))
 ORDER BY d.next_attempt_at, d.id
 LIMIT @lim;

@@ -332,6 +332,12 @@ VALUES (sqlc.arg(id), sqlc.arg(site_id), sqlc.arg(url), sqlc.arg(event_types), s
 -- name: CountWebhookEndpoints :one
 SELECT count(*) FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id);
 
+-- name: LockSite :one
+-- The site, read to add to what it holds in this transaction (a webhook endpoint, within the
+-- site's limit): a transaction on SQLite begins IMMEDIATE, so that it holds the database's write
+-- lock already.
+SELECT id FROM sites WHERE id = sqlc.arg(id);
+
 -- name: ListWebhookEndpoints :many
 SELECT id, site_id, url, event_types, state, disabled_reason, secret, previous_secret, previous_secret_until, created_at, failing_since, lease_holder, lease_until
 FROM webhook_endpoints WHERE site_id = sqlc.arg(site_id) ORDER BY created_at, id;
@@ -436,7 +442,8 @@ WHERE id = sqlc.arg(id) AND lease_holder = sqlc.arg(holder);
 
 -- name: DueDeliveries :many
 -- Up to lim of the endpoint's deliveries due by now, after the one due at after_at with after_id
--- in the order they came due, with their events' bodies.
+-- in the order they came due, with their events' bodies. (The events list shows an event once it
+-- is committed: the one writer commits in seq order, so none can precede it later.)
 SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.tries, d.next_attempt_at, d.retries, ev.body
 FROM webhook_deliveries AS d
 JOIN events AS ev ON ev.id = d.event_id

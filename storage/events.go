@@ -260,16 +260,30 @@ func (s *Store) openEndpoint(stored driver.StoredEndpoint) (billing.WebhookEndpo
 	return e, nil
 }
 
-func (s *Store) CreateWebhookEndpoint(ctx context.Context, e billing.WebhookEndpoint) error {
+// CreateWebhookEndpoint counts the site's endpoints and inserts e in one transaction that holds
+// the site (LockSite): a creation made meanwhile waits for it and counts the endpoint it made, so
+// that of creations at once no more than limit allows are made.
+func (s *Store) CreateWebhookEndpoint(ctx context.Context, e billing.WebhookEndpoint, limit int) (bool, error) {
 	stored, err := s.sealEndpoint(e)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return interpret(s.d.Executor().InsertWebhookEndpoint(ctx, stored))
-}
-
-func (s *Store) CountWebhookEndpoints(ctx context.Context, siteID string) (int, error) {
-	return s.d.Executor().CountWebhookEndpoints(ctx, siteID)
+	created := false
+	err = s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		if err := tx.LockSite(ctx, e.SiteID); err != nil {
+			return interpret(err)
+		}
+		n, err := tx.CountWebhookEndpoints(ctx, e.SiteID)
+		if err != nil || n >= limit {
+			return err
+		}
+		if err := tx.InsertWebhookEndpoint(ctx, stored); err != nil {
+			return interpret(err)
+		}
+		created = true
+		return nil
+	})
+	return created && err == nil, err
 }
 
 func (s *Store) WebhookEndpoints(ctx context.Context, siteID string) ([]billing.WebhookEndpoint, error) {

@@ -43,6 +43,8 @@ func RunEvents(t *testing.T, open func(t *testing.T) Events) {
 	t.Run("ARefusedChangeWritesNoEvent", s.refusedChange)
 	t.Run("Deliveries", s.deliveries)
 	t.Run("FanOutDeliveries", s.fanOutDeliveries)
+	t.Run("ADeliveryIsDueOnceItsEventIsListed", s.deliveryAwaitsItsEvent)
+	t.Run("CreateWebhookEndpoint", s.createWebhookEndpoint)
 	t.Run("LeaseEndpoint", s.leaseEndpoint)
 	t.Run("ExpireInvitations", s.expireInvitations)
 	t.Run("ListEvents", s.listEvents)
@@ -120,8 +122,8 @@ func (b eventBundle) endpoint(t *testing.T, state billing.EndpointState, types .
 	if state == billing.EndpointDisabled {
 		e.DisabledReason = billing.DisabledByPartner
 	}
-	if err := b.Store.CreateWebhookEndpoint(context.Background(), e); err != nil {
-		t.Fatalf("CreateWebhookEndpoint: %v", err)
+	if created, err := b.Store.CreateWebhookEndpoint(context.Background(), e, billing.MaxWebhookEndpoints); err != nil || !created {
+		t.Fatalf("CreateWebhookEndpoint = %v, %v", created, err)
 	}
 	return e
 }
@@ -228,6 +230,20 @@ func (b eventBundle) due(t *testing.T, endpointID string, now time.Time) []billi
 		t.Fatalf("DueDeliveries: %v", err)
 	}
 	return due
+}
+
+// dueOnceListed is due once n deliveries are due: a delivery is due once the events list shows
+// its event, on PostgreSQL a moment after the event committed (as events).
+func (b eventBundle) dueOnceListed(t *testing.T, endpointID string, now time.Time, n int) []billing.DueDelivery {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		due := b.due(t, endpointID, now)
+		if len(due) >= n || time.Now().After(deadline) {
+			return due
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (s eventSuite) deliveries(t *testing.T) {
@@ -337,7 +353,7 @@ func (s eventSuite) deliveries(t *testing.T) {
 	if got := b.deliveries(t, all.ID); len(got) != 1 {
 		t.Errorf("the test went to another endpoint too: %+v", got)
 	}
-	if due := b.due(t, linkedOnly.ID, t0); len(due) != 1 || string(due[0].Body) != string(test.Body) {
+	if due := b.dueOnceListed(t, linkedOnly.ID, t0, 1); len(due) != 1 || string(due[0].Body) != string(test.Body) {
 		t.Errorf("the test's delivery is not due: %+v", due)
 	}
 
@@ -345,6 +361,125 @@ func (s eventSuite) deliveries(t *testing.T) {
 	_, err = b.Store.Delivery(ctx, ds[0].ID)
 	wantErr(t, "Delivery of a deleted endpoint", err, billing.ErrNotFound)
 	wantErr(t, "DeleteWebhookEndpoint again", b.Store.DeleteWebhookEndpoint(ctx, b.site.ID, all.ID), billing.ErrNotFound)
+}
+
+// A delivery made in its event's transaction (SendTestEvent's) is due only once the events list
+// shows the event: never while a transaction that began before it is open, whose event the list
+// may then show before it, so that a partner passing the delivered eventId as `after` skips none.
+// (On PostgreSQL the test event commits while the other transaction is open; on SQLite it waits
+// for the other's write lock, and is listed once it commits.)
+func (s eventSuite) deliveryAwaitsItsEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	held, tested := b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes), b.endpoint(t, billing.EndpointEnabled, billing.AllEventTypes)
+	read, release, changed := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() { // a transaction that writes (locks a row), held open
+		_, err := b.Store.UpdateWebhookEndpoint(ctx, held.ID, func(c *billing.WebhookEndpoint) error {
+			close(read)
+			<-release
+			c.URL = "https://example.com/changed"
+			return nil
+		})
+		changed <- err
+	}()
+	<-read
+	test, err := billing.NewEvent(billing.EventWebhookTest, b.site.ID, t0, billing.ViewWebhookEndpoint(tested))
+	wantErr(t, "NewEvent", err, nil)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := b.Store.SendTestEvent(ctx, test, tested.ID)
+		sent <- err
+	}()
+	select {
+	case err := <-sent:
+		wantErr(t, "SendTestEvent", err, nil)
+		sent <- nil
+		time.Sleep(50 * time.Millisecond) // a few polls of a delivery run
+		if due := b.due(t, tested.ID, t0); len(due) != 0 {
+			t.Errorf("the delivery of the test event %s is due while a transaction that began before it is open", due[0].Delivery.EventID)
+		}
+		if listed := b.events(t, billing.EventFilter{}, 0); len(listed) != 0 {
+			t.Errorf("the test event %s is listed while a transaction that began before it is open", listed[0].ID)
+		}
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(release)
+	wantErr(t, "UpdateWebhookEndpoint", <-changed, nil)
+	wantErr(t, "SendTestEvent", <-sent, nil)
+	if due := b.dueOnceListed(t, tested.ID, t0, 1); len(due) != 1 || due[0].Delivery.EventID != test.ID {
+		t.Fatalf("after the other transaction ended: %d deliveries due, want the test's", len(due))
+	}
+	if listed := b.events(t, billing.EventFilter{}, 0); len(listed) != 1 || listed[0].ID != test.ID {
+		t.Errorf("once its delivery is due the list holds %v, want the test event", eventTypes(listed))
+	}
+}
+
+// CreateWebhookEndpoint counts the site's endpoints, disabled ones included, and inserts one in
+// one operation: never more than the limit, even when creations race.
+func (s eventSuite) createWebhookEndpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := s.setup(t)
+	newEndpoint := func(siteID string) billing.WebhookEndpoint {
+		secret, err := webhook.NewSecret()
+		wantErr(t, "NewSecret", err, nil)
+		return billing.WebhookEndpoint{ID: billing.NewID("whe"), SiteID: siteID, URL: "https://example.com/hooks",
+			EventTypes: []billing.EventType{billing.AllEventTypes}, State: billing.EndpointEnabled, Secret: secret, CreatedAt: t0}
+	}
+	count := func(siteID string) int {
+		t.Helper()
+		es, err := b.Store.WebhookEndpoints(ctx, siteID)
+		wantErr(t, "WebhookEndpoints", err, nil)
+		return len(es)
+	}
+	const limit = 3
+	b.endpoint(t, billing.EndpointDisabled, billing.AllEventTypes) // counts too
+	for i := 1; i < limit; i++ {
+		if created, err := b.Store.CreateWebhookEndpoint(ctx, newEndpoint(b.site.ID), limit); err != nil || !created {
+			t.Fatalf("endpoint %d of %d: CreateWebhookEndpoint = %v, %v", i+1, limit, created, err)
+		}
+	}
+	refused := newEndpoint(b.site.ID)
+	if created, err := b.Store.CreateWebhookEndpoint(ctx, refused, limit); err != nil || created {
+		t.Fatalf("beyond the limit: CreateWebhookEndpoint = %v, %v; want false", created, err)
+	}
+	_, err := b.Store.WebhookEndpoint(ctx, refused.ID)
+	wantErr(t, "WebhookEndpoint refused", err, billing.ErrNotFound)
+	if n := count(b.site.ID); n != limit {
+		t.Errorf("%d endpoints, want %d", n, limit)
+	}
+	// Another site has a limit of its own.
+	other := createSite(t, b.Store, b.site.OrganisationID)
+	if created, err := b.Store.CreateWebhookEndpoint(ctx, newEndpoint(other.ID), limit); err != nil || !created {
+		t.Errorf("another site's endpoint: CreateWebhookEndpoint = %v, %v", created, err)
+	}
+	_, err = b.Store.CreateWebhookEndpoint(ctx, newEndpoint("site_missing"), limit)
+	wantErr(t, "CreateWebhookEndpoint of no site", err, billing.ErrNotFound)
+
+	// Creations at once: the limit holds.
+	racing := createSite(t, b.Store, b.site.OrganisationID)
+	const tries = 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := 0
+	for range tries {
+		wg.Go(func() {
+			ok, err := b.Store.CreateWebhookEndpoint(ctx, newEndpoint(racing.ID), limit)
+			if err != nil {
+				t.Errorf("CreateWebhookEndpoint: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				created++
+			}
+		})
+	}
+	wg.Wait()
+	if n := count(racing.ID); created != limit || n != limit {
+		t.Errorf("%d creations at once: %d made, %d stored; want %d", tries, created, n, limit)
+	}
 }
 
 // An endpoint is given a delivery of each event of its site written since it was made or last

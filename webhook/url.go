@@ -5,10 +5,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
-// MaxURLBytes is the longest endpoint URL accepted.
-const MaxURLBytes = 2048
+// MaxURLLength is the longest endpoint URL accepted, in characters (Unicode code points, as the
+// document's maxLength counts them).
+const MaxURLLength = 2048
 
 // URLError is the error of CheckURL: Reason says, in English a partner can read, which rule the
 // URL breaks.
@@ -19,16 +21,16 @@ type URLError struct {
 func (e *URLError) Error() string { return "the webhook URL " + e.Reason }
 
 // CheckURL reports whether raw may be the endpoint of a partner's webhooks: an absolute URL of at
-// most MaxURLBytes bytes, with the scheme https (or http when allowPrivate), a host, a port from 1
-// to 65535 if one is given, and neither user information nor a fragment. Outside allowPrivate,
-// which only the sandbox sets, the host may not be localhost or a name under .localhost, nor an IP
-// address that Forbidden refuses. A host name is resolved only when a delivery connects, and the
-// address it resolves to is checked then (webhook/deliver).
+// most MaxURLLength characters, with the scheme https (or http when allowPrivate), a host, a port
+// from 1 to 65535 if one is given, and neither user information nor a fragment. Outside
+// allowPrivate, which only the sandbox sets, the host may not be localhost or a name under
+// .localhost, nor an IP address that Forbidden refuses. A host name is resolved only when a
+// delivery connects, and the address it resolves to is checked then (webhook/deliver).
 //
 // The error is a *URLError.
 func CheckURL(raw string, allowPrivate bool) error {
-	if len(raw) > MaxURLBytes {
-		return &URLError{"must be at most " + strconv.Itoa(MaxURLBytes) + " bytes long"}
+	if utf8.RuneCountInString(raw) > MaxURLLength {
+		return &URLError{"must be at most " + strconv.Itoa(MaxURLLength) + " characters long"}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -20,7 +20,8 @@ func TestCheckURL(t *testing.T) {
 		noHost     = "must have a host"
 		badHost    = "has an invalid host name"
 	)
-	long := "https://example.com/" + strings.Repeat("a", webhook.MaxURLBytes-len("https://example.com/"))
+	long := "https://example.com/" + strings.Repeat("a", webhook.MaxURLLength-len("https://example.com/"))
+	longer := "https://example.com/" + strings.Repeat("é", webhook.MaxURLLength-len("https://example.com/")) // twice as many bytes
 	tests := []struct {
 		name        string
 		url         string
@@ -33,9 +34,12 @@ func TestCheckURL(t *testing.T) {
 		{"a public IPv4 address is accepted", "https://203.0.114.7/hook", ok, ok},
 		{"a public IPv6 address is accepted", "https://[2606:4700::1111]/hook", ok, ok},
 		{"a name with a trailing dot is accepted", "https://hooks.example.com./x", ok, ok},
-		{"a URL of 2048 bytes is accepted", long, ok, ok},
-		{"a URL of 2049 bytes is refused", long + "a", "must be at most 2048 bytes long", "must be at most 2048 bytes long"},
+		{"a URL of 2048 characters is accepted", long, ok, ok},
+		{"a URL of 2049 characters is refused", long + "a", "must be at most 2048 characters long", "must be at most 2048 characters long"},
+		{"a URL of 2048 characters of two bytes each is accepted", longer, ok, ok},
+		{"a URL of 2049 characters of two bytes each is refused", longer + "é", "must be at most 2048 characters long", "must be at most 2048 characters long"},
 		{"http is refused outside the sandbox", "http://hooks.example.com/", httpsOnly, ok},
+		{"http in capitals is refused outside the sandbox", "HTTP://hooks.example.com/", httpsOnly, ok},
 		{"another scheme is refused", "ftp://hooks.example.com/", httpsOnly, httpsOrHTP},
 		{"a relative URL is refused", "/webhooks", "must be absolute", "must be absolute"},
 		{"a URL without a scheme is refused", "hooks.example.com/webhooks", "must be absolute", "must be absolute"},
@@ -51,15 +55,18 @@ func TestCheckURL(t *testing.T) {
 		{"an empty fragment is refused", "https://hooks.example.com/#", "must not have a fragment", "must not have a fragment"},
 		{"port 0 is refused", "https://hooks.example.com:0/", "must have a port from 1 to 65535", "must have a port from 1 to 65535"},
 		{"port 65536 is refused", "https://hooks.example.com:65536/", "must have a port from 1 to 65535", "must have a port from 1 to 65535"},
+		{"port 99999 is refused", "https://hooks.example.com:99999/", "must have a port from 1 to 65535", "must have a port from 1 to 65535"},
 		{"a name ending in a number is refused", "https://127.1/", badHost, badHost},
 		{"a decimal IPv4 address is refused", "https://2130706433/", badHost, badHost},
 		{"a hexadecimal IPv4 address is refused", "https://0x7f.0x0.0x0.0x1/", badHost, badHost},
+		{"a hexadecimal IPv4 address in one number is refused", "https://0x7f000001/", badHost, badHost},
 		{"a name of empty labels is refused", "https://./", badHost, badHost},
 		{"an invalid IPv6 address is refused", "https://[::g]/", "is not a valid URL", "is not a valid URL"},
 		{"a bracketed name is refused", "https://[example.com]/", "is not a valid URL", "is not a valid URL"},
 		{"localhost is refused outside the sandbox", "https://localhost/", localhost, ok},
 		{"localhost in capitals is refused outside the sandbox", "https://LocalHost:8443/", localhost, ok},
 		{"localhost with a trailing dot is refused outside the sandbox", "https://localhost./", localhost, ok},
+		{"localhost in capitals with a trailing dot is refused outside the sandbox", "https://LOCALHOST./", localhost, ok},
 		{"a name under .localhost is refused outside the sandbox", "https://api.partner.localhost/", localhost, ok},
 		{"a name merely ending in localhost is accepted", "https://notlocalhost/", ok, ok},
 		{"loopback IPv4 is refused outside the sandbox", "https://127.0.0.1:8080/", nonPublic, ok},
@@ -70,6 +77,10 @@ func TestCheckURL(t *testing.T) {
 		{"an IPv4-mapped loopback is refused outside the sandbox", "https://[::ffff:127.0.0.1]/", nonPublic, ok},
 		{"a link-local IPv6 address with a zone is refused outside the sandbox", "https://[fe80::1%25eth0]/", nonPublic, ok},
 		{"the unspecified address is refused outside the sandbox", "https://0.0.0.0/", nonPublic, ok},
+		{"the unspecified IPv6 address is refused outside the sandbox", "https://[::]/", nonPublic, ok},
+		{"an IPv4-mapped loopback in hexadecimal is refused outside the sandbox", "https://[::ffff:7f00:1]/", nonPublic, ok},
+		{"a NAT64 address of the metadata address is refused outside the sandbox", "https://[64:ff9b::a9fe:a9fe]/", nonPublic, ok},
+		{"a 6to4 address of the metadata address is refused outside the sandbox", "https://[2002:a9fe:a9fe::1]/", nonPublic, ok},
 	}
 	for _, tt := range tests {
 		for _, mode := range []struct {

@@ -225,6 +225,11 @@ type Executor interface {
 
 	InsertWebhookEndpoint(ctx context.Context, e StoredEndpoint) error
 	CountWebhookEndpoints(ctx context.Context, siteID string) (int, error)
+	// LockSite holds the site for an addition to what it has, counted against a limit, in the
+	// transaction: no other such addition is made until the transaction ends (on PostgreSQL its
+	// row is locked; a transaction on SQLite holds the database's write lock from its start).
+	// ErrNoRows when there is no such site.
+	LockSite(ctx context.Context, id string) error
 	// ListWebhookEndpoints returns the site's endpoints, oldest first.
 	ListWebhookEndpoints(ctx context.Context, siteID string) ([]StoredEndpoint, error)
 	GetWebhookEndpoint(ctx context.Context, id string) (StoredEndpoint, error)
@@ -278,7 +283,8 @@ type Executor interface {
 	// ReleaseEndpoint ends holder's lease of the endpoint, if it has it.
 	ReleaseEndpoint(ctx context.Context, id, holder string) error
 	// DueDeliveries returns up to limit of the endpoint's pending deliveries due by now, after
-	// `after` in the order they came due, with their events' bodies.
+	// `after` in the order they came due, with their events' bodies; on PostgreSQL only those whose
+	// events ListEvents shows (of transactions no later commit can precede).
 	DueDeliveries(ctx context.Context, endpointID string, now time.Time, after billing.DueDelivery, limit int) ([]billing.DueDelivery, error)
 	// RecordDeliveryOutcomes adds each outcome's attempt to its delivery, numbered after the
 	// others, and sets the delivery's state and next attempt and counts the try unless the

@@ -477,7 +477,8 @@ type DueDeliveriesRow struct {
 }
 
 // Up to lim of the endpoint's deliveries due by now, after the one due at after_at with after_id
-// in the order they came due, with their events' bodies.
+// in the order they came due, with their events' bodies. (The events list shows an event once it
+// is committed: the one writer commits in seq order, so none can precede it later.)
 func (q *Queries) DueDeliveries(ctx context.Context, arg DueDeliveriesParams) ([]DueDeliveriesRow, error) {
 	rows, err := q.query(ctx, q.dueDeliveriesStmt, dueDeliveries,
 		arg.EndpointID,
@@ -2323,6 +2324,20 @@ func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]Li
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockSite = `-- name: LockSite :one
+SELECT id FROM sites WHERE id = ?1
+`
+
+// The site, read to add to what it holds in this transaction (a webhook endpoint, within the
+// site's limit): a transaction on SQLite begins IMMEDIATE, so that it holds the database's write
+// lock already.
+func (q *Queries) LockSite(ctx context.Context, id string) (string, error) {
+	row := q.queryRow(ctx, q.lockSiteStmt, lockSite, id)
+	var id_2 string
+	err := row.Scan(&id_2)
+	return id_2, err
 }
 
 const lockWebhookEndpoint = `-- name: LockWebhookEndpoint :one

@@ -231,6 +231,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listWebhookEndpointsStmt, err = db.PrepareContext(ctx, listWebhookEndpoints); err != nil {
 		return nil, fmt.Errorf("error preparing query ListWebhookEndpoints: %w", err)
 	}
+	if q.lockSiteStmt, err = db.PrepareContext(ctx, lockSite); err != nil {
+		return nil, fmt.Errorf("error preparing query LockSite: %w", err)
+	}
 	if q.lockWebhookEndpointStmt, err = db.PrepareContext(ctx, lockWebhookEndpoint); err != nil {
 		return nil, fmt.Errorf("error preparing query LockWebhookEndpoint: %w", err)
 	}
@@ -644,6 +647,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listWebhookEndpointsStmt: %w", cerr)
 		}
 	}
+	if q.lockSiteStmt != nil {
+		if cerr := q.lockSiteStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lockSiteStmt: %w", cerr)
+		}
+	}
 	if q.lockWebhookEndpointStmt != nil {
 		if cerr := q.lockWebhookEndpointStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing lockWebhookEndpointStmt: %w", cerr)
@@ -857,6 +865,7 @@ type Queries struct {
 	listSigningKeysStmt          *sql.Stmt
 	listSitesStmt                *sql.Stmt
 	listWebhookEndpointsStmt     *sql.Stmt
+	lockSiteStmt                 *sql.Stmt
 	lockWebhookEndpointStmt      *sql.Stmt
 	markEndpointFailingStmt      *sql.Stmt
 	markEndpointSucceededStmt    *sql.Stmt
@@ -953,6 +962,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listSigningKeysStmt:          q.listSigningKeysStmt,
 		listSitesStmt:                q.listSitesStmt,
 		listWebhookEndpointsStmt:     q.listWebhookEndpointsStmt,
+		lockSiteStmt:                 q.lockSiteStmt,
 		lockWebhookEndpointStmt:      q.lockWebhookEndpointStmt,
 		markEndpointFailingStmt:      q.markEndpointFailingStmt,
 		markEndpointSucceededStmt:    q.markEndpointSucceededStmt,
