@@ -10,10 +10,12 @@ import (
 
 // BECSReturnsReport is what importing a BECS returns file did.
 type BECSReturnsReport struct {
-	Source          string // the SHA-256 of the file, hex
-	Items           int
-	Returned        int // rows returned by this import
-	AlreadyReturned int // rows an earlier import returned
+	Source   string // the SHA-256 of the file, hex
+	Items    int    // Returned + AlreadyReturned + len(Unmatched)
+	Returned int    // items whose row this import returned
+	// AlreadyReturned are the items whose row was returned already: by an earlier import, or by
+	// an earlier item of this file (the bank repeating an item).
+	AlreadyReturned int
 	// Unmatched are the items that match no row that could be returned, each with its Problem;
 	// the rail keeps them (becs.Rail.Unmatched).
 	Unmatched []becs.ReturnedItem
@@ -42,14 +44,22 @@ func ImportBECSReturns(ctx context.Context, r *becs.Rail, service *billing.Servi
 	if err != nil {
 		return BECSReturnsReport{}, err
 	}
+	// ReturnRows reports each row once, however many items name it: the items after the first of
+	// a row returned, now or before, are its repeats.
 	report.Returned, report.AlreadyReturned = len(done.Returned), len(done.AlreadyReturned)
+	seen := map[string]bool{}
 	for i := range returns.Items {
 		it := &returns.Items[i]
 		if why, ok := done.Unmatched[it.Key]; ok && it.Key != "" {
 			it.Problem = "its debit's row cannot be returned: " + why
 		}
-		if it.Problem != "" {
+		switch {
+		case it.Problem != "":
 			report.Unmatched = append(report.Unmatched, *it)
+		case seen[it.Key]:
+			report.AlreadyReturned++
+		default:
+			seen[it.Key] = true
 		}
 	}
 	if _, err := r.KeepUnmatched(ctx, returns.Source, returns.Items); err != nil {

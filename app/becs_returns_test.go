@@ -106,7 +106,8 @@ func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if report.Items != 5 || report.Returned != 2 || report.AlreadyReturned != 0 || len(report.Unmatched) != 2 {
+			// R2's second item is counted already returned: every item is in one count.
+			if report.Items != 5 || report.Returned != 2 || report.AlreadyReturned != 1 || len(report.Unmatched) != 2 {
 				t.Fatalf("import = %+v", report)
 			}
 			returnedAt := billing.Millis(srv.Clock.Now())
@@ -140,7 +141,7 @@ func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
 			// The same file again changes nothing.
 			srv.Clock.Advance(time.Minute)
 			again, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, returns)
-			if err != nil || again.Returned != 0 || again.AlreadyReturned != 2 || len(again.Unmatched) != 2 {
+			if err != nil || again.Returned != 0 || again.AlreadyReturned != 3 || len(again.Unmatched) != 2 {
 				t.Fatalf("the second import = %+v, %v", again, err)
 			}
 			check()

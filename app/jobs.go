@@ -109,8 +109,11 @@ func BECSTasks(ctx context.Context, db storage.Database, service *billing.Servic
 		for _, f := range expired {
 			if !warnedExpired[f.ID] {
 				warnedExpired[f.ID] = true
-				logger.Warn("BECS file not delivered: too late to lodge, its rows fail expired; do not lodge it with the bank",
-					"file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "lodgeBy", f.LodgeBy(), "to", dest.String())
+				msg := "BECS file not delivered: too late to lodge, its rows fail expired; do not lodge it with the bank"
+				if !f.PublishedAt.IsZero() {
+					msg = "BECS file removed from the outbox: not lodged by its lodge-by time, its rows fail expired; do not lodge it with the bank"
+				}
+				logger.Warn(msg, "file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "lodgeBy", f.LodgeBy(), "to", dest.String())
 			}
 		}
 		warnedMu.Unlock()

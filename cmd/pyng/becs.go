@@ -33,6 +33,41 @@ const becsUsage = `BECS rail:
 // The debit user's flags of "site set-rail", each the field of aba.DebitUser it sets.
 var debitUserFlags = []string{"user-id", "user-name", "bank", "description", "trace-bsb", "trace-account", "remitter"}
 
+// flagOfField is the flag of "site set-rail" that gives the field of a direct-entry record an
+// aba.FieldError names, in the file of one debit that SetUser checks the debit user with: the
+// descriptive record's fields, each detail record's trace and remitter, and, self-balancing, the
+// credit to the trace account (its BSB and account number the trace's, its title the user name,
+// its lodgement reference the description). The debit's own fields are valid.
+var flagOfField = map[string]string{
+	"financial institution": "bank",
+	"user name":             "user-name",
+	"user ID":               "user-id",
+	"description":           "description",
+	"trace BSB":             "trace-bsb",
+	"trace account number":  "trace-account",
+	"name of remitter":      "remitter",
+	"BSB":                   "trace-bsb",
+	"account number":        "trace-account",
+	"title of account":      "user-name",
+	"lodgement reference":   "description",
+}
+
+// debitUserError is the usage error of the problems SetUser found, each named by the flag at
+// fault, once.
+func debitUserError(errs aba.Errors) error {
+	var msgs []string
+	for _, e := range errs {
+		msg := fmt.Sprintf("--%s: %s", flagOfField[e.Field], e.Problem)
+		if flagOfField[e.Field] == "" {
+			msg = "the debit user's details: " + e.Error() // none expected: the sample debit is valid
+		}
+		if !slices.Contains(msgs, msg) {
+			msgs = append(msgs, msg)
+		}
+	}
+	return usageError{strings.Join(msgs, "\n")}
+}
+
 // setRailCommand is "site set-rail".
 func setRailCommand() adminCommand {
 	optional := map[string]string{}
@@ -79,16 +114,20 @@ func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) 
 			}
 			return nil, err
 		}
+		traceBSB, err := aba.ParseBSB(f["trace-bsb"])
+		if err != nil {
+			return nil, usageError{"--trace-bsb: " + err.Error()}
+		}
 		r, err := becs.Open(ctx, a.db.Conn(), billing.SystemClock{})
 		if err != nil {
 			return nil, err
 		}
 		u, err := r.SetUser(ctx, f["site"], aba.DebitUser{UserID: f["user-id"], UserName: f["user-name"], Institution: f["bank"],
-			Description: f["description"], TraceBSB: aba.BSB(f["trace-bsb"]), TraceAccount: f["trace-account"], Remitter: f["remitter"],
+			Description: f["description"], TraceBSB: traceBSB, TraceAccount: f["trace-account"], Remitter: f["remitter"],
 			SelfBalancing: f["self-balancing"] == "true"})
 		var fields aba.Errors
-		if errors.As(err, &fields) || err != nil && strings.Contains(err.Error(), "BSB") {
-			return nil, usageError{"the debit user's details: " + err.Error()}
+		if errors.As(err, &fields) {
+			return nil, debitUserError(fields)
 		}
 		if err != nil {
 			return nil, err
@@ -159,14 +198,14 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if strings.HasPrefix(name, "returns ") {
 		return becsReturns(ctx, name, id, r, db, cfg, stdin, stdout, stderr)
 	}
-	err = becsFiles(ctx, name, id, *site, r, db, cfg, stdout)
+	err = becsFiles(ctx, name, id, *site, r, db, cfg, stdout, stderr)
 	if errors.Is(err, becs.ErrNotFound) {
 		return usageError{fmt.Sprintf("no BECS file %q", id)}
 	}
 	return err
 }
 
-func becsFiles(ctx context.Context, name, id, site string, r *becs.Rail, db storage.Database, cfg app.Config, stdout io.Writer) error {
+func becsFiles(ctx context.Context, name, id, site string, r *becs.Rail, db storage.Database, cfg app.Config, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	now := billing.SystemClock{}.Now()
 	switch name {
@@ -186,11 +225,19 @@ func becsFiles(ctx context.Context, name, id, site string, r *becs.Rail, db stor
 		if err != nil {
 			return err
 		}
+		f, err := r.File(ctx, id)
+		if err != nil {
+			return err
+		}
+		if f.State(now) == becs.FileExpired {
+			fmt.Fprintf(stderr, "warning: file %s is expired: it was not lodged by its lodge-by time %s and its rows fail expired; do not lodge it with the bank\n",
+				f.ID, f.LodgeBy().Format(time.RFC3339))
+		}
 		_, err = stdout.Write(content)
 		return err
 	}
 	f, err := r.Lodge(ctx, id)
-	if errors.Is(err, becs.ErrTooLate) {
+	if errors.Is(err, becs.ErrTooLate) || errors.Is(err, becs.ErrLodgedMeanwhile) || errors.Is(err, becs.ErrBeingPublished) {
 		return fmt.Errorf("refused: %w", err)
 	}
 	if err != nil {

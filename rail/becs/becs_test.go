@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
@@ -38,6 +39,7 @@ var User = aba.DebitUser{UserID: "123456", UserName: "ACME PTY LTD", Institution
 type fixture struct {
 	clock   *clocktest.Clock
 	service *billing.Service
+	url     string // the database's, for a test to open it again as another process would
 	db      storage.Database
 	rail    *becs.Rail
 	site    billing.Site
@@ -47,7 +49,12 @@ func newFixture(t *testing.T, engine string) fixture {
 	t.Helper()
 	ctx := context.Background()
 	clock := clocktest.New()
-	service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+	url := dbtest.URL(t, engine)
+	db := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
+	service, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := becs.Open(ctx, db.Conn(), clock)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +66,7 @@ func newFixture(t *testing.T, engine string) fixture {
 	if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil || site.Rail != rail.BECS {
 		t.Fatalf("SetSiteRail = %+v, %v", site, err)
 	}
-	return fixture{clock: clock, service: service, db: db, rail: r, site: site}
+	return fixture{clock: clock, service: service, url: url, db: db, rail: r, site: site}
 }
 
 // submit links customers C1, C2 and submits batch ref of the amounts, one row each, alternating
@@ -262,6 +269,40 @@ func TestLodgingAfterTheDeadlineIsRefusedAndTheRowsExpire(t *testing.T) {
 	})
 }
 
+// README step 5: "A file must be lodged at least 15 minutes before the earliest 24-hour deadline
+// of its rows. Later, files lodged is refused": a millisecond before the lodge-by time the file is
+// lodged (its rows succeed, not expire at their deadline); at it, refused, and files list says
+// expired. The file's lodge-by is that of its earliest row, whatever batch it came from.
+func TestLodgeByIsTheEarliestRowsDeadlineLessTheMargin(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b1 := f.submit(t, "B1", 100)
+		f.clock.Advance(3 * time.Hour)
+		b2 := f.submit(t, "B2", 200)
+		file := f.cutOne(t)
+		if !file.EarliestDeadline.Equal(b1.Deadline) || !file.LodgeBy().Equal(b1.Deadline.Add(-becs.LodgeMargin)) || file.Rows != 2 {
+			t.Fatalf("file %+v; want the earliest deadline %v (B1's)", file, b1.Deadline)
+		}
+		f.clock.Set(file.LodgeBy().Add(-time.Millisecond))
+		if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) == becs.FileExpired {
+			t.Fatal("expired a millisecond before its lodge-by")
+		}
+		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+			t.Fatalf("Lodge a millisecond before the lodge-by: %v", err)
+		}
+		f.clock.Set(b2.Deadline)
+		if _, err := f.service.ExpireOverdue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, ref := range []string{"B1", "B2"} {
+			if got := states(f.rows(t, ref)); len(got) != 1 || got[0] != "succeeded" {
+				t.Errorf("%s rows %v; want succeeded: the file was lodged in time", ref, got)
+			}
+		}
+	})
+}
+
 func TestADebitTooCloseToItsDeadlineIsNotCut(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
@@ -370,6 +411,66 @@ func TestSchedule(t *testing.T) {
 			t.Errorf("ParseSchedule(%q) accepted", bad)
 		}
 	}
+}
+
+// Issue 12: PYNG_BECS_CUTOFFS is "a list of local times such as 09:00,15:00 in
+// PYNG_BECS_TIMEZONE, default Australia/Sydney, or an interval such as 10m for testing".
+func TestScheduleTimesAreLocalToTheZoneWhateverTheCallersZone(t *testing.T) {
+	s, err := becs.ParseSchedule(" 15:00 ,09:00", sydney)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, sydney) }
+	for _, c := range []struct{ now, want time.Time }{
+		// Given in UTC: 2026-06-01 00:30 UTC is 10:30 in Sydney (AEST, +10).
+		{time.Date(2026, 6, 1, 0, 30, 0, 0, time.UTC), at(2026, 6, 1, 15, 0)},
+		// 23:30 UTC on 1 June is 09:30 on 2 June in Sydney.
+		{time.Date(2026, 6, 1, 23, 30, 0, 0, time.UTC), at(2026, 6, 2, 15, 0)},
+		// Daylight saving starts in Sydney on 4 October 2026 at 02:00: 09:00 is 09:00 AEDT (+11).
+		{at(2026, 10, 3, 15, 30), at(2026, 10, 4, 9, 0)},
+		// New year.
+		{at(2026, 12, 31, 15, 0), at(2027, 1, 1, 9, 0)},
+	} {
+		got := s.Next(c.now)
+		if !got.Equal(c.want) {
+			t.Errorf("Next(%v) = %v, want %v", c.now, got, c.want)
+		}
+		if l := got.In(sydney); l.Hour() != c.want.Hour() || l.Minute() != 0 {
+			t.Errorf("Next(%v) = %v local; want %02d:00 local", c.now, l, c.want.Hour())
+		}
+	}
+	if off := func() int { _, o := at(2026, 10, 4, 9, 0).Zone(); return o }(); off != 11*3600 {
+		t.Fatalf("offset %d", off)
+	}
+	iv, err := becs.ParseSchedule("10m", sydney)
+	if err != nil || !iv.Next(at(2026, 1, 1, 0, 0)).Equal(at(2026, 1, 1, 0, 10)) {
+		t.Fatalf("interval 10m: %+v, %v", iv, err)
+	}
+	for _, bad := range []string{"25:00", "09:60", "-10m", "10", "09:00;15:00", "09:00,", "9am", "1d"} {
+		if _, err := becs.ParseSchedule(bad, sydney); err == nil {
+			t.Errorf("ParseSchedule(%q) accepted", bad)
+		}
+	}
+}
+
+// Issue 12: cut-offs are local times in PYNG_BECS_TIMEZONE; the file's processing date (columns
+// 75-80 of its descriptive record, DDMMYY) is the day of the cut in that zone, not in UTC.
+func TestTheProcessingDateIsTheCutsDayInTheZone(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		// 23:30 UTC on 1 June 2026 is 09:30 on 2 June in Sydney.
+		f.clock.Set(time.Date(2026, 6, 1, 23, 30, 0, 0, time.UTC))
+		f.submit(t, "B1", 100)
+		file := f.cutOne(t)
+		content, err := f.rail.Content(ctx, file.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(content[74:80]); got != "020626" {
+			t.Errorf("processing date %q, want 020626 (the cut's day in Sydney)", got)
+		}
+	})
 }
 
 func TestAccountTitleIsTheAccountNameWhenGiven(t *testing.T) {

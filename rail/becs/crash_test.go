@@ -31,7 +31,9 @@ import (
 // hosts, separated by spaces), and kills itself with SIGKILL at the BECS_CRASH_AFTER-th time it
 // reaches the point BECS_CRASH_AT: a cut's transaction about to commit ("cut"), half of a file
 // uploaded to the SFTP server ("upload"), a file staged to its destination and not yet marked
-// delivered ("deliver"), or one marked and not yet published ("publish").
+// delivered ("deliver"), one marked and not yet published ("publish"), one being published, its
+// hold on the file taken (on SQLite its claim made) and not yet renamed ("rename"), or one renamed
+// and its rename not yet recorded ("renamed").
 func TestMain(m *testing.M) {
 	if url := os.Getenv("BECS_CRASH_DB"); url != "" {
 		os.Exit(crashChild(url))
@@ -64,6 +66,9 @@ func crashChild(url string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
+	if at := os.Getenv("BECS_CRASH_AT"); at == "rename" || at == "renamed" {
+		dest = killingPublish{Destination: dest, afterRename: at == "renamed", crash: crash}
+	}
 	db, err := storage.Open(ctx, url, storage.WithKeyring(dbtest.Keyring()))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -93,6 +98,27 @@ func crashDestination(outbox, sftp string) (becs.Destination, error) {
 	return becs.OpenSFTP(becs.SFTPConfig{URL: parts[0], KeyFile: parts[1], KnownHosts: parts[2]})
 }
 
+// killingPublish is a destination whose process is killed in a publication: before the rename,
+// or after it.
+type killingPublish struct {
+	becs.Destination
+	afterRename bool
+	crash       func()
+}
+
+func (d killingPublish) Publish(ctx context.Context, name string) error {
+	if !d.afterRename {
+		d.crash()
+	}
+	if err := d.Destination.Publish(ctx, name); err != nil {
+		return err
+	}
+	if d.afterRename {
+		d.crash()
+	}
+	return nil
+}
+
 // TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile kills a process with SIGKILL
 // while it cuts files and while it delivers them, to an outbox directory or to the bank's SFTP
 // server (a real OpenSSH server, killed also in the middle of an upload), runs the cut and the
@@ -106,7 +132,9 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 			dest, point string
 			after       int
 		}{{"outbox", "cut", 1}, {"outbox", "cut", 2}, {"outbox", "deliver", 1}, {"outbox", "deliver", 2}, {"outbox", "publish", 2},
-			{"sftp", "upload", 1}, {"sftp", "upload", 2}, {"sftp", "deliver", 1}, {"sftp", "deliver", 2}, {"sftp", "publish", 2}} {
+			{"outbox", "rename", 1}, {"outbox", "renamed", 2},
+			{"sftp", "upload", 1}, {"sftp", "upload", 2}, {"sftp", "deliver", 1}, {"sftp", "deliver", 2}, {"sftp", "publish", 2},
+			{"sftp", "rename", 2}, {"sftp", "renamed", 1}} {
 			t.Run(fmt.Sprintf("%s/%s/%s-%d", engine, at.dest, at.point, at.after), func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
@@ -174,6 +202,10 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 					t.Fatalf("the child ended with %v, want killed by SIGKILL: %s", err, stderr.String())
 				}
 
+				if engine == storage.EngineSQLite && (at.point == "rename" || at.point == "renamed") {
+					checkClaimedFileNotLodged(t, r, db)
+				}
+
 				// After the crash: cut and deliver again, as the next run of the task does.
 				if _, err := r.Cut(ctx, sydney); err != nil {
 					t.Fatal(err)
@@ -182,8 +214,41 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 				// seen the child's connection close: the next runs deliver it.
 				waitDelivered(t, r, db, dest)
 				checkFiles(t, r, db, outbox, dest.Lodges(), want)
+				if claimed := claimedFiles(t, db); len(claimed) != 0 {
+					t.Errorf("after the next run files %v are still claimed for their publication", claimed)
+				}
 			})
 		}
+	}
+}
+
+// claimedFiles returns the files claimed for their publication (SQLite's publishing_at).
+func claimedFiles(t *testing.T, db storage.Database) []string {
+	t.Helper()
+	var ids []string
+	err := db.Conn().Query(context.Background(), `SELECT id FROM becs_files WHERE publishing_at IS NOT NULL ORDER BY id`, nil,
+		func(row storage.Scanner) error {
+			var id string
+			ids = append(ids, id)
+			return row.Scan(&ids[len(ids)-1])
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// checkClaimedFileNotLodged checks that a publication killed on SQLite left its file claimed,
+// and that files lodged of it is refused until the next run finishes the publication: the
+// rename may have been done.
+func checkClaimedFileNotLodged(t *testing.T, r *becs.Rail, db storage.Database) {
+	t.Helper()
+	claimed := claimedFiles(t, db)
+	if len(claimed) != 1 {
+		t.Fatalf("the killed publication left files %v claimed; want its file", claimed)
+	}
+	if f, err := r.Lodge(context.Background(), claimed[0]); !errors.Is(err, becs.ErrBeingPublished) || !f.LodgedAt.IsZero() {
+		t.Errorf("files lodged of the file whose publication was killed = %+v, %v; want refused (ErrBeingPublished)", f, err)
 	}
 }
 

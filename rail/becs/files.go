@@ -42,7 +42,10 @@ type File struct {
 	// LodgeMargin before it.
 	EarliestDeadline time.Time
 	DeliveredAt      time.Time // zero until delivered
-	LodgedAt         time.Time // zero until lodged
+	// PublishedAt is when it was published under its name (Destination), zero until then: to
+	// the bank's server, lodged; to an outbox, for the operator to lodge.
+	PublishedAt time.Time
+	LodgedAt    time.Time // zero until lodged
 }
 
 // State is the file's state at now.
@@ -208,20 +211,24 @@ func (r *Rail) build(f *File, u aba.DebitUser, loc *time.Location, debits []clai
 	return content, nil
 }
 
-const fileColumns = `id, site_id, cut_at, row_count, total, earliest_deadline, checksum, coalesce(delivered_at, 0), coalesce(lodged_at, 0)`
+const fileColumns = `id, site_id, cut_at, row_count, total, earliest_deadline, checksum, coalesce(delivered_at, 0), coalesce(published_at, 0), coalesce(lodged_at, 0)`
 
-func scanFile(row storage.Scanner) (File, error) {
+// scanFile scans the fileColumns of a row, and then those of extra.
+func scanFile(row storage.Scanner, extra ...any) (File, error) {
 	var f File
-	var cut, earliest, delivered, lodged int64
-	err := row.Scan(&f.ID, &f.SiteID, &cut, &f.Rows, &f.Total, &earliest, &f.Checksum, &delivered, &lodged)
+	var cut, earliest, delivered, published, lodged int64
+	err := row.Scan(append([]any{&f.ID, &f.SiteID, &cut, &f.Rows, &f.Total, &earliest, &f.Checksum, &delivered, &published, &lodged}, extra...)...)
 	f.CutAt, f.EarliestDeadline = time.UnixMilli(cut).UTC(), time.UnixMilli(earliest).UTC()
-	if delivered != 0 {
-		f.DeliveredAt = time.UnixMilli(delivered).UTC()
-	}
-	if lodged != 0 {
-		f.LodgedAt = time.UnixMilli(lodged).UTC()
-	}
+	f.DeliveredAt, f.PublishedAt, f.LodgedAt = millis(delivered), millis(published), millis(lodged)
 	return f, err
+}
+
+// millis is the time of Unix milliseconds ms, or the zero time for 0 (a column's NULL).
+func millis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
 }
 
 // Files returns the site's files, oldest first.
@@ -312,64 +319,63 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 // A delivery cut short before its mark is done again whole, which the bank never saw; one cut
 // short after it is published by the next run (first of all), never staged again: so the
 // destination never holds a file twice, nor part of one, even where the bank takes each file away
-// as it arrives. A file lodged otherwise (through the bank's portal, then Lodge) is not delivered:
-// the bank would collect its debits twice. A file that could no longer be lodged in time (within
-// LodgeMargin of its debits' earliest deadline) is put nowhere, for no one to lodge, its staged
-// copy, if any, removed: its rows fail expired. Deliver returns those as expired, for the operator
-// to be told.
+// as it arrives.
+//
+// A file lodged otherwise (through the bank's portal, then Lodge) is neither staged nor
+// published: the bank would collect its debits twice. The mark is made only while the file is not
+// lodged, and the publication reads the file again, holding it (publish) until its rename is
+// recorded, and Lodge records nothing while it holds it: a file lodged before the publication
+// took hold of it is not published (its staged copies removed); one whose publication came first
+// is lodged by it (the bank's server), and Lodge refuses, on PostgreSQL once its record has waited
+// for the hold (ErrLodgedMeanwhile), on SQLite at once, for the operator to run it again
+// (ErrBeingPublished).
+//
+// A file that can no longer be lodged in time (within LodgeMargin of its debits' earliest
+// deadline) is put nowhere, for no one to lodge, its rows failing expired: not staged if it was
+// not (what a stage cut short left of it removed), not published if it was staged (its staged
+// copy removed), and removed from dest if it was published there and not lodged by then (an
+// outbox's file the operator did not lodge in time). Deliver returns those as expired, once each
+// (the file is recorded removed), for the operator to be told.
 //
 // Of replicas delivering at once, one delivers each file: on PostgreSQL a delivery holds the
-// file's row locked (FOR UPDATE SKIP LOCKED) from before the stage until the mark commits, and the
-// others pass over it; in one process (SQLite's only) deliveries take turns. A replica killed
-// while delivering holds its file until PostgreSQL sees its connection close (at once for a killed
-// process; for a host that vanished, within the 5 minutes a delivery may stay idle in its
-// transaction): the next run delivers it.
+// file's row locked (FOR UPDATE SKIP LOCKED) from before the stage until the mark commits, and
+// again from before the publication until it is recorded, and the others pass over it; in one
+// process (SQLite's only) deliveries take turns, and none holds a transaction while it reaches
+// dest (the process's one connection, the API's too, would wait for the bank's server, up to its
+// timeout): a publication claims its file (publishing_at) with a statement, and records it with
+// another, which clears the claim; a claim a crash left is taken over by the next run. A replica
+// killed while delivering holds its file until PostgreSQL sees its connection close (at once for
+// a killed process; for a host that vanished, within the 5 minutes a delivery may stay idle in
+// its transaction): the next run delivers it.
 func (r *Rail) Deliver(ctx context.Context, dest Destination) (delivered, expired []File, err error) {
 	if r.conn.Dialect() != storage.EnginePostgres {
 		delivering.Lock()
 		defer delivering.Unlock()
 	}
 	delivered, expired, err = r.publishDelivered(ctx, dest)
-	files, qerr := r.filesWhere(ctx, `delivered_at IS NULL AND lodged_at IS NULL AND content <> '' ORDER BY cut_at, id`)
+	removed, rerr := r.removeUnlodged(ctx, dest)
+	expired, err = append(expired, removed...), errors.Join(err, rerr)
+	files, qerr := r.filesWhere(ctx, `delivered_at IS NULL AND lodged_at IS NULL AND removed_at IS NULL AND content <> '' ORDER BY cut_at, id`)
 	if qerr != nil {
 		return delivered, expired, errors.Join(err, fmt.Errorf("becs rail: files to deliver: %w", qerr))
 	}
 	for _, f := range files {
-		if !r.clock.Now().Before(f.LodgeBy()) {
-			expired = append(expired, f) // its rows fail expired: neither the bank nor the operator may see it
-			continue
-		}
-		var marked bool
-		var ferr error
-		if r.conn.Dialect() == storage.EnginePostgres {
-			ferr = r.conn.InTx(ctx, func(tx storage.Statements) error {
-				// Should this replica's host vanish mid-delivery, the server ends the session, and
-				// releases the row, rather than wait for TCP to notice.
-				if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '5min'`); err != nil {
-					return err
-				}
-				claimed := false
-				err := tx.Query(ctx, `SELECT id FROM becs_files WHERE id = $1 AND delivered_at IS NULL AND lodged_at IS NULL FOR UPDATE SKIP LOCKED`, []any{f.ID},
-					func(row storage.Scanner) error {
-						claimed = true
-						var id string
-						return row.Scan(&id)
-					})
-				if err != nil || !claimed {
-					return err // delivered, or being delivered, by another replica; or lodged since listed
-				}
-				marked, err = r.stageAndMark(ctx, tx, dest, &f)
-				return err
-			})
-		} else {
-			var again File
-			if again, ferr = r.File(ctx, f.ID); ferr == nil && again.DeliveredAt.IsZero() && again.LodgedAt.IsZero() {
-				marked, ferr = r.stageAndMark(ctx, r.conn, dest, &f)
+		var marked, late bool
+		ferr := r.claim(ctx, f.ID, func(s storage.Statements) error {
+			if !r.clock.Now().Before(f.LodgeBy()) {
+				late = true // its rows fail expired: neither the bank nor the operator may see it
+				return r.unstageExpired(ctx, s, dest, f)
 			}
-		}
-		if ferr == nil && marked {
+			var err error
+			marked, err = r.stageAndMark(ctx, s, dest, &f)
+			return err
+		})
+		switch {
+		case late:
+			expired = append(expired, f) // told even when its staged copy could not be removed: the next run tries again
+		case ferr == nil && marked:
 			var p publication
-			switch p, ferr = r.publish(ctx, dest, &f); {
+			switch f, p, ferr = r.publish(ctx, dest, f.ID); {
 			case p == tooLate:
 				expired = append(expired, f)
 			case p == published && ferr == nil:
@@ -385,8 +391,66 @@ func (r *Rail) Deliver(ctx context.Context, dest Destination) (delivered, expire
 // (SQLite, which one process serves).
 var delivering sync.Mutex
 
-// stageAndMark stages the file f to dest and marks it delivered with s; it reports whether it
-// marked it.
+// claim runs fn for the file id if it is neither delivered, lodged nor removed, as this
+// delivery's alone: on PostgreSQL in a transaction holding its row locked, fn's statements in it
+// (a file another replica holds is passed over); on SQLite, whose deliveries take turns, with
+// fn's statements on the database, since a transaction would hold the process's one connection
+// through the upload.
+func (r *Rail) claim(ctx context.Context, id string, fn func(s storage.Statements) error) error {
+	const claimable = `delivered_at IS NULL AND lodged_at IS NULL AND removed_at IS NULL`
+	if r.conn.Dialect() != storage.EnginePostgres {
+		if _, found, err := r.hold(ctx, r.conn, id, claimable); err != nil || !found {
+			return err // lodged, or put aside, since listed
+		}
+		return fn(r.conn)
+	}
+	return r.conn.InTx(ctx, func(tx storage.Statements) error {
+		// Should this replica's host vanish mid-delivery, the server ends the session, and
+		// releases the row, rather than wait for TCP to notice.
+		if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '5min'`); err != nil {
+			return err
+		}
+		if _, found, err := r.hold(ctx, tx, id, claimable); err != nil || !found {
+			return err // delivered, or being delivered, by another replica; or lodged, or put aside, since listed
+		}
+		return fn(tx)
+	})
+}
+
+// hold reads the file id with s if it meets the condition; on PostgreSQL it locks its row (until
+// s, a transaction, ends), and finds no file while another transaction holds it.
+func (r *Rail) hold(ctx context.Context, s storage.Statements, id, condition string) (f File, found bool, err error) {
+	lock := ""
+	if r.conn.Dialect() == storage.EnginePostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	err = s.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE id = $1 AND `+condition+lock), []any{id},
+		func(row storage.Scanner) error {
+			found = true
+			var err error
+			f, err = scanFile(row)
+			return err
+		})
+	return f, found, err
+}
+
+// unstageExpired removes from dest what a stage of the file f, too late to be delivered, left
+// there (a delivery cut short before its mark: part of the file, or the whole, in plaintext), and
+// records f removed with s, so that no later run looks for it again.
+func (r *Rail) unstageExpired(ctx context.Context, s storage.Statements, dest Destination, f File) error {
+	if _, err := dest.Unstage(ctx, f.Name()); err != nil {
+		return fmt.Errorf("becs rail: remove the staged copy of file %s, too late to lodge, from %s: %w", f.ID, dest, err)
+	}
+	if _, err := s.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL`),
+		f.ID, r.clock.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("becs rail: record file %s, too late to lodge, put nowhere: %w", f.ID, err)
+	}
+	return nil
+}
+
+// stageAndMark stages the file f to dest and marks it delivered with s, if it is not lodged; it
+// reports whether it marked it. A file lodged while it was staged (only on SQLite, where nothing
+// holds it: another process's Lodge) is not marked, and its staged copy is removed.
 func (r *Rail) stageAndMark(ctx context.Context, s storage.Statements, dest Destination, f *File) (bool, error) {
 	content, err := r.Content(ctx, f.ID)
 	if err != nil {
@@ -399,12 +463,22 @@ func (r *Rail) stageAndMark(ctx context.Context, s storage.Statements, dest Dest
 		BeforeDeliveredMark()
 	}
 	now := r.clock.Now().Truncate(time.Millisecond)
-	n, err := s.Exec(ctx, r.q(`UPDATE becs_files SET delivered_at = $2 WHERE id = $1 AND delivered_at IS NULL`), f.ID, now.UnixMilli())
+	n, err := s.Exec(ctx, r.q(`UPDATE becs_files SET delivered_at = $2
+WHERE id = $1 AND delivered_at IS NULL AND lodged_at IS NULL AND removed_at IS NULL`), f.ID, now.UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("becs rail: mark file %s delivered: %w", f.ID, err)
 	}
-	f.DeliveredAt = now
-	return n == 1, nil
+	if n == 1 {
+		f.DeliveredAt = now
+		return true, nil
+	}
+	if _, undelivered, err := r.hold(ctx, s, f.ID, `delivered_at IS NULL`); err != nil || !undelivered {
+		return false, err // delivered by another: its staged copy is its to publish
+	}
+	if _, err := dest.Unstage(ctx, f.Name()); err != nil {
+		return false, fmt.Errorf("becs rail: remove the staged copy of file %s, lodged while it was staged, from %s: %w", f.ID, dest, err)
+	}
+	return false, nil
 }
 
 // publishDelivered publishes the files marked delivered that no run published (a crash, or a
@@ -416,7 +490,7 @@ func (r *Rail) publishDelivered(ctx context.Context, dest Destination) (done, ex
 		return nil, nil, fmt.Errorf("becs rail: files to publish: %w", err)
 	}
 	for _, f := range files {
-		p, ferr := r.publish(ctx, dest, &f)
+		f, p, ferr := r.publish(ctx, dest, f.ID)
 		switch {
 		case p == tooLate:
 			expired = append(expired, f)
@@ -428,6 +502,37 @@ func (r *Rail) publishDelivered(ctx context.Context, dest Destination) (done, ex
 	return done, expired, err
 }
 
+// removeUnlodged removes from dest the files published there and not lodged by their lodge-by
+// time (an outbox's, which the operator did not lodge in time: its rows fail expired, and no one
+// may lodge it now), records each removed, and returns those it removed, once each. A file the
+// bank's server was given is lodged with it, or, given after its debits' deadline, the bank's.
+func (r *Rail) removeUnlodged(ctx context.Context, dest Destination) ([]File, error) {
+	now := r.clock.Now()
+	files, err := r.filesWhere(ctx, `published_at IS NOT NULL AND lodged_at IS NULL AND removed_at IS NULL AND earliest_deadline <= $1
+ORDER BY earliest_deadline, id`, now.Add(LodgeMargin).UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("becs rail: files too late to lodge: %w", err)
+	}
+	var removed []File
+	var errs []error
+	for _, f := range files {
+		if err := dest.Remove(ctx, f.Name()); err != nil {
+			errs = append(errs, fmt.Errorf("becs rail: remove file %s, not lodged and too late to be, from %s: %w", f.ID, dest, err))
+			continue
+		}
+		n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL AND lodged_at IS NULL`),
+			f.ID, now.UnixMilli())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("becs rail: record file %s removed from %s: %w", f.ID, dest, err))
+			continue
+		}
+		if n == 1 {
+			removed = append(removed, f)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
 // publication is what publish did with a file.
 type publication int
 
@@ -435,58 +540,168 @@ const (
 	published       publication = iota
 	tooLate                     // not lodged and past its lodge-by time: not published, its staged copy removed
 	lodgedElsewhere             // lodged by the operator while staged: not published, its staged copy removed
+	passedOver                  // left as it was: published or put aside by another run, held by another, or the publication failed
 )
 
-// publish publishes the delivered file f to dest and records it, lodged if dest lodges it. A file
-// lodged otherwise since it was staged (Lodge), or whose lodge-by time has passed, is published
-// only if it was before (its staged copy gone: a crash came between the rename and its record);
-// else its staged copy is removed, for no one to lodge.
-func (r *Rail) publish(ctx context.Context, dest Destination, f *File) (publication, error) {
+// publishable is the condition of a file whose delivery is to be published: delivered, and
+// neither published nor put aside.
+const publishable = `delivered_at IS NOT NULL AND published_at IS NULL AND removed_at IS NULL`
+
+// publish publishes the delivered file id to dest and records it, lodged if dest lodges it, and
+// returns the file as it left it. It holds the file from before it reads it again until the
+// publication is recorded, so that Lodge comes either before the publication, which then sees
+// the file lodged, or after its record: on PostgreSQL in a transaction holding its row locked
+// (passed over if another holds it), whose record Lodge waits for; on SQLite, whose process has
+// one connection, which a transaction would hold (the API's too) for as long as dest takes (the
+// bank's server, up to its timeout), by a claim (publishClaimed), which Lodge refuses to record
+// over (ErrBeingPublished). A file lodged otherwise (Lodge), or whose lodge-by time has passed,
+// is published only if it was before (its staged copy gone: a run cut short between the rename
+// and its record); else its staged copies are removed, and what dest published of it
+// (Destinations publish in turn), for no one to lodge.
+func (r *Rail) publish(ctx context.Context, dest Destination, id string) (File, publication, error) {
 	if BeforePublish != nil {
 		BeforePublish()
 	}
-	now := r.clock.Now().Truncate(time.Millisecond)
-	if held := !f.LodgedAt.IsZero(); held || !now.Before(f.LodgeBy()) {
-		staged, err := dest.Unstage(ctx, f.Name())
-		if err != nil {
-			return published, fmt.Errorf("becs rail: remove the staged copy of file %s from %s: %w", f.ID, dest, err)
-		}
-		if staged {
-			_, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2 WHERE id = $1`), f.ID, now.UnixMilli())
-			if err != nil {
-				err = fmt.Errorf("becs rail: record file %s unpublished: %w", f.ID, err)
-			}
-			if held {
-				return lodgedElsewhere, err
-			}
-			return tooLate, err
-		}
-	} else if err := dest.Publish(ctx, f.Name()); err != nil {
-		return published, fmt.Errorf("becs rail: publish file %s to %s (it is staged there; the next delivery publishes it): %w", f.ID, dest, err)
+	if r.conn.Dialect() != storage.EnginePostgres {
+		return r.publishClaimed(ctx, dest, id)
 	}
-	mark := `UPDATE becs_files SET published_at = $2 WHERE id = $1`
+	var f File
+	p := passedOver
+	var after error // what the operator must be told of a publication recorded
+	err := r.conn.InTx(ctx, func(tx storage.Statements) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '5min'`); err != nil {
+			return err
+		}
+		held, found, err := r.hold(ctx, tx, id, publishable)
+		if err != nil || !found {
+			return err // published or put aside by another run, or held by another replica
+		}
+		now := r.clock.Now().Truncate(time.Millisecond)
+		if p, after, err = r.publishAt(ctx, dest, held, now); err != nil {
+			return err
+		}
+		var late error
+		f, late, err = r.recordPublication(ctx, tx, dest, held, p, now)
+		after = errors.Join(after, late)
+		return err
+	})
+	if err != nil {
+		return f, passedOver, err
+	}
+	return f, p, after
+}
+
+// publishClaimed is publish on SQLite, with no transaction open while dest is reached. A short
+// statement claims the file (publishing_at) if it is to be published and not lodged; the file is
+// read again and published, or put aside, at dest (publishAt), and a statement of its own records
+// that and clears the claim. A claim set already is a delivery's cut short (a crash: the process's
+// deliveries take turns), which this one takes over: with its staged copy gone, the file was
+// renamed, and its publication is recorded. A claim not made (the file lodged since it was staged,
+// by another process's Lodge) leaves the file to be put aside as one lodged. A publication that
+// fails at dest releases its claim, so that Lodge can record the file lodged otherwise (through
+// the bank's portal, during an outage of its server); should the rename have been done all the
+// same, the next run finds it done and says so (publishAt). One whose record fails keeps it: the
+// file is renamed, and the next run records it.
+func (r *Rail) publishClaimed(ctx context.Context, dest Destination, id string) (File, publication, error) {
+	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET publishing_at = $2 WHERE id = $1 AND `+publishable+` AND lodged_at IS NULL`),
+		id, r.clock.Now().UnixMilli())
+	if err != nil {
+		return File{}, passedOver, fmt.Errorf("becs rail: claim file %s for its publication: %w", id, err)
+	}
+	f, found, err := r.hold(ctx, r.conn, id, publishable)
+	if err != nil || !found || n == 0 && f.LodgedAt.IsZero() {
+		return f, passedOver, err // published or put aside since listed
+	}
+	now := r.clock.Now().Truncate(time.Millisecond)
+	p, after, err := r.publishAt(ctx, dest, f, now)
+	if err != nil {
+		if n == 1 {
+			// Not when the context ends (the server stopping): Lodge would refuse the file until
+			// the next run.
+			_, rerr := r.conn.Exec(context.WithoutCancel(ctx), r.q(`UPDATE becs_files SET publishing_at = NULL WHERE id = $1 AND published_at IS NULL`), id)
+			if rerr != nil {
+				err = errors.Join(err, fmt.Errorf("becs rail: release file %s, unpublished (Lodge refuses it until the next delivery run): %w", id, rerr))
+			}
+		}
+		return f, passedOver, err
+	}
+	f, late, err := r.recordPublication(ctx, r.conn, dest, f, p, now)
+	if err != nil {
+		return f, passedOver, err
+	}
+	return f, p, errors.Join(after, late)
+}
+
+// publishAt publishes the file f, which this delivery holds (publish), to dest, or, lodged
+// otherwise or too late to lodge, removes its staged copies, and what dest published of it, and
+// says which it did (published, lodgedElsewhere or tooLate). after is what the operator must be
+// told once the publication is recorded.
+func (r *Rail) publishAt(ctx context.Context, dest Destination, f File, now time.Time) (_ publication, after, err error) {
+	lodged := !f.LodgedAt.IsZero()
+	if !lodged && now.Before(f.LodgeBy()) {
+		if err := dest.Publish(ctx, f.Name()); err != nil {
+			return passedOver, nil, fmt.Errorf("becs rail: publish file %s to %s (it is staged there; the next delivery publishes it): %w", f.ID, dest, err)
+		}
+		return published, nil, nil
+	}
+	staged, err := dest.Unstage(ctx, f.Name())
+	if err != nil {
+		return passedOver, nil, fmt.Errorf("becs rail: remove the staged copy of file %s from %s: %w", f.ID, dest, err)
+	}
+	if !staged { // renamed by a run cut short before its record
+		if lodged && dest.Lodges() {
+			after = fmt.Errorf("becs rail: file %s was put on %s by a delivery cut short before its record, and then recorded lodged "+
+				"otherwise (at %s): if it was lodged through the bank's portal too, the bank has it twice: have the bank recall one",
+				f.ID, dest, f.LodgedAt.Format(time.RFC3339))
+		}
+		return published, after, nil
+	}
+	if err := dest.Remove(ctx, f.Name()); err != nil {
+		return passedOver, nil, fmt.Errorf("becs rail: remove what %s was given of file %s: %w", dest, f.ID, err)
+	}
+	if lodged {
+		return lodgedElsewhere, nil, nil
+	}
+	return tooLate, nil, nil
+}
+
+// recordPublication records with s what publishAt did with the file f at now, clearing any claim
+// on it (publishing_at): published, and lodged if dest lodges it; or, put aside, removed. It
+// returns the file as recorded, and, published after its debits' deadline, what the operator
+// must be told.
+func (r *Rail) recordPublication(ctx context.Context, s storage.Statements, dest Destination, f File, p publication, now time.Time) (_ File, late, err error) {
+	if p != published {
+		if _, err := s.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2, publishing_at = NULL WHERE id = $1`), f.ID, now.UnixMilli()); err != nil {
+			return f, nil, fmt.Errorf("becs rail: record file %s unpublished: %w", f.ID, err)
+		}
+		return f, nil, nil
+	}
+	mark := `UPDATE becs_files SET published_at = $2, publishing_at = NULL WHERE id = $1`
 	if dest.Lodges() {
 		// The file is with the bank: its debits will be debited, so it is lodged now, even within
 		// the margin, as long as the debits' rows are not expired.
-		mark = `UPDATE becs_files SET published_at = $2, lodged_at = coalesce(lodged_at, $2) WHERE id = $1 AND earliest_deadline > $2`
+		mark = `UPDATE becs_files SET published_at = $2, publishing_at = NULL, lodged_at = coalesce(lodged_at, $2) WHERE id = $1 AND earliest_deadline > $2`
 	}
-	n, err := r.conn.Exec(ctx, r.q(mark), f.ID, now.UnixMilli())
+	n, err := s.Exec(ctx, r.q(mark), f.ID, now.UnixMilli())
 	if err != nil {
-		return published, fmt.Errorf("becs rail: mark file %s published: %w", f.ID, err)
+		return f, nil, fmt.Errorf("becs rail: mark file %s published: %w", f.ID, err)
 	}
 	if n == 0 {
-		_, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET published_at = $2 WHERE id = $1`), f.ID, now.UnixMilli())
-		return published, errors.Join(err, fmt.Errorf("becs rail: file %s reached %s after the deadline of its debits, whose rows failed expired: "+
-			"have the bank recall it", f.ID, dest))
-	}
-	if dest.Lodges() && f.LodgedAt.IsZero() {
+		if _, err := s.Exec(ctx, r.q(`UPDATE becs_files SET published_at = $2, publishing_at = NULL WHERE id = $1`), f.ID, now.UnixMilli()); err != nil {
+			return f, nil, fmt.Errorf("becs rail: mark file %s published: %w", f.ID, err)
+		}
+		late = fmt.Errorf("becs rail: file %s reached %s after the deadline of its debits, whose rows failed expired: "+
+			"have the bank recall it", f.ID, dest)
+	} else if dest.Lodges() && f.LodgedAt.IsZero() {
 		f.LodgedAt = now
 	}
-	return published, nil
+	f.PublishedAt = now
+	return f, late, nil
 }
 
 // BeforeDeliveredMark, when set by a test, runs after a file is staged and before it is marked
-// delivered; BeforePublish, before a file marked delivered is published.
+// delivered; BeforePublish, before a file marked delivered is published (before its publication
+// holds it).
 var BeforeDeliveredMark, BeforePublish func()
 
 // writeSynced writes content to the file name, replacing any, and syncs it.
@@ -528,25 +743,102 @@ func sameContent(name string, content []byte) (bool, error) {
 // ErrTooLate is the error of lodging a file after it could be.
 var ErrTooLate = errors.New("too late to lodge")
 
+// ErrLodgedMeanwhile is the error of lodging a file that was lodged otherwise while Lodge ran:
+// by its publication to the bank's server, whose hold on the file the record waited for (or which
+// came between Lodge's reading the file and its record).
+var ErrLodgedMeanwhile = errors.New("lodged meanwhile")
+
+// ErrBeingPublished is the error of lodging a file while a delivery publishes it (on SQLite,
+// whose publications hold no transaction, and which Lodge does not wait for): the rename may be
+// under way, and the record is refused until it is recorded.
+var ErrBeingPublished = errors.New("being published")
+
+// staleClaim is how old a claim of a file for its publication (publishing_at) is when its
+// delivery must have been cut short (a crash, the server stopped): longer than a publication
+// lasts, which reaches the bank's server in two sessions at most, each within its timeout (a
+// minute by default).
+const staleClaim = 5 * time.Minute
+
+// lodgeAttempts bounds how often Lodge records a file again when its record was refused for a
+// claim that its publication released at once.
+const lodgeAttempts = 3
+
 // Lodge records that the file was lodged with the bank now, so that its debits succeed. Lodging
 // a file lodged before changes nothing. It refuses (ErrTooLate) once it is less than
 // LodgeMargin before the earliest deadline of the file's debits: their rows are about to fail
 // expired, or have, and the partner must not be told a debit failed whose money moves.
+//
+// A publication of the file in progress (Deliver) either sees the file lodged and publishes
+// nothing, or comes first; a publication to the bank's server that came first lodges the file,
+// and Lodge refuses (ErrLodgedMeanwhile): the bank has the file from its server, and the operator,
+// who lodged it otherwise too, must have the bank recall one. On PostgreSQL Lodge's record waits
+// for the publication, which holds the file's row locked. On SQLite the publication holds the
+// file by a claim (publishing_at), no lock, and Lodge refuses (ErrBeingPublished) while it is
+// under way, for the command to be run again once it is recorded; a claim a delivery cut short
+// left is taken over by the server's next delivery run, which finishes the publication.
 func (r *Rail) Lodge(ctx context.Context, id string) (File, error) {
 	f, err := r.File(ctx, id)
 	if err != nil || !f.LodgedAt.IsZero() {
 		return f, err
 	}
-	now := r.clock.Now().Truncate(time.Millisecond)
-	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET lodged_at = $2 WHERE id = $1 AND lodged_at IS NULL AND earliest_deadline > $3`),
-		id, now.UnixMilli(), now.Add(LodgeMargin).UnixMilli())
-	if err != nil {
-		return f, fmt.Errorf("becs rail: lodge file %s: %w", id, err)
+	for attempt := 1; ; attempt++ {
+		now := r.clock.Now().Truncate(time.Millisecond)
+		n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET lodged_at = $2
+WHERE id = $1 AND lodged_at IS NULL AND earliest_deadline > $3 AND (publishing_at IS NULL OR published_at IS NOT NULL)`),
+			id, now.UnixMilli(), now.Add(LodgeMargin).UnixMilli())
+		if err != nil {
+			return f, fmt.Errorf("becs rail: lodge file %s: %w", id, err)
+		}
+		var publishing int64
+		if f, err = r.fileWithClaim(ctx, id, &publishing); err != nil || n == 1 {
+			return f, err
+		}
+		switch {
+		case !f.LodgedAt.IsZero():
+			return f, fmt.Errorf("%w: file %s was lodged at %s, while this record waited, by its delivery to the bank's server (or another record); "+
+				"nothing was recorded. If it was also lodged otherwise (through the bank's portal), the bank has it twice: have the bank recall one",
+				ErrLodgedMeanwhile, id, f.LodgedAt.Format(time.RFC3339))
+		case publishing != 0 && f.PublishedAt.IsZero():
+			return f, errBeingPublished(id, millis(publishing), now)
+		case !f.EarliestDeadline.After(now.Add(LodgeMargin)):
+			return f, fmt.Errorf("%w: file %s was cut at %s; the earliest deadline of its debits is %s, and a file must be lodged at least %s before it. "+
+				"Its debits fail (or have failed) expired and the partner is told so: do not lodge this file with the bank; its debits can be submitted again in a new batch",
+				ErrTooLate, id, f.CutAt.Format(time.RFC3339), f.EarliestDeadline.Format(time.RFC3339), LodgeMargin)
+		case attempt == lodgeAttempts:
+			return f, errBeingPublished(id, time.Time{}, now)
+		}
+		// Claimed at the record, and released since (its publication recorded, or failed).
 	}
-	if f, err = r.File(ctx, id); err != nil || n == 1 || !f.LodgedAt.IsZero() {
-		return f, err
+}
+
+// fileWithClaim returns the file with the id, as File does, and sets publishing to its claim for
+// its publication (Unix milliseconds, 0 for none).
+func (r *Rail) fileWithClaim(ctx context.Context, id string, publishing *int64) (File, error) {
+	var f File
+	found := false
+	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+`, coalesce(publishing_at, 0) FROM becs_files WHERE id = $1`), []any{id},
+		func(row storage.Scanner) error {
+			found = true
+			var err error
+			f, err = scanFile(row, publishing)
+			return err
+		})
+	if err == nil && !found {
+		err = fmt.Errorf("file %s: %w", id, ErrNotFound)
 	}
-	return f, fmt.Errorf("%w: file %s was cut at %s; the earliest deadline of its debits is %s, and a file must be lodged at least %s before it. "+
-		"Its debits fail (or have failed) expired and the partner is told so: do not lodge this file with the bank; its debits can be submitted again in a new batch",
-		ErrTooLate, id, f.CutAt.Format(time.RFC3339), f.EarliestDeadline.Format(time.RFC3339), LodgeMargin)
+	return f, err
+}
+
+// errBeingPublished is Lodge's refusal of the file id, claimed for its publication since since
+// (zero: claimed again and again), at now.
+func errBeingPublished(id string, since, now time.Time) error {
+	const twice = "If the delivery is to the bank's server, it lodges the file, and the command then shows it lodged: " +
+		"if it was also lodged otherwise (through the bank's portal), the bank has it twice: have the bank recall one"
+	if !since.IsZero() && now.Sub(since) >= staleClaim {
+		return fmt.Errorf("%w: file %s was left being delivered (since %s) by a delivery run that did not finish (the server stopped during it); "+
+			"nothing was recorded. The server's next delivery run (within a minute of the server running) finishes the delivery: "+
+			"run the command again then. %s", ErrBeingPublished, id, since.Format(time.RFC3339), twice)
+	}
+	return fmt.Errorf("%w: file %s is being delivered right now (renamed on the bank's server or in the outbox); nothing was recorded: "+
+		"run the command again in a minute. %s", ErrBeingPublished, id, twice)
 }

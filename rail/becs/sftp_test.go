@@ -3,12 +3,17 @@ package becs_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/dbtest"
@@ -268,6 +273,49 @@ func TestSFTPAsksForTheHostKeyTypeItPins(t *testing.T) {
 				t.Fatalf("Stage = %v, the server holds %v; want refused for its host key", err, entries)
 			}
 		})
+	}
+}
+
+// README Settings: the SFTP server is reached with PYNG_BECS_SFTP_KEY_FILE and
+// PYNG_BECS_SFTP_KNOWN_HOSTS "(a known_hosts file pinning the server's host key: a server with
+// any other key is refused)". The rail refuses to be configured without a pinned key, with a
+// password in the URL, or with a URL of another form.
+func TestSFTPIsNeverConfiguredWithoutAPinnedHostKey(t *testing.T) {
+	dir := t.TempDir()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "id")
+	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		cfg  becs.SFTPConfig
+		want string
+	}{
+		{"no known_hosts", becs.SFTPConfig{URL: "sftp://bank@127.0.0.1:2222/in", KeyFile: key}, "pinned"},
+		{"a password", becs.SFTPConfig{URL: "sftp://bank:secret@127.0.0.1:2222/in", KeyFile: key, KnownHosts: empty}, "password"},
+		{"no user", becs.SFTPConfig{URL: "sftp://127.0.0.1:2222/in", KeyFile: key, KnownHosts: empty}, "sftp://user@host"},
+		{"another scheme", becs.SFTPConfig{URL: "ftp://bank@127.0.0.1/in", KeyFile: key, KnownHosts: empty}, "sftp://user@host"},
+		{"no key file", becs.SFTPConfig{URL: "sftp://bank@127.0.0.1:2222/in", KeyFile: filepath.Join(dir, "nope"), KnownHosts: empty}, "key file"},
+	} {
+		_, err := becs.OpenSFTP(c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: OpenSFTP = %v; want an error naming %q", c.name, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: the error shows the password: %v", c.name, err)
+		}
 	}
 }
 

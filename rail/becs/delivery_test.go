@@ -1,0 +1,134 @@
+package becs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail/becs"
+)
+
+// halfStage is a destination whose Stage writes half the file under its temporary name and then
+// fails, as an upload cut short by a crash or a dropped connection leaves it.
+type halfStage struct{ becs.Dir }
+
+func (d halfStage) Stage(_ context.Context, name string, content []byte) error {
+	if err := os.WriteFile(filepath.Join(string(d.Dir), "."+name+".tmp"), content[:len(content)/2], 0o600); err != nil {
+		return err
+	}
+	return errors.New("connection lost mid-upload")
+}
+
+// README, "Money integrity" paragraph: "A SIGKILL while cutting or while delivering (to the
+// outbox, or to the SFTP server, in the middle of an upload too ...) loses nothing and doubles
+// nothing: after the next cut and delivery ... no partial upload is left"; and step 3: "A file
+// whose lodge-by time passed before it could be delivered ... is written neither to the outbox nor
+// to the SFTP server". Here an upload is cut short before the file's mark, and the next delivery
+// comes after the file's lodge-by time: the partial staged copy (plaintext bank details, of a
+// file no one may lodge) must not be left behind.
+func TestAPartialUploadOfAFileThatExpiredIsNotLeftBehind(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 100, 250)
+		file := f.cutOne(t)
+		dir := t.TempDir()
+		if _, _, err := f.rail.Deliver(ctx, halfStage{becs.Dir(dir)}); err == nil {
+			t.Fatal("the cut-short delivery succeeded")
+		}
+		if _, err := os.Stat(filepath.Join(dir, "."+file.Name()+".tmp")); err != nil {
+			t.Fatalf("no partial staged copy to begin with: %v", err)
+		}
+		f.clock.Set(file.LodgeBy().Add(time.Minute))
+		delivered, expired, err := f.rail.Deliver(ctx, becs.Dir(dir))
+		if err != nil || len(delivered) != 0 || len(expired) != 1 {
+			t.Fatalf("Deliver after the lodge-by = %v, %v, %v; want the file expired", delivered, expired, err)
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			t.Errorf("after the next delivery the destination still holds %s (a partial copy of an expired file, "+
+				"with customers' bank details in plaintext)", e.Name())
+		}
+	})
+}
+
+// A stale staged copy of another content (left by a stage cut short) is replaced by the stored
+// bytes: the outbox then holds exactly the stored file under its name, and nothing else.
+func TestAStaleStagedCopyIsReplacedByTheStoredBytes(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 1, 99, 100_000)
+		file := f.cutOne(t)
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "."+file.Name()+".tmp"), []byte("garbage"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.rail.Deliver(ctx, becs.Dir(dir)); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := f.rail.Content(ctx, file.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, file.Name()))
+		if err != nil || !bytes.Equal(got, stored) {
+			t.Fatalf("outbox copy differs from the stored file: %v", err)
+		}
+		var names []string
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if !slices.Equal(names, []string{file.Name()}) {
+			t.Fatalf("outbox holds %v; want only %s", names, file.Name())
+		}
+	})
+}
+
+// README, step 5: a file not lodged at least 15 minutes before its rows' earliest deadline "must
+// not be uploaded: the partner has been told those debits failed. Such a file is never delivered
+// anywhere"; and TestAFileStagedInTimeIsNotPublishedAfterItsLodgeBy: "an operator who uploads what
+// the outbox holds must not find it there". A file delivered to the outbox in time but not lodged
+// by its lodge-by time is such a file: once its lodge-by passes, the next delivery run (every
+// minute) must not leave it in the outbox under its name, for an operator or a script to upload.
+func TestAnUnlodgedFileLeavesTheOutboxOnceTooLateToLodge(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100, 250)
+		file := f.cutOne(t)
+		outbox := t.TempDir()
+		if delivered, _, err := f.rail.Deliver(ctx, becs.Dir(outbox)); err != nil || len(delivered) != 1 {
+			t.Fatalf("Deliver = %v, %v", delivered, err)
+		}
+		f.clock.Set(file.LodgeBy().Add(time.Minute))
+		for i := range 2 {
+			_, expired, err := f.rail.Deliver(ctx, becs.Dir(outbox))
+			if err != nil || len(expired) != 1-i {
+				t.Fatalf("Deliver #%d after the lodge-by = %+v, %v; want the file expired, once", i+1, expired, err)
+			}
+		}
+		f.clock.Set(b.Deadline)
+		if _, err := f.service.ExpireOverdue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows := states(f.rows(t, "B1"))
+		if _, err := os.Stat(filepath.Join(outbox, file.Name())); err == nil {
+			t.Errorf("the outbox still holds %s, lodge-by %v passed, its rows %v: an operator uploading the outbox collects debits told failed",
+				file.Name(), file.LodgeBy(), rows)
+		}
+		if _, err := f.rail.Lodge(ctx, file.ID); !errors.Is(err, becs.ErrTooLate) {
+			t.Errorf("Lodge of the file removed from the outbox = %v; want ErrTooLate", err)
+		}
+		if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileExpired {
+			t.Errorf("the file is %s; want expired", got.State(f.clock.Now()))
+		}
+	})
+}

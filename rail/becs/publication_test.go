@@ -1,0 +1,190 @@
+package becs_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/storage"
+)
+
+// promptly runs fn, which must be done within a second, with a context that ends after five.
+func promptly(t *testing.T, what string, fn func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := fn(ctx)
+	if took := time.Since(start); err != nil || took > time.Second {
+		t.Errorf("%s while a publication waits for the bank's server took %v (%v); want it done at once", what, took, err)
+	}
+}
+
+// A publication holds nothing the API needs while it waits for the bank's server (which may hang
+// until its timeout, at every delivery run): on SQLite the process has one connection to the
+// database, which a transaction held across the rename would keep from every other statement.
+// Here the rename hangs; reading the file, a write of the API's, and Lodge (refused at once on
+// SQLite, the file being published) are done at once on the same storage.Conn.
+func TestAPublicationDoesNotHoldTheDatabase(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 100)
+		file := f.cutOne(t)
+		dest := pausedPublish{lodgingDir{becs.Dir(t.TempDir())}, make(chan struct{}), make(chan struct{})}
+		delivering := make(chan error, 1)
+		go func() {
+			_, _, err := f.rail.Deliver(ctx, dest)
+			delivering <- err
+		}()
+		<-dest.reached
+		func() {
+			defer close(dest.release)
+			promptly(t, "reading the file", func(ctx context.Context) error {
+				got, err := f.rail.File(ctx, file.ID)
+				if err == nil && (got.DeliveredAt.IsZero() || !got.PublishedAt.IsZero()) {
+					t.Errorf("during its rename the file is %+v; want delivered, not published", got)
+				}
+				return err
+			})
+			promptly(t, "an invitation (the API's write)", func(ctx context.Context) error {
+				_, err := f.service.Invite(ctx, f.site, "C9")
+				return err
+			})
+			if engine == storage.EngineSQLite {
+				promptly(t, "files lodged", func(ctx context.Context) error {
+					if _, err := f.rail.Lodge(ctx, file.ID); !errors.Is(err, becs.ErrBeingPublished) {
+						t.Errorf("files lodged during the rename = %v; want ErrBeingPublished", err)
+					}
+					return nil
+				})
+			}
+		}()
+		if err := <-delivering; err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.rail.File(ctx, file.ID); err != nil || got.PublishedAt.IsZero() || got.LodgedAt.IsZero() {
+			t.Fatalf("after the rename the file is %+v, %v; want published and lodged", got, err)
+		}
+	})
+}
+
+// publishCrash is the panic of crashingPublish: the process dies there.
+type publishCrash struct{}
+
+// crashingPublish is the bank's server, with the process that delivers to it dying during a
+// publication: before the rename, or after it and before its record.
+type crashingPublish struct {
+	lodgingDir
+	afterRename bool
+}
+
+func (d crashingPublish) Publish(ctx context.Context, name string) error {
+	if d.afterRename {
+		if err := d.lodgingDir.Publish(ctx, name); err != nil {
+			return err
+		}
+	}
+	panic(publishCrash{})
+}
+
+// On SQLite a publication claims its file (no transaction held), and a delivery cut short during
+// it (a crash, before the rename or after it) leaves the claim: files lodged is refused
+// (ErrBeingPublished), at first as for a publication under way, and once the claim is older than
+// a publication lasts, saying the server's next delivery run finishes it. The next run does: the
+// bank's server holds the file once, lodged by its publication, and files lodged then finds it
+// lodged. It is never recorded lodged otherwise while the rename may have happened.
+func TestAPublicationCutShortIsFinishedByTheNextRunAndLodgeIsRefusedMeanwhile(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		afterRename bool
+	}{{"before its rename", false}, {"after its rename", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			f := newFixture(t, storage.EngineSQLite)
+			b := f.submit(t, "B1", 100, 250)
+			file := f.cutOne(t)
+			bank := t.TempDir()
+			func() {
+				defer func() {
+					if p := recover(); p != (publishCrash{}) {
+						t.Fatalf("the delivery ended with %v; want the simulated crash", p)
+					}
+				}()
+				_, _, _ = f.rail.Deliver(ctx, crashingPublish{lodgingDir{becs.Dir(bank)}, c.afterRename})
+			}()
+
+			if _, err := f.rail.Lodge(ctx, file.ID); !errors.Is(err, becs.ErrBeingPublished) ||
+				!strings.Contains(err.Error(), "run the command again in a minute") {
+				t.Errorf("files lodged just after the crash = %v; want ErrBeingPublished, to be run again in a minute", err)
+			}
+			f.clock.Advance(10 * time.Minute) // the server is down for a while
+			if _, err := f.rail.Lodge(ctx, file.ID); !errors.Is(err, becs.ErrBeingPublished) ||
+				!strings.Contains(err.Error(), "next delivery run") {
+				t.Errorf("files lodged 10 minutes after the crash = %v; want ErrBeingPublished, saying the next delivery run finishes it", err)
+			}
+			if got, err := f.rail.File(ctx, file.ID); err != nil || !got.LodgedAt.IsZero() || !got.PublishedAt.IsZero() {
+				t.Fatalf("after the crash the file is %+v, %v; want neither lodged nor published", got, err)
+			}
+
+			delivered, _, err := f.rail.Deliver(ctx, lodgingDir{becs.Dir(bank)}) // the next run
+			if err != nil || len(delivered) != 1 || delivered[0].ID != file.ID || delivered[0].LodgedAt.IsZero() {
+				t.Fatalf("the next run delivered %+v, %v; want the file, lodged by its publication", delivered, err)
+			}
+			var names []string
+			entries, _ := os.ReadDir(bank)
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			if !slices.Equal(names, []string{file.Name()}) {
+				t.Fatalf("the bank's server holds %v; want %s once", names, file.Name())
+			}
+			got, err := f.rail.Lodge(ctx, file.ID)
+			if err != nil || !got.LodgedAt.Equal(delivered[0].LodgedAt) {
+				t.Fatalf("files lodged after the next run = %+v, %v; want the file as its publication lodged it", got, err)
+			}
+			f.execute(t, b)
+			if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"succeeded", "succeeded"}) {
+				t.Errorf("rows %v; want succeeded", got)
+			}
+		})
+	}
+}
+
+// A publication that fails (the bank's server down) does not keep the file from being lodged
+// otherwise, through the bank's portal during the outage: files lodged records it (on SQLite the
+// publication's claim released), and the next delivery, the server back, does not rename it: its
+// staged copy goes.
+func TestAFileWhosePublicationFailedCanBeLodgedOtherwise(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 100)
+		file := f.cutOne(t)
+		bank := t.TempDir()
+		if _, _, err := f.rail.Deliver(ctx, failingPublish{lodgingDir{becs.Dir(bank)}}); err == nil {
+			t.Fatal("Deliver succeeded; want the rename's error")
+		}
+		got, err := f.rail.Lodge(ctx, file.ID) // the operator, after uploading it through the portal
+		if err != nil || got.LodgedAt.IsZero() {
+			t.Fatalf("files lodged after the failed rename = %+v, %v; want the file lodged", got, err)
+		}
+		delivered, _, err := f.rail.Deliver(ctx, lodgingDir{becs.Dir(bank)})
+		if err != nil || len(delivered) != 0 {
+			t.Fatalf("Deliver with the server back = %+v, %v; want nothing delivered", delivered, err)
+		}
+		if entries, _ := os.ReadDir(bank); len(entries) != 0 {
+			t.Errorf("the bank's server holds %v; want nothing: the file was lodged through the portal", entries)
+		}
+		if got, err := f.rail.File(ctx, file.ID); err != nil || !got.PublishedAt.IsZero() || got.LodgedAt.IsZero() {
+			t.Errorf("the file is %+v, %v; want lodged, never published", got, err)
+		}
+	})
+}

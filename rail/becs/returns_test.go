@@ -1,0 +1,108 @@
+package becs_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
+)
+
+// README: "An item that matches no row that can be returned (... a row that did not succeed ...)
+// is printed on stderr and kept (`returns unmatched`), never dropped; importing the file again
+// once its row can be returned records it." And KeepUnmatched forgets the item then.
+func TestAnItemKeptBeforeItsRowSucceededIsRecordedOnReimport(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100, 200)
+		file := f.cutOne(t)
+		f.execute(t, b)
+		rows := f.rows(t, "B1")
+		content, err := f.rail.Content(ctx, file.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(rows[0].ID): aba.ReturnPaymentStopped}, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, returns)
+		if err != nil || first.Returned != 0 || len(first.Unmatched) != 1 {
+			t.Fatalf("import while the row is inProgress = %+v, %v; want the item unmatched", first, err)
+		}
+		if kept, _ := f.rail.Unmatched(ctx); len(kept) != 1 {
+			t.Fatalf("kept %d, want 1", len(kept))
+		}
+		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+			t.Fatal(err)
+		}
+		keys, _ := f.rail.Keys(ctx, file.ID)
+		if _, err := f.service.RecordRailOutcomes(ctx, rail.BECS, keys); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(time.Hour)
+		again, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, returns)
+		if err != nil || again.Returned != 1 || len(again.Unmatched) != 0 {
+			t.Fatalf("import once the row succeeded = %+v, %v; want it returned", again, err)
+		}
+		if kept, _ := f.rail.Unmatched(ctx); len(kept) != 0 {
+			t.Fatalf("kept %+v after the item matched; want it forgotten", kept)
+		}
+		got := f.rows(t, "B1")
+		if got[0].State != billing.RowSucceeded || got[0].ReturnReason != "paymentStopped" || got[0].Retryable() || got[0].FileID != file.ID {
+			t.Fatalf("row 0 = %+v", got[0])
+		}
+		if got[1].Returned() {
+			t.Fatalf("row 1 returned: %+v", got[1])
+		}
+	})
+}
+
+// Issue: "an item that matches no row is reported ... and kept in a table, never dropped".
+// An item of the same file naming the same row twice (the bank repeating a line) is accounted
+// for: every item of the file is either returned, already returned or unmatched, so that the
+// report adds up (README's example: items 3 = returned 2 + alreadyReturned 0 + unmatched 1).
+func TestEveryItemOfAReturnsFileIsAccountedFor(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100, 200)
+		file := f.cutOne(t)
+		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.execute(t, b)
+		rows := f.rows(t, "B1")
+		content, _ := f.rail.Content(ctx, file.ID)
+		returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(rows[0].ID): aba.ReturnReferToCustomer}, f.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := aba.Read(bytes.NewReader(returns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dup := parsed.Returns[0]
+		dup.Reason = aba.ReturnAccountClosed // the same debit, another reason
+		parsed.Returns = append(parsed.Returns, dup)
+		returns, err = parsed.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, returns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := rep.Returned + rep.AlreadyReturned + len(rep.Unmatched); sum != rep.Items {
+			t.Errorf("report %+v: returned+alreadyReturned+unmatched = %d of %d items: an item (line 3, accountClosed) is in none",
+				rep, sum, rep.Items)
+		}
+	})
+}
