@@ -132,3 +132,40 @@ func TestAnUnlodgedFileLeavesTheOutboxOnceTooLateToLodge(t *testing.T) {
 		}
 	})
 }
+
+// failingRemove is a destination whose Remove fails (its server unreachable for a moment).
+type failingRemove struct{ becs.Destination }
+
+func (failingRemove) Remove(context.Context, string) error { return errors.New("connection reset") }
+
+// A file staged in time whose rename failed, put aside at the next run (too late to lodge) while
+// the destination's Remove fails, stays put aside: the run after it, finding no staged copy, must
+// not take the file for renamed and record it lodged with the bank (its rows told succeeded)
+// though the bank never had it.
+func TestAFilePutAsideWhileItsRemovalFailsIsNeverRecordedLodged(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100)
+		file := f.cutOne(t)
+		bank := lodgingDir{becs.Dir(t.TempDir())}
+		if _, _, err := f.rail.Deliver(ctx, failingPublish{bank}); err == nil {
+			t.Fatal("Deliver succeeded; want the rename's error")
+		}
+		f.clock.Set(file.LodgeBy().Add(time.Minute)) // within the margin: the rows' deadline is to come
+		_, expired, err := f.rail.Deliver(ctx, failingRemove{bank})
+		if err == nil || len(expired) != 1 {
+			t.Fatalf("Deliver while Remove fails = %v expired, %v; want the file put aside, and the error", expired, err)
+		}
+		if delivered, _, err := f.rail.Deliver(ctx, bank); err != nil || len(delivered) != 0 {
+			t.Fatalf("the next Deliver = %v, %v; want nothing delivered", delivered, err)
+		}
+		if got, err := f.rail.File(ctx, file.ID); err != nil || !got.LodgedAt.IsZero() {
+			t.Errorf("file %+v (%v); want it never lodged: the bank never had it", got, err)
+		}
+		f.execute(t, b)
+		if got := states(f.rows(t, "B1")); got[0] == "succeeded" {
+			t.Errorf("rows %v: told succeeded though the bank never had the file", got)
+		}
+	})
+}

@@ -656,13 +656,18 @@ func (r *Rail) publishAt(ctx context.Context, dest Destination, f File, now time
 		}
 		return published, after, nil
 	}
-	if err := dest.Remove(ctx, f.Name()); err != nil {
-		return passedOver, nil, fmt.Errorf("becs rail: remove what %s was given of file %s: %w", dest, f.ID, err)
-	}
+	p, why := tooLate, "too late to lodge"
 	if lodged {
-		return lodgedElsewhere, nil, nil
+		p, why = lodgedElsewhere, "lodged otherwise"
 	}
-	return tooLate, nil, nil
+	// The file is put aside whether or not what dest published of it is removed: with its staged
+	// copy gone, a later run would take it for renamed, and record it published (lodged, on the
+	// bank's server) though the bank never had it.
+	if err := dest.Remove(ctx, f.Name()); err != nil {
+		after = fmt.Errorf("becs rail: file %s is put aside (%s), but what %s was given of it could not be removed: remove %s there by hand, "+
+			"no one may lodge it: %w", f.ID, why, dest, f.Name(), err)
+	}
+	return p, after, nil
 }
 
 // recordPublication records with s what publishAt did with the file f at now, clearing any claim
