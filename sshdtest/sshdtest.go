@@ -35,12 +35,18 @@ type Server struct {
 // Option changes the server Start runs.
 type Option func(*options)
 
-type options struct{ extraHostKey string }
+type options struct{ extraHostKey, deniedRequests string }
 
 // ExtraHostKey gives the server a second host key, of the type keyType of ssh-keygen -t ("rsa",
 // "ecdsa"), besides its Ed25519 one: it offers both, as a bank's server may.
 func ExtraHostKey(keyType string) Option {
 	return func(o *options) { o.extraHostKey = keyType }
+}
+
+// DeniedRequests makes the server refuse the SFTP requests named (sftp-server -P, such as
+// "posix-rename"), as a bank's server that is not OpenSSH lacks its extensions.
+func DeniedRequests(requests ...string) Option {
+	return func(o *options) { o.deniedRequests = strings.Join(requests, ",") }
 }
 
 // URL is the sftp:// URL of a directory under Dir.
@@ -101,6 +107,10 @@ func Start(t testing.TB, opts ...Option) Server {
 	addr := ln.Addr().String()
 	ln.Close()
 	_, port, _ := net.SplitHostPort(addr)
+	subsystem := "internal-sftp"
+	if o.deniedRequests != "" {
+		subsystem += " -P " + o.deniedRequests
+	}
 	config := write("sshd_config", fmt.Sprintf(`Port %s
 ListenAddress 127.0.0.1
 %s
@@ -111,9 +121,9 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 UsePAM no
 StrictModes no
-Subsystem sftp internal-sftp
+Subsystem sftp %s
 PidFile %s
-`, port, hostKeys, filepath.Join(tmp, "authorized_keys"), filepath.Join(tmp, "sshd.pid")))
+`, port, hostKeys, filepath.Join(tmp, "authorized_keys"), subsystem, filepath.Join(tmp, "sshd.pid")))
 	if os.Geteuid() == 0 {
 		_ = os.MkdirAll("/run/sshd", 0o755) // sshd's privilege separation directory, when run as root
 	}

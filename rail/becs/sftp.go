@@ -353,7 +353,7 @@ func (s *SFTP) Publish(ctx context.Context, name string) error {
 		if _, err := c.Stat(tmp); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		if err := c.PosixRename(tmp, final); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := rename(c, tmp, final, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("sftp: rename %s to %s: %w", tmp, final, err)
 		}
 		return nil
@@ -378,6 +378,28 @@ func (s *SFTP) Unstage(ctx context.Context, name string) (bool, error) {
 func (s *SFTP) Remove(ctx context.Context, name string) error {
 	_, err := s.Unstage(ctx, name)
 	return err
+}
+
+// rename renames from to to on the server: by OpenSSH's posix-rename, atomic, replacing a to that
+// exists; or, on a server that refuses it (many banks' are not OpenSSH), by the protocol's own
+// rename, which refuses a to that exists: replace says whether to remove it first (a returns
+// file's archived copy, of a name the bank used again). A file is published only from its staged
+// copy, so its name is never there already.
+func rename(c *sftp.Client, from, to string, replace bool) error {
+	err := c.PosixRename(from, to)
+	var status *sftp.StatusError // OP_UNSUPPORTED and others; a refusal comes as fs.ErrPermission
+	if err == nil || errors.Is(err, fs.ErrNotExist) || !errors.As(err, &status) && !errors.Is(err, fs.ErrPermission) {
+		return err // done, or a failure of the connection: the next run tries again
+	}
+	if replace {
+		if err := c.Remove(to); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s, to replace it: %w", to, err)
+		}
+	}
+	if rerr := c.Rename(from, to); rerr != nil {
+		return fmt.Errorf("%w (and the protocol's rename: %w)", err, rerr)
+	}
+	return nil
 }
 
 // MidSFTPUpload, when set by a test, runs when half of a file is written to the server.
@@ -446,7 +468,7 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 				errs = append(errs, fmt.Errorf("sftp: mkdir %s: %w", dir, err))
 				continue
 			}
-			if err := c.PosixRename(name, path.Join(dir, e.Name())); err != nil {
+			if err := rename(c, name, path.Join(dir, e.Name()), true); err != nil {
 				errs = append(errs, fmt.Errorf("sftp: move %s to %s: %w", name, dir, err))
 			}
 		}

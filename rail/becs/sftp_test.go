@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,11 +23,23 @@ import (
 	"github.com/pyng/receivables/sshdtest"
 )
 
+// sftpServers are the SFTP servers the rail must work with: OpenSSH, and one that refuses
+// OpenSSH's posix-rename (as many banks' servers, which are not OpenSSH, lack it).
+var sftpServers = map[string][]sshdtest.Option{
+	"OpenSSH":              nil,
+	"without posix-rename": {sshdtest.DeniedRequests("posix-rename")},
+}
+
 // TestSFTPDeliveryLodgesTheFileOnTheBanksServer delivers a cut file to a real OpenSSH server on
 // loopback: the file is there whole under its name (nothing else is), it is lodged, and its rows
 // succeed; a server whose host key is not the pinned one is refused.
 func TestSFTPDeliveryLodgesTheFileOnTheBanksServer(t *testing.T) {
-	sshd := sshdtest.Start(t)
+	for server, opts := range sftpServers {
+		t.Run(server, func(t *testing.T) { testSFTPDelivery(t, sshdtest.Start(t, opts...)) })
+	}
+}
+
+func testSFTPDelivery(t *testing.T, sshd sshdtest.Server) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		f := newFixture(t, engine)
@@ -76,9 +90,15 @@ func TestSFTPDeliveryLodgesTheFileOnTheBanksServer(t *testing.T) {
 	})
 }
 
-// TestSFTPFetchReturnsMovesEachFileOnce reads the returns directory of a real OpenSSH server.
+// TestSFTPFetchReturnsMovesEachFileOnce reads the returns directory of a real OpenSSH server; a
+// file of a name the bank uses again is moved as the first was, replacing it.
 func TestSFTPFetchReturnsMovesEachFileOnce(t *testing.T) {
-	sshd := sshdtest.Start(t)
+	for server, opts := range sftpServers {
+		t.Run(server, func(t *testing.T) { testSFTPFetchReturns(t, sshdtest.Start(t, opts...)) })
+	}
+}
+
+func testSFTPFetchReturns(t *testing.T, sshd sshdtest.Server) {
 	dir := filepath.Join(sshd.Dir, "returns")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -112,6 +132,18 @@ func TestSFTPFetchReturnsMovesEachFileOnce(t *testing.T) {
 	seen = nil
 	if err := src.FetchReturns(context.Background(), fetch); err != nil || len(seen) != 0 {
 		t.Fatalf("fetching again = %v, %v; want nothing: each file is fetched once", seen, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "good.aba"), []byte("good again"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.FetchReturns(context.Background(), fetch); err != nil || !slices.Equal(seen, []string{"good.aba=good again"}) {
+		t.Fatalf("fetching a name used again = %v, %v; want the new file", seen, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "imported/good.aba")); string(got) != "good again" {
+		t.Errorf("imported/good.aba holds %q, want the new file's content", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "good.aba")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("good.aba is still in the returns directory (%v): it would be fetched again at every poll", err)
 	}
 }
 
