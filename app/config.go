@@ -97,7 +97,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"metrics-addr", "PYNG_METRICS_ADDR", "", "address of a listener of its own for GET /metrics, such as 127.0.0.1:9090, which the API's address then does not serve (empty: the API's address serves it)", func(c *Config, flag, v string) error {
+	{"metrics-addr", "PYNG_METRICS_ADDR", "", "address of a listener of its own for GET /metrics, such as 127.0.0.1:9090, which the API's address then does not serve (empty: the sandbox serves it on the API's address, any other server nowhere)", func(c *Config, flag, v string) error {
 		c.MetricsAddr = v
 		if _, _, err := net.SplitHostPort(v); v != "" && err != nil {
 			return fmt.Errorf("-%s: %q is not host:port", flag, v)

@@ -188,7 +188,7 @@ func contactDetail(key, value string) string {
 		}
 	}
 	switch {
-	case slices.ContainsFunc(joined, namesContact), slices.Equal(words, []string{"mobile"}):
+	case slices.ContainsFunc(joined, namesContact), namesMobile(words):
 		return "this key names one"
 	case slices.Contains(words, "address") && !slices.ContainsFunc(words, func(w string) bool { return notPostalAddress[w] }):
 		return "this key names one"
@@ -222,6 +222,9 @@ func namesContact(w string) bool {
 	if prefix, ok := prefixOf("phone"); ok && phoneOwners[prefix] {
 		return true
 	}
+	if prefix, ok := prefixOf("mobile"); ok && phoneOwners[prefix] {
+		return true
+	}
 	if prefix, ok := prefixOf("address"); ok && prefix != "" && !notPostalAddress[prefix] {
 		return true
 	}
@@ -231,16 +234,25 @@ func namesContact(w string) bool {
 	return slices.ContainsFunc(compoundContactWords, func(c string) bool { return strings.Contains(w, c) })
 }
 
+// namesMobile reports whether the words of a key name a mobile number: "mobile" with nothing
+// but numbers, "number", "no", "phone" or whose it is (mobile2, customerMobile, homeMobile; not
+// mobilePlan or mobileData).
+func namesMobile(words []string) bool {
+	return slices.Contains(words, "mobile") && !slices.ContainsFunc(words, func(w string) bool {
+		return w != "mobile" && isWord(w) && w != "number" && w != "no" && w != "phone" && !phoneOwners[w]
+	})
+}
+
 // contactWords are words of a metadata key that name a contact detail wherever they stand.
 var contactWords = map[string]bool{
 	"email": true, "mail": true, "phone": true, "telephone": true, "tel": true, "fax": true, "street": true,
-	"suburb": true, "postcode": true, "zipcode": true, "surname": true, "firstname": true, "lastname": true,
+	"suburb": true, "postcode": true, "postalcode": true, "zipcode": true, "surname": true, "firstname": true, "lastname": true,
 	"fullname": true, "givenname": true, "familyname": true, "middlename": true,
 }
 
 // compoundContactWords are the contactWords that name one inside a longer word too
 // (homepostcode, customersurname); the short ones (mail, tel, fax) would match other words.
-var compoundContactWords = []string{"telephone", "street", "suburb", "postcode", "zipcode", "surname", "firstname",
+var compoundContactWords = []string{"telephone", "street", "suburb", "postcode", "postalcode", "zipcode", "surname", "firstname",
 	"lastname", "fullname", "givenname", "familyname", "middlename"}
 
 // phoneOwners are what a key's word may say before "phone" when it names a phone number

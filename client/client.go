@@ -291,6 +291,7 @@ func (c *Client) exchange(ctx context.Context, r request, u string, payload []by
 	req.Header.Set("Accept", accept)
 	resp, err := c.http.Do(req)
 	if err != nil {
+		recordResponse(ctx, nil)
 		return nil, fmt.Errorf("pyng client: %w", err)
 	}
 	defer resp.Body.Close()

@@ -7,7 +7,8 @@ import (
 
 // Response is what a call's answer says beside its data, recorded for the calls made with a
 // context from [WithResponse]: the answer a call ended with, after any retries (an error answer
-// too, whose [*Error] carries the same TraceID).
+// too, whose [*Error] carries the same TraceID), or none (the zero Response) when its last
+// attempt got no answer. A Response is for one call at a time.
 type Response struct {
 	StatusCode int
 	// TraceID identifies the request at Pyng (the Pyng-Trace-Id header): log it beside what the
@@ -29,9 +30,15 @@ func WithResponse(ctx context.Context, r *Response) context.Context {
 	return context.WithValue(ctx, responseKey{}, r)
 }
 
-// recordResponse records an answer for the call whose context asked for it.
+// recordResponse records the answer of an attempt (nil: none) for the call whose context asked
+// for it, replacing an earlier attempt's.
 func recordResponse(ctx context.Context, resp *http.Response) {
-	if r, ok := ctx.Value(responseKey{}).(*Response); ok && r != nil {
+	r, ok := ctx.Value(responseKey{}).(*Response)
+	switch {
+	case !ok || r == nil:
+	case resp == nil:
+		*r = Response{}
+	default:
 		*r = Response{StatusCode: resp.StatusCode, TraceID: resp.Header.Get("Pyng-Trace-Id"), Header: resp.Header.Clone()}
 	}
 }

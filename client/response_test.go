@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"testing"
 
@@ -66,6 +69,40 @@ func TestScopesAreTheGrantedOnes(t *testing.T) {
 		}
 		if _, err := newClient(t, s, apptest.Partner{ClientID: s.Partner.ClientID, ClientSecret: "wrong"}).Scopes(ctx); !errors.Is(err, client.Code("invalid_client")) {
 			t.Errorf("Scopes with a wrong secret: %v; want invalid_client", err)
+		}
+	})
+}
+
+// A call whose last attempt got no answer (the connection dropped) leaves the zero Response, not
+// an earlier call's answer.
+func TestWithResponseIsEmptyWhenTheCallGotNoAnswer(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server, _ *client.Site) {
+		target, err := url.Parse(s.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := httputil.NewSingleHostReverseProxy(target)
+		dropping := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/oauth2/token" {
+				token.ServeHTTP(w, r)
+				return
+			}
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		}))
+		t.Cleanup(dropping.Close)
+		c, err := client.New(client.Config{BaseURL: dropping.URL, ClientID: s.Partner.ClientID, ClientSecret: s.Partner.ClientSecret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := client.Response{StatusCode: http.StatusOK, TraceID: "an earlier call's"}
+		if _, err := c.Site(s.Site.ID).GetCustomer(client.WithResponse(context.Background(), &resp), "ACME-001"); err == nil {
+			t.Fatal("a call whose connection dropped succeeded")
+		}
+		if resp.StatusCode != 0 || resp.TraceID != "" || resp.Header != nil {
+			t.Errorf("the Response of a call that got no answer: %+v; want the zero Response", resp)
 		}
 	})
 }
