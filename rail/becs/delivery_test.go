@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,4 +169,73 @@ func TestAFilePutAsideWhileItsRemovalFailsIsNeverRecordedLodged(t *testing.T) {
 			t.Errorf("rows %v: told succeeded though the bank never had the file", got)
 		}
 	})
+}
+
+// unstageLost is a destination whose Unstage removes the staged copy and then fails: the SFTP
+// server removed it but the reply was lost, or the process was SIGKILLed between the removal and
+// the record of the file put aside (the same state in the database and at the destination).
+type unstageLost struct{ becs.Destination }
+
+func (d unstageLost) Unstage(ctx context.Context, name string) (bool, error) {
+	if _, err := d.Destination.Unstage(ctx, name); err != nil {
+		return false, err
+	}
+	return false, errors.New("connection lost after the remove")
+}
+
+// A file staged in time whose rename failed, put aside at the next run (too late to lodge), whose
+// staged copy is removed but whose record is cut short: the run after it must not take the file
+// for renamed and record it lodged with the bank (rows told succeeded) though the bank never had it.
+func TestAFilePutAsideWhoseRecordIsCutShortIsNeverRecordedLodged(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100)
+		file := f.cutOne(t)
+		bank := lodgingDir{becs.Dir(t.TempDir())}
+		if _, _, err := f.rail.Deliver(ctx, failingPublish{bank}); err == nil {
+			t.Fatal("Deliver succeeded; want the rename's error")
+		}
+		f.clock.Set(file.LodgeBy().Add(time.Minute)) // within the margin: the rows' deadline is to come
+		if _, _, err := f.rail.Deliver(ctx, unstageLost{bank}); err == nil {
+			t.Fatal("Deliver with the lost reply succeeded")
+		}
+		delivered, expired, err := f.rail.Deliver(ctx, bank)
+		t.Logf("next Deliver: delivered %d, expired %d, err %v", len(delivered), len(expired), err)
+		if got, err := f.rail.File(ctx, file.ID); err != nil || !got.LodgedAt.IsZero() {
+			t.Errorf("file recorded lodged at %v (%v); the bank never had it", got.LodgedAt, err)
+		}
+		f.execute(t, b)
+		if got := states(f.rows(t, "B1")); got[0] == "succeeded" {
+			t.Errorf("rows %v: told succeeded though the bank never had the file", got)
+		}
+	})
+}
+
+// A file renamed on the bank's server by a delivery cut short, recorded only after its debits'
+// deadline, is the bank's (to recall), not a file to remove: no run returns it as removed.
+func TestAFileOnTheBanksServerAfterItsDeadlineIsNotRemoved(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "sqlite")
+	f.submit(t, "B1", 100)
+	file := f.cutOne(t)
+	bank := t.TempDir()
+	func() {
+		defer func() {
+			if p := recover(); p != (publishCrash{}) {
+				t.Fatalf("ended with %v", p)
+			}
+		}()
+		_, _, _ = f.rail.Deliver(ctx, crashingPublish{lodgingDir{becs.Dir(bank)}, true})
+	}()
+	f.clock.Set(file.EarliestDeadline.Add(time.Minute))
+	for run := range 2 {
+		delivered, expired, err := f.rail.Deliver(ctx, lodgingDir{becs.Dir(bank)})
+		if len(delivered) != 0 || len(expired) != 0 || run == 0 && (err == nil || !strings.Contains(err.Error(), "recall")) || run == 1 && err != nil {
+			t.Errorf("run %d: Deliver = %d delivered, %d expired, %v; want none, and (once) to have the bank recall it", run, len(delivered), len(expired), err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(bank, file.Name())); err != nil {
+		t.Errorf("the bank's server lost %s: %v", file.Name(), err)
+	}
 }

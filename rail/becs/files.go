@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -317,63 +318,65 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 // then publishes it under its name (Destination) and records that; when dest lodges what it is
 // given (the bank's SFTP server), the file is lodged with its publication, so its debits succeed.
 // A delivery cut short before its mark is done again whole, which the bank never saw; one cut
-// short after it is published by the next run (first of all), never staged again: so the
+// short after it is published by a later run (first of all), never staged again: so the
 // destination never holds a file twice, nor part of one, even where the bank takes each file away
 // as it arrives.
 //
 // A file lodged otherwise (through the bank's portal, then Lodge) is neither staged nor
 // published: the bank would collect its debits twice. The mark is made only while the file is not
-// lodged, and the publication reads the file again, holding it (publish) until its rename is
-// recorded, and Lodge records nothing while it holds it: a file lodged before the publication
-// took hold of it is not published (its staged copies removed); one whose publication came first
-// is lodged by it (the bank's server), and Lodge refuses, on PostgreSQL once its record has waited
-// for the hold (ErrLodgedMeanwhile), on SQLite at once, for the operator to run it again
-// (ErrBeingPublished).
+// lodged, and the publication claims the file (publishing_at) before it reads it again, until its
+// rename is recorded, and Lodge records nothing over that claim (ErrBeingPublished): a file
+// lodged before the publication claimed it is not published (its staged copies removed); one
+// whose publication came first is lodged by it (the bank's server).
 //
 // A file that can no longer be lodged in time (within LodgeMargin of its debits' earliest
 // deadline) is put nowhere, for no one to lodge, its rows failing expired: not staged if it was
 // not (what a stage cut short left of it removed), not published if it was staged (its staged
 // copy removed), and removed from dest if it was published there and not lodged by then (an
 // outbox's file the operator did not lodge in time). Deliver returns those as expired, once each
-// (the file is recorded removed), for the operator to be told.
+// (the file is recorded removed before anything of it is removed from dest), for the operator to
+// be told. A copy whose removal failed is removed by a later run.
 //
-// Of replicas delivering at once, one delivers each file: on PostgreSQL a delivery holds the
-// file's row locked (FOR UPDATE SKIP LOCKED) from before the stage until the mark commits, and
-// again from before the publication until it is recorded, and the others pass over it; in one
-// process (SQLite's only) deliveries take turns, and none holds a transaction while it reaches
-// dest (the process's one connection, the API's too, would wait for the bank's server, up to its
-// timeout): a publication claims its file (publishing_at) with a statement, and records it with
-// another, which clears the claim; a claim a crash left is taken over by the next run. A replica
-// killed while delivering holds its file until PostgreSQL sees its connection close (at once for
-// a killed process; for a host that vanished, within the 5 minutes a delivery may stay idle in
-// its transaction): the next run delivers it.
+// No delivery holds a transaction while it reaches dest (on SQLite the process's one connection
+// serves the API too; on PostgreSQL an open transaction would hold back every site's events,
+// listed up to the oldest transaction running, for as long as the bank's server takes). A
+// delivery claims its file (publishing_at) with a statement of its own for its stage and mark,
+// and again for its publication and record, each of which clears the claim. Of replicas
+// delivering at once (PostgreSQL), one delivers each file: the others pass over a file claimed,
+// until its claim is older than a delivery lasts (staleClaim: the delivery was cut short, its
+// replica killed or its host gone), when one of them takes it over. In one process (SQLite's
+// only) deliveries take turns, so a claim found is a crashed run's, taken over at once.
 func (r *Rail) Deliver(ctx context.Context, dest Destination) (delivered, expired []File, err error) {
 	if r.conn.Dialect() != storage.EnginePostgres {
 		delivering.Lock()
 		defer delivering.Unlock()
 	}
-	delivered, expired, err = r.publishDelivered(ctx, dest)
+	err = r.removeLeftovers(ctx, dest)
+	var perr error
+	delivered, expired, perr = r.publishDelivered(ctx, dest)
 	removed, rerr := r.removeUnlodged(ctx, dest)
-	expired, err = append(expired, removed...), errors.Join(err, rerr)
+	expired, err = append(expired, removed...), errors.Join(err, perr, rerr)
 	files, qerr := r.filesWhere(ctx, `delivered_at IS NULL AND lodged_at IS NULL AND removed_at IS NULL AND content <> '' ORDER BY cut_at, id`)
 	if qerr != nil {
 		return delivered, expired, errors.Join(err, fmt.Errorf("becs rail: files to deliver: %w", qerr))
 	}
 	for _, f := range files {
-		var marked, late bool
-		ferr := r.claim(ctx, f.ID, func(s storage.Statements) error {
-			if !r.clock.Now().Before(f.LodgeBy()) {
-				late = true // its rows fail expired: neither the bank nor the operator may see it
-				return r.unstageExpired(ctx, s, dest, f)
+		claim, claimed, ferr := r.claim(ctx, f.ID, claimable)
+		if ferr != nil || !claimed {
+			err = errors.Join(err, ferr)
+			continue // delivered, or being delivered, by another replica; or lodged, or put aside, since listed
+		}
+		if !r.clock.Now().Before(f.LodgeBy()) {
+			// Its rows fail expired: neither the bank nor the operator may see it.
+			recorded, ferr := r.unstageExpired(ctx, dest, f, claim)
+			if recorded {
+				expired = append(expired, f) // told even when its staged copy could not be removed: a later run removes it
 			}
-			var err error
-			marked, err = r.stageAndMark(ctx, s, dest, &f)
-			return err
-		})
-		switch {
-		case late:
-			expired = append(expired, f) // told even when its staged copy could not be removed: the next run tries again
-		case ferr == nil && marked:
+			err = errors.Join(err, ferr)
+			continue
+		}
+		marked, ferr := r.stageAndMark(ctx, dest, &f, claim)
+		if ferr == nil && marked {
 			var p publication
 			switch f, p, ferr = r.publish(ctx, dest, f.ID); {
 			case p == tooLate:
@@ -387,44 +390,45 @@ func (r *Rail) Deliver(ctx context.Context, dest Destination) (delivered, expire
 	return delivered, expired, err
 }
 
-// delivering makes the deliveries of one process take turns where the database has no row locks
-// (SQLite, which one process serves).
+// delivering makes the deliveries of one process take turns where the database serves one
+// process (SQLite).
 var delivering sync.Mutex
 
-// claim runs fn for the file id if it is neither delivered, lodged nor removed, as this
-// delivery's alone: on PostgreSQL in a transaction holding its row locked, fn's statements in it
-// (a file another replica holds is passed over); on SQLite, whose deliveries take turns, with
-// fn's statements on the database, since a transaction would hold the process's one connection
-// through the upload.
-func (r *Rail) claim(ctx context.Context, id string, fn func(s storage.Statements) error) error {
-	const claimable = `delivered_at IS NULL AND lodged_at IS NULL AND removed_at IS NULL`
-	if r.conn.Dialect() != storage.EnginePostgres {
-		if _, found, err := r.hold(ctx, r.conn, id, claimable); err != nil || !found {
-			return err // lodged, or put aside, since listed
-		}
-		return fn(r.conn)
+// claimable is the condition of a file to be staged: neither delivered, lodged nor removed.
+const claimable = `delivered_at IS NULL AND lodged_at IS NULL AND removed_at IS NULL`
+
+// claim claims the file id for this delivery (publishing_at), with a statement of its own, if
+// it meets the condition, is not lodged, and is claimed by no other delivery: on PostgreSQL,
+// whose replicas deliver at once, a claim is taken over only once it is stale (staleClaim); on
+// SQLite, whose deliveries take turns, a claim found is a crashed run's, taken over at once. It
+// returns the claim, which the statements that end it check.
+func (r *Rail) claim(ctx context.Context, id, condition string) (claim int64, claimed bool, err error) {
+	now := r.clock.Now()
+	claim = now.UnixMilli()
+	staleBefore := int64(math.MaxInt64)
+	if r.conn.Dialect() == storage.EnginePostgres {
+		staleBefore = now.Add(-staleClaim).UnixMilli()
 	}
-	return r.conn.InTx(ctx, func(tx storage.Statements) error {
-		// Should this replica's host vanish mid-delivery, the server ends the session, and
-		// releases the row, rather than wait for TCP to notice.
-		if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '5min'`); err != nil {
-			return err
-		}
-		if _, found, err := r.hold(ctx, tx, id, claimable); err != nil || !found {
-			return err // delivered, or being delivered, by another replica; or lodged, or put aside, since listed
-		}
-		return fn(tx)
-	})
+	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET publishing_at = $2
+WHERE id = $1 AND `+condition+` AND lodged_at IS NULL AND (publishing_at IS NULL OR publishing_at < $3)`), id, claim, staleBefore)
+	if err != nil {
+		return claim, false, fmt.Errorf("becs rail: claim file %s for its delivery: %w", id, err)
+	}
+	return claim, n == 1, nil
 }
 
-// hold reads the file id with s if it meets the condition; on PostgreSQL it locks its row (until
-// s, a transaction, ends), and finds no file while another transaction holds it.
-func (r *Rail) hold(ctx context.Context, s storage.Statements, id, condition string) (f File, found bool, err error) {
-	lock := ""
-	if r.conn.Dialect() == storage.EnginePostgres {
-		lock = " FOR UPDATE SKIP LOCKED"
+// release ends this delivery's claim on the file id, if it still holds it.
+func (r *Rail) release(ctx context.Context, id string, claim int64) error {
+	// Not when the context ends (the server stopping): the file would stay claimed until stale.
+	if _, err := r.conn.Exec(context.WithoutCancel(ctx), r.q(`UPDATE becs_files SET publishing_at = NULL WHERE id = $1 AND publishing_at = $2`), id, claim); err != nil {
+		return fmt.Errorf("becs rail: release file %s (it stays claimed until a later delivery run takes it over): %w", id, err)
 	}
-	err = s.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE id = $1 AND `+condition+lock), []any{id},
+	return nil
+}
+
+// fileIf reads the file id if it meets the condition.
+func (r *Rail) fileIf(ctx context.Context, id, condition string) (f File, found bool, err error) {
+	err = r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE id = $1 AND `+condition), []any{id},
 		func(row storage.Scanner) error {
 			found = true
 			var err error
@@ -434,51 +438,93 @@ func (r *Rail) hold(ctx context.Context, s storage.Statements, id, condition str
 	return f, found, err
 }
 
-// unstageExpired removes from dest what a stage of the file f, too late to be delivered, left
-// there (a delivery cut short before its mark: part of the file, or the whole, in plaintext), and
-// records f removed with s, so that no later run looks for it again.
-func (r *Rail) unstageExpired(ctx context.Context, s storage.Statements, dest Destination, f File) error {
+// unstageExpired records the file f, claimed by this delivery and too late to be delivered,
+// removed, and then removes from dest what a stage of it left there (a delivery cut short before
+// its mark: part of the file, or the whole, in plaintext). It reports whether it recorded the
+// file removed, which it does once. The claim is kept until the staged copy is removed: a file
+// removed and still claimed has a copy left at dest, which a later run removes (removeLeftovers).
+func (r *Rail) unstageExpired(ctx context.Context, dest Destination, f File, claim int64) (recorded bool, err error) {
+	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL AND publishing_at = $3`),
+		f.ID, r.clock.Now().UnixMilli(), claim)
+	if err != nil {
+		return false, errors.Join(fmt.Errorf("becs rail: record file %s, too late to lodge, put nowhere: %w", f.ID, err), r.release(ctx, f.ID, claim))
+	}
+	if n == 0 {
+		return false, nil // taken over by another delivery
+	}
 	if _, err := dest.Unstage(ctx, f.Name()); err != nil {
-		return fmt.Errorf("becs rail: remove the staged copy of file %s, too late to lodge, from %s: %w", f.ID, dest, err)
+		return true, fmt.Errorf("becs rail: remove the staged copy of file %s, too late to lodge, from %s (a later delivery run tries again): %w", f.ID, dest, err)
 	}
-	if _, err := s.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL`),
-		f.ID, r.clock.Now().UnixMilli()); err != nil {
-		return fmt.Errorf("becs rail: record file %s, too late to lodge, put nowhere: %w", f.ID, err)
-	}
-	return nil
+	return true, r.release(ctx, f.ID, claim)
 }
 
-// stageAndMark stages the file f to dest and marks it delivered with s, if it is not lodged; it
-// reports whether it marked it. A file lodged while it was staged (only on SQLite, where nothing
-// holds it: another process's Lodge) is not marked, and its staged copy is removed.
-func (r *Rail) stageAndMark(ctx context.Context, s storage.Statements, dest Destination, f *File) (bool, error) {
-	content, err := r.Content(ctx, f.ID)
-	if err != nil {
-		return false, err
+// removeLeftovers removes from dest the copies of the files put aside whose removal failed (or
+// was cut short): recorded removed and still claimed.
+func (r *Rail) removeLeftovers(ctx context.Context, dest Destination) error {
+	var files []struct {
+		f     File
+		claim int64
 	}
-	if err := dest.Stage(ctx, f.Name(), content); err != nil {
-		return false, fmt.Errorf("becs rail: deliver file %s to %s: %w", f.ID, dest, err)
+	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+`, publishing_at FROM becs_files WHERE removed_at IS NOT NULL AND publishing_at IS NOT NULL ORDER BY id`), nil,
+		func(row storage.Scanner) error {
+			var claim int64
+			f, err := scanFile(row, &claim)
+			files = append(files, struct {
+				f     File
+				claim int64
+			}{f, claim})
+			return err
+		})
+	if err != nil {
+		return fmt.Errorf("becs rail: files put aside whose copies are left: %w", err)
+	}
+	var errs []error
+	for _, l := range files {
+		if err := dest.Remove(ctx, l.f.Name()); err != nil {
+			errs = append(errs, fmt.Errorf("becs rail: remove the copies left of file %s, put aside, from %s: remove %s there by hand, no one may lodge it: %w",
+				l.f.ID, dest, l.f.Name(), err))
+			continue
+		}
+		errs = append(errs, r.release(ctx, l.f.ID, l.claim))
+	}
+	return errors.Join(errs...)
+}
+
+// stageAndMark stages the file f, claimed by this delivery, to dest and marks it delivered, if
+// it is not lodged, which ends the claim; it reports whether it marked it. A file lodged while it
+// was staged (Lodge records a file being staged: it is not marked) is not marked, and its staged
+// copy is removed.
+func (r *Rail) stageAndMark(ctx context.Context, dest Destination, f *File, claim int64) (bool, error) {
+	content, err := r.Content(ctx, f.ID)
+	if err == nil {
+		if err = dest.Stage(ctx, f.Name(), content); err != nil {
+			err = fmt.Errorf("becs rail: deliver file %s to %s: %w", f.ID, dest, err)
+		}
+	}
+	if err != nil {
+		return false, errors.Join(err, r.release(ctx, f.ID, claim))
 	}
 	if BeforeDeliveredMark != nil {
 		BeforeDeliveredMark()
 	}
 	now := r.clock.Now().Truncate(time.Millisecond)
-	n, err := s.Exec(ctx, r.q(`UPDATE becs_files SET delivered_at = $2
-WHERE id = $1 AND delivered_at IS NULL AND lodged_at IS NULL AND removed_at IS NULL`), f.ID, now.UnixMilli())
+	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET delivered_at = $2, publishing_at = NULL
+WHERE id = $1 AND `+claimable+` AND publishing_at = $3`), f.ID, now.UnixMilli(), claim)
 	if err != nil {
-		return false, fmt.Errorf("becs rail: mark file %s delivered: %w", f.ID, err)
+		return false, errors.Join(fmt.Errorf("becs rail: mark file %s delivered: %w", f.ID, err), r.release(ctx, f.ID, claim))
 	}
 	if n == 1 {
 		f.DeliveredAt = now
 		return true, nil
 	}
-	if _, undelivered, err := r.hold(ctx, s, f.ID, `delivered_at IS NULL`); err != nil || !undelivered {
-		return false, err // delivered by another: its staged copy is its to publish
+	if _, lodged, err := r.fileIf(ctx, f.ID, `delivered_at IS NULL AND removed_at IS NULL AND lodged_at IS NOT NULL`); err != nil || !lodged {
+		return false, err // delivered by another delivery, which took the claim over: its staged copy is its to publish
 	}
 	if _, err := dest.Unstage(ctx, f.Name()); err != nil {
-		return false, fmt.Errorf("becs rail: remove the staged copy of file %s, lodged while it was staged, from %s: %w", f.ID, dest, err)
+		return false, errors.Join(fmt.Errorf("becs rail: remove the staged copy of file %s, lodged while it was staged, from %s: %w", f.ID, dest, err),
+			r.release(ctx, f.ID, claim))
 	}
-	return false, nil
+	return false, r.release(ctx, f.ID, claim)
 }
 
 // publishDelivered publishes the files marked delivered that no run published (a crash, or a
@@ -505,8 +551,12 @@ func (r *Rail) publishDelivered(ctx context.Context, dest Destination) (done, ex
 // removeUnlodged removes from dest the files published there and not lodged by their lodge-by
 // time (an outbox's, which the operator did not lodge in time: its rows fail expired, and no one
 // may lodge it now), records each removed, and returns those it removed, once each. A file the
-// bank's server was given is lodged with it, or, given after its debits' deadline, the bank's.
+// bank's server was given is lodged with it, or, given after its debits' deadline, the bank's,
+// to recall (its publication said so): when dest lodges what it is given, nothing is removed.
 func (r *Rail) removeUnlodged(ctx context.Context, dest Destination) ([]File, error) {
+	if dest.Lodges() {
+		return nil, nil
+	}
 	now := r.clock.Now()
 	files, err := r.filesWhere(ctx, `published_at IS NOT NULL AND lodged_at IS NULL AND removed_at IS NULL AND earliest_deadline <= $1
 ORDER BY earliest_deadline, id`, now.Add(LodgeMargin).UnixMilli())
@@ -540,7 +590,7 @@ const (
 	published       publication = iota
 	tooLate                     // not lodged and past its lodge-by time: not published, its staged copy removed
 	lodgedElsewhere             // lodged by the operator while staged: not published, its staged copy removed
-	passedOver                  // left as it was: published or put aside by another run, held by another, or the publication failed
+	passedOver                  // left as it was: published or put aside by another run, claimed by another, or the publication failed
 )
 
 // publishable is the condition of a file whose delivery is to be published: delivered, and
@@ -548,160 +598,122 @@ const (
 const publishable = `delivered_at IS NOT NULL AND published_at IS NULL AND removed_at IS NULL`
 
 // publish publishes the delivered file id to dest and records it, lodged if dest lodges it, and
-// returns the file as it left it. It holds the file from before it reads it again until the
-// publication is recorded, so that Lodge comes either before the publication, which then sees
-// the file lodged, or after its record: on PostgreSQL in a transaction holding its row locked
-// (passed over if another holds it), whose record Lodge waits for; on SQLite, whose process has
-// one connection, which a transaction would hold (the API's too) for as long as dest takes (the
-// bank's server, up to its timeout), by a claim (publishClaimed), which Lodge refuses to record
-// over (ErrBeingPublished). A file lodged otherwise (Lodge), or whose lodge-by time has passed,
-// is published only if it was before (its staged copy gone: a run cut short between the rename
-// and its record); else its staged copies are removed, and what dest published of it
-// (Destinations publish in turn), for no one to lodge.
+// returns the file as it left it. It claims the file (claim: passed over if another delivery
+// holds a claim not yet stale) before it reads it again, until the publication is recorded, so
+// that Lodge comes either before the claim, and the publication sees the file lodged, or after
+// the record: Lodge refuses to record over the claim (ErrBeingPublished). A claim set already,
+// and taken over, is a delivery's cut short: with its staged copy gone, the file was renamed, and
+// its publication is recorded.
+//
+// A file lodged otherwise (Lodge), or whose lodge-by time has passed, is published only if it
+// was before (no staged copy left: a run cut short between the rename and its record); else it
+// is recorded put aside first, and then its staged copies are removed, and what dest published of
+// it (Destinations publish in turn), for no one to lodge: once recorded, no later run takes the
+// absence of a staged copy for a rename. A publication that fails at dest releases its claim, so
+// that Lodge can record the file lodged otherwise (through the bank's portal, during an outage
+// of its server); should the rename have been done all the same, the next run finds it done and
+// says so. One whose record fails keeps it: the file is renamed, and a later run records it.
 func (r *Rail) publish(ctx context.Context, dest Destination, id string) (File, publication, error) {
 	if BeforePublish != nil {
 		BeforePublish()
 	}
-	if r.conn.Dialect() != storage.EnginePostgres {
-		return r.publishClaimed(ctx, dest, id)
-	}
-	var f File
-	p := passedOver
-	var after error // what the operator must be told of a publication recorded
-	err := r.conn.InTx(ctx, func(tx storage.Statements) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = '5min'`); err != nil {
-			return err
-		}
-		held, found, err := r.hold(ctx, tx, id, publishable)
-		if err != nil || !found {
-			return err // published or put aside by another run, or held by another replica
-		}
-		now := r.clock.Now().Truncate(time.Millisecond)
-		if p, after, err = r.publishAt(ctx, dest, held, now); err != nil {
-			return err
-		}
-		var late error
-		f, late, err = r.recordPublication(ctx, tx, dest, held, p, now)
-		after = errors.Join(after, late)
-		return err
-	})
+	claim, claimed, err := r.claim(ctx, id, publishable)
 	if err != nil {
-		return f, passedOver, err
+		return File{}, passedOver, err
 	}
-	return f, p, after
-}
-
-// publishClaimed is publish on SQLite, with no transaction open while dest is reached. A short
-// statement claims the file (publishing_at) if it is to be published and not lodged; the file is
-// read again and published, or put aside, at dest (publishAt), and a statement of its own records
-// that and clears the claim. A claim set already is a delivery's cut short (a crash: the process's
-// deliveries take turns), which this one takes over: with its staged copy gone, the file was
-// renamed, and its publication is recorded. A claim not made (the file lodged since it was staged,
-// by another process's Lodge) leaves the file to be put aside as one lodged. A publication that
-// fails at dest releases its claim, so that Lodge can record the file lodged otherwise (through
-// the bank's portal, during an outage of its server); should the rename have been done all the
-// same, the next run finds it done and says so (publishAt). One whose record fails keeps it: the
-// file is renamed, and the next run records it.
-func (r *Rail) publishClaimed(ctx context.Context, dest Destination, id string) (File, publication, error) {
-	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET publishing_at = $2 WHERE id = $1 AND `+publishable+` AND lodged_at IS NULL`),
-		id, r.clock.Now().UnixMilli())
-	if err != nil {
-		return File{}, passedOver, fmt.Errorf("becs rail: claim file %s for its publication: %w", id, err)
-	}
-	f, found, err := r.hold(ctx, r.conn, id, publishable)
-	if err != nil || !found || n == 0 && f.LodgedAt.IsZero() {
-		return f, passedOver, err // published or put aside since listed
+	f, found, err := r.fileIf(ctx, id, publishable)
+	if err != nil || !found || !claimed && f.LodgedAt.IsZero() {
+		return f, passedOver, err // published or put aside since listed, or claimed by another delivery
 	}
 	now := r.clock.Now().Truncate(time.Millisecond)
-	p, after, err := r.publishAt(ctx, dest, f, now)
-	if err != nil {
-		if n == 1 {
-			// Not when the context ends (the server stopping): Lodge would refuse the file until
-			// the next run.
-			_, rerr := r.conn.Exec(context.WithoutCancel(ctx), r.q(`UPDATE becs_files SET publishing_at = NULL WHERE id = $1 AND published_at IS NULL`), id)
-			if rerr != nil {
-				err = errors.Join(err, fmt.Errorf("becs rail: release file %s, unpublished (Lodge refuses it until the next delivery run): %w", id, rerr))
-			}
-		}
-		return f, passedOver, err
-	}
-	f, late, err := r.recordPublication(ctx, r.conn, dest, f, p, now)
-	if err != nil {
-		return f, passedOver, err
-	}
-	return f, p, errors.Join(after, late)
-}
-
-// publishAt publishes the file f, which this delivery holds (publish), to dest, or, lodged
-// otherwise or too late to lodge, removes its staged copies, and what dest published of it, and
-// says which it did (published, lodgedElsewhere or tooLate). after is what the operator must be
-// told once the publication is recorded.
-func (r *Rail) publishAt(ctx context.Context, dest Destination, f File, now time.Time) (_ publication, after, err error) {
 	lodged := !f.LodgedAt.IsZero()
 	if !lodged && now.Before(f.LodgeBy()) {
 		if err := dest.Publish(ctx, f.Name()); err != nil {
-			return passedOver, nil, fmt.Errorf("becs rail: publish file %s to %s (it is staged there; the next delivery publishes it): %w", f.ID, dest, err)
+			err = fmt.Errorf("becs rail: publish file %s to %s (it is staged there; the next delivery publishes it): %w", f.ID, dest, err)
+			return f, passedOver, errors.Join(err, r.release(ctx, id, claim))
 		}
-		return published, nil, nil
+		return r.recordPublication(ctx, dest, f, now, nil)
 	}
-	staged, err := dest.Unstage(ctx, f.Name())
+	staged, err := dest.Staged(ctx, f.Name())
 	if err != nil {
-		return passedOver, nil, fmt.Errorf("becs rail: remove the staged copy of file %s from %s: %w", f.ID, dest, err)
+		err = fmt.Errorf("becs rail: look for the staged copy of file %s at %s: %w", f.ID, dest, err)
+		if claimed {
+			err = errors.Join(err, r.release(ctx, id, claim))
+		}
+		return f, passedOver, err
 	}
 	if !staged { // renamed by a run cut short before its record
+		var after error
 		if lodged && dest.Lodges() {
 			after = fmt.Errorf("becs rail: file %s was put on %s by a delivery cut short before its record, and then recorded lodged "+
 				"otherwise (at %s): if it was lodged through the bank's portal too, the bank has it twice: have the bank recall one",
 				f.ID, dest, f.LodgedAt.Format(time.RFC3339))
 		}
-		return published, after, nil
+		return r.recordPublication(ctx, dest, f, now, after)
 	}
 	p, why := tooLate, "too late to lodge"
 	if lodged {
 		p, why = lodgedElsewhere, "lodged otherwise"
 	}
-	// The file is put aside whether or not what dest published of it is removed: with its staged
-	// copy gone, a later run would take it for renamed, and record it published (lodged, on the
-	// bank's server) though the bank never had it.
-	if err := dest.Remove(ctx, f.Name()); err != nil {
-		after = fmt.Errorf("becs rail: file %s is put aside (%s), but what %s was given of it could not be removed: remove %s there by hand, "+
-			"no one may lodge it: %w", f.ID, why, dest, f.Name(), err)
+	// Recorded put aside before anything is removed from dest, and claimed until it is: a run
+	// that found the staged copy gone would otherwise take the file for renamed, and record it
+	// published (lodged, on the bank's server) though the bank never had it.
+	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2, publishing_at = $3 WHERE id = $1 AND `+publishable),
+		f.ID, now.UnixMilli(), claim)
+	if err != nil {
+		err = fmt.Errorf("becs rail: record file %s unpublished (%s): %w", f.ID, why, err)
+		if claimed {
+			err = errors.Join(err, r.release(ctx, id, claim))
+		}
+		return f, passedOver, err
 	}
-	return p, after, nil
+	if n == 0 {
+		return f, passedOver, nil // put aside by another delivery
+	}
+	_, uerr := dest.Unstage(ctx, f.Name())
+	if uerr == nil {
+		uerr = dest.Remove(ctx, f.Name())
+	}
+	if uerr != nil {
+		return f, p, fmt.Errorf("becs rail: file %s is put aside (%s), but what %s was given of it could not be removed (a later delivery run tries again; "+
+			"else remove %s there by hand), no one may lodge it: %w", f.ID, why, dest, f.Name(), uerr)
+	}
+	return f, p, r.release(ctx, id, claim)
 }
 
-// recordPublication records with s what publishAt did with the file f at now, clearing any claim
-// on it (publishing_at): published, and lodged if dest lodges it; or, put aside, removed. It
-// returns the file as recorded, and, published after its debits' deadline, what the operator
-// must be told.
-func (r *Rail) recordPublication(ctx context.Context, s storage.Statements, dest Destination, f File, p publication, now time.Time) (_ File, late, err error) {
-	if p != published {
-		if _, err := s.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2, publishing_at = NULL WHERE id = $1`), f.ID, now.UnixMilli()); err != nil {
-			return f, nil, fmt.Errorf("becs rail: record file %s unpublished: %w", f.ID, err)
-		}
-		return f, nil, nil
-	}
-	mark := `UPDATE becs_files SET published_at = $2, publishing_at = NULL WHERE id = $1`
+// recordPublication records the publication of the file f to dest at now, lodged if dest lodges
+// it, and ends its claim. It returns the file as recorded, and what the operator must be told:
+// after, and, published after its debits' deadline, that the bank must recall it. A publication
+// recorded by another delivery meanwhile (which took a stale claim over) is passed over, so that
+// one delivery reports each file.
+func (r *Rail) recordPublication(ctx context.Context, dest Destination, f File, now time.Time, after error) (File, publication, error) {
+	const unrecorded = ` WHERE id = $1 AND published_at IS NULL AND removed_at IS NULL`
+	mark := `UPDATE becs_files SET published_at = $2, publishing_at = NULL` + unrecorded
 	if dest.Lodges() {
 		// The file is with the bank: its debits will be debited, so it is lodged now, even within
 		// the margin, as long as the debits' rows are not expired.
-		mark = `UPDATE becs_files SET published_at = $2, publishing_at = NULL, lodged_at = coalesce(lodged_at, $2) WHERE id = $1 AND earliest_deadline > $2`
+		mark = `UPDATE becs_files SET published_at = $2, publishing_at = NULL, lodged_at = coalesce(lodged_at, $2)` + unrecorded + ` AND earliest_deadline > $2`
 	}
-	n, err := s.Exec(ctx, r.q(mark), f.ID, now.UnixMilli())
+	n, err := r.conn.Exec(ctx, r.q(mark), f.ID, now.UnixMilli())
 	if err != nil {
-		return f, nil, fmt.Errorf("becs rail: mark file %s published: %w", f.ID, err)
+		return f, passedOver, fmt.Errorf("becs rail: mark file %s published: %w", f.ID, err)
 	}
-	if n == 0 {
-		if _, err := s.Exec(ctx, r.q(`UPDATE becs_files SET published_at = $2, publishing_at = NULL WHERE id = $1`), f.ID, now.UnixMilli()); err != nil {
-			return f, nil, fmt.Errorf("becs rail: mark file %s published: %w", f.ID, err)
+	if n == 0 && dest.Lodges() {
+		if n, err = r.conn.Exec(ctx, r.q(`UPDATE becs_files SET published_at = $2, publishing_at = NULL`+unrecorded), f.ID, now.UnixMilli()); err != nil {
+			return f, passedOver, fmt.Errorf("becs rail: mark file %s published: %w", f.ID, err)
 		}
-		late = fmt.Errorf("becs rail: file %s reached %s after the deadline of its debits, whose rows failed expired: "+
-			"have the bank recall it", f.ID, dest)
-	} else if dest.Lodges() && f.LodgedAt.IsZero() {
+		if n == 1 {
+			after = errors.Join(after, fmt.Errorf("becs rail: file %s reached %s after the deadline of its debits, whose rows failed expired: "+
+				"have the bank recall it", f.ID, dest))
+		}
+	} else if n == 1 && dest.Lodges() && f.LodgedAt.IsZero() {
 		f.LodgedAt = now
 	}
+	if n == 0 {
+		return f, passedOver, nil // recorded by another delivery
+	}
 	f.PublishedAt = now
-	return f, late, nil
+	return f, published, after
 }
 
 // BeforeDeliveredMark, when set by a test, runs after a file is staged and before it is marked
@@ -749,19 +761,21 @@ func sameContent(name string, content []byte) (bool, error) {
 var ErrTooLate = errors.New("too late to lodge")
 
 // ErrLodgedMeanwhile is the error of lodging a file that was lodged otherwise while Lodge ran:
-// by its publication to the bank's server, whose hold on the file the record waited for (or which
-// came between Lodge's reading the file and its record).
+// by its publication to the bank's server (or another record), which came between Lodge's reading
+// the file and its record.
 var ErrLodgedMeanwhile = errors.New("lodged meanwhile")
 
-// ErrBeingPublished is the error of lodging a file while a delivery publishes it (on SQLite,
-// whose publications hold no transaction, and which Lodge does not wait for): the rename may be
-// under way, and the record is refused until it is recorded.
+// ErrBeingPublished is the error of lodging a file while a delivery publishes it (its claim,
+// publishing_at, set: publications hold no transaction, which Lodge could wait for): the rename
+// may be under way, or done by a delivery cut short, and the record is refused until the
+// publication is recorded.
 var ErrBeingPublished = errors.New("being published")
 
-// staleClaim is how old a claim of a file for its publication (publishing_at) is when its
-// delivery must have been cut short (a crash, the server stopped): longer than a publication
+// staleClaim is how old a claim of a file (publishing_at) is when its delivery must have been
+// cut short (a crash, the server stopped, the host gone): longer than a stage or a publication
 // lasts, which reaches the bank's server in two sessions at most, each within its timeout (a
-// minute by default).
+// minute by default, SFTPConfig.Timeout), so that a replica taking a claim over never overlaps
+// a delivery still running.
 const staleClaim = 5 * time.Minute
 
 // lodgeAttempts bounds how often Lodge records a file again when its record was refused for a
@@ -775,12 +789,13 @@ const lodgeAttempts = 3
 //
 // A publication of the file in progress (Deliver) either sees the file lodged and publishes
 // nothing, or comes first; a publication to the bank's server that came first lodges the file,
-// and Lodge refuses (ErrLodgedMeanwhile): the bank has the file from its server, and the operator,
-// who lodged it otherwise too, must have the bank recall one. On PostgreSQL Lodge's record waits
-// for the publication, which holds the file's row locked. On SQLite the publication holds the
-// file by a claim (publishing_at), no lock, and Lodge refuses (ErrBeingPublished) while it is
-// under way, for the command to be run again once it is recorded; a claim a delivery cut short
-// left is taken over by the server's next delivery run, which finishes the publication.
+// and Lodge then finds it lodged (ErrLodgedMeanwhile if it came between Lodge's reading and its
+// record): the bank has the file from its server, and the operator, who lodged it otherwise too,
+// must have the bank recall one. The publication holds the file by a claim (publishing_at), no
+// lock, on both engines, and Lodge refuses (ErrBeingPublished) while it is under way, for the
+// command to be run again once it is recorded; a claim a delivery cut short left is taken over by
+// a later delivery run (on PostgreSQL once it is stale, staleClaim), which finishes the
+// publication.
 func (r *Rail) Lodge(ctx context.Context, id string) (File, error) {
 	f, err := r.File(ctx, id)
 	if err != nil || !f.LodgedAt.IsZero() {
@@ -789,7 +804,7 @@ func (r *Rail) Lodge(ctx context.Context, id string) (File, error) {
 	for attempt := 1; ; attempt++ {
 		now := r.clock.Now().Truncate(time.Millisecond)
 		n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET lodged_at = $2
-WHERE id = $1 AND lodged_at IS NULL AND earliest_deadline > $3 AND (publishing_at IS NULL OR published_at IS NOT NULL)`),
+WHERE id = $1 AND lodged_at IS NULL AND earliest_deadline > $3 AND NOT (`+beingPublished+`)`),
 			id, now.UnixMilli(), now.Add(LodgeMargin).UnixMilli())
 		if err != nil {
 			return f, fmt.Errorf("becs rail: lodge file %s: %w", id, err)
@@ -816,12 +831,17 @@ WHERE id = $1 AND lodged_at IS NULL AND earliest_deadline > $3 AND (publishing_a
 	}
 }
 
+// beingPublished is the condition of a file claimed for its publication: delivered, and neither
+// published nor put aside. (A claim of a file not delivered is its stage's, which Lodge may record
+// over: the mark is then not made.)
+const beingPublished = `publishing_at IS NOT NULL AND ` + publishable
+
 // fileWithClaim returns the file with the id, as File does, and sets publishing to its claim for
 // its publication (Unix milliseconds, 0 for none).
 func (r *Rail) fileWithClaim(ctx context.Context, id string, publishing *int64) (File, error) {
 	var f File
 	found := false
-	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+`, coalesce(publishing_at, 0) FROM becs_files WHERE id = $1`), []any{id},
+	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+`, CASE WHEN `+beingPublished+` THEN publishing_at ELSE 0 END FROM becs_files WHERE id = $1`), []any{id},
 		func(row storage.Scanner) error {
 			found = true
 			var err error

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/storage"
@@ -29,8 +31,8 @@ func promptly(t *testing.T, what string, fn func(ctx context.Context) error) {
 // A publication holds nothing the API needs while it waits for the bank's server (which may hang
 // until its timeout, at every delivery run): on SQLite the process has one connection to the
 // database, which a transaction held across the rename would keep from every other statement.
-// Here the rename hangs; reading the file, a write of the API's, and Lodge (refused at once on
-// SQLite, the file being published) are done at once on the same storage.Conn.
+// Here the rename hangs; reading the file, a write of the API's, and Lodge (refused at once, the
+// file being published) are done at once on the same storage.Conn.
 func TestAPublicationDoesNotHoldTheDatabase(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
@@ -57,14 +59,12 @@ func TestAPublicationDoesNotHoldTheDatabase(t *testing.T) {
 				_, err := f.service.Invite(ctx, f.site, "C9")
 				return err
 			})
-			if engine == storage.EngineSQLite {
-				promptly(t, "files lodged", func(ctx context.Context) error {
-					if _, err := f.rail.Lodge(ctx, file.ID); !errors.Is(err, becs.ErrBeingPublished) {
-						t.Errorf("files lodged during the rename = %v; want ErrBeingPublished", err)
-					}
-					return nil
-				})
-			}
+			promptly(t, "files lodged", func(ctx context.Context) error {
+				if _, err := f.rail.Lodge(ctx, file.ID); !errors.Is(err, becs.ErrBeingPublished) {
+					t.Errorf("files lodged during the rename = %v; want ErrBeingPublished", err)
+				}
+				return nil
+			})
 		}()
 		if err := <-delivering; err != nil {
 			t.Fatal(err)
@@ -187,4 +187,68 @@ func TestAFileWhosePublicationFailedCanBeLodgedOtherwise(t *testing.T) {
 			t.Errorf("the file is %+v, %v; want lodged, never published", got, err)
 		}
 	})
+}
+
+// On SQLite a delivery cut short after its rename on the bank's server leaves its claim, and
+// files lodged is refused until the next run records the publication. On PostgreSQL the same crash
+// releases the row lock and leaves nothing: files lodged succeeds although the bank's server has
+// the file (the operator who also uploaded it through the portal has it collected twice).
+func TestLodgeAfterACrashPostRenameIsRefusedOnEachEngine(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, engine)
+			f.submit(t, "B1", 100)
+			file := f.cutOne(t)
+			bank := t.TempDir()
+			func() {
+				defer func() {
+					if p := recover(); p != (publishCrash{}) {
+						t.Fatalf("ended with %v", p)
+					}
+				}()
+				_, _, _ = f.rail.Deliver(ctx, crashingPublish{lodgingDir{becs.Dir(bank)}, true})
+			}()
+			// The operator's command, another process.
+			other, err := becs.Open(ctx, dbtest.OpenURL(t, f.url, storage.WithKeyring(dbtest.Keyring())).Conn(), f.clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := other.Lodge(ctx, file.ID)
+			if !errors.Is(err, becs.ErrBeingPublished) {
+				t.Errorf("files lodged after a crash that followed the rename = %+v, %v; want ErrBeingPublished (the bank's server has the file)", got.LodgedAt, err)
+			}
+		})
+	}
+}
+
+// On PostgreSQL a BECS publication holds a transaction with a row lock (so an xid) open while
+// it waits for the bank's server (up to the SFTP timeout). The events list and the webhook
+// deliveries show only events of transactions below pg_snapshot_xmin: every site's events, other
+// organisations' too, are held back for as long as the rename takes.
+func TestAPublicationDoesNotHoldBackOtherSitesEvents(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, storage.EnginePostgres)
+	f.submit(t, "B1", 100)
+	f.cutOne(t)
+	other := apptest.NewSite(t, f.service, "Other") // another site, on the sandbox rail
+	dest := pausedPublish{lodgingDir{becs.Dir(t.TempDir())}, make(chan struct{}), make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := f.rail.Deliver(ctx, dest)
+		done <- err
+	}()
+	<-dest.reached
+	defer func() { close(dest.release); <-done }()
+	if _, err := f.service.Invite(ctx, other, "X1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	events, _, err := f.service.Events(ctx, other, billing.EventFilter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) == 0 {
+		t.Errorf("another site's committed event is not listed while a BECS file is being renamed on the bank's server")
+	}
 }

@@ -35,8 +35,12 @@ type Destination interface {
 	// file of that name or the whole of it. With no temporary file left (published before, by a
 	// run cut short after its rename) it does nothing.
 	Publish(ctx context.Context, name string) error
+	// Staged reports whether name's temporary file is there: none, for a file delivered and not
+	// recorded published or put aside, means it was published (by a run cut short after its
+	// rename).
+	Staged(ctx context.Context, name string) (bool, error)
 	// Unstage removes name's temporary file, for a file that is not to be published (too late to
-	// lodge, or lodged otherwise), and reports whether there was one: none means it was published.
+	// lodge, or lodged otherwise), and reports whether there was one.
 	Unstage(ctx context.Context, name string) (bool, error)
 	// Remove removes the copies of name kept for Pyng, published or staged, once the file's
 	// content is erased: Pyng keeps no copy of bank details past their retention. The bank's
@@ -74,6 +78,15 @@ func (d Dir) Publish(_ context.Context, name string) error {
 		return err
 	}
 	return syncDir(string(d))
+}
+
+// Staged reports whether the staged copy of the file is there.
+func (d Dir) Staged(_ context.Context, name string) (bool, error) {
+	_, err := os.Stat(filepath.Join(string(d), stagedName(name)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Unstage removes the staged copy of the file.
@@ -131,8 +144,22 @@ func (ds Destinations) Publish(ctx context.Context, name string) error {
 	return nil
 }
 
-// Unstage removes the staged copies from every destination, and reports whether any had one: the
-// destinations are published to in turn, so a file is with the bank only once none has.
+// Staged reports whether any destination has a staged copy of the file: they are published to
+// in turn, so a file is with the bank only once none has.
+func (ds Destinations) Staged(ctx context.Context, name string) (bool, error) {
+	for _, d := range ds {
+		staged, err := d.Staged(ctx, name)
+		if err != nil || staged {
+			if err != nil {
+				err = fmt.Errorf("%s: %w", d, err)
+			}
+			return staged, err
+		}
+	}
+	return false, nil
+}
+
+// Unstage removes the staged copies from every destination, and reports whether any had one.
 func (ds Destinations) Unstage(ctx context.Context, name string) (bool, error) {
 	found := false
 	for _, d := range ds {
@@ -346,18 +373,69 @@ func (s *SFTP) Stage(ctx context.Context, name string, content []byte) error {
 	})
 }
 
-// Publish renames the staged file to name on the server (posix-rename, atomic).
+// Publish renames the staged file to name on the server (posix-rename, atomic). A server whose
+// rename copies and then deletes may have left both names when interrupted: a file of the name
+// there with the staged copy's bytes is the file published, and the staged copy is removed.
 func (s *SFTP) Publish(ctx context.Context, name string) error {
 	return s.session(ctx, func(c *sftp.Client) error {
 		tmp, final := path.Join(s.dir, stagedName(name)), path.Join(s.dir, name)
 		if _, err := c.Stat(tmp); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		if err := rename(c, tmp, final, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("sftp: rename %s to %s: %w", tmp, final, err)
+		err := rename(c, tmp, final, false)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if same, serr := sameFiles(c, tmp, final); serr != nil || !same {
+			return fmt.Errorf("sftp: rename %s to %s: %w", tmp, final, errors.Join(err, serr))
+		}
+		if rerr := c.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return fmt.Errorf("sftp: %s is published, with the bytes of %s, which could not be removed: %w", final, tmp, rerr)
 		}
 		return nil
 	})
+}
+
+// sameFiles reports whether the files a and b are both there with the same bytes.
+func sameFiles(c *sftp.Client, a, b string) (bool, error) {
+	ia, err := c.Stat(a)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sftp: stat %s: %w", a, err)
+	}
+	ib, err := c.Stat(b)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && ia.Size() != ib.Size() {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sftp: stat %s: %w", b, err)
+	}
+	f, err := c.Open(a)
+	if err != nil {
+		return false, fmt.Errorf("sftp: open %s: %w", a, err)
+	}
+	defer f.Close()
+	content, err := io.ReadAll(io.LimitReader(f, ia.Size()+1))
+	if err != nil {
+		return false, fmt.Errorf("sftp: read %s: %w", a, err)
+	}
+	return sameFile(c, b, content)
+}
+
+// Staged reports whether the staged copy of the file is on the server.
+func (s *SFTP) Staged(ctx context.Context, name string) (bool, error) {
+	staged := false
+	err := s.session(ctx, func(c *sftp.Client) error {
+		_, err := c.Stat(path.Join(s.dir, stagedName(name)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		staged = err == nil
+		return err
+	})
+	return staged, err
 }
 
 // Unstage removes the staged copy of the file from the server.
@@ -384,7 +462,7 @@ func (s *SFTP) Remove(ctx context.Context, name string) error {
 // exists; or, on a server that refuses it (many banks' are not OpenSSH), by the protocol's own
 // rename, which refuses a to that exists: replace says whether to remove it first (a returns
 // file's archived copy, of a name the bank used again). A file is published only from its staged
-// copy, so its name is never there already.
+// copy, so its name is there already only if a rename of it was interrupted half done (Publish).
 func rename(c *sftp.Client, from, to string, replace bool) error {
 	err := c.PosixRename(from, to)
 	var status *sftp.StatusError // OP_UNSUPPORTED and others; a refusal comes as fs.ErrPermission

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/sshdtest"
+	"github.com/pyng/receivables/storage"
 )
 
 // sftpServers are the SFTP servers the rail must work with: OpenSSH, and one that refuses
@@ -428,8 +430,9 @@ func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 // A delivery cut short (a crash, simulated by a panic) after the file was staged and before it
 // was marked delivered, or after the mark and before the file was published, is finished by the
 // next delivery, and the destination is given the file once: where the bank takes each file away
-// as it arrives (the test takes it at once), a file published twice would be collected twice. The
-// hooks are the package's, so the engines and destinations run one at a time.
+// as it arrives (the test takes it at once), a file published twice would be collected twice. On
+// PostgreSQL, whose replicas deliver at once, the crashed delivery's claim is taken over once it
+// is stale. The hooks are the package's, so the engines and destinations run one at a time.
 func TestADeliveryCutShortGivesTheFileOnce(t *testing.T) {
 	sshd := sshdtest.Start(t)
 	type crash struct{}
@@ -455,6 +458,10 @@ func TestADeliveryCutShortGivesTheFileOnce(t *testing.T) {
 						_, _, _ = f.rail.Deliver(ctx, d.dest)
 					}()
 					*hook = nil
+					if engine == storage.EnginePostgres {
+						// Replicas deliver at once there: a claim is taken over once stale.
+						f.clock.Advance(6 * time.Minute)
+					}
 					given := 0
 					take := func() { // the bank takes what was published
 						if _, err := os.Stat(filepath.Join(d.dir, file.Name())); err == nil {
@@ -490,5 +497,47 @@ func TestADeliveryCutShortGivesTheFileOnce(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// A server whose rename copies and then deletes, interrupted, leaves the file under both names.
+// Without posix-rename the protocol's rename refuses a name that exists: Publish takes the file
+// of the name with the staged copy's bytes for the file published, and removes the staged copy;
+// with other bytes there, it refuses and leaves both.
+func TestSFTPPublishFinishesARenameThatLeftBothNames(t *testing.T) {
+	ctx := context.Background()
+	sshd := sshdtest.Start(t, sshdtest.DeniedRequests("posix-rename"))
+	if err := os.MkdirAll(filepath.Join(sshd.Dir, "out"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	server, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL("out"), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(sshd.Dir, "out")
+	for _, c := range []struct {
+		name, there string
+		published   bool
+	}{{"same bytes", "the file's bytes\n", true}, {"other bytes", "other bytes\n", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			name := strings.ReplaceAll(c.name, " ", "-") + ".aba"
+			if err := server.Stage(ctx, name, []byte("the file's bytes\n")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(c.there), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err := server.Publish(ctx, name)
+			staged, serr := server.Staged(ctx, name)
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			if c.published && (err != nil || staged) {
+				t.Errorf("Publish with the file's bytes under its name = %v, staged copy left %v; want published, the staged copy removed", err, staged)
+			}
+			if !c.published && (err == nil || !staged) {
+				t.Errorf("Publish with other bytes under its name = %v, staged copy left %v; want refused, both left", err, staged)
+			}
+		})
 	}
 }
