@@ -139,38 +139,6 @@ type failingRemove struct{ becs.Destination }
 
 func (failingRemove) Remove(context.Context, string) error { return errors.New("connection reset") }
 
-// A file staged in time whose rename failed, put aside at the next run (too late to lodge) while
-// the destination's Remove fails, stays put aside: the run after it, finding no staged copy, must
-// not take the file for renamed and record it lodged with the bank (its rows told succeeded)
-// though the bank never had it.
-func TestAFilePutAsideWhileItsRemovalFailsIsNeverRecordedLodged(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		f := newFixture(t, engine)
-		b := f.submit(t, "B1", 100)
-		file := f.cutOne(t)
-		bank := lodgingDir{becs.Dir(t.TempDir())}
-		if _, _, err := f.rail.Deliver(ctx, failingPublish{bank}); err == nil {
-			t.Fatal("Deliver succeeded; want the rename's error")
-		}
-		f.clock.Set(file.LodgeBy().Add(time.Minute)) // within the margin: the rows' deadline is to come
-		_, expired, err := f.rail.Deliver(ctx, failingRemove{bank})
-		if err == nil || len(expired) != 1 {
-			t.Fatalf("Deliver while Remove fails = %v expired, %v; want the file put aside, and the error", expired, err)
-		}
-		if delivered, _, err := f.rail.Deliver(ctx, bank); err != nil || len(delivered) != 0 {
-			t.Fatalf("the next Deliver = %v, %v; want nothing delivered", delivered, err)
-		}
-		if got, err := f.rail.File(ctx, file.ID); err != nil || !got.LodgedAt.IsZero() {
-			t.Errorf("file %+v (%v); want it never lodged: the bank never had it", got, err)
-		}
-		f.execute(t, b)
-		if got := states(f.rows(t, "B1")); got[0] == "succeeded" {
-			t.Errorf("rows %v: told succeeded though the bank never had the file", got)
-		}
-	})
-}
-
 // unstageLost is a destination whose Unstage removes the staged copy and then fails: the SFTP
 // server removed it but the reply was lost, or the process was SIGKILLed between the removal and
 // the record of the file put aside (the same state in the database and at the destination).
@@ -183,31 +151,41 @@ func (d unstageLost) Unstage(ctx context.Context, name string) (bool, error) {
 	return false, errors.New("connection lost after the remove")
 }
 
-// A file staged in time whose rename failed, put aside at the next run (too late to lodge), whose
-// staged copy is removed but whose record is cut short: the run after it must not take the file
-// for renamed and record it lodged with the bank (rows told succeeded) though the bank never had it.
-func TestAFilePutAsideWhoseRecordIsCutShortIsNeverRecordedLodged(t *testing.T) {
+// A file staged in time whose rename failed is put aside at the next run (too late to lodge), and
+// that run fails at the destination: its Remove fails, or its staged copy is removed but the
+// reply is lost (or the process killed before the record). The run after it, finding no staged
+// copy, must not take the file for renamed and record it lodged with the bank (its rows told
+// succeeded) though the bank never had it.
+func TestAFilePutAsideIsNeverRecordedLodged(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		f := newFixture(t, engine)
-		b := f.submit(t, "B1", 100)
-		file := f.cutOne(t)
-		bank := lodgingDir{becs.Dir(t.TempDir())}
-		if _, _, err := f.rail.Deliver(ctx, failingPublish{bank}); err == nil {
-			t.Fatal("Deliver succeeded; want the rename's error")
-		}
-		f.clock.Set(file.LodgeBy().Add(time.Minute)) // within the margin: the rows' deadline is to come
-		if _, _, err := f.rail.Deliver(ctx, unstageLost{bank}); err == nil {
-			t.Fatal("Deliver with the lost reply succeeded")
-		}
-		delivered, expired, err := f.rail.Deliver(ctx, bank)
-		t.Logf("next Deliver: delivered %d, expired %d, err %v", len(delivered), len(expired), err)
-		if got, err := f.rail.File(ctx, file.ID); err != nil || !got.LodgedAt.IsZero() {
-			t.Errorf("file recorded lodged at %v (%v); the bank never had it", got.LodgedAt, err)
-		}
-		f.execute(t, b)
-		if got := states(f.rows(t, "B1")); got[0] == "succeeded" {
-			t.Errorf("rows %v: told succeeded though the bank never had the file", got)
+		for name, failing := range map[string]func(becs.Destination) becs.Destination{
+			"its removal fails":       func(d becs.Destination) becs.Destination { return failingRemove{d} },
+			"its record is cut short": func(d becs.Destination) becs.Destination { return unstageLost{d} },
+		} {
+			t.Run(name, func(t *testing.T) {
+				ctx := context.Background()
+				f := newFixture(t, engine)
+				b := f.submit(t, "B1", 100)
+				file := f.cutOne(t)
+				bank := lodgingDir{becs.Dir(t.TempDir())}
+				if _, _, err := f.rail.Deliver(ctx, failingPublish{bank}); err == nil {
+					t.Fatal("Deliver succeeded; want the rename's error")
+				}
+				f.clock.Set(file.LodgeBy().Add(time.Minute)) // within the margin: the rows' deadline is to come
+				if _, _, err := f.rail.Deliver(ctx, failing(bank)); err == nil {
+					t.Fatal("Deliver at a failing destination succeeded; want its error")
+				}
+				if delivered, _, err := f.rail.Deliver(ctx, bank); len(delivered) != 0 {
+					t.Fatalf("the next Deliver = %v, %v; want nothing delivered", delivered, err)
+				}
+				if got, err := f.rail.File(ctx, file.ID); err != nil || !got.LodgedAt.IsZero() {
+					t.Errorf("file recorded lodged at %v (%v); want it never lodged: the bank never had it", got.LodgedAt, err)
+				}
+				f.execute(t, b)
+				if got := states(f.rows(t, "B1")); got[0] == "succeeded" {
+					t.Errorf("rows %v: told succeeded though the bank never had the file", got)
+				}
+			})
 		}
 	})
 }
@@ -220,14 +198,7 @@ func TestAFileOnTheBanksServerAfterItsDeadlineIsNotRemoved(t *testing.T) {
 	f.submit(t, "B1", 100)
 	file := f.cutOne(t)
 	bank := t.TempDir()
-	func() {
-		defer func() {
-			if p := recover(); p != (publishCrash{}) {
-				t.Fatalf("ended with %v", p)
-			}
-		}()
-		_, _, _ = f.rail.Deliver(ctx, crashingPublish{lodgingDir{becs.Dir(bank)}, true})
-	}()
+	deliverAndCrash(t, f, bank, true)
 	f.clock.Set(file.EarliestDeadline.Add(time.Minute))
 	for run := range 2 {
 		delivered, expired, err := f.rail.Deliver(ctx, lodgingDir{becs.Dir(bank)})

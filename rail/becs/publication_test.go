@@ -94,6 +94,18 @@ func (d crashingPublish) Publish(ctx context.Context, name string) error {
 	panic(publishCrash{})
 }
 
+// deliverAndCrash delivers the fixture's files to the bank's server, the directory bank, the
+// process dying during the publication (before the rename, or after it and before its record).
+func deliverAndCrash(t *testing.T, f fixture, bank string, afterRename bool) {
+	t.Helper()
+	defer func() {
+		if p := recover(); p != (publishCrash{}) {
+			t.Fatalf("the delivery ended with %v; want the simulated crash", p)
+		}
+	}()
+	_, _, _ = f.rail.Deliver(context.Background(), crashingPublish{lodgingDir{becs.Dir(bank)}, afterRename})
+}
+
 // On SQLite a publication claims its file (no transaction held), and a delivery cut short during
 // it (a crash, before the rename or after it) leaves the claim: files lodged is refused
 // (ErrBeingPublished), at first as for a publication under way, and once the claim is older than
@@ -112,14 +124,7 @@ func TestAPublicationCutShortIsFinishedByTheNextRunAndLodgeIsRefusedMeanwhile(t 
 			b := f.submit(t, "B1", 100, 250)
 			file := f.cutOne(t)
 			bank := t.TempDir()
-			func() {
-				defer func() {
-					if p := recover(); p != (publishCrash{}) {
-						t.Fatalf("the delivery ended with %v; want the simulated crash", p)
-					}
-				}()
-				_, _, _ = f.rail.Deliver(ctx, crashingPublish{lodgingDir{becs.Dir(bank)}, c.afterRename})
-			}()
+			deliverAndCrash(t, f, bank, c.afterRename)
 
 			if _, err := f.rail.Lodge(ctx, file.ID); !errors.Is(err, becs.ErrBeingPublished) ||
 				!strings.Contains(err.Error(), "run the command again in a minute") {
@@ -201,14 +206,7 @@ func TestLodgeAfterACrashPostRenameIsRefusedOnEachEngine(t *testing.T) {
 			f.submit(t, "B1", 100)
 			file := f.cutOne(t)
 			bank := t.TempDir()
-			func() {
-				defer func() {
-					if p := recover(); p != (publishCrash{}) {
-						t.Fatalf("ended with %v", p)
-					}
-				}()
-				_, _, _ = f.rail.Deliver(ctx, crashingPublish{lodgingDir{becs.Dir(bank)}, true})
-			}()
+			deliverAndCrash(t, f, bank, true)
 			// The operator's command, another process.
 			other, err := becs.Open(ctx, dbtest.OpenURL(t, f.url, storage.WithKeyring(dbtest.Keyring())).Conn(), f.clock)
 			if err != nil {
