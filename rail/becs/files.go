@@ -259,14 +259,7 @@ func (r *Rail) filesWhere(ctx context.Context, condition string, args ...any) ([
 
 // File returns the file with the id, or ErrNotFound.
 func (r *Rail) File(ctx context.Context, id string) (File, error) {
-	var f File
-	found := false
-	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE id = $1`), []any{id}, func(row storage.Scanner) error {
-		found = true
-		var err error
-		f, err = scanFile(row)
-		return err
-	})
+	f, found, err := r.fileIf(ctx, id, `TRUE`)
 	if err == nil && !found {
 		err = fmt.Errorf("file %s: %w", id, ErrNotFound)
 	}
@@ -427,15 +420,12 @@ func (r *Rail) release(ctx context.Context, id string, claim int64) error {
 }
 
 // fileIf reads the file id if it meets the condition.
-func (r *Rail) fileIf(ctx context.Context, id, condition string) (f File, found bool, err error) {
-	err = r.conn.Query(ctx, r.q(`SELECT `+fileColumns+` FROM becs_files WHERE id = $1 AND `+condition), []any{id},
-		func(row storage.Scanner) error {
-			found = true
-			var err error
-			f, err = scanFile(row)
-			return err
-		})
-	return f, found, err
+func (r *Rail) fileIf(ctx context.Context, id, condition string) (File, bool, error) {
+	files, err := r.filesWhere(ctx, `id = $1 AND (`+condition+`)`, id)
+	if err != nil || len(files) == 0 {
+		return File{}, false, err
+	}
+	return files[0], true, nil
 }
 
 // unstageExpired records the file f, claimed by this delivery and too late to be delivered,
