@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -221,6 +222,16 @@ type SFTP struct {
 	timeout               time.Duration
 	client                *ssh.ClientConfig
 	display               string
+
+	mu sync.Mutex
+	// sighted is each returns file as FetchReturns last listed it, by name.
+	sighted map[string]sighting
+}
+
+// sighting is a returns file's size and modification time, as a listing shows them.
+type sighting struct {
+	size int64
+	mod  time.Time
 }
 
 // OpenSFTP checks cfg and reads its key and known hosts; it connects only when used.
@@ -512,6 +523,11 @@ const maxReturnsFile = 200_000 * 122
 // directories), for fn to import each; a file fn accepts (nil) is moved into imported/, one it
 // refuses for its content (rejected true) into rejected/, so that each is imported once. It
 // returns the first error of fn that is not a rejection.
+//
+// A file is read only once it is settled: listed by the previous call with the same size and
+// modification time, and read whole at that size. A file the bank is still uploading, which
+// would not read as a returns file, is thus left for a later call rather than rejected; the
+// server's clock is not compared with this one's.
 func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejected bool, err error)) error {
 	if s.returnsDir == "" {
 		return nil
@@ -522,14 +538,15 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 			return fmt.Errorf("sftp: list %s: %w", s.returnsDir, err)
 		}
 		var errs []error
-		for _, e := range entries {
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-				continue
-			}
+		for _, e := range s.settled(entries) {
 			name := path.Join(s.returnsDir, e.Name())
 			content, err := readAll(c, name)
 			if err != nil {
 				errs = append(errs, err)
+				continue
+			}
+			if int64(len(content)) != e.Size() {
+				s.forget(e.Name()) // written to since it was listed: not settled after all
 				continue
 			}
 			rejected, err := fn(ReturnsFile{Name: e.Name(), Content: content})
@@ -548,10 +565,40 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 			}
 			if err := rename(c, name, path.Join(dir, e.Name()), true); err != nil {
 				errs = append(errs, fmt.Errorf("sftp: move %s to %s: %w", name, dir, err))
+				continue
 			}
+			s.forget(e.Name()) // a file of the same name later is another file
 		}
 		return errors.Join(errs...)
 	})
+}
+
+// settled notes the returns files of a listing and returns those the previous listing showed as
+// they are now.
+func (s *SFTP) settled(entries []fs.FileInfo) []fs.FileInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	previous := s.sighted
+	s.sighted = map[string]sighting{}
+	var settled []fs.FileInfo
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		now := sighting{size: e.Size(), mod: e.ModTime()}
+		s.sighted[e.Name()] = now
+		if before, ok := previous[e.Name()]; ok && before.size == now.size && before.mod.Equal(now.mod) {
+			settled = append(settled, e)
+		}
+	}
+	return settled
+}
+
+// forget drops the sighting of a returns file, so that it is settled again before it is read.
+func (s *SFTP) forget(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sighted, name)
 }
 
 func readAll(c *sftp.Client, name string) ([]byte, error) {

@@ -92,8 +92,10 @@ func testSFTPDelivery(t *testing.T, sshd sshdtest.Server) {
 	})
 }
 
-// TestSFTPFetchReturnsMovesEachFileOnce reads the returns directory of a real OpenSSH server; a
-// file of a name the bank uses again is moved as the first was, replacing it.
+// TestSFTPFetchReturnsMovesEachFileOnce reads the returns directory of a real OpenSSH server: a
+// file is read once it is settled (the previous poll listed it as it is), so that one the bank is
+// still uploading is not read; each is moved once, and a file of a name the bank uses again is
+// moved as the first was, replacing it.
 func TestSFTPFetchReturnsMovesEachFileOnce(t *testing.T) {
 	for server, opts := range sftpServers {
 		t.Run(server, func(t *testing.T) { testSFTPFetchReturns(t, sshdtest.Start(t, opts...)) })
@@ -105,10 +107,14 @@ func testSFTPFetchReturns(t *testing.T, sshd sshdtest.Server) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for name, content := range map[string]string{"good.aba": "good", "bad.aba": "bad", ".partial.tmp": "partial"} {
+	write := func(name, content string) {
+		t.Helper()
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for name, content := range map[string]string{"good.aba": "good", "bad.aba": "bad", ".partial.tmp": "partial", "uploading.aba": "upl"} {
+		write(name, content)
 	}
 	src, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL("out"), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts, ReturnsDir: dir})
 	if err != nil {
@@ -117,30 +123,37 @@ func testSFTPFetchReturns(t *testing.T, sshd sshdtest.Server) {
 	var seen []string
 	fetch := func(f becs.ReturnsFile) (bool, error) {
 		seen = append(seen, f.Name+"="+string(f.Content))
-		return f.Name == "bad.aba", nil
+		return f.Name == "bad.aba" || f.Name == "uploading.aba" && f.Content[len(f.Content)-1] != '.', nil
 	}
-	if err := src.FetchReturns(context.Background(), fetch); err != nil {
-		t.Fatal(err)
+	poll := func(want ...string) {
+		t.Helper()
+		seen = nil
+		if err := src.FetchReturns(context.Background(), fetch); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(seen)
+		if !slices.Equal(seen, want) {
+			t.Fatalf("fetched %q; want %q", seen, want)
+		}
 	}
-	slices.Sort(seen)
-	if !slices.Equal(seen, []string{"bad.aba=bad", "good.aba=good"}) {
-		t.Fatalf("fetched %v; want the two files, not the dot file", seen)
-	}
-	for _, p := range []string{"imported/good.aba", "rejected/bad.aba", ".partial.tmp"} {
+	poll() // every file is new: none is settled
+	write("uploading.aba", "uploa")
+	poll("bad.aba=bad", "good.aba=good") // not the dot file, nor the file that grew
+	for _, p := range []string{"imported/good.aba", "rejected/bad.aba", ".partial.tmp", "uploading.aba"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
-	seen = nil
-	if err := src.FetchReturns(context.Background(), fetch); err != nil || len(seen) != 0 {
-		t.Fatalf("fetching again = %v, %v; want nothing: each file is fetched once", seen, err)
+	write("uploading.aba", "uploaded.")
+	poll()
+	poll("uploading.aba=uploaded.")
+	if _, err := os.Stat(filepath.Join(dir, "imported/uploading.aba")); err != nil {
+		t.Errorf("the file whose upload ended is not in imported/: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "good.aba"), []byte("good again"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := src.FetchReturns(context.Background(), fetch); err != nil || !slices.Equal(seen, []string{"good.aba=good again"}) {
-		t.Fatalf("fetching a name used again = %v, %v; want the new file", seen, err)
-	}
+	poll() // each file is fetched once
+	write("good.aba", "good again")
+	poll()
+	poll("good.aba=good again")
 	if got, _ := os.ReadFile(filepath.Join(dir, "imported/good.aba")); string(got) != "good again" {
 		t.Errorf("imported/good.aba holds %q, want the new file's content", got)
 	}
