@@ -66,6 +66,8 @@ type Config struct {
 	BECSSFTPKeyFile    string
 	BECSSFTPKnownHosts string
 	BECSSFTPReturnsDir string
+	// BECSSFTPTimeout bounds each session with the SFTP server (becs.SFTPConfig.Timeout).
+	BECSSFTPTimeout time.Duration
 	// SMTPURL is the SMTP server of the emails to customers ("" for none); MailFrom their sender.
 	SMTPURL  string
 	MailFrom string
@@ -282,6 +284,8 @@ var settings = []setting{
 		c.BECSSFTPReturnsDir = v
 		return nil
 	}},
+	{"becs-sftp-timeout", "PYNG_BECS_SFTP_TIMEOUT", becs.DefaultSFTPTimeout.String(), "how long each session with the SFTP server may last: connecting and a whole file's upload (size it to the largest file at the link's speed: 60 MB, a file of 500,000 debits, takes a minute at 1 MB/s), or a look at the returns directory; from 10s to " + becs.MaxSFTPTimeout.String(),
+		duration(func(c *Config) *time.Duration { return &c.BECSSFTPTimeout }, between(10*time.Second, becs.MaxSFTPTimeout))},
 }
 
 // The settings of the key ring, which Load checks together.
@@ -348,6 +352,15 @@ func positive(flag string, d time.Duration) error {
 		return fmt.Errorf("-%s must be positive", flag)
 	}
 	return nil
+}
+
+func between(least, most time.Duration) func(string, time.Duration) error {
+	return func(flag string, d time.Duration) error {
+		if d < least || d > most {
+			return fmt.Errorf("-%s must be from %v to %v", flag, least, most)
+		}
+		return nil
+	}
 }
 
 func atLeast(least time.Duration) func(string, time.Duration) error {

@@ -38,7 +38,7 @@ func TestConfigDefaults(t *testing.T) {
 		Jobs: jobs.Config{Workers: min(8, 2*runtime.GOMAXPROCS(0)), PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
 			BankDetailsRetention: 90 * 24 * time.Hour, WebhookWorkers: 16, EmailWorkers: 4, RetrySchedule: jobs.DefaultRetrySchedule, AllowPrivateWebhooks: true},
 		SigningKeyReload: time.Minute,
-		BECSCutoffs:      "09:00,15:00", BECSTimezone: "Australia/Sydney",
+		BECSCutoffs:      "09:00,15:00", BECSTimezone: "Australia/Sydney", BECSSFTPTimeout: time.Minute,
 		MailFrom: "Pyng <no-reply@pyng.invalid>", ManagementLinkTTL: 30 * 24 * time.Hour,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -100,6 +100,8 @@ func TestConfigRejectsBadValues(t *testing.T) {
 	}{
 		{"duration that is not one", []string{"-invitation-ttl", "a week"}, "-invitation-ttl"},
 		{"zero invitation TTL", []string{"-invitation-ttl", "0s"}, "-invitation-ttl must be at least 1m0s"},
+		{"an SFTP timeout too short", []string{"-becs-sftp-timeout", "1s"}, "-becs-sftp-timeout must be from 10s to 2m30s"},
+		{"an SFTP timeout longer than a claim allows", []string{"-becs-sftp-timeout", "3m"}, "-becs-sftp-timeout must be from 10s to 2m30s"},
 		{"an invitation TTL of a nanosecond", []string{"-invitation-ttl", "1ns"}, "-invitation-ttl must be at least 1m0s"},
 		{"negative duration", []string{"-client-cache-ttl", "-1s"}, "-client-cache-ttl"},
 		{"sandbox not a boolean", []string{"-sandbox", "maybe"}, "-sandbox"},

@@ -763,9 +763,9 @@ var ErrBeingPublished = errors.New("being published")
 
 // staleClaim is how old a claim of a file (publishing_at) is when its delivery must have been
 // cut short (a crash, the server stopped, the host gone): longer than a stage or a publication
-// lasts, which reaches the bank's server in two sessions at most, each within its timeout (a
-// minute by default, SFTPConfig.Timeout), so that a replica taking a claim over never overlaps
-// a delivery still running.
+// lasts, which reaches the bank's server in two sessions at most, each within its timeout
+// (SFTPConfig.Timeout, at most MaxSFTPTimeout), so that a replica taking a claim over never
+// overlaps a delivery still running.
 const staleClaim = 5 * time.Minute
 
 // lodgeAttempts bounds how often Lodge records a file again when its record was refused for a

@@ -212,9 +212,18 @@ type SFTPConfig struct {
 	KnownHosts string
 	// ReturnsDir is the server's directory the bank puts returns files in ("" for none).
 	ReturnsDir string
-	// Timeout bounds connecting and each file's transfer (0: a minute).
+	// Timeout bounds each session with the server: connecting and a whole file's transfer, or a
+	// look at the returns directory with the files it reads (0: DefaultSFTPTimeout; at most
+	// MaxSFTPTimeout).
 	Timeout time.Duration
 }
+
+// DefaultSFTPTimeout is SFTPConfig.Timeout when it is 0.
+const DefaultSFTPTimeout = time.Minute
+
+// MaxSFTPTimeout bounds SFTPConfig.Timeout: a delivery reaches the server in two sessions at
+// most while it claims its file, and a claim older than staleClaim is taken for one cut short.
+const MaxSFTPTimeout = staleClaim / 2
 
 // SFTP is a directory on the bank's SFTP server.
 type SFTP struct {
@@ -267,8 +276,11 @@ func OpenSFTP(cfg SFTPConfig) (*SFTP, error) {
 		return nil, fmt.Errorf("the SFTP known hosts file: %w", err)
 	}
 	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = time.Minute
+	switch {
+	case timeout == 0:
+		timeout = DefaultSFTPTimeout
+	case timeout < 0 || timeout > MaxSFTPTimeout:
+		return nil, fmt.Errorf("the SFTP timeout %v is not between 0 and %v", timeout, MaxSFTPTimeout)
 	}
 	dir := strings.TrimPrefix(u.Path, "/")
 	if dir == "" {

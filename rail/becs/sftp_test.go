@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -355,6 +356,9 @@ func TestSFTPIsNeverConfiguredWithoutAPinnedHostKey(t *testing.T) {
 		{"no user", becs.SFTPConfig{URL: "sftp://127.0.0.1:2222/in", KeyFile: key, KnownHosts: empty}, "sftp://user@host"},
 		{"another scheme", becs.SFTPConfig{URL: "ftp://bank@127.0.0.1/in", KeyFile: key, KnownHosts: empty}, "sftp://user@host"},
 		{"no key file", becs.SFTPConfig{URL: "sftp://bank@127.0.0.1:2222/in", KeyFile: filepath.Join(dir, "nope"), KnownHosts: empty}, "key file"},
+		{"a timeout longer than a claim allows", becs.SFTPConfig{URL: "sftp://bank@127.0.0.1:2222/in", KeyFile: key, KnownHosts: empty,
+			Timeout: becs.MaxSFTPTimeout + time.Second}, "timeout"},
+		{"a negative timeout", becs.SFTPConfig{URL: "sftp://bank@127.0.0.1:2222/in", KeyFile: key, KnownHosts: empty, Timeout: -time.Second}, "timeout"},
 	} {
 		_, err := becs.OpenSFTP(c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -362,6 +366,43 @@ func TestSFTPIsNeverConfiguredWithoutAPinnedHostKey(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "secret") {
 			t.Errorf("%s: the error shows the password: %v", c.name, err)
+		}
+	}
+}
+
+// TestSFTPSessionsEndAtTheTimeout: a server that accepts the connection and never answers (a
+// hung bank server) holds a delivery, or a look at the returns directory, for the timeout
+// (PYNG_BECS_SFTP_TIMEOUT), no longer.
+func TestSFTPSessionsEndAtTheTimeout(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close() // held open, silent, until the test ends
+		}
+	}()
+	const timeout = 300 * time.Millisecond
+	server, err := becs.OpenSFTP(becs.SFTPConfig{URL: "sftp://bank@" + ln.Addr().String() + "/in", KeyFile: sshd.KeyFile,
+		KnownHosts: sshd.KnownHosts, ReturnsDir: "returns", Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, session := range map[string]func(context.Context) error{
+		"stage":   func(ctx context.Context) error { return server.Stage(ctx, "F.aba", []byte("content")) },
+		"returns": func(ctx context.Context) error { return server.FetchReturns(ctx, nil) },
+	} {
+		start := time.Now()
+		err := session(context.Background())
+		if took := time.Since(start); err == nil || took < timeout || took > timeout+5*time.Second {
+			t.Errorf("%s against a silent server = %v after %v; want an error after the timeout, %v", name, err, took, timeout)
 		}
 	}
 }
