@@ -23,6 +23,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/httpapi"
+	"github.com/pyng/receivables/internal/redact"
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/sandbox"
@@ -272,7 +273,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.logger.Info("serving", "addr", ln.Addr().String(), "publicUrl", s.cfg.PublicURL,
 		"engine", s.db.Engine(), "sandbox", s.cfg.Sandbox, "maxConnections", s.cfg.MaxConnections,
-		"smtp", orNone(redacted(s.cfg.SMTPURL)), "becsOutbox", orNone(s.cfg.BECSOutbox), "becsSftp", orNone(redacted(s.cfg.BECSSFTPURL)),
+		"smtp", orNone(redact.URL(s.cfg.SMTPURL)), "becsOutbox", orNone(s.cfg.BECSOutbox), "becsSftp", orNone(redact.URL(s.cfg.BECSSFTPURL)),
 		"metrics", metricsAt(s.cfg))
 	fmt.Fprint(s.out, s.banner)
 	served := make(chan error, 1)
@@ -392,17 +393,4 @@ func orNone(v string) string {
 		return "none"
 	}
 	return v
-}
-
-// redacted is a URL without its password, for the log and errors; one without a password stays
-// as it was written.
-func redacted(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(an unreadable URL)"
-	}
-	if _, has := u.User.Password(); !has {
-		return raw
-	}
-	return u.Redacted()
 }

@@ -18,6 +18,7 @@ import (
 	_ "time/tzdata" // the BECS cut-offs' time zone, whatever the host has
 
 	"github.com/pyng/receivables/email"
+	"github.com/pyng/receivables/internal/redact"
 	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/seal"
@@ -121,7 +122,7 @@ var settings = []setting{
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
 			strings.ContainsAny(c.PublicURL, " \t") || (u.Port() != "" && strings.Trim(u.Port(), "0123456789") != "") {
-			return fmt.Errorf("-%s (env PYNG_PUBLIC_URL): %q is not an http:// or https:// URL of a host, such as https://pay.example.com", flag, redacted(v))
+			return fmt.Errorf("-%s (env PYNG_PUBLIC_URL): %q is not an http:// or https:// URL of a host, such as https://pay.example.com", flag, redact.URL(v))
 		}
 		return nil
 	}},
@@ -483,7 +484,7 @@ func Load(values map[string]*string) (Config, error) {
 		// default of http://localhost would send them nowhere, and plain http exposes their
 		// bank details and loses the Secure cookie and HSTS the pages rely on.
 		errs = append(errs, fmt.Errorf("-public-url (env %s) must be set, to an https:// URL, outside the sandbox: signup links and the customers' emails carry it (%q)",
-			envOf("public-url"), redacted(c.PublicURL)))
+			envOf("public-url"), redact.URL(c.PublicURL)))
 	case listens && c.PublicURL == "":
 		c.PublicURL = "http://" + reachable(c.Addr)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/ddr"
+	"github.com/pyng/receivables/internal/redact"
 	"github.com/pyng/receivables/token"
 )
 
@@ -39,7 +40,7 @@ type smtpSender struct{ client *mail.Client }
 func SMTP(rawURL string) (Sender, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Hostname() == "" || (u.Scheme != "smtp" && u.Scheme != "smtps") {
-		return nil, fmt.Errorf("%q is not an smtp:// or smtps:// URL with a host", redact(rawURL))
+		return nil, fmt.Errorf("%q is not an smtp:// or smtps:// URL with a host", redact.URL(rawURL))
 	}
 	opts := []mail.Option{mail.WithTimeout(30 * time.Second)}
 	port := 587
@@ -53,7 +54,7 @@ func SMTP(rawURL string) (Sender, error) {
 	}
 	if p := u.Port(); p != "" {
 		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
-			return nil, fmt.Errorf("%q: the port is not a number from 1 to 65535", redact(rawURL))
+			return nil, fmt.Errorf("%q: the port is not a number from 1 to 65535", redact.URL(rawURL))
 		}
 	}
 	opts = append(opts, mail.WithPort(port))
@@ -70,14 +71,6 @@ func SMTP(rawURL string) (Sender, error) {
 
 func (s smtpSender) Send(ctx context.Context, m *mail.Msg) error {
 	return s.client.DialAndSendWithContext(ctx, m)
-}
-
-// redact hides the password of an SMTP URL.
-func redact(rawURL string) string {
-	if u, err := url.Parse(rawURL); err == nil {
-		return u.Redacted()
-	}
-	return "(an unreadable URL)"
 }
 
 // logSender writes each message to the log instead of sending it: the sandbox's sender when no

@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/internal/redact"
 	"github.com/pyng/receivables/postgres"
 	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/sqlite"
@@ -139,7 +140,7 @@ func Open(ctx context.Context, url string, opts ...Option) (Database, error) {
 		}
 		return newDatabase(s, s.Conn(), o.keys), nil
 	default:
-		return nil, fmt.Errorf("storage: unknown database scheme %q in %s (want postgres://, postgresql://, sqlite: or a file path)", scheme+":", redact(url))
+		return nil, fmt.Errorf("storage: unknown database scheme %q in %s (want postgres://, postgresql://, sqlite: or a file path)", scheme+":", redact.URL(url))
 	}
 }
 
@@ -163,7 +164,7 @@ func SQLitePath(url string) (string, error) {
 	if schemePattern.MatchString(url) {
 		scheme := strings.TrimSuffix(schemePattern.FindString(url), ":")
 		if !strings.EqualFold(scheme, "sqlite") {
-			return "", fmt.Errorf("storage: not a sqlite URL: %s", redact(url))
+			return "", fmt.Errorf("storage: not a sqlite URL: %s", redact.URL(url))
 		}
 		path = url[len(scheme)+1:]
 		if rest, ok := strings.CutPrefix(path, "//"); ok {
@@ -181,14 +182,4 @@ func SQLitePath(url string) (string, error) {
 		return "", errors.New("storage: sqlite URL names no file")
 	}
 	return path, nil
-}
-
-// redact hides a password in a URL for error messages.
-func redact(url string) string {
-	if i := strings.Index(url, "@"); i >= 0 {
-		if j := strings.Index(url, "://"); j >= 0 && j < i {
-			return url[:j+3] + "…" + url[i:]
-		}
-	}
-	return url
 }

@@ -1,0 +1,18 @@
+// Package redact hides the secrets of what is logged or put in an error message.
+package redact
+
+import "net/url"
+
+// URL is rawURL without its password: as written when it has none, its password replaced by
+// xxxxx when it has one, and a placeholder when it does not parse (it might hold a password where
+// a parser would not find one).
+func URL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(an unreadable URL)"
+	}
+	if _, has := u.User.Password(); !has {
+		return rawURL
+	}
+	return u.Redacted()
+}
