@@ -121,7 +121,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return becsAdmin(ctx, args[2:], os.Stdin, stdout, stderr)
 		}
 		return admin(ctx, args[1:], stdout)
-	case "help", "-h", "-help", "--help":
+	}
+	if isHelp(args[0]) {
 		return flag.ErrHelp
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
