@@ -7,13 +7,14 @@ import (
 	"time"
 )
 
-// repeatEvery is how often one of River's own messages at WARN or above is logged while it
-// repeats: during a database outage its producer says the same at every fetch poll.
+// repeatEvery is how often a message at WARN or above is logged while it repeats: during a
+// database outage River's producer, and the look for due deliveries, say the same at every poll.
 const repeatEvery = time.Minute
 
-// quietRepeats is the log handler River is given: a WARN or ERROR message it logged less than
-// repeatEvery ago is counted, not logged again, and the next time it is logged it says how many
-// times it was left out (repeated). Messages below WARN, and the module's own, pass as they are.
+// quietRepeats is the log handler of what repeats at every poll (River's, and the look for due
+// deliveries'): a WARN or ERROR message logged less than repeatEvery ago is counted, not logged
+// again, and the next time it is logged it says how many times it was left out (repeated).
+// Messages below WARN pass as they are.
 type quietRepeats struct {
 	slog.Handler
 	state *repeats

@@ -213,12 +213,13 @@ func (w *deliverWebhooksWorker) send(ctx context.Context, batch billing.WebhookB
 // ScheduleDeliveries looks for due deliveries and new events every cfg.PollInterval until ctx
 // ends, enqueuing a run for each endpoint that has some (billing.Service.ScheduleDeliveries): the
 // first attempts of new events, the retries that came due, and the deliveries of a run that died. Every process
-// that works the queue runs it beside the queue's client (app.StartJobs).
+// that works the queue runs it beside the queue's client (app.StartJobs). While the database is
+// away, its warning is logged once a minute (quietRepeats), not at every poll.
 func ScheduleDeliveries(ctx context.Context, service *billing.Service, logger *slog.Logger, cfg Config) {
 	tick := time.NewTicker(cfg.PollInterval)
 	defer tick.Stop()
+	quiet := slog.New(newQuietRepeats(logger.Handler()))
 	var failing time.Time // since when each look has failed; zero while they succeed
-	var warned time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -228,19 +229,14 @@ func ScheduleDeliveries(ctx context.Context, service *billing.Service, logger *s
 		_, err := service.ScheduleDeliveries(ctx, deliveryLease(cfg))
 		switch {
 		case ctx.Err() != nil:
-		case err != nil && (failing.IsZero() || time.Since(warned) >= failureLogEvery):
-			// Once a minute while the database is away, not at every poll.
+		case err != nil:
 			if failing.IsZero() {
 				failing = time.Now()
 			}
-			warned = time.Now()
-			logger.Warn("looking for due webhook deliveries", "err", err, "failingFor", time.Since(failing).Round(time.Second))
-		case err == nil && !failing.IsZero():
+			quiet.Warn("looking for due webhook deliveries", "err", err, "failingFor", time.Since(failing).Round(time.Second))
+		case !failing.IsZero():
 			logger.Info("looking for due webhook deliveries works again", "failedFor", time.Since(failing).Round(time.Second))
 			failing = time.Time{}
 		}
 	}
 }
-
-// failureLogEvery is how often a failure that repeats at every poll is logged.
-const failureLogEvery = time.Minute
