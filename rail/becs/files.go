@@ -47,6 +47,11 @@ type File struct {
 	// the bank's server, lodged; to an outbox, for the operator to lodge.
 	PublishedAt time.Time
 	LodgedAt    time.Time // zero until lodged
+
+	// claim is the claim a delivery holds on it (publishing_at), Unix milliseconds, 0 for none;
+	// beingPublished whether it is a claim for its publication (beingPublished).
+	claim          int64
+	beingPublished bool
 }
 
 // State is the file's state at now.
@@ -212,15 +217,17 @@ func (r *Rail) build(f *File, u aba.DebitUser, loc *time.Location, debits []clai
 	return content, nil
 }
 
-const fileColumns = `id, site_id, cut_at, row_count, total, earliest_deadline, checksum, coalesce(delivered_at, 0), coalesce(published_at, 0), coalesce(lodged_at, 0)`
+const fileColumns = `id, site_id, cut_at, row_count, total, earliest_deadline, checksum, coalesce(delivered_at, 0), coalesce(published_at, 0), coalesce(lodged_at, 0),
+coalesce(publishing_at, 0), CASE WHEN ` + beingPublished + ` THEN 1 ELSE 0 END`
 
-// scanFile scans the fileColumns of a row, and then those of extra.
-func scanFile(row storage.Scanner, extra ...any) (File, error) {
+// scanFile scans the fileColumns of a row.
+func scanFile(row storage.Scanner) (File, error) {
 	var f File
-	var cut, earliest, delivered, published, lodged int64
-	err := row.Scan(append([]any{&f.ID, &f.SiteID, &cut, &f.Rows, &f.Total, &earliest, &f.Checksum, &delivered, &published, &lodged}, extra...)...)
+	var cut, earliest, delivered, published, lodged, beingPublished int64
+	err := row.Scan(&f.ID, &f.SiteID, &cut, &f.Rows, &f.Total, &earliest, &f.Checksum, &delivered, &published, &lodged, &f.claim, &beingPublished)
 	f.CutAt, f.EarliestDeadline = time.UnixMilli(cut).UTC(), time.UnixMilli(earliest).UTC()
 	f.DeliveredAt, f.PublishedAt, f.LodgedAt = millis(delivered), millis(published), millis(lodged)
+	f.beingPublished = beingPublished == 1
 	return f, err
 }
 
@@ -451,31 +458,18 @@ func (r *Rail) unstageExpired(ctx context.Context, dest Destination, f File, cla
 // removeLeftovers removes from dest the copies of the files put aside whose removal failed (or
 // was cut short): recorded removed and still claimed.
 func (r *Rail) removeLeftovers(ctx context.Context, dest Destination) error {
-	var files []struct {
-		f     File
-		claim int64
-	}
-	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+`, publishing_at FROM becs_files WHERE removed_at IS NOT NULL AND publishing_at IS NOT NULL ORDER BY id`), nil,
-		func(row storage.Scanner) error {
-			var claim int64
-			f, err := scanFile(row, &claim)
-			files = append(files, struct {
-				f     File
-				claim int64
-			}{f, claim})
-			return err
-		})
+	files, err := r.filesWhere(ctx, `removed_at IS NOT NULL AND publishing_at IS NOT NULL ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("becs rail: files put aside whose copies are left: %w", err)
 	}
 	var errs []error
-	for _, l := range files {
-		if err := dest.Remove(ctx, l.f.Name()); err != nil {
+	for _, f := range files {
+		if err := dest.Remove(ctx, f.Name()); err != nil {
 			errs = append(errs, fmt.Errorf("becs rail: remove the copies left of file %s, put aside, from %s: remove %s there by hand, no one may lodge it: %w",
-				l.f.ID, dest, l.f.Name(), err))
+				f.ID, dest, f.Name(), err))
 			continue
 		}
-		errs = append(errs, r.release(ctx, l.f.ID, l.claim))
+		errs = append(errs, r.release(ctx, f.ID, f.claim))
 	}
 	return errors.Join(errs...)
 }
@@ -799,8 +793,7 @@ WHERE id = $1 AND lodged_at IS NULL AND earliest_deadline > $3 AND NOT (`+beingP
 		if err != nil {
 			return f, fmt.Errorf("becs rail: lodge file %s: %w", id, err)
 		}
-		var publishing int64
-		if f, err = r.fileWithClaim(ctx, id, &publishing); err != nil || n == 1 {
+		if f, err = r.File(ctx, id); err != nil || n == 1 {
 			return f, err
 		}
 		switch {
@@ -808,8 +801,8 @@ WHERE id = $1 AND lodged_at IS NULL AND earliest_deadline > $3 AND NOT (`+beingP
 			return f, fmt.Errorf("%w: file %s was lodged at %s, while this record waited, by its delivery to the bank's server (or another record); "+
 				"nothing was recorded. If it was also lodged otherwise (through the bank's portal), the bank has it twice: have the bank recall one",
 				ErrLodgedMeanwhile, id, f.LodgedAt.Format(time.RFC3339))
-		case publishing != 0 && f.PublishedAt.IsZero():
-			return f, errBeingPublished(id, millis(publishing), now)
+		case f.beingPublished:
+			return f, errBeingPublished(id, millis(f.claim), now)
 		case !f.EarliestDeadline.After(now.Add(LodgeMargin)):
 			return f, fmt.Errorf("%w: file %s was cut at %s; the earliest deadline of its debits is %s, and a file must be lodged at least %s before it. "+
 				"Its debits fail (or have failed) expired and the partner is told so: do not lodge this file with the bank; its debits can be submitted again in a new batch",
@@ -825,24 +818,6 @@ WHERE id = $1 AND lodged_at IS NULL AND earliest_deadline > $3 AND NOT (`+beingP
 // published nor put aside. (A claim of a file not delivered is its stage's, which Lodge may record
 // over: the mark is then not made.)
 const beingPublished = `publishing_at IS NOT NULL AND ` + publishable
-
-// fileWithClaim returns the file with the id, as File does, and sets publishing to its claim for
-// its publication (Unix milliseconds, 0 for none).
-func (r *Rail) fileWithClaim(ctx context.Context, id string, publishing *int64) (File, error) {
-	var f File
-	found := false
-	err := r.conn.Query(ctx, r.q(`SELECT `+fileColumns+`, CASE WHEN `+beingPublished+` THEN publishing_at ELSE 0 END FROM becs_files WHERE id = $1`), []any{id},
-		func(row storage.Scanner) error {
-			found = true
-			var err error
-			f, err = scanFile(row, publishing)
-			return err
-		})
-	if err == nil && !found {
-		err = fmt.Errorf("file %s: %w", id, ErrNotFound)
-	}
-	return f, err
-}
 
 // errBeingPublished is Lodge's refusal of the file id, claimed for its publication since since
 // (zero: claimed again and again), at now.
