@@ -216,8 +216,7 @@ func namesContact(w string) bool {
 	case contactWords[w], strings.Contains(w, "email"), strings.HasPrefix(w, "phone"):
 		return true
 	case strings.HasPrefix(w, "mobile"):
-		rest := strings.TrimPrefix(w, "mobile") // mobilePlan is not one
-		return rest == "number" || rest == "no" || rest == "phone"
+		return mobileNumberWords[strings.TrimPrefix(w, "mobile")] // mobilePlan is not one
 	}
 	if prefix, ok := prefixOf("phone"); ok && phoneOwners[prefix] {
 		return true
@@ -239,9 +238,13 @@ func namesContact(w string) bool {
 // mobilePlan or mobileData).
 func namesMobile(words []string) bool {
 	return slices.Contains(words, "mobile") && !slices.ContainsFunc(words, func(w string) bool {
-		return w != "mobile" && isWord(w) && w != "number" && w != "no" && w != "phone" && !phoneOwners[w]
+		return w != "mobile" && isWord(w) && !mobileNumberWords[w] && !phoneOwners[w]
 	})
 }
+
+// mobileNumberWords are the words that, after "mobile", make it a mobile number (mobileNumber,
+// mobile_no, mobilephone), as one word or apart.
+var mobileNumberWords = map[string]bool{"number": true, "no": true, "phone": true}
 
 // contactWords are words of a metadata key that name a contact detail wherever they stand.
 var contactWords = map[string]bool{
