@@ -144,18 +144,23 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	var banner string
-	if created != "" {
-		logger.Warn("generated the sandbox's encryption key; back it up with the database, without it customers' bank details cannot be read",
-			"path", created)
-		banner = keyFileBanner(created)
-	}
 	if info, err := os.Stat(cfg.EncryptionKeyFile); cfg.EncryptionKeyFile != "" && err == nil && info.Mode().Perm()&0o077 != 0 {
 		logger.Warn("the key file can be read by others than its owner", "path", cfg.EncryptionKeyFile, "mode", info.Mode().Perm().String())
 	}
 	db, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithKeyring(keys))
 	if err != nil {
+		if created != "" {
+			// The key made for a database that was not opened (another application's, say) has
+			// sealed nothing; left there, it would be taken for that database's.
+			err = errors.Join(err, os.Remove(created))
+		}
 		return nil, err
+	}
+	var banner string
+	if created != "" {
+		logger.Warn("generated the sandbox's encryption key; back it up with the database, without it customers' bank details cannot be read",
+			"path", created)
+		banner = keyFileBanner(created)
 	}
 	clock := billing.SystemClock{}
 	service, err := NewService(ctx, db, clock, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)

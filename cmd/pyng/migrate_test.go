@@ -5,7 +5,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -261,11 +263,20 @@ func TestADatabaseOfAnotherApplicationIsRefused(t *testing.T) {
 			databaseURL = "sqlite:" + filepath.Join(t.TempDir(), "other.db")
 		}
 		execSQL(t, engine, databaseURL, `CREATE TABLE invoices (id INTEGER PRIMARY KEY)`)
-		for _, command := range [][]string{{"migrate", "-database-url=" + databaseURL},
-			{"serve", "-database-url=" + databaseURL, "-sandbox=true", "-encryption-key=" + dbtest.KeyRing, "-addr=" + freeAddr(t)}} {
+		commands := [][]string{{"migrate", "-database-url=" + databaseURL},
+			{"serve", "-database-url=" + databaseURL, "-sandbox=true", "-encryption-key=" + dbtest.KeyRing, "-addr=" + freeAddr(t)}}
+		if engine == storage.EngineSQLite { // the sandbox's key file is not made beside it either
+			commands = append(commands, []string{"serve", "-database-url=" + databaseURL, "-sandbox=true", "-addr=" + freeAddr(t)})
+		}
+		for _, command := range commands {
 			code, out, errOut := runPyng(t, command...)
 			if code != 1 || out != "" || !strings.Contains(errOut, "holds 1 tables and no pyng migrations") {
 				t.Errorf("pyng %s on another application's database: exit %d, stdout %q, stderr %q; want exit 1 saying so", command[0], code, out, errOut)
+			}
+		}
+		if path, ok := strings.CutPrefix(databaseURL, "sqlite:"); ok {
+			if _, err := os.Stat(path + ".key"); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("a key file was left beside the database refused (%v)", err)
 			}
 		}
 		db := openDirect(t, engine, databaseURL)
