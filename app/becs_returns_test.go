@@ -246,7 +246,7 @@ func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 			}
 			tasks, err := app.BECSTasks(ctx, db, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney",
 				BECSSFTPURL: sshd.URL(engine + "/out"), BECSSFTPKeyFile: sshd.KeyFile, BECSSFTPKnownHosts: sshd.KnownHosts,
-				BECSSFTPReturnsDir: returnsDir}, slog.New(slog.DiscardHandler))
+				BECSSFTPReturnsDir: returnsDir, BECSSFTPReturnsSettle: 100 * time.Millisecond}, slog.New(slog.DiscardHandler))
 			if err != nil || len(tasks) != 3 || tasks[2].Name != "becs_returns" {
 				t.Fatalf("BECSTasks = %+v, %v; want the cut, the delivery and the returns", tasks, err)
 			}
@@ -272,6 +272,7 @@ func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 				if err := tasks[2].Run(ctx); err != nil {
 					t.Fatal(err)
 				}
+				time.Sleep(150 * time.Millisecond)
 			}
 			_, _, rows, _ = service.Batch(ctx, site, b.Reference, "")
 			if rows[0].ReturnReason != "paymentStopped" || rows[0].State != billing.RowSucceeded {

@@ -69,6 +69,9 @@ type Config struct {
 	BECSSFTPReturnsDir string
 	// BECSSFTPTimeout bounds each session with the SFTP server (becs.SFTPConfig.Timeout).
 	BECSSFTPTimeout time.Duration
+	// BECSSFTPReturnsSettle is how long a returns file must be seen unchanged before it is read
+	// (becs.SFTPConfig.ReturnsSettle).
+	BECSSFTPReturnsSettle time.Duration
 	// SMTPURL is the SMTP server of the emails to customers ("" for none); MailFrom their sender.
 	SMTPURL  string
 	MailFrom string
@@ -285,6 +288,8 @@ var settings = []setting{
 		c.BECSSFTPReturnsDir = v
 		return nil
 	}},
+	{"becs-sftp-returns-settle", "PYNG_BECS_SFTP_RETURNS_SETTLE", becs.DefaultReturnsSettle.String(), "how long a returns file must be seen unchanged (its size and modification time) before it is imported, so that a file the bank is still uploading is left for a later look; from 100ms to 1h",
+		duration(func(c *Config) *time.Duration { return &c.BECSSFTPReturnsSettle }, between(100*time.Millisecond, time.Hour))},
 	{"becs-sftp-timeout", "PYNG_BECS_SFTP_TIMEOUT", becs.DefaultSFTPTimeout.String(), "how long each session with the SFTP server may last: connecting and a whole file's upload (size it to the largest file at the link's speed: 60 MB, a file of 500,000 debits, takes a minute at 1 MB/s), or a look at the returns directory; from 10s to " + becs.MaxSFTPTimeout.String(),
 		duration(func(c *Config) *time.Duration { return &c.BECSSFTPTimeout }, between(10*time.Second, becs.MaxSFTPTimeout))},
 }
@@ -512,6 +517,11 @@ func checkSFTP(c Config) []error {
 		} else if info, err := os.Stat(s.path); err != nil || !info.Mode().IsRegular() {
 			errs = append(errs, fmt.Errorf("%s: %q is not a file", named(s.flag), s.path))
 		}
+	}
+	// A session runs inside a job (the BECS tasks), which River ends at half the rescue time.
+	if jobTime := c.Jobs.RescueAfter / 2; c.BECSSFTPTimeout > jobTime {
+		errs = append(errs, fmt.Errorf("%s is %v, longer than a job may run (%v, half of %s): set %s to at least %v",
+			named("becs-sftp-timeout"), c.BECSSFTPTimeout, jobTime, named("job-rescue-after"), envOf("job-rescue-after"), 2*c.BECSSFTPTimeout))
 	}
 	return errs
 }

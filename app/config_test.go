@@ -38,7 +38,7 @@ func TestConfigDefaults(t *testing.T) {
 		Jobs: jobs.Config{Workers: min(8, 2*runtime.GOMAXPROCS(0)), PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
 			BankDetailsRetention: 90 * 24 * time.Hour, WebhookWorkers: 16, EmailWorkers: 4, RetrySchedule: jobs.DefaultRetrySchedule, AllowPrivateWebhooks: true},
 		SigningKeyReload: time.Minute,
-		BECSCutoffs:      "09:00,15:00", BECSTimezone: "Australia/Sydney", BECSSFTPTimeout: time.Minute,
+		BECSCutoffs:      "09:00,15:00", BECSTimezone: "Australia/Sydney", BECSSFTPTimeout: time.Minute, BECSSFTPReturnsSettle: 50 * time.Second,
 		MailFrom: "Pyng <no-reply@pyng.invalid>", ManagementLinkTTL: 30 * 24 * time.Hour,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -121,6 +121,9 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"SFTP key file that is not a file", []string{"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", "/nonexistent/key",
 			"-becs-sftp-known-hosts", "/etc/hostname"}, `-becs-sftp-key-file (env PYNG_BECS_SFTP_KEY_FILE): "/nonexistent/key" is not a file`},
 		{"empty database URL", []string{"-database-url", ""}, "-database-url is required"},
+		{"an SFTP timeout longer than a job may run", []string{"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", "/etc/hostname",
+			"-becs-sftp-known-hosts", "/etc/hostname", "-becs-sftp-timeout", "2m"},
+			"-becs-sftp-timeout (env PYNG_BECS_SFTP_TIMEOUT) is 2m0s, longer than a job may run (1m0s, half of -job-rescue-after (env PYNG_JOB_RESCUE_AFTER)): set PYNG_JOB_RESCUE_AFTER to at least 4m0s"},
 		{"unknown log format", []string{"-log-format", "xml"}, "-log-format"},
 		{"no job workers", []string{"-job-workers", "0"}, "-job-workers"},
 		{"negative rate limit", []string{"-rate-limit", "-1"}, "-rate-limit"},
@@ -363,5 +366,15 @@ func TestUnknownEnvironmentFindsMisspeltSettings(t *testing.T) {
 	got := UnknownEnvironment([]string{"PYNG_SMTP_ULR=smtp://x", "PYNG_SMTP_URL=smtp://x", "HOME=/root", "PYNG_BECS_OUTBOXX=/tmp", "PYNGX=1", "PYNG_ADDR=:8080"})
 	if want := []string{"PYNG_BECS_OUTBOXX", "PYNG_SMTP_ULR"}; !slices.Equal(got, want) {
 		t.Errorf("UnknownEnvironment = %v, want %v", got, want)
+	}
+}
+
+// An SFTP timeout longer than a job may run (the BECS tasks' sessions run inside jobs) is
+// accepted once the rescue time leaves it room, and kept as given.
+func TestAnSFTPTimeoutNeedsARescueTimeTwiceAsLong(t *testing.T) {
+	c, err := load(t, map[string]string{"PYNG_BECS_SFTP_TIMEOUT": "2m30s", "PYNG_JOB_RESCUE_AFTER": "5m"},
+		"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", "/etc/hostname", "-becs-sftp-known-hosts", "/etc/hostname")
+	if err != nil || c.BECSSFTPTimeout != 150*time.Second || c.Jobs.RescueAfter != 5*time.Minute {
+		t.Fatalf("Load = %v, %v / %v; want 2m30s and 5m accepted", err, c.BECSSFTPTimeout, c.Jobs.RescueAfter)
 	}
 }

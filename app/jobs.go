@@ -193,7 +193,7 @@ func becsDestination(cfg Config) (becs.Destination, *becs.SFTP, error) {
 	if cfg.BECSSFTPURL != "" {
 		var err error
 		server, err = becs.OpenSFTP(becs.SFTPConfig{URL: cfg.BECSSFTPURL, KeyFile: cfg.BECSSFTPKeyFile, KnownHosts: cfg.BECSSFTPKnownHosts,
-			ReturnsDir: cfg.BECSSFTPReturnsDir, Timeout: cfg.BECSSFTPTimeout})
+			ReturnsDir: cfg.BECSSFTPReturnsDir, Timeout: cfg.BECSSFTPTimeout, ReturnsSettle: cfg.BECSSFTPReturnsSettle})
 		if err != nil {
 			return nil, nil, err
 		}

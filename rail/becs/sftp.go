@@ -213,10 +213,17 @@ type SFTPConfig struct {
 	// ReturnsDir is the server's directory the bank puts returns files in ("" for none).
 	ReturnsDir string
 	// Timeout bounds each session with the server: connecting and a whole file's transfer, or a
-	// look at the returns directory with the files it reads (0: DefaultSFTPTimeout; at most
-	// MaxSFTPTimeout).
+	// look at the returns directory with the imports of the files it reads (0:
+	// DefaultSFTPTimeout; at most MaxSFTPTimeout).
 	Timeout time.Duration
+	// ReturnsSettle is how long a returns file must be seen unchanged before it is read (0:
+	// DefaultReturnsSettle).
+	ReturnsSettle time.Duration
 }
+
+// DefaultReturnsSettle is SFTPConfig.ReturnsSettle when it is 0: less than a minute, so that the
+// returns task, run every minute, reads a file at its second look, however close the two looks.
+const DefaultReturnsSettle = 50 * time.Second
 
 // DefaultSFTPTimeout is SFTPConfig.Timeout when it is 0.
 const DefaultSFTPTimeout = time.Minute
@@ -232,15 +239,18 @@ type SFTP struct {
 	client                *ssh.ClientConfig
 	display               string
 
-	mu sync.Mutex
+	settle time.Duration // SFTPConfig.ReturnsSettle
+	mu     sync.Mutex
 	// sighted is each returns file as FetchReturns last listed it, by name.
 	sighted map[string]sighting
 }
 
-// sighting is a returns file's size and modification time, as a listing shows them.
+// sighting is a returns file's size and modification time, as a listing shows them, and since
+// when (this process's clock) the listings have shown them so.
 type sighting struct {
-	size int64
-	mod  time.Time
+	size  int64
+	mod   time.Time
+	since time.Time
 }
 
 // OpenSFTP checks cfg and reads its key and known hosts; it connects only when used.
@@ -282,11 +292,15 @@ func OpenSFTP(cfg SFTPConfig) (*SFTP, error) {
 	case timeout < 0 || timeout > MaxSFTPTimeout:
 		return nil, fmt.Errorf("the SFTP timeout %v is not between 0 and %v", timeout, MaxSFTPTimeout)
 	}
+	settle := cfg.ReturnsSettle
+	if settle <= 0 {
+		settle = DefaultReturnsSettle
+	}
 	dir := strings.TrimPrefix(u.Path, "/")
 	if dir == "" {
 		dir = "."
 	}
-	return &SFTP{addr: addr, dir: dir, returnsDir: cfg.ReturnsDir, timeout: timeout, display: "sftp://" + u.User.Username() + "@" + addr + "/" + dir,
+	return &SFTP{addr: addr, dir: dir, returnsDir: cfg.ReturnsDir, timeout: timeout, settle: settle, display: "sftp://" + u.User.Username() + "@" + addr + "/" + dir,
 		client: &ssh.ClientConfig{User: u.User.Username(), Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: hostKeys, HostKeyAlgorithms: algorithms, Timeout: timeout}}, nil
 }
 
@@ -536,10 +550,11 @@ const maxReturnsFile = 200_000 * 122
 // refuses for its content (rejected true) into rejected/, so that each is imported once. It
 // returns the first error of fn that is not a rejection.
 //
-// A file is read only once it is settled: listed by the previous call with the same size and
-// modification time, and read whole at that size. A file the bank is still uploading, which
-// would not read as a returns file, is thus left for a later call rather than rejected; the
-// server's clock is not compared with this one's.
+// A file is read only once it is settled: listed with the same size and modification time for
+// at least the settle time (SFTPConfig.ReturnsSettle), by this process's clock, and read whole at
+// that size. A file the bank is still uploading, which would not read as a returns file, is thus
+// left for a later call rather than rejected, however soon a call follows another (a retry of
+// the task); the server's clock is not compared with this one's.
 func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejected bool, err error)) error {
 	if s.returnsDir == "" {
 		return nil
@@ -585,9 +600,10 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 	})
 }
 
-// settled notes the returns files of a listing and returns those the previous listing showed as
-// they are now.
+// settled notes the returns files of a listing and returns those the listings have shown as they
+// are now for the settle time.
 func (s *SFTP) settled(entries []fs.FileInfo) []fs.FileInfo {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	previous := s.sighted
@@ -597,9 +613,12 @@ func (s *SFTP) settled(entries []fs.FileInfo) []fs.FileInfo {
 		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		now := sighting{size: e.Size(), mod: e.ModTime()}
-		s.sighted[e.Name()] = now
-		if before, ok := previous[e.Name()]; ok && before.size == now.size && before.mod.Equal(now.mod) {
+		seen := sighting{size: e.Size(), mod: e.ModTime(), since: now}
+		if before, ok := previous[e.Name()]; ok && before.size == seen.size && before.mod.Equal(seen.mod) {
+			seen.since = before.since
+		}
+		s.sighted[e.Name()] = seen
+		if now.Sub(seen.since) >= s.settle {
 			settled = append(settled, e)
 		}
 	}

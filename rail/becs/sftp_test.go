@@ -94,9 +94,10 @@ func testSFTPDelivery(t *testing.T, sshd sshdtest.Server) {
 }
 
 // TestSFTPFetchReturnsMovesEachFileOnce reads the returns directory of a real OpenSSH server: a
-// file is read once it is settled (the previous poll listed it as it is), so that one the bank is
-// still uploading is not read; each is moved once, and a file of a name the bank uses again is
-// moved as the first was, replacing it.
+// file is read once it is settled (listed unchanged for the settle time), so that one the bank is
+// still uploading is not read, even by a look that follows another at once (the task retried
+// after an error); each is moved once, and a file of a name the bank uses again is moved as the
+// first was, replacing it.
 func TestSFTPFetchReturnsMovesEachFileOnce(t *testing.T) {
 	for server, opts := range sftpServers {
 		t.Run(server, func(t *testing.T) { testSFTPFetchReturns(t, sshdtest.Start(t, opts...)) })
@@ -117,7 +118,9 @@ func testSFTPFetchReturns(t *testing.T, sshd sshdtest.Server) {
 	for name, content := range map[string]string{"good.aba": "good", "bad.aba": "bad", ".partial.tmp": "partial", "uploading.aba": "upl"} {
 		write(name, content)
 	}
-	src, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL("out"), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts, ReturnsDir: dir})
+	const settle = 300 * time.Millisecond
+	src, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL("out"), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts, ReturnsDir: dir,
+		ReturnsSettle: settle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +140,10 @@ func testSFTPFetchReturns(t *testing.T, sshd sshdtest.Server) {
 			t.Fatalf("fetched %q; want %q", seen, want)
 		}
 	}
+	settled := func() { time.Sleep(settle + 50*time.Millisecond) }
 	poll() // every file is new: none is settled
 	write("uploading.aba", "uploa")
+	settled()
 	poll("bad.aba=bad", "good.aba=good") // not the dot file, nor the file that grew
 	for _, p := range []string{"imported/good.aba", "rejected/bad.aba", ".partial.tmp", "uploading.aba"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
@@ -146,7 +151,9 @@ func testSFTPFetchReturns(t *testing.T, sshd sshdtest.Server) {
 		}
 	}
 	write("uploading.aba", "uploaded.")
-	poll()
+	settled()
+	poll() // it grew since the last look
+	settled()
 	poll("uploading.aba=uploaded.")
 	if _, err := os.Stat(filepath.Join(dir, "imported/uploading.aba")); err != nil {
 		t.Errorf("the file whose upload ended is not in imported/: %v", err)
@@ -154,12 +161,31 @@ func testSFTPFetchReturns(t *testing.T, sshd sshdtest.Server) {
 	poll() // each file is fetched once
 	write("good.aba", "good again")
 	poll()
+	settled()
 	poll("good.aba=good again")
 	if got, _ := os.ReadFile(filepath.Join(dir, "imported/good.aba")); string(got) != "good again" {
 		t.Errorf("imported/good.aba holds %q, want the new file's content", got)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "good.aba")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("good.aba is still in the returns directory (%v): it would be fetched again at every poll", err)
+	}
+
+	// Looks in quick succession (the task retried after an error) read nothing that has not been
+	// unchanged for the settle time, however unchanged it was at each.
+	write("late.aba", "late")
+	patient, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL("out"), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts, ReturnsDir: dir,
+		ReturnsSettle: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen = nil
+	for range 3 {
+		if err := patient.FetchReturns(context.Background(), fetch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != 0 {
+		t.Errorf("looks in quick succession fetched %q; want nothing before the settle time", seen)
 	}
 }
 
