@@ -28,6 +28,7 @@ import (
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/sandbox"
 	"github.com/pyng/receivables/storage"
+	"github.com/pyng/receivables/storage/driver"
 	"github.com/pyng/receivables/token"
 	"github.com/pyng/receivables/web"
 )
@@ -149,9 +150,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	}
 	db, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithKeyring(keys))
 	if err != nil {
-		if created != "" {
-			// The key made for a database that was not opened (another application's, say) has
-			// sealed nothing; left there, it would be taken for that database's.
+		if created != "" && errors.Is(err, driver.ErrForeignDatabase) {
+			// The key made for another application's database, which every replica refuses, has
+			// sealed nothing; left there, it would be taken for that database's. (After any other
+			// failure it stays: a replica starting beside this one may be using it.)
 			err = errors.Join(err, os.Remove(created))
 		}
 		return nil, err

@@ -398,3 +398,26 @@ func TestMetricsAreServedWhereConfigured(t *testing.T) {
 		})
 	}
 }
+
+// A sandbox start that fails to open its database for a reason of its own (here, a file that is
+// not a database) keeps the key file it made: replicas starting together share that file, and
+// another may be sealing with it. Only another application's database, which every replica
+// refuses, has its key removed (cmd/pyng TestADatabaseOfAnotherApplicationIsRefused).
+func TestAFailedStartKeepsTheSandboxKeyItMade(t *testing.T) {
+	path := t.TempDir() + "/pyng.db"
+	if err := os.WriteFile(path, []byte(strings.Repeat("not a database ", 300)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := "sqlite:" + path
+	cfg, err := app.Load(map[string]*string{"database-url": &url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard); err == nil {
+		s.Close()
+		t.Fatal("the server started on a file that is not a database")
+	}
+	if _, err := os.Stat(path + app.KeyFileSuffix); err != nil {
+		t.Errorf("the key file made for it is gone: %v", err)
+	}
+}
