@@ -66,7 +66,8 @@ type Config struct {
 	// MaxRetries is how many times a request is sent again after an answer that may succeed
 	// later: 429 (the server refused it before acting on it, so every request is retried) and
 	// 500, 502, 503 and 504 (only where sending it again is safe: reads, a batch submission,
-	// which is idempotent on its batchReference, and the sandbox's deadline). 0 means 3;
+	// which is idempotent on its batchReference, a webhook endpoint's update, which sets the
+	// same fields again, and the sandbox's deadline). 0 means 3;
 	// a negative value turns retries off.
 	MaxRetries int
 	// MaxRetryWait is the longest the client waits before a retry (1 minute when 0). An answer

@@ -237,6 +237,7 @@ func ScheduleDeliveries(ctx context.Context, service *billing.Service, logger *s
 		case !failing.IsZero():
 			logger.Info("looking for due webhook deliveries works again", "failedFor", time.Since(failing).Round(time.Second))
 			failing = time.Time{}
+			quiet = slog.New(newQuietRepeats(logger.Handler())) // the next outage's first warning is logged
 		}
 	}
 }

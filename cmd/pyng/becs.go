@@ -145,7 +145,7 @@ func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) 
 
 // becsAdmin runs "pyng admin becs NOUN VERB [ID] [flags]".
 func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if slices.ContainsFunc(args[:min(len(args), 3)], isHelp) {
+	if slices.ContainsFunc(args[:min(len(args), 3)], isHelpFlag) {
 		fmt.Fprintln(stderr, becsUsage)
 		return nil
 	}

@@ -557,11 +557,9 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	return json.NewEncoder(stdout).Encode(out)
 }
 
-// isHelp reports whether arg asks for help.
-func isHelp(arg string) bool {
-	switch arg {
-	case "help", "-h", "-help", "--help":
-		return true
-	}
-	return false
-}
+// isHelp reports whether arg asks for help: the word help, or a help flag.
+func isHelp(arg string) bool { return arg == "help" || isHelpFlag(arg) }
+
+// isHelpFlag reports whether arg is a help flag, which no argument of a command can be (a file
+// may be named help).
+func isHelpFlag(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }

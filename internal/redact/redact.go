@@ -3,16 +3,23 @@ package redact
 
 import "net/url"
 
-// URL is rawURL without its password: as written when it has none, its password replaced by
-// xxxxx when it has one, and a placeholder when it does not parse (it might hold a password where
-// a parser would not find one).
+// URL is rawURL without its password: as written when it has none, its password (of the user
+// information, or a password query parameter, as PostgreSQL's URLs accept) replaced by xxxxx
+// when it has one, and a placeholder when it does not parse (it might hold a password where a
+// parser would not find one).
 func URL(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(an unreadable URL)"
 	}
-	if _, has := u.User.Password(); !has {
+	_, inUser := u.User.Password()
+	query := u.Query()
+	if !inUser && !query.Has("password") {
 		return rawURL
+	}
+	if query.Has("password") {
+		query.Set("password", "xxxxx")
+		u.RawQuery = query.Encode()
 	}
 	return u.Redacted()
 }
