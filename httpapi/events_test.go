@@ -108,8 +108,10 @@ func TestEveryChangeWritesItsEvent(t *testing.T) {
 		p.mustInvite(t, "cust-b")
 		s.Clock.Advance(billing.DefaultInvitationTTL)
 		p.token = s.Token(t, p.p) // the one before has expired on the test's clock
-		if n, err := s.Service.ExpireInvitations(ctx); err != nil || n != 1 {
-			t.Fatalf("ExpireInvitations = %d, %v; want 1", n, err)
+		// The server's own sweep, run at its start (late, on a loaded machine), may write the
+		// expiry first: it is written once, by one or the other (the events below hold one).
+		if n, err := s.Service.ExpireInvitations(ctx); err != nil || n > 1 {
+			t.Fatalf("ExpireInvitations = %d, %v; want 1, or 0 when the server's sweep wrote it", n, err)
 		}
 		if n, err := s.Service.ExpireInvitations(ctx); err != nil || n != 0 {
 			t.Fatalf("ExpireInvitations again = %d, %v; want 0: an expiry is written once", n, err)
