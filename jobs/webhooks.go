@@ -85,27 +85,42 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 	recorded := make(chan error, 1)
 	go func() { recorded <- w.record(ctx, id, outcomes) }()
 
-	endpoint := make(chan struct{}, endpointRequests)
-	var wg sync.WaitGroup
+	// The run's endpointRequests senders live as long as it does (a goroutine a request would grow
+	// a new stack for each). A sender takes one of the process's requests (w.requests) for each
+	// delivery, and leaves the delivery due for the next run when the run's time ended meanwhile.
+	type sending struct {
+		batch billing.WebhookBatch
+		due   billing.DueDelivery
+	}
+	toSend := make(chan sending)
+	var senders sync.WaitGroup
+	for range endpointRequests {
+		senders.Go(func() {
+			for s := range toSend {
+				w.requests <- struct{}{}
+				if ctx.Err() != nil || time.Now().After(end) {
+					<-w.requests
+					continue
+				}
+				o := w.send(ctx, s.batch, s.due)
+				<-w.requests
+				outcomes <- o
+			}
+		})
+	}
 send:
 	for batch := range rounds {
 		for _, due := range batch.Due {
-			endpoint <- struct{}{}
-			w.requests <- struct{}{}
 			if ctx.Err() != nil || time.Now().After(end) {
-				<-w.requests
-				<-endpoint
 				break send // the rest is due for the next run
 			}
-			wg.Go(func() {
-				defer func() { <-w.requests; <-endpoint }()
-				outcomes <- w.send(ctx, batch, due)
-			})
+			toSend <- sending{batch, due}
 		}
 	}
+	close(toSend)
 	for range rounds { // let the reader end
 	}
-	wg.Wait()
+	senders.Wait()
 	close(outcomes)
 	return errors.Join(<-readErr, <-recorded)
 }
