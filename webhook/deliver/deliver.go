@@ -56,7 +56,9 @@ type Options struct {
 
 // Client sends deliveries. It is safe for concurrent use and reuses connections between them.
 type Client struct {
-	http         *http.Client
+	// transport sends each request as it is: no http.Client, for redirects are not followed
+	// and an attempt's time is bounded by its context.
+	transport    *http.Transport
 	allowPrivate bool
 	timeout      time.Duration
 	userAgent    string
@@ -75,7 +77,7 @@ func New(o Options) *Client {
 	if !o.AllowPrivate {
 		dialer.ControlContext = refusePrivate
 	}
-	transport := &http.Transport{
+	c.transport = &http.Transport{
 		Proxy:                  nil, // a proxy would be the address checked, not the partner's
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true,
@@ -86,17 +88,11 @@ func New(o Options) *Client {
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
-	c.http = &http.Client{
-		Transport: transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
 	return c
 }
 
 // CloseIdleConnections closes the connections kept for reuse.
-func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() { c.transport.CloseIdleConnections() }
 
 // Request is one delivery attempt.
 type Request struct {
@@ -176,7 +172,7 @@ func (c *Client) send(ctx context.Context, r Request, checkURL bool) Result {
 		req.Header.Set(h.Name, h.Value)
 	}
 
-	resp, err := c.http.Do(req)
+	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		return Result{Err: c.describe(ctx, err, timeout)}
 	}
