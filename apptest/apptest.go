@@ -180,11 +180,11 @@ func (s *Server) From(t testing.TB, ip string) *http.Client {
 	return &http.Client{Transport: validating(t, transport)}
 }
 
-// testJobs polls the queue often so that tests wait little for their batches. Bank details are
-// kept as long as the server's default: with none, the erasure job, run at start (and late on a
-// slow machine), would erase a lodged BECS file while a test that drives the rail reads it (a
-// test of the erasure calls it with its own retention).
-var testJobs = jobs.Config{Workers: 4, PollInterval: 20 * time.Millisecond, RescueAfter: 10 * time.Second, SweepInterval: time.Minute,
+// testJobs polls the queue often (jobsPollInterval) so that tests wait little for their
+// batches. Bank details are kept as long as the server's default: with none, the erasure job,
+// run at start (and late on a slow machine), would erase a lodged BECS file while a test that
+// drives the rail reads it (a test of the erasure calls it with its own retention).
+var testJobs = jobs.Config{Workers: 4, PollInterval: jobsPollInterval, RescueAfter: 10 * time.Second, SweepInterval: time.Minute,
 	WebhookWorkers: 4, EmailWorkers: 2, RetrySchedule: jobs.DefaultRetrySchedule, BankDetailsRetention: billing.DefaultBankDetailsRetention}
 
 // testLogger discards the server's logs unless PYNG_TEST_LOG is set.
