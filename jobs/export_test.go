@@ -34,3 +34,9 @@ const EndpointRequests = endpointRequests
 
 // QuietRepeats gives the tests the log handler River is given.
 func QuietRepeats(h slog.Handler) slog.Handler { return newQuietRepeats(h) }
+
+// ShareRequests makes w take its requests from the process-wide bound of with, as the runs of
+// two endpoints in one process do, each worker keeping its own lease.
+func ShareRequests(w, with river.Worker[billing.DeliverWebhooksJob]) {
+	w.(*deliverWebhooksWorker).requests = with.(*deliverWebhooksWorker).requests
+}

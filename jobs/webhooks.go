@@ -86,24 +86,22 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 	go func() { recorded <- w.record(ctx, id, outcomes) }()
 
 	// The run's endpointRequests senders live as long as it does (a goroutine a request would grow
-	// a new stack for each). A sender takes one of the process's requests (w.requests) for each
-	// delivery, and leaves the delivery due for the next run when the run's time ended meanwhile.
+	// a new stack for each). As before they were pooled, the run takes one of its endpoint's
+	// requests and then one of the process's (w.requests) for each delivery, and stops when its
+	// time ended meanwhile: so a run waits for one slot at most, not one per sender.
 	type sending struct {
 		batch billing.WebhookBatch
 		due   billing.DueDelivery
 	}
-	toSend := make(chan sending)
+	endpoint := make(chan struct{}, endpointRequests)
+	toSend := make(chan sending, endpointRequests) // never full: endpoint bounds what is in it
 	var senders sync.WaitGroup
 	for range endpointRequests {
 		senders.Go(func() {
 			for s := range toSend {
-				w.requests <- struct{}{}
-				if ctx.Err() != nil || time.Now().After(end) {
-					<-w.requests
-					continue
-				}
 				o := w.send(ctx, s.batch, s.due)
 				<-w.requests
+				<-endpoint
 				outcomes <- o
 			}
 		})
@@ -111,7 +109,11 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 send:
 	for batch := range rounds {
 		for _, due := range batch.Due {
+			endpoint <- struct{}{}
+			w.requests <- struct{}{}
 			if ctx.Err() != nil || time.Now().After(end) {
+				<-w.requests
+				<-endpoint
 				break send // the rest is due for the next run
 			}
 			toSend <- sending{batch, due}

@@ -246,6 +246,50 @@ func TestARunSendsTheEndpointsDueDeliveriesInRounds(t *testing.T) {
 
 // While the database is away, the scheduler of deliveries says so once a minute, not at every
 // poll (a log line each 200 ms drowned the rest of an outage's log).
+// TestARunEndsOnTimeBehindAnotherEndpointsSlowRequests: while another endpoint's slow requests
+// hold the process's requests, a run whose time ends stops waiting for one: it waits for one
+// request at most, not for one per sender only to leave its delivery due.
+func TestARunEndsOnTimeBehindAnotherEndpointsSlowRequests(t *testing.T) {
+	ctx := context.Background()
+	service, _ := apptest.NewService(t, "sqlite")
+	site := apptest.NewSite(t, service, "Acme")
+	const slowRequest = 600 * time.Millisecond
+	endpoint := func(hold time.Duration) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { time.Sleep(hold) }))
+		t.Cleanup(srv.Close)
+		e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.ID
+	}
+	slow, fast := endpoint(slowRequest), endpoint(0)
+	refs := make([]string, 30)
+	for i := range refs {
+		refs[i] = fmt.Sprintf("C-%02d", i)
+	}
+	invite(t, service, site, refs...)
+
+	// One process, two requests at once: the slow endpoint's run has 10 s, the other's 1 s.
+	client := deliver.New(deliver.Options{AllowPrivate: true})
+	long := jobs.DeliverWebhooksWorker(service, client, jobs.DefaultRetrySchedule, 20*time.Second, 2)
+	short := jobs.DeliverWebhooksWorker(service, client, jobs.DefaultRetrySchedule, 2*time.Second, 2)
+	jobs.ShareRequests(short, long)
+	slowRun, stop := context.WithCancel(ctx)
+	stopped := make(chan error, 1)
+	go func() {
+		job := &river.Job[billing.DeliverWebhooksJob]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: billing.DeliverWebhooksJob{EndpointID: slow}}
+		stopped <- long.Work(slowRun, job)
+	}()
+	defer func() { stop(); <-stopped }()
+	time.Sleep(200 * time.Millisecond) // the slow run holds both requests
+	start := time.Now()
+	run(t, short, fast)
+	if late := time.Since(start) - time.Second; late > 2*slowRequest {
+		t.Errorf("the run returned %v after its end, behind the slow endpoint's requests of %v", late.Round(time.Millisecond), slowRequest)
+	}
+}
+
 func TestAFailingLookForDueDeliveriesIsLoggedOnceAMinute(t *testing.T) {
 	service, db := apptest.NewService(t, "sqlite")
 	if err := db.Close(); err != nil {
