@@ -86,9 +86,9 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 	go func() { recorded <- w.record(ctx, id, outcomes) }()
 
 	// The run's endpointRequests senders live as long as it does (a goroutine a request would grow
-	// a new stack for each). As before they were pooled, the run takes one of its endpoint's
-	// requests and then one of the process's (w.requests) for each delivery, and stops when its
-	// time ended meanwhile: so a run waits for one slot at most, not one per sender.
+	// a new stack for each). The run itself takes one of its endpoint's requests and then one of
+	// the process's (w.requests) for each delivery before handing it to a sender, and stops when
+	// its time ended meanwhile: a run whose time ends waits for one slot at most.
 	type sending struct {
 		batch billing.WebhookBatch
 		due   billing.DueDelivery
