@@ -519,7 +519,7 @@ func checkSFTP(c Config) []error {
 		}
 	}
 	// A session runs inside a job (the BECS tasks), which River ends at half the rescue time.
-	if jobTime := c.Jobs.RescueAfter / 2; c.BECSSFTPTimeout > jobTime {
+	if jobTime := c.Jobs.JobTimeout(); c.BECSSFTPTimeout > jobTime {
 		errs = append(errs, fmt.Errorf("%s is %v, longer than a job may run (%v, half of %s): set %s to at least %v",
 			named("becs-sftp-timeout"), c.BECSSFTPTimeout, jobTime, named("job-rescue-after"), envOf("job-rescue-after"), 2*c.BECSSFTPTimeout))
 	}

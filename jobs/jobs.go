@@ -151,9 +151,9 @@ type Config struct {
 	JobFailedFunc func(kind string, last bool)
 }
 
-// jobTimeout is a job's own timeout: half of RescueAfter, so that a job ends before another
+// JobTimeout is a job's own timeout: half of RescueAfter, so that a job ends before another
 // worker may take it over.
-func (c Config) jobTimeout() time.Duration { return c.RescueAfter / 2 }
+func (c Config) JobTimeout() time.Duration { return c.RescueAfter / 2 }
 
 // DefaultConfig is the tuning for a process that has no settings of its own. The server reads
 // Workers, PollInterval, RescueAfter and BankDetailsRetention from its settings (by default it
@@ -192,7 +192,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 		Workers:              workers,
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, river.FetchCooldownDefault),
-		JobTimeout:           cfg.jobTimeout(),
+		JobTimeout:           cfg.JobTimeout(),
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Logger:               slog.New(newQuietRepeats(logger.Handler())),
 		ErrorHandler:         jobErrors{logger: logger, failed: cfg.JobFailedFunc},

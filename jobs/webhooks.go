@@ -51,7 +51,7 @@ const (
 // runs' scheduling): the queue's job timeout. A run renews its hold each quarter of it and starts
 // no request after half of it, and a request lasts at most deliver.DefaultTimeout, so a run that
 // lives never loses its hold.
-func deliveryLease(cfg Config) time.Duration { return cfg.jobTimeout() }
+func deliveryLease(cfg Config) time.Duration { return cfg.JobTimeout() }
 
 // deliverWebhooksWorker sends an endpoint's due deliveries while it holds the endpoint, until none
 // is due or its time (half the lease) is spent; what is left is due for the next run.
