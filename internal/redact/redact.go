@@ -14,10 +14,11 @@ func URL(rawURL string) string {
 	}
 	_, inUser := u.User.Password()
 	query := u.Query()
-	if !inUser && !query.Has("password") {
+	inQuery := query.Has("password")
+	if !inUser && !inQuery {
 		return rawURL
 	}
-	if query.Has("password") {
+	if inQuery {
 		query.Set("password", "xxxxx")
 		u.RawQuery = query.Encode()
 	}
