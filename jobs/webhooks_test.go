@@ -244,8 +244,6 @@ func TestARunSendsTheEndpointsDueDeliveriesInRounds(t *testing.T) {
 	})
 }
 
-// While the database is away, the scheduler of deliveries says so once a minute, not at every
-// poll (a log line each 200 ms drowned the rest of an outage's log).
 // TestARunEndsOnTimeBehindAnotherEndpointsSlowRequests: while another endpoint's slow requests
 // hold the process's requests, a run whose time ends stops waiting for one: it waits for one
 // request at most, not for one per sender only to leave its delivery due.
@@ -290,6 +288,8 @@ func TestARunEndsOnTimeBehindAnotherEndpointsSlowRequests(t *testing.T) {
 	}
 }
 
+// While the database is away, the scheduler of deliveries says so once a minute, not at every
+// poll (a log line each 200 ms drowned the rest of an outage's log).
 func TestAFailingLookForDueDeliveriesIsLoggedOnceAMinute(t *testing.T) {
 	service, db := apptest.NewService(t, "sqlite")
 	if err := db.Close(); err != nil {
