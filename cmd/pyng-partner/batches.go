@@ -27,7 +27,8 @@ var batchCommands = []command{
 cents (120.00), or in whole cents (12000) with --cents; a first line of those three names is
 a header. Every problem of the file is reported with its line number before anything is sent.
 FILE "-" reads standard input. Submitting the same batch again returns its receipt.
-With --wait, a progress bar of the rows settled, then a summary by outcome.`,
+With --wait, the rows settled (a bar on a terminal, else a line each time their number
+changes), then a summary by outcome.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.reference, "reference", "", "the batchReference (required): the batch's id, unique within the site for 90 days")
 			fs.BoolVar(&o.cents, "cents", false, "amounts are whole cents (12000), not dollars and cents (120.00)")
@@ -102,38 +103,79 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 	})
 }
 
-// awaitBatch reads the batch every --interval until it is completed, with a progress bar of its
-// rows settled on stderr.
+// awaitBatch reads the batch every --interval until it is completed, showing its rows settled on
+// stderr (see progress).
 func awaitBatch(ctx context.Context, e *env, receipt *client.BatchReceipt) (*client.BatchDetail, error) {
-	bar := progressbar.NewOptions(receipt.RowCount,
-		progressbar.OptionSetWriter(e.stderr),
+	shown := newProgress(e.stderr, e.stderrTTY, receipt.RowCount)
+	for {
+		b, err := e.site.GetBatch(ctx, receipt.BatchReference, client.GetBatchOptions{})
+		if err != nil {
+			shown.stop()
+			return nil, err
+		}
+		shown.set(b.Summary.Succeeded.Count + b.Summary.Failed.Count)
+		if b.State == client.BatchCompleted {
+			shown.finish()
+			return b, nil
+		}
+		select {
+		case <-ctx.Done():
+			shown.stop()
+			return nil, fmt.Errorf("batch %s is still %s: %w", b.BatchReference, b.State, ctx.Err())
+		case <-time.After(time.Duration(e.opts.interval)):
+		}
+	}
+}
+
+// progress shows how many of a batch's rows are settled: on a terminal a bar redrawn in place; else
+// (a log, a CI job's output) a line each time the number changes, which a bar redrawn with
+// carriage returns would garble.
+type progress struct {
+	bar   *progressbar.ProgressBar // on a terminal
+	w     io.Writer
+	total int
+	shown int // the last number written as a line; -1 before the first
+}
+
+func newProgress(w io.Writer, terminal bool, total int) *progress {
+	if !terminal {
+		return &progress{w: w, total: total, shown: -1}
+	}
+	return &progress{bar: progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("rows settled"),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionSetPredictTime(false),
 		progressbar.OptionSetRenderBlankState(true),
-		progressbar.OptionUseANSICodes(e.stderrTTY),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }),
-	)
-	for {
-		b, err := e.site.GetBatch(ctx, receipt.BatchReference, client.GetBatchOptions{})
-		if err != nil {
-			_ = bar.Exit() // as far as it got: Close would fill it
-			return nil, err
+		progressbar.OptionUseANSICodes(true),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+	)}
+}
+
+func (p *progress) set(settled int) {
+	switch {
+	case p.bar != nil:
+		if int64(settled) != p.bar.State().CurrentNum || !p.bar.IsStarted() {
+			_ = p.bar.Set(settled)
 		}
-		if settled := b.Summary.Succeeded.Count + b.Summary.Failed.Count; int64(settled) != bar.State().CurrentNum || !bar.IsStarted() {
-			_ = bar.Set(settled)
-		}
-		if b.State == client.BatchCompleted {
-			_ = bar.Close()
-			return b, nil
-		}
-		select {
-		case <-ctx.Done():
-			_ = bar.Exit()
-			return nil, fmt.Errorf("batch %s is still %s: %w", b.BatchReference, b.State, ctx.Err())
-		case <-time.After(time.Duration(e.opts.interval)):
-		}
+	case settled != p.shown:
+		fmt.Fprintf(p.w, "rows settled: %d/%d\n", settled, p.total)
+		p.shown = settled
+	}
+}
+
+// finish ends the bar full, the batch completed.
+func (p *progress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Close()
+	}
+}
+
+// stop ends the bar as far as it got (Close would fill it).
+func (p *progress) stop() {
+	if p.bar != nil {
+		_ = p.bar.Exit()
 	}
 }
 

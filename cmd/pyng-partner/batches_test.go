@@ -49,8 +49,9 @@ func TestBatchCommands(t *testing.T) {
 			if got.CompletedAt == 0 || !equalSummaries(got, want) {
 				t.Errorf("summary = %+v\nwant %+v", got, want)
 			}
-			if !strings.Contains(r.stderr, "rows settled") || !strings.Contains(r.stderr, "(3/3)") {
-				t.Errorf("no progress bar reaching 3/3 on stderr: %q", r.stderr)
+			// stderr is not a terminal here: lines, not a bar redrawn with carriage returns.
+			if !strings.HasSuffix(r.stderr, "rows settled: 3/3\n") || strings.Contains(r.stderr, "\r") {
+				t.Errorf("stderr does not end with the line of the 3 rows settled, or holds a carriage return: %q", r.stderr)
 			}
 		})
 
@@ -184,4 +185,52 @@ func manyRows(n int) string {
 		b.WriteString("R" + strconv.Itoa(i) + ",ACME-001,1.00\n")
 	}
 	return b.String()
+}
+
+// The rows settled, as --wait shows them: on a terminal a bar redrawn in place, which a stop
+// leaves as far as it got (progressbar's Close would fill it); elsewhere a line each time the
+// number changes.
+func TestProgress(t *testing.T) {
+	tests := []struct {
+		name     string
+		terminal bool
+		settled  []int
+		finish   bool
+		want     []string // in the output, in this order
+		wantNot  []string
+	}{
+		{name: "a log: a line a change", settled: []int{0, 0, 2, 2, 3}, finish: true,
+			want: []string{"rows settled: 0/3\n", "rows settled: 2/3\n", "rows settled: 3/3\n"}, wantNot: []string{"\r", "2/3\nrows settled: 2/3"}},
+		{name: "a log, stopped", settled: []int{1}, want: []string{"rows settled: 1/3\n"}, wantNot: []string{"3/3"}},
+		{name: "a terminal: a bar", terminal: true, settled: []int{0, 2, 3}, finish: true,
+			want: []string{"rows settled", "(0/3)", "\r", "(2/3)", "(3/3)"}, wantNot: []string{"rows settled: "}},
+		{name: "a terminal, stopped", terminal: true, settled: []int{1}, want: []string{"(1/3)"}, wantNot: []string{"(3/3)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			p := newProgress(&out, tt.terminal, 3)
+			for _, n := range tt.settled {
+				p.set(n)
+			}
+			if tt.finish {
+				p.finish()
+			} else {
+				p.stop()
+			}
+			got, rest := out.String(), out.String()
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("output %q lacks %q (or has it before the previous)", got, w)
+				}
+				rest = rest[i+len(w):]
+			}
+			for _, w := range tt.wantNot {
+				if strings.Contains(got, w) {
+					t.Errorf("output %q holds %q", got, w)
+				}
+			}
+		})
+	}
 }

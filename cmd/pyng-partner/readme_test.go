@@ -66,53 +66,59 @@ func runScript(t *testing.T, s *apptest.Server, script string) string {
 	return string(out)
 }
 
-// checkWalkthrough checks what the walkthrough leaves: ACME-001 linked, and the batch 2026-11-INV
-// with its three outcomes.
-func checkWalkthrough(t *testing.T, s *apptest.Server) {
+// checkWalkthrough checks what a walkthrough leaves: the customer linked, and the batch with its
+// three outcomes.
+func checkWalkthrough(t *testing.T, s *apptest.Server, customer, batch string) {
 	t.Helper()
 	site := siteOf(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if l, err := site.GetCustomer(ctx, "ACME-001"); err != nil || l.State != client.LinkLinked {
-		t.Errorf("ACME-001 = %+v, %v; want linked", l, err)
+	if l, err := site.GetCustomer(ctx, customer); err != nil || l.State != client.LinkLinked {
+		t.Errorf("%s = %+v, %v; want linked", customer, l, err)
 	}
-	b, err := site.AwaitBatch(ctx, "2026-11-INV", 20*time.Millisecond)
+	b, err := site.AwaitBatch(ctx, batch, 20*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, r := range b.Rows {
-		got = append(got, r.RowReference+" "+string(r.State)+" "+string(r.FailureReason))
+		got = append(got, r.RowReference+" "+r.CustomerReference+" "+string(r.State)+" "+string(r.FailureReason))
 	}
-	want := []string{"INV-1 succeeded ", "INV-2 failed insufficientFunds", "INV-3 failed customerNotActive"}
+	want := []string{"INV-1 " + customer + " succeeded ", "INV-2 " + customer + " failed insufficientFunds", "INV-3 NOBODY failed customerNotActive"}
 	if !slices.Equal(got, want) || b.TotalAmount != 26451 {
-		t.Errorf("rows %q, total %d; want %q, 26451", got, b.TotalAmount, want)
+		t.Errorf("%s: rows %q, total %d; want %q, 26451", batch, got, b.TotalAmount, want)
 	}
+}
+
+// curlWalkthrough runs the README's walkthrough with curl and checks its output.
+func curlWalkthrough(t *testing.T, s *apptest.Server) {
+	t.Helper()
+	out := runScript(t, s, readmeBlock(t, "In another shell, in the repository's directory, with those values:"))
+	for _, want := range []string{`"signupUrl":"` + s.URL + `/signup?token=`, `"state":"linked"`, `"batchReference":"2026-11-INV"`, "rowReference,customerReference,amount"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %s:\n%s", want, out)
+		}
+	}
+	checkWalkthrough(t, s, "ACME-001", "2026-11-INV")
 }
 
 func TestREADMEWalkthroughWithCurl(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatal("the README's walkthrough needs curl on the PATH")
 	}
-	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
-		out := runScript(t, s, readmeBlock(t, "In another shell, with those values:"))
-		for _, want := range []string{`"signupUrl":"` + s.URL + `/signup?token=`, `"state":"linked"`, `"batchReference":"2026-11-INV"`, "rowReference,customerReference,amount"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("the output lacks %s:\n%s", want, out)
-			}
-		}
-		checkWalkthrough(t, s)
-	})
+	onEachEngine(t, curlWalkthrough)
 }
 
+// The CLI's walkthrough on the server of the curl one, as a reader of the README runs them.
 func TestREADMEWalkthroughWithTheCLI(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		curlWalkthrough(t, s)
 		out := runScript(t, s, readmeBlock(t, "### The same walkthrough with the CLI"))
-		for _, want := range []string{`"signupUrl":"` + s.URL + `/signup?token=`, `"outcomes":[`, "(3/3)", `"type":"customer.invited"`, "INV-2,ACME-001,4551,failed,insufficientFunds,true,"} {
+		for _, want := range []string{`"signupUrl":"` + s.URL + `/signup?token=`, `"outcomes":[`, "rows settled: 3/3", `"type":"customer.invited"`, "INV-2,ACME-002,4551,failed,insufficientFunds,true,"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("the output lacks %s:\n%s", want, out)
 			}
 		}
-		checkWalkthrough(t, s)
+		checkWalkthrough(t, s, "ACME-002", "2026-11-CLI")
 	})
 }
