@@ -269,7 +269,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"becs-sftp-url", "PYNG_BECS_SFTP_URL", "", "the bank's SFTP server the BECS rail delivers its files to, as sftp://user@host:port/dir; a file uploaded there is lodged (empty: none; with PYNG_BECS_OUTBOX, each file is written to the outbox too, then uploaded)", func(c *Config, flag, v string) error {
+	{"becs-sftp-url", "PYNG_BECS_SFTP_URL", "", "the bank's SFTP server the BECS rail delivers its files to, as sftp://user@host:port/dir (dir relative to the login directory; //dir absolute); a file uploaded there is lodged (empty: none; with PYNG_BECS_OUTBOX, each file is written to the outbox too, then uploaded)", func(c *Config, flag, v string) error {
 		c.BECSSFTPURL = v
 		if u, err := url.Parse(v); v != "" && (err != nil || u.Scheme != "sftp" || u.Host == "" || u.User == nil) {
 			return fmt.Errorf("-%s: %q is not of the form sftp://user@host:port/dir", flag, v)
@@ -284,13 +284,13 @@ var settings = []setting{
 		c.BECSSFTPKnownHosts = v
 		return nil
 	}},
-	{"becs-sftp-returns-dir", "PYNG_BECS_SFTP_RETURNS_DIR", "", "the SFTP server's directory the bank puts returns files in, imported every minute (each moved to imported/ or rejected/ beside it; empty: none)", func(c *Config, flag, v string) error {
+	{"becs-sftp-returns-dir", "PYNG_BECS_SFTP_RETURNS_DIR", "", "the SFTP server's directory the bank puts returns files in (relative to the login directory unless it starts with /), imported every minute (each moved to imported/ or rejected/ beside it; empty: none)", func(c *Config, flag, v string) error {
 		c.BECSSFTPReturnsDir = v
 		return nil
 	}},
 	{"becs-sftp-returns-settle", "PYNG_BECS_SFTP_RETURNS_SETTLE", becs.DefaultReturnsSettle.String(), "how long a returns file must be seen unchanged (its size and modification time) before it is imported, so that a file the bank is still uploading is left for a later look; from 100ms to 1h",
 		duration(func(c *Config) *time.Duration { return &c.BECSSFTPReturnsSettle }, between(100*time.Millisecond, time.Hour))},
-	{"becs-sftp-timeout", "PYNG_BECS_SFTP_TIMEOUT", becs.DefaultSFTPTimeout.String(), "how long each session with the SFTP server may last: connecting and a whole file's upload (size it to the largest file at the link's speed: 60 MB, a file of 500,000 debits, takes a minute at 1 MB/s), or a look at the returns directory; from 10s to " + becs.MaxSFTPTimeout.String(),
+	{"becs-sftp-timeout", "PYNG_BECS_SFTP_TIMEOUT", becs.DefaultSFTPTimeout.String(), "how long each session with the SFTP server may last: connecting and a whole file's upload (size it to the largest file at the link's speed: 60 MB, a file of 500,000 debits, takes a minute at 1 MB/s), or a look at the returns directory; from 10s to " + becs.MaxSFTPTimeout.String() + ", and at most half of PYNG_JOB_RESCUE_AFTER (the sessions run inside jobs)",
 		duration(func(c *Config) *time.Duration { return &c.BECSSFTPTimeout }, between(10*time.Second, becs.MaxSFTPTimeout))},
 }
 

@@ -44,6 +44,58 @@ func TestAdminHelpListsEveryCommand(t *testing.T) {
 	}
 }
 
+// "pyng help" lists every command, the BECS rail's among them (each error says to run it).
+func TestHelpListsTheBECSCommands(t *testing.T) {
+	code, _, errOut := runPyng(t, "help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, name := range becsOrder {
+		if !strings.Contains(errOut, "pyng admin becs "+name) {
+			t.Errorf("pyng help does not list becs %s", name)
+		}
+	}
+}
+
+// "pyng admin becs NOUN VERB -h" shows that command, what it does and its flags, as the other
+// admin commands do: --site for files list alone.
+func TestBECSCommandHelpShowsItsFlags(t *testing.T) {
+	for _, name := range becsOrder {
+		t.Run(name, func(t *testing.T) {
+			code, _, errOut := runPyng(t, append(append([]string{"admin", "becs"}, strings.Fields(name)...), "-h")...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			want := []string{"usage: pyng admin becs " + name, becsCommands[name].about, "-database-url", "-encryption-key"}
+			if name == "files list" {
+				want = append(want, "-site string")
+			} else if strings.Contains(errOut, "-site") {
+				t.Errorf("becs %s -h offers --site, which only files list takes:\n%s", name, errOut)
+			}
+			for _, w := range want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("becs %s -h lacks %q:\n%s", name, w, errOut)
+				}
+			}
+		})
+	}
+}
+
+// "becs files list" of a site that does not exist is a mistake (exit 2, naming --site), not a
+// site without files (exit 0, nothing printed).
+func TestBECSFilesListOfNoSite(t *testing.T) {
+	db := "-database-url=" + dbtest.URL(t, "sqlite")
+	key := "-encryption-key=" + dbtest.KeyRing
+	site := newSiteByCommand(t, db)
+	if code, out, errOut := runPyng(t, "admin", "becs", "files", "list", db, key, "--site", site.SiteID); code != 0 || out != "" {
+		t.Errorf("files list of a site without files: exit %d, %q, %q; want exit 0 and nothing", code, out, errOut)
+	}
+	code, out, errOut := runPyng(t, "admin", "becs", "files", "list", db, key, "--site", "site_nope")
+	if code != 2 || out != "" || !strings.Contains(errOut, "--site: ") {
+		t.Errorf("files list --site site_nope: exit %d, %q, %q; want exit 2 and the --site at fault", code, out, errOut)
+	}
+}
+
 // Asking the becs commands for help is not a usage mistake.
 func TestBECSHelpExitsZero(t *testing.T) {
 	for _, args := range [][]string{{"admin", "becs", "-h"}, {"admin", "becs", "files", "-h"}, {"admin", "becs", "files", "get", "-h"},

@@ -20,15 +20,32 @@ import (
 	"github.com/pyng/receivables/storage"
 )
 
-const becsUsage = `BECS rail:
+// becsOrder is the order of the becs commands in the usage; becsCommands says what follows each
+// one's name and what it does.
+var becsOrder = []string{"files list", "files get", "files lodged", "returns import", "returns unmatched"}
+
+var becsCommands = map[string]struct{ synopsis, about string }{
+	"files list":        {"--site SITEID", "one JSON line a file"},
+	"files get":         {"FILEID", "the file's exact bytes (customers' bank details, in plaintext)"},
+	"files lodged":      {"FILEID", "record that the file was lodged with the bank"},
+	"returns import":    {"FILE", "import the bank's returns file (- for stdin)"},
+	"returns unmatched": {"", "one JSON line an item kept that matched no row"},
+}
+
+// becsUsage is the usage of the BECS rail's commands, set-rail's with them.
+var becsUsage = func() string {
+	var b strings.Builder
+	b.WriteString(`BECS rail:
   pyng admin site set-rail --site SITEID --rail becs --user-id 123456 --user-name NAME --bank CBA
       --description DESC --trace-bsb 062-000 --trace-account ACCOUNT --remitter NAME [--self-balancing]
   pyng admin site set-rail --site SITEID --rail sandbox
-  pyng admin becs files list --site SITEID            one JSON line a file
-  pyng admin becs files get FILEID                    the file's exact bytes (customers' bank details, in plaintext)
-  pyng admin becs files lodged FILEID                 record that the file was lodged with the bank
-  pyng admin becs returns import FILE                 import the bank's returns file (- for stdin)
-  pyng admin becs returns unmatched                   one JSON line an item kept that matched no row`
+`)
+	for _, name := range becsOrder {
+		c := becsCommands[name]
+		fmt.Fprintf(&b, "  %-50s %s\n", strings.TrimSpace("pyng admin becs "+name+" "+c.synopsis), c.about)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}()
 
 // The debit user's flags of "site set-rail", each the field of aba.DebitUser it sets.
 var debitUserFlags = []string{"user-id", "user-name", "bank", "description", "trace-bsb", "trace-account", "remitter"}
@@ -132,8 +149,7 @@ func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) 
 		if err != nil {
 			return nil, err
 		}
-		out["debitUser"] = map[string]any{"userId": u.UserID, "userName": u.UserName, "bank": u.Institution, "description": u.Description,
-			"traceBsb": u.TraceBSB, "traceAccount": u.TraceAccount, "remitter": u.Remitter, "selfBalancing": u.SelfBalancing}
+		out["becs"] = becsUserJSON(u)
 	}
 	site, err := a.service.SetSiteRail(ctx, f["site"], f["rail"])
 	if err != nil {
@@ -143,19 +159,56 @@ func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) 
 	return out, nil
 }
 
+// becsUserJSON is the site's details as a BECS debit user, as set-rail and site show print them
+// (not the "debitUser" of site show: the business its service agreement names).
+func becsUserJSON(u aba.DebitUser) map[string]any {
+	return map[string]any{"userId": u.UserID, "userName": u.UserName, "bank": u.Institution, "description": u.Description,
+		"traceBsb": u.TraceBSB, "traceAccount": u.TraceAccount, "remitter": u.Remitter, "selfBalancing": u.SelfBalancing}
+}
+
+// showSite is site show: the site, with its BECS details once set-rail has set them (kept when
+// the site goes back to the sandbox, for its next move to the BECS rail).
+func showSite(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
+	site, err := a.service.SiteByID(ctx, f["site"])
+	if err != nil {
+		return nil, err
+	}
+	out := siteJSON(site)
+	r, err := becs.Open(ctx, a.db.Conn(), billing.SystemClock{})
+	if err != nil {
+		return nil, err
+	}
+	switch u, err := r.User(ctx, site.ID); {
+	case err == nil:
+		out["becs"] = becsUserJSON(u)
+	case !errors.Is(err, becs.ErrNotFound):
+		return nil, err
+	}
+	return out, nil
+}
+
+// isSiteFlag reports whether arg is the flag --site, in any of the forms package flag takes.
+func isSiteFlag(arg string) bool {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	return strings.HasPrefix(arg, "-") && name == "site"
+}
+
 // becsAdmin runs "pyng admin becs NOUN VERB [ID] [flags]".
 func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if slices.ContainsFunc(args[:min(len(args), 3)], isHelpFlag) {
-		fmt.Fprintln(stderr, becsUsage)
-		return nil
+	if len(args) > 0 && isHelpFlag(args[0]) || len(args) > 1 && isHelpFlag(args[1]) {
+		return help{becsUsage}
 	}
 	if len(args) < 2 {
 		return usageError{"admin becs needs a noun and a verb, for example: admin becs files list --site SITEID"}
 	}
 	name := args[0] + " " + args[1]
+	cmd, ok := becsCommands[name]
+	if !ok {
+		return usageError{fmt.Sprintf("unknown admin command \"becs %s\"", name)}
+	}
 	args = args[2:]
 	var id string
-	if name == "files get" || name == "files lodged" || name == "returns import" {
+	if cmd.synopsis != "" && !strings.HasPrefix(cmd.synopsis, "-") && !(len(args) > 0 && isHelpFlag(args[0])) {
 		if len(args) == 0 || (strings.HasPrefix(args[0], "-") && args[0] != "-") {
 			what := "a file id"
 			if name == "returns import" {
@@ -167,24 +220,20 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	fs := flag.NewFlagSet("admin becs "+name, flag.ContinueOnError)
 	values := app.RegisterFlags(fs, append(append([]string{}, app.DatabaseSettings...), app.KeySettings...)...)
-	site := fs.String("site", "", "")
+	var site *string
+	if name == "files list" {
+		site = fs.String("site", "", "the site whose files to list (required)")
+	} else if slices.ContainsFunc(args, isSiteFlag) {
+		return usageError{fmt.Sprintf("--site is for files list only: admin becs %s names its file, whatever its site", name)}
+	}
 	if err := parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, becsUsage)
-			return nil
+			return help{fmt.Sprintf("usage: %s\n%s.\n%s", strings.TrimSpace("pyng admin becs "+name+" "+cmd.synopsis), cmd.about, flagDefaults(fs))}
 		}
 		return err
 	}
-	switch name {
-	case "files list", "files get", "files lodged", "returns import", "returns unmatched":
-	default:
-		return usageError{fmt.Sprintf("unknown admin command \"becs %s\"", name)}
-	}
-	if name == "files list" && *site == "" {
+	if site != nil && *site == "" {
 		return usageError{"--site is required"}
-	}
-	if name != "files list" && *site != "" {
-		return usageError{fmt.Sprintf("--site is for files list only: admin becs %s names its file, whatever its site", name)}
 	}
 	db, cfg, err := openDatabase(ctx, values, true, true)
 	if err != nil {
@@ -198,19 +247,28 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if strings.HasPrefix(name, "returns ") {
 		return becsReturns(ctx, name, id, r, db, cfg, stdin, stdout, stderr)
 	}
-	err = becsFiles(ctx, name, id, *site, r, db, cfg, stdout, stderr)
+	service, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
+	if err != nil {
+		return err
+	}
+	if site != nil { // a site of no files, or no site: the second is a mistake
+		if _, err := service.SiteByID(ctx, *site); err != nil {
+			return usageOf(err)
+		}
+	}
+	err = becsFiles(ctx, name, id, site, r, service, stdout, stderr)
 	if errors.Is(err, becs.ErrNotFound) {
 		return usageError{fmt.Sprintf("no BECS file %q", id)}
 	}
 	return err
 }
 
-func becsFiles(ctx context.Context, name, id, site string, r *becs.Rail, db storage.Database, cfg app.Config, stdout, stderr io.Writer) error {
+func becsFiles(ctx context.Context, name, id string, site *string, r *becs.Rail, service *billing.Service, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	now := billing.SystemClock{}.Now()
 	switch name {
 	case "files list":
-		files, err := r.Files(ctx, site)
+		files, err := r.Files(ctx, *site)
 		if err != nil {
 			return err
 		}
@@ -246,10 +304,6 @@ func becsFiles(ctx context.Context, name, id, site string, r *becs.Rail, db stor
 	// Record the debits succeeded now, not at their batches' next step, so that no row can fail
 	// expired between the lodging and its record.
 	keys, err := r.Keys(ctx, id)
-	if err != nil {
-		return err
-	}
-	service, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
 	if err != nil {
 		return err
 	}

@@ -56,13 +56,13 @@ func TestBECSAdminCommands(t *testing.T) {
 			code, out, errOut := setRail(append(append([]string{"--rail", "becs"}, debitUserArgs...), "--self-balancing")...)
 			var set struct {
 				SiteID, Rail string
-				DebitUser    struct {
+				BECS         struct {
 					UserID, TraceBsb string
 					SelfBalancing    bool
 				}
 			}
 			decodeOne(t, code, out, errOut, &set)
-			if set.Rail != "becs" || set.DebitUser.UserID != "123456" || set.DebitUser.TraceBsb != "062-000" || !set.DebitUser.SelfBalancing {
+			if set.Rail != "becs" || set.BECS.UserID != "123456" || set.BECS.TraceBsb != "062-000" || !set.BECS.SelfBalancing {
 				t.Fatalf("set-rail = %+v", set)
 			}
 
@@ -123,8 +123,8 @@ func TestBECSAdminCommands(t *testing.T) {
 				t.Errorf("files get of an unknown file = %d, %q", code, errOut)
 			}
 			code, out, _ = runPyng(t, "admin", "becs", "files", "list", db, key, "--site", "site_other")
-			if code != 0 || out != "" {
-				t.Errorf("files list of a site without files = %d, %q; want nothing", code, out)
+			if code != 2 || out != "" {
+				t.Errorf("files list of no site = %d, %q; want exit 2 and nothing", code, out)
 			}
 		})
 	}
@@ -311,24 +311,44 @@ func TestSetRailPrintsTheDebitUserAsStored(t *testing.T) {
 	code, out, errOut := runPyng(t, args...)
 	var got struct {
 		SiteID, Rail string
-		DebitUser    map[string]any
+		BECS         map[string]any
 	}
 	decodeOne(t, code, out, errOut, &got)
 	want := map[string]any{"userId": "012345", "userName": "Acme Pty Ltd", "bank": "WBC", "description": "DEBITS",
 		"traceBsb": "062-000", "traceAccount": "12-3456", "remitter": "ACME", "selfBalancing": false}
-	for k, v := range want {
-		if got.DebitUser[k] != v {
-			t.Errorf("debitUser.%s = %v, want %v", k, got.DebitUser[k], v)
+	checkBECS := func(command string) {
+		t.Helper()
+		for k, v := range want {
+			if got.BECS[k] != v {
+				t.Errorf("%s: becs.%s = %v, want %v", command, k, got.BECS[k], v)
+			}
 		}
 	}
+	checkBECS("set-rail")
 	if got.Rail != "becs" || got.SiteID != site.SiteID {
 		t.Errorf("set-rail = %+v", got)
 	}
+	// site show reads them back, on the rail and off it.
+	got.BECS = nil
+	code, out, errOut = runPyng(t, "admin", "site", "show", db, "--site", site.SiteID)
+	decodeOne(t, code, out, errOut, &got)
+	checkBECS("site show")
 	// Back to the sandbox: the JSON says so.
 	code, out, errOut = runPyng(t, "admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "sandbox")
 	decodeOne(t, code, out, errOut, &got)
 	if got.Rail != "sandbox" {
 		t.Errorf("set-rail sandbox = %+v", got)
+	}
+	got.BECS = nil
+	code, out, errOut = runPyng(t, "admin", "site", "show", db, "--site", site.SiteID)
+	decodeOne(t, code, out, errOut, &got)
+	checkBECS("site show, the site back on the sandbox")
+	// A site never put on the BECS rail has no BECS details.
+	code, out, errOut = runPyng(t, "admin", "site", "show", db, "--site", newSiteByCommand(t, db).SiteID)
+	got.BECS = nil
+	decodeOne(t, code, out, errOut, &got)
+	if got.BECS != nil || got.Rail != "sandbox" {
+		t.Errorf("site show of a site never on the BECS rail = %+v", got)
 	}
 	// A site that does not exist is a usage error, on either rail.
 	for _, r := range []string{"sandbox", "becs"} {

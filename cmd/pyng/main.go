@@ -35,7 +35,8 @@ import (
 var usage = `usage:
   pyng serve [flags]                                   run the server
   pyng migrate [-database-url URL]                     apply database migrations, print them as JSON
-` + adminUsage + `
+` + adminUsage + becsUsage + `
+
 Every command takes -database-url (env PYNG_DATABASE_URL); the admin commands also take the key
 ring (-encryption-key or -encryption-key-file, env PYNG_ENCRYPTION_KEY or PYNG_ENCRYPTION_KEY_FILE).
 The admin commands open an existing database only: "pyng serve" or "pyng migrate" creates one.
@@ -342,10 +343,7 @@ var adminCommands = map[string]adminCommand{
 		each: func(ctx context.Context, a adminEnv, f map[string]string, emit func(any) error) error {
 			return emitAll(a.service.Sites(ctx, f["org"]), siteJSON, emit)
 		}},
-	"site show": {synopsis: "--site SITEID", about: "show a site", flags: []string{"site"}, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
-		site, err := a.service.SiteByID(ctx, f["site"])
-		return siteJSON(site), err
-	}},
+	"site show":     {synopsis: "--site SITEID", about: "show a site, with its BECS details once set-rail has set them", flags: []string{"site"}, run: showSite},
 	"site set-rail": setRailCommand(),
 	"site update": {synopsis: "--site SITEID [--legal-name NAME] [--abn ABN] [--phone PHONE] [--email EMAIL] [--address ADDRESS] [--time-zone TZ]",
 		about: "set the site's debit user (the business that debits its customers, named in its Direct Debit Request service agreement) and time zone; a flag left out keeps its value",
@@ -544,17 +542,24 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	} else {
 		out, err = cmd.run(ctx, env, f)
 	}
-	if errs := billing.AsErrors(err); errs != nil {
-		msgs := make([]string, len(errs))
-		for i, be := range errs {
-			msgs[i] = fmt.Sprintf("--%s: %s", flagOf(be.Target), be.Message)
-		}
-		return usageError{strings.Join(msgs, "\n")}
-	}
-	if err != nil || cmd.each != nil {
+	if err := usageOf(err); err != nil || cmd.each != nil {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(out)
+}
+
+// usageOf is err as the admin commands report it: a refusal of the service, each of its errors
+// naming the flag at fault (exit 2).
+func usageOf(err error) error {
+	errs := billing.AsErrors(err)
+	if errs == nil {
+		return err
+	}
+	msgs := make([]string, len(errs))
+	for i, be := range errs {
+		msgs[i] = fmt.Sprintf("--%s: %s", flagOf(be.Target), be.Message)
+	}
+	return usageError{strings.Join(msgs, "\n")}
 }
 
 // isHelp reports whether arg asks for help: the word help, or a help flag.
