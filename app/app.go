@@ -207,6 +207,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		Help: "Failed attempts of background jobs, by kind; last=\"true\" when the job has no attempt left."}, []string{"kind", "last"})
 	metrics.MustRegister(jobFailures, newBECSBacklog(becsRail, clock, logger), newJobBacklog(db, logger))
 	cfg.Jobs.JobFailedFunc = func(kind string, last bool) { jobFailures.WithLabelValues(kind, strconv.FormatBool(last)).Inc() }
+	cfg.Jobs.JobKindsFunc = func(kinds []string) {
+		for _, kind := range kinds {
+			jobFailures.WithLabelValues(kind, "false")
+			jobFailures.WithLabelValues(kind, "true")
+		}
+	}
 	handler := NewHandler(httpapi.Config{
 		Service:        service,
 		Tokens:         tokens,

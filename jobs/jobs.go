@@ -149,6 +149,10 @@ type Config struct {
 	// JobFailedFunc, when set, is told of each failed attempt of a job, by its kind, and whether
 	// it was the last (the server counts them as a metric).
 	JobFailedFunc func(kind string, last bool)
+	// JobKindsFunc, when set, is told by NewConfig the kinds of job its workers work: the server
+	// counts each kind's failures from zero (a counter that first appears at 1 shows Prometheus no
+	// increase to alert on).
+	JobKindsFunc func(kinds []string)
 }
 
 // JobTimeout is a job's own timeout: half of RescueAfter, so that a job ends before another
@@ -166,21 +170,24 @@ var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2
 // components (the BECS rail's cut-off and delivery). A database makes a client of it
 // (storage.Database.NewJobClient); start it with Start(ctx) and stop it with Stop(ctx).
 func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks ...Task) *river.Config {
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &executeBatchWorker{service: service})
-	river.AddWorker(workers, &sweepWorker[ExpireOverdueRows]{sweep: service.ExpireOverdue, log: logger.Warn,
+	workers := &kindsOfWorkers{Workers: river.NewWorkers()}
+	addWorker(workers, &executeBatchWorker{service: service})
+	addWorker(workers, &sweepWorker[ExpireOverdueRows]{sweep: service.ExpireOverdue, log: logger.Warn,
 		message: "rows failed at their 24-hour deadline", unit: "rows"})
-	river.AddWorker(workers, &sweepWorker[PurgeBatches]{sweep: service.PurgeBatches, log: logger.Info,
+	addWorker(workers, &sweepWorker[PurgeBatches]{sweep: service.PurgeBatches, log: logger.Info,
 		message: "batches removed after their retention", unit: "batches"})
-	river.AddWorker(workers, &eraseBankDetailsWorker{service: service, logger: logger, retention: cfg.BankDetailsRetention})
+	addWorker(workers, &eraseBankDetailsWorker{service: service, logger: logger, retention: cfg.BankDetailsRetention})
 	webhooks := deliver.New(deliver.Options{AllowPrivate: cfg.AllowPrivateWebhooks, UserAgent: "Pyng-Webhooks/1"})
-	river.AddWorker(workers, newDeliverWebhooksWorker(service, webhooks, cfg.RetrySchedule, deliveryLease(cfg), cfg.WebhookWorkers))
-	river.AddWorker(workers, &sweepWorker[ExpireInvitations]{sweep: service.ExpireInvitations, log: logger.Info,
+	addWorker(workers, newDeliverWebhooksWorker(service, webhooks, cfg.RetrySchedule, deliveryLease(cfg), cfg.WebhookWorkers))
+	addWorker(workers, &sweepWorker[ExpireInvitations]{sweep: service.ExpireInvitations, log: logger.Info,
 		message: "invitations expired", unit: "links"})
-	river.AddWorker(workers, &sweepWorker[PurgeEvents]{sweep: service.PurgeEvents, log: logger.Info,
+	addWorker(workers, &sweepWorker[PurgeEvents]{sweep: service.PurgeEvents, log: logger.Info,
 		message: "events removed after their retention", unit: "events"})
-	river.AddWorker(workers, &sendEmailWorker{send: cfg.SendEmailFunc})
+	addWorker(workers, &sendEmailWorker{send: cfg.SendEmailFunc})
 	periodicTasks := addTasks(workers, tasks)
+	if cfg.JobKindsFunc != nil {
+		cfg.JobKindsFunc(workers.kinds)
+	}
 	sweep := river.PeriodicInterval(cfg.SweepInterval)
 	hourly := river.PeriodicInterval(max(cfg.SweepInterval, time.Hour))
 	return &river.Config{
@@ -189,7 +196,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 			billing.WebhookQueue: {MaxWorkers: cfg.WebhookWorkers},
 			billing.EmailQueue:   {MaxWorkers: cfg.EmailWorkers},
 		},
-		Workers:              workers,
+		Workers:              workers.Workers,
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, river.FetchCooldownDefault),
 		JobTimeout:           cfg.JobTimeout(),
@@ -209,6 +216,19 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 				&river.PeriodicJobOpts{ID: "purge_events", RunOnStart: true}),
 		}, periodicTasks...),
 	}
+}
+
+// kindsOfWorkers are River's workers, with the kinds of job they work.
+type kindsOfWorkers struct {
+	*river.Workers
+	kinds []string
+}
+
+// addWorker registers w for its kind of job.
+func addWorker[T river.JobArgs](ws *kindsOfWorkers, w river.Worker[T]) {
+	river.AddWorker(ws.Workers, w)
+	var args T
+	ws.kinds = append(ws.kinds, args.Kind())
 }
 
 // jobErrors logs each failed attempt of a job at WARN, and a job left with no attempt at ERROR:

@@ -186,3 +186,41 @@ func TestRiversRepeatedWarningsAreLoggedOnceAMinute(t *testing.T) {
 		t.Errorf("another message was left out:\n%s", out.String())
 	}
 }
+
+// A WARN or ERROR of River's whose error is a canceled context (the server stopping: River's
+// maintenance services log "Error starting transaction" so) is logged at INFO, or not at all below
+// INFO; any other error keeps its level.
+func TestACanceledContextIsNoError(t *testing.T) {
+	tests := []struct {
+		name      string
+		level     slog.Level // of the log
+		attr      slog.Attr
+		wantLevel string // "" for not logged
+	}{
+		{"River's text", slog.LevelDebug, slog.String("error", "context canceled"), "INFO"},
+		{"wrapped text", slog.LevelDebug, slog.String("error", "begin: context canceled"), "INFO"},
+		{"an error value", slog.LevelDebug, slog.Any("err", fmt.Errorf("look: %w", context.Canceled)), "INFO"},
+		{"below the log's level", slog.LevelWarn, slog.String("error", "context canceled"), ""},
+		{"a deadline is a fault", slog.LevelDebug, slog.String("error", "context deadline exceeded"), "ERROR"},
+		{"another error", slog.LevelDebug, slog.String("error", "connection refused"), "ERROR"},
+		{"canceled, but not the error", slog.LevelDebug, slog.String("job", "context canceled"), "ERROR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			h := jobs.QuietRepeats(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: tt.level}))
+			r := slog.NewRecord(time.Now(), slog.LevelError, "maintenance.PeriodicJobEnqueuer: Error starting transaction", 0)
+			r.AddAttrs(tt.attr)
+			if err := h.Handle(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if _, rest, ok := strings.Cut(out.String(), "level="); ok {
+				got, _, _ = strings.Cut(rest, " ")
+			}
+			if got != tt.wantLevel {
+				t.Errorf("logged at %q, want %q: %q", got, tt.wantLevel, out.String())
+			}
+		})
+	}
+}

@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,7 +16,8 @@ const repeatEvery = time.Minute
 // quietRepeats is the log handler of what repeats at every poll (River's, and the look for due
 // deliveries'): a WARN or ERROR message logged less than repeatEvery ago is counted, not logged
 // again, and the next time it is logged it says how many times it was left out (repeated).
-// Messages below WARN pass as they are.
+// Messages below WARN pass as they are, and so does a WARN or ERROR whose error is a canceled
+// context, at INFO: the process stopping, which an alert on ERROR lines must not take for a fault.
 type quietRepeats struct {
 	slog.Handler
 	state *repeats
@@ -31,6 +34,12 @@ func newQuietRepeats(h slog.Handler) quietRepeats {
 }
 
 func (q quietRepeats) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn && stopping(r) {
+		if !q.Handler.Enabled(ctx, slog.LevelInfo) {
+			return nil
+		}
+		r.Level = slog.LevelInfo
+	}
 	if r.Level < slog.LevelWarn {
 		return q.Handler.Handle(ctx, r)
 	}
@@ -58,4 +67,23 @@ func (q quietRepeats) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (q quietRepeats) WithGroup(name string) slog.Handler {
 	return quietRepeats{Handler: q.Handler.WithGroup(name), state: q.state}
+}
+
+// stopping reports whether the record's error is a canceled context (River logs its errors'
+// text, under "error").
+func stopping(r slog.Record) bool {
+	canceled := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "error" && a.Key != "err" {
+			return true
+		}
+		switch v := a.Value.Any().(type) {
+		case error:
+			canceled = errors.Is(v, context.Canceled)
+		case string:
+			canceled = strings.HasSuffix(v, context.Canceled.Error())
+		}
+		return !canceled
+	})
+	return canceled
 }

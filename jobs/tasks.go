@@ -51,7 +51,7 @@ type schedule func(time.Time) time.Time
 func (s schedule) Next(t time.Time) time.Time { return s(t) }
 
 // addTasks registers the worker of the tasks and their periodic jobs.
-func addTasks(workers *river.Workers, tasks []Task) []*river.PeriodicJob {
+func addTasks(workers *kindsOfWorkers, tasks []Task) []*river.PeriodicJob {
 	byName := map[string]Task{}
 	var periodic []*river.PeriodicJob
 	for _, t := range tasks {
@@ -61,6 +61,6 @@ func addTasks(workers *river.Workers, tasks []Task) []*river.PeriodicJob {
 			func() (river.JobArgs, *river.InsertOpts) { return args, &river.InsertOpts{MaxAttempts: 3} },
 			&river.PeriodicJobOpts{ID: "task_" + t.Name}))
 	}
-	river.AddWorker(workers, &runTaskWorker{tasks: byName})
+	addWorker(workers, &runTaskWorker{tasks: byName})
 	return periodic
 }
