@@ -53,7 +53,7 @@ func TestAWaitThatFailsAfterTheBatchWasAcceptedSaysSo(t *testing.T) {
 	if !strings.Contains(stderr.String(), "batch B-1 was accepted") || !strings.Contains(stderr.String(), "batches show B-1") {
 		t.Errorf("the batch was accepted, but the command's output does not say so: a partner cannot tell the submission from the failed wait")
 	}
-	if strings.Contains(stderr.String(), "1/1") {
-		t.Errorf("the progress shows every row settled (1/1) although no read of the batch succeeded")
+	if strings.Contains(stderr.String(), "rows settled") {
+		t.Errorf("the progress shows rows settled although no read of the batch succeeded")
 	}
 }

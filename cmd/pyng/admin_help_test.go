@@ -81,6 +81,38 @@ func TestBECSCommandHelpShowsItsFlags(t *testing.T) {
 	}
 }
 
+// A BECS command's one argument may come before its flags, among them or after them; "--" ends
+// the flags, for an argument that starts with a dash.
+func TestBECSCommandsTakeTheirArgumentAnywhere(t *testing.T) {
+	db := "-database-url=" + dbtest.URL(t, "sqlite")
+	key := "-encryption-key=" + dbtest.KeyRing
+	newSiteByCommand(t, db) // the database exists
+	for _, args := range [][]string{
+		{"file_nope", db, key},
+		{db, "file_nope", key},
+		{db, key, "file_nope"},
+		{db, key, "--", "file_nope"},
+	} {
+		code, out, errOut := runPyng(t, append([]string{"admin", "becs", "files", "get"}, args...)...)
+		if code != 2 || out != "" || !strings.Contains(errOut, `no BECS file "file_nope"`) {
+			t.Errorf("files get %v: exit %d, %q, %q; want the file looked for, and not found", args, code, out, errOut)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{db, key}, "needs a file id"},
+		{[]string{"file_a", "file_b", db, key}, `unexpected argument "file_b"`},
+		{[]string{"file_a", db, key, "file_b"}, `unexpected argument "file_b"`},
+		{[]string{db, key, "--site=site_x", "file_a"}, "--site is for files list only"},
+	} {
+		if code, _, errOut := runPyng(t, append([]string{"admin", "becs", "files", "get"}, tc.args...)...); code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("files get %v: exit %d, %q; want exit 2 saying %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
 // "becs files list" of a site that does not exist is a mistake (exit 2, naming --site), not a
 // site without files (exit 0, nothing printed).
 func TestBECSFilesListOfNoSite(t *testing.T) {
@@ -98,8 +130,10 @@ func TestBECSFilesListOfNoSite(t *testing.T) {
 
 // Asking the becs commands for help is not a usage mistake.
 func TestBECSHelpExitsZero(t *testing.T) {
-	for _, args := range [][]string{{"admin", "becs", "-h"}, {"admin", "becs", "files", "-h"}, {"admin", "becs", "files", "get", "-h"},
-		{"admin", "becs", "files", "lodged", "--help"}, {"admin", "becs", "returns", "import", "-h"}} {
+	for _, args := range [][]string{{"admin", "becs", "-h"}, {"admin", "becs", "help"}, {"admin", "becs", "files", "-h"},
+		{"admin", "becs", "files", "help"}, {"admin", "becs", "files", "get", "-h"}, {"admin", "becs", "files", "lodged", "--help"},
+		{"admin", "becs", "returns", "import", "-h"}, {"admin", "becs", "files", "get", "-database-url=sqlite:x.db", "-h"},
+		{"admin", "becs", "files", "get", "file_x", "-h"}, {"admin", "becs", "returns", "import", "-", "--help"}} {
 		if code, _, errOut := runPyng(t, args...); code != 0 {
 			t.Errorf("pyng %v: exit %d, %q; want the becs usage and exit 0", args, code, errOut)
 		}

@@ -21,31 +21,25 @@ import (
 )
 
 // becsOrder is the order of the becs commands in the usage; becsCommands says what follows each
-// one's name and what it does.
+// one's name, what it does, and what its one argument is, if it takes one.
 var becsOrder = []string{"files list", "files get", "files lodged", "returns import", "returns unmatched"}
 
-var becsCommands = map[string]struct{ synopsis, about string }{
-	"files list":        {"--site SITEID", "one JSON line a file"},
-	"files get":         {"FILEID", "the file's exact bytes (customers' bank details, in plaintext)"},
-	"files lodged":      {"FILEID", "record that the file was lodged with the bank"},
-	"returns import":    {"FILE", "import the bank's returns file (- for stdin)"},
-	"returns unmatched": {"", "one JSON line an item kept that matched no row"},
+var becsCommands = map[string]struct{ synopsis, about, arg string }{
+	"files list":        {"--site SITEID", "one JSON line a file", ""},
+	"files get":         {"FILEID", "the file's exact bytes (customers' bank details, in plaintext)", "a file id"},
+	"files lodged":      {"FILEID", "record that the file was lodged with the bank", "a file id"},
+	"returns import":    {"FILE", "import the bank's returns file (- for stdin)", "the returns file's path"},
+	"returns unmatched": {"", "one JSON line an item kept that matched no row", ""},
 }
 
 // becsUsage is the usage of the BECS rail's commands, set-rail's with them.
-var becsUsage = func() string {
-	var b strings.Builder
-	b.WriteString(`BECS rail:
+var becsUsage = `BECS rail:
   pyng admin site set-rail --site SITEID --rail becs --user-id 123456 --user-name NAME --bank CBA
       --description DESC --trace-bsb 062-000 --trace-account ACCOUNT --remitter NAME [--self-balancing]
   pyng admin site set-rail --site SITEID --rail sandbox
-`)
-	for _, name := range becsOrder {
-		c := becsCommands[name]
-		fmt.Fprintf(&b, "  %-50s %s\n", strings.TrimSpace("pyng admin becs "+name+" "+c.synopsis), c.about)
-	}
-	return strings.TrimRight(b.String(), "\n")
-}()
+` + usageLines("pyng admin becs ", becsOrder, func(name string) (string, string) {
+	return becsCommands[name].synopsis, becsCommands[name].about
+})
 
 // The debit user's flags of "site set-rail", each the field of aba.DebitUser it sets.
 var debitUserFlags = []string{"user-id", "user-name", "bank", "description", "trace-bsb", "trace-account", "remitter"}
@@ -195,7 +189,7 @@ func isSiteFlag(arg string) bool {
 
 // becsAdmin runs "pyng admin becs NOUN VERB [ID] [flags]".
 func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && isHelpFlag(args[0]) || len(args) > 1 && isHelpFlag(args[1]) {
+	if len(args) > 0 && isHelp(args[0]) || len(args) > 1 && isHelp(args[1]) {
 		return help{becsUsage}
 	}
 	if len(args) < 2 {
@@ -207,17 +201,6 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return usageError{fmt.Sprintf("unknown admin command \"becs %s\"", name)}
 	}
 	args = args[2:]
-	var id string
-	if cmd.synopsis != "" && !strings.HasPrefix(cmd.synopsis, "-") && !(len(args) > 0 && isHelpFlag(args[0])) {
-		if len(args) == 0 || (strings.HasPrefix(args[0], "-") && args[0] != "-") {
-			what := "a file id"
-			if name == "returns import" {
-				what = "the returns file's path"
-			}
-			return usageError{fmt.Sprintf("admin becs %s needs %s", name, what)}
-		}
-		id, args = args[0], args[1:]
-	}
 	fs := flag.NewFlagSet("admin becs "+name, flag.ContinueOnError)
 	values := app.RegisterFlags(fs, append(append([]string{}, app.DatabaseSettings...), app.KeySettings...)...)
 	var site *string
@@ -226,13 +209,21 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	} else if slices.ContainsFunc(args, isSiteFlag) {
 		return usageError{fmt.Sprintf("--site is for files list only: admin becs %s names its file, whatever its site", name)}
 	}
-	if err := parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return help{fmt.Sprintf("usage: %s\n%s.\n%s", strings.TrimSpace("pyng admin becs "+name+" "+cmd.synopsis), cmd.about, flagDefaults(fs))}
-		}
-		return err
+	var id string
+	var err error
+	if cmd.arg != "" {
+		id, err = parseWithArg(fs, args)
+	} else {
+		err = parse(fs, args)
 	}
-	if site != nil && *site == "" {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return commandHelp("pyng admin becs "+name, cmd.synopsis, cmd.about, fs)
+	case err != nil:
+		return err
+	case cmd.arg != "" && id == "":
+		return usageError{fmt.Sprintf("admin becs %s needs %s", name, cmd.arg)}
+	case site != nil && *site == "":
 		return usageError{"--site is required"}
 	}
 	db, cfg, err := openDatabase(ctx, values, true, true)
@@ -247,9 +238,11 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if strings.HasPrefix(name, "returns ") {
 		return becsReturns(ctx, name, id, r, db, cfg, stdin, stdout, stderr)
 	}
-	service, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
-	if err != nil {
-		return err
+	var service *billing.Service // for files list's site and the rows of a file lodged
+	if name != "files get" {
+		if service, err = app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox); err != nil {
+			return err
+		}
 	}
 	if site != nil { // a site of no files, or no site: the second is a mistake
 		if _, err := service.SiteByID(ctx, *site); err != nil {

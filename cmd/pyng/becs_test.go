@@ -308,46 +308,41 @@ func TestSetRailPrintsTheDebitUserAsStored(t *testing.T) {
 	args := []string{"admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs", "--user-id", "012345",
 		"--user-name", "Acme Pty Ltd", "--bank", "WBC", "--description", "DEBITS", "--trace-bsb", "062000",
 		"--trace-account", "12-3456", "--remitter", "ACME"}
-	code, out, errOut := runPyng(t, args...)
-	var got struct {
+	// siteAfter is what a command printed of the site, each decoded afresh.
+	type siteAfter struct {
 		SiteID, Rail string
 		BECS         map[string]any
 	}
-	decodeOne(t, code, out, errOut, &got)
+	run := func(args ...string) (got siteAfter) {
+		t.Helper()
+		code, out, errOut := runPyng(t, args...)
+		decodeOne(t, code, out, errOut, &got)
+		return got
+	}
 	want := map[string]any{"userId": "012345", "userName": "Acme Pty Ltd", "bank": "WBC", "description": "DEBITS",
 		"traceBsb": "062-000", "traceAccount": "12-3456", "remitter": "ACME", "selfBalancing": false}
-	checkBECS := func(command string) {
+	check := func(command string, got siteAfter, rail string) {
 		t.Helper()
+		if got.Rail != rail || got.SiteID != site.SiteID {
+			t.Errorf("%s = %+v, want site %s on the %s rail", command, got, site.SiteID, rail)
+		}
 		for k, v := range want {
 			if got.BECS[k] != v {
 				t.Errorf("%s: becs.%s = %v, want %v", command, k, got.BECS[k], v)
 			}
 		}
 	}
-	checkBECS("set-rail")
-	if got.Rail != "becs" || got.SiteID != site.SiteID {
-		t.Errorf("set-rail = %+v", got)
-	}
+	check("set-rail", run(args...), "becs")
 	// site show reads them back, on the rail and off it.
-	got.BECS = nil
-	code, out, errOut = runPyng(t, "admin", "site", "show", db, "--site", site.SiteID)
-	decodeOne(t, code, out, errOut, &got)
-	checkBECS("site show")
-	// Back to the sandbox: the JSON says so.
-	code, out, errOut = runPyng(t, "admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "sandbox")
-	decodeOne(t, code, out, errOut, &got)
-	if got.Rail != "sandbox" {
+	show := []string{"admin", "site", "show", db, "--site", site.SiteID}
+	check("site show", run(show...), "becs")
+	if got := run("admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "sandbox"); got.Rail != "sandbox" || got.BECS != nil {
 		t.Errorf("set-rail sandbox = %+v", got)
 	}
-	got.BECS = nil
-	code, out, errOut = runPyng(t, "admin", "site", "show", db, "--site", site.SiteID)
-	decodeOne(t, code, out, errOut, &got)
-	checkBECS("site show, the site back on the sandbox")
+	check("site show, the site back on the sandbox", run(show...), "sandbox")
 	// A site never put on the BECS rail has no BECS details.
-	code, out, errOut = runPyng(t, "admin", "site", "show", db, "--site", newSiteByCommand(t, db).SiteID)
-	got.BECS = nil
-	decodeOne(t, code, out, errOut, &got)
-	if got.BECS != nil || got.Rail != "sandbox" {
+	other := newSiteByCommand(t, db).SiteID
+	if got := run("admin", "site", "show", db, "--site", other); got.SiteID != other || got.Rail != "sandbox" || got.BECS != nil {
 		t.Errorf("site show of a site never on the BECS rail = %+v", got)
 	}
 	// A site that does not exist is a usage error, on either rail.

@@ -52,19 +52,9 @@ var adminOrder = []string{
 }
 
 // adminUsage is one line per admin command: its flags and what it does.
-var adminUsage = func() string {
-	lines := make([]string, len(adminOrder))
-	width := 0
-	for i, name := range adminOrder {
-		lines[i] = "pyng admin " + name + " " + adminCommands[name].synopsis
-		width = max(width, len(lines[i]))
-	}
-	var b strings.Builder
-	for i, name := range adminOrder {
-		fmt.Fprintf(&b, "  %-*s  %s\n", width, lines[i], adminCommands[name].about)
-	}
-	return b.String()
-}()
+var adminUsage = usageLines("pyng admin ", adminOrder, func(name string) (string, string) {
+	return adminCommands[name].synopsis, adminCommands[name].about
+})
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -143,6 +133,52 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	return nil
+}
+
+// parseWithArg parses a command's flags and its one argument, which may come before the flags,
+// among them or after them ("--" ends the flags, for an argument that starts with a dash; "-"
+// is an argument, standard input). It returns "" when no argument was given.
+func parseWithArg(fs *flag.FlagSet, args []string) (string, error) {
+	fs.SetOutput(io.Discard)
+	var arg string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return "", err
+			}
+			return "", usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			return arg, nil
+		}
+		if arg != "" {
+			return "", usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+		}
+		arg, args = fs.Arg(0), fs.Args()[1:]
+	}
+}
+
+// commandHelp is the answer to "pyng admin ... NAME -h": the command, what it does and its flags.
+func commandHelp(command, synopsis, about string, fs *flag.FlagSet) help {
+	return help{fmt.Sprintf("usage: %s\n%s.\n%s", strings.TrimSpace(command+" "+synopsis), about, flagDefaults(fs))}
+}
+
+// usageLines is one line per command, in order: "pyng admin NAME SYNOPSIS", padded, and what it
+// does.
+func usageLines(prefix string, order []string, line func(name string) (synopsis, about string)) string {
+	lines := make([]string, len(order))
+	abouts := make([]string, len(order))
+	width := 0
+	for i, name := range order {
+		synopsis, about := line(name)
+		lines[i], abouts[i] = strings.TrimSpace(prefix+name+" "+synopsis), about
+		width = max(width, len(lines[i]))
+	}
+	var b strings.Builder
+	for i := range order {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, lines[i], abouts[i])
+	}
+	return b.String()
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -493,15 +529,17 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, f := range cmd.bools {
 		flags[f] = fs.Bool(f, false, flagUsage[f])
 	}
-	args = args[2:]
 	var arg string
-	if cmd.arg != "" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		arg, args = args[0], args[1:]
+	var err error
+	if cmd.arg != "" {
+		arg, err = parseWithArg(fs, args[2:])
+	} else {
+		err = parse(fs, args[2:])
 	}
-	if err := parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return help{fmt.Sprintf("usage: pyng admin %s %s\n%s.\n%s", name, cmd.synopsis, cmd.about, flagDefaults(fs))}
-		}
+	if errors.Is(err, flag.ErrHelp) {
+		return commandHelp("pyng admin "+name, cmd.synopsis, cmd.about, fs)
+	}
+	if err != nil {
 		return err
 	}
 	f := map[string]string{}
@@ -536,7 +574,6 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 		env = adminEnv{service: service, db: db}
 	}
 	var out any
-	var err error
 	if cmd.each != nil {
 		err = cmd.each(ctx, env, f, json.NewEncoder(stdout).Encode)
 	} else {
