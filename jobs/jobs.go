@@ -14,6 +14,7 @@ package jobs
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -170,7 +171,7 @@ var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2
 // components (the BECS rail's cut-off and delivery). A database makes a client of it
 // (storage.Database.NewJobClient); start it with Start(ctx) and stop it with Stop(ctx).
 func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks ...Task) *river.Config {
-	workers := &kindsOfWorkers{Workers: river.NewWorkers()}
+	workers := &kindsOfWorkers{workers: river.NewWorkers()}
 	addWorker(workers, &executeBatchWorker{service: service})
 	addWorker(workers, &sweepWorker[ExpireOverdueRows]{sweep: service.ExpireOverdue, log: logger.Warn,
 		message: "rows failed at their 24-hour deadline", unit: "rows"})
@@ -186,7 +187,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 	addWorker(workers, &sendEmailWorker{send: cfg.SendEmailFunc})
 	periodicTasks := addTasks(workers, tasks)
 	if cfg.JobKindsFunc != nil {
-		cfg.JobKindsFunc(workers.kinds)
+		cfg.JobKindsFunc(slices.Clone(workers.kinds))
 	}
 	sweep := river.PeriodicInterval(cfg.SweepInterval)
 	hourly := river.PeriodicInterval(max(cfg.SweepInterval, time.Hour))
@@ -196,7 +197,7 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 			billing.WebhookQueue: {MaxWorkers: cfg.WebhookWorkers},
 			billing.EmailQueue:   {MaxWorkers: cfg.EmailWorkers},
 		},
-		Workers:              workers.Workers,
+		Workers:              workers.workers,
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, river.FetchCooldownDefault),
 		JobTimeout:           cfg.JobTimeout(),
@@ -218,15 +219,15 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 	}
 }
 
-// kindsOfWorkers are River's workers, with the kinds of job they work.
+// kindsOfWorkers are River's workers, with the kinds of job they work (addWorker adds to both).
 type kindsOfWorkers struct {
-	*river.Workers
-	kinds []string
+	workers *river.Workers
+	kinds   []string
 }
 
 // addWorker registers w for its kind of job.
 func addWorker[T river.JobArgs](ws *kindsOfWorkers, w river.Worker[T]) {
-	river.AddWorker(ws.Workers, w)
+	river.AddWorker(ws.workers, w)
 	var args T
 	ws.kinds = append(ws.kinds, args.Kind())
 }

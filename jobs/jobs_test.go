@@ -191,26 +191,33 @@ func TestRiversRepeatedWarningsAreLoggedOnceAMinute(t *testing.T) {
 // maintenance services log "Error starting transaction" so) is logged at INFO, or not at all below
 // INFO; any other error keeps its level.
 func TestACanceledContextIsNoError(t *testing.T) {
+	canceled := slog.String("error", "context canceled")
 	tests := []struct {
 		name      string
 		level     slog.Level // of the log
-		attr      slog.Attr
+		attrs     []slog.Attr
 		wantLevel string // "" for not logged
 	}{
-		{"River's text", slog.LevelDebug, slog.String("error", "context canceled"), "INFO"},
-		{"wrapped text", slog.LevelDebug, slog.String("error", "begin: context canceled"), "INFO"},
-		{"an error value", slog.LevelDebug, slog.Any("err", fmt.Errorf("look: %w", context.Canceled)), "INFO"},
-		{"below the log's level", slog.LevelWarn, slog.String("error", "context canceled"), ""},
-		{"a deadline is a fault", slog.LevelDebug, slog.String("error", "context deadline exceeded"), "ERROR"},
-		{"another error", slog.LevelDebug, slog.String("error", "connection refused"), "ERROR"},
-		{"canceled, but not the error", slog.LevelDebug, slog.String("job", "context canceled"), "ERROR"},
+		{"River's text", slog.LevelDebug, []slog.Attr{canceled}, "INFO"},
+		{"wrapped text", slog.LevelDebug, []slog.Attr{slog.String("error", "begin: context canceled")}, "INFO"},
+		{"an error value", slog.LevelDebug, []slog.Attr{slog.Any("err", fmt.Errorf("look: %w", context.Canceled))}, "INFO"},
+		{"a LogValuer", slog.LevelDebug, []slog.Attr{slog.Any("error", canceledValuer{})}, "INFO"},
+		{"with other attributes", slog.LevelDebug, []slog.Attr{slog.String("queue", "default"), canceled}, "INFO"},
+		{"below the log's level", slog.LevelWarn, []slog.Attr{canceled}, ""},
+		{"a deadline is a fault", slog.LevelDebug, []slog.Attr{slog.String("error", "context deadline exceeded")}, "ERROR"},
+		{"another error", slog.LevelDebug, []slog.Attr{slog.String("error", "connection refused")}, "ERROR"},
+		{"another error value", slog.LevelDebug, []slog.Attr{slog.Any("err", errors.New("connection refused")), canceled}, "ERROR"},
+		{"canceled, but not the error", slog.LevelDebug, []slog.Attr{slog.String("job", "context canceled")}, "ERROR"},
+		{"of a job", slog.LevelDebug, []slog.Attr{canceled, slog.Int64("job_id", 7)}, "ERROR"},
+		{"and another error", slog.LevelDebug, []slog.Attr{canceled, slog.String("err", "connection refused")}, "ERROR"},
+		{"another error first", slog.LevelDebug, []slog.Attr{slog.String("err", "connection refused"), canceled}, "ERROR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
 			h := jobs.QuietRepeats(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: tt.level}))
 			r := slog.NewRecord(time.Now(), slog.LevelError, "maintenance.PeriodicJobEnqueuer: Error starting transaction", 0)
-			r.AddAttrs(tt.attr)
+			r.AddAttrs(tt.attrs...)
 			if err := h.Handle(context.Background(), r); err != nil {
 				t.Fatal(err)
 			}
@@ -223,4 +230,11 @@ func TestACanceledContextIsNoError(t *testing.T) {
 			}
 		})
 	}
+}
+
+// canceledValuer logs as a canceled context.
+type canceledValuer struct{}
+
+func (canceledValuer) LogValue() slog.Value {
+	return slog.AnyValue(fmt.Errorf("stop: %w", context.Canceled))
 }

@@ -69,21 +69,28 @@ func (q quietRepeats) WithGroup(name string) slog.Handler {
 	return quietRepeats{Handler: q.Handler.WithGroup(name), state: q.state}
 }
 
-// stopping reports whether the record's error is a canceled context (River logs its errors'
-// text, under "error").
+// stopping reports whether the record's errors (River logs an error's text, under "error" or
+// "err") are all a canceled context, and the record names no job: a line about a job (job_id)
+// says what became of it, which the stop does not excuse (River's "Failed to make soft-stopped job
+// available" carries the job's cancellation as its error, and leaves the job running until
+// rescued).
 func stopping(r slog.Record) bool {
-	canceled := false
+	canceled, other := false, false
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key != "error" && a.Key != "err" {
-			return true
+		switch a.Key {
+		case "job_id":
+			other = true
+		case "error", "err":
+			is := false
+			switch v := a.Value.Resolve().Any().(type) {
+			case error:
+				is = errors.Is(v, context.Canceled)
+			case string:
+				is = strings.HasSuffix(v, context.Canceled.Error())
+			}
+			canceled, other = canceled || is, other || !is
 		}
-		switch v := a.Value.Any().(type) {
-		case error:
-			canceled = errors.Is(v, context.Canceled)
-		case string:
-			canceled = strings.HasSuffix(v, context.Canceled.Error())
-		}
-		return !canceled
+		return !other
 	})
-	return canceled
+	return canceled && !other
 }
