@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Code identifies an error on the wire. Every code is a URN under codePrefix.
@@ -186,4 +187,20 @@ func unknownOrganisation() *Error {
 
 func unknownClient() *Error {
 	return Errorf(CodeInvalidField, "clientId", "No client with this id exists.")
+}
+
+// MaxQuoted bounds how much of a name or value sent by a client an error quotes: a longer one is
+// cut, and ends with an ellipsis, so that a long input cannot make a long answer.
+const MaxQuoted = 64
+
+// Quoted is s as an error quotes it: cut, at a character, when longer than MaxQuoted bytes.
+func Quoted(s string) string {
+	if len(s) <= MaxQuoted {
+		return s
+	}
+	cut := MaxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

@@ -104,9 +104,11 @@ func checkEventTypes(types []EventType) ([]EventType, error) {
 	for _, t := range out {
 		switch {
 		case t == AllEventTypes && len(out) == 1:
+		case t == AllEventTypes:
+			return nil, Errorf(CodeInvalidField, "eventTypes", "eventTypes must hold \"*\" alone or the types to send: \"*\" (every type) stands alone.")
 		case t == EventWebhookTest || !t.Valid():
 			return nil, Errorf(CodeInvalidField, "eventTypes", fmt.Sprintf(
-				"eventTypes must hold \"*\" alone (every type) or types among %s; %q is not one.", subscribableList(), t))
+				"eventTypes must hold \"*\" alone (every type) or types among %s; %q is not one.", subscribableList(), Quoted(string(t))))
 		}
 	}
 	return out, nil

@@ -169,7 +169,7 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, err
 	// The first repeated parameter by name, so that the same request always gets the same answer.
 	for _, name := range slices.Sorted(maps.Keys(form)) {
 		if len(form[name]) > 1 {
-			return tokenRequest{}, invalidRequest("The parameter " + quoted(name) + " is repeated.")
+			return tokenRequest{}, invalidRequest("The parameter " + billing.Quoted(name) + " is repeated.")
 		}
 	}
 	switch grant := form.Get("grant_type"); grant {
@@ -205,11 +205,11 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, err
 const maxListedScopes = 5
 
 // unknownScopes says which scopes of a request are unknown: the first few, each quoted at most
-// maxQuotedName bytes long, and how many more.
+// billing.MaxQuoted bytes long, and how many more.
 func unknownScopes(unknown []string) string {
 	listed := make([]string, min(len(unknown), maxListedScopes))
 	for i := range listed {
-		listed[i] = quoted(unknown[i])
+		listed[i] = billing.Quoted(unknown[i])
 	}
 	more := ""
 	if n := len(unknown) - len(listed); n > 0 {

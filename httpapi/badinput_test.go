@@ -205,12 +205,17 @@ func TestWebhookEndpointBodiesOfTheWrongKindOrTypes(t *testing.T) {
 			{"update with a string for eventTypes", "PATCH", "", `{"eventTypes":"customer.linked"}`, 400, invalid, "eventTypes"},
 			{"update with a number for an event type", "PATCH", "", `{"eventTypes":["customer.linked",7]}`, 400, invalid, "eventTypes[1]"},
 			{"update with an unknown member beside a valid one", "PATCH", "", `{"state":"disabled","colour":"red"}`, 400, "request:unknown-field", "colour"},
+			// A deletion takes no member: one sent expecting it checked is refused, and nothing
+			// is deleted.
+			{"deletion with a member", "DELETE", "", `{"x":1}`, 400, "request:unknown-field", "x"},
+			{"deletion with malformed JSON", "DELETE", "", `{"x":`, 400, malformed, ""},
+			{"deletion of a body as text/plain", "DELETE", "text/plain", `{}`, 415, "request:unsupported-media-type", "Content-Type"},
 		}
 		before := a.state(t)
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				p := "/webhook-endpoints"
-				if tc.method == "PATCH" {
+				if tc.method != "POST" {
 					p = path
 				}
 				r := a.do(t, tc.method, p, tc.body, "Content-Type", orJSON(tc.contentType))

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	json "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -443,25 +442,9 @@ func invalidMember(target, message string) *billing.Error {
 	return billing.Errorf(billing.CodeBatchInvalidField, target, message)
 }
 
-// maxQuotedName bounds how much of a name sent by the client an answer quotes: a longer name is
-// cut, and ends with an ellipsis, so that long names cannot make a long answer.
-const maxQuotedName = 64
-
-// quoted is name as an answer quotes it: cut, at a character, when longer than maxQuotedName.
-func quoted(name string) string {
-	if len(name) <= maxQuotedName {
-		return name
-	}
-	cut := maxQuotedName
-	for cut > 0 && !utf8.RuneStart(name[cut]) {
-		cut--
-	}
-	return name[:cut] + "…"
-}
-
 // unknownMember is the problem of a member the request does not take, named under prefix.
 func unknownMember(prefix, name string) *billing.Error {
-	target := prefix + quoted(name)
+	target := prefix + billing.Quoted(name)
 	return billing.Errorf(billing.CodeUnknownField, target, target+" is not a field of this request.")
 }
 

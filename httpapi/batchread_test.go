@@ -75,7 +75,7 @@ func decodedBatchBody(data []byte) (body jsontext.Value, unrepeated, ok bool) {
 
 // Bounds of what a problem of a batch may quote.
 const (
-	maxProblemTarget  = len("rows[1000].") + maxQuotedName + len("…")
+	maxProblemTarget  = len("rows[1000].") + billing.MaxQuoted + len("…")
 	maxProblemMessage = 320
 )
 
@@ -144,7 +144,7 @@ func FuzzReadBatchRequest(f *testing.F) {
 // quotesLongName reports whether a problem names a member whose name is long enough to be cut.
 func quotesLongName(errs billing.Errors) bool {
 	for _, e := range errs {
-		if e.Code == billing.CodeUnknownField && len(e.Target) > maxQuotedName {
+		if e.Code == billing.CodeUnknownField && len(e.Target) > billing.MaxQuoted {
 			return true
 		}
 	}

@@ -120,13 +120,13 @@ func fieldPath(p jsontext.Pointer) string {
 	var b strings.Builder
 	for token := range p.Tokens() {
 		if _, err := strconv.Atoi(token); err == nil {
-			b.WriteString("[" + quoted(token) + "]")
+			b.WriteString("[" + billing.Quoted(token) + "]")
 			continue
 		}
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(quoted(token))
+		b.WriteString(billing.Quoted(token))
 	}
 	return b.String()
 }

@@ -135,8 +135,13 @@ func (a *server) updateWebhookEndpoint(w http.ResponseWriter, r *http.Request) (
 }
 
 // deleteWebhookEndpoint is DELETE .../webhook-endpoints/{endpointId}: it answers with the endpoint
-// as it was.
+// as it was. Its body is read as the other writes without members read theirs: a client that
+// sent members expecting them checked is refused, not answered with a deletion.
 func (a *server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) (atSite, error) {
+	var empty struct{}
+	if err := decodeJSON(w, r, &empty, bodyOptional); err != nil {
+		return nil, err
+	}
 	return func(site billing.Site) (result, error) {
 		id := r.PathValue("endpointId")
 		e, err := a.cfg.Service.WebhookEndpoint(r.Context(), site, id)

@@ -377,6 +377,9 @@ func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
 		{"private outside the sandbox", "POST", `{"url": "https://10.1.2.3/x"}`, false, 400, invalidURL, "url"},
 		{"link-local outside the sandbox", "POST", `{"url": "https://[fe80::1]/x"}`, false, 400, invalidURL, "url"},
 		{"metadata address outside the sandbox", "POST", `{"url": "https://169.254.169.254/latest"}`, false, 400, invalidURL, "url"},
+		// No developer's receiver is at a link-local address; the cloud's metadata service is.
+		{"metadata address in the sandbox", "POST", `{"url": "http://169.254.169.254/latest"}`, true, 400, invalidURL, "url"},
+		{"link-local in the sandbox", "POST", `{"url": "http://[fe80::1]:8080/x"}`, true, 400, invalidURL, "url"},
 		{"unknown event type", "POST", `{"url": "https://example.com/x", "eventTypes": ["customer.exploded"]}`, true, 400, invalidField, "eventTypes"},
 		{"star among others", "POST", `{"url": "https://example.com/x", "eventTypes": ["*", "batch.completed"]}`, true, 400, invalidField, "eventTypes"},
 		{"the test type", "POST", `{"url": "https://example.com/x", "eventTypes": ["webhook.test"]}`, true, 400, invalidField, "eventTypes"},
@@ -417,11 +420,25 @@ func TestWebhookEndpointsRefuseBadInput(t *testing.T) {
 			})
 		}
 	}
-	// The sandbox takes the http and loopback URLs a partner's receiver on its own machine has.
+	// The sandbox takes the http, loopback and private URLs of a partner's receivers on its own
+	// machine and network.
 	s := apptest.Start(t, "sqlite")
 	p := newPartner(t, s)
 	p.createEndpoint(t, map[string]any{"url": "http://127.0.0.1:9999/hooks"})
 	p.createEndpoint(t, map[string]any{"url": "http://localhost:9999/hooks", "eventTypes": []string{"*"}})
+	p.createEndpoint(t, map[string]any{"url": "http://192.168.1.20:9999/hooks"})
+
+	// What an error quotes of a refused type is cut: a long input makes no long answer.
+	long := strings.Repeat("x", 60000)
+	r := p.do(t, "POST", "/webhook-endpoints", `{"url": "https://example.com/x", "eventTypes": ["`+long+`"]}`)
+	if e := wantError(t, r, 400, invalidField, "eventTypes"); strings.Contains(e.DisplayMessage, long[:100]) || !strings.Contains(e.DisplayMessage, "…") || len(r.Body) > 2000 {
+		t.Errorf("a refused type of 60,000 bytes: %d bytes of answer, message %.300q; want the type cut", len(r.Body), e.DisplayMessage)
+	}
+	// "*" is refused beside other types for being there, not for not being a type.
+	r = p.do(t, "POST", "/webhook-endpoints", `{"url": "https://example.com/x", "eventTypes": ["*", "batch.completed"]}`)
+	if e := wantError(t, r, 400, invalidField, "eventTypes"); !strings.Contains(e.DisplayMessage, `"*" (every type) stands alone`) {
+		t.Errorf("\"*\" beside another type: %q", e.DisplayMessage)
+	}
 }
 
 func TestWebhookRoutesNeedTheirScopes(t *testing.T) {
@@ -584,6 +601,29 @@ func (rc *receiver) await(n int) []delivery {
 		}
 		if time.Now().After(deadline) {
 			rc.t.Fatalf("%d deliveries came, want %d", len(got), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// awaitEvent waits until a delivery of an event of type typ came, and returns the first: others
+// may come before it, and again (a delivery is at least once: a run that took over an endpoint
+// whose hold the tests' clock ended sends again what was in flight).
+func (rc *receiver) awaitEvent(typ string) delivery {
+	rc.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rc.mu.Lock()
+		got := append([]delivery(nil), rc.got...)
+		rc.mu.Unlock()
+		for _, d := range got {
+			var e event
+			if json.Unmarshal(d.body, &e) == nil && e.Type == typ {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			rc.t.Fatalf("%d deliveries came, none of a %s event", len(got), typ)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -782,14 +822,14 @@ func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 		p.token = s.Token(t, p.p)
 		wantStatus(t, p.post(t, "/webhook-endpoints/"+bad.EndpointID+"/deliveries/"+first.DeliveryID+"/retry"), http.StatusAccepted)
 		failing.await(3)
-		got := healthy.await(2)
-		verify(t, got[1], good.Secret)
+		got := healthy.awaitEvent("webhookEndpoint.disabled")
+		verify(t, got, good.Secret)
 		var disabledEvent event
-		_ = json.Unmarshal(got[1].body, &disabledEvent)
+		_ = json.Unmarshal(got.body, &disabledEvent)
 		var data endpoint
 		_ = json.Unmarshal(disabledEvent.Data, &data)
-		if disabledEvent.Type != "webhookEndpoint.disabled" || data.EndpointID != bad.EndpointID || data.DisabledReason != "failing" || data.Secret != "" {
-			t.Errorf("the healthy endpoint got %s", got[1].body)
+		if data.EndpointID != bad.EndpointID || data.DisabledReason != "failing" || data.Secret != "" {
+			t.Errorf("the healthy endpoint got %s", got.body)
 		}
 		e := dataOf[endpoint](t, p.do(t, http.MethodGet, "/webhook-endpoints/"+bad.EndpointID, nil))
 		if e.State != "disabled" || e.DisabledReason != "failing" {

@@ -248,7 +248,7 @@ func checkQuery(raw string, params []string) error {
 			if len(params) > 0 {
 				takes = "This route takes " + strings.Join(params, ", ") + "."
 			}
-			unknown = billing.Errorf(billing.CodeUnknownField, quoted(key), "The query parameter "+quoted(key)+" is unknown. "+takes)
+			unknown = billing.Errorf(billing.CodeUnknownField, billing.Quoted(key), "The query parameter "+billing.Quoted(key)+" is unknown. "+takes)
 		}
 	}
 	return unknown // after every parameter is found well-formed, as a body's syntax comes before its members

@@ -68,8 +68,11 @@ func CheckURL(raw string, allowPrivate bool) error {
 		return &URLError{"must have a host"}
 	}
 	if addr, err := netip.ParseAddr(host); err == nil {
-		if !allowPrivate && Forbidden(addr) {
+		switch {
+		case !allowPrivate && Forbidden(addr):
 			return &URLError{"must not point to a private, loopback, link-local or otherwise non-public address"}
+		case ForbiddenEverywhere(addr):
+			return &URLError{"must not point to a link-local address (a cloud's metadata service), even in the sandbox"}
 		}
 		return nil
 	}
@@ -129,6 +132,16 @@ var forbidden = []netip.Prefix{
 	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments (RFC 6890), never a host on the Internet
 }
 
+// forbiddenEverywhere are the networks no delivery may reach even in the sandbox, whose loopback
+// and private addresses are a developer's receivers: link-local addresses, which no receiver
+// has, and where the cloud provider's metadata service (with the machine's credentials) answers.
+var forbiddenEverywhere = []netip.Prefix{
+	netip.MustParsePrefix("169.254.0.0/16"),     // link-local, with 169.254.169.254
+	netip.MustParsePrefix("fe80::/10"),          // link-local
+	netip.MustParsePrefix("100.100.100.200/32"), // Alibaba Cloud's metadata
+	netip.MustParsePrefix("fd00:ec2::254/128"),  // AWS's metadata, IPv6
+}
+
 var (
 	nat64     = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFour = netip.MustParsePrefix("2002::/16")
@@ -156,6 +169,25 @@ func Forbidden(addr netip.Addr) bool {
 		addr = v4
 	}
 	for _, p := range forbidden {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// ForbiddenEverywhere reports whether no delivery may reach addr even in the sandbox (see
+// forbiddenEverywhere); an IPv6 address that carries an IPv4 address is judged by it, as in
+// Forbidden.
+func ForbiddenEverywhere(addr netip.Addr) bool {
+	if !addr.IsValid() {
+		return true
+	}
+	addr = addr.WithZone("")
+	if v4, ok := embeddedIPv4(addr); ok {
+		addr = v4
+	}
+	for _, p := range forbiddenEverywhere {
 		if p.Contains(addr) {
 			return true
 		}

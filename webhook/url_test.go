@@ -18,6 +18,7 @@ func TestCheckURL(t *testing.T) {
 		httpsOnly  = "must use https"
 		httpsOrHTP = "must use https or http"
 		noHost     = "must have a host"
+		linkLocal  = "must not point to a link-local address (a cloud's metadata service), even in the sandbox"
 		badHost    = "has an invalid host name"
 	)
 	long := "https://example.com/" + strings.Repeat("a", webhook.MaxURLLength-len("https://example.com/"))
@@ -73,14 +74,20 @@ func TestCheckURL(t *testing.T) {
 		{"sandbox http to loopback is accepted", "http://127.0.0.1:8080/hook", httpsOnly, ok},
 		{"loopback IPv6 is refused outside the sandbox", "https://[::1]/", nonPublic, ok},
 		{"a private address is refused outside the sandbox", "https://10.1.2.3/", nonPublic, ok},
-		{"the metadata address is refused outside the sandbox", "https://169.254.169.254/latest/meta-data/", nonPublic, ok},
+		{"the metadata address is refused, even in the sandbox", "http://169.254.169.254/latest/meta-data/", httpsOnly, linkLocal},
+		{"the metadata address over https is refused, even in the sandbox", "https://169.254.169.254/latest/meta-data/", nonPublic, linkLocal},
+		{"a link-local IPv4 address is refused, even in the sandbox", "https://169.254.1.2/", nonPublic, linkLocal},
+		{"an IPv4-mapped metadata address is refused, even in the sandbox", "https://[::ffff:169.254.169.254]/", nonPublic, linkLocal},
+		{"Alibaba Cloud's metadata address is refused, even in the sandbox", "https://100.100.100.200/", nonPublic, linkLocal},
+		{"AWS's IPv6 metadata address is refused, even in the sandbox", "https://[fd00:ec2::254]/", nonPublic, linkLocal},
+		{"another shared address is the sandbox's", "https://100.64.0.1/", nonPublic, ok},
 		{"an IPv4-mapped loopback is refused outside the sandbox", "https://[::ffff:127.0.0.1]/", nonPublic, ok},
-		{"a link-local IPv6 address with a zone is refused outside the sandbox", "https://[fe80::1%25eth0]/", nonPublic, ok},
+		{"a link-local IPv6 address with a zone is refused, even in the sandbox", "https://[fe80::1%25eth0]/", nonPublic, linkLocal},
 		{"the unspecified address is refused outside the sandbox", "https://0.0.0.0/", nonPublic, ok},
 		{"the unspecified IPv6 address is refused outside the sandbox", "https://[::]/", nonPublic, ok},
 		{"an IPv4-mapped loopback in hexadecimal is refused outside the sandbox", "https://[::ffff:7f00:1]/", nonPublic, ok},
-		{"a NAT64 address of the metadata address is refused outside the sandbox", "https://[64:ff9b::a9fe:a9fe]/", nonPublic, ok},
-		{"a 6to4 address of the metadata address is refused outside the sandbox", "https://[2002:a9fe:a9fe::1]/", nonPublic, ok},
+		{"a NAT64 address of the metadata address is refused, even in the sandbox", "https://[64:ff9b::a9fe:a9fe]/", nonPublic, linkLocal},
+		{"a 6to4 address of the metadata address is refused, even in the sandbox", "https://[2002:a9fe:a9fe::1]/", nonPublic, linkLocal},
 	}
 	for _, tt := range tests {
 		for _, mode := range []struct {

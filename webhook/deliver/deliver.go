@@ -73,9 +73,9 @@ func New(o Options) *Client {
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
 	}
-	dialer := &net.Dialer{Timeout: c.timeout, KeepAlive: 30 * time.Second}
-	if !o.AllowPrivate {
-		dialer.ControlContext = refusePrivate
+	dialer := &net.Dialer{Timeout: c.timeout, KeepAlive: 30 * time.Second, ControlContext: refusePrivate}
+	if o.AllowPrivate {
+		dialer.ControlContext = refuseLinkLocal
 	}
 	c.transport = &http.Transport{
 		Proxy:                  nil, // a proxy would be the address checked, not the partner's
@@ -206,6 +206,16 @@ func (*refusedError) Error() string {
 func refusePrivate(_ context.Context, _, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil || webhook.Forbidden(ap.Addr()) {
+		return &refusedError{}
+	}
+	return nil
+}
+
+// refuseLinkLocal is the sandbox's dialer check: loopback and private addresses are a developer's
+// receivers, link-local ones never (webhook.ForbiddenEverywhere).
+func refuseLinkLocal(_ context.Context, _, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || webhook.ForbiddenEverywhere(ap.Addr()) {
 		return &refusedError{}
 	}
 	return nil

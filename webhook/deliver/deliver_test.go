@@ -363,6 +363,9 @@ func TestConnectionsToNonPublicAddressesAreRefusedWhenMade(t *testing.T) {
 		{"an IPv4-mapped loopback address is refused", "http://[::ffff:127.0.0.1]:" + port + "/", false, "refused address: the host is not at a public address"},
 		{"the sandbox reaches loopback", rcv.URL, true, ""},
 		{"the sandbox reaches a name that resolves to loopback", "http://localhost:" + port + "/", true, ""},
+		// No receiver is at a link-local address; the cloud's metadata service is.
+		{"the sandbox does not reach the metadata address", "http://169.254.169.254:" + port + "/", true, "refused address: the host is not at a public address"},
+		{"the sandbox does not reach a link-local IPv6 address", "http://[fe80::1]:" + port + "/", true, "refused address: the host is not at a public address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
