@@ -591,19 +591,7 @@ func (rc *receiver) count() int {
 // await waits until n deliveries came, and returns them.
 func (rc *receiver) await(n int) []delivery {
 	rc.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		rc.mu.Lock()
-		got := append([]delivery(nil), rc.got...)
-		rc.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			rc.t.Fatalf("%d deliveries came, want %d", len(got), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return rc.awaitUntil(fmt.Sprintf("want %d", n), func(got []delivery) bool { return len(got) >= n })
 }
 
 // awaitEvent waits until a delivery of an event of type typ came, and returns the first: others
@@ -611,19 +599,28 @@ func (rc *receiver) await(n int) []delivery {
 // whose hold the tests' clock ended sends again what was in flight).
 func (rc *receiver) awaitEvent(typ string) delivery {
 	rc.t.Helper()
+	of := func(d delivery) bool {
+		var e event
+		return json.Unmarshal(d.body, &e) == nil && e.Type == typ
+	}
+	got := rc.awaitUntil("none of a "+typ+" event", func(got []delivery) bool { return slices.ContainsFunc(got, of) })
+	return got[slices.IndexFunc(got, of)]
+}
+
+// awaitUntil waits until the deliveries that came are done, and returns them; want says what is
+// missing when they never are.
+func (rc *receiver) awaitUntil(want string, done func([]delivery) bool) []delivery {
+	rc.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		rc.mu.Lock()
 		got := append([]delivery(nil), rc.got...)
 		rc.mu.Unlock()
-		for _, d := range got {
-			var e event
-			if json.Unmarshal(d.body, &e) == nil && e.Type == typ {
-				return d
-			}
+		if done(got) {
+			return got
 		}
 		if time.Now().After(deadline) {
-			rc.t.Fatalf("%d deliveries came, none of a %s event", len(got), typ)
+			rc.t.Fatalf("%d deliveries came, %s", len(got), want)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -160,26 +160,16 @@ var (
 // carries an IPv4 address (IPv4-mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, 6to4 2002::/16) is
 // judged by the IPv4 address it carries. The invalid Addr is forbidden too. An IPv6 zone is
 // ignored.
-func Forbidden(addr netip.Addr) bool {
-	if !addr.IsValid() {
-		return true
-	}
-	addr = addr.WithZone("")
-	if v4, ok := embeddedIPv4(addr); ok {
-		addr = v4
-	}
-	for _, p := range forbidden {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
+func Forbidden(addr netip.Addr) bool { return within(addr, forbidden) }
 
 // ForbiddenEverywhere reports whether no delivery may reach addr even in the sandbox (see
 // forbiddenEverywhere); an IPv6 address that carries an IPv4 address is judged by it, as in
 // Forbidden.
-func ForbiddenEverywhere(addr netip.Addr) bool {
+func ForbiddenEverywhere(addr netip.Addr) bool { return within(addr, forbiddenEverywhere) }
+
+// within reports whether addr, or the IPv4 address it carries, is in one of the networks; the
+// invalid Addr is in all of them, and a zone is ignored.
+func within(addr netip.Addr, networks []netip.Prefix) bool {
 	if !addr.IsValid() {
 		return true
 	}
@@ -187,7 +177,7 @@ func ForbiddenEverywhere(addr netip.Addr) bool {
 	if v4, ok := embeddedIPv4(addr); ok {
 		addr = v4
 	}
-	for _, p := range forbiddenEverywhere {
+	for _, p := range networks {
 		if p.Contains(addr) {
 			return true
 		}
