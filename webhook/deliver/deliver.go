@@ -73,10 +73,13 @@ func New(o Options) *Client {
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
 	}
-	dialer := &net.Dialer{Timeout: c.timeout, KeepAlive: 30 * time.Second, ControlContext: refusePrivate}
+	// The sandbox's loopback and private addresses are a developer's receivers; a link-local one
+	// is never a receiver's (webhook.ForbiddenEverywhere).
+	forbidden := webhook.Forbidden
 	if o.AllowPrivate {
-		dialer.ControlContext = refuseLinkLocal
+		forbidden = webhook.ForbiddenEverywhere
 	}
+	dialer := &net.Dialer{Timeout: c.timeout, KeepAlive: 30 * time.Second, ControlContext: refuse(forbidden)}
 	c.transport = &http.Transport{
 		Proxy:                  nil, // a proxy would be the address checked, not the partner's
 		DialContext:            dialer.DialContext,
@@ -201,24 +204,17 @@ func (*refusedError) Error() string {
 	return "refused address: the host is not at a public address"
 }
 
-// refusePrivate is the dialer's check of each connection, made after the name is resolved and
-// before the connection is: address is the IP address and port about to be dialled.
-func refusePrivate(_ context.Context, _, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil || webhook.Forbidden(ap.Addr()) {
-		return &refusedError{}
+// refuse is the dialer's check of each connection, made after the name is resolved and before
+// the connection is: address is the IP address and port about to be dialled, refused when
+// forbidden.
+func refuse(forbidden func(netip.Addr) bool) func(context.Context, string, string, syscall.RawConn) error {
+	return func(_ context.Context, _, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil || forbidden(ap.Addr()) {
+			return &refusedError{}
+		}
+		return nil
 	}
-	return nil
-}
-
-// refuseLinkLocal is the sandbox's dialer check: loopback and private addresses are a developer's
-// receivers, link-local ones never (webhook.ForbiddenEverywhere).
-func refuseLinkLocal(_ context.Context, _, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil || webhook.ForbiddenEverywhere(ap.Addr()) {
-		return &refusedError{}
-	}
-	return nil
 }
 
 // describe says, shortly and without this host's addresses, why a request got no response.
