@@ -209,13 +209,7 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	} else if slices.ContainsFunc(args, isSiteFlag) {
 		return usageError{fmt.Sprintf("--site is for files list only: admin becs %s names its file, whatever its site", name)}
 	}
-	var id string
-	var err error
-	if cmd.arg != "" {
-		id, err = parseWithArg(fs, args)
-	} else {
-		err = parse(fs, args)
-	}
+	id, err := parseWithArg(fs, args, cmd.arg != "")
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return commandHelp("pyng admin becs "+name, cmd.synopsis, cmd.about, fs)

@@ -120,25 +120,16 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // parse parses a command's flags, reporting mistakes as one usage error rather than the flag
-// package's multi-line output.
+// package's multi-line output; an argument is one of them.
 func parse(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
-	return nil
+	_, err := parseWithArg(fs, args, false)
+	return err
 }
 
-// parseWithArg parses a command's flags and its one argument, which may come before the flags,
-// among them or after them ("--" ends the flags, for an argument that starts with a dash; "-"
-// is an argument, standard input). It returns "" when no argument was given.
-func parseWithArg(fs *flag.FlagSet, args []string) (string, error) {
+// parseWithArg parses a command's flags and, when it takesArg, its one argument, which may come
+// before the flags, among them or after them ("--" ends the flags, for an argument that starts
+// with a dash; "-" is an argument, standard input). It returns "" when no argument was given.
+func parseWithArg(fs *flag.FlagSet, args []string, takesArg bool) (string, error) {
 	fs.SetOutput(io.Discard)
 	var arg string
 	for {
@@ -151,7 +142,7 @@ func parseWithArg(fs *flag.FlagSet, args []string) (string, error) {
 		if fs.NArg() == 0 {
 			return arg, nil
 		}
-		if arg != "" {
+		if !takesArg || arg != "" {
 			return "", usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 		}
 		arg, args = fs.Arg(0), fs.Args()[1:]
@@ -529,13 +520,7 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, f := range cmd.bools {
 		flags[f] = fs.Bool(f, false, flagUsage[f])
 	}
-	var arg string
-	var err error
-	if cmd.arg != "" {
-		arg, err = parseWithArg(fs, args[2:])
-	} else {
-		err = parse(fs, args[2:])
-	}
+	arg, err := parseWithArg(fs, args[2:], cmd.arg != "")
 	if errors.Is(err, flag.ErrHelp) {
 		return commandHelp("pyng admin "+name, cmd.synopsis, cmd.about, fs)
 	}
