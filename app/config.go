@@ -17,6 +17,7 @@ import (
 	"time"
 	_ "time/tzdata" // the BECS cut-offs' time zone, whatever the host has
 
+	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/email"
 	"github.com/pyng/receivables/internal/redact"
 	"github.com/pyng/receivables/jobs"
@@ -226,7 +227,7 @@ var settings = []setting{
 	}},
 	{"signing-key-reload", "PYNG_SIGNING_KEY_RELOAD", "1m", "how often a replica reads the signing keys again, picking up a rotation",
 		duration(func(c *Config) *time.Duration { return &c.SigningKeyReload }, atLeast(100*time.Millisecond))},
-	{"becs-cutoffs", "PYNG_BECS_CUTOFFS", "09:00,15:00", "when the BECS rail cuts a file of each site's debits: local times of PYNG_BECS_TIMEZONE such as 09:00,15:00, or an interval such as 10m (for testing)", func(c *Config, flag, v string) error {
+	{"becs-cutoffs", "PYNG_BECS_CUTOFFS", "09:00,15:00", "when the BECS rail cuts a file of each site's debits: local times of PYNG_BECS_TIMEZONE such as 09:00,15:00, or an interval such as 10m (for testing); none more than 22h45m after the one before, so that every file has an hour to be lodged", func(c *Config, flag, v string) error {
 		c.BECSCutoffs = v
 		if _, err := becs.ParseSchedule(v, time.UTC); err != nil {
 			return fmt.Errorf("-%s: %w", flag, err)
@@ -482,6 +483,7 @@ func Load(values map[string]*string) (Config, error) {
 			encryptionKeyFlag, envOf(encryptionKeyFlag), encryptionKeyFileFlag, envOf(encryptionKeyFileFlag)))
 	}
 	errs = append(errs, checkSFTP(c)...)
+	errs = append(errs, checkCutoffs(c, time.Now()))
 	_, listens := values[addrFlag]
 	switch {
 	case listens && !c.Sandbox && !isHTTPS(c.PublicURL):
@@ -524,6 +526,32 @@ func checkSFTP(c Config) []error {
 			named("becs-sftp-timeout"), c.BECSSFTPTimeout, jobTime, named("job-rescue-after"), envOf("job-rescue-after"), 2*c.BECSSFTPTimeout))
 	}
 	return errs
+}
+
+// minLodgeWindow is the least time the cut-offs must leave a file to be lodged: an upload by SFTP
+// takes a minute; an operator lodging by hand needs more, which the default cut-offs give.
+const minLodgeWindow = time.Hour
+
+// checkCutoffs refuses BECS cut-offs so far apart that a debit queued just after one would reach
+// the next with less than minLodgeWindow to lodge its file before its row's deadline: its whole
+// file would have to be lodged at once or fail expired. The gap is measured over the year from
+// now, in the cut-offs' zone (a night the clocks go back is an hour longer).
+func checkCutoffs(c Config, now time.Time) error {
+	loc, err := time.LoadLocation(c.BECSTimezone)
+	if err != nil {
+		return nil // refused with its setting
+	}
+	schedule, err := becs.ParseSchedule(c.BECSCutoffs, loc)
+	if err != nil {
+		return nil
+	}
+	longest := billing.RowDeadline - becs.LodgeMargin - minLodgeWindow
+	if gap := schedule.LongestGap(now); gap > longest {
+		return fmt.Errorf("-becs-cutoffs (env %s): %q leaves up to %v from one cut-off to the next (in %s): the file of a debit queued just after a cut-off "+
+			"would have less than %v from its cut to its lodge-by time (%v before the row's %v deadline); add cut-offs so that none is more than %v after the one before",
+			envOf("becs-cutoffs"), c.BECSCutoffs, gap, c.BECSTimezone, minLodgeWindow, becs.LodgeMargin, billing.RowDeadline, longest)
+	}
+	return nil
 }
 
 // reachable turns a listening address into one a browser can open: an unspecified host (":8080",

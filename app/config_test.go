@@ -144,6 +144,11 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"key ring given twice", []string{"-encryption-key", "k1:" + strings.Repeat("A", 43), "-encryption-key-file", "/keys"}, "are both set"},
 		{"retention that is no duration", []string{"-bank-details-retention", "3 months"}, "-bank-details-retention"},
 		{"negative retention", []string{"-bank-details-retention", "-1d"}, "-bank-details-retention"},
+		{"one cut-off a day", []string{"-becs-cutoffs", "09:00"},
+			`-becs-cutoffs (env PYNG_BECS_CUTOFFS): "09:00" leaves up to 25h0m0s from one cut-off to the next (in Australia/Sydney)`},
+		{"cut-offs 23 hours apart in UTC", []string{"-becs-cutoffs", "09:00,10:00", "-becs-timezone", "UTC"},
+			"none is more than 22h45m0s after the one before"},
+		{"an interval of a day", []string{"-becs-cutoffs", "24h"}, "-becs-cutoffs (env PYNG_BECS_CUTOFFS): \"24h\" leaves up to 24h0m0s"},
 		{"signing key reload too often", []string{"-signing-key-reload", "1ms"}, "-signing-key-reload must be at least 100ms"},
 	}
 	for _, tc := range cases {
@@ -376,5 +381,14 @@ func TestAnSFTPTimeoutNeedsARescueTimeTwiceAsLong(t *testing.T) {
 		"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", "/etc/hostname", "-becs-sftp-known-hosts", "/etc/hostname")
 	if err != nil || c.BECSSFTPTimeout != 150*time.Second || c.Jobs.RescueAfter != 5*time.Minute {
 		t.Fatalf("Load = %v, %v / %v; want 2m30s and 5m accepted", err, c.BECSSFTPTimeout, c.Jobs.RescueAfter)
+	}
+}
+
+// Cut-offs that leave a file at least an hour to be lodged are taken, whatever their number.
+func TestCutoffsThatLeaveAnHourToLodgeAreTaken(t *testing.T) {
+	for _, cutoffs := range []string{"09:00,15:00", "09:00,12:00", "00:00,12:00", "22h45m", "1s"} {
+		if c, err := load(t, nil, "-becs-cutoffs", cutoffs); err != nil || c.BECSCutoffs != cutoffs {
+			t.Errorf("PYNG_BECS_CUTOFFS=%s: %v", cutoffs, err)
+		}
 	}
 }

@@ -413,6 +413,36 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
+// A debit queued just after a cut-off waits for the next: LongestGap is that wait at its longest,
+// in real time, so that the server can refuse cut-offs too far apart for the 24-hour deadline.
+func TestTheLongestGapBetweenCutoffsCountsTheNightTheClocksGoBack(t *testing.T) {
+	brisbane, err := time.LoadLocation("Australia/Brisbane") // no daylight saving
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		cutoffs string
+		loc     *time.Location
+		want    time.Duration
+	}{
+		{"09:00,15:00", brisbane, 18 * time.Hour},
+		// Sydney's clocks go back an hour on the night of 4-5 April 2027: 15:00 to 09:00 is 19 hours.
+		{"09:00,15:00", sydney, 19 * time.Hour},
+		{"09:00", sydney, 25 * time.Hour},
+		{"00:30,06:00,12:00,18:00", time.UTC, 6*time.Hour + 30*time.Minute},
+		{"10m", sydney, 10 * time.Minute},
+	} {
+		s, err := becs.ParseSchedule(c.cutoffs, c.loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.LongestGap(from); got != c.want {
+			t.Errorf("LongestGap of %q in %v = %v, want %v", c.cutoffs, c.loc, got, c.want)
+		}
+	}
+}
+
 // Issue 12: PYNG_BECS_CUTOFFS is "a list of local times such as 09:00,15:00 in
 // PYNG_BECS_TIMEZONE, default Australia/Sydney, or an interval such as 10m for testing".
 func TestScheduleTimesAreLocalToTheZoneWhateverTheCallersZone(t *testing.T) {

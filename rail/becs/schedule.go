@@ -57,3 +57,19 @@ func (s Schedule) Next(t time.Time) time.Time {
 	}
 	return t.Add(24 * time.Hour) // unreachable with at least one cut-off
 }
+
+// LongestGap is the longest time from one cut-off to the next over the year from `from`, in real
+// time: the interval, or between local times, the longest gap of a day's (the last cut-off of a
+// day to the first of the next included), an hour longer across the night the clocks go back.
+// A debit queued just after a cut-off waits that long for its file.
+func (s Schedule) LongestGap(from time.Time) time.Duration {
+	if s.Interval > 0 {
+		return s.Interval
+	}
+	var longest time.Duration
+	for t, end := s.Next(from), from.AddDate(1, 0, 0); t.Before(end); {
+		next := s.Next(t)
+		longest, t = max(longest, next.Sub(t)), next
+	}
+	return longest
+}
