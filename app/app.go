@@ -24,6 +24,7 @@ import (
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/httpapi"
 	"github.com/pyng/receivables/internal/redact"
+	"github.com/pyng/receivables/jobs"
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/sandbox"
@@ -204,13 +205,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	jobFailures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pyng_job_failures_total",
-		Help: "Failed attempts of background jobs, by kind; last=\"true\" when the job has no attempt left."}, []string{"kind", "last"})
+		Help: "Failed attempts of background jobs, by kind, and of a run_task job by task; last=\"true\" when the job has no attempt left."},
+		[]string{"kind", "task", "last"})
 	metrics.MustRegister(jobFailures, newBECSBacklog(becsRail, clock, logger), newJobBacklog(db, logger))
-	cfg.Jobs.JobFailedFunc = func(kind string, last bool) { jobFailures.WithLabelValues(kind, strconv.FormatBool(last)).Inc() }
-	cfg.Jobs.JobKindsFunc = func(kinds []string) {
-		for _, kind := range kinds {
-			jobFailures.WithLabelValues(kind, "false")
-			jobFailures.WithLabelValues(kind, "true")
+	cfg.Jobs.JobFailedFunc = func(k jobs.JobKind, last bool) {
+		jobFailures.WithLabelValues(k.Kind, k.Task, strconv.FormatBool(last)).Inc()
+	}
+	cfg.Jobs.JobKindsFunc = func(kinds []jobs.JobKind) {
+		for _, k := range kinds {
+			jobFailures.WithLabelValues(k.Kind, k.Task, "false")
+			jobFailures.WithLabelValues(k.Kind, k.Task, "true")
 		}
 	}
 	handler := NewHandler(httpapi.Config{

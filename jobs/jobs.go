@@ -13,6 +13,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"time"
@@ -147,13 +148,13 @@ type Config struct {
 	// SendEmailFunc writes and sends the email of a billing.SendEmailJob (email.Mailer.Send);
 	// nil while no SMTP server is configured, when the emails wait in the queue.
 	SendEmailFunc func(ctx context.Context, job billing.SendEmailJob) error
-	// JobFailedFunc, when set, is told of each failed attempt of a job, by its kind, and whether
-	// it was the last (the server counts them as a metric).
-	JobFailedFunc func(kind string, last bool)
-	// JobKindsFunc, when set, is told by NewConfig the kinds of job its workers work: the server
-	// counts each kind's failures from zero (a counter that first appears at 1 shows Prometheus no
-	// increase to alert on).
-	JobKindsFunc func(kinds []string)
+	// JobFailedFunc, when set, is told of each failed attempt of a job, by its kind (and task),
+	// and whether it was the last (the server counts them as a metric).
+	JobFailedFunc func(kind JobKind, last bool)
+	// JobKindsFunc, when set, is told by NewConfig the kinds of job its workers work, a run_task
+	// job's by task: the server counts each kind's failures from zero (a counter that first
+	// appears at 1 shows Prometheus no increase to alert on).
+	JobKindsFunc func(kinds []JobKind)
 }
 
 // JobTimeout is a job's own timeout: half of RescueAfter, so that a job ends before another
@@ -219,17 +220,30 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 	}
 }
 
+// JobKind is a kind of job, as the failures are counted: a run_task job by the Task it runs,
+// for a rail's cut-off failing and its delivery failing call for different actions.
+type JobKind struct {
+	Kind string
+	Task string // the task's name, of a run_task job; "" for the other kinds
+}
+
 // kindsOfWorkers are River's workers, with the kinds of job they work (addWorker adds to both).
 type kindsOfWorkers struct {
 	workers *river.Workers
-	kinds   []string
+	kinds   []JobKind
 }
 
-// addWorker registers w for its kind of job.
-func addWorker[T river.JobArgs](ws *kindsOfWorkers, w river.Worker[T]) {
+// addWorker registers w for its kind of job, whose failures are counted as those of each of
+// the tasks given, or else of the kind.
+func addWorker[T river.JobArgs](ws *kindsOfWorkers, w river.Worker[T], tasks ...string) {
 	river.AddWorker(ws.workers, w)
 	var args T
-	ws.kinds = append(ws.kinds, args.Kind())
+	if len(tasks) == 0 {
+		ws.kinds = append(ws.kinds, JobKind{Kind: args.Kind()})
+	}
+	for _, t := range tasks {
+		ws.kinds = append(ws.kinds, JobKind{Kind: args.Kind(), Task: t})
+	}
 }
 
 // jobErrors logs each failed attempt of a job at WARN, and a job left with no attempt at ERROR:
@@ -237,7 +251,7 @@ func addWorker[T river.JobArgs](ws *kindsOfWorkers, w river.Worker[T]) {
 // cannot be sent must reach the operator's alerts before the rows' deadline, not after.
 type jobErrors struct {
 	logger *slog.Logger
-	failed func(kind string, last bool) // nil: none
+	failed func(kind JobKind, last bool) // nil: none
 }
 
 func (h jobErrors) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
@@ -257,11 +271,23 @@ func (h jobErrors) HandlePanic(_ context.Context, job *rivertype.JobRow, _ any, 
 	return nil
 }
 
+// kindOf is the job's kind, with the task of a run_task job.
+func kindOf(job *rivertype.JobRow) JobKind {
+	kind := JobKind{Kind: job.Kind}
+	if job.Kind == (RunTask{}).Kind() {
+		var args RunTask
+		if json.Unmarshal(job.EncodedArgs, &args) == nil {
+			kind.Task = args.Name
+		}
+	}
+	return kind
+}
+
 // count tells failed of the job's failed attempt, and reports whether it was its last.
 func (h jobErrors) count(job *rivertype.JobRow) (last bool) {
 	last = job.Attempt >= job.MaxAttempts
 	if h.failed != nil {
-		h.failed(job.Kind, last)
+		h.failed(kindOf(job), last)
 	}
 	return last
 }

@@ -131,7 +131,9 @@ func TestFailedJobAttemptsAreWarningsAndTheLastAnError(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&out, nil))
 	cfg := jobs.DefaultConfig
 	var counted []string
-	cfg.JobFailedFunc = func(kind string, last bool) { counted = append(counted, fmt.Sprint(kind, " ", last)) }
+	cfg.JobFailedFunc = func(kind jobs.JobKind, last bool) {
+		counted = append(counted, fmt.Sprint(kind.Kind, " ", kind.Task, " ", last))
+	}
 	handler := jobs.NewConfig(service, logger, cfg).ErrorHandler
 	failed := errors.New("becs rail: deliver file file_1: permission denied")
 	for _, tc := range []struct {
@@ -142,12 +144,14 @@ func TestFailedJobAttemptsAreWarningsAndTheLastAnError(t *testing.T) {
 		{3, `level=ERROR msg="job failed, and has no attempt left" kind=run_task job=7 attempt=3 maxAttempts=3 err="becs rail: deliver file file_1: permission denied"`},
 	} {
 		out.Reset()
-		handler.HandleError(context.Background(), &rivertype.JobRow{ID: 7, Kind: "run_task", Attempt: tc.attempt, MaxAttempts: 3}, failed)
+		handler.HandleError(context.Background(), &rivertype.JobRow{ID: 7, Kind: "run_task", EncodedArgs: []byte(`{"name":"becs_deliver"}`),
+			Attempt: tc.attempt, MaxAttempts: 3}, failed)
 		if !strings.Contains(out.String(), tc.want) {
 			t.Errorf("attempt %d logged %q; want %q", tc.attempt, out.String(), tc.want)
 		}
 	}
-	if want := []string{"run_task false", "run_task true"}; !slices.Equal(counted, want) {
+	handler.HandleError(context.Background(), &rivertype.JobRow{ID: 8, Kind: "send_email", EncodedArgs: []byte(`{"name":"x"}`), Attempt: 1, MaxAttempts: 25}, failed)
+	if want := []string{"run_task becs_deliver false", "run_task becs_deliver true", "send_email  false"}; !slices.Equal(counted, want) {
 		t.Errorf("JobFailedFunc was told %q, want %q (the metric pyng_job_failures_total)", counted, want)
 	}
 }

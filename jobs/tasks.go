@@ -54,13 +54,15 @@ func (s schedule) Next(t time.Time) time.Time { return s(t) }
 func addTasks(workers *kindsOfWorkers, tasks []Task) []*river.PeriodicJob {
 	byName := map[string]Task{}
 	var periodic []*river.PeriodicJob
+	var names []string
 	for _, t := range tasks {
 		byName[t.Name] = t
+		names = append(names, t.Name)
 		args := RunTask{Name: t.Name}
 		periodic = append(periodic, river.NewPeriodicJob(schedule(t.Next),
 			func() (river.JobArgs, *river.InsertOpts) { return args, &river.InsertOpts{MaxAttempts: 3} },
 			&river.PeriodicJobOpts{ID: "task_" + t.Name}))
 	}
-	addWorker(workers, &runTaskWorker{tasks: byName})
+	addWorker(workers, &runTaskWorker{tasks: byName}, names...)
 	return periodic
 }
