@@ -591,21 +591,21 @@ func (s *Service) Client(ctx context.Context, clientID string) (Client, error) {
 // EraseBankDetails erases the customer's details (name, email, BSB, account number) of the links
 // that ended retention ago or earlier, and has each rail that keeps copies of accounts erase those
 // of debits submitted as long ago (the periodic job). The links keep their states and times: what
-// the partner sees does not change. It returns how many links and debits it erased.
-func (s *Service) EraseBankDetails(ctx context.Context, retention time.Duration) (links, debits int, err error) {
+// the partner sees does not change. It returns how many links it erased, and what the rails did.
+func (s *Service) EraseBankDetails(ctx context.Context, retention time.Duration) (links int, rails rail.Erased, err error) {
 	before := s.now().Add(-retention)
 	links, err = s.store.EraseBankDetails(ctx, before)
 	if err != nil {
-		return links, 0, fmt.Errorf("erase bank details of links: %w", err)
+		return links, rails, fmt.Errorf("erase bank details of links: %w", err)
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.rails)) {
 		if r, ok := s.rails[name].(rail.AccountEraser); ok {
-			n, err := r.EraseAccounts(ctx, before)
-			debits += n
+			erased, err := r.EraseAccounts(ctx, before)
+			rails = rails.Add(erased)
 			if err != nil {
-				return links, debits, fmt.Errorf("erase accounts of rail %s: %w", name, err)
+				return links, rails, fmt.Errorf("erase accounts of rail %s: %w", name, err)
 			}
 		}
 	}
-	return links, debits, nil
+	return links, rails, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,11 +67,15 @@ func TestEraseBankDetailsAfterTheRetention(t *testing.T) {
 		rule                 string
 		after                time.Duration // since the revocation
 		wantLink, wantLedger bool
+		wantLog              string // the job's log line, "" for none
 	}{
-		{"a millisecond before the retention has passed since the debit nothing is erased", retention - time.Hour - time.Millisecond, false, false},
-		{"once it has, the ledger's copy of the account is erased", retention - time.Hour, false, true},
-		{"a millisecond before the retention has passed since the revocation the link keeps its details", retention - time.Millisecond, false, true},
-		{"once it has, the link's details are erased", retention, true, true},
+		{"a millisecond before the retention has passed since the debit nothing is erased", retention - time.Hour - time.Millisecond, false, false, ""},
+		{"once it has, the ledger's copy of the account is erased", retention - time.Hour, false, true,
+			`msg="bank details erased after their retention" links=0 railDebits=1 railFiles=0 railReturnedItems=0 retention=`},
+		{"a millisecond before the retention has passed since the revocation the link keeps its details", retention - time.Millisecond, false, true,
+			`msg="bank details erased after their retention" links=0 railDebits=1 railFiles=0 railReturnedItems=0 retention=`},
+		{"once it has, the link's details are erased", retention, true, true,
+			`msg="bank details erased after their retention" links=1 railDebits=1 railFiles=0 railReturnedItems=0 retention=`},
 	}
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		for _, tc := range cases {
@@ -79,9 +84,13 @@ func TestEraseBankDetailsAfterTheRetention(t *testing.T) {
 				clock := clocktest.New()
 				db, service, l, rowID := revokedCustomer(t, engine, clock)
 				clock.Set(l.RevokedAt.Add(tc.after))
-				w := jobs.EraseBankDetailsWorker(service, retention)
+				var log strings.Builder
+				w := jobs.EraseBankDetailsWorker(service, retention, slog.New(slog.NewTextHandler(&log, nil)))
 				if err := w.Work(context.Background(), &river.Job[jobs.EraseBankDetails]{}); err != nil {
 					t.Fatal(err)
+				}
+				if got := log.String(); (tc.wantLog == "") != (got == "") || !strings.Contains(got, tc.wantLog) {
+					t.Errorf("the job logged %q; want %q", got, tc.wantLog)
 				}
 				if link, ledger := erased(t, db, l.ID, rowID); link != tc.wantLink || ledger != tc.wantLedger {
 					t.Fatalf("erased: the link's details %v, the ledger's copy %v; want %v and %v", link, ledger, tc.wantLink, tc.wantLedger)
@@ -130,7 +139,7 @@ func TestEraseBankDetailsRunsPeriodicallyOnEveryReplicaWithoutHarm(t *testing.T)
 		}
 		var wg sync.WaitGroup
 		for range 2 {
-			w := jobs.EraseBankDetailsWorker(service, retention)
+			w := jobs.EraseBankDetailsWorker(service, retention, slog.New(slog.DiscardHandler))
 			wg.Go(func() {
 				if err := w.Work(ctx, &river.Job[jobs.EraseBankDetails]{}); err != nil {
 					t.Error(err)

@@ -18,9 +18,9 @@ func ExecuteBatchWorker(service *billing.Service) river.Worker[billing.ExecuteBa
 // MaxRetryDelay is maxRetryDelay, for the external tests.
 const MaxRetryDelay = maxRetryDelay
 
-// EraseBankDetailsWorker gives the external tests the worker River runs.
-func EraseBankDetailsWorker(service *billing.Service, retention time.Duration) river.Worker[EraseBankDetails] {
-	return &eraseBankDetailsWorker{service: service, logger: slog.New(slog.DiscardHandler), retention: retention}
+// EraseBankDetailsWorker gives the external tests the worker River runs, logging to logger.
+func EraseBankDetailsWorker(service *billing.Service, retention time.Duration, logger *slog.Logger) river.Worker[EraseBankDetails] {
+	return &eraseBankDetailsWorker{service: service, logger: logger, retention: retention}
 }
 
 // DeliverWebhooksWorker gives the external tests the worker River runs, sending with client, at

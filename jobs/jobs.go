@@ -96,9 +96,10 @@ type eraseBankDetailsWorker struct {
 // Work erases what is due; replicas that run it at once erase nothing twice, for what one erased
 // the other finds erased.
 func (w *eraseBankDetailsWorker) Work(ctx context.Context, _ *river.Job[EraseBankDetails]) error {
-	links, debits, err := w.service.EraseBankDetails(ctx, w.retention)
-	if links > 0 || debits > 0 {
-		w.logger.Info("bank details erased after their retention", "links", links, "railDebits", debits, "retention", w.retention.String())
+	links, rails, err := w.service.EraseBankDetails(ctx, w.retention)
+	if links+rails.Debits+rails.Files+rails.Returns > 0 {
+		w.logger.Info("bank details erased after their retention", "links", links, "railDebits", rails.Debits, "railFiles", rails.Files,
+			"railReturnedItems", rails.Returns, "retention", w.retention.String())
 	}
 	return err
 }

@@ -86,8 +86,19 @@ type Withdrawer interface {
 // link's.
 type AccountEraser interface {
 	// EraseAccounts erases the accounts of the debits submitted at or before `before`, keeping
-	// what the rail answers of them, and returns how many debits it erased.
-	EraseAccounts(ctx context.Context, before time.Time) (int, error)
+	// what the rail answers of them, and returns what it erased.
+	EraseAccounts(ctx context.Context, before time.Time) (Erased, error)
+}
+
+// Erased counts what a rail's EraseAccounts erased: the accounts of Debits, and the Files and
+// returned items (Returns) that held accounts, for a rail that keeps them.
+type Erased struct {
+	Debits, Files, Returns int
+}
+
+// Add is the sum of e and o.
+func (e Erased) Add(o Erased) Erased {
+	return Erased{Debits: e.Debits + o.Debits, Files: e.Files + o.Files, Returns: e.Returns + o.Returns}
 }
 
 // The names of the rails, as a site names its own (Site.Rail).

@@ -34,32 +34,36 @@ const eraseBatch = 1000
 //   - the record (the bank's line, with the account) of each unmatched returned item imported
 //     at or before `before`; the item keeps its reference, amount, reason and problem.
 //
-// It returns how many debits it erased.
-func (r *Rail) EraseAccounts(ctx context.Context, before time.Time) (int, error) {
+// It returns how many debits, files and items it erased.
+func (r *Rail) EraseAccounts(ctx context.Context, before time.Time) (rail.Erased, error) {
 	now := r.clock.Now().UnixMilli()
-	total := 0
+	var erased rail.Erased
 	for {
 		n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_debits SET bsb = '', account_number = '', title = ''
 WHERE idempotency_key IN (SELECT idempotency_key FROM becs_debits
                           WHERE submitted_at <= $1 AND bsb <> '' AND (file_id IS NOT NULL OR deadline <= $2) LIMIT $3)`),
 			before.UnixMilli(), now, eraseBatch)
-		total += int(n)
+		erased.Debits += int(n)
 		if err != nil {
-			return total, fmt.Errorf("becs rail: erase the accounts of debits: %w", err)
+			return erased, fmt.Errorf("becs rail: erase the accounts of debits: %w", err)
 		}
 		if n < eraseBatch {
 			break
 		}
 	}
-	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET content = ''
-WHERE cut_at <= $1 AND content <> '' AND (lodged_at IS NOT NULL OR earliest_deadline <= $2)`), before.UnixMilli(), now); err != nil {
-		return total, fmt.Errorf("becs rail: erase the content of files: %w", err)
+	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET content = ''
+WHERE cut_at <= $1 AND content <> '' AND (lodged_at IS NOT NULL OR earliest_deadline <= $2)`), before.UnixMilli(), now)
+	erased.Files = int(n)
+	if err != nil {
+		return erased, fmt.Errorf("becs rail: erase the content of files: %w", err)
 	}
-	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_unmatched_returns SET record = '' WHERE imported_at <= $1 AND record <> ''`),
-		before.UnixMilli()); err != nil {
-		return total, fmt.Errorf("becs rail: erase the records of unmatched returned items: %w", err)
+	n, err = r.conn.Exec(ctx, r.q(`UPDATE becs_unmatched_returns SET record = '' WHERE imported_at <= $1 AND record <> ''`),
+		before.UnixMilli())
+	erased.Returns = int(n)
+	if err != nil {
+		return erased, fmt.Errorf("becs rail: erase the records of unmatched returned items: %w", err)
 	}
-	return total, nil
+	return erased, nil
 }
 
 // RemoveErasedCopies has dest remove the copies it keeps of the files whose content was erased

@@ -118,9 +118,9 @@ func TestErasureKeepsTheRecordOfWhatWasDebitedAndNoBankDetails(t *testing.T) {
 		f.submit(t, "B2", 4321) // queued, its deadline a day away: it must stay whole
 
 		// The erasure job's work, with a retention that has just ended for B1.
-		links, debits, err := f.service.EraseBankDetails(ctx, time.Minute)
-		if err != nil || debits != 2 || links != 0 {
-			t.Fatalf("EraseBankDetails = %d links, %d debits, %v; want B1's 2 debits", links, debits, err)
+		links, erased, err := f.service.EraseBankDetails(ctx, time.Minute)
+		if want := (rail.Erased{Debits: 2, Files: 1, Returns: 1}); err != nil || erased != want || links != 0 {
+			t.Fatalf("EraseBankDetails = %d links, %+v, %v; want B1's 2 debits, its file and the stray returned item, %+v", links, erased, err, want)
 		}
 		for _, q := range sealedColumns {
 			for k, v := range stored(t, f.db.Conn(), q) {
@@ -159,8 +159,8 @@ func TestErasureKeepsTheRecordOfWhatWasDebitedAndNoBankDetails(t *testing.T) {
 		if delivered, _, err := f.rail.Deliver(ctx, becs.Dir(t.TempDir())); err != nil || len(delivered) != 1 || delivered[0].ID != files[0].ID {
 			t.Fatalf("Deliver after the erasure = %+v, %v; want the new file", delivered, err)
 		}
-		if _, again, err := f.service.EraseBankDetails(ctx, 2*time.Hour); err != nil || again != 0 {
-			t.Errorf("EraseBankDetails of nothing older = %d, %v", again, err)
+		if _, again, err := f.service.EraseBankDetails(ctx, 2*time.Hour); err != nil || again != (rail.Erased{}) {
+			t.Errorf("EraseBankDetails of nothing older = %+v, %v", again, err)
 		}
 	})
 }

@@ -108,12 +108,12 @@ func (r *Rail) outcomes(entries []Entry) []rail.Outcome {
 }
 
 // EraseAccounts erases the accounts of the ledger's entries submitted at or before `before`.
-func (r *Rail) EraseAccounts(ctx context.Context, before time.Time) (int, error) {
+func (r *Rail) EraseAccounts(ctx context.Context, before time.Time) (rail.Erased, error) {
 	n, err := r.Ledger.EraseAccounts(ctx, before)
 	if err != nil {
-		return n, fmt.Errorf("sandbox ledger: %w", err)
+		return rail.Erased{Debits: n}, fmt.Errorf("sandbox ledger: %w", err)
 	}
-	return n, nil
+	return rail.Erased{Debits: n}, nil
 }
 
 // Reseal seals the ledger's accounts again with the current key of the database's key ring, and
