@@ -69,24 +69,26 @@ func NewHandler(cfg httpapi.Config, pages ...func(*web.Config)) http.Handler {
 	})
 }
 
-// NewService returns the domain service over db, reading time from clock, with the rails of
-// OpenRails. In the sandbox, webhook URLs may be http and name internal hosts.
-func NewService(ctx context.Context, db storage.Database, clock billing.Clock, invitationTTL, settlementDelay time.Duration, sandbox bool) (*billing.Service, error) {
+// NewService returns the domain service over db, reading time from clock, with the rails it
+// opens (OpenRails), which it returns too: whatever else works on a rail (the BECS rail's tasks,
+// metrics and admin commands) works on the one the service sends debits to. In the sandbox,
+// webhook URLs may be http and name internal hosts.
+func NewService(ctx context.Context, db storage.Database, clock billing.Clock, invitationTTL, settlementDelay time.Duration, sandbox bool) (*billing.Service, Rails, error) {
 	rails, err := OpenRails(ctx, db, clock, settlementDelay)
 	if err != nil {
-		return nil, err
+		return nil, Rails{}, err
 	}
 	return billing.NewService(billing.Config{
 		Store:         db,
 		Batches:       db,
 		Events:        db,
-		Rails:         rails,
+		Rails:         rails.ByName(),
 		Clock:         clock,
 		InvitationTTL: invitationTTL,
 
 		AllowPrivateWebhooks: sandbox,
 		ExecuteChunk:         executeChunk[db.Engine()],
-	}), nil
+	}), rails, nil
 }
 
 // executeChunk is billing.Config.ExecuteChunk per engine: on SQLite's one connection, steps of 250
@@ -95,23 +97,30 @@ func NewService(ctx context.Context, db storage.Database, clock billing.Clock, i
 // the other transactions, and one step per batch is its fewest round trips.
 var executeChunk = map[string]int{storage.EngineSQLite: 250}
 
-// OpenRails opens the payment rails the server offers, by the name a site gives (Site.Rail),
-// applying the migrations of the tables a rail keeps in db of its own. It is the one place where a
-// rail is registered: the sandbox rail (every site's until an operator moves it) and the BECS
-// rail, in sandbox mode and out of it.
-func OpenRails(ctx context.Context, db storage.Database, clock billing.Clock, settlementDelay time.Duration) (map[string]rail.Rail, error) {
+// Rails are the payment rails the server offers, open: the sandbox rail (every site's until an
+// operator moves it) and the BECS rail, in sandbox mode and out of it.
+type Rails struct {
+	Sandbox *sandbox.Rail
+	BECS    *becs.Rail
+}
+
+// ByName is the rails by the name a site gives (Site.Rail).
+func (r Rails) ByName() map[string]rail.Rail {
+	return map[string]rail.Rail{rail.Sandbox: r.Sandbox, rail.BECS: r.BECS}
+}
+
+// OpenRails opens the payment rails, applying the migrations of the tables a rail keeps in db of
+// its own. It is the one place where a rail is opened.
+func OpenRails(ctx context.Context, db storage.Database, clock billing.Clock, settlementDelay time.Duration) (Rails, error) {
 	ledger, err := sandbox.OpenLedger(ctx, db.Conn())
 	if err != nil {
-		return nil, fmt.Errorf("sandbox rail: %w", err)
+		return Rails{}, fmt.Errorf("sandbox rail: %w", err)
 	}
 	becsRail, err := becs.Open(ctx, db.Conn(), clock)
 	if err != nil {
-		return nil, err
+		return Rails{}, err
 	}
-	return map[string]rail.Rail{
-		rail.Sandbox: &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: settlementDelay},
-		rail.BECS:    becsRail,
-	}, nil
+	return Rails{Sandbox: &sandbox.Rail{Ledger: ledger, Clock: clock, SettlementDelay: settlementDelay}, BECS: becsRail}, nil
 }
 
 // Tokens returns the issuer of the database's signing keys, creating the first key on first use:
@@ -133,6 +142,7 @@ type Server struct {
 	handler http.Handler
 	metrics *prometheus.Registry // served by the API's listener, or by its own (Config.MetricsAddr)
 	service *billing.Service
+	rails   Rails
 	tokens  *token.Issuer
 	out     io.Writer
 	banner  string // how to use the demo credentials, printed once the server listens
@@ -166,7 +176,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		banner = keyFileBanner(created)
 	}
 	clock := billing.SystemClock{}
-	service, err := NewService(ctx, db, clock, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
+	service, rails, err := NewService(ctx, db, clock, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -177,12 +187,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		return nil, err
 	}
 	tokens.SetAgreementTTL(cfg.ManagementLinkTTL)
-	becsRail, err := becs.Open(ctx, db.Conn(), clock) // for the service agreement's user ID and the metrics
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	debitUserID := becsUserIDs(becsRail)
+	debitUserID := BECSUserIDs(rails.BECS)
 	mailer, err := Mailer(cfg, service, tokens, debitUserID, logger)
 	if err != nil {
 		db.Close()
@@ -207,7 +212,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	jobFailures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pyng_job_failures_total",
 		Help: "Failed attempts of background jobs, by kind, and of a run_task job by task; last=\"true\" when the job has no attempt left."},
 		[]string{"kind", "task", "last"})
-	metrics.MustRegister(jobFailures, newBECSBacklog(becsRail, clock, logger), newJobBacklog(db, logger))
+	metrics.MustRegister(jobFailures, newBECSBacklog(rails.BECS, clock, logger), newJobBacklog(db, logger))
 	cfg.Jobs.JobFailedFunc = func(k jobs.JobKind, last bool) {
 		jobFailures.WithLabelValues(k.Kind, k.Task, strconv.FormatBool(last)).Inc()
 	}
@@ -232,7 +237,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		Metrics:        metrics,
 		NoMetricsRoute: metricsAt(cfg) != "api",
 	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, cfg.ManagementLinkTTL })
-	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, metrics: metrics, service: service, tokens: tokens, out: out, banner: banner}, nil
+	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, metrics: metrics, service: service, rails: rails, tokens: tokens, out: out, banner: banner}, nil
 }
 
 // Close releases a server that will not Run.
@@ -257,7 +262,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer metricsSrv() // after the API's listener: scrapes see the shutdown through
-	tasks, err := BECSTasks(ctx, s.db, s.service, billing.SystemClock{}, s.cfg, s.logger)
+	tasks, err := BECSTasks(s.rails.BECS, s.service, billing.SystemClock{}, s.cfg, s.logger)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("becs rail: %w", err)

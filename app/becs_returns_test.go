@@ -233,7 +233,7 @@ func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 			clock := clocktest.New()
 			service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
 			site := apptest.NewSite(t, service, "Acme")
-			_, site = onBECS(t, service, db.Conn(), clock, site)
+			r, site := onBECS(t, service, db.Conn(), clock, site)
 			b := apptest.SubmitOneDebit(t, service, site)
 			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 				t.Fatal(err)
@@ -244,7 +244,7 @@ func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			tasks, err := app.BECSTasks(ctx, db, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney",
+			tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney",
 				BECSSFTPURL: sshd.URL(engine + "/out"), BECSSFTPKeyFile: sshd.KeyFile, BECSSFTPKnownHosts: sshd.KnownHosts,
 				BECSSFTPReturnsDir: returnsDir, BECSSFTPReturnsSettle: 100 * time.Millisecond}, slog.New(slog.DiscardHandler))
 			if err != nil || len(tasks) != 3 || tasks[2].Name != "becs_returns" {
@@ -310,7 +310,7 @@ func TestBECSTasksDeliverToTheOutboxAndBySFTPTogether(t *testing.T) {
 				}
 			}
 			var log strings.Builder
-			tasks, err := app.BECSTasks(ctx, db, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox,
+			tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox,
 				BECSSFTPURL: sshd.URL(engine + "/out"), BECSSFTPKeyFile: sshd.KeyFile, BECSSFTPKnownHosts: sshd.KnownHosts,
 				BECSSFTPReturnsDir: returnsDir}, slog.New(slog.NewTextHandler(&log, nil)))
 			if err != nil || len(tasks) != 3 || tasks[1].Name != "becs_deliver" || tasks[2].Name != "becs_returns" {

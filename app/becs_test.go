@@ -37,7 +37,7 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 		}
 
 		outbox := t.TempDir()
-		tasks, err := app.BECSTasks(ctx, db, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
+		tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
 			slog.New(slog.DiscardHandler))
 		if err != nil || len(tasks) != 2 || tasks[0].Name != "becs_cut" {
 			t.Fatalf("BECSTasks = %+v, %v", tasks, err)

@@ -9,7 +9,6 @@ import (
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/email"
 	"github.com/pyng/receivables/rail/becs"
-	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/token"
 )
 
@@ -36,16 +35,7 @@ func Mailer(cfg Config, service *billing.Service, tokens *token.Issuer, debitUse
 
 // BECSUserIDs returns the function that gives a site's BECS user ID ("" when the site has no BECS
 // debit user), for its service agreement.
-func BECSUserIDs(ctx context.Context, db storage.Database, clock billing.Clock) (func(context.Context, string) (string, error), error) {
-	r, err := becs.Open(ctx, db.Conn(), clock)
-	if err != nil {
-		return nil, err
-	}
-	return becsUserIDs(r), nil
-}
-
-// becsUserIDs is BECSUserIDs over a rail already open.
-func becsUserIDs(r *becs.Rail) func(context.Context, string) (string, error) {
+func BECSUserIDs(r *becs.Rail) func(context.Context, string) (string, error) {
 	return func(ctx context.Context, siteID string) (string, error) {
 		u, err := r.User(ctx, siteID)
 		if errors.Is(err, becs.ErrNotFound) {

@@ -221,7 +221,7 @@ func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T
 		}
 
 		db := dbtest.OpenURL(t, settings["database-url"], storage.WithKeyring(dbtest.Keyring()))
-		service, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, false)
+		service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,7 @@ func TestReplicasWriteCustomerExpiredOnce(t *testing.T) {
 	for i := range services {
 		db := dbtest.OpenURL(t, url)
 		var err error
-		if services[i], err = app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true); err != nil {
+		if services[i], _, err = app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true); err != nil {
 			t.Fatal(err)
 		}
 		stop, err := app.StartJobs(ctx, db, services[i], slog.New(slog.DiscardHandler), cfg)

@@ -81,16 +81,12 @@ func wakeWaitingEmails(ctx context.Context, client storage.JobClient) (int, erro
 // lodges them, or to the bank's SFTP server, which lodges them: their rows succeed; or to both,
 // the outbox keeping a copy of what the server lodged); and, with an SFTP returns directory,
 // the import of the returns files found there, every minute.
-func BECSTasks(ctx context.Context, db storage.Database, service *billing.Service, clock billing.Clock, cfg Config, logger *slog.Logger) ([]jobs.Task, error) {
+func BECSTasks(r *becs.Rail, service *billing.Service, clock billing.Clock, cfg Config, logger *slog.Logger) ([]jobs.Task, error) {
 	loc, err := time.LoadLocation(cfg.BECSTimezone)
 	if err != nil {
 		return nil, err
 	}
 	schedule, err := becs.ParseSchedule(cfg.BECSCutoffs, loc)
-	if err != nil {
-		return nil, err
-	}
-	r, err := becs.Open(ctx, db.Conn(), clock)
 	if err != nil {
 		return nil, err
 	}

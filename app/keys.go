@@ -138,7 +138,7 @@ func Reseal(ctx context.Context, db storage.Database, batchSize int) (map[string
 	if err != nil {
 		return out, err
 	}
-	for name, r := range rails {
+	for name, r := range rails.ByName() {
 		if r, ok := r.(resealer); ok {
 			table, n, err := r.Reseal(ctx, batchSize)
 			out[table] += n

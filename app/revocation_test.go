@@ -120,10 +120,11 @@ func serviceWithHookedSandbox(t *testing.T, engine string, clock billing.Clock, 
 	t.Helper()
 	ctx := context.Background()
 	db := dbtest.Open(t, engine)
-	rails, err := app.OpenRails(ctx, db, clock, 0)
+	opened, err := app.OpenRails(ctx, db, clock, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rails := opened.ByName()
 	h := &hookRail{Rail: rails[rail.Sandbox]}
 	rails[rail.Sandbox] = h
 	service := billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: clock,

@@ -103,7 +103,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	if logger == nil {
 		logger = testLogger()
 	}
-	service := serviceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay, NoSandbox: o.NoSandbox})
+	service, rails := serviceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay, NoSandbox: o.NoSandbox})
 	tokens, err := app.Tokens(context.Background(), db, clock)
 	if err != nil {
 		t.Fatalf("signing key: %v", err)
@@ -115,10 +115,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		public = o.PublicURL
 	}
 	tokens.SetAgreementTTL(o.ManagementLinkTTL)
-	debitUserID, err := app.BECSUserIDs(context.Background(), db, clock)
-	if err != nil {
-		t.Fatalf("BECS user ids: %v", err)
-	}
+	debitUserID := app.BECSUserIDs(rails.BECS)
 	var sendEmail func(context.Context, billing.SendEmailJob) error
 	if o.Emails || o.SMTPURL != "" {
 		mailer, err := app.Mailer(app.Config{SMTPURL: o.SMTPURL, Sandbox: !o.NoSandbox, PublicURL: public, MailFrom: "Pyng <no-reply@pyng.test>",

@@ -36,17 +36,18 @@ func NewService(t testing.TB, engine string, opts ...ServiceOptions) (*billing.S
 		o.Clock = billing.SystemClock{}
 	}
 	db := dbtest.Open(t, engine)
-	return serviceOver(t, db, o), db
+	service, _ := serviceOver(t, db, o)
+	return service, db
 }
 
-// serviceOver builds the server's billing service over db.
-func serviceOver(t testing.TB, db storage.Database, o ServiceOptions) *billing.Service {
+// serviceOver builds the server's billing service over db, and gives the rails it opened.
+func serviceOver(t testing.TB, db storage.Database, o ServiceOptions) (*billing.Service, app.Rails) {
 	t.Helper()
-	service, err := app.NewService(context.Background(), db, o.Clock, billing.DefaultInvitationTTL, o.SettlementDelay, !o.NoSandbox)
+	service, rails, err := app.NewService(context.Background(), db, o.Clock, billing.DefaultInvitationTTL, o.SettlementDelay, !o.NoSandbox)
 	if err != nil {
 		t.Fatalf("service: %v", err)
 	}
-	return service
+	return service, rails
 }
 
 // SandboxLedger opens the sandbox rail's ledger in db again, for a test to read what the service's

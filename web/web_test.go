@@ -53,7 +53,7 @@ func setup(t *testing.T, engine string, publicURL ...string) *fixture {
 	ctx := context.Background()
 	db := dbtest.Open(t, engine)
 	clk := clocktest.New()
-	svc, err := app.NewService(ctx, db, clk, billing.DefaultInvitationTTL, 0, true)
+	svc, _, err := app.NewService(ctx, db, clk, billing.DefaultInvitationTTL, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,14 +54,11 @@ func (b *bench) becs(ctx context.Context) ([]row, error) {
 	defer cleanup()
 	defer db.Close()
 	clock := billing.SystemClock{}
-	service, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
+	service, rails, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
 	if err != nil {
 		return nil, err
 	}
-	r, err := becs.Open(ctx, db.Conn(), clock)
-	if err != nil {
-		return nil, err
-	}
+	r := rails.BECS
 	loc, err := time.LoadLocation("Australia/Sydney")
 	if err != nil {
 		return nil, err

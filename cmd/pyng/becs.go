@@ -17,7 +17,6 @@ import (
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/becs/aba"
-	"github.com/pyng/receivables/storage"
 )
 
 // becsOrder is the order of the becs commands in the usage; becsCommands says what follows each
@@ -129,11 +128,7 @@ func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) 
 		if err != nil {
 			return nil, usageError{"--trace-bsb: " + err.Error()}
 		}
-		r, err := becs.Open(ctx, a.db.Conn(), billing.SystemClock{})
-		if err != nil {
-			return nil, err
-		}
-		u, err := r.SetUser(ctx, f["site"], aba.DebitUser{UserID: f["user-id"], UserName: f["user-name"], Institution: f["bank"],
+		u, err := a.rails.BECS.SetUser(ctx, f["site"], aba.DebitUser{UserID: f["user-id"], UserName: f["user-name"], Institution: f["bank"],
 			Description: f["description"], TraceBSB: traceBSB, TraceAccount: f["trace-account"], Remitter: f["remitter"],
 			SelfBalancing: f["self-balancing"] == "true"})
 		var fields aba.Errors
@@ -168,11 +163,7 @@ func showSite(ctx context.Context, a adminEnv, f map[string]string) (any, error)
 		return nil, err
 	}
 	out := siteJSON(site)
-	r, err := becs.Open(ctx, a.db.Conn(), billing.SystemClock{})
-	if err != nil {
-		return nil, err
-	}
-	switch u, err := r.User(ctx, site.ID); {
+	switch u, err := a.rails.BECS.User(ctx, site.ID); {
 	case err == nil:
 		out["becs"] = becsUserJSON(u)
 	case !errors.Is(err, becs.ErrNotFound):
@@ -225,18 +216,13 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	defer db.Close()
-	r, err := becs.Open(ctx, db.Conn(), billing.SystemClock{})
+	service, rails, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
 	if err != nil {
 		return err
 	}
+	r := rails.BECS
 	if strings.HasPrefix(name, "returns ") {
-		return becsReturns(ctx, name, id, r, db, cfg, stdin, stdout, stderr)
-	}
-	var service *billing.Service // for files list's site and the rows of a file lodged
-	if name != "files get" {
-		if service, err = app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox); err != nil {
-			return err
-		}
+		return becsReturns(ctx, name, id, r, service, stdin, stdout, stderr)
 	}
 	if site != nil { // a site of no files, or no site: the second is a mistake
 		if _, err := service.SiteByID(ctx, *site); err != nil {
@@ -317,7 +303,7 @@ func fileJSON(f becs.File, now time.Time) map[string]any {
 const maxReturnsFile = 200_000 * 122
 
 // becsReturns imports a returns file, or lists the items kept that matched no row.
-func becsReturns(ctx context.Context, name, path string, r *becs.Rail, db storage.Database, cfg app.Config, stdin io.Reader, stdout, stderr io.Writer) error {
+func becsReturns(ctx context.Context, name, path string, r *becs.Rail, service *billing.Service, stdin io.Reader, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	if name == "returns unmatched" {
 		kept, err := r.Unmatched(ctx)
@@ -348,10 +334,6 @@ func becsReturns(ctx context.Context, name, path string, r *becs.Rail, db storag
 	}
 	if len(content) > maxReturnsFile {
 		return fmt.Errorf("the returns file is larger than %d bytes; nothing was imported", maxReturnsFile)
-	}
-	service, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
-	if err != nil {
-		return err
 	}
 	report, err := app.ImportBECSReturns(ctx, r, service, billing.SystemClock{}, content)
 	var fields aba.Errors

@@ -468,7 +468,7 @@ func cutBECSFile(t *testing.T, url, siteID string, clock billing.Clock, amounts 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	service, err := app.NewService(ctx, store, clock, billing.DefaultInvitationTTL, 0, true)
+	service, _, err := app.NewService(ctx, store, clock, billing.DefaultInvitationTTL, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -284,10 +284,12 @@ type adminCommand struct {
 	each func(ctx context.Context, a adminEnv, f map[string]string, emit func(any) error) error
 }
 
-// adminEnv is what an admin command works on: the service over the database, and the database.
+// adminEnv is what an admin command works on: the service over the database, its rails, and the
+// database.
 // A command that needs no database gets neither.
 type adminEnv struct {
 	service *billing.Service
+	rails   app.Rails
 	db      storage.Database
 }
 
@@ -552,11 +554,11 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer db.Close()
-		service, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
+		service, rails, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
 		if err != nil {
 			return err
 		}
-		env = adminEnv{service: service, db: db}
+		env = adminEnv{service: service, rails: rails, db: db}
 	}
 	var out any
 	if cmd.each != nil {

@@ -51,14 +51,11 @@ func newFixture(t *testing.T, engine string) fixture {
 	clock := clocktest.New()
 	url := dbtest.URL(t, engine)
 	db := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
-	service, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
+	service, rails, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := becs.Open(ctx, db.Conn(), clock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := rails.BECS
 	site := apptest.NewSite(t, service, "Acme")
 	if _, err := r.SetUser(ctx, site.ID, User); err != nil {
 		t.Fatal(err)

@@ -140,7 +140,7 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 				ctx := context.Background()
 				url := dbtest.URL(t, engine)
 				db := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
-				service, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+				service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
 				if err != nil {
 					t.Fatal(err)
 				}

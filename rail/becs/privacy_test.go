@@ -25,14 +25,11 @@ func fixtureOn(t *testing.T, db storage.Database) fixture {
 	t.Helper()
 	ctx := context.Background()
 	clock := clocktest.New()
-	service, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
+	service, rails, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := becs.Open(ctx, db.Conn(), clock)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := rails.BECS
 	site := apptest.NewSite(t, service, "Acme")
 	if _, err := r.SetUser(ctx, site.ID, User); err != nil {
 		t.Fatal(err)

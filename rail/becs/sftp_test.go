@@ -287,7 +287,7 @@ func TestTheDeliveryTaskWarnsOnceOfAFileTooLateToLodge(t *testing.T) {
 		f.clock.Set(file.LodgeBy())
 		outbox := t.TempDir()
 		var log bytes.Buffer
-		tasks, err := app.BECSTasks(ctx, f.db, f.service, f.clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
+		tasks, err := app.BECSTasks(f.rail, f.service, f.clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
 			slog.New(slog.NewTextHandler(&log, nil)))
 		if err != nil || len(tasks) != 2 || tasks[1].Name != "becs_deliver" {
 			t.Fatalf("BECSTasks = %+v, %v", tasks, err)
