@@ -222,7 +222,7 @@ func TestLodgeAfterACrashPostRenameIsRefusedOnEachEngine(t *testing.T) {
 
 // On PostgreSQL a BECS publication holds a transaction with a row lock (so an xid) open while
 // it waits for the bank's server (up to the SFTP timeout). The events list and the webhook
-// deliveries show only events of transactions below pg_snapshot_xmin: every site's events, other
+// deliveries show only events of transactions below the events horizon: every site's events, other
 // organisations' too, are held back for as long as the rename takes.
 func TestAPublicationDoesNotHoldBackOtherSitesEvents(t *testing.T) {
 	ctx := context.Background()

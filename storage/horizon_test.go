@@ -1,0 +1,117 @@
+package storage_test
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/storage"
+)
+
+// On PostgreSQL the events list shows the events of transactions below the events horizon (see
+// migration 00014), so that a partner paging with after never passes an event that commits late.
+// A write transaction open in another database of the cluster writes no event here and holds
+// nothing back; one open in this database still does, until it ends.
+func TestOnlyThisDatabasesOpenTransactionsHoldEventsBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := dbtest.URL(t, storage.EnginePostgres)
+	db := dbtest.OpenURL(t, dbURL, storage.WithKeyring(dbtest.Keyring()))
+	service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := apptest.NewSite(t, service, "Acme")
+	listed := func(ref string) bool {
+		t.Helper()
+		events, _, err := service.Events(ctx, site, billing.EventFilter{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			if e.Type == billing.EventCustomerInvited && strings.Contains(string(e.Body), `"customerReference":"`+ref+`"`) {
+				return true
+			}
+		}
+		return false
+	}
+	openWrite := func(conn *pgx.Conn) pgx.Tx {
+		t.Helper()
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tx.Rollback(ctx) })
+		if _, err := tx.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil { // an xid, as a write takes
+			t.Fatal(err)
+		}
+		return tx
+	}
+
+	openWrite(connect(t, otherDatabase(t)))
+	if _, err := service.Invite(ctx, site, "ELSEWHERE"); err != nil {
+		t.Fatal(err)
+	}
+	if !listed("ELSEWHERE") {
+		t.Errorf("a transaction open in another database holds the events list back")
+	}
+
+	here := openWrite(connect(t, dbURL))
+	if _, err := service.Invite(ctx, site, "HERE"); err != nil {
+		t.Fatal(err)
+	}
+	if listed("HERE") {
+		t.Errorf("an event is listed while a transaction of this database that began before it is open")
+	}
+	if err := here.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !listed("HERE") {
+		t.Errorf("the event is not listed once the transaction that held it back ended")
+	}
+}
+
+func connect(t *testing.T, rawURL string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// otherDatabase creates a database of its own on the test cluster, dropped at the end, and
+// returns its URL.
+func otherDatabase(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	raw := os.Getenv(dbtest.PostgresURLEnv)
+	if raw == "" {
+		raw = dbtest.DefaultPostgresURL
+	}
+	admin := connect(t, raw)
+	name := "pyng_test_" + billing.RandomToken(8)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
