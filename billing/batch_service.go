@@ -141,6 +141,13 @@ func (s *Service) ListBatches(ctx context.Context, site Site, f BatchFilter) (ba
 	if err != nil {
 		return nil, nil, fmt.Errorf("list batches: %w", err)
 	}
+	// A batch past its retention is gone, as GET of it answers, before the hourly purge removes
+	// it. RetainUntil follows SubmittedAt, so the retained are the newest: the first batch past
+	// it ends the list.
+	now := s.now()
+	if gone := slices.IndexFunc(batches, func(b Batch) bool { return !now.Before(b.RetainUntil) }); gone >= 0 {
+		batches = batches[:gone]
+	}
 	if len(batches) > f.Limit {
 		batches = batches[:f.Limit]
 		last := batches[len(batches)-1]

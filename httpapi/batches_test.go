@@ -473,6 +473,13 @@ func TestBatchReferenceRetention(t *testing.T) {
 		})
 
 		s.Clock.Advance(time.Millisecond)
+		p.refresh(t)
+		t.Run("after 90 days the batch is gone, before the hourly purge removes it too", func(t *testing.T) {
+			wantError(t, p.getBatch(t, "B-1", ""), http.StatusNotFound, "batch:not-found", "batchReference")
+			if pg := p.mustListBatches(t, ""); len(pg.Data) != 0 {
+				t.Errorf("batches = %v, want none: the list holds what GET finds", batchRefs(pg.Data))
+			}
+		})
 		if _, err := s.Service.PurgeBatches(ctx); err != nil {
 			t.Fatal(err)
 		}
