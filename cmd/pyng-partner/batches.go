@@ -26,7 +26,8 @@ var batchCommands = []command{
 		help: `The file has a row a line: rowReference,customerReference,amount, amounts in dollars and
 cents (120.00), or in whole cents (12000) with --cents; a first line of those three names is
 a header. Every problem of the file is reported with its line number before anything is sent.
-FILE "-" reads standard input. Submitting the same batch again returns its receipt.
+FILE "-" reads standard input. Submitting the same batch again returns its receipt, which
+the JSON marks "replayed": true ("replayed": false for a batch this submission created).
 With --wait, the rows settled (a bar on a terminal, else a line each time their number
 changes), then a summary by outcome.`,
 		flags: func(fs *flag.FlagSet, o *options) {
@@ -73,7 +74,7 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if !e.opts.wait {
-		return e.emit(receipt, func(w io.Writer) {
+		return e.emit(submittedReceipt{receipt, receipt.Replayed}, func(w io.Writer) {
 			fmt.Fprintf(w, "Batch %s %s: %s, %s.\n", receipt.BatchReference, receipt.State, rowCount(receipt.RowCount), dollars(receipt.TotalAmount))
 			if receipt.Replayed {
 				fmt.Fprintln(w, "The same batch was submitted before: this is its receipt.")
@@ -101,6 +102,15 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 			row(w, o.name(), o.Count, dollars(o.Amount), retry)
 		}
 	})
+}
+
+// submittedReceipt is what batches submit writes as JSON: the receipt as the API gives it, and
+// whether it is the receipt of an earlier identical submission. The API says that in a header
+// (Idempotent-Replayed), not in the body, so without this member a script could not tell a batch
+// it just created from one it had created before.
+type submittedReceipt struct {
+	*client.BatchReceipt
+	Replayed bool `json:"replayed"`
 }
 
 // awaitBatch reads the batch every --interval until it is completed, showing its rows settled on

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -121,6 +122,41 @@ func TestBatchCommands(t *testing.T) {
 				t.Errorf("sandbox deadline = %+v", got)
 			}
 		})
+	})
+}
+
+// The API says that a submission replays an earlier identical one in a header only; the JSON a
+// script reads says it in "replayed", beside the receipt as the API gives it.
+func TestTheJSONReceiptSaysWhetherTheSubmissionWasReplayed(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		ok(t, s, "customers", "invite", "ACME-001")
+		ok(t, s, "sandbox", "signup", "ACME-001")
+		path := file(t, "invoices.csv", invoices)
+		// In order: each case submits after the ones before.
+		tests := []struct {
+			name         string
+			reference    string
+			wantReplayed string
+		}{
+			{"a new batch is not replayed", "B-1", "false"},
+			{"the same file under the same reference is replayed", "B-1", "true"},
+			{"the same file under another reference is a new batch", "B-2", "false"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				members := one[map[string]json.RawMessage](t, ok(t, s, "batches", "submit", path, "--reference", tt.reference).stdout)
+				if got := string(members["replayed"]); got != tt.wantReplayed {
+					t.Errorf("replayed = %q, want %s", got, tt.wantReplayed)
+				}
+				delete(members, "replayed")
+				var receipt client.BatchReceipt
+				rest, _ := json.Marshal(members)
+				if err := json.Unmarshal(rest, &receipt); err != nil || receipt.BatchReference != tt.reference || receipt.RowCount != 3 ||
+					receipt.TotalAmount != 26451 || receipt.SubmittedAt == 0 || len(members) != 5 {
+					t.Errorf("the receipt beside replayed = %s (%v); want the API's five members", rest, err)
+				}
+			})
+		}
 	})
 }
 
