@@ -187,7 +187,10 @@ func (s *Site) EventsPage(ctx context.Context, opts ListEventsOptions) (*Page[Ev
 
 // ListEvents iterates over the site's events, oldest first, after opts.After, page after page,
 // up to the newest. It stops at the first error, which it yields. To follow the events as they
-// come, read on later with After set to the eventId of the last event read.
+// come, read on later with After set to the eventId of the last event read. Events are kept 30
+// days: once that event is purged, the list refuses it (400 CodeInvalidField, Target "after");
+// read on from the start of the list (After empty), skipping the events already read (as
+// pyng-partner events tail does).
 func (s *Site) ListEvents(ctx context.Context, opts ListEventsOptions) iter.Seq2[Event, error] {
 	return list(opts.After, func(after string) (*Page[Event], error) {
 		opts.After = after

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"slices"
 	"time"
 
@@ -22,8 +23,9 @@ var eventCommands = []command{
 		run: listEvents},
 	{name: "events tail", summary: "Follow the site's events, printing each new one as it comes",
 		help: `From now on, or from the event after --after. It reads the events list, waiting --interval
-between reads, twice as long after each read that brought nothing, up to --max-interval. Ctrl-C
-stops it.`,
+between reads, twice as long after each read that brought nothing, up to --max-interval. When
+the event it reads on from is purged (events are kept 30 days), it reads the list again from
+its oldest event, giving none twice. Ctrl-C stops it.`,
 		flags: func(fs *flag.FlagSet, o *options) { followFlags(fs, o) },
 		run:   tailEvents},
 }
@@ -97,7 +99,8 @@ func tailEvents(ctx context.Context, e *env, _ []string) error {
 // follow calls f with each event of the site as it comes, from now or after --after, until
 // --limit events or the end of ctx (which ends it without error). An error answer of the API
 // other than a 429 or 5xx ends it; those, and network errors, are reported on stderr and the
-// read is tried again after the next wait.
+// read is tried again after the next wait. The purge of the event it reads on from does not end
+// it (see position).
 func follow(ctx context.Context, e *env, f func(client.Event) error) error {
 	t, err := eventType(e.opts)
 	if err != nil {
@@ -107,34 +110,52 @@ func follow(ctx context.Context, e *env, f func(client.Event) error) error {
 	if o.limit < 0 {
 		return usagef("--limit must be 0 or more")
 	}
-	after, from := o.after, "after "+o.after
-	if after == "" {
+	pos, from := newPosition(o.after), "after "+o.after
+	if o.after == "" {
 		// From now on: past the newest event listed.
-		if after, err = newest(ctx, e.site, t); err != nil {
-			return ended(ctx, err)
+		for ev, err := range e.site.ListEvents(ctx, client.ListEventsOptions{Type: t, Limit: 100}) {
+			if err != nil {
+				return ended(ctx, err)
+			}
+			pos.read(ev)
 		}
+		pos.listed = true
 		from = "from now on"
 	}
 	fmt.Fprintf(e.stderr, "Following the events of site %s %s. Ctrl-C stops.\n", o.site, from)
 	wait, seen := time.Duration(o.interval), 0
 	for {
-		got := 0
-		for ev, err := range e.site.ListEvents(ctx, client.ListEventsOptions{After: after, Type: t, Limit: 100}) {
+		got, failed, purged := 0, false, false
+		for ev, err := range e.site.ListEvents(ctx, client.ListEventsOptions{After: pos.after, Type: t, Limit: 100}) {
 			if err != nil {
-				if !transient(err) {
+				failed = true
+				if purged = pos.purged(err); purged {
+					fmt.Fprintf(e.stderr, "pyng-partner: event %s is no longer listed (events are kept 30 days); "+
+						"reading on from the oldest event listed, past those already read\n", pos.after)
+					pos.restart()
+				} else if transient(err) {
+					fmt.Fprintf(e.stderr, "pyng-partner: %v (trying again)\n", err)
+				} else {
 					return ended(ctx, err)
 				}
-				fmt.Fprintf(e.stderr, "pyng-partner: %v (trying again)\n", err)
 				break
+			}
+			if !pos.read(ev) {
+				continue
 			}
 			if err := f(ev); err != nil {
 				return err
 			}
-			after = ev.EventID
 			got++
 			if seen++; o.limit > 0 && seen >= o.limit {
 				return nil
 			}
+		}
+		if !failed {
+			pos.listed = true
+		}
+		if purged {
+			continue // read the list again at once, from its start
 		}
 		if got > 0 {
 			wait = time.Duration(o.interval)
@@ -149,16 +170,69 @@ func follow(ctx context.Context, e *env, f func(client.Event) error) error {
 	}
 }
 
-// newest is the eventId of the newest event listed (of type t if set), or "" when there is none.
-func newest(ctx context.Context, site *client.Site, t client.EventType) (string, error) {
-	last := ""
-	for ev, err := range site.ListEvents(ctx, client.ListEventsOptions{Type: t, Limit: 100}) {
-		if err != nil {
-			return "", err
-		}
-		last = ev.EventID
+// transactionSlack bounds how much earlier than an event another may be created and yet be
+// listed after it. The list orders events by the transactions that wrote them, and an event's
+// createdAt is its transaction's time, taken before the transaction is ordered; the server's
+// transactions last seconds, far less than this.
+const transactionSlack = 10 * time.Minute
+
+// position is where a follower is in the events list: after the event it read last. The list
+// keeps the events of the last 30 days and refuses a purged one's eventId as after (400
+// invalid-field, target after), which a follower of a type that comes rarely, or of a site
+// where nothing happens for a month, comes to. It then reads the list again from its oldest
+// event: the events after the purged one are all there, and those still listed before it were
+// created after it (else they would be purged too), so within transactionSlack of the newest
+// read. position keeps the ids of the events read that lately, so that none is given twice.
+// Following the list without the type, to move on with every event, would cost a rare type's
+// follower the whole list and still meet the purge on a quiet site.
+type position struct {
+	after string
+	// listed says that the list has answered after after: a refusal of it then is its purge,
+	// not an eventId that never was (a mistaken --after, which ends the follower).
+	listed bool
+	newest client.Timestamp    // the latest createdAt read
+	lately []readEvent         // the events read within transactionSlack of newest, first read first
+	known  map[string]struct{} // their ids
+}
+
+// readEvent is an event a follower has read, as much of it as position keeps.
+type readEvent struct {
+	id        string
+	createdAt client.Timestamp
+}
+
+func newPosition(after string) *position {
+	return &position{after: after, listed: after == "", known: map[string]struct{}{}}
+}
+
+// read moves past ev and reports whether it is new: false for an event read before the purge of
+// the one after which the list was read.
+func (p *position) read(ev client.Event) bool {
+	p.after = ev.EventID
+	if _, ok := p.known[ev.EventID]; ok {
+		return false
 	}
-	return last, nil
+	p.newest = max(p.newest, ev.CreatedAt)
+	p.lately = append(p.lately, readEvent{ev.EventID, ev.CreatedAt})
+	p.known[ev.EventID] = struct{}{}
+	oldest := p.newest - client.Timestamp(transactionSlack.Milliseconds())
+	for len(p.lately) > 0 && p.lately[0].createdAt < oldest {
+		delete(p.known, p.lately[0].id)
+		p.lately = p.lately[1:]
+	}
+	return true
+}
+
+// purged reports whether err is the list's refusal of after, an event it had listed.
+func (p *position) purged(err error) bool {
+	var apiErr *client.Error
+	return p.listed && p.after != "" && errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusBadRequest &&
+		apiErr.Code == client.CodeInvalidField && apiErr.Target == "after"
+}
+
+// restart reads the list again from its oldest event.
+func (p *position) restart() {
+	p.after = ""
 }
 
 // transient reports whether err may pass: a network error, or an answer of 429 or 5xx.

@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,14 +59,23 @@ func start(t *testing.T, s *apptest.Server, ready string, args ...string) (*runn
 		}
 		close(r.lines)
 	}()
-	re := regexp.MustCompile(ready)
+	return r, r.waitFor(t, ready)
+}
+
+// waitFor waits for the next line of the binary's stderr that matches re, and returns what
+// matched.
+func (r *running) waitFor(t *testing.T, re string) string {
+	t.Helper()
+	want := regexp.MustCompile(re)
 	for line := range r.lines {
-		if m := re.FindString(line); m != "" {
-			return r, m
+		if m := want.FindString(line); m != "" {
+			return m
 		}
 	}
-	t.Fatalf("pyng-partner %v ended without printing %s: %s", args, ready, r.stderr.String())
-	return nil, ""
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t.Fatalf("pyng-partner %v ended without printing %s: %s", r.cmd.Args[1:], re, r.stderr.String())
+	return ""
 }
 
 // wait waits for the binary to end and returns what it gave.
@@ -147,6 +159,111 @@ func TestEventsCommands(t *testing.T) {
 			}
 		})
 	})
+}
+
+// The events list keeps 30 days: a follower of a rare type reads on from an event that is then
+// purged, and the list refuses it as after. The follower reads the list again from its start,
+// missing none of the events that came meanwhile and giving none of those it read twice: here
+// the event listed before the purged one but created after it (the list orders events by their
+// transactions, a createdAt is taken before), which outlives the purge.
+func TestFollowersGoOnAcrossThePurgeOfTheEventTheyReadOnFrom(t *testing.T) {
+	tests := []struct {
+		name string
+		args func(t *testing.T) []string
+	}{
+		{"events tail", func(*testing.T) []string { return []string{"events", "tail"} }},
+		{"webhooks listen", func(t *testing.T) []string {
+			url, _ := receiver(t, http.StatusNoContent)
+			return []string{"webhooks", "listen", "--forward-to", url}
+		}},
+	}
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		site := siteOf(t, s)
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ref := func(name string) string { return fmt.Sprintf("%s-%d", name, i) }
+				now := s.Clock.Now()
+				s.Clock.Set(now.Add(time.Minute))
+				outlives := link(t, site, ref("OUTLIVES"))
+				s.Clock.Set(now)
+				purged := link(t, site, ref("PURGED"))
+				listed := eventsOfType(t, site, client.EventCustomerLinked)
+				if n := len(listed); n < 2 || listed[n-2].EventID != outlives || listed[n-1].EventID != purged {
+					t.Fatalf("the list of customer.linked ends %v; want %s and then %s, created before it", listed, outlives, purged)
+				}
+
+				args := append(tt.args(t), "--type", "customer.linked", "--limit", "2", "--interval", "20ms", "--max-interval", "100ms")
+				follower, _ := start(t, s, "^Following the events of site .* from now on", args...)
+				// Held still, so that its next read is after the purge and the event that follows it.
+				sendSignal(t, follower, syscall.SIGSTOP)
+				s.Clock.Advance(billing.EventRetention + 30*time.Second)
+				if _, err := s.Service.PurgeEvents(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				if left := eventsOfType(t, site, client.EventCustomerLinked); len(left) != 1 || left[0].EventID != outlives {
+					t.Fatalf("after the purge the list of customer.linked is %v; want %s alone", left, outlives)
+				}
+				meanwhile := link(t, site, ref("MEANWHILE"))
+				sendSignal(t, follower, syscall.SIGCONT)
+				follower.waitFor(t, "^pyng-partner: event "+purged+" is no longer listed")
+				after := link(t, site, ref("AFTER"))
+
+				r := follower.wait(t, s, args...)
+				var got []string
+				for _, ev := range decode[struct {
+					EventID string `json:"eventId"`
+				}](t, r.stdout) {
+					got = append(got, ev.EventID)
+				}
+				if want := []string{meanwhile, after}; r.code != 0 || !slices.Equal(got, want) {
+					t.Errorf("exit %d, gave %v; want %v (outlived the purge: %s)\nstderr: %s", r.code, got, want, outlives, r.stderr)
+				}
+			})
+		}
+	})
+}
+
+// link invites the customer and signs them up, and returns the customer.linked event, once it is
+// listed.
+func link(t *testing.T, site *client.Site, ref string) string {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := site.InviteCustomer(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := site.SimulateSignup(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, ev := range eventsOfType(t, site, client.EventCustomerLinked) {
+			if l, err := ev.LinkData(); err == nil && l.CustomerReference == ref {
+				return ev.EventID
+			}
+		}
+	}
+	t.Fatalf("the customer.linked event of %s is not listed", ref)
+	return ""
+}
+
+// eventsOfType lists the site's events of type typ.
+func eventsOfType(t *testing.T, site *client.Site, typ client.EventType) []client.Event {
+	t.Helper()
+	var events []client.Event
+	for ev, err := range site.ListEvents(t.Context(), client.ListEventsOptions{Type: typ}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ev)
+	}
+	return events
+}
+
+// sendSignal sends sig to the running binary.
+func sendSignal(t *testing.T, r *running, sig syscall.Signal) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // waitForEvents waits until the site lists n events (on PostgreSQL an event is listed once every
