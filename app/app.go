@@ -38,7 +38,8 @@ import (
 // then reach the server over https only, for two years, subdomains included.
 const HSTS = "max-age=63072000; includeSubDomains"
 
-// NewHandler mounts the customer's pages and the partner API on one handler. A path that is not
+// NewHandler mounts the customer's pages and the partner API on one handler, the pages served
+// as the API's answers are (a traceId, a log line, the metrics). A path that is not
 // in ServeMux's clean form goes to the API, which answers its JSON 404, unless its clean form is
 // a page's: the pages keep the mux's redirect to it. Behind an https public URL every answer
 // carries HSTS (TLS ends at the load balancer, so the request itself says nothing of it).
@@ -51,8 +52,11 @@ func NewHandler(cfg httpapi.Config, pages ...func(*web.Config)) http.Handler {
 	for _, f := range pages {
 		f(&pagesConfig)
 	}
-	web.Mount(mux, pagesConfig)
 	api := httpapi.New(cfg)
+	customerPages := web.New(pagesConfig)
+	for _, path := range web.Paths {
+		mux.Handle(path, api.Observed(path, customerPages))
+	}
 	mux.Handle("/", api)
 	https := strings.HasPrefix(cfg.PublicURL, "https://")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -196,6 +197,31 @@ func TestHSTSWhenThePublicURLIsHTTPS(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The customer's pages are served as the API's answers are: a traceId in Pyng-Trace-Id and a
+// request line in the log, by the page's path pattern, never with the token of its query.
+func TestThePagesAnswersHaveATraceIDAndALogLine(t *testing.T) {
+	var log logBuffer
+	s := apptest.Start(t, "sqlite", apptest.Options{Logger: log.logger()})
+	for path, route := range map[string]string{"/signup?token=forged-signup": "/signup", "/agreement?token=forged-agreement": "/agreement"} {
+		resp, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		trace := resp.Header.Get("Pyng-Trace-Id")
+		if trace == "" {
+			t.Errorf("GET %s (%d): no Pyng-Trace-Id", path, resp.StatusCode)
+		}
+		if want := fmt.Sprintf("msg=request method=GET route=%s status=%d", route, resp.StatusCode); !strings.Contains(log.String(), want) ||
+			!strings.Contains(log.String(), "traceId="+trace) {
+			t.Errorf("GET %s: the log holds no %q with traceId %s:\n%s", path, want, trace, log.String())
+		}
+	}
+	if strings.Contains(log.String(), "forged") {
+		t.Errorf("the log holds a page's token:\n%s", log.String())
 	}
 }
 

@@ -213,7 +213,7 @@ func (w *recordingWriter) Write(p []byte) (int, error) { w.wrote = true; return 
 func (w *recordingWriter) WriteHeader(int)             { w.wrote = true }
 
 func TestARequestWhoseClientWentAwayIsAnsweredNothing(t *testing.T) {
-	a := New(Config{}).(*server)
+	a := New(Config{}).a
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	tests := []struct {

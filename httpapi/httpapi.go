@@ -80,7 +80,7 @@ type server struct {
 }
 
 // New returns the API's handler.
-func New(cfg Config) http.Handler {
+func New(cfg Config) *Handler {
 	a := &server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -107,7 +107,7 @@ func New(cfg Config) http.Handler {
 		Buckets: prometheus.DefBuckets,
 	}, []string{"route", "method"}))
 	a.routes()
-	return a
+	return &Handler{a: a}
 }
 
 // register adds c to reg, or returns the collector of the same name already there (when two
@@ -295,36 +295,52 @@ func newTraceID() string {
 }
 
 // ServeHTTP gives the request a traceId, routes it, turns an unknown route or method (or a path
-// not in its clean form) into the error envelope, recovers a panic into a 500, and records one log line and the metrics.
+// not in its clean form) into the error envelope, recovers a panic into a 500, and records one
+// log line and the metrics.
 func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	info := &requestInfo{traceID: newTraceID()}
-	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
-	sw := &statusWriter{ResponseWriter: w}
-	sw.Header().Set(TraceHeader, info.traceID)
-	if r.URL.Path == "/oauth2/token" {
-		// RFC 6749 §5.1: no answer of the token endpoint may be cached.
-		sw.Header().Set("Cache-Control", "no-store")
-		sw.Header().Set("Pragma", "no-cache")
-	}
 	clean := CleanPath(r.URL.Path)
-	if strings.HasPrefix(clean, "/billing/") {
-		// The answers hold signup tokens and exports; an error must not stand in for a later answer.
-		sw.Header().Set("Cache-Control", "no-store")
-	}
 	h, route := a.mux.Handler(r)
 	if r.Method != http.MethodConnect && clean != r.URL.Path {
 		// ServeMux would redirect to the cleaned path, in HTML: a client that followed it would
 		// reach another endpoint than the one it named ("/billing/sites//customers").
 		h, route = nil, ""
 	}
+	serve := a.mux.ServeHTTP
+	if route == "" {
+		route = "unmatched"
+		serve = func(w http.ResponseWriter, r *http.Request) { a.unmatched(w, r, h) }
+	}
+	a.observed(w, r, route, a.writeError, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/oauth2/token" {
+			// RFC 6749 §5.1: no answer of the token endpoint may be cached.
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Pragma", "no-cache")
+		}
+		if strings.HasPrefix(clean, "/billing/") {
+			// The answers hold signup tokens and exports; an error must not stand in for a later answer.
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		serve(w, r)
+	})
+}
+
+// observed serves r with serve as every answer of the server is served: with a traceId in
+// Pyng-Trace-Id, one log line and the metrics under route, and a panic answered by failed (when
+// no answer has begun) and logged.
+func (a *server) observed(w http.ResponseWriter, r *http.Request, route string, failed func(http.ResponseWriter, *http.Request, error),
+	serve http.HandlerFunc) {
+	start := time.Now()
+	info := &requestInfo{traceID: newTraceID()}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	sw := &statusWriter{ResponseWriter: w}
+	sw.Header().Set(TraceHeader, info.traceID)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
 			if !sw.wroteHeader {
-				a.writeError(sw, r, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+				failed(sw, r, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
 			} else {
 				a.log.ErrorContext(r.Context(), "panic after the answer began", "traceId", info.traceID,
 					"panic", v, "stack", string(debug.Stack()))
@@ -332,12 +348,30 @@ func (a *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		a.observe(r, route, sw.status, time.Since(start), info)
 	}()
-	if route == "" {
-		route = "unmatched"
-		a.unmatched(sw, r, h)
-		return
-	}
-	a.mux.ServeHTTP(sw, r)
+	serve(sw, r)
+}
+
+// Handler is the API's handler.
+type Handler struct{ a *server }
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.a.ServeHTTP(w, r) }
+
+// Observed is page, a handler of other pages served beside the API (the customer's), served as
+// the API's answers are: with a traceId in Pyng-Trace-Id, a log line and the request metrics
+// under route (a path pattern: never the query, which holds the customer's token), and a panic
+// answered with a plain 500 that names the traceId, and logged with its stack.
+func (h *Handler) Observed(route string, page http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.a.observed(w, r, route, h.a.pageFailed, page.ServeHTTP)
+	})
+}
+
+// pageFailed answers a page's panic: the page's own error page may be what failed, so plain text.
+func (a *server) pageFailed(w http.ResponseWriter, r *http.Request, err error) {
+	traceID := traceIDOf(r.Context())
+	a.log.ErrorContext(r.Context(), "internal error", "traceId", traceID, "method", r.Method, "path", r.URL.Path, "error", err)
+	http.Error(w, "Something went wrong on our side. Nothing has been lost; please try again in a few minutes. "+
+		"If it persists, contact support with this reference: "+traceID, http.StatusInternalServerError)
 }
 
 // CleanPath is a URL path as ServeMux cleans it before routing: no empty, "." or ".." segments,

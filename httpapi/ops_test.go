@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -302,4 +303,54 @@ func TestBillingAnswersAreNeverCached(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The customer's pages are served beside the API as its answers are (app.NewHandler mounts them
+// through Handler.Observed): each answer has its traceId, and the log a request line with the
+// page's path pattern, never the query that holds the customer's token; a page's panic is a
+// plain 500 that names the traceId, logged with it.
+func TestPagesServedBesideTheAPIHaveATraceIDAndALogLine(t *testing.T) {
+	var log bytes.Buffer
+	api := httpapi.New(httpapi.Config{Logger: slog.New(slog.NewJSONHandler(&log, nil))})
+	const secret = "tok_do_not_log"
+	mux := http.NewServeMux()
+	mux.Handle("/signup", api.Observed("/signup", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("panic") != "" {
+			panic("template broke")
+		}
+		io.WriteString(w, "<p>the page</p>")
+	})))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		query  string
+		status int
+		body   string
+	}{
+		{"?token=" + secret, http.StatusOK, "<p>the page</p>"},
+		{"?token=" + secret + "&panic=1", http.StatusInternalServerError, "Something went wrong on our side"},
+	} {
+		log.Reset()
+		resp, err := http.Get(srv.URL + "/signup" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		trace := resp.Header.Get("Pyng-Trace-Id")
+		if resp.StatusCode != tc.status || !strings.Contains(string(data), tc.body) || !uuidV4.MatchString(trace) {
+			t.Fatalf("GET /signup%s = %d %q, Pyng-Trace-Id %q; want %d %q and a traceId", tc.query, resp.StatusCode, data, trace, tc.status, tc.body)
+		}
+		logged := log.String()
+		wantLine := fmt.Sprintf(`"msg":"request","method":"GET","route":"/signup","status":%d`, tc.status)
+		if !strings.Contains(logged, wantLine) || !strings.Contains(logged, `"traceId":"`+trace+`"`) {
+			t.Errorf("GET /signup%s logged:\n%s\nwant %s with traceId %s", tc.query, logged, wantLine, trace)
+		}
+		if strings.Contains(logged, secret) {
+			t.Errorf("the log holds the customer's token:\n%s", logged)
+		}
+		if tc.status == http.StatusInternalServerError && (!strings.Contains(string(data), trace) || !strings.Contains(logged, "template broke")) {
+			t.Errorf("a page's panic answered %q and logged %s; want the traceId in both and the panic logged", data, logged)
+		}
+	}
 }
