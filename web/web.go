@@ -58,17 +58,8 @@ type handler struct {
 	emailLinkLimits   emailLinkLimits
 }
 
-// Mount serves the customer's pages on mux at the paths they own (Paths); the rest of mux's paths
-// are the API's.
-func Mount(mux *http.ServeMux, cfg Config) {
-	pages := New(cfg)
-	for _, p := range Paths {
-		mux.Handle(p, pages)
-	}
-}
-
-// Paths are the patterns of the paths the pages own: a path under them that no page serves gets
-// the pages' own not-found page, not the API's JSON answer.
+// Paths are the patterns of the paths the pages own (app mounts New's handler at each): a path
+// under them that no page serves gets the pages' own not-found page, not the API's JSON answer.
 var Paths = []string{"/signup", "/agreement", "/agreement/", "/service-agreement/"}
 
 // New returns the handler of the customer's pages: GET and POST /signup?token=... (the form, the
