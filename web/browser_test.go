@@ -4,11 +4,13 @@ import (
 	"context"
 	_ "embed"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/smtptest"
+	"github.com/pyng/receivables/storage"
 )
 
 // browserNames are the headless Chromium builds the test looks for, best first. Debian's
@@ -466,5 +469,87 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 				t.Errorf("axe-core found %v on a page with an unlabelled input and an image without text; want label and image-alt", ids)
 			}
 		})
+	}
+}
+
+// TestBrowserFormsPassTheOriginCheckWithoutSecFetchSite: a browser that sends no Sec-Fetch-Site
+// (Safari before 16.4) has its form posts judged by their Origin header alone. Under a
+// no-referrer policy a browser sends "Origin: null" with a form post, which the check refuses
+// (every post of such a Safari was a 403); under the pages' same-origin policy it sends the
+// pages' own origin. Chromium posts each of the pages' forms here, through a server that drops
+// Sec-Fetch-Site before the pages see it, as such a browser would have sent them.
+func TestBrowserFormsPassTheOriginCheckWithoutSecFetchSite(t *testing.T) {
+	browser := startBrowser(t)
+	var mu sync.Mutex
+	var origins []string // of the posts the server received, in order
+	f := setupWith(t, storage.EngineSQLite, setupOptions{wrap: func(pages http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost {
+				mu.Lock()
+				origins = append(origins, r.Header.Get("Origin"))
+				mu.Unlock()
+			}
+			r.Header.Del("Sec-Fetch-Site")
+			pages.ServeHTTP(w, r)
+		})
+	}})
+	lastOrigin := func() (string, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(origins) == 0 {
+			return "", 0
+		}
+		return origins[len(origins)-1], len(origins)
+	}
+	_, signup := f.invite(t)
+	b := newTab(t, browser, t.TempDir(), "origin")
+	if status := b.load(chromedp.Navigate(f.url + "/signup?token=" + url.QueryEscape(signup))); status != http.StatusOK {
+		t.Fatalf("signup page status %d, want 200", status)
+	}
+	var agreementURL string
+	for i, step := range []struct {
+		name string
+		// before brings the tab to the form's page, when the last step did not leave it there.
+		before  func()
+		fill    []chromedp.Action[chromedp.Void]
+		submit  string
+		heading string
+	}{
+		{name: "the signup form", fill: []chromedp.Action[chromedp.Void]{
+			chromedp.Click(chromedp.CSS("#customerType-individual")),
+			chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"),
+			chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
+			chromedp.SendKeys(chromedp.CSS("#accountName"), "A LOVELACE"),
+			chromedp.SendKeys(chromedp.CSS("#bsb"), "062-000"),
+			chromedp.SendKeys(chromedp.CSS("#accountNumber"), "12345678"),
+			chromedp.Click(chromedp.CSS("#consent")),
+		}, submit: `form[action="/signup"] button[type="submit"]`, heading: "Check your details"},
+		{name: "the review's confirmation", submit: "#confirm", heading: "You're linked with"},
+		{name: "email me my management link", before: func() {
+			var err error
+			if agreementURL, err = chromedp.Run(b.ctx, chromedp.Location()); err != nil {
+				t.Fatalf("browser: location: %v", err)
+			}
+		}, fill: []chromedp.Action[chromedp.Void]{
+			chromedp.SendKeys(chromedp.CSS("#email-link-address"), "ada@example.com"),
+		}, submit: `form[action="/agreement/email-link"] button`, heading: "Check your email"},
+		{name: "the revocation", before: func() {
+			b.load(chromedp.Navigate(agreementURL))
+			b.load(chromedp.Click(chromedp.CSS("#revoke")))
+		}, submit: `form[action="/agreement/revoke"] button`, heading: "is revoked"},
+	} {
+		if step.before != nil {
+			step.before()
+		}
+		b.do(step.fill...)
+		status := b.load(chromedp.Click(chromedp.CSS(step.submit)))
+		origin, posts := lastOrigin()
+		if posts != i+1 || origin != f.url {
+			t.Errorf("%s: the server received %d posts, the last with Origin %q; want %d, with %q", step.name, posts, origin, i+1, f.url)
+		}
+		if status != http.StatusOK {
+			t.Fatalf("%s: status %d, want 200 (a redirect's page for a confirmation)", step.name, status)
+		}
+		b.see("h1", step.heading)
 	}
 }

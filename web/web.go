@@ -4,8 +4,8 @@
 // The pages work without JavaScript. Every state-changing form is protected twice against
 // cross-site request forgery: net/http's CrossOriginProtection rejects cross-origin browser
 // requests, and a double-submit token (a random cookie that the form must echo) rejects what gets
-// past it. Every response carries a strict Content-Security-Policy, no-referrer (tokens travel in
-// the URL) and no-store.
+// past it. Every response carries a strict Content-Security-Policy, a same-origin referrer policy
+// (tokens travel in the URL) and no-store.
 package web
 
 import (
@@ -112,8 +112,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Security-Policy", contentSecurityPolicy)
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("X-Frame-Options", "DENY")
-	// The signup and agreement tokens are in the URL: never send it to another site, never cache.
-	hdr.Set("Referrer-Policy", "no-referrer")
+	// The signup and agreement tokens are in the URL: never send it to another site (the pages
+	// load nothing from one, by the CSP), never cache. Not no-referrer: under it browsers send
+	// "Origin: null" with a form post, which the cross-origin check must refuse from a browser
+	// that sends no Sec-Fetch-Site (Safari before 16.4).
+	hdr.Set("Referrer-Policy", "same-origin")
 	hdr.Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)
 }

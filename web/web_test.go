@@ -50,6 +50,24 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, engine string)) {
 // server's own URL as the public base (to see how the pages behave behind https).
 func setup(t *testing.T, engine string, publicURL ...string) *fixture {
 	t.Helper()
+	var opts setupOptions
+	if len(publicURL) > 0 {
+		opts.publicURL = publicURL[0]
+	}
+	return setupWith(t, engine, opts)
+}
+
+// setupOptions change how setupWith serves the pages.
+type setupOptions struct {
+	// publicURL replaces the server's own URL as the public base.
+	publicURL string
+	// wrap, when set, stands in front of the pages: to see or change the requests they receive.
+	wrap func(http.Handler) http.Handler
+}
+
+// setupWith is setup with opts.
+func setupWith(t *testing.T, engine string, opts setupOptions) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	db := dbtest.Open(t, engine)
 	clk := clocktest.New()
@@ -62,10 +80,14 @@ func setup(t *testing.T, engine string, publicURL ...string) *fixture {
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
 	public := base
-	if len(publicURL) > 0 {
-		public = publicURL[0]
+	if opts.publicURL != "" {
+		public = opts.publicURL
 	}
-	srv.Config.Handler = web.New(web.Config{Service: svc, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), PublicURL: public, Now: clk.Now})
+	var pages http.Handler = web.New(web.Config{Service: svc, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), PublicURL: public, Now: clk.Now})
+	if opts.wrap != nil {
+		pages = opts.wrap(pages)
+	}
+	srv.Config.Handler = pages
 	srv.Start()
 	t.Cleanup(srv.Close)
 
@@ -872,7 +894,7 @@ func TestEveryPageCarriesTheSecurityHeaders(t *testing.T) {
 				}
 				for header, want := range map[string]string{
 					"X-Content-Type-Options": "nosniff",
-					"Referrer-Policy":        "no-referrer",
+					"Referrer-Policy":        "same-origin",
 					"Cache-Control":          "no-store",
 				} {
 					if got := p.Header.Get(header); got != want {
