@@ -58,16 +58,20 @@ func (h *handler) linkOfToken(tok string) (string, bool) {
 // emailLink is POST /agreement/email-link: a new management link is sent to the address the
 // customer gave, if the address typed is that one. The answer is the same whether or not it is,
 // and whether or not the token names a link that was ever linked: the page tells no one which
-// addresses Pyng knows. Each address typed and each client may ask only so many times an hour
-// (EmailLinkLimits), known address or not; beyond that the answer is a 429 page that says when
-// to try again.
+// addresses Pyng knows. Each client, and each link's token with each address typed, may ask
+// only so many times an hour (EmailLinkLimits), known address or not; beyond that the answer is
+// a 429 page that says when to try again. Only a genuine token takes from its link's bucket, so
+// that requests with a made-up one cannot lock a customer out.
 func (h *handler) emailLink(w http.ResponseWriter, r *http.Request) {
-	if wait := h.emailLinkLimits.allow(r, r.PostForm.Get("email")); wait > 0 {
-		retryAfter(w, wait)
-		h.render(w, r, http.StatusTooManyRequests, "error", tooManyLinkRequests(wait))
+	if wait := h.emailLinkLimits.allowClient(r); wait > 0 {
+		h.tooManyLinkRequests(w, r, wait)
 		return
 	}
 	if linkID, ok := h.linkOfToken(r.PostForm.Get("token")); ok {
+		if wait := h.emailLinkLimits.allowLink(linkID, r.PostForm.Get("email")); wait > 0 {
+			h.tooManyLinkRequests(w, r, wait)
+			return
+		}
 		if err := h.service.RequestManagementLink(r.Context(), linkID, r.PostForm.Get("email")); err != nil {
 			h.internal(w, r, "request management link", err)
 			return
@@ -76,16 +80,23 @@ func (h *handler) emailLink(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "emaillinksent", &problem{Title: "Check your email"})
 }
 
-// tooManyLinkRequests is the page of a request for a management link beyond the limits.
-func tooManyLinkRequests(wait time.Duration) *problem {
+// tooManyLinkRequests answers a request for a management link beyond the limits: a 429 page
+// that says when to try again.
+func (h *handler) tooManyLinkRequests(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	retryAfter(w, wait)
+	h.render(w, r, http.StatusTooManyRequests, "error", tooManyLinkRequestsProblem(wait))
+}
+
+// tooManyLinkRequestsProblem is the page of a request for a management link beyond the limits.
+// It does not say that the customer asked already: others may have asked, or the same network.
+func tooManyLinkRequestsProblem(wait time.Duration) *problem {
 	minutes := int(max(1, (wait+time.Minute-1)/time.Minute))
 	when := "in a minute"
 	if minutes > 1 {
 		when = fmt.Sprintf("in %d minutes", minutes)
 	}
 	return &problem{Status: http.StatusTooManyRequests, Title: "Too many requests for a new link",
-		Message: "A new link to manage your agreement has been asked for too many times in the last hour. Try again " + when +
-			". If you asked already, check your email, and your spam folder, for the link we sent."}
+		Message: "A new link to manage your agreement has been asked for too many times in the last hour. Try again " + when + ". Nothing was changed."}
 }
 
 func expiredManagementLink() *problem {

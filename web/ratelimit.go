@@ -14,21 +14,26 @@ import (
 )
 
 // EmailLinkLimits bounds the "email me my management link" form, so that it cannot be used to
-// flood someone's inbox: each address typed, and each client address, may ask so many times an
-// hour, in a burst of as many. The limits are per process (behind a load balancer a key's limit
-// is the sum over the replicas) and count every request, whether or not the address is one Pyng
-// knows, so that being refused tells nothing of it either.
+// flood someone's inbox: each client address may ask so many times an hour, and each link's
+// token with each address typed, in a burst of as many. The limits are per process (behind a
+// load balancer a key's limit is the sum over the replicas) and count every request, whether or
+// not the address is one Pyng knows, so that being refused tells nothing of it either.
+//
+// An address is limited per link, not alone: a link's email only ever goes to its own
+// customer's address, so a link's bucket bounds what reaches that inbox, while requests made
+// with another link, or with a made-up token, cannot use up the customer's own requests.
 type EmailLinkLimits struct {
-	// PerAddress is how many requests an hour may name one email address (0: the default).
-	PerAddress int
+	// PerLinkAndAddress is how many requests an hour may name one email address with the token
+	// of one link (0: the default).
+	PerLinkAndAddress int
 	// PerClient is how many requests an hour may come from one client IP address (an IPv6
 	// address counts by its /64; 0: the default).
 	PerClient int
 }
 
-// DefaultEmailLinkLimits are the limits of a server that sets none: three links an hour to an
-// address, twenty requests an hour from a client.
-var DefaultEmailLinkLimits = EmailLinkLimits{PerAddress: 3, PerClient: 20}
+// DefaultEmailLinkLimits are the limits of a server that sets none: three requests an hour for a
+// link and an address, twenty requests an hour from a client.
+var DefaultEmailLinkLimits = EmailLinkLimits{PerLinkAndAddress: 3, PerClient: 20}
 
 // limiter holds a token bucket per key that lets perHour requests an hour through, in bursts of
 // as many.
@@ -72,26 +77,28 @@ func (l *limiter) reserve(key string) time.Duration {
 }
 
 // emailLinkLimits are the limiters of the form.
-type emailLinkLimits struct{ perAddress, perClient *limiter }
+type emailLinkLimits struct{ perLinkAndAddress, perClient *limiter }
 
 func newEmailLinkLimits(cfg EmailLinkLimits, now func() time.Time) emailLinkLimits {
-	if cfg.PerAddress <= 0 {
-		cfg.PerAddress = DefaultEmailLinkLimits.PerAddress
+	if cfg.PerLinkAndAddress <= 0 {
+		cfg.PerLinkAndAddress = DefaultEmailLinkLimits.PerLinkAndAddress
 	}
 	if cfg.PerClient <= 0 {
 		cfg.PerClient = DefaultEmailLinkLimits.PerClient
 	}
-	return emailLinkLimits{perAddress: newLimiter(cfg.PerAddress, now), perClient: newLimiter(cfg.PerClient, now)}
+	return emailLinkLimits{perLinkAndAddress: newLimiter(cfg.PerLinkAndAddress, now), perClient: newLimiter(cfg.PerClient, now)}
 }
 
-// allow takes one request of the client of r asking for a link to address, or returns how long
-// until it may ask again. The client's limit is checked first: a client refused takes nothing
-// from the address's bucket.
-func (e emailLinkLimits) allow(r *http.Request, address string) time.Duration {
-	if d := e.perClient.reserve(clientKey(r.RemoteAddr)); d > 0 {
-		return d
-	}
-	return e.perAddress.reserve(billing.EmailKey(address))
+// allowClient takes one request of the client of r, or returns how long until it may ask again.
+func (e emailLinkLimits) allowClient(r *http.Request) time.Duration {
+	return e.perClient.reserve(clientKey(r.RemoteAddr))
+}
+
+// allowLink takes one request for a new link of linkID to address, or returns how long until
+// it may be asked for again. Every spelling of an address that the service would send to
+// (billing.EmailKey) counts as one.
+func (e emailLinkLimits) allowLink(linkID, address string) time.Duration {
+	return e.perLinkAndAddress.reserve(linkID + " " + billing.EmailKey(address))
 }
 
 // clientKey is the bucket key of a remote address: its IP, an IPv6 address by its /64 (the

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/storage"
+	"github.com/pyng/receivables/token"
 	"github.com/pyng/receivables/web"
 )
 
@@ -47,7 +48,7 @@ func TestEmailMeMyManagementLinkIsRateLimited(t *testing.T) {
 			return n
 		}
 
-		for range web.DefaultEmailLinkLimits.PerAddress {
+		for range web.DefaultEmailLinkLimits.PerLinkAndAddress {
 			ask("ada@example.com").status(t, http.StatusOK)
 			ask("someone@example.com").status(t, http.StatusOK)
 		}
@@ -58,16 +59,16 @@ func TestEmailMeMyManagementLinkIsRateLimited(t *testing.T) {
 			t.Errorf("the refusal differs for a known and an unknown address:\n%s\n---\n%s", known.Body, unknown.Body)
 		}
 		refused(ask("  ADA@Example.COM "), 20) // the same address, however typed
-		if n := managementLinks(); n != web.DefaultEmailLinkLimits.PerAddress {
-			t.Errorf("%d management links queued, want %d", n, web.DefaultEmailLinkLimits.PerAddress)
+		if n := managementLinks(); n != web.DefaultEmailLinkLimits.PerLinkAndAddress {
+			t.Errorf("%d management links queued, want %d", n, web.DefaultEmailLinkLimits.PerLinkAndAddress)
 		}
 
 		// One address a third of an hour later may ask once more.
 		f.clock.Advance(20 * time.Minute)
 		ask("ada@example.com").status(t, http.StatusOK)
 		refused(ask("ada@example.com"), 20)
-		if n := managementLinks(); n != web.DefaultEmailLinkLimits.PerAddress+1 {
-			t.Errorf("%d management links queued, want %d", n, web.DefaultEmailLinkLimits.PerAddress+1)
+		if n := managementLinks(); n != web.DefaultEmailLinkLimits.PerLinkAndAddress+1 {
+			t.Errorf("%d management links queued, want %d", n, web.DefaultEmailLinkLimits.PerLinkAndAddress+1)
 		}
 
 		// The client: after its twentieth request in the hour (counting the refused ones, which
@@ -101,7 +102,7 @@ func TestEmailMeMyManagementLinkIsLimitedPerAddressWhateverItsSpelling(t *testin
 		"jess@ſassy.example", "jess@saſsy.example"}
 	accepted := 0
 	for _, v := range variants {
-		for range web.DefaultEmailLinkLimits.PerAddress {
+		for range web.DefaultEmailLinkLimits.PerLinkAndAddress {
 			p := f.post(t, "/agreement/email-link", url.Values{"token": {agreement}, "email": {v}}, s, nil)
 			if p.Status == http.StatusOK {
 				accepted++
@@ -114,8 +115,71 @@ func TestEmailMeMyManagementLinkIsLimitedPerAddressWhateverItsSpelling(t *testin
 			n++
 		}
 	}
-	if n > web.DefaultEmailLinkLimits.PerAddress {
+	if n > web.DefaultEmailLinkLimits.PerLinkAndAddress {
 		t.Errorf("%d management-link emails queued to the one address %q in an hour (%d requests accepted), want at most %d; variants: %s",
-			n, "jess@sassy.example", accepted, web.DefaultEmailLinkLimits.PerAddress, strings.Join(variants, " "))
+			n, "jess@sassy.example", accepted, web.DefaultEmailLinkLimits.PerLinkAndAddress, strings.Join(variants, " "))
 	}
+}
+
+// Requests that name a customer's address cannot use up the customer's own requests for a new
+// link unless they carry the customer's link: the limit of an address is per link, and taken
+// only for a genuine token. Whatever the others sent, the customer may still ask, and is still
+// limited.
+func TestEmailMeMyManagementLinkCannotBeLockedOutByOthers(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		// The others ask from a client address of their own, so that the client limit is not
+		// what this test sees.
+		others := *f
+		others.client = &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext},
+			CheckRedirect: f.client.CheckRedirect}
+		otherKey := token.NewIssuer(billing.SigningKey{ID: "key_other", Secret: []byte(billing.RandomToken(32))}, f.clock.Now)
+		for _, tt := range []struct {
+			name string
+			// token is what the others send, given the customer's link.
+			token func(t *testing.T, customer billing.Link) string
+		}{
+			{name: "a made-up token", token: func(*testing.T, billing.Link) string { return "garbage" }},
+			{name: "the customer's link signed with another key", token: func(t *testing.T, customer billing.Link) string {
+				tok, err := otherKey.Agreement(customer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tok
+			}},
+			{name: "the management link of another customer", token: func(t *testing.T, _ billing.Link) string {
+				_, agreement := f.linked(t)
+				return agreement
+			}},
+			{name: "the signup link of another invitation", token: func(t *testing.T, _ billing.Link) string {
+				_, signup := f.invite(t)
+				return signup
+			}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				customer, agreement := f.linked(t)
+				s := sessionFrom(t, f.get(t, "/agreement?token="+url.QueryEscape(agreement)))
+				lockout := url.Values{"token": {tt.token(t, customer)}, "email": {"ada@example.com"}}
+				// As many as would have used up the address's requests, and one more (refused, with
+				// the token of a link, by that link's own limit).
+				for range web.DefaultEmailLinkLimits.PerLinkAndAddress + 1 {
+					if p := others.post(t, "/agreement/email-link", lockout, s, nil); p.Status != http.StatusOK && p.Status != http.StatusTooManyRequests {
+						t.Fatalf("a request of the others: status %d:\n%s", p.Status, p.Body)
+					}
+				}
+
+				ask := url.Values{"token": {agreement}, "email": {"ada@example.com"}}
+				for range web.DefaultEmailLinkLimits.PerLinkAndAddress {
+					f.post(t, "/agreement/email-link", ask, s, nil).status(t, http.StatusOK)
+				}
+				refused := f.post(t, "/agreement/email-link", ask, s, nil)
+				refused.status(t, http.StatusTooManyRequests)
+				refused.lacks(t, "If you asked already")
+				if got := f.managementLinks(t, customer.ID); got != web.DefaultEmailLinkLimits.PerLinkAndAddress {
+					t.Errorf("%d management links queued to the customer, want %d", got, web.DefaultEmailLinkLimits.PerLinkAndAddress)
+				}
+			})
+		}
+	})
 }
