@@ -60,9 +60,10 @@ func (SendEmailJob) Queue() string { return EmailQueue }
 func EmailKey(address string) string { return strings.ToLower(strings.TrimSpace(address)) }
 
 // RequestManagementLink sends a new management link to the customer of the link, if email is the
-// address the customer gave (compared without regard to case) and the link was ever linked.
-// It answers the same either way, and does the same work (an email job, EmailNone when the
-// address is not the customer's), so that it tells no one whether an address is known.
+// address the customer gave (compared without regard to case) and the link is linked: a revoked
+// agreement leaves nothing to manage, and its details are erased after their retention. It
+// answers the same either way, and does the same work (an email job, EmailNone when it sends
+// nothing), so that it tells no one whether an address is known or an agreement revoked.
 func (s *Service) RequestManagementLink(ctx context.Context, linkID, email string) error {
 	l, err := s.store.GetLink(ctx, linkID)
 	if errors.Is(err, ErrNotFound) {
@@ -72,7 +73,7 @@ func (s *Service) RequestManagementLink(ctx context.Context, linkID, email strin
 		return fmt.Errorf("get link: %w", err)
 	}
 	kind := EmailManagementLink
-	if l.LinkedAt.IsZero() || l.Customer.Email == "" || EmailKey(l.Customer.Email) != EmailKey(email) {
+	if l.StoredState != LinkLinked || l.Customer.Email == "" || EmailKey(l.Customer.Email) != EmailKey(email) {
 		kind = EmailNone
 	}
 	if err := s.store.EnqueueEmail(ctx, SendEmailJob{LinkID: l.ID, Email: kind}); err != nil {

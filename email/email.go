@@ -116,7 +116,8 @@ func New(cfg Config) *Mailer {
 }
 
 // Send writes and sends the email of job. A link whose customer's details were erased (long
-// after it ended), or that no longer exists, gets no email and no error.
+// after it ended), or that no longer exists, gets no email and no error; nor does a request for
+// a management link whose agreement was revoked since: nothing is left to manage.
 func (m *Mailer) Send(ctx context.Context, job billing.SendEmailJob) error {
 	if m.cfg.Sender == nil {
 		return ErrNotConfigured // EmailNone too, so that it waits in the queue as the others do
@@ -131,7 +132,7 @@ func (m *Mailer) Send(ctx context.Context, job billing.SendEmailJob) error {
 	if err != nil {
 		return err
 	}
-	if l.Customer.Email == "" {
+	if l.Customer.Email == "" || (job.Email == billing.EmailManagementLink && l.StoredState == billing.LinkRevoked) {
 		return nil
 	}
 	site, err := m.cfg.Service.SiteByID(ctx, l.SiteID) // read fresh: its debit user may have changed
@@ -199,11 +200,16 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 	case billing.EmailRevocationConfirmation:
 		subject = "Your direct debit agreement with " + site.Name + " has ended"
 	case billing.EmailManagementLink:
+		if l.StoredState == billing.LinkRevoked {
+			return nil, fmt.Errorf("no management link for link %s: its agreement is revoked", l.ID)
+		}
 		subject = "Your link to manage your agreement with " + site.Name
 	default:
 		return nil, fmt.Errorf("unknown email %q", kind)
 	}
-	if kind != billing.EmailRevocationConfirmation {
+	// No link to manage a revoked agreement: a signup confirmation sent after the revocation
+	// goes without one.
+	if kind != billing.EmailRevocationConfirmation && l.StoredState != billing.LinkRevoked {
 		tok, err := m.cfg.Tokens.Agreement(l)
 		if err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package email_test
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,55 @@ func TestEmailsToTheCustomerArriveThroughSMTP(t *testing.T) {
 					t.Errorf("the revocation confirmation:\n%s", text)
 				}
 			}
+		}
+	})
+}
+
+// No email carries a link to manage a revoked agreement: a new management link asked for before
+// the revocation and sent after it is not sent, and a signup confirmation sent after it goes
+// without one.
+func TestNoManagementLinkIsMailedForARevokedAgreement(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		in := smtptest.Start(t)
+		service, db := apptest.NewService(t, engine)
+		site := apptest.NewSite(t, service, "Acme Online")
+		tokens, err := app.Tokens(ctx, db, billing.SystemClock{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender, err := email.SMTP(in.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		mailer := email.New(email.Config{Service: service, Tokens: tokens, PublicURL: "https://pay.example", From: "Pyng <no-reply@pyng.example>",
+			Sender: sender, ManagementLinkTTL: 30 * 24 * time.Hour})
+		for i, tt := range []struct {
+			kind     billing.EmailKind
+			wantSent bool
+		}{
+			{kind: billing.EmailManagementLink, wantSent: false},
+			{kind: billing.EmailSignupConfirmation, wantSent: true},
+		} {
+			t.Run(string(tt.kind), func(t *testing.T) {
+				l := apptest.LinkedCustomer(t, service, site, "ACME-00"+strconv.Itoa(i))
+				if _, err := service.RevokeByCustomer(ctx, l.ID); err != nil {
+					t.Fatal(err)
+				}
+				before := len(in.Messages())
+				if err := mailer.Send(ctx, billing.SendEmailJob{LinkID: l.ID, Email: tt.kind}); err != nil {
+					t.Fatalf("send %s: %v", tt.kind, err)
+				}
+				got := in.Messages()[before:]
+				if sent := len(got) == 1; sent != tt.wantSent || len(got) > 1 {
+					t.Fatalf("%d messages sent, want sent %v", len(got), tt.wantSent)
+				}
+				for _, m := range got {
+					if p := m.MustRead(t); strings.Contains(p.Text, "/agreement?token=") || strings.Contains(p.HTML, "/agreement?token=") {
+						t.Errorf("the %s of a revoked agreement has a management link:\n%s", tt.kind, p.Text)
+					}
+				}
+			})
 		}
 	})
 }

@@ -13,11 +13,11 @@ What you agreed: {{.Site}} may collect the amounts it asks Pyng to collect from 
 dollars, by direct debit from your account BSB {{.BSB}}, account {{.Account}}, under its Direct
 Debit Request Service Agreement, attached to this email and at:
 {{.AgreementURL}}
-
+{{if .ManageURL}}
 You can see or revoke your agreement at any time at this private link{{with .Validity}} (it lasts {{.}};
 after that, ask for a new one on the page it opens){{end}}:
 {{.ManageURL}}
-{{else if eq .Kind "revocationConfirmation"}}
+{{end}}{{else if eq .Kind "revocationConfirmation"}}
 Your direct debit agreement with {{.Site}} (account BSB {{.BSB}}, account {{.Account}}) ended on
 {{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else}}: {{.Site}} ended it{{end}}.
 No further debits will be made under it.
@@ -37,7 +37,7 @@ const htmlSource = `<!doctype html>
 {{if eq .Kind "signupConfirmation"}}
 <p>You have set up a direct debit agreement with {{.Site}} through Pyng, on {{.LinkedAt}}.</p>
 <p><strong>What you agreed:</strong> {{.Site}} may collect the amounts it asks Pyng to collect from you, in Australian dollars, by direct debit from your account BSB {{.BSB}}, account {{.Account}}, under its <a href="{{.AgreementURL}}">Direct Debit Request Service Agreement</a>, below and attached.</p>
-<p><a href="{{.ManageURL}}">See or revoke your agreement</a>{{with .Validity}} (this private link lasts {{.}}; after that, ask for a new one on the page it opens){{end}}.</p>
+{{if .ManageURL}}<p><a href="{{.ManageURL}}">See or revoke your agreement</a>{{with .Validity}} (this private link lasts {{.}}; after that, ask for a new one on the page it opens){{end}}.</p>{{end}}
 <h2>Direct Debit Request Service Agreement</h2>
 {{range .Agreement}}<h3>{{.Heading}}</h3>
 {{range .Paragraphs}}<p>{{.}}</p>

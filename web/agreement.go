@@ -27,6 +27,9 @@ type agreementPage struct {
 	LinkedAt     string
 	Revoked      bool
 	RevokedAt    string
+	// Erased says that the customer's details were erased, their retention after the revocation
+	// past: there is nothing left to show but the agreement's times.
+	Erased bool
 	// RevokedByCustomer says who ended the agreement: the customer here, or the site.
 	RevokedByCustomer bool
 	// ManageURL is this page's address, to keep; RevokeURL the page that asks to confirm a
@@ -121,6 +124,7 @@ func (h *handler) showAgreement(w http.ResponseWriter, r *http.Request) {
 	}
 	if page.Revoked {
 		page.RevokedAt = formatTime(site, l.RevokedAt)
+		page.Erased = c.BSB == "" // a linked customer always has one; the erasure removes it
 	} else {
 		page.CSRF = h.csrf.token(w, r)
 		page.EmailLink = &emailLinkForm{Token: tok, CSRF: page.CSRF, Validity: validity(h.managementLinkTTL)}

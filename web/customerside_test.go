@@ -113,3 +113,78 @@ func TestAnExpiredManagementLinkShowsHowToGetANewOne(t *testing.T) {
 		used.contains(t, "Email me my management link", `name="token" value="`+signup+`"`)
 	})
 }
+
+// A revoked agreement leaves nothing to manage: asking for a new management link, with either
+// link its customer holds, mails none, and is answered as for an address Pyng does not know.
+func TestNoManagementLinkIsMailedForARevokedAgreement(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		for _, tt := range []struct {
+			name  string
+			token func(signup, agreement string) string
+		}{
+			{name: "with its management link", token: func(_, agreement string) string { return agreement }},
+			{name: "with its used signup link", token: func(signup, _ string) string { return signup }},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				l, signup := f.invite(t)
+				agreement := agreementToken(t, f.signUp(t, signup, validForm(signup)))
+				s := sessionFrom(t, f.get(t, "/agreement?token="+url.QueryEscape(agreement)))
+				if _, err := f.svc.RevokeByCustomer(context.Background(), l.ID); err != nil {
+					t.Fatal(err)
+				}
+				tok := tt.token(signup, agreement)
+				known := f.post(t, "/agreement/email-link", url.Values{"token": {tok}, "email": {"ada@example.com"}}, s, nil)
+				unknown := f.post(t, "/agreement/email-link", url.Values{"token": {tok}, "email": {"someone@example.com"}}, s, nil)
+				known.status(t, http.StatusOK)
+				if known.Body != unknown.Body {
+					t.Errorf("the answer differs for the customer's address and another:\n%s\n---\n%s", known.Body, unknown.Body)
+				}
+				if n := f.managementLinks(t, l.ID); n != 0 {
+					t.Errorf("%d management links queued for a revoked agreement, want none", n)
+				}
+			})
+		}
+	})
+}
+
+// The agreement page of a revoked agreement shows the customer's details until they are erased,
+// then says that they were, rather than showing empty fields.
+func TestARevokedAgreementsPageSaysWhenItsDetailsAreErased(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		ctx := context.Background()
+		erased := "We have erased your name, email address and bank details"
+		for _, tt := range []struct {
+			name         string
+			erase        bool
+			shows, lacks []string
+		}{
+			{name: "before the erasure it shows the details", shows: []string{"Ada Lovelace", "BSB 062-000, account ••••5678"}, lacks: []string{erased}},
+			{name: "after the erasure it says they were erased", erase: true, shows: []string{erased}, lacks: []string{"Bank account", "BSB ,", "••••", "<dt>Name</dt>", "<dt>Email</dt>"}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				l, agreement := f.linked(t)
+				if _, err := f.svc.RevokeByCustomer(ctx, l.ID); err != nil {
+					t.Fatal(err)
+				}
+				if tt.erase {
+					f.clock.Advance(time.Hour)
+					if _, _, err := f.svc.EraseBankDetails(ctx, time.Hour); err != nil {
+						t.Fatal(err)
+					}
+					if c := f.link(t, l.ID).Customer; c != (billing.Customer{}) {
+						t.Fatalf("after the erasure the link still holds %+v", c)
+					}
+				}
+				p := f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+				p.status(t, http.StatusOK)
+				p.contains(t, append(tt.shows, "Your agreement with Acme Plumbing Supplies is revoked", "You revoked this direct debit agreement")...)
+				p.lacks(t, tt.lacks...)
+			})
+		}
+	})
+}
