@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // EmailKind names an email Pyng sends to a customer, at the address the customer gave on the
@@ -80,4 +81,37 @@ func (s *Service) RequestManagementLink(ctx context.Context, linkID, email strin
 		return fmt.Errorf("enqueue email: %w", err)
 	}
 	return nil
+}
+
+// ManagementLinkValidity says how long a management link of ttl lasts, in words for the
+// customer: "30 days", "12 hours", "1 day and 6 hours", "1 minute and 30 seconds"; to the minute, or to the
+// second under an hour. It is "" for a link that does not expire (ttl 0).
+func ManagementLinkValidity(ttl time.Duration) string {
+	if ttl <= 0 {
+		return ""
+	}
+	units := []struct {
+		name string
+		size time.Duration
+	}{{"day", 24 * time.Hour}, {"hour", time.Hour}, {"minute", time.Minute}, {"second", time.Second}}
+	if ttl >= time.Hour {
+		ttl = ttl.Round(time.Minute)
+	} else {
+		ttl = max(ttl.Round(time.Second), time.Second)
+	}
+	var parts []string
+	for _, u := range units {
+		n := ttl / u.size
+		ttl -= n * u.size
+		switch {
+		case n == 1:
+			parts = append(parts, "1 "+u.name)
+		case n > 1:
+			parts = append(parts, fmt.Sprintf("%d %ss", n, u.name))
+		}
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }

@@ -188,7 +188,7 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 	}
 	c := content{Kind: kind, Site: site.Name, Name: l.Customer.Name, BSB: formatBSB(l.Customer.BSB), Account: maskAccount(l.Customer.AccountNumber),
 		LinkedAt: when(l.LinkedAt), RevokedByCustomer: l.RevokedBy == billing.RevokedByCustomer,
-		AgreementURL: m.cfg.PublicURL + "/service-agreement/" + site.ID, Validity: validity(m.cfg.ManagementLinkTTL)}
+		AgreementURL: m.cfg.PublicURL + "/service-agreement/" + site.ID, Validity: billing.ManagementLinkValidity(m.cfg.ManagementLinkTTL)}
 	if !l.RevokedAt.IsZero() {
 		c.RevokedAt = when(l.RevokedAt)
 	}
@@ -244,19 +244,6 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 
 // ErrNotConfigured is returned by a Mailer without a Sender.
 var ErrNotConfigured = errors.New("email: no SMTP server is configured")
-
-func validity(ttl time.Duration) string {
-	if ttl <= 0 {
-		return ""
-	}
-	if ttl%(24*time.Hour) == 0 {
-		if days := ttl / (24 * time.Hour); days != 1 {
-			return fmt.Sprintf("%d days", days)
-		}
-		return "1 day"
-	}
-	return ttl.String()
-}
 
 func maskAccount(n string) string {
 	if len(n) > 4 {

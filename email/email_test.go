@@ -14,6 +14,7 @@ import (
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/email"
 	"github.com/pyng/receivables/smtptest"
+	"github.com/pyng/receivables/storage"
 )
 
 func TestEmailsToTheCustomerArriveThroughSMTP(t *testing.T) {
@@ -146,4 +147,59 @@ func TestNoManagementLinkIsMailedForARevokedAgreement(t *testing.T) {
 			})
 		}
 	})
+}
+
+// The emails name the account once ("BSB 062-000, account ••••5678"), say what a revocation
+// does as the pages do, and say how long a link lasts in words.
+func TestEmailsWording(t *testing.T) {
+	ctx := context.Background()
+	in := smtptest.Start(t)
+	service, db := apptest.NewService(t, storage.EngineSQLite)
+	site := apptest.NewSite(t, service, "Acme Online")
+	l := apptest.LinkedCustomer(t, service, site, "ACME-001")
+	tokens, err := app.Tokens(ctx, db, billing.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender, err := email.SMTP(in.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailer := email.New(email.Config{Service: service, Tokens: tokens, PublicURL: "https://pay.example", From: "Pyng <no-reply@pyng.example>",
+		Sender: sender, ManagementLinkTTL: 12 * time.Hour})
+	account := "(BSB 062-000, account ••••5678)"
+	for i, tt := range []struct {
+		kind        billing.EmailKind
+		says, lacks []string
+	}{
+		{kind: billing.EmailSignupConfirmation, says: []string{account, "lasts 12 hours"}, lacks: []string{"account BSB", "12h0m0s"}},
+		{kind: billing.EmailManagementLink, says: []string{"lasts 12 hours"}, lacks: []string{"12h0m0s"}},
+		{kind: billing.EmailRevocationConfirmation, says: []string{account,
+			"No new debits will be sent to your bank under it; a debit sent before it ended may still be"},
+			lacks: []string{"account BSB", "further debits"}},
+	} {
+		t.Run(string(tt.kind), func(t *testing.T) {
+			if tt.kind == billing.EmailRevocationConfirmation {
+				if _, err := service.RevokeByCustomer(ctx, l.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := mailer.Send(ctx, billing.SendEmailJob{LinkID: l.ID, Email: tt.kind}); err != nil {
+				t.Fatalf("send %s: %v", tt.kind, err)
+			}
+			p := in.Wait(t, i+1, 10*time.Second)[i].MustRead(t)
+			for part, body := range map[string]string{"text": strings.Join(strings.Fields(p.Text), " "), "HTML": strings.Join(strings.Fields(p.HTML), " ")} {
+				for _, s := range tt.says {
+					if !strings.Contains(body, s) {
+						t.Errorf("the %s part lacks %q:\n%s", part, s, body)
+					}
+				}
+				for _, s := range tt.lacks {
+					if strings.Contains(body, s) {
+						t.Errorf("the %s part shows %q:\n%s", part, s, body)
+					}
+				}
+			}
+		})
+	}
 }

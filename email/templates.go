@@ -10,17 +10,18 @@ const textSource = `Hello {{.Name}},
 You have set up a direct debit agreement with {{.Site}} through Pyng, on {{.LinkedAt}}.
 
 What you agreed: {{.Site}} may collect the amounts it asks Pyng to collect from you, in Australian
-dollars, by direct debit from your account BSB {{.BSB}}, account {{.Account}}, under its Direct
-Debit Request Service Agreement, attached to this email and at:
+dollars, by direct debit from your bank account (BSB {{.BSB}}, account {{.Account}}), under its
+Direct Debit Request Service Agreement, attached to this email and at:
 {{.AgreementURL}}
 {{if .ManageURL}}
 You can see or revoke your agreement at any time at this private link{{with .Validity}} (it lasts {{.}};
 after that, ask for a new one on the page it opens){{end}}:
 {{.ManageURL}}
 {{end}}{{else if eq .Kind "revocationConfirmation"}}
-Your direct debit agreement with {{.Site}} (account BSB {{.BSB}}, account {{.Account}}) ended on
+Your direct debit agreement with {{.Site}} (BSB {{.BSB}}, account {{.Account}}) ended on
 {{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else}}: {{.Site}} ended it{{end}}.
-No further debits will be made under it.
+No new debits will be sent to your bank under it; a debit sent before it ended may still be
+collected.
 {{else}}
 Here is your new link to see or revoke your direct debit agreement with {{.Site}}{{with .Validity}} (it lasts {{.}}){{end}}:
 {{.ManageURL}}
@@ -36,14 +37,14 @@ const htmlSource = `<!doctype html>
 <p>Hello {{.Name}},</p>
 {{if eq .Kind "signupConfirmation"}}
 <p>You have set up a direct debit agreement with {{.Site}} through Pyng, on {{.LinkedAt}}.</p>
-<p><strong>What you agreed:</strong> {{.Site}} may collect the amounts it asks Pyng to collect from you, in Australian dollars, by direct debit from your account BSB {{.BSB}}, account {{.Account}}, under its <a href="{{.AgreementURL}}">Direct Debit Request Service Agreement</a>, below and attached.</p>
+<p><strong>What you agreed:</strong> {{.Site}} may collect the amounts it asks Pyng to collect from you, in Australian dollars, by direct debit from your bank account (BSB {{.BSB}}, account {{.Account}}), under its <a href="{{.AgreementURL}}">Direct Debit Request Service Agreement</a>, below and attached.</p>
 {{if .ManageURL}}<p><a href="{{.ManageURL}}">See or revoke your agreement</a>{{with .Validity}} (this private link lasts {{.}}; after that, ask for a new one on the page it opens){{end}}.</p>{{end}}
 <h2>Direct Debit Request Service Agreement</h2>
 {{range .Agreement}}<h3>{{.Heading}}</h3>
 {{range .Paragraphs}}<p>{{.}}</p>
 {{end}}{{end}}
 {{else if eq .Kind "revocationConfirmation"}}
-<p>Your direct debit agreement with {{.Site}} (account BSB {{.BSB}}, account {{.Account}}) ended on {{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else}}: {{.Site}} ended it{{end}}. No further debits will be made under it.</p>
+<p>Your direct debit agreement with {{.Site}} (BSB {{.BSB}}, account {{.Account}}) ended on {{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else}}: {{.Site}} ended it{{end}}. No new debits will be sent to your bank under it; a debit sent before it ended may still be collected.</p>
 {{else}}
 <p><a href="{{.ManageURL}}">Here is your new link to see or revoke your direct debit agreement with {{.Site}}</a>{{with .Validity}} (it lasts {{.}}){{end}}.</p>
 <p>If you didn't ask for it, you can ignore this email: the link is only sent to you.</p>

@@ -35,6 +35,10 @@ type agreementPage struct {
 	// ManageURL is this page's address, to keep; RevokeURL the page that asks to confirm a
 	// revocation.
 	ManageURL, RevokeURL string
+	// ManageLinkExpires says whether ManageURL stops working, ManageLinkValidity after it was
+	// made.
+	ManageLinkExpires  bool
+	ManageLinkValidity string
 	// CSRF protects EmailLink, the form to have a new management link sent.
 	CSRF      string
 	EmailLink *emailLinkForm
@@ -105,22 +109,24 @@ func (h *handler) showAgreement(w http.ResponseWriter, r *http.Request) {
 	}
 	c := l.Customer
 	page := &agreementPage{
-		Title:             "Your agreement with " + site.Name,
-		Site:              site.Name,
-		Token:             tok,
-		Name:              c.Name,
-		Email:             c.Email,
-		AccountName:       c.AccountName,
-		Business:          c.Type == billing.CustomerBusiness,
-		BusinessName:      c.BusinessName,
-		ABN:               formatABN(c.ABN),
-		BSB:               formatBSB(c.BSB),
-		Account:           maskAccount(c.AccountNumber),
-		LinkedAt:          formatTime(site, l.LinkedAt),
-		Revoked:           l.StoredState == billing.LinkRevoked,
-		RevokedByCustomer: l.RevokedBy == billing.RevokedByCustomer,
-		ManageURL:         h.publicURL + "/agreement?token=" + url.QueryEscape(tok),
-		RevokeURL:         "/agreement/revoke?token=" + url.QueryEscape(tok),
+		Title:              "Your agreement with " + site.Name,
+		Site:               site.Name,
+		Token:              tok,
+		Name:               c.Name,
+		Email:              c.Email,
+		AccountName:        c.AccountName,
+		Business:           c.Type == billing.CustomerBusiness,
+		BusinessName:       c.BusinessName,
+		ABN:                formatABN(c.ABN),
+		BSB:                formatBSB(c.BSB),
+		Account:            maskAccount(c.AccountNumber),
+		LinkedAt:           formatTime(site, l.LinkedAt),
+		Revoked:            l.StoredState == billing.LinkRevoked,
+		RevokedByCustomer:  l.RevokedBy == billing.RevokedByCustomer,
+		ManageURL:          h.publicURL + "/agreement?token=" + url.QueryEscape(tok),
+		ManageLinkExpires:  h.managementLinkTTL > 0,
+		ManageLinkValidity: validity(h.managementLinkTTL),
+		RevokeURL:          "/agreement/revoke?token=" + url.QueryEscape(tok),
 	}
 	if page.Revoked {
 		page.RevokedAt = formatTime(site, l.RevokedAt)

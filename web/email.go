@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/token"
 )
 
@@ -17,18 +18,12 @@ type emailLinkForm struct {
 	Validity    string
 }
 
-// validity says how long a management link lasts, for the form.
+// validity says how long a management link lasts, for the pages.
 func validity(ttl time.Duration) string {
 	if ttl <= 0 {
 		return "until you revoke the agreement"
 	}
-	if days := ttl / (24 * time.Hour); days >= 1 && ttl%(24*time.Hour) == 0 {
-		if days == 1 {
-			return "1 day"
-		}
-		return fmt.Sprintf("%d days", days)
-	}
-	return ttl.String()
+	return billing.ManagementLinkValidity(ttl)
 }
 
 // withEmailLinkForm fills the form of a problem page: the token of the request (of its query or
@@ -101,6 +96,6 @@ func tooManyLinkRequestsProblem(wait time.Duration) *problem {
 
 func expiredManagementLink() *problem {
 	return &problem{Status: http.StatusGone, Title: "This link to your agreement has expired",
-		Message:   "For your security, links to manage your agreement last a limited time. Your agreement itself has not changed. To get a new link, enter the email address you signed up with below.",
+		Message:   "For your security, links to manage your agreement last a limited time, and this one has run out. Opening it changed nothing. To get a new link, enter the email address you signed up with below. If your agreement has ended, there is nothing left to manage, and no new link is sent.",
 		EmailLink: &emailLinkForm{}}
 }

@@ -127,5 +127,5 @@ func invalidAgreementLink() *problem {
 
 func alreadyRevoked(site billing.Site, at time.Time) *problem {
 	return &problem{http.StatusConflict, "This agreement is already revoked",
-		"Your direct debit agreement with " + site.Name + " was revoked on " + formatTime(site, at) + ", so there is nothing more to do. No further debits will be made under it.", nil}
+		"Your direct debit agreement with " + site.Name + " was revoked on " + formatTime(site, at) + ", so there is nothing more to do. No new debits will be sent to your bank under it; a debit sent before it ended may still be collected.", nil}
 }

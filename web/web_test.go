@@ -63,6 +63,9 @@ type setupOptions struct {
 	publicURL string
 	// wrap, when set, stands in front of the pages: to see or change the requests they receive.
 	wrap func(http.Handler) http.Handler
+	// managementLinkTTL is how long the pages say a management link lasts (0: it does not
+	// expire).
+	managementLinkTTL time.Duration
 }
 
 // setupWith is setup with opts.
@@ -83,7 +86,8 @@ func setupWith(t *testing.T, engine string, opts setupOptions) *fixture {
 	if opts.publicURL != "" {
 		public = opts.publicURL
 	}
-	var pages http.Handler = web.New(web.Config{Service: svc, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), PublicURL: public, Now: clk.Now})
+	var pages http.Handler = web.New(web.Config{Service: svc, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), PublicURL: public, Now: clk.Now,
+		ManagementLinkTTL: opts.managementLinkTTL})
 	if opts.wrap != nil {
 		pages = opts.wrap(pages)
 	}
