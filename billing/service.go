@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/pyng/receivables/rail"
@@ -403,8 +404,14 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 	var errs Errors
 	invalid := func(target, message string) { errs = append(errs, Errorf(CodeCustomerInvalidField, target, message)) }
 	c.Name = strings.TrimSpace(c.Name)
-	if n := utf8.RuneCountInString(c.Name); n < 1 || n > 100 || !PlainText(c.Name) {
+	switch n := utf8.RuneCountInString(c.Name); {
+	case n < 1 || n > 100 || !PlainText(c.Name):
 		invalid("name", "Enter your name (up to 100 characters).")
+	case strings.ContainsFunc(c.Name, bidiControl):
+		// They reorder the text shown around them (on the partner's screens, in emails).
+		invalid("name", "Enter your name without hidden characters that change the direction of text.")
+	case !strings.ContainsFunc(c.Name, unicode.IsLetter): // only spaces, digits, or invisible characters
+		invalid("name", "Enter your name: it must contain at least one letter.")
 	}
 	c.Email = strings.TrimSpace(c.Email)
 	if !validEmail(c.Email) {
@@ -450,6 +457,12 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		invalid("consent", "Tick the box to agree to the direct debit agreement.")
 	}
 	return c, errs.Err()
+}
+
+// bidiControl reports whether r is one of Unicode's explicit bidirectional embeddings, overrides
+// or isolates (U+202A–U+202E, U+2066–U+2069).
+func bidiControl(r rune) bool {
+	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
 }
 
 func validEmail(s string) bool {

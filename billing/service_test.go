@@ -379,3 +379,36 @@ func TestAnotherOrganisationsSiteCostsWhatAMissingSiteCosts(t *testing.T) {
 		}
 	})
 }
+
+// A customer's name needs a letter, of any script, and may hold no character that reorders the
+// text around it.
+func TestValidateCustomerName(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, typed string
+		wantError   string // "" when the name is accepted
+	}{
+		{name: "a Latin name", typed: "Ada Lovelace"},
+		{name: "accents and apostrophes", typed: "Zoë O’Brien"},
+		{name: "another script", typed: "李小龍"},
+		{name: "a right-to-left script", typed: "محمد"},
+		{name: "zero-width spaces only", typed: "\u200b\u200b", wantError: "at least one letter"},
+		{name: "digits only", typed: "42", wantError: "at least one letter"},
+		{name: "a right-to-left override", typed: "Ada\u202e", wantError: "change the direction of text"},
+		{name: "a left-to-right embedding", typed: "\u202aAda", wantError: "change the direction of text"},
+		{name: "a first-strong isolate", typed: "\u2068Ada\u2069", wantError: "change the direction of text"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := billing.Customer{Name: tt.typed, Email: "ada@example.com", AccountName: "A LOVELACE", Type: billing.CustomerIndividual,
+				BSB: "062000", AccountNumber: "12345678"}
+			_, err := billing.ValidateCustomer(c, billing.Declarations{Consent: true})
+			errs := billing.AsErrors(err)
+			switch {
+			case tt.wantError == "" && err != nil:
+				t.Errorf("ValidateCustomer(%q): %v, want it accepted", tt.typed, err)
+			case tt.wantError != "" && (len(errs) != 1 || errs[0].Target != "name" || !strings.Contains(errs[0].Message, tt.wantError)):
+				t.Errorf("ValidateCustomer(%q): %v, want one error of the name saying %q", tt.typed, err, tt.wantError)
+			}
+		})
+	}
+}
