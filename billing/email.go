@@ -60,6 +60,11 @@ func (SendEmailJob) Queue() string { return EmailQueue }
 // and still sends to them.
 func EmailKey(address string) string { return strings.ToLower(strings.TrimSpace(address)) }
 
+// ValidEmailAddress reports whether address, around its spaces, is an email address as the
+// signup form takes one: what a form asking for the customer's address can refuse openly, as it
+// tells nothing of whether the address is known.
+func ValidEmailAddress(address string) bool { return validEmail(strings.TrimSpace(address)) }
+
 // RequestManagementLink sends a new management link to the customer of the link, if email is the
 // address the customer gave (compared without regard to case) and the link is linked: a revoked
 // agreement leaves nothing to manage, and its details are erased after their retention. It

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/storage"
+	"github.com/pyng/receivables/web"
 )
 
 // emailJobs lists the send_email jobs of the link.
@@ -185,6 +186,42 @@ func TestARevokedAgreementsPageSaysWhenItsDetailsAreErased(t *testing.T) {
 				p.contains(t, append(tt.shows, "Your agreement with Acme Plumbing Supplies is revoked", "You revoked this direct debit agreement")...)
 				p.lacks(t, tt.lacks...)
 			})
+		}
+	})
+}
+
+// An address that is not one is refused openly on the "email me my management link" form, beside
+// the field, before any limit is taken: no customer gave it, so the refusal tells nothing.
+func TestEmailMeMyManagementLinkRefusesWhatIsNoAddress(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		l, agreement := f.linked(t)
+		s := sessionFrom(t, f.get(t, "/agreement?token="+url.QueryEscape(agreement)))
+		bad := []struct{ name, address string }{
+			{name: "an empty address", address: ""},
+			{name: "spaces", address: "   "},
+			{name: "no domain", address: "ada@"},
+			{name: "no @", address: "ada.example.com"},
+			{name: "a display name", address: "Ada <ada@example.com>"},
+		}
+		// More refusals than a client may make requests in an hour: none of them counts.
+		for range web.DefaultEmailLinkLimits.PerClient/len(bad) + 1 {
+			for _, tt := range bad {
+				t.Run(tt.name, func(t *testing.T) {
+					p := f.post(t, "/agreement/email-link", url.Values{"token": {agreement}, "email": {tt.address}}, s, nil)
+					p.status(t, http.StatusBadRequest)
+					p.contains(t, "Check the email address", `id="email-link-address-error"`, "Enter the email address you gave when you signed up",
+						`aria-invalid="true"`, `name="token" value="`+agreement+`"`)
+				})
+			}
+		}
+		if n := f.managementLinks(t, l.ID); n != 0 {
+			t.Errorf("%d management links queued, want none", n)
+		}
+		f.post(t, "/agreement/email-link", url.Values{"token": {agreement}, "email": {" ADA@example.com "}}, s, nil).status(t, http.StatusOK)
+		if n := f.managementLinks(t, l.ID); n != 1 {
+			t.Errorf("%d management links queued for the customer's address, want 1", n)
 		}
 	})
 }

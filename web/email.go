@@ -16,6 +16,8 @@ import (
 type emailLinkForm struct {
 	Token, CSRF string
 	Validity    string
+	// Email is the address typed, and Error the message beside it, when it was refused.
+	Email, Error string
 }
 
 // validity says how long a management link lasts, for the pages.
@@ -36,7 +38,7 @@ func (h *handler) withEmailLinkForm(w http.ResponseWriter, r *http.Request, p *p
 	if r.PostForm != nil && r.PostForm.Get("token") != "" {
 		tok = r.PostForm.Get("token")
 	}
-	p.EmailLink = &emailLinkForm{Token: tok, CSRF: h.csrf.token(w, r), Validity: validity(h.managementLinkTTL)}
+	p.EmailLink.Token, p.EmailLink.CSRF, p.EmailLink.Validity = tok, h.csrf.token(w, r), validity(h.managementLinkTTL)
 }
 
 // linkOfToken is the id of the link an agreement or signup token names, expired or not.
@@ -57,7 +59,13 @@ func (h *handler) linkOfToken(tok string) (string, bool) {
 // only so many times an hour (EmailLinkLimits), known address or not; beyond that the answer is
 // a 429 page that says when to try again. Only a genuine token takes from its link's bucket, so
 // that requests with a made-up one cannot lock a customer out.
+// An address that is not one at all is refused openly, before any limit is taken: no customer
+// could have given it, so refusing it tells nothing.
 func (h *handler) emailLink(w http.ResponseWriter, r *http.Request) {
+	if address := r.PostForm.Get("email"); !billing.ValidEmailAddress(address) {
+		h.fail(w, r, invalidLinkAddress(address))
+		return
+	}
 	if wait := h.emailLinkLimits.allowClient(r); wait > 0 {
 		h.tooManyLinkRequests(w, r, wait)
 		return
@@ -92,6 +100,14 @@ func tooManyLinkRequestsProblem(wait time.Duration) *problem {
 	}
 	return &problem{Status: http.StatusTooManyRequests, Title: "Too many requests for a new link",
 		Message: "A new link to manage your agreement has been asked for too many times in the last hour. Try again " + when + ". Nothing was changed."}
+}
+
+// invalidLinkAddress is the page of a request for a management link whose address is not one:
+// the form again, with the message beside the field.
+func invalidLinkAddress(typed string) *problem {
+	return &problem{Status: http.StatusBadRequest, Title: "Check the email address",
+		Message:   "We couldn't send a link: enter a whole email address below. Nothing was changed.",
+		EmailLink: &emailLinkForm{Email: typed, Error: "Enter the email address you gave when you signed up, like name@example.com."}}
 }
 
 func expiredManagementLink() *problem {
