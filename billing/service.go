@@ -408,7 +408,7 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 	case n < 1 || n > 100 || !PlainText(c.Name):
 		invalid("name", "Enter your name (up to 100 characters).")
 	case strings.ContainsFunc(c.Name, bidiControl):
-		// They reorder the text shown around them (on the partner's screens, in emails).
+		// They reorder the text shown around them (on the pages, in emails, in an operator's tools).
 		invalid("name", "Enter your name without hidden characters that change the direction of text.")
 	case !strings.ContainsFunc(c.Name, unicode.IsLetter): // only spaces, digits, or invisible characters
 		invalid("name", "Enter your name: it must contain at least one letter.")
