@@ -43,6 +43,18 @@ func (t Terms) debitor() string {
 	return fmt.Sprintf("%s (trading as %s)", t.DebitUser, t.Site)
 }
 
+// Authority is the Direct Debit Request the signup form asks the customer to make: it authorises
+// the debit user the agreement names (with its user ID, when it has one) to debit the account,
+// through Pyng, which processes its debits.
+func (t Terms) Authority() string {
+	who := t.debitor()
+	if t.UserID != "" {
+		who += ", direct debit user ID " + t.UserID + ","
+	}
+	return "I authorise " + who + " to debit the bank account above through Pyng, which processes its debits, in Australian dollars (AUD), " +
+		"for the amounts that " + t.Site + " asks to collect from me, under its Direct Debit Request Service Agreement."
+}
+
 // contact is how to reach the debit user.
 func (t Terms) contact() string {
 	var ways []string

@@ -31,6 +31,24 @@ func TestTheAgreementHasWhatBECSRequires(t *testing.T) {
 	}
 }
 
+// The authority the customer gives names who debits as the agreement does: the debit user, with
+// its user ID when it debits through BECS, not Pyng, which only processes the debits.
+func TestTheAuthorityNamesTheDebitUser(t *testing.T) {
+	for _, tc := range []struct {
+		terms ddr.Terms
+		want  string
+	}{
+		{ddr.Terms{Site: "Acme Online", DebitUser: "Acme Pty Ltd", UserID: "123456"},
+			"I authorise Acme Pty Ltd (trading as Acme Online), direct debit user ID 123456, to debit the bank account above through Pyng, which processes its debits, in Australian dollars (AUD), for the amounts that Acme Online asks to collect from me, under its Direct Debit Request Service Agreement."},
+		{ddr.Terms{Site: "Acme Online"},
+			"I authorise Acme Online to debit the bank account above through Pyng, which processes its debits, in Australian dollars (AUD), for the amounts that Acme Online asks to collect from me, under its Direct Debit Request Service Agreement."},
+	} {
+		if got := tc.terms.Authority(); got != tc.want {
+			t.Errorf("Authority of %+v =\n%s\nwant\n%s", tc.terms, got, tc.want)
+		}
+	}
+}
+
 func TestAnAgreementWithoutADebitUserNamesTheSite(t *testing.T) {
 	text := ddr.Text(ddr.Terms{Site: "Acme Online"})
 	if !strings.Contains(text, "between you (the customer) and Acme Online") || strings.Contains(text, "ABN") || strings.Contains(text, "user ID") {

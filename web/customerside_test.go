@@ -55,8 +55,10 @@ func TestServiceAgreementPage(t *testing.T) {
 		f.get(t, path).contains(t, "Acme Plumbing Pty Ltd (trading as Acme Plumbing Supplies)", "ABN 51 824 753 556")
 		f.get(t, "/service-agreement/site_nope").status(t, http.StatusNotFound)
 
+		// The authority the signup form asks for names the same debit user, not Pyng.
 		_, tok := f.invite(t)
-		f.get(t, "/signup?token="+url.QueryEscape(tok)).contains(t, `href="`+path+`"`)
+		f.get(t, "/signup?token="+url.QueryEscape(tok)).contains(t, `href="`+path+`"`,
+			"I authorise Acme Plumbing Pty Ltd (trading as Acme Plumbing Supplies) to debit the bank account above through Pyng, which processes its debits")
 	})
 }
 

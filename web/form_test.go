@@ -74,7 +74,7 @@ func FuzzSignupForm(f *testing.F) {
 			return
 		}
 		errs := billing.AsErrors(err)
-		page := newSignupPage(site, form.token, "csrf", form.customer, form.declarations)
+		page := newSignupPage(site, "I authorise Acme", form.token, "csrf", form.customer, form.declarations)
 		if !page.withErrors(errs) || len(page.Problems) != len(errs) {
 			t.Fatalf("problems %v, of which the page shows %v", errs, page.Problems)
 		}

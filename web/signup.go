@@ -37,6 +37,8 @@ func (f field) DescribedBy() string {
 type signupPage struct {
 	Title string
 	Site  string
+	// Authority is the Direct Debit Request the customer makes by signing up (ddr.Terms.Authority).
+	Authority string
 	// ServiceAgreement is the address of the site's Direct Debit Request Service Agreement.
 	ServiceAgreement string
 	Token            string
@@ -77,11 +79,24 @@ func signupFields(c billing.Customer) map[string]*field {
 	return out
 }
 
-func newSignupPage(site billing.Site, tok, csrfToken string, c billing.Customer, d billing.Declarations) *signupPage {
+// signupPage is the form of site, or false when the terms of its service agreement, which its
+// authority names, could not be read (answered with the error page).
+func (h *handler) signupPage(w http.ResponseWriter, r *http.Request, site billing.Site, tok, csrfToken string, c billing.Customer,
+	d billing.Declarations) (*signupPage, bool) {
+	terms, err := Terms(r.Context(), site, h.debitUserID)
+	if err != nil {
+		h.internal(w, r, "service agreement terms", err)
+		return nil, false
+	}
+	return newSignupPage(site, terms.Authority(), tok, csrfToken, c, d), true
+}
+
+func newSignupPage(site billing.Site, authority, tok, csrfToken string, c billing.Customer, d billing.Declarations) *signupPage {
 	return &signupPage{
-		Title: "Set up payments to " + site.Name,
-		Site:  site.Name,
-		Token: tok,
+		Title:     "Set up payments to " + site.Name,
+		Site:      site.Name,
+		Authority: authority,
+		Token:     tok,
 
 		ServiceAgreement: serviceAgreementPath(site.ID),
 		CSRF:             csrfToken,
@@ -220,7 +235,9 @@ func (h *handler) invitation(ctx context.Context, tok string) (billing.Link, bil
 func (h *handler) showSignup(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	if _, site, p, err := h.invitation(r.Context(), tok); h.usable(w, r, "signup link", p, err) {
-		h.render(w, r, http.StatusOK, "signup", newSignupPage(site, tok, h.csrf.token(w, r), billing.Customer{}, billing.Declarations{}))
+		if page, ok := h.signupPage(w, r, site, tok, h.csrf.token(w, r), billing.Customer{}, billing.Declarations{}); ok {
+			h.render(w, r, http.StatusOK, "signup", page)
+		}
 	}
 }
 
@@ -236,7 +253,9 @@ func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 	}
 	csrfToken := r.PostForm.Get(csrfField)
 	if form.step == stepEdit {
-		h.render(w, r, http.StatusOK, "signup", newSignupPage(site, form.token, csrfToken, form.customer, form.declarations))
+		if page, ok := h.signupPage(w, r, site, form.token, csrfToken, form.customer, form.declarations); ok {
+			h.render(w, r, http.StatusOK, "signup", page)
+		}
 		return
 	}
 	c, branch, err := h.check(r.Context(), form)
@@ -281,10 +300,14 @@ func (h *handler) check(ctx context.Context, f signupForm) (billing.Customer, bi
 // refused shows the form again with the problems of err beside their fields, or why the
 // invitation can no longer be used.
 func (h *handler) refused(w http.ResponseWriter, r *http.Request, site billing.Site, form signupForm, err error) {
-	page := newSignupPage(site, form.token, r.PostForm.Get(csrfField), form.customer, form.declarations)
-	switch errs := billing.AsErrors(err); {
-	case errs == nil:
+	errs := billing.AsErrors(err)
+	if errs == nil {
 		h.internal(w, r, "complete signup", err)
+		return
+	}
+	page, ok := h.signupPage(w, r, site, form.token, r.PostForm.Get(csrfField), form.customer, form.declarations)
+	switch {
+	case !ok: // answered
 	case page.withErrors(errs):
 		h.render(w, r, http.StatusBadRequest, "signup", page)
 	default: // the invitation moved on while the form was being sent (used, revoked or expired)
