@@ -96,7 +96,8 @@ func Sections(t Terms) []Section {
 			"We will give you at least 14 days' written notice before we change the amount, frequency or timing of the debits, unless you agreed to the change.",
 		}},
 		{"Changes to this agreement", []string{
-			"We may change this agreement by giving you at least 14 days' written notice. You may ask us to change the arrangements, such as deferring a debit or changing your account, by contacting us " + t.contact() + ".",
+			"We may change this agreement by giving you at least 14 days' written notice. You may ask us to change the arrangements, such as deferring a debit, by contacting us " + t.contact() + ".",
+			"To have another account debited, ask us for a new signup link and give the account's details to Pyng there: we never see your account details.",
 		}},
 		{"Stopping or deferring a debit, and cancelling", []string{
 			"You may stop or defer a particular debit, or cancel this agreement at any time, by contacting us " + t.contact() + " at least 3 business days before the debit is due. You may also cancel it yourself, at once, on the page Pyng sent you to manage it.",
@@ -108,10 +109,10 @@ func Sections(t Terms) []Section {
 		}},
 		{"Your obligations", []string{
 			"Make sure your nominated account can be debited by direct debit (direct debit is not available on every account: check with your financial institution), that the account details you gave are correct, and that there is enough cleared money in the account when each debit is due.",
-			"If a debit is returned or dishonoured, your financial institution may charge you a fee, and we may try the debit again or ask you to pay another way. Tell us if you close or change your account.",
+			"If a debit is returned or dishonoured, your financial institution may charge you a fee, and we may try the debit again or ask you to pay another way. Tell us if you close your account, or want another one debited.",
 		}},
 		{"Confidentiality", []string{
-			"We and Pyng keep your personal information and account details confidential and secure. We disclose them only as needed to process your debits (to Pyng and to the financial institutions involved), to investigate a dispute or a claim, or where the law requires it.",
+			"Pyng keeps your personal information and account details for us, confidential and secure, and does not show them to us. They are disclosed only as needed to process your debits (to the financial institutions involved), to investigate a dispute or a claim, or where the law requires it.",
 		}},
 		{"Contact", []string{
 			"Contact " + who + " " + t.contact() + ".",

@@ -24,7 +24,9 @@ func TestTheAgreementHasWhatBECSRequires(t *testing.T) {
 		}
 	}
 	for _, want := range []string{ddr.Title, "Acme Pty Ltd (trading as Acme Online)", "ABN 51 824 753 556", "direct debit user ID 123456",
-		"02 9999 0000", "billing@acme.example", "1 George St, Sydney NSW 2000", "14 days"} {
+		"02 9999 0000", "billing@acme.example", "1 George St, Sydney NSW 2000", "14 days",
+		// The debit user never holds the customer's details (seed 001): Pyng does, for it.
+		"give the account's details to Pyng there: we never see your account details", "and does not show them to us"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the agreement does not say %q:\n%s", want, text)
 		}
