@@ -15,6 +15,7 @@ import (
 	"github.com/pyng/receivables/email"
 	"github.com/pyng/receivables/smtptest"
 	"github.com/pyng/receivables/storage"
+	"github.com/pyng/receivables/token"
 )
 
 func TestEmailsToTheCustomerArriveThroughSMTP(t *testing.T) {
@@ -28,18 +29,7 @@ func TestEmailsToTheCustomerArriveThroughSMTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		l := apptest.LinkedCustomer(t, service, site, "ACME-001")
-		tokens, err := app.Tokens(ctx, db, billing.SystemClock{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens.SetAgreementTTL(30 * 24 * time.Hour)
-		sender, err := email.SMTP(in.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		mailer := email.New(email.Config{Service: service, Tokens: tokens, PublicURL: "https://pay.example", From: "Pyng <no-reply@pyng.example>",
-			Sender: sender, ManagementLinkTTL: 30 * 24 * time.Hour,
-			DebitUserIDFunc: func(context.Context, string) (string, error) { return "123456", nil }})
+		mailer, tokens := smtpMailer(t, service, db, in, 30*24*time.Hour, func(context.Context, string) (string, error) { return "123456", nil })
 
 		// EmailNone, the job of a request for a management link with another address, sends nothing.
 		if err := mailer.Send(ctx, billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailNone}); err != nil || len(in.Messages()) != 0 {
@@ -109,16 +99,7 @@ func TestNoManagementLinkIsMailedForARevokedAgreement(t *testing.T) {
 		in := smtptest.Start(t)
 		service, db := apptest.NewService(t, engine)
 		site := apptest.NewSite(t, service, "Acme Online")
-		tokens, err := app.Tokens(ctx, db, billing.SystemClock{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sender, err := email.SMTP(in.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		mailer := email.New(email.Config{Service: service, Tokens: tokens, PublicURL: "https://pay.example", From: "Pyng <no-reply@pyng.example>",
-			Sender: sender, ManagementLinkTTL: 30 * 24 * time.Hour})
+		mailer, _ := smtpMailer(t, service, db, in, 30*24*time.Hour, nil)
 		for i, tt := range []struct {
 			kind     billing.EmailKind
 			wantSent bool
@@ -157,16 +138,7 @@ func TestEmailsWording(t *testing.T) {
 	service, db := apptest.NewService(t, storage.EngineSQLite)
 	site := apptest.NewSite(t, service, "Acme Online")
 	l := apptest.LinkedCustomer(t, service, site, "ACME-001")
-	tokens, err := app.Tokens(ctx, db, billing.SystemClock{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sender, err := email.SMTP(in.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mailer := email.New(email.Config{Service: service, Tokens: tokens, PublicURL: "https://pay.example", From: "Pyng <no-reply@pyng.example>",
-		Sender: sender, ManagementLinkTTL: 12 * time.Hour})
+	mailer, _ := smtpMailer(t, service, db, in, 12*time.Hour, nil)
 	account := "(BSB 062-000, account ••••5678)"
 	for i, tt := range []struct {
 		kind        billing.EmailKind
@@ -202,4 +174,22 @@ func TestEmailsWording(t *testing.T) {
 			}
 		})
 	}
+}
+
+// smtpMailer is the server's mailer over service, sending through the test SMTP server in, its
+// management links lasting ttl, the BECS user IDs from userID (nil: none); and its token issuer.
+func smtpMailer(t *testing.T, service *billing.Service, db storage.Database, in *smtptest.Server, ttl time.Duration,
+	userID func(context.Context, string) (string, error)) (*email.Mailer, *token.Issuer) {
+	t.Helper()
+	tokens, err := app.Tokens(context.Background(), db, billing.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens.SetAgreementTTL(ttl)
+	sender, err := email.SMTP(in.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return email.New(email.Config{Service: service, Tokens: tokens, PublicURL: "https://pay.example", From: "Pyng <no-reply@pyng.example>",
+		Sender: sender, ManagementLinkTTL: ttl, DebitUserIDFunc: userID}), tokens
 }
