@@ -332,14 +332,14 @@ SELECT CAST(txid AS TEXT) AS txid, seq FROM events WHERE site_id = @site_id AND 
 -- Only events whose transaction is below the events horizon (migrations 00005 and 00014).
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
-  AND txid < events_horizon()
+  AND txid < (SELECT events_horizon())
 ORDER BY txid, seq
 LIMIT @lim;
 
 -- name: ListEventsOfType :many
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = @site_id AND type = @type AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
-  AND txid < events_horizon()
+  AND txid < (SELECT events_horizon())
 ORDER BY txid, seq
 LIMIT @lim;
 
@@ -435,7 +435,7 @@ ON CONFLICT DO NOTHING;
 -- events list.
 SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
 WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
-  AND txid < events_horizon()
+  AND txid < (SELECT events_horizon())
 ORDER BY txid, seq
 LIMIT @lim;
 
@@ -472,7 +472,7 @@ WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
               WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= @now::bigint)
    OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev
                                        WHERE ev.site_id = e.site_id AND (ev.txid, ev.seq) > (e.sent_txid, e.sent_seq)
-                                         AND ev.txid < events_horizon()));
+                                         AND ev.txid < (SELECT events_horizon())));
 
 -- name: LeaseEndpoint :execrows
 -- Gives the holder the endpoint's lease until until, unless another holds it past now; 1 when it
@@ -494,7 +494,7 @@ SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.t
 FROM webhook_deliveries AS d
 JOIN events AS ev ON ev.id = d.event_id
 WHERE d.endpoint_id = @endpoint_id AND d.state = 'pending' AND d.next_attempt_at <= @now::bigint
-  AND ev.txid < events_horizon()
+  AND ev.txid < (SELECT events_horizon())
   AND (d.next_attempt_at > @after_at::bigint OR (d.next_attempt_at = @after_at::bigint AND d.id > @after_id))
 ORDER BY d.next_attempt_at, d.id
 LIMIT @lim;

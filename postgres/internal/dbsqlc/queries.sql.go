@@ -434,7 +434,7 @@ SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.state, d.created_at, d.t
 FROM webhook_deliveries AS d
 JOIN events AS ev ON ev.id = d.event_id
 WHERE d.endpoint_id = $1 AND d.state = 'pending' AND d.next_attempt_at <= $2::bigint
-  AND ev.txid < events_horizon()
+  AND ev.txid < (SELECT events_horizon())
   AND (d.next_attempt_at > $3::bigint OR (d.next_attempt_at = $3::bigint AND d.id > $4))
 ORDER BY d.next_attempt_at, d.id
 LIMIT $5
@@ -509,7 +509,7 @@ WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
               WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= $1::bigint)
    OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev
                                        WHERE ev.site_id = e.site_id AND (ev.txid, ev.seq) > (e.sent_txid, e.sent_seq)
-                                         AND ev.txid < events_horizon()))
+                                         AND ev.txid < (SELECT events_horizon())))
 `
 
 // The endpoints with deliveries due, or enabled with events to be given deliveries of: a look
@@ -609,7 +609,7 @@ func (q *Queries) EventPosition(ctx context.Context, arg EventPositionParams) (E
 const eventsToSend = `-- name: EventsToSend :many
 SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
 WHERE site_id = $1 AND (txid, seq) > (CAST($2 AS TEXT)::xid8, CAST($3 AS BIGINT))
-  AND txid < events_horizon()
+  AND txid < (SELECT events_horizon())
 ORDER BY txid, seq
 LIMIT $4
 `
@@ -1867,7 +1867,7 @@ func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBe
 const listEvents = `-- name: ListEvents :many
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = $1 AND (txid, seq) > (CAST($2 AS TEXT)::xid8, CAST($3 AS BIGINT))
-  AND txid < events_horizon()
+  AND txid < (SELECT events_horizon())
 ORDER BY txid, seq
 LIMIT $4
 `
@@ -1922,7 +1922,7 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListE
 const listEventsOfType = `-- name: ListEventsOfType :many
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = $1 AND type = $2 AND (txid, seq) > (CAST($3 AS TEXT)::xid8, CAST($4 AS BIGINT))
-  AND txid < events_horizon()
+  AND txid < (SELECT events_horizon())
 ORDER BY txid, seq
 LIMIT $5
 `
