@@ -23,7 +23,9 @@ import (
 func TestOnlyThisDatabasesOpenTransactionsHoldEventsBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dbURL := dbtest.URL(t, storage.EnginePostgres)
+	// A database of its own: the other tests' schemas share the cluster's postgres database,
+	// whose transactions would hold this one's events back too.
+	dbURL := newDatabase(t)
 	db := dbtest.OpenURL(t, dbURL, storage.WithKeyring(dbtest.Keyring()))
 	service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
 	if err != nil {
@@ -56,7 +58,7 @@ func TestOnlyThisDatabasesOpenTransactionsHoldEventsBack(t *testing.T) {
 		return tx
 	}
 
-	openWrite(connect(t, otherDatabase(t)))
+	openWrite(connect(t, newDatabase(t)))
 	if _, err := service.Invite(ctx, site, "ELSEWHERE"); err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +91,8 @@ func connect(t *testing.T, rawURL string) *pgx.Conn {
 	return conn
 }
 
-// otherDatabase creates a database of its own on the test cluster, dropped at the end, and
-// returns its URL.
-func otherDatabase(t *testing.T) string {
+// newDatabase creates a database on the test cluster, dropped at the end, and returns its URL.
+func newDatabase(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
 	raw := os.Getenv(dbtest.PostgresURLEnv)
