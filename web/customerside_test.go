@@ -1,10 +1,16 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,4 +232,46 @@ func TestEmailMeMyManagementLinkRefusesWhatIsNoAddress(t *testing.T) {
 			t.Errorf("%d management links queued for the customer's address, want 1", n)
 		}
 	})
+}
+
+// An unexpected failure of a page tells the customer the request's traceId (which the server
+// that mounts the pages gives every answer in Pyng-Trace-Id) and logs it, so that support can
+// find what went wrong; a page served alone says no reference.
+func TestAPageThatFailsGivesTheCustomerItsTraceID(t *testing.T) {
+	t.Parallel()
+	var log bytes.Buffer
+	var mu sync.Mutex
+	f := setupWith(t, "sqlite", setupOptions{
+		debitUserID: func(context.Context, string) (string, error) {
+			return "", errors.New("the BECS rail's database is down")
+		},
+		logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil)),
+		wrap: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Pyng-Trace-Id", "trace-0123")
+				h.ServeHTTP(w, r)
+			})
+		},
+	})
+	_, tok := f.invite(t)
+	p := f.get(t, "/signup?token="+url.QueryEscape(tok))
+	p.status(t, http.StatusInternalServerError)
+	p.contains(t, "Something went wrong on our side", "contact support with this reference: <code>trace-0123</code>")
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(log.String(), "traceId=trace-0123") || !strings.Contains(log.String(), "the BECS rail's database is down") {
+		t.Errorf("the log does not hold the failure with its traceId:\n%s", log.String())
+	}
+}
+
+// lockedWriter is a log written by the server's goroutines and read by the test.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -87,7 +87,7 @@ func (h *handler) emailLink(w http.ResponseWriter, r *http.Request) {
 // that says when to try again.
 func (h *handler) tooManyLinkRequests(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 	retryAfter(w, wait)
-	h.render(w, r, http.StatusTooManyRequests, "error", tooManyLinkRequestsProblem(wait))
+	h.render(w, r, http.StatusTooManyRequests, "error", errorPage{problem: tooManyLinkRequestsProblem(wait)})
 }
 
 // tooManyLinkRequestsProblem is the page of a request for a management link beyond the limits.

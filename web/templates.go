@@ -72,6 +72,13 @@ type problem struct {
 	EmailLink *emailLinkForm
 }
 
+// errorPage is what the error page shows: the problem, and of an unexpected failure its traceId
+// (Reference), for the customer to give support.
+type errorPage struct {
+	*problem
+	Reference string
+}
+
 func pageNotFound() *problem {
 	return &problem{http.StatusNotFound, "Page not found", "There is no page at this address. Check the link you were given.", nil}
 }

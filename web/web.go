@@ -174,8 +174,8 @@ func (h *handler) protect(next http.HandlerFunc) http.HandlerFunc {
 func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	var buf bytes.Buffer
 	if err := pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
-		h.logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
-		http.Error(w, "Something went wrong on our side. Please try again later.", http.StatusInternalServerError)
+		h.logger.ErrorContext(r.Context(), "render page", "page", name, "traceId", traceID(w), "err", err)
+		http.Error(w, "Something went wrong on our side. Please try again later."+referenceOf(traceID(w)), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -186,9 +186,12 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 }
 
 // fail renders the error page of p.
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, p *problem) {
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, p *problem) { h.failing(w, r, p, "") }
+
+// failing renders the error page of p, naming reference (a traceId) when it is not empty.
+func (h *handler) failing(w http.ResponseWriter, r *http.Request, p *problem, reference string) {
 	h.withEmailLinkForm(w, r, p)
-	h.render(w, r, p.Status, "error", p)
+	h.render(w, r, p.Status, "error", errorPage{problem: p, Reference: reference})
 }
 
 // usable reports whether a token resolved to something the request can act on; if not, it has
@@ -207,6 +210,19 @@ func (h *handler) usable(w http.ResponseWriter, r *http.Request, what string, p 
 
 // internal logs an unexpected failure and shows a page that gives away nothing of it.
 func (h *handler) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
-	h.logger.ErrorContext(r.Context(), what, "path", r.URL.Path, "err", err)
-	h.fail(w, r, internalError())
+	h.logger.ErrorContext(r.Context(), what, "path", r.URL.Path, "traceId", traceID(w), "err", err)
+	h.failing(w, r, internalError(), traceID(w))
+}
+
+// traceID is the request's traceId, which the server that mounts the pages gives the answer
+// (Pyng-Trace-Id) before they run, as it does every answer: "" when the pages are served alone.
+// Support finds the request's log lines by it.
+func traceID(w http.ResponseWriter) string { return w.Header().Get("Pyng-Trace-Id") }
+
+// referenceOf is the sentence that gives the customer a failure's traceId, if there is one.
+func referenceOf(traceID string) string {
+	if traceID == "" {
+		return ""
+	}
+	return " If it goes on, contact support with this reference: " + traceID
 }

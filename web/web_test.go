@@ -66,6 +66,9 @@ type setupOptions struct {
 	// managementLinkTTL is how long the pages say a management link lasts (0: it does not
 	// expire).
 	managementLinkTTL time.Duration
+	// debitUserID gives the sites' BECS user IDs (nil: none); logger receives the pages' log.
+	debitUserID func(ctx context.Context, siteID string) (string, error)
+	logger      *slog.Logger
 }
 
 // setupWith is setup with opts.
@@ -86,8 +89,12 @@ func setupWith(t *testing.T, engine string, opts setupOptions) *fixture {
 	if opts.publicURL != "" {
 		public = opts.publicURL
 	}
-	var pages http.Handler = web.New(web.Config{Service: svc, Tokens: tokens, Logger: slog.New(slog.DiscardHandler), PublicURL: public, Now: clk.Now,
-		ManagementLinkTTL: opts.managementLinkTTL})
+	logger := opts.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var pages http.Handler = web.New(web.Config{Service: svc, Tokens: tokens, Logger: logger, PublicURL: public, Now: clk.Now,
+		ManagementLinkTTL: opts.managementLinkTTL, DebitUserIDFunc: opts.debitUserID})
 	if opts.wrap != nil {
 		pages = opts.wrap(pages)
 	}
