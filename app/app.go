@@ -39,7 +39,8 @@ import (
 const HSTS = "max-age=63072000; includeSubDomains"
 
 // NewHandler mounts the customer's pages and the partner API on one handler, the pages served
-// as the API's answers are (a traceId, a log line, the metrics). A path that is not
+// as the API's answers are (a traceId, a log line, the metrics; not the mux's redirect of a
+// page's path to its clean form). A path that is not
 // in ServeMux's clean form goes to the API, which answers its JSON 404, unless its clean form is
 // a page's: the pages keep the mux's redirect to it. Behind an https public URL every answer
 // carries HSTS (TLS ends at the load balancer, so the request itself says nothing of it).

@@ -483,7 +483,7 @@ func Load(values map[string]*string) (Config, error) {
 			encryptionKeyFlag, envOf(encryptionKeyFlag), encryptionKeyFileFlag, envOf(encryptionKeyFileFlag)))
 	}
 	errs = append(errs, checkSFTP(c)...)
-	errs = append(errs, checkCutoffs(c, time.Now()))
+	errs = append(errs, checkCutoffs(c, time.Now())...)
 	_, listens := values[addrFlag]
 	switch {
 	case listens && !c.Sandbox && !isHTTPS(c.PublicURL):
@@ -536,7 +536,7 @@ const minLodgeWindow = time.Hour
 // the next with less than minLodgeWindow to lodge its file before its row's deadline: its whole
 // file would have to be lodged at once or fail expired. The gap is measured over the year from
 // now, in the cut-offs' zone (a night the clocks go back is an hour longer).
-func checkCutoffs(c Config, now time.Time) error {
+func checkCutoffs(c Config, now time.Time) []error {
 	loc, err := time.LoadLocation(c.BECSTimezone)
 	if err != nil {
 		return nil // refused with its setting
@@ -547,9 +547,9 @@ func checkCutoffs(c Config, now time.Time) error {
 	}
 	longest := billing.RowDeadline - becs.LodgeMargin - minLodgeWindow
 	if gap := schedule.LongestGap(now); gap > longest {
-		return fmt.Errorf("-becs-cutoffs (env %s): %q leaves up to %v from one cut-off to the next (in %s): the file of a debit queued just after a cut-off "+
+		return []error{fmt.Errorf("-becs-cutoffs (env %s): %q leaves up to %v from one cut-off to the next (in %s): the file of a debit queued just after a cut-off "+
 			"would have less than %v from its cut to its lodge-by time (%v before the row's %v deadline); add cut-offs so that none is more than %v after the one before",
-			envOf("becs-cutoffs"), c.BECSCutoffs, gap, c.BECSTimezone, minLodgeWindow, becs.LodgeMargin, billing.RowDeadline, longest)
+			envOf("becs-cutoffs"), c.BECSCutoffs, gap, c.BECSTimezone, minLodgeWindow, becs.LodgeMargin, billing.RowDeadline, longest)}
 	}
 	return nil
 }

@@ -117,9 +117,9 @@ Back it up with the database: without it they cannot be read.
 // Reseal seals again, with the current key of db's key ring, every sealed or plaintext value the
 // server keeps: customers' details, signing keys, webhook endpoints' secrets, and those of the rails that keep some (the
 // sandbox ledger's accounts; the BECS rail's debits, files and unmatched returned items), a batch
-// of batchSize at a time. It returns how many rows of each table it sealed; run again, it finds
-// nothing left to do.
-func Reseal(ctx context.Context, db storage.Database, batchSize int) (map[string]int, error) {
+// of batchSize at a time (the rails' through rails, open on db). It returns how many rows of each
+// table it sealed; run again, it finds nothing left to do.
+func Reseal(ctx context.Context, db storage.Database, rails Rails, batchSize int) (map[string]int, error) {
 	if db.Keyring() == nil {
 		return nil, ErrNoKey
 	}
@@ -133,10 +133,6 @@ func Reseal(ctx context.Context, db storage.Database, batchSize int) (map[string
 	}
 	if out["webhook_endpoints"], err = db.ResealWebhookEndpoints(ctx); err != nil {
 		return out, fmt.Errorf("webhook endpoints: %w", err)
-	}
-	rails, err := OpenRails(ctx, db, billing.SystemClock{}, 0)
-	if err != nil {
-		return out, err
 	}
 	for name, r := range rails.ByName() {
 		if r, ok := r.(resealer); ok {

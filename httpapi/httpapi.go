@@ -356,9 +356,9 @@ type Handler struct{ a *server }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.a.ServeHTTP(w, r) }
 
-// Observed is page, a handler of other pages served beside the API (the customer's), served as
-// the API's answers are: with a traceId in Pyng-Trace-Id, a log line and the request metrics
-// under route (a path pattern: never the query, which holds the customer's token), and a panic
+// Observed serves page, a handler of other pages beside the API (the customer's), as the API's
+// answers are served: with a traceId in Pyng-Trace-Id, a log line and the request metrics under
+// route (a path pattern: never the query, which holds the customer's token), and a panic
 // answered with a plain 500 that names the traceId, and logged with its stack.
 func (h *Handler) Observed(route string, page http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

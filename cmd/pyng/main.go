@@ -330,7 +330,7 @@ var adminCommands = map[string]adminCommand{
 		if err != nil || size < 1 || size > 100_000 {
 			return nil, usageError{fmt.Sprintf("--batch-size: %q is not a number from 1 to 100000", f["batch-size"])}
 		}
-		resealed, err := app.Reseal(ctx, a.db, size)
+		resealed, err := app.Reseal(ctx, a.db, a.rails, size)
 		return map[string]any{"keyId": a.db.Keyring().Current(), "resealed": resealed}, err
 	}},
 	"signing-key rotate": {synopsis: "[--retire-others]", about: "make a new current token signing key", bools: []string{"retire-others"}, keys: true, run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
