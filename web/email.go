@@ -41,15 +41,16 @@ func (h *handler) withEmailLinkForm(w http.ResponseWriter, r *http.Request, p *p
 	p.EmailLink.Token, p.EmailLink.CSRF, p.EmailLink.Validity = tok, h.csrf.token(w, r), validity(h.managementLinkTTL)
 }
 
-// linkOfToken is the id of the link an agreement or signup token names, expired or not.
-func (h *handler) linkOfToken(tok string) (string, bool) {
+// linkOfToken is the id of the link an agreement or signup token names, expired or not, and
+// which kind of token it is ("agreement" or "signup").
+func (h *handler) linkOfToken(tok string) (linkID, kind string, ok bool) {
 	if id, err := h.tokens.ParseAgreement(tok); err == nil || errors.Is(err, token.ErrExpired) {
-		return id, true
+		return id, "agreement", true
 	}
 	if id, err := h.tokens.ParseSignup(tok); err == nil || errors.Is(err, token.ErrExpired) {
-		return id, true
+		return id, "signup", true
 	}
-	return "", false
+	return "", "", false
 }
 
 // emailLink is POST /agreement/email-link: a new management link is sent to the address the
@@ -58,7 +59,9 @@ func (h *handler) linkOfToken(tok string) (string, bool) {
 // addresses Pyng knows. Each client, and each link's token with each address typed, may ask
 // only so many times an hour (EmailLinkLimits), known address or not; beyond that the answer is
 // a 429 page that says when to try again. Only a genuine token takes from its link's bucket, so
-// that requests with a made-up one cannot lock a customer out.
+// that requests with a made-up one cannot lock a customer out; and a signup token (which the
+// partner holds too) from a bucket apart from an agreement token's (which the customer alone
+// holds), so that the partner cannot use up the customer's requests either.
 // An address that is not one at all is refused openly, before any limit is taken: no customer
 // could have given it, so refusing it tells nothing.
 func (h *handler) emailLink(w http.ResponseWriter, r *http.Request) {
@@ -70,8 +73,8 @@ func (h *handler) emailLink(w http.ResponseWriter, r *http.Request) {
 		h.tooManyLinkRequests(w, r, wait)
 		return
 	}
-	if linkID, ok := h.linkOfToken(r.PostForm.Get("token")); ok {
-		if wait := h.emailLinkLimits.allowLink(linkID, r.PostForm.Get("email")); wait > 0 {
+	if linkID, kind, ok := h.linkOfToken(r.PostForm.Get("token")); ok {
+		if wait := h.emailLinkLimits.allowLink(kind, linkID, r.PostForm.Get("email")); wait > 0 {
 			h.tooManyLinkRequests(w, r, wait)
 			return
 		}

@@ -94,11 +94,11 @@ func (e emailLinkLimits) allowClient(r *http.Request) time.Duration {
 	return e.perClient.reserve(clientKey(r.RemoteAddr))
 }
 
-// allowLink takes one request for a new link of linkID to address, or returns how long until
-// it may be asked for again. Every spelling of an address that the service would send to
-// (billing.EmailKey) counts as one.
-func (e emailLinkLimits) allowLink(linkID, address string) time.Duration {
-	return e.perLinkAndAddress.reserve(linkID + " " + billing.EmailKey(address))
+// allowLink takes one request for a new link of linkID to address, with a token of kind, or
+// returns how long until it may be asked for again. Every spelling of an address that the
+// service would send to (billing.EmailKey) counts as one.
+func (e emailLinkLimits) allowLink(kind, linkID, address string) time.Duration {
+	return e.perLinkAndAddress.reserve(kind + " " + linkID + " " + billing.EmailKey(address))
 }
 
 // clientKey is the bucket key of a remote address: its IP, an IPv6 address by its /64 (the
