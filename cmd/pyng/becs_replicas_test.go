@@ -152,9 +152,11 @@ func TestThreeReplicasCutEachBECSFileOnce(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 60*time.Second, "every row's debit cut into a delivered file", func() bool {
+	// Published, not only delivered: a delivery records the file delivered before it renames it
+	// into the outbox, and the operator takes only what is there under its name.
+	waitFor(t, 60*time.Second, "every row's debit cut into a file published to the outbox", func() bool {
 		return count(`SELECT count(*) FROM becs_debits WHERE file_id IS NOT NULL`) == batches*rowsPerBatch &&
-			count(`SELECT count(*) FROM becs_files WHERE delivered_at IS NULL`) == 0
+			count(`SELECT count(*) FROM becs_files WHERE published_at IS NULL`) == 0
 	})
 	again := op.finish()
 
