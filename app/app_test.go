@@ -215,8 +215,13 @@ func TestThePagesAnswersHaveATraceIDAndALogLine(t *testing.T) {
 		if trace == "" {
 			t.Errorf("GET %s (%d): no Pyng-Trace-Id", path, resp.StatusCode)
 		}
-		if want := fmt.Sprintf("msg=request method=GET route=%s status=%d", route, resp.StatusCode); !strings.Contains(log.String(), want) ||
-			!strings.Contains(log.String(), "traceId="+trace) {
+		// The line is written once the answer has gone: wait for it.
+		want := fmt.Sprintf("msg=request method=GET route=%s status=%d", route, resp.StatusCode)
+		logged := func() bool { return strings.Contains(log.String(), want) && strings.Contains(log.String(), "traceId="+trace) }
+		for deadline := time.Now().Add(5 * time.Second); !logged() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !logged() {
 			t.Errorf("GET %s: the log holds no %q with traceId %s:\n%s", path, want, trace, log.String())
 		}
 	}
