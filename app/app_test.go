@@ -217,7 +217,9 @@ func TestThePagesAnswersHaveATraceIDAndALogLine(t *testing.T) {
 		}
 		// The line is written once the answer has gone: wait for it.
 		want := fmt.Sprintf("msg=request method=GET route=%s status=%d", route, resp.StatusCode)
-		logged := func() bool { return strings.Contains(log.String(), want) && strings.Contains(log.String(), "traceId="+trace) }
+		logged := func() bool {
+			return strings.Contains(log.String(), want) && strings.Contains(log.String(), "traceId="+trace)
+		}
 		for deadline := time.Now().Add(5 * time.Second); !logged() && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
