@@ -92,6 +92,47 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 	})
 }
 
+// A cut-off that passes while no replica runs (a deploy at 15:00), or whose cut fails its
+// attempts, is made up by the delivery task, every minute, rather than left to the next
+// cut-off: River does not run a missed periodic job when it starts. A debit queued since the last
+// cut-off waits for the next.
+func TestTheDeliveryTaskMakesUpAMissedCutOff(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		r, site := onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
+		b := apptest.SubmitOneDebit(t, service, site)
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		outbox := t.TempDir()
+		tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
+			slog.New(slog.DiscardHandler))
+		if err != nil || tasks[1].Name != "becs_deliver" {
+			t.Fatalf("BECSTasks = %+v, %v", tasks, err)
+		}
+		for _, step := range []struct {
+			advance time.Duration
+			files   int
+		}{
+			{9*time.Minute + 59*time.Second, 0}, // queued since the last cut-off: it waits for the next
+			{time.Second, 1},                    // the next passed without its cut (becs_cut never ran)
+			{time.Minute, 1},                    // nothing left queued
+		} {
+			clock.Advance(step.advance)
+			if err := tasks[1].Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			files, err := r.Files(ctx, site.ID)
+			if err != nil || len(files) != step.files || (step.files > 0 && files[0].DeliveredAt.IsZero()) {
+				t.Fatalf("%v after the debit was queued, the delivery task left files %+v, %v; want %d, delivered",
+					clock.Now().Sub(b.SubmittedAt), files, err, step.files)
+			}
+		}
+	})
+}
+
 // onBECS puts the site on the BECS rail, with a debit user, and returns the rail (opened on conn)
 // and the site as it now is.
 func onBECS(t *testing.T, service *billing.Service, conn storage.Conn, clock becs.Clock, site billing.Site) (*becs.Rail, billing.Site) {

@@ -77,7 +77,7 @@ func wakeWaitingEmails(ctx context.Context, client storage.JobClient) (int, erro
 
 // BECSTasks are the BECS rail's periodic tasks: the cut-off, on the schedule of the settings,
 // which cuts a file of each site's queued debits and delivers it; the delivery, every minute,
-// which delivers the files a failed delivery left (to an outbox directory, where the operator
+// which makes up a cut-off that passed without its cut, and delivers the files a failed delivery left (to an outbox directory, where the operator
 // lodges them, or to the bank's SFTP server, which lodges them: their rows succeed; or to both,
 // the outbox keeping a copy of what the server lodged); and, with an SFTP returns directory,
 // the import of the returns files found there, every minute.
@@ -147,9 +147,24 @@ func BECSTasks(r *becs.Rail, service *billing.Service, clock billing.Clock, cfg 
 		}
 		return errors.Join(err, deliver(ctx))
 	}
+	// The delivery task also makes up a cut-off missed: River keeps the schedule in memory and
+	// does not run at its start a periodic job whose time passed while no replica ran (a deploy at
+	// 15:00), nor again a cut that failed its attempts; the debits would wait for the next
+	// cut-off, their deadline nearer by hours, and shorten their whole file's time to be lodged.
+	deliverOrMakeUp := func(ctx context.Context) error {
+		overdue, err := r.CutOverdue(ctx, schedule)
+		if err != nil {
+			return err
+		}
+		if overdue {
+			logger.Warn("BECS cut-off passed with debits still queued (no replica ran at it, or its cut failed): cutting now")
+			return cut(ctx)
+		}
+		return deliver(ctx)
+	}
 	tasks := []jobs.Task{
 		{Name: "becs_cut", Next: schedule.Next, Run: cut},
-		{Name: "becs_deliver", Next: everyMinute, Run: deliver},
+		{Name: "becs_deliver", Next: everyMinute, Run: deliverOrMakeUp},
 	}
 	if server != nil && cfg.BECSSFTPReturnsDir != "" && service != nil {
 		tasks = append(tasks, jobs.Task{Name: "becs_returns", Next: everyMinute, Run: func(ctx context.Context) error {

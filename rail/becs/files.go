@@ -116,6 +116,20 @@ func (r *Rail) Cut(ctx context.Context, loc *time.Location) ([]File, error) {
 	return files, errors.Join(errs...)
 }
 
+// CutOverdue reports whether a debit that a cut would take was queued before a cut-off of
+// schedule that has passed: that cut-off went without its cut (the server was down or being
+// deployed at it, or its cut failed), and a cut is due now.
+func (r *Rail) CutOverdue(ctx context.Context, schedule Schedule) (bool, error) {
+	now := r.clock.Now()
+	var oldest *int64
+	err := r.conn.Query(ctx, r.q(`SELECT min(submitted_at) FROM becs_debits WHERE file_id IS NULL AND deadline > $1`),
+		[]any{now.Add(LodgeMargin).UnixMilli()}, func(row storage.Scanner) error { return row.Scan(&oldest) })
+	if err != nil || oldest == nil {
+		return false, err
+	}
+	return !schedule.Next(time.UnixMilli(*oldest)).After(now), nil
+}
+
 // BeforeCutCommit, when set by a test, runs in a cut's transaction before it commits.
 var BeforeCutCommit func()
 
