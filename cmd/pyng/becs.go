@@ -260,12 +260,25 @@ func becsFiles(ctx context.Context, name, id string, site *string, r *becs.Rail,
 		if err != nil {
 			return err
 		}
-		if f.State(now) == becs.FileExpired {
+		switch f.State(now) {
+		case becs.FileExpired:
 			fmt.Fprintf(stderr, "warning: file %s is expired: it was not lodged by its lodge-by time %s and its rows fail expired; do not lodge it with the bank\n",
 				f.ID, f.LodgeBy().Format(time.RFC3339))
+		case becs.FileLodged:
+			fmt.Fprintf(stderr, "warning: file %s was lodged at %s: the bank has it; do not upload it again, or its debits are collected twice\n",
+				f.ID, f.LodgedAt.Format(time.RFC3339))
 		}
 		_, err = stdout.Write(content)
 		return err
+	}
+	before, err := r.File(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !before.LodgedAt.IsZero() {
+		// Recording it again changes nothing; saying so may stop a second upload to the bank.
+		fmt.Fprintf(stderr, "warning: file %s was recorded lodged already, at %s: nothing changed; do not upload it to the bank again\n",
+			id, before.LodgedAt.Format(time.RFC3339))
 	}
 	f, err := r.Lodge(ctx, id)
 	if errors.Is(err, becs.ErrTooLate) || errors.Is(err, becs.ErrLodgedMeanwhile) || errors.Is(err, becs.ErrBeingPublished) {

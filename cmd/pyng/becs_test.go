@@ -107,6 +107,16 @@ func TestBECSAdminCommands(t *testing.T) {
 			if lodged.State != "lodged" || lodged.LodgedAt == 0 {
 				t.Fatalf("files lodged = %+v", lodged)
 			}
+			// A lodged file is the bank's: getting it, or recording it lodged again, says so.
+			code, out, errOut = runPyng(t, "admin", "becs", "files", "lodged", files[0].ID, db, key)
+			if code != 0 || !strings.Contains(out, `"state":"lodged"`) || !strings.Contains(errOut, "was recorded lodged already") ||
+				!strings.Contains(errOut, "do not upload it to the bank again") {
+				t.Errorf("files lodged of a lodged file = %d, %q, %q; want it as it is, with a warning", code, out, errOut)
+			}
+			if code, out, errOut = runPyng(t, "admin", "becs", "files", "get", files[0].ID, db, key); code != 0 || out != string(stored) ||
+				!strings.Contains(errOut, "warning: file "+files[0].ID+" was lodged at") || !strings.Contains(errOut, "do not upload it again") {
+				t.Errorf("files get of a lodged file = %d, %q; want its bytes, with a warning", code, errOut)
+			}
 			_, _, rows, err := service.Batch(ctx, s, "B1", "")
 			if err != nil {
 				t.Fatal(err)
@@ -234,7 +244,8 @@ func TestBECSFilesLodgedRefusesAFileTooLateToLodge(t *testing.T) {
 
 			code, out, errOut = runPyng(t, "admin", "becs", "files", "lodged", files[0].ID, db, key)
 			if code != 1 || out != "" || !strings.Contains(errOut, "refused: too late to lodge") ||
-				!strings.Contains(errOut, files[0].ID) || !strings.Contains(errOut, "do not lodge this file with the bank") {
+				!strings.Contains(errOut, files[0].ID) || !strings.Contains(errOut, "do not lodge this file with the bank") ||
+				!strings.Contains(errOut, "if you uploaded it already, have the bank recall it now") {
 				t.Fatalf("files lodged of a file too late = %d, %q, %q; want 1 and a message refusing it", code, out, errOut)
 			}
 			if got, err := r.File(ctx, files[0].ID); err != nil || !got.LodgedAt.IsZero() {

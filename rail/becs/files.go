@@ -819,7 +819,8 @@ WHERE id = $1 AND lodged_at IS NULL AND earliest_deadline > $3 AND NOT (`+beingP
 			return f, errBeingPublished(id, millis(f.claim), now)
 		case !f.EarliestDeadline.After(now.Add(LodgeMargin)):
 			return f, fmt.Errorf("%w: file %s was cut at %s; the earliest deadline of its debits is %s, and a file must be lodged at least %s before it. "+
-				"Its debits fail (or have failed) expired and the partner is told so: do not lodge this file with the bank; its debits can be submitted again in a new batch",
+				"Its debits fail (or have failed) expired and the partner is told so, and may submit them again: do not lodge this file with the bank; "+
+				"if you uploaded it already, have the bank recall it now, or its customers may be debited twice",
 				ErrTooLate, id, f.CutAt.Format(time.RFC3339), f.EarliestDeadline.Format(time.RFC3339), LodgeMargin)
 		case attempt == lodgeAttempts:
 			return f, errBeingPublished(id, time.Time{}, now)
