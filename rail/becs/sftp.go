@@ -391,6 +391,10 @@ func (s *SFTP) Stage(ctx context.Context, name string, content []byte) error {
 		if err != nil {
 			return fmt.Errorf("sftp: create %s: %w", tmp, err)
 		}
+		// The file holds customers' accounts in plaintext: readable by its owner alone, as the
+		// outbox's copy, before a byte is written. A server that refuses to change the mode
+		// keeps its own (its policy, which the upload cannot change).
+		_ = f.Chmod(0o600)
 		half := len(content) / 2
 		if _, err := f.Write(content[:half]); err != nil {
 			f.Close()

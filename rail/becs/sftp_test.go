@@ -80,6 +80,12 @@ func testSFTPDelivery(t *testing.T, sshd sshdtest.Server) {
 		if got, _ := os.ReadFile(filepath.Join(outbox, file.Name())); !bytes.Equal(got, content) {
 			t.Fatal("the uploaded bytes differ from the stored file's")
 		}
+		// It holds customers' accounts in plaintext: its owner's alone, as the outbox's copy.
+		if info, err := os.Stat(filepath.Join(outbox, file.Name())); err != nil {
+			t.Error(err)
+		} else if info.Mode().Perm() != 0o600 {
+			t.Errorf("the uploaded file's mode is %v, want 0600", info.Mode().Perm())
+		}
 		if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileLodged {
 			t.Fatalf("the uploaded file is %s, want lodged", got.State(f.clock.Now()))
 		}
