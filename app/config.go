@@ -528,12 +528,8 @@ func checkSFTP(c Config) []error {
 	return errs
 }
 
-// minLodgeWindow is the least time the cut-offs must leave a file to be lodged: an upload by SFTP
-// takes a minute; an operator lodging by hand needs more, which the default cut-offs give.
-const minLodgeWindow = time.Hour
-
 // checkCutoffs refuses BECS cut-offs so far apart that a debit queued just after one would reach
-// the next with less than minLodgeWindow to lodge its file before its row's deadline: its whole
+// the next with less than becs.LodgeWindow to lodge its file before its row's deadline: its whole
 // file would have to be lodged at once or fail expired. The gap is measured over the year from
 // now, in the cut-offs' zone (a night the clocks go back is an hour longer).
 func checkCutoffs(c Config, now time.Time) []error {
@@ -545,11 +541,11 @@ func checkCutoffs(c Config, now time.Time) []error {
 	if err != nil {
 		return nil
 	}
-	longest := billing.RowDeadline - becs.LodgeMargin - minLodgeWindow
+	longest := billing.RowDeadline - becs.LodgeMargin - becs.LodgeWindow
 	if gap := schedule.LongestGap(now); gap > longest {
 		return []error{fmt.Errorf("-becs-cutoffs (env %s): %q leaves up to %v from one cut-off to the next (in %s): the file of a debit queued just after a cut-off "+
 			"would have less than %v from its cut to its lodge-by time (%v before the row's %v deadline); add cut-offs so that none is more than %v after the one before",
-			envOf("becs-cutoffs"), c.BECSCutoffs, gap, c.BECSTimezone, minLodgeWindow, becs.LodgeMargin, billing.RowDeadline, longest)}
+			envOf("becs-cutoffs"), c.BECSCutoffs, gap, c.BECSTimezone, becs.LodgeWindow, becs.LodgeMargin, billing.RowDeadline, longest)}
 	}
 	return nil
 }

@@ -44,6 +44,13 @@ var _ rail.Rail = (*Rail)(nil)
 // before their rows would fail expired.
 const LodgeMargin = 15 * time.Minute
 
+// LodgeWindow is the least time a file is given to be lodged after it is cut: an upload by SFTP
+// takes a minute, an operator lodging by hand more. A debit whose deadline leaves less (one
+// that reached the rail late) goes in a file apart with the other such debits of its site, so
+// that it does not shorten the others' file's time; and the server refuses cut-offs so far
+// apart that a debit queued just after one would leave less (PYNG_BECS_CUTOFFS).
+const LodgeWindow = time.Hour
+
 // DefaultPoll is the Rail's Poll unless set.
 const DefaultPoll = time.Minute
 

@@ -713,3 +713,28 @@ func TestUnlodgedListsTheFilesTheBankHasYetToBeGiven(t *testing.T) {
 		}
 	})
 }
+
+// A debit that reached the rail late (its batch's steps delayed for hours), its deadline less
+// than LodgeWindow past the lodging margin, goes in a file apart with the other such debits of
+// its site, so that it does not make the site's other debits' file expire with it.
+func TestALateDebitDoesNotShortenTheOthersTimeToLodge(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		f := newFixture(t, engine)
+		f.submit(t, "LATE", 100, 250)
+		f.clock.Advance(billing.RowDeadline - becs.LodgeMargin - becs.LodgeWindow + time.Minute) // 59 minutes to lodge it
+		f.submit(t, "FRESH", 1000)
+		files, err := f.rail.Cut(context.Background(), sydney)
+		if err != nil || len(files) != 2 {
+			t.Fatalf("Cut = %+v, %v; want the late debits' file and the fresh one's", files, err)
+		}
+		now := f.clock.Now()
+		for i, want := range []struct {
+			total   int64
+			lodgeBy time.Duration
+		}{{350, becs.LodgeWindow - time.Minute}, {1000, billing.RowDeadline - becs.LodgeMargin}} {
+			if files[i].Total != want.total || files[i].LodgeBy().Sub(now) != want.lodgeBy {
+				t.Errorf("file %d holds %d cents, to be lodged within %v; want %d within %v", i, files[i].Total, files[i].LodgeBy().Sub(now), want.total, want.lodgeBy)
+			}
+		}
+	})
+}

@@ -85,8 +85,10 @@ const maxFileTotal = 9_999_999_999
 // maxFileTotal cents. Each file is cut in one transaction that claims its debits, so a debit
 // goes in exactly one file however many replicas cut at once, and a cut interrupted leaves
 // nothing. A debit whose deadline is less than LodgeMargin away is left out: its file could not
-// be lodged in time, so its row fails expired. loc is the debit user's time zone, in which the
-// file's processing date is the day of the cut.
+// be lodged in time, so its row fails expired. The debits whose deadline leaves less than
+// LodgeWindow to lodge their file go in files apart from the others', which they would otherwise
+// make expire with them. loc is the debit user's time zone, in which the file's processing date
+// is the day of the cut.
 func (r *Rail) Cut(ctx context.Context, loc *time.Location) ([]File, error) {
 	now := r.clock.Now()
 	var sites []string
@@ -101,16 +103,19 @@ func (r *Rail) Cut(ctx context.Context, loc *time.Location) ([]File, error) {
 	}
 	var files []File
 	var errs []error
+	urgent := now.Add(LodgeMargin + LodgeWindow).UnixMilli() // deadlines up to it leave less than LodgeWindow
 	for _, site := range sites {
-		for {
-			f, cut, err := r.cutSite(ctx, site, now, loc)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("becs rail: cut a file of site %s: %w", site, err))
+		for _, deadlines := range []deadlineRange{{after: now.Add(LodgeMargin).UnixMilli(), upTo: urgent}, {after: urgent, upTo: math.MaxInt64}} {
+			for {
+				f, cut, err := r.cutSite(ctx, site, now, deadlines, loc)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("becs rail: cut a file of site %s: %w", site, err))
+				}
+				if err != nil || !cut {
+					break
+				}
+				files = append(files, f)
 			}
-			if err != nil || !cut {
-				break
-			}
-			files = append(files, f)
 		}
 	}
 	return files, errors.Join(errs...)
@@ -139,7 +144,11 @@ type claimed struct {
 	amount, deadline              int64
 }
 
-func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, loc *time.Location) (f File, cut bool, err error) {
+// deadlineRange is the debits a file is cut of, by deadline (Unix milliseconds): after after, up
+// to upTo.
+type deadlineRange struct{ after, upTo int64 }
+
+func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, deadlines deadlineRange, loc *time.Location) (f File, cut bool, err error) {
 	f = File{ID: newID("file"), SiteID: site, CutAt: now.Truncate(time.Millisecond)}
 	err = r.conn.InTx(ctx, func(tx storage.Statements) error {
 		u, err := user(ctx, tx, r.q, site)
@@ -152,12 +161,12 @@ func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, loc *tim
 		err = tx.Query(ctx, r.q(`UPDATE becs_debits SET file_id = $1
 WHERE idempotency_key IN (SELECT idempotency_key FROM (
                             SELECT idempotency_key, sum(amount) OVER (ORDER BY idempotency_key) AS running_total
-                            FROM becs_debits WHERE site_id = $2 AND file_id IS NULL AND deadline > $3
+                            FROM becs_debits WHERE site_id = $2 AND file_id IS NULL AND deadline > $3 AND deadline <= $6
                             ORDER BY idempotency_key LIMIT $4) AS first
                           WHERE running_total <= $5)
   AND file_id IS NULL
 RETURNING idempotency_key, lodgement_reference, bsb, account_number, title, amount, deadline`),
-			[]any{f.ID, site, now.Add(LodgeMargin).UnixMilli(), maxFileRows, maxFileTotal}, func(row storage.Scanner) error {
+			[]any{f.ID, site, deadlines.after, maxFileRows, maxFileTotal, deadlines.upTo}, func(row storage.Scanner) error {
 				var d claimed
 				err := row.Scan(&d.key, &d.ref, &d.bsb, &d.account, &d.title, &d.amount, &d.deadline)
 				debits = append(debits, d)
