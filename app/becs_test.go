@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,6 +132,29 @@ func TestTheDeliveryTaskMakesUpAMissedCutOff(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Without an outbox or an SFTP server, a file cut is delivered nowhere: the cut says so, at WARN,
+// rather than leave the file to expire unseen.
+func TestAFileCutWithNowhereToGoIsAWarning(t *testing.T) {
+	ctx := context.Background()
+	clock := clocktest.New()
+	service, db := apptest.NewService(t, "sqlite", apptest.ServiceOptions{Clock: clock})
+	r, site := onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
+	if _, _, err := service.ExecuteBatch(ctx, apptest.SubmitOneDebit(t, service, site).ID); err != nil {
+		t.Fatal(err)
+	}
+	var log logBuffer
+	tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney"}, log.logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tasks[0].Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), `level=WARN msg="BECS file cut and delivered nowhere`) {
+		t.Errorf("the cut logged:\n%s\nwant a warning that the file goes nowhere", log.String())
+	}
 }
 
 // onBECS puts the site on the BECS rail, with a debit user, and returns the rail (opened on conn)

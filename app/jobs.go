@@ -144,6 +144,11 @@ func BECSTasks(r *becs.Rail, service *billing.Service, clock billing.Clock, cfg 
 		files, err := r.Cut(ctx, loc)
 		for _, f := range files {
 			logger.Info("BECS file cut", "file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "checksum", f.Checksum)
+			if dest == nil {
+				logger.Warn("BECS file cut and delivered nowhere: no outbox (PYNG_BECS_OUTBOX) nor SFTP server (PYNG_BECS_SFTP_URL) is configured; "+
+					"lodge it by hand (pyng admin becs files get, then files lodged) before its lodge-by time, or its rows fail expired",
+					"file", f.ID, "site", f.SiteID, "lodgeBy", f.LodgeBy())
+			}
 		}
 		return errors.Join(err, deliver(ctx))
 	}

@@ -354,7 +354,11 @@ func becsReturns(ctx context.Context, name, path string, r *becs.Rail, service *
 		for _, e := range fields {
 			fmt.Fprintf(stderr, "%s: %s\n", path, e)
 		}
-		return fmt.Errorf("%s is not a valid returns file (%d problems above); nothing was imported", path, len(fields))
+		problems := "problems"
+		if len(fields) == 1 {
+			problems = "problem"
+		}
+		return fmt.Errorf("%s is not a valid returns file (%d %s above); nothing was imported", path, len(fields), problems)
 	}
 	if errors.Is(err, becs.ErrNotReturns) {
 		return fmt.Errorf("%s: %w; nothing was imported", path, err)
@@ -366,6 +370,12 @@ func becsReturns(ctx context.Context, name, path string, r *becs.Rail, service *
 		fmt.Fprintf(stderr, "%s: line %d: lodgement reference %q, %d cents, %s: %s; kept (pyng admin becs returns unmatched)\n",
 			path, it.Line, it.Return.LodgementReference, it.Return.Amount, it.Return.Reason.Name(), it.Problem)
 	}
-	return enc.Encode(map[string]any{"source": "sha256:" + report.Source, "items": report.Items, "returned": report.Returned,
-		"alreadyReturned": report.AlreadyReturned, "unmatched": len(report.Unmatched)})
+	// A struct, not a map, so that the members come in the README's order.
+	return enc.Encode(struct {
+		Source          string `json:"source"`
+		Items           int    `json:"items"`
+		Returned        int    `json:"returned"`
+		AlreadyReturned int    `json:"alreadyReturned"`
+		Unmatched       int    `json:"unmatched"`
+	}{"sha256:" + report.Source, report.Items, report.Returned, report.AlreadyReturned, len(report.Unmatched)})
 }

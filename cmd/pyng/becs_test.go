@@ -182,6 +182,10 @@ func testReturnsImport(t *testing.T, db, key string, service *billing.Service, s
 		if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
 			t.Fatalf("returns import #%d = %d, %q, %q", i+1, code, out, errOut)
 		}
+		if want := fmt.Sprintf(`{"source":%q,"items":%d,"returned":%d,"alreadyReturned":%d,"unmatched":%d}`+"\n",
+			got.Source, want.Items, want.Returned, want.AlreadyReturned, want.Unmatched); out != want {
+			t.Errorf("returns import #%d printed %q; want %q, in the README's order", i+1, out, want)
+		}
 		got.Source = ""
 		if got != want || !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, `"PYSTRAY"`) ||
 			!strings.Contains(errOut, "no debit") || strings.Count(errOut, "\n") != 1 {

@@ -569,6 +569,21 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 			return fmt.Errorf("sftp: list %s: %w", s.returnsDir, err)
 		}
 		var errs []error
+		for _, e := range entries {
+			// A link or a device is not a file the bank uploaded: it is set aside unread, once
+			// (read through, it would never settle, and be looked at every minute unseen).
+			if e.IsDir() || e.Mode().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			name, dir := path.Join(s.returnsDir, e.Name()), path.Join(s.returnsDir, "rejected")
+			if err := c.MkdirAll(dir); err != nil {
+				errs = append(errs, fmt.Errorf("sftp: mkdir %s: %w", dir, err))
+			} else if err := rename(c, name, path.Join(dir, e.Name()), true); err != nil {
+				errs = append(errs, fmt.Errorf("sftp: move %s to %s: %w", name, dir, err))
+			} else {
+				errs = append(errs, fmt.Errorf("sftp: %s in the returns directory is not a regular file (%v): moved to rejected/ unread", name, e.Mode().Type()))
+			}
+		}
 		for _, e := range s.settled(entries) {
 			name := path.Join(s.returnsDir, e.Name())
 			content, err := readAll(c, name)
@@ -614,7 +629,7 @@ func (s *SFTP) settled(entries []fs.FileInfo) []fs.FileInfo {
 	s.sighted = map[string]sighting{}
 	var settled []fs.FileInfo
 	for _, e := range entries {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+		if !e.Mode().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		seen := sighting{size: e.Size(), mod: e.ModTime(), since: now}

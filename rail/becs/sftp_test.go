@@ -627,3 +627,40 @@ func TestSFTPPublishFinishesARenameThatLeftBothNames(t *testing.T) {
 		})
 	}
 }
+
+// A link in the returns directory (to a file the server's account can read, say) is not a file
+// the bank uploaded: it is moved to rejected/ unread, with an error that the task logs, once.
+func TestSFTPFetchReturnsSetsALinkAsideUnread(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	dir := filepath.Join(sshd.Dir, "returns")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(sshd.Dir, "secret")
+	if err := os.WriteFile(secret, []byte("not the bank's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, "link.aba")); err != nil {
+		t.Fatal(err)
+	}
+	src, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL("out"), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts, ReturnsDir: dir,
+		ReturnsSettle: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(f becs.ReturnsFile) (bool, error) {
+		t.Errorf("the link was read: %s", f.Name)
+		return false, nil
+	}
+	err = src.FetchReturns(context.Background(), read)
+	if err == nil || !strings.Contains(err.Error(), "link.aba in the returns directory is not a regular file") {
+		t.Fatalf("FetchReturns with a link = %v; want it set aside, with an error", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "rejected", "link.aba")); err != nil {
+		t.Errorf("the link is not in rejected/: %v", err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if err := src.FetchReturns(context.Background(), read); err != nil {
+		t.Errorf("FetchReturns once the link is set aside = %v; want nothing to do", err)
+	}
+}
