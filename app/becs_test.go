@@ -28,14 +28,7 @@ import (
 func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		clock := clocktest.New()
-		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
-		site := apptest.NewSite(t, service, "Acme")
-		r, site := onBECS(t, service, db.Conn(), clock, site)
-		b := apptest.SubmitOneDebit(t, service, site)
-		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-			t.Fatal(err)
-		}
+		clock, service, _, r, site, _ := queuedDebit(t, engine)
 
 		outbox := t.TempDir()
 		tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
@@ -100,13 +93,7 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 func TestTheDeliveryTaskMakesUpAMissedCutOff(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		clock := clocktest.New()
-		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
-		r, site := onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
-		b := apptest.SubmitOneDebit(t, service, site)
-		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-			t.Fatal(err)
-		}
+		clock, service, _, r, site, b := queuedDebit(t, engine)
 		outbox := t.TempDir()
 		tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
 			slog.New(slog.DiscardHandler))
@@ -138,12 +125,7 @@ func TestTheDeliveryTaskMakesUpAMissedCutOff(t *testing.T) {
 // rather than leave the file to expire unseen.
 func TestAFileCutWithNowhereToGoIsAWarning(t *testing.T) {
 	ctx := context.Background()
-	clock := clocktest.New()
-	service, db := apptest.NewService(t, "sqlite", apptest.ServiceOptions{Clock: clock})
-	r, site := onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
-	if _, _, err := service.ExecuteBatch(ctx, apptest.SubmitOneDebit(t, service, site).ID); err != nil {
-		t.Fatal(err)
-	}
+	clock, service, _, r, _, _ := queuedDebit(t, "sqlite")
 	var log logBuffer
 	tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney"}, log.logger())
 	if err != nil {
@@ -155,6 +137,21 @@ func TestAFileCutWithNowhereToGoIsAWarning(t *testing.T) {
 	if !strings.Contains(log.String(), `level=WARN msg="BECS file cut and delivered nowhere`) {
 		t.Errorf("the cut logged:\n%s\nwant a warning that the file goes nowhere", log.String())
 	}
+}
+
+// queuedDebit is a service over a database of engine, its time clock's, with a site on the BECS
+// rail (r, opened on db) and one debit of batch b queued on the rail (its first step done).
+func queuedDebit(t *testing.T, engine string) (clock *clocktest.Clock, service *billing.Service, db storage.Database, r *becs.Rail,
+	site billing.Site, b billing.Batch) {
+	t.Helper()
+	clock = clocktest.New()
+	service, db = apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+	r, site = onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
+	b = apptest.SubmitOneDebit(t, service, site)
+	if _, _, err := service.ExecuteBatch(context.Background(), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	return clock, service, db, r, site, b
 }
 
 // onBECS puts the site on the BECS rail, with a debit user, and returns the rail (opened on conn)

@@ -9,7 +9,6 @@ import (
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
-	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
@@ -35,14 +34,8 @@ func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T)
 		t.Run(tc.name, func(t *testing.T) {
 			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 				ctx := context.Background()
-				clock := clocktest.New()
-				service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
-				r, site := onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
-				b := apptest.SubmitOneDebit(t, service, site)
-				// The first step queues the debit on the rail; the row stays pending.
-				if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
-					t.Fatal(err)
-				}
+				// The first step queued the debit on the rail; the row stays pending.
+				clock, service, _, r, site, b := queuedDebit(t, engine)
 				var lodged []becs.File
 				if tc.lodgedBefore {
 					lodged = cutAndLodge(t, r)
