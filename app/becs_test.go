@@ -3,9 +3,11 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +75,13 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 		if got := gathered(t, backlog); len(got) != 2 || got["pyng_becs_files_unlodged{state=delivered}"] != 0 {
 			t.Errorf("the backlog's metrics once the file is lodged = %v; want no file and no lodge-by", got)
 		}
+		// The next run sets the lodged file's copy aside, out of the way of the files to upload.
+		if err := tasks[1].Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := filesIn(t, outbox); !slices.Equal(got, []string{"lodged/" + files[0].Name()}) {
+			t.Fatalf("the outbox holds %v once the file is lodged, want it in lodged/ alone", got)
+		}
 		clock.Advance(time.Hour)
 		if _, _, err := service.EraseBankDetails(ctx, time.Minute); err != nil {
 			t.Fatal(err)
@@ -80,8 +89,8 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 		if err := tasks[1].Run(ctx); err != nil {
 			t.Fatalf("the delivery task after the erasure: %v", err)
 		}
-		if entries, _ := os.ReadDir(outbox); len(entries) != 0 {
-			t.Fatalf("the outbox holds %v after the file's content was erased, want nothing", entries)
+		if got := filesIn(t, outbox); len(got) != 0 {
+			t.Fatalf("the outbox holds %v after the file's content was erased, want nothing", got)
 		}
 	})
 }
@@ -137,6 +146,23 @@ func TestAFileCutWithNowhereToGoIsAWarning(t *testing.T) {
 	if !strings.Contains(log.String(), `level=WARN msg="BECS file cut and delivered nowhere`) {
 		t.Errorf("the cut logged:\n%s\nwant a warning that the file goes nowhere", log.String())
 	}
+}
+
+// filesIn lists the files under dir, by their paths below it.
+func filesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // queuedDebit is a service over a database of engine, its time clock's, with a site on the BECS

@@ -86,6 +86,9 @@ type lodgingDir struct{ becs.Dir }
 
 func (lodgingDir) Lodges() bool { return true }
 
+// SetAside does nothing, as the bank's server's does: what it was given is the bank's.
+func (lodgingDir) SetAside(context.Context, string) error { return nil }
+
 // blockingRail is the BECS rail of another replica's execution of a batch, paused in Submit
 // after it read the rows (the customer linked) and before the debits reach the rail.
 type blockingRail struct {

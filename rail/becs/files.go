@@ -410,7 +410,24 @@ func (r *Rail) Deliver(ctx context.Context, dest Destination) (delivered, expire
 		}
 		err = errors.Join(err, ferr) // the other files are delivered all the same
 	}
-	return delivered, expired, err
+	return delivered, expired, errors.Join(err, r.setAsideLodged(ctx, dest))
+}
+
+// setAsideLodged has dest set aside its copies of the files published there and lodged since
+// (Destination.SetAside): an outbox's copy of a lodged file goes to lodged/, out of the way of
+// the files still to upload, so that no one uploads it to the bank a second time.
+func (r *Rail) setAsideLodged(ctx context.Context, dest Destination) error {
+	files, err := r.filesWhere(ctx, `lodged_at IS NOT NULL AND published_at IS NOT NULL AND removed_at IS NULL ORDER BY cut_at, id`)
+	if err != nil {
+		return fmt.Errorf("becs rail: files lodged: %w", err)
+	}
+	var errs []error
+	for _, f := range files {
+		if err := dest.SetAside(ctx, f.Name()); err != nil {
+			errs = append(errs, fmt.Errorf("becs rail: set aside lodged file %s: %w", f.ID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // delivering makes the deliveries of one process take turns where the database serves one

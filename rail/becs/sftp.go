@@ -43,9 +43,13 @@ type Destination interface {
 	// Unstage removes name's temporary file, for a file that is not to be published (too late to
 	// lodge, or lodged otherwise), and reports whether there was one.
 	Unstage(ctx context.Context, name string) (bool, error)
-	// Remove removes the copies of name kept for Pyng, published or staged, once the file's
-	// content is erased: Pyng keeps no copy of bank details past their retention. The bank's
-	// server keeps what it was published, the bank's to keep.
+	// SetAside moves the published copy of name, a file lodged since, out of the way of the
+	// files still to be lodged (an outbox's lodged/), so that no one uploads it to the bank
+	// again. The bank's server keeps what it was published, the bank's to keep.
+	SetAside(ctx context.Context, name string) error
+	// Remove removes the copies of name kept for Pyng, published, set aside or staged, once the
+	// file's content is erased: Pyng keeps no copy of bank details past their retention. The
+	// bank's server keeps what it was published, the bank's to keep.
 	Remove(ctx context.Context, name string) error
 	// Lodges reports whether a file put there is lodged with the bank (the bank's SFTP server),
 	// rather than waiting for an operator to lodge it (an outbox directory).
@@ -99,15 +103,34 @@ func (d Dir) Unstage(_ context.Context, name string) (bool, error) {
 	return err == nil, err
 }
 
-// Remove removes the outbox's copy of the file and any staged copy, those an earlier release
-// left (named .NAME.RANDOM.tmp) too.
+// lodgedDir is the folder of an outbox that holds the copies of the files lodged.
+const lodgedDir = "lodged"
+
+// SetAside moves the outbox's copy of a file lodged to lodged/, if it is still in the outbox.
+func (d Dir) SetAside(_ context.Context, name string) error {
+	aside := filepath.Join(string(d), lodgedDir)
+	if err := os.MkdirAll(aside, 0o700); err != nil {
+		return err
+	}
+	err := os.Rename(filepath.Join(string(d), name), filepath.Join(aside, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // set aside before, or taken away by the operator
+	}
+	if err != nil {
+		return err
+	}
+	return errors.Join(syncDir(aside), syncDir(string(d)))
+}
+
+// Remove removes the outbox's copy of the file, set aside or not, and any staged copy, those an
+// earlier release left (named .NAME.RANDOM.tmp) too.
 func (d Dir) Remove(_ context.Context, name string) error {
 	earlier, err := filepath.Glob(filepath.Join(string(d), "."+name+".*.tmp"))
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, f := range append([]string{filepath.Join(string(d), name), filepath.Join(string(d), stagedName(name))}, earlier...) {
+	for _, f := range append([]string{filepath.Join(string(d), name), filepath.Join(string(d), lodgedDir, name), filepath.Join(string(d), stagedName(name))}, earlier...) {
 		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -177,6 +200,16 @@ func (ds Destinations) Unstage(ctx context.Context, name string) (bool, error) {
 func (ds Destinations) Remove(ctx context.Context, name string) error {
 	for _, d := range ds {
 		if err := d.Remove(ctx, name); err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// SetAside sets the file aside in each destination in turn, stopping at the first that fails.
+func (ds Destinations) SetAside(ctx context.Context, name string) error {
+	for _, d := range ds {
+		if err := d.SetAside(ctx, name); err != nil {
 			return fmt.Errorf("%s: %w", d, err)
 		}
 	}
@@ -494,6 +527,9 @@ func (s *SFTP) Unstage(ctx context.Context, name string) (bool, error) {
 }
 
 // Remove removes a staged copy left on the server; the file published there is the bank's.
+// SetAside does nothing: what the bank's server was given is the bank's.
+func (s *SFTP) SetAside(context.Context, string) error { return nil }
+
 func (s *SFTP) Remove(ctx context.Context, name string) error {
 	_, err := s.Unstage(ctx, name)
 	return err

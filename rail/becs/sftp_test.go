@@ -442,8 +442,9 @@ func TestSFTPSessionsEndAtTheTimeout(t *testing.T) {
 // TestDeliveryToTheOutboxAndTheBanksServerTogether delivers a cut file to both an outbox
 // directory (the operator's copy) and a real OpenSSH server (which lodges it): a delivery the
 // server refuses leaves the file neither delivered nor lodged, and the outbox with its staged copy
-// only, for no operator to lodge; done again, the file is whole, once, in both places, lodged,
-// and its rows succeed.
+// only, for no operator to lodge; done again, the file is whole, once, in both places, lodged
+// (the outbox's copy set aside in lodged/, out of the way of files to upload), and its rows
+// succeed.
 func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 	sshd := sshdtest.Start(t)
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
@@ -496,7 +497,7 @@ func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 		if err != nil || len(delivered) != 1 || delivered[0].LodgedAt.IsZero() {
 			t.Fatalf("Deliver to both = %+v, %v; want the file, lodged", delivered, err)
 		}
-		holdsTheFile(outbox)
+		holdsTheFile(filepath.Join(outbox, "lodged"))
 		holdsTheFile(onServer)
 		if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileLodged {
 			t.Fatalf("the file is %s, want lodged", got.State(f.clock.Now()))
@@ -504,7 +505,7 @@ func TestDeliveryToTheOutboxAndTheBanksServerTogether(t *testing.T) {
 		if again, _, err := f.rail.Deliver(ctx, both); err != nil || len(again) != 0 {
 			t.Fatalf("Deliver again = %+v, %v; want nothing", again, err)
 		}
-		holdsTheFile(outbox)
+		holdsTheFile(filepath.Join(outbox, "lodged"))
 		holdsTheFile(onServer)
 		f.execute(t, b)
 		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"succeeded", "succeeded"}) {
