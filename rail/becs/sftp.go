@@ -148,24 +148,25 @@ func (d Dir) String() string { return string(d) }
 // a publish that fails part way is done again, which each destination allows.
 type Destinations []Destination
 
-// Stage stages the file to each destination in turn, stopping at the first that fails.
-func (ds Destinations) Stage(ctx context.Context, name string, content []byte) error {
+// each calls do with each destination in turn, stopping at the first that fails, whose error it
+// names the destination in.
+func (ds Destinations) each(do func(Destination) error) error {
 	for _, d := range ds {
-		if err := d.Stage(ctx, name, content); err != nil {
+		if err := do(d); err != nil {
 			return fmt.Errorf("%s: %w", d, err)
 		}
 	}
 	return nil
 }
 
+// Stage stages the file to each destination in turn, stopping at the first that fails.
+func (ds Destinations) Stage(ctx context.Context, name string, content []byte) error {
+	return ds.each(func(d Destination) error { return d.Stage(ctx, name, content) })
+}
+
 // Publish publishes the file to each destination in turn, stopping at the first that fails.
 func (ds Destinations) Publish(ctx context.Context, name string) error {
-	for _, d := range ds {
-		if err := d.Publish(ctx, name); err != nil {
-			return fmt.Errorf("%s: %w", d, err)
-		}
-	}
-	return nil
+	return ds.each(func(d Destination) error { return d.Publish(ctx, name) })
 }
 
 // Staged reports whether any destination has a staged copy of the file: they are published to
@@ -198,22 +199,12 @@ func (ds Destinations) Unstage(ctx context.Context, name string) (bool, error) {
 
 // Remove removes the copies each destination keeps for Pyng.
 func (ds Destinations) Remove(ctx context.Context, name string) error {
-	for _, d := range ds {
-		if err := d.Remove(ctx, name); err != nil {
-			return fmt.Errorf("%s: %w", d, err)
-		}
-	}
-	return nil
+	return ds.each(func(d Destination) error { return d.Remove(ctx, name) })
 }
 
 // SetAside sets the file aside in each destination in turn, stopping at the first that fails.
 func (ds Destinations) SetAside(ctx context.Context, name string) error {
-	for _, d := range ds {
-		if err := d.SetAside(ctx, name); err != nil {
-			return fmt.Errorf("%s: %w", d, err)
-		}
-	}
-	return nil
+	return ds.each(func(d Destination) error { return d.SetAside(ctx, name) })
 }
 
 // Lodges is true when any of the destinations lodges what it is given.
