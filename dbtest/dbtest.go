@@ -211,29 +211,48 @@ func adminPool() (*pgxpool.Pool, *url.URL, error) {
 
 func postgresURL(t testing.TB) string {
 	t.Helper()
-	pool, base, err := adminPool()
-	if err != nil {
-		t.Fatalf("dbtest: %v", err)
-	}
 	schema := "test_" + billing.RandomToken(10)
 	ident := pgx.Identifier{schema}.Sanitize()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+ident); err != nil {
-		t.Fatalf("dbtest: create schema %s: %v", schema, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP SCHEMA "+ident+" CASCADE"); err != nil {
-			t.Errorf("dbtest: drop schema %s: %v", schema, err)
-		}
-	})
-	u := *base
+	u := createdOnServer(t, "CREATE SCHEMA "+ident, "DROP SCHEMA "+ident+" CASCADE")
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// PostgresDatabaseURL creates a PostgreSQL database of its own on the test server, dropped when
+// the test ends, and returns its URL: for a test whose database must hold no other test's
+// transactions (the other tests' schemas share the server's postgres database).
+func PostgresDatabaseURL(t testing.TB) string {
+	t.Helper()
+	name := "test_" + billing.RandomToken(10)
+	ident := pgx.Identifier{name}.Sanitize()
+	u := createdOnServer(t, "CREATE DATABASE "+ident, "DROP DATABASE "+ident+" WITH (FORCE)")
+	u.Path = "/" + name
+	return u.String()
+}
+
+// createdOnServer runs create on the test server, and drop when the test ends, and returns a
+// copy of the server's URL.
+func createdOnServer(t testing.TB, create, drop string) url.URL {
+	t.Helper()
+	pool, base, err := adminPool()
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := pool.Exec(ctx, create); err != nil {
+		t.Fatalf("dbtest: %s: %v", create, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, drop); err != nil {
+			t.Errorf("dbtest: %s: %v", drop, err)
+		}
+	})
+	return *base
 }
 
 // OnEachEngine runs test as a parallel subtest of t on each engine, named after it.

@@ -2,8 +2,6 @@ package storage_test
 
 import (
 	"context"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 
@@ -25,7 +23,7 @@ func TestOnlyThisDatabasesOpenTransactionsHoldEventsBack(t *testing.T) {
 	ctx := context.Background()
 	// A database of its own: the other tests' schemas share the cluster's postgres database,
 	// whose transactions would hold this one's events back too.
-	dbURL := newDatabase(t)
+	dbURL := dbtest.PostgresDatabaseURL(t)
 	db := dbtest.OpenURL(t, dbURL, storage.WithKeyring(dbtest.Keyring()))
 	service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
 	if err != nil {
@@ -58,7 +56,7 @@ func TestOnlyThisDatabasesOpenTransactionsHoldEventsBack(t *testing.T) {
 		return tx
 	}
 
-	openWrite(connect(t, newDatabase(t)))
+	openWrite(connect(t, dbtest.PostgresDatabaseURL(t)))
 	if _, err := service.Invite(ctx, site, "ELSEWHERE"); err != nil {
 		t.Fatal(err)
 	}
@@ -89,30 +87,4 @@ func connect(t *testing.T, rawURL string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
-}
-
-// newDatabase creates a database on the test cluster, dropped at the end, and returns its URL.
-func newDatabase(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	raw := os.Getenv(dbtest.PostgresURLEnv)
-	if raw == "" {
-		raw = dbtest.DefaultPostgresURL
-	}
-	admin := connect(t, raw)
-	name := "pyng_test_" + billing.RandomToken(8)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(context.Background(), "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
