@@ -203,8 +203,8 @@ func TestHSTSWhenThePublicURLIsHTTPS(t *testing.T) {
 // The customer's pages are served as the API's answers are: a traceId in Pyng-Trace-Id and a
 // request line in the log, by the page's path pattern, never with the token of its query.
 func TestThePagesAnswersHaveATraceIDAndALogLine(t *testing.T) {
-	var log logBuffer
-	s := apptest.Start(t, "sqlite", apptest.Options{Logger: log.logger()})
+	var log apptest.LogBuffer
+	s := apptest.Start(t, "sqlite", apptest.Options{Logger: log.Logger()})
 	for path, route := range map[string]string{"/signup?token=forged-signup": "/signup", "/agreement?token=forged-agreement": "/agreement"} {
 		resp, err := http.Get(s.URL + path)
 		if err != nil {

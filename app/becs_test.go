@@ -135,8 +135,8 @@ func TestTheDeliveryTaskMakesUpAMissedCutOff(t *testing.T) {
 func TestAFileCutWithNowhereToGoIsAWarning(t *testing.T) {
 	ctx := context.Background()
 	clock, service, _, r, _, _ := queuedDebit(t, "sqlite")
-	var log logBuffer
-	tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney"}, log.logger())
+	var log apptest.LogBuffer
+	tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney"}, log.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -23,26 +22,6 @@ import (
 	"github.com/pyng/receivables/smtptest"
 	"github.com/pyng/receivables/storage"
 )
-
-// logBuffer is a log the test reads, written by a server's goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 // emailJobs lists the send_email jobs in db's queue.
 func emailJobs(t *testing.T, db storage.Database) []*rivertype.JobRow {
@@ -140,8 +119,8 @@ func TestEmailJobsSendThroughSMTP(t *testing.T) {
 // completes by writing the email to the server's log.
 func TestSandboxWithoutSMTPWritesEmailsToTheLog(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		var log logBuffer
-		s := apptest.Start(t, engine, apptest.Options{Emails: true, Logger: log.logger()})
+		var log apptest.LogBuffer
+		s := apptest.Start(t, engine, apptest.Options{Emails: true, Logger: log.Logger()})
 		apptest.LinkedCustomer(t, s.Service, s.Site, "ACME-001")
 		waitFor(t, 30*time.Second, "no email in the log", func() bool {
 			return strings.Contains(log.String(), "email (no SMTP server configured: written to the log, not sent)")
@@ -214,8 +193,8 @@ func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T
 		ctx := context.Background()
 		settings := map[string]string{"database-url": dbtest.URL(t, engine), "encryption-key": dbtest.KeyRing, "sandbox": "false",
 			"public-url": "https://pay.example.com", "job-poll-interval": "20ms"}
-		var log logBuffer
-		stop := runServer(t, settings, log.logger())
+		var log apptest.LogBuffer
+		stop := runServer(t, settings, log.Logger())
 		if !strings.Contains(log.String(), "level=WARN msg=\"no SMTP server is configured (PYNG_SMTP_URL)") {
 			t.Errorf("no warning at start:\n%s", log.String())
 		}
@@ -253,8 +232,8 @@ func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T
 
 		inbox := smtptest.Start(t)
 		settings["smtp-url"] = inbox.URL()
-		var log2 logBuffer
-		runServer(t, settings, log2.logger())
+		var log2 apptest.LogBuffer
+		runServer(t, settings, log2.Logger())
 		m := inbox.Wait(t, 1, 10*time.Second)[0]
 		if p := m.MustRead(t); m.To[0] != billing.SandboxCustomer.Email || p.Subject != "Your direct debit agreement with Acme Online" {
 			t.Errorf("the email that waited: to %v, subject %q", m.To, p.Subject)

@@ -1,21 +1,18 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
 
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/web"
@@ -239,13 +236,12 @@ func TestEmailMeMyManagementLinkRefusesWhatIsNoAddress(t *testing.T) {
 // find what went wrong; a page served alone says no reference.
 func TestAPageThatFailsGivesTheCustomerItsTraceID(t *testing.T) {
 	t.Parallel()
-	var log bytes.Buffer
-	var mu sync.Mutex
+	var log apptest.LogBuffer
 	f := setupWith(t, "sqlite", setupOptions{
 		debitUserID: func(context.Context, string) (string, error) {
 			return "", errors.New("the BECS rail's database is down")
 		},
-		logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil)),
+		logger: log.Logger(),
 		wrap: func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Pyng-Trace-Id", "trace-0123")
@@ -257,21 +253,7 @@ func TestAPageThatFailsGivesTheCustomerItsTraceID(t *testing.T) {
 	p := f.get(t, "/signup?token="+url.QueryEscape(tok))
 	p.status(t, http.StatusInternalServerError)
 	p.contains(t, "Something went wrong on our side", "contact support with this reference: <code>trace-0123</code>")
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(log.String(), "traceId=trace-0123") || !strings.Contains(log.String(), "the BECS rail's database is down") {
 		t.Errorf("the log does not hold the failure with its traceId:\n%s", log.String())
 	}
-}
-
-// lockedWriter is a log written by the server's goroutines and read by the test.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
