@@ -96,9 +96,12 @@ func RowEvent(t EventType, r ReturnedRow, at time.Time) (Event, error) {
 }
 
 // EventFilter selects a page of a site's events, oldest first: up to Limit of those written
-// after the event After (all when empty), only of Type unless empty.
+// after the event After (all when empty) and created after Since, only of Type unless empty.
+// Service.Events sets Since to EventRetention ago, so that the list holds what the partner is
+// told is kept, whether or not the hourly purge has run.
 type EventFilter struct {
 	After string
 	Type  EventType
 	Limit int
+	Since time.Time
 }

@@ -24,7 +24,7 @@ func (s *Service) Events(ctx context.Context, site Site, f EventFilter) (events 
 		return nil, "", invalidEventCursor()
 	}
 	page := f
-	page.Limit = f.Limit + 1
+	page.Limit, page.Since = f.Limit+1, s.now().Add(-EventRetention)
 	events, err = s.events.ListEvents(ctx, site.ID, page)
 	if errors.Is(err, ErrNotFound) {
 		return nil, "", invalidEventCursor()

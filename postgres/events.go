@@ -37,10 +37,10 @@ func (e executor) ListEvents(ctx context.Context, p driver.EventPage) ([]billing
 	}
 	toEvent := func(r dbsqlc.ListEventsRow) billing.Event { return driver.EventRecord(r).Event() }
 	if p.Type == "" {
-		return many(toEvent)(e.q.ListEvents(ctx, dbsqlc.ListEventsParams{SiteID: p.SiteID, AfterTxid: tx, AfterSeq: p.After.Seq, Lim: int64(p.Limit)}))
+		return many(toEvent)(e.q.ListEvents(ctx, dbsqlc.ListEventsParams{SiteID: p.SiteID, AfterTxid: tx, AfterSeq: p.After.Seq, Since: billing.Millis(p.Since), Lim: int64(p.Limit)}))
 	}
 	return many(func(r dbsqlc.ListEventsOfTypeRow) billing.Event { return toEvent(dbsqlc.ListEventsRow(r)) })(
-		e.q.ListEventsOfType(ctx, dbsqlc.ListEventsOfTypeParams{SiteID: p.SiteID, Type: string(p.Type), AfterTxid: tx, AfterSeq: p.After.Seq, Lim: int64(p.Limit)}))
+		e.q.ListEventsOfType(ctx, dbsqlc.ListEventsOfTypeParams{SiteID: p.SiteID, Type: string(p.Type), AfterTxid: tx, AfterSeq: p.After.Seq, Since: billing.Millis(p.Since), Lim: int64(p.Limit)}))
 }
 
 func (e executor) DeliveryAttempts(ctx context.Context, deliveryIDs []string) ([]driver.DeliveryAttempt, error) {

@@ -332,14 +332,14 @@ SELECT CAST(txid AS TEXT) AS txid, seq FROM events WHERE site_id = @site_id AND 
 -- Only events whose transaction is below the events horizon (migrations 00005 and 00014).
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
-  AND txid < (SELECT events_horizon())
+  AND txid < (SELECT events_horizon()) AND created_at > @since
 ORDER BY txid, seq
 LIMIT @lim;
 
 -- name: ListEventsOfType :many
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = @site_id AND type = @type AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
-  AND txid < (SELECT events_horizon())
+  AND txid < (SELECT events_horizon()) AND created_at > @since
 ORDER BY txid, seq
 LIMIT @lim;
 
@@ -435,7 +435,7 @@ ON CONFLICT DO NOTHING;
 -- events list.
 SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
 WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
-  AND txid < (SELECT events_horizon())
+  AND txid < (SELECT events_horizon()) AND created_at > @since
 ORDER BY txid, seq
 LIMIT @lim;
 

@@ -302,13 +302,13 @@ SELECT seq FROM events WHERE site_id = sqlc.arg(site_id) AND id = sqlc.arg(id);
 
 -- name: ListEvents :many
 SELECT id, site_id, type, created_at, body FROM events
-WHERE site_id = sqlc.arg(site_id) AND seq > sqlc.arg(after_seq)
+WHERE site_id = sqlc.arg(site_id) AND seq > sqlc.arg(after_seq) AND created_at > sqlc.arg(since)
 ORDER BY seq
 LIMIT sqlc.arg(lim);
 
 -- name: ListEventsOfType :many
 SELECT id, site_id, type, created_at, body FROM events
-WHERE site_id = sqlc.arg(site_id) AND type = sqlc.arg(type) AND seq > sqlc.arg(after_seq)
+WHERE site_id = sqlc.arg(site_id) AND type = sqlc.arg(type) AND seq > sqlc.arg(after_seq) AND created_at > sqlc.arg(since)
 ORDER BY seq
 LIMIT sqlc.arg(lim);
 

@@ -124,7 +124,7 @@ func (s *Store) ListEvents(ctx context.Context, siteID string, f billing.EventFi
 			return nil, interpret(err)
 		}
 	}
-	return e.ListEvents(ctx, driver.EventPage{SiteID: siteID, After: after, Type: f.Type, Limit: limit(f.Limit)})
+	return e.ListEvents(ctx, driver.EventPage{SiteID: siteID, After: after, Type: f.Type, Limit: limit(f.Limit), Since: f.Since})
 }
 
 func (s *Store) GetEvent(ctx context.Context, id string) (billing.Event, error) {

@@ -314,12 +314,14 @@ type EventPosition struct {
 	Seq int64
 }
 
-// EventPage selects up to Limit of a site's events after After, only of Type unless empty.
+// EventPage selects up to Limit of a site's events after After and created after Since, only
+// of Type unless empty.
 type EventPage struct {
 	SiteID string
 	After  EventPosition
 	Type   billing.EventType
 	Limit  int
+	Since  time.Time
 }
 
 // StoredEndpoint is a webhook endpoint as stored: its secrets sealed (Endpoint's are zero).

@@ -609,15 +609,16 @@ func (q *Queries) EventPosition(ctx context.Context, arg EventPositionParams) (E
 const eventsToSend = `-- name: EventsToSend :many
 SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
 WHERE site_id = $1 AND (txid, seq) > (CAST($2 AS TEXT)::xid8, CAST($3 AS BIGINT))
-  AND txid < (SELECT events_horizon())
+  AND txid < (SELECT events_horizon()) AND created_at > $4
 ORDER BY txid, seq
-LIMIT $4
+LIMIT $5
 `
 
 type EventsToSendParams struct {
 	SiteID    string
 	AfterTxid string
 	AfterSeq  int64
+	Since     int64
 	Lim       int64
 }
 
@@ -637,6 +638,7 @@ func (q *Queries) EventsToSend(ctx context.Context, arg EventsToSendParams) ([]E
 		arg.SiteID,
 		arg.AfterTxid,
 		arg.AfterSeq,
+		arg.Since,
 		arg.Lim,
 	)
 	if err != nil {
@@ -1867,15 +1869,16 @@ func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBe
 const listEvents = `-- name: ListEvents :many
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = $1 AND (txid, seq) > (CAST($2 AS TEXT)::xid8, CAST($3 AS BIGINT))
-  AND txid < (SELECT events_horizon())
+  AND txid < (SELECT events_horizon()) AND created_at > $4
 ORDER BY txid, seq
-LIMIT $4
+LIMIT $5
 `
 
 type ListEventsParams struct {
 	SiteID    string
 	AfterTxid string
 	AfterSeq  int64
+	Since     int64
 	Lim       int64
 }
 
@@ -1893,6 +1896,7 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListE
 		arg.SiteID,
 		arg.AfterTxid,
 		arg.AfterSeq,
+		arg.Since,
 		arg.Lim,
 	)
 	if err != nil {
@@ -1922,9 +1926,9 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListE
 const listEventsOfType = `-- name: ListEventsOfType :many
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = $1 AND type = $2 AND (txid, seq) > (CAST($3 AS TEXT)::xid8, CAST($4 AS BIGINT))
-  AND txid < (SELECT events_horizon())
+  AND txid < (SELECT events_horizon()) AND created_at > $5
 ORDER BY txid, seq
-LIMIT $5
+LIMIT $6
 `
 
 type ListEventsOfTypeParams struct {
@@ -1932,6 +1936,7 @@ type ListEventsOfTypeParams struct {
 	Type      string
 	AfterTxid string
 	AfterSeq  int64
+	Since     int64
 	Lim       int64
 }
 
@@ -1949,6 +1954,7 @@ func (q *Queries) ListEventsOfType(ctx context.Context, arg ListEventsOfTypePara
 		arg.Type,
 		arg.AfterTxid,
 		arg.AfterSeq,
+		arg.Since,
 		arg.Lim,
 	)
 	if err != nil {

@@ -1787,14 +1787,15 @@ func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBe
 
 const listEvents = `-- name: ListEvents :many
 SELECT id, site_id, type, created_at, body FROM events
-WHERE site_id = ?1 AND seq > ?2
+WHERE site_id = ?1 AND seq > ?2 AND created_at > ?3
 ORDER BY seq
-LIMIT ?3
+LIMIT ?4
 `
 
 type ListEventsParams struct {
 	SiteID   string
 	AfterSeq int64
+	Since    int64
 	Lim      int64
 }
 
@@ -1807,7 +1808,12 @@ type ListEventsRow struct {
 }
 
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
-	rows, err := q.query(ctx, q.listEventsStmt, listEvents, arg.SiteID, arg.AfterSeq, arg.Lim)
+	rows, err := q.query(ctx, q.listEventsStmt, listEvents,
+		arg.SiteID,
+		arg.AfterSeq,
+		arg.Since,
+		arg.Lim,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -1837,15 +1843,16 @@ func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListE
 
 const listEventsOfType = `-- name: ListEventsOfType :many
 SELECT id, site_id, type, created_at, body FROM events
-WHERE site_id = ?1 AND type = ?2 AND seq > ?3
+WHERE site_id = ?1 AND type = ?2 AND seq > ?3 AND created_at > ?4
 ORDER BY seq
-LIMIT ?4
+LIMIT ?5
 `
 
 type ListEventsOfTypeParams struct {
 	SiteID   string
 	Type     string
 	AfterSeq int64
+	Since    int64
 	Lim      int64
 }
 
@@ -1862,6 +1869,7 @@ func (q *Queries) ListEventsOfType(ctx context.Context, arg ListEventsOfTypePara
 		arg.SiteID,
 		arg.Type,
 		arg.AfterSeq,
+		arg.Since,
 		arg.Lim,
 	)
 	if err != nil {
