@@ -135,7 +135,8 @@ func (i *Issuer) Signup(l billing.Link) (string, error) {
 // ParseSignup returns the link id of a signup token. A genuine but expired token gives the link
 // id together with ErrExpired, so the page can say the link expired rather than that it is forged.
 func (i *Issuer) ParseSignup(s string) (string, error) {
-	return i.parseLink(s, audienceSignup, jwt.WithExpirationRequired())
+	c, err := i.parseLink(s, audienceSignup, jwt.WithExpirationRequired())
+	return c.Subject, err
 }
 
 // Agreement returns the token of the customer's page to manage a linked agreement (the
@@ -152,9 +153,16 @@ func (i *Issuer) Agreement(l billing.Link) (string, error) {
 	return i.signLink(issued, audienceAgreement, now.Add(ttl))
 }
 
-// ParseAgreement returns the link id of an agreement token.
+// ParseAgreement returns the link id of an agreement token. With an agreement TTL, a token
+// issued without an expiry (while there was none) lasts the TTL from when it was issued, as one
+// issued now does, rather than for ever.
 func (i *Issuer) ParseAgreement(s string) (string, error) {
-	return i.parseLink(s, audienceAgreement)
+	c, err := i.parseLink(s, audienceAgreement)
+	if ttl := time.Duration(i.agreementTTL.Load()); err == nil && ttl > 0 && c.ExpiresAt == nil &&
+		(c.IssuedAt == nil || !i.nowFn().Before(c.IssuedAt.Add(ttl))) {
+		err = ErrExpired
+	}
+	return c.Subject, err
 }
 
 func (i *Issuer) signLink(l billing.Link, audience string, expires time.Time) (string, error) {
@@ -178,16 +186,18 @@ func linkClaims(l billing.Link, audience string, expires time.Time) jwt.Register
 	return c
 }
 
-func (i *Issuer) parseLink(s, audience string, opts ...jwt.ParserOption) (string, error) {
+// parseLink returns the claims of a link's token, whose Subject is the link id: with ErrExpired
+// too, for a genuine token past its expiry.
+func (i *Issuer) parseLink(s, audience string, opts ...jwt.ParserOption) (jwt.RegisteredClaims, error) {
 	var claims jwt.RegisteredClaims
 	_, err := i.parse(s, audience, &claims, opts...)
 	if err != nil && !errors.Is(err, ErrExpired) {
-		return "", err
+		return jwt.RegisteredClaims{}, err
 	}
 	if claims.Subject == "" {
-		return "", ErrInvalid
+		return jwt.RegisteredClaims{}, ErrInvalid
 	}
-	return claims.Subject, err
+	return claims, err
 }
 
 func (i *Issuer) sign(claims jwt.Claims) (string, error) {

@@ -98,3 +98,38 @@ func TestAgreementTokensExpireAfterTheirTTL(t *testing.T) {
 		t.Errorf("at its expiry: %q, %v; want lnk_1 with ErrExpired", id, err)
 	}
 }
+
+// A management link issued while they did not expire (no TTL, as before there was one) lasts the
+// TTL from its issue once there is one, so that an old link sent by email does not open the
+// customer's details for ever.
+func TestAgreementTokensIssuedWithoutExpiryExpireOnceThereIsATTL(t *testing.T) {
+	linked := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	clock := linked
+	issuer := token.NewIssuer(billing.SigningKey{ID: "key_1", Secret: []byte("0123456789abcdef0123456789abcdef")}, func() time.Time { return clock })
+	old, err := issuer.Agreement(billing.Link{ID: "lnk_1", CreatedAt: linked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 30 * 24 * time.Hour
+	tests := []struct {
+		name    string
+		ttl     time.Duration
+		at      time.Time
+		expired bool
+	}{
+		{"no TTL, years later", 0, linked.Add(3 * 365 * 24 * time.Hour), false},
+		{"a TTL, a second before it ends", ttl, linked.Add(ttl - time.Second), false},
+		{"a TTL, as it ends", ttl, linked.Add(ttl), true},
+		{"a TTL, years later", ttl, linked.Add(3 * 365 * 24 * time.Hour), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			issuer.SetAgreementTTL(tt.ttl)
+			clock = tt.at
+			id, err := issuer.ParseAgreement(old)
+			if id != "lnk_1" || errors.Is(err, token.ErrExpired) != tt.expired || (!tt.expired && err != nil) {
+				t.Errorf("ParseAgreement = %q, %v; want lnk_1, expired %v", id, err, tt.expired)
+			}
+		})
+	}
+}
