@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // LinkState is the state of a customer link, as the partner sees it.
@@ -177,8 +179,10 @@ func ValidateMetadata(m map[string]string) (map[string]string, error) {
 // none): a key that names one (email, phone, address, the customer's name) or a value that is an
 // email address or a phone number. The partner shares no contact details of its customer with
 // Pyng, and metadata is its only free text, so obvious ones are refused; a check of words cannot
-// be complete, which is why the API document says what metadata is for.
+// be complete, which is why the API document says what metadata is for. Both are read in
+// compatibility form (NFKC), so that a full-width ＠ or digit is the character it looks like.
 func contactDetail(key, value string) string {
+	key, value = norm.NFKC.String(key), norm.NFKC.String(value)
 	words := keyWords(key)
 	// Two words that make one (post code, zip code, e mail) are read as that word too.
 	joined := slices.Clone(words)
@@ -196,13 +200,30 @@ func contactDetail(key, value string) string {
 		return "this key names the customer's name"
 	case emailPattern.MatchString(key) || isPhoneNumber(key):
 		return "this key is one"
-	case emailPattern.MatchString(value):
+	case emailPattern.MatchString(value), spelledEmailPattern.MatchString(value), strings.Contains(strings.ToLower(value), "mailto:"):
 		return "this value holds an email address"
 	case isPhoneNumber(value):
 		return "this value is a phone number"
+	case slices.ContainsFunc(phoneLikeRuns.FindAllStringSubmatch(value, -1), func(m []string) bool { return isPhoneNumber(m[1]) }):
+		return "this value holds a phone number"
+	case australianStatePostcode.MatchString(value), streetAddress.MatchString(value):
+		return "this value holds a postal address"
 	}
 	return ""
 }
+
+var (
+	// spelledEmailPattern is an email address spelt out to get past a check: jane(at)example.com,
+	// jane [at] example [dot] com, jane at example dot com.
+	spelledEmailPattern = regexp.MustCompile(`(?i)\S\s*[(\[{<]\s*at\s*[)\]}>]\s*\S|\w\s+at\s+[\w.-]+(\s+dot\s+\w+)*\s+dot\s+(com|net|org|edu|gov|info|biz|io|co|au|nz|uk)\b`)
+	// phoneLikeRuns are the runs of a value that may be a phone number among other words: starting
+	// a word, of digits and what separates them, as isPhoneNumber reads them.
+	phoneLikeRuns = regexp.MustCompile(`(?:^|\s)([+(]?[0-9][0-9() .\-\x{00a0}]{6,}[0-9])(?:$|[\s,;.])`)
+	// australianStatePostcode is the end of an Australian postal address: NSW 2000, Vic. 3000.
+	australianStatePostcode = regexp.MustCompile(`(?i)\b(NSW|VIC|QLD|SA|WA|TAS|NT|ACT)\.?,?\s+[0-9]{4}\b`)
+	// streetAddress is a number and a street: 1 George St, 12A Smith Street, 3/45 High Rd.
+	streetAddress = regexp.MustCompile(`(?i)\b[0-9]+[a-z]?(/[0-9]+[a-z]?)?\s+(\p{L}+\s+){1,3}(St|Street|Rd|Road|Ave|Avenue|Pde|Parade|Dr|Drive|Cres|Crescent|Ct|Court|Pl|Place|Hwy|Highway|Tce|Terrace|Ln|Lane|Blvd|Boulevard|Way|Cl|Close)\b\.?`)
+)
 
 // isWord reports whether a word of a key is of letters (keyWords keeps digits apart).
 func isWord(w string) bool { return !unicode.IsDigit([]rune(w)[0]) }
@@ -251,6 +272,7 @@ var contactWords = map[string]bool{
 	"email": true, "mail": true, "phone": true, "telephone": true, "tel": true, "fax": true, "street": true,
 	"suburb": true, "postcode": true, "postalcode": true, "zipcode": true, "surname": true, "firstname": true, "lastname": true,
 	"fullname": true, "givenname": true, "familyname": true, "middlename": true,
+	"ph": true, "mob": true, "cell": true, "emial": true,
 }
 
 // compoundContactWords are the contactWords that name one inside a longer word too
