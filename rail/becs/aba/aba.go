@@ -161,7 +161,9 @@ func Write(w io.Writer, f File) error {
 // record first, then items of one type, then one file total record, each of 120 characters ended
 // by CRLF; the last may lack its CRLF), every field and the totals, and returns every problem it
 // finds (Errors; it stops reading after a thousand) rather than the first. A File is returned only when there is
-// none. Read reads r to its end: wrap it in an io.LimitReader to bound what it takes.
+// none. The problems of a file that is cut short and reads well up to its end, as one still being
+// written does, are also ErrIncomplete (errors.Is). Read reads r to its end: wrap it in an
+// io.LimitReader to bound what it takes.
 func Read(r io.Reader) (File, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {

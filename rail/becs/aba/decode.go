@@ -24,6 +24,12 @@ func (d *decoder) fail(f field, at int, problem string) {
 	d.errs = append(d.errs, &FieldError{Line: d.line, Record: d.typ, Field: f.name, Column: f.col + at, Problem: problem})
 }
 
+// failCut reports a problem of where the file ends, which a file cut short has (ErrIncomplete).
+func (d *decoder) failCut(f field, at int, problem string) {
+	d.fail(f, at, problem)
+	d.errs[len(d.errs)-1].cutShort = true
+}
+
 func (d *decoder) raw(f field) string { return string(d.rec[f.col-1 : f.col-1+f.width]) }
 
 // parse reads a whole file; see Read.
@@ -45,7 +51,7 @@ func parse(b []byte) (File, error) {
 			return File{}, d.errs
 		}
 		var line []byte
-		lfEnded := false
+		lfEnded, unended := false, false
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
 			line, b = b[:i], b[i+1:]
 			if n := len(line); n > 0 && line[n-1] == '\r' {
@@ -54,7 +60,7 @@ func parse(b []byte) (File, error) {
 				lfEnded = true
 			}
 		} else {
-			line, b = b, nil // the last record may lack its CRLF
+			line, b, unended = b, nil, true // the last record may lack its CRLF
 		}
 		d.line++
 		d.rec = line
@@ -66,7 +72,12 @@ func parse(b []byte) (File, error) {
 		d.typ = RecordType(line[0])
 		whole := len(line) == recordLen
 		if !whole {
-			d.fail(field{"record length", min(len(line), recordLen) + 1, 0}, 0,
+			fail := d.fail
+			// Unended, shorter than a record or a record and its CR: the file ends within it.
+			if unended && (len(line) < recordLen || len(line) == recordLen+1 && line[recordLen] == '\r') {
+				fail = d.failCut
+			}
+			fail(field{"record length", min(len(line), recordLen) + 1, 0}, 0,
 				fmt.Sprintf("is %d characters; a record is %d", len(line), recordLen))
 		}
 		if lfEnded {
@@ -128,10 +139,10 @@ func parse(b []byte) (File, error) {
 	switch {
 	case d.line == 0:
 		d.errs = append(d.errs, &FieldError{Line: 1, Record: RecordDescriptive, Field: fRecord.name, Column: 1,
-			Problem: "the file is empty"})
+			Problem: "the file is empty", cutShort: true})
 	case !sawTotal:
 		d.errs = append(d.errs, &FieldError{Line: d.line + 1, Record: RecordTotal, Field: fRecord.name, Column: 1,
-			Problem: "is missing: the file ends without its file total record"})
+			Problem: "is missing: the file ends without its file total record", cutShort: true})
 	case count == 0:
 		d.errs = append(d.errs, &FieldError{Line: totalLine, Record: RecordTotal, Field: fRecord.name, Column: 1,
 			Problem: "follows the descriptive record; a file needs at least one detail or returned-item record"})

@@ -1,6 +1,7 @@
 package aba
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -44,6 +45,9 @@ type FieldError struct {
 	Field   string     // the field, named as in the format's documentation
 	Column  int        // 1-based column of the problem
 	Problem string
+	// cutShort marks a problem of where the file ends, one that a file cut short has: the file
+	// is empty, ends without its file total record, or ends within its last record.
+	cutShort bool
 }
 
 func (e *FieldError) Error() string {
@@ -61,6 +65,26 @@ func (es Errors) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// ErrIncomplete is what Read's error is (errors.Is) when the file ends early and reads well up to
+// its end, as a file still being written does: every problem is of where it ends, before its file
+// total record's end (the file is empty, holds no file total record, or its last record lacks
+// characters or the LF of its CRLF; the fields of a record cut short are not read). The problems
+// are the Errors, as for any file; a file with any other problem is not ErrIncomplete.
+var ErrIncomplete = errors.New("the file is incomplete: it ends before its file total record does")
+
+// Is reports whether target is ErrIncomplete and every problem is of a file cut short.
+func (es Errors) Is(target error) bool {
+	if target != ErrIncomplete || len(es) == 0 {
+		return false
+	}
+	for _, e := range es {
+		if !e.cutShort {
+			return false
+		}
+	}
+	return true
 }
 
 // Unwrap gives the problems to errors.Is and errors.As.

@@ -278,6 +278,71 @@ func TestReadOfNothing(t *testing.T) {
 	}
 }
 
+// TestReadTellsAFileCutShortFromAMalformedOne: a file that ends early and reads well up to its
+// end, as one still being uploaded does, is ErrIncomplete, its problems named at their line and
+// column as any file's are; a file with any other problem is not, cut short or whole, nor is a
+// file Read accepts.
+func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
+	records := func(l ...string) string { return strings.Join(l, "\r\n") + "\r\n" }
+	for _, tc := range []struct {
+		name       string
+		content    func(l []string) string // of the records of returns.aba: types 0, 2, 2, 7
+		want       []string
+		incomplete bool
+	}{
+		{"cut within a returned-item record", func(l []string) string { return records(l[:2]...) + l[2][:50] },
+			[]string{"line 3 record length column 51", "line 4 record column 1"}, true},
+		{"cut before its file total record", func(l []string) string { return records(l[:3]...) },
+			[]string{"line 4 record column 1"}, true},
+		{"cut within its file total record", func(l []string) string { return records(l[:3]...) + l[3][:60] },
+			[]string{"line 4 record length column 61"}, true},
+		{"cut between the CR and the LF of a record", func(l []string) string { return records(l[0]) + l[1] + "\r" },
+			[]string{"line 2 record length column 121", "line 3 record column 1"}, true},
+		{"cut before its first character", func([]string) string { return "" },
+			[]string{"line 1 record column 1"}, true},
+		{"whole but for the CRLF after its file total record", func(l []string) string { return strings.Join(l, "\r\n") },
+			nil, false},
+		{"whole, with a field wrong", func(l []string) string { return records(set(2, 18, "0")(l)...) },
+			[]string{"line 2 return reason column 18"}, false},
+		{"whole, with a record short of a character", func(l []string) string { l[1] = l[1][:119]; return records(l...) },
+			[]string{"line 2 record length column 120"}, false},
+		{"whole, with a last record a character long and no CRLF", func(l []string) string { return strings.Join(l, "\r\n") + " " },
+			[]string{"line 4 record length column 121"}, false},
+		{"cut short, with a field wrong before the cut", func(l []string) string { return records(set(2, 18, "0")(l)[:3]...) },
+			[]string{"line 2 return reason column 18", "line 4 record column 1"}, false},
+		{"cut short, its records ended by LF alone", func(l []string) string { return strings.Join(l[:3], "\n") + "\n" },
+			[]string{"line 1 line ending column 121", "line 2 line ending column 121", "line 3 line ending column 121", "line 4 record column 1"}, false},
+		{"an empty record, then nothing", func([]string) string { return "\r\n" },
+			[]string{"line 1 record column 1", "line 2 record column 1"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := aba.Read(strings.NewReader(tc.content(golden(t, "returns.aba"))))
+			if got := problems(err); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("problems\n%q\nwant\n%q\n(%v)", got, tc.want, err)
+			}
+			if got := errors.Is(err, aba.ErrIncomplete); got != tc.incomplete {
+				t.Errorf("errors.Is(err, ErrIncomplete) = %v, want %v (%v)", got, tc.incomplete, err)
+			}
+		})
+	}
+	// Wherever a golden file is cut, it is incomplete, but for the CRLF after its file total
+	// record, which a whole file may lack.
+	for _, name := range []string{"debit.aba", "returns.aba"} {
+		whole, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range len(whole) {
+			if n == len(whole)-2 {
+				continue
+			}
+			if _, err := aba.Read(bytes.NewReader(whole[:n])); !errors.Is(err, aba.ErrIncomplete) {
+				t.Fatalf("%s cut to %d bytes of %d: %v; want ErrIncomplete", name, n, len(whole), err)
+			}
+		}
+	}
+}
+
 func TestReadStopsAfterAThousandProblems(t *testing.T) {
 	_, err := aba.Read(bytes.NewReader(bytes.Repeat([]byte("\n"), 100_000)))
 	var es aba.Errors
