@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -226,6 +227,10 @@ func returnedEvents(t *testing.T, srv *apptest.Server, token, siteID string, wan
 // TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory runs the BECS tasks against a real
 // OpenSSH server: the cut-off uploads the file, which lodges it (its rows succeed at once), and
 // the returns task imports the returns file the bank put in its directory, then moves it aside.
+// The bank's upload of the file stalls mid-record for longer than the settle time: the task warns
+// of the incomplete file at each look and leaves it in place until the upload resumes and ends.
+// Another upload, which never resumes, is rejected once unchanged for the wait for an incomplete
+// file, with an error that says so.
 func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 	sshd := sshdtest.Start(t)
 	for _, engine := range []string{"sqlite", "postgres"} {
@@ -246,9 +251,11 @@ func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			var log apptest.LogBuffer
+			const settle, incompleteWait = 100 * time.Millisecond, 1500 * time.Millisecond
 			tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney",
 				BECSSFTPURL: sshd.URL(engine + "/out"), BECSSFTPKeyFile: sshd.KeyFile, BECSSFTPKnownHosts: sshd.KnownHosts,
-				BECSSFTPReturnsDir: returnsDir, BECSSFTPReturnsSettle: 100 * time.Millisecond}, slog.New(slog.DiscardHandler))
+				BECSSFTPReturnsDir: returnsDir, BECSSFTPReturnsSettle: settle, BECSSFTPReturnsIncompleteWait: incompleteWait}, log.Logger())
 			if err != nil || len(tasks) != 3 || tasks[2].Name != "becs_returns" {
 				t.Fatalf("BECSTasks = %+v, %v; want the cut, the delivery and the returns", tasks, err)
 			}
@@ -267,21 +274,51 @@ func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join(returnsDir, "RET001.aba"), returns, 0o600); err != nil {
-				t.Fatal(err)
+			runReturns := func(times int) { // the first run after a change notes the file, the next finds it settled
+				t.Helper()
+				for range times {
+					if err := tasks[2].Run(ctx); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(settle + 50*time.Millisecond)
+				}
 			}
-			for range 2 { // the first run notes the file, the second finds it settled
-				if err := tasks[2].Run(ctx); err != nil {
+			const stalledAt = 122 + 50 // within the returned item
+			for _, name := range []string{"RET001.aba", "RET002.aba"} {
+				if err := os.WriteFile(filepath.Join(returnsDir, name), returns[:stalledAt], 0o600); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(150 * time.Millisecond)
 			}
+			runReturns(3)
+			for _, name := range []string{"RET001.aba", "RET002.aba"} {
+				if _, err := os.Stat(filepath.Join(returnsDir, name)); err != nil {
+					t.Fatalf("the incomplete file %s was not left in place: %v", name, err)
+				}
+				warning := fmt.Sprintf(`level=WARN msg="BECS returns file incomplete, as one still being uploaded is`+
+					`: left in place, read again every minute, and rejected if it stays unchanged for PYNG_BECS_SFTP_RETURNS_INCOMPLETE_WAIT" file=%s size=%d unchanged=`, name, stalledAt)
+				if n := strings.Count(log.String(), warning); n != 2 {
+					t.Fatalf("the log warns %d times of %s, want at each of the 2 looks that read it:\n%s", n, name, log.String())
+				}
+			}
+			if err := os.WriteFile(filepath.Join(returnsDir, "RET001.aba"), returns, 0o600); err != nil { // the upload resumed and ended
+				t.Fatal(err)
+			}
+			runReturns(2)
 			_, _, rows, _ = service.Batch(ctx, site, b.Reference, "")
 			if rows[0].ReturnReason != "paymentStopped" || rows[0].State != billing.RowSucceeded {
 				t.Fatalf("row %+v; want returned, paymentStopped", rows[0])
 			}
 			if _, err := os.Stat(filepath.Join(returnsDir, "imported", "RET001.aba")); err != nil {
 				t.Fatalf("the returns file was not moved to imported/: %v", err)
+			}
+			time.Sleep(incompleteWait)
+			runReturns(1)
+			if _, err := os.Stat(filepath.Join(returnsDir, "rejected", "RET002.aba")); err != nil {
+				t.Fatalf("the file whose upload never resumed was not moved to rejected/: %v", err)
+			}
+			rejected := `level=ERROR msg="BECS returns file rejected, nothing imported; moved to rejected/" file=RET002.aba err="incomplete, and unchanged for `
+			if !strings.Contains(log.String(), rejected) {
+				t.Fatalf("the log does not say the file was rejected as incomplete, and for how long unchanged:\n%s", log.String())
 			}
 		})
 	}

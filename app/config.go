@@ -73,6 +73,9 @@ type Config struct {
 	// BECSSFTPReturnsSettle is how long a returns file must be seen unchanged before it is read
 	// (becs.SFTPConfig.ReturnsSettle).
 	BECSSFTPReturnsSettle time.Duration
+	// BECSSFTPReturnsIncompleteWait is how long a returns file that reads as incomplete is left
+	// in place while unchanged before it is rejected (becs.SFTPConfig.ReturnsIncompleteWait).
+	BECSSFTPReturnsIncompleteWait time.Duration
 	// SMTPURL is the SMTP server of the emails to customers ("" for none); MailFrom their sender.
 	SMTPURL  string
 	MailFrom string
@@ -291,6 +294,8 @@ var settings = []setting{
 	}},
 	{"becs-sftp-returns-settle", "PYNG_BECS_SFTP_RETURNS_SETTLE", becs.DefaultReturnsSettle.String(), "how long a returns file must be seen unchanged (its size and modification time) before it is imported, so that a file the bank is still uploading is left for a later look; from 100ms to 1h",
 		duration(func(c *Config) *time.Duration { return &c.BECSSFTPReturnsSettle }, between(100*time.Millisecond, time.Hour))},
+	{"becs-sftp-returns-incomplete-wait", "PYNG_BECS_SFTP_RETURNS_INCOMPLETE_WAIT", becs.DefaultReturnsIncompleteWait.String(), "how long a returns file that reads as incomplete (it ends before its file total record, as one the bank is still uploading does) is left in place while it is seen unchanged, read again every minute, before it is rejected, so that an upload that stalled for longer than PYNG_BECS_SFTP_RETURNS_SETTLE and resumed is imported whole; from 100ms to 24h, and at least PYNG_BECS_SFTP_RETURNS_SETTLE",
+		duration(func(c *Config) *time.Duration { return &c.BECSSFTPReturnsIncompleteWait }, between(100*time.Millisecond, 24*time.Hour))},
 	{"becs-sftp-timeout", "PYNG_BECS_SFTP_TIMEOUT", becs.DefaultSFTPTimeout.String(), "how long each session with the SFTP server may last: connecting and a whole file's upload (size it to the largest file at the link's speed: 60 MB, a file of 500,000 debits, takes a minute at 1 MB/s), or a look at the returns directory; from 10s to " + becs.MaxSFTPTimeout.String() + ", and at most half of PYNG_JOB_RESCUE_AFTER (the sessions run inside jobs)",
 		duration(func(c *Config) *time.Duration { return &c.BECSSFTPTimeout }, between(10*time.Second, becs.MaxSFTPTimeout))},
 }
@@ -519,6 +524,10 @@ func checkSFTP(c Config) []error {
 		} else if info, err := os.Stat(s.path); err != nil || !info.Mode().IsRegular() {
 			errs = append(errs, fmt.Errorf("%s: %q is not a file", named(s.flag), s.path))
 		}
+	}
+	if c.BECSSFTPReturnsIncompleteWait < c.BECSSFTPReturnsSettle {
+		errs = append(errs, fmt.Errorf("%s is %v, shorter than %s, %v: an incomplete returns file would be rejected at its first read",
+			named("becs-sftp-returns-incomplete-wait"), c.BECSSFTPReturnsIncompleteWait, named("becs-sftp-returns-settle"), c.BECSSFTPReturnsSettle))
 	}
 	// A session runs inside a job (the BECS tasks), which River ends at half the rescue time.
 	if jobTime := c.Jobs.JobTimeout(); c.BECSSFTPTimeout > jobTime {

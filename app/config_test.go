@@ -39,7 +39,7 @@ func TestConfigDefaults(t *testing.T) {
 			BankDetailsRetention: 90 * 24 * time.Hour, WebhookWorkers: 16, EmailWorkers: 4, RetrySchedule: jobs.DefaultRetrySchedule, AllowPrivateWebhooks: true},
 		SigningKeyReload: time.Minute,
 		BECSCutoffs:      "09:00,15:00", BECSTimezone: "Australia/Sydney", BECSSFTPTimeout: time.Minute, BECSSFTPReturnsSettle: 50 * time.Second,
-		MailFrom: "Pyng <no-reply@pyng.invalid>", ManagementLinkTTL: 30 * 24 * time.Hour,
+		BECSSFTPReturnsIncompleteWait: time.Hour, MailFrom: "Pyng <no-reply@pyng.invalid>", ManagementLinkTTL: 30 * 24 * time.Hour,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults = %+v\nwant %+v", c, want)
@@ -124,6 +124,11 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"an SFTP timeout longer than a job may run", []string{"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", "/etc/hostname",
 			"-becs-sftp-known-hosts", "/etc/hostname", "-becs-sftp-timeout", "2m"},
 			"-becs-sftp-timeout (env PYNG_BECS_SFTP_TIMEOUT) is 2m0s, longer than a job may run (1m0s, half of -job-rescue-after (env PYNG_JOB_RESCUE_AFTER)): set PYNG_JOB_RESCUE_AFTER to at least 4m0s"},
+		{"a wait for an incomplete returns file shorter than the settle time", []string{"-becs-sftp-url", "sftp://pyng@bank.example:22/in",
+			"-becs-sftp-key-file", "/etc/hostname", "-becs-sftp-known-hosts", "/etc/hostname", "-becs-sftp-returns-incomplete-wait", "30s"},
+			"-becs-sftp-returns-incomplete-wait (env PYNG_BECS_SFTP_RETURNS_INCOMPLETE_WAIT) is 30s, shorter than -becs-sftp-returns-settle (env PYNG_BECS_SFTP_RETURNS_SETTLE), 50s"},
+		{"a wait for an incomplete returns file longer than a day", []string{"-becs-sftp-returns-incomplete-wait", "25h"},
+			"-becs-sftp-returns-incomplete-wait must be from 100ms to 24h0m0s"},
 		{"unknown log format", []string{"-log-format", "xml"}, "-log-format"},
 		{"no job workers", []string{"-job-workers", "0"}, "-job-workers"},
 		{"negative rate limit", []string{"-rate-limit", "-1"}, "-rate-limit"},

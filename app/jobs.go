@@ -175,6 +175,15 @@ func BECSTasks(r *becs.Rail, service *billing.Service, clock billing.Clock, cfg 
 		tasks = append(tasks, jobs.Task{Name: "becs_returns", Next: everyMinute, Run: func(ctx context.Context) error {
 			return server.FetchReturns(ctx, func(f becs.ReturnsFile) (bool, error) {
 				report, err := ImportBECSReturns(ctx, r, service, clock, f.Content)
+				if errors.Is(err, aba.ErrIncomplete) {
+					if !f.Abandoned { // FetchReturns leaves it in place, for an upload that stalled to resume
+						logger.Warn("BECS returns file incomplete, as one still being uploaded is: left in place, read again every minute, "+
+							"and rejected if it stays unchanged for PYNG_BECS_SFTP_RETURNS_INCOMPLETE_WAIT", "file", f.Name, "size", len(f.Content),
+							"unchanged", f.Unchanged.Round(time.Second), "err", err)
+						return false, err
+					}
+					err = fmt.Errorf("incomplete, and unchanged for %v: %w", f.Unchanged.Round(time.Second), err)
+				}
 				if rejected := errors.As(err, new(aba.Errors)) || errors.Is(err, becs.ErrNotReturns); rejected {
 					logger.Error("BECS returns file rejected, nothing imported; moved to rejected/", "file", f.Name, "err", err)
 					return true, nil
@@ -209,7 +218,8 @@ func becsDestination(cfg Config) (becs.Destination, *becs.SFTP, error) {
 	if cfg.BECSSFTPURL != "" {
 		var err error
 		server, err = becs.OpenSFTP(becs.SFTPConfig{URL: cfg.BECSSFTPURL, KeyFile: cfg.BECSSFTPKeyFile, KnownHosts: cfg.BECSSFTPKnownHosts,
-			ReturnsDir: cfg.BECSSFTPReturnsDir, Timeout: cfg.BECSSFTPTimeout, ReturnsSettle: cfg.BECSSFTPReturnsSettle})
+			ReturnsDir: cfg.BECSSFTPReturnsDir, Timeout: cfg.BECSSFTPTimeout, ReturnsSettle: cfg.BECSSFTPReturnsSettle,
+			ReturnsIncompleteWait: cfg.BECSSFTPReturnsIncompleteWait})
 		if err != nil {
 			return nil, nil, err
 		}

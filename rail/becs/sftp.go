@@ -20,6 +20,8 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/pyng/receivables/rail/becs/aba"
 )
 
 // Destination is where the rail delivers its files. A delivery is in two steps, with the
@@ -243,11 +245,20 @@ type SFTPConfig struct {
 	// ReturnsSettle is how long a returns file must be seen unchanged before it is read (0:
 	// DefaultReturnsSettle).
 	ReturnsSettle time.Duration
+	// ReturnsIncompleteWait is how long a returns file that reads as incomplete (aba.ErrIncomplete)
+	// is left in place while it is seen unchanged, for an upload that stalled to resume, before it
+	// is rejected (0: DefaultReturnsIncompleteWait; at least ReturnsSettle).
+	ReturnsIncompleteWait time.Duration
 }
 
 // DefaultReturnsSettle is SFTPConfig.ReturnsSettle when it is 0: less than a minute, so that the
 // returns task, run every minute, reads a file at its second look, however close the two looks.
 const DefaultReturnsSettle = 50 * time.Second
+
+// DefaultReturnsIncompleteWait is SFTPConfig.ReturnsIncompleteWait when it is 0: far longer than
+// an upload stalls and resumes, short enough that the returns of a file the bank must send again
+// are not a day late.
+const DefaultReturnsIncompleteWait = time.Hour
 
 // DefaultSFTPTimeout is SFTPConfig.Timeout when it is 0.
 const DefaultSFTPTimeout = time.Minute
@@ -263,8 +274,9 @@ type SFTP struct {
 	client                *ssh.ClientConfig
 	display               string
 
-	settle time.Duration // SFTPConfig.ReturnsSettle
-	mu     sync.Mutex
+	settle         time.Duration // SFTPConfig.ReturnsSettle
+	incompleteWait time.Duration // SFTPConfig.ReturnsIncompleteWait
+	mu             sync.Mutex
 	// sighted is each returns file as FetchReturns last listed it, by name.
 	sighted map[string]sighting
 }
@@ -320,11 +332,18 @@ func OpenSFTP(cfg SFTPConfig) (*SFTP, error) {
 	if settle <= 0 {
 		settle = DefaultReturnsSettle
 	}
+	incompleteWait := cfg.ReturnsIncompleteWait
+	if incompleteWait <= 0 {
+		incompleteWait = DefaultReturnsIncompleteWait
+	}
+	if incompleteWait < settle {
+		return nil, fmt.Errorf("the wait for an incomplete returns file, %v, is shorter than the settle time, %v: it would be rejected at its first read", incompleteWait, settle)
+	}
 	dir := strings.TrimPrefix(u.Path, "/")
 	if dir == "" {
 		dir = "."
 	}
-	return &SFTP{addr: addr, dir: dir, returnsDir: cfg.ReturnsDir, timeout: timeout, settle: settle, display: "sftp://" + u.User.Username() + "@" + addr + "/" + dir,
+	return &SFTP{addr: addr, dir: dir, returnsDir: cfg.ReturnsDir, timeout: timeout, settle: settle, incompleteWait: incompleteWait, display: "sftp://" + u.User.Username() + "@" + addr + "/" + dir,
 		client: &ssh.ClientConfig{User: u.User.Username(), Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: hostKeys, HostKeyAlgorithms: algorithms, Timeout: timeout}}, nil
 }
 
@@ -571,6 +590,13 @@ func sameFile(c *sftp.Client, name string, content []byte) (bool, error) {
 type ReturnsFile struct {
 	Name    string
 	Content []byte
+	// Unchanged is how long the listings have shown the file as it is (its size and modification
+	// time), by this process's clock: at least the settle time.
+	Unchanged time.Duration
+	// Abandoned is whether Unchanged has reached the wait for an incomplete file
+	// (SFTPConfig.ReturnsIncompleteWait): one that reads as incomplete is then taken for an upload
+	// that will not resume, and rejected, rather than left in place.
+	Abandoned bool
 }
 
 // maxReturnsFile bounds a returns file fetched: 200,000 items.
@@ -579,13 +605,20 @@ const maxReturnsFile = 200_000 * 122
 // FetchReturns reads the returns files in the returns directory (not dot files, nor
 // directories), for fn to import each; a file fn accepts (nil) is moved into imported/, one it
 // refuses for its content (rejected true) into rejected/, so that each is imported once. It
-// returns the first error of fn that is not a rejection.
+// returns the errors of fn that are not a rejection, nor an incomplete file's.
 //
 // A file is read only once it is settled: listed with the same size and modification time for
 // at least the settle time (SFTPConfig.ReturnsSettle), by this process's clock, and read whole at
 // that size. A file the bank is still uploading, which would not read as a returns file, is thus
 // left for a later call rather than rejected, however soon a call follows another (a retry of
 // the task); the server's clock is not compared with this one's.
+//
+// An upload may stall for longer than the settle time, then resume. A file for which fn returns
+// an error that is aba.ErrIncomplete (it ends early and reads well up to there, as one still
+// being uploaded does) is therefore left in place, and read again at each later call, until the
+// listings have shown it unchanged for the wait for an incomplete file
+// (SFTPConfig.ReturnsIncompleteWait): then, given to fn as Abandoned, it is moved into rejected/
+// as a file fn rejects is.
 func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejected bool, err error)) error {
 	if s.returnsDir == "" {
 		return nil
@@ -622,10 +655,14 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 				s.forget(e.Name()) // written to since it was listed: not settled after all
 				continue
 			}
-			rejected, err := fn(ReturnsFile{Name: e.Name(), Content: content})
+			f := ReturnsFile{Name: e.Name(), Content: content, Unchanged: e.unchanged, Abandoned: e.unchanged >= s.incompleteWait}
+			rejected, err := fn(f)
+			incomplete := errors.Is(err, aba.ErrIncomplete)
 			to := "imported"
 			switch {
-			case rejected:
+			case incomplete && !f.Abandoned:
+				continue // its upload may resume: read again at the next call, the sighting kept
+			case rejected || incomplete:
 				to = "rejected"
 			case err != nil:
 				errs = append(errs, err)
@@ -646,15 +683,21 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 	})
 }
 
+// settledFile is a returns file the listings have shown as it is for the settle time at least.
+type settledFile struct {
+	fs.FileInfo
+	unchanged time.Duration // how long the listings have shown it so
+}
+
 // settled notes the returns files of a listing and returns those the listings have shown as they
 // are now for the settle time.
-func (s *SFTP) settled(entries []fs.FileInfo) []fs.FileInfo {
+func (s *SFTP) settled(entries []fs.FileInfo) []settledFile {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	previous := s.sighted
 	s.sighted = map[string]sighting{}
-	var settled []fs.FileInfo
+	var settled []settledFile
 	for _, e := range entries {
 		if !e.Mode().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
@@ -664,8 +707,8 @@ func (s *SFTP) settled(entries []fs.FileInfo) []fs.FileInfo {
 			seen.since = before.since
 		}
 		s.sighted[e.Name()] = seen
-		if now.Sub(seen.since) >= s.settle {
-			settled = append(settled, e)
+		if unchanged := now.Sub(seen.since); unchanged >= s.settle {
+			settled = append(settled, settledFile{FileInfo: e, unchanged: unchanged})
 		}
 	}
 	return settled

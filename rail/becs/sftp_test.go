@@ -22,6 +22,7 @@ import (
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
 	"github.com/pyng/receivables/sshdtest"
 	"github.com/pyng/receivables/storage"
 )
@@ -192,6 +193,134 @@ func testSFTPFetchReturns(t *testing.T, sshd sshdtest.Server) {
 	}
 	if len(seen) != 0 {
 		t.Errorf("looks in quick succession fetched %q; want nothing before the settle time", seen)
+	}
+}
+
+// TestSFTPFetchReturnsWaitsForAnIncompleteFile: the bank's upload of a returns file may stall for
+// longer than the settle time, then resume. A file read meanwhile is incomplete (aba.ErrIncomplete):
+// it is left in place and read again at each look, imported once its upload ends, and rejected
+// only once unchanged for the wait for an incomplete file. A file that is whole and does not read
+// is rejected at the settle time.
+func TestSFTPFetchReturnsWaitsForAnIncompleteFile(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	dir := filepath.Join(sshd.Dir, "returns")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	whole, err := os.ReadFile("aba/testdata/returns.aba") // records of types 0, 2, 2 and 7, of 122 bytes each
+	if err != nil {
+		t.Fatal(err)
+	}
+	malformed := bytes.Clone(whole)
+	malformed[122+17] = '0' // the first item's return reason
+	uploads := []struct {
+		name    string
+		first   []byte // what the bank's upload writes before it stalls (all of a file whose upload does not)
+		resumed bool   // whether the upload resumes, and writes the rest of the file
+		// where the file is at the settle time, once the uploads that resumed ended, and past the
+		// wait: in the returns directory (""), imported or rejected
+		want [3]string
+	}{
+		{"cut-within-a-record-resumed.aba", whole[:300], true, [3]string{"", "imported", "imported"}},
+		{"cut-before-its-file-total-resumed.aba", whole[:366], true, [3]string{"", "imported", "imported"}},
+		{"cut-within-a-record-abandoned.aba", whole[:300], false, [3]string{"", "", "rejected"}},
+		{"cut-before-its-file-total-abandoned.aba", whole[:366], false, [3]string{"", "", "rejected"}},
+		{"whole-but-malformed.aba", malformed, false, [3]string{"rejected", "rejected", "rejected"}},
+	}
+	const settle, wait = 200 * time.Millisecond, 1500 * time.Millisecond
+	src, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL("out"), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts, ReturnsDir: dir,
+		ReturnsSettle: settle, ReturnsIncompleteWait: wait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// poll looks at the returns directory, importing as the server's task does, and returns what
+	// the look gave the import, by name.
+	poll := func() map[string]becs.ReturnsFile {
+		t.Helper()
+		seen := map[string]becs.ReturnsFile{}
+		err := src.FetchReturns(context.Background(), func(f becs.ReturnsFile) (bool, error) {
+			seen[f.Name] = f
+			_, err := aba.Read(bytes.NewReader(f.Content))
+			if errors.Is(err, aba.ErrIncomplete) {
+				return false, err
+			}
+			return err != nil, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seen
+	}
+	where := func(name string) (string, []byte) {
+		for _, d := range []string{"", "imported", "rejected"} {
+			if content, err := os.ReadFile(filepath.Join(dir, d, name)); err == nil {
+				return d, content
+			}
+		}
+		return "nowhere", nil
+	}
+	// check checks where each file is after a look at step: one that was in place (and settled)
+	// was read by it, and given as abandoned only past the wait.
+	before := map[string]string{}
+	check := func(step int, seen map[string]becs.ReturnsFile) {
+		t.Helper()
+		for _, u := range uploads {
+			if place, _ := where(u.name); place != u.want[step] {
+				t.Errorf("look %d: %s is in %q; want in %q", step, u.name, place, u.want[step])
+			}
+			if before[u.name] != "" {
+				continue // moved by an earlier look
+			}
+			before[u.name] = u.want[step]
+			f, read := seen[u.name]
+			if abandoned := step == 2; !read || f.Abandoned != abandoned || abandoned && f.Unchanged < wait {
+				t.Errorf("look %d: %s read %v, abandoned %v, unchanged for %v; want read, abandoned %v", step, u.name, read, f.Abandoned, f.Unchanged, abandoned)
+			}
+		}
+	}
+	for _, u := range uploads {
+		if err := os.WriteFile(filepath.Join(dir, u.name), u.first, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled := func() { time.Sleep(settle + 50*time.Millisecond) }
+	if seen := poll(); len(seen) != 0 { // every file is new: none is settled
+		t.Fatalf("the first look read %d files; want none", len(seen))
+	}
+	settled()
+	check(0, poll())
+	settled()
+	check(0, poll()) // read again, left in place again
+	for _, u := range uploads {
+		if !u.resumed {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, u.name), os.O_WRONLY|os.O_APPEND, 0)
+		if err == nil {
+			_, err = f.Write(whole[len(u.first):])
+			err = errors.Join(err, f.Close())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name := range poll() {
+		if place, _ := where(name); place != "" {
+			t.Errorf("%s was read and moved to %s as soon as its upload resumed; want it left to settle again", name, place)
+		}
+	}
+	settled()
+	check(1, poll())
+	time.Sleep(wait)
+	check(2, poll())
+	for _, u := range uploads {
+		want := u.first
+		if u.resumed {
+			want = whole
+		}
+		if _, content := where(u.name); !bytes.Equal(content, want) {
+			t.Errorf("%s holds %d bytes; want the %d uploaded", u.name, len(content), len(want))
+		}
 	}
 }
 
@@ -391,6 +520,8 @@ func TestSFTPIsNeverConfiguredWithoutAPinnedHostKey(t *testing.T) {
 		{"a timeout longer than a claim allows", becs.SFTPConfig{URL: "sftp://bank@127.0.0.1:2222/in", KeyFile: key, KnownHosts: empty,
 			Timeout: becs.MaxSFTPTimeout + time.Second}, "timeout"},
 		{"a negative timeout", becs.SFTPConfig{URL: "sftp://bank@127.0.0.1:2222/in", KeyFile: key, KnownHosts: empty, Timeout: -time.Second}, "timeout"},
+		{"a wait for an incomplete returns file shorter than the settle time", becs.SFTPConfig{URL: "sftp://bank@127.0.0.1:2222/in", KeyFile: key,
+			KnownHosts: empty, ReturnsSettle: time.Minute, ReturnsIncompleteWait: 30 * time.Second}, "shorter than the settle time"},
 	} {
 		_, err := becs.OpenSFTP(c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
