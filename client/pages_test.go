@@ -3,7 +3,12 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,4 +127,88 @@ func count(items []string, item string) int {
 		}
 	}
 	return n
+}
+
+// pager is a loopback API that issues tokens and lists five customers (C-0 to C-4) and five
+// events (evt_0 to evt_4), two a page.
+func pager(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/oauth2/token" {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"tok","token_type":"Bearer","expires_in":3600,"scope":""}`)
+		return
+	}
+	from := 0
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		from, _ = strconv.Atoi(c)
+	}
+	if a := r.URL.Query().Get("after"); a != "" {
+		n, _ := strconv.Atoi(strings.TrimPrefix(a, "evt_"))
+		from = n + 1
+	}
+	var items []string
+	for i := from; i < min(from+2, 5); i++ {
+		if strings.HasSuffix(r.URL.Path, "/events") {
+			items = append(items, fmt.Sprintf(`{"eventId":"evt_%d","type":"customer.invited","createdAt":1,"siteId":"site_1","data":{}}`, i))
+		} else {
+			items = append(items, fmt.Sprintf(`{"customerReference":"C-%d","state":"invited","createdAt":1,"expiresAt":2}`, i))
+		}
+	}
+	next := ""
+	if from+2 < 5 {
+		next = strconv.Itoa(from + 2)
+		if strings.HasSuffix(r.URL.Path, "/events") {
+			next = fmt.Sprintf("evt_%d", from+1)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"data":[%s],"nextCursor":%q,"traceId":"t"}`, strings.Join(items, ","), next)
+}
+
+// An iterator starts from the start of its list each time it is ranged over: ranged over again,
+// or by two goroutines at once, it lists every item once each time.
+func TestIteratorsRestartOnEachRange(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(pager))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := c.Site("site_1")
+	ctx := context.Background()
+	customers := site.ListCustomers(ctx, client.ListCustomersOptions{Limit: 2})
+	events := site.ListEvents(ctx, client.ListEventsOptions{Limit: 2})
+	want := "C-0 C-1 C-2 C-3 C-4 evt_0 evt_1 evt_2 evt_3 evt_4"
+	each := func() string {
+		var got []string
+		for l, err := range customers {
+			if err != nil {
+				t.Error(err)
+				return ""
+			}
+			got = append(got, l.CustomerReference)
+		}
+		for e, err := range events {
+			if err != nil {
+				t.Error(err)
+				return ""
+			}
+			got = append(got, e.EventID)
+		}
+		return strings.Join(got, " ")
+	}
+	for pass := range 2 {
+		if got := each(); got != want {
+			t.Errorf("range %d listed %q, want %q", pass+1, got, want)
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			if got := each(); got != want {
+				t.Errorf("goroutine %d listed %q, want %q", g, got, want)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -48,8 +48,9 @@ func (s *Site) CustomersPage(ctx context.Context, opts ListCustomersOptions) (*P
 // at the first error, which it yields.
 func (s *Site) ListCustomers(ctx context.Context, opts ListCustomersOptions) iter.Seq2[Link, error] {
 	return list(opts.Cursor, func(cursor string) (*Page[Link], error) {
-		opts.Cursor = cursor
-		return s.CustomersPage(ctx, opts)
+		o := opts // a copy: ranges over the iterator may run at once
+		o.Cursor = cursor
+		return s.CustomersPage(ctx, o)
 	})
 }
 
@@ -93,8 +94,9 @@ func (s *Site) BatchesPage(ctx context.Context, opts ListBatchesOptions) (*Page[
 // the first error, which it yields.
 func (s *Site) ListBatches(ctx context.Context, opts ListBatchesOptions) iter.Seq2[Batch, error] {
 	return list(opts.Cursor, func(cursor string) (*Page[Batch], error) {
-		opts.Cursor = cursor
-		return s.BatchesPage(ctx, opts)
+		o := opts
+		o.Cursor = cursor
+		return s.BatchesPage(ctx, o)
 	})
 }
 
@@ -193,8 +195,9 @@ func (s *Site) EventsPage(ctx context.Context, opts ListEventsOptions) (*Page[Ev
 // pyng-partner events tail does).
 func (s *Site) ListEvents(ctx context.Context, opts ListEventsOptions) iter.Seq2[Event, error] {
 	return list(opts.After, func(after string) (*Page[Event], error) {
-		opts.After = after
-		return s.EventsPage(ctx, opts)
+		o := opts
+		o.After = after
+		return s.EventsPage(ctx, o)
 	})
 }
 
@@ -258,8 +261,9 @@ func (s *Site) DeliveriesPage(ctx context.Context, endpointID string, opts ListD
 // opts.Cursor. It stops at the first error, which it yields.
 func (s *Site) ListDeliveries(ctx context.Context, endpointID string, opts ListDeliveriesOptions) iter.Seq2[Delivery, error] {
 	return list(opts.Cursor, func(cursor string) (*Page[Delivery], error) {
-		opts.Cursor = cursor
-		return s.DeliveriesPage(ctx, endpointID, opts)
+		o := opts
+		o.Cursor = cursor
+		return s.DeliveriesPage(ctx, endpointID, o)
 	})
 }
 
@@ -307,9 +311,12 @@ func pageQuery(limit int, cursor string) url.Values {
 	return q
 }
 
-// list iterates over the items of a list, reading its pages with read from cursor on.
-func list[T any](cursor string, read func(cursor string) (*Page[T], error)) iter.Seq2[T, error] {
+// list iterates over the items of a list, reading its pages with read from start on. Each range
+// over it starts at start again, so that the same iterator may be ranged over twice, or by two
+// goroutines at once.
+func list[T any](start string, read func(cursor string) (*Page[T], error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
+		cursor := start
 		for {
 			p, err := read(cursor)
 			if err != nil {
