@@ -14,8 +14,8 @@
 // golang.org/x/oauth2/clientcredentials): before one expires by its own clock, and when the
 // server answers that the token it sent has expired (their clocks need not agree), sending the
 // request again with a new one. It sets the Pyng-Api-Version header on every call, and sends a
-// request again after 429 and 5xx answers where that is safe (see [Config.MaxRetries]), the token
-// endpoint's included. An error answer is an [*Error] carrying the code, target and traceId of
+// request again after 429 and 5xx answers, and after a connection that failed before the answer
+// came, where that is safe (see [Config.MaxRetries]), the token endpoint's included. An error answer is an [*Error] carrying the code, target and traceId of
 // the answer (the token endpoint's too); a list is an iterator ([iter.Seq2]) that follows the
 // pages' cursors.
 //
@@ -65,10 +65,11 @@ type Config struct {
 	HTTPClient *http.Client
 	// MaxRetries is how many times a request is sent again after an answer that may succeed
 	// later: 429 (the server refused it before acting on it, so every request is retried) and
-	// 500, 502, 503 and 504 (only where sending it again is safe: reads, a batch submission,
-	// which is idempotent on its batchReference, a webhook endpoint's update, which sets the
-	// same fields again, and the sandbox's deadline). 0 means 3;
-	// a negative value turns retries off.
+	// 500, 502, 503 and 504, or no answer at all (a connection refused, reset or timed out
+	// before the answer was read whole; not the end of the call's context): these only where
+	// sending it again is safe, that is reads, a batch submission, which is idempotent on its
+	// batchReference, a webhook endpoint's update, which sets the same fields again, and the
+	// sandbox's deadline. 0 means 3; a negative value turns retries off.
 	MaxRetries int
 	// MaxRetryWait is the longest the client waits before a retry (1 minute when 0). An answer
 	// whose Retry-After asks for longer, or for longer than the context's deadline leaves, is
@@ -232,11 +233,23 @@ func (s *Site) send(ctx context.Context, r request) (*answer, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		a, err := s.c.once(ctx, r, u.String(), payload)
-		apiErr, ok := err.(*Error)
-		if !ok || attempt >= s.c.maxRetries || !apiErr.retryable(r.safe) {
+		if err == nil || attempt >= s.c.maxRetries {
 			return a, err
 		}
-		wait := apiErr.RetryAfter
+		var wait time.Duration
+		switch e := err.(type) {
+		case *Error:
+			if !e.retryable(r.safe) {
+				return nil, err
+			}
+			wait = e.RetryAfter
+		case *noAnswerError:
+			if !(r.safe || e.beforeRequest) || ctx.Err() != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
 		if wait == 0 {
 			wait = 250 * time.Millisecond << attempt
 		}
@@ -293,19 +306,31 @@ func (c *Client) exchange(ctx context.Context, r request, u string, payload []by
 	resp, err := c.http.Do(req)
 	if err != nil {
 		recordResponse(ctx, nil)
-		return nil, fmt.Errorf("pyng client: %w", err)
+		return nil, &noAnswerError{err: err}
 	}
 	defer resp.Body.Close()
 	recordResponse(ctx, resp)
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("pyng client: %s %s: read the answer: %w", r.method, req.URL.Path, err)
+		return nil, &noAnswerError{err: fmt.Errorf("%s %s: read the answer: %w", r.method, req.URL.Path, err)}
 	}
 	if resp.StatusCode >= 300 {
 		return nil, errorOf(resp, data, time.Now())
 	}
 	return &answer{header: resp.Header, body: data}, nil
 }
+
+// noAnswerError is a request that got no answer, or only part of one: the connection failed, or
+// broke, or timed out, before the answer was read whole. The server may or may not have acted on
+// the request, so it is sent again only where that is safe.
+type noAnswerError struct {
+	err error
+	// beforeRequest says that obtaining the access token failed: the request itself was not sent.
+	beforeRequest bool
+}
+
+func (e *noAnswerError) Error() string { return "pyng client: " + e.err.Error() }
+func (e *noAnswerError) Unwrap() error { return e.err }
 
 // retryAfter reads a Retry-After header: seconds, or an HTTP date (RFC 9110 §10.2.3).
 func retryAfter(h http.Header, now time.Time) time.Duration {

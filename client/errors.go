@@ -146,7 +146,7 @@ func (e *Error) retryable(safe bool) bool {
 func tokenError(err error, now time.Time) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) || re.Response == nil {
-		return fmt.Errorf("pyng client: obtain an access token: %w", err)
+		return &noAnswerError{err: fmt.Errorf("obtain an access token: %w", err), beforeRequest: true}
 	}
 	e := errorOf(re.Response, re.Body, now) // its status, traceId and Retry-After
 	e.Code, e.Message, e.beforeRequest = Code(re.ErrorCode), re.ErrorDescription, true

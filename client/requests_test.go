@@ -112,15 +112,24 @@ func TestEmptyEventTypesAreNotWidened(t *testing.T) {
 
 // auditProxy stands between the client and the server: it passes every request on, and answers
 // the first request for which swallow is true with status after the server has acted on it (a
-// gateway that lost the server's answer).
+// gateway that lost the server's answer), or, with drop, closes the connection without answering
+// (a connection that broke once the server had acted).
 type auditProxy struct {
 	target  string
 	status  int
+	drop    bool
 	swallow func(r *http.Request) bool
 
 	mu      sync.Mutex
 	seen    int
 	matched int
+}
+
+// matches is how many requests swallow matched.
+func (p *auditProxy) matches() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.matched
 }
 
 func (p *auditProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -142,6 +151,13 @@ func (p *auditProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lose = p.matched == 1
 	}
 	p.mu.Unlock()
+	if lose && p.drop {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return
+	}
 	if lose {
 		w.WriteHeader(p.status)
 		io.WriteString(w, "<html>gateway error</html>")
@@ -193,6 +209,35 @@ func TestRetriesDoNotActTwice(t *testing.T) {
 		}
 		if l := must(site.GetCustomer(ctx, "C-1"))(t); l.State != client.LinkInvited {
 			t.Errorf("C-1 = %+v, want invited once", l)
+		}
+
+		// The same when the connection breaks after the server acted, before its answer came.
+		batches = &auditProxy{target: s.URL, drop: true, swallow: func(r *http.Request) bool {
+			return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/batches")
+		}}
+		receipt, err = auditBehindProxy(t, s, batches).SubmitBatch(ctx, client.BatchRequest{BatchReference: "B-2",
+			Rows: []client.RowRequest{{RowReference: "R1", CustomerReference: "C-1", Amount: 100}}})
+		if err != nil || receipt.BatchReference != "B-2" || !receipt.Replayed || batches.matches() != 2 {
+			t.Errorf("a batch whose connection broke: %+v, %v after %d submissions; want the replayed receipt after 2", receipt, err, batches.matches())
+		}
+		if list := collect(t, site.ListBatches(ctx, client.ListBatchesOptions{})); len(list) != 2 {
+			t.Errorf("batches = %+v, want B-1 and B-2 once each", list)
+		}
+		reads := &auditProxy{target: s.URL, drop: true, swallow: func(r *http.Request) bool {
+			return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/customers/C-1")
+		}}
+		if l, err := auditBehindProxy(t, s, reads).GetCustomer(ctx, "C-1"); err != nil || l.CustomerReference != "C-1" || reads.matches() != 2 {
+			t.Errorf("a read whose connection broke: %+v, %v after %d requests; want C-1 after 2", l, err, reads.matches())
+		}
+		invites = &auditProxy{target: s.URL, drop: true, swallow: func(r *http.Request) bool {
+			return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/invitations")
+		}}
+		_, err = auditBehindProxy(t, s, invites).InviteCustomer(ctx, "C-2")
+		if err == nil || errors.As(err, &apiErr) || invites.matches() != 1 {
+			t.Errorf("an invitation whose connection broke: %v after %d requests, want the connection's error after 1", err, invites.matches())
+		}
+		if l := must(site.GetCustomer(ctx, "C-2"))(t); l.State != client.LinkInvited {
+			t.Errorf("C-2 = %+v, want invited once", l)
 		}
 	})
 }

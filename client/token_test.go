@@ -66,6 +66,37 @@ func TestTokenSlowDownIsRetried(t *testing.T) {
 	}
 }
 
+// A token request whose connection broke is sent again, before any request, even one that is
+// not sent again itself (an invitation): the request was not sent yet.
+func TestTokenRequestWithoutAnswerIsRetried(t *testing.T) {
+	t.Parallel()
+	var tokens, invites atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/oauth2/token" {
+			if tokens.Add(1) == 1 {
+				if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					conn.Close()
+				}
+				return
+			}
+			fmt.Fprint(w, `{"access_token":"tok","token_type":"Bearer","expires_in":3600,"scope":""}`)
+			return
+		}
+		invites.Add(1)
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, `{"data":{"customerReference":"C-1","signupUrl":"http://x/signup?token=t","expiresAt":1,"state":"invited"},"traceId":"t"}`)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Site("site_1").InviteCustomer(context.Background(), "C-1"); err != nil || invites.Load() != 1 {
+		t.Errorf("after a token request without answer: %v after %d token requests and %d invitations, want the invitation once", err, tokens.Load(), invites.Load())
+	}
+}
+
 // An access token the server answers as expired (401 auth:invalid-token) is replaced: the client
 // renews its tokens itself. The client's clock and the server's need not agree to the second;
 // here the server's runs ahead of it.
