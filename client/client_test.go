@@ -498,3 +498,39 @@ func TestRetriesHonourRetryAfterWhereSafe(t *testing.T) {
 		})
 	}
 }
+
+// AwaitBatch with an interval of 0 polls every second, not without a pause.
+func TestAwaitBatchWithoutIntervalPausesASecond(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var reads []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/oauth2/token" {
+			fmt.Fprint(w, `{"access_token":"tok","token_type":"Bearer","expires_in":3600,"scope":""}`)
+			return
+		}
+		mu.Lock()
+		reads = append(reads, time.Now())
+		state := "inProgress"
+		if len(reads) > 1 {
+			state = "completed"
+		}
+		mu.Unlock()
+		fmt.Fprintf(w, `{"data":{"batchReference":"B-1","state":%q,"rowCount":0,"totalAmount":0,"submittedAt":1,"summary":{},"rows":[]},"traceId":"t"}`, state)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Site("site_1").AwaitBatch(context.Background(), "B-1", 0)
+	if err != nil || b.State != client.BatchCompleted {
+		t.Fatalf("AwaitBatch = %+v, %v; want the completed batch", b, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reads) != 2 || reads[1].Sub(reads[0]) < 900*time.Millisecond {
+		t.Errorf("reads at %v; want two, a second apart", reads)
+	}
+}

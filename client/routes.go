@@ -128,9 +128,14 @@ func (s *Site) GetBatchCSV(ctx context.Context, batchReference string, opts GetB
 	return a.body, nil
 }
 
-// AwaitBatch reads the batch every interval until it is completed, and returns it then. It
-// gives up when ctx ends.
+// AwaitBatch reads the batch every interval (every second when interval is 0 or less) until it
+// is completed, and returns it then. It gives up when ctx ends.
 func (s *Site) AwaitBatch(ctx context.Context, batchReference string, interval time.Duration) (*BatchDetail, error) {
+	if interval <= 0 {
+		// Not at once: reading without a pause would spend the API client's rate limit, which
+		// its other calls share, until the batch completes.
+		interval = time.Second
+	}
 	for {
 		b, err := s.GetBatch(ctx, batchReference, GetBatchOptions{})
 		if err != nil || b.State == BatchCompleted {
