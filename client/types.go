@@ -126,7 +126,9 @@ type BatchReceipt struct {
 	TotalAmount    int64      `json:"totalAmount"`
 	SubmittedAt    Timestamp  `json:"submittedAt"`
 	// Replayed says that the answer replays the receipt of an earlier identical submission
-	// (Idempotent-Replayed: true).
+	// (Idempotent-Replayed: true). That submission may be this call's own: when the server
+	// accepted the batch but its answer was lost (a 5xx of a gateway, a broken connection), the
+	// client sends it again and gets the replay.
 	Replayed bool `json:"-"`
 }
 
@@ -233,7 +235,9 @@ const (
 	EventAll EventType = "*"
 )
 
-// EventTypes lists every event type above but EventAll.
+// EventTypes lists every event type above but EventAll. Not all of them can be subscribed to:
+// EventWebhookTest is sent only to the endpoint tested, and an endpoint's EventTypes holding it
+// is refused (400 CodeInvalidField).
 func EventTypes() []EventType {
 	return []EventType{
 		EventCustomerInvited, EventCustomerLinked, EventCustomerRevoked, EventCustomerExpired,
