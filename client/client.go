@@ -15,9 +15,9 @@
 // server answers that the token it sent has expired (their clocks need not agree), sending the
 // request again with a new one. It sets the Pyng-Api-Version header on every call, and sends a
 // request again after 429 and 5xx answers, and after a connection that failed before the answer
-// came, where that is safe (see [Config.MaxRetries]), the token endpoint's included. An error answer is an [*Error] carrying the code, target and traceId of
-// the answer (the token endpoint's too); a list is an iterator ([iter.Seq2]) that follows the
-// pages' cursors.
+// came, where that is safe (see [Config.MaxRetries]), the token endpoint's included. An error
+// answer is an [*Error] carrying the code, target and traceId of the answer (the token
+// endpoint's too); a list is an iterator ([iter.Seq2]) that follows the pages' cursors.
 //
 // The client is written by hand rather than over code generated from api/openapi.yaml. Generated
 // code (oapi-codegen) gives one function per operation with pointer-heavy types, a response
