@@ -38,6 +38,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -251,7 +252,7 @@ func (s *Site) send(ctx context.Context, r request) (*answer, error) {
 			return nil, err
 		}
 		if wait == 0 {
-			wait = 250 * time.Millisecond << attempt
+			wait = backoff(attempt)
 		}
 		if deadline, ok := ctx.Deadline(); wait > s.c.maxWait || ok && time.Until(deadline) < wait {
 			return nil, err
@@ -264,6 +265,14 @@ func (s *Site) send(ctx context.Context, r request) (*answer, error) {
 		case <-timer.C:
 		}
 	}
+}
+
+// backoff is the wait before the retry after attempt (0 for the first) when the server did not
+// say: 250 ms, doubled at each attempt, less a random part of up to half, so that the clients an
+// outage stopped together do not all come back at the same moments.
+func backoff(attempt int) time.Duration {
+	d := 250 * time.Millisecond << attempt
+	return d - rand.N(d/2+1)
 }
 
 // once sends the request once, with the access token; and again with a new token when the server
