@@ -36,6 +36,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -76,6 +77,11 @@ type Config struct {
 	// whose Retry-After asks for longer, or for longer than the context's deadline leaves, is
 	// returned as it is.
 	MaxRetryWait time.Duration
+	// Timeout bounds each attempt at a request, its access token and its whole answer included
+	// (80 seconds when 0, as Stripe's clients do; a negative value: none, the call's context
+	// alone). An attempt that runs out of time got no answer, and is sent again where that is
+	// safe (see MaxRetries).
+	Timeout time.Duration
 }
 
 // Client calls the API. It is safe for concurrent use.
@@ -85,7 +91,11 @@ type Client struct {
 	tokens     *tokens
 	maxRetries int
 	maxWait    time.Duration
+	timeout    time.Duration // of an attempt; 0 for none
 }
+
+// DefaultTimeout is Config.Timeout when it is 0.
+const DefaultTimeout = 80 * time.Second
 
 // tokens keeps the access token the client sends, and obtains another when it has expired by the
 // client's clock or the server refused it.
@@ -162,6 +172,12 @@ func New(cfg Config) (*Client, error) {
 	if c.maxRetries == 0 {
 		c.maxRetries = 3
 	}
+	switch {
+	case cfg.Timeout == 0:
+		c.timeout = DefaultTimeout
+	case cfg.Timeout > 0:
+		c.timeout = cfg.Timeout
+	}
 	if c.maxWait == 0 {
 		c.maxWait = time.Minute
 	}
@@ -233,7 +249,7 @@ func (s *Site) send(ctx context.Context, r request) (*answer, error) {
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		a, err := s.c.once(ctx, r, u.String(), payload)
+		a, err := s.c.attempt(ctx, r, u.String(), payload)
 		if err == nil || attempt >= s.c.maxRetries {
 			return a, err
 		}
@@ -273,6 +289,24 @@ func (s *Site) send(ctx context.Context, r request) (*answer, error) {
 func backoff(attempt int) time.Duration {
 	d := 250 * time.Millisecond << attempt
 	return d - rand.N(d/2+1)
+}
+
+// attempt is once within the attempt's time (Config.Timeout): one that runs out of it got no
+// answer, as a connection that timed out.
+func (c *Client) attempt(ctx context.Context, r request, u string, payload []byte) (*answer, error) {
+	if c.timeout <= 0 {
+		return c.once(ctx, r, u, payload)
+	}
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	a, err := c.once(actx, r, u, payload)
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		var noAnswer *noAnswerError
+		if !errors.As(err, &noAnswer) {
+			err = &noAnswerError{err: fmt.Errorf("%s %s: no answer within %v: %w", r.method, u, c.timeout, err)}
+		}
+	}
+	return a, err
 }
 
 // once sends the request once, with the access token; and again with a new token when the server

@@ -534,3 +534,80 @@ func TestAwaitBatchWithoutIntervalPausesASecond(t *testing.T) {
 		t.Errorf("reads at %v; want two, a second apart", reads)
 	}
 }
+
+// Each attempt has Config.Timeout: one the server does not answer in time got no answer, and is
+// sent again where that is safe, as a connection that failed is; never an invitation.
+func TestAnAttemptTheServerDoesNotAnswerInTimeIsSentAgainWhereSafe(t *testing.T) {
+	t.Parallel()
+	get := func(ctx context.Context, site *client.Site) error {
+		_, err := site.GetBatch(ctx, "B-1", client.GetBatchOptions{})
+		return err
+	}
+	invite := func(ctx context.Context, site *client.Site) error {
+		_, err := site.InviteCustomer(ctx, "C-1")
+		return err
+	}
+	tests := []struct {
+		name       string
+		call       func(context.Context, *client.Site) error
+		maxRetries int
+		hung       int // the first requests the server holds past the timeout
+		wantErr    bool
+		requests   int
+	}{
+		{"a read held once is read again", get, 0, 1, false, 2},
+		{"a read held every time fails after its retries", get, 2, 5, true, 3},
+		{"a read held once fails without retries", get, -1, 1, true, 1},
+		{"an invitation held once is not sent again: it may have been minted", invite, 0, 1, true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			requests := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/oauth2/token" {
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprint(w, `{"access_token":"tok","token_type":"Bearer","expires_in":3600}`)
+					return
+				}
+				mu.Lock()
+				requests++
+				hold := requests <= tt.hung
+				mu.Unlock()
+				if hold {
+					select {
+					case <-r.Context().Done():
+					case <-time.After(10 * time.Second):
+					}
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusOK)
+				fmt.Fprint(w, `{"data":{"batchReference":"B-1","state":"completed","rowCount":0,"totalAmount":0,"submittedAt":1,"rows":[]},"traceId":"t"}`)
+			}))
+			t.Cleanup(srv.Close)
+			c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec",
+				HTTPClient: srv.Client(), MaxRetries: tt.maxRetries, Timeout: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			err = tt.call(t.Context(), c.Site("site_1"))
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("the call took %v: an attempt was not bounded by the timeout", elapsed)
+			}
+			switch {
+			case tt.wantErr && !errors.Is(err, context.DeadlineExceeded):
+				t.Errorf("error = %v, want one that is context.DeadlineExceeded", err)
+			case !tt.wantErr && err != nil:
+				t.Errorf("error = %v, want success", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if requests != tt.requests {
+				t.Errorf("the server saw %d requests, want %d", requests, tt.requests)
+			}
+		})
+	}
+}
