@@ -402,12 +402,29 @@ func RegisterFlags(fs *flag.FlagSet, only ...string) map[string]*string {
 			continue
 		}
 		def := s.def
-		if v, ok := os.LookupEnv(s.env); ok {
+		v, fromEnv := os.LookupEnv(s.env)
+		if fromEnv {
 			def = v
 		}
 		values[s.flag] = fs.String(s.flag, def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+		if fromEnv {
+			fs.Lookup(s.flag).DefValue = shownDefault(s, def)
+		}
 	}
 	return values
+}
+
+// shownDefault is the default -h shows for a setting whose value comes from the environment:
+// -h's output is pasted into tickets and logged by orchestrators, so never the key ring, and the
+// URLs without their password.
+func shownDefault(s setting, value string) string {
+	switch s.flag {
+	case encryptionKeyFlag:
+		return "(from " + s.env + ", not shown)"
+	case "database-url", "smtp-url", "becs-sftp-url":
+		return redact.URL(value)
+	}
+	return value
 }
 
 // isHTTPS reports whether a URL's scheme is https, in any case.

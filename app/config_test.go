@@ -289,6 +289,32 @@ func TestDatabaseSettingsRegisterOnlyTheDatabaseURL(t *testing.T) {
 	}
 }
 
+func TestHelpShowsNoSecretOfTheEnvironment(t *testing.T) {
+	ring := "k1:" + strings.Repeat("A", 43) + "="
+	t.Setenv("PYNG_DATABASE_URL", "postgres://pyng:dbs3cret@db:5432/pyng")
+	t.Setenv("PYNG_ENCRYPTION_KEY", ring)
+	t.Setenv("PYNG_SMTP_URL", "smtp://pyng:mails3cret@mail.example")
+	t.Setenv("PYNG_ADDR", "127.0.0.1:9999")
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var help strings.Builder
+	fs.SetOutput(&help)
+	values := RegisterFlags(fs)
+	fs.PrintDefaults()
+	for _, secret := range []string{"dbs3cret", ring, "mails3cret"} {
+		if strings.Contains(help.String(), secret) {
+			t.Errorf("-h shows %q:\n%s", secret, help.String())
+		}
+	}
+	for _, shown := range []string{"postgres://pyng:xxxxx@db:5432/pyng", "(from PYNG_ENCRYPTION_KEY, not shown)", "127.0.0.1:9999"} {
+		if !strings.Contains(help.String(), shown) {
+			t.Errorf("-h does not show %q", shown)
+		}
+	}
+	if *values["database-url"] != "postgres://pyng:dbs3cret@db:5432/pyng" || *values["encryption-key"] != ring {
+		t.Errorf("values = %q, %q; want the environment's, whole", *values["database-url"], *values["encryption-key"])
+	}
+}
+
 func TestMisspeltSettingNamesAreCaught(t *testing.T) {
 	t.Run("RegisterFlags panics on a name that is no setting", func(t *testing.T) {
 		defer func() {
