@@ -193,7 +193,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	}
 	tokens.SetAgreementTTL(cfg.ManagementLinkTTL)
 	debitUserID := BECSUserIDs(rails.BECS)
-	mailer, err := Mailer(cfg, service, tokens, debitUserID, logger)
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mailer, err := Mailer(cfg, service, tokens, debitUserID, logger, metrics)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -212,8 +214,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		}
 		banner += demo
 	}
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	jobFailures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pyng_job_failures_total",
 		Help: "Failed attempts of background jobs, by kind, and of a run_task job by task; last=\"true\" when the job has no attempt left."},
 		[]string{"kind", "task", "last"})

@@ -81,6 +81,8 @@ type Config struct {
 	MailFrom string
 	// ManagementLinkTTL is how long a customer's link to manage their agreement lasts.
 	ManagementLinkTTL time.Duration
+	// EmailsPerAddressPerDay caps the emails to customers sent to one address in any 24 hours.
+	EmailsPerAddressPerDay int
 }
 
 // setting is one configuration value: its flag, environment variable, default and meaning, and
@@ -214,6 +216,14 @@ var settings = []setting{
 		workers(func(c *Config) *int { return &c.Jobs.WebhookWorkers })},
 	{"email-workers", "PYNG_EMAIL_WORKERS", "4", "how many emails to customers this process sends at once (a queue apart from batch execution)",
 		workers(func(c *Config) *int { return &c.Jobs.EmailWorkers })},
+	{"emails-per-address-per-day", "PYNG_EMAILS_PER_ADDRESS_PER_DAY", "10", "how many emails to customers (signup and revocation confirmations, management links) one address is sent in any 24 hours, from 1 to 1000; those beyond are not sent (whoever holds a signup link, the partner too, may type any address into the form)", func(c *Config, flag, v string) error {
+		n, err := strconv.Atoi(v)
+		c.EmailsPerAddressPerDay = n
+		if err != nil || n < 1 || n > 1000 {
+			return fmt.Errorf("-%s: %q is not a number of emails from 1 to 1000", flag, v)
+		}
+		return nil
+	}},
 	{"webhook-retry-schedule", "PYNG_WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h", "how long a failed webhook delivery waits before each next attempt (comma-separated Go durations; the first attempt is immediate, the one after the last wait is the last)", func(c *Config, flag, v string) error {
 		c.Jobs.RetrySchedule = nil
 		for part := range strings.SplitSeq(v, ",") {

@@ -32,7 +32,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:pyng.db", PublicURL: "http://127.0.0.1:8080",
+		Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:pyng.db", PublicURL: "http://127.0.0.1:8080", EmailsPerAddressPerDay: 10,
 		InvitationTTL: 7 * 24 * time.Hour, Sandbox: true, AccessTokenTTL: time.Hour,
 		ClientCacheTTL: 30 * time.Second, RateLimit: 100, TokenRateLimit: 60, LogFormat: "text", MaxConnections: 1000, SettlementDelay: 3 * time.Second,
 		Jobs: jobs.Config{Workers: min(8, 2*runtime.GOMAXPROCS(0)), PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
@@ -138,6 +138,9 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"job workers not a number", []string{"-job-workers", "many"}, "-job-workers"},
 		{"job workers not auto", []string{"-job-workers", "Auto"}, `-job-workers: "Auto" is not a number from 1 to 1000, or auto`},
 		{"no email workers", []string{"-email-workers", "0"}, "-email-workers"},
+		{"no emails an address", []string{"-emails-per-address-per-day", "0"}, `-emails-per-address-per-day: "0" is not a number of emails from 1 to 1000 (env PYNG_EMAILS_PER_ADDRESS_PER_DAY)`},
+		{"emails an address not a number", []string{"-emails-per-address-per-day", "ten"}, "-emails-per-address-per-day"},
+		{"emails an address beyond any use", []string{"-emails-per-address-per-day", "1001"}, "from 1 to 1000"},
 		{"too many webhook workers", []string{"-webhook-workers", "1001"}, "-webhook-workers"},
 		{"no connections", []string{"-max-connections", "0"}, "-max-connections"},
 		{"connections not a number", []string{"-max-connections", "lots"}, "-max-connections"},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/email"
 	"github.com/pyng/receivables/rail/becs"
@@ -14,8 +16,15 @@ import (
 
 // Mailer is the sender of the emails to customers that cfg configures: through PYNG_SMTP_URL;
 // without it, in the sandbox, to the log; and otherwise none (nil), with a warning: the emails
-// then wait in the queue until an SMTP server is configured.
-func Mailer(cfg Config, service *billing.Service, tokens *token.Issuer, debitUserID func(context.Context, string) (string, error), logger *slog.Logger) (*email.Mailer, error) {
+// then wait in the queue until an SMTP server is configured. It sends an address at most
+// PYNG_EMAILS_PER_ADDRESS_PER_DAY emails in any 24 hours (0 in cfg: no cap); one more is not sent,
+// and is logged and counted in metrics (pyng_customer_emails_suppressed_total; nil: none).
+func Mailer(cfg Config, service *billing.Service, tokens *token.Issuer, debitUserID func(context.Context, string) (string, error), logger *slog.Logger,
+	metrics prometheus.Registerer) (*email.Mailer, error) {
+	suppressed := newSuppressedEmails()
+	if metrics != nil {
+		metrics.MustRegister(suppressed)
+	}
 	var sender email.Sender
 	switch {
 	case cfg.SMTPURL != "":
@@ -30,7 +39,13 @@ func Mailer(cfg Config, service *billing.Service, tokens *token.Issuer, debitUse
 		return nil, nil
 	}
 	return email.New(email.Config{Service: service, Tokens: tokens, PublicURL: cfg.PublicURL, From: cfg.MailFrom, Sender: sender,
-		DebitUserIDFunc: debitUserID, ManagementLinkTTL: cfg.ManagementLinkTTL}), nil
+		DebitUserIDFunc: debitUserID, ManagementLinkTTL: cfg.ManagementLinkTTL, EmailsPerAddress: cfg.EmailsPerAddressPerDay,
+		SuppressedFunc: func(ctx context.Context, linkID string, kind billing.EmailKind) {
+			suppressed.WithLabelValues(string(kind)).Inc()
+			// Never the address: the log is read by more people than the customers' details are.
+			logger.WarnContext(ctx, "email to a customer not sent: its address was sent PYNG_EMAILS_PER_ADDRESS_PER_DAY emails in the last 24 hours",
+				"link", linkID, "kind", string(kind), "limit", cfg.EmailsPerAddressPerDay)
+		}}), nil
 }
 
 // BECSUserIDs returns the function that gives a site's BECS user ID ("" when the site has no BECS

@@ -55,6 +55,21 @@ func (b *becsBacklog) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// newSuppressedEmails is the counter of the emails to customers not sent because their address
+// was sent PYNG_EMAILS_PER_ADDRESS_PER_DAY in the last 24 hours, by kind, each kind there from 0
+// (a counter that first appears at 1 shows Prometheus no increase to alert on). A rise is someone
+// typing one address into many signup forms (or a customer who signs up, revokes and signs up
+// again all day); the log names each email's link.
+func newSuppressedEmails() *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pyng_customer_emails_suppressed_total",
+		Help: "Emails to customers not sent: their address was sent PYNG_EMAILS_PER_ADDRESS_PER_DAY emails in the last 24 hours, by kind (signupConfirmation, revocationConfirmation, managementLink)."},
+		[]string{"kind"})
+	for _, kind := range []billing.EmailKind{billing.EmailSignupConfirmation, billing.EmailRevocationConfirmation, billing.EmailManagementLink} {
+		c.WithLabelValues(string(kind))
+	}
+	return c
+}
+
 // jobBacklog is the metrics of the job queues' backlogs, read at each scrape: how many jobs of
 // each queue are not yet done, and how long the oldest of them has waited. An email queue that
 // only grows is an SMTP server that is down, refuses Pyng, or is not configured: customers are

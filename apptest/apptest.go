@@ -88,6 +88,9 @@ type Options struct {
 	SMTPURL string
 	// ManagementLinkTTL is how long a management link lasts (0: it does not expire).
 	ManagementLinkTTL time.Duration
+	// EmailsPerAddressPerDay caps the emails to one address in any 24 hours (0: no cap); those
+	// over it are counted in the metrics the server serves at /metrics.
+	EmailsPerAddressPerDay int
 }
 
 // Start runs a server on loopback on a fresh database of engine, stopped when the test ends.
@@ -116,10 +119,11 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	}
 	tokens.SetAgreementTTL(o.ManagementLinkTTL)
 	debitUserID := app.BECSUserIDs(rails.BECS)
-	var sendEmail func(context.Context, billing.SendEmailJob) error
+	metrics := prometheus.NewRegistry()
+	var sendEmail func(context.Context, int64, billing.SendEmailJob) error
 	if o.Emails || o.SMTPURL != "" {
 		mailer, err := app.Mailer(app.Config{SMTPURL: o.SMTPURL, Sandbox: !o.NoSandbox, PublicURL: public, MailFrom: "Pyng <no-reply@pyng.test>",
-			ManagementLinkTTL: o.ManagementLinkTTL}, service, tokens, debitUserID, logger)
+			ManagementLinkTTL: o.ManagementLinkTTL, EmailsPerAddressPerDay: o.EmailsPerAddressPerDay}, service, tokens, debitUserID, logger, metrics)
 		if err != nil {
 			t.Fatalf("mailer: %v", err)
 		}
@@ -156,7 +160,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		TokenRateLimit: o.TokenRateLimit,
 		Clock:          clock,
 		Ready:          db.Ping,
-		Metrics:        prometheus.NewRegistry(),
+		Metrics:        metrics,
 	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, o.ManagementLinkTTL })
 	srv.Config.ReadTimeout = o.ReadTimeout
 	srv.Start()

@@ -88,6 +88,53 @@ func (s *Service) RequestManagementLink(ctx context.Context, linkID, email strin
 	return nil
 }
 
+// EmailCapWindow is the rolling period over which the emails to one address are counted against
+// its cap (ClaimEmail): any 24 hours.
+const EmailCapWindow = 24 * time.Hour
+
+// SentEmail is an email counted against the cap of its address: ID names the email (its job in
+// the queue, so that its attempts count once), Address is where it goes, At when it was counted.
+type SentEmail struct {
+	ID      string
+	Address string
+	At      time.Time
+}
+
+// ClaimEmail counts the email id to address against the cap of limit emails to one address
+// (compared as EmailKey: in any case, around any spaces) in any EmailCapWindow, and reports
+// whether it may be sent: false when limit emails to the address were counted in the last
+// EmailCapWindow; true, counting nothing more, when this one was counted already (a retry, or a
+// replica that took the job over). Whoever signs up gives the address, the partner too (it holds
+// the signup link): without a cap, Pyng's sender would write to any address as often as the API
+// allows. Of claims at once, on any replica, no more than limit succeed.
+func (s *Service) ClaimEmail(ctx context.Context, id, address string, limit int) (bool, error) {
+	now := s.now()
+	ok, err := s.store.ClaimEmail(ctx, SentEmail{ID: id, Address: address, At: now}, now.Add(-EmailCapWindow), limit)
+	if err != nil {
+		return false, fmt.Errorf("claim email: %w", err)
+	}
+	return ok, nil
+}
+
+// ReleaseEmail uncounts the email id, which ClaimEmail counted but could not be sent: its next
+// attempt claims again.
+func (s *Service) ReleaseEmail(ctx context.Context, id string) error {
+	if err := s.store.ReleaseEmail(ctx, id); err != nil {
+		return fmt.Errorf("release email: %w", err)
+	}
+	return nil
+}
+
+// ForgetSentEmails removes the count of the emails sent EmailCapWindow ago or earlier, which no
+// longer count against any cap (the hourly erasure job), and returns how many it removed.
+func (s *Service) ForgetSentEmails(ctx context.Context) (int, error) {
+	n, err := s.store.ForgetSentEmails(ctx, s.now().Add(-EmailCapWindow))
+	if err != nil {
+		return n, fmt.Errorf("forget sent emails: %w", err)
+	}
+	return n, nil
+}
+
 // ManagementLinkValidity says how long a management link of ttl lasts, in words for the
 // customer: "30 days", "12 hours", "1 day and 6 hours", "1 minute and 30 seconds"; to the minute, or to the
 // second under an hour. It is "" for a link that does not expire (ttl 0).

@@ -52,6 +52,17 @@ type Store interface {
 	RevokeLink(ctx context.Context, id string, by RevokedBy, at time.Time) (Link, error)
 	// EnqueueEmail enqueues job (its own transaction).
 	EnqueueEmail(ctx context.Context, job SendEmailJob) error
+	// ClaimEmail counts e against the cap of its address and reports true, unless limit emails to
+	// the address were counted after since: then it counts nothing and reports false. An email
+	// whose ID is counted already reports true and counts nothing more. Addresses are compared as
+	// EmailKey gives them, and never kept as they are (only a keyed digest). The count and the
+	// addition are one operation: of claims at once for one address, no more than limit succeed.
+	ClaimEmail(ctx context.Context, e SentEmail, since time.Time, limit int) (bool, error)
+	// ReleaseEmail removes the count of the email id, if any.
+	ReleaseEmail(ctx context.Context, id string) error
+	// ForgetSentEmails removes the counts of the emails counted at or before `before`, and
+	// returns how many.
+	ForgetSentEmails(ctx context.Context, before time.Time) (int, error)
 	// EraseBankDetails erases the Customer of every link revoked at or before endedBefore (an
 	// invitation that expired never had one); the links keep their states and times. It returns
 	// how many links it erased.

@@ -104,6 +104,12 @@ type Config struct {
 	DebitUserIDFunc func(ctx context.Context, siteID string) (string, error)
 	// ManagementLinkTTL is how long a management link lasts (0: it does not expire).
 	ManagementLinkTTL time.Duration
+	// EmailsPerAddress caps the emails to one address in any billing.EmailCapWindow, whatever
+	// their kind (billing.Service.ClaimEmail; 0: no cap).
+	EmailsPerAddress int
+	// SuppressedFunc, when set, is told of each email not sent for the cap of its address, by
+	// its link and kind (never its address).
+	SuppressedFunc func(ctx context.Context, linkID string, kind billing.EmailKind)
 }
 
 // Mailer writes and sends the emails to customers.
@@ -115,10 +121,13 @@ func New(cfg Config) *Mailer {
 	return &Mailer{cfg: cfg}
 }
 
-// Send writes and sends the email of job. A link whose customer's details were erased (long
-// after it ended), or that no longer exists, gets no email and no error; nor does a request for
-// a management link whose agreement was revoked since: nothing is left to manage.
-func (m *Mailer) Send(ctx context.Context, job billing.SendEmailJob) error {
+// Send writes and sends the email of job, whose id in the queue is id. A link whose customer's
+// details were erased (long after it ended), or that no longer exists, gets no email and no
+// error; nor does a request for a management link whose agreement was revoked since: nothing is
+// left to manage. Nor does an email over the cap of its address (Config.EmailsPerAddress), which
+// is not tried again: it is counted when it is sent, once whatever its attempts (by id), and
+// uncounted if it could not be.
+func (m *Mailer) Send(ctx context.Context, id int64, job billing.SendEmailJob) error {
 	if m.cfg.Sender == nil {
 		return ErrNotConfigured // EmailNone too, so that it waits in the queue as the others do
 	}
@@ -143,10 +152,29 @@ func (m *Mailer) Send(ctx context.Context, job billing.SendEmailJob) error {
 	if err != nil {
 		return err
 	}
+	emailID := strconv.FormatInt(id, 10)
+	if m.cfg.EmailsPerAddress > 0 {
+		ok, err := m.cfg.Service.ClaimEmail(ctx, emailID, l.Customer.Email, m.cfg.EmailsPerAddress)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if m.cfg.SuppressedFunc != nil {
+				m.cfg.SuppressedFunc(ctx, l.ID, job.Email)
+			}
+			return nil
+		}
+	}
 	if err := m.cfg.Sender.Send(ctx, msg); err != nil {
 		// The job queue keeps the error, in plaintext, and logs it: it names the link, never the
 		// customer's address, which SMTP servers' refusals and go-mail's errors quote.
-		return fmt.Errorf("send the %s email of link %s: %s", job.Email, l.ID, withoutAddress(err.Error(), l.Customer.Email))
+		err = fmt.Errorf("send the %s email of link %s: %s", job.Email, l.ID, withoutAddress(err.Error(), l.Customer.Email))
+		if m.cfg.EmailsPerAddress > 0 {
+			// Not sent, it does not count. If the release fails too (the job's time is up), it
+			// counts once, whatever its attempts.
+			err = errors.Join(err, m.cfg.Service.ReleaseEmail(ctx, emailID))
+		}
+		return err
 	}
 	return nil
 }

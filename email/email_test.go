@@ -32,7 +32,7 @@ func TestEmailsToTheCustomerArriveThroughSMTP(t *testing.T) {
 		mailer, tokens := smtpMailer(t, service, db, in, 30*24*time.Hour, func(context.Context, string) (string, error) { return "123456", nil })
 
 		// EmailNone, the job of a request for a management link with another address, sends nothing.
-		if err := mailer.Send(ctx, billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailNone}); err != nil || len(in.Messages()) != 0 {
+		if err := mailer.Send(ctx, 1, billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailNone}); err != nil || len(in.Messages()) != 0 {
 			t.Fatalf("send %s: %v, %d messages; want none sent", billing.EmailNone, err, len(in.Messages()))
 		}
 		for i, kind := range []billing.EmailKind{billing.EmailSignupConfirmation, billing.EmailManagementLink, billing.EmailRevocationConfirmation} {
@@ -41,7 +41,7 @@ func TestEmailsToTheCustomerArriveThroughSMTP(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := mailer.Send(ctx, billing.SendEmailJob{LinkID: l.ID, Email: kind}); err != nil {
+			if err := mailer.Send(ctx, int64(i+2), billing.SendEmailJob{LinkID: l.ID, Email: kind}); err != nil {
 				t.Fatalf("send %s: %v", kind, err)
 			}
 			got := in.Messages()
@@ -113,7 +113,7 @@ func TestNoManagementLinkIsMailedForARevokedAgreement(t *testing.T) {
 					t.Fatal(err)
 				}
 				before := len(in.Messages())
-				if err := mailer.Send(ctx, billing.SendEmailJob{LinkID: l.ID, Email: tt.kind}); err != nil {
+				if err := mailer.Send(ctx, 1, billing.SendEmailJob{LinkID: l.ID, Email: tt.kind}); err != nil {
 					t.Fatalf("send %s: %v", tt.kind, err)
 				}
 				got := in.Messages()[before:]
@@ -156,7 +156,7 @@ func TestEmailsWording(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := mailer.Send(ctx, billing.SendEmailJob{LinkID: l.ID, Email: tt.kind}); err != nil {
+			if err := mailer.Send(ctx, 1, billing.SendEmailJob{LinkID: l.ID, Email: tt.kind}); err != nil {
 				t.Fatalf("send %s: %v", tt.kind, err)
 			}
 			p := in.Wait(t, i+1, 10*time.Second)[i].MustRead(t)

@@ -149,3 +149,37 @@ func TestEraseBankDetailsRunsPeriodicallyOnEveryReplicaWithoutHarm(t *testing.T)
 		wg.Wait()
 	})
 }
+
+// The hourly erasure job also forgets the emails to customers counted a day ago or more: they
+// count against no cap any more. Those of the last day still count.
+func TestEraseBankDetailsForgetsTheEmailsSentADayAgo(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		service, _ := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		claim := func(id string, limit int) bool {
+			t.Helper()
+			ok, err := service.ClaimEmail(ctx, id, "jane@example.com", limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		claim("1", 2)
+		clock.Advance(time.Hour)
+		claim("2", 2)
+		clock.Advance(billing.EmailCapWindow - time.Hour)
+		var log strings.Builder
+		w := jobs.EraseBankDetailsWorker(service, retention, slog.New(slog.NewTextHandler(&log, nil)))
+		if err := w.Work(ctx, &river.Job[jobs.EraseBankDetails]{}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(log.String(), `msg="emails to customers forgotten a day after they were sent (the cap of emails an address)" emails=1`) {
+			t.Errorf("the job logged %q", log.String())
+		}
+		// The second, an hour younger, still counts: one more fits under a cap of 2, not two.
+		if !claim("3", 2) || claim("4", 2) {
+			t.Error("after the job, the address's count is not the email of the last day")
+		}
+	})
+}

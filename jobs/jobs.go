@@ -14,6 +14,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -38,7 +39,8 @@ type PurgeBatches struct{}
 func (PurgeBatches) Kind() string { return "purge_batches" }
 
 // EraseBankDetails erases the bank details of links that ended long enough ago, and the rails'
-// copies of them.
+// copies of them; and forgets the emails sent to customers a day ago, which count against no cap
+// any more (billing.Service.ForgetSentEmails).
 type EraseBankDetails struct{}
 
 // Kind is the job's name in the queue.
@@ -101,7 +103,11 @@ func (w *eraseBankDetailsWorker) Work(ctx context.Context, _ *river.Job[EraseBan
 		w.logger.Info("bank details erased after their retention", "links", links, "railDebits", rails.Debits, "railFiles", rails.Files,
 			"railReturnedItems", rails.Returns, "retention", w.retention.String())
 	}
-	return err
+	emails, ferr := w.service.ForgetSentEmails(ctx)
+	if emails > 0 {
+		w.logger.Info("emails to customers forgotten a day after they were sent (the cap of emails an address)", "emails", emails)
+	}
+	return errors.Join(err, ferr)
 }
 
 // emailWait is how long an email waits in the queue, while no SMTP server is configured, before
@@ -111,14 +117,14 @@ const emailWait = 5 * time.Minute
 // sendEmailWorker sends an email to a customer; a failure is retried with River's backoff.
 type sendEmailWorker struct {
 	river.WorkerDefaults[billing.SendEmailJob]
-	send func(ctx context.Context, job billing.SendEmailJob) error
+	send func(ctx context.Context, id int64, job billing.SendEmailJob) error
 }
 
 func (w *sendEmailWorker) Work(ctx context.Context, job *river.Job[billing.SendEmailJob]) error {
 	if w.send == nil {
 		return river.JobSnooze(emailWait)
 	}
-	return w.send(ctx, job.Args)
+	return w.send(ctx, job.ID, job.Args)
 }
 
 // Config tunes the workers.
@@ -146,9 +152,10 @@ type Config struct {
 	AllowPrivateWebhooks bool
 	// RetrySchedule is how long a failed delivery waits before each next attempt.
 	RetrySchedule []time.Duration
-	// SendEmailFunc writes and sends the email of a billing.SendEmailJob (email.Mailer.Send);
-	// nil while no SMTP server is configured, when the emails wait in the queue.
-	SendEmailFunc func(ctx context.Context, job billing.SendEmailJob) error
+	// SendEmailFunc writes and sends the email of a billing.SendEmailJob, given the job's id in
+	// the queue, which names the email whatever its attempt (email.Mailer.Send); nil while no
+	// SMTP server is configured, when the emails wait in the queue.
+	SendEmailFunc func(ctx context.Context, id int64, job billing.SendEmailJob) error
 	// JobFailedFunc, when set, is told of each failed attempt of a job, by its kind (and task),
 	// and whether it was the last (the server counts them as a metric).
 	JobFailedFunc func(kind JobKind, last bool)

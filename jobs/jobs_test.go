@@ -80,7 +80,7 @@ func TestEmailsNeverHoldUpBatchExecution(t *testing.T) {
 		defer close(hung)
 		cfg := jobs.DefaultConfig
 		cfg.Workers, cfg.EmailWorkers, cfg.PollInterval = 2, 1, 20*time.Millisecond
-		cfg.SendEmailFunc = func(ctx context.Context, _ billing.SendEmailJob) error {
+		cfg.SendEmailFunc = func(ctx context.Context, _ int64, _ billing.SendEmailJob) error {
 			sending <- struct{}{}
 			select {
 			case <-hung:

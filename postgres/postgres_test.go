@@ -98,7 +98,7 @@ func TestTablesLiveInTheSearchPathSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"api_clients", "batch_rows", "batches", "bsb_directory", "customer_links", "events", "goose_db_version", "organisations",
+		"api_clients", "batch_rows", "batches", "bsb_directory", "customer_emails_sent", "customer_links", "events", "goose_db_version", "organisations",
 		"river_job", "river_leader", "river_migration", "river_notification", "river_queue",
 		"sandbox_ledger", "signing_keys", "sites", "webhook_attempts", "webhook_deliveries", "webhook_endpoints",
 	}

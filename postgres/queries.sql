@@ -588,3 +588,30 @@ WITH link AS (
     RETURNING id
 )
 SELECT count(*) FROM event;
+
+-- The emails sent to customers, counted against the cap of emails to one address (ClaimEmail).
+
+-- name: LockEmailAddress :exec
+-- Holds the address (by its key's first 32 bits; another address that shares them only waits
+-- the while) until the transaction ends: a claim for it waits here for another to commit, then
+-- counts what it added (READ COMMITTED: the count's snapshot is taken after the wait). An
+-- advisory lock of the two-key form, whose keys share no space with the one-key form's (goose's
+-- lock of the migrations), class naming the emails' cap.
+SELECT pg_advisory_xact_lock(@class::int, @key::int);
+
+-- name: EmailCounted :one
+-- 0 or 1: whether the email is counted already (an earlier attempt of its job claimed it).
+SELECT count(*) FROM customer_emails_sent WHERE id = @id;
+
+-- name: CountEmailsSent :one
+-- The emails to the address counted after since; the address is held (LockEmailAddress).
+SELECT count(*) FROM customer_emails_sent WHERE address_key = @address_key AND sent_at > @since;
+
+-- name: InsertEmailSent :exec
+INSERT INTO customer_emails_sent (id, address_key, sent_at) VALUES (@id, @address_key, @sent_at);
+
+-- name: DeleteEmailSent :exec
+DELETE FROM customer_emails_sent WHERE id = @id;
+
+-- name: ForgetSentEmails :execrows
+DELETE FROM customer_emails_sent WHERE sent_at <= @before;

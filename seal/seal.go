@@ -7,12 +7,19 @@
 // so that values sealed under an earlier key are still read once a new key seals, until rotation
 // seals them again under the new one. A value without that form is a plaintext written before
 // sealing existed: it is read as it is, and rotation seals it.
+//
+// A value kept only to be matched (a customer's email address, counted against the cap of emails
+// to one address) is kept as its keyed digest instead (MAC), under a key derived from the current
+// key.
 package seal
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -45,13 +52,14 @@ var ErrNoKey = errors.New("no encryption key is configured")
 type Keyring struct {
 	ids   []string // in the order given; ids[0] seals
 	aeads map[string]cipher.AEAD
+	keys  map[string][]byte // the keys themselves, from which MAC derives its own
 }
 
 // Parse reads a key ring: entries id:base64key separated by commas or newlines, the first being
 // the key that seals. An id is 1 to 32 of A-Z, a-z, 0-9, hyphen and underscore; a key is 32 bytes
 // in base64 (standard or URL alphabet, padded or not). Errors never show key material.
 func Parse(ring string) (*Keyring, error) {
-	k := &Keyring{aeads: map[string]cipher.AEAD{}}
+	k := &Keyring{aeads: map[string]cipher.AEAD{}, keys: map[string][]byte{}}
 	entries := strings.FieldsFunc(ring, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' })
 	for i, entry := range entries {
 		entry = strings.TrimSpace(entry)
@@ -79,6 +87,7 @@ func Parse(ring string) (*Keyring, error) {
 		}
 		k.ids = append(k.ids, id)
 		k.aeads[id] = aead
+		k.keys[id] = key
 	}
 	if len(k.ids) == 0 {
 		return nil, errors.New("the key ring is empty: want id:base64key[,id:base64key…]")
@@ -202,6 +211,24 @@ func (k *Keyring) Reseal(aad, value string) (string, error) {
 		return "", err
 	}
 	return k.SealString(aad, plaintext)
+}
+
+// MAC returns the HMAC-SHA256 of data under a key derived from the current key for purpose (by
+// HKDF-SHA256, purpose its info; name what is digested, as a table and column): a digest that
+// names a value, so that equal values can be found, without holding it or letting it be guessed
+// by whoever reads the digest without the key. Another purpose gives unrelated digests, and so
+// does another current key: after a rotation the digests made before no longer match.
+func (k *Keyring) MAC(purpose string, data []byte) ([]byte, error) {
+	if k == nil {
+		return nil, ErrNoKey
+	}
+	derived, err := hkdf.Key(sha256.New, k.keys[k.ids[0]], nil, "pyng mac: "+purpose, sha256.Size)
+	if err != nil {
+		return nil, err
+	}
+	mac := hmac.New(sha256.New, derived)
+	mac.Write(data)
+	return mac.Sum(nil), nil
 }
 
 // parse splits a sealed value into its key id and payload; sealed is false when value does not

@@ -229,3 +229,40 @@ func TestCreateFileWritesOneKeyOnlyTheOwnerReads(t *testing.T) {
 		t.Fatalf("the directory holds %d files, want the key file alone", len(entries))
 	}
 }
+
+// MAC names a value by a digest keyed by the current key and the purpose: the same value gives
+// the same digest, another purpose or another current key an unrelated one, and the nil ring none.
+func TestMACIsKeyedByTheCurrentKeyAndThePurpose(t *testing.T) {
+	ring := mustParse(t, key("k1", 'a')+","+key("k0", 'b'))
+	mac := func(k *seal.Keyring, purpose, data string) string {
+		t.Helper()
+		d, err := k.MAC(purpose, []byte(data))
+		if err != nil {
+			t.Fatalf("MAC: %v", err)
+		}
+		if len(d) != 32 {
+			t.Fatalf("MAC is %d bytes, want 32", len(d))
+		}
+		return string(d)
+	}
+	d := mac(ring, "emails.address", "jane@example.com")
+	if again := mac(mustParse(t, key("k1", 'a')), "emails.address", "jane@example.com"); again != d {
+		t.Error("the same current key, purpose and value give another digest")
+	}
+	if mac(ring, "emails.address", "john@example.com") == d {
+		t.Error("another value gives the same digest")
+	}
+	if mac(ring, "other.purpose", "jane@example.com") == d {
+		t.Error("another purpose gives the same digest")
+	}
+	if mac(mustParse(t, key("k0", 'b')+","+key("k1", 'a')), "emails.address", "jane@example.com") == d {
+		t.Error("another current key gives the same digest")
+	}
+	if strings.Contains(d, "jane") {
+		t.Error("the digest holds the value")
+	}
+	var none *seal.Keyring
+	if _, err := none.MAC("emails.address", []byte("jane@example.com")); !errors.Is(err, seal.ErrNoKey) {
+		t.Errorf("the nil ring's MAC: %v, want ErrNoKey", err)
+	}
+}

@@ -438,6 +438,32 @@ func (e executor) EraseBankDetails(ctx context.Context, before time.Time, limit 
 	return int(n), mapErr(err)
 }
 
+// The emails to customers counted against the cap of their address (LockEmailAddress is each
+// engine's own).
+
+func (e executor) EmailCounted(ctx context.Context, id string) (bool, error) {
+	n, err := e.q.EmailCounted(ctx, id)
+	return n > 0, err
+}
+
+func (e executor) CountEmailsSent(ctx context.Context, key []byte, since time.Time) (int, error) {
+	n, err := e.q.CountEmailsSent(ctx, dbsqlc.CountEmailsSentParams{AddressKey: key, Since: billing.Millis(since)})
+	return int(n), err
+}
+
+func (e executor) InsertEmailSent(ctx context.Context, id string, key []byte, at time.Time) error {
+	return mapErr(e.q.InsertEmailSent(ctx, dbsqlc.InsertEmailSentParams{ID: id, AddressKey: key, SentAt: billing.Millis(at)}))
+}
+
+func (e executor) DeleteEmailSent(ctx context.Context, id string) error {
+	return e.q.DeleteEmailSent(ctx, id)
+}
+
+func (e executor) ForgetSentEmails(ctx context.Context, before time.Time) (int, error) {
+	n, err := e.q.ForgetSentEmails(ctx, billing.Millis(before))
+	return int(n), err
+}
+
 // The BSB directory.
 
 func (e executor) DeleteBranches(ctx context.Context) error {

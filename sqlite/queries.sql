@@ -506,3 +506,23 @@ SELECT * FROM bsb_directory WHERE bsb = sqlc.arg(bsb);
 -- name: CountBranches :one
 -- 0 or 1: whether the directory holds any branch.
 SELECT count(*) FROM (SELECT 1 FROM bsb_directory LIMIT 1) AS any_branch;
+
+-- The emails sent to customers, counted against the cap of emails to one address (ClaimEmail).
+
+-- name: EmailCounted :one
+-- 0 or 1: whether the email is counted already (an earlier attempt of its job claimed it).
+SELECT count(*) FROM customer_emails_sent WHERE id = sqlc.arg(id);
+
+-- name: CountEmailsSent :one
+-- The emails to the address counted after since. A transaction on SQLite begins IMMEDIATE: it
+-- holds the database's write lock, and no other claim counts between this count and the insert.
+SELECT count(*) FROM customer_emails_sent WHERE address_key = sqlc.arg(address_key) AND sent_at > sqlc.arg(since);
+
+-- name: InsertEmailSent :exec
+INSERT INTO customer_emails_sent (id, address_key, sent_at) VALUES (sqlc.arg(id), sqlc.arg(address_key), sqlc.arg(sent_at));
+
+-- name: DeleteEmailSent :exec
+DELETE FROM customer_emails_sent WHERE id = sqlc.arg(id);
+
+-- name: ForgetSentEmails :execrows
+DELETE FROM customer_emails_sent WHERE sent_at <= sqlc.arg(before);

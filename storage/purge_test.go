@@ -1,8 +1,10 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
@@ -31,6 +33,49 @@ func TestPurgeEventsRemovesEventsPastTheirRetention(t *testing.T) {
 		n, err := service.PurgeEvents(ctx)
 		if err != nil || n == 0 || count() != before-n || count() == 0 {
 			t.Fatalf("PurgeEvents = %d, %v; events %d before, %d after", n, err, before, count())
+		}
+	})
+}
+
+// The emails counted against the cap of their address are kept a day: the purge removes those
+// counted 24 hours ago or more, and keeps the newer ones. What is kept names no address: a keyed
+// digest, the same for the address in any case.
+func TestForgetSentEmailsRemovesThoseOlderThanADay(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		claim := func(id, address string) {
+			t.Helper()
+			if ok, err := service.ClaimEmail(ctx, id, address, 10); err != nil || !ok {
+				t.Fatalf("ClaimEmail(%s) = %v, %v", id, ok, err)
+			}
+		}
+		claim("1", "jane@example.com")
+		clock.Advance(time.Hour)
+		claim("2", "Jane@Example.com")
+		rows := func() (keys [][]byte) {
+			t.Helper()
+			if err := db.Conn().Query(ctx, `SELECT address_key FROM customer_emails_sent ORDER BY id`, nil, func(row storage.Scanner) error {
+				var k []byte
+				keys = append(keys, k)
+				return row.Scan(&keys[len(keys)-1])
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return keys
+		}
+		keys := rows()
+		if len(keys) != 2 || len(keys[0]) != 32 || !bytes.Equal(keys[0], keys[1]) || bytes.Contains(bytes.ToLower(keys[0]), []byte("jane")) {
+			t.Fatalf("the addresses kept: %q; want one 32-byte digest for both spellings, not the address", keys)
+		}
+		clock.Advance(billing.EmailCapWindow - time.Hour - time.Millisecond)
+		if n, err := service.ForgetSentEmails(ctx); err != nil || n != 0 || len(rows()) != 2 {
+			t.Fatalf("ForgetSentEmails a millisecond before the first is a day old = %d, %v; %d kept, want 0 removed, 2 kept", n, err, len(rows()))
+		}
+		clock.Advance(time.Millisecond)
+		if n, err := service.ForgetSentEmails(ctx); err != nil || n != 1 || len(rows()) != 1 {
+			t.Fatalf("ForgetSentEmails once the first is a day old = %d, %v; %d kept, want 1 removed, 1 kept", n, err, len(rows()))
 		}
 	})
 }

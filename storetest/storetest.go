@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) billing.Store) {
 	t.Run("ListLinks", s.listLinks)
 	t.Run("Operator", s.operator)
 	t.Run("Branches", s.branches)
+	t.Run("ClaimEmail", s.claimEmail)
 }
 
 type suite struct {

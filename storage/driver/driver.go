@@ -134,6 +134,22 @@ type Executor interface {
 	// `before`, and returns how many.
 	EraseBankDetails(ctx context.Context, before time.Time, limit int) (int, error)
 
+	// LockEmailAddress holds the address whose key is given for a claim against its cap of
+	// emails in the transaction: no other claim for it counts until the transaction ends (on
+	// PostgreSQL an advisory lock of the key; a transaction on SQLite holds the database's write
+	// lock from its start).
+	LockEmailAddress(ctx context.Context, key []byte) error
+	// EmailCounted reports whether the email id is counted.
+	EmailCounted(ctx context.Context, id string) (bool, error)
+	// CountEmailsSent counts the emails to the address whose key is given counted after since.
+	CountEmailsSent(ctx context.Context, key []byte, since time.Time) (int, error)
+	// InsertEmailSent counts the email id to the address whose key is given, at `at`.
+	InsertEmailSent(ctx context.Context, id string, key []byte, at time.Time) error
+	// DeleteEmailSent uncounts the email id.
+	DeleteEmailSent(ctx context.Context, id string) error
+	// ForgetSentEmails deletes the emails counted at or before `before`, and returns how many.
+	ForgetSentEmails(ctx context.Context, before time.Time) (int, error)
+
 	// DeleteBranches empties the BSB directory; InsertBranch adds one branch to it.
 	DeleteBranches(ctx context.Context) error
 	InsertBranch(ctx context.Context, b billing.Branch) error

@@ -231,6 +231,23 @@ func (q *Queries) CountBranches(ctx context.Context) (int64, error) {
 	return count, err
 }
 
+const countEmailsSent = `-- name: CountEmailsSent :one
+SELECT count(*) FROM customer_emails_sent WHERE address_key = $1 AND sent_at > $2
+`
+
+type CountEmailsSentParams struct {
+	AddressKey []byte
+	Since      int64
+}
+
+// The emails to the address counted after since; the address is held (LockEmailAddress).
+func (q *Queries) CountEmailsSent(ctx context.Context, arg CountEmailsSentParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countEmailsSent, arg.AddressKey, arg.Since)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countOrganisations = `-- name: CountOrganisations :one
 SELECT count(*) FROM organisations
 `
@@ -345,6 +362,15 @@ DELETE FROM bsb_directory
 // The BSB directory (pyng admin bsb import replaces it whole, in one transaction).
 func (q *Queries) DeleteBranches(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, deleteBranches)
+	return err
+}
+
+const deleteEmailSent = `-- name: DeleteEmailSent :exec
+DELETE FROM customer_emails_sent WHERE id = $1
+`
+
+func (q *Queries) DeleteEmailSent(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, deleteEmailSent, id)
 	return err
 }
 
@@ -533,6 +559,18 @@ func (q *Queries) DueEndpoints(ctx context.Context, now int64) ([]string, error)
 		return nil, err
 	}
 	return items, nil
+}
+
+const emailCounted = `-- name: EmailCounted :one
+SELECT count(*) FROM customer_emails_sent WHERE id = $1
+`
+
+// 0 or 1: whether the email is counted already (an earlier attempt of its job claimed it).
+func (q *Queries) EmailCounted(ctx context.Context, id string) (int64, error) {
+	row := q.db.QueryRow(ctx, emailCounted, id)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const endpointToSend = `-- name: EndpointToSend :one
@@ -804,6 +842,18 @@ WHERE state IN ('pending', 'inProgress')
 
 func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, error) {
 	result, err := q.db.Exec(ctx, expireOverdueRows, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const forgetSentEmails = `-- name: ForgetSentEmails :execrows
+DELETE FROM customer_emails_sent WHERE sent_at <= $1
+`
+
+func (q *Queries) ForgetSentEmails(ctx context.Context, before int64) (int64, error) {
+	result, err := q.db.Exec(ctx, forgetSentEmails, before)
 	if err != nil {
 		return 0, err
 	}
@@ -1292,6 +1342,21 @@ func (q *Queries) InsertDeliveries(ctx context.Context, arg InsertDeliveriesPara
 		arg.EventTypes,
 		arg.CreatedAts,
 	)
+	return err
+}
+
+const insertEmailSent = `-- name: InsertEmailSent :exec
+INSERT INTO customer_emails_sent (id, address_key, sent_at) VALUES ($1, $2, $3)
+`
+
+type InsertEmailSentParams struct {
+	ID         string
+	AddressKey []byte
+	SentAt     int64
+}
+
+func (q *Queries) InsertEmailSent(ctx context.Context, arg InsertEmailSentParams) error {
+	_, err := q.db.Exec(ctx, insertEmailSent, arg.ID, arg.AddressKey, arg.SentAt)
 	return err
 }
 
@@ -2390,6 +2455,27 @@ func (q *Queries) ListWebhookEndpoints(ctx context.Context, siteID string) ([]Li
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockEmailAddress = `-- name: LockEmailAddress :exec
+
+SELECT pg_advisory_xact_lock($1::int, $2::int)
+`
+
+type LockEmailAddressParams struct {
+	Class int64
+	Key   int64
+}
+
+// The emails sent to customers, counted against the cap of emails to one address (ClaimEmail).
+// Holds the address (by its key's first 32 bits; another address that shares them only waits
+// the while) until the transaction ends: a claim for it waits here for another to commit, then
+// counts what it added (READ COMMITTED: the count's snapshot is taken after the wait). An
+// advisory lock of the two-key form, whose keys share no space with the one-key form's (goose's
+// lock of the migrations), class naming the emails' cap.
+func (q *Queries) LockEmailAddress(ctx context.Context, arg LockEmailAddressParams) error {
+	_, err := q.db.Exec(ctx, lockEmailAddress, arg.Class, arg.Key)
+	return err
 }
 
 const lockSite = `-- name: LockSite :one

@@ -243,6 +243,24 @@ func (q *Queries) CountBranches(ctx context.Context) (int64, error) {
 	return count, err
 }
 
+const countEmailsSent = `-- name: CountEmailsSent :one
+SELECT count(*) FROM customer_emails_sent WHERE address_key = ?1 AND sent_at > ?2
+`
+
+type CountEmailsSentParams struct {
+	AddressKey []byte
+	Since      int64
+}
+
+// The emails to the address counted after since. A transaction on SQLite begins IMMEDIATE: it
+// holds the database's write lock, and no other claim counts between this count and the insert.
+func (q *Queries) CountEmailsSent(ctx context.Context, arg CountEmailsSentParams) (int64, error) {
+	row := q.queryRow(ctx, q.countEmailsSentStmt, countEmailsSent, arg.AddressKey, arg.Since)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countOrganisations = `-- name: CountOrganisations :one
 SELECT count(*) FROM organisations
 `
@@ -357,6 +375,15 @@ DELETE FROM bsb_directory
 // The BSB directory (pyng admin bsb import replaces it whole, in one transaction).
 func (q *Queries) DeleteBranches(ctx context.Context) error {
 	_, err := q.exec(ctx, q.deleteBranchesStmt, deleteBranches)
+	return err
+}
+
+const deleteEmailSent = `-- name: DeleteEmailSent :exec
+DELETE FROM customer_emails_sent WHERE id = ?1
+`
+
+func (q *Queries) DeleteEmailSent(ctx context.Context, id string) error {
+	_, err := q.exec(ctx, q.deleteEmailSentStmt, deleteEmailSent, id)
 	return err
 }
 
@@ -550,6 +577,20 @@ func (q *Queries) DueEndpoints(ctx context.Context, now int64) ([]string, error)
 		return nil, err
 	}
 	return items, nil
+}
+
+const emailCounted = `-- name: EmailCounted :one
+
+SELECT count(*) FROM customer_emails_sent WHERE id = ?1
+`
+
+// The emails sent to customers, counted against the cap of emails to one address (ClaimEmail).
+// 0 or 1: whether the email is counted already (an earlier attempt of its job claimed it).
+func (q *Queries) EmailCounted(ctx context.Context, id string) (int64, error) {
+	row := q.queryRow(ctx, q.emailCountedStmt, emailCounted, id)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const endpointToSend = `-- name: EndpointToSend :one
@@ -808,6 +849,18 @@ WHERE state IN ('pending', 'inProgress')
 
 func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, error) {
 	result, err := q.exec(ctx, q.expireOverdueRowsStmt, expireOverdueRows, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const forgetSentEmails = `-- name: ForgetSentEmails :execrows
+DELETE FROM customer_emails_sent WHERE sent_at <= ?1
+`
+
+func (q *Queries) ForgetSentEmails(ctx context.Context, before int64) (int64, error) {
+	result, err := q.exec(ctx, q.forgetSentEmailsStmt, forgetSentEmails, before)
 	if err != nil {
 		return 0, err
 	}
@@ -1264,6 +1317,21 @@ ON CONFLICT DO NOTHING
 // "event", "type", "at"}; a delivery the endpoint has of the event is kept.
 func (q *Queries) InsertDeliveries(ctx context.Context, deliveries interface{}) error {
 	_, err := q.exec(ctx, q.insertDeliveriesStmt, insertDeliveries, deliveries)
+	return err
+}
+
+const insertEmailSent = `-- name: InsertEmailSent :exec
+INSERT INTO customer_emails_sent (id, address_key, sent_at) VALUES (?1, ?2, ?3)
+`
+
+type InsertEmailSentParams struct {
+	ID         string
+	AddressKey []byte
+	SentAt     int64
+}
+
+func (q *Queries) InsertEmailSent(ctx context.Context, arg InsertEmailSentParams) error {
+	_, err := q.exec(ctx, q.insertEmailSentStmt, insertEmailSent, arg.ID, arg.AddressKey, arg.SentAt)
 	return err
 }
 

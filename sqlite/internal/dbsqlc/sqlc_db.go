@@ -51,6 +51,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countBranchesStmt, err = db.PrepareContext(ctx, countBranches); err != nil {
 		return nil, fmt.Errorf("error preparing query CountBranches: %w", err)
 	}
+	if q.countEmailsSentStmt, err = db.PrepareContext(ctx, countEmailsSent); err != nil {
+		return nil, fmt.Errorf("error preparing query CountEmailsSent: %w", err)
+	}
 	if q.countOrganisationsStmt, err = db.PrepareContext(ctx, countOrganisations); err != nil {
 		return nil, fmt.Errorf("error preparing query CountOrganisations: %w", err)
 	}
@@ -72,6 +75,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.deleteBranchesStmt, err = db.PrepareContext(ctx, deleteBranches); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteBranches: %w", err)
 	}
+	if q.deleteEmailSentStmt, err = db.PrepareContext(ctx, deleteEmailSent); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteEmailSent: %w", err)
+	}
 	if q.deleteSigningKeysExceptStmt, err = db.PrepareContext(ctx, deleteSigningKeysExcept); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteSigningKeysExcept: %w", err)
 	}
@@ -89,6 +95,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.dueEndpointsStmt, err = db.PrepareContext(ctx, dueEndpoints); err != nil {
 		return nil, fmt.Errorf("error preparing query DueEndpoints: %w", err)
+	}
+	if q.emailCountedStmt, err = db.PrepareContext(ctx, emailCounted); err != nil {
+		return nil, fmt.Errorf("error preparing query EmailCounted: %w", err)
 	}
 	if q.endpointToSendStmt, err = db.PrepareContext(ctx, endpointToSend); err != nil {
 		return nil, fmt.Errorf("error preparing query EndpointToSend: %w", err)
@@ -113,6 +122,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.expireOverdueRowsStmt, err = db.PrepareContext(ctx, expireOverdueRows); err != nil {
 		return nil, fmt.Errorf("error preparing query ExpireOverdueRows: %w", err)
+	}
+	if q.forgetSentEmailsStmt, err = db.PrepareContext(ctx, forgetSentEmails); err != nil {
+		return nil, fmt.Errorf("error preparing query ForgetSentEmails: %w", err)
 	}
 	if q.getBatchStmt, err = db.PrepareContext(ctx, getBatch); err != nil {
 		return nil, fmt.Errorf("error preparing query GetBatch: %w", err)
@@ -164,6 +176,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.insertDeliveriesStmt, err = db.PrepareContext(ctx, insertDeliveries); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertDeliveries: %w", err)
+	}
+	if q.insertEmailSentStmt, err = db.PrepareContext(ctx, insertEmailSent); err != nil {
+		return nil, fmt.Errorf("error preparing query InsertEmailSent: %w", err)
 	}
 	if q.insertLinkStmt, err = db.PrepareContext(ctx, insertLink); err != nil {
 		return nil, fmt.Errorf("error preparing query InsertLink: %w", err)
@@ -347,6 +362,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing countBranchesStmt: %w", cerr)
 		}
 	}
+	if q.countEmailsSentStmt != nil {
+		if cerr := q.countEmailsSentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countEmailsSentStmt: %w", cerr)
+		}
+	}
 	if q.countOrganisationsStmt != nil {
 		if cerr := q.countOrganisationsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countOrganisationsStmt: %w", cerr)
@@ -382,6 +402,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing deleteBranchesStmt: %w", cerr)
 		}
 	}
+	if q.deleteEmailSentStmt != nil {
+		if cerr := q.deleteEmailSentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteEmailSentStmt: %w", cerr)
+		}
+	}
 	if q.deleteSigningKeysExceptStmt != nil {
 		if cerr := q.deleteSigningKeysExceptStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteSigningKeysExceptStmt: %w", cerr)
@@ -410,6 +435,11 @@ func (q *Queries) Close() error {
 	if q.dueEndpointsStmt != nil {
 		if cerr := q.dueEndpointsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing dueEndpointsStmt: %w", cerr)
+		}
+	}
+	if q.emailCountedStmt != nil {
+		if cerr := q.emailCountedStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing emailCountedStmt: %w", cerr)
 		}
 	}
 	if q.endpointToSendStmt != nil {
@@ -450,6 +480,11 @@ func (q *Queries) Close() error {
 	if q.expireOverdueRowsStmt != nil {
 		if cerr := q.expireOverdueRowsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing expireOverdueRowsStmt: %w", cerr)
+		}
+	}
+	if q.forgetSentEmailsStmt != nil {
+		if cerr := q.forgetSentEmailsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing forgetSentEmailsStmt: %w", cerr)
 		}
 	}
 	if q.getBatchStmt != nil {
@@ -535,6 +570,11 @@ func (q *Queries) Close() error {
 	if q.insertDeliveriesStmt != nil {
 		if cerr := q.insertDeliveriesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing insertDeliveriesStmt: %w", cerr)
+		}
+	}
+	if q.insertEmailSentStmt != nil {
+		if cerr := q.insertEmailSentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing insertEmailSentStmt: %w", cerr)
 		}
 	}
 	if q.insertLinkStmt != nil {
@@ -805,6 +845,7 @@ type Queries struct {
 	completeExpiredBatchStmt     *sql.Stmt
 	completeOverdueBatchesStmt   *sql.Stmt
 	countBranchesStmt            *sql.Stmt
+	countEmailsSentStmt          *sql.Stmt
 	countOrganisationsStmt       *sql.Stmt
 	countWebhookEndpointsStmt    *sql.Stmt
 	createClientStmt             *sql.Stmt
@@ -812,12 +853,14 @@ type Queries struct {
 	createSiteStmt               *sql.Stmt
 	deleteBatchPastRetentionStmt *sql.Stmt
 	deleteBranchesStmt           *sql.Stmt
+	deleteEmailSentStmt          *sql.Stmt
 	deleteSigningKeysExceptStmt  *sql.Stmt
 	deleteWebhookEndpointStmt    *sql.Stmt
 	deliveryAttemptsStmt         *sql.Stmt
 	disableFailingEndpointStmt   *sql.Stmt
 	dueDeliveriesStmt            *sql.Stmt
 	dueEndpointsStmt             *sql.Stmt
+	emailCountedStmt             *sql.Stmt
 	endpointToSendStmt           *sql.Stmt
 	eraseBankDetailsStmt         *sql.Stmt
 	eventPositionStmt            *sql.Stmt
@@ -826,6 +869,7 @@ type Queries struct {
 	expireDueInvitationsStmt     *sql.Stmt
 	expireInvitationsStmt        *sql.Stmt
 	expireOverdueRowsStmt        *sql.Stmt
+	forgetSentEmailsStmt         *sql.Stmt
 	getBatchStmt                 *sql.Stmt
 	getBatchByIDStmt             *sql.Stmt
 	getBranchStmt                *sql.Stmt
@@ -843,6 +887,7 @@ type Queries struct {
 	insertBatchRowsStmt          *sql.Stmt
 	insertBranchStmt             *sql.Stmt
 	insertDeliveriesStmt         *sql.Stmt
+	insertEmailSentStmt          *sql.Stmt
 	insertLinkStmt               *sql.Stmt
 	insertSigningKeyStmt         *sql.Stmt
 	insertWebhookEndpointStmt    *sql.Stmt
@@ -902,6 +947,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		completeExpiredBatchStmt:     q.completeExpiredBatchStmt,
 		completeOverdueBatchesStmt:   q.completeOverdueBatchesStmt,
 		countBranchesStmt:            q.countBranchesStmt,
+		countEmailsSentStmt:          q.countEmailsSentStmt,
 		countOrganisationsStmt:       q.countOrganisationsStmt,
 		countWebhookEndpointsStmt:    q.countWebhookEndpointsStmt,
 		createClientStmt:             q.createClientStmt,
@@ -909,12 +955,14 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		createSiteStmt:               q.createSiteStmt,
 		deleteBatchPastRetentionStmt: q.deleteBatchPastRetentionStmt,
 		deleteBranchesStmt:           q.deleteBranchesStmt,
+		deleteEmailSentStmt:          q.deleteEmailSentStmt,
 		deleteSigningKeysExceptStmt:  q.deleteSigningKeysExceptStmt,
 		deleteWebhookEndpointStmt:    q.deleteWebhookEndpointStmt,
 		deliveryAttemptsStmt:         q.deliveryAttemptsStmt,
 		disableFailingEndpointStmt:   q.disableFailingEndpointStmt,
 		dueDeliveriesStmt:            q.dueDeliveriesStmt,
 		dueEndpointsStmt:             q.dueEndpointsStmt,
+		emailCountedStmt:             q.emailCountedStmt,
 		endpointToSendStmt:           q.endpointToSendStmt,
 		eraseBankDetailsStmt:         q.eraseBankDetailsStmt,
 		eventPositionStmt:            q.eventPositionStmt,
@@ -923,6 +971,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		expireDueInvitationsStmt:     q.expireDueInvitationsStmt,
 		expireInvitationsStmt:        q.expireInvitationsStmt,
 		expireOverdueRowsStmt:        q.expireOverdueRowsStmt,
+		forgetSentEmailsStmt:         q.forgetSentEmailsStmt,
 		getBatchStmt:                 q.getBatchStmt,
 		getBatchByIDStmt:             q.getBatchByIDStmt,
 		getBranchStmt:                q.getBranchStmt,
@@ -940,6 +989,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		insertBatchRowsStmt:          q.insertBatchRowsStmt,
 		insertBranchStmt:             q.insertBranchStmt,
 		insertDeliveriesStmt:         q.insertDeliveriesStmt,
+		insertEmailSentStmt:          q.insertEmailSentStmt,
 		insertLinkStmt:               q.insertLinkStmt,
 		insertSigningKeyStmt:         q.insertSigningKeyStmt,
 		insertWebhookEndpointStmt:    q.insertWebhookEndpointStmt,

@@ -59,6 +59,12 @@ type BsbDirectory struct {
 	Payments string
 }
 
+type CustomerEmailsSent struct {
+	ID         string
+	AddressKey []byte
+	SentAt     int64
+}
+
 type CustomerLink struct {
 	ID                    string
 	SiteID                string
