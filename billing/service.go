@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/mail"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -412,6 +413,10 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		invalid("name", "Enter your name without hidden characters that change the direction of text.")
 	case !strings.ContainsFunc(c.Name, unicode.IsLetter): // only spaces, digits, or invisible characters
 		invalid("name", "Enter your name: it must contain at least one letter.")
+	case webAddress.MatchString(c.Name):
+		// The emails greet the customer by name, and mail clients make links of addresses:
+		// whoever holds the signup link (the partner too) would have Pyng's sender carry its own.
+		invalid("name", "Enter your name without a web or email address (put a space after a full stop between two words).")
 	}
 	c.Email = strings.TrimSpace(c.Email)
 	if !validEmail(c.Email) {
@@ -458,6 +463,14 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 	}
 	return c, errs.Err()
 }
+
+// webAddress matches what a mail client or a page would make a link of, in a name: a URL's scheme
+// ("://"), "www.", an email address's "@", or a domain name: a dot between letters or digits,
+// without a space, then more of them and a slash ("evil.example/claim"), or a word ending at a
+// top-level domain of two letters or more ("bit.ly", "evil.example"). Initials ("J.R.R. Tolkien",
+// "A.B.C. Holdings") and abbreviations ("St. John") are none: after their dots come spaces,
+// dots and single letters. "J.Smith", written without its space, is one.
+var webAddress = regexp.MustCompile(`(?i)://|www\.|@|[\p{L}\p{N}]\.[\p{L}\p{N}][\p{L}\p{N}.-]*/|[\p{L}\p{N}]\.\p{L}{2,}(?:[^\p{L}\p{N}]|$)`)
 
 // bidiControl reports whether r is one of Unicode's explicit bidirectional embeddings, overrides
 // or isolates (U+202A–U+202E, U+2066–U+2069).

@@ -381,7 +381,8 @@ func TestAnotherOrganisationsSiteCostsWhatAMissingSiteCosts(t *testing.T) {
 }
 
 // A customer's name needs a letter, of any script, and may hold no character that reorders the
-// text around it.
+// text around it, nor a web or email address that a mail client would make a link of (the emails
+// greet the customer by the name typed, and whoever holds a signup link may type it).
 func TestValidateCustomerName(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -397,6 +398,24 @@ func TestValidateCustomerName(t *testing.T) {
 		{name: "a right-to-left override", typed: "Ada\u202e", wantError: "change the direction of text"},
 		{name: "a left-to-right embedding", typed: "\u202aAda", wantError: "change the direction of text"},
 		{name: "a first-strong isolate", typed: "\u2068Ada\u2069", wantError: "change the direction of text"},
+		{name: "an apostrophe", typed: "O'Brien"},
+		{name: "an ampersand and abbreviations", typed: "Smith & Sons Pty Ltd"},
+		{name: "initials", typed: "J.R.R. Tolkien"},
+		{name: "Vietnamese", typed: "Nguyễn Văn A"},
+		{name: "an abbreviation with its full stop", typed: "St. John"},
+		{name: "initials of a business", typed: "A.B.C. Holdings"},
+		{name: "a hyphen", typed: "Mary-Jane Watson"},
+		{name: "a dot between digits", typed: "Unit 1.5 Holdings"},
+		{name: "a URL", typed: "Visit http://evil.example/claim", wantError: "without a web or email address"},
+		{name: "a scheme in capitals", typed: "HTTPS://EVIL.EXAMPLE", wantError: "without a web or email address"},
+		{name: "www.", typed: "www.evil.example", wantError: "without a web or email address"},
+		{name: "an email address", typed: "me@evil.example", wantError: "without a web or email address"},
+		{name: "a domain and a path", typed: "evil.example/claim", wantError: "without a web or email address"},
+		{name: "a domain of a short top-level domain, mid-sentence", typed: "go to bit.ly now", wantError: "without a web or email address"},
+		{name: "a domain at the end", typed: "Refunds at evil.example", wantError: "without a web or email address"},
+		{name: "a domain and a port", typed: "Ada evil.example:8080", wantError: "without a web or email address"},
+		{name: "a domain of another script", typed: "Ада пример.рф", wantError: "without a web or email address"},
+		{name: "initials without their space", typed: "J.Smith", wantError: "put a space after a full stop"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := billing.Customer{Name: tt.typed, Email: "ada@example.com", AccountName: "A LOVELACE", Type: billing.CustomerIndividual,
