@@ -91,8 +91,8 @@ func NewService(ctx context.Context, db storage.Database, clock billing.Clock, i
 		Clock:         clock,
 		InvitationTTL: invitationTTL,
 
-		AllowPrivateWebhooks: sandbox,
-		ExecuteChunk:         executeChunk[db.Engine()],
+		Sandbox:      sandbox,
+		ExecuteChunk: executeChunk[db.Engine()],
 	}), rails, nil
 }
 

@@ -121,7 +121,7 @@ func serviceWithHookedSandbox(t *testing.T, engine string, clock billing.Clock, 
 	h := &hookRail{Rail: rails[rail.Sandbox]}
 	rails[rail.Sandbox] = h
 	service := billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: clock,
-		InvitationTTL: billing.DefaultInvitationTTL, AllowPrivateWebhooks: true, ExecuteChunk: chunk})
+		InvitationTTL: billing.DefaultInvitationTTL, Sandbox: true, ExecuteChunk: chunk})
 	return service, h, db
 }
 

@@ -20,6 +20,9 @@ func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) 
 	if errs := ValidateBatch(req); len(errs) > 0 {
 		return Batch{}, false, errs
 	}
+	if err := s.checkCollecting(ctx, site); err != nil {
+		return Batch{}, false, err
+	}
 	now := s.now()
 	b = Batch{
 		ID:          NewID("bat"),
@@ -220,6 +223,24 @@ func (s *Service) railOf(ctx context.Context, b Batch) (Site, rail.Rail, error) 
 	}
 	batchRail, err := s.batchRail(b)
 	return site, batchRail, err
+}
+
+// checkCollecting refuses a batch, outside the sandbox, to a site on the sandbox rail: its rows
+// would succeed without any money moving. The site's rail is read afresh (the site cache keeps the
+// rail it was read with), as an operator may have moved it since.
+func (s *Service) checkCollecting(ctx context.Context, site Site) error {
+	if s.sandbox {
+		return nil
+	}
+	current, err := s.store.GetSite(ctx, site.ID)
+	if err != nil {
+		return fmt.Errorf("get site: %w", err)
+	}
+	if current.Rail == rail.Sandbox {
+		return Errorf(CodeSiteNotCollecting, "siteId", "This site does not collect debits yet: Pyng has not put it on a payment rail. "+
+			"Ask Pyng to finish setting it up; nothing was stored.")
+	}
+	return nil
 }
 
 // batchRail is the rail the batch was accepted on.

@@ -28,6 +28,9 @@ const (
 	CodeBatchInvalidField      Code = codePrefix + "batch:invalid-field"
 	CodeBatchReferenceConflict Code = codePrefix + "batch:reference-conflict"
 	CodeBatchNotFound          Code = codePrefix + "batch:not-found"
+	// A batch submitted to a site that collects no debits: outside the sandbox, one still on the
+	// sandbox rail, which moves no money.
+	CodeSiteNotCollecting Code = codePrefix + "site:not-collecting"
 	// A sandbox simulator asked of a batch of a rail that moves money (BECS).
 	CodeBatchNotOnSandboxRail   Code = codePrefix + "batch:not-on-sandbox-rail"
 	CodeInvalidField            Code = codePrefix + "request:invalid-field"
@@ -55,7 +58,7 @@ const (
 )
 
 var codes = []Code{
-	CodeSiteNotFound, CodeLinkAlreadyExists, CodeLinkInvalidReference, CodeLinkNotFound,
+	CodeSiteNotFound, CodeSiteNotCollecting, CodeLinkAlreadyExists, CodeLinkInvalidReference, CodeLinkNotFound,
 	CodeLinkInvalidState, CodeLinkNoActiveInvitation, CodeCustomerInvalidField,
 	CodeBatchInvalidField, CodeBatchReferenceConflict, CodeBatchNotFound, CodeBatchNotOnSandboxRail, CodeInvalidField,
 	CodeWebhookInvalidURL, CodeWebhookEndpointNotFound, CodeWebhookEndpointLimit,

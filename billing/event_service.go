@@ -127,7 +127,7 @@ func subscribableList() string {
 // checkWebhookURL applies the URL rules (package webhook): https outside the sandbox, and no host
 // that is a private, loopback or other internal address.
 func (s *Service) checkWebhookURL(raw string) *Error {
-	err := webhook.CheckURL(raw, s.allowPrivateWebhooks)
+	err := webhook.CheckURL(raw, s.sandbox)
 	if err == nil {
 		return nil
 	}

@@ -30,13 +30,14 @@ type Service struct {
 	rails         map[string]rail.Rail
 	clock         Clock
 	invitationTTL time.Duration
-	// allowPrivateWebhooks lets webhook URLs be http and name internal hosts (the sandbox).
-	allowPrivateWebhooks bool
+	// sandbox is Config.Sandbox.
+	sandbox bool
 	// executeChunk is Config.ExecuteChunk.
 	executeChunk int
 
-	// sites caches the sites read, by id: a site never changes or goes away once created, and every
-	// partner call checks its site, so this saves a database round trip per request.
+	// sites caches the sites read, by id: a site's organisation and name never change, nor does it
+	// go away, once created, and every partner call checks its site, so this saves a database
+	// round trip per request. Its rail may change: where it matters, it is read afresh.
 	sites sync.Map
 }
 
@@ -50,9 +51,12 @@ type Config struct {
 	Clock Clock
 	// InvitationTTL is how long a signup link stays valid (DefaultInvitationTTL unless configured).
 	InvitationTTL time.Duration
-	// AllowPrivateWebhooks lets webhook URLs be http and name loopback or private hosts: the
-	// sandbox's setting, where a partner's receiver runs on its own machine.
-	AllowPrivateWebhooks bool
+	// Sandbox says the server is a sandbox: webhook URLs may be http and name loopback or private
+	// hosts, where a partner's receiver runs on its own machine, and a site on the sandbox rail
+	// takes batches. Outside the sandbox, a site still on the sandbox rail, which moves no money,
+	// is refused them (site:not-collecting), so that no partner of a real server is told that
+	// debits succeeded that nobody collected.
+	Sandbox bool
 	// ExecuteChunk is how many of a batch's pending rows one step of its execution submits and
 	// records; zero (or less) is all of them in one step. The step's transactions hold the
 	// database for a chunk's rows, not the batch's: on an engine with one connection (SQLite), a
@@ -99,8 +103,8 @@ func NewService(cfg Config) *Service {
 		clock:         cfg.Clock,
 		invitationTTL: cfg.InvitationTTL,
 
-		allowPrivateWebhooks: cfg.AllowPrivateWebhooks,
-		executeChunk:         cfg.ExecuteChunk,
+		sandbox:      cfg.Sandbox,
+		executeChunk: cfg.ExecuteChunk,
 	}
 }
 

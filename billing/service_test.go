@@ -94,7 +94,7 @@ func onEachEngine(t *testing.T, test func(t *testing.T, db storage.Database)) {
 
 // newService is a service over db with the given rails.
 func newService(db storage.Database, rails map[string]rail.Rail) *billing.Service {
-	return billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: billing.SystemClock{}, InvitationTTL: time.Hour})
+	return billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: billing.SystemClock{}, InvitationTTL: time.Hour, Sandbox: true})
 }
 
 // newOrganisation stores an organisation and returns its id.
@@ -247,7 +247,7 @@ func TestADebitSettledBeforeItsDeadlineIsNeverToldExpired(t *testing.T) {
 				clock := clocktest.New()
 				files := &sendingRail{}
 				service := billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: map[string]rail.Rail{"files": files},
-					Clock: clock, InvitationTTL: time.Hour})
+					Clock: clock, InvitationTTL: time.Hour, Sandbox: true})
 				site, err := service.CreateSite(ctx, newOrganisation(t, db), "Acme")
 				if err != nil {
 					t.Fatal(err)

@@ -26,20 +26,23 @@ const codePrefix = "urn:pyng:platform:billing:error:"
 
 // The codes of the API, as its document lists them.
 const (
-	CodeMissingToken            Code = codePrefix + "auth:missing-token"
-	CodeInvalidToken            Code = codePrefix + "auth:invalid-token"
-	CodeInsufficientScope       Code = codePrefix + "auth:insufficient-scope"
-	CodeRateLimited             Code = codePrefix + "request:rate-limited"
-	CodeInvalidAPIVersion       Code = codePrefix + "request:invalid-api-version"
-	CodeUnsupportedMediaType    Code = codePrefix + "request:unsupported-media-type"
-	CodeMalformedJSON           Code = codePrefix + "request:malformed-json"
-	CodeUnknownField            Code = codePrefix + "request:unknown-field"
-	CodeInvalidField            Code = codePrefix + "request:invalid-field"
-	CodeBodyTooLarge            Code = codePrefix + "request:body-too-large"
-	CodeEndpointNotFound        Code = codePrefix + "request:not-found"
-	CodeMethodNotAllowed        Code = codePrefix + "request:method-not-allowed"
-	CodeNotAcceptable           Code = codePrefix + "request:not-acceptable"
-	CodeSiteNotFound            Code = codePrefix + "site:not-found"
+	CodeMissingToken         Code = codePrefix + "auth:missing-token"
+	CodeInvalidToken         Code = codePrefix + "auth:invalid-token"
+	CodeInsufficientScope    Code = codePrefix + "auth:insufficient-scope"
+	CodeRateLimited          Code = codePrefix + "request:rate-limited"
+	CodeInvalidAPIVersion    Code = codePrefix + "request:invalid-api-version"
+	CodeUnsupportedMediaType Code = codePrefix + "request:unsupported-media-type"
+	CodeMalformedJSON        Code = codePrefix + "request:malformed-json"
+	CodeUnknownField         Code = codePrefix + "request:unknown-field"
+	CodeInvalidField         Code = codePrefix + "request:invalid-field"
+	CodeBodyTooLarge         Code = codePrefix + "request:body-too-large"
+	CodeEndpointNotFound     Code = codePrefix + "request:not-found"
+	CodeMethodNotAllowed     Code = codePrefix + "request:method-not-allowed"
+	CodeNotAcceptable        Code = codePrefix + "request:not-acceptable"
+	CodeSiteNotFound         Code = codePrefix + "site:not-found"
+	// CodeSiteNotCollecting refuses a batch to a site that collects no debits yet: Pyng has not
+	// put it on a payment rail.
+	CodeSiteNotCollecting       Code = codePrefix + "site:not-collecting"
 	CodeLinkInvalidReference    Code = codePrefix + "customer-link:invalid-reference"
 	CodeLinkAlreadyExists       Code = codePrefix + "customer-link:already-exists"
 	CodeLinkNotFound            Code = codePrefix + "customer-link:not-found"
@@ -64,7 +67,7 @@ func Codes() []Code {
 		CodeMissingToken, CodeInvalidToken, CodeInsufficientScope, CodeRateLimited,
 		CodeInvalidAPIVersion, CodeUnsupportedMediaType, CodeMalformedJSON, CodeUnknownField,
 		CodeInvalidField, CodeBodyTooLarge, CodeEndpointNotFound, CodeMethodNotAllowed,
-		CodeNotAcceptable, CodeSiteNotFound, CodeLinkInvalidReference, CodeLinkAlreadyExists,
+		CodeNotAcceptable, CodeSiteNotFound, CodeSiteNotCollecting, CodeLinkInvalidReference, CodeLinkAlreadyExists,
 		CodeLinkNotFound, CodeLinkInvalidState, CodeLinkNoActiveInvitation,
 		CodeCustomerInvalidField, CodeBatchInvalidField, CodeBatchReferenceConflict,
 		CodeBatchNotFound, CodeBatchNotOnSandboxRail, CodeInternal, CodeWebhookInvalidURL, CodeWebhookEndpointNotFound,

@@ -17,6 +17,9 @@ import (
 
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
 )
 
 // The bodies of the batch endpoints, decoded loosely: the validating client has checked them
@@ -946,4 +949,43 @@ func TestThousandRowBatch(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Outside the sandbox, a site still on the sandbox rail collects nothing: its batches are refused
+// (409 site:not-collecting) and nothing is stored, rather than accepted and told to have
+// succeeded. Once Pyng puts the site on a rail that moves money, they are accepted; moved back,
+// refused again, whatever the site cache holds.
+func TestOutsideTheSandboxASiteOnTheSandboxRailTakesNoBatch(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		p := newPartner(t, s)
+		wantError(t, p.submit(t, batchRequest("B1", debit{"R1", "C1", 100})), http.StatusConflict, "site:not-collecting", "siteId")
+		wantError(t, p.do(t, http.MethodGet, "/batches/B1", nil), http.StatusNotFound, "batch:not-found", "batchReference")
+
+		putOnBECS(t, s, p.site)
+		wantStatus(t, p.submit(t, batchRequest("B1", debit{"R1", "C1", 100})), http.StatusAccepted)
+
+		if _, err := s.Service.SetSiteRail(ctx, p.site, rail.Sandbox); err != nil {
+			t.Fatal(err)
+		}
+		wantError(t, p.submit(t, batchRequest("B2", debit{"R1", "C1", 100})), http.StatusConflict, "site:not-collecting", "siteId")
+	}, apptest.Options{NoSandbox: true})
+}
+
+// putOnBECS puts the site on the BECS rail, with a debit user's details, and returns the rail.
+func putOnBECS(t *testing.T, s *apptest.Server, siteID string) *becs.Rail {
+	t.Helper()
+	ctx := context.Background()
+	r, err := becs.Open(ctx, s.Store.Conn(), s.Clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SetUser(ctx, siteID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
+		Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Service.SetSiteRail(ctx, siteID, rail.BECS); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

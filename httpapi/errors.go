@@ -24,6 +24,7 @@ var statusOf = map[billing.Code]int{
 	billing.CodeBatchReferenceConflict:  http.StatusConflict,
 	billing.CodeBatchNotFound:           http.StatusNotFound,
 	billing.CodeBatchNotOnSandboxRail:   http.StatusConflict,
+	billing.CodeSiteNotCollecting:       http.StatusConflict,
 	billing.CodeWebhookInvalidURL:       http.StatusBadRequest,
 	billing.CodeWebhookEndpointNotFound: http.StatusNotFound,
 	billing.CodeWebhookEndpointLimit:    http.StatusConflict,

@@ -22,7 +22,6 @@ import (
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
-	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/rail/becs/aba"
 )
@@ -859,18 +858,8 @@ func TestADebitReturnedIsDeliveredAsDocumented(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		ctx := context.Background()
 		p := newPartner(t, s)
-		r, err := becs.Open(ctx, s.Store.Conn(), s.Clock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.SetUser(ctx, p.site, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
-			Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
-			t.Fatal(err)
-		}
-		site, err := s.Service.SetSiteRail(ctx, p.site, rail.BECS)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := putOnBECS(t, s, p.site)
+		site := p.p.Site
 		rc := newReceiver(t)
 		e := p.createEndpoint(t, map[string]any{"url": rc.srv.URL, "eventTypes": []string{"debit.returned"}})
 		p.link(t, "C1")
