@@ -107,6 +107,14 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Pool) ([]dri
 		return nil, errors.New("no schema of search_path exists")
 	}
 	id := lockID(*schema)
+	// The wait for the lock is lockWait's, whatever the role's lock_timeout and statement_timeout
+	// (which a production role sets short, and which would end it after seconds): they are
+	// lifted on this connection alone, which holds the lock and runs no migration.
+	for _, lift := range []string{"SET lock_timeout = 0", "SET statement_timeout = 0"} {
+		if _, err := conn.ExecContext(ctx, lift); err != nil {
+			return nil, err
+		}
+	}
 	lockCtx, cancel := context.WithTimeout(ctx, lockWait)
 	defer cancel()
 	if _, err := conn.ExecContext(lockCtx, "SELECT pg_advisory_lock($1)", id); err != nil {

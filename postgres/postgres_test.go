@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -141,5 +142,46 @@ func TestOpenRefusesAMissingSchema(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "no schema of search_path exists") {
 		t.Fatalf("error %q, want it to say the schema is missing", err)
+	}
+}
+
+// A replica waits for another's migrations for as long as Open allows, even when its role's
+// lock_timeout and statement_timeout are short, as a production role's are: they would have
+// ended its wait for the migration lock after their time.
+func TestOpenWaitsForTheMigrationLockPastTheRolesTimeouts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := dbtest.URL(t, "postgres")
+	holder := open(t, u) // migrated: the next Open waits for the lock alone
+	conn, err := holder.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var schema string
+	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", postgres.LockID(schema)); err != nil {
+		t.Fatal(err)
+	}
+	const held = 1500 * time.Millisecond
+	released := make(chan error, 1)
+	go func() {
+		time.Sleep(held)
+		_, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", postgres.LockID(schema))
+		released <- err
+	}()
+	start := time.Now()
+	s, err := postgres.Open(ctx, u+"&lock_timeout=200ms&statement_timeout=200ms")
+	if err != nil {
+		t.Fatalf("Open with the role's timeouts of 200ms, the lock held %v: %v", held, err)
+	}
+	s.Close()
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < held-100*time.Millisecond {
+		t.Errorf("Open returned after %v, before the lock was released", waited)
 	}
 }
