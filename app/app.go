@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -151,7 +152,12 @@ type Server struct {
 	tokens  *token.Issuer
 	out     io.Writer
 	banner  string // how to use the demo credentials, printed once the server listens
+	// draining is set from a stop signal for Config.ShutdownDrain: /readyz fails meanwhile.
+	draining *atomic.Bool
 }
+
+// errDraining is /readyz's answer while the server drains before it stops.
+var errDraining = errors.New("draining: the server is stopping")
 
 // New reads the key ring (see Keyring), opens the database (applying migrations), prepares the
 // signing key and, on the first start of an empty sandbox database, creates demo credentials; Run
@@ -227,6 +233,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 			jobFailures.WithLabelValues(k.Kind, k.Task, "true")
 		}
 	}
+	draining := new(atomic.Bool)
 	handler := NewHandler(httpapi.Config{
 		Service:        service,
 		Tokens:         tokens,
@@ -238,11 +245,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		RateLimit:      cfg.RateLimit,
 		TokenRateLimit: cfg.TokenRateLimit,
 		Clock:          clock,
-		Ready:          db.Ping,
+		Ready: func(ctx context.Context) error {
+			if draining.Load() {
+				return errDraining
+			}
+			return db.Ping(ctx)
+		},
 		Metrics:        metrics,
 		NoMetricsRoute: metricsAt(cfg) != "api",
 	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, cfg.ManagementLinkTTL })
-	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, metrics: metrics, service: service, rails: rails, tokens: tokens, out: out, banner: banner}, nil
+	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, metrics: metrics, service: service, rails: rails, tokens: tokens, out: out, banner: banner,
+		draining: draining}, nil
 }
 
 // Close releases a server that will not Run.
@@ -309,6 +322,16 @@ func (s *Server) Run(ctx context.Context) error {
 	case err := <-served:
 		return err
 	case <-ctx.Done():
+	}
+	if s.cfg.ShutdownDrain > 0 {
+		s.logger.Info("draining: /readyz answers 503 and each connection closes after its answer", "for", s.cfg.ShutdownDrain)
+		s.draining.Store(true)
+		srv.SetKeepAlivesEnabled(false)
+		select {
+		case <-time.After(s.cfg.ShutdownDrain):
+		case err := <-served:
+			return err
+		}
 	}
 	s.logger.Info("shutting down: finishing in-flight requests and running jobs")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)

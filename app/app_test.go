@@ -461,3 +461,63 @@ func TestAFailedStartKeepsTheSandboxKeyItMade(t *testing.T) {
 		t.Errorf("the key file made for it is gone: %v", err)
 	}
 }
+
+// With PYNG_SHUTDOWN_DRAIN, a stopped server keeps serving for the drain: /readyz answers 503, so
+// that a load balancer stops sending to it, and every answer closes its connection, so that no
+// client sends its next request on a connection about to close; then it stops as without.
+func TestShutdownDrainsFirst(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	const drain = 1500 * time.Millisecond
+	cfg, err := app.Load(map[string]*string{"addr": &addr, "database-url": ptr(dbtest.URL(t, "sqlite")),
+		"encryption-key": ptr(dbtest.KeyRing), "shutdown-drain": ptr(drain.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), &apptest.SyncBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- server.Run(ctx) }()
+	base := "http://" + addr
+	waitReady(t, base)
+	stopped := time.Now()
+	stop()
+	time.Sleep(100 * time.Millisecond)
+	get := func(path string) *http.Response {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s while draining: %v", path, err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := get("/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while draining = %d, want 503", resp.StatusCode)
+	}
+	if resp := get("/healthz"); resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Errorf("/healthz while draining = %d, closing its connection %v; want 200, closing it", resp.StatusCode, resp.Close)
+	}
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the drain")
+	}
+	if took := time.Since(stopped); took < drain {
+		t.Errorf("Run returned %v after the stop, before the drain of %v ended", took, drain)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("the server still accepts connections after the drain")
+	}
+}

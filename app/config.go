@@ -56,6 +56,9 @@ type Config struct {
 	EncryptionKeyFile string
 	// SigningKeyReload is how often a replica reads the signing keys again, picking up rotations.
 	SigningKeyReload time.Duration
+	// ShutdownDrain is how long a replica keeps serving after a stop signal, failing /readyz and
+	// closing each connection after its answer, before it stops accepting connections.
+	ShutdownDrain time.Duration
 	// BECSCutoffs is when the BECS rail cuts its files (becs.ParseSchedule), in BECSTimezone;
 	// BECSOutbox is the directory files are delivered to ("" for none): with BECSSFTPURL as
 	// well, each file is written there (a copy, for the record) and uploaded to the server.
@@ -240,6 +243,8 @@ var settings = []setting{
 	}},
 	{"signing-key-reload", "PYNG_SIGNING_KEY_RELOAD", "1m", "how often a replica reads the signing keys again, picking up a rotation",
 		duration(func(c *Config) *time.Duration { return &c.SigningKeyReload }, atLeast(100*time.Millisecond))},
+	{"shutdown-drain", "PYNG_SHUTDOWN_DRAIN", "0s", "how long a replica keeps serving after SIGTERM before it stops accepting connections, answering /readyz 503 and closing each connection after its answer, so that a load balancer stops sending to it first (0: stop accepting at once)",
+		duration(func(c *Config) *time.Duration { return &c.ShutdownDrain }, between(0, time.Minute))},
 	{"becs-cutoffs", "PYNG_BECS_CUTOFFS", "09:00,15:00", "when the BECS rail cuts a file of each site's debits: local times of PYNG_BECS_TIMEZONE such as 09:00,15:00, or an interval such as 10m (for testing); none more than 22h45m after the one before, so that every file has an hour to be lodged", func(c *Config, flag, v string) error {
 		c.BECSCutoffs = v
 		if _, err := becs.ParseSchedule(v, time.UTC); err != nil {
