@@ -109,43 +109,34 @@ type tokens struct {
 }
 
 // get returns a valid access token other than refused (the one the server refused, if any).
-func (t *tokens) get(ctx context.Context, refused string) (string, error) {
+func (t *tokens) get(ctx context.Context, refused string) (*oauth2.Token, error) {
 	select {
 	case t.turn <- struct{}{}:
 	case <-ctx.Done():
-		return "", fmt.Errorf("pyng client: waiting for an access token: %w", ctx.Err())
+		return nil, fmt.Errorf("pyng client: waiting for an access token: %w", ctx.Err())
 	}
 	defer func() { <-t.turn }()
 	if t.token.Valid() && t.token.AccessToken != refused {
-		return t.token.AccessToken, nil
+		return t.token, nil
 	}
 	token, err := t.creds.Token(context.WithValue(ctx, oauth2.HTTPClient, t.http))
 	if err != nil {
-		return "", tokenError(err, time.Now())
+		return nil, tokenError(err, time.Now())
 	}
 	t.token = token
-	return token.AccessToken, nil
+	return token, nil
 }
 
 // Scopes returns the scopes the server granted the client's access token, obtaining a token
 // first if it has none: a partner's program can check at start that its API client may do what
 // it will be asked to (a scope it lacks fails each call with 403 auth:insufficient-scope).
 func (c *Client) Scopes(ctx context.Context) ([]string, error) {
-	if _, err := c.tokens.get(ctx, ""); err != nil {
+	token, err := c.tokens.get(ctx, "")
+	if err != nil {
 		return nil, err
 	}
-	return c.tokens.scopes(), nil
-}
-
-// scopes are the scopes granted with the current token (the token answer's scope member).
-func (t *tokens) scopes() []string {
-	t.turn <- struct{}{}
-	defer func() { <-t.turn }()
-	if t.token == nil {
-		return nil
-	}
-	scope, _ := t.token.Extra("scope").(string)
-	return strings.Fields(scope)
+	scope, _ := token.Extra("scope").(string) // the token answer's scope member
+	return strings.Fields(scope), nil
 }
 
 // New returns a client for cfg. It makes no request: the first call obtains the access token.
@@ -316,12 +307,12 @@ func (c *Client) once(ctx context.Context, r request, u string, payload []byte) 
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.exchange(ctx, r, u, payload, token)
+	a, err := c.exchange(ctx, r, u, payload, token.AccessToken)
 	if apiErr, ok := err.(*Error); ok && apiErr.StatusCode == http.StatusUnauthorized && apiErr.Code == CodeInvalidToken {
-		if token, err = c.tokens.get(ctx, token); err != nil {
+		if token, err = c.tokens.get(ctx, token.AccessToken); err != nil {
 			return nil, err
 		}
-		return c.exchange(ctx, r, u, payload, token)
+		return c.exchange(ctx, r, u, payload, token.AccessToken)
 	}
 	return a, err
 }
