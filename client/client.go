@@ -366,6 +366,16 @@ type noAnswerError struct {
 func (e *noAnswerError) Error() string { return "pyng client: " + e.err.Error() }
 func (e *noAnswerError) Unwrap() error { return e.err }
 
+// Is makes every noAnswerError ErrNoAnswer.
+func (e *noAnswerError) Is(target error) bool { return target == ErrNoAnswer }
+
+// ErrNoAnswer is what a call's error is (errors.Is) when its request got no answer, or only part
+// of one, once the client's own retries are spent: the connection failed, broke or timed out. The
+// server may or may not have acted on it: send a batch again with the same batchReference (it is
+// then answered with its receipt if the first was stored), and read an invitation's link before
+// inviting again.
+var ErrNoAnswer = errors.New("pyng client: no answer")
+
 // retryAfter reads a Retry-After header: seconds, or an HTTP date (RFC 9110 §10.2.3).
 func retryAfter(h http.Header, now time.Time) time.Duration {
 	v := strings.TrimSpace(h.Get("Retry-After"))

@@ -131,6 +131,15 @@ func (e *Error) Is(target error) bool {
 	return ok && slices.ContainsFunc(e.Problems, func(p Problem) bool { return p.Code == code })
 }
 
+// Temporary reports whether the same request may succeed if sent again later: a 429 (refused
+// before the server acted on it), or a 500, 502, 503 or 504. Whether sending it again is safe is
+// the caller's to know: a batch is (the same batchReference is answered with its receipt), an
+// invitation may have been minted. The client has retried such answers already where that is
+// safe (Config.MaxRetries).
+func (e *Error) Temporary() bool {
+	return e.retryable(true)
+}
+
 // retryable reports whether the request may be sent again after this answer: a 429 always (the
 // server refused it before acting on it), a 5xx when sending the request again is safe.
 func (e *Error) retryable(safe bool) bool {

@@ -204,8 +204,8 @@ func TestRetriesDoNotActTwice(t *testing.T) {
 		}}
 		_, err = auditBehindProxy(t, s, invites).InviteCustomer(ctx, "C-1")
 		var apiErr *client.Error
-		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable || invites.matched != 1 {
-			t.Errorf("an invitation whose 201 was lost: %v after %d requests, want the 503 after 1", err, invites.matched)
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable || !apiErr.Temporary() || invites.matched != 1 {
+			t.Errorf("an invitation whose 201 was lost: %v after %d requests, want the 503, temporary, after 1", err, invites.matched)
 		}
 		if l := must(site.GetCustomer(ctx, "C-1"))(t); l.State != client.LinkInvited {
 			t.Errorf("C-1 = %+v, want invited once", l)
@@ -233,8 +233,13 @@ func TestRetriesDoNotActTwice(t *testing.T) {
 			return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/invitations")
 		}}
 		_, err = auditBehindProxy(t, s, invites).InviteCustomer(ctx, "C-2")
-		if err == nil || errors.As(err, &apiErr) || invites.matches() != 1 {
-			t.Errorf("an invitation whose connection broke: %v after %d requests, want the connection's error after 1", err, invites.matches())
+		if !errors.Is(err, client.ErrNoAnswer) || errors.As(err, &apiErr) || invites.matches() != 1 {
+			t.Errorf("an invitation whose connection broke: %v after %d requests, want the connection's error (ErrNoAnswer) after 1", err, invites.matches())
+		}
+		// A refusal for the request itself is not temporary; nor is it ErrNoAnswer.
+		_, err = site.InviteCustomer(ctx, "C-2")
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusConflict || apiErr.Temporary() || errors.Is(err, client.ErrNoAnswer) {
+			t.Errorf("inviting C-2 again: %v; want a 409 that is not temporary", err)
 		}
 		if l := must(site.GetCustomer(ctx, "C-2"))(t); l.State != client.LinkInvited {
 			t.Errorf("C-2 = %+v, want invited once", l)
