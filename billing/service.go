@@ -15,6 +15,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/pyng/receivables/rail"
 )
 
@@ -417,7 +419,7 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		invalid("name", "Enter your name without hidden characters that change the direction of text.")
 	case !strings.ContainsFunc(c.Name, unicode.IsLetter): // only spaces, digits, or invisible characters
 		invalid("name", "Enter your name: it must contain at least one letter.")
-	case webAddress.MatchString(c.Name):
+	case webAddress.MatchString(norm.NFKC.String(c.Name)): // a full-width ＠ or ． is the one it looks like
 		// The emails greet the customer by name, and mail clients make links of addresses:
 		// whoever holds the signup link (the partner too) would have Pyng's sender carry its own.
 		invalid("name", "Enter your name without a web or email address (put a space after a full stop between two words).")

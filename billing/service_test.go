@@ -415,6 +415,8 @@ func TestValidateCustomerName(t *testing.T) {
 		{name: "a domain at the end", typed: "Refunds at evil.example", wantError: "without a web or email address"},
 		{name: "a domain and a port", typed: "Ada evil.example:8080", wantError: "without a web or email address"},
 		{name: "a domain of another script", typed: "Ада пример.рф", wantError: "without a web or email address"},
+		{name: "full-width characters", typed: "me\uff20evil\uff0eexample", wantError: "without a web or email address"},
+		{name: "a full-width full stop", typed: "go to bit\uff0ely now", wantError: "without a web or email address"},
 		{name: "initials without their space", typed: "J.Smith", wantError: "put a space after a full stop"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
