@@ -251,6 +251,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 			}
 			return db.Ping(ctx)
 		},
+		Unreachable:    db.Unreachable,
 		Metrics:        metrics,
 		NoMetricsRoute: metricsAt(cfg) != "api",
 	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, cfg.ManagementLinkTTL })

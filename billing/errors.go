@@ -40,6 +40,8 @@ const (
 	CodeWebhookEndpointDisabled Code = codePrefix + "webhook-endpoint:disabled"
 	CodeWebhookDeliveryNotFound Code = codePrefix + "webhook-delivery:not-found"
 	CodeInternal                Code = codePrefix + "internal"
+	// The database could not be reached: the request may succeed if sent again shortly.
+	CodeUnavailable Code = codePrefix + "unavailable"
 
 	// The request itself rather than what it asks for: authentication, headers, the body's form,
 	// the route.
@@ -63,7 +65,7 @@ var codes = []Code{
 	CodeBatchInvalidField, CodeBatchReferenceConflict, CodeBatchNotFound, CodeBatchNotOnSandboxRail, CodeInvalidField,
 	CodeWebhookInvalidURL, CodeWebhookEndpointNotFound, CodeWebhookEndpointLimit,
 	CodeWebhookEndpointDisabled, CodeWebhookDeliveryNotFound,
-	CodeInternal,
+	CodeInternal, CodeUnavailable,
 	CodeMissingToken, CodeInvalidToken, CodeInsufficientScope, CodeRateLimited,
 	CodeInvalidAPIVersion, CodeUnsupportedMediaType, CodeMalformedJSON, CodeUnknownField,
 	CodeBodyTooLarge, CodeEndpointNotFound, CodeMethodNotAllowed, CodeNotAcceptable,

@@ -42,18 +42,21 @@ const (
 	CodeSiteNotFound         Code = codePrefix + "site:not-found"
 	// CodeSiteNotCollecting refuses a batch to a site that collects no debits yet: Pyng has not
 	// put it on a payment rail.
-	CodeSiteNotCollecting       Code = codePrefix + "site:not-collecting"
-	CodeLinkInvalidReference    Code = codePrefix + "customer-link:invalid-reference"
-	CodeLinkAlreadyExists       Code = codePrefix + "customer-link:already-exists"
-	CodeLinkNotFound            Code = codePrefix + "customer-link:not-found"
-	CodeLinkInvalidState        Code = codePrefix + "customer-link:invalid-state"
-	CodeLinkNoActiveInvitation  Code = codePrefix + "customer-link:no-active-invitation"
-	CodeCustomerInvalidField    Code = codePrefix + "customer:invalid-field"
-	CodeBatchInvalidField       Code = codePrefix + "batch:invalid-field"
-	CodeBatchReferenceConflict  Code = codePrefix + "batch:reference-conflict"
-	CodeBatchNotFound           Code = codePrefix + "batch:not-found"
-	CodeBatchNotOnSandboxRail   Code = codePrefix + "batch:not-on-sandbox-rail"
-	CodeInternal                Code = codePrefix + "internal"
+	CodeSiteNotCollecting      Code = codePrefix + "site:not-collecting"
+	CodeLinkInvalidReference   Code = codePrefix + "customer-link:invalid-reference"
+	CodeLinkAlreadyExists      Code = codePrefix + "customer-link:already-exists"
+	CodeLinkNotFound           Code = codePrefix + "customer-link:not-found"
+	CodeLinkInvalidState       Code = codePrefix + "customer-link:invalid-state"
+	CodeLinkNoActiveInvitation Code = codePrefix + "customer-link:no-active-invitation"
+	CodeCustomerInvalidField   Code = codePrefix + "customer:invalid-field"
+	CodeBatchInvalidField      Code = codePrefix + "batch:invalid-field"
+	CodeBatchReferenceConflict Code = codePrefix + "batch:reference-conflict"
+	CodeBatchNotFound          Code = codePrefix + "batch:not-found"
+	CodeBatchNotOnSandboxRail  Code = codePrefix + "batch:not-on-sandbox-rail"
+	CodeInternal               Code = codePrefix + "internal"
+	// CodeUnavailable is a 503: Pyng's database could not be reached; the request may succeed
+	// if sent again shortly.
+	CodeUnavailable             Code = codePrefix + "unavailable"
 	CodeWebhookInvalidURL       Code = codePrefix + "webhook-endpoint:invalid-url"
 	CodeWebhookEndpointNotFound Code = codePrefix + "webhook-endpoint:not-found"
 	CodeWebhookEndpointLimit    Code = codePrefix + "webhook-endpoint:limit-reached"
@@ -70,7 +73,7 @@ func Codes() []Code {
 		CodeNotAcceptable, CodeSiteNotFound, CodeSiteNotCollecting, CodeLinkInvalidReference, CodeLinkAlreadyExists,
 		CodeLinkNotFound, CodeLinkInvalidState, CodeLinkNoActiveInvitation,
 		CodeCustomerInvalidField, CodeBatchInvalidField, CodeBatchReferenceConflict,
-		CodeBatchNotFound, CodeBatchNotOnSandboxRail, CodeInternal, CodeWebhookInvalidURL, CodeWebhookEndpointNotFound,
+		CodeBatchNotFound, CodeBatchNotOnSandboxRail, CodeInternal, CodeUnavailable, CodeWebhookInvalidURL, CodeWebhookEndpointNotFound,
 		CodeWebhookEndpointLimit, CodeWebhookEndpointDisabled, CodeWebhookDeliveryNotFound,
 	}
 }

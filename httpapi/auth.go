@@ -228,6 +228,11 @@ func (a *server) token(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", "Basic "+realm)
 		}
 		writeJSON(w, oe.status, oe)
+	case err != nil && a.unreachable(err):
+		a.log.ErrorContext(r.Context(), "database unreachable", "traceId", traceIDOf(r.Context()), "path", r.URL.Path, "error", err)
+		w.Header().Set("Retry-After", unreachableRetryAfter)
+		writeJSON(w, http.StatusServiceUnavailable, &oauthError{Code: "temporarily_unavailable",
+			Description: "Pyng cannot issue tokens now; try again shortly."})
 	case err != nil:
 		a.log.ErrorContext(r.Context(), "internal error", "traceId", traceIDOf(r.Context()), "path", r.URL.Path, "error", err)
 		writeJSON(w, http.StatusInternalServerError, &oauthError{Code: "server_error",

@@ -31,6 +31,7 @@ var statusOf = map[billing.Code]int{
 	billing.CodeWebhookEndpointDisabled: http.StatusConflict,
 	billing.CodeWebhookDeliveryNotFound: http.StatusNotFound,
 	billing.CodeInternal:                http.StatusInternalServerError,
+	billing.CodeUnavailable:             http.StatusServiceUnavailable,
 	billing.CodeMissingToken:            http.StatusUnauthorized,
 	billing.CodeInvalidToken:            http.StatusUnauthorized,
 	billing.CodeInsufficientScope:       http.StatusForbidden,
@@ -82,6 +83,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body.Bytes())
 }
 
+// unreachableRetryAfter is the Retry-After of a 503 answered while the database is out of reach,
+// in seconds: a replica reconnects at the next request, so a few seconds is the shortest useful.
+const unreachableRetryAfter = "5"
+
+// unreachable reports whether err is the database's being out of reach (Config.Unreachable).
+func (a *server) unreachable(err error) bool {
+	return a.cfg.Unreachable != nil && a.cfg.Unreachable(err)
+}
+
 // writeError answers with the error envelope. err is a coded billing error (or list of them); any
 // other error is an internal failure: it is logged with the trace id and answered as a 500 that
 // shows nothing of it. A request whose client has gone away, which is why it failed, is answered
@@ -96,7 +106,15 @@ func (a *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if len(errs) > 0 {
 		status, known = statusOf[errs[0].Code]
 	}
-	if !known {
+	switch {
+	case !known && a.unreachable(err):
+		a.log.ErrorContext(r.Context(), "database unreachable", "traceId", traceID, "method", r.Method,
+			"path", r.URL.Path, "error", err)
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", unreachableRetryAfter)
+		errs = billing.Errors{billing.Errorf(billing.CodeUnavailable, "",
+			"Pyng cannot serve this request now. Try again shortly; it was not acted on unless an earlier attempt of it was.")}
+	case !known:
 		a.log.ErrorContext(r.Context(), "internal error", "traceId", traceID, "method", r.Method,
 			"path", r.URL.Path, "error", err)
 		status = http.StatusInternalServerError

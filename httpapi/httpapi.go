@@ -55,6 +55,10 @@ type Config struct {
 	Clock billing.Clock
 	// Ready reports whether the server can serve (GET /readyz).
 	Ready func(context.Context) error
+	// Unreachable reports whether an error is the database's being out of reach: answered 503
+	// (unavailable; the token endpoint's temporarily_unavailable), for the client to try again
+	// shortly, rather than 500. Nil: never.
+	Unreachable func(error) bool
 	// Metrics receives the API's collectors and is served at GET /metrics, unless NoMetricsRoute:
 	// then the API's listener has no such route (another listener serves it, PYNG_METRICS_ADDR, or,
 	// outside the sandbox without one, none does).

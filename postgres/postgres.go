@@ -15,7 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -198,6 +201,20 @@ func (s *Store) NewJobClient(cfg *river.Config) (driver.JobClient, error) {
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// Unreachable reports whether err is the database's being out of reach: no connection could be
+// made, one broke (an EOF or a network error where an answer was due), or the server is shutting
+// down, starting or failing over (SQLSTATE class 08, and 57P01 to 57P03). A statement's own
+// failure, a constraint's or a timeout's, is not.
+func (s *Store) Unreachable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var connect *pgconn.ConnectError
+	var network *net.OpError
+	return errors.As(err, &connect) || errors.As(err, &network) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
 
 // Close closes every connection of the pool.
 func (s *Store) Close() error {

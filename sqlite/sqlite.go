@@ -187,6 +187,10 @@ func (s *Store) NewJobClient(cfg *river.Config) (driver.JobClient, error) {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
+// Unreachable is always false: an embedded database is reached through no connection that could
+// fail or break.
+func (s *Store) Unreachable(error) bool { return false }
+
 // Close closes the database (and with its connection, the statements prepared on it).
 func (s *Store) Close() error { return s.db.Close() }
 

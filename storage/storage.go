@@ -54,6 +54,9 @@ type Database interface {
 	// server's workers, or an empty Config for a client that only inserts and lists jobs.
 	NewJobClient(cfg *river.Config) (JobClient, error)
 	Ping(ctx context.Context) error
+	// Unreachable reports whether err is the database's being out of reach, rather than a failure
+	// of what was asked: the API answers it 503, for the client to try again shortly.
+	Unreachable(err error) bool
 	Close() error
 	// Migrations returns the migrations this process applied since it opened the database: the
 	// engine's schema's and River's on Open, then those of components through Conn.Migrate.

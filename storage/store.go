@@ -44,6 +44,9 @@ func (s *Store) Engine() string { return s.d.Engine() }
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.d.Ping(ctx) }
 
+// Unreachable reports whether err is the database's being out of reach (see driver.Driver).
+func (s *Store) Unreachable(err error) bool { return s.d.Unreachable(err) }
+
 // Close closes the database.
 func (s *Store) Close() error { return s.d.Close() }
 

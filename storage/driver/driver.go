@@ -38,6 +38,9 @@ type Driver interface {
 	// cfg (an empty Config gives a client that only inserts and lists jobs).
 	NewJobClient(cfg *river.Config) (JobClient, error)
 	Ping(ctx context.Context) error
+	// Unreachable reports whether err is the database's being out of reach (no connection could be
+	// made, or one broke, or the server is stopping), rather than a failure of what was asked.
+	Unreachable(err error) bool
 	Close() error
 	// Migrations returns the migrations applied since the database was opened: on opening, then
 	// by its Conns.
