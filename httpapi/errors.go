@@ -113,7 +113,7 @@ func (a *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", unreachableRetryAfter)
 		errs = billing.Errors{billing.Errorf(billing.CodeUnavailable, "",
-			"Pyng cannot serve this request now. Try again shortly; it was not acted on unless an earlier attempt of it was.")}
+			"Pyng cannot reach its database to serve this request now. Try again shortly; a batch sent again with its batchReference is answered with its receipt if it was stored.")}
 	case !known:
 		a.log.ErrorContext(r.Context(), "internal error", "traceId", traceID, "method", r.Method,
 			"path", r.URL.Path, "error", err)
