@@ -21,7 +21,7 @@ func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) 
 		return Batch{}, false, errs
 	}
 	if err := s.checkCollecting(ctx, site); err != nil {
-		return Batch{}, false, err
+		return s.replayOnly(ctx, site, req, err)
 	}
 	now := s.now()
 	b = Batch{
@@ -56,12 +56,33 @@ func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) 
 	if created {
 		return stored, false, nil
 	}
-	if string(stored.Fingerprint) != string(b.Fingerprint) {
+	return replay(stored, req.Reference, b.Fingerprint)
+}
+
+// replay answers a submission of reference, whose batch the stored batch is: the stored batch
+// (replayed true) for the same request (its fingerprint), a conflict for a different one.
+func replay(stored Batch, reference string, fingerprint []byte) (Batch, bool, error) {
+	if string(stored.Fingerprint) != string(fingerprint) {
 		return Batch{}, false, Errorf(CodeBatchReferenceConflict, "batchReference", fmt.Sprintf(
 			"batchReference %s is already taken by a different batch, submitted at %s; use a new batchReference for a different batch.",
-			req.Reference, stored.SubmittedAt.Format(time.RFC3339)))
+			reference, stored.SubmittedAt.Format(time.RFC3339)))
 	}
 	return stored, true, nil
+}
+
+// replayOnly answers a submission to a site that takes no new batch (refused): a batch accepted
+// before the site stopped collecting is still replayed to a retry of its submission (or its
+// reference still conflicts), so that a partner whose answer was lost is not told that nothing
+// was stored, and submits its debits again under another reference once the site collects.
+func (s *Service) replayOnly(ctx context.Context, site Site, req BatchRequest, refused error) (Batch, bool, error) {
+	stored, err := s.batches.GetBatch(ctx, site.ID, req.Reference)
+	if errors.Is(err, ErrNotFound) || (err == nil && !s.now().Before(stored.RetainUntil)) {
+		return Batch{}, false, refused
+	}
+	if err != nil {
+		return Batch{}, false, fmt.Errorf("get batch: %w", err)
+	}
+	return replay(stored, req.Reference, req.Fingerprint())
 }
 
 // Batch returns the site's batch with its summary and rows (only those in rowState unless empty).

@@ -954,7 +954,9 @@ func TestThousandRowBatch(t *testing.T) {
 // Outside the sandbox, a site still on the sandbox rail collects nothing: its batches are refused
 // (409 site:not-collecting) and nothing is stored, rather than accepted and told to have
 // succeeded. Once Pyng puts the site on a rail that moves money, they are accepted; moved back,
-// refused again, whatever the site cache holds.
+// refused again, whatever the site cache holds, but a batch accepted before is still replayed to
+// a retry of its submission: its partner, whose answer may have been lost, must not read that
+// nothing was stored and submit the debits again under another reference.
 func TestOutsideTheSandboxASiteOnTheSandboxRailTakesNoBatch(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		ctx := context.Background()
@@ -969,6 +971,13 @@ func TestOutsideTheSandboxASiteOnTheSandboxRailTakesNoBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantError(t, p.submit(t, batchRequest("B2", debit{"R1", "C1", 100})), http.StatusConflict, "site:not-collecting", "siteId")
+
+		again := p.submit(t, batchRequest("B1", debit{"R1", "C1", 100}))
+		wantStatus(t, again, http.StatusAccepted)
+		if got := again.Header.Get("Idempotent-Replayed"); got != "true" {
+			t.Errorf("the accepted batch submitted again: Idempotent-Replayed = %q, want true", got)
+		}
+		wantError(t, p.submit(t, batchRequest("B1", debit{"R1", "C1", 200})), http.StatusConflict, "batch:reference-conflict", "batchReference")
 	}, apptest.Options{NoSandbox: true})
 }
 
