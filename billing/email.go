@@ -60,6 +60,28 @@ func (SendEmailJob) Queue() string { return EmailQueue }
 // and still sends to them.
 func EmailKey(address string) string { return strings.ToLower(strings.TrimSpace(address)) }
 
+// MailboxKey is an email address as the cap of emails to one address (ClaimEmail) counts it: the
+// mailbox it reaches. It is EmailKey less any subaddress (the "+tag" of the local part, which
+// most providers deliver to the mailbox without it) and, at Gmail, less the dots of the local
+// part, which Gmail ignores. Otherwise whoever types addresses into signup forms would send one
+// mailbox the cap again with each new tag or dot. Two mailboxes of a provider that tells them
+// apart only by these share a cap: a cap too strict for a rare customer, never one bypassed.
+func MailboxKey(address string) string {
+	key := EmailKey(address)
+	at := strings.LastIndexByte(key, '@')
+	if at <= 0 {
+		return key
+	}
+	local, domain := key[:at], key[at+1:]
+	if plus := strings.IndexByte(local, '+'); plus > 0 {
+		local = local[:plus]
+	}
+	if domain == "gmail.com" || domain == "googlemail.com" {
+		local, domain = strings.ReplaceAll(local, ".", ""), "gmail.com"
+	}
+	return local + "@" + domain
+}
+
 // ValidEmailAddress reports whether address, around its spaces, is an email address as the
 // signup form takes one: what a form asking for the customer's address can refuse openly, as it
 // tells nothing of whether the address is known.
@@ -101,9 +123,9 @@ type SentEmail struct {
 }
 
 // ClaimEmail counts the email id to address against the cap of limit emails to one address
-// (compared as EmailKey: in any case, around any spaces) in any EmailCapWindow, and reports
-// whether it may be sent: false when limit emails to the address were counted in the last
-// EmailCapWindow; true, counting nothing more, when this one was counted already (a retry, or a
+// (compared as MailboxKey: in any case, around any spaces, whatever its subaddress) in any
+// EmailCapWindow, and reports whether it may be sent: false when limit emails to the address
+// were counted in the last EmailCapWindow; true, counting nothing more, when this one was counted already (a retry, or a
 // replica that took the job over). Whoever signs up gives the address, the partner too (it holds
 // the signup link): without a cap, Pyng's sender would write to any address as often as the API
 // allows. Of claims at once, on any replica, no more than limit succeed.

@@ -34,3 +34,23 @@ func TestManagementLinkValidityIsWrittenForPeople(t *testing.T) {
 		})
 	}
 }
+
+// The cap of emails counts a mailbox: the spellings of an address that reach it are one key, and
+// what is not a subaddress or Gmail's dots is kept.
+func TestMailboxKeyNamesTheMailbox(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ address, want string }{
+		{" Jane@Example.com ", "jane@example.com"},
+		{"jane+signup@example.com", "jane@example.com"},
+		{"jane+a+b@example.com", "jane@example.com"},
+		{"+jane@example.com", "+jane@example.com"}, // a local part that is all tag is kept
+		{"jane.doe@example.com", "jane.doe@example.com"},
+		{"Jane.Doe+x@GMail.com", "janedoe@gmail.com"},
+		{"jane.doe@googlemail.com", "janedoe@gmail.com"},
+		{"not an address", "not an address"},
+	} {
+		if got := billing.MailboxKey(tt.address); got != tt.want {
+			t.Errorf("MailboxKey(%q) = %q, want %q", tt.address, got, tt.want)
+		}
+	}
+}

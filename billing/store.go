@@ -55,7 +55,7 @@ type Store interface {
 	// ClaimEmail counts e against the cap of its address and reports true, unless limit emails to
 	// the address were counted after since: then it counts nothing and reports false. An email
 	// whose ID is counted already reports true and counts nothing more. Addresses are compared as
-	// EmailKey gives them, and never kept as they are (only a keyed digest). The count and the
+	// MailboxKey gives them, and never kept as they are (only a keyed digest). The count and the
 	// addition are one operation: of claims at once for one address, no more than limit succeed.
 	ClaimEmail(ctx context.Context, e SentEmail, since time.Time, limit int) (bool, error)
 	// ReleaseEmail removes the count of the email id, if any.

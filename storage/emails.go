@@ -13,13 +13,13 @@ import (
 // (see seal.Keyring.MAC): its table and column.
 const emailAddressKey = "customer_emails_sent.address_key"
 
-// addressKey is how customer_emails_sent names an address: the HMAC of billing.EmailKey(address)
-// under a key derived from the key ring's current key. It matches the same address in any case
-// and around any spaces, and tells whoever reads the table without the key nor the address, nor
+// addressKey is how customer_emails_sent names an address: the HMAC of billing.MailboxKey(address)
+// under a key derived from the key ring's current key. It matches the same mailbox in any case,
+// around any spaces and whatever its subaddress, and tells whoever reads the table without the key nor the address, nor
 // whether a guessed address is there. After a key rotation the addresses counted before are no
 // longer matched: their counts start again (at worst twice the cap in the 24 hours around it).
 func (s *Store) addressKey(address string) ([]byte, error) {
-	key, err := s.keys.MAC(emailAddressKey, []byte(billing.EmailKey(address)))
+	key, err := s.keys.MAC(emailAddressKey, []byte(billing.MailboxKey(address)))
 	if err != nil {
 		return nil, fmt.Errorf("the key of an email address: %w", err)
 	}

@@ -66,6 +66,20 @@ func (s suite) claimEmail(t *testing.T) {
 		)
 	})
 
+	t.Run("an address with a subaddress, or at Gmail with dots, is its mailbox's address", func(t *testing.T) {
+		t.Parallel()
+		store := s.openFunc(t)
+		wantClaims(t, store, 2,
+			claimCase{"e1", "jane@example.com", t0, true},
+			claimCase{"e2", "jane+1@example.com", t0, true},
+			claimCase{"e3", "Jane+2@Example.com", t0, false},
+			claimCase{"e4", "jane.doe@gmail.com", t0, true},
+			claimCase{"e5", "janedoe+x@googlemail.com", t0, true},
+			claimCase{"e6", "j.a.n.e.d.o.e@gmail.com", t0, false},
+			claimCase{"e7", "jane.doe@example.com", t0, true}, // dots count elsewhere
+		)
+	})
+
 	t.Run("an email claimed again counts once, even over the limit", func(t *testing.T) {
 		t.Parallel()
 		store := s.openFunc(t)
