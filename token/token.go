@@ -154,8 +154,8 @@ func (i *Issuer) Agreement(l billing.Link) (string, error) {
 }
 
 // ParseAgreement returns the link id of an agreement token. With an agreement TTL, a token
-// issued without an expiry (while there was none) lasts the TTL from when it was issued, as one
-// issued now does, rather than for ever.
+// issued without an expiry (while there was none) lasts the TTL from its time of issue, rather
+// than for ever: that is its link's creation (the invitation), which it was derived from.
 func (i *Issuer) ParseAgreement(s string) (string, error) {
 	c, err := i.parseLink(s, audienceAgreement)
 	if ttl := time.Duration(i.agreementTTL.Load()); err == nil && ttl > 0 && c.ExpiresAt == nil &&
