@@ -219,10 +219,13 @@ var (
 	// phoneLikeRuns are the runs of a value that may be a phone number among other words: starting
 	// a word, of digits and what separates them, as isPhoneNumber reads them.
 	phoneLikeRuns = regexp.MustCompile(`(?:^|\s)([+(]?[0-9][0-9() .\-\x{00a0}]{6,}[0-9])(?:$|[\s,;.])`)
-	// australianStatePostcode is the end of an Australian postal address: NSW 2000, Vic. 3000.
-	australianStatePostcode = regexp.MustCompile(`(?i)\b(NSW|VIC|QLD|SA|WA|TAS|NT|ACT)\.?,?\s+[0-9]{4}\b`)
-	// streetAddress is a number and a street: 1 George St, 12A Smith Street, 3/45 High Rd.
-	streetAddress = regexp.MustCompile(`(?i)\b[0-9]+[a-z]?(/[0-9]+[a-z]?)?\s+(\p{L}+\s+){1,3}(St|Street|Rd|Road|Ave|Avenue|Pde|Parade|Dr|Drive|Cres|Crescent|Ct|Court|Pl|Place|Hwy|Highway|Tce|Terrace|Ln|Lane|Blvd|Boulevard|Way|Cl|Close)\b\.?`)
+	// australianStatePostcode is the end of an Australian postal address: a suburb's name, its
+	// state and its postcode (Sydney NSW 2000, Carlton, Vic. 3053), not a state and a year
+	// ("Term 1 NSW 2025", "intake, Vic. 3000").
+	australianStatePostcode = regexp.MustCompile(`\p{Lu}\p{L}+,?\s+(NSW|VIC|Vic|QLD|Qld|SA|WA|TAS|Tas|NT|ACT)\.?,?\s+[0-9]{4}\b`)
+	// streetAddress is a number and a street of capitalised words: 1 George St, 12A Smith Street,
+	// 3/45 High Rd; not "Session 2 with Dr Smith" or "Class 3 on Thu Ct".
+	streetAddress = regexp.MustCompile(`\b[0-9]+[A-Za-z]?(/[0-9]+[A-Za-z]?)?\s+(\p{Lu}\p{L}*'?\p{L}*\s+){1,3}(St|Street|Rd|Road|Ave|Avenue|Pde|Parade|Dr|Drive|Cres|Crescent|Ct|Court|Pl|Place|Hwy|Highway|Tce|Terrace|Ln|Lane|Blvd|Boulevard|Way|Cl|Close)\b\.?`)
 )
 
 // isWord reports whether a word of a key is of letters (keyWords keeps digits apart).
