@@ -152,6 +152,10 @@ func (m *Mailer) Send(ctx context.Context, id int64, job billing.SendEmailJob) e
 	if err != nil {
 		return err
 	}
+	// The job's id names the email. River deletes a completed job a day after, and the hourly
+	// purge removes its claim a day after it was made: a job given the id again (River's SQLite
+	// ids may be reused once deleted) may find the claim for up to an hour, and its email is then
+	// sent uncounted, one email over the cap at most.
 	emailID := strconv.FormatInt(id, 10)
 	if m.cfg.EmailsPerAddress > 0 {
 		ok, err := m.cfg.Service.ClaimEmail(ctx, emailID, l.Customer.Email, m.cfg.EmailsPerAddress)
@@ -170,14 +174,20 @@ func (m *Mailer) Send(ctx context.Context, id int64, job billing.SendEmailJob) e
 		// customer's address, which SMTP servers' refusals and go-mail's errors quote.
 		err = fmt.Errorf("send the %s email of link %s: %s", job.Email, l.ID, withoutAddress(err.Error(), l.Customer.Email))
 		if m.cfg.EmailsPerAddress > 0 {
-			// Not sent, it does not count. If the release fails too (the job's time is up), it
-			// counts once, whatever its attempts.
-			err = errors.Join(err, m.cfg.Service.ReleaseEmail(ctx, emailID))
+			// Not sent, it does not count: released even when the job's time is up (the likely
+			// cause of the failure), for a few seconds more. If the release fails all the same,
+			// the email counts once, whatever its attempts.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+			err = errors.Join(err, m.cfg.Service.ReleaseEmail(rctx, emailID))
+			cancel()
 		}
 		return err
 	}
 	return nil
 }
+
+// releaseTimeout bounds the release of an email's claim after its send failed.
+const releaseTimeout = 5 * time.Second
 
 // withoutAddress is text with every occurrence of the address, in any case, replaced. A
 // case-insensitive regular expression matches on the text as it is: lower-casing the text first

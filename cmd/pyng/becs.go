@@ -179,6 +179,11 @@ func isSiteFlag(arg string) bool {
 }
 
 // becsAdmin runs "pyng admin becs NOUN VERB [ID] [flags]".
+// adminSandbox is the sandbox setting of the service the admin commands use: none takes a batch
+// or a webhook URL, which is all it decides, and the commands read no -sandbox flag (the setting's
+// default is true), so none is taken to be a sandbox.
+const adminSandbox = false
+
 func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 && isHelp(args[0]) || len(args) > 1 && isHelp(args[1]) {
 		return help{becsUsage}
@@ -216,7 +221,7 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	defer db.Close()
-	service, rails, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
+	service, rails, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, adminSandbox)
 	if err != nil {
 		return err
 	}
