@@ -29,30 +29,9 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close()
-			cfg, err := app.Load(map[string]*string{"addr": &addr, "database-url": ptr(dbtest.URL(t, engine)), "encryption-key": ptr(dbtest.KeyRing)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			out := &apptest.SyncBuffer{}
-			server, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, stop := context.WithCancel(context.Background())
-			ran := make(chan error, 1)
-			go func() { ran <- server.Run(ctx) }()
-			base := "http://" + addr
-			waitReady(t, base)
-
-			banner := out.String()
-			clientID := regexp.MustCompile(`client id\s+(\S+)`).FindStringSubmatch(banner)[1]
-			secret := regexp.MustCompile(`client secret\s+(\S+)`).FindStringSubmatch(banner)[1]
+			r := runServer(t, map[string]string{"database-url": dbtest.URL(t, engine), "encryption-key": dbtest.KeyRing}, slog.New(slog.DiscardHandler))
+			base := r.base
+			clientID, secret := r.banner(t, `client id\s+(\S+)`), r.banner(t, `client secret\s+(\S+)`)
 			body, send := io.Pipe()
 			req, _ := http.NewRequest("POST", base+"/oauth2/token", body)
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -70,11 +49,11 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 			form := url.Values{"grant_type": {"client_credentials"}}.Encode()
 			_, _ = send.Write([]byte(form[:5])) // the request is now in flight
 			time.Sleep(100 * time.Millisecond)
-			stop()
+			r.signal()
 			time.Sleep(200 * time.Millisecond)
 			select {
-			case err := <-ran:
-				t.Fatalf("Run returned with a request in flight: %v", err)
+			case <-r.done:
+				t.Fatalf("Run returned with a request in flight: %v", r.err)
 			default:
 			}
 			_, _ = send.Write([]byte(form[5:]))
@@ -85,9 +64,9 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 			}
 			resp.Body.Close()
 			select {
-			case err := <-ran:
-				if err != nil {
-					t.Fatalf("Run: %v", err)
+			case <-r.done:
+				if r.err != nil {
+					t.Fatalf("Run: %v", r.err)
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("Run did not return after the in-flight request finished")
@@ -100,6 +79,70 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// running is a server runServer started: its base URL and what it printed.
+type running struct {
+	base string
+	out  *apptest.SyncBuffer
+	// signal asks Run to return, as SIGTERM does; done is closed once it has, err what it
+	// returned.
+	signal func()
+	done   chan struct{}
+	err    error
+	// stop signals and waits for Run, reporting its error; the test's end calls it too.
+	stop func()
+}
+
+// runServer runs app.New and Run with settings on a free loopback port, logging to logger, until
+// it is stopped or the test ends, and waits until it is ready.
+func runServer(t *testing.T, settings map[string]string, logger *slog.Logger) *running {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	values := map[string]*string{"addr": &addr}
+	for name, v := range settings {
+		values[name] = ptr(v)
+	}
+	cfg, err := app.Load(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{base: "http://" + addr, out: &apptest.SyncBuffer{}, done: make(chan struct{})}
+	server, err := app.New(context.Background(), cfg, logger, r.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.signal = cancel
+	go func() { r.err = server.Run(ctx); close(r.done) }()
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			<-r.done
+			if r.err != nil {
+				t.Errorf("Run: %v", r.err)
+			}
+		})
+	}
+	t.Cleanup(r.stop)
+	waitReady(t, r.base)
+	return r
+}
+
+// banner is the value of the first-run banner that pattern's group matches.
+func (r *running) banner(t *testing.T, pattern string) string {
+	t.Helper()
+	m := regexp.MustCompile(pattern).FindStringSubmatch(r.out.String())
+	if m == nil {
+		t.Fatalf("the banner has no %s:\n%s", pattern, r.out.String())
+	}
+	return m[1]
+}
 
 func waitReady(t *testing.T, base string) {
 	t.Helper()
@@ -467,29 +510,12 @@ func TestAFailedStartKeepsTheSandboxKeyItMade(t *testing.T) {
 // client sends its next request on a connection about to close; then it stops as without.
 func TestShutdownDrainsFirst(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	const drain = 1500 * time.Millisecond
-	cfg, err := app.Load(map[string]*string{"addr": &addr, "database-url": ptr(dbtest.URL(t, "sqlite")),
-		"encryption-key": ptr(dbtest.KeyRing), "shutdown-drain": ptr(drain.String())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), &apptest.SyncBuffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- server.Run(ctx) }()
-	base := "http://" + addr
-	waitReady(t, base)
+	r := runServer(t, map[string]string{"database-url": dbtest.URL(t, "sqlite"), "encryption-key": dbtest.KeyRing,
+		"shutdown-drain": drain.String()}, slog.New(slog.DiscardHandler))
+	base := r.base
 	stopped := time.Now()
-	stop()
+	r.signal()
 	time.Sleep(100 * time.Millisecond)
 	get := func(path string) *http.Response {
 		t.Helper()
@@ -507,9 +533,9 @@ func TestShutdownDrainsFirst(t *testing.T) {
 		t.Errorf("/healthz while draining = %d, closing its connection %v; want 200, closing it", resp.StatusCode, resp.Close)
 	}
 	select {
-	case err := <-ran:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
+	case <-r.done:
+		if r.err != nil {
+			t.Fatalf("Run: %v", r.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the drain")

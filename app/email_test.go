@@ -3,12 +3,8 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -147,44 +143,6 @@ func TestSandboxWithoutSMTPWritesEmailsToTheLog(t *testing.T) {
 	})
 }
 
-// runServer runs app.New and Run with settings until stop is called (or the test ends), logging
-// to logger.
-func runServer(t *testing.T, settings map[string]string, logger *slog.Logger) (stop func()) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	values := map[string]*string{"addr": &addr}
-	for name, v := range settings {
-		values[name] = ptr(v)
-	}
-	cfg, err := app.Load(values)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := app.New(context.Background(), cfg, logger, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- server.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-ran; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 // TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured: a server outside the sandbox
 // with no SMTP server warns at start; its email jobs wait in the queue (snoozed, not failed, no
 // attempt spent). Restarted with PYNG_SMTP_URL, the server sends the waiting emails at once.
@@ -194,7 +152,7 @@ func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T
 		settings := map[string]string{"database-url": dbtest.URL(t, engine), "encryption-key": dbtest.KeyRing, "sandbox": "false",
 			"public-url": "https://pay.example.com", "job-poll-interval": "20ms"}
 		var log apptest.LogBuffer
-		stop := runServer(t, settings, log.Logger())
+		stop := runServer(t, settings, log.Logger()).stop
 		if !strings.Contains(log.String(), "level=WARN msg=\"no SMTP server is configured (PYNG_SMTP_URL)") {
 			t.Errorf("no warning at start:\n%s", log.String())
 		}

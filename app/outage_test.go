@@ -1,19 +1,15 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/dbtest"
 )
@@ -80,33 +76,11 @@ func TestTheAPIAnswers503WhileTheDatabaseIsAway(t *testing.T) {
 	q := u.Query()
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg, err := app.Load(map[string]*string{"addr": &addr, "database-url": ptr(u.String()), "encryption-key": ptr(dbtest.KeyRing),
-		"sandbox": ptr("true"), "client-cache-ttl": ptr("1h")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &apptest.SyncBuffer{}
-	var logs apptest.SyncBuffer
-	server, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- server.Run(ctx) }()
-	t.Cleanup(func() { stop(); <-ran })
-	base := "http://" + addr
-	waitReady(t, base)
-	banner := out.String()
-	clientID := regexp.MustCompile(`client id\s+(\S+)`).FindStringSubmatch(banner)[1]
-	secret := regexp.MustCompile(`client secret\s+(\S+)`).FindStringSubmatch(banner)[1]
-	site := regexp.MustCompile(`site\s+(site_\S+)`).FindStringSubmatch(banner)[1]
+	var logs apptest.LogBuffer
+	r := runServer(t, map[string]string{"database-url": u.String(), "encryption-key": dbtest.KeyRing,
+		"sandbox": "true", "client-cache-ttl": "1h"}, logs.Logger())
+	base := r.base
+	clientID, secret, site := r.banner(t, `client id\s+(\S+)`), r.banner(t, `client secret\s+(\S+)`), r.banner(t, `site\s+(site_\S+)`)
 	tokenRequest := func() *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
