@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -146,9 +147,12 @@ func (r *running) banner(t *testing.T, pattern string) string {
 
 func waitReady(t *testing.T, base string) {
 	t.Helper()
+	// Without keep-alives, so that the readiness checks hold no connection afterwards (the
+	// connection limit's tests count them).
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
+		if resp, err := client.Get(base + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
@@ -275,52 +279,13 @@ func TestThePagesAnswersHaveATraceIDAndALogLine(t *testing.T) {
 	}
 }
 
-// serve runs app.New and Run on a free loopback address with the settings given, until the test
-// ends, and returns the server's address once it is ready.
+// serve runs a server of the engine, with the settings given, until the test ends, and returns
+// its address once it is ready.
 func serve(t *testing.T, engine string, settings map[string]string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	values := map[string]*string{"addr": &addr, "database-url": ptr(dbtest.URL(t, engine)), "encryption-key": ptr(dbtest.KeyRing)}
-	for name, v := range settings {
-		values[name] = ptr(v)
-	}
-	cfg, err := app.Load(values)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- server.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-ran; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	// Without keep-alives, so that the readiness checks hold no connection afterwards.
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if resp, err := client.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server not ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	all := map[string]string{"database-url": dbtest.URL(t, engine), "encryption-key": dbtest.KeyRing}
+	maps.Copy(all, settings)
+	return strings.TrimPrefix(runServer(t, all, slog.New(slog.DiscardHandler)).base, "http://")
 }
 
 // keepAlive opens a connection to addr and sends GET /healthz on it, leaving it open.
