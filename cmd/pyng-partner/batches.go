@@ -29,7 +29,7 @@ a header. Every problem of the file is reported with its line number before anyt
 FILE "-" reads standard input. Submitting the same batch again returns its receipt, which
 the JSON marks "replayed": true ("replayed": false for a batch this submission created).
 With --wait, the rows settled (a bar on a terminal, else a line each time their number
-changes), then a summary by outcome.`,
+changes), then a summary by outcome, its JSON marked "replayed" too.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.reference, "reference", "", "the batchReference (required): the batch's id, unique within the site for 90 days")
 			fs.BoolVar(&o.cents, "cents", false, "amounts are whole cents (12000), not dollars and cents (120.00)")
@@ -91,8 +91,12 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	s := summarise(b)
-	return e.emit(s, func(w io.Writer) {
-		fmt.Fprintf(w, "Batch %s %s: %s, %s.\n\n", s.BatchReference, s.State, rowCount(s.RowCount), dollars(s.TotalAmount))
+	return e.emit(submittedSummary{s, receipt.Replayed}, func(w io.Writer) {
+		fmt.Fprintf(w, "Batch %s %s: %s, %s.\n", s.BatchReference, s.State, rowCount(s.RowCount), dollars(s.TotalAmount))
+		if receipt.Replayed {
+			fmt.Fprintln(w, "The same batch was submitted before: this is its outcome.")
+		}
+		fmt.Fprintln(w)
 		row(w, "OUTCOME", "ROWS", "AMOUNT", "")
 		for _, o := range s.Outcomes {
 			retry := ""
@@ -110,6 +114,13 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 // it just created from one it had created before.
 type submittedReceipt struct {
 	*client.BatchReceipt
+	Replayed bool `json:"replayed"`
+}
+
+// submittedSummary is what batches submit --wait writes as JSON: the summary, and whether the
+// submission replayed an earlier identical one, as without --wait.
+type submittedSummary struct {
+	batchSummary
 	Replayed bool `json:"replayed"`
 }
 
@@ -195,6 +206,7 @@ type batchSummary struct {
 	State          client.BatchState `json:"state"`
 	RowCount       int               `json:"rowCount"`
 	TotalAmount    int64             `json:"totalAmount"`
+	SubmittedAt    client.Timestamp  `json:"submittedAt"`
 	CompletedAt    client.Timestamp  `json:"completedAt,omitempty"`
 	Outcomes       []outcome         `json:"outcomes"`
 }
@@ -223,7 +235,8 @@ func (o outcome) name() string {
 // summarise counts a batch's rows by outcome: succeeded first (those returned apart, by reason),
 // then each failure reason, most rows first.
 func summarise(b *client.BatchDetail) batchSummary {
-	s := batchSummary{BatchReference: b.BatchReference, State: b.State, RowCount: b.RowCount, TotalAmount: b.TotalAmount, CompletedAt: b.CompletedAt}
+	s := batchSummary{BatchReference: b.BatchReference, State: b.State, RowCount: b.RowCount, TotalAmount: b.TotalAmount,
+		SubmittedAt: b.SubmittedAt, CompletedAt: b.CompletedAt}
 	for _, r := range b.Rows {
 		i := slices.IndexFunc(s.Outcomes, func(o outcome) bool {
 			return o.State == r.State && o.FailureReason == r.FailureReason && o.ReturnReason == r.ReturnReason

@@ -40,15 +40,20 @@ func TestBatchCommands(t *testing.T) {
 
 		t.Run("--wait shows the rows settled and ends with a summary by outcome", func(t *testing.T) {
 			r := ok(t, s, "batches", "submit", path, "--reference", "B-1", "--wait", "--interval", "20ms")
-			got := one[batchSummary](t, r.stdout)
-			want := batchSummary{BatchReference: "B-1", State: client.BatchCompleted, RowCount: 3, TotalAmount: 26451, CompletedAt: got.CompletedAt,
+			got := one[submittedSummary](t, r.stdout)
+			want := batchSummary{BatchReference: "B-1", State: client.BatchCompleted, RowCount: 3, TotalAmount: 26451,
+				SubmittedAt: got.SubmittedAt, CompletedAt: got.CompletedAt,
 				Outcomes: []outcome{
 					{State: client.RowSucceeded, Count: 1, Amount: 12000},
 					{State: client.RowFailed, FailureReason: client.FailureInsufficientFunds, Retryable: true, Count: 1, Amount: 4551},
 					{State: client.RowFailed, FailureReason: client.FailureCustomerNotActive, Count: 1, Amount: 9900},
 				}}
-			if got.CompletedAt == 0 || !equalSummaries(got, want) {
-				t.Errorf("summary = %+v\nwant %+v", got, want)
+			if got.SubmittedAt == 0 || got.CompletedAt < got.SubmittedAt || got.Replayed || !equalSummaries(got.batchSummary, want) {
+				t.Errorf("summary = %+v\nwant %+v, not replayed", got, want)
+			}
+			if again := one[submittedSummary](t, ok(t, s, "batches", "submit", path, "--reference", "B-1", "--wait").stdout); !again.Replayed ||
+				!equalSummaries(again.batchSummary, got.batchSummary) {
+				t.Errorf("the same file waited for again = %+v, want the same summary, replayed", again)
 			}
 			// stderr is not a terminal here: lines, not a bar redrawn with carriage returns.
 			if !strings.HasSuffix(r.stderr, "rows settled: 3/3\n") || strings.Contains(r.stderr, "\r") {
@@ -64,6 +69,7 @@ func TestBatchCommands(t *testing.T) {
 			table := ok(t, s, "batches", "submit", path, "--reference", "B-1", "--wait", "--json=false").stdout
 			for _, want := range []string{
 				`(?m)^Batch B-1 completed: 3 rows, 264\.51\.$`,
+				`(?m)^The same batch was submitted before: this is its outcome\.$`,
 				`(?m)^succeeded +1 +120\.00`,
 				`(?m)^failed insufficientFunds +1 +45\.51 +retryable$`,
 				`(?m)^failed customerNotActive +1 +99\.00`,
@@ -162,7 +168,7 @@ func TestTheJSONReceiptSaysWhetherTheSubmissionWasReplayed(t *testing.T) {
 
 func equalSummaries(a, b batchSummary) bool {
 	return a.BatchReference == b.BatchReference && a.State == b.State && a.RowCount == b.RowCount &&
-		a.TotalAmount == b.TotalAmount && a.CompletedAt == b.CompletedAt && slices.Equal(a.Outcomes, b.Outcomes)
+		a.TotalAmount == b.TotalAmount && a.SubmittedAt == b.SubmittedAt && a.CompletedAt == b.CompletedAt && slices.Equal(a.Outcomes, b.Outcomes)
 }
 
 func TestCSVProblemsAreReportedWithTheirLinesAndNothingIsSent(t *testing.T) {
