@@ -219,7 +219,7 @@ var settings = []setting{
 		workers(func(c *Config) *int { return &c.Jobs.WebhookWorkers })},
 	{"email-workers", "PYNG_EMAIL_WORKERS", "4", "how many emails to customers this process sends at once (a queue apart from batch execution)",
 		workers(func(c *Config) *int { return &c.Jobs.EmailWorkers })},
-	{"emails-per-address-per-day", "PYNG_EMAILS_PER_ADDRESS_PER_DAY", "10", "how many emails to customers (signup and revocation confirmations, management links) one address is sent in any 24 hours, from 1 to 1000; those beyond are not sent (whoever holds a signup link, the partner too, may type any address into the form)", func(c *Config, flag, v string) error {
+	{"emails-per-address-per-day", "PYNG_EMAILS_PER_ADDRESS_PER_DAY", "10", "how many emails to customers (signup and revocation confirmations, management links) one address is sent from one site in any 24 hours, from 1 to 1000; those beyond are not sent (whoever holds a signup link, the partner too, may type any address into the form)", func(c *Config, flag, v string) error {
 		n, err := strconv.Atoi(v)
 		c.EmailsPerAddressPerDay = n
 		if err != nil || n < 1 || n > 1000 {

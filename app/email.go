@@ -43,7 +43,7 @@ func Mailer(cfg Config, service *billing.Service, tokens *token.Issuer, debitUse
 		SuppressedFunc: func(ctx context.Context, linkID string, kind billing.EmailKind) {
 			suppressed.WithLabelValues(string(kind)).Inc()
 			// Never the address: the log is read by more people than the customers' details are.
-			logger.WarnContext(ctx, "email to a customer not sent: its address was sent PYNG_EMAILS_PER_ADDRESS_PER_DAY emails in the last 24 hours",
+			logger.WarnContext(ctx, "email to a customer not sent: its address was sent PYNG_EMAILS_PER_ADDRESS_PER_DAY emails from its site in the last 24 hours",
 				"link", linkID, "kind", string(kind), "limit", cfg.EmailsPerAddressPerDay)
 		}}), nil
 }

@@ -95,10 +95,12 @@ func suppressedMetrics(t *testing.T, url string) map[string]string {
 }
 
 // TestEmailsToOneAddressAreCappedADay runs the server with its job workers, an SMTP server on
-// loopback and a cap of 2 emails an address a day: a signup and its revocation are sent; the
-// signup again of the same address (typed in other case, between spaces) is not, nor tried again;
-// another address is not held back by it, and gets its own 2, management links included. Each
-// email not sent is counted in the metrics by kind, and logged with its link, never its address.
+// loopback and a cap of 2 emails an address a day from one site: a signup and its revocation are
+// sent; the signup again of the same address (typed in other case, between spaces) is not, nor
+// tried again; another address is not held back by it, and gets its own 2, management links
+// included; nor is the address's signup at another site (whoever spent the cap on one site's
+// links holds back no other site's confirmation). Each email not sent is counted in the metrics
+// by kind, and logged with its link, never its address.
 func TestEmailsToOneAddressAreCappedADay(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
@@ -122,9 +124,11 @@ func TestEmailsToOneAddressAreCappedADay(t *testing.T) {
 			}
 		}
 		emailsDone(t, s.Store, 6)
+		signUpWith(t, s.Service, apptest.NewSite(t, s.Service, "Bolt"), "C1", "jane@example.com")
+		emailsDone(t, s.Store, 7)
 
-		if got := sentTo(inbox); len(got) != 2 || got["jane@example.com"] != 2 || got["john@example.com"] != 2 {
-			t.Errorf("sent: %v; want 2 to jane@example.com (her third held back) and 2 to john@example.com", got)
+		if got := sentTo(inbox); len(got) != 2 || got["jane@example.com"] != 3 || got["john@example.com"] != 2 {
+			t.Errorf("sent: %v; want 3 to jane@example.com (her third of the first site held back, not the other site's) and 2 to john@example.com", got)
 		}
 		want := map[string]string{"signupConfirmation": "1", "revocationConfirmation": "0", "managementLink": "1"}
 		if got := suppressedMetrics(t, s.URL); fmt.Sprint(got) != fmt.Sprint(want) {
@@ -132,8 +136,8 @@ func TestEmailsToOneAddressAreCappedADay(t *testing.T) {
 		}
 		logged := log.String()
 		for _, line := range []string{
-			`level=WARN msg="email to a customer not sent: its address was sent PYNG_EMAILS_PER_ADDRESS_PER_DAY emails in the last 24 hours" link=` + again.ID + ` kind=signupConfirmation limit=2`,
-			`level=WARN msg="email to a customer not sent: its address was sent PYNG_EMAILS_PER_ADDRESS_PER_DAY emails in the last 24 hours" link=` + john.ID + ` kind=managementLink limit=2`,
+			`level=WARN msg="email to a customer not sent: its address was sent PYNG_EMAILS_PER_ADDRESS_PER_DAY emails from its site in the last 24 hours" link=` + again.ID + ` kind=signupConfirmation limit=2`,
+			`level=WARN msg="email to a customer not sent: its address was sent PYNG_EMAILS_PER_ADDRESS_PER_DAY emails from its site in the last 24 hours" link=` + john.ID + ` kind=managementLink limit=2`,
 		} {
 			if !strings.Contains(logged, line) {
 				t.Errorf("the log lacks %q:\n%s", line, logged)

@@ -114,24 +114,29 @@ func (s *Service) RequestManagementLink(ctx context.Context, linkID, email strin
 // its cap (ClaimEmail): any 24 hours.
 const EmailCapWindow = 24 * time.Hour
 
-// SentEmail is an email counted against the cap of its address: ID names the email (its job in
-// the queue, so that its attempts count once), Address is where it goes, At when it was counted.
+// SentEmail is an email counted against the cap of its address at its site: ID names the email
+// (its job in the queue, so that its attempts count once), SiteID is the site of the link it
+// tells of, Address is where it goes, At when it was counted.
 type SentEmail struct {
 	ID      string
+	SiteID  string
 	Address string
 	At      time.Time
 }
 
-// ClaimEmail counts the email id to address against the cap of limit emails to one address
-// (compared as MailboxKey: in any case, around any spaces, whatever its subaddress) in any
-// EmailCapWindow, and reports whether it may be sent: false when limit emails to the address
-// were counted in the last EmailCapWindow; true, counting nothing more, when this one was counted already (a retry, or a
-// replica that took the job over). Whoever signs up gives the address, the partner too (it holds
-// the signup link): without a cap, Pyng's sender would write to any address as often as the API
-// allows. Of claims at once, on any replica, no more than limit succeed.
-func (s *Service) ClaimEmail(ctx context.Context, id, address string, limit int) (bool, error) {
+// ClaimEmail counts the email id to address, of a link of siteID, against the cap of limit emails
+// to one address from one site (the address compared as MailboxKey: in any case, around any
+// spaces, whatever its subaddress) in any EmailCapWindow, and reports whether it may be sent:
+// false when limit emails to the address from the site were counted in the last EmailCapWindow;
+// true, counting nothing more, when this one was counted already (a retry, or a replica that took
+// the job over). Whoever signs up gives the address, the partner too (it holds the signup link):
+// without a cap, Pyng's sender would write to any address as often as the API allows. The cap is
+// a site's, so that a partner who spends an address's cap on its own links holds back no email of
+// another site's (the confirmation of the customer's real signup elsewhere). Of claims at once,
+// on any replica, no more than limit succeed.
+func (s *Service) ClaimEmail(ctx context.Context, id, siteID, address string, limit int) (bool, error) {
 	now := s.now()
-	ok, err := s.store.ClaimEmail(ctx, SentEmail{ID: id, Address: address, At: now}, now.Add(-EmailCapWindow), limit)
+	ok, err := s.store.ClaimEmail(ctx, SentEmail{ID: id, SiteID: siteID, Address: address, At: now}, now.Add(-EmailCapWindow), limit)
 	if err != nil {
 		return false, fmt.Errorf("claim email: %w", err)
 	}

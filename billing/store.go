@@ -52,11 +52,12 @@ type Store interface {
 	RevokeLink(ctx context.Context, id string, by RevokedBy, at time.Time) (Link, error)
 	// EnqueueEmail enqueues job (its own transaction).
 	EnqueueEmail(ctx context.Context, job SendEmailJob) error
-	// ClaimEmail counts e against the cap of its address and reports true, unless limit emails to
-	// the address were counted after since: then it counts nothing and reports false. An email
-	// whose ID is counted already reports true and counts nothing more. Addresses are compared as
-	// MailboxKey gives them, and never kept as they are (only a keyed digest). The count and the
-	// addition are one operation: of claims at once for one address, no more than limit succeed.
+	// ClaimEmail counts e against the cap of its address at its site and reports true, unless
+	// limit emails to the address from the site were counted after since: then it counts nothing
+	// and reports false. An email whose ID is counted already reports true and counts nothing
+	// more. Addresses are compared as MailboxKey gives them, and never kept as they are (only a
+	// keyed digest). The count and the addition are one operation: of claims at once for one
+	// address and site, no more than limit succeed.
 	ClaimEmail(ctx context.Context, e SentEmail, since time.Time, limit int) (bool, error)
 	// ReleaseEmail removes the count of the email id, if any.
 	ReleaseEmail(ctx context.Context, id string) error

@@ -158,7 +158,7 @@ func (m *Mailer) Send(ctx context.Context, id int64, job billing.SendEmailJob) e
 	// sent uncounted, one email over the cap at most.
 	emailID := strconv.FormatInt(id, 10)
 	if m.cfg.EmailsPerAddress > 0 {
-		ok, err := m.cfg.Service.ClaimEmail(ctx, emailID, l.Customer.Email, m.cfg.EmailsPerAddress)
+		ok, err := m.cfg.Service.ClaimEmail(ctx, emailID, l.SiteID, l.Customer.Email, m.cfg.EmailsPerAddress)
 		if err != nil {
 			return err
 		}

@@ -159,7 +159,7 @@ func TestEraseBankDetailsForgetsTheEmailsSentADayAgo(t *testing.T) {
 		service, _ := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
 		claim := func(id string, limit int) bool {
 			t.Helper()
-			ok, err := service.ClaimEmail(ctx, id, "jane@example.com", limit)
+			ok, err := service.ClaimEmail(ctx, id, "site_1", "jane@example.com", limit)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,8 +14,8 @@ import (
 // which no other lock of the two-key form uses.
 const emailAddressLocks = 0x70796e67
 
-// LockEmailAddress takes the transaction's advisory lock of the address, by the first 32 bits of
-// its key (a keyed digest: two addresses share them by chance only, and then wait for each
+// LockEmailAddress takes the transaction's advisory lock of the address at its site, by the first
+// 32 bits of its key (a keyed digest: two pairs share them by chance only, and then wait for each
 // other's claims, nothing more).
 func (e executor) LockEmailAddress(ctx context.Context, key []byte) error {
 	if len(key) < 4 {

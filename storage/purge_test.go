@@ -47,7 +47,7 @@ func TestForgetSentEmailsRemovesThoseOlderThanADay(t *testing.T) {
 		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
 		claim := func(id, address string) {
 			t.Helper()
-			if ok, err := service.ClaimEmail(ctx, id, address, 10); err != nil || !ok {
+			if ok, err := service.ClaimEmail(ctx, id, "site_1", address, 10); err != nil || !ok {
 				t.Fatalf("ClaimEmail(%s) = %v, %v", id, ok, err)
 			}
 		}

@@ -12,12 +12,15 @@ import (
 // window is the rolling period of the cases' caps, as the Service gives it.
 const window = billing.EmailCapWindow
 
-// claim claims the email id to address at `at`, against a cap of limit in the window before it.
-func claim(t *testing.T, store billing.Store, id, address string, at time.Time, limit int) bool {
+// claimSite is the site of the cases' emails, but for those that name another.
+const claimSite = "site_1"
+
+// claim claims the email e, counted at e.At, against a cap of limit in the window before it.
+func claim(t *testing.T, store billing.Store, e billing.SentEmail, limit int) bool {
 	t.Helper()
-	ok, err := store.ClaimEmail(context.Background(), billing.SentEmail{ID: id, Address: address, At: at}, at.Add(-window), limit)
+	ok, err := store.ClaimEmail(context.Background(), e, e.At.Add(-window), limit)
 	if err != nil {
-		t.Fatalf("ClaimEmail(%s to %q at %s): %v", id, address, at, err)
+		t.Fatalf("ClaimEmail(%+v): %v", e, err)
 	}
 	return ok
 }
@@ -29,12 +32,19 @@ type claimCase struct {
 	want        bool
 }
 
-// wantClaims claims each email in turn and fails unless each is claimed as want says.
+// wantClaims claims each email of claimSite in turn and fails unless each is claimed as want says.
 func wantClaims(t *testing.T, store billing.Store, limit int, claims ...claimCase) {
 	t.Helper()
+	wantSiteClaims(t, store, claimSite, limit, claims...)
+}
+
+// wantSiteClaims is wantClaims of the emails of site.
+func wantSiteClaims(t *testing.T, store billing.Store, site string, limit int, claims ...claimCase) {
+	t.Helper()
 	for _, c := range claims {
-		if got := claim(t, store, c.id, c.address, c.at, limit); got != c.want {
-			t.Fatalf("ClaimEmail(%s to %q at +%s) = %v, want %v", c.id, c.address, c.at.Sub(t0), got, c.want)
+		e := billing.SentEmail{ID: c.id, SiteID: site, Address: c.address, At: c.at}
+		if got := claim(t, store, e, limit); got != c.want {
+			t.Fatalf("ClaimEmail(%s to %q of %s at +%s) = %v, want %v", c.id, c.address, e.SiteID, c.at.Sub(t0), got, c.want)
 		}
 	}
 }
@@ -64,6 +74,22 @@ func (s suite) claimEmail(t *testing.T) {
 			claimCase{"e4", "john@example.com", t0, true},
 			claimCase{"e5", "jane@example.org", t0, true},
 		)
+	})
+
+	t.Run("a site's emails to an address are counted apart from another site's", func(t *testing.T) {
+		t.Parallel()
+		store := s.openFunc(t)
+		wantClaims(t, store, 2,
+			claimCase{"e1", "jane@example.com", t0, true},
+			claimCase{"e2", "jane@example.com", t0, true},
+			claimCase{"e3", "jane@example.com", t0, false},
+		)
+		wantSiteClaims(t, store, "site_2", 2,
+			claimCase{"e4", "jane@example.com", t0, true},
+			claimCase{"e5", "Jane+2@example.com", t0, true},
+			claimCase{"e6", "jane@example.com", t0, false},
+		)
+		wantClaims(t, store, 2, claimCase{"e7", "jane@example.com", t0.Add(time.Minute), false})
 	})
 
 	t.Run("an address with a subaddress, or at Gmail with dots, is its mailbox's address", func(t *testing.T) {
@@ -135,7 +161,8 @@ func (s suite) claimEmail(t *testing.T) {
 		concurrently(n, func(i int) {
 			// Spelt differently, the address is one address.
 			address := []string{"jane@example.com", "JANE@example.com", " jane@Example.com"}[i%3]
-			claimed[i], errs[i] = store.ClaimEmail(context.Background(), billing.SentEmail{ID: fmt.Sprintf("e%d", i), Address: address, At: t0}, t0.Add(-window), limit)
+			claimed[i], errs[i] = store.ClaimEmail(context.Background(), billing.SentEmail{ID: fmt.Sprintf("e%d", i), SiteID: claimSite, Address: address, At: t0},
+				t0.Add(-window), limit)
 		})
 		got := 0
 		for i := range n {

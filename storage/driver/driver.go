@@ -137,8 +137,8 @@ type Executor interface {
 	// `before`, and returns how many.
 	EraseBankDetails(ctx context.Context, before time.Time, limit int) (int, error)
 
-	// LockEmailAddress holds the address whose key is given for a claim against its cap of
-	// emails in the transaction: no other claim for it counts until the transaction ends (on
+	// LockEmailAddress holds the address at a site whose key is given for a claim against its
+	// cap of emails in the transaction: no other claim for it counts until the transaction ends (on
 	// PostgreSQL an advisory lock of the key; a transaction on SQLite holds the database's write
 	// lock from its start).
 	LockEmailAddress(ctx context.Context, key []byte) error
