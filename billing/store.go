@@ -40,7 +40,8 @@ type Store interface {
 	GetCurrentLink(ctx context.Context, siteID, customerReference string) (Link, error)
 	GetLink(ctx context.Context, id string) (Link, error)
 	// ListLinks returns up to f.Limit current links of the site ordered by customerReference,
-	// those after f.After, with f.State (if set) compared with each link's state at now.
+	// those after f.After, with f.State (if set) compared with each link's state at now. The
+	// links are without their customer's details: a list is the partner's, which never sees them.
 	ListLinks(ctx context.Context, siteID string, f LinkFilter, now time.Time) ([]Link, error)
 	// LinkCustomer moves an invited link that has not expired at `at` to linked, recording the
 	// customer, and enqueues the customer's EmailSignupConfirmation in the same transaction;

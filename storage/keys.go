@@ -63,18 +63,6 @@ func (s *Store) openLink(l billing.Link, err error) (billing.Link, error) {
 	return l, nil
 }
 
-func (s *Store) openLinks(ls []billing.Link, err error) ([]billing.Link, error) {
-	if err != nil {
-		return nil, err
-	}
-	for i := range ls {
-		if ls[i], err = s.openLink(ls[i], nil); err != nil {
-			return nil, err
-		}
-	}
-	return ls, nil
-}
-
 func (s *Store) sealKey(k billing.SigningKey) (billing.SigningKey, error) {
 	sealed, err := s.keys.Seal(sealedSigningKey, k.Secret)
 	if err != nil {
