@@ -276,6 +276,13 @@ func (s *Service) revoke(ctx context.Context, l Link, by RevokedBy) (Link, error
 	if err != nil {
 		return Link{}, fmt.Errorf("revoke link: %w", err)
 	}
+	// A step of a batch between the withdrawal and the record read the customer linked, and may
+	// have queued a debit again and let it stand: withdraw once more, now that every step reads
+	// the customer revoked (a step that queues one after this withdrawal reads it revoked once
+	// the rail answers, and withdraws it itself), so that no cut-off before the batch's next step
+	// sends it. The revocation is recorded: a rail that fails here leaves the debit to that next
+	// step, which withdraws it, as it reads the customer revoked.
+	_ = s.withdrawUnsent(ctx, revoked)
 	return revoked, nil
 }
 

@@ -232,3 +232,48 @@ func onEachEngineInTurn(t *testing.T, test func(t *testing.T, engine string)) {
 		t.Run(engine, func(t *testing.T) { test(t, engine) })
 	}
 }
+
+// interruptedWithdrawal is the BECS rail of a replica revoking a customer, in which another
+// replica's step of the batch runs (step) once the revocation's withdrawal is done and before the
+// revocation is recorded.
+type interruptedWithdrawal struct {
+	*becs.Rail
+	step func()
+}
+
+func (r interruptedWithdrawal) Withdraw(ctx context.Context, k []string) ([]rail.Outcome, error) {
+	o, err := r.Rail.Withdraw(ctx, k)
+	r.step()
+	return o, err
+}
+
+// A step of the batch between a revocation's withdrawal of the customer's queued debit and the
+// record of the revocation reads the customer linked, so it queues the debit again and lets it
+// stand. The revocation must still stop it: the cut-off before the batch's next step does not
+// send it, and the row fails customerNotActive, for the customer cancelled before the file was
+// cut.
+func TestAStepBetweenARevocationsWithdrawalAndItsRecordDoesNotSendTheDebit(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := apptest.SubmitOneDebit(t, f.service, f.site)
+		f.execute(t, b) // the debit is queued for the next cut-off
+		revoking := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
+			Rails:         map[string]rail.Rail{rail.BECS: interruptedWithdrawal{Rail: f.rail, step: func() { f.execute(t, b) }}},
+			InvitationTTL: billing.DefaultInvitationTTL})
+		if _, err := revoking.RevokeByPartner(ctx, f.site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		files, err := f.rail.Cut(ctx, sydney) // the cut-off, before the batch's next step
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) > 0 {
+			t.Errorf("the cut after the revocation put the revoked customer's debit in file %s", files[0].ID)
+		}
+		f.execute(t, b)
+		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"failedcustomerNotActive"}) {
+			t.Errorf("row %v, want failed customerNotActive", got)
+		}
+	})
+}
