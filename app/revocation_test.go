@@ -18,7 +18,9 @@ import (
 
 // A customer's revocation withdraws at once the BECS debits the rail holds queued, before the
 // cut-off: no cut sends them, even one before the batch's next step, and that step fails their rows
-// customerNotActive.
+// customerNotActive, even when the customer linked again before it (the debit is not collected
+// under the new agreement: a partner who saw the row's customer revoke may have submitted it
+// again).
 // A debit already in a file that was lodged before the revocation is collected: the step records
 // its row succeeded. (The step used to fail the row in both cases without asking the rail, and left
 // the queued debit to be lodged: the customer was debited while the partner was told it failed.)
@@ -26,10 +28,12 @@ func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T)
 	for _, tc := range []struct {
 		name         string
 		lodgedBefore bool // the debit is cut and its file lodged before the revocation
+		relinked     bool // the customer links again after the revocation, before the batch's next step
 		want         string
 	}{
-		{"queued for the cut-off", false, "failed customerNotActive"},
-		{"in a file lodged", true, "succeeded "},
+		{"queued for the cut-off", false, false, "failed customerNotActive"},
+		{"queued, the customer linked again", false, true, "failed customerNotActive"},
+		{"in a file lodged", true, false, "succeeded "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
@@ -51,9 +55,15 @@ func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T)
 				if len(files) > 0 {
 					t.Errorf("the cut after the revocation put the debit in file %s (%d debits, %d cents)", files[0].ID, files[0].Rows, files[0].Total)
 				}
+				if tc.relinked {
+					signUpWith(t, service, site, "C1", "jane@example.com")
+				}
 				clock.Advance(time.Minute)
 				if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 					t.Fatal(err)
+				}
+				if files, err := r.Cut(ctx, time.UTC); err != nil || len(files) > 0 {
+					t.Errorf("the cut after the batch's next step = %+v, %v; want no file", files, err)
 				}
 				_, _, rows, err := service.Batch(ctx, site, "B1", "")
 				if err != nil {

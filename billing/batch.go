@@ -60,8 +60,9 @@ type FailureReason string
 
 // The failure reasons.
 const (
-	// FailureCustomerNotActive: when the row executed, the customer was unknown or not linked.
-	FailureCustomerNotActive FailureReason = "customerNotActive"
+	// FailureCustomerNotActive: when the row executed, the customer was unknown or not linked,
+	// or revoked before the rail sent the row's debit (which the rail then withdrew).
+	FailureCustomerNotActive = FailureReason(rail.FailureWithdrawn)
 	// FailureInsufficientFunds: the customer's bank declined for lack of funds; try again later.
 	FailureInsufficientFunds = FailureReason(rail.FailureInsufficientFunds)
 	// FailureAccountClosed: the customer's account is closed.

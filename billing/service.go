@@ -277,7 +277,8 @@ func (s *Service) revoke(ctx context.Context, l Link, by RevokedBy) (Link, error
 		return Link{}, fmt.Errorf("revoke link: %w", err)
 	}
 	// A step of a batch between the withdrawal and the record read the customer linked, and may
-	// have queued a debit again and let it stand: withdraw once more, now that every step reads
+	// have queued a debit the withdrawal did not find (one it submitted for the first time) and
+	// let it stand: withdraw once more, now that every step reads
 	// the customer revoked (a step that queues one after this withdrawal reads it revoked once
 	// the rail answers, and withdraws it itself), so that no cut-off before the batch's next step
 	// sends it. The revocation is recorded: a rail that fails here leaves the debit to that next

@@ -42,6 +42,9 @@ const (
 	FailureInsufficientFunds Failure = "insufficientFunds"
 	// FailureAccountClosed: the account is closed.
 	FailureAccountClosed Failure = "accountClosed"
+	// FailureWithdrawn: the debit was withdrawn before the rail sent it (Withdrawer), as its
+	// customer's authority ended; the API's customerNotActive.
+	FailureWithdrawn Failure = "customerNotActive"
 )
 
 // Outcome is what a rail says of a submitted debit.
@@ -73,9 +76,12 @@ type Rail interface {
 // Withdrawer is a Rail that holds debits queued before sending them (BECS, until its cut-off).
 // A debit whose customer revoked its authority must not be sent: the service withdraws it.
 type Withdrawer interface {
-	// Withdraw removes the debits with the given keys that the rail holds but has not sent, and
-	// reports the others it holds as they stand: a debit sent can no longer be stopped. Keys
-	// never submitted, and those withdrawn, are left out; a key withdrawn may be submitted again.
+	// Withdraw withdraws the debits with the given keys that the rail holds but has not sent, and
+	// reports every one it holds as it stands: a debit withdrawn (now or before) settled with
+	// FailureWithdrawn, one sent as before, for a debit sent can no longer be stopped. Keys never
+	// submitted are left out. A withdrawn debit is never sent: submitted again (its customer
+	// linked anew), it stays withdrawn, so that a row whose authority ended fails rather than
+	// being collected under the next one.
 	Withdraw(ctx context.Context, keys []string) ([]Outcome, error)
 }
 

@@ -237,9 +237,11 @@ ON CONFLICT DO NOTHING`
 	return outcomes, err
 }
 
-// Withdraw removes the debits with the given keys that no file holds yet, so that no cut sends
-// them, and reports the others as they stand (rail.Withdrawer). A cut claims its debits in its
-// own transaction, so a debit is either withdrawn or in a file, never both.
+// Withdraw marks the debits with the given keys that no file holds yet withdrawn, so that no cut
+// sends them, erases their accounts, and reports every one as it stands (rail.Withdrawer): those
+// withdrawn failed. A cut claims its debits in its own transaction, so a debit is either
+// withdrawn or in a file, never both. A withdrawn debit stays recorded: Submit of its key again
+// leaves it withdrawn.
 func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, error) {
 	if len(keys) == 0 {
 		return nil, nil
@@ -248,15 +250,17 @@ func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.conn.Exec(ctx, r.q(`DELETE FROM becs_debits
-WHERE file_id IS NULL AND idempotency_key IN (SELECT v.value FROM `+r.values(1)+`)`), arg); err != nil {
+	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_debits SET withdrawn_at = $2, bsb = '', account_number = '', title = ''
+WHERE file_id IS NULL AND withdrawn_at IS NULL AND idempotency_key IN (SELECT v.value FROM `+r.values(1)+`)`),
+		arg, r.clock.Now().UnixMilli()); err != nil {
 		return nil, fmt.Errorf("becs rail: withdraw debits: %w", err)
 	}
 	return r.Outcomes(ctx, keys)
 }
 
 // Outcomes reports each recorded debit: queued until a cut puts it in a file, then waiting for
-// the file to be lodged, then succeeded when it was lodged.
+// the file to be lodged, then succeeded when it was lodged; or failed FailureWithdrawn once
+// withdrawn.
 func (r *Rail) Outcomes(ctx context.Context, keys []string) ([]rail.Outcome, error) {
 	if len(keys) == 0 {
 		return nil, nil
@@ -268,15 +272,17 @@ func (r *Rail) Outcomes(ctx context.Context, keys []string) ([]rail.Outcome, err
 	now := r.clock.Now()
 	next := now.Add(r.Poll)
 	var outcomes []rail.Outcome
-	err = r.conn.Query(ctx, r.q(`SELECT d.idempotency_key, coalesce(d.file_id, ''), coalesce(f.lodged_at, 0)
+	err = r.conn.Query(ctx, r.q(`SELECT d.idempotency_key, coalesce(d.file_id, ''), coalesce(f.lodged_at, 0), coalesce(d.withdrawn_at, 0)
 FROM `+r.values(1)+` JOIN becs_debits d ON d.idempotency_key = v.value
 LEFT JOIN becs_files f ON f.id = d.file_id`), []any{arg}, func(row storage.Scanner) error {
 		var o rail.Outcome
-		var lodged int64
-		if err := row.Scan(&o.Key, &o.FileID, &lodged); err != nil {
+		var lodged, withdrawn int64
+		if err := row.Scan(&o.Key, &o.FileID, &lodged, &withdrawn); err != nil {
 			return err
 		}
 		switch {
+		case withdrawn != 0:
+			o.Settled, o.Failure, o.SettledAt = true, rail.FailureWithdrawn, time.UnixMilli(withdrawn).UTC()
 		case o.FileID == "":
 			o.Queued, o.SettlesAt = true, next
 		case lodged == 0:

@@ -738,3 +738,61 @@ func TestALateDebitDoesNotShortenTheOthersTimeToLodge(t *testing.T) {
 		}
 	})
 }
+
+// A debit withdrawn before any cut took it is never sent: the cut leaves it out, Submit of its key
+// again (its batch's next step, the customer linked anew) leaves it withdrawn, and every answer
+// of the rail reports it failed, at the time of its withdrawal, its account erased. A debit in a
+// file is not withdrawn: it is reported as it stands. A key never submitted is left out.
+func TestAWithdrawnDebitStaysWithdrawnAndIsNeverSent(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		debit := func(amount int64) rail.Debit {
+			return rail.Debit{Key: billing.NewID("row"), Amount: amount, Currency: "AUD", Site: f.site.ID,
+				Account: rail.Account{BSB: "062000", Number: "12345678", Name: "J CITIZEN"}, Deadline: f.clock.Now().Add(24 * time.Hour)}
+		}
+		filed, withdrawn := debit(100), debit(200)
+		if _, err := f.rail.Submit(ctx, []rail.Debit{filed}); err != nil {
+			t.Fatal(err)
+		}
+		f.cutOne(t)
+		if _, err := f.rail.Submit(ctx, []rail.Debit{withdrawn}); err != nil {
+			t.Fatal(err)
+		}
+		at := f.clock.Now().UTC()
+		wantFailed := rail.Outcome{Key: withdrawn.Key, Settled: true, Failure: rail.FailureWithdrawn, SettledAt: at}
+		got, err := f.rail.Withdraw(ctx, []string{filed.Key, withdrawn.Key, "row_never_submitted"})
+		if err != nil || len(got) != 2 {
+			t.Fatalf("Withdraw = %+v, %v; want the two debits submitted", got, err)
+		}
+		for _, o := range got {
+			if o.Key == filed.Key && (o.Settled || o.Queued || o.FileID == "") {
+				t.Errorf("the debit in a file, withdrawn: %+v; want it in its file, not settled", o)
+			}
+			if o.Key == withdrawn.Key && o != wantFailed {
+				t.Errorf("the debit withdrawn: %+v; want %+v", o, wantFailed)
+			}
+		}
+		f.clock.Advance(time.Minute)
+		for name, answer := range map[string]func() ([]rail.Outcome, error){
+			"Withdraw again": func() ([]rail.Outcome, error) { return f.rail.Withdraw(ctx, []string{withdrawn.Key}) },
+			"Submit again":   func() ([]rail.Outcome, error) { return f.rail.Submit(ctx, []rail.Debit{withdrawn}) },
+			"Outcomes":       func() ([]rail.Outcome, error) { return f.rail.Outcomes(ctx, []string{withdrawn.Key}) },
+		} {
+			if got, err := answer(); err != nil || len(got) != 1 || got[0] != wantFailed {
+				t.Errorf("%s = %+v, %v; want %+v", name, got, err, wantFailed)
+			}
+		}
+		if files, err := f.rail.Cut(ctx, sydney); err != nil || len(files) != 0 {
+			t.Errorf("Cut = %+v, %v; want no file", files, err)
+		}
+		if overdue, err := f.rail.CutOverdue(ctx, becs.Schedule{Interval: time.Second, Location: time.UTC}); err != nil || overdue {
+			t.Errorf("CutOverdue = %v, %v; want false: nothing is left to cut", overdue, err)
+		}
+		var account string
+		if err := f.db.Conn().Query(ctx, fmt.Sprintf(`SELECT bsb || account_number || title FROM becs_debits WHERE idempotency_key = '%s'`, withdrawn.Key),
+			nil, func(row storage.Scanner) error { return row.Scan(&account) }); err != nil || account != "" {
+			t.Errorf("the withdrawn debit's account = %q, %v; want it erased", account, err)
+		}
+	})
+}

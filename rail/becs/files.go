@@ -92,7 +92,7 @@ const maxFileTotal = 9_999_999_999
 func (r *Rail) Cut(ctx context.Context, loc *time.Location) ([]File, error) {
 	now := r.clock.Now()
 	var sites []string
-	err := r.conn.Query(ctx, r.q(`SELECT DISTINCT site_id FROM becs_debits WHERE file_id IS NULL AND deadline > $1 ORDER BY site_id`),
+	err := r.conn.Query(ctx, r.q(`SELECT DISTINCT site_id FROM becs_debits WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $1 ORDER BY site_id`),
 		[]any{now.Add(LodgeMargin).UnixMilli()}, func(row storage.Scanner) error {
 			var s string
 			sites = append(sites, s)
@@ -127,7 +127,7 @@ func (r *Rail) Cut(ctx context.Context, loc *time.Location) ([]File, error) {
 func (r *Rail) CutOverdue(ctx context.Context, schedule Schedule) (bool, error) {
 	now := r.clock.Now()
 	var oldest *int64
-	err := r.conn.Query(ctx, r.q(`SELECT min(submitted_at) FROM becs_debits WHERE file_id IS NULL AND deadline > $1`),
+	err := r.conn.Query(ctx, r.q(`SELECT min(submitted_at) FROM becs_debits WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $1`),
 		[]any{now.Add(LodgeMargin).UnixMilli()}, func(row storage.Scanner) error { return row.Scan(&oldest) })
 	if err != nil || oldest == nil {
 		return false, err
@@ -156,15 +156,17 @@ func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, deadline
 			return err
 		}
 		var debits []claimed
-		// The first debits by key that fit in one file. A debit another cut claimed meanwhile is
-		// left out, which only makes the file smaller.
+		// The first debits by key that fit in one file. A debit another cut claimed meanwhile, or
+		// withdrawn meanwhile, is left out (the outer conditions are read again of a row changed
+		// since the statement's snapshot; the subquery's are not), which only makes the file
+		// smaller.
 		err = tx.Query(ctx, r.q(`UPDATE becs_debits SET file_id = $1
 WHERE idempotency_key IN (SELECT idempotency_key FROM (
                             SELECT idempotency_key, sum(amount) OVER (ORDER BY idempotency_key) AS running_total
-                            FROM becs_debits WHERE site_id = $2 AND file_id IS NULL AND deadline > $3 AND deadline <= $6
+                            FROM becs_debits WHERE site_id = $2 AND file_id IS NULL AND withdrawn_at IS NULL AND deadline > $3 AND deadline <= $6
                             ORDER BY idempotency_key LIMIT $4) AS first
                           WHERE running_total <= $5)
-  AND file_id IS NULL
+  AND file_id IS NULL AND withdrawn_at IS NULL
 RETURNING idempotency_key, lodgement_reference, bsb, account_number, title, amount, deadline`),
 			[]any{f.ID, site, deadlines.after, maxFileRows, maxFileTotal, deadlines.upTo}, func(row storage.Scanner) error {
 				var d claimed
