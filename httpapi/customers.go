@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -78,7 +79,36 @@ func (f *metadataField) UnmarshalJSONFrom(d *jsontext.Decoder) error {
 		_, err := d.ReadToken()
 		return err
 	}
-	return json.UnmarshalDecode(d, &f.m)
+	var m map[string]metadataValue
+	if err := json.UnmarshalDecode(d, &m); err != nil {
+		return err
+	}
+	if m != nil {
+		f.m = make(map[string]string, len(m))
+		for k, v := range m {
+			f.m[k] = string(v)
+		}
+	}
+	return nil
+}
+
+// metadataValue is one value of the metadata: a string. A null, which the document does not
+// allow either, is refused as a value of another type (metadata.KEY must be a string), not
+// stored as an empty string.
+type metadataValue string
+
+// errNullMetadataValue is the error of a null metadata value; the decoder reports it with the
+// value's place (metadata.KEY) and type (a string).
+var errNullMetadataValue = errors.New("a metadata value must be a string, not null")
+
+func (v *metadataValue) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	if d.PeekKind() == 'n' {
+		if _, err := d.ReadToken(); err != nil {
+			return err
+		}
+		return errNullMetadataValue
+	}
+	return json.UnmarshalDecode(d, (*string)(v))
 }
 
 func (f metadataField) MarshalJSONTo(e *jsontext.Encoder) error {

@@ -102,6 +102,8 @@ func TestInvitationMetadata(t *testing.T) {
 			{"a 501-character value is refused", map[string]string{"note": long(501)}, "metadata.note"},
 			{"a value with a control character is refused", map[string]string{"note": "a\nb"}, "metadata.note"},
 			{"a number is refused", map[string]any{"count": 5}, "metadata.count"},
+			{"a null value is refused, not stored as an empty string", map[string]any{"note": nil}, "metadata.note"},
+			{"a null value among strings is refused", map[string]any{"plan": "pro", "note": nil}, "metadata.note"},
 			{"an object value is refused", map[string]any{"nested": map[string]string{"a": "b"}}, "metadata.nested"},
 			{"a key naming the customer's email is refused", map[string]string{"email": "jane@example.com"}, "metadata.email"},
 			{"an email address under any key is refused", map[string]string{"note": "jane@example.com"}, "metadata.note"},
