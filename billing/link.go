@@ -192,7 +192,7 @@ func contactDetail(key, value string) string {
 		}
 	}
 	switch {
-	case slices.ContainsFunc(joined, namesContact), namesMobile(words):
+	case slices.ContainsFunc(joined, namesContact), namesMobile(words), namesContactDetails(words):
 		return "this key names one"
 	case slices.Contains(words, "address") && !slices.ContainsFunc(words, func(w string) bool { return notPostalAddress[w] }):
 		return "this key names one"
@@ -200,19 +200,25 @@ func contactDetail(key, value string) string {
 		return "this key names the customer's name"
 	case emailPattern.MatchString(key) || isPhoneNumber(key):
 		return "this key is one"
-	case emailPattern.MatchString(value), spelledEmailPattern.MatchString(value), strings.Contains(strings.ToLower(value), "mailto:"):
+	case emailPattern.MatchString(value), spacedEmailPattern.MatchString(value), spelledEmailPattern.MatchString(value),
+		emailPattern.MatchString(strings.ReplaceAll(strings.ToLower(value), "%40", "@")), strings.Contains(strings.ToLower(value), "mailto:"):
 		return "this value holds an email address"
 	case isPhoneNumber(value):
 		return "this value is a phone number"
 	case slices.ContainsFunc(phoneLikeRuns.FindAllStringSubmatch(value, -1), func(m []string) bool { return isPhoneNumber(m[1]) }):
 		return "this value holds a phone number"
-	case australianStatePostcode.MatchString(value), streetAddress.MatchString(value):
+	case australianStatePostcode.MatchString(value), streetAddress.MatchString(value), postOfficeBox.MatchString(value):
 		return "this value holds a postal address"
 	}
 	return ""
 }
 
 var (
+	// spacedEmailPattern is an email address with spaces around its @: jane @ example.com.
+	spacedEmailPattern = regexp.MustCompile(`[^\s@<>(),;:"]+\s+@\s*[^\s@<>(),;:"]+\.[A-Za-z]{2,}|[^\s@<>(),;:"]+\s*@\s+[^\s@<>(),;:"]+\.[A-Za-z]{2,}`)
+	// postOfficeBox is a box or bag a post office holds for the customer: PO Box 123, P.O. Box
+	// 12, GPO Box 1, Locked Bag 5.
+	postOfficeBox = regexp.MustCompile(`(?i)\b(P\.?\s?O\.?|GPO|Post\s+Office)\s+Box\s+[0-9]+|\bLocked\s+Bag\s+[0-9]+`)
 	// spelledEmailPattern is an email address spelt out to get past a check: jane(at)example.com,
 	// jane [at] example [dot] com, jane at example dot com.
 	spelledEmailPattern = regexp.MustCompile(`(?i)\S\s*[(\[{<]\s*at\s*[)\]}>]\s*\S|\w\s+at\s+[\w.-]+(\s+dot\s+\w+)*\s+dot\s+(com|net|org|edu|gov|info|biz|io|co|au|nz|uk)\b`)
@@ -256,6 +262,18 @@ func namesContact(w string) bool {
 	}
 	return slices.ContainsFunc(compoundContactWords, func(c string) bool { return strings.Contains(w, c) })
 }
+
+// namesContactDetails reports whether the words of a key are "contact" alone or with words
+// that make it the contact details themselves (contact, contactInfo, contact_details; not
+// contactId, a partner's own identifier of a contact in its records).
+func namesContactDetails(words []string) bool {
+	return slices.Contains(words, "contact") && !slices.ContainsFunc(words, func(w string) bool {
+		return w != "contact" && !contactDetailsWords[w]
+	})
+}
+
+// contactDetailsWords are the words that, with "contact", make a key the contact details.
+var contactDetailsWords = map[string]bool{"info": true, "information": true, "details": true, "detail": true, "data": true}
 
 // namesMobile reports whether the words of a key name a mobile number: "mobile" with nothing
 // but numbers, "number", "no", "phone" or whose it is (mobile2, customerMobile, homeMobile; not
