@@ -203,7 +203,9 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 		if err := s.settleBeforeExpiring(ctx, b); err != nil {
 			return false, 0, err
 		}
-		_, err := s.batches.ExpireBatch(ctx, b.ID, now)
+		// Its open rows expire at the deadline (the step comes a moment after it): every row is
+		// terminal within RowDeadline of submission, as the partner reads it.
+		_, err := s.batches.ExpireBatch(ctx, b.ID, b.Deadline)
 		return err == nil, 0, err
 	}
 	site, siteRail, err := s.railOf(ctx, b)
@@ -228,6 +230,11 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 	completed, err := s.batches.CompleteBatch(ctx, b.ID, s.now())
 	if err != nil || completed {
 		return completed, 0, err
+	}
+	// Not later than the deadline, at which the next step expires the rows still open rather
+	// than leaving them to the minute's sweep.
+	if next.IsZero() || b.Deadline.Before(next) {
+		next = b.Deadline
 	}
 	wait = max(next.Sub(s.now()), minSettleWait)
 	return false, wait, nil

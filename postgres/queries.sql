@@ -235,9 +235,11 @@ WHERE batches.id = @id AND batches.state <> 'completed'
                   WHERE r.batch_id = batches.id AND r.state IN ('pending', 'inProgress'));
 
 -- name: ExpireOverdueRows :execrows
-UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = @now::bigint
-WHERE state IN ('pending', 'inProgress')
-  AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= @now::bigint AND state <> 'completed');
+-- A row expires at its batch's deadline, whenever the sweep finds it.
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = b.deadline_at
+FROM batches AS b
+WHERE batch_rows.batch_id = b.id AND batch_rows.state IN ('pending', 'inProgress')
+  AND b.deadline_at <= @now::bigint AND b.state <> 'completed';
 
 -- name: OverdueStartedBatches :many
 -- The started batches past their deadline, not completed: what their rails settled is recorded
@@ -245,7 +247,7 @@ WHERE state IN ('pending', 'inProgress')
 SELECT * FROM batches WHERE deadline_at <= @now::bigint AND state = 'inProgress' ORDER BY deadline_at, id;
 
 -- name: CompleteOverdueBatches :many
-UPDATE batches SET state = 'completed', completed_at = @now::bigint
+UPDATE batches SET state = 'completed', completed_at = deadline_at
 WHERE deadline_at <= @now::bigint AND state <> 'completed'
 RETURNING id;
 

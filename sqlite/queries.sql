@@ -212,9 +212,11 @@ WHERE batches.id = sqlc.arg(id) AND batches.state <> 'completed'
                   WHERE r.batch_id = batches.id AND r.state IN ('pending', 'inProgress'));
 
 -- name: ExpireOverdueRows :execrows
-UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = CAST(sqlc.arg(now) AS BIGINT)
-WHERE state IN ('pending', 'inProgress')
-  AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed');
+-- A row expires at its batch's deadline, whenever the sweep finds it.
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired',
+  outcome_at = (SELECT b.deadline_at FROM batches AS b WHERE b.id = batch_rows.batch_id)
+WHERE batch_rows.state IN ('pending', 'inProgress')
+  AND batch_rows.batch_id IN (SELECT o.id FROM batches AS o WHERE o.deadline_at <= sqlc.arg(now) AND o.state <> 'completed');
 
 -- name: OverdueStartedBatches :many
 -- The started batches past their deadline, not completed: what their rails settled is recorded
@@ -222,7 +224,7 @@ WHERE state IN ('pending', 'inProgress')
 SELECT * FROM batches WHERE deadline_at <= sqlc.arg(now) AND state = 'inProgress' ORDER BY deadline_at, id;
 
 -- name: CompleteOverdueBatches :many
-UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(now) AS BIGINT)
+UPDATE batches SET state = 'completed', completed_at = deadline_at
 WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed'
 RETURNING id;
 

@@ -796,3 +796,35 @@ func TestAWithdrawnDebitStaysWithdrawnAndIsNeverSent(t *testing.T) {
 		}
 	})
 }
+
+// Every row is terminal within 24 hours of submission (the specification), to the millisecond: a
+// batch whose debits wait for a cut-off steps again at its deadline at the latest, not at its
+// next minute's poll, and the rows still open then expire at the deadline, whether its step or
+// the minute's sweep finds them; the batch completes at it too.
+func TestRowsStillOpenExpireAtTheirDeadline(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		stepped, swept := f.submit(t, "B1", 100), f.submit(t, "B2", 200) // queued for the cut-off
+		f.clock.Set(stepped.Deadline.Add(-10 * time.Second))
+		if done, wait, err := f.service.ExecuteBatch(ctx, stepped.ID); err != nil || done || wait > 10*time.Second {
+			t.Fatalf("a step 10 s before the deadline = %v, %s, %v; want the next within 10 s", done, wait, err)
+		}
+		f.clock.Set(stepped.Deadline.Add(30 * time.Second))
+		if !f.execute(t, stepped) {
+			t.Fatal("the step after the deadline left the batch open")
+		}
+		if _, err := f.service.ExpireOverdue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range []billing.Batch{stepped, swept} {
+			got, _, rows, err := f.service.Batch(ctx, f.site, b.Reference, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.CompletedAt.Equal(b.Deadline) || len(rows) != 1 || rows[0].FailureReason != billing.FailureExpired || !rows[0].OutcomeAt.Equal(b.Deadline) {
+				t.Errorf("batch %s completed at %s, rows %+v; want completed and its row expired at the deadline, %s", b.Reference, got.CompletedAt, rows, b.Deadline)
+			}
+		}
+	})
+}

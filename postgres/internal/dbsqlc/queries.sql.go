@@ -194,7 +194,7 @@ func (q *Queries) CompleteExpiredBatch(ctx context.Context, arg CompleteExpiredB
 }
 
 const completeOverdueBatches = `-- name: CompleteOverdueBatches :many
-UPDATE batches SET state = 'completed', completed_at = $1::bigint
+UPDATE batches SET state = 'completed', completed_at = deadline_at
 WHERE deadline_at <= $1::bigint AND state <> 'completed'
 RETURNING id
 `
@@ -835,11 +835,13 @@ func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsPa
 }
 
 const expireOverdueRows = `-- name: ExpireOverdueRows :execrows
-UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = $1::bigint
-WHERE state IN ('pending', 'inProgress')
-  AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= $1::bigint AND state <> 'completed')
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = b.deadline_at
+FROM batches AS b
+WHERE batch_rows.batch_id = b.id AND batch_rows.state IN ('pending', 'inProgress')
+  AND b.deadline_at <= $1::bigint AND b.state <> 'completed'
 `
 
+// A row expires at its batch's deadline, whenever the sweep finds it.
 func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, error) {
 	result, err := q.db.Exec(ctx, expireOverdueRows, now)
 	if err != nil {

@@ -203,7 +203,7 @@ func (q *Queries) CompleteExpiredBatch(ctx context.Context, arg CompleteExpiredB
 }
 
 const completeOverdueBatches = `-- name: CompleteOverdueBatches :many
-UPDATE batches SET state = 'completed', completed_at = CAST(?1 AS BIGINT)
+UPDATE batches SET state = 'completed', completed_at = deadline_at
 WHERE deadline_at <= ?1 AND state <> 'completed'
 RETURNING id
 `
@@ -842,11 +842,13 @@ func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsPa
 }
 
 const expireOverdueRows = `-- name: ExpireOverdueRows :execrows
-UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = CAST(?1 AS BIGINT)
-WHERE state IN ('pending', 'inProgress')
-  AND batch_id IN (SELECT id FROM batches WHERE deadline_at <= ?1 AND state <> 'completed')
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired',
+  outcome_at = (SELECT b.deadline_at FROM batches AS b WHERE b.id = batch_rows.batch_id)
+WHERE batch_rows.state IN ('pending', 'inProgress')
+  AND batch_rows.batch_id IN (SELECT o.id FROM batches AS o WHERE o.deadline_at <= ?1 AND o.state <> 'completed')
 `
 
+// A row expires at its batch's deadline, whenever the sweep finds it.
 func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, error) {
 	result, err := q.exec(ctx, q.expireOverdueRowsStmt, expireOverdueRows, now)
 	if err != nil {
