@@ -221,3 +221,47 @@ func gathered(t *testing.T, c prometheus.Collector) map[string]float64 {
 	}
 	return out
 }
+
+// railMovedWhileStoring is the batch store of a server whose site an operator moves (move) after
+// the service read the site's rail and before the batch's transaction.
+type railMovedWhileStoring struct {
+	billing.BatchStore
+	move func()
+}
+
+func (m railMovedWhileStoring) CreateBatch(ctx context.Context, b billing.Batch, rows []billing.Row) (billing.Batch, bool, error) {
+	m.move()
+	return m.BatchStore.CreateBatch(ctx, b, rows)
+}
+
+// Outside the sandbox, a site an operator moves from the BECS rail to the sandbox rail while a
+// batch is being accepted takes no batch: the batch would be stored on the sandbox rail, and its
+// rows would succeed with no money moved. The submission is refused site:not-collecting, as after
+// the move, and nothing is stored.
+func TestABatchIsNotStoredOnTheSandboxRailItsSiteMovedToWhileItWasAccepted(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		operator, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		_, site := onBECS(t, operator, db.Conn(), clock, apptest.NewSite(t, operator, "Acme"))
+		opened, err := app.OpenRails(ctx, db, clock, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved := railMovedWhileStoring{BatchStore: db, move: func() {
+			if _, err := operator.SetSiteRail(ctx, site.ID, rail.Sandbox); err != nil {
+				t.Error(err)
+			}
+		}}
+		server := billing.NewService(billing.Config{Store: db, Batches: moved, Events: db, Rails: opened.ByName(), Clock: clock,
+			InvitationTTL: billing.DefaultInvitationTTL})
+		_, _, err = server.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
+			Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}})
+		if errs := billing.AsErrors(err); len(errs) != 1 || errs[0].Code != billing.CodeSiteNotCollecting {
+			t.Fatalf("SubmitBatch while the site moved to the sandbox rail = %v, want site:not-collecting", err)
+		}
+		if _, _, _, err := operator.Batch(ctx, site, "B1", ""); len(billing.AsErrors(err)) != 1 || billing.AsErrors(err)[0].Code != billing.CodeBatchNotFound {
+			t.Errorf("the batch after the refusal: %v, want batch:not-found", err)
+		}
+	})
+}

@@ -20,7 +20,8 @@ func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) 
 	if errs := ValidateBatch(req); len(errs) > 0 {
 		return Batch{}, false, errs
 	}
-	if err := s.checkCollecting(ctx, site); err != nil {
+	collecting, err := s.checkCollecting(ctx, site)
+	if err != nil {
 		return s.replayOnly(ctx, site, req, err)
 	}
 	now := s.now()
@@ -34,6 +35,7 @@ func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) 
 		SubmittedAt: now,
 		Deadline:    now.Add(RowDeadline),
 		RetainUntil: now.Add(BatchRetention),
+		Rail:        collecting, // "" in the sandbox: the site's rail, whichever
 	}
 	rows := make([]Row, len(req.Rows))
 	ids := NewIDs("row", len(req.Rows))
@@ -50,6 +52,13 @@ func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) 
 		}
 	}
 	stored, created, err := s.batches.CreateBatch(ctx, b, rows)
+	if errors.Is(err, ErrStale) {
+		// An operator moved the site off the rail checked (to the sandbox rail: no other is
+		// collecting) while the batch was being stored: nothing was; check again.
+		if _, refused := s.checkCollecting(ctx, site); refused != nil {
+			return s.replayOnly(ctx, site, req, refused)
+		}
+	}
 	if err != nil {
 		return Batch{}, false, fmt.Errorf("create batch: %w", err)
 	}
@@ -255,20 +264,22 @@ func (s *Service) railOf(ctx context.Context, b Batch) (Site, rail.Rail, error) 
 
 // checkCollecting refuses a batch, outside the sandbox, to a site on the sandbox rail: its rows
 // would succeed without any money moving. The site's rail is read afresh (the site cache keeps the
-// rail it was read with), as an operator may have moved it since.
-func (s *Service) checkCollecting(ctx context.Context, site Site) error {
+// rail it was read with), as an operator may have moved it since; it is returned, for the batch
+// to be stored only if the site is still on it (CreateBatch). In the sandbox every rail collects,
+// and it returns "".
+func (s *Service) checkCollecting(ctx context.Context, site Site) (string, error) {
 	if s.sandbox {
-		return nil
+		return "", nil
 	}
 	current, err := s.store.GetSite(ctx, site.ID)
 	if err != nil {
-		return fmt.Errorf("get site: %w", err)
+		return "", fmt.Errorf("get site: %w", err)
 	}
 	if current.Rail == rail.Sandbox {
-		return Errorf(CodeSiteNotCollecting, "siteId", "This site does not collect debits yet: Pyng has not put it on a payment rail. "+
+		return "", Errorf(CodeSiteNotCollecting, "siteId", "This site does not collect debits yet: Pyng has not put it on a payment rail. "+
 			"Ask Pyng to finish setting it up; nothing was stored.")
 	}
-	return nil
+	return current.Rail, nil
 }
 
 // batchRail is the rail the batch was accepted on.

@@ -43,7 +43,9 @@ type BatchStore interface {
 	// reference whose RetainUntil is after b.SubmittedAt, nothing is written and that batch is
 	// returned with created false (so of concurrent identical submissions one creates, the rest
 	// read it); an older batch with the reference is deleted first. The batch is stored on its
-	// site's rail as the site's row stands in that transaction, whatever b.Rail says.
+	// site's rail as the site's row stands in that transaction; when b.Rail is set and that rail
+	// is another, nothing is written and the error is ErrStale (an operator moved the site since
+	// the caller read its rail).
 	CreateBatch(ctx context.Context, b Batch, rows []Row) (stored Batch, created bool, err error)
 	// GetBatch returns the retained batch of the site with the reference, or ErrNotFound.
 	GetBatch(ctx context.Context, siteID, reference string) (Batch, error)

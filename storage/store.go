@@ -332,6 +332,9 @@ func (s *Store) CreateBatch(ctx context.Context, b billing.Batch, rows []billing
 	if err != nil {
 		return billing.Batch{}, false, fmt.Errorf("insert batch: %w", interpret(err))
 	}
+	if b.Rail != "" && stored.Rail != b.Rail {
+		return billing.Batch{}, false, fmt.Errorf("site %s moved from the %s rail to the %s rail: %w", b.SiteID, b.Rail, stored.Rail, billing.ErrStale)
+	}
 	if err := tx.InsertBatchRows(ctx, b.ID, rows); err != nil {
 		return billing.Batch{}, false, fmt.Errorf("insert batch rows: %w", interpret(err))
 	}
