@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -825,6 +826,44 @@ func TestRowsStillOpenExpireAtTheirDeadline(t *testing.T) {
 			if !got.CompletedAt.Equal(b.Deadline) || len(rows) != 1 || rows[0].FailureReason != billing.FailureExpired || !rows[0].OutcomeAt.Equal(b.Deadline) {
 				t.Errorf("batch %s completed at %s, rows %+v; want completed and its row expired at the deadline, %s", b.Reference, got.CompletedAt, rows, b.Deadline)
 			}
+		}
+	})
+}
+
+// Migration 00005's Down, run by an operator who takes the rail back to the version before it,
+// leaves no withdrawn debit behind as a queued one: that version knows no withdrawn_at, and would
+// take the debit, its account erased, into its next cut (which fails on the empty account, and
+// with it the site's every cut until the debit's deadline). It removes them, as that version's
+// Withdraw did; the debits queued and not withdrawn stay.
+func TestTheWithdrawnMigrationsDownLeavesNoWithdrawnDebitToCut(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 100, 200) // C1's and C2's debits queued
+		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		migration, err := os.ReadFile(filepath.Join("migrations", engine, "00005_withdrawn.sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, down, ok := strings.Cut(string(migration), "-- +goose Down")
+		if !ok {
+			t.Fatal("the migration has no Down")
+		}
+		for statement := range strings.SplitSeq(down, ";") {
+			if strings.TrimSpace(statement) == "" {
+				continue
+			}
+			if _, err := f.db.Conn().Exec(ctx, statement); err != nil {
+				t.Fatalf("%s: %v", strings.TrimSpace(statement), err)
+			}
+		}
+		var erased, queued int
+		err = f.db.Conn().Query(ctx, `SELECT count(CASE WHEN bsb = '' THEN 1 END), count(*) FROM becs_debits WHERE file_id IS NULL`, nil,
+			func(row storage.Scanner) error { return row.Scan(&erased, &queued) })
+		if err != nil || erased != 0 || queued != 1 {
+			t.Errorf("after the Down, debits queued = %d, of them with their account erased %d (%v); want C2's only, its account whole", queued, erased, err)
 		}
 	})
 }
