@@ -241,7 +241,9 @@ ON CONFLICT DO NOTHING`
 // sends them, erases their accounts, and reports every one as it stands (rail.Withdrawer): those
 // withdrawn failed. A cut claims its debits in its own transaction, so a debit is either
 // withdrawn or in a file, never both. A withdrawn debit stays recorded: Submit of its key again
-// leaves it withdrawn.
+// leaves it withdrawn. A debit past its deadline, which no cut takes, is left as it is: its row
+// expires at the deadline, as every row open then does, rather than failing at the withdrawal,
+// after it.
 func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, error) {
 	if len(keys) == 0 {
 		return nil, nil
@@ -251,7 +253,7 @@ func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, err
 		return nil, err
 	}
 	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_debits SET withdrawn_at = $2, bsb = '', account_number = '', title = ''
-WHERE file_id IS NULL AND withdrawn_at IS NULL AND idempotency_key IN (SELECT v.value FROM `+r.values(1)+`)`),
+WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $2 AND idempotency_key IN (SELECT v.value FROM `+r.values(1)+`)`),
 		arg, r.clock.Now().UnixMilli()); err != nil {
 		return nil, fmt.Errorf("becs rail: withdraw debits: %w", err)
 	}

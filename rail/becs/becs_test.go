@@ -867,3 +867,29 @@ func TestTheWithdrawnMigrationsDownLeavesNoWithdrawnDebitToCut(t *testing.T) {
 		}
 	})
 }
+
+// A revocation in the moment after a batch's deadline, before its step or the sweep expires the
+// rows, withdraws nothing: the debit can no longer be cut, and its row expires at the deadline
+// (as every row open then does), not customerNotActive at the revocation, after the batch's
+// completedAt.
+func TestARevocationAfterTheDeadlineLeavesTheRowToExpireAtIt(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100) // C1's debit queued for the cut-off
+		f.clock.Set(b.Deadline.Add(30 * time.Second))
+		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		if !f.execute(t, b) {
+			t.Fatal("the step after the deadline left the batch open")
+		}
+		got, _, rows, err := f.service.Batch(ctx, f.site, "B1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1 || rows[0].FailureReason != billing.FailureExpired || !rows[0].OutcomeAt.Equal(b.Deadline) || !got.CompletedAt.Equal(b.Deadline) {
+			t.Errorf("batch completed at %s, rows %+v; want its row expired at the deadline, %s, and the batch completed then", got.CompletedAt, rows, b.Deadline)
+		}
+	})
+}
