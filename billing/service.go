@@ -282,8 +282,9 @@ func (s *Service) revoke(ctx context.Context, l Link, by RevokedBy) (Link, error
 	// the customer revoked (a step that queues one after this withdrawal reads it revoked once
 	// the rail answers, and withdraws it itself), so that no cut-off before the batch's next step
 	// sends it. The revocation is recorded: a rail that fails here leaves the debit to that next
-	// step, which withdraws it, as it reads the customer revoked.
-	_ = s.withdrawUnsent(ctx, revoked)
+	// step, which withdraws it, as it reads the customer revoked. It is not the request's to
+	// cancel: a client gone once the revocation is recorded would leave that debit to the cut-off.
+	_ = s.withdrawUnsent(context.WithoutCancel(ctx), revoked)
 	return revoked, nil
 }
 

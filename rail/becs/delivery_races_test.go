@@ -277,3 +277,51 @@ func TestAStepBetweenARevocationsWithdrawalAndItsRecordDoesNotSendTheDebit(t *te
 		}
 	})
 }
+
+// cancelledAfterRecord is the BECS rail of a replica revoking a customer for a request whose
+// client goes away once the revocation is recorded: the first withdrawal runs another replica's
+// step after it (step), and the context is cancelled (cancel) before the second.
+type cancelledAfterRecord struct {
+	*becs.Rail
+	step, cancel func()
+	calls        *int
+}
+
+func (r cancelledAfterRecord) Withdraw(ctx context.Context, k []string) ([]rail.Outcome, error) {
+	*r.calls++
+	if *r.calls == 1 {
+		o, err := r.Rail.Withdraw(ctx, k)
+		r.step()
+		return o, err
+	}
+	r.cancel()
+	return r.Rail.Withdraw(ctx, k)
+}
+
+// The second withdrawal of a revocation is not the request's to cancel: the revocation is
+// recorded, and a client that goes away then (its timeout, a dropped connection) must not leave
+// the debit that a step submitted for the first time between the withdrawal and the record (of
+// a batch the first withdrawal found not started) to the cut-off before that batch's next step.
+func TestARevocationRecordedWithdrawsAgainThoughItsRequestIsCancelled(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		f := newFixture(t, engine)
+		f.execute(t, apptest.SubmitOneDebit(t, f.service, f.site)) // B1's debit is queued: the first withdrawal has one
+		b := apptest.SubmitBatch(t, f.service, f.site, "B2", billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 200})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		calls := 0
+		revoking := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
+			Rails:         map[string]rail.Rail{rail.BECS: cancelledAfterRecord{Rail: f.rail, step: func() { f.execute(t, b) }, cancel: cancel, calls: &calls}},
+			InvitationTTL: billing.DefaultInvitationTTL})
+		if _, err := revoking.RevokeByPartner(ctx, f.site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		files, err := f.rail.Cut(context.Background(), sydney) // the cut-off, before the batch's next step
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) > 0 {
+			t.Errorf("the cut after the revocation put the revoked customer's debit in file %s (%d cents)", files[0].ID, files[0].Total)
+		}
+	})
+}
