@@ -243,7 +243,9 @@ ON CONFLICT DO NOTHING`
 // withdrawn or in a file, never both. A withdrawn debit stays recorded: Submit of its key again
 // leaves it withdrawn. A debit past its deadline, which no cut takes, is left as it is: its row
 // expires at the deadline, as every row open then does, rather than failing at the withdrawal,
-// after it.
+// after it. A withdrawn debit's deadline becomes its withdrawal's time, so that the rail's
+// version before withdrawn_at (a replica of it during a rolling upgrade, or run again by a
+// rollback), which cuts every debit of no file whose deadline is ahead, cuts none withdrawn.
 func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, error) {
 	if len(keys) == 0 {
 		return nil, nil
@@ -252,7 +254,7 @@ func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_debits SET withdrawn_at = $2, bsb = '', account_number = '', title = ''
+	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_debits SET withdrawn_at = $2, deadline = $2, bsb = '', account_number = '', title = ''
 WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $2 AND idempotency_key IN (SELECT v.value FROM `+r.values(1)+`)`),
 		arg, r.clock.Now().UnixMilli()); err != nil {
 		return nil, fmt.Errorf("becs rail: withdraw debits: %w", err)

@@ -893,3 +893,33 @@ func TestARevocationAfterTheDeadlineLeavesTheRowToExpireAtIt(t *testing.T) {
 		}
 	})
 }
+
+// A withdrawn debit is not one the rail's version before migration 00005 would cut: a replica of
+// it runs beside the new ones during a rolling upgrade, and is the one a rollback deploys again
+// (docs/operations.md: an expand-only migration's rollback runs the previous binary on the new
+// schema). That version knows no withdrawn_at: it cuts every debit of no file whose deadline is
+// more than LodgeMargin away, and a withdrawn debit among them, its account erased, would fail the
+// site's every cut (its file refused for the empty BSB) until that deadline.
+func TestTheVersionBeforeWithdrawnAtCutsNoWithdrawnDebit(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 100, 200) // C1's and C2's debits queued
+		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		for _, at := range []time.Time{f.clock.Now(), f.clock.Now().Add(time.Hour)} {
+			// The condition of that version's Cut, CutOverdue and cutSite.
+			query := `SELECT count(*), count(CASE WHEN bsb = '' THEN 1 END) FROM becs_debits WHERE file_id IS NULL AND deadline > $1`
+			if engine == storage.EngineSQLite {
+				query = strings.ReplaceAll(query, "$", "?")
+			}
+			var cut, erased int
+			err := f.db.Conn().Query(ctx, query, []any{at.Add(becs.LodgeMargin).UnixMilli()},
+				func(row storage.Scanner) error { return row.Scan(&cut, &erased) })
+			if err != nil || cut != 1 || erased != 0 {
+				t.Errorf("at %s the version before would cut %d debits, %d of them with their account erased (%v); want C2's only", at, cut, erased, err)
+			}
+		}
+	})
+}
