@@ -212,9 +212,9 @@ func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, 
 		if err := s.settleBeforeExpiring(ctx, b); err != nil {
 			return false, 0, err
 		}
-		// Its open rows expire at the deadline (the step comes a moment after it): every row is
-		// terminal within RowDeadline of submission, as the partner reads it.
-		_, err := s.batches.ExpireBatch(ctx, b.ID, b.Deadline)
+		// Its open rows expire at the deadline (the step comes a moment after it; the store dates
+		// them no later), and its batch.completed event now.
+		_, err := s.batches.ExpireBatch(ctx, b.ID, now)
 		return err == nil, 0, err
 	}
 	site, siteRail, err := s.railOf(ctx, b)

@@ -85,8 +85,10 @@ type BatchStore interface {
 	// ExpireOverdueRows fails with FailureExpired every open row of a batch whose Deadline is at
 	// or before now, completes those batches, and returns how many rows it failed.
 	ExpireOverdueRows(ctx context.Context, now time.Time) (int, error)
-	// ExpireBatch fails with FailureExpired every open row of one batch at `at`, completes the
-	// batch, and returns how many rows it failed.
+	// ExpireBatch fails with FailureExpired every open row of one batch at `at` (or at the
+	// batch's Deadline, if that is earlier: every row is terminal within RowDeadline of
+	// submission), completes the batch then, writes its batch.completed event at `at`, and
+	// returns how many rows it failed.
 	ExpireBatch(ctx context.Context, batchID string, at time.Time) (int, error)
 	// ReturnRows records the returns of the rows that are succeeded and not returned yet, each
 	// with its debit.returned event, in one transaction, and returns those rows as they now

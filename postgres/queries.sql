@@ -252,11 +252,13 @@ WHERE deadline_at <= @now::bigint AND state <> 'completed'
 RETURNING id;
 
 -- name: ExpireBatchRows :execrows
-UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = @at::bigint
+-- At the batch's deadline at the latest: a step after it expires the rows at the deadline.
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired',
+  outcome_at = LEAST(@at::bigint, (SELECT b.deadline_at FROM batches AS b WHERE b.id = @batch_id))
 WHERE batch_id = @batch_id AND state IN ('pending', 'inProgress');
 
 -- name: CompleteExpiredBatch :execrows
-UPDATE batches SET state = 'completed', completed_at = @at::bigint
+UPDATE batches SET state = 'completed', completed_at = LEAST(@at::bigint, deadline_at)
 WHERE id = @batch_id AND state <> 'completed';
 
 -- name: LinkedCustomers :many

@@ -229,11 +229,13 @@ WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed'
 RETURNING id;
 
 -- name: ExpireBatchRows :execrows
-UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = CAST(sqlc.arg(at) AS BIGINT)
-WHERE batch_id = sqlc.arg(batch_id) AND state IN ('pending', 'inProgress');
+-- At the batch's deadline at the latest: a step after it expires the rows at the deadline.
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired',
+  outcome_at = min(CAST(sqlc.arg(at) AS BIGINT), (SELECT b.deadline_at FROM batches AS b WHERE b.id = sqlc.arg(batch_id)))
+WHERE batch_rows.batch_id = sqlc.arg(batch_id) AND batch_rows.state IN ('pending', 'inProgress');
 
 -- name: CompleteExpiredBatch :execrows
-UPDATE batches SET state = 'completed', completed_at = CAST(sqlc.arg(at) AS BIGINT)
+UPDATE batches SET state = 'completed', completed_at = min(CAST(sqlc.arg(at) AS BIGINT), deadline_at)
 WHERE id = sqlc.arg(batch_id) AND state <> 'completed';
 
 -- name: LinkedCustomers :many

@@ -176,7 +176,7 @@ func (q *Queries) CompleteBatch(ctx context.Context, arg CompleteBatchParams) (i
 }
 
 const completeExpiredBatch = `-- name: CompleteExpiredBatch :execrows
-UPDATE batches SET state = 'completed', completed_at = $1::bigint
+UPDATE batches SET state = 'completed', completed_at = LEAST($1::bigint, deadline_at)
 WHERE id = $2 AND state <> 'completed'
 `
 
@@ -704,7 +704,8 @@ func (q *Queries) EventsToSend(ctx context.Context, arg EventsToSendParams) ([]E
 }
 
 const expireBatchRows = `-- name: ExpireBatchRows :execrows
-UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = $1::bigint
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired',
+  outcome_at = LEAST($1::bigint, (SELECT b.deadline_at FROM batches AS b WHERE b.id = $2))
 WHERE batch_id = $2 AND state IN ('pending', 'inProgress')
 `
 
@@ -713,6 +714,7 @@ type ExpireBatchRowsParams struct {
 	BatchID string
 }
 
+// At the batch's deadline at the latest: a step after it expires the rows at the deadline.
 func (q *Queries) ExpireBatchRows(ctx context.Context, arg ExpireBatchRowsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, expireBatchRows, arg.At, arg.BatchID)
 	if err != nil {

@@ -185,7 +185,7 @@ func (q *Queries) CompleteBatch(ctx context.Context, arg CompleteBatchParams) (i
 }
 
 const completeExpiredBatch = `-- name: CompleteExpiredBatch :execrows
-UPDATE batches SET state = 'completed', completed_at = CAST(?1 AS BIGINT)
+UPDATE batches SET state = 'completed', completed_at = min(CAST(?1 AS BIGINT), deadline_at)
 WHERE id = ?2 AND state <> 'completed'
 `
 
@@ -708,8 +708,9 @@ func (q *Queries) EventsToSend(ctx context.Context, arg EventsToSendParams) ([]E
 }
 
 const expireBatchRows = `-- name: ExpireBatchRows :execrows
-UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = CAST(?1 AS BIGINT)
-WHERE batch_id = ?2 AND state IN ('pending', 'inProgress')
+UPDATE batch_rows SET state = 'failed', failure_reason = 'expired',
+  outcome_at = min(CAST(?1 AS BIGINT), (SELECT b.deadline_at FROM batches AS b WHERE b.id = ?2))
+WHERE batch_rows.batch_id = ?2 AND batch_rows.state IN ('pending', 'inProgress')
 `
 
 type ExpireBatchRowsParams struct {
@@ -717,6 +718,7 @@ type ExpireBatchRowsParams struct {
 	BatchID string
 }
 
+// At the batch's deadline at the latest: a step after it expires the rows at the deadline.
 func (q *Queries) ExpireBatchRows(ctx context.Context, arg ExpireBatchRowsParams) (int64, error) {
 	result, err := q.exec(ctx, q.expireBatchRowsStmt, expireBatchRows, arg.At, arg.BatchID)
 	if err != nil {
