@@ -1,6 +1,9 @@
 package billing
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // The partner shares no contact details of its customer with Pyng: metadata naming or holding
 // one is refused, and the partner's own identifiers, however named, are not.
@@ -133,5 +136,21 @@ func TestContactDetailsInMetadata(t *testing.T) {
 		if (got != "") != tc.refused {
 			t.Errorf("contactDetail(%q, %q) = %q, want refused %v", tc.key, tc.value, got, tc.refused)
 		}
+	}
+}
+
+// The metadata check of a 500-character value (an invitation may carry 20): one holding what
+// each pattern needs (digits, "box", a state's name), and one of words alone, which the plain
+// searches before the patterns pass over.
+func BenchmarkContactDetail(b *testing.B) {
+	for name, value := range map[string]string{
+		"every pattern": strings.Repeat("Gold plan 12 seats renewal at Acme box NSW ", 12)[:500],
+		"words":         strings.Repeat("Gold plan, renewal of the Acme account, ", 13)[:500],
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				contactDetail("note", value)
+			}
+		})
 	}
 }
