@@ -434,7 +434,13 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		invalid("name", "Enter your name without a web or email address (put a space after a full stop between two words).")
 	}
 	c.Email = strings.TrimSpace(c.Email)
-	if !validEmail(c.Email) {
+	switch {
+	case strings.ContainsFunc(c.Email, hiddenCharacter):
+		// Copied with the address from a document or a page, it looks like the address meant on
+		// the review page, yet no email would reach it, nor match it when the customer asks for a
+		// new management link.
+		invalid("email", "Type your email address in again: it holds a hidden character (one that shows nothing, or changes the direction of text), perhaps copied with it.")
+	case !validEmail(c.Email):
 		invalid("email", "Enter a valid email address, like name@example.com.")
 	}
 	plain := PlainText(c.AccountName) // before blanks are collapsed, which would hide line breaks and tabs
@@ -493,8 +499,13 @@ func bidiControl(r rune) bool {
 	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
 }
 
+// hiddenCharacter reports whether r is one of Unicode's format characters (Cf), which show
+// nothing or change the direction of the text around them: zero-width spaces and joiners, soft
+// hyphens, byte order marks, bidirectional controls. No email address holds one.
+func hiddenCharacter(r rune) bool { return unicode.Is(unicode.Cf, r) }
+
 func validEmail(s string) bool {
-	if len(s) > 254 || !PlainText(s) {
+	if len(s) > 254 || !PlainText(s) || strings.ContainsFunc(s, hiddenCharacter) {
 		return false
 	}
 	addr, err := mail.ParseAddress(s)
