@@ -33,8 +33,9 @@ type agreementPage struct {
 	// RevokedByCustomer says who ended the agreement: the customer here, or the site.
 	RevokedByCustomer bool
 	// ManageURL is this page's address, to keep; RevokeURL the page that asks to confirm a
-	// revocation.
-	ManageURL, RevokeURL string
+	// revocation; ServiceAgreement the site's Direct Debit Request Service Agreement, the terms
+	// agreed to (which still give a customer whose agreement ended the way to dispute a debit).
+	ManageURL, RevokeURL, ServiceAgreement string
 	// ManageLinkExpires says whether ManageURL stops working, ManageLinkValidity after it was
 	// made.
 	ManageLinkExpires  bool
@@ -127,6 +128,7 @@ func (h *handler) showAgreement(w http.ResponseWriter, r *http.Request) {
 		ManageLinkExpires:  h.managementLinkTTL > 0,
 		ManageLinkValidity: validity(h.managementLinkTTL),
 		RevokeURL:          "/agreement/revoke?token=" + url.QueryEscape(tok),
+		ServiceAgreement:   serviceAgreementPath(site.ID),
 	}
 	if page.Revoked {
 		page.RevokedAt = formatTime(site, l.RevokedAt)

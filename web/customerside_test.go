@@ -257,3 +257,26 @@ func TestAPageThatFailsGivesTheCustomerItsTraceID(t *testing.T) {
 		t.Errorf("the log does not hold the failure with its traceId:\n%s", log.String())
 	}
 }
+
+// The agreement page links the site's service agreement, the terms the customer agreed to: how
+// to stop or defer a debit and how to dispute one. A customer who manages the agreement later,
+// or whose agreement has ended (a debit made before may still be disputed), finds them there,
+// not only in the confirmation email.
+func TestTheAgreementPageLinksItsServiceAgreement(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		l, agreement := f.linked(t)
+		link := `<a href="/service-agreement/` + f.site.ID + `">Direct Debit Request Service Agreement</a>`
+		p := f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+		p.status(t, http.StatusOK)
+		p.contains(t, link)
+		if _, err := f.svc.RevokeByCustomer(context.Background(), l.ID); err != nil {
+			t.Fatal(err)
+		}
+		p = f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+		p.status(t, http.StatusOK)
+		p.contains(t, "is revoked", link)
+		f.get(t, "/service-agreement/"+f.site.ID).status(t, http.StatusOK)
+	})
+}
