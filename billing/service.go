@@ -428,7 +428,7 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		invalid("name", "Enter your name without hidden characters that change the direction of text.")
 	case !strings.ContainsFunc(c.Name, unicode.IsLetter): // only spaces, digits, or invisible characters
 		invalid("name", "Enter your name: it must contain at least one letter.")
-	case webAddress.MatchString(norm.NFKC.String(c.Name)): // a full-width ＠ or ． is the one it looks like
+	case webAddress.MatchString(domainDots.Replace(norm.NFKC.String(c.Name))): // a full-width ＠ or ． is the one it looks like
 		// The emails greet the customer by name, and mail clients make links of addresses:
 		// whoever holds the signup link (the partner too) would have Pyng's sender carry its own.
 		invalid("name", "Enter your name without a web or email address (put a space after a full stop between two words).")
@@ -492,6 +492,11 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 // "A.B.C. Holdings") and abbreviations ("St. John") are none: after their dots come spaces,
 // dots and single letters. "J.Smith", written without its space, is one.
 var webAddress = regexp.MustCompile(`(?i)://|www\.|@|[\p{L}\p{N}]\.[\p{L}\p{N}][\p{L}\p{N}.-]*/|[\p{L}\p{N}]\.\p{L}{2,}(?:[^\p{L}\p{N}]|$)`)
+
+// domainDots are the full stops other than "." that a browser takes for a domain's dots (IDNA's
+// label separators) once a name is in compatibility form (NFKC, which makes U+FF0E a "." and
+// U+FF61 a U+3002): "evil。example" opens evil.example.
+var domainDots = strings.NewReplacer("\u3002", ".")
 
 // bidiControl reports whether r is one of Unicode's explicit bidirectional embeddings, overrides
 // or isolates (U+202A–U+202E, U+2066–U+2069).

@@ -34,6 +34,10 @@ func TestSignupRefusesANameWithAWebOrEmailAddress(t *testing.T) {
 			{name: "me@evil.example", refused: true},
 			{name: "evil.example/claim", refused: true},
 			{name: "go to bit.ly now", refused: true},
+			// The dots of East Asian scripts, which browsers take for a domain's (IDNA's label
+			// separators): U+3002, and U+FF61, which compatibility maps to it.
+			{name: "go to evil\u3002example now", refused: true},
+			{name: "go to evil\uff61example now", refused: true},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
