@@ -428,7 +428,7 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		invalid("name", "Enter your name without hidden characters that change the direction of text.")
 	case !strings.ContainsFunc(c.Name, unicode.IsLetter): // only spaces, digits, or invisible characters
 		invalid("name", "Enter your name: it must contain at least one letter.")
-	case webAddress.MatchString(domainDots.Replace(norm.NFKC.String(c.Name))): // a full-width ＠ or ． is the one it looks like
+	case webAddress.MatchString(domainDots.Replace(norm.NFKC.String(withoutHidden(c.Name)))): // a full-width ＠ or ． is the one it looks like
 		// The emails greet the customer by name, and mail clients make links of addresses:
 		// whoever holds the signup link (the partner too) would have Pyng's sender carry its own.
 		invalid("name", "Enter your name without a web or email address (put a space after a full stop between two words).")
@@ -508,6 +508,18 @@ func bidiControl(r rune) bool {
 // nothing or change the direction of the text around them: zero-width spaces and joiners, soft
 // hyphens, byte order marks, bidirectional controls. No email address holds one.
 func hiddenCharacter(r rune) bool { return unicode.Is(unicode.Cf, r) }
+
+// withoutHidden is s without its hidden characters (hiddenCharacter): what a reader sees of it.
+// A name may hold some (a zero-width non-joiner is part of Persian spelling), so they are dropped
+// before looking for an address, not refused: "evil\u200b.example" reads as evil.example.
+func withoutHidden(s string) string {
+	return strings.Map(func(r rune) rune {
+		if hiddenCharacter(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
 
 func validEmail(s string) bool {
 	if len(s) > 254 || !PlainText(s) || strings.ContainsFunc(s, hiddenCharacter) {

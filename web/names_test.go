@@ -38,6 +38,11 @@ func TestSignupRefusesANameWithAWebOrEmailAddress(t *testing.T) {
 			// separators): U+3002, and U+FF61, which compatibility maps to it.
 			{name: "go to evil\u3002example now", refused: true},
 			{name: "go to evil\uff61example now", refused: true},
+			// A character that shows nothing beside a dot hides no address.
+			{name: "go to evil\u200b.example now", refused: true},
+			{name: "go to evil.\u2060example now", refused: true},
+			// Names of scripts that write a zero-width non-joiner sign up as they are.
+			{name: "\u0646\u06cc\u06a9\u200c\u0646\u0627\u0645"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
