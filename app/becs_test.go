@@ -193,10 +193,7 @@ func onBECS(t *testing.T, service *billing.Service, conn storage.Conn, clock bec
 		Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
 		t.Fatal(err)
 	}
-	site, err = service.SetSiteRail(ctx, site.ID, rail.BECS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	site = apptest.OnRail(t, service, site.ID, rail.BECS)
 	return r, site
 }
 

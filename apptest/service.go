@@ -76,6 +76,22 @@ func NewSite(t testing.TB, service *billing.Service, name string) billing.Site {
 	return site
 }
 
+// OnRail moves the site to the named rail, first setting its debit user (a legal name and an
+// email) as a rail that collects needs it, and returns the site as it now is.
+func OnRail(t testing.TB, service *billing.Service, siteID, railName string) billing.Site {
+	t.Helper()
+	ctx := context.Background()
+	name, email := "Acme Pty Ltd", "accounts@acme.example"
+	if _, err := service.UpdateSite(ctx, siteID, billing.SiteUpdate{LegalName: &name, Email: &email}); err != nil {
+		t.Fatalf("set the debit user of site %s: %v", siteID, err)
+	}
+	site, err := service.SetSiteRail(ctx, siteID, railName)
+	if err != nil || site.Rail != railName {
+		t.Fatalf("put site %s on the %s rail = %+v, %v", siteID, railName, site, err)
+	}
+	return site
+}
+
 // LinkedCustomer invites the customer of reference ref at site and signs them up through the
 // sandbox, so that their debits go to the rail.
 func LinkedCustomer(t testing.TB, service *billing.Service, site billing.Site, ref string) billing.Link {

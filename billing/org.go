@@ -61,6 +61,19 @@ type DebitUser struct {
 // Set reports whether an operator has set the debit user.
 func (d DebitUser) Set() bool { return d.Name != "" }
 
+// CanCollect refuses, as SetSiteRail does a rail that moves money, a site whose debit user is not
+// set as its customers' Direct Debit Request needs it: its legal name, and a way to reach it to
+// stop, defer or dispute a debit (a phone number, an email or a postal address). Without them the
+// agreement would name only the site and send the customer to contact details it never gave.
+func (s Site) CanCollect() error {
+	if d := s.DebitUser; !d.Set() || (d.Phone == "" && d.Email == "" && d.Address == "") {
+		return Errorf(CodeInvalidField, "site", "The site's debit user is not set: the Direct Debit Request its customers agree to must name "+
+			"the business that debits them and say how to reach it. Set its legal name and a phone number, an email or a postal address "+
+			"first (pyng admin site update).")
+	}
+	return nil
+}
+
 // Scope grants a client access to a group of operations.
 type Scope string
 

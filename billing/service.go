@@ -579,10 +579,23 @@ func (s *Service) CreateSite(ctx context.Context, organisationID, name string) (
 
 // SetSiteRail moves a site to the named rail (operators only): the batches accepted from then on
 // go to that rail; a batch accepted before stays on the rail it was accepted on, so that no debit
-// is taken by two rails. The rail must be registered with the service.
+// is taken by two rails. The rail must be registered with the service, and a rail that collects
+// (any but the sandbox's) needs the site's debit user (CanCollect).
 func (s *Service) SetSiteRail(ctx context.Context, siteID, railName string) (Site, error) {
 	if _, ok := s.rails[railName]; !ok {
 		return Site{}, Errorf(CodeInvalidField, "rail", fmt.Sprintf("rail must be one of %s.", strings.Join(slices.Sorted(maps.Keys(s.rails)), ", ")))
+	}
+	if railName != rail.Sandbox {
+		site, err := s.store.GetSite(ctx, siteID)
+		if errors.Is(err, ErrNotFound) {
+			return Site{}, Errorf(CodeInvalidField, "site", "No site with this id exists.")
+		}
+		if err != nil {
+			return Site{}, fmt.Errorf("get site: %w", err)
+		}
+		if err := site.CanCollect(); err != nil {
+			return Site{}, err
+		}
 	}
 	err := s.store.SetSiteRail(ctx, siteID, railName)
 	if errors.Is(err, ErrNotFound) {

@@ -158,9 +158,7 @@ func TestASiteMovedToAnotherRailLeavesItsEarlierBatchesOnTheirs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if site, err = service.SetSiteRail(ctx, site.ID, "files"); err != nil {
-			t.Fatal(err)
-		}
+		site = apptest.OnRail(t, service, site.ID, "files")
 		before := apptest.SubmitOneDebit(t, service, site)
 		if done, _, err := service.ExecuteBatch(ctx, before.ID); err != nil || done {
 			t.Fatalf("ExecuteBatch = %v, %v; want the debit held by its rail", done, err)
@@ -252,9 +250,7 @@ func TestADebitSettledBeforeItsDeadlineIsNeverToldExpired(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if site, err = service.SetSiteRail(ctx, site.ID, "files"); err != nil {
-					t.Fatal(err)
-				}
+				site = apptest.OnRail(t, service, site.ID, "files")
 				b := apptest.SubmitOneDebit(t, service, site)
 				if done, _, err := service.ExecuteBatch(ctx, b.ID); err != nil || done {
 					t.Fatalf("ExecuteBatch = %v, %v; want the debit sent, not settled", done, err)
@@ -432,4 +428,51 @@ func TestValidateCustomerName(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A site takes a rail that collects only once its debit user is set as its customers' Direct
+// Debit Request needs it: a legal name and a way to reach it (a phone number, an email or a postal
+// address). The sandbox rail, which debits nobody, needs neither.
+func TestASiteTakesARailThatCollectsOnlyWithItsDebitUser(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, db storage.Database) {
+		ctx := context.Background()
+		service := newService(db, map[string]rail.Rail{"files": &queueingRail{}, rail.Sandbox: &recordingRail{}})
+		text := func(s string) *string { return &s }
+		for _, tc := range []struct {
+			name   string
+			update billing.SiteUpdate
+			ok     bool
+		}{
+			{"nothing set", billing.SiteUpdate{}, false},
+			{"a legal name alone", billing.SiteUpdate{LegalName: text("Acme Pty Ltd"), ABN: text("51824753556")}, false},
+			{"a contact without a legal name", billing.SiteUpdate{Email: text("accounts@acme.example")}, false},
+			{"a legal name and a phone number", billing.SiteUpdate{LegalName: text("Acme Pty Ltd"), Phone: text("02 9999 0000")}, true},
+			{"a legal name and an email", billing.SiteUpdate{LegalName: text("Acme Pty Ltd"), Email: text("accounts@acme.example")}, true},
+			{"a legal name and an address", billing.SiteUpdate{LegalName: text("Acme Pty Ltd"), Address: text("1 George St, Sydney NSW 2000")}, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				site, err := service.CreateSite(ctx, newOrganisation(t, db), "Acme")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := service.UpdateSite(ctx, site.ID, tc.update); err != nil {
+					t.Fatal(err)
+				}
+				moved, err := service.SetSiteRail(ctx, site.ID, "files")
+				errs := billing.AsErrors(err)
+				switch {
+				case tc.ok && (err != nil || moved.Rail != "files"):
+					t.Errorf("SetSiteRail = %+v, %v; want the site on the rail", moved.Rail, err)
+				case !tc.ok && (len(errs) != 1 || errs[0].Target != "site" || !strings.Contains(errs[0].Message, "debit user is not set")):
+					t.Errorf("SetSiteRail = %v; want refused, the debit user not set", err)
+				}
+				if got, err := service.SiteByID(ctx, site.ID); err != nil || got.Rail != map[bool]string{true: "files", false: rail.Sandbox}[tc.ok] {
+					t.Errorf("the site's rail = %q, %v", got.Rail, err)
+				}
+				if _, err := service.SetSiteRail(ctx, site.ID, rail.Sandbox); err != nil {
+					t.Errorf("SetSiteRail to the sandbox rail = %v", err)
+				}
+			})
+		}
+	})
 }

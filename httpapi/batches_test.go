@@ -993,8 +993,6 @@ func putOnBECS(t *testing.T, s *apptest.Server, siteID string) *becs.Rail {
 		Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Service.SetSiteRail(ctx, siteID, rail.BECS); err != nil {
-		t.Fatal(err)
-	}
+	apptest.OnRail(t, s.Service, siteID, rail.BECS)
 	return r
 }

@@ -230,6 +230,10 @@ func queueBECSDebits(ctx context.Context, service *billing.Service, r *becs.Rail
 		if _, err := r.SetUser(ctx, site.ID, user); err != nil {
 			return err
 		}
+		legalName, email := "Bench Pty Ltd", "accounts@bench.example"
+		if _, err := service.UpdateSite(ctx, site.ID, billing.SiteUpdate{LegalName: &legalName, Email: &email}); err != nil {
+			return err
+		}
 		if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
 			return err
 		}

@@ -118,11 +118,15 @@ func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) 
 		if len(missing) > 0 {
 			return nil, usageError{fmt.Sprintf("the BECS rail needs the debit user's details: %s", strings.Join(missing, ", "))}
 		}
-		if _, err := a.db.GetSite(ctx, f["site"]); err != nil {
-			if errors.Is(err, billing.ErrNotFound) {
-				return nil, usageError{"--site: No site with this id exists."}
-			}
+		site, err := a.db.GetSite(ctx, f["site"])
+		if errors.Is(err, billing.ErrNotFound) {
+			return nil, usageError{"--site: No site with this id exists."}
+		}
+		if err != nil {
 			return nil, err
+		}
+		if err := site.CanCollect(); err != nil {
+			return nil, usageOf(err) // before the rail's details are written, as SetSiteRail would refuse
 		}
 		traceBSB, err := aba.ParseBSB(f["trace-bsb"])
 		if err != nil {

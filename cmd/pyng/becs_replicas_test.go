@@ -95,7 +95,9 @@ func TestThreeReplicasCutEachBECSFileOnce(t *testing.T) {
 	db, key := "-database-url="+databaseURL, "-encryption-key="+dbtest.KeyRing
 
 	site, client := provisionSite(t, db, "Direct Entry")
-	code, out, errOut := runPyng(t, "admin", "site", "set-rail", db, key, "--site", site, "--rail", "becs",
+	code, out, errOut := runPyng(t, "admin", "site", "update", db, "--site", site, "--legal-name", "Direct Entry Pty Ltd", "--email", "accounts@direct.example")
+	decodeOne(t, code, out, errOut, new(struct{ SiteID string }))
+	code, out, errOut = runPyng(t, "admin", "site", "set-rail", db, key, "--site", site, "--rail", "becs",
 		"--user-id", "123456", "--user-name", "DIRECT ENTRY PTY LTD", "--bank", "CBA", "--description", "RECEIVABLES",
 		"--trace-bsb", "062-000", "--trace-account", "87654321", "--remitter", "DIRECT ENTRY")
 	decodeOne(t, code, out, errOut, &struct{}{})

@@ -53,7 +53,17 @@ func TestBECSAdminCommands(t *testing.T) {
 					t.Errorf("set-rail %v = %d, %q, %q; want 2 and a message naming %q", bad.args, code, out, errOut, bad.want)
 				}
 			}
-			code, out, errOut := setRail(append(append([]string{"--rail", "becs"}, debitUserArgs...), "--self-balancing")...)
+			// A site whose debit user (site update) is not set takes no rail that collects: its
+			// customers' Direct Debit Request would name no one to contact. Nothing is written.
+			bare := bareSiteByCommand(t, db)
+			code, out, errOut := runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", bare.SiteID, "--rail", "becs"}, debitUserArgs...)...)
+			if code != 2 || out != "" || !strings.Contains(errOut, "--site: The site's debit user is not set") {
+				t.Errorf("set-rail --rail becs of a site without its debit user = %d, %q, %q; want 2, refused naming --site", code, out, errOut)
+			}
+			if code, out, _ := runPyng(t, "admin", "site", "show", db, key, "--site", bare.SiteID); code != 0 || strings.Contains(out, `"becs"`) || !strings.Contains(out, `"rail":"sandbox"`) {
+				t.Errorf("the site refused: %d, %s; want it on the sandbox rail, no BECS details written", code, out)
+			}
+			code, out, errOut = setRail(append(append([]string{"--rail", "becs"}, debitUserArgs...), "--self-balancing")...)
 			var set struct {
 				SiteID, Rail string
 				BECS         struct {
@@ -451,6 +461,15 @@ func TestReturnsImportFromStdin(t *testing.T) {
 // newSiteByCommand makes an organisation and a site of it with the admin commands, on the database
 // of the -database-url flag db.
 func newSiteByCommand(t *testing.T, db string) (site struct{ SiteID string }) {
+	t.Helper()
+	site = bareSiteByCommand(t, db)
+	code, out, errOut := runPyng(t, "admin", "site", "update", db, "--site", site.SiteID, "--legal-name", "Acme Pty Ltd", "--email", "accounts@acme.example")
+	decodeOne(t, code, out, errOut, new(struct{ SiteID string }))
+	return site
+}
+
+// bareSiteByCommand is newSiteByCommand without the debit user: a site no rail that collects takes.
+func bareSiteByCommand(t *testing.T, db string) (site struct{ SiteID string }) {
 	t.Helper()
 	code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", "Acme")
 	var org struct{ OrganisationID string }

@@ -61,9 +61,7 @@ func newFixture(t *testing.T, engine string) fixture {
 	if _, err := r.SetUser(ctx, site.ID, User); err != nil {
 		t.Fatal(err)
 	}
-	if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil || site.Rail != rail.BECS {
-		t.Fatalf("SetSiteRail = %+v, %v", site, err)
-	}
+	site = apptest.OnRail(t, service, site.ID, rail.BECS)
 	return fixture{clock: clock, service: service, url: url, db: db, rail: r, site: site}
 }
 
@@ -216,9 +214,7 @@ func TestAFileIsPerSiteAndLaterDebitsGoInTheNextFile(t *testing.T) {
 		if _, err := f.rail.SetUser(ctx, other.ID, User); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.service.SetSiteRail(ctx, other.ID, rail.BECS); err != nil {
-			t.Fatal(err)
-		}
+		apptest.OnRail(t, f.service, other.ID, rail.BECS)
 		f.submit(t, "B1", 100)
 		g := f
 		g.site, _ = f.db.GetSite(ctx, other.ID)

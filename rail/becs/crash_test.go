@@ -161,9 +161,7 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 					if _, err := r.SetUser(ctx, site.ID, User); err != nil {
 						t.Fatal(err)
 					}
-					if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
-						t.Fatal(err)
-					}
+					site = apptest.OnRail(t, service, site.ID, rail.BECS)
 					apptest.LinkedCustomer(t, service, site, "C1")
 					for b := range 2 {
 						var rows []billing.RowRequest

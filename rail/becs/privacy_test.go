@@ -34,9 +34,7 @@ func fixtureOn(t *testing.T, db storage.Database) fixture {
 	if _, err := r.SetUser(ctx, site.ID, User); err != nil {
 		t.Fatal(err)
 	}
-	if site, err = service.SetSiteRail(ctx, site.ID, rail.BECS); err != nil {
-		t.Fatal(err)
-	}
+	site = apptest.OnRail(t, service, site.ID, rail.BECS)
 	return fixture{clock: clock, service: service, db: db, rail: r, site: site}
 }
 
