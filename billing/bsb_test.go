@@ -93,4 +93,11 @@ func TestValidateCustomerOfABusiness(t *testing.T) {
 	if got := targets(func() error { _, err := billing.ValidateCustomer(bad, billing.Declarations{Consent: true}); return err }()); strings.Join(got, ",") != "accountName,customerType" {
 		t.Errorf("no type and a long account name: %v", got)
 	}
+	// A business's name is shown to the customer as the name is: no character that reorders it.
+	reordered := business
+	reordered.BusinessName = "Analytical \u202eEngines"
+	_, err = billing.ValidateCustomer(reordered, billing.Declarations{Consent: true, Authorised: true})
+	if got := billing.AsErrors(err); len(got) != 1 || got[0].Target != "businessName" || !strings.Contains(got[0].Message, "change the direction of text") {
+		t.Errorf("a business name with a right-to-left override: %v, want refused", err)
+	}
 }

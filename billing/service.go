@@ -432,6 +432,9 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		// The emails greet the customer by name, and mail clients make links of addresses:
 		// whoever holds the signup link (the partner too) would have Pyng's sender carry its own.
 		invalid("name", "Enter your name without a web or email address (put a space after a full stop between two words).")
+	case digitCount(norm.NFKC.String(c.Name)) >= 8:
+		// A phone number, which mail clients make a link to call, as they do addresses.
+		invalid("name", "Enter your name without a phone number.")
 	}
 	c.Email = strings.TrimSpace(c.Email)
 	switch {
@@ -453,8 +456,11 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		c.BusinessName, c.ABN = "", ""
 	case CustomerBusiness:
 		c.BusinessName = strings.TrimSpace(c.BusinessName)
-		if n := utf8.RuneCountInString(c.BusinessName); n < 1 || n > 100 || !PlainText(c.BusinessName) {
+		switch n := utf8.RuneCountInString(c.BusinessName); {
+		case n < 1 || n > 100 || !PlainText(c.BusinessName):
 			invalid("businessName", "Enter the business's name (up to 100 characters).")
+		case strings.ContainsFunc(c.BusinessName, bidiControl):
+			invalid("businessName", "Enter the business's name without hidden characters that change the direction of text.")
 		}
 		c.ABN = stripSeparators(c.ABN)
 		if !ValidABN(c.ABN) {
@@ -497,6 +503,17 @@ var webAddress = regexp.MustCompile(`(?i)://|www\.|@|[\p{L}\p{N}]\.[\p{L}\p{N}][
 // label separators) once a name is in compatibility form (NFKC, which makes U+FF0E a "." and
 // U+FF61 a U+3002): "evil。example" opens evil.example.
 var domainDots = strings.NewReplacer("\u3002", ".")
+
+// digitCount is how many decimal digits s holds, of any script.
+func digitCount(s string) int {
+	n := 0
+	for _, r := range s {
+		if unicode.IsDigit(r) {
+			n++
+		}
+	}
+	return n
+}
 
 // bidiControl reports whether r is one of Unicode's explicit bidirectional embeddings, overrides
 // or isolates (U+202A–U+202E, U+2066–U+2069).

@@ -414,6 +414,9 @@ func TestValidateCustomerName(t *testing.T) {
 		{name: "full-width characters", typed: "me\uff20evil\uff0eexample", wantError: "without a web or email address"},
 		{name: "a full-width full stop", typed: "go to bit\uff0ely now", wantError: "without a web or email address"},
 		{name: "initials without their space", typed: "J.Smith", wantError: "put a space after a full stop"},
+		{name: "a phone number", typed: "Ring 1300 555 123 re your refund", wantError: "without a phone number"},
+		{name: "a phone number of full-width digits", typed: "Ring \uff11\uff13\uff10\uff10 555 123", wantError: "without a phone number"},
+		{name: "a few digits", typed: "Ada Lovelace 2nd", wantError: ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := billing.Customer{Name: tt.typed, Email: "ada@example.com", AccountName: "A LOVELACE", Type: billing.CustomerIndividual,
