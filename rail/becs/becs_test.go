@@ -96,6 +96,18 @@ func (f fixture) cutOne(t *testing.T) becs.File {
 	return files[0]
 }
 
+// wantNoFileCut cuts, and fails if that made a file: the revoked customer's debit in it.
+func (f fixture) wantNoFileCut(t *testing.T) {
+	t.Helper()
+	files, err := f.rail.Cut(context.Background(), sydney)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) > 0 {
+		t.Errorf("the cut after the revocation put the revoked customer's debit in file %s", files[0].ID)
+	}
+}
+
 func (f fixture) execute(t *testing.T, b billing.Batch) bool {
 	t.Helper()
 	done, _, err := f.service.ExecuteBatch(context.Background(), b.ID)
@@ -847,11 +859,7 @@ func TestRowsStillOpenExpireAtTheirDeadline(t *testing.T) {
 func TestTheWithdrawnMigrationsDownLeavesNoWithdrawnDebitToCut(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		f := newFixture(t, engine)
-		f.submit(t, "B1", 100, 200) // C1's and C2's debits queued
-		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
-			t.Fatal(err)
-		}
+		f := withdrawnFixture(t, engine)
 		migration, err := os.ReadFile(filepath.Join("migrations", engine, "00005_withdrawn.sql"))
 		if err != nil {
 			t.Fatal(err)
@@ -912,11 +920,7 @@ func TestARevocationAfterTheDeadlineLeavesTheRowToExpireAtIt(t *testing.T) {
 func TestTheVersionBeforeWithdrawnAtCutsNoWithdrawnDebit(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		f := newFixture(t, engine)
-		f.submit(t, "B1", 100, 200) // C1's and C2's debits queued
-		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
-			t.Fatal(err)
-		}
+		f := withdrawnFixture(t, engine)
 		for _, at := range []time.Time{f.clock.Now(), f.clock.Now().Add(time.Hour)} {
 			// The condition of that version's Cut, CutOverdue and cutSite.
 			query := `SELECT count(*), count(CASE WHEN bsb = '' THEN 1 END) FROM becs_debits WHERE file_id IS NULL AND deadline > $1`
@@ -931,4 +935,16 @@ func TestTheVersionBeforeWithdrawnAtCutsNoWithdrawnDebit(t *testing.T) {
 			}
 		}
 	})
+}
+
+// withdrawnFixture is a fixture whose batch B1 has C1's and C2's debits queued, C1's withdrawn by
+// C1's revocation.
+func withdrawnFixture(t *testing.T, engine string) fixture {
+	t.Helper()
+	f := newFixture(t, engine)
+	f.submit(t, "B1", 100, 200)
+	if _, err := f.service.RevokeByPartner(context.Background(), f.site, "C1"); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

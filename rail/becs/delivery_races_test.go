@@ -141,13 +141,7 @@ func TestARevocationDuringASubmissionStopsTheNextCut(t *testing.T) {
 				if err := <-done; err != nil {
 					t.Fatal(err)
 				}
-				files, err := f.rail.Cut(ctx, sydney) // the cut-off, before the batch's next step
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(files) > 0 {
-					t.Errorf("the cut after the revocation put the revoked customer's debit in file %s", files[0].ID)
-				}
+				f.wantNoFileCut(t) // the cut-off, before the batch's next step
 				if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"failedcustomerNotActive"}) {
 					t.Errorf("row %v, want failed customerNotActive", got)
 				}
@@ -264,13 +258,7 @@ func TestAStepBetweenARevocationsWithdrawalAndItsRecordDoesNotSendTheDebit(t *te
 		if _, err := revoking.RevokeByPartner(ctx, f.site, "C1"); err != nil {
 			t.Fatal(err)
 		}
-		files, err := f.rail.Cut(ctx, sydney) // the cut-off, before the batch's next step
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(files) > 0 {
-			t.Errorf("the cut after the revocation put the revoked customer's debit in file %s", files[0].ID)
-		}
+		f.wantNoFileCut(t) // the cut-off, before the batch's next step
 		f.execute(t, b)
 		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"failedcustomerNotActive"}) {
 			t.Errorf("row %v, want failed customerNotActive", got)
