@@ -262,3 +262,77 @@ func TestABatchIsNotStoredOnTheSandboxRailItsSiteMovedToWhileItWasAccepted(t *te
 		}
 	})
 }
+
+// railMovedBackWhileStoring is the batch store of a server whose site an operator moves (away)
+// after the service read the site's rail and before the first batch's transaction, and moves
+// again (back) once that transaction has ended.
+type railMovedBackWhileStoring struct {
+	billing.BatchStore
+	away, back func()
+	moved      *bool
+}
+
+func (m railMovedBackWhileStoring) CreateBatch(ctx context.Context, b billing.Batch, rows []billing.Row) (billing.Batch, bool, error) {
+	if *m.moved {
+		return m.BatchStore.CreateBatch(ctx, b, rows)
+	}
+	*m.moved = true
+	m.away()
+	defer m.back()
+	return m.BatchStore.CreateBatch(ctx, b, rows)
+}
+
+// A site an operator moves off the BECS rail while a batch is being stored, and back on it before
+// the service checks it again, takes the batch on the BECS rail, as a submission after the moves
+// would: the partner is not answered an internal error for a batch it may submit as it is. A
+// batch whose reference an expired batch held is stored too, that batch deleted once only.
+func TestABatchIsStoredOnTheRailItsSiteIsBackOnAfterMovesWhileItWasAccepted(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		expired bool // the reference held by a batch past its retention
+	}{
+		{"a new reference", false},
+		{"a reference an expired batch held", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				clock := clocktest.New()
+				operator, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+				_, site := onBECS(t, operator, db.Conn(), clock, apptest.NewSite(t, operator, "Acme"))
+				opened, err := app.OpenRails(ctx, db, clock, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req := billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}}
+				if tc.expired {
+					if _, _, err := operator.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
+						Rows: []billing.RowRequest{{Reference: "R0", CustomerReference: "C0", Amount: 50}}}); err != nil {
+						t.Fatal(err)
+					}
+					clock.Set(clock.Now().Add(billing.BatchRetention + time.Minute))
+				}
+				setRail := func(to string) func() {
+					return func() {
+						if _, err := operator.SetSiteRail(ctx, site.ID, to); err != nil {
+							t.Error(err)
+						}
+					}
+				}
+				moved := railMovedBackWhileStoring{BatchStore: db, away: setRail(rail.Sandbox), back: setRail(rail.BECS), moved: new(bool)}
+				server := billing.NewService(billing.Config{Store: db, Batches: moved, Events: db, Rails: opened.ByName(), Clock: clock,
+					InvitationTTL: billing.DefaultInvitationTTL})
+				b, replayed, err := server.SubmitBatch(ctx, site, req)
+				if err != nil || replayed || b.Rail != rail.BECS {
+					t.Fatalf("SubmitBatch while the site moved away and back = %+v, %v, %v; want accepted on the BECS rail", b, replayed, err)
+				}
+				if got, _, rows, err := operator.Batch(ctx, site, "B1", ""); err != nil || got.ID != b.ID || got.Rail != rail.BECS || len(rows) != 1 || rows[0].Reference != "R1" {
+					t.Errorf("the batch stored: %+v, %+v, %v; want %s on the BECS rail, its one row R1", got, rows, err, b.ID)
+				}
+				if again, replayed, err := server.SubmitBatch(ctx, site, req); err != nil || !replayed || again.ID != b.ID {
+					t.Errorf("the same submission again = %s, %v, %v; want it replayed", again.ID, replayed, err)
+				}
+			})
+		})
+	}
+}

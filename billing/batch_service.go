@@ -54,10 +54,14 @@ func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) 
 	stored, created, err := s.batches.CreateBatch(ctx, b, rows)
 	if errors.Is(err, ErrStale) {
 		// An operator moved the site off the rail checked (to the sandbox rail: no other is
-		// collecting) while the batch was being stored: nothing was; check again.
-		if _, refused := s.checkCollecting(ctx, site); refused != nil {
+		// collecting) while the batch was being stored: nothing was; check again. A site back on a
+		// rail that collects takes the batch on it, as a submission after the moves would.
+		again, refused := s.checkCollecting(ctx, site)
+		if refused != nil {
 			return s.replayOnly(ctx, site, req, refused)
 		}
+		b.Rail = again
+		stored, created, err = s.batches.CreateBatch(ctx, b, rows)
 	}
 	if err != nil {
 		return Batch{}, false, fmt.Errorf("create batch: %w", err)
