@@ -216,7 +216,8 @@ func valueContactDetail(value string) string {
 	at := strings.Contains(value, "@")
 	switch {
 	case at && (emailPattern.MatchString(value) || spacedEmailPattern.MatchString(value)),
-		strings.Contains(lower, "%40") && emailPattern.MatchString(strings.ReplaceAll(lower, "%40", "@")),
+		// Lower-cased, an address may match that did not (a capital dotted I, U+0130, is an i).
+		(at || strings.Contains(lower, "%40")) && emailPattern.MatchString(strings.ReplaceAll(lower, "%40", "@")),
 		strings.Contains(lower, "at") && (strings.ContainsAny(value, "([{<") || strings.Contains(lower, "dot")) && spelledEmailPattern.MatchString(value),
 		strings.Contains(lower, "mailto:"):
 		return "this value holds an email address"

@@ -131,6 +131,9 @@ func TestContactDetailsInMetadata(t *testing.T) {
 		{"customerNumber", "61400000000", false},
 		{"region", "NSW", false},
 		{"handle", "@jane", false},
+		// A capital dotted I (U+0130), which NFKC keeps, lower-cases to an i: "İo" reads as io.
+		{"note", "jane@example.\u0130o", true},
+		{"note", "jane%40example.\u0130o", true},
 	} {
 		got := contactDetail(tc.key, tc.value)
 		if (got != "") != tc.refused {
