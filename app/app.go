@@ -198,6 +198,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		return nil, err
 	}
 	tokens.SetAgreementTTL(cfg.ManagementLinkTTL)
+	warnSitesThatCannotCollect(ctx, service, logger)
 	debitUserID := BECSUserIDs(rails.BECS)
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -444,4 +445,22 @@ func orNone(v string) string {
 		return "none"
 	}
 	return v
+}
+
+// warnSitesThatCannotCollect warns of each site on a rail that moves money whose debit user is not
+// set as its customers' Direct Debit Request needs it (billing.Site.CanCollect): SetSiteRail
+// refuses to put such a site on the rail, but one put there by an earlier version stays, its
+// agreement sending customers to contact details it never gave. A failure to list the sites is
+// warned of, and the server starts all the same.
+func warnSitesThatCannotCollect(ctx context.Context, service *billing.Service, logger *slog.Logger) {
+	for site, err := range service.Sites(ctx, "") {
+		if err != nil {
+			logger.Warn("the sites' debit users could not be checked", "err", err)
+			return
+		}
+		if site.Rail != rail.Sandbox && site.CanCollect() != nil {
+			logger.Warn("site on a rail that collects without its debit user's legal name and contact: its customers' Direct Debit Request "+
+				"names no one to reach to stop, defer or dispute a debit; set them with pyng admin site update", "site", site.ID, "rail", site.Rail)
+		}
+	}
 }

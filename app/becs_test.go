@@ -336,3 +336,33 @@ func TestABatchIsStoredOnTheRailItsSiteIsBackOnAfterMovesWhileItWasAccepted(t *t
 		})
 	}
 }
+
+// A server warns at start of each site on a rail that collects without its debit user's legal
+// name and contact (put there before SetSiteRail required them), and of no other.
+func TestTheServerWarnsOfASiteCollectingWithoutItsDebitUser(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		url := dbtest.URL(t, engine)
+		db := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
+		service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		earlier := apptest.NewSite(t, service, "Earlier")
+		if err := db.SetSiteRail(ctx, earlier.ID, rail.BECS); err != nil { // as a version before the check did
+			t.Fatal(err)
+		}
+		ready := apptest.OnRail(t, service, apptest.NewSite(t, service, "Ready").ID, rail.BECS)
+		sandbox := apptest.NewSite(t, service, "Sandbox")
+		var log apptest.LogBuffer
+		runServer(t, map[string]string{"database-url": url, "encryption-key": dbtest.KeyRing}, log.Logger())
+		const warning = `level=WARN msg="site on a rail that collects without its debit user's legal name and contact`
+		logged := log.String()
+		if !strings.Contains(logged, warning) || !strings.Contains(logged, "site="+earlier.ID+" rail=becs") {
+			t.Errorf("no warning of site %s:\n%s", earlier.ID, logged)
+		}
+		if strings.Count(logged, warning) != 1 || strings.Contains(logged, ready.ID) || strings.Contains(logged, sandbox.ID) {
+			t.Errorf("warnings of other sites than %s:\n%s", earlier.ID, logged)
+		}
+	})
+}
