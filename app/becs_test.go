@@ -219,6 +219,43 @@ func gathered(t *testing.T, c prometheus.Collector) map[string]float64 {
 	return out
 }
 
+// siteBeingMoved is a site on the BECS rail, the operator's service that moves it, and what the
+// service of a server sharing the database is made of.
+type siteBeingMoved struct {
+	clock    *clocktest.Clock
+	operator *billing.Service
+	db       storage.Database
+	site     billing.Site
+	rails    map[string]rail.Rail
+}
+
+func newSiteBeingMoved(t *testing.T, engine string) siteBeingMoved {
+	t.Helper()
+	clock := clocktest.New()
+	operator, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+	_, site := onBECS(t, operator, db.Conn(), clock, apptest.NewSite(t, operator, "Acme"))
+	opened, err := app.OpenRails(context.Background(), db, clock, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return siteBeingMoved{clock: clock, operator: operator, db: db, site: site, rails: opened.ByName()}
+}
+
+// setRail is the operator's move of the site to the named rail.
+func (m siteBeingMoved) setRail(t *testing.T, to string) func() {
+	return func() {
+		if _, err := m.operator.SetSiteRail(context.Background(), m.site.ID, to); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// server is the service of a server outside the sandbox whose batches are stored through batches.
+func (m siteBeingMoved) server(batches billing.BatchStore) *billing.Service {
+	return billing.NewService(billing.Config{Store: m.db, Batches: batches, Events: m.db, Rails: m.rails, Clock: m.clock,
+		InvitationTTL: billing.DefaultInvitationTTL})
+}
+
 // railMovedWhileStoring is the batch store of a server whose site an operator moves (move) after
 // the service read the site's rail and before the batch's transaction.
 type railMovedWhileStoring struct {
@@ -238,21 +275,10 @@ func (m railMovedWhileStoring) CreateBatch(ctx context.Context, b billing.Batch,
 func TestABatchIsNotStoredOnTheSandboxRailItsSiteMovedToWhileItWasAccepted(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		clock := clocktest.New()
-		operator, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
-		_, site := onBECS(t, operator, db.Conn(), clock, apptest.NewSite(t, operator, "Acme"))
-		opened, err := app.OpenRails(ctx, db, clock, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		moved := railMovedWhileStoring{BatchStore: db, move: func() {
-			if _, err := operator.SetSiteRail(ctx, site.ID, rail.Sandbox); err != nil {
-				t.Error(err)
-			}
-		}}
-		server := billing.NewService(billing.Config{Store: db, Batches: moved, Events: db, Rails: opened.ByName(), Clock: clock,
-			InvitationTTL: billing.DefaultInvitationTTL})
-		_, _, err = server.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
+		m := newSiteBeingMoved(t, engine)
+		operator, site := m.operator, m.site
+		server := m.server(railMovedWhileStoring{BatchStore: m.db, move: m.setRail(t, rail.Sandbox)})
+		_, _, err := server.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
 			Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}})
 		if errs := billing.AsErrors(err); len(errs) != 1 || errs[0].Code != billing.CodeSiteNotCollecting {
 			t.Fatalf("SubmitBatch while the site moved to the sandbox rail = %v, want site:not-collecting", err)
@@ -297,13 +323,8 @@ func TestABatchIsStoredOnTheRailItsSiteIsBackOnAfterMovesWhileItWasAccepted(t *t
 		t.Run(tc.name, func(t *testing.T) {
 			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 				ctx := context.Background()
-				clock := clocktest.New()
-				operator, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
-				_, site := onBECS(t, operator, db.Conn(), clock, apptest.NewSite(t, operator, "Acme"))
-				opened, err := app.OpenRails(ctx, db, clock, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
+				m := newSiteBeingMoved(t, engine)
+				clock, operator, site := m.clock, m.operator, m.site
 				req := billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}}
 				if tc.expired {
 					if _, _, err := operator.SubmitBatch(ctx, site, billing.BatchRequest{Reference: "B1",
@@ -312,16 +333,8 @@ func TestABatchIsStoredOnTheRailItsSiteIsBackOnAfterMovesWhileItWasAccepted(t *t
 					}
 					clock.Set(clock.Now().Add(billing.BatchRetention + time.Minute))
 				}
-				setRail := func(to string) func() {
-					return func() {
-						if _, err := operator.SetSiteRail(ctx, site.ID, to); err != nil {
-							t.Error(err)
-						}
-					}
-				}
-				moved := railMovedBackWhileStoring{BatchStore: db, away: setRail(rail.Sandbox), back: setRail(rail.BECS), moved: new(bool)}
-				server := billing.NewService(billing.Config{Store: db, Batches: moved, Events: db, Rails: opened.ByName(), Clock: clock,
-					InvitationTTL: billing.DefaultInvitationTTL})
+				server := m.server(railMovedBackWhileStoring{BatchStore: m.db, away: m.setRail(t, rail.Sandbox), back: m.setRail(t, rail.BECS),
+					moved: new(bool)})
 				b, replayed, err := server.SubmitBatch(ctx, site, req)
 				if err != nil || replayed || b.Rail != rail.BECS {
 					t.Fatalf("SubmitBatch while the site moved away and back = %+v, %v, %v; want accepted on the BECS rail", b, replayed, err)
