@@ -42,9 +42,16 @@ func (p *process) stop(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
-		t.Errorf("server did not stop within 30s of SIGTERM")
-		_ = p.cmd.Process.Kill()
-		<-done
+		// SIGQUIT has the Go runtime write every goroutine's stack: what it waits for.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+		log := p.stderr.String()
+		t.Errorf("server did not stop within 30s of SIGTERM; its log and goroutines (SIGQUIT):\n%s", log[max(0, len(log)-60000):])
 	}
 }
 
