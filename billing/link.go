@@ -210,9 +210,12 @@ func contactDetail(key, value string) string {
 // values hold none of it.
 func valueContactDetail(value string) string {
 	lower := strings.ToLower(value)
-	digits := strings.Count(value, "0") + strings.Count(value, "1") + strings.Count(value, "2") + strings.Count(value, "3") +
-		strings.Count(value, "4") + strings.Count(value, "5") + strings.Count(value, "6") + strings.Count(value, "7") +
-		strings.Count(value, "8") + strings.Count(value, "9")
+	digits := 0 // ASCII ones: the patterns read [0-9]
+	for i := range len(value) {
+		if '0' <= value[i] && value[i] <= '9' {
+			digits++
+		}
+	}
 	at := strings.Contains(value, "@")
 	switch {
 	case at && (emailPattern.MatchString(value) || spacedEmailPattern.MatchString(value)),
