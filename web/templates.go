@@ -42,7 +42,21 @@ var pages = map[string]*template.Template{
 
 var funcs = template.FuncMap{
 	// style is trusted: it is our own embedded file, and the CSP hash is computed over its bytes.
-	"style": func() template.CSS { return template.CSS(style) }, //nolint:gosec // our own file
+	"style":    func() template.CSS { return template.CSS(style) }, //nolint:gosec // our own file
+	"hasError": hasError,
+}
+
+// hasError reports whether a page says something went wrong: an error page, or the signup form
+// shown again with problems to correct. Its title then starts with "Error: ", the first thing a
+// screen reader announces of a page (as GOV.UK's pages do).
+func hasError(page any) bool {
+	switch p := page.(type) {
+	case errorPage:
+		return true
+	case *signupPage:
+		return len(p.Problems) > 0
+	}
+	return false
 }
 
 func parsePage(name string) *template.Template {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,4 +88,42 @@ func TestPagesSayHowLongAManagementLinkLasts(t *testing.T) {
 			})
 		}
 	})
+}
+
+// A page that says something went wrong says so first, in its title (what a screen reader
+// announces on arrival): an error page, and the signup form shown again with problems to correct.
+func TestPagesThatSayAnErrorBeginTheirTitleWithError(t *testing.T) {
+	t.Parallel()
+	f := setup(t, storage.EngineSQLite)
+	_, tok := f.invite(t)
+	_, agreement := f.linked(t)
+	incomplete := validForm(tok)
+	incomplete.Del("consent")
+	for _, tt := range []struct {
+		name  string
+		page  page
+		title string
+	}{
+		{name: "a page not found", page: f.get(t, "/nowhere"), title: "Error: Page not found · Pyng"},
+		{name: "a signup link that is not valid", page: f.get(t, "/signup?token=forged"), title: "Error: This signup link isn&#39;t valid · Pyng"},
+		{name: "the signup form with a problem", page: f.signUp(t, tok, incomplete), title: "Error: Set up payments to "},
+		{name: "the signup form", page: f.get(t, "/signup?token="+url.QueryEscape(tok)), title: "<title>Set up payments to "},
+		{name: "the agreement page", page: f.get(t, "/agreement?token="+url.QueryEscape(agreement)), title: "<title>Your agreement with "},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.page.contains(t, tt.title)
+			if !strings.HasPrefix(tt.title, "Error: ") {
+				tt.page.lacks(t, "<title>Error: ")
+			}
+		})
+	}
+}
+
+// The link to the service agreement from the signup form opens a new tab, and says so.
+func TestTheServiceAgreementLinkSaysItOpensANewTab(t *testing.T) {
+	t.Parallel()
+	f := setup(t, storage.EngineSQLite)
+	_, tok := f.invite(t)
+	f.get(t, "/signup?token="+url.QueryEscape(tok)).contains(t,
+		`target="_blank" rel="noopener">Direct Debit Request Service Agreement (opens in a new tab)</a>`)
 }
