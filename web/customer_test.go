@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -287,4 +288,88 @@ func mustSydney(t time.Time) time.Time {
 		panic(err)
 	}
 	return t.In(loc)
+}
+
+// browser is a client that keeps its cookies, as a browser does, and follows no redirect.
+type browser struct {
+	f      *fixture
+	client *http.Client
+}
+
+func (f *fixture) browser(t *testing.T) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{f: f, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) do(t *testing.T, method, path string, form url.Values) page {
+	t.Helper()
+	f := *b.f
+	f.client = b.client
+	return f.do(t, request{method: method, path: path, form: form})
+}
+
+// openForm opens the signup form of tok and returns its CSRF field's value.
+func (b *browser) openForm(t *testing.T, tok string) string {
+	t.Helper()
+	p := b.do(t, http.MethodGet, "/signup?token="+url.QueryEscape(tok), nil)
+	p.status(t, http.StatusOK)
+	m := csrfFieldPattern.FindStringSubmatch(p.Body)
+	if m == nil {
+		t.Fatalf("page has no csrf field:\n%s", p.Body)
+	}
+	return m[1]
+}
+
+// confirm posts the signup form of tok, confirmed, with the CSRF field csrf.
+func (b *browser) confirm(t *testing.T, tok, csrf string) page {
+	t.Helper()
+	form := validForm(tok)
+	form.Set("csrf", csrf)
+	return b.do(t, http.MethodPost, "/signup", form)
+}
+
+// The browser that signed up, sending its confirmation again (the back button, a reload, a second
+// click once the first was answered) or opening the signup link again, is taken to the agreement
+// page it was sent to, for a few minutes; any other browser is told the link was used, as before.
+func TestASignupConfirmedAgainFromItsBrowserLeadsToTheAgreementPage(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		l, tok := f.invite(t)
+		customer := f.browser(t)
+		csrf := customer.openForm(t, tok)
+		agreement := agreementToken(t, customer.confirm(t, tok, csrf))
+		linked := f.link(t, l.ID)
+
+		for _, again := range []struct {
+			name string
+			page page
+		}{
+			{name: "the confirmation sent again", page: customer.confirm(t, tok, csrf)},
+			{name: "the signup link opened again", page: customer.do(t, http.MethodGet, "/signup?token="+url.QueryEscape(tok), nil)},
+		} {
+			if got := agreementToken(t, again.page); got != agreement {
+				t.Errorf("%s: sent to the agreement page of token %q, want %q", again.name, got, agreement)
+			}
+		}
+		f.unchanged(t, linked)
+
+		other := f.browser(t)
+		other.do(t, http.MethodGet, "/signup?token="+url.QueryEscape(tok), nil).status(t, http.StatusConflict)
+		_, otherTok := f.invite(t)
+		other.confirm(t, tok, other.openForm(t, otherTok)).status(t, http.StatusConflict)
+
+		// Another invitation's form, in the browser that signed up, is that invitation's.
+		customer.do(t, http.MethodGet, "/signup?token="+url.QueryEscape(otherTok), nil).status(t, http.StatusOK)
+
+		if _, err := f.svc.RevokeByCustomer(context.Background(), l.ID); err != nil {
+			t.Fatal(err)
+		}
+		customer.do(t, http.MethodGet, "/signup?token="+url.QueryEscape(tok), nil).status(t, http.StatusGone)
+		customer.confirm(t, tok, csrf).status(t, http.StatusGone)
+	})
 }

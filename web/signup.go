@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/rail/becs/aba"
@@ -234,7 +235,12 @@ func (h *handler) invitation(ctx context.Context, tok string) (billing.Link, bil
 // showSignup is GET /signup?token=...: the form, or why it cannot be used.
 func (h *handler) showSignup(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
-	if _, site, p, err := h.invitation(r.Context(), tok); h.usable(w, r, "signup link", p, err) {
+	l, site, p, err := h.invitation(r.Context(), tok)
+	if agreement, ok := h.agreementOf(r, l); ok {
+		toAgreement(w, r, agreement)
+		return
+	}
+	if h.usable(w, r, "signup link", p, err) {
 		if page, ok := h.signupPage(w, r, site, tok, h.csrf.token(w, r), billing.Customer{}, billing.Declarations{}); ok {
 			h.render(w, r, http.StatusOK, "signup", page)
 		}
@@ -248,6 +254,10 @@ func (h *handler) showSignup(w http.ResponseWriter, r *http.Request) {
 func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 	form := signupFormOf(r.PostForm)
 	l, site, p, err := h.invitation(r.Context(), form.token)
+	if agreement, ok := h.agreementOf(r, l); ok {
+		toAgreement(w, r, agreement)
+		return
+	}
 	if !h.usable(w, r, "signup link", p, err) {
 		return
 	}
@@ -278,7 +288,55 @@ func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "agreement token", err)
 		return
 	}
+	h.signedUp.set(w, agreement)
+	toAgreement(w, r, agreement)
+}
+
+func toAgreement(w http.ResponseWriter, r *http.Request, agreement string) {
 	http.Redirect(w, r, "/agreement?token="+url.QueryEscape(agreement), http.StatusSeeOther)
+}
+
+// signedUp is the cookie that holds, for signedUpFor after a signup, the token of the agreement
+// page the browser was sent to. The signup form of the invitation used, opened or sent again from
+// that browser (the back button, a reload, a confirmation sent twice), leads to that page rather
+// than to "this link has already been used". Only that browser has it, and it holds nothing its
+// address bar did not.
+type signedUp struct {
+	cookie string
+	secure bool
+}
+
+// signedUpFor is how long after a signup its browser is taken back to the agreement page.
+const signedUpFor = 10 * time.Minute
+
+func newSignedUp(secure bool) signedUp {
+	if secure {
+		return signedUp{cookie: "__Host-pyng-signed-up", secure: true}
+	}
+	return signedUp{cookie: "pyng-signed-up"}
+}
+
+func (s signedUp) set(w http.ResponseWriter, agreement string) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     s.cookie,
+		Value:    agreement,
+		Path:     "/",
+		MaxAge:   int(signedUpFor / time.Second),
+		HttpOnly: true,
+		Secure:   s.secure,
+		SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// agreementOf returns the agreement token the request's cookie holds for l, when l is linked and
+// the token is valid and of l.
+func (h *handler) agreementOf(r *http.Request, l billing.Link) (string, bool) {
+	ck, err := r.Cookie(h.signedUp.cookie)
+	if err != nil || l.ID == "" || l.StateAt(h.service.Now()) != billing.LinkLinked {
+		return "", false
+	}
+	linkID, err := h.tokens.ParseAgreement(ck.Value)
+	return ck.Value, err == nil && linkID == l.ID
 }
 
 // check checks the form as the service does, and the account name against the BECS character

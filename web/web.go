@@ -51,6 +51,7 @@ type handler struct {
 	logger    *slog.Logger
 	publicURL string
 	csrf      csrf
+	signedUp  signedUp
 	mux       *http.ServeMux
 
 	debitUserID       func(ctx context.Context, siteID string) (string, error)
@@ -72,6 +73,7 @@ func New(cfg Config) http.Handler {
 		logger:    cfg.Logger,
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"),
 		csrf:      newCSRF(strings.HasPrefix(cfg.PublicURL, "https://")),
+		signedUp:  newSignedUp(strings.HasPrefix(cfg.PublicURL, "https://")),
 		mux:       http.NewServeMux(),
 
 		debitUserID:       cfg.DebitUserIDFunc,
