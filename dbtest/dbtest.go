@@ -10,18 +10,22 @@
 //
 // PostgreSQL is required: when it cannot be reached the test fails, never skips, so that no run
 // passes without the PostgreSQL half. The server is found at $PYNG_TEST_POSTGRES_URL, by default
-// DefaultPostgresURL; each test gets a schema of its own there, dropped when the test ends.
+// DefaultPostgresURL; each test gets a schema of its own there, dropped when the test ends, in a
+// database of the test binary's own (see testDatabase).
 package dbtest
 
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,7 +169,8 @@ func migratedSQLite() ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-// admin is the connection every test of this binary shares to create and drop schemas.
+// admin is the connection to the server every test of this binary shares, to create and drop
+// databases.
 var admin struct {
 	once sync.Once
 	url  *url.URL
@@ -211,13 +216,96 @@ func adminPool() (*pgxpool.Pool, *url.URL, error) {
 
 func postgresURL(t testing.TB) string {
 	t.Helper()
+	pool, base, err := testDatabasePool()
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
 	schema := "test_" + billing.RandomToken(10)
 	ident := pgx.Identifier{schema}.Sanitize()
-	u := createdOnServer(t, "CREATE SCHEMA "+ident, "DROP SCHEMA "+ident+" CASCADE")
+	created(t, pool, "CREATE SCHEMA "+ident, "DROP SCHEMA "+ident+" CASCADE")
+	u := *base
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// testDatabase is the PostgreSQL database of this test binary, where its tests' schemas are made:
+// a database per binary rather than the server's postgres database for all, so that the packages
+// go test runs at once do not hold back each other's events horizon (the events list shows an
+// event once every transaction of its database that began before it has ended: postgres migration
+// 00014), as one package's long transaction (a BECS cut of 10,000 debits) did another's event
+// tests. There is no end of the binary to drop it at: each binary drops, as it starts, the
+// databases left by binaries of this machine that have ended (their names carry their process
+// id).
+var testDatabase struct {
+	once sync.Once
+	url  *url.URL
+	pool *pgxpool.Pool
+	err  error
+}
+
+// testDatabasePrefix begins the name of each binary's database, followed by its process id.
+const testDatabasePrefix = "pyngtest_"
+
+func testDatabasePool() (*pgxpool.Pool, *url.URL, error) {
+	testDatabase.once.Do(func() {
+		pool, base, err := adminPool()
+		if err != nil {
+			testDatabase.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		dropEndedBinariesDatabases(ctx, pool, base)
+		name := fmt.Sprintf("%s%d_%s", testDatabasePrefix, os.Getpid(), billing.RandomToken(6))
+		if _, err := pool.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			testDatabase.err = fmt.Errorf("create this test binary's database: %w", err)
+			return
+		}
+		u := *base
+		u.Path = "/" + name
+		cfg, err := pgxpool.ParseConfig(u.String())
+		if err != nil {
+			testDatabase.err = err
+			return
+		}
+		cfg.MaxConns = 4
+		if testDatabase.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+			testDatabase.err = fmt.Errorf("connect to this test binary's database: %w", err)
+			return
+		}
+		testDatabase.url = &u
+	})
+	return testDatabase.pool, testDatabase.url, testDatabase.err
+}
+
+// dropEndedBinariesDatabases drops the databases of test binaries that have ended, when the
+// server is on this machine (their process ids are this machine's).
+func dropEndedBinariesDatabases(ctx context.Context, pool *pgxpool.Pool, base *url.URL) {
+	if host := base.Hostname(); host != "127.0.0.1" && host != "localhost" && host != "::1" {
+		return
+	}
+	rows, err := pool.Query(ctx, "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", testDatabasePrefix)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		pid, _, _ := strings.Cut(strings.TrimPrefix(name, testDatabasePrefix), "_")
+		if n, err := strconv.Atoi(pid); err == nil && !running(n) {
+			_, _ = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		}
+	}
+}
+
+// running reports whether a process of this machine has the id pid.
+func running(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // PostgresDatabaseURL creates a PostgreSQL database of its own on the test server, dropped when
@@ -240,6 +328,13 @@ func createdOnServer(t testing.TB, create, drop string) url.URL {
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
+	created(t, pool, create, drop)
+	return *base
+}
+
+// created runs create through pool, and drop when the test ends.
+func created(t testing.TB, pool *pgxpool.Pool, create, drop string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := pool.Exec(ctx, create); err != nil {
@@ -252,7 +347,6 @@ func createdOnServer(t testing.TB, create, drop string) url.URL {
 			t.Errorf("dbtest: %s: %v", drop, err)
 		}
 	})
-	return *base
 }
 
 // OnEachEngine runs test as a parallel subtest of t on each engine, named after it.
