@@ -40,7 +40,9 @@ func ParseSchedule(s string, loc *time.Location) (Schedule, error) {
 	return sch, nil
 }
 
-// Next is the first cut-off after t.
+// Next is the first cut-off after t. The earliest of a day's, not the first of the list after t:
+// a cut-off in the hour the clocks skip falls an hour later (02:30 is 03:30 on the day daylight
+// saving starts), after a later one of the list (03:00).
 func (s Schedule) Next(t time.Time) time.Time {
 	if s.Interval > 0 {
 		return t.Add(s.Interval)
@@ -48,11 +50,15 @@ func (s Schedule) Next(t time.Time) time.Time {
 	local := t.In(s.Location)
 	for day := 0; day < 3; day++ {
 		y, m, d := local.Date()
+		var next time.Time
 		for _, at := range s.Cutoffs {
 			h, min := int(at/time.Hour), int(at%time.Hour/time.Minute)
-			if c := time.Date(y, m, d+day, h, min, 0, 0, s.Location); c.After(t) {
-				return c
+			if c := time.Date(y, m, d+day, h, min, 0, 0, s.Location); c.After(t) && (next.IsZero() || c.Before(next)) {
+				next = c
 			}
+		}
+		if !next.IsZero() {
+			return next
 		}
 	}
 	return t.Add(24 * time.Hour) // unreachable with at least one cut-off
