@@ -97,6 +97,18 @@ func (r *Rail) values(n int) string {
 	return fmt.Sprintf("jsonb_array_elements_text($%d::jsonb) AS v(value)", n)
 }
 
+// lockInKeyOrder ends a subquery of the debits a statement updates so that, on PostgreSQL, it
+// locks them in the order of their keys before the statement updates any: a cut's claim and a
+// withdrawal of some of the same debits, each locking in the order of its own plan (a scan of the
+// table, the keys' array), would otherwise deadlock, one of them failing. SQLite's transactions
+// take turns.
+func (r *Rail) lockInKeyOrder() string {
+	if r.conn.Dialect() == storage.EnginePostgres {
+		return ` ORDER BY idempotency_key FOR UPDATE`
+	}
+	return ""
+}
+
 func jsonArg(v any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
@@ -255,7 +267,9 @@ func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, err
 		return nil, err
 	}
 	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_debits SET withdrawn_at = $2, deadline = $2, bsb = '', account_number = '', title = ''
-WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $2 AND idempotency_key IN (SELECT v.value FROM `+r.values(1)+`)`),
+WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $2
+  AND idempotency_key IN (SELECT idempotency_key FROM becs_debits WHERE file_id IS NULL AND withdrawn_at IS NULL
+                          AND idempotency_key IN (SELECT v.value FROM `+r.values(1)+`)`+r.lockInKeyOrder()+`)`),
 		arg, r.clock.Now().UnixMilli()); err != nil {
 		return nil, fmt.Errorf("becs rail: withdraw debits: %w", err)
 	}

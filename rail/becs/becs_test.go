@@ -948,3 +948,54 @@ func withdrawnFixture(t *testing.T, engine string) fixture {
 	}
 	return f
 }
+
+// A cut and a withdrawal of some of the same debits at once (a revocation at the cut-off) both
+// succeed on PostgreSQL, each debit withdrawn or in the file: the cut's UPDATE locked the rows in
+// the order it scanned the table and the withdrawal in the order of its keys, and the two
+// deadlocked (SQLSTATE 40P01), failing the site's cut at its cut-off.
+func TestACutAndAWithdrawalAtOnceDoNotDeadlock(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, storage.EnginePostgres)
+	other := dbtest.OpenURL(t, f.url, storage.WithKeyring(dbtest.Keyring()))
+	withdrawer, err := becs.Open(ctx, other.Conn(), f.clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 5 {
+		debits := make([]rail.Debit, 2000)
+		for i := range debits {
+			debits[i] = rail.Debit{Key: billing.NewID("row"), Amount: int64(100 + i), Currency: "AUD", Site: f.site.ID,
+				Account: rail.Account{Name: "X", BSB: "062000", Number: "12345678"}, Deadline: f.clock.Now().Add(24 * time.Hour)}
+		}
+		if _, err := f.rail.Submit(ctx, debits); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string // every second debit, last first
+		for i := len(debits) - 1; i >= 0; i -= 2 {
+			keys = append(keys, debits[i].Key)
+		}
+		var wg sync.WaitGroup
+		var files []becs.File
+		var outcomes []rail.Outcome
+		var cutErr, withdrawErr error
+		wg.Go(func() { files, cutErr = f.rail.Cut(ctx, sydney) })
+		wg.Go(func() { outcomes, withdrawErr = withdrawer.Withdraw(ctx, keys) })
+		wg.Wait()
+		if cutErr != nil || withdrawErr != nil {
+			t.Fatalf("round %d: cut: %v; withdrawal: %v", round, cutErr, withdrawErr)
+		}
+		rows := 0
+		for _, file := range files {
+			rows += file.Rows
+		}
+		withdrawn := 0
+		for _, o := range outcomes {
+			if o.Failure == rail.FailureWithdrawn {
+				withdrawn++
+			}
+		}
+		if rows+withdrawn != len(debits) {
+			t.Fatalf("round %d: %d debits cut and %d withdrawn, of %d", round, rows, withdrawn, len(debits))
+		}
+	}
+}

@@ -160,12 +160,15 @@ func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, deadline
 		// withdrawn meanwhile, is left out (the outer conditions are read again of a row changed
 		// since the statement's snapshot; the subquery's are not), which only makes the file
 		// smaller.
+		// The rows are locked in the order of their keys (lockInKeyOrder), as Withdraw locks its:
+		// PostgreSQL's UPDATE locks them in the order it scans the table, and a withdrawal of some
+		// of them at once, locking in another, deadlocked with the cut, which failed.
 		err = tx.Query(ctx, r.q(`UPDATE becs_debits SET file_id = $1
-WHERE idempotency_key IN (SELECT idempotency_key FROM (
+WHERE idempotency_key IN (SELECT idempotency_key FROM becs_debits WHERE idempotency_key IN (SELECT idempotency_key FROM (
                             SELECT idempotency_key, sum(amount) OVER (ORDER BY idempotency_key) AS running_total
                             FROM becs_debits WHERE site_id = $2 AND file_id IS NULL AND withdrawn_at IS NULL AND deadline > $3 AND deadline <= $6
                             ORDER BY idempotency_key LIMIT $4) AS first
-                          WHERE running_total <= $5)
+                          WHERE running_total <= $5)`+r.lockInKeyOrder()+`)
   AND file_id IS NULL AND withdrawn_at IS NULL
 RETURNING idempotency_key, lodgement_reference, bsb, account_number, title, amount, deadline`),
 			[]any{f.ID, site, deadlines.after, maxFileRows, maxFileTotal, deadlines.upTo}, func(row storage.Scanner) error {
