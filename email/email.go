@@ -42,6 +42,12 @@ func SMTP(rawURL string) (Sender, error) {
 	if err != nil || u.Hostname() == "" || (u.Scheme != "smtp" && u.Scheme != "smtps") {
 		return nil, fmt.Errorf("%q is not an smtp:// or smtps:// URL with a host", redact.URL(rawURL))
 	}
+	// A parameter misspelt (tls=requried, TLS=required) would leave STARTTLS optional, unseen.
+	for name, values := range u.Query() {
+		if name != "tls" || len(values) != 1 || values[0] != "required" {
+			return nil, fmt.Errorf("%q: the only parameter is tls=required", redact.URL(rawURL))
+		}
+	}
 	opts := []mail.Option{mail.WithTimeout(30 * time.Second)}
 	port := 587
 	if u.Scheme == "smtps" {
