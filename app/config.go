@@ -291,7 +291,7 @@ var settings = []setting{
 	{"becs-sftp-url", "PYNG_BECS_SFTP_URL", "", "the bank's SFTP server the BECS rail delivers its files to, as sftp://user@host:port/dir (dir relative to the login directory; //dir absolute); a file uploaded there is lodged (empty: none; with PYNG_BECS_OUTBOX, each file is written to the outbox too, then uploaded)", func(c *Config, flag, v string) error {
 		c.BECSSFTPURL = v
 		if u, err := url.Parse(v); v != "" && (err != nil || u.Scheme != "sftp" || u.Host == "" || u.User == nil) {
-			return fmt.Errorf("-%s: %q is not of the form sftp://user@host:port/dir", flag, v)
+			return fmt.Errorf("-%s: %q is not of the form sftp://user@host:port/dir", flag, redact.URL(v))
 		}
 		return nil
 	}},

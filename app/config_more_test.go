@@ -35,3 +35,17 @@ func TestUnknownEnvironmentLeavesTheOtherProgramsVariables(t *testing.T) {
 		t.Errorf("UnknownEnvironment = %v; want only PYNG_SMTP_ULR", got)
 	}
 }
+
+// An SFTP server's URL refused is not repeated with a password in the error, as the SMTP URL's
+// and the public URL's are not.
+func TestAnSFTPURLErrorHidesItsPassword(t *testing.T) {
+	for _, u := range []string{"ftp://pyng:s3cr3t-pw@bank.example/in", "sftp://pyng:s3cr3t-pw@/in"} {
+		_, err := load(t, map[string]string{"PYNG_BECS_SFTP_URL": u})
+		if err == nil || !strings.Contains(err.Error(), "-becs-sftp-url") {
+			t.Fatalf("Load(%s) = %v; want it refused", u, err)
+		}
+		if strings.Contains(err.Error(), "s3cr3t-pw") {
+			t.Errorf("the error holds the URL's password:\n%v", err)
+		}
+	}
+}
