@@ -324,10 +324,14 @@ const (
 // KeySettings are the settings of the key ring, for the admin commands that seal.
 var KeySettings = []string{encryptionKeyFlag, encryptionKeyFileFlag}
 
-// parseDays parses a Go duration, or a whole number of days such as 90d.
+// parseDays parses a Go duration, or a whole number of days such as 90d (at most a duration's
+// 106751 days: more would wrap around to any duration, as short as minutes).
 func parseDays(v string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(v, "d"); ok {
 		n, err := strconv.ParseInt(days, 10, 32)
+		if err == nil && (n < 0 || n > int64(math.MaxInt64/(24*time.Hour))) {
+			err = fmt.Errorf("%d days is not from 0 to a duration's longest", n)
+		}
 		return time.Duration(n) * 24 * time.Hour, err
 	}
 	return time.ParseDuration(v)

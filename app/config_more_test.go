@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // A public URL refused for holding userinfo is not repeated with its password in the error (the
@@ -47,5 +48,20 @@ func TestAnSFTPURLErrorHidesItsPassword(t *testing.T) {
 		if strings.Contains(err.Error(), "s3cr3t-pw") {
 			t.Errorf("the error holds the URL's password:\n%v", err)
 		}
+	}
+}
+
+// A retention in days too long for a duration is refused, not wrapped around: 213504d is 25
+// minutes past 2^64 nanoseconds, and erased bank details 25 minutes after each revocation; and
+// -400000d wraps around to 27 days.
+func TestABankDetailsRetentionBeyondADurationIsRefused(t *testing.T) {
+	for _, v := range []string{"213504d", "300000d", "2147483647d", "-400000d"} {
+		c, err := load(t, nil, "-bank-details-retention", v)
+		if err == nil {
+			t.Errorf("-bank-details-retention %s = %v; want it refused", v, c.Jobs.BankDetailsRetention)
+		}
+	}
+	if c, err := load(t, nil, "-bank-details-retention", "106751d"); err != nil || c.Jobs.BankDetailsRetention != 106751*24*time.Hour {
+		t.Errorf("-bank-details-retention 106751d = %v, %v; want it taken", c.Jobs.BankDetailsRetention, err)
 	}
 }
