@@ -65,3 +65,27 @@ func TestAParseErrorIsReportedWithItsLineAndReadingGoesOn(t *testing.T) {
 		t.Errorf("no error")
 	}
 }
+
+// The README: "batches show REF --csv" writes the rows with amounts in cents, "--cents to submit
+// such a file again". Its header names the three columns of a row, then the outcome's, which are
+// ignored; without such a header a row of more than three fields is still refused.
+func TestTheCSVOfBatchesShowIsSubmittedAgainWithCents(t *testing.T) {
+	shown := "rowReference,customerReference,amount,state,failureReason,retryable,outcomeAt,fileId,returnedAt,returnReason\r\n" +
+		"INV-1,ACME-002,12000,succeeded,,,1796079815648,,,\r\n" +
+		"INV-2,ACME-002,4551,failed,insufficientFunds,true,1796079815648,,,\r\n"
+	rows, err := readRows(strings.NewReader(shown), "f.csv", true)
+	if err != nil {
+		t.Fatalf("readRows: %v", err)
+	}
+	if len(rows) != 2 || rows[0].RowReference != "INV-1" || rows[0].Amount != 12000 || rows[1].CustomerReference != "ACME-002" || rows[1].Amount != 4551 {
+		t.Errorf("rows = %+v", rows)
+	}
+	short := "rowReference,customerReference,amount,state\nINV-1,ACME-002,12000\n"
+	if _, err := readRows(strings.NewReader(short), "f.csv", true); err == nil || !strings.Contains(err.Error(), "f.csv:2: 3 fields; the header has 4") {
+		t.Errorf("a row shorter than its header: %v", err)
+	}
+	noHeader := "INV-1,ACME-002,12000,succeeded\n"
+	if _, err := readRows(strings.NewReader(noHeader), "f.csv", true); err == nil || !strings.Contains(err.Error(), "f.csv:1: 4 fields; a row is rowReference,customerReference,amount") {
+		t.Errorf("a row of four fields without a header: %v", err)
+	}
+}

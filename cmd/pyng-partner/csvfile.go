@@ -41,7 +41,7 @@ func (e inputError) Error() string {
 }
 
 // readRows reads the rows of a batch from a CSV file of rowReference,customerReference,amount,
-// with an optional header line of those three names. Amounts are dollars and cents (120.00),
+// with an optional header line of those three names (and of more columns after them, ignored). Amounts are dollars and cents (120.00),
 // or whole cents (12000) when cents is set. It reports every problem of the file, each with
 // its line, in an inputError.
 func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error) {
@@ -57,6 +57,7 @@ func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error)
 		rows     []client.RowRequest
 		problems []string
 		lineOf   = map[string]int{}
+		width    = 3 // the fields of a row: rowReference,customerReference,amount, and those a header adds
 	)
 	problem := func(line int, format string, args ...any) {
 		problems = append(problems, fmt.Sprintf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
@@ -79,13 +80,20 @@ func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error)
 			record[i] = strings.TrimSpace(record[i])
 		}
 		if first {
-			if len(record) == 3 && strings.EqualFold(record[0], "rowReference") &&
+			// A header may name more columns after the three, which are ignored: batches show
+			// --csv writes a batch's rows with their outcomes, for its file to be submitted again.
+			if len(record) >= 3 && strings.EqualFold(record[0], "rowReference") &&
 				strings.EqualFold(record[1], "customerReference") && strings.EqualFold(record[2], "amount") {
+				width = len(record)
 				continue
 			}
 		}
-		if len(record) != 3 {
-			problem(line, "%d fields; a row is rowReference,customerReference,amount", len(record))
+		if len(record) != width {
+			if width == 3 {
+				problem(line, "%d fields; a row is rowReference,customerReference,amount", len(record))
+			} else {
+				problem(line, "%d fields; the header has %d", len(record), width)
+			}
 			continue
 		}
 		rowRef, customer, amountText := record[0], record[1], record[2]
