@@ -19,6 +19,10 @@ import (
 	"github.com/pyng/receivables/storage"
 )
 
+// stopCancelledJobs is how long a stop waits, once the jobs still running are cancelled, for them
+// to end and their state to be recorded.
+const stopCancelledJobs = 2 * time.Second
+
 // StartJobs starts working the job queue kept in db with service, and the periodic tasks, and
 // looking for due webhook deliveries; it returns the function that stops them (waiting for running
 // jobs to finish or ctx to end).
@@ -39,7 +43,16 @@ func StartJobs(ctx context.Context, db storage.Database, service *billing.Servic
 	stop = func(ctx context.Context) error {
 		stopScheduling()
 		<-scheduled
-		return client.Stop(ctx)
+		err := client.Stop(ctx)
+		if ctx.Err() == nil {
+			return err
+		}
+		// Jobs still run at the grace period's end: cancelled, each ends now and is retried (a
+		// job cut short is safe), rather than left claimed, and running, as the process exits.
+		logger.Warn("jobs still running at the end of the shutdown's grace period are cancelled; they are retried")
+		cancelling, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopCancelledJobs)
+		defer cancel()
+		return client.StopAndCancel(cancelling)
 	}
 	if cfg.SendEmailFunc != nil {
 		if n, err := wakeWaitingEmails(ctx, client); err != nil {

@@ -52,6 +52,8 @@ type Driver interface {
 type JobClient interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
+	// StopAndCancel stops as Stop does, cancelling the context of each job still running.
+	StopAndCancel(ctx context.Context) error
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 	// JobRetry makes a job that waits (scheduled, retryable, or ended) available to run at once.
 	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
