@@ -124,6 +124,9 @@ var settings = []setting{
 		if v == "" {
 			return fmt.Errorf("-%s is required", flag)
 		}
+		if _, err := storage.SQLitePath(v); errors.Is(err, storage.ErrKeywordValue) {
+			return fmt.Errorf("-%s: %w", flag, err)
+		}
 		return nil
 	}},
 	{"public-url", "PYNG_PUBLIC_URL", "", "external base URL of the server, used in signupUrl and the customers' emails (in the sandbox, default http://ADDR; required, https, outside it)", func(c *Config, flag, v string) error {

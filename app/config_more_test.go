@@ -65,3 +65,16 @@ func TestABankDetailsRetentionBeyondADurationIsRefused(t *testing.T) {
 		t.Errorf("-bank-details-retention 106751d = %v, %v; want it taken", c.Jobs.BankDetailsRetention, err)
 	}
 }
+
+// A PostgreSQL keyword/value connection string (libpq's, which pgx takes too) has no scheme, so it
+// was taken for a SQLite file path: pyng serve made a file named after it, password and all, and,
+// the sandbox setting defaulting to true with the embedded SQLite, served a sandbox on it.
+func TestAKeywordValueConnectionStringIsRefused(t *testing.T) {
+	_, err := load(t, map[string]string{"PYNG_DATABASE_URL": "host=db.internal user=pyng password=s3cr3t-pw dbname=pyng"})
+	if err == nil || !strings.Contains(err.Error(), "-database-url") {
+		t.Fatalf("Load = %v; want the database URL refused", err)
+	}
+	if strings.Contains(err.Error(), "s3cr3t-pw") {
+		t.Errorf("the error holds the password:\n%v", err)
+	}
+}

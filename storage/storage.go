@@ -103,6 +103,15 @@ func WithKeyring(keys *seal.Keyring) Option {
 
 var schemePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
 
+// keywordValue is the start of a PostgreSQL keyword/value connection string (host=db user=pyng
+// ...), which has no scheme but is no file path either.
+var keywordValue = regexp.MustCompile(`^\s*[A-Za-z_]+\s*=`)
+
+// ErrKeywordValue is SQLitePath's refusal of a PostgreSQL keyword/value connection string, which
+// would otherwise be a SQLite file named after it, its password too. It does not repeat the string.
+var ErrKeywordValue = errors.New("storage: the database is given as keyword=value pairs (host=... user=...), " +
+	"which pyng does not read: write it as a postgres:// URL (or a SQLite file as sqlite:PATH)")
+
 // Open opens the database that url names and applies its pending migrations.
 //
 //   - postgres://… or postgresql://… is a PostgreSQL database; see postgres.Open for the
@@ -164,6 +173,9 @@ func createPrivate(path string) error {
 // SQLitePath is the file path that a sqlite: URL, or a plain path, names.
 func SQLitePath(url string) (string, error) {
 	path := url
+	if !schemePattern.MatchString(url) && keywordValue.MatchString(url) {
+		return "", ErrKeywordValue
+	}
 	if schemePattern.MatchString(url) {
 		scheme := strings.TrimSuffix(schemePattern.FindString(url), ":")
 		if !strings.EqualFold(scheme, "sqlite") {

@@ -176,6 +176,7 @@ func TestOpenRefusesBadURLs(t *testing.T) {
 		{name: "an empty sqlite path is refused", url: "sqlite:", want: "names no file"},
 		{name: "an empty URL is refused", url: "", want: "names no file"},
 		{name: "a malformed postgres URL is refused", url: "postgres://%zz", want: "postgres"},
+		{name: "a keyword/value connection string is no file path", url: "host=127.0.0.1 user=pyng password=hunter2 dbname=pyng", want: "keyword=value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
