@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -41,10 +42,17 @@ const branchColumns = 8
 
 // ReadBranches reads APCA's BSB directory, the CSV file APCA publishes: one branch a line, as
 // "BSB","mnemonic","branch name","address","suburb","state","postcode","payment flags", with the
-// BSB written 062-000. A first line that does not start with a BSB is taken as a heading. Every
-// line must be whole and its text printable UTF-8; a BSB given twice is an error.
+// BSB written 062-000, after a byte order mark or none. A first line that does not start with a
+// BSB is taken as a heading. Every line must be whole and its text printable UTF-8; a BSB given
+// twice is an error.
 func ReadBranches(r io.Reader) ([]Branch, error) {
-	cr := csv.NewReader(r)
+	// A spreadsheet's "CSV UTF-8" begins with a byte order mark, which goes before the CSV reader
+	// sees the first field (quoted, or a BSB).
+	br := bufio.NewReader(r)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = branchColumns
 	var out []Branch
 	seen := map[string]int{}

@@ -61,6 +61,22 @@ func TestReadBranches(t *testing.T) {
 	}
 }
 
+// A directory saved by a spreadsheet as "CSV UTF-8" begins with a byte order mark: before, it made
+// a quoted first field a parse error ("bare \" in non-quoted-field") and an unquoted first BSB
+// no BSB, so that line was taken for a heading and its branch left out, unsaid.
+func TestReadBranchesAfterAByteOrderMark(t *testing.T) {
+	for _, file := range []string{
+		"\ufeff012-002,ANZ,ANZ Smart Choice,115 Pitt Street,Sydney,NSW,2000,PEH\r\n062-000,CBA,Sydney,x,Sydney,NSW,2000,PEH\r\n",
+		"\ufeff\"012-002\",\"ANZ\",\"ANZ Smart Choice\",\"115 Pitt Street\",\"Sydney\",\"NSW\",\"2000\",\"PEH\"\r\n\"062-000\",\"CBA\",\"Sydney\",\"x\",\"Sydney\",\"NSW\",\"2000\",\"PEH\"\r\n",
+		"\ufeffBSB,Mnemonic,Branch,Address,Suburb,State,Postcode,Flags\n012-002,ANZ,ANZ Smart Choice,115 Pitt Street,Sydney,NSW,2000,PEH\n062-000,CBA,Sydney,x,Sydney,NSW,2000,PEH\n",
+	} {
+		got, err := billing.ReadBranches(strings.NewReader(file))
+		if err != nil || len(got) != 2 || got[0].BSB != "012002" || got[1].BSB != "062000" {
+			t.Errorf("ReadBranches(%q) = %+v, %v; want the branches 012002 and 062000", file, got, err)
+		}
+	}
+}
+
 func TestValidateCustomerOfABusiness(t *testing.T) {
 	business := billing.Customer{Name: "Ada Lovelace", Email: "ada@example.com", BSB: "062-000", AccountNumber: "12345678",
 		AccountName: "  ANALYTICAL   ENGINES ", Type: billing.CustomerBusiness, BusinessName: " Analytical Engines ", ABN: "51 824 753 556"}
