@@ -263,8 +263,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 // Close releases a server that will not Run.
 func (s *Server) Close() error { return s.db.Close() }
 
-// shutdownGrace is how long in-flight requests may take to finish after a stop signal.
-const shutdownGrace = 25 * time.Second
+// shutdownGrace is how long in-flight requests may take to finish after a stop signal (a
+// variable for the tests).
+var shutdownGrace = 25 * time.Second
 
 // Run serves and works the job queue until ctx is done, then lets in-flight requests and running
 // jobs finish and closes the database.
@@ -339,7 +340,11 @@ func (s *Server) Run(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// Requests still in flight at the grace period's end (a client sending its body slowly)
+		// are cut off, so that the jobs still stop, rather than being left claimed as the process
+		// exits.
+		s.logger.Warn("requests still in flight at the end of the shutdown's grace period are cut off", "err", err)
+		srv.Close()
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -512,3 +512,36 @@ func TestShutdownDrainsFirst(t *testing.T) {
 		t.Error("the server still accepts connections after the drain")
 	}
 }
+
+// A request still in flight at the end of the shutdown's grace period (a client sending its body
+// slowly) is cut off, and the stop goes on to stop the jobs and succeeds: before, Run returned
+// "shutdown: context deadline exceeded" at once, leaving the jobs running as the process exited.
+func TestShutdownCutsOffARequestStillInFlightAtTheGracePeriodsEnd(t *testing.T) {
+	app.SetShutdownGrace(t, 300*time.Millisecond)
+	logs := &apptest.SyncBuffer{}
+	r := runServer(t, map[string]string{"database-url": dbtest.URL(t, "sqlite"), "encryption-key": dbtest.KeyRing},
+		slog.New(slog.NewTextHandler(logs, nil)))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Half a body of the length announced: the server waits for the rest.
+	if _, err := io.WriteString(conn, "POST /oauth2/token HTTP/1.1\r\nHost: pyng\r\n"+
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type="); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	r.signal()
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the grace period")
+	}
+	if r.err != nil {
+		t.Errorf("Run: %v; want the request cut off and nil", r.err)
+	}
+	if !strings.Contains(logs.String(), "requests still in flight at the end of the shutdown's grace period are cut off") {
+		t.Errorf("no warning of the request cut off in the log:\n%s", logs.String())
+	}
+}

@@ -2,6 +2,8 @@ package app
 
 import (
 	"log/slog"
+	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -20,4 +22,12 @@ func BECSBacklog(r *becs.Rail, clock billing.Clock) prometheus.Collector {
 // registers with its metrics.
 func JobBacklog(db storage.Database) prometheus.Collector {
 	return newJobBacklog(db, slog.New(slog.DiscardHandler))
+}
+
+// SetShutdownGrace sets how long in-flight requests may take after a stop signal, until the test
+// ends. The test must not be parallel.
+func SetShutdownGrace(t *testing.T, d time.Duration) {
+	before := shutdownGrace
+	shutdownGrace = d
+	t.Cleanup(func() { shutdownGrace = before })
 }
