@@ -107,17 +107,14 @@ const (
 var settings = []setting{
 	{addrFlag, "PYNG_ADDR", "127.0.0.1:8080", "address to listen on", func(c *Config, flag, v string) error {
 		c.Addr = v
-		if _, _, err := net.SplitHostPort(v); err != nil {
-			return fmt.Errorf("-%s: %q is not host:port", flag, v)
-		}
-		return nil
+		return listenAddress(flag, v)
 	}},
 	{"metrics-addr", "PYNG_METRICS_ADDR", "", "address of a listener of its own for GET /metrics, such as 127.0.0.1:9090, which the API's address then does not serve (empty: the sandbox serves it on the API's address, any other server nowhere)", func(c *Config, flag, v string) error {
 		c.MetricsAddr = v
-		if _, _, err := net.SplitHostPort(v); v != "" && err != nil {
-			return fmt.Errorf("-%s: %q is not host:port", flag, v)
+		if v == "" {
+			return nil
 		}
-		return nil
+		return listenAddress(flag, v)
 	}},
 	{"database-url", "PYNG_DATABASE_URL", "sqlite:pyng.db", "database: a sqlite: URL or file path (embedded), or a postgres:// URL whose parameters also configure the connection pool: pool_max_conns (default max(4, CPUs)), pool_min_conns, pool_max_conn_lifetime, pool_max_conn_idle_time, pool_health_check_period", func(c *Config, flag, v string) error {
 		c.DatabaseURL = v
@@ -384,6 +381,19 @@ func requestRate(field func(*Config) *float64, per string) func(*Config, string,
 func positive(flag string, d time.Duration) error {
 	if d == 0 {
 		return fmt.Errorf("-%s must be positive", flag)
+	}
+	return nil
+}
+
+// listenAddress checks an address to listen on: host:port, the port a number up to 65535 (0: any
+// free port) or a service's name, so that a wrong one stops the server before it opens anything.
+func listenAddress(flag, v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err == nil {
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return fmt.Errorf("-%s: %q is not host:port, with a port from 0 to 65535", flag, v)
 	}
 	return nil
 }
