@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -791,6 +792,36 @@ func TestInvitedDataIsTheLinkAsGetAnswersIt(t *testing.T) {
 		raw, _ := p.awaitEvents(t, atLeast(2))
 		if !bytes.Equal(raw[1], d.body) {
 			t.Errorf("delivered %s; listed %s", d.body, raw[1])
+		}
+	})
+}
+
+// README: "each endpoint is sent the events of its site written after it was made". An endpoint
+// keeps being sent its site's events after a quiet spell in which the purge removed every event
+// (on SQLite the next events must not take the positions of those removed, which the endpoint
+// has passed).
+func TestEventsWrittenAfterAPurgeOfEveryEventAreDelivered(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		rc := newReceiver(t)
+		p.createEndpoint(t, map[string]any{"url": rc.srv.URL})
+		for _, ref := range []string{"q1", "q2", "q3"} {
+			p.mustInvite(t, ref)
+		}
+		rc.await(3)
+		s.Clock.Advance(billing.EventRetention + time.Hour)
+		p.token = s.Token(t, p.p)
+		if _, err := s.Service.PurgeEvents(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		p.mustInvite(t, "after-the-purge")
+		rc.awaitUntil("none of the invitation after the purge", func(ds []delivery) bool {
+			return slices.ContainsFunc(ds, func(d delivery) bool {
+				return bytes.Contains(d.body, []byte(`"customerReference":"after-the-purge"`))
+			})
+		})
+		if _, events := p.awaitEvents(t, atLeast(1)); len(events) != 1 {
+			t.Errorf("the events list after the purge holds %d events, want the new invitation alone", len(events))
 		}
 	})
 }

@@ -317,7 +317,11 @@ ORDER BY seq
 LIMIT sqlc.arg(lim);
 
 -- name: PurgeEvents :execrows
-DELETE FROM events WHERE created_at <= sqlc.arg(before);
+-- The latest event (the largest seq) is kept, past its retention too (the list leaves it out by
+-- created_at): seq is the rowid, which SQLite gives a new row as the largest kept plus one, so
+-- were every event removed the next ones would take the seqs of those removed, at or below the
+-- endpoints' sent_seq, and never be sent.
+DELETE FROM events WHERE events.created_at <= sqlc.arg(before) AND events.seq < (SELECT max(ev.seq) FROM events AS ev);
 
 -- name: ExpireDueInvitations :many
 -- The invitations past their expiry, up to lim of them, marked expired. On PostgreSQL a replica

@@ -238,7 +238,8 @@ type Executor interface {
 	// commits an event before them.
 	ListEvents(ctx context.Context, p EventPage) ([]billing.Event, error)
 	// PurgeEvents deletes the events written at or before `before` (and their deliveries), and
-	// returns how many.
+	// returns how many. On SQLite the latest event is kept, whatever its age, so that the seqs of
+	// those deleted are never given again (see the query).
 	PurgeEvents(ctx context.Context, before time.Time) (int, error)
 	// ExpireDueInvitations marks expired up to limit of the invitations that expired by now, and
 	// returns them so.

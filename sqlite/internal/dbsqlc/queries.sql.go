@@ -2615,9 +2615,13 @@ func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
 }
 
 const purgeEvents = `-- name: PurgeEvents :execrows
-DELETE FROM events WHERE created_at <= ?1
+DELETE FROM events WHERE events.created_at <= ?1 AND events.seq < (SELECT max(ev.seq) FROM events AS ev)
 `
 
+// The latest event (the largest seq) is kept, past its retention too (the list leaves it out by
+// created_at): seq is the rowid, which SQLite gives a new row as the largest kept plus one, so
+// were every event removed the next ones would take the seqs of those removed, at or below the
+// endpoints' sent_seq, and never be sent.
 func (q *Queries) PurgeEvents(ctx context.Context, before int64) (int64, error) {
 	result, err := q.exec(ctx, q.purgeEventsStmt, purgeEvents, before)
 	if err != nil {
