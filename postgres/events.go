@@ -74,8 +74,9 @@ func (e executor) EndpointToSend(ctx context.Context, id string) (driver.Sending
 	})(e.q.EndpointToSend(ctx, id))
 }
 
-func (e executor) SetEndpointSent(ctx context.Context, id string, p driver.EventPosition) error {
-	return e.q.SetEndpointSent(ctx, dbsqlc.SetEndpointSentParams{ID: id, SentTxid: p.Tx, SentSeq: p.Seq})
+func (e executor) SetEndpointSent(ctx context.Context, id string, read, p driver.EventPosition) (bool, error) {
+	n, err := e.q.SetEndpointSent(ctx, dbsqlc.SetEndpointSentParams{ID: id, SentTxid: p.Tx, SentSeq: p.Seq, ReadTxid: read.Tx, ReadSeq: read.Seq})
+	return n == 1, err
 }
 
 // InsertDeliveries inserts the deliveries as arrays of their columns: one statement.

@@ -443,8 +443,11 @@ WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::
 ORDER BY txid, seq
 LIMIT @lim;
 
--- name: SetEndpointSent :exec
-UPDATE webhook_endpoints SET sent_txid = CAST(sqlc.arg(sent_txid) AS TEXT)::xid8, sent_seq = @sent_seq WHERE id = @id;
+-- name: SetEndpointSent :execrows
+-- Moves the endpoint's position on from the one the fan-out read, unless it moved meanwhile (the
+-- endpoint was enabled again, and starts after the events of its time disabled): 0 then.
+UPDATE webhook_endpoints SET sent_txid = CAST(sqlc.arg(sent_txid) AS TEXT)::xid8, sent_seq = @sent_seq
+WHERE id = @id AND sent_txid = CAST(sqlc.arg(read_txid) AS TEXT)::xid8 AND sent_seq = @read_seq;
 
 -- name: GetDelivery :one
 SELECT * FROM webhook_deliveries WHERE id = @id;

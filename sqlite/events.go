@@ -81,8 +81,9 @@ func (e executor) EventsToSend(ctx context.Context, siteID string, after driver.
 	})(e.q.EventsToSend(ctx, dbsqlc.EventsToSendParams{SiteID: siteID, AfterSeq: after.Seq, Lim: int64(limit)}))
 }
 
-func (e executor) SetEndpointSent(ctx context.Context, id string, p driver.EventPosition) error {
-	return e.q.SetEndpointSent(ctx, dbsqlc.SetEndpointSentParams{ID: id, SentSeq: p.Seq})
+func (e executor) SetEndpointSent(ctx context.Context, id string, read, p driver.EventPosition) (bool, error) {
+	n, err := e.q.SetEndpointSent(ctx, dbsqlc.SetEndpointSentParams{ID: id, SentSeq: p.Seq, ReadSeq: read.Seq})
+	return n == 1, err
 }
 
 func (e executor) EventPosition(ctx context.Context, siteID, id string) (driver.EventPosition, error) {

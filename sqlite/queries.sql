@@ -405,8 +405,10 @@ WHERE site_id = sqlc.arg(site_id) AND seq > sqlc.arg(after_seq)
 ORDER BY seq
 LIMIT sqlc.arg(lim);
 
--- name: SetEndpointSent :exec
-UPDATE webhook_endpoints SET sent_seq = sqlc.arg(sent_seq) WHERE id = sqlc.arg(id);
+-- name: SetEndpointSent :execrows
+-- Moves the endpoint's position on from the one the fan-out read, unless it moved meanwhile (the
+-- endpoint was enabled again, and starts after the events of its time disabled): 0 then.
+UPDATE webhook_endpoints SET sent_seq = sqlc.arg(sent_seq) WHERE id = sqlc.arg(id) AND sent_seq = sqlc.arg(read_seq);
 
 -- name: GetDelivery :one
 SELECT * FROM webhook_deliveries WHERE id = sqlc.arg(id);

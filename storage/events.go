@@ -40,7 +40,9 @@ func (s *Store) record(ctx context.Context, tx driver.ExecutorTx, events ...bill
 
 // FanOutDeliveries reads the events after the endpoint's position outside a transaction, and
 // writes their deliveries and its new position in one only when there are some: the run holding
-// the endpoint is the one writer of both, and a delivery the endpoint has already is kept.
+// the endpoint is the one writer of both, and a delivery the endpoint has already is kept. When
+// the position moved since it was read (the partner disabled and enabled the endpoint again),
+// nothing is written: the next fan-out starts where the enabling put it.
 func (s *Store) FanOutDeliveries(ctx context.Context, endpointID string, limit int) (int, error) {
 	e := s.d.Executor()
 	ep, err := e.EndpointToSend(ctx, endpointID)
@@ -67,10 +69,20 @@ func (s *Store) FanOutDeliveries(ctx context.Context, endpointID string, limit i
 				return fmt.Errorf("insert deliveries: %w", interpret(err))
 			}
 		}
-		return tx.SetEndpointSent(ctx, endpointID, events[len(events)-1].Position)
+		moved, err := tx.SetEndpointSent(ctx, endpointID, ep.Sent, events[len(events)-1].Position)
+		if err == nil && !moved {
+			return errEndpointMoved
+		}
+		return err
 	})
+	if errors.Is(err, errEndpointMoved) {
+		return 0, nil
+	}
 	return len(events), err
 }
+
+// errEndpointMoved rolls back a fan-out whose endpoint's position moved since it was read.
+var errEndpointMoved = errors.New("the endpoint's position moved during the fan-out")
 
 // recordLinks records an event of type t for each link, as it stands at `at`.
 func (s *Store) recordLinks(ctx context.Context, tx driver.ExecutorTx, t billing.EventType, links []billing.Link, at time.Time) error {

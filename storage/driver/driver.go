@@ -271,8 +271,9 @@ type Executor interface {
 	// PostgreSQL, as ListEvents, only those no later commit can precede).
 	EventsToSend(ctx context.Context, siteID string, after EventPosition, limit int) ([]EventToSend, error)
 	// SetEndpointSent sets the position of the last event the endpoint was given a delivery of,
-	// or passed.
-	SetEndpointSent(ctx context.Context, id string, p EventPosition) error
+	// or passed, if its position is still read, the one the fan-out read, and reports whether
+	// it did: enabling the endpoint again meanwhile moved it past the events of its time disabled.
+	SetEndpointSent(ctx context.Context, id string, read, p EventPosition) (bool, error)
 	// MarkEndpointSucceeded clears the endpoint's FailingSince.
 	MarkEndpointSucceeded(ctx context.Context, id string) error
 	// MarkEndpointFailing sets the endpoint's FailingSince to at unless it is set.

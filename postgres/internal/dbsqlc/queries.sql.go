@@ -2969,19 +2969,33 @@ func (q *Queries) SetClientSecret(ctx context.Context, arg SetClientSecretParams
 	return i, err
 }
 
-const setEndpointSent = `-- name: SetEndpointSent :exec
-UPDATE webhook_endpoints SET sent_txid = CAST($1 AS TEXT)::xid8, sent_seq = $2 WHERE id = $3
+const setEndpointSent = `-- name: SetEndpointSent :execrows
+UPDATE webhook_endpoints SET sent_txid = CAST($1 AS TEXT)::xid8, sent_seq = $2
+WHERE id = $3 AND sent_txid = CAST($4 AS TEXT)::xid8 AND sent_seq = $5
 `
 
 type SetEndpointSentParams struct {
 	SentTxid string
 	SentSeq  int64
 	ID       string
+	ReadTxid string
+	ReadSeq  int64
 }
 
-func (q *Queries) SetEndpointSent(ctx context.Context, arg SetEndpointSentParams) error {
-	_, err := q.db.Exec(ctx, setEndpointSent, arg.SentTxid, arg.SentSeq, arg.ID)
-	return err
+// Moves the endpoint's position on from the one the fan-out read, unless it moved meanwhile (the
+// endpoint was enabled again, and starts after the events of its time disabled): 0 then.
+func (q *Queries) SetEndpointSent(ctx context.Context, arg SetEndpointSentParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setEndpointSent,
+		arg.SentTxid,
+		arg.SentSeq,
+		arg.ID,
+		arg.ReadTxid,
+		arg.ReadSeq,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setSiteRail = `-- name: SetSiteRail :execrows

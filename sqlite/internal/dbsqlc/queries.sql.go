@@ -2798,18 +2798,24 @@ func (q *Queries) SetClientSecret(ctx context.Context, arg SetClientSecretParams
 	return i, err
 }
 
-const setEndpointSent = `-- name: SetEndpointSent :exec
-UPDATE webhook_endpoints SET sent_seq = ?1 WHERE id = ?2
+const setEndpointSent = `-- name: SetEndpointSent :execrows
+UPDATE webhook_endpoints SET sent_seq = ?1 WHERE id = ?2 AND sent_seq = ?3
 `
 
 type SetEndpointSentParams struct {
 	SentSeq int64
 	ID      string
+	ReadSeq int64
 }
 
-func (q *Queries) SetEndpointSent(ctx context.Context, arg SetEndpointSentParams) error {
-	_, err := q.exec(ctx, q.setEndpointSentStmt, setEndpointSent, arg.SentSeq, arg.ID)
-	return err
+// Moves the endpoint's position on from the one the fan-out read, unless it moved meanwhile (the
+// endpoint was enabled again, and starts after the events of its time disabled): 0 then.
+func (q *Queries) SetEndpointSent(ctx context.Context, arg SetEndpointSentParams) (int64, error) {
+	result, err := q.exec(ctx, q.setEndpointSentStmt, setEndpointSent, arg.SentSeq, arg.ID, arg.ReadSeq)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const setSiteRail = `-- name: SetSiteRail :execrows

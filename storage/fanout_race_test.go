@@ -1,0 +1,99 @@
+package storage_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/storage"
+)
+
+// README: "Events written while it is disabled are not sent to it". A fan-out of the endpoint's
+// deliveries that read its position before the partner disabled and enabled it again must not
+// write that older position over the one the enabling set: the events written while it was
+// disabled would then be given deliveries.
+func TestAFanOutDoesNotUndoTheEnablingOfItsEndpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// A database of its own: the other tests' transactions would hold its events back.
+	dbURL := dbtest.PostgresDatabaseURL(t)
+	db := dbtest.OpenURL(t, dbURL, storage.WithKeyring(dbtest.Keyring()))
+	service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := apptest.NewSite(t, service, "Acme")
+	url := "https://example.com/hook"
+	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.Invite(ctx, site, "BEFORE"); err != nil {
+		t.Fatal(err)
+	}
+	var before string
+	if err := db.Conn().Query(ctx, `SELECT id FROM events WHERE type = 'customer.invited'`, nil,
+		func(row storage.Scanner) error { return row.Scan(&before) }); err != nil || before == "" {
+		t.Fatalf("the invitation's event: %q, %v", before, err)
+	}
+
+	// The fan-out reads the endpoint and the event, then waits to write the event's delivery while
+	// another transaction holds the deliveries' table.
+	holder, err := connect(t, dbURL).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, `LOCK TABLE webhook_deliveries IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	fannedOut := make(chan error, 1)
+	go func() {
+		_, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100)
+		fannedOut <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+
+	// Meanwhile the partner disables the endpoint, a change writes an event, and the partner
+	// enables the endpoint again.
+	state := func(s billing.EndpointState) {
+		t.Helper()
+		if _, err := service.UpdateWebhookEndpoint(ctx, site, e.ID, billing.WebhookEndpointRequest{State: &s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state(billing.EndpointDisabled)
+	if _, err := service.Invite(ctx, site, "WHILE-DISABLED"); err != nil {
+		t.Fatal(err)
+	}
+	state(billing.EndpointEnabled)
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-fannedOut; err != nil {
+		t.Fatal(err)
+	}
+
+	// The next runs give the endpoint deliveries of what comes after the enabling alone.
+	if _, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100); err != nil {
+		t.Fatal(err)
+	}
+	ds, _, err := service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		ev, err := db.GetEvent(ctx, d.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(ev.Body), `"customerReference":"WHILE-DISABLED"`) {
+			t.Errorf("the endpoint was given a delivery of %s, an event written while it was disabled", ev.Body)
+		}
+	}
+}
