@@ -67,6 +67,13 @@ func CheckURL(raw string, allowPrivate bool) error {
 	if host == "" {
 		return &URLError{"must have a host"}
 	}
+	// Go's HTTP client maps a host to ASCII as browsers do (IDNA), full-width digits and dots to
+	// ASCII ones: https://１２７.０.０.１/ is a loopback address. Checked as written, such a host
+	// would pass the checks below (the connection's check would still refuse it); an
+	// internationalised domain name is written in its ASCII form instead.
+	if !isASCII(host) {
+		return &URLError{"must have a host name in ASCII: write an internationalised domain name in its xn-- form"}
+	}
 	if addr, err := netip.ParseAddr(host); err == nil {
 		switch {
 		case !allowPrivate && Forbidden(addr):
@@ -199,4 +206,13 @@ func embeddedIPv4(addr netip.Addr) (netip.Addr, bool) {
 		return netip.AddrFrom4([4]byte(b[2:6])), true
 	}
 	return netip.Addr{}, false
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

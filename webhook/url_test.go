@@ -20,6 +20,7 @@ func TestCheckURL(t *testing.T) {
 		noHost     = "must have a host"
 		linkLocal  = "must not point to a link-local address (a cloud's metadata service), even in the sandbox"
 		badHost    = "has an invalid host name"
+		nonASCII   = "must have a host name in ASCII: write an internationalised domain name in its xn-- form"
 	)
 	long := "https://example.com/" + strings.Repeat("a", webhook.MaxURLLength-len("https://example.com/"))
 	longer := "https://example.com/" + strings.Repeat("é", webhook.MaxURLLength-len("https://example.com/")) // twice as many bytes
@@ -62,6 +63,12 @@ func TestCheckURL(t *testing.T) {
 		{"a hexadecimal IPv4 address is refused", "https://0x7f.0x0.0x0.0x1/", badHost, badHost},
 		{"a hexadecimal IPv4 address in one number is refused", "https://0x7f000001/", badHost, badHost},
 		{"a name of empty labels is refused", "https://./", badHost, badHost},
+		{"a full-width loopback address is refused", "https://１２７.０.０.１/", nonASCII, nonASCII},
+		{"a full-width metadata address is refused, even in the sandbox", "https://１６９.２５４.１６９.２５４/", nonASCII, nonASCII},
+		{"a full-width localhost is refused", "https://ｌｏｃａｌｈｏｓｔ/", nonASCII, nonASCII},
+		{"ideographic full stops are refused", "https://127。0。0。1/", nonASCII, nonASCII},
+		{"an internationalised domain name is refused as written", "https://bücher.example/", nonASCII, nonASCII},
+		{"an internationalised domain name in its xn-- form is accepted", "https://xn--bcher-kva.example/", ok, ok},
 		{"an invalid IPv6 address is refused", "https://[::g]/", "is not a valid URL", "is not a valid URL"},
 		{"a bracketed name is refused", "https://[example.com]/", "is not a valid URL", "is not a valid URL"},
 		{"localhost is refused outside the sandbox", "https://localhost/", localhost, ok},
