@@ -197,7 +197,8 @@ func (c *Client) send(ctx context.Context, r Request, checkURL bool) Result {
 
 // refusedError is the error of a dial to an address outside the sandbox may not reach. Its text,
 // which the partner reads in the deliveries list, does not give the address: a URL naming one of
-// the server's internal hosts would learn its internal address.
+// the server's internal hosts would learn its internal address. Outside the sandbox a name that
+// does not resolve gets the same text.
 type refusedError struct{}
 
 func (*refusedError) Error() string {
@@ -243,7 +244,12 @@ func (c *Client) describe(ctx context.Context, err error, timeout time.Duration)
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.As(err, &dnsErr):
-		if dnsErr.IsNotFound {
+		switch {
+		case dnsErr.IsNotFound && !c.allowPrivate:
+			// Told apart from a refused address, "no such host" would tell a partner which of
+			// the server's internal host names resolve.
+			return (&refusedError{}).Error()
+		case dnsErr.IsNotFound:
 			return "DNS: no such host " + dnsErr.Name
 		}
 		return "DNS lookup of " + dnsErr.Name + " failed"

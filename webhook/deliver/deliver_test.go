@@ -366,6 +366,9 @@ func TestConnectionsToNonPublicAddressesAreRefusedWhenMade(t *testing.T) {
 		// No receiver is at a link-local address; the cloud's metadata service is.
 		{"the sandbox does not reach the metadata address", "http://169.254.169.254:" + port + "/", true, "refused address: the host is not at a public address"},
 		{"the sandbox does not reach a link-local IPv6 address", "http://[fe80::1]:" + port + "/", true, "refused address: the host is not at a public address"},
+		// Told apart, the two would tell a partner which internal names the server resolves.
+		{"outside the sandbox a name that does not resolve is told as a refused address", "https://no-such-host.invalid/", false,
+			"refused address: the host is not at a public address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
