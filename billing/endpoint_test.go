@@ -106,9 +106,9 @@ func TestAnEndpointDisabledDuringChangesOfTheURLStaysDisabled(t *testing.T) {
 			if _, err := c.service.UpdateWebhookEndpoint(ctx, c.site, c.endpoint.ID, billing.WebhookEndpointRequest{State: &enabled}); err != nil {
 				t.Fatal(err)
 			}
-			fail := func(at time.Time) error {
+			fail := func(at time.Time) error { // the delivery's last attempt, which may disable the endpoint
 				return c.service.RecordDeliveryAttempts(ctx, c.endpoint.ID, []billing.DeliveryOutcome{{DeliveryID: d.ID,
-					Attempt: billing.DeliveryAttempt{At: at, Error: "refused"}, State: billing.DeliveryPending, NextAttemptAt: at.Add(time.Hour)}})
+					Attempt: billing.DeliveryAttempt{At: at, Error: "refused"}, State: billing.DeliveryFailed}})
 			}
 			now := time.Now().UTC()
 			if err := fail(now.Add(-billing.EndpointFailureLimit)); err != nil { // failing since

@@ -840,7 +840,46 @@ func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 		wantStatus(t, p.do(t, http.MethodPatch, "/webhook-endpoints/"+bad.EndpointID, map[string]any{"state": "enabled"}), http.StatusOK)
 		p.mustInvite(t, "d2")
 		verify(t, failing.await(4)[3], bad.Secret)
-	})
+	}, apptest.Options{RetrySchedule: []time.Duration{}}) // each attempt a delivery's last
+}
+
+// An endpoint is disabled by a delivery's last attempt, not by a first one: after a quiet month,
+// its last failures a month old, a new event's first attempt failing leaves the endpoint enabled
+// for its retries, which reach it once it answers again.
+func TestAnEndpointIsNotDisabledByAFirstFailureAfterAQuietMonth(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		rc := newReceiver(t)
+		rc.answer(http.StatusInternalServerError)
+		e := p.createEndpoint(t, map[string]any{"url": rc.srv.URL})
+		p.mustInvite(t, "q1")
+		rc.await(1)
+		p.awaitAttempts(t, e.EndpointID, 1)
+		s.Clock.Advance(time.Hour)
+		p.token = s.Token(t, p.p)
+		rc.await(2)
+		p.awaitDeliveriesWhere(t, e.EndpointID, "the delivery failed", func(ds []deliveryJSON) bool {
+			return len(ds) == 1 && ds[0].State == "failed"
+		})
+
+		s.Clock.Advance(30 * 24 * time.Hour)
+		p.token = s.Token(t, p.p)
+		p.mustInvite(t, "q2")
+		rc.await(3)
+		p.awaitDeliveriesWhere(t, e.EndpointID, "the new event's first attempt", func(ds []deliveryJSON) bool {
+			return len(ds) == 2 && len(ds[0].Attempts) == 1
+		})
+		if got := dataOf[endpoint](t, p.do(t, http.MethodGet, "/webhook-endpoints/"+e.EndpointID, nil)); got.State != "enabled" {
+			t.Fatalf("after a first failure the endpoint is %s (%s), want enabled", got.State, got.DisabledReason)
+		}
+		rc.answer(http.StatusOK)
+		s.Clock.Advance(time.Hour)
+		p.token = s.Token(t, p.p)
+		verify(t, rc.awaitEvent("customer.invited"), e.Secret)
+		p.awaitDeliveriesWhere(t, e.EndpointID, "the new event delivered", func(ds []deliveryJSON) bool {
+			return len(ds) == 2 && ds[0].State == "succeeded"
+		})
+	}, apptest.Options{RetrySchedule: []time.Duration{time.Hour}})
 }
 
 // awaitAttempts waits until the endpoint's newest delivery has n attempts, and returns it.

@@ -465,8 +465,10 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 	if len(outcomes) == 0 {
 		return nil
 	}
-	// The endpoint is marked by its latest attempts: a success, then the failures after it.
-	var lastSuccess, firstFailure, lastFailure time.Time
+	// The endpoint is marked by its latest attempts: a success, then the failures after it. It is
+	// disabled only by a delivery's last attempt (lastGivenUp): a first failure after a quiet
+	// month, its earlier failures a month old, leaves it the rest of its retries to recover.
+	var lastSuccess, firstFailure, lastGivenUp time.Time
 	for _, o := range outcomes {
 		if o.Attempt.Succeeded() && o.Attempt.At.After(lastSuccess) {
 			lastSuccess = o.Attempt.At
@@ -480,8 +482,8 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 		if firstFailure.IsZero() || at.Before(firstFailure) {
 			firstFailure = at
 		}
-		if at.After(lastFailure) {
-			lastFailure = at
+		if o.State == billing.DeliveryFailed && at.After(lastGivenUp) {
+			lastGivenUp = at
 		}
 	}
 	return s.inTx(ctx, func(tx driver.ExecutorTx) error {
@@ -499,7 +501,10 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 		if err := tx.MarkEndpointFailing(ctx, endpointID, firstFailure); err != nil {
 			return err
 		}
-		disabled, err := tx.DisableFailingEndpoint(ctx, endpointID, lastFailure.Add(-failureLimit))
+		if lastGivenUp.IsZero() {
+			return nil
+		}
+		disabled, err := tx.DisableFailingEndpoint(ctx, endpointID, lastGivenUp.Add(-failureLimit))
 		if err != nil || !disabled {
 			return err
 		}
@@ -507,7 +512,7 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 		if err != nil {
 			return interpret(err)
 		}
-		e, err := billing.NewEvent(billing.EventWebhookEndpointDisabled, stored.Endpoint.SiteID, lastFailure, billing.ViewWebhookEndpoint(stored.Endpoint))
+		e, err := billing.NewEvent(billing.EventWebhookEndpointDisabled, stored.Endpoint.SiteID, lastGivenUp, billing.ViewWebhookEndpoint(stored.Endpoint))
 		if err != nil {
 			return err
 		}

@@ -799,7 +799,12 @@ func (s eventSuite) recordAttempts(t *testing.T) {
 	if due := b.due(t, failing.ID, start.Add(limit*2)); len(due) != 0 {
 		t.Fatalf("ended deliveries are due: %+v", due)
 	}
-	record(outcome(other, start.Add(limit), 503, billing.DeliveryFailed, time.Time{}))
+	// Only a delivery's last attempt disables it: a failure with retries left does not.
+	record(outcome(other, start.Add(limit), 503, billing.DeliveryPending, start.Add(limit+time.Minute)))
+	if e := endpoint(); e.State != billing.EndpointEnabled {
+		t.Fatalf("a failure with retries left, past the limit: %+v", e)
+	}
+	record(outcome(other, start.Add(limit+time.Minute), 503, billing.DeliveryFailed, time.Time{}))
 	record(outcome(other, start.Add(limit+time.Hour), 503, billing.DeliveryFailed, time.Time{}))
 	if e := endpoint(); e.State != billing.EndpointDisabled || e.DisabledReason != billing.DisabledFailing {
 		t.Fatalf("failing for the limit: %+v", e)
@@ -825,7 +830,7 @@ func (s eventSuite) recordAttempts(t *testing.T) {
 	}
 	skip := billing.DeliveryAttempt{At: start.Add(limit + 2*time.Hour), Error: "not sent"}
 	wantErr(t, "SkipDeliveries", b.Store.SkipDeliveries(ctx, []billing.Delivery{other, {ID: "dlv_missing"}}, skip), nil)
-	if got := delivery(other.ID); got.State != billing.DeliveryFailed || len(got.Attempts) != 7 || got.Attempts[6].Error != "not sent" {
+	if got := delivery(other.ID); got.State != billing.DeliveryFailed || len(got.Attempts) != 8 || got.Attempts[7].Error != "not sent" {
 		t.Errorf("after a skip: %+v", got)
 	}
 	if e := endpoint(); !e.FailingSince.IsZero() || e.State != billing.EndpointEnabled {
@@ -1061,9 +1066,9 @@ func (s eventSuite) endpointChangesInterleaved(t *testing.T) {
 	b.fanOut(t, e)
 	d := b.deliveries(t, e.ID)[0]
 	limit := billing.EndpointFailureLimit
-	fail := func(at time.Time) error {
+	fail := func(at time.Time) error { // the delivery's last attempt, which may disable the endpoint
 		o := billing.DeliveryOutcome{DeliveryID: d.ID, Attempt: billing.DeliveryAttempt{At: at, Error: "refused"},
-			State: billing.DeliveryPending, NextAttemptAt: at.Add(time.Hour)}
+			State: billing.DeliveryFailed}
 		return b.Store.RecordAttempts(ctx, e.ID, []billing.DeliveryOutcome{o}, limit)
 	}
 	wantErr(t, "RecordAttempts", fail(t0), nil) // failing since t0
