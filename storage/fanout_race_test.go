@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pyng/receivables/app"
-	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
-	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -20,14 +17,7 @@ import (
 func TestAFanOutDoesNotUndoTheEnablingOfItsEndpoint(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	// A database of its own: the other tests' transactions would hold its events back.
-	dbURL := dbtest.PostgresDatabaseURL(t)
-	db := dbtest.OpenURL(t, dbURL, storage.WithKeyring(dbtest.Keyring()))
-	service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	site := apptest.NewSite(t, service, "Acme")
+	dbURL, db, service, site := onOwnDatabase(t)
 	url := "https://example.com/hook"
 	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
 	if err != nil {

@@ -14,6 +14,20 @@ import (
 	"github.com/pyng/receivables/storage"
 )
 
+// onOwnDatabase is a service, and a site of it, on a PostgreSQL database of the test's own (at
+// url): the other tests of this binary share its database, whose transactions would hold this
+// one's events back.
+func onOwnDatabase(t *testing.T) (url string, db storage.Database, service *billing.Service, site billing.Site) {
+	t.Helper()
+	url = dbtest.PostgresDatabaseURL(t)
+	db = dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
+	service, _, err := app.NewService(context.Background(), db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url, db, service, apptest.NewSite(t, service, "Acme")
+}
+
 // On PostgreSQL the events list shows the events of transactions below the events horizon (see
 // migration 00014), so that a partner paging with after never passes an event that commits late.
 // A write transaction open in another database of the cluster writes no event here and holds
@@ -21,15 +35,7 @@ import (
 func TestOnlyThisDatabasesOpenTransactionsHoldEventsBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	// A database of its own: the other tests' schemas share the cluster's postgres database,
-	// whose transactions would hold this one's events back too.
-	dbURL := dbtest.PostgresDatabaseURL(t)
-	db := dbtest.OpenURL(t, dbURL, storage.WithKeyring(dbtest.Keyring()))
-	service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	site := apptest.NewSite(t, service, "Acme")
+	dbURL, _, service, site := onOwnDatabase(t)
 	listed := func(ref string) bool {
 		t.Helper()
 		events, _, err := service.Events(ctx, site, billing.EventFilter{Limit: 100})
