@@ -13,12 +13,7 @@ import (
 func TestAnotherOrganisationsDeliveryIsOutOfReachUnderOnesOwnEndpoint(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		victim := newPartner(t, s)
-		rc := newReceiver(t)
-		rc.answer(http.StatusServiceUnavailable)
-		ve := victim.createEndpoint(t, map[string]any{"url": rc.srv.URL})
-		victim.mustInvite(t, "v1")
-		rc.await(1)
-		vd := victim.awaitAttempts(t, ve.EndpointID, 1)
+		rc, _, vd := victim.failedDelivery(t, http.StatusServiceUnavailable, "v1")
 
 		attacker := newPartner(t, s)
 		arc := newReceiver(t)

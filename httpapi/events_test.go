@@ -472,12 +472,7 @@ func TestWebhookRoutesNeedTheirScopes(t *testing.T) {
 func TestAnotherSitesWebhookEndpointIsInvisible(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		p := newPartner(t, s)
-		rc := newReceiver(t)
-		rc.answer(http.StatusServiceUnavailable) // a delivery that fails, for the retry
-		e := p.createEndpoint(t, map[string]any{"url": rc.srv.URL})
-		p.mustInvite(t, "h1")
-		rc.await(1)
-		d := p.awaitAttempts(t, e.EndpointID, 1)
+		rc, e, d := p.failedDelivery(t, http.StatusServiceUnavailable, "h1") // for the retry
 		rc.answer(http.StatusOK)
 		base := "/webhook-endpoints/" + e.EndpointID
 		snapshot := func() string {
@@ -753,12 +748,7 @@ func (p partner) awaitDeliveriesWhere(t testing.TB, endpointID, want string, don
 func TestAFailedDeliveryIsRecordedAndRetriedOnRequest(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		p := newPartner(t, s)
-		rc := newReceiver(t)
-		rc.answer(http.StatusServiceUnavailable)
-		e := p.createEndpoint(t, map[string]any{"url": rc.srv.URL})
-		p.mustInvite(t, "f1")
-		rc.await(1)
-		d := p.awaitAttempts(t, e.EndpointID, 1)
+		rc, e, d := p.failedDelivery(t, http.StatusServiceUnavailable, "f1")
 		if d.State != "pending" || d.Attempts[0].Status != 503 || d.Attempts[0].Error == "" {
 			t.Errorf("after a 503: %+v; want pending, with the status and an error", d)
 		}
@@ -849,12 +839,7 @@ func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 func TestAnEndpointIsNotDisabledByAFirstFailureAfterAQuietMonth(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		p := newPartner(t, s)
-		rc := newReceiver(t)
-		rc.answer(http.StatusInternalServerError)
-		e := p.createEndpoint(t, map[string]any{"url": rc.srv.URL})
-		p.mustInvite(t, "q1")
-		rc.await(1)
-		p.awaitAttempts(t, e.EndpointID, 1)
+		rc, e, _ := p.failedDelivery(t, http.StatusInternalServerError, "q1")
 		s.Clock.Advance(time.Hour)
 		p.token = s.Token(t, p.p)
 		rc.await(2)
@@ -880,6 +865,18 @@ func TestAnEndpointIsNotDisabledByAFirstFailureAfterAQuietMonth(t *testing.T) {
 			return len(ds) == 2 && ds[0].State == "succeeded"
 		})
 	}, apptest.Options{RetrySchedule: []time.Duration{time.Hour}})
+}
+
+// failedDelivery makes an endpoint whose receiver answers status, and an invitation (ref) whose
+// delivery's first attempt it fails; it returns the receiver, the endpoint and the delivery.
+func (p partner) failedDelivery(t testing.TB, status int, ref string) (*receiver, endpoint, deliveryJSON) {
+	t.Helper()
+	rc := newReceiver(t)
+	rc.answer(status)
+	e := p.createEndpoint(t, map[string]any{"url": rc.srv.URL})
+	p.mustInvite(t, ref)
+	rc.await(1)
+	return rc, e, p.awaitAttempts(t, e.EndpointID, 1)
 }
 
 // awaitAttempts waits until the endpoint's newest delivery has n attempts, and returns it.
