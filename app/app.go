@@ -156,9 +156,6 @@ type Server struct {
 	draining *atomic.Bool
 }
 
-// errDraining is /readyz's answer while the server drains before it stops.
-var errDraining = errors.New("draining: the server is stopping")
-
 // New reads the key ring (see Keyring), opens the database (applying migrations), prepares the
 // signing key and, on the first start of an empty sandbox database, creates demo credentials; Run
 // prints how to use them to out, and where the sandbox's key is if it made one.
@@ -248,7 +245,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		Clock:          clock,
 		Ready: func(ctx context.Context) error {
 			if draining.Load() {
-				return errDraining
+				return httpapi.ErrDraining
 			}
 			return db.Ping(ctx)
 		},

@@ -476,8 +476,9 @@ func TestAFailedStartKeepsTheSandboxKeyItMade(t *testing.T) {
 func TestShutdownDrainsFirst(t *testing.T) {
 	t.Parallel()
 	const drain = 1500 * time.Millisecond
+	logs := &apptest.SyncBuffer{}
 	r := runServer(t, map[string]string{"database-url": dbtest.URL(t, "sqlite"), "encryption-key": dbtest.KeyRing,
-		"shutdown-drain": drain.String()}, slog.New(slog.DiscardHandler))
+		"shutdown-drain": drain.String()}, slog.New(slog.NewTextHandler(logs, nil)))
 	base := r.base
 	stopped := time.Now()
 	r.signal()
@@ -510,6 +511,10 @@ func TestShutdownDrainsFirst(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Error("the server still accepts connections after the drain")
+	}
+	// The drain is expected: a load balancer's probes of /readyz meanwhile warn of nothing.
+	if strings.Contains(logs.String(), "not ready") {
+		t.Errorf("the drain's /readyz answers were logged as warnings:\n%s", logs.String())
 	}
 }
 

@@ -12,6 +12,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -482,6 +483,10 @@ func (a *server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// ErrDraining is what Config.Ready returns while the server drains before it stops: /readyz
+// answers 503, as expected then, without a warning at each probe.
+var ErrDraining = errors.New("draining: the server is stopping")
+
 // readyTimeout bounds the readiness check, so that a stuck database fails it rather than hangs it.
 const readyTimeout = 2 * time.Second
 
@@ -489,7 +494,9 @@ func (a *server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	if err := a.cfg.Ready(ctx); err != nil {
-		a.log.WarnContext(ctx, "not ready", "traceId", traceIDOf(ctx), "error", err)
+		if !errors.Is(err, ErrDraining) {
+			a.log.WarnContext(ctx, "not ready", "traceId", traceIDOf(ctx), "error", err)
+		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}
