@@ -347,8 +347,28 @@ func TestPurgedEventsLeaveTheListAndTheirCursor(t *testing.T) {
 			if len(events) != 1 || events[0].Type != "customer.invited" || events[0].EventID == old[0].EventID {
 				t.Errorf("after 30 days, %s, the list is %+v; want the new invitation alone", when, events)
 			}
+			wantError(t, p.do(t, http.MethodGet, "/events?after="+old[0].EventID, nil), http.StatusBadRequest, "request:invalid-field", "after")
+		}
+	})
+}
+
+// The latest event, past its retention, is no cursor either, though the purge keeps it on SQLite
+// (so that new events never take the positions of those removed).
+func TestTheLatestEventPastItsRetentionIsNoCursor(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		p.mustInvite(t, "old-1")
+		_, old := p.awaitEvents(t, atLeast(1))
+		s.Clock.Advance(billing.EventRetention + time.Second)
+		p.token = s.Token(t, p.p)
+		if _, err := s.Service.PurgeEvents(t.Context()); err != nil {
+			t.Fatal(err)
 		}
 		wantError(t, p.do(t, http.MethodGet, "/events?after="+old[0].EventID, nil), http.StatusBadRequest, "request:invalid-field", "after")
+		p.mustInvite(t, "new-1")
+		if _, events := p.awaitEvents(t, atLeast(1)); len(events) != 1 || events[0].EventID == old[0].EventID {
+			t.Errorf("the list after the purge is %+v; want the new invitation alone", events)
+		}
 	})
 }
 

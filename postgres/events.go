@@ -6,6 +6,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/postgres/internal/dbsqlc"
@@ -25,8 +26,8 @@ func (e executor) InsertEvents(ctx context.Context, events []billing.Event) erro
 	return mapErr(e.q.InsertEvents(ctx, p))
 }
 
-func (e executor) EventPosition(ctx context.Context, siteID, id string) (driver.EventPosition, error) {
-	r, err := e.q.EventPosition(ctx, dbsqlc.EventPositionParams{SiteID: siteID, ID: id})
+func (e executor) EventPosition(ctx context.Context, siteID, id string, since time.Time) (driver.EventPosition, error) {
+	r, err := e.q.EventPosition(ctx, dbsqlc.EventPositionParams{SiteID: siteID, ID: id, Since: billing.Millis(since)})
 	return driver.EventPosition{Tx: r.Txid, Seq: r.Seq}, mapErr(err)
 }
 

@@ -330,7 +330,8 @@ SELECT unnest(@ids::text[]), unnest(@site_ids::text[]), unnest(@types::text[]), 
 SELECT id, site_id, type, created_at, body FROM events WHERE id = @id;
 
 -- name: EventPosition :one
-SELECT CAST(txid AS TEXT) AS txid, seq FROM events WHERE site_id = @site_id AND id = @id;
+-- An event past its retention is no position, whether or not the purge has reached it.
+SELECT CAST(txid AS TEXT) AS txid, seq FROM events WHERE site_id = @site_id AND id = @id AND created_at > @since;
 
 -- name: ListEvents :many
 -- Only events whose transaction is below the events horizon (migrations 00005 and 00014).

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/sqlite/internal/dbsqlc"
@@ -86,8 +87,8 @@ func (e executor) SetEndpointSent(ctx context.Context, id string, read, p driver
 	return n == 1, err
 }
 
-func (e executor) EventPosition(ctx context.Context, siteID, id string) (driver.EventPosition, error) {
-	seq, err := e.q.EventPosition(ctx, dbsqlc.EventPositionParams{SiteID: siteID, ID: id})
+func (e executor) EventPosition(ctx context.Context, siteID, id string, since time.Time) (driver.EventPosition, error) {
+	seq, err := e.q.EventPosition(ctx, dbsqlc.EventPositionParams{SiteID: siteID, ID: id, Since: billing.Millis(since)})
 	return driver.EventPosition{Seq: seq}, mapErr(err)
 }
 

@@ -302,7 +302,9 @@ WHERE id IN (SELECT l.id FROM customer_links AS l
 SELECT id, site_id, type, created_at, body FROM events WHERE id = sqlc.arg(id);
 
 -- name: EventPosition :one
-SELECT seq FROM events WHERE site_id = sqlc.arg(site_id) AND id = sqlc.arg(id);
+-- An event past its retention is no position, whether or not the purge has reached it (the purge
+-- keeps the latest event).
+SELECT seq FROM events WHERE site_id = sqlc.arg(site_id) AND id = sqlc.arg(id) AND created_at > sqlc.arg(since);
 
 -- name: ListEvents :many
 SELECT id, site_id, type, created_at, body FROM events

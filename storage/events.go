@@ -132,7 +132,7 @@ func (s *Store) ListEvents(ctx context.Context, siteID string, f billing.EventFi
 	var after driver.EventPosition
 	if f.After != "" {
 		var err error
-		if after, err = e.EventPosition(ctx, siteID, f.After); err != nil {
+		if after, err = e.EventPosition(ctx, siteID, f.After, f.Since); err != nil {
 			return nil, interpret(err)
 		}
 	}

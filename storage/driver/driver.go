@@ -231,8 +231,9 @@ type Executor interface {
 	// InsertEvents inserts the events, in their order, by the engine's bulk path.
 	InsertEvents(ctx context.Context, events []billing.Event) error
 	GetEvent(ctx context.Context, id string) (billing.Event, error)
-	// EventPosition is where the site's event id stands in the order of its events.
-	EventPosition(ctx context.Context, siteID, id string) (EventPosition, error)
+	// EventPosition is where the site's event id stands in the order of its events, if it was
+	// made after since (not past its retention).
+	EventPosition(ctx context.Context, siteID, id string, since time.Time) (EventPosition, error)
 	// ListEvents returns a page of the site's events, in their order (see EventPage). On
 	// PostgreSQL it leaves out the events of transactions that may still be followed by one that
 	// commits an event before them.

@@ -624,12 +624,13 @@ func (q *Queries) EraseBankDetails(ctx context.Context, arg EraseBankDetailsPara
 }
 
 const eventPosition = `-- name: EventPosition :one
-SELECT CAST(txid AS TEXT) AS txid, seq FROM events WHERE site_id = $1 AND id = $2
+SELECT CAST(txid AS TEXT) AS txid, seq FROM events WHERE site_id = $1 AND id = $2 AND created_at > $3
 `
 
 type EventPositionParams struct {
 	SiteID string
 	ID     string
+	Since  int64
 }
 
 type EventPositionRow struct {
@@ -637,8 +638,9 @@ type EventPositionRow struct {
 	Seq  int64
 }
 
+// An event past its retention is no position, whether or not the purge has reached it.
 func (q *Queries) EventPosition(ctx context.Context, arg EventPositionParams) (EventPositionRow, error) {
-	row := q.db.QueryRow(ctx, eventPosition, arg.SiteID, arg.ID)
+	row := q.db.QueryRow(ctx, eventPosition, arg.SiteID, arg.ID, arg.Since)
 	var i EventPositionRow
 	err := row.Scan(&i.Txid, &i.Seq)
 	return i, err

@@ -642,16 +642,19 @@ func (q *Queries) EraseBankDetails(ctx context.Context, arg EraseBankDetailsPara
 }
 
 const eventPosition = `-- name: EventPosition :one
-SELECT seq FROM events WHERE site_id = ?1 AND id = ?2
+SELECT seq FROM events WHERE site_id = ?1 AND id = ?2 AND created_at > ?3
 `
 
 type EventPositionParams struct {
 	SiteID string
 	ID     string
+	Since  int64
 }
 
+// An event past its retention is no position, whether or not the purge has reached it (the purge
+// keeps the latest event).
 func (q *Queries) EventPosition(ctx context.Context, arg EventPositionParams) (int64, error) {
-	row := q.queryRow(ctx, q.eventPositionStmt, eventPosition, arg.SiteID, arg.ID)
+	row := q.queryRow(ctx, q.eventPositionStmt, eventPosition, arg.SiteID, arg.ID, arg.Since)
 	var seq int64
 	err := row.Scan(&seq)
 	return seq, err
