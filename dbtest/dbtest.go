@@ -271,7 +271,11 @@ func testDatabasePool() (*pgxpool.Pool, *url.URL, error) {
 			return
 		}
 		cfg.MaxConns = 4
-		if testDatabase.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		cfg.MinConns = 1 // in use as long as the binary runs: see dropEndedBinariesDatabases
+		if testDatabase.pool, err = pgxpool.NewWithConfig(ctx, cfg); err == nil {
+			err = testDatabase.pool.Ping(ctx)
+		}
+		if err != nil {
 			testDatabase.err = fmt.Errorf("connect to this test binary's database: %w", err)
 			return
 		}
@@ -281,12 +285,17 @@ func testDatabasePool() (*pgxpool.Pool, *url.URL, error) {
 }
 
 // dropEndedBinariesDatabases drops the databases of test binaries that have ended, when the
-// server is on this machine (their process ids are this machine's).
+// server is on this machine (their process ids are this machine's) and no one is connected to
+// them: a server at localhost may be another machine's through a tunnel, or shared by containers
+// each with process ids of its own, where a binary still running has an id this machine does not
+// run. Each binary keeps a connection to its database open (testDatabasePool), and a database
+// still in use is not dropped (no FORCE).
 func dropEndedBinariesDatabases(ctx context.Context, pool *pgxpool.Pool, base *url.URL) {
 	if host := base.Hostname(); host != "127.0.0.1" && host != "localhost" && host != "::1" {
 		return
 	}
-	rows, err := pool.Query(ctx, "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", testDatabasePrefix)
+	rows, err := pool.Query(ctx, `SELECT datname FROM pg_database AS d WHERE starts_with(datname, $1)
+AND NOT EXISTS (SELECT FROM pg_stat_activity AS a WHERE a.datid = d.oid)`, testDatabasePrefix)
 	if err != nil {
 		return
 	}
@@ -297,7 +306,7 @@ func dropEndedBinariesDatabases(ctx context.Context, pool *pgxpool.Pool, base *u
 	for _, name := range names {
 		pid, _, _ := strings.Cut(strings.TrimPrefix(name, testDatabasePrefix), "_")
 		if n, err := strconv.Atoi(pid); err == nil && !running(n) {
-			_, _ = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+			_, _ = pool.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
 		}
 	}
 }
