@@ -42,18 +42,23 @@ func SMTP(rawURL string) (Sender, error) {
 	if err != nil || u.Hostname() == "" || (u.Scheme != "smtp" && u.Scheme != "smtps") {
 		return nil, fmt.Errorf("%q is not an smtp:// or smtps:// URL with a host", redact.URL(rawURL))
 	}
-	// A parameter misspelt (tls=requried, TLS=required) would leave STARTTLS optional, unseen.
-	for name, values := range u.Query() {
+	// A parameter misspelt (tls=requried, TLS=required) would leave STARTTLS optional, unseen; so
+	// would one u.Query drops as unreadable (tls=required;, a bad %-escape).
+	query, err := url.ParseQuery(u.RawQuery)
+	for name, values := range query {
 		if name != "tls" || len(values) != 1 || values[0] != "required" {
-			return nil, fmt.Errorf("%q: the only parameter is tls=required", redact.URL(rawURL))
+			err = errors.New("another parameter")
 		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%q: the only parameter is tls=required", redact.URL(rawURL))
 	}
 	opts := []mail.Option{mail.WithTimeout(30 * time.Second)}
 	port := 587
 	if u.Scheme == "smtps" {
 		port = 465
 		opts = append(opts, mail.WithSSL())
-	} else if u.Query().Get("tls") == "required" {
+	} else if query.Get("tls") == "required" {
 		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
 	} else {
 		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))

@@ -12,7 +12,8 @@ import (
 // the password in the clear to whoever strips STARTTLS from the connection, unseen.
 func TestAnSMTPURLsUnknownTLSParameterIsRefused(t *testing.T) {
 	for _, u := range []string{"smtp://pyng:s3cret@mail.example?tls=requried", "smtp://pyng:s3cret@mail.example?tls=true",
-		"smtp://pyng:s3cret@mail.example?TLS=required", "smtp://mail.example?tls=required&starttls=no", "smtp://mail.example?tls="} {
+		"smtp://pyng:s3cret@mail.example?TLS=required", "smtp://mail.example?tls=required&starttls=no", "smtp://mail.example?tls=",
+		"smtp://pyng:s3cret@mail.example?tls=required;", "smtp://pyng:s3cret@mail.example?tls=re%ZZquired"} {
 		_, err := email.SMTP(u)
 		if err == nil {
 			t.Errorf("SMTP(%q) accepted; want it refused", u)
