@@ -319,7 +319,7 @@ func running(pid int) bool {
 
 // PostgresDatabaseURL creates a PostgreSQL database of its own on the test server, dropped when
 // the test ends, and returns its URL: for a test whose database must hold no other test's
-// transactions (the other tests' schemas share the server's postgres database).
+// transactions (the other tests' schemas share this binary's database: see testDatabase).
 func PostgresDatabaseURL(t testing.TB) string {
 	t.Helper()
 	name := "test_" + billing.RandomToken(10)
