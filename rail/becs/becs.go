@@ -268,7 +268,7 @@ func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, err
 	}
 	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_debits SET withdrawn_at = $2, deadline = $2, bsb = '', account_number = '', title = ''
 WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $2
-  AND idempotency_key IN (SELECT idempotency_key FROM becs_debits WHERE file_id IS NULL AND withdrawn_at IS NULL
+  AND idempotency_key IN (SELECT idempotency_key FROM becs_debits WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $2
                           AND idempotency_key IN (SELECT v.value FROM `+r.values(1)+`)`+r.lockInKeyOrder()+`)`),
 		arg, r.clock.Now().UnixMilli()); err != nil {
 		return nil, fmt.Errorf("becs rail: withdraw debits: %w", err)

@@ -999,3 +999,52 @@ func TestACutAndAWithdrawalAtOnceDoNotDeadlock(t *testing.T) {
 		}
 	}
 }
+
+// A withdrawal locks only the debits it withdraws: a debit past its deadline, which it leaves as
+// it is, may be locked meanwhile by another writer (EraseAccounts erases the bank details of such
+// debits, locking them in the order it scans them), and the withdrawal neither waits for it nor,
+// locking it too in another order, deadlocks with it.
+func TestAWithdrawalDoesNotLockTheDebitsPastTheirDeadlineItLeaves(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, storage.EnginePostgres)
+	debit := func(deadline time.Duration) rail.Debit {
+		return rail.Debit{Key: billing.NewID("row"), Amount: 100, Currency: "AUD", Site: f.site.ID,
+			Account: rail.Account{Name: "X", BSB: "062000", Number: "12345678"}, Deadline: f.clock.Now().Add(deadline)}
+	}
+	expired, queued := debit(time.Hour), debit(48*time.Hour)
+	expired.Key, queued.Key = "a_"+expired.Key, "b_"+queued.Key // the one left first in key order
+	if _, err := f.rail.Submit(ctx, []rail.Debit{expired, queued}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(2 * time.Hour)
+	other := dbtest.OpenURL(t, f.url, storage.WithKeyring(dbtest.Keyring()))
+	locked := make(chan struct{})
+	release := make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- other.Conn().InTx(ctx, func(tx storage.Statements) error {
+			if _, err := tx.Exec(ctx, `UPDATE becs_debits SET title = title WHERE idempotency_key = $1`, expired.Key); err != nil {
+				return err
+			}
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	withdrawing, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	outcomes, err := f.rail.Withdraw(withdrawing, []string{expired.Key, queued.Key})
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatalf("the withdrawal waited for the lock of a debit it leaves: %v", err)
+	}
+	for _, o := range outcomes {
+		if withdrawn := o.Failure == rail.FailureWithdrawn; withdrawn != (o.Key == queued.Key) {
+			t.Errorf("%s: %+v", o.Key, o)
+		}
+	}
+}
