@@ -373,3 +373,38 @@ func TestASignupConfirmedAgainFromItsBrowserLeadsToTheAgreementPage(t *testing.T
 		customer.confirm(t, tok, csrf).status(t, http.StatusGone)
 	})
 }
+
+// The cookie a signup leaves: HttpOnly, SameSite=Lax (so that the signup link opened again from
+// the email carries it), for 10 minutes, and host-only and Secure behind https.
+func TestTheSignedUpCookiesAttributes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ publicURL, name string }{
+		{"", "pyng-signed-up"},
+		{"https://pay.example.com", "__Host-pyng-signed-up"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var f *fixture
+			if tt.publicURL == "" {
+				f = setup(t, "sqlite")
+			} else {
+				f = setup(t, "sqlite", tt.publicURL)
+			}
+			_, tok := f.invite(t)
+			p := f.signUp(t, tok, validForm(tok))
+			agreement := agreementToken(t, p)
+			var c *http.Cookie
+			for _, ck := range (&http.Response{Header: p.Header}).Cookies() {
+				if ck.Name == tt.name {
+					c = ck
+				}
+			}
+			secure := tt.publicURL != ""
+			if c == nil || c.Value != agreement || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" ||
+				c.Domain != "" || c.MaxAge != 600 || c.Secure != secure {
+				t.Errorf("cookie %s = %+v; want the agreement's token, HttpOnly, SameSite=Lax, Path=/, no Domain, Max-Age 600, Secure %v",
+					tt.name, c, secure)
+			}
+		})
+	}
+}

@@ -324,7 +324,9 @@ func (s signedUp) set(w http.ResponseWriter, agreement string) {
 		MaxAge:   int(signedUpFor / time.Second),
 		HttpOnly: true,
 		Secure:   s.secure,
-		SameSite: http.SameSiteStrictMode,
+		// Lax, so that the signup link opened again from the customer's email (a navigation from
+		// another site) carries it; it only sends this browser to a page of this origin.
+		SameSite: http.SameSiteLaxMode,
 	})
 }
 
