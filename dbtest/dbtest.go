@@ -319,10 +319,12 @@ func running(pid int) bool {
 
 // PostgresDatabaseURL creates a PostgreSQL database of its own on the test server, dropped when
 // the test ends, and returns its URL: for a test whose database must hold no other test's
-// transactions (the other tests' schemas share this binary's database: see testDatabase).
+// transactions (the other tests' schemas share this binary's database: see testDatabase). Named
+// as the binary's own is, one left by a binary killed before the test's end is dropped as the
+// binary's own is.
 func PostgresDatabaseURL(t testing.TB) string {
 	t.Helper()
-	name := "test_" + billing.RandomToken(10)
+	name := fmt.Sprintf("%s%d_%s", testDatabasePrefix, os.Getpid(), billing.RandomToken(10))
 	ident := pgx.Identifier{name}.Sanitize()
 	u := createdOnServer(t, "CREATE DATABASE "+ident, "DROP DATABASE "+ident+" WITH (FORCE)")
 	u.Path = "/" + name
