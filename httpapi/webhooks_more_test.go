@@ -331,11 +331,7 @@ func TestEventsListPagingEdges(t *testing.T) {
 // this site from the last 30 days"), never a 500.
 func TestPurgedEventsLeaveTheListAndTheirCursor(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
-		p := newPartner(t, s)
-		p.mustInvite(t, "old-1")
-		_, old := p.awaitEvents(t, atLeast(1))
-		s.Clock.Advance(billing.EventRetention + time.Second)
-		p.token = s.Token(t, p.p)
+		p, old := eventPastRetention(t, s)
 		p.mustInvite(t, "new-1")
 		for _, when := range []string{"before the purge", "after the purge"} {
 			if when == "after the purge" {
@@ -344,29 +340,37 @@ func TestPurgedEventsLeaveTheListAndTheirCursor(t *testing.T) {
 				}
 			}
 			_, events := p.awaitEvents(t, atLeast(1))
-			if len(events) != 1 || events[0].Type != "customer.invited" || events[0].EventID == old[0].EventID {
+			if len(events) != 1 || events[0].Type != "customer.invited" || events[0].EventID == old {
 				t.Errorf("after 30 days, %s, the list is %+v; want the new invitation alone", when, events)
 			}
-			wantError(t, p.do(t, http.MethodGet, "/events?after="+old[0].EventID, nil), http.StatusBadRequest, "request:invalid-field", "after")
+			wantError(t, p.do(t, http.MethodGet, "/events?after="+old, nil), http.StatusBadRequest, "request:invalid-field", "after")
 		}
 	})
+}
+
+// eventPastRetention is a partner whose site's one event (an invitation) is past its retention
+// by a second, and that event's id.
+func eventPastRetention(t *testing.T, s *apptest.Server) (partner, string) {
+	t.Helper()
+	p := newPartner(t, s)
+	p.mustInvite(t, "old-1")
+	_, old := p.awaitEvents(t, atLeast(1))
+	s.Clock.Advance(billing.EventRetention + time.Second)
+	p.token = s.Token(t, p.p)
+	return p, old[0].EventID
 }
 
 // The latest event, past its retention, is no cursor either, though the purge keeps it on SQLite
 // (so that new events never take the positions of those removed).
 func TestTheLatestEventPastItsRetentionIsNoCursor(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
-		p := newPartner(t, s)
-		p.mustInvite(t, "old-1")
-		_, old := p.awaitEvents(t, atLeast(1))
-		s.Clock.Advance(billing.EventRetention + time.Second)
-		p.token = s.Token(t, p.p)
+		p, old := eventPastRetention(t, s)
 		if _, err := s.Service.PurgeEvents(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		wantError(t, p.do(t, http.MethodGet, "/events?after="+old[0].EventID, nil), http.StatusBadRequest, "request:invalid-field", "after")
+		wantError(t, p.do(t, http.MethodGet, "/events?after="+old, nil), http.StatusBadRequest, "request:invalid-field", "after")
 		p.mustInvite(t, "new-1")
-		if _, events := p.awaitEvents(t, atLeast(1)); len(events) != 1 || events[0].EventID == old[0].EventID {
+		if _, events := p.awaitEvents(t, atLeast(1)); len(events) != 1 || events[0].EventID == old {
 			t.Errorf("the list after the purge is %+v; want the new invitation alone", events)
 		}
 	})
