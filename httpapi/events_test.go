@@ -833,26 +833,31 @@ func TestAnEndpointFailingForFiveDaysIsDisabled(t *testing.T) {
 	}, apptest.Options{RetrySchedule: []time.Duration{}}) // each attempt a delivery's last
 }
 
-// An endpoint is disabled by a delivery's last attempt, not by a first one: after a quiet month,
-// its last failures a month old, a new event's first attempt failing leaves the endpoint enabled
-// for its retries, which reach it once it answers again.
-func TestAnEndpointIsNotDisabledByAFirstFailureAfterAQuietMonth(t *testing.T) {
+// An endpoint is disabled by a delivery's last attempt, not by a first one: after six quiet days,
+// its last failures older than the five days that disable it, a new event's first attempt failing
+// leaves the endpoint enabled for its retries, which reach it once it answers again. (Six days:
+// within the invitations' seven, so that no customer.expired event comes meanwhile.)
+func TestAnEndpointIsNotDisabledByAFirstFailureAfterQuietDays(t *testing.T) {
+	schedule := []time.Duration{time.Hour, time.Hour, time.Hour}
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		p := newPartner(t, s)
 		rc, e, _ := p.failedDelivery(t, http.StatusInternalServerError, "q1")
-		s.Clock.Advance(time.Hour)
-		p.token = s.Token(t, p.p)
-		rc.await(2)
-		p.awaitDeliveriesWhere(t, e.EndpointID, "the delivery failed", func(ds []deliveryJSON) bool {
+		for i := range schedule { // to the first delivery's last attempt
+			s.Clock.Advance(time.Hour)
+			p.token = s.Token(t, p.p)
+			p.awaitAttempts(t, e.EndpointID, i+2)
+		}
+		p.awaitDeliveriesWhere(t, e.EndpointID, "the first delivery failed", func(ds []deliveryJSON) bool {
 			return len(ds) == 1 && ds[0].State == "failed"
 		})
 
-		s.Clock.Advance(30 * 24 * time.Hour)
+		s.Clock.Advance(6 * 24 * time.Hour)
 		p.token = s.Token(t, p.p)
 		p.mustInvite(t, "q2")
-		rc.await(3)
+		// A run that took over the endpoint, its hold ended by the clock's leap, may send it twice
+		// (at least once): the schedule leaves retries either way.
 		p.awaitDeliveriesWhere(t, e.EndpointID, "the new event's first attempt", func(ds []deliveryJSON) bool {
-			return len(ds) == 2 && len(ds[0].Attempts) == 1
+			return len(ds) == 2 && len(ds[0].Attempts) >= 1
 		})
 		if got := dataOf[endpoint](t, p.do(t, http.MethodGet, "/webhook-endpoints/"+e.EndpointID, nil)); got.State != "enabled" {
 			t.Fatalf("after a first failure the endpoint is %s (%s), want enabled", got.State, got.DisabledReason)
@@ -860,11 +865,12 @@ func TestAnEndpointIsNotDisabledByAFirstFailureAfterAQuietMonth(t *testing.T) {
 		rc.answer(http.StatusOK)
 		s.Clock.Advance(time.Hour)
 		p.token = s.Token(t, p.p)
-		verify(t, rc.awaitEvent("customer.invited"), e.Secret)
 		p.awaitDeliveriesWhere(t, e.EndpointID, "the new event delivered", func(ds []deliveryJSON) bool {
 			return len(ds) == 2 && ds[0].State == "succeeded"
 		})
-	}, apptest.Options{RetrySchedule: []time.Duration{time.Hour}})
+		got := rc.await(1)
+		verify(t, got[len(got)-1], e.Secret)
+	}, apptest.Options{RetrySchedule: schedule})
 }
 
 // failedDelivery makes an endpoint whose receiver answers status, and an invitation (ref) whose
