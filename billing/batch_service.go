@@ -148,9 +148,10 @@ func (s *Service) markLinkedAgain(ctx context.Context, siteID string, rows []Row
 
 // SimulateDeadline fails every open row of the batch with expired, as if its 24-hour deadline had
 // passed now (sandbox only; the transport decides whether the sandbox is on), so a partner can
-// test the expired path without waiting a day. A completed batch is left as it is. A batch of
-// another rail than the sandbox's is refused: its debits may be in a file the bank collects, and
-// money must never move for a row told expired.
+// test the expired path without waiting a day. The rows the sandbox rail has settled meanwhile
+// take their outcome first, as they would at the real deadline. A completed batch is left as it
+// is. A batch of another rail than the sandbox's is refused: its debits may be in a file the bank
+// collects, and money must never move for a row told expired.
 func (s *Service) SimulateDeadline(ctx context.Context, site Site, reference string) (Batch, BatchSummary, []Row, error) {
 	b, _, _, err := s.Batch(ctx, site, reference, "")
 	if err != nil {
@@ -159,6 +160,11 @@ func (s *Service) SimulateDeadline(ctx context.Context, site Site, reference str
 	if b.Rail != rail.Sandbox {
 		return Batch{}, nil, nil, Errorf(CodeBatchNotOnSandboxRail, "batchReference",
 			"The batch is on the "+b.Rail+" rail, which moves money: only the sandbox rail's batches can have their deadline simulated.")
+	}
+	// As at the real deadline, what the rail settled is recorded first: a debit the sandbox has
+	// settled is told its outcome, never expired.
+	if err := s.settleBeforeExpiring(ctx, b); err != nil {
+		return Batch{}, nil, nil, err
 	}
 	if _, err := s.batches.ExpireBatch(ctx, b.ID, s.now()); err != nil {
 		return Batch{}, nil, nil, fmt.Errorf("expire batch: %w", err)

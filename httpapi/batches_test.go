@@ -791,6 +791,28 @@ func TestBatchExecutionSteps(t *testing.T) {
 			other := newPartner(t, s)
 			wantError(t, other.post(t, "/sandbox/batches/B-UNTOUCHED/deadline"), http.StatusNotFound, "batch:not-found", "batchReference")
 		})
+
+		t.Run("the sandbox deadline simulator records what the sandbox settled before expiring", func(t *testing.T) {
+			// As at the real deadline (settleBeforeExpiring): a debit the sandbox settled is told
+			// its outcome, never expired, or a partner would retry a row its customer paid.
+			p.refresh(t)
+			p.mustSubmit(t, batchRequest("B-SETTLED", debit{"R0", "A", 500}, debit{"R1", "A", 1051}))
+			p.execute(t, "B-SETTLED") // both inProgress, settling in an hour
+			s.Clock.Advance(2 * time.Hour)
+			p.refresh(t)
+			r := p.post(t, "/sandbox/batches/B-SETTLED/deadline")
+			wantStatus(t, r, http.StatusOK)
+			got := dataOf[batch](t, r)
+			if got.State != "completed" || got.Summary["succeeded"] != (stateTotal{1, 500}) || got.Summary["failed"] != (stateTotal{1, 1051}) {
+				t.Errorf("batch = %+v, want R0 succeeded and R1 failed insufficientFunds", got)
+			}
+			if r := got.Rows[0]; r.State != "succeeded" {
+				t.Errorf("row = %v, want succeeded: the sandbox settled its debit", r)
+			}
+			if r := got.Rows[1]; r.FailureReason != "insufficientFunds" || !equalPtr(r.Retryable, ptr(true)) {
+				t.Errorf("row = %v, want failed insufficientFunds, retryable", r)
+			}
+		})
 	}, apptest.Options{NoJobs: true, SettlementDelay: time.Hour})
 }
 
