@@ -56,8 +56,9 @@ func (h *handler) linkOfToken(tok string) (linkID, kind string, ok bool) {
 // emailLink is POST /agreement/email-link: a new management link is sent to the address the
 // customer gave, if the address typed is that one. The answer is the same whether or not it is,
 // and whether or not the token names a link that was ever linked: the page tells no one which
-// addresses Pyng knows. Each client, and each link's token with each address typed, may ask
-// only so many times an hour (EmailLinkLimits), known address or not; beyond that the answer is
+// addresses Pyng knows. Each client, each link's agreement token with each address typed, and
+// each signup token whatever the address (the partner's asking must not meet what the customer
+// typed), may ask only so many times an hour (EmailLinkLimits), known address or not; beyond that the answer is
 // a 429 page that says when to try again. Only a genuine token takes from its link's bucket, so
 // that requests with a made-up one cannot lock a customer out; and a signup token (which the
 // partner holds too) from a bucket apart from an agreement token's (which the customer alone

@@ -15,16 +15,18 @@ import (
 
 // EmailLinkLimits bounds the "email me my management link" form, so that it cannot be used to
 // flood someone's inbox: each client address may ask so many times an hour, and each link's
-// token with each address typed, in a burst of as many. The limits are per process (behind a
-// load balancer a key's limit is the sum over the replicas) and count every request, whether or
-// not the address is one Pyng knows, so that being refused tells nothing of it either.
+// agreement token with each address typed, and its signup token whatever the address, in a burst
+// of as many. The limits are per process (behind a load balancer a key's limit is the sum over
+// the replicas) and count every request, whether or not the address is one Pyng knows, so that
+// being refused tells nothing of it either.
 //
 // An address is limited per link, not alone: a link's email only ever goes to its own
 // customer's address, so a link's bucket bounds what reaches that inbox, while requests made
 // with another link, or with a made-up token, cannot use up the customer's own requests.
 type EmailLinkLimits struct {
-	// PerLinkAndAddress is how many requests an hour may name one email address with the token
-	// of one link (0: the default).
+	// PerLinkAndAddress is how many requests an hour may name one email address with the
+	// agreement token of one link, and how many, whatever the address, may come with its signup
+	// token (0: the default).
 	PerLinkAndAddress int
 	// PerClient is how many requests an hour may come from one client IP address (an IPv6
 	// address counts by its /64; 0: the default).
@@ -96,8 +98,14 @@ func (e emailLinkLimits) allowClient(r *http.Request) time.Duration {
 
 // allowLink takes one request for a new link of linkID to address, with a token of kind, or
 // returns how long until it may be asked for again. Every spelling of an address that the
-// service would send to (billing.EmailKey) counts as one.
+// service would send to (billing.EmailKey) counts as one. A signup token's requests count per
+// link, whatever the address: the partner holds that token too, and a bucket of each address the
+// customer typed with it would tell the partner, asking with a guessed address until refused,
+// whether the customer had typed that one.
 func (e emailLinkLimits) allowLink(kind, linkID, address string) time.Duration {
+	if kind == "signup" {
+		return e.perLinkAndAddress.reserve(kind + " " + linkID)
+	}
 	return e.perLinkAndAddress.reserve(kind + " " + linkID + " " + billing.EmailKey(address))
 }
 

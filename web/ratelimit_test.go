@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -191,6 +192,39 @@ func TestEmailMeMyManagementLinkCannotBeLockedOutByOthers(t *testing.T) {
 					t.Errorf("%d management links queued to the customer, want %d", got, want)
 				}
 			})
+		}
+	})
+}
+
+// The partner holds the customer's signup link, and may guess the customer's address: the limit
+// it meets with the signup link must not depend on what the customer typed with it. The limit of
+// a signup link was per address typed, so a customer who had asked with their address left that
+// address one request fewer, and the partner, asking with a guessed address until refused, was
+// refused one request sooner when the guess was what the customer had typed.
+func TestEmailMeMyManagementLinkWithTheSignupLinkTellsNothingOfWhatTheCustomerTyped(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		// Two customers who gave the same address; each asks once with the signup link (its page
+		// offers the form), one with that address, the other with another.
+		answers := func(typed string) []string {
+			t.Helper()
+			_, tok := f.invite(t)
+			agreementToken(t, f.signUp(t, tok, validForm(tok)))
+			s := sessionFrom(t, f.get(t, "/signup?token="+url.QueryEscape(tok)))
+			f.post(t, "/agreement/email-link", url.Values{"token": {tok}, "email": {typed}}, s, nil).status(t, http.StatusOK)
+			// The partner asks with its guess until refused.
+			var got []string
+			for range web.DefaultEmailLinkLimits.PerLinkAndAddress + 1 {
+				p := f.post(t, "/agreement/email-link", url.Values{"token": {tok}, "email": {"ada@example.com"}}, s, nil)
+				got = append(got, strconv.Itoa(p.Status)+" Retry-After "+p.Header.Get("Retry-After"))
+			}
+			return got
+		}
+		typedTheGuess, typedAnother := answers("ada@example.com"), answers("ada.lovelace@example.com")
+		if !slices.Equal(typedTheGuess, typedAnother) {
+			t.Errorf("the partner's answers with a guessed address differ by whether the customer typed it:\n"+
+				"customer typed the guess:   %v\ncustomer typed another one: %v", typedTheGuess, typedAnother)
 		}
 	})
 }
