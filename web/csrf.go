@@ -22,10 +22,17 @@ type csrf struct {
 }
 
 func newCSRF(secure bool) csrf {
+	return csrf{cookie: cookieName("pyng-csrf", secure), secure: secure}
+}
+
+// cookieName is the name a cookie of the pages takes: over https with the __Host- prefix, which
+// browsers take only from a Secure cookie of this host with Path=/, so that no other host (a
+// sibling subdomain) can plant one of that name.
+func cookieName(name string, secure bool) string {
 	if secure {
-		return csrf{cookie: "__Host-pyng-csrf", secure: true}
+		return "__Host-" + name
 	}
-	return csrf{cookie: "pyng-csrf"}
+	return name
 }
 
 // token returns the visitor's CSRF token, setting a new cookie unless the request carries a

@@ -236,8 +236,7 @@ func (h *handler) invitation(ctx context.Context, tok string) (billing.Link, bil
 func (h *handler) showSignup(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	l, site, p, err := h.invitation(r.Context(), tok)
-	if agreement, ok := h.agreementOf(r, l); ok {
-		toAgreement(w, r, agreement)
+	if h.toOwnAgreement(w, r, l) {
 		return
 	}
 	if h.usable(w, r, "signup link", p, err) {
@@ -254,8 +253,7 @@ func (h *handler) showSignup(w http.ResponseWriter, r *http.Request) {
 func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 	form := signupFormOf(r.PostForm)
 	l, site, p, err := h.invitation(r.Context(), form.token)
-	if agreement, ok := h.agreementOf(r, l); ok {
-		toAgreement(w, r, agreement)
+	if h.toOwnAgreement(w, r, l) {
 		return
 	}
 	if !h.usable(w, r, "signup link", p, err) {
@@ -310,10 +308,7 @@ type signedUp struct {
 const signedUpFor = 10 * time.Minute
 
 func newSignedUp(secure bool) signedUp {
-	if secure {
-		return signedUp{cookie: "__Host-pyng-signed-up", secure: true}
-	}
-	return signedUp{cookie: "pyng-signed-up"}
+	return signedUp{cookie: cookieName("pyng-signed-up", secure), secure: secure}
 }
 
 func (s signedUp) set(w http.ResponseWriter, agreement string) {
@@ -330,15 +325,19 @@ func (s signedUp) set(w http.ResponseWriter, agreement string) {
 	})
 }
 
-// agreementOf returns the agreement token the request's cookie holds for l, when l is linked and
-// the token is valid and of l.
-func (h *handler) agreementOf(r *http.Request, l billing.Link) (string, bool) {
+// toOwnAgreement sends the browser that signed up with l to its agreement page, and reports
+// whether it did: when l is linked and the request's signedUp cookie holds a valid agreement
+// token of l.
+func (h *handler) toOwnAgreement(w http.ResponseWriter, r *http.Request, l billing.Link) bool {
 	ck, err := r.Cookie(h.signedUp.cookie)
 	if err != nil || l.ID == "" || l.StateAt(h.service.Now()) != billing.LinkLinked {
-		return "", false
+		return false
 	}
-	linkID, err := h.tokens.ParseAgreement(ck.Value)
-	return ck.Value, err == nil && linkID == l.ID
+	if linkID, err := h.tokens.ParseAgreement(ck.Value); err != nil || linkID != l.ID {
+		return false
+	}
+	toAgreement(w, r, ck.Value)
+	return true
 }
 
 // check checks the form as the service does, and the account name against the BECS character
