@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,12 +46,7 @@ func SMTP(rawURL string) (Sender, error) {
 	// A parameter misspelt (tls=requried, TLS=required) would leave STARTTLS optional, unseen; so
 	// would one u.Query drops as unreadable (tls=required;, a bad %-escape).
 	query, err := url.ParseQuery(u.RawQuery)
-	for name, values := range query {
-		if name != "tls" || len(values) != 1 || values[0] != "required" {
-			err = errors.New("another parameter")
-		}
-	}
-	if err != nil {
+	if err != nil || len(query) > 1 || len(query) == 1 && !slices.Equal(query["tls"], []string{"required"}) {
 		return nil, fmt.Errorf("%q: the only parameter is tls=required", redact.URL(rawURL))
 	}
 	opts := []mail.Option{mail.WithTimeout(30 * time.Second)}
