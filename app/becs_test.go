@@ -357,10 +357,7 @@ func TestTheServerWarnsOfASiteCollectingWithoutItsDebitUser(t *testing.T) {
 		ctx := context.Background()
 		url := dbtest.URL(t, engine)
 		db := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
-		service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		service, _ := apptest.ServiceOver(t, db, apptest.ServiceOptions{})
 		earlier := apptest.NewSite(t, service, "Earlier")
 		if err := db.SetSiteRail(ctx, earlier.ID, rail.BECS); err != nil { // as a version before the check did
 			t.Fatal(err)

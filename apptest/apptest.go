@@ -106,7 +106,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	if logger == nil {
 		logger = testLogger()
 	}
-	service, rails := serviceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay, NoSandbox: o.NoSandbox})
+	service, rails := ServiceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay, NoSandbox: o.NoSandbox})
 	tokens, err := app.Tokens(context.Background(), db, clock)
 	if err != nil {
 		t.Fatalf("signing key: %v", err)

@@ -32,17 +32,17 @@ func NewService(t testing.TB, engine string, opts ...ServiceOptions) (*billing.S
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	if o.Clock == nil {
-		o.Clock = billing.SystemClock{}
-	}
 	db := dbtest.Open(t, engine)
-	service, _ := serviceOver(t, db, o)
+	service, _ := ServiceOver(t, db, o)
 	return service, db
 }
 
-// serviceOver builds the server's billing service over db, and gives the rails it opened.
-func serviceOver(t testing.TB, db storage.Database, o ServiceOptions) (*billing.Service, app.Rails) {
+// ServiceOver builds the server's billing service over db, and gives the rails it opened.
+func ServiceOver(t testing.TB, db storage.Database, o ServiceOptions) (*billing.Service, app.Rails) {
 	t.Helper()
+	if o.Clock == nil {
+		o.Clock = billing.SystemClock{}
+	}
 	service, rails, err := app.NewService(context.Background(), db, o.Clock, billing.DefaultInvitationTTL, o.SettlementDelay, !o.NoSandbox)
 	if err != nil {
 		t.Fatalf("service: %v", err)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
@@ -21,10 +20,7 @@ func onOwnDatabase(t *testing.T) (url string, db storage.Database, service *bill
 	t.Helper()
 	url = dbtest.PostgresDatabaseURL(t)
 	db = dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
-	service, _, err := app.NewService(context.Background(), db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	service, _ = apptest.ServiceOver(t, db, apptest.ServiceOptions{})
 	return url, db, service, apptest.NewSite(t, service, "Acme")
 }
 

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
@@ -140,10 +139,7 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 				ctx := context.Background()
 				url := dbtest.URL(t, engine)
 				db := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
-				service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
-				if err != nil {
-					t.Fatal(err)
-				}
+				service, _ := apptest.ServiceOver(t, db, apptest.ServiceOptions{})
 				// The next runs come later: on PostgreSQL, whose replicas deliver at once, a claim the
 				// killed delivery left is taken over once it is stale.
 				var clock becs.Clock = billing.SystemClock{}
