@@ -32,8 +32,18 @@ func (d *decoder) failCut(f field, at int, problem string) {
 
 func (d *decoder) raw(f field) string { return string(d.rec[f.col-1 : f.col-1+f.width]) }
 
+// What editors and transfers from Windows add to a file, which carries nothing, is no problem: a
+// UTF-8 byte order mark before the first record, a DOS end-of-file mark (Ctrl-Z) last, and blank
+// lines after the file total record: a returns file opened and saved by an operator, or sent
+// from Windows, reads as the bank wrote it.
+var (
+	byteOrderMark = []byte("\ufeff")
+	endOfFileMark = []byte{0x1a}
+)
+
 // parse reads a whole file; see Read.
 func parse(b []byte) (File, error) {
+	b = bytes.TrimSuffix(bytes.TrimPrefix(b, byteOrderMark), endOfFileMark)
 	var (
 		d         decoder
 		f         File
@@ -46,6 +56,9 @@ func parse(b []byte) (File, error) {
 		totalLine int
 	)
 	for len(b) > 0 {
+		if sawTotal && len(bytes.TrimLeft(b, "\r\n")) == 0 {
+			break // blank lines after the end
+		}
 		if len(d.errs) >= maxProblems {
 			d.fail(fRecord, 0, fmt.Sprintf("more than %d problems; the rest of the file was not read", maxProblems))
 			return File{}, d.errs

@@ -12,7 +12,7 @@ import (
 
 // FuzzRead holds the reader to two promises, whatever the input: it never panics and it names
 // where every problem is; and a file it accepts is written back by Write byte for byte (with the
-// CRLF after the last record if the input had none), and reads back into the same File. Seeds: the
+// CRLF after the last record if the input had none, without what Read lets pass), and reads back into the same File. Seeds: the
 // golden files, and the committed corpus in testdata/fuzz/FuzzRead.
 func FuzzRead(f *testing.F) {
 	names, _ := filepath.Glob("testdata/*.aba")
@@ -41,10 +41,10 @@ func FuzzRead(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Write refuses what Read accepted: %v", err)
 		}
-		want := in
-		if !bytes.HasSuffix(in, []byte("\n")) {
-			want = append(bytes.Clone(in), "\r\n"...)
-		}
+		// What Read lets pass is not written back: a byte order mark before the first record,
+		// and the blank lines and DOS end-of-file mark after the last (whose last character is
+		// always a blank, so that trimming CR, LF and Ctrl-Z takes nothing of it).
+		want := append(bytes.TrimRight(bytes.TrimPrefix(bytes.Clone(in), []byte("\ufeff")), "\r\n\x1a"), "\r\n"...)
 		if !bytes.Equal(out, want) {
 			t.Fatalf("Write(Read(in)) differs:\n in %q\nout %q", want, out)
 		}

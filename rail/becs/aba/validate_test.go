@@ -229,6 +229,14 @@ func TestReadRules(t *testing.T) {
 			"line 2 record type column 1"}},
 		{name: "a record after the file total record", file: "debit.aba", spoil: func(l []string) []string { return append(l, l[1]) }, want: []string{
 			"line 6 record type column 1", "line 5 record count column 75", "line 5 net total column 21", "line 5 debit total column 41"}},
+		{name: "a blank line, then a record after the file total record", file: "debit.aba", spoil: func(l []string) []string { return append(l, "", l[1]) }, want: []string{
+			"line 6 record column 1", "line 7 record type column 1", "line 5 record count column 75", "line 5 net total column 21", "line 5 debit total column 41"}},
+		{name: "blanks after the file total record", file: "debit.aba", spoil: func(l []string) []string { return append(l, " ") }, want: []string{
+			"line 6 record length column 2", "line 6 record type column 1"}},
+		{name: "a byte order mark before a record after the first", file: "debit.aba", spoil: func(l []string) []string { l[1] = "\ufeff" + l[1]; return l }, want: []string{
+			"line 2 record length column 121", "line 2 record type column 1", "line 5 record count column 75", "line 5 net total column 21", "line 5 debit total column 41"}},
+		{name: "a DOS end-of-file mark before the file total record", file: "debit.aba", spoil: func(l []string) []string { return append(l[:4], "\x1a", l[4]) }, want: []string{
+			"line 5 record length column 2", "line 5 record type column 1"}},
 		{name: "a second file total record", file: "debit.aba", spoil: func(l []string) []string { return append(l, l[4]) }, want: []string{
 			"line 6 record type column 1"}},
 		{name: "an unknown record type", file: "debit.aba", spoil: set(2, 1, "3"), want: []string{
@@ -340,6 +348,33 @@ func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
 				t.Fatalf("%s cut to %d bytes of %d: %v; want ErrIncomplete", name, n, len(whole), err)
 			}
 		}
+	}
+}
+
+// TestReadLetsPassWhatCarriesNothing: a byte order mark before the first record, blank lines after
+// the file total record and a DOS end-of-file mark last, as an editor or a transfer from Windows
+// adds them, leave the file as it reads without them.
+func TestReadLetsPassWhatCarriesNothing(t *testing.T) {
+	whole, err := os.ReadFile("testdata/returns.aba")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unended := strings.TrimSuffix(string(whole), "\r\n")
+	for name, content := range map[string]string{
+		"a byte order mark":                            "\ufeff" + string(whole),
+		"a blank line":                                 string(whole) + "\r\n",
+		"blank lines ended by CRLF, LF and CR":         string(whole) + "\r\n\n\r",
+		"a DOS end-of-file mark":                       string(whole) + "\x1a",
+		"a DOS end-of-file mark after the last record": unended + "\x1a",
+		"all of them":                                  "\ufeff" + string(whole) + "\r\n\r\n\x1a",
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, err := aba.Read(strings.NewReader(content))
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			assertSameFile(t, f, returnsFile())
+		})
 	}
 }
 
