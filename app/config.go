@@ -552,6 +552,13 @@ func Load(values map[string]*string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
+// sftpConfig is the BECS rail's SFTP server as configured.
+func (c Config) sftpConfig() becs.SFTPConfig {
+	return becs.SFTPConfig{URL: c.BECSSFTPURL, KeyFile: c.BECSSFTPKeyFile, KnownHosts: c.BECSSFTPKnownHosts,
+		ReturnsDir: c.BECSSFTPReturnsDir, Timeout: c.BECSSFTPTimeout, ReturnsSettle: c.BECSSFTPReturnsSettle,
+		ReturnsIncompleteWait: c.BECSSFTPReturnsIncompleteWait}
+}
+
 // checkSFTP checks the SFTP settings together: the key file and known_hosts of an SFTP server
 // must be given, and files; and none of them without the server's URL, where it would be ignored
 // unseen.
@@ -572,6 +579,13 @@ func checkSFTP(c Config) []error {
 			errs = append(errs, fmt.Errorf("%s needs %s", named("becs-sftp-url"), named(s.flag)))
 		} else if info, err := os.Stat(s.path); err != nil || !info.Mode().IsRegular() {
 			errs = append(errs, fmt.Errorf("%s: %q is not a file", named(s.flag), s.path))
+		}
+	}
+	if len(errs) == 0 {
+		// A key or known_hosts file that cannot be read or parsed is a setting to correct, told
+		// as the others are, rather than a failure of the server once started.
+		if _, err := becs.OpenSFTP(c.sftpConfig()); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", named("becs-sftp-url"), err))
 		}
 	}
 	if c.BECSSFTPReturnsIncompleteWait < c.BECSSFTPReturnsSettle {

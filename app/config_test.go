@@ -3,6 +3,8 @@ package app
 import (
 	"flag"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
@@ -124,6 +126,8 @@ func TestConfigRejectsBadValues(t *testing.T) {
 			"-becs-sftp-url (env PYNG_BECS_SFTP_URL) needs -becs-sftp-known-hosts (env PYNG_BECS_SFTP_KNOWN_HOSTS)"},
 		{"SFTP key file that is not a file", []string{"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", "/nonexistent/key",
 			"-becs-sftp-known-hosts", "/etc/hostname"}, `-becs-sftp-key-file (env PYNG_BECS_SFTP_KEY_FILE): "/nonexistent/key" is not a file`},
+		{"SFTP key file that holds no key", []string{"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", "/etc/hostname",
+			"-becs-sftp-known-hosts", "/etc/hostname"}, "-becs-sftp-url (env PYNG_BECS_SFTP_URL): the SFTP key file /etc/hostname: ssh: no key found"},
 		{"empty database URL", []string{"-database-url", ""}, "-database-url is required"},
 		{"an SFTP timeout longer than a job may run", []string{"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", "/etc/hostname",
 			"-becs-sftp-known-hosts", "/etc/hostname", "-becs-sftp-timeout", "2m"},
@@ -415,8 +419,9 @@ func TestUnknownEnvironmentFindsMisspeltSettings(t *testing.T) {
 // An SFTP timeout longer than a job may run (the BECS tasks' sessions run inside jobs) is
 // accepted once the rescue time leaves it room, and kept as given.
 func TestAnSFTPTimeoutNeedsARescueTimeTwiceAsLong(t *testing.T) {
+	key, knownHosts := sftpFiles(t)
 	c, err := load(t, map[string]string{"PYNG_BECS_SFTP_TIMEOUT": "2m30s", "PYNG_JOB_RESCUE_AFTER": "5m"},
-		"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", "/etc/hostname", "-becs-sftp-known-hosts", "/etc/hostname")
+		"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", key, "-becs-sftp-known-hosts", knownHosts)
 	if err != nil || c.BECSSFTPTimeout != 150*time.Second || c.Jobs.RescueAfter != 5*time.Minute {
 		t.Fatalf("Load = %v, %v / %v; want 2m30s and 5m accepted", err, c.BECSSFTPTimeout, c.Jobs.RescueAfter)
 	}
@@ -429,4 +434,44 @@ func TestCutoffsThatLeaveAnHourToLodgeAreTaken(t *testing.T) {
 			t.Errorf("PYNG_BECS_CUTOFFS=%s: %v", cutoffs, err)
 		}
 	}
+}
+
+// TestConfigReadsTheSFTPKeyAndKnownHosts: the SFTP key and known_hosts files are read and parsed
+// with the settings, so that one that does not parse is a setting refused (exit 2), not a server
+// that fails once started.
+func TestConfigReadsTheSFTPKeyAndKnownHosts(t *testing.T) {
+	key, pinned := sftpFiles(t)
+	garbled := filepath.Join(t.TempDir(), "garbled")
+	if err := os.WriteFile(garbled, []byte("bank.example ssh-ed25519 not-base64!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := func(knownHosts string) []string {
+		return []string{"-becs-sftp-url", "sftp://pyng@bank.example:22/in", "-becs-sftp-key-file", key, "-becs-sftp-known-hosts", knownHosts}
+	}
+	if _, err := load(t, nil, args(pinned)...); err != nil {
+		t.Errorf("a key and a known_hosts that parse: %v", err)
+	}
+	want := "-becs-sftp-url (env PYNG_BECS_SFTP_URL): the SFTP known hosts file: "
+	if _, err := load(t, nil, args(garbled)...); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a known_hosts that does not parse: %v, want it to say %q", err, want)
+	}
+}
+
+// sftpFiles writes a key (made by ssh-keygen) and a known_hosts file pinning that same key for
+// bank.example:22, as the SFTP settings need.
+func sftpFiles(t *testing.T) (key, knownHosts string) {
+	t.Helper()
+	dir := t.TempDir()
+	key, knownHosts = filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "known_hosts")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	public, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(knownHosts, append([]byte("[bank.example]:22 "), public...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return key, knownHosts
 }

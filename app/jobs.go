@@ -230,9 +230,7 @@ func becsDestination(cfg Config) (becs.Destination, *becs.SFTP, error) {
 	var server *becs.SFTP
 	if cfg.BECSSFTPURL != "" {
 		var err error
-		server, err = becs.OpenSFTP(becs.SFTPConfig{URL: cfg.BECSSFTPURL, KeyFile: cfg.BECSSFTPKeyFile, KnownHosts: cfg.BECSSFTPKnownHosts,
-			ReturnsDir: cfg.BECSSFTPReturnsDir, Timeout: cfg.BECSSFTPTimeout, ReturnsSettle: cfg.BECSSFTPReturnsSettle,
-			ReturnsIncompleteWait: cfg.BECSSFTPReturnsIncompleteWait})
+		server, err = becs.OpenSFTP(cfg.sftpConfig())
 		if err != nil {
 			return nil, nil, err
 		}
