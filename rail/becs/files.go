@@ -661,7 +661,7 @@ func (r *Rail) publish(ctx context.Context, dest Destination, id string) (File, 
 			err = fmt.Errorf("becs rail: publish file %s to %s (it is staged there; the next delivery publishes it): %w", f.ID, dest, err)
 			return f, passedOver, errors.Join(err, r.release(ctx, id, claim))
 		}
-		return r.recordPublication(ctx, dest, f, now, nil)
+		return r.recordPublication(ctx, dest, f, nil)
 	}
 	staged, err := dest.Staged(ctx, f.Name())
 	if err != nil {
@@ -678,7 +678,7 @@ func (r *Rail) publish(ctx context.Context, dest Destination, id string) (File, 
 				"otherwise (at %s): if it was lodged through the bank's portal too, the bank has it twice: have the bank recall one",
 				f.ID, dest, f.LodgedAt.Format(time.RFC3339))
 		}
-		return r.recordPublication(ctx, dest, f, now, after)
+		return r.recordPublication(ctx, dest, f, after)
 	}
 	p, why := tooLate, "too late to lodge"
 	if lodged {
@@ -710,12 +710,16 @@ func (r *Rail) publish(ctx context.Context, dest Destination, id string) (File, 
 	return f, p, r.release(ctx, id, claim)
 }
 
-// recordPublication records the publication of the file f to dest at now, lodged if dest lodges
+// recordPublication records the publication of the file f to dest now, lodged if dest lodges
 // it, and ends its claim. It returns the file as recorded, and what the operator must be told:
 // after, and, published after its debits' deadline, that the bank must recall it. A publication
 // recorded by another delivery meanwhile (which took a stale claim over) is passed over, so that
 // one delivery reports each file.
-func (r *Rail) recordPublication(ctx context.Context, dest Destination, f File, now time.Time, after error) (File, publication, error) {
+func (r *Rail) recordPublication(ctx context.Context, dest Destination, f File, after error) (File, publication, error) {
+	// The time of the record, not of the publication's start: the rename or the look for a staged
+	// copy before it takes a round trip to dest, during which the debits' deadline may pass and
+	// their rows expire; a file recorded lodged before it would then never be reported for recall.
+	now := r.clock.Now().Truncate(time.Millisecond)
 	const unrecorded = ` WHERE id = $1 AND published_at IS NULL AND removed_at IS NULL`
 	mark := `UPDATE becs_files SET published_at = $2, publishing_at = NULL` + unrecorded
 	if dest.Lodges() {

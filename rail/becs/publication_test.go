@@ -257,3 +257,51 @@ func TestAPublicationDoesNotHoldBackOtherSitesEvents(t *testing.T) {
 		}
 	}
 }
+
+// slowLookup is the bank's server answering the look for a staged copy slowly: during the round
+// trip, during calls.
+type slowLookup struct {
+	lodgingDir
+	during func()
+}
+
+func (d slowLookup) Staged(ctx context.Context, name string) (bool, error) {
+	staged, err := d.lodgingDir.Staged(ctx, name)
+	d.during()
+	return staged, err
+}
+
+// A delivery cut short after its rename is finished by a run within the margin before the rows'
+// deadline, whose look for the staged copy on the bank's server lasts past the deadline, while
+// the deadline sweep expires the rows. The file is not recorded lodged at the time the run began
+// (which would tell the rail the debits succeeded, for rows told expired, and tell no one to
+// recall it): the run says to have the bank recall it.
+func TestAPublicationRecordedAfterTheDeadlineAsksForARecall(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100, 250)
+		file := f.cutOne(t)
+		bank := t.TempDir()
+		deliverAndCrash(t, f, bank, true)
+		f.clock.Set(file.EarliestDeadline.Add(-time.Minute))
+		dest := slowLookup{lodgingDir{becs.Dir(bank)}, func() {
+			f.clock.Set(file.EarliestDeadline.Add(time.Second))
+			if _, err := f.service.ExpireOverdue(ctx); err != nil {
+				t.Error(err)
+			}
+		}}
+		_, _, err := f.rail.Deliver(ctx, dest)
+		if err == nil || !strings.Contains(err.Error(), "have the bank recall it") {
+			t.Errorf("Deliver = %v; want the error asking for the file's recall", err)
+		}
+		f.execute(t, b)
+		rows := states(f.rows(t, "B1"))
+		if !slices.Equal(rows, []string{"failedexpired", "failedexpired"}) {
+			t.Fatalf("rows %v; want failed expired, as the sweep left them", rows)
+		}
+		if got, err := f.rail.File(ctx, file.ID); err != nil || !got.LodgedAt.IsZero() {
+			t.Errorf("file %+v, %v; want it not recorded lodged, its rows expired", got, err)
+		}
+	})
+}
