@@ -78,10 +78,12 @@ type Rail interface {
 type Withdrawer interface {
 	// Withdraw withdraws the debits with the given keys that the rail holds but has not sent, and
 	// reports every one it holds as it stands: a debit withdrawn (now or before) settled with
-	// FailureWithdrawn, one sent as before, for a debit sent can no longer be stopped. Keys never
-	// submitted are left out. A withdrawn debit is never sent: submitted again (its customer
-	// linked anew), it stays withdrawn, so that a row whose authority ended fails rather than
-	// being collected under the next one.
+	// FailureWithdrawn, one sent as before, for a debit sent can no longer be stopped. A key never
+	// submitted is withdrawn too (reported so): its row fails, and a submission of it that comes
+	// afterwards (another execution of its batch, which read the customer linked) must not send
+	// it. A withdrawn debit is never sent: submitted again (its customer linked anew), it stays
+	// withdrawn, so that a row whose authority ended fails rather than being collected under the
+	// next one.
 	Withdraw(ctx context.Context, keys []string) ([]Outcome, error)
 }
 

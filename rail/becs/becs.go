@@ -253,9 +253,12 @@ ON CONFLICT DO NOTHING`
 // sends them, erases their accounts, and reports every one as it stands (rail.Withdrawer): those
 // withdrawn failed. A cut claims its debits in its own transaction, so a debit is either
 // withdrawn or in a file, never both. A withdrawn debit stays recorded: Submit of its key again
-// leaves it withdrawn. A debit past its deadline, which no cut takes, is left as it is: its row
-// expires at the deadline, as every row open then does, rather than failing at the withdrawal,
-// after it. A withdrawn debit's deadline becomes its withdrawal's time, so that the rail's
+// leaves it withdrawn. A key not submitted yet is recorded withdrawn (with no account), before
+// the others are withdrawn: its row fails customerNotActive on this answer, and another execution
+// of its batch that read the customer linked and submits it afterwards, then stops (a crash, an
+// error) before it withdraws it itself, must not leave it queued for the cut-off. A debit past
+// its deadline, which no cut takes, is left as it is: its row expires at the deadline, as every
+// row open then does, rather than failing at the withdrawal, after it. A withdrawn debit's deadline becomes its withdrawal's time, so that the rail's
 // version before withdrawn_at (a replica of it during a rolling upgrade, or run again by a
 // rollback), which cuts every debit of no file whose deadline is ahead, cuts none withdrawn.
 func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, error) {
@@ -266,11 +269,40 @@ func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, err
 	if err != nil {
 		return nil, err
 	}
+	type withdrawal struct {
+		Key string `json:"key"`
+		Ref string `json:"ref"`
+	}
+	unsent := make([]withdrawal, len(keys))
+	for i, k := range keys {
+		unsent[i] = withdrawal{Key: k, Ref: LodgementReference(k)}
+	}
+	unsentArg, err := jsonArg(unsent)
+	if err != nil {
+		return nil, err
+	}
+	now := r.clock.Now().UnixMilli()
+	record := `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline, withdrawn_at)
+SELECT e.key, '', e.ref, 0, '', '', '', $2, $2, $2 FROM jsonb_to_recordset($1::jsonb) AS e (key text, ref text)
+WHERE NOT EXISTS (SELECT 1 FROM becs_debits d WHERE d.idempotency_key = e.key)
+ON CONFLICT DO NOTHING`
+	if r.conn.Dialect() == storage.EngineSQLite {
+		record = `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline, withdrawn_at)
+SELECT value ->> 'key', '', value ->> 'ref', 0, '', '', '', ?2, ?2, ?2 FROM json_each(?1)
+WHERE NOT EXISTS (SELECT 1 FROM becs_debits d WHERE d.idempotency_key = value ->> 'key')
+ON CONFLICT DO NOTHING`
+	}
+	// Only the keys not recorded are inserted: on PostgreSQL an insert that meets a recorded debit
+	// waits for a transaction that changed it, and a withdrawal must not wait for the debits it
+	// leaves.
+	if _, err := r.conn.Exec(ctx, record, unsentArg, now); err != nil {
+		return nil, fmt.Errorf("becs rail: record the debits not submitted withdrawn: %w", err)
+	}
 	if _, err := r.conn.Exec(ctx, r.q(`UPDATE becs_debits SET withdrawn_at = $2, deadline = $2, bsb = '', account_number = '', title = ''
 WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $2
   AND idempotency_key IN (SELECT idempotency_key FROM becs_debits WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $2
                           AND idempotency_key IN (SELECT v.value FROM `+r.values(1)+`)`+r.lockInKeyOrder()+`)`),
-		arg, r.clock.Now().UnixMilli()); err != nil {
+		arg, now); err != nil {
 		return nil, fmt.Errorf("becs rail: withdraw debits: %w", err)
 	}
 	return r.Outcomes(ctx, keys)

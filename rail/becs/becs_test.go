@@ -751,7 +751,8 @@ func TestALateDebitDoesNotShortenTheOthersTimeToLodge(t *testing.T) {
 // A debit withdrawn before any cut took it is never sent: the cut leaves it out, Submit of its key
 // again (its batch's next step, the customer linked anew) leaves it withdrawn, and every answer
 // of the rail reports it failed, at the time of its withdrawal, its account erased. A debit in a
-// file is not withdrawn: it is reported as it stands. A key never submitted is left out.
+// file is not withdrawn: it is reported as it stands. A key never submitted is withdrawn too, and
+// stays so when it is submitted afterwards.
 func TestAWithdrawnDebitStaysWithdrawnAndIsNeverSent(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
@@ -770,9 +771,11 @@ func TestAWithdrawnDebitStaysWithdrawnAndIsNeverSent(t *testing.T) {
 		}
 		at := f.clock.Now().UTC()
 		wantFailed := rail.Outcome{Key: withdrawn.Key, Settled: true, Failure: rail.FailureWithdrawn, SettledAt: at}
-		got, err := f.rail.Withdraw(ctx, []string{filed.Key, withdrawn.Key, "row_never_submitted"})
-		if err != nil || len(got) != 2 {
-			t.Fatalf("Withdraw = %+v, %v; want the two debits submitted", got, err)
+		unsent := debit(300)
+		wantUnsent := rail.Outcome{Key: unsent.Key, Settled: true, Failure: rail.FailureWithdrawn, SettledAt: at}
+		got, err := f.rail.Withdraw(ctx, []string{filed.Key, withdrawn.Key, unsent.Key})
+		if err != nil || len(got) != 3 {
+			t.Fatalf("Withdraw = %+v, %v; want the three debits", got, err)
 		}
 		for _, o := range got {
 			if o.Key == filed.Key && (o.Settled || o.Queued || o.FileID == "") {
@@ -781,6 +784,12 @@ func TestAWithdrawnDebitStaysWithdrawnAndIsNeverSent(t *testing.T) {
 			if o.Key == withdrawn.Key && o != wantFailed {
 				t.Errorf("the debit withdrawn: %+v; want %+v", o, wantFailed)
 			}
+			if o.Key == unsent.Key && o != wantUnsent {
+				t.Errorf("the debit never submitted, withdrawn: %+v; want %+v", o, wantUnsent)
+			}
+		}
+		if got, err := f.rail.Submit(ctx, []rail.Debit{unsent}); err != nil || len(got) != 1 || got[0] != wantUnsent {
+			t.Errorf("Submit of the debit withdrawn before it was submitted = %+v, %v; want %+v", got, err, wantUnsent)
 		}
 		f.clock.Advance(time.Minute)
 		for name, answer := range map[string]func() ([]rail.Outcome, error){

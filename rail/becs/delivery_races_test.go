@@ -313,3 +313,41 @@ func TestARevocationRecordedWithdrawsAgainThoughItsRequestIsCancelled(t *testing
 		}
 	})
 }
+
+// failingWithdrawal is blockingRail whose withdrawals fail (the database out of reach for a
+// moment, or the replica killed, after the submission).
+type failingWithdrawal struct{ blockingRail }
+
+func (failingWithdrawal) Withdraw(context.Context, []string) ([]rail.Outcome, error) {
+	return nil, errors.New("connection reset by peer")
+}
+
+// An execution of the batch paused in Submit (it read the customer linked), a revocation, and
+// another execution that reads the customer revoked and fails the row customerNotActive, the
+// rail holding no debit of it yet. The first then submits the debit and stops before it withdraws
+// it (its withdrawal fails); run again, it finds the row terminal and submits nothing. The debit
+// must not be left queued for the cut-off: the customer would be debited for a row told failed.
+func TestADebitQueuedAfterItsRowFailedCustomerNotActiveIsNotSent(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := apptest.SubmitOneDebit(t, f.service, f.site)
+		paused := failingWithdrawal{blockingRail{inner: f.rail, reached: make(chan struct{}), release: make(chan struct{})}}
+		other := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
+			Rails: map[string]rail.Rail{rail.BECS: paused}, InvitationTTL: billing.DefaultInvitationTTL})
+		done := make(chan error, 1)
+		go func() { _, _, err := other.ExecuteBatch(ctx, b.ID); done <- err }()
+		<-paused.reached
+		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		f.execute(t, b) // the other execution: the row fails customerNotActive
+		close(paused.release)
+		<-done          // fails at its withdrawal, unless the rail answers the debit withdrawn already
+		f.execute(t, b) // its job run again
+		f.wantNoFileCut(t)
+		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"failedcustomerNotActive"}) {
+			t.Errorf("row %v, want failed customerNotActive", got)
+		}
+	})
+}
