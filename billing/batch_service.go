@@ -292,12 +292,15 @@ func (s *Service) checkCollecting(ctx context.Context, site Site) (string, error
 	return current.Rail, nil
 }
 
+// errRailNotRegistered is batchRail's error for a batch naming a rail the service lacks.
+var errRailNotRegistered = errors.New("payment rail not registered")
+
 // batchRail is the rail the batch was accepted on.
 func (s *Service) batchRail(b Batch) (rail.Rail, error) {
 	r, ok := s.rails[b.Rail]
 	if !ok {
-		return nil, fmt.Errorf("batch %s of site %s names the payment rail %q, which is not registered with the service (registered: %s)",
-			b.ID, b.SiteID, b.Rail, strings.Join(slices.Sorted(maps.Keys(s.rails)), ", "))
+		return nil, fmt.Errorf("batch %s of site %s names the payment rail %q, which is not registered with the service (registered: %s): %w",
+			b.ID, b.SiteID, b.Rail, strings.Join(slices.Sorted(maps.Keys(s.rails)), ", "), errRailNotRegistered)
 	}
 	return r, nil
 }
@@ -619,11 +622,19 @@ func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnRe
 	return report, nil
 }
 
+// settleGrace is how long past its deadline a started batch whose rail cannot be asked what it
+// settled (an error, not a rail the service lacks) is left open, for a later sweep to ask again.
+const settleGrace = 15 * time.Minute
+
 // ExpireOverdue fails every row still open at its batch's deadline (the periodic job), once what
 // the rails settled of them is recorded. Whatever the rail does later, a partner sees every row
-// terminal within RowDeadline of submission. A batch whose rail cannot be asked is expired all
-// the same (its error returned): the deadline holds, and a rail that cannot answer has not had
-// a debit settled since it last did, as no step of the batch could record it either.
+// terminal within RowDeadline of submission. A batch whose rail cannot be asked is left open (its
+// error returned) until settleGrace past its deadline, as the batch's own step leaves it: the
+// rail may have settled a debit that no step recorded (a BECS file lodged, the command's record
+// failing, the batch's job backing off), and it would be told expired. Past the grace, or with a
+// rail the service lacks, it is expired all the same: the deadline holds. While one is left open
+// the others are expired one by one; a batch not started, which no rail holds a debit of, is
+// expired by its own step, or by the next sweep.
 func (s *Service) ExpireOverdue(ctx context.Context) (int, error) {
 	now := s.now()
 	overdue, err := s.batches.OverdueStartedBatches(ctx, now)
@@ -631,13 +642,32 @@ func (s *Service) ExpireOverdue(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("overdue batches: %w", err)
 	}
 	var errs []error
+	var settled []Batch
+	held := false
 	for _, b := range overdue {
-		if err := s.settleBeforeExpiring(ctx, b); err != nil {
+		err := s.settleBeforeExpiring(ctx, b)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("batch %s: %w", b.ID, err))
 		}
+		if err != nil && !errors.Is(err, errRailNotRegistered) && now.Before(b.Deadline.Add(settleGrace)) {
+			held = true
+			continue
+		}
+		settled = append(settled, b)
 	}
-	n, err := s.batches.ExpireOverdueRows(ctx, now)
-	return n, errors.Join(append(errs, err)...)
+	if !held {
+		n, err := s.batches.ExpireOverdueRows(ctx, now)
+		return n, errors.Join(append(errs, err)...)
+	}
+	expired := 0
+	for _, b := range settled {
+		n, err := s.batches.ExpireBatch(ctx, b.ID, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("expire batch %s: %w", b.ID, err))
+		}
+		expired += n
+	}
+	return expired, errors.Join(errs...)
 }
 
 // settleBeforeExpiring records what the batch's rail settled of its open rows, before they

@@ -1057,3 +1057,76 @@ func TestAWithdrawalDoesNotLockTheDebitsPastTheirDeadlineItLeaves(t *testing.T) 
 		}
 	}
 }
+
+// unanswering is the BECS rail unable to answer for the debits of some keys (a statement
+// timing out, the database out of reach for a moment).
+type unanswering struct {
+	*becs.Rail
+	keys map[string]bool
+}
+
+func (r unanswering) Outcomes(ctx context.Context, keys []string) ([]rail.Outcome, error) {
+	for _, k := range keys {
+		if r.keys[k] {
+			return nil, errors.New("canceling statement due to statement timeout")
+		}
+	}
+	return r.Rail.Outcomes(ctx, keys)
+}
+
+// A file lodged in time whose lodgement no step recorded (the command's record failed, the
+// batch's job was held up): the sweep at the deadline cannot ask the rail about its debits. It
+// leaves that batch open rather than telling the partner the debits expired, and expires the
+// others; the next sweep finds the debits succeeded. A rail that still cannot answer once the
+// grace has passed has the batch expired all the same: every row is terminal soon after its
+// deadline.
+func TestTheSweepDoesNotExpireABatchWhoseRailCannotBeAsked(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		after time.Duration // past the deadline, of the sweep that cannot ask the rail
+		want  []string      // the lodged batch's rows after it
+	}{
+		{"within the grace", time.Second, []string{"inProgress", "inProgress"}},
+		{"past the grace", time.Hour, []string{"failedexpired", "failedexpired"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				f := newFixture(t, engine)
+				lodged := f.submit(t, "B1", 100, 250)
+				file := f.cutOne(t)
+				f.execute(t, lodged) // its rows inProgress, in the file
+				if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+					t.Fatal(err)
+				}
+				queued := f.submit(t, "B2", 300) // no file: expires at its deadline
+				keys := map[string]bool{}
+				for _, r := range f.rows(t, "B1") {
+					keys[r.ID] = true
+				}
+				sweeping := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
+					Rails: map[string]rail.Rail{rail.BECS: unanswering{f.rail, keys}}, InvitationTTL: billing.DefaultInvitationTTL})
+				f.clock.Set(queued.Deadline.Add(c.after))
+				if _, err := sweeping.ExpireOverdue(ctx); err == nil {
+					t.Error("the sweep that could not ask the rail returned no error")
+				}
+				if got := states(f.rows(t, "B1")); !slices.Equal(got, c.want) {
+					t.Errorf("the lodged batch's rows after the sweep %v past the deadline: %v; want %v", c.after, got, c.want)
+				}
+				if got := states(f.rows(t, "B2")); !slices.Equal(got, []string{"failedexpired"}) {
+					t.Errorf("the other batch's rows %v; want failed expired", got)
+				}
+				if _, err := f.service.ExpireOverdue(ctx); err != nil {
+					t.Fatal(err)
+				}
+				want := []string{"succeeded", "succeeded"}
+				if c.after > time.Minute {
+					want = c.want
+				}
+				if got := states(f.rows(t, "B1")); !slices.Equal(got, want) {
+					t.Errorf("the lodged batch's rows after the next sweep: %v; want %v", got, want)
+				}
+			})
+		})
+	}
+}
