@@ -320,3 +320,36 @@ func TestAdminSiteUpdate(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminOptionalFlagGivenEmpty gives optional flags an empty value, as an unset shell variable
+// does: exit 2 naming the flag, nothing printed and nothing changed, never the flag's absence (a
+// list of every organisation's clients, an update that keeps the value).
+func TestAdminOptionalFlagGivenEmpty(t *testing.T) {
+	t.Parallel()
+	env := []string{"PYNG_DATABASE_URL=" + dbtest.URL(t, "sqlite")}
+	org := pyngOne(t, env, "admin", "org", "create", "--name", "Acme")["organisationId"].(string)
+	other := pyngOne(t, env, "admin", "org", "create", "--name", "Other")["organisationId"].(string)
+	site := pyngOne(t, env, "admin", "site", "create", "--org", org, "--name", "Acme Online")["siteId"].(string)
+	pyngOne(t, env, "admin", "client", "create", "--org", other, "--scopes", "billing:batches:read")
+	pyngOne(t, env, "admin", "site", "update", "--site", site, "--time-zone", "Australia/Perth")
+	tests := []struct {
+		name string
+		args []string
+		flag string
+	}{
+		{"client list of an empty --org", []string{"client", "list", "--org", ""}, "--org"},
+		{"site list of a blank --org", []string{"site", "list", "--org=  "}, "--org"},
+		{"site update with an empty --time-zone", []string{"site", "update", "--site", site, "--time-zone", ""}, "--time-zone"},
+		{"site update with an empty --legal-name", []string{"site", "update", "--site", site, "--legal-name="}, "--legal-name"},
+		{"keys generate with an empty --id", []string{"keys", "generate", "--id", ""}, "--id"},
+	}
+	for _, tc := range tests {
+		code, out, errOut := runBinary(t, env, append([]string{"admin"}, tc.args...)...)
+		if code != 2 || out != "" || !strings.HasPrefix(errOut, "pyng: "+tc.flag+" has no value") || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 2, no stdout, one line naming %s", tc.name, code, out, errOut, tc.flag)
+		}
+	}
+	if s := pyngOne(t, env, "admin", "site", "show", "--site", site); s["timeZone"] != "Australia/Perth" || s["debitUser"] != nil {
+		t.Errorf("after the refused updates the site = %v, want it unchanged", s)
+	}
+}

@@ -541,6 +541,17 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 			return usageError{fmt.Sprintf("--%s is required", name)}
 		}
 	}
+	// An optional flag given with no value is a mistake (an unset shell variable), not the flag
+	// left out: client list --org "$ORG" must not list every organisation's clients.
+	var empty error
+	fs.Visit(func(fl *flag.Flag) {
+		if _, ok := cmd.optional[fl.Name]; ok && empty == nil && f[fl.Name] == "" {
+			empty = usageError{fmt.Sprintf("--%s has no value: give one, or leave the flag out", fl.Name)}
+		}
+	})
+	if empty != nil {
+		return empty
+	}
 	if cmd.arg != "" {
 		if arg == "" {
 			return usageError{fmt.Sprintf("admin %s needs a %s: pyng admin %s %s", name, cmd.arg, name, cmd.synopsis)}
