@@ -563,11 +563,25 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
+// maxNameLength bounds the name of an organisation or a site, as the legal name of a site's debit
+// user is bounded.
+const maxNameLength = 200
+
+// checkName checks the name of an organisation or a site: a site's is the title of the
+// customer's pages and the subject of their emails, so it is one line of text a person typed,
+// never a control character (a line break, an escape) nor a page of text.
+func checkName(name string) error {
+	if n := utf8.RuneCountInString(name); n < 1 || n > maxNameLength || !PlainText(name) {
+		return Errorf(CodeInvalidField, "name", fmt.Sprintf("name must be 1 to %d characters, without control characters.", maxNameLength))
+	}
+	return nil
+}
+
 // CreateOrganisation registers a partner organisation (operators only).
 func (s *Service) CreateOrganisation(ctx context.Context, name string) (Organisation, error) {
 	name = strings.TrimSpace(name)
-	if name == "" {
-		return Organisation{}, Errorf(CodeInvalidField, "name", "name must not be empty.")
+	if err := checkName(name); err != nil {
+		return Organisation{}, err
 	}
 	o := Organisation{ID: NewID("org"), Name: name, CreatedAt: s.now()}
 	if err := s.store.CreateOrganisation(ctx, o); err != nil {
@@ -580,8 +594,8 @@ func (s *Service) CreateOrganisation(ctx context.Context, name string) (Organisa
 // only currency and rail so far.
 func (s *Service) CreateSite(ctx context.Context, organisationID, name string) (Site, error) {
 	name = strings.TrimSpace(name)
-	if name == "" {
-		return Site{}, Errorf(CodeInvalidField, "name", "name must not be empty.")
+	if err := checkName(name); err != nil {
+		return Site{}, err
 	}
 	site := Site{ID: NewID("site"), OrganisationID: organisationID, Name: name, Currency: "AUD", Rail: rail.Sandbox, CreatedAt: s.now()}
 	err := s.store.CreateSite(ctx, site)

@@ -353,3 +353,31 @@ func TestAdminOptionalFlagGivenEmpty(t *testing.T) {
 		t.Errorf("after the refused updates the site = %v, want it unchanged", s)
 	}
 }
+
+// TestAdminNamesAreOneLineOfText creates organisations and sites with names that are not one line
+// of text: exit 2 naming --name, and nothing created. A site's name is the title of the customer's
+// pages and the subject of their emails.
+func TestAdminNamesAreOneLineOfText(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		env := []string{"PYNG_DATABASE_URL=" + dbtest.URL(t, engine)}
+		org := pyngOne(t, env, "admin", "org", "create", "--name", "Acme")["organisationId"].(string)
+		for _, name := range []string{"Acme\r\nBcc: someone@example.com", "Acme\x1b[31m", "Acme\tOnline", strings.Repeat("a", 201)} {
+			for _, args := range [][]string{{"org", "create", "--name", name}, {"site", "create", "--org", org, "--name", name}} {
+				code, out, errOut := runBinary(t, env, append([]string{"admin"}, args...)...)
+				if code != 2 || out != "" || !strings.HasPrefix(errOut, "pyng: --name: name must be 1 to 200 characters, without control characters.") {
+					t.Errorf("%s %s %q: exit %d, stdout %q, stderr %q; want exit 2 naming --name", args[0], args[1], name, code, out, errOut)
+				}
+			}
+		}
+		if orgs := pyngJSON(t, env, "admin", "org", "list"); len(orgs) != 1 {
+			t.Errorf("after the refused names, %d organisations: %v", len(orgs), orgs)
+		}
+		if sites := pyngJSON(t, env, "admin", "site", "list"); len(sites) != 0 {
+			t.Errorf("after the refused names, sites %v", sites)
+		}
+		long := strings.Repeat("é", 200)
+		if s := pyngOne(t, env, "admin", "site", "create", "--org", org, "--name", long); s["name"] != long {
+			t.Errorf("a name of 200 characters: %v", s)
+		}
+	})
+}
