@@ -29,6 +29,10 @@ func TestAdminBSBImport(t *testing.T) {
 		if code, _, errOut := runBinary(t, env, "admin", "bsb", "import"); code != 2 || !strings.Contains(errOut, "needs a file") {
 			t.Errorf("import without a file: exit %d, %q; want a usage error", code, errOut)
 		}
+		if code, out, errOut := runBinary(t, env, "admin", "bsb", "import", "testdata/no-such-file.csv"); code != 2 || out != "" ||
+			!strings.Contains(errOut, "testdata/no-such-file.csv") || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("import of a file that does not exist: exit %d, %q, %q; want a usage error naming it (exit 2, as becs returns import)", code, out, errOut)
+		}
 
 		db := dbtest.OpenURL(t, url)
 		b, err := db.GetBranch(context.Background(), "733000")

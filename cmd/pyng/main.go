@@ -354,7 +354,7 @@ var adminCommands = map[string]adminCommand{
 		run: func(ctx context.Context, a adminEnv, f map[string]string) (any, error) {
 			file, err := os.Open(f["file"])
 			if err != nil {
-				return nil, err
+				return nil, usageError{err.Error()} // a file named wrong is a mistake, as for becs returns import
 			}
 			defer file.Close()
 			n, err := a.service.ImportBranches(ctx, file)
