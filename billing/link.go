@@ -157,7 +157,7 @@ func ValidateMetadata(m map[string]string) (map[string]string, error) {
 	}
 	var errs Errors
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		target := "metadata." + k
+		target := "metadata." + Quoted(k) // a key of thousands of characters is not echoed whole
 		if n := utf8.RuneCountInString(k); n < 1 || n > MaxMetadataKeyLength || hasControl(k) {
 			errs = append(errs, Errorf(CodeInvalidField, target,
 				fmt.Sprintf("A metadata key must be 1 to %d characters, without control characters.", MaxMetadataKeyLength)))

@@ -480,3 +480,35 @@ func TestUnknownQueryParametersAreRefused(t *testing.T) {
 		}
 	}, apptest.Options{SettlementDelay: time.Hour})
 }
+
+// A name the client sent that is refused is quoted cut to billing.MaxQuoted bytes, in the target
+// and the message, wherever it stands: a query parameter that is not well-formed, a metadata key
+// that is too long. Long names make no long answers, and the request changes nothing.
+func TestLongNamesAreQuotedCutInErrors(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		long := strings.Repeat("k", 50000)
+		quoted := strings.Repeat("k", billing.MaxQuoted) + "…"
+		cases := []struct {
+			name         string
+			method, path string
+			body         any
+			code, target string
+		}{
+			{"a query parameter that is not well-formed", http.MethodGet, "/customers?" + long + "=%zz", nil, "request:invalid-field", quoted},
+			{"an unknown query parameter", http.MethodGet, "/customers?" + long + "=1", nil, "request:unknown-field", quoted},
+			{"a metadata key too long", http.MethodPost, "/customers/invitations",
+				map[string]any{"customerReference": "LONG-1", "metadata": map[string]string{long: "x"}}, "request:invalid-field", "metadata." + quoted},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := p.do(t, tc.method, tc.path, tc.body)
+				e := wantEnvelope(t, r, http.StatusBadRequest, tc.code, tc.target)
+				if len(r.Body) > 1024 || strings.Contains(e.DisplayMessage, strings.Repeat("k", billing.MaxQuoted+1)) {
+					t.Errorf("a %d-character name was answered in %d bytes: %q", len(long), len(r.Body), e.DisplayMessage)
+				}
+			})
+		}
+		wantStatus(t, p.get(t, "LONG-1"), http.StatusNotFound)
+	})
+}

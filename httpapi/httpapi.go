@@ -245,6 +245,7 @@ func checkQuery(raw string, params []string) error {
 			if errName != nil {
 				key = name
 			}
+			key = billing.Quoted(key) // as an unknown one's: a long name is not echoed whole, twice
 			return billing.Errorf(billing.CodeInvalidField, key, "The query parameter "+key+
 				" is not well-formed: percent-encode reserved characters (%XX) and separate parameters with &.")
 		}
