@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -375,5 +376,38 @@ func TestSiteOfAnotherOrganisationLooksMissing(t *testing.T) {
 		if eps := other.endpoints(t); len(eps) != 0 {
 			t.Errorf("the other organisation's site has %d webhook endpoints, want none", len(eps))
 		}
+	})
+}
+
+// A Pyng-Api-Version header sent twice, even with the supported version both times, is refused
+// saying so, not that the version is unsupported, and changes nothing.
+func TestAPIVersionSentTwiceIsSaidSo(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		for _, second := range []string{apptest.APIVersion, "urn:pyng:api:billing:version:v2"} {
+			req, err := http.NewRequest(http.MethodPost, s.URL+"/billing/sites/"+p.site+"/customers/invitations",
+				strings.NewReader(`{"customerReference":"ACME-TWICE"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+p.token)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Add("Pyng-Api-Version", apptest.APIVersion)
+			req.Header.Add("Pyng-Api-Version", second)
+			resp, err := s.HTTP.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body errorBody
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			want := "The Pyng-Api-Version header was sent more than once; send it once: " + apptest.APIVersion + "."
+			if err != nil || resp.StatusCode != http.StatusBadRequest || len(body.Errors) != 1 ||
+				body.Errors[0].Code != "urn:pyng:platform:billing:error:request:invalid-api-version" ||
+				body.Errors[0].Target != "Pyng-Api-Version" || body.Errors[0].DisplayMessage != want {
+				t.Errorf("versions %s and %s: %d %+v (%v); want 400 invalid-api-version %q", apptest.APIVersion, second, resp.StatusCode, body, err, want)
+			}
+		}
+		wantStatus(t, p.get(t, "ACME-TWICE"), http.StatusNotFound)
 	})
 }

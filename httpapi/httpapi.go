@@ -267,7 +267,12 @@ func checkVersion(r *http.Request) error {
 	case len(values) == 0 || values[0] == "":
 		return billing.Errorf(billing.CodeInvalidAPIVersion, "Pyng-Api-Version",
 			"The Pyng-Api-Version header is required; send "+APIVersion+".")
-	case len(values) > 1 || values[0] != APIVersion:
+	case len(values) > 1:
+		// Not "not supported": the client may have sent the right version twice (a default header
+		// of its HTTP library, and its own).
+		return billing.Errorf(billing.CodeInvalidAPIVersion, "Pyng-Api-Version",
+			"The Pyng-Api-Version header was sent more than once; send it once: "+APIVersion+".")
+	case values[0] != APIVersion:
 		return billing.Errorf(billing.CodeInvalidAPIVersion, "Pyng-Api-Version",
 			"This Pyng-Api-Version is not supported; send "+APIVersion+".")
 	}
