@@ -39,7 +39,8 @@ type Service struct {
 
 	// sites caches the sites read, by id: a site's organisation and name never change, nor does it
 	// go away, once created, and every partner call checks its site, so this saves a database
-	// round trip per request. Its rail may change: where it matters, it is read afresh.
+	// round trip per request. Its rail, debit user and time zone may change, from another process
+	// too: where they matter (a batch's rail, the customer's pages), they are read afresh.
 	sites sync.Map
 }
 
@@ -137,19 +138,6 @@ func (s *Service) Site(ctx context.Context, caller Caller, siteID string) (Site,
 	}
 	s.sites.Store(siteID, site)
 	return site, nil
-}
-
-// site reads a site through the cache. Only sites found are cached, so a site created by another
-// process is seen at once.
-func (s *Service) site(ctx context.Context, id string) (Site, error) {
-	if cached, ok := s.sites.Load(id); ok {
-		return cached.(Site), nil
-	}
-	site, err := s.store.GetSite(ctx, id)
-	if err == nil {
-		s.sites.Store(id, site)
-	}
-	return site, err
 }
 
 // Invite mints an invitation: a new invited link for the customerReference, unless the reference
@@ -333,10 +321,14 @@ func (s *Service) LinkByID(ctx context.Context, linkID string) (Link, Site, erro
 	if err != nil {
 		return Link{}, Site{}, fmt.Errorf("get link: %w", err)
 	}
-	site, err := s.site(ctx, l.SiteID)
+	// Read fresh, not through the cache: the customer's pages show the site's debit user (whom
+	// the Direct Debit Request of the signup form authorises) and its time zone, which an operator
+	// changes from another process (pyng admin site update), whose cache this one never hears of.
+	site, err := s.store.GetSite(ctx, l.SiteID)
 	if err != nil {
 		return Link{}, Site{}, fmt.Errorf("get site: %w", err)
 	}
+	s.sites.Store(site.ID, site)
 	return l, site, nil
 }
 

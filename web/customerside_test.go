@@ -280,3 +280,29 @@ func TestTheAgreementPageLinksItsServiceAgreement(t *testing.T) {
 		f.get(t, "/service-agreement/"+f.site.ID).status(t, http.StatusOK)
 	})
 }
+
+// An operator changes a site's debit user and time zone with pyng admin site update, another
+// process than the server's, whose cache of sites it cannot clear: the pages the server shows
+// next name the debit user in the authority the customer gives, and its times in the new zone,
+// even though they showed the site before the change.
+func TestPagesShowTheSiteAsAnotherProcessUpdatedIt(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		_, agreement := f.linked(t)
+		_, tok := f.invite(t)
+		signup := "/signup?token=" + url.QueryEscape(tok)
+		manage := "/agreement?token=" + url.QueryEscape(agreement)
+		f.get(t, signup).lacks(t, "Acme Plumbing Pty Ltd")
+		f.get(t, manage).status(t, http.StatusOK)
+
+		admin, _ := apptest.ServiceOver(t, f.store.(storage.Database), apptest.ServiceOptions{}) // as the admin command does
+		name, perth := "Acme Plumbing Pty Ltd", "Australia/Perth"
+		if _, err := admin.UpdateSite(context.Background(), f.site.ID, billing.SiteUpdate{LegalName: &name, TimeZone: &perth}); err != nil {
+			t.Fatal(err)
+		}
+		f.get(t, signup).contains(t, "I authorise Acme Plumbing Pty Ltd (trading as Acme Plumbing Supplies) to debit the bank account above")
+		loc, _ := time.LoadLocation(perth)
+		f.get(t, manage).contains(t, f.clock.Now().In(loc).Format("2 January 2006 at 3:04 pm MST"))
+	})
+}
