@@ -512,3 +512,33 @@ func TestLongNamesAreQuotedCutInErrors(t *testing.T) {
 		wantStatus(t, p.get(t, "LONG-1"), http.StatusNotFound)
 	})
 }
+
+// A query parameter a route takes, given more than once, is refused naming it and saying so, not
+// that its value is out of range or unknown (?limit=1&limit=1 has a limit in range, twice).
+func TestRepeatedQueryParametersAreSaidToBeRepeated(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		a := newAuditSite(t, s)
+		before := a.state(t)
+		base := "/webhook-endpoints/" + a.endpoint.EndpointID
+		for _, tc := range []struct{ path, target string }{
+			{"/customers?limit=1&limit=1", "limit"},
+			{"/customers?state=linked&limit=5&state=linked", "state"},
+			{"/batches?limit=2&limit=3", "limit"},
+			{"/batches/B-OPEN?rowState=pending&rowState=pending", "rowState"},
+			{"/events?type=customer.invited&type=customer.invited", "type"},
+			{"/events?limit=1&limit=1", "limit"},
+			{base + "/deliveries?limit=1&limit=1", "limit"},
+		} {
+			t.Run(tc.path, func(t *testing.T) {
+				e := wantEnvelope(t, a.do(t, http.MethodGet, tc.path, nil), http.StatusBadRequest, "request:invalid-field", tc.target)
+				if want := "The query parameter " + tc.target + " is given more than once; give it once."; e.DisplayMessage != want {
+					t.Errorf("message %q, want %q", e.DisplayMessage, want)
+				}
+			})
+		}
+		// An unknown parameter is still the problem named first, and a malformed one before both.
+		wantEnvelope(t, a.do(t, http.MethodGet, "/customers?limit=1&limit=1&limt=2", nil), http.StatusBadRequest, "request:unknown-field", "limt")
+		wantEnvelope(t, a.do(t, http.MethodGet, "/customers?limit=1&limit=1&x=%zz", nil), http.StatusBadRequest, "request:invalid-field", "x")
+		a.unchanged(t, before)
+	}, apptest.Options{SettlementDelay: time.Hour})
+}

@@ -231,7 +231,8 @@ func (a *server) gate(w http.ResponseWriter, r *http.Request, scope billing.Scop
 // reads the same in every handler. A parameter that is not one of params is refused too, as an
 // unknown member of a body is: a misspelt ?limt=5 would otherwise answer the default page.
 func checkQuery(raw string, params []string) error {
-	var unknown error
+	var unknown, repeated error
+	seen := map[string]bool{}
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
@@ -256,8 +257,17 @@ func checkQuery(raw string, params []string) error {
 			}
 			unknown = billing.Errorf(billing.CodeUnknownField, billing.Quoted(key), "The query parameter "+billing.Quoted(key)+" is unknown. "+takes)
 		}
+		// A parameter given twice is never read (?limit=1&limit=1): say so, rather than that its
+		// value is out of range or unknown.
+		if seen[key] && slices.Contains(params, key) && repeated == nil {
+			repeated = billing.Errorf(billing.CodeInvalidField, key, "The query parameter "+key+" is given more than once; give it once.")
+		}
+		seen[key] = true
 	}
-	return unknown // after every parameter is found well-formed, as a body's syntax comes before its members
+	if unknown != nil {
+		return unknown // after every parameter is found well-formed, as a body's syntax comes before its members
+	}
+	return repeated
 }
 
 // checkVersion enforces the Pyng-Api-Version header.
