@@ -542,3 +542,18 @@ func TestRepeatedQueryParametersAreSaidToBeRepeated(t *testing.T) {
 		a.unchanged(t, before)
 	}, apptest.Options{SettlementDelay: time.Hour})
 }
+
+// A query parameter without a name (?=5) is refused as not well-formed, with a message that does
+// not quote an empty name, and no target.
+func TestQueryParameterWithoutANameIsNotWellFormed(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := mainPartner(t, s)
+		for _, query := range []string{"=5", "limit=1&=", "%3D=1&=x"} {
+			r := p.do(t, http.MethodGet, "/customers?"+query, nil)
+			e := wantEnvelope(t, r, http.StatusBadRequest, "request:invalid-field", "")
+			if want := "A query parameter has no name: write each one as name=value, separated by &."; e.DisplayMessage != want {
+				t.Errorf("?%s: message %q, want %q", query, e.DisplayMessage, want)
+			}
+		}
+	})
+}

@@ -250,6 +250,9 @@ func checkQuery(raw string, params []string) error {
 			return billing.Errorf(billing.CodeInvalidField, key, "The query parameter "+key+
 				" is not well-formed: percent-encode reserved characters (%XX) and separate parameters with &.")
 		}
+		if key == "" { // ?=5: nothing to name as the target, nor to quote in the message
+			return billing.Errorf(billing.CodeInvalidField, "", "A query parameter has no name: write each one as name=value, separated by &.")
+		}
 		if !slices.Contains(params, key) && unknown == nil {
 			takes := "This route takes no query parameter."
 			if len(params) > 0 {
