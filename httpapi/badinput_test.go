@@ -557,3 +557,25 @@ func TestQueryParameterWithoutANameIsNotWellFormed(t *testing.T) {
 		}
 	})
 }
+
+// A webhook URL whose host name no resolver can look up (an empty label, a label starting or
+// ending with a hyphen, a wildcard) is refused when it is given, naming url, whether an endpoint
+// is created or changed, and nothing changes: it is not taken to fail every delivery until the
+// endpoint is disabled.
+func TestWebhookURLsOfHostNamesThatCannotResolveAreRefused(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		a := newAuditSite(t, s)
+		before := a.state(t)
+		for _, u := range []string{"https://hooks..example.com/pyng", "https://-hooks.example.com/pyng", "https://hooks-.example.com/pyng",
+			"https://*.example.com/pyng"} {
+			e := wantEnvelope(t, a.do(t, http.MethodPost, "/webhook-endpoints", map[string]string{"url": u}), http.StatusBadRequest,
+				"webhook-endpoint:invalid-url", "url")
+			if e.DisplayMessage != "The webhook URL has an invalid host name." {
+				t.Errorf("POST %s: message %q", u, e.DisplayMessage)
+			}
+			wantEnvelope(t, a.do(t, http.MethodPatch, "/webhook-endpoints/"+a.endpoint.EndpointID, map[string]string{"url": u}),
+				http.StatusBadRequest, "webhook-endpoint:invalid-url", "url")
+		}
+		a.unchanged(t, before)
+	}, apptest.Options{SettlementDelay: time.Hour})
+}

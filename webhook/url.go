@@ -90,13 +90,31 @@ func CheckURL(raw string, allowPrivate bool) error {
 	// 2130706433) to some resolvers and no domain name to any.
 	name := strings.TrimSuffix(host, ".")
 	last := name[strings.LastIndexByte(name, '.')+1:]
-	if last == "" || isNumeric(last) {
+	if last == "" || isNumeric(last) || !validHostName(name) {
 		return &URLError{"has an invalid host name"}
 	}
 	if !allowPrivate && (name == "localhost" || strings.HasSuffix(name, ".localhost")) {
 		return &URLError{"must not point to localhost"}
 	}
 	return nil
+}
+
+// validHostName reports whether name (lower case, without a trailing dot) is a host name a
+// resolver can look up: at most 253 characters, of labels of 1 to 63 letters, digits, hyphens
+// and underscores (which Go's resolver takes), none starting or ending with a hyphen. A name such
+// as hooks..example.com or -hooks.example.com can never be reached: refused when it is given,
+// rather than every delivery failing until the endpoint is disabled.
+func validHostName(name string) bool {
+	if len(name) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			strings.Trim(label, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // isNumeric reports whether a host label reads as a number: decimal digits, or 0x and hex digits.
