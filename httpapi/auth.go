@@ -163,6 +163,9 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	if err := r.ParseForm(); err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return tokenRequest{}, invalidRequest("The request body must not exceed 64 KiB.")
+		}
 		return tokenRequest{}, invalidRequest("The request body is not a valid form.")
 	}
 	form := r.PostForm

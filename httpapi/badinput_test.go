@@ -407,14 +407,15 @@ func TestTokenEndpointRefusesUnreadableForms(t *testing.T) {
 		creds := "grant_type=client_credentials&client_id=" + s.ClientID + "&client_secret=" + s.ClientSecret
 		cases := []struct {
 			name, contentType, body string
+			description             string // "" for any
 		}{
-			{"a form over 64 KiB", "application/x-www-form-urlencoded", creds + "&pad=" + strings.Repeat("a", 64<<10)},
-			{"a form with a bad escape", "application/x-www-form-urlencoded", creds + "&scope=%zz"},
-			{"a form with a semicolon separator", "application/x-www-form-urlencoded", creds + ";scope=x"},
-			{"no Content-Type", "-", creds},
-			{"text/plain", "text/plain", creds},
-			{"multipart/form-data", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x--\r\n"},
-			{"JSON", "application/json", `{"grant_type":"client_credentials","client_id":"` + s.ClientID + `","client_secret":"` + s.ClientSecret + `"}`},
+			{"a form over 64 KiB", "application/x-www-form-urlencoded", creds + "&pad=" + strings.Repeat("a", 64<<10), "The request body must not exceed 64 KiB."},
+			{"a form with a bad escape", "application/x-www-form-urlencoded", creds + "&scope=%zz", "The request body is not a valid form."},
+			{"a form with a semicolon separator", "application/x-www-form-urlencoded", creds + ";scope=x", "The request body is not a valid form."},
+			{"no Content-Type", "-", creds, ""},
+			{"text/plain", "text/plain", creds, ""},
+			{"multipart/form-data", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x--\r\n", ""},
+			{"JSON", "application/json", `{"grant_type":"client_credentials","client_id":"` + s.ClientID + `","client_secret":"` + s.ClientSecret + `"}`, ""},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -425,6 +426,9 @@ func TestTokenEndpointRefusesUnreadableForms(t *testing.T) {
 				r.JSON(t, &body)
 				if body["error"] != "invalid_request" || body["error_description"] == "" || body["errors"] != nil || body["access_token"] != nil {
 					t.Errorf("body = %s, want RFC 6749 invalid_request", r.Body)
+				}
+				if tc.description != "" && body["error_description"] != tc.description {
+					t.Errorf("error_description = %q, want %q", body["error_description"], tc.description)
 				}
 				if r.Header.Get("Cache-Control") != "no-store" {
 					t.Errorf("Cache-Control = %q, want no-store", r.Header.Get("Cache-Control"))
