@@ -532,15 +532,40 @@ func (s *Service) recordSettled(ctx context.Context, b Batch, siteRail rail.Rail
 
 // RecordRailOutcomes records the outcomes the named rail has settled of the debits with the given
 // keys (rows' ids), at once rather than at their batches' next step: a rail's operator command
-// that settles debits (a BECS file lodged) calls it. It returns how many it recorded; rows already
-// terminal keep their outcome.
+// that settles debits (a BECS file lodged) calls it, and the batches those rows end are completed.
+// It returns how many it recorded; rows already terminal keep their outcome.
 func (s *Service) RecordRailOutcomes(ctx context.Context, railName string, keys []string) (int, error) {
 	r, ok := s.rails[railName]
 	if !ok {
 		return 0, fmt.Errorf("no payment rail %q is registered", railName)
 	}
 	n, _, err := s.recordRailOutcomes(ctx, r, keys)
-	return n, err
+	if err != nil || n == 0 {
+		return n, err
+	}
+	// A batch whose last open rows these were is completed now, with its batch.completed event,
+	// not at its next step up to a poll later: a batch is inProgress only while a row is open.
+	// The rows are read a chunk at a time, as a file holds up to 500,000.
+	var batchIDs []string
+	seen := map[string]bool{}
+	for chunk := range slices.Chunk(keys, 10_000) {
+		rows, err := s.batches.RowsByID(ctx, chunk)
+		if err != nil {
+			return n, fmt.Errorf("rows of the outcomes: %w", err)
+		}
+		for _, row := range rows {
+			if !seen[row.BatchID] {
+				seen[row.BatchID] = true
+				batchIDs = append(batchIDs, row.BatchID)
+			}
+		}
+	}
+	for _, id := range batchIDs {
+		if _, err := s.batches.CompleteBatch(ctx, id, s.now()); err != nil {
+			return n, fmt.Errorf("complete batch: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // recordRailOutcomes asks r for the outcomes of the debits with the given keys and records those

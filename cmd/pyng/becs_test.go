@@ -529,3 +529,41 @@ func cutBECSFile(t *testing.T, url, siteID string, clock billing.Clock, amounts 
 	}
 	return cutFile{service: service, site: site, rail: r, file: files[0]}
 }
+
+// README: "uploads the file to the bank, then records it: `pyng admin becs files lodged FILE_ID`.
+// Its rows become `succeeded` at once", and the API's BatchState: a batch is `inProgress` while
+// "some rows are not terminal yet", `completed` once every row is, `completedAt` "when the last
+// row became terminal". Lodging the file that held a batch's last open rows completes the batch
+// then, with its batch.completed event, not at its next step a minute later.
+func TestFilesLodgedCompletesTheBatchesItsRowsEnd(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			url := dbtest.URL(t, engine)
+			db := "-database-url=" + url
+			key := "-encryption-key=" + dbtest.KeyRing
+			site := newSiteByCommand(t, db)
+			code, out, errOut := runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs"}, debitUserArgs...)...)
+			decodeOne(t, code, out, errOut, new(struct{ Rail string }))
+			cut := cutBECSFile(t, url, site.SiteID, billing.SystemClock{}, 1234, 5678)
+
+			code, out, errOut = runPyng(t, "admin", "becs", "files", "lodged", cut.file.ID, db, key)
+			var lodged struct{ LodgedAt int64 }
+			decodeOne(t, code, out, errOut, &lodged)
+
+			b, summary, _, err := cut.service.Batch(ctx, cut.site, "B1", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.State != billing.BatchCompleted || billing.Millis(b.CompletedAt) < lodged.LodgedAt || summary[billing.RowSucceeded].Count != 2 {
+				t.Fatalf("batch once its file is lodged = %s, completed at %v, %+v; want completed at the lodging (%d), both rows succeeded",
+					b.State, b.CompletedAt, summary, lodged.LodgedAt)
+			}
+			events, _, err := cut.service.Events(ctx, cut.site, billing.EventFilter{Type: billing.EventBatchCompleted, Limit: 10})
+			if err != nil || len(events) != 1 {
+				t.Fatalf("batch.completed events = %+v, %v; want the one of the lodging", events, err)
+			}
+		})
+	}
+}
