@@ -234,13 +234,16 @@ func (o outcome) name() string {
 }
 
 // summarise counts a batch's rows by outcome: succeeded first (those returned apart, by reason),
-// then each failure reason, most rows first.
+// then each failure reason, most rows first. Rows of one reason that differ in whether they may be
+// submitted again are counted apart: customerNotActive is retryable for the rows whose customer
+// has linked again since, not for the others.
 func summarise(b *client.BatchDetail) batchSummary {
 	s := batchSummary{BatchReference: b.BatchReference, State: b.State, RowCount: b.RowCount, TotalAmount: b.TotalAmount,
 		SubmittedAt: b.SubmittedAt, CompletedAt: b.CompletedAt}
 	for _, r := range b.Rows {
 		i := slices.IndexFunc(s.Outcomes, func(o outcome) bool {
-			return o.State == r.State && o.FailureReason == r.FailureReason && o.ReturnReason == r.ReturnReason
+			return o.State == r.State && o.FailureReason == r.FailureReason && o.ReturnReason == r.ReturnReason &&
+				o.Retryable == r.IsRetryable()
 		})
 		if i < 0 {
 			s.Outcomes = append(s.Outcomes, outcome{State: r.State, FailureReason: r.FailureReason, ReturnReason: r.ReturnReason,

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/client"
 )
 
@@ -54,4 +55,26 @@ func TestTheRowsTableShowsReturns(t *testing.T) {
 	if !slices.Equal(lines, want) {
 		t.Errorf("the table is\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// README: customerNotActive is "retryable: false until the customer links again, then true", so
+// two rows of one batch that failed so may differ: the summary of --wait counts them apart, each
+// group retryable as its rows are, rather than all of them as the first row is.
+func TestTheSummaryCountsCustomerNotActiveRowsApartByWhetherTheyAreRetryable(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		path := file(t, "absent.csv", "rowReference,customerReference,amount\nR1,GONE-1,10.00\nR2,BACK-1,20.00\n")
+		ok(t, s, "batches", "submit", path, "--reference", "NA-1", "--wait", "--interval", "20ms")
+		ok(t, s, "customers", "invite", "BACK-1")
+		ok(t, s, "sandbox", "signup", "BACK-1")
+
+		// The same file again replays the batch and waits for it: its summary as it stands now.
+		got := one[submittedSummary](t, ok(t, s, "batches", "submit", path, "--reference", "NA-1", "--wait").stdout)
+		want := []outcome{
+			{State: client.RowFailed, FailureReason: client.FailureCustomerNotActive, Count: 1, Amount: 1000},
+			{State: client.RowFailed, FailureReason: client.FailureCustomerNotActive, Retryable: true, Count: 1, Amount: 2000},
+		}
+		if !got.Replayed || !reflect.DeepEqual(got.Outcomes, want) {
+			t.Errorf("summary once BACK-1 linked again = %+v\nwant the outcomes %+v", got, want)
+		}
+	})
 }
