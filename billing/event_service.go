@@ -431,6 +431,24 @@ func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueD
 	}
 }
 
+// WebhookTarget is where the endpoint's deliveries are sent now and the secrets that sign them:
+// a WebhookBatch without deliveries; false when the endpoint is gone or disabled. A run reads it
+// again while it sends what DueWebhooks gave it, so that a change of the endpoint made meanwhile
+// (its deletion, its disabling, a new URL or secret) applies to the deliveries not yet sent.
+func (s *Service) WebhookTarget(ctx context.Context, endpointID string) (WebhookBatch, bool, error) {
+	e, err := s.events.WebhookEndpoint(ctx, endpointID)
+	if errors.Is(err, ErrNotFound) {
+		return WebhookBatch{EndpointID: endpointID}, false, nil
+	}
+	if err != nil {
+		return WebhookBatch{}, false, fmt.Errorf("webhook endpoint: %w", err)
+	}
+	if e.State != EndpointEnabled {
+		return WebhookBatch{EndpointID: endpointID}, false, nil
+	}
+	return WebhookBatch{EndpointID: e.ID, URL: e.URL, Secrets: e.SecretsAt(s.now())}, true, nil
+}
+
 // RecordDeliveryAttempts records the outcomes of a round of the endpoint's deliveries (see
 // EventStore.RecordAttempts).
 func (s *Service) RecordDeliveryAttempts(ctx context.Context, endpointID string, outcomes []DeliveryOutcome) error {

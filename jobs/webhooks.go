@@ -45,6 +45,10 @@ const (
 	// read, and recorded, in rounds rather than a query each, the reading not spinning while the
 	// endpoint's events trickle in.
 	passPause = 100 * time.Millisecond
+	// targetAge is how long a run sends with what it last read of its endpoint (its URL, its
+	// secrets, that it is enabled) before it reads it again: a partner's change of the endpoint
+	// reaches the deliveries the run read before it within this time, not at the next run.
+	targetAge = 100 * time.Millisecond
 )
 
 // deliveryLease is how long a run holds its endpoint between renewals (and the period of the
@@ -106,17 +110,31 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 			}
 		})
 	}
+	// The rounds were read ahead, with the endpoint as it was then: each delivery is sent to the
+	// endpoint as read within targetAge, and none once it is disabled or deleted (the next run
+	// skips what is left, or finds it gone).
+	var (
+		target    billing.WebhookBatch
+		targetAt  time.Time
+		targetErr error
+	)
 send:
 	for batch := range rounds {
 		for _, due := range batch.Due {
 			endpoint <- struct{}{}
 			w.requests <- struct{}{}
-			if ctx.Err() != nil || time.Now().After(end) {
+			stop := ctx.Err() != nil || time.Now().After(end)
+			if !stop && time.Since(targetAt) > targetAge {
+				var enabled bool
+				target, enabled, targetErr = w.service.WebhookTarget(ctx, id)
+				targetAt, stop = time.Now(), targetErr != nil || !enabled
+			}
+			if stop {
 				<-w.requests
 				<-endpoint
 				break send // the rest is due for the next run
 			}
-			toSend <- sending{batch, due}
+			toSend <- sending{target, due}
 		}
 	}
 	close(toSend)
@@ -124,7 +142,7 @@ send:
 	}
 	senders.Wait()
 	close(outcomes)
-	return errors.Join(<-readErr, <-recorded)
+	return errors.Join(<-readErr, <-recorded, targetErr)
 }
 
 // read reads the endpoint's due deliveries a round ahead of the sending, in passes in the order

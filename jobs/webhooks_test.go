@@ -306,3 +306,92 @@ func TestAFailingLookForDueDeliveriesIsLoggedOnceAMinute(t *testing.T) {
 		t.Errorf("%d warnings in 300 ms of polls every 5 ms against a closed database; want 1:\n%s", n, out.String())
 	}
 }
+
+// TestAChangeOfTheEndpointStopsTheDeliveriesARunReadBefore: a run reads its endpoint's due
+// deliveries a round ahead of sending them, with the endpoint's URL; the deletion of the
+// endpoint, its disabling or a new URL made while it sends must apply to what it has not sent
+// yet, not only to the next run. Only the requests in flight when the change is made, and those
+// begun before the run next reads the endpoint, may still reach the old URL.
+func TestAChangeOfTheEndpointStopsTheDeliveriesARunReadBefore(t *testing.T) {
+	disabled := billing.EndpointDisabled
+	for _, change := range []string{"delete", "disable", "url"} {
+		t.Run(change, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				service, _ := apptest.NewService(t, engine)
+				site := apptest.NewSite(t, service, "Acme")
+				var mu sync.Mutex
+				var changed time.Time // when the change returned; zero before
+				old, late, moved := 0, 0, 0
+				receiver := func(counts func()) string {
+					srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+						mu.Lock()
+						counts()
+						mu.Unlock()
+						time.Sleep(50 * time.Millisecond)
+					}))
+					t.Cleanup(srv.Close)
+					return srv.URL
+				}
+				oldURL := receiver(func() {
+					old++
+					if !changed.IsZero() {
+						late++
+					}
+				})
+				newURL := receiver(func() { moved++ })
+				e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &oldURL})
+				if err != nil {
+					t.Fatal(err)
+				}
+				const n = 120
+				refs := make([]string, n)
+				for i := range refs {
+					refs[i] = fmt.Sprintf("cust-%d", i)
+				}
+				invite(t, service, site, refs...)
+
+				w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					run(t, w, e.ID)
+				}()
+				for {
+					mu.Lock()
+					started := old
+					mu.Unlock()
+					if started >= jobs.EndpointRequests {
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				switch change {
+				case "delete":
+					err = service.DeleteWebhookEndpoint(ctx, site, e.ID)
+				case "disable":
+					_, err = service.UpdateWebhookEndpoint(ctx, site, e.ID, billing.WebhookEndpointRequest{State: &disabled})
+				case "url":
+					_, err = service.UpdateWebhookEndpoint(ctx, site, e.ID, billing.WebhookEndpointRequest{URL: &newURL})
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				mu.Lock()
+				changed = time.Now()
+				mu.Unlock()
+				<-done
+				mu.Lock()
+				defer mu.Unlock()
+				// In flight at the change, and begun before the run read the endpoint again: each
+				// request lasts longer than the run waits before it reads it again.
+				if most := 2 * jobs.EndpointRequests; late > most {
+					t.Errorf("after the %s, the run sent %d more deliveries to the old URL (of %d), want at most %d", change, late, old, most)
+				}
+				if change == "url" && old+moved != n {
+					t.Errorf("%d deliveries to the old URL and %d to the new, want %d in all", old, moved, n)
+				}
+			})
+		})
+	}
+}
