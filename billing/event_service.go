@@ -396,8 +396,9 @@ const FanOutLimit = 1000
 // is read after its deliveries, so that a delivery of an event written after a rotation of the
 // secret is signed by the new secret too. The deliveries due to an endpoint that was disabled
 // since they were made are failed, each with an attempt that says why: they are skipped, not kept
-// for when the endpoint is enabled (the events list has their events).
-func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueDelivery, limit int) (WebhookBatch, error) {
+// for when the endpoint is enabled (the events list has their events); but not those that read
+// reports the run read before (nil: none), which may be in flight, their attempts to be recorded.
+func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueDelivery, limit int, read func(deliveryID string) bool) (WebhookBatch, error) {
 	if _, err := s.events.FanOutDeliveries(ctx, endpointID, FanOutLimit); err != nil {
 		return WebhookBatch{}, fmt.Errorf("fan out deliveries: %w", err)
 	}
@@ -420,9 +421,14 @@ func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueD
 		if e.State == EndpointEnabled {
 			return WebhookBatch{EndpointID: e.ID, URL: e.URL, Secrets: e.SecretsAt(now), Due: due}, nil
 		}
-		ds := make([]Delivery, len(due))
-		for i, d := range due {
-			ds[i] = d.Delivery
+		ds := make([]Delivery, 0, len(due))
+		for _, d := range due {
+			if read == nil || !read(d.Delivery.ID) {
+				ds = append(ds, d.Delivery)
+			}
+		}
+		if len(ds) == 0 { // the run's own: the next run skips those it did not send
+			return WebhookBatch{EndpointID: endpointID}, nil
 		}
 		skipped := DeliveryAttempt{At: now, Error: "not sent: the endpoint is disabled"}
 		if err := s.events.SkipDeliveries(ctx, ds, skipped); err != nil {

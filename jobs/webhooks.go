@@ -157,7 +157,8 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 		renewed, found := time.Now(), 0 // found: the deliveries of this pass not read before
 		var after billing.DueDelivery   // where the pass stands
 		// read are the deliveries the run has read: a pass skips them (those in flight are still
-		// due, and a read may see one as due that was recorded since).
+		// due, and a read may see one as due that was recorded since), and so does the failing of
+		// a disabled endpoint's due deliveries (DueWebhooks), as one in flight is being sent.
 		read := map[string]bool{}
 		for time.Now().Before(end) && ctx.Err() == nil {
 			if time.Since(renewed) > w.lease/4 {
@@ -167,7 +168,7 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 				}
 				renewed = time.Now()
 			}
-			batch, err := w.service.DueWebhooks(ctx, id, after, deliveryRound)
+			batch, err := w.service.DueWebhooks(ctx, id, after, deliveryRound, func(d string) bool { return read[d] })
 			if err != nil {
 				errc <- err
 				return

@@ -395,3 +395,90 @@ func TestAChangeOfTheEndpointStopsTheDeliveriesARunReadBefore(t *testing.T) {
 		})
 	}
 }
+
+// TestARequestInFlightWhenItsEndpointIsDisabledIsNotListedNotSent: the run that sends an endpoint's
+// deliveries fails, each with an attempt "not sent", those due once the endpoint is disabled; the
+// deliveries it is sending then are sent, and listed so: one attempt each, the receiver's answer,
+// not a "not sent" attempt beside it (written after it was sent, and listed before it). Those it
+// had not sent are failed as not sent.
+func TestARequestInFlightWhenItsEndpointIsDisabledIsNotListedNotSent(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		service, _ := apptest.NewService(t, engine)
+		site := apptest.NewSite(t, service, "Acme")
+		var received atomic.Int32
+		receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			received.Add(1)
+			time.Sleep(300 * time.Millisecond)
+		}))
+		t.Cleanup(receiver.Close)
+		e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &receiver.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs := make([]string, jobs.EndpointRequests)
+		for i := range refs {
+			refs[i] = fmt.Sprintf("first-%d", i)
+		}
+		invite(t, service, site, refs...)
+
+		w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			run(t, w, e.ID)
+		}()
+		// Invitations one after another keep the run reading while its requests are in flight.
+		stop, trickled := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(trickled)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				if _, err := service.Invite(ctx, site, fmt.Sprintf("later-%d", i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		for received.Load() < jobs.EndpointRequests {
+			time.Sleep(5 * time.Millisecond)
+		}
+		disabled := billing.EndpointDisabled
+		if _, err := service.UpdateWebhookEndpoint(ctx, site, e.ID, billing.WebhookEndpointRequest{State: &disabled}); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		close(stop)
+		<-trickled
+		run(t, w, e.ID) // the next run fails what was left due
+
+		sent := 0
+		for f := (billing.DeliveryFilter{Limit: 100}); ; {
+			ds, next, err := service.Deliveries(ctx, site, e.ID, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range ds {
+				if len(d.Attempts) != 1 {
+					t.Errorf("delivery of %s, %s, has %d attempts, want 1: %+v", d.EventID, d.State, len(d.Attempts), d.Attempts)
+					continue
+				}
+				if a := d.Attempts[0]; a.Succeeded() {
+					sent++
+				} else if a.Error != "not sent: the endpoint is disabled" || d.State != billing.DeliveryFailed {
+					t.Errorf("delivery of %s is %s with %+v, want failed as not sent", d.EventID, d.State, a)
+				}
+			}
+			if f.Before = next; next == "" {
+				break
+			}
+		}
+		if n := int(received.Load()); sent != n {
+			t.Errorf("%d deliveries listed sent, the receiver received %d", sent, n)
+		}
+	})
+}

@@ -44,7 +44,7 @@ func TestAFanOutDoesNotUndoTheEnablingOfItsEndpoint(t *testing.T) {
 	}
 	fannedOut := make(chan error, 1)
 	go func() {
-		_, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100)
+		_, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100, nil)
 		fannedOut <- err
 	}()
 	time.Sleep(500 * time.Millisecond)
@@ -70,7 +70,7 @@ func TestAFanOutDoesNotUndoTheEnablingOfItsEndpoint(t *testing.T) {
 	}
 
 	// The next runs give the endpoint deliveries of what comes after the enabling alone.
-	if _, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100); err != nil {
+	if _, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100, nil); err != nil {
 		t.Fatal(err)
 	}
 	ds, _, err := service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 100})
