@@ -399,7 +399,11 @@ const FanOutLimit = 1000
 // for when the endpoint is enabled (the events list has their events); but not those that read
 // reports the run read before (nil: none), which may be in flight, their attempts to be recorded.
 func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueDelivery, limit int, read func(deliveryID string) bool) (WebhookBatch, error) {
-	if _, err := s.events.FanOutDeliveries(ctx, endpointID, FanOutLimit); err != nil {
+	_, err := s.events.FanOutDeliveries(ctx, endpointID, FanOutLimit)
+	if errors.Is(err, ErrNotFound) { // deleted while its run reads
+		return WebhookBatch{EndpointID: endpointID}, nil
+	}
+	if err != nil {
 		return WebhookBatch{}, fmt.Errorf("fan out deliveries: %w", err)
 	}
 	for {

@@ -482,3 +482,62 @@ func TestARequestInFlightWhenItsEndpointIsDisabledIsNotListedNotSent(t *testing.
 		}
 	})
 }
+
+// TestARunWhoseEndpointIsDeletedEndsWithoutError: an endpoint deleted while its run is reading its
+// due deliveries (events coming in) has none (DueWebhooks): the run ends, without an error for the
+// queue to log, rather than failing to find the endpoint it gives the new events to.
+func TestARunWhoseEndpointIsDeletedEndsWithoutError(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		service, _ := apptest.NewService(t, engine)
+		site := apptest.NewSite(t, service, "Acme")
+		var received atomic.Int32
+		receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			received.Add(1)
+			time.Sleep(100 * time.Millisecond)
+		}))
+		t.Cleanup(receiver.Close)
+		e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &receiver.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		invite(t, service, site, "first")
+		w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
+		worked := make(chan error, 1)
+		go func() {
+			job := &river.Job[billing.DeliverWebhooksJob]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: billing.DeliverWebhooksJob{EndpointID: e.ID}}
+			worked <- w.Work(ctx, job)
+		}()
+		// Invitations one after another keep the run reading.
+		stop, trickled := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(trickled)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				if _, err := service.Invite(ctx, site, fmt.Sprintf("later-%d", i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		defer func() { close(stop); <-trickled }()
+		for received.Load() < 2 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err := service.DeleteWebhookEndpoint(ctx, site, e.ID); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-worked:
+			if err != nil {
+				t.Errorf("the run of the deleted endpoint ended with %v, want no error", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the run of the deleted endpoint did not end")
+		}
+	})
+}
