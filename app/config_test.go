@@ -199,7 +199,7 @@ func TestEverySettingParsesItsOwnDefault(t *testing.T) {
 }
 
 // notSettings are the Config fields Load fills without a setting.
-var notSettings = map[string]bool{"Jobs.SweepInterval": true, "Jobs.AllowPrivateWebhooks": true, "Jobs.SendEmailFunc": true, "Jobs.JobFailedFunc": true, "Jobs.JobKindsFunc": true}
+var notSettings = map[string]bool{"Jobs.SweepInterval": true, "Jobs.AllowPrivateWebhooks": true, "Jobs.SendEmailFunc": true, "Jobs.JobFailedFunc": true, "Jobs.JobKindsFunc": true, "Jobs.StoppingFunc": true}
 
 // TestEveryConfigFieldIsSetByExactlyOneSetting parses each setting's default into a zero Config
 // and into one whose every field holds a value no default has: the fields that change are the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -27,6 +28,8 @@ const stopCancelledJobs = 2 * time.Second
 // looking for due webhook deliveries; it returns the function that stops them (waiting for running
 // jobs to finish or ctx to end).
 func StartJobs(ctx context.Context, db storage.Database, service *billing.Service, logger *slog.Logger, cfg jobs.Config, tasks ...jobs.Task) (stop func(context.Context) error, err error) {
+	var stopping atomic.Bool
+	cfg.StoppingFunc = stopping.Load
 	client, err := db.NewJobClient(jobs.NewConfig(service, logger, cfg, tasks...))
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
@@ -41,6 +44,7 @@ func StartJobs(ctx context.Context, db storage.Database, service *billing.Servic
 		jobs.ScheduleDeliveries(scheduling, service, logger, cfg)
 	}()
 	stop = func(ctx context.Context) error {
+		stopping.Store(true) // the webhook runs send no more: what they leave is due for the next start
 		stopScheduling()
 		<-scheduled
 		err := client.Stop(ctx)

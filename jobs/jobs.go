@@ -163,6 +163,11 @@ type Config struct {
 	// job's by task: the server counts each kind's failures from zero (a counter that first
 	// appears at 1 shows Prometheus no increase to alert on).
 	JobKindsFunc func(kinds []JobKind)
+	// StoppingFunc, when set, reports whether the process has begun to stop (app.StartJobs): a
+	// webhook delivery run then starts no more requests, and ends once those in flight have,
+	// rather than sending on, its backlog holding the stop for the whole grace period, to be cut
+	// off then.
+	StoppingFunc func() bool
 }
 
 // JobTimeout is a job's own timeout: half of RescueAfter, so that a job ends before another
@@ -188,7 +193,9 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 		message: "batches removed after their retention", unit: "batches"})
 	addWorker(workers, &eraseBankDetailsWorker{service: service, logger: logger, retention: cfg.BankDetailsRetention})
 	webhooks := deliver.New(deliver.Options{AllowPrivate: cfg.AllowPrivateWebhooks, UserAgent: "Pyng-Webhooks/1"})
-	addWorker(workers, newDeliverWebhooksWorker(service, webhooks, cfg.RetrySchedule, deliveryLease(cfg), cfg.WebhookWorkers))
+	deliveries := newDeliverWebhooksWorker(service, webhooks, cfg.RetrySchedule, deliveryLease(cfg), cfg.WebhookWorkers)
+	deliveries.stopping = cfg.StoppingFunc
+	addWorker(workers, deliveries)
 	addWorker(workers, &sweepWorker[ExpireInvitations]{sweep: service.ExpireInvitations, log: logger.Info,
 		message: "invitations expired", unit: "links"})
 	addWorker(workers, &sweepWorker[PurgeEvents]{sweep: service.PurgeEvents, log: logger.Info,

@@ -67,7 +67,12 @@ type deliverWebhooksWorker struct {
 	lease    time.Duration
 	// requests bounds the requests in flight in this process, all endpoints together.
 	requests chan struct{}
+	// stopping reports whether the process is stopping (Config.StoppingFunc); nil: never.
+	stopping func() bool
 }
+
+// isStopping reports whether the process is stopping: a run then sends no more.
+func (w *deliverWebhooksWorker) isStopping() bool { return w.stopping != nil && w.stopping() }
 
 func newDeliverWebhooksWorker(service *billing.Service, client *deliver.Client, schedule []time.Duration, lease time.Duration, requests int) *deliverWebhooksWorker {
 	return &deliverWebhooksWorker{service: service, client: client, schedule: schedule, lease: lease,
@@ -123,7 +128,7 @@ send:
 		for _, due := range batch.Due {
 			endpoint <- struct{}{}
 			w.requests <- struct{}{}
-			stop := ctx.Err() != nil || time.Now().After(end)
+			stop := ctx.Err() != nil || time.Now().After(end) || w.isStopping()
 			if !stop && time.Since(targetAt) > targetAge {
 				var enabled bool
 				target, enabled, targetErr = w.service.WebhookTarget(ctx, id)
@@ -160,7 +165,7 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 		// due, and a read may see one as due that was recorded since), and so does the failing of
 		// a disabled endpoint's due deliveries (DueWebhooks), as one in flight is being sent.
 		read := map[string]bool{}
-		for time.Now().Before(end) && ctx.Err() == nil {
+		for time.Now().Before(end) && ctx.Err() == nil && !w.isStopping() {
 			if time.Since(renewed) > w.lease/4 {
 				if held, err := w.service.HoldWebhooks(ctx, id, holder, w.lease); err != nil || !held {
 					errc <- err
