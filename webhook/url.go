@@ -79,7 +79,7 @@ func CheckURL(raw string, allowPrivate bool) error {
 		case !allowPrivate && Forbidden(addr):
 			return &URLError{"must not point to a private, loopback, link-local or otherwise non-public address"}
 		case ForbiddenEverywhere(addr):
-			return &URLError{"must not point to a link-local address (a cloud's metadata service), even in the sandbox"}
+			return &URLError{"must not point to a link-local or cloud platform address (a cloud's metadata service), even in the sandbox"}
 		}
 		return nil
 	}
@@ -130,41 +130,44 @@ func isNumeric(label string) bool {
 // not one host's. An IPv6 address that carries an IPv4 address is judged by that IPv4 address
 // (embeddedIPv4) before this list is read.
 var forbidden = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network", with the unspecified 0.0.0.0 (RFC 791)
-	netip.MustParsePrefix("10.0.0.0/8"),      // private (RFC 1918)
-	netip.MustParsePrefix("100.64.0.0/10"),   // shared address space, carrier-grade NAT (RFC 6598); Alibaba Cloud's metadata 100.100.100.200
-	netip.MustParsePrefix("127.0.0.0/8"),     // loopback
-	netip.MustParsePrefix("169.254.0.0/16"),  // link-local (RFC 3927); the cloud metadata address 169.254.169.254
-	netip.MustParsePrefix("172.16.0.0/12"),   // private (RFC 1918)
-	netip.MustParsePrefix("192.168.0.0/16"),  // private (RFC 1918)
-	netip.MustParsePrefix("224.0.0.0/4"),     // multicast
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved (RFC 1112), with the broadcast 255.255.255.255
-	netip.MustParsePrefix("::/128"),          // unspecified
-	netip.MustParsePrefix("::1/128"),         // loopback
-	netip.MustParsePrefix("::/96"),           // IPv4-compatible, deprecated (RFC 4291): routed to IPv4 by a tunnel where one is set up
-	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated (SIIT, RFC 2765), for a translator's network
-	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64 (RFC 8215): a local translator, never a global host
-	netip.MustParsePrefix("fc00::/7"),        // unique local (RFC 4193); AWS's metadata fd00:ec2::254
-	netip.MustParsePrefix("fe80::/10"),       // link-local
-	netip.MustParsePrefix("fec0::/10"),       // site-local, deprecated (RFC 3879)
-	netip.MustParsePrefix("ff00::/8"),        // multicast
-	netip.MustParsePrefix("100::/64"),        // discard-only (RFC 6666)
-	netip.MustParsePrefix("2001:db8::/32"),   // documentation (RFC 3849), never a host
-	netip.MustParsePrefix("192.0.2.0/24"),    // documentation (RFC 5737), never a host
-	netip.MustParsePrefix("198.51.100.0/24"), // documentation (RFC 5737), never a host
-	netip.MustParsePrefix("203.0.113.0/24"),  // documentation (RFC 5737), never a host
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking (RFC 2544), never a host on the Internet
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments (RFC 6890), never a host on the Internet
+	netip.MustParsePrefix("0.0.0.0/8"),        // "this network", with the unspecified 0.0.0.0 (RFC 791)
+	netip.MustParsePrefix("10.0.0.0/8"),       // private (RFC 1918)
+	netip.MustParsePrefix("100.64.0.0/10"),    // shared address space, carrier-grade NAT (RFC 6598); Alibaba Cloud's metadata 100.100.100.200
+	netip.MustParsePrefix("127.0.0.0/8"),      // loopback
+	netip.MustParsePrefix("169.254.0.0/16"),   // link-local (RFC 3927); the cloud metadata address 169.254.169.254
+	netip.MustParsePrefix("172.16.0.0/12"),    // private (RFC 1918)
+	netip.MustParsePrefix("192.168.0.0/16"),   // private (RFC 1918)
+	netip.MustParsePrefix("224.0.0.0/4"),      // multicast
+	netip.MustParsePrefix("240.0.0.0/4"),      // reserved (RFC 1112), with the broadcast 255.255.255.255
+	netip.MustParsePrefix("::/128"),           // unspecified
+	netip.MustParsePrefix("::1/128"),          // loopback
+	netip.MustParsePrefix("::/96"),            // IPv4-compatible, deprecated (RFC 4291): routed to IPv4 by a tunnel where one is set up
+	netip.MustParsePrefix("::ffff:0:0:0/96"),  // IPv4-translated (SIIT, RFC 2765), for a translator's network
+	netip.MustParsePrefix("64:ff9b:1::/48"),   // local-use NAT64 (RFC 8215): a local translator, never a global host
+	netip.MustParsePrefix("fc00::/7"),         // unique local (RFC 4193); AWS's metadata fd00:ec2::254
+	netip.MustParsePrefix("fe80::/10"),        // link-local
+	netip.MustParsePrefix("fec0::/10"),        // site-local, deprecated (RFC 3879)
+	netip.MustParsePrefix("ff00::/8"),         // multicast
+	netip.MustParsePrefix("100::/64"),         // discard-only (RFC 6666)
+	netip.MustParsePrefix("2001:db8::/32"),    // documentation (RFC 3849), never a host
+	netip.MustParsePrefix("192.0.2.0/24"),     // documentation (RFC 5737), never a host
+	netip.MustParsePrefix("198.51.100.0/24"),  // documentation (RFC 5737), never a host
+	netip.MustParsePrefix("203.0.113.0/24"),   // documentation (RFC 5737), never a host
+	netip.MustParsePrefix("198.18.0.0/15"),    // benchmarking (RFC 2544), never a host on the Internet
+	netip.MustParsePrefix("192.0.0.0/24"),     // IETF protocol assignments (RFC 6890), never a host on the Internet
+	netip.MustParsePrefix("168.63.129.16/32"), // Azure's host platform (WireServer): the VM's extensions, certificates and DNS
 }
 
 // forbiddenEverywhere are the networks no delivery may reach even in the sandbox, whose loopback
 // and private addresses are a developer's receivers: link-local addresses, which no receiver
-// has, and where the cloud provider's metadata service (with the machine's credentials) answers.
+// has, and where the cloud provider's metadata service (with the machine's credentials) answers,
+// and the clouds' other platform addresses of that kind.
 var forbiddenEverywhere = []netip.Prefix{
 	netip.MustParsePrefix("169.254.0.0/16"),     // link-local, with 169.254.169.254
 	netip.MustParsePrefix("fe80::/10"),          // link-local
 	netip.MustParsePrefix("100.100.100.200/32"), // Alibaba Cloud's metadata
 	netip.MustParsePrefix("fd00:ec2::254/128"),  // AWS's metadata, IPv6
+	netip.MustParsePrefix("168.63.129.16/32"),   // Azure's host platform (WireServer), reachable from every Azure VM
 }
 
 var (
@@ -177,7 +180,7 @@ var (
 // shared 100.64/10 (carrier-grade NAT), link-local 169.254/16 (with the cloud metadata address
 // 169.254.169.254), multicast 224/4, reserved 240/4 (with the broadcast 255.255.255.255), the
 // documentation networks 192.0.2/24, 198.51.100/24, 203.0.113/24, benchmarking 198.18/15 and the
-// protocol assignments 192.0.0/24; in IPv6: the unspecified ::, loopback ::1, unique local fc00::/7
+// protocol assignments 192.0.0/24, and Azure's host platform address 168.63.129.16; in IPv6: the unspecified ::, loopback ::1, unique local fc00::/7
 // (with AWS's metadata address fd00:ec2::254), link-local fe80::/10, site-local fec0::/10,
 // multicast ff00::/8, discard-only 100::/64, documentation 2001:db8::/32, and the forms that a
 // tunnel or a local translator carries to IPv4: IPv4-compatible ::/96, IPv4-translated

@@ -18,7 +18,7 @@ func TestCheckURL(t *testing.T) {
 		httpsOnly  = "must use https"
 		httpsOrHTP = "must use https or http"
 		noHost     = "must have a host"
-		linkLocal  = "must not point to a link-local address (a cloud's metadata service), even in the sandbox"
+		linkLocal  = "must not point to a link-local or cloud platform address (a cloud's metadata service), even in the sandbox"
 		badHost    = "has an invalid host name"
 		nonASCII   = "must have a host name in ASCII: write an internationalised domain name in its xn-- form"
 	)
@@ -96,6 +96,7 @@ func TestCheckURL(t *testing.T) {
 		{"an IPv4-mapped metadata address is refused, even in the sandbox", "https://[::ffff:169.254.169.254]/", nonPublic, linkLocal},
 		{"Alibaba Cloud's metadata address is refused, even in the sandbox", "https://100.100.100.200/", nonPublic, linkLocal},
 		{"AWS's IPv6 metadata address is refused, even in the sandbox", "https://[fd00:ec2::254]/", nonPublic, linkLocal},
+		{"Azure's host platform address is refused, even in the sandbox", "https://168.63.129.16/machine?comp=goalstate", nonPublic, linkLocal},
 		{"another shared address is the sandbox's", "https://100.64.0.1/", nonPublic, ok},
 		{"an IPv4-mapped loopback is refused outside the sandbox", "https://[::ffff:127.0.0.1]/", nonPublic, ok},
 		{"a link-local IPv6 address with a zone is refused, even in the sandbox", "https://[fe80::1%25eth0]/", nonPublic, linkLocal},
@@ -154,6 +155,8 @@ func TestForbidden(t *testing.T) {
 		{"100.64.0.1", true},
 		{"100.127.255.255", true},
 		{"100.100.100.200", true}, // Alibaba Cloud's metadata
+		{"168.63.129.16", true},   // Azure's host platform
+		{"168.63.129.17", false},
 		{"100.63.255.255", false},
 		{"100.128.0.0", false},
 		{"169.254.0.1", true},
