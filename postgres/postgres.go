@@ -138,8 +138,8 @@ WHERE table_schema = current_schema() AND NOT EXISTS (SELECT 1 FROM information_
 		return nil, err
 	}
 	if foreign > 0 {
-		return nil, fmt.Errorf("%w: schema %s holds %d tables and no pyng migrations; give pyng a database or a schema (search_path) of its own",
-			driver.ErrForeignDatabase, *schema, foreign)
+		return nil, fmt.Errorf("%w: schema %s holds %s and no pyng migrations; give pyng a database or a schema (search_path) of its own",
+			driver.ErrForeignDatabase, *schema, driver.Tables(foreign))
 	}
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {

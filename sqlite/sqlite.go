@@ -131,7 +131,7 @@ AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'goo
 		return nil, err
 	}
 	if foreign > 0 {
-		return nil, fmt.Errorf("%w: the file holds %d tables and no pyng migrations; give pyng a database file of its own", driver.ErrForeignDatabase, foreign)
+		return nil, fmt.Errorf("%w: the file holds %s and no pyng migrations; give pyng a database file of its own", driver.ErrForeignDatabase, driver.Tables(foreign))
 	}
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {

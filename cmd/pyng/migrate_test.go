@@ -270,7 +270,7 @@ func TestADatabaseOfAnotherApplicationIsRefused(t *testing.T) {
 		}
 		for _, command := range commands {
 			code, out, errOut := runPyng(t, command...)
-			if code != 1 || out != "" || !strings.Contains(errOut, "holds 1 tables and no pyng migrations") {
+			if code != 1 || out != "" || !strings.Contains(errOut, "holds 1 table and no pyng migrations") {
 				t.Errorf("pyng %s on another application's database: exit %d, stdout %q, stderr %q; want exit 1 saying so", command[0], code, out, errOut)
 			}
 		}

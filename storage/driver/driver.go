@@ -11,6 +11,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path"
 	"slices"
 	"sync"
@@ -491,6 +492,14 @@ const (
 // ErrForeignDatabase is the error of opening a database (or PostgreSQL schema) that holds
 // another application's tables and none of pyng's migrations.
 var ErrForeignDatabase = errors.New("the database is another application's")
+
+// Tables counts tables in words, for ErrForeignDatabase's messages: "1 table", "3 tables".
+func Tables(n int) string {
+	if n == 1 {
+		return "1 table"
+	}
+	return fmt.Sprintf("%d tables", n)
+}
 
 // GooseMigrations are the migrations goose's Up reports, of component.
 func GooseMigrations(component string, results []*goose.MigrationResult) []Migration {
