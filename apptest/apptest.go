@@ -215,6 +215,16 @@ func (s *Server) NewPartner(t testing.TB, scopes ...billing.Scope) Partner {
 	return Partner{Organisation: org, Site: site, ClientID: client.ID, ClientSecret: secret}
 }
 
+// Tampered is the token tok with the last two characters of its signature changed, always to
+// others than its own.
+func Tampered(tok string) string {
+	suffix := "xx"
+	if strings.HasSuffix(tok, suffix) {
+		suffix = "yy"
+	}
+	return tok[:len(tok)-len(suffix)] + suffix
+}
+
 // Token obtains an access token for the partner's client through /oauth2/token with a real OAuth
 // 2.0 client library, asking for scopes (all of the client's when none are given).
 func (s *Server) Token(t testing.TB, p Partner, scopes ...billing.Scope) string {

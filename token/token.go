@@ -213,6 +213,9 @@ func (i *Issuer) sign(claims jwt.Claims) (string, error) {
 func (i *Issuer) parse(s, audience string, claims jwt.Claims, opts ...jwt.ParserOption) (kid string, err error) {
 	opts = append(opts,
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		// One spelling for each token: base64url whose unused last bits are not zero would
+		// otherwise decode to the same signature, a token altered that still passes.
+		jwt.WithStrictDecoding(),
 		jwt.WithAudience(audience),
 		jwt.WithIssuer(issuer),
 		jwt.WithTimeFunc(i.nowFn),

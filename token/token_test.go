@@ -2,9 +2,11 @@ package token_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/token"
@@ -49,7 +51,8 @@ func TestTokens(t *testing.T) {
 		{"forged with another key", forged},
 		{"garbage", "not-a-token"},
 		{"empty", ""},
-		{"tampered", access[:len(access)-2] + "xx"},
+		{"tampered", apptest.Tampered(access)},
+		{"its signature's unused last bits set", paddingBitSet(t, access)},
 		{"signup token used as access token", signup},
 		{"agreement token used as access token", agreement},
 	}
@@ -132,4 +135,17 @@ func TestAgreementTokensIssuedWithoutExpiryExpireOnceThereIsATTL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// paddingBitSet is tok with the lowest bit of its last character set: a 32-byte HS256
+// signature is 43 base64url characters, whose last two bits are unused, so the token decodes to
+// the same signature unless decoding is strict.
+func paddingBitSet(t *testing.T, tok string) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	if last < 0 || last&3 != 0 {
+		t.Fatalf("the token's last character %q has its unused bits set already", tok[len(tok)-1])
+	}
+	return tok[:len(tok)-1] + string(alphabet[last|1])
 }
