@@ -90,13 +90,22 @@ func TestBatchCommands(t *testing.T) {
 			}
 		})
 
+		t.Run("a reference that starts with a hyphen, after --", func(t *testing.T) {
+			if r := cliIn(t, s, "R1,ACME-001,5\n", "batches", "submit", "--cents", "--reference", "-H1", "--", "-"); r.code != 0 {
+				t.Fatalf("submit: exit %d: %s", r.code, r.stderr)
+			}
+			if csv := ok(t, s, "batches", "show", "--csv", "--", "-H1").stdout; !strings.Contains(csv, "\nR1,ACME-001,5,") {
+				t.Errorf("batches show --csv -- -H1 = %q", csv)
+			}
+		})
+
 		t.Run("list and show, as JSON, a table and CSV", func(t *testing.T) {
 			batches := decode[client.Batch](t, ok(t, s, "batches", "list").stdout)
 			var refs []string
 			for _, b := range batches {
 				refs = append(refs, b.BatchReference)
 			}
-			if slices.Sort(refs); !slices.Equal(refs, []string{"B-1", "B-2"}) {
+			if slices.Sort(refs); !slices.Equal(refs, []string{"-H1", "B-1", "B-2"}) {
 				t.Errorf("batches list = %v", refs)
 			}
 			b := one[client.BatchDetail](t, ok(t, s, "batches", "show", "B-1").stdout)

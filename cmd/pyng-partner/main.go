@@ -270,6 +270,10 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
+			if strings.HasPrefix(err.Error(), "flag provided but not defined") {
+				// A reference may start with a hyphen (-A1), which reads as a flag.
+				return nil, usageError{err.Error() + " (an argument that starts with - goes after --, which ends the flags: show --csv -- -A1)"}
+			}
 			return nil, usageError{err.Error()}
 		}
 		rest := fs.Args()

@@ -41,6 +41,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"a missing argument", []string{"customers", "show"}, true, "customers show needs CUSTOMER_REFERENCE"},
 		{"a stray argument", []string{"customers", "show", "A", "B"}, true, `unexpected argument "B"`},
 		{"an unknown flag", []string{"customers", "list", "--nope"}, true, "flag provided but not defined: -nope"},
+		{"a reference that starts with a hyphen, before --", []string{"batches", "show", "-A1", "--csv"}, true,
+			"flag provided but not defined: -A1 (an argument that starts with - goes after --, which ends the flags: show --csv -- -A1)"},
 		{"a bad flag value", []string{"customers", "list", "--state", "happy"}, true, `--state "happy" is not one of`},
 		{"no configuration", []string{"customers", "list"}, false, "missing --url (PYNG_URL), --client-id (PYNG_CLIENT_ID), --client-secret (PYNG_CLIENT_SECRET), --site (PYNG_SITE)"},
 		{"a batch without its reference", []string{"batches", "submit", "x.csv"}, true, "--reference is required"},
