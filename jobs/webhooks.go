@@ -125,6 +125,9 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 	)
 send:
 	for batch := range rounds {
+		// Read at the start of each round too, after its deliveries were read: a secret rotated
+		// before their events were written signs them, though the last read may be older.
+		targetAt = time.Time{}
 		for _, due := range batch.Due {
 			endpoint <- struct{}{}
 			w.requests <- struct{}{}
