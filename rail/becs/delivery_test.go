@@ -210,3 +210,97 @@ func TestAFileOnTheBanksServerAfterItsDeadlineIsNotRemoved(t *testing.T) {
 		t.Errorf("the bank's server lost %s: %v", file.Name(), err)
 	}
 }
+
+// A file staged to the outbox and marked delivered, whose publication failed, is not taken for
+// published by a delivery to another destination configured since (the bank's server instead of
+// the outbox, or as well): that destination never had its staged copy, so its absence there is
+// no rename, and the file was recorded lodged, its rows succeeded, though the bank never had it.
+// The file is left for its own destination (or for the operator to lodge by hand), and, past its
+// lodge-by time, put aside, its rows expiring.
+func TestAFileStagedToAnotherDestinationIsNotRecordedLodged(t *testing.T) {
+	for _, setting := range []string{"instead", "as well"} {
+		t.Run(setting, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				f := newFixture(t, engine)
+				b := f.submit(t, "B1", 100, 250)
+				file := f.cutOne(t)
+				outbox, bank := t.TempDir(), t.TempDir()
+				if _, _, err := f.rail.Deliver(ctx, failingPublish{becs.Dir(outbox)}); err == nil {
+					t.Fatal("the delivery whose publication failed succeeded")
+				}
+				var dest becs.Destination = lodgingDir{becs.Dir(bank)}
+				if setting == "as well" {
+					dest = becs.Destinations{becs.Dir(outbox), dest}
+				}
+				for range 2 {
+					if delivered, _, err := f.rail.Deliver(ctx, dest); err == nil || len(delivered) != 0 {
+						t.Errorf("Deliver to %s %s = %v, %v; want the file left, and an error", setting, dest, delivered, err)
+					}
+				}
+				if got, err := f.rail.File(ctx, file.ID); err != nil || !got.LodgedAt.IsZero() {
+					t.Errorf("the file is %+v, %v; want it not lodged: the bank's server was never given it", got, err)
+				}
+				if entries, _ := os.ReadDir(bank); len(entries) != 0 {
+					t.Fatalf("the bank's server holds %v", entries)
+				}
+				f.execute(t, b)
+				if got := states(f.rows(t, "B1")); slices.Contains(got, "succeeded") {
+					t.Errorf("rows %v; want none succeeded", got)
+				}
+
+				f.clock.Set(file.LodgeBy().Add(time.Minute))
+				_, expired, err := f.rail.Deliver(ctx, dest)
+				if err == nil || len(expired) != 1 || expired[0].ID != file.ID {
+					t.Errorf("Deliver past the lodge-by = %v, %v; want the file expired, and the operator told", expired, err)
+				}
+				if _, expired, err := f.rail.Deliver(ctx, dest); err != nil || len(expired) != 0 {
+					t.Errorf("the next Deliver = %v, %v; want the file put aside once", expired, err)
+				}
+				if got, _ := f.rail.File(ctx, file.ID); !got.LodgedAt.IsZero() {
+					t.Errorf("the file is lodged at %v", got.LodgedAt)
+				}
+				f.clock.Set(b.Deadline)
+				f.execute(t, b)
+				if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"failedexpired", "failedexpired"}) {
+					t.Errorf("rows %v; want expired", got)
+				}
+			})
+		})
+	}
+}
+
+// A file staged to one destination and marked delivered whose publication failed can be lodged
+// by hand, and is then not published anywhere, while the delivery settings say another.
+func TestAFileStagedToAnotherDestinationCanBeLodgedByHand(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100, 250)
+		file := f.cutOne(t)
+		outbox, bank := t.TempDir(), t.TempDir()
+		if _, _, err := f.rail.Deliver(ctx, failingPublish{becs.Dir(outbox)}); err == nil {
+			t.Fatal("the delivery whose publication failed succeeded")
+		}
+		dest := lodgingDir{becs.Dir(bank)}
+		if _, _, err := f.rail.Deliver(ctx, dest); err == nil {
+			t.Fatal("the delivery to the other destination succeeded")
+		}
+		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+			t.Fatalf("Lodge: %v", err)
+		}
+		if _, _, err := f.rail.Deliver(ctx, dest); err == nil {
+			t.Error("want the operator told to remove the staged copy from the outbox")
+		}
+		if _, _, err := f.rail.Deliver(ctx, dest); err != nil {
+			t.Errorf("the next Deliver = %v; want the file put aside once", err)
+		}
+		if entries, _ := os.ReadDir(bank); len(entries) != 0 {
+			t.Errorf("the bank's server holds %v", entries)
+		}
+		f.execute(t, b)
+		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"succeeded", "succeeded"}) {
+			t.Errorf("rows %v; want succeeded", got)
+		}
+	})
+}

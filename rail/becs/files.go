@@ -52,6 +52,9 @@ type File struct {
 	// beingPublished whether it is a claim for its publication (beingPublished).
 	claim          int64
 	beingPublished bool
+	// stagedTo names the destination it was staged to, "" for none (or a file delivered before it
+	// was recorded).
+	stagedTo string
 }
 
 // State is the file's state at now.
@@ -246,13 +249,13 @@ func (r *Rail) build(f *File, u aba.DebitUser, loc *time.Location, debits []clai
 }
 
 const fileColumns = `id, site_id, cut_at, row_count, total, earliest_deadline, checksum, coalesce(delivered_at, 0), coalesce(published_at, 0), coalesce(lodged_at, 0),
-coalesce(publishing_at, 0), CASE WHEN ` + beingPublished + ` THEN 1 ELSE 0 END`
+coalesce(publishing_at, 0), CASE WHEN ` + beingPublished + ` THEN 1 ELSE 0 END, coalesce(staged_to, '')`
 
 // scanFile scans the fileColumns of a row.
 func scanFile(row storage.Scanner) (File, error) {
 	var f File
 	var cut, earliest, delivered, published, lodged, beingPublished int64
-	err := row.Scan(&f.ID, &f.SiteID, &cut, &f.Rows, &f.Total, &earliest, &f.Checksum, &delivered, &published, &lodged, &f.claim, &beingPublished)
+	err := row.Scan(&f.ID, &f.SiteID, &cut, &f.Rows, &f.Total, &earliest, &f.Checksum, &delivered, &published, &lodged, &f.claim, &beingPublished, &f.stagedTo)
 	f.CutAt, f.EarliestDeadline = time.UnixMilli(cut).UTC(), time.UnixMilli(earliest).UTC()
 	f.DeliveredAt, f.PublishedAt, f.LodgedAt = millis(delivered), millis(published), millis(lodged)
 	f.beingPublished = beingPublished == 1
@@ -537,13 +540,13 @@ func (r *Rail) stageAndMark(ctx context.Context, dest Destination, f *File, clai
 		BeforeDeliveredMark()
 	}
 	now := r.clock.Now().Truncate(time.Millisecond)
-	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET delivered_at = $2, publishing_at = NULL
-WHERE id = $1 AND `+claimable+` AND publishing_at = $3`), f.ID, now.UnixMilli(), claim)
+	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET delivered_at = $2, publishing_at = NULL, staged_to = $4
+WHERE id = $1 AND `+claimable+` AND publishing_at = $3`), f.ID, now.UnixMilli(), claim, dest.String())
 	if err != nil {
 		return false, errors.Join(fmt.Errorf("becs rail: mark file %s delivered: %w", f.ID, err), r.release(ctx, f.ID, claim))
 	}
 	if n == 1 {
-		f.DeliveredAt = now
+		f.DeliveredAt, f.stagedTo = now, dest.String()
 		return true, nil
 	}
 	if _, lodged, err := r.fileIf(ctx, f.ID, `delivered_at IS NULL AND removed_at IS NULL AND lodged_at IS NOT NULL`); err != nil || !lodged {
@@ -656,6 +659,9 @@ func (r *Rail) publish(ctx context.Context, dest Destination, id string) (File, 
 	}
 	now := r.clock.Now().Truncate(time.Millisecond)
 	lodged := !f.LodgedAt.IsZero()
+	if f.stagedTo != "" && f.stagedTo != dest.String() {
+		return r.stagedElsewhere(ctx, dest, f, claimed, claim, now)
+	}
 	if !lodged && now.Before(f.LodgeBy()) {
 		if err := dest.Publish(ctx, f.Name()); err != nil {
 			err = fmt.Errorf("becs rail: publish file %s to %s (it is staged there; the next delivery publishes it): %w", f.ID, dest, err)
@@ -708,6 +714,42 @@ func (r *Rail) publish(ctx context.Context, dest Destination, id string) (File, 
 			"else remove %s there by hand), no one may lodge it: %w", f.ID, why, dest, f.Name(), uerr)
 	}
 	return f, p, r.release(ctx, id, claim)
+}
+
+// stagedElsewhere leaves the file f, staged to another destination than dest (the server's
+// delivery settings changed since, or a replica's differ), unpublished: dest was never given it,
+// so the absence of its staged copy there is no rename, and a publication to dest would record the
+// file lodged (dest the bank's server) though the bank never had it. Until its lodge-by time it
+// is left delivered, its claim released, for a delivery to its own destination to finish, or
+// for the operator to lodge it by hand; after it, or once lodged otherwise, it is recorded put
+// aside (its rows failing expired, unless lodged), and the operator is told to remove what its
+// destination holds of it.
+func (r *Rail) stagedElsewhere(ctx context.Context, dest Destination, f File, claimed bool, claim int64, now time.Time) (File, publication, error) {
+	lodged := !f.LodgedAt.IsZero()
+	if !lodged && now.Before(f.LodgeBy()) {
+		err := fmt.Errorf("becs rail: file %s was staged to %s, not to %s (the delivery's settings changed): it is not published there. "+
+			"Deliver to %s again to finish its delivery, or lodge it by hand (pyng admin becs files get, then files lodged) before %s",
+			f.ID, f.stagedTo, dest, f.stagedTo, f.LodgeBy().Format(time.RFC3339))
+		if claimed {
+			err = errors.Join(err, r.release(ctx, f.ID, claim))
+		}
+		return f, passedOver, err
+	}
+	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2, publishing_at = NULL WHERE id = $1 AND `+publishable),
+		f.ID, now.UnixMilli())
+	if err != nil || n == 0 {
+		if claimed {
+			err = errors.Join(err, r.release(ctx, f.ID, claim))
+		}
+		return f, passedOver, err // put aside by another delivery, unless err
+	}
+	if lodged {
+		return f, lodgedElsewhere, fmt.Errorf("becs rail: file %s, lodged otherwise, was staged to %s, not to %s: remove %s from %s, no one may lodge it",
+			f.ID, f.stagedTo, dest, stagedName(f.Name()), f.stagedTo)
+	}
+	return f, tooLate, fmt.Errorf("becs rail: file %s, staged to %s, not to %s, is too late to lodge and put aside, its rows failing expired: "+
+		"remove %s and %s from %s; if %s is there and was lodged, have the bank recall it",
+		f.ID, f.stagedTo, dest, stagedName(f.Name()), f.Name(), f.stagedTo, f.Name())
 }
 
 // recordPublication records the publication of the file f to dest now, lodged if dest lodges
