@@ -777,7 +777,9 @@ func (r *Rail) recordPublication(ctx context.Context, dest Destination, f File, 
 		if n, err = r.conn.Exec(ctx, r.q(`UPDATE becs_files SET published_at = $2, publishing_at = NULL`+unrecorded), f.ID, now.UnixMilli()); err != nil {
 			return f, passedOver, fmt.Errorf("becs rail: mark file %s published: %w", f.ID, err)
 		}
-		if n == 1 {
+		// A file lodged otherwise keeps its rows succeeded: the bank is to collect it (once), not
+		// to recall it.
+		if n == 1 && f.LodgedAt.IsZero() {
 			after = errors.Join(after, fmt.Errorf("becs rail: file %s reached %s after the deadline of its debits, whose rows failed expired: "+
 				"have the bank recall it", f.ID, dest))
 		}

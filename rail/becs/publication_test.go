@@ -305,3 +305,47 @@ func TestAPublicationRecordedAfterTheDeadlineAsksForARecall(t *testing.T) {
 		}
 	})
 }
+
+// renamedThenLost is the bank's server whose rename is done and whose answer is lost (the
+// connection drops): the publication fails and releases its claim, the file on the server.
+type renamedThenLost struct{ lodgingDir }
+
+func (d renamedThenLost) Publish(ctx context.Context, name string) error {
+	if err := d.lodgingDir.Publish(ctx, name); err != nil {
+		return err
+	}
+	return errors.New("connection lost after the rename")
+}
+
+// A file renamed on the bank's server by a publication whose answer was lost, then lodged
+// otherwise (through the bank's portal, and files lodged), and found renamed by a delivery run
+// after its debits' deadline, keeps its rows succeeded: the run tells the operator that the bank
+// has it twice and to have one recalled, not that its rows failed expired and to have it
+// recalled, which would leave rows told succeeded uncollected.
+func TestAFileLodgedOtherwiseFoundRenamedLateIsNotCalledExpired(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := f.submit(t, "B1", 100, 250)
+		file := f.cutOne(t)
+		bank := t.TempDir()
+		if _, _, err := f.rail.Deliver(ctx, renamedThenLost{lodgingDir{becs.Dir(bank)}}); err == nil {
+			t.Fatal("the publication whose answer was lost succeeded")
+		}
+		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+			t.Fatalf("Lodge: %v", err)
+		}
+		f.clock.Set(file.EarliestDeadline.Add(time.Minute))
+		_, _, err := f.rail.Deliver(ctx, lodgingDir{becs.Dir(bank)})
+		if err == nil || !strings.Contains(err.Error(), "have the bank recall one") {
+			t.Errorf("Deliver = %v; want the operator told the bank has the file twice", err)
+		}
+		if err != nil && strings.Contains(err.Error(), "failed expired") {
+			t.Errorf("Deliver = %v; want no word of rows failed expired: they succeeded", err)
+		}
+		f.execute(t, b)
+		if rows := states(f.rows(t, "B1")); !slices.Equal(rows, []string{"succeeded", "succeeded"}) {
+			t.Errorf("rows %v; want succeeded", rows)
+		}
+	})
+}
