@@ -147,6 +147,10 @@ type Server struct {
 	logger  *slog.Logger
 	handler http.Handler
 	metrics *prometheus.Registry // served by the API's listener, or by its own (Config.MetricsAddr)
+	// private holds the metrics served on Config.MetricsAddr alone, never on the API's listener:
+	// the count of emails held back by their address's cap, which a partner reading the sandbox's
+	// /metrics could watch to learn whether a guessed address is its customer's.
+	private *prometheus.Registry
 	service *billing.Service
 	rails   Rails
 	tokens  *token.Issuer
@@ -199,7 +203,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	debitUserID := BECSUserIDs(rails.BECS)
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mailer, err := Mailer(cfg, service, tokens, debitUserID, logger, metrics)
+	private := prometheus.NewRegistry()
+	mailer, err := Mailer(cfg, service, tokens, debitUserID, logger, private)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -253,7 +258,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		Metrics:        metrics,
 		NoMetricsRoute: metricsAt(cfg) != "api",
 	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, cfg.ManagementLinkTTL })
-	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, metrics: metrics, service: service, rails: rails, tokens: tokens, out: out, banner: banner,
+	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, metrics: metrics, private: private, service: service, rails: rails, tokens: tokens, out: out, banner: banner,
 		draining: draining}, nil
 }
 
@@ -379,7 +384,7 @@ func (s *Server) serveMetrics() (stop func(), err error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{s.metrics, s.private}, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)}
 	go func() { _ = srv.Serve(ln) }()

@@ -398,6 +398,7 @@ func busy(t *testing.T, addr string) net.Conn {
 // GET /metrics is served on PYNG_METRICS_ADDR alone when it is set (the monitoring network's),
 // the API's address answering it as a route it does not have; without it, on the API's address in
 // the sandbox, and nowhere outside it (the metrics would tell anyone the volume of a business).
+// The count of emails held back by an address's cap is served on PYNG_METRICS_ADDR alone.
 func TestMetricsAreServedWhereConfigured(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -436,6 +437,16 @@ func TestMetricsAreServedWhereConfigured(t *testing.T) {
 						`pyng_job_failures_total{kind="deliver_webhooks",last="true",task=""} 0`,
 						`pyng_job_failures_total{kind="run_task",last="true",task="becs_cut"} 0`,
 						`pyng_job_failures_total{kind="run_task",last="false",task="becs_deliver"} 0`}
+				}
+				// The emails held back by an address's cap are counted on the operator's own
+				// listener alone: on the sandbox API's, a partner who spent a guessed address's
+				// cap would watch the count rise as its customer's email to it is held back.
+				const suppressed = `pyng_customer_emails_suppressed_total{kind="managementLink"} 0`
+				ownListener := status == http.StatusOK && url == "http://"+metricsAddr+"/metrics"
+				if ownListener {
+					want = append(want, suppressed)
+				} else if strings.Contains(string(body), "pyng_customer_emails_suppressed_total") {
+					t.Errorf("GET %s shows the emails held back by an address's cap to whoever reaches the API", url)
 				}
 				for _, w := range want {
 					if resp.StatusCode != status || !strings.Contains(string(body), w) {

@@ -55,6 +55,9 @@ type Server struct {
 	// HTTP is a client that checks every response against the OpenAPI document and fails the
 	// test on any mismatch.
 	HTTP *http.Client
+	// OperatorMetrics are the metrics as PYNG_METRICS_ADDR serves them: those of URL's /metrics
+	// and those served there alone (the emails held back by an address's cap).
+	OperatorMetrics prometheus.Gatherer
 }
 
 // Options change how the server is started.
@@ -120,10 +123,11 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	tokens.SetAgreementTTL(o.ManagementLinkTTL)
 	debitUserID := app.BECSUserIDs(rails.BECS)
 	metrics := prometheus.NewRegistry()
+	operator := prometheus.NewRegistry() // as app.New: never on the API's /metrics
 	var sendEmail func(context.Context, int64, billing.SendEmailJob) error
 	if o.Emails || o.SMTPURL != "" {
 		mailer, err := app.Mailer(app.Config{SMTPURL: o.SMTPURL, Sandbox: !o.NoSandbox, PublicURL: public, MailFrom: "Pyng <no-reply@pyng.test>",
-			ManagementLinkTTL: o.ManagementLinkTTL, EmailsPerAddressPerDay: o.EmailsPerAddressPerDay}, service, tokens, debitUserID, logger, metrics)
+			ManagementLinkTTL: o.ManagementLinkTTL, EmailsPerAddressPerDay: o.EmailsPerAddressPerDay}, service, tokens, debitUserID, logger, operator)
 		if err != nil {
 			t.Fatalf("mailer: %v", err)
 		}
@@ -165,7 +169,8 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	srv.Config.ReadTimeout = o.ReadTimeout
 	srv.Start()
 	t.Cleanup(srv.Close)
-	s := &Server{URL: url, Engine: engine, Store: db, Service: service, Tokens: tokens, Clock: clock}
+	s := &Server{URL: url, Engine: engine, Store: db, Service: service, Tokens: tokens, Clock: clock,
+		OperatorMetrics: prometheus.Gatherers{metrics, operator}}
 	s.HTTP = &http.Client{Transport: validating(t, http.DefaultTransport)}
 	s.Partner = s.NewPartner(t, billing.AllScopes...)
 	return s
