@@ -346,7 +346,7 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 // (rail.Withdrawer): submitted again by a step that read the customer linked, or after the
 // customer linked anew, it fails customerNotActive rather than being sent.
 func (s *Service) withdrawUnsent(ctx context.Context, l Link) error {
-	rows, err := s.batches.UnsentRowsOfCustomer(ctx, l.SiteID, l.CustomerReference)
+	rows, err := s.batches.UnsentRowsOfCustomer(ctx, l.SiteID, l.CustomerReference, s.now())
 	if err != nil {
 		return fmt.Errorf("unsent rows of the customer: %w", err)
 	}

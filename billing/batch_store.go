@@ -68,8 +68,9 @@ type BatchStore interface {
 	// MarkInProgress moves the given pending rows to inProgress, with the files they went in.
 	MarkInProgress(ctx context.Context, rows []RowProgress) error
 	// UnsentRowsOfCustomer returns the pending rows of the customer's started batches at the
-	// site, each with its batch's rail: those whose debits a rail may hold unsent.
-	UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string) ([]RowOnRail, error)
+	// site, each with its batch's rail: those whose debits a rail may hold unsent. A batch whose
+	// deadline is not after now is left out: its rows expire at the deadline (ExpireOverdue).
+	UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string, now time.Time) ([]RowOnRail, error)
 	// InProgressRows returns the ids of the batch's inProgress rows.
 	InProgressRows(ctx context.Context, batchID string) ([]string, error)
 	// RecordOutcomes moves each row that is still pending or inProgress to its terminal state

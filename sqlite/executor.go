@@ -184,8 +184,8 @@ func (e executor) StartBatch(ctx context.Context, batchID string) error {
 	return e.q.StartBatch(ctx, batchID)
 }
 
-func (e executor) UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string) ([]billing.RowOnRail, error) {
-	return many(rowOnRail)(e.q.UnsentRowsOfCustomer(ctx, dbsqlc.UnsentRowsOfCustomerParams{SiteID: siteID, CustomerReference: customerReference}))
+func (e executor) UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string, now time.Time) ([]billing.RowOnRail, error) {
+	return many(rowOnRail)(e.q.UnsentRowsOfCustomer(ctx, dbsqlc.UnsentRowsOfCustomerParams{SiteID: siteID, CustomerReference: customerReference, Now: billing.Millis(now)}))
 }
 
 func rowOnRail(r dbsqlc.UnsentRowsOfCustomerRow) billing.RowOnRail {

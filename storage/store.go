@@ -433,8 +433,8 @@ func (s *Store) MarkInProgress(ctx context.Context, rows []billing.RowProgress) 
 	return s.d.Executor().MarkInProgress(ctx, rows)
 }
 
-func (s *Store) UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string) ([]billing.RowOnRail, error) {
-	return s.d.Executor().UnsentRowsOfCustomer(ctx, siteID, customerReference)
+func (s *Store) UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string, now time.Time) ([]billing.RowOnRail, error) {
+	return s.d.Executor().UnsentRowsOfCustomer(ctx, siteID, customerReference, now)
 }
 
 func (s *Store) InProgressRows(ctx context.Context, batchID string) ([]string, error) {

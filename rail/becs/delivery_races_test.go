@@ -351,3 +351,40 @@ func TestADebitQueuedAfterItsRowFailedCustomerNotActiveIsNotSent(t *testing.T) {
 		}
 	})
 }
+
+// failingSubmission is the BECS rail whose Submit fails, as a database out of reach does.
+type failingSubmission struct{ blockingRail }
+
+func (failingSubmission) Submit(context.Context, []rail.Debit) ([]rail.Outcome, error) {
+	return nil, errors.New("connection reset by peer")
+}
+
+// A started batch whose row the rail never took (its step failing until the deadline) and whose
+// customer revokes after the deadline, before the sweep: the row expires at the deadline, as a
+// debit past its deadline does, rather than failing customerNotActive after it.
+func TestARowRevokedPastItsDeadlineBeforeItsDebitWasSubmittedExpires(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		b := apptest.SubmitOneDebit(t, f.service, f.site)
+		failing := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
+			Rails: map[string]rail.Rail{rail.BECS: failingSubmission{blockingRail{inner: f.rail}}}, InvitationTTL: billing.DefaultInvitationTTL})
+		if _, _, err := failing.ExecuteBatch(ctx, b.ID); err == nil {
+			t.Fatal("the execution whose submission fails succeeded")
+		}
+		f.clock.Advance(billing.RowDeadline + time.Minute)
+		if _, err := f.service.RevokeByPartner(ctx, f.site, "C1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.service.ExpireOverdue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows := f.rows(t, "B1")
+		if got := states(rows); !slices.Equal(got, []string{"failedexpired"}) {
+			t.Errorf("row %v, want failed expired", got)
+		}
+		if len(rows) == 1 && !rows[0].OutcomeAt.Equal(b.Deadline) {
+			t.Errorf("row's outcome at %s, want its deadline %s", rows[0].OutcomeAt, b.Deadline)
+		}
+	})
+}

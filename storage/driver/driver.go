@@ -196,8 +196,8 @@ type Executor interface {
 	// (none when empty).
 	MarkInProgress(ctx context.Context, rows []billing.RowProgress) error
 	// UnsentRowsOfCustomer returns the pending rows of the customer's started batches at the
-	// site, each with its batch's rail.
-	UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string) ([]billing.RowOnRail, error)
+	// site whose deadline is after now, each with its batch's rail.
+	UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string, now time.Time) ([]billing.RowOnRail, error)
 	// InProgressRows returns the ids of the batch's inProgress rows, in submission order.
 	InProgressRows(ctx context.Context, batchID string) ([]string, error)
 	// RecordOutcomes moves those of the rows that are pending or inProgress to their outcome (and

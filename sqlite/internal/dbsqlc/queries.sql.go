@@ -2852,11 +2852,13 @@ SELECT r.id, b.rail
 FROM batches AS b
 JOIN batch_rows AS r ON r.batch_id = b.id AND r.state = 'pending'
 WHERE b.site_id = ?1 AND b.state = 'inProgress' AND r.customer_reference = ?2
+  AND b.deadline_at > CAST(?3 AS BIGINT)
 `
 
 type UnsentRowsOfCustomerParams struct {
 	SiteID            string
 	CustomerReference string
+	Now               int64
 }
 
 type UnsentRowsOfCustomerRow struct {
@@ -2865,9 +2867,10 @@ type UnsentRowsOfCustomerRow struct {
 }
 
 // The pending rows of the customer's started batches at the site, each with its batch's rail: the
-// debits a rail may hold unsent (a batch not started has sent nothing).
+// debits a rail may hold unsent (a batch not started has sent nothing). A batch past its deadline
+// is left out: its open rows expire at the deadline, whatever a withdrawal after it would say.
 func (q *Queries) UnsentRowsOfCustomer(ctx context.Context, arg UnsentRowsOfCustomerParams) ([]UnsentRowsOfCustomerRow, error) {
-	rows, err := q.query(ctx, q.unsentRowsOfCustomerStmt, unsentRowsOfCustomer, arg.SiteID, arg.CustomerReference)
+	rows, err := q.query(ctx, q.unsentRowsOfCustomerStmt, unsentRowsOfCustomer, arg.SiteID, arg.CustomerReference, arg.Now)
 	if err != nil {
 		return nil, err
 	}
