@@ -18,7 +18,7 @@ const sealedRecord = "becs_unmatched_returns.record"
 
 // Returns is a returns file the bank sent, read, with each item matched to the debit it returns.
 type Returns struct {
-	// Source is the SHA-256 of the file's bytes, hex.
+	// Source is the SHA-256 of the file's bytes as the bank wrote them (aba.Canonical), hex.
 	Source string
 	Items  []ReturnedItem
 }
@@ -52,6 +52,7 @@ func (r *Rail) MatchReturns(ctx context.Context, content []byte) (Returns, error
 		return Returns{}, fmt.Errorf("%w: it holds %d detail records (type 1) and %d returned-item records (type 2); "+
 			"a returns file holds returned items only", ErrNotReturns, len(f.Details), len(f.Returns))
 	}
+	content = aba.Canonical(content)
 	sum := sha256.Sum256(content)
 	out := Returns{Source: hex.EncodeToString(sum[:]), Items: make([]ReturnedItem, len(f.Returns))}
 	lines := bytes.Split(content, crlf)

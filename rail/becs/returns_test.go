@@ -14,6 +14,25 @@ import (
 	"github.com/pyng/receivables/rail/becs/aba"
 )
 
+// firstRowReturned submits batch B1 of two debits, cuts them in a file and returns it, with a
+// returns file of the first row's debit (paymentStopped); the rows are inProgress.
+func (f fixture) firstRowReturned(t *testing.T) (becs.File, []byte) {
+	t.Helper()
+	b := f.submit(t, "B1", 100, 200)
+	file := f.cutOne(t)
+	f.execute(t, b)
+	content, err := f.rail.Content(context.Background(), file.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := becs.LodgementReference(f.rows(t, "B1")[0].ID)
+	returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{first: aba.ReturnPaymentStopped}, f.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, returns
+}
+
 // README: "An item that matches no row that can be returned (... a row that did not succeed ...)
 // is printed on stderr and kept (`returns unmatched`), never dropped; importing the file again
 // once its row can be returned records it." And KeepUnmatched forgets the item then.
@@ -21,18 +40,7 @@ func TestAnItemKeptBeforeItsRowSucceededIsRecordedOnReimport(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		f := newFixture(t, engine)
-		b := f.submit(t, "B1", 100, 200)
-		file := f.cutOne(t)
-		f.execute(t, b)
-		rows := f.rows(t, "B1")
-		content, err := f.rail.Content(ctx, file.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(rows[0].ID): aba.ReturnPaymentStopped}, f.clock.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
+		file, returns := f.firstRowReturned(t)
 		first, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, returns)
 		if err != nil || first.Returned != 0 || len(first.Unmatched) != 1 {
 			t.Fatalf("import while the row is inProgress = %+v, %v; want the item unmatched", first, err)
@@ -103,6 +111,42 @@ func TestEveryItemOfAReturnsFileIsAccountedFor(t *testing.T) {
 		if sum := rep.Returned + rep.AlreadyReturned + len(rep.Unmatched); sum != rep.Items {
 			t.Errorf("report %+v: returned+alreadyReturned+unmatched = %d of %d items: an item (line 3, accountClosed) is in none",
 				rep, sum, rep.Items)
+		}
+	})
+}
+
+// A returns file imported again after an editor saved it (a byte order mark, a blank line after
+// the end, a DOS end-of-file mark, which the reader lets pass) is the same file: an item kept
+// unmatched by the first import is forgotten once the second records it, and an item still
+// unmatched is kept once.
+func TestAReturnsFileSavedByAnEditorIsTheSameFile(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		file, returns := f.firstRowReturned(t)
+		if _, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, returns); err != nil {
+			t.Fatal(err)
+		}
+		edited := append(append([]byte("\ufeff"), returns...), "\r\n\x1a"...)
+		if _, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, edited); err != nil {
+			t.Fatal(err)
+		}
+		if kept, _ := f.rail.Unmatched(ctx); len(kept) != 1 {
+			t.Fatalf("kept %d items after importing the file twice, want 1", len(kept))
+		}
+		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+			t.Fatal(err)
+		}
+		keys, _ := f.rail.Keys(ctx, file.ID)
+		if _, err := f.service.RecordRailOutcomes(ctx, rail.BECS, keys); err != nil {
+			t.Fatal(err)
+		}
+		again, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, edited)
+		if err != nil || again.Returned != 1 {
+			t.Fatalf("import once the row succeeded = %+v, %v; want it returned", again, err)
+		}
+		if kept, _ := f.rail.Unmatched(ctx); len(kept) != 0 {
+			t.Fatalf("kept %+v after the item was returned; want it forgotten", kept)
 		}
 	})
 }

@@ -41,9 +41,26 @@ var (
 	endOfFileMark = []byte{0x1a}
 )
 
+// withoutMarks is b without a byte order mark before it and an end-of-file mark after it.
+func withoutMarks(b []byte) []byte {
+	return bytes.TrimSuffix(bytes.TrimPrefix(b, byteOrderMark), endOfFileMark)
+}
+
+// Canonical is a file that Read reads as the bank wrote it: without what Read lets pass, the
+// marks and the blank lines after its last record (its own CRLF kept). A returns file is known by
+// the checksum of it, so that the file saved by an editor is the same file, its unmatched items
+// kept once.
+func Canonical(b []byte) []byte {
+	b = withoutMarks(b)
+	if end := len(bytes.TrimRight(b, "\r\n")); bytes.HasPrefix(b[end:], []byte("\r\n")) {
+		return b[:end+2]
+	}
+	return b
+}
+
 // parse reads a whole file; see Read.
 func parse(b []byte) (File, error) {
-	b = bytes.TrimSuffix(bytes.TrimPrefix(b, byteOrderMark), endOfFileMark)
+	b = withoutMarks(b)
 	var (
 		d         decoder
 		f         File
