@@ -658,11 +658,10 @@ const settleGrace = 15 * time.Minute
 // rail may have settled a debit that no step recorded (a BECS file lodged, the command's record
 // failing, the batch's job backing off), and it would be told expired. Past the grace, or with a
 // rail the service lacks, it is expired all the same: the deadline holds. While one is left open
-// the others are expired one by one; a batch not started, which no rail holds a debit of, is
-// expired by its own step, or by the next sweep.
+// the others are expired one by one, those not started too (their jobs may be held up as well).
 func (s *Service) ExpireOverdue(ctx context.Context) (int, error) {
 	now := s.now()
-	overdue, err := s.batches.OverdueStartedBatches(ctx, now)
+	overdue, err := s.batches.OverdueBatches(ctx, now)
 	if err != nil {
 		return 0, fmt.Errorf("overdue batches: %w", err)
 	}

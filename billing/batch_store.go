@@ -80,9 +80,9 @@ type BatchStore interface {
 	// CompleteBatch marks the batch completed at `at` if none of its rows is open, and reports
 	// whether it is completed.
 	CompleteBatch(ctx context.Context, batchID string, at time.Time) (bool, error)
-	// OverdueStartedBatches returns the started batches (BatchInProgress) whose Deadline is at or
-	// before now, oldest deadline first.
-	OverdueStartedBatches(ctx context.Context, now time.Time) ([]Batch, error)
+	// OverdueBatches returns the batches not completed whose Deadline is at or before now, oldest
+	// deadline first.
+	OverdueBatches(ctx context.Context, now time.Time) ([]Batch, error)
 	// ExpireOverdueRows fails with FailureExpired every open row of a batch whose Deadline is at
 	// or before now, completes those batches, and returns how many rows it failed.
 	ExpireOverdueRows(ctx context.Context, now time.Time) (int, error)

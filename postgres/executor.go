@@ -208,8 +208,8 @@ func (e executor) ExpireOverdueRows(ctx context.Context, now time.Time) (int, er
 	return int(n), err
 }
 
-func (e executor) OverdueStartedBatches(ctx context.Context, now time.Time) ([]billing.Batch, error) {
-	return many(batch)(e.q.OverdueStartedBatches(ctx, billing.Millis(now)))
+func (e executor) OverdueBatches(ctx context.Context, now time.Time) ([]billing.Batch, error) {
+	return many(batch)(e.q.OverdueBatches(ctx, billing.Millis(now)))
 }
 
 func (e executor) CompleteOverdueBatches(ctx context.Context, now time.Time) ([]string, error) {

@@ -243,10 +243,10 @@ FROM batches AS b
 WHERE batch_rows.batch_id = b.id AND batch_rows.state IN ('pending', 'inProgress')
   AND b.deadline_at <= @now::bigint AND b.state <> 'completed';
 
--- name: OverdueStartedBatches :many
--- The started batches past their deadline, not completed: what their rails settled is recorded
--- before their open rows expire.
-SELECT * FROM batches WHERE deadline_at <= @now::bigint AND state = 'inProgress' ORDER BY deadline_at, id;
+-- name: OverdueBatches :many
+-- The batches past their deadline, not completed: what the rails of those started settled is
+-- recorded before their open rows expire.
+SELECT * FROM batches WHERE deadline_at <= @now::bigint AND state <> 'completed' ORDER BY deadline_at, id;
 
 -- name: CompleteOverdueBatches :many
 UPDATE batches SET state = 'completed', completed_at = deadline_at

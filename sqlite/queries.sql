@@ -220,10 +220,10 @@ UPDATE batch_rows SET state = 'failed', failure_reason = 'expired',
 WHERE batch_rows.state IN ('pending', 'inProgress')
   AND batch_rows.batch_id IN (SELECT o.id FROM batches AS o WHERE o.deadline_at <= sqlc.arg(now) AND o.state <> 'completed');
 
--- name: OverdueStartedBatches :many
--- The started batches past their deadline, not completed: what their rails settled is recorded
--- before their open rows expire.
-SELECT * FROM batches WHERE deadline_at <= sqlc.arg(now) AND state = 'inProgress' ORDER BY deadline_at, id;
+-- name: OverdueBatches :many
+-- The batches past their deadline, not completed: what the rails of those started settled is
+-- recorded before their open rows expire.
+SELECT * FROM batches WHERE deadline_at <= sqlc.arg(now) AND state <> 'completed' ORDER BY deadline_at, id;
 
 -- name: CompleteOverdueBatches :many
 UPDATE batches SET state = 'completed', completed_at = deadline_at

@@ -359,8 +359,8 @@ func (s *Store) GetBatchByID(ctx context.Context, id string) (billing.Batch, err
 	return result(s.d.Executor().GetBatchByID(ctx, id))
 }
 
-func (s *Store) OverdueStartedBatches(ctx context.Context, now time.Time) ([]billing.Batch, error) {
-	return s.d.Executor().OverdueStartedBatches(ctx, now)
+func (s *Store) OverdueBatches(ctx context.Context, now time.Time) ([]billing.Batch, error) {
+	return s.d.Executor().OverdueBatches(ctx, now)
 }
 
 func (s *Store) BatchRows(ctx context.Context, batchID string, state billing.RowState) ([]billing.Row, error) {

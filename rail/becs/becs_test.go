@@ -1130,3 +1130,30 @@ func TestTheSweepDoesNotExpireABatchWhoseRailCannotBeAsked(t *testing.T) {
 		})
 	}
 }
+
+// While the sweep leaves open a batch whose rail cannot be asked, the other overdue batches
+// expire all the same: a batch not started too (its job held up), whose rows no rail has.
+func TestTheSweepExpiresABatchNotStartedWhileItLeavesAnotherOpen(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 100)
+		notStarted := apptest.SubmitBatch(t, f.service, f.site, "B2", billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 300})
+		keys := map[string]bool{}
+		for _, r := range f.rows(t, "B1") {
+			keys[r.ID] = true
+		}
+		sweeping := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
+			Rails: map[string]rail.Rail{rail.BECS: unanswering{f.rail, keys}}, InvitationTTL: billing.DefaultInvitationTTL})
+		f.clock.Set(notStarted.Deadline.Add(time.Second))
+		if _, err := sweeping.ExpireOverdue(ctx); err == nil {
+			t.Error("the sweep that could not ask the rail returned no error")
+		}
+		if got := states(f.rows(t, "B1")); !slices.Equal(got, []string{"pending"}) {
+			t.Errorf("the batch whose rail cannot be asked: %v; want it left open", got)
+		}
+		if got := states(f.rows(t, "B2")); !slices.Equal(got, []string{"failedexpired"}) {
+			t.Errorf("the batch not started: %v; want failed expired", got)
+		}
+	})
+}

@@ -174,9 +174,9 @@ type Executor interface {
 	InsertBatchRows(ctx context.Context, batchID string, rows []billing.Row) error
 	GetBatch(ctx context.Context, siteID, reference string) (billing.Batch, error)
 	GetBatchByID(ctx context.Context, id string) (billing.Batch, error)
-	// OverdueStartedBatches are the started (inProgress) batches whose deadline is at or before
-	// now, oldest deadline first.
-	OverdueStartedBatches(ctx context.Context, now time.Time) ([]billing.Batch, error)
+	// OverdueBatches are the batches not completed whose deadline is at or before now, oldest
+	// deadline first.
+	OverdueBatches(ctx context.Context, now time.Time) ([]billing.Batch, error)
 	// BatchRows returns the batch's rows in submission order.
 	BatchRows(ctx context.Context, batchID string) ([]billing.Row, error)
 	// BatchRowsInState returns the batch's rows in state, in submission order.

@@ -2586,14 +2586,14 @@ func (q *Queries) MarkInProgress(ctx context.Context, arg MarkInProgressParams) 
 	return err
 }
 
-const overdueStartedBatches = `-- name: OverdueStartedBatches :many
-SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until, rail FROM batches WHERE deadline_at <= $1::bigint AND state = 'inProgress' ORDER BY deadline_at, id
+const overdueBatches = `-- name: OverdueBatches :many
+SELECT id, site_id, reference, fingerprint, state, row_count, total_amount, submitted_at, completed_at, deadline_at, retain_until, rail FROM batches WHERE deadline_at <= $1::bigint AND state <> 'completed' ORDER BY deadline_at, id
 `
 
-// The started batches past their deadline, not completed: what their rails settled is recorded
-// before their open rows expire.
-func (q *Queries) OverdueStartedBatches(ctx context.Context, now int64) ([]Batch, error) {
-	rows, err := q.db.Query(ctx, overdueStartedBatches, now)
+// The batches past their deadline, not completed: what the rails of those started settled is
+// recorded before their open rows expire.
+func (q *Queries) OverdueBatches(ctx context.Context, now int64) ([]Batch, error) {
+	rows, err := q.db.Query(ctx, overdueBatches, now)
 	if err != nil {
 		return nil, err
 	}

@@ -258,8 +258,8 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.markEndpointSucceededStmt, err = db.PrepareContext(ctx, markEndpointSucceeded); err != nil {
 		return nil, fmt.Errorf("error preparing query MarkEndpointSucceeded: %w", err)
 	}
-	if q.overdueStartedBatchesStmt, err = db.PrepareContext(ctx, overdueStartedBatches); err != nil {
-		return nil, fmt.Errorf("error preparing query OverdueStartedBatches: %w", err)
+	if q.overdueBatchesStmt, err = db.PrepareContext(ctx, overdueBatches); err != nil {
+		return nil, fmt.Errorf("error preparing query OverdueBatches: %w", err)
 	}
 	if q.pendingRowsStmt, err = db.PrepareContext(ctx, pendingRows); err != nil {
 		return nil, fmt.Errorf("error preparing query PendingRows: %w", err)
@@ -707,9 +707,9 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing markEndpointSucceededStmt: %w", cerr)
 		}
 	}
-	if q.overdueStartedBatchesStmt != nil {
-		if cerr := q.overdueStartedBatchesStmt.Close(); cerr != nil {
-			err = fmt.Errorf("error closing overdueStartedBatchesStmt: %w", cerr)
+	if q.overdueBatchesStmt != nil {
+		if cerr := q.overdueBatchesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing overdueBatchesStmt: %w", cerr)
 		}
 	}
 	if q.pendingRowsStmt != nil {
@@ -914,7 +914,7 @@ type Queries struct {
 	lockWebhookEndpointStmt      *sql.Stmt
 	markEndpointFailingStmt      *sql.Stmt
 	markEndpointSucceededStmt    *sql.Stmt
-	overdueStartedBatchesStmt    *sql.Stmt
+	overdueBatchesStmt           *sql.Stmt
 	pendingRowsStmt              *sql.Stmt
 	purgeBatchesStmt             *sql.Stmt
 	purgeEventsStmt              *sql.Stmt
@@ -1016,7 +1016,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		lockWebhookEndpointStmt:      q.lockWebhookEndpointStmt,
 		markEndpointFailingStmt:      q.markEndpointFailingStmt,
 		markEndpointSucceededStmt:    q.markEndpointSucceededStmt,
-		overdueStartedBatchesStmt:    q.overdueStartedBatchesStmt,
+		overdueBatchesStmt:           q.overdueBatchesStmt,
 		pendingRowsStmt:              q.pendingRowsStmt,
 		purgeBatchesStmt:             q.purgeBatchesStmt,
 		purgeEventsStmt:              q.purgeEventsStmt,
