@@ -228,9 +228,13 @@ func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome,
 	if err != nil {
 		return nil, err
 	}
+	// On PostgreSQL in the order of the keys, as Withdraw records the keys it does not hold: an
+	// insert that meets a key another has inserted waits for it, and two inserting some of the same
+	// keys in other orders would deadlock, one of them failing. SQLite's transactions take turns.
 	insert := `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline)
 SELECT e.key, e.site, e.ref, e.amount, e.bsb, e.account, e.title, e.submitted, e.deadline
 FROM jsonb_to_recordset($1::jsonb) AS e (key text, site text, ref text, amount bigint, bsb text, account text, title text, submitted bigint, deadline bigint)
+ORDER BY e.key
 ON CONFLICT DO NOTHING`
 	if r.conn.Dialect() == storage.EngineSQLite {
 		insert = `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline)
@@ -285,6 +289,7 @@ func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, err
 	record := `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline, withdrawn_at)
 SELECT e.key, '', e.ref, 0, '', '', '', $2, $2, $2 FROM jsonb_to_recordset($1::jsonb) AS e (key text, ref text)
 WHERE NOT EXISTS (SELECT 1 FROM becs_debits d WHERE d.idempotency_key = e.key)
+ORDER BY e.key
 ON CONFLICT DO NOTHING`
 	if r.conn.Dialect() == storage.EngineSQLite {
 		record = `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline, withdrawn_at)
@@ -294,7 +299,7 @@ ON CONFLICT DO NOTHING`
 	}
 	// Only the keys not recorded are inserted: on PostgreSQL an insert that meets a recorded debit
 	// waits for a transaction that changed it, and a withdrawal must not wait for the debits it
-	// leaves.
+	// leaves. They are inserted in the order of their keys, as Submit inserts its debits.
 	if _, err := r.conn.Exec(ctx, record, unsentArg, now); err != nil {
 		return nil, fmt.Errorf("becs rail: record the debits not submitted withdrawn: %w", err)
 	}

@@ -1157,3 +1157,41 @@ func TestTheSweepExpiresABatchNotStartedWhileItLeavesAnotherOpen(t *testing.T) {
 		}
 	})
 }
+
+// A withdrawal of keys a submission is inserting at that moment (a revocation while a step of
+// the batch submits the customer's debits, each listing the keys in its own order): both succeed,
+// rather than deadlocking on PostgreSQL (each waiting for a key the other inserted), and every
+// debit ends withdrawn, whichever came first. Run often: the race is won or lost by a hair.
+func TestAWithdrawalAndASubmissionOfTheSameKeysAtOnceBothSucceed(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		for round := range 20 {
+			debits := make([]rail.Debit, 300)
+			keys := make([]string, len(debits))
+			for i := range debits {
+				debits[i] = rail.Debit{Key: billing.NewID("row"), Amount: int64(100 + i), Currency: "AUD", Site: f.site.ID,
+					Account: rail.Account{BSB: "062000", Number: "12345678", Name: "J CITIZEN"}, Deadline: f.clock.Now().Add(24 * time.Hour)}
+				keys[i] = debits[i].Key
+			}
+			slices.Reverse(keys)
+			var submitErr, withdrawErr error
+			var wg sync.WaitGroup
+			wg.Go(func() { _, submitErr = f.rail.Submit(ctx, debits) })
+			wg.Go(func() { _, withdrawErr = f.rail.Withdraw(ctx, keys) })
+			wg.Wait()
+			if submitErr != nil || withdrawErr != nil {
+				t.Fatalf("round %d: Submit: %v; Withdraw: %v", round, submitErr, withdrawErr)
+			}
+			outcomes, err := f.rail.Outcomes(ctx, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range outcomes {
+				if !o.Settled || o.Failure != rail.FailureWithdrawn {
+					t.Fatalf("round %d: debit %s %+v; want it withdrawn", round, o.Key, o)
+				}
+			}
+		}
+	})
+}
