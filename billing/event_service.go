@@ -364,13 +364,11 @@ func (s *Service) ScheduleDeliveries(ctx context.Context, period time.Duration) 
 	return s.events.ScheduleDeliveries(ctx, s.now(), period)
 }
 
-// WebhookBatch is what a round of an endpoint's deliveries sends: the deliveries due, to the
-// endpoint's URL, signed with its secrets.
-type WebhookBatch struct {
+// WebhookTarget is where an endpoint's deliveries are sent, and the secrets that sign them.
+type WebhookTarget struct {
 	EndpointID string
 	URL        string
 	Secrets    []webhook.Secret
-	Due        []DueDelivery
 }
 
 // HoldWebhooks gives a run, holder, the sending of the endpoint's deliveries for lease, or renews
@@ -392,38 +390,38 @@ const FanOutLimit = 1000
 
 // DueWebhooks gives the endpoint the deliveries of up to FanOutLimit of its site's new events
 // (EventStore.FanOutDeliveries), then returns up to limit of its deliveries due now, after `after`
-// in the order they came due, to be sent; none when the endpoint is gone (its deliveries with it). The endpoint
-// is read after its deliveries, so that a delivery of an event written after a rotation of the
-// secret is signed by the new secret too. The deliveries due to an endpoint that was disabled
-// since they were made are failed, each with an attempt that says why: they are skipped, not kept
-// for when the endpoint is enabled (the events list has their events); but not those that read
-// reports the run read before (nil: none), which may be in flight, their attempts to be recorded.
-func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueDelivery, limit int, read func(deliveryID string) bool) (WebhookBatch, error) {
+// in the order they came due, to be sent; none when the endpoint is gone (its deliveries with it).
+// Where they go and what signs them is the run's to read when it sends them (WebhookTarget). The
+// deliveries due to an endpoint that was disabled since they were made are failed, each with an
+// attempt that says why: they are skipped, not kept for when the endpoint is enabled (the events
+// list has their events); but not those that read reports the run read before (nil: none), which
+// may be in flight, their attempts to be recorded.
+func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueDelivery, limit int, read func(deliveryID string) bool) ([]DueDelivery, error) {
 	_, err := s.events.FanOutDeliveries(ctx, endpointID, FanOutLimit)
 	if errors.Is(err, ErrNotFound) { // deleted while its run reads
-		return WebhookBatch{EndpointID: endpointID}, nil
+		return nil, nil
 	}
 	if err != nil {
-		return WebhookBatch{}, fmt.Errorf("fan out deliveries: %w", err)
+		return nil, fmt.Errorf("fan out deliveries: %w", err)
 	}
 	for {
 		now := s.now()
 		due, err := s.events.DueDeliveries(ctx, endpointID, now, after, limit)
 		if err != nil {
-			return WebhookBatch{}, fmt.Errorf("due deliveries: %w", err)
+			return nil, fmt.Errorf("due deliveries: %w", err)
 		}
 		if len(due) == 0 {
-			return WebhookBatch{EndpointID: endpointID}, nil
+			return nil, nil
 		}
 		e, err := s.events.WebhookEndpoint(ctx, endpointID)
 		if errors.Is(err, ErrNotFound) {
-			return WebhookBatch{EndpointID: endpointID}, nil
+			return nil, nil
 		}
 		if err != nil {
-			return WebhookBatch{}, fmt.Errorf("webhook endpoint: %w", err)
+			return nil, fmt.Errorf("webhook endpoint: %w", err)
 		}
 		if e.State == EndpointEnabled {
-			return WebhookBatch{EndpointID: e.ID, URL: e.URL, Secrets: e.SecretsAt(now), Due: due}, nil
+			return due, nil
 		}
 		ds := make([]Delivery, 0, len(due))
 		for _, d := range due {
@@ -432,31 +430,32 @@ func (s *Service) DueWebhooks(ctx context.Context, endpointID string, after DueD
 			}
 		}
 		if len(ds) == 0 { // the run's own: the next run skips those it did not send
-			return WebhookBatch{EndpointID: endpointID}, nil
+			return nil, nil
 		}
 		skipped := DeliveryAttempt{At: now, Error: "not sent: the endpoint is disabled"}
 		if err := s.events.SkipDeliveries(ctx, ds, skipped); err != nil {
-			return WebhookBatch{}, fmt.Errorf("skip deliveries: %w", err)
+			return nil, fmt.Errorf("skip deliveries: %w", err)
 		}
 	}
 }
 
-// WebhookTarget is where the endpoint's deliveries are sent now and the secrets that sign them:
-// a WebhookBatch without deliveries; false when the endpoint is gone or disabled. A run reads it
-// again while it sends what DueWebhooks gave it, so that a change of the endpoint made meanwhile
-// (its deletion, its disabling, a new URL or secret) applies to the deliveries not yet sent.
-func (s *Service) WebhookTarget(ctx context.Context, endpointID string) (WebhookBatch, bool, error) {
+// WebhookTarget is where the endpoint's deliveries are sent now and the secrets that sign them;
+// false when the endpoint is gone or disabled. A run reads it when it starts sending a round of
+// deliveries, after it read them, so that a secret rotated before their events were written signs
+// them, and again while it sends, so that a change of the endpoint made meanwhile (its deletion,
+// its disabling, a new URL or secret) applies to the deliveries not yet sent.
+func (s *Service) WebhookTarget(ctx context.Context, endpointID string) (WebhookTarget, bool, error) {
 	e, err := s.events.WebhookEndpoint(ctx, endpointID)
 	if errors.Is(err, ErrNotFound) {
-		return WebhookBatch{EndpointID: endpointID}, false, nil
+		return WebhookTarget{EndpointID: endpointID}, false, nil
 	}
 	if err != nil {
-		return WebhookBatch{}, false, fmt.Errorf("webhook endpoint: %w", err)
+		return WebhookTarget{}, false, fmt.Errorf("webhook endpoint: %w", err)
 	}
 	if e.State != EndpointEnabled {
-		return WebhookBatch{EndpointID: endpointID}, false, nil
+		return WebhookTarget{EndpointID: endpointID}, false, nil
 	}
-	return WebhookBatch{EndpointID: e.ID, URL: e.URL, Secrets: e.SecretsAt(s.now())}, true, nil
+	return WebhookTarget{EndpointID: e.ID, URL: e.URL, Secrets: e.SecretsAt(s.now())}, true, nil
 }
 
 // RecordDeliveryAttempts records the outcomes of a round of the endpoint's deliveries (see

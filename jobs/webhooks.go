@@ -99,8 +99,8 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 	// the process's (w.requests) for each delivery before handing it to a sender, and stops when
 	// its time ended meanwhile: a run whose time ends waits for one slot at most.
 	type sending struct {
-		batch billing.WebhookBatch
-		due   billing.DueDelivery
+		target billing.WebhookTarget
+		due    billing.DueDelivery
 	}
 	endpoint := make(chan struct{}, endpointRequests)
 	toSend := make(chan sending, endpointRequests) // never full: endpoint bounds what is in it
@@ -108,27 +108,27 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 	for range endpointRequests {
 		senders.Go(func() {
 			for s := range toSend {
-				o := w.send(ctx, s.batch, s.due)
+				o := w.send(ctx, s.target, s.due)
 				<-w.requests
 				<-endpoint
 				outcomes <- o
 			}
 		})
 	}
-	// The rounds were read ahead, with the endpoint as it was then: each delivery is sent to the
-	// endpoint as read within targetAge, and none once it is disabled or deleted (the next run
-	// skips what is left, or finds it gone).
+	// The rounds were read ahead: each delivery is sent to the endpoint as read after its round
+	// was and within targetAge, and none once it is disabled or deleted (the next run skips what
+	// is left, or finds it gone).
 	var (
-		target    billing.WebhookBatch
+		target    billing.WebhookTarget
 		targetAt  time.Time
 		targetErr error
 	)
 send:
-	for batch := range rounds {
+	for round := range rounds {
 		// Read at the start of each round too, after its deliveries were read: a secret rotated
 		// before their events were written signs them, though the last read may be older.
 		targetAt = time.Time{}
-		for _, due := range batch.Due {
+		for _, due := range round {
 			endpoint <- struct{}{}
 			w.requests <- struct{}{}
 			stop := ctx.Err() != nil || time.Now().After(end) || w.isStopping()
@@ -158,8 +158,8 @@ send:
 // not in flight, the hold is lost, or end; it then closes rounds and sends its error, if any. A
 // pass after the first finds the deliveries that came due behind the last (their transactions
 // committed late); a delivery is read once a run.
-func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end time.Time) (<-chan billing.WebhookBatch, <-chan error) {
-	rounds, errc := make(chan billing.WebhookBatch, 1), make(chan error, 1)
+func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end time.Time) (<-chan []billing.DueDelivery, <-chan error) {
+	rounds, errc := make(chan []billing.DueDelivery, 1), make(chan error, 1)
 	go func() {
 		defer close(rounds)
 		renewed, found := time.Now(), 0 // found: the deliveries of this pass not read before
@@ -176,12 +176,12 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 				}
 				renewed = time.Now()
 			}
-			batch, err := w.service.DueWebhooks(ctx, id, after, deliveryRound, func(d string) bool { return read[d] })
+			due, err := w.service.DueWebhooks(ctx, id, after, deliveryRound, func(d string) bool { return read[d] })
 			if err != nil {
 				errc <- err
 				return
 			}
-			if len(batch.Due) == 0 { // the end of a pass
+			if len(due) == 0 { // the end of a pass
 				if found == 0 {
 					break
 				}
@@ -194,17 +194,17 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 				after, found = billing.DueDelivery{}, 0
 				continue
 			}
-			after = batch.Due[len(batch.Due)-1]
-			fresh := batch.Due[:0]
-			for _, d := range batch.Due {
+			after = due[len(due)-1]
+			fresh := due[:0]
+			for _, d := range due {
 				if !read[d.Delivery.ID] {
 					read[d.Delivery.ID] = true
 					fresh = append(fresh, d)
 				}
 			}
-			if batch.Due = fresh; len(fresh) > 0 {
+			if len(fresh) > 0 {
 				found += len(fresh)
-				rounds <- batch
+				rounds <- fresh
 			}
 		}
 		errc <- nil
@@ -241,12 +241,12 @@ func (w *deliverWebhooksWorker) record(ctx context.Context, id string, outcomes 
 }
 
 // send makes one attempt of the delivery and says where it leaves it.
-func (w *deliverWebhooksWorker) send(ctx context.Context, batch billing.WebhookBatch, due billing.DueDelivery) billing.DeliveryOutcome {
+func (w *deliverWebhooksWorker) send(ctx context.Context, target billing.WebhookTarget, due billing.DueDelivery) billing.DeliveryOutcome {
 	// The attempt is recorded on the service's clock, as every other time; the signed timestamp
 	// is the wall clock's, which the receiver compares with its own to refuse replays.
 	at := w.service.Now()
-	res := w.client.Send(ctx, deliver.Request{URL: batch.URL, ID: due.Delivery.EventID, Timestamp: time.Now(),
-		Body: due.Body, Secrets: batch.Secrets})
+	res := w.client.Send(ctx, deliver.Request{URL: target.URL, ID: due.Delivery.EventID, Timestamp: time.Now(),
+		Body: due.Body, Secrets: target.Secrets})
 	a := billing.DeliveryAttempt{At: at, Status: res.Status, Error: res.Err, Duration: res.Duration}
 	if !res.OK() && a.Error == "" {
 		a.Error = fmt.Sprintf("status %d", res.Status)
