@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,12 +28,14 @@ import (
 
 // The crash test's child: it cuts and delivers the files of the database at BECS_CRASH_DB to the
 // outbox BECS_CRASH_OUTBOX, or to the SFTP server of BECS_CRASH_SFTP (URL, key file and known
-// hosts, separated by spaces), and kills itself with SIGKILL at the BECS_CRASH_AFTER-th time it
-// reaches the point BECS_CRASH_AT: a cut's transaction about to commit ("cut"), half of a file
-// uploaded to the SFTP server ("upload"), a file staged to its destination and not yet marked
-// delivered ("deliver"), one marked and not yet published ("publish"), one being published, its
-// hold on the file taken (on SQLite its claim made) and not yet renamed ("rename"), or one renamed
-// and its rename not yet recorded ("renamed").
+// hosts, separated by spaces), whose files a bank takes away as they are published
+// (BECS_CRASH_BANK: the directory it takes them from and the one it keeps them in, separated by a
+// space), and kills itself with SIGKILL at the BECS_CRASH_AFTER-th time it reaches the point
+// BECS_CRASH_AT: a cut's transaction about to commit ("cut"), half of a file uploaded to the SFTP
+// server ("upload"), a file staged to its destination and not yet marked delivered ("deliver"),
+// one marked and not yet published ("publish"), one being published, its hold on the file taken
+// (on SQLite its claim made) and not yet renamed ("rename"), or one renamed (and taken by the
+// bank) and its rename not yet recorded ("renamed").
 func TestMain(m *testing.M) {
 	if url := os.Getenv("BECS_CRASH_DB"); url != "" {
 		os.Exit(crashChild(url))
@@ -65,6 +68,13 @@ func crashChild(url string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
+	taker := strings.Fields(os.Getenv("BECS_CRASH_BANK"))
+	if len(taker) != 2 {
+		fmt.Fprintf(os.Stderr, "BECS_CRASH_BANK %q: want the directory the bank takes files from and the one it keeps them in\n", os.Getenv("BECS_CRASH_BANK"))
+		return 3
+	}
+	// Inside killingPublish: a file renamed is taken by the bank before the crash after the rename.
+	dest = takenAway{Destination: dest, bank: bank{dir: taker[0], kept: taker[1]}}
 	if at := os.Getenv("BECS_CRASH_AT"); at == "rename" || at == "renamed" {
 		dest = killingPublish{Destination: dest, afterRename: at == "renamed", crash: crash}
 	}
@@ -121,9 +131,16 @@ func (d killingPublish) Publish(ctx context.Context, name string) error {
 // TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile kills a process with SIGKILL
 // while it cuts files and while it delivers them, to an outbox directory or to the bank's SFTP
 // server (a real OpenSSH server, killed also in the middle of an upload), runs the cut and the
-// delivery again, and checks the money: every debit is in exactly one file, every file is in the
-// destination's directory once, whole, and nothing else is (no partial upload, no duplicate), and
-// the detail records of each file add up to its debits, to the cent.
+// delivery again, and checks the money: every debit is in exactly one file, the bank is given
+// every file once, whole, and nothing else (no partial upload, no duplicate), the destination's
+// directory is left with nothing (no staged copy), and the detail records of each file add up to
+// its debits, to the cent.
+//
+// The bank takes each file away as it is published (a bank's server consumes what is lodged; an
+// operator's upload takes what it uploads from an outbox), and counts it: a destination that kept
+// every file would hide a second upload and rename of a file (staging skips a file already there
+// with its bytes, and a rename over it changes nothing), such as a run after a crash publishing
+// again a file the killed run had renamed, which the bank would collect twice.
 func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T) {
 	sshd := sshdtest.Start(t)
 	for _, engine := range dbtest.Engines() {
@@ -191,15 +208,24 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 						t.Fatal(err)
 					}
 				}
+				// The killed run and the next ones publish to the bank, which takes each file at once.
+				taker := bank{dir: outbox, kept: t.TempDir()}
+				dest = takenAway{Destination: dest, bank: taker}
 				child := exec.Command(os.Args[0], "-test.run=^$")
 				child.Env = append(os.Environ(), "BECS_CRASH_DB="+url, "BECS_CRASH_AT="+at.point,
-					"BECS_CRASH_AFTER="+strconv.Itoa(at.after), "BECS_CRASH_OUTBOX="+outbox, "BECS_CRASH_SFTP="+sftp)
+					"BECS_CRASH_AFTER="+strconv.Itoa(at.after), "BECS_CRASH_OUTBOX="+outbox, "BECS_CRASH_SFTP="+sftp,
+					"BECS_CRASH_BANK="+taker.dir+" "+taker.kept)
 				var stderr bytes.Buffer
 				child.Stderr = &stderr
 				err = child.Run()
 				var exit *exec.ExitError
 				if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 					t.Fatalf("the child ended with %v, want killed by SIGKILL: %s", err, stderr.String())
+				}
+				// Before the next runs, whatever the killed run published otherwise than by Publish:
+				// left in place, a copy published again by them would replace it unseen.
+				if err := taker.take(); err != nil {
+					t.Fatal(err)
 				}
 
 				if at.point == "rename" || at.point == "renamed" {
@@ -211,13 +237,106 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 					t.Fatal(err)
 				}
 				waitDelivered(t, r, db, dest)
-				checkFiles(t, r, db, outbox, dest.Lodges(), want)
+				if err := taker.take(); err != nil { // anything published otherwise than by Publish
+					t.Fatal(err)
+				}
+				checkFiles(t, r, db, taker, dest.Lodges(), want)
 				if claimed := claimedFiles(t, db); len(claimed) != 0 {
 					t.Errorf("after the next run files %v are still claimed for their publication", claimed)
 				}
 			})
 		}
 	}
+}
+
+// bank takes away each file published to dir (not a dot file, which is a staged copy, nor a
+// directory), as the bank's server takes what is lodged, and keeps each copy it is given in kept,
+// as NAME.1, NAME.2 and so on: a file published twice shows as two copies, however alike, even
+// when the first went to the bank of the process killed since.
+type bank struct{ dir, kept string }
+
+// take takes away every file published to the bank's directory.
+func (b bank) take() error {
+	entries, err := os.ReadDir(b.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		name := filepath.Join(b.dir, e.Name())
+		content, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		for n := 1; ; n++ {
+			err = writeNew(filepath.Join(b.kept, e.Name()+"."+strconv.Itoa(n)), content)
+			if !errors.Is(err, fs.ErrExist) {
+				break
+			}
+		}
+		if err != nil {
+			return err
+		}
+		// Kept before it is removed: the copy is never lost, even by a process killed meanwhile.
+		if err := os.Remove(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeNew writes content to the file name, which must not exist.
+func writeNew(name string, content []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(content)
+	return errors.Join(err, f.Close())
+}
+
+// given returns the copies the bank was given of each file name, in turn.
+func (b bank) given(t *testing.T) map[string][][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(b.kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := map[string][][]byte{}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".1")
+		if !ok {
+			continue
+		}
+		for n := 1; ; n++ {
+			content, err := os.ReadFile(filepath.Join(b.kept, name+"."+strconv.Itoa(n)))
+			if errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			given[name] = append(given[name], content)
+		}
+	}
+	return given
+}
+
+// takenAway is a destination whose bank takes each file away as soon as it is published, before
+// the delivery records it: a bank's server that polls often may be that fast, and a second
+// publication of a file, even within one run, then reaches it too.
+type takenAway struct {
+	becs.Destination
+	bank bank
+}
+
+func (d takenAway) Publish(ctx context.Context, name string) error {
+	if err := d.Destination.Publish(ctx, name); err != nil {
+		return err
+	}
+	return d.bank.take()
 }
 
 // laterClock is the wall clock, that much later.
@@ -277,11 +396,13 @@ func waitDelivered(t *testing.T, r *becs.Rail, db storage.Database, dest becs.De
 }
 
 // checkFiles checks that every debit of want (row id → amount) is in exactly one file, that the
-// outbox holds each file once, whole, and nothing else, that each file is delivered (and lodged,
-// when its destination lodges), and that each file's detail records add up to its debits' amounts.
-func checkFiles(t *testing.T, r *becs.Rail, db storage.Database, outbox string, lodges bool, want map[string]int64) {
+// bank was given each file once, whole, and nothing else, and that its directory is left with
+// nothing (no staged copy), that each file is delivered (and lodged, when its destination
+// lodges), and that each file's detail records add up to its debits' amounts.
+func checkFiles(t *testing.T, r *becs.Rail, db storage.Database, b bank, lodges bool, want map[string]int64) {
 	t.Helper()
 	ctx := context.Background()
+	given := b.given(t)
 	var sites []string
 	err := db.Conn().Query(ctx, `SELECT DISTINCT site_id FROM becs_debits ORDER BY site_id`, nil, func(row storage.Scanner) error {
 		var s string
@@ -316,14 +437,19 @@ func checkFiles(t *testing.T, r *becs.Rail, db storage.Database, outbox string, 
 				inFile[k] = f.ID
 				sum += want[k]
 			}
-			delivered, err := os.ReadFile(filepath.Join(outbox, f.Name()))
-			if err != nil {
-				t.Errorf("file %s is not in the outbox: %v", f.ID, err)
-				continue
+			copies := given[f.Name()]
+			if len(copies) != 1 {
+				t.Errorf("the bank was given file %s %d times; want once", f.ID, len(copies))
+				if len(copies) == 0 {
+					continue
+				}
 			}
+			delivered := copies[0]
 			stored, err := r.Content(ctx, f.ID)
-			if err != nil || !bytes.Equal(delivered, stored) {
-				t.Errorf("file %s in the outbox differs from the stored file (%v)", f.ID, err)
+			for i, c := range copies {
+				if err != nil || !bytes.Equal(c, stored) {
+					t.Errorf("copy %d of file %s the bank was given differs from the stored file (%v)", i+1, f.ID, err)
+				}
 			}
 			parsed, err := aba.Read(bytes.NewReader(delivered))
 			if err != nil {
@@ -353,14 +479,20 @@ func checkFiles(t *testing.T, r *becs.Rail, db storage.Database, outbox string, 
 	if len(inFile) != len(want) || total != wantTotal {
 		t.Errorf("the files hold %d debits of %d cents; want %d of %d", len(inFile), total, len(want), wantTotal)
 	}
-	entries, _ := os.ReadDir(outbox)
 	var got []string
-	for _, e := range entries {
-		got = append(got, e.Name())
+	for name := range given {
+		got = append(got, name)
 	}
 	slices.Sort(got)
 	slices.Sort(names)
 	if !slices.Equal(got, names) {
-		t.Errorf("the outbox holds %s; want exactly the files %s", strings.Join(got, " "), strings.Join(names, " "))
+		t.Errorf("the bank was given %s; want exactly the files %s", strings.Join(got, " "), strings.Join(names, " "))
+	}
+	if entries, _ := os.ReadDir(b.dir); len(entries) != 0 {
+		var left []string
+		for _, e := range entries {
+			left = append(left, e.Name())
+		}
+		t.Errorf("the destination's directory holds %s after the bank took its files; want nothing (no staged copy)", strings.Join(left, " "))
 	}
 }
