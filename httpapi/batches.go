@@ -101,7 +101,7 @@ func rowStateOf(query url.Values) (billing.RowState, error) {
 	if !query.Has("rowState") {
 		return "", nil
 	}
-	return billing.ParseRowState(single(query["rowState"])) // a repeated rowState is never valid
+	return billing.ParseRowState(query.Get("rowState"))
 }
 
 // batchDetail answers with a batch, its summary and its rows.
@@ -254,7 +254,7 @@ func batchFilterOf(query url.Values) (billing.BatchFilter, error) {
 	var f billing.BatchFilter
 	if query.Has("cursor") {
 		var ok bool
-		if f, ok = decodeBatchCursor(single(query["cursor"])); !ok {
+		if f, ok = decodeBatchCursor(query.Get("cursor")); !ok {
 			return billing.BatchFilter{}, invalidCursor()
 		}
 	}

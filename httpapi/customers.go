@@ -178,7 +178,7 @@ func (a *server) listLinks(w http.ResponseWriter, r *http.Request) (atSite, erro
 func linkFilterOf(query url.Values) (billing.LinkFilter, error) {
 	var f billing.LinkFilter
 	if query.Has("cursor") {
-		after, ok := decodeCursor(single(query["cursor"]))
+		after, ok := decodeCursor(query.Get("cursor"))
 		if !ok {
 			return billing.LinkFilter{}, invalidCursor()
 		}
@@ -190,7 +190,7 @@ func linkFilterOf(query url.Values) (billing.LinkFilter, error) {
 	}
 	if query.Has("state") {
 		// A repeated state is never valid.
-		if f.State, err = billing.ParseLinkState(single(query["state"])); err != nil {
+		if f.State, err = billing.ParseLinkState(query.Get("state")); err != nil {
 			return billing.LinkFilter{}, err
 		}
 	}
@@ -202,21 +202,13 @@ func pageSize(query url.Values) (int, error) {
 	if !query.Has("limit") {
 		return defaultPageSize, nil
 	}
-	return billing.ParsePageSize(single(query["limit"]))
+	return billing.ParsePageSize(query.Get("limit"))
 }
 
 // invalidCursor is the answer to a ?cursor= that is not one this server gave.
 func invalidCursor() error {
 	return billing.Errorf(billing.CodeInvalidField, "cursor",
 		"cursor is not valid: pass the nextCursor of the previous page as it was given.")
-}
-
-// single is the value of a query parameter given once, or "" (invalid) when it is repeated.
-func single(values []string) string {
-	if len(values) != 1 {
-		return ""
-	}
-	return values[0]
 }
 
 // The cursor is the customerReference of the last link of the page, base64url-encoded. It is

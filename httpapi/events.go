@@ -32,7 +32,7 @@ func (a *server) listEvents(w http.ResponseWriter, r *http.Request) (atSite, err
 func eventFilterOf(query url.Values) (billing.EventFilter, error) {
 	var f billing.EventFilter
 	if query.Has("after") {
-		if f.After = single(query["after"]); f.After == "" {
+		if f.After = query.Get("after"); f.After == "" {
 			return billing.EventFilter{}, billing.Errorf(billing.CodeInvalidField, "after", "after must be one eventId.")
 		}
 	}
@@ -42,7 +42,7 @@ func eventFilterOf(query url.Values) (billing.EventFilter, error) {
 	}
 	if query.Has("type") {
 		// A repeated type is never valid.
-		if f.Type, err = billing.ParseEventType(single(query["type"])); err != nil {
+		if f.Type, err = billing.ParseEventType(query.Get("type")); err != nil {
 			return billing.EventFilter{}, err
 		}
 	}
@@ -176,7 +176,7 @@ func (a *server) listDeliveries(w http.ResponseWriter, r *http.Request) (atSite,
 		query := r.URL.Query()
 		var f billing.DeliveryFilter
 		if query.Has("cursor") {
-			before, ok := decodeCursor(single(query["cursor"]))
+			before, ok := decodeCursor(query.Get("cursor"))
 			if !ok {
 				return result{}, invalidCursor()
 			}
