@@ -226,7 +226,7 @@ func valueContactDetail(value string) string {
 		return "this value holds an email address"
 	case digits >= 8 && isPhoneNumber(value):
 		return "this value is a phone number"
-	case digits >= 8 && slices.ContainsFunc(phoneLikeRuns.FindAllStringSubmatch(phoneMarks.Replace(value), -1), func(m []string) bool { return isPhoneNumber(m[1]) }):
+	case digits >= 8 && slices.ContainsFunc(phoneLikeRuns.FindAllStringSubmatch(strings.Map(markAsSpace, value), -1), func(m []string) bool { return isPhoneNumber(m[1]) }):
 		return "this value holds a phone number"
 	case digits >= 4 && slices.ContainsFunc(australianStates, func(s string) bool { return strings.Contains(value, s) }) &&
 		australianStatePostcode.MatchString(value),
@@ -248,13 +248,7 @@ var (
 	spelledEmailPattern = regexp.MustCompile(`(?i)\S\s*[(\[{<]\s*at\s*[)\]}>]\s*\S|\w\s+at\s+[\w.-]+(\s+dot\s+\w+)*\s+dot\s+(com|net|org|edu|gov|info|biz|io|co|au|nz|uk)\b`)
 	// phoneLikeRuns are the runs of a value that may be a phone number among other words: starting
 	// a word, of digits and what separates them, as isPhoneNumber reads them.
-	phoneLikeRuns = regexp.MustCompile(`(?:^|\s)([+(]?[0-9][0-9() .\-\x{00a0}]{6,}[0-9])(?:$|[\s,;.])`)
-	// phoneMarks are the marks a phone number is written against without a space, read as spaces
-	// before phoneLikeRuns looks for one: "tel:+61…" (as mailto: is an email address), "ph:0412…",
-	// "phone=…", "\"0412…\"", "[0412…]", "0412…/home". Not a hyphen or an underscore, which join the
-	// parts of an identifier ("INV-0412345678").
-	phoneMarks = strings.NewReplacer(":", " ", "=", " ", "/", " ", `"`, " ", "'", " ", "[", " ", "]", " ",
-		"{", " ", "}", " ", "<", " ", ">", " ", "#", " ", "|", " ")
+	phoneLikeRuns = regexp.MustCompile(`(?:^|\s)([+(]?[0-9][0-9() .\-\x{00a0}]{6,}[0-9])(?:$|[\s,;.)])`)
 	// australianStates are the states' abbreviations as australianStatePostcode reads them.
 	australianStates = []string{"NSW", "VIC", "Vic", "QLD", "Qld", "SA", "WA", "TAS", "Tas", "NT", "ACT"}
 	// australianStatePostcode is the end of an Australian postal address: a suburb's name, its
@@ -399,6 +393,17 @@ var (
 	internationalPhone = regexp.MustCompile(`^\+[0-9]{8,15}$`)
 	australianPhone    = regexp.MustCompile(`^(0|0061)[23478][0-9]{8}$`)
 )
+
+// markAsSpace reads a mark a phone number may be written against without a space as a space,
+// before phoneLikeRuns looks for one: every punctuation mark and symbol ("tel:+61…", "ph:0412…",
+// quotes, curly ones too, "0412…/home", "0412…!", "x,0412…"), but those a number is written with
+// (+ ( ) .) and those that join the parts of an identifier (- _: "INV-0412345678").
+func markAsSpace(r rune) rune {
+	if (unicode.IsPunct(r) || unicode.IsSymbol(r)) && !strings.ContainsRune("+().-_", r) {
+		return ' '
+	}
+	return r
+}
 
 func hasControl(s string) bool {
 	return !utf8.ValidString(s) || strings.ContainsFunc(s, unicode.IsControl)

@@ -111,6 +111,7 @@ func TestInvitationMetadata(t *testing.T) {
 			{"a phone number written against a mark is refused", map[string]string{"link": "tel:+61400000000"}, "metadata.link"},
 			{"a phone number after a label is refused", map[string]string{"note": "ph:0400000000"}, "metadata.note"},
 			{"a phone number in quotes is refused", map[string]string{"note": `"0400 000 000"`}, "metadata.note"},
+			{"a phone number in curly quotes is refused", map[string]string{"note": "“0400 000 000”"}, "metadata.note"},
 			{"the customer's name is refused", map[string]string{"customerName": "Jane Citizen"}, "metadata.customerName"},
 			{"the partner's own names and numbers are accepted", map[string]string{"planName": "Gold", "accountId": "0000012345"}, ""},
 			{"metadata that is not an object is refused", []string{"a"}, "metadata"},
