@@ -189,7 +189,6 @@ func linkFilterOf(query url.Values) (billing.LinkFilter, error) {
 		return billing.LinkFilter{}, err
 	}
 	if query.Has("state") {
-		// A repeated state is never valid.
 		if f.State, err = billing.ParseLinkState(query.Get("state")); err != nil {
 			return billing.LinkFilter{}, err
 		}
@@ -197,7 +196,7 @@ func linkFilterOf(query url.Values) (billing.LinkFilter, error) {
 	return f, nil
 }
 
-// pageSize is the ?limit= of a list: defaultPageSize when absent; a repeated limit is never valid.
+// pageSize is the ?limit= of a list: defaultPageSize when absent.
 func pageSize(query url.Values) (int, error) {
 	if !query.Has("limit") {
 		return defaultPageSize, nil

@@ -41,7 +41,6 @@ func eventFilterOf(query url.Values) (billing.EventFilter, error) {
 		return billing.EventFilter{}, err
 	}
 	if query.Has("type") {
-		// A repeated type is never valid.
 		if f.Type, err = billing.ParseEventType(query.Get("type")); err != nil {
 			return billing.EventFilter{}, err
 		}
