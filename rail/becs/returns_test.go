@@ -3,6 +3,7 @@ package becs_test
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,37 +117,57 @@ func TestEveryItemOfAReturnsFileIsAccountedFor(t *testing.T) {
 }
 
 // A returns file imported again after an editor saved it (a byte order mark, a blank line after
-// the end, a DOS end-of-file mark, which the reader lets pass) is the same file: an item kept
+// the end, a DOS end-of-file mark, which the reader lets pass, or the CRLF its last record
+// lacked) is the same file: an item kept
 // unmatched by the first import is forgotten once the second records it, and an item still
 // unmatched is kept once.
 func TestAReturnsFileSavedByAnEditorIsTheSameFile(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		f := newFixture(t, engine)
-		file, returns := f.firstRowReturned(t)
-		if _, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, returns); err != nil {
-			t.Fatal(err)
-		}
-		edited := append(append([]byte("\ufeff"), returns...), "\r\n\x1a"...)
-		if _, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, edited); err != nil {
-			t.Fatal(err)
-		}
-		if kept, _ := f.rail.Unmatched(ctx); len(kept) != 1 {
-			t.Fatalf("kept %d items after importing the file twice, want 1", len(kept))
-		}
-		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
-			t.Fatal(err)
-		}
-		keys, _ := f.rail.Keys(ctx, file.ID)
-		if _, err := f.service.RecordRailOutcomes(ctx, rail.BECS, keys); err != nil {
-			t.Fatal(err)
-		}
-		again, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, edited)
-		if err != nil || again.Returned != 1 {
-			t.Fatalf("import once the row succeeded = %+v, %v; want it returned", again, err)
-		}
-		if kept, _ := f.rail.Unmatched(ctx); len(kept) != 0 {
-			t.Fatalf("kept %+v after the item was returned; want it forgotten", kept)
-		}
-	})
+	for _, tc := range []struct {
+		name       string
+		bank, edit func(returns []byte) []byte
+	}{
+		{"a byte order mark, a blank line and Ctrl-Z added", slices.Clone[[]byte],
+			func(returns []byte) []byte { return append(append([]byte("\ufeff"), returns...), "\r\n\x1a"...) }},
+		// The reader lets the last record lack its CRLF; an editor that ends the last line adds it.
+		{"the last record's CRLF added", func(returns []byte) []byte { return bytes.TrimSuffix(returns, []byte("\r\n")) },
+			slices.Clone[[]byte]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				aReturnsFileSavedByAnEditorIsTheSameFile(t, engine, tc.bank, tc.edit)
+			})
+		})
+	}
+}
+
+// aReturnsFileSavedByAnEditorIsTheSameFile imports bank(returns), then edit(returns).
+func aReturnsFileSavedByAnEditorIsTheSameFile(t *testing.T, engine string, bank, edit func([]byte) []byte) {
+	t.Helper()
+	ctx := context.Background()
+	f := newFixture(t, engine)
+	file, returns := f.firstRowReturned(t)
+	if _, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, bank(returns)); err != nil {
+		t.Fatal(err)
+	}
+	edited := edit(returns)
+	if _, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, edited); err != nil {
+		t.Fatal(err)
+	}
+	if kept, _ := f.rail.Unmatched(ctx); len(kept) != 1 {
+		t.Fatalf("kept %d items after importing the file twice, want 1", len(kept))
+	}
+	if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := f.rail.Keys(ctx, file.ID)
+	if _, err := f.service.RecordRailOutcomes(ctx, rail.BECS, keys); err != nil {
+		t.Fatal(err)
+	}
+	again, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, edited)
+	if err != nil || again.Returned != 1 {
+		t.Fatalf("import once the row succeeded = %+v, %v; want it returned", again, err)
+	}
+	if kept, _ := f.rail.Unmatched(ctx); len(kept) != 0 {
+		t.Fatalf("kept %+v after the item was returned; want it forgotten", kept)
+	}
 }

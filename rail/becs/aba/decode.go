@@ -46,16 +46,14 @@ func withoutMarks(b []byte) []byte {
 	return bytes.TrimSuffix(bytes.TrimPrefix(b, byteOrderMark), endOfFileMark)
 }
 
-// Canonical is a file that Read reads as the bank wrote it: without what Read lets pass, the
-// marks and the blank lines after its last record (its own CRLF kept). A returns file is known by
-// the checksum of it, so that the file saved by an editor is the same file, its unmatched items
-// kept once.
+// Canonical is a file that Read reads as the bank wrote it, and as Write writes it: without what
+// Read lets pass (the marks and the blank lines after its last record), its last record ended
+// with a CRLF whether or not it had one (an editor may add it). A returns file is known by the
+// checksum of it, so that the file saved by an editor is the same file, its unmatched items kept
+// once.
 func Canonical(b []byte) []byte {
-	b = withoutMarks(b)
-	if end := len(bytes.TrimRight(b, "\r\n")); bytes.HasPrefix(b[end:], []byte("\r\n")) {
-		return b[:end+2]
-	}
-	return b
+	b = bytes.TrimRight(withoutMarks(b), "\r\n")
+	return append(b[:len(b):len(b)], "\r\n"...)
 }
 
 // parse reads a whole file; see Read.
