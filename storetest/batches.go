@@ -644,6 +644,31 @@ func (s batchSuite) execution(t *testing.T) {
 			t.Fatalf("state after StartBatch of a completed batch = %s, want completed", got.State)
 		}
 	})
+	t.Run("a customer's unsent rows are the pending rows of its started batches before their deadline", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		ctx := context.Background()
+		started, rows := createBatch(t, b.store, b.site.ID, "started", 6, t0) // cust-0: rows 0 and 3
+		wantErr(t, "StartBatch", b.store.StartBatch(ctx, started.ID), nil)
+		markInProgress(t, b.store, rows[3])
+		createBatch(t, b.store, b.site.ID, "accepted", 3, t0) // not started: nothing sent
+		other := createSite(t, b.store, b.org.ID)
+		elsewhere, _ := createBatch(t, b.store, other.ID, "started", 3, t0)
+		wantErr(t, "StartBatch", b.store.StartBatch(ctx, elsewhere.ID), nil)
+
+		unsent := func(at time.Time) []billing.RowOnRail {
+			t.Helper()
+			got, err := b.store.UnsentRowsOfCustomer(ctx, b.site.ID, "cust-0", at)
+			wantErr(t, "UnsentRowsOfCustomer", err, nil)
+			return got
+		}
+		wantEqual(t, "before the deadline", unsent(t0), []billing.RowOnRail{{RowID: rows[0].ID, Rail: started.Rail}})
+		wantEqual(t, "a moment before the deadline", unsent(started.Deadline.Add(-time.Millisecond)), []billing.RowOnRail{{RowID: rows[0].ID, Rail: started.Rail}})
+		// At its deadline the row is left to expire, whatever a withdrawal would say of it.
+		if got := unsent(started.Deadline); len(got) != 0 {
+			t.Errorf("at the deadline: %v, want none", got)
+		}
+	})
 	t.Run("only pending rows move to inProgress", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
