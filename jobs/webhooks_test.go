@@ -404,18 +404,7 @@ func TestAChangeOfTheEndpointStopsTheDeliveriesARunReadBefore(t *testing.T) {
 func TestARequestInFlightWhenItsEndpointIsDisabledIsNotListedNotSent(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		service, _ := apptest.NewService(t, engine)
-		site := apptest.NewSite(t, service, "Acme")
-		var received atomic.Int32
-		receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
-			received.Add(1)
-			time.Sleep(300 * time.Millisecond)
-		}))
-		t.Cleanup(receiver.Close)
-		e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &receiver.URL})
-		if err != nil {
-			t.Fatal(err)
-		}
+		service, site, e, received := slowEndpoint(t, engine, 300*time.Millisecond)
 		refs := make([]string, jobs.EndpointRequests)
 		for i := range refs {
 			refs[i] = fmt.Sprintf("first-%d", i)
@@ -429,21 +418,7 @@ func TestARequestInFlightWhenItsEndpointIsDisabledIsNotListedNotSent(t *testing.
 			run(t, w, e.ID)
 		}()
 		// Invitations one after another keep the run reading while its requests are in flight.
-		stop, trickled := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(trickled)
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
-				if _, err := service.Invite(ctx, site, fmt.Sprintf("later-%d", i)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
+		stopInviting := inviteEvery(t, service, site, 20*time.Millisecond)
 		for received.Load() < jobs.EndpointRequests {
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -452,8 +427,7 @@ func TestARequestInFlightWhenItsEndpointIsDisabledIsNotListedNotSent(t *testing.
 			t.Fatal(err)
 		}
 		<-done
-		close(stop)
-		<-trickled
+		stopInviting()
 		run(t, w, e.ID) // the next run fails what was left due
 
 		sent := 0
@@ -489,18 +463,7 @@ func TestARequestInFlightWhenItsEndpointIsDisabledIsNotListedNotSent(t *testing.
 func TestARunWhoseEndpointIsDeletedEndsWithoutError(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		service, _ := apptest.NewService(t, engine)
-		site := apptest.NewSite(t, service, "Acme")
-		var received atomic.Int32
-		receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
-			received.Add(1)
-			time.Sleep(100 * time.Millisecond)
-		}))
-		t.Cleanup(receiver.Close)
-		e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &receiver.URL})
-		if err != nil {
-			t.Fatal(err)
-		}
+		service, site, e, received := slowEndpoint(t, engine, 100*time.Millisecond)
 		invite(t, service, site, "first")
 		w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
 		worked := make(chan error, 1)
@@ -509,22 +472,8 @@ func TestARunWhoseEndpointIsDeletedEndsWithoutError(t *testing.T) {
 			worked <- w.Work(ctx, job)
 		}()
 		// Invitations one after another keep the run reading.
-		stop, trickled := make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(trickled)
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
-				if _, err := service.Invite(ctx, site, fmt.Sprintf("later-%d", i)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-		defer func() { close(stop); <-trickled }()
+		stopInviting := inviteEvery(t, service, site, 20*time.Millisecond)
+		defer stopInviting()
 		for received.Load() < 2 {
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -540,4 +489,44 @@ func TestARunWhoseEndpointIsDeletedEndsWithoutError(t *testing.T) {
 			t.Fatal("the run of the deleted endpoint did not end")
 		}
 	})
+}
+
+// slowEndpoint is a new site's endpoint whose receiver answers each request after delay, and the
+// count of the requests it received.
+func slowEndpoint(t *testing.T, engine string, delay time.Duration) (*billing.Service, billing.Site, billing.WebhookEndpoint, *atomic.Int32) {
+	t.Helper()
+	service, _ := apptest.NewService(t, engine)
+	site := apptest.NewSite(t, service, "Acme")
+	received := new(atomic.Int32)
+	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		received.Add(1)
+		time.Sleep(delay)
+	}))
+	t.Cleanup(receiver.Close)
+	e, err := service.CreateWebhookEndpoint(context.Background(), site, billing.WebhookEndpointRequest{URL: &receiver.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return service, site, e, received
+}
+
+// inviteEvery invites a new customer of the site every interval until the function it returns is
+// called, which returns once the inviting has stopped.
+func inviteEvery(t *testing.T, service *billing.Service, site billing.Site, interval time.Duration) (stop func()) {
+	stopping, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for i := 0; ; i++ {
+			select {
+			case <-stopping:
+				return
+			case <-time.After(interval):
+			}
+			if _, err := service.Invite(context.Background(), site, fmt.Sprintf("later-%d", i)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	return func() { close(stopping); <-stopped }
 }

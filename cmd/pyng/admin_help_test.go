@@ -157,11 +157,8 @@ func TestBECSCommandsOfOneFileRefuseASite(t *testing.T) {
 	url := dbtest.URL(t, "sqlite")
 	db := "-database-url=" + url
 	key := "-encryption-key=" + dbtest.KeyRing
-	site := newSiteByCommand(t, db)
+	site := becsSiteByCommand(t, db, key)
 	other := newSiteByCommand(t, db)
-	if code, _, errOut := runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs"}, debitUserArgs...)...); code != 0 {
-		t.Fatal(errOut)
-	}
 	file := cutBECSFile(t, url, site.SiteID, billing.SystemClock{}, 1234).file
 	code, out, errOut := runPyng(t, "admin", "becs", "files", "lodged", file.ID, db, key, "--site", other.SiteID)
 	if code == 0 {

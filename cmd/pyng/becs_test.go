@@ -246,9 +246,7 @@ func TestBECSFilesLodgedRefusesAFileTooLateToLodge(t *testing.T) {
 			db := "-database-url=" + url
 			key := "-encryption-key=" + dbtest.KeyRing
 
-			site := newSiteByCommand(t, db)
-			code, out, errOut := runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs"}, debitUserArgs...)...)
-			decodeOne(t, code, out, errOut, new(struct{ SiteID string }))
+			site := becsSiteByCommand(t, db, key)
 
 			cut := cutBECSFile(t, url, site.SiteID, clocktest.At(time.Now().Add(-2*billing.RowDeadline)), 1234)
 			r, files := cut.rail, []becs.File{cut.file}
@@ -256,7 +254,7 @@ func TestBECSFilesLodgedRefusesAFileTooLateToLodge(t *testing.T) {
 				t.Fatalf("the file may be lodged until %v; want a time passed", files[0].LodgeBy())
 			}
 
-			code, out, errOut = runPyng(t, "admin", "becs", "files", "lodged", files[0].ID, db, key)
+			code, out, errOut := runPyng(t, "admin", "becs", "files", "lodged", files[0].ID, db, key)
 			if code != 1 || out != "" || !strings.Contains(errOut, "refused: too late to lodge") ||
 				!strings.Contains(errOut, files[0].ID) || !strings.Contains(errOut, "do not lodge this file with the bank") ||
 				!strings.Contains(errOut, "if you uploaded it already, have the bank recall it now") {
@@ -468,6 +466,16 @@ func newSiteByCommand(t *testing.T, db string) (site struct{ SiteID string }) {
 	return site
 }
 
+// becsSiteByCommand is newSiteByCommand's site, put on the BECS rail by set-rail (key: the
+// -encryption-key flag).
+func becsSiteByCommand(t *testing.T, db, key string) (site struct{ SiteID string }) {
+	t.Helper()
+	site = newSiteByCommand(t, db)
+	code, out, errOut := runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs"}, debitUserArgs...)...)
+	decodeOne(t, code, out, errOut, new(struct{ Rail string }))
+	return site
+}
+
 // bareSiteByCommand is newSiteByCommand without the debit user: a site no rail that collects takes.
 func bareSiteByCommand(t *testing.T, db string) (site struct{ SiteID string }) {
 	t.Helper()
@@ -543,12 +551,10 @@ func TestFilesLodgedCompletesTheBatchesItsRowsEnd(t *testing.T) {
 			url := dbtest.URL(t, engine)
 			db := "-database-url=" + url
 			key := "-encryption-key=" + dbtest.KeyRing
-			site := newSiteByCommand(t, db)
-			code, out, errOut := runPyng(t, append([]string{"admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "becs"}, debitUserArgs...)...)
-			decodeOne(t, code, out, errOut, new(struct{ Rail string }))
+			site := becsSiteByCommand(t, db, key)
 			cut := cutBECSFile(t, url, site.SiteID, billing.SystemClock{}, 1234, 5678)
 
-			code, out, errOut = runPyng(t, "admin", "becs", "files", "lodged", cut.file.ID, db, key)
+			code, out, errOut := runPyng(t, "admin", "becs", "files", "lodged", cut.file.ID, db, key)
 			var lodged struct{ LodgedAt int64 }
 			decodeOne(t, code, out, errOut, &lodged)
 
