@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -279,10 +280,13 @@ var settings = []setting{
 	{"management-link-ttl", "PYNG_MANAGEMENT_LINK_TTL", "720h", "how long a customer's link to manage their agreement lasts (Go duration); a new one comes by email",
 		duration(func(c *Config) *time.Duration { return &c.ManagementLinkTTL }, positive)},
 	{"becs-outbox", "PYNG_BECS_OUTBOX", "", "directory the BECS rail delivers its files to, each written atomically, for the operator to lodge with the bank; with PYNG_BECS_SFTP_URL, a copy of each file the server lodges, for the record, not to lodge (empty: files stay in the database, for pyng admin becs files get)", func(c *Config, flag, v string) error {
-		c.BECSOutbox = v
 		if v == "" {
+			c.BECSOutbox = ""
 			return nil
 		}
+		// Cleaned, as a file records the destination it was staged to by its name: /srv/outbox/
+		// and /srv/outbox are one outbox (becs.Rail's staged_to).
+		c.BECSOutbox = filepath.Clean(v)
 		if info, err := os.Stat(v); err != nil || !info.IsDir() {
 			return fmt.Errorf("-%s: %q is not a directory", flag, v)
 		}

@@ -475,3 +475,15 @@ func sftpFiles(t *testing.T) (key, knownHosts string) {
 	}
 	return key, knownHosts
 }
+
+// The outbox is taken cleaned: a file records the destination it was staged to by its name, so
+// that /srv/outbox/ and /srv/outbox, or a path through ./, must be one outbox.
+func TestTheOutboxPathIsCleaned(t *testing.T) {
+	dir := t.TempDir()
+	for _, given := range []string{dir, dir + "/", dir + "//", dir + "/./", filepath.Dir(dir) + "/../" + filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)} {
+		c, err := load(t, nil, "-becs-outbox", given)
+		if err != nil || c.BECSOutbox != dir {
+			t.Errorf("-becs-outbox %q = %q, %v; want %q", given, c.BECSOutbox, err, dir)
+		}
+	}
+}
