@@ -486,7 +486,7 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 			lastGivenUp = at
 		}
 	}
-	return s.inTx(ctx, func(tx driver.ExecutorTx) error {
+	record := func(tx driver.ExecutorTx) error {
 		if err := tx.RecordDeliveryOutcomes(ctx, outcomes); err != nil {
 			return fmt.Errorf("record delivery outcomes: %w", interpret(err))
 		}
@@ -517,7 +517,15 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 			return err
 		}
 		return s.record(ctx, tx, e)
-	})
+	}
+	err := s.inTx(ctx, record)
+	if errors.Is(err, billing.ErrNotFound) {
+		// A delivery deleted (its endpoint deleted, its event purged) by a transaction that
+		// committed while this one inserted its attempt fails the attempt's foreign key on
+		// PostgreSQL; recorded again, the attempts of the deliveries gone are left out.
+		err = s.inTx(ctx, record)
+	}
+	return err
 }
 
 func (s *Store) SkipDeliveries(ctx context.Context, ds []billing.Delivery, a billing.DeliveryAttempt) error {

@@ -87,3 +87,48 @@ func TestAFanOutDoesNotUndoTheEnablingOfItsEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// A run records the attempts of its round while the partner deletes the endpoint (its deliveries
+// with it) in a transaction that commits meanwhile: the attempt's insert saw its delivery, and its
+// foreign key check, waiting for the deletion, then finds it gone. The recording leaves the
+// attempts of the deliveries gone out, as it does those already gone, rather than fail the run
+// (logged at ERROR, the rest of its round unrecorded).
+func TestTheAttemptsOfDeliveriesDeletedMeanwhileAreLeftOut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL, _, service, site := onOwnDatabase(t)
+	url := "https://example.com/hook"
+	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.Invite(ctx, site, "A"); err != nil {
+		t.Fatal(err)
+	}
+	due, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100, nil)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("DueWebhooks = %d deliveries, %v; want the invitation's", len(due), err)
+	}
+
+	deleting, err := connect(t, dbURL).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deleting.Rollback(ctx)
+	if _, err := deleting.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1`, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	recorded := make(chan error, 1)
+	go func() {
+		attempt := billing.DeliveryAttempt{At: time.Now(), Status: 200, Duration: time.Millisecond}
+		recorded <- service.RecordDeliveryAttempts(ctx, e.ID, []billing.DeliveryOutcome{
+			{DeliveryID: due[0].Delivery.ID, Attempt: attempt, State: billing.DeliverySucceeded}})
+	}()
+	time.Sleep(300 * time.Millisecond) // the attempt's foreign key check waits for the deletion
+	if err := deleting.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-recorded; err != nil {
+		t.Errorf("recording the attempt of a delivery deleted meanwhile: %v; want it left out", err)
+	}
+}
