@@ -474,6 +474,15 @@ func (r *Rail) release(ctx context.Context, id string, claim int64) error {
 	return nil
 }
 
+// releaseHeld joins to err the release of the file's claim, when this delivery holds one
+// (claimed): a file lodged otherwise is published without.
+func (r *Rail) releaseHeld(ctx context.Context, id string, claimed bool, claim int64, err error) error {
+	if !claimed {
+		return err
+	}
+	return errors.Join(err, r.release(ctx, id, claim))
+}
+
 // fileIf reads the file id if it meets the condition.
 func (r *Rail) fileIf(ctx context.Context, id, condition string) (File, bool, error) {
 	files, err := r.filesWhere(ctx, `id = $1 AND (`+condition+`)`, id)
@@ -672,10 +681,7 @@ func (r *Rail) publish(ctx context.Context, dest Destination, id string) (File, 
 	staged, err := dest.Staged(ctx, f.Name())
 	if err != nil {
 		err = fmt.Errorf("becs rail: look for the staged copy of file %s at %s: %w", f.ID, dest, err)
-		if claimed {
-			err = errors.Join(err, r.release(ctx, id, claim))
-		}
-		return f, passedOver, err
+		return f, passedOver, r.releaseHeld(ctx, id, claimed, claim, err)
 	}
 	if !staged { // renamed by a run cut short before its record
 		var after error
@@ -697,10 +703,7 @@ func (r *Rail) publish(ctx context.Context, dest Destination, id string) (File, 
 		f.ID, now.UnixMilli(), claim)
 	if err != nil {
 		err = fmt.Errorf("becs rail: record file %s unpublished (%s): %w", f.ID, why, err)
-		if claimed {
-			err = errors.Join(err, r.release(ctx, id, claim))
-		}
-		return f, passedOver, err
+		return f, passedOver, r.releaseHeld(ctx, id, claimed, claim, err)
 	}
 	if n == 0 {
 		return f, passedOver, nil // put aside by another delivery
@@ -730,18 +733,12 @@ func (r *Rail) stagedElsewhere(ctx context.Context, dest Destination, f File, cl
 		err := fmt.Errorf("becs rail: file %s was staged to %s, not to %s (the delivery's settings changed): it is not published there. "+
 			"Deliver to %s again to finish its delivery, or lodge it by hand (pyng admin becs files get, then files lodged) before %s",
 			f.ID, f.stagedTo, dest, f.stagedTo, f.LodgeBy().Format(time.RFC3339))
-		if claimed {
-			err = errors.Join(err, r.release(ctx, f.ID, claim))
-		}
-		return f, passedOver, err
+		return f, passedOver, r.releaseHeld(ctx, f.ID, claimed, claim, err)
 	}
 	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2, publishing_at = NULL WHERE id = $1 AND `+publishable),
 		f.ID, now.UnixMilli())
 	if err != nil || n == 0 {
-		if claimed {
-			err = errors.Join(err, r.release(ctx, f.ID, claim))
-		}
-		return f, passedOver, err // put aside by another delivery, unless err
+		return f, passedOver, r.releaseHeld(ctx, f.ID, claimed, claim, err) // put aside by another delivery, unless err
 	}
 	if lodged {
 		return f, lodgedElsewhere, fmt.Errorf("becs rail: file %s, lodged otherwise, was staged to %s, not to %s: remove %s from %s, no one may lodge it",
