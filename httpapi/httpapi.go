@@ -253,7 +253,8 @@ func checkQuery(raw string, params []string) error {
 		if key == "" { // ?=5: nothing to name as the target, nor to quote in the message
 			return billing.Errorf(billing.CodeInvalidField, "", "A query parameter has no name: write each one as name=value, separated by &.")
 		}
-		if !slices.Contains(params, key) && unknown == nil {
+		known := slices.Contains(params, key)
+		if !known && unknown == nil {
 			takes := "This route takes no query parameter."
 			if len(params) > 0 {
 				takes = "This route takes " + strings.Join(params, ", ") + "."
@@ -262,7 +263,7 @@ func checkQuery(raw string, params []string) error {
 		}
 		// A parameter given twice is never read (?limit=1&limit=1): say so, rather than that its
 		// value is out of range or unknown.
-		if seen[key] && slices.Contains(params, key) && repeated == nil {
+		if seen[key] && known && repeated == nil {
 			repeated = billing.Errorf(billing.CodeInvalidField, key, "The query parameter "+key+" is given more than once; give it once.")
 		}
 		seen[key] = true

@@ -56,15 +56,15 @@ func (h *handler) linkOfToken(tok string) (linkID, kind string, ok bool) {
 // emailLink is POST /agreement/email-link: a new management link is sent to the address the
 // customer gave, if the address typed is that one. The answer is the same whether or not it is,
 // and whether or not the token names a link that was ever linked: the page tells no one which
-// addresses Pyng knows. Each client, each link's agreement token with each address typed, and
-// each signup token whatever the address (the partner's asking must not meet what the customer
-// typed), may ask only so many times an hour (EmailLinkLimits), known address or not; beyond that the answer is
-// a 429 page that says when to try again. Only a genuine token takes from its link's bucket, so
-// that requests with a made-up one cannot lock a customer out; and a signup token (which the
-// partner holds too) from a bucket apart from an agreement token's (which the customer alone
-// holds), so that the partner cannot use up the customer's requests either.
-// An address that is not one at all is refused openly, before any limit is taken: no customer
-// could have given it, so refusing it tells nothing.
+// addresses Pyng knows. Each client, each link's agreement token with each address typed, and each
+// signup token whatever the address (the partner's asking must not meet what the customer typed),
+// may ask only so many times an hour (EmailLinkLimits), known address or not; beyond that the
+// answer is a 429 page that says when to try again. Only a genuine token takes from its link's
+// bucket, so that requests with a made-up one cannot lock a customer out; and a signup token
+// (which the partner holds too) from a bucket apart from an agreement token's (which the customer
+// alone holds), so that the partner cannot use up the customer's requests either. An address that
+// is not one at all is refused openly, before any limit is taken: no customer could have given it,
+// so refusing it tells nothing.
 func (h *handler) emailLink(w http.ResponseWriter, r *http.Request) {
 	if address := r.PostForm.Get("email"); !billing.ValidEmailAddress(address) {
 		h.fail(w, r, invalidLinkAddress(address))

@@ -176,18 +176,18 @@ var (
 )
 
 // Forbidden reports whether no delivery may reach addr outside the sandbox. It refuses, in IPv4:
-// 0.0.0.0/8 (with the unspecified address), loopback 127/8, private 10/8, 172.16/12 and 192.168/16,
-// shared 100.64/10 (carrier-grade NAT), link-local 169.254/16 (with the cloud metadata address
-// 169.254.169.254), multicast 224/4, reserved 240/4 (with the broadcast 255.255.255.255), the
-// documentation networks 192.0.2/24, 198.51.100/24, 203.0.113/24, benchmarking 198.18/15 and the
-// protocol assignments 192.0.0/24, and Azure's host platform address 168.63.129.16; in IPv6: the unspecified ::, loopback ::1, unique local fc00::/7
-// (with AWS's metadata address fd00:ec2::254), link-local fe80::/10, site-local fec0::/10,
-// multicast ff00::/8, discard-only 100::/64, documentation 2001:db8::/32, and the forms that a
-// tunnel or a local translator carries to IPv4: IPv4-compatible ::/96, IPv4-translated
-// ::ffff:0:0:0/96 and local-use NAT64 64:ff9b:1::/48. An IPv6 address that
-// carries an IPv4 address (IPv4-mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, 6to4 2002::/16) is
-// judged by the IPv4 address it carries. The invalid Addr is forbidden too. An IPv6 zone is
-// ignored.
+// 0.0.0.0/8 (with the unspecified address), loopback 127/8, private 10/8, 172.16/12 and
+// 192.168/16, shared 100.64/10 (carrier-grade NAT), link-local 169.254/16 (with the cloud metadata
+// address 169.254.169.254), multicast 224/4, reserved 240/4 (with the broadcast 255.255.255.255),
+// the documentation networks 192.0.2/24, 198.51.100/24, 203.0.113/24, benchmarking 198.18/15 and
+// the protocol assignments 192.0.0/24, and Azure's host platform address 168.63.129.16; in IPv6:
+// the unspecified ::, loopback ::1, unique local fc00::/7 (with AWS's metadata address
+// fd00:ec2::254), link-local fe80::/10, site-local fec0::/10, multicast ff00::/8, discard-only
+// 100::/64, documentation 2001:db8::/32, and the forms that a tunnel or a local translator carries
+// to IPv4: IPv4-compatible ::/96, IPv4-translated ::ffff:0:0:0/96 and local-use NAT64
+// 64:ff9b:1::/48. An IPv6 address that carries an IPv4 address (IPv4-mapped ::ffff:0:0/96, NAT64
+// 64:ff9b::/96, 6to4 2002::/16) is judged by the IPv4 address it carries. The invalid Addr is
+// forbidden too. An IPv6 zone is ignored.
 func Forbidden(addr netip.Addr) bool { return within(addr, forbidden) }
 
 // ForbiddenEverywhere reports whether no delivery may reach addr even in the sandbox (see

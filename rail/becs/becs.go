@@ -262,9 +262,10 @@ ON CONFLICT DO NOTHING`
 // of its batch that read the customer linked and submits it afterwards, then stops (a crash, an
 // error) before it withdraws it itself, must not leave it queued for the cut-off. A debit past
 // its deadline, which no cut takes, is left as it is: its row expires at the deadline, as every
-// row open then does, rather than failing at the withdrawal, after it. A withdrawn debit's deadline becomes its withdrawal's time, so that the rail's
-// version before withdrawn_at (a replica of it during a rolling upgrade, or run again by a
-// rollback), which cuts every debit of no file whose deadline is ahead, cuts none withdrawn.
+// row open then does, rather than failing at the withdrawal, after it. A withdrawn debit's
+// deadline becomes its withdrawal's time, so that the rail's version before withdrawn_at (a
+// replica of it during a rolling upgrade, or run again by a rollback), which cuts every debit of
+// no file whose deadline is ahead, cuts none withdrawn.
 func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, error) {
 	if len(keys) == 0 {
 		return nil, nil

@@ -160,11 +160,11 @@ func Write(w io.Writer, f File) error {
 // Read reads a direct-entry file or a returns file. It checks the structure (one descriptive
 // record first, then items of one type, then one file total record, each of 120 characters ended
 // by CRLF; the last may lack its CRLF, and a byte order mark before the first, blank lines after
-// the last and a DOS end-of-file mark are let pass), every field and the totals, and returns every problem it
-// finds (Errors; it stops reading after a thousand) rather than the first. A File is returned only when there is
-// none. The problems of a file that is cut short and reads well up to its end, as one still being
-// written does, are also ErrIncomplete (errors.Is). Read reads r to its end: wrap it in an
-// io.LimitReader to bound what it takes.
+// the last and a DOS end-of-file mark are let pass), every field and the totals, and returns every
+// problem it finds (Errors; it stops reading after a thousand) rather than the first. A File is
+// returned only when there is none. The problems of a file that is cut short and reads well up to
+// its end, as one still being written does, are also ErrIncomplete (errors.Is). Read reads r to
+// its end: wrap it in an io.LimitReader to bound what it takes.
 func Read(r io.Reader) (File, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {

@@ -11,9 +11,10 @@ import (
 )
 
 // FuzzRead holds the reader to two promises, whatever the input: it never panics and it names
-// where every problem is; and a file it accepts is written back by Write byte for byte (with the
-// CRLF after the last record if the input had none, without what Read lets pass), and reads back into the same File. Seeds: the
-// golden files, and the committed corpus in testdata/fuzz/FuzzRead.
+// where every problem is; and a file it accepts is written back by Write byte for byte as
+// Canonical has the input (its last record ended by a CRLF, without what Read lets pass), and
+// reads back into the same File. Seeds: the golden files, and the committed corpus in
+// testdata/fuzz/FuzzRead.
 func FuzzRead(f *testing.F) {
 	names, _ := filepath.Glob("testdata/*.aba")
 	for _, name := range names {
