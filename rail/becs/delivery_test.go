@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail/becs"
 )
@@ -223,12 +224,7 @@ func TestAFileStagedToAnotherDestinationIsNotRecordedLodged(t *testing.T) {
 			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 				ctx := context.Background()
 				f := newFixture(t, engine)
-				b := f.submit(t, "B1", 100, 250)
-				file := f.cutOne(t)
-				outbox, bank := t.TempDir(), t.TempDir()
-				if _, _, err := f.rail.Deliver(ctx, failingPublish{becs.Dir(outbox)}); err == nil {
-					t.Fatal("the delivery whose publication failed succeeded")
-				}
+				b, file, outbox, bank := f.stagedAtAnOutbox(t)
 				var dest becs.Destination = lodgingDir{becs.Dir(bank)}
 				if setting == "as well" {
 					dest = becs.Destinations{becs.Dir(outbox), dest}
@@ -270,18 +266,27 @@ func TestAFileStagedToAnotherDestinationIsNotRecordedLodged(t *testing.T) {
 	}
 }
 
+// stagedAtAnOutbox submits batch B1 of two debits, cuts its file and delivers it to an outbox
+// whose rename fails: the file is staged there and marked delivered, not published. It returns
+// the batch, the file, the outbox and an empty directory for the bank's server.
+func (f fixture) stagedAtAnOutbox(t *testing.T) (b billing.Batch, file becs.File, outbox, bank string) {
+	t.Helper()
+	b = f.submit(t, "B1", 100, 250)
+	file = f.cutOne(t)
+	outbox, bank = t.TempDir(), t.TempDir()
+	if _, _, err := f.rail.Deliver(context.Background(), failingPublish{becs.Dir(outbox)}); err == nil {
+		t.Fatal("the delivery whose publication failed succeeded")
+	}
+	return b, file, outbox, bank
+}
+
 // A file staged to one destination and marked delivered whose publication failed can be lodged
 // by hand, and is then not published anywhere, while the delivery settings say another.
 func TestAFileStagedToAnotherDestinationCanBeLodgedByHand(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		f := newFixture(t, engine)
-		b := f.submit(t, "B1", 100, 250)
-		file := f.cutOne(t)
-		outbox, bank := t.TempDir(), t.TempDir()
-		if _, _, err := f.rail.Deliver(ctx, failingPublish{becs.Dir(outbox)}); err == nil {
-			t.Fatal("the delivery whose publication failed succeeded")
-		}
+		b, file, _, bank := f.stagedAtAnOutbox(t)
 		dest := lodgingDir{becs.Dir(bank)}
 		if _, _, err := f.rail.Deliver(ctx, dest); err == nil {
 			t.Fatal("the delivery to the other destination succeeded")
