@@ -2,11 +2,15 @@ package storage_test
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/sqlite"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -130,5 +134,72 @@ func TestTheAttemptsOfDeliveriesDeletedMeanwhileAreLeftOut(t *testing.T) {
 	}
 	if err := <-recorded; err != nil {
 		t.Errorf("recording the attempt of a delivery deleted meanwhile: %v; want it left out", err)
+	}
+}
+
+// The same on SQLite, where the fan-out's transaction waits for the write transaction of another
+// process on the file (a replica, an admin command) in which the endpoint's position moved, as
+// the partner's enabling moves it: the fan-out writes neither its deliveries nor its older
+// position.
+func TestAFanOutOnSQLiteDoesNotWriteOverAPositionMovedMeanwhile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := dbtest.URL(t, storage.EngineSQLite)
+	db := dbtest.OpenURL(t, dbURL, storage.WithKeyring(dbtest.Keyring()))
+	service, _ := apptest.ServiceOver(t, db, apptest.ServiceOptions{})
+	site := apptest.NewSite(t, service, "Acme")
+	url := "https://example.com/hook"
+	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.Invite(ctx, site, "BEFORE"); err != nil {
+		t.Fatal(err)
+	}
+
+	other, err := sql.Open("sqlite", sqlite.DSN(strings.TrimPrefix(dbURL, "sqlite://")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	holder, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	fannedOut := make(chan error, 1)
+	go func() {
+		_, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100, nil)
+		fannedOut <- err
+	}()
+	time.Sleep(500 * time.Millisecond) // the fan-out has read the event and waits to write
+	const moved = 1 << 40
+	if _, err := holder.ExecContext(ctx, "UPDATE webhook_endpoints SET sent_seq = ? WHERE id = ?", moved, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-fannedOut; err != nil {
+		t.Fatal(err)
+	}
+
+	ds, _, err := service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 0 {
+		t.Errorf("the fan-out wrote %d deliveries after the endpoint's position moved; want none", len(ds))
+	}
+	var sent int64
+	if err := db.Conn().Query(ctx, "SELECT sent_seq FROM webhook_endpoints WHERE id = ?", []any{e.ID},
+		func(row storage.Scanner) error { return row.Scan(&sent) }); err != nil {
+		t.Fatal(err)
+	}
+	if sent != moved {
+		t.Errorf("the endpoint's position is %d after the fan-out; want %d, where it was moved", sent, moved)
 	}
 }
