@@ -250,16 +250,7 @@ func TestThreeReplicasShareOnePostgreSQLDatabase(t *testing.T) {
 	for b := range batches {
 		references[b] = fmt.Sprintf("B%02d", b)
 	}
-	debits, perRow, ofSucceeded := ledgerCounts(t, databaseURL, r.p.siteID, references)
-	if perRow > 1 {
-		t.Errorf("a row was debited %d times", perRow)
-	}
-	if ofSucceeded != succeeded {
-		t.Errorf("succeeded rows with a debit = %d, want every one of the %d succeeded rows", ofSucceeded, succeeded)
-	}
-	if debits != linkedRows {
-		t.Errorf("ledger has %d debits, want one for each of the %d rows of a linked customer", debits, linkedRows)
-	}
+	checkLedger(t, databaseURL, r.p.siteID, references, succeeded, linkedRows)
 	for i, n := range r.answered {
 		if n == 0 {
 			t.Errorf("replica %d answered no request", i)
