@@ -31,6 +31,47 @@ func ImportBECSReturns(ctx context.Context, r *becs.Rail, service *billing.Servi
 	if err != nil {
 		return BECSReturnsReport{}, err
 	}
+	report, err := recordBECSReturns(ctx, service, clock, returns)
+	if err != nil {
+		return BECSReturnsReport{}, err
+	}
+	if _, err := r.KeepUnmatched(ctx, returns.Source, returns.Items); err != nil {
+		return report, fmt.Errorf("the returns are recorded; keeping the items that matched nothing failed (import the file again): %w", err)
+	}
+	return report, nil
+}
+
+// MatchKeptBECSReturns records the returns of the items kept unmatched whose rows can be returned
+// now (becs.Rail.MatchKept: an item imported before its row succeeded), as importing their files
+// again would, and forgets them; the others stay kept. Each row is returned once, whoever runs it
+// and however often (a replica, `files lodged`, or a run after a crash between the record and the
+// forgetting, which finds the row returned already). The report sums up every returns file's
+// items it looked at (its Source is empty); its Unmatched are those still kept.
+func MatchKeptBECSReturns(ctx context.Context, r *becs.Rail, service *billing.Service, clock billing.Clock) (BECSReturnsReport, error) {
+	kept, err := r.MatchKept(ctx)
+	if err != nil {
+		return BECSReturnsReport{}, err
+	}
+	var total BECSReturnsReport
+	for _, returns := range kept {
+		report, err := recordBECSReturns(ctx, service, clock, returns)
+		if err != nil {
+			return total, err
+		}
+		if err := r.ForgetMatched(ctx, returns.Source, returns.Items); err != nil {
+			return total, fmt.Errorf("the returns are recorded; forgetting the items kept unmatched that they match failed (they are forgotten at the next run): %w", err)
+		}
+		total.Items += report.Items
+		total.Returned += report.Returned
+		total.AlreadyReturned += report.AlreadyReturned
+		total.Unmatched = append(total.Unmatched, report.Unmatched...)
+	}
+	return total, nil
+}
+
+// recordBECSReturns records the returns of the rows the items of a returns file match, and gives
+// each item whose row cannot be returned its Problem.
+func recordBECSReturns(ctx context.Context, service *billing.Service, clock billing.Clock, returns becs.Returns) (BECSReturnsReport, error) {
 	report := BECSReturnsReport{Source: returns.Source, Items: len(returns.Items)}
 	now := clock.Now()
 	var rows []billing.RowReturn
@@ -61,9 +102,6 @@ func ImportBECSReturns(ctx context.Context, r *becs.Rail, service *billing.Servi
 		default:
 			seen[it.Key] = true
 		}
-	}
-	if _, err := r.KeepUnmatched(ctx, returns.Source, returns.Items); err != nil {
-		return report, fmt.Errorf("the returns are recorded; keeping the items that matched nothing failed (import the file again): %w", err)
 	}
 	return report, nil
 }

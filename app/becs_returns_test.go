@@ -256,8 +256,8 @@ func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 			tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney",
 				BECSSFTPURL: sshd.URL(engine + "/out"), BECSSFTPKeyFile: sshd.KeyFile, BECSSFTPKnownHosts: sshd.KnownHosts,
 				BECSSFTPReturnsDir: returnsDir, BECSSFTPReturnsSettle: settle, BECSSFTPReturnsIncompleteWait: incompleteWait}, log.Logger())
-			if err != nil || len(tasks) != 3 || tasks[2].Name != "becs_returns" {
-				t.Fatalf("BECSTasks = %+v, %v; want the cut, the delivery and the returns", tasks, err)
+			if err != nil || len(tasks) != 4 || tasks[2].Name != "becs_returns" || tasks[3].Name != "becs_rematch_returns" {
+				t.Fatalf("BECSTasks = %+v, %v; want the cut, the delivery, the returns and their match again", tasks, err)
 			}
 			if err := tasks[0].Run(ctx); err != nil {
 				t.Fatal(err)
@@ -352,8 +352,8 @@ func TestBECSTasksDeliverToTheOutboxAndBySFTPTogether(t *testing.T) {
 			tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox,
 				BECSSFTPURL: sshd.URL(engine + "/out"), BECSSFTPKeyFile: sshd.KeyFile, BECSSFTPKnownHosts: sshd.KnownHosts,
 				BECSSFTPReturnsDir: returnsDir}, slog.New(slog.NewTextHandler(&log, nil)))
-			if err != nil || len(tasks) != 3 || tasks[1].Name != "becs_deliver" || tasks[2].Name != "becs_returns" {
-				t.Fatalf("BECSTasks = %+v, %v; want the cut, the delivery and the returns", tasks, err)
+			if err != nil || len(tasks) != 4 || tasks[1].Name != "becs_deliver" || tasks[2].Name != "becs_returns" {
+				t.Fatalf("BECSTasks = %+v, %v; want the cut, the delivery, the returns and their match again", tasks, err)
 			}
 			if err := tasks[0].Run(ctx); err != nil {
 				t.Fatal(err)
@@ -383,6 +383,102 @@ func TestBECSTasksDeliverToTheOutboxAndBySFTPTogether(t *testing.T) {
 			}
 			if !strings.Contains(log.String(), "do not lodge the copy") || !strings.Contains(log.String(), outbox+" and sftp://") {
 				t.Fatalf("the log does not say the file was lodged with a copy in the outbox:\n%s", log.String())
+			}
+		})
+	}
+}
+
+// The periodic task matches again, every minute, the returned items kept unmatched whose rows
+// succeeded since by a way other than `files lodged`: here the file is recorded lodged without
+// its rows (the record that follows a lodgement failed), and the batch's next step records them
+// succeeded. The partner sees the row returned, with one debit.returned event; the item is no
+// longer kept, and a second run, or the file imported again, changes nothing.
+func TestBECSRematchTaskReturnsRowsThatSucceededAfterTheirReturnsCame(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			srv := apptest.Start(t, engine, apptest.Options{NoJobs: true})
+			service := srv.Service
+			r, site := onBECS(t, service, srv.Store.Conn(), srv.Clock, srv.Partner.Site)
+			apptest.LinkedCustomer(t, service, site, "C1")
+			b := apptest.SubmitBatch(t, service, site, "B1", billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100})
+			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+			files, err := r.Cut(ctx, time.UTC)
+			if err != nil || len(files) != 1 {
+				t.Fatalf("Cut = %+v, %v", files, err)
+			}
+			_, _, rows, err := service.Batch(ctx, site, "B1", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			content, err := r.Content(ctx, files[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(rows[0].ID): aba.ReturnReferToCustomer}, srv.Clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if report, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, returns); err != nil || len(report.Unmatched) != 1 {
+				t.Fatalf("import before the row succeeded = %+v, %v; want the item kept", report, err)
+			}
+			var log apptest.LogBuffer
+			tasks, err := app.BECSTasks(r, service, srv.Clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney"}, log.Logger())
+			if err != nil || len(tasks) != 3 || tasks[2].Name != "becs_rematch_returns" {
+				t.Fatalf("BECSTasks = %+v, %v; want the cut, the delivery and the match again of the kept returns", tasks, err)
+			}
+			if now := srv.Clock.Now(); !tasks[2].Next(now).Equal(now.Add(time.Minute)) {
+				t.Fatalf("the task's next run after %v is %v, want a minute later", now, tasks[2].Next(now))
+			}
+			if _, err := r.Lodge(ctx, files[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := tasks[2].Run(ctx); err != nil { // the row is not recorded succeeded yet
+				t.Fatal(err)
+			}
+			if kept, _ := r.Unmatched(ctx); len(kept) != 1 {
+				t.Fatalf("kept %+v before the row succeeded; want the item", kept)
+			}
+			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil { // the batch's next step
+				t.Fatal(err)
+			}
+			srv.Clock.Advance(time.Minute)
+			if err := tasks[2].Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			returnedAt := billing.Millis(srv.Clock.Now())
+			if !strings.Contains(log.String(), `level=INFO msg="BECS returned items kept unmatched match their rows now`) ||
+				!strings.Contains(log.String(), "items=1 returned=1 alreadyReturned=0") {
+				t.Fatalf("the task logged:\n%s\nwant the item matched", log.String())
+			}
+			if kept, _ := r.Unmatched(ctx); len(kept) != 0 {
+				t.Fatalf("kept %+v after the row was returned; want nothing", kept)
+			}
+			srv.Clock.Advance(time.Minute)
+			if err := tasks[2].Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			again, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, returns)
+			if err != nil || again.Returned != 0 || again.AlreadyReturned != 1 || len(again.Unmatched) != 0 {
+				t.Fatalf("the file imported again = %+v, %v; want its item already returned", again, err)
+			}
+
+			token := srv.Token(t, srv.Partner)
+			res := srv.Do(t, apptest.Request{Method: "GET", Path: "/billing/sites/" + site.ID + "/batches/B1", Token: token})
+			var body struct{ Data struct{ Rows []apiRow } }
+			res.JSON(t, &body)
+			if res.Status != 200 || len(body.Data.Rows) != 1 {
+				t.Fatalf("GET the batch = %d %s", res.Status, res.Body)
+			}
+			if row := body.Data.Rows[0]; row.State != "succeeded" || row.ReturnReason != "referToCustomer" || row.ReturnedAt != returnedAt {
+				t.Fatalf("row %+v; want succeeded, returned referToCustomer at %d", row, returnedAt)
+			}
+			events := returnedEvents(t, srv, token, site.ID, 1)
+			if len(events) != 1 || events[0].Data.RowReference != "R1" || events[0].Data.ReturnReason != "referToCustomer" {
+				t.Fatalf("debit.returned events = %+v; want R1's, once", events)
 			}
 		})
 	}

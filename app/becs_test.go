@@ -35,7 +35,7 @@ func TestBECSCutOffTaskCutsAndDeliversToTheOutbox(t *testing.T) {
 		outbox := t.TempDir()
 		tasks, err := app.BECSTasks(r, service, clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
 			slog.New(slog.DiscardHandler))
-		if err != nil || len(tasks) != 2 || tasks[0].Name != "becs_cut" {
+		if err != nil || len(tasks) != 3 || tasks[0].Name != "becs_cut" || tasks[2].Name != "becs_rematch_returns" {
 			t.Fatalf("BECSTasks = %+v, %v", tasks, err)
 		}
 		if now := clock.Now(); !tasks[0].Next(now).Equal(now.Add(10 * time.Minute)) {

@@ -96,8 +96,11 @@ func wakeWaitingEmails(ctx context.Context, client storage.JobClient) (int, erro
 // which cuts a file of each site's queued debits and delivers it; the delivery, every minute,
 // which makes up a cut-off that passed without its cut, and delivers the files a failed delivery left (to an outbox directory, where the operator
 // lodges them, or to the bank's SFTP server, which lodges them: their rows succeed; or to both,
-// the outbox keeping a copy of what the server lodged); and, with an SFTP returns directory,
-// the import of the returns files found there, every minute.
+// the outbox keeping a copy of what the server lodged); with an SFTP returns directory, the
+// import of the returns files found there, every minute; and, every minute, the match of the
+// returned items kept unmatched whose rows succeeded since (MatchKeptBECSReturns): those imported
+// before their file was recorded lodged, or before its rows' record (a batch's step, when the
+// record that follows a lodgement failed).
 func BECSTasks(r *becs.Rail, service *billing.Service, clock billing.Clock, cfg Config, logger *slog.Logger) ([]jobs.Task, error) {
 	loc, err := time.LoadLocation(cfg.BECSTimezone)
 	if err != nil {
@@ -216,6 +219,16 @@ func BECSTasks(r *becs.Rail, service *billing.Service, clock billing.Clock, cfg 
 				}
 				return false, nil
 			})
+		}})
+	}
+	if service != nil {
+		tasks = append(tasks, jobs.Task{Name: "becs_rematch_returns", Next: everyMinute, Run: func(ctx context.Context) error {
+			report, err := MatchKeptBECSReturns(ctx, r, service, clock)
+			if matched := report.Returned + report.AlreadyReturned; matched > 0 {
+				logger.Info("BECS returned items kept unmatched match their rows now (recorded succeeded since): returns recorded, items no longer kept",
+					"items", matched, "returned", report.Returned, "alreadyReturned", report.AlreadyReturned)
+			}
+			return err
 		}})
 	}
 	return tasks, nil

@@ -305,6 +305,14 @@ func becsFiles(ctx context.Context, name, id string, site *string, r *becs.Rail,
 	if _, err := service.RecordRailOutcomes(ctx, rail.BECS, keys); err != nil {
 		return fmt.Errorf("the file is lodged; recording its rows succeeded failed (their batches record it at their next step): %w", err)
 	}
+	// A returns file imported before this record kept its items of these rows unmatched.
+	kept, err := app.MatchKeptBECSReturns(ctx, r, service, billing.SystemClock{})
+	if err != nil {
+		return fmt.Errorf("the file is lodged and its rows succeeded; matching the returned items kept unmatched failed (the server's becs_rematch_returns task does it within a minute): %w", err)
+	}
+	if matched := kept.Returned + kept.AlreadyReturned; matched > 0 {
+		fmt.Fprintf(stderr, "%d returned items kept unmatched (returns imported before this record) match their rows now: their returns are recorded, and they are no longer kept\n", matched)
+	}
 	return enc.Encode(fileJSON(f, now))
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -569,6 +570,134 @@ func TestFilesLodgedCompletesTheBatchesItsRowsEnd(t *testing.T) {
 			events, _, err := cut.service.Events(ctx, cut.site, billing.EventFilter{Type: billing.EventBatchCompleted, Limit: 10})
 			if err != nil || len(events) != 1 {
 				t.Fatalf("batch.completed events = %+v, %v; want the one of the lodging", events, err)
+			}
+		})
+	}
+}
+
+// Issue: a returns file imported before its file is recorded lodged (the operator lodged the file
+// at the bank, and the bank's returns came in before `files lodged`) keeps its items unmatched;
+// `files lodged` then records their returns, once, and says so on stderr: the item of the
+// lodged row is no longer kept, the partner gets one debit.returned event, and importing the
+// returns file again changes nothing. The items that match no row (an unknown reference, another
+// amount) stay kept.
+func TestFilesLodgedRecordsTheReturnsImportedBeforeIt(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			url := dbtest.URL(t, engine)
+			db := "-database-url=" + url
+			key := "-encryption-key=" + dbtest.KeyRing
+			site := becsSiteByCommand(t, db, key)
+			cut := cutBECSFile(t, url, site.SiteID, billing.SystemClock{}, 1234, 5678)
+			_, _, rows, err := cut.service.Batch(ctx, cut.site, "B1", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			content, err := cut.rail.Content(ctx, cut.file.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(rows[0].ID): aba.ReturnAccountClosed,
+				becs.LodgementReference(rows[1].ID): aba.ReturnPaymentStopped}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := aba.Read(bytes.NewReader(returns))
+			if err != nil {
+				t.Fatal(err)
+			}
+			stray := f.Returns[0]
+			stray.LodgementReference = "PYSTRAY"
+			for i := range f.Returns {
+				if f.Returns[i].LodgementReference == becs.LodgementReference(rows[1].ID) {
+					f.Returns[i].Amount++ // the second row's debit, another amount
+				}
+			}
+			f.Returns = append(f.Returns, stray)
+			if returns, err = f.MarshalText(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "returns.aba")
+			if err := os.WriteFile(path, returns, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			importReturns := func(want string) {
+				t.Helper()
+				code, out, errOut := runPyng(t, "admin", "becs", "returns", "import", path, db, key)
+				if _, got, _ := strings.Cut(out, `",`); code != 0 || got != want+"\n" {
+					t.Fatalf("returns import = %d, %q, %q; want %s", code, out, errOut, want)
+				}
+			}
+			first, second := becs.LodgementReference(rows[0].ID), becs.LodgementReference(rows[1].ID)
+			wantKept := func(refs ...string) {
+				t.Helper()
+				code, out, errOut := runPyng(t, "admin", "becs", "returns", "unmatched", db, key)
+				var got []string
+				dec := json.NewDecoder(strings.NewReader(out))
+				for dec.More() {
+					var kept struct{ LodgementReference string }
+					if err := dec.Decode(&kept); err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, kept.LodgementReference)
+				}
+				slices.Sort(got)
+				slices.Sort(refs)
+				if code != 0 || !slices.Equal(got, refs) {
+					t.Fatalf("returns unmatched = %d, %q, %q; want the items of %v", code, out, errOut, refs)
+				}
+			}
+			importReturns(`"items":3,"returned":0,"alreadyReturned":0,"unmatched":3}`)
+			wantKept(first, second, "PYSTRAY")
+
+			code, out, errOut := runPyng(t, "admin", "becs", "files", "lodged", cut.file.ID, db, key)
+			var lodged struct{ State string }
+			decodeOne(t, code, out, errOut, &lodged)
+			if lodged.State != "lodged" || !strings.Contains(errOut, "1 returned items kept unmatched (returns imported before this record) match their rows now") {
+				t.Fatalf("files lodged = %+v, stderr %q; want it lodged, saying the kept item matched", lodged, errOut)
+			}
+			wantKept(second, "PYSTRAY")
+			_, _, after, err := cut.service.Batch(ctx, cut.site, "B1", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := after[0]; r.State != billing.RowSucceeded || r.ReturnReason != "accountClosed" || r.ReturnedAt.IsZero() {
+				t.Fatalf("the first row is %+v; want succeeded, returned accountClosed", r)
+			}
+			if after[1].Returned() || after[1].State != billing.RowSucceeded {
+				t.Fatalf("the second row is %+v; want succeeded, not returned", after[1])
+			}
+			returnedEvents := func() int {
+				t.Helper()
+				deadline := time.Now().Add(15 * time.Second) // the other tests' transactions may hold an event back
+				for {
+					events, _, err := cut.service.Events(ctx, cut.site, billing.EventFilter{Type: billing.EventDebitReturned, Limit: 10})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(events) > 0 || time.Now().After(deadline) {
+						return len(events)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			if n := returnedEvents(); n != 1 {
+				t.Fatalf("%d debit.returned events, want 1", n)
+			}
+
+			importReturns(`"items":3,"returned":0,"alreadyReturned":1,"unmatched":2}`)
+			wantKept(second, "PYSTRAY")
+			code, out, errOut = runPyng(t, "admin", "becs", "files", "lodged", cut.file.ID, db, key)
+			if code != 0 || strings.Contains(errOut, "match their rows now") {
+				t.Fatalf("files lodged again = %d, %q, %q; want nothing more matched", code, out, errOut)
+			}
+			if n := returnedEvents(); n != 1 {
+				t.Fatalf("%d debit.returned events after importing again, want 1", n)
+			}
+			if _, _, again, _ := cut.service.Batch(ctx, cut.site, "B1", ""); !again[0].ReturnedAt.Equal(after[0].ReturnedAt) {
+				t.Fatalf("the first row's return changed: %v, then %v", after[0].ReturnedAt, again[0].ReturnedAt)
 			}
 		})
 	}

@@ -56,10 +56,22 @@ func (r *Rail) MatchReturns(ctx context.Context, content []byte) (Returns, error
 	sum := sha256.Sum256(content)
 	out := Returns{Source: hex.EncodeToString(sum[:]), Items: make([]ReturnedItem, len(f.Returns))}
 	lines := bytes.Split(content, crlf)
-	refs := make([]string, len(f.Returns))
 	for i, ret := range f.Returns {
 		out.Items[i] = ReturnedItem{Line: i + 2, Return: ret, record: lines[i+1]}
-		refs[i] = ret.LodgementReference
+	}
+	if err := r.match(ctx, out.Items); err != nil {
+		return Returns{}, err
+	}
+	return out, nil
+}
+
+// match matches each item to the debit it returns: the debit of the item's lodgement reference
+// (unique among every site's debits), put in a file, of the item's amount; it sets the item's Key,
+// or its Problem.
+func (r *Rail) match(ctx context.Context, items []ReturnedItem) error {
+	refs := make([]string, len(items))
+	for i, it := range items {
+		refs[i] = it.Return.LodgementReference
 	}
 	type debit struct {
 		key, file string
@@ -68,7 +80,7 @@ func (r *Rail) MatchReturns(ctx context.Context, content []byte) (Returns, error
 	debits := make(map[string]debit, len(refs))
 	arg, err := jsonArg(refs)
 	if err != nil {
-		return Returns{}, err
+		return err
 	}
 	err = r.conn.Query(ctx, r.q(`SELECT d.lodgement_reference, d.idempotency_key, coalesce(d.file_id, ''), d.amount
 FROM `+r.values(1)+` JOIN becs_debits d ON d.lodgement_reference = v.value`), []any{arg}, func(row storage.Scanner) error {
@@ -79,10 +91,10 @@ FROM `+r.values(1)+` JOIN becs_debits d ON d.lodgement_reference = v.value`), []
 		return err
 	})
 	if err != nil {
-		return Returns{}, fmt.Errorf("becs rail: match returns: %w", err)
+		return fmt.Errorf("becs rail: match returns: %w", err)
 	}
-	for i := range out.Items {
-		it := &out.Items[i]
+	for i := range items {
+		it := &items[i]
 		d, ok := debits[it.Return.LodgementReference]
 		switch {
 		case !ok:
@@ -95,7 +107,7 @@ FROM `+r.values(1)+` JOIN becs_debits d ON d.lodgement_reference = v.value`), []
 			it.Key = d.key
 		}
 	}
-	return out, nil
+	return nil
 }
 
 var crlf = []byte("\r\n")
@@ -117,27 +129,11 @@ type UnmatchedReturn struct {
 // (their debit's row has since been returned); it returns how many it added.
 func (r *Rail) KeepUnmatched(ctx context.Context, source string, items []ReturnedItem) (int, error) {
 	now := r.clock.Now().UnixMilli()
-	var matched []int
-	for _, it := range items {
-		if it.Problem == "" {
-			matched = append(matched, it.Line)
-		}
-	}
-	lines, err := jsonArg(matched)
-	if err != nil {
-		return 0, err
-	}
-	forget := `DELETE FROM becs_unmatched_returns WHERE source = $1 AND line IN (SELECT jsonb_array_elements_text($2::jsonb)::bigint)`
-	if r.conn.Dialect() == storage.EngineSQLite {
-		forget = `DELETE FROM becs_unmatched_returns WHERE source = ?1 AND line IN (SELECT value FROM json_each(?2))`
-	}
 	added := 0
-	err = r.conn.InTx(ctx, func(tx storage.Statements) error {
+	err := r.conn.InTx(ctx, func(tx storage.Statements) error {
 		added = 0
-		if len(matched) > 0 {
-			if _, err := tx.Exec(ctx, forget, source, lines); err != nil {
-				return fmt.Errorf("becs rail: forget returns matched since: %w", err)
-			}
+		if err := r.forgetMatched(ctx, tx, source, items); err != nil {
+			return err
 		}
 		for _, it := range items {
 			if it.Problem == "" {
@@ -158,6 +154,74 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (source, line) DO NOTHING`),
 		return nil
 	})
 	return added, err
+}
+
+// MatchKept matches again the items kept unmatched that name a debit of a file recorded lodged:
+// an item imported before its debit's row succeeded (the file lodged at the bank and not yet
+// recorded lodged, the bank's returns file imported first) matches its debit as an item of a file
+// imported now would. It returns them by the returns file they came in (their Source), in the
+// order they were imported, each item with its Key or its Problem, as MatchReturns does; the
+// caller records the returns of those matched, then forgets them (ForgetMatched). It writes
+// nothing.
+func (r *Rail) MatchKept(ctx context.Context) ([]Returns, error) {
+	var out []Returns
+	err := r.conn.Query(ctx, `SELECT u.source, u.line, u.lodgement_reference, u.amount, u.reason FROM becs_unmatched_returns u
+WHERE EXISTS (SELECT 1 FROM becs_debits d JOIN becs_files f ON f.id = d.file_id
+              WHERE d.lodgement_reference = u.lodgement_reference AND f.lodged_at IS NOT NULL)
+ORDER BY u.imported_at, u.source, u.line`, nil, func(row storage.Scanner) error {
+		var source string
+		var line, reason int64
+		var ret aba.Return
+		if err := row.Scan(&source, &line, &ret.LodgementReference, &ret.Amount, &reason); err != nil {
+			return err
+		}
+		ret.Reason = aba.ReturnReason(reason)
+		if len(out) == 0 || out[len(out)-1].Source != source {
+			out = append(out, Returns{Source: source})
+		}
+		last := &out[len(out)-1]
+		last.Items = append(last.Items, ReturnedItem{Line: int(line), Return: ret})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("becs rail: the unmatched returns kept: %w", err)
+	}
+	for _, returns := range out {
+		if err := r.match(ctx, returns.Items); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ForgetMatched forgets the items of the returns file source kept unmatched that now have no
+// Problem (their debit's row is returned), keeping the others as they are.
+func (r *Rail) ForgetMatched(ctx context.Context, source string, items []ReturnedItem) error {
+	return r.forgetMatched(ctx, r.conn, source, items)
+}
+
+func (r *Rail) forgetMatched(ctx context.Context, tx storage.Statements, source string, items []ReturnedItem) error {
+	var matched []int
+	for _, it := range items {
+		if it.Problem == "" {
+			matched = append(matched, it.Line)
+		}
+	}
+	if len(matched) == 0 {
+		return nil
+	}
+	lines, err := jsonArg(matched)
+	if err != nil {
+		return err
+	}
+	forget := `DELETE FROM becs_unmatched_returns WHERE source = $1 AND line IN (SELECT jsonb_array_elements_text($2::jsonb)::bigint)`
+	if r.conn.Dialect() == storage.EngineSQLite {
+		forget = `DELETE FROM becs_unmatched_returns WHERE source = ?1 AND line IN (SELECT value FROM json_each(?2))`
+	}
+	if _, err := tx.Exec(ctx, forget, source, lines); err != nil {
+		return fmt.Errorf("becs rail: forget returns matched since: %w", err)
+	}
+	return nil
 }
 
 // Unmatched returns the unmatched items kept, in the order they were imported.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
@@ -170,4 +171,169 @@ func aReturnsFileSavedByAnEditorIsTheSameFile(t *testing.T, engine string, bank,
 	if kept, _ := f.rail.Unmatched(ctx); len(kept) != 0 {
 		t.Fatalf("kept %+v after the item was returned; want it forgotten", kept)
 	}
+}
+
+// lodged records the file lodged and its rows succeeded, as `pyng admin becs files lodged` does
+// before it matches the items kept unmatched again.
+func (f fixture) lodged(t *testing.T, file becs.File) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := f.rail.Keys(ctx, file.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.service.RecordRailOutcomes(ctx, rail.BECS, keys); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// returnedEvents is the number of the site's debit.returned events, once at least want are
+// listed or after a few seconds (on PostgreSQL an event is listed once the transactions that
+// began writing before it have ended, the other tests' included).
+func (f fixture) returnedEvents(t *testing.T, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		events, _, err := f.service.Events(context.Background(), f.site, billing.EventFilter{Type: billing.EventDebitReturned, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) >= want || time.Now().After(deadline) {
+			return len(events)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Issue: a returned item imported before its row is recorded succeeded (the operator lodged the
+// file at the bank, the bank's returns file was imported before `files lodged`) is kept
+// unmatched, then matched by itself once the file is recorded lodged: its row returned once, with
+// one debit.returned event, the item no longer kept, and importing the file again changes
+// nothing. Another site's file recorded lodged matches none of the site's items, and the items
+// that match no row (an unknown reference, another amount) stay kept.
+func TestAnItemKeptBeforeItsFileWasRecordedLodgedIsMatchedOnce(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		file, returns := f.firstRowReturned(t)
+		parsed, err := aba.Read(bytes.NewReader(returns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stray, otherAmount := parsed.Returns[0], parsed.Returns[0]
+		stray.LodgementReference = "PYNOSUCHDEBIT"
+		otherAmount.LodgementReference, otherAmount.Amount = becs.LodgementReference(f.rows(t, "B1")[1].ID), 201
+		parsed.Returns = append(parsed.Returns, stray, otherAmount)
+		if returns, err = parsed.MarshalText(); err != nil {
+			t.Fatal(err)
+		}
+		first, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, returns)
+		if err != nil || first.Returned != 0 || len(first.Unmatched) != 3 {
+			t.Fatalf("import before the file is recorded lodged = %+v, %v; want the 3 items unmatched", first, err)
+		}
+		rematch := func(want app.BECSReturnsReport) {
+			t.Helper()
+			got, err := app.MatchKeptBECSReturns(ctx, f.rail, f.service, f.clock)
+			if err != nil || got.Items != want.Items || got.Returned != want.Returned || got.AlreadyReturned != want.AlreadyReturned ||
+				len(got.Unmatched) != len(want.Unmatched) {
+				t.Fatalf("MatchKeptBECSReturns = %+v, %v; want %d items, %d returned, %d already, %d unmatched", got, err,
+					want.Items, want.Returned, want.AlreadyReturned, len(want.Unmatched))
+			}
+		}
+		wantKept := func(refs ...string) {
+			t.Helper()
+			kept, err := f.rail.Unmatched(ctx)
+			var got []string
+			for _, k := range kept {
+				got = append(got, k.LodgementReference)
+			}
+			if err != nil || !slices.Equal(got, refs) {
+				t.Fatalf("kept %v, %v; want %v", got, err, refs)
+			}
+		}
+		rematch(app.BECSReturnsReport{}) // no file recorded lodged: nothing to look at
+		wantKept(parsed.Returns[0].LodgementReference, "PYNOSUCHDEBIT", otherAmount.LodgementReference)
+
+		// Another site's file, recorded lodged, does not touch this site's items.
+		other := apptest.NewSite(t, f.service, "Other")
+		if _, err := f.rail.SetUser(ctx, other.ID, User); err != nil {
+			t.Fatal(err)
+		}
+		g := f
+		g.site = apptest.OnRail(t, f.service, other.ID, rail.BECS)
+		b := g.submit(t, "B1", 100, 200)
+		otherFile := g.cutOne(t)
+		g.execute(t, b)
+		g.lodged(t, otherFile)
+		rematch(app.BECSReturnsReport{})
+		wantKept(parsed.Returns[0].LodgementReference, "PYNOSUCHDEBIT", otherAmount.LodgementReference)
+
+		f.clock.Advance(time.Hour)
+		f.lodged(t, file)
+		// The item of the first row matches; the item of the second row's debit, of another
+		// amount, is looked at (its debit's file is lodged) and stays kept.
+		rematch(app.BECSReturnsReport{Items: 2, Returned: 1, Unmatched: make([]becs.ReturnedItem, 1)})
+		wantKept("PYNOSUCHDEBIT", otherAmount.LodgementReference)
+		got := f.rows(t, "B1")
+		if got[0].State != billing.RowSucceeded || got[0].ReturnReason != "paymentStopped" || !got[0].ReturnedAt.Equal(f.clock.Now()) {
+			t.Fatalf("row 0 = %+v; want succeeded, returned paymentStopped now", got[0])
+		}
+		if got[1].Returned() {
+			t.Fatalf("row 1 returned: %+v", got[1])
+		}
+		for _, row := range g.rows(t, "B1") {
+			if row.Returned() {
+				t.Fatalf("the other site's row returned: %+v", row)
+			}
+		}
+		if n := f.returnedEvents(t, 1); n != 1 {
+			t.Fatalf("%d debit.returned events, want 1", n)
+		}
+
+		// Again, and the file imported again: nothing changes.
+		f.clock.Advance(time.Hour)
+		rematch(app.BECSReturnsReport{Items: 1, Unmatched: make([]becs.ReturnedItem, 1)})
+		again, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, returns)
+		if err != nil || again.Returned != 0 || again.AlreadyReturned != 1 || len(again.Unmatched) != 2 {
+			t.Fatalf("the file imported again = %+v, %v; want its item already returned, the 2 others unmatched", again, err)
+		}
+		wantKept("PYNOSUCHDEBIT", otherAmount.LodgementReference)
+		if got := f.rows(t, "B1")[0]; !got.ReturnedAt.Equal(f.clock.Now().Add(-time.Hour)) {
+			t.Fatalf("row 0 returned at %v, want at its first record", got.ReturnedAt)
+		}
+		if n := f.returnedEvents(t, 1); n != 1 {
+			t.Fatalf("%d debit.returned events, want 1", n)
+		}
+	})
+}
+
+// A kept item whose return was recorded (by another replica, or by a run that crashed before
+// forgetting it) is forgotten by the next run, its row returned once.
+func TestAKeptItemWhoseReturnWasRecordedIsForgottenOnce(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		file, returns := f.firstRowReturned(t)
+		if _, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, returns); err != nil {
+			t.Fatal(err)
+		}
+		f.lodged(t, file)
+		row := f.rows(t, "B1")[0]
+		if _, err := f.service.ReturnRows(ctx, []billing.RowReturn{{RowID: row.ID, Reason: "paymentStopped", At: f.clock.Now()}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := app.MatchKeptBECSReturns(ctx, f.rail, f.service, f.clock)
+		if err != nil || got.Items != 1 || got.Returned != 0 || got.AlreadyReturned != 1 || len(got.Unmatched) != 0 {
+			t.Fatalf("MatchKeptBECSReturns = %+v, %v; want the item already returned", got, err)
+		}
+		if kept, _ := f.rail.Unmatched(ctx); len(kept) != 0 {
+			t.Fatalf("kept %+v; want the item forgotten", kept)
+		}
+		if n := f.returnedEvents(t, 1); n != 1 {
+			t.Fatalf("%d debit.returned events, want 1", n)
+		}
+	})
 }

@@ -424,7 +424,7 @@ func TestTheDeliveryTaskWarnsOnceOfAFileTooLateToLodge(t *testing.T) {
 		var log bytes.Buffer
 		tasks, err := app.BECSTasks(f.rail, f.service, f.clock, app.Config{BECSCutoffs: "10m", BECSTimezone: "Australia/Sydney", BECSOutbox: outbox},
 			slog.New(slog.NewTextHandler(&log, nil)))
-		if err != nil || len(tasks) != 2 || tasks[1].Name != "becs_deliver" {
+		if err != nil || len(tasks) != 3 || tasks[1].Name != "becs_deliver" {
 			t.Fatalf("BECSTasks = %+v, %v", tasks, err)
 		}
 		for range 2 {
