@@ -292,7 +292,7 @@ func (s *Service) SimulateSignup(ctx context.Context, site Site, customerReferen
 	if err != nil {
 		return Link{}, err
 	}
-	linked, err := s.linkCustomer(ctx, l, SandboxCustomer)
+	linked, err := s.linkCustomer(ctx, l, SandboxCustomer, "")
 	if AsErrors(err) != nil {
 		return Link{}, noInvitation
 	}
@@ -359,23 +359,45 @@ func (s *Service) CheckSignup(ctx context.Context, c Customer, d Declarations) (
 }
 
 // CompleteSignup links the customer who signed up with the invitation l, as LinkByID read it,
-// after checking the details as CheckSignup does. A link that is no longer invited, or has moved
-// on since it was read, gives CodeLinkInvalidState.
-func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, d Declarations) (Link, error) {
+// after checking the details as CheckSignup does; browser is a secret of the browser that
+// confirmed the signup (see SignedUpFrom). A link that is no longer invited, or has moved on
+// since it was read, gives CodeLinkInvalidState.
+func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, d Declarations, browser string) (Link, error) {
 	c, _, err := s.CheckSignup(ctx, c, d)
 	if err != nil {
 		return Link{}, err
 	}
-	return s.linkCustomer(ctx, l, c)
+	return s.linkCustomer(ctx, l, c, browser)
 }
 
-func (s *Service) linkCustomer(ctx context.Context, l Link, c Customer) (Link, error) {
+// SignupRepeatWindow is how long after a signup a confirmation sent again from its browser is
+// taken for the same one (SignedUpFrom).
+const SignupRepeatWindow = 10 * time.Minute
+
+// SignedUpFrom reports whether l, as LinkByID read it, was linked less than SignupRepeatWindow
+// ago by CompleteSignup from browser: its confirmation sent again from that browser (a double
+// click, whose first answer the browser abandoned) is the same one, to be answered as the first
+// was, and links nothing again. Anyone else, the partner who holds the signup link included,
+// does not know browser.
+func (s *Service) SignedUpFrom(ctx context.Context, l Link, browser string) (bool, error) {
+	now := s.now()
+	if l.StateAt(now) != LinkLinked || now.Sub(l.LinkedAt) >= SignupRepeatWindow {
+		return false, nil
+	}
+	from, err := s.store.SignedUpFrom(ctx, l.ID, browser)
+	if err != nil {
+		return false, fmt.Errorf("signed up from: %w", err)
+	}
+	return from, nil
+}
+
+func (s *Service) linkCustomer(ctx context.Context, l Link, c Customer, browser string) (Link, error) {
 	now := s.now()
 	if state := l.StateAt(now); state != LinkInvited {
 		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
 			fmt.Sprintf("Only an invited customer link can be completed; this one is %s.", state))
 	}
-	linked, err := s.store.LinkCustomer(ctx, l.ID, c, now)
+	linked, err := s.store.LinkCustomer(ctx, l.ID, c, browser, now)
 	if errors.Is(err, ErrStale) {
 		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
 			"The invitation changed state while the signup was being completed.")

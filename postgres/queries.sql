@@ -107,9 +107,14 @@ SET state = 'linked', linked_at = CAST(sqlc.arg(at) AS BIGINT),
     customer_name = CAST(sqlc.arg(customer_name) AS TEXT), customer_email = CAST(sqlc.arg(customer_email) AS TEXT),
     customer_bsb = CAST(sqlc.arg(customer_bsb) AS TEXT), customer_account_number = CAST(sqlc.arg(customer_account_number) AS TEXT),
     customer_account_name = CAST(sqlc.arg(customer_account_name) AS TEXT), customer_type = CAST(sqlc.arg(customer_type) AS TEXT),
-    customer_business_name = CAST(sqlc.arg(customer_business_name) AS TEXT), customer_abn = CAST(sqlc.arg(customer_abn) AS TEXT)
+    customer_business_name = CAST(sqlc.arg(customer_business_name) AS TEXT), customer_abn = CAST(sqlc.arg(customer_abn) AS TEXT),
+    signup_browser_key = sqlc.narg(browser_key)
 WHERE id = sqlc.arg(id) AND state = 'invited' AND expires_at > sqlc.arg(at)
 RETURNING *;
+
+-- name: SignedUpFrom :one
+-- 0 or 1: whether the link was linked from the browser of browser_key (never for NULL).
+SELECT count(*) FROM customer_links WHERE id = sqlc.arg(id) AND signup_browser_key = sqlc.arg(browser_key);
 
 -- name: RevokeLink :one
 UPDATE customer_links

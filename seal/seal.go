@@ -9,8 +9,8 @@
 // sealing existed: it is read as it is, and rotation seals it.
 //
 // A value kept only to be matched (a customer's email address, counted against the cap of emails
-// to one address) is kept as its keyed digest instead (MAC), under a key derived from the current
-// key.
+// to one address; the browser a signup was confirmed from) is kept as its keyed digest instead
+// (MAC), under a key derived from the current key.
 package seal
 
 import (

@@ -119,10 +119,16 @@ func (e executor) ListLinksInState(ctx context.Context, p driver.LinkPage) ([]bi
 	return many(link)(e.q.ListLinksInState(ctx, dbsqlc.ListLinksInStateParams{SiteID: p.SiteID, After: p.After, State: string(p.State), Lim: int64(p.Limit)}))
 }
 
-func (e executor) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
+func (e executor) LinkCustomer(ctx context.Context, id string, c billing.Customer, browserKey []byte, at time.Time) (billing.Link, error) {
 	return one(link)(e.q.LinkCustomer(ctx, dbsqlc.LinkCustomerParams{ID: id, At: billing.Millis(at),
 		CustomerName: c.Name, CustomerEmail: c.Email, CustomerBsb: c.BSB, CustomerAccountNumber: c.AccountNumber,
-		CustomerAccountName: c.AccountName, CustomerType: string(c.Type), CustomerBusinessName: c.BusinessName, CustomerAbn: c.ABN}))
+		CustomerAccountName: c.AccountName, CustomerType: string(c.Type), CustomerBusinessName: c.BusinessName, CustomerAbn: c.ABN,
+		BrowserKey: browserKey}))
+}
+
+func (e executor) SignedUpFrom(ctx context.Context, id string, browserKey []byte) (bool, error) {
+	n, err := e.q.SignedUpFrom(ctx, dbsqlc.SignedUpFromParams{ID: id, BrowserKey: browserKey})
+	return n > 0, err
 }
 
 func (e executor) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {

@@ -314,7 +314,7 @@ func TestResealNeverBringsErasedDetailsBack(t *testing.T) {
 				if err := db.CreateLink(ctx, l); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := db.LinkCustomer(ctx, l.ID, billing.SandboxCustomer, at); err != nil {
+				if _, err := db.LinkCustomer(ctx, l.ID, billing.SandboxCustomer, "", at); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := db.RevokeLink(ctx, l.ID, billing.RevokedByCustomer, at); err != nil {

@@ -230,14 +230,47 @@ func (s *Store) listLinks(ctx context.Context, siteID string, f billing.LinkFilt
 	return nil, fmt.Errorf("list links: unknown state %q", f.State)
 }
 
-func (s *Store) LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error) {
+func (s *Store) LinkCustomer(ctx context.Context, id string, c billing.Customer, browser string, at time.Time) (billing.Link, error) {
 	sealed, err := s.sealCustomer(c)
 	if err != nil {
 		return billing.Link{}, err
 	}
+	key, err := s.browserKey(id, browser)
+	if err != nil {
+		return billing.Link{}, err
+	}
 	return s.moveLink(ctx, id, billing.EventCustomerLinked, at, func(tx driver.ExecutorTx) (billing.Link, error) {
-		return tx.LinkCustomer(ctx, id, sealed, at)
+		return tx.LinkCustomer(ctx, id, sealed, key, at)
 	})
+}
+
+func (s *Store) SignedUpFrom(ctx context.Context, id, browser string) (bool, error) {
+	key, err := s.browserKey(id, browser)
+	if err != nil {
+		return false, err
+	}
+	return s.d.Executor().SignedUpFrom(ctx, id, key)
+}
+
+// signupBrowserKey is the purpose of the keyed digests of customer_links.signup_browser_key (see
+// seal.Keyring.MAC): its table and column.
+const signupBrowserKey = "customer_links.signup_browser_key"
+
+// browserKey is how customer_links names the browser a link was linked from: the HMAC of the
+// link's id and the browser's secret under a key derived from the key ring's current key, which
+// tells whoever reads the table without the key nothing of the secret; nil for no browser ("").
+// After a key rotation a browser is no longer matched: its confirmation sent again is told the
+// link was used.
+func (s *Store) browserKey(linkID, browser string) ([]byte, error) {
+	if browser == "" {
+		return nil, nil
+	}
+	// A link's id holds no NUL: the pair is one string only one way.
+	key, err := s.keys.MAC(signupBrowserKey, []byte(linkID+"\x00"+browser))
+	if err != nil {
+		return nil, fmt.Errorf("the key of a signup's browser: %w", err)
+	}
+	return key, nil
 }
 
 func (s *Store) RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error) {

@@ -221,7 +221,7 @@ func (s sealingSuite) sealed(t *testing.T) {
 		org := createOrganisation(t, db)
 		site := createSite(t, db, org.ID)
 		l := createLink(t, db, site.ID, "C1", t0)
-		_, err := db.LinkCustomer(context.Background(), l.ID, customer, t0)
+		_, err := db.LinkCustomer(context.Background(), l.ID, customer, "", t0)
 		wantErr(t, "LinkCustomer", err, seal.ErrNoKey)
 		wantEqual(t, "the link after LinkCustomer failed", getLink(t, db, l.ID), l)
 		_, err = db.EnsureSigningKey(context.Background(), signingKey(1))

@@ -117,7 +117,7 @@ var customer = billing.Customer{Name: "Jane Citizen", Email: "jane@example.com",
 
 func linkCustomer(t *testing.T, store billing.Store, id string, at time.Time) billing.Link {
 	t.Helper()
-	l, err := store.LinkCustomer(context.Background(), id, customer, at)
+	l, err := store.LinkCustomer(context.Background(), id, customer, "", at)
 	if err != nil {
 		t.Fatalf("LinkCustomer(%s): %v", id, err)
 	}
@@ -689,7 +689,7 @@ func (s suite) linkCustomer(t *testing.T) {
 			b := s.setup(t)
 			before := linkStates[tc.state](t, b.store, b.site.ID)
 			at := t0.Add(tc.at)
-			got, err := b.store.LinkCustomer(context.Background(), before.ID, customer, at)
+			got, err := b.store.LinkCustomer(context.Background(), before.ID, customer, "", at)
 			wantErr(t, "LinkCustomer", err, tc.want)
 			if tc.want != nil {
 				wantEqual(t, "link after refused LinkCustomer", getLink(t, b.store, before.ID), before)
@@ -706,7 +706,7 @@ func (s suite) linkCustomer(t *testing.T) {
 	t.Run("an unknown link is not found", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
-		_, err := b.store.LinkCustomer(context.Background(), "lnk_missing", customer, t0)
+		_, err := b.store.LinkCustomer(context.Background(), "lnk_missing", customer, "", t0)
 		wantErr(t, "LinkCustomer", err, billing.ErrNotFound)
 	})
 	t.Run("a customer with unusual characters round-trips", func(t *testing.T) {
@@ -714,9 +714,42 @@ func (s suite) linkCustomer(t *testing.T) {
 		b := s.setup(t)
 		l := createLink(t, b.store, b.site.ID, "cust-1", t0)
 		c := billing.Customer{Name: "Zoë O'Brien-Nguyễn 🦘", Email: "zoë+billing@example.com.au", BSB: "000000", AccountNumber: "000123456789"}
-		got, err := b.store.LinkCustomer(context.Background(), l.ID, c, t0.Add(time.Minute))
+		got, err := b.store.LinkCustomer(context.Background(), l.ID, c, "", t0.Add(time.Minute))
 		wantErr(t, "LinkCustomer", err, nil)
 		wantEqual(t, "Customer", getLink(t, b.store, got.ID).Customer, c)
+	})
+	t.Run("the browser a link was linked from is known again, and no other", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		ctx := context.Background()
+		fromBrowser := createLink(t, b.store, b.site.ID, "cust-1", t0)
+		if _, err := b.store.LinkCustomer(ctx, fromBrowser.ID, customer, "browser-a", t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		// The same browser's signup of another customer, and a link linked from no browser.
+		sameBrowser := createLink(t, b.store, b.site.ID, "cust-2", t0)
+		if _, err := b.store.LinkCustomer(ctx, sameBrowser.ID, customer, "browser-b", t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		noBrowser := linkCustomer(t, b.store, createLink(t, b.store, b.site.ID, "cust-3", t0).ID, t0.Add(time.Minute))
+		for _, tc := range []struct {
+			id, browser string
+			want        bool
+		}{
+			{fromBrowser.ID, "browser-a", true},
+			{fromBrowser.ID, "browser-b", false},
+			{fromBrowser.ID, "", false},
+			{sameBrowser.ID, "browser-a", false},
+			{noBrowser.ID, "", false},
+			{noBrowser.ID, "browser-a", false},
+			{"lnk_missing", "browser-a", false},
+		} {
+			got, err := b.store.SignedUpFrom(ctx, tc.id, tc.browser)
+			wantErr(t, "SignedUpFrom", err, nil)
+			if got != tc.want {
+				t.Errorf("SignedUpFrom(%s, %q) = %v, want %v", tc.id, tc.browser, got, tc.want)
+			}
+		}
 	})
 }
 

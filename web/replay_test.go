@@ -16,7 +16,7 @@ func TestReplayedConfirmationsChangeNothing(t *testing.T) {
 	other := validForm(tok)
 	other.Set("bsb", "083-004")
 	other.Set("accountNumber", "99999999")
-	f.post(t, "/signup", other, s, nil).status(t, http.StatusConflict)
+	f.post(t, "/signup", other, f.session(t), nil).status(t, http.StatusConflict)
 	f.unchanged(t, linked)
 
 	_, agreement := f.linked(t)

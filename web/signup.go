@@ -276,12 +276,20 @@ func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusOK, "review", newReviewPage(site, csrfToken, form, branch))
 		return
 	}
-	linked, err := h.service.CompleteSignup(r.Context(), l, c, form.declarations)
+	// The CSRF token is the browser's secret: its confirmation sent again finds the link linked
+	// from it (toOwnAgreement).
+	linked, err := h.service.CompleteSignup(r.Context(), l, c, form.declarations, csrfToken)
 	if err != nil {
 		h.refused(w, r, site, form, err)
 		return
 	}
-	agreement, err := h.tokens.Agreement(linked)
+	h.toSignedUpAgreement(w, r, linked)
+}
+
+// toSignedUpAgreement sends the browser that signed up with l to its agreement page, and gives it
+// the signedUp cookie.
+func (h *handler) toSignedUpAgreement(w http.ResponseWriter, r *http.Request, l billing.Link) {
+	agreement, err := h.tokens.Agreement(l)
 	if err != nil {
 		h.internal(w, r, "agreement token", err)
 		return
@@ -294,18 +302,15 @@ func toAgreement(w http.ResponseWriter, r *http.Request, agreement string) {
 	http.Redirect(w, r, "/agreement?token="+url.QueryEscape(agreement), http.StatusSeeOther)
 }
 
-// signedUp is the cookie that holds, for signedUpFor after a signup, the token of the agreement
-// page the browser was sent to. The signup form of the invitation used, opened or sent again from
-// that browser (the back button, a reload, a confirmation sent twice), leads to that page rather
-// than to "this link has already been used". Only that browser has it, and it holds nothing its
-// address bar did not.
+// signedUp is the cookie that holds, for billing.SignupRepeatWindow after a signup, the token of
+// the agreement page the browser was sent to. The signup form of the invitation used, opened or
+// sent again from that browser (the back button, a reload, a confirmation sent twice), leads to
+// that page rather than to "this link has already been used". Only that browser has it, and it
+// holds nothing its address bar did not.
 type signedUp struct {
 	cookie string
 	secure bool
 }
-
-// signedUpFor is how long after a signup its browser is taken back to the agreement page.
-const signedUpFor = 10 * time.Minute
 
 func newSignedUp(secure bool) signedUp {
 	return signedUp{cookie: cookieName("pyng-signed-up", secure), secure: secure}
@@ -316,7 +321,7 @@ func (s signedUp) set(w http.ResponseWriter, agreement string) {
 		Name:     s.cookie,
 		Value:    agreement,
 		Path:     "/",
-		MaxAge:   int(signedUpFor / time.Second),
+		MaxAge:   int(billing.SignupRepeatWindow / time.Second),
 		HttpOnly: true,
 		Secure:   s.secure,
 		// Lax, so that the signup link opened again from the customer's email (a navigation from
@@ -326,18 +331,31 @@ func (s signedUp) set(w http.ResponseWriter, agreement string) {
 }
 
 // toOwnAgreement sends the browser that signed up with l to its agreement page, and reports
-// whether it did: when l is linked and the request's signedUp cookie holds a valid agreement
-// token of l.
+// whether it answered: when l is linked and the request's signedUp cookie holds a valid agreement
+// token of l, or when it is a form posted with the CSRF token l was linked from, within
+// billing.SignupRepeatWindow (a confirmation sent twice before the first was answered: the
+// browser shows the second answer, and the first's cookie never reached it).
 func (h *handler) toOwnAgreement(w http.ResponseWriter, r *http.Request, l billing.Link) bool {
-	ck, err := r.Cookie(h.signedUp.cookie)
-	if err != nil || l.ID == "" || l.StateAt(h.service.Now()) != billing.LinkLinked {
+	if l.ID == "" || l.StateAt(h.service.Now()) != billing.LinkLinked {
 		return false
 	}
-	if linkID, err := h.tokens.ParseAgreement(ck.Value); err != nil || linkID != l.ID {
+	if ck, err := r.Cookie(h.signedUp.cookie); err == nil {
+		if linkID, err := h.tokens.ParseAgreement(ck.Value); err == nil && linkID == l.ID {
+			toAgreement(w, r, ck.Value)
+			return true
+		}
+	}
+	if r.Method != http.MethodPost { // the CSRF token is checked only on a form posted
 		return false
 	}
-	toAgreement(w, r, ck.Value)
-	return true
+	from, err := h.service.SignedUpFrom(r.Context(), l, r.PostForm.Get(csrfField))
+	switch {
+	case err != nil:
+		h.internal(w, r, "signed up from", err)
+	case from:
+		h.toSignedUpAgreement(w, r, l)
+	}
+	return err != nil || from
 }
 
 // check checks the form as the service does, and the account name against the BECS character
@@ -374,9 +392,14 @@ func (h *handler) refused(w http.ResponseWriter, r *http.Request, site billing.S
 	}
 }
 
-// showSignupProblem reads the invitation again and shows why it can no longer be used.
+// showSignupProblem reads the invitation again and shows why it can no longer be used, unless
+// this browser has just used it (a confirmation sent twice at once: the other one linked).
 func (h *handler) showSignupProblem(w http.ResponseWriter, r *http.Request, tok string) {
-	if _, site, p, err := h.invitation(r.Context(), tok); h.usable(w, r, "signup link", p, err) {
+	l, site, p, err := h.invitation(r.Context(), tok)
+	if h.toOwnAgreement(w, r, l) {
+		return
+	}
+	if h.usable(w, r, "signup link", p, err) {
 		h.fail(w, r, usedSignupLink(site.Name))
 	}
 }

@@ -122,9 +122,12 @@ type Executor interface {
 	ListExpiredLinks(ctx context.Context, p LinkPage) ([]billing.Link, error)
 	// ListLinksInState: those stored in p.State.
 	ListLinksInState(ctx context.Context, p LinkPage) ([]billing.Link, error)
-	// LinkCustomer moves the link to linked if it is invited and unexpired at `at`; ErrNoRows if
-	// not (or if there is no such link).
-	LinkCustomer(ctx context.Context, id string, c billing.Customer, at time.Time) (billing.Link, error)
+	// LinkCustomer moves the link to linked if it is invited and unexpired at `at`, keeping
+	// browserKey (nil for none) as the browser it was linked from; ErrNoRows if not (or if there
+	// is no such link).
+	LinkCustomer(ctx context.Context, id string, c billing.Customer, browserKey []byte, at time.Time) (billing.Link, error)
+	// SignedUpFrom reports whether the link was linked from browserKey (never for nil).
+	SignedUpFrom(ctx context.Context, id string, browserKey []byte) (bool, error)
 	// RevokeLink moves the link to revoked if it is invited and unexpired at `at`, or linked;
 	// ErrNoRows if not (or if there is no such link).
 	RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error)

@@ -94,6 +94,7 @@ type LinkRecord struct {
 	CustomerType          sql.NullString
 	CustomerBusinessName  sql.NullString
 	CustomerAbn           sql.NullString
+	SignupBrowserKey      []byte
 }
 
 func (r LinkRecord) Link() billing.Link {

@@ -731,7 +731,7 @@ WHERE state = 'invited' AND id IN (SELECT c.id FROM customer_links AS c
                                    WHERE c.state = 'invited' AND c.expires_at <= $1
                                    ORDER BY c.expires_at LIMIT $2
                                    FOR UPDATE SKIP LOCKED)
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
 `
 
 type ExpireDueInvitationsParams struct {
@@ -772,6 +772,7 @@ func (q *Queries) ExpireDueInvitations(ctx context.Context, arg ExpireDueInvitat
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -787,7 +788,7 @@ const expireInvitations = `-- name: ExpireInvitations :many
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = $1 AND customer_reference = $2 AND is_current
   AND state = 'invited' AND expires_at <= $3
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
 `
 
 type ExpireInvitationsParams struct {
@@ -827,6 +828,7 @@ func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsPa
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -958,7 +960,7 @@ func (q *Queries) GetClient(ctx context.Context, id string) (ApiClient, error) {
 }
 
 const getCurrentLink = `-- name: GetCurrentLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
 WHERE site_id = $1 AND customer_reference = $2 AND is_current
 `
 
@@ -990,6 +992,7 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 		&i.CustomerType,
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
+		&i.SignupBrowserKey,
 	)
 	return i, err
 }
@@ -1041,7 +1044,7 @@ func (q *Queries) GetEvent(ctx context.Context, id string) (GetEventRow, error) 
 }
 
 const getLink = `-- name: GetLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links WHERE id = $1
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links WHERE id = $1
 `
 
 func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) {
@@ -1067,6 +1070,7 @@ func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) 
 		&i.CustomerType,
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
+		&i.SignupBrowserKey,
 	)
 	return i, err
 }
@@ -1557,9 +1561,10 @@ SET state = 'linked', linked_at = CAST($1 AS BIGINT),
     customer_name = CAST($2 AS TEXT), customer_email = CAST($3 AS TEXT),
     customer_bsb = CAST($4 AS TEXT), customer_account_number = CAST($5 AS TEXT),
     customer_account_name = CAST($6 AS TEXT), customer_type = CAST($7 AS TEXT),
-    customer_business_name = CAST($8 AS TEXT), customer_abn = CAST($9 AS TEXT)
-WHERE id = $10 AND state = 'invited' AND expires_at > $1
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
+    customer_business_name = CAST($8 AS TEXT), customer_abn = CAST($9 AS TEXT),
+    signup_browser_key = $10
+WHERE id = $11 AND state = 'invited' AND expires_at > $1
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
 `
 
 type LinkCustomerParams struct {
@@ -1572,6 +1577,7 @@ type LinkCustomerParams struct {
 	CustomerType          string
 	CustomerBusinessName  string
 	CustomerAbn           string
+	BrowserKey            []byte
 	ID                    string
 }
 
@@ -1586,6 +1592,7 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		arg.CustomerType,
 		arg.CustomerBusinessName,
 		arg.CustomerAbn,
+		arg.BrowserKey,
 		arg.ID,
 	)
 	var i CustomerLink
@@ -1609,6 +1616,7 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		&i.CustomerType,
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
+		&i.SignupBrowserKey,
 	)
 	return i, err
 }
@@ -2053,7 +2061,7 @@ func (q *Queries) ListEventsOfType(ctx context.Context, arg ListEventsOfTypePara
 }
 
 const listExpiredLinks = `-- name: ListExpiredLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
   AND (state = 'expired' OR (state = 'invited' AND expires_at <= $3))
 ORDER BY customer_reference
@@ -2102,6 +2110,7 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -2114,7 +2123,7 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 }
 
 const listInvitedLinks = `-- name: ListInvitedLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
   AND state = 'invited' AND expires_at > $3
 ORDER BY customer_reference
@@ -2163,6 +2172,7 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -2175,7 +2185,7 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 }
 
 const listLinks = `-- name: ListLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
 ORDER BY customer_reference
 LIMIT $3
@@ -2216,6 +2226,7 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -2228,7 +2239,7 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 }
 
 const listLinksInState = `-- name: ListLinksInState :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
 WHERE site_id = $1 AND is_current AND customer_reference > $2
   AND state = $3
 ORDER BY customer_reference
@@ -2277,6 +2288,7 @@ func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStatePara
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -2871,7 +2883,7 @@ const revokeLink = `-- name: RevokeLink :one
 UPDATE customer_links
 SET state = 'revoked', revoked_at = CAST($1 AS BIGINT), revoked_by = CAST($2 AS TEXT)
 WHERE id = $3 AND ((state = 'invited' AND expires_at > $1) OR state = 'linked')
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
 `
 
 type RevokeLinkParams struct {
@@ -2903,6 +2915,7 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerType,
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
+		&i.SignupBrowserKey,
 	)
 	return i, err
 }
@@ -3015,6 +3028,23 @@ func (q *Queries) SetSiteRail(ctx context.Context, arg SetSiteRailParams) (int64
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const signedUpFrom = `-- name: SignedUpFrom :one
+SELECT count(*) FROM customer_links WHERE id = $1 AND signup_browser_key = $2
+`
+
+type SignedUpFromParams struct {
+	ID         string
+	BrowserKey []byte
+}
+
+// 0 or 1: whether the link was linked from the browser of browser_key (never for NULL).
+func (q *Queries) SignedUpFrom(ctx context.Context, arg SignedUpFromParams) (int64, error) {
+	row := q.db.QueryRow(ctx, signedUpFrom, arg.ID, arg.BrowserKey)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const startBatch = `-- name: StartBatch :exec

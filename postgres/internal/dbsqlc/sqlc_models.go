@@ -87,6 +87,7 @@ type CustomerLink struct {
 	CustomerType          sql.NullString
 	CustomerBusinessName  sql.NullString
 	CustomerAbn           sql.NullString
+	SignupBrowserKey      []byte
 }
 
 type Event struct {

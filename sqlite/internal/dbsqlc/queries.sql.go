@@ -735,7 +735,7 @@ UPDATE customer_links SET state = 'expired'
 WHERE state = 'invited' AND id IN (SELECT id FROM customer_links AS c
                                    WHERE c.state = 'invited' AND c.expires_at <= ?1
                                    ORDER BY c.expires_at LIMIT ?2)
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
 `
 
 type ExpireDueInvitationsParams struct {
@@ -774,6 +774,7 @@ func (q *Queries) ExpireDueInvitations(ctx context.Context, arg ExpireDueInvitat
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -792,7 +793,7 @@ const expireInvitations = `-- name: ExpireInvitations :many
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = ?1 AND customer_reference = ?2 AND is_current
   AND state = 'invited' AND expires_at <= ?3
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
 `
 
 type ExpireInvitationsParams struct {
@@ -832,6 +833,7 @@ func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsPa
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -966,7 +968,7 @@ func (q *Queries) GetClient(ctx context.Context, id string) (ApiClient, error) {
 }
 
 const getCurrentLink = `-- name: GetCurrentLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
 WHERE site_id = ?1 AND customer_reference = ?2 AND is_current
 `
 
@@ -998,6 +1000,7 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 		&i.CustomerType,
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
+		&i.SignupBrowserKey,
 	)
 	return i, err
 }
@@ -1051,7 +1054,7 @@ func (q *Queries) GetEvent(ctx context.Context, id string) (GetEventRow, error) 
 }
 
 const getLink = `-- name: GetLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links WHERE id = ?1
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links WHERE id = ?1
 `
 
 func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) {
@@ -1077,6 +1080,7 @@ func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) 
 		&i.CustomerType,
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
+		&i.SignupBrowserKey,
 	)
 	return i, err
 }
@@ -1456,9 +1460,10 @@ SET state = 'linked', linked_at = CAST(?1 AS BIGINT),
     customer_name = CAST(?2 AS TEXT), customer_email = CAST(?3 AS TEXT),
     customer_bsb = CAST(?4 AS TEXT), customer_account_number = CAST(?5 AS TEXT),
     customer_account_name = CAST(?6 AS TEXT), customer_type = CAST(?7 AS TEXT),
-    customer_business_name = CAST(?8 AS TEXT), customer_abn = CAST(?9 AS TEXT)
-WHERE id = ?10 AND state = 'invited' AND expires_at > ?1
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
+    customer_business_name = CAST(?8 AS TEXT), customer_abn = CAST(?9 AS TEXT),
+    signup_browser_key = ?10
+WHERE id = ?11 AND state = 'invited' AND expires_at > ?1
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
 `
 
 type LinkCustomerParams struct {
@@ -1471,6 +1476,7 @@ type LinkCustomerParams struct {
 	CustomerType          string
 	CustomerBusinessName  string
 	CustomerAbn           string
+	BrowserKey            []byte
 	ID                    string
 }
 
@@ -1485,6 +1491,7 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		arg.CustomerType,
 		arg.CustomerBusinessName,
 		arg.CustomerAbn,
+		arg.BrowserKey,
 		arg.ID,
 	)
 	var i CustomerLink
@@ -1508,6 +1515,7 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		&i.CustomerType,
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
+		&i.SignupBrowserKey,
 	)
 	return i, err
 }
@@ -1975,7 +1983,7 @@ func (q *Queries) ListEventsOfType(ctx context.Context, arg ListEventsOfTypePara
 }
 
 const listExpiredLinks = `-- name: ListExpiredLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
   AND (state = 'expired' OR (state = 'invited' AND expires_at <= ?3))
 ORDER BY customer_reference
@@ -2024,6 +2032,7 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -2039,7 +2048,7 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 }
 
 const listInvitedLinks = `-- name: ListInvitedLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
   AND state = 'invited' AND expires_at > ?3
 ORDER BY customer_reference
@@ -2088,6 +2097,7 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -2103,7 +2113,7 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 }
 
 const listLinks = `-- name: ListLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
 ORDER BY customer_reference
 LIMIT ?3
@@ -2144,6 +2154,7 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -2159,7 +2170,7 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 }
 
 const listLinksInState = `-- name: ListLinksInState :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
   AND state = ?3
 ORDER BY customer_reference
@@ -2208,6 +2219,7 @@ func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStatePara
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.SignupBrowserKey,
 		); err != nil {
 			return nil, err
 		}
@@ -2697,7 +2709,7 @@ const revokeLink = `-- name: RevokeLink :one
 UPDATE customer_links
 SET state = 'revoked', revoked_at = CAST(?1 AS BIGINT), revoked_by = CAST(?2 AS TEXT)
 WHERE id = ?3 AND ((state = 'invited' AND expires_at > ?1) OR state = 'linked')
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
 `
 
 type RevokeLinkParams struct {
@@ -2729,6 +2741,7 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerType,
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
+		&i.SignupBrowserKey,
 	)
 	return i, err
 }
@@ -2836,6 +2849,23 @@ func (q *Queries) SetSiteRail(ctx context.Context, arg SetSiteRailParams) (int64
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const signedUpFrom = `-- name: SignedUpFrom :one
+SELECT count(*) FROM customer_links WHERE id = ?1 AND signup_browser_key = ?2
+`
+
+type SignedUpFromParams struct {
+	ID         string
+	BrowserKey []byte
+}
+
+// 0 or 1: whether the link was linked from the browser of browser_key (never for NULL).
+func (q *Queries) SignedUpFrom(ctx context.Context, arg SignedUpFromParams) (int64, error) {
+	row := q.queryRow(ctx, q.signedUpFromStmt, signedUpFrom, arg.ID, arg.BrowserKey)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const startBatch = `-- name: StartBatch :exec

@@ -294,6 +294,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.setSiteRailStmt, err = db.PrepareContext(ctx, setSiteRail); err != nil {
 		return nil, fmt.Errorf("error preparing query SetSiteRail: %w", err)
 	}
+	if q.signedUpFromStmt, err = db.PrepareContext(ctx, signedUpFrom); err != nil {
+		return nil, fmt.Errorf("error preparing query SignedUpFrom: %w", err)
+	}
 	if q.startBatchStmt, err = db.PrepareContext(ctx, startBatch); err != nil {
 		return nil, fmt.Errorf("error preparing query StartBatch: %w", err)
 	}
@@ -767,6 +770,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing setSiteRailStmt: %w", cerr)
 		}
 	}
+	if q.signedUpFromStmt != nil {
+		if cerr := q.signedUpFromStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing signedUpFromStmt: %w", cerr)
+		}
+	}
 	if q.startBatchStmt != nil {
 		if cerr := q.startBatchStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing startBatchStmt: %w", cerr)
@@ -926,6 +934,7 @@ type Queries struct {
 	setClientSecretStmt          *sql.Stmt
 	setEndpointSentStmt          *sql.Stmt
 	setSiteRailStmt              *sql.Stmt
+	signedUpFromStmt             *sql.Stmt
 	startBatchStmt               *sql.Stmt
 	unsentRowsOfCustomerStmt     *sql.Stmt
 	updateLinkDetailsStmt        *sql.Stmt
@@ -1028,6 +1037,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		setClientSecretStmt:          q.setClientSecretStmt,
 		setEndpointSentStmt:          q.setEndpointSentStmt,
 		setSiteRailStmt:              q.setSiteRailStmt,
+		signedUpFromStmt:             q.signedUpFromStmt,
 		startBatchStmt:               q.startBatchStmt,
 		unsentRowsOfCustomerStmt:     q.unsentRowsOfCustomerStmt,
 		updateLinkDetailsStmt:        q.updateLinkDetailsStmt,

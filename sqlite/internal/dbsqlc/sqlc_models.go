@@ -85,6 +85,7 @@ type CustomerLink struct {
 	CustomerType          sql.NullString
 	CustomerBusinessName  sql.NullString
 	CustomerAbn           sql.NullString
+	SignupBrowserKey      []byte
 }
 
 type Event struct {
