@@ -562,6 +562,56 @@ func TestQueryParameterWithoutANameIsNotWellFormed(t *testing.T) {
 	})
 }
 
+// A webhook URL holding a character a URL may not hold as it is (a space, a control character,
+// < > " \ { } | ^ `, an invisible one) or a % that starts no percent-encoding is refused naming
+// url, with the character and its encoding, on creation and on update, and nothing changes: it
+// is not stored as typed and sent as something else. The same URL percent-encoded is taken as
+// it is written.
+func TestWebhookURLsWithCharactersAURLMayNotHoldAreRefused(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		a := newAuditSite(t, s)
+		before := a.state(t)
+		const space = "The webhook URL must not hold a space as it is: percent-encode it as %20."
+		const percent = "The webhook URL has a % that starts no percent-encoding (such as %20): write a % itself as %25."
+		for _, tc := range []struct{ url, message string }{
+			{"https://example.com/a b", space},
+			{"https://example.com/x?q=a b", space},
+			{"https://exa mple.com/", space},
+			{"https://example.com/a\tb", `The webhook URL must not hold "\t" as it is: percent-encode it as %09.`},
+			{"https://example.com/a\x7fb", `The webhook URL must not hold "\x7f" as it is: percent-encode it as %7F.`},
+			{"https://example.com/<a>", `The webhook URL must not hold "<" as it is: percent-encode it as %3C.`},
+			{"https://example.com/a>", `The webhook URL must not hold ">" as it is: percent-encode it as %3E.`},
+			{`https://example.com/a"b`, `The webhook URL must not hold "\"" as it is: percent-encode it as %22.`},
+			{`https://example.com/a\b`, `The webhook URL must not hold "\\" as it is: percent-encode it as %5C.`},
+			{"https://example.com/{a}", `The webhook URL must not hold "{" as it is: percent-encode it as %7B.`},
+			{"https://example.com/a}", `The webhook URL must not hold "}" as it is: percent-encode it as %7D.`},
+			{"https://example.com/a|b", `The webhook URL must not hold "|" as it is: percent-encode it as %7C.`},
+			{"https://example.com/a^b", `The webhook URL must not hold "^" as it is: percent-encode it as %5E.`},
+			{"https://example.com/a`b", "The webhook URL must not hold \"`\" as it is: percent-encode it as %60."},
+			{"https://example.com/a\u00a0b", `The webhook URL must not hold "\u00a0" as it is: percent-encode it as %C2%A0.`},
+			{"https://example.com/a\u200bb", `The webhook URL must not hold "\u200b" as it is: percent-encode it as %E2%80%8B.`},
+			{"https://example.com/x?q=%zz", percent},
+			{"https://example.com/x?q=100%", percent},
+		} {
+			body := map[string]string{"url": tc.url}
+			e := wantEnvelope(t, a.do(t, http.MethodPost, "/webhook-endpoints", body), http.StatusBadRequest,
+				"webhook-endpoint:invalid-url", "url")
+			if e.DisplayMessage != tc.message {
+				t.Errorf("POST %q: message %q, want %q", tc.url, e.DisplayMessage, tc.message)
+			}
+			wantEnvelope(t, a.do(t, http.MethodPatch, "/webhook-endpoints/"+a.endpoint.EndpointID, body),
+				http.StatusBadRequest, "webhook-endpoint:invalid-url", "url")
+		}
+		a.unchanged(t, before)
+
+		for _, u := range []string{"https://example.com/a%20b?q=%7Bx%7D&r=50%25", "https://example.com/café"} {
+			if e := a.createEndpoint(t, map[string]string{"url": u}); e.URL != u {
+				t.Errorf("POST %q: url %q, want it as written", u, e.URL)
+			}
+		}
+	}, apptest.Options{SettlementDelay: time.Hour})
+}
+
 // A webhook URL whose host name no resolver can look up (an empty label, a label starting or
 // ending with a hyphen, a wildcard) is refused when it is given, naming url, whether an endpoint
 // is created or changed, and nothing changes: it is not taken to fail every delivery until the

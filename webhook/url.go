@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"fmt"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -21,17 +23,30 @@ type URLError struct {
 func (e *URLError) Error() string { return "the webhook URL " + e.Reason }
 
 // CheckURL reports whether raw may be the endpoint of a partner's webhooks: an absolute URL of at
-// most MaxURLLength characters, with the scheme https (or http when allowPrivate), a host, a port
-// from 1 to 65535 if one is given, and neither user information nor a fragment. Outside
-// allowPrivate, which only the sandbox sets, the host may not be localhost or a name under
-// .localhost, nor an IP address that Forbidden refuses. A host name is resolved only when a
-// delivery connects, and the address it resolves to is checked then (webhook/deliver).
+// most MaxURLLength characters, of characters a URL may hold as they are (checkCharacters), that
+// CheckDestination accepts.
 //
 // The error is a *URLError.
 func CheckURL(raw string, allowPrivate bool) error {
 	if utf8.RuneCountInString(raw) > MaxURLLength {
 		return &URLError{"must be at most " + strconv.Itoa(MaxURLLength) + " characters long"}
 	}
+	if err := checkCharacters(raw); err != nil {
+		return err
+	}
+	return CheckDestination(raw, allowPrivate)
+}
+
+// CheckDestination reports whether a delivery may be sent to raw: an absolute URL with the scheme
+// https (or http when allowPrivate), a host, a port from 1 to 65535 if one is given, and neither
+// user information nor a fragment. Outside allowPrivate, which only the sandbox sets, the host may
+// not be localhost or a name under .localhost, nor an IP address that Forbidden refuses. A host
+// name is resolved only when a delivery connects, and the address it resolves to is checked then
+// (webhook/deliver), which checks these rules and not how the URL is written: an endpoint kept
+// before a rule of CheckURL's was added still gets its deliveries.
+//
+// The error is a *URLError.
+func CheckDestination(raw string, allowPrivate bool) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return &URLError{"is not a valid URL"}
@@ -97,6 +112,43 @@ func CheckURL(raw string, allowPrivate bool) error {
 		return &URLError{"must not point to localhost"}
 	}
 	return nil
+}
+
+// uriCharacters are the ASCII characters a URL may hold as they are (RFC 3986's unreserved and
+// reserved characters, and % starting a percent-encoding).
+const uriCharacters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%"
+
+// checkCharacters refuses a character a URL may not hold as it is (a space, a control character,
+// < > " \ { } | ^ `, and beyond ASCII one that is not printable, such as a no-break or zero-width
+// space), naming it and its percent-encoding, and a % that starts no percent-encoding. Go's
+// parser takes most of them and its client sends them encoded: the URL kept and shown would not
+// be the one requested. A printable character beyond ASCII is taken (an IRI, RFC 3987), sent
+// encoded in UTF-8.
+func checkCharacters(raw string) *URLError {
+	for i := 0; i < len(raw); {
+		r, size := utf8.DecodeRuneInString(raw[i:])
+		switch {
+		case r == '%':
+			if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
+				return &URLError{"has a % that starts no percent-encoding (such as %20): write a % itself as %25"}
+			}
+		case r == ' ':
+			return &URLError{"must not hold a space as it is: percent-encode it as %20"}
+		case r < utf8.RuneSelf && !strings.ContainsRune(uriCharacters, r),
+			r >= utf8.RuneSelf && (r == utf8.RuneError || !unicode.IsPrint(r)):
+			var encoded strings.Builder
+			for _, b := range []byte(raw[i : i+size]) {
+				fmt.Fprintf(&encoded, "%%%02X", b)
+			}
+			return &URLError{"must not hold " + strconv.Quote(raw[i:i+size]) + " as it is: percent-encode it as " + encoded.String()}
+		}
+		i += size
+	}
+	return nil
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // validHostName reports whether name (lower case, without a trailing dot) is a host name a

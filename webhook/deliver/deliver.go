@@ -126,7 +126,7 @@ func (r Result) OK() bool { return r.Status >= 200 && r.Status <= 299 }
 
 // Send makes one attempt at delivering r: a POST of r.Body as application/json with the headers
 // webhook-id, webhook-timestamp and webhook-signature. A request that cannot be sent (a URL that
-// webhook.CheckURL refuses, no id, no timestamp, no secret) fails without a connection.
+// webhook.CheckDestination refuses, no id, no timestamp, no secret) fails without a connection.
 func (c *Client) Send(ctx context.Context, r Request) Result {
 	start := time.Now()
 	res := c.send(ctx, r, true)
@@ -139,7 +139,7 @@ func (c *Client) Send(ctx context.Context, r Request) Result {
 
 func (c *Client) send(ctx context.Context, r Request, checkURL bool) Result {
 	if checkURL {
-		if err := webhook.CheckURL(r.URL, c.allowPrivate); err != nil {
+		if err := webhook.CheckDestination(r.URL, c.allowPrivate); err != nil {
 			return Result{Err: err.Error()}
 		}
 	}

@@ -302,6 +302,21 @@ func TestSendFailsOnConnectionAndTLSErrors(t *testing.T) {
 	}
 }
 
+// A URL is sent to as it was kept: one that holds a character a URL may not hold as it is (an
+// endpoint kept before CheckURL refused it) still gets its deliveries, at the URL encoded.
+func TestSendDeliversToAURLKeptWithASpace(t *testing.T) {
+	t.Parallel()
+	paths := make(chan string, 1)
+	rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) { paths <- r.URL.EscapedPath() })
+	c := deliver.New(deliver.Options{AllowPrivate: true})
+	if res := c.Send(context.Background(), request(rcv.URL+"/a b", secret(t, 1))); !res.OK() {
+		t.Fatalf("Send = %+v", res)
+	}
+	if path := <-paths; path != "/a%20b" {
+		t.Errorf("path %q, want /a%%20b", path)
+	}
+}
+
 func TestSendReusesConnections(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) {
@@ -320,7 +335,7 @@ func TestSendReusesConnections(t *testing.T) {
 
 // Outside the sandbox the URL is checked first: a URL that names a non-public host, or that is
 // not https, is refused without a connection.
-func TestSendRefusesURLsCheckURLRefuses(t *testing.T) {
+func TestSendRefusesURLsCheckDestinationRefuses(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t, status(200))
 	port := rcv.URL[strings.LastIndexByte(rcv.URL, ':')+1:]
@@ -346,7 +361,7 @@ func TestSendRefusesURLsCheckURLRefuses(t *testing.T) {
 }
 
 // The check made when a connection is: the address a name resolves to is refused when it is not
-// public, so a URL that passed CheckURL is no way to the host's network.
+// public, so a URL that passed CheckDestination is no way to the host's network.
 func TestConnectionsToNonPublicAddressesAreRefusedWhenMade(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t, status(200))
