@@ -41,10 +41,12 @@ const HSTS = "max-age=63072000; includeSubDomains"
 
 // NewHandler mounts the customer's pages and the partner API on one handler, the pages served
 // as the API's answers are (a traceId, a log line, the metrics; not the mux's redirect of a
-// page's path to its clean form). A path that is not
-// in ServeMux's clean form goes to the API, which answers its JSON 404, unless its clean form is
-// a page's: the pages keep the mux's redirect to it. Behind an https public URL every answer
-// carries HSTS (TLS ends at the load balancer, so the request itself says nothing of it).
+// page's path to its clean form). A path that is not in ServeMux's clean form goes to the pages
+// when it is under one of their paths as it was sent (/service-agreement/..: they answer their
+// not-found page, or redirect to the page its clean form is), otherwise to the API, which
+// answers its JSON 404, unless its clean form is a page's: the pages keep the mux's redirect to
+// it. Behind an https public URL every answer carries HSTS (TLS ends at the load balancer, so the
+// request itself says nothing of it).
 //
 // pages, if given, completes the pages' configuration (their BECS user IDs, the management links'
 // lifetime).
@@ -56,8 +58,10 @@ func NewHandler(cfg httpapi.Config, pages ...func(*web.Config)) http.Handler {
 	}
 	api := httpapi.New(cfg)
 	customerPages := web.New(pagesConfig)
+	observed := map[string]http.Handler{}
 	for _, path := range web.Paths {
-		mux.Handle(path, api.Observed(path, customerPages))
+		observed[path] = api.Observed(path, customerPages)
+		mux.Handle(path, observed[path])
 	}
 	mux.Handle("/", api)
 	https := strings.HasPrefix(cfg.PublicURL, "https://")
@@ -66,6 +70,10 @@ func NewHandler(cfg httpapi.Config, pages ...func(*web.Config)) http.Handler {
 			w.Header().Set("Strict-Transport-Security", HSTS)
 		}
 		if clean := httpapi.CleanPath(r.URL.Path); clean != r.URL.Path && r.Method != http.MethodConnect {
+			if pattern := pagesPrefix(r.URL.Path); pattern != "" {
+				observed[pattern].ServeHTTP(w, r)
+				return
+			}
 			if _, pattern := mux.Handler(&http.Request{Method: r.Method, Host: r.Host, URL: &url.URL{Path: clean}}); pattern == "/" {
 				api.ServeHTTP(w, r)
 				return
@@ -73,6 +81,17 @@ func NewHandler(cfg httpapi.Config, pages ...func(*web.Config)) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// pagesPrefix is the pattern of web.Paths that ends in a slash and starts path, as it was sent
+// ("" if none).
+func pagesPrefix(path string) string {
+	for _, pattern := range web.Paths {
+		if strings.HasSuffix(pattern, "/") && strings.HasPrefix(path, pattern) {
+			return pattern
+		}
+	}
+	return ""
 }
 
 // NewService returns the domain service over db, reading time from clock, with the rails it

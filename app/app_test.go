@@ -279,6 +279,53 @@ func TestThePagesAnswersHaveATraceIDAndALogLine(t *testing.T) {
 	}
 }
 
+// A path under the customer's pages (/signup/, /agreement/, /service-agreement/) that routes to no
+// page is answered with the pages' HTML not-found page, as a browser shows it, not with the
+// partner API's JSON, even when it is not in its clean form and its clean form is none of the
+// pages' (/service-agreement/.. cleans to /): it is not redirected out of the pages. A path
+// whose clean form is a page keeps the mux's redirect to it; the API's paths keep their JSON.
+func TestPathsUnderThePagesThatRouteNowhereAreThePagesNotFound(t *testing.T) {
+	s := apptest.Start(t, "sqlite")
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(t *testing.T, path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := noRedirects.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(body)
+	}
+	for _, path := range []string{"/signup/", "/signup/x", "/signup/x/y", "/signup/..", "/signup//x",
+		"/signup/../billing/sites/x/customers", "/agreement/", "/agreement/x/y", "/agreement/revoke/x", "/agreement/..",
+		"/service-agreement/", "/service-agreement/x/y", "/service-agreement/..", "/service-agreement/%2e%2e",
+		"/service-agreement/x/..", "/signup//"} {
+		resp, body := get(t, path)
+		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" ||
+			!strings.Contains(body, "Page not found") || resp.Header.Get("Content-Security-Policy") == "" ||
+			resp.Header.Get("Pyng-Trace-Id") == "" {
+			t.Errorf("GET %s = %d %q (Location %q): %.200q; want the pages' 404 page", path, resp.StatusCode,
+				resp.Header.Get("Content-Type"), resp.Header.Get("Location"), body)
+		}
+	}
+	for path, location := range map[string]string{"/service-agreement/./x": "/service-agreement/x", "/agreement/revoke/..": "/agreement",
+		"/agreement//revoke": "/agreement/revoke", "//signup?token=x": "/signup?token=x"} {
+		if resp, _ := get(t, path); resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != location {
+			t.Errorf("GET %s = %d Location %q, want 307 to %s", path, resp.StatusCode, resp.Header.Get("Location"), location)
+		}
+	}
+	for _, path := range []string{"/billing/x", "/billing/..", "/billing/sites/x/../../nowhere", "/", "/signupx", "/nowhere/../x"} {
+		if resp, body := get(t, path); resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/json;charset=UTF-8" ||
+			!strings.Contains(body, "request:not-found") {
+			t.Errorf("GET %s = %d %q: %.200q; want the API's JSON 404", path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	}
+}
+
 // serve runs a server of the engine, with the settings given, until the test ends, and returns
 // its address once it is ready.
 func serve(t *testing.T, engine string, settings map[string]string) string {

@@ -61,7 +61,7 @@ type handler struct {
 
 // Paths are the patterns of the paths the pages own (app mounts New's handler at each): a path
 // under them that no page serves gets the pages' own not-found page, not the API's JSON answer.
-var Paths = []string{"/signup", "/agreement", "/agreement/", "/service-agreement/"}
+var Paths = []string{"/signup", "/signup/", "/agreement", "/agreement/", "/service-agreement/"}
 
 // New returns the handler of the customer's pages: GET and POST /signup?token=... (the form, the
 // review of the details, the confirmation), GET /agreement?token=..., and GET and POST
@@ -120,6 +120,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// that sends no Sec-Fetch-Site (Safari before 16.4).
 	hdr.Set("Referrer-Policy", "same-origin")
 	hdr.Set("Cache-Control", "no-store")
+	// A path that is not in its clean form is redirected to it only when a page is there: the
+	// pages keep /service-agreement/.. (which is /) and /signup// as their own not-found.
+	if _, pattern := h.mux.Handler(r); pattern == "/" {
+		h.fail(w, r, pageNotFound())
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
