@@ -342,18 +342,18 @@ func parseDays(v string) (time.Duration, error) {
 }
 
 // duration parses a Go duration that is not negative into *field(c), then checks bound (if any)
-// on it. A value that is not a duration reads as 0, which the bound may reject as well.
+// on it: a value that is not a duration is told as that alone.
 func duration(field func(*Config) *time.Duration, bound func(flag string, d time.Duration) error) func(*Config, string, string) error {
 	return func(c *Config, flag, v string) error {
 		d, err := time.ParseDuration(v)
 		*field(c) = d
-		if err != nil || d < 0 {
-			err = fmt.Errorf("-%s: %q is not a duration such as 168h or 30s", flag, v)
+		switch {
+		case err != nil || d < 0:
+			return fmt.Errorf("-%s: %q is not a duration such as 168h or 30s", flag, v)
+		case bound != nil:
+			return bound(flag, d)
 		}
-		if bound != nil {
-			err = errors.Join(err, bound(flag, d))
-		}
-		return err
+		return nil
 	}
 }
 
@@ -527,6 +527,11 @@ func Load(values map[string]*string) (Config, error) {
 		} else {
 			errs = append(errs, err)
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		// The checks across settings would read the values that could not be, as zero: each
+		// setting's mistake is told once, alone.
+		return c, err
 	}
 	c.Jobs.SweepInterval = jobs.DefaultConfig.SweepInterval
 	c.Jobs.AllowPrivateWebhooks = c.Sandbox

@@ -122,6 +122,32 @@ func TestServeRejectsBadConfiguration(t *testing.T) {
 	}
 }
 
+// A setting whose value cannot be read is told once, in one line naming it and its environment
+// variable, with exit 2: not followed by the rules its value would break as 0 (a minimum), nor by
+// those of other settings that depend on it (a public URL needed outside the sandbox, the SFTP
+// server's key file). Two settings that cannot be read are told each once.
+func TestServeTellsASettingThatCannotBeReadOnce(t *testing.T) {
+	const usage = ` (run "pyng help" for usage)` + "\n"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-invitation-ttl", "abc"}, `-invitation-ttl: "abc" is not a duration such as 168h or 30s (env PYNG_INVITATION_TTL)`},
+		{[]string{"-access-token-ttl", "-1s"}, `-access-token-ttl: "-1s" is not a duration such as 168h or 30s (env PYNG_ACCESS_TOKEN_TTL)`},
+		{[]string{"-becs-sftp-timeout", "1e3"}, `-becs-sftp-timeout: "1e3" is not a duration such as 168h or 30s (env PYNG_BECS_SFTP_TIMEOUT)`},
+		{[]string{"-sandbox", "maybe"}, `-sandbox: "maybe" is not true or false (env PYNG_SANDBOX)`},
+		{[]string{"-becs-sftp-url", "bank.example"}, `-becs-sftp-url: "bank.example" is not of the form sftp://user@host:port/dir (env PYNG_BECS_SFTP_URL)`},
+		{[]string{"-max-connections", "lots"}, `-max-connections: "lots" is not a number of connections from 1 to 1000000 (env PYNG_MAX_CONNECTIONS)`},
+		{[]string{"-invitation-ttl", "abc", "-log-format", "xml"},
+			`-invitation-ttl: "abc" is not a duration such as 168h or 30s (env PYNG_INVITATION_TTL); -log-format: "xml" is not text or json (env PYNG_LOG_FORMAT)`},
+	} {
+		code, out, errOut := runPyng(t, append([]string{"serve"}, tc.args...)...)
+		if want := "pyng: " + tc.want + usage; code != 2 || out != "" || errOut != want {
+			t.Errorf("serve %q: exit %d, stdout %q, stderr\n%q\nwant exit 2 and\n%q", tc.args, code, out, errOut, want)
+		}
+	}
+}
+
 // TestServeRefusesPostgreSQLWithoutTheSandboxSetting checks that a PostgreSQL server does not
 // start as a sandbox by default: it exits at once, saying in one line which setting to set.
 func TestServeRefusesPostgreSQLWithoutTheSandboxSetting(t *testing.T) {
