@@ -289,6 +289,24 @@ func TestSubmitBatchValidation(t *testing.T) {
 			}
 		})
 
+		// A member the request does not take, named twice in its object, is one problem: told
+		// once, as a member named once is.
+		t.Run("an unknown member named twice is reported once", func(t *testing.T) {
+			r := p.submit(t, `{"batchReference": "B-1", "currency": "AUD", "currency": "NZD", "rows[0].x": 1, "rows[0].x": 2,
+				"rows": [{"rowReference": "R0", "customerReference": "C0", "amount": 100, "colour": "red", "colour": "blue"}]}`)
+			wantStatus(t, r, http.StatusBadRequest)
+			var body errorBody
+			r.JSON(t, &body)
+			var got []string
+			for _, e := range body.Errors {
+				got = append(got, strings.TrimPrefix(e.Code, codePrefix)+" "+e.Target)
+			}
+			want := []string{"request:unknown-field currency", "request:unknown-field rows[0].x", "request:unknown-field rows[0].colour"}
+			if !slices.Equal(got, want) {
+				t.Errorf("errors =\n%s\nwant each once,\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+
 		t.Run("the body rules of every endpoint apply", func(t *testing.T) {
 			for _, tt := range []struct {
 				name, contentType, body string
