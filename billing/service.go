@@ -442,10 +442,14 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		invalid("name", "Enter your name without hidden characters that change the direction of text.")
 	case !strings.ContainsFunc(c.Name, unicode.IsLetter): // only spaces, digits, or invisible characters
 		invalid("name", "Enter your name: it must contain at least one letter.")
-	case webAddress.MatchString(domainDots.Replace(norm.NFKC.String(withoutHidden(c.Name)))): // a full-width ＠ or ． is the one it looks like
+	case webAddress.MatchString(asShown(c.Name)):
 		// The emails greet the customer by name, and mail clients make links of addresses:
 		// whoever holds the signup link (the partner too) would have Pyng's sender carry its own.
-		invalid("name", "Enter your name without a web or email address (put a space after a full stop between two words).")
+		invalid("name", "Enter your name without a web or email address.")
+	case dottedWord.MatchString(asShown(c.Name)):
+		// "J.Smith" cannot be told from a domain such as "x.com" without a list of every
+		// top-level domain: the customer is asked for the space that makes it no address.
+		invalid("name", "Put a space after each full stop in your name, as in J. Smith: without one, email programs may take it for a web address.")
 	case digitCount(norm.NFKC.String(c.Name)) >= 8:
 		// A phone number, which mail clients make a link to call, as they do addresses.
 		invalid("name", "Enter your name without a phone number.")
@@ -507,11 +511,22 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 
 // webAddress matches what a mail client or a page would make a link of, in a name: a URL's scheme
 // ("://"), "www.", an email address's "@", or a domain name: a dot between letters or digits,
-// without a space, then more of them and a slash ("evil.example/claim"), or a word ending at a
-// top-level domain of two letters or more ("bit.ly", "evil.example"). Initials ("J.R.R. Tolkien",
-// "A.B.C. Holdings") and abbreviations ("St. John") are none: after their dots come spaces,
-// dots and single letters. "J.Smith", written without its space, is one.
-var webAddress = regexp.MustCompile(`(?i)://|www\.|@|[\p{L}\p{N}]\.[\p{L}\p{N}][\p{L}\p{N}.-]*/|[\p{L}\p{N}]\.\p{L}{2,}(?:[^\p{L}\p{N}]|$)`)
+// without a space, then more of them and a slash ("evil.example/claim"). dottedWord matches a
+// word ending at a top-level domain of two letters or more ("bit.ly", "evil.example"), which is
+// also a full stop without its space ("J.Smith"). Initials ("J.R.R. Tolkien", "A.B.C.
+// Holdings") and abbreviations ("St. John") are neither: after their dots come spaces, dots and
+// single letters.
+var (
+	webAddress = regexp.MustCompile(`(?i)://|www\.|@|[\p{L}\p{N}]\.[\p{L}\p{N}][\p{L}\p{N}.-]*/`)
+	dottedWord = regexp.MustCompile(`[\p{L}\p{N}]\.\p{L}{2,}(?:[^\p{L}\p{N}]|$)`)
+)
+
+// asShown is a name as a mail client reads it for addresses: without the characters that show
+// nothing, in compatibility form (a full-width ＠ or ． is the one it looks like), and with the
+// other full stops a browser takes for a domain's as ".".
+func asShown(name string) string {
+	return domainDots.Replace(norm.NFKC.String(withoutHidden(name)))
+}
 
 // domainDots are the full stops other than "." that a browser takes for a domain's dots (IDNA's
 // label separators) once a name is in compatibility form (NFKC, which makes U+FF0E a "." and
