@@ -290,22 +290,28 @@ func TestABatchIsNotStoredOnTheSandboxRailItsSiteMovedToWhileItWasAccepted(t *te
 }
 
 // railMovedBackWhileStoring is the batch store of a server whose site an operator moves (away)
-// after the service read the site's rail and before the first batch's transaction, and moves
-// again (back) once that transaction has ended.
+// after the service read the site's rail and before a batch's transaction, and moves again (back)
+// once that transaction has ended: for the first *times transactions.
 type railMovedBackWhileStoring struct {
 	billing.BatchStore
 	away, back func()
-	moved      *bool
+	times      *int
 }
 
 func (m railMovedBackWhileStoring) CreateBatch(ctx context.Context, b billing.Batch, rows []billing.Row) (billing.Batch, bool, error) {
-	if *m.moved {
+	if *m.times == 0 {
 		return m.BatchStore.CreateBatch(ctx, b, rows)
 	}
-	*m.moved = true
+	*m.times--
 	m.away()
 	defer m.back()
 	return m.BatchStore.CreateBatch(ctx, b, rows)
+}
+
+// movedBackWhileStoring is railMovedBackWhileStoring of m's site, moved to the sandbox rail and
+// back to the BECS rail around each of the first times transactions.
+func (m siteBeingMoved) movedBackWhileStoring(t *testing.T, times int) railMovedBackWhileStoring {
+	return railMovedBackWhileStoring{BatchStore: m.db, away: m.setRail(t, rail.Sandbox), back: m.setRail(t, rail.BECS), times: &times}
 }
 
 // A site an operator moves off the BECS rail while a batch is being stored, and back on it before
@@ -333,8 +339,7 @@ func TestABatchIsStoredOnTheRailItsSiteIsBackOnAfterMovesWhileItWasAccepted(t *t
 					}
 					clock.Set(clock.Now().Add(billing.BatchRetention + time.Minute))
 				}
-				server := m.server(railMovedBackWhileStoring{BatchStore: m.db, away: m.setRail(t, rail.Sandbox), back: m.setRail(t, rail.BECS),
-					moved: new(bool)})
+				server := m.server(m.movedBackWhileStoring(t, 1))
 				b, replayed, err := server.SubmitBatch(ctx, site, req)
 				if err != nil || replayed || b.Rail != rail.BECS {
 					t.Fatalf("SubmitBatch while the site moved away and back = %+v, %v, %v; want accepted on the BECS rail", b, replayed, err)
@@ -348,6 +353,28 @@ func TestABatchIsStoredOnTheRailItsSiteIsBackOnAfterMovesWhileItWasAccepted(t *t
 			})
 		})
 	}
+}
+
+// A site an operator keeps moving off the BECS rail and back on it while a batch is being stored
+// takes no batch: after three tries the submission is answered unavailable (a 503, to be sent
+// again), not an internal error, and nothing is stored; sent again, it is accepted.
+func TestABatchWhoseSiteKeepsMovingBetweenRailsIsAnsweredUnavailable(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		m := newSiteBeingMoved(t, engine)
+		req := billing.BatchRequest{Reference: "B1", Rows: []billing.RowRequest{{Reference: "R1", CustomerReference: "C1", Amount: 100}}}
+		server := m.server(m.movedBackWhileStoring(t, 3))
+		_, _, err := server.SubmitBatch(ctx, m.site, req)
+		if errs := billing.AsErrors(err); len(errs) != 1 || errs[0].Code != billing.CodeUnavailable {
+			t.Fatalf("SubmitBatch while the site kept moving = %v, want unavailable", err)
+		}
+		if _, _, _, err := m.operator.Batch(ctx, m.site, "B1", ""); !billing.HasCode(err, billing.CodeBatchNotFound) {
+			t.Errorf("the batch after the refusal: %v, want batch:not-found", err)
+		}
+		if b, replayed, err := server.SubmitBatch(ctx, m.site, req); err != nil || replayed || b.Rail != rail.BECS {
+			t.Errorf("the same submission again = %+v, %v, %v; want accepted on the BECS rail", b, replayed, err)
+		}
+	})
 }
 
 // A server warns at start of each site on a rail that collects without its debit user's legal

@@ -52,10 +52,14 @@ func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) 
 		}
 	}
 	stored, created, err := s.batches.CreateBatch(ctx, b, rows)
-	if errors.Is(err, ErrStale) {
+	for checks := 1; errors.Is(err, ErrStale); checks++ {
 		// An operator moved the site off the rail checked (to the sandbox rail: no other is
 		// collecting) while the batch was being stored: nothing was; check again. A site back on a
 		// rail that collects takes the batch on it, as a submission after the moves would.
+		if checks == railChecks {
+			return Batch{}, false, Errorf(CodeUnavailable, "",
+				"Pyng is moving this site between payment rails; nothing was stored. Submit the batch again shortly.")
+		}
 		again, refused := s.checkCollecting(ctx, site)
 		if refused != nil {
 			return s.replayOnly(ctx, site, req, refused)
@@ -291,6 +295,10 @@ func (s *Service) checkCollecting(ctx context.Context, site Site) (string, error
 	}
 	return current.Rail, nil
 }
+
+// railChecks is how many times SubmitBatch checks the site's rail and tries to store the batch on
+// it while an operator keeps moving the site between rails, before it answers CodeUnavailable.
+const railChecks = 3
 
 // errRailNotRegistered is batchRail's error for a batch naming a rail the service lacks.
 var errRailNotRegistered = errors.New("payment rail not registered")

@@ -54,8 +54,8 @@ const (
 	CodeBatchNotFound          Code = codePrefix + "batch:not-found"
 	CodeBatchNotOnSandboxRail  Code = codePrefix + "batch:not-on-sandbox-rail"
 	CodeInternal               Code = codePrefix + "internal"
-	// CodeUnavailable is a 503: Pyng's database could not be reached; the request may succeed
-	// if sent again shortly.
+	// CodeUnavailable is a 503: Pyng's database could not be reached (or a batch's site was being
+	// moved between payment rails); the request may succeed if sent again shortly.
 	CodeUnavailable             Code = codePrefix + "unavailable"
 	CodeWebhookInvalidURL       Code = codePrefix + "webhook-endpoint:invalid-url"
 	CodeWebhookEndpointNotFound Code = codePrefix + "webhook-endpoint:not-found"

@@ -233,7 +233,7 @@ func (a *server) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, oe.status, oe)
 	case err != nil && a.unreachable(err):
 		a.log.ErrorContext(r.Context(), "database unreachable", "traceId", traceIDOf(r.Context()), "path", r.URL.Path, "error", err)
-		w.Header().Set("Retry-After", unreachableRetryAfter)
+		w.Header().Set("Retry-After", unavailableRetryAfter)
 		writeJSON(w, http.StatusServiceUnavailable, &oauthError{Code: "temporarily_unavailable",
 			Description: "Pyng cannot issue tokens now; try again shortly."})
 	case err != nil:

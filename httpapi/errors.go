@@ -83,9 +83,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(body.Bytes())
 }
 
-// unreachableRetryAfter is the Retry-After of a 503 answered while the database is out of reach,
-// in seconds: a replica reconnects at the next request, so a few seconds is the shortest useful.
-const unreachableRetryAfter = "5"
+// unavailableRetryAfter is the Retry-After of a 503, in seconds: a replica reconnects to the
+// database at the next request, so a few seconds is the shortest useful.
+const unavailableRetryAfter = "5"
 
 // unreachable reports whether err is the database's being out of reach (Config.Unreachable).
 func (a *server) unreachable(err error) bool {
@@ -111,7 +111,6 @@ func (a *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.ErrorContext(r.Context(), "database unreachable", "traceId", traceID, "method", r.Method,
 			"path", r.URL.Path, "error", err)
 		status = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", unreachableRetryAfter)
 		errs = billing.Errors{billing.Errorf(billing.CodeUnavailable, "",
 			"Pyng cannot reach its database to serve this request now. Try again shortly; a batch sent again with its batchReference is answered with its receipt if it was stored.")}
 	case !known:
@@ -120,6 +119,9 @@ func (a *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusInternalServerError
 		errs = billing.Errors{billing.Errorf(billing.CodeInternal, "",
 			"Something went wrong on our side. Try again later; if it persists, contact Pyng support with the traceId.")}
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", unavailableRetryAfter)
 	}
 	body := errorEnvelope{TraceID: traceID}
 	for _, e := range errs {
