@@ -101,14 +101,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 const cacheKiB = 16 << 10
 
 // DSN is the modernc.org/sqlite data source name Open opens path with: immediate transactions, a
-// WAL journal synced at checkpoints (synchronous NORMAL), foreign keys on, and statement
-// journals and temporary tables in memory, which nothing needs to survive a crash, so a
-// multi-row insert inside a transaction writes no temporary file.
+// WAL journal synced at each commit (synchronous FULL), foreign keys on, and statement journals
+// and temporary tables in memory, which nothing needs to survive a crash, so a multi-row insert
+// inside a transaction writes no temporary file. A commit is on disk before it returns: what
+// follows it relies on it surviving a crash of the machine, not only of the process (a 202 for
+// a batch; a BECS file marked delivered before it is renamed into the outbox or on the bank's
+// server, which would otherwise be delivered again). NORMAL syncs the WAL only at checkpoints,
+// and a power loss can roll back the commits since.
 func DSN(path string) string {
 	return path + "?_txlock=immediate" +
 		fmt.Sprintf("&_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) +
 		"&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)" +
+		"&_pragma=synchronous(FULL)" +
 		"&_pragma=foreign_keys(1)" +
 		"&_pragma=temp_store(MEMORY)" +
 		fmt.Sprintf("&_pragma=cache_size(-%d)", cacheKiB)

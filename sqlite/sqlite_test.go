@@ -37,7 +37,7 @@ func TestOpenConfiguresTheConnection(t *testing.T) {
 		{pragma: "journal_mode", want: "wal"},
 		{pragma: "foreign_keys", want: "1"},
 		{pragma: "busy_timeout", want: "10000"},
-		{pragma: "synchronous", want: "1"}, // NORMAL
+		{pragma: "synchronous", want: "2"}, // FULL: a commit survives a power loss (see sqlite.DSN)
 		{pragma: "temp_store", want: "2"},  // MEMORY
 		{pragma: "cache_size", want: "-16384"},
 	} {

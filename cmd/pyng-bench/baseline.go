@@ -178,7 +178,7 @@ func (b *pgBaseline) readRows(ctx context.Context, batchID string) (int, error) 
 }
 
 // sqliteBaseline is the baseline on SQLite, through modernc.org/sqlite with sqlite.Open's DSN
-// (sqlite.DSN: WAL, synchronous NORMAL, busy_timeout, immediate transactions, foreign keys, the
+// (sqlite.DSN: WAL, synchronous FULL, busy_timeout, immediate transactions, foreign keys, the
 // page cache and in-memory temporary storage) and one connection.
 type sqliteBaseline struct {
 	db     *sql.DB
