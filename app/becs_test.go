@@ -170,14 +170,21 @@ func filesIn(t *testing.T, dir string) []string {
 func queuedDebit(t *testing.T, engine string) (clock *clocktest.Clock, service *billing.Service, db storage.Database, r *becs.Rail,
 	site billing.Site, b billing.Batch) {
 	t.Helper()
-	clock = clocktest.New()
-	service, db = apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
-	r, site = onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
-	b = apptest.SubmitOneDebit(t, service, site)
+	clock, service, db, r, site, b = acceptedDebit(t, engine)
 	if _, _, err := service.ExecuteBatch(context.Background(), b.ID); err != nil {
 		t.Fatal(err)
 	}
 	return clock, service, db, r, site, b
+}
+
+// acceptedDebit is queuedDebit before the first step: batch b is accepted, not started.
+func acceptedDebit(t *testing.T, engine string) (clock *clocktest.Clock, service *billing.Service, db storage.Database, r *becs.Rail,
+	site billing.Site, b billing.Batch) {
+	t.Helper()
+	clock = clocktest.New()
+	service, db = apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+	r, site = onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
+	return clock, service, db, r, site, apptest.SubmitOneDebit(t, service, site)
 }
 
 // onBECS puts the site on the BECS rail, with a debit user, and returns the rail (opened on conn)

@@ -21,25 +21,36 @@ import (
 // customerNotActive, even when the customer linked again before it (the debit is not collected
 // under the new agreement: a partner who saw the row's customer revoke may have submitted it
 // again).
+// A debit of a batch not started yet at the revocation is withdrawn too: the batch was submitted
+// under the agreement the customer ended, and its first step, after the customer linked again,
+// would otherwise collect it under the new one, beside the row the partner submitted again. (It
+// was: the revocation withdrew the rows of started batches only.)
 // A debit already in a file that was lodged before the revocation is collected: the step records
 // its row succeeded. (The step used to fail the row in both cases without asking the rail, and left
 // the queued debit to be lodged: the customer was debited while the partner was told it failed.)
 func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
+		notStarted   bool // the batch's first step comes after the revocation
 		lodgedBefore bool // the debit is cut and its file lodged before the revocation
 		relinked     bool // the customer links again after the revocation, before the batch's next step
 		want         string
 	}{
-		{"queued for the cut-off", false, false, "failed customerNotActive"},
-		{"queued, the customer linked again", false, true, "failed customerNotActive"},
-		{"in a file lodged", true, false, "succeeded "},
+		{"queued for the cut-off", false, false, false, "failed customerNotActive"},
+		{"queued, the customer linked again", false, false, true, "failed customerNotActive"},
+		{"of a batch not started", true, false, false, "failed customerNotActive"},
+		{"of a batch not started, the customer linked again", true, false, true, "failed customerNotActive"},
+		{"in a file lodged", false, true, false, "succeeded "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 				ctx := context.Background()
 				// The first step queued the debit on the rail; the row stays pending.
-				clock, service, _, r, site, b := queuedDebit(t, engine)
+				prepare := queuedDebit
+				if tc.notStarted {
+					prepare = acceptedDebit
+				}
+				clock, service, _, r, site, b := prepare(t, engine)
 				var lodged []becs.File
 				if tc.lodgedBefore {
 					lodged = cutAndLodge(t, r)

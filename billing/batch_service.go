@@ -347,12 +347,14 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 }
 
 // withdrawUnsent has the rails withdraw the debits they hold unsent (a BECS debit waiting for its
-// cut-off) of the customer of the link, which is being revoked: a revocation stops at once every
-// debit not yet sent, rather than at its batch's next step, which a cut-off could come before. It
-// runs before the revocation is recorded, so that a rail that fails leaves the link as it was,
-// for the revocation to be asked again, and again after it (revoke). A debit withdrawn stays so
-// (rail.Withdrawer): submitted again by a step that read the customer linked, or after the
-// customer linked anew, it fails customerNotActive rather than being sent.
+// cut-off) of the customer of the link, which is being revoked, and those of the batches not
+// started yet (recorded withdrawn before they are submitted): a revocation stops at once every
+// debit not yet sent, rather than at its batch's next step, which a cut-off or the customer
+// linking again could come before (a batch submitted under the agreement ended is not collected
+// under the next). It runs before the revocation is recorded, so that a rail that fails leaves
+// the link as it was, for the revocation to be asked again, and again after it (revoke). A debit
+// withdrawn stays so (rail.Withdrawer): submitted again by a step that read the customer linked,
+// or after the customer linked anew, it fails customerNotActive rather than being sent.
 func (s *Service) withdrawUnsent(ctx context.Context, l Link) error {
 	rows, err := s.batches.UnsentRowsOfCustomer(ctx, l.SiteID, l.CustomerReference, s.now())
 	if err != nil {

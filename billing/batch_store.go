@@ -67,9 +67,10 @@ type BatchStore interface {
 	PendingRows(ctx context.Context, batchID string) ([]PendingRow, error)
 	// MarkInProgress moves the given pending rows to inProgress, with the files they went in.
 	MarkInProgress(ctx context.Context, rows []RowProgress) error
-	// UnsentRowsOfCustomer returns the pending rows of the customer's started batches at the
-	// site, each with its batch's rail: those whose debits a rail may hold unsent. A batch whose
-	// deadline is not after now is left out: its rows expire at the deadline (ExpireOverdue).
+	// UnsentRowsOfCustomer returns the pending rows of the customer's batches at the site, started
+	// or not, each with its batch's rail: those whose debits a rail may hold unsent, or a step to
+	// come may send. A batch whose deadline is not after now is left out: its rows expire at the
+	// deadline (ExpireOverdue).
 	UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string, now time.Time) ([]RowOnRail, error)
 	// InProgressRows returns the ids of the batch's inProgress rows.
 	InProgressRows(ctx context.Context, batchID string) ([]string, error)

@@ -200,13 +200,15 @@ ORDER BY r.idx;
 SELECT * FROM batch_rows WHERE id IN (SELECT value FROM json_each(sqlc.arg(ids)));
 
 -- name: UnsentRowsOfCustomer :many
--- The pending rows of the customer's started batches at the site, each with its batch's rail: the
--- debits a rail may hold unsent (a batch not started has sent nothing). A batch past its deadline
--- is left out: its open rows expire at the deadline, whatever a withdrawal after it would say.
+-- The pending rows of the customer's batches at the site, each with its batch's rail: the debits a
+-- rail may hold unsent, or be sent by a step to come (of a batch not started yet too, which the
+-- customer linking again before its first step must not let collect under the new agreement). A
+-- batch past its deadline is left out: its open rows expire at the deadline, whatever a
+-- withdrawal after it would say.
 SELECT r.id, b.rail
 FROM batches AS b
 JOIN batch_rows AS r ON r.batch_id = b.id AND r.state = 'pending'
-WHERE b.site_id = sqlc.arg(site_id) AND b.state = 'inProgress' AND r.customer_reference = sqlc.arg(customer_reference)
+WHERE b.site_id = sqlc.arg(site_id) AND b.state <> 'completed' AND r.customer_reference = sqlc.arg(customer_reference)
   AND b.deadline_at > CAST(sqlc.arg(now) AS BIGINT);
 
 -- name: InProgressRows :many

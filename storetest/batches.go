@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -644,14 +645,21 @@ func (s batchSuite) execution(t *testing.T) {
 			t.Fatalf("state after StartBatch of a completed batch = %s, want completed", got.State)
 		}
 	})
-	t.Run("a customer's unsent rows are the pending rows of its started batches before their deadline", func(t *testing.T) {
+	t.Run("a customer's unsent rows are the pending rows of its batches, started or not, before their deadline", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		ctx := context.Background()
 		started, rows := createBatch(t, b.store, b.site.ID, "started", 6, t0) // cust-0: rows 0 and 3
 		wantErr(t, "StartBatch", b.store.StartBatch(ctx, started.ID), nil)
 		markInProgress(t, b.store, rows[3])
-		createBatch(t, b.store, b.site.ID, "accepted", 3, t0) // not started: nothing sent
+		// Not started: nothing sent yet, but its first step would send it (cust-0: row 0).
+		accepted, acceptedRows := createBatch(t, b.store, b.site.ID, "accepted", 3, t0.Add(time.Hour))
+		done, doneRows := createBatch(t, b.store, b.site.ID, "done", 3, t0) // completed: none pending
+		recordOutcomes(t, b.store, billing.RowOutcome{RowID: doneRows[0].ID, At: t0}, billing.RowOutcome{RowID: doneRows[1].ID, At: t0},
+			billing.RowOutcome{RowID: doneRows[2].ID, At: t0})
+		if _, err := b.store.CompleteBatch(ctx, done.ID, t0); err != nil {
+			t.Fatalf("CompleteBatch: %v", err)
+		}
 		other := createSite(t, b.store, b.org.ID)
 		elsewhere, _ := createBatch(t, b.store, other.ID, "started", 3, t0)
 		wantErr(t, "StartBatch", b.store.StartBatch(ctx, elsewhere.ID), nil)
@@ -660,13 +668,17 @@ func (s batchSuite) execution(t *testing.T) {
 			t.Helper()
 			got, err := b.store.UnsentRowsOfCustomer(ctx, b.site.ID, "cust-0", at)
 			wantErr(t, "UnsentRowsOfCustomer", err, nil)
+			slices.SortFunc(got, func(x, y billing.RowOnRail) int { return cmp.Compare(x.RowID, y.RowID) })
 			return got
 		}
-		wantEqual(t, "before the deadline", unsent(t0), []billing.RowOnRail{{RowID: rows[0].ID, Rail: started.Rail}})
-		wantEqual(t, "a moment before the deadline", unsent(started.Deadline.Add(-time.Millisecond)), []billing.RowOnRail{{RowID: rows[0].ID, Rail: started.Rail}})
+		both := []billing.RowOnRail{{RowID: rows[0].ID, Rail: started.Rail}, {RowID: acceptedRows[0].ID, Rail: accepted.Rail}}
+		slices.SortFunc(both, func(x, y billing.RowOnRail) int { return cmp.Compare(x.RowID, y.RowID) })
+		wantEqual(t, "before the deadline", unsent(t0), both)
+		wantEqual(t, "a moment before the deadline", unsent(started.Deadline.Add(-time.Millisecond)), both)
 		// At its deadline the row is left to expire, whatever a withdrawal would say of it.
-		if got := unsent(started.Deadline); len(got) != 0 {
-			t.Errorf("at the deadline: %v, want none", got)
+		wantEqual(t, "at the started batch's deadline", unsent(started.Deadline), []billing.RowOnRail{{RowID: acceptedRows[0].ID, Rail: accepted.Rail}})
+		if got := unsent(accepted.Deadline); len(got) != 0 {
+			t.Errorf("at the deadlines: %v, want none", got)
 		}
 	})
 	t.Run("only pending rows move to inProgress", func(t *testing.T) {

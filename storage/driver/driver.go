@@ -198,8 +198,8 @@ type Executor interface {
 	// MarkInProgress moves those of the rows that are pending to inProgress, each with its file
 	// (none when empty).
 	MarkInProgress(ctx context.Context, rows []billing.RowProgress) error
-	// UnsentRowsOfCustomer returns the pending rows of the customer's started batches at the
-	// site whose deadline is after now, each with its batch's rail.
+	// UnsentRowsOfCustomer returns the pending rows of the customer's batches at the site, started
+	// or not, whose deadline is after now, each with its batch's rail.
 	UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string, now time.Time) ([]billing.RowOnRail, error)
 	// InProgressRows returns the ids of the batch's inProgress rows, in submission order.
 	InProgressRows(ctx context.Context, batchID string) ([]string, error)

@@ -3060,7 +3060,7 @@ const unsentRowsOfCustomer = `-- name: UnsentRowsOfCustomer :many
 SELECT r.id, b.rail
 FROM batches AS b
 JOIN batch_rows AS r ON r.batch_id = b.id AND r.state = 'pending'
-WHERE b.site_id = $1 AND b.state = 'inProgress' AND r.customer_reference = $2
+WHERE b.site_id = $1 AND b.state <> 'completed' AND r.customer_reference = $2
   AND b.deadline_at > CAST($3 AS BIGINT)
 `
 
@@ -3075,9 +3075,11 @@ type UnsentRowsOfCustomerRow struct {
 	Rail string
 }
 
-// The pending rows of the customer's started batches at the site, each with its batch's rail: the
-// debits a rail may hold unsent (a batch not started has sent nothing). A batch past its deadline
-// is left out: its open rows expire at the deadline, whatever a withdrawal after it would say.
+// The pending rows of the customer's batches at the site, each with its batch's rail: the debits a
+// rail may hold unsent, or be sent by a step to come (of a batch not started yet too, which the
+// customer linking again before its first step must not let collect under the new agreement). A
+// batch past its deadline is left out: its open rows expire at the deadline, whatever a
+// withdrawal after it would say.
 func (q *Queries) UnsentRowsOfCustomer(ctx context.Context, arg UnsentRowsOfCustomerParams) ([]UnsentRowsOfCustomerRow, error) {
 	rows, err := q.db.Query(ctx, unsentRowsOfCustomer, arg.SiteID, arg.CustomerReference, arg.Now)
 	if err != nil {
