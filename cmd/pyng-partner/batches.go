@@ -26,7 +26,9 @@ var batchCommands = []command{
 		help: `The file has a row a line: rowReference,customerReference,amount, amounts in dollars and
 cents (120.00), or in whole cents (12000) with --cents; a first line of those three names is
 a header, which may name more columns after them, ignored (batches show --csv writes such a
-file, in cents). Every problem of the file is reported with its line number before anything is sent.
+file, in cents), but for a row whose state there is succeeded (not returned), pending or
+inProgress, which is refused: submitted again under another reference it would debit its
+customer twice. Every problem of the file is reported with its line number before anything is sent.
 FILE "-" reads standard input. Submitting the same batch again returns its receipt, which
 the JSON marks "replayed": true ("replayed": false for a batch this submission created).
 With --wait, the rows settled (a bar on a terminal, else a line each time their number

@@ -140,6 +140,37 @@ func TestBatchCommands(t *testing.T) {
 	})
 }
 
+// batches show --csv writes a batch's rows with their outcomes, a file the README says to submit
+// again with --cents: under another reference (the batch's own replays it), to retry the rows
+// that failed. Its row that succeeded is refused, with its line, and nothing is sent: submitted
+// again it would debit its customer a second time. (It was submitted: the outcome's columns were
+// ignored.) The file with the failed rows alone is submitted.
+func TestTheCSVOfBatchesShowSubmittedAgainRefusesTheRowThatSucceeded(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		ok(t, s, "customers", "invite", "ACME-001")
+		ok(t, s, "sandbox", "signup", "ACME-001")
+		ok(t, s, "batches", "submit", file(t, "invoices.csv", invoices), "--reference", "B-1", "--wait", "--interval", "20ms")
+		shown := ok(t, s, "batches", "show", "B-1", "--csv").stdout
+		lines := strings.SplitAfter(strings.TrimSpace(shown), "\n")
+		if len(lines) != 4 || !strings.HasPrefix(lines[1], "INV-1,ACME-001,12000,succeeded,") {
+			t.Fatalf("batches show --csv:\n%s", shown)
+		}
+		path := file(t, "B-1.csv", shown)
+		r := cli(t, s, "batches", "submit", path, "--cents", "--reference", "B-1-AGAIN")
+		if r.code == 0 || !strings.Contains(r.stderr, path+`:2: rowReference "INV-1" succeeded in the batch`) || strings.Contains(r.stderr, path+":3:") {
+			t.Errorf("the shown batch submitted again: exit %d, stderr %q; want exit 1 naming line 2 (INV-1, succeeded) alone", r.code, r.stderr)
+		}
+		if got := cli(t, s, "batches", "show", "B-1-AGAIN"); got.code == 0 {
+			t.Errorf("batch B-1-AGAIN was stored: %s", got.stdout)
+		}
+		failed := file(t, "failed.csv", lines[0]+lines[2]+lines[3])
+		receipt := one[client.BatchReceipt](t, ok(t, s, "batches", "submit", failed, "--cents", "--reference", "B-1-AGAIN").stdout)
+		if receipt.RowCount != 2 || receipt.TotalAmount != 4551+9900 {
+			t.Errorf("the failed rows submitted again: receipt %+v, want 2 rows of 14451", receipt)
+		}
+	})
+}
+
 // The API says that a submission replays an earlier identical one in a header only; the JSON a
 // script reads says it in "replayed", beside the receipt as the API gives it.
 func TestTheJSONReceiptSaysWhetherTheSubmissionWasReplayed(t *testing.T) {

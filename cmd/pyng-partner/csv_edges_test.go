@@ -68,17 +68,35 @@ func TestAParseErrorIsReportedWithItsLineAndReadingGoesOn(t *testing.T) {
 
 // The README: "batches show REF --csv" writes the rows with amounts in cents, "--cents to submit
 // such a file again". Its header names the three columns of a row, then the outcome's, which are
-// ignored; without such a header a row of more than three fields is still refused.
+// ignored but for a row that may have been collected (see collected); without such a header a row
+// of more than three fields is still refused.
 func TestTheCSVOfBatchesShowIsSubmittedAgainWithCents(t *testing.T) {
-	shown := "rowReference,customerReference,amount,state,failureReason,retryable,outcomeAt,fileId,returnedAt,returnReason\r\n" +
-		"INV-1,ACME-002,12000,succeeded,,,1796079815648,,,\r\n" +
-		"INV-2,ACME-002,4551,failed,insufficientFunds,true,1796079815648,,,\r\n"
+	header := "rowReference,customerReference,amount,state,failureReason,retryable,outcomeAt,fileId,returnedAt,returnReason\r\n"
+	shown := header +
+		"INV-2,ACME-002,4551,failed,insufficientFunds,true,1796079815648,,,\r\n" +
+		"INV-5,ACME-002,700,succeeded,,true,1796079815648,file_x,1796079999999,referToCustomer\r\n"
 	rows, err := readRows(strings.NewReader(shown), "f.csv", true)
 	if err != nil {
 		t.Fatalf("readRows: %v", err)
 	}
-	if len(rows) != 2 || rows[0].RowReference != "INV-1" || rows[0].Amount != 12000 || rows[1].CustomerReference != "ACME-002" || rows[1].Amount != 4551 {
+	if len(rows) != 2 || rows[0].RowReference != "INV-2" || rows[0].Amount != 4551 || rows[1].CustomerReference != "ACME-002" || rows[1].Amount != 700 {
 		t.Errorf("rows = %+v", rows)
+	}
+	// A row that succeeded (not returned) or is still open was, or may yet be, collected.
+	mayBeCollected := header +
+		"INV-1,ACME-002,12000,succeeded,,,1796079815648,,,\r\n" +
+		"INV-2,ACME-002,4551,failed,insufficientFunds,true,1796079815648,,,\r\n" +
+		"INV-3,ACME-002,300,pending,,,,,,\r\n" +
+		"INV-4,ACME-002,400,inProgress,,,,file_x,,\r\n"
+	_, err = readRows(strings.NewReader(mayBeCollected), "f.csv", true)
+	for _, want := range []string{`f.csv:2: rowReference "INV-1" succeeded in the batch`, `f.csv:4: rowReference "INV-3" is still pending in the batch`,
+		`f.csv:5: rowReference "INV-4" is still inProgress in the batch`, "3 problems; nothing was sent."} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("rows that may have been collected: err = %v, want it to hold %q", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "f.csv:3:") {
+		t.Errorf("the failed row is refused too: %v", err)
 	}
 	short := "rowReference,customerReference,amount,state\nINV-1,ACME-002,12000\n"
 	if _, err := readRows(strings.NewReader(short), "f.csv", true); err == nil || !strings.Contains(err.Error(), "f.csv:2: 3 fields; the header has 4") {

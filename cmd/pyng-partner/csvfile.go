@@ -41,9 +41,10 @@ func (e inputError) Error() string {
 }
 
 // readRows reads the rows of a batch from a CSV file of rowReference,customerReference,amount,
-// with an optional header line of those three names (and of more columns after them, ignored). Amounts are dollars and cents (120.00),
-// or whole cents (12000) when cents is set. It reports every problem of the file, each with
-// its line, in an inputError.
+// with an optional header line of those three names (and of more columns after them, ignored but
+// for a row's outcome, see collected). Amounts are dollars and cents (120.00), or whole cents
+// (12000) when cents is set. It reports every problem of the file, each with its line, in an
+// inputError.
 func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error) {
 	// A spreadsheet's export may begin with a byte order mark: it goes before the CSV reader sees
 	// the first field, which may be quoted.
@@ -58,6 +59,8 @@ func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error)
 		problems []string
 		lineOf   = map[string]int{}
 		width    = 3 // the fields of a row: rowReference,customerReference,amount, and those a header adds
+		// The columns of a row's outcome that a header of batches show --csv names (-1: none).
+		stateColumn, returnedColumn = -1, -1
 	)
 	problem := func(line int, format string, args ...any) {
 		problems = append(problems, fmt.Sprintf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
@@ -85,6 +88,14 @@ func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error)
 			if len(record) >= 3 && strings.EqualFold(record[0], "rowReference") &&
 				strings.EqualFold(record[1], "customerReference") && strings.EqualFold(record[2], "amount") {
 				width = len(record)
+				for i, name := range record[3:] {
+					switch {
+					case strings.EqualFold(name, "state"):
+						stateColumn = 3 + i
+					case strings.EqualFold(name, "returnedAt"):
+						returnedColumn = 3 + i
+					}
+				}
 				continue
 			}
 		}
@@ -116,6 +127,11 @@ func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error)
 			problem(line, "%v", err)
 			ok = false
 		}
+		if why := collected(record, stateColumn, returnedColumn); why != "" {
+			problem(line, "rowReference %q %s in the batch this file was written from: submitted again under another reference, "+
+				"it would debit its customer a second time; delete the line (submit only the rows that failed, or were returned)", rowRef, why)
+			ok = false
+		}
 		if ok {
 			rows = append(rows, client.RowRequest{RowReference: rowRef, CustomerReference: customer, Amount: amount})
 		}
@@ -134,6 +150,26 @@ func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error)
 		return nil, inputError{problems: problems, summary: fmt.Sprintf("%s: %d problem%s; nothing was sent.", name, len(problems), s)}
 	}
 	return rows, nil
+}
+
+// collected says why a row of a file that batches show --csv wrote (its outcome in the columns
+// state and returnedAt, -1 when the header names none) may have been collected: it succeeded and
+// was not returned, or is still open and may yet be. It is "" for a row that failed or was
+// returned, and for a row of a file without the outcome's columns.
+func collected(record []string, state, returned int) string {
+	if state < 0 {
+		return ""
+	}
+	switch client.RowState(record[state]) {
+	case client.RowSucceeded:
+		if returned >= 0 && record[returned] != "" {
+			return ""
+		}
+		return "succeeded"
+	case client.RowPending, client.RowInProgress:
+		return "is still " + record[state]
+	}
+	return ""
 }
 
 // parseAmount reads an amount, in dollars and cents or in whole cents, as cents.
