@@ -58,7 +58,7 @@ func MatchKeptBECSReturns(ctx context.Context, r *becs.Rail, service *billing.Se
 		if err != nil {
 			return total, err
 		}
-		if err := r.ForgetMatched(ctx, returns.Source, returns.Items); err != nil {
+		if err := r.ForgetMatched(ctx, returns.Items); err != nil {
 			return total, fmt.Errorf("the returns are recorded; forgetting the items kept unmatched that they match failed (they are forgotten at the next run): %w", err)
 		}
 		total.Items += report.Items

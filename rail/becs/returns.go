@@ -125,14 +125,15 @@ type UnmatchedReturn struct {
 }
 
 // KeepUnmatched keeps the items of the returns file that have a Problem, each once however many
-// times the file is imported, and forgets those kept from an earlier import that now have none
-// (their debit's row has since been returned); it returns how many it added.
+// times the file is imported, and forgets those kept from an earlier import, of this file or
+// another (the bank's files may overlap), that an item without one now matches, by lodgement
+// reference and amount (their debit's row has since been returned); it returns how many it added.
 func (r *Rail) KeepUnmatched(ctx context.Context, source string, items []ReturnedItem) (int, error) {
 	now := r.clock.Now().UnixMilli()
 	added := 0
 	err := r.conn.InTx(ctx, func(tx storage.Statements) error {
 		added = 0
-		if err := r.forgetMatched(ctx, tx, source, items); err != nil {
+		if err := r.forgetMatched(ctx, tx, items); err != nil {
 			return err
 		}
 		for _, it := range items {
@@ -194,31 +195,40 @@ ORDER BY u.imported_at, u.source, u.line`, nil, func(row storage.Scanner) error 
 	return out, nil
 }
 
-// ForgetMatched forgets the items of the returns file source kept unmatched that now have no
-// Problem (their debit's row is returned), keeping the others as they are.
-func (r *Rail) ForgetMatched(ctx context.Context, source string, items []ReturnedItem) error {
-	return r.forgetMatched(ctx, r.conn, source, items)
+// ForgetMatched forgets the items kept unmatched, of any returns file, that the items without a
+// Problem match by lodgement reference and amount (their debit's row is returned), keeping the
+// others as they are.
+func (r *Rail) ForgetMatched(ctx context.Context, items []ReturnedItem) error {
+	return r.forgetMatched(ctx, r.conn, items)
 }
 
-func (r *Rail) forgetMatched(ctx context.Context, tx storage.Statements, source string, items []ReturnedItem) error {
-	var matched []int
+// forgetMatched is ForgetMatched in tx. A kept item of another file than the items' is forgotten
+// too: the bank's files may overlap, and a lodgement reference is one debit's.
+func (r *Rail) forgetMatched(ctx context.Context, tx storage.Statements, items []ReturnedItem) error {
+	type returned struct {
+		Ref    string `json:"ref"`
+		Amount int64  `json:"amount"`
+	}
+	var matched []returned
 	for _, it := range items {
 		if it.Problem == "" {
-			matched = append(matched, it.Line)
+			matched = append(matched, returned{Ref: it.Return.LodgementReference, Amount: it.Return.Amount})
 		}
 	}
 	if len(matched) == 0 {
 		return nil
 	}
-	lines, err := jsonArg(matched)
+	arg, err := jsonArg(matched)
 	if err != nil {
 		return err
 	}
-	forget := `DELETE FROM becs_unmatched_returns WHERE source = $1 AND line IN (SELECT jsonb_array_elements_text($2::jsonb)::bigint)`
+	forget := `DELETE FROM becs_unmatched_returns AS u USING jsonb_to_recordset($1::jsonb) AS m (ref text, amount bigint)
+WHERE u.lodgement_reference = m.ref AND u.amount = m.amount`
 	if r.conn.Dialect() == storage.EngineSQLite {
-		forget = `DELETE FROM becs_unmatched_returns WHERE source = ?1 AND line IN (SELECT value FROM json_each(?2))`
+		forget = `DELETE FROM becs_unmatched_returns
+WHERE (lodgement_reference, amount) IN (SELECT value ->> '$.ref', value ->> '$.amount' FROM json_each(?1))`
 	}
-	if _, err := tx.Exec(ctx, forget, source, lines); err != nil {
+	if _, err := tx.Exec(ctx, forget, arg); err != nil {
 		return fmt.Errorf("becs rail: forget returns matched since: %w", err)
 	}
 	return nil

@@ -75,6 +75,46 @@ func TestAnItemKeptBeforeItsRowSucceededIsRecordedOnReimport(t *testing.T) {
 	})
 }
 
+// A bank's returns files may overlap: the next day's repeats an item of the day before. An item
+// kept unmatched from the first file (its row not yet succeeded) that the second file's same item
+// then returns is no longer listed as unmatched: its row is returned, and an operator working
+// through returns unmatched would chase a return already recorded. (It stayed listed: only an
+// import of the same file forgot its items.)
+func TestAnItemKeptFromOneFileIsForgottenOnceAnotherFileReturnsItsRow(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		file, returns := f.firstRowReturned(t)
+		if first, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, returns); err != nil || len(first.Unmatched) != 1 {
+			t.Fatalf("import while the row is inProgress = %+v, %v; want the item unmatched", first, err)
+		}
+		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+			t.Fatal(err)
+		}
+		keys, _ := f.rail.Keys(ctx, file.ID)
+		if _, err := f.service.RecordRailOutcomes(ctx, rail.BECS, keys); err != nil {
+			t.Fatal(err)
+		}
+		// The next day's file: the same item again, another processing date, so another file.
+		f.clock.Advance(24 * time.Hour)
+		content, err := f.rail.Content(ctx, file.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := becs.LodgementReference(f.rows(t, "B1")[0].ID)
+		next, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{first: aba.ReturnPaymentStopped}, f.clock.Now())
+		if err != nil || bytes.Equal(next, returns) {
+			t.Fatalf("ReturnsOf the next day: %v (the same bytes: %v)", err, bytes.Equal(next, returns))
+		}
+		if report, err := app.ImportBECSReturns(ctx, f.rail, f.service, f.clock, next); err != nil || report.Returned != 1 || len(report.Unmatched) != 0 {
+			t.Fatalf("import of the next day's file = %+v, %v; want the row returned", report, err)
+		}
+		if kept, _ := f.rail.Unmatched(ctx); len(kept) != 0 {
+			t.Errorf("returns unmatched after the row was returned: %+v; want none", kept)
+		}
+	})
+}
+
 // Issue: "an item that matches no row is reported ... and kept in a table, never dropped".
 // An item of the same file naming the same row twice (the bank repeating a line) is accounted
 // for: every item of the file is either returned, already returned or unmatched, so that the
