@@ -36,6 +36,9 @@ const DefaultUserAgent = "Pyng-Webhooks/1"
 // can be reused; a longer body closes the connection instead.
 const maxResponseBytes = 64 << 10
 
+// maxResponseHeaderBytes bounds the headers of a response; larger ones fail the attempt.
+const maxResponseHeaderBytes = 64 << 10
+
 // maxIdleConnsPerHost is how many connections to one partner's host are kept for reuse: as many
 // as the server's default webhook workers, which may all be sending to the same partner, so that
 // a burst of deliveries does not open (and for https, handshake) a connection each.
@@ -89,7 +92,7 @@ func New(o Options) *Client {
 		MaxIdleConns:           100,
 		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
 		IdleConnTimeout:        90 * time.Second,
-		MaxResponseHeaderBytes: 64 << 10,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
 	return c
 }
@@ -277,6 +280,11 @@ func (c *Client) describe(ctx context.Context, err error, timeout time.Duration)
 		return "connection failed: " + sysErr.Error()
 	case errors.As(err, &opErr):
 		return "connection failed"
+	// net/http gives these two as text alone.
+	case strings.Contains(err.Error(), "malformed HTTP"):
+		return "the answer is not HTTP"
+	case strings.Contains(err.Error(), "response headers exceeded"):
+		return fmt.Sprintf("the answer's headers exceed %d KB", maxResponseHeaderBytes>>10)
 	case strings.Contains(err.Error(), "tls:"):
 		return "TLS handshake failed"
 	}

@@ -186,6 +186,18 @@ func TestSendFailures(t *testing.T) {
 				_ = conn.Close()
 			}
 		}, 0, "connection closed without a response"},
+		{"an answer that is not HTTP fails saying so", func(w http.ResponseWriter, _ *http.Request) {
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_, _ = buf.WriteString("SSH-2.0-OpenSSH_9.6\r\n\r\n")
+				_ = buf.Flush()
+				_ = conn.Close()
+			}
+		}, 0, "the answer is not HTTP"},
+		{"headers over 64 KB fail saying so", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("X-Padding", strings.Repeat("a", 70<<10))
+			w.WriteHeader(http.StatusOK)
+		}, 0, "the answer's headers exceed 64 KB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
