@@ -849,3 +849,26 @@ func TestEventsWrittenAfterAPurgeOfEveryEventAreDelivered(t *testing.T) {
 		}
 	})
 }
+
+// Disabling skips the retries that come due while the endpoint is disabled (jobs' tests); a retry
+// still ahead when the partner enables it again is made then, at its time, as the PATCH
+// description says: the delivery of an event written before the disabling is not lost.
+func TestARetryNotYetDueWhenAnEndpointIsEnabledAgainIsMade(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		rc, e, d := p.failedDelivery(t, http.StatusServiceUnavailable, "back")
+		for _, state := range []string{"disabled", "enabled"} {
+			wantStatus(t, p.do(t, http.MethodPatch, "/webhook-endpoints/"+e.EndpointID, map[string]any{"state": state}), http.StatusOK)
+		}
+		rc.answer(http.StatusOK)
+		s.Clock.Advance(time.Hour)
+		p.token = s.Token(t, p.p)
+		got := p.awaitDeliveriesWhere(t, e.EndpointID, "the retry made", func(ds []deliveryJSON) bool {
+			return len(ds) == 1 && ds[0].State != "pending"
+		})[0]
+		if got.DeliveryID != d.DeliveryID || got.State != "succeeded" || len(got.Attempts) != 2 || got.Attempts[1].Status != http.StatusOK {
+			t.Errorf("the delivery is %+v, want succeeded by its retry", got)
+		}
+		verify(t, rc.await(2)[1], e.Secret)
+	}, apptest.Options{RetrySchedule: []time.Duration{time.Hour}})
+}
