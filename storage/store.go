@@ -152,9 +152,9 @@ func (s *Store) EnsureSigningKey(ctx context.Context, candidate billing.SigningK
 // expired is marked so (with its customer.expired event, unless the sweep wrote it) and cleared
 // before the INSERT is tried again. Nothing inserted then means the pair's link is still active.
 //
-// On PostgreSQL the first invitation is written with its event and their deliveries by one
-// statement outside a transaction (InsertInvitation): one round trip where the transaction takes
-// five or more.
+// On PostgreSQL the first invitation is written with its event by one statement outside a
+// transaction (InsertInvitation): one round trip where the transaction takes five or more. Its
+// deliveries are made later, from the events list, by FanOutDeliveries.
 func (s *Store) CreateLink(ctx context.Context, l billing.Link) error {
 	invited, err := billing.LinkEvent(billing.EventCustomerInvited, l, l.CreatedAt)
 	if err != nil {
