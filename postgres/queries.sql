@@ -449,7 +449,7 @@ ON CONFLICT DO NOTHING;
 -- events list.
 SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
 WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
-  AND txid < (SELECT events_horizon()) AND created_at > @since
+  AND txid < (SELECT events_horizon())
 ORDER BY txid, seq
 LIMIT @lim;
 

@@ -649,16 +649,15 @@ func (q *Queries) EventPosition(ctx context.Context, arg EventPositionParams) (E
 const eventsToSend = `-- name: EventsToSend :many
 SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
 WHERE site_id = $1 AND (txid, seq) > (CAST($2 AS TEXT)::xid8, CAST($3 AS BIGINT))
-  AND txid < (SELECT events_horizon()) AND created_at > $4
+  AND txid < (SELECT events_horizon())
 ORDER BY txid, seq
-LIMIT $5
+LIMIT $4
 `
 
 type EventsToSendParams struct {
 	SiteID    string
 	AfterTxid string
 	AfterSeq  int64
-	Since     int64
 	Lim       int64
 }
 
@@ -678,7 +677,6 @@ func (q *Queries) EventsToSend(ctx context.Context, arg EventsToSendParams) ([]E
 		arg.SiteID,
 		arg.AfterTxid,
 		arg.AfterSeq,
-		arg.Since,
 		arg.Lim,
 	)
 	if err != nil {
