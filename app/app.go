@@ -208,6 +208,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	}
 	clock := billing.SystemClock{}
 	service, rails, err := NewService(ctx, db, clock, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
+	if err == nil && cfg.BECSOutbox != "" {
+		err = rails.BECS.CheckOutbox(ctx, becs.Dir(cfg.BECSOutbox))
+	}
 	if err != nil {
 		db.Close()
 		return nil, err

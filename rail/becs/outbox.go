@@ -1,0 +1,84 @@
+package becs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pyng/receivables/storage"
+)
+
+// outboxMarker is the file in an outbox directory that names it: a random id, recorded in
+// becs_outboxes by the directory's path.
+const outboxMarker = ".pyng-outbox"
+
+// ErrOutboxNotShared is CheckOutbox's answer for a directory that is not the one the other
+// servers on the database deliver to at its path.
+var ErrOutboxNotShared = errors.New("not the outbox the other servers on this database deliver to")
+
+// CheckOutbox makes sure that dir is the outbox every server on the database delivers to at its
+// path. Any replica may deliver a file, set a lodged one's copy aside or remove one too late to
+// lodge; with a directory of its own on each host, the files would be scattered over the hosts,
+// and a file removed too late to lodge from one host only. The first server to use a path
+// writes its marker into the directory and records it; a server whose directory at that path
+// holds no marker, or another, is refused (ErrOutboxNotShared).
+func (r *Rail) CheckOutbox(ctx context.Context, dir Dir) error {
+	marker, written, err := dir.marker()
+	if err != nil {
+		return fmt.Errorf("becs outbox %s: %w", dir, err)
+	}
+	if _, err := r.conn.Exec(ctx, r.q(`INSERT INTO becs_outboxes (dir, marker) VALUES ($1, $2) ON CONFLICT (dir) DO NOTHING`),
+		string(dir), marker); err != nil {
+		return fmt.Errorf("becs outbox %s: %w", dir, err)
+	}
+	var recorded string
+	if err := r.conn.Query(ctx, r.q(`SELECT marker FROM becs_outboxes WHERE dir = $1`), []any{string(dir)},
+		func(row storage.Scanner) error { return row.Scan(&recorded) }); err != nil {
+		return fmt.Errorf("becs outbox %s: %w", dir, err)
+	}
+	if recorded == marker {
+		return nil
+	}
+	if written {
+		// Not left behind: a start after the directory is fixed (mounted from the shared file
+		// system) must not find this one's marker.
+		_ = os.Remove(filepath.Join(string(dir), outboxMarker))
+	}
+	return fmt.Errorf("becs outbox %s: %w: its %s does not hold %s, the marker recorded for this path. Give every replica the same directory "+
+		"(a file system they all mount at this path), for any replica may deliver a file there; if this directory is to replace the "+
+		"one recorded, copy %s from that one into it, or, that one lost, forget it (DELETE FROM becs_outboxes WHERE dir = '%s')",
+		dir, ErrOutboxNotShared, outboxMarker, recorded, outboxMarker, dir)
+}
+
+// marker returns the directory's marker, writing a new one when it has none (written): whole,
+// under a temporary name, then linked to its name, so that a server starting beside this one on
+// the same directory reads the whole marker, and the first written is the one both keep.
+func (d Dir) marker() (marker string, written bool, err error) {
+	path := filepath.Join(string(d), outboxMarker)
+	if b, err := os.ReadFile(path); !errors.Is(err, fs.ErrNotExist) {
+		return strings.TrimSpace(string(b)), false, err
+	}
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	marker = hex.EncodeToString(id)
+	tmp := filepath.Join(string(d), stagedName(outboxMarker+"-"+marker))
+	if err := writeSynced(tmp, []byte(marker+"\n")); err != nil {
+		return "", false, err
+	}
+	err = os.Link(tmp, path)
+	_ = os.Remove(tmp)
+	if errors.Is(err, fs.ErrExist) {
+		b, err := os.ReadFile(path)
+		return strings.TrimSpace(string(b)), false, err
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return marker, true, syncDir(string(d))
+}
