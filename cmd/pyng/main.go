@@ -104,7 +104,11 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], stdout, stderr)
+		return serve(ctx, args[1:], stdout, stderr) // which logs the variables no setting's
+	case "migrate", "admin":
+		warnUnknownEnvironment(stderr)
+	}
+	switch args[0] {
 	case "migrate":
 		return migrate(ctx, args[1:], stdout)
 	case "admin":
@@ -117,6 +121,17 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return flag.ErrHelp
 	}
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// warnUnknownEnvironment warns of the PYNG_ variables of the environment that are no setting, as
+// the server's log does: a misspelt PYNG_DATABASE_URL leaves "pyng migrate" to migrate, and say
+// it applied every migration to, a new SQLite file in the working directory rather than the
+// database meant.
+func warnUnknownEnvironment(stderr io.Writer) {
+	if unknown := app.UnknownEnvironment(os.Environ()); len(unknown) > 0 {
+		fmt.Fprintf(stderr, "pyng: warning: the environment sets PYNG_ variables that are no setting (misspelt?); they are ignored: %s\n",
+			strings.Join(unknown, ","))
+	}
 }
 
 // parse parses a command's flags, reporting mistakes as one usage error rather than the flag

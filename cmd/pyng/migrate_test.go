@@ -291,3 +291,21 @@ func TestADatabaseOfAnotherApplicationIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrateAndAdminWarnOfAMisspeltVariable runs pyng migrate, as a deploy step would, with its
+// database's variable misspelt: it migrates the default database instead, and exits 0, so it
+// names the variable it ignored on stderr, as the server's log does; so does an admin command.
+func TestMigrateAndAdminWarnOfAMisspeltVariable(t *testing.T) {
+	t.Chdir(t.TempDir()) // where the default database, sqlite:pyng.db, is made
+	t.Setenv("PYNG_DATABSE_URL", "postgres://db.internal/pyng")
+	t.Setenv("PYNG_DATABASE_URL", "") // restored at the end
+	os.Unsetenv("PYNG_DATABASE_URL")
+	const want = "pyng: warning: the environment sets PYNG_ variables that are no setting (misspelt?); they are ignored: PYNG_DATABSE_URL\n"
+	for _, command := range [][]string{{"migrate"}, {"admin", "org", "create", "--name", "Acme"}} {
+		code, out, errOut := runPyng(t, command...)
+		if code != 0 || out == "" || errOut != want {
+			t.Errorf("pyng %s with PYNG_DATABSE_URL: exit %d, stdout %q, stderr %q; want exit 0 and the warning %q",
+				strings.Join(command, " "), code, out, errOut, want)
+		}
+	}
+}
