@@ -22,13 +22,85 @@ const outboxMarker = ".pyng-outbox"
 // servers on the database deliver to at its path.
 var ErrOutboxNotShared = errors.New("not the outbox the other servers on this database deliver to")
 
+// ErrUnknownFiles is CheckOutbox's answer for an outbox that holds files the database does not
+// know: a database restored to a point before they were cut holds their debits queued, and cuts
+// them into new files, beside the ones the bank may have had already.
+var ErrUnknownFiles = errors.New("the outbox holds BECS files this database does not know")
+
 // CheckOutbox makes sure that dir is the outbox every server on the database delivers to at its
-// path. Any replica may deliver a file, set a lodged one's copy aside or remove one too late to
-// lodge; with a directory of its own on each host, the files would be scattered over the hosts,
-// and a file removed too late to lodge from one host only. The first server to use a path
-// writes its marker into the directory and records it; a server whose directory at that path
-// holds no marker, or another, is refused (ErrOutboxNotShared).
+// path, and that it holds no file the database does not know (ErrUnknownFiles). Any replica may
+// deliver a file, set a lodged one's copy aside or remove one too late to lodge; with a
+// directory of its own on each host, the files would be scattered over the hosts, and a file
+// removed too late to lodge from one host only. The first server to use a path writes its
+// marker into the directory and records it; a server whose directory at that path holds no
+// marker, or another, is refused (ErrOutboxNotShared).
 func (r *Rail) CheckOutbox(ctx context.Context, dir Dir) error {
+	if err := r.checkShared(ctx, dir); err != nil {
+		return err
+	}
+	unknown, err := r.unknownFiles(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("becs outbox %s: %w", dir, err)
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("becs outbox %s: %w: %s. Was it restored from a backup taken before they were cut? Their debits are queued again, "+
+			"and the next cut-off puts them in new files: a debit in one of these that the bank has would be collected twice. Check with the bank "+
+			"which of these it has, then move them out of the outbox and its %s/ (see docs/operations.md, \"Backups\")",
+			dir, ErrUnknownFiles, strings.Join(unknown, ", "), lodgedDir)
+	}
+	return nil
+}
+
+// unknownFiles lists the files of the outbox and its lodged/ folder, as delivery names them
+// (FILE_ID.aba), whose id the database does not know.
+func (r *Rail) unknownFiles(ctx context.Context, dir Dir) ([]string, error) {
+	var names []string
+	for _, folder := range []string{"", lodgedDir} {
+		entries, err := os.ReadDir(filepath.Join(string(dir), folder))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if id, ok := strings.CutSuffix(e.Name(), ".aba"); ok && strings.HasPrefix(id, "file_") {
+				names = append(names, filepath.Join(folder, e.Name()))
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(names))
+	for i, name := range names {
+		ids[i] = strings.TrimSuffix(filepath.Base(name), ".aba")
+	}
+	arg, err := jsonArg(ids)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	if err := r.conn.Query(ctx, r.q(`SELECT f.id FROM `+r.values(1)+` JOIN becs_files f ON f.id = v.value`), []any{arg},
+		func(row storage.Scanner) error {
+			var id string
+			err := row.Scan(&id)
+			known[id] = true
+			return err
+		}); err != nil {
+		return nil, err
+	}
+	var unknown []string
+	for i, name := range names {
+		if !known[ids[i]] {
+			unknown = append(unknown, name)
+		}
+	}
+	return unknown, nil
+}
+
+// checkShared is CheckOutbox's check of the marker.
+func (r *Rail) checkShared(ctx context.Context, dir Dir) error {
 	marker, written, err := dir.marker()
 	if err != nil {
 		return fmt.Errorf("becs outbox %s: %w", dir, err)
