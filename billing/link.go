@@ -200,9 +200,27 @@ func contactDetail(key, value string) string {
 		return "this key names the customer's name"
 	case emailPattern.MatchString(key) || isPhoneNumber(key):
 		return "this key is one"
+	case namesOwnNumber(words) && australianPhoneWithoutPlus.MatchString(value):
+		// The whole value of a key such as customerNumber is read as the partner's number, not
+		// as a phone number written without its + (the one form a partner's number shares).
+		return ""
 	}
 	return valueContactDetail(value)
 }
+
+// namesOwnNumber reports whether a key names a number or identifier of the partner's own: its
+// last word is number, no, num, id, ref or reference, or ends in number (customerNumber,
+// account_no, memberId, customernumber).
+func namesOwnNumber(words []string) bool {
+	if len(words) == 0 { // a key of marks alone, "-"
+		return false
+	}
+	last := words[len(words)-1]
+	return ownNumberWords[last] || strings.HasSuffix(last, "number")
+}
+
+// ownNumberWords are the last words of a key that name the partner's own number.
+var ownNumberWords = map[string]bool{"no": true, "num": true, "id": true, "ref": true, "reference": true}
 
 // valueContactDetail is contactDetail's reading of a value. Each pattern is tried only on a value
 // holding what it cannot match without (an @, digits, a word), found by a plain search first: the
@@ -378,7 +396,9 @@ var emailPattern = regexp.MustCompile(`[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[A-Za-z]
 
 // isPhoneNumber reports whether the value, without spaces (a no-break space too), dots, dashes
 // and brackets, is a phone number: "+" and 8 to 15 digits, or an Australian number of 10 digits
-// (02, 03, 04, 07, 08), also dialled with the international prefix from Australia (0061).
+// (02, 03, 04, 07, 08), also dialled with the international prefix from Australia (0061) or in
+// international form without its + (61 and the 9 digits after the 0, as SMS gateways keep a
+// mobile: 61412345678), unless those 11 digits are a valid ABN, as a business's own may be.
 func isPhoneNumber(value string) bool {
 	digits := strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) || strings.ContainsRune(".-()", r) {
@@ -386,13 +406,31 @@ func isPhoneNumber(value string) bool {
 		}
 		return r
 	}, value)
-	return internationalPhone.MatchString(digits) || australianPhone.MatchString(digits)
+	return internationalPhone.MatchString(digits) || australianPhone.MatchString(digits) ||
+		australianPhoneWithoutPlus.MatchString(digits) && !validABN(digits)
 }
 
 var (
-	internationalPhone = regexp.MustCompile(`^\+[0-9]{8,15}$`)
-	australianPhone    = regexp.MustCompile(`^(0|0061)[23478][0-9]{8}$`)
+	internationalPhone         = regexp.MustCompile(`^\+[0-9]{8,15}$`)
+	australianPhone            = regexp.MustCompile(`^(0|0061)[23478][0-9]{8}$`)
+	australianPhoneWithoutPlus = regexp.MustCompile(`^61[23478][0-9]{8}$`)
 )
+
+// validABN reports whether 11 ASCII digits are an Australian Business Number by its check
+// digits: 1 taken from the first digit, the digits weighted 10, 1, 3, 5... 19, their sum a
+// multiple of 89 (the Australian Business Register's rule).
+func validABN(digits string) bool {
+	weights := [11]int{10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19}
+	sum := 0
+	for i, w := range weights {
+		d := int(digits[i] - '0')
+		if i == 0 {
+			d--
+		}
+		sum += d * w
+	}
+	return sum%89 == 0
+}
 
 // markAsSpace reads a mark a phone number may be written against without a space as a space,
 // before phoneLikeRuns looks for one: every punctuation mark and symbol ("tel:+61…", "ph:0412…",

@@ -112,6 +112,8 @@ func TestInvitationMetadata(t *testing.T) {
 			{"a phone number after a label is refused", map[string]string{"note": "ph:0400000000"}, "metadata.note"},
 			{"a phone number in quotes is refused", map[string]string{"note": `"0400 000 000"`}, "metadata.note"},
 			{"a phone number in curly quotes is refused", map[string]string{"note": "“0400 000 000”"}, "metadata.note"},
+			{"a mobile in international form without its + is refused", map[string]string{"note": "61400000000"}, "metadata.note"},
+			{"the partner's own number and ABN of that form are accepted", map[string]string{"customerNumber": "61400000000", "abn": "61 400 000 250"}, ""},
 			{"the customer's name is refused", map[string]string{"customerName": "Jane Citizen"}, "metadata.customerName"},
 			{"the partner's own names and numbers are accepted", map[string]string{"planName": "Gold", "accountId": "0000012345"}, ""},
 			{"metadata that is not an object is refused", []string{"a"}, "metadata"},
