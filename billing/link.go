@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"regexp"
@@ -198,15 +199,36 @@ func contactDetail(key, value string) string {
 		return "this key names one"
 	case slices.Contains(words, "name") && !slices.ContainsFunc(words, func(w string) bool { return !personNameWords[w] }):
 		return "this key names the customer's name"
-	case emailPattern.MatchString(key) || isPhoneNumber(key):
+	case slices.ContainsFunc([]string{key, percentDecoded(key)}, func(k string) bool { return emailPattern.MatchString(k) || isPhoneNumber(k) }):
 		return "this key is one"
 	case namesOwnNumber(words) && australianPhoneWithoutPlus.MatchString(value):
 		// The whole value of a key such as customerNumber is read as the partner's number, not
 		// as a phone number written without its + (the one form a partner's number shares).
 		return ""
 	}
-	return valueContactDetail(value)
+	if what := valueContactDetail(value); what != "" || !strings.Contains(value, "%") {
+		return what
+	}
+	// Percent-encoded, as in a link: tel%3A0412345678, mailto%3Ajane%40example.com.
+	return valueContactDetail(norm.NFKC.String(percentDecoded(value)))
 }
+
+// percentDecoded is s with each percent-escape (%XX) read as its byte, again until none is left
+// (tel%253A… is tel%3A… encoded once more); a % that begins none is kept (40% off).
+func percentDecoded(s string) string {
+	for {
+		decoded := percentEscape.ReplaceAllStringFunc(s, func(e string) string {
+			b, _ := hex.DecodeString(e[1:])
+			return string(b)
+		})
+		if decoded == s {
+			return s
+		}
+		s = decoded
+	}
+}
+
+var percentEscape = regexp.MustCompile(`%[0-9A-Fa-f]{2}`)
 
 // namesOwnNumber reports whether a key names a number or identifier of the partner's own: its
 // last word is number, no, num, id, ref or reference, or ends in number (customerNumber,
@@ -238,13 +260,13 @@ func valueContactDetail(value string) string {
 	switch {
 	case at && (emailPattern.MatchString(value) || spacedEmailPattern.MatchString(value)),
 		// Lower-cased, an address may match that did not (a capital dotted I, U+0130, is an i).
-		(at || strings.Contains(lower, "%40")) && emailPattern.MatchString(strings.ReplaceAll(lower, "%40", "@")),
+		at && emailPattern.MatchString(lower),
 		strings.Contains(lower, "at") && (strings.ContainsAny(value, "([{<") || strings.Contains(lower, "dot")) && spelledEmailPattern.MatchString(value),
 		strings.Contains(lower, "mailto:"):
 		return "this value holds an email address"
 	case digits >= 8 && isPhoneNumber(value):
 		return "this value is a phone number"
-	case digits >= 8 && slices.ContainsFunc(phoneLikeRuns.FindAllStringSubmatch(strings.Map(markAsSpace, value), -1), func(m []string) bool { return isPhoneNumber(m[1]) }):
+	case digits >= 8 && slices.ContainsFunc(phoneLikeRuns.FindAllStringSubmatch(marksAsSpaces(value), -1), func(m []string) bool { return isPhoneNumber(m[1]) }):
 		return "this value holds a phone number"
 	case digits >= 4 && slices.ContainsFunc(australianStates, func(s string) bool { return strings.Contains(value, s) }) &&
 		australianStatePostcode.MatchString(value),
@@ -432,15 +454,22 @@ func validABN(digits string) bool {
 	return sum%89 == 0
 }
 
-// markAsSpace reads a mark a phone number may be written against without a space as a space,
-// before phoneLikeRuns looks for one: every punctuation mark and symbol ("tel:+61…", "ph:0412…",
-// quotes, curly ones too, "0412…/home", "0412…!", "x,0412…"), but those a number is written with
-// (+ ( ) .) and those that join the parts of an identifier (- _: "INV-0412345678").
-func markAsSpace(r rune) rune {
-	if (unicode.IsPunct(r) || unicode.IsSymbol(r)) && !strings.ContainsRune("+().-_", r) {
-		return ' '
-	}
-	return r
+// marksAsSpaces reads the marks a phone number may be written against without a space as
+// spaces, before phoneLikeRuns looks for one: every punctuation mark and symbol ("tel:+61…",
+// "ph:0412…", quotes, curly ones too, "0412…/home", "0412…!", "x,0412…"), but those a number is
+// written with (+ ( ) .) and those that join the parts of an identifier (- _: "INV-0412345678");
+// and a dot after a letter, which ends a word as a space does ("ph.0412…", "tel.0412…"; not
+// "v2.0412…").
+func marksAsSpaces(value string) string {
+	var prev rune
+	return strings.Map(func(r rune) rune {
+		mark := (unicode.IsPunct(r) || unicode.IsSymbol(r)) && !strings.ContainsRune("+().-_", r) || r == '.' && unicode.IsLetter(prev)
+		prev = r
+		if mark {
+			return ' '
+		}
+		return r
+	}, value)
 }
 
 func hasControl(s string) bool {
