@@ -177,14 +177,15 @@ func ValidateMetadata(m map[string]string) (map[string]string, error) {
 }
 
 // contactDetail says what of the customer's contact details a metadata entry holds ("" for
-// none): a key that names one (email, phone, address, the customer's name) or a value that is an
-// email address or a phone number. The partner shares no contact details of its customer with
+// none): a key that names one (email, phone, address, the customer's name or date of birth), in
+// English or another common European language, or a value that is an email address or a phone
+// number. The partner shares no contact details of its customer with
 // Pyng, and metadata is its only free text, so obvious ones are refused; a check of words cannot
 // be complete, which is why the API document says what metadata is for. Both are read in
 // compatibility form (NFKC), so that a full-width ＠ or digit is the character it looks like.
 func contactDetail(key, value string) string {
 	key, value = norm.NFKC.String(key), norm.NFKC.String(value)
-	words := keyWords(key)
+	words := inEnglish(keyWords(withoutAccents(key)))
 	// Two words that make one (post code, zip code, e mail) are read as that word too.
 	joined := slices.Clone(words)
 	for i := 1; i < len(words); i++ {
@@ -192,13 +193,16 @@ func contactDetail(key, value string) string {
 			joined = append(joined, words[i-1]+words[i])
 		}
 	}
+	joined = inEnglish(joined)
 	switch {
 	case slices.ContainsFunc(joined, namesContact), namesMobile(words), namesContactDetails(words):
 		return "this key names one"
 	case slices.Contains(words, "address") && !slices.ContainsFunc(words, func(w string) bool { return notPostalAddress[w] }):
 		return "this key names one"
-	case slices.Contains(words, "name") && !slices.ContainsFunc(words, func(w string) bool { return !personNameWords[w] }):
+	case namesPersonDetail(words, nameWords, personNameWords), namesPersonDetail(words, holderWords, holderQualifiers):
 		return "this key names the customer's name"
+	case namesPersonDetail(words, birthWords, birthQualifiers):
+		return "this key names the customer's date of birth"
 	case slices.ContainsFunc([]string{key, percentDecoded(key)}, func(k string) bool { return emailPattern.MatchString(k) || isPhoneNumber(k) }):
 		return "this key is one"
 	case namesOwnNumber(words) && australianPhoneWithoutPlus.MatchString(value):
@@ -338,8 +342,37 @@ func namesContactDetails(words []string) bool {
 	})
 }
 
-// contactDetailsWords are the words that, with "contact", make a key the contact details.
-var contactDetailsWords = map[string]bool{"info": true, "information": true, "details": true, "detail": true, "data": true}
+// contactDetailsWords are the words that, with "contact", make a key the contact details (or the
+// person to contact: contactPerson).
+var contactDetailsWords = map[string]bool{"info": true, "information": true, "details": true, "detail": true, "data": true, "person": true}
+
+// namesPersonDetail reports whether a key's words are one of nouns, naming a detail of a person,
+// and nothing but qualifiers, saying whose it is: customerName, accountHolder, cardholder_name,
+// dateOfBirth, customerDob; not planName, accountHolderId or birthdayDiscount.
+func namesPersonDetail(words []string, nouns, qualifiers map[string]bool) bool {
+	return slices.ContainsFunc(words, func(w string) bool { return nouns[w] }) &&
+		!slices.ContainsFunc(words, func(w string) bool { return !nouns[w] && !qualifiers[w] })
+}
+
+var (
+	nameWords = map[string]bool{"name": true}
+	// holderWords name the holder of the customer's account, card or policy, a person.
+	holderWords = map[string]bool{"holder": true, "accountholder": true, "cardholder": true, "policyholder": true}
+	// holderQualifiers are the words a key naming a holder may hold besides: whose holder it is
+	// (policy holder), and whose name.
+	holderQualifiers = union(personNameWords, map[string]bool{"card": true, "policy": true})
+	birthWords       = map[string]bool{"dob": true, "birth": true, "birthdate": true, "dateofbirth": true, "birthday": true}
+	// birthQualifiers are the words a key naming the date of birth may hold besides: date of
+	// birth, fecha de nacimiento, data di nascita, and whose it is.
+	birthQualifiers = union(personNameWords, map[string]bool{"date": true, "of": true, "day": true, "de": true, "di": true, "do": true,
+		"fecha": true, "data": true, "datum": true, "van": true})
+)
+
+func union(a, b map[string]bool) map[string]bool {
+	u := maps.Clone(a)
+	maps.Copy(u, b)
+	return u
+}
 
 // namesMobile reports whether the words of a key name a mobile number: "mobile" with nothing
 // but numbers, "number", "no", "phone" or whose it is (mobile2, customerMobile, homeMobile; not
@@ -359,12 +392,12 @@ var contactWords = map[string]bool{
 	"email": true, "mail": true, "phone": true, "telephone": true, "tel": true, "fax": true, "street": true,
 	"suburb": true, "postcode": true, "postalcode": true, "zipcode": true, "surname": true, "firstname": true, "lastname": true,
 	"fullname": true, "givenname": true, "familyname": true, "middlename": true,
-	"ph": true, "mob": true, "cell": true, "emial": true,
+	"ph": true, "mob": true, "cell": true, "emial": true, "addr": true, "msisdn": true, "landline": true,
 }
 
 // compoundContactWords are the contactWords that name one inside a longer word too
 // (homepostcode, customersurname); the short ones (mail, tel, fax) would match other words.
-var compoundContactWords = []string{"telephone", "street", "suburb", "postcode", "postalcode", "zipcode", "surname", "firstname",
+var compoundContactWords = []string{"telephone", "telefon", "street", "suburb", "postcode", "postalcode", "zipcode", "surname", "firstname",
 	"lastname", "fullname", "givenname", "familyname", "middlename"}
 
 // phoneOwners are what a key's word may say before "phone" when it names a phone number
@@ -382,6 +415,47 @@ var notPostalAddress = map[string]bool{"ip": true, "ipv": true, "mac": true, "et
 var personNameWords = map[string]bool{
 	"name": true, "customer": true, "contact": true, "client": true, "account": true, "holder": true,
 	"full": true, "first": true, "last": true, "given": true, "family": true, "middle": true, "legal": true, "person": true,
+	"payer": true, "debtor": true, "recipient": true, "accountholder": true, "cardholder": true, "policyholder": true,
+}
+
+// english are the words of a key in German, French, Spanish, Italian, Portuguese or Dutch that
+// name a contact detail, and the English word the check reads them as. Spanish nombre (French
+// for a number) and words that are also English (portable) are not among them.
+var english = map[string]string{
+	"courriel": "email", "correo": "email", "correio": "email",
+	"telefoon": "telephone",
+	"handy":    "mobile", "movil": "mobile", "celular": "mobile", "cellulare": "mobile", "mobiel": "mobile", "telemovel": "mobile",
+	"nom": "name", "nome": "name", "naam": "name",
+	"vorname": "firstname", "prenom": "firstname", "voornaam": "firstname",
+	"nachname": "surname", "familienname": "surname", "cognome": "surname", "apellido": "surname", "apellidos": "surname",
+	"sobrenome": "surname", "achternaam": "surname",
+	"adresse": "address", "adres": "address", "direccion": "address", "indirizzo": "address", "endereco": "address",
+	"anschrift": "address",
+	"strasse":   "street", "straße": "street", "rue": "street", "calle": "street", "rua": "street", "straat": "street",
+	"plz": "postcode", "postleitzahl": "postcode", "codepostal": "postcode", "codigopostal": "postcode",
+	"geburtsdatum": "birthdate", "geburtstag": "birthday", "geboortedatum": "birthdate",
+	"naissance": "birth", "nacimiento": "birth", "nascita": "birth", "nascimento": "birth", "geboorte": "birth",
+}
+
+// inEnglish is words with each of english read as its English word, in place.
+func inEnglish(words []string) []string {
+	for i, w := range words {
+		if e, ok := english[w]; ok {
+			words[i] = e
+		}
+	}
+	return words
+}
+
+// withoutAccents is s without its combining marks (téléphone, dirección, endereço: telephone,
+// direccion, endereco), so that a key is read whether or not it is written with them.
+func withoutAccents(s string) string {
+	return norm.NFC.String(strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Mn, r) {
+			return -1
+		}
+		return r
+	}, norm.NFD.String(s)))
 }
 
 // keyWords splits a key into its lower-case words at every character that is not a letter or a
