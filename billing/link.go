@@ -503,7 +503,7 @@ func isPhoneNumber(value string) bool {
 		return r
 	}, value)
 	return internationalPhone.MatchString(digits) || australianPhone.MatchString(digits) ||
-		australianPhoneWithoutPlus.MatchString(digits) && !validABN(digits)
+		australianPhoneWithoutPlus.MatchString(digits) && !ValidABN(digits)
 }
 
 var (
@@ -511,22 +511,6 @@ var (
 	australianPhone            = regexp.MustCompile(`^(0|0061)[23478][0-9]{8}$`)
 	australianPhoneWithoutPlus = regexp.MustCompile(`^61[23478][0-9]{8}$`)
 )
-
-// validABN reports whether 11 ASCII digits are an Australian Business Number by its check
-// digits: 1 taken from the first digit, the digits weighted 10, 1, 3, 5... 19, their sum a
-// multiple of 89 (the Australian Business Register's rule).
-func validABN(digits string) bool {
-	weights := [11]int{10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19}
-	sum := 0
-	for i, w := range weights {
-		d := int(digits[i] - '0')
-		if i == 0 {
-			d--
-		}
-		sum += d * w
-	}
-	return sum%89 == 0
-}
 
 // marksAsSpaces reads the marks a phone number may be written against without a space as
 // spaces, before phoneLikeRuns looks for one: every punctuation mark and symbol ("tel:+61…",
