@@ -495,14 +495,13 @@ func rowField(name []byte) (int, bool) {
 
 // leastMembers keeps, of the member names offered, the k least by (index, name), and counts them
 // all: listing the first few of many in order without sorting them all. A name repeated in its
-// object (the body is read with repeated names allowed) is kept and counted once while it is
-// kept; one repeated among those not kept is counted each time, which only the count of the
-// problems not listed shows.
+// object (the body is read with repeated names allowed) is kept as often as it is offered, and
+// listed once (sorted); the count of the problems not listed counts it each time. No set of the
+// names kept is held beside the heap: a body of many names would pay for it at every offer.
 type leastMembers struct {
 	k     int
 	total int
-	heap  []indexedName   // a max-heap: the greatest kept first
-	names map[string]bool // the names in heap
+	heap  []indexedName // a max-heap: the greatest kept first
 }
 
 type indexedName struct {
@@ -519,20 +518,12 @@ func compareIndexedNames(a, b indexedName) int {
 
 func (l *leastMembers) kept() int { return len(l.heap) }
 
-// offer counts a member, and keeps its name if it is among the k least so far, unless it is kept
-// already.
+// offer counts a member, and keeps its name if it is among the k least so far.
 func (l *leastMembers) offer(index int, name []byte) {
-	if l.names[string(name)] {
-		return
-	}
 	l.total++
 	switch {
 	case l.k <= 0:
 	case len(l.heap) < l.k:
-		if l.names == nil {
-			l.names = map[string]bool{}
-		}
-		l.names[string(name)] = true
 		l.heap = append(l.heap, indexedName{index, string(name)})
 		for c := len(l.heap) - 1; c > 0; {
 			parent := (c - 1) / 2
@@ -543,8 +534,6 @@ func (l *leastMembers) offer(index int, name []byte) {
 			c = parent
 		}
 	case index < l.heap[0].index || (index == l.heap[0].index && string(name) < l.heap[0].name):
-		delete(l.names, l.heap[0].name)
-		l.names[string(name)] = true
 		l.heap[0] = indexedName{index, string(name)}
 		for c := 0; ; {
 			greatest := c
@@ -566,5 +555,7 @@ func (l *leastMembers) offer(index int, name []byte) {
 func (l *leastMembers) sorted() []indexedName {
 	s := slices.Clone(l.heap)
 	slices.SortFunc(s, compareIndexedNames)
-	return s
+	// A name repeated in its object (the body is read with repeated names allowed) is one
+	// problem, listed once.
+	return slices.Compact(s)
 }
