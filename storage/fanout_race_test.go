@@ -22,14 +22,7 @@ func TestAFanOutDoesNotUndoTheEnablingOfItsEndpoint(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL, db, service, site := onOwnDatabase(t)
-	url := "https://example.com/hook"
-	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := service.Invite(ctx, site, "BEFORE"); err != nil {
-		t.Fatal(err)
-	}
+	e := endpointWithAnEvent(t, service, site)
 	var before string
 	if err := db.Conn().Query(ctx, `SELECT id FROM events WHERE type = 'customer.invited'`, nil,
 		func(row storage.Scanner) error { return row.Scan(&before) }); err != nil || before == "" {
@@ -148,14 +141,7 @@ func TestAFanOutOnSQLiteDoesNotWriteOverAPositionMovedMeanwhile(t *testing.T) {
 	db := dbtest.OpenURL(t, dbURL, storage.WithKeyring(dbtest.Keyring()))
 	service, _ := apptest.ServiceOver(t, db, apptest.ServiceOptions{})
 	site := apptest.NewSite(t, service, "Acme")
-	url := "https://example.com/hook"
-	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := service.Invite(ctx, site, "BEFORE"); err != nil {
-		t.Fatal(err)
-	}
+	e := endpointWithAnEvent(t, service, site)
 
 	other, err := sql.Open("sqlite", sqlite.DSN(strings.TrimPrefix(dbURL, "sqlite://")))
 	if err != nil {
@@ -202,4 +188,20 @@ func TestAFanOutOnSQLiteDoesNotWriteOverAPositionMovedMeanwhile(t *testing.T) {
 	if sent != moved {
 		t.Errorf("the endpoint's position is %d after the fan-out; want %d, where it was moved", sent, moved)
 	}
+}
+
+// endpointWithAnEvent makes an endpoint of the site, then an event after it (the invitation of
+// BEFORE), which the endpoint's next fan-out gives it a delivery of.
+func endpointWithAnEvent(t *testing.T, service *billing.Service, site billing.Site) billing.WebhookEndpoint {
+	t.Helper()
+	ctx := context.Background()
+	url := "https://example.com/hook"
+	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.Invite(ctx, site, "BEFORE"); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

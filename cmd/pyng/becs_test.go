@@ -500,6 +500,17 @@ type cutFile struct {
 	file    becs.File
 }
 
+// fileByCommand puts a new site on the BECS rail with the admin commands and cuts a file of a
+// batch of two rows of it (12.34 and 56.78), as the server's jobs would; it returns the file and
+// the -database-url and -encryption-key flags of its database.
+func fileByCommand(t *testing.T, engine string) (cut cutFile, db, key string) {
+	t.Helper()
+	url := dbtest.URL(t, engine)
+	db, key = "-database-url="+url, "-encryption-key="+dbtest.KeyRing
+	site := becsSiteByCommand(t, db, key)
+	return cutBECSFile(t, url, site.SiteID, billing.SystemClock{}, 1234, 5678), db, key
+}
+
 // cutBECSFile links customer C1 at the site, on the BECS rail, of the database at url, submits
 // batch B1 of one row a amount, executes it and cuts its file as the server's jobs would, all on
 // clock.
@@ -549,11 +560,7 @@ func TestFilesLodgedCompletesTheBatchesItsRowsEnd(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			url := dbtest.URL(t, engine)
-			db := "-database-url=" + url
-			key := "-encryption-key=" + dbtest.KeyRing
-			site := becsSiteByCommand(t, db, key)
-			cut := cutBECSFile(t, url, site.SiteID, billing.SystemClock{}, 1234, 5678)
+			cut, db, key := fileByCommand(t, engine)
 
 			code, out, errOut := runPyng(t, "admin", "becs", "files", "lodged", cut.file.ID, db, key)
 			var lodged struct{ LodgedAt int64 }
@@ -586,11 +593,7 @@ func TestFilesLodgedRecordsTheReturnsImportedBeforeIt(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			url := dbtest.URL(t, engine)
-			db := "-database-url=" + url
-			key := "-encryption-key=" + dbtest.KeyRing
-			site := becsSiteByCommand(t, db, key)
-			cut := cutBECSFile(t, url, site.SiteID, billing.SystemClock{}, 1234, 5678)
+			cut, db, key := fileByCommand(t, engine)
 			_, _, rows, err := cut.service.Batch(ctx, cut.site, "B1", "")
 			if err != nil {
 				t.Fatal(err)
