@@ -130,27 +130,66 @@ func (r *Rail) checkShared(ctx context.Context, dir Dir) error {
 
 // marker returns the directory's marker, writing a new one when it has none (written): whole,
 // under a temporary name, then linked to its name, so that a server starting beside this one on
-// the same directory reads the whole marker, and the first written is the one both keep.
+// the same directory reads the whole marker, and the first written is the one both keep. On a
+// file system without hard links (the outbox needs only renames otherwise) the marker is created
+// exclusively instead: a server starting at the same moment may read it empty, and is refused
+// rather than record an empty marker; started again, it reads the whole one.
 func (d Dir) marker() (marker string, written bool, err error) {
 	path := filepath.Join(string(d), outboxMarker)
-	if b, err := os.ReadFile(path); !errors.Is(err, fs.ErrNotExist) {
-		return strings.TrimSpace(string(b)), false, err
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return readMarker(path)
 	}
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	marker = hex.EncodeToString(id)
+	content := []byte(marker + "\n")
 	tmp := filepath.Join(string(d), stagedName(outboxMarker+"-"+marker))
-	if err := writeSynced(tmp, []byte(marker+"\n")); err != nil {
+	if err := writeSynced(tmp, content); err != nil {
 		return "", false, err
 	}
-	err = os.Link(tmp, path)
+	err = link(tmp, path)
 	_ = os.Remove(tmp)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		err = writeExclusive(path, content)
+	}
 	if errors.Is(err, fs.ErrExist) {
-		b, err := os.ReadFile(path)
-		return strings.TrimSpace(string(b)), false, err
+		return readMarker(path)
 	}
 	if err != nil {
 		return "", false, err
 	}
 	return marker, true, syncDir(string(d))
+}
+
+// link is os.Link, which a test replaces to stand for a file system without hard links.
+var link = os.Link
+
+// readMarker reads an outbox's marker, refusing an empty one: one being written, or broken.
+func readMarker(path string) (string, bool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", false, err
+	}
+	marker := strings.TrimSpace(string(b))
+	if marker == "" {
+		return "", false, fmt.Errorf("%s is empty: being written by a server starting at the same moment (start again), or broken (remove it)", path)
+	}
+	return marker, false, nil
+}
+
+// writeExclusive creates the file name holding content, and syncs it; fs.ErrExist if it exists.
+func writeExclusive(name string, content []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
