@@ -797,7 +797,13 @@ var BeforeDeliveredMark, BeforePublish func()
 
 // writeSynced writes content to the file name, replacing any, and syncs it.
 func writeSynced(name string, content []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	return writeFileSynced(name, os.O_TRUNC, content)
+}
+
+// writeFileSynced writes content to the file name, opened write-only and created if missing with
+// the extra flag (O_TRUNC to replace one, O_EXCL to refuse one: fs.ErrExist), and syncs it.
+func writeFileSynced(name string, flag int, content []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|flag, 0o600)
 	if err != nil {
 		return err
 	}

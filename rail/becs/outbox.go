@@ -125,7 +125,7 @@ func (r *Rail) checkShared(ctx context.Context, dir Dir) error {
 	return fmt.Errorf("becs outbox %s: %w: its %s does not hold %s, the marker recorded for this path. Give every replica the same directory "+
 		"(a file system they all mount at this path), for any replica may deliver a file there; if this directory is to replace the "+
 		"one recorded, copy %s from that one into it, or, that one lost, forget it (DELETE FROM becs_outboxes WHERE dir = '%s')",
-		dir, ErrOutboxNotShared, outboxMarker, recorded, outboxMarker, dir)
+		dir, ErrOutboxNotShared, outboxMarker, recorded, outboxMarker, strings.ReplaceAll(string(dir), "'", "''"))
 }
 
 // marker returns the directory's marker, writing a new one when it has none (written): whole,
@@ -150,7 +150,7 @@ func (d Dir) marker() (marker string, written bool, err error) {
 	err = link(tmp, path)
 	_ = os.Remove(tmp)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
-		err = writeExclusive(path, content)
+		err = writeFileSynced(path, os.O_EXCL, content)
 	}
 	if errors.Is(err, fs.ErrExist) {
 		return readMarker(path)
@@ -175,21 +175,4 @@ func readMarker(path string) (string, bool, error) {
 		return "", false, fmt.Errorf("%s is empty: being written by a server starting at the same moment (start again), or broken (remove it)", path)
 	}
 	return marker, false, nil
-}
-
-// writeExclusive creates the file name holding content, and syncs it; fs.ErrExist if it exists.
-func writeExclusive(name string, content []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
