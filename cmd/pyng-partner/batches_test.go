@@ -160,6 +160,12 @@ func TestTheCSVOfBatchesShowSubmittedAgainRefusesTheRowThatSucceeded(t *testing.
 		if r.code == 0 || !strings.Contains(r.stderr, path+`:2: rowReference "INV-1" succeeded in the batch`) || strings.Contains(r.stderr, path+":3:") {
 			t.Errorf("the shown batch submitted again: exit %d, stderr %q; want exit 1 naming line 2 (INV-1, succeeded) alone", r.code, r.stderr)
 		}
+		// The same, its state's letter case changed by a spreadsheet.
+		edited := file(t, "B-1-edited.csv", strings.Replace(shown, ",succeeded,", ",Succeeded,", 1))
+		if r := cli(t, s, "batches", "submit", edited, "--cents", "--reference", "B-1-AGAIN"); r.code == 0 ||
+			!strings.Contains(r.stderr, edited+`:2: rowReference "INV-1" succeeded in the batch`) {
+			t.Errorf("the shown batch, its state written Succeeded, submitted again: exit %d, stderr %q; want line 2 refused", r.code, r.stderr)
+		}
 		if got := cli(t, s, "batches", "show", "B-1-AGAIN"); got.code == 0 {
 			t.Errorf("batch B-1-AGAIN was stored: %s", got.stdout)
 		}

@@ -160,13 +160,16 @@ func collected(record []string, state, returned int) string {
 	if state < 0 {
 		return ""
 	}
-	switch client.RowState(record[state]) {
-	case client.RowSucceeded:
-		if returned >= 0 && record[returned] != "" {
+	// Read in any letter case, as a spreadsheet may have changed it: a row that reads as collected
+	// is refused, whatever its spelling.
+	is := func(s client.RowState) bool { return strings.EqualFold(strings.TrimSpace(record[state]), string(s)) }
+	switch {
+	case is(client.RowSucceeded):
+		if returned >= 0 && strings.TrimSpace(record[returned]) != "" {
 			return ""
 		}
 		return "succeeded"
-	case client.RowPending, client.RowInProgress:
+	case is(client.RowPending), is(client.RowInProgress):
 		return "is still " + record[state]
 	}
 	return ""
