@@ -163,13 +163,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (source, line) DO NOTHING`),
 // imported now would. It returns them by the returns file they came in (their Source), in the
 // order they were imported, each item with its Key or its Problem, as MatchReturns does; the
 // caller records the returns of those matched, then forgets them (ForgetMatched). It writes
-// nothing.
+// nothing. An item whose debit's deadline is more than KeptMatchWindow past is left out: its row
+// succeeded by then or never will (a file is lodged before its rows' deadlines, and their
+// outcomes are recorded by the deadline's sweep at the latest), so an item that still matches
+// nothing (another amount, say) stays kept, for the operator, without being looked at again.
 func (r *Rail) MatchKept(ctx context.Context) ([]Returns, error) {
 	var out []Returns
-	err := r.conn.Query(ctx, `SELECT u.source, u.line, u.lodgement_reference, u.amount, u.reason FROM becs_unmatched_returns u
+	since := r.clock.Now().Add(-KeptMatchWindow).UnixMilli()
+	err := r.conn.Query(ctx, r.q(`SELECT u.source, u.line, u.lodgement_reference, u.amount, u.reason FROM becs_unmatched_returns u
 WHERE EXISTS (SELECT 1 FROM becs_debits d JOIN becs_files f ON f.id = d.file_id
-              WHERE d.lodgement_reference = u.lodgement_reference AND f.lodged_at IS NOT NULL)
-ORDER BY u.imported_at, u.source, u.line`, nil, func(row storage.Scanner) error {
+              WHERE d.lodgement_reference = u.lodgement_reference AND f.lodged_at IS NOT NULL AND d.deadline > $1)
+ORDER BY u.imported_at, u.source, u.line`), []any{since}, func(row storage.Scanner) error {
 		var source string
 		var line, reason int64
 		var ret aba.Return
@@ -194,6 +198,10 @@ ORDER BY u.imported_at, u.source, u.line`, nil, func(row storage.Scanner) error 
 	}
 	return out, nil
 }
+
+// KeptMatchWindow is how long after its debit's deadline a kept item is matched again (MatchKept):
+// a day, well past the deadline's sweep and its grace for a rail that cannot be asked.
+const KeptMatchWindow = 24 * time.Hour
 
 // ForgetMatched forgets the items kept unmatched, of any returns file, that the items without a
 // Problem match by lodgement reference and amount (their debit's row is returned), keeping the

@@ -347,6 +347,16 @@ func TestAnItemKeptBeforeItsFileWasRecordedLodgedIsMatchedOnce(t *testing.T) {
 		if n := f.returnedEvents(t, 1); n != 1 {
 			t.Fatalf("%d debit.returned events, want 1", n)
 		}
+
+		// A day past its debit's deadline, the item of another amount, which can no longer match,
+		// is no longer looked at, and stays kept for the operator.
+		b1, _, _, err := f.service.Batch(ctx, f.site, "B1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Set(b1.Deadline.Add(becs.KeptMatchWindow + time.Minute))
+		rematch(app.BECSReturnsReport{})
+		wantKept("PYNOSUCHDEBIT", otherAmount.LodgementReference)
 	})
 }
 
