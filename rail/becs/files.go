@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,7 +75,19 @@ func (f File) State(now time.Time) FileState {
 func (f File) LodgeBy() time.Time { return f.EarliestDeadline.Add(-LodgeMargin) }
 
 // Name is the file's name in the outbox directory.
-func (f File) Name() string { return f.ID + ".aba" }
+func (f File) Name() string { return f.ID + fileNameSuffix }
+
+// fileIDPrefix begins a file's id (newID).
+const fileIDPrefix = "file"
+
+// fileNameSuffix ends a file's Name.
+const fileNameSuffix = ".aba"
+
+// fileIDOfName is the id of the file whose Name name is, if it is one.
+func fileIDOfName(name string) (string, bool) {
+	id, ok := strings.CutSuffix(name, fileNameSuffix)
+	return id, ok && strings.HasPrefix(id, fileIDPrefix+"_")
+}
 
 // maxFileRows bounds the debits of one file, inside the format's six-digit count.
 const maxFileRows = 500_000
@@ -152,7 +165,7 @@ type claimed struct {
 type deadlineRange struct{ after, upTo int64 }
 
 func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, deadlines deadlineRange, loc *time.Location) (f File, cut bool, err error) {
-	f = File{ID: newID("file"), SiteID: site, CutAt: now.Truncate(time.Millisecond)}
+	f = File{ID: newID(fileIDPrefix), SiteID: site, CutAt: now.Truncate(time.Millisecond)}
 	err = r.conn.InTx(ctx, func(tx storage.Statements) error {
 		u, err := user(ctx, tx, r.q, site)
 		if err != nil {

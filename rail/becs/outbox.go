@@ -54,7 +54,7 @@ func (r *Rail) CheckOutbox(ctx context.Context, dir Dir) error {
 // unknownFiles lists the files of the outbox and its lodged/ folder, as delivery names them
 // (FILE_ID.aba), whose id the database does not know.
 func (r *Rail) unknownFiles(ctx context.Context, dir Dir) ([]string, error) {
-	var names []string
+	var names, ids []string
 	for _, folder := range []string{"", lodgedDir} {
 		entries, err := os.ReadDir(filepath.Join(string(dir), folder))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -64,17 +64,13 @@ func (r *Rail) unknownFiles(ctx context.Context, dir Dir) ([]string, error) {
 			return nil, err
 		}
 		for _, e := range entries {
-			if id, ok := strings.CutSuffix(e.Name(), ".aba"); ok && strings.HasPrefix(id, "file_") {
-				names = append(names, filepath.Join(folder, e.Name()))
+			if id, ok := fileIDOfName(e.Name()); ok {
+				names, ids = append(names, filepath.Join(folder, e.Name())), append(ids, id)
 			}
 		}
 	}
 	if len(names) == 0 {
 		return nil, nil
-	}
-	ids := make([]string, len(names))
-	for i, name := range names {
-		ids[i] = strings.TrimSuffix(filepath.Base(name), ".aba")
 	}
 	arg, err := jsonArg(ids)
 	if err != nil {
