@@ -210,16 +210,22 @@ func contactDetail(key, value string) string {
 		// as a phone number written without its + (the one form a partner's number shares).
 		return ""
 	}
-	if what := valueContactDetail(value); what != "" || !strings.Contains(value, "%") {
+	if what := valueContactDetail(value); what != "" {
 		return what
 	}
 	// Percent-encoded, as in a link: tel%3A0412345678, mailto%3Ajane%40example.com.
-	return valueContactDetail(norm.NFKC.String(percentDecoded(value)))
+	if decoded := percentDecoded(value); decoded != value {
+		return valueContactDetail(norm.NFKC.String(decoded))
+	}
+	return ""
 }
 
 // percentDecoded is s with each percent-escape (%XX) read as its byte, again until none is left
 // (tel%253A… is tel%3A… encoded once more); a % that begins none is kept (40% off).
 func percentDecoded(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
 	for {
 		decoded := percentEscape.ReplaceAllStringFunc(s, func(e string) string {
 			b, _ := hex.DecodeString(e[1:])
