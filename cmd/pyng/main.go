@@ -105,13 +105,11 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr) // which logs the variables no setting's
-	case "migrate", "admin":
-		warnUnknownEnvironment(stderr)
-	}
-	switch args[0] {
 	case "migrate":
+		warnUnknownEnvironment(stderr)
 		return migrate(ctx, args[1:], stdout)
 	case "admin":
+		warnUnknownEnvironment(stderr)
 		if len(args) > 1 && args[1] == "becs" {
 			return becsAdmin(ctx, args[2:], os.Stdin, stdout, stderr)
 		}
