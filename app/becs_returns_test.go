@@ -398,11 +398,8 @@ func TestBECSRematchTaskReturnsRowsThatSucceededAfterTheirReturnsCame(t *testing
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			srv := apptest.Start(t, engine, apptest.Options{NoJobs: true})
+			srv, r, site, b := becsBatchOfOneRow(t, engine)
 			service := srv.Service
-			r, site := onBECS(t, service, srv.Store.Conn(), srv.Clock, srv.Partner.Site)
-			apptest.LinkedCustomer(t, service, site, "C1")
-			b := apptest.SubmitBatch(t, service, site, "B1", billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100})
 			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 				t.Fatal(err)
 			}

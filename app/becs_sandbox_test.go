@@ -21,11 +21,8 @@ func TestTheDeadlineSimulatorRefusesABECSBatch(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		for _, cutFirst := range []bool{false, true} {
 			ctx := context.Background()
-			srv := apptest.Start(t, engine, apptest.Options{NoJobs: true})
+			srv, r, site, b := becsBatchOfOneRow(t, engine)
 			service := srv.Service
-			r, site := onBECS(t, service, srv.Store.Conn(), srv.Clock, srv.Partner.Site)
-			apptest.LinkedCustomer(t, service, site, "C1")
-			b := apptest.SubmitBatch(t, service, site, "B1", billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100})
 			execute := func() {
 				t.Helper()
 				if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {

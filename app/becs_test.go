@@ -187,6 +187,17 @@ func acceptedDebit(t *testing.T, engine string) (clock *clocktest.Clock, service
 	return clock, service, db, r, site, apptest.SubmitOneDebit(t, service, site)
 }
 
+// becsBatchOfOneRow starts a server without jobs whose partner's site is on the BECS rail, with
+// a linked customer C1 and a batch B1 of one row, R1 of 100 cents, accepted.
+func becsBatchOfOneRow(t *testing.T, engine string) (*apptest.Server, *becs.Rail, billing.Site, billing.Batch) {
+	t.Helper()
+	srv := apptest.Start(t, engine, apptest.Options{NoJobs: true})
+	r, site := onBECS(t, srv.Service, srv.Store.Conn(), srv.Clock, srv.Partner.Site)
+	apptest.LinkedCustomer(t, srv.Service, site, "C1")
+	b := apptest.SubmitBatch(t, srv.Service, site, "B1", billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100})
+	return srv, r, site, b
+}
+
 // onBECS puts the site on the BECS rail, with a debit user, and returns the rail (opened on conn)
 // and the site as it now is.
 func onBECS(t *testing.T, service *billing.Service, conn storage.Conn, clock becs.Clock, site billing.Site) (*becs.Rail, billing.Site) {
