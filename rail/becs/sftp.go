@@ -67,12 +67,17 @@ func stagedName(name string) string { return "." + name + ".tmp" }
 // Dir is an outbox directory an operator uploads files from.
 type Dir string
 
-// Stage writes the file under its temporary name and syncs it.
+// Stage writes the file under its temporary name and syncs it and the directory: the file is
+// marked delivered next, and a staged copy missing after a crash of the machine would be read as
+// published (Staged).
 func (d Dir) Stage(_ context.Context, name string, content []byte) error {
 	if same, err := sameContent(filepath.Join(string(d), name), content); err != nil || same {
 		return err
 	}
-	return writeSynced(filepath.Join(string(d), stagedName(name)), content)
+	if err := writeSynced(filepath.Join(string(d), stagedName(name)), content); err != nil {
+		return err
+	}
+	return syncDir(string(d))
 }
 
 // Publish renames the staged file and syncs the directory.
