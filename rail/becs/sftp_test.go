@@ -227,7 +227,8 @@ func TestSFTPFetchReturnsWaitsForAnIncompleteFile(t *testing.T) {
 		{"cut-before-its-file-total-abandoned.aba", whole[:366], false, [3]string{"", "", "rejected"}},
 		{"whole-but-malformed.aba", malformed, false, [3]string{"rejected", "rejected", "rejected"}},
 	}
-	const settle, wait = 200 * time.Millisecond, 1500 * time.Millisecond
+	// The wait leaves looks 0 and 1 well inside it on a loaded machine, each look an SFTP session.
+	const settle, wait = 200 * time.Millisecond, 3 * time.Second
 	src, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL("out"), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts, ReturnsDir: dir,
 		ReturnsSettle: settle, ReturnsIncompleteWait: wait})
 	if err != nil {
@@ -283,6 +284,7 @@ func TestSFTPFetchReturnsWaitsForAnIncompleteFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	written := time.Now()
 	settled := func() { time.Sleep(settle + 50*time.Millisecond) }
 	if seen := poll(); len(seen) != 0 { // every file is new: none is settled
 		t.Fatalf("the first look read %d files; want none", len(seen))
@@ -310,8 +312,12 @@ func TestSFTPFetchReturnsWaitsForAnIncompleteFile(t *testing.T) {
 		}
 	}
 	settled()
-	check(1, poll())
-	time.Sleep(wait)
+	seen := poll()
+	if elapsed := time.Since(written); elapsed >= wait {
+		t.Fatalf("look 1 came %v after the uploads, past the wait of %v: the machine is too slow for this test's times", elapsed, wait)
+	}
+	check(1, seen)
+	time.Sleep(time.Until(written.Add(wait + settle)))
 	check(2, poll())
 	for _, u := range uploads {
 		want := u.first
