@@ -259,6 +259,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		}
 	}
 	draining := new(atomic.Bool)
+	proxies, err := parseTrustedProxies(cfg.TrustedProxies)
+	if err != nil { // Load checked it
+		db.Close()
+		return nil, err
+	}
 	handler := NewHandler(httpapi.Config{
 		Service:        service,
 		Tokens:         tokens,
@@ -280,7 +285,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		Metrics:        metrics,
 		NoMetricsRoute: metricsAt(cfg) != "api",
 	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, cfg.ManagementLinkTTL })
-	return &Server{cfg: cfg, db: db, logger: logger, handler: handler, metrics: metrics, private: private, service: service, rails: rails, tokens: tokens, out: out, banner: banner,
+	return &Server{cfg: cfg, db: db, logger: logger, handler: proxies.clientAddress(handler), metrics: metrics, private: private, service: service, rails: rails, tokens: tokens, out: out, banner: banner,
 		draining: draining}, nil
 }
 

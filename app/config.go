@@ -44,6 +44,9 @@ type Config struct {
 	// TokenRateLimit is the token requests a minute each client id, and each remote address, may
 	// make to one replica (0: no limit).
 	TokenRateLimit float64
+	// TrustedProxies are the load balancers whose X-Forwarded-For names the client, in
+	// parseTrustedProxies's form ("" for none).
+	TrustedProxies string
 	LogFormat      string
 	// MaxConnections bounds the connections the server holds open at once.
 	MaxConnections int
@@ -163,6 +166,13 @@ var settings = []setting{
 		requestRate(func(c *Config) *float64 { return &c.RateLimit }, "a second")},
 	{"token-rate-limit", "PYNG_TOKEN_RATE_LIMIT", "60", "requests a minute to /oauth2/token that each client id, and each remote address, may make to this replica, in bursts of as many (0: no limit)",
 		requestRate(func(c *Config) *float64 { return &c.TokenRateLimit }, "a minute")},
+	{"trusted-proxies", "PYNG_TRUSTED_PROXIES", "", "the load balancers in front of this replica, comma-separated IP addresses or CIDR prefixes: a request one of them forwards is counted by the limits per client address under the address X-Forwarded-For gives (its last one not of a proxy listed)", func(c *Config, flag, v string) error {
+		c.TrustedProxies = v
+		if _, err := parseTrustedProxies(v); err != nil {
+			return fmt.Errorf("-%s: %w", flag, err)
+		}
+		return nil
+	}},
 	{"log-format", "PYNG_LOG_FORMAT", "text", "log format: text or json", func(c *Config, flag, v string) error {
 		c.LogFormat = v
 		if v != "text" && v != "json" {

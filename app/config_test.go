@@ -143,6 +143,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"rate limit not a number", []string{"-rate-limit", "lots"}, "-rate-limit"},
 		{"negative token rate limit", []string{"-token-rate-limit", "-1"}, "-token-rate-limit"},
 		{"token rate limit not a number", []string{"-token-rate-limit", "NaN"}, "-token-rate-limit: \"NaN\" is not a number of requests a minute"},
+		{"a trusted proxy named by its host name", []string{"-trusted-proxies", "10.0.0.1,lb.example"}, `-trusted-proxies: "lb.example" is not an IP address or a CIDR prefix such as 10.0.0.0/8`},
 		{"job workers not a number", []string{"-job-workers", "many"}, "-job-workers"},
 		{"job workers not auto", []string{"-job-workers", "Auto"}, `-job-workers: "Auto" is not a number from 1 to 1000, or auto`},
 		{"no email workers", []string{"-email-workers", "0"}, "-email-workers"},
