@@ -26,6 +26,14 @@ type Branch struct {
 	Payments string
 }
 
+// TakesDirectDebits reports whether the branch accepts direct-entry (BECS) payments: its payment
+// flags have E. A branch whose flags say it does not, such as one that takes only cheques (P),
+// returns every debit sent to it. A branch without flags is not refused: a directory imported
+// without them must not turn every customer away.
+func (b Branch) TakesDirectDebits() bool {
+	return strings.TrimSpace(b.Payments) == "" || strings.Contains(b.Payments, "E")
+}
+
 // BranchStore keeps the BSB directory the operator imports. Store includes it.
 type BranchStore interface {
 	// ReplaceBranches replaces the whole directory with branches, in one transaction.

@@ -117,3 +117,20 @@ func TestValidateCustomerOfABusiness(t *testing.T) {
 		t.Errorf("a business name with a right-to-left override: %v, want refused", err)
 	}
 }
+
+// A branch takes direct debits when its payment flags have E (electronic); one whose flags lack it
+// (paper, or high value, alone) does not; one without flags is not refused.
+func TestABranchTakesDirectDebitsByItsPaymentFlags(t *testing.T) {
+	for _, tc := range []struct {
+		flags string
+		takes bool
+	}{
+		{"PEH", true}, {"PE", true}, {"E", true}, {"P E", true},
+		{"P", false}, {"PH", false}, {"H", false},
+		{"", true}, {"   ", true},
+	} {
+		if got := (billing.Branch{BSB: "062000", Payments: tc.flags}).TakesDirectDebits(); got != tc.takes {
+			t.Errorf("a branch with payment flags %q takes direct debits: %t, want %t", tc.flags, got, tc.takes)
+		}
+	}
+}

@@ -349,9 +349,14 @@ func (s *Service) CheckSignup(ctx context.Context, c Customer, d Declarations) (
 		if err != nil {
 			return Customer{}, Branch{}, err
 		}
-		if loaded && !known {
+		switch {
+		case loaded && !known:
 			errs = append(errs, Errorf(CodeCustomerInvalidField, "bsb",
 				"We can't find this BSB in the list of Australian bank branches. Check it on your statement or with your bank."))
+		case known && !b.TakesDirectDebits():
+			// Every debit to it would come back from the bank: the customer is told now.
+			errs = append(errs, Errorf(CodeCustomerInvalidField, "bsb",
+				"This branch doesn't accept direct debits. Check the BSB on your statement, or use an account at another branch."))
 		}
 		branch = b
 	}

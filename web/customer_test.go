@@ -15,6 +15,7 @@ import (
 // apcaDirectory is a small BSB directory in APCA's format.
 const apcaDirectory = `"062-000","CBA","Sydney","Level 1, 48 Martin Place","Sydney","NSW","2000","PEH"
 "733-000","WBC","Parramatta","142 Marsden Street","Parramatta","NSW","2150","PEH"
+"032-999","WBC","Cheques Only","1 Clearing Lane","Sydney","NSW","2000","P"
 `
 
 // review posts the form to be checked, as its button does, and returns the page.
@@ -198,7 +199,7 @@ func TestBSBDirectory(t *testing.T) {
 		before.contains(t, "111-111")
 		before.lacks(t, `id="review-branch"`)
 
-		if n, err := f.svc.ImportBranches(context.Background(), strings.NewReader(apcaDirectory)); err != nil || n != 2 {
+		if n, err := f.svc.ImportBranches(context.Background(), strings.NewReader(apcaDirectory)); err != nil || n != 3 {
 			t.Fatalf("ImportBranches = %d, %v", n, err)
 		}
 		unknown := f.review(t, form, s)
@@ -208,6 +209,17 @@ func TestBSBDirectory(t *testing.T) {
 		f.post(t, "/signup", form, s, nil).status(t, http.StatusBadRequest)
 		if got := f.link(t, l.ID).StoredState; got != billing.LinkInvited {
 			t.Fatalf("a confirmation with an unknown BSB left the link %s, want invited", got)
+		}
+
+		// A branch whose payment flags lack E (electronic) takes no direct debit: every debit to
+		// it would come back from the bank.
+		form.Set("bsb", "032-999")
+		chequesOnly := f.review(t, form, s)
+		chequesOnly.status(t, http.StatusBadRequest)
+		chequesOnly.contains(t, `id="bsb-error">This branch doesn&#39;t accept direct debits`, `href="#bsb"`, `value="032-999"`)
+		f.post(t, "/signup", form, s, nil).status(t, http.StatusBadRequest)
+		if got := f.link(t, l.ID).StoredState; got != billing.LinkInvited {
+			t.Fatalf("a confirmation with a BSB that takes no direct debit left the link %s, want invited", got)
 		}
 
 		form.Set("bsb", "733000")
