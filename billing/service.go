@@ -470,7 +470,7 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		invalid("email", "Enter a valid email address, like name@example.com.")
 	}
 	plain := PlainText(c.AccountName) // before blanks are collapsed, which would hide line breaks and tabs
-	c.AccountName = strings.Join(strings.Fields(c.AccountName), " ")
+	c.AccountName = phonePunctuation.Replace(strings.Join(strings.Fields(c.AccountName), " "))
 	if n := utf8.RuneCountInString(c.AccountName); n < 1 || n > MaxAccountName || !plain {
 		invalid("accountName", fmt.Sprintf("Enter the account name as your bank shows it (up to %d characters).", MaxAccountName))
 	}
@@ -525,6 +525,13 @@ var (
 	webAddress = regexp.MustCompile(`(?i)://|www\.|@|[\p{L}\p{N}]\.[\p{L}\p{N}][\p{L}\p{N}.-]*/`)
 	dottedWord = regexp.MustCompile(`[\p{L}\p{N}]\.\p{L}{2,}(?:[^\p{L}\p{N}]|$)`)
 )
+
+// phonePunctuation maps the apostrophes and dashes a phone's keyboard or a word processor types
+// in place of ' and - (iOS's smart punctuation types ’ for '), which the BECS character set of an
+// account name lacks, to the ones it has: the account name O’BRIEN is kept as O'BRIEN rather
+// than refused.
+var phonePunctuation = strings.NewReplacer("\u2018", "'", "\u2019", "'", "\u02bc", "'",
+	"\u2010", "-", "\u2011", "-", "\u2012", "-", "\u2013", "-", "\u2014", "-")
 
 // asShown is a name as a mail client reads it for addresses: without the characters that show
 // nothing, in compatibility form (a full-width ＠ or ． is the one it looks like), and with the

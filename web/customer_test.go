@@ -99,6 +99,37 @@ func TestReviewStepShowsTheDetailsAndStoresNothingUntilConfirmed(t *testing.T) {
 	})
 }
 
+// An account name typed with the apostrophes and dashes of a phone's keyboard (iOS's smart
+// punctuation types ’ for ') is kept with the ones of the BECS character set, shown so on the
+// review, rather than refused as "not in English letters" to a customer who typed nothing else.
+func TestAnAccountNameTypedWithAPhonesPunctuationIsKeptInTheBECSCharacterSet(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "sqlite")
+	for _, tt := range []struct{ typed, kept, shown string }{
+		{typed: "J O’BRIEN", kept: "J O'BRIEN", shown: "J O&#39;BRIEN"},
+		{typed: "J O‘BRIEN", kept: "J O'BRIEN", shown: "J O&#39;BRIEN"},
+		{typed: "J OʼBRIEN", kept: "J O'BRIEN", shown: "J O&#39;BRIEN"},
+		{typed: "SMITH–JONES", kept: "SMITH-JONES", shown: "SMITH-JONES"},
+		{typed: "SMITH—JONES", kept: "SMITH-JONES", shown: "SMITH-JONES"},
+		{typed: "SMITH‑JONES", kept: "SMITH-JONES", shown: "SMITH-JONES"},
+	} {
+		t.Run(tt.typed, func(t *testing.T) {
+			t.Parallel()
+			l, tok := f.invite(t)
+			s := f.openForm(t, tok)
+			form := validForm(tok)
+			form.Set("accountName", tt.typed)
+			review := f.review(t, form, s)
+			review.status(t, http.StatusOK)
+			review.contains(t, `id="review-account-name">`+tt.shown+`<`)
+			agreementToken(t, f.post(t, "/signup", hiddenFields(t, review), s, nil))
+			if got := f.link(t, l.ID).Customer.AccountName; got != tt.kept {
+				t.Errorf("the account name typed %q is kept as %q, want %q", tt.typed, got, tt.kept)
+			}
+		})
+	}
+}
+
 func TestNewFieldsAreCheckedBesideThemAndNothingIsStored(t *testing.T) {
 	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
