@@ -32,7 +32,7 @@ func signUpWith(t *testing.T, service *billing.Service, site billing.Site, ref, 
 	}
 	c := billing.SandboxCustomer
 	c.Email = address
-	linked, err := service.CompleteSignup(ctx, l, c, billing.Declarations{Consent: true}, "")
+	linked, err := service.CompleteSignup(ctx, l, c, billing.Declarations{Consent: true, Authorised: true}, "")
 	if err != nil {
 		t.Fatalf("sign up %s: %v", ref, err)
 	}

@@ -100,13 +100,16 @@ func TestValidateCustomerOfABusiness(t *testing.T) {
 	}
 	individual := business
 	individual.Type = billing.CustomerIndividual
-	c, err = billing.ValidateCustomer(individual, billing.Declarations{Consent: true})
+	c, err = billing.ValidateCustomer(individual, billing.Declarations{Consent: true, Authorised: true})
 	if err != nil || c.BusinessName != "" || c.ABN != "" {
 		t.Errorf("an individual: %+v, %v; want the business's fields dropped", c, err)
 	}
 	bad := business
 	bad.Type, bad.AccountName = "", strings.Repeat("A", 33)
-	if got := targets(func() error { _, err := billing.ValidateCustomer(bad, billing.Declarations{Consent: true}); return err }()); strings.Join(got, ",") != "accountName,customerType" {
+	if got := targets(func() error {
+		_, err := billing.ValidateCustomer(bad, billing.Declarations{Consent: true, Authorised: true})
+		return err
+	}()); strings.Join(got, ",") != "accountName,customerType" {
 		t.Errorf("no type and a long account name: %v", got)
 	}
 	// A business's name is shown to the customer as the name is: no character that reorders it.

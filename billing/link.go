@@ -92,9 +92,9 @@ type Customer struct {
 	// Type says whether the account is the customer's own or a business's; empty for a customer
 	// who signed up before it was asked (read as an individual).
 	Type CustomerType
-	// BusinessName and ABN are a business's (empty for an individual). A business customer also
-	// declared that they are authorised to operate the account; that is not stored, as consent
-	// is not: a business customer cannot be linked without it.
+	// BusinessName and ABN are a business's (empty for an individual). Every customer also
+	// declared that they are authorised to operate the account on their own; that is not stored,
+	// as consent is not: no customer can be linked without it.
 	BusinessName string
 	ABN          string // 11 digits, no separator
 }
@@ -108,8 +108,9 @@ const (
 	CustomerBusiness   CustomerType = "business"
 )
 
-// Declarations are what the customer ticks at signup: consent to the direct debit agreement,
-// and, for a business's account, that they are authorised to operate it.
+// Declarations are what the customer ticks at signup: that they are authorised to operate the
+// account on their own (whether it is theirs or a business's), and consent to the direct debit
+// agreement.
 type Declarations struct {
 	Consent    bool
 	Authorised bool

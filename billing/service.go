@@ -489,9 +489,6 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 		if !ValidABN(c.ABN) {
 			invalid("abn", "Enter the business's ABN: 11 digits, like 51 824 753 556.")
 		}
-		if !d.Authorised {
-			invalid("authorised", "Tick the box to confirm that you are authorised to operate this account.")
-		}
 	default:
 		c.BusinessName, c.ABN = "", ""
 		invalid("customerType", "Choose whether the account is yours or a business's.")
@@ -507,6 +504,11 @@ func ValidateCustomer(c Customer, d Declarations) (Customer, error) {
 	case strings.Trim(c.AccountNumber, "0") == "":
 		// No bank account is all zeros, and a direct-entry file refuses one.
 		invalid("accountNumber", "Enter your account number: it cannot be all zeros.")
+	}
+	if !d.Authorised {
+		// The customer alone gives the Direct Debit Request: it binds an account only they may
+		// operate, not a joint account that needs another holder's signature.
+		invalid("authorised", "Tick the box to confirm that you are authorised to operate this account on your own.")
 	}
 	if !d.Consent {
 		invalid("consent", "Tick the box to agree to the direct debit agreement.")

@@ -423,7 +423,7 @@ func TestValidateCustomerName(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := billing.Customer{Name: tt.typed, Email: "ada@example.com", AccountName: "A LOVELACE", Type: billing.CustomerIndividual,
 				BSB: "062000", AccountNumber: "12345678"}
-			_, err := billing.ValidateCustomer(c, billing.Declarations{Consent: true})
+			_, err := billing.ValidateCustomer(c, billing.Declarations{Consent: true, Authorised: true})
 			errs := billing.AsErrors(err)
 			switch {
 			case tt.wantError == "" && err != nil:

@@ -81,7 +81,7 @@ func privSignUpOnPages(t *testing.T, s *apptest.Server, signupURL string, c priv
 	_, cookie, csrf := privGetPage(t, signupURL)
 	u, _ := url.Parse(signupURL)
 	form := url.Values{"token": {u.Query().Get("token")}, "step": {"confirm"}, "name": {c.name}, "email": {c.email},
-		"accountName": {c.accountName}, "bsb": {c.bsb}, "accountNumber": {c.account}, "consent": {"yes"}, "csrf": {csrf}}
+		"accountName": {c.accountName}, "bsb": {c.bsb}, "accountNumber": {c.account}, "authorised": {"yes"}, "consent": {"yes"}, "csrf": {csrf}}
 	if c.business != "" {
 		form.Set("customerType", "business")
 		form.Set("businessName", c.business)

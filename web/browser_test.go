@@ -522,6 +522,7 @@ func TestBrowserFormsPassTheOriginCheckWithoutSecFetchSite(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#accountName"), "A LOVELACE"),
 			chromedp.SendKeys(chromedp.CSS("#bsb"), "062-000"),
 			chromedp.SendKeys(chromedp.CSS("#accountNumber"), "12345678"),
+			chromedp.Click(chromedp.CSS("#authorised")),
 			chromedp.Click(chromedp.CSS("#consent")),
 		}, submit: `form[action="/signup"] button[type="submit"]`, heading: "Check your details"},
 		{name: "the review's confirmation", submit: "#confirm", heading: "You're linked with"},

@@ -52,7 +52,8 @@ func TestReviewStepShowsTheDetailsAndStoresNothingUntilConfirmed(t *testing.T) {
 				form: validForm,
 				want: billing.Customer{Name: "Ada Lovelace", Email: "ada@example.com", BSB: "062000", AccountNumber: "12345678",
 					AccountName: "A LOVELACE", Type: billing.CustomerIndividual},
-				show: []string{"Check your details", "Ada Lovelace", "ada@example.com", "A LOVELACE", "062-000", "12345678", "Your own"},
+				show: []string{"Check your details", "Ada Lovelace", "ada@example.com", "A LOVELACE", "062-000", "12345678", "Your own",
+					"You are authorised to operate this account on your own"},
 			},
 			{
 				name: "a business, with its name and ABN",
@@ -150,7 +151,10 @@ func TestNewFieldsAreCheckedBesideThemAndNothingIsStored(t *testing.T) {
 			{name: "a business's name is required", form: businessForm, change: map[string]string{"businessName": ""}, field: "businessName", message: "Enter the business&#39;s name"},
 			{name: "a business's ABN must pass the checksum", form: businessForm, change: map[string]string{"abn": "51 824 753 557"}, field: "abn", message: "Enter the business&#39;s ABN: 11 digits"},
 			{name: "a business's ABN must have 11 digits", form: businessForm, change: map[string]string{"abn": "5182475355"}, field: "abn", message: "Enter the business&#39;s ABN"},
-			{name: "a business's customer must be authorised to operate the account", form: businessForm, drop: "authorised", field: "authorised", message: "Tick the box to confirm that you are authorised to operate this account."},
+			// A Direct Debit Request binds an account only the customer may operate: a joint
+			// account that needs another holder's signature cannot be debited on theirs alone.
+			{name: "a business's customer must be authorised to operate the account", form: businessForm, drop: "authorised", field: "authorised", message: "Tick the box to confirm that you are authorised to operate this account on your own."},
+			{name: "an individual must be authorised to operate the account", form: validForm, drop: "authorised", field: "authorised", message: "Tick the box to confirm that you are authorised to operate this account on your own."},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()

@@ -79,6 +79,7 @@ func TestBrowserFocusIsVisibleAgainstThePage(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#accountName"), "A LOVELACE"),
 		chromedp.SendKeys(chromedp.CSS("#bsb"), "062-000"),
 		chromedp.SendKeys(chromedp.CSS("#accountNumber"), "12345678"),
+		chromedp.Click(chromedp.CSS("#authorised")),
 		chromedp.Click(chromedp.CSS("#consent")),
 	)
 	if status := b.load(chromedp.Click(chromedp.CSS(`button[type="submit"]`))); status != http.StatusOK {

@@ -325,6 +325,7 @@ func validForm(tok string) url.Values {
 		"accountName":   {"A LOVELACE"},
 		"bsb":           {"062-000"},
 		"accountNumber": {"12345678"},
+		"authorised":    {"yes"},
 		"consent":       {"yes"},
 	}
 }

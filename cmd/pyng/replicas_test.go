@@ -96,6 +96,7 @@ func (r *replicaSet) signUpThroughTheForm(t *testing.T, signupURL string) {
 		"accountNumber": {"12345678"},
 		"accountName":   {"J CITIZEN"},
 		"customerType":  {"individual"},
+		"authorised":    {"yes"},
 		"consent":       {"yes"},
 		"step":          {"confirm"}, // the review page's confirm button
 	}
