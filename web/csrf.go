@@ -13,9 +13,12 @@ const csrfField = "csrf"
 // csrfTokenBytes is the randomness of a CSRF token: 256 bits.
 const csrfTokenBytes = 32
 
-// csrf is the double-submit token: a random value in an HttpOnly, SameSite=Strict cookie, which
+// csrf is the double-submit token: a random value in an HttpOnly, SameSite=Lax cookie, which
 // every form posts back in a hidden field. Another site can neither read the cookie nor set it
-// (the __Host- prefix, over https, stops even a sibling subdomain from planting one).
+// (the __Host- prefix, over https, stops even a sibling subdomain from planting one), and a post
+// from it carries no Lax cookie. Lax, not Strict: a page opened from a link in an email (another
+// site) would otherwise arrive without the cookie and be given a new one, leaving the form of
+// every page already open in another tab refused.
 type csrf struct {
 	cookie string
 	secure bool
@@ -48,7 +51,7 @@ func (c csrf) token(w http.ResponseWriter, r *http.Request) string {
 		Path:     "/",
 		HttpOnly: true,
 		Secure:   c.secure,
-		SameSite: http.SameSiteStrictMode,
+		SameSite: http.SameSiteLaxMode,
 	})
 	return v
 }

@@ -383,8 +383,8 @@ func TestSignupFormNamesTheSiteAndAsksForEverything(t *testing.T) {
 			`<form class="card" method="post" action="/signup"`,
 		)
 		s := sessionFrom(t, p)
-		if !s.cookie.HttpOnly || s.cookie.SameSite != http.SameSiteStrictMode || s.cookie.Path != "/" || s.cookie.Secure {
-			t.Errorf("CSRF cookie over http = %+v, want HttpOnly, SameSite=Strict, Path=/, not Secure", s.cookie)
+		if !s.cookie.HttpOnly || s.cookie.SameSite != http.SameSiteLaxMode || s.cookie.Path != "/" || s.cookie.Secure {
+			t.Errorf("CSRF cookie over http = %+v, want HttpOnly, SameSite=Lax, Path=/, not Secure", s.cookie)
 		}
 		if s.cookie.Value != s.token || len(s.token) < 40 {
 			t.Errorf("form's csrf field %q does not echo a strong cookie %q", s.token, s.cookie.Value)
@@ -399,8 +399,8 @@ func TestCSRFCookieIsHostOnlyAndSecureBehindHTTPS(t *testing.T) {
 		_, tok := f.invite(t)
 		s := f.openForm(t, tok)
 		c := s.cookie
-		if !strings.HasPrefix(c.Name, "__Host-") || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Domain != "" {
-			t.Errorf("CSRF cookie behind https = %+v, want __Host- prefix, Secure, HttpOnly, SameSite=Strict, Path=/, no Domain", c)
+		if !strings.HasPrefix(c.Name, "__Host-") || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
+			t.Errorf("CSRF cookie behind https = %+v, want __Host- prefix, Secure, HttpOnly, SameSite=Lax, Path=/, no Domain", c)
 		}
 	})
 }
