@@ -52,7 +52,7 @@ const HSTS = "max-age=63072000; includeSubDomains"
 // lifetime).
 func NewHandler(cfg httpapi.Config, pages ...func(*web.Config)) http.Handler {
 	mux := http.NewServeMux()
-	pagesConfig := web.Config{Service: cfg.Service, Tokens: cfg.Tokens, Logger: cfg.Logger, PublicURL: cfg.PublicURL}
+	pagesConfig := web.Config{Service: cfg.Service, Tokens: cfg.Tokens, Logger: cfg.Logger, PublicURL: cfg.PublicURL, Sandbox: cfg.Sandbox}
 	for _, f := range pages {
 		f(&pagesConfig)
 	}

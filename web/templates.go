@@ -28,22 +28,22 @@ func styleHash(css string) string {
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// pages are the templates by name, each with the layout.
-var pages = map[string]*template.Template{
-	"signup":    parsePage("signup"),
-	"review":    parsePage("review"),
-	"agreement": parsePage("agreement"),
-	"revoke":    parsePage("revoke"),
-	"error":     parsePage("error"),
+// pages are the templates by name, each with the layout, as a server that is not a sandbox shows
+// them; sandboxPages are those of a sandbox, whose layout says that it is one.
+var pages, sandboxPages = parsePages(false), parsePages(true)
 
-	"serviceagreement": parsePage("serviceagreement"),
-	"emaillinksent":    parsePage("emaillinksent"),
-}
-
-var funcs = template.FuncMap{
-	// style is trusted: it is our own embedded file, and the CSP hash is computed over its bytes.
-	"style":    func() template.CSS { return template.CSS(style) }, //nolint:gosec // our own file
-	"hasError": hasError,
+func parsePages(sandbox bool) map[string]*template.Template {
+	funcs := template.FuncMap{
+		// style is trusted: it is our own embedded file, and the CSP hash is computed over its bytes.
+		"style":    func() template.CSS { return template.CSS(style) }, //nolint:gosec // our own file
+		"hasError": hasError,
+		"sandbox":  func() bool { return sandbox },
+	}
+	out := map[string]*template.Template{}
+	for _, name := range []string{"signup", "review", "agreement", "revoke", "error", "serviceagreement", "emaillinksent"} {
+		out[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/emaillink.html", "templates/"+name+".html"))
+	}
+	return out
 }
 
 // hasError reports whether a page says something went wrong: an error page, or the signup form
@@ -57,10 +57,6 @@ func hasError(page any) bool {
 		return len(p.Problems) > 0
 	}
 	return false
-}
-
-func parsePage(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/emaillink.html", "templates/"+name+".html"))
 }
 
 func mustRead(name string) string {

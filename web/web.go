@@ -11,6 +11,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -39,6 +40,9 @@ type Config struct {
 	EmailLinkLimits EmailLinkLimits
 	// Now is the time of the form's limits (nil: time.Now).
 	Now func() time.Time
+	// Sandbox says that the server is a sandbox: every page says so, and that no money is taken,
+	// so that a customer sent its link by mistake does not give it their real bank details.
+	Sandbox bool
 }
 
 // maxFormBytes bounds the body of a form post; the forms are a few hundred bytes.
@@ -53,6 +57,8 @@ type handler struct {
 	csrf      csrf
 	signedUp  signedUp
 	mux       *http.ServeMux
+	// pages are the templates the handler renders (pages, or sandboxPages).
+	pages map[string]*template.Template
 
 	debitUserID       func(ctx context.Context, siteID string) (string, error)
 	managementLinkTTL time.Duration
@@ -75,6 +81,7 @@ func New(cfg Config) http.Handler {
 		csrf:      newCSRF(strings.HasPrefix(cfg.PublicURL, "https://")),
 		signedUp:  newSignedUp(strings.HasPrefix(cfg.PublicURL, "https://")),
 		mux:       http.NewServeMux(),
+		pages:     pages,
 
 		debitUserID:       cfg.DebitUserIDFunc,
 		managementLinkTTL: cfg.ManagementLinkTTL,
@@ -84,6 +91,9 @@ func New(cfg Config) http.Handler {
 		now = time.Now
 	}
 	h.emailLinkLimits = newEmailLinkLimits(cfg.EmailLinkLimits, now)
+	if cfg.Sandbox {
+		h.pages = sandboxPages
+	}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
@@ -181,7 +191,7 @@ func (h *handler) protect(next http.HandlerFunc) http.HandlerFunc {
 // a template failure is a clean 500.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	var buf bytes.Buffer
-	if err := pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+	if err := h.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		h.logger.ErrorContext(r.Context(), "render page", "page", name, "traceId", traceID(w), "err", err)
 		http.Error(w, "Something went wrong on our side. Please try again later."+referenceOf(traceID(w)), http.StatusInternalServerError)
 		return
