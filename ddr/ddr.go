@@ -1,7 +1,7 @@
 // Package ddr is the Direct Debit Request Service Agreement of a site: the terms BECS requires a
 // debit user to give the customers it debits (the debit arrangements, notice of changes, how to
-// stop or defer a debit, disputes, the customer's obligations, confidentiality, and how to
-// contact the debit user), written once. The customer's page shows it and the signup
+// stop or defer a debit, disputes, the customer's obligations, how notices are given,
+// confidentiality, and how to contact the debit user), written once. The customer's page shows it and the signup
 // confirmation email carries it, both from Sections; Text is its plain-text rendering.
 //
 // It is pure: it imports nothing of the module and does no I/O.
@@ -110,6 +110,10 @@ func Sections(t Terms) []Section {
 		{"Your obligations", []string{
 			"Make sure your nominated account can be debited by direct debit (direct debit is not available on every account: check with your financial institution), that the account details you gave are correct, and that there is enough cleared money in the account when each debit is due.",
 			"If a debit is returned or dishonoured, your financial institution may charge you a fee, and we may try the debit again or ask you to pay another way. Tell us if you close your account, or want another one debited.",
+		}},
+		{"Notices", []string{
+			"We will send you any written notice under this agreement using the contact details you have given us, not those you gave Pyng, which we never see. To give us notice, contact us " + t.contact() + ".",
+			"Pyng emails you, at the address you gave it when you signed up, when this agreement starts and when it ends.",
 		}},
 		{"Confidentiality", []string{
 			"Pyng keeps your personal information and account details for us, confidential and secure, and does not show them to us. They are disclosed only as needed to process your debits (to the financial institutions involved), to investigate a dispute or a claim, or where the law requires it.",

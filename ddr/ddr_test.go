@@ -18,7 +18,7 @@ func TestTheAgreementHasWhatBECSRequires(t *testing.T) {
 		headings = append(headings, s.Heading)
 	}
 	for _, want := range []string{"The debit arrangements", "Changes to this agreement", "Stopping or deferring a debit, and cancelling",
-		"Disputes", "Your obligations", "Confidentiality", "Contact"} {
+		"Disputes", "Your obligations", "Notices", "Confidentiality", "Contact"} {
 		if !strings.Contains(strings.Join(headings, "|"), want) {
 			t.Errorf("no section %q in %v", want, headings)
 		}
@@ -26,7 +26,10 @@ func TestTheAgreementHasWhatBECSRequires(t *testing.T) {
 	for _, want := range []string{ddr.Title, "Acme Pty Ltd (trading as Acme Online)", "ABN 51 824 753 556", "direct debit user ID 123456",
 		"02 9999 0000", "billing@acme.example", "1 George St, Sydney NSW 2000", "14 days",
 		// The debit user never holds the customer's details (seed 001): Pyng does, for it.
-		"give the account's details to Pyng there: we never see your account details", "and does not show them to us"} {
+		"give the account's details to Pyng there: we never see your account details", "and does not show them to us",
+		// Notice of a change goes through the debit user's own channel: it has no address of Pyng's.
+		"We will send you any written notice under this agreement using the contact details you have given us",
+		"To give us notice, contact us by phone on 02 9999 0000"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the agreement does not say %q:\n%s", want, text)
 		}
