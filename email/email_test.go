@@ -147,7 +147,9 @@ func TestEmailsWording(t *testing.T) {
 		{kind: billing.EmailSignupConfirmation, says: []string{account, "lasts 12 hours"}, lacks: []string{"account BSB", "12h0m0s"}},
 		{kind: billing.EmailManagementLink, says: []string{"lasts 12 hours"}, lacks: []string{"12h0m0s"}},
 		{kind: billing.EmailRevocationConfirmation, says: []string{account,
-			"No new debits will be sent to your bank under it; a debit sent before it ended may still be"},
+			"No new debits will be sent to your bank under it; a debit sent before it ended may still be",
+			// A debit made before the end can still be disputed: the email says how.
+			"you can still dispute it, as its", "Direct Debit Request Service Agreement", "https://pay.example/service-agreement/" + site.ID},
 			lacks: []string{"account BSB", "further debits"}},
 	} {
 		t.Run(string(tt.kind), func(t *testing.T) {
