@@ -62,16 +62,19 @@ type fieldProblem struct{ Field, Anchor, Message string }
 // formOrder is the order of the form's inputs, which the summary of problems follows.
 var formOrder = []string{"customerType", "name", "email", "businessName", "abn", "accountName", "bsb", "accountNumber", "authorised", "consent"}
 
-// signupFields are the form's text inputs, filled from what the customer typed.
+// signupFields are the form's text inputs, filled from what the customer typed. The numbers (ABN,
+// BSB, account number) have no maxlength: the browser would cut one typed with more spaces or
+// dashes short, and an account number cut short may still be one, another's; the server checks
+// their digits.
 func signupFields(c billing.Customer) map[string]*field {
 	fields := []*field{
 		{Name: "name", Label: "Your full name", Type: "text", Autocomplete: "name", MaxLength: 100, Value: c.Name},
 		{Name: "email", Label: "Email address", Type: "email", Autocomplete: "email", InputMode: "email", MaxLength: 254, Value: c.Email},
 		{Name: "businessName", Label: "Business name", Hint: "For a business account only", Type: "text", Autocomplete: "organization", MaxLength: 100, Value: c.BusinessName},
-		{Name: "abn", Label: "ABN", Hint: "For a business account only: 11 digits, for example 51 824 753 556", Type: "text", Autocomplete: "off", InputMode: "numeric", MaxLength: 14, Value: c.ABN},
+		{Name: "abn", Label: "ABN", Hint: "For a business account only: 11 digits, for example 51 824 753 556", Type: "text", Autocomplete: "off", InputMode: "numeric", Value: c.ABN},
 		{Name: "accountName", Label: "Account name", Hint: "As your bank shows it on your statement, up to 32 characters", Type: "text", Autocomplete: "off", MaxLength: billing.MaxAccountName, Value: c.AccountName},
-		{Name: "bsb", Label: "BSB", Hint: "6 digits, for example 062-000", Type: "text", Autocomplete: "off", InputMode: "numeric", MaxLength: 7, Value: c.BSB},
-		{Name: "accountNumber", Label: "Account number", Hint: "5 to 9 digits", Type: "text", Autocomplete: "off", InputMode: "numeric", MaxLength: 11, Value: c.AccountNumber},
+		{Name: "bsb", Label: "BSB", Hint: "6 digits, for example 062-000", Type: "text", Autocomplete: "off", InputMode: "numeric", Value: c.BSB},
+		{Name: "accountNumber", Label: "Account number", Hint: "5 to 9 digits", Type: "text", Autocomplete: "off", InputMode: "numeric", Value: c.AccountNumber},
 	}
 	out := make(map[string]*field, len(fields))
 	for _, f := range fields {
