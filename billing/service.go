@@ -593,8 +593,16 @@ func validEmail(s string) bool {
 	return at > 0 && strings.Contains(s[at+1:], ".")
 }
 
+// stripSeparators removes the spaces and dashes a number is written with: of any kind, as a page
+// or a document it is copied from writes them (ABN Lookup's no-break spaces, a typographic dash
+// in 062–000), but not a control character (a tab), which a person does not type in a number.
 func stripSeparators(s string) string {
-	return strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(s))
+	return strings.Map(func(r rune) rune {
+		if (unicode.IsSpace(r) && !unicode.IsControl(r)) || unicode.Is(unicode.Pd, r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func allDigits(s string) bool {

@@ -26,6 +26,32 @@ func TestReplayedConfirmationsChangeNothing(t *testing.T) {
 	f.post(t, "/agreement/revoke", url.Values{"token": {agreement}, "confirm": {"yes"}}, rs, nil).status(t, http.StatusConflict)
 }
 
+// Bank details are read whatever the spaces and dashes they were copied with: the no-break spaces
+// of ABN Lookup's and many banks' pages, a typographic dash.
+func TestBankDetailsAreReadWhateverTheirSeparators(t *testing.T) {
+	f := setup(t, "sqlite")
+	for _, c := range []struct{ field, value, kept string }{
+		{"bsb", "062\u00a0000", "062000"},
+		{"bsb", "062\u2013000", "062000"},
+		{"bsb", "062\u2011000", "062000"},
+		{"accountNumber", "1234\u00a05678", "12345678"},
+		{"accountNumber", "12\u202f345\u202f678", "12345678"},
+		{"accountNumber", "1234\u20145678", "12345678"},
+		{"abn", "51\u00a0824\u00a0753\u00a0556", "51824753556"},
+	} {
+		t.Run(c.field+" "+c.value, func(t *testing.T) {
+			l, tok := f.invite(t)
+			form := businessForm(tok)
+			form.Set(c.field, c.value)
+			agreementToken(t, f.post(t, "/signup", form, f.openForm(t, tok), nil))
+			got := f.link(t, l.ID).Customer
+			if kept := map[string]string{"bsb": got.BSB, "accountNumber": got.AccountNumber, "abn": got.ABN}[c.field]; kept != c.kept {
+				t.Errorf("%s typed %q is kept as %q, want %q", c.field, c.value, kept, c.kept)
+			}
+		})
+	}
+}
+
 // Invalid bank details are refused beside their field, whatever their spelling.
 func TestInvalidBankDetailsAreRefusedWhateverTheirSpelling(t *testing.T) {
 	f := setup(t, "sqlite")
