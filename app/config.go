@@ -182,7 +182,7 @@ var settings = []setting{
 	}},
 	{"sandbox-settlement-delay", "PYNG_SANDBOX_SETTLEMENT_DELAY", "3s", "how long the sandbox rail takes to settle a debit",
 		duration(func(c *Config) *time.Duration { return &c.SettlementDelay }, nil)},
-	{"max-connections", "PYNG_MAX_CONNECTIONS", "1000", "connections this replica holds open at once, idle keep-alives included; more wait in the kernel's queue until one closes", func(c *Config, flag, v string) error {
+	{"max-connections", "PYNG_MAX_CONNECTIONS", "1000", "connections this replica holds open at once, idle keep-alives included; at the limit a new one takes the slot of the one idle longest (or silent for a second), and only while every one is busy with a request do more wait in the kernel's queue", func(c *Config, flag, v string) error {
 		n, err := strconv.Atoi(v)
 		c.MaxConnections = n
 		if err != nil || n < 1 || n > maxConnections {
