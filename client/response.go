@@ -14,7 +14,7 @@ type Response struct {
 	// TraceID identifies the request at Pyng (the Pyng-Trace-Id header): log it beside what the
 	// call did, and quote it to Pyng support.
 	TraceID string
-	// Header is the answer's header (Location, Idempotent-Replayed, RateLimit-*...).
+	// Header is the answer's header (Location, Idempotent-Replayed, Retry-After...).
 	Header http.Header
 }
 
