@@ -117,6 +117,18 @@ func newTab(t *testing.T, browser context.Context, shotsDir, prefix string) *tab
 	return tb
 }
 
+// adaFillsTheSignupForm fills a signup form as an individual would, ticking both declarations.
+var adaFillsTheSignupForm = []chromedp.Action[chromedp.Void]{
+	chromedp.Click(chromedp.CSS("#customerType-individual")),
+	chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"),
+	chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
+	chromedp.SendKeys(chromedp.CSS("#accountName"), "A LOVELACE"),
+	chromedp.SendKeys(chromedp.CSS("#bsb"), "062-000"),
+	chromedp.SendKeys(chromedp.CSS("#accountNumber"), "12345678"),
+	chromedp.Click(chromedp.CSS("#authorised")),
+	chromedp.Click(chromedp.CSS("#consent")),
+}
+
 // do runs steps, failing the test on error.
 func (b *tab) do(steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
@@ -515,16 +527,7 @@ func TestBrowserFormsPassTheOriginCheckWithoutSecFetchSite(t *testing.T) {
 		submit  string
 		heading string
 	}{
-		{name: "the signup form", fill: []chromedp.Action[chromedp.Void]{
-			chromedp.Click(chromedp.CSS("#customerType-individual")),
-			chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"),
-			chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
-			chromedp.SendKeys(chromedp.CSS("#accountName"), "A LOVELACE"),
-			chromedp.SendKeys(chromedp.CSS("#bsb"), "062-000"),
-			chromedp.SendKeys(chromedp.CSS("#accountNumber"), "12345678"),
-			chromedp.Click(chromedp.CSS("#authorised")),
-			chromedp.Click(chromedp.CSS("#consent")),
-		}, submit: `form[action="/signup"] button[type="submit"]`, heading: "Check your details"},
+		{name: "the signup form", fill: adaFillsTheSignupForm, submit: `form[action="/signup"] button[type="submit"]`, heading: "Check your details"},
 		{name: "the review's confirmation", submit: "#confirm", heading: "You're linked with"},
 		{name: "email me my management link", before: func() {
 			var err error

@@ -72,16 +72,7 @@ func TestBrowserFocusIsVisibleAgainstThePage(t *testing.T) {
 		t.Fatalf("empty form: status %d, want 400", status)
 	}
 	check("the form with its problems")
-	b.do(
-		chromedp.Click(chromedp.CSS("#customerType-individual")),
-		chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"),
-		chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
-		chromedp.SendKeys(chromedp.CSS("#accountName"), "A LOVELACE"),
-		chromedp.SendKeys(chromedp.CSS("#bsb"), "062-000"),
-		chromedp.SendKeys(chromedp.CSS("#accountNumber"), "12345678"),
-		chromedp.Click(chromedp.CSS("#authorised")),
-		chromedp.Click(chromedp.CSS("#consent")),
-	)
+	b.do(adaFillsTheSignupForm...)
 	if status := b.load(chromedp.Click(chromedp.CSS(`button[type="submit"]`))); status != http.StatusOK {
 		t.Fatalf("review: status %d, want 200", status)
 	}

@@ -50,16 +50,7 @@ func TestBrowserAPageOpenedAgainFromTheEmailLeavesTheFormsOpenWorking(t *testing
 		t.Run("the signup form, then the "+again+" link in another tab", func(t *testing.T) {
 			open(first, "signup")
 			open(other, again)
-			first.do(
-				chromedp.Click(chromedp.CSS("#customerType-individual")),
-				chromedp.SendKeys(chromedp.CSS("#name"), "Ada Lovelace"),
-				chromedp.SendKeys(chromedp.CSS("#email"), "ada@example.com"),
-				chromedp.SendKeys(chromedp.CSS("#accountName"), "A LOVELACE"),
-				chromedp.SendKeys(chromedp.CSS("#bsb"), "062-000"),
-				chromedp.SendKeys(chromedp.CSS("#accountNumber"), "12345678"),
-				chromedp.Click(chromedp.CSS("#authorised")),
-				chromedp.Click(chromedp.CSS("#consent")),
-			)
+			first.do(adaFillsTheSignupForm...)
 			if status := first.load(chromedp.Click(chromedp.CSS(`button[type="submit"]`))); status != http.StatusOK {
 				t.Fatalf("the first tab's form: status %d (%s), want 200, the review", status, first.text("h1"))
 			}
