@@ -15,16 +15,16 @@ const module = "github.com/pyng/receivables/"
 // (dbtest, storetest, apptest, clocktest) and commands (app, cmd/...) wire things together and are
 // free to import anything.
 var mayImport = map[string][]string{
-	"billing":         {"rail", "webhook"},
+	"billing":         {"rail", "webhook", "ddr"},
 	"rail":            {},
 	"rail/sandbox":    {"rail", "storage", "seal"},
 	"rail/becs":       {"rail", "rail/becs/aba", "storage", "seal"},
 	"rail/becs/aba":   {},
 	"seal":            {},
-	"storage/driver":  {"billing"},
-	"sqlite":          {"billing", "storage/driver", "sqlite/internal/dbsqlc"},
-	"postgres":        {"billing", "storage/driver", "postgres/internal/dbsqlc"},
-	"storage":         {"billing", "storage/driver", "sqlite", "postgres", "seal", "webhook", "internal/redact"},
+	"storage/driver":  {"billing", "ddr"},
+	"sqlite":          {"billing", "ddr", "storage/driver", "sqlite/internal/dbsqlc"},
+	"postgres":        {"billing", "ddr", "storage/driver", "postgres/internal/dbsqlc"},
+	"storage":         {"billing", "ddr", "storage/driver", "sqlite", "postgres", "seal", "webhook", "internal/redact"},
 	"jobs":            {"billing", "webhook/deliver"},
 	"token":           {"billing"},
 	"httpapi":         {"billing", "token", "api"},

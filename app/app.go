@@ -110,6 +110,7 @@ func NewService(ctx context.Context, db storage.Database, clock billing.Clock, i
 		Rails:         rails.ByName(),
 		Clock:         clock,
 		InvitationTTL: invitationTTL,
+		DebitUserID:   BECSUserIDs(rails.BECS),
 
 		Sandbox:      sandbox,
 		ExecuteChunk: executeChunk[db.Engine()],
@@ -222,11 +223,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 	}
 	tokens.SetAgreementTTL(cfg.ManagementLinkTTL)
 	warnSitesThatCannotCollect(ctx, service, logger)
-	debitUserID := BECSUserIDs(rails.BECS)
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	private := prometheus.NewRegistry()
-	mailer, err := Mailer(cfg, service, tokens, debitUserID, logger, private)
+	mailer, err := Mailer(cfg, service, tokens, logger, private)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -284,7 +284,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		Unreachable:    db.Unreachable,
 		Metrics:        metrics,
 		NoMetricsRoute: metricsAt(cfg) != "api",
-	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, cfg.ManagementLinkTTL })
+	}, func(c *web.Config) { c.ManagementLinkTTL = cfg.ManagementLinkTTL })
 	return &Server{cfg: cfg, db: db, logger: logger, handler: proxies.clientAddress(handler), metrics: metrics, private: private, service: service, rails: rails, tokens: tokens, out: out, banner: banner,
 		draining: draining}, nil
 }

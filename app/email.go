@@ -19,7 +19,7 @@ import (
 // then wait in the queue until an SMTP server is configured. It sends an address at most
 // PYNG_EMAILS_PER_ADDRESS_PER_DAY emails in any 24 hours (0 in cfg: no cap); one more is not sent,
 // and is logged and counted in metrics (pyng_customer_emails_suppressed_total; nil: none).
-func Mailer(cfg Config, service *billing.Service, tokens *token.Issuer, debitUserID func(context.Context, string) (string, error), logger *slog.Logger,
+func Mailer(cfg Config, service *billing.Service, tokens *token.Issuer, logger *slog.Logger,
 	metrics prometheus.Registerer) (*email.Mailer, error) {
 	suppressed := newSuppressedEmails()
 	if metrics != nil {
@@ -39,7 +39,7 @@ func Mailer(cfg Config, service *billing.Service, tokens *token.Issuer, debitUse
 		return nil, nil
 	}
 	return email.New(email.Config{Service: service, Tokens: tokens, PublicURL: cfg.PublicURL, From: cfg.MailFrom, Sender: sender,
-		DebitUserIDFunc: debitUserID, ManagementLinkTTL: cfg.ManagementLinkTTL, EmailsPerAddress: cfg.EmailsPerAddressPerDay,
+		ManagementLinkTTL: cfg.ManagementLinkTTL, EmailsPerAddress: cfg.EmailsPerAddressPerDay,
 		SuppressedFunc: func(ctx context.Context, linkID string, kind billing.EmailKind) {
 			suppressed.WithLabelValues(string(kind)).Inc()
 			// Never the address: the log is read by more people than the customers' details are.
@@ -49,7 +49,7 @@ func Mailer(cfg Config, service *billing.Service, tokens *token.Issuer, debitUse
 }
 
 // BECSUserIDs returns the function that gives a site's BECS user ID ("" when the site has no BECS
-// debit user), for its service agreement.
+// debit user), for its service agreement (billing.Config.DebitUserID).
 func BECSUserIDs(r *becs.Rail) func(context.Context, string) (string, error) {
 	return func(ctx context.Context, siteID string) (string, error) {
 		u, err := r.User(ctx, siteID)

@@ -32,7 +32,11 @@ func signUpWith(t *testing.T, service *billing.Service, site billing.Site, ref, 
 	}
 	c := billing.SandboxCustomer
 	c.Email = address
-	linked, err := service.CompleteSignup(ctx, l, c, billing.Declarations{Consent: true, Authorised: true}, "")
+	terms, err := service.Terms(ctx, site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked, err := service.CompleteSignup(ctx, l, c, billing.Declarations{Consent: true, Authorised: true, Terms: terms.Version()}, "")
 	if err != nil {
 		t.Fatalf("sign up %s: %v", ref, err)
 	}
@@ -162,7 +166,7 @@ func TestTwoReplicasSendNoMoreThanTheCap(t *testing.T) {
 	var registries []*prometheus.Registry
 	for replica := range 2 {
 		rdb := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
-		service, rails, err := app.NewService(ctx, rdb, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+		service, _, err := app.NewService(ctx, rdb, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +177,7 @@ func TestTwoReplicasSendNoMoreThanTheCap(t *testing.T) {
 		registry := prometheus.NewRegistry()
 		registries = append(registries, registry)
 		mailer, err := app.Mailer(app.Config{SMTPURL: inbox.URL(), PublicURL: "https://pay.example", MailFrom: "Pyng <no-reply@pyng.test>",
-			EmailsPerAddressPerDay: limit}, service, tokens, app.BECSUserIDs(rails.BECS), slog.New(slog.DiscardHandler), registry)
+			EmailsPerAddressPerDay: limit}, service, tokens, slog.New(slog.DiscardHandler), registry)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -109,7 +109,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 	if logger == nil {
 		logger = testLogger()
 	}
-	service, rails := ServiceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay, NoSandbox: o.NoSandbox})
+	service, _ := ServiceOver(t, db, ServiceOptions{Clock: clock, SettlementDelay: o.SettlementDelay, NoSandbox: o.NoSandbox})
 	tokens, err := app.Tokens(context.Background(), db, clock)
 	if err != nil {
 		t.Fatalf("signing key: %v", err)
@@ -121,13 +121,12 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		public = o.PublicURL
 	}
 	tokens.SetAgreementTTL(o.ManagementLinkTTL)
-	debitUserID := app.BECSUserIDs(rails.BECS)
 	metrics := prometheus.NewRegistry()
 	operator := prometheus.NewRegistry() // as app.New: never on the API's /metrics
 	var sendEmail func(context.Context, int64, billing.SendEmailJob) error
 	if o.Emails || o.SMTPURL != "" {
 		mailer, err := app.Mailer(app.Config{SMTPURL: o.SMTPURL, Sandbox: !o.NoSandbox, PublicURL: public, MailFrom: "Pyng <no-reply@pyng.test>",
-			ManagementLinkTTL: o.ManagementLinkTTL, EmailsPerAddressPerDay: o.EmailsPerAddressPerDay}, service, tokens, debitUserID, logger, operator)
+			ManagementLinkTTL: o.ManagementLinkTTL, EmailsPerAddressPerDay: o.EmailsPerAddressPerDay}, service, tokens, logger, operator)
 		if err != nil {
 			t.Fatalf("mailer: %v", err)
 		}
@@ -165,7 +164,7 @@ func Start(t testing.TB, engine string, opts ...Options) *Server {
 		Clock:          clock,
 		Ready:          db.Ping,
 		Metrics:        metrics,
-	}, func(c *web.Config) { c.DebitUserIDFunc, c.ManagementLinkTTL = debitUserID, o.ManagementLinkTTL })
+	}, func(c *web.Config) { c.ManagementLinkTTL = o.ManagementLinkTTL })
 	srv.Config.ReadTimeout = o.ReadTimeout
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/pyng/receivables/ddr"
 )
 
 // LinkState is the state of a customer link, as the partner sees it.
@@ -70,6 +72,11 @@ type Link struct {
 	// Metadata is the partner's own keys and values, given with the invitation (nil for none).
 	// It is the partner's, shown back to the partner; never what the customer told Pyng.
 	Metadata map[string]string
+	// Terms are those of the Direct Debit Request Service Agreement the customer agreed to at
+	// signup: whom the customer authorised to debit the account (the debit user and its user ID)
+	// and how to reach it, as they stood then. Zero until linked, and for a link linked before
+	// they were kept (Service.AgreedTerms then gives the site's current ones).
+	Terms ddr.Terms
 }
 
 // StateAt is the link's state at the given time.
@@ -114,6 +121,9 @@ const (
 type Declarations struct {
 	Consent    bool
 	Authorised bool
+	// Terms is the version (ddr.Terms.Version) of the agreement the customer was shown when
+	// consenting: a signup is completed only under those terms (Service.CompleteSignup).
+	Terms string
 }
 
 var referencePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

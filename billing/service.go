@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/pyng/receivables/ddr"
 	"github.com/pyng/receivables/rail"
 )
 
@@ -34,6 +35,8 @@ type Service struct {
 	invitationTTL time.Duration
 	// sandbox is Config.Sandbox.
 	sandbox bool
+	// debitUserID is Config.DebitUserID.
+	debitUserID func(ctx context.Context, siteID string) (string, error)
 	// executeChunk is Config.ExecuteChunk.
 	executeChunk int
 
@@ -60,6 +63,9 @@ type Config struct {
 	// is refused them (site:not-collecting), so that no partner of a real server is told that
 	// debits succeeded that nobody collected.
 	Sandbox bool
+	// DebitUserID gives a site's BECS user ID ("" when it has none), for the terms of its Direct
+	// Debit Request (Terms); nil when no rail has user IDs.
+	DebitUserID func(ctx context.Context, siteID string) (string, error)
 	// ExecuteChunk is how many of a batch's pending rows one step of its execution submits and
 	// records; zero (or less) is all of them in one step. The step's transactions hold the
 	// database for a chunk's rows, not the batch's: on an engine with one connection (SQLite), a
@@ -107,6 +113,7 @@ func NewService(cfg Config) *Service {
 		invitationTTL: cfg.InvitationTTL,
 
 		sandbox:      cfg.Sandbox,
+		debitUserID:  cfg.DebitUserID,
 		executeChunk: cfg.ExecuteChunk,
 	}
 }
@@ -292,7 +299,11 @@ func (s *Service) SimulateSignup(ctx context.Context, site Site, customerReferen
 	if err != nil {
 		return Link{}, err
 	}
-	linked, err := s.linkCustomer(ctx, l, SandboxCustomer, "")
+	terms, err := s.currentTerms(ctx, site.ID)
+	if err != nil {
+		return Link{}, err
+	}
+	linked, err := s.linkCustomer(ctx, l, SandboxCustomer, terms, "")
 	if AsErrors(err) != nil {
 		return Link{}, noInvitation
 	}
@@ -364,15 +375,59 @@ func (s *Service) CheckSignup(ctx context.Context, c Customer, d Declarations) (
 }
 
 // CompleteSignup links the customer who signed up with the invitation l, as LinkByID read it,
-// after checking the details as CheckSignup does; browser is a secret of the browser that
-// confirmed the signup (see SignedUpFrom). A link that is no longer invited, or has moved on
-// since it was read, gives CodeLinkInvalidState.
+// after checking the details as CheckSignup does, under the site's current terms (Terms), which
+// the link keeps; browser is a secret of the browser that confirmed the signup (see
+// SignedUpFrom). Terms changed since the customer was shown those of d.Terms (an operator
+// updated the debit user meanwhile) are refused at "consent": the customer reads them again. A
+// link that is no longer invited, or has moved on since it was read, gives CodeLinkInvalidState.
 func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, d Declarations, browser string) (Link, error) {
 	c, _, err := s.CheckSignup(ctx, c, d)
 	if err != nil {
 		return Link{}, err
 	}
-	return s.linkCustomer(ctx, l, c, browser)
+	terms, err := s.currentTerms(ctx, l.SiteID)
+	if err != nil {
+		return Link{}, err
+	}
+	if d.Terms != terms.Version() {
+		return Link{}, Errorf(CodeCustomerInvalidField, "consent",
+			"The Direct Debit Request changed since this page was shown. Read it again, and tick the box if you agree.")
+	}
+	return s.linkCustomer(ctx, l, c, terms, browser)
+}
+
+// Terms are the terms of the site's Direct Debit Request Service Agreement as they stand: its
+// debit user as an operator set it, with its BECS user ID when it has one. site must have been
+// read fresh (LinkByID, SiteByID): an operator changes them from another process.
+func (s *Service) Terms(ctx context.Context, site Site) (ddr.Terms, error) {
+	t := ddr.Terms{Site: site.Name, DebitUser: site.DebitUser.Name, ABN: site.DebitUser.ABN, Phone: site.DebitUser.Phone,
+		Email: site.DebitUser.Email, Address: site.DebitUser.Address}
+	if s.debitUserID != nil {
+		id, err := s.debitUserID(ctx, site.ID)
+		if err != nil {
+			return ddr.Terms{}, fmt.Errorf("the debit user ID of site %s: %w", site.ID, err)
+		}
+		t.UserID = id
+	}
+	return t, nil
+}
+
+// currentTerms are Terms of the site read afresh.
+func (s *Service) currentTerms(ctx context.Context, siteID string) (ddr.Terms, error) {
+	site, err := s.store.GetSite(ctx, siteID)
+	if err != nil {
+		return ddr.Terms{}, fmt.Errorf("get site: %w", err)
+	}
+	return s.Terms(ctx, site)
+}
+
+// AgreedTerms are the terms the customer of l agreed to at signup (Link.Terms); for a link linked
+// before they were kept, those of its site as they stand (site, read fresh).
+func (s *Service) AgreedTerms(ctx context.Context, l Link, site Site) (ddr.Terms, error) {
+	if l.Terms != (ddr.Terms{}) {
+		return l.Terms, nil
+	}
+	return s.Terms(ctx, site)
 }
 
 // SignupRepeatWindow is how long after a signup a confirmation sent again from its browser is
@@ -396,13 +451,13 @@ func (s *Service) SignedUpFrom(ctx context.Context, l Link, browser string) (boo
 	return from, nil
 }
 
-func (s *Service) linkCustomer(ctx context.Context, l Link, c Customer, browser string) (Link, error) {
+func (s *Service) linkCustomer(ctx context.Context, l Link, c Customer, terms ddr.Terms, browser string) (Link, error) {
 	now := s.now()
 	if state := l.StateAt(now); state != LinkInvited {
 		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
 			fmt.Sprintf("Only an invited customer link can be completed; this one is %s.", state))
 	}
-	linked, err := s.store.LinkCustomer(ctx, l.ID, c, browser, now)
+	linked, err := s.store.LinkCustomer(ctx, l.ID, c, terms, browser, now)
 	if errors.Is(err, ErrStale) {
 		return Link{}, Errorf(CodeLinkInvalidState, "customerReference",
 			"The invitation changed state while the signup was being completed.")

@@ -3,6 +3,8 @@ package billing
 import (
 	"context"
 	"time"
+
+	"github.com/pyng/receivables/ddr"
 )
 
 // Store persists the domain. It is implemented once, by package storage over each engine's
@@ -44,11 +46,11 @@ type Store interface {
 	// links are without their customer's details: a list is the partner's, which never sees them.
 	ListLinks(ctx context.Context, siteID string, f LinkFilter, now time.Time) ([]Link, error)
 	// LinkCustomer moves an invited link that has not expired at `at` to linked, recording the
-	// customer and the browser the signup was confirmed from (a secret only that browser holds,
+	// customer, the terms agreed, and the browser the signup was confirmed from (a secret only that browser holds,
 	// "" for none; kept only as a keyed digest), and enqueues the customer's
 	// EmailSignupConfirmation in the same transaction; otherwise ErrStale (ErrNotFound if there
 	// is no such link).
-	LinkCustomer(ctx context.Context, id string, c Customer, browser string, at time.Time) (Link, error)
+	LinkCustomer(ctx context.Context, id string, c Customer, terms ddr.Terms, browser string, at time.Time) (Link, error)
 	// SignedUpFrom reports whether link id was linked by LinkCustomer from browser (never for "").
 	SignedUpFrom(ctx context.Context, id, browser string) (bool, error)
 	// RevokeLink moves an active link (invited and unexpired at `at`, or linked) to revoked, and

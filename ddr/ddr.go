@@ -8,6 +8,9 @@
 package ddr
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -15,15 +18,28 @@ import (
 // Title is the agreement's title.
 const Title = "Direct Debit Request Service Agreement"
 
-// Terms are the facts the agreement is written from.
+// Terms are the facts the agreement is written from. A customer's link keeps those it was
+// agreed with, as JSON: the names below are a stored format.
 type Terms struct {
 	// Site is the name the customer knows the business by.
-	Site string
+	Site string `json:"site"`
 	// DebitUser is the debiting business's legal name, ABN, phone, email and postal address, as an
 	// operator set them; empty until then (the agreement then names the site and Pyng's contact).
-	DebitUser, ABN, Phone, Email, Address string
+	DebitUser string `json:"debitUser,omitempty"`
+	ABN       string `json:"abn,omitempty"`
+	Phone     string `json:"phone,omitempty"`
+	Email     string `json:"email,omitempty"`
+	Address   string `json:"address,omitempty"`
 	// UserID is the debit user's APCA user ID, when the site debits through BECS; empty otherwise.
-	UserID string
+	UserID string `json:"userId,omitempty"`
+}
+
+// Version names these terms: it differs whenever one of them does. The signup form carries the
+// version it showed, so that a customer is never taken to agree to terms changed meanwhile.
+func (t Terms) Version() string {
+	b, _ := json.Marshal(t) // strings only: it cannot fail
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // Section is one heading of the agreement and its paragraphs.

@@ -106,9 +106,6 @@ type Config struct {
 	// From is the sender's address, such as "Pyng <no-reply@example.com>".
 	From   string
 	Sender Sender
-	// DebitUserIDFunc returns a site's BECS user ID ("" when it has none), for the service
-	// agreement; nil when no rail has one.
-	DebitUserIDFunc func(ctx context.Context, siteID string) (string, error)
 	// ManagementLinkTTL is how long a management link lasts (0: it does not expire).
 	ManagementLinkTTL time.Duration
 	// EmailsPerAddress caps the emails to one address in any billing.EmailCapWindow, whatever
@@ -223,13 +220,10 @@ type content struct {
 // Message writes the email of kind to the customer of l, a link of site.
 func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.Link, site billing.Site) (*mail.Msg, error) {
 	when := func(t time.Time) string { return t.In(site.Location()).Format("2 January 2006 at 3:04 pm MST") }
-	var err error
-	terms := ddr.Terms{Site: site.Name, DebitUser: site.DebitUser.Name, ABN: site.DebitUser.ABN, Phone: site.DebitUser.Phone,
-		Email: site.DebitUser.Email, Address: site.DebitUser.Address}
-	if m.cfg.DebitUserIDFunc != nil {
-		if terms.UserID, err = m.cfg.DebitUserIDFunc(ctx, site.ID); err != nil {
-			return nil, err
-		}
+	// The agreement the customer agreed to, not the site's as it may stand when the job runs.
+	terms, err := m.cfg.Service.AgreedTerms(ctx, l, site)
+	if err != nil {
+		return nil, err
 	}
 	c := content{Kind: kind, Site: site.Name, Name: l.Customer.Name, BSB: formatBSB(l.Customer.BSB), Account: maskAccount(l.Customer.AccountNumber),
 		LinkedAt: when(l.LinkedAt), RevokedByCustomer: l.RevokedBy == billing.RevokedByCustomer,

@@ -13,6 +13,7 @@ import (
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/email"
+	"github.com/pyng/receivables/rail/becs/aba"
 	"github.com/pyng/receivables/smtptest"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/token"
@@ -22,14 +23,24 @@ func TestEmailsToTheCustomerArriveThroughSMTP(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		in := smtptest.Start(t)
-		service, db := apptest.NewService(t, engine)
+		db := dbtest.Open(t, engine)
+		service, rails := apptest.ServiceOver(t, db, apptest.ServiceOptions{})
 		site := apptest.NewSite(t, service, "Acme Online")
 		abn, name, tz := "51824753556", "Acme Pty Ltd", "Australia/Perth"
 		if _, err := service.UpdateSite(ctx, site.ID, billing.SiteUpdate{LegalName: &name, ABN: &abn, TimeZone: &tz}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := rails.BECS.SetUser(ctx, site.ID, aba.DebitUser{UserID: "123456", UserName: "ACME PTY LTD", Institution: "CBA",
+			Description: "RECEIVABLES", TraceBSB: "062-000", TraceAccount: "87654321", Remitter: "ACME"}); err != nil {
+			t.Fatal(err)
+		}
 		l := apptest.LinkedCustomer(t, service, site, "ACME-001")
-		mailer, tokens := smtpMailer(t, service, db, in, 30*24*time.Hour, func(context.Context, string) (string, error) { return "123456", nil })
+		// The agreement mailed is the one agreed, not the site's as it stands when the email goes.
+		other := "Acme Holdings Pty Ltd"
+		if _, err := service.UpdateSite(ctx, site.ID, billing.SiteUpdate{LegalName: &other}); err != nil {
+			t.Fatal(err)
+		}
+		mailer, tokens := smtpMailer(t, service, db, in, 30*24*time.Hour)
 
 		// EmailNone, the job of a request for a management link with another address, sends nothing.
 		if err := mailer.Send(ctx, 1, billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailNone}); err != nil || len(in.Messages()) != 0 {
@@ -99,7 +110,7 @@ func TestNoManagementLinkIsMailedForARevokedAgreement(t *testing.T) {
 		in := smtptest.Start(t)
 		service, db := apptest.NewService(t, engine)
 		site := apptest.NewSite(t, service, "Acme Online")
-		mailer, _ := smtpMailer(t, service, db, in, 30*24*time.Hour, nil)
+		mailer, _ := smtpMailer(t, service, db, in, 30*24*time.Hour)
 		for i, tt := range []struct {
 			kind     billing.EmailKind
 			wantSent bool
@@ -138,7 +149,7 @@ func TestEmailsWording(t *testing.T) {
 	service, db := apptest.NewService(t, storage.EngineSQLite)
 	site := apptest.NewSite(t, service, "Acme Online")
 	l := apptest.LinkedCustomer(t, service, site, "ACME-001")
-	mailer, _ := smtpMailer(t, service, db, in, 12*time.Hour, nil)
+	mailer, _ := smtpMailer(t, service, db, in, 12*time.Hour)
 	account := "(BSB 062-000, account ••••5678)"
 	for i, tt := range []struct {
 		kind        billing.EmailKind
@@ -179,9 +190,8 @@ func TestEmailsWording(t *testing.T) {
 }
 
 // smtpMailer is the server's mailer over service, sending through the test SMTP server in, its
-// management links lasting ttl, the BECS user IDs from userID (nil: none); and its token issuer.
-func smtpMailer(t *testing.T, service *billing.Service, db storage.Database, in *smtptest.Server, ttl time.Duration,
-	userID func(context.Context, string) (string, error)) (*email.Mailer, *token.Issuer) {
+// management links lasting ttl; and its token issuer.
+func smtpMailer(t *testing.T, service *billing.Service, db storage.Database, in *smtptest.Server, ttl time.Duration) (*email.Mailer, *token.Issuer) {
 	t.Helper()
 	tokens, err := app.Tokens(context.Background(), db, billing.SystemClock{})
 	if err != nil {
@@ -193,5 +203,5 @@ func smtpMailer(t *testing.T, service *billing.Service, db storage.Database, in 
 		t.Fatal(err)
 	}
 	return email.New(email.Config{Service: service, Tokens: tokens, PublicURL: "https://pay.example", From: "Pyng <no-reply@pyng.example>",
-		Sender: sender, ManagementLinkTTL: ttl, DebitUserIDFunc: userID}), tokens
+		Sender: sender, ManagementLinkTTL: ttl}), tokens
 }

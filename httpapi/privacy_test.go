@@ -32,7 +32,10 @@ func (c privCustomer) secrets() []string {
 	return out
 }
 
-var privCSRF = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
+var (
+	privCSRF  = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
+	privTerms = regexp.MustCompile(`name="terms" value="([^"]*)"`)
+)
 
 // privPagesClient is a browser without cookies of its own or redirects followed.
 var privPagesClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -78,10 +81,15 @@ func privPostPage(t *testing.T, rawURL string, form url.Values, cookie *http.Coo
 // given, as the customer would, and returns the management page's token.
 func privSignUpOnPages(t *testing.T, s *apptest.Server, signupURL string, c privCustomer) string {
 	t.Helper()
-	_, cookie, csrf := privGetPage(t, signupURL)
+	page, cookie, csrf := privGetPage(t, signupURL)
+	terms := privTerms.FindStringSubmatch(page)
+	if terms == nil {
+		t.Fatalf("the signup page has no terms field:\n%s", page)
+	}
 	u, _ := url.Parse(signupURL)
 	form := url.Values{"token": {u.Query().Get("token")}, "step": {"confirm"}, "name": {c.name}, "email": {c.email},
-		"accountName": {c.accountName}, "bsb": {c.bsb}, "accountNumber": {c.account}, "authorised": {"yes"}, "consent": {"yes"}, "csrf": {csrf}}
+		"accountName": {c.accountName}, "bsb": {c.bsb}, "accountNumber": {c.account}, "authorised": {"yes"}, "consent": {"yes"},
+		"csrf": {csrf}, "terms": {terms[1]}}
 	if c.business != "" {
 		form.Set("customerType", "business")
 		form.Set("businessName", c.business)

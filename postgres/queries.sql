@@ -108,7 +108,7 @@ SET state = 'linked', linked_at = CAST(sqlc.arg(at) AS BIGINT),
     customer_bsb = CAST(sqlc.arg(customer_bsb) AS TEXT), customer_account_number = CAST(sqlc.arg(customer_account_number) AS TEXT),
     customer_account_name = CAST(sqlc.arg(customer_account_name) AS TEXT), customer_type = CAST(sqlc.arg(customer_type) AS TEXT),
     customer_business_name = CAST(sqlc.arg(customer_business_name) AS TEXT), customer_abn = CAST(sqlc.arg(customer_abn) AS TEXT),
-    signup_browser_key = sqlc.narg(browser_key)
+    signup_browser_key = sqlc.narg(browser_key), agreed_terms = sqlc.narg(agreed_terms)
 WHERE id = sqlc.arg(id) AND state = 'invited' AND expires_at > sqlc.arg(at)
 RETURNING *;
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/ddr"
 	"github.com/pyng/receivables/sqlite/internal/dbsqlc"
 	"github.com/pyng/receivables/storage/driver"
 )
@@ -119,11 +120,11 @@ func (e executor) ListLinksInState(ctx context.Context, p driver.LinkPage) ([]bi
 	return many(link)(e.q.ListLinksInState(ctx, dbsqlc.ListLinksInStateParams{SiteID: p.SiteID, After: p.After, State: string(p.State), Lim: int64(p.Limit)}))
 }
 
-func (e executor) LinkCustomer(ctx context.Context, id string, c billing.Customer, browserKey []byte, at time.Time) (billing.Link, error) {
+func (e executor) LinkCustomer(ctx context.Context, id string, c billing.Customer, terms ddr.Terms, browserKey []byte, at time.Time) (billing.Link, error) {
 	return one(link)(e.q.LinkCustomer(ctx, dbsqlc.LinkCustomerParams{ID: id, At: billing.Millis(at),
 		CustomerName: c.Name, CustomerEmail: c.Email, CustomerBsb: c.BSB, CustomerAccountNumber: c.AccountNumber,
 		CustomerAccountName: c.AccountName, CustomerType: string(c.Type), CustomerBusinessName: c.BusinessName, CustomerAbn: c.ABN,
-		BrowserKey: browserKey}))
+		BrowserKey: browserKey, AgreedTerms: driver.AgreedTerms(terms)}))
 }
 
 func (e executor) SignedUpFrom(ctx context.Context, id string, browserKey []byte) (bool, error) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/ddr"
 	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage"
 	"github.com/pyng/receivables/storetest"
@@ -314,7 +315,7 @@ func TestResealNeverBringsErasedDetailsBack(t *testing.T) {
 				if err := db.CreateLink(ctx, l); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := db.LinkCustomer(ctx, l.ID, billing.SandboxCustomer, "", at); err != nil {
+				if _, err := db.LinkCustomer(ctx, l.ID, billing.SandboxCustomer, ddr.Terms{Site: "Acme"}, "", at); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := db.RevokeLink(ctx, l.ID, billing.RevokedByCustomer, at); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/ddr"
 	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage/driver"
 )
@@ -230,7 +231,7 @@ func (s *Store) listLinks(ctx context.Context, siteID string, f billing.LinkFilt
 	return nil, fmt.Errorf("list links: unknown state %q", f.State)
 }
 
-func (s *Store) LinkCustomer(ctx context.Context, id string, c billing.Customer, browser string, at time.Time) (billing.Link, error) {
+func (s *Store) LinkCustomer(ctx context.Context, id string, c billing.Customer, terms ddr.Terms, browser string, at time.Time) (billing.Link, error) {
 	sealed, err := s.sealCustomer(c)
 	if err != nil {
 		return billing.Link{}, err
@@ -240,7 +241,7 @@ func (s *Store) LinkCustomer(ctx context.Context, id string, c billing.Customer,
 		return billing.Link{}, err
 	}
 	return s.moveLink(ctx, id, billing.EventCustomerLinked, at, func(tx driver.ExecutorTx) (billing.Link, error) {
-		return tx.LinkCustomer(ctx, id, sealed, key, at)
+		return tx.LinkCustomer(ctx, id, sealed, terms, key, at)
 	})
 }
 

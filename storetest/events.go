@@ -156,7 +156,7 @@ func (s eventSuite) eachChange(t *testing.T) {
 	ctx := context.Background()
 	b := s.setup(t)
 	l := b.invite(t, "cust-1", t0)
-	linked, err := b.Store.LinkCustomer(ctx, l.ID, customer, "", t0.Add(time.Minute))
+	linked, err := b.Store.LinkCustomer(ctx, l.ID, customer, terms, "", t0.Add(time.Minute))
 	wantErr(t, "LinkCustomer", err, nil)
 	_, err = b.Store.RevokeLink(ctx, l.ID, billing.RevokedByCustomer, t0.Add(2*time.Minute))
 	wantErr(t, "RevokeLink", err, nil)
@@ -206,7 +206,7 @@ func (s eventSuite) refusedChange(t *testing.T) {
 	l := b.invite(t, "cust-1", t0)
 	err := b.Store.CreateLink(ctx, newLink(b.site.ID, "cust-1", t0))
 	wantErr(t, "CreateLink of an active pair", err, billing.ErrDuplicate)
-	_, err = b.Store.LinkCustomer(ctx, l.ID, customer, "", t0.Add(ttl))
+	_, err = b.Store.LinkCustomer(ctx, l.ID, customer, terms, "", t0.Add(ttl))
 	wantErr(t, "LinkCustomer after the expiry", err, billing.ErrStale)
 	batch, rows := newBatch(b.site.ID, "batch-1", 2, t0)
 	_, _, err = b.Store.CreateBatch(ctx, batch, rows)
@@ -668,7 +668,7 @@ func (s eventSuite) listEvents(t *testing.T) {
 	}
 	l, err := b.Store.GetCurrentLink(ctx, b.site.ID, "c")
 	wantErr(t, "GetCurrentLink", err, nil)
-	_, err = b.Store.LinkCustomer(ctx, l.ID, customer, "", t0)
+	_, err = b.Store.LinkCustomer(ctx, l.ID, customer, terms, "", t0)
 	wantErr(t, "LinkCustomer", err, nil)
 	all := b.events(t, billing.EventFilter{}, 6)
 	if len(all) != 6 {
@@ -851,7 +851,7 @@ func (s eventSuite) metadata(t *testing.T) {
 	l.Metadata = map[string]string{"accountId": "8841", "note": "ünïcode 'quoted' \"and\" more"}
 	wantErr(t, "CreateLink", b.Store.CreateLink(ctx, l), nil)
 	wantEqual(t, "GetLink", getLink(t, b.Store, l.ID), l)
-	linked, err := b.Store.LinkCustomer(ctx, l.ID, customer, "", t0.Add(time.Minute))
+	linked, err := b.Store.LinkCustomer(ctx, l.ID, customer, terms, "", t0.Add(time.Minute))
 	wantErr(t, "LinkCustomer", err, nil)
 	if !maps.Equal(linked.Metadata, l.Metadata) {
 		t.Errorf("LinkCustomer returned metadata %v, want %v", linked.Metadata, l.Metadata)
@@ -908,7 +908,7 @@ func (s eventSuite) emailJobs(t *testing.T) {
 		if got := b.emailJobs(t, l.ID); len(got) != 0 {
 			t.Fatalf("an invitation enqueued emails %v", got)
 		}
-		_, err := b.Store.LinkCustomer(ctx, l.ID, customer, "", t0.Add(time.Minute))
+		_, err := b.Store.LinkCustomer(ctx, l.ID, customer, terms, "", t0.Add(time.Minute))
 		wantErr(t, "LinkCustomer", err, nil)
 		wantEqual(t, "email jobs after linking", b.emailJobs(t, l.ID), []billing.SendEmailJob{job(l, billing.EmailSignupConfirmation)})
 		_, err = b.Store.RevokeLink(ctx, l.ID, billing.RevokedByPartner, t0.Add(2*time.Minute))
@@ -920,7 +920,7 @@ func (s eventSuite) emailJobs(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		l := b.invite(t, "cust-1", t0)
-		_, err := b.Store.LinkCustomer(ctx, l.ID, customer, "", t0.Add(ttl)) // expired
+		_, err := b.Store.LinkCustomer(ctx, l.ID, customer, terms, "", t0.Add(ttl)) // expired
 		wantErr(t, "LinkCustomer of an expired invitation", err, billing.ErrStale)
 		if got := b.emailJobs(t, l.ID); len(got) != 0 {
 			t.Errorf("a refused signup enqueued %v", got)

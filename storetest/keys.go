@@ -221,7 +221,7 @@ func (s sealingSuite) sealed(t *testing.T) {
 		org := createOrganisation(t, db)
 		site := createSite(t, db, org.ID)
 		l := createLink(t, db, site.ID, "C1", t0)
-		_, err := db.LinkCustomer(context.Background(), l.ID, customer, "", t0)
+		_, err := db.LinkCustomer(context.Background(), l.ID, customer, terms, "", t0)
 		wantErr(t, "LinkCustomer", err, seal.ErrNoKey)
 		wantEqual(t, "the link after LinkCustomer failed", getLink(t, db, l.ID), l)
 		_, err = db.EnsureSigningKey(context.Background(), signingKey(1))
@@ -366,7 +366,7 @@ func (s sealingSuite) eraseBankDetails(t *testing.T) {
 				t.Fatalf("run %d: EraseBankDetails erased %d links, want %d", run+1, n, want)
 			}
 		}
-		erased := due
+		erased := due // its agreed terms, the site's, are kept
 		erased.Customer = billing.Customer{}
 		wantEqual(t, "the erased link", getLink(t, db, due.ID), erased)
 		if stored := rawStrings(t, db, storedDetails, due.ID)[0]; strings.Join(stored, "") != "" {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/ddr"
 )
 
 // t0 is the suite's "now": millisecond-precise, as the Service's clock is.
@@ -115,9 +116,13 @@ func createLink(t *testing.T, store billing.Store, siteID, ref string, at time.T
 var customer = billing.Customer{Name: "Jane Citizen", Email: "jane@example.com", BSB: "062000", AccountNumber: "12345678",
 	AccountName: "CITIZEN HOLDINGS PTY LTD", Type: billing.CustomerBusiness, BusinessName: "Citizen Holdings Pty Ltd", ABN: "51824753556"}
 
+// terms are those of the Direct Debit Request the customer agrees to.
+var terms = ddr.Terms{Site: "Acme Online", DebitUser: "Acme Pty Ltd", ABN: "51824753556", Phone: "02 9999 0000",
+	Email: "accounts@acme.example", Address: "1 George St, Sydney NSW 2000", UserID: "123456"}
+
 func linkCustomer(t *testing.T, store billing.Store, id string, at time.Time) billing.Link {
 	t.Helper()
-	l, err := store.LinkCustomer(context.Background(), id, customer, "", at)
+	l, err := store.LinkCustomer(context.Background(), id, customer, terms, "", at)
 	if err != nil {
 		t.Fatalf("LinkCustomer(%s): %v", id, err)
 	}
@@ -689,7 +694,7 @@ func (s suite) linkCustomer(t *testing.T) {
 			b := s.setup(t)
 			before := linkStates[tc.state](t, b.store, b.site.ID)
 			at := t0.Add(tc.at)
-			got, err := b.store.LinkCustomer(context.Background(), before.ID, customer, "", at)
+			got, err := b.store.LinkCustomer(context.Background(), before.ID, customer, terms, "", at)
 			wantErr(t, "LinkCustomer", err, tc.want)
 			if tc.want != nil {
 				wantEqual(t, "link after refused LinkCustomer", getLink(t, b.store, before.ID), before)
@@ -699,6 +704,7 @@ func (s suite) linkCustomer(t *testing.T) {
 			want.StoredState = billing.LinkLinked
 			want.LinkedAt = at
 			want.Customer = customer
+			want.Terms = terms
 			wantEqual(t, "LinkCustomer", got, want)
 			wantEqual(t, "GetLink after LinkCustomer", getLink(t, b.store, before.ID), want)
 		})
@@ -706,7 +712,7 @@ func (s suite) linkCustomer(t *testing.T) {
 	t.Run("an unknown link is not found", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
-		_, err := b.store.LinkCustomer(context.Background(), "lnk_missing", customer, "", t0)
+		_, err := b.store.LinkCustomer(context.Background(), "lnk_missing", customer, terms, "", t0)
 		wantErr(t, "LinkCustomer", err, billing.ErrNotFound)
 	})
 	t.Run("a customer with unusual characters round-trips", func(t *testing.T) {
@@ -714,7 +720,7 @@ func (s suite) linkCustomer(t *testing.T) {
 		b := s.setup(t)
 		l := createLink(t, b.store, b.site.ID, "cust-1", t0)
 		c := billing.Customer{Name: "Zoë O'Brien-Nguyễn 🦘", Email: "zoë+billing@example.com.au", BSB: "000000", AccountNumber: "000123456789"}
-		got, err := b.store.LinkCustomer(context.Background(), l.ID, c, "", t0.Add(time.Minute))
+		got, err := b.store.LinkCustomer(context.Background(), l.ID, c, terms, "", t0.Add(time.Minute))
 		wantErr(t, "LinkCustomer", err, nil)
 		wantEqual(t, "Customer", getLink(t, b.store, got.ID).Customer, c)
 	})
@@ -723,12 +729,12 @@ func (s suite) linkCustomer(t *testing.T) {
 		b := s.setup(t)
 		ctx := context.Background()
 		fromBrowser := createLink(t, b.store, b.site.ID, "cust-1", t0)
-		if _, err := b.store.LinkCustomer(ctx, fromBrowser.ID, customer, "browser-a", t0.Add(time.Minute)); err != nil {
+		if _, err := b.store.LinkCustomer(ctx, fromBrowser.ID, customer, terms, "browser-a", t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		// The same browser's signup of another customer, and a link linked from no browser.
 		sameBrowser := createLink(t, b.store, b.site.ID, "cust-2", t0)
-		if _, err := b.store.LinkCustomer(ctx, sameBrowser.ID, customer, "browser-b", t0.Add(time.Minute)); err != nil {
+		if _, err := b.store.LinkCustomer(ctx, sameBrowser.ID, customer, terms, "browser-b", t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		noBrowser := linkCustomer(t, b.store, createLink(t, b.store, b.site.ID, "cust-3", t0).ID, t0.Add(time.Minute))

@@ -33,8 +33,8 @@ type agreementPage struct {
 	// RevokedByCustomer says who ended the agreement: the customer here, or the site.
 	RevokedByCustomer bool
 	// ManageURL is this page's address, to keep; RevokeURL the page that asks to confirm a
-	// revocation; ServiceAgreement the site's Direct Debit Request Service Agreement, the terms
-	// agreed to (which still give a customer whose agreement ended the way to dispute a debit).
+	// revocation; ServiceAgreement the Direct Debit Request Service Agreement as the customer
+	// agreed to it (which still give a customer whose agreement ended the way to dispute a debit).
 	ManageURL, RevokeURL, ServiceAgreement string
 	// ManageLinkExpires says whether ManageURL stops working, ManageLinkValidity after it was
 	// made.
@@ -128,7 +128,7 @@ func (h *handler) showAgreement(w http.ResponseWriter, r *http.Request) {
 		ManageLinkExpires:  h.managementLinkTTL > 0,
 		ManageLinkValidity: validity(h.managementLinkTTL),
 		RevokeURL:          "/agreement/revoke?token=" + url.QueryEscape(tok),
-		ServiceAgreement:   serviceAgreementPath(site.ID),
+		ServiceAgreement:   "/agreement/service-agreement?token=" + url.QueryEscape(tok),
 	}
 	if page.Revoked {
 		page.RevokedAt = formatTime(site, l.RevokedAt)

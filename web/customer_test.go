@@ -359,23 +359,25 @@ func (b *browser) do(t *testing.T, method, path string, form url.Values) page {
 	return f.do(t, request{method: method, path: path, form: form})
 }
 
-// openForm opens the signup form of tok and returns its CSRF field's value.
-func (b *browser) openForm(t *testing.T, tok string) string {
+// openForm opens the signup form of tok and returns its hidden fields (the browser keeps its
+// cookie).
+func (b *browser) openForm(t *testing.T, tok string) session {
 	t.Helper()
 	p := b.do(t, http.MethodGet, "/signup?token="+url.QueryEscape(tok), nil)
 	p.status(t, http.StatusOK)
-	m := csrfFieldPattern.FindStringSubmatch(p.Body)
-	if m == nil {
-		t.Fatalf("page has no csrf field:\n%s", p.Body)
+	csrf, terms := csrfFieldPattern.FindStringSubmatch(p.Body), termsFieldPattern.FindStringSubmatch(p.Body)
+	if csrf == nil || terms == nil {
+		t.Fatalf("page lacks the csrf or terms field:\n%s", p.Body)
 	}
-	return m[1]
+	return session{token: csrf[1], terms: terms[1]}
 }
 
-// confirm posts the signup form of tok, confirmed, with the CSRF field csrf.
-func (b *browser) confirm(t *testing.T, tok, csrf string) page {
+// confirm posts the signup form of tok, confirmed, with the hidden fields of s.
+func (b *browser) confirm(t *testing.T, tok string, s session) page {
 	t.Helper()
 	form := validForm(tok)
-	form.Set("csrf", csrf)
+	form.Set("csrf", s.token)
+	form.Set("terms", s.terms)
 	return b.do(t, http.MethodPost, "/signup", form)
 }
 
@@ -388,15 +390,15 @@ func TestASignupConfirmedAgainFromItsBrowserLeadsToTheAgreementPage(t *testing.T
 		f := setup(t, engine)
 		l, tok := f.invite(t)
 		customer := f.browser(t)
-		csrf := customer.openForm(t, tok)
-		agreement := agreementToken(t, customer.confirm(t, tok, csrf))
+		s := customer.openForm(t, tok)
+		agreement := agreementToken(t, customer.confirm(t, tok, s))
 		linked := f.link(t, l.ID)
 
 		for _, again := range []struct {
 			name string
 			page page
 		}{
-			{name: "the confirmation sent again", page: customer.confirm(t, tok, csrf)},
+			{name: "the confirmation sent again", page: customer.confirm(t, tok, s)},
 			{name: "the signup link opened again", page: customer.do(t, http.MethodGet, "/signup?token="+url.QueryEscape(tok), nil)},
 		} {
 			if got := agreementToken(t, again.page); got != agreement {
@@ -417,7 +419,7 @@ func TestASignupConfirmedAgainFromItsBrowserLeadsToTheAgreementPage(t *testing.T
 			t.Fatal(err)
 		}
 		customer.do(t, http.MethodGet, "/signup?token="+url.QueryEscape(tok), nil).status(t, http.StatusGone)
-		customer.confirm(t, tok, csrf).status(t, http.StatusGone)
+		customer.confirm(t, tok, s).status(t, http.StatusGone)
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -258,26 +259,50 @@ func TestAPageThatFailsGivesTheCustomerItsTraceID(t *testing.T) {
 	}
 }
 
-// The agreement page links the site's service agreement, the terms the customer agreed to: how
-// to stop or defer a debit and how to dispute one. A customer who manages the agreement later,
-// or whose agreement has ended (a debit made before may still be disputed), finds them there,
-// not only in the confirmation email.
-func TestTheAgreementPageLinksItsServiceAgreement(t *testing.T) {
+// The agreement page links the service agreement the customer agreed to: how to stop or defer a
+// debit and how to dispute one, and whom the customer authorised. A customer who manages the
+// agreement later, or whose agreement has ended (a debit made before may still be disputed),
+// finds it there as agreed, not only in the confirmation email, though the site's debit user has
+// changed since; the site's own page shows its terms as they stand.
+func TestTheAgreementPageLinksTheServiceAgreementAgreed(t *testing.T) {
 	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
 		f := setup(t, engine)
-		l, agreement := f.linked(t)
-		link := `<a href="/service-agreement/` + f.site.ID + `">Direct Debit Request Service Agreement</a>`
-		p := f.get(t, "/agreement?token="+url.QueryEscape(agreement))
-		p.status(t, http.StatusOK)
-		p.contains(t, link)
-		if _, err := f.svc.RevokeByCustomer(context.Background(), l.ID); err != nil {
+		ctx := context.Background()
+		agreed, phone := "Acme Plumbing Pty Ltd", "02 9999 0000"
+		if _, err := f.svc.UpdateSite(ctx, f.site.ID, billing.SiteUpdate{LegalName: &agreed, Phone: &phone}); err != nil {
 			t.Fatal(err)
 		}
-		p = f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+		l, agreement := f.linked(t)
+		later, laterPhone := "Acme Holdings Pty Ltd", "1300 000 000"
+		if _, err := f.svc.UpdateSite(ctx, f.site.ID, billing.SiteUpdate{LegalName: &later, Phone: &laterPhone}); err != nil {
+			t.Fatal(err)
+		}
+		terms := "/agreement/service-agreement?token=" + url.QueryEscape(agreement)
+		link := `<a href="` + html.EscapeString(terms) + `">Direct Debit Request Service Agreement</a>`
+		for _, revoked := range []bool{false, true} {
+			if revoked {
+				if _, err := f.svc.RevokeByCustomer(ctx, l.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := f.get(t, "/agreement?token="+url.QueryEscape(agreement))
+			p.status(t, http.StatusOK)
+			p.contains(t, link)
+			p = f.get(t, terms)
+			p.status(t, http.StatusOK)
+			p.contains(t, "Direct Debit Request Service Agreement", agreed+" (trading as Acme Plumbing Supplies)", "by phone on "+phone,
+				"As you agreed to it on ")
+			p.lacks(t, later, laterPhone)
+		}
+		p := f.get(t, "/service-agreement/"+f.site.ID)
 		p.status(t, http.StatusOK)
-		p.contains(t, "is revoked", link)
-		f.get(t, "/service-agreement/"+f.site.ID).status(t, http.StatusOK)
+		p.contains(t, later+" (trading as Acme Plumbing Supplies)", "by phone on "+laterPhone)
+		p.lacks(t, agreed, "As you agreed")
+		for bad, status := range map[string]int{"": http.StatusBadRequest, "not-a-token": http.StatusNotFound,
+			apptest.Tampered(agreement): http.StatusNotFound} {
+			f.get(t, "/agreement/service-agreement?token="+url.QueryEscape(bad)).status(t, status)
+		}
 	})
 }
 
@@ -304,5 +329,48 @@ func TestPagesShowTheSiteAsAnotherProcessUpdatedIt(t *testing.T) {
 		f.get(t, signup).contains(t, "I authorise Acme Plumbing Pty Ltd (trading as Acme Plumbing Supplies) to debit the bank account above")
 		loc, _ := time.LoadLocation(perth)
 		f.get(t, manage).contains(t, f.clock.Now().In(loc).Format("2 January 2006 at 3:04 pm MST"))
+	})
+}
+
+// A customer agrees to the terms the form showed, and no other: when an operator changes the
+// site's debit user between the form and the confirmation, the confirmation links nothing and
+// shows the form again with the new terms, the consent unticked and why beside it; a form that
+// names no terms, or others, is refused the same way. Confirmed again under the new terms, the
+// signup links the customer, and the link keeps those terms.
+func TestASignupIsCompletedOnlyUnderTheTermsItShowed(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		ctx := context.Background()
+		l, tok := f.invite(t)
+		s := f.openForm(t, tok)
+		newName := "Acme Holdings Pty Ltd"
+		if _, err := f.svc.UpdateSite(ctx, f.site.ID, billing.SiteUpdate{LegalName: &newName}); err != nil {
+			t.Fatal(err)
+		}
+		const changed = "The Direct Debit Request changed since this page was shown. Read it again, and tick the box if you agree."
+		var again page
+		for name, terms := range map[string]string{"the terms the form showed, changed since": s.terms, "no terms": "", "terms of no form": "0123456789abcdef"} {
+			form := validForm(tok)
+			form.Set("terms", terms)
+			again = f.post(t, "/signup", form, s, nil)
+			again.status(t, http.StatusBadRequest)
+			again.contains(t, changed, "I authorise "+newName+" (trading as Acme Plumbing Supplies)")
+			if strings.Contains(again.Body, `name="consent" value="yes" checked`) {
+				t.Errorf("%s: the consent is still ticked", name)
+			}
+			if got := f.link(t, l.ID); got.StoredState != billing.LinkInvited {
+				t.Fatalf("%s: the link is %s, want invited", name, got.StoredState)
+			}
+		}
+		m := termsFieldPattern.FindStringSubmatch(again.Body)
+		if m == nil || m[1] == s.terms {
+			t.Fatalf("the form shown again carries the terms %v, want new ones", m)
+		}
+		s.terms = m[1]
+		f.post(t, "/signup", validForm(tok), s, nil).status(t, http.StatusSeeOther)
+		if got := f.link(t, l.ID); got.StoredState != billing.LinkLinked || got.Terms.DebitUser != newName || got.Terms.Site != f.site.Name {
+			t.Errorf("the link is %s under the terms %+v, want linked under those naming %s", got.StoredState, got.Terms, newName)
+		}
 	})
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
@@ -11,25 +10,12 @@ import (
 
 // serviceAgreementPage is a site's Direct Debit Request Service Agreement.
 type serviceAgreementPage struct {
-	Title    string
-	Site     string
+	Title string
+	Site  string
+	// AgreedAt is when the customer agreed to it, for the agreement a customer made; empty for
+	// the site's as it stands.
+	AgreedAt string
 	Sections []ddr.Section
-}
-
-// Terms are the facts of a site's service agreement: its debit user as an operator set it, and
-// its BECS user ID when userID (Config.DebitUserIDFunc) knows one. The signup confirmation email
-// is written from the same terms.
-func Terms(ctx context.Context, site billing.Site, userID func(ctx context.Context, siteID string) (string, error)) (ddr.Terms, error) {
-	t := ddr.Terms{Site: site.Name, DebitUser: site.DebitUser.Name, ABN: site.DebitUser.ABN, Phone: site.DebitUser.Phone,
-		Email: site.DebitUser.Email, Address: site.DebitUser.Address}
-	if userID != nil {
-		id, err := userID(ctx, site.ID)
-		if err != nil {
-			return ddr.Terms{}, err
-		}
-		t.UserID = id
-	}
-	return t, nil
 }
 
 // serviceAgreementPath is the address of a site's service agreement.
@@ -52,11 +38,31 @@ func (h *handler) showServiceAgreement(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "service agreement", err)
 		return
 	}
-	terms, err := Terms(r.Context(), site, h.debitUserID)
+	terms, err := h.service.Terms(r.Context(), site)
 	if err != nil {
 		h.internal(w, r, "service agreement", err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "serviceagreement", &serviceAgreementPage{Title: ddr.Title + " · " + site.Name, Site: site.Name,
-		Sections: ddr.Sections(terms)})
+	h.render(w, r, http.StatusOK, "serviceagreement", newServiceAgreementPage(site, terms, ""))
+}
+
+// showAgreedServiceAgreement is GET /agreement/service-agreement?token=...: the service agreement
+// the customer of the agreement agreed to at signup, as it stood then (the agreement page links
+// it), whatever the site's is now. For a link linked before the terms agreed were kept, the
+// site's as they stand.
+func (h *handler) showAgreedServiceAgreement(w http.ResponseWriter, r *http.Request) {
+	l, site, p, err := h.agreement(r.Context(), r.URL.Query().Get("token"))
+	if !h.usable(w, r, "agreement", p, err) {
+		return
+	}
+	terms, err := h.service.AgreedTerms(r.Context(), l, site)
+	if err != nil {
+		h.internal(w, r, "agreed service agreement", err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "serviceagreement", newServiceAgreementPage(site, terms, formatTime(site, l.LinkedAt)))
+}
+
+func newServiceAgreementPage(site billing.Site, terms ddr.Terms, agreedAt string) *serviceAgreementPage {
+	return &serviceAgreementPage{Title: ddr.Title + " · " + site.Name, Site: terms.Site, AgreedAt: agreedAt, Sections: ddr.Sections(terms)}
 }

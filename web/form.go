@@ -50,6 +50,7 @@ func signupFormOf(form url.Values) signupForm {
 		declarations: billing.Declarations{
 			Consent:    form.Get("consent") != "",
 			Authorised: form.Get("authorised") != "",
+			Terms:      form.Get("terms"),
 		},
 	}
 }
@@ -58,7 +59,8 @@ func signupFormOf(form url.Values) signupForm {
 func (f signupForm) values() url.Values {
 	v := url.Values{"token": {f.token}, "name": {f.customer.Name}, "email": {f.customer.Email},
 		"bsb": {f.customer.BSB}, "accountNumber": {f.customer.AccountNumber}, "accountName": {f.customer.AccountName},
-		"customerType": {string(f.customer.Type)}, "businessName": {f.customer.BusinessName}, "abn": {f.customer.ABN}}
+		"customerType": {string(f.customer.Type)}, "businessName": {f.customer.BusinessName}, "abn": {f.customer.ABN},
+		"terms": {f.declarations.Terms}}
 	if f.declarations.Consent {
 		v.Set("consent", "yes")
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/ddr"
 )
 
 // formRequest is a POST of body as a form.
@@ -74,7 +75,7 @@ func FuzzSignupForm(f *testing.F) {
 			return
 		}
 		errs := billing.AsErrors(err)
-		page := newSignupPage(site, "I authorise Acme", form.token, "csrf", form.customer, form.declarations)
+		page := newSignupPage(site, ddr.Terms{Site: "Acme"}, form.token, "csrf", form.customer, form.declarations)
 		if !page.withErrors(errs) || len(page.Problems) != len(errs) {
 			t.Fatalf("problems %v, of which the page shows %v", errs, page.Problems)
 		}

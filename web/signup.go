@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/ddr"
 	"github.com/pyng/receivables/rail/becs/aba"
 	"github.com/pyng/receivables/token"
 )
@@ -40,6 +41,9 @@ type signupPage struct {
 	Site  string
 	// Authority is the Direct Debit Request the customer makes by signing up (ddr.Terms.Authority).
 	Authority string
+	// Terms is the version of the terms the form shows (ddr.Terms.Version), sent with it: the
+	// signup is completed only if they still stand.
+	Terms string
 	// ServiceAgreement is the address of the site's Direct Debit Request Service Agreement.
 	ServiceAgreement string
 	Token            string
@@ -84,22 +88,27 @@ func signupFields(c billing.Customer) map[string]*field {
 }
 
 // signupPage is the form of site, or false when the terms of its service agreement, which its
-// authority names, could not be read (answered with the error page).
+// authority names, could not be read (answered with the error page). The consent given (d) to
+// other terms than the site's now is not carried over: the customer reads the new ones.
 func (h *handler) signupPage(w http.ResponseWriter, r *http.Request, site billing.Site, tok, csrfToken string, c billing.Customer,
 	d billing.Declarations) (*signupPage, bool) {
-	terms, err := Terms(r.Context(), site, h.debitUserID)
+	terms, err := h.service.Terms(r.Context(), site)
 	if err != nil {
 		h.internal(w, r, "service agreement terms", err)
 		return nil, false
 	}
-	return newSignupPage(site, terms.Authority(), tok, csrfToken, c, d), true
+	if d.Terms != terms.Version() {
+		d.Consent = false
+	}
+	return newSignupPage(site, terms, tok, csrfToken, c, d), true
 }
 
-func newSignupPage(site billing.Site, authority, tok, csrfToken string, c billing.Customer, d billing.Declarations) *signupPage {
+func newSignupPage(site billing.Site, terms ddr.Terms, tok, csrfToken string, c billing.Customer, d billing.Declarations) *signupPage {
 	return &signupPage{
 		Title:     "Set up payments to " + site.Name,
 		Site:      site.Name,
-		Authority: authority,
+		Authority: terms.Authority(),
+		Terms:     terms.Version(),
 		Token:     tok,
 
 		ServiceAgreement: serviceAgreementPath(site.ID),

@@ -10,7 +10,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -30,9 +29,6 @@ type Config struct {
 	// PublicURL is the server's external base URL; links on the pages are built from it, and
 	// cookies are marked Secure when it is https.
 	PublicURL string
-	// DebitUserIDFunc returns a site's BECS user ID for its service agreement ("" when it has
-	// none); nil when no rail has one.
-	DebitUserIDFunc func(ctx context.Context, siteID string) (string, error)
 	// ManagementLinkTTL is how long a management link lasts (0: it does not expire), for the
 	// pages to say.
 	ManagementLinkTTL time.Duration
@@ -60,7 +56,6 @@ type handler struct {
 	// pages are the templates the handler renders (pages, or sandboxPages).
 	pages map[string]*template.Template
 
-	debitUserID       func(ctx context.Context, siteID string) (string, error)
 	managementLinkTTL time.Duration
 	emailLinkLimits   emailLinkLimits
 }
@@ -70,8 +65,10 @@ type handler struct {
 var Paths = []string{"/signup", "/signup/", "/agreement", "/agreement/", "/service-agreement/"}
 
 // New returns the handler of the customer's pages: GET and POST /signup?token=... (the form, the
-// review of the details, the confirmation), GET /agreement?token=..., and GET and POST
-// /agreement/revoke (the page that asks to confirm a revocation, and the revocation).
+// review of the details, the confirmation), GET /agreement?token=..., GET and POST
+// /agreement/revoke (the page that asks to confirm a revocation, and the revocation), POST
+// /agreement/email-link, GET /agreement/service-agreement?token=... (the service agreement the
+// customer agreed to) and GET /service-agreement/{siteId} (the site's, as it stands).
 func New(cfg Config) http.Handler {
 	h := &handler{
 		service:   cfg.Service,
@@ -83,7 +80,6 @@ func New(cfg Config) http.Handler {
 		mux:       http.NewServeMux(),
 		pages:     pages,
 
-		debitUserID:       cfg.DebitUserIDFunc,
 		managementLinkTTL: cfg.ManagementLinkTTL,
 	}
 	now := cfg.Now
@@ -110,6 +106,9 @@ func New(cfg Config) http.Handler {
 	}))
 	h.mux.Handle("/agreement/email-link", h.methods(map[string]http.HandlerFunc{
 		http.MethodPost: h.protect(h.emailLink),
+	}))
+	h.mux.Handle("/agreement/service-agreement", h.methods(map[string]http.HandlerFunc{
+		http.MethodGet: h.showAgreedServiceAgreement,
 	}))
 	h.mux.Handle("/service-agreement/{siteId}", h.methods(map[string]http.HandlerFunc{
 		http.MethodGet: h.showServiceAgreement,

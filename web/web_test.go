@@ -121,6 +121,14 @@ func (f *fixture) serve(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if f.opts.debitUserID != nil { // the same service, but for where its user IDs come from
+		rails, err := app.OpenRails(context.Background(), db, f.clock, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc = billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails.ByName(), Clock: f.clock,
+			InvitationTTL: billing.DefaultInvitationTTL, Sandbox: true, DebitUserID: f.opts.debitUserID})
+	}
 	r.svc, r.store = svc, db
 	srv := httptest.NewUnstartedServer(nil)
 	r.url = "http://" + srv.Listener.Addr().String()
@@ -133,7 +141,7 @@ func (f *fixture) serve(t *testing.T) *fixture {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	var pages http.Handler = web.New(web.Config{Service: svc, Tokens: f.tokens, Logger: logger,
-		PublicURL: public, Now: f.clock.Now, ManagementLinkTTL: f.opts.managementLinkTTL, DebitUserIDFunc: f.opts.debitUserID})
+		PublicURL: public, Now: f.clock.Now, ManagementLinkTTL: f.opts.managementLinkTTL})
 	if f.opts.wrap != nil {
 		pages = f.opts.wrap(pages)
 	}
@@ -261,11 +269,17 @@ func (f *fixture) get(t *testing.T, path string) page {
 type session struct {
 	cookie *http.Cookie
 	token  string
+	// terms is the version of the terms a signup form showed (its hidden field), "" for another
+	// page.
+	terms string
 }
 
-var csrfFieldPattern = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
+var (
+	csrfFieldPattern  = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
+	termsFieldPattern = regexp.MustCompile(`name="terms" value="([^"]*)"`)
+)
 
-// sessionFrom takes the CSRF cookie and the form's hidden field from a page.
+// sessionFrom takes the CSRF cookie and the form's hidden fields from a page.
 func sessionFrom(t *testing.T, p page) session {
 	t.Helper()
 	m := csrfFieldPattern.FindStringSubmatch(p.Body)
@@ -273,6 +287,9 @@ func sessionFrom(t *testing.T, p page) session {
 		t.Fatalf("page has no csrf field:\n%s", p.Body)
 	}
 	s := session{token: m[1]}
+	if m := termsFieldPattern.FindStringSubmatch(p.Body); m != nil {
+		s.terms = m[1]
+	}
 	for _, c := range (&http.Response{Header: p.Header}).Cookies() {
 		s.cookie = c
 	}
@@ -297,11 +314,15 @@ func (f *fixture) session(t *testing.T) session {
 	return f.openForm(t, tok)
 }
 
-// post sends a form with the session's cookie and CSRF field.
+// post sends a form with the session's cookie and CSRF field, and the version of the terms its
+// signup form showed unless the form names one.
 func (f *fixture) post(t *testing.T, path string, form url.Values, s session, header map[string]string) page {
 	t.Helper()
 	form = cloneForm(form)
 	form.Set("csrf", s.token)
+	if _, named := form["terms"]; !named && s.terms != "" {
+		form.Set("terms", s.terms)
+	}
 	return f.do(t, request{method: http.MethodPost, path: path, form: form, cookie: s.cookie, header: header})
 }
 

@@ -12,7 +12,10 @@ import (
 	"github.com/pyng/receivables/client"
 )
 
-var privCSRF = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
+var (
+	privCSRF  = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
+	privTerms = regexp.MustCompile(`name="terms" value="([^"]*)"`)
+)
 
 // privSignUp signs a customer up on Pyng's pages with the partner's signupUrl, as the customer
 // would.
@@ -25,13 +28,14 @@ func privSignUp(t *testing.T, s *apptest.Server, signupURL string, fields url.Va
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	m := privCSRF.FindStringSubmatch(string(body))
-	if m == nil || len(resp.Cookies()) == 0 {
+	m, terms := privCSRF.FindStringSubmatch(string(body)), privTerms.FindStringSubmatch(string(body))
+	if m == nil || terms == nil || len(resp.Cookies()) == 0 {
 		t.Fatalf("signup page %d without a form", resp.StatusCode)
 	}
 	u, _ := url.Parse(signupURL)
 	fields.Set("token", u.Query().Get("token"))
 	fields.Set("csrf", m[1])
+	fields.Set("terms", terms[1])
 	fields.Set("step", "confirm")
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/signup", strings.NewReader(fields.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -90,6 +90,7 @@ func (r *replicaSet) signUpThroughTheForm(t *testing.T, signupURL string) {
 	form := url.Values{
 		"token":         {u.Query().Get("token")},
 		"csrf":          {field(t, string(page), `name="csrf" value="([^"]+)"`)},
+		"terms":         {field(t, string(page), `name="terms" value="([^"]+)"`)},
 		"name":          {"Jo Citizen"},
 		"email":         {"jo@example.com"},
 		"bsb":           {"062-000"},

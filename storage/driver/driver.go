@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/ddr"
 )
 
 // Driver is one engine's open database.
@@ -125,7 +126,7 @@ type Executor interface {
 	// LinkCustomer moves the link to linked if it is invited and unexpired at `at`, keeping
 	// browserKey (nil for none) as the browser it was linked from; ErrNoRows if not (or if there
 	// is no such link).
-	LinkCustomer(ctx context.Context, id string, c billing.Customer, browserKey []byte, at time.Time) (billing.Link, error)
+	LinkCustomer(ctx context.Context, id string, c billing.Customer, terms ddr.Terms, browserKey []byte, at time.Time) (billing.Link, error)
 	// SignedUpFrom reports whether the link was linked from browserKey (never for nil).
 	SignedUpFrom(ctx context.Context, id string, browserKey []byte) (bool, error)
 	// RevokeLink moves the link to revoked if it is invited and unexpired at `at`, or linked;

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/ddr"
 )
 
 // The records are the rows of the engines' queries as both engines' sqlc reads them: the same
@@ -95,6 +96,7 @@ type LinkRecord struct {
 	CustomerBusinessName  sql.NullString
 	CustomerAbn           sql.NullString
 	SignupBrowserKey      []byte
+	AgreedTerms           sql.NullString
 }
 
 func (r LinkRecord) Link() billing.Link {
@@ -111,7 +113,27 @@ func (r LinkRecord) Link() billing.Link {
 		Customer: customer(r.CustomerName, r.CustomerEmail, r.CustomerBsb, r.CustomerAccountNumber,
 			r.CustomerAccountName, r.CustomerType, r.CustomerBusinessName, r.CustomerAbn),
 		Metadata: metadata(r.Metadata),
+		Terms:    agreedTerms(r.AgreedTerms),
 	}
+}
+
+// AgreedTerms is how the terms a customer agreed to are stored: a JSON object, or NULL for none.
+func AgreedTerms(t ddr.Terms) sql.NullString {
+	if t == (ddr.Terms{}) {
+		return sql.NullString{}
+	}
+	b, _ := json.Marshal(t) // strings only: it cannot fail
+	return sql.NullString{String: string(b), Valid: true}
+}
+
+// agreedTerms reads the stored terms a customer agreed to (zero for NULL). The store wrote them
+// from ddr.Terms, so they always decode; were they not to, the link would read without them.
+func agreedTerms(s sql.NullString) ddr.Terms {
+	var t ddr.Terms
+	if s.Valid {
+		_ = json.Unmarshal([]byte(s.String), &t)
+	}
+	return t
 }
 
 // metadata reads a link's stored metadata, a JSON object of strings (NULL for none). The store

@@ -88,6 +88,7 @@ type CustomerLink struct {
 	CustomerBusinessName  sql.NullString
 	CustomerAbn           sql.NullString
 	SignupBrowserKey      []byte
+	AgreedTerms           sql.NullString
 }
 
 type Event struct {

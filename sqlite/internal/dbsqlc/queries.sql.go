@@ -735,7 +735,7 @@ UPDATE customer_links SET state = 'expired'
 WHERE state = 'invited' AND id IN (SELECT id FROM customer_links AS c
                                    WHERE c.state = 'invited' AND c.expires_at <= ?1
                                    ORDER BY c.expires_at LIMIT ?2)
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key, agreed_terms
 `
 
 type ExpireDueInvitationsParams struct {
@@ -775,6 +775,7 @@ func (q *Queries) ExpireDueInvitations(ctx context.Context, arg ExpireDueInvitat
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
 			&i.SignupBrowserKey,
+			&i.AgreedTerms,
 		); err != nil {
 			return nil, err
 		}
@@ -793,7 +794,7 @@ const expireInvitations = `-- name: ExpireInvitations :many
 UPDATE customer_links SET state = 'expired'
 WHERE site_id = ?1 AND customer_reference = ?2 AND is_current
   AND state = 'invited' AND expires_at <= ?3
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key, agreed_terms
 `
 
 type ExpireInvitationsParams struct {
@@ -834,6 +835,7 @@ func (q *Queries) ExpireInvitations(ctx context.Context, arg ExpireInvitationsPa
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
 			&i.SignupBrowserKey,
+			&i.AgreedTerms,
 		); err != nil {
 			return nil, err
 		}
@@ -968,7 +970,7 @@ func (q *Queries) GetClient(ctx context.Context, id string) (ApiClient, error) {
 }
 
 const getCurrentLink = `-- name: GetCurrentLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key, agreed_terms FROM customer_links
 WHERE site_id = ?1 AND customer_reference = ?2 AND is_current
 `
 
@@ -1001,6 +1003,7 @@ func (q *Queries) GetCurrentLink(ctx context.Context, arg GetCurrentLinkParams) 
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
 		&i.SignupBrowserKey,
+		&i.AgreedTerms,
 	)
 	return i, err
 }
@@ -1054,7 +1057,7 @@ func (q *Queries) GetEvent(ctx context.Context, id string) (GetEventRow, error) 
 }
 
 const getLink = `-- name: GetLink :one
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links WHERE id = ?1
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key, agreed_terms FROM customer_links WHERE id = ?1
 `
 
 func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) {
@@ -1081,6 +1084,7 @@ func (q *Queries) GetLink(ctx context.Context, id string) (CustomerLink, error) 
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
 		&i.SignupBrowserKey,
+		&i.AgreedTerms,
 	)
 	return i, err
 }
@@ -1461,9 +1465,9 @@ SET state = 'linked', linked_at = CAST(?1 AS BIGINT),
     customer_bsb = CAST(?4 AS TEXT), customer_account_number = CAST(?5 AS TEXT),
     customer_account_name = CAST(?6 AS TEXT), customer_type = CAST(?7 AS TEXT),
     customer_business_name = CAST(?8 AS TEXT), customer_abn = CAST(?9 AS TEXT),
-    signup_browser_key = ?10
-WHERE id = ?11 AND state = 'invited' AND expires_at > ?1
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
+    signup_browser_key = ?10, agreed_terms = ?11
+WHERE id = ?12 AND state = 'invited' AND expires_at > ?1
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key, agreed_terms
 `
 
 type LinkCustomerParams struct {
@@ -1477,6 +1481,7 @@ type LinkCustomerParams struct {
 	CustomerBusinessName  string
 	CustomerAbn           string
 	BrowserKey            []byte
+	AgreedTerms           sql.NullString
 	ID                    string
 }
 
@@ -1492,6 +1497,7 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		arg.CustomerBusinessName,
 		arg.CustomerAbn,
 		arg.BrowserKey,
+		arg.AgreedTerms,
 		arg.ID,
 	)
 	var i CustomerLink
@@ -1516,6 +1522,7 @@ func (q *Queries) LinkCustomer(ctx context.Context, arg LinkCustomerParams) (Cus
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
 		&i.SignupBrowserKey,
+		&i.AgreedTerms,
 	)
 	return i, err
 }
@@ -1983,7 +1990,7 @@ func (q *Queries) ListEventsOfType(ctx context.Context, arg ListEventsOfTypePara
 }
 
 const listExpiredLinks = `-- name: ListExpiredLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key, agreed_terms FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
   AND (state = 'expired' OR (state = 'invited' AND expires_at <= ?3))
 ORDER BY customer_reference
@@ -2033,6 +2040,7 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
 			&i.SignupBrowserKey,
+			&i.AgreedTerms,
 		); err != nil {
 			return nil, err
 		}
@@ -2048,7 +2056,7 @@ func (q *Queries) ListExpiredLinks(ctx context.Context, arg ListExpiredLinksPara
 }
 
 const listInvitedLinks = `-- name: ListInvitedLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key, agreed_terms FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
   AND state = 'invited' AND expires_at > ?3
 ORDER BY customer_reference
@@ -2098,6 +2106,7 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
 			&i.SignupBrowserKey,
+			&i.AgreedTerms,
 		); err != nil {
 			return nil, err
 		}
@@ -2113,7 +2122,7 @@ func (q *Queries) ListInvitedLinks(ctx context.Context, arg ListInvitedLinksPara
 }
 
 const listLinks = `-- name: ListLinks :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key, agreed_terms FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
 ORDER BY customer_reference
 LIMIT ?3
@@ -2155,6 +2164,7 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
 			&i.SignupBrowserKey,
+			&i.AgreedTerms,
 		); err != nil {
 			return nil, err
 		}
@@ -2170,7 +2180,7 @@ func (q *Queries) ListLinks(ctx context.Context, arg ListLinksParams) ([]Custome
 }
 
 const listLinksInState = `-- name: ListLinksInState :many
-SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key FROM customer_links
+SELECT id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key, agreed_terms FROM customer_links
 WHERE site_id = ?1 AND is_current AND customer_reference > ?2
   AND state = ?3
 ORDER BY customer_reference
@@ -2220,6 +2230,7 @@ func (q *Queries) ListLinksInState(ctx context.Context, arg ListLinksInStatePara
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
 			&i.SignupBrowserKey,
+			&i.AgreedTerms,
 		); err != nil {
 			return nil, err
 		}
@@ -2709,7 +2720,7 @@ const revokeLink = `-- name: RevokeLink :one
 UPDATE customer_links
 SET state = 'revoked', revoked_at = CAST(?1 AS BIGINT), revoked_by = CAST(?2 AS TEXT)
 WHERE id = ?3 AND ((state = 'invited' AND expires_at > ?1) OR state = 'linked')
-RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key
+RETURNING id, site_id, customer_reference, state, is_current, created_at, expires_at, linked_at, revoked_at, revoked_by, customer_name, customer_email, customer_bsb, customer_account_number, metadata, customer_account_name, customer_type, customer_business_name, customer_abn, signup_browser_key, agreed_terms
 `
 
 type RevokeLinkParams struct {
@@ -2742,6 +2753,7 @@ func (q *Queries) RevokeLink(ctx context.Context, arg RevokeLinkParams) (Custome
 		&i.CustomerBusinessName,
 		&i.CustomerAbn,
 		&i.SignupBrowserKey,
+		&i.AgreedTerms,
 	)
 	return i, err
 }

@@ -86,6 +86,7 @@ type CustomerLink struct {
 	CustomerBusinessName  sql.NullString
 	CustomerAbn           sql.NullString
 	SignupBrowserKey      []byte
+	AgreedTerms           sql.NullString
 }
 
 type Event struct {
