@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -74,6 +75,7 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 	}
 	receipt, err := e.site.SubmitBatch(ctx, client.BatchRequest{BatchReference: ref, Rows: rows})
 	if err != nil {
+		warnOfFailedSubmission(e.stderr, ref, err)
 		return err
 	}
 	if !e.opts.wait {
@@ -109,6 +111,25 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 			row(w, o.name(), o.Count, dollars(o.Amount), retry)
 		}
 	})
+}
+
+// warnOfFailedSubmission says what became of the batch when a submission failed in a way that
+// leaves it accepted, or maybe accepted: a partner who took the failure for a batch not made and
+// sent its rows again under another reference would debit its customers twice.
+func warnOfFailedSubmission(w io.Writer, ref string, err error) {
+	var apiErr *client.Error
+	switch {
+	case errors.Is(err, client.CodeBatchReferenceConflict):
+		// The API's message says to use a new reference for a different batch: right for another
+		// batch, not for these rows edited after they were submitted.
+		fmt.Fprintf(w, "pyng-partner: batch %s was submitted before with other rows, and executes whatever happens here; read it with `batches show %s`. "+
+			"Under another reference, submit only rows it does not hold: a row it holds would be debited again.\n", ref, ref)
+	case errors.Is(err, client.ErrNoAnswer), errors.As(err, &apiErr) && apiErr.StatusCode >= 500:
+		// The server may have stored the batch before the answer was lost, after the client's
+		// retries too.
+		fmt.Fprintf(w, "pyng-partner: batch %s may have been accepted: run the same command again (the same file, --reference %s), "+
+			"which gives its receipt if it was and submits it if not; do not submit its rows under another reference, which would debit its customers twice.\n", ref, ref)
+	}
 }
 
 // submittedReceipt is what batches submit writes as JSON: the receipt as the API gives it, and

@@ -3,6 +3,10 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -317,6 +321,74 @@ func TestProgress(t *testing.T) {
 			for _, w := range tt.wantNot {
 				if strings.Contains(got, w) {
 					t.Errorf("output %q holds %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+// A submission that fails may still have created the batch, or may fail because the reference
+// already holds an accepted batch: a partner who took either for a batch not made, and sent its
+// rows again under another reference, would debit its customers twice. The command says what to
+// do instead. The gateway here forwards the submission to a real server, which stores the batch,
+// and then answers 502, or breaks the connection, as one that timed out would.
+func TestAFailedSubmissionSaysWhetherTheBatchMayHaveBeenAccepted(t *testing.T) {
+	s := apptest.Start(t, "sqlite")
+	ok(t, s, "customers", "invite", "ACME-001")
+	ok(t, s, "sandbox", "signup", "ACME-001")
+	path := file(t, "invoices.csv", invoices)
+	ok(t, s, "batches", "submit", path, "--reference", "B-TAKEN")
+	tests := []struct {
+		name      string
+		reference string
+		content   string
+		gateway   func(w http.ResponseWriter) // what the gateway answers once the server has answered the submission
+		stderr    string
+	}{
+		{"a gateway answered 502 after the server stored the batch", "B-502", invoices,
+			func(w http.ResponseWriter) {
+				w.WriteHeader(http.StatusBadGateway)
+				_, _ = w.Write([]byte("<html>bad gateway</html>"))
+			},
+			"batch B-502 may have been accepted: run the same command again (the same file, --reference B-502)"},
+		{"the connection broke after the server stored the batch", "B-BROKEN", invoices,
+			func(http.ResponseWriter) { panic(http.ErrAbortHandler) },
+			"batch B-BROKEN may have been accepted: run the same command again (the same file, --reference B-BROKEN)"},
+		{"the reference holds a batch of other rows", "B-TAKEN", "INV-1,ACME-001,120.01\n", nil,
+			"batch B-TAKEN was submitted before with other rows, and executes whatever happens here; read it with `batches show B-TAKEN`"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			upstream, _ := url.Parse(s.URL)
+			proxy := httputil.NewSingleHostReverseProxy(upstream)
+			if tt.gateway != nil {
+				errSubmitted := errors.New("submitted")
+				proxy.ModifyResponse = func(resp *http.Response) error {
+					if resp.Request.Method == http.MethodPost && strings.HasSuffix(resp.Request.URL.Path, "/batches") {
+						return errSubmitted // the server has answered: the gateway answers instead
+					}
+					return nil
+				}
+				proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+					if err != errSubmitted {
+						t.Errorf("the gateway: %v", err)
+					}
+					tt.gateway(w)
+				}
+			}
+			gw := httptest.NewServer(proxy)
+			defer gw.Close()
+			via := *s
+			via.URL = gw.URL
+			r := cli(t, &via, "batches", "submit", file(t, "b.csv", tt.content), "--reference", tt.reference)
+			if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 1 and stderr holding %q", r.code, r.stdout, r.stderr, tt.stderr)
+			}
+			if tt.gateway != nil {
+				// As the command said: the same again, now answered, gives the batch it stored.
+				again := one[submittedReceipt](t, ok(t, s, "batches", "submit", file(t, "b.csv", tt.content), "--reference", tt.reference).stdout)
+				if !again.Replayed || again.RowCount != 3 {
+					t.Errorf("the same command again = %+v, want the batch stored before, replayed", again)
 				}
 			}
 		})
