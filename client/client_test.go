@@ -444,6 +444,8 @@ func TestRetriesHonourRetryAfterWhereSafe(t *testing.T) {
 			[]answer{{status: 429, retryAfter: "1"}, {status: 202}}, -1, 0, 0, 1, 429, 0},
 		{"a Retry-After beyond MaxRetryWait is returned at once", submit,
 			[]answer{{status: 429, retryAfter: "120"}, {status: 202}}, 0, 0, 0, 1, 429, 0},
+		{"a Retry-After of more seconds than a duration holds is beyond MaxRetryWait too", submit,
+			[]answer{{status: 503, retryAfter: "9223372037"}, {status: 202}}, 0, 0, 0, 1, 503, 0},
 		{"a Retry-After beyond the context's deadline is returned at once", submit,
 			[]answer{{status: 503, retryAfter: "5"}, {status: 202}}, 0, 0, 2 * time.Second, 1, 503, 0},
 		// The date is 1 to 2 s after the answer (it has no fraction of a second); each retry is
