@@ -237,7 +237,7 @@ func TestCSVProblemsAreReportedWithTheirLinesAndNothingIsSent(t *testing.T) {
 			"INV-5,ACME-001,10000000.01\n" +
 			"INV-6,ACME-001,1.00\n" +
 			"\"INV-7,ACME-001,1.00\n", nil,
-			`F:2: amount "12000" must be dollars and cents such as 120.00 (pass --cents for a file of whole cents)
+			`F:2: amount "12000" has no cents: write 12000.00 if it is 12000 dollars (a spreadsheet drops the .00 unless the column is formatted 0.00); --cents reads every amount of the file as cents, this one as 120.00
 F:3: rowReference "INV-1" is also on line 2; each row of a batch has its own
 F:3: customerReference "ACME 001" must be 1 to 64 of A-Z, a-z, 0-9, hyphen and underscore
 F:3: amount "45.5" must be dollars and cents such as 120.00
@@ -246,6 +246,13 @@ F:5: amount "0.00" must be from 0.01 to 10000000.00
 F:6: amount "10000000.01" must be from 0.01 to 10000000.00
 F:8: extraneous or missing " in quoted-field
 F: 8 problems; nothing was sent.
+`},
+		// A spreadsheet writes 120.00 as 120 unless its column is formatted 0.00: the message must
+		// not send a file of whole dollars to --cents, which would debit a hundredth of each.
+		{"whole dollars, as a spreadsheet saves 120.00 and 50.00", "R1,ACME-001,120\nR2,ACME-001,50\n", nil,
+			`F:1: amount "120" has no cents: write 120.00 if it is 120 dollars (a spreadsheet drops the .00 unless the column is formatted 0.00); --cents reads every amount of the file as cents, this one as 1.20
+F:2: amount "50" has no cents: write 50.00 if it is 50 dollars (a spreadsheet drops the .00 unless the column is formatted 0.00); --cents reads every amount of the file as cents, this one as 0.50
+F: 2 problems; nothing was sent.
 `},
 		{"dollars in a file of cents", "R1,ACME-001,120.00\n", []string{"--cents"},
 			"F:1: amount \"120.00\" must be whole cents such as 12000 (--cents)\nF: 1 problem; nothing was sent.\n"},

@@ -185,7 +185,15 @@ func parseAmount(text string, cents bool) (int64, error) {
 	case dollarsAndCents.MatchString(text):
 		digits = strings.Replace(text, ".", "", 1)
 	case wholeCents.MatchString(text):
-		return 0, fmt.Errorf("amount %q must be dollars and cents such as 120.00 (pass --cents for a file of whole cents)", text)
+		// A spreadsheet writes 120.00 as 120 unless its column is formatted 0.00, so such an amount
+		// is as likely dollars as cents: the message says what --cents would make of it, a
+		// hundredth of what a file of whole dollars meant.
+		asCents := "as cents"
+		if v, err := strconv.ParseInt(text, 10, 64); err == nil {
+			asCents = "as " + dollars(v)
+		}
+		return 0, fmt.Errorf("amount %q has no cents: write %s.00 if it is %s dollars (a spreadsheet drops the .00 unless the column is formatted 0.00); "+
+			"--cents reads every amount of the file as cents, this one %s", text, text, text, asCents)
 	default:
 		return 0, fmt.Errorf("amount %q must be dollars and cents such as 120.00", text)
 	}
