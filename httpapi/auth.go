@@ -186,7 +186,8 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, err
 	req := tokenRequest{scope: form.Get("scope")}
 	id, secret, basic := r.BasicAuth()
 	if basic {
-		if form.Has("client_id") || form.Has("client_secret") {
+		// A parameter sent without a value counts as omitted (RFC 6749 §3.2), as an empty scope does.
+		if form.Get("client_id") != "" || form.Get("client_secret") != "" {
 			return tokenRequest{}, invalidRequest("Authenticate the client one way only: HTTP Basic, or client_id and client_secret in the body.")
 		}
 		var err1, err2 error
