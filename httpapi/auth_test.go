@@ -51,6 +51,8 @@ func TestTokenEndpoint(t *testing.T) {
 				scope: "billing:customers:read billing:customers:invite"},
 			{name: "an empty scope grants all the client's scopes",
 				form: "grant_type=client_credentials&scope=&" + creds, status: 200, scope: all},
+			{name: "an unrecognised parameter is ignored (RFC 6749 §3.2), as a client library may send one",
+				form: "grant_type=client_credentials&resource=https%3A%2F%2Fsample.pyng.com.au&" + creds, status: 200, scope: all},
 			{name: "an empty client_id and client_secret beside HTTP Basic count as omitted (RFC 6749 §3.2)",
 				form: "grant_type=client_credentials&client_id=&client_secret=", header: []string{"Authorization", basic(p.ClientID, p.ClientSecret)},
 				status: 200, scope: all},
