@@ -285,7 +285,7 @@ func TestSubmitBatchValidation(t *testing.T) {
 				"batch:invalid-field rows[3].amount",
 			}
 			if !slices.Equal(got, want) {
-				t.Errorf("errors =\n%s\nwant, in the order of the body,\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+				t.Errorf("errors =\n%s\nwant, the batch's first, then row by row,\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
 
