@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -631,5 +633,58 @@ func TestWebhookURLsOfHostNamesThatCannotResolveAreRefused(t *testing.T) {
 				http.StatusBadRequest, "webhook-endpoint:invalid-url", "url")
 		}
 		a.unchanged(t, before)
+	}, apptest.Options{SettlementDelay: time.Hour})
+}
+
+// Every route that reads a body refuses one in a content coding (a compressed body), which it
+// cannot read, with 415 naming Content-Encoding and saying it reads only identity, rather than
+// reading the compressed bytes as JSON (a misleading malformed-json at byte 0), or a plain body
+// that claims a coding as if it had none; and nothing changes.
+func TestBodiesInAContentCodingAreRefused(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		a := newAuditSite(t, s)
+		before := a.state(t)
+		for _, rt := range a.routes() {
+			if rt.method == http.MethodGet {
+				continue
+			}
+			plain := []byte("{}")
+			if rt.body != nil {
+				var err error
+				if plain, err = json.Marshal(rt.body); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var zipped bytes.Buffer
+			zw := gzip.NewWriter(&zipped)
+			if _, err := zw.Write(plain); err != nil {
+				t.Fatal(err)
+			}
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				name, coding string
+				body         []byte
+			}{
+				{"a gzip body", "gzip", zipped.Bytes()},
+				{"a plain body said to be gzip", "gzip", plain},
+				{"a body in a coding named in capitals", "GZIP", zipped.Bytes()},
+				{"a body in two codings", "gzip, br", zipped.Bytes()},
+			} {
+				t.Run(tc.name+" to "+rt.method+" "+rt.path, func(t *testing.T) {
+					r := a.do(t, rt.method, rt.path, tc.body, "Content-Type", "application/json", "Content-Encoding", tc.coding)
+					wantEnvelope(t, r, http.StatusUnsupportedMediaType, "request:unsupported-media-type", "Content-Encoding")
+					if got := r.Header.Get("Accept-Encoding"); got != "identity" {
+						t.Errorf("Accept-Encoding = %q, want identity (RFC 9110 §12.5.3)", got)
+					}
+				})
+			}
+		}
+		a.unchanged(t, before)
+		// identity is no coding: the body is read.
+		r := a.do(t, http.MethodPost, "/customers/invitations", `{"customerReference":"C-IDENTITY"}`,
+			"Content-Type", "application/json", "Content-Encoding", "identity")
+		wantStatus(t, r, http.StatusCreated)
 	}, apptest.Options{SettlementDelay: time.Hour})
 }

@@ -30,7 +30,7 @@ const (
 )
 
 // decodeJSON reads the request body, a JSON object, into dst, the one way every JSON endpoint
-// does it: at most maxBodyBytes (413), Content-Type application/json (415), well-formed UTF-8
+// does it: at most maxBodyBytes (413), Content-Type application/json and no content coding (415), well-formed UTF-8
 // JSON with no trailing data and no repeated member (400 malformed-json), a JSON object, member
 // names exactly as documented (400 unknown-field, with the field as target), values of the
 // documented types (400 invalid-field, with the field as target). A JSON null leaves the field
@@ -56,6 +56,12 @@ func decodeJSONUpTo(w http.ResponseWriter, r *http.Request, dst any, need body, 
 	data = bytes.TrimSpace(data)
 	if need == bodyOptional && len(data) == 0 {
 		return nil
+	}
+	if coded(r.Header.Values("Content-Encoding")) {
+		// RFC 9110 §12.5.3: the answer says which codings the server reads, none but identity.
+		w.Header().Set("Accept-Encoding", "identity")
+		return billing.Errorf(billing.CodeUnsupportedMediaType, "Content-Encoding",
+			"Send the request body uncompressed, without Content-Encoding: this API reads no content coding.")
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
 		return billing.Errorf(billing.CodeUnsupportedMediaType, "Content-Type",
@@ -112,6 +118,20 @@ func isJSON(contentType string) bool {
 	}
 	charset, ok := params["charset"]
 	return !ok || strings.EqualFold(charset, "utf-8")
+}
+
+// coded reports whether Content-Encoding names a content coding (gzip, br...): the body is then
+// not the JSON it would be read as, and a plain body that claims one is not what it says either.
+// identity is no coding.
+func coded(contentEncoding []string) bool {
+	for _, value := range contentEncoding {
+		for coding := range strings.SplitSeq(value, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // fieldPath turns a JSON pointer into a field path: /rows/3/amount → rows[3].amount. A long name
