@@ -46,14 +46,41 @@ func withoutMarks(b []byte) []byte {
 	return bytes.TrimSuffix(bytes.TrimPrefix(b, byteOrderMark), endOfFileMark)
 }
 
+// fillerFrom is the column from which a descriptive or file total record is blank filler to its
+// end: what an editor that trims trailing blanks, or the system that wrote the file, may leave
+// out (NAB's sample direct-entry file has both records 80 characters long). Such a record reads
+// as if its blanks were there.
+const fillerFrom = 81
+
+// lacksFiller reports whether rec is a descriptive or file total record that ends within its
+// trailing filler: whole but for blanks left out. One that ends with the CR of its CRLF, the LF
+// missing, is not: the file ends between them, as one still being written does.
+func lacksFiller(rec []byte) bool {
+	return len(rec) >= fillerFrom-1 && len(rec) < recordLen && rec[len(rec)-1] != '\r' &&
+		(RecordType(rec[0]) == RecordDescriptive || RecordType(rec[0]) == RecordTotal)
+}
+
+// withFiller is rec with the blanks lacksFiller says it lacks.
+func withFiller(rec []byte) []byte {
+	return append(rec[:len(rec):len(rec)], bytes.Repeat([]byte{' '}, recordLen-len(rec))...)
+}
+
 // Canonical is a file that Read reads as the bank wrote it, and as Write writes it: without what
 // Read lets pass (the marks and the blank lines after its last record), its last record ended
-// with a CRLF whether or not it had one (an editor may add it). A returns file is known by the
-// checksum of it, so that the file saved by an editor is the same file, its unmatched items kept
-// once.
+// with a CRLF whether or not it had one (an editor may add it), and its descriptive and file total
+// records with their trailing blanks whether or not they had them (an editor may trim them). A
+// returns file is known by the checksum of it, so that the file saved by an editor is the same
+// file, its unmatched items kept once.
 func Canonical(b []byte) []byte {
 	b = bytes.TrimRight(withoutMarks(b), "\r\n")
-	return append(b[:len(b):len(b)], "\r\n"...)
+	out := make([]byte, 0, len(b)+2)
+	for rec := range bytes.SplitSeq(b, crlf) {
+		if lacksFiller(rec) {
+			rec = withFiller(rec)
+		}
+		out = append(append(out, rec...), crlf...)
+	}
+	return out
 }
 
 // parse reads a whole file; see Read.
@@ -98,7 +125,10 @@ func parse(b []byte) (File, error) {
 			continue
 		}
 		d.typ = RecordType(line[0])
-		whole := len(line) == recordLen
+		if lacksFiller(line) {
+			d.rec = withFiller(line)
+		}
+		whole := len(d.rec) == recordLen
 		if !whole {
 			fail := d.fail
 			// Unended, shorter than a record or a record and its CR: the file ends within it.

@@ -70,7 +70,8 @@ func (es Errors) Error() string {
 // ErrIncomplete is what Read's error is (errors.Is) when the file ends early and reads well up to
 // its end, as a file still being written does: every problem is of where it ends, before its file
 // total record's end (the file is empty, holds no file total record, or its last record lacks
-// characters or the LF of its CRLF; the fields of a record cut short are not read). The problems
+// characters, other than the blank filler that ends a file total record, or the LF of its CRLF;
+// the fields of a record cut short are not read). The problems
 // are the Errors, as for any file; a file with any other problem is not ErrIncomplete.
 var ErrIncomplete = errors.New("the file is incomplete: it ends before its file total record does")
 

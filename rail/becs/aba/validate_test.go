@@ -306,6 +306,9 @@ func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
 			[]string{"line 4 record length column 61"}, true},
 		{"cut between the CR and the LF of a record", func(l []string) string { return records(l[0]) + l[1] + "\r" },
 			[]string{"line 2 record length column 121", "line 3 record column 1"}, true},
+		{"cut between the CR and the LF of a file total record without its trailing blanks", func(l []string) string {
+			return records(l[:3]...) + strings.TrimRight(l[3], " ") + "\r"
+		}, []string{"line 4 record length column 82"}, true},
 		{"cut before its first character", func([]string) string { return "" },
 			[]string{"line 1 record column 1"}, true},
 		{"whole but for the CRLF after its file total record", func(l []string) string { return strings.Join(l, "\r\n") },
@@ -333,18 +336,28 @@ func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
 			}
 		})
 	}
-	// Wherever a golden file is cut, it is incomplete, but for the CRLF after its file total
-	// record, which a whole file may lack.
+	// Wherever a golden file is cut, it is incomplete, but within the blank filler that ends its
+	// file total record (its last 40 columns), which a whole file may lack, as it may the CRLF
+	// after it: cut there, it reads as the whole file.
 	for _, name := range []string{"debit.aba", "returns.aba"} {
 		whole, err := os.ReadFile("testdata/" + name)
 		if err != nil {
 			t.Fatal(err)
 		}
+		want, err := aba.Read(bytes.NewReader(whole))
+		if err != nil {
+			t.Fatal(err)
+		}
 		for n := range len(whole) {
-			if n == len(whole)-2 {
+			got, err := aba.Read(bytes.NewReader(whole[:n]))
+			if n >= len(whole)-2-40 && n <= len(whole)-2 {
+				if err != nil {
+					t.Fatalf("%s cut to %d bytes of %d, within its last record's filler: %v", name, n, len(whole), err)
+				}
+				assertSameFile(t, got, want)
 				continue
 			}
-			if _, err := aba.Read(bytes.NewReader(whole[:n])); !errors.Is(err, aba.ErrIncomplete) {
+			if !errors.Is(err, aba.ErrIncomplete) {
 				t.Fatalf("%s cut to %d bytes of %d: %v; want ErrIncomplete", name, n, len(whole), err)
 			}
 		}
@@ -374,6 +387,48 @@ func TestReadLetsPassWhatCarriesNothing(t *testing.T) {
 				t.Fatalf("Read: %v", err)
 			}
 			assertSameFile(t, f, returnsFile())
+		})
+	}
+}
+
+// TestReadTakesRecordsWithoutTheirTrailingBlanks: the descriptive and file total records end with
+// 40 columns of blank filler, which an editor, or the system that wrote the file (NAB's sample
+// direct-entry file has both records 80 characters long), may leave out. Such a record reads as
+// if its blanks were there, and the file is the same file (Canonical) as with them; a record short
+// of any column that is not filler is still refused.
+func TestReadTakesRecordsWithoutTheirTrailingBlanks(t *testing.T) {
+	whole, err := os.ReadFile("testdata/returns.aba")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := golden(t, "returns.aba") // types 0, 2, 2, 7
+	trim := func(s string) string { return strings.TrimRight(s, " ") }
+	records := func(l ...string) string { return strings.Join(l, "\r\n") + "\r\n" }
+	for _, tc := range []struct {
+		name    string
+		content string
+		want    []string // the problems; none: the file reads as returns.aba
+	}{
+		{"the descriptive record trimmed", records(trim(l[0]), l[1], l[2], l[3]), nil},
+		{"the file total record trimmed", records(l[0], l[1], l[2], trim(l[3])), nil},
+		{"both trimmed, the last without its CRLF", strings.Join([]string{trim(l[0]), l[1], l[2], trim(l[3])}, "\r\n"), nil},
+		{"a record trimmed within its filler", records(l[0][:100], l[1], l[2], l[3][:81]), nil},
+		{"a descriptive record trimmed into its date", records(l[0][:79], l[1], l[2], l[3]), []string{"line 1 record length column 80"}},
+		{"a file total record trimmed into its count", records(l[0], l[1], l[2], l[3][:79]), []string{"line 4 record length column 80"}},
+		{"a trimmed record with a character in its filler", records(l[0]+"", l[1], l[2], trim(l[3])+"  X"), []string{"line 4 blank column 83"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := aba.Read(strings.NewReader(tc.content))
+			if got := problems(err); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("problems\n%q\nwant\n%q\n(%v)", got, tc.want, err)
+			}
+			if tc.want != nil {
+				return
+			}
+			assertSameFile(t, f, returnsFile())
+			if got := aba.Canonical([]byte(tc.content)); !bytes.Equal(got, whole) {
+				t.Errorf("Canonical\n%q\nwant the golden file\n%q", got, whole)
+			}
 		})
 	}
 }
