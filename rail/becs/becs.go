@@ -16,11 +16,13 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs/aba"
 	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Clock tells the time; the server passes the service's clock so that tests can move it.
@@ -153,13 +155,17 @@ func AccountTitle(a rail.Account) string {
 }
 
 // Title is the title of account a debit carries: the account holder's name in the BECS character
-// set (others become blanks), blanks collapsed, at most aba.MaxTitle characters.
+// set, blanks collapsed, at most aba.MaxTitle characters. A letter with an accent is written
+// without it (José is JOSE, not JOS), a letter of its own as the letters it stands for (ß as ss,
+// Œ as OE), a phone's apostrophe or dash as ' or -; any other character becomes a blank.
 func Title(name string) string {
 	var b strings.Builder
-	for _, c := range name {
-		if c < 128 && aba.ValidText(string(c)) {
+	for _, c := range norm.NFD.String(titleLetters.Replace(name)) {
+		switch {
+		case unicode.Is(unicode.Mn, c): // the accent of the letter before it
+		case c < 128 && aba.ValidText(string(c)):
 			b.WriteRune(c)
-		} else {
+		default:
 			b.WriteByte(' ')
 		}
 	}
@@ -172,6 +178,13 @@ func Title(name string) string {
 	}
 	return t
 }
+
+// titleLetters spells in the BECS character set the letters no accent taken off makes ASCII, and
+// the apostrophes and dashes a phone's keyboard types.
+var titleLetters = strings.NewReplacer(
+	"ß", "ss", "Æ", "AE", "æ", "ae", "Œ", "OE", "œ", "oe", "Ø", "O", "ø", "o", "Đ", "D", "đ", "d",
+	"Ł", "L", "ł", "l", "Þ", "TH", "þ", "th", "ı", "i",
+	"\u2018", "'", "\u2019", "'", "\u02bc", "'", "\u2010", "-", "\u2011", "-", "\u2012", "-", "\u2013", "-", "\u2014", "-")
 
 // debitJSON is a debit as Submit inserts it.
 type debitJSON struct {

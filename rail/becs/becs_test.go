@@ -381,7 +381,12 @@ func TestSetUserChecksEveryField(t *testing.T) {
 func TestTitle(t *testing.T) {
 	for _, c := range []struct{ name, want string }{
 		{"Jane Citizen", "Jane Citizen"},
-		{"  Zoë  O'Brien-Smith ", "Zo O'Brien-Smith"},
+		{"  Zoë  O'Brien-Smith ", "Zoe O'Brien-Smith"},
+		// A letter with an accent keeps its letter, rather than splitting the name where it was.
+		{"José Müller", "Jose Muller"},
+		{"Ångström Œuvre Søren Straße", "Angstrom OEuvre Soren Strasse"},
+		// What a phone's keyboard types for ' and -.
+		{"O’Brien–Smith", "O'Brien-Smith"},
 		{"", "ACCOUNT HOLDER"},
 		{"™™", "ACCOUNT HOLDER"},
 		{"A Very Long Name Indeed Of Someone Important", "A Very Long Name Indeed Of Someo"},
