@@ -23,6 +23,12 @@ import (
 
 // File is a direct-entry file (Details) or a returns file (Returns); never both.
 type File struct {
+	// FundsBSB and FundsAccount are the user's funds account, which some institutions' files
+	// carry in the descriptive record (columns 2-8 and 9-17; ANZ documents both as optional):
+	// each blank ("") unless given, as in the files NewDebitFile makes, and read from a file that
+	// carries them.
+	FundsBSB     BSB
+	FundsAccount string
 	// ReelSequence numbers the files of one user sent together, from 1 (columns 19-20).
 	ReelSequence int
 	// Institution is the mnemonic of the user's financial institution: three capital letters such

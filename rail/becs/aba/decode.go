@@ -301,6 +301,12 @@ func (d *decoder) bsb(f field) BSB {
 }
 
 func (d *decoder) descriptive(f *File) {
+	if strings.Trim(d.raw(fFundsBSB), " ") != "" {
+		f.FundsBSB = d.bsb(fFundsBSB)
+	}
+	if strings.Trim(d.raw(fFundsAccount), " ") != "" {
+		f.FundsAccount = d.account(fFundsAccount)
+	}
 	d.blank(fBlank0a)
 	reel, _ := d.number(fReel, 1, 99)
 	f.ReelSequence = int(reel)

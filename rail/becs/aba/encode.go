@@ -113,6 +113,12 @@ func (e *encoder) bsb(f field, b BSB) {
 
 func (e *encoder) descriptive(f File) {
 	e.start(RecordDescriptive)
+	if f.FundsBSB != "" {
+		e.bsb(fFundsBSB, f.FundsBSB)
+	}
+	if f.FundsAccount != "" {
+		e.account(fFundsAccount, f.FundsAccount)
+	}
 	e.number(fReel, int64(f.ReelSequence), 1, 99)
 	if at, p := checkInstitution(f.Institution); p != "" {
 		e.fail(fInstitution, at, p)

@@ -18,7 +18,9 @@ var (
 	fRecordType = field{"record type", 1, 1}
 
 	// Descriptive record (type 0).
-	fBlank0a      = field{"blank", 2, 17}
+	fFundsBSB     = field{"funds BSB", 2, 7}
+	fFundsAccount = field{"funds account number", 9, 9}
+	fBlank0a      = field{"blank", 18, 1}
 	fReel         = field{"reel sequence number", 19, 2}
 	fInstitution  = field{"financial institution", 21, 3}
 	fBlank0b      = field{"blank", 24, 7}

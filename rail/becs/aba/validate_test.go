@@ -180,7 +180,9 @@ func TestReadRules(t *testing.T) {
 		join  string                        // between records; CRLF when empty
 		want  []string
 	}{
-		{name: "a blank filler holding a character", file: "debit.aba", spoil: set(1, 5, "X"), want: []string{"line 1 blank column 5"}},
+		{name: "a blank filler holding a character", file: "debit.aba", spoil: set(1, 18, "X"), want: []string{"line 1 blank column 18"}},
+		{name: "a funds BSB without its hyphen", file: "debit.aba", spoil: set(1, 2, "062000 "), want: []string{"line 1 funds BSB column 5"}},
+		{name: "a funds account number left-justified", file: "debit.aba", spoil: set(1, 9, "1234     "), want: []string{"line 1 funds account number column 17"}},
 		{name: "reel sequence 00", file: "debit.aba", spoil: set(1, 19, "00"), want: []string{"line 1 reel sequence number column 19"}},
 		{name: "reel sequence blank", file: "debit.aba", spoil: set(1, 19, " 1"), want: []string{"line 1 reel sequence number column 19"}},
 		{name: "institution in lower case", file: "debit.aba", spoil: set(1, 23, "a"), want: []string{"line 1 financial institution column 23"}},
@@ -428,6 +430,37 @@ func TestReadTakesRecordsWithoutTheirTrailingBlanks(t *testing.T) {
 			assertSameFile(t, f, returnsFile())
 			if got := aba.Canonical([]byte(tc.content)); !bytes.Equal(got, whole) {
 				t.Errorf("Canonical\n%q\nwant the golden file\n%q", got, whole)
+			}
+		})
+	}
+}
+
+// TestReadTakesTheFundsAccountOfTheDescriptiveRecord: some institutions' files carry the user's
+// funds account in the descriptive record, its BSB in columns 2-8 and its number in 9-17 (ANZ's
+// client file formats document both as optional; the zeptofs/aba gem writes the BSB); a file
+// with them reads, gives them back, and is written again as it was.
+func TestReadTakesTheFundsAccountOfTheDescriptiveRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name, columns2to17 string
+		bsb                aba.BSB
+		account            string
+	}{
+		{"a funds BSB and account number", "062-000 12345678", "062-000", "12345678"},
+		{"a funds BSB alone", "013-999         ", "013-999", ""},
+		{"a funds account number alone", "        12345678", "", "12345678"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := set(1, 2, tc.columns2to17)(golden(t, "returns.aba"))
+			content := strings.Join(lines, "\r\n") + "\r\n"
+			f, err := aba.Read(strings.NewReader(content))
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			want := returnsFile()
+			want.FundsBSB, want.FundsAccount = tc.bsb, tc.account
+			assertSameFile(t, f, want)
+			if b, err := f.MarshalText(); err != nil || string(b) != content {
+				t.Errorf("MarshalText = %q, %v; want the file read", b, err)
 			}
 		})
 	}
