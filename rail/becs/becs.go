@@ -18,11 +18,12 @@ import (
 	"time"
 	"unicode"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/rail/becs/aba"
 	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage"
-	"golang.org/x/text/unicode/norm"
 )
 
 // Clock tells the time; the server passes the service's clock so that tests can move it.
