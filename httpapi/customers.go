@@ -61,9 +61,21 @@ func (a *server) linkResult(l billing.Link, err error) (result, error) {
 }
 
 type invitationRequest struct {
-	CustomerReference string `json:"customerReference"`
+	CustomerReference referenceField `json:"customerReference"`
 	// Metadata is the partner's own keys and values (billing.ValidateMetadata).
 	Metadata metadataField `json:"metadata"`
+}
+
+// referenceField is an invitation's customerReference: a string. Any other JSON value (a number,
+// an object) is read as no reference, which the service refuses with the specification's own
+// error for the field (customer-link:invalid-reference), as it does a missing, null or empty one.
+type referenceField string
+
+func (f *referenceField) UnmarshalJSONFrom(d *jsontext.Decoder) error {
+	if d.PeekKind() != '"' {
+		return d.SkipValue()
+	}
+	return json.UnmarshalDecode(d, (*string)(f))
 }
 
 // metadataField is the metadata of an invitation: an object of strings, or absent. Unlike a
@@ -125,7 +137,7 @@ func (a *server) invite(w http.ResponseWriter, r *http.Request) (atSite, error) 
 		return nil, billing.Errorf(billing.CodeInvalidField, "metadata", "metadata must be an object, or left out.")
 	}
 	return func(site billing.Site) (result, error) {
-		l, err := a.cfg.Service.InviteWithMetadata(r.Context(), site, req.CustomerReference, req.Metadata.m)
+		l, err := a.cfg.Service.InviteWithMetadata(r.Context(), site, string(req.CustomerReference), req.Metadata.m)
 		if err != nil {
 			return result{}, err
 		}

@@ -140,6 +140,10 @@ func TestInvite(t *testing.T) {
 			{"a dot", map[string]string{"customerReference": "ACME.001"}},
 			{"a missing customerReference", map[string]string{}},
 			{"a null customerReference", `{"customerReference":null}`},
+			{"a number", `{"customerReference":12}`},
+			{"a boolean", `{"customerReference":true}`},
+			{"an array", `{"customerReference":["ACME-001"]}`},
+			{"an object", `{"customerReference":{"id":"ACME-001"}}`},
 		}
 		for _, tt := range invalid {
 			t.Run("400 invalid-reference for "+tt.name, func(t *testing.T) {
