@@ -421,6 +421,30 @@ func (s *Service) currentTerms(ctx context.Context, siteID string) (ddr.Terms, e
 	return s.Terms(ctx, site)
 }
 
+// CustomersToSignUpAgain counts the site's linked customers whose Direct Debit Request does not
+// name the debit user ID userID: they signed up before the site was given it (on another rail,
+// whose terms named no user ID, or another), or before the terms agreed were kept (unknown, so
+// counted). A debit of theirs under userID would go out under an authority that does not name it,
+// which BECS requires: the operator who puts a site on the BECS rail is told how many they are.
+func (s *Service) CustomersToSignUpAgain(ctx context.Context, site Site, userID string) (int, error) {
+	n, f := 0, LinkFilter{State: LinkLinked, Limit: MaxPageSize}
+	for {
+		links, next, err := s.Links(ctx, site, f)
+		if err != nil {
+			return 0, err
+		}
+		for _, l := range links {
+			if l.Terms == (ddr.Terms{}) || l.Terms.UserID != userID {
+				n++
+			}
+		}
+		if next == "" {
+			return n, nil
+		}
+		f.After = next
+	}
+}
+
 // AgreedTerms are the terms the customer of l agreed to at signup (Link.Terms); for a link linked
 // before they were kept, those of its site as they stand (site, read fresh).
 func (s *Service) AgreedTerms(ctx context.Context, l Link, site Site) (ddr.Terms, error) {

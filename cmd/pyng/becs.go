@@ -143,6 +143,11 @@ func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) 
 			return nil, err
 		}
 		out["becs"] = becsUserJSON(u)
+		again, err := a.service.CustomersToSignUpAgain(ctx, site, u.UserID)
+		if err != nil {
+			return nil, err
+		}
+		out["customersToSignUpAgain"] = again
 	}
 	site, err := a.service.SetSiteRail(ctx, f["site"], f["rail"])
 	if err != nil {

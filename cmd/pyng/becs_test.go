@@ -705,3 +705,61 @@ func TestFilesLodgedRecordsTheReturnsImportedBeforeIt(t *testing.T) {
 		})
 	}
 }
+
+// Putting a site on the BECS rail says how many of its linked customers must sign up again: those
+// whose Direct Debit Request names no user ID (they signed up while the site was on the
+// sandbox), or another, or is not known (linked before the terms agreed were kept). A customer
+// who signed up under the user ID, or whose link is revoked, is not counted.
+func TestSetRailCountsTheCustomersToSignUpAgain(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			url := dbtest.URL(t, engine)
+			db, key := "-database-url="+url, "-encryption-key="+dbtest.KeyRing
+			siteID := newSiteByCommand(t, db).SiteID
+			store := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
+			service, _, err := app.NewService(ctx, store, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			site, err := store.GetSite(ctx, siteID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			setRail := func(userID string) int {
+				t.Helper()
+				args := append([]string{"admin", "site", "set-rail", db, key, "--site", siteID, "--rail", "becs"}, debitUserArgs...)
+				code, out, errOut := runPyng(t, append(args, "--user-id", userID)...)
+				var got struct{ CustomersToSignUpAgain *int }
+				decodeOne(t, code, out, errOut, &got)
+				if got.CustomersToSignUpAgain == nil {
+					t.Fatalf("set-rail printed no customersToSignUpAgain: %s", out)
+				}
+				return *got.CustomersToSignUpAgain
+			}
+			apptest.LinkedCustomer(t, service, site, "ON-SANDBOX")
+			revoked := apptest.LinkedCustomer(t, service, site, "REVOKED")
+			if _, err := service.RevokeByCustomer(ctx, revoked.ID); err != nil {
+				t.Fatal(err)
+			}
+			if n := setRail("123456"); n != 1 {
+				t.Errorf("set-rail 123456 counts %d customers to sign up again, want 1 (ON-SANDBOX)", n)
+			}
+			apptest.LinkedCustomer(t, service, site, "UNDER-123456")
+			if n := setRail("123456"); n != 1 {
+				t.Errorf("set-rail 123456 again counts %d, want 1: UNDER-123456 agreed to it", n)
+			}
+			if n := setRail("654321"); n != 2 {
+				t.Errorf("set-rail 654321 counts %d, want 2", n)
+			}
+			// UNDER-123456's terms lost, as for a customer linked before they were kept.
+			if _, err := store.Conn().Exec(ctx, "UPDATE customer_links SET agreed_terms = NULL WHERE customer_reference = 'UNDER-123456'"); err != nil {
+				t.Fatal(err)
+			}
+			if n := setRail("123456"); n != 2 {
+				t.Errorf("set-rail 123456 with UNDER-123456's terms unknown counts %d, want 2", n)
+			}
+		})
+	}
+}
