@@ -290,8 +290,8 @@ func (s *Service) checkCollecting(ctx context.Context, site Site) (string, error
 		return "", fmt.Errorf("get site: %w", err)
 	}
 	if current.Rail == rail.Sandbox {
-		return "", Errorf(CodeSiteNotCollecting, "siteId", "This site does not collect debits yet: Pyng has not put it on a payment rail. "+
-			"Ask Pyng to finish setting it up; nothing was stored.")
+		return "", Errorf(CodeSiteNotCollecting, "siteId", "This site does not collect debits: Pyng has not put it on a payment rail, or has taken it off one. "+
+			"Ask Pyng to set it up; nothing was stored.")
 	}
 	return current.Rail, nil
 }

@@ -1010,7 +1010,10 @@ func TestOutsideTheSandboxASiteOnTheSandboxRailTakesNoBatch(t *testing.T) {
 		if _, err := s.Service.SetSiteRail(ctx, p.site, rail.Sandbox); err != nil {
 			t.Fatal(err)
 		}
-		wantError(t, p.submit(t, batchRequest("B2", debit{"R1", "C1", 100})), http.StatusConflict, "site:not-collecting", "siteId")
+		// Its message does not say the site is not set up "yet": it was, and was taken off the rail.
+		if e := wantError(t, p.submit(t, batchRequest("B2", debit{"R1", "C1", 100})), http.StatusConflict, "site:not-collecting", "siteId"); strings.Contains(e.DisplayMessage, "yet") {
+			t.Errorf("a site taken off its rail is told %q", e.DisplayMessage)
+		}
 
 		again := p.submit(t, batchRequest("B1", debit{"R1", "C1", 100}))
 		wantStatus(t, again, http.StatusAccepted)
