@@ -23,7 +23,9 @@ type BECSReturnsReport struct {
 
 // ImportBECSReturns imports a returns file of the BECS rail: it matches each item to its debit
 // by lodgement reference, records the return of each debit's row (which stays succeeded) with
-// its debit.returned event, and keeps the items that match no row that could be returned. A file
+// its debit.returned event, revokes by the bank the customer's link the debit was made under when
+// the reason ends the authority (aba.ReturnReason.EndsAuthority: billing.Service.ReturnRows), and
+// keeps the items that match no row that could be returned. A file
 // that does not read changes nothing (the error is aba.Errors, or wraps becs.ErrNotReturns).
 // Importing a file again changes nothing: a row is returned once, an item kept once.
 func ImportBECSReturns(ctx context.Context, r *becs.Rail, service *billing.Service, clock billing.Clock, content []byte) (BECSReturnsReport, error) {
@@ -78,7 +80,7 @@ func recordBECSReturns(ctx context.Context, service *billing.Service, clock bill
 	for _, it := range returns.Items {
 		if it.Key != "" {
 			rows = append(rows, billing.RowReturn{RowID: it.Key, Reason: billing.ReturnReason(it.Return.Reason.Name()),
-				Retryable: it.Return.Reason.Retryable(), At: now})
+				Retryable: it.Return.Reason.Retryable(), EndsAuthority: it.Return.Reason.EndsAuthority(), At: now})
 		}
 	}
 	done, err := service.ReturnRows(ctx, rows)

@@ -309,7 +309,12 @@ type RowReturn struct {
 	RowID     string
 	Reason    ReturnReason
 	Retryable bool
-	At        time.Time
+	// EndsAuthority says the reason means the customer's authority can no longer be used (the
+	// account closed or not found, the customer deceased), as the rail decides: the customer's
+	// link the debit was made under, if it is still linked, is revoked by the bank with the
+	// return.
+	EndsAuthority bool
+	At            time.Time
 }
 
 // StateTotal is the number and amount of a batch's rows in one state.

@@ -604,23 +604,42 @@ type ReturnReport struct {
 	AlreadyReturned []string
 	// Unmatched says, of each return that matches no succeeded row (by its row's id), why.
 	Unmatched map[string]string
+	// Revoked are the links a return ended (RowReturn.EndsAuthority), revoked by the bank.
+	Revoked []Link
 }
 
 // ReturnRows records the returns of succeeded debits that the customer's bank gave back (a rail's
 // operator command or job that reads the bank's returns calls it): each row keeps its state,
 // succeeded, and gains its return, with a debit.returned event, in one transaction. A row
 // returned before is left as it is; a return whose row does not exist (purged after its
-// retention) or did not succeed is reported in Unmatched, and changes nothing.
+// retention) or did not succeed is reported in Unmatched, and changes nothing. A return that
+// ends the customer's authority (RowReturn.EndsAuthority) revokes, in that transaction, the link
+// the debit was made under if it is still linked, as the customer's own revocation would (by the
+// bank, with its customer.revoked event), and the rails then withdraw the customer's debits not
+// yet sent: no further debit goes to an account closed or to a deceased customer's.
 func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnReport, error) {
 	report := ReturnReport{Unmatched: map[string]string{}}
 	if len(returns) == 0 {
 		return report, nil
 	}
-	returned, err := s.batches.ReturnRows(ctx, returns)
+	returned, revoked, err := s.batches.ReturnRows(ctx, returns)
 	if err != nil {
 		return ReturnReport{}, fmt.Errorf("return rows: %w", err)
 	}
-	report.Returned = returned
+	report.Returned, report.Revoked = returned, revoked
+	// As revoke's withdrawal after the record: the revocations are recorded, and a debit a rail
+	// fails to withdraw here is withdrawn by its batch's next step, which reads the customer
+	// revoked; the error says so to whoever imported the returns.
+	var withdrawals []error
+	for _, l := range revoked {
+		if err := s.withdrawUnsent(context.WithoutCancel(ctx), l); err != nil {
+			withdrawals = append(withdrawals, err)
+		}
+	}
+	if err := errors.Join(withdrawals...); err != nil {
+		return report, fmt.Errorf("the returns and the revocations they made are recorded; "+
+			"withdrawing the revoked customers' unsent debits failed (their batches' next steps withdraw them): %w", err)
+	}
 	done := map[string]bool{}
 	for _, r := range returned {
 		done[r.ID] = true

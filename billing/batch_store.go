@@ -94,8 +94,13 @@ type BatchStore interface {
 	ExpireBatch(ctx context.Context, batchID string, at time.Time) (int, error)
 	// ReturnRows records the returns of the rows that are succeeded and not returned yet, each
 	// with its debit.returned event, in one transaction, and returns those rows as they now
-	// stand, with their batches' references; the others are left as they are.
-	ReturnRows(ctx context.Context, returns []RowReturn) ([]ReturnedRow, error)
+	// stand, with their batches' references; the others are left as they are. In the same
+	// transaction, for each row returned now whose return EndsAuthority, it revokes by the bank
+	// its customer's current link if that is linked and was linked when the row's batch was
+	// submitted (the link the debit was made under, not one the customer made since), with its
+	// customer.revoked event and the customer's revocation confirmation, and returns those links
+	// too.
+	ReturnRows(ctx context.Context, returns []RowReturn) ([]ReturnedRow, []Link, error)
 	// RowsByID returns the rows with the given ids that exist, in no particular order.
 	RowsByID(ctx context.Context, ids []string) ([]Row, error)
 	// PurgeBatches deletes the batches (and rows) whose RetainUntil is at or before now, and

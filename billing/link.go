@@ -51,6 +51,10 @@ type RevokedBy string
 const (
 	RevokedByCustomer RevokedBy = "customer"
 	RevokedByPartner  RevokedBy = "partner"
+	// RevokedByBank: the customer's bank returned a debit made under the link for a reason that
+	// ends the authority (RowReturn.EndsAuthority: the account closed or not found, the customer
+	// deceased), and the link was revoked with the return, so no further debit is sent under it.
+	RevokedByBank RevokedBy = "bank"
 )
 
 // Link is one invitation of a customer of a site, and what became of it. A (site,

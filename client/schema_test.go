@@ -179,7 +179,7 @@ func TestEnumsHaveConstants(t *testing.T) {
 			auditStrings(client.DeliveryPending, client.DeliverySucceeded, client.DeliveryFailed)},
 		{"ErrorCode", schema("ErrorCode"), reflect.TypeFor[client.Code](), auditStrings(client.Codes()...)},
 		{"RevokedBy (Link.revokedBy)", schema("RevokedBy"), auditFieldType[client.Link]("RevokedBy"),
-			auditStrings(client.RevokedByCustomer, client.RevokedByPartner)},
+			auditStrings(client.RevokedByCustomer, client.RevokedByPartner, client.RevokedByBank)},
 		{"WebhookEndpoint.disabledReason", schema("WebhookEndpoint").Properties["disabledReason"].Value,
 			auditFieldType[client.WebhookEndpoint]("DisabledReason"), auditStrings(client.DisabledByPartner, client.DisabledFailing)},
 	}

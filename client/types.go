@@ -54,6 +54,9 @@ type RevokedBy string
 const (
 	RevokedByCustomer RevokedBy = "customer"
 	RevokedByPartner  RevokedBy = "partner"
+	// RevokedByBank: the customer's bank returned a debit made under the link for a reason that
+	// ends the authority (the account closed or not found, the customer deceased).
+	RevokedByBank RevokedBy = "bank"
 )
 
 // Link is a customer's link. LinkedAt is set once the customer signed up, RevokedAt and RevokedBy

@@ -211,6 +211,7 @@ type content struct {
 	BSB, Account        string
 	LinkedAt, RevokedAt string
 	RevokedByCustomer   bool
+	RevokedByBank       bool // a return of a debit ended the customer's authority
 	ManageURL           string
 	AgreementURL        string
 	Validity            string
@@ -227,7 +228,8 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 	}
 	c := content{Kind: kind, Site: site.Name, Name: l.Customer.Name, BSB: formatBSB(l.Customer.BSB), Account: maskAccount(l.Customer.AccountNumber),
 		LinkedAt: when(l.LinkedAt), RevokedByCustomer: l.RevokedBy == billing.RevokedByCustomer,
-		AgreementURL: m.cfg.PublicURL + "/service-agreement/" + site.ID, Validity: billing.ManagementLinkValidity(m.cfg.ManagementLinkTTL)}
+		RevokedByBank: l.RevokedBy == billing.RevokedByBank,
+		AgreementURL:  m.cfg.PublicURL + "/service-agreement/" + site.ID, Validity: billing.ManagementLinkValidity(m.cfg.ManagementLinkTTL)}
 	if !l.RevokedAt.IsZero() {
 		c.RevokedAt = when(l.RevokedAt)
 	}

@@ -205,3 +205,37 @@ func smtpMailer(t *testing.T, service *billing.Service, db storage.Database, in 
 	return email.New(email.Config{Service: service, Tokens: tokens, PublicURL: "https://pay.example", From: "Pyng <no-reply@pyng.example>",
 		Sender: sender, ManagementLinkTTL: ttl}), tokens
 }
+
+// The revocation confirmation says who ended the agreement: the customer, the site, or the
+// customer's bank (a returned debit ended the authority), never the site for the bank.
+func TestRevocationConfirmationSaysWhoEndedTheAgreement(t *testing.T) {
+	ctx := context.Background()
+	in := smtptest.Start(t)
+	service, db := apptest.NewService(t, storage.EngineSQLite)
+	site := apptest.NewSite(t, service, "Acme Online")
+	mailer, _ := smtpMailer(t, service, db, in, 12*time.Hour)
+	for i, tt := range []struct {
+		by          billing.RevokedBy
+		says, lacks string
+	}{
+		{billing.RevokedByCustomer, "when you revoked it", "Acme Online ended it"},
+		{billing.RevokedByPartner, "Acme Online ended it", "your bank returned"},
+		{billing.RevokedByBank, "your bank returned a debit made under it, saying the account cannot be debited", "Acme Online ended it"},
+	} {
+		t.Run(string(tt.by), func(t *testing.T) {
+			l := apptest.LinkedCustomer(t, service, site, "ACME-"+string(tt.by))
+			if _, err := db.RevokeLink(ctx, l.ID, tt.by, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := mailer.Send(ctx, 1, billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailRevocationConfirmation}); err != nil {
+				t.Fatal(err)
+			}
+			p := in.Wait(t, i+1, 10*time.Second)[i].MustRead(t)
+			for part, body := range map[string]string{"text": strings.Join(strings.Fields(p.Text), " "), "HTML": strings.Join(strings.Fields(p.HTML), " ")} {
+				if !strings.Contains(body, tt.says) || strings.Contains(body, tt.lacks) {
+					t.Errorf("the %s part: want %q, not %q:\n%s", part, tt.says, tt.lacks, body)
+				}
+			}
+		})
+	}
+}

@@ -19,7 +19,8 @@ after that, ask for a new one on the page it opens){{end}}:
 {{.ManageURL}}
 {{end}}{{else if eq .Kind "revocationConfirmation"}}
 Your direct debit agreement with {{.Site}} (BSB {{.BSB}}, account {{.Account}}) ended on
-{{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else}}: {{.Site}} ended it{{end}}.
+{{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else if .RevokedByBank}}: your bank returned a
+debit made under it, saying the account cannot be debited{{else}}: {{.Site}} ended it{{end}}.
 No new debits will be sent to your bank under it; a debit sent before it ended may still be
 collected. Ending it does not end what you owe {{.Site}}.
 
@@ -48,7 +49,7 @@ const htmlSource = `<!doctype html>
 {{range .Paragraphs}}<p>{{.}}</p>
 {{end}}{{end}}
 {{else if eq .Kind "revocationConfirmation"}}
-<p>Your direct debit agreement with {{.Site}} (BSB {{.BSB}}, account {{.Account}}) ended on {{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else}}: {{.Site}} ended it{{end}}. No new debits will be sent to your bank under it; a debit sent before it ended may still be collected. Ending it does not end what you owe {{.Site}}.</p>
+<p>Your direct debit agreement with {{.Site}} (BSB {{.BSB}}, account {{.Account}}) ended on {{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else if .RevokedByBank}}: your bank returned a debit made under it, saying the account cannot be debited{{else}}: {{.Site}} ended it{{end}}. No new debits will be sent to your bank under it; a debit sent before it ended may still be collected. Ending it does not end what you owe {{.Site}}.</p>
 <p>If you believe a debit made under it was wrong, you can still dispute it, as its <a href="{{.AgreementURL}}">Direct Debit Request Service Agreement</a> says.</p>
 {{else}}
 <p><a href="{{.ManageURL}}">Here is your new link to see or revoke your direct debit agreement with {{.Site}}</a>{{with .Validity}} (it lasts {{.}}){{end}}.</p>

@@ -483,14 +483,21 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcom
 }
 
 // ReturnRows records the returns and, for each row returned, its debit.returned event with the
-// row as it now stands and its batch's reference, in one transaction.
-func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.ReturnedRow, error) {
+// row as it now stands and its batch's reference, and revokes the links the returns that end the
+// customer's authority were made under, in one transaction.
+func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.ReturnedRow, []billing.Link, error) {
 	if len(returns) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	returns = firstReturns(returns)
+	endsAuthority := map[string]bool{}
+	for _, r := range returns {
+		endsAuthority[r.RowID] = r.EndsAuthority
+	}
 	var out []billing.ReturnedRow
+	var revoked []billing.Link
 	err := s.inTx(ctx, func(tx driver.ExecutorTx) error {
+		revoked = nil
 		rows, err := tx.ReturnRows(ctx, returns)
 		if err != nil {
 			return fmt.Errorf("return rows: %w", err)
@@ -517,9 +524,65 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 			}
 			out, events = append(out, returned), append(events, e)
 		}
-		return s.record(ctx, tx, events...)
+		if err := s.record(ctx, tx, events...); err != nil {
+			return err
+		}
+		for _, r := range out {
+			if !endsAuthority[r.ID] {
+				continue
+			}
+			l, ok, err := s.revokeByBank(ctx, tx, r, batches[r.BatchID].SubmittedAt)
+			if err != nil {
+				return err
+			}
+			if ok {
+				revoked = append(revoked, l)
+			}
+		}
+		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, l := range revoked {
+		if revoked[i], err = s.openLink(l, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, revoked, nil
+}
+
+// revokeByBank revokes by the bank, in tx, the current link of the returned row's customer if it
+// is linked and was linked when the row's batch was submitted (at submittedAt), with its
+// customer.revoked event and the customer's email, and reports whether it did. A link made after
+// the batch, the customer having revoked and linked again (perhaps with another account), is not
+// the one the debit was made under, and is left; so is a link no longer linked (a second row of
+// the customer returned in the same call finds it revoked already).
+func (s *Store) revokeByBank(ctx context.Context, tx driver.ExecutorTx, r billing.ReturnedRow, submittedAt time.Time) (billing.Link, bool, error) {
+	l, err := tx.GetCurrentLink(ctx, r.SiteID, r.CustomerReference)
+	if errors.Is(err, driver.ErrNoRows) {
+		return billing.Link{}, false, nil
+	}
+	if err != nil {
+		return billing.Link{}, false, fmt.Errorf("the link of a returned row: %w", err)
+	}
+	if l.StoredState != billing.LinkLinked || l.LinkedAt.After(submittedAt) {
+		return billing.Link{}, false, nil
+	}
+	revoked, err := tx.RevokeLink(ctx, l.ID, billing.RevokedByBank, r.ReturnedAt)
+	if errors.Is(err, driver.ErrNoRows) {
+		return billing.Link{}, false, nil // revoked since it was read (PostgreSQL reads committed)
+	}
+	if err != nil {
+		return billing.Link{}, false, fmt.Errorf("revoke the link of a returned row: %w", err)
+	}
+	if err := s.recordLinks(ctx, tx, billing.EventCustomerRevoked, []billing.Link{revoked}, r.ReturnedAt); err != nil {
+		return billing.Link{}, false, err
+	}
+	if err := s.emailCustomer(ctx, tx, billing.EventCustomerRevoked, revoked); err != nil {
+		return billing.Link{}, false, err
+	}
+	return revoked, true, nil
 }
 
 // firstReturns is the first return of each row the returns name, in their order: a return

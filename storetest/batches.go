@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -978,7 +979,7 @@ func (s batchSuite) returnRows(t *testing.T) {
 			{RowID: rows[3].ID, Reason: "accountClosed", At: at},                  // pending: not returned
 			{RowID: "row_missing", Reason: "accountClosed", At: at},
 		}
-		returned, err := b.store.ReturnRows(context.Background(), returns)
+		returned, _, err := b.store.ReturnRows(context.Background(), returns)
 		wantErr(t, "ReturnRows", err, nil)
 		want := []billing.Row{succeeded(rows[0], t0), succeeded(rows[1], t0), failed(rows[2], billing.FailureExpired, t0), rows[3]}
 		want[0].FileID, want[1].FileID = "file_a", "file_a"
@@ -994,7 +995,7 @@ func (s batchSuite) returnRows(t *testing.T) {
 		}
 
 		later := []billing.RowReturn{{RowID: rows[0].ID, Reason: "accountClosed", At: at.Add(time.Hour)}}
-		again, err := b.store.ReturnRows(context.Background(), append(returns, later...))
+		again, _, err := b.store.ReturnRows(context.Background(), append(returns, later...))
 		wantErr(t, "ReturnRows again", err, nil)
 		if len(again) != 0 {
 			t.Fatalf("ReturnRows again returned %+v; want nothing: a row is returned once", again)
@@ -1007,6 +1008,68 @@ func (s batchSuite) returnRows(t *testing.T) {
 		wantErr(t, "RowsByID", err, nil)
 		slices.SortFunc(byID, func(x, y billing.Row) int { return x.Index - y.Index })
 		wantEqual(t, "RowsByID", byID, []billing.Row{want[0], want[3]})
+	})
+	t.Run("a return that ends the authority revokes by the bank the link its debit was made under, once", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		ctx := context.Background()
+		before := t0.Add(-time.Hour)
+		var links []billing.Link
+		for _, ref := range []string{"cust-0", "cust-1", "cust-2"} {
+			links = append(links, linkCustomer(t, b.store, createLink(t, b.store, b.site.ID, ref, before).ID, before))
+		}
+		_, rows := createBatch(t, b.store, b.site.ID, "batch-1", 3, t0) // row i of cust-i
+		recordOutcomes(t, b.store,
+			billing.RowOutcome{RowID: rows[0].ID, At: t0}, billing.RowOutcome{RowID: rows[1].ID, At: t0},
+			billing.RowOutcome{RowID: rows[2].ID, At: t0})
+		// cust-2 revoked and linked again after the batch: its new link is not the one the debit
+		// was made under.
+		revokeLink(t, b.store, links[2].ID, t0.Add(time.Hour))
+		relinked := linkCustomer(t, b.store, createLink(t, b.store, b.site.ID, "cust-2", t0.Add(2*time.Hour)).ID, t0.Add(2*time.Hour))
+		at := t0.Add(48 * time.Hour)
+		returns := []billing.RowReturn{
+			{RowID: rows[0].ID, Reason: "accountClosed", EndsAuthority: true, At: at},
+			{RowID: rows[1].ID, Reason: "paymentStopped", At: at},
+			{RowID: rows[2].ID, Reason: "accountClosed", EndsAuthority: true, At: at},
+		}
+		returned, revoked, err := b.store.ReturnRows(ctx, returns)
+		wantErr(t, "ReturnRows", err, nil)
+		if len(returned) != 3 || len(revoked) != 1 || revoked[0].ID != links[0].ID || revoked[0].StoredState != billing.LinkRevoked ||
+			revoked[0].RevokedBy != billing.RevokedByBank || !revoked[0].RevokedAt.Equal(at) || revoked[0].Customer.Email != customer.Email {
+			t.Fatalf("ReturnRows = %d rows, revoked %+v; want cust-0's link revoked by the bank at %s, with its customer", len(returned), revoked, at)
+		}
+		if l := getLink(t, b.store, links[0].ID); l.StoredState != billing.LinkRevoked || l.RevokedBy != billing.RevokedByBank {
+			t.Errorf("cust-0's link %s by %q; want revoked by the bank", l.StoredState, l.RevokedBy)
+		}
+		for _, want := range []billing.Link{links[1], relinked} {
+			if l := getCurrentLink(t, b.store, b.site.ID, want.CustomerReference); l.ID != want.ID || l.StoredState != billing.LinkLinked {
+				t.Errorf("%s's current link %s %s; want %s linked", want.CustomerReference, l.ID, l.StoredState, want.ID)
+			}
+		}
+		revokedEvents := func(want int) []billing.Event {
+			t.Helper()
+			deadline := time.Now().Add(3 * time.Second)
+			for {
+				events, err := b.store.ListEvents(ctx, b.site.ID, billing.EventFilter{Type: billing.EventCustomerRevoked, Limit: 100})
+				wantErr(t, "ListEvents", err, nil)
+				if len(events) >= want || time.Now().After(deadline) {
+					return events
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if events := revokedEvents(3); len(events) != 2 || !strings.Contains(string(events[1].Body), `"revokedBy":"bank"`) {
+			t.Fatalf("customer.revoked events = %d; want cust-2's by the partner, then cust-0's by the bank", len(events))
+		}
+
+		again, revokedAgain, err := b.store.ReturnRows(ctx, returns)
+		wantErr(t, "ReturnRows again", err, nil)
+		if len(again) != 0 || len(revokedAgain) != 0 {
+			t.Fatalf("ReturnRows again = %+v, revoked %+v; want nothing", again, revokedAgain)
+		}
+		if events := revokedEvents(3); len(events) != 2 {
+			t.Fatalf("customer.revoked events after returning again: %d; want still 2", len(events))
+		}
 	})
 	t.Run("of concurrent returns of the same rows, one returns each row", func(t *testing.T) {
 		t.Parallel()
@@ -1024,7 +1087,7 @@ func (s batchSuite) returnRows(t *testing.T) {
 		errs := make(chan error, importers)
 		for range importers {
 			go func() {
-				got, err := b.store.ReturnRows(context.Background(), returns)
+				got, _, err := b.store.ReturnRows(context.Background(), returns)
 				counts <- len(got)
 				errs <- err
 			}()

@@ -30,8 +30,9 @@ type agreementPage struct {
 	// Erased says that the customer's details were erased, their retention after the revocation
 	// past: there is nothing left to show but the agreement's times.
 	Erased bool
-	// RevokedByCustomer says who ended the agreement: the customer here, or the site.
-	RevokedByCustomer bool
+	// RevokedByCustomer and RevokedByBank say who ended the agreement: the customer here, the
+	// customer's bank (it returned a debit for a reason that ends the authority), or the site.
+	RevokedByCustomer, RevokedByBank bool
 	// ManageURL is this page's address, to keep; RevokeURL the page that asks to confirm a
 	// revocation; ServiceAgreement the Direct Debit Request Service Agreement as the customer
 	// agreed to it (which still give a customer whose agreement ended the way to dispute a debit).
@@ -124,6 +125,7 @@ func (h *handler) showAgreement(w http.ResponseWriter, r *http.Request) {
 		LinkedAt:           formatTime(site, l.LinkedAt),
 		Revoked:            l.StoredState == billing.LinkRevoked,
 		RevokedByCustomer:  l.RevokedBy == billing.RevokedByCustomer,
+		RevokedByBank:      l.RevokedBy == billing.RevokedByBank,
 		ManageURL:          h.publicURL + "/agreement?token=" + url.QueryEscape(tok),
 		ManageLinkExpires:  h.managementLinkTTL > 0,
 		ManageLinkValidity: validity(h.managementLinkTTL),

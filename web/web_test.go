@@ -838,6 +838,19 @@ func TestAgreementPage(t *testing.T) {
 			p.lacks(t, `href="/agreement/revoke`)
 		})
 
+		t.Run("an agreement the bank ended says so, not that the site did", func(t *testing.T) {
+			t.Parallel()
+			l, agreement := f.linked(t)
+			if _, err := f.store.RevokeLink(ctx, l.ID, billing.RevokedByBank, f.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			p := open(t, agreement)
+			p.status(t, http.StatusOK)
+			p.contains(t, "your bank returned a debit made under it, saying the account cannot be debited")
+			p.lacks(t, "Acme Plumbing Supplies ended this direct debit agreement")
+			p.lacks(t, `href="/agreement/revoke`)
+		})
+
 		for _, tt := range []struct {
 			name   string
 			header map[string]string

@@ -120,3 +120,17 @@ func (r ReturnReason) String() string {
 // or their estate, an account that cannot be debited (9) needs another account, and an invalid
 // user ID (8) is the debit user's own configuration, which a retry would only repeat.
 func (r ReturnReason) Retryable() bool { return r == ReturnReferToCustomer }
+
+// EndsAuthority reports whether the reason means the customer's Direct Debit Request can no
+// longer be used: the account does not exist as given (1, 5), is closed (3), or its holder died
+// (4). No further debit should go under it. A stop (2) is of one debit, or of this user's, which
+// the customer may lift; "refer to customer" (6) asks to contact the customer; an invalid user ID
+// (8) is the debit user's own; an account that cannot be debited electronically (9) may be
+// converted: none of these ends the authority itself.
+func (r ReturnReason) EndsAuthority() bool {
+	switch r {
+	case ReturnInvalidBSB, ReturnAccountClosed, ReturnCustomerDeceased, ReturnInvalidAccount:
+		return true
+	}
+	return false
+}

@@ -9,24 +9,29 @@ import (
 
 func TestReturnReasons(t *testing.T) {
 	for _, tc := range []struct {
-		reason    aba.ReturnReason
-		code      int
-		name      string
-		retryable bool
+		reason        aba.ReturnReason
+		code          int
+		name          string
+		retryable     bool
+		endsAuthority bool
 	}{
-		{aba.ReturnInvalidBSB, 1, "invalidBsb", false},
-		{aba.ReturnPaymentStopped, 2, "paymentStopped", false},
-		{aba.ReturnAccountClosed, 3, "accountClosed", false},
-		{aba.ReturnCustomerDeceased, 4, "customerDeceased", false},
-		{aba.ReturnInvalidAccount, 5, "invalidAccount", false},
-		{aba.ReturnReferToCustomer, 6, "referToCustomer", true},
-		{aba.ReturnDeleted, 7, "deleted", false},
-		{aba.ReturnInvalidUserID, 8, "invalidUserId", false},
-		{aba.ReturnTechnicallyInvalid, 9, "technicallyInvalid", false},
+		{aba.ReturnInvalidBSB, 1, "invalidBsb", false, true},
+		{aba.ReturnPaymentStopped, 2, "paymentStopped", false, false},
+		{aba.ReturnAccountClosed, 3, "accountClosed", false, true},
+		{aba.ReturnCustomerDeceased, 4, "customerDeceased", false, true},
+		{aba.ReturnInvalidAccount, 5, "invalidAccount", false, true},
+		{aba.ReturnReferToCustomer, 6, "referToCustomer", true, false},
+		{aba.ReturnDeleted, 7, "deleted", false, false},
+		{aba.ReturnInvalidUserID, 8, "invalidUserId", false, false},
+		{aba.ReturnTechnicallyInvalid, 9, "technicallyInvalid", false, false},
 	} {
 		if int(tc.reason) != tc.code || tc.reason.Name() != tc.name || tc.reason.Retryable() != tc.retryable || !tc.reason.Valid() {
 			t.Errorf("%s: code %d, Name %q, Retryable %v, Valid %v; want %d, %q, %v, true",
 				tc.reason, int(tc.reason), tc.reason.Name(), tc.reason.Retryable(), tc.reason.Valid(), tc.code, tc.name, tc.retryable)
+		}
+		// The reasons that end the customer's authority revoke the link with the return.
+		if tc.reason.EndsAuthority() != tc.endsAuthority {
+			t.Errorf("%s: EndsAuthority %v, want %v", tc.reason, tc.reason.EndsAuthority(), tc.endsAuthority)
 		}
 	}
 	if got := aba.ReturnReferToCustomer.String(); got != "6 refer to customer" {
@@ -36,7 +41,7 @@ func TestReturnReasons(t *testing.T) {
 		t.Errorf("ReturnReasons() has %d reasons, want 9", len(all))
 	}
 	for _, r := range []aba.ReturnReason{0, 10, -1} {
-		if r.Valid() || r.Name() != "" || r.Retryable() {
+		if r.Valid() || r.Name() != "" || r.Retryable() || r.EndsAuthority() {
 			t.Errorf("reason %d: Valid %v, Name %q, Retryable %v; want false, \"\", false", int(r), r.Valid(), r.Name(), r.Retryable())
 		}
 	}
