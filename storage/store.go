@@ -527,16 +527,32 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 		if err := s.record(ctx, tx, events...); err != nil {
 			return err
 		}
+		current := map[[2]string]*billing.Link{} // each customer's current link, read once (nil: none)
 		for _, r := range out {
 			if !endsAuthority[r.ID] {
 				continue
 			}
-			l, ok, err := s.revokeByBank(ctx, tx, r, batches[r.BatchID].SubmittedAt)
+			key := [2]string{r.SiteID, r.CustomerReference}
+			l, read := current[key]
+			if !read {
+				got, err := tx.GetCurrentLink(ctx, r.SiteID, r.CustomerReference)
+				if err != nil && !errors.Is(err, driver.ErrNoRows) {
+					return fmt.Errorf("the link of a returned row: %w", err)
+				}
+				if err == nil {
+					l = &got
+				}
+				current[key] = l
+			}
+			if l == nil {
+				continue
+			}
+			ended, ok, err := s.revokeByBank(ctx, tx, *l, r.ReturnedAt, batches[r.BatchID].SubmittedAt)
 			if err != nil {
 				return err
 			}
 			if ok {
-				revoked = append(revoked, l)
+				revoked, current[key] = append(revoked, ended), &ended
 			}
 		}
 		return nil
@@ -552,31 +568,24 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 	return out, revoked, nil
 }
 
-// revokeByBank revokes by the bank, in tx, the current link of the returned row's customer if it
-// is linked and was linked when the row's batch was submitted (at submittedAt), with its
-// customer.revoked event and the customer's email, and reports whether it did. A link made after
-// the batch, the customer having revoked and linked again (perhaps with another account), is not
-// the one the debit was made under, and is left; so is a link no longer linked (a second row of
-// the customer returned in the same call finds it revoked already).
-func (s *Store) revokeByBank(ctx context.Context, tx driver.ExecutorTx, r billing.ReturnedRow, submittedAt time.Time) (billing.Link, bool, error) {
-	l, err := tx.GetCurrentLink(ctx, r.SiteID, r.CustomerReference)
-	if errors.Is(err, driver.ErrNoRows) {
-		return billing.Link{}, false, nil
-	}
-	if err != nil {
-		return billing.Link{}, false, fmt.Errorf("the link of a returned row: %w", err)
-	}
+// revokeByBank revokes by the bank at `at`, in tx, l, the current link of a returned row's
+// customer, if it is linked and was linked when the row's batch was submitted (at submittedAt),
+// with its customer.revoked event and the customer's email, and reports whether it did. A link
+// made after the batch, the customer having revoked and linked again (perhaps with another
+// account), is not the one the debit was made under, and is left; so is a link no longer linked
+// (a second row of the customer returned in the same call finds it revoked already).
+func (s *Store) revokeByBank(ctx context.Context, tx driver.ExecutorTx, l billing.Link, at, submittedAt time.Time) (billing.Link, bool, error) {
 	if l.StoredState != billing.LinkLinked || l.LinkedAt.After(submittedAt) {
 		return billing.Link{}, false, nil
 	}
-	revoked, err := tx.RevokeLink(ctx, l.ID, billing.RevokedByBank, r.ReturnedAt)
+	revoked, err := tx.RevokeLink(ctx, l.ID, billing.RevokedByBank, at)
 	if errors.Is(err, driver.ErrNoRows) {
 		return billing.Link{}, false, nil // revoked since it was read (PostgreSQL reads committed)
 	}
 	if err != nil {
 		return billing.Link{}, false, fmt.Errorf("revoke the link of a returned row: %w", err)
 	}
-	if err := s.recordLinks(ctx, tx, billing.EventCustomerRevoked, []billing.Link{revoked}, r.ReturnedAt); err != nil {
+	if err := s.recordLinks(ctx, tx, billing.EventCustomerRevoked, []billing.Link{revoked}, at); err != nil {
 		return billing.Link{}, false, err
 	}
 	if err := s.emailCustomer(ctx, tx, billing.EventCustomerRevoked, revoked); err != nil {
