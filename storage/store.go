@@ -289,15 +289,21 @@ func (s *Store) moveLink(ctx context.Context, id string, t billing.EventType, at
 		if moved, err = move(tx); err != nil {
 			return err
 		}
-		if err := s.recordLinks(ctx, tx, t, []billing.Link{moved}, at); err != nil {
-			return err
-		}
-		return s.emailCustomer(ctx, tx, t, moved)
+		return s.linkMoved(ctx, tx, t, moved, at)
 	})
 	if err != nil {
 		return billing.Link{}, s.staleOrNotFound(ctx, id, err)
 	}
 	return s.openLink(moved, nil)
+}
+
+// linkMoved writes, in tx, what a change t of link l at `at` comes with: its event, and the email
+// to the customer it calls for.
+func (s *Store) linkMoved(ctx context.Context, tx driver.ExecutorTx, t billing.EventType, l billing.Link, at time.Time) error {
+	if err := s.recordLinks(ctx, tx, t, []billing.Link{l}, at); err != nil {
+		return err
+	}
+	return s.emailCustomer(ctx, tx, t, l)
 }
 
 // emailCustomer enqueues, in tx, the email to the customer that the change t of link l calls for:
@@ -585,10 +591,7 @@ func (s *Store) revokeByBank(ctx context.Context, tx driver.ExecutorTx, l billin
 	if err != nil {
 		return billing.Link{}, false, fmt.Errorf("revoke the link of a returned row: %w", err)
 	}
-	if err := s.recordLinks(ctx, tx, billing.EventCustomerRevoked, []billing.Link{revoked}, at); err != nil {
-		return billing.Link{}, false, err
-	}
-	if err := s.emailCustomer(ctx, tx, billing.EventCustomerRevoked, revoked); err != nil {
+	if err := s.linkMoved(ctx, tx, billing.EventCustomerRevoked, revoked, at); err != nil {
 		return billing.Link{}, false, err
 	}
 	return revoked, true, nil
