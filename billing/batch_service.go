@@ -604,8 +604,6 @@ type ReturnReport struct {
 	AlreadyReturned []string
 	// Unmatched says, of each return that matches no succeeded row (by its row's id), why.
 	Unmatched map[string]string
-	// Revoked are the links a return ended (RowReturn.EndsAuthority), revoked by the bank.
-	Revoked []Link
 }
 
 // ReturnRows records the returns of succeeded debits that the customer's bank gave back (a rail's
@@ -626,7 +624,7 @@ func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnRe
 	if err != nil {
 		return ReturnReport{}, fmt.Errorf("return rows: %w", err)
 	}
-	report.Returned, report.Revoked = returned, revoked
+	report.Returned = returned
 	// As revoke's withdrawal after the record: the revocations are recorded, and a debit a rail
 	// fails to withdraw here is withdrawn by its batch's next step, which reads the customer
 	// revoked; the error says so to whoever imported the returns.
