@@ -142,26 +142,16 @@ func (h *handler) showAgreement(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "agreement", page)
 }
 
-// revocable reads the agreement of the link tok manages, for its revocation: false, having
-// answered, when the token is not usable or the agreement is revoked already.
-func (h *handler) revocable(w http.ResponseWriter, r *http.Request, tok string) (billing.Link, billing.Site, bool) {
-	l, site, p, err := h.agreement(r.Context(), tok)
-	if !h.usable(w, r, "agreement", p, err) {
-		return billing.Link{}, billing.Site{}, false
-	}
-	if l.StoredState == billing.LinkRevoked {
-		h.fail(w, r, alreadyRevoked(site, l.RevokedAt))
-		return billing.Link{}, billing.Site{}, false
-	}
-	return l, site, true
-}
-
 // confirmRevocation is GET /agreement/revoke?token=...: the second page, which asks the customer
 // to confirm before the agreement is revoked.
 func (h *handler) confirmRevocation(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
-	_, site, ok := h.revocable(w, r, tok)
-	if !ok {
+	l, site, p, err := h.agreement(r.Context(), tok)
+	if !h.usable(w, r, "agreement", p, err) {
+		return
+	}
+	if l.StoredState == billing.LinkRevoked {
+		h.fail(w, r, alreadyRevoked(site, l.RevokedAt))
 		return
 	}
 	h.render(w, r, http.StatusOK, "revoke", &revokePage{
@@ -175,14 +165,21 @@ func (h *handler) confirmRevocation(w http.ResponseWriter, r *http.Request) {
 
 // revokeAgreement is POST /agreement/revoke, from the confirmation page: the customer ends the
 // agreement, then sees it revoked. A post without the confirmation (confirm=yes) shows the
-// confirmation page and changes nothing.
+// confirmation page and changes nothing. The confirmation sent again once the customer's
+// revocation is done (a double click, a reload, another tab) leads to the agreement page as the
+// first did, rather than to an error: what the customer asked for is done.
 func (h *handler) revokeAgreement(w http.ResponseWriter, r *http.Request) {
 	tok := r.PostForm.Get("token")
-	l, site, ok := h.revocable(w, r, tok)
-	if !ok {
+	l, site, p, err := h.agreement(r.Context(), tok)
+	if !h.usable(w, r, "agreement", p, err) {
 		return
 	}
-	if r.PostForm.Get("confirm") != "yes" {
+	confirmed := r.PostForm.Get("confirm") == "yes"
+	switch {
+	case l.StoredState == billing.LinkRevoked:
+		h.revoked(w, r, tok, site, l, confirmed)
+		return
+	case !confirmed:
 		http.Redirect(w, r, "/agreement/revoke?token="+url.QueryEscape(tok), http.StatusSeeOther)
 		return
 	}
@@ -191,13 +188,24 @@ func (h *handler) revokeAgreement(w http.ResponseWriter, r *http.Request) {
 			h.internal(w, r, "revoke agreement", err)
 			return
 		}
-		// Revoked in the meantime (by the site, or from another tab): say when.
+		// Revoked in the meantime (by the site, or from another tab).
 		if l, _, _, err := h.agreement(r.Context(), tok); err == nil && l.StoredState == billing.LinkRevoked {
-			h.fail(w, r, alreadyRevoked(site, l.RevokedAt))
+			h.revoked(w, r, tok, site, l, confirmed)
 			return
 		}
 		h.internal(w, r, "revoke agreement", err)
 		return
 	}
 	http.Redirect(w, r, "/agreement?token="+url.QueryEscape(tok), http.StatusSeeOther)
+}
+
+// revoked answers a revocation of an agreement revoked already: confirmed by the customer who
+// revoked it, with the agreement page, as their revocation was answered; otherwise with when it
+// was revoked.
+func (h *handler) revoked(w http.ResponseWriter, r *http.Request, tok string, site billing.Site, l billing.Link, confirmed bool) {
+	if confirmed && l.RevokedBy == billing.RevokedByCustomer {
+		http.Redirect(w, r, "/agreement?token="+url.QueryEscape(tok), http.StatusSeeOther)
+		return
+	}
+	h.fail(w, r, alreadyRevoked(site, l.RevokedAt))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -25,24 +26,28 @@ func signedUpCookie(p page) *http.Cookie {
 // signup confirmation email.
 func (f *fixture) linkedOnce(t *testing.T, l billing.Link) {
 	t.Helper()
-	// On PostgreSQL an event is listed once every transaction older than it has ended (other
-	// tests' may delay it): once a later invitation's event is listed, so is every event before.
-	marker, _ := f.invite(t)
-	var events []billing.Event
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		var err error
-		if events, _, err = f.svc.Events(context.Background(), f.site, billing.EventFilter{Limit: billing.MaxPageSize}); err != nil {
-			t.Fatal(err)
-		}
-		if len(eventsOf(t, events, billing.EventCustomerInvited, marker)) == 1 {
-			break
-		}
-	}
-	if n := len(eventsOf(t, events, billing.EventCustomerLinked, l)); n != 1 {
+	if n := len(eventsOf(t, f.events(t), billing.EventCustomerLinked, l)); n != 1 {
 		t.Errorf("%d customer.linked events of %s, want 1", n, l.CustomerReference)
 	}
 	if got := f.emailJobs(t, l.ID); len(got) != 1 || got[0].Email != billing.EmailSignupConfirmation {
 		t.Errorf("email jobs %v, want one signup confirmation", got)
+	}
+}
+
+// events are the site's events, every one written before the call among them.
+func (f *fixture) events(t *testing.T) []billing.Event {
+	t.Helper()
+	// On PostgreSQL an event is listed once every transaction older than it has ended (other
+	// tests' may delay it): once a later invitation's event is listed, so is every event before.
+	marker, _ := f.invite(t)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		events, _, err := f.svc.Events(context.Background(), f.site, billing.EventFilter{Limit: billing.MaxPageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(eventsOf(t, events, billing.EventCustomerInvited, marker)) == 1 || time.Now().After(deadline) {
+			return events
+		}
 	}
 }
 
@@ -154,6 +159,66 @@ func TestConfirmationsSentAtOnce(t *testing.T) {
 				t.Errorf("statuses %d and %d, want one 303 and one 409", pages[0].Status, pages[1].Status)
 			}
 			f.linkedOnce(t, l)
+		})
+	})
+}
+
+// A revocation confirmed twice at once (a double click, the first still unanswered; here to two
+// replicas) revokes once, and both confirmations lead to the agreement page: the customer asked
+// for what is done. A customer confirming an agreement the site revoked meanwhile is told so.
+func TestARevocationConfirmedTwiceAtOnceRevokesOnce(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		replica := f.replica(t)
+		confirm := func(to *fixture, agreement string, s session) page {
+			return to.post(t, "/agreement/revoke", url.Values{"token": {agreement}, "confirm": {"yes"}}, s, nil)
+		}
+		wantAgreementPage := func(p page, agreement string) {
+			t.Helper()
+			p.status(t, http.StatusSeeOther)
+			if got, want := p.Header.Get("Location"), "/agreement?token="+url.QueryEscape(agreement); got != want {
+				t.Errorf("Location %q, want the agreement page %q", got, want)
+			}
+		}
+		wantRevokedOnce := func(l billing.Link, by billing.RevokedBy) billing.Link {
+			t.Helper()
+			got := f.link(t, l.ID)
+			if got.StoredState != billing.LinkRevoked || got.RevokedBy != by {
+				t.Errorf("link is %s by %q, want revoked by %q", got.StoredState, got.RevokedBy, by)
+			}
+			if n := len(eventsOf(t, f.events(t), billing.EventCustomerRevoked, l)); n != 1 {
+				t.Errorf("%d customer.revoked events, want 1", n)
+			}
+			return got
+		}
+
+		t.Run("at once", func(t *testing.T) {
+			for range 5 {
+				l, agreement := f.linked(t)
+				s := sessionFrom(t, f.get(t, "/agreement/revoke?token="+url.QueryEscape(agreement)))
+				var pages [2]page
+				var wg sync.WaitGroup
+				wg.Go(func() { pages[0] = confirm(f, agreement, s) })
+				wg.Go(func() { pages[1] = confirm(replica, agreement, s) })
+				wg.Wait()
+				for _, p := range pages {
+					wantAgreementPage(p, agreement)
+				}
+				wantRevokedOnce(l, billing.RevokedByCustomer)
+			}
+		})
+		t.Run("revoked by the site", func(t *testing.T) {
+			l, agreement := f.linked(t)
+			s := sessionFrom(t, f.get(t, "/agreement/revoke?token="+url.QueryEscape(agreement)))
+			if _, err := f.svc.RevokeByPartner(context.Background(), f.site, l.CustomerReference); err != nil {
+				t.Fatal(err)
+			}
+			revoked := wantRevokedOnce(l, billing.RevokedByPartner)
+			p := confirm(f, agreement, s)
+			p.status(t, http.StatusConflict)
+			p.contains(t, "This agreement is already revoked", sydneyTime(revoked.RevokedAt))
+			f.unchanged(t, revoked)
 		})
 	})
 }

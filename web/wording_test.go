@@ -33,7 +33,7 @@ func TestPagesSayThatADebitAlreadySentMayStillBeCollected(t *testing.T) {
 			says: "Debits already sent to your bank may still be collected."},
 		{name: "the page of a revoked agreement", page: f.get(t, "/agreement?token="+url.QueryEscape(agreement)),
 			says: "No new debits will be sent to your bank under it; a debit sent before it ended may still be collected."},
-		{name: "the page of a revocation asked for again", page: f.post(t, "/agreement/revoke", url.Values{"token": {agreement}, "confirm": {"yes"}}, sessionFrom(t, confirmation), nil),
+		{name: "the page of a revocation asked for again", page: f.get(t, "/agreement/revoke?token="+url.QueryEscape(agreement)),
 			says: "No new debits will be sent to your bank under it; a debit sent before it ended may still be collected."},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
