@@ -214,6 +214,7 @@ type content struct {
 	RevokedByBank       bool // a return of a debit ended the customer's authority
 	ManageURL           string
 	AgreementURL        string
+	ReplyToSite         bool // a reply goes to the site's address
 	Validity            string
 	Agreement           []ddr.Section
 }
@@ -229,7 +230,8 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 	c := content{Kind: kind, Site: site.Name, Name: l.Customer.Name, BSB: formatBSB(l.Customer.BSB), Account: maskAccount(l.Customer.AccountNumber),
 		LinkedAt: when(l.LinkedAt), RevokedByCustomer: l.RevokedBy == billing.RevokedByCustomer,
 		RevokedByBank: l.RevokedBy == billing.RevokedByBank,
-		AgreementURL:  m.cfg.PublicURL + "/service-agreement/" + site.ID, Validity: billing.ManagementLinkValidity(m.cfg.ManagementLinkTTL)}
+		AgreementURL:  m.cfg.PublicURL + "/service-agreement/" + site.ID, Validity: billing.ManagementLinkValidity(m.cfg.ManagementLinkTTL),
+		ReplyToSite: site.DebitUser.Email != ""}
 	if !l.RevokedAt.IsZero() {
 		c.RevokedAt = when(l.RevokedAt)
 	}
@@ -270,6 +272,13 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 	}
 	if err := msg.To(l.Customer.Email); err != nil {
 		return nil, fmt.Errorf("the customer's address: %w", err)
+	}
+	// A reply reaches the business, which answers for its debits (and must act on a customer's
+	// request to stop one), not the sender's address, which nobody reads.
+	if site.DebitUser.Email != "" {
+		if err := msg.ReplyToFormat(site.Name, site.DebitUser.Email); err != nil {
+			return nil, fmt.Errorf("the site's address %q: %w", site.DebitUser.Email, err)
+		}
 	}
 	msg.Subject(subject)
 	msg.SetBodyString(mail.TypeTextPlain, text.String())

@@ -189,6 +189,49 @@ func TestEmailsWording(t *testing.T) {
 	}
 }
 
+// A customer's reply reaches the business that debits them, at the address the operator gave the
+// site, not the sender's address; a site without one gets no reply, and the email does not offer it.
+func TestARepliedEmailReachesTheSite(t *testing.T) {
+	ctx := context.Background()
+	in := smtptest.Start(t)
+	service, db := apptest.NewService(t, storage.EngineSQLite)
+	mailer, _ := smtpMailer(t, service, db, in, 12*time.Hour)
+	offer := "Questions about your debits? Reply to this email to reach Acme Online."
+	for i, tt := range []struct {
+		name, siteEmail, replyTo string
+	}{
+		{name: "a site with an address", siteEmail: "accounts@acme.example", replyTo: `"Acme Online" <accounts@acme.example>`},
+		{name: "a site without one"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			site := apptest.NewSite(t, service, "Acme Online")
+			if tt.siteEmail != "" {
+				var err error
+				if site, err = service.UpdateSite(ctx, site.ID, billing.SiteUpdate{Email: &tt.siteEmail}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l := apptest.LinkedCustomer(t, service, site, "ACME-001")
+			if err := mailer.Send(ctx, int64(i+1), billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailSignupConfirmation}); err != nil {
+				t.Fatal(err)
+			}
+			m := in.Wait(t, i+1, 10*time.Second)[i]
+			p := m.MustRead(t)
+			if got := p.Header.Get("Reply-To"); got != tt.replyTo {
+				t.Errorf("Reply-To %q, want %q", got, tt.replyTo)
+			}
+			if m.From != "no-reply@pyng.example" {
+				t.Errorf("from %s, want the configured sender", m.From)
+			}
+			for part, body := range map[string]string{"text": strings.Join(strings.Fields(p.Text), " "), "HTML": strings.Join(strings.Fields(p.HTML), " ")} {
+				if offered := strings.Contains(body, offer); offered != (tt.replyTo != "") {
+					t.Errorf("the %s part offers a reply: %v, want %v", part, offered, tt.replyTo != "")
+				}
+			}
+		})
+	}
+}
+
 // smtpMailer is the server's mailer over service, sending through the test SMTP server in, its
 // management links lasting ttl; and its token issuer.
 func smtpMailer(t *testing.T, service *billing.Service, db storage.Database, in *smtptest.Server, ttl time.Duration) (*email.Mailer, *token.Issuer) {

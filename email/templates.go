@@ -32,6 +32,8 @@ Here is your new link to see or revoke your direct debit agreement with {{.Site}
 {{.ManageURL}}
 
 If you didn't ask for it, you can ignore this email: the link is only sent to you.
+{{end}}{{if .ReplyToSite}}
+Questions about your debits? Reply to this email to reach {{.Site}}.
 {{end}}
 Pyng collects payments by direct debit for the businesses that use it.
 `
@@ -54,6 +56,8 @@ const htmlSource = `<!doctype html>
 {{else}}
 <p><a href="{{.ManageURL}}">Here is your new link to see or revoke your direct debit agreement with {{.Site}}</a>{{with .Validity}} (it lasts {{.}}){{end}}.</p>
 <p>If you didn't ask for it, you can ignore this email: the link is only sent to you.</p>
+{{end}}{{if .ReplyToSite}}
+<p>Questions about your debits? Reply to this email to reach {{.Site}}.</p>
 {{end}}
 <p style="color: #555">Pyng collects payments by direct debit for the businesses that use it.</p>
 </body></html>
