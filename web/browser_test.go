@@ -365,7 +365,7 @@ func TestBrowserSignupAndRevocation(t *testing.T) {
 			}
 			b.see("h1", "Check your details")
 			b.see("#review-business", "Analytical Engines Pty Ltd")
-			b.see("#review-abn", "51824753556")
+			b.see("#review-abn", "51 824 753 556")
 			b.see("#review-bsb", "062-000")
 			b.see("#review-account", "12345678")
 			b.check("3-review")

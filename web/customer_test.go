@@ -60,7 +60,7 @@ func TestReviewStepShowsTheDetailsAndStoresNothingUntilConfirmed(t *testing.T) {
 				form: businessForm,
 				want: billing.Customer{Name: "Ada Lovelace", Email: "ada@example.com", BSB: "062000", AccountNumber: "12345678",
 					AccountName: "ANALYTICAL ENGINES PTY LTD", Type: billing.CustomerBusiness, BusinessName: "Analytical Engines Pty Ltd", ABN: "51824753556"},
-				show: []string{"Check your details", "Analytical Engines Pty Ltd", "51824753556", "ANALYTICAL ENGINES PTY LTD", "You are authorised to operate this account"},
+				show: []string{"Check your details", "Analytical Engines Pty Ltd", `id="review-abn">51 824 753 556<`, "ANALYTICAL ENGINES PTY LTD", "You are authorised to operate this account"},
 			},
 		} {
 			t.Run(tt.name, func(t *testing.T) {

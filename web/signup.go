@@ -156,7 +156,8 @@ type reviewPage struct {
 	CSRF     string
 	Customer billing.Customer
 	Business bool
-	BSB      string
+	// BSB and ABN are shown as they are printed: 062-000, 51 824 753 556.
+	BSB, ABN string
 	// Bank and Branch name the BSB's branch when the BSB directory lists it.
 	Bank, Branch string
 	// Hidden are the form's fields, carried to the confirmation or back to the form.
@@ -173,6 +174,7 @@ func newReviewPage(site billing.Site, csrfToken string, f signupForm, branch bil
 		Customer: f.customer,
 		Business: f.customer.Type == billing.CustomerBusiness,
 		BSB:      formatBSB(f.customer.BSB),
+		ABN:      formatABN(f.customer.ABN),
 	}
 	if branch.BSB != "" {
 		p.Bank, p.Branch = bankName(branch.Mnemonic), branchName(branch)
