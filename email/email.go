@@ -283,7 +283,10 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 	msg.Subject(subject)
 	msg.SetBodyString(mail.TypeTextPlain, text.String())
 	msg.AddAlternativeString(mail.TypeTextHTML, html.String())
-	if kind == billing.EmailSignupConfirmation {
+	// The agreement as the customer agreed to it goes with the confirmations of its start and of its
+	// end: it says how to dispute a debit, which the revocation confirmation points to, and the
+	// site's page shows the agreement as it stands now, which may have changed since.
+	if kind == billing.EmailSignupConfirmation || kind == billing.EmailRevocationConfirmation {
 		if err := msg.AttachReader("direct-debit-request-service-agreement.txt", strings.NewReader(ddr.Text(terms)),
 			mail.WithFileContentType(mail.TypeTextPlain)); err != nil {
 			return nil, err

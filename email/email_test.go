@@ -96,6 +96,11 @@ func TestEmailsToTheCustomerArriveThroughSMTP(t *testing.T) {
 				if !strings.Contains(text, "when you revoked it") || strings.Contains(text, "/agreement?token=") {
 					t.Errorf("the revocation confirmation:\n%s", text)
 				}
+				// The agreement attached is the one agreed, which says how to dispute a debit.
+				if agreement := files["direct-debit-request-service-agreement.txt"]; !strings.Contains(agreement, "Acme Pty Ltd (trading as Acme Online)") ||
+					strings.Contains(agreement, other) {
+					t.Errorf("the revocation confirmation's attached agreement is not the one agreed:\n%s", agreement)
+				}
 			}
 		}
 	})
@@ -160,8 +165,8 @@ func TestEmailsWording(t *testing.T) {
 		{kind: billing.EmailRevocationConfirmation, says: []string{account,
 			"No new debits will be sent to your bank under it; a debit sent before it ended may still be",
 			// A debit made before the end can still be disputed: the email says how.
-			"you can still dispute it, as its", "Direct Debit Request Service Agreement", "https://pay.example/service-agreement/" + site.ID},
-			lacks: []string{"account BSB", "further debits"}},
+			"you can still dispute it, as its", "Direct Debit Request Service Agreement says: it is attached to this email, as you agreed to it."},
+			lacks: []string{"account BSB", "further debits", "https://pay.example/service-agreement/"}},
 	} {
 		t.Run(string(tt.kind), func(t *testing.T) {
 			if tt.kind == billing.EmailRevocationConfirmation {

@@ -25,8 +25,7 @@ No new debits will be sent to your bank under it; a debit sent before it ended m
 collected. Ending it does not end what you owe {{.Site}}.
 
 If you believe a debit made under it was wrong, you can still dispute it, as its Direct Debit
-Request Service Agreement says:
-{{.AgreementURL}}
+Request Service Agreement says: it is attached to this email, as you agreed to it.
 {{else}}
 Here is your new link to see or revoke your direct debit agreement with {{.Site}}{{with .Validity}} (it lasts {{.}}){{end}}:
 {{.ManageURL}}
@@ -52,7 +51,7 @@ const htmlSource = `<!doctype html>
 {{end}}{{end}}
 {{else if eq .Kind "revocationConfirmation"}}
 <p>Your direct debit agreement with {{.Site}} (BSB {{.BSB}}, account {{.Account}}) ended on {{.RevokedAt}}{{if .RevokedByCustomer}}, when you revoked it{{else if .RevokedByBank}}: your bank returned a debit made under it, saying the account cannot be debited{{else}}: {{.Site}} ended it{{end}}. No new debits will be sent to your bank under it; a debit sent before it ended may still be collected. Ending it does not end what you owe {{.Site}}.</p>
-<p>If you believe a debit made under it was wrong, you can still dispute it, as its <a href="{{.AgreementURL}}">Direct Debit Request Service Agreement</a> says.</p>
+<p>If you believe a debit made under it was wrong, you can still dispute it, as its Direct Debit Request Service Agreement says: it is attached to this email, as you agreed to it.</p>
 {{else}}
 <p><a href="{{.ManageURL}}">Here is your new link to see or revoke your direct debit agreement with {{.Site}}</a>{{with .Validity}} (it lasts {{.}}){{end}}.</p>
 <p>If you didn't ask for it, you can ignore this email: the link is only sent to you.</p>
