@@ -347,14 +347,18 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 }
 
 // withdrawUnsent has the rails withdraw the debits they hold unsent (a BECS debit waiting for its
-// cut-off) of the customer of the link, which is being revoked, and those of the batches not
-// started yet (recorded withdrawn before they are submitted): a revocation stops at once every
-// debit not yet sent, rather than at its batch's next step, which a cut-off or the customer
-// linking again could come before (a batch submitted under the agreement ended is not collected
-// under the next). It runs before the revocation is recorded, so that a rail that fails leaves
-// the link as it was, for the revocation to be asked again, and again after it (revoke). A debit
-// withdrawn stays so (rail.Withdrawer): submitted again by a step that read the customer linked,
-// or after the customer linked anew, it fails customerNotActive rather than being sent.
+// cut-off) of the customer of the link, which is being revoked or was revoked, and those of the
+// batches not started yet (recorded withdrawn before they are submitted): a revocation stops at
+// once every debit not yet sent, rather than at its batch's next step, which a cut-off or the
+// customer linking again could come before (a batch submitted under the agreement ended is not
+// collected under the next). A debit withdrawn stays so (rail.Withdrawer): submitted again by a
+// step that read the customer linked, or after the customer linked anew, it fails
+// customerNotActive rather than being sent.
+//
+// The customer's and the partner's revocations run it before they are recorded (revoke), so that
+// a rail that fails leaves the link as it was, for the revocation to be asked again; every
+// revocation runs it once recorded (withdrawRevoked), and in the WithdrawUnsentJob its record
+// enqueued, until the rail answers (WithdrawUnsent).
 func (s *Service) withdrawUnsent(ctx context.Context, l Link) error {
 	rows, err := s.batches.UnsentRowsOfCustomer(ctx, l.SiteID, l.CustomerReference, s.now())
 	if err != nil {
@@ -372,6 +376,32 @@ func (s *Service) withdrawUnsent(ctx context.Context, l Link) error {
 		}
 	}
 	return nil
+}
+
+// withdrawRevoked has the rails withdraw, once the revocations of the links are recorded, the
+// unsent debits of their customers: after a customer's or a partner's revocation, a debit that a
+// step of a batch queued between the withdrawal before the record and the record (it read the
+// customer linked, and submitted the debit for the first time); after the bank's, every one.
+// Every step reads the customers revoked now (one that queues a debit after this withdrawal reads
+// it revoked once the rail answers, and withdraws it itself). This is the withdrawal at once; a
+// rail that fails it leaves the debits to the WithdrawUnsentJob each record enqueued, which the
+// queue retries within a minute until the rail answers. It is not the request's to cancel: a
+// client gone once the revocation is recorded would leave the debits to the job alone.
+func (s *Service) withdrawRevoked(ctx context.Context, links []Link) {
+	ctx = context.WithoutCancel(ctx)
+	for _, l := range links {
+		_ = s.withdrawUnsent(ctx, l) // a failure is the job's to retry
+	}
+}
+
+// WithdrawUnsent has the rails withdraw the unsent debits of the customer of the revoked link
+// with the given id (withdrawUnsent): the work of its WithdrawUnsentJob, retried while it fails.
+func (s *Service) WithdrawUnsent(ctx context.Context, linkID string) error {
+	l, err := s.store.GetLink(ctx, linkID)
+	if err != nil {
+		return fmt.Errorf("get link: %w", err)
+	}
+	return s.withdrawUnsent(ctx, l)
 }
 
 // linkedNow reports which of the customer references have a linked link at the site now, asking
@@ -614,7 +644,8 @@ type ReturnReport struct {
 // ends the customer's authority (RowReturn.EndsAuthority) revokes, in that transaction, the link
 // the debit was made under if it is still linked, as the customer's own revocation would (by the
 // bank, with its customer.revoked event), and the rails then withdraw the customer's debits not
-// yet sent: no further debit goes to an account closed or to a deceased customer's.
+// yet sent (withdrawRevoked, or the job the revocation enqueued if a rail fails): no further
+// debit goes to an account closed or to a deceased customer's.
 func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnReport, error) {
 	report := ReturnReport{Unmatched: map[string]string{}}
 	if len(returns) == 0 {
@@ -625,19 +656,7 @@ func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnRe
 		return ReturnReport{}, fmt.Errorf("return rows: %w", err)
 	}
 	report.Returned = returned
-	// As revoke's withdrawal after the record: the revocations are recorded, and a debit a rail
-	// fails to withdraw here is withdrawn by its batch's next step, which reads the customer
-	// revoked; the error says so to whoever imported the returns.
-	var withdrawals []error
-	for _, l := range revoked {
-		if err := s.withdrawUnsent(context.WithoutCancel(ctx), l); err != nil {
-			withdrawals = append(withdrawals, err)
-		}
-	}
-	if err := errors.Join(withdrawals...); err != nil {
-		return report, fmt.Errorf("the returns and the revocations they made are recorded; "+
-			"withdrawing the revoked customers' unsent debits failed (their batches' next steps withdraw them): %w", err)
-	}
+	s.withdrawRevoked(ctx, revoked)
 	done := map[string]bool{}
 	for _, r := range returned {
 		done[r.ID] = true

@@ -98,8 +98,8 @@ type BatchStore interface {
 	// transaction, for each row returned now whose return EndsAuthority, it revokes by the bank
 	// its customer's current link if that is linked and was linked when the row's batch was
 	// submitted (the link the debit was made under, not one the customer made since), with its
-	// customer.revoked event and the customer's revocation confirmation, and returns those links
-	// too.
+	// customer.revoked event, the WithdrawUnsentJob of the customer's debits and the customer's
+	// revocation confirmation, and returns those links too.
 	ReturnRows(ctx context.Context, returns []RowReturn) ([]ReturnedRow, []Link, error)
 	// RowsByID returns the rows with the given ids that exist, in no particular order.
 	RowsByID(ctx context.Context, ids []string) ([]Row, error)
@@ -135,3 +135,20 @@ func (ExecuteBatchJob) Kind() string { return "execute_batch" }
 // rail settles does not use attempts; attempts are spent only by errors (a database or rail
 // outage), and the 24-hour deadline bounds the batch whatever happens.
 func (ExecuteBatchJob) MaxAttempts() int { return 1000 }
+
+// WithdrawUnsentJob has the rails withdraw the unsent debits of the customer of a revoked link
+// (Service.WithdrawUnsent). The store enqueues it in the transaction that revokes the link
+// (Store.RevokeLink, and BatchStore.ReturnRows for the bank), so that a rail that fails the
+// withdrawal that follows the revocation is asked again until it answers, before a cut-off sends
+// the debits of a customer whose authority ended; package jobs works it.
+type WithdrawUnsentJob struct {
+	LinkID string `json:"linkId"`
+}
+
+// Kind is the job's name in the queue.
+func (WithdrawUnsentJob) Kind() string { return "withdraw_unsent" }
+
+// MaxAttempts lets the job be retried, a minute apart at most, for longer than RowDeadline: the
+// debits it withdraws are those of batches before their deadline (UnsentRowsOfCustomer), and once
+// the deadline has passed it has nothing left to do.
+func (WithdrawUnsentJob) MaxAttempts() int { return 2000 }

@@ -271,15 +271,7 @@ func (s *Service) revoke(ctx context.Context, l Link, by RevokedBy) (Link, error
 	if err != nil {
 		return Link{}, fmt.Errorf("revoke link: %w", err)
 	}
-	// A step of a batch between the withdrawal and the record read the customer linked, and may
-	// have queued a debit the withdrawal did not find (one it submitted for the first time) and
-	// let it stand: withdraw once more, now that every step reads
-	// the customer revoked (a step that queues one after this withdrawal reads it revoked once
-	// the rail answers, and withdraws it itself), so that no cut-off before the batch's next step
-	// sends it. The revocation is recorded: a rail that fails here leaves the debit to that next
-	// step, which withdraws it, as it reads the customer revoked. It is not the request's to
-	// cancel: a client gone once the revocation is recorded would leave that debit to the cut-off.
-	_ = s.withdrawUnsent(context.WithoutCancel(ctx), revoked)
+	s.withdrawRevoked(ctx, []Link{revoked})
 	return revoked, nil
 }
 

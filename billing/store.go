@@ -54,8 +54,9 @@ type Store interface {
 	// SignedUpFrom reports whether link id was linked by LinkCustomer from browser (never for "").
 	SignedUpFrom(ctx context.Context, id, browser string) (bool, error)
 	// RevokeLink moves an active link (invited and unexpired at `at`, or linked) to revoked, and
-	// for a link a customer signed up with enqueues their EmailRevocationConfirmation in the same
-	// transaction; otherwise ErrStale (ErrNotFound if there is no such link).
+	// enqueues in the same transaction the WithdrawUnsentJob of its customer's debits and, for a
+	// link a customer signed up with, their EmailRevocationConfirmation; otherwise ErrStale
+	// (ErrNotFound if there is no such link).
 	RevokeLink(ctx context.Context, id string, by RevokedBy, at time.Time) (Link, error)
 	// EnqueueEmail enqueues job (its own transaction).
 	EnqueueEmail(ctx context.Context, job SendEmailJob) error

@@ -1,5 +1,6 @@
 // Package jobs runs the server's background work on River, a job queue kept in the server's own
-// database: executing submitted batches, failing rows still open at their 24-hour deadline,
+// database: executing submitted batches, withdrawing a revoked customer's debits not yet sent
+// (enqueued with the revocation), failing rows still open at their 24-hour deadline,
 // removing batches past their 90-day retention, erasing customers' bank details some time after
 // their links end, sending webhook deliveries (on a queue of their own, with the retry schedule)
 // and the customers' emails (on another), writing customer.expired for invitations past their
@@ -46,8 +47,16 @@ type EraseBankDetails struct{}
 // Kind is the job's name in the queue.
 func (EraseBankDetails) Kind() string { return "erase_bank_details" }
 
-// maxRetryDelay caps River's exponential backoff so a batch resumes soon after an outage ends.
+// maxRetryDelay caps the exponential backoff of the jobs that move money (retryAfterOutage), so
+// that they resume soon after an outage ends.
 const maxRetryDelay = time.Minute
+
+// retryAfterOutage is when a job that moves money is tried again after its failed attempt:
+// doubling from 200 milliseconds, up to maxRetryDelay.
+func retryAfterOutage(attempt int) time.Time {
+	delay := time.Duration(1<<min(attempt, 10)) * 100 * time.Millisecond
+	return time.Now().Add(min(delay, maxRetryDelay))
+}
 
 type executeBatchWorker struct {
 	river.WorkerDefaults[billing.ExecuteBatchJob]
@@ -66,8 +75,22 @@ func (w *executeBatchWorker) Work(ctx context.Context, job *river.Job[billing.Ex
 }
 
 func (w *executeBatchWorker) NextRetry(job *river.Job[billing.ExecuteBatchJob]) time.Time {
-	delay := time.Duration(1<<min(job.Attempt, 10)) * 100 * time.Millisecond
-	return time.Now().Add(min(delay, maxRetryDelay))
+	return retryAfterOutage(job.Attempt)
+}
+
+// withdrawUnsentWorker has the rails withdraw the unsent debits of a revoked customer; a rail that
+// fails is asked again within a minute, before a cut-off sends the debits if it can.
+type withdrawUnsentWorker struct {
+	river.WorkerDefaults[billing.WithdrawUnsentJob]
+	service *billing.Service
+}
+
+func (w *withdrawUnsentWorker) Work(ctx context.Context, job *river.Job[billing.WithdrawUnsentJob]) error {
+	return w.service.WithdrawUnsent(ctx, job.Args.LinkID)
+}
+
+func (w *withdrawUnsentWorker) NextRetry(job *river.Job[billing.WithdrawUnsentJob]) time.Time {
+	return retryAfterOutage(job.Attempt)
 }
 
 // sweepWorker runs one of the service's sweeps and, when it changed anything, logs how much:
@@ -187,6 +210,7 @@ var DefaultConfig = Config{Workers: 8, PollInterval: time.Second, RescueAfter: 2
 func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks ...Task) *river.Config {
 	workers := &kindsOfWorkers{workers: river.NewWorkers()}
 	addWorker(workers, &executeBatchWorker{service: service})
+	addWorker(workers, &withdrawUnsentWorker{service: service})
 	addWorker(workers, &sweepWorker[ExpireOverdueRows]{sweep: service.ExpireOverdue, log: logger.Warn,
 		message: "rows failed at their 24-hour deadline", unit: "rows"})
 	addWorker(workers, &sweepWorker[PurgeBatches]{sweep: service.PurgeBatches, log: logger.Info,

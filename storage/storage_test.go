@@ -37,7 +37,7 @@ func TestBatchStore(t *testing.T) {
 			t.Parallel()
 			storetest.RunBatches(t, func(t *testing.T) storetest.Batches {
 				db := dbtest.Open(t, engine)
-				return storetest.Batches{Store: db, ExecuteBatchJobsFunc: executeBatchJobs(t, db)}
+				return storetest.Batches{Store: db, ExecuteBatchJobsFunc: executeBatchJobs(t, db), WithdrawUnsentJobsFunc: withdrawUnsentJobs(t, db)}
 			})
 		})
 	}
@@ -112,6 +112,15 @@ func executeBatchJobs(t *testing.T, db storage.Database) func(ctx context.Contex
 	queue := queueClient(t, db)
 	return func(ctx context.Context, batchID string) (int, error) {
 		jobs, err := jobsOfBatch(ctx, queue, batchID)
+		return len(jobs), err
+	}
+}
+
+// withdrawUnsentJobs counts the withdraw_unsent jobs of a link.
+func withdrawUnsentJobs(t *testing.T, db storage.Database) func(ctx context.Context, linkID string) (int, error) {
+	queue := queueClient(t, db)
+	return func(ctx context.Context, linkID string) (int, error) {
+		jobs, err := jobsOf(ctx, queue, func(a billing.WithdrawUnsentJob) bool { return a.LinkID == linkID })
 		return len(jobs), err
 	}
 }

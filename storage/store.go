@@ -297,30 +297,35 @@ func (s *Store) moveLink(ctx context.Context, id string, t billing.EventType, at
 	return s.openLink(moved, nil)
 }
 
-// linkMoved writes, in tx, what a change t of link l at `at` comes with: its event, and the email
-// to the customer it calls for.
+// linkMoved writes, in tx, what a change t of link l at `at` comes with: its event and its jobs
+// (linkJobs), these in one statement.
 func (s *Store) linkMoved(ctx context.Context, tx driver.ExecutorTx, t billing.EventType, l billing.Link, at time.Time) error {
 	if err := s.recordLinks(ctx, tx, t, []billing.Link{l}, at); err != nil {
 		return err
 	}
-	return s.emailCustomer(ctx, tx, t, l)
+	if jobs := linkJobs(t, l); len(jobs) > 0 {
+		if err := tx.InsertJobs(ctx, jobs); err != nil {
+			return fmt.Errorf("enqueue the jobs of the link's change: %w", err)
+		}
+	}
+	return nil
 }
 
-// emailCustomer enqueues, in tx, the email to the customer that the change t of link l calls for:
-// the signup confirmation on linking, the revocation confirmation on revoking a link the customer
-// signed up with (an invitation revoked unused has no one to write to).
-func (s *Store) emailCustomer(ctx context.Context, tx driver.ExecutorTx, t billing.EventType, l billing.Link) error {
-	var kind billing.EmailKind
-	switch {
-	case t == billing.EventCustomerLinked:
-		kind = billing.EmailSignupConfirmation
-	case t == billing.EventCustomerRevoked && !l.LinkedAt.IsZero() && l.Customer.Email != "":
-		kind = billing.EmailRevocationConfirmation
-	default:
-		return nil
-	}
-	if err := tx.InsertJob(ctx, billing.SendEmailJob{LinkID: l.ID, Email: kind}); err != nil {
-		return fmt.Errorf("enqueue email: %w", err)
+// linkJobs are the jobs that the change t of link l calls for: the email to the customer (the
+// signup confirmation on linking, the revocation confirmation on revoking a link the customer
+// signed up with: an invitation revoked unused has no one to write to) and, on revoking, the
+// withdrawal of the customer's unsent debits, which a rail failing once the revocation is recorded
+// then cannot lose.
+func linkJobs(t billing.EventType, l billing.Link) []billing.Job {
+	switch t {
+	case billing.EventCustomerLinked:
+		return []billing.Job{billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailSignupConfirmation}}
+	case billing.EventCustomerRevoked:
+		jobs := []billing.Job{billing.WithdrawUnsentJob{LinkID: l.ID}}
+		if !l.LinkedAt.IsZero() && l.Customer.Email != "" {
+			jobs = append(jobs, billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailRevocationConfirmation})
+		}
+		return jobs
 	}
 	return nil
 }
@@ -490,7 +495,8 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcom
 
 // ReturnRows records the returns and, for each row returned, its debit.returned event with the
 // row as it now stands and its batch's reference, and revokes the links the returns that end the
-// customer's authority were made under, in one transaction.
+// customer's authority were made under (with what a revocation comes with: linkMoved), in one
+// transaction.
 func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.ReturnedRow, []billing.Link, error) {
 	if len(returns) == 0 {
 		return nil, nil, nil

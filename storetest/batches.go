@@ -25,6 +25,9 @@ type Batches struct {
 	Store BatchStore
 	// ExecuteBatchJobsFunc counts the billing.ExecuteBatchJob jobs in the store's queue for the batch.
 	ExecuteBatchJobsFunc func(ctx context.Context, batchID string) (int, error)
+	// WithdrawUnsentJobsFunc counts the billing.WithdrawUnsentJob jobs in the store's queue for
+	// the link.
+	WithdrawUnsentJobsFunc func(ctx context.Context, linkID string) (int, error)
 }
 
 // RunBatches runs the suite of billing.BatchStore. open returns a fresh, empty store for one test
@@ -40,6 +43,7 @@ func RunBatches(t *testing.T, open func(t *testing.T) Batches) {
 	t.Run("ExpireBatch", s.expireBatch)
 	t.Run("PurgeBatches", s.purgeBatches)
 	t.Run("ReturnRows", s.returnRows)
+	t.Run("RevokeLink", s.revokeLink)
 }
 
 type batchSuite struct {
@@ -69,6 +73,16 @@ func (b batchBundle) jobs(t *testing.T, batchID string) int {
 	n, err := b.ExecuteBatchJobsFunc(context.Background(), batchID)
 	if err != nil {
 		t.Fatalf("count execution jobs: %v", err)
+	}
+	return n
+}
+
+// withdrawals is the number of withdrawal jobs enqueued for the link's customer.
+func (b batchBundle) withdrawals(t *testing.T, linkID string) int {
+	t.Helper()
+	n, err := b.WithdrawUnsentJobsFunc(context.Background(), linkID)
+	if err != nil {
+		t.Fatalf("count withdrawal jobs: %v", err)
 	}
 	return n
 }
@@ -1061,6 +1075,20 @@ func (s batchSuite) returnRows(t *testing.T) {
 		if events := revokedEvents(3); len(events) != 2 || !strings.Contains(string(events[1].Body), `"revokedBy":"bank"`) {
 			t.Fatalf("customer.revoked events = %d; want cust-2's by the partner, then cust-0's by the bank", len(events))
 		}
+		// Each revocation enqueued the withdrawal of its customer's unsent debits; the links left
+		// linked, none.
+		withdrawals := func(when string) {
+			t.Helper()
+			for _, w := range []struct {
+				link billing.Link
+				want int
+			}{{links[0], 1}, {links[1], 0}, {links[2], 1}, {relinked, 0}} {
+				if got := b.withdrawals(t, w.link.ID); got != w.want {
+					t.Errorf("%s: withdrawal jobs of %s's link %s = %d, want %d", when, w.link.CustomerReference, w.link.ID, got, w.want)
+				}
+			}
+		}
+		withdrawals("after the returns")
 
 		again, revokedAgain, err := b.store.ReturnRows(ctx, returns)
 		wantErr(t, "ReturnRows again", err, nil)
@@ -1070,6 +1098,7 @@ func (s batchSuite) returnRows(t *testing.T) {
 		if events := revokedEvents(3); len(events) != 2 {
 			t.Fatalf("customer.revoked events after returning again: %d; want still 2", len(events))
 		}
+		withdrawals("after returning again")
 	})
 	t.Run("of concurrent returns of the same rows, one returns each row", func(t *testing.T) {
 		t.Parallel()
@@ -1120,4 +1149,40 @@ func returnedEvents(t *testing.T, store BatchStore, siteID string, want int) []b
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func (s batchSuite) revokeLink(t *testing.T) {
+	t.Run("a revocation enqueues the withdrawal of its customer's unsent debits; a refused one, none", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		ctx := context.Background()
+		linked := linkCustomer(t, b.store, createLink(t, b.store, b.site.ID, "cust-0", t0).ID, t0)
+		invited := createLink(t, b.store, b.site.ID, "cust-1", t0)
+		expired := createLink(t, b.store, b.site.ID, "cust-2", t0)
+		for _, l := range []billing.Link{linked, invited, expired} {
+			if n := b.withdrawals(t, l.ID); n != 0 {
+				t.Fatalf("%s's link, not revoked, has %d withdrawal jobs", l.CustomerReference, n)
+			}
+		}
+		at := t0.Add(time.Hour)
+		for _, l := range []billing.Link{linked, invited} {
+			revokeLink(t, b.store, l.ID, at)
+			if n := b.withdrawals(t, l.ID); n != 1 {
+				t.Errorf("%s's link revoked: %d withdrawal jobs, want 1", l.CustomerReference, n)
+			}
+		}
+		// Refused: revoked already, or expired.
+		_, err := b.store.RevokeLink(ctx, linked.ID, billing.RevokedByCustomer, at.Add(time.Minute))
+		wantErr(t, "RevokeLink of a revoked link", err, billing.ErrStale)
+		_, err = b.store.RevokeLink(ctx, expired.ID, billing.RevokedByPartner, t0.Add(ttl))
+		wantErr(t, "RevokeLink of an expired invitation", err, billing.ErrStale)
+		for _, w := range []struct {
+			link billing.Link
+			want int
+		}{{linked, 1}, {expired, 0}} {
+			if n := b.withdrawals(t, w.link.ID); n != w.want {
+				t.Errorf("after a refused revocation, %s's link has %d withdrawal jobs, want %d", w.link.CustomerReference, n, w.want)
+			}
+		}
+	})
 }

@@ -1,0 +1,279 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/pyng/receivables/app"
+	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
+	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/jobs"
+	"github.com/pyng/receivables/rail"
+	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/rail/becs/aba"
+	"github.com/pyng/receivables/storage"
+)
+
+// flakyWithdrawer is a BECS rail whose Withdraw fails the calls fail says (counted from 1), as a
+// rail down a moment does, and runs after once a call has succeeded.
+type flakyWithdrawer struct {
+	*becs.Rail
+	fail  func(call int) bool
+	after func(call int)
+
+	mu    sync.Mutex
+	calls int
+}
+
+func (f *flakyWithdrawer) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, error) {
+	f.mu.Lock()
+	f.calls++
+	call := f.calls
+	f.mu.Unlock()
+	if f.fail(call) {
+		return nil, errors.New("the rail is down a moment")
+	}
+	out, err := f.Rail.Withdraw(ctx, keys)
+	if err == nil && f.after != nil {
+		f.after(call)
+	}
+	return out, err
+}
+
+// flakyBECS is a service over a fresh database whose BECS rail is f (which fails nothing until a
+// test says), with site on it and a linked customer C1; r is the rail opened again, for the test.
+// The batches' next steps do not come within a test: the rail has them wait an hour.
+type flakyBECS struct {
+	clock   *clocktest.Clock
+	service *billing.Service
+	db      storage.Database
+	r       *becs.Rail
+	f       *flakyWithdrawer
+	site    billing.Site
+}
+
+func newFlakyBECS(t *testing.T, engine string) flakyBECS {
+	t.Helper()
+	clock := clocktest.New()
+	db := dbtest.Open(t, engine)
+	opened, err := app.OpenRails(context.Background(), db, clock, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened.BECS.Poll = time.Hour
+	f := &flakyWithdrawer{Rail: opened.BECS, fail: func(int) bool { return false }}
+	rails := opened.ByName()
+	rails[rail.BECS] = f
+	service := billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: clock,
+		InvitationTTL: billing.DefaultInvitationTTL, Sandbox: true})
+	r, site := onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
+	apptest.LinkedCustomer(t, service, site, "C1")
+	return flakyBECS{clock: clock, service: service, db: db, r: r, f: f, site: site}
+}
+
+// queue submits a batch of one debit of C1 and runs its first step: the debit waits on the rail.
+func (e flakyBECS) queue(t *testing.T, ref string, amount int64) billing.Batch {
+	t.Helper()
+	b := apptest.SubmitBatch(t, e.service, e.site, ref, billing.RowRequest{Reference: "R-" + ref, CustomerReference: "C1", Amount: amount})
+	if _, _, err := e.service.ExecuteBatch(context.Background(), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A revocation recorded while the rail fails to withdraw the customer's debit waiting for the
+// cut-off does not leave the debit to its batch's next step, which the cut-off may come before:
+// the job the revocation enqueued with its record asks the rail again, retried by the queue until
+// the rail answers, and the debit is withdrawn, never cut into a file; its row fails
+// customerNotActive. A partner's revocation finds the debit a step queued between its withdrawal
+// and its record; the bank's (a return that ends the authority) finds every debit of the
+// customer. (The failed withdrawal was ignored, and the cut-off sent the debit of a customer
+// whose authority had ended.)
+func TestARevokedCustomersDebitIsWithdrawnByItsJobWhenTheRailFails(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// revoke revokes C1 and returns the batch of the debit the job is to withdraw.
+		revoke func(t *testing.T, e flakyBECS) billing.Batch
+	}{
+		{"revoked by the partner, a debit queued during the revocation", revokeDuringAStep},
+		{"revoked by the bank", func(t *testing.T, e flakyBECS) billing.Batch {
+			ctx := context.Background()
+			// B0's debit was lodged; its return ends the authority while B1's waits. The
+			// withdrawal after the record (call 1) and the job's first attempt (call 2) fail.
+			b0 := e.queue(t, "B0", 50)
+			files := cutAndLodge(t, e.r)
+			if _, _, err := e.service.ExecuteBatch(ctx, b0.ID); err != nil || len(files) != 1 {
+				t.Fatalf("B0 lodged in %+v, its step: %v", files, err)
+			}
+			content, err := e.r.Content(ctx, files[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, rows, err := e.service.Batch(ctx, e.site, "B0", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b1 := e.queue(t, "B1", 100)
+			returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(rows[0].ID): aba.ReturnAccountClosed},
+				e.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.f.fail = func(call int) bool { return call == 1 || call == 2 }
+			if report, err := app.ImportBECSReturns(ctx, e.r, e.service, e.clock, returns); err != nil || report.Returned != 1 {
+				t.Fatalf("import = %+v, %v; want B0's row returned", report, err)
+			}
+			return b1
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				e := newFlakyBECS(t, engine)
+				b := tc.revoke(t, e)
+				l, err := e.service.Link(ctx, e.site, "C1")
+				if err != nil || l.StoredState != billing.LinkRevoked {
+					t.Fatalf("C1's link = %+v, %v; want the revocation recorded", l, err)
+				}
+				row := func() billing.Row {
+					t.Helper()
+					_, _, rows, err := e.service.Batch(ctx, e.site, b.Reference, "")
+					if err != nil {
+						t.Fatal(err)
+					}
+					return rows[0]
+				}
+				key := row().ID
+				if o, err := e.r.Outcomes(ctx, []string{key}); err != nil || len(o) != 1 || !o[0].Queued {
+					t.Fatalf("the debit after the revocation = %+v, %v; want it still queued, the rail having failed", o, err)
+				}
+
+				if job := e.workWithdrawal(t, l.ID); job == nil || job.State != rivertype.JobStateCompleted || job.Attempt != 2 {
+					t.Errorf("the revocation's withdrawal job = %+v; want it completed at its second attempt", job)
+				}
+				if o, err := e.r.Outcomes(ctx, []string{key}); err != nil || len(o) != 1 || !o[0].Settled || o[0].Failure != rail.FailureWithdrawn {
+					t.Errorf("the debit after the job = %+v, %v; want it withdrawn", o, err)
+				}
+				if files, err := e.r.Cut(ctx, time.UTC); err != nil || len(files) > 0 {
+					t.Errorf("the cut after the revocation = %+v, %v; want no file", files, err)
+				}
+				e.clock.Advance(time.Minute)
+				if _, _, err := e.service.ExecuteBatch(ctx, b.ID); err != nil {
+					t.Fatal(err)
+				}
+				if got := row(); got.State != billing.RowFailed || got.FailureReason != billing.FailureCustomerNotActive {
+					t.Errorf("the row = %s %s; want failed customerNotActive", got.State, got.FailureReason)
+				}
+			})
+		})
+	}
+}
+
+// revokeDuringAStep has the partner revoke C1 while a step of a batch queues a debit of C1: between
+// the withdrawal before the record (call 1, of B1's debit) and the record, the step queues B2's
+// debit, reading the customer still linked; the withdrawal after the record (call 2) and the
+// job's first attempt (call 3) fail. It returns B2.
+func revokeDuringAStep(t *testing.T, e flakyBECS) billing.Batch {
+	t.Helper()
+	e.queue(t, "B1", 100)
+	var b2 billing.Batch
+	e.f.fail = func(call int) bool { return call == 2 || call == 3 }
+	e.f.after = func(call int) {
+		if call == 1 {
+			b2 = e.queue(t, "B2", 200)
+		}
+	}
+	if _, err := e.service.RevokeByPartner(context.Background(), e.site, "C1"); err != nil {
+		t.Fatal(err)
+	}
+	return b2
+}
+
+// workWithdrawal works the queue, the batches' next steps held back (their jobs cancelled, so
+// that a cut-off comes first), and returns the revoked link's withdrawal job once it has ended.
+func (e flakyBECS) workWithdrawal(t *testing.T, linkID string) *rivertype.JobRow {
+	t.Helper()
+	queue := cancelJobs(t, e.db, billing.ExecuteBatchJob{}.Kind())
+	startJobs(t, e.db, e.service)
+	return withdrawalJob(t, queue, linkID)
+}
+
+// cancelJobs cancels the jobs of the kind in db's queue, and returns a client of the queue that
+// works nothing, to read it.
+func cancelJobs(t *testing.T, db storage.Database, kind string) storage.JobClient {
+	t.Helper()
+	ctx := context.Background()
+	queue, err := db.NewJobClient(&river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := queue.JobList(ctx, river.NewJobListParams().Kinds(kind).First(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	canceller, ok := queue.(interface {
+		JobCancel(ctx context.Context, id int64) (*rivertype.JobRow, error)
+	})
+	if !ok {
+		t.Fatalf("the queue's client %T cannot cancel a job", queue)
+	}
+	for _, j := range res.Jobs {
+		if _, err := canceller.JobCancel(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return queue
+}
+
+// startJobs works db's queue with service, polling often, until the test ends.
+func startJobs(t *testing.T, db storage.Database, service *billing.Service) {
+	t.Helper()
+	cfg := jobs.DefaultConfig
+	cfg.PollInterval = 20 * time.Millisecond
+	stop, err := app.StartJobs(context.Background(), db, service, slog.New(slog.DiscardHandler), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = stop(ctx)
+	})
+}
+
+// withdrawalJob is the withdraw_unsent job of the link in the queue once it has ended, or as it
+// stands after a few seconds; nil if there is none.
+func withdrawalJob(t *testing.T, queue storage.JobClient, linkID string) *rivertype.JobRow {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := queue.JobList(context.Background(), river.NewJobListParams().Kinds(billing.WithdrawUnsentJob{}.Kind()).First(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var job *rivertype.JobRow
+		for _, j := range res.Jobs {
+			var args billing.WithdrawUnsentJob
+			if err := json.Unmarshal(j.EncodedArgs, &args); err != nil {
+				t.Fatal(err)
+			}
+			if args.LinkID == linkID {
+				job = j
+			}
+		}
+		if job == nil || job.FinalizedAt != nil || time.Now().After(deadline) {
+			return job
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
