@@ -199,6 +199,44 @@ func revokeDuringAStep(t *testing.T, e flakyBECS) billing.Batch {
 	return b2
 }
 
+// The job of a revocation retried after the customer linked again withdraws the debits made under
+// the agreement that ended, and leaves those of the batches submitted under the new one.
+func TestARevocationsJobAfterTheCustomerLinkedAgainLeavesTheNewAgreementsDebits(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		e := newFlakyBECS(t, engine)
+		revoked, err := e.service.Link(ctx, e.site, "C1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ended := revokeDuringAStep(t, e)
+		e.clock.Advance(time.Minute)
+		apptest.LinkedCustomer(t, e.service, e.site, "C1")
+		e.clock.Advance(time.Minute)
+		current := e.queue(t, "B3", 300)
+
+		if job := e.workWithdrawal(t, revoked.ID); job == nil || job.State != rivertype.JobStateCompleted {
+			t.Fatalf("the revocation's withdrawal job = %+v; want it completed", job)
+		}
+		for _, b := range []billing.Batch{ended, current} {
+			_, _, rows, err := e.service.Batch(ctx, e.site, b.Reference, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := e.r.Outcomes(ctx, []string{rows[0].ID})
+			if err != nil || len(o) != 1 {
+				t.Fatalf("%s's debit: %+v, %v", b.Reference, o, err)
+			}
+			if withdrawn := o[0].Failure == rail.FailureWithdrawn; withdrawn != (b.ID == ended.ID) {
+				t.Errorf("%s's debit after the job = %+v; want it withdrawn only if made under the agreement that ended", b.Reference, o[0])
+			}
+		}
+		if files, err := e.r.Cut(ctx, time.UTC); err != nil || len(files) != 1 || files[0].Total != 300 {
+			t.Errorf("the cut after the job = %+v, %v; want one file of the new agreement's debit", files, err)
+		}
+	})
+}
+
 // workWithdrawal works the queue, the batches' next steps held back (their jobs cancelled, so
 // that a cut-off comes first), and returns the revoked link's withdrawal job once it has ended.
 func (e flakyBECS) workWithdrawal(t *testing.T, linkID string) *rivertype.JobRow {

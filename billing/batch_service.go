@@ -353,7 +353,9 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 // customer linking again could come before (a batch submitted under the agreement ended is not
 // collected under the next). A debit withdrawn stays so (rail.Withdrawer): submitted again by a
 // step that read the customer linked, or after the customer linked anew, it fails
-// customerNotActive rather than being sent.
+// customerNotActive rather than being sent. Once the customer has linked anew (a
+// WithdrawUnsentJob retried for that long), the debits of the batches submitted since are the new
+// agreement's, and are left to it.
 //
 // The customer's and the partner's revocations run it before they are recorded (revoke), so that
 // a rail that fails leaves the link as it was, for the revocation to be asked again; every
@@ -363,6 +365,16 @@ func (s *Service) withdrawUnsent(ctx context.Context, l Link) error {
 	rows, err := s.batches.UnsentRowsOfCustomer(ctx, l.SiteID, l.CustomerReference, s.now())
 	if err != nil {
 		return fmt.Errorf("unsent rows of the customer: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	current, err := s.store.GetCurrentLink(ctx, l.SiteID, l.CustomerReference)
+	if err != nil {
+		return fmt.Errorf("the customer's current link: %w", err)
+	}
+	if current.ID != l.ID && current.StoredState == LinkLinked {
+		rows = slices.DeleteFunc(rows, func(r RowOnRail) bool { return !r.BatchSubmittedAt.Before(current.LinkedAt) })
 	}
 	byRail := map[string][]string{}
 	for _, r := range rows {

@@ -13,9 +13,10 @@ type PendingRow struct {
 	Customer Customer
 }
 
-// RowOnRail is a row and the rail of its batch.
+// RowOnRail is a row with the rail of its batch and when the batch was submitted.
 type RowOnRail struct {
-	RowID, Rail string
+	RowID, Rail      string
+	BatchSubmittedAt time.Time
 }
 
 // RowOutcome is the terminal state a row reaches: failed with Failure, or succeeded when Failure
@@ -68,8 +69,8 @@ type BatchStore interface {
 	// MarkInProgress moves the given pending rows to inProgress, with the files they went in.
 	MarkInProgress(ctx context.Context, rows []RowProgress) error
 	// UnsentRowsOfCustomer returns the pending rows of the customer's batches at the site, started
-	// or not, each with its batch's rail: those whose debits a rail may hold unsent, or a step to
-	// come may send. A batch whose deadline is not after now is left out: its rows expire at the
+	// or not, each with its batch's rail and submission: those whose debits a rail may hold
+	// unsent, or a step to come may send. A batch whose deadline is not after now is left out: its rows expire at the
 	// deadline (ExpireOverdue).
 	UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string, now time.Time) ([]RowOnRail, error)
 	// InProgressRows returns the ids of the batch's inProgress rows.

@@ -198,7 +198,7 @@ func (e executor) UnsentRowsOfCustomer(ctx context.Context, siteID, customerRefe
 }
 
 func rowOnRail(r dbsqlc.UnsentRowsOfCustomerRow) billing.RowOnRail {
-	return billing.RowOnRail{RowID: r.ID, Rail: r.Rail}
+	return billing.RowOnRail{RowID: r.ID, Rail: r.Rail, BatchSubmittedAt: billing.FromMillis(r.SubmittedAt)}
 }
 
 func (e executor) InProgressRows(ctx context.Context, batchID string) ([]string, error) {

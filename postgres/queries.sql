@@ -214,8 +214,9 @@ SELECT * FROM batch_rows WHERE id = ANY (@ids::text[]);
 -- rail may hold unsent, or be sent by a step to come (of a batch not started yet too, which the
 -- customer linking again before its first step must not let collect under the new agreement). A
 -- batch past its deadline is left out: its open rows expire at the deadline, whatever a
--- withdrawal after it would say.
-SELECT r.id, b.rail
+-- withdrawal after it would say. Each row comes with its batch's submission, which tells the
+-- agreement it was made under.
+SELECT r.id, b.rail, b.submitted_at
 FROM batches AS b
 JOIN batch_rows AS r ON r.batch_id = b.id AND r.state = 'pending'
 WHERE b.site_id = @site_id AND b.state <> 'completed' AND r.customer_reference = @customer_reference

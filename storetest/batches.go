@@ -686,12 +686,13 @@ func (s batchSuite) execution(t *testing.T) {
 			slices.SortFunc(got, func(x, y billing.RowOnRail) int { return cmp.Compare(x.RowID, y.RowID) })
 			return got
 		}
-		both := []billing.RowOnRail{{RowID: rows[0].ID, Rail: started.Rail}, {RowID: acceptedRows[0].ID, Rail: accepted.Rail}}
+		ofAccepted := billing.RowOnRail{RowID: acceptedRows[0].ID, Rail: accepted.Rail, BatchSubmittedAt: accepted.SubmittedAt}
+		both := []billing.RowOnRail{{RowID: rows[0].ID, Rail: started.Rail, BatchSubmittedAt: started.SubmittedAt}, ofAccepted}
 		slices.SortFunc(both, func(x, y billing.RowOnRail) int { return cmp.Compare(x.RowID, y.RowID) })
 		wantEqual(t, "before the deadline", unsent(t0), both)
 		wantEqual(t, "a moment before the deadline", unsent(started.Deadline.Add(-time.Millisecond)), both)
 		// At its deadline the row is left to expire, whatever a withdrawal would say of it.
-		wantEqual(t, "at the started batch's deadline", unsent(started.Deadline), []billing.RowOnRail{{RowID: acceptedRows[0].ID, Rail: accepted.Rail}})
+		wantEqual(t, "at the started batch's deadline", unsent(started.Deadline), []billing.RowOnRail{ofAccepted})
 		if got := unsent(accepted.Deadline); len(got) != 0 {
 			t.Errorf("at the deadlines: %v, want none", got)
 		}

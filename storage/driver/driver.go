@@ -200,7 +200,7 @@ type Executor interface {
 	// (none when empty).
 	MarkInProgress(ctx context.Context, rows []billing.RowProgress) error
 	// UnsentRowsOfCustomer returns the pending rows of the customer's batches at the site, started
-	// or not, whose deadline is after now, each with its batch's rail.
+	// or not, whose deadline is after now, each with its batch's rail and submission.
 	UnsentRowsOfCustomer(ctx context.Context, siteID, customerReference string, now time.Time) ([]billing.RowOnRail, error)
 	// InProgressRows returns the ids of the batch's inProgress rows, in submission order.
 	InProgressRows(ctx context.Context, batchID string) ([]string, error)

@@ -3067,7 +3067,7 @@ func (q *Queries) StartBatch(ctx context.Context, id string) error {
 }
 
 const unsentRowsOfCustomer = `-- name: UnsentRowsOfCustomer :many
-SELECT r.id, b.rail
+SELECT r.id, b.rail, b.submitted_at
 FROM batches AS b
 JOIN batch_rows AS r ON r.batch_id = b.id AND r.state = 'pending'
 WHERE b.site_id = $1 AND b.state <> 'completed' AND r.customer_reference = $2
@@ -3081,15 +3081,17 @@ type UnsentRowsOfCustomerParams struct {
 }
 
 type UnsentRowsOfCustomerRow struct {
-	ID   string
-	Rail string
+	ID          string
+	Rail        string
+	SubmittedAt int64
 }
 
 // The pending rows of the customer's batches at the site, each with its batch's rail: the debits a
 // rail may hold unsent, or be sent by a step to come (of a batch not started yet too, which the
 // customer linking again before its first step must not let collect under the new agreement). A
 // batch past its deadline is left out: its open rows expire at the deadline, whatever a
-// withdrawal after it would say.
+// withdrawal after it would say. Each row comes with its batch's submission, which tells the
+// agreement it was made under.
 func (q *Queries) UnsentRowsOfCustomer(ctx context.Context, arg UnsentRowsOfCustomerParams) ([]UnsentRowsOfCustomerRow, error) {
 	rows, err := q.db.Query(ctx, unsentRowsOfCustomer, arg.SiteID, arg.CustomerReference, arg.Now)
 	if err != nil {
@@ -3099,7 +3101,7 @@ func (q *Queries) UnsentRowsOfCustomer(ctx context.Context, arg UnsentRowsOfCust
 	var items []UnsentRowsOfCustomerRow
 	for rows.Next() {
 		var i UnsentRowsOfCustomerRow
-		if err := rows.Scan(&i.ID, &i.Rail); err != nil {
+		if err := rows.Scan(&i.ID, &i.Rail, &i.SubmittedAt); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
