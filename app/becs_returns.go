@@ -19,6 +19,9 @@ type BECSReturnsReport struct {
 	// Unmatched are the items that match no row that could be returned, each with its Problem;
 	// the rail keeps them (becs.Rail.Unmatched).
 	Unmatched []becs.ReturnedItem
+	// Revoked is how many customers' links this import revoked, by the bank: a return of theirs
+	// ended their authority.
+	Revoked int
 }
 
 // ImportBECSReturns imports a returns file of the BECS rail: it matches each item to its debit
@@ -66,6 +69,7 @@ func MatchKeptBECSReturns(ctx context.Context, r *becs.Rail, service *billing.Se
 		total.Items += report.Items
 		total.Returned += report.Returned
 		total.AlreadyReturned += report.AlreadyReturned
+		total.Revoked += report.Revoked
 		total.Unmatched = append(total.Unmatched, report.Unmatched...)
 	}
 	return total, nil
@@ -89,7 +93,7 @@ func recordBECSReturns(ctx context.Context, service *billing.Service, clock bill
 	}
 	// ReturnRows reports each row once, however many items name it: the items after the first of
 	// a row returned, now or before, are its repeats.
-	report.Returned, report.AlreadyReturned = len(done.Returned), len(done.AlreadyReturned)
+	report.Returned, report.AlreadyReturned, report.Revoked = len(done.Returned), len(done.AlreadyReturned), len(done.Revoked)
 	seen := map[string]bool{}
 	for i := range returns.Items {
 		it := &returns.Items[i]

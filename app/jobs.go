@@ -212,7 +212,7 @@ func BECSTasks(r *becs.Rail, service *billing.Service, clock billing.Clock, cfg 
 					return false, err
 				}
 				logger.Info("BECS returns file imported; moved to imported/", "file", f.Name, "items", report.Items,
-					"returned", report.Returned, "alreadyReturned", report.AlreadyReturned, "unmatched", len(report.Unmatched))
+					"returned", report.Returned, "alreadyReturned", report.AlreadyReturned, "unmatched", len(report.Unmatched), "revoked", report.Revoked)
 				for _, it := range report.Unmatched {
 					logger.Warn("BECS returned item matches no row; kept (pyng admin becs returns unmatched)", "file", f.Name,
 						"line", it.Line, "lodgementReference", it.Return.LodgementReference, "amount", it.Return.Amount, "problem", it.Problem)
@@ -226,7 +226,7 @@ func BECSTasks(r *becs.Rail, service *billing.Service, clock billing.Clock, cfg 
 			report, err := MatchKeptBECSReturns(ctx, r, service, clock)
 			if matched := report.Returned + report.AlreadyReturned; matched > 0 {
 				logger.Info("BECS returned items kept unmatched match their rows now (recorded succeeded since): returns recorded, items no longer kept",
-					"items", matched, "returned", report.Returned, "alreadyReturned", report.AlreadyReturned)
+					"items", matched, "returned", report.Returned, "alreadyReturned", report.AlreadyReturned, "revoked", report.Revoked)
 			}
 			return err
 		}})

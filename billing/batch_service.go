@@ -646,6 +646,9 @@ type ReturnReport struct {
 	AlreadyReturned []string
 	// Unmatched says, of each return that matches no succeeded row (by its row's id), why.
 	Unmatched map[string]string
+	// Revoked are the links the returns revoked, as they now stand: those of the customers whose
+	// authority a return ended (RowReturn.EndsAuthority).
+	Revoked []Link
 }
 
 // ReturnRows records the returns of succeeded debits that the customer's bank gave back (a rail's
@@ -667,7 +670,7 @@ func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnRe
 	if err != nil {
 		return ReturnReport{}, fmt.Errorf("return rows: %w", err)
 	}
-	report.Returned = returned
+	report.Returned, report.Revoked = returned, revoked
 	s.withdrawRevoked(ctx, revoked)
 	done := map[string]bool{}
 	for _, r := range returned {

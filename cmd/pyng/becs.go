@@ -318,6 +318,9 @@ func becsFiles(ctx context.Context, name, id string, site *string, r *becs.Rail,
 	if matched := kept.Returned + kept.AlreadyReturned; matched > 0 {
 		fmt.Fprintf(stderr, "%d returned items kept unmatched (returns imported before this record) match their rows now: their returns are recorded, and they are no longer kept\n", matched)
 	}
+	if kept.Revoked > 0 {
+		fmt.Fprintf(stderr, "customers revoked by the bank, as a return of theirs ended their authority: %d\n", kept.Revoked)
+	}
 	return enc.Encode(fileJSON(f, now))
 }
 
@@ -399,5 +402,6 @@ func becsReturns(ctx context.Context, name, path string, r *becs.Rail, service *
 		Returned        int    `json:"returned"`
 		AlreadyReturned int    `json:"alreadyReturned"`
 		Unmatched       int    `json:"unmatched"`
-	}{"sha256:" + report.Source, report.Items, report.Returned, report.AlreadyReturned, len(report.Unmatched)})
+		Revoked         int    `json:"revoked"`
+	}{"sha256:" + report.Source, report.Items, report.Returned, report.AlreadyReturned, len(report.Unmatched), report.Revoked})
 }

@@ -184,17 +184,18 @@ func testReturnsImport(t *testing.T, db, key string, service *billing.Service, s
 		t.Fatal(err)
 	}
 	type imported struct {
-		Source                                      string
-		Items, Returned, AlreadyReturned, Unmatched int
+		Source                                               string
+		Items, Returned, AlreadyReturned, Unmatched, Revoked int
 	}
-	for i, want := range []imported{{Items: 2, Returned: 1, Unmatched: 1}, {Items: 2, AlreadyReturned: 1, Unmatched: 1}} {
+	// The first import returns the row accountClosed, which ends its customer's authority.
+	for i, want := range []imported{{Items: 2, Returned: 1, Unmatched: 1, Revoked: 1}, {Items: 2, AlreadyReturned: 1, Unmatched: 1}} {
 		code, out, errOut := runPyng(t, "admin", "becs", "returns", "import", path, db, key)
 		var got imported
 		if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
 			t.Fatalf("returns import #%d = %d, %q, %q", i+1, code, out, errOut)
 		}
-		if want := fmt.Sprintf(`{"source":%q,"items":%d,"returned":%d,"alreadyReturned":%d,"unmatched":%d}`+"\n",
-			got.Source, want.Items, want.Returned, want.AlreadyReturned, want.Unmatched); out != want {
+		if want := fmt.Sprintf(`{"source":%q,"items":%d,"returned":%d,"alreadyReturned":%d,"unmatched":%d,"revoked":%d}`+"\n",
+			got.Source, want.Items, want.Returned, want.AlreadyReturned, want.Unmatched, want.Revoked); out != want {
 			t.Errorf("returns import #%d printed %q; want %q, in the README's order", i+1, out, want)
 		}
 		got.Source = ""
@@ -652,14 +653,15 @@ func TestFilesLodgedRecordsTheReturnsImportedBeforeIt(t *testing.T) {
 					t.Fatalf("returns unmatched = %d, %q, %q; want the items of %v", code, out, errOut, refs)
 				}
 			}
-			importReturns(`"items":3,"returned":0,"alreadyReturned":0,"unmatched":3}`)
+			importReturns(`"items":3,"returned":0,"alreadyReturned":0,"unmatched":3,"revoked":0}`)
 			wantKept(first, second, "PYSTRAY")
 
 			code, out, errOut := runPyng(t, "admin", "becs", "files", "lodged", cut.file.ID, db, key)
 			var lodged struct{ State string }
 			decodeOne(t, code, out, errOut, &lodged)
-			if lodged.State != "lodged" || !strings.Contains(errOut, "1 returned items kept unmatched (returns imported before this record) match their rows now") {
-				t.Fatalf("files lodged = %+v, stderr %q; want it lodged, saying the kept item matched", lodged, errOut)
+			if lodged.State != "lodged" || !strings.Contains(errOut, "1 returned items kept unmatched (returns imported before this record) match their rows now") ||
+				!strings.Contains(errOut, "customers revoked by the bank, as a return of theirs ended their authority: 1\n") {
+				t.Fatalf("files lodged = %+v, stderr %q; want it lodged, saying the kept item matched and revoked its customer", lodged, errOut)
 			}
 			wantKept(second, "PYSTRAY")
 			_, _, after, err := cut.service.Batch(ctx, cut.site, "B1", "")
@@ -690,7 +692,7 @@ func TestFilesLodgedRecordsTheReturnsImportedBeforeIt(t *testing.T) {
 				t.Fatalf("%d debit.returned events, want 1", n)
 			}
 
-			importReturns(`"items":3,"returned":0,"alreadyReturned":1,"unmatched":2}`)
+			importReturns(`"items":3,"returned":0,"alreadyReturned":1,"unmatched":2,"revoked":0}`)
 			wantKept(second, "PYSTRAY")
 			code, out, errOut = runPyng(t, "admin", "becs", "files", "lodged", cut.file.ID, db, key)
 			if code != 0 || strings.Contains(errOut, "match their rows now") {
