@@ -35,8 +35,8 @@ func (e executor) MarkInProgress(ctx context.Context, rows []billing.RowProgress
 	return e.q.MarkInProgress(ctx, p)
 }
 
-// ReturnRows passes the returns as four arrays, zipped by the statement, which gives the rows
-// returned.
+// ReturnRows locks the rows to return in one order (LockRowsToReturn), then passes the returns as
+// four arrays, zipped by the statement, which gives the rows returned.
 func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.Row, error) {
 	p := dbsqlc.ReturnRowsParams{
 		Ids:        make([]string, len(returns)),
@@ -46,6 +46,9 @@ func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) (
 	}
 	for i, r := range returns {
 		p.Ids[i], p.Reasons[i], p.Retryables[i], p.Ats[i] = r.RowID, string(r.Reason), r.Retryable, billing.Millis(r.At)
+	}
+	if err := e.q.LockRowsToReturn(ctx, p.Ids); err != nil {
+		return nil, mapErr(err)
 	}
 	return many(row)(e.q.ReturnRows(ctx, p))
 }

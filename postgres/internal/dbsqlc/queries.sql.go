@@ -2505,6 +2505,21 @@ func (q *Queries) LockEmailAddress(ctx context.Context, arg LockEmailAddressPara
 	return err
 }
 
+const lockRowsToReturn = `-- name: LockRowsToReturn :exec
+SELECT id FROM batch_rows
+WHERE id = ANY ($1::text[]) AND state = 'succeeded' AND returned_at IS NULL
+ORDER BY id
+FOR UPDATE
+`
+
+// Locks the rows of ids that can be returned, in the order of their ids, before ReturnRows updates
+// them: two imports returning some of the same rows in other orders (the bank's files overlap)
+// would otherwise each lock some and wait for the other's, and deadlock, one of them failing.
+func (q *Queries) LockRowsToReturn(ctx context.Context, ids []string) error {
+	_, err := q.db.Exec(ctx, lockRowsToReturn, ids)
+	return err
+}
+
 const lockSite = `-- name: LockSite :one
 SELECT id FROM sites WHERE id = $1
 FOR NO KEY UPDATE
