@@ -3,14 +3,19 @@ package billing
 import (
 	"context"
 	"time"
+
+	"github.com/pyng/receivables/ddr"
 )
 
 // PendingRow is a pending row with its customer's current link, as execution needs it.
 type PendingRow struct {
 	Row
-	// Linked reports whether the row's customer has a linked link now; Customer is its details.
+	// Linked reports whether the row's customer has a linked link now; Customer is its details,
+	// and Terms the terms the customer agreed to with it (zero when they were not kept: linked
+	// before they were).
 	Linked   bool
 	Customer Customer
+	Terms    ddr.Terms
 }
 
 // RowOnRail is a row with the rail of its batch and when the batch was submitted.

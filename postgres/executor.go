@@ -399,7 +399,8 @@ func row(r dbsqlc.BatchRow) billing.Row {
 func pendingRow(r dbsqlc.PendingRowsRow) billing.PendingRow {
 	return driver.PendingRow(driver.RowRecord(r.BatchRow), r.Linked, driver.CustomerColumns{
 		Name: r.CustomerName, Email: r.CustomerEmail, BSB: r.CustomerBsb, AccountNumber: r.CustomerAccountNumber,
-		AccountName: r.CustomerAccountName, Type: r.CustomerType, BusinessName: r.CustomerBusinessName, ABN: r.CustomerAbn})
+		AccountName: r.CustomerAccountName, Type: r.CustomerType, BusinessName: r.CustomerBusinessName, ABN: r.CustomerAbn},
+		r.AgreedTerms)
 }
 
 func stateTotal(r dbsqlc.BatchSummaryRow) driver.StateTotal {

@@ -183,11 +183,12 @@ LIMIT sqlc.arg(lim);
 UPDATE batches SET state = 'inProgress' WHERE id = sqlc.arg(id) AND state = 'accepted';
 
 -- name: PendingRows :many
--- The batch's pending rows with the current link of their customer at the batch's site, if any.
+-- The batch's pending rows with the current link of their customer at the batch's site, if any,
+-- and the terms the customer agreed to with it.
 SELECT sqlc.embed(r),
        CAST(coalesce(l.state = 'linked', FALSE) AS BOOLEAN) AS linked,
        l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number,
-       l.customer_account_name, l.customer_type, l.customer_business_name, l.customer_abn
+       l.customer_account_name, l.customer_type, l.customer_business_name, l.customer_abn, l.agreed_terms
 FROM batch_rows AS r
 JOIN batches AS b ON b.id = r.batch_id
 LEFT JOIN customer_links AS l

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/ddr"
 )
 
 // BatchStore is what the batch suite exercises: billing.BatchStore, with billing.Store to set up
@@ -568,7 +569,7 @@ func compareBytes(a, b string) int {
 }
 
 func (s batchSuite) pendingRows(t *testing.T) {
-	t.Run("each pending row comes with its customer's current link at the batch's site, and LinkedCustomers agrees", func(t *testing.T) {
+	t.Run("each pending row comes with its customer's current link at the batch's site and its agreed terms, and LinkedCustomers agrees", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		store := b.store
@@ -577,6 +578,7 @@ func (s batchSuite) pendingRows(t *testing.T) {
 		// linked: a linked link. invited: an open invitation. unknown: no link at all.
 		// revoked: linked then revoked. elsewhere: linked at the other site only. relinked: a
 		// revoked link followed by a new linked one. expired: an invitation that expired.
+		// termsUnknown: linked without the terms agreed (as before they were kept).
 		linkCustomer(t, store, createLink(t, store, b.site.ID, "linked", t0).ID, t0)
 		createLink(t, store, b.site.ID, "invited", t0)
 		l := linkCustomer(t, store, createLink(t, store, b.site.ID, "revoked", t0).ID, t0)
@@ -586,8 +588,11 @@ func (s batchSuite) pendingRows(t *testing.T) {
 		revokeLink(t, store, l.ID, t0.Add(time.Minute))
 		linkCustomer(t, store, createLink(t, store, b.site.ID, "relinked", t0.Add(time.Hour)).ID, t0.Add(time.Hour))
 		createLink(t, store, b.site.ID, "expired", t0.Add(-2*ttl))
+		if _, err := store.LinkCustomer(context.Background(), createLink(t, store, b.site.ID, "termsUnknown", t0).ID, customer, ddr.Terms{}, "", t0); err != nil {
+			t.Fatal(err)
+		}
 
-		customers := []string{"linked", "invited", "unknown", "revoked", "elsewhere", "relinked", "expired", "linked"}
+		customers := []string{"linked", "invited", "unknown", "revoked", "elsewhere", "relinked", "expired", "termsUnknown", "linked"}
 		req := billing.BatchRequest{Reference: "batch-1"}
 		for i, c := range customers {
 			req.Rows = append(req.Rows, billing.RowRequest{Reference: fmt.Sprintf("r%d", i), CustomerReference: c, Amount: 100})
@@ -597,21 +602,28 @@ func (s batchSuite) pendingRows(t *testing.T) {
 			t.Fatalf("CreateBatch: %v", err)
 		}
 		// The last row is no longer pending.
-		markInProgress(t, store, rows[7])
+		markInProgress(t, store, rows[8])
 
 		got, err := store.PendingRows(context.Background(), batch.ID)
 		wantErr(t, "PendingRows", err, nil)
-		if len(got) != 7 {
-			t.Fatalf("PendingRows gave %d rows, want the 7 pending", len(got))
+		if len(got) != 8 {
+			t.Fatalf("PendingRows gave %d rows, want the 8 pending", len(got))
 		}
 		for i, p := range got {
 			wantEqual(t, "PendingRows row", p.Row, rows[i])
-			wantLinked := customers[i] == "linked" || customers[i] == "relinked"
+			wantLinked := customers[i] == "linked" || customers[i] == "relinked" || customers[i] == "termsUnknown"
 			if p.Linked != wantLinked {
 				t.Errorf("row of customer %s: Linked = %v, want %v", customers[i], p.Linked, wantLinked)
 			}
 			if wantLinked && p.Customer != customer {
 				t.Errorf("row of customer %s: Customer = %+v, want %+v", customers[i], p.Customer, customer)
+			}
+			wantTerms := terms
+			if customers[i] == "termsUnknown" {
+				wantTerms = ddr.Terms{}
+			}
+			if wantLinked && p.Terms != wantTerms {
+				t.Errorf("row of customer %s: Terms = %+v, want %+v", customers[i], p.Terms, wantTerms)
 			}
 			if (customers[i] == "unknown" || customers[i] == "invited") && p.Customer != (billing.Customer{}) {
 				t.Errorf("row of customer %s: Customer = %+v, want none", customers[i], p.Customer)
@@ -619,7 +631,7 @@ func (s batchSuite) pendingRows(t *testing.T) {
 		}
 		linked, err := store.LinkedCustomers(context.Background(), b.site.ID, customers)
 		wantErr(t, "LinkedCustomers", err, nil)
-		wantEqual(t, "LinkedCustomers", linked, map[string]bool{"linked": true, "relinked": true})
+		wantEqual(t, "LinkedCustomers", linked, map[string]bool{"linked": true, "relinked": true, "termsUnknown": true})
 		none, err := store.LinkedCustomers(context.Background(), b.site.ID, []string{"unknown"})
 		wantErr(t, "LinkedCustomers of nobody linked", err, nil)
 		if len(none) != 0 {

@@ -280,10 +280,10 @@ func (r RowRecord) Row() billing.Row {
 }
 
 // PendingRow is a row of PendingRows: the batch row, whether its customer is linked, and the
-// customer's details from the link (sqlc embeds the batch row as a struct of its own package, so
-// a Go conversion cannot reach it).
-func PendingRow(r RowRecord, linked bool, c CustomerColumns) billing.PendingRow {
-	return billing.PendingRow{Row: r.Row(), Linked: linked, Customer: c.customer()}
+// customer's details and agreed terms from the link (sqlc embeds the batch row as a struct of its
+// own package, so a Go conversion cannot reach it).
+func PendingRow(r RowRecord, linked bool, c CustomerColumns, terms sql.NullString) billing.PendingRow {
+	return billing.PendingRow{Row: r.Row(), Linked: linked, Customer: c.customer(), Terms: agreedTerms(terms)}
 }
 
 // StateTotalRecord is a row of BatchSummary.

@@ -2559,7 +2559,7 @@ const pendingRows = `-- name: PendingRows :many
 SELECT r.id, r.batch_id, r.idx, r.row_reference, r.customer_reference, r.amount, r.state, r.failure_reason, r.outcome_at, r.file_id, r.returned_at, r.return_reason, r.return_retryable,
        CAST(coalesce(l.state = 'linked', FALSE) AS BOOLEAN) AS linked,
        l.customer_name, l.customer_email, l.customer_bsb, l.customer_account_number,
-       l.customer_account_name, l.customer_type, l.customer_business_name, l.customer_abn
+       l.customer_account_name, l.customer_type, l.customer_business_name, l.customer_abn, l.agreed_terms
 FROM batch_rows AS r
 JOIN batches AS b ON b.id = r.batch_id
 LEFT JOIN customer_links AS l
@@ -2579,9 +2579,11 @@ type PendingRowsRow struct {
 	CustomerType          sql.NullString
 	CustomerBusinessName  sql.NullString
 	CustomerAbn           sql.NullString
+	AgreedTerms           sql.NullString
 }
 
-// The batch's pending rows with the current link of their customer at the batch's site, if any.
+// The batch's pending rows with the current link of their customer at the batch's site, if any,
+// and the terms the customer agreed to with it.
 func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRowsRow, error) {
 	rows, err := q.query(ctx, q.pendingRowsStmt, pendingRows, batchID)
 	if err != nil {
@@ -2614,6 +2616,7 @@ func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRow
 			&i.CustomerType,
 			&i.CustomerBusinessName,
 			&i.CustomerAbn,
+			&i.AgreedTerms,
 		); err != nil {
 			return nil, err
 		}
