@@ -65,6 +65,13 @@ func newFixture(t *testing.T, engine string) fixture {
 	return fixture{clock: clock, service: service, url: url, db: db, rail: r, site: site}
 }
 
+// replica is the service of another replica of the server over the fixture's database, whose
+// BECS rail is r (the fixture's, wrapped to stage a race).
+func (f fixture) replica(r rail.Rail) *billing.Service {
+	return billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
+		Rails: map[string]rail.Rail{rail.BECS: r}, InvitationTTL: billing.DefaultInvitationTTL, DebitUserID: app.BECSUserIDs(f.rail)})
+}
+
 // submit links customers C1, C2 and submits batch ref of the amounts, one row each, alternating
 // the customers, and executes it once.
 func (f fixture) submit(t *testing.T, ref string, amounts ...int64) billing.Batch {
@@ -1109,8 +1116,7 @@ func TestTheSweepDoesNotExpireABatchWhoseRailCannotBeAsked(t *testing.T) {
 				for _, r := range f.rows(t, "B1") {
 					keys[r.ID] = true
 				}
-				sweeping := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
-					Rails: map[string]rail.Rail{rail.BECS: unanswering{f.rail, keys}}, InvitationTTL: billing.DefaultInvitationTTL})
+				sweeping := f.replica(unanswering{f.rail, keys})
 				f.clock.Set(queued.Deadline.Add(c.after))
 				if _, err := sweeping.ExpireOverdue(ctx); err == nil {
 					t.Error("the sweep that could not ask the rail returned no error")
@@ -1148,8 +1154,7 @@ func TestTheSweepExpiresABatchNotStartedWhileItLeavesAnotherOpen(t *testing.T) {
 		for _, r := range f.rows(t, "B1") {
 			keys[r.ID] = true
 		}
-		sweeping := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
-			Rails: map[string]rail.Rail{rail.BECS: unanswering{f.rail, keys}}, InvitationTTL: billing.DefaultInvitationTTL})
+		sweeping := f.replica(unanswering{f.rail, keys})
 		f.clock.Set(notStarted.Deadline.Add(time.Second))
 		if _, err := sweeping.ExpireOverdue(ctx); err == nil {
 			t.Error("the sweep that could not ask the rail returned no error")

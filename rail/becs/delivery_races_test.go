@@ -111,8 +111,7 @@ func (r blockingRail) Withdraw(ctx context.Context, k []string) ([]rail.Outcome,
 
 func pausedExecution(t *testing.T, f fixture) (blockingRail, *billing.Service) {
 	r := blockingRail{inner: f.rail, reached: make(chan struct{}), release: make(chan struct{})}
-	return r, billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
-		Rails: map[string]rail.Rail{rail.BECS: r}, InvitationTTL: billing.DefaultInvitationTTL})
+	return r, f.replica(r)
 }
 
 // A revocation while an execution of the batch submits its debit: the revocation comes before the
@@ -252,9 +251,7 @@ func TestAStepBetweenARevocationsWithdrawalAndItsRecordDoesNotSendTheDebit(t *te
 		f := newFixture(t, engine)
 		b := apptest.SubmitOneDebit(t, f.service, f.site)
 		f.execute(t, b) // the debit is queued for the next cut-off
-		revoking := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
-			Rails:         map[string]rail.Rail{rail.BECS: interruptedWithdrawal{Rail: f.rail, step: func() { f.execute(t, b) }}},
-			InvitationTTL: billing.DefaultInvitationTTL})
+		revoking := f.replica(interruptedWithdrawal{Rail: f.rail, step: func() { f.execute(t, b) }})
 		if _, err := revoking.RevokeByPartner(ctx, f.site, "C1"); err != nil {
 			t.Fatal(err)
 		}
@@ -298,9 +295,7 @@ func TestARevocationRecordedWithdrawsAgainThoughItsRequestIsCancelled(t *testing
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		calls := 0
-		revoking := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
-			Rails:         map[string]rail.Rail{rail.BECS: cancelledAfterRecord{Rail: f.rail, step: func() { f.execute(t, b) }, cancel: cancel, calls: &calls}},
-			InvitationTTL: billing.DefaultInvitationTTL})
+		revoking := f.replica(cancelledAfterRecord{Rail: f.rail, step: func() { f.execute(t, b) }, cancel: cancel, calls: &calls})
 		if _, err := revoking.RevokeByPartner(ctx, f.site, "C1"); err != nil {
 			t.Fatal(err)
 		}
@@ -333,8 +328,7 @@ func TestADebitQueuedAfterItsRowFailedCustomerNotActiveIsNotSent(t *testing.T) {
 		f := newFixture(t, engine)
 		b := apptest.SubmitOneDebit(t, f.service, f.site)
 		paused := failingWithdrawal{blockingRail{inner: f.rail, reached: make(chan struct{}), release: make(chan struct{})}}
-		other := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
-			Rails: map[string]rail.Rail{rail.BECS: paused}, InvitationTTL: billing.DefaultInvitationTTL})
+		other := f.replica(paused)
 		done := make(chan error, 1)
 		go func() { _, _, err := other.ExecuteBatch(ctx, b.ID); done <- err }()
 		<-paused.reached
@@ -367,8 +361,7 @@ func TestARowRevokedPastItsDeadlineBeforeItsDebitWasSubmittedExpires(t *testing.
 		ctx := context.Background()
 		f := newFixture(t, engine)
 		b := apptest.SubmitOneDebit(t, f.service, f.site)
-		failing := billing.NewService(billing.Config{Store: f.db, Batches: f.db, Events: f.db, Clock: f.clock,
-			Rails: map[string]rail.Rail{rail.BECS: failingSubmission{blockingRail{inner: f.rail}}}, InvitationTTL: billing.DefaultInvitationTTL})
+		failing := f.replica(failingSubmission{blockingRail{inner: f.rail}})
 		if _, _, err := failing.ExecuteBatch(ctx, b.ID); err == nil {
 			t.Fatal("the execution whose submission fails succeeded")
 		}
