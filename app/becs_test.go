@@ -207,12 +207,83 @@ func onBECS(t *testing.T, service *billing.Service, conn storage.Conn, clock bec
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.SetUser(ctx, site.ID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
+	setDebitUser(t, r, site.ID, "123456")
+	site = apptest.OnRail(t, service, site.ID, rail.BECS)
+	return r, site
+}
+
+// setDebitUser sets the site's BECS debit user, of user ID userID, as set-rail does.
+func setDebitUser(t *testing.T, r *becs.Rail, siteID, userID string) {
+	t.Helper()
+	if _, err := r.SetUser(context.Background(), siteID, aba.DebitUser{UserID: userID, UserName: "ACME", Institution: "CBA",
 		Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
 		t.Fatal(err)
 	}
-	site = apptest.OnRail(t, service, site.ID, rail.BECS)
-	return r, site
+}
+
+// userIDChangedAfterSubmit is the BECS rail of a server whose site's debit user ID an operator
+// changes (change) just after the rail took the debits of a submission, the first only.
+type userIDChangedAfterSubmit struct {
+	*becs.Rail
+	change func()
+}
+
+func (r *userIDChangedAfterSubmit) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
+	out, err := r.Rail.Submit(ctx, debits)
+	if r.change != nil {
+		r.change()
+		r.change = nil
+	}
+	return out, err
+}
+
+// An operator changes the site's BECS user ID while a batch executes, its rows read before the
+// change: the chunk submitted after it fails customerNotActive, its customer's Direct Debit
+// Request naming the ID before, and the debit the rail queued before it is withdrawn by the
+// batch's next step. No debit is left for a cut-off to lodge under the ID its customer did not
+// authorise.
+func TestAChangeOfTheDebitUserIDWhileABatchExecutesStopsItsDebits(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		operator, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		r, site := onBECS(t, operator, db.Conn(), clock, apptest.NewSite(t, operator, "Acme"))
+		apptest.LinkedCustomer(t, operator, site, "C1")
+		b := apptest.SubmitBatch(t, operator, site, "B1",
+			billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100},
+			billing.RowRequest{Reference: "R2", CustomerReference: "C1", Amount: 200})
+
+		opened, err := app.OpenRails(ctx, db, clock, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rails := opened.ByName()
+		rails[rail.BECS] = &userIDChangedAfterSubmit{Rail: opened.BECS, change: func() { setDebitUser(t, r, site.ID, "654321") }}
+		server := billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: clock,
+			InvitationTTL: billing.DefaultInvitationTTL, DebitUserID: app.BECSUserIDs(opened.BECS), ExecuteChunk: 1})
+		step := func() []billing.Row {
+			t.Helper()
+			if _, _, err := server.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+			_, _, rows, err := server.Batch(ctx, site, "B1", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rows
+		}
+		rows := step()
+		if rows[0].State != billing.RowPending || rows[1].State != billing.RowFailed || rows[1].FailureReason != billing.FailureCustomerNotActive {
+			t.Fatalf("after the step the ID changed in: R1 %s, R2 %s %s; want R1 queued (pending), R2 failed customerNotActive",
+				rows[0].State, rows[1].State, rows[1].FailureReason)
+		}
+		if rows = step(); rows[0].State != billing.RowFailed || rows[0].FailureReason != billing.FailureCustomerNotActive {
+			t.Errorf("after the next step: R1 %s %s; want failed customerNotActive", rows[0].State, rows[0].FailureReason)
+		}
+		if files, err := r.Cut(ctx, time.UTC); err != nil || len(files) != 0 {
+			t.Errorf("Cut = %+v, %v; want no file", files, err)
+		}
+	})
 }
 
 // gathered collects c's metrics, by name and labels (name{label=value}).

@@ -14,8 +14,8 @@ import (
 
 // SubmitBatch accepts a batch for execution, idempotently on its reference: the same request again
 // returns the stored batch with replayed true; a different request with a retained reference is a
-// conflict. Customers are not checked here: a row whose customer is not linked when it executes
-// fails with customerNotActive.
+// conflict. Customers are not checked here: a row whose customer is not linked when it executes,
+// or did not authorise the site's debit user, fails with customerNotActive.
 func (s *Service) SubmitBatch(ctx context.Context, site Site, req BatchRequest) (b Batch, replayed bool, err error) {
 	if errs := ValidateBatch(req); len(errs) > 0 {
 		return Batch{}, false, errs
@@ -207,9 +207,10 @@ func (s *Service) ListBatches(ctx context.Context, site Site, f BatchFilter) (ba
 const minSettleWait = 50 * time.Millisecond
 
 // ExecuteBatch advances a batch as far as it can go now: it fails the rows whose customer is not
-// linked, submits the others to the site's rail, and records the outcomes it has settled. It
-// reports whether the batch is completed, or else how long to wait before calling again. Every
-// step is safe to repeat after a crash: the rail is idempotent per row and rows only move forward.
+// linked or did not authorise the site's debit user, submits the others to the site's rail, and
+// records the outcomes it has settled. It reports whether the batch is completed, or else how
+// long to wait before calling again. Every step is safe to repeat after a crash: the rail is
+// idempotent per row and rows only move forward.
 func (s *Service) ExecuteBatch(ctx context.Context, batchID string) (done bool, wait time.Duration, err error) {
 	b, err := s.batches.GetBatchByID(ctx, batchID)
 	if errors.Is(err, ErrNotFound) {
@@ -313,9 +314,11 @@ func (s *Service) batchRail(b Batch) (rail.Rail, error) {
 	return r, nil
 }
 
-// submitPending fails the pending rows whose customer is not linked (unless the rail has sent
-// their debits: see withdraw), sends the rest to the site's rail in the site's currency, records the outcomes the rail settled at once and marks the others
-// inProgress. It returns when the first unsettled debit expects to settle (zero if none).
+// submitPending fails the pending rows whose customer is not linked, or did not authorise the
+// site's debit user (dropUnauthorised), unless the rail has sent their debits (see withdraw); it
+// sends the rest to the site's rail in the site's currency, records the outcomes the rail settled
+// at once and marks the others inProgress. It returns when the first unsettled debit expects to
+// settle (zero if none).
 func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRail rail.Rail, now time.Time) (time.Time, error) {
 	pending, err := s.batches.PendingRows(ctx, b.ID)
 	if err != nil {
@@ -335,6 +338,9 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 			}
 		}
 		first = false
+		if err := s.dropUnauthorised(ctx, b, site, chunk); err != nil {
+			return time.Time{}, err
+		}
 		n, err := s.submitRows(ctx, b, site, siteRail, now, chunk)
 		if err != nil {
 			return time.Time{}, err
@@ -444,6 +450,28 @@ func (s *Service) dropRevoked(ctx context.Context, site Site, rows []PendingRow)
 	}
 	for i := range rows {
 		rows[i].Linked = rows[i].Linked && linked[rows[i].CustomerReference]
+	}
+	return nil
+}
+
+// dropUnauthorised marks as unlinked the rows whose customer's Direct Debit Request does not
+// name the site's debit user ID (authorises; CustomersToSignUpAgain counts these customers): a
+// debit of theirs would reach the bank under a debit user they never authorised, so their rows
+// fail customerNotActive until they sign up again, and a debit of theirs that the rail holds
+// queued from an earlier step is withdrawn. The ID is read for each chunk, just before it is
+// submitted, as an operator may change it while the batch executes; a queued debit is submitted
+// again at each step, and so checked against the ID as it stands then. The sandbox rail moves no
+// money: its rows are not checked.
+func (s *Service) dropUnauthorised(ctx context.Context, b Batch, site Site, rows []PendingRow) error {
+	if b.Rail == rail.Sandbox {
+		return nil
+	}
+	userID, err := s.debitUser(ctx, site.ID)
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		rows[i].Linked = rows[i].Linked && authorises(rows[i].Terms, userID)
 	}
 	return nil
 }

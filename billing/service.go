@@ -394,14 +394,31 @@ func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, d Decl
 func (s *Service) Terms(ctx context.Context, site Site) (ddr.Terms, error) {
 	t := ddr.Terms{Site: site.Name, DebitUser: site.DebitUser.Name, ABN: site.DebitUser.ABN, Phone: site.DebitUser.Phone,
 		Email: site.DebitUser.Email, Address: site.DebitUser.Address}
-	if s.debitUserID != nil {
-		id, err := s.debitUserID(ctx, site.ID)
-		if err != nil {
-			return ddr.Terms{}, fmt.Errorf("the debit user ID of site %s: %w", site.ID, err)
-		}
-		t.UserID = id
+	id, err := s.debitUser(ctx, site.ID)
+	if err != nil {
+		return ddr.Terms{}, err
 	}
+	t.UserID = id
 	return t, nil
+}
+
+// debitUser is the site's debit user ID as it stands ("" when it has none, or no rail has any).
+func (s *Service) debitUser(ctx context.Context, siteID string) (string, error) {
+	if s.debitUserID == nil {
+		return "", nil
+	}
+	id, err := s.debitUserID(ctx, siteID)
+	if err != nil {
+		return "", fmt.Errorf("the debit user ID of site %s: %w", siteID, err)
+	}
+	return id, nil
+}
+
+// authorises reports whether agreed, the terms a customer agreed to at signup, authorise debits
+// under the debit user ID userID: only if they name it. Terms unknown (zero: the customer linked
+// before they were kept) authorise none.
+func authorises(agreed ddr.Terms, userID string) bool {
+	return agreed != (ddr.Terms{}) && agreed.UserID == userID
 }
 
 // currentTerms are Terms of the site read afresh.
@@ -417,7 +434,8 @@ func (s *Service) currentTerms(ctx context.Context, siteID string) (ddr.Terms, e
 // name the debit user ID userID: they signed up before the site was given it (on another rail,
 // whose terms named no user ID, or another), or before the terms agreed were kept (unknown, so
 // counted). A debit of theirs under userID would go out under an authority that does not name it,
-// which BECS requires: the operator who puts a site on the BECS rail is told how many they are.
+// which BECS requires: their rows fail customerNotActive until they sign up again (submitPending),
+// and the operator who puts a site on the BECS rail is told how many they are.
 func (s *Service) CustomersToSignUpAgain(ctx context.Context, site Site, userID string) (int, error) {
 	n, f := 0, LinkFilter{State: LinkLinked, Limit: MaxPageSize}
 	for {
@@ -426,7 +444,7 @@ func (s *Service) CustomersToSignUpAgain(ctx context.Context, site Site, userID 
 			return 0, err
 		}
 		for _, l := range links {
-			if l.Terms == (ddr.Terms{}) || l.Terms.UserID != userID {
+			if !authorises(l.Terms, userID) {
 				n++
 			}
 		}

@@ -1024,18 +1024,80 @@ func TestOutsideTheSandboxASiteOnTheSandboxRailTakesNoBatch(t *testing.T) {
 	}, apptest.Options{NoSandbox: true})
 }
 
+// A customer who linked under the site's sandbox terms, which name no BECS user ID, is not debited
+// once an operator puts the site on the BECS rail: the row fails customerNotActive rather than
+// reaching the bank under a debit user the customer never authorised, while the row of a customer
+// who signed up under the BECS terms goes in a file. A debit queued for the cut-off is withdrawn,
+// its row failing so, by the batch's next step after the operator changes the site's user ID.
+func TestABECSDebitIsMadeOnlyUnderADirectDebitRequestNamingTheSitesUserID(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		p := newPartner(t, s)
+		p.link(t, "ON-SANDBOX")
+		r := putOnBECS(t, s, p.site)
+		p.link(t, "UNDER-123456")
+		// The job workers may execute the batches too: an execution is safe to repeat.
+		execute := func(ref string) {
+			t.Helper()
+			b, _, _, err := s.Service.Batch(ctx, p.p.Site, ref, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.Service.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.mustSubmit(t, batchRequest("B1", debit{"R1", "ON-SANDBOX", 100}, debit{"R2", "UNDER-123456", 200}))
+		execute("B1")
+		files, err := r.Cut(ctx, time.UTC)
+		if err != nil || len(files) != 1 || files[0].Rows != 1 || files[0].Total != 200 {
+			t.Fatalf("Cut = %+v, %v; want one file of R2's debit alone", files, err)
+		}
+		execute("B1")
+		answer := p.getBatch(t, "B1", "")
+		wantStatus(t, answer, http.StatusOK)
+		type rowInFile struct {
+			batchRow
+			FileID string `json:"fileId"`
+		}
+		rows := dataOf[struct{ Rows []rowInFile }](t, answer).Rows
+		if rows[0].State != "failed" || rows[0].FailureReason != "customerNotActive" || rows[0].FileID != "" {
+			t.Errorf("R1, of a customer linked under the sandbox's terms, is %v in file %q; want failed customerNotActive", rows[0].batchRow, rows[0].FileID)
+		}
+		if rows[1].State != "inProgress" || rows[1].FileID != files[0].ID {
+			t.Errorf("R2, of a customer who signed up under the BECS terms, is %v in file %q; want inProgress in %s", rows[1].batchRow, rows[1].FileID, files[0].ID)
+		}
+
+		p.mustSubmit(t, batchRequest("B2", debit{"R1", "UNDER-123456", 300}))
+		execute("B2") // queued for the cut-off
+		setDebitUser(t, r, p.site, "654321")
+		execute("B2")
+		if row := p.mustGetBatch(t, "B2", "").Rows[0]; row.State != "failed" || row.FailureReason != "customerNotActive" {
+			t.Errorf("a debit queued under user ID 123456, the site's now 654321: its row is %v; want failed customerNotActive", row)
+		}
+		if files, err := r.Cut(ctx, time.UTC); err != nil || len(files) != 0 {
+			t.Errorf("Cut after the user ID changed = %+v, %v; want no file", files, err)
+		}
+	})
+}
+
 // putOnBECS puts the site on the BECS rail, with a debit user's details, and returns the rail.
 func putOnBECS(t *testing.T, s *apptest.Server, siteID string) *becs.Rail {
 	t.Helper()
-	ctx := context.Background()
-	r, err := becs.Open(ctx, s.Store.Conn(), s.Clock)
+	r, err := becs.Open(context.Background(), s.Store.Conn(), s.Clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.SetUser(ctx, siteID, aba.DebitUser{UserID: "123456", UserName: "ACME", Institution: "CBA",
+	setDebitUser(t, r, siteID, "123456")
+	apptest.OnRail(t, s.Service, siteID, rail.BECS)
+	return r
+}
+
+// setDebitUser sets the site's BECS debit user, of user ID userID, as set-rail does.
+func setDebitUser(t *testing.T, r *becs.Rail, siteID, userID string) {
+	t.Helper()
+	if _, err := r.SetUser(context.Background(), siteID, aba.DebitUser{UserID: userID, UserName: "ACME", Institution: "CBA",
 		Description: "DEBITS", TraceBSB: "062000", TraceAccount: "1234567", Remitter: "ACME"}); err != nil {
 		t.Fatal(err)
 	}
-	apptest.OnRail(t, s.Service, siteID, rail.BECS)
-	return r
 }
