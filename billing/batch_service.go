@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pyng/receivables/ddr"
 	"github.com/pyng/receivables/rail"
 )
 
@@ -125,27 +126,37 @@ func (s *Service) Batch(ctx context.Context, site Site, reference string, rowSta
 	if err != nil {
 		return Batch{}, nil, nil, fmt.Errorf("batch rows: %w", err)
 	}
-	if err := s.markLinkedAgain(ctx, site.ID, rows); err != nil {
+	if err := s.markLinkedAgain(ctx, site, rows); err != nil {
 		return Batch{}, nil, nil, err
 	}
 	return b, summary, rows, nil
 }
 
 // markLinkedAgain sets CustomerLinkedNow on the rows that failed customerNotActive whose customer
-// has linked since, which makes them retryable.
-func (s *Service) markLinkedAgain(ctx context.Context, siteID string, rows []Row) error {
+// has linked since, under a Direct Debit Request that lets a batch submitted now debit them
+// (debitable, on the site's rail as it stands), which makes them retryable.
+func (s *Service) markLinkedAgain(ctx context.Context, site Site, rows []Row) error {
 	var refs []string
 	for _, r := range rows {
 		if r.FailureReason == FailureCustomerNotActive {
 			refs = append(refs, r.CustomerReference)
 		}
 	}
-	linked, err := s.linkedNow(ctx, siteID, refs)
+	linked, err := s.linkedNow(ctx, site.ID, refs)
+	if err != nil || len(linked) == 0 {
+		return err
+	}
+	current, err := s.store.GetSite(ctx, site.ID) // the cached site's rail may be stale
+	if err != nil {
+		return fmt.Errorf("get site: %w", err)
+	}
+	may, err := s.debitable(ctx, site.ID, current.Rail)
 	if err != nil {
 		return err
 	}
 	for i, r := range rows {
-		rows[i].CustomerLinkedNow = r.FailureReason == FailureCustomerNotActive && linked[r.CustomerReference]
+		terms, ok := linked[r.CustomerReference]
+		rows[i].CustomerLinkedNow = r.FailureReason == FailureCustomerNotActive && ok && may(terms)
 	}
 	return nil
 }
@@ -422,12 +433,13 @@ func (s *Service) WithdrawUnsent(ctx context.Context, linkID string) error {
 	return s.withdrawUnsent(ctx, l)
 }
 
-// linkedNow reports which of the customer references have a linked link at the site now, asking
-// the store once, for each reference once; for none, it asks nothing.
-func (s *Service) linkedNow(ctx context.Context, siteID string, refs []string) (map[string]bool, error) {
+// linkedNow returns those of the customer references that have a linked link at the site now,
+// each with the terms agreed with it, asking the store once, for each reference once; for none,
+// it asks nothing.
+func (s *Service) linkedNow(ctx context.Context, siteID string, refs []string) (map[string]ddr.Terms, error) {
 	refs = slices.Compact(slices.Sorted(slices.Values(refs)))
 	if len(refs) == 0 {
-		return map[string]bool{}, nil
+		return map[string]ddr.Terms{}, nil
 	}
 	linked, err := s.batches.LinkedCustomers(ctx, siteID, refs)
 	if err != nil {
@@ -449,7 +461,8 @@ func (s *Service) dropRevoked(ctx context.Context, site Site, rows []PendingRow)
 		return err
 	}
 	for i := range rows {
-		rows[i].Linked = rows[i].Linked && linked[rows[i].CustomerReference]
+		_, still := linked[rows[i].CustomerReference]
+		rows[i].Linked = rows[i].Linked && still
 	}
 	return nil
 }
@@ -460,20 +473,30 @@ func (s *Service) dropRevoked(ctx context.Context, site Site, rows []PendingRow)
 // fail customerNotActive until they sign up again, and a debit of theirs that the rail holds
 // queued from an earlier step is withdrawn. The ID is read for each chunk, just before it is
 // submitted, as an operator may change it while the batch executes; a queued debit is submitted
-// again at each step, and so checked against the ID as it stands then. The sandbox rail moves no
-// money: its rows are not checked.
+// again at each step, and so checked against the ID as it stands then.
 func (s *Service) dropUnauthorised(ctx context.Context, b Batch, site Site, rows []PendingRow) error {
-	if b.Rail == rail.Sandbox {
-		return nil
-	}
-	userID, err := s.debitUser(ctx, site.ID)
+	may, err := s.debitable(ctx, site.ID, b.Rail)
 	if err != nil {
 		return err
 	}
 	for i := range rows {
-		rows[i].Linked = rows[i].Linked && authorises(rows[i].Terms, userID)
+		rows[i].Linked = rows[i].Linked && may(rows[i].Terms)
 	}
 	return nil
+}
+
+// debitable returns whether a customer who agreed to the given terms may be debited at the site
+// on the named rail now: on the sandbox rail, which moves no money, any; on another, those whose
+// terms name the site's debit user ID as it stands (authorises).
+func (s *Service) debitable(ctx context.Context, siteID, railName string) (func(agreed ddr.Terms) bool, error) {
+	if railName == rail.Sandbox {
+		return func(ddr.Terms) bool { return true }, nil
+	}
+	userID, err := s.debitUser(ctx, siteID)
+	if err != nil {
+		return nil, err
+	}
+	return func(agreed ddr.Terms) bool { return authorises(agreed, userID) }, nil
 }
 
 // submitRows is submitPending's step for some of the batch's pending rows (Config.ExecuteChunk).
@@ -552,7 +575,7 @@ func (s *Service) queuedOfRevoked(ctx context.Context, site Site, pending []Pend
 		return nil, nil, err
 	}
 	for _, o := range answers {
-		if o.Queued && !linked[customerOf[o.Key]] {
+		if _, still := linked[customerOf[o.Key]]; o.Queued && !still {
 			revoked = append(revoked, o.Key)
 			continue
 		}

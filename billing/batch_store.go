@@ -58,9 +58,9 @@ type BatchStore interface {
 	GetBatchByID(ctx context.Context, id string) (Batch, error)
 	// BatchRows returns the batch's rows in submission order, only those in state unless empty.
 	BatchRows(ctx context.Context, batchID string, state RowState) ([]Row, error)
-	// LinkedCustomers returns which of the customerReferences have a linked current link at the
-	// site now.
-	LinkedCustomers(ctx context.Context, siteID string, customerReferences []string) (map[string]bool, error)
+	// LinkedCustomers returns those of the customerReferences that have a linked current link at
+	// the site now, each with the terms agreed with it (zero when they were not kept).
+	LinkedCustomers(ctx context.Context, siteID string, customerReferences []string) (map[string]ddr.Terms, error)
 	// BatchSummary counts and sums the batch's rows per state (states without rows left out).
 	BatchSummary(ctx context.Context, batchID string) (BatchSummary, error)
 	// ListBatches returns up to f.Limit batches of the site, newest first (SubmittedAt, then ID,

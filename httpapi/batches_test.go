@@ -1026,8 +1026,9 @@ func TestOutsideTheSandboxASiteOnTheSandboxRailTakesNoBatch(t *testing.T) {
 
 // A customer who linked under the site's sandbox terms, which name no BECS user ID, is not debited
 // once an operator puts the site on the BECS rail: the row fails customerNotActive rather than
-// reaching the bank under a debit user the customer never authorised, while the row of a customer
-// who signed up under the BECS terms goes in a file. A debit queued for the cut-off is withdrawn,
+// reaching the bank under a debit user the customer never authorised, and turns retryable only
+// once the customer signs up again, while the row of a customer who signed up under the BECS terms
+// goes in a file. A debit queued for the cut-off is withdrawn,
 // its row failing so, by the batch's next step after the operator changes the site's user ID.
 func TestABECSDebitIsMadeOnlyUnderADirectDebitRequestNamingTheSitesUserID(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
@@ -1066,6 +1067,16 @@ func TestABECSDebitIsMadeOnlyUnderADirectDebitRequestNamingTheSitesUserID(t *tes
 		}
 		if rows[1].State != "inProgress" || rows[1].FileID != files[0].ID {
 			t.Errorf("R2, of a customer who signed up under the BECS terms, is %v in file %q; want inProgress in %s", rows[1].batchRow, rows[1].FileID, files[0].ID)
+		}
+		// R1 is retryable once its customer signs up again, not before: linked as they are, a
+		// batch would fail it the same way.
+		if rows[0].Retryable == nil || *rows[0].Retryable {
+			t.Errorf("R1 is %v; want not retryable while its customer has not signed up under the BECS terms", rows[0].batchRow)
+		}
+		wantStatus(t, p.post(t, "/sandbox/customers/ON-SANDBOX/customer-revocation"), http.StatusOK)
+		p.link(t, "ON-SANDBOX")
+		if row := p.mustGetBatch(t, "B1", "").Rows[0]; row.Retryable == nil || !*row.Retryable {
+			t.Errorf("R1 once its customer signed up again is %v; want retryable", row)
 		}
 
 		p.mustSubmit(t, batchRequest("B2", debit{"R1", "UNDER-123456", 300}))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/postgres/internal/dbsqlc"
+	"github.com/pyng/receivables/storage/driver"
 )
 
 // InsertBatchRows copies the rows in (COPY FROM STDIN).
@@ -23,8 +24,8 @@ func (e executor) InsertBatchRows(ctx context.Context, batchID string, rows []bi
 	return mapErr(err)
 }
 
-func (e executor) LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]string, error) {
-	return e.q.LinkedCustomers(ctx, dbsqlc.LinkedCustomersParams{SiteID: siteID, Refs: refs})
+func (e executor) LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]driver.LinkedCustomerRecord, error) {
+	return many(linkedCustomer)(e.q.LinkedCustomers(ctx, dbsqlc.LinkedCustomersParams{SiteID: siteID, Refs: refs}))
 }
 
 func (e executor) MarkInProgress(ctx context.Context, rows []billing.RowProgress) error {

@@ -282,7 +282,8 @@ UPDATE batches SET state = 'completed', completed_at = LEAST(@at::bigint, deadli
 WHERE id = @batch_id AND state <> 'completed';
 
 -- name: LinkedCustomers :many
-SELECT customer_reference FROM customer_links
+-- With the terms each customer agreed to with the link (NULL before they were kept).
+SELECT customer_reference, agreed_terms FROM customer_links
 WHERE site_id = @site_id AND is_current AND state = 'linked'
   AND customer_reference = ANY(@refs::text[]);
 

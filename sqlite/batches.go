@@ -9,6 +9,7 @@ import (
 
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/sqlite/internal/dbsqlc"
+	"github.com/pyng/receivables/storage/driver"
 )
 
 // The set-based statements take their many values as one JSON array. An array of objects is read
@@ -61,12 +62,12 @@ func (e executor) InsertBatchRows(ctx context.Context, batchID string, rows []bi
 	return mapErr(e.q.InsertBatchRows(ctx, dbsqlc.InsertBatchRowsParams{BatchID: batchID, Rows: js}))
 }
 
-func (e executor) LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]string, error) {
+func (e executor) LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]driver.LinkedCustomerRecord, error) {
 	js, err := json.Marshal(refs)
 	if err != nil {
 		return nil, err
 	}
-	return e.q.LinkedCustomers(ctx, dbsqlc.LinkedCustomersParams{SiteID: siteID, Refs: string(js)})
+	return many(linkedCustomer)(e.q.LinkedCustomers(ctx, dbsqlc.LinkedCustomersParams{SiteID: siteID, Refs: string(js)}))
 }
 
 // markInProgress, like recordOutcomes, is an UPDATE ... FROM: rows is a JSON array of {"id",

@@ -401,6 +401,10 @@ func pendingRow(r dbsqlc.PendingRowsRow) billing.PendingRow {
 		r.AgreedTerms)
 }
 
+func linkedCustomer(r dbsqlc.LinkedCustomersRow) driver.LinkedCustomerRecord {
+	return driver.LinkedCustomerRecord(r)
+}
+
 func stateTotal(r dbsqlc.BatchSummaryRow) driver.StateTotal {
 	return driver.StateTotalRecord(r).StateTotal()
 }

@@ -250,8 +250,9 @@ UPDATE batches SET state = 'completed', completed_at = min(CAST(sqlc.arg(at) AS 
 WHERE id = sqlc.arg(batch_id) AND state <> 'completed';
 
 -- name: LinkedCustomers :many
+-- With the terms each customer agreed to with the link (NULL before they were kept).
 -- refs is a JSON array of customerReferences.
-SELECT customer_reference FROM customer_links
+SELECT customer_reference, agreed_terms FROM customer_links
 WHERE site_id = sqlc.arg(site_id) AND is_current AND state = 'linked'
   AND customer_reference IN (SELECT value FROM json_each(sqlc.arg(refs)));
 

@@ -415,14 +415,14 @@ func (s *Store) BatchRows(ctx context.Context, batchID string, state billing.Row
 	return s.d.Executor().BatchRowsInState(ctx, batchID, state)
 }
 
-func (s *Store) LinkedCustomers(ctx context.Context, siteID string, customerReferences []string) (map[string]bool, error) {
+func (s *Store) LinkedCustomers(ctx context.Context, siteID string, customerReferences []string) (map[string]ddr.Terms, error) {
 	linked, err := s.d.Executor().LinkedCustomers(ctx, siteID, customerReferences)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]bool, len(linked))
-	for _, ref := range linked {
-		out[ref] = true
+	out := make(map[string]ddr.Terms, len(linked))
+	for _, l := range linked {
+		out[l.CustomerReference] = l.Terms()
 	}
 	return out, nil
 }

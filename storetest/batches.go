@@ -631,7 +631,7 @@ func (s batchSuite) pendingRows(t *testing.T) {
 		}
 		linked, err := store.LinkedCustomers(context.Background(), b.site.ID, customers)
 		wantErr(t, "LinkedCustomers", err, nil)
-		wantEqual(t, "LinkedCustomers", linked, map[string]bool{"linked": true, "relinked": true, "termsUnknown": true})
+		wantEqual(t, "LinkedCustomers", linked, map[string]ddr.Terms{"linked": terms, "relinked": terms, "termsUnknown": {}})
 		none, err := store.LinkedCustomers(context.Background(), b.site.ID, []string{"unknown"})
 		wantErr(t, "LinkedCustomers of nobody linked", err, nil)
 		if len(none) != 0 {

@@ -132,8 +132,9 @@ type Executor interface {
 	// RevokeLink moves the link to revoked if it is invited and unexpired at `at`, or linked;
 	// ErrNoRows if not (or if there is no such link).
 	RevokeLink(ctx context.Context, id string, by billing.RevokedBy, at time.Time) (billing.Link, error)
-	// LinkedCustomers returns which of refs have a linked current link at the site.
-	LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]string, error)
+	// LinkedCustomers returns those of refs that have a linked current link at the site, each with
+	// the terms agreed with it.
+	LinkedCustomers(ctx context.Context, siteID string, refs []string) ([]LinkedCustomerRecord, error)
 	// LinkDetailsAfter returns up to limit of the links that hold a customer's details, as stored,
 	// those whose id is after `after`, ordered by id.
 	LinkDetailsAfter(ctx context.Context, after string, limit int) ([]LinkDetails, error)

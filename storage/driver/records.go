@@ -286,6 +286,16 @@ func PendingRow(r RowRecord, linked bool, c CustomerColumns, terms sql.NullStrin
 	return billing.PendingRow{Row: r.Row(), Linked: linked, Customer: c.customer(), Terms: agreedTerms(terms)}
 }
 
+// LinkedCustomerRecord is a row of LinkedCustomers: a customer linked at the site, and the terms
+// agreed with the link, as stored.
+type LinkedCustomerRecord struct {
+	CustomerReference string
+	AgreedTerms       sql.NullString
+}
+
+// Terms are the terms the customer agreed to (zero for none kept).
+func (r LinkedCustomerRecord) Terms() ddr.Terms { return agreedTerms(r.AgreedTerms) }
+
 // StateTotalRecord is a row of BatchSummary.
 type StateTotalRecord struct {
 	State    string

@@ -1588,7 +1588,7 @@ func (q *Queries) LinkDetailsAfter(ctx context.Context, arg LinkDetailsAfterPara
 }
 
 const linkedCustomers = `-- name: LinkedCustomers :many
-SELECT customer_reference FROM customer_links
+SELECT customer_reference, agreed_terms FROM customer_links
 WHERE site_id = ?1 AND is_current AND state = 'linked'
   AND customer_reference IN (SELECT value FROM json_each(?2))
 `
@@ -1598,20 +1598,26 @@ type LinkedCustomersParams struct {
 	Refs   interface{}
 }
 
+type LinkedCustomersRow struct {
+	CustomerReference string
+	AgreedTerms       sql.NullString
+}
+
+// With the terms each customer agreed to with the link (NULL before they were kept).
 // refs is a JSON array of customerReferences.
-func (q *Queries) LinkedCustomers(ctx context.Context, arg LinkedCustomersParams) ([]string, error) {
+func (q *Queries) LinkedCustomers(ctx context.Context, arg LinkedCustomersParams) ([]LinkedCustomersRow, error) {
 	rows, err := q.query(ctx, q.linkedCustomersStmt, linkedCustomers, arg.SiteID, arg.Refs)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []string
+	var items []LinkedCustomersRow
 	for rows.Next() {
-		var customer_reference string
-		if err := rows.Scan(&customer_reference); err != nil {
+		var i LinkedCustomersRow
+		if err := rows.Scan(&i.CustomerReference, &i.AgreedTerms); err != nil {
 			return nil, err
 		}
-		items = append(items, customer_reference)
+		items = append(items, i)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
