@@ -468,7 +468,7 @@ func (s *Service) dropRevoked(ctx context.Context, site Site, rows []PendingRow)
 }
 
 // dropUnauthorised marks as unlinked the rows whose customer's Direct Debit Request does not
-// name the site's debit user ID (authorises; CustomersToSignUpAgain counts these customers): a
+// name the site's debit user ID (authorises; StopDebitsNotAuthorised counts these customers): a
 // debit of theirs would reach the bank under a debit user they never authorised, so their rows
 // fail customerNotActive until they sign up again, and a debit of theirs that the rail holds
 // queued from an earlier step is withdrawn. The ID is read for each chunk, just before it is

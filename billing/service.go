@@ -430,13 +430,17 @@ func (s *Service) currentTerms(ctx context.Context, siteID string) (ddr.Terms, e
 	return s.Terms(ctx, site)
 }
 
-// CustomersToSignUpAgain counts the site's linked customers whose Direct Debit Request does not
-// name the debit user ID userID: they signed up before the site was given it (on another rail,
-// whose terms named no user ID, or another), or before the terms agreed were kept (unknown, so
-// counted). A debit of theirs under userID would go out under an authority that does not name it,
-// which BECS requires: their rows fail customerNotActive until they sign up again (submitPending),
-// and the operator who puts a site on the BECS rail is told how many they are.
-func (s *Service) CustomersToSignUpAgain(ctx context.Context, site Site, userID string) (int, error) {
+// StopDebitsNotAuthorised stops the debits not yet sent of the site's linked customers whose
+// Direct Debit Request does not name the debit user ID userID, and counts those customers: they
+// signed up before the site was given it (on another rail, whose terms named no user ID, or
+// another), or before the terms agreed were kept (unknown, so counted). A debit of theirs under
+// userID would go out under an authority that does not name it, which BECS requires: their rows
+// fail customerNotActive until they sign up again, those of the steps to come (dropUnauthorised)
+// and those a rail holds queued, which are withdrawn here (withdrawUnsent) rather than at their
+// batch's next step, which a cut-off under userID could come before. The operator's command that
+// sets a site's BECS user ID runs it just after, and says how many customers must sign up again;
+// run again, it stops nothing more and counts the same.
+func (s *Service) StopDebitsNotAuthorised(ctx context.Context, site Site, userID string) (int, error) {
 	n, f := 0, LinkFilter{State: LinkLinked, Limit: MaxPageSize}
 	for {
 		links, next, err := s.Links(ctx, site, f)
@@ -444,8 +448,12 @@ func (s *Service) CustomersToSignUpAgain(ctx context.Context, site Site, userID 
 			return 0, err
 		}
 		for _, l := range links {
-			if !authorises(l.Terms, userID) {
-				n++
+			if authorises(l.Terms, userID) {
+				continue
+			}
+			n++
+			if err := s.withdrawUnsent(ctx, l); err != nil {
+				return 0, err
 			}
 		}
 		if next == "" {

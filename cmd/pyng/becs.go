@@ -143,9 +143,10 @@ func setRail(ctx context.Context, a adminEnv, f map[string]string) (any, error) 
 			return nil, err
 		}
 		out["becs"] = becsUserJSON(u)
-		again, err := a.service.CustomersToSignUpAgain(ctx, site, u.UserID)
+		again, err := a.service.StopDebitsNotAuthorised(ctx, site, u.UserID)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("the BECS details are set; stopping the debits of the customers whose Direct Debit Request "+
+				"does not name the user ID failed (run set-rail again): %w", err)
 		}
 		out["customersToSignUpAgain"] = again
 	}

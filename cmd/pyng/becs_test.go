@@ -712,7 +712,7 @@ func TestFilesLodgedRecordsTheReturnsImportedBeforeIt(t *testing.T) {
 // whose Direct Debit Request names no user ID (they signed up while the site was on the
 // sandbox), or another, or is not known (linked before the terms agreed were kept). A customer
 // who signed up under the user ID, or whose link is revoked, is not counted.
-func TestSetRailCountsTheCustomersToSignUpAgain(t *testing.T) {
+func TestSetRailCountsTheCustomersToSignUpAgainAndStopsTheirDebits(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
@@ -721,7 +721,7 @@ func TestSetRailCountsTheCustomersToSignUpAgain(t *testing.T) {
 			db, key := "-database-url="+url, "-encryption-key="+dbtest.KeyRing
 			siteID := newSiteByCommand(t, db).SiteID
 			store := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
-			service, _, err := app.NewService(ctx, store, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+			service, rails, err := app.NewService(ctx, store, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -752,8 +752,26 @@ func TestSetRailCountsTheCustomersToSignUpAgain(t *testing.T) {
 			if n := setRail("123456"); n != 1 {
 				t.Errorf("set-rail 123456 again counts %d, want 1: UNDER-123456 agreed to it", n)
 			}
+			// UNDER-123456's debit waits for the cut-off when the user ID changes: set-rail has the
+			// rail withdraw it, and no cut-off sends it under a user ID the customer never agreed to.
+			if site, err = store.GetSite(ctx, siteID); err != nil {
+				t.Fatal(err)
+			}
+			b := apptest.SubmitBatch(t, service, site, "B1", billing.RowRequest{Reference: "R1", CustomerReference: "UNDER-123456", Amount: 100})
+			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
 			if n := setRail("654321"); n != 2 {
 				t.Errorf("set-rail 654321 counts %d, want 2", n)
+			}
+			if files, err := rails.BECS.Cut(ctx, time.UTC); err != nil || len(files) != 0 {
+				t.Errorf("the cut after set-rail 654321 = %+v, %v; want no file", files, err)
+			}
+			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, rows, err := service.Batch(ctx, site, "B1", ""); err != nil || rows[0].FailureReason != billing.FailureCustomerNotActive {
+				t.Errorf("the row of UNDER-123456 is %+v (%v); want failed customerNotActive", rows, err)
 			}
 			// UNDER-123456's terms lost, as for a customer linked before they were kept.
 			if _, err := store.Conn().Exec(ctx, "UPDATE customer_links SET agreed_terms = NULL WHERE customer_reference = 'UNDER-123456'"); err != nil {
