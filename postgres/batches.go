@@ -5,6 +5,7 @@ package postgres
 
 import (
 	"context"
+	"hash/fnv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -36,8 +37,16 @@ func (e executor) MarkInProgress(ctx context.Context, rows []billing.RowProgress
 	return e.q.MarkInProgress(ctx, p)
 }
 
-// ReturnRows locks the rows to return in one order (LockRowsToReturn), then passes the returns as
-// four arrays, zipped by the statement, which gives the rows returned.
+// returnsLock is the advisory lock that makes the transactions returning rows take turns
+// (LockReturns): a hash, as lockID's, in the one-key form, which the migrations' locks share.
+var returnsLock = func() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("pyng/receivables returns"))
+	return int64(h.Sum64())
+}()
+
+// ReturnRows waits for any other transaction returning rows (LockReturns), then passes the
+// returns as four arrays, zipped by the statement, which gives the rows returned.
 func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]billing.Row, error) {
 	p := dbsqlc.ReturnRowsParams{
 		Ids:        make([]string, len(returns)),
@@ -48,7 +57,7 @@ func (e executor) ReturnRows(ctx context.Context, returns []billing.RowReturn) (
 	for i, r := range returns {
 		p.Ids[i], p.Reasons[i], p.Retryables[i], p.Ats[i] = r.RowID, string(r.Reason), r.Retryable, billing.Millis(r.At)
 	}
-	if err := e.q.LockRowsToReturn(ctx, p.Ids); err != nil {
+	if err := e.q.LockReturns(ctx, returnsLock); err != nil {
 		return nil, mapErr(err)
 	}
 	return many(row)(e.q.ReturnRows(ctx, p))

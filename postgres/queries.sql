@@ -197,14 +197,13 @@ UPDATE batch_rows AS r SET state = 'inProgress', file_id = coalesce(nullif(p.fil
 FROM (SELECT unnest(@ids::text[]) AS id, unnest(@file_ids::text[]) AS file_id) AS p
 WHERE r.id = p.id AND r.state = 'pending';
 
--- name: LockRowsToReturn :exec
--- Locks the rows of ids that can be returned, in the order of their ids, before ReturnRows updates
--- them: two imports returning some of the same rows in other orders (the bank's files overlap)
--- would otherwise each lock some and wait for the other's, and deadlock, one of them failing.
-SELECT id FROM batch_rows
-WHERE id = ANY (@ids::text[]) AND state = 'succeeded' AND returned_at IS NULL
-ORDER BY id
-FOR UPDATE;
+-- name: LockReturns :exec
+-- Makes the transactions that return rows take turns (until the transaction ends), before
+-- ReturnRows updates them: two imports returning some of the same rows in other orders (the bank's
+-- files overlap) would otherwise each lock some and wait for the other's, and deadlock, one of
+-- them failing. One lock for every import, rather than each row locked in one order first, which
+-- would write every row twice; imports are few.
+SELECT pg_advisory_xact_lock(sqlc.arg(lock)::bigint);
 
 -- name: ReturnRows :many
 -- Row ids[i] was returned at ats[i] for reasons[i]; only succeeded rows not returned yet change,

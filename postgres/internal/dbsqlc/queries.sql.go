@@ -2511,18 +2511,17 @@ func (q *Queries) LockEmailAddress(ctx context.Context, arg LockEmailAddressPara
 	return err
 }
 
-const lockRowsToReturn = `-- name: LockRowsToReturn :exec
-SELECT id FROM batch_rows
-WHERE id = ANY ($1::text[]) AND state = 'succeeded' AND returned_at IS NULL
-ORDER BY id
-FOR UPDATE
+const lockReturns = `-- name: LockReturns :exec
+SELECT pg_advisory_xact_lock($1::bigint)
 `
 
-// Locks the rows of ids that can be returned, in the order of their ids, before ReturnRows updates
-// them: two imports returning some of the same rows in other orders (the bank's files overlap)
-// would otherwise each lock some and wait for the other's, and deadlock, one of them failing.
-func (q *Queries) LockRowsToReturn(ctx context.Context, ids []string) error {
-	_, err := q.db.Exec(ctx, lockRowsToReturn, ids)
+// Makes the transactions that return rows take turns (until the transaction ends), before
+// ReturnRows updates them: two imports returning some of the same rows in other orders (the bank's
+// files overlap) would otherwise each lock some and wait for the other's, and deadlock, one of
+// them failing. One lock for every import, rather than each row locked in one order first, which
+// would write every row twice; imports are few.
+func (q *Queries) LockReturns(ctx context.Context, lock int64) error {
+	_, err := q.db.Exec(ctx, lockReturns, lock)
 	return err
 }
 
