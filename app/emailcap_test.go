@@ -190,15 +190,7 @@ func TestTwoReplicasSendNoMoreThanTheCap(t *testing.T) {
 		}
 		cfg := jobs.DefaultConfig
 		cfg.PollInterval, cfg.EmailWorkers, cfg.SendEmailFunc = 20*time.Millisecond, 10, mailer.Send
-		stop, err := app.StartJobs(ctx, rdb, service, slog.New(slog.DiscardHandler), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			stopping, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = stop(stopping)
-		})
+		startJobs(t, rdb, service, cfg)
 	}
 	emailsDone(t, db, signups)
 	if got := len(inbox.Messages()); got != limit {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -39,15 +38,7 @@ func TestReplicasWriteCustomerExpiredOnce(t *testing.T) {
 		if services[i], _, err = app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true); err != nil {
 			t.Fatal(err)
 		}
-		stop, err := app.StartJobs(ctx, db, services[i], slog.New(slog.DiscardHandler), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = stop(ctx)
-		})
+		startJobs(t, db, services[i], cfg)
 	}
 	site := apptest.NewSite(t, services[0], "Expiring")
 	ref := func(i int) string { return fmt.Sprintf("C%04d", i) }

@@ -242,7 +242,9 @@ func TestARevocationsJobAfterTheCustomerLinkedAgainLeavesTheNewAgreementsDebits(
 func (e flakyBECS) workWithdrawal(t *testing.T, linkID string) *rivertype.JobRow {
 	t.Helper()
 	queue := cancelJobs(t, e.db, billing.ExecuteBatchJob{}.Kind())
-	startJobs(t, e.db, e.service)
+	cfg := jobs.DefaultConfig
+	cfg.PollInterval = 20 * time.Millisecond
+	startJobs(t, e.db, e.service, cfg)
 	return withdrawalJob(t, queue, linkID)
 }
 
@@ -273,11 +275,9 @@ func cancelJobs(t *testing.T, db storage.Database, kind string) storage.JobClien
 	return queue
 }
 
-// startJobs works db's queue with service, polling often, until the test ends.
-func startJobs(t *testing.T, db storage.Database, service *billing.Service) {
+// startJobs works db's queue with service, configured by cfg, until the test ends.
+func startJobs(t *testing.T, db storage.Database, service *billing.Service, cfg jobs.Config) {
 	t.Helper()
-	cfg := jobs.DefaultConfig
-	cfg.PollInterval = 20 * time.Millisecond
 	stop, err := app.StartJobs(context.Background(), db, service, slog.New(slog.DiscardHandler), cfg)
 	if err != nil {
 		t.Fatal(err)
