@@ -51,10 +51,42 @@ func TestRetryScheduleOutcomes(t *testing.T) {
 // run works the endpoint's job once, as River would.
 func run(t testing.TB, w river.Worker[billing.DeliverWebhooksJob], endpointID string) {
 	t.Helper()
-	job := &river.Job[billing.DeliverWebhooksJob]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: billing.DeliverWebhooksJob{EndpointID: endpointID}}
-	if err := w.Work(context.Background(), job); err != nil {
+	if err := w.Work(context.Background(), deliveryJob(endpointID)); err != nil {
 		t.Fatalf("Work: %v", err)
 	}
+}
+
+func deliveryJob(endpointID string) *river.Job[billing.DeliverWebhooksJob] {
+	return &river.Job[billing.DeliverWebhooksJob]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: billing.DeliverWebhooksJob{EndpointID: endpointID}}
+}
+
+// runInBackground works the endpoint's job once, as River would, in a goroutine of its own, and
+// sends its error when it has ended.
+func runInBackground(w river.Worker[billing.DeliverWebhooksJob], endpointID string) <-chan error {
+	worked := make(chan error, 1)
+	go func() { worked <- w.Work(context.Background(), deliveryJob(endpointID)) }()
+	return worked
+}
+
+// awaitRequests waits until the receiver has received n requests from the endpoint's runs, and
+// returns the channel of the run in progress (runInBackground). A run that fails fails the test,
+// rather than leave it waiting; one that ends without an error before (it found nothing due: on
+// PostgreSQL an event listed may reach a run a moment later) is followed by another, as the
+// scheduler's next look would.
+func awaitRequests(t *testing.T, received *atomic.Int32, n int32, w river.Worker[billing.DeliverWebhooksJob], endpointID string) <-chan error {
+	t.Helper()
+	worked := runInBackground(w, endpointID)
+	for received.Load() < n {
+		select {
+		case err := <-worked:
+			if err != nil {
+				t.Fatalf("the run ended (%v) after %d requests, before %d", err, received.Load(), n)
+			}
+			worked = runInBackground(w, endpointID)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return worked
 }
 
 // invite invites each customer and waits until the site's events list shows their events: on
@@ -412,21 +444,17 @@ func TestARequestInFlightWhenItsEndpointIsDisabledIsNotListedNotSent(t *testing.
 		invite(t, service, site, refs...)
 
 		w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			run(t, w, e.ID)
-		}()
 		// Invitations one after another keep the run reading while its requests are in flight.
 		stopInviting := inviteEvery(t, service, site, 20*time.Millisecond)
-		for received.Load() < jobs.EndpointRequests {
-			time.Sleep(5 * time.Millisecond)
-		}
+		defer stopInviting()
+		worked := awaitRequests(t, received, jobs.EndpointRequests, w, e.ID)
 		disabled := billing.EndpointDisabled
 		if _, err := service.UpdateWebhookEndpoint(ctx, site, e.ID, billing.WebhookEndpointRequest{State: &disabled}); err != nil {
 			t.Fatal(err)
 		}
-		<-done
+		if err := <-worked; err != nil {
+			t.Fatalf("Work: %v", err)
+		}
 		stopInviting()
 		run(t, w, e.ID) // the next run fails what was left due
 
@@ -466,17 +494,10 @@ func TestARunWhoseEndpointIsDeletedEndsWithoutError(t *testing.T) {
 		service, site, e, received := slowEndpoint(t, engine, 100*time.Millisecond)
 		invite(t, service, site, "first")
 		w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
-		worked := make(chan error, 1)
-		go func() {
-			job := &river.Job[billing.DeliverWebhooksJob]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: billing.DeliverWebhooksJob{EndpointID: e.ID}}
-			worked <- w.Work(ctx, job)
-		}()
 		// Invitations one after another keep the run reading.
 		stopInviting := inviteEvery(t, service, site, 20*time.Millisecond)
 		defer stopInviting()
-		for received.Load() < 2 {
-			time.Sleep(5 * time.Millisecond)
-		}
+		worked := awaitRequests(t, received, 2, w, e.ID)
 		if err := service.DeleteWebhookEndpoint(ctx, site, e.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -511,7 +532,7 @@ func slowEndpoint(t *testing.T, engine string, delay time.Duration) (*billing.Se
 }
 
 // inviteEvery invites a new customer of the site every interval until the function it returns is
-// called, which returns once the inviting has stopped.
+// called (once or more), which returns once the inviting has stopped.
 func inviteEvery(t *testing.T, service *billing.Service, site billing.Site, interval time.Duration) (stop func()) {
 	stopping, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -528,5 +549,5 @@ func inviteEvery(t *testing.T, service *billing.Service, site billing.Site, inte
 			}
 		}
 	}()
-	return func() { close(stopping); <-stopped }
+	return sync.OnceFunc(func() { close(stopping); <-stopped })
 }
