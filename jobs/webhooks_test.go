@@ -68,19 +68,19 @@ func runInBackground(w river.Worker[billing.DeliverWebhooksJob], endpointID stri
 	return worked
 }
 
-// awaitRequests waits until the receiver has received n requests from the endpoint's runs, and
+// awaitRequests waits until count, of the receiver's requests, is n from the endpoint's runs, and
 // returns the channel of the run in progress (runInBackground). A run that fails fails the test,
 // rather than leave it waiting; one that ends without an error before (it found nothing due: on
 // PostgreSQL an event listed may reach a run a moment later) is followed by another, as the
 // scheduler's next look would.
-func awaitRequests(t *testing.T, received *atomic.Int32, n int32, w river.Worker[billing.DeliverWebhooksJob], endpointID string) <-chan error {
+func awaitRequests(t *testing.T, count func() int32, n int32, w river.Worker[billing.DeliverWebhooksJob], endpointID string) <-chan error {
 	t.Helper()
 	worked := runInBackground(w, endpointID)
-	for received.Load() < n {
+	for count() < n {
 		select {
 		case err := <-worked:
 			if err != nil {
-				t.Fatalf("the run ended (%v) after %d requests, before %d", err, received.Load(), n)
+				t.Fatalf("the run ended (%v) after %d requests, before %d", err, count(), n)
 			}
 			worked = runInBackground(w, endpointID)
 		case <-time.After(5 * time.Millisecond):
@@ -384,20 +384,11 @@ func TestAChangeOfTheEndpointStopsTheDeliveriesARunReadBefore(t *testing.T) {
 				invite(t, service, site, refs...)
 
 				w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					run(t, w, e.ID)
-				}()
-				for {
+				worked := awaitRequests(t, func() int32 {
 					mu.Lock()
-					started := old
-					mu.Unlock()
-					if started >= jobs.EndpointRequests {
-						break
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
+					defer mu.Unlock()
+					return int32(old)
+				}, jobs.EndpointRequests, w, e.ID)
 				switch change {
 				case "delete":
 					err = service.DeleteWebhookEndpoint(ctx, site, e.ID)
@@ -412,7 +403,9 @@ func TestAChangeOfTheEndpointStopsTheDeliveriesARunReadBefore(t *testing.T) {
 				mu.Lock()
 				changed = time.Now()
 				mu.Unlock()
-				<-done
+				if err := <-worked; err != nil {
+					t.Fatalf("Work: %v", err)
+				}
 				mu.Lock()
 				defer mu.Unlock()
 				// In flight at the change, and begun before the run read the endpoint again: each
@@ -447,7 +440,7 @@ func TestARequestInFlightWhenItsEndpointIsDisabledIsNotListedNotSent(t *testing.
 		// Invitations one after another keep the run reading while its requests are in flight.
 		stopInviting := inviteEvery(t, service, site, 20*time.Millisecond)
 		defer stopInviting()
-		worked := awaitRequests(t, received, jobs.EndpointRequests, w, e.ID)
+		worked := awaitRequests(t, received.Load, jobs.EndpointRequests, w, e.ID)
 		disabled := billing.EndpointDisabled
 		if _, err := service.UpdateWebhookEndpoint(ctx, site, e.ID, billing.WebhookEndpointRequest{State: &disabled}); err != nil {
 			t.Fatal(err)
@@ -497,7 +490,7 @@ func TestARunWhoseEndpointIsDeletedEndsWithoutError(t *testing.T) {
 		// Invitations one after another keep the run reading.
 		stopInviting := inviteEvery(t, service, site, 20*time.Millisecond)
 		defer stopInviting()
-		worked := awaitRequests(t, received, 2, w, e.ID)
+		worked := awaitRequests(t, received.Load, 2, w, e.ID)
 		if err := service.DeleteWebhookEndpoint(ctx, site, e.ID); err != nil {
 			t.Fatal(err)
 		}
