@@ -5,7 +5,6 @@ package postgres
 
 import (
 	"context"
-	"hash/fnv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -38,12 +37,8 @@ func (e executor) MarkInProgress(ctx context.Context, rows []billing.RowProgress
 }
 
 // returnsLock is the advisory lock that makes the transactions returning rows take turns
-// (LockReturns): a hash, as lockID's, in the one-key form, which the migrations' locks share.
-var returnsLock = func() int64 {
-	h := fnv.New64a()
-	h.Write([]byte("pyng/receivables returns"))
-	return int64(h.Sum64())
-}()
+// (LockReturns).
+var returnsLock = advisoryKey("pyng/receivables returns")
 
 // ReturnRows waits for any other transaction returning rows (LockReturns), then passes the
 // returns as four arrays, zipped by the statement, which gives the rows returned.

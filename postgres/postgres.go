@@ -171,8 +171,14 @@ func (s *Store) Migrations() []driver.Migration { return s.applied.List() }
 // lockID is the advisory lock that serialises migrations of one schema. Schemas migrate
 // independently, so tests that isolate themselves by schema do not wait for one another.
 func lockID(schema string) int64 {
+	return advisoryKey("pyng/receivables migrations of schema " + schema)
+}
+
+// advisoryKey is the key of the advisory lock named name, in the one-key form: a hash of the name,
+// so that the locks of different names do not meet.
+func advisoryKey(name string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("pyng/receivables migrations of schema " + schema))
+	h.Write([]byte(name))
 	return int64(h.Sum64())
 }
 
