@@ -75,7 +75,7 @@ func newFlakyBECS(t *testing.T, engine string) flakyBECS {
 	rails := opened.ByName()
 	rails[rail.BECS] = f
 	service := billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: clock,
-		InvitationTTL: billing.DefaultInvitationTTL, Sandbox: true})
+		InvitationTTL: billing.DefaultInvitationTTL, Sandbox: true, DebitUserID: app.BECSUserIDs(opened.BECS)})
 	r, site := onBECS(t, service, db.Conn(), clock, apptest.NewSite(t, service, "Acme"))
 	apptest.LinkedCustomer(t, service, site, "C1")
 	return flakyBECS{clock: clock, service: service, db: db, r: r, f: f, site: site}
