@@ -275,7 +275,7 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 	}
 	// A reply reaches the business, which answers for its debits (and must act on a customer's
 	// request to stop one), not the sender's address, which nobody reads.
-	if site.DebitUser.Email != "" {
+	if c.ReplyToSite {
 		if err := msg.ReplyToFormat(site.Name, site.DebitUser.Email); err != nil {
 			return nil, fmt.Errorf("the site's address %q: %w", site.DebitUser.Email, err)
 		}
