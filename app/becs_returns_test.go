@@ -161,6 +161,16 @@ func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
 			if _, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, content); !errors.Is(err, becs.ErrNotReturns) {
 				t.Fatalf("a direct-entry file: %v; want ErrNotReturns", err)
 			}
+			// A nil returns file (some banks send one on a day without returns) is imported: it
+			// has nothing to return.
+			nilReturns, err := becs.ReturnsOf(content, nil, srv.Clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if report, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, nilReturns); err != nil || report.Items != 0 ||
+				report.Returned != 0 || len(report.Unmatched) != 0 {
+				t.Fatalf("a nil returns file: %+v, %v; want imported, with nothing to return", report, err)
+			}
 			check()
 			if kept, _ := r.Unmatched(ctx); len(kept) != 2 {
 				t.Fatalf("Unmatched after the bad files: %d, want 2", len(kept))

@@ -42,13 +42,14 @@ var ErrNotReturns = errors.New("not a returns file")
 // MatchReturns reads a returns file (type 2 records) and matches each of its items to the debit
 // it returns, by lodgement reference. A file that does not read (aba.Errors, with each problem's
 // line and column) or is not a returns file (ErrNotReturns) is an error, and nothing is matched.
-// It writes nothing.
+// A file of no items, the "nil" returns file some banks send on a day without returns, is a
+// returns file that matches nothing. It writes nothing.
 func (r *Rail) MatchReturns(ctx context.Context, content []byte) (Returns, error) {
 	f, err := aba.Read(bytes.NewReader(content))
 	if err != nil {
 		return Returns{}, err
 	}
-	if len(f.Details) > 0 || len(f.Returns) == 0 {
+	if len(f.Details) > 0 {
 		return Returns{}, fmt.Errorf("%w: it holds %d detail records (type 1) and %d returned-item records (type 2); "+
 			"a returns file holds returned items only", ErrNotReturns, len(f.Details), len(f.Returns))
 	}

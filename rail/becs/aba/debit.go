@@ -73,7 +73,13 @@ func NewDebitFile(user DebitUser, processing time.Time, debits []Debit) (File, e
 			Remitter:           user.Remitter,
 		}})
 	}
-	return f, f.Validate()
+	_, errs := encode(f)
+	if len(debits) == 0 {
+		// A file of no items reads (a nil returns file), but one of no debits is nothing to lodge.
+		errs = append(Errors{&FieldError{Line: 2, Record: RecordDetail, Field: fRecord.name, Column: 1,
+			Problem: "is missing: a direct-entry file needs at least one debit"}}, errs...)
+	}
+	return f, errs.orNil()
 }
 
 // normalBSB is b in its NNN-NNN form, or b itself when it is not a BSB (Validate reports it).

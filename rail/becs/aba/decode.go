@@ -201,9 +201,6 @@ func parse(b []byte) (File, error) {
 	case !sawTotal:
 		d.errs = append(d.errs, &FieldError{Line: d.line + 1, Record: RecordTotal, Field: fRecord.name, Column: 1,
 			Problem: "is missing: the file ends without its file total record", cutShort: true})
-	case count == 0:
-		d.errs = append(d.errs, &FieldError{Line: totalLine, Record: RecordTotal, Field: fRecord.name, Column: 1,
-			Problem: "follows the descriptive record; a file needs at least one detail or returned-item record"})
 	}
 	if read != nil {
 		d.line, d.typ = totalLine, RecordTotal

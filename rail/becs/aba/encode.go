@@ -28,9 +28,6 @@ func encode(f File) ([]byte, Errors) {
 	case len(f.Details) > 0 && len(f.Returns) > 0:
 		e.errs = append(e.errs, &FieldError{Line: 2 + len(f.Details), Record: RecordReturn, Field: fRecord.name,
 			Column: 1, Problem: "a file holds detail records or returned-item records, not both"})
-	case len(f.Details) == 0 && len(f.Returns) == 0:
-		e.errs = append(e.errs, &FieldError{Line: 2, Record: RecordTotal, Field: fRecord.name,
-			Column: 1, Problem: "follows the descriptive record; a file needs at least one detail or returned-item record"})
 	}
 	for _, d := range f.Details {
 		e.detail(d)

@@ -63,12 +63,21 @@ func returnsFile() aba.File {
 	}
 }
 
+// nilReturnsFile is the returns file of a day without returns, which some banks send: no items,
+// totals of zero.
+func nilReturnsFile() aba.File {
+	f := returnsFile()
+	f.Returns = nil
+	return f
+}
+
 // goldens are the files whose exact bytes are pinned in testdata.
 func goldens(t testing.TB) map[string]aba.File {
 	return map[string]aba.File{
 		"debit.aba":               debitFile(t, false),
 		"debit-selfbalancing.aba": debitFile(t, true),
 		"returns.aba":             returnsFile(),
+		"returns-nil.aba":         nilReturnsFile(),
 	}
 }
 
@@ -159,6 +168,17 @@ func TestNewDebitFileReportsEveryBadDebit(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("problems %q, want %q", got, want)
+	}
+}
+
+// A file of no items reads (a nil returns file), but NewDebitFile makes none of no debits: it would
+// be nothing to lodge.
+func TestNewDebitFileRefusesNoDebits(t *testing.T) {
+	for _, selfBalancing := range []bool{false, true} {
+		_, err := aba.NewDebitFile(debitUser(selfBalancing), processing, nil)
+		if got, want := problems(err), []string{"line 2 record column 1"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("self-balancing %v: problems %q, want %q", selfBalancing, got, want)
+		}
 	}
 }
 

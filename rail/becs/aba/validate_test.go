@@ -86,7 +86,6 @@ func TestWriteRules(t *testing.T) {
 		{"remitter of 17 characters is refused", func(f *aba.File) { f.Details[0].Remitter = "PYNG RECEIVABLES!" }, 2, aba.RecordDetail, "name of remitter", 97, "holds 16"},
 		{"negative withholding tax is refused", func(f *aba.File) { f.Details[0].WithholdingTax = -1 }, 2, aba.RecordDetail, "withholding tax", 113, "from 0 to 99999999"},
 		{"withholding tax of nine digits is refused", func(f *aba.File) { f.Details[0].WithholdingTax = 100_000_000 }, 2, aba.RecordDetail, "withholding tax", 113, "from 0 to 99999999"},
-		{"a file without items is refused", func(f *aba.File) { f.Details = nil }, 2, aba.RecordTotal, "record", 1, "at least one"},
 		{"a file of details and returns is refused", func(f *aba.File) { f.Returns = returnsFile().Returns }, 5, aba.RecordReturn, "record", 1, "not both"},
 		{"a credit total beyond ten digits is refused", func(f *aba.File) {
 			// Two credits and a debit of the largest amount: the net total fits, the credit total
@@ -245,8 +244,8 @@ func TestReadRules(t *testing.T) {
 			"line 2 record type column 1", "line 5 record count column 75", "line 5 net total column 21", "line 5 debit total column 41"}},
 		{name: "details and returns mixed", file: "debit.aba", spoil: set(3, 1, "2"), want: []string{
 			"line 3 record type column 1", "line 3 return reason column 18", "line 3 original day of processing column 113"}},
-		{name: "no items", file: "debit.aba", spoil: func(l []string) []string { return []string{l[0], l[4]} }, want: []string{
-			"line 2 record column 1", "line 2 record count column 75", "line 2 net total column 21", "line 2 debit total column 41"}},
+		{name: "no items, with the totals of some", file: "debit.aba", spoil: func(l []string) []string { return []string{l[0], l[4]} }, want: []string{
+			"line 2 record count column 75", "line 2 net total column 21", "line 2 debit total column 41"}},
 		{name: "problems on several lines are all reported", file: "debit.aba", spoil: func(l []string) []string {
 			return set(1, 19, "00")(set(2, 18, "Z")(set(4, 97, " ")(l)))
 		}, want: []string{"line 1 reel sequence number column 19", "line 2 indicator column 18", "line 4 name of remitter column 97"}},
