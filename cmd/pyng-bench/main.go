@@ -54,6 +54,13 @@ type options struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if spec := os.Getenv(barePostsEnv); spec != "" { // the bench's own child (webhooks.go)
+		if err := barePostsChild(ctx, spec, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "pyng-bench (bare POSTs): %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "pyng-bench: %v\n", err)
 		os.Exit(1)

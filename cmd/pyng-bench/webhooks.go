@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"sync"
 	"time"
 )
@@ -261,7 +263,10 @@ func (b *bench) deliveryRound(ctx context.Context, recv *receiver, round int) (s
 	server = measure{ops: n, elapsed: elapsed, errors: invited.errors, firstError: invited.firstError}
 	recv.reset()
 	bare, err = as(ctx, roleBaseline, func(ctx context.Context) (measure, error) {
-		return barePosts(ctx, recv.url+"/bare", deliveries, size), nil
+		if b.opts.cpuprofile != "" { // the server runs in this process: so do the bare POSTs
+			return barePosts(ctx, recv.url+"/bare", deliveries, size), nil
+		}
+		return barePostsApart(ctx, recv.url+"/bare", deliveries, size)
 	})
 	if err != nil {
 		return server, bare, err
@@ -270,6 +275,68 @@ func (b *bench) deliveryRound(ctx context.Context, recv *receiver, round int) (s
 		return server, bare, fmt.Errorf("the receiver got %d bare POSTs of %d", got, deliveries)
 	}
 	return server, bare, nil
+}
+
+// barePostsEnv, set in the bench's environment, makes it the child that barePostsApart starts:
+// it sends the bare POSTs the value describes ("URL N SIZE"), prints their measure as JSON, and
+// exits.
+const barePostsEnv = "PYNG_BENCH_BARE_POSTS"
+
+// barePostsApart sends the bare POSTs from a process of their own, this program started again,
+// as the server's deliveries come from a process of its own: on a machine of few cores, two
+// processes sharing them (the sender's and the receiver's, this one) each cost the other more
+// than the goroutines of one do, and the baseline pays for it as the server does. Its measure is
+// taken in the child, from its first POST to its last answer, not counting the start.
+func barePostsApart(ctx context.Context, url string, n, size int) (measure, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return measure{}, err
+	}
+	cmd := exec.CommandContext(ctx, self)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d", barePostsEnv, url, n, size))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return measure{}, fmt.Errorf("the bare POSTs' process: %w", err)
+	}
+	var w wireMeasure
+	if err := json.Unmarshal(out, &w); err != nil {
+		return measure{}, fmt.Errorf("the bare POSTs' process printed %q: %w", out, err)
+	}
+	return w.measure(), nil
+}
+
+// barePostsChild is the child of barePostsApart: spec is "URL N SIZE".
+func barePostsChild(ctx context.Context, spec string, stdout io.Writer) error {
+	var (
+		url     string
+		n, size int
+	)
+	if _, err := fmt.Sscanf(spec, "%s %d %d", &url, &n, &size); err != nil {
+		return fmt.Errorf("%s=%q: %w", barePostsEnv, spec, err)
+	}
+	m := barePosts(ctx, url, n, size)
+	w := wireMeasure{Ops: m.ops, Errors: m.errors, Elapsed: m.elapsed, Latencies: m.latencies}
+	if m.firstError != nil {
+		w.FirstError = m.firstError.Error()
+	}
+	return json.NewEncoder(stdout).Encode(w)
+}
+
+// wireMeasure is a measure as the bare POSTs' process prints it.
+type wireMeasure struct {
+	Ops, Errors int
+	Elapsed     time.Duration
+	Latencies   []time.Duration
+	FirstError  string
+}
+
+func (w wireMeasure) measure() measure {
+	m := measure{ops: w.Ops, errors: w.Errors, elapsed: w.Elapsed, latencies: w.Latencies}
+	if w.FirstError != "" {
+		m.firstError = errors.New(w.FirstError)
+	}
+	return m
 }
 
 // barePosts sends n POSTs of a body of size bytes to url from webhookWorkers goroutines, with a
