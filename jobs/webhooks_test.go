@@ -68,25 +68,32 @@ func runUntil(t *testing.T, w river.Worker[billing.DeliverWebhooksJob], endpoint
 	}
 }
 
+// deliveries lists every delivery of the endpoint, every page of it.
+func deliveries(t *testing.T, service *billing.Service, site billing.Site, endpointID string) []billing.Delivery {
+	t.Helper()
+	var ds []billing.Delivery
+	for f := (billing.DeliveryFilter{Limit: 100}); ; {
+		page, next, err := service.Deliveries(context.Background(), site, endpointID, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ds = append(ds, page...); next == "" {
+			return ds
+		}
+		f.Before = next
+	}
+}
+
 // nonePending reports whether none of the endpoint's deliveries is pending.
 func nonePending(t *testing.T, service *billing.Service, site billing.Site, endpointID string) func() bool {
 	return func() bool {
 		t.Helper()
-		for f := (billing.DeliveryFilter{Limit: 100}); ; {
-			ds, next, err := service.Deliveries(context.Background(), site, endpointID, f)
-			if err != nil {
-				t.Fatal(err)
+		for _, d := range deliveries(t, service, site, endpointID) {
+			if d.State == billing.DeliveryPending {
+				return false
 			}
-			for _, d := range ds {
-				if d.State == billing.DeliveryPending {
-					return false
-				}
-			}
-			if next == "" {
-				return true
-			}
-			f.Before = next
 		}
+		return true
 	}
 }
 
@@ -257,17 +264,7 @@ func TestARunSendsTheEndpointsDueDeliveriesInRounds(t *testing.T) {
 		invite(t, service, site, refs...)
 		w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
 		runUntil(t, w, e.ID, func() bool { mu.Lock(); defer mu.Unlock(); return len(received) == n })
-		var ds []billing.Delivery
-		for f := (billing.DeliveryFilter{Limit: 100}); ; {
-			page, next, err := service.Deliveries(ctx, site, e.ID, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ds = append(ds, page...); next == "" {
-				break
-			}
-			f.Before = next
-		}
+		ds := deliveries(t, service, site, e.ID)
 		if len(ds) != n {
 			t.Fatalf("%d deliveries, want %d", len(ds), n)
 		}
@@ -487,24 +484,15 @@ func TestARequestInFlightWhenItsEndpointIsDisabledIsNotListedNotSent(t *testing.
 		runUntil(t, w, e.ID, nonePending(t, service, site, e.ID)) // the next run fails what was left due
 
 		sent := 0
-		for f := (billing.DeliveryFilter{Limit: 100}); ; {
-			ds, next, err := service.Deliveries(ctx, site, e.ID, f)
-			if err != nil {
-				t.Fatal(err)
+		for _, d := range deliveries(t, service, site, e.ID) {
+			if len(d.Attempts) != 1 {
+				t.Errorf("delivery of %s, %s, has %d attempts, want 1: %+v", d.EventID, d.State, len(d.Attempts), d.Attempts)
+				continue
 			}
-			for _, d := range ds {
-				if len(d.Attempts) != 1 {
-					t.Errorf("delivery of %s, %s, has %d attempts, want 1: %+v", d.EventID, d.State, len(d.Attempts), d.Attempts)
-					continue
-				}
-				if a := d.Attempts[0]; a.Succeeded() {
-					sent++
-				} else if a.Error != "not sent: the endpoint is disabled" || d.State != billing.DeliveryFailed {
-					t.Errorf("delivery of %s is %s with %+v, want failed as not sent", d.EventID, d.State, a)
-				}
-			}
-			if f.Before = next; next == "" {
-				break
+			if a := d.Attempts[0]; a.Succeeded() {
+				sent++
+			} else if a.Error != "not sent: the endpoint is disabled" || d.State != billing.DeliveryFailed {
+				t.Errorf("delivery of %s is %s with %+v, want failed as not sent", d.EventID, d.State, a)
 			}
 		}
 		if n := int(received.Load()); sent != n {
