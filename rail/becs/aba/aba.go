@@ -9,8 +9,9 @@
 // file, then one file total record (type 7). A file may hold no items: the "nil" returns file some
 // banks send on a day without returns (NewDebitFile makes no direct-entry file of no debits).
 // Numbers are right-justified and zero-filled, text is left-justified and blank-filled, and every
-// text field holds only the BECS character set (ValidText). A File holds what varies; the fixed parts and the totals of the type 7 record are
-// computed, never set, so that a written file always balances.
+// text field holds only the BECS character set (ValidText). A File holds what varies; the fixed
+// parts and the totals of the type 7 record are computed, never set, so that a written file always
+// balances.
 //
 // Read and Write are inverses: Read(Write(f)) gives f back (with BSBs in their NNN-NNN form and
 // the processing date at midnight UTC), and whatever Read accepts, Write writes again byte for
