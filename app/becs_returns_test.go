@@ -95,12 +95,13 @@ func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Two items that match no row: a reference of no debit, and a debit's reference with
-			// another amount; and R2's item again, which returns its row once.
-			returns = withItems(t, returns,
-				aba.Return{Entry: entry("PYNOSUCHDEBIT", 500), Reason: aba.ReturnPaymentStopped, OriginalDay: 1, OriginalUserID: "123456"},
-				aba.Return{Entry: entry(becs.LodgementReference(rows[2].ID), 301), Reason: aba.ReturnInvalidAccount, OriginalDay: 1, OriginalUserID: "123456"},
-				aba.Return{Entry: entry(becs.LodgementReference(rows[1].ID), 200), Reason: aba.ReturnAccountClosed, OriginalDay: 1, OriginalUserID: "123456"})
+			// The bank's file holds two more blocks (lines 5-6 and 7-11): a nil one, and two items
+			// that match no row (a reference of no debit, and a debit's reference with another
+			// amount) and R2's item again, which returns its row once.
+			returns = withBlocks(t, returns, nil, []aba.Return{
+				{Entry: entry("PYNOSUCHDEBIT", 500), Reason: aba.ReturnPaymentStopped, OriginalDay: 1, OriginalUserID: "123456"},
+				{Entry: entry(becs.LodgementReference(rows[2].ID), 301), Reason: aba.ReturnInvalidAccount, OriginalDay: 1, OriginalUserID: "123456"},
+				{Entry: entry(becs.LodgementReference(rows[1].ID), 200), Reason: aba.ReturnAccountClosed, OriginalDay: 1, OriginalUserID: "123456"}})
 
 			srv.Clock.Advance(48 * time.Hour)
 			report, err := app.ImportBECSReturns(ctx, r, service, srv.Clock, returns)
@@ -147,7 +148,7 @@ func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
 			}
 			check()
 			kept, err := r.Unmatched(ctx)
-			if err != nil || len(kept) != 2 || kept[0].LodgementReference != "PYNOSUCHDEBIT" || kept[1].Line != 5 ||
+			if err != nil || len(kept) != 2 || kept[0].LodgementReference != "PYNOSUCHDEBIT" || kept[0].Line != 8 || kept[1].Line != 9 ||
 				!strings.Contains(kept[1].Problem, "amount") {
 				t.Fatalf("Unmatched = %+v, %v; want the two items, once", kept, err)
 			}
@@ -187,17 +188,22 @@ func entry(ref string, amount int64) aba.Entry {
 		LodgementReference: ref, TraceBSB: "062-000", TraceAccount: "1234567", Remitter: "ACME"}
 }
 
-// withItems adds items to a returns file.
-func withItems(t *testing.T, content []byte, items ...aba.Return) []byte {
+// withBlocks adds to a returns file of one block a block of each list of items, of the same
+// descriptive record, as a bank that sends a block for each user ID or day does.
+func withBlocks(t *testing.T, content []byte, blocks ...[]aba.Return) []byte {
 	t.Helper()
 	f, err := aba.Read(strings.NewReader(string(content)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Returns = append(f.Returns, items...)
-	out, err := f.MarshalText()
-	if err != nil {
-		t.Fatal(err)
+	out := content
+	for _, items := range blocks {
+		f.Returns = items
+		b, err := f.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b...)
 	}
 	return out
 }

@@ -43,22 +43,27 @@ var ErrNotReturns = errors.New("not a returns file")
 // it returns, by lodgement reference. A file that does not read (aba.Errors, with each problem's
 // line and column) or is not a returns file (ErrNotReturns) is an error, and nothing is matched.
 // A file of no items, the "nil" returns file some banks send on a day without returns, is a
-// returns file that matches nothing. It writes nothing.
+// returns file that matches nothing; a file of several blocks (aba.ReadBlocks), one for each user
+// ID or day, gives the items of every block, in the file's order. It writes nothing.
 func (r *Rail) MatchReturns(ctx context.Context, content []byte) (Returns, error) {
-	f, err := aba.Read(bytes.NewReader(content))
+	blocks, err := aba.ReadBlocks(bytes.NewReader(content))
 	if err != nil {
 		return Returns{}, err
 	}
-	if len(f.Details) > 0 {
-		return Returns{}, fmt.Errorf("%w: it holds %d detail records (type 1) and %d returned-item records (type 2); "+
-			"a returns file holds returned items only", ErrNotReturns, len(f.Details), len(f.Returns))
-	}
 	content = aba.Canonical(content)
 	sum := sha256.Sum256(content)
-	out := Returns{Source: hex.EncodeToString(sum[:]), Items: make([]ReturnedItem, len(f.Returns))}
+	out := Returns{Source: hex.EncodeToString(sum[:])}
 	lines := bytes.Split(content, crlf)
-	for i, ret := range f.Returns {
-		out.Items[i] = ReturnedItem{Line: i + 2, Return: ret, record: lines[i+1]}
+	line := 1 // of the block's descriptive record
+	for _, f := range blocks {
+		if len(f.Details) > 0 {
+			return Returns{}, fmt.Errorf("%w: it holds %d detail records (type 1); a returns file holds returned items only",
+				ErrNotReturns, len(f.Details))
+		}
+		for i, ret := range f.Returns {
+			out.Items = append(out.Items, ReturnedItem{Line: line + 1 + i, Return: ret, record: lines[line+i]})
+		}
+		line += len(f.Returns) + 2
 	}
 	if err := r.match(ctx, out.Items); err != nil {
 		return Returns{}, err

@@ -7,7 +7,8 @@
 // A file is lines of 120 characters, each ended by CRLF: one descriptive record (type 0), then
 // detail records (type 1) in a direct-entry file or returned-item records (type 2) in a returns
 // file, then one file total record (type 7). A file may hold no items: the "nil" returns file some
-// banks send on a day without returns (NewDebitFile makes no direct-entry file of no debits).
+// banks send on a day without returns (NewDebitFile makes no direct-entry file of no debits). A
+// returns file may also hold several such blocks, one after the other (ReadBlocks).
 // Numbers are right-justified and zero-filled, text is left-justified and blank-filled, and every
 // text field holds only the BECS character set (ValidText). A File holds what varies; the fixed
 // parts and the totals of the type 7 record are computed, never set, so that a written file always
@@ -145,7 +146,7 @@ func (f File) MarshalText() ([]byte, error) {
 
 // UnmarshalText reads a file as Read does.
 func (f *File) UnmarshalText(b []byte) error {
-	got, err := parse(b)
+	got, err := parseOne(b)
 	if err != nil {
 		return err
 	}
@@ -165,20 +166,49 @@ func Write(w io.Writer, f File) error {
 	return err
 }
 
-// Read reads a direct-entry file or a returns file. It checks the structure (one descriptive
-// record first, then items of one type, then one file total record, each of 120 characters ended
-// by CRLF; the last may lack its CRLF, and a byte order mark before the first, blank lines after
-// the last and a DOS end-of-file mark are let pass), every field and the totals, and returns every
-// problem it finds (Errors; it stops reading after a thousand) rather than the first. A File is
-// returned only when there is none. The problems of a file that is cut short and reads well up to
-// its end, as one still being written does, are also ErrIncomplete (errors.Is). Read reads r to
-// its end: wrap it in an io.LimitReader to bound what it takes.
+// Read reads a direct-entry file or a returns file of one block. It checks the structure (one
+// descriptive record first, then items of one type, then one file total record, each of 120
+// characters ended by CRLF; the last may lack its CRLF, and a byte order mark before the first,
+// blank lines after the last and a DOS end-of-file mark are let pass), every field and the totals,
+// and returns every problem it finds (Errors; it stops reading after a thousand) rather than the
+// first. A File is returned only when there is none. The problems of a file that is cut short and
+// reads well up to its end, as one still being written does, are also ErrIncomplete (errors.Is).
+// Read reads r to its end: wrap it in an io.LimitReader to bound what it takes. A file of several
+// blocks is a problem for Read, at its second descriptive record; ReadBlocks reads it.
 func Read(r io.Reader) (File, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return File{}, err
 	}
+	return parseOne(b)
+}
+
+// ReadBlocks reads a file of one or more blocks, each a File of its own: a descriptive record, its
+// items and the file total record that balances them, the next block's descriptive record
+// following that file total record. Some banks send returns files so, a block for each user ID
+// or day of processing the returns concern. Every block is checked as Read checks a file, and the
+// items of every block are of one type. Writing each block (MarshalText) and joining them gives
+// the file back as Canonical has it.
+func ReadBlocks(r io.Reader) ([]File, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
 	return parse(b)
+}
+
+// parseOne reads a whole file of one block; see Read.
+func parseOne(b []byte) (File, error) {
+	blocks, err := parse(b)
+	if err != nil {
+		return File{}, err
+	}
+	if len(blocks) > 1 {
+		first := blocks[0]
+		return File{}, Errors{{Line: len(first.Details) + len(first.Returns) + 3, Record: RecordDescriptive,
+			Field: fRecordType.name, Column: 1, Problem: "opens a second block; a file of several blocks is read by ReadBlocks"}}
+	}
+	return blocks[0], nil
 }
 
 // crlf ends every record.

@@ -83,27 +83,32 @@ func Canonical(b []byte) []byte {
 	return out
 }
 
-// parse reads a whole file; see Read.
-func parse(b []byte) (File, error) {
+// block is a block of a file being read: a descriptive record, its items and the file total
+// record that closes it, with what that record must agree with.
+type block struct {
+	f         File
+	count     int    // records of type 1 and 2
+	sums      Totals // of the items read whole
+	sumsWhole bool   // whether every item's code and amount were read
+	closed    bool   // its file total record was read
+}
+
+// parse reads a whole file of one or more blocks; see ReadBlocks.
+func parse(b []byte) ([]File, error) {
 	b = withoutMarks(b)
 	var (
-		d         decoder
-		f         File
-		items     RecordType // RecordDetail or RecordReturn, once one is seen
-		count     int        // records of type 1 and 2
-		sums      Totals     // of the items read whole
-		sumsWhole = true     // whether every item's code and amount were read
-		read      *Totals    // what the type 7 record says, when it was read whole
-		sawTotal  bool
-		totalLine int
+		d      decoder
+		blocks []File
+		cur    = &block{sumsWhole: true}
+		items  RecordType // RecordDetail or RecordReturn, once one is seen
 	)
 	for len(b) > 0 {
-		if sawTotal && len(bytes.TrimLeft(b, "\r\n")) == 0 {
+		if cur.closed && len(bytes.TrimLeft(b, "\r\n")) == 0 {
 			break // blank lines after the end
 		}
 		if len(d.errs) >= maxProblems {
 			d.fail(fRecord, 0, fmt.Sprintf("more than %d problems; the rest of the file was not read", maxProblems))
-			return File{}, d.errs
+			return nil, d.errs
 		}
 		var line []byte
 		lfEnded, unended := false, false
@@ -146,49 +151,43 @@ func parse(b []byte) (File, error) {
 		}
 		switch d.typ {
 		case RecordDescriptive:
-			if d.line != 1 {
-				d.fail(fRecordType, 0, "a descriptive record may only be the first record")
-			} else if whole {
-				d.descriptive(&f)
+			switch {
+			case d.line == 1:
+			case cur.closed:
+				cur = &block{sumsWhole: true}
+			default:
+				d.fail(fRecordType, 0, "a descriptive record may only be the first record, or follow a file total record")
+				continue
+			}
+			if whole {
+				d.descriptive(&cur.f)
 			}
 		case RecordDetail, RecordReturn:
-			count++
-			if sawTotal {
-				d.fail(fRecordType, 0, "follows the file total record, which ends the file")
+			if cur.closed {
+				d.fail(fRecordType, 0, "follows a file total record, which ends its block; items follow a descriptive record")
+				break
 			}
+			cur.count++
 			if items == 0 {
 				items = d.typ
 			} else if items != d.typ {
 				d.fail(fRecordType, 0, "a file holds detail records or returned-item records, not both")
 			}
 			if !whole {
-				sumsWhole = false
+				cur.sumsWhole = false
 				break
 			}
-			var e Entry
-			if d.typ == RecordDetail {
-				dt := d.detail()
-				f.Details, e = append(f.Details, dt), dt.Entry
-			} else {
-				r := d.ret()
-				f.Returns, e = append(f.Returns, r), r.Entry
-			}
-			if e.Code == 0 || e.Amount == 0 {
-				sumsWhole = false // already reported
-			} else if e.Code.IsDebit() {
-				sums.Debit += e.Amount
-			} else {
-				sums.Credit += e.Amount
-			}
+			cur.item(&d)
 		case RecordTotal:
-			if sawTotal {
+			if cur.closed {
 				d.fail(fRecordType, 0, "a second file total record")
 				break
 			}
-			sawTotal, totalLine = true, d.line
+			cur.closed = true
 			if whole {
-				read = d.total()
+				cur.check(&d, d.total())
 			}
+			blocks = append(blocks, cur.f)
 		default:
 			d.fail(fRecordType, 0, fmt.Sprintf("%q is not a record type; a record is of type 0, 1, 2 or 7", line[:1]))
 		}
@@ -198,39 +197,66 @@ func parse(b []byte) (File, error) {
 	case d.line == 0:
 		d.errs = append(d.errs, &FieldError{Line: 1, Record: RecordDescriptive, Field: fRecord.name, Column: 1,
 			Problem: "the file is empty", cutShort: true})
-	case !sawTotal:
+	case !cur.closed:
 		d.errs = append(d.errs, &FieldError{Line: d.line + 1, Record: RecordTotal, Field: fRecord.name, Column: 1,
 			Problem: "is missing: the file ends without its file total record", cutShort: true})
 	}
-	if read != nil {
-		d.line, d.typ = totalLine, RecordTotal
-		if int(read.Count) != count {
-			d.fail(fCount, 0, fmt.Sprintf("is %d; the file has %d detail or returned-item records", read.Count, count))
-		}
-		if sumsWhole {
-			sums.Net = sums.Credit - sums.Debit
-			if sums.Net < 0 {
-				sums.Net = -sums.Net
-			}
-			for _, c := range []struct {
-				f          field
-				read, want int64
-				of         string
-			}{
-				{fNet, read.Net, sums.Net, "the difference of the credit and debit totals of the records"},
-				{fCredit, read.Credit, sums.Credit, "the total of the records' credits"},
-				{fDebit, read.Debit, sums.Debit, "the total of the records' debits"},
-			} {
-				if c.read != c.want {
-					d.fail(c.f, 0, fmt.Sprintf("is %d; %s is %d", c.read, c.of, c.want))
-				}
-			}
-		}
-	}
 	if len(d.errs) > 0 {
-		return File{}, d.errs
+		return nil, d.errs
 	}
-	return f, nil
+	return blocks, nil
+}
+
+// item reads the detail or returned-item record d holds into the block.
+func (k *block) item(d *decoder) {
+	var e Entry
+	if d.typ == RecordDetail {
+		dt := d.detail()
+		k.f.Details, e = append(k.f.Details, dt), dt.Entry
+	} else {
+		r := d.ret()
+		k.f.Returns, e = append(k.f.Returns, r), r.Entry
+	}
+	switch {
+	case e.Code == 0 || e.Amount == 0:
+		k.sumsWhole = false // already reported
+	case e.Code.IsDebit():
+		k.sums.Debit += e.Amount
+	default:
+		k.sums.Credit += e.Amount
+	}
+}
+
+// check checks what the block's file total record, the record d holds, says (read; nil when a
+// number of it could not be read) against the block's items.
+func (k *block) check(d *decoder, read *Totals) {
+	if read == nil {
+		return
+	}
+	if read.Count != k.count {
+		d.fail(fCount, 0, fmt.Sprintf("is %d; the block has %d detail or returned-item records", read.Count, k.count))
+	}
+	if !k.sumsWhole {
+		return
+	}
+	sums := k.sums
+	sums.Net = sums.Credit - sums.Debit
+	if sums.Net < 0 {
+		sums.Net = -sums.Net
+	}
+	for _, c := range []struct {
+		f          field
+		read, want int64
+		of         string
+	}{
+		{fNet, read.Net, sums.Net, "the difference of the credit and debit totals of the records"},
+		{fCredit, read.Credit, sums.Credit, "the total of the records' credits"},
+		{fDebit, read.Debit, sums.Debit, "the total of the records' debits"},
+	} {
+		if c.read != c.want {
+			d.fail(c.f, 0, fmt.Sprintf("is %d; %s is %d", c.read, c.of, c.want))
+		}
+	}
 }
 
 // blank checks that a filler field is all blanks.

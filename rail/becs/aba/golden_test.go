@@ -3,6 +3,7 @@ package aba_test
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -71,14 +72,42 @@ func nilReturnsFile() aba.File {
 	return f
 }
 
-// goldens are the files whose exact bytes are pinned in testdata.
-func goldens(t testing.TB) map[string]aba.File {
-	return map[string]aba.File{
-		"debit.aba":               debitFile(t, false),
-		"debit-selfbalancing.aba": debitFile(t, true),
-		"returns.aba":             returnsFile(),
-		"returns-nil.aba":         nilReturnsFile(),
+// blocksReturnsFile is a returns file of three blocks, as a bank that sends a block for each user
+// ID or day of processing does: the returns of one user ID, the nil block of another day, and one
+// return of another user ID.
+func blocksReturnsFile() []aba.File {
+	other := returnsFile()
+	other.UserID, other.UserName = "301501", "PYNG RECEIVABLES TWO"
+	other.Returns = other.Returns[1:]
+	other.Returns[0].OriginalUserID = "301501"
+	empty := nilReturnsFile()
+	empty.ProcessingDate = empty.ProcessingDate.AddDate(0, 0, 1)
+	return []aba.File{returnsFile(), empty, other}
+}
+
+// goldens are the files whose exact bytes are pinned in testdata, each as its blocks.
+func goldens(t testing.TB) map[string][]aba.File {
+	return map[string][]aba.File{
+		"debit.aba":               {debitFile(t, false)},
+		"debit-selfbalancing.aba": {debitFile(t, true)},
+		"returns.aba":             {returnsFile()},
+		"returns-nil.aba":         {nilReturnsFile()},
+		"returns-blocks.aba":      blocksReturnsFile(),
 	}
+}
+
+// marshalBlocks writes each block and joins them: the file of those blocks.
+func marshalBlocks(t testing.TB, blocks []aba.File) []byte {
+	t.Helper()
+	var out []byte
+	for _, f := range blocks {
+		b, err := f.MarshalText()
+		if err != nil {
+			t.Fatalf("MarshalText: %v", err)
+		}
+		out = append(out, b...)
+	}
+	return out
 }
 
 func assertSameFile(t *testing.T, got, want aba.File) {
@@ -89,13 +118,10 @@ func assertSameFile(t *testing.T, got, want aba.File) {
 }
 
 func TestGoldenFiles(t *testing.T) {
-	for name, file := range goldens(t) {
+	for name, blocks := range goldens(t) {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join("testdata", name)
-			b, err := file.MarshalText()
-			if err != nil {
-				t.Fatalf("MarshalText: %v", err)
-			}
+			b := marshalBlocks(t, blocks)
 			if *update {
 				if err := os.WriteFile(path, b, 0o644); err != nil {
 					t.Fatal(err)
@@ -108,12 +134,24 @@ func TestGoldenFiles(t *testing.T) {
 			if !bytes.Equal(b, want) {
 				t.Errorf("Write differs from %s (run go test -update if the change is meant):\n got %q\nwant %q", path, b, want)
 			}
-			// The golden file is read back into the same File: the round trip.
-			back, err := aba.Read(bytes.NewReader(want))
+			// The golden file is read back into the same blocks: the round trip. Read reads a file
+			// of one block, and refuses one of several at its second descriptive record.
+			back, err := aba.ReadBlocks(bytes.NewReader(want))
 			if err != nil {
-				t.Fatalf("Read %s: %v", path, err)
+				t.Fatalf("ReadBlocks %s: %v", path, err)
 			}
-			assertSameFile(t, back, file)
+			if !reflect.DeepEqual(back, blocks) {
+				t.Errorf("blocks differ:\n got %+v\nwant %+v", back, blocks)
+			}
+			one, err := aba.Read(bytes.NewReader(want))
+			if len(blocks) == 1 {
+				if err != nil {
+					t.Fatalf("Read %s: %v", path, err)
+				}
+				assertSameFile(t, one, blocks[0])
+			} else if got, want := problems(err), []string{fmt.Sprintf("line %d record type column 1", len(blocks[0].Returns)+3)}; !reflect.DeepEqual(got, want) {
+				t.Errorf("Read of %d blocks: problems %q, want %q", len(blocks), got, want)
+			}
 			// And it has the format's shape, whatever the writer does: records of 120 characters,
 			// each ended by CRLF.
 			lines := strings.SplitAfter(string(want), "\r\n")

@@ -170,7 +170,8 @@ func overwrite(lines []string, line, column int, s string) {
 }
 
 // TestReadRules checks the reader's rules: each golden file, spoilt in one place, is refused with
-// the problems naming their line, field and column.
+// the problems naming their line, field and column. It reads with ReadBlocks, whose reading Read
+// shares (Read refuses, besides, a file of several blocks: TestGoldenFiles).
 func TestReadRules(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -229,9 +230,9 @@ func TestReadRules(t *testing.T) {
 		{name: "a second descriptive record", file: "debit.aba", spoil: func(l []string) []string { return append(l[:1], l...) }, want: []string{
 			"line 2 record type column 1"}},
 		{name: "a record after the file total record", file: "debit.aba", spoil: func(l []string) []string { return append(l, l[1]) }, want: []string{
-			"line 6 record type column 1", "line 5 record count column 75", "line 5 net total column 21", "line 5 debit total column 41"}},
+			"line 6 record type column 1"}},
 		{name: "a blank line, then a record after the file total record", file: "debit.aba", spoil: func(l []string) []string { return append(l, "", l[1]) }, want: []string{
-			"line 6 record column 1", "line 7 record type column 1", "line 5 record count column 75", "line 5 net total column 21", "line 5 debit total column 41"}},
+			"line 6 record column 1", "line 7 record type column 1"}},
 		{name: "blanks after the file total record", file: "debit.aba", spoil: func(l []string) []string { return append(l, " ") }, want: []string{
 			"line 6 record length column 2", "line 6 record type column 1"}},
 		{name: "a byte order mark before a record after the first", file: "debit.aba", spoil: func(l []string) []string { l[1] = "\ufeff" + l[1]; return l }, want: []string{
@@ -246,6 +247,17 @@ func TestReadRules(t *testing.T) {
 			"line 3 record type column 1", "line 3 return reason column 18", "line 3 original day of processing column 113"}},
 		{name: "no items, with the totals of some", file: "debit.aba", spoil: func(l []string) []string { return []string{l[0], l[4]} }, want: []string{
 			"line 2 record count column 75", "line 2 net total column 21", "line 2 debit total column 41"}},
+		// A file of several blocks (lines 1-4, 5-6 and 7-9): each balances on its own.
+		{name: "blocks: a block's totals that do not balance", file: "returns-blocks.aba", spoil: set(8, 21, "0000010000"), want: []string{
+			"line 9 net total column 21", "line 9 debit total column 41"}},
+		{name: "blocks: a block's count that does not match", file: "returns-blocks.aba", spoil: set(6, 75, "000001"), want: []string{
+			"line 6 record count column 75"}},
+		{name: "blocks: a descriptive record before the file total record of the block before", file: "returns-blocks.aba",
+			spoil: func(l []string) []string { return append(l[:3], l[4:]...) }, want: []string{
+				"line 4 record type column 1", "line 5 record count column 75", "line 5 net total column 21", "line 5 debit total column 41"}},
+		{name: "blocks: details in one, returns in another", file: "debit.aba",
+			spoil: func(l []string) []string { return append(l, golden(t, "returns.aba")...) }, want: []string{
+				"line 7 record type column 1", "line 8 record type column 1"}},
 		{name: "problems on several lines are all reported", file: "debit.aba", spoil: func(l []string) []string {
 			return set(1, 19, "00")(set(2, 18, "Z")(set(4, 97, " ")(l)))
 		}, want: []string{"line 1 reel sequence number column 19", "line 2 indicator column 18", "line 4 name of remitter column 97"}},
@@ -259,7 +271,7 @@ func TestReadRules(t *testing.T) {
 			if join == "" {
 				join = "\r\n"
 			}
-			_, err := aba.Read(strings.NewReader(strings.Join(lines, join) + join))
+			_, err := aba.ReadBlocks(strings.NewReader(strings.Join(lines, join) + join))
 			if got := problems(err); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("problems\n%q\nwant\n%q\n(%v)", got, tc.want, err)
 			}
@@ -361,6 +373,42 @@ func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
 			if !errors.Is(err, aba.ErrIncomplete) {
 				t.Fatalf("%s cut to %d bytes of %d: %v; want ErrIncomplete", name, n, len(whole), err)
 			}
+		}
+	}
+}
+
+// TestReadBlocksOfAFileCutShort: a file of several blocks cut anywhere within a block is incomplete,
+// as a file of one is; cut between two blocks, it reads as a whole file of the blocks before the
+// cut, which is why a returns file is read once its upload has settled (the SFTP returns job).
+func TestReadBlocksOfAFileCutShort(t *testing.T) {
+	whole, err := os.ReadFile("testdata/returns-blocks.aba")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := blocksReturnsFile()
+	var ends []int // where each block ends, after the CRLF of its file total record
+	for i := range blocks {
+		ends = append(ends, len(marshalBlocks(t, blocks[:i+1])))
+	}
+	for n := range len(whole) {
+		got, err := aba.ReadBlocks(bytes.NewReader(whole[:n]))
+		read := 0 // the blocks read whole, when the cut leaves them so
+		for k, end := range ends {
+			if n == end || n >= end-2-40 && n <= end-2 {
+				read = k + 1
+			}
+		}
+		if read == 0 {
+			if !errors.Is(err, aba.ErrIncomplete) {
+				t.Fatalf("cut to %d bytes of %d: %v; want ErrIncomplete", n, len(whole), err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("cut to %d bytes, at the end of block %d: %v", n, read, err)
+		}
+		if !reflect.DeepEqual(got, blocks[:read]) {
+			t.Fatalf("cut to %d bytes: blocks %+v, want the first %d", n, got, read)
 		}
 	}
 }
