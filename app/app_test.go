@@ -480,7 +480,7 @@ func TestMetricsAreServedWhereConfigured(t *testing.T) {
 				if status == http.StatusOK {
 					// Every kind of job's failures from zero: a counter that first appears at 1
 					// shows Prometheus no increase to alert on.
-					want = []string{`pyng_jobs_waiting{queue="emails"} 0`, `pyng_job_failures_total{kind="execute_batch",last="false",task=""} 0`,
+					want = []string{`pyng_jobs_waiting{queue="emails"} 0`, `pyng_jobs_waiting{queue="withdrawals"} 0`, `pyng_job_failures_total{kind="execute_batch",last="false",task=""} 0`,
 						`pyng_job_failures_total{kind="deliver_webhooks",last="true",task=""} 0`,
 						`pyng_job_failures_total{kind="run_task",last="true",task="becs_cut"} 0`,
 						`pyng_job_failures_total{kind="run_task",last="false",task="becs_deliver"} 0`}

@@ -82,11 +82,11 @@ type jobBacklog struct {
 }
 
 // backlogQueues are the queues jobBacklog reads.
-var backlogQueues = []string{river.QueueDefault, billing.EmailQueue, billing.WebhookQueue}
+var backlogQueues = []string{river.QueueDefault, billing.EmailQueue, billing.WebhookQueue, billing.WithdrawalQueue}
 
 func newJobBacklog(db storage.Database, logger *slog.Logger) *jobBacklog {
 	return &jobBacklog{db: db, logger: logger,
-		waiting: prometheus.NewDesc("pyng_jobs_waiting", "Jobs not yet done (to run, running, or waiting to be tried again), by queue: default (batch executions and sweeps), emails, webhooks.", []string{"queue"}, nil),
+		waiting: prometheus.NewDesc("pyng_jobs_waiting", "Jobs not yet done (to run, running, or waiting to be tried again), by queue: default (batch executions and sweeps), emails, webhooks, withdrawals.", []string{"queue"}, nil),
 		oldest:  prometheus.NewDesc("pyng_jobs_oldest_waiting_seconds", "Seconds since the oldest job not yet done was enqueued, by queue (0 when there is none).", []string{"queue"}, nil),
 	}
 }

@@ -158,8 +158,10 @@ func TestARevokedCustomersDebitIsWithdrawnByItsJobWhenTheRailFails(t *testing.T)
 					t.Fatalf("the debit after the revocation = %+v, %v; want it still queued, the rail having failed", o, err)
 				}
 
-				if job := e.workWithdrawal(t, l.ID); job == nil || job.State != rivertype.JobStateCompleted || job.Attempt != 2 {
-					t.Errorf("the revocation's withdrawal job = %+v; want it completed at its second attempt", job)
+				// In a queue of its own, a backlog of batch executions does not hold it up.
+				if job := e.workWithdrawal(t, l.ID); job == nil || job.State != rivertype.JobStateCompleted || job.Attempt != 2 ||
+					job.Queue != billing.WithdrawalQueue {
+					t.Errorf("the revocation's withdrawal job = %+v; want it completed at its second attempt, in queue %q", job, billing.WithdrawalQueue)
 				}
 				if o, err := e.r.Outcomes(ctx, []string{key}); err != nil || len(o) != 1 || !o[0].Settled || o[0].Failure != rail.FailureWithdrawn {
 					t.Errorf("the debit after the job = %+v, %v; want it withdrawn", o, err)

@@ -154,6 +154,14 @@ type WithdrawUnsentJob struct {
 // Kind is the job's name in the queue.
 func (WithdrawUnsentJob) Kind() string { return "withdraw_unsent" }
 
+// WithdrawalQueue is the queue of the withdrawals: a queue of their own, with workers of their
+// own, so that a backlog of batch executions in the default queue never holds up a withdrawal
+// that must come before the next cut-off.
+const WithdrawalQueue = "withdrawals"
+
+// Queue is the job's queue.
+func (WithdrawUnsentJob) Queue() string { return WithdrawalQueue }
+
 // MaxAttempts lets the job be retried, a minute apart at most, for longer than RowDeadline: the
 // debits it withdraws are those of batches before their deadline (UnsentRowsOfCustomer), and once
 // the deadline has passed it has nothing left to do.

@@ -236,6 +236,9 @@ func NewConfig(service *billing.Service, logger *slog.Logger, cfg Config, tasks 
 			river.QueueDefault:   {MaxWorkers: cfg.Workers},
 			billing.WebhookQueue: {MaxWorkers: cfg.WebhookWorkers},
 			billing.EmailQueue:   {MaxWorkers: cfg.EmailWorkers},
+			// A withdrawal is a statement or two of a rail: two at once keep up with any
+			// revocations.
+			billing.WithdrawalQueue: {MaxWorkers: 2},
 		},
 		Workers:              workers.workers,
 		FetchPollInterval:    cfg.PollInterval,
