@@ -316,6 +316,7 @@ type siteBeingMoved struct {
 	db       storage.Database
 	site     billing.Site
 	rails    map[string]rail.Rail
+	becs     *becs.Rail
 }
 
 func newSiteBeingMoved(t *testing.T, engine string) siteBeingMoved {
@@ -327,7 +328,7 @@ func newSiteBeingMoved(t *testing.T, engine string) siteBeingMoved {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return siteBeingMoved{clock: clock, operator: operator, db: db, site: site, rails: opened.ByName()}
+	return siteBeingMoved{clock: clock, operator: operator, db: db, site: site, rails: opened.ByName(), becs: opened.BECS}
 }
 
 // setRail is the operator's move of the site to the named rail.
@@ -342,7 +343,7 @@ func (m siteBeingMoved) setRail(t *testing.T, to string) func() {
 // server is the service of a server outside the sandbox whose batches are stored through batches.
 func (m siteBeingMoved) server(batches billing.BatchStore) *billing.Service {
 	return billing.NewService(billing.Config{Store: m.db, Batches: batches, Events: m.db, Rails: m.rails, Clock: m.clock,
-		InvitationTTL: billing.DefaultInvitationTTL})
+		InvitationTTL: billing.DefaultInvitationTTL, DebitUserID: app.BECSUserIDs(m.becs)})
 }
 
 // railMovedWhileStoring is the batch store of a server whose site an operator moves (move) after

@@ -142,7 +142,7 @@ func serviceWithHookedSandbox(t *testing.T, engine string, clock billing.Clock, 
 	h := &hookRail{Rail: rails[rail.Sandbox]}
 	rails[rail.Sandbox] = h
 	service := billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: clock,
-		InvitationTTL: billing.DefaultInvitationTTL, Sandbox: true, ExecuteChunk: chunk})
+		InvitationTTL: billing.DefaultInvitationTTL, Sandbox: true, ExecuteChunk: chunk, DebitUserID: app.BECSUserIDs(opened.BECS)})
 	return service, h, db
 }
 

@@ -64,7 +64,7 @@ type Config struct {
 	// debits succeeded that nobody collected.
 	Sandbox bool
 	// DebitUserID gives a site's BECS user ID ("" when it has none), for the terms of its Direct
-	// Debit Request (Terms); nil when no rail has user IDs.
+	// Debit Request (Terms); nil when no rail has user IDs, and required with the BECS rail.
 	DebitUserID func(ctx context.Context, siteID string) (string, error)
 	// ExecuteChunk is how many of a batch's pending rows one step of its execution submits and
 	// records; zero (or less) is all of them in one step. The step's transactions hold the
@@ -100,6 +100,11 @@ func NewService(cfg Config) *Service {
 	}
 	if cfg.InvitationTTL <= 0 {
 		missing = append(missing, "InvitationTTL")
+	}
+	// Without it, the BECS rail's sites would show and check Direct Debit Requests that name no
+	// user ID, and debit under one their customers never saw.
+	if _, ok := cfg.Rails[rail.BECS]; ok && cfg.DebitUserID == nil {
+		missing = append(missing, "DebitUserID (the BECS rail debits under a user ID)")
 	}
 	if len(missing) > 0 {
 		panic("billing: NewService: missing " + strings.Join(missing, ", "))

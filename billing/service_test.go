@@ -39,6 +39,11 @@ func TestNewServiceRefusesAMissingDependency(t *testing.T) {
 		{"a rail registered as nil", func(c *billing.Config) { c.Rails["other"] = nil }, `Rails["other"]`},
 		{"no clock", func(c *billing.Config) { c.Clock = nil }, "Clock"},
 		{"no invitation lifetime", func(c *billing.Config) { c.InvitationTTL = 0 }, "InvitationTTL"},
+		{"the BECS rail without its user IDs", func(c *billing.Config) { c.Rails[rail.BECS] = &recordingRail{} }, "DebitUserID"},
+		{"the BECS rail with its user IDs", func(c *billing.Config) {
+			c.Rails[rail.BECS] = &recordingRail{}
+			c.DebitUserID = func(context.Context, string) (string, error) { return "301500", nil }
+		}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
