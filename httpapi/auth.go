@@ -161,6 +161,9 @@ func readTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, err
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
 		return tokenRequest{}, invalidRequest("The request body must be application/x-www-form-urlencoded.")
 	}
+	if coded(r.Header.Values("Content-Encoding")) {
+		return tokenRequest{}, invalidRequest("Send the form uncompressed, without Content-Encoding: the token endpoint reads no content coding.")
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {

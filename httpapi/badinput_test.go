@@ -407,22 +407,36 @@ func TestUnknownPathReferencesChangeNothing(t *testing.T) {
 func TestTokenEndpointRefusesUnreadableForms(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		creds := "grant_type=client_credentials&client_id=" + s.ClientID + "&client_secret=" + s.ClientSecret
+		var gzipped bytes.Buffer
+		zw := gzip.NewWriter(&gzipped)
+		if _, err := zw.Write([]byte(creds)); err != nil || zw.Close() != nil {
+			t.Fatal(err)
+		}
+		const uncompressed = "Send the form uncompressed, without Content-Encoding: the token endpoint reads no content coding."
 		cases := []struct {
 			name, contentType, body string
 			description             string // "" for any
+			encoding                string // Content-Encoding, when set
 		}{
-			{"a form over 64 KiB", "application/x-www-form-urlencoded", creds + "&pad=" + strings.Repeat("a", 64<<10), "The request body must not exceed 64 KiB."},
-			{"a form with a bad escape", "application/x-www-form-urlencoded", creds + "&scope=%zz", "The request body is not a valid form."},
-			{"a form with a semicolon separator", "application/x-www-form-urlencoded", creds + ";scope=x", "The request body is not a valid form."},
-			{"no Content-Type", "-", creds, ""},
-			{"text/plain", "text/plain", creds, ""},
-			{"multipart/form-data", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x--\r\n", ""},
-			{"JSON", "application/json", `{"grant_type":"client_credentials","client_id":"` + s.ClientID + `","client_secret":"` + s.ClientSecret + `"}`, ""},
+			{"a form compressed with gzip", "application/x-www-form-urlencoded", gzipped.String(), uncompressed, "gzip"},
+			{"a plain form that claims gzip", "application/x-www-form-urlencoded", creds, uncompressed, "gzip"},
+			{"a plain form that claims identity, then br", "application/x-www-form-urlencoded", creds, uncompressed, "identity, br"},
+			{"a form over 64 KiB", "application/x-www-form-urlencoded", creds + "&pad=" + strings.Repeat("a", 64<<10), "The request body must not exceed 64 KiB.", ""},
+			{"a form with a bad escape", "application/x-www-form-urlencoded", creds + "&scope=%zz", "The request body is not a valid form.", ""},
+			{"a form with a semicolon separator", "application/x-www-form-urlencoded", creds + ";scope=x", "The request body is not a valid form.", ""},
+			{"no Content-Type", "-", creds, "", ""},
+			{"text/plain", "text/plain", creds, "", ""},
+			{"multipart/form-data", "multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--x--\r\n", "", ""},
+			{"JSON", "application/json", `{"grant_type":"client_credentials","client_id":"` + s.ClientID + `","client_secret":"` + s.ClientSecret + `"}`, "", ""},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				r := tokenRequest(t, s, tc.body, "Content-Type", tc.contentType)
+				header := []string{"Content-Type", tc.contentType}
+				if tc.encoding != "" {
+					header = append(header, "Content-Encoding", tc.encoding)
+				}
+				r := tokenRequest(t, s, tc.body, header...)
 				wantStatus(t, r, http.StatusBadRequest)
 				var body map[string]any
 				r.JSON(t, &body)
