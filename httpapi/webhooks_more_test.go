@@ -286,11 +286,11 @@ func TestEventsListPagingEdges(t *testing.T) {
 		wantStatus(t, p.post(t, "/sandbox/customers/pg-aa/signup"), http.StatusOK)
 		p.awaitEvents(t, atLeast(52))
 
-		raw, events, next := p.events(t, "")
+		raw, events, next := p.eventsPage(t, "", 50)
 		if len(raw) != 50 || next != events[49].EventID {
 			t.Errorf("default page: %d events, nextCursor %q; want 50 and the 50th's id", len(raw), next)
 		}
-		_, rest, next := p.events(t, "?after="+next)
+		_, rest, next := p.eventsPage(t, "?after="+next, 2)
 		if len(rest) != 2 || next != "" {
 			t.Errorf("second page: %d events, nextCursor %q; want 2 and none", len(rest), next)
 		}
@@ -300,16 +300,16 @@ func TestEventsListPagingEdges(t *testing.T) {
 		if !bytes.Contains(r.Body, []byte(`"data":[]`)) || bytes.Contains(r.Body, []byte("nextCursor")) {
 			t.Errorf("after the last event: %s; want an empty data array and no nextCursor", r.Body)
 		}
-		raw, _, _ = p.events(t, "?limit=100")
+		raw, _, _ = p.eventsPage(t, "?limit=100", 52)
 		if len(raw) != 52 {
 			t.Errorf("limit=100 gave %d events, want 52", len(raw))
 		}
-		_, one, next := p.events(t, "?limit=1")
+		_, one, next := p.eventsPage(t, "?limit=1", 1)
 		if len(one) != 1 || next != one[0].EventID {
 			t.Errorf("limit=1: %d events, nextCursor %q", len(one), next)
 		}
 		// The type filter applies after a cursor of another type.
-		_, linked, next := p.events(t, "?type=customer.linked&after="+events[0].EventID)
+		_, linked, next := p.eventsPage(t, "?type=customer.linked&after="+events[0].EventID, 1)
 		if len(linked) != 1 || linked[0].Type != "customer.linked" || next != "" {
 			t.Errorf("?type=customer.linked after an invitation gave %v, nextCursor %q", types(linked), next)
 		}
@@ -585,7 +585,7 @@ func TestALazilyExpiredInvitationHasOneExpiredEvent(t *testing.T) {
 		}
 		p.awaitEvents(t, atLeast(3))
 		time.Sleep(200 * time.Millisecond)
-		_, events, _ := p.events(t, "")
+		_, events, _ := p.eventsPage(t, "", 3)
 		if got := strings.Join(types(events), " "); got != "customer.invited customer.expired customer.invited" {
 			t.Errorf("events %s; want invited, expired once, invited", got)
 		}
