@@ -67,13 +67,9 @@ func next(t *testing.T, got <-chan delivered, secret string) client.Event {
 // them.
 func listed(t *testing.T, site *client.Site, n int) []client.Event {
 	t.Helper()
-	var events []client.Event
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if events = collect(t, site.ListEvents(context.Background(), client.ListEventsOptions{})); len(events) >= n {
-			break
-		}
-	}
-	return events
+	return listedAgain(t, n, func() []client.Event {
+		return collect(t, site.ListEvents(context.Background(), client.ListEventsOptions{}))
+	})
 }
 
 // listedAgain lists with list until it gives n events or more, or 30 s have passed, and returns the

@@ -68,17 +68,11 @@ func (p partner) eventsUntil(t testing.TB, last string) []event {
 // transaction that began before it has ended (on PostgreSQL), which is a moment after it commits.
 func (p partner) awaitEvents(t testing.TB, done func([]event) bool) ([]json.RawMessage, []event) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		raw, events, _ := p.events(t, "?limit=100")
-		if done(events) {
-			return raw, events
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the events are %v", types(events))
-		}
-		time.Sleep(20 * time.Millisecond)
+	raw, events, _, ok := p.eventsWhen(t, "?limit=100", done)
+	if !ok {
+		t.Fatalf("the events are %v", types(events))
 	}
+	return raw, events
 }
 
 // eventsPage lists one page of the partner's events, as events does, until it holds n events or
@@ -87,17 +81,28 @@ func (p partner) awaitEvents(t testing.TB, done func([]event) bool) ([]json.RawM
 // transactions end on the shared server): a page the test awaited can read short once.
 func (p partner) eventsPage(t testing.TB, query string, n int) (raw []json.RawMessage, events []event, next string) {
 	t.Helper()
+	raw, events, next, _ = p.eventsWhen(t, query, atLeast(n))
+	return raw, events, next
+}
+
+// eventsWhen lists a page of the partner's events (events) until done holds of it, or 20 seconds
+// have passed; ok says whether it held. It gives the last page read.
+func (p partner) eventsWhen(t testing.TB, query string, done func([]event) bool) (raw []json.RawMessage, events []event, next string, ok bool) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		raw, events, next = p.events(t, query)
-		if len(raw) >= n || time.Now().After(deadline) {
-			return raw, events, next
+		if done(events) {
+			return raw, events, next, true
+		}
+		if time.Now().After(deadline) {
+			return raw, events, next, false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// atLeast is an awaitEvents condition: n events or more.
+// atLeast is a condition of awaitEvents and eventsWhen: n events or more.
 func atLeast(n int) func([]event) bool { return func(events []event) bool { return len(events) >= n } }
 
 func types(events []event) []string {
