@@ -86,11 +86,11 @@ func Canonical(b []byte) []byte {
 // block is a block of a file being read: a descriptive record, its items and the file total
 // record that closes it, with what that record must agree with.
 type block struct {
-	f         File
-	count     int    // records of type 1 and 2
-	sums      Totals // of the items read whole
-	sumsWhole bool   // whether every item's code and amount were read
-	closed    bool   // its file total record was read
+	f       File
+	count   int    // records of type 1 and 2
+	sums    Totals // of the items read whole
+	partial bool   // some item's code or amount could not be read (its problem reported)
+	closed  bool   // its file total record was read
 }
 
 // parse reads a whole file of one or more blocks; see ReadBlocks.
@@ -99,7 +99,7 @@ func parse(b []byte) ([]File, error) {
 	var (
 		d      decoder
 		blocks []File
-		cur    = &block{sumsWhole: true}
+		cur    = &block{}
 		items  RecordType // RecordDetail or RecordReturn, once one is seen
 	)
 	for len(b) > 0 {
@@ -154,7 +154,7 @@ func parse(b []byte) ([]File, error) {
 			switch {
 			case d.line == 1:
 			case cur.closed:
-				cur = &block{sumsWhole: true}
+				cur = &block{}
 			default:
 				d.fail(fRecordType, 0, "a descriptive record may only be the first record, or follow a file total record")
 				continue
@@ -174,7 +174,7 @@ func parse(b []byte) ([]File, error) {
 				d.fail(fRecordType, 0, "a file holds detail records or returned-item records, not both")
 			}
 			if !whole {
-				cur.sumsWhole = false
+				cur.partial = true
 				break
 			}
 			cur.item(&d)
@@ -219,7 +219,7 @@ func (k *block) item(d *decoder) {
 	}
 	switch {
 	case e.Code == 0 || e.Amount == 0:
-		k.sumsWhole = false // already reported
+		k.partial = true // already reported
 	case e.Code.IsDebit():
 		k.sums.Debit += e.Amount
 	default:
@@ -236,7 +236,7 @@ func (k *block) check(d *decoder, read *Totals) {
 	if read.Count != k.count {
 		d.fail(fCount, 0, fmt.Sprintf("is %d; the block has %d detail or returned-item records", read.Count, k.count))
 	}
-	if !k.sumsWhole {
+	if k.partial {
 		return
 	}
 	sums := k.sums
