@@ -538,9 +538,6 @@ func TestShutdownDrainsFirst(t *testing.T) {
 	r := runServer(t, map[string]string{"database-url": dbtest.URL(t, "sqlite"), "encryption-key": dbtest.KeyRing,
 		"shutdown-drain": drain.String()}, slog.New(slog.NewTextHandler(logs, nil)))
 	base := r.base
-	stopped := time.Now()
-	r.signal()
-	time.Sleep(100 * time.Millisecond)
 	get := func(path string) *http.Response {
 		t.Helper()
 		resp, err := http.Get(base + path)
@@ -550,8 +547,16 @@ func TestShutdownDrainsFirst(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	if resp := get("/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("/readyz while draining = %d, want 503", resp.StatusCode)
+	stopped := time.Now()
+	r.signal()
+	// The signal is handled a moment later (more on a loaded machine): /readyz is asked until it
+	// answers 503, for half the drain at most.
+	status := get("/readyz").StatusCode
+	for ; status != http.StatusServiceUnavailable && time.Since(stopped) < drain/2; status = get("/readyz").StatusCode {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while draining = %d, want 503", status)
 	}
 	if resp := get("/healthz"); resp.StatusCode != http.StatusOK || !resp.Close {
 		t.Errorf("/healthz while draining = %d, closing its connection %v; want 200, closing it", resp.StatusCode, resp.Close)
