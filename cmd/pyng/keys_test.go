@@ -357,7 +357,13 @@ func TestAdminSigningKeyRotate(t *testing.T) {
 			if rotated.SigningKeyID == "" || rotated.RetiredKeys != 0 || rotated.SigningKeyID == kidOf(t, old) {
 				t.Fatalf("signing-key rotate = %+v", rotated)
 			}
-			time.Sleep(600 * time.Millisecond) // three reloads
+			// Each replica reloads the keys every 200 ms, later on a loaded machine: each is asked
+			// for tokens until it signs with the new key.
+			for name, p := range map[string]*partner{"A": atA, "B": atB} {
+				waitFor(t, 10*time.Second, "replica "+name+" to sign with the new key", func() bool {
+					return kidOf(t, token(t, p.base, clientID, secret)) == rotated.SigningKeyID
+				})
+			}
 			for name, p := range map[string]*partner{"A": atA, "B": atB} {
 				fresh := token(t, p.base, clientID, secret)
 				if kid := kidOf(t, fresh); kid != rotated.SigningKeyID {
@@ -390,7 +396,11 @@ func TestAdminSigningKeyRotate(t *testing.T) {
 			if rotated.RetiredKeys != 2 {
 				t.Fatalf("signing-key rotate --retire-others retired %d keys, want 2", rotated.RetiredKeys)
 			}
-			time.Sleep(600 * time.Millisecond)
+			for _, p := range []*partner{atA, atB} {
+				waitFor(t, 10*time.Second, "the replica at "+p.base+" to refuse the retired keys' tokens", func() bool {
+					return status(p, old) == 401 && status(p, middle) == 401
+				})
+			}
 			for _, p := range []*partner{atA, atB} {
 				for _, tok := range []string{old, middle} {
 					if st := status(p, tok); st != 401 {
