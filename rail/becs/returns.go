@@ -63,7 +63,7 @@ func (r *Rail) MatchReturns(ctx context.Context, content []byte) (Returns, error
 		for i, ret := range f.Returns {
 			out.Items = append(out.Items, ReturnedItem{Line: line + 1 + i, Return: ret, record: lines[line+i]})
 		}
-		line += len(f.Returns) + 2
+		line += f.Records()
 	}
 	if err := r.match(ctx, out.Items); err != nil {
 		return Returns{}, err

@@ -54,6 +54,10 @@ type File struct {
 	Returns []Return // the items of a returns file
 }
 
+// Records is how many records (lines) the file is written in: its descriptive record, its items
+// and its file total record.
+func (f File) Records() int { return len(f.Details) + len(f.Returns) + 2 }
+
 // BSB is a bank-state-branch number. A File's BSBs may hold six digits ("062000") or the format's
 // form ("062-000"); the file always carries the latter, which is what Read gives.
 type BSB string
@@ -204,8 +208,7 @@ func parseOne(b []byte) (File, error) {
 		return File{}, err
 	}
 	if len(blocks) > 1 {
-		first := blocks[0]
-		return File{}, Errors{{Line: len(first.Details) + len(first.Returns) + 3, Record: RecordDescriptive,
+		return File{}, Errors{{Line: blocks[0].Records() + 1, Record: RecordDescriptive,
 			Field: fRecordType.name, Column: 1, Problem: "opens a second block; a file of several blocks is read by ReadBlocks"}}
 	}
 	return blocks[0], nil

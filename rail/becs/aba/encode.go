@@ -22,7 +22,7 @@ type encoder struct {
 
 // encode gives f's bytes, or every problem of f.
 func encode(f File) ([]byte, Errors) {
-	e := &encoder{out: make([]byte, 0, (len(f.Details)+len(f.Returns)+2)*(recordLen+2))}
+	e := &encoder{out: make([]byte, 0, f.Records()*(recordLen+2))}
 	e.descriptive(f)
 	switch {
 	case len(f.Details) > 0 && len(f.Returns) > 0:
