@@ -551,13 +551,9 @@ func TestShutdownDrainsFirst(t *testing.T) {
 	r.signal()
 	// The signal is handled a moment later (more on a loaded machine): /readyz is asked until it
 	// answers 503, for half the drain at most.
-	status := get("/readyz").StatusCode
-	for ; status != http.StatusServiceUnavailable && time.Since(stopped) < drain/2; status = get("/readyz").StatusCode {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if status != http.StatusServiceUnavailable {
-		t.Errorf("/readyz while draining = %d, want 503", status)
-	}
+	waitFor(t, drain/2, "/readyz while draining does not answer 503", func() bool {
+		return get("/readyz").StatusCode == http.StatusServiceUnavailable
+	})
 	if resp := get("/healthz"); resp.StatusCode != http.StatusOK || !resp.Close {
 		t.Errorf("/healthz while draining = %d, closing its connection %v; want 200, closing it", resp.StatusCode, resp.Close)
 	}
