@@ -64,28 +64,20 @@ func lodged(t *testing.T, srv *apptest.Server, r *becs.Rail, site billing.Site, 
 	return refs, content
 }
 
-// customerRevokedEvents lists the site's customer.revoked events over HTTP once want are listed,
-// or after a few seconds.
-func customerRevokedEvents(t *testing.T, srv *apptest.Server, token, siteID string, want int) []apiLink {
+// customerRevokedEvents lists the links of the site's customer.revoked events over HTTP, every
+// one written before the call (eventsWritten).
+func customerRevokedEvents(t *testing.T, srv *apptest.Server, token string, site billing.Site) []apiLink {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second) // as returnedEvents
-	for {
-		res := srv.Do(t, apptest.Request{Method: "GET", Path: "/billing/sites/" + siteID + "/events?type=customer.revoked", Token: token})
-		var body struct {
-			Data []struct{ Data json.RawMessage }
+	listed := eventsWritten(t, srv, token, site, billing.EventCustomerRevoked)
+	links := make([]apiLink, len(listed))
+	for i, e := range listed {
+		var event struct{ Data apiLink }
+		if err := json.Unmarshal(e.Body, &event); err != nil {
+			t.Fatal(err)
 		}
-		res.JSON(t, &body)
-		links := make([]apiLink, len(body.Data))
-		for i, e := range body.Data {
-			if err := json.Unmarshal(e.Data, &links[i]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if len(links) >= want || time.Now().After(deadline) {
-			return links
-		}
-		time.Sleep(50 * time.Millisecond)
+		links[i] = event.Data
 	}
+	return links
 }
 
 // getCustomer reads the customer's link as the partner does.
@@ -142,7 +134,7 @@ func TestBECSReturnThatEndsTheAuthorityRevokesTheCustomerByTheBank(t *testing.T)
 			}
 			token := srv.Token(t, srv.Partner)
 			revokedAt := billing.Millis(srv.Clock.Now())
-			check := func(wait int) {
+			check := func() {
 				t.Helper()
 				if got := getCustomer(t, srv, token, site.ID, "C1"); got.State != "revoked" || got.RevokedBy != "bank" || got.RevokedAt != revokedAt {
 					t.Errorf("C1 = %+v; want revoked by the bank at %d", got, revokedAt)
@@ -150,12 +142,12 @@ func TestBECSReturnThatEndsTheAuthorityRevokesTheCustomerByTheBank(t *testing.T)
 				if got := getCustomer(t, srv, token, site.ID, "C2"); got.State != "linked" || got.RevokedBy != "" {
 					t.Errorf("C2 = %+v; want linked: a stopped payment does not end the authority", got)
 				}
-				events := customerRevokedEvents(t, srv, token, site.ID, wait)
+				events := customerRevokedEvents(t, srv, token, site)
 				if len(events) != 1 || events[0].CustomerReference != "C1" || events[0].RevokedBy != "bank" || events[0].State != "revoked" {
 					t.Errorf("customer.revoked events = %+v; want one, of C1 revoked by the bank", events)
 				}
 			}
-			check(1)
+			check()
 
 			// The customer's debit waiting for the cut-off was withdrawn with the revocation, before
 			// its batch's next step: the cut-off sends only the other customer's. The customer's
@@ -192,7 +184,7 @@ func TestBECSReturnThatEndsTheAuthorityRevokesTheCustomerByTheBank(t *testing.T)
 			if err != nil || again.Returned != 0 || again.AlreadyReturned != 2 {
 				t.Fatalf("the second import = %+v, %v", again, err)
 			}
-			check(2) // waits for a second event, which must not come
+			check() // no second event
 		})
 	}
 }
@@ -234,7 +226,7 @@ func TestBECSReturnOfADebitOfAnEarlierLinkLeavesTheCustomersNewLink(t *testing.T
 			if l, err := service.Link(ctx, site, "C1"); err != nil || l.ID != relinked.ID || l.StoredState != billing.LinkLinked {
 				t.Errorf("C1's link = %+v, %v; want %s linked", l, err, relinked.ID)
 			}
-			events := customerRevokedEvents(t, srv, token, site.ID, 2) // waits for a second, which must not come
+			events := customerRevokedEvents(t, srv, token, site)
 			if len(events) != 1 || events[0].RevokedBy != "partner" {
 				t.Errorf("customer.revoked events = %+v; want only the partner's", events)
 			}

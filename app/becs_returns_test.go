@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
 				}
 			}
 			check()
-			events := returnedEvents(t, srv, token, site.ID, 2)
+			events := returnedEvents(t, srv, token, site)
 			if len(events) != 2 || events[0].Data.BatchReference != "B1" || events[0].Data.RowReference != "R1" ||
 				events[0].Data.ReturnReason != "referToCustomer" || events[1].Data.RowReference != "R2" {
 				t.Fatalf("debit.returned events = %+v", events)
@@ -176,7 +177,7 @@ func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
 			if kept, _ := r.Unmatched(ctx); len(kept) != 2 {
 				t.Fatalf("Unmatched after the bad files: %d, want 2", len(kept))
 			}
-			if events := returnedEvents(t, srv, token, site.ID, 3); len(events) != 2 {
+			if events := returnedEvents(t, srv, token, site); len(events) != 2 {
 				t.Fatalf("debit.returned events after importing again: %d, want 2", len(events))
 			}
 		})
@@ -216,28 +217,39 @@ type returnedEvent struct {
 	}
 }
 
-// returnedEvents lists the site's debit.returned events over HTTP once want are listed, or after
-// a few seconds.
-func returnedEvents(t *testing.T, srv *apptest.Server, token, siteID string, want int) []returnedEvent {
+// returnedEvents lists the site's debit.returned events over HTTP, every one written before the
+// call (eventsWritten).
+func returnedEvents(t *testing.T, srv *apptest.Server, token string, site billing.Site) []returnedEvent {
 	t.Helper()
-	// On PostgreSQL an event is listed once every transaction that began writing before it has
-	// ended, and the other tests' schemas share this one's database: under load that is seconds.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		res := srv.Do(t, apptest.Request{Method: "GET", Path: "/billing/sites/" + siteID + "/events?type=debit.returned", Token: token})
-		var body struct{ Data []json.RawMessage }
-		res.JSON(t, &body)
-		events := make([]returnedEvent, len(body.Data))
-		for i, raw := range body.Data {
-			if err := json.Unmarshal(raw, &events[i]); err != nil {
-				t.Fatal(err)
-			}
+	listed := eventsWritten(t, srv, token, site, billing.EventDebitReturned)
+	events := make([]returnedEvent, len(listed))
+	for i, e := range listed {
+		if err := json.Unmarshal(e.Body, &events[i]); err != nil {
+			t.Fatal(err)
 		}
-		if len(events) >= want || time.Now().After(deadline) {
-			return events
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	return events
+}
+
+// eventsWritten lists the site's events of the type over HTTP once every event written before the
+// call is listed, so that a check that an event did not come needs no wait for it: it invites a
+// customer (a customer.invited event, the marker) and reads the list until the marker is in it.
+// On PostgreSQL an event is listed once every transaction that began writing before it has ended,
+// and the other tests' schemas share this one's database: under load that is seconds.
+func eventsWritten(t *testing.T, srv *apptest.Server, token string, site billing.Site, eventType billing.EventType) []apptest.Event {
+	t.Helper()
+	marker, err := srv.Service.Invite(context.Background(), site, fmt.Sprintf("MARKER-%d", time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []apptest.Event
+	waitFor(t, 30*time.Second, "the marker event listed", func() bool {
+		listed = srv.Events(t, apptest.Partner{Site: site}, token)
+		return slices.ContainsFunc(listed, func(e apptest.Event) bool {
+			return e.Type == string(billing.EventCustomerInvited) && strings.Contains(string(e.Body), `"customerReference":"`+marker.CustomerReference+`"`)
+		})
+	})
+	return slices.DeleteFunc(listed, func(e apptest.Event) bool { return e.Type != string(eventType) })
 }
 
 // TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory runs the BECS tasks against a real
@@ -489,7 +501,7 @@ func TestBECSRematchTaskReturnsRowsThatSucceededAfterTheirReturnsCame(t *testing
 			if row := body.Data.Rows[0]; row.State != "succeeded" || row.ReturnReason != "referToCustomer" || row.ReturnedAt != returnedAt {
 				t.Fatalf("row %+v; want succeeded, returned referToCustomer at %d", row, returnedAt)
 			}
-			events := returnedEvents(t, srv, token, site.ID, 1)
+			events := returnedEvents(t, srv, token, site)
 			if len(events) != 1 || events[0].Data.RowReference != "R1" || events[0].Data.ReturnReason != "referToCustomer" {
 				t.Fatalf("debit.returned events = %+v; want R1's, once", events)
 			}
