@@ -1017,7 +1017,7 @@ func (s batchSuite) returnRows(t *testing.T) {
 			{Row: want[0], BatchReference: batch.Reference, SiteID: b.site.ID},
 			{Row: want[1], BatchReference: batch.Reference, SiteID: b.site.ID}})
 		wantEqual(t, "BatchRows", batchRows(t, b.store, batch.ID, ""), want)
-		if events := returnedEvents(t, b.store, b.site.ID, 2); len(events) != 2 {
+		if events := eventsWritten(t, b.store, b.site.ID, billing.EventDebitReturned); len(events) != 2 {
 			t.Fatalf("debit.returned events: %d, want one a returned row", len(events))
 		}
 
@@ -1028,7 +1028,7 @@ func (s batchSuite) returnRows(t *testing.T) {
 			t.Fatalf("ReturnRows again returned %+v; want nothing: a row is returned once", again)
 		}
 		wantEqual(t, "BatchRows after returning again", batchRows(t, b.store, batch.ID, ""), want)
-		if events := returnedEvents(t, b.store, b.site.ID, 3); len(events) != 2 {
+		if events := eventsWritten(t, b.store, b.site.ID, billing.EventDebitReturned); len(events) != 2 {
 			t.Fatalf("debit.returned events after returning again: %d; want still 2", len(events))
 		}
 		byID, err := b.store.RowsByID(context.Background(), []string{rows[3].ID, "row_missing", rows[0].ID})
@@ -1073,19 +1073,7 @@ func (s batchSuite) returnRows(t *testing.T) {
 				t.Errorf("%s's current link %s %s; want %s linked", want.CustomerReference, l.ID, l.StoredState, want.ID)
 			}
 		}
-		revokedEvents := func(want int) []billing.Event {
-			t.Helper()
-			deadline := time.Now().Add(3 * time.Second)
-			for {
-				events, err := b.store.ListEvents(ctx, b.site.ID, billing.EventFilter{Type: billing.EventCustomerRevoked, Limit: 100})
-				wantErr(t, "ListEvents", err, nil)
-				if len(events) >= want || time.Now().After(deadline) {
-					return events
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-		if events := revokedEvents(3); len(events) != 2 || !strings.Contains(string(events[1].Body), `"revokedBy":"bank"`) {
+		if events := eventsWritten(t, b.store, b.site.ID, billing.EventCustomerRevoked); len(events) != 2 || !strings.Contains(string(events[1].Body), `"revokedBy":"bank"`) {
 			t.Fatalf("customer.revoked events = %d; want cust-2's by the partner, then cust-0's by the bank", len(events))
 		}
 		// Each revocation enqueued the withdrawal of its customer's unsent debits; the links left
@@ -1108,7 +1096,7 @@ func (s batchSuite) returnRows(t *testing.T) {
 		if len(again) != 0 || len(revokedAgain) != 0 {
 			t.Fatalf("ReturnRows again = %+v, revoked %+v; want nothing", again, revokedAgain)
 		}
-		if events := revokedEvents(3); len(events) != 2 {
+		if events := eventsWritten(t, b.store, b.site.ID, billing.EventCustomerRevoked); len(events) != 2 {
 			t.Fatalf("customer.revoked events after returning again: %d; want still 2", len(events))
 		}
 		withdrawals("after returning again")
@@ -1147,26 +1135,41 @@ func (s batchSuite) returnRows(t *testing.T) {
 				t.Errorf("ReturnRows: %v", err)
 			}
 		}
-		events := returnedEvents(t, b.store, b.site.ID, len(rows))
+		events := eventsWritten(t, b.store, b.site.ID, billing.EventDebitReturned)
 		if total != len(rows) || len(events) != len(rows) {
 			t.Fatalf("the importers returned %d rows and wrote %d events; want %d of each", total, len(events), len(rows))
 		}
 	})
 }
 
-// returnedEvents lists the site's debit.returned events once at least want are listed, or after
-// a few seconds (the events list shows an event once every transaction older than its own has
-// ended, and other tests run transactions at the same time).
-func returnedEvents(t *testing.T, store BatchStore, siteID string, want int) []billing.Event {
+// eventsWritten lists the site's events of the type once every event written before the call is
+// listed, so that a check that none came since waits for nothing: it invites a customer, a
+// marker, and reads the whole list until the marker's event is in it (the events list shows an
+// event once every transaction older than its own has ended, and other tests run transactions at
+// the same time).
+func eventsWritten(t *testing.T, store BatchStore, siteID string, eventType billing.EventType) []billing.Event {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		events, err := store.ListEvents(context.Background(), siteID, billing.EventFilter{Type: billing.EventDebitReturned, Limit: want + 1})
-		wantErr(t, "ListEvents", err, nil)
-		if len(events) >= want || time.Now().After(deadline) {
-			return events
+	ref := fmt.Sprintf("marker-%d", time.Now().UnixNano())
+	createLink(t, store, siteID, ref, t0)
+	marker := fmt.Sprintf(`"customerReference":%q`, ref)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var events []billing.Event
+		f := billing.EventFilter{Limit: 1000}
+		for {
+			page, err := store.ListEvents(context.Background(), siteID, f)
+			wantErr(t, "ListEvents", err, nil)
+			events = append(events, page...)
+			if len(page) < f.Limit {
+				break
+			}
+			f.After = page[len(page)-1].ID
 		}
-		time.Sleep(20 * time.Millisecond)
+		if slices.ContainsFunc(events, func(e billing.Event) bool { return strings.Contains(string(e.Body), marker) }) {
+			return slices.DeleteFunc(events, func(e billing.Event) bool { return e.Type != eventType })
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the marker's customer.invited event is not listed after 10 s")
+		}
 	}
 }
 
