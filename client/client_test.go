@@ -567,6 +567,7 @@ func TestAnAttemptTheServerDoesNotAnswerInTimeIsSentAgainWhereSafe(t *testing.T)
 			t.Parallel()
 			var mu sync.Mutex
 			requests := 0
+			ended := make(chan struct{}) // a request held is let go at the test's end at the latest
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/oauth2/token" {
 					w.Header().Set("Content-Type", "application/json")
@@ -580,6 +581,7 @@ func TestAnAttemptTheServerDoesNotAnswerInTimeIsSentAgainWhereSafe(t *testing.T)
 				if hold {
 					select {
 					case <-r.Context().Done():
+					case <-ended:
 					case <-time.After(10 * time.Second):
 					}
 					return
@@ -589,6 +591,7 @@ func TestAnAttemptTheServerDoesNotAnswerInTimeIsSentAgainWhereSafe(t *testing.T)
 				fmt.Fprint(w, `{"data":{"batchReference":"B-1","state":"completed","rowCount":0,"totalAmount":0,"submittedAt":1,"rows":[]},"traceId":"t"}`)
 			}))
 			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(ended) }) // before srv.Close, which waits for the handlers
 			c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec",
 				HTTPClient: srv.Client(), MaxRetries: tt.maxRetries, Timeout: 200 * time.Millisecond})
 			if err != nil {
