@@ -3,6 +3,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,12 +95,22 @@ func pagesPrefix(path string) string {
 	return ""
 }
 
+// ServiceSettings are the settings of the domain service (Config's).
+type ServiceSettings struct {
+	// InvitationTTL is how long a signup link stays valid; billing.DefaultInvitationTTL when zero.
+	InvitationTTL time.Duration
+	// SettlementDelay is how long the sandbox rail takes to settle a debit.
+	SettlementDelay time.Duration
+	Sandbox         bool
+	// PrivateWebhooks lets webhook URLs be http and name internal hosts (sandbox only).
+	PrivateWebhooks bool
+}
+
 // NewService returns the domain service over db, reading time from clock, with the rails it
 // opens (OpenRails), which it returns too: whatever else works on a rail (the BECS rail's tasks,
-// metrics and admin commands) works on the one the service sends debits to. In the sandbox,
-// webhook URLs may be http and name internal hosts.
-func NewService(ctx context.Context, db storage.Database, clock billing.Clock, invitationTTL, settlementDelay time.Duration, sandbox bool) (*billing.Service, Rails, error) {
-	rails, err := OpenRails(ctx, db, clock, settlementDelay)
+// metrics and admin commands) works on the one the service sends debits to.
+func NewService(ctx context.Context, db storage.Database, clock billing.Clock, settings ServiceSettings) (*billing.Service, Rails, error) {
+	rails, err := OpenRails(ctx, db, clock, settings.SettlementDelay)
 	if err != nil {
 		return nil, Rails{}, err
 	}
@@ -109,11 +120,12 @@ func NewService(ctx context.Context, db storage.Database, clock billing.Clock, i
 		Events:        db,
 		Rails:         rails.ByName(),
 		Clock:         clock,
-		InvitationTTL: invitationTTL,
+		InvitationTTL: cmp.Or(settings.InvitationTTL, billing.DefaultInvitationTTL),
 		DebitUserID:   BECSUserIDs(rails.BECS),
 
-		Sandbox:      sandbox,
-		ExecuteChunk: executeChunk[db.Engine()],
+		Sandbox:         settings.Sandbox,
+		PrivateWebhooks: settings.PrivateWebhooks,
+		ExecuteChunk:    executeChunk[db.Engine()],
 	}), rails, nil
 }
 
@@ -208,7 +220,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) (*
 		banner = keyFileBanner(created)
 	}
 	clock := billing.SystemClock{}
-	service, rails, err := NewService(ctx, db, clock, cfg.InvitationTTL, cfg.SettlementDelay, cfg.Sandbox)
+	service, rails, err := NewService(ctx, db, clock, ServiceSettings{InvitationTTL: cfg.InvitationTTL,
+		SettlementDelay: cfg.SettlementDelay, Sandbox: cfg.Sandbox, PrivateWebhooks: cfg.Jobs.AllowPrivateWebhooks})
 	if err == nil && cfg.BECSOutbox != "" {
 		err = rails.BECS.CheckOutbox(ctx, becs.Dir(cfg.BECSOutbox))
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,13 +33,16 @@ import (
 type Config struct {
 	Addr string
 	// MetricsAddr, when set, is the listener of GET /metrics, apart from the API's.
-	MetricsAddr    string
-	DatabaseURL    string
-	PublicURL      string
-	InvitationTTL  time.Duration
-	Sandbox        bool
-	AccessTokenTTL time.Duration
-	ClientCacheTTL time.Duration
+	MetricsAddr   string
+	DatabaseURL   string
+	PublicURL     string
+	InvitationTTL time.Duration
+	Sandbox       bool
+	// WebhookPrivateDestinations is auto, true or false: whether, in the sandbox, webhook URLs
+	// may be http and name internal hosts (Load resolves it into Jobs.AllowPrivateWebhooks).
+	WebhookPrivateDestinations string
+	AccessTokenTTL             time.Duration
+	ClientCacheTTL             time.Duration
 	// RateLimit is the requests a second each API client may make to one replica (0: no limit).
 	RateLimit float64
 	// TokenRateLimit is the token requests a minute each client id, and each remote address, may
@@ -106,6 +110,9 @@ type setting struct {
 const (
 	addrFlag    = "addr"
 	sandboxFlag = "sandbox"
+	// webhookPrivateFlag's setting is resolved once the sandbox and the public URL are known.
+	webhookPrivateFlag = "webhook-private-destinations"
+	webhookPrivateAuto = "auto"
 )
 
 var settings = []setting{
@@ -235,6 +242,13 @@ var settings = []setting{
 		c.EmailsPerAddressPerDay = n
 		if err != nil || n < 1 || n > 1000 {
 			return fmt.Errorf("-%s: %q is not a number of emails from 1 to 1000", flag, v)
+		}
+		return nil
+	}},
+	{webhookPrivateFlag, "PYNG_WEBHOOK_PRIVATE_DESTINATIONS", webhookPrivateAuto, "whether webhook URLs may be http and name loopback and private addresses (a developer's own receivers): auto, in the sandbox when its public URL is on this machine (localhost or a loopback address); true, in the sandbox whatever its public URL (a sandbox on a private network); false, never (a sandbox others reach: its network is not theirs to reach); never outside the sandbox, and never link-local or cloud metadata addresses", func(c *Config, flag, v string) error {
+		c.WebhookPrivateDestinations = v
+		if v != webhookPrivateAuto && v != "true" && v != "false" {
+			return fmt.Errorf("-%s: %q is not auto, true or false", flag, v)
 		}
 		return nil
 	}},
@@ -544,7 +558,6 @@ func Load(values map[string]*string) (Config, error) {
 		return c, err
 	}
 	c.Jobs.SweepInterval = jobs.DefaultConfig.SweepInterval
-	c.Jobs.AllowPrivateWebhooks = c.Sandbox
 	if v, serves := values[sandboxFlag]; serves && strings.TrimSpace(*v) == "" && c.DatabaseURL != "" && !embedded(c.DatabaseURL) {
 		// A production database that forgot the setting would otherwise get a demo client with
 		// every scope and the simulators that link customers without them.
@@ -568,7 +581,30 @@ func Load(values map[string]*string) (Config, error) {
 	case listens && c.PublicURL == "":
 		c.PublicURL = "http://" + reachable(c.Addr)
 	}
+	switch {
+	case c.WebhookPrivateDestinations == "true" && !c.Sandbox:
+		errs = append(errs, fmt.Errorf("-%s (env %s) may be true only in the sandbox: outside it every webhook URL is https and public",
+			webhookPrivateFlag, envOf(webhookPrivateFlag)))
+	case c.WebhookPrivateDestinations == "true":
+		c.Jobs.AllowPrivateWebhooks = true
+	case c.WebhookPrivateDestinations == webhookPrivateAuto:
+		c.Jobs.AllowPrivateWebhooks = c.Sandbox && onThisMachine(c.PublicURL)
+	}
 	return c, errors.Join(errs...)
+}
+
+// onThisMachine reports whether the public URL names this machine (localhost, a name under
+// .localhost, or a loopback address): a sandbox no one else reaches.
+func onThisMachine(publicURL string) bool {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return false
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return addr.Unmap().IsLoopback()
+	}
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 // sftpConfig is the BECS rail's SFTP server as configured.

@@ -35,7 +35,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:pyng.db", PublicURL: "http://127.0.0.1:8080", EmailsPerAddressPerDay: 10,
-		InvitationTTL: 7 * 24 * time.Hour, Sandbox: true, AccessTokenTTL: time.Hour,
+		InvitationTTL: 7 * 24 * time.Hour, Sandbox: true, WebhookPrivateDestinations: "auto", AccessTokenTTL: time.Hour,
 		ClientCacheTTL: 30 * time.Second, RateLimit: 100, TokenRateLimit: 60, LogFormat: "text", MaxConnections: 1000, SettlementDelay: 3 * time.Second,
 		Jobs: jobs.Config{Workers: min(8, 2*runtime.GOMAXPROCS(0)), PollInterval: 200 * time.Millisecond, RescueAfter: 2 * time.Minute, SweepInterval: time.Minute,
 			BankDetailsRetention: 90 * 24 * time.Hour, WebhookWorkers: 16, EmailWorkers: 4, RetrySchedule: jobs.DefaultRetrySchedule, AllowPrivateWebhooks: true},
@@ -89,6 +89,47 @@ func TestOutsideTheSandboxThePublicURLIsRequiredAndHTTPS(t *testing.T) {
 			c, err := load(t, map[string]string{"PYNG_SANDBOX": "false", "PYNG_PUBLIC_URL": tc.url})
 			if tc.refused != (err != nil) || err != nil && (!strings.Contains(err.Error(), "-public-url (env PYNG_PUBLIC_URL)") || !strings.Contains(err.Error(), "https://")) {
 				t.Errorf("Load = %q, %v; want refused %v, naming -public-url, PYNG_PUBLIC_URL and https://", c.PublicURL, err, tc.refused)
+			}
+		})
+	}
+}
+
+// Webhook URLs may name loopback and private hosts in a sandbox on a developer's machine (a
+// public URL on it), where the receivers run, but not in a sandbox that others reach: its
+// deliveries would let any partner probe the network it runs in.
+func TestPrivateWebhookDestinationsOnlyInASandboxOnThisMachine(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		allowed bool
+		refused string
+	}{
+		{"sandbox, default public URL", map[string]string{}, true, ""},
+		{"sandbox on localhost", map[string]string{"PYNG_PUBLIC_URL": "http://localhost:9000"}, true, ""},
+		{"sandbox on a name under .localhost", map[string]string{"PYNG_PUBLIC_URL": "http://pyng.localhost:9000"}, true, ""},
+		{"sandbox on IPv6 loopback", map[string]string{"PYNG_PUBLIC_URL": "http://[::1]:8080"}, true, ""},
+		{"sandbox others reach", map[string]string{"PYNG_PUBLIC_URL": "https://sandbox.example.com"}, false, ""},
+		{"sandbox on a private address", map[string]string{"PYNG_PUBLIC_URL": "http://10.0.0.5:8080"}, false, ""},
+		{"sandbox others reach, allowed", map[string]string{"PYNG_PUBLIC_URL": "https://sandbox.example.com",
+			"PYNG_WEBHOOK_PRIVATE_DESTINATIONS": "true"}, true, ""},
+		{"sandbox on localhost, refused", map[string]string{"PYNG_WEBHOOK_PRIVATE_DESTINATIONS": "false"}, false, ""},
+		{"outside the sandbox", map[string]string{"PYNG_SANDBOX": "false", "PYNG_PUBLIC_URL": "https://pay.example.com"}, false, ""},
+		{"outside the sandbox, on localhost", map[string]string{"PYNG_SANDBOX": "false", "PYNG_PUBLIC_URL": "https://localhost"}, false, ""},
+		{"outside the sandbox, asked for", map[string]string{"PYNG_SANDBOX": "false", "PYNG_PUBLIC_URL": "https://pay.example.com",
+			"PYNG_WEBHOOK_PRIVATE_DESTINATIONS": "true"}, false, "may be true only in the sandbox"},
+		{"not a value", map[string]string{"PYNG_WEBHOOK_PRIVATE_DESTINATIONS": "yes"}, false, `"yes" is not auto, true or false`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.env)
+			switch {
+			case tc.refused != "":
+				if err == nil || !strings.Contains(err.Error(), tc.refused) || !strings.Contains(err.Error(), "PYNG_WEBHOOK_PRIVATE_DESTINATIONS") {
+					t.Errorf("Load = %v; want an error naming PYNG_WEBHOOK_PRIVATE_DESTINATIONS: %s", err, tc.refused)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case c.Jobs.AllowPrivateWebhooks != tc.allowed:
+				t.Errorf("private webhook destinations allowed = %v, want %v", c.Jobs.AllowPrivateWebhooks, tc.allowed)
 			}
 		})
 	}

@@ -158,7 +158,7 @@ func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T
 		}
 
 		db := dbtest.OpenURL(t, settings["database-url"], storage.WithKeyring(dbtest.Keyring()))
-		service, _, err := app.NewService(ctx, db, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, false)
+		service, _, err := app.NewService(ctx, db, billing.SystemClock{}, app.ServiceSettings{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -166,7 +166,7 @@ func TestTwoReplicasSendNoMoreThanTheCap(t *testing.T) {
 	var registries []*prometheus.Registry
 	for replica := range 2 {
 		rdb := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
-		service, _, err := app.NewService(ctx, rdb, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+		service, _, err := app.NewService(ctx, rdb, billing.SystemClock{}, app.ServiceSettings{Sandbox: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,7 @@ func TestReplicasWriteCustomerExpiredOnce(t *testing.T) {
 	for i := range services {
 		db := dbtest.OpenURL(t, url)
 		var err error
-		if services[i], _, err = app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true); err != nil {
+		if services[i], _, err = app.NewService(ctx, db, clock, app.ServiceSettings{Sandbox: true}); err != nil {
 			t.Fatal(err)
 		}
 		startJobs(t, db, services[i], cfg)

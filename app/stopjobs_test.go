@@ -26,7 +26,7 @@ func TestStoppingJobsCancelsThoseStillRunningAtTheGracePeriodsEnd(t *testing.T) 
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		db := dbtest.Open(t, engine)
-		service, _, err := app.NewService(ctx, db, clocktest.New(), billing.DefaultInvitationTTL, 0, true)
+		service, _, err := app.NewService(ctx, db, clocktest.New(), app.ServiceSettings{Sandbox: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +77,7 @@ func TestStoppingJobsEndsTheWebhookRunsOnceTheirRequestsInFlightEnd(t *testing.T
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		db := dbtest.Open(t, engine)
-		service, _, err := app.NewService(ctx, db, clocktest.New(), billing.DefaultInvitationTTL, 0, true)
+		service, _, err := app.NewService(ctx, db, clocktest.New(), app.ServiceSettings{Sandbox: true, PrivateWebhooks: true})
 		if err != nil {
 			t.Fatal(err)
 		}

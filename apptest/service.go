@@ -43,7 +43,8 @@ func ServiceOver(t testing.TB, db storage.Database, o ServiceOptions) (*billing.
 	if o.Clock == nil {
 		o.Clock = billing.SystemClock{}
 	}
-	service, rails, err := app.NewService(context.Background(), db, o.Clock, billing.DefaultInvitationTTL, o.SettlementDelay, !o.NoSandbox)
+	service, rails, err := app.NewService(context.Background(), db, o.Clock, app.ServiceSettings{SettlementDelay: o.SettlementDelay,
+		Sandbox: !o.NoSandbox, PrivateWebhooks: !o.NoSandbox})
 	if err != nil {
 		t.Fatalf("service: %v", err)
 	}

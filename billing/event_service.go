@@ -124,10 +124,10 @@ func subscribableList() string {
 	return strings.Join(names, ", ")
 }
 
-// checkWebhookURL applies the URL rules (package webhook): https outside the sandbox, and no host
-// that is a private, loopback or other internal address.
+// checkWebhookURL applies the URL rules (package webhook): https, and no host that is a private,
+// loopback or other internal address, unless Config.PrivateWebhooks.
 func (s *Service) checkWebhookURL(raw string) *Error {
-	err := webhook.CheckURL(raw, s.sandbox)
+	err := webhook.CheckURL(raw, s.privateWebhooks)
 	if err == nil {
 		return nil
 	}

@@ -35,6 +35,8 @@ type Service struct {
 	invitationTTL time.Duration
 	// sandbox is Config.Sandbox.
 	sandbox bool
+	// privateWebhooks is Config.PrivateWebhooks.
+	privateWebhooks bool
 	// debitUserID is Config.DebitUserID.
 	debitUserID func(ctx context.Context, siteID string) (string, error)
 	// executeChunk is Config.ExecuteChunk.
@@ -57,12 +59,15 @@ type Config struct {
 	Clock Clock
 	// InvitationTTL is how long a signup link stays valid (DefaultInvitationTTL unless configured).
 	InvitationTTL time.Duration
-	// Sandbox says the server is a sandbox: webhook URLs may be http and name loopback or private
-	// hosts, where a partner's receiver runs on its own machine, and a site on the sandbox rail
-	// takes batches. Outside the sandbox, a site still on the sandbox rail, which moves no money,
-	// is refused them (site:not-collecting), so that no partner of a real server is told that
-	// debits succeeded that nobody collected.
+	// Sandbox says the server is a sandbox: a site on the sandbox rail takes batches. Outside the
+	// sandbox, a site still on the sandbox rail, which moves no money, is refused them
+	// (site:not-collecting), so that no partner of a real server is told that debits succeeded
+	// that nobody collected.
 	Sandbox bool
+	// PrivateWebhooks lets webhook URLs be http and name loopback or private hosts, where a
+	// partner's receiver runs on its own machine: a sandbox on that machine, never a server
+	// others reach, whose network is not theirs to probe.
+	PrivateWebhooks bool
 	// DebitUserID gives a site's BECS user ID ("" when it has none), for the terms of its Direct
 	// Debit Request (Terms); nil when no rail has user IDs, and required with the BECS rail.
 	DebitUserID func(ctx context.Context, siteID string) (string, error)
@@ -117,9 +122,10 @@ func NewService(cfg Config) *Service {
 		clock:         cfg.Clock,
 		invitationTTL: cfg.InvitationTTL,
 
-		sandbox:      cfg.Sandbox,
-		debitUserID:  cfg.DebitUserID,
-		executeChunk: cfg.ExecuteChunk,
+		sandbox:         cfg.Sandbox,
+		privateWebhooks: cfg.PrivateWebhooks,
+		debitUserID:     cfg.DebitUserID,
+		executeChunk:    cfg.ExecuteChunk,
 	}
 }
 

@@ -343,7 +343,7 @@ type WebhookEndpointWithSecret struct {
 
 // WebhookEndpointRequest makes an endpoint.
 type WebhookEndpointRequest struct {
-	// URL receives the events, by POST: https (also http in the sandbox).
+	// URL receives the events, by POST: https (also http in a sandbox on the developer's machine).
 	URL string `json:"url"`
 	// EventTypes are the types sent to it; every type (EventAll) when nil. An empty list that is
 	// not nil is sent, and refused: a filter that ends up empty subscribes to nothing rather than

@@ -117,7 +117,7 @@ func (f *fixture) serve(t *testing.T) *fixture {
 	t.Helper()
 	r := *f
 	db := dbtest.OpenURL(t, f.dbURL, storage.WithKeyring(dbtest.Keyring()))
-	svc, _, err := app.NewService(context.Background(), db, f.clock, billing.DefaultInvitationTTL, 0, true)
+	svc, _, err := app.NewService(context.Background(), db, f.clock, app.ServiceSettings{Sandbox: true})
 	if err != nil {
 		t.Fatal(err)
 	}

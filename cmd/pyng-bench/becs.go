@@ -54,7 +54,7 @@ func (b *bench) becs(ctx context.Context) ([]row, error) {
 	defer cleanup()
 	defer db.Close()
 	clock := billing.SystemClock{}
-	service, rails, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
+	service, rails, err := app.NewService(ctx, db, clock, app.ServiceSettings{Sandbox: true})
 	if err != nil {
 		return nil, err
 	}

@@ -231,7 +231,7 @@ func becsAdmin(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	defer db.Close()
-	service, rails, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, adminSandbox)
+	service, rails, err := app.NewService(ctx, db, billing.SystemClock{}, app.ServiceSettings{InvitationTTL: cfg.InvitationTTL, SettlementDelay: cfg.SettlementDelay, Sandbox: adminSandbox})
 	if err != nil {
 		return err
 	}

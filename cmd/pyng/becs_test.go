@@ -523,7 +523,7 @@ func cutBECSFile(t *testing.T, url, siteID string, clock billing.Clock, amounts 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	service, _, err := app.NewService(ctx, store, clock, billing.DefaultInvitationTTL, 0, true)
+	service, _, err := app.NewService(ctx, store, clock, app.ServiceSettings{Sandbox: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -721,7 +721,7 @@ func TestSetRailCountsTheCustomersToSignUpAgainAndStopsTheirDebits(t *testing.T)
 			db, key := "-database-url="+url, "-encryption-key="+dbtest.KeyRing
 			siteID := newSiteByCommand(t, db).SiteID
 			store := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
-			service, rails, err := app.NewService(ctx, store, billing.SystemClock{}, billing.DefaultInvitationTTL, 0, true)
+			service, rails, err := app.NewService(ctx, store, billing.SystemClock{}, app.ServiceSettings{Sandbox: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -578,7 +578,7 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer db.Close()
-		service, rails, err := app.NewService(ctx, db, billing.SystemClock{}, cfg.InvitationTTL, cfg.SettlementDelay, adminSandbox)
+		service, rails, err := app.NewService(ctx, db, billing.SystemClock{}, app.ServiceSettings{InvitationTTL: cfg.InvitationTTL, SettlementDelay: cfg.SettlementDelay, Sandbox: adminSandbox})
 		if err != nil {
 			return err
 		}

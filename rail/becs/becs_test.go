@@ -52,7 +52,7 @@ func newFixture(t *testing.T, engine string) fixture {
 	clock := clocktest.New()
 	url := dbtest.URL(t, engine)
 	db := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))
-	service, rails, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
+	service, rails, err := app.NewService(ctx, db, clock, app.ServiceSettings{Sandbox: true})
 	if err != nil {
 		t.Fatal(err)
 	}

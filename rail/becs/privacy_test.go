@@ -11,7 +11,6 @@ import (
 
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/apptest"
-	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail"
@@ -25,7 +24,7 @@ func fixtureOn(t *testing.T, db storage.Database) fixture {
 	t.Helper()
 	ctx := context.Background()
 	clock := clocktest.New()
-	service, rails, err := app.NewService(ctx, db, clock, billing.DefaultInvitationTTL, 0, true)
+	service, rails, err := app.NewService(ctx, db, clock, app.ServiceSettings{Sandbox: true})
 	if err != nil {
 		t.Fatal(err)
 	}
