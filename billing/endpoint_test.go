@@ -85,7 +85,7 @@ func TestRotationsDuringChangesOfTheURLAreKept(t *testing.T) {
 			}
 		}
 		stop()
-		if got := c.stored(t, db); got.Secret.String() != last.Secret.String() || got.PreviousSecret.String() != last.PreviousSecret.String() {
+		if got := c.stored(t, db); got.Secret.Reveal() != last.Secret.Reveal() || got.PreviousSecret.Reveal() != last.PreviousSecret.Reveal() {
 			t.Errorf("the stored secret is not the one the last rotation answered with (nor its previous one the one it replaced)")
 		}
 	})

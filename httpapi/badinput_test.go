@@ -67,7 +67,7 @@ func (a *auditSite) state(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("read endpoint: %v", err)
 	}
-	out.WriteString("secret " + e.Secret.String() + "\n")
+	out.WriteString("secret " + e.Secret.Reveal() + "\n")
 	return out.String()
 }
 

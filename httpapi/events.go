@@ -73,7 +73,7 @@ func (req newWebhookEndpointRequest) domain() billing.WebhookEndpointRequest {
 }
 
 func endpointWithSecret(e billing.WebhookEndpoint) billing.WebhookEndpointWithSecret {
-	return billing.WebhookEndpointWithSecret{WebhookEndpointView: billing.ViewWebhookEndpoint(e), Secret: e.Secret.String()}
+	return billing.WebhookEndpointWithSecret{WebhookEndpointView: billing.ViewWebhookEndpoint(e), Secret: e.Secret.Reveal()}
 }
 
 // createWebhookEndpoint is POST /billing/sites/{siteId}/webhook-endpoints.

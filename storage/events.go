@@ -240,9 +240,9 @@ func (s *Store) sealEndpoint(e billing.WebhookEndpoint) (driver.StoredEndpoint, 
 	stored := driver.StoredEndpoint{Endpoint: e}
 	stored.Endpoint.Secret, stored.Endpoint.PreviousSecret = webhook.Secret{}, webhook.Secret{}
 	var errs [2]error
-	stored.Secret, errs[0] = s.keys.SealString(sealedEndpointSecret, e.Secret.String())
+	stored.Secret, errs[0] = s.keys.SealString(sealedEndpointSecret, e.Secret.Reveal())
 	if !e.PreviousSecret.IsZero() {
-		stored.PreviousSecret, errs[1] = s.keys.SealString(sealedEndpointPreviousSecret, e.PreviousSecret.String())
+		stored.PreviousSecret, errs[1] = s.keys.SealString(sealedEndpointPreviousSecret, e.PreviousSecret.Reveal())
 	}
 	if err := errors.Join(errs[:]...); err != nil {
 		return driver.StoredEndpoint{}, fmt.Errorf("webhook endpoint %s: %w", e.ID, err)

@@ -1041,7 +1041,7 @@ func (s eventSuite) updateWebhookEndpoint(t *testing.T) {
 	// The change is made to the endpoint as stored, secrets included, and written but for the
 	// endpoint's identity.
 	got, err := b.Store.UpdateWebhookEndpoint(ctx, e.ID, func(c *billing.WebhookEndpoint) error {
-		if c.URL != e.URL || c.Secret.String() != e.Secret.String() || c.SiteID != b.site.ID {
+		if c.URL != e.URL || c.Secret.Reveal() != e.Secret.Reveal() || c.SiteID != b.site.ID {
 			t.Errorf("change was given %+v, want the stored %+v", c, e)
 		}
 		c.URL, c.EventTypes = "https://example.com/other", []billing.EventType{billing.EventCustomerLinked}
@@ -1146,9 +1146,9 @@ func (s eventSuite) endpointChangesInterleaved(t *testing.T) {
 		rotated = after.Secret
 		return err
 	})
-	if got.Secret.String() != rotated.String() || got.PreviousSecret.String() != e.Secret.String() || got.URL != "https://example.com/first" {
+	if got.Secret.Reveal() != rotated.Reveal() || got.PreviousSecret.Reveal() != e.Secret.Reveal() || got.URL != "https://example.com/first" {
 		t.Errorf("after a rotation during a change of the URL: secret %s, previous %s, url %s; want the rotation's %s, the first %s, and the URL",
-			got.Secret.String(), got.PreviousSecret.String(), got.URL, rotated.String(), e.Secret.String())
+			got.Secret.Reveal(), got.PreviousSecret.Reveal(), got.URL, rotated.Reveal(), e.Secret.Reveal())
 	}
 
 	got = while("https://example.com/second", func() error { return fail(t0.Add(limit)) })

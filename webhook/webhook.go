@@ -82,19 +82,26 @@ func ParseSecret(s string) (Secret, error) {
 	return Secret{key: key}, nil
 }
 
-// String is the secret's text form, whsec_ and base64: the secret itself, to be shown once to
+// Reveal is the secret's text form, whsec_ and base64: the secret itself, to be shown once to
 // the partner and kept sealed at rest. It is empty for the zero Secret.
-func (s Secret) String() string {
+func (s Secret) Reveal() string {
 	if s.IsZero() {
 		return ""
 	}
 	return SecretPrefix + base64.StdEncoding.EncodeToString(s.key)
 }
 
+// redacted is how a Secret prints and logs: its text form is had only by asking (Reveal).
+const redacted = SecretPrefix + "[redacted]"
+
+// String keeps the secret out of what prints it (fmt's verbs, a struct that holds it).
+func (s Secret) String() string { return redacted }
+
+// GoString keeps the secret out of %#v.
+func (s Secret) GoString() string { return redacted }
+
 // LogValue keeps the secret out of structured logs.
-func (s Secret) LogValue() slog.Value {
-	return slog.StringValue(SecretPrefix + "[redacted]")
-}
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
 
 // Key is a copy of the secret's key, the HMAC key of its signatures.
 func (s Secret) Key() []byte {

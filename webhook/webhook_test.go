@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -43,7 +44,7 @@ func header(hs []webhook.Header) http.Header {
 // verify checks a delivery with the official Standard Webhooks library, not with this package.
 func verify(t *testing.T, secret webhook.Secret, body []byte, h http.Header) error {
 	t.Helper()
-	wh, err := standardwebhooks.NewWebhook(secret.String())
+	wh, err := standardwebhooks.NewWebhook(secret.Reveal())
 	if err != nil {
 		t.Fatalf("standardwebhooks.NewWebhook: %v", err)
 	}
@@ -230,8 +231,8 @@ func TestParseSecret(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ParseSecret: %v", err)
 				}
-				if s.String() != tt.in {
-					t.Errorf("String = %q, want %q", s.String(), tt.in)
+				if s.Reveal() != tt.in {
+					t.Errorf("Reveal = %q, want %q", s.Reveal(), tt.in)
 				}
 				if got, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(tt.in, "whsec_")); !bytes.Equal(s.Key(), got) {
 					t.Errorf("Key = %x, want %x", s.Key(), got)
@@ -270,10 +271,10 @@ func TestNewSecret(t *testing.T) {
 	if len(a.Key()) != 32 {
 		t.Errorf("key of %d bytes, want 32", len(a.Key()))
 	}
-	if a.String() == b.String() {
+	if a.Reveal() == b.Reveal() {
 		t.Errorf("two new secrets are the same %q", a)
 	}
-	parsed, err := webhook.ParseSecret(a.String())
+	parsed, err := webhook.ParseSecret(a.Reveal())
 	if err != nil {
 		t.Fatalf("a new secret does not parse: %v", err)
 	}
@@ -300,10 +301,16 @@ func TestSecretStaysOutOfLogs(t *testing.T) {
 	s := secretOf(t, 32, 1)
 	var buf bytes.Buffer
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("rotated", "secret", s)
-	if strings.Contains(buf.String(), strings.TrimPrefix(s.String(), "whsec_")) {
+	if strings.Contains(buf.String(), strings.TrimPrefix(s.Reveal(), "whsec_")) {
 		t.Errorf("the log shows the secret: %s", buf.String())
 	}
 	if !strings.Contains(buf.String(), "secret=whsec_[redacted]") {
 		t.Errorf("the log does not mark the redacted secret: %s", buf.String())
+	}
+	holder := struct{ Secret, Previous webhook.Secret }{s, s}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if got := fmt.Sprintf(verb, holder); strings.Contains(got, strings.TrimPrefix(s.Reveal(), "whsec_")) || !strings.Contains(got, "whsec_[redacted]") {
+			t.Errorf("%s of a struct holding the secret = %s, want it redacted", verb, got)
+		}
 	}
 }

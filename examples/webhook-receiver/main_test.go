@@ -29,7 +29,7 @@ func TestReceiverVerifiesThePyngDeliveries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wh, err := standardwebhooks.NewWebhook(e.Secret.String())
+	wh, err := standardwebhooks.NewWebhook(e.Secret.Reveal())
 	if err != nil {
 		t.Fatal(err)
 	}
