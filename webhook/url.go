@@ -202,6 +202,7 @@ var forbidden = []netip.Prefix{
 	netip.MustParsePrefix("ff00::/8"),         // multicast
 	netip.MustParsePrefix("100::/64"),         // discard-only (RFC 6666)
 	netip.MustParsePrefix("2001:db8::/32"),    // documentation (RFC 3849), never a host
+	netip.MustParsePrefix("2001::/32"),        // Teredo (RFC 4380): a tunnel to an IPv4 host behind NAT, whose address it carries obscured
 	netip.MustParsePrefix("192.0.2.0/24"),     // documentation (RFC 5737), never a host
 	netip.MustParsePrefix("198.51.100.0/24"),  // documentation (RFC 5737), never a host
 	netip.MustParsePrefix("203.0.113.0/24"),   // documentation (RFC 5737), never a host
@@ -235,7 +236,7 @@ var (
 // the protocol assignments 192.0.0/24, and Azure's host platform address 168.63.129.16; in IPv6:
 // the unspecified ::, loopback ::1, unique local fc00::/7 (with AWS's metadata address
 // fd00:ec2::254), link-local fe80::/10, site-local fec0::/10, multicast ff00::/8, discard-only
-// 100::/64, documentation 2001:db8::/32, and the forms that a tunnel or a local translator carries
+// 100::/64, documentation 2001:db8::/32, Teredo 2001::/32, and the forms that a tunnel or a local translator carries
 // to IPv4: IPv4-compatible ::/96, IPv4-translated ::ffff:0:0:0/96 and local-use NAT64
 // 64:ff9b:1::/48. An IPv6 address that carries an IPv4 address (IPv4-mapped ::ffff:0:0/96, NAT64
 // 64:ff9b::/96, 6to4 2002::/16) is judged by the IPv4 address it carries. The invalid Addr is

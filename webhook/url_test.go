@@ -191,6 +191,8 @@ func TestForbidden(t *testing.T) {
 		{"ff05::2", true},
 		{"100::1", true},
 		{"2001:db8::1", true},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", true}, // Teredo (RFC 4380's example)
+		{"2001:4860:4860::8888", false},                // public, beside Teredo's /32
 		{"2606:4700::1111", false},
 		{"2a00:1450:4001::200e", false},
 		// IPv6 forms of IPv4 addresses
