@@ -228,7 +228,9 @@ func validPageSize(n int) bool { return n >= 1 && n <= MaxPageSize }
 // MaxPageSize.
 func ParsePageSize(s string) (int, error) {
 	n, err := strconv.Atoi(s)
-	if err != nil || !validPageSize(n) {
+	// Decimal digits only: Atoi also takes a sign, and "+5" is no integer the document's
+	// schema describes.
+	if err != nil || strings.Trim(s, "0123456789") != "" || !validPageSize(n) {
 		return 0, invalidPageSize()
 	}
 	return n, nil

@@ -209,6 +209,7 @@ func TestBearerToken(t *testing.T) {
 			{billing.ScopeBatchesRead, http.MethodPost, "/batches", billing.ScopeBatchesWrite},
 			{billing.ScopeBatchesWrite, http.MethodGet, "/batches", billing.ScopeBatchesRead},
 			{billing.ScopeBatchesWrite, http.MethodGet, "/batches/B-1", billing.ScopeBatchesRead},
+			{billing.ScopeBatchesRead, http.MethodPost, "/sandbox/batches/B-1/deadline", billing.ScopeBatchesWrite},
 		}
 		for _, tt := range scoped {
 			t.Run("a token without "+string(tt.requiredScopes)+" gets 403 on "+tt.method+" "+tt.path, func(t *testing.T) {
@@ -343,6 +344,8 @@ func TestSiteOfAnotherOrganisationLooksMissing(t *testing.T) {
 		other := newPartner(t, s)
 		other.mustInvite(t, "ACME-001")
 		other.mustSubmit(t, batchRequest("B-1", debit{"R0", "ACME-001", 100}))
+		hook := other.createEndpoint(t, map[string]any{"url": "https://example.com/theirs", "eventTypes": []string{"debit.returned"}})
+		theirEndpoint := "/webhook-endpoints/" + hook.EndpointID
 		theirs := partner{s: s, token: p.token, site: other.site}
 		missing := partner{s: s, token: p.token, site: "site_doesnotexist"}
 		for _, ep := range []struct {
@@ -363,6 +366,14 @@ func TestSiteOfAnotherOrganisationLooksMissing(t *testing.T) {
 			{"list events", http.MethodGet, "/events", nil},
 			{"list webhook endpoints", http.MethodGet, "/webhook-endpoints", nil},
 			{"add a webhook endpoint", http.MethodPost, "/webhook-endpoints", map[string]string{"url": "https://example.com/steal"}},
+			{"get a webhook endpoint", http.MethodGet, theirEndpoint, nil},
+			{"change a webhook endpoint", http.MethodPatch, theirEndpoint, map[string]string{"url": "https://example.com/steal"}},
+			{"delete a webhook endpoint", http.MethodDelete, theirEndpoint, nil},
+			{"rotate a webhook secret", http.MethodPost, theirEndpoint + "/secret-rotation", nil},
+			{"list deliveries", http.MethodGet, theirEndpoint + "/deliveries", nil},
+			{"retry a delivery", http.MethodPost, theirEndpoint + "/deliveries/dlv_0/retry", nil},
+			{"sandbox webhook test", http.MethodPost, "/sandbox/webhook-endpoints/" + hook.EndpointID + "/test", nil},
+			{"sandbox deadline", http.MethodPost, "/sandbox/batches/B-1/deadline", nil},
 		} {
 			t.Run(ep.name, func(t *testing.T) {
 				a := wantError(t, theirs.do(t, ep.method, ep.path, ep.body), http.StatusNotFound, "site:not-found", "siteId")
@@ -378,8 +389,11 @@ func TestSiteOfAnotherOrganisationLooksMissing(t *testing.T) {
 		if b := other.mustGetBatch(t, "B-1", ""); b.TotalAmount != 100 {
 			t.Errorf("the other organisation's batch = %+v", b)
 		}
-		if eps := other.endpoints(t); len(eps) != 0 {
-			t.Errorf("the other organisation's site has %d webhook endpoints, want none", len(eps))
+		if eps := other.endpoints(t); len(eps) != 1 || eps[0].URL != hook.URL || eps[0].State != "enabled" {
+			t.Errorf("the other organisation's webhook endpoints = %+v, want its one as it made it", eps)
+		}
+		if r := other.do(t, http.MethodGet, theirEndpoint+"/deliveries", nil); r.Status != http.StatusOK || len(dataOf[[]json.RawMessage](t, r)) != 0 {
+			t.Errorf("the other organisation's endpoint has deliveries: %d %s", r.Status, r.Body)
 		}
 	})
 }

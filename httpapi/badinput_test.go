@@ -192,6 +192,10 @@ func TestWebhookEndpointBodiesOfTheWrongKindOrTypes(t *testing.T) {
 			{"creation with a repeated member", "POST", "", `{"url":"https://example.com/x","url":"https://example.com/y"}`, 400, malformed, ""},
 			{"creation with a number for an event type", "POST", "", `{"url":"https://example.com/x","eventTypes":[5]}`, 400, invalid, "eventTypes[0]"},
 			{"creation with an object for eventTypes", "POST", "", `{"url":"https://example.com/x","eventTypes":{"a":1}}`, 400, invalid, "eventTypes"},
+			// A null in the list is no type (the decoder would read it as ""), as a number is not.
+			{"creation with null for an event type", "POST", "", `{"url":"https://example.com/x","eventTypes":[null]}`, 400, invalid, "eventTypes[0]"},
+			{"creation with trailing data", "POST", "", `{"url":"https://example.com/x"} {}`, 400, malformed, ""},
+			{"creation with invalid UTF-8", "POST", "", "{\"url\":\"https://example.com/\xff\"}", 400, malformed, ""},
 			{"update without Content-Type", "PATCH", "-", `{"state":"disabled"}`, 415, "request:unsupported-media-type", "Content-Type"},
 			{"update as text/plain", "PATCH", "text/plain", `{"state":"disabled"}`, 415, "request:unsupported-media-type", "Content-Type"},
 			{"update as a merge patch", "PATCH", "application/merge-patch+json", `{"state":"disabled"}`, 415, "request:unsupported-media-type", "Content-Type"},
@@ -206,12 +210,17 @@ func TestWebhookEndpointBodiesOfTheWrongKindOrTypes(t *testing.T) {
 			{"update with a boolean for state", "PATCH", "", `{"state":true}`, 400, invalid, "state"},
 			{"update with a string for eventTypes", "PATCH", "", `{"eventTypes":"customer.linked"}`, 400, invalid, "eventTypes"},
 			{"update with a number for an event type", "PATCH", "", `{"eventTypes":["customer.linked",7]}`, 400, invalid, "eventTypes[1]"},
+			{"update with null for an event type", "PATCH", "", `{"eventTypes":["customer.linked",null]}`, 400, invalid, "eventTypes[1]"},
+			{"update with trailing data", "PATCH", "", `{"state":"disabled"}x`, 400, malformed, ""},
+			{"update with invalid UTF-8", "PATCH", "", "{\"url\":\"https://example.com/\xff\"}", 400, malformed, ""},
 			{"update with an unknown member beside a valid one", "PATCH", "", `{"state":"disabled","colour":"red"}`, 400, "request:unknown-field", "colour"},
 			// A deletion takes no member: one sent expecting it checked is refused, and nothing
 			// is deleted.
 			{"deletion with a member", "DELETE", "", `{"x":1}`, 400, "request:unknown-field", "x"},
 			{"deletion with malformed JSON", "DELETE", "", `{"x":`, 400, malformed, ""},
 			{"deletion of a body as text/plain", "DELETE", "text/plain", `{}`, 415, "request:unsupported-media-type", "Content-Type"},
+			{"deletion of a body without Content-Type", "DELETE", "-", `{}`, 415, "request:unsupported-media-type", "Content-Type"},
+			{"deletion over 64 KiB", "DELETE", "", `{"x":"` + strings.Repeat("a", 64<<10) + `"}`, 413, "request:body-too-large", ""},
 		}
 		before := a.state(t)
 		for _, tc := range cases {
@@ -465,6 +474,7 @@ func TestCustomerPagesTakingInputAreDocumented(t *testing.T) {
 		{Method: http.MethodGet, Path: "/agreement/revoke?token=forged"},
 		{Method: http.MethodPost, Path: "/agreement/email-link", Body: "token=forged&email=a%40example.com", Header: form},
 		{Method: http.MethodGet, Path: "/service-agreement/site_nope"},
+		{Method: http.MethodGet, Path: "/agreement/service-agreement?token=forged"},
 	} {
 		t.Run(r.Method+" "+r.Path, func(t *testing.T) {
 			if got := s.Do(t, r); got.Status < 400 || got.Status >= 500 {

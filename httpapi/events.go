@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 
@@ -52,24 +53,44 @@ func eventFilterOf(query url.Values) (billing.EventFilter, error) {
 // WebhookEndpointUpdate).
 type webhookEndpointRequest struct {
 	URL        *string                `json:"url"`
-	EventTypes *[]billing.EventType   `json:"eventTypes"`
+	EventTypes *[]*billing.EventType  `json:"eventTypes"`
 	State      *billing.EndpointState `json:"state"`
 }
 
-func (req webhookEndpointRequest) domain() billing.WebhookEndpointRequest {
-	return billing.WebhookEndpointRequest{URL: req.URL, EventTypes: req.EventTypes, State: req.State}
+func (req webhookEndpointRequest) domain() (billing.WebhookEndpointRequest, error) {
+	types, err := eventTypes(req.EventTypes)
+	return billing.WebhookEndpointRequest{URL: req.URL, EventTypes: types, State: req.State}, err
 }
 
 // newWebhookEndpointRequest is the body of a creation of an endpoint (the document's
 // WebhookEndpointRequest): without state, which is request:unknown-field as any member the
 // request does not take (a new endpoint is enabled).
 type newWebhookEndpointRequest struct {
-	URL        *string              `json:"url"`
-	EventTypes *[]billing.EventType `json:"eventTypes"`
+	URL        *string               `json:"url"`
+	EventTypes *[]*billing.EventType `json:"eventTypes"`
 }
 
-func (req newWebhookEndpointRequest) domain() billing.WebhookEndpointRequest {
-	return billing.WebhookEndpointRequest{URL: req.URL, EventTypes: req.EventTypes}
+func (req newWebhookEndpointRequest) domain() (billing.WebhookEndpointRequest, error) {
+	types, err := eventTypes(req.EventTypes)
+	return billing.WebhookEndpointRequest{URL: req.URL, EventTypes: types}, err
+}
+
+// eventTypes is the eventTypes member of an endpoint request as decoded, each type a pointer so
+// that a JSON null in the list is told from a string (the decoder would take it as ""): it is
+// not a type, as a number is not.
+func eventTypes(decoded *[]*billing.EventType) (*[]billing.EventType, error) {
+	if decoded == nil {
+		return nil, nil
+	}
+	types := make([]billing.EventType, len(*decoded))
+	for i, t := range *decoded {
+		if t == nil {
+			target := fmt.Sprintf("eventTypes[%d]", i)
+			return nil, billing.Errorf(billing.CodeInvalidField, target, target+" must be a string.")
+		}
+		types[i] = *t
+	}
+	return &types, nil
 }
 
 func endpointWithSecret(e billing.WebhookEndpoint) billing.WebhookEndpointWithSecret {
@@ -78,12 +99,16 @@ func endpointWithSecret(e billing.WebhookEndpoint) billing.WebhookEndpointWithSe
 
 // createWebhookEndpoint is POST /billing/sites/{siteId}/webhook-endpoints.
 func (a *server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) (atSite, error) {
-	var req newWebhookEndpointRequest
-	if err := decodeJSON(w, r, &req, bodyRequired); err != nil {
+	var body newWebhookEndpointRequest
+	if err := decodeJSON(w, r, &body, bodyRequired); err != nil {
+		return nil, err
+	}
+	req, err := body.domain()
+	if err != nil {
 		return nil, err
 	}
 	return func(site billing.Site) (result, error) {
-		e, err := a.cfg.Service.CreateWebhookEndpoint(r.Context(), site, req.domain())
+		e, err := a.cfg.Service.CreateWebhookEndpoint(r.Context(), site, req)
 		if err != nil {
 			return result{}, err
 		}
@@ -124,12 +149,16 @@ func (a *server) getWebhookEndpoint(w http.ResponseWriter, r *http.Request) (atS
 
 // updateWebhookEndpoint is PATCH .../webhook-endpoints/{endpointId}: the fields sent change.
 func (a *server) updateWebhookEndpoint(w http.ResponseWriter, r *http.Request) (atSite, error) {
-	var req webhookEndpointRequest
-	if err := decodeJSON(w, r, &req, bodyRequired); err != nil {
+	var body webhookEndpointRequest
+	if err := decodeJSON(w, r, &body, bodyRequired); err != nil {
+		return nil, err
+	}
+	req, err := body.domain()
+	if err != nil {
 		return nil, err
 	}
 	return func(site billing.Site) (result, error) {
-		return endpointResult(a.cfg.Service.UpdateWebhookEndpoint(r.Context(), site, r.PathValue("endpointId"), req.domain()))
+		return endpointResult(a.cfg.Service.UpdateWebhookEndpoint(r.Context(), site, r.PathValue("endpointId"), req))
 	}, nil
 }
 

@@ -131,6 +131,7 @@ func TestListCustomers(t *testing.T) {
 			{"?limit=0", "limit"},
 			{"?limit=101", "limit"},
 			{"?limit=-1", "limit"},
+			{"?limit=%2B5", "limit"},
 			{"?limit=ten", "limit"},
 			{"?limit=", "limit"},
 			{"?limit=1&limit=2", "limit"},

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/clocktest"
@@ -148,4 +150,69 @@ func paddingBitSet(t *testing.T, tok string) string {
 		t.Fatalf("the token's last character %q has its unused bits set already", tok[len(tok)-1])
 	}
 	return tok[:len(tok)-1] + string(alphabet[last|1])
+}
+
+// An access token signed with the issuer's own key is still refused when it is not one the issuer
+// makes: each claim and header it checks, changed alone, makes the token invalid, and the token
+// with none changed is valid (so that each refusal is that claim's).
+func TestAccessTokensNotAsIssuedAreInvalid(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	key := billing.SigningKey{ID: "key_a", Secret: []byte("0123456789abcdef0123456789abcdef")}
+	issuer := token.NewIssuer(key, clocktest.At(now).Now)
+	claims := func() jwt.MapClaims {
+		return jwt.MapClaims{"iss": "pyng", "sub": "cli_1", "org": "org_1", "aud": []string{"pyng:billing"},
+			"scope": string(billing.ScopeCustomersRead), "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	}
+	signed := func(method jwt.SigningMethod, kid any, change func(jwt.MapClaims)) string {
+		c := claims()
+		if change != nil {
+			change(c)
+		}
+		tok := jwt.NewWithClaims(method, c)
+		if kid != nil {
+			tok.Header["kid"] = kid
+		}
+		var secret any = key.Secret
+		if method == jwt.SigningMethodNone {
+			secret = jwt.UnsafeAllowNoneSignatureType
+		}
+		s, err := tok.SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if _, err := issuer.ParseAccess(signed(jwt.SigningMethodHS256, "key_a", nil)); err != nil {
+		t.Fatalf("the token as issued: %v, want it valid", err)
+	}
+	set := func(name string, v any) func(jwt.MapClaims) { return func(c jwt.MapClaims) { c[name] = v } }
+	unset := func(name string) func(jwt.MapClaims) { return func(c jwt.MapClaims) { delete(c, name) } }
+	for _, tc := range []struct {
+		name   string
+		method jwt.SigningMethod
+		kid    any
+		change func(jwt.MapClaims)
+	}{
+		{"another issuer", jwt.SigningMethodHS256, "key_a", set("iss", "someone-else")},
+		{"no issuer", jwt.SigningMethodHS256, "key_a", unset("iss")},
+		{"another audience", jwt.SigningMethodHS256, "key_a", set("aud", []string{"pyng:signup"})},
+		{"no audience", jwt.SigningMethodHS256, "key_a", unset("aud")},
+		{"no expiry", jwt.SigningMethodHS256, "key_a", unset("exp")},
+		{"not valid yet", jwt.SigningMethodHS256, "key_a", set("nbf", now.Add(time.Minute).Unix())},
+		{"no subject", jwt.SigningMethodHS256, "key_a", unset("sub")},
+		{"no organisation", jwt.SigningMethodHS256, "key_a", unset("org")},
+		{"an unknown scope", jwt.SigningMethodHS256, "key_a", set("scope", "billing:customers:read billing:everything")},
+		{"HS384 with the key", jwt.SigningMethodHS384, "key_a", nil},
+		{"HS512 with the key", jwt.SigningMethodHS512, "key_a", nil},
+		{"alg none", jwt.SigningMethodNone, "key_a", nil},
+		{"no kid", jwt.SigningMethodHS256, nil, nil},
+		{"an unknown kid", jwt.SigningMethodHS256, "key_b", nil},
+		{"a kid that is not a string", jwt.SigningMethodHS256, 7, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, err := issuer.ParseAccess(signed(tc.method, tc.kid, tc.change)); !errors.Is(err, token.ErrInvalid) {
+				t.Errorf("ParseAccess = %+v, %v; want ErrInvalid", got, err)
+			}
+		})
+	}
 }
