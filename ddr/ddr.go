@@ -71,8 +71,9 @@ func (t Terms) Authority() string {
 		"for the amounts that " + t.Site + " asks to collect from me, under its Direct Debit Request Service Agreement."
 }
 
-// contact is how to reach the debit user.
-func (t Terms) contact() string {
+// Contact is how to reach the debit user, to follow "contact us": "by phone on ..., or by email
+// to ...", or the site's own contact details when the operator gave none.
+func (t Terms) Contact() string {
 	var ways []string
 	if t.Phone != "" {
 		ways = append(ways, "by phone on "+t.Phone)
@@ -112,15 +113,15 @@ func Sections(t Terms) []Section {
 			"We will give you at least 14 days' written notice before we change the amount, frequency or timing of the debits, unless you agreed to the change.",
 		}},
 		{"Changes to this agreement", []string{
-			"We may change this agreement by giving you at least 14 days' written notice. You may ask us to change the arrangements, such as deferring a debit, by contacting us " + t.contact() + ".",
+			"We may change this agreement by giving you at least 14 days' written notice. You may ask us to change the arrangements, such as deferring a debit, by contacting us " + t.Contact() + ".",
 			"To have another account debited, ask us for a new signup link and give the account's details to Pyng there: we never see your account details.",
 		}},
 		{"Stopping or deferring a debit, and cancelling", []string{
-			"You may stop or defer a particular debit, or cancel this agreement at any time, by contacting us " + t.contact() + " at least 3 business days before the debit is due. You may also cancel it yourself, at once, on the page Pyng sent you to manage it.",
+			"You may stop or defer a particular debit, or cancel this agreement at any time, by contacting us " + t.Contact() + " at least 3 business days before the debit is due. You may also cancel it yourself, at once, on the page Pyng sent you to manage it.",
 			"You may also ask your financial institution to stop a debit or cancel the arrangement. Cancelling the arrangement does not end what you owe us: you will need to pay it another way.",
 		}},
 		{"Disputes", []string{
-			"If you believe a debit was wrong, contact us " + t.contact() + " as soon as you can. We will respond within 5 business days. If we find the debit was wrong, we will refund it to your account and tell you the amount; if we find it was right, we will give you our reasons and the evidence for them.",
+			"If you believe a debit was wrong, contact us " + t.Contact() + " as soon as you can. We will respond within 5 business days. If we find the debit was wrong, we will refund it to your account and tell you the amount; if we find it was right, we will give you our reasons and the evidence for them.",
 			"You may also raise a dispute with your financial institution at any time; it may ask us to look into the debit under the BECS rules.",
 		}},
 		{"Your obligations", []string{
@@ -128,14 +129,14 @@ func Sections(t Terms) []Section {
 			"If a debit is returned or dishonoured, your financial institution may charge you a fee, and we may try the debit again or ask you to pay another way. Tell us if you close your account, or want another one debited.",
 		}},
 		{"Notices", []string{
-			"We will send you any written notice under this agreement using the contact details you have given us, not those you gave Pyng, which we never see. To give us notice, contact us " + t.contact() + ".",
+			"We will send you any written notice under this agreement using the contact details you have given us, not those you gave Pyng, which we never see. To give us notice, contact us " + t.Contact() + ".",
 			"Pyng emails you, at the address you gave it when you signed up, when this agreement starts and when it ends.",
 		}},
 		{"Confidentiality", []string{
 			"Pyng keeps your personal information and account details for us, confidential and secure, and does not show them to us. They are disclosed only as needed to process your debits (to the financial institutions involved), to investigate a dispute or a claim, or where the law requires it.",
 		}},
 		{"Contact", []string{
-			"Contact " + who + " " + t.contact() + ".",
+			"Contact " + who + " " + t.Contact() + ".",
 		}},
 	}
 }

@@ -214,9 +214,13 @@ type content struct {
 	RevokedByBank       bool // a return of a debit ended the customer's authority
 	ManageURL           string
 	AgreementURL        string
-	ReplyToSite         bool // a reply goes to the site's address
-	Validity            string
-	Agreement           []ddr.Section
+	// ReplyToSite: a reply goes to the site's address. Never in an email that carries the
+	// management link (ManageURL), as a reply would quote the link, and with it the customer's
+	// agreement and details, to the business; Contact says how to reach it instead.
+	ReplyToSite bool
+	Contact     string
+	Validity    string
+	Agreement   []ddr.Section
 }
 
 // Message writes the email of kind to the customer of l, a link of site.
@@ -231,7 +235,7 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 		LinkedAt: when(l.LinkedAt), RevokedByCustomer: l.RevokedBy == billing.RevokedByCustomer,
 		RevokedByBank: l.RevokedBy == billing.RevokedByBank,
 		AgreementURL:  m.cfg.PublicURL + "/service-agreement/" + site.ID, Validity: billing.ManagementLinkValidity(m.cfg.ManagementLinkTTL),
-		ReplyToSite: site.DebitUser.Email != ""}
+		Contact: ddr.Terms{Site: site.Name, Phone: site.DebitUser.Phone, Email: site.DebitUser.Email, Address: site.DebitUser.Address}.Contact()}
 	if !l.RevokedAt.IsZero() {
 		c.RevokedAt = when(l.RevokedAt)
 	}
@@ -259,6 +263,7 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 		}
 		c.ManageURL = m.cfg.PublicURL + "/agreement?token=" + url.QueryEscape(tok)
 	}
+	c.ReplyToSite = site.DebitUser.Email != "" && c.ManageURL == ""
 	var text, html bytes.Buffer
 	if err := textTemplate.Execute(&text, c); err != nil {
 		return nil, err
@@ -274,7 +279,7 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 		return nil, fmt.Errorf("the customer's address: %w", err)
 	}
 	// A reply reaches the business, which answers for its debits (and must act on a customer's
-	// request to stop one), not the sender's address, which nobody reads.
+	// request to stop one), not the sender's address, which nobody reads; but see ReplyToSite.
 	if c.ReplyToSite {
 		if err := msg.ReplyToFormat(site.Name, site.DebitUser.Email); err != nil {
 			return nil, fmt.Errorf("the site's address %q: %w", site.DebitUser.Email, err)

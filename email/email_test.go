@@ -196,17 +196,31 @@ func TestEmailsWording(t *testing.T) {
 
 // A customer's reply reaches the business that debits them, at the address the operator gave the
 // site, not the sender's address; a site without one gets no reply, and the email does not offer it.
-func TestARepliedEmailReachesTheSite(t *testing.T) {
+// An email that carries the management link is never answered to the business: a reply would
+// quote the link, and with it the customer's agreement and details. It says how to reach the
+// business instead, and that the link is private.
+func TestARepliedEmailReachesTheSiteButNeverQuotesTheManagementLink(t *testing.T) {
 	ctx := context.Background()
 	in := smtptest.Start(t)
 	service, db := apptest.NewService(t, storage.EngineSQLite)
 	mailer, _ := smtpMailer(t, service, db, in, 12*time.Hour)
-	offer := "Questions about your debits? Reply to this email to reach Acme Online."
-	for i, tt := range []struct {
-		name, siteEmail, replyTo string
+	const (
+		offer   = "Questions about your debits? Reply to this email to reach Acme Online."
+		private = "Keep this email to yourself: its link is private to you."
+		contact = "Questions about your debits? Contact Acme Online by email to accounts@acme.example."
+	)
+	sent := 0
+	for _, tt := range []struct {
+		name, siteEmail string
+		kind            billing.EmailKind
+		replyTo         string
+		says, lacks     []string
 	}{
-		{name: "a site with an address", siteEmail: "accounts@acme.example", replyTo: `"Acme Online" <accounts@acme.example>`},
-		{name: "a site without one"},
+		{"a revocation confirmation of a site with an address", "accounts@acme.example", billing.EmailRevocationConfirmation,
+			`"Acme Online" <accounts@acme.example>`, []string{offer}, []string{private}},
+		{"a revocation confirmation of a site without one", "", billing.EmailRevocationConfirmation, "", nil, []string{offer, private}},
+		{"a signup confirmation", "accounts@acme.example", billing.EmailSignupConfirmation, "", []string{private, contact}, []string{offer}},
+		{"a management link", "accounts@acme.example", billing.EmailManagementLink, "", []string{private, contact}, []string{offer}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			site := apptest.NewSite(t, service, "Acme Online")
@@ -217,10 +231,16 @@ func TestARepliedEmailReachesTheSite(t *testing.T) {
 				}
 			}
 			l := apptest.LinkedCustomer(t, service, site, "ACME-001")
-			if err := mailer.Send(ctx, int64(i+1), billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailSignupConfirmation}); err != nil {
+			if tt.kind == billing.EmailRevocationConfirmation {
+				if _, err := service.RevokeByCustomer(ctx, l.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sent++
+			if err := mailer.Send(ctx, int64(sent), billing.SendEmailJob{LinkID: l.ID, Email: tt.kind}); err != nil {
 				t.Fatal(err)
 			}
-			m := in.Wait(t, i+1, 10*time.Second)[i]
+			m := in.Wait(t, sent, 10*time.Second)[sent-1]
 			p := m.MustRead(t)
 			if got := p.Header.Get("Reply-To"); got != tt.replyTo {
 				t.Errorf("Reply-To %q, want %q", got, tt.replyTo)
@@ -229,8 +249,15 @@ func TestARepliedEmailReachesTheSite(t *testing.T) {
 				t.Errorf("from %s, want the configured sender", m.From)
 			}
 			for part, body := range map[string]string{"text": strings.Join(strings.Fields(p.Text), " "), "HTML": strings.Join(strings.Fields(p.HTML), " ")} {
-				if offered := strings.Contains(body, offer); offered != (tt.replyTo != "") {
-					t.Errorf("the %s part offers a reply: %v, want %v", part, offered, tt.replyTo != "")
+				for _, s := range tt.says {
+					if !strings.Contains(body, s) {
+						t.Errorf("the %s part lacks %q:\n%s", part, s, body)
+					}
+				}
+				for _, s := range tt.lacks {
+					if strings.Contains(body, s) {
+						t.Errorf("the %s part says %q:\n%s", part, s, body)
+					}
 				}
 			}
 		})

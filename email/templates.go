@@ -31,7 +31,10 @@ Here is your new link to see or revoke your direct debit agreement with {{.Site}
 {{.ManageURL}}
 
 If you didn't ask for it, you can ignore this email: the link is only sent to you.
-{{end}}{{if .ReplyToSite}}
+{{end}}{{if .ManageURL}}
+Keep this email to yourself: its link is private to you. Don't forward it, or reply to it.
+Questions about your debits? Contact {{.Site}} {{.Contact}}.
+{{else if .ReplyToSite}}
 Questions about your debits? Reply to this email to reach {{.Site}}.
 {{end}}
 Pyng collects payments by direct debit for the businesses that use it.
@@ -55,7 +58,10 @@ const htmlSource = `<!doctype html>
 {{else}}
 <p><a href="{{.ManageURL}}">Here is your new link to see or revoke your direct debit agreement with {{.Site}}</a>{{with .Validity}} (it lasts {{.}}){{end}}.</p>
 <p>If you didn't ask for it, you can ignore this email: the link is only sent to you.</p>
-{{end}}{{if .ReplyToSite}}
+{{end}}{{if .ManageURL}}
+<p>Keep this email to yourself: its link is private to you. Don't forward it, or reply to it.</p>
+<p>Questions about your debits? Contact {{.Site}} {{.Contact}}.</p>
+{{else if .ReplyToSite}}
 <p>Questions about your debits? Reply to this email to reach {{.Site}}.</p>
 {{end}}
 <p style="color: #555">Pyng collects payments by direct debit for the businesses that use it.</p>
