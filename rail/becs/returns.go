@@ -279,7 +279,9 @@ func ReturnsOf(content []byte, reasons map[string]aba.ReturnReason, at time.Time
 		if !ok || !d.Code.IsDebit() {
 			continue
 		}
-		out.Returns = append(out.Returns, aba.Return{Entry: d.Entry, Reason: reason,
+		back := d.Entry // going back: to the trace account, from the account debited (aba.Return)
+		back.BSB, back.Account, back.TraceBSB, back.TraceAccount = d.TraceBSB, d.TraceAccount, d.BSB, d.Account
+		out.Returns = append(out.Returns, aba.Return{Entry: back, Reason: reason,
 			OriginalDay: f.ProcessingDate.Day(), OriginalUserID: f.UserID})
 	}
 	return out.MarshalText()

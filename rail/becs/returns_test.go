@@ -3,6 +3,7 @@ package becs_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -386,4 +387,31 @@ func TestAKeptItemWhoseReturnWasRecordedIsForgottenOnce(t *testing.T) {
 			t.Fatalf("%d debit.returned events, want 1", n)
 		}
 	})
+}
+
+// ReturnsOf writes each returned item as a bank does, going back: to the debit's trace account (the
+// user's), from the account it was drawn on (the customer's, in the item's trace fields).
+func TestReturnsOfWritesEachItemGoingBack(t *testing.T) {
+	content, err := os.ReadFile("aba/testdata/debit.aba")
+	if err != nil {
+		t.Fatal(err)
+	}
+	debits, err := aba.Read(bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := debits.Details[0]
+	b, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{d.LodgementReference: aba.ReturnAccountClosed}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	returns, err := aba.Read(bytes.NewReader(b))
+	if err != nil || len(returns.Returns) != 1 {
+		t.Fatalf("the returns file: %+v, %v; want one item", returns, err)
+	}
+	got := returns.Returns[0]
+	if got.BSB != d.TraceBSB || got.Account != d.TraceAccount || got.TraceBSB != d.BSB || got.TraceAccount != d.Account ||
+		got.LodgementReference != d.LodgementReference || got.Amount != d.Amount || got.Reason != aba.ReturnAccountClosed {
+		t.Errorf("returned item %+v of debit %+v: want it going back to %s %s from %s %s", got, d, d.TraceBSB, d.TraceAccount, d.BSB, d.Account)
+	}
 }

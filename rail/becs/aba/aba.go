@@ -73,8 +73,8 @@ type Entry struct {
 	// LodgementReference is shown on the account holder's statement (columns 63-80, at most
 	// MaxLodgementReference; may be blank).
 	LodgementReference string
-	// TraceBSB and TraceAccount are the user's account to which a returned item goes back
-	// (columns 81-87 and 88-96).
+	// TraceBSB and TraceAccount are, in a detail record, the user's account to which a returned
+	// item goes back (columns 81-87 and 88-96); see Return for a returned item's.
 	TraceBSB     BSB
 	TraceAccount string
 	// Remitter is the name of the originator shown on the statement (columns 97-112, at most
@@ -92,7 +92,11 @@ type Detail struct {
 }
 
 // Return is a returned-item record (type 2) of a returns file: the original item, with why it was
-// returned and where it came from.
+// returned and where it came from. The bank writes it as the item going back, its two accounts
+// swapped: BSB and Account (columns 2-17) are the account the original item's trace named, the
+// debit user's own, and TraceBSB and TraceAccount (columns 81-96) the account the item was drawn
+// on, the customer's (as NAB's returns files and the zeptofs/aba gem's specs have them). The
+// rail matches an item by its lodgement reference and amount, not by these.
 type Return struct {
 	Entry
 	Reason         ReturnReason // column 18

@@ -46,11 +46,12 @@ func debitFile(t testing.TB, selfBalancing bool) aba.File {
 }
 
 func returnsFile() aba.File {
+	// Each item going back to the user's trace account from the customer's (aba.Return).
 	entry := func(d aba.Debit) aba.Entry {
 		bsb, _ := aba.ParseBSB(string(d.BSB))
 		return aba.Entry{
-			BSB: bsb, Account: d.Account, Code: aba.CodeDebit, Amount: d.Amount, Title: d.Title,
-			LodgementReference: d.LodgementReference, TraceBSB: "062-000", TraceAccount: "12345678",
+			BSB: "062-000", Account: "12345678", Code: aba.CodeDebit, Amount: d.Amount, Title: d.Title,
+			LodgementReference: d.LodgementReference, TraceBSB: bsb, TraceAccount: d.Account,
 			Remitter: "PYNG RECEIVABLES",
 		}
 	}
