@@ -405,7 +405,7 @@ func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, d Decl
 // debit user as an operator set it, with its BECS user ID when it has one. site must have been
 // read fresh (LinkByID, SiteByID): an operator changes them from another process.
 func (s *Service) Terms(ctx context.Context, site Site) (ddr.Terms, error) {
-	t := ddr.Terms{Site: site.Name, DebitUser: site.DebitUser.Name, ABN: site.DebitUser.ABN, Phone: site.DebitUser.Phone,
+	t := ddr.Terms{Wording: ddr.CurrentWording, Site: site.Name, DebitUser: site.DebitUser.Name, ABN: site.DebitUser.ABN, Phone: site.DebitUser.Phone,
 		Email: site.DebitUser.Email, Address: site.DebitUser.Address}
 	id, err := s.debitUser(ctx, site.ID)
 	if err != nil {

@@ -18,9 +18,22 @@ import (
 // Title is the agreement's title.
 const Title = "Direct Debit Request Service Agreement"
 
+// CurrentWording numbers the text of the agreement and of the authority as they stand. A change
+// of the text is a new number, the text of every number stays here, and a link keeps the number
+// its customer agreed to (Terms.Wording): the agreement is shown as it was agreed, and a form
+// shown before a change is not taken as agreeing to the text after it (Version).
+//
+// Wording 2 adds notice of each debit's amount and date, names BECS in the authority, says that
+// the customer's financial institution must act promptly, and promises a wrong debit repaid
+// rather than refunded to an account the debit user never sees.
+const CurrentWording = 2
+
 // Terms are the facts the agreement is written from. A customer's link keeps those it was
 // agreed with, as JSON: the names below are a stored format.
 type Terms struct {
+	// Wording is the number of the text (CurrentWording when written); 0 is the first text, that
+	// of the links agreed before the text was numbered.
+	Wording int `json:"wording,omitempty"`
 	// Site is the name the customer knows the business by.
 	Site string `json:"site"`
 	// DebitUser is the debiting business's legal name, ABN, phone, email and postal address, as an
@@ -37,7 +50,7 @@ type Terms struct {
 // Version names these terms: it differs whenever one of them does. The signup form carries the
 // version it showed, so that a customer is never taken to agree to terms changed meanwhile.
 func (t Terms) Version() string {
-	b, _ := json.Marshal(t) // strings only: it cannot fail
+	b, _ := json.Marshal(t) // strings and a number: it cannot fail
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }
@@ -67,8 +80,21 @@ func (t Terms) Authority() string {
 	if t.UserID != "" {
 		who += ", direct debit user ID " + t.UserID + ","
 	}
-	return "I authorise " + who + " to debit the bank account above through Pyng, which processes its debits, in Australian dollars (AUD), " +
-		"for the amounts that " + t.Site + " asks to collect from me, under its Direct Debit Request Service Agreement."
+	if t.Wording < 2 {
+		return "I authorise " + who + " to debit the bank account above through Pyng, which processes its debits, in Australian dollars (AUD), " +
+			"for the amounts that " + t.Site + " asks to collect from me, under its Direct Debit Request Service Agreement."
+	}
+	return "I request and authorise " + who + " to arrange, through Pyng, which processes its debits, for amounts to be debited from " +
+		"the bank account above through the Bulk Electronic Clearing System (BECS), in Australian dollars (AUD): the amounts " + t.Site +
+		" tells me of before each debit, under its Direct Debit Request Service Agreement."
+}
+
+// worded is the text of wording 2 and later, or before for the wordings before it.
+func (t Terms) worded(before, from2 string) string {
+	if t.Wording < 2 {
+		return before
+	}
+	return from2
 }
 
 // Contact is how to reach the debit user, to follow "contact us": "by phone on ..., or by email
@@ -108,7 +134,8 @@ func Sections(t Terms) []Section {
 	return []Section{
 		{"Who this agreement is with", id},
 		{"The debit arrangements", []string{
-			"We will debit your nominated account only for amounts you owe us, in Australian dollars, in accordance with your Direct Debit Request and this agreement.",
+			"We will debit your nominated account only for amounts you owe us, in Australian dollars, in accordance with your Direct Debit Request and this agreement." +
+				t.worded("", " Before each debit we will tell you its amount and the date it will be made (on your bill or invoice, or in a notice)."),
 			"Debits are made through the Bulk Electronic Clearing System (BECS). If a debit falls due on a day that is not a business day, it is made on the next business day. If you are unsure when a debit will be processed, ask your financial institution.",
 			"We will give you at least 14 days' written notice before we change the amount, frequency or timing of the debits, unless you agreed to the change.",
 		}},
@@ -118,10 +145,13 @@ func Sections(t Terms) []Section {
 		}},
 		{"Stopping or deferring a debit, and cancelling", []string{
 			"You may stop or defer a particular debit, or cancel this agreement at any time, by contacting us " + t.Contact() + " at least 3 business days before the debit is due. You may also cancel it yourself, at once, on the page Pyng sent you to manage it.",
-			"You may also ask your financial institution to stop a debit or cancel the arrangement. Cancelling the arrangement does not end what you owe us: you will need to pay it another way.",
+			"You may also ask your financial institution to stop a debit or cancel the arrangement" + t.worded(".", "; it must act on your request promptly.") +
+				" Cancelling the arrangement does not end what you owe us: you will need to pay it another way.",
 		}},
 		{"Disputes", []string{
-			"If you believe a debit was wrong, contact us " + t.Contact() + " as soon as you can. We will respond within 5 business days. If we find the debit was wrong, we will refund it to your account and tell you the amount; if we find it was right, we will give you our reasons and the evidence for them.",
+			"If you believe a debit was wrong, contact us " + t.Contact() + " as soon as you can. We will respond within 5 business days. If we find the debit was wrong, " +
+				t.worded("we will refund it to your account and tell you the amount", "we will repay the amount to you promptly and tell you how") +
+				"; if we find it was right, we will give you our reasons and the evidence for them.",
 			"You may also raise a dispute with your financial institution at any time; it may ask us to look into the debit under the BECS rules.",
 		}},
 		{"Your obligations", []string{

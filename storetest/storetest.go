@@ -117,7 +117,7 @@ var customer = billing.Customer{Name: "Jane Citizen", Email: "jane@example.com",
 	AccountName: "CITIZEN HOLDINGS PTY LTD", Type: billing.CustomerBusiness, BusinessName: "Citizen Holdings Pty Ltd", ABN: "51824753556"}
 
 // terms are those of the Direct Debit Request the customer agrees to.
-var terms = ddr.Terms{Site: "Acme Online", DebitUser: "Acme Pty Ltd", ABN: "51824753556", Phone: "02 9999 0000",
+var terms = ddr.Terms{Wording: ddr.CurrentWording, Site: "Acme Online", DebitUser: "Acme Pty Ltd", ABN: "51824753556", Phone: "02 9999 0000",
 	Email: "accounts@acme.example", Address: "1 George St, Sydney NSW 2000", UserID: "123456"}
 
 func linkCustomer(t *testing.T, store billing.Store, id string, at time.Time) billing.Link {

@@ -62,7 +62,7 @@ func TestServiceAgreementPage(t *testing.T) {
 		// The authority the signup form asks for names the same debit user, not Pyng.
 		_, tok := f.invite(t)
 		f.get(t, "/signup?token="+url.QueryEscape(tok)).contains(t, `href="`+path+`"`,
-			"I authorise Acme Plumbing Pty Ltd (trading as Acme Plumbing Supplies) to debit the bank account above through Pyng, which processes its debits")
+			"I request and authorise Acme Plumbing Pty Ltd (trading as Acme Plumbing Supplies) to arrange, through Pyng, which processes its debits, for amounts to be debited from the bank account above through the Bulk Electronic Clearing System (BECS)")
 	})
 }
 
@@ -326,7 +326,7 @@ func TestPagesShowTheSiteAsAnotherProcessUpdatedIt(t *testing.T) {
 		if _, err := admin.UpdateSite(context.Background(), f.site.ID, billing.SiteUpdate{LegalName: &name, TimeZone: &perth}); err != nil {
 			t.Fatal(err)
 		}
-		f.get(t, signup).contains(t, "I authorise Acme Plumbing Pty Ltd (trading as Acme Plumbing Supplies) to debit the bank account above")
+		f.get(t, signup).contains(t, "I request and authorise Acme Plumbing Pty Ltd (trading as Acme Plumbing Supplies) to arrange")
 		loc, _ := time.LoadLocation(perth)
 		f.get(t, manage).contains(t, f.clock.Now().In(loc).Format("2 January 2006 at 3:04 pm MST"))
 	})
@@ -355,7 +355,7 @@ func TestASignupIsCompletedOnlyUnderTheTermsItShowed(t *testing.T) {
 			form.Set("terms", terms)
 			again = f.post(t, "/signup", form, s, nil)
 			again.status(t, http.StatusBadRequest)
-			again.contains(t, changed, "I authorise "+newName+" (trading as Acme Plumbing Supplies)")
+			again.contains(t, changed, "I request and authorise "+newName+" (trading as Acme Plumbing Supplies)")
 			if strings.Contains(again.Body, `name="consent" value="yes" checked`) {
 				t.Errorf("%s: the consent is still ticked", name)
 			}

@@ -122,7 +122,7 @@ func AgreedTerms(t ddr.Terms) sql.NullString {
 	if t == (ddr.Terms{}) {
 		return sql.NullString{}
 	}
-	b, _ := json.Marshal(t) // strings only: it cannot fail
+	b, _ := json.Marshal(t) // strings and a number: it cannot fail
 	return sql.NullString{String: string(b), Valid: true}
 }
 
