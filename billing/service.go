@@ -390,15 +390,26 @@ func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, d Decl
 	if err != nil {
 		return Link{}, err
 	}
-	terms, err := s.currentTerms(ctx, l.SiteID)
+	terms, err := s.ConsentedTerms(ctx, l.SiteID, d)
 	if err != nil {
 		return Link{}, err
 	}
+	return s.linkCustomer(ctx, l, c, terms, browser)
+}
+
+// ConsentedTerms are the site's terms as they stand, which the customer's declarations d must
+// name (the version the form showed them): terms changed since (an operator updated the debit
+// user, or a release the wording) are refused at "consent", and the customer reads them again.
+func (s *Service) ConsentedTerms(ctx context.Context, siteID string, d Declarations) (ddr.Terms, error) {
+	terms, err := s.currentTerms(ctx, siteID)
+	if err != nil {
+		return ddr.Terms{}, err
+	}
 	if d.Terms != terms.Version() {
-		return Link{}, Errorf(CodeCustomerInvalidField, "consent",
+		return ddr.Terms{}, Errorf(CodeCustomerInvalidField, "consent",
 			"The Direct Debit Request changed since this page was shown. Read it again, and tick the box if you agree.")
 	}
-	return s.linkCustomer(ctx, l, c, terms, browser)
+	return terms, nil
 }
 
 // Terms are the terms of the site's Direct Debit Request Service Agreement as they stand: its

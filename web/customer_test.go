@@ -53,7 +53,9 @@ func TestReviewStepShowsTheDetailsAndStoresNothingUntilConfirmed(t *testing.T) {
 				want: billing.Customer{Name: "Ada Lovelace", Email: "ada@example.com", BSB: "062000", AccountNumber: "12345678",
 					AccountName: "A LOVELACE", Type: billing.CustomerIndividual},
 				show: []string{"Check your details", "Ada Lovelace", "ada@example.com", "A LOVELACE", "062-000", "12345678", "Your own",
-					"You are authorised to operate this account on your own"},
+					"You are authorised to operate this account on your own",
+					// The authority that confirming makes, beside the button that makes it.
+					`id="review-authority">By confirming you make this Direct Debit Request: I request and authorise`},
 			},
 			{
 				name: "a business, with its name and ABN",

@@ -334,9 +334,10 @@ func TestPagesShowTheSiteAsAnotherProcessUpdatedIt(t *testing.T) {
 
 // A customer agrees to the terms the form showed, and no other: when an operator changes the
 // site's debit user between the form and the confirmation, the confirmation links nothing and
-// shows the form again with the new terms, the consent unticked and why beside it; a form that
-// names no terms, or others, is refused the same way. Confirmed again under the new terms, the
-// signup links the customer, and the link keeps those terms.
+// shows the form again with the new terms, the consent unticked and why beside it, as does the
+// review of the details, which shows the authority confirming makes; a form that names no terms,
+// or others, is refused the same way. Confirmed again under the new terms, the signup links the
+// customer, and the link keeps those terms.
 func TestASignupIsCompletedOnlyUnderTheTermsItShowed(t *testing.T) {
 	t.Parallel()
 	forEachEngine(t, func(t *testing.T, engine string) {
@@ -350,9 +351,13 @@ func TestASignupIsCompletedOnlyUnderTheTermsItShowed(t *testing.T) {
 		}
 		const changed = "The Direct Debit Request changed since this page was shown. Read it again, and tick the box if you agree."
 		var again page
-		for name, terms := range map[string]string{"the terms the form showed, changed since": s.terms, "no terms": "", "terms of no form": "0123456789abcdef"} {
+		for name, terms := range map[string]string{"the terms the form showed, changed since": s.terms, "no terms": "", "terms of no form": "0123456789abcdef",
+			"the terms the form showed, at the review": s.terms} {
 			form := validForm(tok)
 			form.Set("terms", terms)
+			if strings.HasSuffix(name, "at the review") {
+				form.Del("step")
+			}
 			again = f.post(t, "/signup", form, s, nil)
 			again.status(t, http.StatusBadRequest)
 			again.contains(t, changed, "I request and authorise "+newName+" (trading as Acme Plumbing Supplies)")

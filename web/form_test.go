@@ -67,7 +67,7 @@ func FuzzSignupForm(f *testing.F) {
 					t.Fatalf("details %+v accepted with %q, which is not plain text", c, s)
 				}
 			}
-			review := newReviewPage(site, "csrf", signupForm{token: form.token, customer: c, declarations: form.declarations}, billing.Branch{})
+			review := newReviewPage(site, ddr.Terms{Site: "Acme"}, "csrf", signupForm{token: form.token, customer: c, declarations: form.declarations}, billing.Branch{})
 			var out bytes.Buffer
 			if err := pages["review"].ExecuteTemplate(&out, "layout", review); err != nil {
 				t.Fatalf("the review page: %v", err)

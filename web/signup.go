@@ -151,11 +151,14 @@ func (p *signupPage) withErrors(errs billing.Errors) bool {
 // reviewPage is the "check your details" step: what the customer typed, as it will be kept,
 // before anything is stored.
 type reviewPage struct {
-	Title    string
-	Site     string
-	CSRF     string
-	Customer billing.Customer
-	Business bool
+	Title string
+	Site  string
+	// Authority is the Direct Debit Request that confirming makes (ddr.Terms.Authority), shown
+	// again beside the button that makes it.
+	Authority string
+	CSRF      string
+	Customer  billing.Customer
+	Business  bool
 	// BSB and ABN are shown as they are printed: 062-000, 51 824 753 556.
 	BSB, ABN string
 	// Bank and Branch name the BSB's branch when the BSB directory lists it.
@@ -166,15 +169,16 @@ type reviewPage struct {
 
 type hiddenField struct{ Name, Value string }
 
-func newReviewPage(site billing.Site, csrfToken string, f signupForm, branch billing.Branch) *reviewPage {
+func newReviewPage(site billing.Site, terms ddr.Terms, csrfToken string, f signupForm, branch billing.Branch) *reviewPage {
 	p := &reviewPage{
-		Title:    "Check your details",
-		Site:     site.Name,
-		CSRF:     csrfToken,
-		Customer: f.customer,
-		Business: f.customer.Type == billing.CustomerBusiness,
-		BSB:      formatBSB(f.customer.BSB),
-		ABN:      formatABN(f.customer.ABN),
+		Title:     "Check your details",
+		Site:      site.Name,
+		Authority: terms.Authority(),
+		CSRF:      csrfToken,
+		Customer:  f.customer,
+		Business:  f.customer.Type == billing.CustomerBusiness,
+		BSB:       formatBSB(f.customer.BSB),
+		ABN:       formatABN(f.customer.ABN),
 	}
 	if branch.BSB != "" {
 		p.Bank, p.Branch = bankName(branch.Mnemonic), branchName(branch)
@@ -287,7 +291,12 @@ func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 	}
 	form.customer = c
 	if form.step != stepConfirm {
-		h.render(w, r, http.StatusOK, "review", newReviewPage(site, csrfToken, form, branch))
+		terms, err := h.service.ConsentedTerms(r.Context(), site.ID, form.declarations)
+		if err != nil {
+			h.refused(w, r, site, form, err)
+			return
+		}
+		h.render(w, r, http.StatusOK, "review", newReviewPage(site, terms, csrfToken, form, branch))
 		return
 	}
 	// The CSRF token is the browser's secret: its confirmation sent again finds the link linked
