@@ -502,23 +502,37 @@ func TestScheduleTimesAreLocalToTheZoneWhateverTheCallersZone(t *testing.T) {
 }
 
 // Issue 12: cut-offs are local times in PYNG_BECS_TIMEZONE; the file's processing date (columns
-// 75-80 of its descriptive record, DDMMYY) is the day of the cut in that zone, not in UTC.
-func TestTheProcessingDateIsTheCutsDayInTheZone(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		f := newFixture(t, engine)
-		// 23:30 UTC on 1 June 2026 is 09:30 on 2 June in Sydney.
-		f.clock.Set(time.Date(2026, 6, 1, 23, 30, 0, 0, time.UTC))
-		f.submit(t, "B1", 100)
-		file := f.cutOne(t)
-		content, err := f.rail.Content(ctx, file.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := string(content[74:80]); got != "020626" {
-			t.Errorf("processing date %q, want 020626 (the cut's day in Sydney)", got)
-		}
-	})
+// 75-80 of its descriptive record, DDMMYY) is the day of the cut in that zone, not in UTC, or the
+// Monday after a cut on a weekend, when BECS processes nothing (a bank may refuse such a date).
+func TestTheProcessingDateIsTheCutsBusinessDayInTheZone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cut  time.Time
+		want string
+	}{
+		// 23:30 UTC on 1 June 2026 is 09:30 on Tuesday 2 June in Sydney.
+		{"a Tuesday in Sydney, a Monday in UTC", time.Date(2026, 6, 1, 23, 30, 0, 0, time.UTC), "020626"},
+		{"a Saturday in Sydney, a Friday in UTC", time.Date(2026, 6, 5, 23, 30, 0, 0, time.UTC), "080626"},
+		{"a Sunday in Sydney", time.Date(2026, 6, 6, 23, 30, 0, 0, time.UTC), "080626"},
+		{"a Friday in Sydney", time.Date(2026, 6, 4, 23, 30, 0, 0, time.UTC), "050626"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				f := newFixture(t, engine)
+				f.clock.Set(tc.cut)
+				f.submit(t, "B1", 100)
+				file := f.cutOne(t)
+				content, err := f.rail.Content(ctx, file.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := string(content[74:80]); got != tc.want {
+					t.Errorf("processing date %q, want %s", got, tc.want)
+				}
+			})
+		})
+	}
 }
 
 func TestAccountTitleIsTheAccountNameWhenGiven(t *testing.T) {

@@ -217,6 +217,21 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`), f.ID, site, f.CutAt.UnixMilli(), f.Ro
 	return f, cut && err == nil, err
 }
 
+// processingDay is the day a file cut at t (in the cut-offs' zone) is to be processed: that day,
+// or the Monday after for a file cut on a Saturday or a Sunday, as BECS processes no file on a
+// weekend and a bank may refuse a processing date that is not a business day. Public holidays
+// are not known here: a file cut on one carries that day, which the bank processes on its next
+// business day.
+func processingDay(t time.Time) time.Time {
+	switch t.Weekday() {
+	case time.Saturday:
+		return t.AddDate(0, 0, 2)
+	case time.Sunday:
+		return t.AddDate(0, 0, 1)
+	}
+	return t
+}
+
 // build makes the file of the claimed debits, in the order of their lodgement references, and
 // sets f's rows, total, earliest deadline and checksum.
 func (r *Rail) build(f *File, u aba.DebitUser, loc *time.Location, debits []claimed) ([]byte, error) {
@@ -248,7 +263,7 @@ func (r *Rail) build(f *File, u aba.DebitUser, loc *time.Location, debits []clai
 		f.Total += d.amount
 		earliest = min(earliest, d.deadline)
 	}
-	file, err := aba.NewDebitFile(u, f.CutAt.In(loc), items)
+	file, err := aba.NewDebitFile(u, processingDay(f.CutAt.In(loc)), items)
 	if err != nil {
 		return nil, err
 	}
