@@ -89,6 +89,12 @@ func (t Terms) Authority() string {
 		" tells me of before each debit, under its Direct Debit Request Service Agreement."
 }
 
+// Amounts is what the authority lets the debit user collect, said to the customer: "the amounts
+// it tells you of before each debit", as the wording they agreed to has it.
+func (t Terms) Amounts() string {
+	return t.worded("the amounts it asks Pyng to collect from you", "the amounts it tells you of before each debit")
+}
+
 // worded is the text of wording 2 and later, or before for the wordings before it.
 func (t Terms) worded(before, from2 string) string {
 	if t.Wording < 2 {

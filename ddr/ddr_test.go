@@ -86,6 +86,9 @@ func TestTheAgreementIsShownInTheWordingAgreedTo(t *testing.T) {
 			t.Errorf("%q: in the first wording %v, want false; in the current %v, want true", s, strings.Contains(old, s), strings.Contains(now, s))
 		}
 	}
+	if first.Amounts() == current.Amounts() || !strings.Contains(current.Amounts(), "before each debit") {
+		t.Errorf("the amounts agreed: %q in the first wording, %q in the current", first.Amounts(), current.Amounts())
+	}
 	if first.Version() == current.Version() {
 		t.Error("two wordings of the same terms have one Version")
 	}

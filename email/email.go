@@ -219,8 +219,10 @@ type content struct {
 	// agreement and details, to the business; Contact says how to reach it instead.
 	ReplyToSite bool
 	Contact     string
-	Validity    string
-	Agreement   []ddr.Section
+	// Amounts is what the customer authorised to be collected, in the wording they agreed to.
+	Amounts   string
+	Validity  string
+	Agreement []ddr.Section
 }
 
 // Message writes the email of kind to the customer of l, a link of site.
@@ -235,7 +237,8 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 		LinkedAt: when(l.LinkedAt), RevokedByCustomer: l.RevokedBy == billing.RevokedByCustomer,
 		RevokedByBank: l.RevokedBy == billing.RevokedByBank,
 		AgreementURL:  m.cfg.PublicURL + "/service-agreement/" + site.ID, Validity: billing.ManagementLinkValidity(m.cfg.ManagementLinkTTL),
-		Contact: ddr.Terms{Site: site.Name, Phone: site.DebitUser.Phone, Email: site.DebitUser.Email, Address: site.DebitUser.Address}.Contact()}
+		Contact: ddr.Terms{Site: site.Name, Phone: site.DebitUser.Phone, Email: site.DebitUser.Email, Address: site.DebitUser.Address}.Contact(),
+		Amounts: terms.Amounts()}
 	if !l.RevokedAt.IsZero() {
 		c.RevokedAt = when(l.RevokedAt)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/ddr"
 	"github.com/pyng/receivables/email"
 	"github.com/pyng/receivables/rail/becs/aba"
 	"github.com/pyng/receivables/smtptest"
@@ -240,6 +241,30 @@ func TestARepliedEmailReachesTheSiteButNeverQuotesTheManagementLink(t *testing.T
 			wantParts(t, p, tt.says, tt.lacks)
 		})
 	}
+}
+
+// A customer who agreed to the first wording of the agreement is told, in the confirmation, what
+// that wording let the business collect, not what a later one does: the email says what the
+// attachment says, whenever it is sent.
+func TestTheConfirmationSaysWhatTheWordingAgreedToAllows(t *testing.T) {
+	ctx := context.Background()
+	in := smtptest.Start(t)
+	service, db := apptest.NewService(t, storage.EngineSQLite)
+	mailer, _ := smtpMailer(t, service, db, in, 12*time.Hour)
+	site := apptest.NewSite(t, service, "Acme Online")
+	l, err := service.Invite(ctx, site, "ACME-001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err = db.LinkCustomer(ctx, l.ID, billing.SandboxCustomer, ddr.Terms{Site: site.Name}, "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := mailer.Send(ctx, 1, billing.SendEmailJob{LinkID: l.ID, Email: billing.EmailSignupConfirmation}); err != nil {
+		t.Fatal(err)
+	}
+	wantParts(t, in.Wait(t, 1, 10*time.Second)[0].MustRead(t),
+		[]string{"Acme Online may collect the amounts it asks Pyng to collect from you"},
+		[]string{"before each debit", "we will repay the amount"})
 }
 
 // wantParts checks that the text and the HTML parts of p, their spaces collapsed, each say every

@@ -9,7 +9,7 @@ const textSource = `Hello {{.Name}},
 {{if eq .Kind "signupConfirmation"}}
 You have set up a direct debit agreement with {{.Site}} through Pyng, on {{.LinkedAt}}.
 
-What you agreed: {{.Site}} may collect the amounts it tells you of before each debit, in
+What you agreed: {{.Site}} may collect {{.Amounts}}, in
 Australian dollars, by direct debit from your bank account (BSB {{.BSB}}, account {{.Account}}),
 under its Direct Debit Request Service Agreement, attached to this email as you agreed to it
 (the page at {{.AgreementURL}} shows it as it stands now).
@@ -46,7 +46,7 @@ const htmlSource = `<!doctype html>
 <p>Hello {{.Name}},</p>
 {{if eq .Kind "signupConfirmation"}}
 <p>You have set up a direct debit agreement with {{.Site}} through Pyng, on {{.LinkedAt}}.</p>
-<p><strong>What you agreed:</strong> {{.Site}} may collect the amounts it tells you of before each debit, in Australian dollars, by direct debit from your bank account (BSB {{.BSB}}, account {{.Account}}), under its Direct Debit Request Service Agreement, below and attached as you agreed to it (<a href="{{.AgreementURL}}">the agreement as it stands now</a>).</p>
+<p><strong>What you agreed:</strong> {{.Site}} may collect {{.Amounts}}, in Australian dollars, by direct debit from your bank account (BSB {{.BSB}}, account {{.Account}}), under its Direct Debit Request Service Agreement, below and attached as you agreed to it (<a href="{{.AgreementURL}}">the agreement as it stands now</a>).</p>
 {{if .ManageURL}}<p><a href="{{.ManageURL}}">See or revoke your agreement</a>{{with .Validity}} (this private link lasts {{.}}; after that, ask for a new one on the page it opens){{end}}.</p>{{end}}
 <h2>Direct Debit Request Service Agreement</h2>
 {{range .Agreement}}<h3>{{.Heading}}</h3>
