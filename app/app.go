@@ -399,14 +399,15 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // metricsAt says where GET /metrics is served, for the serving line: on PYNG_METRICS_ADDR when
-// it is set; else, in the sandbox, on the API's listener ("api"); else nowhere ("none"): outside
-// the sandbox the metrics would tell the volume of a business, and which jobs wait, to whoever
-// reaches the API (a reverse proxy on the same host makes every client a local one).
+// it is set; else, in a sandbox on this machine (its public URL on it), on the API's listener
+// ("api"); else nowhere ("none"): elsewhere the metrics would tell the volume of a business, or
+// of the partners that share a hosted sandbox, and which jobs wait, to whoever reaches the API
+// (a reverse proxy on the same host makes every client a local one).
 func metricsAt(cfg Config) string {
 	switch {
 	case cfg.MetricsAddr != "":
 		return cfg.MetricsAddr
-	case cfg.Sandbox:
+	case cfg.Sandbox && onThisMachine(cfg.PublicURL):
 		return "api"
 	default:
 		return "none"

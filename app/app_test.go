@@ -444,7 +444,8 @@ func busy(t *testing.T, addr string) net.Conn {
 
 // GET /metrics is served on PYNG_METRICS_ADDR alone when it is set (the monitoring network's),
 // the API's address answering it as a route it does not have; without it, on the API's address in
-// the sandbox, and nowhere outside it (the metrics would tell anyone the volume of a business).
+// a sandbox on this machine, and nowhere else (the metrics would tell anyone the volume of a
+// business, or of the partners sharing a hosted sandbox).
 // The count of emails held back by an address's cap is served on PYNG_METRICS_ADDR alone.
 func TestMetricsAreServedWhereConfigured(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -461,6 +462,7 @@ func TestMetricsAreServedWhereConfigured(t *testing.T) {
 	}{
 		{"their own listener", map[string]string{"metrics-addr": metricsAddr}, http.StatusNotFound},
 		{"the sandbox, without one", nil, http.StatusOK},
+		{"a sandbox others reach, without one", map[string]string{"public-url": "https://sandbox.example.com"}, http.StatusNotFound},
 		{"outside the sandbox, without one", production, http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
