@@ -15,6 +15,7 @@ import (
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/smtptest"
 	"github.com/pyng/receivables/storage"
 )
@@ -162,7 +163,8 @@ func TestWithoutSMTPOutsideTheSandboxEmailsWaitUntilOneIsConfigured(t *testing.T
 		if err != nil {
 			t.Fatal(err)
 		}
-		site := apptest.NewSite(t, service, "Acme Online")
+		// Outside the sandbox, a site on the sandbox rail takes no invitation.
+		site := apptest.OnRail(t, service, apptest.NewSite(t, service, "Acme Online").ID, rail.BECS)
 		l := apptest.LinkedCustomer(t, service, site, "ACME-001")
 		// Tried and put back: River records a snooze a moment after the worker returns, later
 		// still on a loaded machine, so the test waits for it rather than for a fixed time.

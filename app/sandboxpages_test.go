@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pyng/receivables/apptest"
+	"github.com/pyng/receivables/rail"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -27,6 +28,9 @@ func TestTheCustomersPagesOfASandboxSayItIsOne(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := apptest.Start(t, storage.EngineSQLite, apptest.Options{NoSandbox: !tt.sandbox})
+			if !tt.sandbox { // there a site on the sandbox rail takes no invitation
+				apptest.OnRail(t, s.Service, s.Site.ID, rail.BECS)
+			}
 			resp := s.Do(t, apptest.Request{Method: http.MethodPost, Path: "/billing/sites/" + s.Site.ID + "/customers/invitations",
 				Token: s.Token(t, s.Partner), Body: map[string]string{"customerReference": "ACME-001"}})
 			if resp.Status != http.StatusCreated {

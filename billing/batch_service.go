@@ -288,11 +288,11 @@ func (s *Service) railOf(ctx context.Context, b Batch) (Site, rail.Rail, error) 
 	return site, batchRail, err
 }
 
-// checkCollecting refuses a batch, outside the sandbox, to a site on the sandbox rail: its rows
-// would succeed without any money moving. The site's rail is read afresh (the site cache keeps the
-// rail it was read with), as an operator may have moved it since; it is returned, for the batch
-// to be stored only if the site is still on it (CreateBatch). In the sandbox every rail collects,
-// and it returns "".
+// checkCollecting refuses a batch (or an invitation), outside the sandbox, to a site on the
+// sandbox rail: its rows would succeed without any money moving. The site's rail is read afresh
+// (the site cache keeps the rail it was read with), as an operator may have moved it since; it
+// is returned, for the batch to be stored only if the site is still on it (CreateBatch). In the
+// sandbox every rail collects, and it returns "".
 func (s *Service) checkCollecting(ctx context.Context, site Site) (string, error) {
 	if s.sandbox {
 		return "", nil

@@ -179,6 +179,12 @@ func (s *Service) InviteWithMetadata(ctx context.Context, site Site, customerRef
 	case len(errs) > 1:
 		return Link{}, errs
 	}
+	// Outside the sandbox, a site on the sandbox rail takes no invitation, as it takes no batch:
+	// its customers would agree to a Direct Debit Request that names no user ID, and have to sign
+	// up again once it is on a rail that moves money.
+	if _, err := s.checkCollecting(ctx, site); err != nil {
+		return Link{}, err
+	}
 	now := s.now()
 	l := Link{
 		ID:                NewID("lnk"),

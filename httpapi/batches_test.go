@@ -997,6 +997,21 @@ func TestThousandRowBatch(t *testing.T) {
 // refused again, whatever the site cache holds, but a batch accepted before is still replayed to
 // a retry of its submission: its partner, whose answer may have been lost, must not read that
 // nothing was stored and submit the debits again under another reference.
+// Outside the sandbox a site on the sandbox rail takes no invitation either, as it takes no batch:
+// its customers would agree to a Direct Debit Request that names no user ID. Nothing is stored;
+// once the site is on the BECS rail, the invitation is minted.
+func TestOutsideTheSandboxASiteOnTheSandboxRailTakesNoInvitation(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		wantError(t, p.invite(t, "ACME-001"), http.StatusConflict, "site:not-collecting", "siteId")
+		wantError(t, p.get(t, "ACME-001"), http.StatusNotFound, "customer-link:not-found", "customerReference")
+		putOnBECS(t, s, p.site)
+		if inv := p.mustInvite(t, "ACME-001"); inv.SignupURL == "" {
+			t.Errorf("the invitation on the BECS rail = %+v, want a signupUrl", inv)
+		}
+	}, apptest.Options{NoSandbox: true})
+}
+
 func TestOutsideTheSandboxASiteOnTheSandboxRailTakesNoBatch(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		ctx := context.Background()

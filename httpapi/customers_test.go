@@ -359,8 +359,8 @@ func TestSandboxSimulators(t *testing.T) {
 func TestSandboxSimulatorsAreAbsentOutsideTheSandbox(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
 		p := mainPartner(t, s)
+		putOnBECS(t, s, p.site) // outside the sandbox a site on the sandbox rail takes no invitation nor batch
 		p.mustInvite(t, "ACME-001")
-		putOnBECS(t, s, p.site) // outside the sandbox a site on the sandbox rail takes no batch
 		p.mustSubmit(t, batchRequest("B1", debit{"R0", "ACME-001", 100}))
 		// An endpoint of a type that never comes here: nothing but a test would be sent to it.
 		e := p.createEndpoint(t, map[string]any{"url": "https://example.com/hooks", "eventTypes": []string{"webhookEndpoint.disabled"}})

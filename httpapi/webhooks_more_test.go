@@ -216,6 +216,7 @@ func TestAHostNameResolvingToLoopbackIsRefusedWhenConnecting(t *testing.T) {
 
 	s := apptest.Start(t, "sqlite", apptest.Options{NoSandbox: true})
 	p := newPartner(t, s)
+	putOnBECS(t, s, p.site) // outside the sandbox a site on the sandbox rail takes no invitation
 	e := p.createEndpoint(t, map[string]any{"url": "https://" + name + ":" + port + "/hook"})
 	p.mustInvite(t, "dns-1")
 	var ds []listedDelivery
