@@ -406,8 +406,16 @@ func (s *Service) CompleteSignup(ctx context.Context, l Link, c Customer, d Decl
 // ConsentedTerms are the site's terms as they stand, which the customer's declarations d must
 // name (the version the form showed them): terms changed since (an operator updated the debit
 // user, or a release the wording) are refused at "consent", and the customer reads them again.
+// A site that takes no signups (TakesSignups) is refused first.
 func (s *Service) ConsentedTerms(ctx context.Context, siteID string, d Declarations) (ddr.Terms, error) {
-	terms, err := s.currentTerms(ctx, siteID)
+	site, err := s.store.GetSite(ctx, siteID)
+	if err != nil {
+		return ddr.Terms{}, fmt.Errorf("get site: %w", err)
+	}
+	if err := s.TakesSignups(site); err != nil {
+		return ddr.Terms{}, err
+	}
+	terms, err := s.Terms(ctx, site)
 	if err != nil {
 		return ddr.Terms{}, err
 	}
@@ -449,6 +457,18 @@ func (s *Service) debitUser(ctx context.Context, siteID string) (string, error) 
 // before they were kept) authorise none.
 func authorises(agreed ddr.Terms, userID string) bool {
 	return agreed != (ddr.Terms{}) && agreed.UserID == userID
+}
+
+// TakesSignups refuses, outside the sandbox, a signup at a site on the sandbox rail, as its
+// invitations are refused (checkCollecting): the customer would agree to a Direct Debit Request
+// that names no user ID, and have to sign up again once the site is on a rail. It holds for a
+// signup link minted before the site was taken off its rail. site must have been read fresh
+// (LinkByID).
+func (s *Service) TakesSignups(site Site) error {
+	if s.sandbox || site.Rail != rail.Sandbox {
+		return nil
+	}
+	return Errorf(CodeSiteNotCollecting, "siteId", "This site does not collect debits yet, so it takes no signup: nothing was stored.")
 }
 
 // currentTerms are Terms of the site read afresh.

@@ -240,6 +240,9 @@ func (h *handler) invitation(ctx context.Context, tok string) (billing.Link, bil
 		if tokenExpired {
 			return l, site, expiredSignupLink(site.Name), nil
 		}
+		if h.service.TakesSignups(site) != nil {
+			return l, site, notTakingSignups(site.Name), nil
+		}
 		return l, site, nil, nil
 	case billing.LinkExpired:
 		return l, site, expiredSignupLink(site.Name), nil

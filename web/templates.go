@@ -137,6 +137,13 @@ func usedSignupLink(site string) *problem {
 		&emailLinkForm{}}
 }
 
+// notTakingSignups is the page of a signup link whose site does not collect debits (yet, or any
+// more): billing.Service.TakesSignups.
+func notTakingSignups(site string) *problem {
+	return &problem{http.StatusConflict, site + " isn't ready for direct debits yet",
+		site + " can't set up direct debits through Pyng yet. Nothing was saved: try this link again later, or contact " + site + ".", nil}
+}
+
 func invalidAgreementLink() *problem {
 	return &problem{http.StatusNotFound, "We couldn't find this agreement",
 		"We couldn't recognise this link. Use the link to the page you saw after signing up, copying all of it.", nil}
