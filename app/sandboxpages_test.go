@@ -31,18 +31,7 @@ func TestTheCustomersPagesOfASandboxSayItIsOne(t *testing.T) {
 			if !tt.sandbox { // there a site on the sandbox rail takes no invitation
 				apptest.OnRail(t, s.Service, s.Site.ID, rail.BECS)
 			}
-			resp := s.Do(t, apptest.Request{Method: http.MethodPost, Path: "/billing/sites/" + s.Site.ID + "/customers/invitations",
-				Token: s.Token(t, s.Partner), Body: map[string]string{"customerReference": "ACME-001"}})
-			if resp.Status != http.StatusCreated {
-				t.Fatalf("invite: status %d: %s", resp.Status, resp.Body)
-			}
-			var invitation struct {
-				Data struct {
-					SignupURL string `json:"signupUrl"`
-				} `json:"data"`
-			}
-			resp.JSON(t, &invitation)
-			for _, page := range []string{invitation.Data.SignupURL, s.URL + "/service-agreement/" + s.Site.ID, s.URL + "/signup?token=forged"} {
+			for _, page := range []string{signupURL(t, s, "ACME-001"), s.URL + "/service-agreement/" + s.Site.ID, s.URL + "/signup?token=forged"} {
 				got, err := http.Get(page)
 				if err != nil {
 					t.Fatal(err)
@@ -58,4 +47,21 @@ func TestTheCustomersPagesOfASandboxSayItIsOne(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signupURL invites the customer ref at s's site, as its partner, and gives the signupUrl.
+func signupURL(t *testing.T, s *apptest.Server, ref string) string {
+	t.Helper()
+	resp := s.Do(t, apptest.Request{Method: http.MethodPost, Path: "/billing/sites/" + s.Site.ID + "/customers/invitations",
+		Token: s.Token(t, s.Partner), Body: map[string]string{"customerReference": ref}})
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("invite: status %d: %s", resp.Status, resp.Body)
+	}
+	var invitation struct {
+		Data struct {
+			SignupURL string `json:"signupUrl"`
+		} `json:"data"`
+	}
+	resp.JSON(t, &invitation)
+	return invitation.Data.SignupURL
 }

@@ -20,20 +20,10 @@ func TestASignupLinkOfASiteNotCollectingSaysItIsNotReady(t *testing.T) {
 	ctx := context.Background()
 	s := apptest.Start(t, storage.EngineSQLite, apptest.Options{NoSandbox: true})
 	apptest.OnRail(t, s.Service, s.Site.ID, rail.BECS)
-	resp := s.Do(t, apptest.Request{Method: http.MethodPost, Path: "/billing/sites/" + s.Site.ID + "/customers/invitations",
-		Token: s.Token(t, s.Partner), Body: map[string]string{"customerReference": "ACME-001"}})
-	if resp.Status != http.StatusCreated {
-		t.Fatalf("invite: status %d: %s", resp.Status, resp.Body)
-	}
-	var invitation struct {
-		Data struct {
-			SignupURL string `json:"signupUrl"`
-		} `json:"data"`
-	}
-	resp.JSON(t, &invitation)
+	link := signupURL(t, s, "ACME-001")
 	open := func() (int, string) {
 		t.Helper()
-		got, err := http.Get(invitation.Data.SignupURL)
+		got, err := http.Get(link)
 		if err != nil {
 			t.Fatal(err)
 		}
