@@ -59,10 +59,11 @@ type Config struct {
 	Clock Clock
 	// InvitationTTL is how long a signup link stays valid (DefaultInvitationTTL unless configured).
 	InvitationTTL time.Duration
-	// Sandbox says the server is a sandbox: a site on the sandbox rail takes batches. Outside the
-	// sandbox, a site still on the sandbox rail, which moves no money, is refused them
-	// (site:not-collecting), so that no partner of a real server is told that debits succeeded
-	// that nobody collected.
+	// Sandbox says the server is a sandbox: a site on the sandbox rail takes batches and
+	// invitations. Outside the sandbox, a site still on the sandbox rail, which moves no money,
+	// is refused them (site:not-collecting), so that no partner of a real server is told that
+	// debits succeeded that nobody collected, and no customer agrees to a Direct Debit Request
+	// that names no user ID (TakesSignups).
 	Sandbox bool
 	// PrivateWebhooks lets webhook URLs be http and name loopback or private hosts, where a
 	// partner's receiver runs on its own machine: a sandbox on that machine, never a server
