@@ -80,13 +80,12 @@ func (t Terms) Authority() string {
 	if t.UserID != "" {
 		who += ", direct debit user ID " + t.UserID + ","
 	}
-	if t.Wording < 2 {
-		return "I authorise " + who + " to debit the bank account above through Pyng, which processes its debits, in Australian dollars (AUD), " +
-			"for the amounts that " + t.Site + " asks to collect from me, under its Direct Debit Request Service Agreement."
-	}
-	return "I request and authorise " + who + " to arrange, through Pyng, which processes its debits, for amounts to be debited from " +
-		"the bank account above through the Bulk Electronic Clearing System (BECS), in Australian dollars (AUD): the amounts " + t.Site +
-		" tells me of before each debit, under its Direct Debit Request Service Agreement."
+	return t.worded(
+		"I authorise "+who+" to debit the bank account above through Pyng, which processes its debits, in Australian dollars (AUD), "+
+			"for the amounts that "+t.Site+" asks to collect from me, under its Direct Debit Request Service Agreement.",
+		"I request and authorise "+who+" to arrange, through Pyng, which processes its debits, for amounts to be debited from "+
+			"the bank account above through the Bulk Electronic Clearing System (BECS), in Australian dollars (AUD): the amounts "+t.Site+
+			" tells me of before each debit, under its Direct Debit Request Service Agreement.")
 }
 
 // Amounts is what the authority lets the debit user collect, said to the customer: "the amounts
