@@ -383,8 +383,8 @@ func TestSetRailPrintsTheDebitUserAsStored(t *testing.T) {
 }
 
 // README: "A file that does not read changes nothing: every problem is printed on stderr with
-// its line and column, and the command exits 1." An empty file and a file cut short (its total
-// record missing) are such files.
+// its line and column, and the command exits 1." An empty file, a file cut short (its total
+// record missing) and a file whose item is a character short are such files.
 func TestReturnsImportOfAnEmptyOrTruncatedFile(t *testing.T) {
 	url := dbtest.URL(t, "sqlite")
 	db := "-database-url=" + url
@@ -394,7 +394,7 @@ func TestReturnsImportOfAnEmptyOrTruncatedFile(t *testing.T) {
 	for name, content := range map[string][]byte{
 		"empty.aba":     nil,
 		"truncated.aba": returns[:len(returns)-122],
-		"lf.aba":        bytes.ReplaceAll(returns, []byte("\r\n"), []byte("\n")),
+		"short.aba":     slices.Concat(returns[:122], returns[123:]), // the item a character short
 	} {
 		path := filepath.Join(dir, name)
 		if err := os.WriteFile(path, content, 0o600); err != nil {

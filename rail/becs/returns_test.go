@@ -160,9 +160,9 @@ func TestEveryItemOfAReturnsFileIsAccountedFor(t *testing.T) {
 
 // A returns file imported again after an editor saved it (a byte order mark, a blank line after
 // the end, a DOS end-of-file mark, which the reader lets pass, or the CRLF its last record
-// lacked) is the same file: an item kept
-// unmatched by the first import is forgotten once the second records it, and an item still
-// unmatched is kept once.
+// lacked), or after a transfer in text mode left its records ended by LF alone, is the same file:
+// an item kept unmatched by the first import is forgotten once the second records it, and an item
+// still unmatched is kept once.
 func TestAReturnsFileSavedByAnEditorIsTheSameFile(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -173,6 +173,8 @@ func TestAReturnsFileSavedByAnEditorIsTheSameFile(t *testing.T) {
 		// The reader lets the last record lack its CRLF; an editor that ends the last line adds it.
 		{"the last record's CRLF added", func(returns []byte) []byte { return bytes.TrimSuffix(returns, []byte("\r\n")) },
 			slices.Clone[[]byte]},
+		{"its records ended by LF alone", slices.Clone[[]byte],
+			func(returns []byte) []byte { return bytes.ReplaceAll(returns, []byte("\r\n"), []byte("\n")) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {

@@ -4,7 +4,7 @@
 // for NACHA files, so that the format has one implementation a rail and its tests share, checked
 // on its own against the format and an independent implementation.
 //
-// A file is lines of 120 characters, each ended by CRLF: one descriptive record (type 0), then
+// A file is lines of 120 characters, each ended by CRLF (LF alone is read too): one descriptive record (type 0), then
 // detail records (type 1) in a direct-entry file or returned-item records (type 2) in a returns
 // file, then one file total record (type 7). A file may hold no items: the "nil" returns file some
 // banks send on a day without returns (NewDebitFile makes no direct-entry file of no debits). A
@@ -16,7 +16,7 @@
 //
 // Read and Write are inverses: Read(Write(f)) gives f back (with BSBs in their NNN-NNN form and
 // the processing date at midnight UTC), and whatever Read accepts, Write writes again byte for
-// byte (adding the CRLF after the last record if the file read had none).
+// byte, but for its line endings (CRLF, also after the last record if the file read had none).
 package aba
 
 import (
@@ -176,7 +176,7 @@ func Write(w io.Writer, f File) error {
 
 // Read reads a direct-entry file or a returns file of one block. It checks the structure (one
 // descriptive record first, then items of one type, then one file total record, each of 120
-// characters ended by CRLF; the last may lack its CRLF, and a byte order mark before the first,
+// characters ended by CRLF or LF alone; the last may lack its CRLF, and a byte order mark before the first,
 // blank lines after the last and a DOS end-of-file mark are let pass), every field and the totals,
 // and returns every problem it finds (Errors; it stops reading after a thousand) rather than the
 // first. A File is returned only when there is none. The problems of a file that is cut short and
@@ -218,8 +218,12 @@ func parseOne(b []byte) (File, error) {
 	return blocks[0], nil
 }
 
-// crlf ends every record.
-var crlf = []byte("\r\n")
+// crlf ends every record written. A record read may end with LF alone (lf), as a transfer in
+// text mode to a Unix host leaves it.
+var (
+	crlf   = []byte("\r\n")
+	cr, lf = crlf[:1], crlf[1:]
+)
 
 // recordLen is the length of every record, without its CRLF.
 const recordLen = 120

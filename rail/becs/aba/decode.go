@@ -66,15 +66,17 @@ func withFiller(rec []byte) []byte {
 }
 
 // Canonical is a file that Read reads as the bank wrote it, and as Write writes it: without what
-// Read lets pass (the marks and the blank lines after its last record), its last record ended
-// with a CRLF whether or not it had one (an editor may add it), and its descriptive and file total
-// records with their trailing blanks whether or not they had them (an editor may trim them). A
-// returns file is known by the checksum of it, so that the file saved by an editor is the same
-// file, its unmatched items kept once.
+// Read lets pass (the marks and the blank lines after its last record), every record ended with
+// a CRLF, the last whether or not it had one (an editor may add it, a transfer in text mode may
+// leave LF alone), and its descriptive and file total records with their trailing blanks whether
+// or not they had them (an editor may trim them). A returns file is known by the checksum of it,
+// so that the file saved by an editor or moved in text mode is the same file, its unmatched items
+// kept once.
 func Canonical(b []byte) []byte {
 	b = bytes.TrimRight(withoutMarks(b), "\r\n")
 	out := make([]byte, 0, len(b)+2)
-	for rec := range bytes.SplitSeq(b, crlf) {
+	for rec := range bytes.SplitSeq(b, lf) {
+		rec = bytes.TrimSuffix(rec, cr)
 		if lacksFiller(rec) {
 			rec = withFiller(rec)
 		}
@@ -111,14 +113,9 @@ func parse(b []byte) ([]File, error) {
 			return nil, d.errs
 		}
 		var line []byte
-		lfEnded, unended := false, false
+		unended := false
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-			if n := len(line); n > 0 && line[n-1] == '\r' {
-				line = line[:n-1]
-			} else {
-				lfEnded = true
-			}
+			line, b = bytes.TrimSuffix(b[:i], cr), b[i+1:] // a record ends with CRLF, or LF alone
 		} else {
 			line, b, unended = b, nil, true // the last record may lack its CRLF
 		}
@@ -142,9 +139,6 @@ func parse(b []byte) ([]File, error) {
 			}
 			fail(field{"record length", min(len(line), recordLen) + 1, 0}, 0,
 				fmt.Sprintf("is %d characters; a record is %d", len(line), recordLen))
-		}
-		if lfEnded {
-			d.fail(field{"line ending", len(line) + 1, 0}, 0, "is LF alone; a record ends with CRLF")
 		}
 		if d.line == 1 && d.typ != RecordDescriptive {
 			d.fail(fRecordType, 0, "a file starts with a descriptive record (type 0)")

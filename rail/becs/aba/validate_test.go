@@ -177,7 +177,6 @@ func TestReadRules(t *testing.T) {
 		name  string
 		file  string
 		spoil func(lines []string) []string // nil: lines joined by CRLF as they are
-		join  string                        // between records; CRLF when empty
 		want  []string
 	}{
 		{name: "a blank filler holding a character", file: "debit.aba", spoil: set(1, 18, "X"), want: []string{"line 1 blank column 18"}},
@@ -214,9 +213,6 @@ func TestReadRules(t *testing.T) {
 		{name: "totals that do not balance", file: "debit.aba", spoil: set(2, 21, "0000125001"), want: []string{
 			"line 5 net total column 21", "line 5 debit total column 41"}},
 		{name: "a count that does not match", file: "debit.aba", spoil: set(5, 75, "000004"), want: []string{"line 5 record count column 75"}},
-		{name: "records ended by LF alone", file: "debit.aba", join: "\n", want: []string{
-			"line 1 line ending column 121", "line 2 line ending column 121", "line 3 line ending column 121",
-			"line 4 line ending column 121", "line 5 line ending column 121"}},
 		{name: "a record one character short", file: "debit.aba", spoil: func(l []string) []string { l[1] = l[1][:119]; return l }, want: []string{
 			"line 2 record length column 120"}},
 		{name: "a record one character long", file: "debit.aba", spoil: func(l []string) []string { l[2] += " "; return l }, want: []string{
@@ -267,17 +263,16 @@ func TestReadRules(t *testing.T) {
 			if tc.spoil != nil {
 				lines = tc.spoil(lines)
 			}
-			join := tc.join
-			if join == "" {
-				join = "\r\n"
-			}
-			_, err := aba.ReadBlocks(strings.NewReader(strings.Join(lines, join) + join))
+			_, err := aba.ReadBlocks(strings.NewReader(records(lines...)))
 			if got := problems(err); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("problems\n%q\nwant\n%q\n(%v)", got, tc.want, err)
 			}
 		})
 	}
 }
+
+// records is a file of the records l, each ended by CRLF.
+func records(l ...string) string { return strings.Join(l, "\r\n") + "\r\n" }
 
 // set returns a spoiler that overwrites line at column with s.
 func set(line, column int, s string) func([]string) []string {
@@ -304,7 +299,6 @@ func TestReadOfNothing(t *testing.T) {
 // column as any file's are; a file with any other problem is not, cut short or whole, nor is a
 // file Read accepts.
 func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
-	records := func(l ...string) string { return strings.Join(l, "\r\n") + "\r\n" }
 	for _, tc := range []struct {
 		name       string
 		content    func(l []string) string // of the records of returns.aba: types 0, 2, 2, 7
@@ -335,7 +329,9 @@ func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
 		{"cut short, with a field wrong before the cut", func(l []string) string { return records(set(2, 18, "0")(l)[:3]...) },
 			[]string{"line 2 return reason column 18", "line 4 record column 1"}, false},
 		{"cut short, its records ended by LF alone", func(l []string) string { return strings.Join(l[:3], "\n") + "\n" },
-			[]string{"line 1 line ending column 121", "line 2 line ending column 121", "line 3 line ending column 121", "line 4 record column 1"}, false},
+			[]string{"line 4 record column 1"}, true},
+		{"cut short within a record, its records ended by LF alone", func(l []string) string { return strings.Join(l[:3], "\n") + "\n" + l[3][:50] },
+			[]string{"line 4 record length column 51"}, true},
 		{"an empty record, then nothing", func([]string) string { return "\r\n" },
 			[]string{"line 1 record column 1", "line 2 record column 1"}, false},
 	} {
@@ -415,7 +411,9 @@ func TestReadBlocksOfAFileCutShort(t *testing.T) {
 
 // TestReadLetsPassWhatCarriesNothing: a byte order mark before the first record, blank lines after
 // the file total record and a DOS end-of-file mark last, as an editor or a transfer from Windows
-// adds them, leave the file as it reads without them.
+// adds them, and records ended by LF alone, as a transfer in text mode to a Unix host leaves
+// them, leave the file as it reads with CRLFs and without the rest; it is the same file
+// (Canonical) as the bank's.
 func TestReadLetsPassWhatCarriesNothing(t *testing.T) {
 	whole, err := os.ReadFile("testdata/returns.aba")
 	if err != nil {
@@ -429,6 +427,10 @@ func TestReadLetsPassWhatCarriesNothing(t *testing.T) {
 		"a DOS end-of-file mark":                       string(whole) + "\x1a",
 		"a DOS end-of-file mark after the last record": unended + "\x1a",
 		"all of them":                                  "\ufeff" + string(whole) + "\r\n\r\n\x1a",
+		"records ended by LF alone":                    strings.ReplaceAll(string(whole), "\r\n", "\n"),
+		"records ended by LF alone, the last by none":  strings.ReplaceAll(unended, "\r\n", "\n"),
+		"records ended by LF alone, then a blank line": strings.ReplaceAll(string(whole), "\r\n", "\n") + "\n",
+		"one record ended by LF alone":                 strings.Replace(string(whole), "\r\n", "\n", 1),
 	} {
 		t.Run(name, func(t *testing.T) {
 			f, err := aba.Read(strings.NewReader(content))
@@ -436,6 +438,9 @@ func TestReadLetsPassWhatCarriesNothing(t *testing.T) {
 				t.Fatalf("Read: %v", err)
 			}
 			assertSameFile(t, f, returnsFile())
+			if got := aba.Canonical([]byte(content)); !bytes.Equal(got, whole) {
+				t.Errorf("Canonical\n%q\nwant the golden file\n%q", got, whole)
+			}
 		})
 	}
 }
@@ -452,7 +457,6 @@ func TestReadTakesRecordsWithoutTheirTrailingBlanks(t *testing.T) {
 	}
 	l := golden(t, "returns.aba") // types 0, 2, 2, 7
 	trim := func(s string) string { return strings.TrimRight(s, " ") }
-	records := func(l ...string) string { return strings.Join(l, "\r\n") + "\r\n" }
 	for _, tc := range []struct {
 		name    string
 		content string
