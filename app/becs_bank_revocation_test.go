@@ -44,7 +44,7 @@ func lodged(t *testing.T, srv *apptest.Server, r *becs.Rail, site billing.Site, 
 		}
 	}
 	execute()
-	files, err := r.Cut(ctx, time.UTC)
+	files, err := r.Cut(ctx, becs.Calendar{})
 	if err != nil || len(files) != 1 {
 		t.Fatalf("Cut = %+v, %v; want one file", files, err)
 	}
@@ -152,7 +152,7 @@ func TestBECSReturnThatEndsTheAuthorityRevokesTheCustomerByTheBank(t *testing.T)
 			// The customer's debit waiting for the cut-off was withdrawn with the revocation, before
 			// its batch's next step: the cut-off sends only the other customer's. The customer's
 			// debits not yet sent fail customerNotActive.
-			files, err := r.Cut(ctx, time.UTC)
+			files, err := r.Cut(ctx, becs.Calendar{})
 			if err != nil || len(files) != 1 || files[0].Rows != 1 || files[0].Total != 400 {
 				t.Fatalf("Cut = %+v, %v; want one file of C2's debit only", files, err)
 			}

@@ -54,7 +54,7 @@ func TestBECSReturnsImportReturnsSucceededRowsOnce(t *testing.T) {
 				}
 			}
 			execute()
-			files, err := r.Cut(ctx, time.UTC)
+			files, err := r.Cut(ctx, becs.Calendar{})
 			if err != nil || len(files) != 1 {
 				t.Fatalf("Cut = %+v, %v", files, err)
 			}
@@ -431,7 +431,7 @@ func TestBECSRematchTaskReturnsRowsThatSucceededAfterTheirReturnsCame(t *testing
 			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 				t.Fatal(err)
 			}
-			files, err := r.Cut(ctx, time.UTC)
+			files, err := r.Cut(ctx, becs.Calendar{})
 			if err != nil || len(files) != 1 {
 				t.Fatalf("Cut = %+v, %v", files, err)
 			}

@@ -5,11 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/rail/becs"
 )
 
 // The sandbox's deadline simulator refuses a batch of a site on the BECS rail (a sandbox server
@@ -32,7 +32,7 @@ func TestTheDeadlineSimulatorRefusesABECSBatch(t *testing.T) {
 			execute() // the debit is queued for the next cut
 			cut := func() {
 				t.Helper()
-				files, err := r.Cut(ctx, time.UTC)
+				files, err := r.Cut(ctx, becs.Calendar{})
 				if err != nil || len(files) != 1 || files[0].Rows != 1 || files[0].Total != 100 {
 					t.Fatalf("Cut = %+v, %v; want the row's debit in one file", files, err)
 				}

@@ -280,7 +280,7 @@ func TestAChangeOfTheDebitUserIDWhileABatchExecutesStopsItsDebits(t *testing.T) 
 		if rows = step(); rows[0].State != billing.RowFailed || rows[0].FailureReason != billing.FailureCustomerNotActive {
 			t.Errorf("after the next step: R1 %s %s; want failed customerNotActive", rows[0].State, rows[0].FailureReason)
 		}
-		if files, err := r.Cut(ctx, time.UTC); err != nil || len(files) != 0 {
+		if files, err := r.Cut(ctx, becs.Calendar{}); err != nil || len(files) != 0 {
 			t.Errorf("Cut = %+v, %v; want no file", files, err)
 		}
 	})

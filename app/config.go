@@ -73,6 +73,9 @@ type Config struct {
 	BECSCutoffs  string
 	BECSTimezone string
 	BECSOutbox   string
+	// BECSHolidays are the dates, besides weekends, on which BECS processes no file
+	// (becs.ParseHolidays): a file cut on one is dated the next business day.
+	BECSHolidays string
 	// BECSSFTPURL, with its key file and known hosts, is the bank's SFTP server files are
 	// delivered (and so lodged) to; BECSSFTPReturnsDir its directory of returns files.
 	BECSSFTPURL        string
@@ -281,6 +284,13 @@ var settings = []setting{
 		c.BECSTimezone = v
 		if _, err := time.LoadLocation(v); err != nil || v == "" {
 			return fmt.Errorf("-%s: %q is not a time zone such as Australia/Sydney", flag, v)
+		}
+		return nil
+	}},
+	{"becs-holidays", "PYNG_BECS_HOLIDAYS", "", "the dates, in PYNG_BECS_TIMEZONE, on which BECS processes no file besides Saturdays and Sundays: the national bank holidays your bank publishes, such as 2026-12-25,2026-12-28,2027-01-01 (a file cut on one, or on a weekend, is dated the next business day; a holiday not listed is dated as a business day, which the bank processes on its next)", func(c *Config, flag, v string) error {
+		c.BECSHolidays = v
+		if _, err := becs.ParseHolidays(v); err != nil {
+			return fmt.Errorf("-%s: %w", flag, err)
 		}
 		return nil
 	}},

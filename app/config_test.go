@@ -207,6 +207,8 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"cut-offs 23 hours apart in UTC", []string{"-becs-cutoffs", "09:00,10:00", "-becs-timezone", "UTC"},
 			"none is more than 22h45m0s after the one before"},
 		{"an interval of a day", []string{"-becs-cutoffs", "24h"}, "-becs-cutoffs (env PYNG_BECS_CUTOFFS): \"24h\" leaves up to 24h0m0s"},
+		{"a holiday written day first", []string{"-becs-holidays", "2026-12-25,28/12/2026"}, `-becs-holidays: "2026-12-25,28/12/2026" is not a list of dates such as 2026-12-25,2026-12-28: "28/12/2026" is not a date (YYYY-MM-DD)`},
+		{"a holiday named twice", []string{"-becs-holidays", "2026-12-25,2026-12-25"}, "names 2026-12-25 twice"},
 		{"signing key reload too often", []string{"-signing-key-reload", "1ms"}, "-signing-key-reload must be at least 100ms"},
 	}
 	for _, tc := range cases {

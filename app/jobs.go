@@ -110,6 +110,11 @@ func BECSTasks(r *becs.Rail, service *billing.Service, clock billing.Clock, cfg 
 	if err != nil {
 		return nil, err
 	}
+	holidays, err := becs.ParseHolidays(cfg.BECSHolidays)
+	if err != nil {
+		return nil, err
+	}
+	calendar := becs.Calendar{Location: loc, Holidays: holidays}
 	dest, server, err := becsDestination(cfg)
 	if err != nil {
 		return nil, err
@@ -161,7 +166,11 @@ func BECSTasks(r *becs.Rail, service *billing.Service, clock billing.Clock, cfg 
 		return errors.Join(err, rerr)
 	}
 	cut := func(ctx context.Context) error {
-		files, err := r.Cut(ctx, loc)
+		files, err := r.Cut(ctx, calendar)
+		if len(files) > 0 && !calendar.KnowsHolidaysAfter(clock.Now()) {
+			logger.Warn("BECS holidays (PYNG_BECS_HOLIDAYS) name no day in the year ahead: a file cut on a public holiday is dated that day, " +
+				"and processed by the bank on its next business day; list the bank's holidays")
+		}
 		for _, f := range files {
 			logger.Info("BECS file cut", "file", f.ID, "site", f.SiteID, "rows", f.Rows, "total", f.Total, "checksum", f.Checksum)
 			if dest == nil {

@@ -59,7 +59,7 @@ func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T)
 					t.Fatal(err)
 				}
 				// A cut-off right after the revocation, before the batch's next step, sends nothing.
-				files, err := r.Cut(ctx, time.UTC)
+				files, err := r.Cut(ctx, becs.Calendar{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -73,7 +73,7 @@ func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T)
 				if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 					t.Fatal(err)
 				}
-				if files, err := r.Cut(ctx, time.UTC); err != nil || len(files) > 0 {
+				if files, err := r.Cut(ctx, becs.Calendar{}); err != nil || len(files) > 0 {
 					t.Errorf("the cut after the batch's next step = %+v, %v; want no file", files, err)
 				}
 				_, _, rows, err := service.Batch(ctx, site, "B1", "")
@@ -95,7 +95,7 @@ func TestARevocationWithdrawsTheBECSDebitsNotSentAndKeepsThoseSent(t *testing.T)
 func cutAndLodge(t *testing.T, r *becs.Rail) []becs.File {
 	t.Helper()
 	ctx := context.Background()
-	files, err := r.Cut(ctx, time.UTC)
+	files, err := r.Cut(ctx, becs.Calendar{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,7 +166,7 @@ func TestARevokedCustomersDebitIsWithdrawnByItsJobWhenTheRailFails(t *testing.T)
 				if o, err := e.r.Outcomes(ctx, []string{key}); err != nil || len(o) != 1 || !o[0].Settled || o[0].Failure != rail.FailureWithdrawn {
 					t.Errorf("the debit after the job = %+v, %v; want it withdrawn", o, err)
 				}
-				if files, err := e.r.Cut(ctx, time.UTC); err != nil || len(files) > 0 {
+				if files, err := e.r.Cut(ctx, becs.Calendar{}); err != nil || len(files) > 0 {
 					t.Errorf("the cut after the revocation = %+v, %v; want no file", files, err)
 				}
 				e.clock.Advance(time.Minute)
@@ -233,7 +233,7 @@ func TestARevocationsJobAfterTheCustomerLinkedAgainLeavesTheNewAgreementsDebits(
 				t.Errorf("%s's debit after the job = %+v; want it withdrawn only if made under the agreement that ended", b.Reference, o[0])
 			}
 		}
-		if files, err := e.r.Cut(ctx, time.UTC); err != nil || len(files) != 1 || files[0].Total != 300 {
+		if files, err := e.r.Cut(ctx, becs.Calendar{}); err != nil || len(files) != 1 || files[0].Total != 300 {
 			t.Errorf("the cut after the job = %+v, %v; want one file of the new agreement's debit", files, err)
 		}
 	})

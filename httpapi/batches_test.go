@@ -1065,7 +1065,7 @@ func TestABECSDebitIsMadeOnlyUnderADirectDebitRequestNamingTheSitesUserID(t *tes
 		}
 		p.mustSubmit(t, batchRequest("B1", debit{"R1", "ON-SANDBOX", 100}, debit{"R2", "UNDER-123456", 200}))
 		execute("B1")
-		files, err := r.Cut(ctx, time.UTC)
+		files, err := r.Cut(ctx, becs.Calendar{})
 		if err != nil || len(files) != 1 || files[0].Rows != 1 || files[0].Total != 200 {
 			t.Fatalf("Cut = %+v, %v; want one file of R2's debit alone", files, err)
 		}
@@ -1101,7 +1101,7 @@ func TestABECSDebitIsMadeOnlyUnderADirectDebitRequestNamingTheSitesUserID(t *tes
 		if row := p.mustGetBatch(t, "B2", "").Rows[0]; row.State != "failed" || row.FailureReason != "customerNotActive" {
 			t.Errorf("a debit queued under user ID 123456, the site's now 654321: its row is %v; want failed customerNotActive", row)
 		}
-		if files, err := r.Cut(ctx, time.UTC); err != nil || len(files) != 0 {
+		if files, err := r.Cut(ctx, becs.Calendar{}); err != nil || len(files) != 0 {
 			t.Errorf("Cut after the user ID changed = %+v, %v; want no file", files, err)
 		}
 	})

@@ -940,7 +940,7 @@ func TestADebitReturnedIsDeliveredAsDocumented(t *testing.T) {
 			}
 		}
 		execute()
-		files, err := r.Cut(ctx, time.UTC)
+		files, err := r.Cut(ctx, becs.Calendar{})
 		if err != nil || len(files) != 1 {
 			t.Fatalf("Cut = %+v, %v; want one file", files, err)
 		}

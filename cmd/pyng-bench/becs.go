@@ -73,7 +73,7 @@ func (b *bench) becs(ctx context.Context) ([]row, error) {
 		var d time.Duration
 		var err error
 		d, err = timed(func() error {
-			files, err = r.Cut(ctx, loc)
+			files, err = r.Cut(ctx, becs.Calendar{Location: loc})
 			return err
 		})
 		return measure{ops: 1, elapsed: d, latencies: []time.Duration{d}}, err

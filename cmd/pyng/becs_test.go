@@ -544,7 +544,7 @@ func cutBECSFile(t *testing.T, url, siteID string, clock billing.Clock, amounts 
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := r.Cut(ctx, mustLocation(t))
+	files, err := r.Cut(ctx, becs.Calendar{Location: mustLocation(t)})
 	if err != nil || len(files) != 1 {
 		t.Fatalf("Cut = %+v, %v", files, err)
 	}
@@ -764,7 +764,7 @@ func TestSetRailCountsTheCustomersToSignUpAgainAndStopsTheirDebits(t *testing.T)
 			if n := setRail("654321"); n != 2 {
 				t.Errorf("set-rail 654321 counts %d, want 2", n)
 			}
-			if files, err := rails.BECS.Cut(ctx, time.UTC); err != nil || len(files) != 0 {
+			if files, err := rails.BECS.Cut(ctx, becs.Calendar{}); err != nil || len(files) != 0 {
 				t.Errorf("the cut after set-rail 654321 = %+v, %v; want no file", files, err)
 			}
 			if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {

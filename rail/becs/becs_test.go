@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +32,9 @@ var sydney = func() *time.Location {
 	}
 	return loc
 }()
+
+// inSydney is the calendar of Sydney, without holidays.
+var inSydney = becs.Calendar{Location: sydney}
 
 // User is a valid debit user.
 var User = aba.DebitUser{UserID: "123456", UserName: "ACME PTY LTD", Institution: "CBA", Description: "RECEIVABLES",
@@ -96,7 +100,7 @@ func (f fixture) submit(t *testing.T, ref string, amounts ...int64) billing.Batc
 // cutOne cuts the queued debits, which must make one file, and returns it.
 func (f fixture) cutOne(t *testing.T) becs.File {
 	t.Helper()
-	files, err := f.rail.Cut(context.Background(), sydney)
+	files, err := f.rail.Cut(context.Background(), inSydney)
 	if err != nil || len(files) != 1 {
 		t.Fatalf("Cut = %+v, %v; want one file", files, err)
 	}
@@ -106,7 +110,7 @@ func (f fixture) cutOne(t *testing.T) becs.File {
 // wantNoFileCut cuts, and fails if that made a file: the revoked customer's debit in it.
 func (f fixture) wantNoFileCut(t *testing.T) {
 	t.Helper()
-	files, err := f.rail.Cut(context.Background(), sydney)
+	files, err := f.rail.Cut(context.Background(), inSydney)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +158,7 @@ func TestACutFileHoldsEveryQueuedDebitOnceAndItsRowsSucceedWhenLodged(t *testing
 		if file.Rows != 3 || file.Total != 100+250+9999 || file.SiteID != f.site.ID || file.EarliestDeadline != b.Deadline {
 			t.Fatalf("file = %+v", file)
 		}
-		if again, err := f.rail.Cut(ctx, sydney); err != nil || len(again) != 0 {
+		if again, err := f.rail.Cut(ctx, inSydney); err != nil || len(again) != 0 {
 			t.Fatalf("a second Cut = %+v, %v; want no file: every debit is in one already", again, err)
 		}
 		f.execute(t, b)
@@ -238,12 +242,12 @@ func TestAFileIsPerSiteAndLaterDebitsGoInTheNextFile(t *testing.T) {
 		g := f
 		g.site, _ = f.db.GetSite(ctx, other.ID)
 		g.submit(t, "B1", 200)
-		files, err := f.rail.Cut(ctx, sydney)
+		files, err := f.rail.Cut(ctx, inSydney)
 		if err != nil || len(files) != 2 {
 			t.Fatalf("Cut = %+v, %v; want a file per site", files, err)
 		}
 		f.submit(t, "B2", 300, 400)
-		files2, err := f.rail.Cut(ctx, sydney)
+		files2, err := f.rail.Cut(ctx, inSydney)
 		if err != nil || len(files2) != 1 || files2[0].Total != 700 || files2[0].SiteID != f.site.ID {
 			t.Fatalf("the next Cut = %+v, %v; want one file of the new batch", files2, err)
 		}
@@ -322,7 +326,7 @@ func TestADebitTooCloseToItsDeadlineIsNotCut(t *testing.T) {
 		f := newFixture(t, engine)
 		b := f.submit(t, "B1", 100)
 		f.clock.Set(b.Deadline.Add(-becs.LodgeMargin))
-		if files, err := f.rail.Cut(ctx, sydney); err != nil || len(files) != 0 {
+		if files, err := f.rail.Cut(ctx, inSydney); err != nil || len(files) != 0 {
 			t.Fatalf("Cut = %+v, %v; want no file: it could not be lodged in time", files, err)
 		}
 	})
@@ -349,7 +353,7 @@ func TestConcurrentCutsPutEachDebitInOneFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wg.Go(func() { results[i], errs[i] = r.Cut(ctx, sydney) })
+			wg.Go(func() { results[i], errs[i] = r.Cut(ctx, inSydney) })
 		}
 		wg.Wait()
 		var files []becs.File
@@ -505,16 +509,29 @@ func TestScheduleTimesAreLocalToTheZoneWhateverTheCallersZone(t *testing.T) {
 // 75-80 of its descriptive record, DDMMYY) is the day of the cut in that zone, not in UTC, or the
 // Monday after a cut on a weekend, when BECS processes nothing (a bank may refuse such a date).
 func TestTheProcessingDateIsTheCutsBusinessDayInTheZone(t *testing.T) {
+	// Christmas 2026 is a Friday, Boxing Day a Saturday, its substitute holiday Monday the 28th.
+	holidays, err := becs.ParseHolidays("2026-12-25, 2026-12-28,2027-01-01")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		name string
-		cut  time.Time
-		want string
+		name     string
+		cut      time.Time
+		holidays becs.Holidays
+		want     string
 	}{
 		// 23:30 UTC on 1 June 2026 is 09:30 on Tuesday 2 June in Sydney.
-		{"a Tuesday in Sydney, a Monday in UTC", time.Date(2026, 6, 1, 23, 30, 0, 0, time.UTC), "020626"},
-		{"a Saturday in Sydney, a Friday in UTC", time.Date(2026, 6, 5, 23, 30, 0, 0, time.UTC), "080626"},
-		{"a Sunday in Sydney", time.Date(2026, 6, 6, 23, 30, 0, 0, time.UTC), "080626"},
-		{"a Friday in Sydney", time.Date(2026, 6, 4, 23, 30, 0, 0, time.UTC), "050626"},
+		{"a Tuesday in Sydney, a Monday in UTC", time.Date(2026, 6, 1, 23, 30, 0, 0, time.UTC), nil, "020626"},
+		{"a Saturday in Sydney, a Friday in UTC", time.Date(2026, 6, 5, 23, 30, 0, 0, time.UTC), nil, "080626"},
+		{"a Sunday in Sydney", time.Date(2026, 6, 6, 23, 30, 0, 0, time.UTC), nil, "080626"},
+		{"a Friday in Sydney", time.Date(2026, 6, 4, 23, 30, 0, 0, time.UTC), nil, "050626"},
+		{"a holiday not listed", time.Date(2026, 12, 24, 23, 30, 0, 0, time.UTC), nil, "251226"},
+		{"Christmas, a Friday, then a weekend and a holiday", time.Date(2026, 12, 24, 23, 30, 0, 0, time.UTC), holidays, "291226"},
+		{"the Sunday before a holiday", time.Date(2026, 12, 26, 23, 30, 0, 0, time.UTC), holidays, "291226"},
+		{"the day before a holiday", time.Date(2026, 12, 30, 23, 30, 0, 0, time.UTC), holidays, "311226"},
+		{"New Year's Day, a Friday", time.Date(2026, 12, 31, 23, 30, 0, 0, time.UTC), holidays, "040127"},
+		// 09:00 on 1 January in UTC is 20:00 in Sydney: its holiday is Sydney's day.
+		{"a holiday in UTC, the day after in Sydney", time.Date(2027, 1, 1, 20, 0, 0, 0, time.UTC), holidays, "040127"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
@@ -522,8 +539,11 @@ func TestTheProcessingDateIsTheCutsBusinessDayInTheZone(t *testing.T) {
 				f := newFixture(t, engine)
 				f.clock.Set(tc.cut)
 				f.submit(t, "B1", 100)
-				file := f.cutOne(t)
-				content, err := f.rail.Content(ctx, file.ID)
+				files, err := f.rail.Cut(ctx, becs.Calendar{Location: sydney, Holidays: tc.holidays})
+				if err != nil || len(files) != 1 {
+					t.Fatalf("Cut = %+v, %v; want one file", files, err)
+				}
+				content, err := f.rail.Content(ctx, files[0].ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -532,6 +552,59 @@ func TestTheProcessingDateIsTheCutsBusinessDayInTheZone(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+func TestHolidaysAreDatesNamedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{in: "", want: nil},
+		{in: "  ", want: nil},
+		{in: "2026-12-25", want: []string{"2026-12-25"}},
+		{in: " 2026-12-25 ,2026-12-28", want: []string{"2026-12-25", "2026-12-28"}},
+		{in: "25/12/2026", err: `"25/12/2026" is not a date (YYYY-MM-DD)`},
+		{in: "2026-02-30", err: `"2026-02-30" is not a date`},
+		{in: "2026-12-25,", err: `"" is not a date`},
+		{in: "2026-12-25,2026-12-25", err: "names 2026-12-25 twice"},
+	} {
+		h, err := becs.ParseHolidays(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseHolidays(%q) = %v, %v; want an error saying %s", tc.in, h, err, tc.err)
+			}
+			continue
+		}
+		got := slices.Sorted(maps.Keys(h))
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("ParseHolidays(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestACalendarKnowsWhetherItHasHolidaysInTheYearAhead(t *testing.T) {
+	h, err := becs.ParseHolidays("2026-12-25,2027-12-27")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal := becs.Calendar{Location: sydney, Holidays: h}
+	for _, tc := range []struct {
+		at   time.Time
+		want bool
+	}{
+		{time.Date(2026, 1, 1, 0, 0, 0, 0, sydney), true},
+		{time.Date(2026, 12, 25, 12, 0, 0, 0, sydney), false}, // the day itself is past; the next is a year and two days on
+		{time.Date(2026, 12, 27, 12, 0, 0, 0, sydney), true},
+		{time.Date(2027, 12, 27, 12, 0, 0, 0, sydney), false},
+	} {
+		if got := cal.KnowsHolidaysAfter(tc.at); got != tc.want {
+			t.Errorf("KnowsHolidaysAfter(%v) = %v, want %v", tc.at, got, tc.want)
+		}
+	}
+	if (becs.Calendar{}).KnowsHolidaysAfter(time.Now()) {
+		t.Error("a calendar without holidays knows one")
 	}
 }
 
@@ -572,7 +645,7 @@ func TestConcurrentDeliveriesPutEachFileOnce(t *testing.T) {
 		f := newFixture(t, engine)
 		for i := range 3 {
 			f.submit(t, fmt.Sprintf("B%d", i), int64(100+i), int64(200+i))
-			if _, err := f.rail.Cut(ctx, sydney); err != nil {
+			if _, err := f.rail.Cut(ctx, inSydney); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -630,7 +703,7 @@ func TestASiteWhoseDebitsExceedAFilesTotalIsCutIntoSeveralFiles(t *testing.T) {
 					amounts = append(amounts, billing.MaxAmount)
 				}
 				f.submit(t, "B1", amounts...)
-				files, err := f.rail.Cut(ctx, sydney)
+				files, err := f.rail.Cut(ctx, inSydney)
 				if err != nil || len(files) != 3 {
 					t.Fatalf("Cut = %d files, %v; want 3: at most 9 debits of %d in each", len(files), err, billing.MaxAmount)
 				}
@@ -656,7 +729,7 @@ func TestASiteWhoseDebitsExceedAFilesTotalIsCutIntoSeveralFiles(t *testing.T) {
 				if rows != len(amounts) || total != 100+25*billing.MaxAmount {
 					t.Fatalf("the files hold %d debits, %d cents; want every debit once: %d, %d", rows, total, len(amounts), 100+25*billing.MaxAmount)
 				}
-				if again, err := f.rail.Cut(ctx, sydney); err != nil || len(again) != 0 {
+				if again, err := f.rail.Cut(ctx, inSydney); err != nil || len(again) != 0 {
 					t.Fatalf("a second Cut = %+v, %v; want nothing left", again, err)
 				}
 			})
@@ -758,7 +831,7 @@ func TestALateDebitDoesNotShortenTheOthersTimeToLodge(t *testing.T) {
 		f.submit(t, "LATE", 100, 250)
 		f.clock.Advance(billing.RowDeadline - becs.LodgeMargin - becs.LodgeWindow + time.Minute) // 59 minutes to lodge it
 		f.submit(t, "FRESH", 1000)
-		files, err := f.rail.Cut(context.Background(), sydney)
+		files, err := f.rail.Cut(context.Background(), inSydney)
 		if err != nil || len(files) != 2 {
 			t.Fatalf("Cut = %+v, %v; want the late debits' file and the fresh one's", files, err)
 		}
@@ -827,7 +900,7 @@ func TestAWithdrawnDebitStaysWithdrawnAndIsNeverSent(t *testing.T) {
 				t.Errorf("%s = %+v, %v; want %+v", name, got, err, wantFailed)
 			}
 		}
-		if files, err := f.rail.Cut(ctx, sydney); err != nil || len(files) != 0 {
+		if files, err := f.rail.Cut(ctx, inSydney); err != nil || len(files) != 0 {
 			t.Errorf("Cut = %+v, %v; want no file", files, err)
 		}
 		if overdue, err := f.rail.CutOverdue(ctx, becs.Schedule{Interval: time.Second, Location: time.UTC}); err != nil || overdue {
@@ -1013,7 +1086,7 @@ func TestACutAndAWithdrawalAtOnceDoNotDeadlock(t *testing.T) {
 		var files []becs.File
 		var outcomes []rail.Outcome
 		var cutErr, withdrawErr error
-		wg.Go(func() { files, cutErr = f.rail.Cut(ctx, sydney) })
+		wg.Go(func() { files, cutErr = f.rail.Cut(ctx, inSydney) })
 		wg.Go(func() { outcomes, withdrawErr = withdrawer.Withdraw(ctx, keys) })
 		wg.Wait()
 		if cutErr != nil || withdrawErr != nil {

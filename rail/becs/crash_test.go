@@ -85,7 +85,7 @@ func crashChild(url string) int {
 	}
 	r, err := becs.Open(ctx, db.Conn(), billing.SystemClock{})
 	if err == nil {
-		_, err = r.Cut(ctx, sydney)
+		_, err = r.Cut(ctx, inSydney)
 	}
 	if err == nil {
 		_, _, err = r.Deliver(ctx, dest)
@@ -233,7 +233,7 @@ func TestCrashWhileCuttingOrDeliveringLeavesEachDebitInOneWholeFile(t *testing.T
 				}
 
 				// After the crash: cut and deliver again, as the next run of the task does.
-				if _, err := r.Cut(ctx, sydney); err != nil {
+				if _, err := r.Cut(ctx, inSydney); err != nil {
 					t.Fatal(err)
 				}
 				waitDelivered(t, r, db, dest)

@@ -299,7 +299,7 @@ func TestARevocationRecordedWithdrawsAgainThoughItsRequestIsCancelled(t *testing
 		if _, err := revoking.RevokeByPartner(ctx, f.site, "C1"); err != nil {
 			t.Fatal(err)
 		}
-		files, err := f.rail.Cut(context.Background(), sydney) // the cut-off, before the batch's next step
+		files, err := f.rail.Cut(context.Background(), inSydney) // the cut-off, before the batch's next step
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -103,9 +103,9 @@ const maxFileTotal = 9_999_999_999
 // nothing. A debit whose deadline is less than LodgeMargin away is left out: its file could not
 // be lodged in time, so its row fails expired. The debits whose deadline leaves less than
 // LodgeWindow to lodge their file go in files apart from the others', which they would otherwise
-// make expire with them. loc is the debit user's time zone, in which the file's processing date
-// is the day of the cut.
-func (r *Rail) Cut(ctx context.Context, loc *time.Location) ([]File, error) {
+// make expire with them. A file's processing date is the day of its cut in cal, or the business
+// day after (Calendar.processingDay).
+func (r *Rail) Cut(ctx context.Context, cal Calendar) ([]File, error) {
 	now := r.clock.Now()
 	var sites []string
 	err := r.conn.Query(ctx, r.q(`SELECT DISTINCT site_id FROM becs_debits WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $1 ORDER BY site_id`),
@@ -123,7 +123,7 @@ func (r *Rail) Cut(ctx context.Context, loc *time.Location) ([]File, error) {
 	for _, site := range sites {
 		for _, deadlines := range []deadlineRange{{after: now.Add(LodgeMargin).UnixMilli(), upTo: urgent}, {after: urgent, upTo: math.MaxInt64}} {
 			for {
-				f, cut, err := r.cutSite(ctx, site, now, deadlines, loc)
+				f, cut, err := r.cutSite(ctx, site, now, deadlines, cal)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("becs rail: cut a file of site %s: %w", site, err))
 				}
@@ -164,7 +164,7 @@ type claimed struct {
 // to upTo.
 type deadlineRange struct{ after, upTo int64 }
 
-func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, deadlines deadlineRange, loc *time.Location) (f File, cut bool, err error) {
+func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, deadlines deadlineRange, cal Calendar) (f File, cut bool, err error) {
 	f = File{ID: newID(fileIDPrefix), SiteID: site, CutAt: now.Truncate(time.Millisecond)}
 	err = r.conn.InTx(ctx, func(tx storage.Statements) error {
 		u, err := user(ctx, tx, r.q, site)
@@ -196,7 +196,7 @@ RETURNING idempotency_key, lodgement_reference, bsb, account_number, title, amou
 		if err != nil || len(debits) == 0 {
 			return err
 		}
-		content, err := r.build(&f, u, loc, debits)
+		content, err := r.build(&f, u, cal, debits)
 		if err != nil {
 			return err
 		}
@@ -217,24 +217,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`), f.ID, site, f.CutAt.UnixMilli(), f.Ro
 	return f, cut && err == nil, err
 }
 
-// processingDay is the day a file cut at t (in the cut-offs' zone) is to be processed: that day,
-// or the Monday after for a file cut on a Saturday or a Sunday, as BECS processes no file on a
-// weekend and a bank may refuse a processing date that is not a business day. Public holidays
-// are not known here: a file cut on one carries that day, which the bank processes on its next
-// business day.
-func processingDay(t time.Time) time.Time {
-	switch t.Weekday() {
-	case time.Saturday:
-		return t.AddDate(0, 0, 2)
-	case time.Sunday:
-		return t.AddDate(0, 0, 1)
-	}
-	return t
-}
-
 // build makes the file of the claimed debits, in the order of their lodgement references, and
 // sets f's rows, total, earliest deadline and checksum.
-func (r *Rail) build(f *File, u aba.DebitUser, loc *time.Location, debits []claimed) ([]byte, error) {
+func (r *Rail) build(f *File, u aba.DebitUser, cal Calendar, debits []claimed) ([]byte, error) {
 	slices.SortFunc(debits, func(a, b claimed) int {
 		if a.ref < b.ref {
 			return -1
@@ -263,7 +248,7 @@ func (r *Rail) build(f *File, u aba.DebitUser, loc *time.Location, debits []clai
 		f.Total += d.amount
 		earliest = min(earliest, d.deadline)
 	}
-	file, err := aba.NewDebitFile(u, processingDay(f.CutAt.In(loc)), items)
+	file, err := aba.NewDebitFile(u, cal.processingDay(f.CutAt), items)
 	if err != nil {
 		return nil, err
 	}

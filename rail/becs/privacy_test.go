@@ -146,7 +146,7 @@ func TestErasureKeepsTheRecordOfWhatWasDebitedAndNoBankDetails(t *testing.T) {
 			t.Errorf("a return of an erased debit matches %+v, %v; want its debit", m.Items, err)
 		}
 		// The queued debit is cut and delivered with its account; the erased file is not delivered.
-		files, err := f.rail.Cut(ctx, sydney)
+		files, err := f.rail.Cut(ctx, inSydney)
 		if err != nil || len(files) != 1 || files[0].Total != 4321 {
 			t.Fatalf("Cut after the erasure = %+v, %v", files, err)
 		}
@@ -235,7 +235,7 @@ func TestRotationResealsTheRailsBankDetails(t *testing.T) {
 		if got, err := r.Content(ctx, file.ID); err != nil || !bytes.Equal(got, content) {
 			t.Fatalf("Content with k2 alone = %v; want the file's bytes", err)
 		}
-		files, err := r.Cut(ctx, sydney)
+		files, err := r.Cut(ctx, inSydney)
 		if err != nil || len(files) != 1 || files[0].Total != 4321 {
 			t.Fatalf("Cut with k2 alone = %+v, %v", files, err)
 		}
