@@ -22,3 +22,16 @@ func TestBackoffDoublesAndSpreadsItsWaits(t *testing.T) {
 		}
 	}
 }
+
+// However many retries came before (those the server timed with Retry-After do not wait
+// backoff's), the wait stays within a minute: 250 ms shifted by 36 or more overflowed, and
+// rand.N panicked on the negative wait.
+func TestBackoffIsBoundedAfterAnyNumberOfAttempts(t *testing.T) {
+	for _, attempt := range []int{8, 9, 36, 57, 64, 1000} {
+		for range 100 {
+			if d := backoff(attempt); d < 30*time.Second || d > time.Minute {
+				t.Fatalf("backoff(%d) = %v, want from 30s to 1m", attempt, d)
+			}
+		}
+	}
+}

@@ -279,9 +279,17 @@ func (s *Site) send(ctx context.Context, r request) (*answer, error) {
 // say: 250 ms, doubled at each attempt, less a random part of up to half, so that the clients an
 // outage stopped together do not all come back at the same moments.
 func backoff(attempt int) time.Duration {
-	d := 250 * time.Millisecond << attempt
+	d := min(250*time.Millisecond<<min(attempt, maxBackoffDoublings), maxBackoff)
 	return d - rand.N(d/2+1)
 }
+
+// maxBackoff bounds backoff's wait: after many retries timed by the server (Retry-After), a
+// shift by their count would overflow. maxBackoffDoublings (250 ms doubled 8 times is 64 s) is
+// past it.
+const (
+	maxBackoff          = time.Minute
+	maxBackoffDoublings = 8
+)
 
 // attempt is once within the attempt's time (Config.Timeout): one that runs out of it got no
 // answer, as a connection that timed out.
@@ -367,8 +375,10 @@ type noAnswerError struct {
 func (e *noAnswerError) Error() string { return "pyng client: " + e.err.Error() }
 func (e *noAnswerError) Unwrap() error { return e.err }
 
-// Is makes every noAnswerError ErrNoAnswer.
-func (e *noAnswerError) Is(target error) bool { return target == ErrNoAnswer }
+// Is makes a noAnswerError ErrNoAnswer, or ErrNotSent when it is the token endpoint's.
+func (e *noAnswerError) Is(target error) bool {
+	return target == ErrNoAnswer && !e.beforeRequest || target == ErrNotSent && e.beforeRequest
+}
 
 // ErrNoAnswer is what a call's error is (errors.Is) when its request got no answer, or only part
 // of one, once the client's own retries are spent: the connection failed, broke or timed out. The
@@ -376,6 +386,12 @@ func (e *noAnswerError) Is(target error) bool { return target == ErrNoAnswer }
 // then answered with its receipt if the first was stored), and read an invitation's link before
 // inviting again.
 var ErrNoAnswer = errors.New("pyng client: no answer")
+
+// ErrNotSent is what a call's error is (errors.Is) when obtaining its access token failed, once
+// the client's retries are spent: the token endpoint gave no answer, or refused (the error is then
+// also an *Error, with the endpoint's OAuth 2.0 code). The request itself was not sent, so the
+// server did nothing: a batch was not submitted, an invitation not minted.
+var ErrNotSent = errors.New("pyng client: the request was not sent: no access token")
 
 // retryAfter reads a Retry-After header: seconds, or an HTTP date (RFC 9110 §10.2.3).
 func retryAfter(h http.Header, now time.Time) time.Duration {

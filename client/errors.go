@@ -128,8 +128,12 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Is reports whether target is a Code that one of the problems carries.
+// Is reports whether target is a Code that one of the problems carries, or ErrNotSent for the
+// token endpoint's answer.
 func (e *Error) Is(target error) bool {
+	if target == ErrNotSent {
+		return e.beforeRequest
+	}
 	code, ok := target.(Code)
 	return ok && slices.ContainsFunc(e.Problems, func(p Problem) bool { return p.Code == code })
 }

@@ -32,7 +32,28 @@ func TestTokenErrorIsAnError(t *testing.T) {
 		if !errors.Is(err, client.Code("invalid_client")) {
 			t.Errorf("a wrong secret gave %v, not errors.Is invalid_client", err)
 		}
+		if !errors.Is(err, client.ErrNotSent) || errors.Is(err, client.ErrNoAnswer) {
+			t.Errorf("a wrong secret gave %v; want ErrNotSent, not ErrNoAnswer: the request was not sent", err)
+		}
 	})
+}
+
+// A token endpoint that cannot be reached leaves the request unsent: its error is ErrNotSent,
+// never ErrNoAnswer, which says that the server may have acted (pyng-partner would then tell a
+// partner whose URL is wrong that its batch may have been accepted).
+func TestAnUnreachableTokenEndpointLeavesTheRequestNotSent(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close() // its port now refuses connections
+	c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Site("site_1").SubmitBatch(context.Background(), client.BatchRequest{BatchReference: "B1",
+		Rows: []client.RowRequest{{RowReference: "R1", CustomerReference: "C1", Amount: 100}}})
+	if !errors.Is(err, client.ErrNotSent) || errors.Is(err, client.ErrNoAnswer) {
+		t.Errorf("a batch whose token endpoint refused the connection: %v; want ErrNotSent, not ErrNoAnswer", err)
+	}
 }
 
 // A 429 slow_down of the token endpoint, with Retry-After, is retried as the client's

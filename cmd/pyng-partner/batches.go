@@ -114,11 +114,13 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 }
 
 // warnOfFailedSubmission says what became of the batch when a submission failed in a way that
-// leaves it accepted, or maybe accepted: a partner who took the failure for a batch not made and
+// leaves it accepted, or maybe accepted, or surely not (no token, so nothing sent): a partner who took the failure for a batch not made and
 // sent its rows again under another reference would debit its customers twice.
 func warnOfFailedSubmission(w io.Writer, ref string, err error) {
 	var apiErr *client.Error
 	switch {
+	case errors.Is(err, client.ErrNotSent):
+		fmt.Fprintf(w, "pyng-partner: batch %s was not submitted: no access token could be obtained, so nothing was sent.\n", ref)
 	case errors.Is(err, client.CodeBatchReferenceConflict):
 		// The API's message says to use a new reference for a different batch: right for another
 		// batch, not for these rows edited after they were submitted.

@@ -334,6 +334,21 @@ func TestProgress(t *testing.T) {
 	}
 }
 
+// A submission whose access token could not be obtained was not sent: the command says so, and
+// not that the batch may have been accepted (a partner whose URL is wrong would call support).
+func TestASubmissionWithoutATokenSaysItWasNotSent(t *testing.T) {
+	s := apptest.Start(t, "sqlite")
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // its port now refuses connections
+	via := *s
+	via.URL = closed.URL
+	r := cli(t, &via, "batches", "submit", file(t, "b.csv", invoices), "--reference", "B-NOWHERE")
+	want := "batch B-NOWHERE was not submitted: no access token could be obtained, so nothing was sent."
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "may have been accepted") {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 1 and stderr holding %q, not that it may have been accepted", r.code, r.stdout, r.stderr, want)
+	}
+}
+
 // A submission that fails may still have created the batch, or may fail because the reference
 // already holds an accepted batch: a partner who took either for a batch not made, and sent its
 // rows again under another reference, would debit its customers twice. The command says what to
