@@ -181,6 +181,23 @@ func TestTheCSVOfBatchesShowSubmittedAgainRefusesTheRowThatSucceeded(t *testing.
 	})
 }
 
+// The API writes a reference that starts with a hyphen with a leading ' in its CSV, so that a
+// spreadsheet does not take it for a formula; the file submitted again reads it without the '.
+func TestTheCSVOfBatchesShowSubmittedAgainReadsAHyphenReferenceWithoutItsQuote(t *testing.T) {
+	s := apptest.Start(t, "sqlite")
+	ok(t, s, "customers", "invite", "--", "-A1")
+	ok(t, s, "sandbox", "signup", "--", "-A1")
+	ok(t, s, "batches", "submit", file(t, "b.csv", "-R9,-A1,45.51\n"), "--reference", "B-H", "--wait", "--interval", "20ms")
+	shown := ok(t, s, "batches", "show", "B-H", "--csv").stdout
+	if !strings.Contains(shown, "\n'-R9,'-A1,4551,failed,") {
+		t.Fatalf("batches show --csv:\n%s\nwant the row's references quoted", shown)
+	}
+	ok(t, s, "batches", "submit", file(t, "B-H.csv", shown), "--cents", "--reference", "B-H-AGAIN")
+	if again := ok(t, s, "batches", "show", "B-H-AGAIN", "--csv").stdout; !strings.Contains(again, "\n'-R9,'-A1,4551,") {
+		t.Errorf("the batch submitted again:\n%s\nwant the row -R9 of -A1, 4551 cents", again)
+	}
+}
+
 // The API says that a submission replays an earlier identical one in a header only; the JSON a
 // script reads says it in "replayed", beside the receipt as the API gives it.
 func TestTheJSONReceiptSaysWhetherTheSubmissionWasReplayed(t *testing.T) {

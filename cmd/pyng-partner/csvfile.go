@@ -25,6 +25,16 @@ var reference = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 const referenceRule = "1 to 64 of A-Z, a-z, 0-9, hyphen and underscore"
 
+// unquoted is a reference as a file the API wrote (batches show --csv) has it: one that starts
+// with a hyphen is written there with a leading ' so that a spreadsheet does not read it as a
+// formula; the ' is not the reference's (a reference holds no ').
+func unquoted(ref string) string {
+	if strings.HasPrefix(ref, "'-") {
+		return ref[1:]
+	}
+	return ref
+}
+
 var (
 	dollarsAndCents = regexp.MustCompile(`^[0-9]+\.[0-9]{2}$`)
 	wholeCents      = regexp.MustCompile(`^[0-9]+$`)
@@ -107,7 +117,7 @@ func readRows(r io.Reader, name string, cents bool) ([]client.RowRequest, error)
 			}
 			continue
 		}
-		rowRef, customer, amountText := record[0], record[1], record[2]
+		rowRef, customer, amountText := unquoted(record[0]), unquoted(record[1]), record[2]
 		ok := true
 		if !reference.MatchString(rowRef) {
 			problem(line, "rowReference %q must be %s", rowRef, referenceRule)

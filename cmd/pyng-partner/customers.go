@@ -65,7 +65,11 @@ func linkRow(w io.Writer, l client.Link) {
 	if l.RevokedBy != "" {
 		revoked += " by " + string(l.RevokedBy)
 	}
-	row(w, l.CustomerReference, l.State, when(l.CreatedAt), when(l.LinkedAt), revoked, when(l.ExpiresAt))
+	expires := "-" // a link once linked does not expire: its expiresAt is its invitation's
+	if l.State == client.LinkInvited || l.State == client.LinkExpired {
+		expires = when(l.ExpiresAt)
+	}
+	row(w, l.CustomerReference, l.State, when(l.CreatedAt), when(l.LinkedAt), revoked, expires)
 }
 
 func listCustomers(ctx context.Context, e *env, _ []string) error {

@@ -200,6 +200,10 @@ func TestCustomerCommands(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^CUSTOMER +STATE +CREATED`).MatchString(listTable) || !regexp.MustCompile(`(?m)^ACME-001 +linked `).MatchString(listTable) {
 			t.Errorf("customers list as a table:\n%s", listTable)
 		}
+		// A linked customer's link does not expire; an invited one's invitation does.
+		if !regexp.MustCompile(`(?m)^ACME-001 +linked .* -$`).MatchString(listTable) || !regexp.MustCompile(`(?m)^ACME-002 +invited .*\d\d:\d\d:\d\d$`).MatchString(listTable) {
+			t.Errorf("customers list as a table, its EXPIRES column:\n%s\nwant - for the linked customer, a time for the invited one", listTable)
+		}
 		if shown := one[client.Link](t, ok(t, s, "customers", "show", "ACME-001").stdout); !reflect.DeepEqual(shown, linked) {
 			t.Errorf("customers show = %+v, want %+v", shown, linked)
 		}

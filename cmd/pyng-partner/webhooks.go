@@ -246,7 +246,11 @@ func listen(ctx context.Context, e *env, _ []string) error {
 	if err != nil {
 		return usagef("--secret: %v", err)
 	}
-	fmt.Fprintf(e.stderr, "Ready. Forwarding the events of site %s to %s.\nWebhook signing secret: %s\n", o.site, o.forwardTo, secret.Reveal())
+	shown := secret.Reveal()
+	if o.secret != "" { // the caller has it; printed, it would stay in a CI log or a terminal's scrollback
+		shown = "the one given with --secret"
+	}
+	fmt.Fprintf(e.stderr, "Ready. Forwarding the events of site %s to %s.\nWebhook signing secret: %s\n", o.site, o.forwardTo, shown)
 	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	tw := newTable(e.stdout) // the table of the events as they come, unless e.json
 	return follow(ctx, e, func(ev client.Event) error {
