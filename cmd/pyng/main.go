@@ -223,7 +223,8 @@ func migrate(ctx context.Context, args []string, stdout io.Writer) error {
 				"Applies the pending migrations (the schema's, River's, and each rail's own tables'), creating\n" +
 				"the database if it does not exist, and prints those it applied:\n" +
 				`  {"applied":[{"component":"schema","version":1,"name":"00001_init.sql"},...]}` + "\n" +
-				"The component is schema, river, or a rail's goose version table (sandbox_goose_version).\n" +
+				"The component is schema, river, or a rail's goose version table (sandbox_goose_version,\n" +
+				"becs_goose_version).\n" +
 				flagDefaults(fs)}
 		}
 		return err
