@@ -114,8 +114,9 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 }
 
 // warnOfFailedSubmission says what became of the batch when a submission failed in a way that
-// leaves it accepted, or maybe accepted, or surely not (no token, so nothing sent): a partner who took the failure for a batch not made and
-// sent its rows again under another reference would debit its customers twice.
+// leaves it accepted, or maybe accepted, or surely not (no token, so nothing sent): a partner who
+// took the failure for a batch not made and sent its rows again under another reference would
+// debit its customers twice.
 func warnOfFailedSubmission(w io.Writer, ref string, err error) {
 	var apiErr *client.Error
 	switch {

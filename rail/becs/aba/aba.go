@@ -4,11 +4,12 @@
 // for NACHA files, so that the format has one implementation a rail and its tests share, checked
 // on its own against the format and an independent implementation.
 //
-// A file is lines of 120 characters, each ended by CRLF (LF alone is read too): one descriptive record (type 0), then
-// detail records (type 1) in a direct-entry file or returned-item records (type 2) in a returns
-// file, then one file total record (type 7). A file may hold no items: the "nil" returns file some
-// banks send on a day without returns (NewDebitFile makes no direct-entry file of no debits). A
-// returns file may also hold several such blocks, one after the other (ReadBlocks).
+// A file is lines of 120 characters, each ended by CRLF (LF alone is read too): one descriptive
+// record (type 0), then detail records (type 1) in a direct-entry file or returned-item records
+// (type 2) in a returns file, then one file total record (type 7). A file may hold no items: the
+// "nil" returns file some banks send on a day without returns (NewDebitFile makes no direct-entry
+// file of no debits). A returns file may also hold several such blocks, one after the other
+// (ReadBlocks).
 // Numbers are right-justified and zero-filled, text is left-justified and blank-filled, and every
 // text field holds only the BECS character set (ValidText). A File holds what varies; the fixed
 // parts and the totals of the type 7 record are computed, never set, so that a written file always
@@ -176,13 +177,13 @@ func Write(w io.Writer, f File) error {
 
 // Read reads a direct-entry file or a returns file of one block. It checks the structure (one
 // descriptive record first, then items of one type, then one file total record, each of 120
-// characters ended by CRLF or LF alone; the last may lack its CRLF, and a byte order mark before the first,
-// blank lines after the last and a DOS end-of-file mark are let pass), every field and the totals,
-// and returns every problem it finds (Errors; it stops reading after a thousand) rather than the
-// first. A File is returned only when there is none. The problems of a file that is cut short and
-// reads well up to its end, as one still being written does, are also ErrIncomplete (errors.Is).
-// Read reads r to its end: wrap it in an io.LimitReader to bound what it takes. A file of several
-// blocks is a problem for Read, at its second descriptive record; ReadBlocks reads it.
+// characters ended by CRLF or LF alone; the last may lack its CRLF, and a byte order mark before
+// the first, blank lines after the last and a DOS end-of-file mark are let pass), every field and
+// the totals, and returns every problem it finds (Errors; it stops reading after a thousand) rather
+// than the first. A File is returned only when there is none. The problems of a file that is cut
+// short and reads well up to its end, as one still being written does, are also ErrIncomplete
+// (errors.Is). Read reads r to its end: wrap it in an io.LimitReader to bound what it takes. A file
+// of several blocks is a problem for Read, at its second descriptive record; ReadBlocks reads it.
 func Read(r io.Reader) (File, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
