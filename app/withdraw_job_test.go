@@ -95,10 +95,10 @@ func (e flakyBECS) queue(t *testing.T, ref string, amount int64) billing.Batch {
 // cut-off does not leave the debit to its batch's next step, which the cut-off may come before:
 // the job the revocation enqueued with its record asks the rail again, retried by the queue until
 // the rail answers, and the debit is withdrawn, never cut into a file; its row fails
-// customerNotActive. A partner's revocation finds the debit a step queued between its withdrawal
-// and its record; the bank's (a return that ends the authority) finds every debit of the
-// customer. (The failed withdrawal was ignored, and the cut-off sent the debit of a customer
-// whose authority had ended.)
+// customerNotActive. The partner's revocation and the bank's (a return that ends the authority)
+// each find the debit a step queued between their withdrawal before the record and the record.
+// (The failed withdrawal was ignored, and the cut-off sent the debit of a customer whose
+// authority had ended.)
 func TestARevokedCustomersDebitIsWithdrawnByItsJobWhenTheRailFails(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -106,35 +106,7 @@ func TestARevokedCustomersDebitIsWithdrawnByItsJobWhenTheRailFails(t *testing.T)
 		revoke func(t *testing.T, e flakyBECS) billing.Batch
 	}{
 		{"revoked by the partner, a debit queued during the revocation", revokeDuringAStep},
-		{"revoked by the bank", func(t *testing.T, e flakyBECS) billing.Batch {
-			ctx := context.Background()
-			// B0's debit was lodged; its return ends the authority while B1's waits. The
-			// withdrawal after the record (call 1) and the job's first attempt (call 2) fail.
-			b0 := e.queue(t, "B0", 50)
-			files := cutAndLodge(t, e.r)
-			if _, _, err := e.service.ExecuteBatch(ctx, b0.ID); err != nil || len(files) != 1 {
-				t.Fatalf("B0 lodged in %+v, its step: %v", files, err)
-			}
-			content, err := e.r.Content(ctx, files[0].ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, _, rows, err := e.service.Batch(ctx, e.site, "B0", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b1 := e.queue(t, "B1", 100)
-			returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{becs.LodgementReference(rows[0].ID): aba.ReturnAccountClosed},
-				e.clock.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.f.fail = func(call int) bool { return call == 1 || call == 2 }
-			if report, err := app.ImportBECSReturns(ctx, e.r, e.service, e.clock, returns); err != nil || report.Returned != 1 {
-				t.Fatalf("import = %+v, %v; want B0's row returned", report, err)
-			}
-			return b1
-		}},
+		{"revoked by the bank, a debit queued during the import", revokeByTheBankDuringAStep},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
@@ -315,5 +287,131 @@ func withdrawalJob(t *testing.T, queue storage.JobClient, linkID string) *rivert
 			return job
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lodgedDebit queues a debit of C1 in batch ref, cuts it into a file, lodges the file and records
+// the row succeeded; it returns the row's lodgement reference and the file's content.
+func (e flakyBECS) lodgedDebit(t *testing.T, ref string) (string, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	b := e.queue(t, ref, 50)
+	files := cutAndLodge(t, e.r)
+	if _, _, err := e.service.ExecuteBatch(ctx, b.ID); err != nil || len(files) != 1 {
+		t.Fatalf("%s lodged in %+v, its step: %v", ref, files, err)
+	}
+	content, err := e.r.Content(ctx, files[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, rows, err := e.service.Batch(ctx, e.site, ref, "")
+	if err != nil || rows[0].State != billing.RowSucceeded {
+		t.Fatalf("%s's rows = %+v, %v; want succeeded", ref, rows, err)
+	}
+	return becs.LodgementReference(rows[0].ID), content
+}
+
+// returnsClosing is a returns file of the debit of lodgement reference ref in content, returned
+// accountClosed: a return that ends the customer's authority.
+func (e flakyBECS) returnsClosing(t *testing.T, ref string, content []byte) []byte {
+	t.Helper()
+	returns, err := becs.ReturnsOf(content, map[string]aba.ReturnReason{ref: aba.ReturnAccountClosed}, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return returns
+}
+
+// revokeByTheBankDuringAStep has a return of B0's lodged debit end C1's authority while B1's
+// debit waits for the cut-off: the withdrawal before the record (call 1) withdraws B1's, and a
+// step queues B2's right after it, reading the customer still linked; the withdrawal after the
+// record (call 2) and the job's first attempt (call 3) fail. It returns B2.
+func revokeByTheBankDuringAStep(t *testing.T, e flakyBECS) billing.Batch {
+	t.Helper()
+	lodged, content := e.lodgedDebit(t, "B0")
+	returns := e.returnsClosing(t, lodged, content)
+	e.queue(t, "B1", 100)
+	var b2 billing.Batch
+	e.f.fail = func(call int) bool { return call == 2 || call == 3 }
+	e.f.after = func(call int) {
+		if call == 1 {
+			b2 = e.queue(t, "B2", 200)
+		}
+	}
+	if report, err := app.ImportBECSReturns(context.Background(), e.r, e.service, e.clock, returns); err != nil || report.Returned != 1 {
+		t.Fatalf("import = %+v, %v; want B0's row returned", report, err)
+	}
+	return b2
+}
+
+// A return that ends the customer's authority (accountClosed) comes while a later debit of theirs
+// waits for the cut-off. The rail withdraws it before the return is recorded, as a customer's
+// revocation does: a withdrawal only after the record could fail (its job retrying within a
+// minute) and a cut-off in between would send the debit to the closed account. A withdrawal that
+// fails before the record fails the import, which records nothing; imported again, the file
+// returns the row and revokes the customer. Either way no file is cut of the later debit, and its
+// row fails customerNotActive.
+func TestABankReturnEndingTheAuthorityWithdrawsTheCustomersQueuedDebitsFirst(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// fail says, during the import, whether a withdrawal fails, by whether the return is
+		// recorded and whether a withdrawal failed before.
+		fail func(recorded, failedBefore bool) bool
+	}{
+		{"the withdrawal after the record fails", func(recorded, _ bool) bool { return recorded }},
+		{"the withdrawal before the record fails, then the import is made again", func(recorded, failedBefore bool) bool {
+			return !recorded && !failedBefore
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				e := newFlakyBECS(t, engine)
+				lodged, content := e.lodgedDebit(t, "B0")
+				returns := e.returnsClosing(t, lodged, content)
+				b1 := e.queue(t, "B1", 300) // waits for the next cut-off
+				returned := func() bool {
+					t.Helper()
+					_, _, rows, err := e.service.Batch(ctx, e.site, "B0", "")
+					if err != nil {
+						t.Fatal(err)
+					}
+					return rows[0].Returned()
+				}
+				failed := false
+				e.f.fail = func(int) bool {
+					fail := tc.fail(returned(), failed)
+					failed = failed || fail
+					return fail
+				}
+				report, err := app.ImportBECSReturns(ctx, e.r, e.service, e.clock, returns)
+				if tc.fail(false, false) {
+					if err == nil {
+						t.Fatalf("import with the withdrawal failing = %+v; want its error", report)
+					}
+					if returned() {
+						t.Fatal("B0's row returned by an import that failed")
+					}
+					if l, err := e.service.Link(ctx, e.site, "C1"); err != nil || l.StoredState != billing.LinkLinked {
+						t.Fatalf("C1 after an import that failed = %+v, %v; want still linked", l, err)
+					}
+					report, err = app.ImportBECSReturns(ctx, e.r, e.service, e.clock, returns)
+				}
+				e.f.fail = func(int) bool { return false }
+				if err != nil || report.Returned != 1 || report.Revoked != 1 {
+					t.Fatalf("import = %+v, %v; want B0's row returned and C1 revoked", report, err)
+				}
+				// The cut-off, before the withdraw_unsent job's retry.
+				if files, err := e.r.Cut(ctx, becs.Calendar{}); err != nil || len(files) != 0 {
+					t.Errorf("Cut after the bank ended C1's authority = %+v, %v; want no file", files, err)
+				}
+				if _, _, err := e.service.ExecuteBatch(ctx, b1.ID); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, rows, _ := e.service.Batch(ctx, e.site, "B1", ""); rows[0].State != billing.RowFailed || rows[0].FailureReason != billing.FailureCustomerNotActive {
+					t.Errorf("B1's row = %s %s; want failed customerNotActive", rows[0].State, rows[0].FailureReason)
+				}
+			})
+		})
 	}
 }

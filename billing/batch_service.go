@@ -427,6 +427,64 @@ func (s *Service) withdrawRevoked(ctx context.Context, links []Link) {
 	}
 }
 
+// withdrawBeforeReturns has the rails withdraw, before the returns are recorded, the unsent
+// debits of the customers whose links they will revoke (those of the succeeded rows not yet
+// returned whose return EndsAuthority, by Link.MadeDebitsOf), as a customer's revocation does
+// before it is recorded (revoke). Once recorded, the withdrawal that follows (withdrawRevoked)
+// may fail and leave the debits to its job, and a cut-off before the job would send them to an
+// account closed or a deceased customer's. A rail that fails here fails the whole call, which
+// then records nothing and can be made again.
+func (s *Service) withdrawBeforeReturns(ctx context.Context, returns []RowReturn) error {
+	var ids []string
+	for _, r := range returns {
+		if r.EndsAuthority {
+			ids = append(ids, r.RowID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := s.batches.RowsByID(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("rows by id: %w", err)
+	}
+	batches := map[string]Batch{}
+	links := map[[2]string]*Link{} // each customer's current link, read once (nil: none)
+	withdrawn := map[string]bool{} // by link
+	for _, r := range rows {
+		if r.State != RowSucceeded || r.Returned() {
+			continue
+		}
+		b, ok := batches[r.BatchID]
+		if !ok {
+			if b, err = s.batches.GetBatchByID(ctx, r.BatchID); err != nil {
+				return fmt.Errorf("the batch of a returned row: %w", err)
+			}
+			batches[r.BatchID] = b
+		}
+		customer := [2]string{b.SiteID, r.CustomerReference}
+		l, read := links[customer]
+		if !read {
+			current, err := s.store.GetCurrentLink(ctx, b.SiteID, r.CustomerReference)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("the link of a returned row: %w", err)
+			}
+			if err == nil {
+				l = &current
+			}
+			links[customer] = l
+		}
+		if l == nil || withdrawn[l.ID] || !l.MadeDebitsOf(b.SubmittedAt) {
+			continue
+		}
+		if err := s.withdrawUnsent(ctx, *l); err != nil {
+			return err
+		}
+		withdrawn[l.ID] = true
+	}
+	return nil
+}
+
 // WithdrawUnsent has the rails withdraw the unsent debits of the customer of the revoked link
 // with the given id (withdrawUnsent): the work of its WithdrawUnsentJob, retried while it fails.
 func (s *Service) WithdrawUnsent(ctx context.Context, linkID string) error {
@@ -715,11 +773,15 @@ type ReturnReport struct {
 // the debit was made under if it is still linked, as the customer's own revocation would (by the
 // bank, with its customer.revoked event), and the rails then withdraw the customer's debits not
 // yet sent (withdrawRevoked, or the job the revocation enqueued if a rail fails): no further
-// debit goes to an account closed or to a deceased customer's.
+// debit goes to an account closed or to a deceased customer's. Those debits are withdrawn before
+// the returns are recorded too (withdrawBeforeReturns).
 func (s *Service) ReturnRows(ctx context.Context, returns []RowReturn) (ReturnReport, error) {
 	report := ReturnReport{Unmatched: map[string]string{}}
 	if len(returns) == 0 {
 		return report, nil
+	}
+	if err := s.withdrawBeforeReturns(ctx, returns); err != nil {
+		return ReturnReport{}, err
 	}
 	returned, revoked, err := s.batches.ReturnRows(ctx, returns)
 	if err != nil {

@@ -91,6 +91,14 @@ func (l Link) StateAt(now time.Time) LinkState {
 	return l.StoredState
 }
 
+// MadeDebitsOf reports whether the link is linked and was linked when a batch submitted at
+// submittedAt was: the link that batch's debits were made under, which a return ending the
+// customer's authority revokes, and not one the customer made since (after revoking, perhaps
+// with another account).
+func (l Link) MadeDebitsOf(submittedAt time.Time) bool {
+	return l.StoredState == LinkLinked && !l.LinkedAt.After(submittedAt)
+}
+
 // Customer is what the customer tells Pyng at signup. It is never shown to the partner.
 type Customer struct {
 	Name          string // the person who signed up

@@ -587,7 +587,7 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 // account), is not the one the debit was made under, and is left; so is a link no longer linked
 // (a second row of the customer returned in the same call finds it revoked already).
 func (s *Store) revokeByBank(ctx context.Context, tx driver.ExecutorTx, l billing.Link, at, submittedAt time.Time) (billing.Link, bool, error) {
-	if l.StoredState != billing.LinkLinked || l.LinkedAt.After(submittedAt) {
+	if !l.MadeDebitsOf(submittedAt) {
 		return billing.Link{}, false, nil
 	}
 	revoked, err := tx.RevokeLink(ctx, l.ID, billing.RevokedByBank, at)
