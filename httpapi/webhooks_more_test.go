@@ -873,3 +873,27 @@ func TestARetryNotYetDueWhenAnEndpointIsEnabledAgainIsMade(t *testing.T) {
 		verify(t, rc.await(2)[1], e.Secret)
 	}, apptest.Options{RetrySchedule: []time.Duration{time.Hour}})
 }
+
+// An event written while an endpoint is enabled is its, even when the partner disables the
+// endpoint before the endpoint's delivery run has given it the event (here no run comes): the
+// disabling gives the endpoint its delivery, which a run skips, failed, while the endpoint stays
+// disabled, and which is there to retry once the endpoint is enabled again. Enabling it again
+// passes over the events of its time disabled only.
+func TestAnEventWrittenJustBeforeItsEndpointIsDisabledHasItsDelivery(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		e := p.createEndpoint(t, map[string]any{"url": newReceiver(t).srv.URL})
+		p.mustInvite(t, "before")
+		_, events, _ := p.eventsPage(t, "", 1)
+		if len(events) != 1 {
+			t.Fatalf("events %v; want customer.invited", types(events))
+		}
+		wantStatus(t, p.do(t, http.MethodPatch, "/webhook-endpoints/"+e.EndpointID, map[string]any{"state": "disabled"}), http.StatusOK)
+		p.mustInvite(t, "while-disabled")
+		wantStatus(t, p.do(t, http.MethodPatch, "/webhook-endpoints/"+e.EndpointID, map[string]any{"state": "enabled"}), http.StatusOK)
+		ds, _ := p.listDeliveries(t, e.EndpointID, "")
+		if len(ds) != 1 || ds[0].EventID != events[0].EventID || ds[0].State != "pending" {
+			t.Errorf("deliveries %+v; want one, pending, of %s, the event written while the endpoint was enabled", ds, events[0].EventID)
+		}
+	}, apptest.Options{NoJobs: true})
+}

@@ -53,6 +53,17 @@ func (s *Store) FanOutDeliveries(ctx context.Context, endpointID string, limit i
 	if err != nil || len(events) == 0 {
 		return 0, err
 	}
+	err = s.inTx(ctx, func(tx driver.ExecutorTx) error { return giveDeliveries(ctx, tx, endpointID, ep, events) })
+	if errors.Is(err, errEndpointMoved) {
+		return 0, nil
+	}
+	return len(events), err
+}
+
+// giveDeliveries writes in tx the endpoint's deliveries of those of the events, read after its
+// position ep.Sent, that it subscribes to, and moves its position past them; errEndpointMoved
+// when the position is no longer ep.Sent.
+func giveDeliveries(ctx context.Context, tx driver.ExecutorTx, endpointID string, ep driver.SendingEndpoint, events []driver.EventToSend) error {
 	subscriber := billing.WebhookEndpoint{EventTypes: ep.EventTypes}
 	var ds []billing.Delivery
 	for _, ev := range events {
@@ -63,26 +74,43 @@ func (s *Store) FanOutDeliveries(ctx context.Context, endpointID string, limit i
 	for i, id := range billing.NewIDs("dlv", len(ds)) {
 		ds[i].ID = id
 	}
-	err = s.inTx(ctx, func(tx driver.ExecutorTx) error {
-		if len(ds) > 0 { // none when the endpoint subscribes to none of the events
-			if err := tx.InsertDeliveries(ctx, ds); err != nil {
-				return fmt.Errorf("insert deliveries: %w", interpret(err))
-			}
+	if len(ds) > 0 { // none when the endpoint subscribes to none of the events
+		if err := tx.InsertDeliveries(ctx, ds); err != nil {
+			return fmt.Errorf("insert deliveries: %w", interpret(err))
 		}
-		moved, err := tx.SetEndpointSent(ctx, endpointID, ep.Sent, events[len(events)-1].Position)
-		if err == nil && !moved {
-			return errEndpointMoved
-		}
-		return err
-	})
-	if errors.Is(err, errEndpointMoved) {
-		return 0, nil
 	}
-	return len(events), err
+	moved, err := tx.SetEndpointSent(ctx, endpointID, ep.Sent, events[len(events)-1].Position)
+	if err == nil && !moved {
+		return errEndpointMoved
+	}
+	return err
 }
 
 // errEndpointMoved rolls back a fan-out whose endpoint's position moved since it was read.
 var errEndpointMoved = errors.New("the endpoint's position moved during the fan-out")
+
+// fanOutAsDisabled gives the endpoint, in tx, which disables it and holds its row, the deliveries
+// of every event of its site after its position: those written while it was enabled, which it is
+// owed (its next run skips them, failed, and the partner sees them and can retry them once it is
+// enabled again). Without them, an event written just before the endpoint was disabled, not yet
+// given to it by its run, would have no delivery at all: enabling the endpoint again moves its
+// position past the events of its time disabled.
+func fanOutAsDisabled(ctx context.Context, tx driver.ExecutorTx, endpointID string) error {
+	ep, err := tx.EndpointToSend(ctx, endpointID)
+	if err != nil {
+		return interpret(err)
+	}
+	for {
+		events, err := tx.EventsToSend(ctx, ep.SiteID, ep.Sent, billing.FanOutLimit)
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		if err := giveDeliveries(ctx, tx, endpointID, ep, events); err != nil {
+			return err
+		}
+		ep.Sent = events[len(events)-1].Position
+	}
+}
 
 // recordLinks records an event of type t for each link, as it stands at `at`.
 func (s *Store) recordLinks(ctx context.Context, tx driver.ExecutorTx, t billing.EventType, links []billing.Link, at time.Time) error {
@@ -333,8 +361,14 @@ func (s *Store) UpdateWebhookEndpoint(ctx context.Context, id string, change fun
 		if e, err = s.openEndpoint(locked); err != nil {
 			return err
 		}
+		wasEnabled := e.State == billing.EndpointEnabled
 		if err := change(&e); err != nil {
 			return err
+		}
+		if wasEnabled && e.State == billing.EndpointDisabled {
+			if err := fanOutAsDisabled(ctx, tx, id); err != nil {
+				return fmt.Errorf("fan out the deliveries of the endpoint being disabled: %w", err)
+			}
 		}
 		e.ID, e.SiteID, e.CreatedAt = locked.Endpoint.ID, locked.Endpoint.SiteID, locked.Endpoint.CreatedAt
 		stored, err := s.sealEndpoint(e)
@@ -507,6 +541,9 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 		disabled, err := tx.DisableFailingEndpoint(ctx, endpointID, lastGivenUp.Add(-failureLimit))
 		if err != nil || !disabled {
 			return err
+		}
+		if err := fanOutAsDisabled(ctx, tx, endpointID); err != nil {
+			return fmt.Errorf("fan out the deliveries of the endpoint being disabled: %w", err)
 		}
 		stored, err := tx.GetWebhookEndpoint(ctx, endpointID)
 		if err != nil {

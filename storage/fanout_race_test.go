@@ -17,20 +17,16 @@ import (
 // README: "Events written while it is disabled are not sent to it". A fan-out of the endpoint's
 // deliveries that read its position before the partner disabled and enabled it again must not
 // write that older position over the one the enabling set: the events written while it was
-// disabled would then be given deliveries.
+// disabled would then be given deliveries. Here the fan-out reads the endpoint and the event,
+// then waits to write the event's delivery while another transaction holds the deliveries'
+// table; that transaction moves the endpoint's position as an enabling moves it (a disabling
+// writes deliveries, so it could not run while the table is held), and commits.
 func TestAFanOutDoesNotUndoTheEnablingOfItsEndpoint(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL, db, service, site := onOwnDatabase(t)
 	e := endpointWithAnEvent(t, service, site)
-	var before string
-	if err := db.Conn().Query(ctx, `SELECT id FROM events WHERE type = 'customer.invited'`, nil,
-		func(row storage.Scanner) error { return row.Scan(&before) }); err != nil || before == "" {
-		t.Fatalf("the invitation's event: %q, %v", before, err)
-	}
 
-	// The fan-out reads the endpoint and the event, then waits to write the event's delivery while
-	// another transaction holds the deliveries' table.
 	holder, err := connect(t, dbURL).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -44,44 +40,33 @@ func TestAFanOutDoesNotUndoTheEnablingOfItsEndpoint(t *testing.T) {
 		_, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100, nil)
 		fannedOut <- err
 	}()
-	time.Sleep(500 * time.Millisecond)
-
-	// Meanwhile the partner disables the endpoint, a change writes an event, and the partner
-	// enables the endpoint again.
-	state := func(s billing.EndpointState) {
-		t.Helper()
-		if _, err := service.UpdateWebhookEndpoint(ctx, site, e.ID, billing.WebhookEndpointRequest{State: &s}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	state(billing.EndpointDisabled)
-	if _, err := service.Invite(ctx, site, "WHILE-DISABLED"); err != nil {
+	time.Sleep(500 * time.Millisecond) // the fan-out has read the event and waits to write
+	var moved string
+	if err := holder.QueryRow(ctx, `UPDATE webhook_endpoints SET sent_txid = pg_current_xact_id(), sent_seq = 0 WHERE id = $1
+RETURNING CAST(sent_txid AS TEXT)`, e.ID).Scan(&moved); err != nil {
 		t.Fatal(err)
 	}
-	state(billing.EndpointEnabled)
-	if err := holder.Rollback(ctx); err != nil {
+	if err := holder.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-fannedOut; err != nil {
 		t.Fatal(err)
 	}
 
-	// The next runs give the endpoint deliveries of what comes after the enabling alone.
-	if _, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100, nil); err != nil {
-		t.Fatal(err)
-	}
 	ds, _, err := service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range ds {
-		ev, err := db.GetEvent(ctx, d.EventID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(ev.Body), `"customerReference":"WHILE-DISABLED"`) {
-			t.Errorf("the endpoint was given a delivery of %s, an event written while it was disabled", ev.Body)
-		}
+	if len(ds) != 0 {
+		t.Errorf("the fan-out wrote %d deliveries after the endpoint's position moved; want none", len(ds))
+	}
+	var sent string
+	if err := db.Conn().Query(ctx, `SELECT CAST(sent_txid AS TEXT) FROM webhook_endpoints WHERE id = $1`, []any{e.ID},
+		func(row storage.Scanner) error { return row.Scan(&sent) }); err != nil {
+		t.Fatal(err)
+	}
+	if sent != moved {
+		t.Errorf("the endpoint's position is %s after the fan-out; want %s, where it was moved", sent, moved)
 	}
 }
 
