@@ -286,6 +286,55 @@ func TestAChangeOfTheDebitUserIDWhileABatchExecutesStopsItsDebits(t *testing.T) 
 	})
 }
 
+// set-rail changes the site's user ID in two steps: it writes the new ID, then withdraws the
+// queued debits of the customers who did not authorise it (StopDebitsNotAuthorised). A cut-off
+// between the two (another replica's) takes none of those debits: a file goes under the ID it
+// names, and takes only the debits authorised under it. The debit is withdrawn by the second step
+// and its row fails customerNotActive; a debit queued after the change, of a customer who
+// authorised the new ID, is cut.
+func TestACutOffDuringAChangeOfTheUserIDTakesNoDebitAuthorisedUnderTheOldOne(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock, service, _, r, site, b := queuedDebit(t, engine) // C1 authorised 123456
+		setDebitUser(t, r, site.ID, "654321")                   // set-rail's first step
+		if files, err := r.Cut(ctx, becs.Calendar{}); err != nil || len(files) != 0 {
+			t.Fatalf("the cut-off between set-rail's steps = %+v, %v; want no file", files, err)
+		}
+		if overdue, err := r.CutOverdue(ctx, becs.Schedule{Interval: time.Minute}); err != nil || overdue {
+			t.Errorf("CutOverdue = %v, %v; want false: the debit waiting is not one a cut would take", overdue, err)
+		}
+		if n, err := service.StopDebitsNotAuthorised(ctx, site, "654321"); err != nil || n != 1 {
+			t.Fatalf("StopDebitsNotAuthorised = %d, %v; want C1 counted", n, err)
+		}
+		clock.Advance(time.Minute)
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		_, _, rows, err := service.Batch(ctx, site, b.Reference, "")
+		if err != nil || rows[0].State != billing.RowFailed || rows[0].FailureReason != billing.FailureCustomerNotActive {
+			t.Fatalf("the row = %+v, %v; want failed customerNotActive", rows, err)
+		}
+
+		// C2 signs up under the new ID; their debit is cut under it.
+		apptest.LinkedCustomer(t, service, site, "C2")
+		b2 := apptest.SubmitBatch(t, service, site, "B2", billing.RowRequest{Reference: "R1", CustomerReference: "C2", Amount: 700})
+		if _, _, err := service.ExecuteBatch(ctx, b2.ID); err != nil {
+			t.Fatal(err)
+		}
+		files, err := r.Cut(ctx, becs.Calendar{})
+		if err != nil || len(files) != 1 || files[0].Rows != 1 || files[0].Total != 700 {
+			t.Fatalf("the cut of C2's debit = %+v, %v; want one file of it", files, err)
+		}
+		content, err := r.Content(ctx, files[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, err := aba.Read(bytes.NewReader(content)); err != nil || f.UserID != "654321" {
+			t.Errorf("the file's user ID = %q, %v; want 654321", f.UserID, err)
+		}
+	})
+}
+
 // gathered collects c's metrics, by name and labels (name{label=value}).
 func gathered(t *testing.T, c prometheus.Collector) map[string]float64 {
 	t.Helper()

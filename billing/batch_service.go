@@ -572,7 +572,8 @@ func (s *Service) submitRows(ctx context.Context, b Batch, site Site, siteRail r
 			continue
 		}
 		debits = append(debits, rail.Debit{Key: p.ID, Amount: p.Amount, Currency: site.Currency, Site: site.ID, Deadline: b.Deadline,
-			Account: rail.Account{Name: p.Customer.Name, Title: p.Customer.AccountName, BSB: p.Customer.BSB, Number: p.Customer.AccountNumber}})
+			Account: rail.Account{Name: p.Customer.Name, Title: p.Customer.AccountName, BSB: p.Customer.BSB, Number: p.Customer.AccountNumber},
+			UserID:  p.Terms.UserID})
 	}
 	var answers []rail.Outcome
 	if len(debits) > 0 {

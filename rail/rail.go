@@ -31,6 +31,10 @@ type Debit struct {
 	// Deadline is when the debit's row fails expired unless it has settled: a rail must not move
 	// the money after it.
 	Deadline time.Time
+	// UserID is the debit user ID the customer's Direct Debit Request names, on a rail whose
+	// debit user has one (BECS): the rail sends the debit under that ID only, whatever the ID
+	// is by then.
+	UserID string
 }
 
 // Failure says why a settled debit failed, as a camelCase reason the API shows partners.

@@ -197,6 +197,7 @@ type debitJSON struct {
 	Account   string `json:"account"`
 	Title     string `json:"title"`
 	Submitted int64  `json:"submitted"`
+	UserID    string `json:"userId"`
 	Deadline  int64  `json:"deadline"`
 }
 
@@ -235,7 +236,7 @@ func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome,
 			return nil, fmt.Errorf("becs rail: seal the account of %s: %w", d.Key, err)
 		}
 		records[i] = debitJSON{Key: d.Key, Site: d.Site, Ref: LodgementReference(d.Key), Amount: d.Amount,
-			BSB: bsb, Account: account, Title: title, Submitted: now, Deadline: d.Deadline.UnixMilli()}
+			BSB: bsb, Account: account, Title: title, Submitted: now, Deadline: d.Deadline.UnixMilli(), UserID: d.UserID}
 		keys[i] = d.Key
 	}
 	arg, err := jsonArg(records)
@@ -245,15 +246,15 @@ func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome,
 	// On PostgreSQL in the order of the keys, as Withdraw records the keys it does not hold: an
 	// insert that meets a key another has inserted waits for it, and two inserting some of the same
 	// keys in other orders would deadlock, one of them failing. SQLite's transactions take turns.
-	insert := `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline)
-SELECT e.key, e.site, e.ref, e.amount, e.bsb, e.account, e.title, e.submitted, e.deadline
-FROM jsonb_to_recordset($1::jsonb) AS e (key text, site text, ref text, amount bigint, bsb text, account text, title text, submitted bigint, deadline bigint)
+	insert := `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline, user_id)
+SELECT e.key, e.site, e.ref, e.amount, e.bsb, e.account, e.title, e.submitted, e.deadline, nullif(e."userId", '')
+FROM jsonb_to_recordset($1::jsonb) AS e (key text, site text, ref text, amount bigint, bsb text, account text, title text, submitted bigint, deadline bigint, "userId" text)
 ORDER BY e.key
 ON CONFLICT DO NOTHING`
 	if r.conn.Dialect() == storage.EngineSQLite {
-		insert = `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline)
+		insert = `INSERT INTO becs_debits (idempotency_key, site_id, lodgement_reference, amount, bsb, account_number, title, submitted_at, deadline, user_id)
 SELECT value ->> 'key', value ->> 'site', value ->> 'ref', value ->> 'amount', value ->> 'bsb', value ->> 'account',
-       value ->> 'title', value ->> 'submitted', value ->> 'deadline'
+       value ->> 'title', value ->> 'submitted', value ->> 'deadline', nullif(value ->> 'userId', '')
 FROM json_each(?1) WHERE TRUE
 ON CONFLICT DO NOTHING`
 	}

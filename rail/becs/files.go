@@ -143,12 +143,20 @@ func (r *Rail) Cut(ctx context.Context, cal Calendar) ([]File, error) {
 func (r *Rail) CutOverdue(ctx context.Context, schedule Schedule) (bool, error) {
 	now := r.clock.Now()
 	var oldest *int64
-	err := r.conn.Query(ctx, r.q(`SELECT min(submitted_at) FROM becs_debits WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $1`),
+	err := r.conn.Query(ctx, r.q(`SELECT min(submitted_at) FROM becs_debits AS d WHERE file_id IS NULL AND withdrawn_at IS NULL AND deadline > $1
+  AND `+authorisedBy("(SELECT u.user_id FROM becs_users AS u WHERE u.site_id = d.site_id)")),
 		[]any{now.Add(LodgeMargin).UnixMilli()}, func(row storage.Scanner) error { return row.Scan(&oldest) })
 	if err != nil || oldest == nil {
 		return false, err
 	}
 	return !schedule.Next(time.UnixMilli(*oldest)).After(now), nil
+}
+
+// authorisedBy is the condition that a debit of becs_debits was authorised under the debit user ID
+// userID (an SQL expression): its customer's Direct Debit Request names that ID, or the debit was
+// queued before the ID was kept with it (user_id NULL).
+func authorisedBy(userID string) string {
+	return "(user_id IS NULL OR user_id = " + userID + ")"
 }
 
 // BeforeCutCommit, when set by a test, runs in a cut's transaction before it commits.
@@ -179,15 +187,19 @@ func (r *Rail) cutSite(ctx context.Context, site string, now time.Time, deadline
 		// The rows are locked in the order of their keys (lockInKeyOrder), as Withdraw locks its:
 		// PostgreSQL's UPDATE locks them in the order it scans the table, and a withdrawal of some
 		// of them at once, locking in another, deadlocked with the cut, which failed.
+		// Only the debits whose customers authorised the debit user ID the file goes under are
+		// taken (authorisedBy): the others, queued before an operator changed the ID, wait for
+		// their withdrawal (set-rail's, or their batch's next step).
 		err = tx.Query(ctx, r.q(`UPDATE becs_debits SET file_id = $1
 WHERE idempotency_key IN (SELECT idempotency_key FROM becs_debits WHERE idempotency_key IN (SELECT idempotency_key FROM (
                             SELECT idempotency_key, sum(amount) OVER (ORDER BY idempotency_key) AS running_total
                             FROM becs_debits WHERE site_id = $2 AND file_id IS NULL AND withdrawn_at IS NULL AND deadline > $3 AND deadline <= $6
+                              AND `+authorisedBy("$7")+`
                             ORDER BY idempotency_key LIMIT $4) AS first
                           WHERE running_total <= $5)`+r.lockInKeyOrder()+`)
   AND file_id IS NULL AND withdrawn_at IS NULL
 RETURNING idempotency_key, lodgement_reference, bsb, account_number, title, amount, deadline`),
-			[]any{f.ID, site, deadlines.after, maxFileRows, maxFileTotal, deadlines.upTo}, func(row storage.Scanner) error {
+			[]any{f.ID, site, deadlines.after, maxFileRows, maxFileTotal, deadlines.upTo, u.UserID}, func(row storage.Scanner) error {
 				var d claimed
 				err := row.Scan(&d.key, &d.ref, &d.bsb, &d.account, &d.title, &d.amount, &d.deadline)
 				debits = append(debits, d)
