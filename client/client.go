@@ -114,7 +114,7 @@ func (t *tokens) get(ctx context.Context, refused string) (*oauth2.Token, error)
 	select {
 	case t.turn <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("pyng client: waiting for an access token: %w", ctx.Err())
+		return nil, &noAnswerError{err: fmt.Errorf("waiting for an access token: %w", ctx.Err()), beforeRequest: true}
 	}
 	defer func() { <-t.turn }()
 	if t.token.Valid() && t.token.AccessToken != refused {
@@ -240,21 +240,23 @@ func (s *Site) send(ctx context.Context, r request) (*answer, error) {
 			return nil, fmt.Errorf("pyng client: encode the request: %w", err)
 		}
 	}
+	sent := false // an attempt reached the server, which may have acted on it
 	for attempt := 0; ; attempt++ {
 		a, err := s.c.attempt(ctx, r, u.String(), payload)
+		sent = sent || mayHaveActed(err)
 		if err == nil || attempt >= s.c.maxRetries {
-			return a, err
+			return a, lastOf(err, sent)
 		}
 		var wait time.Duration
 		switch e := err.(type) {
 		case *Error:
 			if !e.retryable(r.safe) {
-				return nil, err
+				return nil, lastOf(err, sent)
 			}
 			wait = e.RetryAfter
 		case *noAnswerError:
 			if !(r.safe || e.beforeRequest) || ctx.Err() != nil {
-				return nil, err
+				return nil, lastOf(err, sent)
 			}
 		default:
 			return nil, err
@@ -273,6 +275,29 @@ func (s *Site) send(ctx context.Context, r request) (*answer, error) {
 		case <-timer.C:
 		}
 	}
+}
+
+// mayHaveActed reports whether the server may have acted on the request of an attempt that ended
+// in err: it got no answer once sent, or a 5xx.
+func mayHaveActed(err error) bool {
+	switch e := err.(type) {
+	case *noAnswerError:
+		return !e.beforeRequest
+	case *Error:
+		return e.StatusCode >= 500 && !e.beforeRequest
+	}
+	return false
+}
+
+// lastOf is the error of a call whose last attempt ended in err: err, but when an earlier attempt
+// was sent (sent) and this one was not (no token), an error that says the server may have acted
+// (ErrNoAnswer), never ErrNotSent: a batch submitted so may have been stored.
+func lastOf(err error, sent bool) error {
+	if sent && errors.Is(err, ErrNotSent) {
+		return &noAnswerError{err: fmt.Errorf("%s; an earlier attempt was sent, and the server may have acted on it",
+			strings.TrimPrefix(err.Error(), "pyng client: "))}
+	}
+	return err
 }
 
 // backoff is the wait before the retry after attempt (0 for the first) when the server did not

@@ -56,6 +56,41 @@ func TestAnUnreachableTokenEndpointLeavesTheRequestNotSent(t *testing.T) {
 	}
 }
 
+// A batch sent once without an answer, whose retry then gets no access token, may have been
+// stored by the first attempt: the call's error is ErrNoAnswer, never ErrNotSent, which would
+// tell the partner that nothing was sent.
+func TestARetryWithoutATokenAfterAnAttemptSentIsNoAnswer(t *testing.T) {
+	t.Parallel()
+	var tokens, batches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/oauth2/token" {
+			if tokens.Add(1) > 1 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprint(w, `{"error":"temporarily_unavailable"}`)
+				return
+			}
+			// Expired at once: the retry asks for another.
+			fmt.Fprint(w, `{"access_token":"tok","token_type":"Bearer","expires_in":1,"scope":""}`)
+			return
+		}
+		batches.Add(1)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", HTTPClient: srv.Client(), MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Site("site_1").SubmitBatch(context.Background(), client.BatchRequest{BatchReference: "B1",
+		Rows: []client.RowRequest{{RowReference: "R1", CustomerReference: "C1", Amount: 100}}})
+	if !errors.Is(err, client.ErrNoAnswer) || errors.Is(err, client.ErrNotSent) || batches.Load() != 1 || tokens.Load() != 2 {
+		t.Errorf("%v after %d batch requests and %d token requests; want ErrNoAnswer, not ErrNotSent, after 1 and 2", err, batches.Load(), tokens.Load())
+	}
+}
+
 // A 429 slow_down of the token endpoint, with Retry-After, is retried as the client's
 // Config.MaxRetries says every 429 is ("the server refused it before acting on it").
 func TestTokenSlowDownIsRetried(t *testing.T) {

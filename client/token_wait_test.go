@@ -13,7 +13,7 @@ import (
 )
 
 // A call whose context ends while another call of the same client obtains a token returns with
-// its context's error, not when the token request ends.
+// its context's error, not when the token request ends; the request was not sent (ErrNotSent).
 func TestAWaitForATokenEndsWithTheCallsContext(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -41,8 +41,8 @@ func TestAWaitForATokenEndsWithTheCallsContext(t *testing.T) {
 	go func() { _, err := site.WebhookEndpoints(ctx); done <- err }()
 	select {
 	case err := <-done:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("err = %v, want the context's deadline", err)
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, client.ErrNotSent) || errors.Is(err, client.ErrNoAnswer) {
+			t.Errorf("err = %v, want the context's deadline, ErrNotSent (the request waited for its token), not ErrNoAnswer", err)
 		}
 	case <-time.After(2 * time.Second):
 		t.Errorf("a call with a 200ms deadline had not returned after 2s: it waits on tokens.mu, whatever its context")
