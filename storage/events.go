@@ -74,24 +74,30 @@ func giveDeliveries(ctx context.Context, tx driver.ExecutorTx, endpointID string
 	for i, id := range billing.NewIDs("dlv", len(ds)) {
 		ds[i].ID = id
 	}
+	// The endpoint's row first, then the deliveries (whose foreign key reads it), as a transaction
+	// that disables the endpoint takes them: on PostgreSQL, the other order deadlocked with one.
+	moved, err := tx.SetEndpointSent(ctx, endpointID, ep.Sent, events[len(events)-1].Position)
+	if err != nil {
+		return err
+	}
+	if !moved {
+		return errEndpointMoved
+	}
 	if len(ds) > 0 { // none when the endpoint subscribes to none of the events
 		if err := tx.InsertDeliveries(ctx, ds); err != nil {
 			return fmt.Errorf("insert deliveries: %w", interpret(err))
 		}
 	}
-	moved, err := tx.SetEndpointSent(ctx, endpointID, ep.Sent, events[len(events)-1].Position)
-	if err == nil && !moved {
-		return errEndpointMoved
-	}
-	return err
+	return nil
 }
 
 // errEndpointMoved rolls back a fan-out whose endpoint's position moved since it was read.
 var errEndpointMoved = errors.New("the endpoint's position moved during the fan-out")
 
 // fanOutAsDisabled gives the endpoint, in tx, which disables it and holds its row, the deliveries
-// of every event of its site after its position: those written while it was enabled, which it is
-// owed (its next run skips them, failed, and the partner sees them and can retry them once it is
+// of every event of its site committed after its position (on PostgreSQL, also those above the
+// events horizon, which its run would give it later): those written while it was enabled, which
+// it is owed (its next run skips them, failed, and the partner sees them and can retry them once it is
 // enabled again). Without them, an event written just before the endpoint was disabled, not yet
 // given to it by its run, would have no delivery at all: enabling the endpoint again moves its
 // position past the events of its time disabled.
@@ -101,7 +107,7 @@ func fanOutAsDisabled(ctx context.Context, tx driver.ExecutorTx, endpointID stri
 		return interpret(err)
 	}
 	for {
-		events, err := tx.EventsToSend(ctx, ep.SiteID, ep.Sent, billing.FanOutLimit)
+		events, err := tx.EventsCommittedToSend(ctx, ep.SiteID, ep.Sent, billing.FanOutLimit)
 		if err != nil || len(events) == 0 {
 			return err
 		}
