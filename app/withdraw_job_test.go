@@ -415,3 +415,32 @@ func TestABankReturnEndingTheAuthorityWithdrawsTheCustomersQueuedDebitsFirst(t *
 		})
 	}
 }
+
+// Returns that name a row twice, first with a reason that leaves the customer's authority
+// (paymentStopped), then with one that ends it: the first is the one recorded, so the customer
+// stays linked, and their debit waiting for the cut-off is not withdrawn but cut.
+func TestTheFirstReturnOfARowDecidesWhetherItsCustomersDebitsAreWithdrawn(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		e := newFlakyBECS(t, engine)
+		e.lodgedDebit(t, "B0")
+		_, _, rows, err := e.service.Batch(ctx, e.site, "B0", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.queue(t, "B1", 300)
+		report, err := e.service.ReturnRows(ctx, []billing.RowReturn{
+			{RowID: rows[0].ID, Reason: "paymentStopped", At: e.clock.Now()},
+			{RowID: rows[0].ID, Reason: "accountClosed", EndsAuthority: true, At: e.clock.Now()},
+		})
+		if err != nil || len(report.Returned) != 1 || report.Returned[0].ReturnReason != "paymentStopped" || len(report.Revoked) != 0 {
+			t.Fatalf("ReturnRows = %+v, %v; want the row returned paymentStopped, no link revoked", report, err)
+		}
+		if l, err := e.service.Link(ctx, e.site, "C1"); err != nil || l.StoredState != billing.LinkLinked {
+			t.Fatalf("C1 = %+v, %v; want still linked", l, err)
+		}
+		if files, err := e.r.Cut(ctx, becs.Calendar{}); err != nil || len(files) != 1 || files[0].Total != 300 {
+			t.Errorf("Cut = %+v, %v; want B1's debit in a file", files, err)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -315,6 +316,20 @@ type RowReturn struct {
 	// return.
 	EndsAuthority bool
 	At            time.Time
+}
+
+// FirstReturns is the first return of each row the returns name, in their order: what
+// BatchStore.ReturnRows records. A return recorded twice in one call is recorded once, as when
+// the second call comes later (an UPDATE ... FROM of both would take either, unpredictably).
+func FirstReturns(returns []RowReturn) []RowReturn {
+	seen := make(map[string]bool, len(returns))
+	return slices.DeleteFunc(slices.Clone(returns), func(r RowReturn) bool {
+		if seen[r.RowID] {
+			return true
+		}
+		seen[r.RowID] = true
+		return false
+	})
 }
 
 // StateTotal is the number and amount of a batch's rows in one state.

@@ -436,7 +436,7 @@ func (s *Service) withdrawRevoked(ctx context.Context, links []Link) {
 // then records nothing and can be made again.
 func (s *Service) withdrawBeforeReturns(ctx context.Context, returns []RowReturn) error {
 	var ids []string
-	for _, r := range returns {
+	for _, r := range FirstReturns(returns) { // the returns the store records
 		if r.EndsAuthority {
 			ids = append(ids, r.RowID)
 		}

@@ -501,7 +501,7 @@ func (s *Store) ReturnRows(ctx context.Context, returns []billing.RowReturn) ([]
 	if len(returns) == 0 {
 		return nil, nil, nil
 	}
-	returns = firstReturns(returns)
+	returns = billing.FirstReturns(returns)
 	endsAuthority := map[string]bool{}
 	for _, r := range returns {
 		endsAuthority[r.RowID] = r.EndsAuthority
@@ -601,20 +601,6 @@ func (s *Store) revokeByBank(ctx context.Context, tx driver.ExecutorTx, l billin
 		return billing.Link{}, false, err
 	}
 	return revoked, true, nil
-}
-
-// firstReturns is the first return of each row the returns name, in their order: a return
-// recorded twice in one call is recorded once, as when the second call comes later (an UPDATE ...
-// FROM of both would take either, unpredictably).
-func firstReturns(returns []billing.RowReturn) []billing.RowReturn {
-	seen := make(map[string]bool, len(returns))
-	return slices.DeleteFunc(slices.Clone(returns), func(r billing.RowReturn) bool {
-		if seen[r.RowID] {
-			return true
-		}
-		seen[r.RowID] = true
-		return false
-	})
 }
 
 func (s *Store) RowsByID(ctx context.Context, ids []string) ([]billing.Row, error) {
