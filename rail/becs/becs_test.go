@@ -507,10 +507,12 @@ func TestScheduleTimesAreLocalToTheZoneWhateverTheCallersZone(t *testing.T) {
 
 // Issue 12: cut-offs are local times in PYNG_BECS_TIMEZONE; the file's processing date (columns
 // 75-80 of its descriptive record, DDMMYY) is the day of the cut in that zone, not in UTC, or the
-// Monday after a cut on a weekend, when BECS processes nothing (a bank may refuse such a date).
+// next business day after a cut on a weekend or a holiday of PYNG_BECS_HOLIDAYS, when BECS
+// processes nothing (a bank may refuse such a date).
 func TestTheProcessingDateIsTheCutsBusinessDayInTheZone(t *testing.T) {
-	// Christmas 2026 is a Friday, Boxing Day a Saturday, its substitute holiday Monday the 28th.
-	holidays, err := becs.ParseHolidays("2026-12-25, 2026-12-28,2027-01-01")
+	// Christmas 2026 is a Friday, Boxing Day a Saturday, its substitute holiday Monday the 28th;
+	// Australia Day 2027 a Tuesday.
+	holidays, err := becs.ParseHolidays("2026-12-25, 2026-12-28,2027-01-01,2027-01-26")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,8 +532,9 @@ func TestTheProcessingDateIsTheCutsBusinessDayInTheZone(t *testing.T) {
 		{"the Sunday before a holiday", time.Date(2026, 12, 26, 23, 30, 0, 0, time.UTC), holidays, "291226"},
 		{"the day before a holiday", time.Date(2026, 12, 30, 23, 30, 0, 0, time.UTC), holidays, "311226"},
 		{"New Year's Day, a Friday", time.Date(2026, 12, 31, 23, 30, 0, 0, time.UTC), holidays, "040127"},
-		// 09:00 on 1 January in UTC is 20:00 in Sydney: its holiday is Sydney's day.
-		{"a holiday in UTC, the day after in Sydney", time.Date(2027, 1, 1, 20, 0, 0, 0, time.UTC), holidays, "040127"},
+		// 14:00 UTC on Monday 25 January 2027 is 01:00 on Tuesday 26 in Sydney: the holiday is
+		// Sydney's day, not UTC's.
+		{"a holiday in Sydney, the day before in UTC", time.Date(2027, 1, 25, 14, 0, 0, 0, time.UTC), holidays, "270127"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
