@@ -153,24 +153,31 @@ func TestARevokedCustomersDebitIsWithdrawnByItsJobWhenTheRailFails(t *testing.T)
 	}
 }
 
-// revokeDuringAStep has the partner revoke C1 while a step of a batch queues a debit of C1: between
-// the withdrawal before the record (call 1, of B1's debit) and the record, the step queues B2's
-// debit, reading the customer still linked; the withdrawal after the record (call 2) and the
-// job's first attempt (call 3) fail. It returns B2.
-func revokeDuringAStep(t *testing.T, e flakyBECS) billing.Batch {
+// queueDuringARevocation queues B1's debit of C1, and sets the rail so that during the revocation
+// to come a step of a batch queues a debit of C1 between the withdrawal before the record (call 1,
+// of B1's debit) and the record: B2's, reading the customer still linked; the withdrawal after
+// the record (call 2) and the job's first attempt (call 3) fail. It returns where B2 will be.
+func (e flakyBECS) queueDuringARevocation(t *testing.T) *billing.Batch {
 	t.Helper()
 	e.queue(t, "B1", 100)
-	var b2 billing.Batch
+	b2 := new(billing.Batch)
 	e.f.fail = func(call int) bool { return call == 2 || call == 3 }
 	e.f.after = func(call int) {
 		if call == 1 {
-			b2 = e.queue(t, "B2", 200)
+			*b2 = e.queue(t, "B2", 200)
 		}
 	}
+	return b2
+}
+
+// revokeDuringAStep has the partner revoke C1 as queueDuringARevocation says. It returns B2.
+func revokeDuringAStep(t *testing.T, e flakyBECS) billing.Batch {
+	t.Helper()
+	b2 := e.queueDuringARevocation(t)
 	if _, err := e.service.RevokeByPartner(context.Background(), e.site, "C1"); err != nil {
 		t.Fatal(err)
 	}
-	return b2
+	return *b2
 }
 
 // The job of a revocation retried after the customer linked again withdraws the debits made under
@@ -322,26 +329,17 @@ func (e flakyBECS) returnsClosing(t *testing.T, ref string, content []byte) []by
 	return returns
 }
 
-// revokeByTheBankDuringAStep has a return of B0's lodged debit end C1's authority while B1's
-// debit waits for the cut-off: the withdrawal before the record (call 1) withdraws B1's, and a
-// step queues B2's right after it, reading the customer still linked; the withdrawal after the
-// record (call 2) and the job's first attempt (call 3) fail. It returns B2.
+// revokeByTheBankDuringAStep has a return of B0's lodged debit end C1's authority, as
+// queueDuringARevocation says. It returns B2.
 func revokeByTheBankDuringAStep(t *testing.T, e flakyBECS) billing.Batch {
 	t.Helper()
 	lodged, content := e.lodgedDebit(t, "B0")
 	returns := e.returnsClosing(t, lodged, content)
-	e.queue(t, "B1", 100)
-	var b2 billing.Batch
-	e.f.fail = func(call int) bool { return call == 2 || call == 3 }
-	e.f.after = func(call int) {
-		if call == 1 {
-			b2 = e.queue(t, "B2", 200)
-		}
-	}
+	b2 := e.queueDuringARevocation(t)
 	if report, err := app.ImportBECSReturns(context.Background(), e.r, e.service, e.clock, returns); err != nil || report.Returned != 1 {
 		t.Fatalf("import = %+v, %v; want B0's row returned", report, err)
 	}
-	return b2
+	return *b2
 }
 
 // A return that ends the customer's authority (accountClosed) comes while a later debit of theirs

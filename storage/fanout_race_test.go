@@ -79,11 +79,7 @@ func TestTheAttemptsOfDeliveriesDeletedMeanwhileAreLeftOut(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL, _, service, site := onOwnDatabase(t)
-	url := "https://example.com/hook"
-	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := anEndpoint(t, service, site)
 	if _, err := service.Invite(ctx, site, "A"); err != nil {
 		t.Fatal(err)
 	}
@@ -179,13 +175,19 @@ func TestAFanOutOnSQLiteDoesNotWriteOverAPositionMovedMeanwhile(t *testing.T) {
 // BEFORE), which the endpoint's next fan-out gives it a delivery of.
 func endpointWithAnEvent(t *testing.T, service *billing.Service, site billing.Site) billing.WebhookEndpoint {
 	t.Helper()
-	ctx := context.Background()
-	url := "https://example.com/hook"
-	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
-	if err != nil {
+	e := anEndpoint(t, service, site)
+	if _, err := service.Invite(context.Background(), site, "BEFORE"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := service.Invite(ctx, site, "BEFORE"); err != nil {
+	return e
+}
+
+// anEndpoint makes an endpoint of the site, subscribed to every event.
+func anEndpoint(t *testing.T, service *billing.Service, site billing.Site) billing.WebhookEndpoint {
+	t.Helper()
+	url := "https://example.com/hook"
+	e, err := service.CreateWebhookEndpoint(context.Background(), site, billing.WebhookEndpointRequest{URL: &url})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -199,11 +201,7 @@ func TestAnEndpointDisabledWhileAnOlderTransactionIsOpenIsGivenTheEventsCommitte
 	t.Parallel()
 	ctx := context.Background()
 	dbURL, _, service, site := onOwnDatabase(t)
-	url := "https://example.com/hook"
-	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := anEndpoint(t, service, site)
 	older, err := connect(t, dbURL).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
