@@ -223,7 +223,9 @@ func data[T any](a *answer, err error) (*T, error) {
 
 // send makes the request for the site, sending it again as Config.MaxRetries allows, and returns
 // the successful answer or an *Error.
-func (s *Site) send(ctx context.Context, r request) (*answer, error) {
+func (s *Site) send(ctx context.Context, r request) (_ *answer, err error) {
+	sent := false // an attempt reached the server, which may have acted on it
+	defer func() { err = lastOf(err, sent) }()
 	u := *s.c.base
 	segments := append([]string{"billing", "sites", s.id}, r.path...)
 	escaped := make([]string, len(segments))
@@ -240,23 +242,22 @@ func (s *Site) send(ctx context.Context, r request) (*answer, error) {
 			return nil, fmt.Errorf("pyng client: encode the request: %w", err)
 		}
 	}
-	sent := false // an attempt reached the server, which may have acted on it
 	for attempt := 0; ; attempt++ {
 		a, err := s.c.attempt(ctx, r, u.String(), payload)
 		sent = sent || mayHaveActed(err)
 		if err == nil || attempt >= s.c.maxRetries {
-			return a, lastOf(err, sent)
+			return a, err
 		}
 		var wait time.Duration
 		switch e := err.(type) {
 		case *Error:
 			if !e.retryable(r.safe) {
-				return nil, lastOf(err, sent)
+				return nil, err
 			}
 			wait = e.RetryAfter
 		case *noAnswerError:
 			if !(r.safe || e.beforeRequest) || ctx.Err() != nil {
-				return nil, lastOf(err, sent)
+				return nil, err
 			}
 		default:
 			return nil, err
@@ -290,15 +291,30 @@ func mayHaveActed(err error) bool {
 }
 
 // lastOf is the error of a call whose last attempt ended in err: err, but when an earlier attempt
-// was sent (sent) and this one was not (no token), an error that says the server may have acted
+// was sent (sent) and the last was not (no token), one that says the server may have acted
 // (ErrNoAnswer), never ErrNotSent: a batch submitted so may have been stored.
 func lastOf(err error, sent bool) error {
 	if sent && errors.Is(err, ErrNotSent) {
-		return &noAnswerError{err: fmt.Errorf("%s; an earlier attempt was sent, and the server may have acted on it",
-			strings.TrimPrefix(err.Error(), "pyng client: "))}
+		return &sentBeforeError{err: err}
 	}
 	return err
 }
+
+// sentBeforeError is the error of a call whose last attempt was not sent after an earlier one
+// was: ErrNoAnswer, not ErrNotSent, and as err for every other errors.Is and errors.As (an *Error
+// of the token endpoint, the context's error). It has no Unwrap, through which errors.Is would
+// find ErrNotSent.
+type sentBeforeError struct{ err error }
+
+func (e *sentBeforeError) Error() string {
+	return e.err.Error() + "; an earlier attempt was sent, and the server may have acted on it"
+}
+
+func (e *sentBeforeError) Is(target error) bool {
+	return target == ErrNoAnswer || target != ErrNotSent && errors.Is(e.err, target)
+}
+
+func (e *sentBeforeError) As(target any) bool { return errors.As(e.err, target) }
 
 // backoff is the wait before the retry after attempt (0 for the first) when the server did not
 // say: 250 ms, doubled at each attempt, less a random part of up to half, so that the clients an

@@ -58,36 +58,67 @@ func TestAnUnreachableTokenEndpointLeavesTheRequestNotSent(t *testing.T) {
 
 // A batch sent once without an answer, whose retry then gets no access token, may have been
 // stored by the first attempt: the call's error is ErrNoAnswer, never ErrNotSent, which would
-// tell the partner that nothing was sent.
+// tell the partner that nothing was sent, however the call ends: its retries spent, a Retry-After
+// longer than it waits, or its context ended while it waits to retry. The token endpoint's error,
+// and the context's, stay in the error.
 func TestARetryWithoutATokenAfterAnAttemptSentIsNoAnswer(t *testing.T) {
-	t.Parallel()
-	var tokens, batches atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if r.URL.Path == "/oauth2/token" {
-			if tokens.Add(1) > 1 {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprint(w, `{"error":"temporarily_unavailable"}`)
-				return
+	for _, tc := range []struct {
+		name       string
+		retries    int
+		retryAfter string // of the token endpoint's 503
+		cancel     bool   // the call's context ends 100 ms after the 503, while the call waits (250 ms or more)
+		also       error  // what the error is too (errors.Is), if anything
+	}{
+		{name: "its retries spent", retries: 1},
+		{name: "a Retry-After longer than it waits", retryAfter: "120"},
+		{name: "its context ended while it waits", cancel: true, also: context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var tokens, batches atomic.Int32
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.URL.Path == "/oauth2/token" {
+					if tokens.Add(1) > 1 {
+						if tc.cancel {
+							time.AfterFunc(100*time.Millisecond, cancel)
+						}
+						if tc.retryAfter != "" {
+							w.Header().Set("Retry-After", tc.retryAfter)
+						}
+						w.WriteHeader(http.StatusServiceUnavailable)
+						fmt.Fprint(w, `{"error":"temporarily_unavailable"}`)
+						return
+					}
+					// Expired at once: the retry asks for another.
+					fmt.Fprint(w, `{"access_token":"tok","token_type":"Bearer","expires_in":1,"scope":""}`)
+					return
+				}
+				batches.Add(1)
+				if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					conn.Close()
+				}
+			}))
+			t.Cleanup(srv.Close)
+			c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", HTTPClient: srv.Client(), MaxRetries: tc.retries})
+			if err != nil {
+				t.Fatal(err)
 			}
-			// Expired at once: the retry asks for another.
-			fmt.Fprint(w, `{"access_token":"tok","token_type":"Bearer","expires_in":1,"scope":""}`)
-			return
-		}
-		batches.Add(1)
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			conn.Close()
-		}
-	}))
-	t.Cleanup(srv.Close)
-	c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", HTTPClient: srv.Client(), MaxRetries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Site("site_1").SubmitBatch(context.Background(), client.BatchRequest{BatchReference: "B1",
-		Rows: []client.RowRequest{{RowReference: "R1", CustomerReference: "C1", Amount: 100}}})
-	if !errors.Is(err, client.ErrNoAnswer) || errors.Is(err, client.ErrNotSent) || batches.Load() != 1 || tokens.Load() != 2 {
-		t.Errorf("%v after %d batch requests and %d token requests; want ErrNoAnswer, not ErrNotSent, after 1 and 2", err, batches.Load(), tokens.Load())
+			_, err = c.Site("site_1").SubmitBatch(ctx, client.BatchRequest{BatchReference: "B1",
+				Rows: []client.RowRequest{{RowReference: "R1", CustomerReference: "C1", Amount: 100}}})
+			var apiErr *client.Error
+			if !errors.Is(err, client.ErrNoAnswer) || errors.Is(err, client.ErrNotSent) || batches.Load() != 1 || tokens.Load() < 2 {
+				t.Errorf("%v after %d batch requests and %d token requests; want ErrNoAnswer, not ErrNotSent, after 1 and 2 or more", err, batches.Load(), tokens.Load())
+			}
+			if tc.also != nil && !errors.Is(err, tc.also) {
+				t.Errorf("%v; want it %v too", err, tc.also)
+			}
+			if tc.also == nil && (!errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable) {
+				t.Errorf("%v; want the token endpoint's *client.Error (503) in it", err)
+			}
+		})
 	}
 }
 
