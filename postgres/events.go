@@ -65,13 +65,6 @@ func (e executor) EventsToSend(ctx context.Context, siteID string, after driver.
 	})(e.q.EventsToSend(ctx, dbsqlc.EventsToSendParams{SiteID: siteID, AfterTxid: txOrZero(after.Tx), AfterSeq: after.Seq, Lim: int64(limit)}))
 }
 
-func (e executor) EventsCommittedToSend(ctx context.Context, siteID string, after driver.EventPosition, limit int) ([]driver.EventToSend, error) {
-	return many(func(r dbsqlc.EventsCommittedToSendRow) driver.EventToSend {
-		return driver.EventToSend{Position: driver.EventPosition{Tx: r.Txid, Seq: r.Seq}, ID: r.ID, Type: billing.EventType(r.Type),
-			CreatedAt: billing.FromMillis(r.CreatedAt)}
-	})(e.q.EventsCommittedToSend(ctx, dbsqlc.EventsCommittedToSendParams{SiteID: siteID, AfterTxid: txOrZero(after.Tx), AfterSeq: after.Seq, Lim: int64(limit)}))
-}
-
 // txOrZero is the transaction of a position, "0" for the position before every event.
 func txOrZero(tx string) string {
 	if tx == "" {

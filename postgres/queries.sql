@@ -464,15 +464,6 @@ WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::
 ORDER BY txid, seq
 LIMIT @lim;
 
--- name: EventsCommittedToSend :many
--- EventsToSend without the events horizon: every event committed now, in a transaction that
--- disables the endpoint (storage's fanOutAsDisabled). An event a transaction still open commits
--- later is one written while the endpoint was disabled.
-SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
-WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
-ORDER BY txid, seq
-LIMIT @lim;
-
 -- name: SetEndpointSent :execrows
 -- Moves the endpoint's position on from the one the fan-out read, unless it moved meanwhile (the
 -- endpoint was enabled again, and starts after the events of its time disabled): 0 then.

@@ -82,12 +82,6 @@ func (e executor) EventsToSend(ctx context.Context, siteID string, after driver.
 	})(e.q.EventsToSend(ctx, dbsqlc.EventsToSendParams{SiteID: siteID, AfterSeq: after.Seq, Lim: int64(limit)}))
 }
 
-// EventsCommittedToSend is EventsToSend: SQLite's transactions take turns, so every event
-// committed is one no later commit can precede.
-func (e executor) EventsCommittedToSend(ctx context.Context, siteID string, after driver.EventPosition, limit int) ([]driver.EventToSend, error) {
-	return e.EventsToSend(ctx, siteID, after, limit)
-}
-
 func (e executor) SetEndpointSent(ctx context.Context, id string, read, p driver.EventPosition) (bool, error) {
 	n, err := e.q.SetEndpointSent(ctx, dbsqlc.SetEndpointSentParams{ID: id, SentSeq: p.Seq, ReadSeq: read.Seq})
 	return n == 1, err

@@ -95,19 +95,22 @@ func giveDeliveries(ctx context.Context, tx driver.ExecutorTx, endpointID string
 var errEndpointMoved = errors.New("the endpoint's position moved during the fan-out")
 
 // fanOutAsDisabled gives the endpoint, in tx, which disables it and holds its row, the deliveries
-// of every event of its site committed after its position (on PostgreSQL, also those above the
-// events horizon, which its run would give it later): those written while it was enabled, which
-// it is owed (its next run skips them, failed, and the partner sees them and can retry them once it is
-// enabled again). Without them, an event written just before the endpoint was disabled, not yet
-// given to it by its run, would have no delivery at all: enabling the endpoint again moves its
-// position past the events of its time disabled.
+// of the events of its site after its position, as its run would: those written while it was
+// enabled, which it is owed (its next run skips them, failed, and the partner sees them and can
+// retry them once it is enabled again). Without them, an event written just before the endpoint
+// was disabled, not yet given to it by its run, would have no delivery at all: enabling the
+// endpoint again moves its position past the events of its time disabled. On PostgreSQL, as for
+// the run, only the events below the events horizon: one committed while an older transaction is
+// still open is not given (given, it would be delivered before an event of that transaction that
+// the events list shows before it, and the last delivery would be no safe `after`); the events
+// list has it, after the endpoint's last delivery.
 func fanOutAsDisabled(ctx context.Context, tx driver.ExecutorTx, endpointID string) error {
 	ep, err := tx.EndpointToSend(ctx, endpointID)
 	if err != nil {
 		return interpret(err)
 	}
 	for {
-		events, err := tx.EventsCommittedToSend(ctx, ep.SiteID, ep.Sent, billing.FanOutLimit)
+		events, err := tx.EventsToSend(ctx, ep.SiteID, ep.Sent, billing.FanOutLimit)
 		if err != nil || len(events) == 0 {
 			return err
 		}

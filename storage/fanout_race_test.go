@@ -194,14 +194,19 @@ func anEndpoint(t *testing.T, service *billing.Service, site billing.Site) billi
 }
 
 // On PostgreSQL an endpoint's run gives it the events below the events horizon only: an event
-// committed while an older transaction is still open waits. The partner disabling the endpoint
-// then still gives it that event's delivery: it was written while the endpoint was enabled
-// (enabling it again would pass over it, and no run gives a disabled endpoint anything).
-func TestAnEndpointDisabledWhileAnOlderTransactionIsOpenIsGivenTheEventsCommitted(t *testing.T) {
+// committed while an older transaction is still open waits, as the events list does, so that an
+// event that transaction writes, which the list shows before, is never passed by a delivery (the
+// last delivery processed is a safe `after`). The partner disabling the endpoint meanwhile gives
+// it the same: deliveries of the events the list shows, no other. The event is in the list, after
+// the endpoint's last delivery, once the older transaction ends.
+func TestAnEndpointDisabledWhileAnOlderTransactionIsOpenIsGivenWhatTheListShows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL, _, service, site := onOwnDatabase(t)
 	e := anEndpoint(t, service, site)
+	if _, err := service.Invite(ctx, site, "BELOW-THE-HORIZON"); err != nil {
+		t.Fatal(err)
+	}
 	older, err := connect(t, dbURL).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -213,21 +218,39 @@ func TestAnEndpointDisabledWhileAnOlderTransactionIsOpenIsGivenTheEventsCommitte
 	if _, err := service.Invite(ctx, site, "ABOVE-THE-HORIZON"); err != nil {
 		t.Fatal(err)
 	}
-	if due, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100, nil); err != nil || len(due) != 0 {
-		t.Fatalf("DueWebhooks while the older transaction is open = %d deliveries, %v; want none yet", len(due), err)
-	}
 	disabled := billing.EndpointDisabled
 	if _, err := service.UpdateWebhookEndpoint(ctx, site, e.ID, billing.WebhookEndpointRequest{State: &disabled}); err != nil {
 		t.Fatal(err)
 	}
-	if err := older.Rollback(ctx); err != nil {
-		t.Fatal(err)
+	listed := func() map[string]bool {
+		t.Helper()
+		events, _, err := service.Events(ctx, site, billing.EventFilter{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]bool{}
+		for _, ev := range events {
+			ids[ev.ID] = true
+		}
+		return ids
 	}
+	shown := listed()
 	ds, _, err := service.Deliveries(ctx, site, e.ID, billing.DeliveryFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ds) != 1 || ds[0].EventType != billing.EventCustomerInvited {
-		t.Errorf("deliveries %+v; want the invitation's, written while the endpoint was enabled", ds)
+	if len(ds) != 1 || len(shown) != 1 {
+		t.Errorf("%d deliveries, %d events listed; want the first invitation's alone", len(ds), len(shown))
+	}
+	for _, d := range ds {
+		if !shown[d.EventID] {
+			t.Errorf("delivery %s is of event %s, which the events list does not show yet", d.ID, d.EventID)
+		}
+	}
+	if err := older.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(listed()); n != 2 {
+		t.Errorf("%d events listed once the older transaction ended; want both invitations", n)
 	}
 }

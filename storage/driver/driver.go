@@ -277,10 +277,6 @@ type Executor interface {
 	// EventsToSend returns up to limit of the site's events after `after`, in their order (on
 	// PostgreSQL, as ListEvents, only those no later commit can precede).
 	EventsToSend(ctx context.Context, siteID string, after EventPosition, limit int) ([]EventToSend, error)
-	// EventsCommittedToSend is EventsToSend of every event committed now, also those a
-	// transaction still open may precede (on PostgreSQL, above the events horizon): the events an
-	// endpoint being disabled, in the transaction, is owed.
-	EventsCommittedToSend(ctx context.Context, siteID string, after EventPosition, limit int) ([]EventToSend, error)
 	// SetEndpointSent sets the position of the last event the endpoint was given a delivery of,
 	// or passed, if its position is still read, the one the fan-out read, and reports whether
 	// it did: enabling the endpoint again meanwhile moved it past the events of its time disabled.

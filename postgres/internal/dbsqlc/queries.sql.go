@@ -646,62 +646,6 @@ func (q *Queries) EventPosition(ctx context.Context, arg EventPositionParams) (E
 	return i, err
 }
 
-const eventsCommittedToSend = `-- name: EventsCommittedToSend :many
-SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
-WHERE site_id = $1 AND (txid, seq) > (CAST($2 AS TEXT)::xid8, CAST($3 AS BIGINT))
-ORDER BY txid, seq
-LIMIT $4
-`
-
-type EventsCommittedToSendParams struct {
-	SiteID    string
-	AfterTxid string
-	AfterSeq  int64
-	Lim       int64
-}
-
-type EventsCommittedToSendRow struct {
-	Txid      string
-	Seq       int64
-	ID        string
-	Type      string
-	CreatedAt int64
-}
-
-// EventsToSend without the events horizon: every event committed now, in a transaction that
-// disables the endpoint (storage's fanOutAsDisabled). An event a transaction still open commits
-// later is one written while the endpoint was disabled.
-func (q *Queries) EventsCommittedToSend(ctx context.Context, arg EventsCommittedToSendParams) ([]EventsCommittedToSendRow, error) {
-	rows, err := q.db.Query(ctx, eventsCommittedToSend,
-		arg.SiteID,
-		arg.AfterTxid,
-		arg.AfterSeq,
-		arg.Lim,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []EventsCommittedToSendRow
-	for rows.Next() {
-		var i EventsCommittedToSendRow
-		if err := rows.Scan(
-			&i.Txid,
-			&i.Seq,
-			&i.ID,
-			&i.Type,
-			&i.CreatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const eventsToSend = `-- name: EventsToSend :many
 SELECT CAST(txid AS TEXT) AS txid, seq, id, type, created_at FROM events
 WHERE site_id = $1 AND (txid, seq) > (CAST($2 AS TEXT)::xid8, CAST($3 AS BIGINT))
