@@ -59,18 +59,14 @@ func (e executor) InsertInvitation(ctx context.Context, l billing.Link, ev billi
 }
 
 func (e executor) EventsToSend(ctx context.Context, siteID string, after driver.EventPosition, limit int) ([]driver.EventToSend, error) {
+	tx := after.Tx
+	if tx == "" {
+		tx = "0"
+	}
 	return many(func(r dbsqlc.EventsToSendRow) driver.EventToSend {
 		return driver.EventToSend{Position: driver.EventPosition{Tx: r.Txid, Seq: r.Seq}, ID: r.ID, Type: billing.EventType(r.Type),
 			CreatedAt: billing.FromMillis(r.CreatedAt)}
-	})(e.q.EventsToSend(ctx, dbsqlc.EventsToSendParams{SiteID: siteID, AfterTxid: txOrZero(after.Tx), AfterSeq: after.Seq, Lim: int64(limit)}))
-}
-
-// txOrZero is the transaction of a position, "0" for the position before every event.
-func txOrZero(tx string) string {
-	if tx == "" {
-		return "0"
-	}
-	return tx
+	})(e.q.EventsToSend(ctx, dbsqlc.EventsToSendParams{SiteID: siteID, AfterTxid: tx, AfterSeq: after.Seq, Lim: int64(limit)}))
 }
 
 func (e executor) EndpointToSend(ctx context.Context, id string) (driver.SendingEndpoint, error) {
