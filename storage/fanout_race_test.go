@@ -80,9 +80,7 @@ func TestTheAttemptsOfDeliveriesDeletedMeanwhileAreLeftOut(t *testing.T) {
 	ctx := context.Background()
 	dbURL, _, service, site := onOwnDatabase(t)
 	e := anEndpoint(t, service, site)
-	if _, err := service.Invite(ctx, site, "A"); err != nil {
-		t.Fatal(err)
-	}
+	inviteListed(t, service, site, "A")
 	due, err := service.DueWebhooks(ctx, e.ID, billing.DueDelivery{}, 100, nil)
 	if err != nil || len(due) != 1 {
 		t.Fatalf("DueWebhooks = %d deliveries, %v; want the invitation's", len(due), err)
@@ -172,13 +170,11 @@ func TestAFanOutOnSQLiteDoesNotWriteOverAPositionMovedMeanwhile(t *testing.T) {
 }
 
 // endpointWithAnEvent makes an endpoint of the site, then an event after it (the invitation of
-// BEFORE), which the endpoint's next fan-out gives it a delivery of.
+// BEFORE, once listed), which the endpoint's next fan-out gives it a delivery of.
 func endpointWithAnEvent(t *testing.T, service *billing.Service, site billing.Site) billing.WebhookEndpoint {
 	t.Helper()
 	e := anEndpoint(t, service, site)
-	if _, err := service.Invite(context.Background(), site, "BEFORE"); err != nil {
-		t.Fatal(err)
-	}
+	inviteListed(t, service, site, "BEFORE")
 	return e
 }
 
@@ -204,9 +200,7 @@ func TestAnEndpointDisabledWhileAnOlderTransactionIsOpenIsGivenWhatTheListShows(
 	ctx := context.Background()
 	dbURL, _, service, site := onOwnDatabase(t)
 	e := anEndpoint(t, service, site)
-	if _, err := service.Invite(ctx, site, "BELOW-THE-HORIZON"); err != nil {
-		t.Fatal(err)
-	}
+	inviteListed(t, service, site, "BELOW-THE-HORIZON")
 	older, err := connect(t, dbURL).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

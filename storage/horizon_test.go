@@ -33,19 +33,6 @@ func TestOnlyThisDatabasesOpenTransactionsHoldEventsBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL, _, service, site := onOwnDatabase(t)
-	listed := func(ref string) bool {
-		t.Helper()
-		events, _, err := service.Events(ctx, site, billing.EventFilter{Limit: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range events {
-			if e.Type == billing.EventCustomerInvited && strings.Contains(string(e.Body), `"customerReference":"`+ref+`"`) {
-				return true
-			}
-		}
-		return false
-	}
 	openWrite := func(conn *pgx.Conn) pgx.Tx {
 		t.Helper()
 		tx, err := conn.Begin(ctx)
@@ -59,24 +46,13 @@ func TestOnlyThisDatabasesOpenTransactionsHoldEventsBack(t *testing.T) {
 		return tx
 	}
 
-	// A transaction of this database's own may hold the list back a moment (autovacuum's analyze
-	// of its new tables takes an xid): the events are awaited, not read once. The transaction of
-	// the other database stays open throughout, so it would hold them back for good.
-	listedSoon := func(ref string) bool {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if listed(ref) {
-				return true
-			}
-		}
-		return false
-	}
-
+	// The transaction of the other database stays open throughout, so it would hold the events
+	// back for good (invitationListedSoon).
 	openWrite(connect(t, dbtest.PostgresDatabaseURL(t)))
 	if _, err := service.Invite(ctx, site, "ELSEWHERE"); err != nil {
 		t.Fatal(err)
 	}
-	if !listedSoon("ELSEWHERE") {
+	if !invitationListedSoon(t, service, site, "ELSEWHERE") {
 		t.Errorf("a transaction open in another database holds the events list back")
 	}
 
@@ -84,13 +60,13 @@ func TestOnlyThisDatabasesOpenTransactionsHoldEventsBack(t *testing.T) {
 	if _, err := service.Invite(ctx, site, "HERE"); err != nil {
 		t.Fatal(err)
 	}
-	if listed("HERE") {
+	if invitationListed(t, service, site, "HERE") {
 		t.Errorf("an event is listed while a transaction of this database that began before it is open")
 	}
 	if err := here.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !listedSoon("HERE") {
+	if !invitationListedSoon(t, service, site, "HERE") {
 		t.Errorf("the event is not listed once the transaction that held it back ended")
 	}
 }
@@ -103,4 +79,44 @@ func connect(t *testing.T, rawURL string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// invitationListed reports whether the site's events list shows the invitation of ref.
+func invitationListed(t *testing.T, service *billing.Service, site billing.Site, ref string) bool {
+	t.Helper()
+	events, _, err := service.Events(context.Background(), site, billing.EventFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Type == billing.EventCustomerInvited && strings.Contains(string(e.Body), `"customerReference":"`+ref+`"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// invitationListedSoon reports whether the site's events list shows the invitation of ref within
+// 10 s. A transaction of the database's own may hold the list back a moment on PostgreSQL
+// (autovacuum's analyze of its new tables takes an xid): the event is awaited, not read once.
+func invitationListedSoon(t *testing.T, service *billing.Service, site billing.Site, ref string) bool {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if invitationListed(t, service, site, ref) {
+			return true
+		}
+	}
+	return false
+}
+
+// inviteListed invites ref at the site and waits until the events list shows the invitation
+// (invitationListedSoon): a fan-out before would find no event to give.
+func inviteListed(t *testing.T, service *billing.Service, site billing.Site, ref string) {
+	t.Helper()
+	if _, err := service.Invite(context.Background(), site, ref); err != nil {
+		t.Fatal(err)
+	}
+	if !invitationListedSoon(t, service, site, ref) {
+		t.Fatalf("the invitation of %s is not listed after 10 s", ref)
+	}
 }
