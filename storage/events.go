@@ -530,6 +530,13 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 		}
 	}
 	record := func(tx driver.ExecutorTx) error {
+		// The endpoint's row first, then the deliveries, the order of every transaction that
+		// changes both (the partner's change of the endpoint, a fan-out): holding a delivery while
+		// it waited for the endpoint, the recording deadlocked on PostgreSQL with the deletion of
+		// the endpoint, which removes its deliveries.
+		if _, err := tx.LockWebhookEndpoint(ctx, endpointID); err != nil {
+			return interpret(err)
+		}
 		if err := tx.RecordDeliveryOutcomes(ctx, outcomes); err != nil {
 			return fmt.Errorf("record delivery outcomes: %w", interpret(err))
 		}
@@ -566,10 +573,14 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 	}
 	err := s.inTx(ctx, record)
 	if errors.Is(err, billing.ErrNotFound) {
-		// A delivery deleted (its endpoint deleted, its event purged) by a transaction that
-		// committed while this one inserted its attempt fails the attempt's foreign key on
-		// PostgreSQL; recorded again, the attempts of the deliveries gone are left out.
+		// The endpoint is gone, and its deliveries with it; or a delivery was deleted (its event
+		// purged) by a transaction that committed while this one inserted its attempt, which fails
+		// the attempt's foreign key on PostgreSQL: recorded again, the attempts of the deliveries
+		// gone are left out.
 		err = s.inTx(ctx, record)
+	}
+	if errors.Is(err, billing.ErrNotFound) {
+		return nil // the endpoint is gone: there is nothing to record
 	}
 	return err
 }

@@ -71,10 +71,9 @@ RETURNING CAST(sent_txid AS TEXT)`, e.ID).Scan(&moved); err != nil {
 }
 
 // A run records the attempts of its round while the partner deletes the endpoint (its deliveries
-// with it) in a transaction that commits meanwhile: the attempt's insert saw its delivery, and its
-// foreign key check, waiting for the deletion, then finds it gone. The recording leaves the
-// attempts of the deliveries gone out, as it does those already gone, rather than fail the run
-// (logged at ERROR, the rest of its round unrecorded).
+// with it) in a transaction that commits meanwhile: the recording waits for the deletion, then
+// finds the endpoint gone. It records nothing, as it leaves out the attempts of deliveries already
+// gone, rather than fail the run (logged at ERROR, the rest of its round unrecorded).
 func TestTheAttemptsOfDeliveriesDeletedMeanwhileAreLeftOut(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -246,5 +245,83 @@ func TestAnEndpointDisabledWhileAnOlderTransactionIsOpenIsGivenWhatTheListShows(
 	}
 	if n := len(listed()); n != 2 {
 		t.Errorf("%d events listed once the older transaction ended; want both invitations", n)
+	}
+}
+
+// A run records a failed attempt (which marks its endpoint failing) while the partner disables
+// or deletes the endpoint. The partner's transaction locks the endpoint, then writes or removes
+// deliveries (disabling gives the endpoint the deliveries it is owed, of which the sandbox's
+// webhook.test is one already; deleting removes them all); the recording must not hold a delivery
+// while it waits for the endpoint, or each waits for the other and PostgreSQL aborts one. Here a
+// third transaction holds the endpoint until both wait for it, the partner's first.
+func TestRecordingAttemptsWhileThePartnerChangesTheEndpointDoesNotDeadlock(t *testing.T) {
+	t.Parallel()
+	disabled := billing.EndpointDisabled
+	for _, tc := range []struct {
+		name   string
+		change func(*billing.Service, billing.Site, string) error
+	}{
+		{"disable", func(service *billing.Service, site billing.Site, id string) error {
+			_, err := service.UpdateWebhookEndpoint(context.Background(), site, id, billing.WebhookEndpointRequest{State: &disabled})
+			return err
+		}},
+		{"delete", func(service *billing.Service, site billing.Site, id string) error {
+			return service.DeleteWebhookEndpoint(context.Background(), site, id)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dbURL, _, service, site := onOwnDatabase(t)
+			e := anEndpoint(t, service, site)
+			d, err := service.SendTestEvent(ctx, site, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			watcher := connect(t, dbURL)
+			waitForWaiters := func(n int) {
+				t.Helper()
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+					var waiting int
+					if err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+						t.Fatal(err)
+					}
+					if waiting >= n {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%d transactions wait for a lock; want %d", waiting, n)
+					}
+				}
+			}
+
+			holder, err := connect(t, dbURL).Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Rollback(ctx)
+			if _, err := holder.Exec(ctx, `SELECT 1 FROM webhook_endpoints WHERE id = $1 FOR UPDATE`, e.ID); err != nil {
+				t.Fatal(err)
+			}
+			changed, recorded := make(chan error, 1), make(chan error, 1)
+			go func() { changed <- tc.change(service, site, e.ID) }()
+			waitForWaiters(1)
+			go func() {
+				attempt := billing.DeliveryAttempt{At: time.Now(), Status: 500, Duration: time.Millisecond}
+				recorded <- service.RecordDeliveryAttempts(ctx, e.ID, []billing.DeliveryOutcome{
+					{DeliveryID: d.ID, Attempt: attempt, State: billing.DeliveryPending}})
+			}()
+			waitForWaiters(2)
+			if err := holder.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-changed; err != nil {
+				t.Errorf("the partner's change: %v", err)
+			}
+			if err := <-recorded; err != nil {
+				t.Errorf("recording the attempt: %v", err)
+			}
+		})
 	}
 }
