@@ -214,11 +214,10 @@ type content struct {
 	RevokedByBank       bool // a return of a debit ended the customer's authority
 	ManageURL           string
 	AgreementURL        string
-	// ReplyToSite: a reply goes to the site's address. Never in an email that carries the
-	// management link (ManageURL), as a reply would quote the link, and with it the customer's
-	// agreement and details, to the business; Contact says how to reach it instead.
-	ReplyToSite bool
-	Contact     string
+	// Contact says how to reach the business. No email is answered to it (none has a Reply-To):
+	// a reply would quote what the email holds, the customer's name and bank details, or the
+	// private management link, to the business, which is never shown them.
+	Contact string
 	// Amounts is what the customer authorised to be collected, in the wording they agreed to.
 	Amounts   string
 	Validity  string
@@ -266,7 +265,6 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 		}
 		c.ManageURL = m.cfg.PublicURL + "/agreement?token=" + url.QueryEscape(tok)
 	}
-	c.ReplyToSite = site.DebitUser.Email != "" && c.ManageURL == ""
 	var text, html bytes.Buffer
 	if err := textTemplate.Execute(&text, c); err != nil {
 		return nil, err
@@ -280,13 +278,6 @@ func (m *Mailer) Message(ctx context.Context, kind billing.EmailKind, l billing.
 	}
 	if err := msg.To(l.Customer.Email); err != nil {
 		return nil, fmt.Errorf("the customer's address: %w", err)
-	}
-	// A reply reaches the business, which answers for its debits (and must act on a customer's
-	// request to stop one), not the sender's address, which nobody reads; but see ReplyToSite.
-	if c.ReplyToSite {
-		if err := msg.ReplyToFormat(site.Name, site.DebitUser.Email); err != nil {
-			return nil, fmt.Errorf("the site's address %q: %w", site.DebitUser.Email, err)
-		}
 	}
 	msg.Subject(subject)
 	msg.SetBodyString(mail.TypeTextPlain, text.String())

@@ -32,11 +32,9 @@ Here is your new link to see or revoke your direct debit agreement with {{.Site}
 
 If you didn't ask for it, you can ignore this email: the link is only sent to you.
 {{end}}{{if .ManageURL}}
-Keep this email to yourself: its link is private to you. Don't forward it, or reply to it.
+Keep this email to yourself: its link is private to you. Don't forward it, or reply to it.{{end}}
 Questions about your debits? Contact {{.Site}} {{.Contact}}.
-{{else if .ReplyToSite}}
-Questions about your debits? Reply to this email to reach {{.Site}}.
-{{end}}
+
 Pyng collects payments by direct debit for the businesses that use it.
 `
 
@@ -59,11 +57,8 @@ const htmlSource = `<!doctype html>
 <p><a href="{{.ManageURL}}">Here is your new link to see or revoke your direct debit agreement with {{.Site}}</a>{{with .Validity}} (it lasts {{.}}){{end}}.</p>
 <p>If you didn't ask for it, you can ignore this email: the link is only sent to you.</p>
 {{end}}{{if .ManageURL}}
-<p>Keep this email to yourself: its link is private to you. Don't forward it, or reply to it.</p>
+<p>Keep this email to yourself: its link is private to you. Don't forward it, or reply to it.</p>{{end}}
 <p>Questions about your debits? Contact {{.Site}} {{.Contact}}.</p>
-{{else if .ReplyToSite}}
-<p>Questions about your debits? Reply to this email to reach {{.Site}}.</p>
-{{end}}
 <p style="color: #555">Pyng collects payments by direct debit for the businesses that use it.</p>
 </body></html>
 `
