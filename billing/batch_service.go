@@ -163,28 +163,53 @@ func (s *Service) markLinkedAgain(ctx context.Context, site Site, rows []Row) er
 
 // SimulateDeadline fails every open row of the batch with expired, as if its 24-hour deadline had
 // passed now (sandbox only; the transport decides whether the sandbox is on), so a partner can
-// test the expired path without waiting a day. The rows the sandbox rail has settled meanwhile
-// take their outcome first, as they would at the real deadline. A completed batch is left as it
-// is. A batch of another rail than the sandbox's is refused: its debits may be in a file the bank
+// test the expired path without waiting a day. As at the real deadline, a debit the sandbox took
+// is told its outcome, never expired: it settles now (at the real deadline it would have settled
+// already). The debits it did not take are withdrawn first, so that a step of the batch running
+// meanwhile cannot have it take one of a row told expired. A completed batch is left as it is. A
+// batch of another rail than the sandbox's is refused: its debits may be in a file the bank
 // collects, and money must never move for a row told expired.
 func (s *Service) SimulateDeadline(ctx context.Context, site Site, reference string) (Batch, BatchSummary, []Row, error) {
-	b, _, _, err := s.Batch(ctx, site, reference, "")
+	b, _, rows, err := s.Batch(ctx, site, reference, "")
 	if err != nil {
 		return Batch{}, nil, nil, err
 	}
-	if b.Rail != rail.Sandbox {
+	simulator, ok := s.rails[b.Rail].(deadlineSimulator)
+	if b.Rail != rail.Sandbox || !ok {
 		return Batch{}, nil, nil, Errorf(CodeBatchNotOnSandboxRail, "batchReference",
 			"The batch is on the "+b.Rail+" rail, which moves money: only the sandbox rail's batches can have their deadline simulated.")
 	}
-	// As at the real deadline, what the rail settled is recorded first: a debit the sandbox has
-	// settled is told its outcome, never expired.
-	if err := s.settleBeforeExpiring(ctx, b); err != nil {
-		return Batch{}, nil, nil, err
+	var open []string
+	for _, r := range rows {
+		if !r.State.Terminal() {
+			open = append(open, r.ID)
+		}
+	}
+	if len(open) > 0 {
+		answers, err := simulator.SimulateDeadline(ctx, open)
+		if err != nil {
+			return Batch{}, nil, nil, fmt.Errorf("simulate the deadline on the rail: %w", err)
+		}
+		// A debit withdrawn now, or before (its customer's revocation), expires as the others.
+		taken := slices.DeleteFunc(answers, func(o rail.Outcome) bool { return o.Failure == rail.FailureWithdrawn })
+		if settled, _, _ := split(taken); len(settled) > 0 {
+			if err := s.batches.RecordOutcomes(ctx, settled); err != nil {
+				return Batch{}, nil, nil, fmt.Errorf("record outcomes: %w", err)
+			}
+		}
 	}
 	if _, err := s.batches.ExpireBatch(ctx, b.ID, s.now()); err != nil {
 		return Batch{}, nil, nil, fmt.Errorf("expire batch: %w", err)
 	}
 	return s.Batch(ctx, site, reference, "")
+}
+
+// deadlineSimulator is a rail whose batches' deadline a partner may simulate: the sandbox's.
+type deadlineSimulator interface {
+	// SimulateDeadline answers for the debits with the given keys as if their deadline had passed
+	// now: those it took settled, the others withdrawn (settled rail.FailureWithdrawn), never to
+	// be taken afterwards.
+	SimulateDeadline(ctx context.Context, keys []string) ([]rail.Outcome, error)
 }
 
 // ListBatches lists the site's batches, newest first. next is the filter of the following page,

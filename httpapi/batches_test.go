@@ -780,22 +780,35 @@ func TestBatchExecutionSteps(t *testing.T) {
 			p.refresh(t)
 			p.mustSubmit(t, batchRequest("B-SIMULATED", debit{"R0", "A", 500}, debit{"R1", "NOBODY", 600}, debit{"R2", "A", 700}))
 			p.mustSubmit(t, batchRequest("B-UNTOUCHED", debit{"R0", "A", 800}))
-			p.execute(t, "B-SIMULATED") // R0 and R2 inProgress, R1 failed customerNotActive
+			p.execute(t, "B-SIMULATED") // R0 and R2 inProgress, settling in an hour; R1 failed customerNotActive
 			r := p.post(t, "/sandbox/batches/B-SIMULATED/deadline")
 			wantStatus(t, r, http.StatusOK)
 			var got struct{ Data batch }
 			r.JSON(t, &got)
 			now := s.Clock.Now().UnixMilli()
-			if got.Data.State != "completed" || got.Data.CompletedAt != now || got.Data.Summary["failed"] != (stateTotal{3, 1800}) {
-				t.Errorf("batch = %+v, want completed now with every row failed", got.Data)
+			// The debits the sandbox took settle now, as they would have by the real deadline: told
+			// their outcome, never expired.
+			if got.Data.State != "completed" || got.Data.CompletedAt != now || got.Data.Summary["succeeded"] != (stateTotal{2, 1200}) {
+				t.Errorf("batch = %+v, want completed now with the debits taken succeeded", got.Data)
 			}
 			for _, r := range []batchRow{got.Data.Rows[0], got.Data.Rows[2]} {
-				if r.FailureReason != "expired" || !equalPtr(r.Retryable, ptr(true)) || r.OutcomeAt != now {
-					t.Errorf("row = %+v, want failed expired, retryable, now", r)
+				if r.State != "succeeded" || r.OutcomeAt != now {
+					t.Errorf("row = %+v, want succeeded now", r)
 				}
 			}
 			if r := got.Data.Rows[1]; r.FailureReason != "customerNotActive" {
 				t.Errorf("a row already failed changed: %+v", r)
+			}
+			// Those it did not take expire.
+			p.mustSubmit(t, batchRequest("B-NOT-STARTED", debit{"R0", "A", 900}, debit{"R1", "A", 1000}))
+			notStarted := dataOf[batch](t, p.post(t, "/sandbox/batches/B-NOT-STARTED/deadline"))
+			if notStarted.State != "completed" || notStarted.Summary["failed"] != (stateTotal{2, 1900}) {
+				t.Errorf("batch = %+v, want completed now with every row failed", notStarted)
+			}
+			for _, r := range notStarted.Rows {
+				if r.FailureReason != "expired" || !equalPtr(r.Retryable, ptr(true)) || r.OutcomeAt != now {
+					t.Errorf("row = %+v, want failed expired, retryable, now", r)
+				}
 			}
 			if b := p.mustGetBatch(t, "B-UNTOUCHED", ""); b.State != "accepted" {
 				t.Errorf("another batch is %s, want it untouched (accepted)", b.State)

@@ -77,7 +77,8 @@ type Rail interface {
 	Outcomes(ctx context.Context, keys []string) ([]Outcome, error)
 }
 
-// Withdrawer is a Rail that holds debits queued before sending them (BECS, until its cut-off).
+// Withdrawer is a Rail that holds debits queued before sending them (BECS, until its cut-off), or
+// one that records the keys it must never take (the sandbox, which sends a debit as it takes it).
 // A debit whose customer revoked its authority must not be sent: the service withdraws it.
 type Withdrawer interface {
 	// Withdraw withdraws the debits with the given keys that the rail holds but has not sent, and

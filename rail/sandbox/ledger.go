@@ -25,6 +25,9 @@ type Entry struct {
 	Failure       rail.Failure // empty for a debit that succeeds
 	SubmittedAt   time.Time
 	SettlesAt     time.Time
+	// WithdrawnAt is when the debit was withdrawn before the sandbox took it (Ledger.Withdraw);
+	// zero for one taken. A withdrawn entry debits nothing: its amount is 0, its account empty.
+	WithdrawnAt time.Time
 }
 
 // Ledger is the sandbox rail's durable record of debits, in its own table of the server's
@@ -113,6 +116,35 @@ func (l *Ledger) Record(ctx context.Context, entries []Entry) (int, error) {
 	return int(n), err
 }
 
+// Withdraw records withdrawn, at `at`, the keys not in the ledger yet, and returns how many it
+// recorded: no submission of them afterwards is taken (Record ignores them). A key recorded
+// already, taken or withdrawn, is left as it is.
+func (l *Ledger) Withdraw(ctx context.Context, keys []string, at time.Time) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	arg, err := l.sql.keysArg(keys)
+	if err != nil {
+		return 0, err
+	}
+	n, err := l.conn.Exec(ctx, l.sql.withdraw, arg, at.UnixMilli())
+	return int(n), err
+}
+
+// SettleBy moves the settlement of the taken debits with the given keys that settle after `at`
+// to `at`, and returns how many it moved.
+func (l *Ledger) SettleBy(ctx context.Context, keys []string, at time.Time) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	arg, err := l.sql.keysArg(keys)
+	if err != nil {
+		return 0, err
+	}
+	n, err := l.conn.Exec(ctx, l.sql.settleBy, arg, at.UnixMilli())
+	return int(n), err
+}
+
 // Entries returns the entries with the given keys, in no particular order; a key not in the
 // ledger has none.
 func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
@@ -127,11 +159,11 @@ func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
 	open := eachAccountOnce(l.keys.OpenString) // the debits of one submission share their sealed accounts
 	err = l.conn.Query(ctx, l.sql.entries, []any{arg}, func(row storage.Scanner) error {
 		var (
-			e                    Entry
-			failure              string
-			submitted, settlesAt int64
+			e                               Entry
+			failure                         string
+			submitted, settlesAt, withdrawn int64
 		)
-		if err := row.Scan(&e.Key, &e.Amount, &e.BSB, &e.AccountNumber, &failure, &submitted, &settlesAt); err != nil {
+		if err := row.Scan(&e.Key, &e.Amount, &e.BSB, &e.AccountNumber, &failure, &submitted, &settlesAt, &withdrawn); err != nil {
 			return err
 		}
 		plain, err := open(account{e.BSB, e.AccountNumber})
@@ -141,6 +173,9 @@ func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
 		e.BSB, e.AccountNumber = plain.bsb, plain.number
 		e.Failure = rail.Failure(failure)
 		e.SubmittedAt, e.SettlesAt = time.UnixMilli(submitted).UTC(), time.UnixMilli(settlesAt).UTC()
+		if withdrawn != 0 {
+			e.WithdrawnAt = time.UnixMilli(withdrawn).UTC()
+		}
 		entries = append(entries, e)
 		return nil
 	})
@@ -239,10 +274,14 @@ type dialect struct {
 	// record inserts the entries that recordArgs encodes, ignoring keys already recorded.
 	record     string
 	recordArgs func([]Entry) ([]any, error)
-	// entries selects the key, amount, bsb, account number, failure ('' for none), submission and
-	// settlement times of the keys that keysArg encodes.
+	// entries selects the key, amount, bsb, account number, failure ('' for none), submission,
+	// settlement and withdrawal (0 for none) times of the keys that keysArg encodes.
 	entries string
 	keysArg func([]string) (any, error)
+	// withdraw records withdrawn at $2 the keys, encoded by keysArg, that are not recorded.
+	withdraw string
+	// settleBy sets the settlement time of the taken debits of the keys that settle after $2 to $2.
+	settleBy string
 	// erase blanks the account of up to $2 entries submitted at or before $1 that hold one.
 	erase string
 	// accountsAfter selects the key, bsb and account number of up to $2 entries holding an
@@ -281,8 +320,13 @@ ON CONFLICT (idempotency_key) DO NOTHING`,
 			b, err := json.Marshal(es)
 			return []any{string(b)}, err
 		},
-		entries: `SELECT idempotency_key, amount, bsb, account_number, coalesce(failure, ''), submitted_at, settles_at
+		entries: `SELECT idempotency_key, amount, bsb, account_number, coalesce(failure, ''), submitted_at, settles_at, coalesce(withdrawn_at, 0)
 FROM sandbox_ledger WHERE idempotency_key IN (SELECT value FROM json_each(?))`,
+		withdraw: `INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at, withdrawn_at)
+SELECT value, 0, '', '', NULL, ?2, ?2, ?2 FROM json_each(?1) WHERE TRUE
+ON CONFLICT (idempotency_key) DO NOTHING`,
+		settleBy: `UPDATE sandbox_ledger SET settles_at = ?2
+WHERE idempotency_key IN (SELECT value FROM json_each(?1)) AND withdrawn_at IS NULL AND settles_at > ?2`,
 		keysArg: func(keys []string) (any, error) {
 			b, err := json.Marshal(keys)
 			return string(b), err
@@ -306,6 +350,7 @@ WHERE l.idempotency_key = json_extract(v.value, '$.key')
 SELECT e.key, e.amount, e.bsb, e.account_number, nullif(e.failure, ''), e.submitted_at, e.settles_at
 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
   AS e (key, amount, bsb, account_number, failure, submitted_at, settles_at)
+ORDER BY e.key
 ON CONFLICT (idempotency_key) DO NOTHING`,
 		recordArgs: func(entries []Entry) ([]any, error) {
 			n := len(entries)
@@ -317,8 +362,15 @@ ON CONFLICT (idempotency_key) DO NOTHING`,
 			}
 			return []any{keys, amounts, bsbs, accounts, failures, submitted, settles}, nil
 		},
-		entries: `SELECT idempotency_key, amount, bsb, account_number, coalesce(failure, ''), submitted_at, settles_at
+		entries: `SELECT idempotency_key, amount, bsb, account_number, coalesce(failure, ''), submitted_at, settles_at, coalesce(withdrawn_at, 0)
 FROM sandbox_ledger WHERE idempotency_key = ANY ($1::text[])`,
+		// In the order of the keys, as record inserts: two inserting some of the same keys in
+		// other orders would each wait for the other's, and one would fail, deadlocked.
+		withdraw: `INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at, withdrawn_at)
+SELECT k, 0, '', '', NULL, $2, $2, $2 FROM unnest($1::text[]) AS k ORDER BY k
+ON CONFLICT (idempotency_key) DO NOTHING`,
+		settleBy: `UPDATE sandbox_ledger SET settles_at = $2
+WHERE idempotency_key = ANY ($1::text[]) AND withdrawn_at IS NULL AND settles_at > $2`,
 		keysArg: func(keys []string) (any, error) { return keys, nil },
 		erase: `UPDATE sandbox_ledger SET bsb = '', account_number = ''
 WHERE idempotency_key IN (SELECT idempotency_key FROM sandbox_ledger WHERE bsb <> '' AND submitted_at <= $1 LIMIT $2)`,

@@ -25,6 +25,7 @@ type Rail struct {
 
 var (
 	_ rail.Rail          = (*Rail)(nil)
+	_ rail.Withdrawer    = (*Rail)(nil)
 	_ rail.AccountEraser = (*Rail)(nil)
 )
 
@@ -40,16 +41,22 @@ func Outcome(amount int64) rail.Failure {
 	return ""
 }
 
+// DeadlineMargin is how long before its row's deadline a debit must settle for the sandbox to take
+// it: what expires the row at the deadline asks the sandbox first, and a debit taken by a
+// submission that read the clock this long before could be recorded after that question (a
+// stalled step), its row told expired while the ledger shows it debited.
+const DeadlineMargin = time.Minute
+
 // Submit records the debits in the ledger, each once, and returns their outcomes as recorded. A
-// debit that would settle at or after its row's deadline is not taken, as a real rail must not
-// move money for a row the partner is told expired: it is answered queued until its deadline,
-// when its row expires.
+// debit that would settle after DeadlineMargin before its row's deadline is not taken, as a real
+// rail must not move money for a row the partner is told expired: it is answered queued until its
+// deadline, when its row expires.
 func (r *Rail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Outcome, error) {
 	now := r.Clock.Now()
 	var taken []rail.Debit
 	var refused []rail.Outcome
 	for _, d := range debits {
-		if !d.Deadline.IsZero() && !now.Add(r.SettlementDelay).Before(d.Deadline) {
+		if !d.Deadline.IsZero() && !now.Add(r.SettlementDelay+DeadlineMargin).Before(d.Deadline) {
 			refused = append(refused, rail.Outcome{Key: d.Key, Queued: true, SettlesAt: d.Deadline})
 			continue
 		}
@@ -99,12 +106,40 @@ func (r *Rail) outcomes(entries []Entry) []rail.Outcome {
 	outcomes := make([]rail.Outcome, len(entries))
 	for i, e := range entries {
 		o := rail.Outcome{Key: e.Key, SettlesAt: e.SettlesAt}
-		if !now.Before(e.SettlesAt) {
+		if !e.WithdrawnAt.IsZero() {
+			o.Settled, o.Failure, o.SettledAt = true, rail.FailureWithdrawn, e.WithdrawnAt
+		} else if !now.Before(e.SettlesAt) {
 			o.Settled, o.Failure, o.SettledAt = true, e.Failure, e.SettlesAt
 		}
 		outcomes[i] = o
 	}
 	return outcomes
+}
+
+// Withdraw records withdrawn the keys the sandbox has not taken, so that it takes no submission of
+// them afterwards (one by a step of their batch that read the customer linked before the
+// revocation, or one after the customer linked anew), and reports every key as it stands: one
+// withdrawn settled with rail.FailureWithdrawn, one taken as before. The sandbox sends a debit as
+// it takes it, so it withdraws nothing it took: that settles at its time.
+func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, error) {
+	if _, err := r.Ledger.Withdraw(ctx, keys, r.Clock.Now()); err != nil {
+		return nil, fmt.Errorf("sandbox ledger: %w", err)
+	}
+	return r.Outcomes(ctx, keys)
+}
+
+// SimulateDeadline answers for the debits with the given keys as if their deadline had passed
+// now: those never taken withdrawn (Withdraw: none is taken afterwards), those taken settled now
+// if they settle later, as they would have by the deadline.
+func (r *Rail) SimulateDeadline(ctx context.Context, keys []string) ([]rail.Outcome, error) {
+	now := r.Clock.Now()
+	if _, err := r.Ledger.Withdraw(ctx, keys, now); err != nil {
+		return nil, fmt.Errorf("sandbox ledger: %w", err)
+	}
+	if _, err := r.Ledger.SettleBy(ctx, keys, now); err != nil {
+		return nil, fmt.Errorf("sandbox ledger: %w", err)
+	}
+	return r.Outcomes(ctx, keys)
 }
 
 // EraseAccounts erases the accounts of the ledger's entries submitted at or before `before`.
