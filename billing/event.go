@@ -3,6 +3,7 @@ package billing
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -40,6 +41,16 @@ func (t EventType) Valid() bool {
 		}
 	}
 	return false
+}
+
+// Scope is the scope a caller needs, beside ScopeEventsRead, to read events of the type in the
+// events list: the events about a webhook endpoint carry the endpoint (its URL, its event types),
+// which only a caller that may manage the endpoints reads.
+func (t EventType) Scope() Scope {
+	if t == EventWebhookEndpointDisabled || t == EventWebhookTest {
+		return ScopeWebhooksManage
+	}
+	return ScopeEventsRead
 }
 
 // EventRetention is how long events are kept (and listed) after they were written.
@@ -104,4 +115,23 @@ type EventFilter struct {
 	Type  EventType
 	Limit int
 	Since time.Time
+	// Scopes are the caller's, when it is a partner's API client: the events whose type needs a
+	// scope it lacks (EventType.Scope) are left out. Nil: every event.
+	Scopes []Scope
+}
+
+// shows reports whether the filter's caller may read events of type t.
+func (f EventFilter) shows(t EventType) bool {
+	return f.Scopes == nil || slices.Contains(f.Scopes, t.Scope())
+}
+
+// Hidden are the event types the filter's caller may not read, which the list leaves out.
+func (f EventFilter) Hidden() []EventType {
+	var hidden []EventType
+	for _, t := range EventTypes {
+		if !f.shows(t) {
+			hidden = append(hidden, t)
+		}
+	}
+	return hidden
 }

@@ -12,13 +12,18 @@ import (
 )
 
 // Events lists the site's events, oldest first. next is the eventId to list after for the
-// following page, empty on the last page.
+// following page, empty on the last page. With f.Scopes, the events the caller may not read are
+// left out (EventFilter.Hidden), and a Type it may not read is refused (CodeInsufficientScope).
 func (s *Service) Events(ctx context.Context, site Site, f EventFilter) (events []Event, next string, err error) {
 	if !validPageSize(f.Limit) {
 		return nil, "", invalidPageSize()
 	}
 	if f.Type != "" && !f.Type.Valid() {
 		return nil, "", invalidEventType()
+	}
+	if f.Type != "" && !f.shows(f.Type) {
+		return nil, "", Errorf(CodeInsufficientScope, "type", fmt.Sprintf(
+			"Events of type %s carry a webhook endpoint: listing them needs the scope %s.", f.Type, f.Type.Scope()))
 	}
 	if !PlainText(f.After) { // no eventId holds one, and a PostgreSQL text cannot be compared with NUL
 		return nil, "", invalidEventCursor()

@@ -53,16 +53,22 @@ func (a *server) authenticate(w http.ResponseWriter, r *http.Request, scope bill
 	case client.Revoked() || client.OrganisationID != caller.OrganisationID:
 		return billing.Caller{}, invalid("The access token is no longer valid: its API client has been revoked.")
 	}
-	infoOf(r.Context()).clientID = caller.ClientID
+	info := infoOf(r.Context())
+	info.clientID, info.scopes = caller.ClientID, caller.Scopes
 	if err := a.limits.allow(w, caller.ClientID); err != nil {
 		return billing.Caller{}, err
 	}
 	if !slices.Contains(caller.Scopes, scope) {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer %s, error="insufficient_scope", scope="%s"`, realm, scope))
+		challengeScope(w, scope)
 		return billing.Caller{}, billing.Errorf(billing.CodeInsufficientScope, "Authorization",
 			fmt.Sprintf("The access token lacks the scope %s that this endpoint requires.", scope))
 	}
 	return caller, nil
+}
+
+// challengeScope tells the caller, in the WWW-Authenticate header of a 403, the scope it lacks.
+func challengeScope(w http.ResponseWriter, scope billing.Scope) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer %s, error="insufficient_scope", scope="%s"`, realm, scope))
 }
 
 // isToken68 reports whether s is a token68 (RFC 9110 §11.2), the syntax of a bearer token.

@@ -10,14 +10,20 @@ import (
 )
 
 // listEvents is GET /billing/sites/{siteId}/events: the site's events, oldest first, after the
-// event ?after= names, only of ?type= if given.
+// event ?after= names, only of ?type= if given, and only those the caller's scopes may read
+// (billing.EventType.Scope).
 func (a *server) listEvents(w http.ResponseWriter, r *http.Request) (atSite, error) {
 	return func(site billing.Site) (result, error) {
 		f, err := eventFilterOf(r.URL.Query())
 		if err != nil {
 			return result{}, err
 		}
+		// Never nil, which would show every event: a caller without scopes sees none.
+		f.Scopes = append([]billing.Scope{}, infoOf(r.Context()).scopes...)
 		events, next, err := a.cfg.Service.Events(r.Context(), site, f)
+		if billing.HasCode(err, billing.CodeInsufficientScope) { // ?type= names events it may not read
+			challengeScope(w, f.Type.Scope())
+		}
 		if err != nil {
 			return result{}, err
 		}

@@ -488,6 +488,51 @@ func TestWebhookRoutesNeedTheirScopes(t *testing.T) {
 	}
 }
 
+// The events about a webhook endpoint (webhook.test, webhookEndpoint.disabled) carry it, its URL
+// with it, which GET of the endpoint shows only with billing:webhooks:manage: a caller with
+// billing:events:read alone is not shown them, page by page, and asking for their type is refused.
+func TestEventsOfAnEndpointAreListedOnlyToWhoManagesEndpoints(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		p := newPartner(t, s)
+		e := p.createEndpoint(t, map[string]any{"url": "https://example.com/hooks?key=SECRET-IN-URL"})
+		wantStatus(t, p.post(t, "/sandbox/webhook-endpoints/"+e.EndpointID+"/test"), http.StatusAccepted)
+		p.mustInvite(t, "A")
+		wantStatus(t, p.post(t, "/sandbox/webhook-endpoints/"+e.EndpointID+"/test"), http.StatusAccepted)
+		p.mustInvite(t, "B")
+		_, all := p.awaitEvents(t, func(events []event) bool { return len(events) == 4 })
+		if got := types(all); !slices.Equal(got, []string{"webhook.test", "customer.invited", "webhook.test", "customer.invited"}) {
+			t.Fatalf("a caller with every scope lists %v", got)
+		}
+
+		reader := p
+		reader.token = s.Token(t, p.p, billing.ScopeEventsRead)
+		raw, events, next := reader.events(t, "?limit=100")
+		if got := types(events); !slices.Equal(got, []string{"customer.invited", "customer.invited"}) || next != "" {
+			t.Errorf("events:read alone lists %v (next %q); want the two invitations", got, next)
+		}
+		for _, r := range raw {
+			if strings.Contains(string(r), "SECRET-IN-URL") {
+				t.Errorf("events:read alone is shown an endpoint's URL: %s", r)
+			}
+		}
+		// A page of one skips the events it may not read, before and between those it may.
+		_, first, next := reader.events(t, "?limit=1")
+		if len(first) != 1 || first[0].EventID != all[1].EventID || next != all[1].EventID {
+			t.Errorf("first page %v, next %q; want the first invitation, then its id", types(first), next)
+		}
+		_, second, next := reader.events(t, "?limit=1&after="+all[1].EventID)
+		if len(second) != 1 || second[0].EventID != all[3].EventID || next != "" {
+			t.Errorf("second page %v, next %q; want the second invitation, and no next", types(second), next)
+		}
+		for _, typ := range []string{"webhook.test", "webhookEndpoint.disabled"} {
+			wantError(t, reader.do(t, http.MethodGet, "/events?type="+typ, nil), http.StatusForbidden, "auth:insufficient-scope", "type")
+		}
+		if _, got, _ := reader.events(t, "?type=customer.invited"); len(got) != 2 {
+			t.Errorf("events:read alone lists %v of type customer.invited; want both invitations", types(got))
+		}
+	})
+}
+
 // Another organisation's endpoint, or another site's, is not there for a caller: every route
 // of an endpoint answers 404 webhook-endpoint:not-found, and nothing of it changes.
 func TestAnotherSitesWebhookEndpointIsInvisible(t *testing.T) {

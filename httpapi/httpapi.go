@@ -293,10 +293,12 @@ func checkVersion(r *http.Request) error {
 	return nil
 }
 
-// requestInfo is what the handlers learn about a request that its log line reports.
+// requestInfo is what the handlers learn about a request: what its log line reports, and the
+// scopes of its caller (for an answer that depends on them, beside the route's own scope).
 type requestInfo struct {
 	traceID  string
 	clientID string
+	scopes   []billing.Scope
 }
 
 type infoKey struct{}

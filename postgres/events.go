@@ -38,7 +38,12 @@ func (e executor) ListEvents(ctx context.Context, p driver.EventPage) ([]billing
 	}
 	toEvent := func(r dbsqlc.ListEventsRow) billing.Event { return driver.EventRecord(r).Event() }
 	if p.Type == "" {
-		return many(toEvent)(e.q.ListEvents(ctx, dbsqlc.ListEventsParams{SiteID: p.SiteID, AfterTxid: tx, AfterSeq: p.After.Seq, Since: billing.Millis(p.Since), Lim: int64(p.Limit)}))
+		hidden := make([]string, len(p.Hidden))
+		for i, t := range p.Hidden {
+			hidden[i] = string(t)
+		}
+		return many(toEvent)(e.q.ListEvents(ctx, dbsqlc.ListEventsParams{SiteID: p.SiteID, AfterTxid: tx, AfterSeq: p.After.Seq, Since: billing.Millis(p.Since),
+			Hidden: hidden, Lim: int64(p.Limit)}))
 	}
 	return many(func(r dbsqlc.ListEventsOfTypeRow) billing.Event { return toEvent(dbsqlc.ListEventsRow(r)) })(
 		e.q.ListEventsOfType(ctx, dbsqlc.ListEventsOfTypeParams{SiteID: p.SiteID, Type: string(p.Type), AfterTxid: tx, AfterSeq: p.After.Seq, Since: billing.Millis(p.Since), Lim: int64(p.Limit)}))

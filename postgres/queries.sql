@@ -354,10 +354,11 @@ SELECT id, site_id, type, created_at, body FROM events WHERE id = @id;
 SELECT CAST(txid AS TEXT) AS txid, seq FROM events WHERE site_id = @site_id AND id = @id AND created_at > @since;
 
 -- name: ListEvents :many
--- Only events whose transaction is below the events horizon (migrations 00005 and 00014).
+-- Only events whose transaction is below the events horizon (migrations 00005 and 00014), and
+-- not of the hidden types (those the caller may not read).
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = @site_id AND (txid, seq) > (CAST(sqlc.arg(after_txid) AS TEXT)::xid8, CAST(sqlc.arg(after_seq) AS BIGINT))
-  AND txid < (SELECT events_horizon()) AND created_at > @since
+  AND txid < (SELECT events_horizon()) AND created_at > @since AND NOT (type = ANY(@hidden::text[]))
 ORDER BY txid, seq
 LIMIT @lim;
 

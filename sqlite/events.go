@@ -95,7 +95,12 @@ func (e executor) EventPosition(ctx context.Context, siteID, id string, since ti
 func (e executor) ListEvents(ctx context.Context, p driver.EventPage) ([]billing.Event, error) {
 	toEvent := func(r dbsqlc.ListEventsRow) billing.Event { return driver.EventRecord(r).Event() }
 	if p.Type == "" {
-		return many(toEvent)(e.q.ListEvents(ctx, dbsqlc.ListEventsParams{SiteID: p.SiteID, AfterSeq: p.After.Seq, Since: billing.Millis(p.Since), Lim: int64(p.Limit)}))
+		hidden, err := json.Marshal(append([]billing.EventType{}, p.Hidden...)) // [], never null
+		if err != nil {
+			return nil, err
+		}
+		return many(toEvent)(e.q.ListEvents(ctx, dbsqlc.ListEventsParams{SiteID: p.SiteID, AfterSeq: p.After.Seq, Since: billing.Millis(p.Since),
+			Hidden: string(hidden), Lim: int64(p.Limit)}))
 	}
 	return many(func(r dbsqlc.ListEventsOfTypeRow) billing.Event { return toEvent(dbsqlc.ListEventsRow(r)) })(
 		e.q.ListEventsOfType(ctx, dbsqlc.ListEventsOfTypeParams{SiteID: p.SiteID, Type: string(p.Type), AfterSeq: p.After.Seq, Since: billing.Millis(p.Since), Lim: int64(p.Limit)}))

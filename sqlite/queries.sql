@@ -319,8 +319,10 @@ SELECT id, site_id, type, created_at, body FROM events WHERE id = sqlc.arg(id);
 SELECT seq FROM events WHERE site_id = sqlc.arg(site_id) AND id = sqlc.arg(id) AND created_at > sqlc.arg(since);
 
 -- name: ListEvents :many
+-- hidden is a JSON array of the types left out (those the caller may not read).
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = sqlc.arg(site_id) AND seq > sqlc.arg(after_seq) AND created_at > sqlc.arg(since)
+  AND type NOT IN (SELECT value FROM json_each(sqlc.arg(hidden)))
 ORDER BY seq
 LIMIT sqlc.arg(lim);
 

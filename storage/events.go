@@ -173,7 +173,8 @@ func (s *Store) ListEvents(ctx context.Context, siteID string, f billing.EventFi
 			return nil, interpret(err)
 		}
 	}
-	return e.ListEvents(ctx, driver.EventPage{SiteID: siteID, After: after, Type: f.Type, Limit: limit(f.Limit), Since: f.Since})
+	return e.ListEvents(ctx, driver.EventPage{SiteID: siteID, After: after, Type: f.Type, Limit: limit(f.Limit), Since: f.Since,
+		Hidden: f.Hidden()})
 }
 
 func (s *Store) GetEvent(ctx context.Context, id string) (billing.Event, error) {

@@ -352,6 +352,8 @@ type EventPage struct {
 	Type   billing.EventType
 	Limit  int
 	Since  time.Time
+	// Hidden are the types left out when Type is empty.
+	Hidden []billing.EventType
 }
 
 // StoredEndpoint is a webhook endpoint as stored: its secrets sealed (Endpoint's are zero).

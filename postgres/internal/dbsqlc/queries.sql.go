@@ -1959,9 +1959,9 @@ func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBe
 const listEvents = `-- name: ListEvents :many
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = $1 AND (txid, seq) > (CAST($2 AS TEXT)::xid8, CAST($3 AS BIGINT))
-  AND txid < (SELECT events_horizon()) AND created_at > $4
+  AND txid < (SELECT events_horizon()) AND created_at > $4 AND NOT (type = ANY($5::text[]))
 ORDER BY txid, seq
-LIMIT $5
+LIMIT $6
 `
 
 type ListEventsParams struct {
@@ -1969,6 +1969,7 @@ type ListEventsParams struct {
 	AfterTxid string
 	AfterSeq  int64
 	Since     int64
+	Hidden    []string
 	Lim       int64
 }
 
@@ -1980,13 +1981,15 @@ type ListEventsRow struct {
 	Body      string
 }
 
-// Only events whose transaction is below the events horizon (migrations 00005 and 00014).
+// Only events whose transaction is below the events horizon (migrations 00005 and 00014), and
+// not of the hidden types (those the caller may not read).
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
 	rows, err := q.db.Query(ctx, listEvents,
 		arg.SiteID,
 		arg.AfterTxid,
 		arg.AfterSeq,
 		arg.Since,
+		arg.Hidden,
 		arg.Lim,
 	)
 	if err != nil {

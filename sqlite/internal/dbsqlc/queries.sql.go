@@ -1884,14 +1884,16 @@ func (q *Queries) ListDeliveriesBefore(ctx context.Context, arg ListDeliveriesBe
 const listEvents = `-- name: ListEvents :many
 SELECT id, site_id, type, created_at, body FROM events
 WHERE site_id = ?1 AND seq > ?2 AND created_at > ?3
+  AND type NOT IN (SELECT value FROM json_each(?4))
 ORDER BY seq
-LIMIT ?4
+LIMIT ?5
 `
 
 type ListEventsParams struct {
 	SiteID   string
 	AfterSeq int64
 	Since    int64
+	Hidden   interface{}
 	Lim      int64
 }
 
@@ -1903,11 +1905,13 @@ type ListEventsRow struct {
 	Body      string
 }
 
+// hidden is a JSON array of the types left out (those the caller may not read).
 func (q *Queries) ListEvents(ctx context.Context, arg ListEventsParams) ([]ListEventsRow, error) {
 	rows, err := q.query(ctx, q.listEventsStmt, listEvents,
 		arg.SiteID,
 		arg.AfterSeq,
 		arg.Since,
+		arg.Hidden,
 		arg.Lim,
 	)
 	if err != nil {
