@@ -40,6 +40,9 @@ import (
 // then reach the server over https only, for two years, subdomains included.
 const HSTS = "max-age=63072000; includeSubDomains"
 
+// MaxHeaderBytes bounds the header of a request (its request line too): more is answered 431.
+const MaxHeaderBytes = 32 << 10
+
 // NewHandler mounts the customer's pages and the partner API on one handler, the pages served
 // as the API's answers are (a traceId, a log line, the metrics; not the mux's redirect of a
 // page's path to its clean form). A path that is not in ServeMux's clean form goes to the pages
@@ -347,11 +350,14 @@ func (s *Server) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ConnState:         limited.ConnState,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		// The headers of a request the API or the pages take are a few kilobytes (a bearer token
+		// is the largest): a connection holds at most this much of them, not Go's 1 MiB.
+		MaxHeaderBytes: MaxHeaderBytes,
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		ConnState:      limited.ConnState,
+		ErrorLog:       slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	if unknown := UnknownEnvironment(os.Environ()); len(unknown) > 0 {
 		s.logger.Warn("the environment sets PYNG_ variables that are no setting (misspelt?); they are ignored", "names", strings.Join(unknown, ","))

@@ -611,3 +611,48 @@ func TestShutdownCutsOffARequestStillInFlightAtTheGracePeriodsEnd(t *testing.T) 
 		t.Errorf("no warning of the request cut off in the log:\n%s", logs.String())
 	}
 }
+
+// A request's header, its request line with it, is bounded (app.MaxHeaderBytes; beyond it, 431),
+// not Go's 1 MiB that each of the connections could hold; and what of it the server echoes (a
+// method no route takes: any token is one) or logs is bounded too, with no token needed to send it.
+func TestARequestsHeaderIsBoundedAndNeverEchoedWhole(t *testing.T) {
+	logs := &apptest.LogBuffer{}
+	addr := strings.TrimPrefix(runServer(t, map[string]string{"database-url": dbtest.URL(t, storage.EngineSQLite),
+		"encryption-key": dbtest.KeyRing}, logs.Logger()).base, "http://")
+	send := func(request string) (*http.Response, []byte) {
+		t.Helper()
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, request); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+	resp, _ := send("GET /healthz HTTP/1.1\r\nHost: " + addr + "\r\nX-Large: " + strings.Repeat("a", app.MaxHeaderBytes+8<<10) + "\r\n\r\n")
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a header larger than %d bytes answered %s; want 431", app.MaxHeaderBytes, resp.Status)
+	}
+
+	method := strings.Repeat("A", app.MaxHeaderBytes/2)
+	resp, body := send(method + " /billing/sites/site_x/batches HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
+	if resp.StatusCode != http.StatusMethodNotAllowed || len(body) > 1<<10 {
+		t.Errorf("a method of %d bytes answered %s with %d bytes; want 405, of at most 1 KiB", len(method), resp.Status, len(body))
+	}
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, method[:200]) && len(line) > 2<<10 {
+			t.Errorf("a log line of %d bytes holds the method", len(line))
+		}
+	}
+}

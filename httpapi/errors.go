@@ -108,13 +108,13 @@ func (a *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	switch {
 	case !known && a.unreachable(err):
-		a.log.ErrorContext(r.Context(), "database unreachable", "traceId", traceID, "method", r.Method,
+		a.log.ErrorContext(r.Context(), "database unreachable", "traceId", traceID, "method", billing.Quoted(r.Method),
 			"path", r.URL.Path, "error", err)
 		status = http.StatusServiceUnavailable
 		errs = billing.Errors{billing.Errorf(billing.CodeUnavailable, "",
 			"Pyng cannot reach its database to serve this request now. Try again shortly; a batch sent again with its batchReference is answered with its receipt if it was stored.")}
 	case !known:
-		a.log.ErrorContext(r.Context(), "internal error", "traceId", traceID, "method", r.Method,
+		a.log.ErrorContext(r.Context(), "internal error", "traceId", traceID, "method", billing.Quoted(r.Method),
 			"path", r.URL.Path, "error", err)
 		status = http.StatusInternalServerError
 		errs = billing.Errors{billing.Errorf(billing.CodeInternal, "",

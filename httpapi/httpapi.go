@@ -396,7 +396,7 @@ func (h *Handler) Observed(route string, page http.Handler) http.Handler {
 // pageFailed answers a page's panic: the page's own error page may be what failed, so plain text.
 func (a *server) pageFailed(w http.ResponseWriter, r *http.Request, err error) {
 	traceID := traceIDOf(r.Context())
-	a.log.ErrorContext(r.Context(), "internal error", "traceId", traceID, "method", r.Method, "path", r.URL.Path, "error", err)
+	a.log.ErrorContext(r.Context(), "internal error", "traceId", traceID, "method", billing.Quoted(r.Method), "path", r.URL.Path, "error", err)
 	http.Error(w, "Something went wrong on our side. Nothing has been lost; please try again in a few minutes. "+
 		"If it persists, contact support with this reference: "+traceID, http.StatusInternalServerError)
 }
@@ -427,7 +427,7 @@ func (a *server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handle
 	if probe.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", probe.header.Get("Allow"))
 		a.writeError(w, r, billing.Errorf(billing.CodeMethodNotAllowed, "",
-			"This endpoint does not accept the "+r.Method+" method; the Allow header lists those it does."))
+			"This endpoint does not accept the "+billing.Quoted(r.Method)+" method; the Allow header lists those it does."))
 		return
 	}
 	a.writeError(w, r, notFound())
@@ -452,7 +452,8 @@ func (a *server) observe(r *http.Request, route string, status int, took time.Du
 	}
 	a.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	a.duration.WithLabelValues(route, method).Observe(took.Seconds())
-	a.log.InfoContext(r.Context(), "request", "method", r.Method, "route", route, "status", status,
+	// The method as sent, bounded: any token is one, and a header of a megabyte may hold it.
+	a.log.InfoContext(r.Context(), "request", "method", billing.Quoted(r.Method), "route", route, "status", status,
 		"duration", took, "traceId", info.traceID, "clientId", info.clientID)
 }
 
