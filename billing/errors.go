@@ -39,6 +39,7 @@ const (
 	CodeWebhookEndpointLimit    Code = codePrefix + "webhook-endpoint:limit-reached"
 	CodeWebhookEndpointDisabled Code = codePrefix + "webhook-endpoint:disabled"
 	CodeWebhookDeliveryNotFound Code = codePrefix + "webhook-delivery:not-found"
+	CodeWebhookRetryLimit       Code = codePrefix + "webhook-delivery:retry-limit"
 	CodeInternal                Code = codePrefix + "internal"
 	// The database could not be reached: the request may succeed if sent again shortly.
 	CodeUnavailable Code = codePrefix + "unavailable"
@@ -64,7 +65,7 @@ var codes = []Code{
 	CodeLinkInvalidState, CodeLinkNoActiveInvitation, CodeCustomerInvalidField,
 	CodeBatchInvalidField, CodeBatchReferenceConflict, CodeBatchNotFound, CodeBatchNotOnSandboxRail, CodeInvalidField,
 	CodeWebhookInvalidURL, CodeWebhookEndpointNotFound, CodeWebhookEndpointLimit,
-	CodeWebhookEndpointDisabled, CodeWebhookDeliveryNotFound,
+	CodeWebhookEndpointDisabled, CodeWebhookDeliveryNotFound, CodeWebhookRetryLimit,
 	CodeInternal, CodeUnavailable,
 	CodeMissingToken, CodeInvalidToken, CodeInsufficientScope, CodeRateLimited,
 	CodeInvalidAPIVersion, CodeUnsupportedMediaType, CodeMalformedJSON, CodeUnknownField,

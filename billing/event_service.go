@@ -317,7 +317,12 @@ func (s *Service) Deliveries(ctx context.Context, site Site, endpointID string, 
 var errInvalidDeliveryCursor = Errorf(CodeInvalidField, "cursor",
 	"cursor is not valid: pass the nextCursor of the previous page as it was given.")
 
+// DeliveryRetryLimit is how many times a partner may retry one delivery (RetryDelivery): each
+// retry is an attempt more, kept with the delivery and listed with it, so that they are bounded.
+const DeliveryRetryLimit = 10
+
 // RetryDelivery sends the delivery again now, whatever its state; its attempts so far are kept.
+// A delivery retried DeliveryRetryLimit times is refused (CodeWebhookRetryLimit).
 func (s *Service) RetryDelivery(ctx context.Context, site Site, endpointID, deliveryID string) (Delivery, error) {
 	e, err := s.WebhookEndpoint(ctx, site, endpointID)
 	if err != nil {
@@ -336,7 +341,17 @@ func (s *Service) RetryDelivery(ctx context.Context, site Site, endpointID, deli
 	if e.State != EndpointEnabled {
 		return Delivery{}, Errorf(CodeWebhookEndpointDisabled, "endpointId", "The endpoint is disabled; enable it before retrying a delivery.")
 	}
-	if err := s.events.RetryDelivery(ctx, d.ID, s.now()); err != nil {
+	// Refused here, and by the store (two retries at once, the limit between them): the delivery
+	// was read just now, so it is the limit that stops it.
+	err = nil
+	if d.Retries < DeliveryRetryLimit {
+		err = s.events.RetryDelivery(ctx, d.ID, s.now(), DeliveryRetryLimit)
+	}
+	if d.Retries >= DeliveryRetryLimit || errors.Is(err, ErrNotFound) {
+		return Delivery{}, Errorf(CodeWebhookRetryLimit, "deliveryId", fmt.Sprintf(
+			"This delivery was retried %d times, the most it may be: a new attempt needs a new event (the events list has this one).", DeliveryRetryLimit))
+	}
+	if err != nil {
 		return Delivery{}, fmt.Errorf("retry delivery: %w", err)
 	}
 	d.State = DeliveryPending

@@ -127,8 +127,9 @@ type EventStore interface {
 	Delivery(ctx context.Context, id string) (Delivery, error)
 	// RetryDelivery makes the delivery pending again, due at now, at the start of its schedule,
 	// and counts the retry (Delivery.Retries): the outcome of an attempt in flight is recorded
-	// without moving the delivery (see RecordAttempts).
-	RetryDelivery(ctx context.Context, id string, now time.Time) error
+	// without moving the delivery (see RecordAttempts). ErrNotFound when there is no such
+	// delivery, or it was retried maxRetries times already.
+	RetryDelivery(ctx context.Context, id string, now time.Time, maxRetries int) error
 	// FanOutDeliveries gives the endpoint, if enabled, a pending delivery, due at its event's
 	// time, of each of up to limit of its site's events that it has not been given or passed,
 	// in their order, of those it subscribes to; and returns how many events it took. An event's

@@ -62,6 +62,7 @@ const (
 	CodeWebhookEndpointLimit    Code = codePrefix + "webhook-endpoint:limit-reached"
 	CodeWebhookEndpointDisabled Code = codePrefix + "webhook-endpoint:disabled"
 	CodeWebhookDeliveryNotFound Code = codePrefix + "webhook-delivery:not-found"
+	CodeWebhookRetryLimit       Code = codePrefix + "webhook-delivery:retry-limit"
 )
 
 // Codes lists every code above.
@@ -74,7 +75,7 @@ func Codes() []Code {
 		CodeLinkNotFound, CodeLinkInvalidState, CodeLinkNoActiveInvitation,
 		CodeCustomerInvalidField, CodeBatchInvalidField, CodeBatchReferenceConflict,
 		CodeBatchNotFound, CodeBatchNotOnSandboxRail, CodeInternal, CodeUnavailable, CodeWebhookInvalidURL, CodeWebhookEndpointNotFound,
-		CodeWebhookEndpointLimit, CodeWebhookEndpointDisabled, CodeWebhookDeliveryNotFound,
+		CodeWebhookEndpointLimit, CodeWebhookEndpointDisabled, CodeWebhookDeliveryNotFound, CodeWebhookRetryLimit,
 	}
 }
 

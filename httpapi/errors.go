@@ -30,6 +30,7 @@ var statusOf = map[billing.Code]int{
 	billing.CodeWebhookEndpointLimit:    http.StatusConflict,
 	billing.CodeWebhookEndpointDisabled: http.StatusConflict,
 	billing.CodeWebhookDeliveryNotFound: http.StatusNotFound,
+	billing.CodeWebhookRetryLimit:       http.StatusConflict,
 	billing.CodeInternal:                http.StatusInternalServerError,
 	billing.CodeUnavailable:             http.StatusServiceUnavailable,
 	billing.CodeMissingToken:            http.StatusUnauthorized,

@@ -833,6 +833,12 @@ func TestAFailedDeliveryIsRecordedAndRetriedOnRequest(t *testing.T) {
 		}
 
 		base := "/webhook-endpoints/" + e.EndpointID
+		// Each retry is an attempt more, kept and listed with the delivery: they are bounded.
+		for range billing.DeliveryRetryLimit - 1 {
+			wantStatus(t, p.do(t, http.MethodPost, base+"/deliveries/"+d.DeliveryID+"/retry", nil), http.StatusAccepted)
+		}
+		wantError(t, p.do(t, http.MethodPost, base+"/deliveries/"+d.DeliveryID+"/retry", nil), http.StatusConflict,
+			"webhook-delivery:retry-limit", "deliveryId")
 		wantError(t, p.do(t, http.MethodPost, base+"/deliveries/dlv_unknown/retry", nil), http.StatusNotFound,
 			"webhook-delivery:not-found", "deliveryId")
 		wantError(t, p.do(t, http.MethodGet, base+"/deliveries?cursor=!", nil), http.StatusBadRequest,

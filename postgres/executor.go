@@ -335,8 +335,8 @@ func (e executor) ListDeliveriesBefore(ctx context.Context, endpointID string, c
 		CreatedAt: billing.Millis(createdAt), ID: id, Lim: int64(limit)}))
 }
 
-func (e executor) RetryDelivery(ctx context.Context, id string, now time.Time) (bool, error) {
-	n, err := e.q.RetryDelivery(ctx, dbsqlc.RetryDeliveryParams{ID: id, Now: billing.Millis(now)})
+func (e executor) RetryDelivery(ctx context.Context, id string, now time.Time, maxRetries int) (bool, error) {
+	n, err := e.q.RetryDelivery(ctx, dbsqlc.RetryDeliveryParams{ID: id, Now: billing.Millis(now), MaxRetries: int64(maxRetries)})
 	return n == 1, err
 }
 

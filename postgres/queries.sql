@@ -487,10 +487,10 @@ ORDER BY created_at DESC, id DESC
 LIMIT @lim;
 
 -- name: RetryDelivery :execrows
--- A retry counts (retries): an attempt in flight when it is made leaves the delivery as the retry
--- left it (see UpdateDeliveries).
+-- A retry counts (retries), up to max_retries: an attempt in flight when it is made leaves the
+-- delivery as the retry left it (see UpdateDeliveries).
 UPDATE webhook_deliveries SET state = 'pending', tries = 0, retries = retries + 1, next_attempt_at = @now::bigint
-WHERE id = @id;
+WHERE id = @id AND retries < @max_retries;
 
 -- name: DueEndpoints :many
 -- The endpoints with deliveries due, or enabled with events to be given deliveries of: a look

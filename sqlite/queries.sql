@@ -442,10 +442,10 @@ ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(lim);
 
 -- name: RetryDelivery :execrows
--- A retry counts (retries): an attempt in flight when it is made leaves the delivery as the retry
--- left it (see RecordDeliveryOutcomes).
+-- A retry counts (retries), up to max_retries: an attempt in flight when it is made leaves the
+-- delivery as the retry left it (see RecordDeliveryOutcomes).
 UPDATE webhook_deliveries SET state = 'pending', tries = 0, retries = retries + 1, next_attempt_at = CAST(sqlc.arg(now) AS BIGINT)
-WHERE id = sqlc.arg(id);
+WHERE id = sqlc.arg(id) AND retries < sqlc.arg(max_retries);
 
 -- name: DueEndpoints :many
 -- The endpoints with deliveries due, or enabled with events to be given deliveries of: a look

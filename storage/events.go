@@ -470,8 +470,8 @@ func (s *Store) Delivery(ctx context.Context, id string) (billing.Delivery, erro
 	return ds[0], s.withAttempts(ctx, ds)
 }
 
-func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) error {
-	found, err := s.d.Executor().RetryDelivery(ctx, id, now)
+func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time, maxRetries int) error {
+	found, err := s.d.Executor().RetryDelivery(ctx, id, now, maxRetries)
 	if err == nil && !found {
 		return billing.ErrNotFound
 	}

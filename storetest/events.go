@@ -347,8 +347,8 @@ func (s eventSuite) deliveries(t *testing.T) {
 		t.Errorf("a succeeded delivery is due: %+v", due)
 	}
 	retried := t0.Add(time.Hour)
-	wantErr(t, "RetryDelivery", b.Store.RetryDelivery(ctx, ds[0].ID, retried), nil)
-	if got, _ := b.Store.Delivery(ctx, ds[0].ID); got.State != billing.DeliveryPending || got.Tries != 0 || len(got.Attempts) != 1 {
+	wantErr(t, "RetryDelivery", b.Store.RetryDelivery(ctx, ds[0].ID, retried, 2), nil)
+	if got, _ := b.Store.Delivery(ctx, ds[0].ID); got.State != billing.DeliveryPending || got.Tries != 0 || len(got.Attempts) != 1 || got.Retries != 1 {
 		t.Errorf("after a retry: %+v", got)
 	}
 	if due := b.due(t, all.ID, retried.Add(-time.Millisecond)); len(due) != 0 {
@@ -357,7 +357,13 @@ func (s eventSuite) deliveries(t *testing.T) {
 	if due := b.dueOnceListed(t, all.ID, retried, 1); len(due) != 1 {
 		t.Errorf("a retried delivery is not due at the retry: %+v", due)
 	}
-	wantErr(t, "RetryDelivery of none", b.Store.RetryDelivery(ctx, "dlv_missing", retried), billing.ErrNotFound)
+	wantErr(t, "RetryDelivery of none", b.Store.RetryDelivery(ctx, "dlv_missing", retried, 2), billing.ErrNotFound)
+	// Retried up to its limit: one more is refused, and changes nothing.
+	wantErr(t, "RetryDelivery to the limit", b.Store.RetryDelivery(ctx, ds[0].ID, retried, 2), nil)
+	wantErr(t, "RetryDelivery past the limit", b.Store.RetryDelivery(ctx, ds[0].ID, retried.Add(time.Hour), 2), billing.ErrNotFound)
+	if got, _ := b.Store.Delivery(ctx, ds[0].ID); got.Retries != 2 || got.State != billing.DeliveryPending {
+		t.Errorf("after a retry past the limit: %+v", got)
+	}
 
 	test, err := billing.NewEvent(billing.EventWebhookTest, b.site.ID, t0, billing.ViewWebhookEndpoint(linkedOnly))
 	wantErr(t, "NewEvent", err, nil)
@@ -999,7 +1005,7 @@ func (s eventSuite) retryDuringAttempt(t *testing.T) {
 		t.Fatalf("due for the last attempt: %+v", last)
 	}
 	retried := t0.Add(time.Minute + time.Second)
-	wantErr(t, "RetryDelivery", b.Store.RetryDelivery(ctx, last[0].Delivery.ID, retried), nil)
+	wantErr(t, "RetryDelivery", b.Store.RetryDelivery(ctx, last[0].Delivery.ID, retried, billing.DeliveryRetryLimit), nil)
 	outcome := schedule.Outcome(last[0].Delivery, failure(t0.Add(time.Minute)))
 	if outcome.State != billing.DeliveryFailed {
 		t.Fatalf("the last attempt's outcome: %+v, want failed", outcome)

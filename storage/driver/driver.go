@@ -299,8 +299,9 @@ type Executor interface {
 	// createdAt with id, in the order of ListDeliveries.
 	ListDeliveriesBefore(ctx context.Context, endpointID string, createdAt time.Time, id string, limit int) ([]billing.Delivery, error)
 	// RetryDelivery makes the delivery pending, due at now, with no tries, and counts the retry
-	// (billing.Delivery.Retries); false when there is no such delivery.
-	RetryDelivery(ctx context.Context, id string, now time.Time) (bool, error)
+	// (billing.Delivery.Retries); false when there is no such delivery, or it was retried
+	// maxRetries times already.
+	RetryDelivery(ctx context.Context, id string, now time.Time, maxRetries int) (bool, error)
 	// JobsWaiting counts the jobs of the queue not yet done (available, pending, running,
 	// retryable or scheduled) and returns when the oldest of them was enqueued (zero when none).
 	JobsWaiting(ctx context.Context, queue string) (int, time.Time, error)

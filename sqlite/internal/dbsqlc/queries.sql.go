@@ -2686,18 +2686,19 @@ func (q *Queries) ReleaseEndpoint(ctx context.Context, arg ReleaseEndpointParams
 
 const retryDelivery = `-- name: RetryDelivery :execrows
 UPDATE webhook_deliveries SET state = 'pending', tries = 0, retries = retries + 1, next_attempt_at = CAST(?1 AS BIGINT)
-WHERE id = ?2
+WHERE id = ?2 AND retries < ?3
 `
 
 type RetryDeliveryParams struct {
-	Now int64
-	ID  string
+	Now        int64
+	ID         string
+	MaxRetries int64
 }
 
-// A retry counts (retries): an attempt in flight when it is made leaves the delivery as the retry
-// left it (see RecordDeliveryOutcomes).
+// A retry counts (retries), up to max_retries: an attempt in flight when it is made leaves the
+// delivery as the retry left it (see RecordDeliveryOutcomes).
 func (q *Queries) RetryDelivery(ctx context.Context, arg RetryDeliveryParams) (int64, error) {
-	result, err := q.exec(ctx, q.retryDeliveryStmt, retryDelivery, arg.Now, arg.ID)
+	result, err := q.exec(ctx, q.retryDeliveryStmt, retryDelivery, arg.Now, arg.ID, arg.MaxRetries)
 	if err != nil {
 		return 0, err
 	}
