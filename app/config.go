@@ -140,7 +140,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{"public-url", "PYNG_PUBLIC_URL", "", "external base URL of the server, used in signupUrl and the customers' emails (in the sandbox, default http://ADDR; required, https, outside it)", func(c *Config, flag, v string) error {
+	{"public-url", "PYNG_PUBLIC_URL", "", "external base URL of the server, the root of a host, used in signupUrl and the customers' emails (in the sandbox, default http://ADDR; required, https, outside it)", func(c *Config, flag, v string) error {
 		c.PublicURL = strings.TrimSuffix(v, "/")
 		if c.PublicURL == "" {
 			return nil
@@ -150,6 +150,12 @@ var settings = []setting{
 			strings.ContainsAny(c.PublicURL, " \t") || (u.Port() != "" && strings.Trim(u.Port(), "0123456789") != "") {
 			return fmt.Errorf("-%s (env PYNG_PUBLIC_URL): %q is not an http:// or https:// URL of a host, such as https://pay.example.com", flag, redact.URL(v))
 		}
+		if u.Path != "" {
+			return fmt.Errorf("-%s (env PYNG_PUBLIC_URL): %q has a path: the server is reached at the root of its host (the pages link to /signup, /agreement, ...), as https://pay.example.com", flag, redact.URL(v))
+		}
+		// As every part of the server compares it (https://, its host): HTTPS://Pay.Example.com
+		// would otherwise be https to the check above and not to the cookies and HSTS.
+		c.PublicURL = (&url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}).String()
 		return nil
 	}},
 	{"invitation-ttl", "PYNG_INVITATION_TTL", "168h", "how long a signup link stays valid (Go duration)",

@@ -18,13 +18,23 @@ func TestAPublicURLErrorHidesItsPassword(t *testing.T) {
 	}
 }
 
-// An https URL whose scheme is written in capitals is an https URL, outside the sandbox too.
+// An https URL whose scheme is written in capitals is an https URL, outside the sandbox too, and
+// is kept in its lower-case form, which the cookies' Secure and __Host- prefix and HSTS are
+// decided by.
 func TestAnUppercaseHTTPSPublicURLIsHTTPS(t *testing.T) {
-	c, err := load(t, map[string]string{"PYNG_SANDBOX": "false", "PYNG_PUBLIC_URL": "HTTPS://pay.example.com"})
-	if err != nil {
-		t.Errorf("Load(HTTPS://pay.example.com) = %v; want it accepted (or refused by the setting's own check, not told to use https)", err)
+	c, err := load(t, map[string]string{"PYNG_SANDBOX": "false", "PYNG_PUBLIC_URL": "HTTPS://Pay.Example.com:8443/"})
+	if err != nil || c.PublicURL != "https://pay.example.com:8443" {
+		t.Errorf("Load(HTTPS://Pay.Example.com:8443/) = %q, %v; want https://pay.example.com:8443", c.PublicURL, err)
 	}
-	_ = c
+}
+
+// A public URL with a path is refused: the pages link to their paths at the root of the host, so
+// behind a proxy that strips a path the customer could neither sign up nor revoke.
+func TestAPublicURLWithAPathIsRefused(t *testing.T) {
+	_, err := load(t, map[string]string{"PYNG_SANDBOX": "false", "PYNG_PUBLIC_URL": "https://pay.example.com/pyng/"})
+	if err == nil || !strings.Contains(err.Error(), "has a path") {
+		t.Errorf("Load(https://pay.example.com/pyng/) = %v; want refused for its path", err)
+	}
 }
 
 // The variables pyng-partner and the README's webhook receiver are configured by (README: export

@@ -83,7 +83,7 @@ func TestOutsideTheSandboxThePublicURLIsRequiredAndHTTPS(t *testing.T) {
 		{"not given", "", true},
 		{"http", "http://pay.example.com", true},
 		{"https", "https://pay.example.com", false},
-		{"https with a port and a path", "https://pay.example.com:8443/pyng/", false},
+		{"https with a port", "https://pay.example.com:8443/", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := load(t, map[string]string{"PYNG_SANDBOX": "false", "PYNG_PUBLIC_URL": tc.url})
