@@ -73,6 +73,10 @@ func NewHandler(cfg httpapi.Config, pages ...func(*web.Config)) http.Handler {
 		if https {
 			w.Header().Set("Strict-Transport-Security", HSTS)
 		}
+		if r.URL.Path == "" { // CONNECT host:port names no path: the mux would answer it in text
+			api.ServeHTTP(w, r)
+			return
+		}
 		if clean := httpapi.CleanPath(r.URL.Path); clean != r.URL.Path && r.Method != http.MethodConnect {
 			if pattern := pagesPrefix(r.URL.Path); pattern != "" {
 				observed[pattern].ServeHTTP(w, r)

@@ -619,27 +619,7 @@ func TestARequestsHeaderIsBoundedAndNeverEchoedWhole(t *testing.T) {
 	logs := &apptest.LogBuffer{}
 	addr := strings.TrimPrefix(runServer(t, map[string]string{"database-url": dbtest.URL(t, storage.EngineSQLite),
 		"encryption-key": dbtest.KeyRing}, logs.Logger()).base, "http://")
-	send := func(request string) (*http.Response, []byte) {
-		t.Helper()
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, err := io.WriteString(conn, request); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, body
-	}
+	send := func(request string) (*http.Response, []byte) { t.Helper(); return rawRequest(t, addr, request) }
 	resp, _ := send("GET /healthz HTTP/1.1\r\nHost: " + addr + "\r\nX-Large: " + strings.Repeat("a", app.MaxHeaderBytes+8<<10) + "\r\n\r\n")
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("a header larger than %d bytes answered %s; want 431", app.MaxHeaderBytes, resp.Status)
@@ -655,4 +635,38 @@ func TestARequestsHeaderIsBoundedAndNeverEchoedWhole(t *testing.T) {
 			t.Errorf("a log line of %d bytes holds the method", len(line))
 		}
 	}
+}
+
+// A CONNECT request of a host and port, which names no path, is answered as any request no route
+// takes: the API's JSON 404 with its trace id, not the mux's text.
+func TestAConnectRequestIsAnsweredWithTheErrorEnvelope(t *testing.T) {
+	addr := serve(t, storage.EngineSQLite, nil)
+	resp, body := rawRequest(t, addr, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+	if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
+		resp.Header.Get("Pyng-Trace-Id") == "" || !strings.Contains(string(body), "request:not-found") {
+		t.Errorf("CONNECT example.com:443 answered %s %q: %s; want the JSON 404 with a trace id", resp.Status, resp.Header.Get("Content-Type"), body)
+	}
+}
+
+// rawRequest sends request, as written, on a new connection to addr, and reads its answer.
+func rawRequest(t *testing.T, addr, request string) (*http.Response, []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
 }
