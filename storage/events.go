@@ -94,6 +94,9 @@ func giveDeliveries(ctx context.Context, tx driver.ExecutorTx, endpointID string
 // errEndpointMoved rolls back a fan-out whose endpoint's position moved since it was read.
 var errEndpointMoved = errors.New("the endpoint's position moved during the fan-out")
 
+// errEndpointGone ends a recording of attempts whose endpoint was deleted.
+var errEndpointGone = errors.New("the endpoint is gone")
+
 // fanOutAsDisabled gives the endpoint, in tx, which disables it and holds its row, the deliveries
 // of the events of its site after its position, as its run would: those written while it was
 // enabled, which it is owed (its next run skips them, failed, and the partner sees them and can
@@ -536,7 +539,10 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 		// it waited for the endpoint, the recording deadlocked on PostgreSQL with the deletion of
 		// the endpoint, which removes its deliveries.
 		if _, err := tx.LockWebhookEndpoint(ctx, endpointID); err != nil {
-			return interpret(err)
+			if err = interpret(err); errors.Is(err, billing.ErrNotFound) {
+				return errEndpointGone
+			}
+			return err
 		}
 		if err := tx.RecordDeliveryOutcomes(ctx, outcomes); err != nil {
 			return fmt.Errorf("record delivery outcomes: %w", interpret(err))
@@ -574,14 +580,13 @@ func (s *Store) RecordAttempts(ctx context.Context, endpointID string, outcomes 
 	}
 	err := s.inTx(ctx, record)
 	if errors.Is(err, billing.ErrNotFound) {
-		// The endpoint is gone, and its deliveries with it; or a delivery was deleted (its event
-		// purged) by a transaction that committed while this one inserted its attempt, which fails
-		// the attempt's foreign key on PostgreSQL: recorded again, the attempts of the deliveries
-		// gone are left out.
+		// A delivery deleted (its event purged) by a transaction that committed while this one
+		// inserted its attempt fails the attempt's foreign key on PostgreSQL; recorded again, the
+		// attempts of the deliveries gone are left out.
 		err = s.inTx(ctx, record)
 	}
-	if errors.Is(err, billing.ErrNotFound) {
-		return nil // the endpoint is gone: there is nothing to record
+	if errors.Is(err, errEndpointGone) {
+		return nil // and its deliveries with it: there is nothing to record
 	}
 	return err
 }
