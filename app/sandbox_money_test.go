@@ -156,6 +156,32 @@ func (c stallConn) Exec(ctx context.Context, q string, args ...any) (int64, erro
 	return c.Conn.Exec(ctx, q, args...)
 }
 
+// A step of the batch that read its rows pending, and the customer linked, submits a debit of a
+// row the deadline's simulation has expired at the sandbox but not yet in the batch: the sandbox
+// does not take it, and tells the step it expired, as the simulation then tells the row.
+func TestAStepRacingASimulatedDeadlineIsToldItsRowExpired(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		service, h, db := serviceWithBeforeSandbox(t, engine, billing.SystemClock{}, 0, nil)
+		site := apptest.NewSite(t, service, "Acme")
+		b := apptest.SubmitOneDebit(t, service, site)
+		_, _, rows, err := service.Batch(ctx, site, b.Reference, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.SimulateDeadline(ctx, []string{rows[0].ID}); err != nil { // the simulation's call to the rail
+			t.Fatal(err)
+		}
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil { // the step, before the batch expires
+			t.Fatal(err)
+		}
+		row, entries := rowAndLedger(t, service, db, site, 0)
+		if row.State != billing.RowFailed || row.FailureReason != billing.FailureExpired || len(entries) != 1 || entries[0].Amount != 0 {
+			t.Errorf("row %s %s, ledger %+v; want failed expired, nothing debited", row.State, row.FailureReason, entries)
+		}
+	})
+}
+
 // The deadline sweep asks the sandbox what it took of a row before expiring it. A step that read
 // the clock just before the deadline could record its debit after that question, had it stalled
 // meanwhile: the row told expired, the ledger holding its debit. The sandbox takes no debit that
@@ -213,4 +239,26 @@ func TestTheSandboxTakesNoDebitTheDeadlineSweepCouldExpireFirst(t *testing.T) {
 			})
 		})
 	}
+}
+
+// Giving a sandbox site a BECS user ID (set-rail) stops the debits of the customers whose
+// agreement does not name it on the rails that need it named, not on the sandbox's, which debits
+// whoever is linked: a sandbox batch waiting for its step is collected as before.
+func TestAUserIDGivenLeavesTheSandboxsDebitsOfLinkedCustomers(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		service, _, db := serviceWithBeforeSandbox(t, engine, billing.SystemClock{}, 0, nil)
+		site := apptest.NewSite(t, service, "Acme")
+		b := apptest.SubmitOneDebit(t, service, site)
+		if n, err := service.StopDebitsNotAuthorised(ctx, site, "654321"); err != nil || n != 1 {
+			t.Fatalf("StopDebitsNotAuthorised = %d, %v; want C1 counted", n, err)
+		}
+		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		row, entries := rowAndLedger(t, service, db, site, 0)
+		if row.State != billing.RowSucceeded || len(entries) != 1 || !entries[0].WithdrawnAt.IsZero() {
+			t.Errorf("row %s %s, ledger %+v; want the debit taken and the row succeeded", row.State, row.FailureReason, entries)
+		}
+	})
 }

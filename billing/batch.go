@@ -69,7 +69,7 @@ const (
 	// FailureAccountClosed: the customer's account is closed.
 	FailureAccountClosed = FailureReason(rail.FailureAccountClosed)
 	// FailureExpired: the row could not finish within RowDeadline of submission.
-	FailureExpired FailureReason = "expired"
+	FailureExpired = FailureReason(rail.FailureExpired)
 )
 
 // Batch limits and lifetimes.

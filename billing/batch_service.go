@@ -165,8 +165,8 @@ func (s *Service) markLinkedAgain(ctx context.Context, site Site, rows []Row) er
 // passed now (sandbox only; the transport decides whether the sandbox is on), so a partner can
 // test the expired path without waiting a day. As at the real deadline, a debit the sandbox took
 // is told its outcome, never expired: it settles now (at the real deadline it would have settled
-// already). The debits it did not take are withdrawn first, so that a step of the batch running
-// meanwhile cannot have it take one of a row told expired. A completed batch is left as it is. A
+// already). The debits it did not take are expired there first, so that a step of the batch
+// running meanwhile cannot have it take one of a row told expired (the step is told expired). A completed batch is left as it is. A
 // batch of another rail than the sandbox's is refused: its debits may be in a file the bank
 // collects, and money must never move for a row told expired.
 func (s *Service) SimulateDeadline(ctx context.Context, site Site, reference string) (Batch, BatchSummary, []Row, error) {
@@ -179,20 +179,15 @@ func (s *Service) SimulateDeadline(ctx context.Context, site Site, reference str
 		return Batch{}, nil, nil, Errorf(CodeBatchNotOnSandboxRail, "batchReference",
 			"The batch is on the "+b.Rail+" rail, which moves money: only the sandbox rail's batches can have their deadline simulated.")
 	}
-	var open []string
-	for _, r := range rows {
-		if !r.State.Terminal() {
-			open = append(open, r.ID)
-		}
-	}
-	if len(open) > 0 {
+	if open := openRows(rows); len(open) > 0 {
 		answers, err := simulator.SimulateDeadline(ctx, open)
 		if err != nil {
 			return Batch{}, nil, nil, fmt.Errorf("simulate the deadline on the rail: %w", err)
 		}
-		// A debit withdrawn now, or before (its customer's revocation), expires as the others.
-		taken := slices.DeleteFunc(answers, func(o rail.Outcome) bool { return o.Failure == rail.FailureWithdrawn })
-		if settled, _, _ := split(taken); len(settled) > 0 {
+		// A debit withdrawn before (its customer's revocation, its row not told yet) expires as
+		// those the simulation expired.
+		told := slices.DeleteFunc(answers, func(o rail.Outcome) bool { return o.Failure == rail.FailureWithdrawn })
+		if settled, _, _ := split(told); len(settled) > 0 {
 			if err := s.batches.RecordOutcomes(ctx, settled); err != nil {
 				return Batch{}, nil, nil, fmt.Errorf("record outcomes: %w", err)
 			}
@@ -204,11 +199,22 @@ func (s *Service) SimulateDeadline(ctx context.Context, site Site, reference str
 	return s.Batch(ctx, site, reference, "")
 }
 
+// openRows are the ids of the rows not terminal yet.
+func openRows(rows []Row) []string {
+	var open []string
+	for _, r := range rows {
+		if !r.State.Terminal() {
+			open = append(open, r.ID)
+		}
+	}
+	return open
+}
+
 // deadlineSimulator is a rail whose batches' deadline a partner may simulate: the sandbox's.
 type deadlineSimulator interface {
 	// SimulateDeadline answers for the debits with the given keys as if their deadline had passed
-	// now: those it took settled, the others withdrawn (settled rail.FailureWithdrawn), never to
-	// be taken afterwards.
+	// now: those it took settled, the others expired (settled rail.FailureExpired), never to be
+	// taken afterwards.
 	SimulateDeadline(ctx context.Context, keys []string) ([]rail.Outcome, error)
 }
 
@@ -408,16 +414,26 @@ func (s *Service) submitPending(ctx context.Context, b Batch, site Site, siteRai
 // revocation runs it once recorded (withdrawRevoked), and in the WithdrawUnsentJob its record
 // enqueued, until the rail answers (WithdrawUnsent).
 func (s *Service) withdrawUnsent(ctx context.Context, l Link) error {
+	byRail, err := s.unsentByRail(ctx, l)
+	if err != nil {
+		return err
+	}
+	return s.withdrawFrom(ctx, byRail)
+}
+
+// unsentByRail are the keys of the unsent debits of the customer of the link (withdrawUnsent's),
+// by the rail of their batch.
+func (s *Service) unsentByRail(ctx context.Context, l Link) (map[string][]string, error) {
 	rows, err := s.batches.UnsentRowsOfCustomer(ctx, l.SiteID, l.CustomerReference, s.now())
 	if err != nil {
-		return fmt.Errorf("unsent rows of the customer: %w", err)
+		return nil, fmt.Errorf("unsent rows of the customer: %w", err)
 	}
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
 	current, err := s.store.GetCurrentLink(ctx, l.SiteID, l.CustomerReference)
 	if err != nil {
-		return fmt.Errorf("the customer's current link: %w", err)
+		return nil, fmt.Errorf("the customer's current link: %w", err)
 	}
 	if current.ID != l.ID && current.StoredState == LinkLinked {
 		rows = slices.DeleteFunc(rows, func(r RowOnRail) bool { return !r.BatchSubmittedAt.Before(current.LinkedAt) })
@@ -426,6 +442,11 @@ func (s *Service) withdrawUnsent(ctx context.Context, l Link) error {
 	for _, r := range rows {
 		byRail[r.Rail] = append(byRail[r.Rail], r.RowID)
 	}
+	return byRail, nil
+}
+
+// withdrawFrom has each rail that withdraws (rail.Withdrawer) withdraw the debits with its keys.
+func (s *Service) withdrawFrom(ctx context.Context, byRail map[string][]string) error {
 	for name, keys := range byRail {
 		if w, ok := s.rails[name].(rail.Withdrawer); ok {
 			if _, err := w.Withdraw(ctx, keys); err != nil {
@@ -915,12 +936,7 @@ func (s *Service) settleBeforeExpiring(ctx context.Context, b Batch) error {
 	if err != nil {
 		return fmt.Errorf("batch rows: %w", err)
 	}
-	var open []string
-	for _, r := range rows {
-		if !r.State.Terminal() {
-			open = append(open, r.ID)
-		}
-	}
+	open := openRows(rows)
 	if len(open) == 0 {
 		return nil
 	}

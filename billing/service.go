@@ -487,7 +487,8 @@ func (s *Service) currentTerms(ctx context.Context, siteID string) (ddr.Terms, e
 // another), or before the terms agreed were kept (unknown, so counted). A debit of theirs under
 // userID would go out under an authority that does not name it, which BECS requires: their rows
 // fail customerNotActive until they sign up again, those of the steps to come (dropUnauthorised)
-// and those a rail holds queued, which are withdrawn here (withdrawUnsent) rather than at their
+// and those a rail holds queued, which are withdrawn here (as withdrawUnsent does, but for the
+// sandbox's, which stand: it debits whoever is linked) rather than at their
 // batch's next step, which a cut-off under userID could come before. The operator's command that
 // sets a site's BECS user ID runs it just after, and says how many customers must sign up again;
 // run again, it stops nothing more and counts the same.
@@ -503,7 +504,13 @@ func (s *Service) StopDebitsNotAuthorised(ctx context.Context, site Site, userID
 				continue
 			}
 			n++
-			if err := s.withdrawUnsent(ctx, l); err != nil {
+			// Their debits on the sandbox rail stand: it debits whoever is linked (debitable).
+			byRail, err := s.unsentByRail(ctx, l)
+			if err != nil {
+				return 0, err
+			}
+			delete(byRail, rail.Sandbox)
+			if err := s.withdrawFrom(ctx, byRail); err != nil {
 				return 0, err
 			}
 		}

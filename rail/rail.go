@@ -49,6 +49,9 @@ const (
 	// FailureWithdrawn: the debit was withdrawn before the rail sent it (Withdrawer), as its
 	// customer's authority ended; the API's customerNotActive.
 	FailureWithdrawn Failure = "customerNotActive"
+	// FailureExpired: the debit's deadline passed before the rail took it (the sandbox's deadline
+	// simulated); the API's expired.
+	FailureExpired Failure = "expired"
 )
 
 // Outcome is what a rail says of a submitted debit.

@@ -28,6 +28,8 @@ type Entry struct {
 	// WithdrawnAt is when the debit was withdrawn before the sandbox took it (Ledger.Withdraw);
 	// zero for one taken. A withdrawn entry debits nothing: its amount is 0, its account empty.
 	WithdrawnAt time.Time
+	// WithdrawnAs is the failure a withdrawn debit answers.
+	WithdrawnAs rail.Failure
 }
 
 // Ledger is the sandbox rail's durable record of debits, in its own table of the server's
@@ -116,10 +118,10 @@ func (l *Ledger) Record(ctx context.Context, entries []Entry) (int, error) {
 	return int(n), err
 }
 
-// Withdraw records withdrawn, at `at`, the keys not in the ledger yet, and returns how many it
-// recorded: no submission of them afterwards is taken (Record ignores them). A key recorded
-// already, taken or withdrawn, is left as it is.
-func (l *Ledger) Withdraw(ctx context.Context, keys []string, at time.Time) (int, error) {
+// Withdraw records withdrawn, at `at`, the keys not in the ledger yet, each answering as (see
+// Entry.WithdrawnAs), and returns how many it recorded: no submission of them afterwards is taken
+// (Record ignores them). A key recorded already, taken or withdrawn, is left as it is.
+func (l *Ledger) Withdraw(ctx context.Context, keys []string, at time.Time, as rail.Failure) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
@@ -127,7 +129,7 @@ func (l *Ledger) Withdraw(ctx context.Context, keys []string, at time.Time) (int
 	if err != nil {
 		return 0, err
 	}
-	n, err := l.conn.Exec(ctx, l.sql.withdraw, arg, at.UnixMilli())
+	n, err := l.conn.Exec(ctx, l.sql.withdraw, arg, at.UnixMilli(), string(as))
 	return int(n), err
 }
 
@@ -160,10 +162,10 @@ func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
 	err = l.conn.Query(ctx, l.sql.entries, []any{arg}, func(row storage.Scanner) error {
 		var (
 			e                               Entry
-			failure                         string
+			failure, withdrawnAs            string
 			submitted, settlesAt, withdrawn int64
 		)
-		if err := row.Scan(&e.Key, &e.Amount, &e.BSB, &e.AccountNumber, &failure, &submitted, &settlesAt, &withdrawn); err != nil {
+		if err := row.Scan(&e.Key, &e.Amount, &e.BSB, &e.AccountNumber, &failure, &submitted, &settlesAt, &withdrawn, &withdrawnAs); err != nil {
 			return err
 		}
 		plain, err := open(account{e.BSB, e.AccountNumber})
@@ -174,7 +176,7 @@ func (l *Ledger) Entries(ctx context.Context, keys []string) ([]Entry, error) {
 		e.Failure = rail.Failure(failure)
 		e.SubmittedAt, e.SettlesAt = time.UnixMilli(submitted).UTC(), time.UnixMilli(settlesAt).UTC()
 		if withdrawn != 0 {
-			e.WithdrawnAt = time.UnixMilli(withdrawn).UTC()
+			e.WithdrawnAt, e.WithdrawnAs = time.UnixMilli(withdrawn).UTC(), rail.Failure(withdrawnAs)
 		}
 		entries = append(entries, e)
 		return nil
@@ -275,10 +277,12 @@ type dialect struct {
 	record     string
 	recordArgs func([]Entry) ([]any, error)
 	// entries selects the key, amount, bsb, account number, failure ('' for none), submission,
-	// settlement and withdrawal (0 for none) times of the keys that keysArg encodes.
+	// settlement and withdrawal (0 for none) times, and the failure a withdrawn key answers ('' for
+	// none), of the keys that keysArg encodes.
 	entries string
 	keysArg func([]string) (any, error)
-	// withdraw records withdrawn at $2 the keys, encoded by keysArg, that are not recorded.
+	// withdraw records withdrawn at $2, answering $3, the keys, encoded by keysArg, that are not
+	// recorded.
 	withdraw string
 	// settleBy sets the settlement time of the taken debits of the keys that settle after $2 to $2.
 	settleBy string
@@ -320,10 +324,11 @@ ON CONFLICT (idempotency_key) DO NOTHING`,
 			b, err := json.Marshal(es)
 			return []any{string(b)}, err
 		},
-		entries: `SELECT idempotency_key, amount, bsb, account_number, coalesce(failure, ''), submitted_at, settles_at, coalesce(withdrawn_at, 0)
+		entries: `SELECT idempotency_key, amount, bsb, account_number, coalesce(failure, ''), submitted_at, settles_at, coalesce(withdrawn_at, 0),
+       coalesce(withdrawn_as, '')
 FROM sandbox_ledger WHERE idempotency_key IN (SELECT value FROM json_each(?))`,
-		withdraw: `INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at, withdrawn_at)
-SELECT value, 0, '', '', NULL, ?2, ?2, ?2 FROM json_each(?1) WHERE TRUE
+		withdraw: `INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at, withdrawn_at, withdrawn_as)
+SELECT value, 0, '', '', NULL, ?2, ?2, ?2, ?3 FROM json_each(?1) WHERE TRUE
 ON CONFLICT (idempotency_key) DO NOTHING`,
 		settleBy: `UPDATE sandbox_ledger SET settles_at = ?2
 WHERE idempotency_key IN (SELECT value FROM json_each(?1)) AND withdrawn_at IS NULL AND settles_at > ?2`,
@@ -362,12 +367,13 @@ ON CONFLICT (idempotency_key) DO NOTHING`,
 			}
 			return []any{keys, amounts, bsbs, accounts, failures, submitted, settles}, nil
 		},
-		entries: `SELECT idempotency_key, amount, bsb, account_number, coalesce(failure, ''), submitted_at, settles_at, coalesce(withdrawn_at, 0)
+		entries: `SELECT idempotency_key, amount, bsb, account_number, coalesce(failure, ''), submitted_at, settles_at, coalesce(withdrawn_at, 0),
+       coalesce(withdrawn_as, '')
 FROM sandbox_ledger WHERE idempotency_key = ANY ($1::text[])`,
 		// In the order of the keys, as record inserts: two inserting some of the same keys in
 		// other orders would each wait for the other's, and one would fail, deadlocked.
-		withdraw: `INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at, withdrawn_at)
-SELECT k, 0, '', '', NULL, $2, $2, $2 FROM unnest($1::text[]) AS k ORDER BY k
+		withdraw: `INSERT INTO sandbox_ledger (idempotency_key, amount, bsb, account_number, failure, submitted_at, settles_at, withdrawn_at, withdrawn_as)
+SELECT k, 0, '', '', NULL, $2, $2, $2, $3 FROM unnest($1::text[]) AS k ORDER BY k
 ON CONFLICT (idempotency_key) DO NOTHING`,
 		settleBy: `UPDATE sandbox_ledger SET settles_at = $2
 WHERE idempotency_key = ANY ($1::text[]) AND withdrawn_at IS NULL AND settles_at > $2`,

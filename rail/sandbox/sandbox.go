@@ -107,7 +107,7 @@ func (r *Rail) outcomes(entries []Entry) []rail.Outcome {
 	for i, e := range entries {
 		o := rail.Outcome{Key: e.Key, SettlesAt: e.SettlesAt}
 		if !e.WithdrawnAt.IsZero() {
-			o.Settled, o.Failure, o.SettledAt = true, rail.FailureWithdrawn, e.WithdrawnAt
+			o.Settled, o.Failure, o.SettledAt = true, e.WithdrawnAs, e.WithdrawnAt
 		} else if !now.Before(e.SettlesAt) {
 			o.Settled, o.Failure, o.SettledAt = true, e.Failure, e.SettlesAt
 		}
@@ -119,21 +119,23 @@ func (r *Rail) outcomes(entries []Entry) []rail.Outcome {
 // Withdraw records withdrawn the keys the sandbox has not taken, so that it takes no submission of
 // them afterwards (one by a step of their batch that read the customer linked before the
 // revocation, or one after the customer linked anew), and reports every key as it stands: one
-// withdrawn settled with rail.FailureWithdrawn, one taken as before. The sandbox sends a debit as
+// withdrawn settled with rail.FailureWithdrawn (rail.FailureExpired once its deadline was
+// simulated), one taken as before. The sandbox sends a debit as
 // it takes it, so it withdraws nothing it took: that settles at its time.
 func (r *Rail) Withdraw(ctx context.Context, keys []string) ([]rail.Outcome, error) {
-	if _, err := r.Ledger.Withdraw(ctx, keys, r.Clock.Now()); err != nil {
+	if _, err := r.Ledger.Withdraw(ctx, keys, r.Clock.Now(), rail.FailureWithdrawn); err != nil {
 		return nil, fmt.Errorf("sandbox ledger: %w", err)
 	}
 	return r.Outcomes(ctx, keys)
 }
 
 // SimulateDeadline answers for the debits with the given keys as if their deadline had passed
-// now: those never taken withdrawn (Withdraw: none is taken afterwards), those taken settled now
-// if they settle later, as they would have by the deadline.
+// now: those never taken expired (withdrawn as rail.FailureExpired: none is taken afterwards, and
+// a step of their batch submitting one meanwhile is told it expired), those taken settled now if
+// they settle later, as they would have by the deadline.
 func (r *Rail) SimulateDeadline(ctx context.Context, keys []string) ([]rail.Outcome, error) {
 	now := r.Clock.Now()
-	if _, err := r.Ledger.Withdraw(ctx, keys, now); err != nil {
+	if _, err := r.Ledger.Withdraw(ctx, keys, now, rail.FailureExpired); err != nil {
 		return nil, fmt.Errorf("sandbox ledger: %w", err)
 	}
 	if _, err := r.Ledger.SettleBy(ctx, keys, now); err != nil {

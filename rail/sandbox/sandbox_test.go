@@ -100,7 +100,7 @@ func TestADebitThatWouldSettleAfterItsDeadlineIsNotTaken(t *testing.T) {
 // A key withdrawn before the sandbox took it is recorded so, debiting nothing: a submission of it
 // afterwards is answered withdrawn (customerNotActive) and not taken. A debit taken before its
 // withdrawal is reported as taken, settling at its time: the sandbox sends a debit as it takes it.
-// The deadline simulated settles a taken debit at once, and withdraws a key not taken.
+// The deadline simulated settles a taken debit at once, and expires a key not taken.
 func TestAWithdrawnDebitIsNeverTaken(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, sandboxRail *sandbox.Rail, clock *clocktest.Clock) {
 		ctx := context.Background()
@@ -131,7 +131,7 @@ func TestAWithdrawnDebitIsNeverTaken(t *testing.T) {
 		got, err = sandboxRail.SimulateDeadline(ctx, []string{"row_taken", "row_not_taken"})
 		slices.SortFunc(got, func(a, b rail.Outcome) int { return strings.Compare(a.Key, b.Key) })
 		settledNow := rail.Outcome{Key: "row_taken", Settled: true, SettledAt: clock.Now(), SettlesAt: clock.Now()}
-		notTaken := rail.Outcome{Key: "row_not_taken", Settled: true, Failure: rail.FailureWithdrawn, SettledAt: clock.Now(), SettlesAt: clock.Now()}
+		notTaken := rail.Outcome{Key: "row_not_taken", Settled: true, Failure: rail.FailureExpired, SettledAt: clock.Now(), SettlesAt: clock.Now()}
 		if err != nil || !reflect.DeepEqual(got, []rail.Outcome{notTaken, settledNow}) {
 			t.Errorf("SimulateDeadline = %+v, %v; want %+v and %+v", got, err, notTaken, settledNow)
 		}
