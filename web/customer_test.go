@@ -425,6 +425,30 @@ func TestASignupConfirmedAgainFromItsBrowserLeadsToTheAgreementPage(t *testing.T
 	})
 }
 
+// A confirmation from another tab of the browser that has just signed up, of other details (a
+// corrected account number), is told that they were not saved, rather than sent to the agreement
+// page as if they were; nothing changes.
+func TestASignupConfirmedFromAnotherTabWithOtherDetailsIsToldTheyWereNotSaved(t *testing.T) {
+	t.Parallel()
+	forEachEngine(t, func(t *testing.T, engine string) {
+		f := setup(t, engine)
+		l, tok := f.invite(t)
+		customer := f.browser(t)
+		first, second := customer.openForm(t, tok), customer.openForm(t, tok)
+		agreementToken(t, customer.confirm(t, tok, first))
+		linked := f.link(t, l.ID)
+
+		form := validForm(tok)
+		form.Set("csrf", second.token)
+		form.Set("terms", second.terms)
+		form.Set("accountNumber", "87654321")
+		p := customer.do(t, http.MethodPost, "/signup", form)
+		p.status(t, http.StatusConflict)
+		p.contains(t, "You have already signed up", "these were not saved")
+		f.unchanged(t, linked)
+	})
+}
+
 // The cookie a signup leaves: HttpOnly, SameSite=Lax (so that the signup link opened again from
 // the email carries it), for 10 minutes, and host-only and Secure behind https.
 func TestTheSignedUpCookiesAttributes(t *testing.T) {

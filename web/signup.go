@@ -257,7 +257,7 @@ func (h *handler) invitation(ctx context.Context, tok string) (billing.Link, bil
 func (h *handler) showSignup(w http.ResponseWriter, r *http.Request) {
 	tok := r.URL.Query().Get("token")
 	l, site, p, err := h.invitation(r.Context(), tok)
-	if h.toOwnAgreement(w, r, l) {
+	if h.toOwnAgreement(w, r, l, site, nil) {
 		return
 	}
 	if h.usable(w, r, "signup link", p, err) {
@@ -274,7 +274,7 @@ func (h *handler) showSignup(w http.ResponseWriter, r *http.Request) {
 func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 	form := signupFormOf(r.PostForm)
 	l, site, p, err := h.invitation(r.Context(), form.token)
-	if h.toOwnAgreement(w, r, l) {
+	if h.toOwnAgreement(w, r, l, site, &form) {
 		return
 	}
 	if !h.usable(w, r, "signup link", p, err) {
@@ -315,13 +315,22 @@ func (h *handler) submitSignup(w http.ResponseWriter, r *http.Request) {
 // toSignedUpAgreement sends the browser that signed up with l to its agreement page, and gives it
 // the signedUp cookie.
 func (h *handler) toSignedUpAgreement(w http.ResponseWriter, r *http.Request, l billing.Link) {
-	agreement, err := h.tokens.Agreement(l)
+	agreement, err := h.giveSignedUp(w, l)
 	if err != nil {
 		h.internal(w, r, "agreement token", err)
 		return
 	}
-	h.signedUp.set(w, agreement)
 	toAgreement(w, r, agreement)
+}
+
+// giveSignedUp gives the browser that signed up with l the signedUp cookie, and returns the token
+// of l's agreement page that it holds.
+func (h *handler) giveSignedUp(w http.ResponseWriter, l billing.Link) (string, error) {
+	agreement, err := h.tokens.Agreement(l)
+	if err == nil {
+		h.signedUp.set(w, agreement)
+	}
+	return agreement, err
 }
 
 func toAgreement(w http.ResponseWriter, r *http.Request, agreement string) {
@@ -360,28 +369,44 @@ func (s signedUp) set(w http.ResponseWriter, agreement string) {
 // whether it answered: when l is linked and the request's signedUp cookie holds a valid agreement
 // token of l, or when it is a form posted with the CSRF token l was linked from, within
 // billing.SignupRepeatWindow (a confirmation sent twice before the first was answered: the
-// browser shows the second answer, and the first's cookie never reached it).
-func (h *handler) toOwnAgreement(w http.ResponseWriter, r *http.Request, l billing.Link) bool {
+// browser shows the second answer, and the first's cookie never reached it). A confirmation
+// (form) of other details than l holds, from another tab of that browser, is told that they were
+// not saved, rather than sent to the page as if they were.
+func (h *handler) toOwnAgreement(w http.ResponseWriter, r *http.Request, l billing.Link, site billing.Site, form *signupForm) bool {
 	if l.ID == "" || l.StateAt(h.service.Now()) != billing.LinkLinked {
 		return false
 	}
+	token := ""
 	if ck, err := r.Cookie(h.signedUp.cookie); err == nil {
 		if linkID, err := h.tokens.ParseAgreement(ck.Value); err == nil && linkID == l.ID {
-			toAgreement(w, r, ck.Value)
+			token = ck.Value
+		}
+	}
+	if token == "" && r.Method == http.MethodPost { // the CSRF token is checked only on a form posted
+		from, err := h.service.SignedUpFrom(r.Context(), l, r.PostForm.Get(csrfField))
+		if err != nil {
+			h.internal(w, r, "signed up from", err)
+			return true
+		}
+		if !from {
+			return false
+		}
+		if token, err = h.giveSignedUp(w, l); err != nil {
+			h.internal(w, r, "agreement token", err)
 			return true
 		}
 	}
-	if r.Method != http.MethodPost { // the CSRF token is checked only on a form posted
+	if token == "" {
 		return false
 	}
-	from, err := h.service.SignedUpFrom(r.Context(), l, r.PostForm.Get(csrfField))
-	switch {
-	case err != nil:
-		h.internal(w, r, "signed up from", err)
-	case from:
-		h.toSignedUpAgreement(w, r, l)
+	if form != nil && form.step == stepConfirm {
+		if c, _, err := h.check(r.Context(), *form); err == nil && c != l.Customer {
+			h.fail(w, r, signedUpWithOtherDetails(site.Name))
+			return true
+		}
 	}
-	return err != nil || from
+	toAgreement(w, r, token)
+	return true
 }
 
 // check checks the form as the service does, and the account name against the BECS character
@@ -422,7 +447,7 @@ func (h *handler) refused(w http.ResponseWriter, r *http.Request, site billing.S
 // this browser has just used it (a confirmation sent twice at once: the other one linked).
 func (h *handler) showSignupProblem(w http.ResponseWriter, r *http.Request, tok string) {
 	l, site, p, err := h.invitation(r.Context(), tok)
-	if h.toOwnAgreement(w, r, l) {
+	if h.toOwnAgreement(w, r, l, site, nil) {
 		return
 	}
 	if h.usable(w, r, "signup link", p, err) {

@@ -137,6 +137,14 @@ func usedSignupLink(site string) *problem {
 		&emailLinkForm{}}
 }
 
+// signedUpWithOtherDetails is the page of a signup confirmed from a tab of the browser that
+// signed up a moment ago, from another tab, with other details.
+func signedUpWithOtherDetails(site string) *problem {
+	return &problem{http.StatusConflict, "You have already signed up",
+		"You set up your direct debit agreement with " + site + " a moment ago, from another tab or window, with other details than these: these were not saved. The page you saw after signing up shows the details your agreement holds (get a new link to it by email below). To change them, revoke the agreement there and ask " + site + " for a new signup link.",
+		&emailLinkForm{}}
+}
+
 // notTakingSignups is the page of a signup link whose site does not collect debits (yet, or any
 // more): billing.Service.TakesSignups.
 func notTakingSignups(site string) *problem {
