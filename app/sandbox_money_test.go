@@ -31,9 +31,19 @@ func (b *beforeRail) Submit(ctx context.Context, debits []rail.Debit) ([]rail.Ou
 	return b.Rail.Submit(ctx, debits)
 }
 
-// serviceWithBeforeSandbox is a service whose sandbox rail is a beforeRail, its ledger reached
-// through conn(the database's Conn) when conn is not nil.
-func serviceWithBeforeSandbox(t *testing.T, engine string, clock billing.Clock, delay time.Duration, conn func(storage.Conn) storage.Conn) (*billing.Service, *beforeRail, storage.Database) {
+// sandboxDebit is a service whose sandbox rail is a beforeRail, with a site and a batch of one
+// debit of its linked customer C1, accepted, not executed.
+type sandboxDebit struct {
+	service *billing.Service
+	rail    *beforeRail
+	db      storage.Database
+	site    billing.Site
+	batch   billing.Batch
+}
+
+// oneSandboxDebit is a sandboxDebit, its ledger reached through conn(the database's Conn) when
+// conn is not nil.
+func oneSandboxDebit(t *testing.T, engine string, clock billing.Clock, delay time.Duration, conn func(storage.Conn) storage.Conn) sandboxDebit {
 	t.Helper()
 	ctx := context.Background()
 	db := dbtest.Open(t, engine)
@@ -53,7 +63,14 @@ func serviceWithBeforeSandbox(t *testing.T, engine string, clock billing.Clock, 
 	rails[rail.Sandbox] = h
 	service := billing.NewService(billing.Config{Store: db, Batches: db, Events: db, Rails: rails, Clock: clock,
 		InvitationTTL: billing.DefaultInvitationTTL, Sandbox: true, DebitUserID: app.BECSUserIDs(opened.BECS)})
-	return service, h, db
+	site := apptest.NewSite(t, service, "Acme")
+	return sandboxDebit{service: service, rail: h, db: db, site: site, batch: apptest.SubmitOneDebit(t, service, site)}
+}
+
+// row is the debit's row as it stands, and the sandbox ledger's entries of it.
+func (d sandboxDebit) row(t *testing.T) (billing.Row, []sandbox.Entry) {
+	t.Helper()
+	return rowAndLedger(t, d.service, d.db, d.site, 0)
 }
 
 // Two steps of one batch at once (River's rescuer), the customer revoking between the first
@@ -64,9 +81,8 @@ func serviceWithBeforeSandbox(t *testing.T, engine string, clock billing.Clock, 
 func TestARowFailedForARevocationIsNotDebitedByAStepThatReadItBefore(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		service, h, db := serviceWithBeforeSandbox(t, engine, billing.SystemClock{}, 0, nil)
-		site := apptest.NewSite(t, service, "Acme")
-		b := apptest.SubmitOneDebit(t, service, site)
+		f := oneSandboxDebit(t, engine, billing.SystemClock{}, 0, nil)
+		service, h, site, b := f.service, f.rail, f.site, f.batch
 		h.before = func(call int) {
 			if call != 1 {
 				return
@@ -82,7 +98,7 @@ func TestARowFailedForARevocationIsNotDebitedByAStepThatReadItBefore(t *testing.
 		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 			t.Fatal(err)
 		}
-		row, entries := rowAndLedger(t, service, db, site, 0)
+		row, entries := f.row(t)
 		wantWithdrawn(t, row, entries)
 	})
 }
@@ -105,9 +121,8 @@ func wantWithdrawn(t *testing.T, row billing.Row, entries []sandbox.Entry) {
 func TestASandboxBatchOfAnEndedAgreementIsNotCollectedUnderTheNext(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		service, _, db := serviceWithBeforeSandbox(t, engine, billing.SystemClock{}, 0, nil)
-		site := apptest.NewSite(t, service, "Acme")
-		b := apptest.SubmitOneDebit(t, service, site)
+		f := oneSandboxDebit(t, engine, billing.SystemClock{}, 0, nil)
+		service, site, b := f.service, f.site, f.batch
 		if _, err := service.RevokeByPartner(ctx, site, "C1"); err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +130,7 @@ func TestASandboxBatchOfAnEndedAgreementIsNotCollectedUnderTheNext(t *testing.T)
 		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 			t.Fatal(err)
 		}
-		row, entries := rowAndLedger(t, service, db, site, 0)
+		row, entries := f.row(t)
 		wantWithdrawn(t, row, entries)
 	})
 }
@@ -127,16 +142,15 @@ func TestASimulatedDeadlineTellsATakenDebitItsOutcome(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		clock := clocktest.New()
-		service, _, db := serviceWithBeforeSandbox(t, engine, clock, 3*time.Second, nil)
-		site := apptest.NewSite(t, service, "Acme")
-		b := apptest.SubmitOneDebit(t, service, site)
+		f := oneSandboxDebit(t, engine, clock, 3*time.Second, nil)
+		service, site, b := f.service, f.site, f.batch
 		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, _, err := service.SimulateDeadline(ctx, site, "B1"); err != nil {
 			t.Fatal(err)
 		}
-		row, entries := rowAndLedger(t, service, db, site, 0)
+		row, entries := f.row(t)
 		if row.State != billing.RowSucceeded || len(entries) != 1 || entries[0].SettlesAt.After(clock.Now()) {
 			t.Errorf("row %s %s, ledger %+v; want the debit settled now and the row succeeded", row.State, row.FailureReason, entries)
 		}
@@ -162,9 +176,8 @@ func (c stallConn) Exec(ctx context.Context, q string, args ...any) (int64, erro
 func TestAStepRacingASimulatedDeadlineIsToldItsRowExpired(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		service, h, db := serviceWithBeforeSandbox(t, engine, billing.SystemClock{}, 0, nil)
-		site := apptest.NewSite(t, service, "Acme")
-		b := apptest.SubmitOneDebit(t, service, site)
+		f := oneSandboxDebit(t, engine, billing.SystemClock{}, 0, nil)
+		service, h, site, b := f.service, f.rail, f.site, f.batch
 		_, _, rows, err := service.Batch(ctx, site, b.Reference, "")
 		if err != nil {
 			t.Fatal(err)
@@ -175,7 +188,7 @@ func TestAStepRacingASimulatedDeadlineIsToldItsRowExpired(t *testing.T) {
 		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil { // the step, before the batch expires
 			t.Fatal(err)
 		}
-		row, entries := rowAndLedger(t, service, db, site, 0)
+		row, entries := f.row(t)
 		if row.State != billing.RowFailed || row.FailureReason != billing.FailureExpired || len(entries) != 1 || entries[0].Amount != 0 {
 			t.Errorf("row %s %s, ledger %+v; want failed expired, nothing debited", row.State, row.FailureReason, entries)
 		}
@@ -206,7 +219,7 @@ func TestTheSandboxTakesNoDebitTheDeadlineSweepCouldExpireFirst(t *testing.T) {
 				ctx := context.Background()
 				clock := clocktest.New()
 				var hook func()
-				service, _, db := serviceWithBeforeSandbox(t, engine, clock, delay, func(c storage.Conn) storage.Conn {
+				f := oneSandboxDebit(t, engine, clock, delay, func(c storage.Conn) storage.Conn {
 					return stallConn{Conn: c, hook: func() {
 						if h := hook; h != nil {
 							hook = nil
@@ -214,8 +227,7 @@ func TestTheSandboxTakesNoDebitTheDeadlineSweepCouldExpireFirst(t *testing.T) {
 						}
 					}}
 				})
-				site := apptest.NewSite(t, service, "Acme")
-				b := apptest.SubmitOneDebit(t, service, site)
+				service, b := f.service, f.batch
 				clock.Advance(billing.RowDeadline - tc.before)
 				sweep := func() {
 					if _, err := service.ExpireOverdue(ctx); err != nil {
@@ -230,7 +242,7 @@ func TestTheSandboxTakesNoDebitTheDeadlineSweepCouldExpireFirst(t *testing.T) {
 					clock.Advance(b.Deadline.Sub(now))
 				}
 				sweep()
-				row, entries := rowAndLedger(t, service, db, site, 0)
+				row, entries := f.row(t)
 				debited := len(entries) == 1 && entries[0].WithdrawnAt.IsZero()
 				if row.State != tc.wantState || row.FailureReason != tc.wantFailure || debited != tc.wantDebited {
 					t.Errorf("row %s %s, ledger %+v; want %s %s, debited %t", row.State, row.FailureReason, entries,
@@ -247,16 +259,15 @@ func TestTheSandboxTakesNoDebitTheDeadlineSweepCouldExpireFirst(t *testing.T) {
 func TestAUserIDGivenLeavesTheSandboxsDebitsOfLinkedCustomers(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
-		service, _, db := serviceWithBeforeSandbox(t, engine, billing.SystemClock{}, 0, nil)
-		site := apptest.NewSite(t, service, "Acme")
-		b := apptest.SubmitOneDebit(t, service, site)
+		f := oneSandboxDebit(t, engine, billing.SystemClock{}, 0, nil)
+		service, site, b := f.service, f.site, f.batch
 		if n, err := service.StopDebitsNotAuthorised(ctx, site, "654321"); err != nil || n != 1 {
 			t.Fatalf("StopDebitsNotAuthorised = %d, %v; want C1 counted", n, err)
 		}
 		if _, _, err := service.ExecuteBatch(ctx, b.ID); err != nil {
 			t.Fatal(err)
 		}
-		row, entries := rowAndLedger(t, service, db, site, 0)
+		row, entries := f.row(t)
 		if row.State != billing.RowSucceeded || len(entries) != 1 || !entries[0].WithdrawnAt.IsZero() {
 			t.Errorf("row %s %s, ledger %+v; want the debit taken and the row succeeded", row.State, row.FailureReason, entries)
 		}
