@@ -341,21 +341,25 @@ func (s *Service) RetryDelivery(ctx context.Context, site Site, endpointID, deli
 	if e.State != EndpointEnabled {
 		return Delivery{}, Errorf(CodeWebhookEndpointDisabled, "endpointId", "The endpoint is disabled; enable it before retrying a delivery.")
 	}
-	// Refused here, and by the store (two retries at once, the limit between them): the delivery
-	// was read just now, so it is the limit that stops it.
-	err = nil
-	if d.Retries < DeliveryRetryLimit {
-		err = s.events.RetryDelivery(ctx, d.ID, s.now(), DeliveryRetryLimit)
+	// The store refuses past the limit too (two retries at once, the limit between them): the
+	// delivery was read just now, so a refusal there is the limit's.
+	if d.Retries >= DeliveryRetryLimit {
+		return Delivery{}, retryLimitReached()
 	}
-	if d.Retries >= DeliveryRetryLimit || errors.Is(err, ErrNotFound) {
-		return Delivery{}, Errorf(CodeWebhookRetryLimit, "deliveryId", fmt.Sprintf(
-			"This delivery was retried %d times, the most it may be: a new attempt needs a new event (the events list has this one).", DeliveryRetryLimit))
+	err = s.events.RetryDelivery(ctx, d.ID, s.now(), DeliveryRetryLimit)
+	if errors.Is(err, ErrNotFound) {
+		return Delivery{}, retryLimitReached()
 	}
 	if err != nil {
 		return Delivery{}, fmt.Errorf("retry delivery: %w", err)
 	}
 	d.State = DeliveryPending
 	return d, nil
+}
+
+func retryLimitReached() *Error {
+	return Errorf(CodeWebhookRetryLimit, "deliveryId", fmt.Sprintf(
+		"This delivery was retried %d times, the most it may be: a new attempt needs a new event (the events list has this one).", DeliveryRetryLimit))
 }
 
 // SendTestEvent sends a webhook.test event to the endpoint alone (the sandbox simulator).

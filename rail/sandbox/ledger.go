@@ -122,20 +122,18 @@ func (l *Ledger) Record(ctx context.Context, entries []Entry) (int, error) {
 // Entry.WithdrawnAs), and returns how many it recorded: no submission of them afterwards is taken
 // (Record ignores them). A key recorded already, taken or withdrawn, is left as it is.
 func (l *Ledger) Withdraw(ctx context.Context, keys []string, at time.Time, as rail.Failure) (int, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	arg, err := l.sql.keysArg(keys)
-	if err != nil {
-		return 0, err
-	}
-	n, err := l.conn.Exec(ctx, l.sql.withdraw, arg, at.UnixMilli(), string(as))
-	return int(n), err
+	return l.execOnKeys(ctx, l.sql.withdraw, keys, at.UnixMilli(), string(as))
 }
 
 // SettleBy moves the settlement of the taken debits with the given keys that settle after `at`
 // to `at`, and returns how many it moved.
 func (l *Ledger) SettleBy(ctx context.Context, keys []string, at time.Time) (int, error) {
+	return l.execOnKeys(ctx, l.sql.settleBy, keys, at.UnixMilli())
+}
+
+// execOnKeys runs statement with the keys (as keysArg encodes them) and then args, and returns
+// how many entries it wrote; none without keys.
+func (l *Ledger) execOnKeys(ctx context.Context, statement string, keys []string, args ...any) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
@@ -143,7 +141,7 @@ func (l *Ledger) SettleBy(ctx context.Context, keys []string, at time.Time) (int
 	if err != nil {
 		return 0, err
 	}
-	n, err := l.conn.Exec(ctx, l.sql.settleBy, arg, at.UnixMilli())
+	n, err := l.conn.Exec(ctx, statement, append([]any{arg}, args...)...)
 	return int(n), err
 }
 
