@@ -192,10 +192,19 @@ WHERE r.batch_id = @batch_id AND r.state = 'pending'
 ORDER BY r.idx;
 
 -- name: MarkInProgress :exec
--- Row ids[i] went in the file file_ids[i] (none when empty).
+-- Row ids[i] went in the file file_ids[i] (none when empty). The rows' batches are locked first,
+-- in the order of their ids, as every statement that moves many rows locks them: two transactions
+-- moving some of the same rows (two steps of one batch, or a step and the deadline sweep) then take
+-- turns, where locking the rows in the orders of their plans, one would wait for a row the other
+-- holds while the other waits for one it holds, and one would fail, deadlocked. (The count is a
+-- subquery that PostgreSQL runs once, before the rows are read.)
 UPDATE batch_rows AS r SET state = 'inProgress', file_id = coalesce(nullif(p.file_id, ''), r.file_id)
 FROM (SELECT unnest(@ids::text[]) AS id, unnest(@file_ids::text[]) AS file_id) AS p
-WHERE r.id = p.id AND r.state = 'pending';
+WHERE r.id = p.id AND r.state = 'pending'
+  AND (SELECT count(*) FROM (SELECT b.id FROM batches AS b
+                             WHERE b.id IN (SELECT l.batch_id FROM batch_rows AS l WHERE l.id = ANY(@ids::text[]))
+                             ORDER BY b.id
+                             FOR NO KEY UPDATE) AS held) >= 0;
 
 -- name: LockReturns :exec
 -- Makes the transactions that return rows take turns (until the transaction ends), before
@@ -237,7 +246,8 @@ SELECT id FROM batch_rows WHERE batch_id = @batch_id AND state = 'inProgress' OR
 -- name: RecordOutcomes :exec
 -- The i-th outcome is row ids[i]: failed with failures[i], or succeeded when it is empty, at
 -- ats[i], in the file file_ids[i] when not empty (the arrays are zipped: unnest in a select
--- list). Rows already terminal keep their outcome.
+-- list). Rows already terminal keep their outcome. The rows' batches are locked first, as in
+-- MarkInProgress.
 UPDATE batch_rows AS r
 SET state = CASE WHEN o.failure = '' THEN 'succeeded' ELSE 'failed' END,
     failure_reason = nullif(o.failure, ''),
@@ -245,7 +255,11 @@ SET state = CASE WHEN o.failure = '' THEN 'succeeded' ELSE 'failed' END,
     file_id = coalesce(nullif(o.file_id, ''), r.file_id)
 FROM (SELECT unnest(@ids::text[]) AS id, unnest(@failures::text[]) AS failure,
              unnest(@ats::bigint[]) AS at, unnest(@file_ids::text[]) AS file_id) AS o
-WHERE r.id = o.id AND r.state IN ('pending', 'inProgress');
+WHERE r.id = o.id AND r.state IN ('pending', 'inProgress')
+  AND (SELECT count(*) FROM (SELECT b.id FROM batches AS b
+                             WHERE b.id IN (SELECT l.batch_id FROM batch_rows AS l WHERE l.id = ANY(@ids::text[]))
+                             ORDER BY b.id
+                             FOR NO KEY UPDATE) AS held) >= 0;
 
 -- name: CompleteBatch :execrows
 UPDATE batches SET state = 'completed', completed_at = @at::bigint
@@ -254,11 +268,16 @@ WHERE batches.id = @id AND batches.state <> 'completed'
                   WHERE r.batch_id = batches.id AND r.state IN ('pending', 'inProgress'));
 
 -- name: ExpireOverdueRows :execrows
--- A row expires at its batch's deadline, whenever the sweep finds it.
+-- A row expires at its batch's deadline, whenever the sweep finds it. The batches are locked
+-- first, as in MarkInProgress.
 UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at = b.deadline_at
 FROM batches AS b
 WHERE batch_rows.batch_id = b.id AND batch_rows.state IN ('pending', 'inProgress')
-  AND b.deadline_at <= @now::bigint AND b.state <> 'completed';
+  AND b.deadline_at <= @now::bigint AND b.state <> 'completed'
+  AND (SELECT count(*) FROM (SELECT ob.id FROM batches AS ob
+                             WHERE ob.deadline_at <= @now::bigint AND ob.state <> 'completed'
+                             ORDER BY ob.id
+                             FOR NO KEY UPDATE) AS held) >= 0;
 
 -- name: OverdueBatches :many
 -- The batches past their deadline, not completed: what the rails of those started settled is
@@ -271,10 +290,12 @@ WHERE deadline_at <= @now::bigint AND state <> 'completed'
 RETURNING id;
 
 -- name: ExpireBatchRows :execrows
--- At the batch's deadline at the latest: a step after it expires the rows at the deadline.
+-- At the batch's deadline at the latest: a step after it expires the rows at the deadline. The
+-- batch is locked first, as in MarkInProgress.
 UPDATE batch_rows SET state = 'failed', failure_reason = 'expired',
   outcome_at = LEAST(@at::bigint, (SELECT b.deadline_at FROM batches AS b WHERE b.id = @batch_id))
-WHERE batch_id = @batch_id AND state IN ('pending', 'inProgress');
+WHERE batch_id = @batch_id AND state IN ('pending', 'inProgress')
+  AND (SELECT count(*) FROM (SELECT b.id FROM batches AS b WHERE b.id = @batch_id FOR NO KEY UPDATE) AS held) >= 0;
 
 -- name: CompleteExpiredBatch :execrows
 UPDATE batches SET state = 'completed', completed_at = LEAST(@at::bigint, deadline_at)

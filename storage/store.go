@@ -490,10 +490,6 @@ func (s *Store) RecordOutcomes(ctx context.Context, outcomes []billing.RowOutcom
 	if len(outcomes) == 0 {
 		return nil
 	}
-	// In the order of the rows' ids, whatever order the rail answered in: on PostgreSQL two steps
-	// of one batch recording some of the same rows in other orders would each wait for a row the
-	// other holds, and one would fail, deadlocked.
-	outcomes = slices.SortedFunc(slices.Values(outcomes), func(a, b billing.RowOutcome) int { return strings.Compare(a.RowID, b.RowID) })
 	return s.d.Executor().RecordOutcomes(ctx, outcomes)
 }
 

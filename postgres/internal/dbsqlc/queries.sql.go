@@ -707,6 +707,7 @@ const expireBatchRows = `-- name: ExpireBatchRows :execrows
 UPDATE batch_rows SET state = 'failed', failure_reason = 'expired',
   outcome_at = LEAST($1::bigint, (SELECT b.deadline_at FROM batches AS b WHERE b.id = $2))
 WHERE batch_id = $2 AND state IN ('pending', 'inProgress')
+  AND (SELECT count(*) FROM (SELECT b.id FROM batches AS b WHERE b.id = $2 FOR NO KEY UPDATE) AS held) >= 0
 `
 
 type ExpireBatchRowsParams struct {
@@ -714,7 +715,8 @@ type ExpireBatchRowsParams struct {
 	BatchID string
 }
 
-// At the batch's deadline at the latest: a step after it expires the rows at the deadline.
+// At the batch's deadline at the latest: a step after it expires the rows at the deadline. The
+// batch is locked first, as in MarkInProgress.
 func (q *Queries) ExpireBatchRows(ctx context.Context, arg ExpireBatchRowsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, expireBatchRows, arg.At, arg.BatchID)
 	if err != nil {
@@ -845,9 +847,14 @@ UPDATE batch_rows SET state = 'failed', failure_reason = 'expired', outcome_at =
 FROM batches AS b
 WHERE batch_rows.batch_id = b.id AND batch_rows.state IN ('pending', 'inProgress')
   AND b.deadline_at <= $1::bigint AND b.state <> 'completed'
+  AND (SELECT count(*) FROM (SELECT ob.id FROM batches AS ob
+                             WHERE ob.deadline_at <= $1::bigint AND ob.state <> 'completed'
+                             ORDER BY ob.id
+                             FOR NO KEY UPDATE) AS held) >= 0
 `
 
-// A row expires at its batch's deadline, whenever the sweep finds it.
+// A row expires at its batch's deadline, whenever the sweep finds it. The batches are locked
+// first, as in MarkInProgress.
 func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, error) {
 	result, err := q.db.Exec(ctx, expireOverdueRows, now)
 	if err != nil {
@@ -2617,6 +2624,10 @@ const markInProgress = `-- name: MarkInProgress :exec
 UPDATE batch_rows AS r SET state = 'inProgress', file_id = coalesce(nullif(p.file_id, ''), r.file_id)
 FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS file_id) AS p
 WHERE r.id = p.id AND r.state = 'pending'
+  AND (SELECT count(*) FROM (SELECT b.id FROM batches AS b
+                             WHERE b.id IN (SELECT l.batch_id FROM batch_rows AS l WHERE l.id = ANY($1::text[]))
+                             ORDER BY b.id
+                             FOR NO KEY UPDATE) AS held) >= 0
 `
 
 type MarkInProgressParams struct {
@@ -2624,7 +2635,12 @@ type MarkInProgressParams struct {
 	FileIds []string
 }
 
-// Row ids[i] went in the file file_ids[i] (none when empty).
+// Row ids[i] went in the file file_ids[i] (none when empty). The rows' batches are locked first,
+// in the order of their ids, as every statement that moves many rows locks them: two transactions
+// moving some of the same rows (two steps of one batch, or a step and the deadline sweep) then take
+// turns, where locking the rows in the orders of their plans, one would wait for a row the other
+// holds while the other waits for one it holds, and one would fail, deadlocked. (The count is a
+// subquery that PostgreSQL runs once, before the rows are read.)
 func (q *Queries) MarkInProgress(ctx context.Context, arg MarkInProgressParams) error {
 	_, err := q.db.Exec(ctx, markInProgress, arg.Ids, arg.FileIds)
 	return err
@@ -2775,6 +2791,10 @@ SET state = CASE WHEN o.failure = '' THEN 'succeeded' ELSE 'failed' END,
 FROM (SELECT unnest($1::text[]) AS id, unnest($2::text[]) AS failure,
              unnest($3::bigint[]) AS at, unnest($4::text[]) AS file_id) AS o
 WHERE r.id = o.id AND r.state IN ('pending', 'inProgress')
+  AND (SELECT count(*) FROM (SELECT b.id FROM batches AS b
+                             WHERE b.id IN (SELECT l.batch_id FROM batch_rows AS l WHERE l.id = ANY($1::text[]))
+                             ORDER BY b.id
+                             FOR NO KEY UPDATE) AS held) >= 0
 `
 
 type RecordOutcomesParams struct {
@@ -2786,7 +2806,8 @@ type RecordOutcomesParams struct {
 
 // The i-th outcome is row ids[i]: failed with failures[i], or succeeded when it is empty, at
 // ats[i], in the file file_ids[i] when not empty (the arrays are zipped: unnest in a select
-// list). Rows already terminal keep their outcome.
+// list). Rows already terminal keep their outcome. The rows' batches are locked first, as in
+// MarkInProgress.
 func (q *Queries) RecordOutcomes(ctx context.Context, arg RecordOutcomesParams) error {
 	_, err := q.db.Exec(ctx, recordOutcomes,
 		arg.Ids,
