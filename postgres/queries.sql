@@ -518,11 +518,13 @@ WHERE id = @id AND retries < @max_retries;
 -- into webhook_deliveries_due and events_site_order per endpoint, for the endpoints are few (at
 -- most 16 a site) where the deliveries and events may be many.
 SELECT e.id FROM webhook_endpoints AS e
-WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
-              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= @now::bigint)
-   OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev
-                                       WHERE ev.site_id = e.site_id AND (ev.txid, ev.seq) > (e.sent_txid, e.sent_seq)
-                                         AND ev.txid < (SELECT events_horizon())));
+WHERE (EXISTS (SELECT 1 FROM webhook_deliveries AS d
+               WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= @now::bigint)
+    OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev
+                                        WHERE ev.site_id = e.site_id AND (ev.txid, ev.seq) > (e.sent_txid, e.sent_seq)
+                                          AND ev.txid < (SELECT events_horizon()))))
+  -- not while a run holds it: that run sends what comes due (see LeaseEndpoint)
+  AND (e.lease_until IS NULL OR e.lease_until <= @now::bigint);
 
 -- name: LeaseEndpoint :execrows
 -- Gives the holder the endpoint's lease until until, unless another holds it past now; 1 when it

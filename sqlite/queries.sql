@@ -452,9 +452,11 @@ WHERE id = sqlc.arg(id) AND retries < sqlc.arg(max_retries);
 -- into webhook_deliveries_due and events_site_seq per endpoint, for the endpoints are few (at
 -- most 16 a site) where the deliveries and events may be many.
 SELECT e.id FROM webhook_endpoints AS e
-WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
-              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= CAST(sqlc.arg(now) AS BIGINT))
-   OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev WHERE ev.site_id = e.site_id AND ev.seq > e.sent_seq));
+WHERE (EXISTS (SELECT 1 FROM webhook_deliveries AS d
+               WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= CAST(sqlc.arg(now) AS BIGINT))
+    OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev WHERE ev.site_id = e.site_id AND ev.seq > e.sent_seq)))
+  -- not while a run holds it: that run sends what comes due (see LeaseEndpoint)
+  AND (e.lease_until IS NULL OR e.lease_until <= CAST(sqlc.arg(now) AS BIGINT));
 
 -- name: LeaseEndpoint :execrows
 -- Gives the holder the endpoint's lease until until, unless another holds it past now; 1 when it

@@ -326,6 +326,20 @@ func (s eventSuite) deliveries(t *testing.T) {
 	if n, err := b.Store.ScheduleDeliveries(ctx, t0.Add(-time.Millisecond), time.Minute); err != nil || n != 0 {
 		t.Errorf("ScheduleDeliveries before any is due = %d, %v", n, err)
 	}
+	// An endpoint whose lease a run holds gets no job: that run sends what comes due, where another
+	// would find the lease held and end at once (a job a poll, for as long as the lease lasts, were
+	// its run dead). It gets one once the lease ends.
+	held := t0.Add(2 * time.Minute)
+	if ok, err := b.Store.LeaseEndpoint(ctx, all.ID, "run", held, held.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("LeaseEndpoint = %v, %v", ok, err)
+	}
+	for _, now := range []time.Time{held, held.Add(time.Minute - time.Millisecond), held.Add(time.Minute)} {
+		if _, err := b.Store.ScheduleDeliveries(ctx, now, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs(map[string]int{all.ID: 3, invitedOnly.ID: 4, linkedOnly.ID: 1}) // invitedOnly: a job each of the two rounds
+	wantErr(t, "ReleaseEndpoint", b.Store.ReleaseEndpoint(ctx, all.ID, "run"), nil)
 
 	// A delivery is due from its event's time, with the event's body.
 	if due := b.due(t, all.ID, t0.Add(-time.Millisecond)); len(due) != 0 {

@@ -531,11 +531,13 @@ func (q *Queries) DueDeliveries(ctx context.Context, arg DueDeliveriesParams) ([
 
 const dueEndpoints = `-- name: DueEndpoints :many
 SELECT e.id FROM webhook_endpoints AS e
-WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
-              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= $1::bigint)
-   OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev
-                                       WHERE ev.site_id = e.site_id AND (ev.txid, ev.seq) > (e.sent_txid, e.sent_seq)
-                                         AND ev.txid < (SELECT events_horizon())))
+WHERE (EXISTS (SELECT 1 FROM webhook_deliveries AS d
+               WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= $1::bigint)
+    OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev
+                                        WHERE ev.site_id = e.site_id AND (ev.txid, ev.seq) > (e.sent_txid, e.sent_seq)
+                                          AND ev.txid < (SELECT events_horizon()))))
+  -- not while a run holds it: that run sends what comes due (see LeaseEndpoint)
+  AND (e.lease_until IS NULL OR e.lease_until <= $1::bigint)
 `
 
 // The endpoints with deliveries due, or enabled with events to be given deliveries of: a look

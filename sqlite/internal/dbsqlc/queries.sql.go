@@ -548,9 +548,11 @@ func (q *Queries) DueDeliveries(ctx context.Context, arg DueDeliveriesParams) ([
 
 const dueEndpoints = `-- name: DueEndpoints :many
 SELECT e.id FROM webhook_endpoints AS e
-WHERE EXISTS (SELECT 1 FROM webhook_deliveries AS d
-              WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= CAST(?1 AS BIGINT))
-   OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev WHERE ev.site_id = e.site_id AND ev.seq > e.sent_seq))
+WHERE (EXISTS (SELECT 1 FROM webhook_deliveries AS d
+               WHERE d.endpoint_id = e.id AND d.state = 'pending' AND d.next_attempt_at <= CAST(?1 AS BIGINT))
+    OR (e.state = 'enabled' AND EXISTS (SELECT 1 FROM events AS ev WHERE ev.site_id = e.site_id AND ev.seq > e.sent_seq)))
+  -- not while a run holds it: that run sends what comes due (see LeaseEndpoint)
+  AND (e.lease_until IS NULL OR e.lease_until <= CAST(?1 AS BIGINT))
 `
 
 // The endpoints with deliveries due, or enabled with events to be given deliveries of: a look
