@@ -72,10 +72,21 @@ func (s *Store) sealKey(k billing.SigningKey) (billing.SigningKey, error) {
 	return k, nil
 }
 
+// SigningKeyError is the failure to open a stored signing key with the key ring: a ring without
+// the key it was sealed with (or with another key under that id).
+type SigningKeyError struct {
+	KeyID string
+	Err   error
+}
+
+func (e *SigningKeyError) Error() string { return fmt.Sprintf("signing key %s: %v", e.KeyID, e.Err) }
+
+func (e *SigningKeyError) Unwrap() error { return e.Err }
+
 func (s *Store) openKey(k billing.SigningKey) (billing.SigningKey, error) {
 	secret, err := s.keys.Open(sealedSigningKey, string(k.Secret))
 	if err != nil {
-		return billing.SigningKey{}, fmt.Errorf("signing key %s: %w", k.ID, err)
+		return billing.SigningKey{}, &SigningKeyError{KeyID: k.ID, Err: err}
 	}
 	k.Secret = secret
 	return k, nil
@@ -98,7 +109,9 @@ func (s *Store) SigningKeys(ctx context.Context) ([]billing.SigningKey, error) {
 
 // RotateSigningKey stores candidate as the current signing key and keeps the earlier ones, or,
 // with retireOthers, deletes them in the same transaction and returns how many it deleted. Of
-// two rotations at the same moment, one fails with billing.ErrDuplicate.
+// two rotations at the same moment, one fails with billing.ErrDuplicate. It refuses, with a
+// *SigningKeyError and writing nothing, when the key ring cannot open every key stored: a ring
+// other than the servers', whose current key, sealed with it, they could not open.
 func (s *Store) RotateSigningKey(ctx context.Context, candidate billing.SigningKey, retireOthers bool) (retired int, err error) {
 	sealed, err := s.sealKey(candidate)
 	if err != nil {
@@ -109,6 +122,15 @@ func (s *Store) RotateSigningKey(ctx context.Context, candidate billing.SigningK
 		return 0, err
 	}
 	defer tx.Rollback(ctx) // a no-op once committed
+	stored, err := tx.SigningKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range stored {
+		if _, err := s.openKey(k); err != nil {
+			return 0, err
+		}
+	}
 	if err := tx.AddSigningKey(ctx, sealed); err != nil {
 		return 0, fmt.Errorf("add signing key: %w", interpret(err))
 	}

@@ -84,10 +84,12 @@ func setRailCommand() adminCommand {
 	for _, f := range debitUserFlags {
 		optional[f] = ""
 	}
+	// keys: it has the rail withdraw the debits of customers whose sealed details it opens, which
+	// without a key ring would fail once the new details are written.
 	return adminCommand{
 		synopsis: "--site SITEID --rail sandbox|becs [the debit user's flags]",
 		about:    "put the site on a rail; for becs, with its debit user's details, each checked (its earlier batches stay on their rail)",
-		flags:    []string{"site", "rail"}, optional: optional, bools: []string{"self-balancing"}, run: setRail}
+		flags:    []string{"site", "rail"}, optional: optional, bools: []string{"self-balancing"}, keys: true, run: setRail}
 }
 
 // setRail puts a site on a rail; for the BECS rail, with its debit user, every field checked

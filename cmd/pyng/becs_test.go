@@ -382,6 +382,48 @@ func TestSetRailPrintsTheDebitUserAsStored(t *testing.T) {
 	}
 }
 
+// Without a key ring set-rail is refused before it writes anything. Moving a site to the BECS rail,
+// or to another user ID, has the rail withdraw the debits of the customers whose Direct Debit
+// Request does not name it, which opens their sealed details: failing only then left the new
+// details written and the debits queued, and every run again failed the same way.
+func TestSetRailWithoutAKeyRingChangesNothing(t *testing.T) {
+	url := dbtest.URL(t, "sqlite")
+	db, key := "-database-url="+url, "-encryption-key="+dbtest.KeyRing
+	noKey := []string{"-encryption-key=", "-encryption-key-file="} // whatever the environment holds
+	onSandbox := newSiteByCommand(t, db).SiteID
+	onBECS := becsSiteByCommand(t, db, key).SiteID
+	otherUser := append(append([]string{"--rail", "becs"}, debitUserArgs...), "--user-id", "654321")
+	for _, tc := range []struct {
+		rule, site string
+		args       []string
+	}{
+		{"a site put on the BECS rail", onSandbox, otherUser},
+		{"a BECS site given another user ID", onBECS, otherUser},
+		{"a BECS site put back on the sandbox", onBECS, []string{"--rail", "sandbox"}},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			show := func() string {
+				t.Helper()
+				code, out, errOut := runPyng(t, "admin", "site", "show", db, "--site", tc.site)
+				if code != 0 {
+					t.Fatalf("site show: exit %d, %s", code, errOut)
+				}
+				return out
+			}
+			before := show()
+			args := append(append([]string{"admin", "site", "set-rail", db, "--site", tc.site}, noKey...), tc.args...)
+			code, out, errOut := runPyng(t, args...)
+			if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 ||
+				!strings.Contains(errOut, "admin site set-rail needs the key ring, and nothing was changed") || !strings.Contains(errOut, "PYNG_ENCRYPTION_KEY") {
+				t.Errorf("set-rail without a key ring = %d, %q, %q; want exit 1 and one line saying it needs the key ring", code, out, errOut)
+			}
+			if after := show(); after != before {
+				t.Errorf("set-rail without a key ring changed the site:\nbefore %safter  %s", before, after)
+			}
+		})
+	}
+}
+
 // README: "A file that does not read changes nothing: every problem is printed on stderr with
 // its line and column, and the command exits 1." An empty file, a file cut short (its total
 // record missing) and a file whose item is a character short are such files.

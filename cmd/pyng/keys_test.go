@@ -418,3 +418,46 @@ func TestAdminSigningKeyRotate(t *testing.T) {
 		})
 	}
 }
+
+// TestRotationsRefuseAKeyRingThatCannotOpenTheSigningKeys: the servers' ring is k2, which sealed
+// the signing keys; an admin shell given k3 alone is refused by both rotations before they write,
+// naming the key it cannot open and the ring to use. Without the refusal, signing-key rotate
+// planted a current key sealed with k3, and every replica of the ring k2 then failed to load the
+// signing keys and would not start. The ring of a rotation, k3 first and k2 after it, is taken.
+func TestRotationsRefuseAKeyRingThatCannotOpenTheSigningKeys(t *testing.T) {
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		db := "-database-url=" + dbtest.URL(t, engine)
+		ring := func(ids ...string) string { return "-encryption-key=" + dbtest.KeyRingOf(ids...) }
+		var first struct{ SigningKeyID string }
+		code, out, errOut := runPyng(t, "admin", "signing-key", "rotate", db, ring("k2"))
+		decodeOne(t, code, out, errOut, &first)
+		listed := func() string {
+			t.Helper()
+			code, out, errOut := runPyng(t, "admin", "signing-key", "list", db, ring("k2"))
+			if code != 0 {
+				t.Fatalf("signing-key list with the servers' ring: exit %d, %s", code, errOut)
+			}
+			return out
+		}
+		before := listed()
+		for _, command := range [][]string{{"signing-key", "rotate"}, {"signing-key", "rotate", "--retire-others"}, {"keys", "rotate"}} {
+			args := append(append([]string{"admin"}, command...), db, ring("k3"))
+			code, out, errOut := runPyng(t, args...)
+			if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("%v with a ring that cannot open the signing keys = %d, %q, %q; want exit 1 and one line", command, code, out, errOut)
+			}
+			for _, want := range []string{"refused, nothing was written", "signing key " + first.SigningKeyID, `sealed with key "k2"`, "PYNG_ENCRYPTION_KEY"} {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("%v: %q does not say %q", command, errOut, want)
+				}
+			}
+		}
+		if after := listed(); after != before {
+			t.Errorf("the refused rotations changed the signing keys:\nbefore %safter  %s", before, after)
+		}
+		code, out, errOut = runPyng(t, "admin", "signing-key", "rotate", db, ring("k3", "k2"))
+		decodeOne(t, code, out, errOut, new(struct{ SigningKeyID string }))
+		code, out, errOut = runPyng(t, "admin", "keys", "rotate", db, ring("k3", "k2"))
+		decodeOne(t, code, out, errOut, new(rotation))
+	})
+}

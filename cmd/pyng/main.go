@@ -344,6 +344,11 @@ var adminCommands = map[string]adminCommand{
 		if err != nil || size < 1 || size > 100_000 {
 			return nil, usageError{fmt.Sprintf("--batch-size: %q is not a number from 1 to 100000", f["batch-size"])}
 		}
+		// A ring that cannot open the signing keys is not the servers': checked before a value is
+		// sealed again with it (Reseal stops only at the first value it cannot open).
+		if _, err := a.db.SigningKeys(ctx); err != nil {
+			return nil, refuseUnopenedSigningKey(err)
+		}
 		resealed, err := app.Reseal(ctx, a.db, a.rails, size)
 		return map[string]any{"keyId": a.db.Keyring().Current(), "resealed": resealed}, err
 	}},
@@ -353,7 +358,10 @@ var adminCommands = map[string]adminCommand{
 		if errors.Is(err, billing.ErrDuplicate) {
 			return nil, errors.New("another signing key was added at the same moment; list the keys, and rotate again if need be")
 		}
-		return map[string]any{"signingKeyId": k.ID, "retiredKeys": retired}, err
+		if err != nil {
+			return nil, refuseUnopenedSigningKey(err)
+		}
+		return map[string]any{"signingKeyId": k.ID, "retiredKeys": retired}, nil
 	}},
 	"signing-key list": {about: "list the token signing keys", keys: true, run: func(ctx context.Context, a adminEnv, _ map[string]string) (any, error) {
 		keys, err := a.db.SigningKeys(ctx)
@@ -414,6 +422,19 @@ var adminCommands = map[string]adminCommand{
 			c, secret, err := a.service.RotateClientSecret(ctx, f["client"])
 			return map[string]any{"clientId": c.ID, "clientSecret": secret, "organisationId": c.OrganisationID, "scopes": c.Scopes}, err
 		}},
+}
+
+// refuseUnopenedSigningKey is err, when it is a stored signing key the key ring could not open,
+// as the refusal of a command that would seal with that ring: the ring is not the servers', and
+// what it sealed they could not open (a current signing key among it, no server would start).
+func refuseUnopenedSigningKey(err error) error {
+	var unopened *storage.SigningKeyError
+	if !errors.As(err, &unopened) {
+		return err
+	}
+	return fmt.Errorf("refused, nothing was written: this key ring cannot open signing key %s (%v); "+
+		"run the command with the servers' key ring (PYNG_ENCRYPTION_KEY or PYNG_ENCRYPTION_KEY_FILE), which holds the key that sealed it: "+
+		"a value sealed with this ring could not be opened by the servers", unopened.KeyID, unopened.Err)
 }
 
 // emitAll emits each item of a listing as the object of asJSON, stopping at the first error.
@@ -575,6 +596,9 @@ func admin(ctx context.Context, args []string, stdout io.Writer) error {
 	var env adminEnv
 	if !cmd.noDatabase {
 		db, cfg, err := openDatabase(ctx, values, cmd.keys, true)
+		if errors.Is(err, app.ErrNoKey) {
+			return fmt.Errorf("admin %s needs the key ring, and nothing was changed: %w", name, err)
+		}
 		if err != nil {
 			return err
 		}
