@@ -409,7 +409,7 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // metricsAt says where GET /metrics is served, for the serving line: on PYNG_METRICS_ADDR when
-// it is set; else, in a sandbox on this machine (its public URL on it), on the API's listener
+// it is set; else, in a sandbox on this machine (onThisMachine), on the API's listener
 // ("api"); else nowhere ("none"): elsewhere the metrics would tell the volume of a business, or
 // of the partners that share a hosted sandbox, and which jobs wait, to whoever reaches the API
 // (a reverse proxy on the same host makes every client a local one).
@@ -417,7 +417,7 @@ func metricsAt(cfg Config) string {
 	switch {
 	case cfg.MetricsAddr != "":
 		return cfg.MetricsAddr
-	case cfg.Sandbox && onThisMachine(cfg.PublicURL):
+	case cfg.Sandbox && onThisMachine(cfg):
 		return "api"
 	default:
 		return "none"

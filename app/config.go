@@ -123,7 +123,7 @@ var settings = []setting{
 		c.Addr = v
 		return listenAddress(flag, v)
 	}},
-	{"metrics-addr", "PYNG_METRICS_ADDR", "", "address of a listener of its own for GET /metrics, such as 127.0.0.1:9090, which the API's address then does not serve (empty: the sandbox serves it on the API's address, any other server nowhere)", func(c *Config, flag, v string) error {
+	{"metrics-addr", "PYNG_METRICS_ADDR", "", "address of a listener of its own for GET /metrics, such as 127.0.0.1:9090, which the API's address then does not serve (empty: a sandbox on this machine, listening on loopback alone with its public URL on it, serves it on the API's address; any other server nowhere)", func(c *Config, flag, v string) error {
 		c.MetricsAddr = v
 		if v == "" {
 			return nil
@@ -254,7 +254,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
-	{webhookPrivateFlag, "PYNG_WEBHOOK_PRIVATE_DESTINATIONS", webhookPrivateAuto, "whether webhook URLs may be http and name loopback and private addresses (a developer's own receivers): auto, in the sandbox when its public URL is on this machine (localhost or a loopback address); true, in the sandbox whatever its public URL (a sandbox on a private network); false, never (a sandbox others reach: its network is not theirs to reach); never outside the sandbox, and never link-local or cloud metadata addresses", func(c *Config, flag, v string) error {
+	{webhookPrivateFlag, "PYNG_WEBHOOK_PRIVATE_DESTINATIONS", webhookPrivateAuto, "whether webhook URLs may be http and name loopback and private addresses (a developer's own receivers): auto, in the sandbox when it is on this machine (listening on loopback alone, -addr 127.0.0.1, ::1 or localhost, not 0.0.0.0, and its public URL localhost or a loopback address); true, in the sandbox whatever its public URL (a sandbox on a private network); false, never (a sandbox others reach: its network is not theirs to reach); never outside the sandbox, and never link-local or cloud metadata addresses", func(c *Config, flag, v string) error {
 		c.WebhookPrivateDestinations = v
 		if v != webhookPrivateAuto && v != "true" && v != "false" {
 			return fmt.Errorf("-%s: %q is not auto, true or false", flag, v)
@@ -307,6 +307,10 @@ var settings = []setting{
 		}
 		if _, err := email.SMTP(v); err != nil { // what the server will send with, checked before it starts
 			return fmt.Errorf("-%s: %v", flag, err)
+		}
+		// The SMTP client takes the host and port alone: a path would be ignored unseen.
+		if u, err := url.Parse(v); err == nil && strings.TrimPrefix(u.Path, "/") != "" {
+			return fmt.Errorf("-%s: %q has a path: an SMTP server is a host and port, as smtp://user:password@mail.example.com:587", flag, redact.URL(v))
 		}
 		return nil
 	}},
@@ -604,23 +608,55 @@ func Load(values map[string]*string) (Config, error) {
 	case c.WebhookPrivateDestinations == "true":
 		c.Jobs.AllowPrivateWebhooks = true
 	case c.WebhookPrivateDestinations == webhookPrivateAuto:
-		c.Jobs.AllowPrivateWebhooks = c.Sandbox && onThisMachine(c.PublicURL)
+		c.Jobs.AllowPrivateWebhooks = c.Sandbox && onThisMachine(c)
+	}
+	if c.MetricsAddr != "" && oneListener(c.Addr, c.MetricsAddr) {
+		errs = append(errs, fmt.Errorf("-metrics-addr (env %s) %q and -addr (env %s) %q take the same port: the metrics need a listener of their own, on another port (or leave %s empty)",
+			envOf("metrics-addr"), c.MetricsAddr, envOf(addrFlag), c.Addr, envOf("metrics-addr")))
 	}
 	return c, errors.Join(errs...)
 }
 
-// onThisMachine reports whether the public URL names this machine (localhost, a name under
-// .localhost, or a loopback address): a sandbox no one else reaches.
-func onThisMachine(publicURL string) bool {
-	u, err := url.Parse(publicURL)
-	if err != nil {
+// onThisMachine reports whether the server is reached from this machine alone: it listens on a
+// loopback address only (127.0.0.0/8, ::1 or localhost) and its public URL names this machine
+// (localhost, a name under .localhost, or a loopback address). One that listens on every
+// interface (0.0.0.0, ::, no host) or on another address is reached from its network, whatever
+// its public URL says: the URL defaults to http://localhost:PORT for a browser on this machine.
+func onThisMachine(c Config) bool {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil || !loopbackHost(host, false) {
 		return false
 	}
-	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	u, err := url.Parse(c.PublicURL)
+	return err == nil && loopbackHost(u.Hostname(), true)
+}
+
+// loopbackHost reports whether host names this machine's loopback interface: a loopback address,
+// localhost, or, with underLocalhost, a name under .localhost (which browsers take to be
+// loopback, and a listener resolves as any other name).
+func loopbackHost(host string, underLocalhost bool) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if addr, err := netip.ParseAddr(host); err == nil {
 		return addr.Unmap().IsLoopback()
 	}
-	return host == "localhost" || strings.HasSuffix(host, ".localhost")
+	return host == "localhost" || underLocalhost && strings.HasSuffix(host, ".localhost")
+}
+
+// oneListener reports whether listening on both addresses would take one port twice: the same
+// port (not 0, any free port) on the same host, or on every interface for either.
+func oneListener(a, b string) bool {
+	hostA, portA, errA := net.SplitHostPort(a)
+	hostB, portB, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	numberA, errA := net.LookupPort("tcp", portA)
+	numberB, errB := net.LookupPort("tcp", portB)
+	if errA != nil || errB != nil || numberA != numberB || numberA == 0 {
+		return false
+	}
+	everyInterface := func(host string) bool { ip := net.ParseIP(host); return host == "" || ip != nil && ip.IsUnspecified() }
+	return strings.EqualFold(hostA, hostB) || everyInterface(hostA) || everyInterface(hostB)
 }
 
 // sftpConfig is the BECS rail's SFTP server as configured.

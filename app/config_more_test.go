@@ -88,3 +88,19 @@ func TestAKeywordValueConnectionStringIsRefused(t *testing.T) {
 		t.Errorf("the error holds the password:\n%v", err)
 	}
 }
+
+// A metrics listener apart from the API's (another port, another loopback address, or any free
+// port for both), and an SMTP URL whose path is the root alone, are taken.
+func TestDistinctListenersAndAnSMTPURLOfNoPathAreTaken(t *testing.T) {
+	for _, args := range [][]string{
+		{"-addr", "127.0.0.1:9000", "-metrics-addr", "127.0.0.1:9090"},
+		{"-addr", "127.0.0.1:9000", "-metrics-addr", "127.0.0.2:9000"},
+		{"-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0"},
+		{"-smtp-url", "smtp://pyng:s3cr3t@mail.example.com:25/"},
+		{"-smtp-url", "smtps://mail.example.com"},
+	} {
+		if _, err := load(t, nil, args...); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}

@@ -135,6 +135,60 @@ func TestPrivateWebhookDestinationsOnlyInASandboxOnThisMachine(t *testing.T) {
 	}
 }
 
+// A sandbox is on this machine, so that it serves /metrics on the API's address and takes webhook
+// URLs of private addresses by default, only when it listens on loopback alone and its public URL
+// is on this machine: one that listens on every interface or on another address is reached from
+// its network, whatever its public URL says (by default http://localhost:PORT). The operator says
+// otherwise with PYNG_METRICS_ADDR and PYNG_WEBHOOK_PRIVATE_DESTINATIONS=true.
+func TestOnlyASandboxListeningOnLoopbackIsOnThisMachine(t *testing.T) {
+	const local, network = true, false
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		where bool
+		// privateWebhooks and metrics, when set, are what the operator's settings make them.
+		privateWebhooks *bool
+		metrics         string
+	}{
+		{name: "the default address", where: local},
+		{name: "an address of 127.0.0.0/8", env: map[string]string{"PYNG_ADDR": "127.0.0.2:9000"}, where: local},
+		{name: "IPv6 loopback", env: map[string]string{"PYNG_ADDR": "[::1]:9000"}, where: local},
+		{name: "localhost", env: map[string]string{"PYNG_ADDR": "localhost:9000"}, where: local},
+		{name: "every IPv4 interface", env: map[string]string{"PYNG_ADDR": "0.0.0.0:9000"}, where: network},
+		{name: "every interface", env: map[string]string{"PYNG_ADDR": "[::]:9000"}, where: network},
+		{name: "no host", env: map[string]string{"PYNG_ADDR": ":9000"}, where: network},
+		{name: "a private address", env: map[string]string{"PYNG_ADDR": "10.0.0.5:9000"}, where: network},
+		{name: "a host name", env: map[string]string{"PYNG_ADDR": "sandbox.internal:9000"}, where: network},
+		{name: "every interface, a public URL of localhost", env: map[string]string{"PYNG_ADDR": "0.0.0.0:9000", "PYNG_PUBLIC_URL": "http://localhost:9000"}, where: network},
+		{name: "loopback, a public URL of another host", env: map[string]string{"PYNG_PUBLIC_URL": "https://sandbox.example.com"}, where: network},
+		{name: "every interface, private destinations allowed", env: map[string]string{"PYNG_ADDR": "0.0.0.0:9000", "PYNG_WEBHOOK_PRIVATE_DESTINATIONS": "true"},
+			where: network, privateWebhooks: new(true)},
+		{name: "every interface, metrics on a listener of their own", env: map[string]string{"PYNG_ADDR": "0.0.0.0:9000", "PYNG_METRICS_ADDR": "127.0.0.1:9090"},
+			where: network, metrics: "127.0.0.1:9090"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantPrivate, wantMetrics := tc.where, "none"
+			if tc.where == local {
+				wantMetrics = "api"
+			}
+			if tc.privateWebhooks != nil {
+				wantPrivate = *tc.privateWebhooks
+			}
+			if tc.metrics != "" {
+				wantMetrics = tc.metrics
+			}
+			if c.Jobs.AllowPrivateWebhooks != wantPrivate || metricsAt(c) != wantMetrics {
+				t.Errorf("PYNG_ADDR %s, public URL %s: private webhook destinations %v, metrics at %q; want %v, %q",
+					c.Addr, c.PublicURL, c.Jobs.AllowPrivateWebhooks, metricsAt(c), wantPrivate, wantMetrics)
+			}
+		})
+	}
+}
+
 func TestConfigRejectsBadValues(t *testing.T) {
 	cases := []struct {
 		name string
@@ -153,6 +207,10 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"address of a negative port", []string{"-addr", "127.0.0.1:-1"}, "-addr"},
 		{"metrics address of a port beyond 65535", []string{"-metrics-addr", "127.0.0.1:65536"}, "-metrics-addr"},
 		{"metrics address without port", []string{"-metrics-addr", "127.0.0.1"}, "-metrics-addr"},
+		{"metrics on the API's address", []string{"-addr", "127.0.0.1:9000", "-metrics-addr", "127.0.0.1:9000"},
+			`-metrics-addr (env PYNG_METRICS_ADDR) "127.0.0.1:9000" and -addr (env PYNG_ADDR) "127.0.0.1:9000" take the same port`},
+		{"metrics on the port the API takes on every interface", []string{"-addr", ":9000", "-metrics-addr", "10.0.0.5:9000"}, "take the same port"},
+		{"metrics on every interface of the API's port", []string{"-addr", "127.0.0.1:9000", "-metrics-addr", "0.0.0.0:9000"}, "take the same port"},
 		{"public URL without scheme", []string{"-public-url", "pay.example.com"}, "-public-url"},
 		{"public URL with a space", []string{"-public-url", "https://exa mple.com"}, "-public-url (env PYNG_PUBLIC_URL)"},
 		{"public URL with a port that is not a number", []string{"-public-url", "http://host:notaport"}, "-public-url"},
@@ -160,6 +218,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		{"public URL with a query", []string{"-public-url", "https://pay.example.com/?a=b"}, "-public-url"},
 		{"SMTP URL without a host", []string{"-smtp-url", "smtp://"}, `-smtp-url: "smtp://" is not an smtp:// or smtps:// URL with a host (env PYNG_SMTP_URL)`},
 		{"SMTP URL of a port that is not one", []string{"-smtp-url", "smtp://mail.example.com:99999"}, "-smtp-url"},
+		{"SMTP URL with a path", []string{"-smtp-url", "smtp://pyng:s3cr3t@mail.example.com:25/path"}, `-smtp-url: "smtp://pyng:xxxxx@mail.example.com:25/path" has a path`},
 		{"SFTP key file without the SFTP server", []string{"-becs-sftp-key-file", "/etc/hostname"},
 			"-becs-sftp-key-file (env PYNG_BECS_SFTP_KEY_FILE) is set, but not -becs-sftp-url (env PYNG_BECS_SFTP_URL)"},
 		{"SFTP returns directory without the SFTP server", []string{"-becs-sftp-returns-dir", "returns"}, "-becs-sftp-returns-dir (env PYNG_BECS_SFTP_RETURNS_DIR) is set, but not"},
