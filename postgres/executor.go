@@ -233,8 +233,8 @@ func (e executor) CompleteExpiredBatch(ctx context.Context, batchID string, at t
 	return n == 1, err
 }
 
-func (e executor) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
-	n, err := e.q.PurgeBatches(ctx, billing.Millis(now))
+func (e executor) PurgeBatches(ctx context.Context, now time.Time, limit int) (int, error) {
+	n, err := e.q.PurgeBatches(ctx, dbsqlc.PurgeBatchesParams{Now: billing.Millis(now), Lim: int64(limit)})
 	return int(n), err
 }
 
@@ -245,8 +245,8 @@ func (e executor) GetEvent(ctx context.Context, id string) (billing.Event, error
 	return one(func(r dbsqlc.GetEventRow) billing.Event { return driver.EventRecord(r).Event() })(e.q.GetEvent(ctx, id))
 }
 
-func (e executor) PurgeEvents(ctx context.Context, before time.Time) (int, error) {
-	n, err := e.q.PurgeEvents(ctx, billing.Millis(before))
+func (e executor) PurgeEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	n, err := e.q.PurgeEvents(ctx, dbsqlc.PurgeEventsParams{Before: billing.Millis(before), Lim: int64(limit)})
 	return int(n), err
 }
 
@@ -473,8 +473,8 @@ func (e executor) DeleteEmailSent(ctx context.Context, id string) error {
 	return e.q.DeleteEmailSent(ctx, id)
 }
 
-func (e executor) ForgetSentEmails(ctx context.Context, before time.Time) (int, error) {
-	n, err := e.q.ForgetSentEmails(ctx, billing.Millis(before))
+func (e executor) ForgetSentEmails(ctx context.Context, before time.Time, limit int) (int, error) {
+	n, err := e.q.ForgetSentEmails(ctx, dbsqlc.ForgetSentEmailsParams{Before: billing.Millis(before), Lim: int64(limit)})
 	return int(n), err
 }
 

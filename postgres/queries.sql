@@ -308,7 +308,9 @@ WHERE site_id = @site_id AND is_current AND state = 'linked'
   AND customer_reference = ANY(@refs::text[]);
 
 -- name: PurgeBatches :execrows
-DELETE FROM batches WHERE retain_until <= @now;
+-- Up to lim of the batches past their retention, with their rows (Store.inChunks).
+DELETE FROM batches WHERE id IN (SELECT b.id FROM batches AS b WHERE b.retain_until <= @now
+                                 ORDER BY b.retain_until LIMIT @lim);
 
 -- name: AddSigningKey :exec
 -- The new current key; two added at once conflict on seq.
@@ -391,7 +393,9 @@ ORDER BY txid, seq
 LIMIT @lim;
 
 -- name: PurgeEvents :execrows
-DELETE FROM events WHERE created_at <= @before;
+-- Up to lim of the events written at or before `before`, with their deliveries (Store.inChunks).
+DELETE FROM events WHERE seq IN (SELECT o.seq FROM events AS o WHERE o.created_at <= @before
+                                 ORDER BY o.created_at LIMIT @lim);
 
 -- name: ExpireDueInvitations :many
 -- The invitations past their expiry, up to lim of them, marked expired. The links are locked as
@@ -666,4 +670,6 @@ INSERT INTO customer_emails_sent (id, address_key, sent_at) VALUES (@id, @addres
 DELETE FROM customer_emails_sent WHERE id = @id;
 
 -- name: ForgetSentEmails :execrows
-DELETE FROM customer_emails_sent WHERE sent_at <= @before;
+-- Up to lim of the emails counted at or before `before` (Store.inChunks).
+DELETE FROM customer_emails_sent WHERE id IN (SELECT o.id FROM customer_emails_sent AS o WHERE o.sent_at <= @before
+                                              ORDER BY o.sent_at LIMIT @lim);

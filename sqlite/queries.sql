@@ -257,7 +257,9 @@ WHERE site_id = sqlc.arg(site_id) AND is_current AND state = 'linked'
   AND customer_reference IN (SELECT value FROM json_each(sqlc.arg(refs)));
 
 -- name: PurgeBatches :execrows
-DELETE FROM batches WHERE retain_until <= sqlc.arg(now);
+-- Up to lim of the batches past their retention, with their rows (Store.inChunks).
+DELETE FROM batches WHERE id IN (SELECT b.id FROM batches AS b WHERE b.retain_until <= sqlc.arg(now)
+                                 ORDER BY b.retain_until LIMIT sqlc.arg(lim));
 
 -- name: AddSigningKey :exec
 -- The new current key; two added at once conflict on seq.
@@ -337,7 +339,10 @@ LIMIT sqlc.arg(lim);
 -- created_at): seq is the rowid, which SQLite gives a new row as the largest kept plus one, so
 -- were every event removed the next ones would take the seqs of those removed, at or below the
 -- endpoints' sent_seq, and never be sent.
-DELETE FROM events WHERE events.created_at <= sqlc.arg(before) AND events.seq < (SELECT max(ev.seq) FROM events AS ev);
+-- Up to lim of them at a time (Store.inChunks).
+DELETE FROM events WHERE seq IN (SELECT o.seq FROM events AS o
+                                 WHERE o.created_at <= sqlc.arg(before) AND o.seq < (SELECT max(ev.seq) FROM events AS ev)
+                                 ORDER BY o.created_at LIMIT sqlc.arg(lim));
 
 -- name: ExpireDueInvitations :many
 -- The invitations past their expiry, up to lim of them, marked expired. On PostgreSQL a replica
@@ -553,4 +558,6 @@ INSERT INTO customer_emails_sent (id, address_key, sent_at) VALUES (sqlc.arg(id)
 DELETE FROM customer_emails_sent WHERE id = sqlc.arg(id);
 
 -- name: ForgetSentEmails :execrows
-DELETE FROM customer_emails_sent WHERE sent_at <= sqlc.arg(before);
+-- Up to lim of the emails counted at or before `before` (Store.inChunks).
+DELETE FROM customer_emails_sent WHERE id IN (SELECT o.id FROM customer_emails_sent AS o WHERE o.sent_at <= sqlc.arg(before)
+                                              ORDER BY o.sent_at LIMIT sqlc.arg(lim));

@@ -66,5 +66,5 @@ func (s *Store) ReleaseEmail(ctx context.Context, id string) error {
 }
 
 func (s *Store) ForgetSentEmails(ctx context.Context, before time.Time) (int, error) {
-	return s.d.Executor().ForgetSentEmails(ctx, before)
+	return inChunks(purgeChunks.emails, func(limit int) (int, error) { return s.d.Executor().ForgetSentEmails(ctx, before, limit) })
 }

@@ -198,7 +198,7 @@ func (s *Store) ExpireInvitations(ctx context.Context, now time.Time, max int) (
 }
 
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int, error) {
-	return s.d.Executor().PurgeEvents(ctx, before)
+	return inChunks(purgeChunks.events, func(limit int) (int, error) { return s.d.Executor().PurgeEvents(ctx, before, limit) })
 }
 
 // The sealed columns of webhook endpoints (see keys.go).

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -76,6 +77,56 @@ func TestForgetSentEmailsRemovesThoseOlderThanADay(t *testing.T) {
 		clock.Advance(time.Millisecond)
 		if n, err := service.ForgetSentEmails(ctx); err != nil || n != 1 || len(rows()) != 1 {
 			t.Fatalf("ForgetSentEmails once the first is a day old = %d, %v; %d kept, want 1 removed, 1 kept", n, err, len(rows()))
+		}
+	})
+}
+
+// A purge deletes what is due a chunk at a time, each chunk a statement of its own, until none is
+// left: a backlog is deleted whole (here 5 or more due, in chunks of 2), and what is not due is
+// kept.
+func TestPurgesDeleteEverythingDueInChunks(t *testing.T) {
+	storage.SetPurgeChunks(t, 2)
+	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		clock := clocktest.New()
+		service, db := apptest.NewService(t, engine, apptest.ServiceOptions{Clock: clock})
+		site := apptest.NewSite(t, service, "Acme")
+		apptest.LinkedCustomer(t, service, site, "C1")
+		row := billing.RowRequest{Reference: "R1", CustomerReference: "C1", Amount: 100}
+		claim := func(id string) {
+			t.Helper()
+			if ok, err := service.ClaimEmail(ctx, id, site.ID, id+"@example.com", 10); err != nil || !ok {
+				t.Fatalf("ClaimEmail(%s) = %v, %v", id, ok, err)
+			}
+		}
+		for i := range 5 {
+			apptest.SubmitBatch(t, service, site, fmt.Sprintf("B%d", i), row)
+			claim(fmt.Sprintf("c%d", i))
+		}
+		clock.Advance(billing.BatchRetention) // past the retention of each
+		apptest.SubmitBatch(t, service, site, "LATER", row)
+		claim("later")
+
+		count := func(table string) (n int) {
+			t.Helper()
+			if err := db.Conn().Query(ctx, `SELECT count(*) FROM `+table, nil, func(row storage.Scanner) error { return row.Scan(&n) }); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for _, p := range []struct {
+			table string
+			purge func(context.Context) (int, error)
+		}{
+			{"batches", service.PurgeBatches},
+			{"events", service.PurgeEvents},
+			{"customer_emails_sent", service.ForgetSentEmails},
+		} {
+			before := count(p.table)
+			n, err := p.purge(ctx)
+			if after := count(p.table); err != nil || n < 5 || n != before-1 || after != 1 {
+				t.Errorf("the purge of %s = %d, %v; %d rows before, %d after; want all but the later one purged", p.table, n, err, before, after)
+			}
 		}
 	})
 }

@@ -668,7 +668,27 @@ func (s *Store) expire(ctx context.Context, at time.Time, expireRows func(driver
 }
 
 func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
-	return s.d.Executor().PurgeBatches(ctx, now)
+	return inChunks(purgeChunks.batches, func(limit int) (int, error) { return s.d.Executor().PurgeBatches(ctx, now, limit) })
+}
+
+// purgeChunks are how many rows each purge deletes in one statement, its own transaction: a
+// backlog (the purge stopped for a while, or a large business) goes in statements that each end
+// well within the job's timeout and keep what they deleted, where one statement might never end
+// in time, rolled back at each try. A batch goes with its rows (up to 1000), an event with its
+// deliveries.
+var purgeChunks = struct{ batches, events, emails int }{batches: 10, events: 1000, emails: 1000}
+
+// inChunks runs purge, which deletes up to chunk rows, until it deletes fewer or fails, and
+// returns how many it deleted in all.
+func inChunks(chunk int, purge func(limit int) (int, error)) (int, error) {
+	total := 0
+	for {
+		n, err := purge(chunk)
+		total += n
+		if err != nil || n < chunk {
+			return total, err
+		}
+	}
 }
 
 // The operator's listings and the rotation of a client's secret (billing.OperatorStore).

@@ -158,8 +158,9 @@ type Executor interface {
 	InsertEmailSent(ctx context.Context, id string, key []byte, at time.Time) error
 	// DeleteEmailSent uncounts the email id.
 	DeleteEmailSent(ctx context.Context, id string) error
-	// ForgetSentEmails deletes the emails counted at or before `before`, and returns how many.
-	ForgetSentEmails(ctx context.Context, before time.Time) (int, error)
+	// ForgetSentEmails deletes up to limit of the emails counted at or before `before`, and
+	// returns how many.
+	ForgetSentEmails(ctx context.Context, before time.Time, limit int) (int, error)
 
 	// DeleteBranches empties the BSB directory; InsertBranch adds one branch to it.
 	DeleteBranches(ctx context.Context) error
@@ -227,8 +228,9 @@ type Executor interface {
 	// CompleteExpiredBatch completes the batch at `at` unless it is completed, and reports whether
 	// it did.
 	CompleteExpiredBatch(ctx context.Context, batchID string, at time.Time) (bool, error)
-	// PurgeBatches deletes the batches whose RetainUntil is at or before now and returns how many.
-	PurgeBatches(ctx context.Context, now time.Time) (int, error)
+	// PurgeBatches deletes up to limit of the batches whose RetainUntil is at or before now, with
+	// their rows, and returns how many.
+	PurgeBatches(ctx context.Context, now time.Time, limit int) (int, error)
 
 	// InsertInvitation inserts the invited link l and its event e at once, outside
 	// any transaction, when the engine can do so atomically and the pair has no current link;
@@ -244,10 +246,10 @@ type Executor interface {
 	// PostgreSQL it leaves out the events of transactions that may still be followed by one that
 	// commits an event before them.
 	ListEvents(ctx context.Context, p EventPage) ([]billing.Event, error)
-	// PurgeEvents deletes the events written at or before `before` (and their deliveries), and
-	// returns how many. On SQLite the latest event is kept, whatever its age, so that the seqs of
-	// those deleted are never given again (see the query).
-	PurgeEvents(ctx context.Context, before time.Time) (int, error)
+	// PurgeEvents deletes up to limit of the events written at or before `before` (and their
+	// deliveries), and returns how many. On SQLite the latest event is kept, whatever its age, so
+	// that the seqs of those deleted are never given again (see the query).
+	PurgeEvents(ctx context.Context, before time.Time, limit int) (int, error)
 	// ExpireDueInvitations marks expired up to limit of the invitations that expired by now, and
 	// returns them so.
 	ExpireDueInvitations(ctx context.Context, now time.Time, limit int) ([]billing.Link, error)

@@ -866,11 +866,18 @@ func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, erro
 }
 
 const forgetSentEmails = `-- name: ForgetSentEmails :execrows
-DELETE FROM customer_emails_sent WHERE sent_at <= $1
+DELETE FROM customer_emails_sent WHERE id IN (SELECT o.id FROM customer_emails_sent AS o WHERE o.sent_at <= $1
+                                              ORDER BY o.sent_at LIMIT $2)
 `
 
-func (q *Queries) ForgetSentEmails(ctx context.Context, before int64) (int64, error) {
-	result, err := q.db.Exec(ctx, forgetSentEmails, before)
+type ForgetSentEmailsParams struct {
+	Before int64
+	Lim    int64
+}
+
+// Up to lim of the emails counted at or before `before` (Store.inChunks).
+func (q *Queries) ForgetSentEmails(ctx context.Context, arg ForgetSentEmailsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, forgetSentEmails, arg.Before, arg.Lim)
 	if err != nil {
 		return 0, err
 	}
@@ -2761,11 +2768,18 @@ func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRow
 }
 
 const purgeBatches = `-- name: PurgeBatches :execrows
-DELETE FROM batches WHERE retain_until <= $1
+DELETE FROM batches WHERE id IN (SELECT b.id FROM batches AS b WHERE b.retain_until <= $1
+                                 ORDER BY b.retain_until LIMIT $2)
 `
 
-func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
-	result, err := q.db.Exec(ctx, purgeBatches, now)
+type PurgeBatchesParams struct {
+	Now int64
+	Lim int64
+}
+
+// Up to lim of the batches past their retention, with their rows (Store.inChunks).
+func (q *Queries) PurgeBatches(ctx context.Context, arg PurgeBatchesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeBatches, arg.Now, arg.Lim)
 	if err != nil {
 		return 0, err
 	}
@@ -2773,11 +2787,18 @@ func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
 }
 
 const purgeEvents = `-- name: PurgeEvents :execrows
-DELETE FROM events WHERE created_at <= $1
+DELETE FROM events WHERE seq IN (SELECT o.seq FROM events AS o WHERE o.created_at <= $1
+                                 ORDER BY o.created_at LIMIT $2)
 `
 
-func (q *Queries) PurgeEvents(ctx context.Context, before int64) (int64, error) {
-	result, err := q.db.Exec(ctx, purgeEvents, before)
+type PurgeEventsParams struct {
+	Before int64
+	Lim    int64
+}
+
+// Up to lim of the events written at or before `before`, with their deliveries (Store.inChunks).
+func (q *Queries) PurgeEvents(ctx context.Context, arg PurgeEventsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, purgeEvents, arg.Before, arg.Lim)
 	if err != nil {
 		return 0, err
 	}

@@ -869,11 +869,18 @@ func (q *Queries) ExpireOverdueRows(ctx context.Context, now int64) (int64, erro
 }
 
 const forgetSentEmails = `-- name: ForgetSentEmails :execrows
-DELETE FROM customer_emails_sent WHERE sent_at <= ?1
+DELETE FROM customer_emails_sent WHERE id IN (SELECT o.id FROM customer_emails_sent AS o WHERE o.sent_at <= ?1
+                                              ORDER BY o.sent_at LIMIT ?2)
 `
 
-func (q *Queries) ForgetSentEmails(ctx context.Context, before int64) (int64, error) {
-	result, err := q.exec(ctx, q.forgetSentEmailsStmt, forgetSentEmails, before)
+type ForgetSentEmailsParams struct {
+	Before int64
+	Lim    int64
+}
+
+// Up to lim of the emails counted at or before `before` (Store.inChunks).
+func (q *Queries) ForgetSentEmails(ctx context.Context, arg ForgetSentEmailsParams) (int64, error) {
+	result, err := q.exec(ctx, q.forgetSentEmailsStmt, forgetSentEmails, arg.Before, arg.Lim)
 	if err != nil {
 		return 0, err
 	}
@@ -2644,11 +2651,18 @@ func (q *Queries) PendingRows(ctx context.Context, batchID string) ([]PendingRow
 }
 
 const purgeBatches = `-- name: PurgeBatches :execrows
-DELETE FROM batches WHERE retain_until <= ?1
+DELETE FROM batches WHERE id IN (SELECT b.id FROM batches AS b WHERE b.retain_until <= ?1
+                                 ORDER BY b.retain_until LIMIT ?2)
 `
 
-func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
-	result, err := q.exec(ctx, q.purgeBatchesStmt, purgeBatches, now)
+type PurgeBatchesParams struct {
+	Now int64
+	Lim int64
+}
+
+// Up to lim of the batches past their retention, with their rows (Store.inChunks).
+func (q *Queries) PurgeBatches(ctx context.Context, arg PurgeBatchesParams) (int64, error) {
+	result, err := q.exec(ctx, q.purgeBatchesStmt, purgeBatches, arg.Now, arg.Lim)
 	if err != nil {
 		return 0, err
 	}
@@ -2656,15 +2670,23 @@ func (q *Queries) PurgeBatches(ctx context.Context, now int64) (int64, error) {
 }
 
 const purgeEvents = `-- name: PurgeEvents :execrows
-DELETE FROM events WHERE events.created_at <= ?1 AND events.seq < (SELECT max(ev.seq) FROM events AS ev)
+DELETE FROM events WHERE seq IN (SELECT o.seq FROM events AS o
+                                 WHERE o.created_at <= ?1 AND o.seq < (SELECT max(ev.seq) FROM events AS ev)
+                                 ORDER BY o.created_at LIMIT ?2)
 `
+
+type PurgeEventsParams struct {
+	Before int64
+	Lim    int64
+}
 
 // The latest event (the largest seq) is kept, past its retention too (the list leaves it out by
 // created_at): seq is the rowid, which SQLite gives a new row as the largest kept plus one, so
 // were every event removed the next ones would take the seqs of those removed, at or below the
 // endpoints' sent_seq, and never be sent.
-func (q *Queries) PurgeEvents(ctx context.Context, before int64) (int64, error) {
-	result, err := q.exec(ctx, q.purgeEventsStmt, purgeEvents, before)
+// Up to lim of them at a time (Store.inChunks).
+func (q *Queries) PurgeEvents(ctx context.Context, arg PurgeEventsParams) (int64, error) {
+	result, err := q.exec(ctx, q.purgeEventsStmt, purgeEvents, arg.Before, arg.Lim)
 	if err != nil {
 		return 0, err
 	}
