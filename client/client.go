@@ -224,8 +224,10 @@ func data[T any](a *answer, err error) (*T, error) {
 // send makes the request for the site, sending it again as Config.MaxRetries allows, and returns
 // the successful answer or an *Error.
 func (s *Site) send(ctx context.Context, r request) (_ *answer, err error) {
-	sent := false // an attempt reached the server, which may have acted on it
-	defer func() { err = lastOf(err, sent) }()
+	// sent says that an attempt reached the server, which may have acted on it (a read acts on
+	// nothing); sentBefore, that one before the last did.
+	sent, sentBefore := false, false
+	defer func() { err = lastOf(err, sentBefore) }()
 	u := *s.c.base
 	segments := append([]string{"billing", "sites", s.id}, r.path...)
 	escaped := make([]string, len(segments))
@@ -243,8 +245,9 @@ func (s *Site) send(ctx context.Context, r request) (_ *answer, err error) {
 		}
 	}
 	for attempt := 0; ; attempt++ {
+		sentBefore = sent
 		a, err := s.c.attempt(ctx, r, u.String(), payload)
-		sent = sent || mayHaveActed(err)
+		sent = sent || r.method != http.MethodGet && mayHaveActed(err)
 		if err == nil || attempt >= s.c.maxRetries {
 			return a, err
 		}
@@ -290,20 +293,22 @@ func mayHaveActed(err error) bool {
 	return false
 }
 
-// lastOf is the error of a call whose last attempt ended in err: err, but when an earlier attempt
-// was sent (sent) and the last was not (no token), one that says the server may have acted
-// (ErrNoAnswer), never ErrNotSent: a batch submitted so may have been stored.
-func lastOf(err error, sent bool) error {
-	if sent && errors.Is(err, ErrNotSent) {
-		return &sentBeforeError{err: err}
+// lastOf is the error of a call whose last attempt ended in err, after an earlier attempt that
+// may have reached the server when sentBefore: then one that says the server may have acted
+// (ErrNoAnswer) however the last ended (a 429 refused that attempt alone, as a token refused
+// left that one alone unsent; the retries spent, the context ended), never ErrNotSent: a batch
+// submitted so may have been stored.
+func lastOf(err error, sentBefore bool) error {
+	if err == nil || !sentBefore || errors.Is(err, ErrNoAnswer) {
+		return err
 	}
-	return err
+	return &sentBeforeError{err: err}
 }
 
-// sentBeforeError is the error of a call whose last attempt was not sent after an earlier one
-// was: ErrNoAnswer, not ErrNotSent, and as err for every other errors.Is and errors.As (an *Error
-// of the token endpoint, the context's error). It has no Unwrap, through which errors.Is would
-// find ErrNotSent.
+// sentBeforeError is the error of a call whose last attempt ended in err after an earlier one
+// may have reached the server: ErrNoAnswer, not ErrNotSent, and as err for every other
+// errors.Is and errors.As (the last answer's *Error, the context's error). It has no Unwrap,
+// through which errors.Is would find ErrNotSent.
 type sentBeforeError struct{ err error }
 
 func (e *sentBeforeError) Error() string {
@@ -422,10 +427,12 @@ func (e *noAnswerError) Is(target error) bool {
 }
 
 // ErrNoAnswer is what a call's error is (errors.Is) when its request got no answer, or only part
-// of one, once the client's own retries are spent: the connection failed, broke or timed out. The
-// server may or may not have acted on it: send a batch again with the same batchReference (it is
-// then answered with its receipt if the first was stored), and read an invitation's link before
-// inviting again.
+// of one, once the client's own retries are spent: the connection failed, broke or timed out; and,
+// but for a read, when an attempt before the last got none, or a 5xx, however the last ended (its
+// error is then also the last answer's *Error, errors.As: a 429 refused the last attempt alone,
+// not the one before, which the server may have acted on). The server may or may not have acted
+// on it: send a batch again with the same batchReference (it is then answered with its receipt if
+// the first was stored), and read an invitation's link before inviting again.
 var ErrNoAnswer = errors.New("pyng client: no answer")
 
 // ErrNotSent is what a call's error is (errors.Is) when obtaining its access token failed, once

@@ -501,6 +501,75 @@ func TestRetriesHonourRetryAfterWhereSafe(t *testing.T) {
 	}
 }
 
+// A call an earlier attempt of which may have reached the server (a 5xx) is ErrNoAnswer however
+// its last attempt ends: a 429 says that the server refused that attempt before acting, not the
+// first, which may have stored the batch. Its error is still the last answer's *Error.
+func TestACallAnEarlierAttemptOfWhichMayHaveActedIsNoAnswer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		answers    []answer
+		maxRetries int
+		timeout    time.Duration
+		requests   int
+		wantStatus int
+		noAnswer   bool
+		read       bool // GetBatch rather than SubmitBatch
+	}{
+		{"a 502, then a 429 whose Retry-After is beyond MaxRetryWait",
+			[]answer{{status: 502}, {status: 429, retryAfter: "3600"}}, 0, 0, 2, 429, true, false},
+		{"a 504, then a 429 once the retries are spent",
+			[]answer{{status: 504}, {status: 429}}, 1, 0, 2, 429, true, false},
+		{"a 503, then a 429 whose Retry-After is beyond the context's deadline",
+			[]answer{{status: 503}, {status: 429, retryAfter: "5"}}, 0, 2 * time.Second, 2, 429, true, false},
+		{"a 502 each time, the retries spent",
+			[]answer{{status: 502}}, 1, 0, 2, 502, true, false},
+		{"a 429 alone: the server refused the request before acting on it",
+			[]answer{{status: 429, retryAfter: "3600"}}, 0, 0, 1, 429, false, false},
+		{"a 429, then a 503 beyond MaxRetryWait: the one attempt that may have acted is the last",
+			[]answer{{status: 429}, {status: 503, retryAfter: "3600"}}, 0, 0, 2, 503, false, false},
+		{"a read: a 502, then a 429 whose Retry-After is beyond MaxRetryWait (a read acts on nothing)",
+			[]answer{{status: 502}, {status: 429, retryAfter: "3600"}}, 0, 0, 2, 429, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := &flaky{answers: tt.answers}
+			srv := httptest.NewServer(f)
+			t.Cleanup(srv.Close)
+			c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", HTTPClient: srv.Client(), MaxRetries: tt.maxRetries})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if tt.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
+				defer cancel()
+			}
+			site := c.Site("site_1")
+			if tt.read {
+				_, err = site.GetBatch(ctx, "B-1", client.GetBatchOptions{})
+			} else {
+				_, err = site.SubmitBatch(ctx, client.BatchRequest{BatchReference: "B-1",
+					Rows: []client.RowRequest{{RowReference: "R1", CustomerReference: "C-1", Amount: 100}}})
+			}
+			var apiErr *client.Error
+			if !errors.As(err, &apiErr) || apiErr.StatusCode != tt.wantStatus {
+				t.Errorf("error = %v, want the last answer's *client.Error, %d", err, tt.wantStatus)
+			}
+			if errors.Is(err, client.ErrNoAnswer) != tt.noAnswer || errors.Is(err, client.ErrNotSent) {
+				t.Errorf("error = %v: errors.Is ErrNoAnswer is %v, want %v (and never ErrNotSent)", err, !tt.noAnswer, tt.noAnswer)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if len(f.requests) != tt.requests {
+				t.Errorf("the server saw %d requests, want %d", len(f.requests), tt.requests)
+			}
+		})
+	}
+}
+
 // AwaitBatch with an interval of 0 polls every second, not without a pause.
 func TestAwaitBatchWithoutIntervalPausesASecond(t *testing.T) {
 	t.Parallel()

@@ -233,3 +233,98 @@ func containsAll(got, want []string) bool {
 	}
 	return true
 }
+
+// An iterator that a server would send round in circles ends with an error after a page or two,
+// rather than reading pages for ever: a page that names as the next one a page read already (or
+// the one the iteration started from), or an empty page that names a next one.
+func TestIteratorsStopWhenTheServerSendsThemRoundInCircles(t *testing.T) {
+	t.Parallel()
+	customer := func(ref string) string {
+		return fmt.Sprintf(`{"customerReference":%q,"state":"invited","createdAt":1,"expiresAt":2}`, ref)
+	}
+	tests := []struct {
+		name  string
+		pages map[string]string // the answer's data and nextCursor by the cursor (or after) asked for
+		list  func(ctx context.Context, site *client.Site) func(yield func(string, error) bool)
+		want  string // the items listed
+	}{
+		{"an empty page that names a next page",
+			map[string]string{"": `"data":[],"nextCursor":"c1"`, "c1": `"data":[],"nextCursor":"c1"`},
+			customers, ""},
+		{"an empty page that names a new next page each time",
+			map[string]string{"": `"data":[],"nextCursor":"c1"`, "c1": `"data":[],"nextCursor":"c2"`, "c2": `"data":[],"nextCursor":"c3"`},
+			customers, ""},
+		{"a page that names itself as the next",
+			map[string]string{"": `"data":[` + customer("C-0") + `],"nextCursor":"c1"`, "c1": `"data":[` + customer("C-1") + `],"nextCursor":"c1"`},
+			customers, "C-0 C-1"},
+		{"a page that names an earlier page as the next",
+			map[string]string{"": `"data":[` + customer("C-0") + `],"nextCursor":"c1"`, "c1": `"data":[` + customer("C-1") + `],"nextCursor":"c2"`,
+				"c2": `"data":[` + customer("C-2") + `],"nextCursor":"c1"`},
+			customers, "C-0 C-1 C-2"},
+		{"events whose next page is the event they were listed after",
+			map[string]string{"evt_0": `"data":[{"eventId":"evt_1","type":"customer.invited","createdAt":1,"siteId":"site_1","data":{}}],"nextCursor":"evt_0"`},
+			func(ctx context.Context, site *client.Site) func(yield func(string, error) bool) {
+				return func(yield func(string, error) bool) {
+					for e, err := range site.ListEvents(ctx, client.ListEventsOptions{After: "evt_0"}) {
+						if !yield(e.EventID, err) {
+							return
+						}
+					}
+				}
+			}, "evt_1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			requests := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.URL.Path == "/oauth2/token" {
+					fmt.Fprint(w, `{"access_token":"tok","token_type":"Bearer","expires_in":3600,"scope":""}`)
+					return
+				}
+				mu.Lock()
+				requests++
+				stop := requests > len(tt.pages)+1 // an iterator going round in circles: ended here, so that the test ends
+				mu.Unlock()
+				if stop {
+					w.WriteHeader(http.StatusNotFound)
+					return
+				}
+				from := r.URL.Query().Get("cursor") + r.URL.Query().Get("after")
+				fmt.Fprintf(w, `{%s,"traceId":"t"}`, tt.pages[from])
+			}))
+			t.Cleanup(srv.Close)
+			c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", HTTPClient: srv.Client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var listed []string
+			var last error
+			for item, err := range tt.list(context.Background(), c.Site("site_1")) {
+				if err != nil {
+					last = err
+					break
+				}
+				listed = append(listed, item)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if got := strings.Join(listed, " "); last == nil || got != tt.want || requests > len(tt.pages) {
+				t.Errorf("listed %q, then %v, after %d requests; want %q, then an error, after %d at most", got, last, requests, tt.want, len(tt.pages))
+			}
+		})
+	}
+}
+
+// customers lists the site's customers' references.
+func customers(ctx context.Context, site *client.Site) func(yield func(string, error) bool) {
+	return func(yield func(string, error) bool) {
+		for l, err := range site.ListCustomers(ctx, client.ListCustomersOptions{}) {
+			if !yield(l.CustomerReference, err) {
+				return
+			}
+		}
+	}
+}

@@ -318,14 +318,18 @@ func pageQuery(limit int, cursor string) url.Values {
 
 // list iterates over the items of a list, reading its pages with read from start on. Each range
 // over it starts at start again, so that the same iterator may be ranged over twice, or by two
-// goroutines at once.
+// goroutines at once. A page that would send it round in circles ends it with an error: one whose
+// nextCursor it has read from already (or started from), or one that is empty but names a next
+// page (the API gives a next page only after a full one; reading on from an empty page makes no
+// progress, and a server that answered so with a new cursor each time would never end).
 func list[T any](start string, read func(cursor string) (*Page[T], error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
+		var zero T
 		cursor := start
+		readFrom := map[string]bool{cursor: true}
 		for {
 			p, err := read(cursor)
 			if err != nil {
-				var zero T
 				yield(zero, err)
 				return
 			}
@@ -334,10 +338,18 @@ func list[T any](start string, read func(cursor string) (*Page[T], error)) iter.
 					return
 				}
 			}
-			if p.NextCursor == "" {
+			switch {
+			case p.NextCursor == "":
+				return
+			case len(p.Items) == 0:
+				yield(zero, fmt.Errorf("pyng client: the page read from %q is empty but names a next page (%q); stopped, to not read pages for ever", cursor, p.NextCursor))
+				return
+			case readFrom[p.NextCursor]:
+				yield(zero, fmt.Errorf("pyng client: the page read from %q names %q as the next page, which was read already; stopped, to not read pages for ever", cursor, p.NextCursor))
 				return
 			}
 			cursor = p.NextCursor
+			readFrom[cursor] = true
 		}
 	}
 }
