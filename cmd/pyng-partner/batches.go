@@ -32,8 +32,11 @@ inProgress, which is refused: submitted again under another reference it would d
 customer twice. Every problem of the file is reported with its line number before anything is sent.
 FILE "-" reads standard input. Submitting the same batch again returns its receipt, which
 the JSON marks "replayed": true ("replayed": false for a batch this submission created).
-With --wait, the rows settled (a bar on a terminal, else a line each time their number
-changes), then a summary by outcome, its JSON marked "replayed" too.`,
+With --wait, the receipt as soon as the batch is accepted, then the rows settled on stderr (a
+bar on a terminal, else a line each time their number changes), then a summary by outcome, its
+JSON marked "replayed" too. A read of the batch that fails for a while (no answer, 429, 5xx) is
+reported and tried again; if the wait ends without the outcome (Ctrl-C, or a read refused), the
+command exits 3: the batch was accepted and executes, read it with batches show.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.reference, "reference", "", "the batchReference (required): the batch's id, unique within the site for 90 days")
 			fs.BoolVar(&o.cents, "cents", false, "amounts are whole cents (12000), not dollars and cents (120.00)")
@@ -78,22 +81,24 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 		warnOfFailedSubmission(e.stderr, ref, err)
 		return err
 	}
-	if !e.opts.wait {
-		return e.emit(submittedReceipt{receipt, receipt.Replayed}, func(w io.Writer) {
-			fmt.Fprintf(w, "Batch %s %s: %s, %s.\n", receipt.BatchReference, receipt.State, rowCount(receipt.RowCount), dollars(receipt.TotalAmount))
-			if receipt.Replayed {
-				fmt.Fprintln(w, "The same batch was submitted before: this is its receipt.")
-			}
-		})
+	// At once, also with --wait: a script that the wait fails has the receipt.
+	err = e.emit(submittedReceipt{receipt, receipt.Replayed}, func(w io.Writer) {
+		fmt.Fprintf(w, "Batch %s %s: %s, %s.\n", receipt.BatchReference, receipt.State, rowCount(receipt.RowCount), dollars(receipt.TotalAmount))
+		if receipt.Replayed {
+			fmt.Fprintln(w, "The same batch was submitted before: this is its receipt.")
+		}
+	})
+	if err != nil || !e.opts.wait {
+		return err
 	}
 	b, err := awaitBatch(ctx, e, receipt)
 	if err != nil {
 		// Said plainly: a partner who took this for a failed submission and sent the rows again
 		// under another reference would debit every customer twice.
-		fmt.Fprintf(e.stderr, "pyng-partner: batch %s was accepted (%s, %s) and executes whatever happens here, but waiting for its outcome failed; "+
+		fmt.Fprintf(e.stderr, "pyng-partner: batch %s was accepted (%s, %s) and executes whatever happens here, but the wait ended without its outcome; "+
 			"read it with `batches show %s`, and do not submit its rows again under another reference.\n",
 			receipt.BatchReference, rowCount(receipt.RowCount), dollars(receipt.TotalAmount), receipt.BatchReference)
-		return err
+		return outcomeUnknownError{err}
 	}
 	s := summarise(b)
 	return e.emit(submittedSummary{s, receipt.Replayed}, func(w io.Writer) {
@@ -151,26 +156,46 @@ type submittedSummary struct {
 	Replayed bool `json:"replayed"`
 }
 
+// outcomeUnknownError ends a wait for an accepted batch without its outcome: exit 3.
+type outcomeUnknownError struct{ err error }
+
+func (e outcomeUnknownError) Error() string { return e.err.Error() }
+func (e outcomeUnknownError) Unwrap() error { return e.err }
+
 // awaitBatch reads the batch every --interval until it is completed, showing its rows settled on
-// stderr (see progress).
+// stderr (see progress). A read that failed in a way that may pass (transient; after the client's
+// own retries) is reported and tried again, after the wait its answer asked for if longer; any
+// other failure, or the end of ctx, ends the wait.
 func awaitBatch(ctx context.Context, e *env, receipt *client.BatchReceipt) (*client.BatchDetail, error) {
 	shown := newProgress(e.stderr, e.stderrTTY, receipt.RowCount)
+	state := receipt.State
 	for {
+		wait := time.Duration(e.opts.interval)
 		b, err := e.site.GetBatch(ctx, receipt.BatchReference, client.GetBatchOptions{})
-		if err != nil {
+		switch {
+		case err == nil:
+			state = b.State
+			shown.set(b.Summary.Succeeded.Count + b.Summary.Failed.Count)
+			if b.State == client.BatchCompleted {
+				shown.finish()
+				return b, nil
+			}
+		case ctx.Err() != nil: // said below
+		case !transient(err):
 			shown.stop()
 			return nil, err
-		}
-		shown.set(b.Summary.Succeeded.Count + b.Summary.Failed.Count)
-		if b.State == client.BatchCompleted {
-			shown.finish()
-			return b, nil
+		default:
+			fmt.Fprintf(e.stderr, "pyng-partner: reading batch %s: %v (trying again)\n", receipt.BatchReference, err)
+			var apiErr *client.Error
+			if errors.As(err, &apiErr) {
+				wait = max(wait, apiErr.RetryAfter)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			shown.stop()
-			return nil, fmt.Errorf("batch %s is still %s: %w", b.BatchReference, b.State, ctx.Err())
-		case <-time.After(time.Duration(e.opts.interval)):
+			return nil, fmt.Errorf("batch %s is still %s: %w", receipt.BatchReference, state, ctx.Err())
+		case <-time.After(wait):
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pyng/receivables/apptest"
@@ -44,7 +45,10 @@ func TestBatchCommands(t *testing.T) {
 
 		t.Run("--wait shows the rows settled and ends with a summary by outcome", func(t *testing.T) {
 			r := ok(t, s, "batches", "submit", path, "--reference", "B-1", "--wait", "--interval", "20ms")
-			got := one[submittedSummary](t, r.stdout)
+			receipt, got := waited(t, r.stdout)
+			if receipt.BatchReference != "B-1" || receipt.State != client.BatchAccepted || receipt.RowCount != 3 || receipt.Replayed {
+				t.Errorf("the receipt before the summary = %+v, want B-1's, accepted, not replayed", receipt)
+			}
 			want := batchSummary{BatchReference: "B-1", State: client.BatchCompleted, RowCount: 3, TotalAmount: 26451,
 				SubmittedAt: got.SubmittedAt, CompletedAt: got.CompletedAt,
 				Outcomes: []outcome{
@@ -55,7 +59,7 @@ func TestBatchCommands(t *testing.T) {
 			if got.SubmittedAt == 0 || got.CompletedAt < got.SubmittedAt || got.Replayed || !equalSummaries(got.batchSummary, want) {
 				t.Errorf("summary = %+v\nwant %+v, not replayed", got, want)
 			}
-			if again := one[submittedSummary](t, ok(t, s, "batches", "submit", path, "--reference", "B-1", "--wait").stdout); !again.Replayed ||
+			if _, again := waited(t, ok(t, s, "batches", "submit", path, "--reference", "B-1", "--wait").stdout); !again.Replayed ||
 				!equalSummaries(again.batchSummary, got.batchSummary) {
 				t.Errorf("the same file waited for again = %+v, want the same summary, replayed", again)
 			}
@@ -72,6 +76,7 @@ func TestBatchCommands(t *testing.T) {
 			}
 			table := ok(t, s, "batches", "submit", path, "--reference", "B-1", "--wait", "--json=false").stdout
 			for _, want := range []string{
+				`^Batch B-1 \w+: 3 rows, 264\.51\.\nThe same batch was submitted before: this is its receipt\.\n`,
 				`(?m)^Batch B-1 completed: 3 rows, 264\.51\.$`,
 				`(?m)^The same batch was submitted before: this is its outcome\.$`,
 				`(?m)^succeeded +1 +120\.00`,
@@ -233,6 +238,16 @@ func TestTheJSONReceiptSaysWhetherTheSubmissionWasReplayed(t *testing.T) {
 	})
 }
 
+// waited reads what batches submit --wait writes as JSON: the receipt, then the summary.
+func waited(t *testing.T, out string) (submittedReceipt, submittedSummary) {
+	t.Helper()
+	lines := strings.SplitAfter(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("stdout %q: want two JSON lines, the receipt and the summary", out)
+	}
+	return one[submittedReceipt](t, lines[0]), one[submittedSummary](t, lines[1])
+}
+
 func equalSummaries(a, b batchSummary) bool {
 	return a.BatchReference == b.BatchReference && a.State == b.State && a.RowCount == b.RowCount &&
 		a.TotalAmount == b.TotalAmount && a.SubmittedAt == b.SubmittedAt && a.CompletedAt == b.CompletedAt && slices.Equal(a.Outcomes, b.Outcomes)
@@ -381,18 +396,28 @@ func TestAFailedSubmissionSaysWhetherTheBatchMayHaveBeenAccepted(t *testing.T) {
 		name      string
 		reference string
 		content   string
-		gateway   func(w http.ResponseWriter) // what the gateway answers once the server has answered the submission
-		stderr    string
+		// gateway is what the gateway answers to the submission's attempt (1 for the first) once
+		// the server has answered it.
+		gateway func(w http.ResponseWriter, attempt int)
+		stderr  string
 	}{
 		{"a gateway answered 502 after the server stored the batch", "B-502", invoices,
-			func(w http.ResponseWriter) {
-				w.WriteHeader(http.StatusBadGateway)
-				_, _ = w.Write([]byte("<html>bad gateway</html>"))
-			},
+			func(w http.ResponseWriter, _ int) { badGateway(w) },
 			"batch B-502 may have been accepted: run the same command again (the same file, --reference B-502)"},
 		{"the connection broke after the server stored the batch", "B-BROKEN", invoices,
-			func(http.ResponseWriter) { panic(http.ErrAbortHandler) },
+			func(http.ResponseWriter, int) { panic(http.ErrAbortHandler) },
 			"batch B-BROKEN may have been accepted: run the same command again (the same file, --reference B-BROKEN)"},
+		// The 429 refused the retry alone, not the first attempt, which the server stored.
+		{"a gateway answered 502, then 429 to the retry with a Retry-After longer than the client waits", "B-429", invoices,
+			func(w http.ResponseWriter, attempt int) {
+				if attempt == 1 {
+					badGateway(w)
+					return
+				}
+				w.Header().Set("Retry-After", "3600")
+				w.WriteHeader(http.StatusTooManyRequests)
+			},
+			"batch B-429 may have been accepted: run the same command again (the same file, --reference B-429)"},
 		{"the reference holds a batch of other rows", "B-TAKEN", "INV-1,ACME-001,120.01\n", nil,
 			"batch B-TAKEN was submitted before with other rows, and executes whatever happens here; read it with `batches show B-TAKEN`"},
 	}
@@ -401,6 +426,7 @@ func TestAFailedSubmissionSaysWhetherTheBatchMayHaveBeenAccepted(t *testing.T) {
 			upstream, _ := url.Parse(s.URL)
 			proxy := httputil.NewSingleHostReverseProxy(upstream)
 			if tt.gateway != nil {
+				var attempts atomic.Int32
 				errSubmitted := errors.New("submitted")
 				proxy.ModifyResponse = func(resp *http.Response) error {
 					if resp.Request.Method == http.MethodPost && strings.HasSuffix(resp.Request.URL.Path, "/batches") {
@@ -412,7 +438,7 @@ func TestAFailedSubmissionSaysWhetherTheBatchMayHaveBeenAccepted(t *testing.T) {
 					if err != errSubmitted {
 						t.Errorf("the gateway: %v", err)
 					}
-					tt.gateway(w)
+					tt.gateway(w, int(attempts.Add(1)))
 				}
 			}
 			gw := httptest.NewServer(proxy)
@@ -432,4 +458,10 @@ func TestAFailedSubmissionSaysWhetherTheBatchMayHaveBeenAccepted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// badGateway answers as a gateway whose server did not answer.
+func badGateway(w http.ResponseWriter) {
+	w.WriteHeader(http.StatusBadGateway)
+	_, _ = w.Write([]byte("<html>bad gateway</html>"))
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/pyng/receivables/client"
@@ -64,31 +63,17 @@ func about(ev client.Event) string {
 	return "-"
 }
 
-// eventType reads --type.
-func eventType(o *options) (client.EventType, error) {
-	t := client.EventType(o.eventType)
-	if t == "" || slices.Contains(client.EventTypes(), t) {
-		return t, nil
-	}
-	return "", usagef("--type %q is not an event type", t)
-}
-
 func listEvents(ctx context.Context, e *env, _ []string) error {
-	t, err := eventType(e.opts)
-	if err != nil {
-		return err
-	}
-	// The JSON of an event is written as the server sent it.
-	return each(e, e.site.ListEvents(ctx, client.ListEventsOptions{After: e.opts.after, Type: t, Limit: 100}), eventHeader,
-		eventRow)
+	// --type is the server's to check: it may know types this program does not.
+	opts := client.ListEventsOptions{After: e.opts.after, Type: client.EventType(e.opts.eventType), Limit: 100}
+	return each(e, e.site.ListEvents(ctx, opts), eventHeader, eventRow)
 }
 
 func tailEvents(ctx context.Context, e *env, _ []string) error {
 	tw := newTable(e.stdout) // the table of the events as they come, unless e.json
 	return follow(ctx, e, func(ev client.Event) error {
 		if e.json {
-			_, err := fmt.Fprintf(e.stdout, "%s\n", ev.Raw)
-			return err
+			return writeJSON(e.stdout, ev)
 		}
 		// A line at a time: a table's columns cannot wait for events to come.
 		eventRow(tw, ev)
@@ -98,14 +83,11 @@ func tailEvents(ctx context.Context, e *env, _ []string) error {
 
 // follow calls f with each event of the site as it comes, from now or after --after, until
 // --limit events or the end of ctx (which ends it without error). An error answer of the API
-// other than a 429 or 5xx ends it; those, and network errors, are reported on stderr and the
-// read is tried again after the next wait. The purge of the event it reads on from does not end
-// it (see position).
+// other than a 429 or 5xx ends it; those, and reads without an answer (see transient), are
+// reported on stderr and the read is tried again after the next wait. The purge of the event it
+// reads on from does not end it (see position).
 func follow(ctx context.Context, e *env, f func(client.Event) error) error {
-	t, err := eventType(e.opts)
-	if err != nil {
-		return err
-	}
+	t := client.EventType(e.opts.eventType) // the server's to check, as events list's
 	o := e.opts
 	if o.limit < 0 {
 		return usagef("--limit must be 0 or more")
@@ -128,6 +110,9 @@ func follow(ctx context.Context, e *env, f func(client.Event) error) error {
 		got, failed, purged := 0, false, false
 		for ev, err := range e.site.ListEvents(ctx, client.ListEventsOptions{After: pos.after, Type: t, Limit: 100}) {
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
 				failed = true
 				if purged = pos.purged(err); purged {
 					fmt.Fprintf(e.stderr, "pyng-partner: event %s is no longer listed (events are kept 30 days); "+
@@ -235,14 +220,16 @@ func (p *position) restart() {
 	p.after = ""
 }
 
-// transient reports whether err may pass: a network error, or an answer of 429 or 5xx.
+// transient reports whether err may pass: an answer of 429 or 5xx, or none at all (a network
+// error, an answer cut short, the token endpoint out of reach: ErrNoAnswer, ErrNotSent); not a
+// refusal (a 4xx other than 429, the token endpoint's too, which is ErrNotSent as well).
 func transient(err error) bool {
 	var apiErr *client.Error
 	if errors.As(err, &apiErr) {
 		return apiErr.StatusCode == 429 || apiErr.StatusCode >= 500
 	}
 	var netErr net.Error
-	return errors.As(err, &netErr)
+	return errors.Is(err, client.ErrNoAnswer) || errors.Is(err, client.ErrNotSent) || errors.As(err, &netErr)
 }
 
 // ended is nil when err is the end of ctx (Ctrl-C), else err.

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -148,6 +149,16 @@ func TestEventsCommands(t *testing.T) {
 			for _, typ := range billing.EventTypes {
 				if r := cli(t, s, "events", "list", "--type", string(typ)); r.code != 0 {
 					t.Errorf("events list --type %s: exit %d, stderr %q", typ, r.code, r.stderr)
+				}
+			}
+		})
+
+		// The server may know types this program does not: --type is its to refuse.
+		t.Run("a type the server does not know is refused by the server, exit 1", func(t *testing.T) {
+			for _, args := range [][]string{{"events", "list"}, {"events", "tail", "--limit", "1"}} {
+				r := cli(t, s, append(args, "--type", "batch.exploded")...)
+				if r.code != 1 || !strings.Contains(r.stderr, "error 400 "+string(client.CodeInvalidField)+" (type): type must be one of") {
+					t.Errorf("%v --type batch.exploded: exit %d, stderr %q; want 1 and the server's refusal", args, r.code, r.stderr)
 				}
 			}
 		})
@@ -376,4 +387,90 @@ func TestWebhooksListenForwardsSignedEvents(t *testing.T) {
 			}
 		})
 	})
+}
+
+// A fake API for the events commands: tokens, and the events list answered by events (n counts
+// its requests, from 1), after --after evt_0.
+func fakeEvents(t *testing.T, token, events func(w http.ResponseWriter, n int)) string {
+	t.Helper()
+	var tokens, reads atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/oauth2/token" {
+			if n := int(tokens.Add(1)); token != nil {
+				token(w, n)
+				return
+			}
+			_, _ = w.Write([]byte(`{"access_token":"t","token_type":"Bearer","expires_in":3600}`))
+			return
+		}
+		events(w, int(reads.Add(1)))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// futureEvent is an event as a later server may send it: of a type, and with a member, this
+// program does not know.
+const futureEvent = `{"eventId":"evt_1","type":"batch.paused","createdAt":1764500000000,"siteId":"site_x","livemode":false,"data":{"batchReference":"B-1"}}`
+
+// eventsPage answers a page of futureEvent.
+func eventsPage(w http.ResponseWriter, _ int) {
+	_, _ = w.Write([]byte(`{"data":[` + futureEvent + `],"traceId":"t"}`))
+}
+
+// Following the events goes on through what the client itself calls transient: an answer cut
+// short (ErrNoAnswer, io.ErrUnexpectedEOF: no net.Error), a token endpoint that does not answer
+// (ErrNotSent), after the client's own retries. A token refused ends it.
+func TestFollowersGoOnThroughTransientErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		token, events func(w http.ResponseWriter, n int)
+		code          int
+		stderr        string
+	}{
+		{"an answer cut short", nil, func(w http.ResponseWriter, n int) {
+			if n <= 4 { // the client's first attempt and its 3 retries
+				cutShort(w)
+				return
+			}
+			eventsPage(w, n)
+		}, 0, "unexpected EOF (trying again)"},
+		{"a token endpoint that does not answer", func(w http.ResponseWriter, n int) {
+			if n <= 4 {
+				panic(http.ErrAbortHandler)
+			}
+			_, _ = w.Write([]byte(`{"access_token":"t","token_type":"Bearer","expires_in":3600}`))
+		}, eventsPage, 0, "obtain an access token"},
+		{"a token refused", func(w http.ResponseWriter, _ int) {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+		}, eventsPage, 1, "error 401 invalid_client"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url := fakeEvents(t, tt.token, tt.events)
+			r := cliFake(t, url, 0, "events", "tail", "--after", "evt_0", "--limit", "1", "--interval", "10ms", "--max-interval", "50ms")
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d, and %q", r.code, r.stderr, tt.code, tt.stderr)
+			}
+			if tt.code == 0 && r.stdout != futureEvent+"\n" {
+				t.Errorf("stdout %q, want the event", r.stdout)
+			}
+		})
+	}
+}
+
+// events list writes each event as the server sent it, as events tail does: a member this
+// program does not know is kept.
+func TestEventsListWritesTheEventsAsTheServerSentThem(t *testing.T) {
+	t.Parallel()
+	url := fakeEvents(t, nil, eventsPage)
+	for _, args := range [][]string{{"events", "list"}, {"events", "tail", "--after", "evt_0", "--limit", "1"}} {
+		if r := cliFake(t, url, 0, args...); r.code != 0 || r.stdout != futureEvent+"\n" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %s", args, r.code, r.stdout, r.stderr, futureEvent)
+		}
+	}
 }

@@ -6,7 +6,8 @@
 //
 // It writes tables on a terminal, and JSON, one value a line, with --json or when its standard
 // output is not a terminal. It exits 0 on success, 1 when the API or the input refused what was
-// asked (the error's code and message on standard error) and 2 on a usage error.
+// asked (the error's code and message on standard error), 2 on a usage error and 3 when batches
+// submit --wait ends without the outcome of the batch it submitted (accepted, outcome unknown).
 package main
 
 import (
@@ -32,6 +33,10 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	// exitOutcomeUnknown: the batch was accepted, and executes, but the wait for its outcome
+	// ended without it (batches submit --wait). Not 1: a script that took it for a refusal and
+	// submitted the rows again under another reference would debit every customer twice.
+	exitOutcomeUnknown = 3
 )
 
 func main() {
@@ -170,6 +175,11 @@ func report(stderr io.Writer, cmd *command, err error) int {
 	var usage usageError
 	var apiErr *client.Error
 	var input inputError
+	var unknown outcomeUnknownError
+	code := exitError
+	if errors.As(err, &unknown) {
+		code = exitOutcomeUnknown
+	}
 	switch {
 	case err == nil:
 		return exitOK
@@ -178,17 +188,15 @@ func report(stderr io.Writer, cmd *command, err error) int {
 		return exitUsage
 	case errors.As(err, &apiErr):
 		writeAPIError(stderr, apiErr)
-		return exitError
 	case errors.As(err, &input):
 		for _, line := range input.problems {
 			fmt.Fprintln(stderr, line)
 		}
 		fmt.Fprintln(stderr, input.summary)
-		return exitError
 	default:
 		fmt.Fprintf(stderr, "pyng-partner %s: %v\n", cmd.name, err)
-		return exitError
 	}
+	return code
 }
 
 // writeAPIError writes an error answer: each problem's code, target and message, then the
@@ -335,7 +343,8 @@ Every command reads its configuration from the environment, or from the flags of
 
 It writes tables on a terminal and JSON, one value a line, with --json or when its output is not a
 terminal (--json=false writes tables). Exit codes: 0 success, 1 the API or the input refused what
-was asked (the error on stderr), 2 a usage error.
+was asked (the error on stderr), 2 a usage error, 3 batches submit --wait ended without the
+outcome of the batch it submitted (accepted, outcome unknown: read it with batches show).
 
 Commands:
 `

@@ -106,6 +106,32 @@ func cliIn(t *testing.T, s *apptest.Server, stdin string, args ...string) result
 	return r
 }
 
+// cliFake runs the binary with args against a fake API at url (for what a real server cannot be
+// made to do), its stdout a pipe; interrupt, when not 0, sends it SIGINT (Ctrl-C) that long after
+// it starts. It records nothing as run against a server.
+func cliFake(t *testing.T, url string, interrupt time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), "PYNG_URL="+url, "PYNG_CLIENT_ID=cli_x", "PYNG_CLIENT_SECRET=sec_x", "PYNG_SITE=site_x")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if interrupt > 0 {
+		timer := time.AfterFunc(interrupt, func() { _ = cmd.Process.Signal(os.Interrupt) })
+		defer timer.Stop()
+	}
+	if err := cmd.Wait(); err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			t.Fatalf("run %v: %v", args, err)
+		}
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
+
 // recordRun records the command of args as run against a server when it exited 0.
 func recordRun(s *apptest.Server, args []string, code int) {
 	if s == nil || code != 0 || len(args) == 0 {

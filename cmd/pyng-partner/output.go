@@ -27,8 +27,13 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 }
 
-// writeJSON writes v on one line.
+// writeJSON writes v on one line; an event as the server sent it (byte for byte the body of its
+// webhooks), since encoding a client.Event again would drop the members the client does not know.
 func writeJSON(w io.Writer, v any) error {
+	if ev, ok := v.(client.Event); ok && ev.Raw != nil {
+		_, err := fmt.Fprintf(w, "%s\n", ev.Raw)
+		return err
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err

@@ -68,7 +68,7 @@ func TestTheSummaryCountsCustomerNotActiveRowsApartByWhetherTheyAreRetryable(t *
 		ok(t, s, "sandbox", "signup", "BACK-1")
 
 		// The same file again replays the batch and waits for it: its summary as it stands now.
-		got := one[submittedSummary](t, ok(t, s, "batches", "submit", path, "--reference", "NA-1", "--wait").stdout)
+		_, got := waited(t, ok(t, s, "batches", "submit", path, "--reference", "NA-1", "--wait").stdout)
 		want := []outcome{
 			{State: client.RowFailed, FailureReason: client.FailureCustomerNotActive, Count: 1, Amount: 1000},
 			{State: client.RowFailed, FailureReason: client.FailureCustomerNotActive, Retryable: true, Count: 1, Amount: 2000},
