@@ -4,12 +4,15 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +20,7 @@ import (
 )
 
 func main() {
-	wh, err := standardwebhooks.NewWebhook(os.Getenv("PYNG_WEBHOOK_SECRET")) // whsec_...
+	wh, err := verifier(os.Getenv("PYNG_WEBHOOK_SECRET")) // whsec_...
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -26,6 +29,18 @@ func main() {
 	srv := &http.Server{Addr: "127.0.0.1:9000", Handler: mux, // timeouts, so no client can hold it
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	log.Fatal(srv.ListenAndServe())
+}
+
+// verifier verifies with secret, the endpoint's. It refuses a secret that is not one
+// (whsec_ and the base64 of 24 to 64 bytes): the library takes an empty key, or a short one,
+// with which anyone can sign.
+func verifier(secret string) (*standardwebhooks.Webhook, error) {
+	encoded, ok := strings.CutPrefix(secret, "whsec_")
+	key, err := base64.StdEncoding.DecodeString(encoded)
+	if !ok || err != nil || len(key) < 24 || len(key) > 64 {
+		return nil, errors.New("PYNG_WEBHOOK_SECRET must be the endpoint's secret: whsec_ and the base64 of 24 to 64 bytes")
+	}
+	return standardwebhooks.NewWebhookRaw(key)
 }
 
 // receiver answers 204 to a delivery it verified, 400 to any other request.
