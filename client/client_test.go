@@ -342,6 +342,27 @@ func TestEventTypesAreTheServers(t *testing.T) {
 
 // flaky is a loopback API that answers each /billing/ request with the next of its answers (then
 // with the last one), and issues tokens.
+// flakySite is the site site_1 of a client configured as cfg, of a server that gives the
+// answers in turn, with the context of a call: one that ends after timeout, unless it is zero.
+func flakySite(t *testing.T, answers []answer, cfg client.Config, timeout time.Duration) (context.Context, *client.Site, *flaky) {
+	t.Helper()
+	f := &flaky{answers: answers}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.HTTPClient = srv.URL, "cli", "sec", srv.Client()
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		t.Cleanup(cancel)
+	}
+	return ctx, c.Site("site_1"), f
+}
+
 type flaky struct {
 	answers []answer
 
@@ -456,21 +477,8 @@ func TestRetriesHonourRetryAfterWhereSafe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := &flaky{answers: tt.answers}
-			srv := httptest.NewServer(f)
-			t.Cleanup(srv.Close)
-			c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec",
-				HTTPClient: srv.Client(), MaxRetries: tt.maxRetries, MaxRetryWait: tt.maxWait})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			if tt.timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
-				defer cancel()
-			}
-			err = tt.call(ctx, c.Site("site_1"))
+			ctx, site, f := flakySite(t, tt.answers, client.Config{MaxRetries: tt.maxRetries, MaxRetryWait: tt.maxWait}, tt.timeout)
+			err := tt.call(ctx, site)
 			var apiErr *client.Error
 			switch {
 			case tt.wantStatus == 0 && err != nil:
@@ -534,20 +542,8 @@ func TestACallAnEarlierAttemptOfWhichMayHaveActedIsNoAnswer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := &flaky{answers: tt.answers}
-			srv := httptest.NewServer(f)
-			t.Cleanup(srv.Close)
-			c, err := client.New(client.Config{BaseURL: srv.URL, ClientID: "cli", ClientSecret: "sec", HTTPClient: srv.Client(), MaxRetries: tt.maxRetries})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			if tt.timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
-				defer cancel()
-			}
-			site := c.Site("site_1")
+			ctx, site, f := flakySite(t, tt.answers, client.Config{MaxRetries: tt.maxRetries}, tt.timeout)
+			var err error
 			if tt.read {
 				_, err = site.GetBatch(ctx, "B-1", client.GetBatchOptions{})
 			} else {
