@@ -256,9 +256,10 @@ func eventsWritten(t *testing.T, srv *apptest.Server, token string, site billing
 // OpenSSH server: the cut-off uploads the file, which lodges it (its rows succeed at once), and
 // the returns task imports the returns file the bank put in its directory, then moves it aside.
 // The bank's upload of the file stalls mid-record for longer than the settle time: the task warns
-// of the incomplete file at each look and leaves it in place until the upload resumes and ends.
-// Another upload, which never resumes, is rejected once unchanged for the wait for an incomplete
-// file, with an error that says so.
+// of the incomplete file at each look and leaves it in place until the upload resumes and ends,
+// and imports it once unchanged for the wait for an incomplete file (a file cut at the end of one
+// of its blocks reads whole). Another upload, which never resumes, is rejected then, with an
+// error that says so.
 func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 	sshd := sshdtest.Start(t)
 	for _, engine := range []string{"sqlite", "postgres"} {
@@ -333,14 +334,18 @@ func TestBECSTasksDeliverBySFTPAndImportTheReturnsDirectory(t *testing.T) {
 			}
 			runReturns(2)
 			_, _, rows, _ = service.Batch(ctx, site, b.Reference, "")
+			if _, err := os.Stat(filepath.Join(returnsDir, "RET001.aba")); err != nil || rows[0].ReturnReason != "" {
+				t.Fatalf("the file that reads whole was not left in place until the wait (%v), or its return was recorded: %+v", err, rows[0])
+			}
+			time.Sleep(incompleteWait)
+			runReturns(1)
+			_, _, rows, _ = service.Batch(ctx, site, b.Reference, "")
 			if rows[0].ReturnReason != "paymentStopped" || rows[0].State != billing.RowSucceeded {
 				t.Fatalf("row %+v; want returned, paymentStopped", rows[0])
 			}
 			if _, err := os.Stat(filepath.Join(returnsDir, "imported", "RET001.aba")); err != nil {
 				t.Fatalf("the returns file was not moved to imported/: %v", err)
 			}
-			time.Sleep(incompleteWait)
-			runReturns(1)
 			if _, err := os.Stat(filepath.Join(returnsDir, "rejected", "RET002.aba")); err != nil {
 				t.Fatalf("the file whose upload never resumed was not moved to rejected/: %v", err)
 			}

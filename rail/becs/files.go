@@ -383,7 +383,9 @@ func (r *Rail) Keys(ctx context.Context, fileID string) ([]string, error) {
 // lodged, and the publication claims the file (publishing_at) before it reads it again, until its
 // rename is recorded, and Lodge records nothing over that claim (ErrBeingPublished): a file
 // lodged before the publication claimed it is not published (its staged copies removed); one
-// whose publication came first is lodged by it (the bank's server).
+// whose publication came first is lodged by it (the bank's server). A file lodged while a
+// delivery cut short before its mark had it staged and claimed has its staged copies removed by a
+// later run, once that claim is stale (removeLeftovers).
 //
 // A file that can no longer be lodged in time (within LodgeMargin of its debits' earliest
 // deadline) is put nowhere, for no one to lodge, its rows failing expired: not staged if it was
@@ -476,18 +478,23 @@ const claimable = `delivered_at IS NULL AND lodged_at IS NULL AND removed_at IS 
 // SQLite, whose deliveries take turns, a claim found is a crashed run's, taken over at once. It
 // returns the claim, which the statements that end it check.
 func (r *Rail) claim(ctx context.Context, id, condition string) (claim int64, claimed bool, err error) {
-	now := r.clock.Now()
-	claim = now.UnixMilli()
-	staleBefore := int64(math.MaxInt64)
-	if r.conn.Dialect() == storage.EnginePostgres {
-		staleBefore = now.Add(-staleClaim).UnixMilli()
-	}
+	claim = r.clock.Now().UnixMilli()
 	n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET publishing_at = $2
-WHERE id = $1 AND `+condition+` AND lodged_at IS NULL AND (publishing_at IS NULL OR publishing_at < $3)`), id, claim, staleBefore)
+WHERE id = $1 AND `+condition+` AND lodged_at IS NULL AND (publishing_at IS NULL OR publishing_at < $3)`), id, claim, r.staleBefore())
 	if err != nil {
 		return claim, false, fmt.Errorf("becs rail: claim file %s for its delivery: %w", id, err)
 	}
 	return claim, n == 1, nil
+}
+
+// staleBefore is the time (Unix milliseconds) before which a claim found was made by a delivery
+// cut short, for another to take over: on PostgreSQL, whose replicas deliver at once, once it is
+// stale (staleClaim); on SQLite, whose deliveries take turns, whenever.
+func (r *Rail) staleBefore() int64 {
+	if r.conn.Dialect() != storage.EnginePostgres {
+		return math.MaxInt64
+	}
+	return r.clock.Now().Add(-staleClaim).UnixMilli()
 }
 
 // release ends this delivery's claim on the file id, if it still holds it.
@@ -537,21 +544,41 @@ func (r *Rail) unstageExpired(ctx context.Context, dest Destination, f File, cla
 	return true, r.release(ctx, f.ID, claim)
 }
 
-// removeLeftovers removes from dest the copies of the files put aside whose removal failed (or
-// was cut short): recorded removed and still claimed.
+// removeLeftovers removes from dest the copies left of files no delivery selects any more, each
+// with every customer's bank details in plaintext, and then releases their claims: the copies of
+// the files put aside whose removal failed (or was cut short), recorded removed and still
+// claimed; and the staged copies of the files lodged otherwise (Lodge) while a delivery cut short
+// before its mark had them staged, lodged, not delivered and still claimed by it, once the claim
+// is stale (staleBefore; a delivery running removes its own, stageAndMark).
 func (r *Rail) removeLeftovers(ctx context.Context, dest Destination) error {
-	files, err := r.filesWhere(ctx, `removed_at IS NOT NULL AND publishing_at IS NOT NULL ORDER BY id`)
-	if err != nil {
-		return fmt.Errorf("becs rail: files put aside whose copies are left: %w", err)
+	unstage := func(ctx context.Context, name string) error {
+		_, err := dest.Unstage(ctx, name)
+		return err
 	}
 	var errs []error
-	for _, f := range files {
-		if err := dest.Remove(ctx, f.Name()); err != nil {
-			errs = append(errs, fmt.Errorf("becs rail: remove the copies left of file %s, put aside, from %s: remove %s there by hand, no one may lodge it: %w",
-				f.ID, dest, f.Name(), err))
+	for _, left := range []struct {
+		of, condition string
+		args          []any
+		remove        func(ctx context.Context, name string) error
+		why           string // it is not to stay at dest
+	}{
+		{"put aside", `removed_at IS NOT NULL AND publishing_at IS NOT NULL`, nil, dest.Remove, "no one may lodge it"},
+		{"lodged otherwise while a delivery cut short had it staged", `lodged_at IS NOT NULL AND delivered_at IS NULL AND removed_at IS NULL
+AND publishing_at < $1`, []any{r.staleBefore()}, unstage, "the bank has it already"},
+	} {
+		files, err := r.filesWhere(ctx, left.condition+` ORDER BY id`, left.args...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("becs rail: files %s whose copies are left: %w", left.of, err))
 			continue
 		}
-		errs = append(errs, r.release(ctx, f.ID, f.claim))
+		for _, f := range files {
+			if err := left.remove(ctx, f.Name()); err != nil {
+				errs = append(errs, fmt.Errorf("becs rail: remove the copies left of file %s, %s, from %s (remove those of %s there by hand, %s): %w",
+					f.ID, left.of, dest, f.Name(), left.why, err))
+				continue
+			}
+			errs = append(errs, r.release(ctx, f.ID, f.claim))
+		}
 	}
 	return errors.Join(errs...)
 }

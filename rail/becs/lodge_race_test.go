@@ -11,6 +11,7 @@ import (
 
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail/becs"
+	"github.com/pyng/receivables/sshdtest"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -93,6 +94,83 @@ func TestAFileLodgedDuringADeliveryToBothIsNotRenamedOnTheBanksServer(t *testing
 			t.Errorf("the bank's server holds %s although the file was recorded lodged before its rename", file.Name())
 		}
 	})
+}
+
+// A delivery to the outbox and the bank's server together is killed after it staged the file to
+// both and before its mark, leaving the file claimed by it and a staged copy, every customer's
+// bank details in plaintext, at each. The operator then lodges the file otherwise (through the
+// bank's portal, then files lodged), which Lodge records, the claim being a stage's; no delivery
+// stages nor publishes a file lodged. The next runs remove both staged copies and release the
+// claim, once it is stale (on PostgreSQL, whose replicas deliver at once: until then it may be a
+// delivery's still running, which removes its own), at once on SQLite.
+//
+// The hook is the package's, so the engines run one at a time.
+func TestTheStagedCopiesOfAFileLodgedAfterItsDeliveryWasKilledAreRemoved(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	onEachEngineInTurn(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		f := newFixture(t, engine)
+		f.submit(t, "B1", 100, 250)
+		file := f.cutOne(t)
+		ds := destinations(t, sshd)
+		dest, dirs := becs.Destinations{ds["outbox"].dest, ds["sftp"].dest}, []string{ds["outbox"].dir, ds["sftp"].dir}
+		deliverKilledBeforeItsMark(t, f.rail, dest)
+		staged := func() (left []string) {
+			for _, dir := range dirs {
+				entries, _ := os.ReadDir(dir)
+				for _, e := range entries {
+					left = append(left, filepath.Join(dir, e.Name()))
+				}
+			}
+			return left
+		}
+		if left := staged(); len(left) != len(dirs) {
+			t.Fatalf("the killed delivery left %q; want the file staged to each destination", left)
+		}
+		if _, err := f.rail.Lodge(ctx, file.ID); err != nil {
+			t.Fatalf("files lodged: %v", err)
+		}
+		if engine == storage.EnginePostgres {
+			if _, _, err := f.rail.Deliver(ctx, dest); err != nil {
+				t.Fatal(err)
+			}
+			if left := staged(); len(left) != len(dirs) {
+				t.Fatalf("a delivery while the claim is fresh left %q; want the staged copies, the claim's delivery's to remove", left)
+			}
+			f.clock.Advance(6 * time.Minute)
+		}
+		for run := range 2 {
+			if delivered, expired, err := f.rail.Deliver(ctx, dest); err != nil || len(delivered)+len(expired) != 0 {
+				t.Fatalf("delivery %d = %+v, %+v, %v; want nothing delivered nor expired", run+1, delivered, expired, err)
+			}
+			if left := staged(); len(left) != 0 {
+				t.Errorf("after delivery %d the destinations hold %q, the plaintext of a file lodged otherwise; want nothing", run+1, left)
+			}
+		}
+		if claimed := claimedFiles(t, f.db); len(claimed) != 0 {
+			t.Errorf("files %v are still claimed; want the claim of the killed delivery released", claimed)
+		}
+		if got, err := f.rail.File(ctx, file.ID); err != nil || got.LodgedAt.IsZero() || !got.DeliveredAt.IsZero() || !got.PublishedAt.IsZero() {
+			t.Errorf("the file is %+v, %v; want lodged by the operator, never delivered", got, err)
+		}
+	})
+}
+
+// deliverKilledBeforeItsMark runs a delivery to dest that is killed once it has staged a file,
+// before it marks it delivered: a panic, recovered here, stands for SIGKILL, nothing of the
+// delivery running after it (its claim kept).
+func deliverKilledBeforeItsMark(t *testing.T, r *becs.Rail, dest becs.Destination) {
+	t.Helper()
+	type killed struct{}
+	becs.BeforeDeliveredMark = func() { panic(killed{}) }
+	defer func() {
+		becs.BeforeDeliveredMark = nil
+		if p := recover(); p != nil && p != (killed{}) {
+			panic(p)
+		}
+	}()
+	_, _, err := r.Deliver(context.Background(), dest)
+	t.Fatalf("the delivery was not killed before its mark: %v", err)
 }
 
 // pausedPublish is the bank's server, whose rename waits until released.

@@ -250,9 +250,10 @@ type SFTPConfig struct {
 	// ReturnsSettle is how long a returns file must be seen unchanged before it is read (0:
 	// DefaultReturnsSettle).
 	ReturnsSettle time.Duration
-	// ReturnsIncompleteWait is how long a returns file that reads as incomplete (aba.ErrIncomplete)
-	// is left in place while it is seen unchanged, for an upload that stalled to resume, before it
-	// is rejected (0: DefaultReturnsIncompleteWait; at least ReturnsSettle).
+	// ReturnsIncompleteWait is how long a returns file must be seen unchanged before it is
+	// imported, and how long one that reads as incomplete (aba.ErrIncomplete) is left in place
+	// while it is seen unchanged, for an upload that stalled to resume, before it is rejected (0:
+	// DefaultReturnsIncompleteWait; at least ReturnsSettle). See FetchReturns.
 	ReturnsIncompleteWait time.Duration
 }
 
@@ -261,8 +262,8 @@ type SFTPConfig struct {
 const DefaultReturnsSettle = 50 * time.Second
 
 // DefaultReturnsIncompleteWait is SFTPConfig.ReturnsIncompleteWait when it is 0: far longer than
-// an upload stalls and resumes, short enough that the returns of a file the bank must send again
-// are not a day late.
+// an upload stalls and resumes, short enough that returns, which come days after their debits,
+// are not a day late, nor those of a file the bank must send again.
 const DefaultReturnsIncompleteWait = time.Hour
 
 // DefaultSFTPTimeout is SFTPConfig.Timeout when it is 0.
@@ -292,6 +293,7 @@ type sighting struct {
 	size  int64
 	mod   time.Time
 	since time.Time
+	whole bool // read whole at this size and modification time: not read again before the wait
 }
 
 // OpenSFTP checks cfg and reads its key and known hosts; it connects only when used.
@@ -599,8 +601,9 @@ type ReturnsFile struct {
 	// time), by this process's clock: at least the settle time.
 	Unchanged time.Duration
 	// Abandoned is whether Unchanged has reached the wait for an incomplete file
-	// (SFTPConfig.ReturnsIncompleteWait): one that reads as incomplete is then taken for an upload
-	// that will not resume, and rejected, rather than left in place.
+	// (SFTPConfig.ReturnsIncompleteWait): the upload is then taken to have ended. A file that
+	// reads whole is given only then; one that reads as incomplete is then rejected, rather than
+	// left in place.
 	Abandoned bool
 }
 
@@ -624,6 +627,15 @@ const maxReturnsFile = 200_000 * 122
 // listings have shown it unchanged for the wait for an incomplete file
 // (SFTPConfig.ReturnsIncompleteWait): then, given to fn as Abandoned, it is moved into rejected/
 // as a file fn rejects is.
+//
+// A file cut short may read whole all the same: one of several blocks whose upload stalled just
+// after a block's file total record reads as a whole file of the blocks before, and the items of
+// the blocks after would never be imported. No reader can tell it, and a file of one block may be
+// the first block of several; so a file that reads whole (aba.ReadBlocks) is given to fn only
+// once the listings have shown it unchanged for that wait too, as Abandoned, whatever its blocks
+// (returns come days after their debits: an hour more is of no account). Until then it is left
+// in place, and not read again while unchanged. A file that does not read whole is given to fn
+// once settled, as before: fn rejects one that is malformed at once.
 func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejected bool, err error)) error {
 	if s.returnsDir == "" {
 		return nil
@@ -650,6 +662,10 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 			}
 		}
 		for _, e := range s.settled(entries) {
+			abandoned := e.unchanged >= s.incompleteWait
+			if e.whole && !abandoned {
+				continue // read whole before, and unchanged since: left until the wait
+			}
 			name := path.Join(s.returnsDir, e.Name())
 			content, err := readAll(c, name)
 			if err != nil {
@@ -660,7 +676,11 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 				s.forget(e.Name()) // written to since it was listed: not settled after all
 				continue
 			}
-			f := ReturnsFile{Name: e.Name(), Content: content, Unchanged: e.unchanged, Abandoned: e.unchanged >= s.incompleteWait}
+			if !abandoned && readsWhole(content) {
+				s.readWhole(e.Name()) // it may be the blocks before a stalled upload's cut: left until the wait
+				continue
+			}
+			f := ReturnsFile{Name: e.Name(), Content: content, Unchanged: e.unchanged, Abandoned: abandoned}
 			rejected, err := fn(f)
 			incomplete := errors.Is(err, aba.ErrIncomplete)
 			to := "imported"
@@ -692,6 +712,7 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 type settledFile struct {
 	fs.FileInfo
 	unchanged time.Duration // how long the listings have shown it so
+	whole     bool          // read whole so before (sighting.whole)
 }
 
 // settled notes the returns files of a listing and returns those the listings have shown as they
@@ -709,14 +730,31 @@ func (s *SFTP) settled(entries []fs.FileInfo) []settledFile {
 		}
 		seen := sighting{size: e.Size(), mod: e.ModTime(), since: now}
 		if before, ok := previous[e.Name()]; ok && before.size == seen.size && before.mod.Equal(seen.mod) {
-			seen.since = before.since
+			seen = before
 		}
 		s.sighted[e.Name()] = seen
 		if unchanged := now.Sub(seen.since); unchanged >= s.settle {
-			settled = append(settled, settledFile{FileInfo: e, unchanged: unchanged})
+			settled = append(settled, settledFile{FileInfo: e, unchanged: unchanged, whole: seen.whole})
 		}
 	}
 	return settled
+}
+
+// readsWhole reports whether content reads as a whole file (aba.ReadBlocks): as a returns file or
+// not, of one block or several.
+func readsWhole(content []byte) bool {
+	_, err := aba.ReadBlocks(bytes.NewReader(content))
+	return err == nil
+}
+
+// readWhole notes that the returns file, as last listed, reads whole.
+func (s *SFTP) readWhole(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seen, ok := s.sighted[name]; ok {
+		seen.whole = true
+		s.sighted[name] = seen
+	}
 }
 
 // forget drops the sighting of a returns file, so that it is settled again before it is read.

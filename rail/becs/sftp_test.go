@@ -198,34 +198,48 @@ func testSFTPFetchReturns(t *testing.T, sshd sshdtest.Server) {
 
 // TestSFTPFetchReturnsWaitsForAnIncompleteFile: the bank's upload of a returns file may stall for
 // longer than the settle time, then resume. A file read meanwhile is incomplete (aba.ErrIncomplete):
-// it is left in place and read again at each look, imported once its upload ends, and rejected
-// only once unchanged for the wait for an incomplete file. A file that is whole and does not read
-// is rejected at the settle time.
+// it is left in place and read again at each look, and rejected only once unchanged for the wait
+// for an incomplete file. A file of several blocks cut at the end of one (before the CRLF after
+// its file total record, or after it) reads whole, as a file of the blocks before the cut: so no
+// file that reads whole is imported before it has been unchanged for that wait, and one whose
+// upload resumes is imported whole, every block's items with it. A file that is whole and does
+// not read is rejected at the settle time.
 func TestSFTPFetchReturnsWaitsForAnIncompleteFile(t *testing.T) {
 	sshd := sshdtest.Start(t)
 	dir := filepath.Join(sshd.Dir, "returns")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	whole, err := os.ReadFile("aba/testdata/returns.aba") // records of types 0, 2, 2 and 7, of 122 bytes each
+	one, err := os.ReadFile("aba/testdata/returns.aba") // records of types 0, 2, 2 and 7, of 122 bytes each
 	if err != nil {
 		t.Fatal(err)
 	}
-	malformed := bytes.Clone(whole)
+	blocks, err := os.ReadFile("aba/testdata/returns-blocks.aba")
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstBlock := bytes.Index(blocks, []byte("\r\n0")) + 2 // its end, after its file total record's CRLF
+	malformed := bytes.Clone(one)
 	malformed[122+17] = '0' // the first item's return reason
 	uploads := []struct {
 		name    string
-		first   []byte // what the bank's upload writes before it stalls (all of a file whose upload does not)
+		file    []byte // what the bank uploads
+		first   int    // how much of it the upload writes before it stalls (all of a file whose upload does not)
 		resumed bool   // whether the upload resumes, and writes the rest of the file
-		// where the file is at the settle time, once the uploads that resumed ended, and past the
-		// wait: in the returns directory (""), imported or rejected
-		want [3]string
+		// where the file is at the settle time, once the uploads that resumed ended, past the wait
+		// since the uploads began, and past the wait since those that resumed ended: in the returns
+		// directory (""), imported or rejected
+		want [4]string
 	}{
-		{"cut-within-a-record-resumed.aba", whole[:300], true, [3]string{"", "imported", "imported"}},
-		{"cut-before-its-file-total-resumed.aba", whole[:366], true, [3]string{"", "imported", "imported"}},
-		{"cut-within-a-record-abandoned.aba", whole[:300], false, [3]string{"", "", "rejected"}},
-		{"cut-before-its-file-total-abandoned.aba", whole[:366], false, [3]string{"", "", "rejected"}},
-		{"whole-but-malformed.aba", malformed, false, [3]string{"rejected", "rejected", "rejected"}},
+		{"cut-within-a-record-resumed.aba", one, 300, true, [4]string{"", "", "", "imported"}},
+		{"cut-before-its-file-total-resumed.aba", one, 366, true, [4]string{"", "", "", "imported"}},
+		{"cut-within-a-record-abandoned.aba", one, 300, false, [4]string{"", "", "rejected", "rejected"}},
+		{"cut-before-its-file-total-abandoned.aba", one, 366, false, [4]string{"", "", "rejected", "rejected"}},
+		{"cut-between-two-blocks-resumed.aba", blocks, firstBlock, true, [4]string{"", "", "", "imported"}},
+		{"cut-before-the-crlf-between-two-blocks-resumed.aba", blocks, firstBlock - 2, true, [4]string{"", "", "", "imported"}},
+		{"cut-within-the-blanks-ending-a-block-abandoned.aba", blocks, firstBlock - 2 - 22, false, [4]string{"", "", "rejected", "rejected"}},
+		{"whole.aba", blocks, len(blocks), false, [4]string{"", "", "imported", "imported"}},
+		{"whole-but-malformed.aba", malformed, len(malformed), false, [4]string{"rejected", "rejected", "rejected", "rejected"}},
 	}
 	// The wait leaves looks 0 and 1 well inside it on a loaded machine, each look an SFTP session.
 	const settle, wait = 200 * time.Millisecond, 3 * time.Second
@@ -241,7 +255,7 @@ func TestSFTPFetchReturnsWaitsForAnIncompleteFile(t *testing.T) {
 		seen := map[string]becs.ReturnsFile{}
 		err := src.FetchReturns(context.Background(), func(f becs.ReturnsFile) (bool, error) {
 			seen[f.Name] = f
-			_, err := aba.Read(bytes.NewReader(f.Content))
+			_, err := aba.ReadBlocks(bytes.NewReader(f.Content))
 			if errors.Is(err, aba.ErrIncomplete) {
 				return false, err
 			}
@@ -261,26 +275,32 @@ func TestSFTPFetchReturnsWaitsForAnIncompleteFile(t *testing.T) {
 		return "nowhere", nil
 	}
 	// check checks where each file is after a look at step: one that was in place (and settled)
-	// was read by it, and given as abandoned only past the wait.
+	// was read by it if it does not read whole, and given as abandoned, past the wait, only if it
+	// was moved by it; one that reads whole was not read before the wait.
 	before := map[string]string{}
 	check := func(step int, seen map[string]becs.ReturnsFile) {
 		t.Helper()
 		for _, u := range uploads {
-			if place, _ := where(u.name); place != u.want[step] {
+			place, content := where(u.name)
+			if place != u.want[step] {
 				t.Errorf("look %d: %s is in %q; want in %q", step, u.name, place, u.want[step])
 			}
 			if before[u.name] != "" {
 				continue // moved by an earlier look
 			}
-			before[u.name] = u.want[step]
+			before[u.name] = place
+			_, err := aba.ReadBlocks(bytes.NewReader(content))
 			f, read := seen[u.name]
-			if abandoned := step == 2; !read || f.Abandoned != abandoned || abandoned && f.Unchanged < wait {
-				t.Errorf("look %d: %s read %v, abandoned %v, unchanged for %v; want read, abandoned %v", step, u.name, read, f.Abandoned, f.Unchanged, abandoned)
+			if want := err != nil || place != ""; read != want {
+				t.Errorf("look %d: %s (%d bytes, reading as %v) read %v; want %v", step, u.name, len(content), err, read, want)
+			}
+			if abandoned := step >= 2; read && (f.Abandoned != abandoned || abandoned && f.Unchanged < wait) {
+				t.Errorf("look %d: %s abandoned %v, unchanged for %v; want abandoned %v", step, u.name, f.Abandoned, f.Unchanged, abandoned)
 			}
 		}
 	}
 	for _, u := range uploads {
-		if err := os.WriteFile(filepath.Join(dir, u.name), u.first, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, u.name), u.file[:u.first], 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -299,13 +319,14 @@ func TestSFTPFetchReturnsWaitsForAnIncompleteFile(t *testing.T) {
 		}
 		f, err := os.OpenFile(filepath.Join(dir, u.name), os.O_WRONLY|os.O_APPEND, 0)
 		if err == nil {
-			_, err = f.Write(whole[len(u.first):])
+			_, err = f.Write(u.file[u.first:])
 			err = errors.Join(err, f.Close())
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	resumed := time.Now()
 	for name := range poll() {
 		if place, _ := where(name); place != "" {
 			t.Errorf("%s was read and moved to %s as soon as its upload resumed; want it left to settle again", name, place)
@@ -318,11 +339,17 @@ func TestSFTPFetchReturnsWaitsForAnIncompleteFile(t *testing.T) {
 	}
 	check(1, seen)
 	time.Sleep(time.Until(written.Add(wait + settle)))
-	check(2, poll())
+	seen = poll()
+	if elapsed := time.Since(resumed); elapsed >= wait {
+		t.Fatalf("look 2 came %v after the uploads resumed, past the wait of %v: the machine is too slow for this test's times", elapsed, wait)
+	}
+	check(2, seen)
+	time.Sleep(time.Until(resumed.Add(wait + settle)))
+	check(3, poll())
 	for _, u := range uploads {
-		want := u.first
+		want := u.file[:u.first]
 		if u.resumed {
-			want = whole
+			want = u.file
 		}
 		if _, content := where(u.name); !bytes.Equal(content, want) {
 			t.Errorf("%s holds %d bytes; want the %d uploaded", u.name, len(content), len(want))

@@ -49,7 +49,8 @@ func withoutMarks(b []byte) []byte {
 // fillerFrom is the column from which a descriptive or file total record is blank filler to its
 // end: what an editor that trims trailing blanks, or the system that wrote the file, may leave
 // out (NAB's sample direct-entry file has both records 80 characters long). Such a record reads
-// as if its blanks were there.
+// as if its blanks were there, but for the last, unended, of a file whose descriptive or file
+// total records have theirs: the file ends within them (ErrIncomplete).
 const fillerFrom = 81
 
 // lacksFiller reports whether rec is a descriptive or file total record that ends within its
@@ -103,6 +104,7 @@ func parse(b []byte) ([]File, error) {
 		blocks []File
 		cur    = &block{}
 		items  RecordType // RecordDetail or RecordReturn, once one is seen
+		filled bool       // a descriptive or file total record was read with its trailing blanks
 	)
 	for len(b) > 0 {
 		if cur.closed && len(bytes.TrimLeft(b, "\r\n")) == 0 {
@@ -127,9 +129,12 @@ func parse(b []byte) ([]File, error) {
 			continue
 		}
 		d.typ = RecordType(line[0])
-		if lacksFiller(line) {
+		// A record without its trailing blanks reads as with them, but for the last when the
+		// file's records had theirs: the file ends within them, as one still being written does.
+		if lacksFiller(line) && !(unended && filled) {
 			d.rec = withFiller(line)
 		}
+		filled = filled || len(line) == recordLen && (d.typ == RecordDescriptive || d.typ == RecordTotal)
 		whole := len(d.rec) == recordLen
 		if !whole {
 			fail := d.fail

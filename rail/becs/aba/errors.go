@@ -70,9 +70,13 @@ func (es Errors) Error() string {
 // ErrIncomplete is what Read's error is (errors.Is) when the file ends early and reads well up to
 // its end, as a file still being written does: every problem is of where it ends, before its file
 // total record's end (the file is empty, holds no file total record, or its last record lacks
-// characters, other than the blank filler that ends a file total record, or the LF of its CRLF;
-// the fields of a record cut short are not read). The problems
-// are the Errors, as for any file; a file with any other problem is not ErrIncomplete.
+// characters, or the LF of its CRLF; the fields of a record cut short are not read). A file total
+// record last without its trailing blanks (columns 81-120) lacks characters when the file's
+// descriptive or file total records have theirs: an editor trims every record's, an upload cuts
+// the last. A file that ends whole at the end of a block (with or without the CRLF after it) is
+// not ErrIncomplete: a reader cannot tell it from the first blocks of a longer file, which only
+// the time it is left unchanged can. The problems are the Errors, as for any file; a file with
+// any other problem is not ErrIncomplete.
 var ErrIncomplete = errors.New("the file is incomplete: it ends before its file total record does")
 
 // Is reports whether target is ErrIncomplete and every problem is of a file cut short.

@@ -318,6 +318,13 @@ func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
 		}, []string{"line 4 record length column 82"}, true},
 		{"cut before its first character", func([]string) string { return "" },
 			[]string{"line 1 record column 1"}, true},
+		{"cut where the trailing blanks of its file total record begin", func(l []string) string { return records(l[:3]...) + l[3][:80] },
+			[]string{"line 4 record length column 81"}, true},
+		{"cut within the trailing blanks of its file total record", func(l []string) string { return records(l[:3]...) + l[3][:98] },
+			[]string{"line 4 record length column 99"}, true},
+		{"cut within the trailing blanks of its file total record, its records ended by LF alone", func(l []string) string {
+			return strings.Join(l[:3], "\n") + "\n" + l[3][:119]
+		}, []string{"line 4 record length column 120"}, true},
 		{"whole but for the CRLF after its file total record", func(l []string) string { return strings.Join(l, "\r\n") },
 			nil, false},
 		{"whole, with a field wrong", func(l []string) string { return records(set(2, 18, "0")(l)...) },
@@ -345,9 +352,10 @@ func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
 			}
 		})
 	}
-	// Wherever a golden file is cut, it is incomplete, but within the blank filler that ends its
-	// file total record (its last 40 columns), which a whole file may lack, as it may the CRLF
-	// after it: cut there, it reads as the whole file.
+	// Wherever a golden file is cut, it is incomplete, but before the CRLF after its file total
+	// record, which a whole file may lack: cut there, it reads as the whole file. Its records have
+	// their trailing blanks, so that one cut within the blank filler that ends its file total
+	// record (its last 40 columns) is incomplete too.
 	for _, name := range []string{"debit.aba", "returns.aba"} {
 		whole, err := os.ReadFile("testdata/" + name)
 		if err != nil {
@@ -359,9 +367,9 @@ func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
 		}
 		for n := range len(whole) {
 			got, err := aba.Read(bytes.NewReader(whole[:n]))
-			if n >= len(whole)-2-40 && n <= len(whole)-2 {
+			if n == len(whole)-2 {
 				if err != nil {
-					t.Fatalf("%s cut to %d bytes of %d, within its last record's filler: %v", name, n, len(whole), err)
+					t.Fatalf("%s cut to %d bytes of %d, before its last CRLF: %v", name, n, len(whole), err)
 				}
 				assertSameFile(t, got, want)
 				continue
@@ -374,8 +382,10 @@ func TestReadTellsAFileCutShortFromAMalformedOne(t *testing.T) {
 }
 
 // TestReadBlocksOfAFileCutShort: a file of several blocks cut anywhere within a block is incomplete,
-// as a file of one is; cut between two blocks, it reads as a whole file of the blocks before the
-// cut, which is why a returns file is read once its upload has settled (the SFTP returns job).
+// as a file of one is, within the trailing blanks of a block's file total record too; cut between
+// two blocks (before or after the CRLF that ends the first), it reads as a whole file of the
+// blocks before the cut, which is why the SFTP returns job imports a file only once it has been
+// unchanged for as long as it waits for an incomplete one.
 func TestReadBlocksOfAFileCutShort(t *testing.T) {
 	whole, err := os.ReadFile("testdata/returns-blocks.aba")
 	if err != nil {
@@ -390,7 +400,7 @@ func TestReadBlocksOfAFileCutShort(t *testing.T) {
 		got, err := aba.ReadBlocks(bytes.NewReader(whole[:n]))
 		read := 0 // the blocks read whole, when the cut leaves them so
 		for k, end := range ends {
-			if n == end || n >= end-2-40 && n <= end-2 {
+			if n == end || n == end-2 {
 				read = k + 1
 			}
 		}
