@@ -15,6 +15,15 @@ func ExecuteBatchWorker(service *billing.Service) river.Worker[billing.ExecuteBa
 	return &executeBatchWorker{service: service}
 }
 
+// RunTaskWorker gives the external tests the worker River runs for the tasks.
+func RunTaskWorker(tasks ...Task) river.Worker[RunTask] {
+	byName := map[string]Task{}
+	for _, t := range tasks {
+		byName[t.Name] = t
+	}
+	return &runTaskWorker{tasks: byName}
+}
+
 // MaxRetryDelay is maxRetryDelay, for the external tests.
 const MaxRetryDelay = maxRetryDelay
 

@@ -242,3 +242,26 @@ type canceledValuer struct{}
 func (canceledValuer) LogValue() slog.Value {
 	return slog.AnyValue(fmt.Errorf("stop: %w", context.Canceled))
 }
+
+// A task job runs the task of its name; one for a task this process does not have (a replica
+// configured otherwise than the one that inserted it) fails, to be logged and tried again, rather
+// than being done with the task's work skipped unseen.
+func TestATaskJobRunsItsTaskOrFails(t *testing.T) {
+	ran := 0
+	w := jobs.RunTaskWorker(jobs.Task{Name: "becs_returns", Run: func(context.Context) error { ran++; return nil }})
+	for _, tc := range []struct {
+		name    string
+		wantErr bool
+	}{
+		{"becs_returns", false},
+		{"becs_cut", true},
+	} {
+		err := w.Work(t.Context(), &river.Job[jobs.RunTask]{JobRow: &rivertype.JobRow{}, Args: jobs.RunTask{Name: tc.name}})
+		if (err != nil) != tc.wantErr || tc.wantErr && !strings.Contains(err.Error(), "task "+tc.name+": this process does not have it") {
+			t.Errorf("the job of task %s = %v; want an error: %v", tc.name, err, tc.wantErr)
+		}
+	}
+	if ran != 1 {
+		t.Errorf("the task ran %d times, want once", ran)
+	}
+}

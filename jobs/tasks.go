@@ -32,12 +32,15 @@ type runTaskWorker struct {
 	tasks map[string]Task
 }
 
-// Work runs the task; a task this process does not have (configured away since the job was
-// inserted) is done.
+// Work runs the task. A task this process does not have fails the job, logged and tried again
+// (by whichever replica takes it), rather than being done unseen: the replica that inserted it has
+// the task, and this one is configured otherwise (a setting missing, or an older version during a
+// rolling upgrade), so that the task's work, the import of the bank's returns say, would be
+// skipped at random.
 func (w *runTaskWorker) Work(ctx context.Context, job *river.Job[RunTask]) error {
 	t, ok := w.tasks[job.Args.Name]
 	if !ok {
-		return nil
+		return fmt.Errorf("task %s: this process does not have it: configure every replica alike (the BECS settings)", job.Args.Name)
 	}
 	if err := t.Run(ctx); err != nil {
 		return fmt.Errorf("task %s: %w", t.Name, err)
