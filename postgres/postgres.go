@@ -87,6 +87,27 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return &Store{pool: pool, q: dbsqlc.New(pool), inserter: inserter, applied: driver.NewMigrationLog(applied)}, nil
 }
 
+// holdsMigrations is true when the schema of search_path holds goose's table of pyng's migrations.
+const holdsMigrations = `EXISTS (SELECT 1 FROM information_schema.tables
+    WHERE table_schema = current_schema() AND table_name = 'goose_db_version')`
+
+// Migrated reports whether the database url names holds pyng's migrations (in its schema of
+// search_path), without changing it: false for an empty database, or another application's.
+func Migrated(ctx context.Context, url string) (bool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return false, fmt.Errorf("postgres: parse url: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return false, fmt.Errorf("postgres: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var migrated bool
+	err = conn.QueryRow(ctx, `SELECT `+holdsMigrations).Scan(&migrated)
+	return migrated, err
+}
+
 // lockWait is how long Open waits for another replica's migrations.
 const lockWait = 5 * time.Minute
 
@@ -133,8 +154,7 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Pool) ([]dri
 	// would add its tables beside them (or fail half-way on a name they share).
 	var foreign int
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables
-WHERE table_schema = current_schema() AND NOT EXISTS (SELECT 1 FROM information_schema.tables
-    WHERE table_schema = current_schema() AND table_name = 'goose_db_version')`).Scan(&foreign); err != nil {
+WHERE table_schema = current_schema() AND NOT `+holdsMigrations).Scan(&foreign); err != nil {
 		return nil, err
 	}
 	if foreign > 0 {

@@ -91,8 +91,21 @@ func newDatabase(d driver.Driver, conn engineConn, keys *seal.Keyring) Database 
 type Option func(*options)
 
 type options struct {
-	keys *seal.Keyring
+	keys      *seal.Keyring
+	mustExist bool
 }
+
+// MustExist has Open open a database that exists only, with pyng's tables (migrating it if it is
+// behind): a SQLite file that does not exist, or a PostgreSQL database (its schema of
+// search_path) that holds none of pyng's migrations, is ErrNoDatabase, and nothing is made. An
+// operator's command pointed at the wrong database is then told so, rather than given an empty
+// one.
+func MustExist() Option {
+	return func(o *options) { o.mustExist = true }
+}
+
+// ErrNoDatabase is Open's error, with MustExist, for a database that does not exist.
+var ErrNoDatabase = errors.New("no database")
 
 // WithKeyring has the database seal what it keeps of customers' details and signing keys with
 // keys, and give keys to the components of its Conn. Without it the database reads plaintext
@@ -130,6 +143,15 @@ func Open(ctx context.Context, url string, opts ...Option) (Database, error) {
 	scheme := strings.ToLower(strings.TrimSuffix(schemePattern.FindString(url), ":"))
 	switch scheme {
 	case "postgres", "postgresql":
+		if o.mustExist {
+			migrated, err := postgres.Migrated(ctx, url)
+			if err != nil {
+				return nil, err
+			}
+			if !migrated {
+				return nil, fmt.Errorf("%w at %s: its schema (search_path) holds none of pyng's tables", ErrNoDatabase, redact.URL(url))
+			}
+		}
 		s, err := postgres.Open(ctx, url)
 		if err != nil {
 			return nil, err
@@ -139,6 +161,14 @@ func Open(ctx context.Context, url string, opts ...Option) (Database, error) {
 		path, err := SQLitePath(url)
 		if err != nil {
 			return nil, err
+		}
+		if o.mustExist {
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				abs, _ := filepath.Abs(path)
+				return nil, fmt.Errorf("%w at %s", ErrNoDatabase, abs)
+			} else if err != nil {
+				return nil, fmt.Errorf("storage: database %s: %w", path, err)
+			}
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("storage: create directory of %s: %w", path, err)

@@ -84,7 +84,7 @@ func TestBECSCommandHelpShowsItsFlags(t *testing.T) {
 // A BECS command's one argument may come before its flags, among them or after them; "--" ends
 // the flags, for an argument that starts with a dash.
 func TestBECSCommandsTakeTheirArgumentAnywhere(t *testing.T) {
-	db := "-database-url=" + dbtest.URL(t, "sqlite")
+	db := "-database-url=" + databaseURL(t, "sqlite")
 	key := "-encryption-key=" + dbtest.KeyRing
 	newSiteByCommand(t, db) // the database exists
 	for _, args := range [][]string{
@@ -116,7 +116,7 @@ func TestBECSCommandsTakeTheirArgumentAnywhere(t *testing.T) {
 // "becs files list" of a site that does not exist is a mistake (exit 2, naming --site), not a
 // site without files (exit 0, nothing printed).
 func TestBECSFilesListOfNoSite(t *testing.T) {
-	db := "-database-url=" + dbtest.URL(t, "sqlite")
+	db := "-database-url=" + databaseURL(t, "sqlite")
 	key := "-encryption-key=" + dbtest.KeyRing
 	site := newSiteByCommand(t, db)
 	if code, out, errOut := runPyng(t, "admin", "becs", "files", "list", db, key, "--site", site.SiteID); code != 0 || out != "" {
@@ -142,7 +142,7 @@ func TestBECSHelpExitsZero(t *testing.T) {
 
 // "site set-rail --rail sandbox" with the BECS debit user's flags is refused: it used to drop them.
 func TestSetRailSandboxRefusesTheDebitUsersFlags(t *testing.T) {
-	db := "-database-url=" + dbtest.URL(t, "sqlite")
+	db := "-database-url=" + databaseURL(t, "sqlite")
 	key := "-encryption-key=" + dbtest.KeyRing
 	site := newSiteByCommand(t, db)
 	code, out, _ := runPyng(t, "admin", "site", "set-rail", db, key, "--site", site.SiteID, "--rail", "sandbox", "--user-id", "123456")
@@ -154,7 +154,7 @@ func TestSetRailSandboxRefusesTheDebitUsersFlags(t *testing.T) {
 // "becs files lodged FILEID --site OTHER" is refused: it took --site (files list's flag) and
 // ignored it, recording the file of another site lodged, and its rows succeeded.
 func TestBECSCommandsOfOneFileRefuseASite(t *testing.T) {
-	url := dbtest.URL(t, "sqlite")
+	url := databaseURL(t, "sqlite")
 	db := "-database-url=" + url
 	key := "-encryption-key=" + dbtest.KeyRing
 	site := becsSiteByCommand(t, db, key)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pyng/receivables/dbtest"
+	"github.com/pyng/receivables/storage"
 )
 
 // pyngJSON runs the built binary, which must succeed, and decodes each line of its stdout.
@@ -66,7 +67,7 @@ func column(objects []map[string]any, key string) []string {
 // filled with the create commands.
 func TestAdminListAndShow(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		env := []string{"PYNG_DATABASE_URL=" + dbtest.URL(t, engine)}
+		env := []string{"PYNG_DATABASE_URL=" + databaseURL(t, engine)}
 		org := pyngOne(t, env, "admin", "org", "create", "--name", "Acme")["organisationId"].(string)
 		other := pyngOne(t, env, "admin", "org", "create", "--name", "Other")["organisationId"].(string)
 		site := pyngOne(t, env, "admin", "site", "create", "--org", org, "--name", "Acme Online")["siteId"].(string)
@@ -129,7 +130,7 @@ func TestAdminUsage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "nowhere", "pyng.db")
-	db := "-database-url=" + dbtest.URL(t, "sqlite")
+	db := "-database-url=" + databaseURL(t, "sqlite")
 	tests := []struct {
 		name string
 		args []string
@@ -177,6 +178,29 @@ func TestAdminUsage(t *testing.T) {
 	}
 }
 
+// The admin commands open an existing database only: a PostgreSQL database (its schema of
+// search_path) that holds none of pyng's tables is an error naming it, as a SQLite file that does
+// not exist is, and no table is made in it. Before, the command migrated it and answered as if
+// it were the deployment's, empty.
+func TestAdminRefusesAPostgreSQLDatabaseWithoutPyngsTables(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t, storage.EnginePostgres) // an empty schema
+	code, out, errOut := runBinary(t, nil, "admin", "org", "list", "-database-url="+url)
+	if code != 1 || out != "" || !strings.Contains(errOut, "no database at postgres://") || !strings.Contains(errOut, "holds none of pyng's tables") ||
+		!strings.Contains(errOut, `create one with "pyng migrate"`) {
+		t.Errorf("admin org list on an empty schema: exit %d, stdout %q, stderr %q; want exit 1 saying there is no database there", code, out, errOut)
+	}
+	db := openDirect(t, storage.EnginePostgres, url)
+	defer db.Close()
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 {
+		t.Errorf("the refused command made %d tables", tables)
+	}
+}
+
 // TestAdminDefaultDatabaseFromAnotherDirectory runs an admin command with the default database
 // URL (a relative path) in a directory holding none: it fails naming the path, and creates nothing.
 func TestAdminDefaultDatabaseFromAnotherDirectory(t *testing.T) {
@@ -201,7 +225,7 @@ func TestAdminDefaultDatabaseFromAnotherDirectory(t *testing.T) {
 // test runs that command: the new secret gets a token over HTTP, the first one no longer does.
 func TestRestartedSandboxTellsHowToGetCredentials(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		databaseURL := dbtest.URL(t, engine)
+		databaseURL := databaseURL(t, engine)
 		first, stdout := launchServer(t, pyngBinary, databaseURL)
 		banner := readBanner(t, stdout)
 		clientID := field(t, banner, `client id\s+(\S+)`)
@@ -285,7 +309,7 @@ func readUntil(t *testing.T, r io.Reader, marker string) string {
 // and list then print; every invalid field is reported at once and nothing is written.
 func TestAdminSiteUpdate(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		env := []string{"PYNG_DATABASE_URL=" + dbtest.URL(t, engine)}
+		env := []string{"PYNG_DATABASE_URL=" + databaseURL(t, engine)}
 		org := pyngOne(t, env, "admin", "org", "create", "--name", "Acme")["organisationId"].(string)
 		site := pyngOne(t, env, "admin", "site", "create", "--org", org, "--name", "Acme Online")["siteId"].(string)
 		if s := pyngOne(t, env, "admin", "site", "show", "--site", site); s["timeZone"] != "Australia/Sydney" || s["debitUser"] != nil {
@@ -326,7 +350,7 @@ func TestAdminSiteUpdate(t *testing.T) {
 // list of every organisation's clients, an update that keeps the value).
 func TestAdminOptionalFlagGivenEmpty(t *testing.T) {
 	t.Parallel()
-	env := []string{"PYNG_DATABASE_URL=" + dbtest.URL(t, "sqlite")}
+	env := []string{"PYNG_DATABASE_URL=" + databaseURL(t, "sqlite")}
 	org := pyngOne(t, env, "admin", "org", "create", "--name", "Acme")["organisationId"].(string)
 	other := pyngOne(t, env, "admin", "org", "create", "--name", "Other")["organisationId"].(string)
 	site := pyngOne(t, env, "admin", "site", "create", "--org", org, "--name", "Acme Online")["siteId"].(string)
@@ -359,7 +383,7 @@ func TestAdminOptionalFlagGivenEmpty(t *testing.T) {
 // pages and the subject of their emails.
 func TestAdminNamesAreOneLineOfText(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		env := []string{"PYNG_DATABASE_URL=" + dbtest.URL(t, engine)}
+		env := []string{"PYNG_DATABASE_URL=" + databaseURL(t, engine)}
 		org := pyngOne(t, env, "admin", "org", "create", "--name", "Acme")["organisationId"].(string)
 		for _, name := range []string{"Acme\r\nBcc: someone@example.com", "Acme\x1b[31m", "Acme\tOnline", strings.Repeat("a", 201)} {
 			for _, args := range [][]string{{"org", "create", "--name", name}, {"site", "create", "--org", org, "--name", name}} {

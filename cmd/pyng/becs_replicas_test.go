@@ -91,7 +91,7 @@ func (o *operator) finish() (again []string) {
 func TestThreeReplicasCutEachBECSFileOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	databaseURL := dbtest.URL(t, storage.EnginePostgres)
+	databaseURL := databaseURL(t, storage.EnginePostgres)
 	db, key := "-database-url="+databaseURL, "-encryption-key="+dbtest.KeyRing
 
 	site, client := provisionSite(t, db, "Direct Entry")

@@ -31,7 +31,7 @@ func TestBECSAdminCommands(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			url := dbtest.URL(t, engine)
+			url := databaseURL(t, engine)
 			db := "-database-url=" + url
 			key := "-encryption-key=" + dbtest.KeyRing
 
@@ -244,7 +244,7 @@ func TestBECSFilesLodgedRefusesAFileTooLateToLodge(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			url := dbtest.URL(t, engine)
+			url := databaseURL(t, engine)
 			db := "-database-url=" + url
 			key := "-encryption-key=" + dbtest.KeyRing
 
@@ -290,7 +290,7 @@ func TestBECSFilesLodgedRefusesAFileTooLateToLodge(t *testing.T) {
 // column 21 (financial institution)"). Self-balancing, the value is also in the credit to the
 // trace account (the user name its title of account): its problem is told once, by the flag.
 func TestSetRailErrorsNameTheFlagAtFault(t *testing.T) {
-	url := dbtest.URL(t, "sqlite")
+	url := databaseURL(t, "sqlite")
 	db := "-database-url=" + url
 	key := "-encryption-key=" + dbtest.KeyRing
 	site := newSiteByCommand(t, db)
@@ -326,7 +326,7 @@ func TestSetRailErrorsNameTheFlagAtFault(t *testing.T) {
 // README: set-rail prints a JSON object; a six-digit BSB is taken in the format's form, and every
 // field of the debit user is shown back as stored.
 func TestSetRailPrintsTheDebitUserAsStored(t *testing.T) {
-	url := dbtest.URL(t, "sqlite")
+	url := databaseURL(t, "sqlite")
 	db := "-database-url=" + url
 	key := "-encryption-key=" + dbtest.KeyRing
 	site := newSiteByCommand(t, db)
@@ -387,7 +387,7 @@ func TestSetRailPrintsTheDebitUserAsStored(t *testing.T) {
 // Request does not name it, which opens their sealed details: failing only then left the new
 // details written and the debits queued, and every run again failed the same way.
 func TestSetRailWithoutAKeyRingChangesNothing(t *testing.T) {
-	url := dbtest.URL(t, "sqlite")
+	url := databaseURL(t, "sqlite")
 	db, key := "-database-url="+url, "-encryption-key="+dbtest.KeyRing
 	noKey := []string{"-encryption-key=", "-encryption-key-file="} // whatever the environment holds
 	onSandbox := newSiteByCommand(t, db).SiteID
@@ -428,7 +428,7 @@ func TestSetRailWithoutAKeyRingChangesNothing(t *testing.T) {
 // its line and column, and the command exits 1." An empty file, a file cut short (its total
 // record missing) and a file whose item is a character short are such files.
 func TestReturnsImportOfAnEmptyOrTruncatedFile(t *testing.T) {
-	url := dbtest.URL(t, "sqlite")
+	url := databaseURL(t, "sqlite")
 	db := "-database-url=" + url
 	key := "-encryption-key=" + dbtest.KeyRing
 	dir := t.TempDir()
@@ -472,7 +472,7 @@ func strayReturns(t *testing.T) []byte {
 // The usage: "pyng admin becs returns import FILE  import the bank's returns file (- for stdin)".
 // Importing from stdin twice keeps the stray item once and reports it on stderr each time.
 func TestReturnsImportFromStdin(t *testing.T) {
-	url := dbtest.URL(t, "sqlite")
+	url := databaseURL(t, "sqlite")
 	env := []string{"PYNG_DATABASE_URL=" + url, "PYNG_ENCRYPTION_KEY=" + dbtest.KeyRing}
 	returns := strayReturns(t)
 	for i := range 2 {
@@ -548,7 +548,7 @@ type cutFile struct {
 // the -database-url and -encryption-key flags of its database.
 func fileByCommand(t *testing.T, engine string) (cut cutFile, db, key string) {
 	t.Helper()
-	url := dbtest.URL(t, engine)
+	url := databaseURL(t, engine)
 	db, key = "-database-url="+url, "-encryption-key="+dbtest.KeyRing
 	site := becsSiteByCommand(t, db, key)
 	return cutBECSFile(t, url, site.SiteID, billing.SystemClock{}, 1234, 5678), db, key
@@ -759,7 +759,7 @@ func TestSetRailCountsTheCustomersToSignUpAgainAndStopsTheirDebits(t *testing.T)
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			url := dbtest.URL(t, engine)
+			url := databaseURL(t, engine)
 			db, key := "-database-url="+url, "-encryption-key="+dbtest.KeyRing
 			siteID := newSiteByCommand(t, db).SiteID
 			store := dbtest.OpenURL(t, url, storage.WithKeyring(dbtest.Keyring()))

@@ -14,7 +14,7 @@ import (
 // read leaves the directory as it was.
 func TestAdminBSBImport(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		url := dbtest.URL(t, engine)
+		url := databaseURL(t, engine)
 		env := []string{"PYNG_DATABASE_URL=" + url}
 		pyngOne(t, env, "admin", "org", "create", "--name", "Acme") // creates the database
 		for range 2 {

@@ -169,7 +169,7 @@ func TestCrashDuringExecutionLosesNothingAndDebitsOnce(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			databaseURL := dbtest.URL(t, engine)
+			databaseURL := databaseURL(t, engine)
 			env := []string{"PYNG_SANDBOX_SETTLEMENT_DELAY=700ms", "PYNG_JOB_RESCUE_AFTER=2s",
 				"PYNG_JOB_POLL_INTERVAL=50ms", "PYNG_JOB_WORKERS=2"}
 			first, stdout := startServer(t, bin, databaseURL, env...)

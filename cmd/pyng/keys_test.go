@@ -88,7 +88,7 @@ func TestServeRefusesToStartWithoutAGoodKey(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			databaseURL := dbtest.URL(t, engine)
+			databaseURL := databaseURL(t, engine)
 			cases := []struct {
 				rule     string
 				env      []string
@@ -142,7 +142,7 @@ func TestAdminKeysRotate(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			databaseURL := dbtest.URL(t, engine)
+			databaseURL := databaseURL(t, engine)
 			env := []string{"PYNG_SANDBOX_SETTLEMENT_DELAY=0", "PYNG_JOB_POLL_INTERVAL=50ms", "PYNG_RATE_LIMIT=0"}
 
 			first, stdout := startServer(t, pyngBinary, databaseURL, append(env, "PYNG_ENCRYPTION_KEY="+dbtest.KeyRingOf("k1"))...)
@@ -326,7 +326,7 @@ func TestAdminSigningKeyRotate(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			databaseURL := dbtest.URL(t, engine)
+			databaseURL := databaseURL(t, engine)
 			env := []string{"PYNG_SIGNING_KEY_RELOAD=200ms"}
 			a, stdout := startServer(t, pyngBinary, databaseURL, env...)
 			banner := readBanner(t, stdout)
@@ -426,7 +426,7 @@ func TestAdminSigningKeyRotate(t *testing.T) {
 // signing keys and would not start. The ring of a rotation, k3 first and k2 after it, is taken.
 func TestRotationsRefuseAKeyRingThatCannotOpenTheSigningKeys(t *testing.T) {
 	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		db := "-database-url=" + dbtest.URL(t, engine)
+		db := "-database-url=" + databaseURL(t, engine)
 		ring := func(ids ...string) string { return "-encryption-key=" + dbtest.KeyRingOf(ids...) }
 		var first struct{ SigningKeyID string }
 		code, out, errOut := runPyng(t, "admin", "signing-key", "rotate", db, ring("k2"))

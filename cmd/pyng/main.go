@@ -13,12 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"iter"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/pyng/receivables/app"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/internal/redact"
 	"github.com/pyng/receivables/seal"
 	"github.com/pyng/receivables/storage"
 )
@@ -259,17 +258,12 @@ func flagDefaults(fs *flag.FlagSet) string {
 // openDatabase opens (and so migrates) the database the flags name, and returns the
 // configuration the flags and the environment give. It opens the database with the key ring they
 // give, or the sandbox's if it has one (see app.KeyringIfAny); with needKeys, a key ring is
-// required. With mustExist, a SQLite file that does not exist is an error naming its path, not a
-// new, empty database.
+// required. With mustExist, a database that does not exist (a SQLite file, a PostgreSQL schema
+// without pyng's tables) is an error naming it, not a new, empty database (storage.MustExist).
 func openDatabase(ctx context.Context, values map[string]*string, needKeys, mustExist bool) (storage.Database, app.Config, error) {
 	cfg, err := app.Load(values)
 	if err != nil {
 		return nil, app.Config{}, usageError{err.Error()}
-	}
-	if mustExist {
-		if err := sqliteFileExists(cfg.DatabaseURL); err != nil {
-			return nil, app.Config{}, err
-		}
 	}
 	keys, err := app.KeyringIfAny(cfg)
 	if err != nil {
@@ -278,7 +272,15 @@ func openDatabase(ctx context.Context, values map[string]*string, needKeys, must
 	if keys == nil && needKeys {
 		return nil, app.Config{}, app.ErrNoKey
 	}
-	db, err := storage.Open(ctx, cfg.DatabaseURL, storage.WithKeyring(keys))
+	opts := []storage.Option{storage.WithKeyring(keys)}
+	if mustExist {
+		opts = append(opts, storage.MustExist())
+	}
+	db, err := storage.Open(ctx, cfg.DatabaseURL, opts...)
+	if errors.Is(err, storage.ErrNoDatabase) {
+		err = fmt.Errorf("%v (-database-url or PYNG_DATABASE_URL %q): name an existing database, or create one with \"pyng migrate\" or \"pyng serve\"",
+			err, redact.URL(cfg.DatabaseURL))
+	}
 	return db, cfg, err
 }
 
@@ -479,23 +481,6 @@ func clientJSON(c billing.Client) map[string]any {
 	}
 	return map[string]any{"clientId": c.ID, "organisationId": c.OrganisationID, "scopes": c.Scopes,
 		"createdAt": billing.Millis(c.CreatedAt), "revokedAt": revokedAt}
-}
-
-// sqliteFileExists fails, naming the path it tried, when databaseURL names a SQLite file that
-// does not exist: opening it would create a new, empty database (a relative default path run from
-// another directory would). Other URLs pass; their engine reports a database that is missing.
-func sqliteFileExists(databaseURL string) error {
-	path, err := storage.SQLitePath(databaseURL)
-	if err != nil {
-		return nil // not SQLite, or a URL storage.Open refuses with its own message
-	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		abs, _ := filepath.Abs(path)
-		return fmt.Errorf("no database at %s (-database-url or PYNG_DATABASE_URL %q): name an existing database, or create one with \"pyng migrate\" or \"pyng serve\"", abs, databaseURL)
-	} else if err != nil {
-		return fmt.Errorf("database %s: %w", path, err)
-	}
-	return nil
 }
 
 // flagUsage is what each flag of the admin commands gives.

@@ -22,6 +22,17 @@ import (
 
 // admin runs "pyng admin ..." in process against databaseURL and returns its exit code, stdout
 // and stderr.
+// databaseURL is the URL of a fresh database of engine with pyng's tables, as `pyng migrate` and
+// `pyng serve` leave one: the admin commands open no other (storage.MustExist).
+func databaseURL(t *testing.T, engine string) string {
+	t.Helper()
+	url := dbtest.URL(t, engine) // a SQLite file comes migrated
+	if engine == storage.EnginePostgres {
+		dbtest.OpenURL(t, url) // migrates the schema; closed when the test ends
+	}
+	return url
+}
+
 func runPyng(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
@@ -33,7 +44,7 @@ func TestAdminCommands(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			db := "-database-url=" + dbtest.URL(t, engine)
+			db := "-database-url=" + databaseURL(t, engine)
 
 			code, out, errOut := runPyng(t, "admin", "org", "create", db, "--name", "Acme Pty Ltd")
 			var org struct{ OrganisationID, Name string }
@@ -198,7 +209,7 @@ func TestServeFirstRunWalkthrough(t *testing.T) {
 			t.Parallel()
 			addr := freeAddr(t)
 			cmd := exec.Command(bin, "serve")
-			cmd.Env = append(os.Environ(), "PYNG_ADDR="+addr, "PYNG_DATABASE_URL="+dbtest.URL(t, engine))
+			cmd.Env = append(os.Environ(), "PYNG_ADDR="+addr, "PYNG_DATABASE_URL="+databaseURL(t, engine))
 			if engine == storage.EnginePostgres {
 				// The embedded SQLite is a sandbox by default; PostgreSQL must say so, and must be given
 				// the key ring its replicas share.

@@ -16,7 +16,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/pyng/receivables/billing"
-	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -143,7 +142,7 @@ func replicaRow(customers []string, i int) (row map[string]any, wantState, wantR
 func TestThreeReplicasShareOnePostgreSQLDatabase(t *testing.T) {
 	t.Parallel()
 	started := time.Now()
-	databaseURL := dbtest.URL(t, storage.EnginePostgres)
+	databaseURL := databaseURL(t, storage.EnginePostgres)
 
 	// Credentials provisioned by an operator with the admin commands, against the same database.
 	db := "-database-url=" + databaseURL

@@ -70,7 +70,7 @@ func TestCrashDuringDeliveryLosesNoEvent(t *testing.T) {
 	for _, engine := range dbtest.Engines() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			databaseURL := dbtest.URL(t, engine)
+			databaseURL := databaseURL(t, engine)
 			env := []string{"PYNG_SANDBOX_SETTLEMENT_DELAY=300ms", "PYNG_JOB_RESCUE_AFTER=2s", "PYNG_JOB_POLL_INTERVAL=50ms",
 				"PYNG_WEBHOOK_RETRY_SCHEDULE=200ms,400ms,800ms,1s,2s,5s,10s,20s,30s,60s"}
 			recv := apptest.NewReceiver(t)

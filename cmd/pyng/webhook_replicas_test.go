@@ -11,7 +11,6 @@ import (
 
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
-	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/storage"
 )
 
@@ -22,7 +21,7 @@ import (
 // each run of the deliveries was worked once, by one replica.
 func TestThreeReplicasDeliverEachEventOnce(t *testing.T) {
 	t.Parallel()
-	databaseURL := dbtest.URL(t, storage.EnginePostgres)
+	databaseURL := databaseURL(t, storage.EnginePostgres)
 	env := []string{"PYNG_JOB_POLL_INTERVAL=50ms", "PYNG_SANDBOX_SETTLEMENT_DELAY=100ms", "PYNG_WEBHOOK_WORKERS=4"}
 	r := &replicaSet{p: &partner{t: t}, down: make([]bool, 3), answered: make([]int, 3)}
 	// The first replica makes the sandbox's demo partner; the others start on its database.
