@@ -415,6 +415,8 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	w.WriteHeader(a.status)
 	switch {
+	case a.status == http.StatusOK:
+		fmt.Fprintf(w, `{"data":{"batchReference":"B-1","state":"completed","rowCount":1,"totalAmount":100,"submittedAt":1,"summary":{},"rows":[]},"traceId":%q}`, trace)
 	case a.status == http.StatusAccepted:
 		fmt.Fprintf(w, `{"data":{"batchReference":"B-1","state":"accepted","rowCount":1,"totalAmount":100,"submittedAt":1},"traceId":%q}`, trace)
 	case a.status == http.StatusCreated:

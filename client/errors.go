@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -148,6 +149,23 @@ func (e *Error) Temporary() bool {
 	return e.retryable(true)
 }
 
+// Temporary reports whether err, the error of a call, may pass if the call is made again later,
+// after the client's own retries (Config.MaxRetries): an *Error that is Temporary (a 429, or a
+// 500, 502, 503 or 504), or no answer at all (ErrNoAnswer, a net.Error), or no access token for
+// want of an answer of the token endpoint (ErrNotSent). Not a refusal: a 4xx other than 429,
+// the token endpoint's included (which is ErrNotSent too: it will refuse again). A call cut
+// short by the end of its context got no answer either: check the context first. Whether making
+// the call again is safe is the caller's to know, as for Error.Temporary; AwaitBatch reads the
+// batch again through these.
+func Temporary(err error) bool {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Temporary()
+	}
+	var netErr net.Error
+	return errors.Is(err, ErrNoAnswer) || errors.Is(err, ErrNotSent) || errors.As(err, &netErr)
+}
+
 // retryable reports whether the request may be sent again after this answer: a 429 always (the
 // server refused it before acting on it), a 5xx when sending the request again is safe.
 func (e *Error) retryable(safe bool) bool {
@@ -199,3 +217,31 @@ func errorOf(resp *http.Response, body []byte, now time.Time) *Error {
 	}
 	return e
 }
+
+// ErrOutcomeUnknown is what AwaitBatch's error is (errors.Is) when the wait ended without the
+// batch's outcome: a read of it was refused, or the context ended. The batch was accepted and
+// executes all the same: read it again later (GetBatch, or the batch.completed event), and do
+// not submit its rows again under another batchReference, which would debit its customers twice.
+var ErrOutcomeUnknown = errors.New("pyng client: the batch was accepted, but its outcome is unknown")
+
+// outcomeUnknownError ends AwaitBatch without the batch's outcome: ErrOutcomeUnknown, and its
+// cause for errors.Is and errors.As.
+type outcomeUnknownError struct {
+	batchReference string
+	cause          error // the refusal of a read, or the context's error
+	// lastFailure is the failure of the last read when the context ended after it: told, not
+	// wrapped, as it did not end the wait.
+	lastFailure error
+}
+
+func (e *outcomeUnknownError) Error() string {
+	msg := fmt.Sprintf("pyng client: batch %s was accepted and executes, but its outcome is unknown: the wait for it ended: %v",
+		e.batchReference, e.cause)
+	if e.lastFailure != nil {
+		msg += fmt.Sprintf(" (the last read failed: %v)", e.lastFailure)
+	}
+	return msg
+}
+
+func (e *outcomeUnknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
+func (e *outcomeUnknownError) Unwrap() error        { return e.cause }

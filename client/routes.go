@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"net/http"
@@ -129,22 +130,53 @@ func (s *Site) GetBatchCSV(ctx context.Context, batchReference string, opts GetB
 }
 
 // AwaitBatch reads the batch every interval (every second when interval is 0 or less) until it
-// is completed, and returns it then. It gives up when ctx ends.
+// is completed, and returns it then. A read that fails in a way that may pass (Temporary: no
+// answer, a 429 or a 5xx, once the client's own retries are spent) does not end the wait: the
+// batch is read again after the interval, or after the answer's Retry-After when that is longer.
+// A read refused (a 4xx other than 429) ends the wait at once, and so does the end of ctx: the
+// error is then ErrOutcomeUnknown, and wraps the refusal or ctx.Err() (errors.Is, errors.As). The
+// batch executes all the same: do not take that error for a batch not made. A 404 (no such
+// batch: it was not accepted, or was purged after 90 days) is returned as it is.
 func (s *Site) AwaitBatch(ctx context.Context, batchReference string, interval time.Duration) (*BatchDetail, error) {
+	return s.AwaitBatchProgress(ctx, batchReference, interval, nil)
+}
+
+// AwaitBatchProgress is AwaitBatch that calls progress, when not nil, after each read that does
+// not end the wait unanswered: with the batch read (the completed one included), or with the
+// failure that it reads again after.
+func (s *Site) AwaitBatchProgress(ctx context.Context, batchReference string, interval time.Duration,
+	progress func(*BatchDetail, error)) (*BatchDetail, error) {
 	if interval <= 0 {
 		// Not at once: reading without a pause would spend the API client's rate limit, which
 		// its other calls share, until the batch completes.
 		interval = time.Second
 	}
 	for {
+		wait := interval
 		b, err := s.GetBatch(ctx, batchReference, GetBatchOptions{})
-		if err != nil || b.State == BatchCompleted {
-			return b, err
+		if err != nil {
+			var apiErr *Error
+			switch {
+			case ctx.Err() != nil:
+				return nil, &outcomeUnknownError{batchReference: batchReference, cause: ctx.Err(), lastFailure: err}
+			case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound:
+				return nil, err
+			case !Temporary(err):
+				return nil, &outcomeUnknownError{batchReference: batchReference, cause: err}
+			case apiErr != nil: // a 429 or 5xx, found by the As above
+				wait = max(wait, apiErr.RetryAfter)
+			}
+		}
+		if progress != nil {
+			progress(b, err)
+		}
+		if err == nil && b.State == BatchCompleted {
+			return b, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("pyng client: batch %s is still %s: %w", batchReference, b.State, ctx.Err())
-		case <-time.After(interval):
+			return nil, &outcomeUnknownError{batchReference: batchReference, cause: ctx.Err(), lastFailure: err}
+		case <-time.After(wait):
 		}
 	}
 }

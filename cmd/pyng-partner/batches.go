@@ -93,11 +93,6 @@ func submitBatch(ctx context.Context, e *env, args []string) error {
 	}
 	b, err := awaitBatch(ctx, e, receipt)
 	if err != nil {
-		// Said plainly: a partner who took this for a failed submission and sent the rows again
-		// under another reference would debit every customer twice.
-		fmt.Fprintf(e.stderr, "pyng-partner: batch %s was accepted (%s, %s) and executes whatever happens here, but the wait ended without its outcome; "+
-			"read it with `batches show %s`, and do not submit its rows again under another reference.\n",
-			receipt.BatchReference, rowCount(receipt.RowCount), dollars(receipt.TotalAmount), receipt.BatchReference)
 		return outcomeUnknownError{err}
 	}
 	s := summarise(b)
@@ -162,42 +157,30 @@ type outcomeUnknownError struct{ err error }
 func (e outcomeUnknownError) Error() string { return e.err.Error() }
 func (e outcomeUnknownError) Unwrap() error { return e.err }
 
-// awaitBatch reads the batch every --interval until it is completed, showing its rows settled on
-// stderr (see progress). A read that failed in a way that may pass (transient; after the client's
-// own retries) is reported and tried again, after the wait its answer asked for if longer; any
-// other failure, or the end of ctx, ends the wait.
+// awaitBatch waits until the batch is completed (client.Site.AwaitBatchProgress), showing its
+// rows settled on stderr (see progress) and each read that failed but is tried again. When the
+// wait ends without the outcome, it says so plainly: a partner who took this for a failed
+// submission and sent the rows again under another reference would debit every customer twice.
 func awaitBatch(ctx context.Context, e *env, receipt *client.BatchReceipt) (*client.BatchDetail, error) {
 	shown := newProgress(e.stderr, e.stderrTTY, receipt.RowCount)
-	state := receipt.State
-	for {
-		wait := time.Duration(e.opts.interval)
-		b, err := e.site.GetBatch(ctx, receipt.BatchReference, client.GetBatchOptions{})
-		switch {
-		case err == nil:
-			state = b.State
-			shown.set(b.Summary.Succeeded.Count + b.Summary.Failed.Count)
-			if b.State == client.BatchCompleted {
-				shown.finish()
-				return b, nil
-			}
-		case ctx.Err() != nil: // said below
-		case !transient(err):
-			shown.stop()
-			return nil, err
-		default:
+	state := receipt.State // as last read
+	b, err := e.site.AwaitBatchProgress(ctx, receipt.BatchReference, time.Duration(e.opts.interval), func(b *client.BatchDetail, err error) {
+		if err != nil {
 			fmt.Fprintf(e.stderr, "pyng-partner: reading batch %s: %v (trying again)\n", receipt.BatchReference, err)
-			var apiErr *client.Error
-			if errors.As(err, &apiErr) {
-				wait = max(wait, apiErr.RetryAfter)
-			}
+			return
 		}
-		select {
-		case <-ctx.Done():
-			shown.stop()
-			return nil, fmt.Errorf("batch %s is still %s: %w", receipt.BatchReference, state, ctx.Err())
-		case <-time.After(wait):
-		}
+		state = b.State
+		shown.set(b.Summary.Succeeded.Count + b.Summary.Failed.Count)
+	})
+	if err != nil {
+		shown.stop()
+		fmt.Fprintf(e.stderr, "pyng-partner: batch %s was accepted (%s, %s) and executes whatever happens here, but the wait ended while it is still %s, without its outcome; "+
+			"read it with `batches show %s`, and do not submit its rows again under another reference.\n",
+			receipt.BatchReference, rowCount(receipt.RowCount), dollars(receipt.TotalAmount), state, receipt.BatchReference)
+		return nil, err
 	}
+	shown.finish()
+	return b, nil
 }
 
 // progress shows how many of a batch's rows are settled: on a terminal a bar redrawn in place; else

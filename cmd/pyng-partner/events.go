@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 
@@ -83,7 +82,7 @@ func tailEvents(ctx context.Context, e *env, _ []string) error {
 
 // follow calls f with each event of the site as it comes, from now or after --after, until
 // --limit events or the end of ctx (which ends it without error). An error answer of the API
-// other than a 429 or 5xx ends it; those, and reads without an answer (see transient), are
+// other than a 429 or 5xx ends it; those, and reads without an answer (client.Temporary), are
 // reported on stderr and the read is tried again after the next wait. The purge of the event it
 // reads on from does not end it (see position).
 func follow(ctx context.Context, e *env, f func(client.Event) error) error {
@@ -118,7 +117,7 @@ func follow(ctx context.Context, e *env, f func(client.Event) error) error {
 					fmt.Fprintf(e.stderr, "pyng-partner: event %s is no longer listed (events are kept 30 days); "+
 						"reading on from the oldest event listed, past those already read\n", pos.after)
 					pos.restart()
-				} else if transient(err) {
+				} else if client.Temporary(err) {
 					fmt.Fprintf(e.stderr, "pyng-partner: %v (trying again)\n", err)
 				} else {
 					return ended(ctx, err)
@@ -218,18 +217,6 @@ func (p *position) purged(err error) bool {
 // restart reads the list again from its oldest event.
 func (p *position) restart() {
 	p.after = ""
-}
-
-// transient reports whether err may pass: an answer of 429 or 5xx, or none at all (a network
-// error, an answer cut short, the token endpoint out of reach: ErrNoAnswer, ErrNotSent); not a
-// refusal (a 4xx other than 429, the token endpoint's too, which is ErrNotSent as well).
-func transient(err error) bool {
-	var apiErr *client.Error
-	if errors.As(err, &apiErr) {
-		return apiErr.StatusCode == 429 || apiErr.StatusCode >= 500
-	}
-	var netErr net.Error
-	return errors.Is(err, client.ErrNoAnswer) || errors.Is(err, client.ErrNotSent) || errors.As(err, &netErr)
 }
 
 // ended is nil when err is the end of ctx (Ctrl-C), else err.

@@ -419,7 +419,7 @@ func eventsPage(w http.ResponseWriter, _ int) {
 	_, _ = w.Write([]byte(`{"data":[` + futureEvent + `],"traceId":"t"}`))
 }
 
-// Following the events goes on through what the client itself calls transient: an answer cut
+// Following the events goes on through what the client calls temporary (client.Temporary): an answer cut
 // short (ErrNoAnswer, io.ErrUnexpectedEOF: no net.Error), a token endpoint that does not answer
 // (ErrNotSent), after the client's own retries. A token refused ends it.
 func TestFollowersGoOnThroughTransientErrors(t *testing.T) {
