@@ -99,40 +99,58 @@ func TestAStaleStagedCopyIsReplacedByTheStoredBytes(t *testing.T) {
 // anywhere"; and TestAFileStagedInTimeIsNotPublishedAfterItsLodgeBy: "an operator who uploads what
 // the outbox holds must not find it there". A file delivered to the outbox in time but not lodged
 // by its lodge-by time is such a file: once its lodge-by passes, the next delivery run (every
-// minute) must not leave it in the outbox under its name, for an operator or a script to upload.
+// minute) must not leave it in the outbox under its name, for an operator or a script to upload;
+// nor when the bank's server was added to the delivery since (PYNG_BECS_SFTP_URL), which lodges
+// what it is given but was never given this file.
 func TestAnUnlodgedFileLeavesTheOutboxOnceTooLateToLodge(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		f := newFixture(t, engine)
-		b := f.submit(t, "B1", 100, 250)
-		file := f.cutOne(t)
-		outbox := t.TempDir()
-		if delivered, _, err := f.rail.Deliver(ctx, becs.Dir(outbox)); err != nil || len(delivered) != 1 {
-			t.Fatalf("Deliver = %v, %v", delivered, err)
-		}
-		f.clock.Set(file.LodgeBy().Add(time.Minute))
-		for i := range 2 {
-			_, expired, err := f.rail.Deliver(ctx, becs.Dir(outbox))
-			if err != nil || len(expired) != 1-i {
-				t.Fatalf("Deliver #%d after the lodge-by = %+v, %v; want the file expired, once", i+1, expired, err)
-			}
-		}
-		f.clock.Set(b.Deadline)
-		if _, err := f.service.ExpireOverdue(ctx); err != nil {
-			t.Fatal(err)
-		}
-		rows := states(f.rows(t, "B1"))
-		if _, err := os.Stat(filepath.Join(outbox, file.Name())); err == nil {
-			t.Errorf("the outbox still holds %s, lodge-by %v passed, its rows %v: an operator uploading the outbox collects debits told failed",
-				file.Name(), file.LodgeBy(), rows)
-		}
-		if _, err := f.rail.Lodge(ctx, file.ID); !errors.Is(err, becs.ErrTooLate) {
-			t.Errorf("Lodge of the file removed from the outbox = %v; want ErrTooLate", err)
-		}
-		if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileExpired {
-			t.Errorf("the file is %s; want expired", got.State(f.clock.Now()))
-		}
-	})
+	for _, c := range []struct {
+		name  string
+		since func(outbox, bank string) becs.Destination // the delivery's destination after the file's
+	}{
+		{"delivering to the outbox still", func(outbox, _ string) becs.Destination { return becs.Dir(outbox) }},
+		{"the bank's server added since", func(outbox, bank string) becs.Destination {
+			return becs.Destinations{becs.Dir(outbox), lodgingDir{becs.Dir(bank)}}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				f := newFixture(t, engine)
+				b := f.submit(t, "B1", 100, 250)
+				file := f.cutOne(t)
+				outbox, bank := t.TempDir(), t.TempDir()
+				if delivered, _, err := f.rail.Deliver(ctx, becs.Dir(outbox)); err != nil || len(delivered) != 1 {
+					t.Fatalf("Deliver = %v, %v", delivered, err)
+				}
+				f.clock.Set(file.LodgeBy().Add(time.Minute))
+				dest := c.since(outbox, bank)
+				for i := range 2 {
+					_, expired, err := f.rail.Deliver(ctx, dest)
+					if err != nil || len(expired) != 1-i {
+						t.Fatalf("Deliver #%d after the lodge-by = %+v, %v; want the file expired, once", i+1, expired, err)
+					}
+				}
+				f.clock.Set(b.Deadline)
+				if _, err := f.service.ExpireOverdue(ctx); err != nil {
+					t.Fatal(err)
+				}
+				rows := states(f.rows(t, "B1"))
+				if _, err := os.Stat(filepath.Join(outbox, file.Name())); err == nil {
+					t.Errorf("the outbox still holds %s, lodge-by %v passed, its rows %v: an operator uploading the outbox collects debits told failed",
+						file.Name(), file.LodgeBy(), rows)
+				}
+				if entries, _ := os.ReadDir(bank); len(entries) != 0 {
+					t.Errorf("the bank's server holds %v", entries)
+				}
+				if _, err := f.rail.Lodge(ctx, file.ID); !errors.Is(err, becs.ErrTooLate) {
+					t.Errorf("Lodge of the file removed from the outbox = %v; want ErrTooLate", err)
+				}
+				if got, _ := f.rail.File(ctx, file.ID); got.State(f.clock.Now()) != becs.FileExpired {
+					t.Errorf("the file is %s; want expired", got.State(f.clock.Now()))
+				}
+			})
+		})
+	}
 }
 
 // failingRemove is a destination whose Remove fails (its server unreachable for a moment).

@@ -644,12 +644,12 @@ func (r *Rail) publishDelivered(ctx context.Context, dest Destination) (done, ex
 // removeUnlodged removes from dest the files published there and not lodged by their lodge-by
 // time (an outbox's, which the operator did not lodge in time: its rows fail expired, and no one
 // may lodge it now), records each removed, and returns those it removed, once each. A file the
-// bank's server was given is lodged with it, or, given after its debits' deadline, the bank's,
-// to recall (its publication said so): when dest lodges what it is given, nothing is removed.
+// bank's server was given is lodged with it, or, given too close to its debits' deadline, the
+// bank's, to recall (its publication said so): a file published to a destination that lodges
+// what it is given is not removed. Which destination that is, is the file's own (publishedTo),
+// not dest as it stands: a file published to the outbox before the bank's server was added to it
+// is removed from the outbox all the same.
 func (r *Rail) removeUnlodged(ctx context.Context, dest Destination) ([]File, error) {
-	if dest.Lodges() {
-		return nil, nil
-	}
 	now := r.clock.Now()
 	files, err := r.filesWhere(ctx, `published_at IS NOT NULL AND lodged_at IS NULL AND removed_at IS NULL AND earliest_deadline <= $1
 ORDER BY earliest_deadline, id`, now.Add(LodgeMargin).UnixMilli())
@@ -659,14 +659,18 @@ ORDER BY earliest_deadline, id`, now.Add(LodgeMargin).UnixMilli())
 	var removed []File
 	var errs []error
 	for _, f := range files {
-		if err := dest.Remove(ctx, f.Name()); err != nil {
-			errs = append(errs, fmt.Errorf("becs rail: remove file %s, not lodged and too late to be, from %s: %w", f.ID, dest, err))
+		to, found := publishedTo(dest, f)
+		if !found || to.Lodges() {
+			continue // the bank's; or published to a destination dest no longer holds, beyond reach
+		}
+		if err := to.Remove(ctx, f.Name()); err != nil {
+			errs = append(errs, fmt.Errorf("becs rail: remove file %s, not lodged and too late to be, from %s: %w", f.ID, to, err))
 			continue
 		}
 		n, err := r.conn.Exec(ctx, r.q(`UPDATE becs_files SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL AND lodged_at IS NULL`),
 			f.ID, now.UnixMilli())
 		if err != nil {
-			errs = append(errs, fmt.Errorf("becs rail: record file %s removed from %s: %w", f.ID, dest, err))
+			errs = append(errs, fmt.Errorf("becs rail: record file %s removed from %s: %w", f.ID, to, err))
 			continue
 		}
 		if n == 1 {
@@ -674,6 +678,24 @@ ORDER BY earliest_deadline, id`, now.Add(LodgeMargin).UnixMilli())
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+// publishedTo is the destination of dest that the file f was staged to, and so published to:
+// dest itself, or one of its Destinations (an outbox the bank's server was added to since). A
+// file staged before its destination was recorded (stagedTo "") is taken for dest's, as it was
+// published. It reports false for a destination dest does not hold.
+func publishedTo(dest Destination, f File) (Destination, bool) {
+	if f.stagedTo == "" || f.stagedTo == dest.String() {
+		return dest, true
+	}
+	if ds, ok := dest.(Destinations); ok {
+		for _, d := range ds {
+			if d.String() == f.stagedTo {
+				return d, true
+			}
+		}
+	}
+	return nil, false
 }
 
 // publication is what publish did with a file.
@@ -803,22 +825,24 @@ func (r *Rail) stagedElsewhere(ctx context.Context, dest Destination, f File, cl
 
 // recordPublication records the publication of the file f to dest now, lodged if dest lodges
 // it, and ends its claim. It returns the file as recorded, and what the operator must be told:
-// after, and, published after its debits' deadline, that the bank must recall it. A publication
-// recorded by another delivery meanwhile (which took a stale claim over) is passed over, so that
-// one delivery reports each file.
+// after, and, published too close to its debits' deadline to be recorded lodged (within
+// publishedLodgedMargin of it, or after it), that the bank must recall it. A publication recorded
+// by another delivery meanwhile (which took a stale claim over) is passed over, so that one
+// delivery reports each file.
 func (r *Rail) recordPublication(ctx context.Context, dest Destination, f File, after error) (File, publication, error) {
 	// The time of the record, not of the publication's start: the rename or the look for a staged
 	// copy before it takes a round trip to dest, during which the debits' deadline may pass and
 	// their rows expire; a file recorded lodged before it would then never be reported for recall.
 	now := r.clock.Now().Truncate(time.Millisecond)
 	const unrecorded = ` WHERE id = $1 AND published_at IS NULL AND removed_at IS NULL`
-	mark := `UPDATE becs_files SET published_at = $2, publishing_at = NULL` + unrecorded
+	mark, args := `UPDATE becs_files SET published_at = $2, publishing_at = NULL`+unrecorded, []any{f.ID, now.UnixMilli()}
 	if dest.Lodges() {
 		// The file is with the bank: its debits will be debited, so it is lodged now, even within
-		// the margin, as long as the debits' rows are not expired.
-		mark = `UPDATE becs_files SET published_at = $2, publishing_at = NULL, lodged_at = coalesce(lodged_at, $2)` + unrecorded + ` AND earliest_deadline > $2`
+		// LodgeMargin, as long as the record is sure to commit before the debits' rows expire.
+		mark = `UPDATE becs_files SET published_at = $2, publishing_at = NULL, lodged_at = coalesce(lodged_at, $2)` + unrecorded + ` AND earliest_deadline > $3`
+		args = append(args, now.Add(publishedLodgedMargin).UnixMilli())
 	}
-	n, err := r.conn.Exec(ctx, r.q(mark), f.ID, now.UnixMilli())
+	n, err := r.conn.Exec(ctx, r.q(mark), args...)
 	if err != nil {
 		return f, passedOver, fmt.Errorf("becs rail: mark file %s published: %w", f.ID, err)
 	}
@@ -829,8 +853,9 @@ func (r *Rail) recordPublication(ctx context.Context, dest Destination, f File, 
 		// A file lodged otherwise keeps its rows succeeded: the bank is to collect it (once), not
 		// to recall it.
 		if n == 1 && f.LodgedAt.IsZero() {
-			after = errors.Join(after, fmt.Errorf("becs rail: file %s reached %s after the deadline of its debits, whose rows failed expired: "+
-				"have the bank recall it", f.ID, dest))
+			after = errors.Join(after, fmt.Errorf("becs rail: file %s reached %s less than %s before the deadline of its debits (%s), or after it, "+
+				"too late to be recorded lodged: its rows fail expired: have the bank recall it",
+				f.ID, dest, publishedLodgedMargin, f.EarliestDeadline.Format(time.RFC3339)))
 		}
 	} else if n == 1 && dest.Lodges() && f.LodgedAt.IsZero() {
 		f.LodgedAt = now
@@ -841,6 +866,19 @@ func (r *Rail) recordPublication(ctx context.Context, dest Destination, f File, 
 	f.PublishedAt = now
 	return f, published, after
 }
+
+// publishedLodgedMargin is how long before its debits' earliest deadline a file found published
+// on the bank's server is last recorded lodged. The record's time is read before its statement
+// runs, and nothing orders that statement against a batch's deadline step (on any replica), which
+// asks the rail what it settled and then expires the rows still open: a file recorded lodged a
+// moment before the deadline by a statement that commits a moment after it would be lodged, its
+// rows expired, and no one told to recall it. The margin is far longer than the statement lasts
+// and replicas' clocks differ, so a file recorded lodged is lodged before any deadline step can
+// ask. Only a publication finished by a later run can be recorded so late (a delivery publishes
+// nothing past LodgeBy, and its rename lasts at most MaxSFTPTimeout); within the margin the file
+// is recorded published, not lodged, and the operator told to have the bank recall it, as for a
+// file found published after the deadline.
+const publishedLodgedMargin = time.Minute
 
 // BeforeDeliveredMark, when set by a test, runs after a file is staged and before it is marked
 // delivered; BeforePublish, before a file marked delivered is published (before its publication

@@ -6,11 +6,13 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pyng/receivables/apptest"
 	"github.com/pyng/receivables/billing"
+	"github.com/pyng/receivables/clocktest"
 	"github.com/pyng/receivables/dbtest"
 	"github.com/pyng/receivables/rail/becs"
 	"github.com/pyng/receivables/storage"
@@ -271,39 +273,102 @@ func (d slowLookup) Staged(ctx context.Context, name string) (bool, error) {
 	return staged, err
 }
 
-// A delivery cut short after its rename is finished by a run within the margin before the rows'
-// deadline, whose look for the staged copy on the bank's server lasts past the deadline, while
-// the deadline sweep expires the rows. The file is not recorded lodged at the time the run began
-// (which would tell the rail the debits succeeded, for rows told expired, and tell no one to
-// recall it): the run says to have the bank recall it.
-func TestAPublicationRecordedAfterTheDeadlineAsksForARecall(t *testing.T) {
-	dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
-		ctx := context.Background()
-		f := newFixture(t, engine)
-		b := f.submit(t, "B1", 100, 250)
-		file := f.cutOne(t)
-		bank := t.TempDir()
-		deliverAndCrash(t, f, bank, true)
-		f.clock.Set(file.EarliestDeadline.Add(-time.Minute))
-		dest := slowLookup{lodgingDir{becs.Dir(bank)}, func() {
-			f.clock.Set(file.EarliestDeadline.Add(time.Second))
-			if _, err := f.service.ExpireOverdue(ctx); err != nil {
-				t.Error(err)
-			}
-		}}
-		_, _, err := f.rail.Deliver(ctx, dest)
-		if err == nil || !strings.Contains(err.Error(), "have the bank recall it") {
-			t.Errorf("Deliver = %v; want the error asking for the file's recall", err)
-		}
-		f.execute(t, b)
-		rows := states(f.rows(t, "B1"))
-		if !slices.Equal(rows, []string{"failedexpired", "failedexpired"}) {
-			t.Fatalf("rows %v; want failed expired, as the sweep left them", rows)
-		}
-		if got, err := f.rail.File(ctx, file.ID); err != nil || !got.LodgedAt.IsZero() {
-			t.Errorf("file %+v, %v; want it not recorded lodged, its rows expired", got, err)
-		}
-	})
+// readHook is a replica's clock that runs then, once armed, right after its next reading: between
+// a statement's reading the time and the statement.
+type readHook struct {
+	*clocktest.Clock
+	mu   sync.Mutex
+	then func()
+}
+
+func (c *readHook) Now() time.Time {
+	now := c.Clock.Now()
+	c.mu.Lock()
+	then := c.then
+	c.then = nil
+	c.mu.Unlock()
+	if then != nil {
+		then()
+	}
+	return now
+}
+
+// afterNextRead arms the hook: then runs right after the clock's next reading.
+func (c *readHook) afterNextRead(then func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.then = then
+}
+
+// A delivery cut short after its rename is finished by a later run (a replica's) close to the
+// rows' deadline, while the deadline sweep (another replica's) expires the rows, coming between
+// the record's reading the time and its statement. A file recorded lodged once the sweep has
+// expired its rows tells the rail the debits succeeded, for rows told expired, and no one to
+// recall it: the file is recorded lodged only when its record reads the time more than a minute
+// before the deadline (ahead of any sweep however long the statement waits or the replicas'
+// clocks differ); closer, or after it, its rows expire and the run says to have the bank recall
+// it.
+func TestAPublicationRecordedNearTheDeadlineIsLodgedOnlyAheadOfTheSweep(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		// readAt is when the record reads the time, from the rows' deadline; sweepBetween whether
+		// the sweep comes between that reading and the record's statement, or after the run.
+		readAt       time.Duration
+		sweepBetween bool
+		lodged       bool
+	}{
+		{name: "read after the deadline", readAt: time.Second, sweepBetween: true},
+		{name: "read a moment before the deadline, written after the sweep", readAt: -time.Millisecond, sweepBetween: true},
+		{name: "read less than a minute before the deadline", readAt: -59 * time.Second},
+		{name: "read more than a minute before the deadline", readAt: -61 * time.Second, lodged: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dbtest.OnEachEngine(t, func(t *testing.T, engine string) {
+				ctx := context.Background()
+				f := newFixture(t, engine)
+				b := f.submit(t, "B1", 100, 250)
+				file := f.cutOne(t)
+				bank := t.TempDir()
+				deliverAndCrash(t, f, bank, true)
+				f.clock.Set(file.LodgeBy()) // past it the run looks for the staged copy (gone: renamed), and renames nothing
+				sweep := func() {
+					f.clock.Set(file.EarliestDeadline.Add(time.Second))
+					if _, err := f.service.ExpireOverdue(ctx); err != nil {
+						t.Error(err)
+					}
+				}
+				clock := &readHook{Clock: f.clock}
+				replica, err := becs.Open(ctx, f.db.Conn(), clock)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dest := slowLookup{lodgingDir{becs.Dir(bank)}, func() {
+					f.clock.Set(file.EarliestDeadline.Add(c.readAt))
+					if c.sweepBetween {
+						clock.afterNextRead(sweep)
+					}
+				}}
+				_, _, err = replica.Deliver(ctx, dest)
+				if asked := err != nil && strings.Contains(err.Error(), "have the bank recall it"); asked == c.lodged || c.lodged && err != nil {
+					t.Errorf("Deliver = %v; want the file's recall asked for: %t", err, !c.lodged)
+				}
+				if !c.sweepBetween {
+					sweep()
+				}
+				f.execute(t, b)
+				want := []string{"failedexpired", "failedexpired"}
+				if c.lodged {
+					want = []string{"succeeded", "succeeded"}
+				}
+				if rows := states(f.rows(t, "B1")); !slices.Equal(rows, want) {
+					t.Errorf("rows %v; want %v", rows, want)
+				}
+				if got, err := f.rail.File(ctx, file.ID); err != nil || got.LodgedAt.IsZero() == c.lodged {
+					t.Errorf("file %+v, %v; want it recorded lodged: %t", got, err, c.lodged)
+				}
+			})
+		})
+	}
 }
 
 // renamedThenLost is the bank's server whose rename is done and whose answer is lost (the
