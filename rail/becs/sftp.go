@@ -632,10 +632,12 @@ const maxReturnsFile = 200_000 * 122
 // after a block's file total record reads as a whole file of the blocks before, and the items of
 // the blocks after would never be imported. No reader can tell it, and a file of one block may be
 // the first block of several; so a file that reads whole (aba.ReadBlocks) is given to fn only
-// once the listings have shown it unchanged for that wait too, as Abandoned, whatever its blocks
-// (returns come days after their debits: an hour more is of no account). Until then it is left
-// in place, and not read again while unchanged. A file that does not read whole is given to fn
-// once settled, as before: fn rejects one that is malformed at once.
+// once it has been unchanged for that wait too, whatever its blocks (returns come days after their
+// debits: an hour more is of no account): by the listings (then as Abandoned), or, when the
+// settled file's modification time on the bank's server is older, by that (so that a process
+// restarted, its sightings lost, does not wait again from its start). Until then it is left in
+// place, and not read again while unchanged. A file that does not read whole is given to fn once
+// settled, as before: fn rejects one that is malformed at once.
 func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejected bool, err error)) error {
 	if s.returnsDir == "" {
 		return nil
@@ -663,7 +665,12 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 		}
 		for _, e := range s.settled(entries) {
 			abandoned := e.unchanged >= s.incompleteWait
-			if e.whole && !abandoned {
+			// A file that reads whole has waited once unchanged for the wait by this process's
+			// sightings or, older, by its modification time on the bank's server: this process's
+			// sightings start again when it does, and a deployment restarted more often than the
+			// wait would otherwise never import a file.
+			waited := abandoned || time.Since(e.ModTime()) >= s.incompleteWait
+			if e.whole && !waited {
 				continue // read whole before, and unchanged since: left until the wait
 			}
 			name := path.Join(s.returnsDir, e.Name())
@@ -676,7 +683,7 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 				s.forget(e.Name()) // written to since it was listed: not settled after all
 				continue
 			}
-			if !abandoned && readsWhole(content) {
+			if !waited && readsWhole(content) {
 				s.readWhole(e.Name()) // it may be the blocks before a stalled upload's cut: left until the wait
 				continue
 			}

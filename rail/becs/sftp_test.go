@@ -357,6 +357,54 @@ func TestSFTPFetchReturnsWaitsForAnIncompleteFile(t *testing.T) {
 	}
 }
 
+// A returns file that reads whole and landed longer ago than the wait (by its modification time on
+// the bank's server) is imported once settled: a process started since, which never saw it before,
+// does not wait again from its own start (a deployment restarted more often than the wait would
+// otherwise never import it). One that landed just now waits.
+func TestSFTPFetchReturnsImportsAWholeFileThatLandedBeforeTheWaitOnceSettled(t *testing.T) {
+	sshd := sshdtest.Start(t)
+	dir := filepath.Join(sshd.Dir, "returns")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	content, err := os.ReadFile("aba/testdata/returns.aba")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const settle, wait = 200 * time.Millisecond, time.Hour
+	landed := map[string]time.Time{"landed-before-the-wait.aba": time.Now().Add(-wait - time.Minute), "landed-now.aba": time.Now()}
+	for name, at := range landed {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(file, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := becs.OpenSFTP(becs.SFTPConfig{URL: sshd.URL("out"), KeyFile: sshd.KeyFile, KnownHosts: sshd.KnownHosts, ReturnsDir: dir,
+		ReturnsSettle: settle, ReturnsIncompleteWait: wait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := map[string]bool{}
+	for range 2 { // the first look notes the files, the second finds them settled
+		if err := src.FetchReturns(context.Background(), func(f becs.ReturnsFile) (bool, error) {
+			given[f.Name] = true
+			return false, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(settle + 50*time.Millisecond)
+	}
+	if !given["landed-before-the-wait.aba"] || given["landed-now.aba"] {
+		t.Errorf("the files given to the import: %v; want the one that landed before the wait only", given)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "imported", "landed-before-the-wait.aba")); err != nil {
+		t.Errorf("the file that landed before the wait was not moved to imported/: %v", err)
+	}
+}
+
 // destinations are an outbox directory and a directory of the bank's SFTP server (sshd), each
 // empty, and the directory where what is put there lands.
 func destinations(t *testing.T, sshd sshdtest.Server) map[string]struct {
