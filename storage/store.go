@@ -678,14 +678,16 @@ func (s *Store) PurgeBatches(ctx context.Context, now time.Time) (int, error) {
 // deliveries.
 var purgeChunks = struct{ batches, events, emails int }{batches: 10, events: 1000, emails: 1000}
 
-// inChunks runs purge, which deletes up to chunk rows, until it deletes fewer or fails, and
-// returns how many it deleted in all.
+// inChunks runs purge, which deletes up to chunk rows, until it deletes none or fails, and returns
+// how many it deleted in all. Not until it deletes fewer than a chunk: two purges at once (a job
+// and its rescued copy) pick some of the same rows, and the one that waited for the other deletes
+// fewer, with rows left due.
 func inChunks(chunk int, purge func(limit int) (int, error)) (int, error) {
 	total := 0
 	for {
 		n, err := purge(chunk)
 		total += n
-		if err != nil || n < chunk {
+		if err != nil || n == 0 {
 			return total, err
 		}
 	}
