@@ -656,7 +656,15 @@ func oneListener(a, b string) bool {
 		return false
 	}
 	everyInterface := func(host string) bool { ip := net.ParseIP(host); return host == "" || ip != nil && ip.IsUnspecified() }
-	return strings.EqualFold(hostA, hostB) || everyInterface(hostA) || everyInterface(hostB)
+	// The addresses a host listens on: localhost's are 127.0.0.1 and ::1.
+	addresses := func(host string) []string {
+		if strings.EqualFold(host, "localhost") {
+			return []string{"localhost", "127.0.0.1", "::1"}
+		}
+		return []string{strings.ToLower(strings.Trim(host, "[]"))}
+	}
+	shared := slices.ContainsFunc(addresses(hostA), func(h string) bool { return slices.Contains(addresses(hostB), h) })
+	return shared || everyInterface(hostA) || everyInterface(hostB)
 }
 
 // sftpConfig is the BECS rail's SFTP server as configured.

@@ -211,6 +211,8 @@ func TestConfigRejectsBadValues(t *testing.T) {
 			`-metrics-addr (env PYNG_METRICS_ADDR) "127.0.0.1:9000" and -addr (env PYNG_ADDR) "127.0.0.1:9000" take the same port`},
 		{"metrics on the port the API takes on every interface", []string{"-addr", ":9000", "-metrics-addr", "10.0.0.5:9000"}, "take the same port"},
 		{"metrics on every interface of the API's port", []string{"-addr", "127.0.0.1:9000", "-metrics-addr", "0.0.0.0:9000"}, "take the same port"},
+		{"metrics on an address of localhost, the API's", []string{"-addr", "localhost:9000", "-metrics-addr", "127.0.0.1:9000"}, "take the same port"},
+		{"metrics on localhost, the API on IPv6 loopback", []string{"-addr", "[::1]:9000", "-metrics-addr", "localhost:9000"}, "take the same port"},
 		{"public URL without scheme", []string{"-public-url", "pay.example.com"}, "-public-url"},
 		{"public URL with a space", []string{"-public-url", "https://exa mple.com"}, "-public-url (env PYNG_PUBLIC_URL)"},
 		{"public URL with a port that is not a number", []string{"-public-url", "http://host:notaport"}, "-public-url"},
