@@ -668,8 +668,9 @@ func (s *SFTP) FetchReturns(ctx context.Context, fn func(f ReturnsFile) (rejecte
 			// A file that reads whole has waited once unchanged for the wait by this process's
 			// sightings or, older, by its modification time on the bank's server: this process's
 			// sightings start again when it does, and a deployment restarted more often than the
-			// wait would otherwise never import a file.
-			waited := abandoned || time.Since(e.ModTime()) >= s.incompleteWait
+			// wait would otherwise never import a file. SFTP gives that time in whole seconds,
+			// cut down: a second more is counted.
+			waited := abandoned || time.Since(e.ModTime()) >= s.incompleteWait+time.Second
 			if e.whole && !waited {
 				continue // read whole before, and unchanged since: left until the wait
 			}
