@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/pyng/receivables/client"
@@ -23,7 +25,9 @@ var eventCommands = []command{
 		help: `From now on, or from the event after --after. It reads the events list, waiting --interval
 between reads, twice as long after each read that brought nothing, up to --max-interval. When
 the event it reads on from is purged (events are kept 30 days), it reads the list again from
-its oldest event, giving none twice. Ctrl-C stops it.`,
+its oldest event, giving none twice. With --cursor-file it keeps where it is in that file, and
+run again goes on from there (ahead of --after), missing none of the events that came
+meanwhile. Ctrl-C stops it.`,
 		flags: func(fs *flag.FlagSet, o *options) { followFlags(fs, o) },
 		run:   tailEvents},
 }
@@ -31,6 +35,7 @@ its oldest event, giving none twice. Ctrl-C stops it.`,
 // followFlags are the flags of a command that follows the events list.
 func followFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.after, "after", "", "start after this eventId (default: from now on)")
+	fs.StringVar(&o.cursorFile, "cursor-file", "", "a file that keeps where it is: read at start (ahead of --after) and written after each event, so that run again it goes on where it stopped, missing none")
 	fs.StringVar(&o.eventType, "type", "", "only the events of this type, such as batch.completed")
 	fs.IntVar(&o.limit, "limit", 0, "stop after this many events (0: never)")
 	fs.Var(&o.interval, "interval", "the wait between reads of the events list when events come")
@@ -91,8 +96,17 @@ func follow(ctx context.Context, e *env, f func(client.Event) error) error {
 	if o.limit < 0 {
 		return usagef("--limit must be 0 or more")
 	}
-	pos, from := newPosition(o.after), "after "+o.after
-	if o.after == "" {
+	after, resumed, err := readCursor(o.cursorFile)
+	if err != nil {
+		return err
+	}
+	if !resumed {
+		after = o.after
+	}
+	pos, from := newPosition(after), "after "+after
+	// The cursor file's event was listed when it was written: a refusal of it is its purge.
+	pos.listed = pos.listed || resumed
+	if after == "" {
 		// From now on: past the newest event listed.
 		for ev, err := range e.site.ListEvents(ctx, client.ListEventsOptions{Type: t, Limit: 100}) {
 			if err != nil {
@@ -102,6 +116,9 @@ func follow(ctx context.Context, e *env, f func(client.Event) error) error {
 		}
 		pos.listed = true
 		from = "from now on"
+		if err := writeCursor(o.cursorFile, pos.after); err != nil { // now, where a run again starts
+			return err
+		}
 	}
 	fmt.Fprintf(e.stderr, "Following the events of site %s %s. Ctrl-C stops.\n", o.site, from)
 	wait, seen := time.Duration(o.interval), 0
@@ -124,11 +141,17 @@ func follow(ctx context.Context, e *env, f func(client.Event) error) error {
 				}
 				break
 			}
-			if !pos.read(ev) {
-				continue
+			isNew := pos.read(ev)
+			if isNew {
+				if err := f(ev); err != nil {
+					return err
+				}
 			}
-			if err := f(ev); err != nil {
+			if err := writeCursor(o.cursorFile, pos.after); err != nil {
 				return err
+			}
+			if !isNew {
+				continue // read before the purge of the event the list was read after
 			}
 			got++
 			if seen++; o.limit > 0 && seen >= o.limit {
@@ -152,6 +175,39 @@ func follow(ctx context.Context, e *env, f func(client.Event) error) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// readCursor reads the eventId kept in the cursor file, if there is one (no file, or an empty
+// one, is none: a follower's first run).
+func readCursor(file string) (after string, found bool, err error) {
+	if file == "" {
+		return "", false, nil
+	}
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("--cursor-file: %w", err)
+	}
+	after = strings.TrimSpace(string(b))
+	return after, after != "", nil
+}
+
+// writeCursor keeps after in the cursor file (when there is one, and after is an event), whole or
+// not at all: written beside it, then renamed over it.
+func writeCursor(file, after string) error {
+	if file == "" || after == "" {
+		return nil
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, []byte(after+"\n"), 0o600); err != nil {
+		return fmt.Errorf("--cursor-file: %w", err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		return fmt.Errorf("--cursor-file: %w", err)
+	}
+	return nil
 }
 
 // transactionSlack bounds how much earlier than an event another may be created and yet be

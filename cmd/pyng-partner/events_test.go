@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -473,4 +475,59 @@ func TestEventsListWritesTheEventsAsTheServerSentThem(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %s", args, r.code, r.stdout, r.stderr, futureEvent)
 		}
 	}
+}
+
+// events tail --cursor-file keeps where it is in a file, and run again goes on from there, whatever
+// its --after: the events that came while no follower ran are given, none twice. Its first run
+// starts from now on, and keeps now before any event comes.
+func TestEventsTailWithACursorFileGoesOnWhereItsLastRunStopped(t *testing.T) {
+	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
+		site := siteOf(t, s)
+		ctx := context.Background()
+		if _, err := site.InviteCustomer(ctx, "OLD-1"); err != nil {
+			t.Fatal(err)
+		}
+		old := waitForEvents(t, site, 1)[0]
+		cursor := filepath.Join(t.TempDir(), "cursor")
+		kept := func() string {
+			t.Helper()
+			b, err := os.ReadFile(cursor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(string(b))
+		}
+		args := []string{"events", "tail", "--cursor-file", cursor, "--type", "customer.invited", "--interval", "20ms", "--max-interval", "100ms"}
+		// Its first run starts from now on, and keeps now in the file before any event comes.
+		first := append(slices.Clone(args), "--limit", "1")
+		tail, _ := start(t, s, "^Following the events of site .* from now on", first...)
+		if kept() != old.EventID {
+			t.Errorf("the cursor file holds %q before any event; want the newest event's id", kept())
+		}
+		invite := func(refs ...string) {
+			t.Helper()
+			for _, ref := range refs {
+				if _, err := site.InviteCustomer(ctx, ref); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		invite("CUR-1")
+		r := tail.wait(t, s, first...)
+		if got := decode[client.Event](t, r.stdout); r.code != 0 || len(got) != 1 || kept() != got[0].EventID {
+			t.Fatalf("first run: exit %d, stdout %q, stderr %q; cursor %q", r.code, r.stdout, r.stderr, kept())
+		}
+		// The events that come while none runs are the next run's, whatever its --after.
+		invite("CUR-2", "CUR-3")
+		r = ok(t, s, append(slices.Clone(args), "--limit", "2", "--after", old.EventID)...)
+		got := decode[client.Event](t, r.stdout)
+		if len(got) != 2 || !strings.Contains(r.stderr, "after "+waitForEvents(t, site, 2)[1].EventID) || kept() != got[1].EventID {
+			t.Fatalf("second run: stdout %q, stderr %q; cursor %q", r.stdout, r.stderr, kept())
+		}
+		for i, e := range got {
+			if l, err := e.LinkData(); err != nil || l.CustomerReference != []string{"CUR-2", "CUR-3"}[i] {
+				t.Errorf("second run's event %d = %s; want CUR-2 then CUR-3", i, e.Raw)
+			}
+		}
+	})
 }

@@ -73,11 +73,11 @@ type options struct {
 	json, verbose                     bool
 
 	// Command flags, each used by the commands that declare it.
-	state, rowState, reference, after, eventType, forwardTo, secret, endpointURL, events string
-	cents, wait, csv, enable, disable                                                    bool
-	limit                                                                                int
-	interval, maxInterval                                                                durationFlag
-	metadata                                                                             metadataFlag
+	state, rowState, reference, after, cursorFile, eventType, forwardTo, secret, endpointURL, events string
+	cents, wait, csv, enable, disable                                                                bool
+	limit                                                                                            int
+	interval, maxInterval                                                                            durationFlag
+	metadata                                                                                         metadataFlag
 }
 
 // env is what a command runs with.

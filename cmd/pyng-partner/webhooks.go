@@ -21,8 +21,8 @@ var webhookCommands = []command{
 signed as Pyng signs its webhooks (Standard Webhooks: webhook-id, webhook-timestamp and
 webhook-signature), with a secret of its own that it prints at start (or --secret). Verify with
 that secret in the receiver, with any Standard Webhooks library. It needs no public URL and no
-webhook endpoint: it reads the events as events tail does. A receiver that fails is reported, and
-not sent the event again.`,
+webhook endpoint: it reads the events as events tail does (--cursor-file too). A receiver that
+fails is reported, and not sent the event again.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.forwardTo, "forward-to", "", "the receiver's URL (required), such as http://localhost:3000/webhooks")
 			fs.StringVar(&o.secret, "secret", "", "sign with this secret (whsec_...) rather than a new one")
