@@ -99,12 +99,20 @@ func (s *Store) SigningKeys(ctx context.Context) ([]billing.SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range keys {
-		if keys[i], err = s.openKey(keys[i]); err != nil {
+	return s.openKeys(keys)
+}
+
+// openKeys opens the keys as stored, each with its secret in the clear; a *SigningKeyError for
+// the first the key ring cannot open.
+func (s *Store) openKeys(keys []billing.SigningKey) ([]billing.SigningKey, error) {
+	opened := make([]billing.SigningKey, len(keys))
+	for i, k := range keys {
+		var err error
+		if opened[i], err = s.openKey(k); err != nil {
 			return nil, err
 		}
 	}
-	return keys, nil
+	return opened, nil
 }
 
 // RotateSigningKey stores candidate as the current signing key and keeps the earlier ones, or,
@@ -126,10 +134,8 @@ func (s *Store) RotateSigningKey(ctx context.Context, candidate billing.SigningK
 	if err != nil {
 		return 0, err
 	}
-	for _, k := range stored {
-		if _, err := s.openKey(k); err != nil {
-			return 0, err
-		}
+	if _, err := s.openKeys(stored); err != nil {
+		return 0, err
 	}
 	if err := tx.AddSigningKey(ctx, sealed); err != nil {
 		return 0, fmt.Errorf("add signing key: %w", interpret(err))
