@@ -97,12 +97,8 @@ func (r *running) wait(t *testing.T, s *apptest.Server, args ...string) result {
 
 func TestEventsCommands(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
-		site := siteOf(t, s)
+		site, old := siteWithAnEvent(t, s)
 		ctx := context.Background()
-		if _, err := site.InviteCustomer(ctx, "OLD-1"); err != nil {
-			t.Fatal(err)
-		}
-		old := waitForEvents(t, site, 1)[0]
 
 		t.Run("tail from now prints the new events only, as the server sent them", func(t *testing.T) {
 			args := []string{"events", "tail", "--limit", "2", "--interval", "20ms", "--max-interval", "100ms"}
@@ -281,6 +277,16 @@ func sendSignal(t *testing.T, r *running, sig syscall.Signal) {
 
 // waitForEvents waits until the site lists n events (on PostgreSQL an event is listed once every
 // older transaction has ended) and returns them.
+// siteWithAnEvent is the server's site, with its first event (the invitation of "OLD-1") listed.
+func siteWithAnEvent(t *testing.T, s *apptest.Server) (*client.Site, client.Event) {
+	t.Helper()
+	site := siteOf(t, s)
+	if _, err := site.InviteCustomer(context.Background(), "OLD-1"); err != nil {
+		t.Fatal(err)
+	}
+	return site, waitForEvents(t, site, 1)[0]
+}
+
 func waitForEvents(t *testing.T, site *client.Site, n int) []client.Event {
 	t.Helper()
 	var events []client.Event
@@ -482,12 +488,8 @@ func TestEventsListWritesTheEventsAsTheServerSentThem(t *testing.T) {
 // starts from now on, and keeps now before any event comes.
 func TestEventsTailWithACursorFileGoesOnWhereItsLastRunStopped(t *testing.T) {
 	onEachEngine(t, func(t *testing.T, s *apptest.Server) {
-		site := siteOf(t, s)
+		site, old := siteWithAnEvent(t, s)
 		ctx := context.Background()
-		if _, err := site.InviteCustomer(ctx, "OLD-1"); err != nil {
-			t.Fatal(err)
-		}
-		old := waitForEvents(t, site, 1)[0]
 		cursor := filepath.Join(t.TempDir(), "cursor")
 		kept := func() string {
 			t.Helper()
