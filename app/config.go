@@ -661,7 +661,7 @@ func oneListener(a, b string) bool {
 		if strings.EqualFold(host, "localhost") {
 			return []string{"localhost", "127.0.0.1", "::1"}
 		}
-		return []string{strings.ToLower(strings.Trim(host, "[]"))}
+		return []string{strings.ToLower(host)}
 	}
 	shared := slices.ContainsFunc(addresses(hostA), func(h string) bool { return slices.Contains(addresses(hostB), h) })
 	return shared || everyInterface(hostA) || everyInterface(hostB)

@@ -166,9 +166,9 @@ func (s *Service) markLinkedAgain(ctx context.Context, site Site, rows []Row) er
 // test the expired path without waiting a day. As at the real deadline, a debit the sandbox took
 // is told its outcome, never expired: it settles now (at the real deadline it would have settled
 // already). The debits it did not take are expired there first, so that a step of the batch
-// running meanwhile cannot have it take one of a row told expired (the step is told expired). A completed batch is left as it is. A
-// batch of another rail than the sandbox's is refused: its debits may be in a file the bank
-// collects, and money must never move for a row told expired.
+// running meanwhile cannot have it take one of a row told expired (the step is told expired). A
+// completed batch is left as it is. A batch of another rail than the sandbox's is refused: its
+// debits may be in a file the bank collects, and money must never move for a row told expired.
 func (s *Service) SimulateDeadline(ctx context.Context, site Site, reference string) (Batch, BatchSummary, []Row, error) {
 	b, _, rows, err := s.Batch(ctx, site, reference, "")
 	if err != nil {
