@@ -393,6 +393,8 @@ type WebhookTarget struct {
 	EndpointID string
 	URL        string
 	Secrets    []webhook.Secret
+	// Failing is whether the endpoint's latest attempt failed (WebhookEndpoint.FailingSince).
+	Failing bool
 }
 
 // HoldWebhooks gives a run, holder, the sending of the endpoint's deliveries for lease, or renews
@@ -479,7 +481,7 @@ func (s *Service) WebhookTarget(ctx context.Context, endpointID string) (Webhook
 	if e.State != EndpointEnabled {
 		return WebhookTarget{EndpointID: endpointID}, false, nil
 	}
-	return WebhookTarget{EndpointID: e.ID, URL: e.URL, Secrets: e.SecretsAt(s.now())}, true, nil
+	return WebhookTarget{EndpointID: e.ID, URL: e.URL, Secrets: e.SecretsAt(s.now()), Failing: !e.FailingSince.IsZero()}, true, nil
 }
 
 // RecordDeliveryAttempts records the outcomes of a round of the endpoint's deliveries (see

@@ -48,4 +48,5 @@ func QuietRepeats(h slog.Handler) slog.Handler { return newQuietRepeats(h) }
 // two endpoints in one process do, each worker keeping its own lease.
 func ShareRequests(w, with river.Worker[billing.DeliverWebhooksJob]) {
 	w.(*deliverWebhooksWorker).requests = with.(*deliverWebhooksWorker).requests
+	w.(*deliverWebhooksWorker).failing = with.(*deliverWebhooksWorker).failing
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -49,7 +50,21 @@ const (
 	// secrets, that it is enabled) before it reads it again: a partner's change of the endpoint
 	// reaches the deliveries the run read before it within this time, not at the next run.
 	targetAge = 100 * time.Millisecond
+	// failingWait is how long a run of a failing endpoint waits for one of the requests failing
+	// endpoints share before it ends, its deliveries left due for a later run: waiting on, it
+	// would keep one of the queue's workers from the runs of endpoints that answer.
+	failingWait = time.Second
 )
+
+// failingShare is the part of the process's requests that the deliveries of failing endpoints
+// (whose last attempt failed) may take together, at least one: an endpoint that holds each
+// request until its timeout (10 s) leaves the others to those that answer, whoever's it is and
+// however many such endpoints there are.
+const failingShare = 4
+
+// failingRequests is how many requests the deliveries of failing endpoints may take at once in a
+// process that sends requests at once.
+func failingRequests(requests int) int { return max(requests/failingShare, 1) }
 
 // deliveryLease is how long a run holds its endpoint between renewals (and the period of the
 // runs' scheduling): the queue's job timeout. A run renews its hold each quarter of it and starts
@@ -65,8 +80,9 @@ type deliverWebhooksWorker struct {
 	client   *deliver.Client
 	schedule billing.RetrySchedule
 	lease    time.Duration
-	// requests bounds the requests in flight in this process, all endpoints together.
-	requests chan struct{}
+	// requests bounds the requests in flight in this process, all endpoints together, and
+	// failing those of failing endpoints (failingRequests), which take one of each.
+	requests, failing chan struct{}
 	// stopping reports whether the process is stopping (Config.StoppingFunc); nil: never.
 	stopping func() bool
 }
@@ -75,8 +91,49 @@ type deliverWebhooksWorker struct {
 func (w *deliverWebhooksWorker) isStopping() bool { return w.stopping != nil && w.stopping() }
 
 func newDeliverWebhooksWorker(service *billing.Service, client *deliver.Client, schedule []time.Duration, lease time.Duration, requests int) *deliverWebhooksWorker {
+	requests = max(requests, 1)
 	return &deliverWebhooksWorker{service: service, client: client, schedule: schedule, lease: lease,
-		requests: make(chan struct{}, max(requests, 1))}
+		requests: make(chan struct{}, requests), failing: make(chan struct{}, failingRequests(requests))}
+}
+
+// slots are the process's requests one delivery takes: one of the process's, and one of those of
+// the failing endpoints when its endpoint is failing.
+type slots []chan struct{}
+
+func (w *deliverWebhooksWorker) slots(failing bool) slots {
+	if failing {
+		return slots{w.failing, w.requests}
+	}
+	return slots{w.requests}
+}
+
+// take takes the slots, in order, and reports whether it did: a failing endpoint's waits at most
+// failingWait for its first, and none are taken once ctx is done.
+func (s slots) take(ctx context.Context) bool {
+	for i, c := range s {
+		var gaveUp <-chan time.Time
+		if len(s) > 1 && i == 0 {
+			t := time.NewTimer(failingWait)
+			defer t.Stop()
+			gaveUp = t.C
+		}
+		select {
+		case c <- struct{}{}:
+		case <-gaveUp:
+			return false
+		case <-ctx.Done():
+			s[:i].release()
+			return false
+		}
+	}
+	return true
+}
+
+// release gives the slots back.
+func (s slots) release() {
+	for _, c := range s {
+		<-c
+	}
 }
 
 // Work holds the endpoint and sends its due deliveries, keeping endpointRequests of them in
@@ -95,13 +152,16 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 	go func() { recorded <- w.record(ctx, id, outcomes) }()
 
 	// The run's endpointRequests senders live as long as it does (a goroutine a request would grow
-	// a new stack for each). The run itself takes one of its endpoint's requests and then one of
-	// the process's (w.requests) for each delivery before handing it to a sender, and stops when
-	// its time ended meanwhile: a run whose time ends waits for one slot at most.
+	// a new stack for each). The run itself takes one of its endpoint's requests and then the
+	// process's slots for each delivery before handing it to a sender, and stops when its time
+	// ended meanwhile: a run whose time ends waits for one slot at most. Whether the endpoint is
+	// failing, which decides its slots, is read with the endpoint, and follows the run's attempts.
 	type sending struct {
 		target billing.WebhookTarget
 		due    billing.DueDelivery
+		slots  slots
 	}
+	var failing atomic.Bool
 	endpoint := make(chan struct{}, endpointRequests)
 	toSend := make(chan sending, endpointRequests) // never full: endpoint bounds what is in it
 	var senders sync.WaitGroup
@@ -109,7 +169,8 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 		senders.Go(func() {
 			for s := range toSend {
 				o := w.send(ctx, s.target, s.due)
-				<-w.requests
+				failing.Store(!o.Attempt.Succeeded())
+				s.slots.release()
 				<-endpoint
 				outcomes <- o
 			}
@@ -122,6 +183,7 @@ func (w *deliverWebhooksWorker) Work(ctx context.Context, job *river.Job[billing
 		target    billing.WebhookTarget
 		targetAt  time.Time
 		targetErr error
+		read      bool // whether the endpoint was read: its failing is then the run's to follow
 	)
 send:
 	for round := range rounds {
@@ -130,19 +192,30 @@ send:
 		targetAt = time.Time{}
 		for _, due := range round {
 			endpoint <- struct{}{}
-			w.requests <- struct{}{}
 			stop := ctx.Err() != nil || time.Now().After(end) || w.isStopping()
 			if !stop && time.Since(targetAt) > targetAge {
 				var enabled bool
 				target, enabled, targetErr = w.service.WebhookTarget(ctx, id)
 				targetAt, stop = time.Now(), targetErr != nil || !enabled
+				if !read && !stop {
+					failing.Store(target.Failing)
+					read = true
+				}
+			}
+			var slots slots
+			if !stop {
+				slots = w.slots(failing.Load())
+				stop = !slots.take(ctx)
+			}
+			if !stop && (time.Now().After(end) || w.isStopping()) {
+				slots.release()
+				stop = true
 			}
 			if stop {
-				<-w.requests
 				<-endpoint
 				break send // the rest is due for the next run
 			}
-			toSend <- sending{target, due}
+			toSend <- sending{target, due, slots}
 		}
 	}
 	close(toSend)

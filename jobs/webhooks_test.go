@@ -567,3 +567,84 @@ func inviteEvery(t *testing.T, service *billing.Service, site billing.Site, inte
 	}()
 	return sync.OnceFunc(func() { close(stopping); <-stopped })
 }
+
+// TestFailingEndpointsLeaveTheRequestsToThoseThatAnswer: the deliveries of endpoints whose latest
+// attempt failed take a quarter of the process's requests together (at least one), however many
+// such endpoints there are; while theirs are held until their timeout, an endpoint that answers
+// is sent its deliveries, not after those timeouts.
+func TestFailingEndpointsLeaveTheRequestsToThoseThatAnswer(t *testing.T) {
+	ctx := context.Background()
+	service, _ := apptest.NewService(t, "sqlite")
+	noisy, acme := apptest.NewSite(t, service, "Noisy"), apptest.NewSite(t, service, "Acme")
+	var (
+		hang           atomic.Bool
+		mu             sync.Mutex
+		inFlight, most int
+	)
+	release := make(chan struct{})
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			mu.Lock()
+			inFlight++
+			most = max(most, inFlight)
+			mu.Unlock()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(failing.Close)
+	var answered atomic.Int32
+	answering := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { answered.Add(1) }))
+	t.Cleanup(answering.Close)
+	endpoint := func(site billing.Site, url string) string {
+		e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.ID
+	}
+	failingIDs := []string{endpoint(noisy, failing.URL), endpoint(noisy, failing.URL), endpoint(noisy, failing.URL)}
+	answeringID := endpoint(acme, answering.URL)
+	refs := func(prefix string) []string {
+		refs := make([]string, 20)
+		for i := range refs {
+			refs[i] = fmt.Sprintf("%s-%02d", prefix, i)
+		}
+		return refs
+	}
+
+	// Four requests at once in the process: one for the failing endpoints.
+	const timeout = 5 * time.Second
+	w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true, Timeout: timeout}), jobs.DefaultRetrySchedule, 10*time.Second, 4)
+	invite(t, service, noisy, "first")
+	for _, id := range failingIDs {
+		run(t, w, id) // its first attempt fails at once: the endpoint is failing
+	}
+	hang.Store(true)
+	invite(t, service, noisy, refs("N")...)
+	invite(t, service, acme, refs("A")...)
+	var runs sync.WaitGroup
+	defer runs.Wait()
+	defer close(release)
+	for _, id := range failingIDs {
+		runs.Go(func() { _ = w.Work(ctx, deliveryJob(id)) })
+	}
+	time.Sleep(200 * time.Millisecond) // the failing endpoints' runs take what they may
+	start := time.Now()
+	runUntil(t, w, answeringID, func() bool { return answered.Load() == 20 })
+	if took := time.Since(start); answered.Load() != 20 || took >= timeout/2 {
+		t.Errorf("the answering endpoint got %d deliveries of 20 in %v, behind the failing endpoints' requests of %v",
+			answered.Load(), took.Round(time.Millisecond), timeout)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most != 1 {
+		t.Errorf("%d requests at once to the failing endpoints, want 1 (a quarter of the process's 4)", most)
+	}
+}
