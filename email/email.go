@@ -76,8 +76,25 @@ func SMTP(rawURL string) (Sender, error) {
 	return smtpSender{client: c}, nil
 }
 
+// Send sends m in a connection of its own. Once the server has accepted the message (its 250 at
+// the end of DATA), the message is sent: a failure of the QUIT that follows (the connection cut,
+// the server restarting) is no failure of the send, which would have the job tried again and the
+// customer sent the same email once more at each attempt. go-mail's DialAndSend reports it as one.
 func (s smtpSender) Send(ctx context.Context, m *mail.Msg) error {
-	return s.client.DialAndSendWithContext(ctx, m)
+	client, err := s.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return fmt.Errorf("dial failed: %w", err)
+	}
+	if err := s.client.SendWithSMTPClient(client, m); err != nil {
+		if s.client.CloseWithSMTPClient(client) != nil {
+			_ = client.Close()
+		}
+		return fmt.Errorf("send failed: %w", err)
+	}
+	if s.client.CloseWithSMTPClient(client) != nil {
+		_ = client.Close() // a failed QUIT leaves the connection open
+	}
+	return nil
 }
 
 // logSender writes each message to the log instead of sending it: the sandbox's sender when no
