@@ -187,6 +187,11 @@ func (c *Client) send(ctx context.Context, r Request, checkURL bool) Result {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
 	_ = resp.Body.Close()
 
+	// Go's client takes any three digits as a status (000 to 999); HTTP's are 100 to 599, which
+	// the deliveries list documents. Another is no HTTP answer, and no status is listed.
+	if resp.StatusCode < 100 || resp.StatusCode > 599 {
+		return Result{Err: "the answer is not HTTP"}
+	}
 	res := Result{Status: resp.StatusCode}
 	switch {
 	case res.OK():

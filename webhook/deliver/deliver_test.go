@@ -465,3 +465,25 @@ func TestSendRefusesIncompleteRequests(t *testing.T) {
 		t.Errorf("the receiver got %d connections, want none", conns)
 	}
 }
+
+// An answer whose status line holds a code outside HTTP's 100–599 (Go's client takes any three
+// digits, 000 to 999) is not an HTTP answer: the deliveries list documents an attempt's status as
+// 100 to 599, and a status 0 is no status at all (the attempt would list none beside its error).
+func TestAStatusOutsideHTTPsRangeIsNoStatus(t *testing.T) {
+	t.Parallel()
+	for _, line := range []string{"HTTP/1.1 999 Odd", "HTTP/1.1 600 Odd", "HTTP/1.1 099 Odd", "HTTP/1.1 000 Odd"} {
+		rcv := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) {
+			conn, buf, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_, _ = buf.WriteString(line + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+				_ = buf.Flush()
+				_ = conn.Close()
+			}
+		})
+		c := deliver.New(deliver.Options{AllowPrivate: true})
+		res := c.Send(context.Background(), request(rcv.URL, secret(t, 1)))
+		if res.OK() || res.Status != 0 || res.Err != "the answer is not HTTP" {
+			t.Errorf("%q: Send = %+v, want no status and the error \"the answer is not HTTP\"", line, res)
+		}
+	}
+}
