@@ -220,6 +220,8 @@ var forbiddenEverywhere = []netip.Prefix{
 	netip.MustParsePrefix("fe80::/10"),          // link-local
 	netip.MustParsePrefix("100.100.100.200/32"), // Alibaba Cloud's metadata
 	netip.MustParsePrefix("fd00:ec2::254/128"),  // AWS's metadata, IPv6
+	netip.MustParsePrefix("fd20:ce::254/128"),   // Google Cloud's metadata, IPv6
+	netip.MustParsePrefix("192.0.0.192/32"),     // Oracle Cloud's metadata (legacy address)
 	netip.MustParsePrefix("168.63.129.16/32"),   // Azure's host platform (WireServer), reachable from every Azure VM
 }
 

@@ -99,6 +99,8 @@ func TestCheckURL(t *testing.T) {
 		{"an IPv4-mapped metadata address is refused, even in the sandbox", "https://[::ffff:169.254.169.254]/", nonPublic, linkLocal},
 		{"Alibaba Cloud's metadata address is refused, even in the sandbox", "https://100.100.100.200/", nonPublic, linkLocal},
 		{"AWS's IPv6 metadata address is refused, even in the sandbox", "https://[fd00:ec2::254]/", nonPublic, linkLocal},
+		{"Google Cloud's IPv6 metadata address is refused, even in the sandbox", "https://[fd20:ce::254]/", nonPublic, linkLocal},
+		{"Oracle Cloud's legacy metadata address is refused, even in the sandbox", "http://192.0.0.192/latest/", httpsOnly, linkLocal},
 		{"Azure's host platform address is refused, even in the sandbox", "https://168.63.129.16/machine?comp=goalstate", nonPublic, linkLocal},
 		{"another shared address is the sandbox's", "https://100.64.0.1/", nonPublic, ok},
 		{"an IPv4-mapped loopback is refused outside the sandbox", "https://[::ffff:127.0.0.1]/", nonPublic, ok},
