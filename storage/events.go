@@ -431,7 +431,10 @@ func (s *Store) Deliveries(ctx context.Context, endpointID string, f billing.Del
 		ds, err = e.ListDeliveries(ctx, endpointID, limit(f.Limit))
 	} else {
 		var before billing.Delivery
-		if before, err = e.GetDelivery(ctx, f.Before); err != nil || before.EndpointID != endpointID {
+		if before, err = e.GetDelivery(ctx, f.Before); err != nil {
+			return nil, interpret(err)
+		}
+		if before.EndpointID != endpointID {
 			return nil, billing.ErrNotFound
 		}
 		ds, err = e.ListDeliveriesBefore(ctx, endpointID, before.CreatedAt, before.ID, limit(f.Limit))

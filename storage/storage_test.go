@@ -390,3 +390,22 @@ func TestSQLiteFilesAreTheOwnersAlone(t *testing.T) {
 		}
 	}
 }
+
+// A cursor of the deliveries that could not be read, the database being away, is told as that,
+// not as a cursor that names no delivery: the partner would be answered 400 invalid cursor, and
+// not send the request again, rather than 503.
+func TestADeliveriesCursorNotReadIsNoUnknownCursor(t *testing.T) {
+	for _, engine := range dbtest.Engines() {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			db := dbtest.Open(t, engine)
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			_, err := db.Deliveries(context.Background(), "whe_x", billing.DeliveryFilter{Before: "dlv_x", Limit: 10})
+			if err == nil || errors.Is(err, billing.ErrNotFound) {
+				t.Errorf("Deliveries with a cursor on a closed database = %v, want its error, not ErrNotFound", err)
+			}
+		})
+	}
+}
