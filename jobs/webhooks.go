@@ -230,17 +230,19 @@ send:
 // they came due, renewing the run's hold each quarter of the lease, until a pass finds none that is
 // not in flight, the hold is lost, or end; it then closes rounds and sends its error, if any. A
 // pass after the first finds the deliveries that came due behind the last (their transactions
-// committed late); a delivery is read once a run.
+// committed late); a delivery is read once a run, and again once the partner retried it since.
 func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end time.Time) (<-chan []billing.DueDelivery, <-chan error) {
 	rounds, errc := make(chan []billing.DueDelivery, 1), make(chan error, 1)
 	go func() {
 		defer close(rounds)
 		renewed, found := time.Now(), 0 // found: the deliveries of this pass not read before
 		var after billing.DueDelivery   // where the pass stands
-		// read are the deliveries the run has read: a pass skips them (those in flight are still
-		// due, and a read may see one as due that was recorded since), and so does the failing of
-		// a disabled endpoint's due deliveries (DueWebhooks), as one in flight is being sent.
-		read := map[string]bool{}
+		// read are the deliveries the run has read, with their Retries as read: a pass skips them
+		// (those in flight are still due, and a read may see one as due that was recorded since)
+		// unless the partner retried them since, which is to be sent at once; and so does the
+		// failing of a disabled endpoint's due deliveries (DueWebhooks), as one in flight is being
+		// sent.
+		read := map[string]int{}
 		for time.Now().Before(end) && ctx.Err() == nil && !w.isStopping() {
 			if time.Since(renewed) > w.lease/4 {
 				if held, err := w.service.HoldWebhooks(ctx, id, holder, w.lease); err != nil || !held {
@@ -249,7 +251,7 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 				}
 				renewed = time.Now()
 			}
-			due, err := w.service.DueWebhooks(ctx, id, after, deliveryRound, func(d string) bool { return read[d] })
+			due, err := w.service.DueWebhooks(ctx, id, after, deliveryRound, func(d string) bool { _, ok := read[d]; return ok })
 			if err != nil {
 				errc <- err
 				return
@@ -270,8 +272,8 @@ func (w *deliverWebhooksWorker) read(ctx context.Context, id, holder string, end
 			after = due[len(due)-1]
 			fresh := due[:0]
 			for _, d := range due {
-				if !read[d.Delivery.ID] {
-					read[d.Delivery.ID] = true
+				if retries, ok := read[d.Delivery.ID]; !ok || retries != d.Delivery.Retries {
+					read[d.Delivery.ID] = d.Delivery.Retries
 					fresh = append(fresh, d)
 				}
 			}

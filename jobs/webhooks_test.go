@@ -648,3 +648,82 @@ func TestFailingEndpointsLeaveTheRequestsToThoseThatAnswer(t *testing.T) {
 		t.Errorf("%d requests at once to the failing endpoints, want 1 (a quarter of the process's 4)", most)
 	}
 }
+
+// A delivery the partner retries while a run sends its endpoint's events is sent again by that
+// run, at once, not left to the next run once the endpoint's flow of events has stopped.
+func TestARetryAskedForDuringARunIsSentByIt(t *testing.T) {
+	ctx := context.Background()
+	service, _ := apptest.NewService(t, "sqlite")
+	site := apptest.NewSite(t, service, "Acme")
+	var mu sync.Mutex
+	received := map[string]int{}
+	var first string
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		id := r.Header.Get("webhook-id")
+		if first == "" {
+			first = id
+		}
+		received[id]++
+	}))
+	t.Cleanup(receiver.Close)
+	e, err := service.CreateWebhookEndpoint(ctx, site, billing.WebhookEndpointRequest{URL: &receiver.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(id string) int { mu.Lock(); defer mu.Unlock(); return received[id] }
+
+	// Events keep coming, so that the run goes on (each pass finds new ones), until stopped.
+	stop, inviting := make(chan struct{}), make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				inviting <- nil
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if _, err := service.Invite(ctx, site, fmt.Sprintf("C-%04d", i)); err != nil {
+				inviting <- err
+				return
+			}
+		}
+	}()
+	w := jobs.DeliverWebhooksWorker(service, deliver.New(deliver.Options{AllowPrivate: true}), jobs.DefaultRetrySchedule, time.Minute, 16)
+	worked := awaitRequests(t, func() int32 { mu.Lock(); defer mu.Unlock(); return int32(len(received)) }, 1, w, e.ID)
+	mu.Lock()
+	eventID := first
+	mu.Unlock()
+	for _, d := range deliveries(t, service, site, e.ID) {
+		if d.EventID == eventID {
+			if _, err := service.RetryDelivery(ctx, site, e.ID, d.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A run that ends meanwhile (a pass found no new event: a loaded machine) is followed by
+	// another, as the scheduler's next look would; it would send the retry whatever the run
+	// before did, so the test shows the run's own sending only while the first run goes on.
+	for deadline := time.Now().Add(5 * time.Second); count(eventID) < 2 && time.Now().Before(deadline); {
+		select {
+		case err := <-worked:
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log("the run ended while events were coming; another follows")
+			worked = runInBackground(w, e.ID)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	close(stop)
+	if err := <-inviting; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-worked; err != nil {
+		t.Fatal(err)
+	}
+	if n := count(eventID); n != 2 {
+		t.Errorf("the delivery retried during the run was sent %d times in 5 s, want 2", n)
+	}
+}
