@@ -298,13 +298,23 @@ type jobErrors struct {
 
 func (h jobErrors) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
 	args := []any{"kind", job.Kind, "job", job.ID, "attempt", job.Attempt, "maxAttempts", job.MaxAttempts, "err", err.Error()}
-	if h.count(job) {
+	switch {
+	case redoneByALook[job.Kind]:
+		h.count(job)
+		h.logger.WarnContext(ctx, "job failed; its work stays due, for a job the next look enqueues", args...)
+	case h.count(job):
 		h.logger.ErrorContext(ctx, "job failed, and has no attempt left", args...)
-	} else {
+	default:
 		h.logger.WarnContext(ctx, "job attempt failed; it will be retried", args...)
 	}
 	return nil
 }
+
+// redoneByALook are the kinds of job tried once, whose work a failure leaves due: the next look
+// for it enqueues another (a webhook delivery run: jobs.ScheduleDeliveries, every poll). Their
+// failure is no job's last: an operator alerting on the last attempts is not paged by a run that
+// a moment's outage of the database ended, and nothing lost.
+var redoneByALook = map[string]bool{billing.DeliverWebhooksJob{}.Kind(): true}
 
 // HandlePanic counts a panic as a failed attempt, and leaves its log line to River, which logs it
 // at ERROR with its stack.
@@ -327,7 +337,7 @@ func kindOf(job *rivertype.JobRow) JobKind {
 
 // count tells failed of the job's failed attempt, and reports whether it was its last.
 func (h jobErrors) count(job *rivertype.JobRow) (last bool) {
-	last = job.Attempt >= job.MaxAttempts
+	last = job.Attempt >= job.MaxAttempts && !redoneByALook[job.Kind]
 	if h.failed != nil {
 		h.failed(kindOf(job), last)
 	}

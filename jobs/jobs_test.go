@@ -151,7 +151,14 @@ func TestFailedJobAttemptsAreWarningsAndTheLastAnError(t *testing.T) {
 		}
 	}
 	handler.HandleError(context.Background(), &rivertype.JobRow{ID: 8, Kind: "send_email", EncodedArgs: []byte(`{"name":"x"}`), Attempt: 1, MaxAttempts: 25}, failed)
-	if want := []string{"run_task becs_deliver false", "run_task becs_deliver true", "send_email  false"}; !slices.Equal(counted, want) {
+	// A webhook delivery run is tried once, and its deliveries stay due for the next run the
+	// scheduler enqueues: its failure is a warning, and no last attempt.
+	out.Reset()
+	handler.HandleError(context.Background(), &rivertype.JobRow{ID: 9, Kind: "deliver_webhooks", EncodedArgs: []byte(`{"endpointId":"whe_1"}`), Attempt: 1, MaxAttempts: 1}, failed)
+	if want := `level=WARN msg="job failed; its work stays due, for a job the next look enqueues" kind=deliver_webhooks`; !strings.Contains(out.String(), want) {
+		t.Errorf("a failed delivery run logged %q; want %q", out.String(), want)
+	}
+	if want := []string{"run_task becs_deliver false", "run_task becs_deliver true", "send_email  false", "deliver_webhooks  false"}; !slices.Equal(counted, want) {
 		t.Errorf("JobFailedFunc was told %q, want %q (the metric pyng_job_failures_total)", counted, want)
 	}
 }
